@@ -1,0 +1,1 @@
+"""physnn.training"""
