@@ -1,1 +1,50 @@
-"""physnn.crossbar"""
+"""physnn.crossbar — memristor crossbars for analog in-memory matrix-vector multiplication.
+
+One module per physical effect, each a pure, batched, device-agnostic torch function with a frozen
+config dataclass (``from_card`` where a device-card section exists):
+
+=====================  =====================================================================
+mapping                weight -> conductance (differential pair, reference column, levels)
+programming_noise      write-verify residual, drawn once per programming
+drift                  ``g (t/t0)**-nu`` and global drift compensation
+read_noise             1/f (PCM) or Gaussian read noise
+variation              device-to-device and cycle-to-cycle spread
+faults                 stuck-at-ON / stuck-at-OFF devices
+iv                     linear or sinh-type device I-V
+ir_drop                line resistance: exact nodal solve and fast approximation
+dac / adc              input / output converters (saturation, ``2**bits - 1`` levels, STE)
+ensemble               leading Monte-Carlo dimension ``E``
+=====================  =====================================================================
+"""
+
+from .adc import ADC, adc
+from .dac import DAC, dac
+from .drift import (Drift, apply_drift, drift_exponent_stats, drift_readout_input,
+                    global_drift_compensation, sample_drift_exponents)
+from .ensemble import expand_ensemble
+from .faults import StuckAtFaults, apply_faults, sample_fault_masks
+from .ir_drop import IRDropSolution, ir_drop_contraction, ir_drop_fast, solve_ir_drop_exact
+from .iv import LinearIV, SinhIV, device_conductance, device_current, iv_from_card
+from .mapping import (ConductanceRange, DifferentialPair, ReferenceColumn, conductances_to_weights,
+                      quantize_levels, weights_to_conductances)
+from .programming_noise import ProgrammingNoise, apply_programming_noise, programming_noise_std
+from .read_noise import ReadNoise, apply_read_noise, read_noise_std
+from .variation import DeviceVariation, apply_cycle_variation, apply_device_variation
+
+__all__ = [
+    "ADC", "adc", "DAC", "dac",
+    "Drift", "apply_drift", "drift_exponent_stats", "drift_readout_input", "global_drift_compensation",
+    "sample_drift_exponents", "expand_ensemble",
+    "StuckAtFaults", "apply_faults", "sample_fault_masks",
+    "IRDropSolution", "ir_drop_contraction", "ir_drop_fast", "solve_ir_drop_exact",
+    "LinearIV", "SinhIV", "device_conductance", "device_current", "iv_from_card",
+    "ConductanceRange", "DifferentialPair", "ReferenceColumn", "conductances_to_weights",
+    "quantize_levels", "weights_to_conductances",
+    "ProgrammingNoise", "apply_programming_noise", "programming_noise_std",
+    "ReadNoise", "apply_read_noise", "read_noise_std",
+    "DeviceVariation", "apply_cycle_variation", "apply_device_variation",
+    "CrossbarConfig", "from_aihwkit", "AnalogLinear", "analog_linear",
+]
+
+from .config import CrossbarConfig, from_aihwkit  # noqa: E402  (A2)
+from .layer import AnalogLinear, analog_linear    # noqa: E402  (A2)

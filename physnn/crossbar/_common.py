@@ -1,0 +1,70 @@
+"""Private helpers shared by the crossbar effect modules (argument checks, noise draws, STE)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from .._checks import check_finite
+
+
+def as_tensor_input(x: Any, name: str) -> torch.Tensor:
+    """Return ``x`` as a floating tensor; raise ``TypeError``/``ValueError`` naming ``name``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+    check_finite(x, name)
+    return x
+
+
+def positive_scale(x: float | torch.Tensor, name: str, *, allow_zero: bool = False) -> float | torch.Tensor:
+    """Validate a positive scalar or tensor of positive values (e.g. a per-sample range)."""
+    if isinstance(x, torch.Tensor):
+        check_finite(x, name)
+        bad = (x < 0) if allow_zero else (x <= 0)
+        if bool(bad.any()):
+            raise ValueError(f"{name}: {int(bad.sum())} value(s) not {'>= 0' if allow_zero else '> 0'}")
+        return x
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{name}: expected a number or tensor, got {x!r}")
+    v = float(x)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name}={x!r}: must be finite and {'>= 0' if allow_zero else '> 0'}")
+    return v
+
+
+def nonneg_float(x: Any, name: str) -> float:
+    """``float(x)`` if finite and >= 0, else ``ValueError`` naming ``name``."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{name}: expected a number, got {x!r}")
+    v = float(x)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name}={x!r}: must be finite and >= 0")
+    return v
+
+
+def randn_like(g: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal draws of ``g``'s shape, dtype and device (one independent draw per entry)."""
+    return torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """``round(x)`` in the forward pass, identity gradient (straight-through estimator)."""
+    return x + (torch.round(x) - x).detach()
+
+
+def symmetric_quantize(x: torch.Tensor, bits: int, bound: float | torch.Tensor) -> torch.Tensor:
+    """Saturate ``x`` to ``[-bound, bound]`` and round to ``2**bits - 1`` symmetric levels.
+
+    Levels are ``k * step`` with ``step = 2 bound / (2**bits - 2)`` and
+    ``k = -(2**(bits-1) - 1) … 2**(bits-1) - 1`` (so ``bits = 8`` gives a resolution of
+    ``bound / 127 = 2 bound / 254``, as aihwkit's ``inp_res = 1/254``). Gradient: identity inside
+    ``(-bound, bound)``, zero where saturated (straight-through estimator of the rounding).
+    """
+    half = float(2 ** (bits - 1) - 1)
+    step = bound / half
+    xc = torch.clamp(x, -bound, bound)
+    return round_ste(xc / step) * step

@@ -1,0 +1,73 @@
+"""Output analog-to-digital converter: saturate at ``±y_max`` and quantise to ``2**bits - 1`` levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .._checks import check_int_range
+from ._common import as_tensor_input, positive_scale, symmetric_quantize
+
+__all__ = ["ADC", "adc"]
+
+
+@dataclass(frozen=True)
+class ADC:
+    """Output ADC.
+
+    Parameters
+    ----------
+    bits : int
+        Resolution, >= 2: ``2**bits - 1`` levels symmetric about 0 (8 bits -> step
+        ``2 y_max / 254``, aihwkit's ``out_res = 1/254`` with ``out_bound = y_max``).
+    y_max : float
+        Saturation level (> 0) in the unit of the output (normalised, or A).
+    """
+
+    bits: int
+    y_max: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_int_range(self.bits, "bits", 2, 31)
+        object.__setattr__(self, "y_max", positive_scale(self.y_max, "y_max"))
+
+    @property
+    def levels(self) -> int:
+        """Number of output codes, ``2**bits - 1``."""
+        return 2 ** self.bits - 1
+
+    @property
+    def step(self) -> float:
+        """Quantisation step (LSB)."""
+        return self.y_max / (2 ** (self.bits - 1) - 1)
+
+
+def adc(y: torch.Tensor, cfg: ADC, *, y_max: float | torch.Tensor | None = None,
+        check: bool = True) -> torch.Tensor:
+    """Saturate ``y`` at ``±y_max`` and quantise to ``cfg.levels`` symmetric levels.
+
+    Parameters
+    ----------
+    y : Tensor
+        Analog outputs (any shape), finite.
+    cfg : ADC
+    y_max : float or Tensor, optional
+        Override of ``cfg.y_max`` (> 0), broadcastable to ``y``.
+
+    check : bool
+        Validate ``y`` (finite floating tensor). Turn off inside a training loop once the
+        caller has checked its input (saves a pass and, on GPU, a synchronisation).
+
+    Returns
+    -------
+    Tensor
+        Digitised output. Gradient: identity inside ``(-y_max, y_max)`` (straight-through),
+        zero in saturation.
+    """
+    if not isinstance(cfg, ADC):
+        raise TypeError(f"cfg: expected an ADC, got {type(cfg).__name__}")
+    if check:
+        y = as_tensor_input(y, "y")
+    bound = cfg.y_max if y_max is None else positive_scale(y_max, "y_max")
+    return symmetric_quantize(y, cfg.bits, bound)

@@ -1,0 +1,148 @@
+"""Read noise of a device conductance.
+
+Models (``n ~ N(0, 1)`` independent per entry and per call):
+
+* ``"one_over_f"`` — accumulated 1/f noise of the PCM fit of Nandakumar et al. (ICECS 2019,
+  doi:10.1109/ICECS46596.2019.8964852) as in aihwkit's ``PCMLikeNoiseModel``:
+  ``Q = min(q_coeff / max((|g_q| / g_ref)**q_exponent, 1e-3), q_max)``,
+  ``sigma = Q sqrt(ln((t + t_read) / (2 t_read)))`` with ``t = t_inference + t0``, and
+  ``g_read = g + scale |g| sigma n``. ``g_q`` is the conductance that sets ``Q`` (aihwkit uses the
+  programmed, not yet drifted, conductance: pass it as ``g_programmed``). For ``t <= t_read`` the
+  log is <= 0 and no noise is added.
+* ``"gaussian"`` — ``g_read = g + scale sigma_rel |g| n``.
+
+The result is clamped at ``>= 0`` (as aihwkit); it may exceed ``g_max``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ._common import as_tensor_input, nonneg_float, randn_like
+
+__all__ = ["ReadNoise", "read_noise_std", "apply_read_noise"]
+
+_MODELS = ("one_over_f", "gaussian")
+_Q_FLOOR = 1e-3  # floor of (g/g_ref)**q_exponent, as in the aihwkit implementation of the fit
+
+
+@dataclass(frozen=True)
+class ReadNoise:
+    """Read-noise configuration.
+
+    Parameters
+    ----------
+    model : {"one_over_f", "gaussian"}
+    t_read : float
+        one_over_f: integration time of one read in s (> 0).
+    g_ref : float
+        one_over_f: conductance (S) normalising ``g`` in ``Q``.
+    q_coeff, q_exponent, q_max : float
+        one_over_f: ``Q = min(q_coeff (g/g_ref)**-q_exponent, q_max)``.
+    t0 : float
+        one_over_f: time (s) of the first read after programming, added to ``t_inference``
+        (take it from the drift model; :meth:`from_card` does).
+    sigma_rel : float
+        gaussian: relative std per read.
+    scale : float
+        Multiplier of the noise std (aihwkit's ``read_noise_scale``), >= 0.
+    """
+
+    model: str = "gaussian"
+    t_read: float | None = None
+    g_ref: float | None = None
+    q_coeff: float | None = None
+    q_exponent: float | None = None
+    q_max: float = math.inf
+    t0: float = 0.0
+    sigma_rel: float | None = None
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.model not in _MODELS:
+            raise ValueError(f"model={self.model!r}: must be one of {_MODELS}")
+        object.__setattr__(self, "scale", nonneg_float(self.scale, "scale"))
+        object.__setattr__(self, "t0", nonneg_float(self.t0, "t0"))
+        if self.model == "gaussian":
+            if self.sigma_rel is None:
+                raise ValueError("sigma_rel: the gaussian model needs sigma_rel")
+            object.__setattr__(self, "sigma_rel", nonneg_float(self.sigma_rel, "sigma_rel"))
+            return
+        for name in ("t_read", "g_ref", "q_coeff", "q_exponent"):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: the one_over_f model needs {name}")
+        for name in ("t_read", "g_ref"):
+            if nonneg_float(getattr(self, name), name) == 0:
+                raise ValueError(f"{name}=0: must be > 0")
+        object.__setattr__(self, "q_coeff", nonneg_float(self.q_coeff, "q_coeff"))
+        if not math.isfinite(float(self.q_exponent)):
+            raise ValueError(f"q_exponent={self.q_exponent!r}: must be finite")
+        q_max = float(self.q_max)
+        if math.isnan(q_max) or q_max < 0:
+            raise ValueError(f"q_max={self.q_max!r}: must be >= 0")
+
+    @classmethod
+    def from_card(cls, card: Any, **overrides: Any) -> "ReadNoise":
+        """From the ``[read_noise]`` section; ``t0`` from ``[drift].t0`` when the card has it."""
+        from ..cards import load_card
+
+        card = load_card(card)
+        kw: dict[str, Any] = dict(card["read_noise"])
+        t0 = card.get_value("drift", "t0")
+        if kw["model"] == "one_over_f" and t0 is not None:
+            kw["t0"] = t0
+        kw.update(overrides)
+        return cls(**kw)
+
+
+def read_noise_std(g: torch.Tensor, cfg: ReadNoise, *, t_inference: float = 0.0,
+                   g_programmed: torch.Tensor | None = None) -> torch.Tensor:
+    """Relative std ``sigma`` (dimensionless; std of g is ``scale * sigma * |g|``) per entry."""
+    if cfg.model == "gaussian":
+        return torch.full_like(g, cfg.sigma_rel)
+    g_q = g if g_programmed is None else g_programmed
+    q = torch.clamp(cfg.q_coeff / torch.clamp((g_q.abs() / cfg.g_ref) ** cfg.q_exponent, min=_Q_FLOOR),
+                    max=cfg.q_max)
+    t = float(t_inference) + cfg.t0
+    log_term = math.log((t + cfg.t_read) / (2.0 * cfg.t_read)) if t > 0 else 0.0
+    return q * math.sqrt(max(log_term, 0.0))
+
+
+def apply_read_noise(g: torch.Tensor, cfg: ReadNoise, *, t_inference: float = 0.0,
+                     generator: torch.Generator | None = None,
+                     g_programmed: torch.Tensor | None = None, check: bool = True) -> torch.Tensor:
+    """Conductances as seen by one read: ``max(g + scale sigma |g| n, 0)``.
+
+    Parameters
+    ----------
+    g : Tensor
+        Conductances (S) at read time (e.g. programmed and drifted), any shape.
+    cfg : ReadNoise
+    t_inference : float
+        Time since programming in s (>= 0); used by the one_over_f model.
+    generator : torch.Generator, optional
+    g_programmed : Tensor, optional
+        one_over_f: conductance that sets ``Q`` (default ``g``), broadcastable to ``g``.
+    check : bool
+        Validate ``g``; turn off inside a training loop once checked.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``g``; gradient w.r.t. ``g`` is identity (noise treated as constant).
+    """
+    if not isinstance(cfg, ReadNoise):
+        raise TypeError(f"cfg: expected a ReadNoise, got {type(cfg).__name__}")
+    if check:
+        g = as_tensor_input(g, "g")
+        if g_programmed is not None:
+            as_tensor_input(g_programmed, "g_programmed")
+    t_inference = nonneg_float(t_inference, "t_inference")
+    with torch.no_grad():
+        sig = read_noise_std(g, cfg, t_inference=t_inference, g_programmed=g_programmed)
+        noise = (cfg.scale * sig) * g.abs() * randn_like(g, generator)
+    return torch.clamp(g + noise, min=0.0)
