@@ -1,0 +1,257 @@
+"""Benchmark of physnn.josephson against JoSIM v2.7 reference switching times, plus wall times.
+
+python experiments/bench_josephson.py [--ref-dir ../shared/reference/josim] [--quick] [--seed N] [--out DIR]
+
+Figures (last printed line, one JSON object):
+  max_switch_err_ps              max |t_physnn - t_JoSIM| over every junction and pulse of ex_jtl_basic,
+                                 ex_dcsfq_jtl_sink and comp_jj (same step as JoSIM)
+  jtl_string_cell_delay_err_pct  mean delay per JTL cell on ex_jtl_string vs JoSIM's 3.148 ps
+  single_run_s                   simulate(ex_dcsfq_jtl_sink) wall time (1 ns at 0.25 ps, median of 5)
+  batch1024_s                    one simulate() call, 1024 variants with +-5 % uniform Ic spread
+  jtl_string_s                   simulate(ex_jtl_string) wall time (2006 junctions, 8000 steps)
+  torch_threads                  torch (and BLAS) threads used
+The reference netlists and JSON are read from --ref-dir (the project's shared reference folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+THREADS = 2
+
+
+def _limit_threads():
+    import torch
+
+    torch.set_num_threads(THREADS)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(THREADS)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def switch_errors(ds, ref: dict, tmax: float = np.inf) -> tuple[list[str], list[float], list[float]]:
+    from physnn.josephson import switch_times
+
+    names, errs, tref = [], [], []
+    for jj, entry in ref.items():
+        rt = np.asarray(entry["switch_times_s"])
+        rt = rt[rt < tmax]
+        ours = switch_times(ds, jj)
+        ours = ours[ours < tmax]
+        if len(ours) != len(rt):
+            raise RuntimeError(f"{jj}: {len(ours)} switching events, JoSIM has {len(rt)}")
+        names += [jj] * len(rt)
+        errs += list(np.abs(ours - rt))
+        tref += list(rt)
+    return names, errs, tref
+
+
+def cell_delay(ds, first_cell: int = 10) -> tuple[float, int]:
+    """Slope of the first switching time of each JTL cell's B01 vs cell index (ex_jtl_string)."""
+    from physnn.josephson import switch_times
+
+    idx, ts = [], []
+    for j in ds["junction"].values:
+        parts = str(j).split("|")
+        if parts[0] != "B01" or len(parts) != 5 or parts[-1] != "X02":
+            continue
+        t = switch_times(ds, str(j))
+        if t.size == 0:
+            continue
+        c, b, a = (int(p[1:]) - 1 for p in parts[1:4])
+        idx.append(a * 100 + b * 10 + c)
+        ts.append(t[0])
+    idx, ts = np.array(idx), np.array(ts)
+    order = np.argsort(idx)
+    idx, ts = idx[order], ts[order]
+    m = idx >= first_cell
+    return float(np.polyfit(idx[m], ts[m], 1)[0]), int(len(idx))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ref-dir", type=Path, default=REPO / ".." / "shared" / "reference" / "josim")
+    ap.add_argument("--quick", action="store_true", help="small smoke run (no jtl_string, 64 variants)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "bench_josephson")
+    args = ap.parse_args(argv)
+    warnings.simplefilter("ignore", UserWarning)
+    _limit_threads()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    import xarray as xr
+
+    from physnn.constants import Phi0
+    from physnn.josephson import Ensemble, parse_netlist, pulse_areas, simulate
+    from physnn.josephson.bias_tuning import JTLChain, jtl_chain_delay, tune_jtl_bias
+    from physnn.josephson.cli import plot_phases
+
+    ref_dir = args.ref_dir.resolve()
+    ref = json.loads((ref_dir / "josim_reference.json").read_text())["circuits"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    result: dict = {}
+
+    # ---- agreement on the three short circuits
+    all_names, all_err, all_t, all_circ = [], [], [], []
+    per_circuit = {}
+    ds_dcsfq = None
+    for name in ("ex_jtl_basic", "ex_dcsfq_jtl_sink", "comp_jj"):
+        net = parse_netlist(ref_dir / f"{name}.cir")
+        tstop = net.tstop
+        rsw = ref[name]["switch_times_s"]["phase_mode_default_step"]
+        if args.quick and name == "comp_jj":
+            tstop = 60e-12
+        ds = simulate(net, tstop=tstop)
+        if name == "ex_dcsfq_jtl_sink":
+            ds_dcsfq = ds
+        n_, e_, t_ = switch_errors(ds, rsw, tmax=tstop - 2e-12)
+        per_circuit[name] = max(e_) * 1e12
+        all_names += n_
+        all_err += e_
+        all_t += t_
+        all_circ += [name] * len(e_)
+    result["max_switch_err_ps"] = max(all_err) * 1e12
+    result["mean_switch_err_ps"] = float(np.mean(all_err)) * 1e12
+    result["n_switch_events"] = len(all_err)
+    result.update({f"max_switch_err_ps_{k}": v for k, v in per_circuit.items()})
+
+    # ---- timings
+    dcsfq = ref_dir / "ex_dcsfq_jtl_sink.cir"
+    times, cpu = [], []
+    for _ in range(5):
+        t0, c0 = time.perf_counter(), time.process_time()
+        simulate(dcsfq)
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    result["single_run_s"] = float(np.median(times))
+    result["single_run_cpu_s"] = float(np.median(cpu))
+    n_ens = 64 if args.quick else 1024
+    gen = torch.Generator().manual_seed(args.seed)
+    t0, c0 = time.perf_counter(), time.process_time()
+    ds_ens = simulate(dcsfq, ensemble=Ensemble(n=n_ens, ic_spread=0.05, distribution="uniform"), generator=gen)
+    key = "batch1024" if not args.quick else "batch64"
+    result[f"{key}_s"] = time.perf_counter() - t0
+    result[f"{key}_cpu_s"] = time.process_time() - c0
+    # members whose junction phase moved > 0.2*2pi in one 0.25 ps step (JoSIM's rule) are rerun
+    # from t = 0 at 0.125 ps inside the same call
+    result["batch_members_step_halved"] = int(np.sum(ds_ens["step_halvings"].values > 0))
+    from physnn.josephson import switch_times
+
+    from physnn.josephson import delays
+
+    def _first_delay(e):
+        d = delays(ds_ens, "B03|X01", "B01|X05", member=e)
+        return d[0] if d.size else np.nan
+
+    d_ens = np.array([_first_delay(e) for e in range(n_ens)])
+    ok = np.isfinite(d_ens)
+    result["batch_members_with_pulse"] = int(ok.sum())
+    result["batch_delay_median_ps"] = float(np.median(d_ens[ok])) * 1e12
+    result["batch_delay_iqr_ps"] = float(np.subtract(*np.percentile(d_ens[ok], [75, 25]))) * 1e12
+
+    # ---- ex_jtl_string
+    if not args.quick:
+        t0, c0 = time.perf_counter(), time.process_time()
+        ds_str = simulate(ref_dir / "ex_jtl_string.cir")
+        result["jtl_string_s"] = time.perf_counter() - t0
+        result["jtl_string_cpu_s"] = time.process_time() - c0
+        delay, ncells = cell_delay(ds_str)
+        jref = ref["ex_jtl_string"]["key_figures"]["delay_per_jtl_cell_s"]["phase_mode_default_step"]
+        result["jtl_string_cell_delay_ps"] = delay * 1e12
+        result["jtl_string_cell_delay_err_pct"] = abs(delay - jref) / jref * 100
+        result["jtl_string_cells_reached"] = ncells
+        rs = ref["ex_jtl_string"]["switch_times_s"]["phase_mode_default_step"]
+        errs = []
+        for jj, entry in rs.items():
+            ours = switch_times(ds_str, jj)
+            if len(ours) == len(entry["switch_times_s"]):
+                errs += list(np.abs(ours - np.asarray(entry["switch_times_s"])))
+        result["jtl_string_max_switch_err_ps"] = max(errs) * 1e12
+        del ds_str
+
+    # ---- analytic checks
+    text = """* overdamped RSJ
+.model rsj jj(rtype=0, rn=1, cap=1e-18, icrit=100u)
+B1 1 0 rsj
+I1 0 1 pwl(0 0 20p 300u)
+.tran 0.02p 600p
+"""
+    ds = simulate(text)
+    tt, ph = ds["time"].values, ds["phase"].sel(junction="B1").values
+    m = tt >= 100e-12
+    v_mean = np.polyfit(tt[m], ph[m], 1)[0] * Phi0 / (2 * math.pi)
+    v_th = 1.0 * math.sqrt(300e-6 ** 2 - 100e-6 ** 2)
+    result["overdamped_mean_v_rel_err"] = abs(v_mean - v_th) / v_th
+    areas = np.concatenate([pulse_areas(ds_dcsfq, j) for j in ("B01|X02", "B02|X03", "B01|X04")])
+    result["pulse_area_max_rel_err"] = float(np.max(np.abs(areas / Phi0 - 1)))
+
+    # ---- gradient example
+    chain = JTLChain(tstop=70e-12)
+    s = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    d = jtl_chain_delay(s, chain)
+    (g,) = torch.autograd.grad(d, s)
+    with torch.no_grad():
+        fd = (jtl_chain_delay(torch.tensor(1.001, dtype=torch.float64), chain)
+              - jtl_chain_delay(torch.tensor(0.999, dtype=torch.float64), chain)) / 0.002
+    result["grad_vs_fd_rel_err"] = abs(float(g) - float(fd)) / abs(float(fd))
+    tuned = tune_jtl_bias(3.1e-12, chain=chain)
+    result["tuned_bias_scale"] = tuned.scale
+    result["tuned_delay_ps"] = tuned.delay * 1e12
+    result["torch_threads"] = torch.get_num_threads()
+
+    # ---- outputs: netCDF, PNG, summary
+    ev = xr.Dataset(
+        {"abs_err": ("event", np.array(all_err)), "t_josim": ("event", np.array(all_t)),
+         "junction": ("event", np.array(all_names, dtype=str)), "circuit": ("event", np.array(all_circ, dtype=str))},
+        coords={"event": np.arange(len(all_err))})
+    ev["event"].attrs.update(units="1", long_name="switching event index")
+    ev["abs_err"].attrs.update(units="s", long_name="|physnn - JoSIM| switching time")
+    ev["t_josim"].attrs.update(units="s", long_name="JoSIM v2.7 switching time")
+    ev["junction"].attrs.update(units="1", long_name="junction label")
+    ev["circuit"].attrs.update(units="1", long_name="reference circuit")
+    ev["ens_delay"] = ("member", d_ens)
+    ev["ens_delay"].attrs.update(units="s", long_name="DC/SFQ B03 -> sink B01 delay per Ic-spread member")
+    ev["member"] = np.arange(n_ens)
+    ev["member"].attrs.update(units="1", long_name="ensemble member")
+    ev.attrs.update({k: v for k, v in result.items() if isinstance(v, (int, float))})
+    ev.to_netcdf(args.out / "bench_josephson.nc")
+    fig, axs = plt.subplots(1, 3, figsize=(15, 4))
+    plot_phases(ds_dcsfq, ax=axs[0])
+    axs[0].set_xlim(160, 200)
+    axs[1].semilogy(np.array(all_t) * 1e12, np.maximum(np.array(all_err) * 1e12, 1e-6), ".")
+    axs[1].set_xlabel("JoSIM switching time (ps)")
+    axs[1].set_ylabel("|physnn - JoSIM| (ps)")
+    axs[1].axhline(0.3, color="r", lw=0.8)
+    axs[2].hist(d_ens[ok] * 1e12, bins=40)
+    axs[2].set_xlabel("DC/SFQ -> sink delay (ps), +-5 % Ic spread")
+    axs[2].set_ylabel("members")
+    fig.tight_layout()
+    fig.savefig(args.out / "bench_josephson.png", dpi=110)
+    plt.close(fig)
+    lines = ["# bench_josephson", "", f"torch/BLAS threads: {THREADS}; quick={args.quick}; seed={args.seed}", "",
+             "| figure | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in result.items()]
+    (args.out / "summary.md").write_text("\n".join(lines) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""Public entry point: :func:`simulate` a JoSIM-style netlist into an :class:`xarray.Dataset`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from .._checks import check_int_range, check_positive
+from .circuit import K_JOSEPHSON
+from .netlist import Netlist, parse_netlist
+from .transient import TransientResult, run_transient
+
+__all__ = ["Ensemble", "simulate", "ic_multipliers"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ensemble:
+    """Monte-Carlo spread of junction critical currents.
+
+    Each member gets independent multipliers ``1 + spread * x`` of every junction's critical
+    current, with ``x`` uniform on [-1, 1] (``distribution='uniform'``: a +-spread window) or standard
+    normal (``'normal'``: spread = relative sigma). Only Ic varies (a critical-current-density
+    spread at fixed junction geometry): capacitance and the external shunts keep their values, so all
+    members share one factorised system matrix.
+    """
+
+    n: int
+    ic_spread: float = 0.05
+    distribution: str = "uniform"
+
+    def __post_init__(self):
+        check_int_range(self.n, "Ensemble.n", 1)
+        check_positive(self.ic_spread, "Ensemble.ic_spread", allow_zero=True)
+        if self.distribution not in ("uniform", "normal"):
+            raise ValueError(f"Ensemble.distribution={self.distribution!r}: expected 'uniform' or 'normal'")
+
+
+def ic_multipliers(ensemble, n_jj: int, generator=None) -> np.ndarray | None:
+    """(J, E) Ic multipliers from ``ensemble`` (None, int, :class:`Ensemble` or array (E, J))."""
+    import torch
+
+    if ensemble is None:
+        return None
+    if isinstance(ensemble, bool):
+        raise TypeError("ensemble: expected None, int, Ensemble or an (E, J) array")
+    if isinstance(ensemble, (int, np.integer)):
+        check_int_range(int(ensemble), "ensemble", 1)
+        return np.ones((n_jj, int(ensemble)))
+    if isinstance(ensemble, Ensemble):
+        shape = (ensemble.n, n_jj)
+        if ensemble.ic_spread == 0:
+            x = np.zeros(shape)
+        elif isinstance(generator, torch.Generator) or generator is None:
+            if generator is None:
+                raise ValueError("generator: an Ensemble with ic_spread > 0 needs a torch.Generator or "
+                                 "numpy.random.Generator (reproducible spreads)")
+            if ensemble.distribution == "uniform":
+                x = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1).numpy()
+            else:
+                x = torch.randn(shape, generator=generator, dtype=torch.float64).numpy()
+        elif isinstance(generator, np.random.Generator):
+            x = generator.uniform(-1, 1, shape) if ensemble.distribution == "uniform" else generator.standard_normal(shape)
+        else:
+            raise TypeError(f"generator: expected torch.Generator or numpy.random.Generator, got {type(generator).__name__}")
+        m = 1.0 + ensemble.ic_spread * x
+        if np.any(m <= 0):
+            raise ValueError("ensemble: a critical-current multiplier is <= 0; reduce ic_spread")
+        return m.T.copy()
+    arr = np.asarray(ensemble, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] != n_jj:
+        raise ValueError(f"ensemble: array must have shape (E, {n_jj}) (Ic multipliers), got {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError("ensemble: Ic multipliers must be finite and > 0")
+    return arr.T.copy()
+
+
+def _bdf2_voltage(phi: np.ndarray, h: float) -> np.ndarray:
+    """JoSIM's BDF2 voltage from a phase series along axis 0 (zero history before t=0)."""
+    p1 = np.concatenate([np.zeros_like(phi[:1]), phi[:-1]])
+    p2 = np.concatenate([np.zeros_like(phi[:2]), phi[:-2]])
+    return (3.0 * phi - 4.0 * p1 + p2) / (2.0 * h * K_JOSEPHSON)
+
+
+def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None, ensemble=None,
+             generator=None, params: dict | None = None, backend: str = "auto") -> xr.Dataset:
+    """Simulate a JoSIM-style netlist (path, text or parsed :class:`Netlist`).
+
+    Parameters
+    ----------
+    netlist : str, Path or Netlist
+    tstep, tstop : float, optional
+        Time step and stop time, s (default: the ``.tran`` line; step 0.25 ps, stop 1 ns).
+    ensemble : None, int, Ensemble or array (E, J)
+        Ensemble members: an int gives identical copies (useful with ``.temp`` noise), an
+        :class:`Ensemble` draws Ic spreads with ``generator``, an array gives Ic multipliers.
+    generator : torch.Generator or numpy.random.Generator, optional
+        Randomness for Ic spreads and Johnson noise (``.temp``).
+    params : dict, optional
+        ``.param`` overrides (name -> SI value).
+    backend : {'auto', 'fused', 'dense', 'sparse'}
+
+    Returns
+    -------
+    xarray.Dataset
+        ``phase`` and ``voltage`` (junction x time, plus ensemble), ``ic``, one variable per
+        ``.print`` (JoSIM column names such as ``V(1)``, ``P(B01|X1)``, ``I(ROUT)``), coordinates
+        ``time`` (s), ``junction`` (JoSIM labels), ``ensemble``.
+    """
+    net = netlist if isinstance(netlist, Netlist) else parse_netlist(netlist, params=params)
+    if isinstance(netlist, Netlist) and params:
+        raise ValueError("params: only supported when netlist is a path or text")
+    h = tstep if tstep is not None else (net.tstep or 0.25e-12)
+    stop = tstop if tstop is not None else (net.tstop or 1e-9)
+    check_positive(h, "tstep")
+    check_positive(stop, "tstop")
+    if stop < 2 * h:
+        raise ValueError(f"tstop={stop!r}: must cover at least two steps of {h!r} s")
+    J = len(net.junctions)
+    ic_scale = ic_multipliers(ensemble, J, generator)
+    obs_nodes, obs_src = _observed(net)
+    res = run_transient(net, tstep=h, tstop=stop, ic_scale=ic_scale, generator=generator,
+                        obs_nodes=obs_nodes + obs_src, backend=backend)
+    return _to_dataset(net, res, ensemble is not None, obs_nodes + obs_src)
+
+
+def _observed(net: Netlist) -> tuple[list[str], list[str]]:
+    jj = {e.name for e in net.junctions}
+    nodes: list[str] = []
+    srcs: list[str] = []
+    for p in net.prints:
+        if p.kind in ("nodev", "nodep"):
+            nodes += [n for n in p.target if n != "0"]
+        else:
+            e = net.element(p.target[0])
+            if e.name in jj and p.kind != "devi":
+                continue
+            if e.kind in "VP" and p.kind == "devi":
+                srcs.append("__src__" + e.name)
+            nodes += [n for n in e.nodes if n != "0"]
+    return list(dict.fromkeys(nodes)), list(dict.fromkeys(srcs))
+
+
+def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: list[str]) -> xr.Dataset:
+    circ = res.circuit
+    J = circ.n_jj
+    labels = [e.name for e in circ.branches[:J]]
+    t = res.time
+    # (T, J, E) -> (E, J, T) or (J, T)
+    def arr(x):
+        x = np.moveaxis(x, 0, -1)  # (J, E, T)
+        x = np.moveaxis(x, 1, 0)  # (E, J, T)
+        return x if has_ens else x[0]
+
+    jdims = ("ensemble", "junction", "time") if has_ens else ("junction", "time")
+    ds = xr.Dataset(coords={"time": ("time", t), "junction": ("junction", np.array(labels, dtype=str))})
+    ds["time"].attrs.update(units="s", long_name="simulation time")
+    ds["junction"].attrs.update(units="1", long_name="junction label (JoSIM convention B|X inner-to-outer)")
+    if has_ens:
+        ds = ds.assign_coords(ensemble=("ensemble", np.arange(res.ic.shape[1])))
+        ds["ensemble"].attrs.update(units="1", long_name="ensemble member")
+    ds["phase"] = (jdims, arr(res.phase))
+    ds["phase"].attrs.update(units="rad", long_name="junction phase difference")
+    ds["voltage"] = (jdims, arr(res.voltage))
+    ds["voltage"].attrs.update(units="V", long_name="junction voltage (BDF2)")
+    icd = ("ensemble", "junction") if has_ens else ("junction",)
+    ds["ic"] = (icd, res.ic.T if has_ens else res.ic[:, 0])
+    ds["ic"].attrs.update(units="A", long_name="junction critical current")
+    if has_ens:
+        mh = res.member_halvings if res.member_halvings is not None else np.full(res.ic.shape[1], res.halvings)
+        ds["step_halvings"] = ("ensemble", np.asarray(mh, dtype=int))
+        ds["step_halvings"].attrs.update(units="1", long_name="time-step halvings applied to the member "
+                                         "(JoSIM 0.2*2pi rule; results decimated to the common grid)")
+    ds["phase_offset"] = ("junction", circ.phi_off.copy())
+    ds["phase_offset"].attrs.update(units="rad", long_name="junction phase offset (pi junctions)")
+
+    # .print traces
+    col = {name: i for i, name in enumerate(obs_names)}
+
+    def node_phase(nd: str) -> np.ndarray:  # (T, E)
+        if nd == "0":
+            return np.zeros((len(t), res.node_phase.shape[2]))
+        return res.node_phase[:, col[nd], :]
+
+    jidx = {lab: i for i, lab in enumerate(labels)}
+    tdims = ("time", "ensemble") if has_ens else ("time",)
+    for p in net.prints:
+        if p.kind in ("nodev", "nodep"):
+            ph = node_phase(p.target[0]) - node_phase(p.target[1])
+            val = _bdf2_voltage(ph, res.h) if p.kind == "nodev" else ph
+            units, ln = ("V", "node voltage") if p.kind == "nodev" else ("rad", "node phase")
+        else:
+            e = net.element(p.target[0])
+            if e.name in jidx:
+                j = jidx[e.name]
+                ph, v = res.phase[:, j, :], res.voltage[:, j, :]
+            else:
+                ph = node_phase(e.nodes[0]) - node_phase(e.nodes[1])
+                v = _bdf2_voltage(ph, res.h)
+            if p.kind == "phase":
+                val, units, ln = ph, "rad", "device phase"
+            elif p.kind == "devv":
+                val, units, ln = v, "V", "device voltage"
+            else:
+                units, ln = "A", "device current"
+                if e.kind == "R":
+                    val = v / e.value
+                elif e.kind == "L":
+                    val = ph / (K_JOSEPHSON * e.value)
+                elif e.kind == "C":
+                    val = e.value * _bdf2_voltage(v * K_JOSEPHSON, res.h)
+                elif e.kind == "I":
+                    val = np.repeat(e.source(t, tstep=res.h, tstop=t[-1])[:, None], ph.shape[1], axis=1)
+                elif e.kind in "VP":
+                    val = -res.node_phase[:, col["__src__" + e.name], :]
+                else:  # junction: supercurrent + subgap quasiparticle + displacement current
+                    j = jidx[e.name]
+                    ic = res.ic[j][None, :]
+                    val = (ic * np.sin(ph - circ.phi_off[j]) + v / circ.r0[j]
+                           + circ.cap[j] * _bdf2_voltage(v * K_JOSEPHSON, res.h))
+        name = p.label
+        ds[name] = (tdims, val if has_ens else val[:, 0])
+        ds[name].attrs.update(units=units, long_name=f"{ln} {p.label} (.print line {p.line})")
+        if has_ens:
+            ds[name] = ds[name].transpose("ensemble", "time")
+    ds.attrs.update(source=str(net.source_name), tstep_s=float(res.h), step_halvings=int(res.halvings),
+                    simulator="physnn.josephson (phase-mode BDF2, JoSIM v2.7 equations)")
+    if net.temp:
+        ds.attrs["temperature_K"] = float(net.temp)
+    return ds

@@ -1,0 +1,754 @@
+"""Fixed-step BDF2 (Gear-2) transient of the phase-domain system, JoSIM v2.7 style.
+
+One linear solve per step; ``sin(phi)`` is taken at JoSIM's explicitly predicted phase, so no
+Newton loop is needed and the system matrix only changes when a junction's quasiparticle branch
+changes state (rtype=1). Three numpy back ends share these equations (see :mod:`.circuit`):
+
+* ``fused``  — single run of a small circuit: the whole linear recurrence (history + solve) is
+  folded into one dense matrix acting on the stacked state, so a step is ~10 numpy calls;
+* ``dense``  — ensembles: one precomputed branch-space matrix ``Q = D A^-1 D^T`` shared by all
+  members (only critical currents differ), a multi-column right-hand side per step;
+* ``sparse`` — large circuits: one sparse LU factorisation (SuperLU) and a triangular solve per step.
+
+If a junction's predicted phase moves more than 0.2*2pi in one step (after the first 1 % of the
+run), the run restarts with half the step, as JoSIM does; after ``max_halvings`` a
+:class:`SimulationError` names the junction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse.linalg as spla
+
+from ..constants import k_B
+from .circuit import K_JOSEPHSON, Circuit, compile_circuit
+from .netlist import Netlist
+
+__all__ = ["SimulationError", "TransientResult", "run_transient", "PHASE_JUMP_LIMIT"]
+
+#: BLAS threads for the per-step products of large ensembles (None = library default)
+BLAS_THREADS_BATCH = None
+
+#: JoSIM's step-rejection threshold on the predicted phase change per step, rad
+PHASE_JUMP_LIMIT = 0.2 * 2.0 * math.pi
+
+
+class SimulationError(RuntimeError):
+    """The transient failed (singular matrix, blow-up after step halving); names the element."""
+
+
+class _StepTooLarge(Exception):
+    def __init__(self, jj: int, step: int, members: np.ndarray | None = None, partial=None):
+        self.jj, self.step, self.members, self.partial = jj, step, members, partial
+
+
+@dataclass
+class TransientResult:
+    """Raw arrays of one transient (time-major)."""
+
+    time: np.ndarray  #: (T,) s
+    phase: np.ndarray  #: (T, J, E) junction phase, rad
+    voltage: np.ndarray  #: (T, J, E) junction voltage, V
+    node_phase: np.ndarray  #: (T, n_obs, E) phases of observed unknowns, rad
+    obs: list[int]
+    h: float
+    circuit: Circuit
+    halvings: int
+    ic: np.ndarray  #: (J, E) critical currents used, A
+    member_halvings: np.ndarray | None = None  #: (E,) step halvings applied per ensemble member
+
+
+def _noise_sigma(circ: Circuit, temp: float | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-step Johnson current std for resistors and junction subgap resistors, A."""
+    if not temp:
+        return None
+    h = circ.h
+    rs = np.array([1.0 / (e.value) for e in circ.branches[circ.n_jj:circ.n_jj + circ.n_r]])
+    s_r = np.sqrt(2.0 * k_B * temp * rs / h)  # one-sided PSD 4kT/R sampled at 1/h (bandwidth 1/2h)
+    s_j = np.sqrt(2.0 * k_B * temp / (circ.r0 * h))
+    return s_j, s_r
+
+
+def _draw(generator, shape) -> np.ndarray:
+    """Standard normal samples from a torch / numpy generator or seed."""
+    import torch
+
+    if isinstance(generator, torch.Generator):
+        return torch.randn(shape, generator=generator, dtype=torch.float64).numpy()
+    if isinstance(generator, np.random.Generator):
+        return generator.standard_normal(shape)
+    raise TypeError(f"generator: expected torch.Generator or numpy.random.Generator, got {type(generator).__name__}")
+
+
+def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndarray | None = None,
+                  generator=None, obs_nodes: list[str] | None = None, max_halvings: int = 6,
+                  backend: str = "auto") -> TransientResult:
+    """Simulate ``net`` from 0 to ``tstop`` with step ``tstep`` (s), halving on large phase jumps.
+
+    Parameters
+    ----------
+    ic_scale : array (J, E), optional
+        Multiplier of each junction's critical current per ensemble member.
+    generator : torch.Generator or numpy.random.Generator, optional
+        Random source for Johnson noise (needed only when the netlist has ``.temp``).
+    obs_nodes : list of str
+        Node names whose phases are recorded (for ``.print``).
+    backend : {'auto', 'fused', 'dense', 'sparse'}
+    """
+    h = tstep
+    workers = _ensemble_workers(net, ic_scale)
+    if workers > 1:
+        return _run_threaded(net, tstep=tstep, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes,
+                             max_halvings=max_halvings, backend=backend, workers=workers)
+    for halving in range(max_halvings + 1):
+        circ = compile_circuit(net, h)
+        try:
+            res = _run(circ, tstop, ic_scale, generator, obs_nodes or [], backend)
+            res.halvings = halving
+            res.member_halvings = np.full(res.ic.shape[1], halving)
+            return res
+        except _StepTooLarge as exc:
+            name = circ.branches[exc.jj].name
+            last = (name, exc.step * h)
+            if exc.members is not None and exc.partial is not None and not exc.members.all():
+                # ensemble: only the members that moved too fast are rerun at h/2 (recursively) and
+                # decimated back onto this grid (t = i h is every second point of the h/2 grid)
+                res = exc.partial
+                bad = np.nonzero(exc.members)[0]
+                if halving == max_halvings:
+                    break
+                sub = run_transient(net, tstep=h / 2.0, tstop=tstop, ic_scale=ic_scale[:, bad],
+                                    generator=generator, obs_nodes=obs_nodes,
+                                    max_halvings=max_halvings - halving - 1, backend=backend)
+                f = int(round(h / sub.h))
+                T = len(res.time)
+                for i, b in enumerate(bad):
+                    res.phase[:, :, b] = sub.phase[::f, :, i][:T]
+                    res.voltage[:, :, b] = sub.voltage[::f, :, i][:T]
+                    res.node_phase[:, :, b] = sub.node_phase[::f, :, i][:T]
+                res.halvings = halving
+                res.member_halvings = np.zeros(res.ic.shape[1], dtype=int) + halving
+                res.member_halvings[bad] = sub.member_halvings + 1 + halving
+                return res
+            h = h / 2.0
+    raise SimulationError(f"junction {last[0]}: phase moves more than 0.2*2pi per step at t={last[1]:.4g} s "
+                          f"even after {max_halvings} step halvings (circuit blows up or is unstable)")
+
+
+#: Worker threads for large noise-free ensembles (members split into blocks; numpy releases the
+#: GIL inside its array loops). Off by default: on the shared 2-core test machine it was slower.
+ENSEMBLE_THREADS = 1
+#: smallest block of members per thread
+MIN_MEMBERS_PER_THREAD = 128
+
+
+def _ensemble_workers(net: Netlist, ic_scale) -> int:
+    """Threads for an ensemble run (``ENSEMBLE_THREADS``), if the ensemble is large enough and no
+    thermal noise is drawn (one generator must be consumed in a fixed order)."""
+    if ic_scale is None or net.temp or ENSEMBLE_THREADS <= 1:
+        return 1
+    return max(1, min(ENSEMBLE_THREADS, ic_scale.shape[1] // MIN_MEMBERS_PER_THREAD))
+
+
+def _run_threaded(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings, backend, workers):
+    """Split the members into ``workers`` contiguous blocks simulated concurrently."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    E = ic_scale.shape[1]
+    bounds = np.linspace(0, E, workers + 1).astype(int)
+    blocks = [ic_scale[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    with _blas_threads(1), ThreadPoolExecutor(max_workers=workers) as pool:
+        futs = [pool.submit(run_transient, net, tstep=tstep, tstop=tstop, ic_scale=blk, generator=None,
+                            obs_nodes=obs_nodes, max_halvings=max_halvings, backend=backend) for blk in blocks]
+        parts = [f.result() for f in futs]
+    hs = {p.h for p in parts}
+    if len(hs) != 1:
+        # whole blocks were halved differently: decimate every block to the coarsest common grid
+        hmax = max(hs)
+        for p in parts:
+            f = int(round(hmax / p.h))
+            p.phase, p.voltage, p.node_phase, p.time = p.phase[::f], p.voltage[::f], p.node_phase[::f], p.time[::f]
+            p.member_halvings = p.member_halvings + 0
+            p.h = hmax
+    T = min(len(p.time) for p in parts)
+    res = parts[0]
+    res.phase = np.concatenate([p.phase[:T] for p in parts], axis=2)
+    res.voltage = np.concatenate([p.voltage[:T] for p in parts], axis=2)
+    res.node_phase = np.concatenate([p.node_phase[:T] for p in parts], axis=2)
+    res.time = res.time[:T]
+    res.ic = np.concatenate([p.ic for p in parts], axis=1)
+    res.member_halvings = np.concatenate([p.member_halvings for p in parts])
+    res.halvings = int(min(p.halvings for p in parts))
+    return res
+
+
+def _blas_threads(n: int):
+    """Limit BLAS threads: tiny per-step products only lose time to waking thread pools."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=n, user_api="blas")
+    except ImportError:  # pragma: no cover
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend) -> TransientResult:
+    h = circ.h
+    T = int(math.floor(tstop / h + 1e-9)) + 1
+    t = np.arange(T) * h
+    J = circ.n_jj
+    E = 1 if ic_scale is None else ic_scale.shape[1]
+    ic = circ.ic[:, None] * (np.ones((J, 1)) if ic_scale is None else ic_scale)
+    node_idx = {nd: i for i, nd in enumerate(circ.nodes)}
+    node_idx.update({"__src__" + e.name: circ.n_nodes + k for k, e in enumerate(circ.vsrc)})
+    obs = [node_idx[nd] for nd in obs_nodes if nd != "0"]
+    temp = circ.netlist.temp
+    if temp and generator is None:
+        raise ValueError("generator: the netlist has .temp (thermal noise); pass a torch.Generator or "
+                         "numpy.random.Generator for reproducible noise")
+    if backend == "auto":
+        if circ.n > 400:
+            backend = "sparse"
+        elif E == 1 and not temp:
+            backend = "fused"
+        else:
+            backend = "dense"
+    if backend not in ("fused", "dense", "sparse"):
+        raise ValueError(f"backend={backend!r}: expected 'auto', 'fused', 'dense' or 'sparse'")
+    if backend == "fused" and (E != 1 or temp):
+        backend = "dense"
+    if backend == "fused":
+        with _blas_threads(1):
+            out = _run_fused(circ, T, ic[:, 0], circ.source_values(t), obs)
+    else:
+        try:
+            with _blas_threads(1 if (backend == "sparse" or E < 64) else BLAS_THREADS_BATCH):
+                out = _run_branch(circ, t, ic, obs, generator, backend == "sparse")
+        except _StepTooLarge as exc:
+            if exc.partial is not None:
+                ph_, v_, n_ = exc.partial
+                exc.partial = TransientResult(time=t, phase=ph_, voltage=v_, node_phase=n_, obs=obs, h=h,
+                                              circuit=circ, halvings=0, ic=ic)
+            raise
+    phase, volt, nph = out
+    for arr in (phase, volt):
+        if not np.all(np.isfinite(arr)):
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise SimulationError(f"junction {circ.branches[bad[1]].name}: non-finite value at t={bad[0] * h:.4g} s")
+    return TransientResult(time=t, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h, circuit=circ,
+                           halvings=0, ic=ic)
+
+
+def _lu(A):
+    try:
+        return spla.splu(A.tocsc(), permc_spec="COLAMD")
+    except RuntimeError as exc:
+        raise SimulationError(f"singular system matrix ({exc}); check for loops of ideal sources or "
+                              "disconnected parts") from None
+
+
+def _dense_inv(circ: Circuit, state) -> np.ndarray:
+    import warnings
+
+    A = circ.matrix(state).toarray()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sla.LinAlgWarning)
+        lu = sla.lu_factor(A, check_finite=True)
+    d = np.abs(np.diag(lu[0]))
+    if not np.all(d > 1e-13 * d.max()):
+        raise SimulationError("singular system matrix: a node or source loop is not determined")
+    return sla.lu_solve(lu, np.eye(A.shape[0]))
+
+
+def _state_of(circ: Circuit, v0: np.ndarray) -> np.ndarray:
+    """Quasiparticle branch state per junction from the predicted voltage (0 subgap, 1 gap, 2 normal)."""
+    av = np.abs(v0)
+    st = np.where(av < circ.lower[:, None], 0, np.where(av < circ.upper[:, None], 1, 2)).astype(np.int8)
+    st[~circ.rtype1] = 0
+    return st
+
+
+def _it_of(circ: Circuit, st: np.ndarray, v0: np.ndarray) -> np.ndarray:
+    """JoSIM's offset current of the gap-transition branch (zero outside it), A."""
+    it = circ.lower[:, None] * (1.0 / circ.r0[:, None] - circ.glarge[:, None]) * np.sign(v0)
+    return np.where(st == 1, it, 0.0)
+
+
+class _BandedSolver:
+    """Factorise once, solve per step: banded LAPACK (Cholesky if symmetric) after reverse
+    Cuthill-McKee ordering, SuperLU when the band is wide. Unknowns stay in the permuted order."""
+
+    def __init__(self, A, perm: np.ndarray):
+        from scipy.linalg import lapack
+        from scipy.sparse.csgraph import reverse_cuthill_mckee  # noqa: F401
+
+        self.lapack = lapack
+        Ap = A.tocsr()[perm][:, perm].tocoo()
+        n = A.shape[0]
+        kl = int(max(0, (Ap.row - Ap.col).max(initial=0)))
+        ku = int(max(0, (Ap.col - Ap.row).max(initial=0)))
+        self.mode = "splu"
+        if kl + ku <= 64:
+            sym = abs(A - A.T).max() == 0 if A.nnz else True
+            if sym:
+                m = Ap.row <= Ap.col
+                ab = np.zeros((ku + 1, n))
+                ab[ku + Ap.row[m] - Ap.col[m], Ap.col[m]] = Ap.data[m]
+                cb, info = lapack.dpbtrf(ab, lower=0)
+                if info == 0:
+                    self.mode, self.cb = "pb", cb
+            if self.mode == "splu":
+                ab = np.zeros((2 * kl + ku + 1, n))
+                ab[kl + ku + Ap.row - Ap.col, Ap.col] = Ap.data
+                lu, piv, info = lapack.dgbtrf(ab, kl, ku)
+                if info == 0:
+                    self.mode, self.lu, self.piv, self.kl, self.ku = "gb", lu, piv, kl, ku
+                elif info > 0:
+                    raise SimulationError("singular system matrix (zero pivot): a node or source loop is "
+                                          "not determined")
+        if self.mode == "splu":
+            self.splu = _lu(Ap.tocsc())
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        if self.mode == "pb":
+            return self.lapack.dpbtrs(self.cb, b, lower=0)[0]
+        if self.mode == "gb":
+            return self.lapack.dgbtrs(self.lu, self.kl, self.ku, b, self.piv)[0]
+        return self.splu.solve(b)
+
+
+def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], generator, sparse: bool):
+    """Branch-space loop: ensembles (shared matrix, multi-column right-hand side), noise, big circuits."""
+    T = len(t)
+    h = circ.h
+    K = K_JOSEPHSON
+    a = 3.0 / (2.0 * h * K)
+    kp = 2.0 * h * K / 3.0
+    J, nb, nr, nc = circ.n_jj, circ.nb, circ.n_r, circ.n_c
+    E = ic.shape[1]
+    cap = circ.cap[:, None]
+    c1, c2 = 2.0 * cap / h, cap / (2.0 * h)
+    check_from = 0.01 * (T - 1)
+    noise = _noise_sigma(circ, circ.netlist.temp)
+    w, yv = circ.source_waves(t)
+    nn = circ.n_nodes
+    if sparse:
+        import scipy.sparse as sp
+        from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+        A0 = circ.matrix(np.zeros(J, dtype=np.int8)).tocsr()
+        pat = sp.csr_matrix((np.ones(A0.nnz), A0.indices, A0.indptr), shape=A0.shape)
+        perm = np.asarray(reverse_cuthill_mckee((pat + pat.T).tocsr(), symmetric_mode=True))
+        iperm = np.empty_like(perm)
+        iperm[perm] = np.arange(len(perm))
+        D = circ.D.tocsc()[:, perm].tocsr()
+        DT = D.T.tocsr()
+        inj = circ.inj.tocsr()[perm]
+        vrows = iperm[nn + np.arange(len(circ.vsrc))]
+        obs_p = iperm[np.asarray(obs, dtype=int)] if obs else np.zeros(0, dtype=int)
+    else:
+        src = circ.source_values(t)
+    cache: dict[bytes, object] = {}
+
+    def system(state_col: np.ndarray):
+        key = state_col.tobytes()
+        if key not in cache:
+            if sparse:
+                cache[key] = _BandedSolver(circ.matrix(state_col), perm)
+            else:
+                Ainv = _dense_inv(circ, state_col)
+                Dd = circ.D.toarray()
+                Q = Dd @ Ainv @ Dd.T
+                SyT = src.T @ (Dd @ Ainv).T  # (T, nb)
+                Ob = Ainv[obs] @ Dd.T if obs else None
+                SoT = src.T @ Ainv[obs].T if obs else None
+                cache[key] = (Q, SyT, Ob, SoT)
+        return cache[key]
+
+    state = np.zeros((J, E), dtype=np.int8)
+    g = np.repeat(circ.g_all(state[:, 0])[:, None], E, axis=1)
+    y1 = np.zeros((nb, E))
+    y2 = np.zeros((nb, E))
+    y3 = np.zeros((nc, E))
+    y4 = np.zeros((nc, E))
+    V1 = np.zeros((J, E))
+    V2 = np.zeros((J, E))
+    V3 = np.zeros((J, E))
+    it = np.zeros((J, E))
+    has_rt1 = bool(circ.rtype1.any())
+    lower_min = float(circ.lower[circ.rtype1].min()) if has_rt1 else np.inf
+    phase = np.empty((T, J, E))
+    volt = np.empty((T, J, E))
+    nph = np.empty((T, len(obs), E))
+    P = np.empty((nb, E))
+    c = np.empty((nb, E))
+    in_gap = False
+    uniform = True
+    poff = bool(np.any(circ.phi_off != 0))
+    offs = circ.phi_off[:, None]
+    block = 256
+    bad_members = np.zeros(E, dtype=bool)
+    first_bad = None
+    cols = np.arange(E)  # members still simulated (flagged ones are dropped, see below)
+    compacted = False
+    groups = None
+    sys0 = system(state[:, 0])
+    sys_sub = sys0
+    g_sub = circ.g_jj(state[:, 0])[:, None]
+    eyeJ = np.eye(J)
+    # preallocated rotating buffers: no temporaries in the step loop (large ensembles are
+    # memory-bound; fresh 100-200 kB arrays per operation would dominate)
+    ybuf = [np.zeros((nb, E)) for _ in range(3)]
+    vbuf = [np.zeros((J, E)) for _ in range(4)]
+    y, y1, y2 = ybuf
+    V, V1, V2, V3 = vbuf
+    v0 = np.empty((J, E))
+    phi0 = np.empty((J, E))
+    tmpJ = np.empty((J, E))
+    sn = np.empty((J, E))
+    tmpb = np.empty((nb, E))
+    kp_ = kp
+    c1b = np.broadcast_to(c1, (J, E)).copy()
+    c2b = np.broadcast_to(c2, (J, E)).copy()
+    for n in range(T):
+        if noise is not None and n % block == 0:
+            nz = _draw(generator, (min(block, T - n), J + nr, E))
+        # P = 4/3 y1 - 1/3 y2 (BDF2 phase history of every branch)
+        np.multiply(y1, 4.0 / 3.0, out=P)
+        np.multiply(y2, 1.0 / 3.0, out=tmpb)
+        P -= tmpb
+        # predicted voltage and phase (JoSIM): v0 = 5/2 V1 - 2 V2 + 1/2 V3, phi0 = P + (2hK/3) v0
+        np.multiply(V1, 2.5, out=v0)
+        np.multiply(V2, 2.0, out=tmpJ)
+        v0 -= tmpJ
+        np.multiply(V3, 0.5, out=tmpJ)
+        v0 += tmpJ
+        np.multiply(v0, kp_, out=phi0)
+        phi0 += P[:J]
+        if n > check_from:
+            np.subtract(phi0, y1[:J], out=tmpJ)
+            if max(tmpJ.max(), -tmpJ.min()) > PHASE_JUMP_LIMIT:
+                dj = np.abs(tmpJ)
+                if E == 1:
+                    raise _StepTooLarge(int(np.unravel_index(dj.argmax(), dj.shape)[0]), n)
+                # ensemble: flag the members, finish the run, rerun only them at h/2
+                if first_bad is None:
+                    first_bad = (int(np.unravel_index(dj.argmax(), dj.shape)[0]), n)
+                hit = dj.max(axis=0) > PHASE_JUMP_LIMIT
+                bad_members[cols[hit]] = True
+                # flagged members are rerun from t = 0 at h/2: stop computing them here
+                if hit.sum() >= max(4, 0.1 * len(cols)) and not hit.all():
+                    keep = ~hit
+                    cols = cols[keep]
+                    compacted = True
+                    y, y1, y2, P, c, tmpb, g = (x[:, keep] for x in (y, y1, y2, P, c, tmpb, g))
+                    V, V1, V2, V3, v0, phi0, tmpJ, sn = (x[:, keep] for x in (V, V1, V2, V3, v0, phi0, tmpJ, sn))
+                    ic, c1b, c2b, state, it = (x[:, keep] for x in (ic, c1b, c2b, state, it))
+                    if nc:
+                        y3, y4 = y3[:, keep], y4[:, keep]
+                    uniform = bool((state == state[:, :1]).all())
+                    groups = None
+                    if sparse or uniform:
+                        sys0 = system(state[:, 0])
+        if has_rt1:
+            np.abs(v0, out=tmpJ)
+            if in_gap or tmpJ.max() >= lower_min:
+                st = _state_of(circ, v0)
+                in_gap = bool(st.any())
+                if not np.array_equal(st, state):
+                    state = st
+                    g[:J] = circ.g_jj_batch(st)
+                    uniform = bool((st == st[:, :1]).all())
+                    groups = None
+                    if sparse or uniform:
+                        sys0 = system(state[:, 0])
+                it = _it_of(circ, st, v0)
+        np.multiply(g, P, out=c)
+        cJ = c[:J]
+        np.multiply(V1, c1b, out=tmpJ)
+        cJ += tmpJ
+        np.multiply(V2, c2b, out=tmpJ)
+        cJ -= tmpJ
+        if poff:
+            np.subtract(phi0, offs, out=sn)
+            np.sin(sn, out=sn)
+        else:
+            np.sin(phi0, out=sn)
+        sn *= ic
+        cJ -= sn
+        if in_gap:
+            cJ -= it
+        if nc:
+            c[J + nr:] = circ.g_c[:, None] * ((8.0 / 3.0) * y1[J + nr:] - (22.0 / 9.0) * y2[J + nr:]
+                                             + (8.0 / 9.0) * y3 - (1.0 / 9.0) * y4)
+        if noise is not None:
+            s_j, s_r = noise
+            nzn = nz[n % block][:, cols] if compacted else nz[n % block]
+            cJ -= s_j[:, None] * nzn[:J]
+            if nr:
+                c[J:J + nr] -= s_r[:, None] * nzn[J:]
+        if sparse:
+            rhs = DT @ c
+            if w.size:
+                rhs += (inj @ w[:, n])[:, None]
+            if len(vrows):
+                rhs[vrows] += yv[:, n:n + 1]
+            if uniform:
+                phi = sys0.solve(rhs)
+            else:
+                if groups is None:
+                    pats, inv = np.unique(state, axis=1, return_inverse=True)
+                    groups = [(pats[:, k], np.nonzero(inv.ravel() == k)[0]) for k in range(pats.shape[1])]
+                phi = np.empty_like(rhs)
+                for pat, gcols in groups:
+                    phi[:, gcols] = system(pat).solve(np.ascontiguousarray(rhs[:, gcols]))
+            y[...] = D @ phi
+            if obs:
+                if compacted:
+                    nph[n][:, cols] = phi[obs_p]
+                else:
+                    nph[n] = phi[obs_p]
+        else:
+            Q, SyT, Ob, SoT = sys0 if uniform else sys_sub
+            np.matmul(Q, c, out=y)
+            y += SyT[n][:, None]
+            if obs:
+                if compacted:
+                    nph[n][:, cols] = Ob @ c + SoT[n][:, None]
+                else:
+                    nph[n] = Ob @ c + SoT[n][:, None]
+            if not uniform:
+                # Members whose junctions left the subgap branch: exact low-rank correction of the
+                # shared subgap system. The extra conductance dg of those junctions acts as a
+                # current -dg*y_J, so (I + Q0_JJ diag(dg)) y_J = (Q0 c + S)_J, solved per member
+                # (batched J x J solves), then the other branches follow.
+                dg = g[:J] - g_sub
+                act = np.nonzero(dg.any(axis=0))[0]
+                if act.size:
+                    dga = dg[:, act]
+                    Mb = eyeJ[None] + Q[None, :J, :J] * dga.T[:, None, :]
+                    yJ = np.linalg.solve(Mb, y[:J, act].T[..., None])[..., 0].T
+                    corr = dga * yJ
+                    y[:, act] -= Q[:, :J] @ corr
+                    if obs:
+                        nph[n][:, cols[act]] -= Ob[:, :J] @ corr
+        np.subtract(y[:J], P[:J], out=V)
+        V *= a
+        if compacted:
+            phase[n][:, cols] = y[:J]
+            volt[n][:, cols] = V
+        else:
+            phase[n] = y[:J]
+            volt[n] = V
+        if nc:
+            y4 = y3
+            y3 = y2[J + nr:].copy()
+        y, y1, y2 = y2, y, y1
+        V, V1, V2, V3 = V3, V, V1, V2
+    if first_bad is not None:
+        if bad_members.all():
+            raise _StepTooLarge(*first_bad)
+        raise _StepTooLarge(*first_bad, members=bad_members, partial=(phase, volt, nph))
+    return phase, volt, nph
+
+
+# --------------------------------------------------------------------------------------------
+# fused single-run loop
+# --------------------------------------------------------------------------------------------
+def _fused_matrices(circ: Circuit, state: np.ndarray, ic: np.ndarray, src: np.ndarray, obs: list[int]):
+    """Fold history, solve and voltage update into ``z' = F z + H u + G_n`` (G returned as (T, dz)).
+
+    State ``z = [y1 (nb), y2 (nb), y3 (nc), y4 (nc), V1 (J), V2 (J), V3 (J)]``, junction drive
+    ``u = -Ic sin(phi0) - I_t`` (J). Returns (F, H, G (dz, T), Rp (3J, dz), Oz, Ou, Os).
+    """
+    h = circ.h
+    K = K_JOSEPHSON
+    a = 3.0 / (2.0 * h * K)
+    kp = 2.0 * h * K / 3.0
+    J, nb, nr, nc = circ.n_jj, circ.nb, circ.n_r, circ.n_c
+    Ainv = _dense_inv(circ, state)
+    Dd = circ.D.toarray()
+    Q = Dd @ Ainv @ Dd.T
+    SyT = src.T @ (Dd @ Ainv).T  # (T, nb)
+    o_y1, o_y2 = 0, nb
+    o_y3, o_y4 = 2 * nb, 2 * nb + nc
+    o_v1 = 2 * nb + 2 * nc
+    o_v2, o_v3 = o_v1 + J, o_v1 + 2 * J
+    dz = o_v1 + 3 * J
+    g = circ.g_all(state)
+    cap = circ.cap
+    # c = Cz z + Pj u
+    Cz = np.zeros((nb, dz))
+    ar = np.arange(nb)
+    w1 = np.where(ar < J + nr, (4.0 / 3.0) * g, (8.0 / 3.0) * g)
+    w2 = np.where(ar < J + nr, -(1.0 / 3.0) * g, -(22.0 / 9.0) * g)
+    Cz[ar, o_y1 + ar] = w1
+    Cz[ar, o_y2 + ar] = w2
+    if nc:
+        ci = np.arange(nc)
+        Cz[J + nr + ci, o_y3 + ci] = (8.0 / 9.0) * g[J + nr:]
+        Cz[J + nr + ci, o_y4 + ci] = -(1.0 / 9.0) * g[J + nr:]
+    jj = np.arange(J)
+    Cz[jj, o_v1 + jj] = 2.0 * cap / h
+    Cz[jj, o_v2 + jj] = -cap / (2.0 * h)
+    Pj = np.zeros((nb, J))
+    Pj[jj, jj] = 1.0
+    # y = Q c + Sy
+    Yz = Q @ Cz
+    Yu = Q @ Pj
+    # V = a (y_J - 4/3 y1_J + 1/3 y2_J)
+    Vz = a * Yz[:J].copy()
+    Vz[jj, o_y1 + jj] -= a * 4.0 / 3.0
+    Vz[jj, o_y2 + jj] += a / 3.0
+    Vu = a * Yu[:J]
+    F = np.zeros((dz, dz))
+    H = np.zeros((dz, J))
+    F[o_y1:o_y1 + nb] = Yz
+    H[o_y1:o_y1 + nb] = Yu
+    F[o_y2 + ar, o_y1 + ar] = 1.0
+    if nc:
+        ci = np.arange(nc)
+        F[o_y3 + ci, o_y2 + J + nr + ci] = 1.0
+        F[o_y4 + ci, o_y3 + ci] = 1.0
+    F[o_v1:o_v1 + J] = Vz
+    H[o_v1:o_v1 + J] = Vu
+    F[o_v2 + jj, o_v1 + jj] = 1.0
+    F[o_v3 + jj, o_v2 + jj] = 1.0
+    G = np.zeros((src.shape[1], dz))  # transposed: one contiguous row per step
+    G[:, o_y1:o_y1 + nb] = SyT
+    G[:, o_v1:o_v1 + J] = a * SyT[:, :J]
+    # predictor rows: phi0, phi0 - y1, v0
+    Rp = np.zeros((3 * J, dz))
+    for blk, base in ((0, True), (1, False)):
+        rows = blk * J + jj
+        Rp[rows, o_y1 + jj] = 4.0 / 3.0 if base else 1.0 / 3.0
+        Rp[rows, o_y2 + jj] = -1.0 / 3.0
+        Rp[rows, o_v1 + jj] = 2.5 * kp
+        Rp[rows, o_v2 + jj] = -2.0 * kp
+        Rp[rows, o_v3 + jj] = 0.5 * kp
+    Rp[2 * J + jj, o_v1 + jj] = 2.5
+    Rp[2 * J + jj, o_v2 + jj] = -2.0
+    Rp[2 * J + jj, o_v3 + jj] = 0.5
+    if obs:
+        Ob = Ainv[obs] @ Dd.T
+        Oz, Ou, Os = Ob @ Cz, Ob @ Pj, Ainv[obs] @ src
+    else:
+        Oz = Ou = Os = None
+    return F, H, G, Rp, Oz, Ou, Os
+
+
+def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list[int]):
+    """Single run of a small circuit. Fast loop of 5 numpy calls per step while every junction is
+    subgap; a general per-step loop takes over from the first step where a junction's predicted
+    voltage reaches the gap region (rtype=1 state change). The 0.2*2pi phase-jump test does not
+    change the trajectory, so it is evaluated on the stored states after the loop."""
+    J = circ.n_jj
+    cache: dict[bytes, tuple] = {}
+    keys: list[bytes] = []
+
+    def mats(st):
+        key = st.tobytes()
+        if key not in cache:
+            F, H, G, Rp, Oz, Ou, Os = _fused_matrices(circ, st, ic, src, obs)
+            dz = F.shape[0]
+            FH = np.concatenate([F, H * (-ic)[None, :]], axis=1)
+            Rfull = np.zeros((3 * J, dz + J))
+            Rfull[:, :dz] = Rp
+            # rows: phi0, v0/lower, -v0/lower (state test is one max() against 1)
+            Rst = Rfull.copy()
+            Rst[J:2 * J] = Rfull[2 * J:3 * J] / circ.lower[:, None]
+            Rst[2 * J:3 * J] = -Rst[J:2 * J]
+            cache[key] = (FH, G, Rst, H, Oz, Ou, Os, Rfull[J:2 * J], len(keys))
+            keys.append(key)
+        return cache[key]
+
+    state = np.zeros(J, dtype=np.int8)
+    FH, Gt, Rst, H, Oz, Ou, Os, Rd, k0 = mats(state)
+    dz = FH.shape[0]
+    o_v1 = dz - 3 * J
+    W = np.zeros((T + 1, dz + J))
+    U = np.empty((T, J))
+    slog = np.zeros(T, dtype=np.int64)
+    has_rt1 = bool(circ.rtype1.any())
+    poff = bool(np.any(circ.phi_off != 0))
+    dot, sin = np.dot, np.sin
+    n = 0
+    if not poff:
+        # Fast path (hand-written loop: the recurrence is sequential). Row n of W holds the state
+        # z_n and sin(phi0_n); one product with M = [FH; Rph FH] gives z_{n+1} and the next
+        # predicted phase, so a step is 3 numpy calls. The quasiparticle-state test is done on the
+        # stored states afterwards: the trajectory is exact up to the first step whose predicted
+        # voltage reaches the gap region, and the general loop continues from there.
+        Rph = Rst[:J]
+        M = np.concatenate([FH, Rph[:, :dz] @ FH], axis=0)
+        GG = np.concatenate([Gt, Gt @ Rph[:, :dz].T], axis=1)
+        sin_, dot_ = np.sin, np.dot
+        for n in range(T):
+            nxt = W[n + 1]
+            dot_(M, W[n], out=nxt)
+            nxt += GG[n]
+            s_ = nxt[dz:]
+            sin_(s_, out=s_)
+        n = T
+        if has_rt1:
+            v0 = W[:T, :dz] @ Rst[J:2 * J, :dz].T  # (T, J): v0 / lower
+            hit = np.nonzero((np.abs(v0) >= 1.0).any(axis=1))[0]
+            if hit.size:
+                n = int(hit[0])
+        U[:n] = W[:n, dz:] * (-ic)[None, :]
+        W[n + 1:] = 0.0
+    # general loop (junction quasiparticle state changes, phase offsets)
+    lower, upper = circ.lower, circ.upper
+    for n in range(n, T):
+        w = W[n]
+        p = dot(Rst, w)
+        phi0 = p[:J]
+        v0 = p[J:2 * J] * lower
+        st = state
+        if has_rt1:
+            av = np.abs(v0)
+            st = np.where(av < lower, 0, np.where(av < upper, 1, 2)).astype(np.int8)
+            st[~circ.rtype1] = 0
+        if not np.array_equal(st, state):
+            state = st
+            FH, Gt, Rst, H, Oz, Ou, Os, Rd, k0 = mats(state)
+            p = dot(Rst, w)
+            phi0 = p[:J]
+        it = np.where(state == 1, lower * (1.0 / circ.r0 - circ.glarge) * np.sign(v0), 0.0)
+        s = sin(phi0 - circ.phi_off)
+        w[dz:] = s
+        U[n] = -ic * s - it
+        nxt = dot(FH, w) + Gt[n]
+        if state.any():
+            nxt -= dot(H, it)
+        W[n + 1, :dz] = nxt
+        slog[n] = k0
+    # JoSIM's step test on the stored run: |phi0 - phi_{n-1}| > 0.2*2pi after 1 % of the run
+    check_from = int(math.floor(0.01 * (T - 1))) + 1
+    for key, entry in cache.items():
+        Rd_k, idx = entry[7], entry[8]
+        steps = np.nonzero(slog[check_from:] == idx)[0] + check_from
+        if steps.size:
+            dj = np.abs(W[steps] @ Rd_k.T)
+            if dj.max() > PHASE_JUMP_LIMIT:
+                r, j = np.unravel_index(dj.argmax(), dj.shape)
+                raise _StepTooLarge(int(j), int(steps[r]))
+    phase = W[1:, :J][:, :, None].copy()
+    volt = W[1:, o_v1:o_v1 + J][:, :, None].copy()
+    if obs:
+        Z = W[:-1, :dz]
+        nph = np.empty((T, len(obs)))
+        for key, entry in cache.items():
+            Oz_k, Ou_k, Os_k, idx = entry[4], entry[5], entry[6], entry[8]
+            steps = np.nonzero(slog == idx)[0]
+            nph[steps] = Z[steps] @ Oz_k.T + U[steps] @ Ou_k.T + Os_k.T[steps]
+        nph = nph[:, :, None]
+    else:
+        nph = np.empty((T, 0, 1))
+    return phase, volt, nph
