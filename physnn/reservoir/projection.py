@@ -1,0 +1,224 @@
+"""Trainable projection heads aligning two modalities with a CLIP-style contrastive loss, and the
+zero-shot retrieval protocol of the resistive-memory LSM paper.
+
+Lin et al. (Nat. Comput. Sci. 5, 37 (2025), doi:10.1038/s43588-024-00751-z) keep the LSM encoders
+fixed and train only small digital projections so that the embedding of a spoken digit lands next
+to the embedding of an image of the same digit; the loss is the symmetric InfoNCE loss of CLIP
+(Radford et al., ICML 2021, arXiv:2103.00020) with a temperature. Zero-shot protocol: train on
+digits 0-7 of both modalities; test audio -> image retrieval on the unseen digits 8-9 (2-way: the
+query audio must be closer to an image of its own digit than to an image of the other one).
+
+Note on interpretation: nothing in the two modalities ties the sound of "eight" to the shape of
+an 8 except the training pairs, and the unseen digits have none. Above-chance 2-way accuracy on
+unseen classes therefore reflects how the fixed random encoders happen to place them; with a
+balanced 2-way test the expected accuracy over independent encoder/head draws is 50 % unless some
+such structure exists. :func:`zero_shot_retrieval` reports per-trial outcomes so callers can
+report spreads over seeds, not only one draw.
+
+Examples
+--------
+>>> import torch
+>>> from physnn.reservoir.projection import ProjectionHead, clip_loss
+>>> a, b = ProjectionHead(10, 4), ProjectionHead(6, 4)
+>>> loss = clip_loss(a(torch.randn(8, 10)), b(torch.randn(8, 6)), temperature=0.1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .._checks import check_finite, check_int_range, check_positive
+
+__all__ = ["ProjectionHead", "clip_loss", "ContrastiveConfig", "train_projections",
+           "zero_shot_retrieval", "retrieval_accuracy"]
+
+
+class ProjectionHead(nn.Module):
+    """Standardise -> MLP (or linear) -> L2-normalised embedding.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input feature size and embedding size.
+    hidden : int or None
+        Width of the hidden ReLU layer; None for a single linear map.
+    mean, std : tensor, optional
+        Feature statistics used to standardise the input (set by :func:`train_projections`).
+    """
+
+    def __init__(self, n_in: int, n_out: int, hidden: int | None = 128, *,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        check_int_range(n_in, "n_in", 1)
+        check_int_range(n_out, "n_out", 1)
+        self.register_buffer("mean", torch.zeros(n_in))
+        self.register_buffer("std", torch.ones(n_in))
+        layers = [nn.Linear(n_in, n_out)] if hidden is None else [
+            nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out)]
+        self.net = nn.Sequential(*layers)
+        if generator is not None:  # reproducible init without touching the global RNG
+            with torch.no_grad():
+                for m in self.net:
+                    if isinstance(m, nn.Linear):
+                        bound = 1.0 / np.sqrt(m.in_features)
+                        m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1) * bound)
+                        m.bias.copy_((torch.rand(m.bias.shape, generator=generator) * 2 - 1) * bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net((x - self.mean) / self.std), dim=-1)
+
+
+def clip_loss(za: torch.Tensor, zb: torch.Tensor, *, temperature: float = 0.1,
+              labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric contrastive (InfoNCE / CLIP) loss between paired embeddings ``za[i] <-> zb[i]``.
+
+    ``logits = za @ zb.T / temperature``; the loss is the mean of the cross entropies along rows
+    (a -> b) and columns (b -> a). With ``labels`` (one class per pair), every pair of the same
+    class counts as a positive (soft targets spread over them), so several samples of one class in
+    a batch are not pushed apart.
+    """
+    if za.shape != zb.shape or za.dim() != 2:
+        raise ValueError(f"za, zb: need equal shapes (n, d), got {tuple(za.shape)} and {tuple(zb.shape)}")
+    check_positive(temperature, "temperature")
+    logits = za @ zb.T / temperature
+    if labels is None:
+        target = torch.arange(za.shape[0], device=za.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    if labels.shape != (za.shape[0],):
+        raise ValueError(f"labels: expected shape ({za.shape[0]},), got {tuple(labels.shape)}")
+    same = (labels[:, None] == labels[None, :]).to(logits.dtype)
+    tgt = same / same.sum(dim=1, keepdim=True)
+    la = -(tgt * F.log_softmax(logits, dim=1)).sum(1).mean()
+    lb = -(tgt * F.log_softmax(logits.T, dim=1)).sum(1).mean()
+    return 0.5 * (la + lb)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContrastiveConfig:
+    """Training of the two projection heads.
+
+    Parameters
+    ----------
+    dim : int          embedding size
+    hidden : int|None  hidden width of the heads
+    temperature : float
+    epochs : int       passes over the modality-A training set
+    batch_size : int
+    lr : float         Adam learning rate
+    weight_decay : float
+    """
+
+    dim: int = 32
+    hidden: int | None = 128
+    temperature: float = 0.1
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+
+    def __post_init__(self):
+        check_int_range(self.dim, "dim", 1)
+        check_positive(self.temperature, "temperature")
+        check_int_range(self.epochs, "epochs", 1)
+        check_int_range(self.batch_size, "batch_size", 2)
+        check_positive(self.lr, "lr")
+        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
+
+
+def _as_tensor(x, name):
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float32)
+    if t.dim() != 2:
+        raise ValueError(f"{name}: expected features of shape (n, f), got {tuple(t.shape)}")
+    check_finite(t, name)
+    return t
+
+
+def train_projections(xa, ya, xb, yb, config: ContrastiveConfig = ContrastiveConfig(), *,
+                      generator: torch.Generator | None = None) -> tuple[ProjectionHead, ProjectionHead, list[float]]:
+    """Train heads ``(head_a, head_b)`` so that same-class samples of the two modalities align.
+
+    Every step draws ``batch_size`` samples of modality A and pairs each with a random sample of
+    modality B of the same class; the loss is :func:`clip_loss` with class-aware targets.
+    Returns the heads (in eval mode) and the loss per epoch.
+    """
+    xa, xb = _as_tensor(xa, "xa"), _as_tensor(xb, "xb")
+    ya, yb = np.asarray(ya), np.asarray(yb)
+    if ya.shape != (len(xa),) or yb.shape != (len(xb),):
+        raise ValueError(f"ya, yb: need one label per sample, got {ya.shape} for xa {tuple(xa.shape)} "
+                         f"and {yb.shape} for xb {tuple(xb.shape)}")
+    missing = sorted(set(ya.tolist()) - set(yb.tolist()))
+    if missing:
+        raise ValueError(f"yb: classes {missing} of modality A have no sample in modality B")
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    ha = ProjectionHead(xa.shape[1], config.dim, config.hidden, generator=g)
+    hb = ProjectionHead(xb.shape[1], config.dim, config.hidden, generator=g)
+    for h, x in ((ha, xa), (hb, xb)):
+        h.mean.copy_(x.mean(0))
+        h.std.copy_(torch.where(x.std(0) > 0, x.std(0), torch.ones(())))
+    by_class = {c: torch.as_tensor(np.flatnonzero(yb == c)) for c in np.unique(yb)}
+    opt = torch.optim.Adam([*ha.parameters(), *hb.parameters()], lr=config.lr, weight_decay=config.weight_decay)
+    ya_t = torch.as_tensor(ya)
+    history = []
+    for _ in range(config.epochs):
+        perm = torch.randperm(len(xa), generator=g)
+        tot, nb = 0.0, 0
+        for s in range(0, len(xa), config.batch_size):
+            ia = perm[s:s + config.batch_size]
+            if len(ia) < 2:
+                continue
+            lab = ya_t[ia]
+            ib = torch.stack([by_class[int(c)][torch.randint(len(by_class[int(c)]), (1,), generator=g)][0]
+                              for c in lab])
+            loss = clip_loss(ha(xa[ia]), hb(xb[ib]), temperature=config.temperature, labels=lab)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot, nb = tot + loss.item(), nb + 1
+        history.append(tot / max(nb, 1))
+    return ha.eval(), hb.eval(), history
+
+
+def zero_shot_retrieval(za: torch.Tensor, ya, zb: torch.Tensor, yb, *, n_way: int = 2,
+                        n_trials: int = 2000, generator: torch.Generator | None = None) -> np.ndarray:
+    """N-way retrieval from queries ``za`` (modality A) to candidates ``zb`` (modality B).
+
+    Each trial draws a query of class c, then one candidate of class c and one of each of
+    ``n_way - 1`` other classes (distinct, random); it succeeds if the same-class candidate has the
+    highest cosine similarity. Returns the boolean outcome of every trial.
+    """
+    ya, yb = np.asarray(ya), np.asarray(yb)
+    classes = np.unique(ya)
+    check_int_range(n_way, "n_way", 2, len(classes))
+    check_int_range(n_trials, "n_trials", 1)
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    idx_b = {c: np.flatnonzero(yb == c) for c in classes}
+    for c, ix in idx_b.items():
+        if ix.size == 0:
+            raise ValueError(f"yb: no candidate of class {c}")
+    za, zb = F.normalize(za.float(), dim=-1), F.normalize(zb.float(), dim=-1)
+    out = np.zeros(n_trials, bool)
+    r = torch.rand((n_trials, 2 + n_way), generator=g, dtype=torch.float64).numpy()
+    for k in range(n_trials):
+        q = int(r[k, 0] * len(ya))
+        c = ya[q]
+        others = [o for o in classes if o != c]
+        pick = [others[i] for i in np.argsort(torch.rand(len(others), generator=g).numpy())[:n_way - 1]]
+        cands = [idx_b[cc][int(r[k, 1 + j] * len(idx_b[cc]))] for j, cc in enumerate([c, *pick])]
+        sims = zb[cands] @ za[q]
+        out[k] = int(torch.argmax(sims)) == 0
+    return out
+
+
+def retrieval_accuracy(za: torch.Tensor, ya, zb: torch.Tensor, yb) -> float:
+    """Accuracy of assigning every query ``za`` the class of its nearest class-mean embedding of
+    ``zb`` (all classes of ``yb`` as candidates)."""
+    ya, yb = np.asarray(ya), np.asarray(yb)
+    classes = np.unique(yb)
+    protos = F.normalize(torch.stack([zb[torch.as_tensor(yb == c)].mean(0) for c in classes]), dim=-1)
+    pred = classes[torch.argmax(F.normalize(za, dim=-1) @ protos.T, dim=1).numpy()]
+    return float(np.mean(pred == ya))

@@ -1,0 +1,67 @@
+"""Contrastive projections and the zero-shot retrieval protocol (physnn.reservoir.projection)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from physnn.reservoir.projection import (ContrastiveConfig, clip_loss, retrieval_accuracy,
+                                         train_projections, zero_shot_retrieval)
+
+
+def test_clip_loss_symmetric_and_minimal_for_aligned_pairs():
+    g = torch.Generator().manual_seed(0)
+    za = F.normalize(torch.randn(16, 8, generator=g), dim=1)
+    zb = F.normalize(torch.randn(16, 8, generator=g), dim=1)
+    torch.testing.assert_close(clip_loss(za, zb, temperature=0.2), clip_loss(zb, za, temperature=0.2))
+    # aligned orthonormal pairs: logits 1/T on the diagonal, 0 elsewhere -> log(1 + (n-1) e^{-1/T})
+    e = torch.eye(8, dtype=torch.float64)
+    t = 0.1
+    assert float(clip_loss(e, e, temperature=t)) == pytest.approx(math.log(1 + 7 * math.exp(-1 / t)), rel=1e-5)
+    # any mismatch of the pairing raises the loss
+    aligned = clip_loss(za, za, temperature=t)
+    for k in range(1, 5):
+        assert clip_loss(za, za.roll(k, 0), temperature=t) > aligned
+    # class-aware targets reduce to the plain loss when all labels differ
+    torch.testing.assert_close(clip_loss(za, zb, temperature=t, labels=torch.arange(16)),
+                               clip_loss(za, zb, temperature=t))
+    with pytest.raises(ValueError, match="temperature"):
+        clip_loss(za, zb, temperature=0.0)
+    with pytest.raises(ValueError, match="za, zb"):
+        clip_loss(za, zb[:3])
+
+
+def _toy(n_per, classes, rng):
+    # modality A and B: different random linear views of shared class centres, plus noise
+    centres = rng.standard_normal((10, 5))
+    ma, mb = rng.standard_normal((5, 12)), rng.standard_normal((5, 9))
+    y = np.repeat(classes, n_per)
+    xa = centres[y] @ ma + 0.3 * rng.standard_normal((len(y), 12))
+    xb = centres[y] @ mb + 0.3 * rng.standard_normal((len(y), 9))
+    return xa.astype(np.float32), xb.astype(np.float32), y
+
+
+def test_training_aligns_seen_classes():
+    rng = np.random.default_rng(0)
+    xa, xb, y = _toy(30, np.arange(6), rng)
+    ha, hb, hist = train_projections(xa, y, xb, y, ContrastiveConfig(dim=8, hidden=32, epochs=30, batch_size=32),
+                                     generator=torch.Generator().manual_seed(0))
+    assert hist[-1] < hist[0]
+    xa2, xb2, y2 = _toy(10, np.arange(6), np.random.default_rng(0))  # same centres, new noise
+    with torch.no_grad():
+        za, zb = ha(torch.from_numpy(xa2)), hb(torch.from_numpy(xb2))
+    assert retrieval_accuracy(za, y2, zb, y2) > 0.9
+    assert zero_shot_retrieval(za, y2, zb, y2, n_way=2, n_trials=300).mean() > 0.9
+
+
+def test_retrieval_protocol_extremes_and_errors():
+    y = np.repeat([8, 9], 20)
+    z = F.one_hot(torch.as_tensor(y - 8), 2).float()
+    assert zero_shot_retrieval(z, y, z, y, n_trials=200).all()          # perfect embeddings
+    assert not zero_shot_retrieval(z, y, z.flip(1), y, n_trials=200).any()  # swapped classes
+    with pytest.raises(ValueError, match="n_way"):
+        zero_shot_retrieval(z, y, z, y, n_way=3)
+    with pytest.raises(ValueError, match="yb"):
+        train_projections(np.zeros((4, 3)), [0, 0, 1, 1], np.zeros((2, 3)), [0, 0])
