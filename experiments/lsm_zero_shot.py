@@ -134,7 +134,7 @@ def main(argv=None) -> dict:
     seen_a, seen_i = (~aud_test) & (la < 8), (~img_test) & (li < 8)
     ua, ui = aud_test & (la >= 8), img_test & (li >= 8)
     sa, si = aud_test & (la < 8), img_test & (li < 8)
-    zs, zs_seen, proto_seen, losses = [], [], [], []
+    zs, zs_seen, zs_open, proto_seen, losses = [], [], [], [], []
     for e in range(E):
         g = torch.Generator().manual_seed(seed * 1000 + e)
         ha, hb, hist = train_projections(fa[e][seen_a], la[seen_a], fi[e][seen_i], li[seen_i], cc, generator=g)
@@ -144,8 +144,12 @@ def main(argv=None) -> dict:
                                           generator=g).mean())
             zs_seen.append(zero_shot_retrieval(ha(fa[e][sa]), la[sa], hb(fi[e][si]), li[si], n_way=2,
                                                generator=g).mean())
+            # open-set variant: unseen query vs (its own unseen image, an image of a seen digit)
+            zs_open.append(zero_shot_retrieval(ha(fa[e][ua]), la[ua], hb(fi[e][img_test]), li[img_test],
+                                               n_way=2, distractor_classes=np.arange(8),
+                                               generator=g).mean())
             proto_seen.append(retrieval_accuracy(ha(fa[e][sa]), la[sa], hb(fi[e][si]), li[si]))
-    zs, zs_seen, proto_seen = map(np.asarray, (zs, zs_seen, proto_seen))
+    zs, zs_seen, zs_open, proto_seen = map(np.asarray, (zs, zs_seen, zs_open, proto_seen))
 
     # ---- outputs --------------------------------------------------------------------------------
     args.out.mkdir(parents=True, exist_ok=True)
@@ -156,6 +160,7 @@ def main(argv=None) -> dict:
             "nmnist_like_acc": ("member", acc_i, {"units": "1", "long_name": "N-MNIST-like test accuracy (LSM counts + logistic)"}),
             "spoken_digit_acc": ("member", acc_a, {"units": "1", "long_name": "spoken-digit accuracy on unseen speakers"}),
             "zero_shot_unseen_acc": ("member", zs, {"units": "1", "long_name": "2-way audio->image retrieval, unseen digits 8-9"}),
+            "zero_shot_unseen_vs_seen_acc": ("member", zs_open, {"units": "1", "long_name": "2-way retrieval, unseen audio query vs (own unseen image, seen-digit image)"}),
             "zero_shot_seen_acc": ("member", zs_seen, {"units": "1", "long_name": "2-way audio->image retrieval, seen digits 0-7 (held-out samples)"}),
             "seen_8way_proto_acc": ("member", proto_seen, {"units": "1", "long_name": "8-way audio->image-prototype accuracy, seen digits"}),
             "contrastive_loss": (("member", "epoch"), np.asarray(losses), {"units": "1", "long_name": "CLIP loss per epoch"}),
@@ -205,6 +210,7 @@ def main(argv=None) -> dict:
         "linear_probe_audio_acc": float(linear_probe_audio_acc),
         "zero_shot_unseen_acc_std": float(zs.std()),
         "zero_shot_seen_acc": float(zs_seen.mean()),
+        "zero_shot_unseen_vs_seen_acc": float(zs_open.mean()),
         "nmnist_like_acc_std": float(acc_i.std()),
         "spoken_digit_acc_std": float(acc_a.std()),
         "ensemble": E,

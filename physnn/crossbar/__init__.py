@@ -14,6 +14,10 @@ iv                     linear or sinh-type device I-V
 ir_drop                line resistance: exact nodal solve and fast approximation
 dac / adc              input / output converters (saturation, ``2**bits - 1`` levels, STE)
 ensemble               leading Monte-Carlo dimension ``E``
+config                 ``CrossbarConfig``: which effects are on (from a card or from aihwkit)
+layer                  ``AnalogLinear`` / ``analog_linear``: programming event + noisy reads
+ramp_adc               ramp ADC whose memristor-programmed ramp computes the activation
+rnn                    ``AnalogLSTM`` / ``AnalogGRU`` / ``AnalogRNN`` on crossbars
 =====================  =====================================================================
 """
 
@@ -43,8 +47,8 @@ __all__ = [
     "ProgrammingNoise", "apply_programming_noise", "programming_noise_std",
     "ReadNoise", "apply_read_noise", "read_noise_std",
     "DeviceVariation", "apply_cycle_variation", "apply_device_variation",
-    "CrossbarConfig", "from_aihwkit", "AnalogLinear", "analog_linear",
+    "CrossbarConfig", "IRDrop", "aihwkit_preset", "from_aihwkit", "AnalogLinear", "analog_linear",
 ]
 
-from .config import CrossbarConfig, from_aihwkit  # noqa: E402  (A2)
-from .layer import AnalogLinear, analog_linear    # noqa: E402  (A2)
+from .config import CrossbarConfig, IRDrop, aihwkit_preset, from_aihwkit  # noqa: E402
+from .layer import AnalogLinear, analog_linear  # noqa: E402

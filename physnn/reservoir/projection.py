@@ -184,19 +184,25 @@ def train_projections(xa, ya, xb, yb, config: ContrastiveConfig = ContrastiveCon
 
 
 def zero_shot_retrieval(za: torch.Tensor, ya, zb: torch.Tensor, yb, *, n_way: int = 2,
-                        n_trials: int = 2000, generator: torch.Generator | None = None) -> np.ndarray:
+                        n_trials: int = 2000, distractor_classes=None,
+                        generator: torch.Generator | None = None) -> np.ndarray:
     """N-way retrieval from queries ``za`` (modality A) to candidates ``zb`` (modality B).
 
     Each trial draws a query of class c, then one candidate of class c and one of each of
     ``n_way - 1`` other classes (distinct, random); it succeeds if the same-class candidate has the
     highest cosine similarity. Returns the boolean outcome of every trial.
+
+    ``distractor_classes`` restricts the wrong candidates to those classes (default: the other
+    query classes). With unseen queries and seen distractors this is the *open-set* variant: can
+    the heads tell that an unseen sound does not belong to any trained class?
     """
     ya, yb = np.asarray(ya), np.asarray(yb)
     classes = np.unique(ya)
-    check_int_range(n_way, "n_way", 2, len(classes))
+    pool = classes if distractor_classes is None else np.unique(np.asarray(distractor_classes))
+    check_int_range(n_way, "n_way", 2, len(pool) + (0 if distractor_classes is None else 1))
     check_int_range(n_trials, "n_trials", 1)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    idx_b = {c: np.flatnonzero(yb == c) for c in classes}
+    idx_b = {c: np.flatnonzero(yb == c) for c in np.union1d(classes, pool)}
     for c, ix in idx_b.items():
         if ix.size == 0:
             raise ValueError(f"yb: no candidate of class {c}")
@@ -206,7 +212,7 @@ def zero_shot_retrieval(za: torch.Tensor, ya, zb: torch.Tensor, yb, *, n_way: in
     for k in range(n_trials):
         q = int(r[k, 0] * len(ya))
         c = ya[q]
-        others = [o for o in classes if o != c]
+        others = [o for o in pool if o != c]
         pick = [others[i] for i in np.argsort(torch.rand(len(others), generator=g).numpy())[:n_way - 1]]
         cands = [idx_b[cc][int(r[k, 1 + j] * len(idx_b[cc]))] for j, cc in enumerate([c, *pick])]
         sims = zb[cands] @ za[q]

@@ -65,3 +65,28 @@ def test_retrieval_protocol_extremes_and_errors():
         zero_shot_retrieval(z, y, z, y, n_way=3)
     with pytest.raises(ValueError, match="yb"):
         train_projections(np.zeros((4, 3)), [0, 0, 1, 1], np.zeros((2, 3)), [0, 0])
+
+
+def test_open_set_distractors_come_from_given_classes():
+    # Images: unseen 8 at 0.8 e8 + 0.6 e9, unseen 9 at 0.6 e8 + 0.8 e9, every seen digit at e8.
+    # Unseen-vs-unseen: query e8 prefers image 8 (0.8 > 0.6), query e9 image 9 -> accuracy 1.
+    # Open-set with seen distractors: query e8 always prefers the seen image (1.0 > 0.8) -> 0,
+    # which can only happen if every distractor is drawn from the given (seen) classes.
+    import numpy as np
+    import torch
+
+    from physnn.reservoir.projection import zero_shot_retrieval
+
+    eye = torch.eye(10)
+    yb = np.arange(10).repeat(3)
+    zb = eye[np.full(len(yb), 8)].clone()
+    zb[yb == 8] = 0.8 * eye[8] + 0.6 * eye[9]
+    zb[yb == 9] = 0.6 * eye[8] + 0.8 * eye[9]
+    ya = np.array([8, 9] * 20)
+    g = torch.Generator().manual_seed(0)
+    unseen = zero_shot_retrieval(eye[ya], ya, zb, yb, n_way=2, n_trials=200, generator=g)
+    assert unseen.mean() == 1.0
+    ya8 = np.full(20, 8)
+    open_set = zero_shot_retrieval(eye[ya8], ya8, zb, yb, n_way=2, n_trials=200,
+                                   distractor_classes=np.arange(8), generator=g)
+    assert open_set.mean() == 0.0

@@ -1,0 +1,414 @@
+"""Configuration of a simulated crossbar layer: which effects are on, with which parameters.
+
+:class:`CrossbarConfig` composes the per-effect configs of :mod:`physnn.crossbar` (``None`` =
+effect off) with the periphery (DAC, ADC, output noise) and the read protocol (input scaling,
+bound management, drift compensation). Build one
+
+* from a device card: ``CrossbarConfig.from_card("pcm_aihwkit", dac=DAC(8), adc=ADC(8, 12.0))``;
+* ideal (no nonideality, equals ``nn.Linear``): ``CrossbarConfig.ideal()``;
+* matching aihwkit's ``TorchInferenceRPUConfig`` + ``PCMLikeNoiseModel``: :func:`aihwkit_preset`;
+* from an aihwkit ``TorchInferenceRPUConfig``: :func:`from_aihwkit`.
+
+Units of the read path
+----------------------
+Inputs are applied as voltages ``V = v_read * x / x_scale`` (``x_scale`` is ``dac.x_max`` for
+``input_scaling="fixed"``, or the largest ``|x|`` of each input vector for ``"abs_max"``, which is
+aihwkit's ``NoiseManagementType.ABS_MAX``). Output noise and the ADC act on the *normalised*
+column current ``y_n = I / (v_read (g_max - g_min))``, i.e. in units of the current of one device
+of full swing at full-scale input; a weight ``w_max`` corresponds to the full swing. With weights
+whose largest magnitude is 1 (and ``w_max=None``) these units coincide with aihwkit's
+(``out_noise``, ``out_bound`` of ``IOParameters``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .._checks import check_positive
+from .adc import ADC
+from .dac import DAC
+from .drift import Drift
+from .faults import StuckAtFaults
+from .iv import LinearIV, SinhIV, iv_from_card
+from .mapping import ConductanceRange, DifferentialPair, ReferenceColumn
+from .programming_noise import ProgrammingNoise
+from .read_noise import ReadNoise
+from .variation import DeviceVariation
+
+__all__ = ["CrossbarConfig", "IRDrop", "from_aihwkit", "aihwkit_preset"]
+
+_INPUT_SCALING = ("fixed", "abs_max")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IRDrop:
+    """Line-resistance (IR drop) setting of a crossbar read.
+
+    Parameters
+    ----------
+    r_wire : float
+        Row-wire segment resistance between adjacent cells in Ohm (>= 0).
+    r_col : float, optional
+        Column-wire segment resistance in Ohm (default ``r_wire``).
+    exact : bool
+        Use the exact nodal solve (:func:`~physnn.crossbar.solve_ir_drop_exact`, small arrays,
+        no gradient) instead of the fast approximation (:func:`~physnn.crossbar.ir_drop_fast`).
+    iterations : int, optional
+        Sweeps of the fast approximation (None: enough for ``tol``).
+    tol : float
+        Contraction target of the fast approximation.
+    """
+
+    r_wire: float
+    r_col: float | None = None
+    exact: bool = False
+    iterations: int | None = None
+    tol: float = 1e-4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "r_wire", check_positive(self.r_wire, "r_wire", allow_zero=True))
+        if self.r_col is not None:
+            object.__setattr__(self, "r_col", check_positive(self.r_col, "r_col", allow_zero=True))
+        if not 0 < float(self.tol) < 1:
+            raise ValueError(f"tol={self.tol!r}: must be in (0, 1)")
+
+    @classmethod
+    def from_card(cls, card: Any, **overrides: Any) -> "IRDrop":
+        """From the ``[wire]`` section of a card (``r_wire_segment``)."""
+        from ..cards import load_card
+
+        card = load_card(card)
+        kw: dict[str, Any] = {"r_wire": card["wire"]["r_wire_segment"]}
+        kw.update(overrides)
+        return cls(**kw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrossbarConfig:
+    """Every switchable effect of an analog crossbar layer (``None`` = off).
+
+    Parameters
+    ----------
+    range : ConductanceRange
+        Programmable conductance window (S).
+    mapping : DifferentialPair or ReferenceColumn, optional
+        Weight -> conductance scheme; default ``DifferentialPair(range)``.
+    w_max : float, optional
+        Weight mapped to the full conductance swing. ``None``: the largest ``|w|`` of the array at
+        programming (aihwkit's ``SinglePairConductanceConverter``). Larger weights saturate.
+    weight_clip : float, optional
+        Clip the float weights to ``±weight_clip`` before programming (aihwkit ``clip``).
+    programming_noise, drift, read_noise, variation, faults
+        Device effects (see the modules of the same name).
+    iv : LinearIV or SinhIV, optional
+        Device I-V law; ``None`` or ``LinearIV`` is ohmic.
+    ir_drop : IRDrop, optional
+        Wire resistance; switches the read to a (slow) circuit solve per forward.
+    dac, adc : DAC, ADC, optional
+        Input / output converters. ``dac.x_max`` is in units of ``x_scale`` (so 1.0 with
+        ``input_scaling="abs_max"``), ``adc.y_max`` in normalised output units (see module doc).
+    out_noise : float
+        Std of additive Gaussian output noise per read, normalised units (aihwkit ``out_noise``).
+    t_inference : float
+        Time since programming in s (drift, accumulated 1/f noise); the layer's
+        :meth:`~physnn.crossbar.AnalogLinear.set_time` changes it.
+    drift_compensation : bool
+        Global drift compensation (one factor per array from a read of the one-hot inputs
+        right after programming and at ``t_inference``, as aihwkit's ``GlobalDriftCompensation``).
+    input_scaling : {"fixed", "abs_max"}
+        Input full scale: ``dac.x_max`` (fixed) or per input vector its largest ``|x|``
+        (aihwkit noise management ``ABS_MAX``); outputs are rescaled digitally.
+    bound_management : bool
+        aihwkit's iterative bound management: when an ADC saturates, the read is repeated with
+        inputs halved (at most down to a quarter of the DAC resolution), outputs doubled back.
+    read_noise_per_forward : bool
+        False (aihwkit): the read-noise model is drawn once per :meth:`set_time` (accumulated
+        1/f noise at ``t_inference``). True: a fresh conductance read-noise draw every forward
+        (slower: the weights are rebuilt per call).
+    v_read : float
+        Full-scale read voltage in V (> 0); matters for a nonlinear ``iv`` and for ``ir_drop``.
+    output_units : {"normalized", "weight"}
+        Unit of ``out_noise`` and ``adc.y_max``: normalised output (see module doc), or raw
+        weight units (output noise and ADC range scale with ``w_max``), which is what aihwkit does
+        with ``weight_scaling_omega = 0`` (:func:`from_aihwkit`, :func:`aihwkit_preset`).
+    fast_noise : bool
+        Output noise from a counter-based generator (splitmix64 hash of a per-read 64-bit key
+        drawn from the layer's ``torch.Generator``; inverse-CDF table on a 2**-16 probability
+        grid, Gaussian within ±4.2 sigma), several times faster than ``torch.randn`` on CPU.
+        ``False``: ``torch.randn``. Both are reproducible from the seed.
+    noise_pool : bool
+        Faster, approximate: :class:`AnalogLinear` reads take their output noise as a window at
+        a random offset of a per-layer pool of ``4 n`` Gaussian draws (``n`` = outputs per
+        read), of which ``n / 8`` are redrawn at every read. Within a read the noise is i.i.d.
+        Gaussian; across reads a draw is reused about 8 times at random other positions, so
+        noise of different outputs of different reads can be correlated. Off by default.
+    """
+
+    range: ConductanceRange
+    mapping: DifferentialPair | ReferenceColumn | None = None
+    w_max: float | None = None
+    weight_clip: float | None = None
+    programming_noise: ProgrammingNoise | None = None
+    drift: Drift | None = None
+    read_noise: ReadNoise | None = None
+    variation: DeviceVariation | None = None
+    faults: StuckAtFaults | None = None
+    iv: LinearIV | SinhIV | None = None
+    ir_drop: IRDrop | None = None
+    dac: DAC | None = None
+    adc: ADC | None = None
+    out_noise: float = 0.0
+    t_inference: float = 0.0
+    drift_compensation: bool = True
+    input_scaling: str = "fixed"
+    bound_management: bool = False
+    read_noise_per_forward: bool = False
+    v_read: float = 0.2
+    fast_noise: bool = True
+    noise_pool: bool = False
+    output_units: str = "normalized"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.range, ConductanceRange):
+            raise TypeError(f"range: expected a ConductanceRange, got {type(self.range).__name__}")
+        if self.mapping is None:
+            object.__setattr__(self, "mapping", DifferentialPair(self.range))
+        elif not isinstance(self.mapping, (DifferentialPair, ReferenceColumn)):
+            raise TypeError(f"mapping: expected DifferentialPair or ReferenceColumn, got {type(self.mapping).__name__}")
+        elif self.mapping.range != self.range:
+            raise ValueError(f"mapping: its range {self.mapping.range} differs from range={self.range}")
+        types = {"programming_noise": ProgrammingNoise, "drift": Drift, "read_noise": ReadNoise,
+                 "variation": DeviceVariation, "faults": StuckAtFaults, "iv": (LinearIV, SinhIV),
+                 "ir_drop": IRDrop, "dac": DAC, "adc": ADC}
+        for name, typ in types.items():
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, typ):
+                want = " or ".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
+                raise TypeError(f"{name}: expected {want} or None, got {type(v).__name__}")
+        for name in ("w_max", "weight_clip"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, check_positive(v, name))
+        object.__setattr__(self, "out_noise", check_positive(self.out_noise, "out_noise", allow_zero=True))
+        object.__setattr__(self, "t_inference", check_positive(self.t_inference, "t_inference", allow_zero=True))
+        object.__setattr__(self, "v_read", check_positive(self.v_read, "v_read"))
+        if self.output_units not in ("normalized", "weight"):
+            raise ValueError(f"output_units={self.output_units!r}: must be 'normalized' or 'weight'")
+        if self.input_scaling not in _INPUT_SCALING:
+            raise ValueError(f"input_scaling={self.input_scaling!r}: must be one of {_INPUT_SCALING}")
+        for name in ("drift_compensation", "bound_management", "read_noise_per_forward", "fast_noise",
+                     "noise_pool"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
+        if self.bound_management and self.adc is None:
+            raise ValueError("bound_management=True needs an adc (it reacts to ADC saturation)")
+
+    # ------------------------------------------------------------------------------------------
+    def replace(self, **changes: Any) -> "CrossbarConfig":
+        """A copy with ``changes`` (``dataclasses.replace``; the mapping follows a new range)."""
+        if "range" in changes and "mapping" not in changes:
+            changes["mapping"] = type(self.mapping)(changes["range"])
+        return replace(self, **changes)
+
+    def without(self, *effects: str) -> "CrossbarConfig":
+        """A copy with the named effects switched off (``"out_noise"`` -> 0, ``"drift_compensation"`` -> False)."""
+        known = {f.name for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for e in effects:
+            if e not in known or e in ("range", "mapping"):
+                raise ValueError(f"effects: {e!r} is not a switchable effect of CrossbarConfig")
+            default = {"out_noise": 0.0, "drift_compensation": False, "bound_management": False,
+                       "t_inference": 0.0, "input_scaling": "fixed"}.get(e, None)
+            changes[e] = default
+        return replace(self, **changes)
+
+    @property
+    def is_ideal(self) -> bool:
+        """True when no nonideality is on (the layer then equals ``nn.Linear`` up to round-off)."""
+        return all(getattr(self, n) is None for n in ("programming_noise", "drift", "read_noise", "variation",
+                                                      "faults", "ir_drop", "dac", "adc", "weight_clip")) \
+            and (self.iv is None or isinstance(self.iv, LinearIV)) and self.out_noise == 0.0 \
+            and self.range.levels is None
+
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_card(cls, card: Any, **overrides: Any) -> "CrossbarConfig":
+        """Device effects of a card (every section it has), periphery off unless overridden.
+
+        Parameters
+        ----------
+        card : str, path or DeviceCard
+            E.g. ``"pcm_aihwkit"``.
+        **overrides
+            Any field of :class:`CrossbarConfig` (``dac=DAC(8)``, ``read_noise=None``, ...).
+        """
+        from ..cards import load_card
+
+        card = load_card(card)
+        rng = ConductanceRange.from_card(card)
+        kw: dict[str, Any] = {"range": rng}
+        if "programming_noise" in card:
+            kw["programming_noise"] = ProgrammingNoise.from_card(card)
+        if "drift" in card:
+            kw["drift"] = Drift.from_card(card)
+        if "read_noise" in card:
+            kw["read_noise"] = ReadNoise.from_card(card)
+        if "variation" in card:
+            kw["variation"] = DeviceVariation.from_card(card)
+        if "faults" in card:
+            kw["faults"] = StuckAtFaults.from_card(card)
+        if "iv" in card:
+            kw["iv"] = iv_from_card(card)
+        if "wire" in card and card["wire"].get("r_wire_segment", 0.0) > 0:
+            kw["ir_drop"] = IRDrop.from_card(card)
+        v_read = card.get_value("conductance", "v_read")
+        if v_read is not None:
+            kw["v_read"] = v_read
+        if "range" in overrides and "mapping" not in overrides:
+            overrides["mapping"] = DifferentialPair(overrides["range"])
+        kw.update(overrides)
+        return cls(**kw)
+
+    @classmethod
+    def ideal(cls, **overrides: Any) -> "CrossbarConfig":
+        """No nonideality: differential pair on a 0-25 uS window, no converters, no noise."""
+        kw: dict[str, Any] = {"range": ConductanceRange(0.0, 25e-6), "drift_compensation": False}
+        if "range" in overrides and "mapping" not in overrides:
+            overrides["mapping"] = DifferentialPair(overrides["range"])
+        kw.update(overrides)
+        return cls(**kw)
+
+
+def aihwkit_preset(card: Any = "pcm_aihwkit", *, t_inference: float = 0.0, out_noise: float = 0.04,
+                   bits: int = 8, out_bound: float = 12.0, **overrides: Any) -> CrossbarConfig:
+    """The read protocol of aihwkit's ``TorchInferenceRPUConfig`` with ``PCMLikeNoiseModel``.
+
+    8-bit DAC on inputs scaled to their largest magnitude (``inp_res = 1/254``, noise management
+    ``ABS_MAX``), additive output noise ``out_noise``, 8-bit ADC saturating at ``±out_bound``
+    (``out_res = 1/254``) with iterative bound management, global drift compensation, PCM
+    programming noise, drift and accumulated 1/f noise from ``card``, ``w_max`` = largest ``|w|``.
+    Output noise and ADC bound are in raw weight units (``output_units="weight"``), as aihwkit's
+    default ``weight_scaling_omega = 0``.
+    """
+    kw: dict[str, Any] = dict(dac=DAC(bits, 1.0), adc=ADC(bits, out_bound), out_noise=out_noise,
+                              input_scaling="abs_max", bound_management=True, drift_compensation=True,
+                              t_inference=t_inference, w_max=None, output_units="weight")
+    kw.update(overrides)
+    return CrossbarConfig.from_card(card, **kw)
+
+
+def _bits_from_res(res: float, name: str) -> int:
+    """aihwkit resolution (step as a fraction of the full range, or number of states) -> bits."""
+    r = 1.0 / res if res > 1.0 else res
+    n_levels = 1.0 / r + 1.0  # e.g. 1/254 -> 255 levels = 2**8 - 1
+    bits = math.log2(n_levels + 1.0)
+    if abs(bits - round(bits)) > 1e-6:
+        raise ValueError(f"{name}={res!r}: {n_levels:g} levels is not 2**bits - 1 (physnn's DAC/ADC use "
+                         f"2**bits - 1 symmetric levels, e.g. 1/254 for 8 bits)")
+    return int(round(bits))
+
+
+def from_aihwkit(rpu_config: Any) -> CrossbarConfig:
+    """Convert an aihwkit ``TorchInferenceRPUConfig`` (or ``InferenceRPUConfig``) to a config.
+
+    Converted: ``noise_model`` (``PCMLikeNoiseModel`` with a ``SinglePairConductanceConverter``:
+    range, programming-noise polynomial and scale, drift fit and ``drift_scale``, 1/f read
+    noise, ``t_0``, ``t_read``), ``forward`` (``is_perfect``, ``inp_res``, ``inp_bound``,
+    ``out_res``, ``out_bound``, ``out_noise``, noise management ``NONE``/``ABS_MAX``, bound
+    management ``NONE``/``ITERATIVE``), ``drift_compensation`` (None or global),
+    ``clip`` (``NONE``/``FIXED_VALUE``), ``mapping.weight_scaling_omega`` (0: output noise and
+    bound in raw weight units, ``output_units="weight"``; > 0: normalised units divided by it).
+
+    Not converted: the training-time weight ``modifier`` (physnn's ``train()`` mode injects the
+    device model's own noise instead).
+
+    Raises
+    ------
+    ValueError
+        Naming the aihwkit field whose setting has no physnn equivalent.
+    """
+    try:
+        from aihwkit.inference.noise.pcm import PCMLikeNoiseModel
+        from aihwkit.inference.converter.conductance import SinglePairConductanceConverter
+        from aihwkit.inference.compensation.drift import GlobalDriftCompensation
+        from aihwkit.simulator.parameters.enums import (BoundManagementType, NoiseManagementType,
+                                                        WeightClipType)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("from_aihwkit needs aihwkit (pip install aihwkit)") from exc
+
+    nm = getattr(rpu_config, "noise_model", None)
+    if not isinstance(nm, PCMLikeNoiseModel) or type(nm) is not PCMLikeNoiseModel:
+        raise ValueError(f"rpu_config.noise_model: only PCMLikeNoiseModel is supported, got {type(nm).__name__}")
+    conv = nm.g_converter
+    if type(conv) is not SinglePairConductanceConverter:
+        raise ValueError(f"rpu_config.noise_model.g_converter: only SinglePairConductanceConverter is supported, "
+                         f"got {type(conv).__name__}")
+    def us(v: float) -> float:  # microsiemens -> S without binary round-off (25 -> 2.5e-05)
+        return float(f"{float(v)!r}e-6")
+
+    rng = ConductanceRange(us(conv.g_min), us(conv.g_max))
+    g_max = us(nm.g_max)
+    ref = us(nm.prog_coeff_g_max_reference)
+    prog = ProgrammingNoise(model="polynomial", coefficients=tuple(us(c) for c in nm.prog_coeff),
+                            g_max=g_max, g_max_reference=ref, scale=float(nm.prog_noise_scale))
+    # the drift and 1/f fit coefficients are constants of PCMLikeNoiseModel; the card copies them
+    base = CrossbarConfig.from_card("pcm_aihwkit")
+    drift = replace(base.drift, t0=float(nm.t_0), g_ref=g_max, scale=float(nm.drift_scale))
+    read = replace(base.read_noise, t_read=float(nm.t_read), g_ref=g_max, t0=float(nm.t_0),
+                   scale=float(nm.read_noise_scale))
+
+    f = rpu_config.forward
+    kw: dict[str, Any] = {}
+    omega = float(getattr(getattr(rpu_config, "mapping", None), "weight_scaling_omega", 0.0) or 0.0)
+    unit = omega if omega > 0 else 1.0
+    kw["output_units"] = "normalized" if omega > 0 else "weight"
+    if f.is_perfect:
+        kw.update(dac=None, adc=None, out_noise=0.0, input_scaling="fixed", bound_management=False)
+    else:
+        for name in ("inp_noise", "inp_asymmetry", "out_asymmetry", "w_noise", "ir_drop", "out_nonlinearity",
+                     "slope_calibration", "v_offset_std", "r_series", "w_read_asymmetry_dtod", "out_noise_std"):
+            v = float(getattr(f, name, 0.0) or 0.0)
+            if v > 0:
+                raise ValueError(f"rpu_config.forward.{name}={v!r}: not supported by physnn (must be 0)")
+        if getattr(f, "inp_sto_round", False) or getattr(f, "out_sto_round", False):
+            raise ValueError("rpu_config.forward.inp_sto_round/out_sto_round: stochastic rounding is not supported")
+        if f.inp_res > 0:
+            kw["dac"] = DAC(_bits_from_res(f.inp_res, "rpu_config.forward.inp_res"),
+                            f.inp_bound if f.inp_bound > 0 else 1.0)
+        if f.out_res > 0:
+            if not f.out_bound > 0:
+                raise ValueError(f"rpu_config.forward.out_bound={f.out_bound!r}: an ADC needs a finite bound > 0")
+            kw["adc"] = ADC(_bits_from_res(f.out_res, "rpu_config.forward.out_res"), f.out_bound / unit)
+        kw["out_noise"] = float(f.out_noise) / unit
+        if f.noise_management == NoiseManagementType.ABS_MAX:
+            kw["input_scaling"] = "abs_max"
+        elif f.noise_management == NoiseManagementType.NONE:
+            kw["input_scaling"] = "fixed"
+        else:
+            raise ValueError(f"rpu_config.forward.noise_management={f.noise_management}: only NONE and ABS_MAX are supported")
+        if f.bound_management == BoundManagementType.ITERATIVE:
+            kw["bound_management"] = "adc" in kw
+        elif f.bound_management == BoundManagementType.NONE:
+            kw["bound_management"] = False
+        else:
+            raise ValueError(f"rpu_config.forward.bound_management={f.bound_management}: only NONE and ITERATIVE are supported")
+    dc = getattr(rpu_config, "drift_compensation", None)
+    if dc is None:
+        kw["drift_compensation"] = False
+    elif type(dc) is GlobalDriftCompensation:
+        kw["drift_compensation"] = True
+    else:
+        raise ValueError(f"rpu_config.drift_compensation: only None or GlobalDriftCompensation are supported, "
+                         f"got {type(dc).__name__}")
+    clip = getattr(rpu_config, "clip", None)
+    if clip is not None and clip.type != WeightClipType.NONE:
+        if clip.type != WeightClipType.FIXED_VALUE or not clip.fixed_value > 0:
+            raise ValueError(f"rpu_config.clip.type={clip.type}: only NONE and FIXED_VALUE (> 0) are supported")
+        kw["weight_clip"] = float(clip.fixed_value)
+    pre_post = getattr(rpu_config, "pre_post", None)
+    if pre_post is not None and getattr(getattr(pre_post, "input_range", None), "enable", False):
+        raise ValueError("rpu_config.pre_post.input_range.enable=True: learned input ranges are not supported")
+    return CrossbarConfig(range=rng, programming_noise=prog, drift=drift, read_noise=read, w_max=None,
+                          v_read=base.v_read, **kw)
