@@ -1,0 +1,254 @@
+"""ESN benchmarks against reservoirpy 0.4.2 on the SAME reservoir matrices (issue 5, item 4).
+
+NARMA10 (Atiya & Parlos 2000) with an N=200 echo state network. Every grid point
+(spectral radius x input scaling x leak rate x ridge) gets its matrices from
+``physnn.reservoir.esn.esn_matrices`` (one seed); the identical ``W`` (as a scipy CSR array, the
+format reservoirpy itself generates), ``W_in`` and bias are handed to reservoirpy's
+``Reservoir(W=..., Win=..., bias=..., lr=...) >> Ridge(ridge=...)``. Both libraries fit on the
+first 4000 steps (200 washout), are scored on the next 1000 (validation: picks the grid point) and
+reported on the last 1000 (test), continuing the reservoir state, as reservoirpy does.
+
+Timings (``time.perf_counter``, torch threads fixed by ``--threads``, default 1): the two
+libraries are alternated run by run (A/B/A/B) and the ratio is the median of per-pair ratios.
+* single: one reservoir (the best grid point), fit on 5000 steps + predict 1000 (6000 steps).
+  The CPU-time ratios (``time.process_time``, all threads of the process) are reported too: on a
+  shared machine they are less sensitive to other users' load than wall time.
+* ensemble: 32 reservoirs with different seeds AND hyperparameters -- physnn: one batched call
+  (``ESN`` with E=32, float64); reservoirpy: the 32 fitted and run one after
+  another. Warm-up runs (numba compilation) are excluded for both.
+
+Outputs (``--out``, default ``results/reservoir_bench``): ``reservoir_bench.nc``,
+``reservoir_bench.png``, ``summary.md``; the last printed line is one JSON object.
+
+Usage: ``python experiments/reservoir_bench.py [--quick] [--seed N] [--threads T] [--out DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+TARGETS = {"narma10_nrmse": ("<=", 0.20), "single_time_ratio_vs_reservoirpy": ("<=", 2.0),
+           "ensemble_time_ratio_vs_reservoirpy": ("<=", 0.3)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny grid and few repeats (smoke test)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("results/reservoir_bench"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    import scipy.sparse as sps
+    from reservoirpy.nodes import Reservoir, Ridge
+
+    from physnn.reservoir.esn import ESN, ESNParams, esn_matrices
+    from physnn.reservoir.tasks import memory_capacity, narma10, nrmse
+
+    N = 200
+    n_train, n_val, n_test, washout = 4000, 1000, 1000, 200
+    u, y = narma10(n_train + n_val + n_test, seed=args.seed)
+    u_tr, y_tr = u[:n_train], y[:n_train]
+    u_va, y_va = u[n_train : n_train + n_val], y[n_train : n_train + n_val]
+    u_te, y_te = u[n_train + n_val :], y[n_train + n_val :]
+
+    if args.quick:
+        srs, ins, lrs, alphas = (0.9,), (0.1, 0.5), (1.0,), (1e-6,)
+    else:
+        srs, ins, lrs, alphas = (0.8, 0.9, 0.95, 1.0), (0.05, 0.1, 0.3), (1.0, 0.5), (1e-8, 1e-6)
+    bias_scaling = 0.2
+    hyper = list(itertools.product(srs, ins, lrs))
+    grid = [(h, a) for a in alphas for h in hyper]
+    E = len(hyper)
+    params = ESNParams(n_units=N, spectral_radius=tuple(h[0] for h in hyper), input_scaling=tuple(h[1] for h in hyper),
+                       leak_rate=tuple(h[2] for h in hyper), bias_scaling=bias_scaling)
+    W, W_in, b = esn_matrices(1, params, seed=[args.seed] * E)
+
+    # ---- accuracy: ours (one ensemble call per ridge value) and reservoirpy (one model per point)
+    ours_val, ours_test, rpy_val, rpy_test = [], [], [], []
+    ours_pred = {}
+    for a in alphas:
+        esn = ESN(1, params, W=W, W_in=W_in, bias=b, alpha=a).fit(u_tr, y_tr, washout=washout)
+        pv = esn.predict(u_va).numpy()
+        pt = esn.predict(u_te).numpy()
+        ours_val += list(nrmse(y_va, pv))
+        ours_test += list(nrmse(y_te, pt))
+        for e in range(E):
+            ours_pred[(e, a)] = pt[e]
+    rpy_pred = {}
+    for (h, a), e in zip(grid, itertools.cycle(range(E))):
+        res = Reservoir(W=sps.csr_array(W[e].numpy()), Win=W_in[e].numpy(), bias=b[e].numpy(), lr=h[2])
+        model = res >> Ridge(ridge=a)
+        model.fit(u_tr[:, None], y_tr[:, None], warmup=washout)
+        pv = model.run(u_va[:, None])[:, 0]
+        pt = model.run(u_te[:, None])[:, 0]
+        rpy_val.append(nrmse(y_va, pv))
+        rpy_test.append(nrmse(y_te, pt))
+        rpy_pred[(e, a)] = pt
+    i_ours, i_rpy = int(np.argmin(ours_val)), int(np.argmin(rpy_val))
+    best = grid[i_ours]
+    e_best = hyper.index(best[0])
+
+    # ---- timing helpers
+    u6, y6 = u[: n_train + n_val], y[: n_train + n_val]
+    u_last = u[n_train + n_val :]
+
+    def ours_single():
+        esn1.fit(u6, y6, washout=washout).predict(u_last)
+
+    def rpy_run(e: int, lr: float, a: float) -> None:
+        res = Reservoir(W=Wcsr[e], Win=Win_np[e], bias=b_np[e], lr=lr)
+        model = res >> Ridge(ridge=a)
+        model.fit(u6[:, None], y6[:, None], warmup=washout)
+        model.run(u_last[:, None])
+
+    Wcsr = [sps.csr_array(W[e].numpy()) for e in range(E)]
+    Win_np, b_np = [W_in[e].numpy() for e in range(E)], [b[e].numpy() for e in range(E)]
+    esn1 = ESN(1, params.member(e_best), W=W[e_best], W_in=W_in[e_best], bias=b[e_best], alpha=best[1])
+
+    def rpy_single():
+        rpy_run(e_best, best[0][2], best[1])
+
+    # ensemble: 32 members, different seeds and hyperparameters
+    n_ens = 32
+    rng = np.random.default_rng(args.seed + 1)
+    ens_params = ESNParams(n_units=N, spectral_radius=tuple(rng.uniform(0.7, 1.0, n_ens)),
+                           input_scaling=tuple(rng.uniform(0.05, 0.5, n_ens)),
+                           leak_rate=tuple(rng.choice([0.5, 1.0], n_ens)), bias_scaling=bias_scaling)
+    eW, eWin, eb = esn_matrices(1, ens_params, seed=[args.seed + 100 + k for k in range(n_ens)])
+    ens = ESN(1, ens_params, W=eW, W_in=eWin, bias=eb, alpha=1e-6)
+    eWcsr = [sps.csr_array(eW[k].numpy()) for k in range(n_ens)]
+
+    def ours_ens():
+        ens.fit(u6, y6, washout=washout).predict(u_last)
+
+    def rpy_ens():
+        for k in range(n_ens):
+            res = Reservoir(W=eWcsr[k], Win=eWin[k].numpy(), bias=eb[k].numpy(), lr=ens_params.leak_rate[k])
+            model = res >> Ridge(ridge=1e-6)
+            model.fit(u6[:, None], y6[:, None], warmup=washout)
+            model.run(u_last[:, None])
+
+    def ab(fa, fb, repeats):
+        """Alternate fa/fb; medians of wall times, of wall ratios and of CPU-time ratios."""
+        fa(), fb()  # warm-up (numba compile, caches)
+        ta, tb, r, rc = [], [], [], []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fa()
+            t1, c1 = time.perf_counter(), time.process_time()
+            fb()
+            t2, c2 = time.perf_counter(), time.process_time()
+            ta.append(t1 - t0)
+            tb.append(t2 - t1)
+            r.append((t1 - t0) / (t2 - t1))
+            rc.append((c1 - c0) / (c2 - c1))
+        return statistics.median(ta), statistics.median(tb), statistics.median(r), statistics.median(rc)
+
+    reps_single, reps_ens = (3, 1) if args.quick else (9, 5)
+    t_ours1, t_rpy1, ratio1, cpu1 = ab(ours_single, rpy_single, reps_single)
+    t_oursE, t_rpyE, ratioE, cpuE = ab(ours_ens, rpy_ens, reps_ens)
+    # the batched ensemble must be the same model as reservoirpy's one-by-one fits
+    ens.fit(u_tr, y_tr, washout=washout)
+    nr_ens = nrmse(y_va, ens.predict(u_va).numpy())
+    nr_rpy = []
+    for k in range(n_ens):
+        res = Reservoir(W=eWcsr[k], Win=eWin[k].numpy(), bias=eb[k].numpy(), lr=ens_params.leak_rate[k])
+        model = res >> Ridge(ridge=1e-6)
+        model.fit(u_tr[:, None], y_tr[:, None], warmup=washout)
+        nr_rpy.append(nrmse(y_va, model.run(u_va[:, None])[:, 0]))
+    d_ens = float(np.max(np.abs(nr_ens - np.array(nr_rpy))))
+
+    # ---- memory capacity of the chosen reservoir (i.i.d. input U[-0.5, 0.5])
+    umc = torch.rand(6000 if not args.quick else 3000, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float64) - 0.5
+    mc_esn = ESN(1, params.member(e_best), W=W[e_best], W_in=W_in[e_best], bias=b[e_best])
+    max_delay = 300 if not args.quick else 100
+    mc, mc_k = memory_capacity(mc_esn.run(umc), umc, max_delay=max_delay, washout=washout)
+
+    out = {
+        "narma10_nrmse": float(ours_test[i_ours]),
+        "reservoirpy_narma10_nrmse": float(rpy_test[i_rpy]),
+        "single_time_ratio_vs_reservoirpy": float(ratio1),
+        "ensemble_time_ratio_vs_reservoirpy": float(ratioE),
+        "memory_capacity": float(mc),
+        "single_cpu_time_ratio_vs_reservoirpy": float(cpu1),
+        "ensemble_cpu_time_ratio_vs_reservoirpy": float(cpuE),
+        "torch_threads": int(torch.get_num_threads()),
+        "single_time_s": float(t_ours1),
+        "reservoirpy_single_time_s": float(t_rpy1),
+        "ensemble_time_s": float(t_oursE),
+        "reservoirpy_ensemble_time_s": float(t_rpyE),
+        "n_units": N,
+        "grid_size": len(grid),
+        "max_abs_nrmse_diff_same_point": float(np.max(np.abs(np.array(ours_test) - np.array(rpy_test)))),
+        "ensemble_max_abs_nrmse_diff_vs_reservoirpy": d_ens,
+        "best_spectral_radius": best[0][0], "best_input_scaling": best[0][1], "best_leak_rate": best[0][2],
+        "best_alpha": best[1],
+    }
+    _write(args.out, out, grid, ours_val, ours_test, rpy_val, rpy_test, y_te, ours_pred[(e_best, best[1])],
+           rpy_pred[(hyper.index(grid[i_rpy][0]), grid[i_rpy][1])], mc_k, bias_scaling)
+    print(json.dumps(out))
+    return out
+
+
+def _write(out_dir, out, grid, ov, ot, rv, rt, y_te, p_ours, p_rpy, mc_k, bias_scaling):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    g = np.arange(len(grid))
+    one = {"units": "1"}
+    ds = xr.Dataset(
+        {
+            "nrmse_val": (("library", "grid_point"), np.array([ov, rv]), {**one, "long_name": "NARMA10 NRMSE on validation steps"}),
+            "nrmse_test": (("library", "grid_point"), np.array([ot, rt]), {**one, "long_name": "NARMA10 NRMSE on test steps"}),
+            "spectral_radius": ("grid_point", [h[0] for h, _ in grid], {**one, "long_name": "spectral radius of W"}),
+            "input_scaling": ("grid_point", [h[1] for h, _ in grid], {**one, "long_name": "input scaling"}),
+            "leak_rate": ("grid_point", [h[2] for h, _ in grid], {**one, "long_name": "leak rate"}),
+            "ridge": ("grid_point", [a for _, a in grid], {**one, "long_name": "ridge penalty"}),
+            "target": ("step", y_te, {**one, "long_name": "NARMA10 target (test)"}),
+            "prediction": (("library", "step"), np.stack([p_ours, p_rpy]), {**one, "long_name": "prediction of the best model (test)"}),
+            "mc_k": ("delay", mc_k, {**one, "long_name": "squared correlation of delayed-input recall"}),
+        },
+        coords={
+            "library": ("library", ["physnn", "reservoirpy"], {"units": "1", "long_name": "implementation"}),
+            "grid_point": ("grid_point", g, {"units": "1", "long_name": "hyperparameter grid index"}),
+            "step": ("step", np.arange(len(y_te)), {"units": "1", "long_name": "time step"}),
+            "delay": ("delay", np.arange(1, len(mc_k) + 1), {"units": "1", "long_name": "recall delay in steps"}),
+        },
+        attrs={k: (v if not isinstance(v, bool) else int(v)) for k, v in out.items()} | {"bias_scaling": bias_scaling},
+    )
+    ds.to_netcdf(out_dir / "reservoir_bench.nc")
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
+    ax[0].plot(y_te[:200], "k", lw=1.5, label="target")
+    ax[0].plot(p_ours[:200], label=f"physnn ({out['narma10_nrmse']:.3f})")
+    ax[0].plot(p_rpy[:200], "--", label=f"reservoirpy ({out['reservoirpy_narma10_nrmse']:.3f})")
+    ax[0].set(xlabel="test step", ylabel="NARMA10 y", title="NARMA10, N=200 (NRMSE)")
+    ax[0].legend(fontsize=8)
+    ax[1].plot(np.arange(1, len(mc_k) + 1), mc_k)
+    ax[1].set(xlabel="delay k", ylabel="r²", title=f"memory capacity {out['memory_capacity']:.1f}")
+    fig.tight_layout()
+    fig.savefig(out_dir / "reservoir_bench.png", dpi=110)
+    plt.close(fig)
+    lines = ["# reservoir_bench", "", "| figure | value | target |", "|---|---|---|"]
+    for k, v in out.items():
+        t = TARGETS.get(k)
+        lines.append(f"| {k} | {v:.4g} | {t[0] + ' ' + str(t[1]) if t else ''} |" if isinstance(v, float) else f"| {k} | {v} | |")
+    (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

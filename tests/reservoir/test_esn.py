@@ -1,0 +1,100 @@
+"""Echo state network: echo-state property, ensemble == loop, backends agree, reservoirpy agreement."""
+
+import numpy as np
+import pytest
+import torch
+
+from physnn.reservoir.esn import ESN, HAVE_NUMBA, ESNParams, ESNState, esn_matrices, esn_step
+
+
+def _u(T=300, seed=0):
+    return torch.rand(T, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 0.5
+
+
+def test_spectral_radius_and_density():
+    p = ESNParams(n_units=100, spectral_radius=0.8, density=0.2)
+    W, W_in, b = esn_matrices(2, p, seed=3)
+    assert torch.linalg.eigvals(W).abs().max().item() == pytest.approx(0.8, rel=1e-10)
+    assert 0.15 < (W != 0).double().mean().item() < 0.25
+    assert W_in.shape == (100, 2) and W_in.abs().max() <= 1.0 and torch.all(b == 0)
+
+
+def test_echo_state_property_forgets_initial_state():
+    esn = ESN(1, ESNParams(n_units=80, spectral_radius=0.9, leak_rate=0.5), seed=1)
+    u = _u(400)
+    esn.run(u[:50])
+    esn.last_state_ = torch.rand_like(esn.last_state_) * 2 - 1  # arbitrary initial condition
+    a = esn.run(u, reset=False)
+    b = esn.run(u, reset=True)  # from x = 0
+    d0 = (a[0] - b[0]).abs().max().item()
+    d_end = (a[-1] - b[-1]).abs().max().item()
+    assert d0 > 0.05 and d_end < 1e-8 * d0
+
+
+def test_pure_step_matches_module():
+    p = ESNParams(n_units=30, spectral_radius=0.9, leak_rate=0.3, bias_scaling=0.5)
+    esn = ESN(1, p, seed=2, backend="torch")
+    u = _u(20)
+    states = esn.run(u)
+    s = ESNState(torch.zeros(1, 30, dtype=torch.float64))
+    for t in range(20):
+        x, s = esn_step(u[t].reshape(1, 1), s, esn.W, esn.W_in, esn.bias, p)
+    torch.testing.assert_close(x[0], states[-1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+def test_numba_and_torch_backends_agree():
+    p = ESNParams(n_units=50, spectral_radius=(0.7, 1.0), leak_rate=(1.0, 0.4), bias_scaling=0.1)
+    u = torch.rand(2, 100, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a = ESN(1, p, seed=[1, 2], backend="numba").run(u)
+    b = ESN(1, p, seed=[1, 2], backend="torch").run(u)
+    assert a.shape == (2, 2, 100, 50)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+
+
+def test_ensemble_equals_looped_single_runs_and_fits():
+    p = ESNParams(n_units=40, spectral_radius=(0.5, 0.9, 1.1), input_scaling=(0.2, 1.0, 0.5), leak_rate=(1.0, 0.5, 0.2))
+    seeds = [4, 5, 6]
+    u = _u(300)
+    y = torch.roll(u, 2) ** 2
+    ens = ESN(1, p, seed=seeds, alpha=[1e-6, 1e-4, 1e-2]).fit(u[:200], y[:200], washout=20)
+    S = ens.run(u)
+    P = ens.predict(u[200:], reset=True)
+    assert S.shape == (3, 300, 40) and P.shape == (3, 100)
+    for e, (sd, al) in enumerate(zip(seeds, [1e-6, 1e-4, 1e-2])):
+        one = ESN(1, p.member(e), seed=sd, alpha=al).fit(u[:200], y[:200], washout=20)
+        torch.testing.assert_close(S[e], one.run(u), rtol=0, atol=1e-12)
+        torch.testing.assert_close(P[e], one.predict(u[200:], reset=True), rtol=1e-8, atol=1e-10)
+
+
+def test_same_states_as_reservoirpy_on_same_matrices():
+    from reservoirpy.nodes import Reservoir
+
+    p = ESNParams(n_units=60, spectral_radius=0.95, input_scaling=0.5, leak_rate=0.3, bias_scaling=0.2)
+    W, W_in, b = esn_matrices(1, p, seed=7)
+    u = _u(200).numpy()[:, None]
+    ours = ESN(1, p, W=W, W_in=W_in, bias=b).run(u).numpy()
+    theirs = Reservoir(W=W.numpy(), Win=W_in.numpy(), bias=b.numpy(), lr=0.3).run(u)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="leak_rate"):
+        ESNParams(leak_rate=1.5)
+    with pytest.raises(ValueError, match="different lengths"):
+        ESNParams(spectral_radius=(0.9, 1.0), leak_rate=(1.0, 0.5, 0.2))
+    with pytest.raises(ValueError, match="density"):
+        ESNParams(density=0.0)
+    esn = ESN(2, ESNParams(n_units=10), seed=0)
+    with pytest.raises(ValueError, match="n_inputs=2"):
+        esn.run(np.zeros(5))
+    with pytest.raises(ValueError, match="u: 1 non-finite"):
+        esn.run(torch.tensor([[0.0, float("nan")]]))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        esn.predict(np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="y: shape"):
+        esn.fit(np.zeros((5, 2)), np.zeros(4))
+    with pytest.raises(ValueError, match="seed: 2 seeds"):
+        ESN(1, ESNParams(n_units=10, spectral_radius=(0.5, 0.6, 0.7)), seed=[1, 2])
+    with pytest.raises(ValueError, match="W_in: expected shape"):
+        ESN(1, ESNParams(n_units=10), W=torch.eye(10) * 0.5, W_in=torch.zeros(10, 3))
