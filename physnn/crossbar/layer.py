@@ -43,6 +43,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import _fused
 from .._checks import check_finite, check_int_range
 from .adc import adc as _adc
 from .config import CrossbarConfig
@@ -771,7 +772,25 @@ class AnalogLinear(nn.Module):
             else:
                 shape = (rows, w.shape[0])
             n = math.prod(shape)
-            if p.sig_code > 0:
+            if cfg.fast_noise and not cfg.noise_pool and xc.device.type == "cpu" and _fused.numba is not None:
+                # fused path: GEMM, then noise + ADC rounding + max|code| in one parallel pass
+                y = target if target is not None else torch.empty(shape, dtype=xc.dtype, device=xc.device)
+                if members is not None:
+                    torch.bmm(xc, w.transpose(1, 2), out=y)
+                else:
+                    torch.mm(xc, w.t(), out=y)
+                if _fused.available(y) and (p.sig_code > 0 or p.M is not None):
+                    key = _draw_key(self.generator) if p.sig_code > 0 else 0
+                    mx = _fused.noise_round_(y, key, p.sig_code, _normal_table(y.device, y.dtype), p.M is not None)
+                    if p.M is not None and mx > p.M:
+                        if p.bm and red <= p.max_red:   # ADC saturates: halve the inputs
+                            red *= 2.0
+                            continue
+                        y.clamp_(-p.M, p.M)
+                    return y, red
+                if p.sig_code > 0:
+                    y.add_(_noise(n, cfg, self.generator, xc.device, xc.dtype).view(shape), alpha=p.sig_code)
+            elif p.sig_code > 0:
                 if cfg.noise_pool:
                     nz = self._pooled_noise(n).view(shape)
                     y = target.copy_(nz) if target is not None else nz.clone()
