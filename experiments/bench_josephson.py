@@ -8,6 +8,7 @@ Figures (last printed line, one JSON object):
   jtl_string_cell_delay_err_pct  mean delay per JTL cell on ex_jtl_string vs JoSIM's 3.148 ps
   single_run_s                   simulate(ex_dcsfq_jtl_sink) wall time (1 ns at 0.25 ps, median of 5)
   batch1024_s                    one simulate() call, 1024 variants with +-5 % uniform Ic spread
+  batch_compiled_loop            1 if the compiled (numba) ensemble loop was used, 0 for numpy only
   jtl_string_s                   simulate(ex_jtl_string) wall time (2006 junctions, 8000 steps)
   torch_threads                  torch (and BLAS) threads used
 The reference netlists and JSON are read from --ref-dir (the project's shared reference folder).
@@ -152,6 +153,11 @@ def main(argv=None) -> int:
     # members whose junction phase moved > 0.2*2pi in one 0.25 ps step (JoSIM's rule) are rerun
     # from t = 0 at 0.125 ps inside the same call
     result["batch_members_step_halved"] = int(np.sum(ds_ens["step_halvings"].values > 0))
+    # 1 when the compiled (numba) ensemble loop ran; its one-time load (~0.3 s on the test machine,
+    # first use in the process) is part of batch*_s
+    from physnn.josephson import _ensemble_kernel
+
+    result["batch_compiled_loop"] = int(_ensemble_kernel.available())
     from physnn.josephson import switch_times
 
     from physnn.josephson import delays

@@ -48,7 +48,15 @@ __all__ = [
     "ReadNoise", "apply_read_noise", "read_noise_std",
     "DeviceVariation", "apply_cycle_variation", "apply_device_variation",
     "CrossbarConfig", "IRDrop", "aihwkit_preset", "from_aihwkit", "AnalogLinear", "analog_linear",
+    "RampADC", "RampADCActivation", "RampDevices", "ThresholdLookup", "ramp_error", "solve_ramp",
+    "uniform_adc_lut_error",
+    "AnalogGRU", "AnalogGRUCell", "AnalogLSTM", "AnalogLSTMCell", "AnalogRNN", "AnalogRNNCell",
+    "IdealActivations", "RampActivations",
 ]
 
 from .config import CrossbarConfig, IRDrop, aihwkit_preset, from_aihwkit  # noqa: E402
 from .layer import AnalogLinear, analog_linear  # noqa: E402
+from .ramp_adc import (RampADC, RampADCActivation, RampDevices, ThresholdLookup,  # noqa: E402
+                       ramp_error, solve_ramp, uniform_adc_lut_error)
+from .rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN,  # noqa: E402
+                  AnalogRNNCell, IdealActivations, RampActivations)

@@ -7,12 +7,24 @@ changes state (rtype=1). Three numpy back ends share these equations (see :mod:`
 * ``fused``  — single run of a small circuit: the whole linear recurrence (history + solve) is
   folded into one dense matrix acting on the stacked state, so a step is ~10 numpy calls;
 * ``dense``  — ensembles: one precomputed branch-space matrix ``Q = D A^-1 D^T`` shared by all
-  members (only critical currents differ), a multi-column right-hand side per step;
+  members (only critical currents differ), a multi-column right-hand side per step. Its common
+  case (no noise, no capacitor branches, all junctions subgap) runs in a compiled loop when numba
+  is installed (:mod:`._ensemble_kernel`; with it one call for ex_dcsfq_jtl_sink with 1024
+  members went from ~11 s to ~3 s of CPU); the numpy loop does every other step and is the fallback;
 * ``sparse`` — large circuits: one sparse LU factorisation (SuperLU) and a triangular solve per step.
 
 If a junction's predicted phase moves more than 0.2*2pi in one step (after the first 1 % of the
 run), the run restarts with half the step, as JoSIM does; after ``max_halvings`` a
-:class:`SimulationError` names the junction.
+:class:`SimulationError` names the junction. In an ensemble only the members that broke the rule
+are rerun (from t = 0 at h/2, all of them in one batched call, storing only the points of the
+caller's grid); the others keep their results.
+
+Performance notes (ex_dcsfq_jtl_sink, 1024 members, +-5 % Ic, 1 ns at 0.25 ps; 685 members are
+rerun at h/2): ideas measured and not kept -- a banded/triangular solve per step (the dense ``Q``
+product is 25 x 25 here: BLAS already does it in ~40 us per step for 1024 members), folding the
+whole linear update into one larger GEMM (49-98 rows x 98: 5-10x more flops than the ~30 vector
+operations it replaces). float32 was not tried (the float64 compiled loop met the time target).
+
 """
 
 from __future__ import annotations
@@ -26,12 +38,16 @@ import scipy.sparse.linalg as spla
 
 from ..constants import k_B
 from .circuit import K_JOSEPHSON, Circuit, compile_circuit
+from . import _ensemble_kernel as _kern
 from .netlist import Netlist
 
 __all__ = ["SimulationError", "TransientResult", "run_transient", "PHASE_JUMP_LIMIT"]
 
 #: BLAS threads for the per-step products of large ensembles (None = library default)
 BLAS_THREADS_BATCH = None
+
+#: smallest ensemble for the compiled loop (single runs use the fused loop)
+KERNEL_MIN_MEMBERS = 2
 
 #: JoSIM's step-rejection threshold on the predicted phase change per step, rad
 PHASE_JUMP_LIMIT = 0.2 * 2.0 * math.pi
@@ -86,7 +102,7 @@ def _draw(generator, shape) -> np.ndarray:
 
 def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndarray | None = None,
                   generator=None, obs_nodes: list[str] | None = None, max_halvings: int = 6,
-                  backend: str = "auto") -> TransientResult:
+                  backend: str = "auto", store_step: float | None = None) -> TransientResult:
     """Simulate ``net`` from 0 to ``tstop`` with step ``tstep`` (s), halving on large phase jumps.
 
     Parameters
@@ -98,16 +114,22 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
     obs_nodes : list of str
         Node names whose phases are recorded (for ``.print``).
     backend : {'auto', 'fused', 'dense', 'sparse'}
+    store_step : float, optional
+        Keep only the points ``t = i * store_step`` (a multiple of the step); default: every step.
+        Used for the reruns of ensemble members at h/2, which are merged back onto the caller's
+        grid: storing only those points halves their output memory (first-touch page faults of
+        fresh output arrays cost as much as the arithmetic on the test machine).
     """
     h = tstep
     workers = _ensemble_workers(net, ic_scale)
     if workers > 1:
         return _run_threaded(net, tstep=tstep, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes,
-                             max_halvings=max_halvings, backend=backend, workers=workers)
+                             max_halvings=max_halvings, backend=backend, workers=workers, store_step=store_step)
     for halving in range(max_halvings + 1):
         circ = compile_circuit(net, h)
         try:
-            res = _run(circ, tstop, ic_scale, generator, obs_nodes or [], backend)
+            res = _run(circ, tstop, ic_scale, generator, obs_nodes or [], backend,
+                       store_every=1 if store_step is None else max(1, int(round(store_step / h))))
             res.halvings = halving
             res.member_halvings = np.full(res.ic.shape[1], halving)
             return res
@@ -123,13 +145,14 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                     break
                 sub = run_transient(net, tstep=h / 2.0, tstop=tstop, ic_scale=ic_scale[:, bad],
                                     generator=generator, obs_nodes=obs_nodes,
-                                    max_halvings=max_halvings - halving - 1, backend=backend)
-                f = int(round(h / sub.h))
-                T = len(res.time)
-                for i, b in enumerate(bad):
-                    res.phase[:, :, b] = sub.phase[::f, :, i][:T]
-                    res.voltage[:, :, b] = sub.voltage[::f, :, i][:T]
-                    res.node_phase[:, :, b] = sub.node_phase[::f, :, i][:T]
+                                    max_halvings=max_halvings - halving - 1, backend=backend,
+                                    store_step=h if store_step is None else store_step)
+                f = int(round(res.h / sub.h))  # 1: the rerun stored only this run's grid points
+                # one pass per array (a per-member loop of strided copies cost ~5 s for 685 of 1024
+                # members: every element touched its own cache line)
+                for dst, src in ((res.phase, sub.phase), (res.voltage, sub.voltage),
+                                 (res.node_phase, sub.node_phase)):
+                    _kern.merge_members(dst, src, bad, f)
                 res.halvings = halving
                 res.member_halvings = np.zeros(res.ic.shape[1], dtype=int) + halving
                 res.member_halvings[bad] = sub.member_halvings + 1 + halving
@@ -139,9 +162,14 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                           f"even after {max_halvings} step halvings (circuit blows up or is unstable)")
 
 
-#: Worker threads for large noise-free ensembles (members split into blocks; numpy releases the
-#: GIL inside its array loops). Off by default: on the shared 2-core test machine it was slower.
-ENSEMBLE_THREADS = 1
+#: Worker threads for large noise-free ensembles (members split into contiguous blocks, each a
+#: separate run). 1 (default): one thread. None: automatic -- with the compiled loop (numba releases
+#: the GIL for the whole time loop) min(2, torch threads), with the numpy loop 1 (its ~30 small
+#: array operations per step keep re-taking the GIL). Measured on the shared 2-core test machine
+#: (ex_dcsfq_jtl_sink, 1024 members, three alternating pairs): 2 threads 2.3-2.9 s wall / 3.8-4.8 s
+#: CPU vs 1 thread 2.5-3.5 s wall / 2.7-3.8 s CPU -- <10 % less wall for ~45 % more CPU (the two
+#: logical CPUs share caches and the page-fault path), so it is off by default.
+ENSEMBLE_THREADS: int | None = 1
 #: smallest block of members per thread
 MIN_MEMBERS_PER_THREAD = 128
 
@@ -149,12 +177,18 @@ MIN_MEMBERS_PER_THREAD = 128
 def _ensemble_workers(net: Netlist, ic_scale) -> int:
     """Threads for an ensemble run (``ENSEMBLE_THREADS``), if the ensemble is large enough and no
     thermal noise is drawn (one generator must be consumed in a fixed order)."""
-    if ic_scale is None or net.temp or ENSEMBLE_THREADS <= 1:
+    threads = ENSEMBLE_THREADS
+    if threads is None:
+        import torch
+
+        threads = min(2, torch.get_num_threads()) if _kern.available() else 1
+    if ic_scale is None or net.temp or threads <= 1:
         return 1
-    return max(1, min(ENSEMBLE_THREADS, ic_scale.shape[1] // MIN_MEMBERS_PER_THREAD))
+    return max(1, min(threads, ic_scale.shape[1] // MIN_MEMBERS_PER_THREAD))
 
 
-def _run_threaded(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings, backend, workers):
+def _run_threaded(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings, backend, workers,
+                  store_step=None):
     """Split the members into ``workers`` contiguous blocks simulated concurrently."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -163,7 +197,8 @@ def _run_threaded(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvin
     blocks = [ic_scale[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     with _blas_threads(1), ThreadPoolExecutor(max_workers=workers) as pool:
         futs = [pool.submit(run_transient, net, tstep=tstep, tstop=tstop, ic_scale=blk, generator=None,
-                            obs_nodes=obs_nodes, max_halvings=max_halvings, backend=backend) for blk in blocks]
+                            obs_nodes=obs_nodes, max_halvings=max_halvings, backend=backend,
+                            store_step=store_step) for blk in blocks]
         parts = [f.result() for f in futs]
     hs = {p.h for p in parts}
     if len(hs) != 1:
@@ -198,13 +233,15 @@ def _blas_threads(n: int):
         return contextlib.nullcontext()
 
 
-def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend) -> TransientResult:
+def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, store_every: int = 1) -> TransientResult:
     h = circ.h
     T = int(math.floor(tstop / h + 1e-9)) + 1
     t = np.arange(T) * h
+    se = store_every
+    t_out, h_out = t[::se], h * se
     J = circ.n_jj
     E = 1 if ic_scale is None else ic_scale.shape[1]
-    ic = circ.ic[:, None] * (np.ones((J, 1)) if ic_scale is None else ic_scale)
+    ic = np.ascontiguousarray(circ.ic[:, None] * (np.ones((J, 1)) if ic_scale is None else ic_scale))
     node_idx = {nd: i for i, nd in enumerate(circ.nodes)}
     node_idx.update({"__src__" + e.name: circ.n_nodes + k for k, e in enumerate(circ.vsrc)})
     obs = [node_idx[nd] for nd in obs_nodes if nd != "0"]
@@ -226,22 +263,27 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend) -
     if backend == "fused":
         with _blas_threads(1):
             out = _run_fused(circ, T, ic[:, 0], circ.source_values(t), obs)
+        if se > 1:
+            out = tuple(np.ascontiguousarray(x[::se]) for x in out)
     else:
         try:
             with _blas_threads(1 if (backend == "sparse" or E < 64) else BLAS_THREADS_BATCH):
-                out = _run_branch(circ, t, ic, obs, generator, backend == "sparse")
+                out = _run_branch(circ, t, ic, obs, generator, backend == "sparse", se)
         except _StepTooLarge as exc:
             if exc.partial is not None:
                 ph_, v_, n_ = exc.partial
-                exc.partial = TransientResult(time=t, phase=ph_, voltage=v_, node_phase=n_, obs=obs, h=h,
+                exc.partial = TransientResult(time=t_out, phase=ph_, voltage=v_, node_phase=n_, obs=obs, h=h_out,
                                               circuit=circ, halvings=0, ic=ic)
             raise
     phase, volt, nph = out
     for arr in (phase, volt):
-        if not np.all(np.isfinite(arr)):
+        # a sum is finite iff every value is (|values| here are far below overflow); it reads the
+        # array once instead of allocating a boolean array of its size
+        if not np.isfinite(np.sum(arr)) and not np.all(np.isfinite(arr)):
             bad = np.argwhere(~np.isfinite(arr))[0]
-            raise SimulationError(f"junction {circ.branches[bad[1]].name}: non-finite value at t={bad[0] * h:.4g} s")
-    return TransientResult(time=t, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h, circuit=circ,
+            raise SimulationError(f"junction {circ.branches[bad[1]].name}: non-finite value at "
+                                  f"t={bad[0] * h_out:.4g} s")
+    return TransientResult(time=t_out, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h_out, circuit=circ,
                            halvings=0, ic=ic)
 
 
@@ -323,9 +365,15 @@ class _BandedSolver:
         return self.splu.solve(b)
 
 
-def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], generator, sparse: bool):
-    """Branch-space loop: ensembles (shared matrix, multi-column right-hand side), noise, big circuits."""
+def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], generator, sparse: bool,
+                store_every: int = 1):
+    """Branch-space loop: ensembles (shared matrix, multi-column right-hand side), noise, big circuits.
+
+    Outputs are stored for every ``store_every``-th step only (row ``n // store_every``); the other
+    steps write to one spare row past the end, so the loop body stays the same."""
     T = len(t)
+    se = store_every
+    T_out = (T - 1) // se + 1
     h = circ.h
     K = K_JOSEPHSON
     a = 3.0 / (2.0 * h * K)
@@ -383,9 +431,9 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     it = np.zeros((J, E))
     has_rt1 = bool(circ.rtype1.any())
     lower_min = float(circ.lower[circ.rtype1].min()) if has_rt1 else np.inf
-    phase = np.empty((T, J, E))
-    volt = np.empty((T, J, E))
-    nph = np.empty((T, len(obs), E))
+    phase = np.empty((T_out + (se > 1), J, E))
+    volt = np.empty((T_out + (se > 1), J, E))
+    nph = np.empty((T_out + (se > 1), len(obs), E))
     P = np.empty((nb, E))
     c = np.empty((nb, E))
     in_gap = False
@@ -416,7 +464,43 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     kp_ = kp
     c1b = np.broadcast_to(c1, (J, E)).copy()
     c2b = np.broadcast_to(c2, (J, E)).copy()
-    for n in range(T):
+    # compiled loop (numba, optional) for the common case: noise-free, no capacitor branches, every
+    # junction subgap; it hands each step that needs more (gap region, a too-large phase step) back
+    # to this numpy loop. See _ensemble_kernel for why and what it computes.
+    use_kernel = (not sparse and noise is None and nc == 0 and _kern.available()
+                  and E >= KERNEL_MIN_MEMBERS)
+    if use_kernel:
+        Ob0, SoT0 = sys0[2], sys0[3]
+        if Ob0 is None:
+            Ob0, SoT0 = np.zeros((0, nb)), np.zeros((T, 0))
+        Ob0, SoT0 = np.ascontiguousarray(Ob0), np.ascontiguousarray(SoT0)
+        g0v = np.ascontiguousarray(circ.g_all(np.zeros(J, dtype=np.int8)))
+        c1v, c2v = np.ascontiguousarray(c1[:, 0]), np.ascontiguousarray(c2[:, 0])
+        offv = np.ascontiguousarray(circ.phi_off, dtype=float)
+        lim_k = lower_min if has_rt1 else np.inf
+        nob = Ob0.shape[0]
+        obuf = np.empty(nob * E)
+    n = 0
+    while n < T:
+        if use_kernel and uniform and not in_gap:
+            arrs = (y, y1, y2, V, V1, V2, V3, ic, P, c, phi0)
+            if all(x.flags.c_contiguous for x in arrs):
+                ob = obuf[:nob * len(cols)].reshape(nob, len(cols))
+                m = _kern.dense_steps(n, T, (y, y1, y2), (V, V1, V2, V3), sys0[0], sys0[1], Ob0, SoT0,
+                                      g0v, c1v, c2v, ic, offv, a, kp, check_from, PHASE_JUMP_LIMIT,
+                                      lim_k, cols, phase, volt, nph, P, c, phi0, se, T_out, ob)
+                # the kernel rotated the history buffers m times: rotate the names the same way
+                r3, r4 = m % 3, m % 4
+                if r3:
+                    yl = [y, y1, y2]
+                    y, y1, y2 = (yl[(k - r3) % 3] for k in range(3))
+                if r4:
+                    vl = [V, V1, V2, V3]
+                    V, V1, V2, V3 = (vl[(k - r4) % 4] for k in range(4))
+                n += m
+                if n >= T:
+                    break
+        r = n if se == 1 else (n // se if n % se == 0 else T_out)  # output row (T_out: spare)
         if noise is not None and n % block == 0:
             nz = _draw(generator, (min(block, T - n), J + nr, E))
         # P = 4/3 y1 - 1/3 y2 (BDF2 phase history of every branch)
@@ -447,9 +531,11 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
                     keep = ~hit
                     cols = cols[keep]
                     compacted = True
-                    y, y1, y2, P, c, tmpb, g = (x[:, keep] for x in (y, y1, y2, P, c, tmpb, g))
-                    V, V1, V2, V3, v0, phi0, tmpJ, sn = (x[:, keep] for x in (V, V1, V2, V3, v0, phi0, tmpJ, sn))
-                    ic, c1b, c2b, state, it = (x[:, keep] for x in (ic, c1b, c2b, state, it))
+                    # (C order: x[:, mask] may come back Fortran-ordered; the compiled loop needs C)
+                    y, y1, y2, P, c, tmpb, g = (np.ascontiguousarray(x[:, keep]) for x in (y, y1, y2, P, c, tmpb, g))
+                    V, V1, V2, V3, v0, phi0, tmpJ, sn = (np.ascontiguousarray(x[:, keep])
+                                                         for x in (V, V1, V2, V3, v0, phi0, tmpJ, sn))
+                    ic, c1b, c2b, state, it = (np.ascontiguousarray(x[:, keep]) for x in (ic, c1b, c2b, state, it))
                     if nc:
                         y3, y4 = y3[:, keep], y4[:, keep]
                     uniform = bool((state == state[:, :1]).all())
@@ -511,18 +597,18 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
             y[...] = D @ phi
             if obs:
                 if compacted:
-                    nph[n][:, cols] = phi[obs_p]
+                    nph[r][:, cols] = phi[obs_p]
                 else:
-                    nph[n] = phi[obs_p]
+                    nph[r] = phi[obs_p]
         else:
             Q, SyT, Ob, SoT = sys0 if uniform else sys_sub
             np.matmul(Q, c, out=y)
             y += SyT[n][:, None]
             if obs:
                 if compacted:
-                    nph[n][:, cols] = Ob @ c + SoT[n][:, None]
+                    nph[r][:, cols] = Ob @ c + SoT[n][:, None]
                 else:
-                    nph[n] = Ob @ c + SoT[n][:, None]
+                    nph[r] = Ob @ c + SoT[n][:, None]
             if not uniform:
                 # Members whose junctions left the subgap branch: exact low-rank correction of the
                 # shared subgap system. The extra conductance dg of those junctions acts as a
@@ -537,25 +623,26 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
                     corr = dga * yJ
                     y[:, act] -= Q[:, :J] @ corr
                     if obs:
-                        nph[n][:, cols[act]] -= Ob[:, :J] @ corr
+                        nph[r][:, cols[act]] -= Ob[:, :J] @ corr
         np.subtract(y[:J], P[:J], out=V)
         V *= a
         if compacted:
-            phase[n][:, cols] = y[:J]
-            volt[n][:, cols] = V
+            phase[r][:, cols] = y[:J]
+            volt[r][:, cols] = V
         else:
-            phase[n] = y[:J]
-            volt[n] = V
+            phase[r] = y[:J]
+            volt[r] = V
         if nc:
             y4 = y3
             y3 = y2[J + nr:].copy()
         y, y1, y2 = y2, y, y1
         V, V1, V2, V3 = V3, V, V1, V2
+        n += 1
     if first_bad is not None:
         if bad_members.all():
             raise _StepTooLarge(*first_bad)
-        raise _StepTooLarge(*first_bad, members=bad_members, partial=(phase, volt, nph))
-    return phase, volt, nph
+        raise _StepTooLarge(*first_bad, members=bad_members, partial=(phase[:T_out], volt[:T_out], nph[:T_out]))
+    return phase[:T_out], volt[:T_out], nph[:T_out]
 
 
 # --------------------------------------------------------------------------------------------

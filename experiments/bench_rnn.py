@@ -1,0 +1,114 @@
+"""Benchmark: forward time of the crossbar LSTM (5-bit ramp activations, analog noise) / torch.nn.LSTM.
+
+``lstm_ratio`` = AnalogLSTM (hidden 128, 100 steps, batch 64, input 128, PCM programming noise,
+8-bit DAC, output noise 0.04, 5-bit ramp-ADC activations) forward time / ``torch.nn.LSTM`` of the
+same size, both in inference (``torch.no_grad``), best of ``--repeats`` runs taken alternately, with
+a fixed number of torch threads (default 1). The ramp ADC is the column's converter (as in the
+seed paper: the ramp ADC digitises the column output into the activation), so the crossbar
+config has no separate output ADC; output noise is exact ``torch.randn`` (``fast_noise=False``:
+faster than the counter-based generator on one thread); ``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output
+ADC (without bound management) before the ramp, ``lstm_ratio_noisy_ramp`` programs the ramp
+columns with PCM programming noise (exact threshold-table lookup instead of the closed form),
+``lstm_ratio_no_out_noise`` drops the output noise (programming noise only) and
+``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less sensitive to a busy machine).
+
+Usage: ``python experiments/bench_rnn.py [--quick] [--seed N] [--out DIR] [--threads N]``.
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def _best_alternating(fns: list, repeats: int) -> tuple[list[float], list[float]]:
+    """Best wall-clock and best thread-CPU time of each function, runs interleaved."""
+    for f in fns:  # warm-up (TorchScript compilation, allocator)
+        f()
+    best = [float("inf")] * len(fns)
+    best_cpu = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for k, f in enumerate(fns):
+            t, c = time.perf_counter(), time.thread_time()
+            f()
+            best_cpu[k] = min(best_cpu[k], time.thread_time() - c)
+            best[k] = min(best[k], time.perf_counter() - t)
+    return best, best_cpu
+
+
+def measure_lstm_ratio(*, hidden: int = 128, steps: int = 100, batch: int = 64, threads: int = 1,
+                       repeats: int = 5, seed: int = 0, variants: bool = True) -> dict:
+    """Forward times (s) and ratios; see the module docstring."""
+    from physnn.crossbar.config import aihwkit_preset
+    from physnn.crossbar.ramp_adc import RampDevices
+    from physnn.crossbar.rnn import AnalogLSTM, RampActivations
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    ref = torch.nn.LSTM(hidden, hidden).eval()
+    x = torch.randn(steps, batch, hidden)
+    gen = torch.Generator().manual_seed(seed)
+    cfg = aihwkit_preset(adc=None, bound_management=False, fast_noise=False)
+    models = {"ramp5": AnalogLSTM.from_torch(ref, config=cfg, activations=RampActivations(bits=5), generator=gen)}
+    if variants:
+        models["column_adc"] = AnalogLSTM.from_torch(ref, config=aihwkit_preset(bound_management=False, fast_noise=False),
+                                                     activations=RampActivations(bits=5), generator=gen)
+        models["noisy_ramp"] = AnalogLSTM.from_torch(
+            ref, config=cfg, generator=gen,
+            activations=RampActivations(bits=5, devices=RampDevices.from_card("pcm_aihwkit", read_noise=False)))
+        models["ideal_act"] = AnalogLSTM.from_torch(ref, config=cfg, generator=gen)
+        models["no_out_noise"] = AnalogLSTM.from_torch(ref, config=cfg.replace(out_noise=0.0),
+                                                       activations=RampActivations(bits=5), generator=gen)
+    for m in models.values():
+        m.eval().program()
+    names = ["torch"] + list(models)
+    with torch.no_grad():
+        fns = [lambda: ref(x)] + [(lambda m=m: m(x)) for m in models.values()]
+        best, best_cpu = _best_alternating(fns, repeats)
+    t = dict(zip(names, best))
+    tc = dict(zip(names, best_cpu))
+    out = {"lstm_ratio": t["ramp5"] / t["torch"], "lstm_ratio_cpu_time": tc["ramp5"] / tc["torch"],
+           "t_torch_lstm_s": t["torch"], "t_analog_lstm_s": t["ramp5"],
+           "threads": threads, "hidden": hidden, "steps": steps, "batch": batch}
+    if variants:
+        out["lstm_ratio_with_column_adc"] = t["column_adc"] / t["torch"]
+        out["lstm_ratio_noisy_ramp"] = t["noisy_ramp"] / t["torch"]
+        out["lstm_ratio_ideal_act"] = t["ideal_act"] / t["torch"]
+        out["lstm_ratio_no_out_noise"] = t["no_out_noise"] / t["torch"]
+    try:
+        out["load_avg_1min"] = os.getloadavg()[0]
+    except OSError:  # pragma: no cover
+        pass
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("results/bench_rnn"))
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    res = measure_lstm_ratio(threads=args.threads, repeats=3 if args.quick else 7, seed=args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = ["# bench_rnn", "", f"torch {torch.__version__}, {res['threads']} thread(s), "
+             f"1-min load average {res.get('load_avg_1min', float('nan')):.2f}", "",
+             "| model | forward time (ms) | / torch.nn.LSTM |", "|---|---|---|",
+             f"| torch.nn.LSTM | {1e3 * res['t_torch_lstm_s']:.1f} | 1 |",
+             f"| AnalogLSTM, 5-bit ramp | {1e3 * res['t_analog_lstm_s']:.1f} | {res['lstm_ratio']:.2f} |"]
+    for k in ("lstm_ratio_with_column_adc", "lstm_ratio_noisy_ramp", "lstm_ratio_ideal_act", "lstm_ratio_no_out_noise"):
+        lines.append(f"| {k[len('lstm_ratio_'):]} | {1e3 * res[k] * res['t_torch_lstm_s']:.1f} | {res[k]:.2f} |")
+    (args.out / "summary.md").write_text("\n".join(lines) + "\n")
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

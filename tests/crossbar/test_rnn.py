@@ -1,0 +1,151 @@
+"""Crossbar RNNs: equal to torch.nn with ideal devices, ramp activations, fused read == layer read."""
+
+import pytest
+import torch
+from torch import nn
+
+from physnn.crossbar.config import CrossbarConfig, aihwkit_preset
+from physnn.crossbar.programming_noise import ProgrammingNoise
+from physnn.crossbar.ramp_adc import RampDevices
+from physnn.crossbar.rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN, AnalogRNNCell,
+                                 IdealActivations, RampActivations)
+
+IDEAL = CrossbarConfig.ideal()
+
+
+@pytest.fixture
+def data():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(9, 4, 5, generator=g), torch.randn(4, 7, generator=g), torch.randn(4, 7, generator=g)
+
+
+def test_cells_equal_torch_cells_with_ideal_config(data):
+    x, h0, c0 = data
+    torch.manual_seed(1)
+    ref = nn.LSTMCell(5, 7)
+    cell = AnalogLSTMCell.from_torch(ref, config=IDEAL).eval()
+    h, c = cell(x[0], (h0, c0))
+    hr, cr = ref(x[0], (h0, c0))
+    assert torch.allclose(h, hr, atol=1e-6) and torch.allclose(c, cr, atol=1e-6)
+    for tcls, acls in ((nn.GRUCell, AnalogGRUCell), (nn.RNNCell, AnalogRNNCell)):
+        ref = tcls(5, 7)
+        cell = acls.from_torch(ref, config=IDEAL).eval()
+        assert torch.allclose(cell(x[0], h0), ref(x[0], h0), atol=1e-6)
+
+
+@pytest.mark.parametrize("tcls,acls", [(nn.LSTM, AnalogLSTM), (nn.GRU, AnalogGRU), (nn.RNN, AnalogRNN)])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_sequences_equal_torch_with_ideal_config(data, tcls, acls, batch_first):
+    x, h0, c0 = data
+    if batch_first:
+        x = x.transpose(0, 1).contiguous()
+    torch.manual_seed(2)
+    ref = tcls(5, 7, batch_first=batch_first)
+    mod = acls.from_torch(ref, config=IDEAL).eval()
+    state = (h0[None], c0[None]) if tcls is nn.LSTM else h0[None]
+    my_state = (h0, c0) if tcls is nn.LSTM else h0
+    out_r, st_r = ref(x, state)
+    out, st = mod(x, my_state)
+    assert out.shape == out_r.shape
+    assert torch.allclose(out, out_r, atol=1e-5)
+    if tcls is nn.LSTM:
+        assert torch.allclose(st[1], st_r[1][0], atol=1e-5)
+
+
+def test_ramp_activations_quantise_the_gates():
+    # 8-bit ramp: close to float; 3-bit: visibly different, outputs on the ramp's product levels
+    torch.manual_seed(3)
+    ref = nn.LSTM(5, 7)
+    x = torch.randn(12, 3, 5)
+    out_r, _ = ref(x)
+    errs = {}
+    for b in (3, 8):
+        m = AnalogLSTM.from_torch(ref, config=IDEAL, activations=RampActivations(bits=b)).eval()
+        with torch.no_grad():
+            errs[b] = float((m(x)[0] - out_r).abs().max())
+    assert errs[8] < 0.02 < errs[3]
+    # the gate activation of the module equals the ramp ADC's table lookup (exact threshold count)
+    m = AnalogRNN.from_torch(nn.RNN(5, 7), config=IDEAL, activations=RampActivations(bits=4)).eval()
+    z = torch.linspace(-5, 5, 2001).unsqueeze(-1).expand(-1, 7)
+    ga = m.cell.gate_act
+    assert ga.closed_form
+    tbl = ga._lut(z)(z)
+    mismatch = ((ga(z) - tbl).abs() > 1e-5).float().mean()
+    assert float(mismatch) < 1e-3                          # only float round-off at thresholds
+
+
+def test_fused_lstm_read_equals_layer_reads():
+    """The fused evaluation loop reproduces AnalogLinear's reads (noise-free) and its noise level."""
+    torch.manual_seed(4)
+    ref = nn.LSTM(5, 7)
+    x = torch.randn(6, 3, 5)
+    for cfg in (aihwkit_preset(adc=None, bound_management=False, out_noise=0.0),
+                aihwkit_preset(bound_management=False, out_noise=0.0)):
+        for acts in (IdealActivations(), RampActivations(bits=5)):
+            for ens in (None, 2):
+                m = AnalogLSTM.from_torch(ref, config=cfg, activations=acts, ensemble=ens,
+                                          generator=torch.Generator().manual_seed(0)).eval()
+                with torch.no_grad():
+                    fused, _ = m(x)                               # fused loop
+                generic, _ = m(x.clone().requires_grad_())        # per-step AnalogLinear reads
+                assert torch.allclose(fused, generic.detach(), atol=1e-5)
+    # with output noise: same spread over identical rows
+    cfg = aihwkit_preset(adc=None, bound_management=False, out_noise=0.04)
+    m = AnalogLSTM.from_torch(ref, config=cfg, activations=IdealActivations(),
+                              generator=torch.Generator().manual_seed(0)).eval()
+    xx = x[:3, :1].expand(3, 3000, 5).contiguous()
+    with torch.no_grad():
+        s_fused = m(xx)[0].std(-2).mean()
+    s_generic = m(xx.clone().requires_grad_())[0].detach().std(-2).mean()
+    assert abs(float(s_fused / s_generic) - 1) < 0.05
+
+
+def test_ensemble_shapes_and_independent_instances():
+    torch.manual_seed(5)
+    ref = nn.LSTM(5, 7, batch_first=True)
+    dev = RampDevices(programming_noise=ProgrammingNoise(model="relative", sigma_rel=0.05))
+    m = AnalogLSTM.from_torch(ref, config=aihwkit_preset(adc=None, bound_management=False),
+                              activations=RampActivations(bits=5, devices=dev), ensemble=3,
+                              generator=torch.Generator().manual_seed(0)).eval()
+    x = torch.randn(2, 6, 5)
+    with torch.no_grad():
+        out, (h, c) = m(x)
+    assert out.shape == (3, 2, 6, 7) and h.shape == (3, 2, 7) and c.shape == (3, 2, 7)
+    assert not torch.allclose(out[0], out[1])                        # different device instances
+    out2, _ = m(x.unsqueeze(0).expand(3, -1, -1, -1))                 # per-member input
+    assert out2.shape == (3, 2, 6, 7)
+    for cls in (AnalogGRU, AnalogRNN):
+        mm = cls(5, 7, config=IDEAL, ensemble=2, activations=RampActivations(bits=4, devices=dev),
+                 generator=torch.Generator().manual_seed(1)).eval().program()
+        o, h = mm(torch.randn(6, 2, 5))
+        assert o.shape == (2, 6, 2, 7) and h.shape == (2, 2, 7)
+        assert not torch.allclose(o[0], o[1])
+
+
+def test_hardware_aware_training_reaches_float_weights():
+    torch.manual_seed(6)
+    m = AnalogLSTM(5, 7, config=aihwkit_preset(adc=None, bound_management=False),
+                   activations=RampActivations(bits=5), generator=torch.Generator().manual_seed(0))
+    m.train()
+    x = torch.randn(8, 3, 5)
+    out1, _ = m(x)
+    out2, _ = m(x)
+    assert not torch.allclose(out1, out2)                             # fresh noise each sequence
+    out1.pow(2).mean().backward()
+    for p in (m.cell.ih.weight, m.cell.hh.weight, m.cell.hh.bias):
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="activations"):
+        AnalogLSTM(5, 7, config=IDEAL, activations="ramp")
+    with pytest.raises(TypeError, match="config"):
+        AnalogLSTM(5, 7, config=None)
+    with pytest.raises(ValueError, match="x"):
+        AnalogLSTM(5, 7, config=IDEAL)(torch.randn(4, 5))
+    with pytest.raises(ValueError, match="x"):
+        AnalogGRU(5, 7, config=IDEAL)(torch.randn(3, 4, 6))
+    with pytest.raises(ValueError, match="bits"):
+        RampActivations(bits=0)
+    with pytest.raises(ValueError, match="hidden_size"):
+        AnalogRNN(5, 0, config=IDEAL)
