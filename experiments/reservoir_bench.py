@@ -39,6 +39,15 @@ TARGETS = {"narma10_nrmse": ("<=", 0.20), "single_time_ratio_vs_reservoirpy": ("
            "ensemble_time_ratio_vs_reservoirpy": ("<=", 0.3)}
 
 
+def _numba_threads() -> int:
+    """Threads of the compiled ESN time loop (ensemble members run in parallel); 0 without numba."""
+    try:
+        import numba
+    except ImportError:
+        return 0
+    return int(numba.get_num_threads())
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny grid and few repeats (smoke test)")
@@ -183,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
         "single_cpu_time_ratio_vs_reservoirpy": float(cpu1),
         "ensemble_cpu_time_ratio_vs_reservoirpy": float(cpuE),
         "torch_threads": int(torch.get_num_threads()),
+        "numba_threads": _numba_threads(),
         "single_time_s": float(t_ours1),
         "reservoirpy_single_time_s": float(t_rpy1),
         "ensemble_time_s": float(t_oursE),

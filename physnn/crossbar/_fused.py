@@ -21,7 +21,7 @@ try:  # numba is a dependency, but keep the package importable without it
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
 
-__all__ = ["available", "noise_round_"]
+__all__ = ["available", "noise_round_", "normal_fill_"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -82,3 +82,31 @@ def noise_round_(y: torch.Tensor, key: int, sig: float, table: torch.Tensor, do_
     ukey = np.array([key], dtype=np.int64).view(np.uint64)[0]
     arr = y.view(-1).numpy()
     return float(_kernel(arr, ukey, arr.dtype.type(sig), table.numpy(), bool(do_round)))
+
+
+if numba is not None:
+
+    @numba.njit(cache=True, nogil=True)
+    def _fill(y, key, table):  # pragma: no cover - compiled
+        n = y.size
+        nblk = n // 4
+        for b in range(nblk):
+            z = key + np.uint64(b) * _GOLDEN
+            z = (z ^ (z >> np.uint64(30))) * _MIX1
+            z = (z ^ (z >> np.uint64(27))) * _MIX2
+            z = z ^ (z >> np.uint64(31))
+            i = 4 * b
+            y[i] = table[z & np.uint64(0xFFFF)]
+            y[i + 1] = table[(z >> np.uint64(16)) & np.uint64(0xFFFF)]
+            y[i + 2] = table[(z >> np.uint64(32)) & np.uint64(0xFFFF)]
+            y[i + 3] = table[z >> np.uint64(48)]
+        for i in range(4 * nblk, n):
+            y[i] = _normal(key, nblk, i - 4 * nblk, table)
+
+
+def normal_fill_(y: torch.Tensor, key: int, table: torch.Tensor) -> torch.Tensor:
+    """In place: fill contiguous CPU ``y`` with standard-normal draws of the counter-based scheme
+    (the same numbers :func:`noise_round_` would add for this ``key``); returns ``y``."""
+    ukey = np.array([key], dtype=np.int64).view(np.uint64)[0]
+    _fill(y.view(-1).numpy(), ukey, table.numpy())
+    return y

@@ -43,7 +43,8 @@ from torch import nn
 
 from .._checks import check_int_range
 from .config import CrossbarConfig
-from .layer import AnalogLinear
+from . import _fused
+from .layer import AnalogLinear, _draw_key, _normal_table
 from .iv import SinhIV
 from .ramp_adc import RampADC, RampADCActivation, RampDevices, ThresholdLookup
 
@@ -138,7 +139,7 @@ def _lstm_loop_py(xs: torch.Tensor, has_noise: bool, generator: Optional[torch.G
                   lsb: torch.Tensor, sca: torch.Tensor, scb: torch.Tensor, sy0: torch.Tensor, slsb: torch.Tensor,
                   hs: int, ramp: bool, abs_max: bool, mult: float, has_dac: bool, clamp_in: bool, lim: float,
                   sig: float, adc_m: float, need_clamp: bool, s_clamp: bool, m: float, sm: float,
-                  ensemble: bool, simple: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  ensemble: bool, simple: bool, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Time loop of the fused evaluation LSTM (TorchScript-compiled when possible).
 
     ``xs`` (T, [E,] B, 4H): input projection incl. biases; with ``has_noise`` one standard-normal
@@ -147,8 +148,11 @@ def _lstm_loop_py(xs: torch.Tensor, has_noise: bool, generator: Optional[torch.G
     recurrent weights (H, 4H) or (E, H, 4H); ``post`` digital output scale. With ``ramp`` the
     tanh-gate pre-activations are doubled and every gate is a sigmoid (tanh(x) = 2 sigmoid(2x) - 1);
     ``simple``: the default output levels (sigmoid 0..1, tanh -1..1, same ``m``), evaluated with
-    in-place scalar operations. See ``_fused_sequence``.
+    in-place scalar operations. ``noise`` (T, [E,] B, 4H): pre-drawn standard-normal noise of all
+    steps (counter-based generator, one compiled pass), or empty to draw per step with
+    ``generator``. See ``_fused_sequence``.
     """
+    pre_drawn = noise.numel() > 0
     outs = []
     nbuf = torch.empty(xs.shape[1:], dtype=xs.dtype, device=xs.device)
     sig_t = torch.full((1,), sig, dtype=xs.dtype, device=xs.device)
@@ -170,18 +174,18 @@ def _lstm_loop_py(xs: torch.Tensor, has_noise: bool, generator: Optional[torch.G
             # the output noise in output units: std = hypot(deferred input-read std, sig * scale)
             xt = xs[t]
             if has_noise:
-                nbuf.normal_(0.0, 1.0, generator=generator)
+                nz = noise[t] if pre_drawn else nbuf.normal_(0.0, 1.0, generator=generator)
                 std = sig_t * scp
                 if stds.numel() > 0:
                     std = torch.hypot(stds[t], std)
-                xt = torch.addcmul(xt, nbuf, std)
+                xt = torch.addcmul(xt, nz, std)
             if ensemble:
                 pre = torch.baddbmm(xt, xc * scp, w)
             else:
                 pre = torch.addmm(xt, xc * scp, w)
         else:
             if has_noise:
-                nz = nbuf.normal_(0.0, 1.0, generator=generator)
+                nz = noise[t] if pre_drawn else nbuf.normal_(0.0, 1.0, generator=generator)
                 beta = sig
                 if stds.numel() > 0:
                     nz = nz * torch.hypot(stds[t] / scp, sig_t)
@@ -668,11 +672,18 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         stds_t = std_in if std_in is not None else empty
         if e is not None and std_in is not None:
             stds_t = std_in.transpose(0, 1)                               # (T, E, B, 1)
+        xs = xpb if e is None else xpb.transpose(0, 1)
+        noise = empty
+        if has_noise and cfg.fast_noise and dev.type == "cpu" and _fused.numba is not None:
+            # all steps' output noise in one compiled pass (counter-based generator keyed by the
+            # recurrent crossbar's generator), instead of one torch normal_ per step
+            noise = torch.empty(xs.shape, dtype=dt)
+            _fused.normal_fill_(noise, _draw_key(gen), _normal_table(dev, dt))
         outs, h, c = _lstm_loop()(
-            xpb if e is None else xpb.transpose(0, 1), bool(has_noise), gen, stds_t, w, post, h, c, *consts,
+            xs, bool(has_noise), gen, stds_t, w, post, h, c, *consts,
             hs, bool(ramp), bool(p.abs_max), float(mult), p.L is not None, bool(clamp_in),
             float(p.L if p.L is not None else 0.0), float(p.sig_code), float(p.M if p.M is not None else -1.0),
-            bool(need_clamp), bool(s_clamp), cm, scm, e is not None, simple)
+            bool(need_clamp), bool(s_clamp), cm, scm, e is not None, simple, noise)
         return list(outs.unbind(0)), (h, c)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None

@@ -189,15 +189,19 @@ try:  # numba is optional (it ships with librosa); without it the torch loop is 
 
     import numba as _numba
 
-    @_numba.njit(cache=True, boundscheck=False, nogil=True)
+    @_numba.njit(cache=True, boundscheck=False, nogil=True, parallel=True)
     def _sell_loop(S, x0, sptr, slen, idx, val, rowperm, leak):  # pragma: no cover - compiled
-        """In place: S (T, B, E, N) holds the input drive on entry and the states on exit."""
+        """In place: S (T, B, E, N) holds the input drive on entry and the states on exit.
+
+        Ensemble members are independent reservoirs: they run in parallel (``prange`` over E,
+        numba's thread count), each with its own time loop.
+        """
         T, B, E, N = S.shape
         n_slices = slen.shape[1]
         x = x0.copy()  # (B, E, N)
-        for t in range(T):
-            for b in range(B):
-                for e in range(E):
+        for e in _numba.prange(E):
+            for t in range(T):
+                for b in range(B):
                     a = leak[e]
                     xe = x[b, e]
                     st = S[t, b, e]
