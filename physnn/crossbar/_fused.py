@@ -29,13 +29,17 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 
 if numba is not None:
 
-    @numba.njit(cache=True, nogil=True)
-    def _normal(key, b, lane, table):  # pragma: no cover - compiled
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _hash(key, b):  # pragma: no cover - compiled
+        """splitmix64 of ``key + b * golden``: 64 random bits = four 16-bit table indices."""
         z = key + np.uint64(b) * _GOLDEN
         z = (z ^ (z >> np.uint64(30))) * _MIX1
         z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
-        return table[(z >> np.uint64(16 * lane)) & np.uint64(0xFFFF)]
+        return z ^ (z >> np.uint64(31))
+
+    @numba.njit(cache=True, nogil=True)
+    def _normal(key, b, lane, table):  # pragma: no cover - compiled
+        return table[(_hash(key, b) >> np.uint64(16 * lane)) & np.uint64(0xFFFF)]
 
     @numba.njit(cache=True, nogil=True)
     def _kernel(y, key, sig, table, do_round):  # pragma: no cover - compiled
@@ -45,10 +49,7 @@ if numba is not None:
         nblk = n // 4
         m = 0.0
         for b in range(nblk):
-            z = key + np.uint64(b) * _GOLDEN
-            z = (z ^ (z >> np.uint64(30))) * _MIX1
-            z = (z ^ (z >> np.uint64(27))) * _MIX2
-            z = z ^ (z >> np.uint64(31))
+            z = _hash(key, b)
             i = 4 * b
             v0 = y[i] + sig * table[z & np.uint64(0xFFFF)]
             v1 = y[i + 1] + sig * table[(z >> np.uint64(16)) & np.uint64(0xFFFF)]
@@ -91,10 +92,7 @@ if numba is not None:
         n = y.size
         nblk = n // 4
         for b in range(nblk):
-            z = key + np.uint64(b) * _GOLDEN
-            z = (z ^ (z >> np.uint64(30))) * _MIX1
-            z = (z ^ (z >> np.uint64(27))) * _MIX2
-            z = z ^ (z >> np.uint64(31))
+            z = _hash(key, b)
             i = 4 * b
             y[i] = table[z & np.uint64(0xFFFF)]
             y[i + 1] = table[(z >> np.uint64(16)) & np.uint64(0xFFFF)]
