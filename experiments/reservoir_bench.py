@@ -8,7 +8,7 @@ format reservoirpy itself generates), ``W_in`` and bias are handed to reservoirp
 first 4000 steps (200 washout), are scored on the next 1000 (validation: picks the grid point) and
 reported on the last 1000 (test), continuing the reservoir state, as reservoirpy does.
 
-Timings (``time.perf_counter``, torch threads fixed by ``--threads``, default 1): the two
+Timings (``time.perf_counter``, torch and numba threads fixed by ``--threads``, default 2): the two
 libraries are alternated run by run (A/B/A/B) and the ratio is the median of per-pair ratios.
 * single: one reservoir (the best grid point), fit on 5000 steps + predict 1000 (6000 steps).
   The CPU-time ratios (``time.process_time``, all threads of the process) are reported too: on a
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny grid and few repeats (smoke test)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("results/reservoir_bench"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -517,7 +517,14 @@ class ESN(nn.Module):
                 self._sell = _to_sell(W)
                 self._sell_key = key
             x0n = x.transpose(0, 1).contiguous().numpy()
-            _sell_loop(S.numpy(), x0n, *self._sell, leak.reshape(nE).contiguous().numpy())
+            # members run on as many numba threads as torch is given; numba's OpenMP layer shares
+            # torch's runtime and would otherwise leave torch's thread count changed
+            n_threads = torch.get_num_threads()
+            _numba.set_num_threads(max(1, min(n_threads, _numba.config.NUMBA_NUM_THREADS)))
+            try:
+                _sell_loop(S.numpy(), x0n, *self._sell, leak.reshape(nE).contiguous().numpy())
+            finally:
+                torch.set_num_threads(n_threads)
             S = S.permute(0, 2, 1, 3)  # (T, E, B, N) view
         else:
             S = torch.einsum("bti,eni->tebn", u, W_in).contiguous()  # (T, E, B, N)

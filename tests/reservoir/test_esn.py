@@ -98,3 +98,19 @@ def test_errors():
         ESN(1, ESNParams(n_units=10, spectral_radius=(0.5, 0.6, 0.7)), seed=[1, 2])
     with pytest.raises(ValueError, match="W_in: expected shape"):
         ESN(1, ESNParams(n_units=10), W=torch.eye(10) * 0.5, W_in=torch.zeros(10, 3))
+
+
+def test_run_leaves_torch_thread_count_alone():
+    # numba's OpenMP layer shares torch's runtime: the compiled loop must not change torch's setting
+    import torch
+
+    from physnn.reservoir.esn import ESN, ESNParams
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        esn = ESN(1, ESNParams(n_units=50, spectral_radius=(0.8, 0.9)), seed=[0, 1])
+        esn.run(torch.rand(200, 1, dtype=torch.float64))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
