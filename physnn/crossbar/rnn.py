@@ -153,7 +153,7 @@ def _lstm_loop_py(xs: torch.Tensor, has_noise: bool, generator: Optional[torch.G
     ``generator``. See ``_fused_sequence``.
     """
     pre_drawn = noise.numel() > 0
-    outs = []
+    outs = torch.empty([xs.size(0)] + h.size(), dtype=h.dtype, device=h.device)
     nbuf = torch.empty(xs.shape[1:], dtype=xs.dtype, device=xs.device)
     sig_t = torch.full((1,), sig, dtype=xs.dtype, device=xs.device)
     for t in range(xs.shape[0]):
@@ -228,9 +228,8 @@ def _lstm_loop_py(xs: torch.Tensor, has_noise: bool, generator: Optional[torch.G
             tc = torch.addcmul(sy0, tc, slsb)
         else:
             tc = torch.tanh(c)
-        h = o * tc
-        outs.append(h)
-    return torch.stack(outs), h, c
+        h = torch.mul(o, tc, out=outs[t])
+    return outs, h.clone(), c
 
 
 _LOOP: list[Any] = []
@@ -612,7 +611,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
 
     @torch.no_grad()
     def _fused_sequence(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
-                        ) -> tuple[list[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+                        ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Evaluation loop with the recurrent crossbar read fused into the step.
 
         Same arithmetic as :meth:`AnalogLinear.forward` in eval mode (DAC codes, one matrix
@@ -684,7 +683,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
             hs, bool(ramp), bool(p.abs_max), float(mult), p.L is not None, bool(clamp_in),
             float(p.L if p.L is not None else 0.0), float(p.sig_code), float(p.M if p.M is not None else -1.0),
             bool(need_clamp), bool(s_clamp), cm, scm, e is not None, simple, noise)
-        return list(outs.unbind(0)), (h, c)
+        return outs, (h, c)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -826,8 +825,8 @@ class _AnalogSequence(nn.Module):
             if state is None:
                 z = cell._zeros(x[0], per_member=False)
                 state = (z, z)
-            outs, state = cell._fused_sequence(x, state)
-            out = torch.stack(outs, 0 if e is None else 1)
+            outs, state = cell._fused_sequence(x, state)                # (T, E?, B, H)
+            out = outs if e is None else outs.transpose(0, 1).contiguous()
             if self.batch_first:
                 td = 0 if e is None else 1
                 out = out.transpose(td, td + 1)
