@@ -459,6 +459,18 @@ class AnalogRNNCellBase(nn.Module):
             y = y + scale * n
         return y
 
+    def _one_step(self, x: torch.Tensor, state: Any, make_state: Any) -> Any:
+        """One cell step on raw input ``x``: input projection, zero state if None (``make_state``
+        builds it from a zero tensor), one sequence bracket around :meth:`step`."""
+        xp = self.input_projection(x)
+        if state is None:
+            state = make_state(self._zeros(x))
+        self.begin_sequence()
+        try:
+            return self.step(xp, state)
+        finally:
+            self.end_sequence()
+
     def _state_shape(self, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
         lead = () if self.ensemble is None else (self.ensemble,)
         return lead + batch_shape + (self.hidden_size,)
@@ -687,15 +699,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        xp = self.input_projection(x)
-        if state is None:
-            z = self._zeros(x)
-            state = (z, z)
-        self.begin_sequence()
-        try:
-            return self.step(xp, state)
-        finally:
-            self.end_sequence()
+        return self._one_step(x, state, lambda z: (z, z))
 
 
 class AnalogGRUCell(AnalogRNNCellBase):
@@ -725,14 +729,7 @@ class AnalogGRUCell(AnalogRNNCellBase):
         return n + z * (h - n)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
-        xp = self.input_projection(x)
-        if h is None:
-            h = self._zeros(x)
-        self.begin_sequence()
-        try:
-            return self.step(xp, h)
-        finally:
-            self.end_sequence()
+        return self._one_step(x, h, lambda z: z)
 
 
 class AnalogRNNCell(AnalogRNNCellBase):
@@ -745,14 +742,7 @@ class AnalogRNNCell(AnalogRNNCellBase):
         return self.gate_act(xp + self.recurrent(h))
 
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
-        xp = self.input_projection(x)
-        if h is None:
-            h = self._zeros(x)
-        self.begin_sequence()
-        try:
-            return self.step(xp, h)
-        finally:
-            self.end_sequence()
+        return self._one_step(x, h, lambda z: z)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from .cells import cell_library
 from .differentiable import transient_torch
 from .netlist import parse_netlist
 
-__all__ = ["JTLChain", "jtl_chain_delay", "tune_jtl_bias", "TuningResult"]
+__all__ = ["JTLChain", "jtl_chain_delay", "delay_gradient_check", "tune_jtl_bias", "TuningResult"]
 
 _BENCH = """
 IIN 0 a pwl(0 0 30p 0 33p 600u 36p 0)
@@ -57,6 +57,18 @@ class TuningResult:
     scale: float
     delay: float
     history: list[tuple[float, float]] = field(default_factory=list)  #: (scale, delay) per step
+
+
+def delay_gradient_check(chain: JTLChain = JTLChain(), *, scale: float = 1.0, h: float = 1e-3
+                         ) -> tuple[float, float]:
+    """d(delay)/d(bias scale) at ``scale`` (s per unit scale): (autograd, central finite difference
+    with step ``h``)."""
+    s = torch.tensor(scale, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(jtl_chain_delay(s, chain), s)
+    with torch.no_grad():
+        fd = (jtl_chain_delay(torch.tensor(scale + h, dtype=torch.float64), chain)
+              - jtl_chain_delay(torch.tensor(scale - h, dtype=torch.float64), chain)) / (2 * h)
+    return float(g), float(fd)
 
 
 def tune_jtl_bias(target_delay: float, *, scale0: float = 1.0, steps: int = 12, tol: float = 0.01e-12,
