@@ -13,22 +13,11 @@ from dataclasses import dataclass, field
 import torch
 
 from .analysis import switch_time_torch
-from .cells import cell_library
+from .cells import jtl_chain
 from .differentiable import transient_torch
 from .netlist import parse_netlist
 
 __all__ = ["JTLChain", "jtl_chain_delay", "delay_gradient_check", "tune_jtl_bias", "TuningResult"]
-
-_BENCH = """
-IIN 0 a pwl(0 0 30p 0 33p 600u 36p 0)
-X1 JTL a b
-X2 JTL b c
-X3 JTL c d
-X4 JTL d e
-RL e 0 2.0
-.tran 0.25p 90p
-"""
-
 
 @dataclass(frozen=True, kw_only=True)
 class JTLChain:
@@ -38,7 +27,7 @@ class JTLChain:
     tstop: float = 90e-12
 
     def netlist(self):
-        return parse_netlist(cell_library("jtl") + _BENCH)
+        return parse_netlist(jtl_chain(4, tstep=self.tstep, tstop=self.tstop))
 
 
 def jtl_chain_delay(scale: torch.Tensor, chain: JTLChain = JTLChain()) -> torch.Tensor:

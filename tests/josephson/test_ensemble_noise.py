@@ -4,18 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from physnn.josephson import (Ensemble, SimulationError, cell_library, parse_netlist, run_transient, simulate,
+from physnn.josephson import (Ensemble, SimulationError, jtl_chain, parse_netlist, run_transient, simulate,
                               switch_times)
 
-CHAIN = cell_library("jtl") + """
-IIN 0 a pwl(0 0 30p 0 33p 600u 36p 0)
-X1 JTL a b
-X2 JTL b c
-X3 JTL c d
-RL d 0 2.0
-.tran 0.25p 80p
-.print nodev c 0
-"""
+CHAIN = jtl_chain(3, tstop=80e-12, extra=".print nodev c 0")
 
 
 def test_batched_ensemble_equals_individual_runs():

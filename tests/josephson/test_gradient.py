@@ -4,17 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from physnn.josephson import cell_library, simulate, switch_time_torch, transient_torch
+from physnn.josephson import jtl_chain, simulate, switch_time_torch, transient_torch
 from physnn.josephson.bias_tuning import JTLChain, delay_gradient_check, tune_jtl_bias
 
-CHAIN = cell_library("jtl") + """
-IIN 0 a pwl(0 0 30p 0 33p 600u 36p 0)
-X1 JTL a b
-X2 JTL b c
-X3 JTL c d
-RL d 0 2.0
-.tran 0.25p 70p
-"""
+CHAIN = jtl_chain(3, tstop=70e-12)
 
 
 def test_torch_forward_equals_numpy():
