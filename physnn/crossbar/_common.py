@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .._checks import check_finite
+from .._checks import check_finite, check_int_range
 
 
 def as_tensor_input(x: Any, name: str) -> torch.Tensor:
@@ -68,3 +68,25 @@ def symmetric_quantize(x: torch.Tensor, bits: int, bound: float | torch.Tensor) 
     step = bound / half
     xc = torch.clamp(x, -bound, bound)
     return round_ste(xc / step) * step
+
+
+class SymmetricLevels:
+    """Shared part of the DAC and ADC configs: ``2**bits - 1`` levels symmetric about 0 over
+    ``±full scale``; subclasses name their full-scale field in ``_full_scale``."""
+
+    _full_scale = ""
+
+    def __post_init__(self) -> None:
+        check_int_range(self.bits, "bits", 2, 31)
+        name = self._full_scale
+        object.__setattr__(self, name, positive_scale(getattr(self, name), name))
+
+    @property
+    def levels(self) -> int:
+        """Number of levels, ``2**bits - 1``."""
+        return 2 ** self.bits - 1
+
+    @property
+    def step(self) -> float:
+        """Quantisation step (LSB)."""
+        return getattr(self, self._full_scale) / (2 ** (self.bits - 1) - 1)

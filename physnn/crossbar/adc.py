@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_int_range
-from ._common import as_tensor_input, positive_scale, symmetric_quantize
+from ._common import SymmetricLevels, as_tensor_input, positive_scale, symmetric_quantize
 
 __all__ = ["ADC", "adc"]
 
 
 @dataclass(frozen=True)
-class ADC:
+class ADC(SymmetricLevels):
     """Output ADC.
 
     Parameters
@@ -28,19 +27,7 @@ class ADC:
     bits: int
     y_max: float = 1.0
 
-    def __post_init__(self) -> None:
-        check_int_range(self.bits, "bits", 2, 31)
-        object.__setattr__(self, "y_max", positive_scale(self.y_max, "y_max"))
-
-    @property
-    def levels(self) -> int:
-        """Number of output codes, ``2**bits - 1``."""
-        return 2 ** self.bits - 1
-
-    @property
-    def step(self) -> float:
-        """Quantisation step (LSB)."""
-        return self.y_max / (2 ** (self.bits - 1) - 1)
+    _full_scale = "y_max"
 
 
 def adc(y: torch.Tensor, cfg: ADC, *, y_max: float | torch.Tensor | None = None,

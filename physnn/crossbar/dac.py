@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_int_range
-from ._common import as_tensor_input, positive_scale, symmetric_quantize
+from ._common import SymmetricLevels, as_tensor_input, positive_scale, symmetric_quantize
 
 __all__ = ["DAC", "dac"]
 
 
 @dataclass(frozen=True)
-class DAC:
+class DAC(SymmetricLevels):
     """Input DAC.
 
     Parameters
@@ -28,19 +27,7 @@ class DAC:
     bits: int
     x_max: float = 1.0
 
-    def __post_init__(self) -> None:
-        check_int_range(self.bits, "bits", 2, 31)
-        object.__setattr__(self, "x_max", positive_scale(self.x_max, "x_max"))
-
-    @property
-    def levels(self) -> int:
-        """Number of output levels, ``2**bits - 1``."""
-        return 2 ** self.bits - 1
-
-    @property
-    def step(self) -> float:
-        """Quantisation step (LSB)."""
-        return self.x_max / (2 ** (self.bits - 1) - 1)
+    _full_scale = "x_max"
 
 
 def dac(x: torch.Tensor, cfg: DAC, *, x_max: float | torch.Tensor | None = None,
