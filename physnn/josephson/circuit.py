@@ -136,6 +136,19 @@ class Circuit:
         return rhs
 
 
+def _incidence(elements, node_idx: dict, n: int) -> sp.csr_matrix:
+    """Branch-node incidence matrix (+1 at the element's first node, -1 at its second; ground
+    "0" has no column), shape (len(elements), n)."""
+    rows, cols, vals = [], [], []
+    for b, e in enumerate(elements):
+        p, m = e.nodes
+        if p != "0":
+            rows.append(b), cols.append(node_idx[p]), vals.append(1.0)
+        if m != "0":
+            rows.append(b), cols.append(node_idx[m]), vals.append(-1.0)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(len(elements), n))
+
+
 def compile_circuit(net: Netlist, h: float) -> Circuit:
     """Build the node-phase system of ``net`` for time step ``h`` (s)."""
     K = K_JOSEPHSON
@@ -183,14 +196,7 @@ def compile_circuit(net: Netlist, h: float) -> Circuit:
     rs = [e for e in els if e.kind == "R"]
     cs = [e for e in els if e.kind == "C"]
     branches = [*jjs, *rs, *cs]
-    rows, cols, vals = [], [], []
-    for b, e in enumerate(branches):
-        p, m = e.nodes
-        if p != "0":
-            rows.append(b), cols.append(node_idx[p]), vals.append(1.0)
-        if m != "0":
-            rows.append(b), cols.append(node_idx[m]), vals.append(-1.0)
-    D = sp.csr_matrix((vals, (rows, cols)), shape=(len(branches), n))
+    D = _incidence(branches, node_idx, n)
 
     # ---- inductors (with mutual coupling): I = (K Lmat)^-1 y over each coupled group
     inds = [e for e in els if e.kind == "L"]
@@ -205,14 +211,7 @@ def compile_circuit(net: Netlist, h: float) -> Circuit:
         lc += [j, i]
         lv += [m, m]
     Lmat = sp.csr_matrix((lv, (lr, lc)), shape=(nl, nl))
-    r2, c2, v2 = [], [], []
-    for i, e in enumerate(inds):
-        p, m = e.nodes
-        if p != "0":
-            r2.append(i), c2.append(node_idx[p]), v2.append(1.0)
-        if m != "0":
-            r2.append(i), c2.append(node_idx[m]), v2.append(-1.0)
-    DL = sp.csr_matrix((v2, (r2, c2)), shape=(nl, n))
+    DL = _incidence(inds, node_idx, n)
     if ks:
         # coupled inductors: invert each connected group of the inductance matrix (small, dense)
         from scipy.sparse.csgraph import connected_components
