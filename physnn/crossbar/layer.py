@@ -12,12 +12,16 @@ forward (a *read*) only quantises the inputs (DAC), does one matrix product, add
 and quantises the outputs (ADC).
 
 Ensembles: ``ensemble=E`` holds ``E`` independently drawn device instances of the same float
-weights; a forward returns ``(E, ..., out)``. A shared input ``(..., in)`` is multiplied with the
-``E`` weight matrices stacked into one ``(E*out, in)`` matrix (one large GEMM, not a batched one);
-an input ``(E, ..., in)`` gives each instance its own input (batched GEMM). When ``E`` times the
-outputs per member exceeds ``2**18`` the read runs in blocks of members (one GEMM per block) so
-that the element-wise passes stay in cache; bound management then acts per block (per member for
-large layers, like ``E`` separate aihwkit tiles).
+weights; a forward returns ``(E, ..., out)``. An input ``(..., in)`` is shared by the members;
+an input ``(E, ..., in)`` gives each member its own input.
+
+CPU reads run on *lanes* (:mod:`physnn.crossbar._lanes`, one per torch thread): the read is cut
+into independent pieces — blocks of rows, or ensemble members — and each piece runs its DAC,
+a single-threaded GEMM and one fused noise + ADC + scale + bias pass on its own thread. Bound
+management acts on the whole read without an ensemble (one aihwkit tile) and per member with one
+(``E`` separate tiles); small members are read together in one stacked GEMM, with bound
+management over the stack. The output noise is drawn from counters of one key per read, so a
+read gives the same numbers whatever the thread count.
 
 Hardware-aware training: in ``train()`` mode every forward draws a fresh programming of the
 current float weights (noise injection) and passes gradients to the float weights by a
@@ -43,7 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import _fused
+from . import _fused, _lanes
 from .._checks import check_finite, check_int_range
 from .adc import adc as _adc
 from .config import CrossbarConfig
@@ -61,6 +65,10 @@ __all__ = ["AnalogLinear", "analog_linear", "fast_normal"]
 
 #: outputs per block of the fused ensemble read (keeps the post-GEMM passes in cache)
 _BLOCK = 1 << 18
+# lane-parallel CPU reads (see _lanes): a piece of at least this many multiply-accumulates per
+# lane; ensemble members smaller than _MEMBER_MACS keep the stacked one-GEMM read
+_LANE_MACS = 1 << 20
+_MEMBER_MACS = 1 << 21
 
 # ---------------------------------------------------------------------------------------------
 # Output noise: a counter-based Gaussian generator.
@@ -676,7 +684,7 @@ class AnalogLinear(nn.Module):
             y = self._read_general(x2, shared)
         else:
             with torch.no_grad():
-                y = self._read_fast(x2, shared)
+                y = self._read_lanes(x2, shared) if self._lanes_apply(x2) else self._read_fast(x2, shared)
         return _finish(y, self.ensemble, lead, self.out_features)
 
     def _read_general(self, x2: torch.Tensor, shared: bool) -> torch.Tensor:
@@ -690,6 +698,84 @@ class AnalogLinear(nn.Module):
         g = g_now if cfg.ir_drop is not None else None
         post = self._w_max * (self._alpha_f if self.ensemble is None else self.alpha.view(-1, 1, 1))
         return _read(x2, wn, g, post, self.bias, cfg, self._plan, self.ensemble, shared, gen)
+
+    def _lanes_apply(self, x2: torch.Tensor) -> bool:
+        """Whether the lane-parallel CPU read handles ``x2`` (see :meth:`_read_lanes`)."""
+        cfg = self._config
+        if not (x2.device.type == "cpu" and x2.dtype in (torch.float32, torch.float64) and _fused.numba is not None
+                and cfg.fast_noise and not cfg.noise_pool and self._plan.sinh is None):
+            return False
+        return self.ensemble is None or x2.shape[-2] * self.in_features * self.out_features >= _MEMBER_MACS
+
+    def _read_lanes(self, x2: torch.Tensor, shared: bool) -> torch.Tensor:
+        """Eval read on CPU cut into independent pieces run on the lanes (:mod:`._lanes`).
+
+        Without an ensemble the pieces are blocks of rows (bound management on the whole read,
+        as one aihwkit tile); with one, the pieces are the members, each with its own bound
+        management (like ``E`` separate tiles). A piece runs the DAC kernel, a single-threaded
+        GEMM on the cached integer-domain weights, and the fused noise + ADC + scale + bias
+        kernel. The noise of each output element is a fixed counter of the read's key, so the
+        result does not depend on the number of lanes.
+        """
+        p = self._plan
+        E = self.ensemble
+        out_f, in_f = self.out_features, self.in_features
+        dt = x2.dtype
+        x2 = x2.contiguous()
+        w = self.w_code if dt == self.w_code.dtype else self.w_code.to(dt)
+        bias = None if self.bias is None else self.bias.detach().to(dt).contiguous()
+        table = _normal_table(x2.device, dt)
+        key = _draw_key(self.generator) if p.sig_code > 0 else 0
+        clamp = not (p.abs_max and p.x_ref >= 1.0)
+        rows = x2.shape[-2]
+
+        def retry(mx: float, red: float) -> bool:   # ADC saturates: halve the inputs and read again
+            return p.M is not None and mx > p.M and p.bm and red <= p.max_red
+
+        def codes(x: torch.Tensor, red: float) -> tuple[torch.Tensor, torch.Tensor]:
+            xc, s = _lanes.scratch("x", tuple(x.shape), dt), _lanes.scratch("s", (x.shape[0],), dt)
+            _fused.dac_rows_(x, xc, s, p.step_in, red, p.L, p.abs_max, clamp)
+            return xc, s
+
+        if E is None:
+            y = torch.empty(rows, out_f, dtype=dt)
+            n = max(1, min(_lanes.count(), rows, rows * in_f * out_f // _LANE_MACS))
+            blocks = [(rows * k // n, rows * (k + 1) // n) for k in range(n)]
+            red, attempt = 1.0, 0
+            while True:
+                k_read = key if attempt == 0 else _fused.subkey(key, 0, attempt)
+
+                def piece(b: tuple[int, int], red: float = red, k_read: int = k_read) -> float:
+                    r0, r1 = b
+                    xc, s = codes(x2[r0:r1], red)
+                    torch.mm(xc, w.t(), out=y[r0:r1])
+                    return _fused.read_rows_(y[r0:r1], k_read, r0 * out_f, p.sig_code, table, p.M, s,
+                                             self._post_f * red, bias)
+
+                mx = max(_lanes.run(piece, blocks))
+                if retry(mx, red):
+                    red, attempt = red * 2.0, attempt + 1
+                    continue
+                return y
+        out = torch.empty(E, rows, out_f, dtype=dt)
+        w3 = w.view(E, out_f, in_f)
+        post = self.post.tolist()
+        shared_codes = codes(x2, 1.0) if shared else None
+
+        def member(e: int) -> None:
+            xe = x2 if shared else x2[e]
+            red, attempt = 1.0, 0
+            while True:
+                xc, s = shared_codes if (shared and red == 1.0) else codes(xe, red)
+                torch.mm(xc, w3[e].t(), out=out[e])
+                mx = _fused.read_rows_(out[e], _fused.subkey(key, e, attempt), 0, p.sig_code, table, p.M, s,
+                                       post[e] * red, bias)
+                if not retry(mx, red):
+                    return
+                red, attempt = red * 2.0, attempt + 1
+
+        _lanes.run(member, range(E))
+        return out
 
     def _read_fast(self, x2: torch.Tensor, shared: bool) -> torch.Tensor:
         """Fused eval read on cached integer-domain weights (no autograd).

@@ -56,3 +56,38 @@ def test_layer_read_noise_std_same_as_torch_path():
             a, b = layer(x), layer(x)
         stds.append(float((a - b).std()))
     assert stds[0] == pytest.approx(stds[1], rel=0.05)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_row_blocks_draw_the_same_noise_as_one_read(dtype):
+    """read_rows_ on blocks of rows (odd width: unaligned counters) = noise_round_ on the whole
+    read, then clamp to ±M, scale per row and add the bias."""
+    g = torch.Generator().manual_seed(4)
+    y = torch.randn(23, 13, generator=g, dtype=dtype) * 100
+    rs, bias = torch.rand(23, generator=g, dtype=dtype), torch.randn(13, generator=g, dtype=dtype)
+    table = _normal_table(torch.device("cpu"), dtype)
+    ref = y.clone()
+    m_ref = _fused.noise_round_(ref.view(-1), 777, 0.8, table, True)
+    ref = ref.clamp(-127, 127) * (rs.view(-1, 1) * 0.5) + bias
+    out, ms = y.clone(), []
+    for r0, r1 in ((0, 5), (5, 6), (6, 23)):
+        ms.append(_fused.read_rows_(out[r0:r1], 777, r0 * 13, 0.8, table, 127.0, rs[r0:r1], 0.5, bias))
+    torch.testing.assert_close(out, ref, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=1e-5)
+    assert max(ms) == m_ref > 127                     # the max |code| before clamping
+
+
+@pytest.mark.parametrize("abs_max,clamp", [(True, False), (False, True), (False, False)])
+def test_dac_rows_equals_torch_quantiser(abs_max, clamp):
+    x = torch.randn(9, 31, generator=torch.Generator().manual_seed(5)) * 2
+    x[3] = 0.0                                         # an all-zero row keeps zero codes
+    xc, s = torch.empty_like(x), torch.empty(9)
+    _fused.dac_rows_(x, xc, s, 1 / 127, 2.0, 127.0, abs_max, clamp)
+    if abs_max:
+        sr = x.abs().amax(-1, keepdim=True).clamp(min=1e-30)
+        ref = torch.div(x, sr * (2.0 / 127)).round()
+        torch.testing.assert_close(s, sr.view(-1), rtol=0, atol=0)
+    else:
+        ref = (x * (127 / 2.0)).round()
+        ref = ref.clamp(-127, 127) if clamp else ref
+    assert torch.equal(xc, ref)
+    assert torch.equal(xc[3], torch.zeros(31))
