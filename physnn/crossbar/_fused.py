@@ -125,34 +125,36 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True)
     def _dac_kernel(x, out, s_out, step_red, k, L, abs_max, do_clamp, mask):  # pragma: no cover
         rows, cols = x.shape
+        bits = x.view(mask.dtype)                 # views made once: per-row views cost refcounts
+        ibuf = np.empty(1, mask.dtype)
+        fbuf = ibuf.view(x.dtype)
         for r in range(rows):
-            xr, orow = x[r], out[r]
             if abs_max:
-                bits = xr.view(mask.dtype)
-                m = mask[0] & bits[0]
+                m = bits[r, 0] & mask[0]
                 for c in range(cols):
-                    q = bits[c] & mask[0]
+                    q = bits[r, c] & mask[0]
                     m = q if q > m else m
-                s = np.array([m]).view(x.dtype)[0]
+                ibuf[0] = m
+                s = fbuf[0]
                 # an all-zero input vector gets a tiny scale: its codes stay 0
                 s = s if s > 1e-30 else x.dtype.type(1e-30)
                 d = s * step_red
                 s_out[r] = s
                 for c in range(cols):
-                    orow[c] = xr[c] / d
+                    out[r, c] = x[r, c] / d
             else:
                 s_out[r] = 1.0
                 for c in range(cols):
-                    orow[c] = xr[c] * k
+                    out[r, c] = x[r, c] * k
             if L > 0:
                 if do_clamp:
                     for c in range(cols):
-                        v = np.rint(orow[c])
+                        v = np.rint(out[r, c])
                         v = L if v > L else v
-                        orow[c] = -L if v < -L else v
+                        out[r, c] = -L if v < -L else v
                 else:
                     for c in range(cols):
-                        orow[c] = np.rint(orow[c])
+                        out[r, c] = np.rint(out[r, c])
 
     @numba.njit(cache=True, nogil=True)
     def _read_kernel(y, key, first, sig, table, M, do_round, rs, scale, bias, mask):  # pragma: no cover
@@ -160,48 +162,50 @@ if numba is not None:
         # scale + bias[c]; the noise of element (r, c) is the counter-based draw number
         # first + r * cols + c of ``key`` (the same numbers as noise_round_ on the whole read).
         rows, cols = y.shape
+        bits = y.view(mask.dtype)
         m = mask[0] & mask[0]
         m -= m
+        has_bias = bias.size > 0
         for r in range(rows):
-            yr = y[r]
             if sig > 0:
                 f = first + r * cols
                 c = 0
                 while c < cols and (f + c) & 3 != 0:            # head, up to a 4-aligned counter
                     z = _hash(key, (f + c) >> 2)
-                    yr[c] += sig * table[(z >> np.uint64(16 * ((f + c) & 3))) & np.uint64(0xFFFF)]
+                    y[r, c] += sig * table[(z >> np.uint64(16 * ((f + c) & 3))) & np.uint64(0xFFFF)]
                     c += 1
                 while c + 4 <= cols:                            # one hash -> four draws
                     z = _hash(key, (f + c) >> 2)
-                    yr[c] += sig * table[z & np.uint64(0xFFFF)]
-                    yr[c + 1] += sig * table[(z >> np.uint64(16)) & np.uint64(0xFFFF)]
-                    yr[c + 2] += sig * table[(z >> np.uint64(32)) & np.uint64(0xFFFF)]
-                    yr[c + 3] += sig * table[z >> np.uint64(48)]
+                    y[r, c] += sig * table[z & np.uint64(0xFFFF)]
+                    y[r, c + 1] += sig * table[(z >> np.uint64(16)) & np.uint64(0xFFFF)]
+                    y[r, c + 2] += sig * table[(z >> np.uint64(32)) & np.uint64(0xFFFF)]
+                    y[r, c + 3] += sig * table[z >> np.uint64(48)]
                     c += 4
                 while c < cols:                                 # tail
                     z = _hash(key, (f + c) >> 2)
-                    yr[c] += sig * table[(z >> np.uint64(16 * ((f + c) & 3))) & np.uint64(0xFFFF)]
+                    y[r, c] += sig * table[(z >> np.uint64(16 * ((f + c) & 3))) & np.uint64(0xFFFF)]
                     c += 1
             if do_round:
                 for c in range(cols):
-                    yr[c] = np.rint(yr[c])
-            bits = yr.view(mask.dtype)
+                    y[r, c] = np.rint(y[r, c])
             for c in range(cols):
-                q = bits[c] & mask[0]
+                q = bits[r, c] & mask[0]
                 m = q if q > m else m
             sc = rs[r] * scale
             if M > 0:
                 for c in range(cols):
-                    v = yr[c]
+                    v = y[r, c]
                     v = M if v > M else v
-                    yr[c] = (-M if v < -M else v) * sc
+                    y[r, c] = (-M if v < -M else v) * sc
             else:
                 for c in range(cols):
-                    yr[c] = yr[c] * sc
-            if bias.size > 0:
+                    y[r, c] = y[r, c] * sc
+            if has_bias:
                 for c in range(cols):
-                    yr[c] += bias[c]
-        return np.array([m]).view(y.dtype)[0]
+                    y[r, c] += bias[c]
+        out = np.empty(1, mask.dtype)
+        out[0] = m
+        return out.view(y.dtype)[0]
 
 
 _MASKS = {np.dtype(np.float32): np.array([0x7FFFFFFF], dtype=np.int32),
