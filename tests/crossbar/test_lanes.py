@@ -108,3 +108,17 @@ def test_lanes_survive_fork():
         with ctx.Pool(1) as pool:
             res = pool.map_async(_child_read, [0]).get(timeout=60)   # a hang would time out
     assert res[0][0] == 2 and res[0][1] > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cached_operands_follow_bias_updates(dtype):
+    """The fast read caches its operands; an in-place bias update (optimizer step) or a new bias
+    tensor must still reach the output."""
+    lay = _layer(None, n=32, out_noise=0.0)
+    x = torch.randn(4, 32, dtype=dtype)
+    with torch.no_grad():
+        y0 = lay(x)
+        lay.bias.add_(1.0)                          # in place
+        torch.testing.assert_close(lay(x), y0 + 1.0)
+        lay.bias = torch.nn.Parameter(lay.bias.detach() + 1.0)   # a new tensor
+        torch.testing.assert_close(lay(x), y0 + 2.0)
