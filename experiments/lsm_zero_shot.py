@@ -6,12 +6,16 @@ Protocol (Lin et al., Nat. Comput. Sci. 5, 37 (2025), doi:10.1038/s43588-024-007
    200-LIF LSM (decay 0.9, threshold 5.0), spike counts -> logistic readout. 75/25 stratified split.
 2. Spoken digits: espeak-ng words -> 64-channel cochlea -> 129 steps, LSM (decay 0.97,
    threshold 5.3), spike counts -> logistic readout. Test speakers (variants) unseen in training.
-3. Zero-shot: projection heads trained with the CLIP loss on digits 0-7 (training split of both
-   modalities); 2-way audio -> image retrieval on digits 8-9 of the test splits.
+3. Zero-shot, the protocol of the paper's public code (github.com/MrLinNing/MemristorLSM,
+   LSM-CLIP-ATV/zero_shot_sim.py; details in physnn.reservoir.projection): projection heads trained
+   with the CLIP loss on digits 1-7 (training split of both modalities; 0 unused); every unseen
+   8/9 test utterance queries the gallery of all 8/9 test images, top-1 ("8-9 accuracy", 2-way).
+   Headline = final epoch (no selection); the paper's test-set epoch selection is reported apart.
+   The strict random 2-way trial test is kept as ``zero_shot_strict_acc``.
 Baseline ``linear_probe_acc``: logistic regression on the raw pooled event frames (no LSM).
 Every number is the mean over ``--ensemble`` independent LSM instances (resistive-memory draws).
 
-Usage: python experiments/lsm_zero_shot.py [--quick] [--seed N] [--out DIR] [--ensemble E]
+Usage: python experiments/lsm_zero_shot.py [--quick] [--seed N] [--out DIR] [--ensemble E] [--heads H]
 """
 
 from __future__ import annotations
@@ -78,6 +82,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results/lsm_zero_shot"))
     ap.add_argument("--ensemble", type=int, default=None, help="LSM instances (default 4; 2 with --quick)")
+    ap.add_argument("--heads", type=int, default=None,
+                    help="projection-head seeds per LSM instance (default 4; 1 with --quick)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t_start = time.time()
@@ -85,8 +91,8 @@ def main(argv=None) -> dict:
     import xarray as xr
 
     from physnn.reservoir.lsm import NMNIST_LIF, NTIDIGITS_LIF, LSMConfig, ResistiveLSM
-    from physnn.reservoir.projection import (ContrastiveConfig, retrieval_accuracy, train_projections,
-                                             zero_shot_retrieval)
+    from physnn.reservoir.projection import (ContrastiveConfig, gallery_retrieval, paper_selection,
+                                             retrieval_accuracy, train_projections, zero_shot_retrieval)
     from physnn.reservoir.readout import LogisticReadout
 
     E = args.ensemble or (2 if args.quick else 4)
@@ -129,50 +135,78 @@ def main(argv=None) -> dict:
     ro_a = LogisticReadout(C=0.1, max_iter=500, standardize=True).fit(fa[:, ~aud_test], la[~aud_test])
     acc_a = np.asarray(ro_a.score(fa[:, aud_test], la[aud_test]))
 
-    # ---- zero-shot ------------------------------------------------------------------------------
-    cc = ContrastiveConfig(epochs=25 if args.quick else 40)
-    seen_a, seen_i = (~aud_test) & (la < 8), (~img_test) & (li < 8)
-    ua, ui = aud_test & (la >= 8), img_test & (li >= 8)
-    sa, si = aud_test & (la < 8), img_test & (li < 8)
-    zs, zs_seen, zs_open, proto_seen, losses = [], [], [], [], []
+    # ---- zero-shot: the protocol of Lin et al.'s public code (see physnn.reservoir.projection) ---
+    # train digits 1-7 (0 unused), unseen 8-9; heads dim 64, Adam 1e-3, batch 8, 100 epochs; after
+    # every epoch: audio-test queries -> gallery of all image-test items, top-1 ("1-7" / "8-9" acc)
+    n_heads = args.heads or (1 if args.quick else 4)
+    cc = ContrastiveConfig(dim=64, hidden=128, temperature=0.1, lr=1e-3, batch_size=8,
+                           epochs=15 if args.quick else 100)
+    train_cls, unseen_cls = np.arange(1, 8), np.array([8, 9])
+    seen_a, seen_i = (~aud_test) & np.isin(la, train_cls), (~img_test) & np.isin(li, train_cls)
+    ua, ui = aud_test & np.isin(la, unseen_cls), img_test & np.isin(li, unseen_cls)
+    sa, si = aud_test & np.isin(la, train_cls), img_test & np.isin(li, train_cls)
+    R = E * n_heads
+    gal_seen = np.zeros((R, cc.epochs))
+    gal_unseen = np.zeros((R, cc.epochs))
+    zs_strict, zs_seen, zs_open, proto_seen, losses = [], [], [], [], []
     for e in range(E):
-        g = torch.Generator().manual_seed(seed * 1000 + e)
-        ha, hb, hist = train_projections(fa[e][seen_a], la[seen_a], fi[e][seen_i], li[seen_i], cc, generator=g)
-        losses.append(hist)
-        with torch.no_grad():
-            zs.append(zero_shot_retrieval(ha(fa[e][ua]), la[ua], hb(fi[e][ui]), li[ui], n_way=2,
-                                          generator=g).mean())
-            zs_seen.append(zero_shot_retrieval(ha(fa[e][sa]), la[sa], hb(fi[e][si]), li[si], n_way=2,
-                                               generator=g).mean())
-            # open-set variant: unseen query vs (its own unseen image, an image of a seen digit)
-            zs_open.append(zero_shot_retrieval(ha(fa[e][ua]), la[ua], hb(fi[e][img_test]), li[img_test],
-                                               n_way=2, distractor_classes=np.arange(8),
-                                               generator=g).mean())
-            proto_seen.append(retrieval_accuracy(ha(fa[e][sa]), la[sa], hb(fi[e][si]), li[si]))
-    zs, zs_seen, zs_open, proto_seen = map(np.asarray, (zs, zs_seen, zs_open, proto_seen))
+        for h in range(n_heads):
+            r = e * n_heads + h
+            g = torch.Generator().manual_seed(seed * 1000 + e * 100 + h)
+
+            def record(ep, ha, hb, e=e, r=r):
+                gal_seen[r, ep] = gallery_retrieval(ha(fa[e][sa]), la[sa], hb(fi[e][si]), li[si]).mean()
+                gal_unseen[r, ep] = gallery_retrieval(ha(fa[e][ua]), la[ua], hb(fi[e][ui]), li[ui]).mean()
+
+            ha, hb, hist = train_projections(fa[e][seen_a], la[seen_a], fi[e][seen_i], li[seen_i], cc,
+                                             generator=g, callback=record)
+            losses.append(hist)
+            with torch.no_grad():
+                zs_strict.append(zero_shot_retrieval(ha(fa[e][ua]), la[ua], hb(fi[e][ui]), li[ui], n_way=2,
+                                                     generator=g).mean())
+                zs_seen.append(zero_shot_retrieval(ha(fa[e][sa]), la[sa], hb(fi[e][si]), li[si], n_way=2,
+                                                   generator=g).mean())
+                # open-set variant: unseen query vs (its own unseen image, an image of a seen digit)
+                zs_open.append(zero_shot_retrieval(ha(fa[e][ua]), la[ua], hb(fi[e][img_test]), li[img_test],
+                                                   n_way=2, distractor_classes=train_cls, generator=g).mean())
+                proto_seen.append(retrieval_accuracy(ha(fa[e][sa]), la[sa], hb(fi[e][si]), li[si]))
+    zs_strict, zs_seen, zs_open, proto_seen = map(np.asarray, (zs_strict, zs_seen, zs_open, proto_seen))
+    zs = gal_unseen[:, -1]          # headline: the paper's 8-9 gallery accuracy, final epoch
+    zs_seen_gal = gal_seen[:, -1]   # the paper's 1-7 gallery accuracy, final epoch
+    sel = [paper_selection(gal_seen[r], gal_unseen[r]) for r in range(R)]
+    sel_acc = np.array([v for v, _ in sel])
+    sel_met = np.isfinite(sel_acc)
+    oracle = gal_unseen.max(axis=1)  # best epoch chosen on the unseen test labels (upper bound)
 
     # ---- outputs --------------------------------------------------------------------------------
     args.out.mkdir(parents=True, exist_ok=True)
-    member = xr.DataArray(np.arange(E), dims="member", attrs={"units": "1", "long_name": "LSM instance (resistive-memory draw)"})
+    one = {"units": "1"}
+    member = xr.DataArray(np.arange(E), dims="member", attrs={**one, "long_name": "LSM instance (resistive-memory draw)"})
+    run = xr.DataArray(np.arange(R), dims="run", attrs={**one, "long_name": "projection training run (member * heads + head seed)"})
     prov = lsm_i.switching
     ds = xr.Dataset(
         {
-            "nmnist_like_acc": ("member", acc_i, {"units": "1", "long_name": "N-MNIST-like test accuracy (LSM counts + logistic)"}),
-            "spoken_digit_acc": ("member", acc_a, {"units": "1", "long_name": "spoken-digit accuracy on unseen speakers"}),
-            "zero_shot_unseen_acc": ("member", zs, {"units": "1", "long_name": "2-way audio->image retrieval, unseen digits 8-9"}),
-            "zero_shot_unseen_vs_seen_acc": ("member", zs_open, {"units": "1", "long_name": "2-way retrieval, unseen audio query vs (own unseen image, seen-digit image)"}),
-            "zero_shot_seen_acc": ("member", zs_seen, {"units": "1", "long_name": "2-way audio->image retrieval, seen digits 0-7 (held-out samples)"}),
-            "seen_8way_proto_acc": ("member", proto_seen, {"units": "1", "long_name": "8-way audio->image-prototype accuracy, seen digits"}),
-            "contrastive_loss": (("member", "epoch"), np.asarray(losses), {"units": "1", "long_name": "CLIP loss per epoch"}),
-            "image_rate": ("member", out_i.rates.mean(dim=(1, 2)).numpy(), {"units": "1", "long_name": "mean spikes per neuron per step (images)"}),
-            "audio_rate": ("member", out_a.rates.mean(dim=(1, 2)).numpy(), {"units": "1", "long_name": "mean spikes per neuron per step (audio)"}),
+            "nmnist_like_acc": ("member", acc_i, {**one, "long_name": "N-MNIST-like test accuracy (LSM counts + logistic)"}),
+            "spoken_digit_acc": ("member", acc_a, {**one, "long_name": "spoken-digit accuracy on unseen speakers"}),
+            "run_member": ("run", np.repeat(np.arange(E), n_heads), {**one, "long_name": "LSM instance of the run"}),
+            "gallery_acc_unseen": (("run", "epoch"), gal_unseen, {**one, "long_name": "paper protocol: unseen 8-9 audio -> 8-9 image gallery, top-1 (per epoch)"}),
+            "gallery_acc_seen": (("run", "epoch"), gal_seen, {**one, "long_name": "paper protocol: seen 1-7 audio -> 1-7 image gallery, top-1 (per epoch)"}),
+            "zero_shot_strict_acc": ("run", zs_strict, {**one, "long_name": "random 2-way trials: unseen audio vs (image of its digit, image of the other unseen digit)"}),
+            "zero_shot_unseen_vs_seen_acc": ("run", zs_open, {**one, "long_name": "2-way retrieval, unseen audio query vs (own unseen image, seen-digit image)"}),
+            "zero_shot_seen_acc": ("run", zs_seen, {**one, "long_name": "random 2-way trials, seen digits 1-7 (held-out samples)"}),
+            "seen_7way_proto_acc": ("run", proto_seen, {**one, "long_name": "7-way audio->image-prototype accuracy, seen digits"}),
+            "paper_selected_unseen_acc": ("run", sel_acc, {**one, "long_name": "unseen acc at the epoch picked by the paper's rule on TEST accuracies (NaN: rule never met)"}),
+            "contrastive_loss": (("run", "epoch"), np.asarray(losses), {**one, "long_name": "CLIP loss per epoch"}),
+            "image_rate": ("member", out_i.rates.mean(dim=(1, 2)).numpy(), {**one, "long_name": "mean spikes per neuron per step (images)"}),
+            "audio_rate": ("member", out_a.rates.mean(dim=(1, 2)).numpy(), {**one, "long_name": "mean spikes per neuron per step (audio)"}),
         },
-        coords={"member": member, "epoch": xr.DataArray(np.arange(cc.epochs), dims="epoch",
-                                                         attrs={"units": "1", "long_name": "training epoch"})},
+        coords={"member": member, "run": run,
+                "epoch": xr.DataArray(np.arange(cc.epochs), dims="epoch", attrs={**one, "long_name": "training epoch"})},
         attrs={"linear_probe_acc": linear_probe_acc, "linear_probe_audio_acc": linear_probe_audio_acc,
                "seed": seed, "quick": int(args.quick), "torch_threads": 1,
                "switching_g_median_S": prov.g_median, "switching_log_sigma": prov.log_sigma,
-               "device_card": "rram_lsm_forming"},
+               "device_card": "rram_lsm_forming", "train_classes": "1-7", "unseen_classes": "8-9",
+               "protocol_source": "github.com/MrLinNing/MemristorLSM LSM-CLIP-ATV/zero_shot_sim.py"},
     )
     ds.to_netcdf(args.out / "lsm_zero_shot.nc")
 
@@ -181,23 +215,32 @@ def main(argv=None) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axs = plt.subplots(1, 3, figsize=(13, 3.8))
-    names = ["N-MNIST-like", "spoken digits", "zero-shot 8-9\n(2-way)", "seen 0-7\n(2-way)", "probe\n(raw frames)"]
-    vals = [acc_i, acc_a, zs, zs_seen, np.array([linear_probe_acc])]
-    axs[0].bar(range(5), [v.mean() for v in vals], yerr=[v.std() for v in vals], color="C0")
+    fig, axs = plt.subplots(1, 4, figsize=(17, 3.8))
+    names = ["N-MNIST-like", "spoken digits", "zero-shot 8-9\n(gallery)", "strict 8-9\n(2-way)",
+             "seen 1-7\n(gallery)", "probe\n(raw frames)"]
+    vals = [acc_i, acc_a, zs, zs_strict, zs_seen_gal, np.array([linear_probe_acc])]
+    axs[0].bar(range(len(vals)), [v.mean() for v in vals], yerr=[v.std() for v in vals], color="C0")
     axs[0].axhline(0.5, ls="--", c="k", lw=0.8, label="2-way chance")
     axs[0].axhline(0.1, ls=":", c="k", lw=0.8, label="10-way chance")
-    axs[0].set_xticks(range(5), names, fontsize=7)
+    axs[0].set_xticks(range(len(vals)), names, fontsize=7)
     axs[0].set_ylabel("accuracy")
     axs[0].legend(fontsize=7)
+    ep = np.arange(1, cc.epochs + 1)
+    for r in range(R):
+        axs[1].plot(ep, gal_unseen[r], c="C3", lw=0.7, alpha=0.6)
+        axs[1].plot(ep, gal_seen[r], c="C0", lw=0.7, alpha=0.6)
+    axs[1].axhline(0.85, ls="--", c="k", lw=0.8)
+    axs[1].axhline(0.5, ls=":", c="k", lw=0.8)
+    axs[1].set(xlabel="epoch", ylabel="test gallery accuracy", ylim=(0, 1),
+               title="per epoch: unseen 8-9 (red), seen 1-7 (blue)")
     ex = img["example"]
-    axs[1].imshow(np.concatenate([ex[k, 1] - ex[k, 0] for k in range(3)], axis=1), cmap="bwr")
-    axs[1].set_title("DVS events per saccade (ON - OFF)")
-    axs[1].axis("off")
-    axs[2].imshow(aud["frames"][0].T, aspect="auto", origin="lower", cmap="magma")
-    axs[2].set_xlabel("time bin (7.75 ms)")
-    axs[2].set_ylabel("cochlea channel")
-    axs[2].set_title(f"cochlea spikes, digit {la[0]}")
+    axs[2].imshow(np.concatenate([ex[k, 1] - ex[k, 0] for k in range(3)], axis=1), cmap="bwr")
+    axs[2].set_title("DVS events per saccade (ON - OFF)")
+    axs[2].axis("off")
+    axs[3].imshow(aud["frames"][0].T, aspect="auto", origin="lower", cmap="magma")
+    axs[3].set_xlabel("time bin (7.75 ms)")
+    axs[3].set_ylabel("cochlea channel")
+    axs[3].set_title(f"cochlea spikes, digit {la[0]}")
     fig.tight_layout()
     fig.savefig(args.out / "lsm_zero_shot.png", dpi=120)
     plt.close(fig)
@@ -209,8 +252,16 @@ def main(argv=None) -> dict:
         "linear_probe_acc": float(linear_probe_acc),
         "linear_probe_audio_acc": float(linear_probe_audio_acc),
         "zero_shot_unseen_acc_std": float(zs.std()),
+        "zero_shot_unseen_acc_min": float(zs.min()),
+        "zero_shot_unseen_acc_max": float(zs.max()),
+        "zero_shot_unseen_runs_ge_085": float(np.mean(zs >= 0.85)),
+        "zero_shot_strict_acc": float(zs_strict.mean()),
+        "zero_shot_seen_gallery_acc": float(zs_seen_gal.mean()),
         "zero_shot_seen_acc": float(zs_seen.mean()),
         "zero_shot_unseen_vs_seen_acc": float(zs_open.mean()),
+        "zero_shot_unseen_acc_oracle_epoch": float(oracle.mean()),
+        "paper_rule_met_fraction": float(sel_met.mean()),
+        "n_runs": R,
         "nmnist_like_acc_std": float(acc_i.std()),
         "spoken_digit_acc_std": float(acc_a.std()),
         "ensemble": E,
@@ -219,19 +270,37 @@ def main(argv=None) -> dict:
         "lsm_seconds": round(t_lsm, 2),
         "wall_seconds": round(time.time() - t_start, 1),
     }
+    if sel_met.any():  # only defined for the runs where the paper's test-set rule was met
+        res["zero_shot_unseen_acc_paper_selected"] = float(np.nanmean(sel_acc))
+    sel_txt = (f"{np.nanmean(sel_acc):.3f} over the {int(sel_met.sum())} runs that met it" if sel_met.any()
+               else "never met")
     (args.out / "summary.md").write_text(
         "# lsm_zero_shot\n\n"
-        f"Resistive LSM ({E} device instances, card rram_lsm_forming), seed {seed}, quick={args.quick}.\n\n"
-        "| metric | mean | std over instances |\n|---|---|---|\n"
+        f"Resistive LSM ({E} device instances, card rram_lsm_forming) x {n_heads} projection-head seeds = {R} "
+        f"zero-shot runs, seed {seed}, quick={args.quick}.\n\n"
+        "Zero-shot protocol = that of Lin et al.'s public code (github.com/MrLinNing/MemristorLSM,\n"
+        "LSM-CLIP-ATV/zero_shot_sim.py): contrastive heads trained on digits 1-7 only (0 unused); every\n"
+        "unseen-digit (8, 9) test utterance queries the gallery of all 8/9 test images, correct if its top-1\n"
+        f"neighbour shows its digit. Heads: dim 64, Adam 1e-3, batch 8, {cc.epochs} epochs (paper: 100),\n"
+        "temperature 0.1 on unit-norm embeddings (paper: 1.0). No information on 8-9 enters training.\n"
+        "Headline = final epoch, no selection. The paper instead reports the epoch with the best 1-7 test\n"
+        "accuracy among epochs with 1-7 >= 65 % and 8-9 >= 85 % (test-set selection; >= 85 % by construction).\n\n"
+        "| metric | mean | std over runs/instances |\n|---|---|---|\n"
         f"| N-MNIST-like accuracy | {acc_i.mean():.3f} | {acc_i.std():.3f} |\n"
         f"| spoken digits (unseen speakers) | {acc_a.mean():.3f} | {acc_a.std():.3f} |\n"
-        f"| zero-shot 2-way, unseen 8-9 | {zs.mean():.3f} | {zs.std():.3f} |\n"
-        f"| 2-way retrieval, seen 0-7 | {zs_seen.mean():.3f} | {zs_seen.std():.3f} |\n"
+        f"| zero-shot 8-9, paper gallery protocol, final epoch | {zs.mean():.3f} | {zs.std():.3f} (min {zs.min():.3f}, max {zs.max():.3f}) |\n"
+        f"| zero-shot 8-9, strict random 2-way trials | {zs_strict.mean():.3f} | {zs_strict.std():.3f} |\n"
+        f"| seen 1-7, paper gallery protocol (7 classes) | {zs_seen_gal.mean():.3f} | {zs_seen_gal.std():.3f} |\n"
+        f"| seen 1-7, random 2-way trials | {zs_seen.mean():.3f} | {zs_seen.std():.3f} |\n"
+        f"| unseen query vs (own image, seen-digit image) | {zs_open.mean():.3f} | {zs_open.std():.3f} |\n"
+        f"| 8-9 at best epoch chosen on 8-9 test labels (oracle, NOT an estimate) | {oracle.mean():.3f} | {oracle.std():.3f} |\n"
         f"| linear probe, raw image frames | {linear_probe_acc:.3f} | - |\n"
         f"| linear probe, raw cochlea frames | {linear_probe_audio_acc:.3f} | - |\n\n"
-        "The unseen-class 2-way retrieval has no training pair linking the sound of 'eight'/'nine' to the\n"
-        "shape of 8/9, so its expected value over independent draws is the 50 % chance level; compare it with\n"
-        "the seen-class retrieval, which the contrastive training does learn.\n")
+        f"Fraction of runs with final-epoch 8-9 accuracy >= 0.85: {np.mean(zs >= 0.85):.2f}. The paper's selection\n"
+        f"rule was met in {sel_met.mean():.2f} of the runs; selected value {sel_txt}.\n"
+        "Nothing in the data ties the sound 'eight'/'nine' to the shape 8/9 once those pairs are withheld, so\n"
+        "the unseen-class accuracy of a run is set by how the random encoders/heads happen to place the two\n"
+        "unseen classes: it scatters around chance over runs, while the seen-class retrieval is learnt.\n")
     print(json.dumps(res))
     return res
 

@@ -1,19 +1,37 @@
 """Trainable projection heads aligning two modalities with a CLIP-style contrastive loss, and the
-zero-shot retrieval protocol of the resistive-memory LSM paper.
+zero-shot retrieval protocols of the resistive-memory LSM paper.
 
-Lin et al. (Nat. Comput. Sci. 5, 37 (2025), doi:10.1038/s43588-024-00751-z) keep the LSM encoders
-fixed and train only small digital projections so that the embedding of a spoken digit lands next
-to the embedding of an image of the same digit; the loss is the symmetric InfoNCE loss of CLIP
-(Radford et al., ICML 2021, arXiv:2103.00020) with a temperature. Zero-shot protocol: train on
-digits 0-7 of both modalities; test audio -> image retrieval on the unseen digits 8-9 (2-way: the
-query audio must be closer to an image of its own digit than to an image of the other one).
+Lin et al. (Nat. Comput. Sci. 5, 37 (2025), doi:10.1038/s43588-024-00751-z; arXiv:2307.00771) keep
+the LSM encoders fixed and train only small digital projections so that the embedding of a spoken
+digit lands next to the embedding of an image of the same digit; the loss is the symmetric InfoNCE
+loss of CLIP (Radford et al., ICML 2021, arXiv:2103.00020) with a temperature.
 
-Note on interpretation: nothing in the two modalities ties the sound of "eight" to the shape of
-an 8 except the training pairs, and the unseen digits have none. Above-chance 2-way accuracy on
-unseen classes therefore reflects how the fixed random encoders happen to place them; with a
-balanced 2-way test the expected accuracy over independent encoder/head draws is 50 % unless some
-such structure exists. :func:`zero_shot_retrieval` reports per-trial outcomes so callers can
-report spreads over seeds, not only one draw.
+The paper's zero-shot protocol, as implemented in its public code (github.com/MrLinNing/MemristorLSM,
+``LSM-CLIP-ATV/zero_shot_sim.py`` and ``run_zero_shot_sim_pd64.sh``; table in ``LSM-CLIP-ATV/README.md``:
+"1-7 accuracy" 66.1-67.4 %, "8-9 accuracy" 87.5-88.5 %):
+
+* training pairs: digits **1-7** only (digit 0 is not used at all); each N-TIDIGITS training
+  utterance is paired with an N-MNIST training image of the same digit; projection dim 64,
+  temperature 1.0, Adam lr 1e-3, batch 8, 100 epochs. Nothing about digits 8-9 (no support set,
+  no prototypes, no class text) enters training -- the prototypical-network *baselines* of that
+  table do use 8-9 support sets, the CLIP model does not;
+* test ("8-9 accuracy"): every N-TIDIGITS test utterance of 8 or 9 (up to 100 per digit) queries
+  the gallery of all N-MNIST test images of 8 and 9 (up to 100 per digit); a query counts as
+  correct when its top-1 nearest image (dot product of the embeddings) shows its digit --
+  :func:`gallery_retrieval`. With two classes in the gallery this is the "2-way" figure;
+  "1-7 accuracy" is the same on digits 1-7 (a 7-class gallery);
+* model selection: both accuracies are evaluated on the *test* sets after every epoch, and the
+  reported pair is that of the epoch with the best 1-7 accuracy among the epochs with
+  1-7 >= 65 % AND 8-9 >= 85 % (and the LSM input scales were grid-searched the same way), so the
+  published 8-9 figure is >= 85 % by construction of the selection rule --
+  :func:`paper_selection` reproduces it for comparison, clearly labelled as test-set selection.
+
+Note on interpretation: nothing in the two modalities ties the sound of "eight" to the shape of an 8
+except training pairs, and the unseen digits have none. Above-chance accuracy on unseen classes
+therefore reflects how the fixed random encoders and the heads happen to place them; over
+independent encoder/head draws its expected value is the chance level unless such structure exists.
+:func:`zero_shot_retrieval` (random 2-way trials) and :func:`gallery_retrieval` return per-query
+outcomes so callers can report spreads over seeds, not only one (selected) draw.
 
 Examples
 --------
@@ -25,6 +43,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +54,7 @@ from torch.nn import functional as F
 from .._checks import check_finite, check_int_range, check_positive
 
 __all__ = ["ProjectionHead", "clip_loss", "ContrastiveConfig", "train_projections",
-           "zero_shot_retrieval", "retrieval_accuracy"]
+           "zero_shot_retrieval", "gallery_retrieval", "paper_selection", "retrieval_accuracy"]
 
 
 class ProjectionHead(nn.Module):
@@ -139,12 +158,16 @@ def _as_tensor(x, name):
 
 
 def train_projections(xa, ya, xb, yb, config: ContrastiveConfig = ContrastiveConfig(), *,
-                      generator: torch.Generator | None = None) -> tuple[ProjectionHead, ProjectionHead, list[float]]:
+                      generator: torch.Generator | None = None,
+                      callback: Callable[[int, ProjectionHead, ProjectionHead], None] | None = None,
+                      ) -> tuple[ProjectionHead, ProjectionHead, list[float]]:
     """Train heads ``(head_a, head_b)`` so that same-class samples of the two modalities align.
 
     Every step draws ``batch_size`` samples of modality A and pairs each with a random sample of
     modality B of the same class; the loss is :func:`clip_loss` with class-aware targets.
-    Returns the heads (in eval mode) and the loss per epoch.
+    ``callback(epoch, head_a, head_b)`` (optional) runs after every epoch, under ``no_grad``,
+    e.g. to record per-epoch retrieval accuracies. Returns the heads (in eval mode) and the loss
+    per epoch.
     """
     xa, xb = _as_tensor(xa, "xa"), _as_tensor(xb, "xb")
     ya, yb = np.asarray(ya), np.asarray(yb)
@@ -180,6 +203,10 @@ def train_projections(xa, ya, xb, yb, config: ContrastiveConfig = ContrastiveCon
             opt.step()
             tot, nb = tot + loss.item(), nb + 1
         history.append(tot / max(nb, 1))
+        if callback is not None:
+            with torch.no_grad():
+                callback(len(history) - 1, ha.eval(), hb.eval())
+            ha.train(), hb.train()
     return ha.eval(), hb.eval(), history
 
 
@@ -228,3 +255,51 @@ def retrieval_accuracy(za: torch.Tensor, ya, zb: torch.Tensor, yb) -> float:
     protos = F.normalize(torch.stack([zb[torch.as_tensor(yb == c)].mean(0) for c in classes]), dim=-1)
     pred = classes[torch.argmax(F.normalize(za, dim=-1) @ protos.T, dim=1).numpy()]
     return float(np.mean(pred == ya))
+
+
+def gallery_retrieval(za: torch.Tensor, ya, zb: torch.Tensor, yb, *, top: int = 1) -> np.ndarray:
+    """Gallery retrieval of Lin et al.'s public code: every query ``za[i]`` ranks the whole gallery
+    ``zb`` by dot product; it succeeds if one of its ``top`` nearest gallery items has its class.
+
+    With a gallery of two classes (unseen digits 8 and 9) this is the paper's "8-9 accuracy".
+    Embeddings are compared as given (the heads here return unit vectors, so dot = cosine).
+    Returns the boolean outcome per query.
+    """
+    ya, yb = np.asarray(ya), np.asarray(yb)
+    if za.dim() != 2 or zb.dim() != 2 or za.shape[1] != zb.shape[1]:
+        raise ValueError(f"za, zb: need (n, d) and (m, d), got {tuple(za.shape)} and {tuple(zb.shape)}")
+    if ya.shape != (len(za),) or yb.shape != (len(zb),):
+        raise ValueError(f"ya, yb: need one label per embedding, got {ya.shape} and {yb.shape}")
+    check_int_range(top, "top", 1, len(zb))
+    missing = sorted(set(ya.tolist()) - set(yb.tolist()))
+    if missing:
+        raise ValueError(f"yb: the gallery has no item of query classes {missing}")
+    idx = torch.topk(za.float() @ zb.float().T, top, dim=1).indices.numpy()
+    return (yb[idx] == ya[:, None]).any(axis=1)
+
+
+def paper_selection(seen_acc, unseen_acc, *, seen_min: float = 0.65, unseen_min: float = 0.85):
+    """The epoch-selection rule of Lin et al.'s public code (``zero_shot_sim.py``), for comparison.
+
+    Among the epochs whose *test* accuracies satisfy ``seen >= seen_min`` and
+    ``unseen >= unseen_min``, take the one with the highest seen-class accuracy and report its
+    unseen-class accuracy. This selects on the test labels of the unseen classes, so the value is
+    ``>= unseen_min`` by construction; it is NOT an estimate of zero-shot accuracy.
+
+    Parameters
+    ----------
+    seen_acc, unseen_acc : array (n_epochs,)
+        Per-epoch test accuracies (fractions).
+
+    Returns
+    -------
+    (selected_unseen_acc, epoch) or (nan, -1) when no epoch satisfies the rule.
+    """
+    s, u = np.asarray(seen_acc, float), np.asarray(unseen_acc, float)
+    if s.shape != u.shape or s.ndim != 1:
+        raise ValueError(f"seen_acc, unseen_acc: need equal 1-D shapes, got {s.shape} and {u.shape}")
+    ok = np.flatnonzero((s >= seen_min) & (u >= unseen_min))
+    if ok.size == 0:
+        return float("nan"), -1
+    ep = int(ok[np.argmax(s[ok])])
+    return float(u[ep]), ep

@@ -114,3 +114,34 @@ def test_run_leaves_torch_thread_count_alone():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+def test_vectorisable_tanh_matches_numpy_to_a_few_ulp():
+    from physnn.reservoir.esn import _tanh_array
+
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.standard_normal(20000) * 4, np.linspace(-25, 25, 20001),
+                        np.logspace(-300, 1.4, 3000), -np.logspace(-300, 1.4, 3000),
+                        [0.0, -0.0, 5e-324, 19.06, 20.0, 20.5, 700.0, -1e300]])
+    ours, ref = _tanh_array(v), np.tanh(v)
+    rel = np.abs(ours - ref) / np.maximum(np.abs(ref), np.finfo(float).tiny)
+    assert rel.max() <= 4 * np.finfo(float).eps          # a few ulp everywhere, tiny |v| included
+    nz = v != 0
+    assert np.array_equal(np.signbit(ours[nz]), np.signbit(ref[nz])) and np.all(ours[~nz] == 0)  # odd
+    assert np.all(np.abs(ours[np.abs(v) >= 20]) == 1.0)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+def test_numba_backend_multi_input_float32_and_continuation():
+    # several inputs (in-kernel drive), float32 states, and reset=False continuing the stored state
+    p = ESNParams(n_units=37, spectral_radius=(0.8, 0.95), input_scaling=0.7, leak_rate=(0.6, 1.0), bias_scaling=0.3)
+    u = torch.rand(3, 80, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) - 0.5
+    for dtype, tol in ((torch.float64, 1e-13), (torch.float32, 2e-5)):
+        a = ESN(3, p, seed=[5, 6], backend="numba", dtype=dtype)
+        b = ESN(3, p, seed=[5, 6], backend="torch", dtype=dtype)
+        torch.testing.assert_close(a.run(u), b.run(u), rtol=0, atol=tol)
+    a = ESN(3, p, seed=[5, 6], backend="numba")
+    full = a.run(u)
+    a.run(u[:, :30])
+    torch.testing.assert_close(a.run(u[:, 30:], reset=False), full[:, :, 30:], rtol=0, atol=1e-14)

@@ -90,3 +90,41 @@ def test_open_set_distractors_come_from_given_classes():
     open_set = zero_shot_retrieval(eye[ya8], ya8, zb, yb, n_way=2, n_trials=200,
                                    distractor_classes=np.arange(8), generator=g)
     assert open_set.mean() == 0.0
+
+
+def test_gallery_retrieval_is_the_papers_top1_over_the_whole_gallery():
+    from physnn.reservoir.projection import gallery_retrieval
+
+    eye = torch.eye(2)
+    yb = np.repeat([8, 9], 5)
+    zb = eye[yb - 8]
+    ya = np.array([8, 9, 9, 8])
+    assert gallery_retrieval(eye[ya - 8], ya, zb, yb).all()             # aligned embeddings
+    assert not gallery_retrieval(eye[9 - ya], ya, zb, yb).any()          # swapped classes
+    # one class-9 item next to the query beats every class-8 item: wrong for top=1, right for top=2
+    zb2 = torch.cat([zb, torch.tensor([[1.0, 0.01]])])
+    yb2 = np.append(yb, 9)
+    q = torch.tensor([[1.0, 0.02]])  # dot 1.0002 with the class-9 item, 1.0 with every class-8 one
+    assert gallery_retrieval(q, [8], zb2, yb2, top=1).tolist() == [False]
+    assert gallery_retrieval(q, [8], zb2, yb2, top=2).tolist() == [True]
+    with pytest.raises(ValueError, match="yb: the gallery has no item"):
+        gallery_retrieval(eye[[0]], [7], zb, yb)
+    with pytest.raises(ValueError, match="top"):
+        gallery_retrieval(eye[[0]], [8], zb, yb, top=11)
+
+
+def test_paper_selection_rule_and_callback_per_epoch():
+    from physnn.reservoir.projection import paper_selection
+
+    seen = [0.60, 0.70, 0.72, 0.80, 0.66]
+    unseen = [0.95, 0.86, 0.50, 0.40, 0.90]
+    # eligible epochs (seen >= .65 and unseen >= .85): 1 and 4; best seen among them: epoch 1
+    assert paper_selection(seen, unseen) == (0.86, 1)
+    v, ep = paper_selection(seen, [0.5] * 5)
+    assert math.isnan(v) and ep == -1
+    rng = np.random.default_rng(0)
+    xa, xb, y = _toy(10, np.arange(3), rng)
+    calls = []
+    train_projections(xa, y, xb, y, ContrastiveConfig(dim=4, hidden=None, epochs=3, batch_size=8),
+                      callback=lambda ep, ha, hb: calls.append((ep, ha.training, torch.is_grad_enabled())))
+    assert calls == [(0, False, False), (1, False, False), (2, False, False)]
