@@ -7,24 +7,34 @@ changes state (rtype=1). Three numpy back ends share these equations (see :mod:`
 * ``fused``  — single run of a small circuit: the whole linear recurrence (history + solve) is
   folded into one dense matrix acting on the stacked state, so a step is ~10 numpy calls;
 * ``dense``  — ensembles: one precomputed branch-space matrix ``Q = D A^-1 D^T`` shared by all
-  members (only critical currents differ), a multi-column right-hand side per step. Its common
-  case (no noise, no capacitor branches, all junctions subgap) runs in a compiled loop when numba
-  is installed (:mod:`._ensemble_kernel`; with it one call for ex_dcsfq_jtl_sink with 1024
-  members went from ~11 s to ~3 s of CPU); the numpy loop does every other step and is the fallback;
+  members (only critical currents differ), a multi-column right-hand side per step. Noise-free
+  ensembles without capacitor branches run whole in a compiled loop when numba is installed
+  (:func:`_run_tiled`, :mod:`._ensemble_kernel`: tiles of members x chunks of steps, per-member
+  gap-region states and step-rule flags, members split over up to two threads); the numpy loop
+  :func:`_run_branch` does the rest (thermal noise, capacitors) and is the fallback;
 * ``sparse`` — large circuits: one sparse LU factorisation (SuperLU) and a triangular solve per step.
 
 If a junction's predicted phase moves more than 0.2*2pi in one step (after the first 1 % of the
 run), the run restarts with half the step, as JoSIM does; after ``max_halvings`` a
 :class:`SimulationError` names the junction. In an ensemble only the members that broke the rule
 are rerun (from t = 0 at h/2, all of them in one batched call, storing only the points of the
-caller's grid); the others keep their results.
+caller's grid -- the compiled loop writes them straight into the output arrays); the others keep
+their results.
 
 Performance notes (ex_dcsfq_jtl_sink, 1024 members, +-5 % Ic, 1 ns at 0.25 ps; 685 members are
-rerun at h/2): ideas measured and not kept -- a banded/triangular solve per step (the dense ``Q``
-product is 25 x 25 here: BLAS already does it in ~40 us per step for 1024 members), folding the
-whole linear update into one larger GEMM (49-98 rows x 98: 5-10x more flops than the ~30 vector
-operations it replaces). float32 was not tried (the float64 compiled loop met the time target).
-
+rerun at h/2, 73 % of the member-steps). One call went from 3.7-4.6 s (numpy loop with a compiled
+subgap-only step loop that handed every gap-region or step-rule step back to numpy, members
+innermost over whole (branch x 1024) arrays, and a merge pass for the reruns) to the tiled loop:
+~170-210 ns of CPU per member-step single-threaded (sin with FMAs 2.3 ns per value instead of 4.6,
+the 25 x 25 product one BLAS call per tile step), no per-step Python, no merge. Not kept: tiles of
+8-16 members with compile-time widths (LLVM unrolls them: ~25 s compiles, 560-860 ns per
+member-step), hand-written tile products (4-6x slower than BLAS's small-matrix kernel), numba
+``prange`` (a barrier per chunk: on the shared 2-core machine one descheduled thread stalls the
+other; plain threads over independent member groups do not synchronise until the end). What is
+left besides the loop (~1.3 s of CPU for the 7.5 M member-steps): numba's one-time start in the
+process (0.35-0.55 s), first touch of the ~0.9 GB of outputs (0.25 s when the process has had
+that memory before, ~1 s of CPU at the first large allocation of a process on the test VM;
+prefaulting does not help, the cost is the touch itself), and the .print traces (~0.2 s).
 """
 
 from __future__ import annotations
@@ -125,6 +135,11 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
     if workers > 1:
         return _run_threaded(net, tstep=tstep, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes,
                              max_halvings=max_halvings, backend=backend, workers=workers, store_step=store_step)
+    if _tiled_applies(net, ic_scale, backend):
+        res = _run_tiled(net, tstep=tstep, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes or [],
+                         max_halvings=max_halvings, backend=backend, store_step=store_step)
+        if res is not None:
+            return res
     for halving in range(max_halvings + 1):
         circ = compile_circuit(net, h)
         try:
@@ -160,6 +175,173 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
             h = h / 2.0
     raise SimulationError(f"junction {last[0]}: phase moves more than 0.2*2pi per step at t={last[1]:.4g} s "
                           f"even after {max_halvings} step halvings (circuit blows up or is unstable)")
+
+
+#: Threads of the tiled ensemble loop: the members are split into this many contiguous groups,
+#: each run by the compiled loop (which releases the GIL) in its own Python thread, with no
+#: synchronisation until the end (a thread that the shared machine deschedules does not stall the
+#: other, and there is no second thread pool next to torch's OpenMP one). None: automatic --
+#: torch's thread count, at most 2.
+KERNEL_THREADS: int | None = None
+#: smallest group of members per thread
+PARALLEL_MIN_MEMBERS = 64
+
+
+def _tiled_applies(net: Netlist, ic_scale, backend: str) -> bool:
+    """The compiled tiled loop covers noise-free dense ensembles (circuit checks in _run_tiled)."""
+    return (_kern.available() and ic_scale is not None and ic_scale.shape[1] >= KERNEL_MIN_MEMBERS
+            and not net.temp and backend in ("auto", "dense", "fused"))
+
+
+def _dense_system(circ: Circuit, state_col: np.ndarray, src: np.ndarray, obs: list[int]):
+    """Branch-space system of one quasiparticle state: ``y = Q c + S_n``, observed unknowns
+    ``Ob c + So_n``. Returns (Q (nb, nb), SyT (T, nb), Ob (n_obs, nb), SoT (T, n_obs))."""
+    Ainv = _dense_inv(circ, state_col)
+    Dd = circ.D.toarray()
+    Q = Dd @ Ainv @ Dd.T
+    SyT = src.T @ (Dd @ Ainv).T  # (T, nb)
+    Ob = Ainv[obs] @ Dd.T if obs else None
+    SoT = src.T @ Ainv[obs].T if obs else None
+    return Q, SyT, Ob, SoT
+
+
+def _kernel_threads(E: int) -> int:
+    threads = KERNEL_THREADS
+    if threads is None:
+        import torch
+
+        threads = min(2, torch.get_num_threads())
+    return max(1, min(int(threads), E // PARALLEL_MIN_MEMBERS))
+
+
+def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings, backend, store_step):
+    """Noise-free ensemble through the compiled tiled loop (:func:`._ensemble_kernel.tiled_run`).
+
+    Same equations and step rule as :func:`_run_branch`; every member is independent, so the loop
+    runs tiles of at most ``TILE`` members x ``CHUNK`` steps, handles the junctions' gap-region
+    states per member, and splits the members over ``_kernel_threads`` threads. Members that break the 0.2*2pi rule are rerun from
+    t = 0 at h/2 (then h/4, ...) writing straight into the output grid (no merge pass). If every
+    member breaks it at the first level, the whole run restarts at h/2 on the finer grid, as a
+    single run does. Returns None when the circuit needs the general loop (capacitor branches,
+    large sparse circuits).
+    """
+    h = tstep
+    E = ic_scale.shape[1]
+    hs = store_step  # storage grid, s (None: the step of the first level)
+    members = np.arange(E)
+    member_halv = np.zeros(E, dtype=int)
+    top_halvings = 0
+    depth = 0
+    split = False
+    out = None
+    status = np.zeros(1, dtype=np.int64)  # set by the compiled loop when a state is not finite
+    while True:
+        circ = compile_circuit(net, h)
+        if circ.n_c or (backend == "auto" and circ.n > 400):
+            return None
+        T = int(math.floor(tstop / h + 1e-9)) + 1
+        if out is not None:
+            se = max(1, int(round(top[1] / h)))  # reruns store the first level's grid points
+        else:
+            se = 1 if hs is None else max(1, int(round(hs / h)))
+        J = circ.n_jj
+        node_idx = {nd: i for i, nd in enumerate(circ.nodes)}
+        node_idx.update({"__src__" + e.name: circ.n_nodes + k for k, e in enumerate(circ.vsrc)})
+        obs = [node_idx[nd] for nd in obs_nodes if nd != "0"]
+        if out is None:
+            T_out = (T - 1) // se + 1
+            ic_all = np.ascontiguousarray(circ.ic[:, None] * ic_scale)
+            out = (np.empty((T_out, J, E)), np.empty((T_out, J, E)), np.empty((T_out, len(obs), E)))
+            top = (circ, h * se, obs)
+        t = np.arange(T) * h
+        src = circ.source_values(t)
+        flag_step, flag_j, flag_val = _tiled_pass(circ, T, se, src, obs, ic_all, members, out, status)
+        hit = flag_step[members] >= 0
+        if not hit.any():
+            break
+        bad = members[hit]
+        b0 = bad[np.lexsort((-flag_val[bad], flag_step[bad]))[0]]
+        last = (circ.branches[int(flag_j[b0])].name, flag_step[b0] * h)
+        if depth == max_halvings:
+            raise SimulationError(f"junction {last[0]}: phase moves more than 0.2*2pi per step at "
+                                  f"t={last[1]:.4g} s even after {max_halvings} step halvings (circuit "
+                                  "blows up or is unstable)")
+        depth += 1
+        h = h / 2.0
+        if not split and bad.size == E and store_step is None:
+            # every member broke the rule at the first level: the whole run restarts at h/2 on
+            # the finer grid (as a single run does); nothing of this level is kept
+            top_halvings += 1
+            member_halv[:] = top_halvings
+            out = None
+            continue
+        split = True
+        member_halv[bad] = depth
+        members = bad
+    phase, volt, nph = out
+    circ, h_out, obs = top
+    for arr in (phase, volt) if status[0] else ():
+        if not np.all(np.isfinite(arr)):
+            badi = np.argwhere(~np.isfinite(arr))[0]
+            raise SimulationError(f"junction {circ.branches[badi[1]].name}: non-finite value at "
+                                  f"t={badi[0] * h_out:.4g} s")
+    T_out = phase.shape[0]
+    return TransientResult(time=np.arange(T_out) * h_out, phase=phase, voltage=volt, node_phase=nph, obs=obs,
+                           h=h_out, circuit=circ, halvings=top_halvings, ic=ic_all, member_halvings=member_halv)
+
+
+def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int], ic_all: np.ndarray,
+                members: np.ndarray, out, status: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One run of ``members`` (columns of the outputs) over steps 0..T-1, storing every ``se``-th.
+    Returns per output column the first step that broke the phase rule (-1: none), the junction
+    with the largest predicted phase change at that step and that change (rad)."""
+    J, nb = circ.n_jj, circ.nb
+    h = circ.h
+    E = out[0].shape[2]
+    sub = np.zeros(J, dtype=np.int8)
+    Q, SyT, Ob, SoT = _dense_system(circ, sub, src, obs)
+    if Ob is None:
+        Ob, SoT = np.zeros((0, nb)), np.zeros((T, 0))
+    g0 = np.ascontiguousarray(circ.g_all(sub))
+    gs1 = circ.g_jj(np.ones(J, dtype=np.int8))
+    gs2 = circ.g_jj(np.full(J, 2, dtype=np.int8))
+    cap = circ.cap
+    c1, c2 = 2.0 * cap / h, cap / (2.0 * h)
+    itc = circ.lower * (1.0 / circ.r0 - circ.glarge)
+    K = K_JOSEPHSON
+    a = 3.0 / (2.0 * h * K)
+    kp = 2.0 * h * K / 3.0
+    flag_step = np.full(E, -1, dtype=np.int64)
+    flag_j = np.zeros(E, dtype=np.int64)
+    flag_val = np.zeros(E)
+    c = np.ascontiguousarray
+    QO = c(np.concatenate([Q, Ob], axis=0))
+    shared = (se, QO, c(SyT), c(SoT), g0, c(gs1), c(gs2), c(c1), c(c2))
+    shared2 = (c(circ.phi_off, dtype=float), c(itc), c(circ.lower), c(circ.upper),
+               c(circ.rtype1.astype(np.bool_)), a, kp, 0.01 * (T - 1), PHASE_JUMP_LIMIT)
+
+    def run(cols):
+        # one contiguous group of members: its own state arrays, shared outputs and flags
+        # (distinct columns); the loop releases the GIL
+        cols = np.array(cols, dtype=np.int64)  # a copy: the loop compacts it in place
+        m = cols.size
+        ic = c(ic_all[:, cols])
+        Y = np.zeros((3, nb, m))
+        VV = np.zeros((4, J, m))
+        _kern.tiled_run(T, *shared, ic, *shared2, Y, VV, cols, out[0], out[1], out[2], flag_step, flag_j,
+                        flag_val, status, _kern.CHUNK, _kern.TILE)
+
+    groups = np.array_split(members, _kernel_threads(members.size))
+    with _blas_threads(1):
+        if len(groups) == 1:
+            run(groups[0])
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+                for f in [pool.submit(run, g) for g in groups]:
+                    f.result()
+    return flag_step, flag_j, flag_val
 
 
 #: Worker threads for large noise-free ensembles (members split into contiguous blocks, each a
@@ -410,13 +592,7 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
             if sparse:
                 cache[key] = _BandedSolver(circ.matrix(state_col), perm)
             else:
-                Ainv = _dense_inv(circ, state_col)
-                Dd = circ.D.toarray()
-                Q = Dd @ Ainv @ Dd.T
-                SyT = src.T @ (Dd @ Ainv).T  # (T, nb)
-                Ob = Ainv[obs] @ Dd.T if obs else None
-                SoT = src.T @ Ainv[obs].T if obs else None
-                cache[key] = (Q, SyT, Ob, SoT)
+                cache[key] = _dense_system(circ, state_col, src, obs)
         return cache[key]
 
     state = np.zeros((J, E), dtype=np.int8)
@@ -464,42 +640,8 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     kp_ = kp
     c1b = np.broadcast_to(c1, (J, E)).copy()
     c2b = np.broadcast_to(c2, (J, E)).copy()
-    # compiled loop (numba, optional) for the common case: noise-free, no capacitor branches, every
-    # junction subgap; it hands each step that needs more (gap region, a too-large phase step) back
-    # to this numpy loop. See _ensemble_kernel for why and what it computes.
-    use_kernel = (not sparse and noise is None and nc == 0 and _kern.available()
-                  and E >= KERNEL_MIN_MEMBERS)
-    if use_kernel:
-        Ob0, SoT0 = sys0[2], sys0[3]
-        if Ob0 is None:
-            Ob0, SoT0 = np.zeros((0, nb)), np.zeros((T, 0))
-        Ob0, SoT0 = np.ascontiguousarray(Ob0), np.ascontiguousarray(SoT0)
-        g0v = np.ascontiguousarray(circ.g_all(np.zeros(J, dtype=np.int8)))
-        c1v, c2v = np.ascontiguousarray(c1[:, 0]), np.ascontiguousarray(c2[:, 0])
-        offv = np.ascontiguousarray(circ.phi_off, dtype=float)
-        lim_k = lower_min if has_rt1 else np.inf
-        nob = Ob0.shape[0]
-        obuf = np.empty(nob * E)
     n = 0
     while n < T:
-        if use_kernel and uniform and not in_gap:
-            arrs = (y, y1, y2, V, V1, V2, V3, ic, P, c, phi0)
-            if all(x.flags.c_contiguous for x in arrs):
-                ob = obuf[:nob * len(cols)].reshape(nob, len(cols))
-                m = _kern.dense_steps(n, T, (y, y1, y2), (V, V1, V2, V3), sys0[0], sys0[1], Ob0, SoT0,
-                                      g0v, c1v, c2v, ic, offv, a, kp, check_from, PHASE_JUMP_LIMIT,
-                                      lim_k, cols, phase, volt, nph, P, c, phi0, se, T_out, ob)
-                # the kernel rotated the history buffers m times: rotate the names the same way
-                r3, r4 = m % 3, m % 4
-                if r3:
-                    yl = [y, y1, y2]
-                    y, y1, y2 = (yl[(k - r3) % 3] for k in range(3))
-                if r4:
-                    vl = [V, V1, V2, V3]
-                    V, V1, V2, V3 = (vl[(k - r4) % 4] for k in range(4))
-                n += m
-                if n >= T:
-                    break
         r = n if se == 1 else (n // se if n % se == 0 else T_out)  # output row (T_out: spare)
         if noise is not None and n % block == 0:
             nz = _draw(generator, (min(block, T - n), J + nr, E))

@@ -1,4 +1,5 @@
-"""Compiled ensemble loop (numba, optional) == numpy loop; member reruns at h/2 == individual runs."""
+"""Compiled tiled ensemble loop (numba, optional) == numpy loop; member reruns at h/2 == individual runs;
+thread groups, whole-ensemble halving and blow-up errors."""
 
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import physnn.josephson.transient as tr
 from physnn.josephson import Ensemble, simulate
 
 DCSFQ = Path(__file__).parent / "data" / "dcsfq_jtl_sink_physnn.cir"
+OVERDRIVEN = Path(__file__).parent / "data" / "overdriven_jj.cir"
 TSTOP = 250e-12  # first DC/SFQ pulse (input ramp at 170-182 ps) through the JTLs into the sink
 
 
@@ -23,21 +25,25 @@ def _ens(seed=0, n=24):
 def compiled():
     pytest.importorskip("numba")
     assert kern.available()
-    steps = []
-    orig = kern.dense_steps
+    calls = []
+    orig, orig_branch = kern.tiled_run, tr._run_branch
 
     def counted(*args):
-        m = orig(*args)
-        steps.append(m)
-        return m
+        calls.append(args[-10].size)  # cols: the members (output columns) of this pass
+        return orig(*args)
 
-    kern.dense_steps = counted
+    def no_numpy_loop(*args, **kw):  # the compiled loop must do every step
+        raise AssertionError("numpy loop used")
+
+    kern.tiled_run = counted
+    tr._run_branch = no_numpy_loop
     try:
         ds = _ens()
     finally:
-        kern.dense_steps = orig
-    # the compiled loop did most steps of the 1000-step run and of the 2000-step reruns
-    assert sum(steps) > 2000
+        kern.tiled_run, tr._run_branch = orig, orig_branch
+    # one pass of all members at h, one of the flagged members at h/2 (from t = 0)
+    halved = int((ds["step_halvings"].values > 0).sum())
+    assert calls == [24, halved]
     return ds
 
 
@@ -79,6 +85,73 @@ def test_threaded_blocks_equal_one_thread(compiled, monkeypatch):
     np.testing.assert_allclose(thr["phase"].values, compiled["phase"].values, rtol=0, atol=1e-9)
 
 
+def test_kernel_thread_groups_equal_one_group(compiled, monkeypatch):
+    # members split into two groups run concurrently (GIL released): same numbers, bit for bit
+    # (each member's arithmetic does not depend on which group or tile it is in... up to BLAS
+    # blocking of the tile product, hence the tolerance)
+    monkeypatch.setattr(tr, "KERNEL_THREADS", 2)
+    monkeypatch.setattr(tr, "PARALLEL_MIN_MEMBERS", 4)
+    monkeypatch.setattr(kern, "TILE", 5)  # several tiles per group, uneven last tile
+    thr = _ens()
+    np.testing.assert_array_equal(thr["step_halvings"].values, compiled["step_halvings"].values)
+    np.testing.assert_allclose(thr["phase"].values, compiled["phase"].values, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(thr["voltage"].values, compiled["voltage"].values, rtol=0, atol=1e-12)
+
+
+GAP = """* two rtype=1 junctions driven through the gap region into the normal branch and back
+.model jq jj(rtype=1, vg=2.8mV, delv=0.1mV, cap=0.07pF, r0=160, rn=16, icrit=0.1mA)
+B1 1 0 jq
+B2 2 0 jq
+R1 1 2 20
+I1 0 1 pwl(0 0 20p 0.25m 60p 0.25m 80p 0)
+I2 0 2 pwl(0 0 30p 0.15m 70p 0.15m 90p 0)
+.tran 0.025p 100p
+"""
+
+
+def test_compiled_gap_branch_equals_numpy_loop(monkeypatch):
+    # per-member quasiparticle states (subgap / gap transition / normal, JoSIM rtype=1): the compiled
+    # loop's per-member low-rank correction vs the numpy loop (exact systems or its own correction)
+    pytest.importorskip("numba")
+    from physnn.josephson import compile_circuit, parse_netlist
+
+    mult = np.array([[1.0, 1.0], [0.95, 0.97], [1.04, 1.02], [1.01, 0.96]])
+    comp = simulate(GAP, ensemble=mult)
+    monkeypatch.setattr(kern, "USE_NUMBA", False)
+    ref = simulate(GAP, ensemble=mult)
+    circ = compile_circuit(parse_netlist(GAP), 0.025e-12)
+    vmax = np.abs(ref["voltage"].values).max(axis=(0, 2))
+    assert np.all(vmax > circ.upper)  # every junction visits all three branches
+    # running junctions: phases reach ~500 rad; measured differences 2e-8 rad, 1e-11 V
+    np.testing.assert_allclose(comp["phase"].values, ref["phase"].values, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(comp["voltage"].values, ref["voltage"].values, rtol=0, atol=1e-10)
+
+
+def test_all_members_halved_refines_grid_like_single_run():
+    # every member breaks the 0.2*2pi rule: the whole ensemble restarts at h/2 on the finer grid,
+    # exactly as a single run does (an overdriven junction, phase ~ K I R h per step)
+    text = OVERDRIVEN.read_text()
+    single = simulate(text)
+    ens = simulate(text, ensemble=np.ones((3, 1)))
+    assert single.attrs["step_halvings"] >= 1
+    assert ens.attrs["tstep_s"] == single.attrs["tstep_s"]
+    np.testing.assert_array_equal(ens["step_halvings"].values, single.attrs["step_halvings"])
+    np.testing.assert_allclose(ens["phase"].isel(ensemble=2).values, single["phase"].values, rtol=0, atol=1e-9)
+
+
+def test_ensemble_blow_up_names_junction():
+    from physnn.josephson import SimulationError, parse_netlist, run_transient
+
+    net = parse_netlist("""* overdriven junction
+.model jm jj(rtype=0, rn=2, cap=0.01pF, icrit=0.1mA)
+B1 1 0 jm
+I1 0 1 pwl(0 0 2p 5m)
+.tran 0.25p 40p
+""")
+    with pytest.raises(SimulationError, match="B1.*1 step halvings"):
+        run_transient(net, tstep=0.25e-12, tstop=40e-12, ic_scale=np.ones((1, 4)), max_halvings=1)
+
+
 def test_compiled_sin_accuracy():
     pytest.importorskip("numba")
     rng = np.random.default_rng(1)
@@ -96,3 +169,15 @@ def test_merge_members_matches_fancy_indexing():
     ref[:, :, members] = src[::2][:6]
     kern.merge_members(dst, src, members, 2)
     np.testing.assert_array_equal(dst, ref)
+
+
+def test_ensemble_non_finite_state_is_reported():
+    # a NaN critical current poisons one member's state: NaN never trips the phase-step rule, so the
+    # compiled loop's finiteness flag has to catch it and the run names a junction
+    from physnn.josephson import SimulationError, parse_netlist, run_transient
+
+    net = parse_netlist(DCSFQ)
+    scale = np.ones((len(net.junctions), 3))
+    scale[2, 1] = np.nan
+    with pytest.raises(SimulationError, match="non-finite"):
+        run_transient(net, tstep=0.25e-12, tstop=20e-12, ic_scale=scale)

@@ -1,11 +1,15 @@
 """Ensembles (one batched call == independent runs), Johnson noise, step halving and blow-ups."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from physnn.josephson import (Ensemble, SimulationError, jtl_chain, parse_netlist, run_transient, simulate,
                               switch_times)
+
+OVERDRIVEN = Path(__file__).parent / "data" / "overdriven_jj.cir"
 
 CHAIN = jtl_chain(3, tstop=80e-12, extra=".print nodev c 0")
 
@@ -51,12 +55,7 @@ def test_thermal_noise_seeded_and_scaled():
 
 def test_step_halving_then_named_error():
     # a junction driven far above Ic: its phase runs ~ K*I*R*h per step
-    text = """* overdriven junction
-.model jm jj(rtype=0, rn=2, cap=0.01pF, icrit=0.1mA)
-B1 1 0 jm
-I1 0 1 pwl(0 0 2p 5m)
-.tran 0.25p 40p
-"""
+    text = OVERDRIVEN.read_text()
     net = parse_netlist(text)
     res = run_transient(net, tstep=0.25e-12, tstop=40e-12, max_halvings=6)
     assert res.halvings >= 1 and res.h < 0.25e-12
