@@ -149,6 +149,15 @@ if _nb is not None:
             b[p] = s / M[p, p]
 
     @_nb.njit(cache=True, nogil=True)
+    def _add_row_offsets(a, s, n, W):  # pragma: no cover - compiled
+        """``a[i, :W] += s[i]`` for the first ``n`` rows (the source terms of one step)."""
+        for i in range(n):
+            si = s[i]
+            ar = a[i]
+            for e in range(W):
+                ar[e] += si
+
+    @_nb.njit(cache=True, nogil=True)
     def _store_history(buf, dst, e0, W):  # pragma: no cover - compiled
         """Copy a tile's history ``buf[h, k, :W]`` into ``dst[h, k, e0:e0 + W]``; returns the sum of
         ``x * 0`` over the copied values (0 for finite values, NaN when any is NaN or inf)."""
@@ -299,19 +308,11 @@ if _nb is not None:
                         cr[e] = cj - it
             # y = Q c + S_n (one BLAS call), observed unknowns ob = Ob c + So_n on stored steps
             np.dot(Qm, cl, y)
-            for i in range(nb):
-                sy = SyT[n, i]
-                yr = y[i]
-                for e in range(W):
-                    yr[e] += sy
+            _add_row_offsets(y, SyT[n], nb, W)
             store = n % se == 0
             if store and nob:
                 np.dot(Obm, cl, obl)
-                for o in range(nob):
-                    so = SoT[n, o]
-                    orow = obl[o]
-                    for e in range(W):
-                        orow[e] += so
+                _add_row_offsets(obl, SoT[n], nob, W)
             if gap:
                 # members off the subgap branch: exact low-rank correction of the shared system.
                 # The extra conductance dg of those junctions acts as a current -dg*y_J, so
