@@ -13,7 +13,6 @@ from physnn.crossbar.config import aihwkit_preset
 pytestmark = pytest.mark.skipif(_fused.numba is None, reason="numba not installed")
 
 
-
 class _Threads:
     def __init__(self, n: int):
         self.n = n
