@@ -35,10 +35,10 @@ __all__ = ["count", "run", "scratch"]
 _POOL: "_Pool | None" = None
 _LOCK = threading.Lock()
 _LOCAL = threading.local()
-# Waking a sleeping thread costs 50-100 us on the virtual machines this was measured on, as long
-# as a third of a 512x512 read: a lane that has just finished polls for new work this many times
-# (0.1-0.2 ms, GIL released) before it goes to sleep on the queue; the caller does the same while
-# it waits for the lanes.
+# Waking a sleeping thread costs 50-100 us on the virtual machines this was measured on (up to a
+# tenth of a 512x512 read): a lane that has just finished polls for new work this many times
+# (0.1-0.2 ms, GIL released) before it goes to sleep on the queue, and the caller does the same
+# while it waits for the lanes. (A worker that sees new work may still wait for the GIL.)
 _SPIN = 100_000
 
 if numba is not None:
