@@ -75,21 +75,23 @@ def test_card_fault_rates_observed():
         assert abs(int(mask.sum()) - n * p) < 5 * math.sqrt(n * p * (1 - p))
 
 
-def test_bad_rram_card_errors(tmp_path):
+@pytest.mark.parametrize("old,new,message", [
+    ("levels = {", "levelz = {", r"rram_taox.toml:\d+: \[conductance\]\.levelz"),                # typo
+    ('v_nl = { value = 0.25, units = "V"', "v_nl = { value = 0.25", r"\[iv\]\.v_nl: missing 'units'"),
+    ("g_min = { value = 1.0,", "g_min = { value = -1.0,", r"\[conductance\]\.g_min.*out of physical range"),
+    ("stuck_on_rate = { value = 0.1,", "stuck_on_rate = { value = 150.0,", r"\[faults\]\.stuck_on_rate"),
+])
+def test_bad_rram_card_names_file_and_field(tmp_path, old, new, message):
     text = load_card("rram_taox").path.read_text()
+    assert old in text
     p = tmp_path / "rram_taox.toml"
-    p.write_text(text.replace("levels = {", "levelz = {"))
-    with pytest.raises(CardError, match=r"rram_taox.toml:\d+: \[conductance\]\.levelz"):
+    p.write_text(text.replace(old, new))
+    with pytest.raises(CardError, match=message):
         load_card(p)
-    p.write_text(text.replace('v_nl = { value = 0.25, units = "V"', 'v_nl = { value = 0.25'))
-    with pytest.raises(CardError, match=r"\[iv\]\.v_nl: missing 'units'"):
-        load_card(p)
-    p.write_text(text.replace("g_min = { value = 1.0,", "g_min = { value = -1.0,"))
-    with pytest.raises(CardError, match=r"\[conductance\]\.g_min.*out of physical range"):
-        load_card(p)
-    p.write_text(text.replace("stuck_on_rate = { value = 0.1,", "stuck_on_rate = { value = 150.0,"))
-    with pytest.raises(CardError, match=r"\[faults\]\.stuck_on_rate"):
-        load_card(p)
+
+
+def test_bad_rram_card_errors():
+    text = load_card("rram_taox").path.read_text()
     with pytest.raises(CardError, match="g_min"):
         parse_card(text.replace("g_min = { value = 1.0,", "g_min = { value = 20.0,"))
     # a card without a sinh law cannot build SinhIV
