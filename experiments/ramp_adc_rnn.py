@@ -197,15 +197,23 @@ def train_kws(model, x, y, *, epochs: int, lr: float, bs: int, seed: int, log: l
 
 
 @torch.no_grad()
-def eval_kws(model, x, y, *, n_prog: int, seed: int) -> float:
+def over_programmings(model, score, *, n_prog: int, seed: int) -> float:
+    """Mean of ``score()`` over ``n_prog`` programmings of an analog model (seeds ``seed + r``);
+    a float model is scored once."""
     model.eval()
     analog = hasattr(model.rnn, "program")
-    accs = []
+    scores = []
     for r in range(n_prog if analog else 1):
         if analog:
-            model.rnn.program(torch.Generator().manual_seed(seed + 1000 + r))
-        accs.append(float((model(x).argmax(-1) == y).float().mean()))
-    return 100.0 * float(np.mean(accs))
+            model.rnn.program(torch.Generator().manual_seed(seed + r))
+        scores.append(score())
+    return float(np.mean(scores))
+
+
+def eval_kws(model, x, y, *, n_prog: int, seed: int) -> float:
+    acc = over_programmings(model, lambda: float((model(x).argmax(-1) == y).float().mean()),
+                            n_prog=n_prog, seed=seed + 1000)
+    return 100.0 * acc
 
 
 def kws_study(args, config, log: dict) -> dict:
@@ -274,24 +282,19 @@ def train_lm(model, data, *, steps: int, seq: int, bs: int, lr: float, seed: int
     model.eval()
 
 
-@torch.no_grad()
 def eval_lm(model, data, *, seq: int, n_prog: int, seed: int) -> float:
     from physnn.data.text import char_lm_batches
 
-    model.eval()
-    analog = hasattr(model.rnn, "program")
-    bpcs = []
-    for r in range(n_prog if analog else 1):
-        if analog:
-            model.rnn.program(torch.Generator().manual_seed(seed + 2000 + r))
+    def bpc() -> float:
         state, tot, n = None, 0.0, 0
         for xb, yb in char_lm_batches(data, seq_len=seq, batch_size=8):
             logits, state = model(xb, state)
             tot += float(nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1),
                                                      reduction="sum"))
             n += yb.numel()
-        bpcs.append(tot / n / math.log(2))
-    return float(np.mean(bpcs))
+        return tot / n / math.log(2)
+
+    return over_programmings(model, bpc, n_prog=n_prog, seed=seed + 2000)
 
 
 def lm_study(args, config, log: dict) -> dict:
