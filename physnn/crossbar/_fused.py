@@ -1,16 +1,19 @@
-"""Fused CPU kernels of the read path: the DAC pass before the GEMM, and output noise + ADC
-rounding + output scaling + bias in one pass after it.
+"""Fused CPU kernels of the read path: the DAC pass before the GEMM, output noise + ADC
+rounding + output scaling + bias in one pass after it, and the jobs of the lanes that run
+DAC -> GEMM -> that pass as one GIL-free call per piece of a read.
 
 Why hand-written: torch has no fused CPU op for "add Gaussian noise, round, find max |y|", and the
 unfused chain (one ``randn``/hash pass, an ``addmm`` with ``beta``, ``round_``, ``aminmax``) costs
 about as much as the 512x512x256 GEMM itself, so ``AnalogLinear`` would run at ~2x ``nn.Linear``.
-This numba kernel draws the noise with the same counter-based scheme as
+These numba kernels draw the noise with the same counter-based scheme as
 :func:`physnn.crossbar.layer.fast_normal` (splitmix64 hash of ``key + block`` -> four 16-bit
-indices into the table of 65536 normal quantiles), adds it, rounds to the ADC code, and returns
-the largest |code| for bound management.
+indices into the table of 65536 normal quantiles; the hashes of a row are computed in one
+vectorised pass first), add it, round to the ADC code, and return the largest |code| for
+bound management. (A vectorised arithmetic inverse-normal — Wichura's AS241 rational
+approximations with a bit-level log — was measured at 3.5 ns a draw against ~1 ns for the
+cache-resident table, and dropped.)
 
-Only used on CPU tensors when numba imports; everything else takes the torch path.
-"""
+Only used on CPU tensors when numba imports; everything else takes the torch path."""
 
 from __future__ import annotations
 
@@ -21,6 +24,10 @@ try:  # numba is a dependency, but keep the package importable without it
     import numba
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
+
+from ._blas import DGEMM, SGEMM, gemm_xwt
+from . import _lanes
+from ._lanes import fetch_add
 
 __all__ = ["available", "dac_rows_", "noise_round_", "normal_fill_", "read_rows_", "subkey"]
 
@@ -157,34 +164,36 @@ if numba is not None:
                         out[r, c] = np.rint(out[r, c])
 
     @numba.njit(cache=True, nogil=True)
+    def _hash_run(h, key, b0, nb):  # pragma: no cover - compiled
+        """``h[j] = hash(key, b0 + j)`` for ``j < nb`` (vectorises: no table, no branches)."""
+        for j in range(nb):
+            z = key + np.uint64(b0 + j) * _GOLDEN
+            z = (z ^ (z >> np.uint64(30))) * _MIX1
+            z = (z ^ (z >> np.uint64(27))) * _MIX2
+            h[j] = z ^ (z >> np.uint64(31))
+
+    @numba.njit(cache=True, nogil=True)
     def _read_kernel(y, key, first, sig, table, M, do_round, rs, scale, bias, mask):  # pragma: no cover
         # y (rows, cols) in place: codes v = round(y + sig * N(0,1)) -> clamp(v, -M, M) * rs[r] *
         # scale + bias[c]; the noise of element (r, c) is the counter-based draw number
         # first + r * cols + c of ``key`` (the same numbers as noise_round_ on the whole read).
+        # The hashes of a row are computed first in one vectorised pass; the four 16-bit slices
+        # of hash j are then draws 4j..4j+3, read through a uint16 view (little-endian order).
         rows, cols = y.shape
         bits = y.view(mask.dtype)
         m = mask[0] & mask[0]
         m -= m
         has_bias = bias.size > 0
+        h = np.empty(cols // 4 + 2, np.uint64)
+        h16 = h.view(np.uint16)
         for r in range(rows):
             if sig > 0:
                 f = first + r * cols
-                c = 0
-                while c < cols and (f + c) & 3 != 0:            # head, up to a 4-aligned counter
-                    z = _hash(key, (f + c) >> 2)
-                    y[r, c] += sig * table[(z >> np.uint64(16 * ((f + c) & 3))) & np.uint64(0xFFFF)]
-                    c += 1
-                while c + 4 <= cols:                            # one hash -> four draws
-                    z = _hash(key, (f + c) >> 2)
-                    y[r, c] += sig * table[z & np.uint64(0xFFFF)]
-                    y[r, c + 1] += sig * table[(z >> np.uint64(16)) & np.uint64(0xFFFF)]
-                    y[r, c + 2] += sig * table[(z >> np.uint64(32)) & np.uint64(0xFFFF)]
-                    y[r, c + 3] += sig * table[z >> np.uint64(48)]
-                    c += 4
-                while c < cols:                                 # tail
-                    z = _hash(key, (f + c) >> 2)
-                    y[r, c] += sig * table[(z >> np.uint64(16 * ((f + c) & 3))) & np.uint64(0xFFFF)]
-                    c += 1
+                b0 = f >> 2
+                _hash_run(h, key, b0, ((f + cols + 3) >> 2) - b0)
+                off = f & 3
+                for c in range(cols):
+                    y[r, c] += sig * table[h16[off + c]]
             if do_round:
                 for c in range(cols):
                     y[r, c] = np.rint(y[r, c])
@@ -208,8 +217,60 @@ if numba is not None:
         return out.view(y.dtype)[0]
 
 
-_MASKS = {np.dtype(np.float32): np.array([0x7FFFFFFF], dtype=np.int32),
-          np.dtype(np.float64): np.array([0x7FFFFFFFFFFFFFFF], dtype=np.int64)}
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _subkey(key, member, attempt):  # pragma: no cover - compiled
+        z = key + _GOLDEN * np.uint64((member << 20) + attempt + 1)
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        return z ^ (z >> np.uint64(31))
+
+    @numba.njit(cache=True, nogil=True)
+    def _rows_piece(fn, x, xc, s, w, y, key, first, sig, table, M, do_round, scale, bias,
+                    step_red, k, L, abs_max, do_clamp, mask, ws_i, ws_f):  # pragma: no cover
+        """A block of rows of a read end to end: DAC codes, GEMM (torch's BLAS), noise + ADC +
+        scale + bias. Returns the largest |code| before clamping."""
+        _dac_kernel(x, xc, s, step_red, k, L, abs_max, do_clamp, mask)
+        gemm_xwt(fn, xc, w, y, ws_i, ws_f)
+        return _read_kernel(y, key, first, sig, table, M, do_round, s, scale, bias, mask)
+
+    @numba.njit(cache=True, nogil=True)
+    def _members_piece(fn, x, xc, s, w3, out, counter, key, sig, table, M, do_round, bm, max_red,
+                       post, bias, step, L, abs_max, do_clamp, mask, ws_i, ws_f):  # pragma: no cover
+        """Ensemble members of a read, claimed one at a time from ``counter[0]`` (shared by the
+        lanes: whoever is free takes the next member). Each member: DAC codes of its input
+        (``x`` has one slice, shared by all members, or one per member), GEMM, noise + ADC +
+        scale + bias with its own noise stream ``subkey(key, e, attempt)``, and its own bound
+        management (halve the inputs and read again while the ADC saturates)."""
+        E = out.shape[0]
+        shared = x.shape[0] == 1
+        t = np.empty(3, out.dtype)        # scalars rounded to the data's dtype, as in dac_rows_
+        have = False                      # xc holds the shared input's unreduced codes
+        while True:
+            e = fetch_add(counter, 0, 1)
+            if e >= E:
+                return
+            xe = x[0] if shared else x[e]
+            red = 1.0
+            attempt = 0
+            while True:
+                if not (shared and red == 1.0 and have):
+                    t[0] = step * red
+                    t[1] = 1.0 / (step * red)
+                    _dac_kernel(xe, xc, s, t[0], t[1], L, abs_max, do_clamp, mask)
+                    have = shared and red == 1.0
+                gemm_xwt(fn, xc, w3[e], out[e], ws_i, ws_f)
+                t[2] = post[e] * red
+                mx = _read_kernel(out[e], _subkey(key, e, attempt), 0, sig, table, M, do_round, s,
+                                  t[2], bias, mask)
+                if not (bm and M > 0 and mx > M and red <= max_red):
+                    break
+                red *= 2.0
+                attempt += 1
+
+
+MASKS = {np.dtype(np.float32): np.array([0x7FFFFFFF], dtype=np.int32),
+         np.dtype(np.float64): np.array([0x7FFFFFFFFFFFFFFF], dtype=np.int64)}
+_MASKS = MASKS
 
 
 def _u64(key: int) -> np.uint64:
@@ -251,3 +312,179 @@ def read_rows_(y: torch.Tensor, key: int, first: int, sig: float, table: torch.T
     b = bias.numpy() if bias is not None else np.empty(0, dtype=ya.dtype)
     return float(_read_kernel(ya, _u64(key), int(first), t(sig), table.numpy(), t(-1.0 if M is None else M),
                               M is not None, rs.numpy(), t(scale), b, _MASKS[ya.dtype]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs of the native lanes (physnn.crossbar._lanes): a job is one int64 row J and one float64
+# row F of the pool's tables; slots 0-3 of J belong to the pool.
+# ---------------------------------------------------------------------------------------------
+
+(KIND, GEMM, X, Y, W, TABLE, BIAS, NBIAS, MASK, XC, S, ROWS, IN, OUT, R0, R1, KEY, FIRST, ABS_MAX,
+ CLAMP, NMEM, COUNTER, POST, BM, NX) = range(4, 29)
+SIG, MAXC, SCALE, STEP, LEV, MAX_RED, RESULT = range(7)
+ROWS_JOB, MEMBERS_JOB = 1, 2          # + 2 for float64 data
+
+if numba is not None:
+    from numba import carray
+
+    from ._lanes import DONE, POSTED, load, ptr, store
+
+    @numba.njit(cache=True, nogil=True)
+    def _job(J, F, like, ilike):  # pragma: no cover - compiled
+        isz = like.itemsize
+        in_f, out_f = J[IN], J[OUT]
+        table = carray(ptr(J[TABLE], like), (65536,))
+        bias = carray(ptr(J[BIAS], like), (J[NBIAS],))
+        mask = carray(ptr(J[MASK], ilike), (1,))
+        gi = np.empty(8, np.int32)
+        gf = np.empty(2, like.dtype)
+        t = np.empty(6, like.dtype)       # scalars in the data's dtype, as the Python wrappers pass them
+        t[0] = F[SIG]
+        t[1] = F[MAXC]
+        t[2] = F[SCALE]
+        t[3] = F[STEP]
+        t[4] = 1.0 / F[STEP]
+        t[5] = F[LEV]
+        key = np.uint64(J[KEY])
+        if (J[KIND] - 1) % 2 == 0:      # a block of rows
+            r0, r1 = J[R0], J[R1]
+            x = carray(ptr(J[X] + r0 * in_f * isz, like), (r1 - r0, in_f))
+            y = carray(ptr(J[Y] + r0 * out_f * isz, like), (r1 - r0, out_f))
+            w = carray(ptr(J[W], like), (out_f, in_f))
+            xc = carray(ptr(J[XC], like), (r1 - r0, in_f))
+            s = carray(ptr(J[S], like), (r1 - r0,))
+            F[RESULT] = _rows_piece(J[GEMM], x, xc, s, w, y, key, J[FIRST] + r0 * out_f, t[0], table, t[1],
+                                    t[1] >= 0, t[2], bias, t[3], t[4], t[5], J[ABS_MAX] != 0, J[CLAMP] != 0,
+                                    mask, gi, gf)
+        else:                           # ensemble members, claimed from a shared counter
+            E, rows = J[NMEM], J[ROWS]
+            x = carray(ptr(J[X], like), (J[NX], rows, in_f))
+            out = carray(ptr(J[Y], like), (E, rows, out_f))
+            w3 = carray(ptr(J[W], like), (E, out_f, in_f))
+            xc = carray(ptr(J[XC], like), (rows, in_f))
+            s = carray(ptr(J[S], like), (rows,))
+            counter = carray(ptr(J[COUNTER], J), (1,))
+            post = carray(ptr(J[POST], F), (E,))
+            _members_piece(J[GEMM], x, xc, s, w3, out, counter, key, t[0], table, t[1], t[1] >= 0, J[BM] != 0,
+                           F[MAX_RED], post, bias, F[STEP], t[5], J[ABS_MAX] != 0, J[CLAMP] != 0, mask, gi, gf)
+
+    @numba.njit(cache=True, nogil=True)
+    def run_job(J, F):  # pragma: no cover - compiled
+        """Run the job described by ``J``/``F`` (see the slot names above)."""
+        kind = J[KIND]
+        if kind == ROWS_JOB or kind == MEMBERS_JOB:
+            _job(J, F, np.empty(0, np.float32), np.empty(0, np.int32))
+        elif kind == ROWS_JOB + 2 or kind == MEMBERS_JOB + 2:
+            _job(J, F, np.empty(0, np.float64), np.empty(0, np.int64))
+        else:
+            raise ValueError("physnn lanes: unknown job kind")
+
+    @numba.njit(cache=True, nogil=True)
+    def serve(J, F, spin):  # pragma: no cover - compiled
+        """A worker's job loop: run each job posted in ``J`` and mark it done; return after
+        ``spin`` polls without a job."""
+        seen = load(J, DONE)
+        idle = 0
+        while idle < spin:
+            if load(J, POSTED) > seen:
+                run_job(J, F)
+                seen += 1
+                store(J, DONE, seen)
+                idle = 0
+            else:
+                idle += 1
+else:  # pragma: no cover
+    run_job = serve = None
+
+
+def lanes_pool(n: int) -> "_lanes.Pool":
+    """The process's lane pool (at least ``n`` lanes) running these jobs."""
+    return _lanes.pool(n, serve, run_job)
+
+
+def fill_common(J: np.ndarray, F: np.ndarray, gemm: int, x: np.ndarray, w: np.ndarray, table: np.ndarray,
+                bias: np.ndarray | None, key: int, sig: float, M: float, step: float, L: float, abs_max: bool,
+                clamp: bool, *, members: bool) -> None:
+    """The slots of a job shared by both kinds (the output address ``Y`` is set per read)."""
+    J[KIND] = (MEMBERS_JOB if members else ROWS_JOB) + 2 * (x.dtype == np.float64)
+    J[GEMM] = gemm
+    J[X] = x.ctypes.data
+    J[W] = w.ctypes.data
+    J[TABLE] = table.ctypes.data
+    J[BIAS] = 0 if bias is None else bias.ctypes.data
+    J[NBIAS] = 0 if bias is None else bias.size
+    J[MASK] = MASKS[x.dtype].ctypes.data
+    J[KEY] = key
+    J[ABS_MAX] = abs_max
+    J[CLAMP] = clamp
+    F[SIG] = sig
+    F[MAXC] = M
+    F[STEP] = step
+    F[LEV] = L
+
+
+def fill_rows(J: np.ndarray, F: np.ndarray, r0: int, r1: int, rows: int, in_f: int, out_f: int, scale: float) -> None:
+    """Rows ``r0:r1`` of a read of ``rows`` rows; ``scale``: output scale of a code."""
+    J[R0], J[R1], J[ROWS], J[IN], J[OUT], J[FIRST] = r0, r1, rows, in_f, out_f, 0
+    F[SCALE] = scale
+
+
+def fill_members(J: np.ndarray, F: np.ndarray, E: int, rows: int, in_f: int, out_f: int, nx: int,
+                 counter: np.ndarray, post: np.ndarray, bm: bool, max_red: float) -> None:
+    """An ensemble read's share: members claimed from ``counter``; ``nx``: 1 (shared input) or
+    ``E``; ``post`` float64 (E,) output scales; bound management per member."""
+    J[NMEM], J[ROWS], J[IN], J[OUT], J[NX] = E, rows, in_f, out_f, nx
+    J[COUNTER], J[POST], J[BM] = counter.ctypes.data, post.ctypes.data, bm
+    F[MAX_RED] = max_red
+
+
+def fill_scratch(J: np.ndarray, xc: np.ndarray, s: np.ndarray) -> None:
+    """The lane's scratch: input codes and row scales."""
+    J[XC], J[S] = xc.ctypes.data, s.ctypes.data
+
+
+def read_rows(lanes: int, gemm: int, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, table: torch.Tensor,
+              bias: torch.Tensor | None, key: int, sig: float, M: float, scale: float, step: float, L: float,
+              abs_max: bool, clamp: bool) -> float:
+    """A read without ensemble on ``lanes`` lanes, cut into blocks of rows: DAC codes of ``x``
+    (rows, in), GEMM with ``w`` (out, in) through torch's BLAS at address ``gemm``, noise (draw
+    ``r * out + c`` of ``key``, ``sig`` ADC steps), rounding and clamping to ``±M`` (``M < 0``:
+    no ADC), scaling by the row's input scale times ``scale``, plus ``bias``; written to ``y``.
+    ``step``: the DAC step times the input reduction; ``L < 0``: no DAC. Returns the largest
+    |code| before clamping."""
+    rows, in_f = x.shape
+    with _lanes.acquire(lanes, serve, run_job) as pool:
+        lanes = pool.n
+        xa, ya, wa, ta = x.numpy(), y.numpy(), w.numpy(), table.numpy()
+        ba = None if bias is None else bias.numpy()
+        for k in range(lanes):
+            J, F = pool.rows[k]
+            fill_common(J, F, gemm, xa, wa, ta, ba, key, sig, M, step, L, abs_max, clamp, members=False)
+            r0, r1 = rows * k // lanes, rows * (k + 1) // lanes
+            fill_rows(J, F, r0, r1, rows, in_f, ya.shape[1], scale)
+            fill_scratch(J, pool.buffer(k, "xc", (r1 - r0) * in_f, ya.dtype), pool.buffer(k, "s", r1 - r0, ya.dtype))
+            J[Y] = ya.ctypes.data
+        pool.dispatch(lanes)
+        return float(pool.F[:lanes, RESULT].max())
+
+
+def read_members(lanes: int, gemm: int, x: torch.Tensor, out: torch.Tensor, w: torch.Tensor, table: torch.Tensor,
+                 bias: torch.Tensor | None, key: int, sig: float, M: float, post: np.ndarray, step: float, L: float,
+                 abs_max: bool, clamp: bool, bm: bool, max_red: float) -> None:
+    """An ensemble read on ``lanes`` lanes: each lane claims members one at a time (see
+    ``_members_piece``). ``x``: (1, rows, in) shared by the members or (E, rows, in); ``w``
+    (E * out, in); ``out`` (E, rows, out); ``post`` float64 (E,) output scales; bound
+    management per member (``bm``, up to an input reduction of ``max_red``)."""
+    nx, rows, in_f = x.shape
+    E, _, out_f = out.shape
+    counter = np.zeros(1, dtype=np.int64)
+    with _lanes.acquire(min(lanes, E), serve, run_job) as pool:
+        xa, oa, wa, ta = x.numpy(), out.numpy(), w.numpy(), table.numpy()
+        ba = None if bias is None else bias.numpy()
+        for k in range(pool.n):
+            J, F = pool.rows[k]
+            fill_common(J, F, gemm, xa, wa, ta, ba, key, sig, M, step, L, abs_max, clamp, members=True)
+            fill_members(J, F, E, rows, in_f, out_f, nx, counter, post, bm, max_red)
+            fill_scratch(J, pool.buffer(k, "xc", rows * in_f, oa.dtype), pool.buffer(k, "s", rows, oa.dtype))
+            J[Y] = oa.ctypes.data
+        pool.dispatch(pool.n)

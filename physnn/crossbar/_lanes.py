@@ -1,97 +1,266 @@
-"""Lanes: run the independent pieces of a CPU read on single-threaded worker threads.
+"""Lanes: native worker threads that run the pieces of a CPU read without the GIL.
 
-Why hand-written: a noisy crossbar read is a GEMM followed by element-wise passes (DAC before,
-noise + ADC + scaling after). torch parallelises the GEMM over its OpenMP team, but the fused
-element-wise kernels (numba, see :mod:`physnn.crossbar._fused`) would run on one thread, and a
-parallel numba region after the GEMM fights the OpenMP threads still spinning from it. Cutting the
-read into pieces (blocks of rows, or ensemble members) and running *each piece end to end* —
-DAC, single-threaded GEMM, fused post-pass — on its own thread keeps every core busy for the
-whole read with nothing spinning. The pieces write disjoint slices of one output tensor and draw
-their noise from counters, so the result does not depend on the number of lanes.
+Why hand-written: a noisy crossbar read is DAC -> GEMM -> noise/ADC pass, each piece (a block
+of rows, or ensemble members) one compiled call (:mod:`physnn.crossbar._fused`, GEMM through
+torch's BLAS, :mod:`._blas`). torch parallelises only its own ops, numba's ``parallel=True``
+brings a second OpenMP/TBB team that spins against torch's, and a Python thread pool makes each
+worker take the GIL to start and to finish its piece: on the 2-core virtual machines this was
+measured on, each such hand-over is a futex wake-up of 50-150 us, 10-15 % of a 512x512 read.
 
-The calling thread is lane 0 (its torch thread count is set to 1 for the duration); the other
-lanes are daemon threads whose torch intra-op thread count is 1 (``torch.set_num_threads`` is
-thread-local for OpenMP and MKL; the global default is restored for the caller). The pool is
-rebuilt after ``fork`` (threads do not survive it) and when the caller's thread count grows.
+Here a worker thread spends its working life inside one compiled, GIL-free loop
+(:func:`serve` of the job runner) that polls its job slot — an int64 row of the pool's table
+``J`` plus a float64 row of ``F`` — runs the job, and publishes completion with atomic
+release/acquire stores and loads. The caller is lane 0: it posts jobs to the other lanes, runs
+its own share with the same runner, and spins (GIL released) until the others are done. A worker
+that has had no job for ``_SPIN`` polls (0.1-0.3 ms) goes to sleep on a semaphore; the poster
+wakes it (a Dekker handshake on ``AWAKE``/``POSTED`` with sequentially consistent fences, so no
+wake-up is lost). Workers set their torch (OpenMP, MKL) thread count to 1; the caller's is set
+to 1 while it runs its share. The pool is rebuilt after ``fork`` (threads do not survive it)
+and grown when the caller's thread count grows; a second thread reading while the pool is busy
+runs its read alone instead of waiting.
+
+Jobs are plain numbers — addresses of contiguous buffers the caller keeps alive until the read
+returns, sizes, keys, scalars — laid out by the job runner's module.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import threading
-from typing import Any, Callable, Sequence
+import time
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 try:
     import numba
+    from numba import types
+    from numba.extending import intrinsic
 except ImportError:  # pragma: no cover - numba is a dependency
     numba = None
 
-__all__ = ["count", "run", "scratch"]
+__all__ = ["Pool", "acquire", "count", "fetch_add", "load", "pool", "ptr", "scratch", "store"]
 
-_POOL: "_Pool | None" = None
+# slots of a lane's int64 job row used by the pool itself; the runner owns the others
+POSTED, DONE, AWAKE, FAILED = 0, 1, 2, 3
+NJ, NF = 48, 16
+# how long an idle worker polls for a new job before it sleeps (s): longer than the caller's
+# Python between two reads, so that back-to-back reads find their workers awake
+SPIN_S = 5e-4
+# polls between the caller's checks for an unexpectedly slow worker
+_SPIN = 100_000
+
+_POOL: "Pool | None" = None
 _LOCK = threading.Lock()
 _LOCAL = threading.local()
-# Waking a sleeping thread costs 50-100 us on the virtual machines this was measured on (up to a
-# tenth of a 512x512 read): a lane that has just finished polls for new work this many times
-# (0.1-0.2 ms, GIL released) before it goes to sleep on the queue, and the caller does the same
-# while it waits for the lanes. (A worker that sees new work may still wait for the GIL.)
-_SPIN = 100_000
+
+if numba is not None:
+
+    def _int64_array(arr) -> bool:
+        return isinstance(arr, types.Array) and arr.dtype == types.int64
+
+    @intrinsic
+    def fetch_add(typingctx, arr, index, value):
+        """Atomically ``old = arr[index]; arr[index] += value; return old`` (int64 array,
+        sequentially consistent): lanes claim work items from one shared counter."""
+        if not _int64_array(arr):
+            return None
+        sig = types.int64(arr, types.intp, types.int64)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            return builder.atomic_rmw("add", builder.gep(ary.data, [args[1]]), args[2], "seq_cst")
+
+        return sig, codegen
+
+    @intrinsic
+    def load(typingctx, arr, index):
+        """``arr[index]`` as an atomic acquire load (int64 array): never hoisted out of a loop,
+        and later loads are not moved before it."""
+        if not _int64_array(arr):
+            return None
+        sig = types.int64(arr, types.intp)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            return builder.load_atomic(builder.gep(ary.data, [args[1]]), "acquire", 8)
+
+        return sig, codegen
+
+    @intrinsic
+    def store(typingctx, arr, index, value):
+        """``arr[index] = value`` as a sequentially consistent atomic store (int64 array):
+        earlier stores are visible to whoever sees this one."""
+        if not _int64_array(arr):
+            return None
+        sig = types.void(arr, types.intp, types.int64)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            builder.store_atomic(args[2], builder.gep(ary.data, [args[1]]), "seq_cst", 8)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    @intrinsic
+    def ptr(typingctx, address, like):
+        """A typed pointer (for ``numba.carray``) to the buffer at integer ``address``, of the
+        dtype of the array ``like``."""
+        if not isinstance(like, types.Array):
+            return None
+        sig = types.CPointer(like.dtype)(types.int64, like)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+        return sig, codegen
+
+    @numba.njit(cache=True, nogil=True)
+    def _post(J):  # pragma: no cover - compiled
+        """Publish the job written in ``J`` (everything stored before is visible to the worker);
+        returns whether the worker is awake (else the caller must wake it)."""
+        store(J, POSTED, load(J, POSTED) + 1)
+        return load(J, AWAKE)
+
+    @numba.njit(cache=True, nogil=True)
+    def _may_sleep(J):  # pragma: no cover - compiled
+        """A worker about to sleep: clear ``AWAKE``, then look again for a job posted meanwhile
+        (the poster stores ``POSTED`` before it reads ``AWAKE``: one of the two sees the other)."""
+        store(J, AWAKE, 0)
+        if load(J, POSTED) > load(J, DONE):
+            store(J, AWAKE, 1)
+            return False
+        return True
+
+    @numba.njit(cache=True, nogil=True)
+    def _wait(J, n, spin):  # pragma: no cover - compiled
+        """Spin until lanes ``1..n-1`` of the table ``J`` have finished their jobs (True), or
+        ``spin`` polls pass (False)."""
+        for _ in range(spin):
+            ok = True
+            for k in range(1, n):
+                if load(J[k], DONE) < load(J[k], POSTED):
+                    ok = False
+            if ok:
+                return True
+        return False
+
+    @numba.njit(cache=True, nogil=True)
+    def _finish(J):  # pragma: no cover - compiled
+        store(J, DONE, load(J, POSTED))
+else:  # pragma: no cover
+    fetch_add = load = store = ptr = None
+
+
+def _forget_pool() -> None:
+    """In a forked child: the workers did not survive the fork; the next read builds a pool."""
+    global _POOL, _LOCK
+    _POOL = None
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+class Pool:
+    """``n`` native lanes: the caller (lane 0) and ``n - 1`` worker threads.
+
+    ``J`` (n, NJ) int64 and ``F`` (n, NF) float64 hold one job per lane; ``serve(J_row, F_row,
+    spin)`` is the compiled job loop of the runner (it returns after ``spin`` idle polls) and
+    ``run(J_row, F_row)`` runs one job in the caller.
+    """
+
+    def __init__(self, n: int, serve: Callable, run: Callable):
+        self.n = n
+        self.pid = os.getpid()
+        self.J = np.zeros((n, NJ), dtype=np.int64)
+        self.F = np.zeros((n, NF), dtype=np.float64)
+        self.rows = [(self.J[k], self.F[k]) for k in range(n)]
+        self.run = run
+        self.busy = threading.Lock()
+        self.errors: list[BaseException | None] = [None] * n
+        self._bufs: dict = {}
+        self.owner: Any = None          # whose job rows are in J/F (a prepared read may reuse them)
+        self._sems = [threading.Semaphore(0) for _ in range(n)]
+        ready = threading.Barrier(n)
+        caller_threads = torch.get_num_threads()
+        # idle polls per SPIN_S: the poll of a job row costs ~0.4 ns on the machine this was
+        # written on; measure it here rather than assume it
+        idle = np.zeros(NJ, dtype=np.int64)
+        serve(idle, np.zeros(NF), 1000)
+        t = time.perf_counter()
+        serve(idle, np.zeros(NF), 100_000)
+        self.spin = int(min(1e9, max(1e4, 1e5 * SPIN_S / max(time.perf_counter() - t, 1e-9))))
+        for k in range(1, n):
+            threading.Thread(target=self._loop, args=(k, serve, ready), name=f"physnn-lane-{k}",
+                             daemon=True).start()
+        ready.wait()
+        torch.set_num_threads(caller_threads)   # the workers' set_num_threads(1) also set the default
+
+    def buffer(self, k: int, slot: str, n: int, dtype: Any) -> np.ndarray:
+        """Lane ``k``'s scratch buffer ``slot`` of at least ``n`` elements (kept for later reads:
+        fresh large buffers cost page faults on first touch)."""
+        key = (k, slot, np.dtype(dtype))
+        buf = self._bufs.get(key)
+        if buf is None or buf.size < n:
+            buf = self._bufs[key] = np.empty(max(n, 1), dtype=dtype)
+        return buf
+
+    def _loop(self, k: int, serve: Callable, ready: threading.Barrier) -> None:
+        torch.set_num_threads(1)
+        J, F = self.rows[k]
+        J[AWAKE] = 1
+        ready.wait()
+        while True:
+            try:
+                serve(J, F, self.spin)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, re-raised there
+                self.errors[k] = exc
+                J[FAILED] = 1
+                _finish(J)
+                continue
+            if _may_sleep(J):
+                self._sems[k].acquire()
+                store_py(J, AWAKE, 1)
+
+    def dispatch(self, n: int) -> None:
+        """Run the jobs written in rows ``0..n-1``: post ``1..n-1`` to the workers, run row 0
+        here (with one torch thread), wait for the workers; re-raise the first failure."""
+        for k in range(1, n):
+            J = self.rows[k][0]
+            J[FAILED] = 0
+            if not _post(J):
+                self._sems[k].release()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        err: BaseException | None = None
+        try:
+            self.run(*self.rows[0])
+        except BaseException as exc:  # noqa: BLE001 - re-raised once the workers are done
+            err = exc
+        finally:
+            torch.set_num_threads(threads)
+        while not _wait(self.J, n, _SPIN):
+            time.sleep(0)
+        for k in range(1, n):
+            if self.J[k, FAILED] and err is None:
+                err, self.errors[k] = self.errors[k], None
+        if err is not None:
+            raise err
+
+
+def store_py(J: np.ndarray, slot: int, value: int) -> None:
+    """An atomic store from Python (see :func:`store`)."""
+    _store(J, slot, value)
+
 
 if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
-    def _poll(flags, lo, hi, want, tick, iters):  # pragma: no cover - compiled
-        """Spin until ``flags[lo:hi]`` all reach ``want`` (True) or ``iters`` polls pass (False).
-
-        ``tick`` is written each poll so that the loads of ``flags`` cannot be hoisted out of
-        the loop (the two arrays may alias as far as the compiler knows).
-        """
-        for _ in range(iters):
-            ok = True
-            for k in range(lo, hi):
-                if flags[k] < want:
-                    ok = False
-            if ok:
-                return True
-            tick[0] += 1
-        return False
-else:  # pragma: no cover
-    def _poll(flags, lo, hi, want, tick, iters):
-        return False
-
-
-class _Pool:
-    def __init__(self, n: int):
-        self.n = n
-        self.pid = os.getpid()
-        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self.posted = np.zeros(1, dtype=np.int64)     # number of tasks put on the queue so far
-        ready = threading.Barrier(n + 1)
-        caller_threads = torch.get_num_threads()
-        for i in range(n):
-            threading.Thread(target=self._loop, args=(ready,), name=f"physnn-lane-{i}", daemon=True).start()
-        ready.wait()
-        torch.set_num_threads(caller_threads)   # the workers' set_num_threads(1) also set the default
-
-    def _loop(self, ready: threading.Barrier) -> None:
-        torch.set_num_threads(1)
-        ready.wait()
-        tick = np.zeros(1, dtype=np.int64)
-        taken = 0
-        while True:
-            _poll(self.posted, 0, 1, taken + 1, tick, _SPIN)     # then get() rarely has to sleep
-            fn, i, item, done, fin = self.tasks.get()
-            taken += 1
-            try:
-                res = (i, True, fn(item))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller, re-raised there
-                res = (i, False, exc)
-            done.put(res)
-            fin[i] = 1
+    def _store(J, slot, value):  # pragma: no cover - compiled
+        store(J, slot, value)
 
 
 def count() -> int:
@@ -99,64 +268,79 @@ def count() -> int:
     return max(1, torch.get_num_threads())
 
 
-def _pool(n: int) -> _Pool:
+def pool(n: int, serve: Callable, run: Callable) -> Pool:
+    """The process's pool, with at least ``n`` lanes (rebuilt after ``fork``)."""
     global _POOL
     with _LOCK:
-        if _POOL is None or _POOL.pid != os.getpid() or _POOL.n < n:
-            _POOL = _Pool(n)
-        return _POOL
+        p = _POOL
+        if p is None or p.pid != os.getpid() or p.n < n:
+            p = _POOL = Pool(n, serve, run)
+        return p
 
 
-def run(fn: Callable[[Any], Any], items: Sequence[Any]) -> list:
-    """``[fn(item) for item in items]`` with the items dealt round-robin to the lanes: at most
-    :func:`count` pieces run at once, the calling thread doing the first share itself (with
-    one torch thread meanwhile) while the workers do the others.
+class _Solo:
+    """One lane in the calling thread: the read of a thread that finds the pool busy (or that
+    has one torch thread) runs alone, with its own job row and scratch."""
 
-    With one item, or one lane, runs in the calling thread as it is. The first exception raised
-    by a piece is re-raised here after all lanes have finished.
-    """
-    n = min(count(), len(items))
-    if n <= 1:
-        return [fn(it) for it in items]
-    pool = _pool(n - 1)
-    done: queue.SimpleQueue = queue.SimpleQueue()
-    fin = np.zeros(n, dtype=np.int64)
-    for k in range(1, n):
-        pool.tasks.put((_serial, k, (fn, items[k::n]), done, fin))
-        pool.posted[0] += 1
-    out: list = [None] * len(items)
-    err: BaseException | None = None
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        out[0::n] = _serial((fn, items[0::n]))
-    except BaseException as exc:  # noqa: BLE001 - re-raised once the workers are done
-        err = exc
-    finally:
-        torch.set_num_threads(threads)
-    _poll(fin, 1, n, 1, np.zeros(1, dtype=np.int64), _SPIN)
-    for _ in range(1, n):
-        k, ok, val = done.get()
-        if ok:
-            out[k::n] = val
-        elif err is None:
-            err = val
-    if err is not None:
-        raise err
-    return out
+    def __init__(self, run: Callable):
+        self.n = 1
+        self.J = np.zeros((1, NJ), dtype=np.int64)
+        self.F = np.zeros((1, NF), dtype=np.float64)
+        self.rows = [(self.J[0], self.F[0])]
+        self.run = run
+        self._bufs: dict = {}
+
+    buffer = Pool.buffer
+
+    def dispatch(self, n: int) -> None:
+        self.run(*self.rows[0])
 
 
-def _serial(job: tuple) -> list:
-    fn, items = job
-    return [fn(it) for it in items]
+class acquire:
+    """``with acquire(n, serve, run) as lanes:`` the pool with ``lanes.n = n`` lanes to itself,
+    or a one-lane stand-in when ``n == 1`` or another thread is using the pool."""
+
+    def __init__(self, n: int, serve: Callable, run: Callable):
+        self.pool: Pool | None = None
+        if n > 1:
+            p = pool(n, serve, run)
+            if p.busy.acquire(blocking=False):
+                self.pool = p
+        if self.pool is None:
+            solo = getattr(_LOCAL, "solo", None)
+            if solo is None or solo.run is not run:
+                solo = _LOCAL.solo = _Solo(run)
+            self.lanes: Any = solo
+        else:
+            self.lanes = _View(self.pool, n)
+
+    def __enter__(self) -> Any:
+        return self.lanes
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.busy.release()
 
 
-def scratch(slot: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """A scratch tensor of the calling thread, reused across calls (slot, shape, dtype).
+class _View:
+    """The first ``n`` lanes of a pool."""
 
-    Fresh large tensors cost page faults on first touch (a lane's memory arena gives its pages
-    back to the system between reads); a piece's temporaries live only until it returns, so one
-    buffer per thread and slot suffices.
+    def __init__(self, p: Pool, n: int):
+        self.p, self.n, self.rows, self.F = p, n, p.rows, p.F
+
+    def buffer(self, k: int, slot: str, n: int, dtype: Any) -> np.ndarray:
+        return self.p.buffer(k, slot, n, dtype)
+
+    def dispatch(self, n: int) -> None:
+        self.p.owner = None
+        self.p.dispatch(n)
+
+
+def scratch(slot: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A numpy scratch array of the calling thread, reused across calls (slot, shape, dtype).
+
+    Fresh large arrays cost page faults on first touch; a piece's temporaries live only until
+    it returns, so one buffer per thread and slot suffices.
     """
     bufs = getattr(_LOCAL, "bufs", None)
     if bufs is None:
@@ -165,6 +349,6 @@ def scratch(slot: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tens
     for d in shape:
         n *= d
     buf = bufs.get((slot, dtype))
-    if buf is None or buf.numel() < n:
-        buf = bufs[(slot, dtype)] = torch.empty(max(n, 1), dtype=dtype)
-    return buf[:n].view(shape)
+    if buf is None or buf.size < n:
+        buf = bufs[(slot, dtype)] = np.empty(max(n, 1), dtype=dtype)
+    return buf[:n].reshape(shape)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from physnn.crossbar import _fused
+from physnn.crossbar import _blas, _fused
 from physnn.crossbar.layer import _normal_table
 
 pytestmark = pytest.mark.skipif(_fused.numba is None, reason="numba not installed")
@@ -91,3 +91,17 @@ def test_dac_rows_equals_torch_quantiser(abs_max, clamp):
         ref = ref.clamp(-127, 127) if clamp else ref
     assert torch.equal(xc, ref)
     assert torch.equal(xc[3], torch.zeros(31))
+
+
+@pytest.mark.skipif(not (_blas.SGEMM and _blas.DGEMM), reason="torch exports no Fortran GEMM")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rows,n,k", [(7, 5, 3), (64, 33, 17), (1, 1, 1), (0, 4, 4), (5, 0, 3), (4, 6, 0)])
+def test_gemm_from_compiled_code_is_torch_mm(dtype, rows, n, k):
+    """The kernels' GEMM (torch's own BLAS, called from numba) gives torch.mm's numbers bit for
+    bit, including empty operands."""
+    g = torch.Generator().manual_seed(rows * 100 + n * 10 + k)
+    x, w = torch.randn(rows, k, generator=g, dtype=dtype), torch.randn(n, k, generator=g, dtype=dtype)
+    y = torch.full((rows, n), float("nan"), dtype=dtype)
+    fn = _blas.SGEMM if dtype == torch.float32 else _blas.DGEMM
+    _blas.gemm_xwt(fn, x.numpy(), w.numpy(), y.numpy(), np.empty(8, np.int32), np.empty(2, y.numpy().dtype))
+    assert torch.equal(y, x @ w.t())

@@ -76,18 +76,58 @@ def test_members_have_their_own_bound_management():
     assert torch.equal(y[1], yq[1])
 
 
-def test_run_keeps_order_and_reraises():
-    with _Threads(2):
-        assert _lanes.run(lambda v: v * v, list(range(7))) == [v * v for v in range(7)]
+def test_a_failing_job_is_reraised_in_the_caller_and_the_pool_recovers():
+    lay = _layer(None)
+    x = torch.randn(64, 256, generator=torch.Generator().manual_seed(2))
+    with _Threads(2), torch.no_grad():
+        lay.generator = torch.Generator().manual_seed(3)
+        ref = lay(x)
+        pool = _fused.lanes_pool(2)
+        with _lanes.acquire(2, _fused.serve, _fused.run_job) as lanes:
+            lanes.rows[0][0][_fused.KIND] = 0                  # nothing to do on lane 0
+            lanes.rows[1][0][_fused.KIND] = 99                 # a job the runner does not know
+            with pytest.raises(ValueError, match="unknown job kind"):
+                pool.dispatch(2)
+            lanes.rows[0][0][_fused.KIND] = 99                 # the caller's own share fails too
+            lanes.rows[1][0][_fused.KIND] = 99
+            with pytest.raises(ValueError, match="unknown job kind"):
+                pool.dispatch(2)
+        lay.generator = torch.Generator().manual_seed(3)
+        assert torch.equal(lay(x), ref)                       # the workers serve again
 
-        def bad(v):
-            if v == 3:
-                raise ValueError("piece 3 failed")
-            return v
 
-        with pytest.raises(ValueError, match="piece 3 failed"):
-            _lanes.run(bad, list(range(6)))
-        assert _lanes.run(lambda v: -v, [1, 2]) == [-1, -2]       # the pool still works
+def test_prepared_read_equals_the_general_path_and_steps_aside_on_any_change():
+    lay = _layer(None)
+    x = torch.randn(64, 256, generator=torch.Generator().manual_seed(2))
+    with _Threads(2), torch.no_grad():
+        lay(x)
+        lay.generator = torch.Generator().manual_seed(5)
+        fast = lay(x)
+        del lay.__dict__["_prepared"]
+        lay.generator = torch.Generator().manual_seed(5)
+        assert torch.equal(fast, lay(x))                      # same numbers as the general path
+        prep = lay.__dict__["_prepared"]
+        assert prep(lay, x) is not None
+        # the input: another shape, dtype, layout, or one that needs a graph
+        assert prep(lay, x[:32]) is None
+        assert prep(lay, x.double()) is None
+        assert prep(lay, x.t().contiguous().t()) is None
+        with torch.enable_grad():
+            assert prep(lay, x.clone().requires_grad_()) is None
+        # the layer: bias replaced or updated in place, weights updated, new config or time
+        for change in (lambda: lay.bias.add_(1.0),
+                       lambda: setattr(lay, "bias", torch.nn.Parameter(lay.bias.detach().clone())),
+                       lambda: lay.weight.mul_(0.5),
+                       lambda: setattr(lay, "config", lay.config.replace(out_noise=0.02)),
+                       lambda: lay.set_time(7200.0)):
+            lay(x)
+            prep = lay.__dict__["_prepared"]
+            assert prep(lay, x) is not None
+            change()
+            assert prep(lay, x) is None
+    with _Threads(1), torch.no_grad():
+        lay(x)
+        assert lay.__dict__["_prepared"](lay, x) is None       # fewer lanes than it was built for
 
 
 _FORKED: dict = {}
@@ -126,3 +166,31 @@ def test_cached_operands_follow_bias_updates(dtype):
         torch.testing.assert_close(lay(x), y0 + 1.0)
         lay.bias = torch.nn.Parameter(lay.bias.detach() + 1.0)   # a new tensor
         torch.testing.assert_close(lay(x), y0 + 2.0)
+
+
+def test_large_outputs_are_recycled_only_when_nothing_refers_to_them():
+    """A prepared read reuses its last large output once nothing refers to it (saves the page
+    faults of a fresh block); any reference — the tensor, a view, a numpy array, a DLPack
+    export — keeps it, and a reused buffer holds the same numbers as a fresh one."""
+    from torch.utils import dlpack
+
+    from physnn.crossbar import layer as layer_mod
+
+    lay = _layer(8, n=256)
+    x = torch.randn(512, 256, generator=torch.Generator().manual_seed(2))   # 8 x 512 x 256 x 4 B = 4 MiB
+    with _Threads(2), torch.no_grad():
+        lay(x)
+        assert lay.__dict__["_prepared"].recycle and 8 * 512 * 256 * 4 >= layer_mod._RECYCLE_BYTES
+        lay.generator = torch.Generator().manual_seed(9)
+        first = lay(x)
+        ref, ptr = first.clone(), first.data_ptr()
+        del first
+        lay.generator = torch.Generator().manual_seed(9)
+        again = lay(x)
+        assert again.data_ptr() == ptr and torch.equal(again, ref)
+        for keep in (lambda y: y, lambda y: y[0], lambda y: y.numpy(), lambda y: dlpack.to_dlpack(y)):
+            held, ptr = keep(again), again.data_ptr()
+            del again
+            again = lay(x)
+            assert again.data_ptr() != ptr
+            del held
