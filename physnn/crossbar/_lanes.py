@@ -242,8 +242,14 @@ class Pool:
             err = exc
         finally:
             torch.set_num_threads(threads)
-        while not _wait(self.J, n, _SPIN):
-            time.sleep(0)
+        try:
+            while not _wait(self.J, n, _SPIN):
+                time.sleep(0)
+        except BaseException:
+            # (e.g. KeyboardInterrupt while waiting) the workers still use the caller's buffers:
+            # wait for them in compiled code, which no signal interrupts, then re-raise
+            _wait(self.J, n, 1 << 62)
+            raise
         for k in range(1, n):
             if self.J[k, FAILED] and err is None:
                 err, self.errors[k] = self.errors[k], None

@@ -539,7 +539,7 @@ class _PreparedRead:
         self.bm = p.M is not None and p.bm
         self.M, self.max_red = p.M, p.max_red
         self.step, self.post = p.step_in, layer._post_f
-        lanes = _lanes.count()
+        lanes = self.lanes = _lanes.count()
         n = max(1, min(lanes, rows, rows * in_f * out_f // _LANE_MACS)) if E is None else min(lanes, E)
         self.n = n
         self.pool = _fused.lanes_pool(n) if n > 1 else None
@@ -595,7 +595,7 @@ class _PreparedRead:
         pool = self.pool
         if (not isinstance(x, torch.Tensor) or x.shape != self.shape or x.dtype != self.dtype or not x.is_cpu
                 or not x.is_contiguous() or (x.requires_grad and torch.is_grad_enabled()) or pool is None
-                or _lanes._POOL is not pool or _lanes.count() < self.n):
+                or _lanes._POOL is not pool or _lanes.count() != self.lanes):
             return None
         params = layer._parameters
         b = params.get("bias")

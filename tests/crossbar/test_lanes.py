@@ -194,3 +194,32 @@ def test_large_outputs_are_recycled_only_when_nothing_refers_to_them():
             again = lay(x)
             assert again.data_ptr() != ptr
             del held
+
+
+def test_reads_from_two_threads_at_once_give_the_sequential_numbers():
+    """A thread that finds the lanes busy reads alone; both get the numbers of their keys."""
+    import threading
+
+    lays = [_layer(None), _layer(4)]
+    x = torch.randn(64, 256, generator=torch.Generator().manual_seed(2))
+
+    def read(lay, seed, reps):
+        lay.generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            return [lay(x) for _ in range(reps)]
+
+    with _Threads(2):
+        ref = [read(lay, 10 + i, 20) for i, lay in enumerate(lays)]
+        got: list = [None, None]
+
+        def worker(i):
+            torch.set_num_threads(2)
+            got[i] = read(lays[i], 10 + i, 20)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for i in range(2):
+        assert all(torch.equal(a, b) for a, b in zip(got[i], ref[i]))
