@@ -323,11 +323,14 @@ def read_rows_(y: torch.Tensor, key: int, first: int, sig: float, table: torch.T
  CLAMP, NMEM, COUNTER, POST, BM, NX) = range(4, 29)
 SIG, MAXC, SCALE, STEP, LEV, MAX_RED, RESULT = range(7)
 ROWS_JOB, MEMBERS_JOB = 1, 2          # + 2 for float64 data
+PER_READ = np.array([X, Y, KEY], dtype=np.int64)   # the slots a prepared read writes per call
 
 if numba is not None:
     from numba import carray
 
+    from ._lanes import AWAKE as AWAKE_
     from ._lanes import DONE, POSTED, load, ptr, store
+    from ._lanes import FAILED as FAILED_
 
     @numba.njit(cache=True, nogil=True)
     def _job(J, F, like, ilike):  # pragma: no cover - compiled
@@ -369,32 +372,102 @@ if numba is not None:
                            F[MAX_RED], post, bias, F[STEP], t[5], J[ABS_MAX] != 0, J[CLAMP] != 0, mask, gi, gf)
 
     @numba.njit(cache=True, nogil=True)
-    def run_job(J, F):  # pragma: no cover - compiled
-        """Run the job described by ``J``/``F`` (see the slot names above)."""
-        kind = J[KIND]
-        if kind == ROWS_JOB or kind == MEMBERS_JOB:
-            _job(J, F, np.empty(0, np.float32), np.empty(0, np.int32))
-        elif kind == ROWS_JOB + 2 or kind == MEMBERS_JOB + 2:
-            _job(J, F, np.empty(0, np.float64), np.empty(0, np.int64))
-        else:
-            raise ValueError("physnn lanes: unknown job kind")
-
-    @numba.njit(cache=True, nogil=True)
-    def serve(J, F, spin):  # pragma: no cover - compiled
-        """A worker's job loop: run each job posted in ``J`` and mark it done; return after
-        ``spin`` polls without a job."""
+    def _serve(J, F, spin, like, ilike):  # pragma: no cover - compiled
         seen = load(J, DONE)
         idle = 0
         while idle < spin:
             if load(J, POSTED) > seen:
-                run_job(J, F)
+                if (J[KIND] > MEMBERS_JOB) != (like.itemsize == 8):
+                    return 1                  # a job on the other dtype: re-enter with that one
+                _job(J, F, like, ilike)
                 seen += 1
                 store(J, DONE, seen)
                 idle = 0
             else:
                 idle += 1
+        return 0
+
+    @numba.njit(cache=True, nogil=True)
+    def _go(Jall, Fall, n, slots, vals, like, ilike):  # pragma: no cover - compiled
+        """A prepared read in one call: write ``vals`` into ``slots`` of rows ``0..n-1``, post
+        rows ``1..n-1``; if a worker sleeps, return the bit mask of the sleeping ones (the
+        caller wakes them and calls :func:`_rest`), else run row 0 here, wait for the others
+        and return -1."""
+        for k in range(n):
+            for i in range(slots.size):
+                Jall[k, slots[i]] = vals[i]
+        asleep = 0
+        for k in range(1, n):
+            row = Jall[k]
+            row[FAILED_] = 0
+            store(row, POSTED, load(row, POSTED) + 1)
+            if load(row, AWAKE_) == 0:
+                asleep |= 1 << k
+        if asleep:
+            return asleep
+        _rest(Jall, Fall, n, like, ilike)
+        return -1
+
+    @numba.njit(cache=True, nogil=True)
+    def _rest(Jall, Fall, n, like, ilike):  # pragma: no cover - compiled
+        _job(Jall[0], Fall[0], like, ilike)
+        _wait_all(Jall, n)
+
+    @numba.njit(cache=True, nogil=True)
+    def _wait_all(Jall, n):  # pragma: no cover - compiled
+        for k in range(1, n):
+            while load(Jall[k], DONE) < load(Jall[k], POSTED):
+                pass
+
+    def go(pool: "_lanes.Pool", n: int, slots: np.ndarray, vals: np.ndarray, f64: bool) -> None:
+        """Run a prepared read whose job rows are in ``pool`` (see :func:`_go`) with the
+        caller's torch threads set to 1; re-raise the first failure once every lane is done."""
+        like, ilike = _LIKE[f64]
+        J, F = pool.J, pool.F
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        err: BaseException | None = None
+        try:
+            mask = _go(J, F, n, slots, vals, like, ilike)
+            if mask >= 0:
+                pool.wake(mask)
+                _rest(J, F, n, like, ilike)
+        except BaseException as exc:  # noqa: BLE001 - re-raised once the workers are done
+            err = exc
+            _wait_all(J, n)
+        finally:
+            torch.set_num_threads(threads)
+        pool.raise_failures(n, err)
+
+    # the compiled loop is specialised per dtype (compiled on first use: a float32-only user never
+    # waits for the float64 kernels)
+    _LIKE = ((np.empty(0, np.float32), np.empty(0, np.int32)), (np.empty(0, np.float64), np.empty(0, np.int64)))
+
+    def _check_kind(J: np.ndarray) -> bool:
+        kind = int(J[KIND])
+        if kind not in (ROWS_JOB, MEMBERS_JOB, ROWS_JOB + 2, MEMBERS_JOB + 2):
+            raise ValueError(f"physnn lanes: unknown job kind {kind}")
+        return kind > MEMBERS_JOB
+
+    _L32, _I32 = _LIKE[0]
+    _L64, _I64 = _LIKE[1]
+
+    def run_job(J: np.ndarray, F: np.ndarray) -> None:
+        """Run the job described by ``J``/``F`` (see the slot names above) in this thread."""
+        kind = J[KIND]
+        if kind == ROWS_JOB or kind == MEMBERS_JOB:
+            _job(J, F, _L32, _I32)
+        else:
+            _job(J, F, _L64, _I64) if _check_kind(J) else None
+
+    def serve(J: np.ndarray, F: np.ndarray, spin: int) -> None:
+        """A worker's job loop: run each job posted in ``J`` and mark it done; return after
+        ``spin`` polls without a job. (Compiled and GIL-free but for a switch of dtype.)"""
+        f64 = False
+        while _serve(J, F, spin, *_LIKE[f64]):
+            f64 = _check_kind(J)
 else:  # pragma: no cover
-    run_job = serve = None
+    run_job = serve = go = None
 
 
 def lanes_pool(n: int) -> "_lanes.Pool":

@@ -250,6 +250,16 @@ class Pool:
             # wait for them in compiled code, which no signal interrupts, then re-raise
             _wait(self.J, n, 1 << 62)
             raise
+        self.raise_failures(n, err)
+
+    def wake(self, mask: int) -> None:
+        """Wake the sleeping workers whose bits are set in ``mask`` (their jobs are posted)."""
+        for k in range(1, self.n):
+            if mask >> k & 1:
+                self._sems[k].release()
+
+    def raise_failures(self, n: int, err: BaseException | None) -> None:
+        """Re-raise ``err`` or else the first failure of lanes ``1..n-1`` (all must be done)."""
         for k in range(1, n):
             if self.J[k, FAILED] and err is None:
                 err, self.errors[k] = self.errors[k], None

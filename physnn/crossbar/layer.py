@@ -554,6 +554,8 @@ class _PreparedRead:
         ba = None if bias is None else bias.numpy()
         xa = x2.numpy()
         self.counter = np.zeros(1, dtype=np.int64)
+        self.vals = np.zeros(3, dtype=np.int64)          # per read: input and output address, key
+        self.f64 = dt == torch.float64
         self.scratch: list = []
         for k in range(n):
             J, F = self.J[k], self.F[k]
@@ -614,16 +616,19 @@ class _PreparedRead:
                 J[:n, 4:] = self.J[:, 4:]
                 pool.F[:n] = self.F
                 pool.owner = self
-            J[:n, _fused.X] = x.data_ptr()
-            J[:n, _fused.Y] = y.data_ptr()
-            J[:n, _fused.KEY] = key
+            vals = self.vals
+            vals[0] = x.data_ptr()
+            vals[1] = y.data_ptr()
+            vals[2] = key
             if self.E is not None:
                 self.counter[0] = 0
-                pool.dispatch(n)
+                _fused.go(pool, n, _fused.PER_READ, vals, self.f64)
                 return y
+            _fused.go(pool, n, _fused.PER_READ, vals, self.f64)
             red = 1.0
             for attempt in range(1, 64):
-                pool.dispatch(n)
+                if attempt > 1:
+                    pool.dispatch(n)
                 if not (self.bm and pool.F[:n, _fused.RESULT].max() > self.M and red <= self.max_red):
                     break
                 red *= 2.0                                   # ADC saturates: halve the inputs, read again
