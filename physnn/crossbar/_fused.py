@@ -334,6 +334,9 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
     def _job(J, F, like, ilike):  # pragma: no cover - compiled
+        kind = J[KIND] - 2 * (like.itemsize == 8)
+        if kind != ROWS_JOB and kind != MEMBERS_JOB:
+            raise ValueError("physnn lanes: unknown job kind (or a job on another dtype)")
         isz = like.itemsize
         in_f, out_f = J[IN], J[OUT]
         table = carray(ptr(J[TABLE], like), (65536,))
@@ -349,7 +352,7 @@ if numba is not None:
         t[4] = 1.0 / F[STEP]
         t[5] = F[LEV]
         key = np.uint64(J[KEY])
-        if (J[KIND] - 1) % 2 == 0:      # a block of rows
+        if kind == ROWS_JOB:            # a block of rows
             r0, r1 = J[R0], J[R1]
             x = carray(ptr(J[X] + r0 * in_f * isz, like), (r1 - r0, in_f))
             y = carray(ptr(J[Y] + r0 * out_f * isz, like), (r1 - r0, out_f))

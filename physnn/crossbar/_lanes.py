@@ -40,7 +40,7 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency
     numba = None
 
-__all__ = ["Pool", "acquire", "count", "fetch_add", "load", "pool", "ptr", "scratch", "store"]
+__all__ = ["Pool", "acquire", "count", "fetch_add", "load", "pool", "ptr", "store"]
 
 # slots of a lane's int64 job row used by the pool itself; the runner owns the others
 POSTED, DONE, AWAKE, FAILED = 0, 1, 2, 3
@@ -53,7 +53,7 @@ _SPIN = 100_000
 
 _POOL: "Pool | None" = None
 _LOCK = threading.Lock()
-_LOCAL = threading.local()
+_LOCAL = threading.local()      # a thread's one-lane stand-in (see acquire)
 
 if numba is not None:
 
@@ -350,21 +350,3 @@ class _View:
     def dispatch(self, n: int) -> None:
         self.p.owner = None
         self.p.dispatch(n)
-
-
-def scratch(slot: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """A numpy scratch array of the calling thread, reused across calls (slot, shape, dtype).
-
-    Fresh large arrays cost page faults on first touch; a piece's temporaries live only until
-    it returns, so one buffer per thread and slot suffices.
-    """
-    bufs = getattr(_LOCAL, "bufs", None)
-    if bufs is None:
-        bufs = _LOCAL.bufs = {}
-    n = 1
-    for d in shape:
-        n *= d
-    buf = bufs.get((slot, dtype))
-    if buf is None or buf.size < n:
-        buf = bufs[(slot, dtype)] = np.empty(max(n, 1), dtype=dtype)
-    return buf[:n].reshape(shape)

@@ -92,6 +92,13 @@ def test_a_failing_job_is_reraised_in_the_caller_and_the_pool_recovers():
             lanes.rows[1][0][_fused.KIND] = 99
             with pytest.raises(ValueError, match="unknown job kind"):
                 pool.dispatch(2)
+            # a worker already serving float64 jobs must refuse a bad kind too (not run it)
+            for J, _ in lanes.rows[:2]:                       # empty float64 blocks of rows
+                J[_fused.KIND], J[_fused.R0], J[_fused.R1] = _fused.ROWS_JOB + 2, 0, 0
+            pool.dispatch(2)
+            lanes.rows[1][0][_fused.KIND] = 97
+            with pytest.raises(ValueError, match="unknown job kind"):
+                pool.dispatch(2)
         lay.generator = torch.Generator().manual_seed(3)
         assert torch.equal(lay(x), ref)                       # the workers serve again
 
