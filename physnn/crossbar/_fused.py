@@ -29,7 +29,7 @@ from ._blas import DGEMM, SGEMM, gemm_xwt
 from . import _lanes
 from ._lanes import fetch_add
 
-__all__ = ["available", "dac_rows_", "noise_round_", "normal_fill_", "read_rows_", "subkey"]
+__all__ = ["available", "go", "noise_round_", "normal_fill_", "run_job", "serve", "subkey"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -270,7 +270,6 @@ if numba is not None:
 
 MASKS = {np.dtype(np.float32): np.array([0x7FFFFFFF], dtype=np.int32),
          np.dtype(np.float64): np.array([0x7FFFFFFFFFFFFFFF], dtype=np.int64)}
-_MASKS = MASKS
 
 
 def _u64(key: int) -> np.uint64:
@@ -288,30 +287,6 @@ def subkey(key: int, member: int, attempt: int) -> int:
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
     z ^= z >> 31
     return z - (1 << 64) if z >= 1 << 63 else z
-
-
-def dac_rows_(x: torch.Tensor, out: torch.Tensor, s_out: torch.Tensor, step: float, red: float,
-              L: float | None, abs_max: bool, clamp: bool) -> None:
-    """Input codes of a block of rows: ``out = round(x / (s * step * red))`` (clamped to ``±L``
-    when ``clamp``; no rounding when ``L`` is None), ``s`` the row's max |x| (``abs_max``) or 1,
-    written to ``s_out``. ``x``, ``out``: contiguous 2-D CPU tensors of one dtype."""
-    xa = x.numpy()
-    t = xa.dtype.type
-    _dac_kernel(xa, out.numpy(), s_out.numpy(), t(step * red), t(1.0 / (step * red)), t(-1.0 if L is None else L),
-                bool(abs_max), bool(clamp), _MASKS[xa.dtype])
-
-
-def read_rows_(y: torch.Tensor, key: int, first: int, sig: float, table: torch.Tensor, M: float | None,
-               rs: torch.Tensor, scale: float, bias: torch.Tensor | None) -> float:
-    """In place on the GEMM output ``y`` (rows, cols) of a block of rows: add output noise
-    (``sig`` ADC steps; draws ``first + r * cols + c`` of ``key``), round to the ADC code and
-    clamp to ``±M`` (no rounding or clamping when ``M`` is None), then scale by ``rs[r] * scale``
-    and add ``bias``. Returns the largest |code| before clamping (bound management)."""
-    ya = y.numpy()
-    t = ya.dtype.type
-    b = bias.numpy() if bias is not None else np.empty(0, dtype=ya.dtype)
-    return float(_read_kernel(ya, _u64(key), int(first), t(sig), table.numpy(), t(-1.0 if M is None else M),
-                              M is not None, rs.numpy(), t(scale), b, _MASKS[ya.dtype]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,7 +450,7 @@ else:  # pragma: no cover
 
 def lanes_pool(n: int) -> "_lanes.Pool":
     """The process's lane pool (at least ``n`` lanes) running these jobs."""
-    return _lanes.pool(n, serve, run_job)
+    return _lanes.pool(n, serve)
 
 
 def fill_common(J: np.ndarray, F: np.ndarray, gemm: int, x: np.ndarray, w: np.ndarray, table: np.ndarray,
@@ -517,50 +492,3 @@ def fill_members(J: np.ndarray, F: np.ndarray, E: int, rows: int, in_f: int, out
 def fill_scratch(J: np.ndarray, xc: np.ndarray, s: np.ndarray) -> None:
     """The lane's scratch: input codes and row scales."""
     J[XC], J[S] = xc.ctypes.data, s.ctypes.data
-
-
-def read_rows(lanes: int, gemm: int, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, table: torch.Tensor,
-              bias: torch.Tensor | None, key: int, sig: float, M: float, scale: float, step: float, L: float,
-              abs_max: bool, clamp: bool) -> float:
-    """A read without ensemble on ``lanes`` lanes, cut into blocks of rows: DAC codes of ``x``
-    (rows, in), GEMM with ``w`` (out, in) through torch's BLAS at address ``gemm``, noise (draw
-    ``r * out + c`` of ``key``, ``sig`` ADC steps), rounding and clamping to ``±M`` (``M < 0``:
-    no ADC), scaling by the row's input scale times ``scale``, plus ``bias``; written to ``y``.
-    ``step``: the DAC step times the input reduction; ``L < 0``: no DAC. Returns the largest
-    |code| before clamping."""
-    rows, in_f = x.shape
-    with _lanes.acquire(lanes, serve, run_job) as pool:
-        lanes = pool.n
-        xa, ya, wa, ta = x.numpy(), y.numpy(), w.numpy(), table.numpy()
-        ba = None if bias is None else bias.numpy()
-        for k in range(lanes):
-            J, F = pool.rows[k]
-            fill_common(J, F, gemm, xa, wa, ta, ba, key, sig, M, step, L, abs_max, clamp, members=False)
-            r0, r1 = rows * k // lanes, rows * (k + 1) // lanes
-            fill_rows(J, F, r0, r1, rows, in_f, ya.shape[1], scale)
-            fill_scratch(J, pool.buffer(k, "xc", (r1 - r0) * in_f, ya.dtype), pool.buffer(k, "s", r1 - r0, ya.dtype))
-            J[Y] = ya.ctypes.data
-        pool.dispatch(lanes)
-        return float(pool.F[:lanes, RESULT].max())
-
-
-def read_members(lanes: int, gemm: int, x: torch.Tensor, out: torch.Tensor, w: torch.Tensor, table: torch.Tensor,
-                 bias: torch.Tensor | None, key: int, sig: float, M: float, post: np.ndarray, step: float, L: float,
-                 abs_max: bool, clamp: bool, bm: bool, max_red: float) -> None:
-    """An ensemble read on ``lanes`` lanes: each lane claims members one at a time (see
-    ``_members_piece``). ``x``: (1, rows, in) shared by the members or (E, rows, in); ``w``
-    (E * out, in); ``out`` (E, rows, out); ``post`` float64 (E,) output scales; bound
-    management per member (``bm``, up to an input reduction of ``max_red``)."""
-    nx, rows, in_f = x.shape
-    E, _, out_f = out.shape
-    counter = np.zeros(1, dtype=np.int64)
-    with _lanes.acquire(min(lanes, E), serve, run_job) as pool:
-        xa, oa, wa, ta = x.numpy(), out.numpy(), w.numpy(), table.numpy()
-        ba = None if bias is None else bias.numpy()
-        for k in range(pool.n):
-            J, F = pool.rows[k]
-            fill_common(J, F, gemm, xa, wa, ta, ba, key, sig, M, step, L, abs_max, clamp, members=True)
-            fill_members(J, F, E, rows, in_f, out_f, nx, counter, post, bm, max_red)
-            fill_scratch(J, pool.buffer(k, "xc", rows * in_f, oa.dtype), pool.buffer(k, "s", rows, oa.dtype))
-            J[Y] = oa.ctypes.data
-        pool.dispatch(pool.n)

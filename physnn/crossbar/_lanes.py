@@ -12,7 +12,7 @@ Here a worker thread spends its working life inside one compiled, GIL-free loop
 ``J`` plus a float64 row of ``F`` — runs the job, and publishes completion with atomic
 release/acquire stores and loads. The caller is lane 0: it posts jobs to the other lanes, runs
 its own share with the same runner, and spins (GIL released) until the others are done. A worker
-that has had no job for ``_SPIN`` polls (0.1-0.3 ms) goes to sleep on a semaphore; the poster
+that has had no job for ``SPIN_S`` (0.5 ms, in calibrated polls) sleeps on a semaphore; the poster
 wakes it (a Dekker handshake on ``AWAKE``/``POSTED`` with sequentially consistent fences, so no
 wake-up is lost). Workers set their torch (OpenMP, MKL) thread count to 1; the caller's is set
 to 1 while it runs its share. The pool is rebuilt after ``fork`` (threads do not survive it)
@@ -40,7 +40,7 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency
     numba = None
 
-__all__ = ["Pool", "acquire", "count", "fetch_add", "load", "pool", "ptr", "store"]
+__all__ = ["Pool", "count", "fetch_add", "load", "pool", "ptr", "store"]
 
 # slots of a lane's int64 job row used by the pool itself; the runner owns the others
 POSTED, DONE, AWAKE, FAILED = 0, 1, 2, 3
@@ -48,12 +48,9 @@ NJ, NF = 48, 16
 # how long an idle worker polls for a new job before it sleeps (s): longer than the caller's
 # Python between two reads, so that back-to-back reads find their workers awake
 SPIN_S = 5e-4
-# polls between the caller's checks for an unexpectedly slow worker
-_SPIN = 100_000
 
 _POOL: "Pool | None" = None
 _LOCK = threading.Lock()
-_LOCAL = threading.local()      # a thread's one-lane stand-in (see acquire)
 
 if numba is not None:
 
@@ -117,13 +114,6 @@ if numba is not None:
         return sig, codegen
 
     @numba.njit(cache=True, nogil=True)
-    def _post(J):  # pragma: no cover - compiled
-        """Publish the job written in ``J`` (everything stored before is visible to the worker);
-        returns whether the worker is awake (else the caller must wake it)."""
-        store(J, POSTED, load(J, POSTED) + 1)
-        return load(J, AWAKE)
-
-    @numba.njit(cache=True, nogil=True)
     def _may_sleep(J):  # pragma: no cover - compiled
         """A worker about to sleep: clear ``AWAKE``, then look again for a job posted meanwhile
         (the poster stores ``POSTED`` before it reads ``AWAKE``: one of the two sees the other)."""
@@ -132,19 +122,6 @@ if numba is not None:
             store(J, AWAKE, 1)
             return False
         return True
-
-    @numba.njit(cache=True, nogil=True)
-    def _wait(J, n, spin):  # pragma: no cover - compiled
-        """Spin until lanes ``1..n-1`` of the table ``J`` have finished their jobs (True), or
-        ``spin`` polls pass (False)."""
-        for _ in range(spin):
-            ok = True
-            for k in range(1, n):
-                if load(J[k], DONE) < load(J[k], POSTED):
-                    ok = False
-            if ok:
-                return True
-        return False
 
     @numba.njit(cache=True, nogil=True)
     def _finish(J):  # pragma: no cover - compiled
@@ -168,20 +145,19 @@ class Pool:
     """``n`` native lanes: the caller (lane 0) and ``n - 1`` worker threads.
 
     ``J`` (n, NJ) int64 and ``F`` (n, NF) float64 hold one job per lane; ``serve(J_row, F_row,
-    spin)`` is the compiled job loop of the runner (it returns after ``spin`` idle polls) and
-    ``run(J_row, F_row)`` runs one job in the caller.
+    spin)`` is the compiled job loop of the runner (it returns after ``spin`` idle polls). The
+    caller posts rows ``1..n-1``, runs row 0 itself and waits (the runner's module does this, in
+    one compiled call: :func:`physnn.crossbar._fused.go`), then :meth:`raise_failures`.
     """
 
-    def __init__(self, n: int, serve: Callable, run: Callable):
+    def __init__(self, n: int, serve: Callable):
         self.n = n
         self.pid = os.getpid()
         self.J = np.zeros((n, NJ), dtype=np.int64)
         self.F = np.zeros((n, NF), dtype=np.float64)
         self.rows = [(self.J[k], self.F[k]) for k in range(n)]
-        self.run = run
         self.busy = threading.Lock()
         self.errors: list[BaseException | None] = [None] * n
-        self._bufs: dict = {}
         self.owner: Any = None          # whose job rows are in J/F (a prepared read may reuse them)
         self._sems = [threading.Semaphore(0) for _ in range(n)]
         ready = threading.Barrier(n)
@@ -199,15 +175,6 @@ class Pool:
         ready.wait()
         torch.set_num_threads(caller_threads)   # the workers' set_num_threads(1) also set the default
 
-    def buffer(self, k: int, slot: str, n: int, dtype: Any) -> np.ndarray:
-        """Lane ``k``'s scratch buffer ``slot`` of at least ``n`` elements (kept for later reads:
-        fresh large buffers cost page faults on first touch)."""
-        key = (k, slot, np.dtype(dtype))
-        buf = self._bufs.get(key)
-        if buf is None or buf.size < n:
-            buf = self._bufs[key] = np.empty(max(n, 1), dtype=dtype)
-        return buf
-
     def _loop(self, k: int, serve: Callable, ready: threading.Barrier) -> None:
         torch.set_num_threads(1)
         J, F = self.rows[k]
@@ -224,33 +191,6 @@ class Pool:
             if _may_sleep(J):
                 self._sems[k].acquire()
                 store_py(J, AWAKE, 1)
-
-    def dispatch(self, n: int) -> None:
-        """Run the jobs written in rows ``0..n-1``: post ``1..n-1`` to the workers, run row 0
-        here (with one torch thread), wait for the workers; re-raise the first failure."""
-        for k in range(1, n):
-            J = self.rows[k][0]
-            J[FAILED] = 0
-            if not _post(J):
-                self._sems[k].release()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        err: BaseException | None = None
-        try:
-            self.run(*self.rows[0])
-        except BaseException as exc:  # noqa: BLE001 - re-raised once the workers are done
-            err = exc
-        finally:
-            torch.set_num_threads(threads)
-        try:
-            while not _wait(self.J, n, _SPIN):
-                time.sleep(0)
-        except BaseException:
-            # (e.g. KeyboardInterrupt while waiting) the workers still use the caller's buffers:
-            # wait for them in compiled code, which no signal interrupts, then re-raise
-            _wait(self.J, n, 1 << 62)
-            raise
-        self.raise_failures(n, err)
 
     def wake(self, mask: int) -> None:
         """Wake the sleeping workers whose bits are set in ``mask`` (their jobs are posted)."""
@@ -284,69 +224,11 @@ def count() -> int:
     return max(1, torch.get_num_threads())
 
 
-def pool(n: int, serve: Callable, run: Callable) -> Pool:
+def pool(n: int, serve: Callable) -> Pool:
     """The process's pool, with at least ``n`` lanes (rebuilt after ``fork``)."""
     global _POOL
     with _LOCK:
         p = _POOL
         if p is None or p.pid != os.getpid() or p.n < n:
-            p = _POOL = Pool(n, serve, run)
+            p = _POOL = Pool(n, serve)
         return p
-
-
-class _Solo:
-    """One lane in the calling thread: the read of a thread that finds the pool busy (or that
-    has one torch thread) runs alone, with its own job row and scratch."""
-
-    def __init__(self, run: Callable):
-        self.n = 1
-        self.J = np.zeros((1, NJ), dtype=np.int64)
-        self.F = np.zeros((1, NF), dtype=np.float64)
-        self.rows = [(self.J[0], self.F[0])]
-        self.run = run
-        self._bufs: dict = {}
-
-    buffer = Pool.buffer
-
-    def dispatch(self, n: int) -> None:
-        self.run(*self.rows[0])
-
-
-class acquire:
-    """``with acquire(n, serve, run) as lanes:`` the pool with ``lanes.n = n`` lanes to itself,
-    or a one-lane stand-in when ``n == 1`` or another thread is using the pool."""
-
-    def __init__(self, n: int, serve: Callable, run: Callable):
-        self.pool: Pool | None = None
-        if n > 1:
-            p = pool(n, serve, run)
-            if p.busy.acquire(blocking=False):
-                self.pool = p
-        if self.pool is None:
-            solo = getattr(_LOCAL, "solo", None)
-            if solo is None or solo.run is not run:
-                solo = _LOCAL.solo = _Solo(run)
-            self.lanes: Any = solo
-        else:
-            self.lanes = _View(self.pool, n)
-
-    def __enter__(self) -> Any:
-        return self.lanes
-
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.busy.release()
-
-
-class _View:
-    """The first ``n`` lanes of a pool."""
-
-    def __init__(self, p: Pool, n: int):
-        self.p, self.n, self.rows, self.F = p, n, p.rows, p.F
-
-    def buffer(self, k: int, slot: str, n: int, dtype: Any) -> np.ndarray:
-        return self.p.buffer(k, slot, n, dtype)
-
-    def dispatch(self, n: int) -> None:
-        self.p.owner = None
-        self.p.dispatch(n)

@@ -509,14 +509,16 @@ def _storage_uses_impl(t: torch.Tensor) -> int:
 _storage_uses = _storage_uses_impl if hasattr(torch._C, "_storage_Use_Count") else None
 
 
-class _PreparedRead:
-    """The lane-parallel CPU read of one layer for one input layout, prepared once: the job rows
-    of every lane (addresses of the weights, bias, noise table and the lanes' scratch, sizes,
-    ADC/DAC constants) are kept, so a read only draws its key, allocates the output, writes
-    three numbers per lane and dispatches. Calling it returns ``None`` (the caller then takes
-    the general path, which prepares anew) when anything it was built on changed: input shape,
-    dtype, device, layout or grad mode, the programming, weights, bias (object or in-place
-    version), configuration, lane count or the pool itself."""
+class _LaneRead:
+    """The lane-parallel CPU read of one layer for one input layout, prepared once: the job row
+    of every lane (addresses of the weights, bias, noise table and the lane's own scratch, sizes,
+    ADC/DAC constants; see :mod:`._fused`). A read then only draws its key, takes an output
+    buffer and dispatches, with the input and output addresses and the key as the three numbers
+    written per read. Calling it returns ``None`` (the caller takes the general path, which
+    prepares anew) when anything it was built on changed: input shape, dtype, device, layout or
+    grad mode, the programming, weights, bias (object or in-place version), configuration, lane
+    count or the pool itself. With one lane, or while another thread uses the pool, every job
+    row runs in the calling thread (rows are independent; members are claimed from a counter)."""
 
     def __init__(self, layer: "AnalogLinear", x: torch.Tensor, x2: torch.Tensor, shared: bool, lead: tuple):
         p, E = layer._plan, layer.ensemble
@@ -536,14 +538,13 @@ class _PreparedRead:
                         and math.prod(self.y_shape) * x.element_size() >= _RECYCLE_BYTES)
         self.noisy = p.sig_code > 0
         self.E = E
-        self.bm = p.M is not None and p.bm
+        self.bm = E is None and p.M is not None and p.bm      # (members manage their own bounds)
         self.M, self.max_red = p.M, p.max_red
         self.step, self.post = p.step_in, layer._post_f
         lanes = self.lanes = _lanes.count()
         n = max(1, min(lanes, rows, rows * in_f * out_f // _LANE_MACS)) if E is None else min(lanes, E)
         self.n = n
         self.pool = _fused.lanes_pool(n) if n > 1 else None
-        pool = self.pool
         M = p.M if p.M is not None else -1.0
         L = p.L if p.L is not None else -1.0
         clamp = not (p.abs_max and p.x_ref >= 1.0)
@@ -557,6 +558,8 @@ class _PreparedRead:
         self.vals = np.zeros(3, dtype=np.int64)          # per read: input and output address, key
         self.f64 = dt == torch.float64
         self.scratch: list = []
+        if E is not None:
+            self.post_np = layer._post_np                  # kept alive (address in the jobs)
         for k in range(n):
             J, F = self.J[k], self.F[k]
             _fused.fill_common(J, F, gemm, xa, wa, ta, ba, 0, p.sig_code, M, p.step_in, L, p.abs_max, clamp,
@@ -566,11 +569,9 @@ class _PreparedRead:
                 _fused.fill_rows(J, F, r0, r1, rows, in_f, out_f, layer._post_f)
                 nbuf = (r1 - r0) * in_f
             else:
-                _fused.fill_members(J, F, E, rows, in_f, out_f, 1 if shared else E, self.counter, layer._post_np,
+                _fused.fill_members(J, F, E, rows, in_f, out_f, 1 if shared else E, self.counter, self.post_np,
                                     p.bm, p.max_red)
                 nbuf = rows * in_f
-                self.post_np = layer._post_np              # kept alive (address in the job)
-            # scratch of its own: the pool's buffers may be reallocated by other reads
             xc, sc = np.empty(max(nbuf, 1), dtype=xa.dtype), np.empty(max(nbuf // in_f, 1), dtype=xa.dtype)
             self.scratch.append((xc, sc))
             _fused.fill_scratch(J, xc, sc)
@@ -594,10 +595,12 @@ class _PreparedRead:
         return y
 
     def __call__(self, layer: "AnalogLinear", x: Any) -> torch.Tensor | None:
+        """The read of ``x`` (the layer's input as given), or ``None`` if this preparation does
+        not apply to it any more."""
         pool = self.pool
         if (not isinstance(x, torch.Tensor) or x.shape != self.shape or x.dtype != self.dtype or not x.is_cpu
-                or not x.is_contiguous() or (x.requires_grad and torch.is_grad_enabled()) or pool is None
-                or _lanes._POOL is not pool or _lanes.count() != self.lanes):
+                or not x.is_contiguous() or (x.requires_grad and torch.is_grad_enabled())
+                or (pool is not None and _lanes._POOL is not pool) or _lanes.count() != self.lanes):
             return None
         params = layer._parameters
         b = params.get("bias")
@@ -606,39 +609,55 @@ class _PreparedRead:
                 or tag[1]._version != tag[2] or b is not tag[3] or (b is not None and b._version != tag[4])
                 or layer._config is not tag[5] or layer._plan is not tag[6]):
             return None
-        if not pool.busy.acquire(blocking=False):
-            return None
-        try:
-            key = _draw_key(layer.generator) if self.noisy else 0
-            y = self._output()
-            n, J = self.n, pool.J
-            if pool.owner is not self:
-                J[:n, 4:] = self.J[:, 4:]
-                pool.F[:n] = self.F
-                pool.owner = self
-            vals = self.vals
-            vals[0] = x.data_ptr()
-            vals[1] = y.data_ptr()
-            vals[2] = key
-            if self.E is not None:
-                self.counter[0] = 0
-                _fused.go(pool, n, _fused.PER_READ, vals, self.f64)
-                return y
-            _fused.go(pool, n, _fused.PER_READ, vals, self.f64)
-            red = 1.0
-            for attempt in range(1, 64):
-                if attempt > 1:
-                    pool.dispatch(n)
-                if not (self.bm and pool.F[:n, _fused.RESULT].max() > self.M and red <= self.max_red):
-                    break
-                red *= 2.0                                   # ADC saturates: halve the inputs, read again
-                pool.owner = None
-                J[:n, _fused.KEY] = _fused.subkey(key, 0, attempt)
-                pool.F[:n, _fused.STEP] = self.step * red
-                pool.F[:n, _fused.SCALE] = self.post * red
+        return self.run(layer, x)
+
+    def run(self, layer: "AnalogLinear", x: torch.Tensor) -> torch.Tensor:
+        """The read of the contiguous CPU tensor ``x`` (the prepared layout), in ``y_shape``."""
+        key = _draw_key(layer.generator) if self.noisy else 0
+        y = self._output()
+        vals = self.vals
+        vals[0], vals[1], vals[2] = x.data_ptr(), y.data_ptr(), key
+        pool, n = self.pool, self.n
+        if pool is not None and pool.busy.acquire(blocking=False):
+            try:
+                if pool.owner is not self:                   # another read's jobs are in the rows
+                    pool.J[:n, 4:] = self.J[:, 4:]
+                    pool.F[:n] = self.F
+                    pool.owner = self
+                self._read(lambda: _fused.go(pool, n, _fused.PER_READ, vals, self.f64), pool.J, pool.F, key)
+            finally:
+                pool.busy.release()
             return y
-        finally:
-            pool.busy.release()
+        J, F = self.J, self.F                                # one lane, or the pool is busy
+
+        def here() -> None:
+            J[:, _fused.PER_READ] = vals
+            for k in range(n):
+                _fused.run_job(J[k], F[k])
+
+        self._read(here, J, F, key)
+        return y
+
+    def _read(self, dispatch, J: np.ndarray, F: np.ndarray, key: int) -> None:
+        """Dispatch; without an ensemble, read again with halved inputs while the ADC saturates
+        (bound management over the whole read), and restore the rows' constants."""
+        n = self.n
+        self.counter[0] = 0
+        dispatch()
+        if not self.bm:
+            return
+        red = 1.0
+        for attempt in range(1, 64):
+            if not (F[:n, _fused.RESULT].max() > self.M and red <= self.max_red):
+                break
+            red *= 2.0
+            self.vals[2] = _fused.subkey(key, 0, attempt)
+            F[:n, _fused.STEP] = self.step * red
+            F[:n, _fused.SCALE] = self.post * red
+            dispatch()
+        if red != 1.0:
+            F[:n, _fused.STEP] = self.step
+            F[:n, _fused.SCALE] = self.post
 
 
 class AnalogLinear(nn.Module):
@@ -833,7 +852,7 @@ class AnalogLinear(nn.Module):
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, *, shared_input: bool | None = None) -> torch.Tensor:
         """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble."""
-        prepared = self.__dict__.get("_prepared")
+        prepared = self.__dict__.get("_lane_read")
         if prepared is not None and shared_input is None and not self.training:
             y = prepared(self, x)           # the prepared CPU read of the last input layout
             if y is not None:
@@ -852,12 +871,12 @@ class AnalogLinear(nn.Module):
         else:
             with torch.no_grad():
                 if self._lanes_apply(x2):
-                    y = self._read_lanes(x2, shared)
-                    if shared_input is None and _lanes.count() > 1 and x.is_contiguous():
-                        prepared = _PreparedRead(self, x, x2, shared, lead)
-                        self.__dict__["_prepared"] = prepared if prepared.pool is not None else None
-                else:
-                    y = self._read_fast(x2, shared)
+                    x2 = x2.contiguous()
+                    lane_read = _LaneRead(self, x2.view(x.shape) if x.is_contiguous() else x2, x2, shared, lead)
+                    # kept for the next read when the fast entry can recognise the input as given
+                    self.__dict__["_lane_read"] = lane_read if shared_input is None and x.is_contiguous() else None
+                    return lane_read.run(self, x2)
+                y = self._read_fast(x2, shared)
         return _finish(y, self.ensemble, lead, self.out_features)
 
     def _read_general(self, x2: torch.Tensor, shared: bool) -> torch.Tensor:
@@ -873,10 +892,11 @@ class AnalogLinear(nn.Module):
         return _read(x2, wn, g, post, self.bias, cfg, self._plan, self.ensemble, shared, gen)
 
     def _lanes_apply(self, x2: torch.Tensor) -> bool:
-        """Whether the lane-parallel CPU read handles ``x2`` (see :meth:`_read_lanes`)."""
+        """Whether the lane-parallel CPU read handles ``x2`` (see :class:`_LaneRead`)."""
         cfg = self._config
         if not (x2.device.type == "cpu" and x2.dtype in (torch.float32, torch.float64) and _fused.numba is not None
-                and cfg.fast_noise and not cfg.noise_pool and self._plan.sinh is None):
+                and cfg.fast_noise and not cfg.noise_pool and self._plan.sinh is None
+                and (_fused.SGEMM if x2.dtype == torch.float32 else _fused.DGEMM)):
             return False
         return self.ensemble is None or x2.shape[-2] * self.in_features * self.out_features >= _MEMBER_MACS
 
@@ -893,48 +913,6 @@ class AnalogLinear(nn.Module):
             ops = (tag, (w, bias, _normal_table(w.device, dt)))
             self.__dict__["_ops"] = ops
         return ops[1]
-
-    def _read_lanes(self, x2: torch.Tensor, shared: bool) -> torch.Tensor:
-        """Eval read on CPU cut into independent pieces run on the lanes (:mod:`._lanes`).
-
-        Without an ensemble the pieces are blocks of rows (bound management on the whole read,
-        as one aihwkit tile); with one, the pieces are the members, each with its own bound
-        management (like ``E`` separate tiles). A piece runs the DAC kernel, a single-threaded
-        GEMM on the cached integer-domain weights, and the fused noise + ADC + scale + bias
-        kernel. The noise of each output element is a fixed counter of the read's key, so the
-        result does not depend on the number of lanes.
-        """
-        p = self._plan
-        E = self.ensemble
-        out_f, in_f = self.out_features, self.in_features
-        dt = x2.dtype
-        x2 = x2.contiguous()
-        w, bias, table = self._fast_operands(dt)
-        key = _draw_key(self.generator) if p.sig_code > 0 else 0
-        clamp = not (p.abs_max and p.x_ref >= 1.0)
-        rows = x2.shape[-2]
-
-        M = p.M if p.M is not None else -1.0
-        L = p.L if p.L is not None else -1.0
-        gemm = _fused.SGEMM if dt == torch.float32 else _fused.DGEMM
-        if not gemm:   # no Fortran GEMM exported by this torch build: the torch path
-            return self._read_fast(x2, shared)
-        lanes = _lanes.count()
-        if E is None:
-            y = torch.empty(rows, out_f, dtype=dt)
-            n = max(1, min(lanes, rows, rows * in_f * out_f // _LANE_MACS))
-            red, k_read = 1.0, key
-            for attempt in range(64):
-                mx = _fused.read_rows(n, gemm, x2, y, w, table, bias, k_read, p.sig_code, M, self._post_f * red,
-                                      p.step_in * red, L, p.abs_max, clamp)
-                if not (p.M is not None and mx > p.M and p.bm and red <= p.max_red):
-                    break
-                red, k_read = red * 2.0, _fused.subkey(key, 0, attempt + 1)   # ADC saturates: halve the inputs
-            return y
-        out = torch.empty(E, rows, out_f, dtype=dt)
-        _fused.read_members(lanes, gemm, x2.view(1, rows, in_f) if shared else x2, out, w, table, bias, key,
-                            p.sig_code, M, self._post_np, p.step_in, L, p.abs_max, clamp, p.bm, p.max_red)
-        return out
 
     def _read_fast(self, x2: torch.Tensor, shared: bool) -> torch.Tensor:
         """Fused eval read on cached integer-domain weights (no autograd).

@@ -13,6 +13,24 @@ pytestmark = pytest.mark.skipif(_fused.numba is None, reason="numba not installe
 TABLE = _normal_table(torch.device("cpu"), torch.float32)
 
 
+def _dac_rows(x, out, s_out, step, red, L, abs_max, clamp):
+    """The DAC row kernel on tensors (what a lane's job runs before the GEMM)."""
+    t = x.numpy().dtype.type
+    _fused._dac_kernel(x.numpy(), out.numpy(), s_out.numpy(), t(step * red), t(1.0 / (step * red)),
+                       t(-1.0 if L is None else L), bool(abs_max), bool(clamp), _fused.MASKS[x.numpy().dtype])
+
+
+def _read_rows(y, key, first, sig, table, M, rs, scale, bias):
+    """The noise + ADC + scale + bias row kernel on tensors (what a lane's job runs after the
+    GEMM); returns the largest |code| before clamping."""
+    ya = y.numpy()
+    t = ya.dtype.type
+    b = bias.numpy() if bias is not None else np.empty(0, dtype=ya.dtype)
+    return float(_fused._read_kernel(ya, _fused._u64(key), int(first), t(sig), table.numpy(),
+                                     t(-1.0 if M is None else M), M is not None, rs.numpy(), t(scale), b,
+                                     _fused.MASKS[ya.dtype]))
+
+
 def test_rounding_matches_torch_and_returns_max_abs():
     y = torch.randn(1003, generator=torch.Generator().manual_seed(0)) * 50  # odd size: tail path
     ref = torch.round(y)
@@ -60,7 +78,7 @@ def test_layer_read_noise_std_same_as_torch_path():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_row_blocks_draw_the_same_noise_as_one_read(dtype):
-    """read_rows_ on blocks of rows (odd width: unaligned counters) = noise_round_ on the whole
+    """The row kernel on blocks of rows (odd width: unaligned counters) = noise_round_ on the whole
     read, then clamp to ±M, scale per row and add the bias."""
     g = torch.Generator().manual_seed(4)
     y = torch.randn(23, 13, generator=g, dtype=dtype) * 100
@@ -71,7 +89,7 @@ def test_row_blocks_draw_the_same_noise_as_one_read(dtype):
     ref = ref.clamp(-127, 127) * (rs.view(-1, 1) * 0.5) + bias
     out, ms = y.clone(), []
     for r0, r1 in ((0, 5), (5, 6), (6, 23)):
-        ms.append(_fused.read_rows_(out[r0:r1], 777, r0 * 13, 0.8, table, 127.0, rs[r0:r1], 0.5, bias))
+        ms.append(_read_rows(out[r0:r1], 777, r0 * 13, 0.8, table, 127.0, rs[r0:r1], 0.5, bias))
     torch.testing.assert_close(out, ref, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=1e-5)
     assert max(ms) == m_ref > 127                     # the max |code| before clamping
 
@@ -81,7 +99,7 @@ def test_dac_rows_equals_torch_quantiser(abs_max, clamp):
     x = torch.randn(9, 31, generator=torch.Generator().manual_seed(5)) * 2
     x[3] = 0.0                                         # an all-zero row keeps zero codes
     xc, s = torch.empty_like(x), torch.empty(9)
-    _fused.dac_rows_(x, xc, s, 1 / 127, 2.0, 127.0, abs_max, clamp)
+    _dac_rows(x, xc, s, 1 / 127, 2.0, 127.0, abs_max, clamp)
     if abs_max:
         sr = x.abs().amax(-1, keepdim=True).clamp(min=1e-30)
         ref = torch.div(x, sr * (2.0 / 127)).round()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -79,41 +81,42 @@ def test_members_have_their_own_bound_management():
 def test_a_failing_job_is_reraised_in_the_caller_and_the_pool_recovers():
     lay = _layer(None)
     x = torch.randn(64, 256, generator=torch.Generator().manual_seed(2))
+    none = np.zeros(0, dtype=np.int64)
     with _Threads(2), torch.no_grad():
         lay.generator = torch.Generator().manual_seed(3)
         ref = lay(x)
         pool = _fused.lanes_pool(2)
-        with _lanes.acquire(2, _fused.serve, _fused.run_job) as lanes:
-            lanes.rows[0][0][_fused.KIND] = 0                  # nothing to do on lane 0
-            lanes.rows[1][0][_fused.KIND] = 99                 # a job the runner does not know
+        J = pool.J                                         # (rows of the last read: valid addresses)
+        pool.owner = None
+        with pool.busy:
+            J[0, _fused.KIND], J[0, _fused.R0], J[0, _fused.R1] = _fused.ROWS_JOB, 0, 0   # empty block
+            J[1, _fused.KIND] = 99                             # a job the runner does not know
             with pytest.raises(ValueError, match="unknown job kind"):
-                pool.dispatch(2)
-            lanes.rows[0][0][_fused.KIND] = 99                 # the caller's own share fails too
-            lanes.rows[1][0][_fused.KIND] = 99
+                _fused.go(pool, 2, none, none, False)
+            J[0, _fused.KIND] = 99                             # the caller's own share fails too
             with pytest.raises(ValueError, match="unknown job kind"):
-                pool.dispatch(2)
+                _fused.go(pool, 2, none, none, False)
             # a worker already serving float64 jobs must refuse a bad kind too (not run it)
-            for J, _ in lanes.rows[:2]:                       # empty float64 blocks of rows
-                J[_fused.KIND], J[_fused.R0], J[_fused.R1] = _fused.ROWS_JOB + 2, 0, 0
-            pool.dispatch(2)
-            lanes.rows[1][0][_fused.KIND] = 97
+            J[:, _fused.KIND], J[:, _fused.R0], J[:, _fused.R1] = _fused.ROWS_JOB + 2, 0, 0
+            _fused.go(pool, 2, none, none, True)
+            J[1, _fused.KIND] = 97
             with pytest.raises(ValueError, match="unknown job kind"):
-                pool.dispatch(2)
+                _fused.go(pool, 2, none, none, True)
         lay.generator = torch.Generator().manual_seed(3)
         assert torch.equal(lay(x), ref)                       # the workers serve again
 
 
-def test_prepared_read_equals_the_general_path_and_steps_aside_on_any_change():
+def test_prepared_read_equals_a_fresh_one_and_steps_aside_on_any_change():
     lay = _layer(None)
     x = torch.randn(64, 256, generator=torch.Generator().manual_seed(2))
     with _Threads(2), torch.no_grad():
         lay(x)
         lay.generator = torch.Generator().manual_seed(5)
         fast = lay(x)
-        del lay.__dict__["_prepared"]
+        del lay.__dict__["_lane_read"]
         lay.generator = torch.Generator().manual_seed(5)
-        assert torch.equal(fast, lay(x))                      # same numbers as the general path
-        prep = lay.__dict__["_prepared"]
+        assert torch.equal(fast, lay(x))                      # same numbers as a fresh preparation
+        prep = lay.__dict__["_lane_read"]
         assert prep(lay, x) is not None
         # the input: another shape, dtype, layout, or one that needs a graph
         assert prep(lay, x[:32]) is None
@@ -128,13 +131,14 @@ def test_prepared_read_equals_the_general_path_and_steps_aside_on_any_change():
                        lambda: setattr(lay, "config", lay.config.replace(out_noise=0.02)),
                        lambda: lay.set_time(7200.0)):
             lay(x)
-            prep = lay.__dict__["_prepared"]
+            prep = lay.__dict__["_lane_read"]
             assert prep(lay, x) is not None
             change()
             assert prep(lay, x) is None
-    with _Threads(1), torch.no_grad():
         lay(x)
-        assert lay.__dict__["_prepared"](lay, x) is None       # fewer lanes than it was built for
+        prep = lay.__dict__["_lane_read"]
+    with _Threads(1), torch.no_grad():
+        assert prep(lay, x) is None                           # fewer lanes than it was built for
 
 
 _FORKED: dict = {}
@@ -187,7 +191,7 @@ def test_large_outputs_are_recycled_only_when_nothing_refers_to_them():
     x = torch.randn(512, 256, generator=torch.Generator().manual_seed(2))   # 8 x 512 x 256 x 4 B = 4 MiB
     with _Threads(2), torch.no_grad():
         lay(x)
-        assert lay.__dict__["_prepared"].recycle and 8 * 512 * 256 * 4 >= layer_mod._RECYCLE_BYTES
+        assert lay.__dict__["_lane_read"].recycle and 8 * 512 * 256 * 4 >= layer_mod._RECYCLE_BYTES
         lay.generator = torch.Generator().manual_seed(9)
         first = lay(x)
         ref, ptr = first.clone(), first.data_ptr()
