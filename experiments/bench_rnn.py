@@ -6,9 +6,11 @@ same size, both in inference (``torch.no_grad``), best of ``--repeats`` runs tak
 a fixed number of torch threads (default 1). The ramp ADC is the column's converter (as in the
 seed paper: the ramp ADC digitises the column output into the activation), so the crossbar
 config has no separate output ADC; output noise comes from the library default ``fast_noise=True``
-(counter-based Gaussian quantile table; all steps' noise drawn in one compiled pass when numba is
-installed); ``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output
-ADC (without bound management) before the ramp, ``lstm_ratio_noisy_ramp`` programs the ramp
+(counter-based Gaussian quantile table). On the CPU the evaluation loop is one compiled call
+(``physnn.crossbar._lstm_kernel``: per step the input and recurrent crossbar reads, noise, ramp
+gates and state update, with torch's own GEMM) when numba is installed.
+``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output ADC (without bound management) before
+the ramp (the input projection is then one ADC read of all steps before the loop), ``lstm_ratio_noisy_ramp`` programs the ramp
 columns with PCM programming noise (exact threshold-table lookup instead of the closed form),
 ``lstm_ratio_no_out_noise`` drops the output noise (programming noise only) and
 ``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less sensitive to a busy machine).

@@ -38,12 +38,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from torch import nn
 
 from .._checks import check_int_range
 from .config import CrossbarConfig
-from . import _fused
+from . import _blas, _fused, _lstm_kernel
 from .layer import AnalogLinear, _draw_key, _normal_table
 from .iv import SinhIV
 from .ramp_adc import RampADC, RampADCActivation, RampDevices, ThresholdLookup
@@ -628,15 +629,19 @@ class AnalogLSTMCell(AnalogRNNCellBase):
 
         Same arithmetic as :meth:`AnalogLinear.forward` in eval mode (DAC codes, one matrix
         product in the code domain, additive output noise, optional ADC without bound management,
-        digital scale and bias), but: ``b_hh`` is added to the input projection of all steps at
-        once; the input read's output noise is deferred and drawn together with the recurrent
-        read's (one ``normal_`` per step and output from the recurrent crossbar's generator,
-        whatever ``fast_noise`` says); the codes are scaled before the product (``B x H`` instead
-        of ``B x 4H``); the tanh-gate pre-activations are doubled so every gate is one sigmoid
-        (``tanh(x) = 2 sigmoid(2x) - 1``) and the ramp count is evaluated in closed form; the time
-        loop is TorchScript-compiled.
+        digital scale and bias), but: ``b_hh`` is added to the input projection; the input read's
+        output noise is deferred and drawn together with the recurrent read's (one Gaussian of
+        the summed variance per step and output, from the recurrent crossbar's generator); the
+        tanh-gate pre-activations are doubled so every gate is one sigmoid (``tanh(x) = 2
+        sigmoid(2x) - 1``) and the ramp count is evaluated in closed form.
+
+        On the CPU (float32/float64, numba and torch's BLAS symbols present, counter-based noise)
+        the whole loop is one compiled call (:mod:`._lstm_kernel`), which also reads the input
+        crossbar step by step when it has no ADC; otherwise the input projection of all steps is
+        one crossbar call and the time loop is TorchScript-compiled (per-step ``normal_`` draws
+        when ``fast_noise`` is off).
         """
-        hh = self.hh
+        hh, ih = self.hh, self.ih
         if not hh.is_programmed or hh._stale():
             hh.program()
         p = hh._plan
@@ -646,18 +651,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         g4 = 4 * hs
         dt, dev = x.dtype, x.device
         ramp = bool(self.gate_act.ramps)
-        # ONE crossbar call for the input projection of all steps, b_hh folded in
-        xpb, std_in = self._input_read_noiseless(x, None, None if hh.bias is None else hh.bias.detach())
-        w = hh.w_code.to(dt)
-        if e is None:
-            w = w.t()                                                      # (H, 4H)
-            post = torch.tensor(hh._post_f, dtype=dt, device=dev)
-        else:
-            w = w.view(e, g4, hs).transpose(1, 2)                          # (E, H, 4H)
-            post = hh.post.to(dt).view(e, 1, 1)
-        has_noise = p.sig_code > 0 or std_in is not None
         gen = hh.generator
-        mult = 1.0 / p.step_in
         clamp_in = p.L is not None and not (p.abs_max and p.x_ref >= 1.0)
         ga = self.gate_act
         if ramp:
@@ -669,7 +663,33 @@ class AnalogLSTMCell(AnalogRNNCellBase):
             m = ga.m
             need_clamp = bool((cb < 0).any() or (ca + cb > m).any())
             s_clamp = bool((scb < 0).any() or (sca + scb > sa.m).any())
+        else:
+            need_clamp = s_clamp = False
+        in_noise = ih.config.adc is None   # the input read's noise is deferred (see _input_read_noiseless)
+        has_noise = p.sig_code > 0 or in_noise
         h, c = state
+        if dev.type == "cpu" and _lstm_kernel.available(dt) and (not has_noise or cfg.fast_noise):
+            # the whole loop as one compiled call, noise drawn inside (the same numbers as the
+            # pre-drawn array below)
+            if in_noise:
+                if not ih.is_programmed or ih._stale():
+                    ih.program()
+                xs, stds = None, None
+            else:
+                xs, stds = self._input_read_noiseless(x, None, None if hh.bias is None else hh.bias.detach())
+            return self._compiled_sequence(x, xs, stds, _draw_key(gen) if has_noise else 0, h, c, ramp=ramp,
+                                           need_clamp=need_clamp, s_clamp=s_clamp, has_noise=has_noise,
+                                           clamp_in=clamp_in)
+        # ONE crossbar call for the input projection of all steps, b_hh folded in
+        xpb, std_in = self._input_read_noiseless(x, None, None if hh.bias is None else hh.bias.detach())
+        w = hh.w_code.to(dt)
+        if e is None:
+            w = w.t()                                                      # (H, 4H)
+            post = torch.tensor(hh._post_f, dtype=dt, device=dev)
+        else:
+            w = w.view(e, g4, hs).transpose(1, 2)                          # (E, H, 4H)
+            post = hh.post.to(dt).view(e, 1, 1)
+        mult = 1.0 / p.step_in
         empty = torch.empty(0, dtype=dt, device=dev)
         if ramp:
             consts = (ca, cb, y0, lsb, sca, scb, sy0, slsb)
@@ -677,7 +697,6 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         else:
             consts = (empty,) * 8
             cm = scm = 0.0
-            need_clamp = s_clamp = False
         acts = self.activations
         simple = bool(ramp and tuple(acts.sigmoid_levels) == (0.0, 1.0) and tuple(acts.tanh_levels) == (-1.0, 1.0))
         stds_t = std_in if std_in is not None else empty
@@ -696,6 +715,87 @@ class AnalogLSTMCell(AnalogRNNCellBase):
             float(p.L if p.L is not None else 0.0), float(p.sig_code), float(p.M if p.M is not None else -1.0),
             bool(need_clamp), bool(s_clamp), cm, scm, e is not None, simple, noise)
         return outs, (h, c)
+
+    def _activation_table(self, act: "_GateActivation", dt: torch.dtype) -> torch.Tensor:
+        """Per column ``(A, B, beta, y0, lsb)`` of ``v = B + A sigmoid(beta x)`` (see _lstm_kernel)."""
+        if act.ramps:
+            # the closed-form constants in the data dtype, as the TorchScript loop uses them
+            rows = [getattr(act, n).to(dt) for n in ("ca", "cb", "beta", "y0", "lsb")]
+            return torch.stack(rows).contiguous()
+        coef = {_SIG: (1.0, 0.0, 1.0), _TANH: (2.0, -1.0, 2.0)}
+        tab = torch.tensor([coef[k] for k in act.kinds_list], dtype=dt).T
+        return torch.cat([tab, torch.zeros(2, tab.shape[1], dtype=dt)]).contiguous()
+
+    def _compiled_sequence(self, x: torch.Tensor, xs: torch.Tensor | None, stds: torch.Tensor | None, key: int,
+                           h: torch.Tensor, c: torch.Tensor, *, ramp: bool, need_clamp: bool, s_clamp: bool,
+                           has_noise: bool, clamp_in: bool
+                           ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The loop of :meth:`_fused_sequence` as one compiled call (:mod:`._lstm_kernel`).
+
+        ``xs`` (E?, T, B, 4H) and ``stds``: the input projection read beforehand (input crossbar
+        with an ADC); None: the kernel reads the input crossbar itself, step by step.
+        """
+        hh, ih = self.hh, self.ih
+        p = hh._plan
+        e = self.ensemble
+        E = 1 if e is None else e
+        hs = self.hidden_size
+        g4 = 4 * hs
+        T, B = x.shape[0], x.shape[1]
+        dt = x.dtype
+        f32 = dt == torch.float32
+        fn, nd, ki = (_blas.SGEMM, np.float32, np.int32) if f32 else (_blas.DGEMM, np.float64, np.int64)
+        K = _lstm_kernel
+        ip = np.zeros(14, np.int64)
+        fp = np.zeros(11, nd)
+        ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, bool(clamp_in)
+        ip[K.HAS_ADC], ip[K.GATE_RAMP], ip[K.STATE_RAMP] = p.M is not None, ramp, ramp
+        ip[K.GATE_CLAMP], ip[K.STATE_CLAMP], ip[K.HAS_NOISE] = bool(need_clamp), bool(s_clamp), bool(has_noise)
+        fp[K.MULT], fp[K.LIM], fp[K.SIG] = 1.0 / p.step_in, float(p.L or 0.0), float(p.sig_code)
+        fp[K.ADC_M] = float(p.M) if p.M is not None else -1.0
+        fp[K.GATE_M] = self.gate_act.m if ramp else 0.0
+        fp[K.STATE_M] = self.state_act.m if ramp else 0.0
+        fp[K.ONE], fp[K.TINY] = 1.0, 1e-30
+        none3 = np.empty((0, 0, 0), nd)
+        if xs is None:                                     # input crossbar read inside the loop
+            pi = ih._plan
+            n_in = ih.in_features
+            ip[K.IN_GEMM], ip[K.IN_ABS_MAX], ip[K.IN_HAS_DAC] = 1, bool(pi.abs_max), pi.L is not None
+            ip[K.IN_CLAMP] = pi.L is not None and not (pi.abs_max and pi.x_ref >= 1.0)
+            fp[K.IN_MULT], fp[K.IN_LIM], fp[K.IN_SIG] = 1.0 / pi.step_in, float(pi.L or 0.0), float(pi.sig_code)
+            xin = x.detach().to(dt).contiguous().numpy()
+            w_in = ih.w_code.detach().to(dt).reshape(E, g4, n_in).transpose(1, 2).contiguous().numpy()
+            in_post = (torch.full((1,), float(ih._post_f), dtype=dt) if e is None else ih.post.reshape(E).to(dt)).numpy()
+            bias = torch.zeros(g4, dtype=dt)
+            for b_ in (ih.bias, hh.bias):
+                if b_ is not None:
+                    bias = bias + b_.detach().to(dt)
+            xs4, st3 = np.empty((0, 0, 0, 0), nd), none3
+        else:
+            xin, w_in, in_post, bias = none3, np.empty((0, 0, 0), nd), np.empty(0, nd), torch.empty(0, dtype=dt)
+            n_in = 0
+            xs4 = (xs if e is None else xs.transpose(0, 1)).reshape(T, E, B, g4).contiguous().numpy()
+            ip[K.HAS_STDS] = stds is not None
+            st3 = (none3 if stds is None else
+                   (stds if e is None else stds.transpose(0, 1)).reshape(T, E, B).contiguous().numpy())
+        w = hh.w_code.detach().to(dt).reshape(E, g4, hs).transpose(1, 2).contiguous()
+        post = torch.full((1,), float(hh._post_f), dtype=dt) if e is None else hh.post.reshape(E).to(dt)
+        h3 = torch.empty((E, B, hs), dtype=dt)
+        h3.copy_(h)                                        # (B, H) broadcasts over the members
+        c3 = torch.empty((E, B, hs), dtype=dt)
+        c3.copy_(c)
+        outs = torch.empty((T, E, B, hs), dtype=dt)
+        ukey = np.array([key], dtype=np.int64).view(np.uint64)[0]
+        K.lstm_sequence(fn, xs4, xin, w_in, in_post, bias.contiguous().numpy(), ukey,
+                        _normal_table(x.device, dt).numpy(), st3, w.numpy(), post.numpy(), h3.numpy(), c3.numpy(),
+                        outs.numpy(), self._activation_table(self.gate_act, dt).numpy(),
+                        self._activation_table(self.state_act, dt).numpy(), ip, fp, _fused.MASKS[np.dtype(nd)],
+                        np.empty((B, hs), nd), np.empty((B, g4), nd), np.empty((B, max(n_in, 1)), nd),
+                        np.empty((B, g4), nd), np.empty((4, g4), nd), np.empty(g4, ki), np.empty((4, hs), nd),
+                        np.empty(hs, ki), np.empty(hs + 2, np.uint64), np.empty(8, np.int32), np.empty(2, nd))
+        if e is None:
+            return outs[:, 0], (h3[0], c3[0])
+        return outs, (h3, c3)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -123,3 +123,7 @@ def test_gemm_from_compiled_code_is_torch_mm(dtype, rows, n, k):
     fn = _blas.SGEMM if dtype == torch.float32 else _blas.DGEMM
     _blas.gemm_xwt(fn, x.numpy(), w.numpy(), y.numpy(), np.empty(8, np.int32), np.empty(2, y.numpy().dtype))
     assert torch.equal(y, x @ w.t())
+    wt = w.t().contiguous()                                      # (k, n): the 'N', 'N' layout
+    y2 = torch.full((rows, n), float("nan"), dtype=dtype)
+    _blas.gemm_xw(fn, x.numpy(), wt.numpy(), y2.numpy(), np.empty(8, np.int32), np.empty(2, y.numpy().dtype))
+    assert torch.equal(y2, x @ wt)

@@ -128,3 +128,63 @@ def test_paper_selection_rule_and_callback_per_epoch():
     train_projections(xa, y, xb, y, ContrastiveConfig(dim=4, hidden=None, epochs=3, batch_size=8),
                       callback=lambda ep, ha, hb: calls.append((ep, ha.training, torch.is_grad_enabled())))
     assert calls == [(0, False, False), (1, False, False), (2, False, False)]
+
+
+def test_two_class_gallery_accuracy_under_the_swapped_pairing_is_one_minus():
+    # the fact behind the zero-shot analysis: with a gallery of two classes every top-1 hit under
+    # one pairing is a miss under the other, whatever the embeddings
+    from physnn.reservoir.projection import gallery_retrieval
+
+    g = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        za, zb = torch.randn(40, 6, generator=g), torch.randn(30, 6, generator=g)
+        ya = 8 + torch.randint(0, 2, (40,), generator=g).numpy()
+        yb = 8 + np.r_[np.zeros(15, int), np.ones(15, int)]
+        hit = gallery_retrieval(za, ya, zb, yb)
+        hit_swapped = gallery_retrieval(za, ya, zb, 17 - yb)
+        assert np.array_equal(hit, ~hit_swapped)
+
+
+def _profiles(pair_b, rng):
+    """Seen-class probabilities of unseen samples in two modalities that view shared latent class
+    centres through different random maps. Unseen class u of modality A sits between seen classes
+    MIX[u]; in modality B it sits between MIX[pair_b[u]]."""
+    from physnn.reservoir.readout import LogisticReadout
+
+    centres = 3.0 * rng.standard_normal((7, 6))
+    mix = {8: (1, 4), 9: (2, 6)}
+    out = []
+    for d, pair in ((10, {8: 8, 9: 9}), (14, pair_b)):
+        view = rng.standard_normal((6, d))
+        ys = np.repeat(np.arange(7), 40)
+        xs = centres[ys] @ view + 0.5 * rng.standard_normal((len(ys), d))
+        yu = np.repeat([8, 9], 30)
+        cu = np.stack([centres[list(mix[pair[u]])].mean(0) for u in yu])
+        xu = cu @ view + 0.5 * rng.standard_normal((len(yu), d))
+        ro = LogisticReadout(C=1.0, standardize=True).fit(xs, ys)
+        out += [ro.predict_proba(xu), yu]
+    return out
+
+
+def test_profile_zero_shot_follows_the_shared_structure_and_flips_with_it():
+    from physnn.reservoir.projection import gallery_retrieval, pairing_evidence, profile_embedding
+
+    rng = np.random.default_rng(0)
+    pa, ya, pb, yb = _profiles({8: 8, 9: 9}, rng)  # both modalities: 8 ~ seen (1,4), 9 ~ seen (2,6)
+    z = profile_embedding(pa)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(len(z), dtype=torch.float64))
+    assert gallery_retrieval(profile_embedding(pa), ya, profile_embedding(pb), yb).mean() > 0.9
+    ev, R = pairing_evidence(pa, ya, pb, yb)
+    assert R.shape == (2, 2) and ev > 0.5 and np.all(np.abs(R) <= 1 + 1e-12)
+    # modality B's unseen digits resemble the other digit's seen classes: retrieval and evidence flip
+    pa, ya, pb, yb = _profiles({8: 9, 9: 8}, np.random.default_rng(0))
+    assert gallery_retrieval(profile_embedding(pa), ya, profile_embedding(pb), yb).mean() < 0.1
+    assert pairing_evidence(pa, ya, pb, yb)[0] < -0.5
+    with pytest.raises(ValueError, match="pa, pb: need the same seen classes"):
+        pairing_evidence(pa, ya, pb[:, :5], yb)
+    with pytest.raises(ValueError, match="at least two classes present in both"):
+        pairing_evidence(pa, ya, pb[yb == 8], yb[yb == 8])
+    with pytest.raises(ValueError, match="proba: probabilities must be >= 0"):
+        profile_embedding(-pa)
+    with pytest.raises(ValueError, match="proba: need"):
+        profile_embedding(pa[:, 0])

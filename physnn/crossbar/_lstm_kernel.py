@@ -1,0 +1,330 @@
+"""Compiled evaluation loop of the crossbar LSTM on the CPU: the whole sequence in one numba call.
+
+Why hand-written: the TorchScript loop of :meth:`AnalogLSTMCell._fused_sequence` issues about
+twenty small tensor operations per step (DAC scale, rounding, noise, product, gate ramps, state
+update), each a separate pass over a ``B x 4H`` block with its own dispatch cost; at hidden size
+128 and batch 64 those passes cost more than the step's matrix products, and the input projection
+of all steps plus their pre-drawn noise made two ``T x B x 4H`` arrays that went through memory.
+Here a step is: the DAC codes of the step's input rows and of ``h``, two GEMMs (torch's own
+``sgemm_``/``dgemm_``, see :mod:`._blas`; the input crossbar is read inside the loop when it has no
+ADC), then one pass per row that forms the input projection, draws the output noise
+(counter-based, the numbers of :func:`~physnn.crossbar._fused.normal_fill_`), applies the optional
+ADC, evaluates the four gates and the state activation and writes ``h``. Neither torch nor scipy
+offers such a fused recurrent step for arbitrary elementwise physics, hence the kernel.
+
+Arithmetic follows the TorchScript loop in the data's dtype (DAC codes, noise scaling, ADC
+rounding, state update), with documented differences of float round-off only: products are formed
+from the unscaled codes and scaled afterwards (``(x @ W) s`` instead of ``(x s) @ W``), the input
+read's scale and biases are applied per row in the loop, and the sigmoid is the routine below
+(float32: within 2.2 ulp; torch's own is within 2.3 ulp). A ramp code can therefore differ from
+the TorchScript loop's only for a pre-activation within round-off of a ramp threshold.
+
+The gate and state activations share one form: ``v = B + A * sigmoid(beta * x)``; ideal
+activations use ``(A, B, beta) = (1, 0, 1)`` for sigmoid and ``(2, -1, 2)`` for tanh
+(``tanh(x) = 2 sigmoid(2x) - 1``); a ramp ADC in closed form (see ``_GateActivation``) gives its
+count ``clamp(round(v), 0, M)`` and the level ``y0 + count * lsb``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _blas, _fused
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency
+    numba = None
+
+__all__ = ["available", "lstm_sequence"]
+
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split in two (Cody & Waite range reduction)
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+
+# integer flags (ip) and scalars (fp, in the data dtype) of lstm_sequence
+(ABS_MAX, HAS_DAC, CLAMP_IN, HAS_ADC, GATE_RAMP, STATE_RAMP, GATE_CLAMP, STATE_CLAMP, HAS_NOISE, HAS_STDS,
+ IN_GEMM, IN_ABS_MAX, IN_HAS_DAC, IN_CLAMP) = range(14)
+MULT, LIM, SIG, ADC_M, GATE_M, STATE_M, ONE, TINY, IN_MULT, IN_LIM, IN_SIG = range(11)
+
+
+def available(dtype) -> bool:
+    """Whether the compiled loop can run for this dtype (numba present, torch exports the GEMM)."""
+    if numba is None:
+        return False
+    if dtype == np.float32 or str(dtype) == "torch.float32":
+        return _blas.SGEMM != 0
+    if dtype == np.float64 or str(dtype) == "torch.float64":
+        return _blas.DGEMM != 0
+    return False
+
+
+_F32 = np.float32
+# float32 constants: ln 2 split for Cody-Waite (the high part has 9 significant bits, so k * hi is
+# exact for |k| < 2^15), 1/ln 2, and 1.5 * 2^23 (adding and subtracting it rounds to an integer)
+_LN2_HI32, _LN2_LO32 = _F32(0.693359375), _F32(-2.12194440e-4)
+_INV_LN2_32, _ROUND32 = _F32(_INV_LN2), _F32(12582912.0)
+_T32 = tuple(_F32(1.0 / f) for f in (5040.0, 720.0, 120.0, 24.0, 6.0, 2.0))
+_ONE32, _LIM32 = _F32(1.0), _F32(80.0)
+_ROUND64 = 6755399441055744.0  # 1.5 * 2^52
+
+
+def sigmoid_row(z, out, pm, kb):  # pragma: no cover - replaced by the compiled overload below
+    """``out[j] = 1 / (1 + exp(-z[j]))`` for a row ``z`` (float32 or float64); ``pm``: scratch of
+    the row's length and dtype, ``kb``: int32 (float32) or int64 (float64) scratch."""
+    raise NotImplementedError("sigmoid_row runs inside numba kernels only")
+
+
+if numba is not None:
+    from numba import types
+    from numba.extending import overload
+
+    def _sigmoid32(z, out, pm, kb):  # pragma: no cover - compiled
+        # exp(w), w = -z clipped to [-80, 80] (sigmoid is 1 or < 2e-35 beyond): w = k ln2 + r,
+        # |r| <= ln2/2, exp(r) by its Taylor series to r^7 (remainder < 6e-9 relative), 2^k from
+        # the exponent bits ((k + 127) << 23, read back through a float32 view of ``kb``).
+        # Arithmetic, shifts and selects only, so LLVM vectorises both passes (libm's exp is a
+        # scalar call: no SVML here). Within 2.2 ulp of the float64 sigmoid (torch: 2.3 ulp).
+        sc = kb.view(np.float32)
+        for j in range(z.shape[0]):
+            w = min(max(-z[j], -_LIM32), _LIM32)
+            kf = (w * _INV_LN2_32 + _ROUND32) - _ROUND32
+            r = (w - kf * _LN2_HI32) - kf * _LN2_LO32
+            p = _T32[0]
+            p = p * r + _T32[1]
+            p = p * r + _T32[2]
+            p = p * r + _T32[3]
+            p = p * r + _T32[4]
+            p = p * r + _T32[5]
+            pm[j] = (p * r + _ONE32) * r + _ONE32
+            kb[j] = (np.int32(kf) + np.int32(127)) << np.int32(23)
+        for j in range(z.shape[0]):
+            out[j] = _ONE32 / (_ONE32 + sc[j] * pm[j])
+
+    def _sigmoid64(z, out, pm, kb):  # pragma: no cover - compiled
+        # as _sigmoid32 in float64: w clipped to [-60, 60] (sigmoid is 1 or < 1e-26 beyond),
+        # Taylor series to r^13 (remainder < 5e-18), 2^k = (k + 1023) << 52; within 4 ulp.
+        sc = kb.view(np.float64)
+        for j in range(z.shape[0]):
+            w = min(max(-z[j], -60.0), 60.0)
+            kf = (w * _INV_LN2 + _ROUND64) - _ROUND64
+            r = (w - kf * _LN2_HI) - kf * _LN2_LO
+            p = 1.0 / 6227020800.0
+            p = p * r + 1.0 / 479001600.0
+            p = p * r + 1.0 / 39916800.0
+            p = p * r + 1.0 / 3628800.0
+            p = p * r + 1.0 / 362880.0
+            p = p * r + 1.0 / 40320.0
+            p = p * r + 1.0 / 5040.0
+            p = p * r + 1.0 / 720.0
+            p = p * r + 1.0 / 120.0
+            p = p * r + 1.0 / 24.0
+            p = p * r + 1.0 / 6.0
+            p = p * r + 0.5
+            pm[j] = (p * r + 1.0) * r + 1.0
+            kb[j] = (np.int64(kf) + 1023) << 52
+        for j in range(z.shape[0]):
+            out[j] = 1.0 / (1.0 + sc[j] * pm[j])
+
+    # multiply-adds may fuse (FMA) inside the sigmoid only: same accuracy, 1.8x faster here
+    @overload(sigmoid_row, jit_options={"fastmath": {"contract"}, "boundscheck": False,
+                                        "error_model": "numpy"})
+    def _sigmoid_row_overload(z, out, pm, kb):
+        if z.dtype == types.float32:
+            return _sigmoid32
+        if z.dtype == types.float64:
+            return _sigmoid64
+        return None
+
+    @numba.njit(error_model="numpy")
+    def _sigmoid_apply(z, out, pm, kb):  # pragma: no cover - compiled
+        sigmoid_row(z, out, pm, kb)
+
+    def sigmoid_array(z: np.ndarray) -> np.ndarray:
+        """Sigmoid of a float32 or float64 vector by the kernels' routine (for tests)."""
+        z = np.ascontiguousarray(z)
+        out = np.empty_like(z)
+        _sigmoid_apply(z, out, np.empty_like(z), np.empty(z.shape, np.int32 if z.dtype == np.float32 else np.int64))
+        return out
+
+    @numba.njit(inline="always", boundscheck=False, error_model="numpy")
+    def _dac_block(v, vbits, k, xc, scale, abs_max, has_dac, clamp, mult, lim, one, tiny, mk, ibuf, fbuf,
+                   post):  # pragma: no cover - compiled
+        """DAC codes of the rows ``v[k, b, :]`` into ``xc[b, :]`` and ``scale[b] = s_b * post``
+        (``s_b`` = the row's largest |value| with abs-max scaling, else 1), as AnalogLinear's
+        read: an all-zero row gets the tiny scale, so its codes stay 0."""
+        for b in range(xc.shape[0]):
+            if abs_max:
+                mb = vbits[k, b, 0] & mk
+                for i in range(xc.shape[1]):
+                    q = vbits[k, b, i] & mk
+                    mb = q if q > mb else mb
+                ibuf[0] = mb
+                sc = fbuf[0]
+                sc = sc if sc > tiny else tiny
+                r = (one / sc) * mult
+                scale[b] = sc * post
+            else:
+                r = mult
+                scale[b] = post
+            if has_dac:
+                for i in range(xc.shape[1]):
+                    q = np.rint(v[k, b, i] * r)
+                    if clamp:
+                        q = min(max(q, -lim), lim)
+                    xc[b, i] = q
+            else:
+                for i in range(xc.shape[1]):
+                    xc[b, i] = v[k, b, i] * r
+
+    @numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+    def lstm_sequence(fn, xs, xin, w_in, in_post, bias, key, table, stds, w, post, h, c, outs, gate, state,
+                      ip, fp, mask, xc, y, xc_in, y_in, rows_g, kb_g, rows_h, kb_h, hbuf, ws_i,
+                      ws_f):  # pragma: no cover - compiled
+        """Run the evaluation LSTM over all steps.
+
+        Parameters (all C-contiguous; float arrays in the data dtype unless stated)
+        ----------
+        fn : int
+            Address of the GEMM matching the dtype (``_blas.SGEMM`` / ``_blas.DGEMM``).
+        xs : (T, E, B, 4H)
+            Input projection of every step with both biases, used unless ``ip[IN_GEMM]``.
+        xin, w_in, in_post, bias : (T, B, I), (E, I, 4H), (E,), (4H,)
+            With ``ip[IN_GEMM]``, the input crossbar is read inside the loop instead: DAC codes of
+            ``xin[t]`` (flags IN_ABS_MAX, IN_HAS_DAC, IN_CLAMP; scalars IN_MULT, IN_LIM), product
+            with the code-domain weights ``w_in`` (transposed ``w_code``), digital scale
+            ``in_post`` and both biases ``bias``; its output noise (std ``IN_SIG`` codes) is
+            drawn together with the recurrent read's (one Gaussian of the summed variance).
+        key : uint64
+            Key of the output noise: element ``(t, e, b, j)`` gets the counter-based draw number
+            ``((t E + e) B + b) 4H + j`` of ``key`` from the quantile ``table`` -- the numbers
+            :func:`~physnn.crossbar._fused.normal_fill_` puts in a ``(T, E, B, 4H)`` array.
+        stds : (T, E, B)
+            Std of the deferred input-read noise (weight units) when ``ip[HAS_STDS]`` and the
+            projection comes in ``xs``.
+        w : (E, H, 4H)
+            Code-domain recurrent weights (transposed ``w_code``).
+        post : (E,)
+            Digital output scale per member.
+        h, c : (E, B, H)
+            Initial state, overwritten with the final state.
+        outs : (T, E, B, H)
+            Receives ``h`` of every step.
+        gate : (5, 4H)
+            Per column ``A, B, beta, y0, lsb`` of the gate activations; ``state`` : (5, H) the same
+            for the state activation (tanh).
+        ip : int64 (14,)
+            Flags ABS_MAX, HAS_DAC, CLAMP_IN, HAS_ADC, GATE_RAMP, STATE_RAMP, GATE_CLAMP,
+            STATE_CLAMP, HAS_NOISE, HAS_STDS, IN_GEMM, IN_ABS_MAX, IN_HAS_DAC, IN_CLAMP.
+        fp : (11,)
+            MULT (1 / DAC step), LIM (DAC code limit), SIG (output-noise std in code units),
+            ADC_M (ADC code limit), GATE_M, STATE_M (ramp code limits), ONE (1), TINY (1e-30,
+            the smallest DAC scale) -- so that all scalar arithmetic stays in the dtype -- and
+            IN_MULT, IN_LIM, IN_SIG for the input crossbar.
+        mask : (1,) int32 or int64
+            Clears the sign bit of the dtype (``|x|`` maxima are taken on the bits as integers,
+            which vectorises where a float maximum with NaN rules does not).
+        xc, y, xc_in, y_in : (B, H), (B, 4H), (B, I), (B, 4H)
+            Scratch for the DAC codes and the products.
+        rows_g, rows_h : (4, 4H), (4, H)
+            Row scratch; ``kb_g``, ``kb_h`` integer scratch (int32 for float32, int64 for float64)
+            of 4H and H; ``hbuf`` uint64 (H + 2,): noise hashes; ``ws_i`` int32 (8,), ``ws_f``
+            (2,): GEMM scratch.
+
+        Rows are addressed with full indices, never sliced: every array view made inside a
+        loop costs two reference-count calls.
+        """
+        T, E, B, G = outs.shape[0], outs.shape[1], outs.shape[2], gate.shape[1]
+        H = G // 4
+        abs_max, has_dac, clamp_in, has_adc = ip[ABS_MAX] != 0, ip[HAS_DAC] != 0, ip[CLAMP_IN] != 0, ip[HAS_ADC] != 0
+        g_ramp, s_ramp, g_clamp, s_clamp = ip[GATE_RAMP] != 0, ip[STATE_RAMP] != 0, ip[GATE_CLAMP] != 0, ip[STATE_CLAMP] != 0
+        has_noise, has_stds, in_gemm = ip[HAS_NOISE] != 0, ip[HAS_STDS] != 0, ip[IN_GEMM] != 0
+        in_abs_max, in_dac, in_clamp = ip[IN_ABS_MAX] != 0, ip[IN_HAS_DAC] != 0, ip[IN_CLAMP] != 0
+        mult, lim, sig, adc_m = fp[MULT], fp[LIM], fp[SIG], fp[ADC_M]
+        gm, sm, zero, one, tiny = fp[GATE_M], fp[STATE_M], fp[ONE] - fp[ONE], fp[ONE], fp[TINY]
+        in_mult, in_lim, in_sig = fp[IN_MULT], fp[IN_LIM], fp[IN_SIG]
+        scp = np.empty(B, h.dtype)
+        sx = np.empty(B, h.dtype)
+        z, sg, pm, gv = rows_g[0], rows_g[1], rows_g[2], rows_g[3]
+        zs, ss, pms, tv = rows_h[0], rows_h[1], rows_h[2], rows_h[3]
+        hbits = h.view(mask.dtype)
+        xbits = xin.view(mask.dtype)
+        ibuf = np.empty(1, mask.dtype)
+        fbuf = ibuf.view(h.dtype)
+        h16 = hbuf.view(np.uint16)
+        mk = mask[0]
+        for t in range(T):
+            if in_gemm:  # input DAC codes of this step (shared by all members)
+                _dac_block(xin, xbits, t, xc_in, sx, in_abs_max, in_dac, in_clamp, in_mult, in_lim, one, tiny,
+                           mk, ibuf, fbuf, one)
+            for e in range(E):
+                _dac_block(h, hbits, e, xc, scp, abs_max, has_dac, clamp_in, mult, lim, one, tiny, mk, ibuf, fbuf,
+                           post[e])
+                _blas.gemm_xw(fn, xc, w[e], y, ws_i, ws_f)
+                if in_gemm:
+                    _blas.gemm_xw(fn, xc_in, w_in[e], y_in, ws_i, ws_f)
+                for b in range(B):
+                    s = scp[b]
+                    if has_noise:
+                        f = ((t * E + e) * B + b) * G
+                        b0 = f >> 2
+                        _fused._hash_run(hbuf, key, b0, ((f + G + 3) >> 2) - b0)
+                        off = f & 3
+                    else:
+                        off = 0
+                    if in_gemm:  # input projection of the row: codes x scale + biases, in z
+                        si = sx[b] * in_post[e]
+                        for j in range(G):
+                            z[j] = y_in[b, j] * si + bias[j]
+                        sd_in = in_sig * si
+                    else:
+                        for j in range(G):
+                            z[j] = xs[t, e, b, j]
+                        sd_in = stds[t, e, b] if has_stds else zero
+                    with_in = in_gemm or has_stds
+                    if has_adc:
+                        nstd = np.hypot(sd_in / s, sig) if with_in else sig
+                        if has_noise:
+                            for j in range(G):
+                                v = min(max(np.rint(y[b, j] + table[h16[off + j]] * nstd), -adc_m), adc_m)
+                                z[j] = (z[j] + v * s) * gate[2, j]
+                        else:
+                            for j in range(G):
+                                v = min(max(np.rint(y[b, j]), -adc_m), adc_m)
+                                z[j] = (z[j] + v * s) * gate[2, j]
+                    else:
+                        std = np.hypot(sd_in, sig * s) if with_in else sig * s
+                        if has_noise:
+                            for j in range(G):
+                                z[j] = ((z[j] + table[h16[off + j]] * std) + y[b, j] * s) * gate[2, j]
+                        else:
+                            for j in range(G):
+                                z[j] = (z[j] + y[b, j] * s) * gate[2, j]
+                    sigmoid_row(z, sg, pm, kb_g)
+                    if g_ramp:
+                        for j in range(G):
+                            code = np.rint(gate[1, j] + sg[j] * gate[0, j])
+                            if g_clamp:
+                                code = min(max(code, zero), gm)
+                            gv[j] = gate[3, j] + code * gate[4, j]
+                    else:
+                        for j in range(G):
+                            gv[j] = gate[1, j] + sg[j] * gate[0, j]
+                    for i in range(H):
+                        cv = gv[H + i] * c[e, b, i] + gv[i] * gv[2 * H + i]
+                        c[e, b, i] = cv
+                        zs[i] = cv * state[2, i]
+                    sigmoid_row(zs, ss, pms, kb_h)
+                    if s_ramp:
+                        for i in range(H):
+                            code = np.rint(state[1, i] + ss[i] * state[0, i])
+                            if s_clamp:
+                                code = min(max(code, zero), sm)
+                            tv[i] = state[3, i] + code * state[4, i]
+                    else:
+                        for i in range(H):
+                            tv[i] = state[1, i] + ss[i] * state[0, i]
+                    for i in range(H):
+                        hv = gv[3 * H + i] * tv[i]
+                        h[e, b, i] = hv
+                        outs[t, e, b, i] = hv

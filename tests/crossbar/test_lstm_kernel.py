@@ -1,0 +1,81 @@
+"""The compiled evaluation loop of the crossbar LSTM (physnn.crossbar._lstm_kernel)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from physnn.crossbar import _lstm_kernel
+from physnn.crossbar.config import aihwkit_preset
+from physnn.crossbar.rnn import AnalogLSTM, IdealActivations, RampActivations
+
+pytestmark = pytest.mark.skipif(not _lstm_kernel.available(np.float32), reason="numba or torch's sgemm_ missing")
+
+
+@pytest.mark.parametrize("dtype,max_ulp", [(np.float32, 2.5), (np.float64, 4.5)])
+def test_sigmoid_routine_within_a_few_ulp(dtype, max_ulp):
+    z = np.linspace(-59.0, 60.0, 100_001).astype(dtype)
+    got = _lstm_kernel.sigmoid_array(z)
+    ref = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))          # float64 reference
+    assert np.max(np.abs(got - ref) / np.spacing(ref.astype(dtype))) <= max_ulp
+    assert _lstm_kernel.sigmoid_array(np.zeros(1, dtype))[0] == 0.5
+    far = _lstm_kernel.sigmoid_array(np.array([-200.0, 200.0], dtype))   # saturated, no overflow
+    assert 0.0 <= far[0] < 1e-25 and far[1] == 1.0
+
+
+def _outputs(model, x, compiled, monkeypatch, seed=7):
+    """One evaluation of ``model`` with the compiled loop on or off, same generator state."""
+    with monkeypatch.context() as mp:
+        if not compiled:
+            mp.setattr(_lstm_kernel, "available", lambda dtype: False)
+        model.cell.hh.generator.manual_seed(seed)
+        model.cell.ih.generator.manual_seed(seed + 1)
+        with torch.no_grad():
+            out, (h, c) = model(x)
+    return out, h, c
+
+
+@pytest.mark.parametrize("adc", [False, True])
+@pytest.mark.parametrize("ensemble", [None, 3])
+def test_compiled_loop_equals_scripted_loop_with_the_same_noise(adc, ensemble, monkeypatch):
+    # float64 + ideal activations: no rounding boundary anywhere near, so the two loops must agree
+    # to float round-off -- including every output-noise draw (drawn inside the compiled loop,
+    # pre-drawn into an array for the scripted one), the deferred input noise and the ensemble
+    torch.manual_seed(0)
+    ref = nn.LSTM(6, 8)
+    cfg = aihwkit_preset(bound_management=False) if adc else aihwkit_preset(adc=None, bound_management=False)
+    m = AnalogLSTM.from_torch(ref, config=cfg, activations=IdealActivations(), ensemble=ensemble,
+                              generator=torch.Generator().manual_seed(1)).double().eval().program()
+    x = torch.randn(12, 5, 6, dtype=torch.float64)
+    a = _outputs(m, x, True, monkeypatch)
+    b = _outputs(m, x, False, monkeypatch)
+    for u, v in zip(a, b):
+        assert u.shape == v.shape
+        torch.testing.assert_close(u, v, rtol=0, atol=1e-12)
+    # the noise is there (another seed gives other outputs) and is the configured one
+    c = _outputs(m, x, True, monkeypatch, seed=8)
+    assert (c[0] - a[0]).abs().max() > 1e-3
+
+
+def test_compiled_loop_ramp_codes_match_the_layer_reads(monkeypatch):
+    # 5-bit ramp activations in float32: the compiled loop against the per-step AnalogLinear reads
+    # (noise-free); a code may differ only where a pre-activation is within float round-off of a
+    # ramp threshold, which does not happen on these few values
+    torch.manual_seed(2)
+    ref = nn.LSTM(5, 16)
+    cfg = aihwkit_preset(adc=None, bound_management=False, out_noise=0.0)
+    m = AnalogLSTM.from_torch(ref, config=cfg, activations=RampActivations(bits=5),
+                              generator=torch.Generator().manual_seed(0)).eval()
+    x = torch.randn(10, 4, 5)
+    calls = []
+    kernel = _lstm_kernel.lstm_sequence
+    monkeypatch.setattr(_lstm_kernel, "lstm_sequence", lambda *a: (calls.append(1), kernel(*a))[1])
+    with torch.no_grad():
+        fused, (h, c) = m(x)
+    assert calls == [1]                                    # the evaluation ran the compiled loop
+    generic, (hg, cg) = m(x.clone().requires_grad_())
+    torch.testing.assert_close(fused, generic.detach(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(c, cg.detach(), rtol=0, atol=1e-6)
+    # outputs are ramp levels: o (a sigmoid level k/31) times a tanh level (2 k2 - 31)/31
+    lv = fused * 31 * 31
+    assert torch.allclose(lv, lv.round(), atol=2e-3)
