@@ -67,6 +67,31 @@ if numba is not None:
 
         return sig, codegen
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _gemm_nt(fn, trans_w, x, w, y, n, ws_i, ws_f):  # pragma: no cover - compiled
+        """``y (rows, n) = x (rows, k) @ op(w)`` through the Fortran GEMM at ``fn``, in the
+        column-major view ``y.T = op(w).T @ x.T``: ``gemm(tw, 'N', n, rows, k, 1, w, ldw, x, k, 0,
+        y, n)`` with ``tw`` = 'T' and ``ldw = k`` for ``w`` stored (n, k), 'N' and ``ldw = n`` for
+        ``w`` stored (k, n)."""
+        rows, k = x.shape
+        if rows == 0 or n == 0:
+            return
+        if k == 0:
+            y[:] = 0
+            return
+        ws_i[0] = n
+        ws_i[1] = rows
+        ws_i[2] = k
+        ws_i[3] = 84 if trans_w else 78  # 'T' / 'N'
+        ws_i[4] = 78                     # 'N'
+        ws_f[0] = 1.0
+        ws_f[1] = 0.0
+        ip = ws_i.ctypes.data
+        fp = ws_f.ctypes.data
+        sz = ws_f.itemsize
+        _call13(fn, ip + 12, ip + 16, ip, ip + 4, ip + 8, fp, w.ctypes.data, ip + 8 if trans_w else ip,
+                x.ctypes.data, ip + 8, fp + sz, y.ctypes.data, ip)
+
     @numba.njit(cache=True, nogil=True)
     def gemm_xwt(fn, x, w, y, ws_i, ws_f):  # pragma: no cover - compiled
         """``y = x @ w.T`` for C-contiguous ``x`` (rows, k), ``w`` (n, k), ``y`` (rows, n) of one
@@ -76,49 +101,12 @@ if numba is not None:
         ``gemm('T', 'N', n, rows, k, 1, w, k, x, k, 0, y, n)``. ``ws_i``: int32 scratch of 8,
         ``ws_f``: scratch of 2 in the dtype of ``x`` (alpha, beta).
         """
-        rows, k = x.shape
-        n = w.shape[0]
-        if rows == 0 or n == 0:
-            return
-        if k == 0:
-            y[:] = 0
-            return
-        ws_i[0] = n
-        ws_i[1] = rows
-        ws_i[2] = k
-        ws_i[3] = 84          # 'T'
-        ws_i[4] = 78          # 'N'
-        ws_f[0] = 1.0
-        ws_f[1] = 0.0
-        ip = ws_i.ctypes.data
-        fp = ws_f.ctypes.data
-        sz = ws_f.itemsize
-        _call13(fn, ip + 12, ip + 16, ip, ip + 4, ip + 8, fp, w.ctypes.data, ip + 8,
-                x.ctypes.data, ip + 8, fp + sz, y.ctypes.data, ip)
+        _gemm_nt(fn, True, x, w, y, w.shape[0], ws_i, ws_f)
 
     @numba.njit(cache=True, nogil=True)
     def gemm_xw(fn, x, w, y, ws_i, ws_f):  # pragma: no cover - compiled
         """``y = x @ w`` for C-contiguous ``x`` (rows, k), ``w`` (k, n), ``y`` (rows, n); otherwise
-        as :func:`gemm_xwt`. Column-major view: ``y.T = w.T @ x.T``, i.e.
-        ``gemm('N', 'N', n, rows, k, 1, w, n, x, k, 0, y, n)`` -- for a few rows this layout is
-        ~15 % faster here than ``gemm_xwt`` on the transposed weights.
+        as :func:`gemm_xwt`: ``gemm('N', 'N', n, rows, k, 1, w, n, x, k, 0, y, n)`` -- for a few
+        rows this layout is ~15 % faster here than ``gemm_xwt`` on the transposed weights.
         """
-        rows, k = x.shape
-        n = w.shape[1]
-        if rows == 0 or n == 0:
-            return
-        if k == 0:
-            y[:] = 0
-            return
-        ws_i[0] = n
-        ws_i[1] = rows
-        ws_i[2] = k
-        ws_i[3] = 78          # 'N'
-        ws_i[4] = 78          # 'N'
-        ws_f[0] = 1.0
-        ws_f[1] = 0.0
-        ip = ws_i.ctypes.data
-        fp = ws_f.ctypes.data
-        sz = ws_f.itemsize
-        _call13(fn, ip + 12, ip + 16, ip, ip + 4, ip + 8, fp, w.ctypes.data, ip,
-                x.ctypes.data, ip + 8, fp + sz, y.ctypes.data, ip)
+        _gemm_nt(fn, False, x, w, y, w.shape[1], ws_i, ws_f)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._vmath import INV_LN2 as _INV_LN2, LN2_HI as _LN2_HI, LN2_LO as _LN2_LO
 from . import _blas, _fused
 
 try:
@@ -38,11 +39,9 @@ except ImportError:  # pragma: no cover - numba is a dependency
 
 __all__ = ["available", "lstm_sequence"]
 
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 split in two (Cody & Waite range reduction)
-_LN2_LO = 1.90821492927058770002e-10
-_INV_LN2 = 1.44269504088896338700e00
 
-# integer flags (ip) and scalars (fp, in the data dtype) of lstm_sequence
+# integer flags (ip) and scalars (fp, in the data dtype) of lstm_sequence; GATE_RAMP / STATE_RAMP
+# hold the activation mode: 0 ideal, 1 ramp ADC in closed form, 2 ramp ADC by threshold table
 (ABS_MAX, HAS_DAC, CLAMP_IN, HAS_ADC, GATE_RAMP, STATE_RAMP, GATE_CLAMP, STATE_CLAMP, HAS_NOISE, HAS_STDS,
  IN_GEMM, IN_ABS_MAX, IN_HAS_DAC, IN_CLAMP) = range(14)
 MULT, LIM, SIG, ADC_M, GATE_M, STATE_M, ONE, TINY, IN_MULT, IN_LIM, IN_SIG = range(11)
@@ -79,6 +78,8 @@ if numba is not None:
     from numba import types
     from numba.extending import overload
 
+    from .._vmath import expm1_reduced
+
     def _sigmoid32(z, out, pm, kb):  # pragma: no cover - compiled
         # exp(w), w = -z clipped to [-80, 80] (sigmoid is 1 or < 2e-35 beyond): w = k ln2 + r,
         # |r| <= ln2/2, exp(r) by its Taylor series to r^7 (remainder < 6e-9 relative), 2^k from
@@ -99,7 +100,8 @@ if numba is not None:
             pm[j] = (p * r + _ONE32) * r + _ONE32
             kb[j] = (np.int32(kf) + np.int32(127)) << np.int32(23)
         for j in range(z.shape[0]):
-            out[j] = _ONE32 / (_ONE32 + sc[j] * pm[j])
+            v = _ONE32 / (_ONE32 + sc[j] * pm[j])
+            out[j] = v if z[j] == z[j] else z[j]  # NaN stays NaN
 
     def _sigmoid64(z, out, pm, kb):  # pragma: no cover - compiled
         # as _sigmoid32 in float64: w clipped to [-60, 60] (sigmoid is 1 or < 1e-26 beyond),
@@ -109,22 +111,11 @@ if numba is not None:
             w = min(max(-z[j], -60.0), 60.0)
             kf = (w * _INV_LN2 + _ROUND64) - _ROUND64
             r = (w - kf * _LN2_HI) - kf * _LN2_LO
-            p = 1.0 / 6227020800.0
-            p = p * r + 1.0 / 479001600.0
-            p = p * r + 1.0 / 39916800.0
-            p = p * r + 1.0 / 3628800.0
-            p = p * r + 1.0 / 362880.0
-            p = p * r + 1.0 / 40320.0
-            p = p * r + 1.0 / 5040.0
-            p = p * r + 1.0 / 720.0
-            p = p * r + 1.0 / 120.0
-            p = p * r + 1.0 / 24.0
-            p = p * r + 1.0 / 6.0
-            p = p * r + 0.5
-            pm[j] = (p * r + 1.0) * r + 1.0
+            pm[j] = expm1_reduced(r) + 1.0
             kb[j] = (np.int64(kf) + 1023) << 52
         for j in range(z.shape[0]):
-            out[j] = 1.0 / (1.0 + sc[j] * pm[j])
+            v = 1.0 / (1.0 + sc[j] * pm[j])
+            out[j] = v if z[j] == z[j] else z[j]  # NaN stays NaN
 
     # multiply-adds may fuse (FMA) inside the sigmoid only: same accuracy, 1.8x faster here
     @overload(sigmoid_row, jit_options={"fastmath": {"contract"}, "boundscheck": False,
@@ -177,10 +168,42 @@ if numba is not None:
                 for i in range(xc.shape[1]):
                     xc[b, i] = v[k, b, i] * r
 
+    @numba.njit(inline="always", boundscheck=False, error_model="numpy")
+    def _levels(sg, tab, out, ramp, clamp, zero, m):  # pragma: no cover - compiled
+        """Activation values from the row's sigmoids ``sg``: ``v = B + A sg`` per column (``tab``
+        rows A, B, beta, y0, lsb); with a ramp, the level ``y0 + clamp(round(v), 0, m) lsb``."""
+        if ramp:
+            for j in range(sg.shape[0]):
+                code = np.rint(tab[1, j] + sg[j] * tab[0, j])
+                if clamp:
+                    code = min(max(code, zero), m)
+                out[j] = tab[3, j] + code * tab[4, j]
+        else:
+            for j in range(sg.shape[0]):
+                out[j] = tab[1, j] + sg[j] * tab[0, j]
+
+    @numba.njit(inline="always", boundscheck=False, error_model="numpy")
+    def _table_levels(x, e, lut, base, cells, cnt, out):  # pragma: no cover - compiled
+        """Ramp levels by exact comparator count: ``y0 + slope * #(thresholds < x)`` per column, with
+        the cell table of :class:`~physnn.crossbar.ramp_adc.ThresholdLookup` (``lut`` rows inv,
+        shift, low, high, y0, slope of shape (6, E, n); ``base`` count below each cell, ``cells``
+        the thresholds inside them; ``cnt`` scratch of the dtype). A NaN input stays NaN."""
+        for j in range(x.shape[0]):
+            xv = x[j]
+            u = min(max(xv * lut[0, e, j] + lut[1, e, j], lut[2, e, j]), lut[3, e, j])
+            idx = np.int64(u)
+            c = base[idx]
+            for k in range(cells.shape[0]):
+                c += cells[k, idx] < xv
+            cnt[j] = c
+        for j in range(x.shape[0]):
+            v = lut[4, e, j] + lut[5, e, j] * cnt[j]
+            out[j] = v if x[j] == x[j] else x[j]
+
     @numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
     def lstm_sequence(fn, xs, xin, w_in, in_post, bias, key, table, stds, w, post, h, c, outs, gate, state,
-                      ip, fp, mask, xc, y, xc_in, y_in, rows_g, kb_g, rows_h, kb_h, hbuf, ws_i,
-                      ws_f):  # pragma: no cover - compiled
+                      lut_g, base_g, cells_g, lut_s, base_s, cells_s, ip, fp, mask, xc, y, xc_in, y_in,
+                      rows_g, kb_g, rows_h, kb_h, hbuf, ws_i, ws_f):  # pragma: no cover - compiled
         """Run the evaluation LSTM over all steps.
 
         Parameters (all C-contiguous; float arrays in the data dtype unless stated)
@@ -212,9 +235,13 @@ if numba is not None:
             Receives ``h`` of every step.
         gate : (5, 4H)
             Per column ``A, B, beta, y0, lsb`` of the gate activations; ``state`` : (5, H) the same
-            for the state activation (tanh).
+            for the state activation (tanh). In mode 2 only ``beta`` is used (1: the comparators
+            see the pre-activation itself).
+        lut_g, base_g, cells_g : (6, E, 4H), int64 (n,), (k, n)
+            Mode 2: the gates' threshold tables (see :func:`_table_levels`); ``lut_s``,
+            ``base_s``, ``cells_s`` the same for the state activation.
         ip : int64 (14,)
-            Flags ABS_MAX, HAS_DAC, CLAMP_IN, HAS_ADC, GATE_RAMP, STATE_RAMP, GATE_CLAMP,
+            Flags ABS_MAX, HAS_DAC, CLAMP_IN, HAS_ADC, GATE_RAMP, STATE_RAMP (modes), GATE_CLAMP,
             STATE_CLAMP, HAS_NOISE, HAS_STDS, IN_GEMM, IN_ABS_MAX, IN_HAS_DAC, IN_CLAMP.
         fp : (11,)
             MULT (1 / DAC step), LIM (DAC code limit), SIG (output-noise std in code units),
@@ -237,7 +264,7 @@ if numba is not None:
         T, E, B, G = outs.shape[0], outs.shape[1], outs.shape[2], gate.shape[1]
         H = G // 4
         abs_max, has_dac, clamp_in, has_adc = ip[ABS_MAX] != 0, ip[HAS_DAC] != 0, ip[CLAMP_IN] != 0, ip[HAS_ADC] != 0
-        g_ramp, s_ramp, g_clamp, s_clamp = ip[GATE_RAMP] != 0, ip[STATE_RAMP] != 0, ip[GATE_CLAMP] != 0, ip[STATE_CLAMP] != 0
+        g_mode, s_mode, g_clamp, s_clamp = ip[GATE_RAMP], ip[STATE_RAMP], ip[GATE_CLAMP] != 0, ip[STATE_CLAMP] != 0
         has_noise, has_stds, in_gemm = ip[HAS_NOISE] != 0, ip[HAS_STDS] != 0, ip[IN_GEMM] != 0
         in_abs_max, in_dac, in_clamp = ip[IN_ABS_MAX] != 0, ip[IN_HAS_DAC] != 0, ip[IN_CLAMP] != 0
         mult, lim, sig, adc_m = fp[MULT], fp[LIM], fp[SIG], fp[ADC_M]
@@ -300,30 +327,20 @@ if numba is not None:
                         else:
                             for j in range(G):
                                 z[j] = (z[j] + y[b, j] * s) * gate[2, j]
-                    sigmoid_row(z, sg, pm, kb_g)
-                    if g_ramp:
-                        for j in range(G):
-                            code = np.rint(gate[1, j] + sg[j] * gate[0, j])
-                            if g_clamp:
-                                code = min(max(code, zero), gm)
-                            gv[j] = gate[3, j] + code * gate[4, j]
+                    if g_mode == 2:
+                        _table_levels(z, e, lut_g, base_g, cells_g, pm, gv)
                     else:
-                        for j in range(G):
-                            gv[j] = gate[1, j] + sg[j] * gate[0, j]
+                        sigmoid_row(z, sg, pm, kb_g)
+                        _levels(sg, gate, gv, g_mode == 1, g_clamp, zero, gm)
                     for i in range(H):
                         cv = gv[H + i] * c[e, b, i] + gv[i] * gv[2 * H + i]
                         c[e, b, i] = cv
                         zs[i] = cv * state[2, i]
-                    sigmoid_row(zs, ss, pms, kb_h)
-                    if s_ramp:
-                        for i in range(H):
-                            code = np.rint(state[1, i] + ss[i] * state[0, i])
-                            if s_clamp:
-                                code = min(max(code, zero), sm)
-                            tv[i] = state[3, i] + code * state[4, i]
+                    if s_mode == 2:
+                        _table_levels(zs, e, lut_s, base_s, cells_s, pms, tv)
                     else:
-                        for i in range(H):
-                            tv[i] = state[1, i] + ss[i] * state[0, i]
+                        sigmoid_row(zs, ss, pms, kb_h)
+                        _levels(ss, state, tv, s_mode == 1, s_clamp, zero, sm)
                     for i in range(H):
                         hv = gv[3 * H + i] * tv[i]
                         h[e, b, i] = hv

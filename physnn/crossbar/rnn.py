@@ -546,13 +546,22 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         h = o * self.state_act(c)
         return h, c
 
-    def _fusable(self) -> bool:
-        """Whether the fused evaluation loop reproduces ``hh``'s read exactly (see ``_fused_sequence``)."""
+    def _fusable(self, x: torch.Tensor) -> bool:
+        """Whether the fused evaluation loop reproduces ``hh``'s read exactly (see ``_fused_sequence``).
+
+        Ramp activations need the closed form, or -- in the compiled loop only -- programmed ramp
+        columns without read noise (exact threshold tables)."""
         cfg = self.hh.config
+        ga = self.gate_act
+        ramps_ok = (not ga.ramps or ga.closed_form
+                    or (self._compiled_ok(x) and all(r.config.devices.read_noise is None for r in ga.ramps)))
         return (not self.training and cfg.ir_drop is None and not cfg.read_noise_per_forward
                 and not isinstance(cfg.iv, SinhIV) and not (cfg.adc is not None and cfg.bound_management)
-                and (not self.gate_act.ramps or self.gate_act.closed_form)
-                and self.ih.config is cfg)
+                and ramps_ok and self.ih.config is cfg)
+
+    def _compiled_ok(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`_fused_sequence` runs as one compiled call (:mod:`._lstm_kernel`) for ``x``."""
+        return x.device.type == "cpu" and _lstm_kernel.available(x.dtype) and self.hh.config.fast_noise
 
     @torch.no_grad()
     def _input_read_noiseless(self, x: torch.Tensor, gscale: torch.Tensor | None = None,
@@ -654,7 +663,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         gen = hh.generator
         clamp_in = p.L is not None and not (p.abs_max and p.x_ref >= 1.0)
         ga = self.gate_act
-        if ramp:
+        if ramp and ga.closed_form:
             ga._closed(torch.zeros(1, dtype=dt, device=dev))  # fills the constant cache
             _, ca, cb, y0, lsb = ga._consts[(dt, dev)]
             sa = self.state_act
@@ -668,7 +677,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         in_noise = ih.config.adc is None   # the input read's noise is deferred (see _input_read_noiseless)
         has_noise = p.sig_code > 0 or in_noise
         h, c = state
-        if dev.type == "cpu" and _lstm_kernel.available(dt) and (not has_noise or cfg.fast_noise):
+        if self._compiled_ok(x):
             # the whole loop as one compiled call, noise drawn inside (the same numbers as the
             # pre-drawn array below)
             if in_noise:
@@ -677,7 +686,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
                 xs, stds = None, None
             else:
                 xs, stds = self._input_read_noiseless(x, None, None if hh.bias is None else hh.bias.detach())
-            return self._compiled_sequence(x, xs, stds, _draw_key(gen) if has_noise else 0, h, c, ramp=ramp,
+            return self._compiled_sequence(x, xs, stds, _draw_key(gen) if has_noise else 0, h, c,
                                            need_clamp=need_clamp, s_clamp=s_clamp, has_noise=has_noise,
                                            clamp_in=clamp_in)
         # ONE crossbar call for the input projection of all steps, b_hh folded in
@@ -716,18 +725,33 @@ class AnalogLSTMCell(AnalogRNNCellBase):
             bool(need_clamp), bool(s_clamp), cm, scm, e is not None, simple, noise)
         return outs, (h, c)
 
-    def _activation_table(self, act: "_GateActivation", dt: torch.dtype) -> torch.Tensor:
-        """Per column ``(A, B, beta, y0, lsb)`` of ``v = B + A sigmoid(beta x)`` (see _lstm_kernel)."""
-        if act.ramps:
+    @staticmethod
+    def _activation_args(act: "_GateActivation", dt: torch.dtype, E: int) -> tuple[int, tuple[np.ndarray, ...]]:
+        """Mode and arrays of one activation for :func:`._lstm_kernel.lstm_sequence`: 0 ideal and 1
+        closed-form ramp (per column ``A, B, beta, y0, lsb`` of ``v = B + A sigmoid(beta x)``),
+        2 programmed ramp columns (the exact threshold tables of ``act._lut``)."""
+        n = len(act.kinds_list)
+        nd = np.float32 if dt == torch.float32 else np.float64
+        no_lut = (np.zeros((6, 1, 1), nd), np.zeros(1, np.int64), np.zeros((1, 1), nd))
+        if not act.ramps:
+            coef = {_SIG: (1.0, 0.0, 1.0), _TANH: (2.0, -1.0, 2.0)}
+            tab = torch.tensor([coef[k] for k in act.kinds_list], dtype=dt).T
+            return 0, (torch.cat([tab, torch.zeros(2, n, dtype=dt)]).contiguous().numpy(),) + no_lut
+        if act.closed_form:
             # the closed-form constants in the data dtype, as the TorchScript loop uses them
-            rows = [getattr(act, n).to(dt) for n in ("ca", "cb", "beta", "y0", "lsb")]
-            return torch.stack(rows).contiguous()
-        coef = {_SIG: (1.0, 0.0, 1.0), _TANH: (2.0, -1.0, 2.0)}
-        tab = torch.tensor([coef[k] for k in act.kinds_list], dtype=dt).T
-        return torch.cat([tab, torch.zeros(2, tab.shape[1], dtype=dt)]).contiguous()
+            rows = [getattr(act, name).to(dt) for name in ("ca", "cb", "beta", "y0", "lsb")]
+            return 1, (torch.stack(rows).contiguous().numpy(),) + no_lut
+        lut = act._lut(torch.zeros(1, dtype=dt))
+        tab = np.zeros((5, n), nd)
+        tab[2] = 1.0                               # the comparators see the pre-activation itself
+        rows = [v.reshape(-1, n).expand(E, n) for v in (lut.inv, lut.shift, lut.low, lut.high)]
+        rows += [v.reshape(1, n).expand(E, n) for v in (lut.y0, lut.slope)]
+        lut_a = torch.stack(rows).to(dt).contiguous().numpy()
+        cells = torch.stack(lut.cells).to(dt).contiguous().numpy()
+        return 2, (tab, lut_a, lut.base.to(torch.int64).contiguous().numpy(), cells)
 
     def _compiled_sequence(self, x: torch.Tensor, xs: torch.Tensor | None, stds: torch.Tensor | None, key: int,
-                           h: torch.Tensor, c: torch.Tensor, *, ramp: bool, need_clamp: bool, s_clamp: bool,
+                           h: torch.Tensor, c: torch.Tensor, *, need_clamp: bool, s_clamp: bool,
                            has_noise: bool, clamp_in: bool
                            ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The loop of :meth:`_fused_sequence` as one compiled call (:mod:`._lstm_kernel`).
@@ -749,12 +773,14 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         ip = np.zeros(14, np.int64)
         fp = np.zeros(11, nd)
         ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, bool(clamp_in)
-        ip[K.HAS_ADC], ip[K.GATE_RAMP], ip[K.STATE_RAMP] = p.M is not None, ramp, ramp
+        g_mode, g_args = self._activation_args(self.gate_act, dt, E)
+        s_mode, s_args = self._activation_args(self.state_act, dt, E)
+        ip[K.HAS_ADC], ip[K.GATE_RAMP], ip[K.STATE_RAMP] = p.M is not None, g_mode, s_mode
         ip[K.GATE_CLAMP], ip[K.STATE_CLAMP], ip[K.HAS_NOISE] = bool(need_clamp), bool(s_clamp), bool(has_noise)
         fp[K.MULT], fp[K.LIM], fp[K.SIG] = 1.0 / p.step_in, float(p.L or 0.0), float(p.sig_code)
         fp[K.ADC_M] = float(p.M) if p.M is not None else -1.0
-        fp[K.GATE_M] = self.gate_act.m if ramp else 0.0
-        fp[K.STATE_M] = self.state_act.m if ramp else 0.0
+        fp[K.GATE_M] = self.gate_act.m if g_mode == 1 else 0.0
+        fp[K.STATE_M] = self.state_act.m if s_mode == 1 else 0.0
         fp[K.ONE], fp[K.TINY] = 1.0, 1e-30
         none3 = np.empty((0, 0, 0), nd)
         if xs is None:                                     # input crossbar read inside the loop
@@ -788,8 +814,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         ukey = np.array([key], dtype=np.int64).view(np.uint64)[0]
         K.lstm_sequence(fn, xs4, xin, w_in, in_post, bias.contiguous().numpy(), ukey,
                         _normal_table(x.device, dt).numpy(), st3, w.numpy(), post.numpy(), h3.numpy(), c3.numpy(),
-                        outs.numpy(), self._activation_table(self.gate_act, dt).numpy(),
-                        self._activation_table(self.state_act, dt).numpy(), ip, fp, _fused.MASKS[np.dtype(nd)],
+                        outs.numpy(), g_args[0], s_args[0], *g_args[1:], *s_args[1:], ip, fp, _fused.MASKS[np.dtype(nd)],
                         np.empty((B, hs), nd), np.empty((B, g4), nd), np.empty((B, max(n_in, 1)), nd),
                         np.empty((B, g4), nd), np.empty((4, g4), nd), np.empty(g4, ki), np.empty((4, hs), nd),
                         np.empty(hs, ki), np.empty(hs + 2, np.uint64), np.empty(8, np.int32), np.empty(2, nd))
@@ -909,7 +934,7 @@ class _AnalogSequence(nn.Module):
         t_dim = (1 if per_member else 0) + (1 if self.batch_first else 0)
         if self.batch_first:
             x = x.transpose(t_dim - 1, t_dim)                      # time first (after E)
-        if (self.has_c and not per_member and cell._fusable()
+        if (self.has_c and not per_member and cell._fusable(x)
                 and not (torch.is_grad_enabled() and (x.requires_grad or (state is not None
                                                                           and any(t.requires_grad for t in state))))):
             if state is None:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from .._checks import check_finite, check_int_range, check_positive, check_probability
+from .._vmath import INV_LN2 as _INV_LN2, LN2_HI as _LN2_HI, LN2_LO as _LN2_LO
 from .readout import RidgeReadout
 
 __all__ = ["ESNParams", "ESNState", "esn_step", "esn_matrices", "ESN", "HAVE_NUMBA"]
@@ -190,14 +191,13 @@ def esn_step(
 # The input drive ``W_in u[t] + b`` is formed in the loop too (no (T, E, N) pre-pass).
 _SELL_C = 8  # rows per slice; the kernel below is unrolled for 8
 
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 split in two (Cody & Waite range reduction)
-_LN2_LO = 1.90821492927058770002e-10
-_INV_LN2 = 1.44269504088896338700e00
 
 try:  # numba is optional (it ships with librosa); without it the torch loop is used
     import math as _math
 
     import numba as _numba
+
+    from .._vmath import expm1_reduced
 
     @_numba.njit(inline="always", boundscheck=False, error_model="numpy")
     def _leaky_tanh(pre, xp, a, out, pm, kb):  # pragma: no cover - compiled
@@ -215,19 +215,7 @@ try:  # numba is optional (it ships with librosa); without it the torch loop is 
             k = np.int32(w * _INV_LN2 - 0.5)  # round-half-away for w <= 0
             kf = np.float64(k)
             r = (w - kf * _LN2_HI) - kf * _LN2_LO
-            p = 1.0 / 6227020800.0
-            p = p * r + 1.0 / 479001600.0
-            p = p * r + 1.0 / 39916800.0
-            p = p * r + 1.0 / 3628800.0
-            p = p * r + 1.0 / 362880.0
-            p = p * r + 1.0 / 40320.0
-            p = p * r + 1.0 / 5040.0
-            p = p * r + 1.0 / 720.0
-            p = p * r + 1.0 / 120.0
-            p = p * r + 1.0 / 24.0
-            p = p * r + 1.0 / 6.0
-            p = p * r + 0.5
-            pm[i] = (p * r + 1.0) * r  # expm1(r)
+            pm[i] = expm1_reduced(r)
             kb[i] = np.int64(k + 1023) << 52  # bits of 2^k
         for i in range(pre.shape[0]):
             s = sc[i]

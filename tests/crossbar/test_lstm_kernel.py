@@ -19,8 +19,9 @@ def test_sigmoid_routine_within_a_few_ulp(dtype, max_ulp):
     ref = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))          # float64 reference
     assert np.max(np.abs(got - ref) / np.spacing(ref.astype(dtype))) <= max_ulp
     assert _lstm_kernel.sigmoid_array(np.zeros(1, dtype))[0] == 0.5
-    far = _lstm_kernel.sigmoid_array(np.array([-200.0, 200.0], dtype))   # saturated, no overflow
-    assert 0.0 <= far[0] < 1e-25 and far[1] == 1.0
+    far = _lstm_kernel.sigmoid_array(np.array([-200.0, 200.0, np.inf, -np.inf, np.nan], dtype))
+    assert 0.0 <= far[0] < 1e-25 and far[1] == 1.0 and far[2] == 1.0 and far[3] < 1e-25   # saturated
+    assert np.isnan(far[4])                                                               # NaN stays NaN
 
 
 def _outputs(model, x, compiled, monkeypatch, seed=7):
@@ -79,3 +80,37 @@ def test_compiled_loop_ramp_codes_match_the_layer_reads(monkeypatch):
     # outputs are ramp levels: o (a sigmoid level k/31) times a tanh level (2 k2 - 31)/31
     lv = fused * 31 * 31
     assert torch.allclose(lv, lv.round(), atol=2e-3)
+    # a NaN input is not turned into finite ramp levels
+    x[3, 1, 0] = float("nan")
+    with torch.no_grad():
+        bad, _ = m(x)
+    assert torch.isnan(bad[3:, 1]).all() and not torch.isnan(bad[:3]).any() and not torch.isnan(bad[:, 0]).any()
+
+
+@pytest.mark.parametrize("ensemble", [None, 2])
+def test_programmed_ramp_columns_run_compiled_and_match_the_layer_reads(ensemble, monkeypatch):
+    # ramps with PCM programming noise: no closed form; the compiled loop counts comparator
+    # thresholds with the same exact cell tables as the per-step path (one table per ensemble
+    # member: each chip has its own programmed ramps)
+    from physnn.crossbar.programming_noise import ProgrammingNoise
+    from physnn.crossbar.ramp_adc import RampDevices
+
+    torch.manual_seed(3)
+    ref = nn.LSTM(5, 12)
+    dev = RampDevices(programming_noise=ProgrammingNoise(model="relative", sigma_rel=0.05))
+    cfg = aihwkit_preset(adc=None, bound_management=False, out_noise=0.0)
+    m = AnalogLSTM.from_torch(ref, config=cfg, activations=RampActivations(bits=5, devices=dev),
+                              ensemble=ensemble, generator=torch.Generator().manual_seed(0)).eval().program()
+    assert not m.cell.gate_act.closed_form
+    x = torch.randn(8, 3, 5)
+    calls = []
+    kernel = _lstm_kernel.lstm_sequence
+    monkeypatch.setattr(_lstm_kernel, "lstm_sequence", lambda *a: (calls.append(1), kernel(*a))[1])
+    with torch.no_grad():
+        fused, (h, c) = m(x)
+    assert calls == [1]
+    generic, (hg, cg) = m(x.clone().requires_grad_())
+    torch.testing.assert_close(fused, generic.detach(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(c, cg.detach(), rtol=0, atol=1e-6)
+    if ensemble:
+        assert not torch.allclose(fused[0], fused[1])               # different programmed ramps

@@ -1,0 +1,38 @@
+"""Branch-free elementary functions for numba kernels (LLVM vectorises them; libm's exp/tanh are
+scalar calls, and there is no SVML here).
+
+Range reduction of Cody & Waite: ``w = k ln2 + r`` with ``|r| <= ln2 / 2``, ``ln 2`` split into a
+high part (exact in ``k * LN2_HI`` for the ``k`` in use) and a low part. :func:`expm1_reduced`
+evaluates ``expm1(r)`` on that interval by its Taylor series to ``r^13`` (remainder < 5e-18
+relative), so ``exp(w) = 2^k (1 + expm1(r))`` to float64 precision.
+"""
+
+from __future__ import annotations
+
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+INV_LN2 = 1.44269504088896338700e00
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is optional for this module's users
+    numba = None
+
+if numba is not None:
+
+    @numba.njit(inline="always")
+    def expm1_reduced(r):  # pragma: no cover - compiled
+        """``expm1(r)`` for ``|r| <= ln2 / 2`` (float64 Horner scheme, no branches)."""
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        return (p * r + 1.0) * r
