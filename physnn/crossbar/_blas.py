@@ -106,7 +106,8 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True)
     def gemm_xw(fn, x, w, y, ws_i, ws_f):  # pragma: no cover - compiled
         """``y = x @ w`` for C-contiguous ``x`` (rows, k), ``w`` (k, n), ``y`` (rows, n); otherwise
-        as :func:`gemm_xwt`: ``gemm('N', 'N', n, rows, k, 1, w, n, x, k, 0, y, n)`` -- for a few
-        rows this layout is ~15 % faster here than ``gemm_xwt`` on the transposed weights.
+        as :func:`gemm_xwt`: ``gemm('N', 'N', n, rows, k, 1, w, n, x, k, 0, y, n)``. Measured here
+        (MKL, one thread): as fast as ``gemm_xwt`` on the transposed weights for 64-256 rows of
+        128-512 columns, faster for small products (16 x 128 @ 128 x 128: 6.1 vs 8.6 us).
         """
         _gemm_nt(fn, False, x, w, y, w.shape[1], ws_i, ws_f)
