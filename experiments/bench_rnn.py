@@ -12,8 +12,10 @@ gates and state update, with torch's own GEMM) when numba is installed.
 ``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output ADC (without bound management) before
 the ramp (the input projection is then one ADC read of all steps before the loop), ``lstm_ratio_noisy_ramp`` programs the ramp
 columns with PCM programming noise (exact threshold-table lookup instead of the closed form),
-``lstm_ratio_no_out_noise`` drops the output noise (programming noise only) and
-``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less sensitive to a busy machine).
+``lstm_ratio_no_out_noise`` drops the output noise (programming noise only),
+``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less sensitive to a busy machine), and
+``gru_ratio`` / ``rnn_ratio`` compare AnalogGRU / AnalogRNN (5-bit ramps) with ``torch.nn.GRU`` /
+``torch.nn.RNN`` of the same size.
 
 Usage: ``python experiments/bench_rnn.py [--quick] [--seed N] [--out DIR] [--threads N]``.
 The last line printed is one JSON object.
@@ -85,10 +87,30 @@ def measure_lstm_ratio(*, hidden: int = 128, steps: int = 100, batch: int = 64, 
         out["lstm_ratio_noisy_ramp"] = t["noisy_ramp"] / t["torch"]
         out["lstm_ratio_ideal_act"] = t["ideal_act"] / t["torch"]
         out["lstm_ratio_no_out_noise"] = t["no_out_noise"] / t["torch"]
+    if variants:
+        out.update(_other_cells(hidden=hidden, steps=steps, batch=batch, repeats=repeats, seed=seed, x=x, cfg=cfg))
     try:
         out["load_avg_1min"] = os.getloadavg()[0]
     except OSError:  # pragma: no cover
         pass
+    return out
+
+
+def _other_cells(*, hidden: int, steps: int, batch: int, repeats: int, seed: int, x: torch.Tensor,
+                 cfg) -> dict:
+    """``gru_ratio`` / ``rnn_ratio``: AnalogGRU / AnalogRNN (5-bit ramps, same crossbar config)
+    against torch.nn.GRU / torch.nn.RNN of the same size (informational)."""
+    from physnn.crossbar.rnn import AnalogGRU, AnalogRNN, RampActivations
+
+    out = {}
+    for name, tcls, acls in (("gru", torch.nn.GRU, AnalogGRU), ("rnn", torch.nn.RNN, AnalogRNN)):
+        torch.manual_seed(seed)
+        ref = tcls(hidden, hidden).eval()
+        m = acls.from_torch(ref, config=cfg, activations=RampActivations(bits=5),
+                            generator=torch.Generator().manual_seed(seed)).eval().program()
+        with torch.no_grad():
+            best, _ = _best_alternating([lambda: ref(x), lambda: m(x)], repeats)
+        out[f"{name}_ratio"] = best[1] / best[0]
     return out
 
 
@@ -108,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
              f"| AnalogLSTM, 5-bit ramp | {1e3 * res['t_analog_lstm_s']:.1f} | {res['lstm_ratio']:.2f} |"]
     for k in ("lstm_ratio_with_column_adc", "lstm_ratio_noisy_ramp", "lstm_ratio_ideal_act", "lstm_ratio_no_out_noise"):
         lines.append(f"| {k[len('lstm_ratio_'):]} | {1e3 * res[k] * res['t_torch_lstm_s']:.1f} | {res[k]:.2f} |")
+    lines += ["", "| model | / torch.nn of the same kind |", "|---|---|",
+              f"| AnalogGRU, 5-bit ramp | {res['gru_ratio']:.2f} |", f"| AnalogRNN, 5-bit ramp | {res['rnn_ratio']:.2f} |"]
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}))
     return 0

@@ -37,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency
     numba = None
 
-__all__ = ["available", "lstm_sequence"]
+__all__ = ["available", "gated_sequence", "lstm_sequence"]
 
 
 # integer flags (ip) and scalars (fp, in the data dtype) of lstm_sequence; GATE_RAMP / STATE_RAMP
@@ -169,6 +169,13 @@ if numba is not None:
                     xc[b, i] = v[k, b, i] * r
 
     @numba.njit(inline="always", boundscheck=False, error_model="numpy")
+    def _bit_views(h, mask, hbuf):  # pragma: no cover - compiled
+        """Integer view of the state (for |h| maxima), a one-element int/float pun, the noise
+        hashes as 16-bit table indices and the sign mask."""
+        ibuf = np.empty(1, mask.dtype)
+        return h.view(mask.dtype), ibuf, ibuf.view(h.dtype), hbuf.view(np.uint16), mask[0]
+
+    @numba.njit(inline="always", boundscheck=False, error_model="numpy")
     def _levels(sg, tab, out, ramp, clamp, zero, m):  # pragma: no cover - compiled
         """Activation values from the row's sigmoids ``sg``: ``v = B + A sg`` per column (``tab``
         rows A, B, beta, y0, lsb); with a ramp, the level ``y0 + clamp(round(v), 0, m) lsb``."""
@@ -199,6 +206,16 @@ if numba is not None:
         for j in range(x.shape[0]):
             v = lut[4, e, j] + lut[5, e, j] * cnt[j]
             out[j] = v if x[j] == x[j] else x[j]
+
+    @numba.njit(inline="always", boundscheck=False, error_model="numpy")
+    def _activate(z, mode, tab, clamp, zero, m, e, lut, base, cells, sg, pm, kb, out):  # pragma: no cover
+        """One activation of a row in any mode (0 ideal, 1 closed-form ramp, 2 threshold table);
+        ``z`` holds the pre-activation times the column's ``beta``."""
+        if mode == 2:
+            _table_levels(z, e, lut, base, cells, pm, out)
+        else:
+            sigmoid_row(z, sg, pm, kb)
+            _levels(sg, tab, out, mode == 1, clamp, zero, m)
 
     @numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
     def lstm_sequence(fn, xs, xin, w_in, in_post, bias, key, table, stds, w, post, h, c, outs, gate, state,
@@ -274,12 +291,8 @@ if numba is not None:
         sx = np.empty(B, h.dtype)
         z, sg, pm, gv = rows_g[0], rows_g[1], rows_g[2], rows_g[3]
         zs, ss, pms, tv = rows_h[0], rows_h[1], rows_h[2], rows_h[3]
-        hbits = h.view(mask.dtype)
+        hbits, ibuf, fbuf, h16, mk = _bit_views(h, mask, hbuf)
         xbits = xin.view(mask.dtype)
-        ibuf = np.empty(1, mask.dtype)
-        fbuf = ibuf.view(h.dtype)
-        h16 = hbuf.view(np.uint16)
-        mk = mask[0]
         for t in range(T):
             if in_gemm:  # input DAC codes of this step (shared by all members)
                 _dac_block(xin, xbits, t, xc_in, sx, in_abs_max, in_dac, in_clamp, in_mult, in_lim, one, tiny,
@@ -327,21 +340,84 @@ if numba is not None:
                         else:
                             for j in range(G):
                                 z[j] = (z[j] + y[b, j] * s) * gate[2, j]
-                    if g_mode == 2:
-                        _table_levels(z, e, lut_g, base_g, cells_g, pm, gv)
-                    else:
-                        sigmoid_row(z, sg, pm, kb_g)
-                        _levels(sg, gate, gv, g_mode == 1, g_clamp, zero, gm)
+                    _activate(z, g_mode, gate, g_clamp, zero, gm, e, lut_g, base_g, cells_g, sg, pm, kb_g, gv)
                     for i in range(H):
                         cv = gv[H + i] * c[e, b, i] + gv[i] * gv[2 * H + i]
                         c[e, b, i] = cv
                         zs[i] = cv * state[2, i]
-                    if s_mode == 2:
-                        _table_levels(zs, e, lut_s, base_s, cells_s, pms, tv)
-                    else:
-                        sigmoid_row(zs, ss, pms, kb_h)
-                        _levels(ss, state, tv, s_mode == 1, s_clamp, zero, sm)
+                    _activate(zs, s_mode, state, s_clamp, zero, sm, e, lut_s, base_s, cells_s, ss, pms, kb_h, tv)
                     for i in range(H):
                         hv = gv[3 * H + i] * tv[i]
                         h[e, b, i] = hv
                         outs[t, e, b, i] = hv
+
+    @numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+    def gated_sequence(fn, gru, xs, key, table, w, post, bias, h, outs, act_a, lut_a, base_a, cells_a,
+                       act_b, lut_b, base_b, cells_b, ip, fp, mask, xc, y, rows_a, kb_a, rows_b, kb_b,
+                       hbuf, ws_i, ws_f):  # pragma: no cover - compiled
+        """Run an evaluation GRU (``gru``) or Elman RNN over all steps; see :func:`lstm_sequence`.
+
+        Per step and member: the recurrent crossbar read ``hp = (round?(W h codes + noise)) s +
+        b_hh`` (DAC, GEMM, output noise, optional ADC, digital scale, bias -- as AnalogLinear),
+        then GRU: ``r, z = act_a(x_rz + hp_rz)``, ``n = act_b(x_n + r hp_n)``, ``h = n + z (h -
+        n)``; Elman: ``h = act_b(x + hp)``.
+
+        ``xs`` (T, E, B, G): the input crossbar's read of every step (with its own noise and
+        bias), ``G = 3H`` (GRU) or ``H``. ``bias`` (G,): ``b_hh`` (zeros if none). ``act_a`` (5,
+        2H) / ``act_b`` (5, H) and the ``lut``/``base``/``cells`` triples: the activations as in
+        :func:`lstm_sequence` (modes in ``ip[GATE_RAMP]`` for act_a, ``ip[STATE_RAMP]`` for act_b,
+        clamps and code limits likewise). The output noise of element ``(t, e, b, j)`` is draw
+        number ``((t E + e) B + b) G + j`` of ``key``. ``rows_a`` (4, 2H), ``rows_b`` (4, H):
+        float scratch; ``kb_a``, ``kb_b`` integer scratch; ``hbuf`` uint64 (G // 4 + 2,).
+        """
+        T, E, B, G = xs.shape
+        H = h.shape[2]
+        abs_max, has_dac, clamp_in, has_adc = ip[ABS_MAX] != 0, ip[HAS_DAC] != 0, ip[CLAMP_IN] != 0, ip[HAS_ADC] != 0
+        a_mode, b_mode, a_clamp, b_clamp = ip[GATE_RAMP], ip[STATE_RAMP], ip[GATE_CLAMP] != 0, ip[STATE_CLAMP] != 0
+        has_noise = ip[HAS_NOISE] != 0
+        mult, lim, sig, adc_m = fp[MULT], fp[LIM], fp[SIG], fp[ADC_M]
+        am, bm, zero, one, tiny = fp[GATE_M], fp[STATE_M], fp[ONE] - fp[ONE], fp[ONE], fp[TINY]
+        scp = np.empty(B, h.dtype)
+        hp = np.empty(G, h.dtype)
+        za, sa, pa, va = rows_a[0], rows_a[1], rows_a[2], rows_a[3]
+        zb, sb, pb, vb = rows_b[0], rows_b[1], rows_b[2], rows_b[3]
+        hbits, ibuf, fbuf, h16, mk = _bit_views(h, mask, hbuf)
+        for t in range(T):
+            for e in range(E):
+                _dac_block(h, hbits, e, xc, scp, abs_max, has_dac, clamp_in, mult, lim, one, tiny, mk, ibuf, fbuf,
+                           post[e])
+                _blas.gemm_xw(fn, xc, w[e], y, ws_i, ws_f)
+                for b in range(B):
+                    s = scp[b]
+                    off = 0
+                    if has_noise:
+                        f = ((t * E + e) * B + b) * G
+                        b0 = f >> 2
+                        _fused._hash_run(hbuf, key, b0, ((f + G + 3) >> 2) - b0)
+                        off = f & 3
+                    for j in range(G):
+                        v = y[b, j]
+                        if has_noise:
+                            v = v + table[h16[off + j]] * sig
+                        if has_adc:
+                            v = min(max(np.rint(v), -adc_m), adc_m)
+                        hp[j] = v * s + bias[j]
+                    if gru:
+                        for j in range(2 * H):
+                            za[j] = (xs[t, e, b, j] + hp[j]) * act_a[2, j]
+                        _activate(za, a_mode, act_a, a_clamp, zero, am, e, lut_a, base_a, cells_a, sa, pa, kb_a, va)
+                        for i in range(H):
+                            zb[i] = (xs[t, e, b, 2 * H + i] + va[i] * hp[2 * H + i]) * act_b[2, i]
+                        _activate(zb, b_mode, act_b, b_clamp, zero, bm, e, lut_b, base_b, cells_b, sb, pb, kb_b, vb)
+                        for i in range(H):
+                            n = vb[i]
+                            hv = n + va[H + i] * (h[e, b, i] - n)
+                            h[e, b, i] = hv
+                            outs[t, e, b, i] = hv
+                    else:
+                        for i in range(H):
+                            zb[i] = (xs[t, e, b, i] + hp[i]) * act_b[2, i]
+                        _activate(zb, b_mode, act_b, b_clamp, zero, bm, e, lut_b, base_b, cells_b, sb, pb, kb_b, vb)
+                        for i in range(H):
+                            h[e, b, i] = vb[i]
+                            outs[t, e, b, i] = vb[i]

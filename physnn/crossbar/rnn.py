@@ -4,7 +4,8 @@ Each cell holds two :class:`~physnn.crossbar.layer.AnalogLinear` crossbars: the 
 ``W_ih x + b_ih`` (all gates stacked, ``G * hidden`` outputs) and the recurrent projection
 ``W_hh h + b_hh``. The sequence modules (:class:`AnalogLSTM`, :class:`AnalogGRU`,
 :class:`AnalogRNN`) compute the input projection of **all time steps in one crossbar call** and the
-recurrent projection once per step (one fused read for all gates). The gate nonlinearities are
+recurrent projection once per step (one fused read for all gates). In evaluation on the CPU the
+whole sequence is one compiled call (:mod:`physnn.crossbar._lstm_kernel`). The gate nonlinearities are
 either ideal (``torch.sigmoid``/``torch.tanh``) or computed by ramp ADCs whose ramps are programmed
 memristor columns (:mod:`physnn.crossbar.ramp_adc`, the scheme of Yang et al., arXiv:2411.18271):
 then the column's ADC count *is* the activation, evaluated with one vectorised table lookup for
@@ -460,6 +461,122 @@ class AnalogRNNCellBase(nn.Module):
             y = y + scale * n
         return y
 
+    # -- compiled evaluation loops (see physnn.crossbar._lstm_kernel) ---------------------------
+    def _read_fusable(self) -> bool:
+        """Evaluation mode and a recurrent read the fused loops reproduce (no IR drop, no per-read
+        read noise, linear I-V, no ADC with bound management)."""
+        cfg = self.hh.config
+        return (not self.training and cfg.ir_drop is None and not cfg.read_noise_per_forward
+                and not isinstance(cfg.iv, SinhIV) and not (cfg.adc is not None and cfg.bound_management))
+
+    def _compiled_ok(self, x: torch.Tensor) -> bool:
+        """Whether a sequence runs as one compiled call (:mod:`._lstm_kernel`) for ``x``."""
+        return x.device.type == "cpu" and _lstm_kernel.available(x.dtype) and self.hh.config.fast_noise
+
+    def _acts_fusable(self, x: torch.Tensor, *acts: "_GateActivation") -> bool:
+        """Ideal or closed-form activations anywhere; programmed ramps without read noise in the
+        compiled loop only."""
+        return all(not a.ramps or a.closed_form
+                   or (self._compiled_ok(x) and all(r.config.devices.read_noise is None for r in a.ramps))
+                   for a in acts)
+
+    @staticmethod
+    def _activation_args(act: "_GateActivation", dt: torch.dtype, E: int) -> tuple[int, tuple[np.ndarray, ...]]:
+        """Mode and arrays of one activation for :func:`._lstm_kernel.lstm_sequence`: 0 ideal and 1
+        closed-form ramp (per column ``A, B, beta, y0, lsb`` of ``v = B + A sigmoid(beta x)``),
+        2 programmed ramp columns (the exact threshold tables of ``act._lut``)."""
+        n = len(act.kinds_list)
+        nd = np.float32 if dt == torch.float32 else np.float64
+        no_lut = (np.zeros((6, 1, 1), nd), np.zeros(1, np.int64), np.zeros((1, 1), nd))
+        if not act.ramps:
+            coef = {_SIG: (1.0, 0.0, 1.0), _TANH: (2.0, -1.0, 2.0)}
+            tab = torch.tensor([coef[k] for k in act.kinds_list], dtype=dt).T
+            return 0, (torch.cat([tab, torch.zeros(2, n, dtype=dt)]).contiguous().numpy(),) + no_lut
+        if act.closed_form:
+            # the closed-form constants in the data dtype, as the TorchScript loop uses them
+            rows = [getattr(act, name).to(dt) for name in ("ca", "cb", "beta", "y0", "lsb")]
+            return 1, (torch.stack(rows).contiguous().numpy(),) + no_lut
+        lut = act._lut(torch.zeros(1, dtype=dt))
+        tab = np.zeros((5, n), nd)
+        tab[2] = 1.0                               # the comparators see the pre-activation itself
+        rows = [v.reshape(-1, n).expand(E, n) for v in (lut.inv, lut.shift, lut.low, lut.high)]
+        rows += [v.reshape(1, n).expand(E, n) for v in (lut.y0, lut.slope)]
+        lut_a = torch.stack(rows).to(dt).contiguous().numpy()
+        cells = torch.stack(lut.cells).to(dt).contiguous().numpy()
+        return 2, (tab, lut_a, lut.base.to(torch.int64).contiguous().numpy(), cells)
+
+    def _gated_acts(self) -> tuple["_GateActivation | None", "_GateActivation"]:
+        """Activations of the compiled GRU/Elman loop: (r/z gates or None, n gate or output)."""
+        raise NotImplementedError
+
+    def _gated_fusable(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`_gated_sequence` reproduces the per-step evaluation for ``x``."""
+        return (self._compiled_ok(x) and self._read_fusable()
+                and self._acts_fusable(x, *[a for a in self._gated_acts() if a is not None]))
+
+    @staticmethod
+    def _ramp_clamp(act: "_GateActivation", dt: torch.dtype) -> tuple[bool, float]:
+        """Whether the closed-form ramp counts need clamping to [0, M], and M."""
+        if not (act.ramps and act.closed_form):
+            return False, 0.0
+        ca, cb = act.ca.to(dt), act.cb.to(dt)
+        return bool((cb < 0).any() or (ca + cb > act.m).any()), float(act.m)
+
+    @torch.no_grad()
+    def _gated_sequence(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Evaluation GRU/Elman sequence as one compiled call (:func:`._lstm_kernel.gated_sequence`).
+
+        The input crossbar is read for all steps at once (as the per-step path does, same
+        numbers); each step's recurrent read (DAC, GEMM, output noise, ADC, scale, bias) and the
+        gates run inside the compiled loop. The recurrent read's noise is drawn there from one key
+        of the crossbar's generator (counter-based, same distribution as the per-step reads, other
+        numbers). Returns outputs ``(T, E?, B, H)`` and the final state.
+        """
+        hh = self.hh
+        if not hh.is_programmed or hh._stale():
+            hh.program()
+        p = hh._plan
+        xp = self.ih(x)                                      # (E?, T, B, G): one read of all steps
+        e = self.ensemble
+        E = 1 if e is None else e
+        hs = self.hidden_size
+        T, B = x.shape[0], x.shape[1]
+        g = self.n_gates * hs
+        dt = x.dtype
+        f32 = dt == torch.float32
+        fn, nd, ki = (_blas.SGEMM, np.float32, np.int32) if f32 else (_blas.DGEMM, np.float64, np.int64)
+        K = _lstm_kernel
+        act_a, act_b = self._gated_acts()
+        b_mode, b_args = self._activation_args(act_b, dt, E)
+        a_mode, a_args = (0, b_args) if act_a is None else self._activation_args(act_a, dt, E)
+        a_clamp, a_m = (False, 0.0) if act_a is None else self._ramp_clamp(act_a, dt)
+        b_clamp, b_m = self._ramp_clamp(act_b, dt)
+        ip = np.zeros(14, np.int64)
+        fp = np.zeros(11, nd)
+        clamp_in = p.L is not None and not (p.abs_max and p.x_ref >= 1.0)
+        ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, clamp_in
+        ip[K.HAS_ADC], ip[K.GATE_RAMP], ip[K.STATE_RAMP] = p.M is not None, a_mode, b_mode
+        ip[K.GATE_CLAMP], ip[K.STATE_CLAMP], ip[K.HAS_NOISE] = a_clamp, b_clamp, p.sig_code > 0
+        fp[K.MULT], fp[K.LIM], fp[K.SIG] = 1.0 / p.step_in, float(p.L or 0.0), float(p.sig_code)
+        fp[K.ADC_M] = float(p.M) if p.M is not None else -1.0
+        fp[K.GATE_M], fp[K.STATE_M], fp[K.ONE], fp[K.TINY] = a_m, b_m, 1.0, 1e-30
+        key = _draw_key(hh.generator) if p.sig_code > 0 else 0
+        xs = (xp if e is None else xp.transpose(0, 1)).reshape(T, E, B, g).contiguous()
+        w = hh.w_code.detach().to(dt).reshape(E, g, hs).transpose(1, 2).contiguous()
+        post = torch.full((1,), float(hh._post_f), dtype=dt) if e is None else hh.post.reshape(E).to(dt)
+        bias = torch.zeros(g, dtype=dt) if hh.bias is None else hh.bias.detach().to(dt).contiguous()
+        h3 = torch.empty((E, B, hs), dtype=dt)
+        h3.copy_(h)                                        # (B, H) broadcasts over the members
+        outs = torch.empty((T, E, B, hs), dtype=dt)
+        na = 2 * hs if act_a is not None else 1
+        K.gated_sequence(fn, act_a is not None, xs.numpy(), np.array([key], np.int64).view(np.uint64)[0],
+                         _normal_table(x.device, dt).numpy(), w.numpy(), post.contiguous().numpy(), bias.numpy(),
+                         h3.numpy(), outs.numpy(), *a_args, *b_args, ip, fp, _fused.MASKS[np.dtype(nd)],
+                         np.empty((B, hs), nd), np.empty((B, g), nd), np.empty((4, na), nd), np.empty(na, ki),
+                         np.empty((4, hs), nd), np.empty(hs, ki), np.empty(g // 4 + 2, np.uint64),
+                         np.empty(8, np.int32), np.empty(2, nd))
+        return (outs[:, 0], h3[0]) if e is None else (outs, h3)
+
     def _one_step(self, x: torch.Tensor, state: Any, make_state: Any) -> Any:
         """One cell step on raw input ``x``: input projection, zero state if None (``make_state``
         builds it from a zero tensor), one sequence bracket around :meth:`step`."""
@@ -551,17 +668,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
 
         Ramp activations need the closed form, or -- in the compiled loop only -- programmed ramp
         columns without read noise (exact threshold tables)."""
-        cfg = self.hh.config
-        ga = self.gate_act
-        ramps_ok = (not ga.ramps or ga.closed_form
-                    or (self._compiled_ok(x) and all(r.config.devices.read_noise is None for r in ga.ramps)))
-        return (not self.training and cfg.ir_drop is None and not cfg.read_noise_per_forward
-                and not isinstance(cfg.iv, SinhIV) and not (cfg.adc is not None and cfg.bound_management)
-                and ramps_ok and self.ih.config is cfg)
-
-    def _compiled_ok(self, x: torch.Tensor) -> bool:
-        """Whether :meth:`_fused_sequence` runs as one compiled call (:mod:`._lstm_kernel`) for ``x``."""
-        return x.device.type == "cpu" and _lstm_kernel.available(x.dtype) and self.hh.config.fast_noise
+        return self._read_fusable() and self._acts_fusable(x, self.gate_act) and self.ih.config is self.hh.config
 
     @torch.no_grad()
     def _input_read_noiseless(self, x: torch.Tensor, gscale: torch.Tensor | None = None,
@@ -725,31 +832,6 @@ class AnalogLSTMCell(AnalogRNNCellBase):
             bool(need_clamp), bool(s_clamp), cm, scm, e is not None, simple, noise)
         return outs, (h, c)
 
-    @staticmethod
-    def _activation_args(act: "_GateActivation", dt: torch.dtype, E: int) -> tuple[int, tuple[np.ndarray, ...]]:
-        """Mode and arrays of one activation for :func:`._lstm_kernel.lstm_sequence`: 0 ideal and 1
-        closed-form ramp (per column ``A, B, beta, y0, lsb`` of ``v = B + A sigmoid(beta x)``),
-        2 programmed ramp columns (the exact threshold tables of ``act._lut``)."""
-        n = len(act.kinds_list)
-        nd = np.float32 if dt == torch.float32 else np.float64
-        no_lut = (np.zeros((6, 1, 1), nd), np.zeros(1, np.int64), np.zeros((1, 1), nd))
-        if not act.ramps:
-            coef = {_SIG: (1.0, 0.0, 1.0), _TANH: (2.0, -1.0, 2.0)}
-            tab = torch.tensor([coef[k] for k in act.kinds_list], dtype=dt).T
-            return 0, (torch.cat([tab, torch.zeros(2, n, dtype=dt)]).contiguous().numpy(),) + no_lut
-        if act.closed_form:
-            # the closed-form constants in the data dtype, as the TorchScript loop uses them
-            rows = [getattr(act, name).to(dt) for name in ("ca", "cb", "beta", "y0", "lsb")]
-            return 1, (torch.stack(rows).contiguous().numpy(),) + no_lut
-        lut = act._lut(torch.zeros(1, dtype=dt))
-        tab = np.zeros((5, n), nd)
-        tab[2] = 1.0                               # the comparators see the pre-activation itself
-        rows = [v.reshape(-1, n).expand(E, n) for v in (lut.inv, lut.shift, lut.low, lut.high)]
-        rows += [v.reshape(1, n).expand(E, n) for v in (lut.y0, lut.slope)]
-        lut_a = torch.stack(rows).to(dt).contiguous().numpy()
-        cells = torch.stack(lut.cells).to(dt).contiguous().numpy()
-        return 2, (tab, lut_a, lut.base.to(torch.int64).contiguous().numpy(), cells)
-
     def _compiled_sequence(self, x: torch.Tensor, xs: torch.Tensor | None, stds: torch.Tensor | None, key: int,
                            h: torch.Tensor, c: torch.Tensor, *, need_clamp: bool, s_clamp: bool,
                            has_noise: bool, clamp_in: bool
@@ -845,6 +927,9 @@ class AnalogGRUCell(AnalogRNNCellBase):
         self.rz_act.program(gen)
         return self
 
+    def _gated_acts(self) -> tuple["_GateActivation | None", "_GateActivation"]:
+        return self.rz_act, self.state_act
+
     def step(self, xp: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         hs = self.hidden_size
         hp = self.recurrent(h)
@@ -862,6 +947,9 @@ class AnalogRNNCell(AnalogRNNCellBase):
 
     n_gates = 1
     gate_kinds = (_TANH,)
+
+    def _gated_acts(self) -> tuple["_GateActivation | None", "_GateActivation"]:
+        return None, self.gate_act
 
     def step(self, xp: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return self.gate_act(xp + self.recurrent(h))
@@ -934,13 +1022,20 @@ class _AnalogSequence(nn.Module):
         t_dim = (1 if per_member else 0) + (1 if self.batch_first else 0)
         if self.batch_first:
             x = x.transpose(t_dim - 1, t_dim)                      # time first (after E)
-        if (self.has_c and not per_member and cell._fusable(x)
-                and not (torch.is_grad_enabled() and (x.requires_grad or (state is not None
-                                                                          and any(t.requires_grad for t in state))))):
+        st = () if state is None else (state if self.has_c else (state,))
+        no_grad = not (torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in st)))
+        fused = None
+        if no_grad and not per_member and self.has_c and cell._fusable(x):
             if state is None:
                 z = cell._zeros(x[0], per_member=False)
                 state = (z, z)
-            outs, state = cell._fused_sequence(x, state)                # (T, E?, B, H)
+            fused = cell._fused_sequence
+        elif no_grad and not per_member and not self.has_c and cell._gated_fusable(x):
+            if state is None:
+                state = cell._zeros(x[0], per_member=False)
+            fused = cell._gated_sequence
+        if fused is not None:
+            outs, state = fused(x, state)                              # (T, E?, B, H)
             out = outs if e is None else outs.transpose(0, 1).contiguous()
             if self.batch_first:
                 td = 0 if e is None else 1

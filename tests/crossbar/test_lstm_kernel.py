@@ -36,6 +36,20 @@ def _outputs(model, x, compiled, monkeypatch, seed=7):
     return out, h, c
 
 
+def _fused_and_generic(m, x, monkeypatch, kernel_name):
+    """Outputs of ``m(x)`` in evaluation (must run the compiled kernel ``kernel_name`` once) and
+    of the per-step reads (an input that requires grad takes the per-step path)."""
+    calls = []
+    kernel = getattr(_lstm_kernel, kernel_name)
+    monkeypatch.setattr(_lstm_kernel, kernel_name, lambda *a: (calls.append(1), kernel(*a))[1])
+    with torch.no_grad():
+        fused = m(x)
+    assert calls == [1]                                    # the evaluation ran the compiled loop
+    out, state = m(x.clone().requires_grad_())
+    generic = (out.detach(), tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach())
+    return fused, generic
+
+
 @pytest.mark.parametrize("adc", [False, True])
 @pytest.mark.parametrize("ensemble", [None, 3])
 def test_compiled_loop_equals_scripted_loop_with_the_same_noise(adc, ensemble, monkeypatch):
@@ -68,15 +82,9 @@ def test_compiled_loop_ramp_codes_match_the_layer_reads(monkeypatch):
     m = AnalogLSTM.from_torch(ref, config=cfg, activations=RampActivations(bits=5),
                               generator=torch.Generator().manual_seed(0)).eval()
     x = torch.randn(10, 4, 5)
-    calls = []
-    kernel = _lstm_kernel.lstm_sequence
-    monkeypatch.setattr(_lstm_kernel, "lstm_sequence", lambda *a: (calls.append(1), kernel(*a))[1])
-    with torch.no_grad():
-        fused, (h, c) = m(x)
-    assert calls == [1]                                    # the evaluation ran the compiled loop
-    generic, (hg, cg) = m(x.clone().requires_grad_())
-    torch.testing.assert_close(fused, generic.detach(), rtol=0, atol=1e-6)
-    torch.testing.assert_close(c, cg.detach(), rtol=0, atol=1e-6)
+    (fused, (h, c)), (generic, (hg, cg)) = _fused_and_generic(m, x, monkeypatch, "lstm_sequence")
+    torch.testing.assert_close(fused, generic, rtol=0, atol=1e-6)
+    torch.testing.assert_close(c, cg, rtol=0, atol=1e-6)
     # outputs are ramp levels: o (a sigmoid level k/31) times a tanh level (2 k2 - 31)/31
     lv = fused * 31 * 31
     assert torch.allclose(lv, lv.round(), atol=2e-3)
@@ -103,14 +111,52 @@ def test_programmed_ramp_columns_run_compiled_and_match_the_layer_reads(ensemble
                               ensemble=ensemble, generator=torch.Generator().manual_seed(0)).eval().program()
     assert not m.cell.gate_act.closed_form
     x = torch.randn(8, 3, 5)
-    calls = []
-    kernel = _lstm_kernel.lstm_sequence
-    monkeypatch.setattr(_lstm_kernel, "lstm_sequence", lambda *a: (calls.append(1), kernel(*a))[1])
-    with torch.no_grad():
-        fused, (h, c) = m(x)
-    assert calls == [1]
-    generic, (hg, cg) = m(x.clone().requires_grad_())
-    torch.testing.assert_close(fused, generic.detach(), rtol=0, atol=1e-6)
-    torch.testing.assert_close(c, cg.detach(), rtol=0, atol=1e-6)
+    (fused, (h, c)), (generic, (hg, cg)) = _fused_and_generic(m, x, monkeypatch, "lstm_sequence")
+    torch.testing.assert_close(fused, generic, rtol=0, atol=1e-6)
+    torch.testing.assert_close(c, cg, rtol=0, atol=1e-6)
     if ensemble:
         assert not torch.allclose(fused[0], fused[1])               # different programmed ramps
+
+
+def _noisy_ramps():
+    from physnn.crossbar.programming_noise import ProgrammingNoise
+    from physnn.crossbar.ramp_adc import RampDevices
+
+    return RampActivations(bits=5, devices=RampDevices(programming_noise=ProgrammingNoise(model="relative",
+                                                                                          sigma_rel=0.05)))
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn"])
+@pytest.mark.parametrize("acts,adc,ensemble", [("ideal", False, None), ("ramp", True, 2), ("noisy", False, 2),
+                                               ("noisy", True, None)])
+def test_gru_and_elman_loops_match_the_per_step_reads(kind, acts, adc, ensemble, monkeypatch):
+    # noise-free reads: the compiled GRU / Elman loop against the per-step AnalogLinear reads
+    from physnn.crossbar.rnn import AnalogGRU, AnalogRNN
+
+    torch.manual_seed(5)
+    ref, cls = (nn.GRU(5, 9), AnalogGRU) if kind == "gru" else (nn.RNN(5, 9), AnalogRNN)
+    activations = {"ideal": IdealActivations(), "ramp": RampActivations(bits=5), "noisy": _noisy_ramps()}[acts]
+    cfg = aihwkit_preset(bound_management=False, out_noise=0.0) if adc else \
+        aihwkit_preset(adc=None, bound_management=False, out_noise=0.0)
+    m = cls.from_torch(ref, config=cfg, activations=activations, ensemble=ensemble,
+                       generator=torch.Generator().manual_seed(1)).double().eval().program()
+    x = torch.randn(7, 4, 5, dtype=torch.float64)
+    (fused, h), (generic, hg) = _fused_and_generic(m, x, monkeypatch, "gated_sequence")
+    assert fused.shape == generic.shape and h.shape == hg.shape
+    torch.testing.assert_close(fused, generic, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h, hg, rtol=0, atol=1e-12)
+
+
+def test_gru_loop_output_noise_has_the_configured_spread():
+    # with output noise, identical input rows spread as much in the compiled loop as in the
+    # per-step reads (other numbers, same distribution)
+    from physnn.crossbar.rnn import AnalogGRU
+
+    torch.manual_seed(6)
+    cfg = aihwkit_preset(adc=None, bound_management=False, out_noise=0.04)
+    m = AnalogGRU.from_torch(nn.GRU(5, 7), config=cfg, generator=torch.Generator().manual_seed(0)).eval()
+    x = torch.randn(3, 1, 5).expand(3, 3000, 5).contiguous()
+    with torch.no_grad():
+        s_fused = m(x)[0].std(-2).mean()
+    s_generic = m(x.clone().requires_grad_())[0].detach().std(-2).mean()
+    assert s_fused > 0.01 and abs(float(s_fused / s_generic) - 1) < 0.05
