@@ -490,7 +490,7 @@ def ramp_thresholds(design: RampDesign, programmed: ProgrammedRamp, devices: Ram
 def _count(x: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
     """Number of thresholds strictly below ``x`` (= cycles before the comparator flips)."""
     if thr.dim() == 1:
-        return torch.bucketize(x, thr)
+        return torch.bucketize(x.contiguous(), thr)   # a strided x would be copied (with a warning)
     e = thr.shape[0]
     if x.dim() == 0 or x.shape[0] != e:
         raise ValueError(f"x: leading (ensemble) dimension must be {e}, got shape {tuple(x.shape)}")

@@ -160,3 +160,34 @@ def test_gru_loop_output_noise_has_the_configured_spread():
         s_fused = m(x)[0].std(-2).mean()
     s_generic = m(x.clone().requires_grad_())[0].detach().std(-2).mean()
     assert s_fused > 0.01 and abs(float(s_fused / s_generic) - 1) < 0.05
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_compiled_loops_step_aside_where_they_cannot_reproduce_the_reads(kind, monkeypatch):
+    # ramps with read noise (one read of the ramp columns per conversion) and training mode take
+    # the per-step path; the kernels are not called
+    from physnn.crossbar.rnn import AnalogGRU
+    from physnn.crossbar.ramp_adc import RampDevices
+    from physnn.crossbar.read_noise import ReadNoise
+
+    calls = []
+    for name in ("lstm_sequence", "gated_sequence"):
+        kernel = getattr(_lstm_kernel, name)
+        monkeypatch.setattr(_lstm_kernel, name, lambda *a, k=kernel: (calls.append(1), k(*a))[1])
+    torch.manual_seed(7)
+    ref, cls = (nn.LSTM(4, 6), AnalogLSTM) if kind == "lstm" else (nn.GRU(4, 6), AnalogGRU)
+    cfg = aihwkit_preset(adc=None, bound_management=False)
+    noisy_read = RampActivations(bits=4, devices=RampDevices(read_noise=ReadNoise(model="gaussian", sigma_rel=0.02)))
+    m = cls.from_torch(ref, config=cfg, activations=noisy_read, generator=torch.Generator().manual_seed(0)).eval()
+    x = torch.randn(5, 2, 4)
+    with torch.no_grad():
+        out = m(x)[0]
+    assert out.shape == (5, 2, 6) and torch.isfinite(out).all()
+    m = cls.from_torch(ref, config=cfg, activations=RampActivations(bits=4), generator=torch.Generator().manual_seed(0))
+    m.train()
+    m(x)[0].sum().backward()
+    assert calls == []
+    m.eval()
+    with torch.no_grad():
+        m(x)
+    assert calls == [1]                                     # the same model in eval: compiled
