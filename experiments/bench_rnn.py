@@ -7,7 +7,7 @@ a fixed number of torch threads (default 1). The ramp ADC is the column's conver
 seed paper: the ramp ADC digitises the column output into the activation), so the crossbar
 config has no separate output ADC; output noise comes from the library default ``fast_noise=True``
 (counter-based Gaussian quantile table). On the CPU the evaluation loop is one compiled call
-(``physnn.crossbar._lstm_kernel``: per step the input and recurrent crossbar reads, noise, ramp
+(``physnn.crossbar._rnn_kernel``: per step the input and recurrent crossbar reads, noise, ramp
 gates and state update, with torch's own GEMM) when numba is installed.
 ``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output ADC (without bound management) before
 the ramp (the input projection is then one ADC read of all steps before the loop), ``lstm_ratio_noisy_ramp`` programs the ramp

@@ -5,7 +5,7 @@ Each cell holds two :class:`~physnn.crossbar.layer.AnalogLinear` crossbars: the 
 ``W_hh h + b_hh``. The sequence modules (:class:`AnalogLSTM`, :class:`AnalogGRU`,
 :class:`AnalogRNN`) compute the input projection of **all time steps in one crossbar call** and the
 recurrent projection once per step (one fused read for all gates). In evaluation on the CPU the
-whole sequence is one compiled call (:mod:`physnn.crossbar._lstm_kernel`). The gate nonlinearities are
+whole sequence is one compiled call (:mod:`physnn.crossbar._rnn_kernel`). The gate nonlinearities are
 either ideal (``torch.sigmoid``/``torch.tanh``) or computed by ramp ADCs whose ramps are programmed
 memristor columns (:mod:`physnn.crossbar.ramp_adc`, the scheme of Yang et al., arXiv:2411.18271):
 then the column's ADC count *is* the activation, evaluated with one vectorised table lookup for
@@ -45,7 +45,7 @@ from torch import nn
 
 from .._checks import check_int_range
 from .config import CrossbarConfig
-from . import _blas, _fused, _lstm_kernel
+from . import _blas, _fused, _rnn_kernel
 from .layer import AnalogLinear, _draw_key, _normal_table
 from .iv import SinhIV
 from .ramp_adc import RampADC, RampADCActivation, RampDevices, ThresholdLookup
@@ -461,7 +461,7 @@ class AnalogRNNCellBase(nn.Module):
             y = y + scale * n
         return y
 
-    # -- compiled evaluation loops (see physnn.crossbar._lstm_kernel) ---------------------------
+    # -- compiled evaluation loops (see physnn.crossbar._rnn_kernel) ---------------------------
     def _read_fusable(self) -> bool:
         """Evaluation mode and a recurrent read the fused loops reproduce (no IR drop, no per-read
         read noise, linear I-V, no ADC with bound management)."""
@@ -470,8 +470,8 @@ class AnalogRNNCellBase(nn.Module):
                 and not isinstance(cfg.iv, SinhIV) and not (cfg.adc is not None and cfg.bound_management))
 
     def _compiled_ok(self, x: torch.Tensor) -> bool:
-        """Whether a sequence runs as one compiled call (:mod:`._lstm_kernel`) for ``x``."""
-        return x.device.type == "cpu" and _lstm_kernel.available(x.dtype) and self.hh.config.fast_noise
+        """Whether a sequence runs as one compiled call (:mod:`._rnn_kernel`) for ``x``."""
+        return x.device.type == "cpu" and _rnn_kernel.available(x.dtype) and self.hh.config.fast_noise
 
     def _acts_fusable(self, x: torch.Tensor, *acts: "_GateActivation") -> bool:
         """Ideal or closed-form activations anywhere; programmed ramps without read noise in the
@@ -482,7 +482,7 @@ class AnalogRNNCellBase(nn.Module):
 
     @staticmethod
     def _activation_args(act: "_GateActivation", dt: torch.dtype, E: int) -> tuple[int, tuple[np.ndarray, ...]]:
-        """Mode and arrays of one activation for :func:`._lstm_kernel.lstm_sequence`: 0 ideal and 1
+        """Mode and arrays of one activation for :func:`._rnn_kernel.lstm_sequence`: 0 ideal and 1
         closed-form ramp (per column ``A, B, beta, y0, lsb`` of ``v = B + A sigmoid(beta x)``),
         2 programmed ramp columns (the exact threshold tables of ``act._lut``)."""
         n = len(act.kinds_list)
@@ -524,7 +524,7 @@ class AnalogRNNCellBase(nn.Module):
 
     @torch.no_grad()
     def _gated_sequence(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Evaluation GRU/Elman sequence as one compiled call (:func:`._lstm_kernel.gated_sequence`).
+        """Evaluation GRU/Elman sequence as one compiled call (:func:`._rnn_kernel.gated_sequence`).
 
         The input crossbar is read for all steps at once (as the per-step path does, same
         numbers); each step's recurrent read (DAC, GEMM, output noise, ADC, scale, bias) and the
@@ -545,7 +545,7 @@ class AnalogRNNCellBase(nn.Module):
         dt = x.dtype
         f32 = dt == torch.float32
         fn, nd, ki = (_blas.SGEMM, np.float32, np.int32) if f32 else (_blas.DGEMM, np.float64, np.int64)
-        K = _lstm_kernel
+        K = _rnn_kernel
         act_a, act_b = self._gated_acts()
         b_mode, b_args = self._activation_args(act_b, dt, E)
         a_mode, a_args = (0, b_args) if act_a is None else self._activation_args(act_a, dt, E)
@@ -752,7 +752,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         sigmoid(2x) - 1``) and the ramp count is evaluated in closed form.
 
         On the CPU (float32/float64, numba and torch's BLAS symbols present, counter-based noise)
-        the whole loop is one compiled call (:mod:`._lstm_kernel`), which also reads the input
+        the whole loop is one compiled call (:mod:`._rnn_kernel`), which also reads the input
         crossbar step by step when it has no ADC; otherwise the input projection of all steps is
         one crossbar call and the time loop is TorchScript-compiled (per-step ``normal_`` draws
         when ``fast_noise`` is off).
@@ -836,7 +836,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
                            h: torch.Tensor, c: torch.Tensor, *, need_clamp: bool, s_clamp: bool,
                            has_noise: bool, clamp_in: bool
                            ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """The loop of :meth:`_fused_sequence` as one compiled call (:mod:`._lstm_kernel`).
+        """The loop of :meth:`_fused_sequence` as one compiled call (:mod:`._rnn_kernel`).
 
         ``xs`` (E?, T, B, 4H) and ``stds``: the input projection read beforehand (input crossbar
         with an ADC); None: the kernel reads the input crossbar itself, step by step.
@@ -851,7 +851,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         dt = x.dtype
         f32 = dt == torch.float32
         fn, nd, ki = (_blas.SGEMM, np.float32, np.int32) if f32 else (_blas.DGEMM, np.float64, np.int64)
-        K = _lstm_kernel
+        K = _rnn_kernel
         ip = np.zeros(14, np.int64)
         fp = np.zeros(11, nd)
         ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, bool(clamp_in)

@@ -1,25 +1,25 @@
-"""The compiled evaluation loop of the crossbar LSTM (physnn.crossbar._lstm_kernel)."""
+"""The compiled evaluation loops of the crossbar RNNs (physnn.crossbar._rnn_kernel)."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from physnn.crossbar import _lstm_kernel
+from physnn.crossbar import _rnn_kernel
 from physnn.crossbar.config import aihwkit_preset
 from physnn.crossbar.rnn import AnalogLSTM, IdealActivations, RampActivations
 
-pytestmark = pytest.mark.skipif(not _lstm_kernel.available(np.float32), reason="numba or torch's sgemm_ missing")
+pytestmark = pytest.mark.skipif(not _rnn_kernel.available(np.float32), reason="numba or torch's sgemm_ missing")
 
 
 @pytest.mark.parametrize("dtype,max_ulp", [(np.float32, 2.5), (np.float64, 4.5)])
 def test_sigmoid_routine_within_a_few_ulp(dtype, max_ulp):
     z = np.linspace(-59.0, 60.0, 100_001).astype(dtype)
-    got = _lstm_kernel.sigmoid_array(z)
+    got = _rnn_kernel.sigmoid_array(z)
     ref = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))          # float64 reference
     assert np.max(np.abs(got - ref) / np.spacing(ref.astype(dtype))) <= max_ulp
-    assert _lstm_kernel.sigmoid_array(np.zeros(1, dtype))[0] == 0.5
-    far = _lstm_kernel.sigmoid_array(np.array([-200.0, 200.0, np.inf, -np.inf, np.nan], dtype))
+    assert _rnn_kernel.sigmoid_array(np.zeros(1, dtype))[0] == 0.5
+    far = _rnn_kernel.sigmoid_array(np.array([-200.0, 200.0, np.inf, -np.inf, np.nan], dtype))
     assert 0.0 <= far[0] < 1e-25 and far[1] == 1.0 and far[2] == 1.0 and far[3] < 1e-25   # saturated
     assert np.isnan(far[4])                                                               # NaN stays NaN
 
@@ -28,7 +28,7 @@ def _outputs(model, x, compiled, monkeypatch, seed=7):
     """One evaluation of ``model`` with the compiled loop on or off, same generator state."""
     with monkeypatch.context() as mp:
         if not compiled:
-            mp.setattr(_lstm_kernel, "available", lambda dtype: False)
+            mp.setattr(_rnn_kernel, "available", lambda dtype: False)
         model.cell.hh.generator.manual_seed(seed)
         model.cell.ih.generator.manual_seed(seed + 1)
         with torch.no_grad():
@@ -40,8 +40,8 @@ def _fused_and_generic(m, x, monkeypatch, kernel_name):
     """Outputs of ``m(x)`` in evaluation (must run the compiled kernel ``kernel_name`` once) and
     of the per-step reads (an input that requires grad takes the per-step path)."""
     calls = []
-    kernel = getattr(_lstm_kernel, kernel_name)
-    monkeypatch.setattr(_lstm_kernel, kernel_name, lambda *a: (calls.append(1), kernel(*a))[1])
+    kernel = getattr(_rnn_kernel, kernel_name)
+    monkeypatch.setattr(_rnn_kernel, kernel_name, lambda *a: (calls.append(1), kernel(*a))[1])
     with torch.no_grad():
         fused = m(x)
     assert calls == [1]                                    # the evaluation ran the compiled loop
@@ -172,8 +172,8 @@ def test_compiled_loops_step_aside_where_they_cannot_reproduce_the_reads(kind, m
 
     calls = []
     for name in ("lstm_sequence", "gated_sequence"):
-        kernel = getattr(_lstm_kernel, name)
-        monkeypatch.setattr(_lstm_kernel, name, lambda *a, k=kernel: (calls.append(1), k(*a))[1])
+        kernel = getattr(_rnn_kernel, name)
+        monkeypatch.setattr(_rnn_kernel, name, lambda *a, k=kernel: (calls.append(1), k(*a))[1])
     torch.manual_seed(7)
     ref, cls = (nn.LSTM(4, 6), AnalogLSTM) if kind == "lstm" else (nn.GRU(4, 6), AnalogGRU)
     cfg = aihwkit_preset(adc=None, bound_management=False)

@@ -1,4 +1,4 @@
-"""Compiled evaluation loop of the crossbar LSTM on the CPU: the whole sequence in one numba call.
+"""Compiled evaluation loops of the crossbar RNNs on the CPU: a whole sequence in one numba call.
 
 Why hand-written: the TorchScript loop of :meth:`AnalogLSTMCell._fused_sequence` issues about
 twenty small tensor operations per step (DAC scale, rounding, noise, product, gate ramps, state
@@ -18,6 +18,11 @@ from the unscaled codes and scaled afterwards (``(x @ W) s`` instead of ``(x s) 
 read's scale and biases are applied per row in the loop, and the sigmoid is the routine below
 (float32: within 2.2 ulp; torch's own is within 2.3 ulp). A ramp code can therefore differ from
 the TorchScript loop's only for a pre-activation within round-off of a ramp threshold.
+
+:func:`gated_sequence` does the same for the GRU and the Elman RNN, whose gates need the
+recurrent read on its own (the GRU's reset gate multiplies it): their input projection is the input
+crossbar's ordinary read of all steps, and each step's recurrent read (DAC, GEMM, output noise,
+optional ADC, scale, bias) runs inside the loop.
 
 The gate and state activations share one form: ``v = B + A * sigmoid(beta * x)``; ideal
 activations use ``(A, B, beta) = (1, 0, 1)`` for sigmoid and ``(2, -1, 2)`` for tanh
