@@ -10,9 +10,9 @@ config has no separate output ADC; output noise comes from the library default `
 (``physnn.crossbar._rnn_kernel``: per step the input and recurrent crossbar reads, noise, ramp
 gates and state update, with torch's own GEMM) when numba is installed.
 ``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output ADC (without bound management) before
-the ramp (the input projection is then one ADC read of all steps before the loop), ``lstm_ratio_noisy_ramp`` programs the ramp
-columns with PCM programming noise (exact threshold-table lookup instead of the closed form),
-``lstm_ratio_no_out_noise`` drops the output noise (programming noise only),
+the ramp (the input projection is then one ADC read of all steps before the loop),
+``lstm_ratio_noisy_ramp`` programs the ramp columns with PCM programming noise (exact
+threshold-table lookup instead of the closed form), ``lstm_ratio_no_out_noise`` drops the output noise (programming noise only),
 ``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less sensitive to a busy machine), and
 ``gru_ratio`` / ``rnn_ratio`` compare AnalogGRU / AnalogRNN (5-bit ramps) with ``torch.nn.GRU`` /
 ``torch.nn.RNN`` of the same size.
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     for k in ("lstm_ratio_with_column_adc", "lstm_ratio_noisy_ramp", "lstm_ratio_ideal_act", "lstm_ratio_no_out_noise"):
         lines.append(f"| {k[len('lstm_ratio_'):]} | {1e3 * res[k] * res['t_torch_lstm_s']:.1f} | {res[k]:.2f} |")
     lines += ["", "| model | / torch.nn of the same kind |", "|---|---|",
-              f"| AnalogGRU, 5-bit ramp | {res['gru_ratio']:.2f} |", f"| AnalogRNN, 5-bit ramp | {res['rnn_ratio']:.2f} |"]
+              f"| AnalogGRU, 5-bit ramp | {res['gru_ratio']:.2f} |",
+              f"| AnalogRNN, 5-bit ramp | {res['rnn_ratio']:.2f} |"]
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}))
     return 0

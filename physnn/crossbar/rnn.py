@@ -873,7 +873,8 @@ class AnalogLSTMCell(AnalogRNNCellBase):
             fp[K.IN_MULT], fp[K.IN_LIM], fp[K.IN_SIG] = 1.0 / pi.step_in, float(pi.L or 0.0), float(pi.sig_code)
             xin = x.detach().to(dt).contiguous().numpy()
             w_in = ih.w_code.detach().to(dt).reshape(E, g4, n_in).transpose(1, 2).contiguous().numpy()
-            in_post = (torch.full((1,), float(ih._post_f), dtype=dt) if e is None else ih.post.reshape(E).to(dt)).numpy()
+            in_post = (torch.full((1,), float(ih._post_f), dtype=dt) if e is None
+                       else ih.post.reshape(E).to(dt)).numpy()
             bias = torch.zeros(g4, dtype=dt)
             for b_ in (ih.bias, hh.bias):
                 if b_ is not None:
@@ -896,7 +897,8 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         ukey = np.array([key], dtype=np.int64).view(np.uint64)[0]
         K.lstm_sequence(fn, xs4, xin, w_in, in_post, bias.contiguous().numpy(), ukey,
                         _normal_table(x.device, dt).numpy(), st3, w.numpy(), post.numpy(), h3.numpy(), c3.numpy(),
-                        outs.numpy(), g_args[0], s_args[0], *g_args[1:], *s_args[1:], ip, fp, _fused.MASKS[np.dtype(nd)],
+                        outs.numpy(), g_args[0], s_args[0], *g_args[1:], *s_args[1:], ip, fp,
+                        _fused.MASKS[np.dtype(nd)],
                         np.empty((B, hs), nd), np.empty((B, g4), nd), np.empty((B, max(n_in, 1)), nd),
                         np.empty((B, g4), nd), np.empty((4, g4), nd), np.empty(g4, ki), np.empty((4, hs), nd),
                         np.empty(hs, ki), np.empty(hs + 2, np.uint64), np.empty(8, np.int32), np.empty(2, nd))
