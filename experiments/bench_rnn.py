@@ -12,8 +12,8 @@ gates and state update, with torch's own GEMM) when numba is installed.
 ``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output ADC (without bound management) before
 the ramp (the input projection is then one ADC read of all steps before the loop),
 ``lstm_ratio_noisy_ramp`` programs the ramp columns with PCM programming noise (exact
-threshold-table lookup instead of the closed form), ``lstm_ratio_no_out_noise`` drops the output noise (programming noise only),
-``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less sensitive to a busy machine), and
+threshold-table lookup instead of the closed form), ``lstm_ratio_no_out_noise`` drops the output
+noise (programming noise only), ``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less sensitive to a busy machine), and
 ``gru_ratio`` / ``rnn_ratio`` compare AnalogGRU / AnalogRNN (5-bit ramps) with ``torch.nn.GRU`` /
 ``torch.nn.RNN`` of the same size.
 
