@@ -9,13 +9,13 @@ config has no separate output ADC; output noise comes from the library default `
 (counter-based Gaussian quantile table). On the CPU the evaluation loop is one compiled call
 (``physnn.crossbar._rnn_kernel``: per step the input and recurrent crossbar reads, noise, ramp
 gates and state update, with torch's own GEMM) when numba is installed.
-``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output ADC (without bound management) before
-the ramp (the input projection is then one ADC read of all steps before the loop),
+``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output ADC (without bound management)
+before the ramp (the input projection is then one ADC read of all steps before the loop);
 ``lstm_ratio_noisy_ramp`` programs the ramp columns with PCM programming noise (exact
-threshold-table lookup instead of the closed form), ``lstm_ratio_no_out_noise`` drops the output
-noise (programming noise only), ``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less sensitive to a busy machine), and
-``gru_ratio`` / ``rnn_ratio`` compare AnalogGRU / AnalogRNN (5-bit ramps) with ``torch.nn.GRU`` /
-``torch.nn.RNN`` of the same size.
+threshold-table lookup instead of the closed form); ``lstm_ratio_no_out_noise`` drops the output
+noise (programming noise only); ``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less
+sensitive to a busy machine); ``gru_ratio`` / ``rnn_ratio`` compare AnalogGRU / AnalogRNN (5-bit
+ramps) with ``torch.nn.GRU`` / ``torch.nn.RNN`` of the same size.
 
 Usage: ``python experiments/bench_rnn.py [--quick] [--seed N] [--out DIR] [--threads N]``.
 The last line printed is one JSON object.
