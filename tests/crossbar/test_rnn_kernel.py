@@ -191,3 +191,27 @@ def test_compiled_loops_step_aside_where_they_cannot_reproduce_the_reads(kind, m
     with torch.no_grad():
         m(x)
     assert calls == [1]                                     # the same model in eval: compiled
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("ensemble", [None, 3])
+def test_compiled_loops_with_batch_first_and_a_given_state(kind, ensemble):
+    # batch-first inputs and a caller's initial state (per member with an ensemble) give the
+    # per-step numbers; the caller's state tensors are not modified
+    from physnn.crossbar.rnn import AnalogGRU, AnalogRNN
+
+    torch.manual_seed(8)
+    ref, cls = {"lstm": (nn.LSTM, AnalogLSTM), "gru": (nn.GRU, AnalogGRU), "rnn": (nn.RNN, AnalogRNN)}[kind]
+    m = cls.from_torch(ref(5, 7, batch_first=True), activations=RampActivations(bits=5), ensemble=ensemble,
+                       config=aihwkit_preset(adc=None, bound_management=False, out_noise=0.0),
+                       generator=torch.Generator().manual_seed(0)).double().eval()
+    x = torch.randn(4, 6, 5, dtype=torch.float64)
+    h0 = torch.randn((4, 7) if ensemble is None else (ensemble, 4, 7), dtype=torch.float64)
+    state = (h0, 0.5 * h0) if kind == "lstm" else h0
+    keep = h0.clone()
+    with torch.no_grad():
+        fused, _ = m(x, state)
+    generic, _ = m(x.clone().requires_grad_(), state)
+    assert fused.shape == ((4, 6, 7) if ensemble is None else (ensemble, 4, 6, 7))
+    torch.testing.assert_close(fused, generic.detach(), rtol=0, atol=1e-12)
+    assert torch.equal(h0, keep)
