@@ -33,6 +33,7 @@ count ``clamp(round(v), 0, M)`` and the level ``y0 + count * lsb``.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .._vmath import INV_LN2 as _INV_LN2, LN2_HI as _LN2_HI, LN2_LO as _LN2_LO
 from . import _blas, _fused
@@ -52,15 +53,11 @@ __all__ = ["available", "gated_sequence", "lstm_sequence"]
 MULT, LIM, SIG, ADC_M, GATE_M, STATE_M, ONE, TINY, IN_MULT, IN_LIM, IN_SIG = range(11)
 
 
-def available(dtype) -> bool:
-    """Whether the compiled loop can run for this dtype (numba present, torch exports the GEMM)."""
+def available(dtype: torch.dtype) -> bool:
+    """Whether the compiled loops can run for this dtype (numba present, torch exports the GEMM)."""
     if numba is None:
         return False
-    if dtype == np.float32 or str(dtype) == "torch.float32":
-        return _blas.SGEMM != 0
-    if dtype == np.float64 or str(dtype) == "torch.float64":
-        return _blas.DGEMM != 0
-    return False
+    return {torch.float32: _blas.SGEMM, torch.float64: _blas.DGEMM}.get(dtype, 0) != 0
 
 
 _F32 = np.float32

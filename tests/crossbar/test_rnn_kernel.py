@@ -9,7 +9,7 @@ from physnn.crossbar import _rnn_kernel
 from physnn.crossbar.config import aihwkit_preset
 from physnn.crossbar.rnn import AnalogLSTM, IdealActivations, RampActivations
 
-pytestmark = pytest.mark.skipif(not _rnn_kernel.available(np.float32), reason="numba or torch's sgemm_ missing")
+pytestmark = pytest.mark.skipif(not _rnn_kernel.available(torch.float32), reason="numba or torch's sgemm_ missing")
 
 
 @pytest.mark.parametrize("dtype,max_ulp", [(np.float32, 2.5), (np.float64, 4.5)])
