@@ -279,7 +279,7 @@ class _ReadPlan:
     """Constants of the read path derived from a config and the programmed ``w_max``."""
 
     __slots__ = ("L", "step_in", "M", "step_out", "y_max", "out_noise", "abs_max", "sig_code", "bm", "max_red",
-                 "sinh", "x_ref")
+                 "sinh", "x_ref", "clamp_in")
 
     def __init__(self, cfg: CrossbarConfig, w_max: float = 1.0):
         d, a = cfg.dac, cfg.adc
@@ -299,6 +299,9 @@ class _ReadPlan:
         self.max_red = min(1000.0, 0.25 / self.step_in) if d is not None else 1000.0
         self.sinh = cfg.iv if isinstance(cfg.iv, SinhIV) else None
         self.x_ref = d.x_max if d is not None else 1.0
+        # DAC codes are clamped to +-L, except with abs-max scaling to a full-range reference
+        # (the codes cannot exceed L then)
+        self.clamp_in = self.L is not None and not (self.abs_max and self.x_ref >= 1.0)
 
 
 def _input_scale(x: torch.Tensor, plan: _ReadPlan) -> torch.Tensor | None:
@@ -547,7 +550,7 @@ class _LaneRead:
         self.pool = _fused.lanes_pool(n) if n > 1 else None
         M = p.M if p.M is not None else -1.0
         L = p.L if p.L is not None else -1.0
-        clamp = not (p.abs_max and p.x_ref >= 1.0)
+        clamp = p.clamp_in
         gemm = _fused.SGEMM if dt == torch.float32 else _fused.DGEMM
         self.J = np.zeros((n, _lanes.NJ), dtype=np.int64)
         self.F = np.zeros((n, _lanes.NF), dtype=np.float64)
@@ -933,7 +936,7 @@ class AnalogLinear(nn.Module):
                 xc = x2 * (1.0 / (p.step_in * red)) if s is None else torch.div(x2, s * (p.step_in * red))
                 if p.L is not None:
                     xc.round_()
-                    if not (p.abs_max and p.x_ref >= 1.0):
+                    if p.clamp_in:
                         xc.clamp_(-p.L, p.L)
                 if p.sinh is not None:
                     xc = _iv_transform(xc * p.step_in, self._config, p).mul_(1.0 / p.step_in)

@@ -553,8 +553,7 @@ class AnalogRNNCellBase(nn.Module):
         b_clamp, b_m = self._ramp_clamp(act_b, dt)
         ip = np.zeros(14, np.int64)
         fp = np.zeros(11, nd)
-        clamp_in = p.L is not None and not (p.abs_max and p.x_ref >= 1.0)
-        ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, clamp_in
+        ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, p.clamp_in
         ip[K.HAS_ADC], ip[K.GATE_RAMP], ip[K.STATE_RAMP] = p.M is not None, a_mode, b_mode
         ip[K.GATE_CLAMP], ip[K.STATE_CLAMP], ip[K.HAS_NOISE] = a_clamp, b_clamp, p.sig_code > 0
         fp[K.MULT], fp[K.LIM], fp[K.SIG] = 1.0 / p.step_in, float(p.L or 0.0), float(p.sig_code)
@@ -705,7 +704,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
             xc = x2 * mult
         if p.L is not None:
             xc.round_()
-            if not (p.abs_max and p.x_ref >= 1.0):
+            if p.clamp_in:
                 xc.clamp_(-p.L, p.L)
         g = ih.out_features
         w = ih.w_code.to(x.dtype)
@@ -768,19 +767,6 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         dt, dev = x.dtype, x.device
         ramp = bool(self.gate_act.ramps)
         gen = hh.generator
-        clamp_in = p.L is not None and not (p.abs_max and p.x_ref >= 1.0)
-        ga = self.gate_act
-        if ramp and ga.closed_form:
-            ga._closed(torch.zeros(1, dtype=dt, device=dev))  # fills the constant cache
-            _, ca, cb, y0, lsb = ga._consts[(dt, dev)]
-            sa = self.state_act
-            sa._closed(torch.zeros(1, dtype=dt, device=dev))
-            _, sca, scb, sy0, slsb = sa._consts[(dt, dev)]
-            m = ga.m
-            need_clamp = bool((cb < 0).any() or (ca + cb > m).any())
-            s_clamp = bool((scb < 0).any() or (sca + scb > sa.m).any())
-        else:
-            need_clamp = s_clamp = False
         in_noise = ih.config.adc is None   # the input read's noise is deferred (see _input_read_noiseless)
         has_noise = p.sig_code > 0 or in_noise
         h, c = state
@@ -793,9 +779,11 @@ class AnalogLSTMCell(AnalogRNNCellBase):
                 xs, stds = None, None
             else:
                 xs, stds = self._input_read_noiseless(x, None, None if hh.bias is None else hh.bias.detach())
-            return self._compiled_sequence(x, xs, stds, _draw_key(gen) if has_noise else 0, h, c,
-                                           need_clamp=need_clamp, s_clamp=s_clamp, has_noise=has_noise,
-                                           clamp_in=clamp_in)
+            return self._compiled_sequence(x, xs, stds, _draw_key(gen) if has_noise else 0, h, c, has_noise=has_noise)
+        # TorchScript loop (ideal or closed-form ramp activations, see _fusable)
+        ga, sa = self.gate_act, self.state_act
+        need_clamp, cm = self._ramp_clamp(ga, dt)
+        s_clamp, scm = self._ramp_clamp(sa, dt)
         # ONE crossbar call for the input projection of all steps, b_hh folded in
         xpb, std_in = self._input_read_noiseless(x, None, None if hh.bias is None else hh.bias.detach())
         w = hh.w_code.to(dt)
@@ -808,11 +796,11 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         mult = 1.0 / p.step_in
         empty = torch.empty(0, dtype=dt, device=dev)
         if ramp:
-            consts = (ca, cb, y0, lsb, sca, scb, sy0, slsb)
-            cm, scm = float(m), float(sa.m)
+            ga._closed(torch.zeros(1, dtype=dt, device=dev))  # fills the constant caches
+            sa._closed(torch.zeros(1, dtype=dt, device=dev))
+            consts = ga._consts[(dt, dev)][1:] + sa._consts[(dt, dev)][1:]   # ca, cb, y0, lsb of each
         else:
             consts = (empty,) * 8
-            cm = scm = 0.0
         acts = self.activations
         simple = bool(ramp and tuple(acts.sigmoid_levels) == (0.0, 1.0) and tuple(acts.tanh_levels) == (-1.0, 1.0))
         stds_t = std_in if std_in is not None else empty
@@ -827,15 +815,14 @@ class AnalogLSTMCell(AnalogRNNCellBase):
             _fused.normal_fill_(noise, _draw_key(gen), _normal_table(dev, dt))
         outs, h, c = _lstm_loop()(
             xs, bool(has_noise), gen, stds_t, w, post, h, c, *consts,
-            hs, bool(ramp), bool(p.abs_max), float(mult), p.L is not None, bool(clamp_in),
+            hs, bool(ramp), bool(p.abs_max), float(mult), p.L is not None, bool(p.clamp_in),
             float(p.L if p.L is not None else 0.0), float(p.sig_code), float(p.M if p.M is not None else -1.0),
             bool(need_clamp), bool(s_clamp), cm, scm, e is not None, simple, noise)
         return outs, (h, c)
 
     def _compiled_sequence(self, x: torch.Tensor, xs: torch.Tensor | None, stds: torch.Tensor | None, key: int,
-                           h: torch.Tensor, c: torch.Tensor, *, need_clamp: bool, s_clamp: bool,
-                           has_noise: bool, clamp_in: bool
-                           ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+                           h: torch.Tensor, c: torch.Tensor, *,
+                           has_noise: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The loop of :meth:`_fused_sequence` as one compiled call (:mod:`._rnn_kernel`).
 
         ``xs`` (E?, T, B, 4H) and ``stds``: the input projection read beforehand (input crossbar
@@ -854,22 +841,22 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         K = _rnn_kernel
         ip = np.zeros(14, np.int64)
         fp = np.zeros(11, nd)
-        ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, bool(clamp_in)
+        ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, p.clamp_in
         g_mode, g_args = self._activation_args(self.gate_act, dt, E)
         s_mode, s_args = self._activation_args(self.state_act, dt, E)
         ip[K.HAS_ADC], ip[K.GATE_RAMP], ip[K.STATE_RAMP] = p.M is not None, g_mode, s_mode
-        ip[K.GATE_CLAMP], ip[K.STATE_CLAMP], ip[K.HAS_NOISE] = bool(need_clamp), bool(s_clamp), bool(has_noise)
+        g_clamp, g_m = self._ramp_clamp(self.gate_act, dt)
+        s_clamp, s_m = self._ramp_clamp(self.state_act, dt)
+        ip[K.GATE_CLAMP], ip[K.STATE_CLAMP], ip[K.HAS_NOISE] = g_clamp, s_clamp, bool(has_noise)
         fp[K.MULT], fp[K.LIM], fp[K.SIG] = 1.0 / p.step_in, float(p.L or 0.0), float(p.sig_code)
         fp[K.ADC_M] = float(p.M) if p.M is not None else -1.0
-        fp[K.GATE_M] = self.gate_act.m if g_mode == 1 else 0.0
-        fp[K.STATE_M] = self.state_act.m if s_mode == 1 else 0.0
-        fp[K.ONE], fp[K.TINY] = 1.0, 1e-30
+        fp[K.GATE_M], fp[K.STATE_M], fp[K.ONE], fp[K.TINY] = g_m, s_m, 1.0, 1e-30
         none3 = np.empty((0, 0, 0), nd)
         if xs is None:                                     # input crossbar read inside the loop
             pi = ih._plan
             n_in = ih.in_features
             ip[K.IN_GEMM], ip[K.IN_ABS_MAX], ip[K.IN_HAS_DAC] = 1, bool(pi.abs_max), pi.L is not None
-            ip[K.IN_CLAMP] = pi.L is not None and not (pi.abs_max and pi.x_ref >= 1.0)
+            ip[K.IN_CLAMP] = pi.clamp_in
             fp[K.IN_MULT], fp[K.IN_LIM], fp[K.IN_SIG] = 1.0 / pi.step_in, float(pi.L or 0.0), float(pi.sig_code)
             xin = x.detach().to(dt).contiguous().numpy()
             w_in = ih.w_code.detach().to(dt).reshape(E, g4, n_in).transpose(1, 2).contiguous().numpy()
