@@ -540,7 +540,7 @@ class AnalogRNNCellBase(nn.Module):
         e = self.ensemble
         E = 1 if e is None else e
         hs = self.hidden_size
-        T, B = x.shape[0], x.shape[1]
+        T, B = x.shape[-3], x.shape[-2]                      # x: (T, B, in) or per member (E, T, B, in)
         g = self.n_gates * hs
         dt = x.dtype
         f32 = dt == torch.float32
@@ -767,7 +767,10 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         dt, dev = x.dtype, x.device
         ramp = bool(self.gate_act.ramps)
         gen = hh.generator
-        in_noise = ih.config.adc is None   # the input read's noise is deferred (see _input_read_noiseless)
+        per_member = x.dim() == 4                       # (E, T, B, in): compiled loop only (see forward)
+        # the input read's noise is deferred (see _input_read_noiseless), except for an input
+        # crossbar with an ADC or per-member inputs (then its own read of all steps comes first)
+        in_noise = ih.config.adc is None and not per_member
         has_noise = p.sig_code > 0 or in_noise
         h, c = state
         if self._compiled_ok(x):
@@ -777,6 +780,10 @@ class AnalogLSTMCell(AnalogRNNCellBase):
                 if not ih.is_programmed or ih._stale():
                     ih.program()
                 xs, stds = None, None
+            elif per_member:
+                xs, stds = ih(x), None                    # (E, T, B, 4H), with its own output noise
+                if hh.bias is not None:
+                    xs = xs + hh.bias.detach().to(dt)
             else:
                 xs, stds = self._input_read_noiseless(x, None, None if hh.bias is None else hh.bias.detach())
             return self._compiled_sequence(x, xs, stds, _draw_key(gen) if has_noise else 0, h, c, has_noise=has_noise)
@@ -826,7 +833,8 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         """The loop of :meth:`_fused_sequence` as one compiled call (:mod:`._rnn_kernel`).
 
         ``xs`` (E?, T, B, 4H) and ``stds``: the input projection read beforehand (input crossbar
-        with an ADC); None: the kernel reads the input crossbar itself, step by step.
+        with an ADC, or per-member inputs ``x`` (E, T, B, in)); None: the kernel reads the input
+        crossbar itself, step by step.
         """
         hh, ih = self.hh, self.ih
         p = hh._plan
@@ -834,7 +842,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         E = 1 if e is None else e
         hs = self.hidden_size
         g4 = 4 * hs
-        T, B = x.shape[0], x.shape[1]
+        T, B = x.shape[-3], x.shape[-2]
         dt = x.dtype
         f32 = dt == torch.float32
         fn, nd, ki = (_blas.SGEMM, np.float32, np.int32) if f32 else (_blas.DGEMM, np.float64, np.int64)
@@ -1014,14 +1022,15 @@ class _AnalogSequence(nn.Module):
         st = () if state is None else (state if self.has_c else (state,))
         no_grad = not (torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in st)))
         fused = None
-        if no_grad and not per_member and self.has_c and cell._fusable(x):
+        # per-member inputs (E, T, B, in) only in the compiled loops
+        if no_grad and self.has_c and cell._fusable(x) and (not per_member or cell._compiled_ok(x)):
             if state is None:
-                z = cell._zeros(x[0], per_member=False)
+                z = cell._zeros(x[:, 0] if per_member else x[0], per_member=per_member)
                 state = (z, z)
             fused = cell._fused_sequence
-        elif no_grad and not per_member and not self.has_c and cell._gated_fusable(x):
+        elif no_grad and not self.has_c and cell._gated_fusable(x):
             if state is None:
-                state = cell._zeros(x[0], per_member=False)
+                state = cell._zeros(x[:, 0] if per_member else x[0], per_member=per_member)
             fused = cell._gated_sequence
         if fused is not None:
             outs, state = fused(x, state)                              # (T, E?, B, H)

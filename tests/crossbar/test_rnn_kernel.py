@@ -215,3 +215,24 @@ def test_compiled_loops_with_batch_first_and_a_given_state(kind, ensemble):
     assert fused.shape == ((4, 6, 7) if ensemble is None else (ensemble, 4, 6, 7))
     torch.testing.assert_close(fused, generic.detach(), rtol=0, atol=1e-12)
     assert torch.equal(h0, keep)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("adc", [False, True])
+def test_compiled_loops_take_per_member_inputs(kind, adc, monkeypatch):
+    # an ensemble fed per-member inputs (E, B, T, in) -- e.g. the output of an ensemble layer --
+    # runs compiled too and gives the per-step numbers (noise-free)
+    from physnn.crossbar.rnn import AnalogGRU, AnalogRNN
+
+    torch.manual_seed(9)
+    ref, cls = {"lstm": (nn.LSTM, AnalogLSTM), "gru": (nn.GRU, AnalogGRU), "rnn": (nn.RNN, AnalogRNN)}[kind]
+    cfg = aihwkit_preset(bound_management=False, out_noise=0.0) if adc else \
+        aihwkit_preset(adc=None, bound_management=False, out_noise=0.0)
+    m = cls.from_torch(ref(5, 7, batch_first=True), activations=RampActivations(bits=5), ensemble=3, config=cfg,
+                       generator=torch.Generator().manual_seed(0)).double().eval()
+    x = torch.randn(3, 4, 6, 5, dtype=torch.float64)
+    name = "lstm_sequence" if kind == "lstm" else "gated_sequence"
+    (fused, _), (generic, _) = _fused_and_generic(m, x, monkeypatch, name)
+    assert fused.shape == (3, 4, 6, 7)
+    torch.testing.assert_close(fused, generic, rtol=0, atol=1e-12)
+    assert not torch.allclose(fused[0], fused[1])                   # members see their own inputs
