@@ -12,17 +12,19 @@ ADC), then one pass per row that forms the input projection, draws the output no
 ADC, evaluates the four gates and the state activation and writes ``h``. Neither torch nor scipy
 offers such a fused recurrent step for arbitrary elementwise physics, hence the kernel.
 
-Arithmetic follows the TorchScript loop in the data's dtype (DAC codes, noise scaling, ADC
-rounding, state update), with documented differences of float round-off only: products are formed
-from the unscaled codes and scaled afterwards (``(x @ W) s`` instead of ``(x s) @ W``), the input
-read's scale and biases are applied per row in the loop, and the sigmoid is the routine below
-(float32: within 2.2 ulp; torch's own is within 2.3 ulp). A ramp code can therefore differ from
-the TorchScript loop's only for a pre-activation within round-off of a ramp threshold.
+The DAC codes are AnalogLinear's own (:func:`~physnn.crossbar._fused._dac_kernel`, called here);
+the rest follows the TorchScript loop in the data's dtype (noise scaling, ADC rounding, state
+update), with differences of float round-off only: products are formed from the unscaled codes
+and scaled afterwards (``(x @ W) s`` instead of ``(x s) @ W``), the input read's scale and biases
+are applied per row in the loop, and the sigmoid is the routine below (float32: within 2.2 ulp;
+torch's own is within 2.3 ulp). A ramp code can therefore differ from the TorchScript loop's only
+for a pre-activation within round-off of a ramp threshold.
 
 :func:`gated_sequence` does the same for the GRU and the Elman RNN, whose gates need the
 recurrent read on its own (the GRU's reset gate multiplies it): their input projection is the input
-crossbar's ordinary read of all steps, and each step's recurrent read (DAC, GEMM, output noise,
-optional ADC, scale, bias) runs inside the loop.
+crossbar's ordinary read of all steps, and each step's recurrent read runs inside the loop with
+AnalogLinear's own row kernels (:func:`~physnn.crossbar._fused._dac_kernel`, GEMM,
+:func:`~physnn.crossbar._fused._read_kernel`).
 
 The gate and state activations share one form: ``v = B + A * sigmoid(beta * x)``; ideal
 activations use ``(A, B, beta) = (1, 0, 1)`` for sigmoid and ``(2, -1, 2)`` for tanh
@@ -50,7 +52,7 @@ __all__ = ["available", "gated_sequence", "lstm_sequence"]
 # hold the activation mode: 0 ideal, 1 ramp ADC in closed form, 2 ramp ADC by threshold table
 (ABS_MAX, HAS_DAC, CLAMP_IN, HAS_ADC, GATE_RAMP, STATE_RAMP, GATE_CLAMP, STATE_CLAMP, HAS_NOISE, HAS_STDS,
  IN_GEMM, IN_ABS_MAX, IN_HAS_DAC, IN_CLAMP) = range(14)
-MULT, LIM, SIG, ADC_M, GATE_M, STATE_M, ONE, TINY, IN_MULT, IN_LIM, IN_SIG = range(11)
+MULT, STEP, LIM, SIG, ADC_M, GATE_M, STATE_M, ONE, IN_MULT, IN_STEP, IN_LIM, IN_SIG = range(12)
 
 
 def available(dtype: torch.dtype) -> bool:
@@ -141,43 +143,6 @@ if numba is not None:
         return out
 
     @numba.njit(inline="always", boundscheck=False, error_model="numpy")
-    def _dac_block(v, vbits, k, xc, scale, abs_max, has_dac, clamp, mult, lim, one, tiny, mk, ibuf, fbuf,
-                   post):  # pragma: no cover - compiled
-        """DAC codes of the rows ``v[k, b, :]`` into ``xc[b, :]`` and ``scale[b] = s_b * post``
-        (``s_b`` = the row's largest |value| with abs-max scaling, else 1), as AnalogLinear's
-        read: an all-zero row gets the tiny scale, so its codes stay 0."""
-        for b in range(xc.shape[0]):
-            if abs_max:
-                mb = vbits[k, b, 0] & mk
-                for i in range(xc.shape[1]):
-                    q = vbits[k, b, i] & mk
-                    mb = q if q > mb else mb
-                ibuf[0] = mb
-                sc = fbuf[0]
-                sc = sc if sc > tiny else tiny
-                r = (one / sc) * mult
-                scale[b] = sc * post
-            else:
-                r = mult
-                scale[b] = post
-            if has_dac:
-                for i in range(xc.shape[1]):
-                    q = np.rint(v[k, b, i] * r)
-                    if clamp:
-                        q = min(max(q, -lim), lim)
-                    xc[b, i] = q
-            else:
-                for i in range(xc.shape[1]):
-                    xc[b, i] = v[k, b, i] * r
-
-    @numba.njit(inline="always", boundscheck=False, error_model="numpy")
-    def _bit_views(h, mask, hbuf):  # pragma: no cover - compiled
-        """Integer view of the state (for |h| maxima), a one-element int/float pun, the noise
-        hashes as 16-bit table indices and the sign mask."""
-        ibuf = np.empty(1, mask.dtype)
-        return h.view(mask.dtype), ibuf, ibuf.view(h.dtype), hbuf.view(np.uint16), mask[0]
-
-    @numba.njit(inline="always", boundscheck=False, error_model="numpy")
     def _levels(sg, tab, out, ramp, clamp, zero, m):  # pragma: no cover - compiled
         """Activation values from the row's sigmoids ``sg``: ``v = B + A sg`` per column (``tab``
         rows A, B, beta, y0, lsb); with a ramp, the level ``y0 + clamp(round(v), 0, m) lsb``."""
@@ -233,7 +198,7 @@ if numba is not None:
             Input projection of every step with both biases, used unless ``ip[IN_GEMM]``.
         xin, w_in, in_post, bias : (T, B, I), (E, I, 4H), (E,), (4H,)
             With ``ip[IN_GEMM]``, the input crossbar is read inside the loop instead: DAC codes of
-            ``xin[t]`` (flags IN_ABS_MAX, IN_HAS_DAC, IN_CLAMP; scalars IN_MULT, IN_LIM), product
+            ``xin[t]`` (flags IN_ABS_MAX, IN_HAS_DAC, IN_CLAMP; scalars IN_MULT, IN_STEP, IN_LIM), product
             with the code-domain weights ``w_in`` (transposed ``w_code``), digital scale
             ``in_post`` and both biases ``bias``; its output noise (std ``IN_SIG`` codes) is
             drawn together with the recurrent read's (one Gaussian of the summed variance).
@@ -262,11 +227,12 @@ if numba is not None:
         ip : int64 (14,)
             Flags ABS_MAX, HAS_DAC, CLAMP_IN, HAS_ADC, GATE_RAMP, STATE_RAMP (modes), GATE_CLAMP,
             STATE_CLAMP, HAS_NOISE, HAS_STDS, IN_GEMM, IN_ABS_MAX, IN_HAS_DAC, IN_CLAMP.
-        fp : (11,)
-            MULT (1 / DAC step), LIM (DAC code limit), SIG (output-noise std in code units),
-            ADC_M (ADC code limit), GATE_M, STATE_M (ramp code limits), ONE (1), TINY (1e-30,
-            the smallest DAC scale) -- so that all scalar arithmetic stays in the dtype -- and
-            IN_MULT, IN_LIM, IN_SIG for the input crossbar.
+        fp : (12,)
+            MULT (1 / DAC step), STEP (DAC step), LIM (DAC code limit), SIG (output-noise std in
+            code units), ADC_M (ADC code limit), GATE_M, STATE_M (ramp code limits), ONE (1, so
+            that all scalar arithmetic stays in the dtype), and IN_MULT, IN_STEP, IN_LIM, IN_SIG
+            for the input crossbar. The DAC codes are those of AnalogLinear's read
+            (:func:`~physnn.crossbar._fused._dac_kernel`).
         mask : (1,) int32 or int64
             Clears the sign bit of the dtype (``|x|`` maxima are taken on the bits as integers,
             which vectorises where a float maximum with NaN rules does not).
@@ -286,22 +252,24 @@ if numba is not None:
         g_mode, s_mode, g_clamp, s_clamp = ip[GATE_RAMP], ip[STATE_RAMP], ip[GATE_CLAMP] != 0, ip[STATE_CLAMP] != 0
         has_noise, has_stds, in_gemm = ip[HAS_NOISE] != 0, ip[HAS_STDS] != 0, ip[IN_GEMM] != 0
         in_abs_max, in_dac, in_clamp = ip[IN_ABS_MAX] != 0, ip[IN_HAS_DAC] != 0, ip[IN_CLAMP] != 0
-        mult, lim, sig, adc_m = fp[MULT], fp[LIM], fp[SIG], fp[ADC_M]
-        gm, sm, zero, one, tiny = fp[GATE_M], fp[STATE_M], fp[ONE] - fp[ONE], fp[ONE], fp[TINY]
-        in_mult, in_lim, in_sig = fp[IN_MULT], fp[IN_LIM], fp[IN_SIG]
+        sig, adc_m = fp[SIG], fp[ADC_M]
+        gm, sm, one = fp[GATE_M], fp[STATE_M], fp[ONE]
+        zero = one - one
+        dac_l = fp[LIM] if has_dac else -one                # the DAC kernels' "no DAC" is L <= 0
+        in_l = fp[IN_LIM] if in_dac else -one
+        in_sig = fp[IN_SIG]
         scp = np.empty(B, h.dtype)
         sx = np.empty(B, h.dtype)
         z, sg, pm, gv = rows_g[0], rows_g[1], rows_g[2], rows_g[3]
         zs, ss, pms, tv = rows_h[0], rows_h[1], rows_h[2], rows_h[3]
-        hbits, ibuf, fbuf, h16, mk = _bit_views(h, mask, hbuf)
-        xbits = xin.view(mask.dtype)
+        h16 = hbuf.view(np.uint16)
         for t in range(T):
-            if in_gemm:  # input DAC codes of this step (shared by all members)
-                _dac_block(xin, xbits, t, xc_in, sx, in_abs_max, in_dac, in_clamp, in_mult, in_lim, one, tiny,
-                           mk, ibuf, fbuf, one)
+            if in_gemm:  # input DAC codes of this step (shared by all members), as AnalogLinear
+                _fused._dac_kernel(xin[t], xc_in, sx, fp[IN_STEP], fp[IN_MULT], in_l, in_abs_max, in_clamp, mask)
             for e in range(E):
-                _dac_block(h, hbits, e, xc, scp, abs_max, has_dac, clamp_in, mult, lim, one, tiny, mk, ibuf, fbuf,
-                           post[e])
+                _fused._dac_kernel(h[e], xc, scp, fp[STEP], fp[MULT], dac_l, abs_max, clamp_in, mask)
+                for b in range(B):
+                    scp[b] *= post[e]
                 _blas.gemm_xw(fn, xc, w[e], y, ws_i, ws_f)
                 if in_gemm:
                     _blas.gemm_xw(fn, xc_in, w_in[e], y_in, ws_i, ws_f)
@@ -356,7 +324,7 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
     def gated_sequence(fn, gru, xs, key, table, w, post, bias, h, outs, act_a, lut_a, base_a, cells_a,
                        act_b, lut_b, base_b, cells_b, ip, fp, mask, xc, y, rows_a, kb_a, rows_b, kb_b,
-                       hbuf, ws_i, ws_f):  # pragma: no cover - compiled
+                       ws_i, ws_f):  # pragma: no cover - compiled
         """Run an evaluation GRU (``gru``) or Elman RNN over all steps; see :func:`lstm_sequence`.
 
         Per step and member: the recurrent crossbar read ``hp = (round?(W h codes + noise)) s +
@@ -365,51 +333,41 @@ if numba is not None:
         n)``; Elman: ``h = act_b(x + hp)``.
 
         ``xs`` (T, E, B, G): the input crossbar's read of every step (with its own noise and
-        bias), ``G = 3H`` (GRU) or ``H``. ``bias`` (G,): ``b_hh`` (zeros if none). ``act_a`` (5,
+        bias), ``G = 3H`` (GRU) or ``H``. ``bias`` (G,): ``b_hh`` (empty if none). ``act_a`` (5,
         2H) / ``act_b`` (5, H) and the ``lut``/``base``/``cells`` triples: the activations as in
         :func:`lstm_sequence` (modes in ``ip[GATE_RAMP]`` for act_a, ``ip[STATE_RAMP]`` for act_b,
         clamps and code limits likewise). The output noise of element ``(t, e, b, j)`` is draw
         number ``((t E + e) B + b) G + j`` of ``key``. ``rows_a`` (4, 2H), ``rows_b`` (4, H):
-        float scratch; ``kb_a``, ``kb_b`` integer scratch; ``hbuf`` uint64 (G // 4 + 2,).
+        float scratch; ``kb_a``, ``kb_b`` integer scratch.
         """
         T, E, B, G = xs.shape
         H = h.shape[2]
         abs_max, has_dac, clamp_in, has_adc = ip[ABS_MAX] != 0, ip[HAS_DAC] != 0, ip[CLAMP_IN] != 0, ip[HAS_ADC] != 0
         a_mode, b_mode, a_clamp, b_clamp = ip[GATE_RAMP], ip[STATE_RAMP], ip[GATE_CLAMP] != 0, ip[STATE_CLAMP] != 0
         has_noise = ip[HAS_NOISE] != 0
-        mult, lim, sig, adc_m = fp[MULT], fp[LIM], fp[SIG], fp[ADC_M]
-        am, bm, zero, one, tiny = fp[GATE_M], fp[STATE_M], fp[ONE] - fp[ONE], fp[ONE], fp[TINY]
-        scp = np.empty(B, h.dtype)
-        hp = np.empty(G, h.dtype)
+        am, bm, one = fp[GATE_M], fp[STATE_M], fp[ONE]
+        zero = one - one
+        dac_l = fp[LIM] if has_dac else -one
+        adc_m = fp[ADC_M] if has_adc else -one
+        sig = fp[SIG] if has_noise else zero
+        sr = np.empty(B, h.dtype)
         za, sa, pa, va = rows_a[0], rows_a[1], rows_a[2], rows_a[3]
         zb, sb, pb, vb = rows_b[0], rows_b[1], rows_b[2], rows_b[3]
-        hbits, ibuf, fbuf, h16, mk = _bit_views(h, mask, hbuf)
         for t in range(T):
             for e in range(E):
-                _dac_block(h, hbits, e, xc, scp, abs_max, has_dac, clamp_in, mult, lim, one, tiny, mk, ibuf, fbuf,
-                           post[e])
+                # the recurrent read of all rows, arithmetic and noise numbering of AnalogLinear's
+                # read: DAC, GEMM, then y <- clamp(round(y + sig N)) * s * post + b_hh in place
+                _fused._dac_kernel(h[e], xc, sr, fp[STEP], fp[MULT], dac_l, abs_max, clamp_in, mask)
                 _blas.gemm_xw(fn, xc, w[e], y, ws_i, ws_f)
+                _fused._read_kernel(y, key, ((t * E + e) * B) * G, sig, table, adc_m, has_adc, sr, post[e], bias,
+                                    mask)
                 for b in range(B):
-                    s = scp[b]
-                    off = 0
-                    if has_noise:
-                        f = ((t * E + e) * B + b) * G
-                        b0 = f >> 2
-                        _fused._hash_run(hbuf, key, b0, ((f + G + 3) >> 2) - b0)
-                        off = f & 3
-                    for j in range(G):
-                        v = y[b, j]
-                        if has_noise:
-                            v = v + table[h16[off + j]] * sig
-                        if has_adc:
-                            v = min(max(np.rint(v), -adc_m), adc_m)
-                        hp[j] = v * s + bias[j]
                     if gru:
                         for j in range(2 * H):
-                            za[j] = (xs[t, e, b, j] + hp[j]) * act_a[2, j]
+                            za[j] = (xs[t, e, b, j] + y[b, j]) * act_a[2, j]
                         _activate(za, a_mode, act_a, a_clamp, zero, am, e, lut_a, base_a, cells_a, sa, pa, kb_a, va)
                         for i in range(H):
-                            zb[i] = (xs[t, e, b, 2 * H + i] + va[i] * hp[2 * H + i]) * act_b[2, i]
+                            zb[i] = (xs[t, e, b, 2 * H + i] + va[i] * y[b, 2 * H + i]) * act_b[2, i]
                         _activate(zb, b_mode, act_b, b_clamp, zero, bm, e, lut_b, base_b, cells_b, sb, pb, kb_b, vb)
                         for i in range(H):
                             n = vb[i]
@@ -418,7 +376,7 @@ if numba is not None:
                             outs[t, e, b, i] = hv
                     else:
                         for i in range(H):
-                            zb[i] = (xs[t, e, b, i] + hp[i]) * act_b[2, i]
+                            zb[i] = (xs[t, e, b, i] + y[b, i]) * act_b[2, i]
                         _activate(zb, b_mode, act_b, b_clamp, zero, bm, e, lut_b, base_b, cells_b, sb, pb, kb_b, vb)
                         for i in range(H):
                             h[e, b, i] = vb[i]

@@ -522,6 +522,27 @@ class AnalogRNNCellBase(nn.Module):
         ca, cb = act.ca.to(dt), act.cb.to(dt)
         return bool((cb < 0).any() or (ca + cb > act.m).any()), float(act.m)
 
+    def _read_args(self, dt: torch.dtype, E: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Flags, scalars and arrays of the recurrent crossbar read shared by the compiled loops
+        (:mod:`._rnn_kernel`): ``ip`` / ``fp`` with the read's entries filled, and the GEMM
+        address, weights ``(E, H, G)``, digital scale ``(E,)`` and numpy dtypes."""
+        hh, K = self.hh, _rnn_kernel
+        p = hh._plan
+        f32 = dt == torch.float32
+        fn, nd, ki = (_blas.SGEMM, np.float32, np.int32) if f32 else (_blas.DGEMM, np.float64, np.int64)
+        ip = np.zeros(14, np.int64)
+        fp = np.zeros(12, nd)
+        ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, p.clamp_in
+        ip[K.HAS_ADC] = p.M is not None
+        fp[K.MULT], fp[K.STEP], fp[K.LIM] = 1.0 / p.step_in, p.step_in, float(p.L or 0.0)
+        fp[K.SIG], fp[K.ADC_M], fp[K.ONE] = float(p.sig_code), float(p.M) if p.M is not None else -1.0, 1.0
+        g = hh.out_features
+        w = hh.w_code.detach().to(dt).reshape(E, g, hh.in_features).transpose(1, 2).contiguous()
+        post = (torch.full((1,), float(hh._post_f), dtype=dt) if self.ensemble is None
+                else hh.post.reshape(E).to(dt).contiguous())
+        return ip, fp, {"fn": fn, "nd": nd, "ki": ki, "w": w.numpy(), "post": post.numpy(),
+                        "mask": _fused.MASKS[np.dtype(nd)]}
+
     @torch.no_grad()
     def _gated_sequence(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Evaluation GRU/Elman sequence as one compiled call (:func:`._rnn_kernel.gated_sequence`).
@@ -543,36 +564,28 @@ class AnalogRNNCellBase(nn.Module):
         T, B = x.shape[-3], x.shape[-2]                      # x: (T, B, in) or per member (E, T, B, in)
         g = self.n_gates * hs
         dt = x.dtype
-        f32 = dt == torch.float32
-        fn, nd, ki = (_blas.SGEMM, np.float32, np.int32) if f32 else (_blas.DGEMM, np.float64, np.int64)
         K = _rnn_kernel
+        ip, fp, r = self._read_args(dt, E)
+        nd, ki = r["nd"], r["ki"]
         act_a, act_b = self._gated_acts()
         b_mode, b_args = self._activation_args(act_b, dt, E)
         a_mode, a_args = (0, b_args) if act_a is None else self._activation_args(act_a, dt, E)
         a_clamp, a_m = (False, 0.0) if act_a is None else self._ramp_clamp(act_a, dt)
         b_clamp, b_m = self._ramp_clamp(act_b, dt)
-        ip = np.zeros(14, np.int64)
-        fp = np.zeros(11, nd)
-        ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, p.clamp_in
-        ip[K.HAS_ADC], ip[K.GATE_RAMP], ip[K.STATE_RAMP] = p.M is not None, a_mode, b_mode
-        ip[K.GATE_CLAMP], ip[K.STATE_CLAMP], ip[K.HAS_NOISE] = a_clamp, b_clamp, p.sig_code > 0
-        fp[K.MULT], fp[K.LIM], fp[K.SIG] = 1.0 / p.step_in, float(p.L or 0.0), float(p.sig_code)
-        fp[K.ADC_M] = float(p.M) if p.M is not None else -1.0
-        fp[K.GATE_M], fp[K.STATE_M], fp[K.ONE], fp[K.TINY] = a_m, b_m, 1.0, 1e-30
+        ip[K.GATE_RAMP], ip[K.STATE_RAMP], ip[K.GATE_CLAMP], ip[K.STATE_CLAMP] = a_mode, b_mode, a_clamp, b_clamp
+        ip[K.HAS_NOISE] = p.sig_code > 0
+        fp[K.GATE_M], fp[K.STATE_M] = a_m, b_m
         key = _draw_key(hh.generator) if p.sig_code > 0 else 0
         xs = (xp if e is None else xp.transpose(0, 1)).reshape(T, E, B, g).contiguous()
-        w = hh.w_code.detach().to(dt).reshape(E, g, hs).transpose(1, 2).contiguous()
-        post = torch.full((1,), float(hh._post_f), dtype=dt) if e is None else hh.post.reshape(E).to(dt)
-        bias = torch.zeros(g, dtype=dt) if hh.bias is None else hh.bias.detach().to(dt).contiguous()
+        bias = np.empty(0, nd) if hh.bias is None else hh.bias.detach().to(dt).contiguous().numpy()
         h3 = torch.empty((E, B, hs), dtype=dt)
         h3.copy_(h)                                        # (B, H) broadcasts over the members
         outs = torch.empty((T, E, B, hs), dtype=dt)
         na = 2 * hs if act_a is not None else 1
-        K.gated_sequence(fn, act_a is not None, xs.numpy(), np.array([key], np.int64).view(np.uint64)[0],
-                         _normal_table(x.device, dt).numpy(), w.numpy(), post.contiguous().numpy(), bias.numpy(),
-                         h3.numpy(), outs.numpy(), *a_args, *b_args, ip, fp, _fused.MASKS[np.dtype(nd)],
-                         np.empty((B, hs), nd), np.empty((B, g), nd), np.empty((4, na), nd), np.empty(na, ki),
-                         np.empty((4, hs), nd), np.empty(hs, ki), np.empty(g // 4 + 2, np.uint64),
+        K.gated_sequence(r["fn"], act_a is not None, xs.numpy(), np.array([key], np.int64).view(np.uint64)[0],
+                         _normal_table(x.device, dt).numpy(), r["w"], r["post"], bias, h3.numpy(), outs.numpy(),
+                         *a_args, *b_args, ip, fp, r["mask"], np.empty((B, hs), nd), np.empty((B, g), nd),
+                         np.empty((4, na), nd), np.empty(na, ki), np.empty((4, hs), nd), np.empty(hs, ki),
                          np.empty(8, np.int32), np.empty(2, nd))
         return (outs[:, 0], h3[0]) if e is None else (outs, h3)
 
@@ -837,35 +850,30 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         crossbar itself, step by step.
         """
         hh, ih = self.hh, self.ih
-        p = hh._plan
         e = self.ensemble
         E = 1 if e is None else e
         hs = self.hidden_size
         g4 = 4 * hs
         T, B = x.shape[-3], x.shape[-2]
         dt = x.dtype
-        f32 = dt == torch.float32
-        fn, nd, ki = (_blas.SGEMM, np.float32, np.int32) if f32 else (_blas.DGEMM, np.float64, np.int64)
         K = _rnn_kernel
-        ip = np.zeros(14, np.int64)
-        fp = np.zeros(11, nd)
-        ip[K.ABS_MAX], ip[K.HAS_DAC], ip[K.CLAMP_IN] = bool(p.abs_max), p.L is not None, p.clamp_in
+        ip, fp, r = self._read_args(dt, E)
+        nd, ki = r["nd"], r["ki"]
         g_mode, g_args = self._activation_args(self.gate_act, dt, E)
         s_mode, s_args = self._activation_args(self.state_act, dt, E)
-        ip[K.HAS_ADC], ip[K.GATE_RAMP], ip[K.STATE_RAMP] = p.M is not None, g_mode, s_mode
         g_clamp, g_m = self._ramp_clamp(self.gate_act, dt)
         s_clamp, s_m = self._ramp_clamp(self.state_act, dt)
-        ip[K.GATE_CLAMP], ip[K.STATE_CLAMP], ip[K.HAS_NOISE] = g_clamp, s_clamp, bool(has_noise)
-        fp[K.MULT], fp[K.LIM], fp[K.SIG] = 1.0 / p.step_in, float(p.L or 0.0), float(p.sig_code)
-        fp[K.ADC_M] = float(p.M) if p.M is not None else -1.0
-        fp[K.GATE_M], fp[K.STATE_M], fp[K.ONE], fp[K.TINY] = g_m, s_m, 1.0, 1e-30
+        ip[K.GATE_RAMP], ip[K.STATE_RAMP], ip[K.GATE_CLAMP], ip[K.STATE_CLAMP] = g_mode, s_mode, g_clamp, s_clamp
+        ip[K.HAS_NOISE] = bool(has_noise)
+        fp[K.GATE_M], fp[K.STATE_M] = g_m, s_m
         none3 = np.empty((0, 0, 0), nd)
         if xs is None:                                     # input crossbar read inside the loop
             pi = ih._plan
             n_in = ih.in_features
             ip[K.IN_GEMM], ip[K.IN_ABS_MAX], ip[K.IN_HAS_DAC] = 1, bool(pi.abs_max), pi.L is not None
             ip[K.IN_CLAMP] = pi.clamp_in
-            fp[K.IN_MULT], fp[K.IN_LIM], fp[K.IN_SIG] = 1.0 / pi.step_in, float(pi.L or 0.0), float(pi.sig_code)
+            fp[K.IN_MULT], fp[K.IN_STEP], fp[K.IN_LIM] = 1.0 / pi.step_in, pi.step_in, float(pi.L or 0.0)
+            fp[K.IN_SIG] = float(pi.sig_code)
             xin = x.detach().to(dt).contiguous().numpy()
             w_in = ih.w_code.detach().to(dt).reshape(E, g4, n_in).transpose(1, 2).contiguous().numpy()
             in_post = (torch.full((1,), float(ih._post_f), dtype=dt) if e is None
@@ -882,18 +890,15 @@ class AnalogLSTMCell(AnalogRNNCellBase):
             ip[K.HAS_STDS] = stds is not None
             st3 = (none3 if stds is None else
                    (stds if e is None else stds.transpose(0, 1)).reshape(T, E, B).contiguous().numpy())
-        w = hh.w_code.detach().to(dt).reshape(E, g4, hs).transpose(1, 2).contiguous()
-        post = torch.full((1,), float(hh._post_f), dtype=dt) if e is None else hh.post.reshape(E).to(dt)
         h3 = torch.empty((E, B, hs), dtype=dt)
         h3.copy_(h)                                        # (B, H) broadcasts over the members
         c3 = torch.empty((E, B, hs), dtype=dt)
         c3.copy_(c)
         outs = torch.empty((T, E, B, hs), dtype=dt)
         ukey = np.array([key], dtype=np.int64).view(np.uint64)[0]
-        K.lstm_sequence(fn, xs4, xin, w_in, in_post, bias.contiguous().numpy(), ukey,
-                        _normal_table(x.device, dt).numpy(), st3, w.numpy(), post.numpy(), h3.numpy(), c3.numpy(),
-                        outs.numpy(), g_args[0], s_args[0], *g_args[1:], *s_args[1:], ip, fp,
-                        _fused.MASKS[np.dtype(nd)],
+        K.lstm_sequence(r["fn"], xs4, xin, w_in, in_post, bias.contiguous().numpy(), ukey,
+                        _normal_table(x.device, dt).numpy(), st3, r["w"], r["post"], h3.numpy(), c3.numpy(),
+                        outs.numpy(), g_args[0], s_args[0], *g_args[1:], *s_args[1:], ip, fp, r["mask"],
                         np.empty((B, hs), nd), np.empty((B, g4), nd), np.empty((B, max(n_in, 1)), nd),
                         np.empty((B, g4), nd), np.empty((4, g4), nd), np.empty(g4, ki), np.empty((4, hs), nd),
                         np.empty(hs, ki), np.empty(hs + 2, np.uint64), np.empty(8, np.int32), np.empty(2, nd))
