@@ -480,22 +480,25 @@ class AnalogRNNCellBase(nn.Module):
                    or (self._compiled_ok(x) and all(r.config.devices.read_noise is None for r in a.ramps))
                    for a in acts)
 
-    @staticmethod
-    def _activation_args(act: "_GateActivation", dt: torch.dtype, E: int) -> tuple[int, tuple[np.ndarray, ...]]:
-        """Mode and arrays of one activation for :func:`._rnn_kernel.lstm_sequence`: 0 ideal and 1
-        closed-form ramp (per column ``A, B, beta, y0, lsb`` of ``v = B + A sigmoid(beta x)``),
-        2 programmed ramp columns (the exact threshold tables of ``act._lut``)."""
+    @classmethod
+    def _activation_args(cls, act: "_GateActivation", dt: torch.dtype, E: int
+                         ) -> tuple[int, bool, float, tuple[np.ndarray, ...]]:
+        """Mode, clamp flag, code limit (see :meth:`_ramp_clamp`) and arrays of one activation for
+        :mod:`._rnn_kernel`: mode 0 ideal and 1 closed-form ramp (per column ``A, B, beta, y0,
+        lsb`` of ``v = B + A sigmoid(beta x)``), 2 programmed ramp columns (the exact threshold
+        tables of ``act._lut``)."""
         n = len(act.kinds_list)
         nd = np.float32 if dt == torch.float32 else np.float64
         no_lut = (np.zeros((6, 1, 1), nd), np.zeros(1, np.int64), np.zeros((1, 1), nd))
         if not act.ramps:
             coef = {_SIG: (1.0, 0.0, 1.0), _TANH: (2.0, -1.0, 2.0)}
             tab = torch.tensor([coef[k] for k in act.kinds_list], dtype=dt).T
-            return 0, (torch.cat([tab, torch.zeros(2, n, dtype=dt)]).contiguous().numpy(),) + no_lut
+            return 0, False, 0.0, (torch.cat([tab, torch.zeros(2, n, dtype=dt)]).contiguous().numpy(),) + no_lut
         if act.closed_form:
             # the closed-form constants in the data dtype, as the TorchScript loop uses them
             rows = [getattr(act, name).to(dt) for name in ("ca", "cb", "beta", "y0", "lsb")]
-            return 1, (torch.stack(rows).contiguous().numpy(),) + no_lut
+            clamp, m = cls._ramp_clamp(act, dt)
+            return 1, clamp, m, (torch.stack(rows).contiguous().numpy(),) + no_lut
         lut = act._lut(torch.zeros(1, dtype=dt))
         tab = np.zeros((5, n), nd)
         tab[2] = 1.0                               # the comparators see the pre-activation itself
@@ -503,7 +506,7 @@ class AnalogRNNCellBase(nn.Module):
         rows += [v.reshape(1, n).expand(E, n) for v in (lut.y0, lut.slope)]
         lut_a = torch.stack(rows).to(dt).contiguous().numpy()
         cells = torch.stack(lut.cells).to(dt).contiguous().numpy()
-        return 2, (tab, lut_a, lut.base.to(torch.int64).contiguous().numpy(), cells)
+        return 2, False, 0.0, (tab, lut_a, lut.base.to(torch.int64).contiguous().numpy(), cells)
 
     def _gated_acts(self) -> tuple["_GateActivation | None", "_GateActivation"]:
         """Activations of the compiled GRU/Elman loop: (r/z gates or None, n gate or output)."""
@@ -568,10 +571,9 @@ class AnalogRNNCellBase(nn.Module):
         ip, fp, r = self._read_args(dt, E)
         nd, ki = r["nd"], r["ki"]
         act_a, act_b = self._gated_acts()
-        b_mode, b_args = self._activation_args(act_b, dt, E)
-        a_mode, a_args = (0, b_args) if act_a is None else self._activation_args(act_a, dt, E)
-        a_clamp, a_m = (False, 0.0) if act_a is None else self._ramp_clamp(act_a, dt)
-        b_clamp, b_m = self._ramp_clamp(act_b, dt)
+        b_mode, b_clamp, b_m, b_args = self._activation_args(act_b, dt, E)
+        a_mode, a_clamp, a_m, a_args = ((0, False, 0.0, b_args) if act_a is None
+                                        else self._activation_args(act_a, dt, E))
         ip[K.GATE_RAMP], ip[K.STATE_RAMP], ip[K.GATE_CLAMP], ip[K.STATE_CLAMP] = a_mode, b_mode, a_clamp, b_clamp
         ip[K.HAS_NOISE] = p.sig_code > 0
         fp[K.GATE_M], fp[K.STATE_M] = a_m, b_m
@@ -859,10 +861,8 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         K = _rnn_kernel
         ip, fp, r = self._read_args(dt, E)
         nd, ki = r["nd"], r["ki"]
-        g_mode, g_args = self._activation_args(self.gate_act, dt, E)
-        s_mode, s_args = self._activation_args(self.state_act, dt, E)
-        g_clamp, g_m = self._ramp_clamp(self.gate_act, dt)
-        s_clamp, s_m = self._ramp_clamp(self.state_act, dt)
+        g_mode, g_clamp, g_m, g_args = self._activation_args(self.gate_act, dt, E)
+        s_mode, s_clamp, s_m, s_args = self._activation_args(self.state_act, dt, E)
         ip[K.GATE_RAMP], ip[K.STATE_RAMP], ip[K.GATE_CLAMP], ip[K.STATE_CLAMP] = g_mode, s_mode, g_clamp, s_clamp
         ip[K.HAS_NOISE] = bool(has_noise)
         fp[K.GATE_M], fp[K.STATE_M] = g_m, s_m
