@@ -162,7 +162,7 @@ def main(argv=None) -> dict:
         return acc, np.array([v for v, _ in ev]), np.stack([r for _, r in ev])
 
     prof_acc, evidence, evidence_R = structure(fa, fi)
-    prof_acc_raw, evidence_raw, evidence_R_raw = structure(xa_raw, xi_raw)
+    prof_acc_raw, evidence_raw, _ = structure(xa_raw, xi_raw)
 
     R = E * n_heads
     gal_seen = np.zeros((R, cc.epochs))
