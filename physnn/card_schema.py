@@ -67,7 +67,7 @@ SECTIONS: dict[str, Section] = {
         required=True,
         doc="identity and provenance of the card",
         fields={
-            "name": Field(units=None, kind="str", required=True, doc="card name (= file stem)"),
+            "name": Field(units=None, kind="str", required=True, doc="card name; must equal the file stem (a copied card gets its new file name here)"),
             "kind": Field(units=None, kind="str", choices=DEVICE_KINDS, required=True),
             "description": Field(units=None, kind="str", required=True),
             "source": Field(units=None, kind="str", required=True, doc="main reference (DOI)"),

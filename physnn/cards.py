@@ -184,6 +184,26 @@ def _check_range(v: float, spec: Field, where: str) -> None:
         raise ValueError(f"{where}: value {v!r} {spec.units} out of physical range (must be {rel} {spec.hi})")
 
 
+#: A ``source`` written as a bare identifier (no spaces or punctuation beyond ``_ - .``) is a
+#: reference to an entry of the card's ``[sources]`` table; anything else is a citation in full.
+_REF = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+
+
+def _resolve_source(src: str, sources: Mapping[str, str], fail) -> str:
+    """The citation text for ``src``: its ``[sources]`` entry if it is a reference key.
+
+    A bare identifier that names no ``[sources]`` entry is an error (a typo must not become the
+    citation); a free-text citation (with spaces) is kept as written.
+    """
+    if src in sources:
+        return sources[src]
+    if _REF.match(src.strip()):
+        known = sorted(sources) or "none: the card has no [sources] table"
+        raise fail(f"source {src!r} names no entry of [sources] (known: {known}); fix the key, add "
+                   f"{src} = \"<full citation>\" to [sources], or write the citation in full")
+    return src
+
+
 def parse_card(text: str, *, path: Path | str | None = None) -> DeviceCard:
     """Validate the TOML ``text`` of a card and return the :class:`DeviceCard`.
 
@@ -227,6 +247,8 @@ def parse_card(text: str, *, path: Path | str | None = None) -> DeviceCard:
             continue
         schema = SECTIONS[sec]
         sec_source = table.get("source") if sec != "card" else None
+        if isinstance(sec_source, str) and sec_source.strip():
+            _resolve_source(sec_source, sources, lambda m: fail(sec, "source", m))
         out: dict[str, Any] = {}
         for key, val in table.items():
             if key == "source" and sec != "card":
@@ -256,7 +278,7 @@ def parse_card(text: str, *, path: Path | str | None = None) -> DeviceCard:
             src = val.get("source", sec_source)
             if not isinstance(src, str) or not src.strip():
                 raise fail(sec, key, "missing 'source' (give it here or as the section's `source`)")
-            src = sources.get(src, src)
+            src = _resolve_source(src, sources, lambda m: fail(sec, key, m))
             factor = _unit_factor(str(val["units"]), spec.units)
             if factor is None:
                 raise fail(sec, key, f"units {val['units']!r} cannot be converted to {spec.units!r}")
@@ -286,7 +308,11 @@ def parse_card(text: str, *, path: Path | str | None = None) -> DeviceCard:
     if cond["g_min"].value >= cond["g_max"].value:
         raise fail("conductance", "g_min", f"g_min={cond['g_min'].value} S must be < g_max={cond['g_max'].value} S")
     if path is not None and Path(path).stem != meta["name"]:
-        raise fail("card", "name", f"name {meta['name']!r} must equal the file name {Path(path).stem!r}")
+        stem = Path(path).stem
+        raise fail("card", "name",
+                   f"name {meta['name']!r} must equal the file name {stem!r} (a card is looked up by its "
+                   f"file name, so the two must agree): set name = \"{stem}\" in [card], or rename the file "
+                   f"to {meta['name']}.toml")
     return DeviceCard(meta, sections, sources, Path(path) if path is not None else None)
 
 

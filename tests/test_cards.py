@@ -19,6 +19,9 @@ source = "test"
 g_min = { value = 1.0, units = "uS" }
 g_max = { value = 100.0, units = "uS" }
 levels = { value = 32, units = "1" }
+
+[sources]
+test = "made up for a test"
 """
 
 
@@ -79,8 +82,42 @@ def test_error_carries_line_number():
 def test_name_must_match_file(tmp_path):
     p = tmp_path / "other.toml"
     p.write_text(BASE)
-    with pytest.raises(CardError, match="must equal the file name"):
+    with pytest.raises(CardError, match="must equal the file name") as info:
         load_card(p)
+    # the error says what to change: either the name or the file
+    assert 'set name = "other" in [card]' in str(info.value)
+    assert "rename the file to x.toml" in str(info.value)
+
+
+def test_copied_card_loads_after_renaming(tmp_path):
+    """The documented way to add a variant of a card: copy it, then set [card].name to the new stem."""
+    src = load_card("pcm_aihwkit").path.read_text(encoding="utf-8")
+    p = tmp_path / "pcm_mine.toml"
+    p.write_text(src.replace('name = "pcm_aihwkit"', 'name = "pcm_mine"', 1))
+    card = load_card(p)
+    assert card.name == "pcm_mine"
+    assert card["conductance"]["g_max"] == load_card("pcm_aihwkit")["conductance"]["g_max"]
+
+
+@pytest.mark.parametrize("where", ["quantity", "section"])
+def test_unknown_source_reference_is_an_error(where):
+    """A bare reference key that names no [sources] entry is a typo, not a citation."""
+    if where == "quantity":
+        text = BASE.replace('g_max = { value = 100.0, units = "uS" }',
+                            'g_max = { value = 100.0, units = "uS", source = "nosuchref" }')
+        expect = r"x\.toml:\d+: \[conductance\]\.g_max: source 'nosuchref' names no entry of \[sources\]"
+    else:
+        text = BASE.replace('source = "test"', 'source = "nosuchref"')
+        expect = r"\[conductance\]\.source: source 'nosuchref' names no entry of \[sources\] \(known: \['test'\]\)"
+    with pytest.raises(CardError, match=expect):
+        parse_card(text, path="x.toml")
+
+
+def test_source_reference_resolves_and_free_text_is_kept():
+    card = parse_card(BASE.replace('g_max = { value = 100.0, units = "uS" }',
+                                   'g_max = { value = 100.0, units = "uS", source = "Doe et al., J. Test 1, 2 (2020)" }'))
+    assert card.quantity("conductance", "g_min").source == "made up for a test"
+    assert card.quantity("conductance", "g_max").source == "Doe et al., J. Test 1, 2 (2020)"
 
 
 def test_user_card_on_search_path(tmp_path, monkeypatch):
