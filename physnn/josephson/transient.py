@@ -237,7 +237,7 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
     status = np.zeros(1, dtype=np.int64)  # set by the compiled loop when a state is not finite
     while True:
         circ = compile_circuit(net, h)
-        if circ.n_c or (backend == "auto" and circ.n > 400):
+        if circ.n_c or circ.n_t or (backend == "auto" and circ.n > 400):
             return None
         T = int(math.floor(tstop / h + 1e-9)) + 1
         if out is not None:
@@ -434,13 +434,13 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
     if backend == "auto":
         if circ.n > 400:
             backend = "sparse"
-        elif E == 1 and not temp:
+        elif E == 1 and not temp and not circ.n_t:
             backend = "fused"
         else:
             backend = "dense"
     if backend not in ("fused", "dense", "sparse"):
         raise ValueError(f"backend={backend!r}: expected 'auto', 'fused', 'dense' or 'sparse'")
-    if backend == "fused" and (E != 1 or temp):
+    if backend == "fused" and (E != 1 or temp or circ.n_t):
         backend = "dense"
     if backend == "fused":
         with _blas_threads(1):
@@ -561,6 +561,9 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     a = 3.0 / (2.0 * h * K)
     kp = 2.0 * h * K / 3.0
     J, nb, nr, nc = circ.n_jj, circ.nb, circ.n_r, circ.n_c
+    cs_ = slice(J + nr, J + nr + nc)  # capacitor branches
+    nt = circ.n_t
+    ts_ = slice(J + nr + nc, nb)  # transmission-line port branches
     E = ic.shape[1]
     cap = circ.cap[:, None]
     c1, c2 = 2.0 * cap / h, cap / (2.0 * h)
@@ -612,6 +615,10 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     nph = np.empty((T_out + (se > 1), len(obs), E))
     P = np.empty((nb, E))
     c = np.empty((nb, E))
+    if nt:
+        t_delay, t_other = circ.t_delay, circ.t_other
+        t_len = int(t_delay.max()) + 1
+        wbuf = np.zeros((t_len, nt, E))  # history of the port waves, ring buffer over steps
     in_gap = False
     uniform = True
     poff = bool(np.any(circ.phi_off != 0))
@@ -657,7 +664,7 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
         v0 += tmpJ
         np.multiply(v0, kp_, out=phi0)
         phi0 += P[:J]
-        if n > check_from:
+        if n > check_from and J:
             np.subtract(phi0, y1[:J], out=tmpJ)
             if max(tmpJ.max(), -tmpJ.min()) > PHASE_JUMP_LIMIT:
                 dj = np.abs(tmpJ)
@@ -680,6 +687,8 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
                     ic, c1b, c2b, state, it = (np.ascontiguousarray(x[:, keep]) for x in (ic, c1b, c2b, state, it))
                     if nc:
                         y3, y4 = y3[:, keep], y4[:, keep]
+                    if nt:
+                        wbuf = np.ascontiguousarray(wbuf[:, :, keep])
                     uniform = bool((state == state[:, :1]).all())
                     groups = None
                     if sparse or uniform:
@@ -712,8 +721,12 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
         cJ -= sn
         if in_gap:
             cJ -= it
+        if nt:
+            # lossless line (JoSIM's delay-line formulation): each port is a Z0 branch whose history
+            # is the other port's wave W = V/Z0 + I, k = TD/h steps back (zero before t = 0)
+            c[ts_] += wbuf[(n - t_delay) % t_len, t_other]
         if nc:
-            c[J + nr:] = circ.g_c[:, None] * ((8.0 / 3.0) * y1[J + nr:] - (22.0 / 9.0) * y2[J + nr:]
+            c[cs_] = circ.g_c[:, None] * ((8.0 / 3.0) * y1[cs_] - (22.0 / 9.0) * y2[cs_]
                                              + (8.0 / 9.0) * y3 - (1.0 / 9.0) * y4)
         if noise is not None:
             s_j, s_r = noise
@@ -774,9 +787,13 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
         else:
             phase[r] = y[:J]
             volt[r] = V
+        if nt:
+            # W_n = V_n/Z0 + I_n = g (y_n - P_n) + (g y_n - c_n)
+            gt = g[ts_]
+            wbuf[n % t_len] = gt * (2.0 * y[ts_] - P[ts_]) - c[ts_]
         if nc:
             y4 = y3
-            y3 = y2[J + nr:].copy()
+            y3 = y2[cs_].copy()
         y, y1, y2 = y2, y, y1
         V, V1, V2, V3 = V3, V, V1, V2
         n += 1
