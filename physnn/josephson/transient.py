@@ -89,25 +89,36 @@ class TransientResult:
 
 
 def _noise_sigma(circ: Circuit, temp: float | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-step Johnson current std for resistors and junction subgap resistors, A."""
+    """Per-step Johnson current std for resistors and junction subgap resistors, A.
+
+    White current noise of one-sided PSD ``4 k T / R`` in the bandwidth ``B`` (``.neb`` or an
+    element's ``NEB=``; default the Nyquist band ``1/2h`` of the step), drawn every step:
+    ``sigma = sqrt(4 k T B / R)``. An element's ``TEMP=`` overrides ``.temp``.
+    """
     if not temp:
         return None
     h = circ.h
-    rs = np.array([1.0 / (e.value) for e in circ.branches[circ.n_jj:circ.n_jj + circ.n_r]])
-    s_r = np.sqrt(2.0 * k_B * temp * rs / h)  # one-sided PSD 4kT/R sampled at 1/h (bandwidth 1/2h)
-    s_j = np.sqrt(2.0 * k_B * temp / (circ.r0 * h))
+    neb = circ.netlist.neb or 1.0 / (2.0 * h)
+
+    def opt(e, key, default):
+        return dict(e.options).get(key, default)
+
+    J, nr = circ.n_jj, circ.n_r
+    rb = circ.branches[J:J + nr]
+    jb = circ.branches[:J]
+    s_r = np.array([math.sqrt(4.0 * k_B * opt(e, "TEMP", temp) * opt(e, "NEB", neb) / e.value) for e in rb])
+    s_j = np.array([math.sqrt(4.0 * k_B * opt(e, "TEMP", temp) * opt(e, "NEB", neb) / r0)
+                    for e, r0 in zip(jb, circ.r0)])
     return s_j, s_r
 
 
 def _draw(generator, shape) -> np.ndarray:
-    """Standard normal samples from a torch / numpy generator or seed."""
+    """Standard normal samples from a ``torch.Generator`` (None: torch's global generator)."""
     import torch
 
-    if isinstance(generator, torch.Generator):
-        return torch.randn(shape, generator=generator, dtype=torch.float64).numpy()
-    if isinstance(generator, np.random.Generator):
-        return generator.standard_normal(shape)
-    raise TypeError(f"generator: expected torch.Generator or numpy.random.Generator, got {type(generator).__name__}")
+    from ..random import check_generator
+
+    return torch.randn(shape, generator=check_generator(generator), dtype=torch.float64).numpy()
 
 
 def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndarray | None = None,
@@ -119,8 +130,8 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
     ----------
     ic_scale : array (J, E), optional
         Multiplier of each junction's critical current per ensemble member.
-    generator : torch.Generator or numpy.random.Generator, optional
-        Random source for Johnson noise (needed only when the netlist has ``.temp``).
+    generator : torch.Generator, optional
+        Random source for Johnson noise (netlists with ``.temp``; None: torch's global generator).
     obs_nodes : list of str
         Node names whose phases are recorded (for ``.print``).
     backend : {'auto', 'fused', 'dense', 'sparse'}
@@ -428,9 +439,6 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
     node_idx.update({"__src__" + e.name: circ.n_nodes + k for k, e in enumerate(circ.vsrc)})
     obs = [node_idx[nd] for nd in obs_nodes if nd != "0"]
     temp = circ.netlist.temp
-    if temp and generator is None:
-        raise ValueError("generator: the netlist has .temp (thermal noise); pass a torch.Generator or "
-                         "numpy.random.Generator for reproducible noise")
     if backend == "auto":
         if circ.n > 400:
             backend = "sparse"
