@@ -388,6 +388,8 @@ class Netlist:
     options: dict[str, float | str] = field(default_factory=dict)  #: ``.option`` name -> value
     iv: list[tuple[str, float, str | None]] = field(default_factory=list)  #: ``.iv`` (model, max current A, file)
     includes: list[str] = field(default_factory=list)  #: files pulled in by ``.include``
+    models: dict[str, JJModel] = field(default_factory=dict)  #: top-level ``.model`` definitions
+    subcircuits: dict[str, tuple[str, ...]] = field(default_factory=dict)  #: ``.subckt`` name -> ports
 
     @property
     def junctions(self) -> list[Element]:
@@ -802,7 +804,8 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
         sc.models = {k: _parse_model(t, ln, params, strict) for k, (t, ln) in sc.models.items()}  # type: ignore[misc]
     _check_subckt_cycles(subckts)
 
-    net = Netlist(source_name=src_name, includes=includes)
+    net = Netlist(source_name=src_name, includes=includes, models=gmodels,
+                  subcircuits={k: tuple(v.ports) for k, v in subckts.items()})
     elements: list[Element] = []
     labels: dict[str, int] = {}
 
