@@ -442,13 +442,13 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
     if backend == "auto":
         if circ.n > 400:
             backend = "sparse"
-        elif E == 1 and not temp and not circ.n_t:
+        elif E == 1 and not temp and not circ.n_t and circ.n_jj:
             backend = "fused"
         else:
             backend = "dense"
     if backend not in ("fused", "dense", "sparse"):
         raise ValueError(f"backend={backend!r}: expected 'auto', 'fused', 'dense' or 'sparse'")
-    if backend == "fused" and (E != 1 or temp or circ.n_t):
+    if backend == "fused" and (E != 1 or temp or circ.n_t or not circ.n_jj):
         backend = "dense"
     if backend == "fused":
         with _blas_threads(1):
