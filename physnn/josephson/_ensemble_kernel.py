@@ -433,3 +433,60 @@ if _nb is not None:
         return nact
 else:  # pragma: no cover
     tiled_run = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Single-run fused loop (see transient._run_fused)
+# ------------------------------------------------------------------------------------------------
+if _nb is not None:
+
+    @_nb.njit(cache=True, nogil=True)
+    def fused_segment(W, U, slog, FH, Gt, Rst, H, lower, upper, rtype1, itc, phi_off, ic, state, k0, n0, T, dz,
+                      new_state):
+        """Steps ``n0 <= n < T`` of the general fused loop of ``transient._run_fused`` for one
+        quasiparticle state of the junctions (matrices ``FH, Gt, Rst, H`` of that state).
+
+        Returns the first step at which a junction's predicted voltage puts it in another state
+        (nothing of that step is written; that state is left in ``new_state``: the caller switches
+        matrices and calls again from that step), or T. Per step: predictor ``p = Rst w``, state test, ``s = sin(phi0 - phi_off)``, drive
+        ``U = -Ic s - I_t``, ``z' = FH w + G_n - H I_t`` -- the numpy loop's operations in its order
+        (libm sin; BLAS matrix-vector products)."""
+        J = lower.shape[0]
+        itv = np.zeros(J)
+        anyst = False
+        for j in range(J):
+            if state[j] != 0:
+                anyst = True
+        for n in range(n0, T):
+            w = W[n]
+            p = np.dot(Rst, w)
+            changed = False
+            for j in range(J):
+                st = 0
+                if rtype1[j]:
+                    av = abs(p[J + j] * lower[j])
+                    st = 0 if av < lower[j] else (1 if av < upper[j] else 2)
+                new_state[j] = st
+                if st != state[j]:
+                    changed = True
+            if changed:
+                return n
+            for j in range(J):
+                v0 = p[J + j] * lower[j]
+                it = itc[j] * np.sign(v0) if state[j] == 1 else 0.0
+                s = np.sin(p[j] - phi_off[j])
+                w[dz + j] = s
+                U[n, j] = -ic[j] * s - it
+                itv[j] = it
+            nxt = np.dot(FH, w)
+            if anyst:
+                corr = np.dot(H, itv)
+                for i in range(dz):
+                    W[n + 1, i] = nxt[i] + Gt[n, i] - corr[i]
+            else:
+                for i in range(dz):
+                    W[n + 1, i] = nxt[i] + Gt[n, i]
+            slog[n] = k0
+        return T
+else:  # pragma: no cover
+    fused_segment = None

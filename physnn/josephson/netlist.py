@@ -829,6 +829,8 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                 if len(tok) < 2:
                     raise NetlistError("instance needs a subcircuit name and nodes", line=ln, token=tok[0])
                 plain = [t for t in tok if "=" not in t]
+                if len(plain) < 2:
+                    raise NetlistError("instance needs a subcircuit name and nodes", line=ln, token=tok[0])
                 if plain[1] in subckts and plain[-1] not in subckts:
                     sname, conns = plain[1], plain[2:]
                 elif plain[-1] in subckts:

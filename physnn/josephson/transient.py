@@ -56,6 +56,10 @@ __all__ = ["SimulationError", "TransientResult", "run_transient", "PHASE_JUMP_LI
 #: BLAS threads for the per-step products of large ensembles (None = library default)
 BLAS_THREADS_BATCH = None
 
+#: single runs: the fused loop's subgap steps in the compiled loop (:func:`._ensemble_kernel.fused_steps`)
+#: when numba is installed; False: the numpy loop (the reference it is tested against)
+FUSED_COMPILED = True
+
 #: smallest ensemble for the compiled loop (single runs use the fused loop)
 KERNEL_MIN_MEMBERS = 2
 
@@ -414,16 +418,24 @@ def _run_threaded(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvin
     return res
 
 
-def _blas_threads(n: int):
-    """Limit BLAS threads: tiny per-step products only lose time to waking thread pools."""
-    try:
-        from threadpoolctl import threadpool_limits
+_TP_CONTROLLER = None
 
-        return threadpool_limits(limits=n, user_api="blas")
+
+def _blas_threads(n: int):
+    """Limit BLAS threads: tiny per-step products only lose time to waking thread pools.
+
+    One ``threadpoolctl.ThreadpoolController`` is made per process (finding the loaded BLAS
+    libraries reads /proc/self/maps: ~5 ms, a large part of a small circuit's run)."""
+    global _TP_CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover
         import contextlib
 
         return contextlib.nullcontext()
+    if _TP_CONTROLLER is None:
+        _TP_CONTROLLER = ThreadpoolController()
+    return _TP_CONTROLLER.limit(limits=n, user_api="blas")
 
 
 def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, store_every: int = 1) -> TransientResult:
@@ -933,7 +945,21 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
     poff = bool(np.any(circ.phi_off != 0))
     dot, sin = np.dot, np.sin
     n = 0
-    if not poff:
+    if FUSED_COMPILED and _kern.available():
+        # the general loop below, compiled: one call per stretch of constant junction states
+        c_ = np.ascontiguousarray
+        itc = c_(circ.lower * (1.0 / circ.r0 - circ.glarge))
+        rt1 = c_(circ.rtype1.astype(np.bool_))
+        offs = c_(circ.phi_off, dtype=float)
+        icc = c_(ic, dtype=float)
+        new_state = np.zeros(J, dtype=np.int8)
+        while n < T:
+            n = _kern.fused_segment(W, U, slog, c_(FH), c_(Gt), c_(Rst), c_(H), circ.lower, circ.upper, rt1, itc,
+                                    offs, icc, state, k0, n, T, dz, new_state)
+            if n < T:
+                state = new_state.copy()
+                FH, Gt, Rst, H, Oz, Ou, Os, Rd, k0 = mats(state)
+    elif not poff:
         # Fast path (hand-written loop: the recurrence is sequential). Row n of W holds the state
         # z_n and sin(phi0_n); one product with M = [FH; Rph FH] gives z_{n+1} and the next
         # predicted phase, so a step is 3 numpy calls. The quasiparticle-state test is done on the
