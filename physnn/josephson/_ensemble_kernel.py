@@ -440,26 +440,44 @@ else:  # pragma: no cover
 # ------------------------------------------------------------------------------------------------
 if _nb is not None:
 
+    @_nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    def _rowdot(A, r, w, m):
+        # one row of a matrix-vector product; 'reassoc' lets LLVM vectorise the sum (the summation
+        # order differs from BLAS's by round-off only)
+        acc = 0.0
+        for j in range(m):
+            acc += A[r, j] * w[j]
+        return acc
+
     @_nb.njit(cache=True, nogil=True)
-    def fused_segment(W, U, slog, FH, Gt, Rst, H, lower, upper, rtype1, itc, phi_off, ic, state, k0, n0, T, dz,
-                      new_state):
+    def fused_segment(W, U, slog, FHd, Gd, drows, srows, ssrc, Rp, Hd, lower, upper, rtype1, itc, phi_off, ic,
+                      state, k0, n0, T, dz, new_state):
         """Steps ``n0 <= n < T`` of the general fused loop of ``transient._run_fused`` for one
-        quasiparticle state of the junctions (matrices ``FH, Gt, Rst, H`` of that state).
+        quasiparticle state of the junctions.
+
+        ``FHd, Gd, Hd``: the rows ``drows`` of that state's ``FH``, ``G`` (T, rows) and ``H`` that
+        are not plain copies; the other rows ``srows`` of the state vector copy entry ``ssrc`` of
+        the previous state (history shifts). ``Rp``: predictor rows (phi0, v0/lower), (2J, dz).
+        Per step: predictor, state test, ``s = sin(phi0 - phi_off)``, drive ``U = -Ic s - I_t``,
+        ``z' = FH w + G_n - H I_t`` -- the numpy loop's equations (libm sin).
 
         Returns the first step at which a junction's predicted voltage puts it in another state
         (nothing of that step is written; that state is left in ``new_state``: the caller switches
-        matrices and calls again from that step), or T. Per step: predictor ``p = Rst w``, state test, ``s = sin(phi0 - phi_off)``, drive
-        ``U = -Ic s - I_t``, ``z' = FH w + G_n - H I_t`` -- the numpy loop's operations in its order
-        (libm sin; BLAS matrix-vector products)."""
+        matrices and calls again from that step), or T.
+        """
         J = lower.shape[0]
+        m = FHd.shape[1]
+        nd = drows.shape[0]
         itv = np.zeros(J)
+        p = np.empty(2 * J)
         anyst = False
         for j in range(J):
             if state[j] != 0:
                 anyst = True
         for n in range(n0, T):
             w = W[n]
-            p = np.dot(Rst, w)
+            for r in range(2 * J):
+                p[r] = _rowdot(Rp, r, w, dz)
             changed = False
             for j in range(J):
                 st = 0
@@ -478,14 +496,14 @@ if _nb is not None:
                 w[dz + j] = s
                 U[n, j] = -ic[j] * s - it
                 itv[j] = it
-            nxt = np.dot(FH, w)
-            if anyst:
-                corr = np.dot(H, itv)
-                for i in range(dz):
-                    W[n + 1, i] = nxt[i] + Gt[n, i] - corr[i]
-            else:
-                for i in range(dz):
-                    W[n + 1, i] = nxt[i] + Gt[n, i]
+            nxt = W[n + 1]
+            for k in range(nd):
+                v = _rowdot(FHd, k, w, m) + Gd[n, k]
+                if anyst:
+                    v -= _rowdot(Hd, k, itv, J)
+                nxt[drows[k]] = v
+            for k in range(srows.shape[0]):
+                nxt[srows[k]] = w[ssrc[k]]
             slog[n] = k0
         return T
 else:  # pragma: no cover

@@ -502,10 +502,16 @@ def _split_lines(text: str, *, src: str | None = None, base_dir: Path | None = N
     return out
 
 
+_EQ_RE = re.compile(r"\s*=\s*")
+_SPLIT_RE = re.compile(r"[\s,]+")
+
+
 def _tokenize(s: str, line: int) -> list[str]:
     """Split on blanks and commas outside parentheses; ``f(a b)`` stays one token."""
     s = s.upper()
-    s = re.sub(r"\s*=\s*", "=", s)
+    s = _EQ_RE.sub("=", s)
+    if "(" not in s and ")" not in s:  # most element lines: no function, a plain split
+        return [t for t in _SPLIT_RE.split(s) if t]
     s = re.sub(r"\s*\(\s*", "(", s)
     toks: list[str] = []
     cur = ""

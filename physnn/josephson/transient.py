@@ -953,9 +953,23 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
         offs = c_(circ.phi_off, dtype=float)
         icc = c_(ic, dtype=float)
         new_state = np.zeros(J, dtype=np.int8)
+        split: dict[int, tuple] = {}
+
+        def split_rows(k0_, FH_, Gt_, H_, Rst_):
+            # rows of z' that only copy one entry of z (history shifts) are done as copies
+            if k0_ not in split:
+                nz = FH_ != 0.0
+                shift = (nz.sum(axis=1) == 1) & (FH_.max(axis=1) == 1.0) & ~Gt_.any(axis=0) & ~H_.any(axis=1)
+                d = np.nonzero(~shift)[0]
+                sr = np.nonzero(shift)[0]
+                split[k0_] = (c_(FH_[d]), c_(Gt_[:, d]), d.astype(np.int64), sr.astype(np.int64),
+                              FH_[sr].argmax(axis=1).astype(np.int64), c_(Rst_[:2 * J, :dz]), c_(H_[d]))
+            return split[k0_]
+
         while n < T:
-            n = _kern.fused_segment(W, U, slog, c_(FH), c_(Gt), c_(Rst), c_(H), circ.lower, circ.upper, rt1, itc,
-                                    offs, icc, state, k0, n, T, dz, new_state)
+            FHd, Gd, drows, srows, ssrc, Rp2, Hd = split_rows(k0, FH, Gt, H, Rst)
+            n = _kern.fused_segment(W, U, slog, FHd, Gd, drows, srows, ssrc, Rp2, Hd, circ.lower, circ.upper, rt1,
+                                    itc, offs, icc, state, k0, n, T, dz, new_state)
             if n < T:
                 state = new_state.copy()
                 FH, Gt, Rst, H, Oz, Ou, Os, Rd, k0 = mats(state)
@@ -1013,9 +1027,13 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
     check_from = int(math.floor(0.01 * (T - 1))) + 1
     for key, entry in cache.items():
         Rd_k, idx = entry[7], entry[8]
-        steps = np.nonzero(slog[check_from:] == idx)[0] + check_from
+        if len(cache) == 1:  # one state all along: a slice, not a gathered copy
+            steps = np.arange(check_from, T)
+            dj = np.abs(W[check_from:T] @ Rd_k.T)
+        else:
+            steps = np.nonzero(slog[check_from:] == idx)[0] + check_from
+            dj = np.abs(W[steps] @ Rd_k.T) if steps.size else None
         if steps.size:
-            dj = np.abs(W[steps] @ Rd_k.T)
             if dj.max() > PHASE_JUMP_LIMIT:
                 r, j = np.unravel_index(dj.argmax(), dj.shape)
                 raise _StepTooLarge(int(j), int(steps[r]))
@@ -1026,6 +1044,11 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
         nph = np.empty((T, len(obs)))
         for key, entry in cache.items():
             Oz_k, Ou_k, Os_k, idx = entry[4], entry[5], entry[6], entry[8]
+            if len(cache) == 1:
+                np.matmul(Z, Oz_k.T, out=nph)
+                nph += U @ Ou_k.T
+                nph += Os_k.T
+                continue
             steps = np.nonzero(slog == idx)[0]
             nph[steps] = Z[steps] @ Oz_k.T + U[steps] @ Ou_k.T + Os_k.T[steps]
         nph = nph[:, :, None]
