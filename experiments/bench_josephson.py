@@ -24,6 +24,9 @@ against the wall time of one ``simulate()`` call, parsing and the Dataset includ
                                  the JTL, splitter and DFF cells with PTL (T) links between stages
   josim_ratio_batch1024          one simulate() call with 1,024 Ic-spread variants / (1,024 x the
                                  median JoSIM run of a measured sample of variant netlists)
+  josim_ratio_*_cpu              the same ratios in CPU seconds (process_time of the call / user+system
+                                 of the JoSIM processes): on a loaded machine the wall ratios of long
+                                 calls suffer more than those of short processes
   load_avg_*                     os.getloadavg() (1 min) when each comparison ran (the machine is
                                  shared: ratios are side by side, absolute times are not comparable)
 The reference netlists and JSON are read from --ref-dir (the project's shared reference folder).
@@ -98,14 +101,23 @@ def cell_delay(ds, first_cell: int = 10) -> tuple[float, int]:
     return float(np.polyfit(idx[m], ts[m], 1)[0]), int(len(idx))
 
 
+JOSIM_CPU: list[float] = []  #: CPU seconds (user + system) of every JoSIM run, in order
+
+
 def josim_wall(josim: Path, netlist: Path, workdir: Path) -> float:
-    """Wall seconds of one JoSIM run (process start to exit, CSV written)."""
+    """Wall seconds of one JoSIM run (process start to exit, CSV written); its CPU seconds are
+    appended to JOSIM_CPU."""
+    import os
     import subprocess
 
+    c0 = os.times()
     t0 = time.perf_counter()
     subprocess.run([str(josim), "-m", "-o", str(workdir / "josim_out.csv"), str(netlist)], check=True,
                    capture_output=True)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    c1 = os.times()
+    JOSIM_CPU.append((c1.children_user - c0.children_user) + (c1.children_system - c0.children_system))
+    return wall
 
 
 def ptl_pipeline(lanes: int, blocks: int, *, td: str = "5p") -> str:
@@ -294,24 +306,30 @@ def main(argv=None) -> int:
         work = args.out / "josim_work"
         work.mkdir(parents=True, exist_ok=True)
         # single run: alternate physnn and JoSIM, medians of 7 each
-        ours, theirs = [], []
+        ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
         simulate(dcsfq)
         josim_wall(josim, dcsfq, work)
         for _ in range(7):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             simulate(dcsfq)
             ours.append(time.perf_counter() - t0)
+            ours_cpu.append(time.process_time() - c0)
             theirs.append(josim_wall(josim, dcsfq, work))
+            theirs_cpu.append(JOSIM_CPU[-1])
+        result["josim_ratio_single_cpu"] = float(np.median(ours_cpu) / np.median(theirs_cpu))
         result["load_avg_single"] = os.getloadavg()[0]
         result["josim_single_s"] = float(np.median(theirs))
         result["physnn_single_s"] = float(np.median(ours))
         result["josim_ratio_single"] = result["physnn_single_s"] / result["josim_single_s"]
         # batch: one call with 1024 variants against a measured sample of JoSIM variant runs
+        n0 = len(JOSIM_CPU)
         sample = [josim_wall(josim, p, work) for p in variant_netlists(dcsfq, args.josim_sample, 0.05, args.seed, work)]
+        sample_cpu = JOSIM_CPU[n0:]
         gen = torch.Generator().manual_seed(args.seed)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         simulate(dcsfq, ensemble=Ensemble(n=1024, ic_spread=0.05, distribution="uniform"), generator=gen)
         t_batch = time.perf_counter() - t0
+        result["josim_ratio_batch1024_cpu"] = (time.process_time() - c0) / (float(np.median(sample_cpu)) * 1024)
         result["load_avg_batch"] = os.getloadavg()[0]
         result["josim_batch1024_s"] = float(np.median(sample)) * 1024
         result["physnn_batch1024_s"] = t_batch
@@ -319,10 +337,12 @@ def main(argv=None) -> int:
         result["josim_batch_sample_runs"] = len(sample)
         if not args.quick:
             jstr = ref_dir / "ex_jtl_string.cir"
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             simulate(jstr)
             t_ours = time.perf_counter() - t0
+            c_ours = time.process_time() - c0
             t_theirs = josim_wall(josim, jstr, work)
+            result["josim_ratio_jtl_string_cpu"] = c_ours / JOSIM_CPU[-1]
             result["load_avg_jtl_string"] = os.getloadavg()[0]
             result["josim_jtl_string_s"] = t_theirs
             result["physnn_jtl_string_s"] = t_ours
@@ -332,10 +352,12 @@ def main(argv=None) -> int:
             net_big = parse_netlist(big)
             result["large_n_junctions"] = len(net_big.junctions)
             result["large_n_tlines"] = sum(e.kind == "T" for e in net_big.elements)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             ds_big = simulate(big)
             t_ours = time.perf_counter() - t0
+            c_ours = time.process_time() - c0
             t_theirs = josim_wall(josim, big, work)
+            result["josim_ratio_large_cpu"] = c_ours / JOSIM_CPU[-1]
             result["load_avg_large"] = os.getloadavg()[0]
             # the pulse reached the end of the last lane, at JoSIM's time
             jt = np.loadtxt(work / "josim_out.csv", delimiter=",", skiprows=1)
