@@ -106,3 +106,11 @@ def test_delay_shorter_than_step_is_an_error():
     with pytest.raises(NetlistError, match="shorter than the time step") as exc:
         _line(td="0.1p")
     assert exc.value.line == 4 and exc.value.token == "T1"
+
+
+def test_ptl_pipeline_of_cells_matches_josim():
+    # the large benchmark circuit in small: splitter tree, JTL/splitter/DFF blocks, PTL links;
+    # JoSIM v2.7 puts the last output junction's switch at 160.71861144896982 ps
+    ds = simulate(DATA / "ptl_pipeline_small.cir")
+    t = switch_times(ds, "B1|XL1B2O2")
+    assert len(t) == 1 and abs(t[0] - 1.6071861144896982e-10) < 1e-15
