@@ -74,3 +74,17 @@ def test_dff_outputs_the_stored_bits_on_the_clock():
     # clocks at 120, 200, 320 ps; data stored before the first and the third: two output pulses
     assert len(q) == 2
     assert 120e-12 < q[0] < 140e-12 and 320e-12 < q[1] < 340e-12
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_physnn_simulate_command_runs_example(name, tmp_path):
+    # the user's command, on the packaged file: physnn simulate circuits/<example> --out run.nc
+    import subprocess
+    import sys
+
+    out = tmp_path / "run.nc"
+    proc = subprocess.run([sys.executable, "-m", "physnn", "simulate", str(cell_path(name)), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.is_file() and out.stat().st_size > 0
