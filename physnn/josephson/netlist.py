@@ -71,10 +71,13 @@ class _Ln(int):
 
     src: str | None = None
 
-    def __new__(cls, value: int, src: str | None):
+    def __new__(cls, value: int, src: str | None = None):
         obj = super().__new__(cls, value)
         obj.src = src
         return obj
+
+    def __reduce__(self):
+        return (_Ln, (int(self), self.src))
 
 
 def _where(line, default: str | None = None) -> str:
@@ -1132,6 +1135,10 @@ def _parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str]
     def dev_req(letter: str, name: str) -> PrintRequest | None:
         e = dev(name)
         if e is None:
+            return None
+        if letter == "I" and e.kind == "T":
+            _warn("current of a transmission line is not kept (print its port voltages): ignoring this "
+                  "store request", line=ln, token=name, strict=strict, src=src)
             return None
         k = {"V": "devv", "I": "devi", "P": "phase"}[letter]
         return PrintRequest(kind=k, target=(e.name,), label=f"{letter}({e.name})", line=ln)

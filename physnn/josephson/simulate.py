@@ -307,9 +307,6 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
                     val = np.repeat(e.source(t, tstep=res.h, tstop=t[-1])[:, None], ph.shape[1], axis=1)
                 elif e.kind in "VP":
                     val = -res.node_phase[:, col["__src__" + e.name], :]
-                elif e.kind == "T":  # port 1 current from its BDF2 voltage is not kept: refuse clearly
-                    raise ValueError(f".print line {p.line}: device current of transmission line {e.name} "
-                                     "is not available; print its port voltages (nodev) instead")
                 else:  # junction: supercurrent + subgap quasiparticle + displacement current
                     j = jidx[e.name]
                     ic = res.ic[j][None, :]

@@ -114,3 +114,15 @@ def test_ptl_pipeline_of_cells_matches_josim():
     ds = simulate(DATA / "ptl_pipeline_small.cir")
     t = switch_times(ds, "B1|XL1B2O2")
     assert len(t) == 1 and abs(t[0] - 1.6071861144896982e-10) < 1e-15
+
+
+def test_line_number_survives_pickling_and_tline_current_print_warns():
+    import pickle
+
+    from physnn.josephson import NetlistWarning
+
+    net = parse_netlist(DATA / "ptl_link.cir")
+    e = pickle.loads(pickle.dumps(net.element("T1")))
+    assert e.line == 15 and e.delay == 10e-12 and e.value == 5.0
+    with pytest.warns(NetlistWarning, match="transmission line"):
+        parse_netlist(LINE.format(rs=5, rl=5, td="10p", tline="T1 2 0 3 0 Z0=5 TD=10p") + ".print devi T1\n")
