@@ -13,7 +13,12 @@ branch      ``g``                  history ``c_n``
 R           ``a/R``                ``g (4/3 y1 - 1/3 y2)``
 C           ``9C/(4 h^2 K)``       ``g (8/3 y1 - 22/9 y2 + 8/9 y3 - 1/9 y4)``
 JJ (RCSJ)   ``a (1/R_q + 3C/2h)``  ``g (4/3 y1 - 1/3 y2) + 2C/h V1 - C/2h V2 - Ic sin(phi0) - I_t``
+T port      ``a/Z0``               ``g (4/3 y1 - 1/3 y2) + W_other(n - k)``
 =========== ====================== ======================================================
+
+A lossless transmission line (JoSIM's phase-mode delay line, ``V1(t) = Z0 I1(t) + V2(t-TD) +
+Z0 I2(t-TD)`` and the same with 1 and 2 swapped) is two port branches; ``W = V/Z0 + I`` of each port
+is kept in a ring buffer and read ``k = round(TD/h)`` steps later by the other port.
 
 (``R_q`` = r0, the transition conductance or rn depending on the predicted voltage, rtype=1), and
 inductors are algebraic, ``I = y / (K L)`` (mutual couplings through the inverse inductance matrix).

@@ -1,20 +1,31 @@
-"""JoSIM/WRspice-style netlist parser: values, ``.param`` expressions, subcircuits, sources.
+"""JoSIM v2.7 / WRspice-style netlist parser: values, ``.param`` expressions, subcircuits, sources.
 
-The accepted subset (JoSIM v2.7 syntax guide, https://joeydelp.github.io/JoSIM/syntax/):
+The language (JoSIM v2.7 syntax guide, https://joeydelp.github.io/JoSIM/syntax/):
 
-* elements ``B`` (Josephson junction, ``area=`` / ``ic=``), ``L``, ``R``, ``C``, ``K`` (mutual
-  coupling ``K1 L1 L2 k``), ``I`` and ``V`` sources, ``P`` phase sources, ``X`` instances (JoSIM
-  order ``X1 SUB n1 n2`` and SPICE order ``X1 n1 n2 SUB``);
-* source functions ``pwl(...)``, ``pulse(...)``, ``sin(...)``, ``dc v`` or a bare value;
-* controls ``.subckt``/``.ends``, ``.model name jj(...)``, ``.param``, ``.tran``, ``.print``,
-  ``.temp``, ``.end`` (other dot-controls such as ``.iv`` are ignored with a warning);
-* comments (lines starting with ``*`` or ``#``), ``+`` continuation lines, case-insensitive text.
+* elements ``B`` (Josephson junction, ``area=`` / ``ic=``, per-element ``temp=``, ``neb=``,
+  ``spread=``), ``L``, ``R``, ``C``, ``K`` (mutual coupling ``K1 L1 L2 k``), ``I`` and ``V``
+  sources, ``P`` phase sources, ``T`` lossless transmission lines (``T1 n1+ n1- n2+ n2- Z0=.. TD=..``,
+  ``LOSSLESS`` accepted), ``X`` instances (JoSIM order ``X1 SUB n1 n2`` and SPICE order
+  ``X1 n1 n2 SUB``);
+* source functions ``pwl``, ``pulse``, ``sin``, ``exp``, ``cus`` (waveform file), ``noise``,
+  ``dc v`` or a bare value;
+* controls ``.subckt``/``.ends``, ``.model name jj(...)`` (every JoSIM JJ parameter),
+  ``.param``, ``.include`` (relative to the including file, then the circuit library folders;
+  cycles are errors), ``.tran PRSTEP TSTOP [TSTART [MAXSTEP]] [DST]``, ``.print``/``.plot``/
+  ``.save`` in JoSIM's and SPICE's forms with hierarchical names (``B1|X1``, ``B1.X1``,
+  ``X1.B1``), ``.temp``, ``.neb``, ``.spread``, ``.iv``, ``.option``/``.options``,
+  ``.control``/``.endc`` blocks, ``.end``;
+* comments (lines starting with ``*``, ``#``, ``;`` or ``//``), ``+`` continuation lines,
+  case-insensitive text.
 
 Numbers take JoSIM's scale suffixes: ``f`` 1e-15 (so ``1F`` is 1 fF, as JoSIM reads it), ``p``,
 ``n``, ``u``, ``m`` (milli), ``k``, ``meg``/``x``, ``g``, ``t``, ``mil``; trailing unit letters
 (``V``, ``A``, ``H``, ``F``, ``OHM``, ``S``, ``HZ``) are ignored, as in JoSIM.
 
-Every error is a :class:`NetlistError` naming the line number and the offending token.
+Every error is a :class:`NetlistError` naming the line number (and the file, for included lines)
+and the offending token. Where JoSIM warns and goes on (a ``.print`` of a missing device, an
+unknown control or option ...), a :class:`NetlistWarning` names the line; ``strict=True`` turns
+it into a NetlistError.
 """
 
 from __future__ import annotations
