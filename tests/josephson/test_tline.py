@@ -126,3 +126,24 @@ def test_line_number_survives_pickling_and_tline_current_print_warns():
     assert e.line == 15 and e.delay == 10e-12 and e.value == 5.0
     with pytest.warns(NetlistWarning, match="transmission line"):
         parse_netlist(LINE.format(rs=5, rl=5, td="10p", tline="T1 2 0 3 0 Z0=5 TD=10p") + ".print devi T1\n")
+
+
+def test_lines_in_subcircuits_with_parameters_cascade():
+    ds = simulate("""* two matched lines in series, each a subcircuit instance with .param values
+.param z=5 d=10p
+.subckt LINK a b
+T1 a 0 b 0 Z0={z} TD={d}
+.ends LINK
+VIN 1 0 pwl(0 0 10p 0 12p 1m 60p 1m 62p 0)
+RS 1 2 5
+X1 LINK 2 3
+X2 LINK 3 4
+RL 4 0 5
+.tran 0.25p 100p
+.print v(2)
+.print v(4)
+.print devv T1.X1
+""")
+    # matched cascade: the far end is the near end 2 TD later; devv of a line is its port-1 voltage
+    np.testing.assert_allclose(ds["V(4)"].values[80:], ds["V(2)"].values[:-80], atol=1e-15)
+    np.testing.assert_allclose(ds["V(T1|X1)"].values, ds["V(2)"].values, atol=1e-15)
