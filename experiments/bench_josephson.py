@@ -15,6 +15,21 @@ Figures (last printed line, one JSON object):
   batch_kernel_threads           threads of the compiled ensemble loop (member groups run concurrently)
   jtl_string_s                   simulate(ex_jtl_string) wall time (2006 junctions, 8000 steps)
   torch_threads                  torch (and BLAS) threads used
+With --josim PATH (JoSIM v2.7 command-line binary), JoSIM runs on the same netlists in the same
+process run, side by side (wall time of ``josim-cli -m -o out.csv NETLIST``, the process included,
+against the wall time of one ``simulate()`` call, parsing and the Dataset included):
+  josim_ratio_single             physnn / JoSIM on ex_dcsfq_jtl_sink (medians of 7 alternating runs)
+  josim_ratio_jtl_string         physnn / JoSIM on ex_jtl_string (2,006 junctions)
+  josim_ratio_large              physnn / JoSIM on a >= 3,000-junction circuit built here from
+                                 the JTL, splitter and DFF cells with PTL (T) links between stages
+  josim_ratio_batch1024          one simulate() call with 1,024 Ic-spread variants (median of 3 calls)
+                                 / (1,024 x the median JoSIM run of a measured sample of variant
+                                 netlists)
+  josim_ratio_*_cpu              the same ratios in CPU seconds (process_time of the call / user+system
+                                 of the JoSIM processes): on a loaded machine the wall ratios of long
+                                 calls suffer more than those of short processes
+  load_avg_*                     os.getloadavg() (1 min) when each comparison ran (the machine is
+                                 shared: ratios are side by side, absolute times are not comparable)
 The reference netlists and JSON are read from --ref-dir (the project's shared reference folder).
 """
 
@@ -87,12 +102,85 @@ def cell_delay(ds, first_cell: int = 10) -> tuple[float, int]:
     return float(np.polyfit(idx[m], ts[m], 1)[0]), int(len(idx))
 
 
+JOSIM_CPU: list[float] = []  #: CPU seconds (user + system) of every JoSIM run, in order
+
+
+def josim_wall(josim: Path, netlist: Path, workdir: Path) -> float:
+    """Wall seconds of one JoSIM run (process start to exit, CSV written); its CPU seconds are
+    appended to JOSIM_CPU."""
+    import os
+    import subprocess
+
+    c0 = os.times()
+    t0 = time.perf_counter()
+    subprocess.run([str(josim), "-m", "-o", str(workdir / "josim_out.csv"), str(netlist)], check=True,
+                   capture_output=True)
+    wall = time.perf_counter() - t0
+    c1 = os.times()
+    JOSIM_CPU.append((c1.children_user - c0.children_user) + (c1.children_system - c0.children_system))
+    return wall
+
+
+def ptl_pipeline(lanes: int, blocks: int, *, td: str = "5p") -> str:
+    """Netlist text of the large benchmark circuit, from the shipped cells: one input pulse fanned
+    out by a splitter tree to ``lanes`` lanes; each lane a chain of ``blocks`` blocks [JTL ->
+    splitter -> (data: 1 JTL, clock: 5 JTLs) -> DFF -> 2 JTLs], the blocks joined by 5-ohm passive
+    transmission lines (driven by the last JTL, received through 1 pH by the next block's JTL).
+    Every block passes the pulse on (the DFF stores it from the data branch and the clock branch
+    reads it out): 26 junctions per block, ~42 ps per block."""
+    from physnn.josephson import cell_library
+
+    out = [cell_library("jtl", "splitter", "dff"), "IIN 0 in pwl(0 0 30p 0 33p 600u 36p 0)", "XIN JTL in t0_0"]
+    level, n = 0, 1
+    while n < lanes:
+        for i in range(n):
+            out.append(f"XT{level}_{i} SPLIT t{level}_{i} u{level}_{2 * i} u{level}_{2 * i + 1}")
+            out.append(f"XTJ{level}_{2 * i} JTL u{level}_{2 * i} t{level + 1}_{2 * i}")
+            out.append(f"XTJ{level}_{2 * i + 1} JTL u{level}_{2 * i + 1} t{level + 1}_{2 * i + 1}")
+        level, n = level + 1, n * 2
+    for lane in range(lanes):
+        src = f"t{level}_{lane}"
+        for b in range(blocks):
+            p = f"L{lane}B{b}"
+            out += [f"X{p}I JTL {src} {p}a", f"X{p}S SPLIT {p}a {p}d0 {p}c0", f"X{p}D JTL {p}d0 {p}d"]
+            out += [f"X{p}C{k} JTL {p}c{k} {p}c{k + 1}" for k in range(5)]
+            out += [f"X{p}F DFF {p}d {p}c5 {p}q", f"X{p}O1 JTL {p}q {p}o1", f"X{p}O2 JTL {p}o1 {p}o2"]
+            if b + 1 < blocks:
+                out += [f"T{p} {p}o2 0 {p}r 0 Z0=5 TD={td}", f"LR{p} {p}r {p}n 1p"]
+                src = f"{p}n"
+            else:
+                out.append(f"RL{p} {p}o2 0 2")
+    out.append(f".tran 0.25p {60 + blocks * 50}p")
+    out.append(f".print phase B1|XL{lanes - 1}B{blocks - 1}O2")
+    return "\n".join(out) + "\n"
+
+
+def variant_netlists(src: Path, n: int, spread: float, seed: int, workdir: Path) -> list[Path]:
+    """``n`` copies of a netlist with every junction area scaled by its own uniform +-spread factor
+    (JoSIM has no ensemble dimension: one run per variant)."""
+    import re
+
+    rng = np.random.default_rng(seed)  # file variants for JoSIM only (not physnn physics)
+    text = src.read_text()
+    paths = []
+    for k in range(n):
+        def scale(m):
+            return f"{m.group(1)}{float(m.group(2)) * (1 + spread * rng.uniform(-1, 1))!r}"
+
+        p = workdir / f"variant_{k}.cir"
+        p.write_text(re.sub(r"(?i)(area\s*=\s*)([0-9.]+)", scale, text))
+        paths.append(p)
+    return paths
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ref-dir", type=Path, default=REPO / ".." / "shared" / "reference" / "josim")
     ap.add_argument("--quick", action="store_true", help="small smoke run (no jtl_string, 64 variants)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "results" / "bench_josephson")
+    ap.add_argument("--josim", type=Path, default=None, help="JoSIM v2.7 josim-cli binary: side-by-side ratios")
+    ap.add_argument("--josim-sample", type=int, default=16, help="JoSIM runs measured for the batch ratio")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", UserWarning)
     _limit_threads()
@@ -106,7 +194,10 @@ def main(argv=None) -> int:
     from physnn.constants import Phi0
     from physnn.josephson import Ensemble, parse_netlist, pulse_areas, simulate
     from physnn.josephson.bias_tuning import JTLChain, delay_gradient_check, tune_jtl_bias
-    from physnn.josephson.cli import plot_phases
+    try:  # the plot helper moves to the face layer (physnn.plot); older trees keep it in josephson.cli
+        from physnn.plot import plot_phases
+    except ImportError:
+        from physnn.josephson.cli import plot_phases
 
     ref_dir = args.ref_dir.resolve()
     ref = json.loads((ref_dir / "josim_reference.json").read_text())["circuits"]
@@ -207,6 +298,86 @@ def main(argv=None) -> int:
                 errs += list(np.abs(ours - np.asarray(entry["switch_times_s"])))
         result["jtl_string_max_switch_err_ps"] = max(errs) * 1e12
         del ds_str
+
+    # ---- side by side with JoSIM
+    if args.josim is not None:
+        import os
+
+        josim = args.josim.resolve()
+        work = args.out / "josim_work"
+        work.mkdir(parents=True, exist_ok=True)
+        # single run: alternate physnn and JoSIM, medians of 7 each
+        ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
+        simulate(dcsfq)
+        josim_wall(josim, dcsfq, work)
+        for _ in range(7):
+            t0, c0 = time.perf_counter(), time.process_time()
+            simulate(dcsfq)
+            ours.append(time.perf_counter() - t0)
+            ours_cpu.append(time.process_time() - c0)
+            theirs.append(josim_wall(josim, dcsfq, work))
+            theirs_cpu.append(JOSIM_CPU[-1])
+        result["josim_ratio_single_cpu"] = float(np.median(ours_cpu) / np.median(theirs_cpu))
+        result["load_avg_single"] = os.getloadavg()[0]
+        result["josim_single_s"] = float(np.median(theirs))
+        result["physnn_single_s"] = float(np.median(ours))
+        result["josim_ratio_single"] = result["physnn_single_s"] / result["josim_single_s"]
+        # batch: one call with 1024 variants against a measured sample of JoSIM variant runs
+        n0 = len(JOSIM_CPU)
+        sample = [josim_wall(josim, p, work) for p in variant_netlists(dcsfq, args.josim_sample, 0.05, args.seed, work)]
+        sample_cpu = JOSIM_CPU[n0:]
+        # median of 3 calls: a call that follows other large work pays the first touch of ~1 GB
+        # of fresh output pages again (measured 19 s wall / 7 s CPU at load 8, against 3 s / 1.3 s)
+        walls_b, cpus_b = [], []
+        for _ in range(3):
+            gen = torch.Generator().manual_seed(args.seed)
+            t0, c0 = time.perf_counter(), time.process_time()
+            simulate(dcsfq, ensemble=Ensemble(n=1024, ic_spread=0.05, distribution="uniform"), generator=gen)
+            walls_b.append(time.perf_counter() - t0)
+            cpus_b.append(time.process_time() - c0)
+        t_batch = float(np.median(walls_b))
+        result["physnn_batch1024_calls_s"] = walls_b
+        result["josim_ratio_batch1024_cpu"] = float(np.median(cpus_b)) / (float(np.median(sample_cpu)) * 1024)
+        result["load_avg_batch"] = os.getloadavg()[0]
+        result["josim_batch1024_s"] = float(np.median(sample)) * 1024
+        result["physnn_batch1024_s"] = t_batch
+        result["josim_ratio_batch1024"] = t_batch / result["josim_batch1024_s"]
+        result["josim_batch_sample_runs"] = len(sample)
+        if not args.quick:
+            jstr = ref_dir / "ex_jtl_string.cir"
+            t0, c0 = time.perf_counter(), time.process_time()
+            simulate(jstr)
+            t_ours = time.perf_counter() - t0
+            c_ours = time.process_time() - c0
+            t_theirs = josim_wall(josim, jstr, work)
+            result["josim_ratio_jtl_string_cpu"] = c_ours / JOSIM_CPU[-1]
+            result["load_avg_jtl_string"] = os.getloadavg()[0]
+            result["josim_jtl_string_s"] = t_theirs
+            result["physnn_jtl_string_s"] = t_ours
+            result["josim_ratio_jtl_string"] = t_ours / t_theirs
+            big = work / "ptl_pipeline.cir"
+            big.write_text(ptl_pipeline(8, 15))
+            net_big = parse_netlist(big)
+            result["large_n_junctions"] = len(net_big.junctions)
+            result["large_n_tlines"] = sum(e.kind == "T" for e in net_big.elements)
+            t0, c0 = time.perf_counter(), time.process_time()
+            ds_big = simulate(big)
+            t_ours = time.perf_counter() - t0
+            c_ours = time.process_time() - c0
+            t_theirs = josim_wall(josim, big, work)
+            result["josim_ratio_large_cpu"] = c_ours / JOSIM_CPU[-1]
+            result["load_avg_large"] = os.getloadavg()[0]
+            # the pulse reached the end of the last lane, at JoSIM's time
+            jt = np.loadtxt(work / "josim_out.csv", delimiter=",", skiprows=1)
+            from physnn.josephson import crossings
+
+            last = f"B1|XL7B14O2"
+            result["large_last_switch_ps"] = float(switch_times(ds_big, last)[0]) * 1e12
+            result["large_last_switch_josim_ps"] = float(crossings(jt[:, 0], jt[:, 1])[0][0]) * 1e12
+            result["josim_large_s"] = t_theirs
+            result["physnn_large_s"] = t_ours
+            result["josim_ratio_large"] = t_ours / t_theirs
+            del ds_big
 
     # ---- analytic checks
     text = """* overdamped RSJ

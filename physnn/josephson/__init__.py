@@ -10,16 +10,18 @@ cell library (:func:`cell_path`, :func:`cell_library`: JTL, splitter, merger, DF
 from .analysis import (crossings, delays, pulse_areas, pulse_count, switch_time_torch, switch_times,
                        switching_events)
 from .circuit import K_JOSEPHSON, Circuit, compile_circuit
-from .netlist import JJModel, Netlist, NetlistError, parse_netlist, parse_value
+from .netlist import JJModel, Netlist, NetlistError, NetlistWarning, parse_netlist, parse_value
 from .simulate import Ensemble, simulate
 from .transient import SimulationError, run_transient
 from .differentiable import transient_torch
+from .iv import iv_curve, iv_curves
+from .spread import apply_spread
 from .cells import cell_path, cell_library, jtl_chain, CELLS
 from .cli import plot_phases
 
 __all__ = [
-    "simulate", "Ensemble", "parse_netlist", "parse_value", "Netlist", "NetlistError", "JJModel",
+    "simulate", "Ensemble", "parse_netlist", "parse_value", "Netlist", "NetlistError", "NetlistWarning", "JJModel",
     "SimulationError", "run_transient", "compile_circuit", "Circuit", "K_JOSEPHSON",
     "crossings", "switch_times", "switching_events", "delays", "pulse_count", "pulse_areas",
-    "switch_time_torch", "transient_torch", "cell_path", "cell_library", "jtl_chain", "CELLS", "plot_phases",
+    "switch_time_torch", "transient_torch", "iv_curve", "iv_curves", "apply_spread", "cell_path", "cell_library", "jtl_chain", "CELLS", "plot_phases",
 ]

@@ -433,3 +433,78 @@ if _nb is not None:
         return nact
 else:  # pragma: no cover
     tiled_run = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Single-run fused loop (see transient._run_fused)
+# ------------------------------------------------------------------------------------------------
+if _nb is not None:
+
+    @_nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    def _rowdot(A, r, w, m):
+        # one row of a matrix-vector product; 'reassoc' lets LLVM vectorise the sum (the summation
+        # order differs from BLAS's by round-off only)
+        acc = 0.0
+        for j in range(m):
+            acc += A[r, j] * w[j]
+        return acc
+
+    @_nb.njit(cache=True, nogil=True)
+    def fused_segment(W, U, slog, FHd, Gd, drows, srows, ssrc, Rp, Hd, lower, upper, rtype1, itc, phi_off, ic,
+                      state, k0, n0, T, dz, new_state):
+        """Steps ``n0 <= n < T`` of the general fused loop of ``transient._run_fused`` for one
+        quasiparticle state of the junctions.
+
+        ``FHd, Gd, Hd``: the rows ``drows`` of that state's ``FH``, ``G`` (T, rows) and ``H`` that
+        are not plain copies; the other rows ``srows`` of the state vector copy entry ``ssrc`` of
+        the previous state (history shifts). ``Rp``: predictor rows (phi0, v0/lower), (2J, dz).
+        Per step: predictor, state test, ``s = sin(phi0 - phi_off)``, drive ``U = -Ic s - I_t``,
+        ``z' = FH w + G_n - H I_t`` -- the numpy loop's equations (libm sin).
+
+        Returns the first step at which a junction's predicted voltage puts it in another state
+        (nothing of that step is written; that state is left in ``new_state``: the caller switches
+        matrices and calls again from that step), or T.
+        """
+        J = lower.shape[0]
+        m = FHd.shape[1]
+        nd = drows.shape[0]
+        itv = np.zeros(J)
+        p = np.empty(2 * J)
+        anyst = False
+        for j in range(J):
+            if state[j] != 0:
+                anyst = True
+        for n in range(n0, T):
+            w = W[n]
+            for r in range(2 * J):
+                p[r] = _rowdot(Rp, r, w, dz)
+            changed = False
+            for j in range(J):
+                st = 0
+                if rtype1[j]:
+                    av = abs(p[J + j] * lower[j])
+                    st = 0 if av < lower[j] else (1 if av < upper[j] else 2)
+                new_state[j] = st
+                if st != state[j]:
+                    changed = True
+            if changed:
+                return n
+            for j in range(J):
+                v0 = p[J + j] * lower[j]
+                it = itc[j] * np.sign(v0) if state[j] == 1 else 0.0
+                s = np.sin(p[j] - phi_off[j])
+                w[dz + j] = s
+                U[n, j] = -ic[j] * s - it
+                itv[j] = it
+            nxt = W[n + 1]
+            for k in range(nd):
+                v = _rowdot(FHd, k, w, m) + Gd[n, k]
+                if anyst:
+                    v -= _rowdot(Hd, k, itv, J)
+                nxt[drows[k]] = v
+            for k in range(srows.shape[0]):
+                nxt[srows[k]] = w[ssrc[k]]
+            slog[n] = k0
+        return T
+else:  # pragma: no cover
+    fused_segment = None

@@ -13,7 +13,12 @@ branch      ``g``                  history ``c_n``
 R           ``a/R``                ``g (4/3 y1 - 1/3 y2)``
 C           ``9C/(4 h^2 K)``       ``g (8/3 y1 - 22/9 y2 + 8/9 y3 - 1/9 y4)``
 JJ (RCSJ)   ``a (1/R_q + 3C/2h)``  ``g (4/3 y1 - 1/3 y2) + 2C/h V1 - C/2h V2 - Ic sin(phi0) - I_t``
+T port      ``a/Z0``               ``g (4/3 y1 - 1/3 y2) + W_other(n - k)``
 =========== ====================== ======================================================
+
+A lossless transmission line (JoSIM's phase-mode delay line, ``V1(t) = Z0 I1(t) + V2(t-TD) +
+Z0 I2(t-TD)`` and the same with 1 and 2 swapped) is two port branches; ``W = V/Z0 + I`` of each port
+is kept in a ring buffer and read ``k = round(TD/h)`` steps later by the other port.
 
 (``R_q`` = r0, the transition conductance or rn depending on the predicted voltage, rtype=1), and
 inductors are algebraic, ``I = y / (K L)`` (mutual couplings through the inverse inductance matrix).
@@ -31,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..constants import Phi0
-from .netlist import Element, Netlist, NetlistError
+from .netlist import Element, Netlist, NetlistError, check_dangling
 
 __all__ = ["Circuit", "compile_circuit", "K_JOSEPHSON"]
 
@@ -74,6 +79,10 @@ class Circuit:
     inductors: list[Element] | None = None
     coupled: bool = False  #: any mutual inductance
     A_src: sp.csr_matrix | None = None  #: source constraint rows/cols only
+    n_t: int = 0  #: transmission-line port branches (two per line), after the capacitors
+    g_t: np.ndarray | None = None  #: port branch g = a / Z0
+    t_delay: np.ndarray | None = None  #: (n_t,) delay of each port's line in steps (k = TD / h)
+    t_other: np.ndarray | None = None  #: (n_t,) index (within the ports) of the other port of the line
 
     @property
     def nb(self) -> int:
@@ -96,7 +105,10 @@ class Circuit:
         return a * (gq + 3.0 * cap / (2.0 * self.h))
 
     def g_all(self, state: np.ndarray | None = None) -> np.ndarray:
-        return np.concatenate([self.g_jj(state), self.g_r, self.g_c])
+        parts = [self.g_jj(state), self.g_r, self.g_c]
+        if self.n_t:
+            parts.append(self.g_t)
+        return np.concatenate(parts)
 
     def matrix(self, state: np.ndarray | None = None) -> sp.csc_matrix:
         """System matrix ``A = D^T diag(g) D + inductors + source rows`` (sparse CSC)."""
@@ -153,9 +165,10 @@ def compile_circuit(net: Netlist, h: float) -> Circuit:
     """Build the node-phase system of ``net`` for time step ``h`` (s)."""
     K = K_JOSEPHSON
     els = net.elements
-    if not any(e.kind in "BLRCV P".replace(" ", "") for e in els):
+    if not any(e.kind in "BLRCVPT" for e in els):
         raise NetlistError("netlist has no elements", token=net.source_name)
     # ---- nodes and connectivity checks
+    check_dangling(els)
     node_idx: dict[str, int] = {}
     for e in els:
         for nd in e.nodes:
@@ -178,6 +191,9 @@ def compile_circuit(net: Netlist, h: float) -> Circuit:
         if e.kind in "BLRCVP" and len(e.nodes) == 2:
             er.append(idx(e.nodes[0]))
             ec.append(idx(e.nodes[1]))
+        elif e.kind == "T":  # each port is a Z0 branch in the phase-domain system
+            er += [idx(e.nodes[0]), idx(e.nodes[2])]
+            ec += [idx(e.nodes[1]), idx(e.nodes[3])]
     graph = sp.csr_matrix((np.ones(len(er)), (er, ec)), shape=(n_nodes + 1, n_nodes + 1))
     _, comp = connected_components(graph, directed=False)
     floating = np.nonzero(comp[:n_nodes] != comp[n_nodes])[0]
@@ -189,13 +205,31 @@ def compile_circuit(net: Netlist, h: float) -> Circuit:
     for e in els:
         if e.kind in "BLRCIVP" and e.nodes[0] == e.nodes[1]:
             raise NetlistError(f"element {e.name} has both terminals on node {e.nodes[0]}", line=e.line, token=e.name)
+        if e.kind == "T" and (e.nodes[0] == e.nodes[1] or e.nodes[2] == e.nodes[3]):
+            raise NetlistError(f"transmission line {e.name} has a port with both terminals on one node",
+                               line=e.line, token=e.name)
 
     vsrc = [e for e in els if e.kind in "VP"]
     n = n_nodes + len(vsrc)
     jjs = [e for e in els if e.kind == "B"]
     rs = [e for e in els if e.kind == "R"]
     cs = [e for e in els if e.kind == "C"]
-    branches = [*jjs, *rs, *cs]
+    # transmission lines (JoSIM's lossless delay line): each port is a branch of conductance
+    # a/Z0 with the delayed wave of the other port as history, see :mod:`.transient`
+    tls = [e for e in els if e.kind == "T"]
+    tports = []
+    t_delay, t_other = [], []
+    for i, e in enumerate(tls):
+        k = int(round(e.delay / h))
+        if k < 1:
+            raise NetlistError(f"transmission line {e.name}: TD={e.delay:.4g} s is shorter than the time step "
+                               f"{h:.4g} s", line=e.line, token=e.name)
+        for port in (0, 1):
+            tports.append(Element(kind="T", name=e.name, nodes=e.nodes[2 * port:2 * port + 2], value=e.value,
+                                  line=e.line))
+            t_delay.append(k)
+            t_other.append(2 * i + 1 - port)
+    branches = [*jjs, *rs, *cs, *tports]
     D = _incidence(branches, node_idx, n)
 
     # ---- inductors (with mutual coupling): I = (K Lmat)^-1 y over each coupled group
@@ -248,6 +282,7 @@ def compile_circuit(net: Netlist, h: float) -> Circuit:
     a = 3.0 / (2.0 * h * K)
     g_r = np.array([a / e.value for e in rs])
     g_c = np.array([9.0 * e.value / (4.0 * h * h * K) for e in cs])
+    g_t = np.array([a / e.value for e in tports])
     ic = np.array([e.model.icrit * e.area for e in jjs])
     cap = np.array([e.model.cap * e.area for e in jjs])
     rn = np.array([e.model.rn / e.area for e in jjs])
@@ -280,4 +315,6 @@ def compile_circuit(net: Netlist, h: float) -> Circuit:
                    n_c=len(cs), D=D, A_static=A_static, g_r=g_r, g_c=g_c, ic=ic, cap=cap, r0=r0, rn=rn,
                    lower=vg - 0.5 * dv, upper=vg + 0.5 * dv, glarge=glarge,
                    phi_off=np.array([e.model.phi for e in jjs]), rtype1=rtype1, inj=inj, waves=waves,
-                   vsrc=vsrc, n_nodes=n_nodes, DL=DL, inductors=inds, coupled=bool(ks), A_src=A_src.tocsr())
+                   vsrc=vsrc, n_nodes=n_nodes, DL=DL, inductors=inds, coupled=bool(ks), A_src=A_src.tocsr(),
+                   n_t=len(tports), g_t=g_t, t_delay=np.array(t_delay, dtype=np.int64),
+                   t_other=np.array(t_other, dtype=np.int64))

@@ -60,6 +60,8 @@ class _Jump(Exception):
 
 def _run_torch(net: Netlist, h: float, stop: float, ic, source_scale, inductance, dtype) -> dict:
     circ = compile_circuit(net, h)
+    if circ.n_t:
+        raise NotImplementedError("transient_torch: transmission lines (T) are not supported; use simulate()")
     K = K_JOSEPHSON
     a = 3.0 / (2.0 * h * K)
     kp = 2.0 * h * K / 3.0

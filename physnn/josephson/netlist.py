@@ -1,20 +1,31 @@
-"""JoSIM/WRspice-style netlist parser: values, ``.param`` expressions, subcircuits, sources.
+"""JoSIM v2.7 / WRspice-style netlist parser: values, ``.param`` expressions, subcircuits, sources.
 
-The accepted subset (JoSIM v2.7 syntax guide, https://joeydelp.github.io/JoSIM/syntax/):
+The language (JoSIM v2.7 syntax guide, https://joeydelp.github.io/JoSIM/syntax/):
 
-* elements ``B`` (Josephson junction, ``area=`` / ``ic=``), ``L``, ``R``, ``C``, ``K`` (mutual
-  coupling ``K1 L1 L2 k``), ``I`` and ``V`` sources, ``P`` phase sources, ``X`` instances (JoSIM
-  order ``X1 SUB n1 n2`` and SPICE order ``X1 n1 n2 SUB``);
-* source functions ``pwl(...)``, ``pulse(...)``, ``sin(...)``, ``dc v`` or a bare value;
-* controls ``.subckt``/``.ends``, ``.model name jj(...)``, ``.param``, ``.tran``, ``.print``,
-  ``.temp``, ``.end`` (other dot-controls such as ``.iv`` are ignored with a warning);
-* comments (lines starting with ``*`` or ``#``), ``+`` continuation lines, case-insensitive text.
+* elements ``B`` (Josephson junction, ``area=`` / ``ic=``, per-element ``temp=``, ``neb=``,
+  ``spread=``), ``L``, ``R``, ``C``, ``K`` (mutual coupling ``K1 L1 L2 k``), ``I`` and ``V``
+  sources, ``P`` phase sources, ``T`` lossless transmission lines (``T1 n1+ n1- n2+ n2- Z0=.. TD=..``,
+  ``LOSSLESS`` accepted), ``X`` instances (JoSIM order ``X1 SUB n1 n2`` and SPICE order
+  ``X1 n1 n2 SUB``);
+* source functions ``pwl``, ``pulse``, ``sin``, ``exp``, ``cus`` (waveform file), ``noise``,
+  ``dc v`` or a bare value;
+* controls ``.subckt``/``.ends``, ``.model name jj(...)`` (every JoSIM JJ parameter),
+  ``.param``, ``.include`` (relative to the including file, then the circuit library folders;
+  cycles are errors), ``.tran PRSTEP TSTOP [TSTART [MAXSTEP]] [DST]``, ``.print``/``.plot``/
+  ``.save`` in JoSIM's and SPICE's forms with hierarchical names (``B1|X1``, ``B1.X1``,
+  ``X1.B1``), ``.temp``, ``.neb``, ``.spread``, ``.iv``, ``.option``/``.options``,
+  ``.control``/``.endc`` blocks, ``.end``;
+* comments (lines starting with ``*``, ``#``, ``;`` or ``//``), ``+`` continuation lines,
+  case-insensitive text.
 
 Numbers take JoSIM's scale suffixes: ``f`` 1e-15 (so ``1F`` is 1 fF, as JoSIM reads it), ``p``,
 ``n``, ``u``, ``m`` (milli), ``k``, ``meg``/``x``, ``g``, ``t``, ``mil``; trailing unit letters
 (``V``, ``A``, ``H``, ``F``, ``OHM``, ``S``, ``HZ``) are ignored, as in JoSIM.
 
-Every error is a :class:`NetlistError` naming the line number and the offending token.
+Every error is a :class:`NetlistError` naming the line number (and the file, for included lines)
+and the offending token. Where JoSIM warns and goes on (a ``.print`` of a missing device, an
+unknown control or option ...), a :class:`NetlistWarning` names the line; ``strict=True`` turns
+it into a NetlistError.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from pathlib import Path
 
 __all__ = [
     "NetlistError",
+    "NetlistWarning",
     "JJModel",
     "Source",
     "Element",
@@ -40,20 +52,56 @@ __all__ = [
 
 
 class NetlistError(ValueError):
-    """Bad netlist input. ``line`` is the 1-based line number, ``token`` the offending text."""
+    """Bad netlist input. ``line`` is the 1-based line number, ``token`` the offending text,
+    ``source`` the file (an included file for its own lines)."""
 
     def __init__(self, message: str, *, line: int | None = None, token: str | None = None, source: str | None = None):
-        self.line = line
+        if source is None and getattr(line, "src", None):
+            source = line.src
+        self.line = None if line is None else int(line)
         self.token = token
         self.source = source
+        self.message = message
         where = []
         if source:
             where.append(str(source))
         if line is not None:
-            where.append(f"line {line}")
+            where.append(f"line {int(line)}")
         prefix = ":".join(where)
         tok = f" (token {token!r})" if token is not None else ""
         super().__init__(f"{prefix + ': ' if prefix else ''}{message}{tok}")
+
+
+class NetlistWarning(UserWarning):
+    """Input that JoSIM accepts with a warning (physnn warns too and goes on; ``strict=True``
+    turns it into a :class:`NetlistError`)."""
+
+
+class _Ln(int):
+    """A line number that remembers its file (lines pulled in by ``.include``)."""
+
+    src: str | None = None
+
+    def __new__(cls, value: int, src: str | None = None):
+        obj = super().__new__(cls, value)
+        obj.src = src
+        return obj
+
+    def __reduce__(self):
+        return (_Ln, (int(self), self.src))
+
+
+def _where(line, default: str | None = None) -> str:
+    src = getattr(line, "src", None) or default
+    return f"{src + ' ' if src else ''}line {int(line)}" if line is not None else (src or "<netlist>")
+
+
+def _warn(message: str, *, line=None, token: str | None = None, strict: bool = False, src: str | None = None) -> None:
+    """JoSIM-style warning: a :class:`NetlistWarning` naming the line, or an error when strict."""
+    if strict:
+        raise NetlistError(message + " (strict=True)", line=line, token=token, source=None if getattr(line, "src", None) else src)
+    tok = f" (token {token!r})" if token is not None else ""
+    warnings.warn(f"{_where(line, src)}: {message}{tok}", NetlistWarning, stacklevel=4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,17 +257,32 @@ class JJModel:
     icfct: float = math.pi / 4  #: Ic*Rn / (pi*Delta/2e) factor setting the transition conductance
     rtype: int = 1  #: 1 = piecewise quasiparticle resistance, 0 = constant rn
     phi: float = 0.0  #: phase offset (pi junction: pi), rad
+    t: float = 4.2  #: temperature of the model, K (JoSIM's T; kept, see README: CPR is sin(phi))
+    tc: float = 9.1  #: critical temperature, K (JoSIM's TC; kept)
+    d: float = 0.0  #: transparency (JoSIM's D; 0 = tunnel junction, the only CPR physnn models)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Source:
-    """Time function of an I, V or P source. ``kind`` in {'pwl', 'pulse', 'sin', 'dc'}."""
+    """Time function of an I, V or P source.
+
+    ``kind`` in {'pwl', 'pulse', 'sin', 'dc', 'exp', 'cus', 'noise'}; ``args`` are the function's
+    arguments in SI units (for ``cus``: ``(TS, SF, IM, TD, PER, v0, v1, ...)`` with the file's
+    values; for ``noise``: ``(VO, VA, TSTEP, TD)``).
+    """
 
     kind: str
     args: tuple[float, ...]
 
-    def __call__(self, t, *, tstep: float, tstop: float):
-        """Evaluate at times ``t`` (numpy array, s) following JoSIM's definitions."""
+    @property
+    def stochastic(self) -> bool:
+        return self.kind == "noise"
+
+    def __call__(self, t, *, tstep: float, tstop: float, generator=None):
+        """Evaluate at times ``t`` (numpy array, s) following JoSIM's definitions.
+
+        ``generator`` (``torch.Generator`` or None) feeds ``noise`` sources only.
+        """
         import numpy as np
 
         t = np.asarray(t, dtype=float)
@@ -253,6 +316,42 @@ class Source:
             theta = a[4] if len(a) > 4 else 0.0
             x = t - td
             return np.where(t >= td, vo + va * np.sin(2 * math.pi * freq * x) * np.exp(-theta * x), vo)
+        if self.kind == "exp":
+            # SPICE EXP(V1 V2 TD1 TAU1 TD2 TAU2)
+            v1, v2 = a[0], a[1]
+            td1 = a[2] if len(a) > 2 else 0.0
+            tau1 = a[3] if len(a) > 3 else tstep
+            td2 = a[4] if len(a) > 4 else td1 + tstep
+            tau2 = a[5] if len(a) > 5 else tstep
+            rise = (v2 - v1) * (1.0 - np.exp(-np.clip(t - td1, 0.0, None) / tau1))
+            fall = (v1 - v2) * (1.0 - np.exp(-np.clip(t - td2, 0.0, None) / tau2))
+            return v1 + np.where(t >= td1, rise, 0.0) + np.where(t >= td2, fall, 0.0)
+        if self.kind == "cus":
+            ts, sf, im, td, per = a[:5]
+            vals = np.asarray(a[5:]) * sf
+            n = len(vals)
+            x = (t - td) / ts
+            if per:
+                x = np.where(x >= 0, np.mod(x, n), x)
+            if im == 0:  # step (zero-order hold)
+                idx = np.clip(np.floor(x).astype(int), 0, n - 1)
+                out = vals[idx]
+            elif im == 2 and n >= 3:  # cubic spline through the points
+                from scipy.interpolate import CubicSpline
+
+                out = CubicSpline(np.arange(n), vals)(np.clip(x, 0, n - 1))
+            else:  # linear
+                out = np.interp(x, np.arange(n), vals)
+            return np.where(x < 0, 0.0, out)
+        if self.kind == "noise":
+            import torch
+
+            from ..random import check_generator
+
+            vo, va = a[0], a[1]
+            td = a[3] if len(a) > 3 else 0.0
+            z = torch.randn(t.shape, generator=check_generator(generator), dtype=torch.float64).numpy()
+            return np.where(t >= td, vo + va * z / math.sqrt(2.0 * tstep), 0.0)
         raise ValueError(f"Source.kind={self.kind!r}: unknown")  # pragma: no cover
 
 
@@ -268,6 +367,8 @@ class Element:
     model: JJModel | None = None
     area: float = 1.0
     coupled: tuple[str, str] = ()  #: K only: the two coupled inductor labels
+    delay: float = 0.0  #: T only: time delay TD, s (``value`` is Z0, ohm)
+    options: tuple[tuple[str, float], ...] = ()  #: per-element TEMP / NEB / SPREAD (JoSIM), SI
     line: int = 0
 
 
@@ -294,6 +395,15 @@ class Netlist:
     startup: bool = True
     params: dict[str, float] = field(default_factory=dict)
     source_name: str = "<netlist>"
+    has_tran: bool = False  #: a ``.tran`` line was given
+    prstep: float | None = None  #: print step of ``.tran`` (output decimation), s
+    neb: float | None = None  #: noise effective bandwidth of ``.neb``, Hz
+    spread: dict[str, float] = field(default_factory=dict)  #: ``.spread``: {'G','L','C','R','B'} -> relative 3-sigma
+    options: dict[str, float | str] = field(default_factory=dict)  #: ``.option`` name -> value
+    iv: list[tuple[str, float, str | None]] = field(default_factory=list)  #: ``.iv`` (model, max current A, file)
+    includes: list[str] = field(default_factory=list)  #: files pulled in by ``.include``
+    models: dict[str, JJModel] = field(default_factory=dict)  #: top-level ``.model`` definitions
+    subcircuits: dict[str, tuple[str, ...]] = field(default_factory=dict)  #: ``.subckt`` name -> ports
 
     @property
     def junctions(self) -> list[Element]:
@@ -326,26 +436,96 @@ class _Subckt:
     models: dict[str, JJModel] = field(default_factory=dict)
 
 
-def _split_lines(text: str) -> list[tuple[str, int]]:
+_CONTROL_CMDS = {"TRAN", "PRINT", "PLOT", "SAVE", "TEMP", "NEB", "SPREAD", "OPTION", "OPTIONS", "PARAM", "IV",
+                 "MODEL", "INCLUDE"}
+
+
+def _resolve_include(name: str, base_dir: Path | None, line, src: str | None) -> Path:
+    """``.include`` target: relative to the including file (or the working folder for text),
+    then in the circuit library folders (``$PHYSNN_CIRCUIT_PATH``, then the packaged cells)."""
+    from .._resources import search_path
+
+    cands = [Path(name)] if Path(name).is_absolute() else []
+    if not cands:
+        cands.append((base_dir or Path.cwd()) / name)
+        cands += [folder / name for folder in search_path("circuits")]
+        cands += [folder / Path(name).name for folder in search_path("circuits")]
+    for c in cands:
+        if c.is_file():
+            return c.resolve()
+    raise NetlistError(f".include file not found (looked in {', '.join(str(c.parent) for c in cands[:3])})",
+                       line=line, token=name, source=None if getattr(line, "src", None) else src)
+
+
+def _split_lines(text: str, *, src: str | None = None, base_dir: Path | None = None,
+                 stack: tuple[str, ...] = (), strict: bool = False, includes: list | None = None) -> list[tuple[str, int]]:
+    """Logical lines ``(text, line)``: comments dropped, ``+`` continuations joined, ``.include``
+    files expanded in place (their lines carry their own file name), ``.control`` blocks turned
+    into the equivalent dot-commands."""
     out: list[tuple[str, int]] = []
+    in_control = False
     for i, raw in enumerate(text.splitlines(), start=1):
+        ln = _Ln(i, src)
         s = raw.strip()
-        if not s or s[0] in "*#":
+        if not s or s[0] in "*#;" or s.startswith("//"):
             continue
         if s[0] == "+":
             if not out:
-                raise NetlistError("continuation line without a preceding line", line=i, token="+")
+                raise NetlistError("continuation line without a preceding line", line=ln, token="+")
             prev, pl = out[-1]
             out[-1] = (prev + " " + s[1:].strip(), pl)
             continue
-        out.append((s, i))
+        head = s.split()[0].upper()
+        if head == ".CONTROL":
+            in_control = True
+            continue
+        if head == ".ENDC":
+            if not in_control:
+                _warn(".endc without .control", line=ln, token=s.split()[0], strict=strict, src=src)
+            in_control = False
+            continue
+        if in_control:
+            cmd = head.lstrip(".")
+            if cmd in _CONTROL_CMDS:
+                s = "." + s.lstrip(".")
+            elif cmd in ("RUN", "QUIT", "EXIT"):
+                continue
+            else:
+                _warn(f"command {cmd.lower()} in a .control block ignored", line=ln, token=s.split()[0],
+                      strict=strict, src=src)
+                continue
+            head = "." + cmd
+        if head in (".INCLUDE", ".INC"):
+            parts = s.split(None, 1)
+            if len(parts) < 2:
+                raise NetlistError(".include needs a file name", line=ln, token=parts[0])
+            name = parts[1].strip().strip("'\"")
+            path = _resolve_include(name, base_dir, ln, src)
+            key = str(path)
+            if key in stack:
+                raise NetlistError(f".include cycle: {' -> '.join([*stack, key])}", line=ln, token=name)
+            if includes is not None:
+                includes.append(key)
+            out += _split_lines(path.read_text(), src=key, base_dir=path.parent, stack=(*stack, key),
+                                strict=strict, includes=includes)
+            continue
+        out.append((s, ln))
+    if in_control:
+        _warn(".control block without .endc", line=_Ln(len(text.splitlines()), src), token=".control",
+              strict=strict, src=src)
     return out
+
+
+_EQ_RE = re.compile(r"\s*=\s*")
+_SPLIT_RE = re.compile(r"[\s,]+")
 
 
 def _tokenize(s: str, line: int) -> list[str]:
     """Split on blanks and commas outside parentheses; ``f(a b)`` stays one token."""
     s = s.upper()
-    s = re.sub(r"\s*=\s*", "=", s)
+    s = _EQ_RE.sub("=", s)
+    if "(" not in s and ")" not in s:  # most element lines: no function, a plain split
+        return [t for t in _SPLIT_RE.split(s) if t]
     s = re.sub(r"\s*\(\s*", "(", s)
     toks: list[str] = []
     cur = ""
@@ -373,16 +553,40 @@ def _tokenize(s: str, line: int) -> list[str]:
     return toks
 
 
+_DEVICE_LETTERS = "BLRCIVPKT"
+
+
 def _canonical_device(name: str) -> str:
-    """``X03_B01`` / ``X03.B01`` / ``B01|X03`` -> JoSIM label ``B01|X03``."""
+    """Hierarchical device names in every accepted form -> JoSIM's label ``B01|X03|X10``.
+
+    ``B01|X03`` (JoSIM: device, then instances inner to outer), ``B01.X03`` (WRspice: the same
+    order with dots), ``X03.B01`` / ``X03_B01`` (SPICE3: instances outer to inner, then device).
+    """
     n = name.strip().upper()
     if "|" in n:
         return n
     for sep in (".", "_"):
         if sep in n:
             parts = n.split(sep)
-            if all(p and p[0] == "X" for p in parts[:-1]) and parts[-1] and parts[-1][0] in "BLRCIVPK":
+            if all(p and p[0] == "X" for p in parts[:-1]) and parts[-1] and parts[-1][0] in _DEVICE_LETTERS:
                 return "|".join([parts[-1], *reversed(parts[:-1])])
+            if sep == "." and parts[0] and parts[0][0] in _DEVICE_LETTERS and all(p and p[0] == "X" for p in parts[1:]):
+                return "|".join(parts)
+    return n
+
+
+def _canonical_node(name: str) -> str:
+    """Hierarchical node names: ``5|X1`` (JoSIM), ``5.X1`` (WRspice) or ``X1.5`` (SPICE3) -> ``5|X1``."""
+    n = name.strip().upper()
+    if _is_ground(n):
+        return "0"
+    if "|" in n or "." not in n:
+        return n
+    parts = n.split(".")
+    if all(p and p[0] == "X" for p in parts[:-1]) and parts[-1]:
+        return "|".join([parts[-1], *reversed(parts[:-1])])
+    if parts[0] and all(p and p[0] == "X" for p in parts[1:]):
+        return "|".join(parts)
     return n
 
 
@@ -390,7 +594,13 @@ def _is_ground(node: str) -> bool:
     return node in ("0", "GND")
 
 
-def _parse_model(tok: list[str], line: int, params: _Params) -> JJModel:
+#: JoSIM v2.7's JJ model parameters (src/Model.cpp) -> JJModel field
+_MODEL_FIELDS = {"VG": "vg", "VGAP": "vg", "IC": "icrit", "ICRIT": "icrit", "RTYPE": "rtype", "RN": "rn",
+                 "R0": "r0", "CAP": "cap", "C": "cap", "DELV": "delv", "ICFACT": "icfct", "ICFCT": "icfct",
+                 "PHI": "phi", "T": "t", "TC": "tc", "D": "d"}
+
+
+def _parse_model(tok: list[str], line: int, params: _Params, strict: bool = False) -> JJModel:
     if len(tok) < 3:
         raise NetlistError("bad .model line: need '.model name jj(...)'", line=line, token=" ".join(tok))
     name = tok[1]
@@ -401,32 +611,42 @@ def _parse_model(tok: list[str], line: int, params: _Params) -> JJModel:
     if m.group(1) != "JJ":
         raise NetlistError("unknown model type (only jj)", line=line, token=m.group(1))
     kw: dict[str, float] = {}
-    fields = {"VG": "vg", "VGAP": "vg", "IC": "icrit", "ICRIT": "icrit", "RTYPE": "rtype", "RN": "rn",
-              "R0": "r0", "CAP": "cap", "C": "cap", "DELV": "delv", "ICFACT": "icfct", "ICFCT": "icfct",
-              "PHI": "phi"}
     for item in (m.group(2) or "").split():
         if "=" not in item:
             raise NetlistError("model parameter must be name=value", line=line, token=item)
         k, v = item.split("=", 1)
-        if k in ("T", "TC", "D", "CPR", "TDEP"):
-            warnings.warn(f"line {line}: JJ model parameter {k} ignored (temperature-dependent model "
-                          "not implemented)", stacklevel=3)
+        if k not in _MODEL_FIELDS:
+            _warn("unknown JJ model parameter ignored", line=line, token=k, strict=strict)
             continue
-        if k not in fields:
-            raise NetlistError("unknown JJ model parameter", line=line, token=k)
         val = evaluate(v, params, line=line)
-        kw[fields[k]] = int(val) if fields[k] == "rtype" else val
+        kw[_MODEL_FIELDS[k]] = int(val) if _MODEL_FIELDS[k] == "rtype" else val
+    for key in ("icrit", "cap", "r0", "rn", "vg", "delv", "icfct"):
+        if key in kw and not (math.isfinite(kw[key]) and kw[key] > 0):
+            raise NetlistError(f"JJ model parameter {key} must be > 0", line=line, token=str(kw[key]))
+    if kw.get("rtype", 1) not in (0, 1):
+        raise NetlistError("RTYPE must be 0 or 1", line=line, token=str(kw["rtype"]))
+    if not 0.0 <= kw.get("d", 0.0) < 1.0:
+        raise NetlistError("transparency D must be in [0, 1)", line=line, token=str(kw["d"]))
+    if kw.get("d", 0.0) != 0.0:
+        _warn("JJ model D (transparency) > 0: physnn keeps the tunnel-junction current-phase relation "
+              "Ic sin(phi)", line=line, token="D", strict=strict)
     return JJModel(name=name, **kw)
 
 
-def _parse_source(toks: list[str], line: int, params: _Params) -> Source:
+_FUNCS = ("PWL", "PULSE", "SIN", "DC", "EXP", "CUS", "NOISE")
+
+
+def _parse_source(toks: list[str], line: int, params: _Params, base_dir: Path | None = None) -> Source:
     if not toks:
         raise NetlistError("source needs a value or function", line=line, token="")
     first = toks[0]
-    m = re.match(r"^(PWL|PULSE|SIN|DC)\((.*)\)$", first)
+    m = re.match(r"^(PWL|PULSE|SIN|DC|EXP|CUS|NOISE)\((.*)\)$", first)
     if m:
         kind = m.group(1).lower()
-        args = tuple(evaluate(a, params, line=line) for a in m.group(2).split())
+        raw = m.group(2).split()
+        if kind == "cus":
+            return _parse_cus(raw, line, params, base_dir, first)
+        args = tuple(evaluate(a, params, line=line) for a in raw)
         if len(toks) > 1:
             raise NetlistError("unexpected token after source function", line=line, token=toks[1])
     elif first == "DC" and len(toks) == 2:
@@ -443,16 +663,65 @@ def _parse_source(toks: list[str], line: int, params: _Params) -> Source:
             raise NetlistError("pwl times must not decrease", line=line, token=first)
         if ts[0] != 0.0:
             args = (0.0, 0.0, *args)
-    elif kind == "pulse" and len(args) < 2:
-        raise NetlistError("pulse needs at least 2 arguments", line=line, token=first)
-    elif kind == "sin" and len(args) < 2:
-        raise NetlistError("sin needs at least 2 arguments", line=line, token=first)
+    elif kind == "pulse":
+        if len(args) < 2 or len(args) > 7:
+            raise NetlistError("pulse takes 2 to 7 arguments (V1 V2 TD TR TF PW PER)", line=line, token=first)
+        if len(args) > 6 and args[6] <= 0:
+            raise NetlistError("pulse period must be > 0", line=line, token=first)
+    elif kind == "sin" and not 2 <= len(args) <= 5:
+        raise NetlistError("sin takes 2 to 5 arguments (VO VA FREQ TD THETA)", line=line, token=first)
+    elif kind == "exp":
+        if not 2 <= len(args) <= 6:
+            raise NetlistError("exp takes 2 to 6 arguments (V1 V2 TD1 TAU1 TD2 TAU2)", line=line, token=first)
+        if any(x <= 0 for x in args[3:4] + args[5:6]):
+            raise NetlistError("exp time constants must be > 0", line=line, token=first)
+    elif kind == "noise" and not 2 <= len(args) <= 4:
+        raise NetlistError("noise takes 2 to 4 arguments (VO VA TSTEP TD)", line=line, token=first)
     elif kind == "dc" and len(args) != 1:
         raise NetlistError("dc needs one value", line=line, token=first)
+    if not all(math.isfinite(x) for x in args):
+        raise NetlistError("source arguments must be finite", line=line, token=first)
     return Source(kind=kind, args=args)
 
 
-def parse_netlist(netlist: str | Path, *, params: dict[str, float] | None = None) -> Netlist:
+def _parse_cus(raw: list[str], line, params: _Params, base_dir: Path | None, first: str) -> Source:
+    """``cus(WFFILE TS SF IM <TD <PER>>)``: values from a file (blank/comma/semicolon separated)."""
+    if not 4 <= len(raw) <= 6:
+        raise NetlistError("cus takes 4 to 6 arguments (WFFILE TS SF IM TD PER)", line=line, token=first)
+    fname = raw[0].strip("'\"")
+    cands = [Path(fname)] if Path(fname).is_absolute() else [(base_dir or Path.cwd()) / fname]
+    # the tokenizer upper-cases the line: also try the name as the folder lists it
+    folder = cands[0].parent
+    if folder.is_dir():
+        cands += [p for p in folder.iterdir() if p.name.upper() == Path(fname).name.upper()]
+    path = next((c for c in cands if c.is_file()), None)
+    if path is None:
+        raise NetlistError("cus waveform file not found", line=line, token=raw[0])
+    vals = []
+    for tok in re.split(r"[\s,;]+", path.read_text().strip()):
+        if tok:
+            vals.append(parse_value(tok, line=line))
+    if not vals:
+        raise NetlistError("cus waveform file holds no values", line=line, token=raw[0])
+    ts, sf = evaluate(raw[1], params, line=line), evaluate(raw[2], params, line=line)
+    im = evaluate(raw[3], params, line=line)
+    td = evaluate(raw[4], params, line=line) if len(raw) > 4 else 0.0
+    per = evaluate(raw[5], params, line=line) if len(raw) > 5 else 0.0
+    if not ts > 0:
+        raise NetlistError("cus time step TS must be > 0", line=line, token=raw[1])
+    if im not in (0, 1, 2):
+        raise NetlistError("cus interpolation IM must be 0, 1 or 2", line=line, token=raw[3])
+    return Source(kind="cus", args=(ts, sf, im, td, float(bool(per)), *vals))
+
+
+def _kv(tok: str) -> tuple[str, str] | None:
+    if "=" in tok:
+        k, v = tok.split("=", 1)
+        return k, v
+    return None
+
+
+def parse_netlist(netlist: str | Path, *, params: dict[str, float] | None = None, strict: bool = False) -> Netlist:
     """Parse a netlist (path or text) into a flattened :class:`Netlist`.
 
     Parameters
@@ -461,29 +730,43 @@ def parse_netlist(netlist: str | Path, *, params: dict[str, float] | None = None
         File path, or the netlist text itself (anything containing a newline is text).
     params : dict, optional
         ``.param`` overrides (name -> SI value), applied after the file's own definitions.
+    strict : bool
+        Turn every :class:`NetlistWarning` (input JoSIM accepts with a warning) into a
+        :class:`NetlistError`.
     """
     if isinstance(netlist, Path) or ("\n" not in str(netlist) and Path(str(netlist)).is_file()):
         path = Path(netlist)
-        text = path.read_text()
+        try:
+            text = path.read_text()
+        except (FileNotFoundError, IsADirectoryError):
+            raise NetlistError(f"netlist file not found: {path}", token=str(path)) from None
         src_name = str(path)
+        base_dir = path.resolve().parent
+        stack: tuple[str, ...] = (str(path.resolve()),)
     else:
         text = str(netlist)
         src_name = "<netlist>"
+        base_dir = None
+        stack = ()
         if "\n" not in text and text.strip().lower().endswith((".cir", ".js", ".sp")):
             raise NetlistError(f"netlist file not found: {text}", token=text)
     try:
-        return _parse(text, src_name, params or {})
+        return _parse(text, src_name, params or {}, strict=strict, base_dir=base_dir, stack=stack)
     except NetlistError as exc:
         if exc.source is None and src_name != "<netlist>":
-            new = NetlistError(str(exc).split(": ", 1)[-1] if exc.line is not None else str(exc),
-                               line=exc.line, token=None, source=src_name)
-            new.token = exc.token
+            new = NetlistError(exc.message, line=exc.line, token=exc.token, source=src_name)
             raise new from None
         raise
+    except RecursionError:
+        raise NetlistError("netlist nests too deeply", token=src_name) from None
 
 
-def _parse(text: str, src_name: str, overrides: dict[str, float]) -> Netlist:
-    lines = [(_tokenize(s, ln), ln, s) for s, ln in _split_lines(text)]
+def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: bool = False,
+           base_dir: Path | None = None, stack: tuple[str, ...] = ()) -> Netlist:
+    includes: list[str] = []
+    src = None if src_name == "<netlist>" else src_name
+    lines = [(_tokenize(s, ln), ln, s) for s, ln in
+             _split_lines(text, src=src, base_dir=base_dir, stack=stack, strict=strict, includes=includes)]
     params = _Params()
     subckts: dict[str, _Subckt] = {}
     models: dict[str, JJModel] = {}
@@ -501,7 +784,8 @@ def _parse(text: str, src_name: str, overrides: dict[str, float]) -> Netlist:
                 raise NetlistError("nested .subckt definitions are not allowed", line=ln, token=head)
             if len(tok) < 2:
                 raise NetlistError(".subckt needs a name", line=ln, token=head)
-            cur = _Subckt(name=tok[1], ports=tok[2:], body=[], line=ln)
+            ports = [t for t in tok[2:] if "=" not in t]
+            cur = _Subckt(name=tok[1], ports=ports, body=[], line=ln)
             if tok[1] in subckts:
                 raise NetlistError("duplicate subcircuit", line=ln, token=tok[1])
             subckts[tok[1]] = cur
@@ -515,10 +799,10 @@ def _parse(text: str, src_name: str, overrides: dict[str, float]) -> Netlist:
             continue
         if head == ".PARAM":
             body = " ".join(tok[1:])
+            if "=" not in body:
+                raise NetlistError(".param needs name=value", line=ln, token=body or head)
             for m in re.finditer(r"([A-Z_][A-Z0-9_]*)=(\S+)", body):
                 params.define(m.group(1), m.group(2), ln)
-            if "=" not in body:
-                raise NetlistError(".param needs name=value", line=ln, token=body)
             continue
         if head == ".MODEL":
             (cur.models if cur is not None else models)[tok[1] if len(tok) > 1 else ""] = (tok, ln)  # type: ignore[assignment]
@@ -535,16 +819,18 @@ def _parse(text: str, src_name: str, overrides: dict[str, float]) -> Netlist:
         params.define(k.upper(), repr(float(v)), 0)
 
     # models are parsed after params so that they may use them
-    gmodels = {k: _parse_model(t, ln, params) for k, (t, ln) in models.items()}  # type: ignore[misc]
+    gmodels = {k: _parse_model(t, ln, params, strict) for k, (t, ln) in models.items()}  # type: ignore[misc]
     for sc in subckts.values():
-        sc.models = {k: _parse_model(t, ln, params) for k, (t, ln) in sc.models.items()}  # type: ignore[misc]
+        sc.models = {k: _parse_model(t, ln, params, strict) for k, (t, ln) in sc.models.items()}  # type: ignore[misc]
+    _check_subckt_cycles(subckts)
 
-    net = Netlist(source_name=src_name)
+    net = Netlist(source_name=src_name, includes=includes, models=gmodels,
+                  subcircuits={k: tuple(v.ports) for k, v in subckts.items()})
     elements: list[Element] = []
     labels: dict[str, int] = {}
 
     def expand(body: list[_Line], path: list[str], nodemap: dict[str, str], scope: _Subckt | None,
-               stack: tuple[str, ...]) -> None:
+               stack_: tuple[str, ...]) -> None:
         def node(n: str) -> str:
             if _is_ground(n):
                 return "0"
@@ -562,21 +848,24 @@ def _parse(text: str, src_name: str, overrides: dict[str, float]) -> Netlist:
             if kind == "X":
                 if len(tok) < 2:
                     raise NetlistError("instance needs a subcircuit name and nodes", line=ln, token=tok[0])
-                if tok[1] in subckts and tok[-1] not in subckts:
-                    sname, conns = tok[1], tok[2:]
-                elif tok[-1] in subckts:
-                    sname, conns = tok[-1], tok[1:-1]
+                plain = [t for t in tok if "=" not in t]
+                if len(plain) < 2:
+                    raise NetlistError("instance needs a subcircuit name and nodes", line=ln, token=tok[0])
+                if plain[1] in subckts and plain[-1] not in subckts:
+                    sname, conns = plain[1], plain[2:]
+                elif plain[-1] in subckts:
+                    sname, conns = plain[-1], plain[1:-1]
                 else:
-                    cand = tok[1] if len(tok) > 1 else tok[0]
-                    raise NetlistError("undefined subcircuit", line=ln, token=cand if cand not in ("0",) else tok[-1])
+                    cand = plain[1] if len(plain) > 1 else plain[0]
+                    raise NetlistError("undefined subcircuit", line=ln, token=cand if cand not in ("0",) else plain[-1])
                 sc = subckts[sname]
-                if sname in stack:
+                if sname in stack_:
                     raise NetlistError("recursive subcircuit instance", line=ln, token=sname)
                 if len(conns) != len(sc.ports):
                     raise NetlistError(f"subcircuit {sname} has {len(sc.ports)} ports, instance gives "
                                        f"{len(conns)} nodes", line=ln, token=tok[0])
                 sub_map = {p: node(c) for p, c in zip(sc.ports, conns)}
-                expand(sc.body, [*path, tok[0]], sub_map, sc, (*stack, sname))
+                expand(sc.body, [*path, tok[0]], sub_map, sc, (*stack_, sname))
                 continue
             if name in labels:
                 raise NetlistError("duplicate element label", line=ln, token=tok[0])
@@ -584,30 +873,31 @@ def _parse(text: str, src_name: str, overrides: dict[str, float]) -> Netlist:
             if kind in "LRC":
                 if len(tok) < 4:
                     raise NetlistError("missing node or value", line=ln, token=tok[0])
-                extra = [t for t in tok[4:] if not t.startswith("IC=")]
+                extra = [t for t in tok[4:] if not t.startswith(("IC=", "TEMP=", "NEB=", "SPREAD="))]
                 if extra:
                     raise NetlistError("unexpected token", line=ln, token=extra[0])
                 val = evaluate(tok[3], params, line=ln)
                 if not (math.isfinite(val) and val > 0):
                     raise NetlistError(f"{kind} value must be > 0", line=ln, token=tok[3])
-                elements.append(Element(kind=kind, name=name, nodes=(node(tok[1]), node(tok[2])), value=val, line=ln))
+                opts = _elem_options(tok[4:], params, ln)
+                elements.append(Element(kind=kind, name=name, nodes=(node(tok[1]), node(tok[2])), value=val,
+                                        options=opts, line=ln))
             elif kind == "B":
                 if len(tok) < 4:
                     raise NetlistError("junction needs two nodes and a model", line=ln, token=tok[0])
                 n1, n2 = node(tok[1]), node(tok[2])
-                rest = tok[3:]
                 mname, area, ic = None, None, None
-                for t in rest:
-                    if t.startswith("AREA="):
-                        area = evaluate(t[5:], params, line=ln)
-                    elif t.startswith("IC="):
-                        ic = evaluate(t[3:], params, line=ln)
-                    elif "=" in t:
-                        k = t.split("=")[0]
-                        if k in ("TEMP", "NEB", "SPREAD"):
-                            warnings.warn(f"line {ln}: junction option {k} ignored", stacklevel=4)
-                        else:
-                            raise NetlistError("unknown junction option", line=ln, token=t)
+                opts = []
+                for t in tok[3:]:
+                    kv = _kv(t)
+                    if kv and kv[0] == "AREA":
+                        area = evaluate(kv[1], params, line=ln)
+                    elif kv and kv[0] == "IC":
+                        ic = evaluate(kv[1], params, line=ln)
+                    elif kv and kv[0] in ("TEMP", "NEB", "SPREAD"):
+                        opts.append((kv[0], evaluate(kv[1], params, line=ln)))
+                    elif kv:
+                        raise NetlistError("unknown junction option", line=ln, token=t)
                     elif mname is None:
                         mname = t
                     elif area is None:
@@ -624,14 +914,41 @@ def _parse(text: str, src_name: str, overrides: dict[str, float]) -> Netlist:
                 area = 1.0 if area is None else area
                 if not (math.isfinite(area) and area > 0):
                     raise NetlistError("junction area must be > 0", line=ln, token=str(area))
-                elements.append(Element(kind="B", name=name, nodes=(n1, n2), model=model, area=area, line=ln))
+                elements.append(Element(kind="B", name=name, nodes=(n1, n2), model=model, area=area,
+                                        options=tuple(opts), line=ln))
+            elif kind == "T":
+                plain = [t for t in tok[1:] if "=" not in t and t != "LOSSLESS"]
+                if len(plain) < 4:
+                    raise NetlistError("transmission line needs four nodes: T n1+ n1- n2+ n2- Z0=.. TD=..",
+                                       line=ln, token=tok[0])
+                if len(plain) > 4:
+                    raise NetlistError("unexpected token", line=ln, token=plain[4])
+                z0 = td = None
+                for t in tok[5:]:
+                    kv = _kv(t)
+                    if kv is None:
+                        continue
+                    if kv[0] == "Z0":
+                        z0 = evaluate(kv[1], params, line=ln) if kv[1] else None
+                    elif kv[0] == "TD":
+                        td = evaluate(kv[1], params, line=ln) if kv[1] else None
+                    else:
+                        _warn("transmission-line parameter ignored (lossless line: Z0 and TD)", line=ln,
+                              token=t, strict=strict, src=src)
+                for key, v in (("Z0", z0), ("TD", td)):
+                    if v is None:
+                        raise NetlistError(f"transmission line needs {key}=value", line=ln, token=tok[0])
+                    if not (math.isfinite(v) and v > 0):
+                        raise NetlistError(f"transmission line {key} must be > 0", line=ln, token=f"{key}={v:g}")
+                nodes = tuple(node(n) for n in plain[:4])
+                elements.append(Element(kind="T", name=name, nodes=nodes, value=z0, delay=td, line=ln))
             elif kind in "IVP":
                 if len(tok) < 3:
                     raise NetlistError("missing node", line=ln, token=tok[0])
                 if len(tok) < 4:
                     raise NetlistError("source needs a value or function", line=ln, token=tok[0])
-                src = _parse_source(tok[3:], ln, params)
-                elements.append(Element(kind=kind, name=name, nodes=(node(tok[1]), node(tok[2])), source=src, line=ln))
+                srcf = _parse_source(tok[3:], ln, params, base_dir=_line_dir(ln, base_dir))
+                elements.append(Element(kind=kind, name=name, nodes=(node(tok[1]), node(tok[2])), source=srcf, line=ln))
             elif kind == "K":
                 if len(tok) != 4:
                     raise NetlistError("mutual inductance needs 'K L1 L2 k'", line=ln, token=tok[0])
@@ -655,87 +972,223 @@ def _parse(text: str, src_name: str, overrides: dict[str, float]) -> Netlist:
 
     # controls
     byname = {e.name: e for e in elements}
+    nodes = {nd for e in elements for nd in e.nodes}
     for c in controls:
         tok, ln = c.tokens, c.line
         head = tok[0]
         if head == ".TRAN":
             vals = tok[1:]
-            if vals and vals[-1] == "DST":
+            if vals and vals[-1] in ("DST", "NOSTARTUP"):
                 net.startup = False
                 vals = vals[:-1]
+            vals = [v for v in vals if v not in ("UIC",)]
             if not vals:
                 raise NetlistError(".tran needs a step", line=ln, token=head)
-            net.tstep = evaluate(vals[0], params, line=ln)
-            net.tstop = evaluate(vals[1], params, line=ln) if len(vals) > 1 else 1e-9
-            net.tstart = evaluate(vals[2], params, line=ln) if len(vals) > 2 else 0.0
-            if len(vals) > 3:
-                prstep = evaluate(vals[3], params, line=ln)
-                net.tstep = min(net.tstep, prstep)  # JoSIM reduces TSTEP to PRSTEP
-            if not (net.tstep > 0 and net.tstop > 0):
+            if len(vals) > 4:
+                raise NetlistError("unexpected token", line=ln, token=vals[4])
+            step = evaluate(vals[0], params, line=ln)
+            stop = evaluate(vals[1], params, line=ln) if len(vals) > 1 else 1e-9
+            start = evaluate(vals[2], params, line=ln) if len(vals) > 2 else 0.0
+            if not (step > 0 and stop > 0):
                 raise NetlistError(".tran step and stop must be > 0", line=ln, token=" ".join(vals))
+            if not 0 <= start < stop:
+                raise NetlistError(".tran start must be in [0, stop)", line=ln, token=vals[2])
+            net.tstep, net.tstop, net.tstart, net.prstep = step, stop, start, step
+            if len(vals) > 3:
+                maxstep = evaluate(vals[3], params, line=ln)
+                if not maxstep > 0:
+                    raise NetlistError(".tran maximum step must be > 0", line=ln, token=vals[3])
+                net.tstep = min(step, maxstep)  # JoSIM simulates at min(PRSTEP, MAXSTEP), prints at PRSTEP
+            net.has_tran = True
         elif head == ".TEMP":
             if len(tok) != 2:
                 raise NetlistError(".temp needs one value", line=ln, token=head)
             net.temp = evaluate(tok[1], params, line=ln)
             if net.temp < 0:
                 raise NetlistError(".temp must be >= 0 K", line=ln, token=tok[1])
-        elif head in (".PRINT", ".PLOT"):
-            net.prints.extend(_parse_print(tok, ln, byname))
-        elif head in (".IV", ".SPREAD", ".NEB", ".OPTIONS", ".OPTION", ".FILE", ".CONTROL", ".INCLUDE", ".ENDC"):
-            warnings.warn(f"{src_name} line {ln}: control {head} ignored", stacklevel=3)
+        elif head == ".NEB":
+            if len(tok) != 2:
+                raise NetlistError(".neb needs one value (Hz)", line=ln, token=head)
+            net.neb = evaluate(tok[1], params, line=ln)
+            if not net.neb > 0:
+                raise NetlistError(".neb must be > 0 Hz", line=ln, token=tok[1])
+        elif head == ".SPREAD":
+            if len(tok) < 2:
+                raise NetlistError(".spread needs a value", line=ln, token=head)
+            for t in tok[1:]:
+                kv = _kv(t)
+                key, val = ("G", t) if kv is None else (kv[0], kv[1])
+                if key not in ("G", "L", "C", "R", "B"):
+                    raise NetlistError(".spread takes a global value and L=, C=, R=, B=", line=ln, token=t)
+                v = evaluate(val, params, line=ln)
+                if not 0 <= v < 3:
+                    raise NetlistError(".spread must be in [0, 3) (relative 3-sigma)", line=ln, token=t)
+                net.spread[key] = v
+        elif head in (".OPTION", ".OPTIONS"):
+            for t in tok[1:]:
+                kv = _kv(t)
+                key, val = (t, "1") if kv is None else kv
+                try:
+                    net.options[key.lower()] = evaluate(val, params, line=ln)
+                except NetlistError:
+                    net.options[key.lower()] = val.lower()
+                if key not in ("SEED", "MAXSTEP", "STEP", "STARTUP", "NOSTARTUP", "MINIMAL", "ANALYSIS"):
+                    _warn("option not used by physnn", line=ln, token=t, strict=strict, src=src)
+            if "seed" in net.options:
+                sd = net.options["seed"]
+                if not (isinstance(sd, float) and sd >= 0 and sd == int(sd)):
+                    raise NetlistError(".option seed must be a non-negative integer", line=ln, token=str(sd))
+        elif head == ".IV":
+            if len(tok) < 3:
+                raise NetlistError(".iv needs a model and a maximum current", line=ln, token=head)
+            if tok[1] not in gmodels:
+                raise NetlistError("undefined junction model", line=ln, token=tok[1])
+            imax = evaluate(tok[2], params, line=ln)
+            if not imax > 0:
+                raise NetlistError(".iv maximum current must be > 0", line=ln, token=tok[2])
+            net.iv.append((tok[1], imax, c.text.split()[3] if len(tok) > 3 else None))
+        elif head in (".PRINT", ".PLOT", ".SAVE"):
+            net.prints.extend(_parse_print(tok, ln, byname, nodes, strict, src))
+        elif head in (".FILE", ".END"):
+            pass
         else:
-            raise NetlistError("unknown control", line=ln, token=head)
+            _warn("unknown control ignored", line=ln, token=head, strict=strict, src=src)
     net.params = {k: params.get(k, None) for k in params.raw}
     return net
 
 
-def _parse_print(tok: list[str], ln: int, byname: dict[str, Element]) -> list[PrintRequest]:
-    def dev(name: str) -> Element:
+def _line_dir(ln, base_dir: Path | None) -> Path | None:
+    src = getattr(ln, "src", None)
+    return Path(src).parent if src else base_dir
+
+
+def _elem_options(toks: list[str], params: _Params, ln) -> tuple[tuple[str, float], ...]:
+    out = []
+    for t in toks:
+        kv = _kv(t)
+        if kv and kv[0] in ("TEMP", "NEB", "SPREAD"):
+            out.append((kv[0], evaluate(kv[1], params, line=ln)))
+    return tuple(out)
+
+
+def _check_subckt_cycles(subckts: dict[str, _Subckt]) -> None:
+    """A subcircuit that instantiates itself through any chain is a NetlistError (even unused)."""
+    def calls(sc: _Subckt):
+        for ln_ in sc.body:
+            tok = ln_.tokens
+            if tok[0][0] == "X":
+                plain = [t for t in tok if "=" not in t]
+                for cand in (plain[1] if len(plain) > 1 else None, plain[-1]):
+                    if cand in subckts:
+                        yield cand, ln_.line
+                        break
+
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: tuple[str, ...]):
+        state[name] = 1
+        for callee, ln in calls(subckts[name]):
+            if state.get(callee) == 1:
+                raise NetlistError(f".subckt cycle: {' -> '.join([*trail, name, callee])}", line=ln, token=callee)
+            if callee not in state:
+                visit(callee, (*trail, name))
+        state[name] = 2
+
+    for name in subckts:
+        if name not in state:
+            visit(name, ())
+
+
+def check_dangling(elements: list[Element]) -> None:
+    """A node that only one element terminal touches is connected to nothing: NetlistError naming
+    the element's line and the node (checked when a circuit is compiled; an open-ended
+    transmission-line port is allowed: an open line is a circuit of its own)."""
+    count: dict[str, int] = {}
+    first: dict[str, Element] = {}
+    for e in elements:
+        for i, nd in enumerate(e.nodes):
+            if e.kind == "T":
+                count[nd] = count.get(nd, 0) + 2
+                continue
+            if nd != "0":
+                count[nd] = count.get(nd, 0) + 1
+                first.setdefault(nd, e)
+    for nd, k in count.items():
+        if k == 1:
+            e = first[nd]
+            raise NetlistError(f"node {nd} is connected to nothing but {e.name}", line=e.line, token=nd)
+
+
+def _parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str], strict: bool = False,
+                 src: str | None = None) -> list[PrintRequest]:
+    def dev(name: str) -> Element | None:
         key = _canonical_device(name)
         if key not in byname:
-            raise NetlistError("unknown device in .print", line=ln, token=name)
+            _warn("unknown device in .print: ignoring this store request", line=ln, token=name, strict=strict, src=src)
+            return None
         return byname[key]
 
-    def node_ok(n: str) -> str:
-        return "0" if _is_ground(n) else n
+    def nd(n: str) -> str | None:
+        key = _canonical_node(n)
+        if key != "0" and key not in nodes:
+            _warn("unknown node in .print: ignoring this store request", line=ln, token=n, strict=strict, src=src)
+            return None
+        return key
+
+    def node_req(letter: str, a: str, b: str | None) -> PrintRequest | None:
+        n1 = nd(a)
+        n2 = nd(b) if b is not None else "0"
+        if n1 is None or n2 is None:
+            return None
+        lab = f"{letter}({n1})" if n2 == "0" else f"{letter}({n1},{n2})"
+        return PrintRequest(kind="nodev" if letter == "V" else "nodep", target=(n1, n2), label=lab, line=ln)
+
+    def dev_req(letter: str, name: str) -> PrintRequest | None:
+        e = dev(name)
+        if e is None:
+            return None
+        if letter == "I" and e.kind == "T":
+            _warn("current of a transmission line is not kept (print its port voltages): ignoring this "
+                  "store request", line=ln, token=name, strict=strict, src=src)
+            return None
+        k = {"V": "devv", "I": "devi", "P": "phase"}[letter]
+        return PrintRequest(kind=k, target=(e.name,), label=f"{letter}({e.name})", line=ln)
 
     args = tok[1:]
+    if args and args[0] == "TRAN":  # SPICE: .print tran v(1) ...
+        args = args[1:]
     if not args:
         raise NetlistError(".print needs arguments", line=ln, token=tok[0])
     kind = args[0]
-    out: list[PrintRequest] = []
+    out: list[PrintRequest | None] = []
     if kind in ("DEVV", "DEVI", "PHASE", "DEVP", "DEVICE_VOLTAGE", "DEVICE_CURRENT", "DEVICE_PHASE"):
         if len(args) != 2:
             raise NetlistError(f".print {kind} needs one device", line=ln, token=" ".join(args))
-        e = dev(args[1])
-        k = {"DEVV": "devv", "DEVICE_VOLTAGE": "devv", "DEVI": "devi", "DEVICE_CURRENT": "devi"}.get(kind, "phase")
-        letter = {"devv": "V", "devi": "I", "phase": "P"}[k]
-        out.append(PrintRequest(kind=k, target=(e.name,), label=f"{letter}({e.name})", line=ln))
-        return out
-    if kind in ("NODEV", "NODEP", "NODE_VOLTAGE", "NODE_PHASE"):
+        letter = {"DEVV": "V", "DEVICE_VOLTAGE": "V", "DEVI": "I", "DEVICE_CURRENT": "I"}.get(kind, "P")
+        out.append(dev_req(letter, args[1]))
+    elif kind in ("NODEV", "NODEP", "NODE_VOLTAGE", "NODE_PHASE"):
         if len(args) not in (2, 3):
             raise NetlistError(f".print {kind} needs one or two nodes", line=ln, token=" ".join(args))
-        n1 = node_ok(args[1])
-        n2 = node_ok(args[2]) if len(args) == 3 else "0"
-        k = "nodev" if "V" in kind.split("_")[-1][-1:] or kind in ("NODEV", "NODE_VOLTAGE") else "nodep"
-        letter = "V" if k == "nodev" else "P"
-        lab = f"{letter}({n1})" if n2 == "0" else f"{letter}({n1},{n2})"
-        out.append(PrintRequest(kind=k, target=(n1, n2), label=lab, line=ln))
-        return out
-    # WRspice style: .print v(1) v(2,3) i(L1) p(B1)
-    for a in args:
-        m = re.match(r"^([VIP])\((.*)\)$", a)
-        if m is None:
-            raise NetlistError("unknown .print form", line=ln, token=a)
-        letter, inner = m.group(1), m.group(2).split()
-        if letter == "I" or (len(inner) == 1 and _canonical_device(inner[0]) in byname):
-            e = dev(inner[0])
-            k = {"V": "devv", "I": "devi", "P": "phase"}[letter]
-            out.append(PrintRequest(kind=k, target=(e.name,), label=f"{letter}({e.name})", line=ln))
-        else:
-            n1 = node_ok(inner[0])
-            n2 = node_ok(inner[1]) if len(inner) > 1 else "0"
-            k = "nodev" if letter == "V" else "nodep"
-            lab = f"{letter}({n1})" if n2 == "0" else f"{letter}({n1},{n2})"
-            out.append(PrintRequest(kind=k, target=(n1, n2), label=lab, line=ln))
-    return out
+        letter = "V" if kind in ("NODEV", "NODE_VOLTAGE") else "P"
+        out.append(node_req(letter, args[1], args[2] if len(args) == 3 else None))
+    else:
+        # SPICE/WRspice style: .print v(1) v(2,3) i(L1) p(B1) p(1) v(B1) @B1[p] ...
+        for a in args:
+            m = re.match(r"^([VIP])\((.*)\)$", a)
+            if m is None:
+                m2 = re.match(r"^@([A-Z0-9_.|]+)\[([VIPC])\]$", a)  # @device[v|i|p]
+                if m2 is None:
+                    raise NetlistError("unknown .print form", line=ln, token=a)
+                out.append(dev_req({"C": "I"}.get(m2.group(2), m2.group(2)), m2.group(1)))
+                continue
+            letter, inner = m.group(1), m.group(2).split()
+            if not inner or len(inner) > 2:
+                raise NetlistError("a .print trace takes one device or one or two nodes", line=ln, token=a)
+            if letter == "I" or (len(inner) == 1 and _canonical_device(inner[0]) in byname
+                                 and _canonical_node(inner[0]) not in nodes):
+                if len(inner) != 1:
+                    raise NetlistError("a current trace takes one device", line=ln, token=a)
+                out.append(dev_req(letter, inner[0]))
+            else:
+                out.append(node_req(letter, inner[0], inner[1] if len(inner) > 1 else None))
+    return [p for p in out if p is not None]

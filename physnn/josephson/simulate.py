@@ -37,8 +37,29 @@ class Ensemble:
             raise ValueError(f"Ensemble.distribution={self.distribution!r}: expected 'uniform' or 'normal'")
 
 
+def as_generator(generator, name: str = "generator"):
+    """``generator`` as the randomness policy wants it: a ``torch.Generator`` or None.
+
+    A ``numpy.random.Generator`` is still accepted for one release, with a DeprecationWarning: a
+    torch generator is seeded from one draw of it.
+    """
+    import warnings
+
+    import torch
+
+    from ..random import check_generator
+
+    if isinstance(generator, np.random.Generator):
+        warnings.warn(f"{name}: numpy.random.Generator is deprecated in physnn.josephson; pass a "
+                      "torch.Generator (physnn.random.generator_from_seed)", DeprecationWarning, stacklevel=3)
+        return torch.Generator().manual_seed(int(generator.integers(0, 2**63 - 1)))
+    return check_generator(generator, name)
+
+
 def ic_multipliers(ensemble, n_jj: int, generator=None) -> np.ndarray | None:
-    """(J, E) Ic multipliers from ``ensemble`` (None, int, :class:`Ensemble` or array (E, J))."""
+    """(J, E) Ic multipliers from ``ensemble`` (None, int, :class:`Ensemble` or array (E, J)).
+
+    ``generator`` (``torch.Generator``; None: torch's global generator) draws the spreads."""
     import torch
 
     if ensemble is None:
@@ -50,20 +71,13 @@ def ic_multipliers(ensemble, n_jj: int, generator=None) -> np.ndarray | None:
         return np.ones((n_jj, int(ensemble)))
     if isinstance(ensemble, Ensemble):
         shape = (ensemble.n, n_jj)
+        generator = as_generator(generator)
         if ensemble.ic_spread == 0:
             x = np.zeros(shape)
-        elif isinstance(generator, torch.Generator) or generator is None:
-            if generator is None:
-                raise ValueError("generator: an Ensemble with ic_spread > 0 needs a torch.Generator or "
-                                 "numpy.random.Generator (reproducible spreads)")
-            if ensemble.distribution == "uniform":
-                x = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1).numpy()
-            else:
-                x = torch.randn(shape, generator=generator, dtype=torch.float64).numpy()
-        elif isinstance(generator, np.random.Generator):
-            x = generator.uniform(-1, 1, shape) if ensemble.distribution == "uniform" else generator.standard_normal(shape)
+        elif ensemble.distribution == "uniform":
+            x = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1).numpy()
         else:
-            raise TypeError(f"generator: expected torch.Generator or numpy.random.Generator, got {type(generator).__name__}")
+            x = torch.randn(shape, generator=generator, dtype=torch.float64).numpy()
         m = 1.0 + ensemble.ic_spread * x
         if np.any(m <= 0):
             raise ValueError("ensemble: a critical-current multiplier is <= 0; reduce ic_spread")
@@ -103,23 +117,33 @@ def _bdf2_voltage(phi: np.ndarray, h: float) -> np.ndarray:
     return out
 
 
+#: time step and stop time used when neither the call nor the netlist's ``.tran`` gives them, s
+DEFAULT_TSTEP = 0.25e-12
+DEFAULT_TSTOP = 1e-9
+
+
 def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None, ensemble=None,
-             generator=None, params: dict | None = None, backend: str = "auto") -> xr.Dataset:
+             generator=None, params: dict | None = None, backend: str = "auto", strict: bool = False) -> xr.Dataset:
     """Simulate a JoSIM-style netlist (path, text or parsed :class:`Netlist`).
 
     Parameters
     ----------
     netlist : str, Path or Netlist
     tstep, tstop : float, optional
-        Time step and stop time, s (default: the ``.tran`` line; step 0.25 ps, stop 1 ns).
+        Time step and stop time, s (default: the ``.tran`` line; without one, 0.25 ps and 1 ns,
+        with a :class:`~physnn.josephson.NetlistWarning` saying so).
     ensemble : None, int, Ensemble or array (E, J)
         Ensemble members: an int gives identical copies (useful with ``.temp`` noise), an
         :class:`Ensemble` draws Ic spreads with ``generator``, an array gives Ic multipliers.
-    generator : torch.Generator or numpy.random.Generator, optional
-        Randomness for Ic spreads and Johnson noise (``.temp``).
+    generator : torch.Generator, optional
+        Randomness, consumed in this order: ``.spread`` process variation, ``noise()`` sources,
+        Ensemble Ic spreads, Johnson noise (``.temp``). None: ``.option seed=N`` if the netlist
+        has it, else torch's global generator.
     params : dict, optional
         ``.param`` overrides (name -> SI value).
     backend : {'auto', 'fused', 'dense', 'sparse'}
+    strict : bool
+        Turn every :class:`~physnn.josephson.NetlistWarning` into a NetlistError.
 
     Returns
     -------
@@ -128,21 +152,70 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
         ``.print`` (JoSIM column names such as ``V(1)``, ``P(B01|X1)``, ``I(ROUT)``), coordinates
         ``time`` (s), ``junction`` (JoSIM labels), ``ensemble``.
     """
-    net = netlist if isinstance(netlist, Netlist) else parse_netlist(netlist, params=params)
+    from .netlist import _warn
+
+    generator = as_generator(generator)
+    net = netlist if isinstance(netlist, Netlist) else parse_netlist(netlist, params=params, strict=strict)
     if isinstance(netlist, Netlist) and params:
         raise ValueError("params: only supported when netlist is a path or text")
-    h = tstep if tstep is not None else (net.tstep or 0.25e-12)
-    stop = tstop if tstop is not None else (net.tstop or 1e-9)
+    if (tstep is None and net.tstep is None) or (tstop is None and net.tstop is None):
+        _warn(f"no .tran line: using the default tstep={DEFAULT_TSTEP:g} s, tstop={DEFAULT_TSTOP:g} s "
+              "(give .tran or simulate(tstep=, tstop=))", strict=strict, src=net.source_name)
+    h = tstep if tstep is not None else (net.tstep or DEFAULT_TSTEP)
+    stop = tstop if tstop is not None else (net.tstop or DEFAULT_TSTOP)
     check_positive(h, "tstep")
     check_positive(stop, "tstop")
     if stop < 2 * h:
         raise ValueError(f"tstop={stop!r}: must cover at least two steps of {h!r} s")
+    if generator is None and "seed" in net.options:
+        from ..random import generator_from_seed
+
+        generator = generator_from_seed(int(net.options["seed"]))
+    net = _prepare(net, h, stop, generator)
     J = len(net.junctions)
     ic_scale = ic_multipliers(ensemble, J, generator)
     obs_nodes, obs_src = _observed(net)
     res = run_transient(net, tstep=h, tstop=stop, ic_scale=ic_scale, generator=generator,
                         obs_nodes=obs_nodes + obs_src, backend=backend)
-    return _to_dataset(net, res, ensemble is not None, obs_nodes + obs_src)
+    ds = _to_dataset(net, res, ensemble is not None, obs_nodes + obs_src)
+    # .tran PRSTEP TSTOP TSTART MAXSTEP: output from TSTART every PRSTEP (when the step came from .tran)
+    if tstep is None and net.prstep and net.tstep and net.prstep > net.tstep * 1.5:
+        stride = int(round(net.prstep / res.h))
+        ds = ds.isel(time=slice(None, None, stride))
+    if tstop is None and net.tstart > 0:
+        ds = ds.sel(time=slice(net.tstart - 0.5 * res.h, None))
+    return ds
+
+
+def _prepare(net: Netlist, h: float, stop: float, generator) -> Netlist:
+    """Resolve the netlist's random and per-element settings into a plain netlist: ``.spread``
+    values drawn, ``noise()`` sources sampled on the step grid (one waveform shared by every
+    ensemble member), per-element ``TEMP=`` turned into the noise temperature."""
+    import dataclasses
+
+    from .netlist import Source
+    from .spread import apply_spread, has_spread
+
+    if has_spread(net):
+        net = apply_spread(net, generator)
+    if any(e.source is not None and e.source.stochastic for e in net.elements):
+        T = int(np.floor(stop / h + 1e-9)) + 1
+        t = np.arange(T) * h
+        els = []
+        for e in net.elements:
+            if e.source is not None and e.source.stochastic:
+                v = e.source(t, tstep=h, tstop=stop, generator=generator)
+                args = tuple(np.column_stack([t, v]).ravel().tolist())
+                e = dataclasses.replace(e, source=Source(kind="pwl", args=args))
+            els.append(e)
+        net = dataclasses.replace(net, elements=els)
+    temps = [dict(e.options)["TEMP"] for e in net.elements if "TEMP" in dict(e.options)]
+    if temps and not net.temp:
+        # only the elements that name a temperature are noisy
+        els = [e if "TEMP" in dict(e.options) or e.kind not in "RB" else
+               dataclasses.replace(e, options=(*e.options, ("TEMP", 0.0))) for e in net.elements]
+        net = dataclasses.replace(net, elements=els, temp=max(temps) or None)
+    return net
 
 
 def _observed(net: Netlist) -> tuple[list[str], list[str]]:
@@ -174,26 +247,25 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
         return x if has_ens else x[0]
 
     jdims = ("ensemble", "junction", "time") if has_ens else ("junction", "time")
-    ds = xr.Dataset(coords={"time": ("time", t), "junction": ("junction", np.array(labels, dtype=str))})
-    ds["time"].attrs.update(units="s", long_name="simulation time")
-    ds["junction"].attrs.update(units="1", long_name="junction label (JoSIM convention B|X inner-to-outer)")
+    # every variable is collected first and the Dataset built once (one merge/alignment instead
+    # of one per variable: ~2 ms each, a large part of a small circuit's run)
+    coords = {"time": ("time", t, {"units": "s", "long_name": "simulation time"}),
+              "junction": ("junction", np.array(labels, dtype=str),
+                           {"units": "1", "long_name": "junction label (JoSIM convention B|X inner-to-outer)"})}
     if has_ens:
-        ds = ds.assign_coords(ensemble=("ensemble", np.arange(res.ic.shape[1])))
-        ds["ensemble"].attrs.update(units="1", long_name="ensemble member")
-    ds["phase"] = (jdims, arr(res.phase))
-    ds["phase"].attrs.update(units="rad", long_name="junction phase difference")
-    ds["voltage"] = (jdims, arr(res.voltage))
-    ds["voltage"].attrs.update(units="V", long_name="junction voltage (BDF2)")
+        coords["ensemble"] = ("ensemble", np.arange(res.ic.shape[1]), {"units": "1", "long_name": "ensemble member"})
+    dv: dict = {}
+    dv["phase"] = (jdims, arr(res.phase), {"units": "rad", "long_name": "junction phase difference"})
+    dv["voltage"] = (jdims, arr(res.voltage), {"units": "V", "long_name": "junction voltage (BDF2)"})
     icd = ("ensemble", "junction") if has_ens else ("junction",)
-    ds["ic"] = (icd, res.ic.T if has_ens else res.ic[:, 0])
-    ds["ic"].attrs.update(units="A", long_name="junction critical current")
+    dv["ic"] = (icd, res.ic.T if has_ens else res.ic[:, 0], {"units": "A", "long_name": "junction critical current"})
     if has_ens:
         mh = res.member_halvings if res.member_halvings is not None else np.full(res.ic.shape[1], res.halvings)
-        ds["step_halvings"] = ("ensemble", np.asarray(mh, dtype=int))
-        ds["step_halvings"].attrs.update(units="1", long_name="time-step halvings applied to the member "
-                                         "(JoSIM 0.2*2pi rule; results decimated to the common grid)")
-    ds["phase_offset"] = ("junction", circ.phi_off.copy())
-    ds["phase_offset"].attrs.update(units="rad", long_name="junction phase offset (pi junctions)")
+        dv["step_halvings"] = ("ensemble", np.asarray(mh, dtype=int),
+                               {"units": "1", "long_name": "time-step halvings applied to the member "
+                                "(JoSIM 0.2*2pi rule; results decimated to the common grid)"})
+    dv["phase_offset"] = ("junction", circ.phi_off.copy(),
+                          {"units": "rad", "long_name": "junction phase offset (pi junctions)"})
 
     # .print traces
     col = {name: i for i, name in enumerate(obs_names)}
@@ -204,7 +276,6 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
         return res.node_phase[:, col[nd], :]
 
     jidx = {lab: i for i, lab in enumerate(labels)}
-    tdims = ("time", "ensemble") if has_ens else ("time",)
     for p in net.prints:
         if p.kind in ("nodev", "nodep"):
             ph = node_phase(p.target[0])
@@ -241,11 +312,9 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
                     ic = res.ic[j][None, :]
                     val = (ic * np.sin(ph - circ.phi_off[j]) + v / circ.r0[j]
                            + circ.cap[j] * _bdf2_voltage(v * K_JOSEPHSON, res.h))
-        name = p.label
-        ds[name] = (tdims, val if has_ens else val[:, 0])
-        ds[name].attrs.update(units=units, long_name=f"{ln} {p.label} (.print line {p.line})")
-        if has_ens:
-            ds[name] = ds[name].transpose("ensemble", "time")
+        attrs = {"units": units, "long_name": f"{ln} {p.label} (.print line {p.line})"}
+        dv[p.label] = (("ensemble", "time"), val.T, attrs) if has_ens else (("time",), val[:, 0], attrs)
+    ds = xr.Dataset(dv, coords=coords)
     ds.attrs.update(source=str(net.source_name), tstep_s=float(res.h), step_halvings=int(res.halvings),
                     simulator="physnn.josephson (phase-mode BDF2, JoSIM v2.7 equations)")
     if net.temp:

@@ -56,6 +56,10 @@ __all__ = ["SimulationError", "TransientResult", "run_transient", "PHASE_JUMP_LI
 #: BLAS threads for the per-step products of large ensembles (None = library default)
 BLAS_THREADS_BATCH = None
 
+#: single runs: the fused loop's subgap steps in the compiled loop (:func:`._ensemble_kernel.fused_steps`)
+#: when numba is installed; False: the numpy loop (the reference it is tested against)
+FUSED_COMPILED = True
+
 #: smallest ensemble for the compiled loop (single runs use the fused loop)
 KERNEL_MIN_MEMBERS = 2
 
@@ -89,25 +93,36 @@ class TransientResult:
 
 
 def _noise_sigma(circ: Circuit, temp: float | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-step Johnson current std for resistors and junction subgap resistors, A."""
+    """Per-step Johnson current std for resistors and junction subgap resistors, A.
+
+    White current noise of one-sided PSD ``4 k T / R`` in the bandwidth ``B`` (``.neb`` or an
+    element's ``NEB=``; default the Nyquist band ``1/2h`` of the step), drawn every step:
+    ``sigma = sqrt(4 k T B / R)``. An element's ``TEMP=`` overrides ``.temp``.
+    """
     if not temp:
         return None
     h = circ.h
-    rs = np.array([1.0 / (e.value) for e in circ.branches[circ.n_jj:circ.n_jj + circ.n_r]])
-    s_r = np.sqrt(2.0 * k_B * temp * rs / h)  # one-sided PSD 4kT/R sampled at 1/h (bandwidth 1/2h)
-    s_j = np.sqrt(2.0 * k_B * temp / (circ.r0 * h))
+    neb = circ.netlist.neb or 1.0 / (2.0 * h)
+
+    def opt(e, key, default):
+        return dict(e.options).get(key, default)
+
+    J, nr = circ.n_jj, circ.n_r
+    rb = circ.branches[J:J + nr]
+    jb = circ.branches[:J]
+    s_r = np.array([math.sqrt(4.0 * k_B * opt(e, "TEMP", temp) * opt(e, "NEB", neb) / e.value) for e in rb])
+    s_j = np.array([math.sqrt(4.0 * k_B * opt(e, "TEMP", temp) * opt(e, "NEB", neb) / r0)
+                    for e, r0 in zip(jb, circ.r0)])
     return s_j, s_r
 
 
 def _draw(generator, shape) -> np.ndarray:
-    """Standard normal samples from a torch / numpy generator or seed."""
+    """Standard normal samples from a ``torch.Generator`` (None: torch's global generator)."""
     import torch
 
-    if isinstance(generator, torch.Generator):
-        return torch.randn(shape, generator=generator, dtype=torch.float64).numpy()
-    if isinstance(generator, np.random.Generator):
-        return generator.standard_normal(shape)
-    raise TypeError(f"generator: expected torch.Generator or numpy.random.Generator, got {type(generator).__name__}")
+    from ..random import check_generator
+
+    return torch.randn(shape, generator=check_generator(generator), dtype=torch.float64).numpy()
 
 
 def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndarray | None = None,
@@ -119,8 +134,8 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
     ----------
     ic_scale : array (J, E), optional
         Multiplier of each junction's critical current per ensemble member.
-    generator : torch.Generator or numpy.random.Generator, optional
-        Random source for Johnson noise (needed only when the netlist has ``.temp``).
+    generator : torch.Generator, optional
+        Random source for Johnson noise (netlists with ``.temp``; None: torch's global generator).
     obs_nodes : list of str
         Node names whose phases are recorded (for ``.print``).
     backend : {'auto', 'fused', 'dense', 'sparse'}
@@ -237,7 +252,7 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
     status = np.zeros(1, dtype=np.int64)  # set by the compiled loop when a state is not finite
     while True:
         circ = compile_circuit(net, h)
-        if circ.n_c or (backend == "auto" and circ.n > 400):
+        if circ.n_c or circ.n_t or (backend == "auto" and circ.n > 400):
             return None
         T = int(math.floor(tstop / h + 1e-9)) + 1
         if out is not None:
@@ -403,16 +418,24 @@ def _run_threaded(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvin
     return res
 
 
-def _blas_threads(n: int):
-    """Limit BLAS threads: tiny per-step products only lose time to waking thread pools."""
-    try:
-        from threadpoolctl import threadpool_limits
+_TP_CONTROLLER = None
 
-        return threadpool_limits(limits=n, user_api="blas")
+
+def _blas_threads(n: int):
+    """Limit BLAS threads: tiny per-step products only lose time to waking thread pools.
+
+    One ``threadpoolctl.ThreadpoolController`` is made per process (finding the loaded BLAS
+    libraries reads /proc/self/maps: ~5 ms, a large part of a small circuit's run)."""
+    global _TP_CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover
         import contextlib
 
         return contextlib.nullcontext()
+    if _TP_CONTROLLER is None:
+        _TP_CONTROLLER = ThreadpoolController()
+    return _TP_CONTROLLER.limit(limits=n, user_api="blas")
 
 
 def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, store_every: int = 1) -> TransientResult:
@@ -428,19 +451,16 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
     node_idx.update({"__src__" + e.name: circ.n_nodes + k for k, e in enumerate(circ.vsrc)})
     obs = [node_idx[nd] for nd in obs_nodes if nd != "0"]
     temp = circ.netlist.temp
-    if temp and generator is None:
-        raise ValueError("generator: the netlist has .temp (thermal noise); pass a torch.Generator or "
-                         "numpy.random.Generator for reproducible noise")
     if backend == "auto":
         if circ.n > 400:
             backend = "sparse"
-        elif E == 1 and not temp:
+        elif E == 1 and not temp and not circ.n_t and circ.n_jj:
             backend = "fused"
         else:
             backend = "dense"
     if backend not in ("fused", "dense", "sparse"):
         raise ValueError(f"backend={backend!r}: expected 'auto', 'fused', 'dense' or 'sparse'")
-    if backend == "fused" and (E != 1 or temp):
+    if backend == "fused" and (E != 1 or temp or circ.n_t or not circ.n_jj):
         backend = "dense"
     if backend == "fused":
         with _blas_threads(1):
@@ -561,6 +581,9 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     a = 3.0 / (2.0 * h * K)
     kp = 2.0 * h * K / 3.0
     J, nb, nr, nc = circ.n_jj, circ.nb, circ.n_r, circ.n_c
+    cs_ = slice(J + nr, J + nr + nc)  # capacitor branches
+    nt = circ.n_t
+    ts_ = slice(J + nr + nc, nb)  # transmission-line port branches
     E = ic.shape[1]
     cap = circ.cap[:, None]
     c1, c2 = 2.0 * cap / h, cap / (2.0 * h)
@@ -612,6 +635,10 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     nph = np.empty((T_out + (se > 1), len(obs), E))
     P = np.empty((nb, E))
     c = np.empty((nb, E))
+    if nt:
+        t_delay, t_other = circ.t_delay, circ.t_other
+        t_len = int(t_delay.max()) + 1
+        wbuf = np.zeros((t_len, nt, E))  # history of the port waves, ring buffer over steps
     in_gap = False
     uniform = True
     poff = bool(np.any(circ.phi_off != 0))
@@ -657,7 +684,7 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
         v0 += tmpJ
         np.multiply(v0, kp_, out=phi0)
         phi0 += P[:J]
-        if n > check_from:
+        if n > check_from and J:
             np.subtract(phi0, y1[:J], out=tmpJ)
             if max(tmpJ.max(), -tmpJ.min()) > PHASE_JUMP_LIMIT:
                 dj = np.abs(tmpJ)
@@ -680,6 +707,8 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
                     ic, c1b, c2b, state, it = (np.ascontiguousarray(x[:, keep]) for x in (ic, c1b, c2b, state, it))
                     if nc:
                         y3, y4 = y3[:, keep], y4[:, keep]
+                    if nt:
+                        wbuf = np.ascontiguousarray(wbuf[:, :, keep])
                     uniform = bool((state == state[:, :1]).all())
                     groups = None
                     if sparse or uniform:
@@ -712,8 +741,12 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
         cJ -= sn
         if in_gap:
             cJ -= it
+        if nt:
+            # lossless line (JoSIM's delay-line formulation): each port is a Z0 branch whose history
+            # is the other port's wave W = V/Z0 + I, k = TD/h steps back (zero before t = 0)
+            c[ts_] += wbuf[(n - t_delay) % t_len, t_other]
         if nc:
-            c[J + nr:] = circ.g_c[:, None] * ((8.0 / 3.0) * y1[J + nr:] - (22.0 / 9.0) * y2[J + nr:]
+            c[cs_] = circ.g_c[:, None] * ((8.0 / 3.0) * y1[cs_] - (22.0 / 9.0) * y2[cs_]
                                              + (8.0 / 9.0) * y3 - (1.0 / 9.0) * y4)
         if noise is not None:
             s_j, s_r = noise
@@ -774,9 +807,13 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
         else:
             phase[r] = y[:J]
             volt[r] = V
+        if nt:
+            # W_n = V_n/Z0 + I_n = g (y_n - P_n) + (g y_n - c_n)
+            gt = g[ts_]
+            wbuf[n % t_len] = gt * (2.0 * y[ts_] - P[ts_]) - c[ts_]
         if nc:
             y4 = y3
-            y3 = y2[J + nr:].copy()
+            y3 = y2[cs_].copy()
         y, y1, y2 = y2, y, y1
         V, V1, V2, V3 = V3, V, V1, V2
         n += 1
@@ -908,7 +945,35 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
     poff = bool(np.any(circ.phi_off != 0))
     dot, sin = np.dot, np.sin
     n = 0
-    if not poff:
+    if FUSED_COMPILED and _kern.available():
+        # the general loop below, compiled: one call per stretch of constant junction states
+        c_ = np.ascontiguousarray
+        itc = c_(circ.lower * (1.0 / circ.r0 - circ.glarge))
+        rt1 = c_(circ.rtype1.astype(np.bool_))
+        offs = c_(circ.phi_off, dtype=float)
+        icc = c_(ic, dtype=float)
+        new_state = np.zeros(J, dtype=np.int8)
+        split: dict[int, tuple] = {}
+
+        def split_rows(k0_, FH_, Gt_, H_, Rst_):
+            # rows of z' that only copy one entry of z (history shifts) are done as copies
+            if k0_ not in split:
+                nz = FH_ != 0.0
+                shift = (nz.sum(axis=1) == 1) & (FH_.max(axis=1) == 1.0) & ~Gt_.any(axis=0) & ~H_.any(axis=1)
+                d = np.nonzero(~shift)[0]
+                sr = np.nonzero(shift)[0]
+                split[k0_] = (c_(FH_[d]), c_(Gt_[:, d]), d.astype(np.int64), sr.astype(np.int64),
+                              FH_[sr].argmax(axis=1).astype(np.int64), c_(Rst_[:2 * J, :dz]), c_(H_[d]))
+            return split[k0_]
+
+        while n < T:
+            FHd, Gd, drows, srows, ssrc, Rp2, Hd = split_rows(k0, FH, Gt, H, Rst)
+            n = _kern.fused_segment(W, U, slog, FHd, Gd, drows, srows, ssrc, Rp2, Hd, circ.lower, circ.upper, rt1,
+                                    itc, offs, icc, state, k0, n, T, dz, new_state)
+            if n < T:
+                state = new_state.copy()
+                FH, Gt, Rst, H, Oz, Ou, Os, Rd, k0 = mats(state)
+    elif not poff:
         # Fast path (hand-written loop: the recurrence is sequential). Row n of W holds the state
         # z_n and sin(phi0_n); one product with M = [FH; Rph FH] gives z_{n+1} and the next
         # predicted phase, so a step is 3 numpy calls. The quasiparticle-state test is done on the
@@ -962,9 +1027,13 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
     check_from = int(math.floor(0.01 * (T - 1))) + 1
     for key, entry in cache.items():
         Rd_k, idx = entry[7], entry[8]
-        steps = np.nonzero(slog[check_from:] == idx)[0] + check_from
+        if len(cache) == 1:  # one state all along: a slice, not a gathered copy
+            steps = np.arange(check_from, T)
+            dj = np.abs(W[check_from:T] @ Rd_k.T)
+        else:
+            steps = np.nonzero(slog[check_from:] == idx)[0] + check_from
+            dj = np.abs(W[steps] @ Rd_k.T) if steps.size else None
         if steps.size:
-            dj = np.abs(W[steps] @ Rd_k.T)
             if dj.max() > PHASE_JUMP_LIMIT:
                 r, j = np.unravel_index(dj.argmax(), dj.shape)
                 raise _StepTooLarge(int(j), int(steps[r]))
@@ -975,6 +1044,11 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
         nph = np.empty((T, len(obs)))
         for key, entry in cache.items():
             Oz_k, Ou_k, Os_k, idx = entry[4], entry[5], entry[6], entry[8]
+            if len(cache) == 1:
+                np.matmul(Z, Oz_k.T, out=nph)
+                nph += U @ Ou_k.T
+                nph += Os_k.T
+                continue
             steps = np.nonzero(slog == idx)[0]
             nph[steps] = Z[steps] @ Oz_k.T + U[steps] @ Ou_k.T + Os_k.T[steps]
         nph = nph[:, :, None]

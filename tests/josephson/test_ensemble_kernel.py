@@ -181,3 +181,19 @@ def test_ensemble_non_finite_state_is_reported():
     scale[2, 1] = np.nan
     with pytest.raises(SimulationError, match="non-finite"):
         run_transient(net, tstep=0.25e-12, tstop=20e-12, ic_scale=scale)
+
+
+def test_compiled_single_run_equals_numpy_loop(monkeypatch):
+    # the compiled single-run loop (fused_segment) against the numpy fused loop it replaces:
+    # the same equations, summation order of the row products aside
+    from physnn.josephson import _ensemble_kernel, transient
+
+    if not _ensemble_kernel.available():
+        pytest.skip("numba not installed")
+    fast = simulate(DCSFQ, tstop=TSTOP)
+    monkeypatch.setattr(transient, "FUSED_COMPILED", False)
+    ref = simulate(DCSFQ, tstop=TSTOP)
+    np.testing.assert_allclose(fast["phase"].values, ref["phase"].values, rtol=0, atol=1e-9)
+    for name in [k for k in ref.data_vars if "(" in k]:
+        scale = float(np.abs(ref[name].values).max())
+        np.testing.assert_allclose(fast[name].values, ref[name].values, rtol=0, atol=1e-9 * scale)

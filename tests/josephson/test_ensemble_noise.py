@@ -32,9 +32,15 @@ def test_batched_ensemble_equals_individual_runs():
     assert np.ptp(d) > 0.01e-12
 
 
-def test_ensemble_needs_generator_and_checks_shape():
-    with pytest.raises(ValueError, match="generator"):
-        simulate(CHAIN, ensemble=Ensemble(n=2))
+def test_ensemble_generator_policy_and_shape():
+    # physnn.random policy: a torch.Generator, or None for torch's global generator
+    with pytest.raises(TypeError, match="generator"):
+        simulate(CHAIN, ensemble=Ensemble(n=2), generator=3)
+    torch.manual_seed(11)
+    a = simulate(CHAIN, ensemble=Ensemble(n=2))["ic"].values
+    torch.manual_seed(11)
+    b = simulate(CHAIN, ensemble=Ensemble(n=2))["ic"].values
+    np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="shape"):
         simulate(CHAIN, ensemble=np.ones((2, 3)))
 
@@ -49,8 +55,8 @@ def test_thermal_noise_seeded_and_scaled():
     quiet = simulate(CHAIN)["phase"].values
     dev = np.abs(a["phase"].isel(ensemble=0).values - quiet).max()
     assert 1e-5 < dev < 0.5  # 4.2 K noise perturbs but does not break the JTL
-    with pytest.raises(ValueError, match="generator"):
-        simulate(text)
+    with pytest.raises(TypeError, match="generator"):
+        simulate(text, generator="seed")
 
 
 def test_step_halving_then_named_error():

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from physnn.josephson import NetlistError, parse_netlist, parse_value, simulate
+from physnn.josephson import NetlistError, NetlistWarning, parse_netlist, parse_value, simulate
 
 
 @pytest.mark.parametrize("tok, val", [
@@ -84,6 +84,7 @@ def test_floating_node_is_named():
 B1 1 0 jm
 I1 1 5 pwl(0 0 1p 10u)
 R5 5 6 1
+R6 6 5 2
 .tran 0.25p 10p
 """
     with pytest.raises(NetlistError, match="floating node"):
@@ -91,8 +92,11 @@ R5 5 6 1
 
 
 def test_unknown_control_and_unbalanced_parenthesis():
+    # JoSIM ignores an unknown control with a warning; strict=True makes it an error
+    with pytest.warns(NetlistWarning, match="line 2"):
+        parse_netlist("* t\n.foo 1\nR1 1 0 1\nL1 1 0 1p\n")
     with pytest.raises(NetlistError, match="line 2"):
-        parse_netlist("* t\n.foo 1\n")
+        parse_netlist("* t\n.foo 1\n", strict=True)
     with pytest.raises(NetlistError, match="line 2"):
         parse_netlist("* t\nI1 0 1 pwl(0 0 1p 1u\n")
 
