@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     from physnn.constants import Phi0
     from physnn.josephson import Ensemble, parse_netlist, pulse_areas, simulate
     from physnn.josephson.bias_tuning import JTLChain, delay_gradient_check, tune_jtl_bias
-    from physnn.josephson.cli import plot_phases
+    from physnn.plot import plot_phases
 
     ref_dir = args.ref_dir.resolve()
     ref = json.loads((ref_dir / "josim_reference.json").read_text())["circuits"]

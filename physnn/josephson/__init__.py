@@ -15,11 +15,10 @@ from .simulate import Ensemble, simulate
 from .transient import SimulationError, run_transient
 from .differentiable import transient_torch
 from .cells import cell_path, cell_library, jtl_chain, CELLS
-from .cli import plot_phases
 
 __all__ = [
     "simulate", "Ensemble", "parse_netlist", "parse_value", "Netlist", "NetlistError", "JJModel",
     "SimulationError", "run_transient", "compile_circuit", "Circuit", "K_JOSEPHSON",
     "crossings", "switch_times", "switching_events", "delays", "pulse_count", "pulse_areas",
-    "switch_time_torch", "transient_torch", "cell_path", "cell_library", "jtl_chain", "CELLS", "plot_phases",
+    "switch_time_torch", "transient_torch", "cell_path", "cell_library", "jtl_chain", "CELLS",
 ]
