@@ -76,12 +76,12 @@ def heatmap(da: Any, x: str, y: str, ax: Any = None, *, annotate: bool = True, f
                             color="black" if v > mid else "white")
     if colorbar:
         cb = ax.figure.colorbar(img, ax=ax)
-        cb.set_label(da.attrs.get("long_name", da.name or ""), fontsize=7)
+        cb.set_label(str(da.name or ""), fontsize=7)
     return ax
 
 
 def lines_ci(ds: Any, metric: str, x: str, hue: str | None = None, ax: Any = None, *,
-             xscale: str | None = None, band: bool = True) -> Any:
+             xscale: str | None = None, band: bool = True, ylabel: str | None = None) -> Any:
     """Mean of ``metric`` against ``x`` with its confidence band (``{metric}_ci_low`` /
     ``_ci_high`` of a sweep Dataset), one line per value of ``hue``. Other dimensions must have
     been selected away."""
@@ -100,7 +100,7 @@ def lines_ci(ds: Any, metric: str, x: str, hue: str | None = None, ax: Any = Non
     if xscale:
         ax.set_xscale(xscale)
     ax.set_xlabel(_label(ds, x))
-    ax.set_ylabel(mean.attrs.get("long_name", metric).replace(", mean over replicates", "") + " (mean, CI)")
+    ax.set_ylabel(ylabel if ylabel is not None else f"{metric} (mean, {100 * float(ds.attrs.get('ci_level', 0.95)):.0f} % CI)")
     if hue is not None:
         ax.legend(title=_label(ds, hue), fontsize=7, title_fontsize=7)
     return ax

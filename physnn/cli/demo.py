@@ -41,6 +41,7 @@ def demo_spec(*, card: str = "pcm_aihwkit", quick: bool = False, seed: int = 0, 
 
     noise, bits, times, reps, ep = QUICK if quick else FULL
     return SweepSpec(
+        chunk_points=len(noise) * len(bits),          # one drift time per commit
         name="physnn demo: digits MLP on crossbars vs read noise x ADC bits x drift time",
         task="crossbar_mlp", seed=seed, replicates=replicates or reps,
         task_params={"card": str(card), "epochs": epochs or ep, "hidden": 64, "dac_bits": 8, "adc_y_max": 12.0},
@@ -57,12 +58,16 @@ def figures(ds: Any, out: Path, float_acc: float) -> list[Path]:
     from ..plot import heatmap, lines_ci
 
     times = list(ds.drift_time.values)
-    fig = Figure(figsize=(4.2 * len(times), 3.6))
-    axs = fig.subplots(1, len(times), squeeze=False)[0]
+    ncol = min(3, len(times))
+    nrow = -(-len(times) // ncol)
+    fig = Figure(figsize=(4.6 * ncol, 3.6 * nrow))
+    axs = fig.subplots(nrow, ncol, squeeze=False).ravel()
     for ax, t in zip(axs, times):
         heatmap(ds.accuracy_mean.sel(drift_time=t), x="read_noise", y="adc_bits", ax=ax, vmin=0.0, vmax=1.0,
-                colorbar=ax is axs[-1])
+                colorbar=False)
         ax.set_title(f"t = {_TIME_LABELS.get(float(t), f'{t:g} s')}", fontsize=9)
+    for ax in axs[len(times):]:
+        ax.set_visible(False)
     fig.suptitle(f"test accuracy (mean of {ds.sizes['replicate']} device instances); float net {float_acc:.3f}",
                  fontsize=10)
     fig.tight_layout()
@@ -94,7 +99,7 @@ def summary(ds: Any, float_acc: float, card: str, seconds: float) -> tuple[str, 
              f"64-64-10 MLP on sklearn digits, float test accuracy {float_acc:.3f}; "
              f"{ds.sizes['replicate']} device instances per point, {int(ds.attrs['points_total'])} points "
              f"({int(ds.attrs['points_failed'])} failed); {seconds:.1f} s.", "",
-             "Smallest ADC resolution keeping the mean accuracy within 1 point (0.01) of the float net:", "",
+             "Smallest ADC resolution keeping the mean accuracy within 2 points (0.02) of the float net:", "",
              "| read noise \\ drift time | " + " | ".join(_TIME_LABELS.get(float(t), f"{t:g} s") for t in ds.drift_time.values) + " |",
              "|---|" + "---|" * ds.sizes["drift_time"]]
     margin: dict[str, Any] = {}
@@ -102,7 +107,7 @@ def summary(ds: Any, float_acc: float, card: str, seconds: float) -> tuple[str, 
         cells = []
         for t in ds.drift_time.values:
             a = m.sel(read_noise=n, drift_time=t)
-            ok = [int(b) for b in ds.adc_bits.values if float(a.sel(adc_bits=b)) >= float_acc - 0.01]
+            ok = [int(b) for b in ds.adc_bits.values if float(a.sel(adc_bits=b)) >= float_acc - 0.02]
             cells.append(f"{min(ok)} bit" if ok else "none")
         lines.append(f"| {n:g} | " + " | ".join(cells) + " |")
     lines += ["", "Mean accuracy at the largest ADC resolution (± 95 % CI half-width):", "",

@@ -288,8 +288,8 @@ class _CrossbarTask(AbstractTask):
 
     defaults = {"card": "pcm_aihwkit", "dac_bits": 8, "adc_bits": 8, "adc_y_max": 12.0, "out_noise": 0.0,
                 "input_scaling": "abs_max", "output_units": "weight", "t_inference": 0.0,
-                "drift_compensation": True, "max_rows": 1 << 17}
-    default_chunk = 256
+                "drift_compensation": True, "max_elements": 1 << 23}
+    default_chunk = 64
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
@@ -418,10 +418,13 @@ class _CrossbarTask(AbstractTask):
             by_t[float(p.values.get(_TIME, cfg.t_inference))].append(j)
         B = x.shape[0]
         width = max(max(lin.in_features, lin.out_features) for lin in lins)
-        k_max = max(1, int(self.params["max_rows"]) // (R * B * max(1, width // 64)))
+        # points per batched read: bounds each (R, K, B, width) buffer to max_elements numbers
+        k_max = max(1, int(self.params["max_elements"]) // (R * B * width))
         for t, js in by_t.items():
             for li, layer in enumerate(layers):
                 layer.set_time(t, generator=torch.Generator().manual_seed(point_key(gkey, t, li)))
+            # equal ADC resolutions next to each other: one ADC call per resolution and batch
+            js = sorted(js, key=lambda j: (self._readout_of(cfg, pts[j].values)[1] or 0, pts[j].index))
             for s in range(0, len(js), k_max):
                 sub = js[s:s + k_max]
                 sub_pts = [pts[j] for j in sub]
@@ -476,12 +479,15 @@ class _CrossbarTask(AbstractTask):
                     noise[k].zero_()
             z.add_(noise.transpose(0, 1) * sig)
             if ro[0][1] is not None:
-                bits = np.array([r[1] for r in ro])
+                # one ADC call per run of equal resolution (points arrive sorted by it)
                 ymax = torch.tensor([r[2] for r in ro], dtype=x.dtype).view(1, K, 1, 1)
-                for b in np.unique(bits):
-                    sel = torch.from_numpy(np.nonzero(bits == b)[0])
-                    zb = z.index_select(1, sel)
-                    z.index_copy_(1, sel, adc(zb, ADC(int(b), 1.0), y_max=ymax.index_select(1, sel), check=False))
+                a = 0
+                while a < K:
+                    b = a + 1
+                    while b < K and ro[b][1] == ro[a][1]:
+                        b += 1
+                    z[:, a:b] = adc(z[:, a:b], ADC(int(ro[a][1]), 1.0), y_max=ymax[:, a:b], check=False)
+                    a = b
             h = z * scale
             if lin.bias is not None:
                 h = h + lin.bias.detach()
@@ -540,8 +546,7 @@ class CrossbarLinear(_CrossbarTask):
 
     name = "crossbar_linear"
     metrics = {"rel_error": ("1", "relative output error against the float layer (Frobenius norm)")}
-    defaults = {**_CrossbarTask.defaults, "in_features": 256, "out_features": 256, "batch": 64,
-                "max_rows": 1 << 22}
+    defaults = {**_CrossbarTask.defaults, "in_features": 256, "out_features": 256, "batch": 64}
 
     def network(self, seed: int) -> list:
         import torch
