@@ -519,8 +519,15 @@ class CrossbarMLP(_CrossbarTask):
         import torch
 
         xtr, ytr, _, _ = digits(int(self.params["data_seed"]))
-        with torch.enable_grad():
-            net = train_mlp(xtr, ytr, hidden=int(self.params["hidden"]), seed=seed, epochs=int(self.params["epochs"]))
+        # one thread: the same network in every process, whatever its thread count
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.enable_grad():
+                net = train_mlp(xtr, ytr, hidden=int(self.params["hidden"]), seed=seed,
+                                epochs=int(self.params["epochs"]))
+        finally:
+            torch.set_num_threads(threads)
         return [net[0], net[2]]
 
     def data(self, seed: int):
