@@ -25,7 +25,12 @@ ADC are the layer's own read semantics (see :mod:`physnn.crossbar.config`): the 
 its DAC, without output noise and ADC; output noise ``N(0, out_noise)`` and the public
 :func:`~physnn.crossbar.adc` act on ``y / (alpha x_scale)`` in the config's output units, then
 the digital rescale and the bias follow. ``tests/sweep`` checks this path against an
-:class:`AnalogLinear` whose config holds the ADC. Every random draw of a point comes from
+:class:`AnalogLinear` whose config holds the ADC. One difference: with global drift
+compensation the factor ``alpha`` comes from the array's calibration read *without* output noise
+and ADC (an ideal calibration read, the same for every read-out setting), where a layer holding
+the ADC calibrates through it. Bound management is not batched: the crossbar tasks run with it
+off. A shared input (the first layer's) is read once per device instance and drift time — the
+analog read before output noise is deterministic — and each point adds its own noise and ADC. Every random draw of a point comes from
 generators keyed by the sweep seed and the point (or its device group, or its drift time), so a
 point's numbers do not depend on which other points share its call.
 """
