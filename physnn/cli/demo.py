@@ -167,10 +167,14 @@ def demo(out: Path | None, card: str, quick: bool, seed: int, replicates: int | 
 
     try:
         spec = demo_spec(card=card, quick=quick, seed=seed, replicates=replicates, epochs=epochs)
+        task = make_task(spec)
+        click.echo(f"training the float 64-64-10 MLP on digits ({task.params['epochs']} Adam steps) ...", err=True)
+        float_acc = task.float_accuracy(seed)
+        click.echo(f"float test accuracy {float_acc:.3f}; sweeping {card_name} crossbars "
+                   f"({spec.replicates} device instances per point) into {folder}", err=True)
         ds = run_sweep(spec, folder, resume=True, progress=progress)
     except SweepError as exc:
         raise InputError(str(exc)) from None
-    float_acc = make_task(spec).float_accuracy(seed)
     files = figures(ds, folder, float_acc)
     seconds = time.perf_counter() - t_start
     text, figs = summary(ds, float_acc, card_name, seconds)
