@@ -128,3 +128,40 @@ def test_integer_fields_are_rounded():
                      axes=(Axis(field="config.adc.bits", start=3, stop=9),))
     _, layout = validate(spec)
     assert np.all(layout.design == np.round(layout.design))
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def _specs(draw):
+    design = draw(st.sampled_from(["grid", "random", "lhs"]))
+    n_axes = draw(st.integers(1, 3))
+    axes = []
+    for i in range(n_axes):
+        name = draw(st.sampled_from([None, f"a{i}"]))
+        if design == "grid" and draw(st.booleans()):
+            axes.append(Axis(field=f"task.f{i}", values=tuple(draw(st.lists(_finite, min_size=1, max_size=4))), name=name))
+        else:
+            lo = draw(st.floats(min_value=1e-3, max_value=1e3))
+            hi = lo * draw(st.floats(min_value=1.5, max_value=1e3))
+            kw = dict(num=draw(st.integers(1, 5))) if design == "grid" else {}
+            axes.append(Axis(field=f"task.f{i}", start=lo, stop=hi, scale=draw(st.sampled_from(["linear", "log"])),
+                             units=draw(st.sampled_from([None, "1"])), name=name, **kw))
+    return SweepSpec(task="toy", axes=tuple(axes), design=design,
+                     samples=None if design == "grid" else draw(st.integers(1, 50)),
+                     seed=draw(st.integers(0, 2**31)), replicates=draw(st.integers(1, 9)),
+                     seeds=draw(st.sampled_from([None, (0, 1), (7,)])),
+                     task_params=draw(st.sampled_from([{}, {"noise": 0.5}, {"work": 3, "noise": 0.0}])))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_specs())
+def test_toml_round_trip_property(spec):
+    import tomllib
+
+    back = SweepSpec.from_dict(tomllib.loads(spec.to_toml()))
+    assert back == spec and back.digest == spec.digest
