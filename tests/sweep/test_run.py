@@ -42,6 +42,11 @@ def test_ensemble_batches_equal_point_by_point():
         alone.update(_metrics(evaluate_chunk(js, [i])))
     for i in idx:
         np.testing.assert_array_equal(together[i]["accuracy"], alone[i]["accuracy"])
+    # memory-bounded sub-batches (one point per batched read) give the same numbers too
+    small = SweepSpec(**{**MLP, "task_params": {**MLP["task_params"], "max_elements": 1000}})
+    sub = _metrics(evaluate_chunk(small.to_json(), idx))
+    for i in idx:
+        np.testing.assert_array_equal(together[i]["accuracy"], sub[i]["accuracy"])
     acc = np.array([together[i]["accuracy"].mean() for i in idx]).reshape(3, 3, 2)
     # physics sanity: more read noise costs accuracy; replicates differ (independent devices)
     assert acc[2].mean() < acc[0].mean() - 0.05
@@ -78,6 +83,29 @@ def test_vectorized_readout_equals_the_layer_with_its_own_adc():
         layer.set_time(10.0, generator=torch.Generator().manual_seed(point_key(gkey, 10.0, 0)))
         ref = layer(x)
         torch.testing.assert_close(y[:, k], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_batched_output_noise_has_each_points_std():
+    """Per point, output minus the noise-free output, in normalised input units, is N(0, sigma)."""
+    sigmas = (0.0, 0.05, 0.2, 0.6)
+    spec = SweepSpec(task="crossbar_linear", replicates=2, seed=2,
+                     task_params={"in_features": 64, "out_features": 64, "batch": 256, "adc_bits": 0,
+                                  "drift_compensation": False},
+                     axes=(Axis(field="config.out_noise", values=sigmas),))
+    task, layout = validate(spec)
+    outs = []
+    orig = task.score
+    task.score = lambda out, target, _: (outs.append(out), orig(out, target, _))[1]
+    task.evaluate([layout.point(i) for i in range(layout.n)], 2)
+    y = outs[0]                                           # (R, K, B, out)
+    x = task._cached_net(layout.point(0).seed)[1][0]
+    xs = x.abs().amax(-1, keepdim=True)                   # abs-max input scaling
+    for k, s in enumerate(sigmas[1:], start=1):
+        d = (y[:, k] - y[:, 0]) / xs
+        assert abs(float(d.std()) - s) < 0.03 * s and abs(float(d.mean())) < 0.03 * s
+    # different points draw different noise
+    n1, n2 = (y[:, 1] - y[:, 0]) / 0.05, (y[:, 2] - y[:, 0]) / 0.2
+    assert abs(float(torch.corrcoef(torch.stack([n1.ravel(), n2.ravel()]))[0, 1])) < 0.05
 
 
 def test_failed_point_is_recorded_and_the_sweep_goes_on(tmp_path):
