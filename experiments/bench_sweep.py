@@ -85,7 +85,7 @@ def bench_dask(points: int, work: int, seed: int, tmp: Path, repeats: int) -> di
 
     from distributed import Client, LocalCluster
 
-    from physnn.sweep import Axis, SweepSpec, run_sweep
+    from physnn.sweep import Axis, SweepSpec, evaluate_chunk, run_sweep
 
     spec = SweepSpec(task="toy", seed=seed, replicates=1, chunk_points=1, task_params={"work": work},
                      axes=(Axis(field="task.x", start=0.0, stop=1.0, num=points),))
@@ -96,11 +96,11 @@ def bench_dask(points: int, work: int, seed: int, tmp: Path, repeats: int) -> di
         for n in (1, 2):
             cluster = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                        dashboard_address=None, silence_logs=40))
-            stack.enter_context(Client(cluster)).wait_for_workers(n)
+            client = stack.enter_context(Client(cluster))
+            client.wait_for_workers(n)
             addr[n] = cluster.scheduler_address
-            # warm the workers (imports) with a one-point sweep
-            run_sweep(spec.replace(axes=(Axis(field="task.x", values=(0.0,)),)), tmp / f"warm{n}",
-                      scheduler=addr[n], progress=False)
+            # warm every worker (imports, task) before the clock starts
+            client.run(evaluate_chunk, spec.to_json(), [0], 1)
         # alternate 1 and 2 workers so that both see the same (shared-machine) load; best of repeats
         for r in range(repeats):
             for n in (1, 2):

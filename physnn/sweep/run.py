@@ -97,10 +97,15 @@ def evaluate_chunk(spec_json: str, indices: list[int], threads: int | None = Non
     ``(index, status, metrics, error, seconds)``. A chunk that raises is retried point by point,
     so one failing point fails alone. Runs in any process (it rebuilds the task from the spec)."""
     if threads is not None:
-        import torch
+        import os
+        import sys
 
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        if "torch" in sys.modules:
+            torch = sys.modules["torch"]
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+        else:                            # read by torch when a task first imports it
+            os.environ["OMP_NUM_THREADS"] = str(threads)
     spec = SweepSpec.from_dict(json.loads(spec_json))
     task = make_task(spec)
     layout = _LAYOUTS.get(spec.digest)
