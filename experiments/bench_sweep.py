@@ -42,12 +42,13 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def bench_vectorized(repeats: int, seed: int) -> dict:
+def bench_vectorized(repeats: int, seed: int, threads: int) -> dict:
     import torch
     from torch import nn
 
     from physnn.sweep import Axis, SweepSpec, evaluate_chunk, validate
 
+    torch.set_num_threads(threads)
     spec = SweepSpec(task="crossbar_linear", seed=seed, replicates=1,
                      task_params={"in_features": 256, "out_features": 256, "batch": 64},
                      axes=(Axis(field="config.out_noise", name="read_noise", start=0.0, stop=0.5, num=100),
@@ -55,29 +56,36 @@ def bench_vectorized(repeats: int, seed: int) -> dict:
     _, layout = validate(spec)
     assert layout.n == 1000
     js, idx = spec.to_json(), list(range(layout.n))
-    evaluate_chunk(js, idx)                                    # warm-up: trains nothing, programs, caches
+    evaluate_chunk(js, idx)                                    # warm-up: programs, caches
     lin = nn.Linear(256, 256)
     x = torch.randn(64, 256, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         for _ in range(50):
             lin(x)
-    t_sweep, t_lin = [], []
+    t_sweep, t_lin, c_sweep, c_lin = [], [], [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rows = evaluate_chunk(js, idx)
         t_sweep.append(time.perf_counter() - t0)
+        c_sweep.append(time.process_time() - c0)
         with torch.no_grad():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(1000):
                 lin(x)
             t_lin.append(time.perf_counter() - t0)
+            c_lin.append(time.process_time() - c0)
     assert all(r[1] == "ok" for r in rows)
-    err = np.array([r[2]["rel_error"][0] for r in sorted(rows)]).reshape(100, 10)
-    return {"vectorized_ratio": round(min(t_sweep) / min(t_lin), 3),
-            "vectorized_sweep_s": round(min(t_sweep), 4), "linear_1000_s": round(min(t_lin), 4),
-            "vectorized_points": layout.n, "torch_threads": torch.get_num_threads(), "load_vectorized": load(),
-            # physics sanity of the sweep itself: error grows with noise, shrinks with bits
-            "rel_error_noise0_12bit": round(float(err[0, -1]), 4), "rel_error_noise05_3bit": round(float(err[-1, 0]), 4)}
+    sfx = "" if threads == 2 else f"_{threads}t"
+    out = {f"vectorized_ratio{sfx}": round(min(t_sweep) / min(t_lin), 3),
+           f"vectorized_ratio{sfx}_cpu": round(min(c_sweep) / min(c_lin), 3),
+           f"vectorized_sweep_s{sfx}": round(min(t_sweep), 4), f"linear_1000_s{sfx}": round(min(t_lin), 4),
+           f"load_vectorized{sfx}": load()}
+    if threads == 2:
+        err = np.array([r[2]["rel_error"][0] for r in sorted(rows)]).reshape(100, 10)
+        # physics sanity of the sweep itself: error grows with noise, shrinks with bits
+        out.update(vectorized_points=layout.n, rel_error_noise0_12bit=round(float(err[0, -1]), 4),
+                   rel_error_noise05_3bit=round(float(err[-1, 0]), 4))
+    return out
 
 
 def bench_dask(points: int, work: int, seed: int, tmp: Path, repeats: int) -> dict:
@@ -195,7 +203,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.only in (None, "vectorized"):
-            res.update(bench_vectorized(repeats, args.seed))
+            res.update(bench_vectorized(repeats, args.seed, 2))
+            res.update(bench_vectorized(repeats, args.seed, 1))
             print(json.dumps(res), flush=True)
         if args.only in (None, "dask"):
             res.update(bench_dask(12 if args.quick else 24, 2_000_000, args.seed, tmp, 1 if args.quick else 3))

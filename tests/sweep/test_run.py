@@ -68,7 +68,7 @@ def test_vectorized_readout_equals_the_layer_with_its_own_adc():
     task, layout = validate(spec)
     outs = {}
     orig = task.score
-    task.score = lambda out, target, _: (outs.setdefault("y", []).append(out), orig(out, target, _))[1]
+    task.score = lambda out, target, _: (outs.setdefault("y", []).append(out.clone()), orig(out, target, _))[1]
     pts = [layout.point(i) for i in range(layout.n)]
     task.evaluate(pts, 2)
     y = outs["y"][0]                                   # (R, K, B, out)
@@ -95,7 +95,7 @@ def test_batched_output_noise_has_each_points_std():
     task, layout = validate(spec)
     outs = []
     orig = task.score
-    task.score = lambda out, target, _: (outs.append(out), orig(out, target, _))[1]
+    task.score = lambda out, target, _: (outs.append(out.clone()), orig(out, target, _))[1]
     task.evaluate([layout.point(i) for i in range(layout.n)], 2)
     y = outs[0]                                           # (R, K, B, out)
     x = task._cached_net(layout.point(0).seed)[1][0]
