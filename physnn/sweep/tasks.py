@@ -428,8 +428,9 @@ class _CrossbarTask(AbstractTask):
         for t, js in by_t.items():
             for li, layer in enumerate(layers):
                 layer.set_time(t, generator=torch.Generator().manual_seed(point_key(gkey, t, li)))
-            # equal ADC resolutions next to each other: one ADC call per resolution and batch
-            js = sorted(js, key=lambda j: (self._readout_of(cfg, pts[j].values)[1] or 0, pts[j].index))
+            # equal ADC settings next to each other: one ADC pass per setting and block
+            js = sorted(js, key=lambda j: (self._readout_of(cfg, pts[j].values)[1:] if cfg.adc is not None else (),
+                                           pts[j].index))
             for s in range(0, len(js), k_max):
                 sub = js[s:s + k_max]
                 sub_pts = [pts[j] for j in sub]
