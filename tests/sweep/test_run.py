@@ -64,7 +64,8 @@ def test_vectorized_readout_equals_the_layer_with_its_own_adc():
     spec = SweepSpec(task="crossbar_linear", replicates=2, seed=4,
                      task_params={"in_features": 32, "out_features": 16, "batch": 5, "drift_compensation": False,
                                   "adc_y_max": 4.0},
-                     axes=(Axis(field="config.adc.bits", values=(3, 6)), Axis(field="config.t_inference", values=(10.0,))))
+                     axes=(Axis(field="config.adc.bits", values=(3, 6)), Axis(field="config.adc.y_max", values=(2.0, 4.0)),
+                           Axis(field="config.t_inference", values=(10.0,))))
     task, layout = validate(spec)
     outs = {}
     orig = task.score
