@@ -207,7 +207,7 @@ def main() -> None:
             res.update(bench_vectorized(repeats, args.seed, 1))
             print(json.dumps(res), flush=True)
         if args.only in (None, "dask"):
-            res.update(bench_dask(12 if args.quick else 24, 2_000_000, args.seed, tmp, 1 if args.quick else 5))
+            res.update(bench_dask(12 if args.quick else 24, 4_000_000, args.seed, tmp, 1 if args.quick else 3))
             print(json.dumps(res), flush=True)
         if args.only in (None, "resume"):
             res.update(bench_resume(30 if args.quick else 60, 400_000, args.seed, tmp))
