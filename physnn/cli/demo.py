@@ -64,7 +64,7 @@ def figures(ds: Any, out: Path, float_acc: float) -> list[Path]:
     axs = fig.subplots(nrow, ncol, squeeze=False).ravel()
     for ax, t in zip(axs, times):
         heatmap(ds.accuracy_mean.sel(drift_time=t), x="read_noise", y="adc_bits", ax=ax, vmin=0.0, vmax=1.0,
-                colorbar=False)
+                colorbar=t == times[-1])
         ax.set_title(f"t = {_TIME_LABELS.get(float(t), f'{t:g} s')}", fontsize=9)
     for ax in axs[len(times):]:
         ax.set_visible(False)
