@@ -299,7 +299,15 @@ class _CrossbarTask(AbstractTask):
     def __init__(self, **kw: Any):
         super().__init__(**kw)
         self._nets: dict[int, Any] = {}
-        self.base_config = self._base_config()
+        self._base: Any = None
+
+    @property
+    def base_config(self):
+        """The CrossbarConfig of the task parameters (built on first use: torch is imported
+        only after the spec's fields, units and ranges have been checked)."""
+        if self._base is None:
+            self._base = self._base_config()
+        return self._base
 
     # -- configuration ------------------------------------------------------------------------
     def _periphery(self) -> dict[str, Any]:

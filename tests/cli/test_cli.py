@@ -64,6 +64,13 @@ def test_sweep_command_errors_name_the_field(tmp_path):
     res = _run("sweep", spec, "--out", tmp_path / "r")
     assert res.exit_code == 2 and "task.z: unknown field" in res.output
     assert not (tmp_path / "r").exists()
+    # a crossbar sweep with a misspelt field fails before torch is imported
+    spec.write_text('[sweep]\ntask = "crossbar_mlp"\n[[axis]]\nfield = "config.adc.bitz"\nvalues = [4]\n')
+    code = ("import sys, runpy; sys.argv = ['physnn', 'sweep', %r];\n"
+            "try:\n    runpy.run_module('physnn', run_name='__main__')\n"
+            "except SystemExit as e:\n    print('rc', e.code, 'torch' in sys.modules)") % str(spec)
+    r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, cwd=tmp_path)
+    assert "rc 2 False" in r.stdout and "config.adc.bits" in r.stderr, r.stdout + r.stderr
     spec.write_text('[sweep]\ntask = "toy"\n[[axis]]\nfield = "task.x"\nvalues = []\n')
     res = _run("sweep", spec)
     assert res.exit_code == 2 and "task.x: empty range" in res.output
