@@ -194,10 +194,7 @@ def main(argv=None) -> int:
     from physnn.constants import Phi0
     from physnn.josephson import Ensemble, parse_netlist, pulse_areas, simulate
     from physnn.josephson.bias_tuning import JTLChain, delay_gradient_check, tune_jtl_bias
-    try:  # the plot helper moves to the face layer (physnn.plot); older trees keep it in josephson.cli
-        from physnn.plot import plot_phases
-    except ImportError:
-        from physnn.josephson.cli import plot_phases
+    from physnn.plot import plot_phases
 
     ref_dir = args.ref_dir.resolve()
     ref = json.loads((ref_dir / "josim_reference.json").read_text())["circuits"]

@@ -8,6 +8,10 @@ Subpackages (import what you need; nothing heavy is imported here):
 - :mod:`physnn.asic`      — SHA-256 ASIC timing substrate
 - :mod:`physnn.data`      — offline datasets
 - :mod:`physnn.cards`     — device cards
+- :mod:`physnn.sweep`     — nonideality sweeps (specs, executors, crash-safe xarray results)
+
+The face layer — :mod:`physnn.cli` (the ``physnn`` command) and :mod:`physnn.plot` (figure
+helpers) — imports the physics; the physics never imports it.
 """
 
 from .cards import DeviceCard, list_cards, load_card

@@ -1,3 +1,3 @@
 from .cli import main
 
-raise SystemExit(main())
+main(prog_name="physnn")

@@ -29,7 +29,6 @@ torch.Size([252, 98, 40])
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -58,7 +57,6 @@ __all__ = [
     "KWSConfig",
     "KWSDataset",
     "build_kws",
-    "cli_main",
 ]
 
 #: The ten GSC-12 keywords.
@@ -529,39 +527,3 @@ def _build(cfg: KWSConfig, *, n_jobs: int, keep_audio: bool) -> KWSDataset:
         config=cfg,
         audio=torch.from_numpy(audio) if keep_audio else None,
     )
-
-
-def cli_main(argv: Sequence[str] | None = None) -> int:
-    """``physnn kws``: build (or load from the cache) a KWS dataset and save it.
-
-    Prints a JSON summary (sizes, speakers per split, build time) as its last line.
-    """
-    p = argparse.ArgumentParser(prog="physnn kws", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=None, help="write the dataset here (.pt file or folder)")
-    p.add_argument("--n-per-class", type=int, default=None, help="clips per class (default 300; --small: 30)")
-    p.add_argument("--small", action="store_true", help="test-sized preset (30 clips per class)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--feature", choices=_FEATURES, default="logmel")
-    p.add_argument("--n-mels", type=int, default=40)
-    p.add_argument("--snr-db", type=float, nargs=2, metavar=("LO", "HI"), default=None)
-    p.add_argument("--keep-audio", action="store_true", help="also store the waveforms")
-    p.add_argument("--jobs", type=int, default=None, help="parallel espeak-ng processes")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    args = p.parse_args(argv)
-    try:
-        base = KWSConfig.small() if args.small else KWSConfig()
-        kw = {"seed": args.seed, "feature": args.feature, "mel": MelConfig(n_mels=args.n_mels)}
-        if args.n_per_class is not None:
-            kw["n_per_class"] = args.n_per_class
-        if args.snr_db is not None:
-            kw["snr_db"] = tuple(args.snr_db)
-        cfg = dataclasses.replace(base, **kw)
-        ds = build_kws(cfg, cache=not args.no_cache, keep_audio=args.keep_audio, n_jobs=args.jobs)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        p.exit(2, f"physnn kws: error: {exc}\n")
-    summary = ds.summary()
-    if args.out is not None:
-        out = args.out if args.out.suffix == ".pt" else args.out / f"kws-{cfg.cache_key()}.pt"
-        summary["path"] = str(ds.save(out))
-    print(json.dumps(summary))
-    return 0

@@ -17,11 +17,10 @@ from .differentiable import transient_torch
 from .iv import iv_curve, iv_curves
 from .spread import apply_spread
 from .cells import cell_path, cell_library, jtl_chain, CELLS
-from .cli import plot_phases
 
 __all__ = [
     "simulate", "Ensemble", "parse_netlist", "parse_value", "Netlist", "NetlistError", "NetlistWarning", "JJModel",
     "SimulationError", "run_transient", "compile_circuit", "Circuit", "K_JOSEPHSON",
     "crossings", "switch_times", "switching_events", "delays", "pulse_count", "pulse_areas",
-    "switch_time_torch", "transient_torch", "iv_curve", "iv_curves", "apply_spread", "cell_path", "cell_library", "jtl_chain", "CELLS", "plot_phases",
+    "switch_time_torch", "transient_torch", "iv_curve", "iv_curves", "apply_spread", "cell_path", "cell_library", "jtl_chain", "CELLS",
 ]

@@ -177,20 +177,22 @@ def test_same_seed_same_data_cache_and_jobs(small, kws_cache, monkeypatch):
 
 
 @needs_espeak
-def test_cli_writes_dataset(kws_cache, tmp_path, monkeypatch, capsys):
+def test_cli_writes_dataset(kws_cache, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from physnn.cli import main
     from physnn.data import kws
 
     monkeypatch.setenv("PHYSNN_CACHE", str(kws_cache))
-    rc = kws.cli_main(["--small", "--n-per-class", "3", "--feature", "mfcc", "--out", str(tmp_path)])
-    assert rc == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    res = CliRunner().invoke(main, ["kws", "--small", "--n-per-class", "3", "--feature", "mfcc", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
     assert summary["n_clips"] == 36 and summary["feature_shape"] == [98, 13]
     ds = kws.KWSDataset.load(summary["path"])
     assert ds.config.feature == "mfcc" and len(ds) == 36
-    with pytest.raises(SystemExit) as exc:
-        kws.cli_main(["--n-per-class", "1", "--no-cache"])
-    assert exc.value.code == 2
-    assert "n_per_class" in capsys.readouterr().err
+    res = CliRunner().invoke(main, ["kws", "--n-per-class", "1", "--no-cache"])
+    assert res.exit_code == 2
+    assert "n_per_class" in res.output
 
 
 def test_kws_config_errors():

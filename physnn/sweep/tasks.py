@@ -1,0 +1,647 @@
+"""What one sweep point computes.
+
+A task turns points (field values + seeds) into metrics, one value per replicate (independent
+device instance). :func:`make_task` builds one from a spec; :data:`TASKS` names the built-in ones:
+
+``crossbar_mlp``
+    Test accuracy of a small MLP (64-``hidden``-10, trained in floating point on scikit-learn's
+    8x8 digits, read from the csv inside scikit-learn) whose layers run on simulated crossbars.
+``crossbar_linear``
+    Relative output error of one ``in_features`` x ``out_features`` :class:`AnalogLinear` of
+    random weights on a random batch, against the float product.
+``toy``
+    ``sin(x) cos(y)`` plus noise, with an optional CPU-bound busy loop and a failure threshold
+    (for tests and for the executor benchmark).
+
+Vectorisation (the crossbar tasks)
+----------------------------------
+Points that share their device (card and device-effect fields, seed) are evaluated together:
+the layers are programmed once with ``replicates`` device instances on the ensemble dimension of
+:class:`~physnn.crossbar.AnalogLinear`; each drift time is one :meth:`AnalogLinear.set_time`;
+the points' read-out parameters (output read noise ``config.out_noise``, ADC ``config.adc.bits``
+and ``config.adc.y_max``) are applied per point to the array's analog outputs, with the points
+folded into the batch of the next layer's per-member input. The analog output, the noise and the
+ADC are the layer's own read semantics (see :mod:`physnn.crossbar.config`): the layer reads with
+its DAC, without output noise and ADC; output noise ``N(0, out_noise)`` and the public
+:func:`~physnn.crossbar.adc` act on ``y / (alpha x_scale)`` in the config's output units, then
+the digital rescale and the bias follow. ``tests/sweep`` checks this path against an
+:class:`AnalogLinear` whose config holds the ADC. One difference: with global drift
+compensation the factor ``alpha`` comes from the array's calibration read *without* output noise
+and ADC (an ideal calibration read, the same for every read-out setting), where a layer holding
+the ADC calibrates through it. Bound management is not batched: the crossbar tasks run with it
+off. A shared input (the first layer's) is read once per device instance and drift time — the
+analog read before output noise is deterministic — and each point adds its own noise and ADC. Every random draw of a point comes from
+generators keyed by the sweep seed and the point (or its device group, or its drift time), so a
+point's numbers do not depend on which other points share its call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import fields as dc_fields
+from dataclasses import is_dataclass, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .spec import FieldInfo, SweepError, SweepSpec
+
+__all__ = ["Point", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key"]
+
+
+class Point(NamedTuple):
+    """One sweep point: its flat index, SI field values, the seed of its ``seed`` coordinate and
+    a 63-bit key for its own random draws."""
+
+    index: int
+    values: dict[str, float]
+    seed: int
+    key: int
+
+
+def point_key(*parts: Any) -> int:
+    """A stable 63-bit integer from JSON-able parts (SHA-256; same parts -> same key)."""
+    h = hashlib.sha256(json.dumps(parts, sort_keys=True, default=float).encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+class AbstractTask:
+    """Base of sweep tasks.
+
+    Subclasses set :attr:`name`, :attr:`metrics` (name -> (units, long_name)) and implement
+    :meth:`fields`, :meth:`evaluate` and :meth:`describe`; parameters come as keyword arguments
+    (the spec's ``[task]`` table) and unknown ones are refused by :meth:`_take`.
+    """
+
+    name = "abstract"
+    metrics: dict[str, tuple[str, str]] = {}
+    #: points per task call when the spec does not say
+    default_chunk = 64
+
+    def __init__(self, *, master_seed: int = 0, **params: Any):
+        self.master_seed = int(master_seed)
+        self.params = self._take(params)
+
+    #: parameter -> default
+    defaults: dict[str, Any] = {}
+
+    def _take(self, params: dict[str, Any]) -> dict[str, Any]:
+        bad = set(params) - set(self.defaults)
+        if bad:
+            raise SweepError(f"task {self.name}: unknown parameter(s) {sorted(bad)} "
+                             f"(known: {sorted(self.defaults)})")
+        out = dict(self.defaults)
+        out.update(params)
+        return out
+
+    def fields(self) -> dict[str, FieldInfo]:
+        """Every sweepable field with its SI unit."""
+        raise NotImplementedError
+
+    def check_point(self, values: dict[str, float]) -> None:
+        """Raise (naming the field) when ``values`` cannot be applied; called before any work."""
+
+    def evaluate(self, points: list[Point], replicates: int) -> list[dict[str, np.ndarray]]:
+        """Metrics of ``points``: per point a dict metric -> array of shape ``(replicates,)``."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description of everything fixed (stored in the results' attrs)."""
+        return {"task": self.name, "params": self.params}
+
+
+# ---------------------------------------------------------------------------------------------
+# toy task
+# ---------------------------------------------------------------------------------------------
+class Toy(AbstractTask):
+    """``f = sin(x) cos(y) + noise * N(0, 1)``; ``work`` iterations of a pure-Python loop per
+    point (CPU-bound, holds the GIL); points with ``x > fail_above`` raise."""
+
+    name = "toy"
+    metrics = {"f": ("1", "sin(x) cos(y) plus Gaussian noise")}
+    defaults = {"x": 0.0, "y": 0.0, "noise": 0.1, "work": 0, "fail_above": math.inf}
+    default_chunk = 1
+
+    def fields(self) -> dict[str, FieldInfo]:
+        return {"task.x": FieldInfo(units="1", long_name="toy input x"),
+                "task.y": FieldInfo(units="1", long_name="toy input y"),
+                "task.noise": FieldInfo(units="1", long_name="std of the additive noise"),
+                "task.work": FieldInfo(units="1", long_name="busy-loop iterations per point", integer=True)}
+
+    def evaluate(self, points: list[Point], replicates: int) -> list[dict[str, np.ndarray]]:
+        out = []
+        for p in points:
+            v = {**self.params, **{k.split(".", 1)[1]: x for k, x in p.values.items()}}
+            if v["x"] > float(self.params["fail_above"]):
+                raise ValueError(f"toy: x={v['x']} > fail_above={self.params['fail_above']}")
+            acc = 0
+            for i in range(int(v["work"])):
+                acc += i * i
+            rng = np.random.default_rng(p.key)
+            f = math.sin(v["x"]) * math.cos(v["y"]) + v["noise"] * rng.standard_normal(replicates)
+            out.append({"f": f})
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# crossbar tasks
+# ---------------------------------------------------------------------------------------------
+#: CrossbarConfig fields (dotted below the config) -> (SI unit, long name, integer)
+_CONFIG_FIELDS: dict[str, tuple[str, str, bool]] = {
+    "w_max": ("1", "weight mapped to the full conductance swing", False),
+    "weight_clip": ("1", "weight clip before programming", False),
+    "out_noise": ("1", "output read noise std (config output units)", False),
+    "t_inference": ("s", "time since programming (drift time)", False),
+    "v_read": ("V", "full-scale read voltage", False),
+    "range.g_min": ("S", "minimum programmable conductance", False),
+    "range.g_max": ("S", "maximum programmable conductance", False),
+    "range.levels": ("1", "programmable conductance levels", True),
+    "dac.bits": ("bit", "DAC resolution", True),
+    "dac.x_max": ("1", "DAC full-scale input", False),
+    "adc.bits": ("bit", "ADC resolution", True),
+    "adc.y_max": ("1", "ADC saturation level (config output units)", False),
+    "programming_noise.sigma_rel": ("1", "relative programming-noise std", False),
+    "programming_noise.sigma_abs": ("S", "absolute programming-noise std", False),
+    "programming_noise.scale": ("1", "programming-noise scale factor", False),
+    "drift.t0": ("s", "first read after programming", False),
+    "drift.nu": ("1", "drift exponent", False),
+    "drift.nu_std": ("1", "drift exponent spread", False),
+    "drift.scale": ("1", "drift scale factor", False),
+    "read_noise.sigma_rel": ("1", "relative conductance read-noise std", False),
+    "read_noise.t_read": ("s", "read integration time", False),
+    "read_noise.scale": ("1", "conductance read-noise scale factor", False),
+    "read_noise.q_max": ("1", "maximum 1/f noise factor", False),
+    "variation.device_to_device_rel": ("1", "device-to-device relative spread", False),
+    "variation.cycle_to_cycle_rel": ("1", "cycle-to-cycle relative spread", False),
+    "faults.stuck_on_rate": ("1", "stuck-at-ON fraction", False),
+    "faults.stuck_off_rate": ("1", "stuck-at-OFF fraction", False),
+    "iv.v_nl": ("V", "sinh I-V nonlinearity voltage", False),
+    "ir_drop.r_wire": ("Ohm", "row-wire segment resistance", False),
+    "ir_drop.r_col": ("Ohm", "column-wire segment resistance", False),
+}
+#: fields applied per point to the analog outputs (no re-programming)
+_READOUT = ("config.out_noise", "config.adc.bits", "config.adc.y_max")
+_TIME = "config.t_inference"
+
+
+def _apply_config(cfg: Any, path: str, value: float, integer: bool) -> Any:
+    """``cfg`` with the dotted ``path`` (below ``config.``) set to ``value`` (ValueError naming it)."""
+    parts = path.split(".")
+    v: Any = int(round(value)) if integer else float(value)
+    if len(parts) == 1:
+        return cfg.replace(**{parts[0]: v})
+    sub = getattr(cfg, parts[0])
+    if sub is None:
+        raise SweepError(f"config.{path}: the task's base config has no {parts[0]} (switch it on in [task] "
+                         f"or sweep a field it has)")
+    new = replace(sub, **{parts[1]: v})
+    if parts[0] == "range":
+        return cfg.replace(range=new)
+    return cfg.replace(**{parts[0]: new})
+
+
+def _card_with(card: Any, changes: dict[str, float]) -> Any:
+    """A validated copy of ``card`` with ``{"section.key": SI value}`` changed (re-parsed)."""
+    import tomllib
+
+    import tomli_w
+
+    from ..cards import load_card, parse_card
+
+    card = load_card(card)
+    if card.path is None:
+        raise SweepError("card.*: sweeping card fields needs a card read from a file")
+    raw = tomllib.loads(card.path.read_text(encoding="utf-8"))
+    for path, v in changes.items():
+        sec, key = path.split(".", 1)
+        if sec not in raw or key not in raw[sec]:
+            raw.setdefault(sec, {})
+        q = raw[sec].get(key)
+        entry = dict(q) if isinstance(q, dict) else {"source": "sweep override"}
+        entry["value"] = v
+        entry["units"] = card.quantity(sec, key).units if isinstance(q, dict) else _card_units(sec, key)
+        raw[sec][key] = entry
+    try:
+        return parse_card(tomli_w.dumps(raw))
+    except ValueError as exc:
+        raise SweepError(f"card.{next(iter(changes))}: {exc}") from None
+
+
+def _card_units(sec: str, key: str) -> str:
+    from ..card_schema import SECTIONS
+
+    return SECTIONS[sec].fields[key].units
+
+
+def digits(seed: int):
+    """sklearn's 8x8 digits from the csv inside scikit-learn (no download, no sklearn import),
+    scaled to [0, 1] and split 70/30 by a seeded permutation: ``(xtr, ytr, xte, yte)`` tensors."""
+    import gzip
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the crossbar_mlp task needs scikit-learn (its bundled digits data set)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt") as f:
+        raw = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    x, y = raw[:, :-1] / 16.0, raw[:, -1].astype(np.int64)
+    perm = np.random.default_rng(seed).permutation(len(y))
+    n_test = int(round(0.3 * len(y)))
+    te, tr = perm[:n_test], perm[n_test:]
+    t = torch.from_numpy
+    return t(x[tr]), t(y[tr]), t(x[te]), t(y[te])
+
+
+def train_mlp(xtr, ytr, *, hidden: int, seed: int, epochs: int):
+    """A 64-``hidden``-10 ReLU MLP trained by full-batch Adam (lr 1e-2) in floating point."""
+    import torch
+    from torch import nn
+
+    g = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Linear(xtr.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, 10))
+    with torch.no_grad():
+        for lin in (net[0], net[2]):
+            bound = 1.0 / math.sqrt(lin.in_features)
+            lin.weight.uniform_(-bound, bound, generator=g)
+            lin.bias.uniform_(-bound, bound, generator=g)
+    params = list(net.parameters())
+    m = [torch.zeros_like(q) for q in params]
+    v = [torch.zeros_like(q) for q in params]
+    lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
+    for step in range(1, epochs + 1):
+        loss = nn.functional.cross_entropy(net(xtr), ytr)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for q, gr, mi, vi in zip(params, grads, m, v):
+                mi.mul_(b1).add_(gr, alpha=1 - b1)
+                vi.mul_(b2).addcmul_(gr, gr, value=1 - b2)
+                q.sub_(lr * (mi / (1 - b1 ** step)) / ((vi / (1 - b2 ** step)).sqrt() + eps))
+    return net.eval()
+
+
+class _CrossbarTask(AbstractTask):
+    """Shared machinery of the crossbar tasks: base config, field table, vectorised reads."""
+
+    defaults = {"card": "pcm_aihwkit", "dac_bits": 8, "adc_bits": 8, "adc_y_max": 12.0, "out_noise": 0.0,
+                "input_scaling": "abs_max", "output_units": "weight", "t_inference": 0.0,
+                "drift_compensation": True, "max_elements": 1 << 23}
+    default_chunk = 64
+
+    def __init__(self, **kw: Any):
+        super().__init__(**kw)
+        self._nets: dict[int, Any] = {}
+        self._base: Any = None
+
+    @property
+    def base_config(self):
+        """The CrossbarConfig of the task parameters (built on first use: torch is imported
+        only after the spec's fields, units and ranges have been checked)."""
+        if self._base is None:
+            self._base = self._base_config()
+        return self._base
+
+    # -- configuration ------------------------------------------------------------------------
+    def _periphery(self) -> dict[str, Any]:
+        from ..crossbar import ADC, DAC
+
+        p = self.params
+        kw: dict[str, Any] = dict(out_noise=float(p["out_noise"]), input_scaling=p["input_scaling"],
+                                  output_units=p["output_units"], t_inference=float(p["t_inference"]),
+                                  drift_compensation=bool(p["drift_compensation"]), bound_management=False)
+        kw["dac"] = DAC(int(p["dac_bits"]), 1.0) if p["dac_bits"] else None
+        kw["adc"] = ADC(int(p["adc_bits"]), float(p["adc_y_max"])) if p["adc_bits"] else None
+        return kw
+
+    def _base_config(self, card: Any = None):
+        from ..cards import CardError
+        from ..crossbar import CrossbarConfig
+
+        try:
+            return CrossbarConfig.from_card(self.params["card"] if card is None else card, **self._periphery())
+        except (CardError, TypeError) as exc:
+            raise SweepError(f"task {self.name}: {exc}") from None
+        except ValueError as exc:
+            raise SweepError(f"task {self.name}: {exc}") from None
+
+    def fields(self) -> dict[str, FieldInfo]:
+        from ..card_schema import SECTIONS
+
+        out = {f"config.{k}": FieldInfo(units=u, long_name=ln, integer=i) for k, (u, ln, i) in _CONFIG_FIELDS.items()}
+        for sec, schema in SECTIONS.items():
+            for key, f in schema.fields.items():
+                if f.kind in ("float", "int") and f.units is not None:
+                    out[f"card.{sec}.{key}"] = FieldInfo(units=f.units, long_name=f.doc or f"[{sec}].{key} of the device card",
+                                                         integer=f.kind == "int")
+        return out
+
+    def config_for(self, values: dict[str, float]):
+        """The CrossbarConfig of a point (card fields re-parse the card, config fields replace)."""
+        infos = self.fields()
+        card_changes = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("card.")}
+        cfg = self._base_config(_card_with(self.params["card"], card_changes)) if card_changes else self.base_config
+        for k, v in values.items():
+            if k.startswith("config."):
+                try:
+                    cfg = _apply_config(cfg, k.split(".", 1)[1], v, infos[k].integer)
+                except SweepError:
+                    raise
+                except (ValueError, TypeError) as exc:
+                    raise SweepError(f"{k}={v!r}: {exc}") from None
+        return cfg
+
+    def check_point(self, values: dict[str, float]) -> None:
+        self._readout_of(self.config_for(values), values)
+
+    def sort_key(self, p: Point) -> tuple:
+        """Points of one device group and drift time sort together (one batched read)."""
+        return (p.seed, tuple(sorted((k, v) for k, v in p.values.items() if k not in _READOUT)))
+
+    def describe(self) -> dict[str, Any]:
+        return {"task": self.name, "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in self.params.items()},
+                "base_config": _jsonable(self.base_config)}
+
+    # -- what subclasses provide --------------------------------------------------------------
+    def network(self, seed: int) -> list:
+        """The float ``nn.Linear`` layers (ReLU between them) for ``seed``."""
+        raise NotImplementedError
+
+    def data(self, seed: int):
+        """``(x, target)`` of the evaluation batch."""
+        raise NotImplementedError
+
+    def score(self, out, target, net_out) -> dict[str, Any]:
+        """Metrics of outputs ``out`` ``(R, K, B, n_out)``: dict name -> ``(R, K)`` tensor."""
+        raise NotImplementedError
+
+    def _cached_net(self, seed: int):
+        if seed not in self._nets:
+            self._nets[seed] = (self.network(seed), self.data(seed))
+        return self._nets[seed]
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def evaluate(self, points: list[Point], replicates: int) -> list[dict[str, np.ndarray]]:
+        import torch
+
+        results: list[dict[str, np.ndarray] | None] = [None] * len(points)
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, p in enumerate(points):
+            dev = tuple(sorted((k, v) for k, v in p.values.items() if k not in _READOUT and k != _TIME))
+            groups[(dev, p.seed)].append(i)
+        with torch.no_grad():
+            for (dev, seed), idx in groups.items():
+                self._evaluate_group(dict(dev), seed, [points[i] for i in idx], replicates, results, idx)
+        return results  # type: ignore[return-value]
+
+    def _evaluate_group(self, dev: dict[str, float], seed: int, pts: list[Point], R: int,
+                        results: list, where: list[int]) -> None:
+        import torch
+        from torch import nn
+
+        from ..crossbar import AnalogLinear
+
+        cfg = self.config_for(dev)
+        dev_cfg = cfg.replace(out_noise=0.0, adc=None)
+        lins, (x, target) = self._cached_net(seed)
+        gkey = point_key(self.master_seed, seed, sorted(dev.items()))
+        gen = torch.Generator().manual_seed(gkey)
+        layers = []
+        for lin in lins:
+            plain = nn.Linear(lin.in_features, lin.out_features, bias=False)
+            plain.weight.data.copy_(lin.weight.data)
+            layers.append(AnalogLinear.from_linear(plain, config=dev_cfg, ensemble=R, generator=gen).eval())
+        for layer in layers:
+            layer.program()
+        w_max = []
+        for lin in lins:
+            w = lin.weight.detach()
+            if cfg.weight_clip is not None:
+                w = w.clamp(-cfg.weight_clip, cfg.weight_clip)
+            w_max.append(float(cfg.w_max) if cfg.w_max is not None else (float(w.abs().max()) or 1.0))
+        by_t: dict[float, list[int]] = defaultdict(list)
+        for j, p in enumerate(pts):
+            by_t[float(p.values.get(_TIME, cfg.t_inference))].append(j)
+        B = x.shape[0]
+        width = max(max(lin.in_features, lin.out_features) for lin in lins)
+        # points per batched read: bounds each (R, K, B, width) buffer to max_elements numbers
+        k_max = max(1, int(self.params["max_elements"]) // (R * B * width))
+        for t, js in by_t.items():
+            for li, layer in enumerate(layers):
+                layer.set_time(t, generator=torch.Generator().manual_seed(point_key(gkey, t, li)))
+            # equal ADC settings next to each other: one ADC pass per setting and block
+            js = sorted(js, key=lambda j: (self._readout_of(cfg, pts[j].values)[1:] if cfg.adc is not None else (),
+                                           pts[j].index))
+            for s in range(0, len(js), k_max):
+                sub = js[s:s + k_max]
+                sub_pts = [pts[j] for j in sub]
+                ro = [self._readout_of(cfg, p.values) for p in sub_pts]
+                out = self._forward(layers, lins, x, ro, sub_pts, w_max, cfg)
+                met = self.score(out, target, None)
+                for kk, j in enumerate(sub):
+                    results[where[j]] = {m: v[:, kk].double().numpy().copy() for m, v in met.items()}
+
+    @staticmethod
+    def _readout_of(cfg: Any, values: dict[str, float]) -> tuple[float, int | None, float | None]:
+        sigma = float(values.get("config.out_noise", cfg.out_noise))
+        if cfg.adc is None:
+            if "config.adc.bits" in values or "config.adc.y_max" in values:
+                raise SweepError("config.adc.*: the task's base config has no adc (set adc_bits in [task])")
+            return sigma, None, None
+        bits = int(round(values.get("config.adc.bits", cfg.adc.bits)))
+        y_max = float(values.get("config.adc.y_max", cfg.adc.y_max))
+        return sigma, bits, y_max
+
+    def _forward(self, layers, lins, x, ro, pts: list[Point], w_max: list[float], cfg):
+        """Outputs ``(R, K, B, n_out)`` of the points' reads through every layer."""
+        import torch
+
+        K = len(pts)
+        R = layers[0].ensemble
+        B = x.shape[0]
+        h = x                                                           # shared (B, in)
+        for li, (layer, lin) in enumerate(zip(layers, lins)):
+            if h.dim() == 2:
+                y = layer(h).unsqueeze(1)                               # (R, 1, B, out)
+                xs_in = h.unsqueeze(0).unsqueeze(0)
+            else:
+                y = layer(h.reshape(R, K * B, -1)).reshape(R, K, B, -1)
+                xs_in = h
+            if cfg.input_scaling == "abs_max":
+                xs = xs_in.abs().amax(-1, keepdim=True).clamp(min=1e-30)
+            else:
+                xs = torch.tensor(cfg.dac.x_max if cfg.dac is not None else 1.0, dtype=x.dtype)
+            alpha = torch.as_tensor(layer.drift_alpha, dtype=x.dtype).reshape(R, 1, 1, 1)
+            unit = 1.0 if cfg.output_units == "weight" else w_max[li]
+            scale = alpha * xs * unit                                   # (R, 1|K, B|1, 1)
+            ys = y / scale                           # analog output in ADC units, (R, 1|K, B, out)
+            n_out = y.shape[-1]
+            h = torch.empty(R, K, B, n_out, dtype=x.dtype)
+            # blocks of points (~2**21 numbers, cache-resident), in place on the block's slice of
+            # the output: per point, output noise N(0, sigma) from the point's own key; per run
+            # of points with equal resolution and range, the ADC of physnn.crossbar.adc (saturate
+            # at +-y_max, round to 2**bits - 1 levels: the same formula, float32 bounds and step
+            # y_max / (2**(bits-1) - 1); tests/sweep checks it against an AnalogLinear holding
+            # the ADC), then the digital rescale (step and input scale in one factor, as the
+            # layer's own read), bias and activation. Every step is per element, so the numbers
+            # do not depend on the block size.
+            last = li == len(layers) - 1
+            bias = lin.bias.detach() if lin.bias is not None else None
+            f32 = np.float32 if x.dtype == torch.float32 else np.float64
+            kb = max(1, (1 << 21) // (R * B * n_out))
+            for a in range(0, K, kb):
+                b = min(K, a + kb)
+                zb = h[:, a:b]
+                for k in range(a, b):
+                    yk = ys[:, 0] if ys.shape[1] == 1 else ys[:, k]
+                    if ro[k][0] > 0:
+                        n = torch.randn((R, B, n_out), dtype=x.dtype,
+                                        generator=torch.Generator().manual_seed(point_key(pts[k].key, li)))
+                        torch.add(yk, n, alpha=ro[k][0], out=h[:, k])
+                    else:
+                        h[:, k].copy_(yk)
+                i = a
+                while i < b:
+                    j = i + 1
+                    while j < b and ro[j][1:] == ro[i][1:]:
+                        j += 1
+                    zr = h[:, i:j]
+                    sr = scale if scale.shape[1] == 1 else scale[:, i:j]
+                    bits, y_max = ro[i][1], ro[i][2]
+                    if bits is not None:
+                        m = f32(y_max)
+                        step = m / f32(2 ** (bits - 1) - 1)
+                        zr.clamp_(-float(m), float(m)).div_(float(step)).round_().mul_(sr * float(step))
+                    else:
+                        zr.mul_(sr)
+                    i = j
+                if bias is not None:
+                    zb.add_(bias)
+                if not last:
+                    zb.relu_()
+        return h
+
+
+def _jsonable(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {"type": type(obj).__name__, **{f.name: _jsonable(getattr(obj, f.name)) for f in dc_fields(obj)}}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+class CrossbarMLP(_CrossbarTask):
+    """Digits MLP on crossbars; metric ``accuracy`` (fraction of the test split correct)."""
+
+    name = "crossbar_mlp"
+    metrics = {"accuracy": ("1", "test accuracy of the analog MLP (fraction correct)")}
+    defaults = {**_CrossbarTask.defaults, "hidden": 64, "epochs": 300, "data_seed": 0}
+
+    def network(self, seed: int) -> list:
+        import torch
+
+        xtr, ytr, _, _ = digits(int(self.params["data_seed"]))
+        # one thread: the same network in every process, whatever its thread count
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.enable_grad():
+                net = train_mlp(xtr, ytr, hidden=int(self.params["hidden"]), seed=seed,
+                                epochs=int(self.params["epochs"]))
+        finally:
+            torch.set_num_threads(threads)
+        return [net[0], net[2]]
+
+    def data(self, seed: int):
+        _, _, xte, yte = digits(int(self.params["data_seed"]))
+        return xte, yte
+
+    def float_accuracy(self, seed: int) -> float:
+        """Test accuracy of the floating-point network of ``seed``."""
+        import torch
+
+        lins, (x, y) = self._cached_net(seed)
+        with torch.no_grad():
+            out = lins[1](torch.relu(lins[0](x)))
+        return float((out.argmax(-1) == y).float().mean())
+
+    def score(self, out, target, net_out) -> dict[str, Any]:
+        return {"accuracy": (out.argmax(-1) == target).float().mean(-1)}
+
+
+class CrossbarLinear(_CrossbarTask):
+    """One random ``in_features`` x ``out_features`` layer on a random batch; metric
+    ``rel_error`` = ``||y - y_float|| / ||y_float||`` over the batch."""
+
+    name = "crossbar_linear"
+    metrics = {"rel_error": ("1", "relative output error against the float layer (Frobenius norm)")}
+    defaults = {**_CrossbarTask.defaults, "in_features": 256, "out_features": 256, "batch": 64}
+
+    def network(self, seed: int) -> list:
+        import torch
+        from torch import nn
+
+        g = torch.Generator().manual_seed(seed)
+        lin = nn.Linear(int(self.params["in_features"]), int(self.params["out_features"]), bias=False)
+        with torch.no_grad():
+            lin.weight.uniform_(-1.0, 1.0, generator=g)
+        return [lin]
+
+    def data(self, seed: int):
+        import torch
+
+        g = torch.Generator().manual_seed(seed + 1)
+        x = torch.rand(int(self.params["batch"]), int(self.params["in_features"]), generator=g) * 2 - 1
+        lin = self.network(seed)[0]
+        with torch.no_grad():
+            return x, lin(x)
+
+    def score(self, out, target, net_out) -> dict[str, Any]:
+        import torch
+
+        err = torch.linalg.vector_norm(out.sub_(target), dim=(-2, -1))     # out is not used again
+        return {"rel_error": err / torch.linalg.vector_norm(target)}
+
+
+#: built-in tasks by name
+TASKS: dict[str, type[AbstractTask]] = {"crossbar_mlp": CrossbarMLP, "crossbar_linear": CrossbarLinear, "toy": Toy}
+
+
+def task_class(name: str) -> type[AbstractTask]:
+    """A built-in task by name, or ``"module:Class"`` (a subclass of :class:`AbstractTask`)."""
+    if name in TASKS:
+        return TASKS[name]
+    if ":" in name:
+        mod, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(mod), attr)
+        except (ImportError, AttributeError) as exc:
+            raise SweepError(f"task {name!r}: cannot import it ({exc})") from None
+        if not (isinstance(cls, type) and issubclass(cls, AbstractTask)):
+            raise SweepError(f"task {name!r}: not a subclass of physnn.sweep.tasks.AbstractTask")
+        return cls
+    raise SweepError(f"task {name!r}: unknown (built-in tasks: {sorted(TASKS)}, or 'module:Class')")
+
+
+_CACHE: dict[str, AbstractTask] = {}
+
+
+def make_task(spec: SweepSpec) -> AbstractTask:
+    """The task of ``spec`` (one instance per spec and process: trained networks are reused)."""
+    t = _CACHE.get(spec.digest)
+    if t is None:
+        t = task_class(spec.task)(master_seed=spec.seed, **spec.task_params)
+        _CACHE.clear()
+        _CACHE[spec.digest] = t
+    return t
