@@ -5,7 +5,7 @@ Rate coding: a signal is the probability ``p`` that a line carries an SFQ pulse 
 synapse passes each pulse with probability ``P_syn(I_syn)``; a neuron of fan-in K fires in a slot
 with probability ``sum_S P(S) G_S(I_neuron)`` over the 2**K patterns S of pulses on its lines
 (independent lines: ``P(S) = prod_{i in S} q_i prod_{i not in S} (1 - q_i)``), ``G_S`` the fitted
-logistic of pattern S. This is exact for the slot-synchronous circuits of :mod:`physnn.sfq.netgen`
+(two-step) logistic of pattern S. This is exact for the slot-synchronous circuits of :mod:`physnn.sfq.netgen`
 as far as the per-slot independence of the thermal noise holds.
 
 ``window=N`` samples the rate a read-out would count over N slots (Binomial(N, p) / N) with a
@@ -107,6 +107,20 @@ def _logistic(bias, i50, scale):
     return torch.sigmoid((bias - i50) / scale)
 
 
+def _two_step(bias, m):
+    """Two-step logistic of :class:`physnn.sfq.transfer.Logistic` from buffers of module ``m``."""
+    return (m.neu_w * torch.sigmoid((bias - m.neu_i50) / m.neu_scale)
+            + (1 - m.neu_w) * torch.sigmoid((bias - m.neu_i50_2) / m.neu_scale_2))
+
+
+def _register_neuron_curve(m, curve, dtype):
+    m.register_buffer("neu_i50", torch.as_tensor(curve.i50_A, dtype=dtype))
+    m.register_buffer("neu_scale", torch.as_tensor(curve.scale_A, dtype=dtype))
+    m.register_buffer("neu_w", torch.as_tensor(curve.weight, dtype=dtype))
+    m.register_buffer("neu_i50_2", torch.as_tensor(curve.i50_2_A, dtype=dtype))
+    m.register_buffer("neu_scale_2", torch.as_tensor(curve.scale_2_A, dtype=dtype))
+
+
 class SFQSynapse(_BiasModule):
     """Element-wise stochastic synapses: output pulse probability ``p * P_syn(bias)``.
 
@@ -153,8 +167,7 @@ class SFQNeuron(_BiasModule):
         cc = c.neuron(fan_in)
         self.fan_in = fan_in
         self.lo_A, self.hi_A = cc.bias_range_A
-        self.register_buffer("i50_A", torch.as_tensor(cc.curve.i50_A, dtype=dtype))
-        self.register_buffer("scale_A", torch.as_tensor(cc.curve.scale_A, dtype=dtype))
+        _register_neuron_curve(self, cc.curve, dtype)
         self.register_buffer("patterns", torch.as_tensor(patterns(fan_in)))
         init = 0.5 * (self.lo_A + self.hi_A) if bias_A is None else bias_A
         self.bias = self._init_bias((n,), init, self.lo_A, self.hi_A, "bias", dtype)
@@ -167,7 +180,7 @@ class SFQNeuron(_BiasModule):
 
     def fire_given_pattern(self, bias_scale: float = 1.0):
         """G_S(bias): (n, 2**K) firing probability per pattern."""
-        return _logistic(self.bias[:, None] * bias_scale, self.i50_A, self.scale_A)
+        return _two_step(self.bias[:, None] * bias_scale, self)
 
     def forward(self, q, *, bias_scale: float = 1.0, window: int | None = None, generator=None):
         check_rates(q)
@@ -213,8 +226,7 @@ class SFQLayer(_BiasModule):
         self.neuron_bias = self._init_bias((out_features,), neuron_bias_A, nlo, nhi, "neuron_bias", dtype)
         self.register_buffer("syn_i50", torch.tensor(float(cs.curve.i50_A[0]), dtype=dtype))
         self.register_buffer("syn_scale", torch.tensor(float(cs.curve.scale_A[0]), dtype=dtype))
-        self.register_buffer("neu_i50", torch.as_tensor(cn.curve.i50_A, dtype=dtype))
-        self.register_buffer("neu_scale", torch.as_tensor(cn.curve.scale_A, dtype=dtype))
+        _register_neuron_curve(self, cn.curve, dtype)
         self.register_buffer("patterns", torch.as_tensor(patterns(self.fan_in)))
         self.check_biases()
 
@@ -229,7 +241,7 @@ class SFQLayer(_BiasModule):
             raise ValueError(f"input: expected (..., {self.in_features}), got {tuple(p.shape)}")
         q = p[..., self.connections] * self.synapse_pass(bias_scale)  # (..., out, K)
         w = torch.where(self.patterns, q[..., None, :], 1 - q[..., None, :]).prod(-1)  # (..., out, P)
-        g = _logistic(self.neuron_bias[:, None] * bias_scale, self.neu_i50, self.neu_scale)  # (out, P)
+        g = _two_step(self.neuron_bias[:, None] * bias_scale, self)  # (out, P)
         return sample_window((w * g).sum(-1), window, generator)
 
 
@@ -256,6 +268,6 @@ class SFQNetwork(_BiasModule):
         r = torch.as_tensor(rates_hz, dtype=torch.float64)
         with torch.no_grad():
             if (r > self.clock_hz * (1 + 1e-12)).any() or (r < 0).any():
-                raise ValueError(f"rates_hz: input rate {float(r.max()):.4g} Hz outside [0, clock_hz = "
+                raise ValueError(f"rates_hz: input rate {float(r.max()):.4g} Hz is above the clock rate (or negative): allowed [0, clock_hz = "
                                  f"{self.clock_hz:.4g} Hz]: at most one SFQ pulse per line and clock slot")
         return self.forward(r / self.clock_hz, **kw) * self.clock_hz
