@@ -40,21 +40,11 @@ def dual_rail(x):
     return np.concatenate([np.stack([x[:, i], 1 - x[:, i]], 1) for i in range(x.shape[1])], 1)
 
 
-def random_layer(n_in, n_out, curves, g):
-    """An SFQLayer with bias currents drawn uniformly over most of their physical ranges."""
-    from physnn.sfq import SFQLayer
-
-    slo, shi = curves.synapse.bias_range_A
-    nlo, nhi = curves.neuron(n_in).bias_range_A
-    u = lambda *sh: torch.rand(sh, generator=g, dtype=torch.float64)  # noqa: E731
-    return SFQLayer(n_in, n_out, curves=curves, synapse_bias_A=slo + (shi - slo) * (0.1 + 0.8 * u(n_out, n_in)),
-                    neuron_bias_A=nlo + (nhi - nlo) * (0.1 + 0.8 * u(n_out)))
-
-
 def train_xor(curves, seed, steps=600, lr=3e-6, restarts=16):
     """Adam on the bias currents (A) from random starts; the best (correct, bias margin) network."""
     from physnn.random import generator_from_seed
     from physnn.sfq import SFQNetwork
+    from physnn.sfq.train import fit_biases, random_layer
 
     X = torch.tensor(dual_rail(XOR_IN))
     y = torch.tensor(XOR_T, dtype=torch.float64)
@@ -62,18 +52,8 @@ def train_xor(curves, seed, steps=600, lr=3e-6, restarts=16):
     for restart in range(restarts):
         g = generator_from_seed(seed * 100 + restart)
         net = SFQNetwork([random_layer(4, 2, curves, g), random_layer(2, 1, curves, g)])
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
-        for _ in range(steps):
-            p = net(X)[:, 0].clamp(1e-6, 1 - 1e-6)
-            # cross-entropy plus a margin term that pushes the classes apart under +-15 % bias changes
-            loss = torch.nn.functional.binary_cross_entropy(p, y)
-            for s in (0.85, 1.15):
-                ps = net(X, bias_scale=s)[:, 0].clamp(1e-6, 1 - 1e-6)
-                loss = loss + 0.5 * torch.nn.functional.binary_cross_entropy(ps, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            net.clamp_biases_()
+        # cross-entropy plus the same at +-15 % global bias (pushes for bias margin)
+        fit_biases(net, X, y[:, None], steps=steps, lr_A=lr, margin=0.15)
         with torch.no_grad():
             m = bias_margin(net)
             p = net(X)[:, 0]

@@ -76,10 +76,14 @@ class _BiasModule(nn.Module):
                     out[f"{mname}.{pname}" if mname else pname] = (lo, hi, "A")
         return out
 
+    def _bias_tensor(self, name: str) -> torch.Tensor:
+        mod, _, pname = name.rpartition(".")
+        return getattr(self.get_submodule(mod) if mod else self, pname)
+
     def check_biases(self) -> None:
         """ValueError naming the parameter if any bias current lies outside its physical range."""
         for name, (lo, hi, _) in self.physical_bounds().items():
-            t = self.get_parameter(name)
+            t = self._bias_tensor(name)
             with torch.no_grad():
                 bad = (t < lo * (1 - 1e-9) - 1e-15) | (t > hi * (1 + 1e-9) + 1e-15)
                 if bad.any():
@@ -91,7 +95,7 @@ class _BiasModule(nn.Module):
     def clamp_biases_(self) -> "_BiasModule":
         """Project every bias current into its physical range (after an optimiser step)."""
         for name, (lo, hi, _) in self.physical_bounds().items():
-            self.get_parameter(name).clamp_(lo, hi)
+            self._bias_tensor(name).clamp_(lo, hi)
         return self
 
     def _init_bias(self, shape, init, lo, hi, name, dtype):
