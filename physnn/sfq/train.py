@@ -41,4 +41,4 @@ def fit_biases(net, x: torch.Tensor, y: torch.Tensor, *, steps: int = 300, lr_A:
         loss.backward()
         opt.step()
         net.clamp_biases_()
-    return float(loss)
+    return float(loss.detach())
