@@ -94,10 +94,13 @@ def synapse_scurve(biases_A, *, ensemble: int = 64, pulses: int = 10, period_s: 
                    temp_K: float = 4.2, generator: torch.Generator | None = None) -> xr.Dataset:
     """Pass probability of the stochastic synapse vs gate bias, in ONE batched noisy simulation.
 
-    The netlist holds one independent test circuit per bias point (source -> JTL -> synapse ->
-    JTL -> JTL -> load), each driven by ``pulses`` input pulses ``period_s`` apart; the ensemble
+    The netlist holds one independent test circuit per bias point, the synapse in the environment
+    it has in a generated network (:mod:`physnn.sfq.netgen`): source -> JTL -> splitter (other
+    output: JTL -> load) -> synapse -> JTL -> merger (other input: an idle JTL) -> JTL -> load. The
+    S-curve depends on that environment (a merger load shifts I50 by ~3 uA, a splitter drive by
+    ~3 uA more). Each circuit gets ``pulses`` input pulses ``period_s`` apart; the ensemble
     dimension repeats it ``ensemble`` times with independent noise. Noisy runs: ``len(biases_A) *
-    ensemble``; Bernoulli trials: that times ``pulses``.
+    ensemble``; Bernoulli trials: that times ``pulses``. A pass is a switching of the gate junction.
 
     Returns
     -------
@@ -116,14 +119,17 @@ def synapse_scurve(biases_A, *, ensemble: int = 64, pulses: int = 10, period_s: 
     times = [t0 + k * period_s for k in range(pulses)]
     lines = []
     for i, ib in enumerate(b):
-        lines += [f"II{i} 0 a{i} {pulse_pwl(times)}", f"XA{i} JTL a{i} b{i}", f"XS{i} SFQSYN b{i} c{i} g{i}",
-                  _bias_src(f"IG{i}", f"g{i}", ib), f"XB{i} JTL c{i} d{i}", f"XC{i} JTL d{i} e{i}",
-                  f"RL{i} e{i} 0 2"]
+        lines += [f"II{i} 0 a{i} {pulse_pwl(times)}", f"XA{i} JTL a{i} b{i}",
+                  f"XP{i} SPLIT b{i} p{i} q{i}", f"XQ{i} JTL q{i} r{i}", f"RQ{i} r{i} 0 2",
+                  f"XS{i} SFQSYN p{i} c{i} g{i}", _bias_src(f"IG{i}", f"g{i}", ib), f"XB{i} JTL c{i} d{i}",
+                  f"RZ{i} y{i} 0 2", f"XZ{i} JTL y{i} z{i}", f"XM{i} MERGE d{i} z{i} e{i}",
+                  f"XC{i} JTL e{i} f{i}", f"RL{i} f{i} 0 2"]
     stop = t0 + pulses * period_s + 20e-12
-    txt = library_text("jtl", "synapse") + "\n".join(lines) + "\n" + _temp_lines(temp_K, stop, TIMING)
+    txt = (library_text("jtl", "splitter", "synapse", "merger") + "\n".join(lines) + "\n"
+           + _temp_lines(temp_K, stop, TIMING))
     ds = simulate(txt, ensemble=ensemble, generator=_gen(generator))
     edges = [t0 - period_s / 2 + k * period_s for k in range(pulses + 1)]
-    n_pass = np.array([slot_counts(ds, f"B2|XC{i}", edges).clip(0, 1).sum() for i in range(b.size)])
+    n_pass = np.array([slot_counts(ds, f"B2|XS{i}", edges).clip(0, 1).sum() for i in range(b.size)])
     n_in = np.array([slot_counts(ds, f"B2|XA{i}", edges).clip(0, 1).sum() for i in range(b.size)])
     lo, hi = wilson_interval(n_pass, n_in)
     out = xr.Dataset(

@@ -3,9 +3,10 @@
 Structure per layer (the slot timing of :data:`physnn.sfq.characterise.TIMING`):
 
 * layer-0 input line i: an ideal current-pulse source (one pulse when the line carries a pulse
-  in a slot, at ``i * stagger_s`` into the slot) -> JTL -> splitter tree (fan-out);
+  in a slot, at ``i * stagger_s`` into the slot) -> JTL -> splitter tree (fan-out; at least one
+  splitter, spare outputs terminated, so every synapse sees the drive it was characterised with);
 * layer-l input line i (l > 0): the DFF output of neuron i of layer l-1 -> JTL -> splitter tree;
-* each synapse: ``SFQSYN`` with its trained gate bias (a DC current source) -> JTL;
+* each synapse: ``SFQSYN`` with its trained gate bias (a DC current source) -> JTL -> merger;
 * each neuron: merger tree of its synapse outputs -> ``SFQNEURON`` (trained bias) whose DFF is
   clocked by an ideal pulse source -> JTL at ``clock_delay_s + j * stagger_s`` after the layer's
   line 0 (neuron j), so that the next layer's lines are staggered as in the characterisation;
@@ -67,17 +68,20 @@ def network_spec(net) -> list[LayerSpec]:
     return specs
 
 
-def _split_tree(src: str, n: int, tag: str, L: list, splitter: str) -> list[str]:
-    """Fan ``src`` out to ``n`` nodes with a splitter tree; returns the leaf nodes."""
+def _split_tree(src: str, n: int, tag: str, L: list, splitter: str, buffer: str) -> list[str]:
+    """Fan ``src`` out to ``n`` nodes with a splitter tree (at least one splitter, so every synapse
+    is driven by a splitter as in its characterisation; unused outputs end in JTL + 2 ohm)."""
     leaves = [src]
     k = 0
-    while len(leaves) < n:
+    while len(leaves) < max(n, 2):
         node = leaves.pop(0)
         a, b = f"{tag}s{k}a", f"{tag}s{k}b"
         L.append(f"X{tag}S{k} {splitter} {node} {a} {b}")
         leaves += [a, b]
         k += 1
-    return leaves
+    for m, extra in enumerate(leaves[n:]):
+        L += [f"X{tag}T{m} {buffer} {extra} {tag}t{m}", f"R{tag}T{m} {tag}t{m} 0 2"]
+    return leaves[:n]
 
 
 def network_netlist(specs: list[LayerSpec], input_pulses: np.ndarray, *, timing: SlotTiming = TIMING,
@@ -115,7 +119,8 @@ def network_netlist(specs: list[LayerSpec], input_pulses: np.ndarray, *, timing:
         if n_inl & (n_inl - 1):
             raise ValueError(f"layer {li}: fan-in {n_inl} is not a power of two (merger tree)")
         # fan-out of every input line
-        leaves = [_split_tree(lines[i], n_out, f"L{li}I{i}", L, sub[sp.splitter_cell]) for i in range(n_inl)]
+        leaves = [_split_tree(lines[i], n_out, f"L{li}I{i}", L, sub[sp.splitter_cell], sub[sp.buffer_cell])
+                  for i in range(n_inl)]
         new_lines = []
         clocks = []
         for j in range(n_out):

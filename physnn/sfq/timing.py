@@ -67,7 +67,7 @@ def check_timing(specs, *, timing: SlotTiming = TIMING, delays: CellDelays = Cel
         n_out, n_in = sp.shape
         if line_offsets is None:
             line_offsets = base + np.arange(n_in) * T.stagger_s + D.source_jtl_s
-        arr = (line_offsets + _depth(n_out) * D.splitter_s + D.synapse_s + D.jtl_s
+        arr = (line_offsets + max(_depth(n_out), 1) * D.splitter_s + D.synapse_s + D.jtl_s
                + _depth(n_in) * D.merger_s)  # at the neuron input, per line
         sep = np.min(np.diff(np.sort(arr))) if n_in > 1 else np.inf
         new_offsets = []
