@@ -294,14 +294,15 @@ def main():
     ax[0].legend()
     for bi in range(rc.sizes["bias"]):
         ax[1].errorbar(rc["input_rate"] / 1e9, rc["output_rate"].isel(bias=bi) / 1e9,
-                       yerr=[(rc["output_rate"] - rc["ci_low"]).isel(bias=bi) / 1e9,
-                             (rc["ci_high"] - rc["output_rate"]).isel(bias=bi) / 1e9],
+                       yerr=np.clip([(rc["output_rate"] - rc["ci_low"]).isel(bias=bi).values / 1e9,
+                                     (rc["ci_high"] - rc["output_rate"]).isel(bias=bi).values / 1e9], 0, None),
                        marker="o", label=f"bias {float(rc['bias'][bi]) * 1e6:.0f} uA")
     ax[1].set(xlabel="input rate per line (GHz)", ylabel="output rate (GHz)", title="neuron (fan-in 2)")
     ax[1].legend()
     xx = np.arange(4)
     ax[2].bar(xx - 0.2, p_net * TIMING.clock_hz / 1e9, 0.4, label="network level")
-    ax[2].bar(xx + 0.2, p_circ * TIMING.clock_hz / 1e9, 0.4, yerr=[(p_circ - lo) * 5, (hi - p_circ) * 5],
+    ax[2].bar(xx + 0.2, p_circ * TIMING.clock_hz / 1e9, 0.4,
+              yerr=np.clip([(p_circ - lo) * TIMING.clock_hz / 1e9, (hi - p_circ) * TIMING.clock_hz / 1e9], 0, None),
               label="circuit level, 4.2 K")
     ax[2].set_xticks(xx, ["00", "01", "10", "11"])
     ax[2].set(ylabel="output rate (GHz)", title="XOR")
