@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from physnn.josephson import __name__ as _jj_name  # noqa: F401  (documents the simulator used)
 from .characterise import neuron_response, synapse_scurve
 from .transfer import TransferCurves, curves_from_neuron, curves_from_synapse
 

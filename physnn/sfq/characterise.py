@@ -13,7 +13,6 @@ clock at ``clock_delay_s``. The same timing is used by the network netlist gener
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 

@@ -14,7 +14,6 @@ straight-through gradient, so the rate noise of a finite window is modelled, not
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch

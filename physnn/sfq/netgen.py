@@ -20,7 +20,7 @@ inlined from the library; a layer description naming an unknown cell raises
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from physnn.josephson import simulate
 from ..constants import Phi0
 from ..random import check_generator
 from .cells import cell, library_text, pulse_pwl
-from .characterise import TIMING, SlotTiming, slot_counts, wilson_interval
+from .characterise import TIMING, SlotTiming, slot_counts
 
 __all__ = ["LayerSpec", "network_spec", "network_netlist", "simulate_network", "energy_latency"]
 
