@@ -37,7 +37,7 @@ def test_synapse_transfer_is_the_fitted_logistic(curves):
 
 
 def test_neuron_pattern_sum_matches_enumeration(curves):
-    n = SFQNeuron(1, 2, bias_A=120e-6, curves=curves)
+    n = SFQNeuron(1, 2, bias_A=120e-6, curves=curves).requires_grad_(False)
     q = torch.tensor([[[0.3, 0.8]]], dtype=torch.float64)
     g = n.fire_given_pattern()[0]
     m = patterns(2)
