@@ -4,6 +4,7 @@ Subpackages (import what you need; nothing heavy is imported here):
 
 - :mod:`physnn.crossbar`  — memristor crossbars, periphery (DAC/ADC, ramp ADC), analog layers and RNNs
 - :mod:`physnn.josephson` — JoSIM-compatible superconducting circuit simulator
+- :mod:`physnn.sfq`       — SFQ neuromorphic networks: stochastic synapses, neurons, circuit checks
 - :mod:`physnn.reservoir` — LSM, ESN, readouts
 - :mod:`physnn.asic`      — SHA-256 ASIC timing substrate
 - :mod:`physnn.data`      — offline datasets
