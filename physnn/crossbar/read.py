@@ -8,8 +8,9 @@ A read of a programmed array, in integer-like *code* units:
 2. **MVM**: ``acc = c @ weight.T`` per tile (``weight`` already in output-code units), or a
    circuit solve with wire resistance (``ir``).
 3. **Noise**: ``acc + noise_std * z`` with ``z`` standard normal, drawn from the counter-based
-   generator below: the draw of output element ``i`` (flat index in the ``(E?, M, out)`` output)
-   is a pure function of ``(key, i)``, so every back end can give the same numbers.
+   generator below: the draw of output ``(e, r, o)`` is a pure function of ``key`` and the
+   counter ``(r * E + e) * out + o``, so every back end gives the same numbers and a row's noise
+   does not depend on the batch it is read in.
 4. **ADC**: ``round`` and clamp to ``±adc_levels``.
 5. **Scale and bias**: ``out = code * (s * scale_e * red) + bias`` (digital).
 
@@ -315,12 +316,16 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s: torch.Tensor | None, post: torc
     y = acc
     out = acc.shape[-1]
     if spec.noise_std > 0:
-        n = y.shape[-2] * out
+        # counter of output (e, r, o): its flat index in the (M, E, out) layout, so a row's noise
+        # does not depend on how many rows are read with it
+        n_e = spec.ensemble or 1
+        r = torch.arange(rows, device=y.device).view(rows, 1) * n_e
+        o = torch.arange(out, device=y.device)
         if y.dim() == 2:
-            idx = torch.arange(n, device=y.device).view(rows, out)
+            idx = r * out + o
         else:
             e = members if members is not None else torch.arange(y.shape[0], device=y.device)
-            idx = e.view(-1, 1, 1) * n + torch.arange(n, device=y.device).view(1, rows, out)
+            idx = (r.unsqueeze(0) + e.view(-1, 1, 1)) * out + o
         y = y + spec.noise_std * counter_normal(key, idx, y.dtype)
     sat = None
     if spec.adc_levels is not None:

@@ -70,7 +70,7 @@ def _make():
                 np.dot(codes, w[e], acc)
                 for b in range(n_b):
                     cs = sv[b] * scale[e] if abs_max else scale[e]
-                    base = (e * n_b + b) * g4
+                    base = (b * n_e + e) * g4
                     for j in range(g4):
                         v = acc[b, j]
                         if sig > 0:

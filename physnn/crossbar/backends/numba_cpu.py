@@ -43,7 +43,7 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool):
     inv20 = ft(2.0 ** -20)
 
     @numba.njit(parallel=True, nogil=True, cache=True)
-    def fused(acc, out, members, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
+    def fused(acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
         k, rows, n_out = acc.shape
         for q in numba.prange(k * rows):
             i = q // rows
@@ -51,7 +51,7 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool):
             c = post[i]
             if scaled:
                 c = s[i if s.shape[0] > 1 else 0, r] * c
-            base = (members[i] * rows + r) * n_out
+            base = (r * n_tiles + members[i]) * n_out
             n_sat = 0
             for o in range(n_out):
                 v = acc[i, r, o]
@@ -96,7 +96,7 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     out = a3 if a3.is_contiguous() else torch.empty(a3.shape, dtype=dt)
     mem = (torch.arange(k, dtype=torch.int64) if members is None else members).numpy()
     p = post.reshape(-1).numpy()
-    s2 = np.zeros((0, 0), dtype=p.dtype) if s is None else s.reshape(-1, rows).numpy()
+    s2 = np.zeros((0, 0), dtype=p.dtype) if s is None else s.reshape(1 if s.dim() == 2 else s.shape[0], rows).numpy()
     b = np.zeros(0, dtype=p.dtype) if spec.bias is None else spec.bias.detach().numpy()
     flags = (spec.noise_std > 0, spec.adc_levels is not None, s is not None, spec.bias is not None)
     kern = _KERNELS.get((dt, flags))
@@ -106,7 +106,7 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     sat = np.zeros(k * rows, dtype=np.int64)
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     ft = p.dtype.type
-    kern(a3.numpy(), out.numpy(), mem, s2, p, b, np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32),
+    kern(a3.numpy(), out.numpy(), mem, spec.ensemble or 1, s2, p, b, np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32),
          ft(spec.noise_std), ft(spec.adc_levels or 0.0), t.numpy(), d.numpy(), sat)
     flag = torch.from_numpy(sat).view(k, rows).any(1) if flags[1] else None
     if acc.dim() == 2:
