@@ -356,16 +356,23 @@ def reference_read(spec: ReadSpec, x: torch.Tensor, *, per_member: bool = False)
     return read_with(finish, spec, x, per_member)
 
 
-def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+def _dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+    s = input_scale(spec, x2)
+    return s, input_codes(spec, x2, s, spec.in_step)
+
+
+def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
+              dac: Callable = _dac) -> torch.Tensor:
     """The read of :func:`reference_read` with ``fin`` (same signature and result as
-    :func:`finish`) doing the per-element work after the MVM: the skeleton back ends share."""
+    :func:`finish`) doing the per-element work after the MVM, and ``dac(spec, x2) -> (scale,
+    codes)`` the first DAC pass (same result as :func:`input_scale` and :func:`input_codes`):
+    the skeleton back ends share."""
     x2, shape = spec.layout(x, per_member)
     E = spec.ensemble
     rows = x2.shape[-2]
-    s = input_scale(spec, x2)
+    s, codes = dac(spec, x2)
     one = torch.ones(() if E is None else (E,), dtype=x2.dtype, device=x2.device)
-    y, sat = fin(spec, mvm(spec, input_codes(spec, x2, s, spec.in_step), None), s,
-                  output_scale(spec, one, None), spec.key, None, rows)
+    y, sat = fin(spec, mvm(spec, codes, None), s, output_scale(spec, one, None), spec.key, None, rows)
     if spec.bound_management and rows:
         red = [1.0] * (1 if E is None else E)
         parts = list(y.unbind(0)) if E is not None else [y]

@@ -39,9 +39,12 @@ def _x(spec, lead, per_member, seed=1):
 @pytest.mark.parametrize("E,per_member", [(None, False), (4, False), (4, True)])
 @pytest.mark.parametrize("adc,bm", [(False, False), (True, False), (True, True)])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_backend_equals_reference(backend, dtype, E, per_member, adc, bm, threads):
+def test_backend_equals_reference(backend, dtype, E, per_member, adc, bm, threads, monkeypatch):
+    from physnn.crossbar.backends import NumbaCPU
+
     n = torch.get_num_threads()
     torch.set_num_threads(threads)
+    monkeypatch.setattr(NumbaCPU, "threads", threads)         # numba's threads of the fused passes
     try:
         # gain 40: outputs of ~±300 codes, so the ADC saturates and bound management repeats reads
         spec = _spec(E, 13, 37, dtype=dtype, adc=adc, bm=bm, gain=40.0 if bm else 1.0)
