@@ -158,8 +158,11 @@ def test_bad_input_names_the_field():
         assert read(s16, torch.randn(3, 6, dtype=torch.bfloat16)).shape == (2, 3, 4)   # auto: reference
 
 
-def test_numba_threading_layer_is_numbas_own():
+def test_numba_threading_layer_is_numbas_own(monkeypatch):
+    from physnn.crossbar.backends import NumbaCPU
+
     assert "numba_cpu" in FAST
+    monkeypatch.setattr(NumbaCPU, "threads", 2)
     spec = _spec(2, 4, 6)
     read(spec, _x(spec, (3,), False), backend="numba_cpu")
     assert numba.threading_layer() in ("omp", "tbb", "workqueue")
