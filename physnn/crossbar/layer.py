@@ -577,7 +577,7 @@ class AnalogLinear(nn.Module):
         if self.training:
             w_eff, g_eff, post, w_max = _sample_train_weights(self.weight, self._config, self.ensemble, gen,
                                                               self._t)
-            spec = _Units(self._config, w_max).spec(self._config, w_eff, _scale_tensor(post, self.ensemble, x),
+            spec = _Units(self._config, w_max).spec(self._config, w_eff, _scale_tensor(post, self.ensemble, self.weight),
                                                     self.bias, g=g_eff, ensemble=self.ensemble)
         elif self._config.read_noise_per_forward and self._config.read_noise is not None:
             self.read_spec()                                   # programs if needed
