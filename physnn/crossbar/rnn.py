@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 from torch import nn
 
 from .._checks import check_int_range
@@ -498,13 +497,11 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         t_tab, d_tab = noise_tables(dt)
         gm, gp, gmm = self.gate_act.loop_params()
         sm, sp, smm = self.state_act.loop_params()
-        # np.dot inside the loop runs on SciPy's BLAS: give it torch's thread budget
-        with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
-            lstm_loop.lstm_sequence(
-                xs.numpy(), w.numpy(), spec.scale.reshape(-1).expand(E).contiguous().numpy(), bias.numpy(),
-                h.numpy(), c.numpy(), out.numpy(), (k & 0xFFFFFFFF).astype(np.uint32), (k >> 32).astype(np.uint32),
-                t_tab.numpy(), d_tab.numpy(), float(spec.in_step), float(spec.in_levels or -1.0), bool(spec.abs_max),
-                float(spec.noise_std), float(spec.adc_levels or -1.0), gm, gp, float(gmm), sm, sp, float(smm))
+        lstm_loop.lstm_sequence(
+            xs.numpy(), w.numpy(), spec.scale.reshape(-1).expand(E).contiguous().numpy(), bias.numpy(),
+            h.numpy(), c.numpy(), out.numpy(), (k & 0xFFFFFFFF).astype(np.uint32), (k >> 32).astype(np.uint32),
+            t_tab.numpy(), d_tab.numpy(), float(spec.in_step), float(spec.in_levels or -1.0), bool(spec.abs_max),
+            float(spec.noise_std), float(spec.adc_levels or -1.0), gm, gp, float(gmm), sm, sp, float(smm))
         if e is None:
             return out[:, 0], (h[0], c[0])
         return out.transpose(0, 1), (h, c)

@@ -1,11 +1,11 @@
 """The compiled evaluation loop of a crossbar LSTM: one numba function runs all time steps.
 
 Per step and ensemble member: the DAC codes of ``h`` (as :func:`physnn.crossbar.read.input_codes`),
-the recurrent MVM (``np.dot``: numba's BLAS binding through SciPy), output noise from the same
+the recurrent MVM (a plain loop over the code-unit weights), output noise from the same
 counter hash as :func:`physnn.crossbar.read.counter_normal`, ADC, digital scale and bias, the
 gates and the state update. It evaluates what the per-step torch path of
 :class:`physnn.crossbar.rnn.AnalogLSTM` evaluates, with the same noise key per step; results
-agree to float round-off (the GEMM and ``exp`` come from other libraries than torch's), which
+agree to float round-off (the MVM's summation order and ``exp`` differ from torch's), which
 ``tests/crossbar/test_rnn.py`` checks. Bound management, IR drop, sinh-type devices and
 programmed (noisy) ramp columns are not compiled: the LSTM takes its per-step path for them.
 
@@ -67,7 +67,15 @@ def _make():
                         if lim > 0:
                             v = np.rint(min(max(v, -lim), lim))
                         codes[b, j] = v
-                np.dot(codes, w[e], acc)
+                # the recurrent MVM (B x H codes) @ (H x 4H); a plain loop that LLVM vectorises
+                # (an external BLAS call here would bring its own thread pool into the loop)
+                acc[:] = 0.0
+                for b in range(n_b):
+                    for k in range(hs):
+                        cv = codes[b, k]
+                        if cv != 0.0:
+                            for j in range(g4):
+                                acc[b, j] += cv * w[e, k, j]
                 for b in range(n_b):
                     cs = sv[b] * scale[e] if abs_max else scale[e]
                     base = (b * n_e + e) * g4
