@@ -291,9 +291,6 @@ def mvm(spec: ReadSpec, codes: torch.Tensor, members: torch.Tensor | None) -> to
     w = spec.weight
     if w.dim() == 2:
         return torch.mm(codes, w.t())
-    if codes.dim() == 2 and members is None:   # shared input: one GEMM against the stacked tiles
-        E, out, n = w.shape
-        return torch.mm(codes, w.reshape(E * out, n).t()).view(-1, E, out).permute(1, 0, 2)
     if members is not None:
         w = w.index_select(0, members)
     if codes.dim() == 2:

@@ -136,8 +136,7 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     dt = acc.dtype
     a3 = acc if acc.dim() == 3 else acc.unsqueeze(0)
     k = a3.shape[0]
-    # in place when the GEMM result is a plain contiguous block; else (stacked tiles seen
-    # through a permuted view) into a fresh one
+    # in place when the GEMM result is a plain contiguous block, else into a fresh one
     out = a3 if a3.is_contiguous() else torch.empty(a3.shape, dtype=dt)
     mem = (torch.arange(k, dtype=torch.int64) if members is None else members).numpy()
     p = post.reshape(-1).numpy()
@@ -162,15 +161,15 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
 class NumbaCPU:
     """torch GEMM + one fused numba pass (see the module doc).
 
-    ``NumbaCPU.threads``: numba threads of the two passes (None: torch's thread count). Default 1:
-    numba's OpenMP layer links the system libgomp while torch brings its own copy, so on a small
-    machine two OpenMP pools spin against each other; measured on the 2-core CI machine under
-    load, one numba thread beside torch's two was faster (``linear_ratio`` 1.7 vs 2.6). The
-    result does not depend on it (element-wise passes).
+    ``NumbaCPU.threads``: numba threads of the two passes (None, the default: torch's thread
+    count). On a machine loaded by other processes 1 can be faster: numba's OpenMP layer links the
+    system libgomp while torch ships its own copy, and two OpenMP pools on 2 cores spin against
+    each other (measured at load 7: ``linear_ratio`` 1.68 with 1 numba thread vs 2.58 with 2; at
+    load 1.5: 1.83 with 1 vs 1.52 with 2). The result does not depend on it (element-wise passes).
     """
 
     name = "numba_cpu"
-    threads: int | None = 1
+    threads: int | None = None
 
     def unsupported(self, spec: ReadSpec, x: torch.Tensor, per_member: bool) -> str | None:
         if numba is None:
