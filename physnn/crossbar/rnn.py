@@ -498,8 +498,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         gm, gp, gmm = self.gate_act.loop_params()
         sm, sp, smm = self.state_act.loop_params()
         lstm_loop.lstm_sequence(
-            xs.numpy(), w.numpy(), spec.scale.reshape(-1).expand(E).contiguous().numpy(), bias.numpy(),
-            h.numpy(), c.numpy(), out.numpy(), (k & 0xFFFFFFFF).astype(np.uint32), (k >> 32).astype(np.uint32),
+            xs, w, spec.scale.reshape(-1).expand(E).contiguous(), bias, h, c, out, (k & 0xFFFFFFFF).astype(np.uint32), (k >> 32).astype(np.uint32),
             t_tab.numpy(), d_tab.numpy(), float(spec.in_step), float(spec.in_levels or -1.0), bool(spec.abs_max),
             float(spec.noise_std), float(spec.adc_levels or -1.0), gm, gp, float(gmm), sm, sp, float(smm))
         if e is None:

@@ -1,11 +1,11 @@
-"""The compiled evaluation loop of a crossbar LSTM: one numba function runs all time steps.
+"""The compiled evaluation loop of a crossbar LSTM: per step one torch GEMM between two compiled passes.
 
-Per step and ensemble member: the DAC codes of ``h`` (as :func:`physnn.crossbar.read.input_codes`),
-the recurrent MVM (a plain loop over the code-unit weights), output noise from the same
+Per step: the DAC codes of ``h`` (as :func:`physnn.crossbar.read.input_codes`, compiled), the
+recurrent MVM (``torch.bmm``, torch's GEMM), then one compiled pass: output noise from the same
 counter hash as :func:`physnn.crossbar.read.counter_normal`, ADC, digital scale and bias, the
 gates and the state update. It evaluates what the per-step torch path of
 :class:`physnn.crossbar.rnn.AnalogLSTM` evaluates, with the same noise key per step; results
-agree to float round-off (the MVM's summation order and ``exp`` differ from torch's), which
+agree to float round-off (``exp`` and the DAC/post arithmetic run in float64 here), which
 ``tests/crossbar/test_rnn.py`` checks. Bound management, IR drop, sinh-type devices and
 programmed (noisy) ramp columns are not compiled: the LSTM takes its per-step path for them.
 
@@ -46,77 +46,88 @@ def _make():
         return par[3, j] + code * par[4, j]
 
     @numba.njit(nogil=True, cache=True)
-    def loop(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in_step, lim, abs_max, sig, adc_m,
+    def dac(h, codes, sv, in_step, lim, abs_max):
+        """DAC codes (E, B, H) and row scales (E, B) of the state ``h``."""
+        n_e, n_b, hs = h.shape
+        for e in range(n_e):
+            for b in range(n_b):
+                if abs_max:
+                    s = 1e-30
+                    for j in range(hs):
+                        s = max(s, abs(h[e, b, j]))
+                    sv[e, b] = s
+                den = sv[e, b] * in_step if abs_max else in_step
+                for j in range(hs):
+                    v = h[e, b, j] / den
+                    if lim > 0:
+                        v = np.rint(min(max(v, -lim), lim))
+                    codes[e, b, j] = v
+
+    @numba.njit(nogil=True, cache=True)
+    def step(acc, xt, scale, bias, h, c, out_t, sv, klo, khi, t_tab, d_tab, abs_max, sig, adc_m,
              g_mode, g_par, g_m, s_mode, s_par, s_m):
-        n_t, n_e, n_b, g4 = xs.shape
+        """One step after the recurrent MVM ``acc`` (E, B, 4H): noise, ADC, scale, bias, gates,
+        state update (h, c in place; out_t gets h)."""
+        n_e, n_b, g4 = acc.shape
         hs = g4 // 4
-        codes = np.empty((n_b, hs), dtype=xs.dtype)
-        acc = np.empty((n_b, g4), dtype=xs.dtype)
-        sv = np.ones(n_b, dtype=xs.dtype)
-        for t in range(n_t):
-            for e in range(n_e):
-                for b in range(n_b):
-                    if abs_max:
-                        s = 1e-30
-                        for j in range(hs):
-                            s = max(s, abs(h[e, b, j]))
-                        sv[b] = s
-                    den = sv[b] * in_step if abs_max else in_step
-                    for j in range(hs):
-                        v = h[e, b, j] / den
-                        if lim > 0:
-                            v = np.rint(min(max(v, -lim), lim))
-                        codes[b, j] = v
-                # the recurrent MVM (B x H codes) @ (H x 4H); a plain loop that LLVM vectorises
-                # (an external BLAS call here would bring its own thread pool into the loop)
-                acc[:] = 0.0
-                for b in range(n_b):
-                    for k in range(hs):
-                        cv = codes[b, k]
-                        if cv != 0.0:
-                            for j in range(g4):
-                                acc[b, j] += cv * w[e, k, j]
-                for b in range(n_b):
-                    cs = sv[b] * scale[e] if abs_max else scale[e]
-                    base = (b * n_e + e) * g4
-                    for j in range(g4):
-                        v = acc[b, j]
-                        if sig > 0:
-                            x = np.uint32((base + j) & 0xFFFFFFFF) ^ klo[t]
-                            x = x ^ (x >> s16)
-                            x = np.uint32(x * h1)
-                            x = x ^ (x >> s15)
-                            x = np.uint32(x * h2)
-                            x = np.uint32((x ^ (x >> s16)) + khi[t])
-                            x = x ^ (x >> s16)
-                            x = np.uint32(x * h1)
-                            x = x ^ (x >> s15)
-                            x = np.uint32(x * h2)
-                            x = x ^ (x >> s16)
-                            cell = np.int64(x >> s20)
-                            f = np.float64(np.int32(x & m20)) * 2.0 ** -20
-                            v = v + sig * (t_tab[cell] + f * d_tab[cell])
-                        if adc_m > 0:
-                            v = min(max(np.rint(v), -adc_m), adc_m)
-                        v = v * cs
-                        if bias.shape[0] > 0:
-                            v = v + bias[j]
-                        acc[b, j] = act(xs[t, e, b, j] + v, g_mode, g_par, j, g_m)
-                    for j in range(hs):
-                        cc = acc[b, hs + j] * c[e, b, j] + acc[b, j] * acc[b, 2 * hs + j]
-                        c[e, b, j] = cc
-                        hh = acc[b, 3 * hs + j] * act(cc, s_mode, s_par, j, s_m)
-                        h[e, b, j] = hh
-                        out[t, e, b, j] = hh
+        for e in range(n_e):
+            for b in range(n_b):
+                cs = sv[e, b] * scale[e] if abs_max else scale[e]
+                base = (b * n_e + e) * g4
+                for j in range(g4):
+                    v = acc[e, b, j]
+                    if sig > 0:
+                        x = np.uint32((base + j) & 0xFFFFFFFF) ^ klo
+                        x = x ^ (x >> s16)
+                        x = np.uint32(x * h1)
+                        x = x ^ (x >> s15)
+                        x = np.uint32(x * h2)
+                        x = np.uint32((x ^ (x >> s16)) + khi)
+                        x = x ^ (x >> s16)
+                        x = np.uint32(x * h1)
+                        x = x ^ (x >> s15)
+                        x = np.uint32(x * h2)
+                        x = x ^ (x >> s16)
+                        cell = np.int64(x >> s20)
+                        f = np.float64(np.int32(x & m20)) * 2.0 ** -20
+                        v = v + sig * (t_tab[cell] + f * d_tab[cell])
+                    if adc_m > 0:
+                        v = min(max(np.rint(v), -adc_m), adc_m)
+                    v = v * cs
+                    if bias.shape[0] > 0:
+                        v = v + bias[j]
+                    acc[e, b, j] = act(xt[e, b, j] + v, g_mode, g_par, j, g_m)
+                for j in range(hs):
+                    cc = acc[e, b, hs + j] * c[e, b, j] + acc[e, b, j] * acc[e, b, 2 * hs + j]
+                    c[e, b, j] = cc
+                    hh = acc[e, b, 3 * hs + j] * act(cc, s_mode, s_par, j, s_m)
+                    h[e, b, j] = hh
+                    out_t[e, b, j] = hh
 
-    return loop
+    return dac, step
 
 
-_LOOP: list = []
+_KERNELS: list = []
 
 
-def lstm_sequence(*args) -> None:
-    """Run the compiled loop (arguments as ``loop`` above; arrays are updated in place)."""
-    if not _LOOP:
-        _LOOP.append(_make())
-    _LOOP[0](*args)
+def lstm_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in_step, lim, abs_max, sig, adc_m,
+                  g_mode, g_par, g_m, s_mode, s_par, s_m) -> None:
+    """All steps: per step ``torch.bmm`` of the DAC codes with the code-unit weights (torch's
+    GEMM), then one compiled pass. Tensors: xs (T, E, B, 4H), w (E, H, 4H), h, c (E, B, H)
+    updated in place, out (T, E, B, H); klo/khi (T,) step keys (numpy uint32)."""
+    import torch
+
+    if not _KERNELS:
+        _KERNELS.extend(_make())
+    dac, step = _KERNELS
+    n_e, n_b, hs = h.shape
+    codes = torch.empty_like(h)
+    acc = torch.empty((n_e, n_b, 4 * hs), dtype=h.dtype)
+    sv = np.ones((n_e, n_b), dtype=h.numpy().dtype)
+    hn, cn, cd, an = h.numpy(), c.numpy(), codes.numpy(), acc.numpy()
+    xsn, outn, sc, bn = xs.numpy(), out.numpy(), scale.numpy(), bias.numpy()
+    for t in range(xs.shape[0]):
+        dac(hn, cd, sv, in_step, lim, abs_max)
+        torch.bmm(codes, w, out=acc)
+        step(an, xsn[t], sc, bn, hn, cn, outn[t], sv, klo[t], khi[t], t_tab, d_tab, abs_max, sig, adc_m,
+             g_mode, g_par, g_m, s_mode, s_par, s_m)
