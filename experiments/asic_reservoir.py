@@ -59,15 +59,17 @@ def main(argv: list[str] | None = None) -> dict:
     from physnn.asic import MinerParams, drive_from_signal, poisson_null_test, simulate_shares, window_features
     from physnn.asic.sha256 import target_from_probability
     from physnn.asic.stats import poisson_cv_interval
+    from physnn.random import generator_from_seed, numpy_rng
 
-    rng = np.random.default_rng(args.seed)
+    gen = generator_from_seed(args.seed)             # physics draws (simulate_shares, null tests)
+    rng = numpy_rng(gen)                             # the experiment's own numpy draws
     K = 150 if args.quick else 900
     window = 1.0
     lags, alpha = 2, 1.0
     s = rng.random(K)
     v, f = drive_from_signal(s, v_center=0.885, v_swing=0.035, f_center=485e6)
     params = MinerParams()  # 894 cores, p = 2.3e-11 per hash -> ~10 shares/s at 485 MHz
-    tr = simulate_shares(v, f, window=window, params=params, generator=rng)
+    tr = simulate_shares(v, f, window=window, params=params, generator=gen)
     F, D = window_features(tr.valid_times, tr.window_edges)
     rej = np.histogram(tr.rejected_times, bins=tr.window_edges)[0].astype(float)
 
@@ -94,21 +96,21 @@ def main(argv: list[str] | None = None) -> dict:
     # randomness); the per-run p-values are reported too.
     n_rep = 2 if args.quick else 5
     n_mc = 300 if args.quick else 2000
-    traces = [tr] + [simulate_shares(v, f, window=window, params=params, generator=rng) for _ in range(n_rep)]
+    traces = [tr] + [simulate_shares(v, f, window=window, params=params, generator=gen) for _ in range(n_rep)]
     pooled_t = np.concatenate([t_.valid_times + i * T_end for i, t_ in enumerate(traces)])
     pooled_e = np.arange(K * len(traces) + 1) * window
-    test = poisson_null_test(pooled_t, pooled_e, n_mc=n_mc, generator=rng)
-    reps = [poisson_null_test(t_.valid_times, t_.window_edges, n_mc=n_mc // 2, generator=rng)["p_min_bonferroni"]
+    test = poisson_null_test(pooled_t, pooled_e, n_mc=n_mc, generator=gen)
+    reps = [poisson_null_test(t_.valid_times, t_.window_edges, n_mc=n_mc // 2, generator=gen)["p_min_bonferroni"]
             for t_ in traces]
     cv_ok = D[:, 1]
     cv_mean = float(F[cv_ok, 1].mean())
-    lo, hi = poisson_cv_interval(int(round(F[:, 0].mean())) - 1, generator=rng)
+    lo, hi = poisson_cv_interval(int(round(F[:, 0].mean())) - 1, generator=gen)
 
     # small-scale check: real hashing vs statistical mode (same chip, miniature hash rate)
     mini = MinerParams(n_cores=1, target=target_from_probability(1 / 128))
     vv, ff = np.full(8 if args.quick else 20, 0.88), np.full(8 if args.quick else 20, 485e6)
-    a = simulate_shares(vv, ff, window=2e-6, params=mini, mode="hashlib", generator=rng)
-    b = simulate_shares(vv, ff, window=2e-6, params=mini, mode="statistical", generator=rng)
+    a = simulate_shares(vv, ff, window=2e-6, params=mini, mode="hashlib", generator=gen)
+    b = simulate_shares(vv, ff, window=2e-6, params=mini, mode="statistical", generator=gen)
     ks_p = float(ks_2samp(np.diff(a.valid_hash_index), np.diff(b.valid_hash_index)).pvalue)
 
     out = {

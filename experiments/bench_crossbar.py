@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
-TARGETS = {"linear_ratio": ("<=", 1.5), "aihwkit_ratio": ("<=", 0.8), "ensemble_ratio": ("<=", 1.3),
+TARGETS = {"linear_ratio": ("<=", 1.5), "aihwkit_ratio": ("<=", 0.5), "ensemble_ratio": ("<=", 1.3),
            "aihwkit_loop_speedup_small": (">=", 10.0), "aihwkit_loop_speedup_large": (">=", 1.5)}
 
 
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from aihwkit.simulator.configs import TorchInferenceRPUConfig
 
     from physnn.crossbar import AnalogLinear, from_aihwkit
+    from physnn.crossbar.read import use_backend
 
     repeats = 5 if args.quick else 25
     budget = 0.02 if args.quick else 0.1
@@ -106,10 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         x = torch.randn(256, 512)
         ours = AnalogLinear.from_linear(lin, config=cfg, generator=gen).eval().program()
         results["linear"] = ab(lambda: ours(x), lambda: lin(x), repeats=repeats, budget_s=budget)
-        exact = AnalogLinear.from_linear(lin, config=cfg.replace(fast_noise=False), generator=gen).eval().program()
-        results["linear_exact_noise"] = ab(lambda: exact(x), lambda: lin(x), repeats=repeats, budget_s=budget)
-        pooled = AnalogLinear.from_linear(lin, config=cfg.replace(noise_pool=True), generator=gen).eval().program()
-        results["linear_pool_noise"] = ab(lambda: pooled(x), lambda: lin(x), repeats=repeats, budget_s=budget)
+        with use_backend("reference"):              # the plain-torch definition, for scale
+            results["linear_reference"] = ab(lambda: ours(x), lambda: lin(x), repeats=max(3, repeats // 5),
+                                             budget_s=budget)
         aih = _aihwkit_layer(512, 512, lin.weight, lin.bias, rc, t_prog)
         results["aihwkit"] = ab(lambda: ours(x), lambda: aih(x), repeats=repeats, budget_s=budget)
         # --- E = 64 instances in one call vs 64 nn.Linear forwards ----------------------------
@@ -117,11 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         # one sample of the reference = 64 nn.Linear forwards
         results["ensemble"] = ab(lambda: ens(x), lambda: [lin(x) for _ in range(E)], repeats=repeats,
                                  budget_s=budget)
-        ens_p = AnalogLinear.from_linear(lin, config=cfg.replace(noise_pool=True), ensemble=E,
-                                         generator=gen).eval().program()
-        results["ensemble_pool_noise"] = ab(lambda: ens_p(x), lambda: [lin(x) for _ in range(E)],
-                                            repeats=repeats, budget_s=budget)
-        del ens_p
         # --- 64 aihwkit modules in a loop vs our E = 64 call ----------------------------------
         for tag, n, batch in (("small", 128, 16), ("large", 512, 256)):
             lin_n = torch.nn.Linear(n, n).eval()
@@ -139,13 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         "ensemble_ratio": results["ensemble"][2],
         "aihwkit_loop_speedup_small": results["loop_small"][2],
         "aihwkit_loop_speedup_large": results["loop_large"][2],
-        "linear_ratio_exact_noise": results["linear_exact_noise"][2],
-        "linear_ratio_pool_noise": results["linear_pool_noise"][2],
-        "ensemble_ratio_pool_noise": results["ensemble_pool_noise"][2],
+        "linear_ratio_reference": results["linear_reference"][2],
     }
     _write(args.out, results, figures, args)
     out = {k: round(v, 4) for k, v in figures.items()}
     out.update(threads=args.threads, torch_version=torch.__version__, repeats=repeats,
+               load_avg_1min=round(os.getloadavg()[0], 2),
                targets_met=int(sum(_met(k, out[k]) for k in TARGETS)), targets_total=len(TARGETS))
     print(json.dumps(out))
     return 0
@@ -197,9 +192,8 @@ def _write(out: Path, results, figures, args) -> None:
     for k in keys:
         op, lim = TARGETS[k]
         lines.append(f"| {k} | {figures[k]:.3f} | {op} {lim} | {'yes' if _met(k, figures[k]) else 'no'} |")
-    lines += ["", f"linear_ratio with torch.randn output noise (fast_noise=False): {figures['linear_ratio_exact_noise']:.3f}",
-              f"linear_ratio with pooled output noise (noise_pool=True): {figures['linear_ratio_pool_noise']:.3f}",
-              f"ensemble_ratio with pooled output noise (noise_pool=True): {figures['ensemble_ratio_pool_noise']:.3f}",
+    lines += ["", f"linear_ratio of the reference read (plain torch, use_backend('reference')): "
+              f"{figures['linear_ratio_reference']:.3f}", f"1-min load average at the end: {os.getloadavg()[0]:.2f}",
               "", "Median times per call (s):", ""]
     lines += [f"- {k}: {results[k][0]:.3e} vs {results[k][1]:.3e}" for k in results]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

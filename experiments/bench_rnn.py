@@ -5,17 +5,17 @@
 same size, both in inference (``torch.no_grad``), best of ``--repeats`` runs taken alternately, with
 a fixed number of torch threads (default 1). The ramp ADC is the column's converter (as in the
 seed paper: the ramp ADC digitises the column output into the activation), so the crossbar
-config has no separate output ADC; output noise comes from the library default ``fast_noise=True``
-(counter-based Gaussian quantile table). On the CPU the evaluation loop is one compiled call
-(``physnn.crossbar._rnn_kernel``: per step the input and recurrent crossbar reads, noise, ramp
-gates and state update, with torch's own GEMM) when numba is installed.
+config has no separate output ADC; output noise is the read's counter-based Gaussian. The input
+projection of all steps is one crossbar read (``physnn.crossbar.read``, back end ``"auto"``); the
+time loop is the LSTM's one compiled sequence loop (``physnn.crossbar.backends.lstm_loop``: per
+step the recurrent read from ``hh.read_spec()``, noise, ramp gates and state update).
 ``lstm_ratio_with_column_adc`` keeps aihwkit's 8-bit output ADC (without bound management)
-before the ramp (the input projection is then one ADC read of all steps before the loop);
-``lstm_ratio_noisy_ramp`` programs the ramp columns with PCM programming noise (exact
-threshold-table lookup instead of the closed form); ``lstm_ratio_no_out_noise`` drops the output
+before the ramp; ``lstm_ratio_noisy_ramp`` programs the ramp columns with PCM programming noise
+(exact threshold-table lookup instead of the closed form: the per-step torch path); ``lstm_ratio_no_out_noise`` drops the output
 noise (programming noise only); ``lstm_ratio_cpu_time`` is the ratio of thread CPU times (less
 sensitive to a busy machine); ``gru_ratio`` / ``rnn_ratio`` compare AnalogGRU / AnalogRNN (5-bit
-ramps) with ``torch.nn.GRU`` / ``torch.nn.RNN`` of the same size.
+ramps, per-step torch path: only the LSTM has a compiled loop) with ``torch.nn.GRU`` /
+``torch.nn.RNN`` of the same size.
 
 Usage: ``python experiments/bench_rnn.py [--quick] [--seed N] [--out DIR] [--threads N]``.
 The last line printed is one JSON object.
@@ -35,7 +35,7 @@ import torch
 
 def _best_alternating(fns: list, repeats: int) -> tuple[list[float], list[float]]:
     """Best wall-clock and best thread-CPU time of each function, runs interleaved."""
-    for f in fns:  # warm-up (TorchScript compilation, allocator)
+    for f in fns:  # warm-up (numba compilation or cache load, allocator)
         f()
     best = [float("inf")] * len(fns)
     best_cpu = [float("inf")] * len(fns)

@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     study = ramp_study(args.seed, 50 if args.quick else 200)
     plot_approximation(study, args.out / "approximation.png")
-    config = aihwkit_preset(adc=None, bound_management=False, fast_noise=False)   # the ramp ADC is the column converter
+    config = aihwkit_preset(adc=None, bound_management=False)   # the ramp ADC is the column converter
     log: dict = {}
     kws = kws_study(args, config, log)
     lm = lm_study(args, config, log)

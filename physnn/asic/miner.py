@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
+from ..random import numpy_rng
 from .._checks import check_finite, check_int_range, check_positive
 from .sha256 import BlockHeader, scan_nonces, share_probability, target_from_probability
 from .timing import TimingParams, error_probability, thermal_step
@@ -101,10 +103,6 @@ def drive_from_signal(signal: Any, *, v_center: float = 0.90, v_swing: float = 0
     return v, f
 
 
-def _rng(seed: Any) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
 def simulate_shares(
     voltage: Any,
     frequency: Any,
@@ -114,7 +112,7 @@ def simulate_shares(
     mode: str = "statistical",
     substeps: int = 10,
     t_start: float | None = None,
-    generator: np.random.Generator | int | None = None,
+    generator: torch.Generator | None = None,
     max_hashes: int = 2_000_000,
 ) -> ShareTrace:
     """Share arrival times for per-window voltages / frequencies.
@@ -130,7 +128,8 @@ def simulate_shares(
         Thermal/error-rate segments per window.
     t_start : float, optional
         Initial junction temperature (K); default: the steady state of the first window.
-    generator : numpy Generator or seed
+    generator : torch.Generator, optional
+        Source of the draws (numpy draws seeded from it, :func:`physnn.random.numpy_rng`).
     max_hashes : int
         Safety limit for the hashlib mode (real hashing of more nonces would take minutes).
     """
@@ -144,7 +143,7 @@ def simulate_shares(
     check_int_range(substeps, "substeps", 1)
     if mode not in ("statistical", "hashlib"):
         raise ValueError(f"mode={mode!r}: expected 'statistical' or 'hashlib'")
-    rng = _rng(generator)
+    rng = numpy_rng(generator)
     tp = params.timing
     p = params.share_probability
     K = v.size

@@ -19,24 +19,22 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
+from ..random import numpy_rng
 from .._checks import check_int_range, check_probability
 from .features import FEATURE_NAMES, window_features, window_stats
 
 __all__ = ["poisson_cv_interval", "poisson_null_test"]
 
 
-def _rng(seed: Any) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
 def poisson_cv_interval(n_intervals: int, *, level: float = 0.95, n_mc: int = 20000,
-                        generator: np.random.Generator | int | None = None) -> tuple[float, float]:
+                        generator: torch.Generator | None = None) -> tuple[float, float]:
     """Central ``level`` interval of the sample CV (ddof=1) of ``n_intervals`` exponential intervals."""
     check_int_range(n_intervals, "n_intervals", 2)
     check_probability(level, "level")
     check_int_range(n_mc, "n_mc", 10)
-    x = _rng(generator).exponential(size=(n_mc, n_intervals))
+    x = numpy_rng(generator).exponential(size=(n_mc, n_intervals))
     cv = x.std(axis=1, ddof=1) / x.mean(axis=1)
     a = (1 - level) / 2
     lo, hi = np.quantile(cv, [a, 1 - a])
@@ -50,7 +48,7 @@ def poisson_null_test(
     n_mc: int = 500,
     alpha: float = 0.05,
     features: tuple[str, ...] = ("cv", "fano", "acf1", "entropy"),
-    generator: np.random.Generator | int | None = None,
+    generator: torch.Generator | None = None,
     n_sub: int = 10,
 ) -> dict:
     """Test window-averaged timing features against the count-conditioned Poisson null.
@@ -71,7 +69,7 @@ def poisson_null_test(
     counts = F[:, 0].astype(int)
     cols = [FEATURE_NAMES.index(f) for f in features]
     obs = F[:, cols].mean(axis=0)
-    rng = _rng(generator)
+    rng = numpy_rng(generator)
     null = np.zeros((n_mc, len(cols)))
     for k, c in enumerate(counts):  # all replicates of window k at once (vectorised)
         tk = np.sort(e[k] + (e[k + 1] - e[k]) * rng.random((n_mc, c)), axis=1)

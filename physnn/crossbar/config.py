@@ -133,17 +133,6 @@ class CrossbarConfig:
         Unit of ``out_noise`` and ``adc.y_max``: normalised output (see module doc), or raw
         weight units (output noise and ADC range scale with ``w_max``), which is what aihwkit does
         with ``weight_scaling_omega = 0`` (:func:`from_aihwkit`, :func:`aihwkit_preset`).
-    fast_noise : bool
-        Output noise from a counter-based generator (splitmix64 hash of a per-read 64-bit key
-        drawn from the layer's ``torch.Generator``; inverse-CDF table on a 2**-16 probability
-        grid, Gaussian within ±4.2 sigma), several times faster than ``torch.randn`` on CPU.
-        ``False``: ``torch.randn``. Both are reproducible from the seed.
-    noise_pool : bool
-        Faster, approximate: :class:`AnalogLinear` reads take their output noise as a window at
-        a random offset of a per-layer pool of ``4 n`` Gaussian draws (``n`` = outputs per
-        read), of which ``n / 8`` are redrawn at every read. Within a read the noise is i.i.d.
-        Gaussian; across reads a draw is reused about 8 times at random other positions, so
-        noise of different outputs of different reads can be correlated. Off by default.
     """
 
     range: ConductanceRange
@@ -166,8 +155,6 @@ class CrossbarConfig:
     bound_management: bool = False
     read_noise_per_forward: bool = False
     v_read: float = 0.2
-    fast_noise: bool = True
-    noise_pool: bool = False
     output_units: str = "normalized"
 
     def __post_init__(self) -> None:
@@ -198,8 +185,7 @@ class CrossbarConfig:
             raise ValueError(f"output_units={self.output_units!r}: must be 'normalized' or 'weight'")
         if self.input_scaling not in _INPUT_SCALING:
             raise ValueError(f"input_scaling={self.input_scaling!r}: must be one of {_INPUT_SCALING}")
-        for name in ("drift_compensation", "bound_management", "read_noise_per_forward", "fast_noise",
-                     "noise_pool"):
+        for name in ("drift_compensation", "bound_management", "read_noise_per_forward"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if self.bound_management and self.adc is None:

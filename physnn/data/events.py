@@ -35,8 +35,10 @@ import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 from scipy import ndimage
 
+from ..random import generator_from_seed, numpy_rng
 from .._checks import check_int_range, check_positive
 from .._resources import cache_dir
 
@@ -95,10 +97,6 @@ class DVSParams:
         check_positive(self.shot_noise_rate, "shot_noise_rate", allow_zero=True)
         check_positive(self.dt, "dt")
         check_positive(self.dark_intensity, "dark_intensity")
-
-
-def _rng(seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def validate_events(events: np.ndarray, sensor_size: tuple[int, int, int] = SENSOR_SIZE, *,
@@ -171,7 +169,7 @@ def digits_on_sensor(images: np.ndarray, *, size: int = 28, sensor: int = 34) ->
 
 
 def emulate_dvs(frames_fn, n_steps: int, *, batch: int, sensor_size=SENSOR_SIZE,
-                params: DVSParams = DVSParams(), seed=None) -> list[np.ndarray]:
+                params: DVSParams = DVSParams(), generator: torch.Generator | None = None) -> list[np.ndarray]:
     """Run the DVS pixel model on an intensity video and return one event stream per batch item.
 
     Parameters
@@ -183,8 +181,9 @@ def emulate_dvs(frames_fn, n_steps: int, *, batch: int, sensor_size=SENSOR_SIZE,
     batch : int
         Number of independent pixel arrays (videos) processed together.
     params : DVSParams
-    seed : int or numpy.random.Generator, optional
-        Per-pixel thresholds, leak phases and noise. Same seed -> same events.
+    generator : torch.Generator, optional
+        Per-pixel thresholds, leak phases and noise (numpy draws seeded from it,
+        :func:`physnn.random.numpy_rng`). Same seed -> same events.
 
     Returns
     -------
@@ -193,7 +192,7 @@ def emulate_dvs(frames_fn, n_steps: int, *, batch: int, sensor_size=SENSOR_SIZE,
     """
     check_int_range(n_steps, "n_steps", 1)
     check_int_range(batch, "batch", 1)
-    rng = _rng(seed)
+    rng = numpy_rng(generator)
     w, h, _ = sensor_size
     shape = (batch, h, w)
     p = params
@@ -309,19 +308,19 @@ def nmnist_like(n_samples: int | None = None, *, seed: int = 0, params: DVSParam
     n_total = len(digits.target)
     n = n_total if n_samples is None else check_int_range(n_samples, "n_samples", 1, n_total)
     labels = digits.target[:n].astype(np.int64)
-    key = hashlib.sha1(json.dumps({"n": n, "seed": seed, "params": asdict(params), "v": 1},
+    key = hashlib.sha1(json.dumps({"n": n, "seed": seed, "params": asdict(params), "v": 2},
                                   sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir("events") / f"nmnist_like_{key}.npz" if cache else None
     if path is not None and path.is_file():
         z = np.load(path)
         ev, off = z["events"], z["offsets"]
         return [ev[off[i]:off[i + 1]] for i in range(n)], z["labels"]
-    rng = np.random.default_rng(seed)
+    gen = generator_from_seed(seed)
     canvas = digits_on_sensor(digits.images[:n])
     streams: list[np.ndarray] = []
     for s in range(0, n, batch):
         fn, n_steps = _saccade_video(canvas[s:s + batch], params)
-        streams += emulate_dvs(fn, n_steps, batch=min(batch, n - s), params=params, seed=rng)
+        streams += emulate_dvs(fn, n_steps, batch=min(batch, n - s), params=params, generator=gen)
     if path is not None:
         offsets = np.concatenate([[0], np.cumsum([len(e) for e in streams])])
         tmp = path.with_suffix(".tmp.npz")

@@ -33,6 +33,7 @@ from torch import nn
 
 from .._checks import check_finite, check_int_range, check_positive, check_probability
 from ..cards import DeviceCard, load_card
+from ..crossbar.mapping import ConductanceRange, DifferentialPair, conductances_to_weights
 from .lif import LIFParams, LIFState, lif_step
 
 __all__ = ["SwitchingModel", "differential_weights", "LSMConfig", "LSMOutput", "ResistiveLSM",
@@ -127,20 +128,30 @@ class SwitchingModel:
 
 
 def differential_weights(shape, model: SwitchingModel, *, density: float, scale: float = 1.0,
-                         generator: torch.Generator | None = None,
-                         dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                         generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
+                         mapping: DifferentialPair | None = None) -> torch.Tensor:
     """Signed random weights ``scale * (G+ - G-) / g_median`` of differential cell pairs.
 
-    A fraction ``density`` of the pairs is addressed (formed); the others keep both cells pristine
-    and give exactly zero weight.
+    A fraction ``density`` of the pairs is addressed (formed); in the others both cells stay
+    pristine, which reads as exactly zero weight. The pairs are read back with the crossbar's own
+    differential-pair mapping (:func:`physnn.crossbar.mapping.conductances_to_weights`, weight
+    ``w_max`` at the full swing of ``mapping``'s range), with ``w_max = scale * swing /
+    g_median``; ``mapping`` defaults to a pair over the card's ``[conductance]`` range as
+    :class:`ResistiveLSM` passes it, or ``[g_pristine, g_pristine + g_median]`` (the swing cancels).
     """
     check_probability(density, "density")
+    if mapping is None:
+        mapping = DifferentialPair(ConductanceRange(model.g_pristine, model.g_pristine + model.g_median))
+    if not isinstance(mapping, DifferentialPair):
+        raise TypeError(f"mapping: expected a DifferentialPair, got {type(mapping).__name__}")
     shape = tuple(shape)
-    gp = model.sample(shape, generator=generator)
-    gm = model.sample(shape, generator=generator)
+    g = torch.stack((model.sample(shape, generator=generator), model.sample(shape, generator=generator)))
     used = torch.rand(shape, generator=generator, dtype=torch.float64) < density
-    w = torch.where(used, (gp - gm) / model.g_median, torch.zeros_like(gp))
-    return (scale * w).to(dtype)
+    g = torch.where(used, g, torch.full_like(g, model.g_pristine))      # unaddressed pairs stay pristine
+    if scale == 0:
+        return torch.zeros(shape, dtype=dtype)
+    w = conductances_to_weights(g, mapping, w_max=scale * mapping.range.swing / model.g_median)
+    return w.to(dtype)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,12 +231,13 @@ class ResistiveLSM(nn.Module):
             check_int_range(ensemble, "ensemble", 1)
         self.config, self.ensemble, self.n_inputs = config, ensemble, n_inputs
         self.switching = SwitchingModel.from_card(config.card)
+        pair = DifferentialPair(ConductanceRange.from_card(config.card))   # the crossbar's mapping, card range
         e = 1 if ensemble is None else ensemble
         n = config.n_neurons
         w_in = differential_weights((e, n_inputs, n), self.switching, density=config.input_density,
-                                    scale=config.input_scale, generator=generator)
+                                    scale=config.input_scale, generator=generator, mapping=pair)
         w_rec = differential_weights((e, n, n), self.switching, density=config.recurrent_density,
-                                     scale=config.recurrent_scale, generator=generator)
+                                     scale=config.recurrent_scale, generator=generator, mapping=pair)
         w_rec = w_rec * (1 - torch.eye(n))  # no self-connection (the diagonal cells are left pristine)
         self.register_buffer("w_in", w_in)
         self.register_buffer("w_rec", w_rec)

@@ -51,6 +51,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..random import check_generator
 from .._checks import check_finite, check_int_range, check_positive
 
 __all__ = ["ProjectionHead", "clip_loss", "ContrastiveConfig", "train_projections",
@@ -178,7 +179,7 @@ def train_projections(xa, ya, xb, yb, config: ContrastiveConfig = ContrastiveCon
     missing = sorted(set(ya.tolist()) - set(yb.tolist()))
     if missing:
         raise ValueError(f"yb: classes {missing} of modality A have no sample in modality B")
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    g = check_generator(generator)
     ha = ProjectionHead(xa.shape[1], config.dim, config.hidden, generator=g)
     hb = ProjectionHead(xb.shape[1], config.dim, config.hidden, generator=g)
     for h, x in ((ha, xa), (hb, xb)):
@@ -229,7 +230,7 @@ def zero_shot_retrieval(za: torch.Tensor, ya, zb: torch.Tensor, yb, *, n_way: in
     pool = classes if distractor_classes is None else np.unique(np.asarray(distractor_classes))
     check_int_range(n_way, "n_way", 2, len(pool) + (0 if distractor_classes is None else 1))
     check_int_range(n_trials, "n_trials", 1)
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    g = check_generator(generator)
     idx_b = {c: np.flatnonzero(yb == c) for c in np.union1d(classes, pool)}
     for c, ix in idx_b.items():
         if ix.size == 0:

@@ -30,26 +30,23 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..random import check_seed, numpy_rng
 from .._checks import check_finite, check_int_range, check_positive
 from .readout import RidgeReadout
 
 __all__ = ["narma10", "mackey_glass", "memory_capacity", "nrmse"]
 
 
-def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
-
-
-def narma10(n_steps: int, *, seed: int | np.random.Generator | None = None, washout: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def narma10(n_steps: int, *, seed: int | None = None, washout: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """NARMA10 input/target pair (classic definition, see module docstring).
 
     Parameters
     ----------
     n_steps : int
         Length of the returned series.
-    seed : int or numpy Generator
+    seed : int, optional
+        Seed of the input sequence (a dataset builder's seed, :mod:`physnn.random`); None: drawn
+        from torch's global generator.
         Source of the input ``u ~ U[0, 0.5]``.
     washout : int
         Steps simulated (from ``y = 0``) and dropped before the returned series.
@@ -64,7 +61,8 @@ def narma10(n_steps: int, *, seed: int | np.random.Generator | None = None, wash
     check_int_range(n_steps, "n_steps", 1)
     check_int_range(washout, "washout", 0)
     total = n_steps + washout
-    u = _rng(seed).uniform(0.0, 0.5, total)
+    rng = numpy_rng(None) if seed is None else np.random.default_rng(check_seed(seed))
+    u = rng.uniform(0.0, 0.5, total)
     y = np.zeros(total + 1)
     # Why a Python loop: the recurrence is sequential; 10^4 steps take a few ms.
     for t in range(9, total):

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from physnn.random import generator_from_seed
+
 from physnn.asic import (
     GENESIS_HEADER,
     MinerParams,
@@ -64,8 +66,8 @@ def test_delay_and_error_model_monotonic():
 def test_hashlib_and_statistical_modes_agree_in_distribution():
     mini = MinerParams(n_cores=1, target=target_from_probability(1 / 100))
     v, f = np.full(6, 0.875), np.full(6, 485e6)  # p_err ~ 0.1: some rejected shares
-    a = simulate_shares(v, f, window=2.5e-6, params=mini, mode="hashlib", generator=1)
-    b = simulate_shares(v, f, window=2.5e-6, params=mini, mode="statistical", generator=2)
+    a = simulate_shares(v, f, window=2.5e-6, params=mini, mode="hashlib", generator=generator_from_seed(1))
+    b = simulate_shares(v, f, window=2.5e-6, params=mini, mode="statistical", generator=generator_from_seed(2))
     assert a.n_hashes.sum() == b.n_hashes.sum() and a.n_hashes.sum() > 7000
     ga, gb = np.diff(a.valid_hash_index), np.diff(b.valid_hash_index)
     assert stats.ks_2samp(ga, gb).pvalue > 0.01
@@ -77,7 +79,7 @@ def test_hashlib_and_statistical_modes_agree_in_distribution():
 
 def test_valid_rate_drops_near_edge_and_depends_on_input():
     v, f = drive_from_signal(np.r_[np.zeros(40), np.ones(40)], v_center=0.885, v_swing=0.035)
-    tr = simulate_shares(v, f, window=1.0, generator=3)
+    tr = simulate_shares(v, f, window=1.0, generator=generator_from_seed(3))
     F, _ = window_features(tr.valid_times, tr.window_edges)
     low, high = F[:40, 0].mean(), F[40:, 0].mean()
     assert tr.p_err[:40].mean() > 0.3 and tr.p_err[40:].mean() < 1e-3
@@ -90,10 +92,10 @@ def test_valid_rate_drops_near_edge_and_depends_on_input():
 
 def test_poisson_null_cv_distribution():
     # small samples: a Poisson source gives CVs far from 1 by chance (issue note: ~0.56-1.29)
-    lo, hi = poisson_cv_interval(10, generator=0)
+    lo, hi = poisson_cv_interval(10, generator=generator_from_seed(0))
     assert lo < 0.6 and hi > 1.29
     # large samples: sample CV of exponentials is ~ N(1, 1/n) (delta method)
-    lo, hi = poisson_cv_interval(2000, n_mc=4000, generator=1)
+    lo, hi = poisson_cv_interval(2000, n_mc=4000, generator=generator_from_seed(1))
     half = 1.96 / np.sqrt(2000)
     assert lo == pytest.approx(1 - half, abs=0.25 * half) and hi == pytest.approx(1 + half, abs=0.25 * half)
 
@@ -102,10 +104,10 @@ def test_poisson_null_test_accepts_poisson_and_rejects_regular():
     rng = np.random.default_rng(4)
     edges = np.arange(61.0)
     t = np.sort(rng.uniform(0, 60, 600))
-    r = poisson_null_test(t, edges, n_mc=300, generator=5)
+    r = poisson_null_test(t, edges, n_mc=300, generator=generator_from_seed(5))
     assert not r["signal_detected"] and 0.6 < r["cv_obs"] < 1.2
     jitter = np.sort(np.arange(0.05, 60, 0.1) + rng.normal(0, 0.005, 600))  # near-periodic source
-    r2 = poisson_null_test(jitter, edges, n_mc=300, generator=6)
+    r2 = poisson_null_test(jitter, edges, n_mc=300, generator=generator_from_seed(6))
     assert r2["signal_detected"] and r2["cv_obs"] < 0.3 and "detected" in r2["verdict"]
 
 

@@ -91,3 +91,23 @@ def test_seed_reproducible_and_bad_input():
         a(torch.full((1, 3, 6), float("nan")))
     with pytest.raises(ValueError, match="input_density"):
         LSMConfig(input_density=1.5)
+
+
+def test_differential_weights_use_the_crossbar_mapping_of_the_card():
+    """The LSM's pairs are read back by the crossbar's differential-pair mapping; the card's
+    conductance range cancels (weight = scale (G+ - G-) / g_median)."""
+    from physnn.crossbar.mapping import ConductanceRange, DifferentialPair
+
+    m = SwitchingModel.from_card("rram_lsm_forming")
+    card_pair = DifferentialPair(ConductanceRange.from_card("rram_lsm_forming"))
+    a = differential_weights((30, 40), m, density=0.3, scale=2.0, generator=_gen(3), dtype=torch.float64,
+                             mapping=card_pair)
+    b = differential_weights((30, 40), m, density=0.3, scale=2.0, generator=_gen(3), dtype=torch.float64)
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    g = _gen(3)
+    gp, gm = m.sample((30, 40), generator=g), m.sample((30, 40), generator=g)
+    used = torch.rand((30, 40), generator=g, dtype=torch.float64) < 0.3
+    torch.testing.assert_close(a, torch.where(used, 2.0 * (gp - gm) / m.g_median, torch.zeros(())),
+                               rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="mapping"):
+        differential_weights((2, 2), m, density=0.5, mapping="pair")

@@ -1,0 +1,193 @@
+"""CPU back end: the reference's DAC and GEMM (torch, multi-threaded by torch), then one fused
+numba pass (numba's own ``prange`` threading) for noise, ADC, scale and bias.
+
+The pass evaluates, per output element, exactly the arithmetic of
+:func:`physnn.crossbar.read.finish` in the same dtype and order (counter hash -> cell and
+fraction -> ``T + f D`` -> ``acc + std z`` -> round, clamp -> ``* (s * scale)`` -> ``+ bias``),
+so its output equals the reference bit for bit. What it saves: ``torch.randn`` and five separate
+passes over the output (one ``torch.randn`` alone costs about as much as the whole pass).
+
+Memory safety: arrays reach numba as numpy views of torch tensors whose shapes were checked by
+:meth:`~physnn.crossbar.read.ReadSpec.layout`; numba checks nothing, so every index is derived
+from those shapes here, and anything unexpected (dtype, device, autograd, IR drop) is refused by
+:meth:`NumbaCPU.unsupported` before a kernel runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..read import H1, H2, ReadSpec, noise_tables, read_with
+from ..read import _dac as _torch_dac
+
+try:  # pragma: no cover - numba is a dependency, but keep the package importable without it
+    import numba
+except ImportError:  # pragma: no cover
+    numba = None
+
+__all__ = ["NumbaCPU", "numba_available"]
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+def numba_available() -> bool:
+    return numba is not None
+
+
+def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool):
+    """The fused pass for float type ``ft``, specialised on which steps are on (compile-time
+    constants, so the inner loop has no branches and vectorises)."""
+    h1, h2 = np.uint32(H1), np.uint32(H2)
+    s15, s16, s20 = np.uint32(15), np.uint32(16), np.uint32(20)
+    m20 = np.uint32(0xFFFFF)
+    inv20 = ft(2.0 ** -20)
+
+    @numba.njit(parallel=True, nogil=True, cache=True)
+    def fused(acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
+        k, rows, n_out = acc.shape
+        for q in numba.prange(k * rows):
+            i = q // rows
+            r = q - i * rows
+            c = post[i]
+            if scaled:
+                c = s[i if s.shape[0] > 1 else 0, r] * c
+            base = (r * n_tiles + members[i]) * n_out
+            n_sat = 0
+            for o in range(n_out):
+                v = acc[i, r, o]
+                if noisy:
+                    x = np.uint32((base + o) & 0xFFFFFFFF) ^ klo
+                    x = x ^ (x >> s16)
+                    x = np.uint32(x * h1)
+                    x = x ^ (x >> s15)
+                    x = np.uint32(x * h2)
+                    x = np.uint32((x ^ (x >> s16)) + khi)
+                    x = x ^ (x >> s16)
+                    x = np.uint32(x * h1)
+                    x = x ^ (x >> s15)
+                    x = np.uint32(x * h2)
+                    x = x ^ (x >> s16)
+                    cell = np.int64(x >> s20)
+                    f = ft(np.int32(x & m20)) * inv20
+                    v = v + sig * (t[cell] + f * d[cell])
+                if adc:
+                    v = np.rint(v)
+                    n_sat += (v > adc_m) | (v < -adc_m)
+                    v = min(max(v, -adc_m), adc_m)
+                v = v * c
+                if biased:
+                    v = v + bias[o]
+                out[i, r, o] = v
+            sat[q] = n_sat
+
+    return fused
+
+
+def _make_dac():
+    @numba.njit(parallel=True, nogil=True, cache=True)
+    def dac(x, s, codes, step, lim, tiny, abs_max, has_dac):
+        """Per row: ``s = max(max|x|, tiny)`` (abs-max scaling), ``codes = round(clamp(x / (s *
+        step), -lim, lim))``: :func:`physnn.crossbar.read.input_codes` in ``x``'s dtype."""
+        rows, n = x.shape
+        for r in numba.prange(rows):
+            den = step
+            if abs_max:
+                m = tiny
+                for j in range(n):
+                    m = max(m, abs(x[r, j]))
+                s[r] = m
+                den = m * step
+            for j in range(n):
+                v = x[r, j] / den
+                if has_dac:
+                    v = np.rint(min(max(v, -lim), lim))
+                codes[r, j] = v
+
+    return dac
+
+
+def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """:func:`physnn.crossbar.read.input_scale` and ``input_codes`` in one pass (linear devices;
+    a sinh-type device law takes the torch functions)."""
+    if spec.iv is not None:
+        return _torch_dac(spec, x2)
+    if "dac" not in _KERNELS:
+        _KERNELS["dac"] = _make_dac()
+    x = x2.contiguous()
+    codes = torch.empty_like(x)
+    s = torch.empty((*x.shape[:-1], 1), dtype=x.dtype)
+    ft = x.numpy().dtype.type
+    _threads()
+    _KERNELS["dac"](x.view(-1, x.shape[-1]).numpy(), s.view(-1).numpy(), codes.view(-1, x.shape[-1]).numpy(),
+                    ft(spec.in_step), ft(spec.in_levels or 0.0), ft(1e-30), spec.abs_max, spec.in_levels is not None)
+    return (s if spec.abs_max else None), codes
+
+
+def _threads() -> None:
+    numba.set_num_threads(max(1, min(NumbaCPU.threads or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+_KERNELS: dict = {}
+
+
+def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, members, rows: int):
+    """:func:`physnn.crossbar.read.finish` as one fused pass (same arguments, same result)."""
+    dt = acc.dtype
+    a3 = acc if acc.dim() == 3 else acc.unsqueeze(0)
+    k = a3.shape[0]
+    # in place when the GEMM result is a plain contiguous block, else into a fresh one
+    out = a3 if a3.is_contiguous() else torch.empty(a3.shape, dtype=dt)
+    mem = (torch.arange(k, dtype=torch.int64) if members is None else members).numpy()
+    p = post.reshape(-1).numpy()
+    s2 = np.zeros((0, 0), dtype=p.dtype) if s is None else s.reshape(1 if s.dim() == 2 else s.shape[0], rows).numpy()
+    b = np.zeros(0, dtype=p.dtype) if spec.bias is None else spec.bias.detach().numpy()
+    flags = (spec.noise_std > 0, spec.adc_levels is not None, s is not None, spec.bias is not None)
+    kern = _KERNELS.get((dt, flags))
+    if kern is None:
+        kern = _KERNELS[(dt, flags)] = _make(p.dtype.type, *flags)
+    t, d = noise_tables(dt)
+    sat = np.zeros(k * rows, dtype=np.int64)
+    _threads()
+    ft = p.dtype.type
+    kern(a3.numpy(), out.numpy(), mem, spec.ensemble or 1, s2, p, b, np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32),
+         ft(spec.noise_std), ft(spec.adc_levels or 0.0), t.numpy(), d.numpy(), sat)
+    flag = torch.from_numpy(sat).view(k, rows).any(1) if flags[1] else None
+    if acc.dim() == 2:
+        return out[0], (None if flag is None else flag[0])
+    return out, flag
+
+
+class NumbaCPU:
+    """torch GEMM + one fused numba pass (see the module doc).
+
+    ``NumbaCPU.threads``: numba threads of the two passes (None, the default: torch's thread
+    count). On a machine loaded by other processes 1 can be faster: numba's OpenMP layer links the
+    system libgomp while torch ships its own copy, and two OpenMP pools on 2 cores spin against
+    each other (measured at load 7: ``linear_ratio`` 1.68 with 1 numba thread vs 2.58 with 2; at
+    load 1.5: 1.83 with 1 vs 1.52 with 2). The result does not depend on it (element-wise passes).
+    """
+
+    name = "numba_cpu"
+    threads: int | None = None
+
+    def unsupported(self, spec: ReadSpec, x: torch.Tensor, per_member: bool) -> str | None:
+        if numba is None:
+            return "numba is not installed"
+        w = spec.weight
+        if not isinstance(x, torch.Tensor) or x.device.type != "cpu" or w.device.type != "cpu":
+            return "CPU tensors only"
+        if w.dtype not in _DTYPES or x.dtype != w.dtype:
+            return f"float32/float64 only, with x.dtype == weight.dtype (got {x.dtype}, {w.dtype})"
+        if spec.ir is not None:
+            return "no IR-drop circuit solve"
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                           for t in (x, w, spec.scale, spec.bias)):
+            return "no autograd (use the reference for gradients)"
+        return None
+
+    def __call__(self, spec: ReadSpec, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+        why = self.unsupported(spec, x, per_member)
+        if why is not None:
+            raise ValueError(f"backend='numba_cpu' cannot do this read: {why}")
+        return read_with(finish, spec, x, per_member, dac)

@@ -1,0 +1,490 @@
+"""What one crossbar read computes: a frozen :class:`ReadSpec` and its definition :func:`reference_read`.
+
+A read of a programmed array, in integer-like *code* units:
+
+1. **DAC**: per input vector a scale ``s`` (its largest ``|x|`` with ``abs_max`` input scaling,
+   else 1); codes ``c = clamp(round(x / (s * in_step * red)), -L, L)`` (no rounding or clamp
+   without a DAC); a sinh-type device law maps the codes through the unit device current.
+2. **MVM**: ``acc = c @ weight.T`` per tile (``weight`` already in output-code units), or a
+   circuit solve with wire resistance (``ir``).
+3. **Noise**: ``acc + noise_std * z`` with ``z`` standard normal, drawn from the counter-based
+   generator below: the draw of output ``(e, r, o)`` is a pure function of ``key`` and the
+   counter ``(r * E + e) * out + o``, so every back end gives the same numbers and a row's noise
+   does not depend on the batch it is read in.
+4. **ADC**: ``round`` and clamp to ``±adc_levels``.
+5. **Scale and bias**: ``out = code * (s * scale_e * red) + bias`` (digital).
+
+**Bound management** (one semantics, no size threshold changes it): a *tile* is one ensemble
+member (the whole array without an ensemble). When any output code of a tile's read exceeds
+``adc_levels``, that tile's whole read (all its input vectors) is repeated with the inputs halved
+(``red *= 2``) and fresh noise (key :func:`subkey` ``(key, attempt)``), while ``red <=
+max_reduction``; this is aihwkit's iterative bound management of one tile per forward
+(``aihwkit.simulator.tiles.analog_mvm``). The first attempt reads all tiles together; a repeat
+reads only the tiles that saturated.
+
+Back ends (:mod:`physnn.crossbar.backends`) compute the same read faster; with the same key their
+output equals :func:`reference_read` (bit for bit on the CPU: they share the DAC and GEMM calls
+and evaluate the same per-element arithmetic). :func:`read` picks one: an explicit ``backend=``,
+else the innermost :func:`use_backend` context, else ``"auto"`` (the fastest that supports the
+read, the reference otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import torch
+
+from .iv import SinhIV, device_current
+
+__all__ = ["ReadSpec", "reference_read", "read", "use_backend", "current_backend", "register_backend", "backends",
+           "counter_normal", "subkey", "input_codes", "noise_tables"]
+
+# ---------------------------------------------------------------------------------------------
+# Counter-based normal draws.  Random bits: two rounds of the 32-bit "lowbias32" integer hash
+# (C. Wellons, "Prospecting for hash functions", 2018; constants 0x7feb352d, 0x846ca68b) of the
+# counter xor the key's low word, plus its high word.  The top 12 bits pick one of 4096
+# equal-probability cells of the standard normal, the low 20 bits place the draw linearly inside
+# the cell (a 4097-entry table of the inverse CDF).  32-bit arithmetic vectorises on CPUs
+# (64-bit multiplies do not on AVX2); counters are taken modulo 2**32.  torch has no
+# counter-based CPU generator; this one is a few integer operations per draw, so back ends
+# evaluate it inline.
+# ---------------------------------------------------------------------------------------------
+CELLS = 4096
+H1 = 0x7FEB352D
+H2 = 0x846CA68B
+_M32 = 0xFFFFFFFF
+_U64 = (1 << 64) - 1
+
+
+def _mix_int(z: int) -> int:
+    """splitmix64 finaliser (Steele, Lea & Flood, OOPSLA 2014): derives bound-management keys."""
+    z &= _U64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _U64
+    return z ^ (z >> 31)
+
+
+def subkey(key: int, attempt: int) -> int:
+    """Key of bound-management attempt ``attempt`` (0: ``key`` itself), a 64-bit unsigned int."""
+    return key & _U64 if attempt == 0 else _mix_int(key + attempt * 0x9E3779B97F4A7C15)
+
+
+def _lowbias32(x: torch.Tensor) -> torch.Tensor:
+    """The lowbias32 hash on int64 tensors holding 32-bit unsigned values."""
+    x = x ^ (x >> 16)
+    x = (x * H1) & _M32
+    x = x ^ (x >> 15)
+    x = (x * H2) & _M32
+    return x ^ (x >> 16)
+
+
+def counter_bits(key: int, index: torch.Tensor) -> torch.Tensor:
+    """32 random bits (int64 tensor) per counter of ``index`` under ``key``."""
+    x = _lowbias32((index & _M32) ^ (key & _M32))
+    return _lowbias32((x + ((key >> 32) & _M32)) & _M32)
+
+
+_TABLES: dict[Any, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def noise_tables(dtype: torch.dtype, device: Any = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(T, D)``: the 4097 cell edges of the inverse normal CDF and their differences.
+
+    Inner edges ``T[k] = Phi^-1(k / 4096)``; the two outer edges are set so that the end cells
+    have the normal's conditional mean; then the table is rescaled to unit variance (of the
+    piecewise-uniform density it defines). Mean 0 by symmetry, tails cut at about ±4.0.
+    """
+    key = (dtype, str(device))
+    tab = _TABLES.get(key)
+    if tab is None:
+        p = torch.arange(CELLS + 1, dtype=torch.float64) / CELLS
+        t = torch.special.ndtri(p)
+        a = float(t[1])
+        tail_mean = -math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi) * CELLS   # E[Z | Z < a]
+        t[0] = 2 * tail_mean - a
+        t[-1] = -t[0]
+        lo, hi = t[:-1], t[1:]
+        var = ((lo * lo + lo * hi + hi * hi) / 3).mean()
+        t = (t / var.sqrt()).to(dtype=dtype, device=device)
+        tab = (t.contiguous(), (t[1:] - t[:-1]).contiguous())
+        _TABLES[key] = tab
+    return tab
+
+
+def counter_normal(key: int, index: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard-normal draws of the counters ``index`` (int64 tensor) under ``key``."""
+    x = counter_bits(key, index)
+    frac = (x & 0xFFFFF).to(dtype) * 2.0 ** -20
+    t, d = noise_tables(dtype, index.device)
+    cell = x >> 20
+    return t[cell] + frac * d[cell]
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ReadSpec:
+    """Everything one read needs (a programmed array at one time, its periphery, a noise key).
+
+    Parameters
+    ----------
+    weight : Tensor, (out, in) or (E, out, in)
+        Programmed weights in output-code units per input code (``acc = codes @ weight.T``).
+    scale : Tensor, () or (E,)
+        Output units per output code (per tile), e.g. ``w_max * alpha * adc_step``.
+    bias : Tensor (out,), optional
+        Digital bias added after the ADC.
+    in_step : float
+        Input units per DAC code (1 without a DAC).
+    in_levels : float, optional
+        Largest DAC code ``L = 2**(bits-1) - 1``; None: no DAC (no rounding, no clamp).
+    abs_max : bool
+        Per-vector input scaling by its largest ``|x|``.
+    iv : SinhIV, optional
+        Nonlinear device law; with ``v_read`` (V) and ``x_ref`` (input units at ``v_read``).
+    noise_std : float
+        Output noise std in output codes.
+    adc_levels : float, optional
+        Largest ADC code ``M``; None: no ADC.
+    bound_management : bool
+        Repeat a saturating tile's read with halved inputs (see the module doc).
+    max_reduction : float
+        Largest input reduction of bound management.
+    key : int
+        Counter-based noise key (64-bit unsigned).
+    ir : callable, optional
+        Replaces the MVM by a circuit solve: ``ir(codes, per_member) -> acc`` (see ``AnalogLinear``).
+    """
+
+    weight: torch.Tensor
+    scale: torch.Tensor
+    bias: torch.Tensor | None = None
+    in_step: float = 1.0
+    in_levels: float | None = None
+    abs_max: bool = False
+    iv: SinhIV | None = None
+    v_read: float = 0.2
+    x_ref: float = 1.0
+    noise_std: float = 0.0
+    adc_levels: float | None = None
+    bound_management: bool = False
+    max_reduction: float = 1000.0
+    key: int = 0
+    ir: Callable[[torch.Tensor, bool], torch.Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        w = self.weight
+        if not isinstance(w, torch.Tensor) or not w.is_floating_point() or w.dim() not in (2, 3):
+            raise ValueError(f"weight: expected a floating tensor (out, in) or (E, out, in), got "
+                             f"{getattr(w, 'shape', type(w).__name__)}")
+        want = () if w.dim() == 2 else (w.shape[0],)
+        for name in ("scale", "bias"):
+            v = getattr(self, name)
+            if v is None and name == "bias":
+                continue
+            if not isinstance(v, torch.Tensor):
+                raise ValueError(f"{name}: expected a tensor, got {type(v).__name__}")
+            shape = want if name == "scale" else (w.shape[-2],)
+            if tuple(v.shape) != shape:
+                raise ValueError(f"{name}: expected shape {shape}, got {tuple(v.shape)}")
+            if v.dtype != w.dtype:
+                raise ValueError(f"{name}: dtype {v.dtype} differs from weight's {w.dtype}")
+            if v.device != w.device:
+                raise ValueError(f"{name}: device {v.device} differs from weight's {w.device}")
+        if not (self.in_step > 0 and math.isfinite(self.in_step)):
+            raise ValueError(f"in_step={self.in_step!r}: must be finite and > 0")
+        for name in ("in_levels", "adc_levels"):
+            v = getattr(self, name)
+            if v is not None and not v >= 1:
+                raise ValueError(f"{name}={v!r}: must be >= 1 or None")
+        if not (self.noise_std >= 0 and math.isfinite(self.noise_std)):
+            raise ValueError(f"noise_std={self.noise_std!r}: must be finite and >= 0")
+        if self.bound_management and self.adc_levels is None:
+            raise ValueError("bound_management: needs adc_levels (it reacts to ADC saturation)")
+        if not isinstance(self.key, int) or not 0 <= self.key <= _U64:
+            raise ValueError(f"key={self.key!r}: must be an int in [0, 2**64)")
+
+    @property
+    def ensemble(self) -> int | None:
+        """Number of tiles E, or None (one tile, no ensemble dimension)."""
+        return self.weight.shape[0] if self.weight.dim() == 3 else None
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[-1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[-2]
+
+    def with_key(self, key: int) -> "ReadSpec":
+        """The same spec with another noise key (cheap: no re-validation of the tensors)."""
+        if not isinstance(key, int) or not 0 <= key <= _U64:
+            raise ValueError(f"key={key!r}: must be an int in [0, 2**64)")
+        new = copy.copy(self)
+        object.__setattr__(new, "key", key)
+        return new
+
+    def layout(self, x: torch.Tensor, per_member: bool) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """Check ``x`` against the spec; return the 2-D (shared) or 3-D (per-member) view and the
+        output shape. ``ValueError`` naming the field that disagrees."""
+        w = self.weight
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise ValueError(f"x: expected a floating tensor, got {getattr(x, 'dtype', type(x).__name__)}")
+        if x.dtype != w.dtype:
+            raise ValueError(f"x: dtype {x.dtype} differs from the spec's weight dtype {w.dtype}")
+        if x.device != w.device:
+            raise ValueError(f"x: device {x.device} differs from the spec's weight device {w.device}")
+        if x.dim() == 0 or x.shape[-1] != w.shape[-1]:
+            raise ValueError(f"x: last dimension must be weight's in_features={w.shape[-1]}, got shape {tuple(x.shape)}")
+        E, out = self.ensemble, w.shape[-2]
+        if per_member:
+            if E is None or x.dim() < 2 or x.shape[0] != E:
+                raise ValueError(f"x: a per-member input needs leading dimension ensemble={E}, got {tuple(x.shape)}")
+            return x.reshape(E, -1, x.shape[-1]), (*x.shape[:-1], out)
+        lead = tuple(x.shape[:-1])
+        return x.reshape(-1, x.shape[-1]), ((*lead, out) if E is None else (E, *lead, out))
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference (plain, differentiable torch)
+# ---------------------------------------------------------------------------------------------
+def _round(x: torch.Tensor) -> torch.Tensor:
+    """``round`` (half to even); straight-through gradient when ``x`` carries one."""
+    r = torch.round(x)
+    return x + (r - x).detach() if x.requires_grad else r
+
+
+def input_scale(spec: ReadSpec, x: torch.Tensor) -> torch.Tensor | None:
+    """Per-vector input scale ``(..., M, 1)`` with abs-max scaling, else None (an all-zero vector
+    gets a tiny scale: its codes stay 0)."""
+    if not spec.abs_max:
+        return None
+    return x.detach().abs().amax(-1, keepdim=True).clamp(min=1e-30)
+
+
+def input_codes(spec: ReadSpec, x: torch.Tensor, s: torch.Tensor | None, step: Any) -> torch.Tensor:
+    """DAC codes of ``x`` (``(M, in)`` or ``(k, M, in)``); ``step`` = ``in_step * red`` (float or a
+    tensor broadcasting over ``x``)."""
+    c = x / (step if s is None else s * step)
+    if spec.in_levels is not None:
+        c = _round(torch.clamp(c, -spec.in_levels, spec.in_levels))
+    if spec.iv is not None:
+        v = c * (spec.in_step * spec.v_read / spec.x_ref)
+        i = device_current(torch.ones((), dtype=c.dtype, device=c.device), v, spec.iv, check=False)
+        c = i * (spec.x_ref / (spec.v_read * spec.in_step))
+    return c
+
+
+def mvm(spec: ReadSpec, codes: torch.Tensor, members: torch.Tensor | None) -> torch.Tensor:
+    """Accumulated output codes of the tiles ``members`` (None: all). ``codes``: ``(M, in)`` shared
+    or ``(k, M, in)``; result ``(M, out)`` without an ensemble, else ``(k, M, out)``."""
+    if spec.ir is not None:
+        return spec.ir(codes, members)
+    w = spec.weight
+    if w.dim() == 2:
+        return torch.mm(codes, w.t())
+    if members is not None:
+        w = w.index_select(0, members)
+    if codes.dim() == 2:
+        codes = codes.expand(w.shape[0], *codes.shape)
+    return torch.bmm(codes, w.transpose(1, 2))
+
+
+def output_scale(spec: ReadSpec, red: torch.Tensor, members: torch.Tensor | None) -> torch.Tensor:
+    """``scale_e * red_e`` of the tiles read (0-dim without an ensemble, else ``(k,)``)."""
+    sc = spec.scale if members is None or spec.scale.dim() == 0 else spec.scale.index_select(0, members)
+    return sc * red
+
+
+def finish(spec: ReadSpec, acc: torch.Tensor, s: torch.Tensor | None, post: torch.Tensor, key: int,
+           members: torch.Tensor | None, rows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Noise, ADC, scale and bias of the accumulated codes ``acc`` of the tiles ``members``.
+
+    Returns the output and, with an ADC, per tile whether any code exceeded ``adc_levels``.
+    """
+    y = acc
+    out = acc.shape[-1]
+    if spec.noise_std > 0:
+        # counter of output (e, r, o): its flat index in the (M, E, out) layout, so a row's noise
+        # does not depend on how many rows are read with it
+        n_e = spec.ensemble or 1
+        r = torch.arange(rows, device=y.device).view(rows, 1) * n_e
+        o = torch.arange(out, device=y.device)
+        if y.dim() == 2:
+            idx = r * out + o
+        else:
+            e = members if members is not None else torch.arange(y.shape[0], device=y.device)
+            idx = (r.unsqueeze(0) + e.view(-1, 1, 1)) * out + o
+        y = y + spec.noise_std * counter_normal(key, idx, y.dtype)
+    sat = None
+    if spec.adc_levels is not None:
+        y = _round(y)
+        sat = (y.detach().abs() > spec.adc_levels).flatten(-2).any(-1)
+        y = torch.clamp(y, -spec.adc_levels, spec.adc_levels)
+    c = post if y.dim() == 2 else post.view(-1, 1, 1)
+    if s is not None:
+        c = s * c
+    y = y * c
+    return (y if spec.bias is None else y + spec.bias), sat
+
+
+def reference_read(spec: ReadSpec, x: torch.Tensor, *, per_member: bool = False) -> torch.Tensor:
+    """The definition of a read (plain torch; gradients reach ``x``, ``weight``, ``scale`` and
+    ``bias`` through straight-through rounding).
+
+    Parameters
+    ----------
+    spec : ReadSpec
+    x : Tensor
+        ``(..., in)`` shared by all tiles, or with ``per_member`` ``(E, ..., in)``.
+
+    Returns
+    -------
+    Tensor ``(..., out)``, or ``(E, ..., out)`` with an ensemble.
+    """
+    return read_with(finish, spec, x, per_member)
+
+
+def _dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+    s = input_scale(spec, x2)
+    return s, input_codes(spec, x2, s, spec.in_step)
+
+
+def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
+              dac: Callable = _dac) -> torch.Tensor:
+    """The read of :func:`reference_read` with ``fin`` (same signature and result as
+    :func:`finish`) doing the per-element work after the MVM, and ``dac(spec, x2) -> (scale,
+    codes)`` the first DAC pass (same result as :func:`input_scale` and :func:`input_codes`):
+    the skeleton back ends share."""
+    x2, shape = spec.layout(x, per_member)
+    E = spec.ensemble
+    rows = x2.shape[-2]
+    s, codes = dac(spec, x2)
+    one = torch.ones(() if E is None else (E,), dtype=x2.dtype, device=x2.device)
+    y, sat = fin(spec, mvm(spec, codes, None), s, output_scale(spec, one, None), spec.key, None, rows)
+    if spec.bound_management and rows:
+        red = [1.0] * (1 if E is None else E)
+        parts = list(y.unbind(0)) if E is not None else [y]
+        sat = sat.reshape(-1).clone()
+        for attempt in range(1, 64):
+            redo = [e for e, p in enumerate(sat.tolist()) if p and red[e] <= spec.max_reduction]
+            if not redo:
+                break
+            for e in redo:
+                red[e] *= 2.0
+            y2, sat2 = _reread(fin, spec, x2, s, red, redo, subkey(spec.key, attempt), rows)
+            for j, e in enumerate(redo):
+                parts[e] = y2[j] if E is not None else y2
+                sat[e] = sat2.reshape(-1)[j]
+        y = torch.stack(parts) if E is not None else parts[0]
+    return y.reshape(shape)
+
+
+def _reread(fin: Callable, spec: ReadSpec, x2: torch.Tensor, s: torch.Tensor | None, red: list[float], redo: list[int],
+            key: int, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A bound-management repeat of the tiles ``redo`` at their reductions (shared by back ends)."""
+    dt, dev = x2.dtype, x2.device
+    if spec.ensemble is None:
+        r = torch.tensor(red[0], dtype=dt, device=dev)
+        acc = mvm(spec, input_codes(spec, x2, s, spec.in_step * red[0]), None)
+        return fin(spec, acc, s, output_scale(spec, r, None), key, None, rows)
+    m = torch.tensor(redo, dtype=torch.int64, device=dev)
+    r = torch.tensor([red[e] for e in redo], dtype=dt, device=dev)
+    xs = x2 if x2.dim() == 2 else x2.index_select(0, m)
+    ss = s if s is None or s.dim() == 2 else s.index_select(0, m)
+    codes = input_codes(spec, xs, ss, torch.tensor([spec.in_step * red[e] for e in redo], dtype=dt,
+                                                       device=dev).view(-1, 1, 1))
+    return fin(spec, mvm(spec, codes, m), ss, output_scale(spec, r, m), key, m, rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Back-end choice
+# ---------------------------------------------------------------------------------------------
+_BACKENDS: dict[str, Any] = {}
+_CHOICE: contextvars.ContextVar[str] = contextvars.ContextVar("physnn_crossbar_backend", default="auto")
+
+
+class _Reference:
+    name = "reference"
+
+    def unsupported(self, spec: ReadSpec, x: torch.Tensor, per_member: bool) -> str | None:
+        return None
+
+    def __call__(self, spec: ReadSpec, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+        return reference_read(spec, x, per_member=per_member)
+
+
+def register_backend(backend: Any) -> Any:
+    """Add a back end: an object with ``name``, ``unsupported(spec, x, per_member) -> str | None``
+    (why it cannot do this read, or None) and ``__call__(spec, x, per_member) -> Tensor``.
+    Back ends registered later are preferred by ``"auto"``."""
+    for attr in ("name", "unsupported", "__call__"):
+        if not hasattr(backend, attr):
+            raise TypeError(f"backend: missing {attr!r}")
+    _BACKENDS[backend.name] = backend
+    return backend
+
+
+def backends() -> list[str]:
+    """Names of the registered back ends (``"reference"`` first)."""
+    _load()
+    return list(_BACKENDS)
+
+
+register_backend(_Reference())
+_LOADED: list[bool] = []
+
+
+def _load() -> None:
+    if not _LOADED:
+        _LOADED.append(True)
+        from . import backends as _b  # noqa: F401  (registers the fast back ends)
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Within the block, reads without an explicit ``backend=`` use back end ``name``."""
+    _load()
+    if name != "auto" and name not in _BACKENDS:
+        raise ValueError(f"backend={name!r}: unknown; registered: {['auto', *_BACKENDS]}")
+    tok = _CHOICE.set(name)
+    try:
+        yield
+    finally:
+        _CHOICE.reset(tok)
+
+
+def current_backend() -> str:
+    """The back end chosen by the innermost :func:`use_backend` block (``"auto"`` outside)."""
+    return _CHOICE.get()
+
+
+def read(spec: ReadSpec, x: torch.Tensor, *, per_member: bool = False, backend: str | None = None) -> torch.Tensor:
+    """One read through a back end (see the module doc); same arguments as :func:`reference_read`.
+
+    ``backend``: a registered name, ``"auto"`` or None (the :func:`use_backend` choice, default
+    ``"auto"``). A named back end that cannot do this read raises ``ValueError`` saying why;
+    ``"auto"`` then falls back to the reference.
+    """
+    _load()
+    name = _CHOICE.get() if backend is None else backend
+    if name == "auto":
+        for b in reversed(list(_BACKENDS.values())):
+            if b.unsupported(spec, x, per_member) is None:
+                return b(spec, x, per_member)
+        return reference_read(spec, x, per_member=per_member)
+    b = _BACKENDS.get(name)
+    if b is None:
+        raise ValueError(f"backend={name!r}: unknown; registered: {['auto', *_BACKENDS]}")
+    why = b.unsupported(spec, x, per_member)
+    if why is not None:
+        raise ValueError(f"backend={name!r} cannot do this read: {why}")
+    return b(spec, x, per_member)

@@ -1,0 +1,190 @@
+"""Every read back end equals the reference read (same spec, same noise key), bit for bit on the CPU.
+
+Also: the spec's validation (bad input names the field), back-end choice, and that a read's
+result does not depend on the batch size (no size threshold anywhere).
+"""
+
+import numba
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from physnn.crossbar.read import ReadSpec, backends, read, reference_read, use_backend
+
+FAST = [b for b in backends() if b != "reference"]
+
+
+def _spec(E, out_f, in_f, *, dtype=torch.float32, adc=True, bm=False, noise=2.0, abs_max=True, bias=True,
+          dac=True, seed=0, gain=1.0):
+    g = torch.Generator().manual_seed(seed)
+    lead = () if E is None else (E,)
+    # code-unit weights as AnalogLinear makes them (normalised weights, DAC step / ADC step = 1)
+    w = (torch.rand(*lead, out_f, in_f, generator=g, dtype=dtype) * 2 - 1) * gain
+    return ReadSpec(weight=w, scale=torch.rand(lead, generator=g, dtype=dtype) + 0.5,
+                    bias=torch.randn(out_f, generator=g, dtype=dtype) if bias else None,
+                    in_step=1 / 127 if dac else 1.0, in_levels=127.0 if dac else None, abs_max=abs_max,
+                    noise_std=noise, adc_levels=127.0 if adc else None, bound_management=bm,
+                    max_reduction=31.75, key=int(torch.randint(0, 2 ** 62, (), generator=g)) * 3)
+
+
+def _x(spec, lead, per_member, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    shape = ((spec.ensemble,) if per_member else ()) + tuple(lead) + (spec.in_features,)
+    return torch.randn(shape, generator=g, dtype=spec.weight.dtype)
+
+
+@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("E,per_member", [(None, False), (4, False), (4, True)])
+@pytest.mark.parametrize("adc,bm", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_backend_equals_reference(backend, dtype, E, per_member, adc, bm, threads, monkeypatch):
+    from physnn.crossbar.backends import NumbaCPU
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    monkeypatch.setattr(NumbaCPU, "threads", threads)         # numba's threads of the fused passes
+    try:
+        # gain 40: outputs of ~±300 codes, so the ADC saturates and bound management repeats reads
+        spec = _spec(E, 13, 37, dtype=dtype, adc=adc, bm=bm, gain=40.0 if bm else 1.0)
+        for lead in [(5,), (2, 3), (0,), (1,)]:
+            x = _x(spec, lead, per_member)
+            ref = reference_read(spec, x, per_member=per_member)
+            got = read(spec, x, per_member=per_member, backend=backend)
+            assert got.shape == ref.shape and got.dtype == dtype
+            assert torch.equal(got, ref), (lead, float((got - ref).abs().max()) if got.numel() else 0.0)
+    finally:
+        torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_bound_management_repeats_only_saturating_tiles(backend):
+    spec = _spec(3, 8, 32, bm=True, noise=0.0, gain=0.1)
+    w = spec.weight.clone()
+    w[1] *= 40.0                                        # member 1 saturates the ADC, 0 and 2 do not
+    spec_bm = ReadSpec(**{**spec.__dict__, "weight": w})
+    spec_no = ReadSpec(**{**spec_bm.__dict__, "bound_management": False})
+    x = _x(spec, (6,), False)
+    a, b = read(spec_bm, x, backend=backend), read(spec_no, x, backend=backend)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
+    s = x.abs().amax(-1, keepdim=True)
+    codes_no = ((b[1] - spec.bias) / (s * spec.scale[1])).round()
+    codes_bm = (a[1] - spec.bias) / (s * spec.scale[1])
+    assert float(codes_no.abs().max()) == 127.0                         # saturated without
+    assert float(codes_bm.abs().max()) > 4 * 127                        # halved inputs, outputs doubled back
+
+
+@pytest.mark.parametrize("backend", ["reference", *FAST])
+@pytest.mark.parametrize("E", [None, 4])
+def test_result_does_not_depend_on_batch_size(backend, E):
+    """Row r of a read is the same whether read alone or in a larger batch (no size threshold)."""
+    spec = _spec(E, 64, 96)
+    x = _x(spec, (300,), False)
+    full = read(spec, x, backend=backend)
+    for k in (1, 7, 64):
+        part = read(spec, x[:k], backend=backend)
+        assert torch.equal(part, full[..., :k, :])
+
+
+@settings(max_examples=40, deadline=None)
+@given(E=st.sampled_from([None, 1, 3]), per_member=st.booleans(), out_f=st.integers(1, 9),
+       in_f=st.integers(1, 11), rows=st.integers(0, 7), adc=st.booleans(), bm=st.booleans(),
+       noise=st.sampled_from([0.0, 0.5, 3.0]), abs_max=st.booleans(), bias=st.booleans(), dac=st.booleans(),
+       f64=st.booleans(), gain=st.sampled_from([1.0, 30.0]), seed=st.integers(0, 2 ** 16))
+def test_property_backends_equal_reference(E, per_member, out_f, in_f, rows, adc, bm, noise, abs_max, bias, dac,
+                                           f64, gain, seed):
+    per_member = per_member and E is not None
+    spec = _spec(E, out_f, in_f, dtype=torch.float64 if f64 else torch.float32, adc=adc, bm=bm and adc,
+                 noise=noise, abs_max=abs_max, bias=bias, dac=dac, seed=seed, gain=gain)
+    x = _x(spec, (rows,), per_member, seed + 1)
+    ref = reference_read(spec, x, per_member=per_member)
+    for b in FAST:
+        assert torch.equal(read(spec, x, per_member=per_member, backend=b), ref)
+
+
+def test_reference_is_differentiable_and_auto_falls_back():
+    spec = _spec(None, 5, 7, adc=False, noise=0.0)
+    x = torch.randn(3, 7, dtype=torch.float64, requires_grad=True)
+    spec64 = ReadSpec(**{**spec.__dict__, "weight": spec.weight.double(), "scale": spec.scale.double(),
+                         "bias": spec.bias.double(), "in_levels": None, "in_step": 1.0, "abs_max": False})
+    torch.autograd.gradcheck(lambda z: reference_read(spec64, z), (x,))
+    y = read(spec64, x)                                   # "auto": the fast back ends refuse autograd
+    y.sum().backward()
+    assert x.grad is not None
+    for b in FAST:
+        with pytest.raises(ValueError, match="autograd"):
+            read(spec64, x, backend=b)
+
+
+def test_backend_choice_by_context_and_errors():
+    spec = _spec(2, 4, 6)
+    x = _x(spec, (3,), False)
+    with use_backend("reference"):
+        a = read(spec, x)
+    assert torch.equal(a, reference_read(spec, x))
+    with pytest.raises(ValueError, match="backend='nosuch'"):
+        read(spec, x, backend="nosuch")
+    with pytest.raises(ValueError, match="nosuch"):
+        with use_backend("nosuch"):
+            pass
+
+
+def test_bad_input_names_the_field():
+    spec = _spec(2, 4, 6)
+    with pytest.raises(ValueError, match="x: dtype"):
+        read(spec, torch.randn(3, 6, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x: last dimension"):
+        read(spec, torch.randn(3, 5))
+    with pytest.raises(ValueError, match="x: device"):
+        read(spec, torch.randn(3, 6, device="meta"))
+    with pytest.raises(ValueError, match="per-member"):
+        read(spec, torch.randn(3, 2, 6), per_member=True)
+    w = torch.randn(2, 4, 6)
+    with pytest.raises(ValueError, match="scale: expected shape"):
+        ReadSpec(weight=w, scale=torch.ones(3))
+    with pytest.raises(ValueError, match="bias: dtype"):
+        ReadSpec(weight=w, scale=torch.ones(2), bias=torch.ones(4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="bias: expected shape"):
+        ReadSpec(weight=w, scale=torch.ones(2), bias=torch.ones(5))
+    with pytest.raises(ValueError, match="bound_management"):
+        ReadSpec(weight=w, scale=torch.ones(2), bound_management=True)
+    with pytest.raises(ValueError, match="key"):
+        ReadSpec(weight=w, scale=torch.ones(2)).with_key(-1)
+    for b in FAST:   # what a back end cannot do, it says (here: another dtype than float32/64)
+        s16 = ReadSpec(weight=w.to(torch.bfloat16), scale=torch.ones(2, dtype=torch.bfloat16))
+        with pytest.raises(ValueError, match="cannot do this read"):
+            read(s16, torch.randn(3, 6, dtype=torch.bfloat16), backend=b)
+        assert read(s16, torch.randn(3, 6, dtype=torch.bfloat16)).shape == (2, 3, 4)   # auto: reference
+
+
+def test_numba_threading_layer_is_numbas_own(monkeypatch):
+    from physnn.crossbar.backends import NumbaCPU
+
+    assert "numba_cpu" in FAST
+    monkeypatch.setattr(NumbaCPU, "threads", 2)
+    spec = _spec(2, 4, 6)
+    read(spec, _x(spec, (3,), False), backend="numba_cpu")
+    assert numba.threading_layer() in ("omp", "tbb", "workqueue")
+
+
+@pytest.mark.parametrize("E", [None, 5])
+def test_layer_reads_equal_across_backends(E):
+    """AnalogLinear chooses its back end by argument; with the same generator state every back end
+    gives the same read of the same programmed chip (aihwkit preset: noise, ADC, bound management)."""
+    from physnn.crossbar import AnalogLinear, aihwkit_preset
+
+    torch.manual_seed(0)
+    x = torch.randn(7, 24) * 3
+    outs = []
+    for b in ["reference", *FAST]:
+        lay = AnalogLinear(24, 9, config=aihwkit_preset(t_inference=60.0), ensemble=E, backend=b,
+                           generator=torch.Generator().manual_seed(3))
+        torch.manual_seed(1)
+        lay.reset_parameters()
+        with torch.no_grad():
+            outs.append(lay.eval().program()(x))
+    for o in outs[1:]:
+        assert torch.equal(o, outs[0])
+    with pytest.raises(TypeError):
+        aihwkit_preset(fast_noise=True)                 # speed switches are not physics any more
