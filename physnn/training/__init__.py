@@ -27,12 +27,12 @@ from .nevergrad_adapter import NevergradTrainer
 from .physics_aware import DigitalTwin, PhysicsAwareTrainer
 from .scattering_medium import ScatteringMedium, scattering_intensity
 from .system import (AbstractPhysicalSystem, CallbackSystem, InputSpec, NoisyDriftingSystem, ParameterSpace,
-                     ParameterSpec, PhysicalSystemError, SubprocessSystem)
+                     ParameterSpec, PhysicalSystemError, SequentialSystem, SubprocessSystem)
 from .zeroth_order import ZerothOrderTrainer, mezo_perturb, spsa_gains
 
 __all__ = [
     "AbstractPhysicalSystem", "CallbackSystem", "InputSpec", "NoisyDriftingSystem", "ParameterSpace",
-    "ParameterSpec", "PhysicalSystemError", "SubprocessSystem",
+    "ParameterSpec", "PhysicalSystemError", "SequentialSystem", "SubprocessSystem",
     "AnalogLinearSystem", "AnalogLSTMSystem", "ASICTimingSystem", "ESNSystem", "ModuleSystem", "ResistiveLSMSystem",
     "ScatteringMedium", "scattering_intensity",
     "AbstractTrainer", "Callback", "accuracy", "fit",

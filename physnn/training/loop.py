@@ -189,6 +189,7 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
         st = torch.load(path, weights_only=True)
         if st["trainer_name"] != trainer.name:
             raise ValueError(f"checkpoint {path}: written by trainer {st['trainer_name']!r}, not {trainer.name!r}")
+        trainer.setup(systems, data, generator_from_seed(seed))   # structures; every value is overwritten below
         trainer.load_state_dict(st["trainer"])
         for s, ss in zip(systems, st["systems"]):
             s.load_state_dict(ss)

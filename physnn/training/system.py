@@ -33,7 +33,7 @@ import torch
 from ..random import check_generator
 
 __all__ = ["ParameterSpec", "ParameterSpace", "InputSpec", "PhysicalSystemError", "AbstractPhysicalSystem",
-           "CallbackSystem", "SubprocessSystem", "NoisyDriftingSystem"]
+           "CallbackSystem", "SubprocessSystem", "NoisyDriftingSystem", "SequentialSystem"]
 
 
 class PhysicalSystemError(ValueError):
@@ -486,3 +486,65 @@ class NoisyDriftingSystem(AbstractPhysicalSystem):
         self.inner.load_state_dict(state["inner"])
         self.generator.set_state(state["gen"])
         self._offset = state["offset"].clone()
+
+
+class SequentialSystem(AbstractPhysicalSystem):
+    """Physical systems chained in hardware: the output of one drives the next; one query of
+    the chain is one query of each stage (counted on the stages and on the chain).
+
+    ``theta`` is the concatenation of the stages' vectors, the blocks named ``"{i}.{name}"``.
+    ``differentiable`` and ``ideal`` compose the stages' own (where they have them).
+    """
+
+    def __init__(self, stages: Sequence[AbstractPhysicalSystem]):
+        stages = list(stages)
+        if not stages:
+            raise ValueError("stages: need at least one system")
+        super().__init__(latency_s=0.0)
+        for i, s in enumerate(stages):
+            if not isinstance(s, AbstractPhysicalSystem):
+                raise TypeError(f"stages[{i}]: expected an AbstractPhysicalSystem, got {type(s).__name__}")
+            if i and tuple(s.input_spec.shape) != tuple(stages[i - 1].output_shape):
+                raise ValueError(f"stages[{i}]: input shape {s.input_spec.shape} != output shape "
+                                 f"{stages[i - 1].output_shape} of stages[{i - 1}]")
+        self.stages = stages
+        self.parameters = ParameterSpace([ParameterSpec(name=f"{i}.{p.name}", shape=p.shape, low=p.low, high=p.high,
+                                                        units=p.units, init=p.init)
+                                          for i, s in enumerate(stages) for p in s.parameters])
+        self.input_spec = stages[0].input_spec
+        self.output_shape, self.output_units = stages[-1].output_shape, stages[-1].output_units
+        self._cuts = np.cumsum([0] + [s.parameters.size for s in stages]).tolist()
+
+    def _thetas(self, theta):
+        return [theta[a:b] for a, b in zip(self._cuts[:-1], self._cuts[1:])]
+
+    def initial_parameters(self, generator=None):
+        return torch.cat([s.initial_parameters(generator) for s in self.stages])
+
+    def _query(self, x, theta):
+        for s, t in zip(self.stages, self._thetas(theta)):
+            x = s.query(x, t)
+        self.physical_time_s = sum(s.physical_time_s for s in self.stages) - self.latency_s
+        return x
+
+    def _compose(self, method, x, theta, **kw):
+        for s, t in zip(self.stages, self._thetas(theta)):
+            f = getattr(s, method, None)
+            if f is None:
+                raise NotImplementedError(f"{type(s).__name__} has no {method}()")
+            x = f(x, t, **kw)
+        return x
+
+    def differentiable(self, x, theta, **kw):
+        return self._compose("differentiable", x, theta, **kw)
+
+    def ideal(self, x, theta):
+        return self._compose("ideal", x, theta)
+
+    def state_dict(self):
+        return {**super().state_dict(), "stages": [s.state_dict() for s in self.stages]}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for s, st in zip(self.stages, state["stages"]):
+            s.load_state_dict(st)
