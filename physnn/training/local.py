@@ -11,10 +11,12 @@ through a physical system, and no gradient crosses blocks.
   goodness is the cosine similarity of ``|z|`` with a fixed random unit vector per layer;
   positive / negative samples carry the true / a wrong label overlaid on the input; the loss is
   ``softplus(-tau (g_pos - g_neg))`` (tau = 4); blocks are trained greedily one after another;
-  inference takes the argmax over labels of the summed goodness.
+  inference takes the argmax over labels of the summed goodness. A block passes ``|z|``,
+  length-normalised, to the next one.
 * ``PhyLLTrainer(goodness="ff")`` -- Hinton's Forward-Forward ("The Forward-Forward Algorithm:
   Some Preliminary Investigations", arXiv:2212.13345, 2022): goodness = mean squared ReLU
-  activity, loss ``softplus(theta - g_pos) + softplus(g_neg - theta)``, same blocks and overlay.
+  activity, loss ``softplus(theta - g_pos) + softplus(g_neg - theta)``, same blocks and overlay;
+  a block passes its length-normalised ReLU activity on.
 * :class:`MonoForwardTrainer` -- Mono-Forward (Gong, Li, Abdulla, arXiv:2501.09238, 2025; compared
   in "Beyond Backpropagation", arXiv:2509.19063): each block ``a = relu(W [P(h), h])`` has a
   projection ``M`` to class scores ``a M^T`` trained with a local cross-entropy; inference uses
@@ -169,6 +171,11 @@ class PhyLLTrainer(_Blocks):
             self.r.append(r / r.norm())
         self.opts = [torch.optim.Adam(l.parameters(), lr=self.lr, weight_decay=self.weight_decay) for l in self.layers]
 
+    def _activity(self, z):
+        """What a block passes on (length-normalised): ``|z|`` for PhyLL (the quantity whose
+        direction is the goodness), ``relu(z)`` for Forward-Forward (Hinton's ReLU layers)."""
+        return _normalise(z.abs() if self.goodness == "phyll" else torch.relu(z))
+
     def _good(self, l, z):
         return phyll_goodness(z, self.r[l]) if self.goodness == "phyll" else ff_goodness(z)
 
@@ -181,7 +188,7 @@ class PhyLLTrainer(_Blocks):
         h = overlay_label(torch.cat([x, x]), torch.cat([y, wrong]), self.C, self.label_scale)
         with torch.no_grad():
             for l in range(active):
-                h = _normalise(self._block(systems, l, h))
+                h = self._activity(self._block(systems, l, h))
         z = self._block(systems, active, h)
         g = self._good(active, z)
         B = x.shape[0]
@@ -201,7 +208,7 @@ class PhyLLTrainer(_Blocks):
         for l in range(len(systems)):
             z = self._block(systems, l, h)
             score += self._good(l, z)
-            h = _normalise(z)
+            h = self._activity(z)
         return score.view(self.C, B).T
 
     def _extra_state(self):

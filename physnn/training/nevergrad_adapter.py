@@ -27,7 +27,7 @@ class NevergradTrainer(AbstractTrainer):
     """Parameters
     ----------
     optimizer : str
-        A name of ``nevergrad.optimizers.registry`` (``"NGOpt"``, ``"CMA"``, ``"TwoPointsDE"``...).
+        A name of ``nevergrad.optimizers.registry`` (``"CMA"`` (default), ``"TwoPointsDE"``, ``"NGOpt"``...).
     budget : int
         Candidates the optimiser is told to expect (it adapts its strategy to it).
     sigma : float
@@ -37,7 +37,7 @@ class NevergradTrainer(AbstractTrainer):
 
     name = "nevergrad"
 
-    def __init__(self, optimizer: str = "NGOpt", *, budget: int = 500, sigma: float = 0.1, readout_lr: float = 1e-2):
+    def __init__(self, optimizer: str = "CMA", *, budget: int = 500, sigma: float = 0.1, readout_lr: float = 1e-2):
         import nevergrad as ng
 
         if optimizer not in ng.optimizers.registry:
