@@ -160,12 +160,12 @@ class ParameterSpace:
             bad = ~torch.isfinite(blk)
             if bool(bad.any()):
                 i = int(bad.nonzero()[0])
-                raise PhysicalSystemError(f"{where}parameter {s.name!r}[{_unravel(i, s.shape)}] = {float(blk[i])!r} "
+                raise PhysicalSystemError(f"{where}parameter {s.name!r}{_unravel(i, s.shape)} = {float(blk[i])!r} "
                                           f"is not finite")
             out = (blk < s.low) | (blk > s.high)
             if bool(out.any()):
                 i = int(out.nonzero()[0])
-                raise PhysicalSystemError(f"{where}parameter {s.name!r}[{_unravel(i, s.shape)}] = {float(blk[i]):.6g} "
+                raise PhysicalSystemError(f"{where}parameter {s.name!r}{_unravel(i, s.shape)} = {float(blk[i]):.6g} "
                                           f"{s.units} is outside its bounds [{s.low:g}, {s.high:g}] {s.units}")
         return theta
 
@@ -173,7 +173,7 @@ class ParameterSpace:
 def _unravel(i: int, shape: tuple[int, ...]) -> str:
     if not shape:
         return ""
-    return ", ".join(str(int(k)) for k in np.unravel_index(i, shape))
+    return "[" + ", ".join(str(int(k)) for k in np.unravel_index(i, shape)) + "]"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -185,3 +185,38 @@ def test_noisy_drifting_and_sequential():
     th = torch.full((8,), 0.5)
     assert torch.allclose(seq.query(x, th), torch.full((2, 1), 1.5))
     assert seq.queries == 1 and seq.stages[0].queries == 1
+
+
+def test_reservoir_and_asic_adapters():
+    from physnn.crossbar import aihwkit_preset
+    from physnn.training import AnalogLSTMSystem, ASICTimingSystem, ESNSystem, ResistiveLSMSystem, ScatteringMedium
+
+    g = lambda s: torch.Generator().manual_seed(s)
+    x = torch.rand(3, 5, 2)
+    esn = ESNSystem(2, 5, n_units=20, generator=g(0))
+    th = esn.initial_parameters()
+    assert [p.name for p in esn.parameters] == ["input_scaling", "leak_rate", "bias_scaling"]
+    y = esn.query(x, th)
+    assert y.shape == (3, 40)
+    th0 = th.clone()
+    th0[0] = 0.01                                 # weak drive -> small states
+    assert float(esn.query(x, th0).abs().mean()) < float(y.abs().mean())
+    with pytest.raises(PhysicalSystemError, match=r"query #3: parameter 'leak_rate' = 0 1 is outside its bounds \[0\.01, 1\] 1"):
+        esn.query(x, torch.tensor([1.0, 0.0, 0.2]))
+    lsm = ResistiveLSMSystem(2, 5, generator=g(1))
+    r0 = lsm.query(x, torch.tensor([0.0]))
+    assert r0.shape == (3, 200) and float(r0.sum()) == 0.0          # no input current, no spikes
+    lstm = AnalogLSTMSystem(2, 6, 5, config=aihwkit_preset(), generator=g(2))
+    assert lstm.query(x, lstm.initial_parameters()).shape == (3, 6)
+    asic = ASICTimingSystem(3, window_s=0.002, generator=g(3))
+    assert asic.query(torch.rand(2, 3), asic.initial_parameters()).shape == (2, 15)
+    assert [p.units for p in asic.parameters] == ["V", "V", "Hz"]
+    med = ScatteringMedium(6, 10, noise=0.0, dark_noise=0.0, generator=g(4))
+    xm = torch.rand(4, 6)
+    thm = med.initial_parameters(g(5))
+    # lossless random medium: mean transmitted intensity = input power x sum x^2 (E|T_ij|^2 = 1/D)
+    I = med.query(xm, thm)
+    torch.testing.assert_close(I, med.differentiable(xm, thm))
+    thm2 = thm.clone()
+    thm2[-1] = 2.0
+    torch.testing.assert_close(med.query(xm, thm2), 2 * I)          # intensity linear in the power
