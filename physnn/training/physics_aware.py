@@ -12,7 +12,8 @@ ideal crossbar ``act(x theta^T)``) with a per-output affine calibration ``gain *
 fitted by per-output least squares (closed form) to the system's own queries: a
 calibration set drawn at set-up, and a ring buffer of the queries made during training, refit
 every ``refit_every`` steps. The fit error (relative RMS error on held-out queries) is kept in
-``twin_error_`` after every fit.
+``twin_error_`` after every fit; ``noise_floor_`` is the relative RMS noise of the system itself
+(one query repeated), the least error any twin can have.
 """
 
 from __future__ import annotations
@@ -128,6 +129,10 @@ class PhysicsAwareTrainer(AbstractTrainer):
             xs.append(data.x_train[idx])
             ts.append(t)
             ys.append(s.query(xs[-1], t))
+        # noise floor: the same query twice differs by sqrt(2) x the system's own noise
+        y_rep = s.query(xs[0], ts[0])
+        self.noise_floor_ = float((y_rep - ys[0]).square().mean().sqrt() / ys[0].square().mean().sqrt().clamp_min(1e-12)
+                                  / 2 ** 0.5)
         half = max(1, len(xs) // 2)
         self.twin.fit(xs[:half], ts[:half], ys[:half])
         self.twin_error_ = [self.twin.relative_error(xs[half:] or xs, ts[half:] or ts, ys[half:] or ys)]
@@ -166,7 +171,7 @@ class PhysicsAwareTrainer(AbstractTrainer):
     def state_dict(self):
         return {"theta": self.theta.detach().clone(), "readout": self.readout.state_dict(), "opt": self.opt.state_dict(),
                 "gain": self.twin.gain.detach().clone(), "offset": self.twin.offset.detach().clone(), "k": self.k,
-                "twin_error": list(self.twin_error_),
+                "twin_error": list(self.twin_error_), "noise_floor": self.noise_floor_,
                 "buf": [list(b) for b in self._buf]}
 
     def load_state_dict(self, st):
@@ -178,4 +183,5 @@ class PhysicsAwareTrainer(AbstractTrainer):
         self.opt.load_state_dict(st["opt"])
         self.k = int(st["k"])
         self.twin_error_ = list(st["twin_error"])
+        self.noise_floor_ = float(st["noise_floor"])
         self._buf = [tuple(b) for b in st["buf"]]
