@@ -11,6 +11,7 @@ physical knobs (an ESN's scaling/leak/bias, the ASIC's voltage/clock).
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import torch
@@ -68,16 +69,20 @@ class NevergradTrainer(AbstractTrainer):
 
     def train_step(self, systems, x, y, *, epoch, generator):
         s = systems[0]
-        cand = self.opt_ng.ask()
-        theta = s.parameters.clip(torch.as_tensor(cand.value, dtype=self.dtype))
-        f = features(s.query(x, theta))
-        out = self.readout(f)
-        loss = F.cross_entropy(out, y)
-        self.opt_ng.tell(cand, loss.item())
+        with warnings.catch_warnings():
+            # cma's InjectionWarning when candidates are asked one at a time (the loop's protocol)
+            warnings.filterwarnings("ignore", message="orphanated injected solution")
+            cand = self.opt_ng.ask()
+            theta = s.parameters.clip(torch.as_tensor(cand.value, dtype=self.dtype))
+            f = features(s.query(x, theta))
+            out = self.readout(f)
+            loss = F.cross_entropy(out, y)
+            self.opt_ng.tell(cand, loss.item())
+            rec = self.opt_ng.provide_recommendation().value
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        self.best = s.parameters.clip(torch.as_tensor(self.opt_ng.provide_recommendation().value, dtype=self.dtype))
+        self.best = s.parameters.clip(torch.as_tensor(rec, dtype=self.dtype))
         return {"loss": loss.item(), "correct": int((out.argmax(-1) == y).sum())}
 
     @torch.no_grad()
