@@ -1,1 +1,44 @@
-"""physnn.training"""
+"""physnn.training — training physical networks in a model-free loop.
+
+=====================  ========================================================================
+system                 ``AbstractPhysicalSystem`` (forward-only, bounded parameters with units,
+                       query counting, validation), ``CallbackSystem``, ``SubprocessSystem``,
+                       ``NoisyDriftingSystem``
+adapters               every substrate as a system: ``AnalogLinearSystem``, ``AnalogLSTMSystem``,
+                       ``ESNSystem``, ``ResistiveLSMSystem``, ``ASICTimingSystem``, ``ModuleSystem``
+                       (any ``nn.Module`` with ``physical_bounds()``, e.g. the SFQ layers)
+scattering_medium      example wave substrate: random scattering medium, intensity detection
+loop                   ``fit(system, data, trainer=...)``: callbacks, tqdm, xarray history, resume
+gradient               frozen-random baseline, backprop, hardware-aware training, drift evaluation
+local                  PhyLL, Forward-Forward, Mono-Forward, Cascaded-Forward
+zeroth_order           SPSA, antithetic multi-direction, MeZO, coordinate-wise
+nevergrad_adapter      any nevergrad optimiser on the physical parameters
+physics_aware          physics-aware training through a fitted digital twin
+=====================  ========================================================================
+"""
+
+from .adapters import (AnalogLinearSystem, AnalogLSTMSystem, ASICTimingSystem, ESNSystem, ModuleSystem,
+                       ResistiveLSMSystem)
+from .gradient import BackpropTrainer, FrozenReadoutTrainer, HWATrainer, drift_accuracy, features
+from .local import (CaFoTrainer, MonoForwardTrainer, PhyLLTrainer, ff_goodness, ff_loss, overlay_label,
+                    phyll_goodness, phyll_loss)
+from .loop import AbstractTrainer, Callback, accuracy, fit
+from .nevergrad_adapter import NevergradTrainer
+from .physics_aware import DigitalTwin, PhysicsAwareTrainer
+from .scattering_medium import ScatteringMedium, scattering_intensity
+from .system import (AbstractPhysicalSystem, CallbackSystem, InputSpec, NoisyDriftingSystem, ParameterSpace,
+                     ParameterSpec, PhysicalSystemError, SequentialSystem, SubprocessSystem)
+from .zeroth_order import ZerothOrderTrainer, mezo_perturb, spsa_gains
+
+__all__ = [
+    "AbstractPhysicalSystem", "CallbackSystem", "InputSpec", "NoisyDriftingSystem", "ParameterSpace",
+    "ParameterSpec", "PhysicalSystemError", "SequentialSystem", "SubprocessSystem",
+    "AnalogLinearSystem", "AnalogLSTMSystem", "ASICTimingSystem", "ESNSystem", "ModuleSystem", "ResistiveLSMSystem",
+    "ScatteringMedium", "scattering_intensity",
+    "AbstractTrainer", "Callback", "accuracy", "fit",
+    "BackpropTrainer", "FrozenReadoutTrainer", "HWATrainer", "drift_accuracy", "features",
+    "CaFoTrainer", "MonoForwardTrainer", "PhyLLTrainer", "ff_goodness", "ff_loss", "overlay_label",
+    "phyll_goodness", "phyll_loss",
+    "NevergradTrainer", "DigitalTwin", "PhysicsAwareTrainer",
+    "ZerothOrderTrainer", "mezo_perturb", "spsa_gains",
+]
