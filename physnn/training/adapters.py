@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..random import check_generator, numpy_rng
+from ..random import check_generator
 from .system import AbstractPhysicalSystem, InputSpec, ParameterSpace, ParameterSpec
 
 __all__ = ["AnalogLinearSystem", "AnalogLSTMSystem", "ESNSystem", "ResistiveLSMSystem", "ASICTimingSystem",
@@ -456,12 +456,11 @@ class ASICTimingSystem(AbstractPhysicalSystem):
         from ..asic import drive_from_signal, simulate_shares, window_features
 
         p = {k: float(v) for k, v in self.parameters.split(theta.to(torch.float64)).items()}
-        rng = numpy_rng(self.generator)
         out = np.zeros((x.shape[0], *self.output_shape), dtype=np.float32)
         for b in range(x.shape[0]):
             v, f = drive_from_signal(x[b].double().numpy(), v_center=p["v_center"], v_swing=p["v_swing"],
                                      f_center=p["f_center"])
-            tr = simulate_shares(v, f, window=self.window_s, params=self.miner, generator=rng)
+            tr = simulate_shares(v, f, window=self.window_s, params=self.miner, generator=self.generator)
             F, D = window_features(tr.valid_times, tr.window_edges)
             out[b] = np.where(D, np.nan_to_num(F), 0.0).reshape(-1)
         return torch.from_numpy(out)
