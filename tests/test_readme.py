@@ -1,6 +1,7 @@
 """The README's code blocks run as written (issue #16: docs a new user can trust).
 
-Every ```python block is executed in a fresh interpreter from the repository root. In ```bash
+Every ```python block is executed in a fresh interpreter, in a scratch folder that links the
+checkout's top-level folders (so repository paths resolve and outputs stay out of the tree). In ```bash
 blocks, each line that calls the ``physnn`` command is run as ``python -m physnn ...`` in a
 temporary directory (set-up lines — ``setup.sh``, ``pip``, ``git`` — are the CI's job, see
 ``.ci/run``). A block preceded by ``<!-- readme-test: skip -->`` is shown to readers only.
@@ -59,9 +60,12 @@ def test_readme_has_runnable_examples():
 
 @pytest.mark.parametrize("code, line", PY_BLOCKS, ids=[f"python@README:{ln}" for _, ln in PY_BLOCKS])
 def test_python_block_runs(code, line, tmp_path):
+    for top in ROOT.iterdir():
+        if top.is_dir() and not top.name.startswith("."):
+            (tmp_path / top.name).symlink_to(top, target_is_directory=True)
     script = tmp_path / "block.py"
     script.write_text(code, encoding="utf-8")
-    res = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=_env(), capture_output=True,
+    res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=_env(), capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, f"README line {line}: block failed\n{res.stderr[-3000:]}"
 
