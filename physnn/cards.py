@@ -26,6 +26,7 @@ from typing import Any
 
 from ._resources import search_path
 from .card_schema import SECTIONS, Field
+from .units import scale_exact, unit_factor
 
 __all__ = ["CardError", "Quantity", "DeviceCard", "load_card", "list_cards", "parse_card"]
 
@@ -42,36 +43,6 @@ class Quantity:
     units: str
     source: str
     note: str = ""
-
-
-_PREFIX = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
-_TIME = {"min": 60.0, "h": 3600.0, "day": 86400.0, "year": 365.25 * 86400.0}
-_BASE = ("S", "s", "V", "A", "Ohm", "F", "H", "K", "W", "J")
-
-
-def _unit_factor(given: str, expected: str) -> float | None:
-    """Factor that turns a value in ``given`` units into ``expected`` (SI) units, or None."""
-    if given == expected:
-        return 1.0
-    if expected == "1" and given == "%":
-        return 0.01
-    if expected == "s" and given in _TIME:
-        return _TIME[given]
-    if expected in _BASE and len(given) > len(expected) and given.endswith(expected):
-        prefix = given[: -len(expected)]
-        if prefix in _PREFIX:
-            return _PREFIX[prefix]
-    return None
-
-
-def _scale(v: float, factor: float) -> float:
-    """``v * factor`` without binary round-off for decimal prefixes (25 uS -> 2.5e-05, not 2.4999…e-05)."""
-    if factor == 1.0:
-        return v
-    exp = math.log10(factor)
-    if abs(exp - round(exp)) < 1e-12:
-        return float(f"{float(v)!r}e{int(round(exp))}")
-    return v * factor
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:
@@ -279,19 +250,19 @@ def parse_card(text: str, *, path: Path | str | None = None) -> DeviceCard:
             if not isinstance(src, str) or not src.strip():
                 raise fail(sec, key, "missing 'source' (give it here or as the section's `source`)")
             src = _resolve_source(src, sources, lambda m: fail(sec, key, m))
-            factor = _unit_factor(str(val["units"]), spec.units)
+            factor = unit_factor(str(val["units"]), spec.units)
             if factor is None:
                 raise fail(sec, key, f"units {val['units']!r} cannot be converted to {spec.units!r}")
             try:
                 number = _check_number(val["value"], spec, "value")
                 if spec.kind == "vector":
-                    number = tuple(_scale(v, factor) for v in number)
+                    number = tuple(scale_exact(v, factor) for v in number)
                     for v in number:
                         _check_range(v, spec, "entry")
                 else:
                     if spec.kind == "int" and factor != 1.0:
                         raise ValueError(f"integer quantity must be given in {spec.units!r}")
-                    number = _scale(number, factor)
+                    number = scale_exact(number, factor)
                     _check_range(number, spec, "value")
             except ValueError as exc:
                 raise fail(sec, key, str(exc)) from None

@@ -52,6 +52,8 @@ from typing import Any
 
 import numpy as np
 
+from ..units import unit_factor
+
 __all__ = ["SweepError", "Axis", "SweepSpec", "FieldInfo", "load_spec", "unit_factor"]
 
 _DESIGNS = ("grid", "random", "lhs")
@@ -79,27 +81,6 @@ class FieldInfo:
     units: str
     long_name: str
     integer: bool = False
-
-
-_PREFIX = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
-_TIME = {"min": 60.0, "h": 3600.0, "day": 86400.0, "year": 365.25 * 86400.0}
-
-
-def unit_factor(given: str, expected: str) -> float | None:
-    """Factor turning a value in ``given`` units into ``expected`` (SI) units; None if they differ.
-
-    Accepts the SI unit itself, an SI-prefixed form (``"ns"`` for ``"s"``, ``"uS"`` for ``"S"``),
-    ``"%"`` for ``"1"`` and ``min``/``h``/``day``/``year`` for ``"s"``.
-    """
-    if given == expected:
-        return 1.0
-    if expected == "1" and given == "%":
-        return 0.01
-    if expected == "s" and given in _TIME:
-        return _TIME[given]
-    if expected not in ("1", "bit") and len(given) == len(expected) + 1 and given.endswith(expected):
-        return _PREFIX.get(given[0])
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..read import H1, H2
+from .numba_cpu import counter_hash
 
 try:
     import numba
@@ -64,8 +64,7 @@ def _make_sigmoid():
 def _make_step(noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: bool, s_ramp: bool):
     """The per-step pass, specialised on which stages are on (compile-time constants, so the
     inner loops carry no branches and vectorise, as the read's fused pass does)."""
-    h1, h2 = np.uint32(H1), np.uint32(H2)
-    s15, s16, s20 = np.uint32(15), np.uint32(16), np.uint32(20)
+    s20 = np.uint32(20)
     m20 = np.uint32(0xFFFFF)
     sigmoid = _make_sigmoid()
 
@@ -82,17 +81,7 @@ def _make_step(noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: bool
                 base = (b * n_e + e) * g4
                 if noisy:  # the row's hashes first: integer arithmetic only, vectorises
                     for j in range(g4):
-                        x = np.uint32((base + j) & 0xFFFFFFFF) ^ klo
-                        x = x ^ (x >> s16)
-                        x = np.uint32(x * h1)
-                        x = x ^ (x >> s15)
-                        x = np.uint32(x * h2)
-                        x = np.uint32((x ^ (x >> s16)) + khi)
-                        x = x ^ (x >> s16)
-                        x = np.uint32(x * h1)
-                        x = x ^ (x >> s15)
-                        x = np.uint32(x * h2)
-                        x = x ^ (x >> s16)
+                        x = counter_hash(base + j, klo, khi)
                         kb[j] = np.int64(x >> s20)
                         pm[j] = np.float64(np.int32(x & m20)) * 2.0 ** -20
                 for j in range(g4):

@@ -35,11 +35,32 @@ def numba_available() -> bool:
     return numba is not None
 
 
+if numba is not None:
+    _H1, _H2 = np.uint32(H1), np.uint32(H2)
+    _S15, _S16 = np.uint32(15), np.uint32(16)
+
+    @numba.njit(inline="always")
+    def counter_hash(i, klo, khi):  # pragma: no cover - compiled
+        """The noise hash of :func:`physnn.crossbar.read.counter_normal` for output index ``i``
+        and key ``(klo, khi)``: two rounds of the 32-bit lowbias32 hash (integer arithmetic only,
+        so loops over ``i`` vectorise). Bits 31..20 pick the table cell, bits 19..0 the fraction."""
+        x = np.uint32(i & 0xFFFFFFFF) ^ klo
+        x = x ^ (x >> _S16)
+        x = np.uint32(x * _H1)
+        x = x ^ (x >> _S15)
+        x = np.uint32(x * _H2)
+        x = np.uint32((x ^ (x >> _S16)) + khi)
+        x = x ^ (x >> _S16)
+        x = np.uint32(x * _H1)
+        x = x ^ (x >> _S15)
+        x = np.uint32(x * _H2)
+        return x ^ (x >> _S16)
+
+
 def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool):
     """The fused pass for float type ``ft``, specialised on which steps are on (compile-time
     constants, so the inner loop has no branches and vectorises)."""
-    h1, h2 = np.uint32(H1), np.uint32(H2)
-    s15, s16, s20 = np.uint32(15), np.uint32(16), np.uint32(20)
+    s20 = np.uint32(20)
     m20 = np.uint32(0xFFFFF)
     inv20 = ft(2.0 ** -20)
 
@@ -57,17 +78,7 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool):
             for o in range(n_out):
                 v = acc[i, r, o]
                 if noisy:
-                    x = np.uint32((base + o) & 0xFFFFFFFF) ^ klo
-                    x = x ^ (x >> s16)
-                    x = np.uint32(x * h1)
-                    x = x ^ (x >> s15)
-                    x = np.uint32(x * h2)
-                    x = np.uint32((x ^ (x >> s16)) + khi)
-                    x = x ^ (x >> s16)
-                    x = np.uint32(x * h1)
-                    x = x ^ (x >> s15)
-                    x = np.uint32(x * h2)
-                    x = x ^ (x >> s16)
+                    x = counter_hash(base + o, klo, khi)
                     cell = np.int64(x >> s20)
                     f = ft(np.int32(x & m20)) * inv20
                     v = v + sig * (t[cell] + f * d[cell])
