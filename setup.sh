@@ -81,7 +81,9 @@ fi
 PIP=("$VPY" -m pip install -q --disable-pip-version-check --prefer-binary)
 
 # ---- 4. torch first, pinned CPU build (a bare `torch` requirement pulls a multi-GB CUDA build) --
-if ! "$VPY" -c "import torch, torchvision" >/dev/null 2>&1; then
+# (presence by metadata: torchvision 0.28's C++ ops do not load against the CPU torch build, and
+#  physnn never imports it -- the pin only stops aihwkit's requirements from pulling another torch)
+if ! "$VPY" -c "import importlib.metadata as m, torch; m.version('torchvision')" >/dev/null 2>&1; then
   say "installing $TORCH_PIN (CPU) and $TORCHVISION_PIN"
   IDX=(); [ -n "${PHYSNN_TORCH_INDEX:-}" ] && IDX=(--index-url "$PHYSNN_TORCH_INDEX")
   "${PIP[@]}" "${IDX[@]}" --only-binary=:all: "$TORCH_PIN" "$TORCHVISION_PIN"
