@@ -68,7 +68,7 @@ def _make_step(noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: bool
     m20 = np.uint32(0xFFFFF)
     sigmoid = _make_sigmoid()
 
-    @numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+    @numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy", fastmath={"contract"})
     def step(acc, xt, scale, bias, h, c, out_t, sv, klo, khi, t_tab, d_tab, sig, adc_m,
              g_par, g_m, s_par, s_m, z, sg, pm, kb):
         """One step after the recurrent MVM ``acc`` (E, B, 4H): noise, ADC, scale, bias, gates,
