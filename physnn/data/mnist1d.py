@@ -3,7 +3,7 @@ arXiv:2011.14439), generated offline with the ``mnist1d`` package's own ``make_d
 
 The standard set is ``make_dataset(get_dataset_args())``: 5000 length-40 signals, the first 4000
 for training and the last 1000 for testing (``train_split=0.8``). It is built locally from the
-package's templates; the package's download path (``get_dataset(download=True)``) is never used.
+package's templates; the package's ``get_dataset``, which fetches a pickle over the network, is never called.
 The result is cached under ``cache_dir("mnist1d")`` keyed by seed.
 """
 
