@@ -127,6 +127,7 @@ def bench_resume(points: int, work: int, seed: int, tmp: Path) -> dict:
     import xarray as xr
 
     from physnn.sweep import Axis, SweepSpec, run_sweep
+    from physnn.sweep.store import points_done
 
     spec = SweepSpec(task="toy", seed=seed, replicates=2, task_params={"work": work},
                      axes=(Axis(field="task.x", start=0.0, stop=1.0, num=points),))
@@ -138,17 +139,7 @@ def bench_resume(points: int, work: int, seed: int, tmp: Path) -> dict:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "journal.sqlite"
     target = points // 2
-    n = 0
-    while proc.poll() is None:
-        if journal.exists():
-            try:
-                con = sqlite3.connect(str(journal))
-                n = con.execute("SELECT count(*) FROM points").fetchone()[0]
-                con.close()
-            except sqlite3.Error:
-                pass
-            if n >= target:
-                break
+    while proc.poll() is None and points_done(out) < target:
         time.sleep(0.02)
     killed = proc.poll() is None
     os.kill(proc.pid, signal.SIGKILL)
@@ -156,8 +147,8 @@ def bench_resume(points: int, work: int, seed: int, tmp: Path) -> dict:
     opens = 1
     try:
         xr.open_dataset(out / "sweep.nc").close()
+        done_at_kill = points_done(out)
         con = sqlite3.connect(str(journal))
-        done_at_kill = con.execute("SELECT count(*) FROM points").fetchone()[0]
         con.execute("PRAGMA integrity_check").fetchone()
         con.close()
     except Exception:  # noqa: BLE001 - reported as a number

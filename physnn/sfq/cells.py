@@ -15,7 +15,7 @@ from physnn.josephson import CELLS as _JJ_CELLS
 from physnn.josephson import cell_path as _jj_cell_path
 
 __all__ = ["SFQCell", "SFQ_CELLS", "CellLibraryError", "cell", "library_text", "cell_sha256",
-           "pulse_pwl", "PULSE_AMP_A", "PULSE_WIDTH_S"]
+           "pulse_pwl", "merger_tree", "PULSE_AMP_A", "PULSE_WIDTH_S"]
 
 
 class CellLibraryError(KeyError):
@@ -101,3 +101,20 @@ def pulse_pwl(times_s) -> str:
         pts.append(f"{t:.6g} 0 {t + PULSE_WIDTH_S / 2:.6g} {PULSE_AMP_A:.6g} {t + PULSE_WIDTH_S:.6g} 0")
         last = t
     return "pwl(" + " ".join(pts) + ")"
+
+
+def merger_tree(heads: list[str], prefix: str, merger: str) -> tuple[list[str], str]:
+    """Netlist lines of a binary tree of ``merger`` cells joining the nodes ``heads`` (a power of
+    two) into one. Instance ``X{prefix}{level}_{k}`` drives node ``{prefix}{level}_{k}o``.
+    Returns the lines and the root node."""
+    if len(heads) & (len(heads) - 1):
+        raise ValueError(f"merger_tree: {len(heads)} inputs; a binary merger tree needs a power of two")
+    lines, level = [], 0
+    while len(heads) > 1:
+        nxt = []
+        for k in range(0, len(heads), 2):
+            o = f"{prefix}{level}_{k}"
+            lines.append(f"X{o} {merger} {heads[k]} {heads[k + 1]} {o}o")
+            nxt.append(f"{o}o")
+        heads, level = nxt, level + 1
+    return lines, heads[0]

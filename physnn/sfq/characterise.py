@@ -23,7 +23,7 @@ import xarray as xr
 from .._checks import check_int_range, check_positive
 from ..random import check_generator, numpy_rng
 from physnn.josephson import simulate
-from .cells import library_text, pulse_pwl
+from .cells import library_text, merger_tree, pulse_pwl
 
 __all__ = ["SlotTiming", "TIMING", "wilson_interval", "slot_counts", "synapse_scurve", "neuron_response",
            "neuron_rate_curve", "merger_splitter_check", "patterns"]
@@ -169,16 +169,10 @@ def _neuron_block(tag: str, fan_in: int, line_times: list[list[float]], clock_ti
               _bias_src(f"IG{tag}_{i}", f"g{tag}_{i}", synapse_bias_A),
               f"XJ{tag}_{i} JTL c{tag}_{i} j{tag}_{i}"]
         heads.append(f"j{tag}_{i}")
-    lvl = 0
-    while len(heads) > 1:
-        nxt = []
-        for j in range(0, len(heads), 2):
-            o = f"m{tag}_{lvl}_{j}"
-            L.append(f"XM{tag}_{lvl}_{j} MERGE {heads[j]} {heads[j + 1]} {o}")
-            nxt.append(o)
-        heads, lvl = nxt, lvl + 1
+    tree, root = merger_tree(heads, f"M{tag}_", "MERGE")
+    L += tree
     L += [f"IC{tag} 0 k{tag}a {pulse_pwl(clock_times)}", f"XK{tag} JTL k{tag}a k{tag}",
-          f"XN{tag} SFQNEURON {heads[0]} k{tag} o{tag} n{tag}", _bias_src(f"IN{tag}", f"n{tag}", bias_A),
+          f"XN{tag} SFQNEURON {root} k{tag} o{tag} n{tag}", _bias_src(f"IN{tag}", f"n{tag}", bias_A),
           f"XO{tag} JTL o{tag} p{tag}", f"RL{tag} p{tag} 0 2"]
     return L, f"B2|XO{tag}"
 

@@ -29,7 +29,7 @@ import xarray as xr
 from physnn.josephson import simulate
 from ..constants import Phi0
 from ..random import check_generator
-from .cells import cell, library_text, pulse_pwl
+from .cells import cell, library_text, merger_tree, pulse_pwl
 from .characterise import TIMING, SlotTiming, slot_counts
 
 __all__ = ["LayerSpec", "network_spec", "network_netlist", "simulate_network", "energy_latency"]
@@ -132,19 +132,13 @@ def network_netlist(specs: list[LayerSpec], input_pulses: np.ndarray, *, timing:
                       f"X{t}B {sub[sp.buffer_cell]} {t}o {t}b"]
                 bias_sources.append(float(sp.synapse_bias_A[j, i]))
                 heads.append(f"{t}b")
-            lvl = 0
-            while len(heads) > 1:
-                nxt = []
-                for m in range(0, len(heads), 2):
-                    o = f"L{li}N{j}M{lvl}_{m}"
-                    L.append(f"X{o} {sub[sp.merger_cell]} {heads[m]} {heads[m + 1]} {o}o")
-                    nxt.append(f"{o}o")
-                heads, lvl = nxt, lvl + 1
+            tree, root = merger_tree(heads, f"L{li}N{j}M", sub[sp.merger_cell])
+            L += tree
             t = f"L{li}N{j}"
             clk = starts + base + T.clock_delay_s + j * T.stagger_s
             clocks.append(clk)
             L += [f"I{t}C 0 {t}ca {pulse_pwl(clk)}", f"X{t}CB {sub[sp.buffer_cell]} {t}ca {t}c",
-                  f"X{t} {sub[sp.neuron_cell]} {heads[0]} {t}c {t}q {t}g",
+                  f"X{t} {sub[sp.neuron_cell]} {root} {t}c {t}q {t}g",
                   f"I{t}G 0 {t}g pwl(0 0 10p {float(sp.neuron_bias_A[j]):.8g})",
                   f"X{t}QB {sub[sp.buffer_cell]} {t}q {t}l"]
             bias_sources.append(float(sp.neuron_bias_A[j]))

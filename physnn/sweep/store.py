@@ -29,7 +29,7 @@ import numpy as np
 
 from .spec import SweepError, SweepSpec
 
-__all__ = ["Journal", "JOURNAL", "DATASET"]
+__all__ = ["Journal", "JOURNAL", "DATASET", "points_done"]
 
 JOURNAL = "journal.sqlite"
 DATASET = "sweep.nc"
@@ -127,6 +127,23 @@ class Journal:
             self.con.close()
         except sqlite3.Error:
             pass
+
+
+def points_done(folder: str | Path) -> int:
+    """Finished points in the journal of ``folder``, read without opening it for writing (safe
+    while a sweep runs in another process: SQLite's WAL gives a consistent snapshot); 0 when there
+    is no journal yet or it cannot be read at this instant."""
+    path = Path(folder) / JOURNAL
+    if not path.exists():
+        return 0
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return int(con.execute("SELECT count(*) FROM points").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
 
 
 def write_atomic(ds: Any, path: Path) -> None:

@@ -16,6 +16,7 @@ import torch
 import xarray as xr
 
 from physnn.sweep import Axis, SweepError, SweepSpec, evaluate_chunk, make_task, run_sweep, validate
+from physnn.sweep.store import points_done
 from physnn.sweep.tasks import point_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,19 +188,8 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "physnn", "sweep", str(toml), "--out", str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    journal = out / "journal.sqlite"
     deadline = time.monotonic() + 60
-    n = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists():
-            try:
-                con = sqlite3.connect(str(journal))
-                n = con.execute("SELECT count(*) FROM points").fetchone()[0]
-                con.close()
-            except sqlite3.Error:
-                n = 0
-            if n >= 5:
-                break
+    while time.monotonic() < deadline and proc.poll() is None and points_done(out) < 5:
         time.sleep(0.05)
     assert proc.poll() is None, "the sweep finished before it could be killed: make it slower"
     os.kill(proc.pid, signal.SIGKILL)
@@ -207,13 +197,11 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(tmp_path):
     # both files open after the kill
     ds = xr.open_dataset(out / "sweep.nc")
     ds.close()
-    con = sqlite3.connect(str(journal))
-    done_at_kill = con.execute("SELECT count(*) FROM points").fetchone()[0]
-    con.close()
+    done_at_kill = points_done(out)
     assert 5 <= done_at_kill < 40
     res = run_sweep(spec, out, resume=True)
     assert int(res.attrs["points_done"]) == 40 and (res.status.values == 1).all()
-    con = sqlite3.connect(str(journal))
+    con = sqlite3.connect(str(out / "journal.sqlite"))
     n_log, n_distinct = con.execute("SELECT count(*), count(DISTINCT idx) FROM log").fetchone()
     con.close()
     assert n_log == n_distinct == 40                     # none computed-and-stored twice
