@@ -29,7 +29,7 @@ from ..data.split import ClassificationSplit
 from .loop import AbstractTrainer
 from .system import AbstractPhysicalSystem
 
-__all__ = ["features", "FrozenReadoutTrainer", "BackpropTrainer", "HWATrainer", "drift_accuracy"]
+__all__ = ["features", "descend", "FrozenReadoutTrainer", "BackpropTrainer", "HWATrainer", "drift_accuracy"]
 
 
 def features(y: torch.Tensor) -> torch.Tensor:
@@ -37,6 +37,14 @@ def features(y: torch.Tensor) -> torch.Tensor:
     see the same scale whatever the system's output units."""
     y = y.reshape(y.shape[0], -1).to(torch.float32)
     return F.layer_norm(y, y.shape[-1:])
+
+
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> dict:
+    """One optimiser step on ``loss``; the step's metrics (loss, correct predictions of ``out``)."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return {"loss": loss.item(), "correct": int((out.argmax(-1) == y).sum())}
 
 
 def _adam_state(opt: torch.optim.Optimizer) -> dict:
@@ -73,11 +81,7 @@ class FrozenReadoutTrainer(AbstractTrainer):
     def train_step(self, systems, x, y, *, epoch, generator):
         f = features(systems[0].query(x, self.theta))
         out = self.readout(f)
-        loss = F.cross_entropy(out, y)
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        return {"loss": loss.item(), "correct": int((out.argmax(-1) == y).sum())}
+        return descend(self.opt, F.cross_entropy(out, y), out, y)
 
     def predict(self, systems, x):
         return self.readout(features(systems[0].query(x, self.theta)))
@@ -138,13 +142,10 @@ class BackpropTrainer(AbstractTrainer):
     def train_step(self, systems, x, y, *, epoch, generator):
         s = systems[0]
         out = self.readout(features(self._forward_train(s, x, generator)))
-        loss = F.cross_entropy(out, y)
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
+        metrics = descend(self.opt, F.cross_entropy(out, y), out, y)
         with torch.no_grad():
             self.theta.copy_(s.parameters.clip(self.theta))
-        return {"loss": loss.item(), "correct": int((out.argmax(-1) == y).sum())}
+        return metrics
 
     def predict(self, systems, x):
         with torch.no_grad():

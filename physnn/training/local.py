@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gradient import features
+from .gradient import descend, features
 from .loop import AbstractTrainer
 
 __all__ = ["overlay_label", "PhyLLTrainer", "MonoForwardTrainer", "CaFoTrainer", "phyll_goodness", "phyll_loss",
@@ -246,11 +246,7 @@ class MonoForwardTrainer(_Blocks):
         for l in range(len(systems)):
             a = torch.relu(self._block(systems, l, h.detach()))
             out = self.proj[l](a)
-            loss = F.cross_entropy(out, y)
-            self.opts[l].zero_grad()
-            loss.backward()
-            self.opts[l].step()
-            total += loss.item()
+            total += descend(self.opts[l], F.cross_entropy(out, y), out, y)["loss"]
             h = a.detach()
         return {"loss": total / len(systems), "correct": int((out.argmax(-1) == y).sum())}
 
@@ -301,11 +297,7 @@ class CaFoTrainer(_Blocks):
         total, out_sum = 0.0, 0.0
         for l, f in enumerate(feats):
             out = self.layers[l](f)
-            loss = F.cross_entropy(out, y)
-            self.opts[l].zero_grad()
-            loss.backward()
-            self.opts[l].step()
-            total += loss.item()
+            total += descend(self.opts[l], F.cross_entropy(out, y), out, y)["loss"]
             out_sum = out_sum + out.detach()
         return {"loss": total / len(feats), "correct": int((out_sum.argmax(-1) == y).sum())}
 

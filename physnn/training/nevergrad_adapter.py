@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gradient import features
+from .gradient import descend, features
 from .loop import AbstractTrainer
 
 __all__ = ["NevergradTrainer"]
@@ -79,11 +79,9 @@ class NevergradTrainer(AbstractTrainer):
             loss = F.cross_entropy(out, y)
             self.opt_ng.tell(cand, loss.item())
             rec = self.opt_ng.provide_recommendation().value
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
+        metrics = descend(self.opt, loss, out, y)
         self.best = s.parameters.clip(torch.as_tensor(rec, dtype=self.dtype))
-        return {"loss": loss.item(), "correct": int((out.argmax(-1) == y).sum())}
+        return metrics
 
     @torch.no_grad()
     def predict(self, systems, x):

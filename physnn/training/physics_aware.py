@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gradient import features
+from .gradient import descend, features
 from .loop import AbstractTrainer
 
 __all__ = ["DigitalTwin", "PhysicsAwareTrainer"]
@@ -147,10 +147,7 @@ class PhysicsAwareTrainer(AbstractTrainer):
         y_twin = self.twin(x, self.theta)
         y_phys = y_meas.reshape(y_twin.shape).to(y_twin.dtype) + (y_twin - y_twin.detach())
         out = self.readout(features(y_phys))
-        loss = F.cross_entropy(out, y)
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
+        metrics = descend(self.opt, F.cross_entropy(out, y), out, y)
         with torch.no_grad():
             self.theta.copy_(s.parameters.clip(self.theta))
         self._buf.append((x, theta, y_meas))
@@ -162,7 +159,7 @@ class PhysicsAwareTrainer(AbstractTrainer):
             xs, ts, ys = zip(*self._buf)
             self.twin_error_.append(self.twin.relative_error(xs[-n:], ts[-n:], ys[-n:]))
             self.twin.fit(list(xs), list(ts), list(ys))
-        return {"loss": loss.item(), "correct": int((out.argmax(-1) == y).sum())}
+        return metrics
 
     @torch.no_grad()
     def predict(self, systems, x):

@@ -55,6 +55,8 @@ if numba is not None:
         x = x ^ (x >> _S15)
         x = np.uint32(x * _H2)
         return x ^ (x >> _S16)
+else:  # pragma: no cover - numba is a dependency
+    counter_hash = None
 
 
 def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool):
