@@ -43,7 +43,7 @@ import torch
 from .iv import SinhIV, device_current
 
 __all__ = ["ReadSpec", "reference_read", "read", "use_backend", "current_backend", "register_backend", "backends",
-           "counter_normal", "subkey", "input_codes", "noise_tables"]
+           "counter_normal", "add_counter_normal", "subkey", "input_codes", "noise_tables"]
 
 # ---------------------------------------------------------------------------------------------
 # Counter-based normal draws.  Random bits: two rounds of the 32-bit "lowbias32" integer hash
@@ -124,6 +124,58 @@ def counter_normal(key: int, index: torch.Tensor, dtype: torch.dtype = torch.flo
     t, d = noise_tables(dtype, index.device)
     cell = x >> 20
     return t[cell] + frac * d[cell]
+
+
+def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, backend: str | None = None) -> torch.Tensor:
+    """Noisy copies of ``y``, one per key: ``out[:, k] = y[:, k or 0] + std[k] * z_k``.
+
+    ``z_k`` are the :func:`counter_normal` draws of key ``keys[k]`` at the counters ``r * M + j``
+    of ``(R, M)`` (so a copy's noise does not depend on the other copies). This is the output
+    noise of ``K`` reads that share one MVM, e.g. the points of a read-noise sweep.
+
+    Parameters
+    ----------
+    y : Tensor, (R, 1 or K, M)
+        Noise-free values (float32 or float64).
+    std : sequence of float or Tensor, (K,)
+        Noise standard deviation per copy (in ``y``'s units; 0 copies ``y``).
+    keys : sequence of int, (K,)
+        Noise key per copy (64-bit unsigned ints).
+    backend : str, optional
+        ``"reference"`` (plain torch) or ``"numba_cpu"``; None: the :func:`use_backend` choice,
+        where ``"auto"`` takes the fast one when it can. All give the same numbers.
+
+    Returns
+    -------
+    Tensor, (R, K, M)
+    """
+    keys = [int(k) for k in keys]
+    K = len(keys)
+    std_t = torch.as_tensor(std, dtype=y.dtype if isinstance(y, torch.Tensor) and y.is_floating_point() else None)
+    if not isinstance(y, torch.Tensor) or not y.is_floating_point() or y.dim() != 3 or y.shape[1] not in (1, K):
+        raise ValueError(f"y: expected a floating tensor (R, 1 or K={K}, M), got "
+                         f"{getattr(y, 'shape', type(y).__name__)}")
+    if tuple(std_t.shape) != (K,) or not bool(torch.isfinite(std_t).all()) or bool((std_t < 0).any()):
+        raise ValueError(f"std: expected {K} finite values >= 0, got {std!r}")
+    if any(not 0 <= k <= _U64 for k in keys):
+        raise ValueError("keys: each must be an int in [0, 2**64)")
+    _load()
+    name = _CHOICE.get() if backend is None else backend
+    if name != "reference":
+        fast = _BACKENDS.get("numba_cpu")
+        ok = fast is not None and hasattr(fast, "add_counter_normal") and y.device.type == "cpu" \
+            and y.dtype in (torch.float32, torch.float64) and not (torch.is_grad_enabled() and y.requires_grad)
+        if ok:
+            return fast.add_counter_normal(y, std_t, keys)
+        if name != "auto":
+            raise ValueError(f"backend={name!r} cannot do add_counter_normal on this tensor")
+    R, _, M = y.shape
+    idx = torch.arange(R * M, device=y.device).view(R, M)
+    out = torch.empty((R, K, M), dtype=y.dtype, device=y.device)
+    for k, key in enumerate(keys):
+        src = y[:, k if y.shape[1] > 1 else 0]
+        out[:, k] = src + std_t[k] * counter_normal(key, idx, y.dtype) if float(std_t[k]) > 0 else src
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

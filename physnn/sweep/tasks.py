@@ -463,6 +463,8 @@ class _CrossbarTask(AbstractTask):
         """Outputs ``(R, K, B, n_out)`` of the points' reads through every layer."""
         import torch
 
+        from ..crossbar.read import add_counter_normal
+
         K = len(pts)
         R = layers[0].ensemble
         B = x.shape[0]
@@ -485,7 +487,8 @@ class _CrossbarTask(AbstractTask):
             n_out = y.shape[-1]
             h = torch.empty(R, K, B, n_out, dtype=x.dtype)
             # blocks of points (~2**21 numbers, cache-resident), in place on the block's slice of
-            # the output: per point, output noise N(0, sigma) from the point's own key; per run
+            # the output: per point, output noise N(0, sigma) drawn by the crossbar's counter-based
+            # generator (physnn.crossbar.read.add_counter_normal) with the point's own key; per run
             # of points with equal resolution and range, the ADC of physnn.crossbar.adc (saturate
             # at +-y_max, round to 2**bits - 1 levels: the same formula, float32 bounds and step
             # y_max / (2**(bits-1) - 1); tests/sweep checks it against an AnalogLinear holding
@@ -499,14 +502,9 @@ class _CrossbarTask(AbstractTask):
             for a in range(0, K, kb):
                 b = min(K, a + kb)
                 zb = h[:, a:b]
-                for k in range(a, b):
-                    yk = ys[:, 0] if ys.shape[1] == 1 else ys[:, k]
-                    if ro[k][0] > 0:
-                        n = torch.randn((R, B, n_out), dtype=x.dtype,
-                                        generator=torch.Generator().manual_seed(point_key(pts[k].key, li)))
-                        torch.add(yk, n, alpha=ro[k][0], out=h[:, k])
-                    else:
-                        h[:, k].copy_(yk)
+                yb = ys if ys.shape[1] == 1 else ys[:, a:b]
+                zb.copy_(add_counter_normal(yb.reshape(R, yb.shape[1], B * n_out), [ro[k][0] for k in range(a, b)],
+                                            [point_key(pts[k].key, li) for k in range(a, b)]).view(R, b - a, B, n_out))
                 i = a
                 while i < b:
                     j = i + 1

@@ -188,3 +188,42 @@ def test_layer_reads_equal_across_backends(E):
         assert torch.equal(o, outs[0])
     with pytest.raises(TypeError):
         aihwkit_preset(fast_noise=True)                 # speed switches are not physics any more
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shared", [True, False])
+def test_add_counter_normal_backends_equal_reference_and_have_each_copies_std(dtype, shared):
+    """Noisy copies (the output noise of K reads sharing one MVM): every back end gives the
+    reference's numbers bit for bit; copy k has std[k] and its own key's draws."""
+    from physnn.crossbar.read import add_counter_normal, counter_normal
+
+    R, K, M = 3, 4, 4096
+    y = torch.randn(R, 1 if shared else K, M, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    std, keys = [0.0, 0.5, 2.0, 1.0], [7, 2**64 - 1, 12345, 7]
+    ref = add_counter_normal(y, std, keys, backend="reference")
+    for b in FAST:
+        assert torch.equal(add_counter_normal(y, std, keys, backend=b), ref), b
+    noise = ref - (y if not shared else y.expand(R, K, M))
+    assert torch.equal(noise[:, 0], torch.zeros_like(noise[:, 0]))          # std 0: a copy
+    for k in (1, 2):
+        assert abs(float(noise[:, k].std()) / std[k] - 1) < 0.03
+    # the draws are counter_normal of the copy's key over the (R, M) flat index
+    z = counter_normal(keys[1], torch.arange(R * M).view(R, M), dtype)
+    assert torch.allclose(noise[:, 1], 0.5 * z, rtol=1e-5, atol=1e-6)
+    # same key, same draws (copies 0 and 3 share key 7; copy 3 has std 1)
+    z7 = counter_normal(7, torch.arange(R * M).view(R, M), dtype)
+    assert torch.allclose(noise[:, 3], z7, rtol=1e-5, atol=1e-6)
+
+
+def test_add_counter_normal_bad_input_names_the_parameter():
+    from physnn.crossbar.read import add_counter_normal
+
+    y = torch.zeros(2, 1, 5)
+    with pytest.raises(ValueError, match="std"):
+        add_counter_normal(y, [0.1, -1.0], [1, 2])
+    with pytest.raises(ValueError, match="std"):
+        add_counter_normal(y, [0.1], [1, 2])
+    with pytest.raises(ValueError, match="y: expected"):
+        add_counter_normal(torch.zeros(2, 3, 5), [0.1, 0.1], [1, 2])
+    with pytest.raises(ValueError, match="keys"):
+        add_counter_normal(y, [0.1], [-1])

@@ -171,6 +171,57 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     return out, flag
 
 
+def _make_copies(ft):
+    """``out[r, k, j] = y[r, k or 0, j] + std[k] * z(key_k, r * M + j)``: the arithmetic of
+    :func:`physnn.crossbar.read.add_counter_normal` (hashes of a row first: that loop vectorises)."""
+    s20 = np.uint32(20)
+    m20 = np.uint32(0xFFFFF)
+    inv20 = ft(2.0 ** -20)
+
+    @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
+    def copies(y, out, std, klo, khi, t, d):
+        n_r, n_k, n_m = out.shape
+        shared = y.shape[1] == 1
+        for q in numba.prange(n_r * n_k):
+            r = q // n_k
+            k = q - r * n_k
+            ky = 0 if shared else k
+            sig = std[k]
+            if sig > 0:
+                hb = np.empty(n_m, np.uint32)
+                base = np.uint32((r * n_m) & 0xFFFFFFFF)
+                for j in range(n_m):
+                    hb[j] = counter_hash(base + np.uint32(j), klo[k], khi[k])
+                for j in range(n_m):
+                    x = hb[j]
+                    cell = np.int32(x >> s20)
+                    f = ft(np.int32(x & m20)) * inv20
+                    out[r, k, j] = y[r, ky, j] + sig * (t[cell] + f * d[cell])
+            else:
+                for j in range(n_m):
+                    out[r, k, j] = y[r, ky, j]
+
+    return copies
+
+
+def add_counter_normal(y: torch.Tensor, std: torch.Tensor, keys: list[int]) -> torch.Tensor:
+    """:func:`physnn.crossbar.read.add_counter_normal` in one ``prange`` pass (same numbers)."""
+    dt = y.dtype
+    kname = ("copies", dt)
+    if kname not in _KERNELS:
+        _KERNELS[kname] = _make_copies(np.float32 if dt == torch.float32 else np.float64)
+    yc = y.detach().contiguous()
+    R, _, M = yc.shape
+    out = torch.empty((R, len(keys), M), dtype=dt)
+    k = np.array(keys, dtype=np.uint64)
+    t, d = noise_tables(dt)
+    _threads()
+    _KERNELS[kname](yc.numpy(), out.numpy(), std.detach().to(dt).contiguous().numpy(),
+                    (k & np.uint64(0xFFFFFFFF)).astype(np.uint32), (k >> np.uint64(32)).astype(np.uint32),
+                    t.numpy(), d.numpy())
+    return out
+
+
 class NumbaCPU:
     """torch GEMM + one fused numba pass (see the module doc).
 
@@ -198,6 +249,10 @@ class NumbaCPU:
                                            for t in (x, w, spec.scale, spec.bias)):
             return "no autograd (use the reference for gradients)"
         return None
+
+    @staticmethod
+    def add_counter_normal(y: torch.Tensor, std: torch.Tensor, keys: list[int]) -> torch.Tensor:
+        return add_counter_normal(y, std, keys)
 
     def __call__(self, spec: ReadSpec, x: torch.Tensor, per_member: bool) -> torch.Tensor:
         why = self.unsupported(spec, x, per_member)
