@@ -4,12 +4,14 @@ Per step: the DAC codes of ``h`` (as :func:`physnn.crossbar.read.input_codes`, c
 recurrent MVM (``torch.bmm``, torch's GEMM), then one compiled pass: output noise from the same
 counter hash as :func:`physnn.crossbar.read.counter_normal`, ADC, digital scale and bias, the
 gates and the state update. It evaluates what the per-step torch path of
-:class:`physnn.crossbar.rnn.AnalogLSTM` evaluates, with the same noise key per step; results
-agree to float round-off (the pass runs in float64; its sigmoid is a branch-free routine within
-4 ulp instead of libm's scalar ``exp``), which ``tests/crossbar/test_rnn.py`` checks. The pass is
-compiled per combination of stages (noise, ADC, bias, abs-max DAC, ramp gates), so its inner
-loops carry no branches and vectorise (8.5x -> ~3x ``torch.nn.LSTM``, see RESULTS.md). Bound management, IR drop, sinh-type devices and
-programmed (noisy) ramp columns are not compiled: the LSTM takes its per-step path for them.
+:class:`physnn.crossbar.rnn.AnalogLSTM` evaluates, with the same noise key per step, in the
+read's dtype (float32 or float64): the noise, ADC, scale and bias are the read's own arithmetic;
+the sigmoid is a branch-free routine within a few ulp instead of libm's scalar ``exp``, so results
+agree to float round-off (a ramp code at a rounding tie may flip by one step), which
+``tests/crossbar/test_rnn.py`` checks. The pass is compiled per dtype and combination of stages
+(noise, ADC, bias, abs-max DAC, ramp gates), so its inner loops carry no branches and vectorise
+(see RESULTS.md for the speed). Bound management, IR drop, sinh-type devices and programmed
+(noisy) ramp columns are not compiled: the LSTM takes its per-step path for them.
 
 Activations per column: mode 0 (ideal) ``y = ca * sigmoid(beta x) + cb`` (sigmoid: 1, 1, 0; tanh:
 2, 2, -1); mode 1 (closed-form ramp-ADC count) ``y = y0 + lsb * clamp(round(cb + ca *
@@ -34,61 +36,77 @@ def available() -> bool:
     return numba is not None
 
 
-_ROUND64 = 6755399441055744.0  # 1.5 * 2^52: adding and subtracting it rounds to an integer
+_ROUND64 = 6755399441055744.0  # 1.5 * 2^52: adding and subtracting it rounds to an integer (float64)
+_ROUND32 = 12582912.0          # 1.5 * 2^23: the same in float32
 
 
-def _make_sigmoid():
-    from ..._vmath import INV_LN2, LN2_HI, LN2_LO, expm1_reduced
+def _make_sigmoid(ft):
+    """Vectorisable sigmoid in float type ``ft`` (float64, or float32 with its own reduction)."""
+    from ..._vmath import (INV_LN2, LN2_HI, LN2_LO, LN2_HI_F32, LN2_LO_F32, expm1_reduced,
+                           expm1_reduced_f32)
+
+    f32 = ft is np.float32
+    em1 = expm1_reduced_f32 if f32 else expm1_reduced
+    it = np.int32 if f32 else np.int64
+    shift = it(23 if f32 else 52)
+    bias_e = it(127 if f32 else 1023)
+    rnd, inv, hi, lo = (ft(_ROUND32), ft(INV_LN2), ft(LN2_HI_F32), ft(LN2_LO_F32)) if f32 else \
+        (ft(_ROUND64), ft(INV_LN2), ft(LN2_HI), ft(LN2_LO))
+    lim, one = ft(60.0), ft(1.0)
 
     @numba.njit(inline="always", boundscheck=False, error_model="numpy")
     def sigmoid(z, out, pm, kb, n):
-        """``out[j] = 1 / (1 + exp(-z[j]))`` for ``j < n`` (float64), without libm's scalar ``exp``
-        (no SVML here): ``-z`` clipped to [-60, 60] (the sigmoid is 1 or < 1e-26 beyond),
-        ``w = k ln2 + r`` (Cody-Waite), ``exp(r)`` by :func:`physnn._vmath.expm1_reduced`, ``2^k``
-        from the exponent bits. Arithmetic, shifts and selects only, so both loops vectorise;
-        within 4 ulp of the correctly rounded sigmoid. NaN stays NaN."""
-        sc = kb.view(np.float64)
+        """``out[j] = 1 / (1 + exp(-z[j]))`` for ``j < n`` without libm's scalar ``exp`` (no SVML
+        here): ``-z`` clipped to [-60, 60] (the sigmoid is 1 or < 1e-26 beyond), ``w = k ln2 +
+        r`` (Cody-Waite, ``ln 2`` split for ``ft``), ``exp(r)`` by :mod:`physnn._vmath`'s
+        ``expm1_reduced`` (float64) or ``expm1_reduced_f32``, ``2^k`` from the exponent bits.
+        Arithmetic, shifts and selects only, so both loops vectorise; within a few ulp of the
+        correctly rounded sigmoid in ``ft``. NaN stays NaN."""
+        sc = kb.view(ft)
         for j in range(n):
-            w = min(max(-z[j], -60.0), 60.0)
-            kf = (w * INV_LN2 + _ROUND64) - _ROUND64
-            r = (w - kf * LN2_HI) - kf * LN2_LO
-            pm[j] = expm1_reduced(r) + 1.0
-            kb[j] = (np.int64(kf) + 1023) << 52
+            w = min(max(-z[j], -lim), lim)
+            kf = (w * inv + rnd) - rnd
+            r = (w - kf * hi) - kf * lo
+            pm[j] = em1(r) + one
+            kb[j] = (it(kf) + bias_e) << shift
         for j in range(n):
-            v = 1.0 / (1.0 + sc[j] * pm[j])
+            v = one / (one + sc[j] * pm[j])
             out[j] = v if z[j] == z[j] else z[j]
 
     return sigmoid
 
 
-def _make_step(noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: bool, s_ramp: bool):
-    """The per-step pass, specialised on which stages are on (compile-time constants, so the
-    inner loops carry no branches and vectorise, as the read's fused pass does)."""
+def _make_step(ft, noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: bool, s_ramp: bool):
+    """The per-step pass in float type ``ft`` (the read's dtype, float32 or float64), specialised
+    on which stages are on (compile-time constants, so the inner loops carry no branches and
+    vectorise, as the read's fused pass does)."""
     s20 = np.uint32(20)
     m20 = np.uint32(0xFFFFF)
-    sigmoid = _make_sigmoid()
+    inv20 = ft(2.0 ** -20)
+    zero = ft(0.0)
+    sigmoid = _make_sigmoid(ft)
 
-    @numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy", fastmath={"contract"})
+    @numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
     def step(acc, xt, scale, bias, h, c, out_t, sv, klo, khi, t_tab, d_tab, sig, adc_m,
-             g_par, g_m, s_par, s_m, z, sg, pm, kb):
+             g_par, g_m, s_par, s_m, z, sg, pm, kb, hb):
         """One step after the recurrent MVM ``acc`` (E, B, 4H): noise, ADC, scale, bias, gates,
-        state update (h, c in place; out_t gets h). z, sg, pm: float64 scratch (4H,), kb int64."""
+        state update (h, c in place; out_t gets h). z, sg, pm: ``ft`` scratch (4H,), kb the
+        sigmoid's exponent scratch, hb the row's hashes (uint32)."""
         n_e, n_b, g4 = acc.shape
         hs = g4 // 4
         for e in range(n_e):
             for b in range(n_b):
                 cs = sv[e, b] * scale[e] if abs_max else scale[e]
-                base = (b * n_e + e) * g4
                 if noisy:  # the row's hashes first: integer arithmetic only, vectorises
+                    base = np.uint32(((b * n_e + e) * g4) & 0xFFFFFFFF)
                     for j in range(g4):
-                        x = counter_hash(base + j, klo, khi)
-                        kb[j] = np.int64(x >> s20)
-                        pm[j] = np.float64(np.int32(x & m20)) * 2.0 ** -20
+                        hb[j] = counter_hash(base + np.uint32(j), klo, khi)
                 for j in range(g4):
-                    v = np.float64(acc[e, b, j])
-                    if noisy:
-                        cell = kb[j]
-                        v = v + sig * (t_tab[cell] + pm[j] * d_tab[cell])
+                    v = acc[e, b, j]
+                    if noisy:  # the arithmetic of physnn.crossbar.read.finish, in ft
+                        x = hb[j]
+                        cell = np.int32(x >> s20)
+                        v = v + sig * (t_tab[cell] + (ft(np.int32(x & m20)) * inv20) * d_tab[cell])
                     if adc:
                         v = min(max(np.rint(v), -adc_m), adc_m)
                     v = v * cs
@@ -98,7 +116,7 @@ def _make_step(noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: bool
                 sigmoid(z, sg, pm, kb, g4)
                 for j in range(g4):
                     if g_ramp:
-                        code = min(max(np.rint(g_par[2, j] + sg[j] * g_par[1, j]), 0.0), g_m)
+                        code = min(max(np.rint(g_par[2, j] + sg[j] * g_par[1, j]), zero), g_m)
                         z[j] = g_par[3, j] + code * g_par[4, j]
                     else:
                         z[j] = g_par[1, j] * sg[j] + g_par[2, j]
@@ -110,7 +128,7 @@ def _make_step(noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: bool
                 for j in range(hs):
                     sv_ = sg[hs + j]
                     if s_ramp:
-                        code = min(max(np.rint(s_par[2, j] + sv_ * s_par[1, j]), 0.0), s_m)
+                        code = min(max(np.rint(s_par[2, j] + sv_ * s_par[1, j]), zero), s_m)
                         a = s_par[3, j] + code * s_par[4, j]
                     else:
                         a = s_par[1, j] * sv_ + s_par[2, j]
@@ -122,7 +140,7 @@ def _make_step(noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: bool
 
 
 def _make_dac():
-    @numba.njit(nogil=True, cache=True)
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
     def dac(h, codes, sv, in_step, lim, abs_max):
         """DAC codes (E, B, H) and row scales (E, B) of the state ``h``."""
         n_e, n_b, hs = h.shape
@@ -155,21 +173,24 @@ def lstm_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in_step
 
     if "dac" not in _KERNELS:
         _KERNELS["dac"] = _make_dac()
+    ft = h.numpy().dtype.type
     flags = (sig > 0, adc_m > 0, bias.numel() > 0, bool(abs_max), g_mode == 1, s_mode == 1)
-    if flags not in _KERNELS:
-        _KERNELS[flags] = _make_step(*flags)
-    dac, step = _KERNELS["dac"], _KERNELS[flags]
+    if (ft, flags) not in _KERNELS:
+        _KERNELS[(ft, flags)] = _make_step(ft, *flags)
+    dac, step = _KERNELS["dac"], _KERNELS[(ft, flags)]
     n_e, n_b, hs = h.shape
     codes = torch.empty_like(h)
     acc = torch.empty((n_e, n_b, 4 * hs), dtype=h.dtype)
-    sv = np.ones((n_e, n_b), dtype=h.numpy().dtype)
-    z, sg, pm = (np.empty(4 * hs) for _ in range(3))
-    kb = np.empty(4 * hs, np.int64)
-    g_par, s_par = np.ascontiguousarray(g_par, np.float64), np.ascontiguousarray(s_par, np.float64)
+    sv = np.ones((n_e, n_b), dtype=ft)
+    z, sg, pm = (np.empty(4 * hs, dtype=ft) for _ in range(3))
+    kb = np.empty(4 * hs, np.int32 if ft is np.float32 else np.int64)
+    hb = np.empty(4 * hs, np.uint32)
+    g_par, s_par = np.ascontiguousarray(g_par, ft), np.ascontiguousarray(s_par, ft)
     hn, cn, cd, an = h.numpy(), c.numpy(), codes.numpy(), acc.numpy()
     xsn, outn, sc, bn = xs.numpy(), out.numpy(), scale.numpy(), bias.numpy()
+    sig, adc_m, g_m, s_m, in_step, lim = ft(sig), ft(adc_m), ft(g_m), ft(s_m), ft(in_step), ft(lim)
     for t in range(xs.shape[0]):
         dac(hn, cd, sv, in_step, lim, abs_max)
         torch.bmm(codes, w, out=acc)
         step(an, xsn[t], sc, bn, hn, cn, outn[t], sv, klo[t], khi[t], t_tab, d_tab, sig, adc_m,
-             g_par, g_m, s_par, s_m, z, sg, pm, kb)
+             g_par, g_m, s_par, s_m, z, sg, pm, kb, hb)
