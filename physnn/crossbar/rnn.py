@@ -491,7 +491,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         h.copy_(state[0])
         c.copy_(state[1])
         out = torch.empty((T, E, B, self.hidden_size), dtype=dt)
-        w = spec.weight.reshape(E, g4, -1).transpose(1, 2).contiguous()
+        w = spec.weight.reshape(E, g4, -1).transpose(1, 2)      # a view: bmm reads it transposed
         bias = torch.zeros(0, dtype=dt) if spec.bias is None else spec.bias.contiguous()
         k = np.array(keys, dtype=np.uint64).reshape(-1)
         t_tab, d_tab = noise_tables(dt)

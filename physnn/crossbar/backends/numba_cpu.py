@@ -59,65 +59,90 @@ else:  # pragma: no cover - numba is a dependency
     counter_hash = None
 
 
-def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool):
+def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool):
     """The fused pass for float type ``ft``, specialised on which steps are on (compile-time
-    constants, so the inner loop has no branches and vectorises)."""
+    constants, so the inner loop has no branches and vectorises); ``parallel``: rows dealt to
+    numba's ``prange``, else one serial loop (see :func:`_threads`)."""
     s20 = np.uint32(20)
     m20 = np.uint32(0xFFFFF)
     inv20 = ft(2.0 ** -20)
 
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def fused(acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
+    @numba.njit(inline="always")
+    def row(q, acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
         k, rows, n_out = acc.shape
-        for q in numba.prange(k * rows):
-            i = q // rows
-            r = q - i * rows
-            c = post[i]
-            if scaled:
-                c = s[i if s.shape[0] > 1 else 0, r] * c
-            base = (r * n_tiles + members[i]) * n_out
-            n_sat = 0
-            for o in range(n_out):
-                v = acc[i, r, o]
-                if noisy:
-                    x = counter_hash(base + o, klo, khi)
-                    cell = np.int64(x >> s20)
-                    f = ft(np.int32(x & m20)) * inv20
-                    v = v + sig * (t[cell] + f * d[cell])
-                if adc:
-                    v = np.rint(v)
-                    n_sat += (v > adc_m) | (v < -adc_m)
-                    v = min(max(v, -adc_m), adc_m)
-                v = v * c
-                if biased:
-                    v = v + bias[o]
-                out[i, r, o] = v
-            sat[q] = n_sat
+        i = q // rows
+        r = q - i * rows
+        c = post[i]
+        if scaled:
+            c = s[i if s.shape[0] > 1 else 0, r] * c
+        base = (r * n_tiles + members[i]) * n_out
+        n_sat = 0
+        for o in range(n_out):
+            v = acc[i, r, o]
+            if noisy:
+                x = counter_hash(base + o, klo, khi)
+                cell = np.int64(x >> s20)
+                f = ft(np.int32(x & m20)) * inv20
+                v = v + sig * (t[cell] + f * d[cell])
+            if adc:
+                v = np.rint(v)
+                n_sat += (v > adc_m) | (v < -adc_m)
+                v = min(max(v, -adc_m), adc_m)
+            v = v * c
+            if biased:
+                v = v + bias[o]
+            out[i, r, o] = v
+        sat[q] = n_sat
 
-    return fused
+    if parallel:
+        @numba.njit(parallel=True, nogil=True, cache=True)
+        def fused_prange(acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
+            for q in numba.prange(acc.shape[0] * acc.shape[1]):
+                row(q, acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat)
+
+        return fused_prange
+
+    @numba.njit(nogil=True, cache=True)
+    def fused_serial(acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
+        for q in range(acc.shape[0] * acc.shape[1]):
+            row(q, acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat)
+
+    return fused_serial
 
 
-def _make_dac():
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def dac(x, s, codes, step, lim, tiny, abs_max, has_dac):
-        """Per row: ``s = max(max|x|, tiny)`` (abs-max scaling), ``codes = round(clamp(x / (s *
-        step), -lim, lim))``: :func:`physnn.crossbar.read.input_codes` in ``x``'s dtype."""
-        rows, n = x.shape
-        for r in numba.prange(rows):
-            den = step
-            if abs_max:
-                m = tiny
-                for j in range(n):
-                    m = max(m, abs(x[r, j]))
-                s[r] = m
-                den = m * step
+def _make_dac(parallel: bool):
+    @numba.njit(inline="always", error_model="numpy")
+    def row(r, x, s, codes, step, lim, tiny, abs_max, has_dac):
+        n = x.shape[1]
+        den = step
+        if abs_max:
+            m = tiny
             for j in range(n):
-                v = x[r, j] / den
-                if has_dac:
-                    v = np.rint(min(max(v, -lim), lim))
-                codes[r, j] = v
+                m = max(m, abs(x[r, j]))
+            s[r] = m
+            den = m * step
+        for j in range(n):
+            v = x[r, j] / den
+            if has_dac:
+                v = np.rint(min(max(v, -lim), lim))
+            codes[r, j] = v
 
-    return dac
+    # Per row: ``s = max(max|x|, tiny)`` (abs-max scaling), ``codes = round(clamp(x / (s *
+    # step), -lim, lim))``: :func:`physnn.crossbar.read.input_codes` in ``x``'s dtype.
+    if parallel:
+        @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
+        def dac_prange(x, s, codes, step, lim, tiny, abs_max, has_dac):
+            for r in numba.prange(x.shape[0]):
+                row(r, x, s, codes, step, lim, tiny, abs_max, has_dac)
+
+        return dac_prange
+
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def dac_serial(x, s, codes, step, lim, tiny, abs_max, has_dac):
+        for r in range(x.shape[0]):
+            row(r, x, s, codes, step, lim, tiny, abs_max, has_dac)
+
+    return dac_serial
 
 
 def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -125,20 +150,29 @@ def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Te
     a sinh-type device law takes the torch functions)."""
     if spec.iv is not None:
         return _torch_dac(spec, x2)
-    if "dac" not in _KERNELS:
-        _KERNELS["dac"] = _make_dac()
     x = x2.contiguous()
     codes = torch.empty_like(x)
     s = torch.empty((*x.shape[:-1], 1), dtype=x.dtype)
     ft = x.numpy().dtype.type
-    _threads()
-    _KERNELS["dac"](x.view(-1, x.shape[-1]).numpy(), s.view(-1).numpy(), codes.view(-1, x.shape[-1]).numpy(),
-                    ft(spec.in_step), ft(spec.in_levels or 0.0), ft(1e-30), spec.abs_max, spec.in_levels is not None)
+    par = _threads() > 1
+    kern = _KERNELS.get(("dac", par))
+    if kern is None:
+        kern = _KERNELS[("dac", par)] = _make_dac(par)
+    kern(x.view(-1, x.shape[-1]).numpy(), s.view(-1).numpy(), codes.view(-1, x.shape[-1]).numpy(),
+         ft(spec.in_step), ft(spec.in_levels or 0.0), ft(1e-30), spec.abs_max, spec.in_levels is not None)
     return (s if spec.abs_max else None), codes
 
 
-def _threads() -> None:
-    numba.set_num_threads(max(1, min(NumbaCPU.threads or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+def _threads() -> int:
+    """Threads of the two passes (``NumbaCPU.threads``, else torch's count). With one thread the
+    serial kernels run and numba's thread pool is never started: an idle OpenMP pool spins after
+    each parallel region, and on a busy 2-core machine that spin slowed the torch operations
+    between two reads by up to 50x (measured: a 256 kB copy 6-12 ms instead of 0.1 ms). The
+    result does not depend on it (both kernels compute every element the same way)."""
+    n = max(1, min(NumbaCPU.threads or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if n > 1:
+        numba.set_num_threads(n)
+    return n
 
 
 _KERNELS: dict = {}
@@ -156,12 +190,12 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     s2 = np.zeros((0, 0), dtype=p.dtype) if s is None else s.reshape(1 if s.dim() == 2 else s.shape[0], rows).numpy()
     b = np.zeros(0, dtype=p.dtype) if spec.bias is None else spec.bias.detach().numpy()
     flags = (spec.noise_std > 0, spec.adc_levels is not None, s is not None, spec.bias is not None)
-    kern = _KERNELS.get((dt, flags))
+    par = _threads() > 1
+    kern = _KERNELS.get((dt, flags, par))
     if kern is None:
-        kern = _KERNELS[(dt, flags)] = _make(p.dtype.type, *flags)
+        kern = _KERNELS[(dt, flags, par)] = _make(p.dtype.type, *flags, par)
     t, d = noise_tables(dt)
     sat = np.zeros(k * rows, dtype=np.int64)
-    _threads()
     ft = p.dtype.type
     kern(a3.numpy(), out.numpy(), mem, spec.ensemble or 1, s2, p, b, np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32),
          ft(spec.noise_std), ft(spec.adc_levels or 0.0), t.numpy(), d.numpy(), sat)
@@ -171,51 +205,62 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     return out, flag
 
 
-def _make_copies(ft):
+def _make_copies(ft, parallel: bool):
     """``out[r, k, j] = y[r, k or 0, j] + std[k] * z(key_k, r * M + j)``: the arithmetic of
     :func:`physnn.crossbar.read.add_counter_normal` (hashes of a row first: that loop vectorises)."""
     s20 = np.uint32(20)
     m20 = np.uint32(0xFFFFF)
     inv20 = ft(2.0 ** -20)
 
-    @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-    def copies(y, out, std, klo, khi, t, d):
+    @numba.njit(inline="always", error_model="numpy")
+    def row(q, y, out, std, klo, khi, t, d):
         n_r, n_k, n_m = out.shape
-        shared = y.shape[1] == 1
-        for q in numba.prange(n_r * n_k):
-            r = q // n_k
-            k = q - r * n_k
-            ky = 0 if shared else k
-            sig = std[k]
-            if sig > 0:
-                hb = np.empty(n_m, np.uint32)
-                base = np.uint32((r * n_m) & 0xFFFFFFFF)
-                for j in range(n_m):
-                    hb[j] = counter_hash(base + np.uint32(j), klo[k], khi[k])
-                for j in range(n_m):
-                    x = hb[j]
-                    cell = np.int32(x >> s20)
-                    f = ft(np.int32(x & m20)) * inv20
-                    out[r, k, j] = y[r, ky, j] + sig * (t[cell] + f * d[cell])
-            else:
-                for j in range(n_m):
-                    out[r, k, j] = y[r, ky, j]
+        r = q // n_k
+        k = q - r * n_k
+        ky = 0 if y.shape[1] == 1 else k
+        sig = std[k]
+        if sig > 0:
+            hb = np.empty(n_m, np.uint32)
+            base = np.uint32((r * n_m) & 0xFFFFFFFF)
+            for j in range(n_m):
+                hb[j] = counter_hash(base + np.uint32(j), klo[k], khi[k])
+            for j in range(n_m):
+                x = hb[j]
+                cell = np.int32(x >> s20)
+                f = ft(np.int32(x & m20)) * inv20
+                out[r, k, j] = y[r, ky, j] + sig * (t[cell] + f * d[cell])
+        else:
+            for j in range(n_m):
+                out[r, k, j] = y[r, ky, j]
 
-    return copies
+    if parallel:
+        @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
+        def copies_prange(y, out, std, klo, khi, t, d):
+            for q in numba.prange(out.shape[0] * out.shape[1]):
+                row(q, y, out, std, klo, khi, t, d)
+
+        return copies_prange
+
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def copies_serial(y, out, std, klo, khi, t, d):
+        for q in range(out.shape[0] * out.shape[1]):
+            row(q, y, out, std, klo, khi, t, d)
+
+    return copies_serial
 
 
 def add_counter_normal(y: torch.Tensor, std: torch.Tensor, keys: list[int]) -> torch.Tensor:
     """:func:`physnn.crossbar.read.add_counter_normal` in one ``prange`` pass (same numbers)."""
     dt = y.dtype
-    kname = ("copies", dt)
+    par = _threads() > 1
+    kname = ("copies", dt, par)
     if kname not in _KERNELS:
-        _KERNELS[kname] = _make_copies(np.float32 if dt == torch.float32 else np.float64)
+        _KERNELS[kname] = _make_copies(np.float32 if dt == torch.float32 else np.float64, par)
     yc = y.detach().contiguous()
     R, _, M = yc.shape
     out = torch.empty((R, len(keys), M), dtype=dt)
     k = np.array(keys, dtype=np.uint64)
     t, d = noise_tables(dt)
-    _threads()
     _KERNELS[kname](yc.numpy(), out.numpy(), std.detach().to(dt).contiguous().numpy(),
                     (k & np.uint64(0xFFFFFFFF)).astype(np.uint32), (k >> np.uint64(32)).astype(np.uint32),
                     t.numpy(), d.numpy())
