@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     from reservoirpy.nodes import Reservoir, Ridge
     from threadpoolctl import threadpool_limits
 
+    from physnn.random import generator_from_seed
     from physnn.reservoir.esn import ESN, ESNParams, esn_matrices
     from physnn.reservoir.tasks import memory_capacity, narma10, nrmse
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     E = len(hyper)
     params = ESNParams(n_units=N, spectral_radius=tuple(h[0] for h in hyper), input_scaling=tuple(h[1] for h in hyper),
                        leak_rate=tuple(h[2] for h in hyper), bias_scaling=bias_scaling)
-    W, W_in, b = esn_matrices(1, params, seed=[args.seed] * E)
+    W, W_in, b = esn_matrices(1, params, generator=[generator_from_seed(args.seed) for _ in range(E)])
 
     # ---- accuracy: ours (one ensemble call per ridge value) and reservoirpy (one model per point)
     ours_val, ours_test, rpy_val, rpy_test = [], [], [], []
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
     ens_params = ESNParams(n_units=N, spectral_radius=tuple(rng.uniform(0.7, 1.0, n_ens)),
                            input_scaling=tuple(rng.uniform(0.05, 0.5, n_ens)),
                            leak_rate=tuple(rng.choice([0.5, 1.0], n_ens)), bias_scaling=bias_scaling)
-    eW, eWin, eb = esn_matrices(1, ens_params, seed=[args.seed + 100 + k for k in range(n_ens)])
+    eW, eWin, eb = esn_matrices(1, ens_params, generator=[generator_from_seed(args.seed + 100 + k) for k in range(n_ens)])
     ens = ESN(1, ens_params, W=eW, W_in=eWin, bias=eb, alpha=1e-6)
     eWcsr = [sps.csr_array(eW[k].numpy()) for k in range(n_ens)]
 

@@ -9,7 +9,10 @@
   separate integer, so one torch generator drives the whole computation.
 
 Every stochastic function in physnn calls :func:`check_generator` (or one of the helpers below) on
-its ``generator`` argument, so a wrong type is refused with the parameter's name.
+its ``generator`` argument, so a wrong type is refused with the parameter's name. No module keeps
+its own seeding helper: the forms that older releases accepted (a ``numpy.random.Generator``, an
+``int`` seed where a generator is now expected) go through :func:`legacy_generator`, which warns
+with a ``DeprecationWarning`` and will be removed in the next release.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["check_generator", "generator_from_seed", "numpy_rng", "spawn", "check_seed"]
+__all__ = ["check_generator", "generator_from_seed", "numpy_rng", "spawn", "check_seed", "legacy_generator"]
 
 _SEED_HIGH = 2**63 - 1
 
@@ -77,3 +80,26 @@ def spawn(generator: torch.Generator | None, n: int, name: str = "generator") ->
     dev = generator.device if generator is not None else "cpu"
     seeds = torch.randint(0, _SEED_HIGH, (n,), generator=generator, dtype=torch.int64, device=dev).tolist()
     return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
+def legacy_generator(generator: Any, name: str = "generator", *, accept_int: bool = False) -> torch.Generator | None:
+    """:func:`check_generator`, plus the forms an older release accepted, for one release.
+
+    A ``numpy.random.Generator`` becomes a ``torch.Generator`` seeded from one of its draws; with
+    ``accept_int`` an ``int`` becomes :func:`generator_from_seed` of it. Both warn with a
+    ``DeprecationWarning`` naming ``name``. Anything else is refused as :func:`check_generator`
+    refuses it (``TypeError`` naming ``name``).
+    """
+    import warnings
+
+    if isinstance(generator, np.random.Generator):
+        warnings.warn(f"{name}: a numpy.random.Generator is deprecated here and will be refused in the next "
+                      "release; pass a torch.Generator (physnn.random.generator_from_seed)",
+                      DeprecationWarning, stacklevel=3)
+        return torch.Generator().manual_seed(int(generator.integers(0, _SEED_HIGH)))
+    if accept_int and isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        warnings.warn(f"{name}: an int seed is deprecated here and will be refused in the next release; "
+                      f"pass physnn.random.generator_from_seed({int(generator)})",
+                      DeprecationWarning, stacklevel=3)
+        return generator_from_seed(int(generator))
+    return check_generator(generator, name)

@@ -16,7 +16,12 @@ test, so the test speakers (``voice+variant``) never occur in training — the m
 generalise to unseen voices, which keeps a float LSTM well below 100 %.
 
 Datasets are cached under ``physnn._resources.cache_dir("kws")``, keyed by a hash of the
-configuration and the espeak-ng version.
+configuration, the espeak-ng version and the version of the generation procedure.
+
+Randomness follows :mod:`physnn.random`: ``seed`` makes one ``torch.Generator``; the plan, the
+babble material and every clip get their own generator from it (:func:`physnn.random.spawn`),
+numpy draws come from :func:`physnn.random.numpy_rng`, and the speech helpers get the clip's
+generator. The same seed gives the same dataset whatever ``n_jobs``.
 
 Examples
 --------
@@ -48,6 +53,7 @@ from physnn._checks import check_int_range, check_positive
 from physnn._resources import cache_dir
 from physnn.data import speech
 from physnn.data.features import MelConfig, log_mel_spectrogram, mfcc
+from physnn.random import generator_from_seed, numpy_rng, spawn
 
 __all__ = [
     "KEYWORDS",
@@ -86,6 +92,10 @@ BABBLE_WORDS: tuple[str, ...] = (
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 _FORMAT_VERSION = 1
+#: Version of the generation procedure, part of the cache key: bump it whenever the same
+#: configuration would give different clips. 2: draws from torch generators (physnn.random)
+#: instead of numpy SeedSequences.
+_CONTENT_VERSION = 2
 _FEATURES = ("logmel", "mfcc")
 
 
@@ -189,9 +199,10 @@ class KWSConfig:
         return (*self.keywords, "_unknown_", "_silence_")
 
     def cache_key(self) -> str:
-        """Hex digest of the configuration, the file-format version and the espeak-ng version."""
+        """Hex digest of the configuration, the file-format and generation versions and the espeak-ng version."""
         payload = json.dumps(
-            {"cfg": dataclasses.asdict(self), "fmt": _FORMAT_VERSION, "espeak": _espeak_version()},
+            {"cfg": dataclasses.asdict(self), "fmt": _FORMAT_VERSION, "content": _CONTENT_VERSION,
+             "espeak": _espeak_version()},
             sort_keys=True,
             default=list,
         )
@@ -451,9 +462,8 @@ def build_kws(
 def _build(cfg: KWSConfig, *, n_jobs: int, keep_audio: bool) -> KWSDataset:
     sr = cfg.mel.sample_rate
     n_samples = int(round(cfg.duration_s * sr))
-    root = np.random.SeedSequence([cfg.seed, 0x6B7773])  # "kws"
-    ss_plan, ss_babble, ss_clips = root.spawn(3)
-    rng = np.random.default_rng(ss_plan)
+    g_plan, g_babble, g_clips = spawn(generator_from_seed(cfg.seed), 3)
+    rng = numpy_rng(g_plan)
 
     pools = _speaker_pools(cfg, rng)
     per_split = _split_counts(cfg.n_per_class, cfg.split_fractions)
@@ -486,7 +496,7 @@ def _build(cfg: KWSConfig, *, n_jobs: int, keep_audio: bool) -> KWSDataset:
                 )
 
     # ---- babble material: filler words from every split's speakers (it is noise, not label) --
-    brng = np.random.default_rng(ss_babble)
+    brng = numpy_rng(g_babble)
     babble_jobs = []
     all_speakers = [sp for pool in pools for sp in pool]
     for w in cfg.babble_words:
@@ -499,22 +509,23 @@ def _build(cfg: KWSConfig, *, n_jobs: int, keep_audio: bool) -> KWSDataset:
     spoken = iter(waves[len(babble_jobs) :])
 
     # reference speech level (RMS of a padded 1 s clip) for the noise-only class
-    ref_rms = float(np.median([np.sqrt(np.mean(speech.fit_duration(b, duration_s=cfg.duration_s, sample_rate=sr) ** 2)) for b in babble]))
+    ref_rms = float(np.median([np.sqrt(np.mean(speech.fit_duration(b, duration_s=cfg.duration_s, sample_rate=sr, position="centre") ** 2)) for b in babble]))
 
-    clip_seeds = ss_clips.spawn(len(plan))
+    clip_gens = spawn(g_clips, len(plan))
     audio = np.empty((len(plan), n_samples), dtype=np.float32)
     for i, p in enumerate(plan):
-        crng = np.random.default_rng(clip_seeds[i])
+        cg = clip_gens[i]
+        crng = numpy_rng(cg)
         kind = cfg.noise_kinds[int(crng.integers(len(cfg.noise_kinds)))]
         snr = float(crng.uniform(cfg.snr_db[0], cfg.snr_db[1]))
         if p[0] == silence:
             level = ref_rms * 10 ** (-snr / 20)
             if crng.random() < cfg.silence_fraction_quiet:
                 level *= 10 ** (-crng.uniform(20, 40) / 20)
-            audio[i] = level * speech.make_noise(kind, n_samples, generator=crng, babble_sources=babble)
+            audio[i] = level * speech.make_noise(kind, n_samples, generator=cg, babble_sources=babble)
         else:
-            clip = speech.fit_duration(next(spoken), duration_s=cfg.duration_s, sample_rate=sr, generator=crng)
-            audio[i] = speech.add_noise(clip, snr, kind=kind, generator=crng, babble_sources=babble)
+            clip = speech.fit_duration(next(spoken), duration_s=cfg.duration_s, sample_rate=sr, generator=cg)
+            audio[i] = speech.add_noise(clip, snr, kind=kind, generator=cg, babble_sources=babble)
 
     feats = log_mel_spectrogram(audio, cfg.mel) if cfg.feature == "logmel" else mfcc(audio, cfg.mel)
     return KWSDataset(

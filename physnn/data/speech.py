@@ -13,12 +13,17 @@ Augmentation helpers: :func:`make_noise` (white, pink, babble), :func:`add_noise
 in dB), :func:`trim_silence` and :func:`fit_duration` (random time shift and zero padding to a
 fixed length, 1 s by default).
 
+Randomness follows :mod:`physnn.random`: every function that draws takes
+``generator: torch.Generator | None`` (None: torch's global generator) and makes its numpy draws
+from :func:`physnn.random.numpy_rng` of it, so the same seeded generator gives the same speakers,
+noise and shifts.
+
 Examples
 --------
 >>> from physnn.data.speech import synthesize, add_noise
->>> import numpy as np
+>>> from physnn.random import generator_from_seed
 >>> x = synthesize("yes", voice="en-us+f3", speed_wpm=160)        # doctest: +SKIP
->>> y = add_noise(x, 10.0, kind="pink", generator=np.random.default_rng(0))  # doctest: +SKIP
+>>> y = add_noise(x, 10.0, kind="pink", generator=generator_from_seed(0))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
 from scipy.signal import resample_poly
 
 from physnn._checks import check_int_range, check_positive
+from physnn.random import legacy_generator, numpy_rng
 
 __all__ = [
     "ESPEAK_SAMPLE_RATE",
@@ -323,18 +330,11 @@ class SpeakerStyle:
         )
 
 
-def _rng(generator: np.random.Generator | int | None) -> np.random.Generator:
-    if isinstance(generator, np.random.Generator):
-        return generator
-    if generator is None or isinstance(generator, (int, np.integer)):
-        return np.random.default_rng(generator)
-    raise TypeError(f"generator: expected a numpy.random.Generator, an int seed or None, got {generator!r}")
-
-
 def sample_speakers(
     n: int,
     *,
-    seed: int | np.random.Generator | None,
+    generator: torch.Generator | None = None,
+    seed: int | None = None,
     voices: Sequence[str] | None = None,
     variants: Sequence[str] | None = None,
     speed_wpm: tuple[int, int] = (120, 240),
@@ -346,8 +346,12 @@ def sample_speakers(
     ----------
     n : int
         Number of speakers (>= 1).
-    seed : int, numpy.random.Generator or None
-        Randomness (same seed -> same speakers).
+    generator : torch.Generator, optional
+        Randomness (None: torch's global generator); the same seeded generator gives the same
+        speakers.
+    seed : int, optional
+        Deprecated (refused in the next release): ``seed=s`` is
+        ``generator=physnn.random.generator_from_seed(s)``, with a ``DeprecationWarning``.
     voices : sequence of str, optional
         Base voices to draw from; default every English espeak-ng voice.
     variants : sequence of str, optional
@@ -363,7 +367,11 @@ def sample_speakers(
         exceeds the grid do identities repeat (with different rate/pitch).
     """
     check_int_range(n, "n", 1)
-    rng = _rng(seed)
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("seed: give generator or the deprecated seed, not both")
+        generator = legacy_generator(seed, "seed", accept_int=True)
+    rng = numpy_rng(generator)
     langs, var = _voice_tables()
     if voices is None:
         voices = [v for v in langs if v.startswith("en")]
@@ -413,7 +421,7 @@ def make_noise(
     kind: str,
     n_samples: int,
     *,
-    generator: np.random.Generator | int | None = None,
+    generator: torch.Generator | None = None,
     babble_sources: Sequence[np.ndarray] | None = None,
     n_talkers: int = 5,
 ) -> np.ndarray:
@@ -427,8 +435,9 @@ def make_noise(
         ``babble_sources`` (e.g. other synthesised words), each tiled and randomly shifted.
     n_samples : int
         Length in samples.
-    generator : numpy.random.Generator, int or None
-        Randomness.
+    generator : torch.Generator, optional
+        Randomness (None: torch's global generator); numpy draws come from
+        :func:`physnn.random.numpy_rng` of it.
     babble_sources : sequence of 1-D arrays
         Required for ``babble``.
     n_talkers : int
@@ -437,7 +446,7 @@ def make_noise(
     if kind not in NOISE_KINDS:
         raise ValueError(f"kind={kind!r}: expected one of {NOISE_KINDS}")
     check_int_range(n_samples, "n_samples", 1)
-    rng = _rng(generator)
+    rng = numpy_rng(legacy_generator(generator, accept_int=True))
     if kind == "white":
         x = rng.standard_normal(n_samples)
     elif kind == "pink":
@@ -473,13 +482,14 @@ def add_noise(
     snr_db: float,
     *,
     kind: str = "white",
-    generator: np.random.Generator | int | None = None,
+    generator: torch.Generator | None = None,
     babble_sources: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Add noise so that ``10 log10(P_signal / P_noise) = snr_db``.
 
     Both powers are mean squares over the whole array (so for a padded 1 s clip, the silence
-    around the word counts in ``P_signal``).
+    around the word counts in ``P_signal``). The noise is :func:`make_noise` ``(kind, ...,
+    generator=generator)`` (None: torch's global generator).
 
     Raises
     ------
@@ -487,6 +497,7 @@ def add_noise(
         If ``snr_db`` is not finite or the signal is all zeros (no SNR defined — use
         :func:`make_noise` for noise-only clips).
     """
+    generator = legacy_generator(generator, accept_int=True)
     x = np.asarray(signal, dtype=np.float32)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"signal: expected a non-empty 1-D waveform, got shape {x.shape}")
@@ -517,17 +528,36 @@ def fit_duration(
     *,
     duration_s: float = 1.0,
     sample_rate: int = 16000,
-    generator: np.random.Generator | int | None = None,
+    generator: torch.Generator | None = None,
     trim: bool = True,
+    position: str | None = None,
 ) -> np.ndarray:
     """Place an utterance at a random offset in a zero clip of ``duration_s`` seconds.
 
-    With ``trim`` the espeak-ng silence is removed first (:func:`trim_silence`). A shorter
-    utterance gets a uniform random time shift (``generator=None``: centred); a longer one is cut
-    to a random window of the right length (``generator=None``: its centre).
+    With ``trim`` the espeak-ng silence is removed first (:func:`trim_silence`). With
+    ``position="random"`` a shorter utterance gets a uniform random time shift and a longer one
+    is cut to a uniformly random window of the right length, drawn from ``generator`` (None:
+    torch's global generator); with ``position="centre"`` it is centred (or its centre kept) and
+    nothing is drawn.
+
+    ``position=None`` (the default) means ``"random"`` when a generator is given. Without one it
+    still centres, as older releases did, with a ``DeprecationWarning``: the next release will
+    draw from torch's global generator there, as everywhere else in physnn (pass
+    ``position="centre"`` to keep the centred clip).
     """
     check_positive(duration_s, "duration_s")
     check_int_range(sample_rate, "sample_rate", 1)
+    if position not in (None, "random", "centre"):
+        raise ValueError(f"position={position!r}: expected 'random' or 'centre'")
+    generator = legacy_generator(generator, accept_int=True)
+    if position is None:
+        if generator is None:
+            import warnings
+
+            warnings.warn("fit_duration: without a generator the clip is centred for one more release; the "
+                          "next release draws the shift from torch's global generator (pass position='centre' "
+                          "to keep it centred, or a generator)", DeprecationWarning, stacklevel=2)
+        position = "random" if generator is not None else "centre"
     n = int(round(duration_s * sample_rate))
     if n < 1:
         raise ValueError(f"duration_s={duration_s}: shorter than one sample at {sample_rate} Hz")
@@ -538,7 +568,7 @@ def fit_duration(
         x = trim_silence(x)
     out = np.zeros(n, dtype=np.float32)
     slack = n - x.size
-    rng = _rng(generator) if generator is not None else None
+    rng = numpy_rng(generator) if position == "random" else None
     if slack >= 0:
         off = int(rng.integers(slack + 1)) if rng is not None else slack // 2
         out[off : off + x.size] = x

@@ -25,6 +25,7 @@ import numpy as np
 
 from .._checks import check_int_range, check_positive
 from .._resources import cache_dir
+from ..random import check_seed, generator_from_seed, numpy_rng
 
 __all__ = ["DIGIT_WORDS", "SpokenDigits", "spoken_digits"]
 
@@ -68,8 +69,12 @@ def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repe
     snr_db : (float, float)
         Uniform range of the pink-noise SNR, dB.
     seed : int
+        Same seed -> identical set. It makes one ``torch.Generator``
+        (:func:`physnn.random.generator_from_seed`) that draws the variant split, the speakers,
+        the jitter, the shifts and the noise (numpy draws via :func:`physnn.random.numpy_rng`).
     cache : bool
-        Store/reuse the waveforms under ``physnn._resources.cache_dir("spoken_digits")``.
+        Store/reuse the waveforms under ``physnn._resources.cache_dir("spoken_digits")``, keyed by
+        the arguments and the version of the generation procedure.
     """
     from .speech import HUMAN_VARIANTS, SpeakerStyle, _voice_tables, add_noise, fit_duration, sample_speakers
 
@@ -77,24 +82,26 @@ def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repe
     check_int_range(n_test_speakers, "n_test_speakers", 1)
     check_int_range(repeats, "repeats", 1)
     check_positive(duration, "duration")
+    seed = check_seed(seed)
     if not snr_db[0] <= snr_db[1]:
         raise ValueError(f"snr_db={snr_db!r}: need low <= high")
     cfg = dict(tr=n_train_speakers, te=n_test_speakers, rep=repeats, dur=duration, snr=list(snr_db),
-               fs=sample_rate, seed=seed, v=1)
+               fs=sample_rate, seed=seed, v=2)  # v: generation version; 2 = physnn.random generators
     key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir("spoken_digits") / f"digits_{key}.npz" if cache else None
     if path is not None and path.is_file():
         z = np.load(path)
         return SpokenDigits(z["audio"], z["labels"], z["speaker"], z["is_test"], int(z["sample_rate"]))
 
-    rng = np.random.default_rng(seed)
+    gen = generator_from_seed(seed)
+    rng = numpy_rng(gen)
     _, installed = _voice_tables()
     pool = [""] + [v for v in HUMAN_VARIANTS if v in installed]
     pool = [pool[i] for i in rng.permutation(len(pool))]
     n_test_var = max(1, round(len(pool) * n_test_speakers / (n_train_speakers + n_test_speakers)))
     test_var, train_var = pool[:n_test_var], pool[n_test_var:]
-    speakers = ([(s, False) for s in sample_speakers(n_train_speakers, seed=rng, variants=train_var)]
-                + [(s, True) for s in sample_speakers(n_test_speakers, seed=rng, variants=test_var)])
+    speakers = ([(s, False) for s in sample_speakers(n_train_speakers, generator=gen, variants=train_var)]
+                + [(s, True) for s in sample_speakers(n_test_speakers, generator=gen, variants=test_var)])
     audio, labels, spk, is_test = [], [], [], []
     for style, test in speakers:
         for _ in range(repeats):
@@ -103,8 +110,8 @@ def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repe
                                    speed_wpm=int(np.clip(style.speed_wpm * rng.uniform(0.9, 1.1), 80, 450)),
                                    pitch=int(np.clip(style.pitch + rng.integers(-5, 6), 0, 99)))
                 x = fit_duration(jit.synthesize(word, sample_rate=sample_rate), duration_s=duration,
-                                 sample_rate=sample_rate, generator=rng)
-                x = add_noise(x, float(rng.uniform(*snr_db)), kind="pink", generator=rng)
+                                 sample_rate=sample_rate, generator=gen)
+                x = add_noise(x, float(rng.uniform(*snr_db)), kind="pink", generator=gen)
                 audio.append(x)
                 labels.append(d)
                 spk.append(style.speaker_id)

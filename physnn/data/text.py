@@ -36,6 +36,7 @@ from typing import Iterator
 import torch
 
 from physnn._checks import check_int_range
+from physnn.random import check_generator
 
 __all__ = [
     "UNK",
@@ -197,6 +198,7 @@ def char_lm_batches(
         If a stream is too short for one window of ``seq_len + 1`` characters.
     """
     data = _check_data(data)
+    generator = check_generator(generator)
     check_int_range(seq_len, "seq_len", 1)
     check_int_range(batch_size, "batch_size", 1)
     stream = data.numel() // batch_size

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from .._checks import check_int_range, check_positive
+from ..random import legacy_generator
 from .circuit import K_JOSEPHSON
 from .netlist import Netlist, parse_netlist
 from .transient import TransientResult, run_transient
@@ -37,25 +38,6 @@ class Ensemble:
             raise ValueError(f"Ensemble.distribution={self.distribution!r}: expected 'uniform' or 'normal'")
 
 
-def as_generator(generator, name: str = "generator"):
-    """``generator`` as the randomness policy wants it: a ``torch.Generator`` or None.
-
-    A ``numpy.random.Generator`` is still accepted for one release, with a DeprecationWarning: a
-    torch generator is seeded from one draw of it.
-    """
-    import warnings
-
-    import torch
-
-    from ..random import check_generator
-
-    if isinstance(generator, np.random.Generator):
-        warnings.warn(f"{name}: numpy.random.Generator is deprecated in physnn.josephson; pass a "
-                      "torch.Generator (physnn.random.generator_from_seed)", DeprecationWarning, stacklevel=3)
-        return torch.Generator().manual_seed(int(generator.integers(0, 2**63 - 1)))
-    return check_generator(generator, name)
-
-
 def ic_multipliers(ensemble, n_jj: int, generator=None) -> np.ndarray | None:
     """(J, E) Ic multipliers from ``ensemble`` (None, int, :class:`Ensemble` or array (E, J)).
 
@@ -71,7 +53,7 @@ def ic_multipliers(ensemble, n_jj: int, generator=None) -> np.ndarray | None:
         return np.ones((n_jj, int(ensemble)))
     if isinstance(ensemble, Ensemble):
         shape = (ensemble.n, n_jj)
-        generator = as_generator(generator)
+        generator = legacy_generator(generator)
         if ensemble.ic_spread == 0:
             x = np.zeros(shape)
         elif ensemble.distribution == "uniform":
@@ -138,7 +120,8 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
     generator : torch.Generator, optional
         Randomness, consumed in this order: ``.spread`` process variation, ``noise()`` sources,
         Ensemble Ic spreads, Johnson noise (``.temp``). None: ``.option seed=N`` if the netlist
-        has it, else torch's global generator.
+        has it, else torch's global generator. A ``numpy.random.Generator`` is still accepted
+        for this release, with a ``DeprecationWarning`` (:func:`physnn.random.legacy_generator`).
     params : dict, optional
         ``.param`` overrides (name -> SI value).
     backend : {'auto', 'fused', 'dense', 'sparse'}
@@ -154,7 +137,7 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
     """
     from .netlist import _warn
 
-    generator = as_generator(generator)
+    generator = legacy_generator(generator)
     net = netlist if isinstance(netlist, Netlist) else parse_netlist(netlist, params=params, strict=strict)
     if isinstance(netlist, Netlist) and params:
         raise ValueError("params: only supported when netlist is a path or text")

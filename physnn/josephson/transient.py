@@ -145,6 +145,9 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
         grid: storing only those points halves their output memory (first-touch page faults of
         fresh output arrays cost as much as the arithmetic on the test machine).
     """
+    from ..random import check_generator
+
+    generator = check_generator(generator)
     h = tstep
     workers = _ensemble_workers(net, ic_scale)
     if workers > 1:

@@ -25,7 +25,9 @@ Examples
 >>> esn = ESN(1, ESNParams(n_units=50, spectral_radius=0.9), generator=torch.Generator().manual_seed(1))
 >>> esn.fit(u[:400], y[:400], washout=50).predict(u[400:]).shape
 torch.Size([100])
->>> ens = ESN(1, ESNParams(n_units=50, spectral_radius=(0.5, 0.9, 1.1)), seed=[1, 2, 3])
+>>> from physnn.random import generator_from_seed
+>>> ens = ESN(1, ESNParams(n_units=50, spectral_radius=(0.5, 0.9, 1.1)),
+...           generator=[generator_from_seed(s) for s in (1, 2, 3)])
 >>> ens.run(u).shape                                       # (E, T, N)
 torch.Size([3, 500, 50])
 """
@@ -42,6 +44,7 @@ from torch import nn
 
 from .._checks import check_finite, check_int_range, check_positive, check_probability
 from .._vmath import INV_LN2 as _INV_LN2, LN2_HI as _LN2_HI, LN2_LO as _LN2_LO
+from ..random import check_generator, check_seed, generator_from_seed
 from .readout import RidgeReadout
 
 __all__ = ["ESNParams", "ESNState", "esn_step", "esn_matrices", "ESN", "HAVE_NUMBA"]
@@ -346,24 +349,28 @@ def _to_sell(W: torch.Tensor) -> tuple[np.ndarray, ...]:
 
 
 def _generators(generator: Any, seed: Any, E: int | None) -> list[torch.Generator | None]:
+    """One generator per member: ``generator`` (one shared, or a list of one per member), or the
+    deprecated ``seed`` (an int or one per member) turned into generators."""
     n = 1 if E is None else E
     if generator is not None and seed is not None:
         raise ValueError("give either generator or seed, not both")
     if seed is not None:
-        seeds = list(seed) if isinstance(seed, (list, tuple, np.ndarray, range)) else None
-        if seeds is None:
-            g = torch.Generator().manual_seed(int(seed))
-            return [g] * n
-        if len(seeds) != n:
-            raise ValueError(f"seed: {len(seeds)} seeds for an ensemble of {n}")
-        return [torch.Generator().manual_seed(int(s)) for s in seeds]
+        import warnings
+
+        warnings.warn("seed: deprecated for reservoirs (physics takes generators) and refused in the next "
+                      "release; pass generator=physnn.random.generator_from_seed(s), or a list of them "
+                      "(one per member)", DeprecationWarning, stacklevel=3)
+        if isinstance(seed, (list, tuple, np.ndarray, range)):
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"seed: {len(seeds)} seeds for an ensemble of {n}")
+            return [generator_from_seed(check_seed(s, f"seed[{e}]")) for e, s in enumerate(seeds)]
+        return [generator_from_seed(check_seed(seed))] * n
     if isinstance(generator, (list, tuple)):
         if len(generator) != n:
             raise ValueError(f"generator: {len(generator)} generators for an ensemble of {n}")
-        return list(generator)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator: expected torch.Generator or a list of them, got {type(generator).__name__}")
-    return [generator] * n
+        return [check_generator(g, f"generator[{e}]") for e, g in enumerate(generator)]
+    return [check_generator(generator)] * n
 
 
 def esn_matrices(
@@ -378,8 +385,11 @@ def esn_matrices(
     """Draw ``(W, W_in, bias)`` for one reservoir or an ensemble of ``E``.
 
     Member ``e`` draws, in order, the recurrent mask and values, the input mask and values and the
-    bias from its own generator (``generator[e]`` or ``seed[e]``), so member ``e`` of an ensemble
-    equals a single reservoir made with the same seed and ``params.member(e)``.
+    bias from its own generator (``generator[e]``), so member ``e`` of an ensemble equals a single
+    reservoir made with a generator of the same seed and ``params.member(e)``. One shared
+    ``generator`` (None: torch's global generator) is consumed member after member. ``seed`` (an
+    int, or one per member) is deprecated: it stands for :func:`physnn.random.generator_from_seed`
+    of it and warns with a ``DeprecationWarning``.
 
     Returns
     -------
@@ -433,8 +443,12 @@ class ESN(nn.Module):
         Ridge penalty of the readout (one per member allowed).
     include_input : bool
         Append the input ``u[t]`` to the readout features.
-    generator, seed :
-        Random source(s) for the matrices: a generator / int, or one per member.
+    generator : torch.Generator or sequence of torch.Generator, optional
+        Random source(s) for the matrices: one generator (None: torch's global generator), or one
+        per member (see :func:`esn_matrices`).
+    seed : int or sequence of int, optional
+        Deprecated (``DeprecationWarning``; refused in the next release): stands for
+        ``generator=physnn.random.generator_from_seed(seed)`` (or a list of them).
     W, W_in, bias : Tensor, optional
         Explicit matrices (e.g. shared with another library); then nothing is drawn and
         ``spectral_radius``/``input_scaling``/``bias_scaling`` of ``params`` are ignored.

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from .._checks import check_finite, check_int_range, check_positive, check_probability
+from ..random import check_generator
 from ..cards import DeviceCard, load_card
 from ..crossbar.mapping import ConductanceRange, DifferentialPair, conductances_to_weights
 from .lif import LIFParams, LIFState, lif_step
@@ -107,6 +108,7 @@ class SwitchingModel:
     def sample(self, shape, *, generator: torch.Generator | None = None,
                dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """Conductances (S) of freshly formed cells, shape ``shape`` (unformed ones at ``g_pristine``)."""
+        generator = check_generator(generator)
         shape = tuple(shape)
         if self.distribution == "lognormal":
             z = torch.randn(shape, generator=generator, dtype=dtype)
@@ -140,6 +142,7 @@ def differential_weights(shape, model: SwitchingModel, *, density: float, scale:
     :class:`ResistiveLSM` passes it, or ``[g_pristine, g_pristine + g_median]`` (the swing cancels).
     """
     check_probability(density, "density")
+    generator = check_generator(generator)
     if mapping is None:
         mapping = DifferentialPair(ConductanceRange(model.g_pristine, model.g_pristine + model.g_median))
     if not isinstance(mapping, DifferentialPair):
@@ -229,6 +232,7 @@ class ResistiveLSM(nn.Module):
         check_int_range(n_inputs, "n_inputs", 1)
         if ensemble is not None:
             check_int_range(ensemble, "ensemble", 1)
+        generator = check_generator(generator)
         self.config, self.ensemble, self.n_inputs = config, ensemble, n_inputs
         self.switching = SwitchingModel.from_card(config.card)
         pair = DifferentialPair(ConductanceRange.from_card(config.card))   # the crossbar's mapping, card range

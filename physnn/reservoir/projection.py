@@ -77,6 +77,7 @@ class ProjectionHead(nn.Module):
         super().__init__()
         check_int_range(n_in, "n_in", 1)
         check_int_range(n_out, "n_out", 1)
+        generator = check_generator(generator)
         self.register_buffer("mean", torch.zeros(n_in))
         self.register_buffer("std", torch.ones(n_in))
         layers = [nn.Linear(n_in, n_out)] if hidden is None else [

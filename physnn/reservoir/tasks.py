@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..random import check_seed, numpy_rng
+from ..random import check_seed, generator_from_seed, numpy_rng
 from .._checks import check_finite, check_int_range, check_positive
 from .readout import RidgeReadout
 
@@ -45,9 +45,9 @@ def narma10(n_steps: int, *, seed: int | None = None, washout: int = 200) -> tup
     n_steps : int
         Length of the returned series.
     seed : int, optional
-        Seed of the input sequence (a dataset builder's seed, :mod:`physnn.random`); None: drawn
-        from torch's global generator.
-        Source of the input ``u ~ U[0, 0.5]``.
+        Seed of the input ``u ~ U[0, 0.5]`` (a dataset builder's seed, :mod:`physnn.random`: the
+        numpy draws come from ``numpy_rng(generator_from_seed(seed))``); None: drawn from torch's
+        global generator.
     washout : int
         Steps simulated (from ``y = 0``) and dropped before the returned series.
 
@@ -61,7 +61,7 @@ def narma10(n_steps: int, *, seed: int | None = None, washout: int = 200) -> tup
     check_int_range(n_steps, "n_steps", 1)
     check_int_range(washout, "washout", 0)
     total = n_steps + washout
-    rng = numpy_rng(None) if seed is None else np.random.default_rng(check_seed(seed))
+    rng = numpy_rng(None if seed is None else generator_from_seed(check_seed(seed)))
     u = rng.uniform(0.0, 0.5, total)
     y = np.zeros(total + 1)
     # Why a Python loop: the recurrence is sequential; 10^4 steps take a few ms.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..random import check_generator
 from .characterise import neuron_response, synapse_scurve
 from .transfer import TransferCurves, curves_from_neuron, curves_from_synapse
 
@@ -26,6 +27,7 @@ def characterise_cells(*, synapse_points: int = 25, neuron_points: int = 25, fan
     covers 130-180 uA (its transition) in one batched call of ``synapse_points * synapse_ensemble``
     noisy runs; the neuron sweeps its whole physical range per fan-in.
     """
+    generator = check_generator(generator)
     out = {}
     sb = np.linspace(130e-6, 180e-6, synapse_points)
     out["synapse"] = synapse_scurve(sb, ensemble=synapse_ensemble, temp_K=temp_K, generator=generator)

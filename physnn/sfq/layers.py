@@ -51,11 +51,11 @@ def check_rates(p: torch.Tensor, name: str = "input") -> None:
 
 def sample_window(p: torch.Tensor, window: int | None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Rate counted over ``window`` slots: Binomial(window, p) / window, straight-through gradient."""
+    generator = check_generator(generator)
     if window is None:
         return p
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ValueError(f"window={window!r}: expected a positive number of clock slots or None")
-    generator = check_generator(generator)
     with torch.no_grad():
         k = torch.binomial(torch.full_like(p, float(window)), p.detach().clamp(0, 1), generator=generator)
     return p + (k / window - p).detach()

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import torch
 
+from ..random import check_generator
 from .layers import SFQLayer
 
 __all__ = ["random_layer", "fit_biases"]
 
 
 def random_layer(n_in: int, n_out: int, curves, generator: torch.Generator | None = None, **kw) -> SFQLayer:
-    """An :class:`SFQLayer` whose bias currents are uniform over the middle 80 % of their ranges."""
+    """An :class:`SFQLayer` whose bias currents are uniform over the middle 80 % of their ranges,
+    drawn from ``generator`` (None: torch's global generator)."""
+    generator = check_generator(generator)
     slo, shi = curves.synapse.bias_range_A
     fan_in = kw["connections"].shape[1] if "connections" in kw else n_in
     nlo, nhi = curves.neuron(fan_in).bias_range_A

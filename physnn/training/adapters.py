@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..random import check_generator
+from ..random import check_generator, spawn
 from .system import AbstractPhysicalSystem, InputSpec, ParameterSpace, ParameterSpec
 
 __all__ = ["AnalogLinearSystem", "AnalogLSTMSystem", "ESNSystem", "ResistiveLSMSystem", "ASICTimingSystem",
@@ -42,10 +42,7 @@ def _activation(name: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def _own_generator(generator: torch.Generator | None) -> torch.Generator:
-    check_generator(generator)
-    if generator is None:
-        return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
-    return generator
+    return check_generator(generator) or spawn(None, 1)[0]
 
 
 def _seed(gen: torch.Generator) -> int:
@@ -157,6 +154,7 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         training-time model of this crossbar (hardware-aware training)."""
         from ..crossbar import analog_linear
 
+        generator = check_generator(generator)
         w = theta.view(self.out_features, self.in_features)
         return self._act(analog_linear(x, w, None, self.config, generator=generator,
                                        t_inference=self.t_read_s if t_inference is None else t_inference))
@@ -166,6 +164,7 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         (leading output dimension E); the caller ages them with ``set_time``."""
         from ..crossbar import AnalogLinear
 
+        generator = check_generator(generator)
         layer = AnalogLinear(self.in_features, self.out_features, bias=False, config=self.config,
                              ensemble=ensemble, generator=generator)
         with torch.no_grad():

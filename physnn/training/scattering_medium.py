@@ -22,6 +22,7 @@ import math
 
 import torch
 
+from ..random import check_generator
 from .adapters import _own_generator, _seed
 from .system import AbstractPhysicalSystem, InputSpec, ParameterSpace, ParameterSpec
 
@@ -79,6 +80,7 @@ class ScatteringMedium(AbstractPhysicalSystem):
 
     def initial_parameters(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """A uniformly random phase mask, unit power."""
+        generator = check_generator(generator)
         D = self.input_spec.shape[0]
         phase = torch.rand(D, generator=generator) * 2 * math.pi
         return torch.cat([phase, torch.ones(1)])

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..random import check_generator
+from ..random import check_generator, spawn
 
 __all__ = ["ParameterSpec", "ParameterSpace", "InputSpec", "PhysicalSystemError", "AbstractPhysicalSystem",
            "CallbackSystem", "SubprocessSystem", "NoisyDriftingSystem", "SequentialSystem"]
@@ -444,7 +444,8 @@ class NoisyDriftingSystem(AbstractPhysicalSystem):
     the gain ``g(q) = 1 + gain_drift * q / 1000`` (relative change per thousand queries), an
     offset random walk of step ``offset_walk`` per query, and Gaussian noise of relative std
     ``noise`` (``scale`` = std of the clean output of the batch). All dimensionless, in units of
-    the inner system's output. Draws come from ``generator``.
+    the inner system's output. Draws come from ``generator`` (None: a generator seeded from
+    torch's global one, so ``torch.manual_seed`` fixes them).
     """
 
     def __init__(self, inner: AbstractPhysicalSystem, *, noise: float = 0.0, gain_drift: float = 0.0,
@@ -457,7 +458,7 @@ class NoisyDriftingSystem(AbstractPhysicalSystem):
         self.parameters, self.input_spec = inner.parameters, inner.input_spec
         self.output_shape, self.output_units = inner.output_shape, inner.output_units
         self.noise, self.gain_drift, self.offset_walk = float(noise), float(gain_drift), float(offset_walk)
-        self.generator = check_generator(generator) or torch.Generator().manual_seed(0)
+        self.generator = check_generator(generator) or spawn(None, 1)[0]
         self._offset = torch.zeros(self.output_shape)
 
     def initial_parameters(self, generator=None):

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..random import generator_from_seed
 from .gradient import features
 from .loop import AbstractTrainer
 
@@ -60,7 +61,7 @@ def mezo_perturb(tensors: list[torch.Tensor] | torch.Tensor, seed: int, scale: f
     """
     if isinstance(tensors, torch.Tensor):
         tensors = [tensors]
-    g = torch.Generator().manual_seed(int(seed))
+    g = generator_from_seed(seed)
     for t in tensors:
         flat = t.view(-1)
         for i in range(0, flat.numel(), MEZO_CHUNK):

@@ -64,6 +64,23 @@ def test_spoken_digits_speaker_disjoint():
     assert np.all(np.abs(ds.audio).max(axis=1) > 0.01)
 
 
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_spoken_digits_same_seed_same_set_built_or_cached(tmp_path, monkeypatch):
+    from physnn.data.spoken_digits import spoken_digits
+
+    monkeypatch.setenv("PHYSNN_CACHE", str(tmp_path))
+    a = spoken_digits(n_train_speakers=1, n_test_speakers=1, repeats=1, seed=4, cache=False)
+    b = spoken_digits(n_train_speakers=1, n_test_speakers=1, repeats=1, seed=4)
+    assert np.array_equal(a.audio, b.audio) and np.array_equal(a.speaker, b.speaker)
+    assert len(list((tmp_path / "spoken_digits").glob("digits_*.npz"))) == 1
+    d = spoken_digits(n_train_speakers=1, n_test_speakers=1, repeats=1, seed=4)  # from the cache
+    assert np.array_equal(d.audio, a.audio)
+    c = spoken_digits(n_train_speakers=1, n_test_speakers=1, repeats=1, seed=5, cache=False)
+    assert not np.array_equal(a.audio, c.audio)
+    with pytest.raises(TypeError, match="seed: expected a non-negative int"):
+        spoken_digits(n_train_speakers=1, n_test_speakers=1, seed=np.random.default_rng(0))
+
+
 def test_offset_silences_input_below_it():
     quiet = _tone(1000.0, amp=1e-4)
     assert len(cochlea_events(quiet, CochleaParams(normalize=False))[0]) > 0

@@ -177,6 +177,18 @@ def test_same_seed_same_data_cache_and_jobs(small, kws_cache, monkeypatch):
 
 
 @needs_espeak
+def test_cache_key_tracks_the_generation_version(monkeypatch):
+    # a change of how clips are drawn (e.g. the move to physnn.random generators) must not reuse
+    # datasets cached by the older procedure
+    from physnn.data import kws
+
+    cfg = kws.KWSConfig.small()
+    key = cfg.cache_key()
+    monkeypatch.setattr(kws, "_CONTENT_VERSION", kws._CONTENT_VERSION + 1)
+    assert cfg.cache_key() != key
+
+
+@needs_espeak
 def test_cli_writes_dataset(kws_cache, tmp_path, monkeypatch):
     from click.testing import CliRunner
 

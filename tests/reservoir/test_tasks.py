@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from physnn.random import generator_from_seed
 from physnn.reservoir.esn import ESN, ESNParams
 from physnn.reservoir.tasks import mackey_glass, memory_capacity, narma10, nrmse
+
+
+def _gens(*seeds):
+    return [generator_from_seed(s) for s in seeds]
 
 
 def test_narma10_recurrence_term_by_term():
@@ -51,7 +56,7 @@ def test_linear_orthogonal_reservoir_memory_capacity_near_N_and_bounded():
 def test_memory_capacity_never_exceeds_N_for_tanh_ensemble():
     N = 15
     u = torch.rand(3000, generator=torch.Generator().manual_seed(1), dtype=torch.float64) - 0.5
-    esn = ESN(1, ESNParams(n_units=N, spectral_radius=(0.3, 0.9, 1.2), input_scaling=(0.1, 1.0, 3.0)), seed=[1, 2, 3])
+    esn = ESN(1, ESNParams(n_units=N, spectral_radius=(0.3, 0.9, 1.2), input_scaling=(0.1, 1.0, 3.0)), generator=_gens(1, 2, 3))
     mc, mc_k = memory_capacity(esn.run(u), u, max_delay=4 * N)
     assert mc.shape == (3,) and mc_k.shape == (3, 4 * N)
     assert np.all(mc > 1.0) and np.all(mc <= N)
