@@ -71,8 +71,6 @@ _NUMPY_SEEDING_ALLOWED = {
     "random.py": {"default_rng"},                      # numpy_rng itself
     "data/mnist1d.py": {"get_state", "set_state"},     # saves/restores the global state mnist1d seeds
     "training/nevergrad_adapter.py": {"RandomState"},  # nevergrad's API wants one; seeded from the torch generator
-    "sweep/spec.py": {"default_rng"},                  # a sweep's design points are part of its stored identity
-    "sweep/tasks.py": {"default_rng"},                 # not migrated yet (see issue 12, item 5)
 }
 
 

@@ -52,11 +52,14 @@ from typing import Any
 
 import numpy as np
 
+from ..random import generator_from_seed, numpy_rng
 from ..units import unit_factor
 
 __all__ = ["SweepError", "Axis", "SweepSpec", "FieldInfo", "load_spec", "unit_factor"]
 
 _DESIGNS = ("grid", "random", "lhs")
+#: version of the random/LHS point sampler (2: numpy draws derived from a torch generator)
+_DESIGN_SAMPLER = 2
 _SCALES = ("linear", "log")
 
 
@@ -317,8 +320,11 @@ class SweepSpec:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of :meth:`to_json` (identifies the sweep in a results folder)."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        """SHA-256 of :meth:`to_json` (identifies the sweep in a results folder); random and
+        Latin-hypercube designs add the version of their point sampler, so a results folder
+        written with other draws is refused on resume instead of mixing two sets of points."""
+        tag = "" if self.design == "grid" else f"|design-sampler={_DESIGN_SAMPLER}"
+        return hashlib.sha256((self.to_json() + tag).encode()).hexdigest()
 
     def replace(self, **changes: Any) -> "SweepSpec":
         return replace(self, **changes)
@@ -348,12 +354,15 @@ class SweepSpec:
             mesh = np.meshgrid(*per_axis, indexing="ij")
             return per_axis, np.stack([m.ravel() for m in mesh], axis=-1)
         n, k = int(self.samples), len(self.axes)
+        # design draws through the package's randomness policy: one torch generator from the
+        # seed, numpy's from it (scipy's sampler wants one); see _DESIGN_SAMPLER in digest
+        rng = numpy_rng(generator_from_seed(self.seed))
         if self.design == "lhs":
             from scipy.stats import qmc
 
-            u = qmc.LatinHypercube(d=k, seed=np.random.default_rng(self.seed)).random(n)
+            u = qmc.LatinHypercube(d=k, seed=rng).random(n)
         else:
-            u = np.random.default_rng([self.seed, 1]).random((n, k))
+            u = rng.random((n, k))
         cols = []
         for j, (a, fac) in enumerate(zip(self.axes, factors)):
             c = a.from_unit(u[:, j]) * fac

@@ -50,6 +50,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..random import generator_from_seed, numpy_rng
 from .spec import FieldInfo, SweepError, SweepSpec
 
 __all__ = ["Point", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key"]
@@ -143,7 +144,7 @@ class Toy(AbstractTask):
             acc = 0
             for i in range(int(v["work"])):
                 acc += i * i
-            rng = np.random.default_rng(p.key)
+            rng = numpy_rng(generator_from_seed(p.key))
             f = math.sin(v["x"]) * math.cos(v["y"]) + v["noise"] * rng.standard_normal(replicates)
             out.append({"f": f})
         return out
@@ -254,7 +255,7 @@ def digits(seed: int):
     with gzip.open(path, "rt") as f:
         raw = np.loadtxt(f, delimiter=",", dtype=np.float32)
     x, y = raw[:, :-1] / 16.0, raw[:, -1].astype(np.int64)
-    perm = np.random.default_rng(seed).permutation(len(y))
+    perm = numpy_rng(generator_from_seed(seed)).permutation(len(y))
     n_test = int(round(0.3 * len(y)))
     te, tr = perm[:n_test], perm[n_test:]
     t = torch.from_numpy
