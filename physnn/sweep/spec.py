@@ -52,7 +52,6 @@ from typing import Any
 
 import numpy as np
 
-from ..random import generator_from_seed, numpy_rng
 from ..units import unit_factor
 
 __all__ = ["SweepError", "Axis", "SweepSpec", "FieldInfo", "load_spec", "unit_factor"]
@@ -356,6 +355,8 @@ class SweepSpec:
         n, k = int(self.samples), len(self.axes)
         # design draws through the package's randomness policy: one torch generator from the
         # seed, numpy's from it (scipy's sampler wants one); see _DESIGN_SAMPLER in digest
+        from ..random import generator_from_seed, numpy_rng   # imports torch: only when drawing
+
         rng = numpy_rng(generator_from_seed(self.seed))
         if self.design == "lhs":
             from scipy.stats import qmc
