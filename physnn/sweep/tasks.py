@@ -50,7 +50,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..random import generator_from_seed, numpy_rng
 from .spec import FieldInfo, SweepError, SweepSpec
 
 __all__ = ["Point", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key"]
@@ -64,6 +63,13 @@ class Point(NamedTuple):
     values: dict[str, float]
     seed: int
     key: int
+
+
+def _numpy_rng_of(seed: int) -> np.random.Generator:
+    """numpy draws of ``seed`` through :mod:`physnn.random` (imported here: it imports torch)."""
+    from ..random import generator_from_seed, numpy_rng
+
+    return numpy_rng(generator_from_seed(seed))
 
 
 def point_key(*parts: Any) -> int:
@@ -144,7 +150,7 @@ class Toy(AbstractTask):
             acc = 0
             for i in range(int(v["work"])):
                 acc += i * i
-            rng = numpy_rng(generator_from_seed(p.key))
+            rng = _numpy_rng_of(p.key)
             f = math.sin(v["x"]) * math.cos(v["y"]) + v["noise"] * rng.standard_normal(replicates)
             out.append({"f": f})
         return out
@@ -255,7 +261,7 @@ def digits(seed: int):
     with gzip.open(path, "rt") as f:
         raw = np.loadtxt(f, delimiter=",", dtype=np.float32)
     x, y = raw[:, :-1] / 16.0, raw[:, -1].astype(np.int64)
-    perm = numpy_rng(generator_from_seed(seed)).permutation(len(y))
+    perm = _numpy_rng_of(seed).permutation(len(y))
     n_test = int(round(0.3 * len(y)))
     te, tr = perm[:n_test], perm[n_test:]
     t = torch.from_numpy
