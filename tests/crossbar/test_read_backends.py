@@ -227,3 +227,19 @@ def test_add_counter_normal_bad_input_names_the_parameter():
         add_counter_normal(torch.zeros(2, 3, 5), [0.1, 0.1], [1, 2])
     with pytest.raises(ValueError, match="keys"):
         add_counter_normal(y, [0.1], [-1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_nonfinite_and_signed_zero_inputs_read_as_the_reference(dtype):
+    """A NaN in an input vector makes its abs-max scale NaN (torch's amax propagates it), and so
+    does an inf (inf / inf); an all-(-0.0) vector reads as the bias: every back end as the
+    reference, and other rows are unaffected."""
+    spec = _spec(None, 5, 8, dtype=dtype, adc=True, noise=0.5)
+    x = _x(spec, (4,), False)
+    x[0, 3] = float("nan")
+    x[1, 2] = float("inf")
+    x[2] = -0.0
+    ref = reference_read(spec, x)
+    assert torch.isnan(ref[:2]).all() and torch.isfinite(ref[2:]).all()
+    for b in FAST:
+        torch.testing.assert_close(read(spec, x, backend=b), ref, rtol=0, atol=0, equal_nan=True)

@@ -127,15 +127,20 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
 
 def _make_dac(parallel: bool):
     @numba.njit(inline="always", error_model="numpy")
-    def row(r, x, s, codes, step, lim, tiny, abs_max, has_dac):
+    def row(r, x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac):
         n = x.shape[1]
         den = step
         if abs_max:
-            m = tiny
-            for j in range(n):
-                m = max(m, abs(x[r, j]))
-            s[r] = m
-            den = m * step
+            # max |x| as the largest bit pattern with the sign cleared: non-negative floats order
+            # like their bits, so this is an integer max (vectorises, where a float max does not
+            # without fast-math) and a NaN (the largest patterns) propagates as in torch's amax
+            m = xi[r, 0] & mask
+            for j in range(1, n):
+                m = max(m, xi[r, j] & mask)
+            si[r] = m
+            sr = max(s[r], tiny) if s[r] == s[r] else s[r]
+            s[r] = sr
+            den = sr * step
         for j in range(n):
             v = x[r, j] / den
             if has_dac:
@@ -146,16 +151,16 @@ def _make_dac(parallel: bool):
     # step), -lim, lim))``: :func:`physnn.crossbar.read.input_codes` in ``x``'s dtype.
     if parallel:
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-        def dac_prange(x, s, codes, step, lim, tiny, abs_max, has_dac):
+        def dac_prange(x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac):
             for r in numba.prange(x.shape[0]):
-                row(r, x, s, codes, step, lim, tiny, abs_max, has_dac)
+                row(r, x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac)
 
         return dac_prange
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def dac_serial(x, s, codes, step, lim, tiny, abs_max, has_dac):
+    def dac_serial(x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac):
         for r in range(x.shape[0]):
-            row(r, x, s, codes, step, lim, tiny, abs_max, has_dac)
+            row(r, x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac)
 
     return dac_serial
 
@@ -166,15 +171,19 @@ def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Te
     if spec.iv is not None:
         return _torch_dac(spec, x2)
     x = x2.contiguous()
+    if x.numel() == 0:
+        return _torch_dac(spec, x2)
     codes = torch.empty_like(x)
     s = torch.empty((*x.shape[:-1], 1), dtype=x.dtype)
     ft = x.numpy().dtype.type
+    it = np.int32 if ft is np.float32 else np.int64
     par = _threads() > 1
     kern = _KERNELS.get(("dac", par))
     if kern is None:
         kern = _KERNELS[("dac", par)] = _make_dac(par)
-    kern(x.view(-1, x.shape[-1]).numpy(), s.view(-1).numpy(), codes.view(-1, x.shape[-1]).numpy(),
-         ft(spec.in_step), ft(spec.in_levels or 0.0), ft(1e-30), spec.abs_max, spec.in_levels is not None)
+    xn, sn = x.view(-1, x.shape[-1]).numpy(), s.view(-1).numpy()
+    kern(xn, xn.view(it), sn, sn.view(it), codes.view(-1, x.shape[-1]).numpy(), ft(spec.in_step),
+         ft(spec.in_levels or 0.0), ft(1e-30), it(np.iinfo(it).max), spec.abs_max, spec.in_levels is not None)
     return (s if spec.abs_max else None), codes
 
 
