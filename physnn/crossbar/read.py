@@ -280,7 +280,8 @@ class ReadSpec:
         """The same spec with another noise key (cheap: no re-validation of the tensors)."""
         if not isinstance(key, int) or not 0 <= key <= _U64:
             raise ValueError(f"key={key!r}: must be an int in [0, 2**64)")
-        new = copy.copy(self)
+        new = object.__new__(ReadSpec)          # a field-for-field copy (copy.copy is 5x slower)
+        new.__dict__.update(self.__dict__)
         object.__setattr__(new, "key", key)
         return new
 
@@ -420,8 +421,8 @@ def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
     E = spec.ensemble
     rows = x2.shape[-2]
     s, codes = dac(spec, x2)
-    one = torch.ones(() if E is None else (E,), dtype=x2.dtype, device=x2.device)
-    y, sat = fin(spec, mvm(spec, codes, None), s, output_scale(spec, one, None), spec.key, None, rows)
+    # first attempt: no input reduction, so output_scale(spec, 1, None) is the scale itself
+    y, sat = fin(spec, mvm(spec, codes, None), s, spec.scale, spec.key, None, rows)
     if spec.bound_management and rows:
         red = [1.0] * (1 if E is None else E)
         parts = list(y.unbind(0)) if E is not None else [y]

@@ -183,8 +183,12 @@ def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Te
         kern = _KERNELS[("dac", par)] = _make_dac(par)
     xn, sn = x.view(-1, x.shape[-1]).numpy(), s.view(-1).numpy()
     kern(xn, xn.view(it), sn, sn.view(it), codes.view(-1, x.shape[-1]).numpy(), ft(spec.in_step),
-         ft(spec.in_levels or 0.0), ft(1e-30), it(np.iinfo(it).max), spec.abs_max, spec.in_levels is not None)
+         ft(spec.in_levels or 0.0), ft(1e-30), _ABS_MASK[it], spec.abs_max, spec.in_levels is not None)
     return (s if spec.abs_max else None), codes
+
+
+_ABS_MASK = {np.int32: np.int32(0x7FFFFFFF), np.int64: np.int64(0x7FFFFFFFFFFFFFFF)}
+_SET_THREADS: list[int] = [0]
 
 
 def _threads() -> int:
@@ -194,12 +198,26 @@ def _threads() -> int:
     between two reads by up to 50x (measured: a 256 kB copy 6-12 ms instead of 0.1 ms). The
     result does not depend on it (both kernels compute every element the same way)."""
     n = max(1, min(NumbaCPU.threads or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-    if n > 1:
+    if n > 1 and (n != _SET_THREADS[0] or numba.get_num_threads() != n):
         numba.set_num_threads(n)
+        _SET_THREADS[0] = n
     return n
 
 
 _KERNELS: dict = {}
+
+
+_EMPTY1 = {np.float32: np.zeros(0, np.float32), np.float64: np.zeros(0, np.float64)}
+_EMPTY2 = {np.float32: np.zeros((0, 0), np.float32), np.float64: np.zeros((0, 0), np.float64)}
+_ARANGE: dict[int, np.ndarray] = {}
+
+
+def _arange(k: int) -> np.ndarray:
+    a = _ARANGE.get(k)
+    if a is None:
+        a = _ARANGE[k] = np.arange(k, dtype=np.int64)
+        a.flags.writeable = False
+    return a
 
 
 def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, members, rows: int):
@@ -209,10 +227,10 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     k = a3.shape[0]
     # in place when the GEMM result is a plain contiguous block, else into a fresh one
     out = a3 if a3.is_contiguous() else torch.empty(a3.shape, dtype=dt)
-    mem = (torch.arange(k, dtype=torch.int64) if members is None else members).numpy()
+    mem = _arange(k) if members is None else members.numpy()
     p = post.reshape(-1).numpy()
-    s2 = np.zeros((0, 0), dtype=p.dtype) if s is None else s.reshape(1 if s.dim() == 2 else s.shape[0], rows).numpy()
-    b = np.zeros(0, dtype=p.dtype) if spec.bias is None else spec.bias.detach().numpy()
+    s2 = _EMPTY2[p.dtype.type] if s is None else s.reshape(1 if s.dim() == 2 else s.shape[0], rows).numpy()
+    b = _EMPTY1[p.dtype.type] if spec.bias is None else spec.bias.detach().numpy()
     flags = (spec.noise_std > 0, spec.adc_levels is not None, s is not None, spec.bias is not None)
     n_thr = _threads()
     par = n_thr > 1
@@ -224,7 +242,7 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     ft = p.dtype.type
     kern(a3.numpy(), out.numpy(), mem, spec.ensemble or 1, s2, p, b, np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32),
          ft(spec.noise_std), ft(spec.adc_levels or 0.0), t.numpy(), d.numpy(), sat, min(k * rows, 4 * n_thr))
-    flag = torch.from_numpy(sat).view(k, rows).any(1) if flags[1] else None
+    flag = torch.from_numpy(sat.reshape(k, rows).any(1)) if flags[1] else None
     if acc.dim() == 2:
         return out[0], (None if flag is None else flag[0])
     return out, flag
