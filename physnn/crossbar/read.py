@@ -423,7 +423,7 @@ def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
     s, codes = dac(spec, x2)
     # first attempt: no input reduction, so output_scale(spec, 1, None) is the scale itself
     y, sat = fin(spec, mvm(spec, codes, None), s, spec.scale, spec.key, None, rows)
-    if spec.bound_management and rows:
+    if spec.bound_management and rows and bool(sat.any()):
         red = [1.0] * (1 if E is None else E)
         parts = list(y.unbind(0)) if E is not None else [y]
         sat = sat.reshape(-1).clone()
