@@ -128,7 +128,7 @@ def test_layer_pattern_probabilities_follow_the_context_curves(curves):
     from physnn.sfq.layers import _two_step
 
     g = _two_step(layer.neuron_bias[:, None], layer)[0].numpy()
-    out = float(layer(torch.tensor([p], dtype=torch.float64))[0, 0])
+    out = float(layer(torch.tensor(p[None], dtype=torch.float64))[0, 0])
     assert out == pytest.approx(sum(want[S] * g[S] for S in range(4)), rel=1e-9)
     assert sum(want.values()) == pytest.approx(1.0)
     # the measured kick: right after line 0 passed, line 1 passes more often than on its own

@@ -30,15 +30,24 @@ def test_two_step_fit_finds_a_plateau():
 
 
 def test_characterise_save_load_roundtrip(tmp_path):
-    tc, dss = characterise_cells(synapse_points=3, neuron_points=3, fan_ins=(1,), synapse_ensemble=2,
-                                 neuron_ensemble=2, repeats=1, generator=torch.Generator().manual_seed(0))
+    tc, dss = characterise_cells(synapse_points=3, neuron_points=3, fan_ins=(1, 2), synapse_ensemble=2,
+                                 neuron_ensemble=2, repeats=1, context_biases_A=[140e-6, 150e-6, 160e-6],
+                                 context_slots=2, context_ensemble=2, tail_biases_A=[230e-6], tail_ensemble=2,
+                                 tail_repeats=1, generator=torch.Generator().manual_seed(0))
     assert dss["synapse"].attrs["simulate_calls"] == 1
-    tc = TransferCurves(synapse=tc.synapse, neurons=tc.neurons, provenance={**tc.provenance, "seed": 0})
+    assert dss["neuron_fan_in_2"]["bias"].size == 4 and dss["neuron_fan_in_2"].attrs["combined_runs"] == 2
+    assert set(tc.contexts) == {2}  # a fan-in-1 neuron has no context
+    tc = TransferCurves(synapse=tc.synapse, neurons=tc.neurons, contexts=tc.contexts,
+                        provenance={**tc.provenance, "seed": 0})
     path = save_transfer(tc, tmp_path / "curves.toml")
     back = load_transfer(path)
     assert back.provenance["seed"] == 0 and back.provenance["temperature_K"] == 4.2
     assert np.allclose(back.synapse.curve.i50_A, tc.synapse.curve.i50_A)
     assert np.allclose(back.neuron(1).curve.weight, tc.neuron(1).curve.weight)
+    assert np.allclose(back.neuron(2).curve.floor, tc.neuron(2).curve.floor)
+    assert np.allclose(back.context(2).i50_A, tc.context(2).i50_A) and back.context(1) is None
+    # the empty context of every line is the synapse S-curve
+    assert np.allclose(back.context(2).i50_A[[0, 1]], tc.synapse.curve.i50_A[0])
     with pytest.raises(ValueError, match="fan_in=4: no neuron characterisation"):
         back.neuron(4)
 
