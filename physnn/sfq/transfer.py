@@ -22,7 +22,7 @@ import xarray as xr
 
 from .cells import cell_sha256
 
-__all__ = ["Logistic", "CellCurves", "ContextCurves", "TransferCurves", "curves_from_context", "fit_context_entry", "TransferFileError", "fit_logistic", "fit_two_step", "fit_floor_ceiling", "curves_from_synapse",
+__all__ = ["Logistic", "CellCurves", "ContextCurves", "TransferCurves", "curves_from_context", "fit_context_entry", "TransferFileError", "fit_logistic", "fit_two_step", "fit_floor_ceiling", "pooled_floor_ceiling", "curves_from_synapse",
            "curves_from_neuron", "save_transfer", "load_transfer", "default_transfer_path", "WIDTH_10_90"]
 
 #: 10-90 % width of a logistic in units of its scale s: 2 ln 9
@@ -227,12 +227,14 @@ def curves_from_synapse(ds: xr.Dataset, bias_range_A: tuple[float, float]) -> Ce
 FLOOR_MAX = 0.05
 
 
-def fit_floor_ceiling(bias_A, k, n, *, lo_A: float, hi_A: float):
+def fit_floor_ceiling(bias_A, k, n, *, lo_A: float, hi_A: float, floor: float | None = None,
+                      ceiling: float | None = None):
     """Maximum-likelihood two-step logistic with a floor and a ceiling (:class:`Logistic`):
     (i50, s, w, i50_2, s_2, floor, ceiling). The rare background events of a neuron (a firing in
     a slot without enough input, or none in a slot with plenty) are bias independent to first
-    order; floor and ceiling lie in [0, FLOOR_MAX]. The plateau (w < 1) is kept only where a
-    likelihood-ratio margin demands it, as in :func:`fit_two_step`."""
+    order; floor and ceiling lie in [0, FLOOR_MAX] (or are held at the given ``floor`` /
+    ``ceiling``). The plateau (w < 1) is kept only where a likelihood-ratio margin demands it, as
+    in :func:`fit_two_step`."""
     from scipy.optimize import minimize
     from scipy.special import expit
 
@@ -247,13 +249,17 @@ def fit_floor_ceiling(bias_A, k, n, *, lo_A: float, hi_A: float):
         p = np.clip(p, 1e-12, 1 - 1e-12)
         return -float(np.sum(k * np.log(p) + (n - k) * np.log1p(-p)))
 
-    fb = (0.0, FLOOR_MAX)
+    fb = (0.0, FLOOR_MAX) if floor is None else (float(floor), float(floor))
+    cb = (0.0, FLOOR_MAX) if ceiling is None else (float(ceiling), float(ceiling))
+    f0 = 1e-4 if floor is None else float(floor)
+    c0 = 1e-4 if ceiling is None else float(ceiling)
     sb = (math.log(0.2), math.log(40.0))
     i1, s1 = fit_logistic(bias_A, k, n, lo_A=lo_A, hi_A=hi_A)
     best1 = None
-    for th0 in ([i1 * 1e6, math.log(s1 * 1e6), 1e-4, 1e-4], [i1 * 1e6, math.log(3.0), 1e-3, 1e-3]):
+    for th0 in ([i1 * 1e6, math.log(s1 * 1e6), f0, c0], [i1 * 1e6, math.log(3.0), max(f0, 1e-3 * (floor is None)),
+                                                          max(c0, 1e-3 * (ceiling is None))]):
         r = minimize(lambda t: nll(t[0], math.exp(t[1]), 1.0, t[0], 1.0, t[2], t[3]), th0, method="L-BFGS-B",
-                     bounds=[(lo - span, hi + span), sb, fb, fb])
+                     bounds=[(lo - span, hi + span), sb, fb, cb])
         if best1 is None or r.fun < best1.fun:
             best1 = r
     t1 = best1.x
@@ -267,7 +273,7 @@ def fit_floor_ceiling(bias_A, k, n, *, lo_A: float, hi_A: float):
             starts.append([a, math.log(3.0), math.log(w0 / (1 - w0)), b - a, math.log(3.0), t1[2], t1[3]])
     for th0 in starts:
         r = minimize(lambda t: nll(t[0], math.exp(t[1]), expit(t[2]), t[0] + t[3], math.exp(t[4]), t[5], t[6]), th0,
-                     method="L-BFGS-B", bounds=[(lo - span, hi + span), sb, (-8, 8), (0, 2 * span), sb, fb, fb])
+                     method="L-BFGS-B", bounds=[(lo - span, hi + span), sb, (-8, 8), (0, 2 * span), sb, fb, cb])
         if best2 is None or r.fun < best2.fun:
             best2 = r
     if best1.fun - best2.fun < 8.0:  # likelihood-ratio test (3 extra parameters)
@@ -279,13 +285,41 @@ def fit_floor_ceiling(bias_A, k, n, *, lo_A: float, hi_A: float):
     return i1 * 1e-6, s1 * 1e-6, w, i2 * 1e-6, s2 * 1e-6, fl, ce
 
 
+def pooled_floor_ceiling(bias_A, k, n, shapes) -> tuple[float, float]:
+    """Maximum-likelihood floor and ceiling shared by all input patterns of a cell, the patterns'
+    curves ``shapes`` (rows (i50, s, w, i50_2, s_2), A) held fixed. ``k``, ``n``: (pattern, bias)."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    x = np.asarray(bias_A, float)[None, :]
+    sh = np.asarray(shapes, float)
+    mix = (sh[:, 2:3] * expit((x - sh[:, 0:1]) / sh[:, 1:2])
+           + (1 - sh[:, 2:3]) * expit((x - sh[:, 3:4]) / sh[:, 4:5]))
+    k = np.asarray(k, float)
+    n = np.asarray(n, float)
+
+    def nll(t):
+        p = np.clip(t[0] + (1 - t[0] - t[1]) * mix, 1e-12, 1 - 1e-12)
+        return -float(np.sum(k * np.log(p) + (n - k) * np.log1p(-p))) / n.sum()
+
+    r = minimize(nll, [1e-4, 1e-4], method="L-BFGS-B", bounds=[(0.0, FLOOR_MAX)] * 2)
+    return float(r.x[0]), float(r.x[1])
+
+
 def curves_from_neuron(ds: xr.Dataset, bias_range_A: tuple[float, float]) -> CellCurves:
-    """Fit one two-step logistic with floor and ceiling per input pattern (from
-    :func:`physnn.sfq.neuron_response`, :func:`fit_floor_ceiling`)."""
+    """Fit the neuron's firing probability per input pattern (from :func:`physnn.sfq.neuron_response`):
+    a two-step logistic per pattern between a floor and a ceiling shared by all patterns of the
+    cell (background firings and misses: rare read-out events of the cell, whatever the pattern;
+    pooling uses every saturated trial of the cell). Fitted in two rounds: shapes with no floor
+    and ceiling, the pooled floor and ceiling (:func:`pooled_floor_ceiling`), the shapes again
+    with those held (:func:`fit_floor_ceiling`)."""
     b = ds["bias"].values
     k = np.rint(ds["fire_prob"].values * ds["n_trials"].values)
-    fits = np.array([fit_floor_ceiling(b, k[p], ds["n_trials"].values[p], lo_A=float(b.min()), hi_A=float(b.max()))
-                     for p in range(ds.sizes["pattern"])])
+    n = ds["n_trials"].values
+    rng = dict(lo_A=float(b.min()), hi_A=float(b.max()))
+    first = np.array([fit_floor_ceiling(b, k[p], n[p], floor=0.0, ceiling=0.0, **rng) for p in range(ds.sizes["pattern"])])
+    fl, ce = pooled_floor_ceiling(b, k, n, first[:, :5])
+    fits = np.array([fit_floor_ceiling(b, k[p], n[p], floor=fl, ceiling=ce, **rng) for p in range(ds.sizes["pattern"])])
     data = {"bias_A": b.tolist(), "fire_prob": ds["fire_prob"].values.tolist(),
             "ci_low": ds["ci_low"].values.tolist(), "ci_high": ds["ci_high"].values.tolist()}
     return CellCurves(cell="neuron", fan_in=int(ds.attrs["fan_in"]), bias_range_A=tuple(map(float, bias_range_A)),
