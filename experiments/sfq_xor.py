@@ -4,14 +4,17 @@ bias currents, checked by simulating the trained network as one netlist at 4.2 K
 Steps
 1. Circuit level: synapse S-curve (1,000 noisy runs in one batched call), merger/splitter pulse
    statistics, neuron output rate vs input rate and bias. Transfer curves: ``circuits/sfq_transfer.toml``
-   (``--characterise`` re-measures and rewrites it, ~5 min).
+   (``--characterise`` re-measures and rewrites it: synapse, neuron cells of fan-in 2 and 4 in the
+   network environment, the synapses' pass curves inside those cells per context; ~30 min at load 5).
 2. Network level: a 4-2-1 rate-coded XOR (dual-rail inputs x, not x, y, not y at 0 or the clock
    rate; positive pulse-gating synapses cannot invert, so the inputs carry both polarities) trained
    by backprop through the fitted curves (Adam on the bias currents, projected into their physical
    ranges). Classification margin = rate gap between the classes; bias margin = the +-% global
    change of all trained bias currents over which all four inputs stay correct.
 3. Circuit level: the trained network generated as one netlist (physnn.sfq.netgen), simulated with
-   4.2 K Johnson noise over an ensemble; output rates with 95 % CIs vs the network-level rates.
+   4.2 K Johnson noise over an ensemble, each XOR input held for a window of consecutive slots (a
+   rate-coded inference); output rates with 95 % CIs vs the network-level rates. The same for the
+   network moved to a stochastic operating point (open first-layer synapses at I50 + s).
    Energy per inference (Ib Phi0 per switching + static power of resistive biasing) and latency.
 4. Beyond XOR: iris (dual-rail rates, 8-12-3 network with fan-in-4 neurons) vs a float network of
    the same shape (same connection masks, real weights, sigmoid units).
@@ -180,7 +183,8 @@ def main():
         tc, dss = characterise_cells(generator=g)
         from physnn.sfq import TransferCurves
 
-        tc = TransferCurves(synapse=tc.synapse, neurons=tc.neurons, provenance={**tc.provenance, "seed": a.seed})
+        tc = TransferCurves(synapse=tc.synapse, neurons=tc.neurons, contexts=tc.contexts,
+                            provenance={**tc.provenance, "seed": a.seed})
         save_transfer(tc, default_transfer_path())
         for k, v in dss.items():
             v.to_netcdf(out / f"characterisation_{k}.nc")
@@ -233,8 +237,10 @@ def main():
     res["trained_neuron_bias_uA"] = [np.round(s.neuron_bias_A * 1e6, 2).tolist() for s in specs]
 
     # 3. circuit level XOR ----------------------------------------------------------------------
+    # rate-coded inference: each input is held for a window of consecutive slots (here `reps`
+    # slots per input and ensemble member, inputs in the order 00, 01, 10, 11)
     reps = 3 if a.quick else 6
-    seq = np.tile(np.arange(4), reps)
+    seq = np.repeat(np.arange(4), reps)
     pulses = dual_rail(XOR_IN[seq]).astype(bool)
     E = a.ensemble or (32 if a.quick else 64)
     t0 = time.time()

@@ -26,6 +26,7 @@ from physnn.josephson import simulate
 from .cells import library_text, merger_tree, pulse_pwl
 
 __all__ = ["SlotTiming", "TIMING", "wilson_interval", "slot_counts", "synapse_scurve", "neuron_response",
+           "synapse_context_response", "context_code", "combine_neuron_responses",
            "neuron_rate_curve", "merger_splitter_check", "patterns"]
 
 
@@ -52,9 +53,10 @@ def wilson_interval(k, n, z: float = 1.959964):
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
     p = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    with np.errstate(invalid="ignore", divide="ignore"):  # n = 0: no trials, NaN interval
+        den = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / den
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return centre - half, centre + half
 
 
@@ -154,25 +156,36 @@ def _units(ds: xr.Dataset, **spec):
 
 
 def _neuron_block(tag: str, fan_in: int, line_times: list[list[float]], clock_times, bias_A: float,
-                  synapse_bias_A: float) -> tuple[list[str], str]:
-    """Test circuit: K sources -> JTL -> synapse (open) -> JTL -> merger tree -> neuron (+ clock) -> JTL -> load.
-    Returns the lines and the label of the output JTL junction."""
+                  synapse_bias_A) -> tuple[list[str], str]:
+    """Test circuit of one neuron cell in the environment the generated networks give it
+    (:mod:`physnn.sfq.netgen`): per line source -> JTL -> splitter (spare output: JTL -> load) ->
+    synapse (gate bias ``synapse_bias_A``, one value or one per line) -> JTL -> merger tree ->
+    neuron (+ clock through a JTL) -> JTL -> splitter (the next layer's fan-out: JTL -> load on
+    each output). Returns the lines and the label of the counted output junction; the synapse of
+    line i is instance ``XS{tag}_{i}`` (its gate junction ``B2|XS{tag}_{i}``)."""
+    sb = np.broadcast_to(np.asarray(synapse_bias_A, dtype=float), (fan_in,))
     L = []
     heads = []
     for i in range(fan_in):
         L += [f"II{tag}_{i} 0 a{tag}_{i} {pulse_pwl(line_times[i])}" if line_times[i] else
               f"RZ{tag}_{i} a{tag}_{i} 0 2",
               f"XA{tag}_{i} JTL a{tag}_{i} b{tag}_{i}",
-              f"XS{tag}_{i} SFQSYN b{tag}_{i} c{tag}_{i} g{tag}_{i}",
-              _bias_src(f"IG{tag}_{i}", f"g{tag}_{i}", synapse_bias_A),
+              f"XP{tag}_{i} SPLIT b{tag}_{i} u{tag}_{i} v{tag}_{i}", f"XV{tag}_{i} JTL v{tag}_{i} w{tag}_{i}",
+              f"RV{tag}_{i} w{tag}_{i} 0 2",
+              f"XS{tag}_{i} SFQSYN u{tag}_{i} c{tag}_{i} g{tag}_{i}",
+              _bias_src(f"IG{tag}_{i}", f"g{tag}_{i}", float(sb[i])),
               f"XJ{tag}_{i} JTL c{tag}_{i} j{tag}_{i}"]
         heads.append(f"j{tag}_{i}")
     tree, root = merger_tree(heads, f"M{tag}_", "MERGE")
     L += tree
     L += [f"IC{tag} 0 k{tag}a {pulse_pwl(clock_times)}", f"XK{tag} JTL k{tag}a k{tag}",
           f"XN{tag} SFQNEURON {root} k{tag} o{tag} n{tag}", _bias_src(f"IN{tag}", f"n{tag}", bias_A),
-          f"XO{tag} JTL o{tag} p{tag}", f"RL{tag} p{tag} 0 2"]
+          f"XQ{tag} JTL o{tag} q{tag}", f"XF{tag} SPLIT q{tag} f{tag} h{tag}",
+          f"XO{tag} JTL f{tag} p{tag}", f"RL{tag} p{tag} 0 2", f"XH{tag} JTL h{tag} r{tag}", f"RH{tag} r{tag} 0 2"]
     return L, f"B2|XO{tag}"
+
+
+_UNIT_CELLS = ("jtl", "splitter", "synapse", "merger", "neuron")
 
 
 def _check_fan_in(fan_in):
@@ -187,8 +200,10 @@ def neuron_response(biases_A, *, fan_in: int = 2, ensemble: int = 32, repeats: i
     """Firing probability per clock slot of the neuron (with its merger tree) for every input pattern.
 
     The neuron cell of fan-in K is K open synapses (gate bias ``synapse_bias_A``) feeding a merger
-    tree into the integrate-and-fire loop, read out by the clock. Slots cycle through all 2**K
-    patterns ``repeats`` times; several bias points share one netlist (``copies_per_call``).
+    tree into the integrate-and-fire loop, read out by the clock, in the environment of the
+    generated networks (splitter drive, fan-out load). The slots run through all 2**K patterns
+    ``repeats`` times, each round in a random order (so the slot before a pattern varies as in a
+    random pulse train); several bias points share one netlist (``copies_per_call``).
 
     Returns
     -------
@@ -202,7 +217,8 @@ def neuron_response(biases_A, *, fan_in: int = 2, ensemble: int = 32, repeats: i
     check_int_range(repeats, "repeats", 1)
     b = np.asarray(biases_A, dtype=float).ravel()
     pats = patterns(fan_in)
-    seq = np.tile(np.arange(len(pats)), repeats)
+    rng = numpy_rng(generator)
+    seq = np.concatenate([rng.permutation(len(pats)) for _ in range(repeats)])
     n_slots = len(seq)
     T = timing
     starts = T.t0_s + T.slot_s * np.arange(n_slots)
@@ -220,7 +236,7 @@ def neuron_response(biases_A, *, fan_in: int = 2, ensemble: int = 32, repeats: i
             L, o = _neuron_block(str(k), fan_in, line_times, clock, ib, synapse_bias_A)
             lines += L
             outs.append(o)
-        txt = library_text("jtl", "synapse", "merger", "neuron") + "\n".join(lines) + "\n" + _temp_lines(temp_K, stop, T)
+        txt = library_text(*_UNIT_CELLS) + "\n".join(lines) + "\n" + _temp_lines(temp_K, stop, T)
         ds = simulate(txt, ensemble=ensemble, generator=_gen(generator))
         calls += 1
         for k, o in enumerate(outs):
@@ -243,6 +259,140 @@ def neuron_response(biases_A, *, fan_in: int = 2, ensemble: int = 32, repeats: i
     out.attrs.update(cell="neuron", fan_in=int(fan_in), temperature_K=float(temp_K), ensemble=int(ensemble),
                      simulate_calls=calls, synapse_bias_A=float(synapse_bias_A), slot_s=T.slot_s,
                      stagger_s=T.stagger_s, clock_delay_s=T.clock_delay_s)
+    return out
+
+
+def combine_neuron_responses(*datasets: xr.Dataset) -> xr.Dataset:
+    """Pool :func:`neuron_response` datasets of one fan-in (e.g. a sweep of the whole range and a
+    long run near the top where rare firings set the floor): trials and firings add up at equal
+    biases; the result spans the union of the biases (sorted)."""
+    if not datasets:
+        raise ValueError("combine_neuron_responses: no datasets")
+    ks = {int(d.attrs["fan_in"]) for d in datasets}
+    if len(ks) != 1:
+        raise ValueError(f"combine_neuron_responses: datasets of different fan-ins {sorted(ks)}")
+    b = np.unique(np.concatenate([d["bias"].values for d in datasets]))
+    P = datasets[0].sizes["pattern"]
+    fires = np.zeros((P, b.size))
+    trials = np.zeros((P, b.size))
+    for d in datasets:
+        j = np.searchsorted(b, d["bias"].values)
+        fires[:, j] += np.rint(d["fire_prob"].values * d["n_trials"].values)
+        trials[:, j] += d["n_trials"].values
+    lo, hi = wilson_interval(fires, trials)
+    out = xr.Dataset({"fire_prob": (("pattern", "bias"), fires / trials), "ci_low": (("pattern", "bias"), lo),
+                      "ci_high": (("pattern", "bias"), hi), "n_trials": (("pattern", "bias"), trials),
+                      "lines": datasets[0]["lines"]},
+                     coords={"pattern": datasets[0]["pattern"].values, "bias": ("bias", b), "line": datasets[0]["line"].values})
+    for v in ("fire_prob", "ci_low", "ci_high", "n_trials", "lines", "pattern", "line"):
+        out[v].attrs.update(datasets[0][v].attrs)
+    out["bias"].attrs.update(datasets[0]["bias"].attrs)
+    out.attrs.update(datasets[0].attrs)
+    out.attrs.update(simulate_calls=int(sum(d.attrs.get("simulate_calls", 0) for d in datasets)),
+                     combined_runs=len(datasets))
+    return out
+
+
+def context_code(line: int, context: int) -> int:
+    """Index of (line, context) in the flat table of :func:`synapse_context_response`: line ``i``
+    has ``2**i`` contexts (bit j of ``context``: line j < i passed a pulse earlier in the slot),
+    entries of line i start at ``2**i - 1``."""
+    return (1 << line) - 1 + context
+
+
+def synapse_context_response(biases_A, *, fan_in: int = 2, slots: int = 24, ensemble: int = 16,
+                             line_prob: float = 0.8, neuron_bias_A=(60e-6, 180e-6), copies_per_call: int = 8,
+                             temp_K: float = 4.2, timing: SlotTiming = TIMING,
+                             generator: torch.Generator | None = None) -> xr.Dataset:
+    """Pass probability of each synapse of a neuron cell, given which earlier lines passed a pulse.
+
+    Inside a neuron cell the lines fire ``stagger_s`` apart and their synapses share the merger
+    tree: a pulse that passed line j kicks the gate junctions of the later synapses through the
+    tree, so a synapse passes more often right after a neighbour passed. This bench measures that:
+    copies of the neuron cell (:func:`neuron_response`'s circuit) with the synapse gate biases
+    drawn from ``biases_A`` (an independent random permutation per line, so the lines'
+    biases are uncorrelated) and the neuron bias uniform in ``neuron_bias_A`` (A, low, high);
+    every line pulses with probability ``line_prob`` per slot (one random train shared by the
+    copies). The pass of each synapse (its gate junction switching) is recorded per slot, and the
+    trials of line i are grouped by its *context*: the set of lines j < i that passed a pulse in
+    the same slot.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pass_prob``, ``ci_low``, ``ci_high`` (95 % Wilson), ``n_trials``, ``n_passed`` over
+        (``entry``, ``bias``); ``entry`` enumerates (``line``, ``context``) as in
+        :func:`context_code`.
+    """
+    generator = check_generator(generator)
+    _check_fan_in(fan_in)
+    check_int_range(slots, "slots", 1)
+    check_int_range(ensemble, "ensemble", 1)
+    check_int_range(copies_per_call, "copies_per_call", 1)
+    if not 0 < line_prob <= 1:
+        raise ValueError(f"line_prob={line_prob!r}: a pulse probability per slot in (0, 1]")
+    b = np.asarray(biases_A, dtype=float).ravel()
+    if b.size < 2 or not np.all(np.isfinite(b)):
+        raise ValueError("biases_A: expected at least two finite gate bias currents (A)")
+    rng = numpy_rng(generator)
+    T = timing
+    n_copies = b.size
+    perm = np.stack([rng.permutation(n_copies) for _ in range(fan_in)], 1)  # (copy, line) -> bias index
+    nb = rng.uniform(neuron_bias_A[0], neuron_bias_A[1], n_copies)
+    pulses = rng.random((fan_in, slots)) < line_prob
+    starts = T.t0_s + T.slot_s * np.arange(slots)
+    line_times = [[float(starts[s] + i * T.stagger_s) for s in range(slots) if pulses[i, s]] for i in range(fan_in)]
+    clock = starts + T.clock_delay_s
+    edges = np.append(starts - T.stagger_s, starts[-1] + T.slot_s - T.stagger_s)
+    stop = float(clock[-1] + T.slot_s / 2)
+    n_entries = 2 ** fan_in - 1
+    passed = np.zeros((n_entries, b.size))
+    trials = np.zeros((n_entries, b.size))
+    raw = np.zeros((n_copies, ensemble, fan_in, slots), dtype=np.int8)
+    calls = 0
+    for c0 in range(0, n_copies, copies_per_call):
+        lines, tags = [], []
+        for k in range(c0, min(c0 + copies_per_call, n_copies)):
+            L, _ = _neuron_block(str(k), fan_in, line_times, clock, float(nb[k]), b[perm[k]])
+            lines += L
+            tags.append(k)
+        txt = library_text(*_UNIT_CELLS) + "\n".join(lines) + "\n" + _temp_lines(temp_K, stop, T)
+        ds = simulate(txt, ensemble=ensemble, generator=_gen(generator))
+        calls += 1
+        for k in tags:
+            pas = np.stack([slot_counts(ds, f"B2|XS{k}_{i}", edges).clip(0, 1) for i in range(fan_in)], 1)  # (E, line, slot)
+            raw[k] = pas
+            ctx = np.zeros(pas.shape[::2], dtype=int)  # (E, slot): bits of the lines passed so far
+            for i in range(fan_in):
+                on = np.broadcast_to(pulses[i][None, :], ctx.shape)
+                e = context_code(i, 0) + ctx
+                np.add.at(trials[:, perm[k, i]], e[on], 1)
+                np.add.at(passed[:, perm[k, i]], e[on], pas[:, i][on])
+                ctx = ctx | (pas[:, i] << i)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prob = passed / trials
+    lo, hi = wilson_interval(passed, trials)
+    line = np.concatenate([[i] * 2 ** i for i in range(fan_in)])
+    context = np.concatenate([np.arange(2 ** i) for i in range(fan_in)])
+    out = xr.Dataset(
+        {"pass_prob": (("entry", "bias"), prob), "ci_low": (("entry", "bias"), lo), "ci_high": (("entry", "bias"), hi),
+         "n_trials": (("entry", "bias"), trials), "n_passed": (("entry", "bias"), passed),
+         "passes": (("copy", "member", "line_no", "slot"), raw), "pulses": (("line_no", "slot"), pulses),
+         "copy_synapse_bias": (("copy", "line_no"), b[perm]), "copy_neuron_bias": ("copy", nb)},
+        coords={"entry": ("entry", np.arange(n_entries)), "line": ("entry", line), "context": ("entry", context),
+                "bias": ("bias", b), "copy": ("copy", np.arange(n_copies)), "member": ("member", np.arange(ensemble)),
+                "line_no": ("line_no", np.arange(fan_in)), "slot": ("slot", np.arange(slots))})
+    _units(out, entry=("1", "(line, context) entry, see context_code"), line=("1", "input line (stagger order)"),
+           context=("1", "bit j: line j < line passed a pulse earlier in the slot"), bias=("A", "synapse gate bias"),
+           pass_prob=("1", "pulse pass probability"), ci_low=("1", "95 % Wilson lower bound"),
+           ci_high=("1", "95 % Wilson upper bound"), n_trials=("1", "input pulses (noisy trials)"),
+           n_passed=("1", "pulses passed"), passes=("1", "synapse passed a pulse in the slot (0/1)"),
+           pulses=("1", "input line carries a pulse in the slot"), copy=("1", "test circuit copy"),
+           member=("1", "ensemble member"), line_no=("1", "input line"), slot=("1", "clock slot"),
+           copy_synapse_bias=("A", "synapse gate bias of the copy's line"), copy_neuron_bias=("A", "neuron bias of the copy"))
+    out.attrs.update(cell="synapse", fan_in=int(fan_in), temperature_K=float(temp_K), ensemble=int(ensemble),
+                     slots=int(slots), line_prob=float(line_prob), simulate_calls=calls, stagger_s=T.stagger_s,
+                     neuron_bias_low_A=float(neuron_bias_A[0]), neuron_bias_high_A=float(neuron_bias_A[1]))
     return out
 
 
@@ -286,7 +436,7 @@ def neuron_rate_curve(input_probs, biases_A, *, fan_in: int = 2, slots: int = 40
             L, o = _neuron_block(str(k), fan_in, lt, clock, ib, synapse_bias_A)
             lines += L
             outs.append(o)
-        txt = library_text("jtl", "synapse", "merger", "neuron") + "\n".join(lines) + "\n" + _temp_lines(temp_K, stop, T)
+        txt = library_text(*_UNIT_CELLS) + "\n".join(lines) + "\n" + _temp_lines(temp_K, stop, T)
         ds = simulate(txt, ensemble=ensemble, generator=_gen(generator))
         for k, o in enumerate(outs):
             cnt = slot_counts(ds, o, edges).clip(0, 1)

@@ -3,10 +3,15 @@
 Rate coding: a signal is the probability ``p`` that a line carries an SFQ pulse in a clock slot
 (rate = ``p * clock_hz``, at most one pulse per slot, so a rate above the clock is refused). A
 synapse passes each pulse with probability ``P_syn(I_syn)``; a neuron of fan-in K fires in a slot
-with probability ``sum_S P(S) G_S(I_neuron)`` over the 2**K patterns S of pulses on its lines
-(independent lines: ``P(S) = prod_{i in S} q_i prod_{i not in S} (1 - q_i)``), ``G_S`` the fitted
-(two-step) logistic of pattern S. This is exact for the slot-synchronous circuits of :mod:`physnn.sfq.netgen`
-as far as the per-slot independence of the thermal noise holds.
+with probability ``sum_S P(S) G_S(I_neuron)`` over the 2**K patterns S of pulses passed into its
+merger tree, ``G_S`` the fitted (two-step) logistic of pattern S. Inside a neuron the lines pulse
+``stagger_s`` apart and a passed pulse kicks the later synapses through the merger tree, so
+``P(S) = prod_i [q_i if i in S else 1 - q_i]`` with ``q_i = p_i * P_i(I_i | S below i)``, the pass
+curve of line i in the context of the earlier lines that passed (its I50 depends on the gate bias
+of the latest of them, which sets when that pulse arrives), fitted to the circuit
+(:func:`physnn.sfq.synapse_context_response`); without context curves in the transfer file the
+synapses are independent (``P_i = P_syn``). This is exact for the slot-synchronous circuits of
+:mod:`physnn.sfq.netgen` as far as the per-slot independence of the thermal noise holds.
 
 ``window=N`` samples the rate a read-out would count over N slots (Binomial(N, p) / N) with a
 straight-through gradient, so the rate noise of a finite window is modelled, not only its mean.
@@ -112,8 +117,20 @@ def _logistic(bias, i50, scale):
 
 def _two_step(bias, m):
     """Two-step logistic of :class:`physnn.sfq.transfer.Logistic` from buffers of module ``m``."""
-    return (m.neu_w * torch.sigmoid((bias - m.neu_i50) / m.neu_scale)
-            + (1 - m.neu_w) * torch.sigmoid((bias - m.neu_i50_2) / m.neu_scale_2))
+    mix = (m.neu_w * torch.sigmoid((bias - m.neu_i50) / m.neu_scale)
+           + (1 - m.neu_w) * torch.sigmoid((bias - m.neu_i50_2) / m.neu_scale_2))
+    return m.neu_floor + (1 - m.neu_floor - m.neu_ceiling) * mix
+
+
+def _interp(x, knots, values):
+    """Piecewise-linear ``values[..., k]`` at ``x`` (same leading shape), clamped to the knot range."""
+    xc = x.clamp(float(knots[0]), float(knots[-1]))
+    j = (torch.searchsorted(knots, xc.detach().contiguous(), right=True) - 1).clamp(0, knots.numel() - 2)
+    k0, k1 = knots[j], knots[j + 1]
+    f = (xc - k0) / (k1 - k0)
+    v0 = values.gather(-1, j[..., None]).squeeze(-1)
+    v1 = values.gather(-1, (j + 1)[..., None]).squeeze(-1)
+    return v0 * (1 - f) + v1 * f
 
 
 def _register_neuron_curve(m, curve, dtype):
@@ -122,6 +139,8 @@ def _register_neuron_curve(m, curve, dtype):
     m.register_buffer("neu_w", torch.as_tensor(curve.weight, dtype=dtype))
     m.register_buffer("neu_i50_2", torch.as_tensor(curve.i50_2_A, dtype=dtype))
     m.register_buffer("neu_scale_2", torch.as_tensor(curve.scale_2_A, dtype=dtype))
+    m.register_buffer("neu_floor", torch.as_tensor(curve.floor, dtype=dtype))
+    m.register_buffer("neu_ceiling", torch.as_tensor(curve.ceiling, dtype=dtype))
 
 
 class SFQSynapse(_BiasModule):
@@ -230,11 +249,42 @@ class SFQLayer(_BiasModule):
         self.register_buffer("syn_i50", torch.tensor(float(cs.curve.i50_A[0]), dtype=dtype))
         self.register_buffer("syn_scale", torch.tensor(float(cs.curve.scale_A[0]), dtype=dtype))
         _register_neuron_curve(self, cn.curve, dtype)
-        self.register_buffer("patterns", torch.as_tensor(patterns(self.fan_in)))
+        pats = patterns(self.fan_in)
+        self.register_buffer("patterns", torch.as_tensor(pats))
+        ctx = c.context(self.fan_in)
+        self.in_context = ctx is not None
+        if self.in_context:
+            # synapse i of a neuron: pass curve of (line i, context = pattern's lines < i), whose I50
+            # depends on the gate bias of the latest of those lines (see physnn.sfq.transfer.ContextCurves)
+            K = self.fan_in
+            bits = (pats * (1 << np.arange(K))[None, :]).sum(1)  # (P,)
+            ctx_of = bits[:, None] & ((1 << np.arange(K))[None, :] - 1)  # (P, K)
+            entry = (1 << np.arange(K))[None, :] - 1 + ctx_of
+            prev = np.array([[max(int(c).bit_length() - 1, 0) for c in row] for row in ctx_of])
+            self.register_buffer("ctx_entry", torch.as_tensor(entry, dtype=torch.long))
+            self.register_buffer("ctx_prev", torch.as_tensor(prev, dtype=torch.long))
+            self.register_buffer("ctx_knots", torch.as_tensor(ctx.knots_A, dtype=dtype))
+            self.register_buffer("ctx_i50", torch.as_tensor(ctx.i50_A, dtype=dtype))
+            self.register_buffer("ctx_scale", torch.as_tensor(ctx.scale_A, dtype=dtype))
         self.check_biases()
 
     def synapse_pass(self, bias_scale: float = 1.0):
+        """Pass probability of each synapse on its own (the synapse S-curve), (out, fan_in)."""
         return _logistic(self.synapse_bias * bias_scale, self.syn_i50, self.syn_scale)
+
+    def synapse_pass_in_context(self, bias_scale: float = 1.0):
+        """Pass probability of synapse i of every neuron given the pattern S of passed pulses on the
+        lines before it: (out, 2**K, K); entry [j, S, i] is used when the lines of S below i passed.
+        Without context curves in the transfer file: the synapse S-curve for every pattern."""
+        b = self.synapse_bias * bias_scale  # (out, K)
+        if not self.in_context:
+            return self.synapse_pass(bias_scale)[:, None, :].expand(-1, self.patterns.shape[0], -1)
+        n_out = b.shape[0]
+        P, K = self.ctx_entry.shape
+        prev_b = b[:, self.ctx_prev]  # (out, P, K)
+        vals = self.ctx_i50[self.ctx_entry].expand(n_out, P, K, -1)
+        i50 = _interp(prev_b, self.ctx_knots, vals)
+        return torch.sigmoid((b[:, None, :] - i50) / self.ctx_scale[self.ctx_entry])
 
     def forward(self, p, *, bias_scale: float = 1.0, window: int | None = None, generator=None):
         """Pulse probabilities (..., in_features) -> (..., out_features)."""
@@ -242,8 +292,10 @@ class SFQLayer(_BiasModule):
         self.check_biases()
         if p.shape[-1] != self.in_features:
             raise ValueError(f"input: expected (..., {self.in_features}), got {tuple(p.shape)}")
-        q = p[..., self.connections] * self.synapse_pass(bias_scale)  # (..., out, K)
-        w = torch.where(self.patterns, q[..., None, :], 1 - q[..., None, :]).prod(-1)  # (..., out, P)
+        # P(pattern S of pulses passed into each neuron's merger tree): line i carries a pulse with
+        # probability p_i and its synapse passes it with the probability for the lines of S before i
+        q = p[..., self.connections][..., None, :] * self.synapse_pass_in_context(bias_scale)  # (..., out, P, K)
+        w = torch.where(self.patterns, q, 1 - q).prod(-1)  # (..., out, P)
         g = _two_step(self.neuron_bias[:, None] * bias_scale, self)  # (out, P)
         return sample_window((w * g).sum(-1), window, generator)
 

@@ -69,3 +69,19 @@ def test_transfer_file_not_matching_its_cell(tmp_path):
     p.write_text("[provenance]\n")
     with pytest.raises(TransferFileError, match="missing section"):
         load_transfer(p)
+
+
+def test_context_table_not_matching_its_neuron(tmp_path):
+    # a synapse-context table must hold one entry per (line, context) of its neuron's fan-in
+    def drop_entry(t):
+        head, sep, rest = t.partition("[neuron.fan_in_2.synapse_context]")
+        assert sep, "the shipped file has a context table for fan-in 2"
+        rest = re.sub(r"scale_A = \[\n([^\]]*?),\n[^\]]*?\]", r"scale_A = [\n\1,\n]", rest, count=1)
+        return head + sep + rest
+    p = _rewrite(tmp_path, drop_entry)
+    with pytest.raises(TransferFileError, match=r"\[neuron.fan_in_2.synapse_context\] needs 3 \(line, context\) entries"):
+        load_transfer(p)
+    p = _rewrite(tmp_path, lambda t: t.replace("[neuron.fan_in_2.synapse_context]\ncell = \"synapse\"\nfan_in = 2",
+                                               "[neuron.fan_in_2.synapse_context]\ncell = \"synapse\"\nfan_in = 4", 1))
+    with pytest.raises(TransferFileError, match="has fan_in = 4, its neuron table 2"):
+        load_transfer(p)

@@ -83,3 +83,26 @@ def test_merger_and_splitter_pulse_statistics():
 def test_neuron_rate_curve_refuses_rates_above_clock():
     with pytest.raises(ValueError, match="above the clock"):
         neuron_rate_curve([1.2], [100e-6], fan_in=2, slots=2, ensemble=1)
+
+
+def test_synapse_passes_more_often_right_after_its_neighbour_and_the_shipped_context_fit_predicts_it():
+    # two synapses of one fan-in-2 neuron, pulses 12 ps apart: the pulse that line 0 passes into the
+    # merger tree kicks line 1's gate junction, so line 1 passes more often in context 1
+    from physnn.sfq import synapse_context_response
+    from physnn.sfq.transfer import context_trials
+
+    b = np.linspace(140e-6, 158e-6, 8)
+    ds = synapse_context_response(b, fan_in=2, slots=12, ensemble=8, line_prob=0.9, copies_per_call=8,
+                                  generator=_g(11))
+    assert ds.attrs["simulate_calls"] == 1 and ds["bias"].attrs["units"] == "A"
+    n, k = ds["n_trials"].values, ds["n_passed"].values  # (entry, bias): entries (0, 0), (1, 0), (1, 1)
+    assert n[0].sum() > 0 and n[2].sum() > 30
+    p_alone = k[1].sum() / n[1].sum()
+    p_after = k[2].sum() / n[2].sum()
+    assert p_after > p_alone + 0.15, (p_alone, p_after)
+    ctx = load_transfer().context(2)
+    for line, c in ((0, 0), (1, 0), (1, 1)):
+        bi, bp, y = context_trials(ds, line, c)
+        p = ctx.pass_prob(line, c, bi, bp)
+        z = (y.sum() - p.sum()) / np.sqrt(max((p * (1 - p)).sum(), 1.0))
+        assert abs(z) < 3.5, (line, c, y.sum(), p.sum())

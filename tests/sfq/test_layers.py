@@ -106,3 +106,30 @@ def test_rates_in_hz(curves):
     net = SFQNetwork([SFQLayer(2, 1, curves=curves, synapse_bias_A=200e-6, neuron_bias_A=200e-6)])
     r = net.rates(torch.tensor([[TIMING.clock_hz, 0.0]])).detach()
     assert 0.9 * TIMING.clock_hz < float(r) <= TIMING.clock_hz
+
+
+def test_layer_pattern_probabilities_follow_the_context_curves(curves):
+    # P(S) of the passed pulses is the chain rule over the lines in stagger order, each synapse
+    # passing with its (line, context) curve whose I50 follows the latest passed line's bias
+    ctx = curves.context(2)
+    assert ctx is not None, "the shipped transfer file characterises the synapses inside fan-in-2 neurons"
+    sb = torch.tensor([[150e-6, 147e-6]], dtype=torch.float64)
+    layer = SFQLayer(2, 1, curves=curves, synapse_bias_A=sb, neuron_bias_A=100e-6).requires_grad_(False)
+    p = np.array([0.9, 0.7])
+    pi = layer.synapse_pass_in_context()[0].numpy()  # (P, K)
+    b = sb[0].numpy()
+    want = {}
+    for S in range(4):
+        a0 = p[0] * ctx.pass_prob(0, 0, b[0])
+        c = S & 1
+        a1 = p[1] * ctx.pass_prob(1, c, b[1], b[0])
+        want[S] = (a0 if S & 1 else 1 - a0) * (a1 if S & 2 else 1 - a1)
+        assert pi[S, 1] == pytest.approx(float(ctx.pass_prob(1, c, b[1], b[0])), rel=1e-9)
+    from physnn.sfq.layers import _two_step
+
+    g = _two_step(layer.neuron_bias[:, None], layer)[0].numpy()
+    out = float(layer(torch.tensor(p[None], dtype=torch.float64))[0, 0])
+    assert out == pytest.approx(sum(want[S] * g[S] for S in range(4)), rel=1e-9)
+    assert sum(want.values()) == pytest.approx(1.0)
+    # the measured kick: right after line 0 passed, line 1 passes more often than on its own
+    assert ctx.pass_prob(1, 1, 148e-6, 150e-6) > ctx.pass_prob(1, 0, 148e-6) + 0.2
