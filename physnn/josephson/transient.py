@@ -60,6 +60,10 @@ BLAS_THREADS_BATCH = None
 #: when numba is installed; False: the numpy loop (the reference it is tested against)
 FUSED_COMPILED = True
 
+#: single runs of the sparse back end (large circuits) in the compiled loop
+#: (:func:`._sparse_kernel.sparse_segment`) when numba is installed; False: the numpy loop
+SPARSE_COMPILED = True
+
 #: smallest ensemble for the compiled loop (single runs use the fused loop)
 KERNEL_MIN_MEMBERS = 2
 
@@ -467,6 +471,8 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
             out = _run_fused(circ, T, ic[:, 0], circ.source_values(t), obs)
         if se > 1:
             out = tuple(np.ascontiguousarray(x[::se]) for x in out)
+    elif backend == "sparse" and E == 1 and not temp and SPARSE_COMPILED and _kern.available():
+        out = _run_sparse_compiled(circ, t, ic[:, 0], obs, se)
     else:
         try:
             with _blas_threads(1 if (backend == "sparse" or E < 64) else BLAS_THREADS_BATCH):
@@ -487,6 +493,92 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
                                   f"t={bad[0] * h_out:.4g} s")
     return TransientResult(time=t_out, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h_out, circuit=circ,
                            halvings=0, ic=ic)
+
+
+def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], se: int):
+    """Single noise-free run of the sparse back end in the compiled loop
+    (:func:`._sparse_kernel.sparse_segment`): the equations of :func:`_run_branch`, one compiled
+    call per stretch of constant junction states (one SuperLU factorisation per state pattern)."""
+    from . import _sparse_kernel as _sk
+
+    T = len(t)
+    T_out = (T - 1) // se + 1
+    h = circ.h
+    K = K_JOSEPHSON
+    a = 3.0 / (2.0 * h * K)
+    kp = 2.0 * h * K / 3.0
+    J, nb, nr, nc, nt = circ.n_jj, circ.nb, circ.n_r, circ.n_c, circ.n_t
+    c_ = np.ascontiguousarray
+    w, yv = circ.source_waves(t)
+    Dc = circ.D.tocsr()
+    DT = circ.D.T.tocsr()  # (n, nb): row i sums the currents of the branches at unknown i
+    DT.sort_indices()
+    inj = circ.inj.tocsc()
+    inj.sort_indices()
+    vrow_nodes = circ.n_nodes + np.arange(len(circ.vsrc), dtype=np.int64)
+    cache: dict[bytes, tuple] = {}
+
+    def factors(st: np.ndarray):
+        key = st.tobytes()
+        if key not in cache:
+            try:
+                f = _sk.SparseFactors(circ.matrix(st))
+            except (RuntimeError, ZeroDivisionError) as exc:
+                raise SimulationError(f"singular system matrix ({exc}); check for loops of ideal sources or "
+                                      "disconnected parts") from None
+            pr, pc = f.perm_r, f.perm_c
+            nz = circ.n
+            # D^T rows in the factors' row order (row perm_r[i] is unknown i's equation)
+            inv_r = np.empty(nz, dtype=np.int64)
+            inv_r[pr] = np.arange(nz)
+            Dr = DT[inv_r]
+            # branch terminals as solution entries (ground: entry nz, kept at 0)
+            zp = np.full(nb, nz, dtype=np.int64)
+            zm = np.full(nb, nz, dtype=np.int64)
+            rows = np.repeat(np.arange(nb), np.diff(Dc.indptr))
+            pos = Dc.data > 0
+            zp[rows[pos]] = pc[Dc.indices[pos]]
+            zm[rows[~pos]] = pc[Dc.indices[~pos]]
+            cache[key] = (f, c_(Dr.indptr, dtype=np.int64), c_(Dr.indices, dtype=np.int64), c_(Dr.data, dtype=float),
+                          zp, zm, c_(pr[inj.indices], dtype=np.int64), c_(pr[vrow_nodes], dtype=np.int64),
+                          c_(pc[np.asarray(obs, dtype=np.int64)], dtype=np.int64), c_(circ.g_all(st), dtype=float))
+        return cache[key]
+
+    state = np.zeros(J, dtype=np.int8)
+    new_state = np.zeros(J, dtype=np.int8)
+    cap = circ.cap
+    c1, c2 = c_(2.0 * cap / h), c_(cap / (2.0 * h))
+    itc = c_(circ.lower * (1.0 / circ.r0 - circ.glarge))
+    rt1 = c_(circ.rtype1.astype(np.bool_))
+    offs = c_(circ.phi_off, dtype=float)
+    icc = c_(ic, dtype=float)
+    g_c = c_(circ.g_c, dtype=float)
+    t_delay = c_(circ.t_delay if nt else np.zeros(0), dtype=np.int64)
+    t_other = c_(circ.t_other if nt else np.zeros(0), dtype=np.int64)
+    wbuf = np.zeros((int(t_delay.max()) + 1 if nt else 1, max(nt, 1)))
+    yb = np.zeros((5, nb))
+    vb = np.zeros((4, J))
+    phase = np.empty((T_out, J))
+    volt = np.empty((T_out, J))
+    nph = np.empty((T_out, len(obs)))
+    info = np.zeros(2, dtype=np.int64)
+    w = c_(w, dtype=float)
+    yv = c_(yv, dtype=float)
+    ip = c_(inj.indptr, dtype=np.int64)
+    iv = c_(inj.data, dtype=float)
+    check_from = 0.01 * (T - 1)
+    n = 0
+    while n < T:
+        f, rp, rb, rs, zp, zm, irow, vrow, obs_z, g = factors(state)
+        n = _sk.sparse_segment(n, T, se, check_from, PHASE_JUMP_LIMIT, a, kp, J, nr, nc, rp, rb, rs, zp, zm, g,
+                               g_c, c1, c2, icc, offs, itc, c_(circ.lower, dtype=float), c_(circ.upper, dtype=float),
+                               rt1, state, new_state, t_delay, t_other, wbuf, ip, irow, iv, w, vrow, yv, *f.L, *f.U,
+                               f.Udi, yb, vb, obs_z, phase, volt, nph, info)
+        if info[0] == 2:
+            raise _StepTooLarge(int(info[1]), int(n))
+        if info[0] == 1:
+            state = new_state.copy()
+    return phase[:, :, None], volt[:, :, None], nph[:, :, None]
 
 
 def _lu(A):
@@ -652,7 +744,7 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     sys0 = system(state[:, 0])
     sys_sub = sys0
     g_sub = circ.g_jj(state[:, 0])[:, None]
-    eyeJ = np.eye(J)
+    eyeJ = None if sparse else np.eye(J)
     # preallocated rotating buffers: no temporaries in the step loop (large ensembles are
     # memory-bound; fresh 100-200 kB arrays per operation would dominate)
     ybuf = [np.zeros((nb, E)) for _ in range(3)]
