@@ -93,15 +93,28 @@ def ic_multipliers(ensemble, n_jj: int, generator=None) -> np.ndarray | None:
 def _bdf2_voltage(phi: np.ndarray, h: float) -> np.ndarray:
     """JoSIM's BDF2 voltage from a phase series along axis 0 (zero history before t=0)."""
     # ((3 phi - 4 phi[n-1]) + phi[n-2]) / (2 h K), the same operations in the same order for every
-    # element, done in blocks of rows: large ensembles' traces are ~30 MB each, and whole-array
+    # element. Compiled when numba is installed: one pass that reads the (often strided) phase
+    # trace once and writes the result once; the numpy version below makes three passes and cost
+    # ~0.1 s per (4001, 1024) ensemble trace on the test machine (a third of a 1,024-member call).
+    from . import _ensemble_kernel as _kern
+
+    phi = np.asarray(phi, dtype=float)
+    c = 2.0 * h * K_JOSEPHSON
+    out = np.empty(phi.shape)
+    if _kern.available() and phi.ndim in (1, 2) and phi.shape[0]:
+        p2 = phi if phi.ndim == 2 else phi[:, None]
+        _kern.bdf2_voltage(p2, c, out if phi.ndim == 2 else out[:, None])
+        return out
+    return _bdf2_voltage_numpy(phi, c, out)
+
+
+def _bdf2_voltage_numpy(phi: np.ndarray, c: float, out: np.ndarray) -> np.ndarray:
+    # the same, in blocks of rows: large ensembles' traces are ~30 MB each, and whole-array
     # temporaries cost fresh pages (page faults) and memory bandwidth; block temporaries stay in
     # the cache and only the result is a new array
-    phi = np.asarray(phi)
     T = phi.shape[0]
-    out = np.empty(phi.shape)
     width = int(np.prod(phi.shape[1:], dtype=np.int64)) or 1
     blk = max(8, 65536 // width)
-    c = 2.0 * h * K_JOSEPHSON
     tmp = np.empty((blk,) + phi.shape[1:])
     for s in range(0, T, blk):
         e = min(T, s + blk)
