@@ -117,3 +117,11 @@ def test_factors_solve_the_system():
     np.testing.assert_allclose(A @ x, b, rtol=0, atol=1e-9 * np.abs(b).max())
     with pytest.raises((RuntimeError, ZeroDivisionError)):
         SparseFactors(sp.csc_matrix((3, 3)))
+
+
+def test_single_runs_default_to_the_compiled_loop(compiled_only):
+    # a small circuit's single run ('auto') takes the compiled sparse loop, and agrees with the
+    # fused back end (the same equations folded into dense matrices) and with JoSIM v2.7
+    fast = simulate(DATA / "dcsfq_jtl_sink_physnn.cir", tstop=250e-12)
+    fused = simulate(DATA / "dcsfq_jtl_sink_physnn.cir", tstop=250e-12, backend="fused")
+    _close(fast, fused)
