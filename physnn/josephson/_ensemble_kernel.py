@@ -106,9 +106,10 @@ if _nb is not None:
     @_nb.njit(cache=True, nogil=True)
     def bdf2_voltage(phi, c, out):
         """``out[n] = ((3 phi[n] - 4 phi[n-1]) + phi[n-2]) / c`` along axis 0 of a 2-D array (any
-        strides), with zero history before the first row (JoSIM's BDF2 voltage of a phase trace)."""
+        strides), with zero history before the first row (JoSIM's BDF2 voltage of a phase trace).
+        Runs backwards in time, so ``out`` may be ``phi`` (in place)."""
         T, W = phi.shape
-        for n in range(T):
+        for n in range(T - 1, -1, -1):
             for e in range(W):
                 v = phi[n, e] * 3.0
                 if n >= 1:
