@@ -160,6 +160,9 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
     params : dict, optional
         ``.param`` overrides (name -> SI value).
     backend : {'auto', 'fused', 'dense', 'sparse'}
+        ``'auto'``: a single noise-free run takes the compiled sparse loop (numba installed),
+        noise-free ensembles the compiled tiled loop, the rest the numpy loops; every back end
+        solves the same equations (results agree to round-off).
     strict : bool
         Turn every :class:`~physnn.josephson.NetlistWarning` into a NetlistError.
 
