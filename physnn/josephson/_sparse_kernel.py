@@ -59,6 +59,26 @@ class SparseFactors:
         self.n = n
         self.nnz = int(L.nnz + U.nnz)
 
+    def rows(self, rhs: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the forward and back substitutions that matter when only the unknowns
+        ``rhs`` can have a nonzero right-hand side and only the unknowns ``wanted`` are read.
+
+        A row whose right-hand side and L-predecessors are all structurally zero stays zero in
+        the forward pass; a row that no wanted row reads (through U) is not needed in the back
+        pass. Unknowns that only inductors touch (the inner node of an L-L chain) are both:
+        skipping them leaves the wanted entries bitwise the same and cuts ex_jtl_string's solve
+        by ~40 % (3,000 of its 9,026 unknowns). Returns (forward rows, back rows), ascending."""
+        n = self.n
+        nz = np.zeros(n, dtype=bool)
+        nz[self.perm_r[np.asarray(rhs, dtype=np.int64)]] = True
+        Lp, Li, _ = self.L
+        Up, Ui, _ = self.U
+        _mark_rows(nz, Lp, Li, np.zeros(n, dtype=bool), Up, Ui, forward=True)
+        need = np.zeros(n, dtype=bool)
+        need[self.perm_c[np.asarray(wanted, dtype=np.int64)]] = True
+        _mark_rows(need, Lp, Li, need, Up, Ui, forward=False)
+        return np.nonzero(nz)[0].astype(np.int64), np.nonzero(need)[0].astype(np.int64)
+
     def solve(self, b: np.ndarray) -> np.ndarray:
         """``A^-1 b`` with these factors (numpy; for tests)."""
         from scipy.sparse import csr_matrix, identity
@@ -72,6 +92,30 @@ class SparseFactors:
             (1.0 / self.Udi, np.arange(n), np.arange(n + 1)), shape=(n, n))
         z = spsolve_triangular(Us.tocsr(), spsolve_triangular(Ls.tocsr(), b2, lower=True), lower=False)
         return z[self.perm_c]
+
+
+def _mark_rows(mark, Lp, Li, need, Up, Ui, *, forward: bool) -> None:
+    """In place. forward: ``mark[i] |= any(mark[L-predecessors of i])`` in row order (a forward
+    value is nonzero if its right-hand side or one it reads is); back: ``mark[k] = True`` for every
+    entry k of U's row i with ``mark[i]`` (a needed row needs the later rows it reads), in row
+    order, so that every row's mark is final before it is used."""
+    n = mark.shape[0]
+    if forward:
+        for i in range(n):
+            if not mark[i]:
+                for k in range(Lp[i], Lp[i + 1]):
+                    if mark[Li[k]]:
+                        mark[i] = True
+                        break
+    else:
+        for i in range(n):
+            if mark[i]:
+                for k in range(Up[i], Up[i + 1]):
+                    mark[Ui[k]] = True
+
+
+if _nb is not None:  # a Python loop over ~10^4 rows otherwise (~20 ms)
+    _mark_rows = _nb.njit(cache=True)(_mark_rows)
 
 
 def _strict(M, lower: bool):
@@ -88,16 +132,18 @@ if _nb is not None:
     from ._ensemble_kernel import _sin
 
     @_nb.njit(cache=True, nogil=True)
-    def _tri_solve(z, Lp, Li, Lx, Up, Ui, Ux, Udi):
-        """In place: ``z <- U^-1 L^-1 z`` (CSR strict parts; L has a unit diagonal, ``Udi`` is the
+    def _tri_solve(z, Lp, Li, Lx, Up, Ui, Ux, Udi, fwd, bwd):
+        """In place: ``z <- U^-1 L^-1 z`` on the rows ``fwd`` (forward) and ``bwd`` (back) of
+        :meth:`SparseFactors.rows` (CSR strict parts; L has a unit diagonal, ``Udi`` is the
         reciprocal of U's: a division per row would sit on the solve's dependency chain)."""
-        n = Udi.shape[0]
-        for i in range(n):
+        for q in range(fwd.shape[0]):
+            i = fwd[q]
             s = z[i]
             for k in range(Lp[i], Lp[i + 1]):
                 s -= Lx[k] * z[Li[k]]
             z[i] = s
-        for i in range(n - 1, -1, -1):
+        for q in range(bwd.shape[0] - 1, -1, -1):
+            i = bwd[q]
             s = z[i]
             for k in range(Up[i], Up[i + 1]):
                 s -= Ux[k] * z[Ui[k]]
@@ -107,7 +153,7 @@ if _nb is not None:
     def sparse_segment(n0, T, se, check_from, lim, a, kp, J, nr, nc,
                        rp, rb, rs, zp, zm, g, g_c, c1, c2, ic, offs, itc, lower, upper, rt1, state, new_state,
                        t_delay, t_other, wbuf, inj_ptr, inj_row, inj_val, w, vrow, yv,
-                       Lp, Li, Lx, Up, Ui, Ux, Udi, yb, vb, obs_z, phase, volt, nph, info):
+                       Lp, Li, Lx, Up, Ui, Ux, Udi, fwd, bwd, yb, vb, obs_z, phase, volt, nph, info):
         """Steps ``n0 <= n < T`` of one run with the junction states ``state`` (one factorisation).
 
         The right-hand side is ``D^T c`` as a gather: row ``i`` (in the factors' row order) sums
@@ -116,8 +162,9 @@ if _nb is not None:
         phases of steps n, n-1, ..., n-4 as a ring (slot ``n % 5``); ``vb`` (4, J): junction
         voltages (slot ``n % 4``); ``wbuf`` (t_len, n_t): transmission-line port waves (slot
         ``n % t_len``). ``inj_*``: current-source injection, CSC by waveform (rows in the factors'
-        order); ``vrow``/``yv``: source rows and phases. Outputs of step n go to row ``n // se``
-        when ``n % se == 0``.
+        order); ``vrow``/``yv``: source rows and phases; ``fwd``/``bwd``: the rows of the two
+        substitutions (:meth:`SparseFactors.rows`). Outputs of step n go to row ``n // se`` when
+        ``n % se == 0``.
 
         Returns the step where it stopped and sets ``info``: (0, -) done; (1, -) a junction's
         predicted voltage puts it in another quasiparticle state (``new_state``; nothing of that
@@ -208,7 +255,7 @@ if _nb is not None:
                     z[inj_row[q]] += inj_val[q] * wk
             for k in range(nv):
                 z[vrow[k]] += yv[k, n]
-            _tri_solve(z, Lp, Li, Lx, Up, Ui, Ux, Udi)
+            _tri_solve(z, Lp, Li, Lx, Up, Ui, Ux, Udi, fwd, bwd)
             # branch phases y = D phi, junction voltages V = a (y - P)
             for b in range(nb):
                 y[b] = z[zp[b]] - z[zm[b]]

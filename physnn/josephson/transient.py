@@ -556,9 +556,15 @@ def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list
             pos = Dc.data > 0
             zp[rows[pos]] = pc[Dc.indices[pos]]
             zm[rows[~pos]] = pc[Dc.indices[~pos]]
+            obs_a = np.asarray(obs, dtype=np.int64)
+            # unknowns with a right-hand side (branch terminals, injections, source rows) and
+            # the unknowns read back (branch terminals, observed)
+            terms = np.unique(Dc.indices).astype(np.int64)
+            fwd, bwd = f.rows(np.concatenate([terms, inj.indices.astype(np.int64), vrow_nodes]),
+                              np.concatenate([terms, obs_a]))
             cache[key] = (f, c_(Dr.indptr, dtype=np.int64), c_(Dr.indices, dtype=np.int64), c_(Dr.data, dtype=float),
                           zp, zm, c_(pr[inj.indices], dtype=np.int64), c_(pr[vrow_nodes], dtype=np.int64),
-                          c_(pc[np.asarray(obs, dtype=np.int64)], dtype=np.int64), c_(circ.g_all(st), dtype=float))
+                          c_(pc[obs_a], dtype=np.int64), c_(circ.g_all(st), dtype=float), fwd, bwd)
         return cache[key]
 
     state = np.zeros(J, dtype=np.int8)
@@ -586,11 +592,11 @@ def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list
     check_from = 0.01 * (T - 1)
     n = 0
     while n < T:
-        f, rp, rb, rs, zp, zm, irow, vrow, obs_z, g = factors(state)
+        f, rp, rb, rs, zp, zm, irow, vrow, obs_z, g, fwd, bwd = factors(state)
         n = _sk.sparse_segment(n, T, se, check_from, PHASE_JUMP_LIMIT, a, kp, J, nr, nc, rp, rb, rs, zp, zm, g,
                                g_c, c1, c2, icc, offs, itc, c_(circ.lower, dtype=float), c_(circ.upper, dtype=float),
                                rt1, state, new_state, t_delay, t_other, wbuf, ip, irow, iv, w, vrow, yv, *f.L, *f.U,
-                               f.Udi, yb, vb, obs_z, phase, volt, nph, info)
+                               f.Udi, fwd, bwd, yb, vb, obs_z, phase, volt, nph, info)
         if info[0] == 2:
             raise _StepTooLarge(int(info[1]), int(n))
         if info[0] == 1:
