@@ -17,19 +17,23 @@ Figures (last printed line, one JSON object):
   torch_threads                  torch (and BLAS) threads used
 With --josim PATH (JoSIM v2.7 command-line binary), JoSIM runs on the same netlists in the same
 process run, side by side (wall time of ``josim-cli -m -o out.csv NETLIST``, the process included,
-against the wall time of one ``simulate()`` call, parsing and the Dataset included):
-  josim_ratio_single             physnn / JoSIM on ex_dcsfq_jtl_sink (medians of 7 alternating runs)
+against the wall time of one ``simulate()`` call, parsing and the Dataset included). Each
+comparison is one untimed round of each side, then alternating rounds (physnn, JoSIM), and
+compares the medians (--repeats rounds, 2 * repeats + 1 for the single run):
+  josim_ratio_single             physnn / JoSIM on ex_dcsfq_jtl_sink
   josim_ratio_jtl_string         physnn / JoSIM on ex_jtl_string (2,006 junctions)
   josim_ratio_large              physnn / JoSIM on a >= 3,000-junction circuit built here from
                                  the JTL, splitter and DFF cells with PTL (T) links between stages
-  josim_ratio_batch1024          one simulate() call with 1,024 Ic-spread variants (median of 3 calls)
-                                 / (1,024 x the median JoSIM run of a measured sample of variant
-                                 netlists)
+  josim_ratio_batch1024          one simulate() call with 1,024 Ic-spread variants (median of the
+                                 calls) / (1,024 x the median JoSIM run of --josim-sample variant
+                                 netlists, a share of them run after each physnn call)
   josim_ratio_*_cpu              the same ratios in CPU seconds (process_time of the call / user+system
                                  of the JoSIM processes): on a loaded machine the wall ratios of long
                                  calls suffer more than those of short processes
-  load_avg_*                     os.getloadavg() (1 min) when each comparison ran (the machine is
-                                 shared: ratios are side by side, absolute times are not comparable)
+  josim_*_runs_s, physnn_*_runs_s  the wall seconds of every timed round
+  load_avg_*_start, load_avg_*   os.getloadavg() (1 min) before and after each comparison (the
+                                 machine is shared: ratios are side by side, absolute times are not
+                                 comparable between runs)
 The reference netlists and JSON are read from --ref-dir (the project's shared reference folder).
 """
 
@@ -180,7 +184,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "results" / "bench_josephson")
     ap.add_argument("--josim", type=Path, default=None, help="JoSIM v2.7 josim-cli binary: side-by-side ratios")
-    ap.add_argument("--josim-sample", type=int, default=16, help="JoSIM runs measured for the batch ratio")
+    ap.add_argument("--josim-sample", type=int, default=24, help="JoSIM variant runs measured for the batch ratio")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="alternating physnn/JoSIM rounds per comparison (single run: 2 * repeats + 1)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", UserWarning)
     _limit_threads()
@@ -303,77 +309,92 @@ def main(argv=None) -> int:
         josim = args.josim.resolve()
         work = args.out / "josim_work"
         work.mkdir(parents=True, exist_ok=True)
-        # single run: alternate physnn and JoSIM, medians of 7 each
-        ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
-        simulate(dcsfq)
-        josim_wall(josim, dcsfq, work)
-        for _ in range(7):
-            t0, c0 = time.perf_counter(), time.process_time()
-            simulate(dcsfq)
-            ours.append(time.perf_counter() - t0)
-            ours_cpu.append(time.process_time() - c0)
-            theirs.append(josim_wall(josim, dcsfq, work))
-            theirs_cpu.append(JOSIM_CPU[-1])
-        result["josim_ratio_single_cpu"] = float(np.median(ours_cpu) / np.median(theirs_cpu))
-        result["load_avg_single"] = os.getloadavg()[0]
-        result["josim_single_s"] = float(np.median(theirs))
-        result["physnn_single_s"] = float(np.median(ours))
-        result["josim_ratio_single"] = result["physnn_single_s"] / result["josim_single_s"]
-        # batch: one call with 1024 variants against a measured sample of JoSIM variant runs
-        n0 = len(JOSIM_CPU)
-        sample = [josim_wall(josim, p, work) for p in variant_netlists(dcsfq, args.josim_sample, 0.05, args.seed, work)]
-        sample_cpu = JOSIM_CPU[n0:]
-        # median of 3 calls: a call that follows other large work pays the first touch of ~1 GB
-        # of fresh output pages again (measured 19 s wall / 7 s CPU at load 8, against 3 s / 1.3 s)
-        walls_b, cpus_b = [], []
-        for _ in range(3):
+        reps = args.repeats
+
+        def side_by_side(key: str, ours, theirs, n: int) -> None:
+            """``n`` alternating rounds (physnn, then JoSIM) after one untimed round of each;
+            medians of the wall and CPU seconds of each side (other jobs on the shared machine
+            slow both sides of a round alike; the median drops rounds that one of them hit)."""
+            ours()
+            theirs()
+            w_o, c_o, w_t, c_t = [], [], [], []
+            load0 = os.getloadavg()[0]
+            for _ in range(n):
+                t0, c0 = time.perf_counter(), time.process_time()
+                ours()
+                w_o.append(time.perf_counter() - t0)
+                c_o.append(time.process_time() - c0)
+                w, c = theirs()
+                w_t.append(w)
+                c_t.append(c)
+            result[f"josim_ratio_{key}_cpu"] = float(np.median(c_o) / np.median(c_t))
+            result[f"load_avg_{key}"] = os.getloadavg()[0]
+            result[f"load_avg_{key}_start"] = load0
+            result[f"josim_{key}_s"] = float(np.median(w_t))
+            result[f"physnn_{key}_s"] = float(np.median(w_o))
+            result[f"physnn_{key}_cpu_s"] = float(np.median(c_o))
+            result[f"physnn_{key}_runs_s"] = w_o
+            result[f"josim_{key}_runs_s"] = w_t
+            result[f"josim_ratio_{key}"] = result[f"physnn_{key}_s"] / result[f"josim_{key}_s"]
+
+        def josim_run(netlist):
+            def run():
+                w = josim_wall(josim, netlist, work)
+                return w, JOSIM_CPU[-1]
+            return run
+
+        # single run: alternating, medians of 2 * reps + 1 each
+        side_by_side("single", lambda: simulate(dcsfq), josim_run(dcsfq), 2 * reps + 1)
+        # batch: one call with 1024 variants against JoSIM run on variant netlists, one after
+        # another. Rounds alternate one physnn call with a share of the JoSIM sample (each
+        # variant file once); JoSIM's figure is 1024 x the median variant run.
+        variants = variant_netlists(dcsfq, args.josim_sample, 0.05, args.seed, work)
+        share = -(-len(variants) // reps)
+        rounds = [variants[i:i + share] for i in range(0, len(variants), share)]
+        sample, sample_cpu = [], []
+
+        def batch_call():
             gen = torch.Generator().manual_seed(args.seed)
-            t0, c0 = time.perf_counter(), time.process_time()
             simulate(dcsfq, ensemble=Ensemble(n=1024, ic_spread=0.05, distribution="uniform"), generator=gen)
-            walls_b.append(time.perf_counter() - t0)
-            cpus_b.append(time.process_time() - c0)
-        t_batch = float(np.median(walls_b))
-        result["physnn_batch1024_calls_s"] = walls_b
-        result["josim_ratio_batch1024_cpu"] = float(np.median(cpus_b)) / (float(np.median(sample_cpu)) * 1024)
-        result["load_avg_batch"] = os.getloadavg()[0]
+
+        def josim_share():
+            part = rounds[len(sample_rounds) % len(rounds)]
+            sample_rounds.append(part)
+            ws = [josim_wall(josim, p, work) for p in part]
+            sample.extend(ws)
+            sample_cpu.extend(JOSIM_CPU[-len(part):])
+            return float(np.median(ws)) * 1024, float(np.median(JOSIM_CPU[-len(part):])) * 1024
+
+        sample_rounds: list = []
+        side_by_side("batch1024", batch_call, josim_share, len(rounds))
+        # JoSIM's side from the whole sample (the untimed first share included: every variant
+        # file once, the first share twice)
+        del sample[:len(rounds[0])], sample_cpu[:len(rounds[0])]
         result["josim_batch1024_s"] = float(np.median(sample)) * 1024
-        result["physnn_batch1024_s"] = t_batch
-        result["josim_ratio_batch1024"] = t_batch / result["josim_batch1024_s"]
+        result["josim_ratio_batch1024_cpu"] = result["physnn_batch1024_cpu_s"] / (float(np.median(sample_cpu)) * 1024)
+        result["josim_ratio_batch1024"] = result["physnn_batch1024_s"] / result["josim_batch1024_s"]
+        result["physnn_batch1024_calls_s"] = result.pop("physnn_batch1024_runs_s")
+        result.pop("josim_batch1024_runs_s")
         result["josim_batch_sample_runs"] = len(sample)
         if not args.quick:
             jstr = ref_dir / "ex_jtl_string.cir"
-            t0, c0 = time.perf_counter(), time.process_time()
-            simulate(jstr)
-            t_ours = time.perf_counter() - t0
-            c_ours = time.process_time() - c0
-            t_theirs = josim_wall(josim, jstr, work)
-            result["josim_ratio_jtl_string_cpu"] = c_ours / JOSIM_CPU[-1]
-            result["load_avg_jtl_string"] = os.getloadavg()[0]
-            result["josim_jtl_string_s"] = t_theirs
-            result["physnn_jtl_string_s"] = t_ours
-            result["josim_ratio_jtl_string"] = t_ours / t_theirs
+            side_by_side("jtl_string", lambda: simulate(jstr), josim_run(jstr), reps)
             big = work / "ptl_pipeline.cir"
             big.write_text(ptl_pipeline(8, 15))
             net_big = parse_netlist(big)
             result["large_n_junctions"] = len(net_big.junctions)
             result["large_n_tlines"] = sum(e.kind == "T" for e in net_big.elements)
-            t0, c0 = time.perf_counter(), time.process_time()
+            del net_big
+            side_by_side("large", lambda: simulate(big), josim_run(big), reps)
+            # the pulse reached the end of the last lane, at JoSIM's time (JoSIM's CSV is that
+            # of its last run)
             ds_big = simulate(big)
-            t_ours = time.perf_counter() - t0
-            c_ours = time.process_time() - c0
-            t_theirs = josim_wall(josim, big, work)
-            result["josim_ratio_large_cpu"] = c_ours / JOSIM_CPU[-1]
-            result["load_avg_large"] = os.getloadavg()[0]
-            # the pulse reached the end of the last lane, at JoSIM's time
             jt = np.loadtxt(work / "josim_out.csv", delimiter=",", skiprows=1)
             from physnn.josephson import crossings
 
-            last = f"B1|XL7B14O2"
+            last = "B1|XL7B14O2"
             result["large_last_switch_ps"] = float(switch_times(ds_big, last)[0]) * 1e12
             result["large_last_switch_josim_ps"] = float(crossings(jt[:, 0], jt[:, 1])[0][0]) * 1e12
-            result["josim_large_s"] = t_theirs
-            result["physnn_large_s"] = t_ours
-            result["josim_ratio_large"] = t_ours / t_theirs
             del ds_big
 
     # ---- analytic checks

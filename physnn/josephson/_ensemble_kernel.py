@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover
 #: use the compiled loop when numba is importable (set False to force the numpy loop)
 USE_NUMBA = _nb is not None
 
-__all__ = ["USE_NUMBA", "available", "tiled_run", "sin_vec", "merge_members", "TILE", "CHUNK"]
+__all__ = ["USE_NUMBA", "available", "tiled_run", "sin_vec", "merge_members", "bdf2_voltage", "TILE", "CHUNK"]
 
 
 def merge_members(dst: np.ndarray, src: np.ndarray, members: np.ndarray, f: int) -> None:
@@ -103,8 +103,24 @@ if _nb is not None:
                 for i in range(members.shape[0]):
                     d[members[i]] = s[i]
 
+    @_nb.njit(cache=True, nogil=True)
+    def bdf2_voltage(phi, c, out):
+        """``out[n] = ((3 phi[n] - 4 phi[n-1]) + phi[n-2]) / c`` along axis 0 of a 2-D array (any
+        strides), with zero history before the first row (JoSIM's BDF2 voltage of a phase trace).
+        Runs backwards in time, so ``out`` may be ``phi`` (in place)."""
+        T, W = phi.shape
+        for n in range(T - 1, -1, -1):
+            for e in range(W):
+                v = phi[n, e] * 3.0
+                if n >= 1:
+                    v = v - phi[n - 1, e] * 4.0
+                if n >= 2:
+                    v = v + phi[n - 2, e]
+                out[n, e] = v / c
+
 else:  # pragma: no cover
     sin_vec = None
+    bdf2_voltage = None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..constants import Phi0
-from .netlist import Element, Netlist, NetlistError, check_dangling
+from .netlist import Element, Netlist, NetlistError, check_dangling, gc_paused
 
 __all__ = ["Circuit", "compile_circuit", "K_JOSEPHSON"]
 
@@ -163,6 +163,11 @@ def _incidence(elements, node_idx: dict, n: int) -> sp.csr_matrix:
 
 def compile_circuit(net: Netlist, h: float) -> Circuit:
     """Build the node-phase system of ``net`` for time step ``h`` (s)."""
+    with gc_paused():  # ~10^5 small Python objects, no cycles: see netlist.gc_paused
+        return _compile_circuit(net, h)
+
+
+def _compile_circuit(net: Netlist, h: float) -> Circuit:
     K = K_JOSEPHSON
     els = net.elements
     if not any(e.kind in "BLRCVPT" for e in els):

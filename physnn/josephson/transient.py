@@ -13,6 +13,9 @@ changes state (rtype=1). Three numpy back ends share these equations (see :mod:`
   gap-region states and step-rule flags, members split over up to two threads); the numpy loop
   :func:`_run_branch` does the rest (thermal noise, capacitors) and is the fallback;
 * ``sparse`` — large circuits: one sparse LU factorisation (SuperLU) and a triangular solve per step.
+  Single noise-free runs of any size take this back end by default when numba is installed: the
+  whole loop is compiled (:mod:`._sparse_kernel`), the numpy loop :func:`_run_branch` is its
+  reference and the fallback.
 
 If a junction's predicted phase moves more than 0.2*2pi in one step (after the first 1 % of the
 run), the run restarts with half the step, as JoSIM does; after ``max_halvings`` a
@@ -20,6 +23,15 @@ run), the run restarts with half the step, as JoSIM does; after ``max_halvings``
 are rerun (from t = 0 at h/2, all of them in one batched call, storing only the points of the
 caller's grid -- the compiled loop writes them straight into the output arrays); the others keep
 their results.
+
+Single runs (measured on the 2-core test machine, CPU seconds of one ``simulate()`` call): the
+compiled sparse loop does a step in ~1 us on ex_dcsfq_jtl_sink (53 unknowns; the call 8-9 ms,
+against 17-20 ms with the compiled fused loop), ~100 us on ex_jtl_string (9,026 unknowns, 2,006
+junctions; 0.8 s for 8,000 steps, against 0.3-0.5 ms a step for the numpy loop with a banded
+solve), two thirds of it the two triangular solves. What a large run costs besides the loop:
+the first touch of its phase and voltage outputs (2 x 128 MB for ex_jtl_string), parsing and
+compiling the netlist (each value text evaluated once, the cyclic GC paused: 0.06-0.1 s for
+3,171 junctions).
 
 Performance notes (ex_dcsfq_jtl_sink, 1024 members, +-5 % Ic, 1 ns at 0.25 ps; 685 members are
 rerun at h/2, 73 % of the member-steps). One call went from 3.7-4.6 s (numpy loop with a compiled
@@ -59,6 +71,10 @@ BLAS_THREADS_BATCH = None
 #: single runs: the fused loop's subgap steps in the compiled loop (:func:`._ensemble_kernel.fused_steps`)
 #: when numba is installed; False: the numpy loop (the reference it is tested against)
 FUSED_COMPILED = True
+
+#: single runs of the sparse back end (large circuits) in the compiled loop
+#: (:func:`._sparse_kernel.sparse_segment`) when numba is installed; False: the numpy loop
+SPARSE_COMPILED = True
 
 #: smallest ensemble for the compiled loop (single runs use the fused loop)
 KERNEL_MIN_MEMBERS = 2
@@ -454,8 +470,13 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
     node_idx.update({"__src__" + e.name: circ.n_nodes + k for k, e in enumerate(circ.vsrc)})
     obs = [node_idx[nd] for nd in obs_nodes if nd != "0"]
     temp = circ.netlist.temp
+    compiled_single = E == 1 and not temp and SPARSE_COMPILED and _kern.available()
     if backend == "auto":
-        if circ.n > 400:
+        if circ.n > 400 or compiled_single:
+            # single noise-free runs of any size: the compiled sparse loop (one SuperLU
+            # factorisation, a few hundred compiled operations per step; ex_dcsfq_jtl_sink 8-9 ms
+            # of CPU per call against 17-20 ms for the compiled fused loop, whose dense folded
+            # matrices cost ~7x the arithmetic per step and ~9 ms to build)
             backend = "sparse"
         elif E == 1 and not temp and not circ.n_t and circ.n_jj:
             backend = "fused"
@@ -470,6 +491,8 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
             out = _run_fused(circ, T, ic[:, 0], circ.source_values(t), obs)
         if se > 1:
             out = tuple(np.ascontiguousarray(x[::se]) for x in out)
+    elif backend == "sparse" and compiled_single:
+        out = _run_sparse_compiled(circ, t, ic[:, 0], obs, se)
     else:
         try:
             with _blas_threads(1 if (backend == "sparse" or E < 64) else BLAS_THREADS_BATCH):
@@ -490,6 +513,98 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
                                   f"t={bad[0] * h_out:.4g} s")
     return TransientResult(time=t_out, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h_out, circuit=circ,
                            halvings=0, ic=ic)
+
+
+def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], se: int):
+    """Single noise-free run of the sparse back end in the compiled loop
+    (:func:`._sparse_kernel.sparse_segment`): the equations of :func:`_run_branch`, one compiled
+    call per stretch of constant junction states (one SuperLU factorisation per state pattern)."""
+    from . import _sparse_kernel as _sk
+
+    T = len(t)
+    T_out = (T - 1) // se + 1
+    h = circ.h
+    K = K_JOSEPHSON
+    a = 3.0 / (2.0 * h * K)
+    kp = 2.0 * h * K / 3.0
+    J, nb, nr, nc, nt = circ.n_jj, circ.nb, circ.n_r, circ.n_c, circ.n_t
+    c_ = np.ascontiguousarray
+    w, yv = circ.source_waves(t)
+    Dc = circ.D.tocsr()
+    DT = circ.D.T.tocsr()  # (n, nb): row i sums the currents of the branches at unknown i
+    DT.sort_indices()
+    inj = circ.inj.tocsc()
+    inj.sort_indices()
+    vrow_nodes = circ.n_nodes + np.arange(len(circ.vsrc), dtype=np.int64)
+    cache: dict[bytes, tuple] = {}
+
+    def factors(st: np.ndarray):
+        key = st.tobytes()
+        if key not in cache:
+            try:
+                f = _sk.SparseFactors(circ.matrix(st))
+            except (RuntimeError, ZeroDivisionError) as exc:
+                raise SimulationError(f"singular system matrix ({exc}); check for loops of ideal sources or "
+                                      "disconnected parts") from None
+            pr, pc = f.perm_r, f.perm_c
+            nz = circ.n
+            # D^T rows in the factors' row order (row perm_r[i] is unknown i's equation)
+            inv_r = np.empty(nz, dtype=np.int64)
+            inv_r[pr] = np.arange(nz)
+            Dr = DT[inv_r]
+            # branch terminals as solution entries (ground: entry nz, kept at 0)
+            zp = np.full(nb, nz, dtype=np.int64)
+            zm = np.full(nb, nz, dtype=np.int64)
+            rows = np.repeat(np.arange(nb), np.diff(Dc.indptr))
+            pos = Dc.data > 0
+            zp[rows[pos]] = pc[Dc.indices[pos]]
+            zm[rows[~pos]] = pc[Dc.indices[~pos]]
+            obs_a = np.asarray(obs, dtype=np.int64)
+            # unknowns with a right-hand side (branch terminals, injections, source rows) and
+            # the unknowns read back (branch terminals, observed)
+            terms = np.unique(Dc.indices).astype(np.int64)
+            fwd, bwd = f.rows(np.concatenate([terms, inj.indices.astype(np.int64), vrow_nodes]),
+                              np.concatenate([terms, obs_a]))
+            cache[key] = (f, c_(Dr.indptr, dtype=np.int64), c_(Dr.indices, dtype=np.int64), c_(Dr.data, dtype=float),
+                          zp, zm, c_(pr[inj.indices], dtype=np.int64), c_(pr[vrow_nodes], dtype=np.int64),
+                          c_(pc[obs_a], dtype=np.int64), c_(circ.g_all(st), dtype=float), fwd, bwd)
+        return cache[key]
+
+    state = np.zeros(J, dtype=np.int8)
+    new_state = np.zeros(J, dtype=np.int8)
+    cap = circ.cap
+    c1, c2 = c_(2.0 * cap / h), c_(cap / (2.0 * h))
+    itc = c_(circ.lower * (1.0 / circ.r0 - circ.glarge))
+    rt1 = c_(circ.rtype1.astype(np.bool_))
+    offs = c_(circ.phi_off, dtype=float)
+    icc = c_(ic, dtype=float)
+    g_c = c_(circ.g_c, dtype=float)
+    t_delay = c_(circ.t_delay if nt else np.zeros(0), dtype=np.int64)
+    t_other = c_(circ.t_other if nt else np.zeros(0), dtype=np.int64)
+    wbuf = np.zeros((int(t_delay.max()) + 1 if nt else 1, max(nt, 1)))
+    yb = np.zeros((5, nb))
+    vb = np.zeros((4, J))
+    phase = np.empty((T_out, J))
+    volt = np.empty((T_out, J))
+    nph = np.empty((T_out, len(obs)))
+    info = np.zeros(2, dtype=np.int64)
+    w = c_(w, dtype=float)
+    yv = c_(yv, dtype=float)
+    ip = c_(inj.indptr, dtype=np.int64)
+    iv = c_(inj.data, dtype=float)
+    check_from = 0.01 * (T - 1)
+    n = 0
+    while n < T:
+        f, rp, rb, rs, zp, zm, irow, vrow, obs_z, g, fwd, bwd = factors(state)
+        n = _sk.sparse_segment(n, T, se, check_from, PHASE_JUMP_LIMIT, a, kp, J, nr, nc, rp, rb, rs, zp, zm, g,
+                               g_c, c1, c2, icc, offs, itc, c_(circ.lower, dtype=float), c_(circ.upper, dtype=float),
+                               rt1, state, new_state, t_delay, t_other, wbuf, ip, irow, iv, w, vrow, yv, *f.L, *f.U,
+                               f.Udi, fwd, bwd, yb, vb, obs_z, phase, volt, nph, info)
+        if info[0] == 2:
+            raise _StepTooLarge(int(info[1]), int(n))
+        if info[0] == 1:
+            state = new_state.copy()
+    return phase[:, :, None], volt[:, :, None], nph[:, :, None]
 
 
 def _lu(A):
@@ -655,7 +770,7 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     sys0 = system(state[:, 0])
     sys_sub = sys0
     g_sub = circ.g_jj(state[:, 0])[:, None]
-    eyeJ = np.eye(J)
+    eyeJ = None if sparse else np.eye(J)
     # preallocated rotating buffers: no temporaries in the step loop (large ensembles are
     # memory-bound; fresh 100-200 kB arrays per operation would dominate)
     ybuf = [np.zeros((nb, E)) for _ in range(3)]

@@ -190,9 +190,9 @@ def test_compiled_single_run_equals_numpy_loop(monkeypatch):
 
     if not _ensemble_kernel.available():
         pytest.skip("numba not installed")
-    fast = simulate(DCSFQ, tstop=TSTOP)
+    fast = simulate(DCSFQ, tstop=TSTOP, backend="fused")
     monkeypatch.setattr(transient, "FUSED_COMPILED", False)
-    ref = simulate(DCSFQ, tstop=TSTOP)
+    ref = simulate(DCSFQ, tstop=TSTOP, backend="fused")
     np.testing.assert_allclose(fast["phase"].values, ref["phase"].values, rtol=0, atol=1e-9)
     for name in [k for k in ref.data_vars if "(" in k]:
         scale = float(np.abs(ref[name].values).max())
