@@ -212,10 +212,8 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
 
 
 #: Threads of the tiled ensemble loop: the members are split into this many contiguous groups,
-#: each run by the compiled loop (which releases the GIL) in its own Python thread, with no
-#: synchronisation until the end (a thread that the shared machine deschedules does not stall the
-#: other, and there is no second thread pool next to torch's OpenMP one). None: automatic --
-#: torch's thread count, at most 2.
+#: one per iteration of numba's ``prange`` (groups share no written memory; one group runs the
+#: serial loop). None: automatic -- torch's thread count, at most 2.
 KERNEL_THREADS: int | None = None
 #: smallest group of members per thread
 PARALLEL_MIN_MEMBERS = 64
@@ -354,27 +352,26 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
     shared2 = (c(circ.phi_off, dtype=float), c(itc), c(circ.lower), c(circ.upper),
                c(circ.rtype1.astype(np.bool_)), a, kp, 0.01 * (T - 1), PHASE_JUMP_LIMIT)
 
-    def run(cols):
-        # one contiguous group of members: its own state arrays, shared outputs and flags
-        # (distinct columns); the loop releases the GIL
-        cols = np.array(cols, dtype=np.int64)  # a copy: the loop compacts it in place
-        m = cols.size
-        ic = c(ic_all[:, cols])
-        Y = np.zeros((3, nb, m))
-        VV = np.zeros((4, J, m))
-        _kern.tiled_run(T, *shared, ic, *shared2, Y, VV, cols, out[0], out[1], out[2], flag_step, flag_j,
-                        flag_val, status, _kern.CHUNK, _kern.TILE)
-
-    groups = np.array_split(members, _kernel_threads(members.size))
+    # contiguous member groups, one per thread: numba's prange over the groups; one group runs
+    # serially (numba's thread pool is not started for it, see physnn.crossbar.backends)
+    groups = _kernel_threads(members.size)
+    sizes = [members.size // groups + (1 if g < members.size % groups else 0) for g in range(groups)]
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)       # as np.array_split
+    st = np.zeros(groups, dtype=np.int64)
+    mem = c(members, dtype=np.int64)
     with _blas_threads(1):
-        if len(groups) == 1:
-            run(groups[0])
+        if groups == 1:
+            cols = mem.copy()                       # the loop compacts it in place
+            _kern.tiled_run(T, *shared, c(ic_all[:, cols]), *shared2, np.zeros((3, nb, cols.size)),
+                            np.zeros((4, J, cols.size)), cols, out[0], out[1], out[2], flag_step, flag_j,
+                            flag_val, st, _kern.CHUNK, _kern.TILE)
         else:
-            from concurrent.futures import ThreadPoolExecutor
+            import numba
 
-            with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-                for f in [pool.submit(run, g) for g in groups]:
-                    f.result()
+            numba.set_num_threads(min(groups, numba.config.NUMBA_NUM_THREADS))
+            _kern.tiled_run_groups(bounds, mem, T, *shared, c(ic_all), *shared2, nb, out[0], out[1], out[2],
+                                   flag_step, flag_j, flag_val, st, _kern.CHUNK, _kern.TILE)
+    status[0] = max(int(status[0]), int(st.max()))
     return flag_step, flag_j, flag_val
 
 
