@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import copy
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -126,7 +125,8 @@ def counter_normal(key: int, index: torch.Tensor, dtype: torch.dtype = torch.flo
     return t[cell] + frac * d[cell]
 
 
-def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, backend: str | None = None) -> torch.Tensor:
+def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, out: torch.Tensor | None = None,
+                       backend: str | None = None) -> torch.Tensor:
     """Noisy copies of ``y``, one per key: ``out[:, k] = y[:, k or 0] + std[k] * z_k``.
 
     ``z_k`` are the :func:`counter_normal` draws of key ``keys[k]`` at the counters ``r * M + j``
@@ -141,13 +141,16 @@ def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, backend: str | N
         Noise standard deviation per copy (in ``y``'s units; 0 copies ``y``).
     keys : sequence of int, (K,)
         Noise key per copy (64-bit unsigned ints).
+    out : Tensor (R, K, M), optional
+        Where to write the result (any strides; must not overlap ``y``); a new tensor if None.
     backend : str, optional
-        ``"reference"`` (plain torch) or ``"numba_cpu"``; None: the :func:`use_backend` choice,
-        where ``"auto"`` takes the fast one when it can. All give the same numbers.
+        A back end with an ``add_counter_normal`` method, ``"reference"`` (plain torch) or
+        ``"auto"``; None: the :func:`use_backend` choice. ``"auto"`` takes the last registered
+        back end that can do it, else the reference. All give the same numbers.
 
     Returns
     -------
-    Tensor, (R, K, M)
+    Tensor, (R, K, M): ``out``.
     """
     keys = [int(k) for k in keys]
     K = len(keys)
@@ -159,19 +162,27 @@ def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, backend: str | N
         raise ValueError(f"std: expected {K} finite values >= 0, got {std!r}")
     if any(not 0 <= k <= _U64 for k in keys):
         raise ValueError("keys: each must be an int in [0, 2**64)")
+    R, _, M = y.shape
+    if out is None:
+        out = torch.empty((R, K, M), dtype=y.dtype, device=y.device)
+    elif tuple(out.shape) != (R, K, M) or out.dtype != y.dtype or out.device != y.device:
+        raise ValueError(f"out: expected {(R, K, M)} {y.dtype} on {y.device}, got {tuple(out.shape)} "
+                         f"{out.dtype} on {out.device}")
     _load()
     name = _CHOICE.get() if backend is None else backend
     if name != "reference":
-        fast = _BACKENDS.get("numba_cpu")
-        ok = fast is not None and hasattr(fast, "add_counter_normal") and y.device.type == "cpu" \
-            and y.dtype in (torch.float32, torch.float64) and not (torch.is_grad_enabled() and y.requires_grad)
-        if ok:
-            return fast.add_counter_normal(y, std_t, keys)
+        able = [b for b in reversed(list(_BACKENDS.values())) if hasattr(b, "add_counter_normal")]
         if name != "auto":
-            raise ValueError(f"backend={name!r} cannot do add_counter_normal on this tensor")
-    R, _, M = y.shape
+            able = [b for b in able if b.name == name]
+            if not able:
+                raise ValueError(f"backend={name!r}: unknown or without add_counter_normal")
+            why = able[0].unsupported_noise(y, out)
+            if why is not None:
+                raise ValueError(f"backend={name!r} cannot do add_counter_normal: {why}")
+        for b in able:
+            if b.unsupported_noise(y, out) is None:
+                return b.add_counter_normal(y, std_t, keys, out)
     idx = torch.arange(R * M, device=y.device).view(R, M)
-    out = torch.empty((R, K, M), dtype=y.dtype, device=y.device)
     for k, key in enumerate(keys):
         src = y[:, k if y.shape[1] > 1 else 0]
         out[:, k] = src + std_t[k] * counter_normal(key, idx, y.dtype) if float(std_t[k]) > 0 else src

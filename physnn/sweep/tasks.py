@@ -510,8 +510,8 @@ class _CrossbarTask(AbstractTask):
                 b = min(K, a + kb)
                 zb = h[:, a:b]
                 yb = ys if ys.shape[1] == 1 else ys[:, a:b]
-                zb.copy_(add_counter_normal(yb.reshape(R, yb.shape[1], B * n_out), [ro[k][0] for k in range(a, b)],
-                                            [point_key(pts[k].key, li) for k in range(a, b)]).view(R, b - a, B, n_out))
+                add_counter_normal(yb.reshape(R, yb.shape[1], B * n_out), [ro[k][0] for k in range(a, b)],
+                                   [point_key(pts[k].key, li) for k in range(a, b)], out=zb.view(R, b - a, B * n_out))
                 i = a
                 while i < b:
                     j = i + 1

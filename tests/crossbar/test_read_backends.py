@@ -203,6 +203,12 @@ def test_add_counter_normal_backends_equal_reference_and_have_each_copies_std(dt
     ref = add_counter_normal(y, std, keys, backend="reference")
     for b in FAST:
         assert torch.equal(add_counter_normal(y, std, keys, backend=b), ref), b
+        # into a strided slice of a larger tensor (the sweep's block of points): same numbers,
+        # the rest of the tensor untouched
+        big = torch.full((R, K + 3, M), 7.0, dtype=dtype)
+        res = add_counter_normal(y, std, keys, out=big[:, 1:K + 1], backend=b)
+        assert res.data_ptr() == big[:, 1:K + 1].data_ptr() and torch.equal(big[:, 1:K + 1], ref)
+        assert bool((big[:, 0] == 7).all()) and bool((big[:, K + 1:] == 7).all())
     noise = ref - (y if not shared else y.expand(R, K, M))
     assert torch.equal(noise[:, 0], torch.zeros_like(noise[:, 0]))          # std 0: a copy
     for k in (1, 2):
@@ -227,6 +233,10 @@ def test_add_counter_normal_bad_input_names_the_parameter():
         add_counter_normal(torch.zeros(2, 3, 5), [0.1, 0.1], [1, 2])
     with pytest.raises(ValueError, match="keys"):
         add_counter_normal(y, [0.1], [-1])
+    with pytest.raises(ValueError, match="out: expected"):
+        add_counter_normal(y, [0.1], [1], out=torch.zeros(2, 2, 5))
+    with pytest.raises(ValueError, match="backend='nope'"):
+        add_counter_normal(y, [0.1], [1], backend="nope")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

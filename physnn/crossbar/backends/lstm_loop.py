@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numba_cpu import counter_hash
+from .numba_cpu import noise_row
 
 try:
     import numba
@@ -80,11 +80,9 @@ def _make_step(ft, noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: 
     """The per-step pass in float type ``ft`` (the read's dtype, float32 or float64), specialised
     on which stages are on (compile-time constants, so the inner loops carry no branches and
     vectorise, as the read's fused pass does)."""
-    s20 = np.uint32(20)
-    m20 = np.uint32(0xFFFFF)
-    inv20 = ft(2.0 ** -20)
     zero = ft(0.0)
     sigmoid = _make_sigmoid(ft)
+    row_noise = noise_row(ft)
 
     @numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
     def step(acc, xt, scale, bias, h, c, out_t, sv, klo, khi, t_tab, d_tab, sig, adc_m,
@@ -97,16 +95,11 @@ def _make_step(ft, noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: 
         for e in range(n_e):
             for b in range(n_b):
                 cs = sv[e, b] * scale[e] if abs_max else scale[e]
-                if noisy:  # the row's hashes first: integer arithmetic only, vectorises
-                    base = np.uint32(((b * n_e + e) * g4) & 0xFFFFFFFF)
-                    for j in range(g4):
-                        hb[j] = counter_hash(base + np.uint32(j), klo, khi)
+                if noisy:  # the read's own noise step (counter (b E + e) 4H + j), into z
+                    row_noise(z, acc[e, b], np.uint32(((b * n_e + e) * g4) & 0xFFFFFFFF), klo, khi, sig,
+                              t_tab, d_tab, hb)
                 for j in range(g4):
-                    v = acc[e, b, j]
-                    if noisy:  # the arithmetic of physnn.crossbar.read.finish, in ft
-                        x = hb[j]
-                        cell = np.int32(x >> s20)
-                        v = v + sig * (t_tab[cell] + (ft(np.int32(x & m20)) * inv20) * d_tab[cell])
+                    v = z[j] if noisy else acc[e, b, j]
                     if adc:
                         v = min(max(np.rint(v), -adc_m), adc_m)
                     v = v * cs

@@ -58,21 +58,44 @@ if numba is not None:
 else:  # pragma: no cover - numba is a dependency
     counter_hash = None
 
+_NOISE_ROWS: dict = {}
+
+
+def noise_row(ft):
+    """The compiled output-noise step of one row in float type ``ft``: ``dst[o] = src[o] + std *
+    z(base + o)`` with ``z`` the draw of :func:`physnn.crossbar.read.counter_normal` (``T[cell] +
+    f D[cell]``, the reference's arithmetic in the same order). The row's hashes go to the
+    scratch ``hb`` first: that loop is integer arithmetic only and vectorises, while the table
+    loop stays scalar (one loop doing both ran 3x slower). ``base`` is the row's first counter
+    (uint32, modulo 2**32). One definition for every compiled consumer (the read's fused pass,
+    :func:`add_counter_normal`, the LSTM loop)."""
+    fn = _NOISE_ROWS.get(ft)
+    if fn is None:
+        s20, m20, inv20 = np.uint32(20), np.uint32(0xFFFFF), ft(2.0 ** -20)
+
+        @numba.njit(inline="always", error_model="numpy")
+        def row_noise(dst, src, base, klo, khi, std, t, d, hb):  # pragma: no cover - compiled
+            n = dst.shape[0]
+            for o in range(n):
+                hb[o] = counter_hash(base + np.uint32(o), klo, khi)
+            for o in range(n):
+                x = hb[o]
+                cell = np.int32(x >> s20)
+                dst[o] = src[o] + std * (t[cell] + (ft(np.int32(x & m20)) * inv20) * d[cell])
+
+        fn = _NOISE_ROWS[ft] = row_noise
+    return fn
+
 
 def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool):
     """The fused pass for float type ``ft``, specialised on which steps are on (compile-time
     constants, so the inner loops have no branches); ``parallel``: blocks of rows dealt to
     numba's ``prange``, else one serial loop (see :func:`_threads`).
 
-    Per output row three loops: the row's counter hashes into a scratch buffer (integer
-    arithmetic only: vectorises), the table step ``acc + std (T[cell] + f D[cell])``, then
-    round, clamp, scale and bias (vectorises). Split this way the serial kernel is as fast as the
-    parallel one on one thread (one loop doing all three ran scalar, 3x slower: without
-    ``prange``'s no-alias guarantee LLVM kept the hash in the table loop unvectorised). The block
-    size changes the schedule only, never a number (each element is computed on its own)."""
-    s20 = np.uint32(20)
-    m20 = np.uint32(0xFFFFF)
-    inv20 = ft(2.0 ** -20)
+    Per output row: the noise step (:func:`noise_row`), then round, clamp, scale and bias
+    (vectorises). The block size changes the schedule only, never a number (each element is
+    computed on its own)."""
+    row_noise = noise_row(ft)
 
     @numba.njit(inline="always", error_model="numpy")
     def rows(q0, q1, hb, acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
@@ -84,14 +107,8 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
             if scaled:
                 c = s[i if s.shape[0] > 1 else 0, r] * c
             if noisy:
-                base = np.uint32(((r * n_tiles + members[i]) * n_out) & 0xFFFFFFFF)
-                for o in range(n_out):
-                    hb[o] = counter_hash(base + np.uint32(o), klo, khi)
-                for o in range(n_out):
-                    x = hb[o]
-                    cell = np.int32(x >> s20)
-                    f = ft(np.int32(x & m20)) * inv20
-                    out[i, r, o] = acc[i, r, o] + sig * (t[cell] + f * d[cell])
+                row_noise(out[i, r], acc[i, r], np.uint32(((r * n_tiles + members[i]) * n_out) & 0xFFFFFFFF),
+                          klo, khi, sig, t, d, hb)
             n_sat = 0
             for o in range(n_out):
                 v = out[i, r, o] if noisy else acc[i, r, o]
@@ -261,62 +278,51 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
 
 def _make_copies(ft, parallel: bool):
     """``out[r, k, j] = y[r, k or 0, j] + std[k] * z(key_k, r * M + j)``: the arithmetic of
-    :func:`physnn.crossbar.read.add_counter_normal` (hashes of a row first: that loop vectorises)."""
-    s20 = np.uint32(20)
-    m20 = np.uint32(0xFFFFF)
-    inv20 = ft(2.0 ** -20)
+    :func:`physnn.crossbar.read.add_counter_normal` (:func:`noise_row` per row and copy)."""
+    row_noise = noise_row(ft)
 
     @numba.njit(inline="always", error_model="numpy")
-    def row(q, y, out, std, klo, khi, t, d):
-        n_r, n_k, n_m = out.shape
-        r = q // n_k
-        k = q - r * n_k
-        ky = 0 if y.shape[1] == 1 else k
-        sig = std[k]
-        if sig > 0:
-            hb = np.empty(n_m, np.uint32)
-            base = np.uint32((r * n_m) & 0xFFFFFFFF)
-            for j in range(n_m):
-                hb[j] = counter_hash(base + np.uint32(j), klo[k], khi[k])
-            for j in range(n_m):
-                x = hb[j]
-                cell = np.int32(x >> s20)
-                f = ft(np.int32(x & m20)) * inv20
-                out[r, k, j] = y[r, ky, j] + sig * (t[cell] + f * d[cell])
-        else:
-            for j in range(n_m):
-                out[r, k, j] = y[r, ky, j]
+    def rows(q0, q1, hb, y, out, std, klo, khi, t, d):
+        n_k, n_m = out.shape[1], out.shape[2]
+        for q in range(q0, q1):
+            r = q // n_k
+            k = q - r * n_k
+            src = y[r, 0 if y.shape[1] == 1 else k]
+            if std[k] > 0:
+                row_noise(out[r, k], src, np.uint32((r * n_m) & 0xFFFFFFFF), klo[k], khi[k], std[k], t, d, hb)
+            else:
+                out[r, k, :] = src
 
     if parallel:
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-        def copies_prange(y, out, std, klo, khi, t, d):
-            for q in numba.prange(out.shape[0] * out.shape[1]):
-                row(q, y, out, std, klo, khi, t, d)
+        def copies_prange(y, out, std, klo, khi, t, d, n_blocks):
+            n_q = out.shape[0] * out.shape[1]
+            for blk in numba.prange(n_blocks):
+                rows(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks, np.empty(out.shape[2], np.uint32), y, out,
+                     std, klo, khi, t, d)
 
         return copies_prange
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def copies_serial(y, out, std, klo, khi, t, d):
-        for q in range(out.shape[0] * out.shape[1]):
-            row(q, y, out, std, klo, khi, t, d)
+    def copies_serial(y, out, std, klo, khi, t, d, n_blocks):
+        rows(0, out.shape[0] * out.shape[1], np.empty(out.shape[2], np.uint32), y, out, std, klo, khi, t, d)
 
     return copies_serial
 
 
-def add_counter_normal(y: torch.Tensor, std: torch.Tensor, keys: list[int]) -> torch.Tensor:
-    """:func:`physnn.crossbar.read.add_counter_normal` in one ``prange`` pass (same numbers)."""
+def add_counter_normal(y: torch.Tensor, std: torch.Tensor, keys: list[int], out: torch.Tensor) -> torch.Tensor:
+    """:func:`physnn.crossbar.read.add_counter_normal` in one compiled pass into ``out`` (same
+    numbers as the reference)."""
     dt = y.dtype
-    par = _threads() > 1
-    kname = ("copies", dt, par)
+    n_thr = _threads()
+    kname = ("copies", dt, n_thr > 1)
     if kname not in _KERNELS:
-        _KERNELS[kname] = _make_copies(np.float32 if dt == torch.float32 else np.float64, par)
-    yc = y.detach().contiguous()
-    R, _, M = yc.shape
-    out = torch.empty((R, len(keys), M), dtype=dt)
+        _KERNELS[kname] = _make_copies(np.float32 if dt == torch.float32 else np.float64, n_thr > 1)
     k = np.array(keys, dtype=np.uint64)
     t, d = _tables(dt)
-    _KERNELS[kname](yc.numpy(), out.numpy(), std.detach().to(dt).contiguous().numpy(),
-                    (k & np.uint64(0xFFFFFFFF)).astype(np.uint32), (k >> np.uint64(32)).astype(np.uint32), t, d)
+    _KERNELS[kname](y.detach().numpy(), out.numpy(), std.detach().to(dt).contiguous().numpy(),
+                    (k & np.uint64(0xFFFFFFFF)).astype(np.uint32), (k >> np.uint64(32)).astype(np.uint32), t, d,
+                    min(out.shape[0] * out.shape[1], 4 * n_thr))
     return out
 
 
@@ -348,9 +354,21 @@ class NumbaCPU:
             return "no autograd (use the reference for gradients)"
         return None
 
+    def unsupported_noise(self, y: torch.Tensor, out: torch.Tensor) -> str | None:
+        """Why :meth:`add_counter_normal` cannot take these tensors, or None."""
+        if numba is None:
+            return "numba is not installed"
+        if y.device.type != "cpu" or out.device.type != "cpu":
+            return "CPU tensors only"
+        if y.dtype not in _DTYPES or out.dtype != y.dtype:
+            return f"float32/float64 only, with out.dtype == y.dtype (got {y.dtype}, {out.dtype})"
+        if torch.is_grad_enabled() and y.requires_grad:
+            return "no autograd (use the reference for gradients)"
+        return None
+
     @staticmethod
-    def add_counter_normal(y: torch.Tensor, std: torch.Tensor, keys: list[int]) -> torch.Tensor:
-        return add_counter_normal(y, std, keys)
+    def add_counter_normal(y: torch.Tensor, std: torch.Tensor, keys: list[int], out: torch.Tensor) -> torch.Tensor:
+        return add_counter_normal(y, std, keys, out)
 
     def __call__(self, spec: ReadSpec, x: torch.Tensor, per_member: bool) -> torch.Tensor:
         why = self.unsupported(spec, x, per_member)
