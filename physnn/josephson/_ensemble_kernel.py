@@ -448,6 +448,22 @@ if _nb is not None:
                 nact = k
         return nact
 
+    @_nb.njit(cache=True, nogil=True)
+    def _run_group(g, bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower, upper,
+                   rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val, status, chunk,
+                   tile):
+        # group g: its own copy of the member list (the loop compacts it), state arrays and status[g]
+        J = ic_all.shape[0]
+        cols = members[bounds[g]:bounds[g + 1]].copy()
+        m = cols.shape[0]
+        ic = np.empty((J, m))
+        for j in range(J):
+            for k in range(m):
+                ic[j, k] = ic_all[j, cols[k]]
+        tiled_run(T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc, lower, upper, rt1, a, kp, check_from,
+                  lim, np.zeros((3, nb, m)), np.zeros((4, J, m)), cols, phase, volt, nph, flag_step, flag_j,
+                  flag_val, status[g:g + 1], chunk, tile)
+
     @_nb.njit(cache=True, nogil=True, parallel=True)
     def tiled_run_groups(bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
                          upper, rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val,
@@ -456,22 +472,23 @@ if _nb is not None:
         one per ``prange`` iteration: each group owns its state arrays and its ``status[g]``;
         the outputs and flags it writes are its own members' columns, so groups share no
         written memory."""
-        J = ic_all.shape[0]
         for g in _nb.prange(bounds.shape[0] - 1):
-            cols = members[bounds[g]:bounds[g + 1]].copy()      # the loop compacts it in place
-            m = cols.shape[0]
-            ic = np.empty((J, m))
-            for j in range(J):
-                for k in range(m):
-                    ic[j, k] = ic_all[j, cols[k]]
-            Y = np.zeros((3, nb, m))
-            VV = np.zeros((4, J, m))
-            tiled_run(T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc, lower, upper, rt1, a, kp,
-                      check_from, lim, Y, VV, cols, phase, volt, nph, flag_step, flag_j, flag_val,
-                      status[g:g + 1], chunk, tile)
+            _run_group(g, bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
+                       upper, rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val,
+                       status, chunk, tile)
+
+    @_nb.njit(cache=True, nogil=True)
+    def tiled_run_group(bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
+                        upper, rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val,
+                        status, chunk, tile):
+        """:func:`tiled_run_groups` for one group, serially (numba's thread pool is not started)."""
+        _run_group(0, bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
+                   upper, rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val,
+                   status, chunk, tile)
 else:  # pragma: no cover
     tiled_run = None
     tiled_run_groups = None
+    tiled_run_group = None
 
 
 # ------------------------------------------------------------------------------------------------

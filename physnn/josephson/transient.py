@@ -360,17 +360,13 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
     st = np.zeros(groups, dtype=np.int64)
     mem = c(members, dtype=np.int64)
     with _blas_threads(1):
-        if groups == 1:
-            cols = mem.copy()                       # the loop compacts it in place
-            _kern.tiled_run(T, *shared, c(ic_all[:, cols]), *shared2, np.zeros((3, nb, cols.size)),
-                            np.zeros((4, J, cols.size)), cols, out[0], out[1], out[2], flag_step, flag_j,
-                            flag_val, st, _kern.CHUNK, _kern.TILE)
-        else:
+        if groups > 1:
             import numba
 
             numba.set_num_threads(min(groups, numba.config.NUMBA_NUM_THREADS))
-            _kern.tiled_run_groups(bounds, mem, T, *shared, c(ic_all), *shared2, nb, out[0], out[1], out[2],
-                                   flag_step, flag_j, flag_val, st, _kern.CHUNK, _kern.TILE)
+        run = _kern.tiled_run_groups if groups > 1 else _kern.tiled_run_group
+        run(bounds, mem, T, *shared, c(ic_all), *shared2, nb, out[0], out[1], out[2], flag_step, flag_j, flag_val,
+            st, _kern.CHUNK, _kern.TILE)
     status[0] = max(int(status[0]), int(st.max()))
     return flag_step, flag_j, flag_val
 

@@ -26,21 +26,27 @@ def compiled():
     pytest.importorskip("numba")
     assert kern.available()
     calls = []
-    orig, orig_branch = kern.tiled_run, tr._run_branch
+    names = ("tiled_run_group", "tiled_run_groups")
+    origs, orig_branch = {n: getattr(kern, n) for n in names}, tr._run_branch
 
-    def counted(*args):
-        calls.append(args[-10].size)  # cols: the members (output columns) of this pass
-        return orig(*args)
+    def counting(name):
+        def counted(*args):
+            calls.append(args[1].size)  # members (output columns) of this pass, all groups
+            return origs[name](*args)
+        return counted
 
     def no_numpy_loop(*args, **kw):  # the compiled loop must do every step
         raise AssertionError("numpy loop used")
 
-    kern.tiled_run = counted
+    for n in names:
+        setattr(kern, n, counting(n))
     tr._run_branch = no_numpy_loop
     try:
         ds = _ens()
     finally:
-        kern.tiled_run, tr._run_branch = orig, orig_branch
+        for n in names:
+            setattr(kern, n, origs[n])
+        tr._run_branch = orig_branch
     # one pass of all members at h, one of the flagged members at h/2 (from t = 0)
     halved = int((ds["step_halvings"].values > 0).sum())
     assert calls == [24, halved]
