@@ -312,9 +312,9 @@ class ReadSpec:
         if per_member:
             if E is None or x.dim() < 2 or x.shape[0] != E:
                 raise ValueError(f"x: a per-member input needs leading dimension ensemble={E}, got {tuple(x.shape)}")
-            return x.reshape(E, -1, x.shape[-1]), (*x.shape[:-1], out)
+            return (x if x.dim() == 3 else x.reshape(E, -1, x.shape[-1])), (*x.shape[:-1], out)
         lead = tuple(x.shape[:-1])
-        return x.reshape(-1, x.shape[-1]), ((*lead, out) if E is None else (E, *lead, out))
+        return (x if x.dim() == 2 else x.reshape(-1, x.shape[-1])), ((*lead, out) if E is None else (E, *lead, out))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,19 +347,22 @@ def input_codes(spec: ReadSpec, x: torch.Tensor, s: torch.Tensor | None, step: A
     return c
 
 
-def mvm(spec: ReadSpec, codes: torch.Tensor, members: torch.Tensor | None) -> torch.Tensor:
+def mvm(spec: ReadSpec, codes: torch.Tensor, members: torch.Tensor | None, *,
+        out: torch.Tensor | None = None) -> torch.Tensor:
     """Accumulated output codes of the tiles ``members`` (None: all). ``codes``: ``(M, in)`` shared
-    or ``(k, M, in)``; result ``(M, out)`` without an ensemble, else ``(k, M, out)``."""
+    or ``(k, M, in)``; result ``(M, out)`` without an ensemble, else ``(k, M, out)``, written into
+    ``out`` when given (a contiguous tensor of that shape; the same numbers either way)."""
     if spec.ir is not None:
-        return spec.ir(codes, members)
+        acc = spec.ir(codes, members)
+        return acc if out is None else out.copy_(acc)
     w = spec.weight
     if w.dim() == 2:
-        return torch.mm(codes, w.t())
+        return torch.mm(codes, w.t(), out=out)
     if members is not None:
         w = w.index_select(0, members)
     if codes.dim() == 2:
         codes = codes.expand(w.shape[0], *codes.shape)
-    return torch.bmm(codes, w.transpose(1, 2))
+    return torch.bmm(codes, w.transpose(1, 2), out=out)
 
 
 def output_scale(spec: ReadSpec, red: torch.Tensor, members: torch.Tensor | None) -> torch.Tensor:
@@ -423,21 +426,25 @@ def _dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.T
 
 
 def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
-              dac: Callable = _dac) -> torch.Tensor:
+              dac: Callable = _dac, empty: Callable | None = None) -> torch.Tensor:
     """The read of :func:`reference_read` with ``fin`` (same signature and result as
-    :func:`finish`) doing the per-element work after the MVM, and ``dac(spec, x2) -> (scale,
-    codes)`` the first DAC pass (same result as :func:`input_scale` and :func:`input_codes`):
-    the skeleton back ends share."""
+    :func:`finish`; its saturation flags may be a numpy bool array) doing the per-element work
+    after the MVM, ``dac(spec, x2) -> (scale, codes)`` the first DAC pass (same result as
+    :func:`input_scale` and :func:`input_codes`) and ``empty(shape, dtype)`` giving the tensor the
+    first MVM writes into (None: torch allocates it): the skeleton back ends share."""
     x2, shape = spec.layout(x, per_member)
     E = spec.ensemble
     rows = x2.shape[-2]
     s, codes = dac(spec, x2)
     # first attempt: no input reduction, so output_scale(spec, 1, None) is the scale itself
-    y, sat = fin(spec, mvm(spec, codes, None), s, spec.scale, spec.key, None, rows)
+    out = None
+    if empty is not None:
+        out = empty((rows, spec.out_features) if E is None else (E, rows, spec.out_features), x2.dtype)
+    y, sat = fin(spec, mvm(spec, codes, None, out=out), s, spec.scale, spec.key, None, rows)
     if spec.bound_management and rows and bool(sat.any()):
         red = [1.0] * (1 if E is None else E)
         parts = list(y.unbind(0)) if E is not None else [y]
-        sat = sat.reshape(-1).clone()
+        sat = torch.as_tensor(sat).reshape(-1).clone()
         for attempt in range(1, 64):
             redo = [e for e, p in enumerate(sat.tolist()) if p and red[e] <= spec.max_reduction]
             if not redo:
@@ -447,9 +454,9 @@ def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
             y2, sat2 = _reread(fin, spec, x2, s, red, redo, subkey(spec.key, attempt), rows)
             for j, e in enumerate(redo):
                 parts[e] = y2[j] if E is not None else y2
-                sat[e] = sat2.reshape(-1)[j]
+                sat[e] = bool(sat2.reshape(-1)[j])
         y = torch.stack(parts) if E is not None else parts[0]
-    return y.reshape(shape)
+    return y if y.shape == shape else y.reshape(shape)
 
 
 def _reread(fin: Callable, spec: ReadSpec, x2: torch.Tensor, s: torch.Tensor | None, red: list[float], redo: list[int],

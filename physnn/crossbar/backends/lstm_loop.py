@@ -89,7 +89,8 @@ def _make_step(ft, noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: 
              g_par, g_m, s_par, s_m, z, sg, pm, kb, hb):
         """One step after the recurrent MVM ``acc`` (E, B, 4H): noise, ADC, scale, bias, gates,
         state update (h, c in place; out_t gets h). z, sg, pm: ``ft`` scratch (4H,), kb the
-        sigmoid's exponent scratch, hb the row's hashes (uint32)."""
+        sigmoid's exponent scratch, hb the row's noise cells (uint32; pm also holds the row's noise
+        fractions before the sigmoids use it)."""
         n_e, n_b, g4 = acc.shape
         hs = g4 // 4
         for e in range(n_e):
@@ -97,7 +98,7 @@ def _make_step(ft, noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: 
                 cs = sv[e, b] * scale[e] if abs_max else scale[e]
                 if noisy:  # the read's own noise step (counter (b E + e) 4H + j), into z
                     row_noise(z, acc[e, b], np.uint32(((b * n_e + e) * g4) & 0xFFFFFFFF), klo, khi, sig,
-                              t_tab, d_tab, hb)
+                              t_tab, d_tab, hb, pm)
                 for j in range(g4):
                     v = z[j] if noisy else acc[e, b, j]
                     if adc:

@@ -64,54 +64,63 @@ _NOISE_ROWS: dict = {}
 def noise_row(ft):
     """The compiled output-noise step of one row in float type ``ft``: ``dst[o] = src[o] + std *
     z(base + o)`` with ``z`` the draw of :func:`physnn.crossbar.read.counter_normal` (``T[cell] +
-    f D[cell]``, the reference's arithmetic in the same order). The row's hashes go to the
-    scratch ``hb`` first: that loop is integer arithmetic only and vectorises, while the table
-    loop stays scalar (one loop doing both ran 3x slower). ``base`` is the row's first counter
-    (uint32, modulo 2**32). One definition for every compiled consumer (the read's fused pass,
+    f D[cell]``, the reference's arithmetic in the same order). The integer work (hash, cell,
+    fraction ``f``) goes to the scratch rows ``hb`` (uint32 cells) and ``fb`` (``ft`` fractions)
+    first: that loop has no memory indirection and vectorises, while the table loop (two loads at
+    a computed address) stays scalar; one loop doing both ran 3x slower. Cells are unsigned, so
+    the table loads carry no negative-index fix-up. ``base`` is the row's first counter (uint32,
+    modulo 2**32). One definition for every compiled consumer (the read's fused pass,
     :func:`add_counter_normal`, the LSTM loop)."""
     fn = _NOISE_ROWS.get(ft)
     if fn is None:
         s20, m20, inv20 = np.uint32(20), np.uint32(0xFFFFF), ft(2.0 ** -20)
 
         @numba.njit(inline="always", error_model="numpy")
-        def row_noise(dst, src, base, klo, khi, std, t, d, hb):  # pragma: no cover - compiled
+        def row_noise(dst, src, base, klo, khi, std, t, d, hb, fb):  # pragma: no cover - compiled
             n = dst.shape[0]
             for o in range(n):
-                hb[o] = counter_hash(base + np.uint32(o), klo, khi)
+                x = counter_hash(base + np.uint32(o), klo, khi)
+                hb[o] = x >> s20
+                fb[o] = ft(np.int32(x & m20)) * inv20
             for o in range(n):
-                x = hb[o]
-                cell = np.int32(x >> s20)
-                dst[o] = src[o] + std * (t[cell] + (ft(np.int32(x & m20)) * inv20) * d[cell])
+                cell = hb[o]
+                dst[o] = src[o] + std * (t[cell] + fb[o] * d[cell])
 
         fn = _NOISE_ROWS[ft] = row_noise
     return fn
 
 
 def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool):
-    """The fused pass for float type ``ft``, specialised on which steps are on (compile-time
-    constants, so the inner loops have no branches); ``parallel``: blocks of rows dealt to
-    numba's ``prange``, else one serial loop (see :func:`_threads`).
+    """The fused pass for float type ``ft``, in place on ``buf`` (k, rows, out), specialised on
+    which steps are on (compile-time constants, so the inner loops have no branches);
+    ``parallel``: blocks of rows dealt to numba's ``prange``, else one serial loop (see
+    :func:`_threads`). One array read and written (no second one that might alias it), so the
+    ADC loop vectorises in the serial kernel too.
 
     Per output row: the noise step (:func:`noise_row`), then round, clamp, scale and bias
-    (vectorises). The block size changes the schedule only, never a number (each element is
-    computed on its own)."""
+    (vectorises), counting the codes beyond the ADC range. Then, per tile, whether any of its
+    rows saturated (``flags``). The block size changes the schedule only, never a number (each
+    element is computed on its own)."""
     row_noise = noise_row(ft)
 
     @numba.njit(inline="always", error_model="numpy")
-    def rows(q0, q1, hb, acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
-        k, n_rows, n_out = acc.shape
+    def rows(q0, q1, buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
+        k, n_rows, n_out = buf.shape
+        hb = np.empty(n_out if noisy else 0, np.uint32)
+        fb = np.empty(n_out if noisy else 0, ft)
         for q in range(q0, q1):
             i = q // n_rows
             r = q - i * n_rows
             c = post[i]
             if scaled:
                 c = s[i if s.shape[0] > 1 else 0, r] * c
+            row = buf[i, r]
             if noisy:
-                row_noise(out[i, r], acc[i, r], np.uint32(((r * n_tiles + members[i]) * n_out) & 0xFFFFFFFF),
-                          klo, khi, sig, t, d, hb)
+                row_noise(row, row, np.uint32(((r * n_tiles + members[i]) * n_out) & 0xFFFFFFFF),
+                          klo, khi, sig, t, d, hb, fb)
             n_sat = 0
             for o in range(n_out):
-                v = out[i, r, o] if noisy else acc[i, r, o]
+                v = row[o]
                 if adc:
                     v = np.rint(v)
                     n_sat += (v > adc_m) | (v < -adc_m)
@@ -119,25 +128,34 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
                 v = v * c
                 if biased:
                     v = v + bias[o]
-                out[i, r, o] = v
+                row[o] = v
             sat[q] = n_sat
+
+    @numba.njit(inline="always")
+    def tiles(sat, flags, n_rows):
+        for i in range(flags.shape[0]):
+            flags[i] = False
+            for r in range(i * n_rows, (i + 1) * n_rows):
+                if sat[r] != 0:
+                    flags[i] = True
+                    break
 
     if parallel:
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-        def fused_prange(acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat, n_blocks):
-            n_q = acc.shape[0] * acc.shape[1]
+        def fused_prange(buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat, flags, n_blocks):
+            n_q = buf.shape[0] * buf.shape[1]
             for blk in numba.prange(n_blocks):
-                hb = np.empty(acc.shape[2] if noisy else 0, np.uint32)
-                rows(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks, hb, acc, out, members, n_tiles, s, post,
-                     bias, klo, khi, sig, adc_m, t, d, sat)
+                rows(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks, buf, members, n_tiles, s, post, bias,
+                     klo, khi, sig, adc_m, t, d, sat)
+            tiles(sat, flags, buf.shape[1])
 
         return fused_prange
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def fused_serial(acc, out, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat, n_blocks):
-        hb = np.empty(acc.shape[2] if noisy else 0, np.uint32)
-        rows(0, acc.shape[0] * acc.shape[1], hb, acc, out, members, n_tiles, s, post, bias, klo, khi, sig,
-             adc_m, t, d, sat)
+    def fused_serial(buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat, flags, n_blocks):
+        rows(0, buf.shape[0] * buf.shape[1], buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d,
+             sat)
+        tiles(sat, flags, buf.shape[1])
 
     return fused_serial
 
@@ -187,23 +205,37 @@ def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Te
     a sinh-type device law takes the torch functions)."""
     if spec.iv is not None:
         return _torch_dac(spec, x2)
-    x = x2.contiguous()
-    if x.numel() == 0:
+    if x2.numel() == 0:
         return _torch_dac(spec, x2)
-    codes = torch.empty_like(x)
-    s = torch.empty((*x.shape[:-1], 1), dtype=x.dtype)
-    ft = x.numpy().dtype.type
+    xn = x2.numpy()
+    if not xn.flags.c_contiguous:
+        xn = np.ascontiguousarray(xn)
+    ft = xn.dtype.type
     it = np.int32 if ft is np.float32 else np.int64
     par = _threads() > 1
     kern = _KERNELS.get(("dac", par))
     if kern is None:
         kern = _KERNELS[("dac", par)] = _make_dac(par)
-    xn, sn = x.view(-1, x.shape[-1]).numpy(), s.view(-1).numpy()
-    kern(xn, xn.view(it), sn, sn.view(it), codes.view(-1, x.shape[-1]).numpy(), ft(spec.in_step),
-         ft(spec.in_levels or 0.0), ft(1e-30), _ABS_MASK[it], spec.abs_max, spec.in_levels is not None)
-    return (s if spec.abs_max else None), codes
+    n = xn.shape[-1]
+    x1 = xn.reshape(-1, n)
+    codes = np.empty(xn.shape, dtype=ft)
+    s = np.empty((*xn.shape[:-1], 1), dtype=ft)
+    sn = s.reshape(-1)
+    kern(x1, x1.view(it), sn, sn.view(it), codes.reshape(-1, n), ft(spec.in_step), ft(spec.in_levels or 0.0),
+         ft(1e-30), _ABS_MASK[it], spec.abs_max, spec.in_levels is not None)
+    return (torch.from_numpy(s) if spec.abs_max else None), torch.from_numpy(codes)
 
 
+def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """The read's output block, allocated by numpy (the GEMM writes it, the fused pass finishes
+    it in place). numpy asks the kernel for transparent huge pages on blocks of 4 MiB or more
+    (``numpy.core.multiarray._get_madvise_hugepage``), torch's allocator does not: an ensemble
+    read's fresh 32 MiB output then takes a few hundred page faults instead of 8,192 (measured,
+    E = 64 at 256 x 512: 7.6 ms of a 49 ms read). Same numbers; only where the memory comes from."""
+    return torch.from_numpy(np.empty(shape, dtype=_NP_DTYPES[dtype]))
+
+
+_NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 _ABS_MASK = {np.int32: np.int32(0x7FFFFFFF), np.int64: np.int64(0x7FFFFFFFFFFFFFFF)}
 _SET_THREADS: list[int] = [0]
 
@@ -248,32 +280,35 @@ def _arange(k: int) -> np.ndarray:
 
 
 def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, members, rows: int):
-    """:func:`physnn.crossbar.read.finish` as one fused pass (same arguments, same result)."""
-    dt = acc.dtype
-    a3 = acc if acc.dim() == 3 else acc.unsqueeze(0)
+    """:func:`physnn.crossbar.read.finish` as one fused pass (same arguments and numbers), in
+    place on ``acc`` when it is one contiguous block (the GEMM's fresh result), else on a copy.
+    The saturation flags come back as a numpy bool array (``any()``, indexing and ``reshape``
+    behave as the reference's tensor does for :func:`~physnn.crossbar.read.read_with`)."""
+    if not acc.is_contiguous():
+        acc = acc.contiguous()
+    an = acc.numpy()
+    a3 = an[None] if an.ndim == 2 else an
     k = a3.shape[0]
-    # in place when the GEMM result is a plain contiguous block, else into a fresh one
-    out = a3 if a3.is_contiguous() else torch.empty(a3.shape, dtype=dt)
-    mem = _arange(k) if members is None else members.numpy()
-    p = post.reshape(-1).numpy()
-    s2 = _EMPTY2[p.dtype.type] if s is None else s.reshape(1 if s.dim() == 2 else s.shape[0], rows).numpy()
-    b = _EMPTY1[p.dtype.type] if spec.bias is None else spec.bias.detach().numpy()
-    flags = (spec.noise_std > 0, spec.adc_levels is not None, s is not None, spec.bias is not None)
+    pn = post.numpy().reshape(-1)
+    ft = pn.dtype.type
+    noisy, adc = spec.noise_std > 0, spec.adc_levels is not None
     n_thr = _threads()
-    par = n_thr > 1
-    kern = _KERNELS.get((dt, flags, par))
+    kname = (ft, noisy, adc, s is not None, spec.bias is not None, n_thr > 1)
+    kern = _KERNELS.get(kname)
     if kern is None:
-        kern = _KERNELS[(dt, flags, par)] = _make(p.dtype.type, *flags, par)
-    t, d = _tables(dt)
-    sat = np.zeros(k * rows, dtype=np.int64)
-    ft = p.dtype.type
-    an = a3.numpy()
-    kern(an, an if out is a3 else out.numpy(), mem, spec.ensemble or 1, s2, p, b, np.uint32(key & 0xFFFFFFFF),
-         np.uint32(key >> 32), ft(spec.noise_std), ft(spec.adc_levels or 0.0), t, d, sat, min(k * rows, 4 * n_thr))
-    flag = torch.from_numpy(sat.reshape(k, rows).any(1)) if flags[1] else None
-    if acc.dim() == 2:
-        return out[0], (None if flag is None else flag[0])
-    return out, flag
+        kern = _KERNELS[kname] = _make(*kname)
+    t, d = _tables(acc.dtype)
+    sat = np.empty(k * rows, dtype=np.int64)
+    flags = np.empty(k, dtype=np.bool_)
+    b = spec.bias
+    kern(a3, _arange(k) if members is None else members.numpy(), spec.ensemble or 1,
+         _EMPTY2[ft] if s is None else s.numpy().reshape(1 if s.dim() == 2 else s.shape[0], rows), pn,
+         _EMPTY1[ft] if b is None else (b.detach() if b.requires_grad else b).numpy(),
+         np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32), ft(spec.noise_std), ft(spec.adc_levels or 0.0), t, d,
+         sat, flags, min(k * rows, 4 * n_thr))
+    if not adc:
+        return acc, None
+    return acc, (flags.reshape(()) if an.ndim == 2 else flags)
 
 
 def _make_copies(ft, parallel: bool):
@@ -282,14 +317,16 @@ def _make_copies(ft, parallel: bool):
     row_noise = noise_row(ft)
 
     @numba.njit(inline="always", error_model="numpy")
-    def rows(q0, q1, hb, y, out, std, klo, khi, t, d):
+    def rows(q0, q1, y, out, std, klo, khi, t, d):
         n_k, n_m = out.shape[1], out.shape[2]
+        hb = np.empty(n_m, np.uint32)
+        fb = np.empty(n_m, ft)
         for q in range(q0, q1):
             r = q // n_k
             k = q - r * n_k
             src = y[r, 0 if y.shape[1] == 1 else k]
             if std[k] > 0:
-                row_noise(out[r, k], src, np.uint32((r * n_m) & 0xFFFFFFFF), klo[k], khi[k], std[k], t, d, hb)
+                row_noise(out[r, k], src, np.uint32((r * n_m) & 0xFFFFFFFF), klo[k], khi[k], std[k], t, d, hb, fb)
             else:
                 out[r, k, :] = src
 
@@ -298,14 +335,13 @@ def _make_copies(ft, parallel: bool):
         def copies_prange(y, out, std, klo, khi, t, d, n_blocks):
             n_q = out.shape[0] * out.shape[1]
             for blk in numba.prange(n_blocks):
-                rows(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks, np.empty(out.shape[2], np.uint32), y, out,
-                     std, klo, khi, t, d)
+                rows(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks, y, out, std, klo, khi, t, d)
 
         return copies_prange
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
     def copies_serial(y, out, std, klo, khi, t, d, n_blocks):
-        rows(0, out.shape[0] * out.shape[1], np.empty(out.shape[2], np.uint32), y, out, std, klo, khi, t, d)
+        rows(0, out.shape[0] * out.shape[1], y, out, std, klo, khi, t, d)
 
     return copies_serial
 
@@ -374,4 +410,4 @@ class NumbaCPU:
         why = self.unsupported(spec, x, per_member)
         if why is not None:
             raise ValueError(f"backend='numba_cpu' cannot do this read: {why}")
-        return read_with(finish, spec, x, per_member, dac)
+        return read_with(finish, spec, x, per_member, dac, empty)
