@@ -430,7 +430,8 @@ def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
     """The read of :func:`reference_read` with ``fin`` (same signature and result as
     :func:`finish`; its saturation flags may be a numpy bool array) doing the per-element work
     after the MVM, ``dac(spec, x2) -> (scale, codes)`` the first DAC pass (same result as
-    :func:`input_scale` and :func:`input_codes`) and ``empty(shape, dtype)`` giving the tensor the
+    :func:`input_scale` and :func:`input_codes`; the scale may be a numpy array, which goes to
+    ``fin`` as it is) and ``empty(shape, dtype)`` giving the tensor the
     first MVM writes into (None: torch allocates it): the skeleton back ends share."""
     x2, shape = spec.layout(x, per_member)
     E = spec.ensemble
@@ -442,6 +443,7 @@ def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
         out = empty((rows, spec.out_features) if E is None else (E, rows, spec.out_features), x2.dtype)
     y, sat = fin(spec, mvm(spec, codes, None, out=out), s, spec.scale, spec.key, None, rows)
     if spec.bound_management and rows and bool(sat.any()):
+        s = None if s is None else torch.as_tensor(s)
         red = [1.0] * (1 if E is None else E)
         parts = list(y.unbind(0)) if E is not None else [y]
         sat = torch.as_tensor(sat).reshape(-1).clone()

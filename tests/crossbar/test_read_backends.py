@@ -253,3 +253,15 @@ def test_nonfinite_and_signed_zero_inputs_read_as_the_reference(dtype):
     assert torch.isnan(ref[:2]).all() and torch.isfinite(ref[2:]).all()
     for b in FAST:
         torch.testing.assert_close(read(spec, x, backend=b), ref, rtol=0, atol=0, equal_nan=True)
+
+
+def test_draw_key_is_one_randint_draw():
+    """draw_key reuses a buffer but draws exactly what torch.randint(-2**63, 2**63 - 1) draws."""
+    from physnn.crossbar.layer import draw_key
+
+    g1, g2 = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    got = [draw_key(g1) for _ in range(5)]
+    want = [int(torch.randint(-2 ** 63, 2 ** 63 - 1, (), generator=g2, dtype=torch.int64)) & ((1 << 64) - 1)
+            for _ in range(5)]
+    assert got == want and len(set(got)) == 5
+    assert all(0 <= k < 2 ** 64 for k in got)

@@ -202,7 +202,9 @@ def _make_dac(parallel: bool):
 
 def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
     """:func:`physnn.crossbar.read.input_scale` and ``input_codes`` in one pass (linear devices;
-    a sinh-type device law takes the torch functions)."""
+    a sinh-type device law takes the torch functions). The scale comes back as a numpy array
+    (:func:`finish` reads it as one; :func:`~physnn.crossbar.read.read_with` converts it where
+    torch needs it): one tensor fewer per read."""
     if spec.iv is not None:
         return _torch_dac(spec, x2)
     if x2.numel() == 0:
@@ -223,7 +225,7 @@ def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Te
     sn = s.reshape(-1)
     kern(x1, x1.view(it), sn, sn.view(it), codes.reshape(-1, n), ft(spec.in_step), ft(spec.in_levels or 0.0),
          ft(1e-30), _ABS_MASK[it], spec.abs_max, spec.in_levels is not None)
-    return (torch.from_numpy(s) if spec.abs_max else None), torch.from_numpy(codes)
+    return (s if spec.abs_max else None), torch.from_numpy(codes)
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -302,7 +304,7 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     flags = np.empty(k, dtype=np.bool_)
     b = spec.bias
     kern(a3, _arange(k) if members is None else members.numpy(), spec.ensemble or 1,
-         _EMPTY2[ft] if s is None else s.numpy().reshape(1 if s.dim() == 2 else s.shape[0], rows), pn,
+         _EMPTY2[ft] if s is None else np.asarray(s).reshape(1 if s.ndim == 2 else s.shape[0], rows), pn,
          _EMPTY1[ft] if b is None else (b.detach() if b.requires_grad else b).numpy(),
          np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32), ft(spec.noise_std), ft(spec.adc_levels or 0.0), t, d,
          sat, flags, min(k * rows, 4 * n_thr))
