@@ -428,7 +428,8 @@ def _dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.T
 def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
               dac: Callable = _dac, empty: Callable | None = None) -> torch.Tensor:
     """The read of :func:`reference_read` with ``fin`` (same signature and result as
-    :func:`finish`; its saturation flags may be a numpy bool array) doing the per-element work
+    :func:`finish`; its saturation flags may be a numpy bool array, or None when no tile
+    saturated) doing the per-element work
     after the MVM, ``dac(spec, x2) -> (scale, codes)`` the first DAC pass (same result as
     :func:`input_scale` and :func:`input_codes`; the scale may be a numpy array, which goes to
     ``fin`` as it is) and ``empty(shape, dtype)`` giving the tensor the
@@ -442,7 +443,7 @@ def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
     if empty is not None:
         out = empty((rows, spec.out_features) if E is None else (E, rows, spec.out_features), x2.dtype)
     y, sat = fin(spec, mvm(spec, codes, None, out=out), s, spec.scale, spec.key, None, rows)
-    if spec.bound_management and rows and bool(sat.any()):
+    if spec.bound_management and rows and sat is not None and bool(sat.any()):
         s = None if s is None else torch.as_tensor(s)
         red = [1.0] * (1 if E is None else E)
         parts = list(y.unbind(0)) if E is not None else [y]
@@ -456,7 +457,7 @@ def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
             y2, sat2 = _reread(fin, spec, x2, s, red, redo, subkey(spec.key, attempt), rows)
             for j, e in enumerate(redo):
                 parts[e] = y2[j] if E is not None else y2
-                sat[e] = bool(sat2.reshape(-1)[j])
+                sat[e] = sat2 is not None and bool(sat2.reshape(-1)[j])
         y = torch.stack(parts) if E is not None else parts[0]
     return y if y.shape == shape else y.reshape(shape)
 

@@ -133,12 +133,15 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
 
     @numba.njit(inline="always")
     def tiles(sat, flags, n_rows):
+        n = 0
         for i in range(flags.shape[0]):
             flags[i] = False
             for r in range(i * n_rows, (i + 1) * n_rows):
                 if sat[r] != 0:
                     flags[i] = True
+                    n += 1
                     break
+        return n
 
     if parallel:
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
@@ -147,7 +150,7 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
             for blk in numba.prange(n_blocks):
                 rows(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks, buf, members, n_tiles, s, post, bias,
                      klo, khi, sig, adc_m, t, d, sat)
-            tiles(sat, flags, buf.shape[1])
+            return tiles(sat, flags, buf.shape[1])
 
         return fused_prange
 
@@ -155,7 +158,7 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
     def fused_serial(buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat, flags, n_blocks):
         rows(0, buf.shape[0] * buf.shape[1], buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d,
              sat)
-        tiles(sat, flags, buf.shape[1])
+        return tiles(sat, flags, buf.shape[1])
 
     return fused_serial
 
@@ -285,7 +288,8 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     """:func:`physnn.crossbar.read.finish` as one fused pass (same arguments and numbers), in
     place on ``acc`` when it is one contiguous block (the GEMM's fresh result), else on a copy.
     The saturation flags come back as a numpy bool array (``any()``, indexing and ``reshape``
-    behave as the reference's tensor does for :func:`~physnn.crossbar.read.read_with`)."""
+    behave as the reference's tensor does for :func:`~physnn.crossbar.read.read_with`), or None
+    when no tile saturated (the kernel counts them)."""
     if not acc.is_contiguous():
         acc = acc.contiguous()
     an = acc.numpy()
@@ -303,12 +307,12 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     sat = np.empty(k * rows, dtype=np.int64)
     flags = np.empty(k, dtype=np.bool_)
     b = spec.bias
-    kern(a3, _arange(k) if members is None else members.numpy(), spec.ensemble or 1,
+    n_sat = kern(a3, _arange(k) if members is None else members.numpy(), spec.ensemble or 1,
          _EMPTY2[ft] if s is None else np.asarray(s).reshape(1 if s.ndim == 2 else s.shape[0], rows), pn,
          _EMPTY1[ft] if b is None else (b.detach() if b.requires_grad else b).numpy(),
          np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32), ft(spec.noise_std), ft(spec.adc_levels or 0.0), t, d,
          sat, flags, min(k * rows, 4 * n_thr))
-    if not adc:
+    if not n_sat:       # no ADC, or no tile saturated
         return acc, None
     return acc, (flags.reshape(()) if an.ndim == 2 else flags)
 
