@@ -385,7 +385,7 @@ class NumbaCPU:
         if numba is None:
             return "numba is not installed"
         w = spec.weight
-        if not isinstance(x, torch.Tensor) or x.device.type != "cpu" or w.device.type != "cpu":
+        if not isinstance(x, torch.Tensor) or not (x.is_cpu and w.is_cpu):
             return "CPU tensors only"
         if w.dtype not in _DTYPES or x.dtype != w.dtype:
             return f"float32/float64 only, with x.dtype == weight.dtype (got {x.dtype}, {w.dtype})"
