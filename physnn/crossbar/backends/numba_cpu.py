@@ -59,32 +59,51 @@ else:  # pragma: no cover - numba is a dependency
     counter_hash = None
 
 _NOISE_ROWS: dict = {}
+_NOISE_DRAWS: dict = {}
 
 
-def noise_row(ft):
-    """The compiled output-noise step of one row in float type ``ft``: ``dst[o] = src[o] + std *
-    z(base + o)`` with ``z`` the draw of :func:`physnn.crossbar.read.counter_normal` (``T[cell] +
-    f D[cell]``, the reference's arithmetic in the same order). The integer work (hash, cell,
-    fraction ``f``) goes to the scratch rows ``hb`` (uint32 cells) and ``fb`` (``ft`` fractions)
-    first: that loop has no memory indirection and vectorises, while the table loop (two loads at
-    a computed address) stays scalar; one loop doing both ran 3x slower. Cells are unsigned, so
+def noise_draws(ft):
+    """The compiled standard-normal draws of one row in float type ``ft``: ``z[o] = z(base + o)``,
+    the draw of :func:`physnn.crossbar.read.counter_normal` (``T[cell] + f D[cell]``, the
+    reference's arithmetic in the same order), left in the scratch ``z`` (``ft``). The integer
+    work (hash, cell, fraction ``f``) goes to ``hb`` (uint32 cells) and ``z`` (fractions) first:
+    that loop has no memory indirection and vectorises, while the table loop (two loads at a
+    computed address) stays scalar and carries nothing else (one loop doing both ran 3x slower;
+    adding ``src`` in the table loop too cost a load per element more). Cells are unsigned, so
     the table loads carry no negative-index fix-up. ``base`` is the row's first counter (uint32,
     modulo 2**32). One definition for every compiled consumer (the read's fused pass,
-    :func:`add_counter_normal`, the LSTM loop)."""
-    fn = _NOISE_ROWS.get(ft)
+    :func:`add_counter_normal`, the LSTM loop, through :func:`noise_row`)."""
+    fn = _NOISE_DRAWS.get(ft)
     if fn is None:
         s20, m20, inv20 = np.uint32(20), np.uint32(0xFFFFF), ft(2.0 ** -20)
 
         @numba.njit(inline="always", error_model="numpy")
-        def row_noise(dst, src, base, klo, khi, std, t, d, hb, fb):  # pragma: no cover - compiled
-            n = dst.shape[0]
+        def draws(n, base, klo, khi, t, d, hb, z):  # pragma: no cover - compiled
             for o in range(n):
                 x = counter_hash(base + np.uint32(o), klo, khi)
                 hb[o] = x >> s20
-                fb[o] = ft(np.int32(x & m20)) * inv20
+                z[o] = ft(np.int32(x & m20)) * inv20
             for o in range(n):
                 cell = hb[o]
-                dst[o] = src[o] + std * (t[cell] + fb[o] * d[cell])
+                z[o] = t[cell] + z[o] * d[cell]
+
+        fn = _NOISE_DRAWS[ft] = draws
+    return fn
+
+
+def noise_row(ft):
+    """``dst[o] = src[o] + std * z[o]`` with the draws of :func:`noise_draws` (scratch ``hb``,
+    ``fb``): the output-noise step of one row, as :func:`physnn.crossbar.read.finish` adds it."""
+    fn = _NOISE_ROWS.get(ft)
+    if fn is None:
+        draws = noise_draws(ft)
+
+        @numba.njit(inline="always", error_model="numpy")
+        def row_noise(dst, src, base, klo, khi, std, t, d, hb, fb):  # pragma: no cover - compiled
+            n = dst.shape[0]
+            draws(n, base, klo, khi, t, d, hb, fb)
+            for o in range(n):
+                dst[o] = src[o] + std * fb[o]
 
         fn = _NOISE_ROWS[ft] = row_noise
     return fn
@@ -101,7 +120,7 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
     (vectorises), counting the codes beyond the ADC range. Then, per tile, whether any of its
     rows saturated (``flags``). The block size changes the schedule only, never a number (each
     element is computed on its own)."""
-    row_noise = noise_row(ft)
+    draws = noise_draws(ft)
 
     @numba.njit(inline="always", error_model="numpy")
     def rows(q0, q1, buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
@@ -116,11 +135,10 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
                 c = s[i if s.shape[0] > 1 else 0, r] * c
             row = buf[i, r]
             if noisy:
-                row_noise(row, row, np.uint32(((r * n_tiles + members[i]) * n_out) & 0xFFFFFFFF),
-                          klo, khi, sig, t, d, hb, fb)
+                draws(n_out, np.uint32(((r * n_tiles + members[i]) * n_out) & 0xFFFFFFFF), klo, khi, t, d, hb, fb)
             n_sat = 0
             for o in range(n_out):
-                v = row[o]
+                v = row[o] + sig * fb[o] if noisy else row[o]
                 if adc:
                     v = np.rint(v)
                     n_sat += (v > adc_m) | (v < -adc_m)
