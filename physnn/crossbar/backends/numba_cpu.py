@@ -119,11 +119,14 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
     Per output row: the noise step (:func:`noise_row`), then round, clamp, scale and bias
     (vectorises), counting the codes beyond the ADC range. Then, per tile, whether any of its
     rows saturated (``flags``). The block size changes the schedule only, never a number (each
-    element is computed on its own)."""
+    element is computed on its own). The noise tables are compile-time constants of the kernel;
+    the scalars arrive as Python numbers and become uint32 / ``ft`` inside (the same values as
+    converting them outside)."""
     draws = noise_draws(ft)
+    t, d = _tables(torch.float32 if ft is np.float32 else torch.float64)
 
     @numba.njit(inline="always", error_model="numpy")
-    def rows(q0, q1, buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat):
+    def rows(q0, q1, buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, sat):
         k, n_rows, n_out = buf.shape
         hb = np.empty(n_out if noisy else 0, np.uint32)
         fb = np.empty(n_out if noisy else 0, ft)
@@ -163,27 +166,35 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
 
     if parallel:
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-        def fused_prange(buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat, flags, n_blocks):
+        def fused_prange(buf, members, n_tiles, s, post, bias, key_lo, key_hi, sig_in, adc_in, flags, n_blocks):
+            klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
             n_q = buf.shape[0] * buf.shape[1]
+            sat = np.empty(n_q, np.int64)
             for blk in numba.prange(n_blocks):
                 rows(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks, buf, members, n_tiles, s, post, bias,
-                     klo, khi, sig, adc_m, t, d, sat)
+                     klo, khi, sig, adc_m, sat)
             return tiles(sat, flags, buf.shape[1])
 
         return fused_prange
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def fused_serial(buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d, sat, flags, n_blocks):
-        rows(0, buf.shape[0] * buf.shape[1], buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, t, d,
-             sat)
+    def fused_serial(buf, members, n_tiles, s, post, bias, key_lo, key_hi, sig_in, adc_in, flags, n_blocks):
+        klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
+        sat = np.empty(buf.shape[0] * buf.shape[1], np.int64)
+        rows(0, buf.shape[0] * buf.shape[1], buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, sat)
         return tiles(sat, flags, buf.shape[1])
 
     return fused_serial
 
 
-def _make_dac(parallel: bool):
+def _make_dac(parallel: bool, ft):
+    """The DAC pass in float type ``ft`` (scalars arrive as Python numbers and become ``ft``
+    inside, the same values as converting them outside)."""
+    it = np.int32 if ft is np.float32 else np.int64
+    mask, tiny = it(np.iinfo(it).max), ft(1e-30)
+
     @numba.njit(inline="always", error_model="numpy")
-    def row(r, x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac):
+    def row(r, x, xi, s, si, codes, step, lim, abs_max, has_dac):
         n = x.shape[1]
         den = step
         if abs_max:
@@ -207,16 +218,18 @@ def _make_dac(parallel: bool):
     # step), -lim, lim))``: :func:`physnn.crossbar.read.input_codes` in ``x``'s dtype.
     if parallel:
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-        def dac_prange(x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac):
+        def dac_prange(x, xi, s, si, codes, step_in, lim_in, abs_max, has_dac):
+            step, lim = ft(step_in), ft(lim_in)
             for r in numba.prange(x.shape[0]):
-                row(r, x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac)
+                row(r, x, xi, s, si, codes, step, lim, abs_max, has_dac)
 
         return dac_prange
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def dac_serial(x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac):
+    def dac_serial(x, xi, s, si, codes, step_in, lim_in, abs_max, has_dac):
+        step, lim = ft(step_in), ft(lim_in)
         for r in range(x.shape[0]):
-            row(r, x, xi, s, si, codes, step, lim, tiny, mask, abs_max, has_dac)
+            row(r, x, xi, s, si, codes, step, lim, abs_max, has_dac)
 
     return dac_serial
 
@@ -235,17 +248,17 @@ def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Te
         xn = np.ascontiguousarray(xn)
     ft = xn.dtype.type
     it = np.int32 if ft is np.float32 else np.int64
-    par = _threads() > 1
-    kern = _KERNELS.get(("dac", par))
+    kname = ("dac", _threads() > 1, ft)
+    kern = _KERNELS.get(kname)
     if kern is None:
-        kern = _KERNELS[("dac", par)] = _make_dac(par)
+        kern = _KERNELS[kname] = _make_dac(kname[1], ft)
     n = xn.shape[-1]
     x1 = xn.reshape(-1, n)
     codes = np.empty(xn.shape, dtype=ft)
     s = np.empty((*xn.shape[:-1], 1), dtype=ft)
     sn = s.reshape(-1)
-    kern(x1, x1.view(it), sn, sn.view(it), codes.reshape(-1, n), ft(spec.in_step), ft(spec.in_levels or 0.0),
-         ft(1e-30), _ABS_MASK[it], spec.abs_max, spec.in_levels is not None)
+    kern(x1, x1.view(it), sn, sn.view(it), codes.reshape(-1, n), spec.in_step, spec.in_levels or 0.0, spec.abs_max,
+         spec.in_levels is not None)
     return (s if spec.abs_max else None), torch.from_numpy(codes)
 
 
@@ -259,7 +272,6 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
 
 
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-_ABS_MASK = {np.int32: np.int32(0x7FFFFFFF), np.int64: np.int64(0x7FFFFFFFFFFFFFFF)}
 _SET_THREADS: list[int] = [0]
 
 
@@ -321,15 +333,12 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     kern = _KERNELS.get(kname)
     if kern is None:
         kern = _KERNELS[kname] = _make(*kname)
-    t, d = _tables(acc.dtype)
-    sat = np.empty(k * rows, dtype=np.int64)
     flags = np.empty(k, dtype=np.bool_)
     b = spec.bias
     n_sat = kern(a3, _arange(k) if members is None else members.numpy(), spec.ensemble or 1,
          _EMPTY2[ft] if s is None else np.asarray(s).reshape(1 if s.ndim == 2 else s.shape[0], rows), pn,
          _EMPTY1[ft] if b is None else (b.detach() if b.requires_grad else b).numpy(),
-         np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32), ft(spec.noise_std), ft(spec.adc_levels or 0.0), t, d,
-         sat, flags, min(k * rows, 4 * n_thr))
+         key & 0xFFFFFFFF, key >> 32, spec.noise_std, spec.adc_levels or 0.0, flags, min(k * rows, 4 * n_thr))
     if not n_sat:       # no ADC, or no tile saturated
         return acc, None
     return acc, (flags.reshape(()) if an.ndim == 2 else flags)
