@@ -306,15 +306,17 @@ class ReadSpec:
             raise ValueError(f"x: dtype {x.dtype} differs from the spec's weight dtype {w.dtype}")
         if not (x.is_cpu and w.is_cpu) and x.device != w.device:
             raise ValueError(f"x: device {x.device} differs from the spec's weight device {w.device}")
-        if x.dim() == 0 or x.shape[-1] != w.shape[-1]:
-            raise ValueError(f"x: last dimension must be weight's in_features={w.shape[-1]}, got shape {tuple(x.shape)}")
-        E, out = self.ensemble, w.shape[-2]
+        xs, ws = x.shape, w.shape
+        nd = len(xs)
+        if nd == 0 or xs[-1] != ws[-1]:
+            raise ValueError(f"x: last dimension must be weight's in_features={ws[-1]}, got shape {tuple(xs)}")
+        out = ws[-2]
+        E = ws[0] if len(ws) == 3 else None
         if per_member:
-            if E is None or x.dim() < 2 or x.shape[0] != E:
-                raise ValueError(f"x: a per-member input needs leading dimension ensemble={E}, got {tuple(x.shape)}")
-            return (x if x.dim() == 3 else x.reshape(E, -1, x.shape[-1])), (*x.shape[:-1], out)
-        lead = tuple(x.shape[:-1])
-        return (x if x.dim() == 2 else x.reshape(-1, x.shape[-1])), ((*lead, out) if E is None else (E, *lead, out))
+            if E is None or nd < 2 or xs[0] != E:
+                raise ValueError(f"x: a per-member input needs leading dimension ensemble={E}, got {tuple(xs)}")
+            return (x if nd == 3 else x.reshape(E, -1, xs[-1])), (*xs[:-1], out)
+        return (x if nd == 2 else x.reshape(-1, xs[-1])), ((*xs[:-1], out) if E is None else (E, *xs[:-1], out))
 
 
 # ---------------------------------------------------------------------------------------------
