@@ -430,13 +430,14 @@ def _dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.T
 
 def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
               dac: Callable = _dac, empty: Callable | None = None) -> torch.Tensor:
-    """The read of :func:`reference_read` with ``fin`` (same signature and result as
+    """The read of :func:`reference_read`: the skeleton back ends share.
+
+    ``fin`` does the per-element work after the MVM (same signature and result as
     :func:`finish`; its saturation flags may be a numpy bool array, or None when no tile
-    saturated) doing the per-element work
-    after the MVM, ``dac(spec, x2) -> (scale, codes)`` the first DAC pass (same result as
+    saturated); ``dac(spec, x2) -> (scale, codes)`` is the first DAC pass (same result as
     :func:`input_scale` and :func:`input_codes`; the scale may be a numpy array, which goes to
-    ``fin`` as it is) and ``empty(shape, dtype)`` giving the tensor the
-    first MVM writes into (None: torch allocates it): the skeleton back ends share."""
+    ``fin`` as it is); ``empty(shape, dtype)`` gives the tensor the first MVM writes into (None:
+    torch allocates it)."""
     x2, shape = spec.layout(x, per_member)
     E = spec.ensemble
     rows = x2.shape[-2]

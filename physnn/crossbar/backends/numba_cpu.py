@@ -116,7 +116,7 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
     :func:`_threads`). One array read and written (no second one that might alias it), so the
     ADC loop vectorises in the serial kernel too.
 
-    Per output row: the noise step (:func:`noise_row`), then round, clamp, scale and bias
+    Per output row: the noise draws (:func:`noise_draws`), then ``acc + std z``, round, clamp, scale and bias
     (vectorises), counting the codes beyond the ADC range. Then, per tile, whether any of its
     rows saturated (``flags``). The block size changes the schedule only, never a number (each
     element is computed on its own). The noise tables are compile-time constants of the kernel;
