@@ -273,6 +273,16 @@ class ReadSpec:
             raise ValueError("bound_management: needs adc_levels (it reacts to ADC saturation)")
         if not isinstance(self.key, int) or not 0 <= self.key <= _U64:
             raise ValueError(f"key={self.key!r}: must be an int in [0, 2**64)")
+        object.__setattr__(self, "memo", {})
+
+    # ``memo``: what back ends derive from a spec once (their kernels, numpy views of its tensors),
+    # shared by the copies :meth:`with_key` makes, since only the key differs between them; never
+    # part of what a read computes. Not pickled.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "memo"}
+
+    def __setstate__(self, state: dict) -> None:
+        object.__setattr__(self, "__dict__", {**state, "memo": {}})
 
     @property
     def ensemble(self) -> int | None:
@@ -288,7 +298,8 @@ class ReadSpec:
         return self.weight.shape[-2]
 
     def with_key(self, key: int) -> "ReadSpec":
-        """The same spec with another noise key (cheap: no re-validation of the tensors)."""
+        """The same spec with another noise key (cheap: no re-validation of the tensors; it shares
+        the back ends' ``memo``)."""
         if not isinstance(key, int) or not 0 <= key <= _U64:
             raise ValueError(f"key={key!r}: must be an int in [0, 2**64)")
         d = self.__dict__.copy()                # a field-for-field copy (copy.copy is 5x slower)
@@ -447,6 +458,16 @@ def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
     if empty is not None:
         out = empty((rows, spec.out_features) if E is None else (E, rows, spec.out_features), x2.dtype)
     y, sat = fin(spec, mvm(spec, codes, None, out=out), s, spec.scale, spec.key, None, rows)
+    return bound_manage(fin, spec, x2, s, y, sat, shape)
+
+
+def bound_manage(fin: Callable, spec: ReadSpec, x2: torch.Tensor, s: Any, y: torch.Tensor, sat: Any,
+                 shape: tuple[int, ...]) -> torch.Tensor:
+    """The read's result from its first attempt ``(y, sat)`` (``fin``'s output for the input
+    layout ``x2`` and DAC scale ``s``): the tiles that saturated are read again with halved inputs
+    (see the module doc), then the output takes the read's ``shape``."""
+    E = spec.ensemble
+    rows = x2.shape[-2]
     if spec.bound_management and rows and sat is not None and bool(sat.any()):
         s = None if s is None else torch.as_tensor(s)
         red = [1.0] * (1 if E is None else E)
@@ -502,8 +523,10 @@ class _Reference:
 
 def register_backend(backend: Any) -> Any:
     """Add a back end: an object with ``name``, ``unsupported(spec, x, per_member) -> str | None``
-    (why it cannot do this read, or None) and ``__call__(spec, x, per_member) -> Tensor``.
-    Back ends registered later are preferred by ``"auto"``."""
+    (why it cannot do this read, or None) and ``__call__(spec, x, per_member) -> Tensor``;
+    optionally ``run(spec, x, per_member)``, the same read without checking ``unsupported`` again
+    (:func:`read` calls it after its own check). Back ends registered later are preferred by
+    ``"auto"``."""
     for attr in ("name", "unsupported", "__call__"):
         if not hasattr(backend, attr):
             raise TypeError(f"backend: missing {attr!r}")
@@ -557,7 +580,7 @@ def read(spec: ReadSpec, x: torch.Tensor, *, per_member: bool = False, backend: 
     if name == "auto":
         for b in reversed(list(_BACKENDS.values())):
             if b.unsupported(spec, x, per_member) is None:
-                return b(spec, x, per_member)
+                return getattr(b, "run", b)(spec, x, per_member)
         return reference_read(spec, x, per_member=per_member)
     b = _BACKENDS.get(name)
     if b is None:
@@ -565,4 +588,4 @@ def read(spec: ReadSpec, x: torch.Tensor, *, per_member: bool = False, backend: 
     why = b.unsupported(spec, x, per_member)
     if why is not None:
         raise ValueError(f"backend={name!r} cannot do this read: {why}")
-    return b(spec, x, per_member)
+    return getattr(b, "run", b)(spec, x, per_member)

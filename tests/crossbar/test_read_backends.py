@@ -4,6 +4,9 @@ Also: the spec's validation (bad input names the field), back-end choice, and th
 result does not depend on the batch size (no size threshold anywhere).
 """
 
+import dataclasses
+import pickle
+
 import numba
 import pytest
 import torch
@@ -63,8 +66,8 @@ def test_bound_management_repeats_only_saturating_tiles(backend):
     spec = _spec(3, 8, 32, bm=True, noise=0.0, gain=0.1)
     w = spec.weight.clone()
     w[1] *= 40.0                                        # member 1 saturates the ADC, 0 and 2 do not
-    spec_bm = ReadSpec(**{**spec.__dict__, "weight": w})
-    spec_no = ReadSpec(**{**spec_bm.__dict__, "bound_management": False})
+    spec_bm = dataclasses.replace(spec, weight=w)
+    spec_no = dataclasses.replace(spec_bm, bound_management=False)
     x = _x(spec, (6,), False)
     a, b = read(spec_bm, x, backend=backend), read(spec_no, x, backend=backend)
     assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
@@ -106,8 +109,8 @@ def test_property_backends_equal_reference(E, per_member, out_f, in_f, rows, adc
 def test_reference_is_differentiable_and_auto_falls_back():
     spec = _spec(None, 5, 7, adc=False, noise=0.0)
     x = torch.randn(3, 7, dtype=torch.float64, requires_grad=True)
-    spec64 = ReadSpec(**{**spec.__dict__, "weight": spec.weight.double(), "scale": spec.scale.double(),
-                         "bias": spec.bias.double(), "in_levels": None, "in_step": 1.0, "abs_max": False})
+    spec64 = dataclasses.replace(spec, weight=spec.weight.double(), scale=spec.scale.double(),
+                                 bias=spec.bias.double(), in_levels=None, in_step=1.0, abs_max=False)
     torch.autograd.gradcheck(lambda z: reference_read(spec64, z), (x,))
     y = read(spec64, x)                                   # "auto": the fast back ends refuse autograd
     y.sum().backward()
@@ -265,3 +268,17 @@ def test_draw_key_is_one_randint_draw():
             for _ in range(5)]
     assert got == want and len(set(got)) == 5
     assert all(0 <= k < 2 ** 64 for k in got)
+
+
+def test_keyed_copies_share_the_memo_and_pickle_without_it():
+    """with_key copies share the back ends' memo (prepared kernels); dataclasses.replace and
+    pickling give a fresh one, and a pickled spec reads the same numbers."""
+    spec = _spec(None, 6, 9)
+    x = _x(spec, (4,), False)
+    y = read(spec, x)
+    copy = spec.with_key(spec.key)
+    assert copy.memo is spec.memo and copy.key == spec.key
+    assert dataclasses.replace(spec, noise_std=0.5).memo is not spec.memo
+    back = pickle.loads(pickle.dumps(spec))
+    assert back.memo == {} and back.memo is not spec.memo
+    assert torch.equal(read(back, x), y) and torch.equal(reference_read(back, x), y)

@@ -15,10 +15,12 @@ from those shapes here, and anything unexpected (dtype, device, autograd, IR dro
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
 import torch
 
-from ..read import H1, H2, ReadSpec, noise_tables, read_with
+from ..read import H1, H2, ReadSpec, bound_manage, mvm, noise_tables, read_with
 from ..read import _dac as _torch_dac
 
 try:  # pragma: no cover - numba is a dependency, but keep the package importable without it
@@ -234,32 +236,77 @@ def _make_dac(parallel: bool, ft):
     return dac_serial
 
 
-def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+class _Prepared(NamedTuple):
+    """What this back end derives from a spec once (kept in ``spec.memo``, which the keyed copies
+    of a spec share): the kernels for its flags, numpy views of its tensors, its sizes."""
+
+    ft: type                # numpy float type of the read
+    it: type                # the signed integer type of the same width (the DAC's abs-max)
+    dac: Any                # DAC kernel
+    fused: Any              # fused pass, for ``scaled = spec.abs_max`` (s is None iff no abs-max)
+    scale: np.ndarray       # spec.scale, 1-D view
+    bias: np.ndarray        # spec.bias (detached view), or an empty array
+    tiles: int              # E, or 1 without an ensemble
+    blocks: int             # prange blocks per pass: 4 per thread
+
+
+def _prepared(spec: ReadSpec) -> _Prepared:
+    n_thr = _threads()
+    key = ("numba_cpu", n_thr)
+    p = spec.memo.get(key)
+    if p is None:
+        ft = np.float32 if spec.weight.dtype == torch.float32 else np.float64
+        par = n_thr > 1
+        kd, kf = ("dac", par, ft), (ft, spec.noise_std > 0, spec.adc_levels is not None, spec.abs_max,
+                                    spec.bias is not None, par)
+        if kd not in _KERNELS:
+            _KERNELS[kd] = _make_dac(par, ft)
+        if kf not in _KERNELS:
+            _KERNELS[kf] = _make(*kf)
+        b = spec.bias
+        p = spec.memo[key] = _Prepared(
+            ft=ft, it=np.int32 if ft is np.float32 else np.int64, dac=_KERNELS[kd], fused=_KERNELS[kf],
+            scale=spec.scale.detach().numpy().reshape(-1), bias=_EMPTY1[ft] if b is None else b.detach().numpy(),
+            tiles=spec.ensemble or 1, blocks=4 * n_thr)
+    return p
+
+
+def _dac_np(p: _Prepared, spec: ReadSpec, x2: torch.Tensor) -> tuple[np.ndarray | None, np.ndarray]:
+    """The DAC pass on a CPU tensor with at least one row: (scale (..., 1) or None, codes)."""
+    xn = x2.numpy()
+    if not xn.flags.c_contiguous:
+        xn = np.ascontiguousarray(xn)
+    n = xn.shape[-1]
+    x1 = xn.reshape(-1, n)
+    codes = np.empty(xn.shape, dtype=p.ft)
+    s = np.empty((*xn.shape[:-1], 1), dtype=p.ft)
+    sn = s.reshape(-1)
+    p.dac(x1, x1.view(p.it), sn, sn.view(p.it), codes.reshape(-1, n), spec.in_step, spec.in_levels or 0.0,
+          spec.abs_max, spec.in_levels is not None)
+    return (s if spec.abs_max else None), codes
+
+
+def _fused(p: _Prepared, spec: ReadSpec, a3: np.ndarray, s, post: np.ndarray, key: int, members: np.ndarray,
+           rows: int) -> np.ndarray | None:
+    """The fused pass in place on ``a3`` (k, rows, out); the tiles' saturation flags, or None
+    when none saturated (or there is no ADC)."""
+    k = a3.shape[0]
+    flags = np.empty(k, dtype=np.bool_)
+    n_sat = p.fused(a3, members, p.tiles, _EMPTY2[p.ft] if s is None else
+                    np.asarray(s).reshape(1 if s.ndim == 2 else s.shape[0], rows), post, p.bias,
+                    key & 0xFFFFFFFF, key >> 32, spec.noise_std, spec.adc_levels or 0.0, flags, min(k * rows, p.blocks))
+    return flags if n_sat else None
+
+
+def dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[Any, torch.Tensor]:
     """:func:`physnn.crossbar.read.input_scale` and ``input_codes`` in one pass (linear devices;
     a sinh-type device law takes the torch functions). The scale comes back as a numpy array
     (:func:`finish` reads it as one; :func:`~physnn.crossbar.read.read_with` converts it where
     torch needs it): one tensor fewer per read."""
-    if spec.iv is not None:
+    if spec.iv is not None or x2.numel() == 0:
         return _torch_dac(spec, x2)
-    if x2.numel() == 0:
-        return _torch_dac(spec, x2)
-    xn = x2.numpy()
-    if not xn.flags.c_contiguous:
-        xn = np.ascontiguousarray(xn)
-    ft = xn.dtype.type
-    it = np.int32 if ft is np.float32 else np.int64
-    kname = ("dac", _threads() > 1, ft)
-    kern = _KERNELS.get(kname)
-    if kern is None:
-        kern = _KERNELS[kname] = _make_dac(kname[1], ft)
-    n = xn.shape[-1]
-    x1 = xn.reshape(-1, n)
-    codes = np.empty(xn.shape, dtype=ft)
-    s = np.empty((*xn.shape[:-1], 1), dtype=ft)
-    sn = s.reshape(-1)
-    kern(x1, x1.view(it), sn, sn.view(it), codes.reshape(-1, n), spec.in_step, spec.in_levels or 0.0, spec.abs_max,
-         spec.in_levels is not None)
-    return (s if spec.abs_max else None), torch.from_numpy(codes)
+    s, codes = _dac_np(_prepared(spec), spec, x2)
+    return s, torch.from_numpy(codes)
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -320,28 +367,14 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
     The saturation flags come back as a numpy bool array (``any()``, indexing and ``reshape``
     behave as the reference's tensor does for :func:`~physnn.crossbar.read.read_with`), or None
     when no tile saturated (the kernel counts them)."""
+    p = _prepared(spec)
     if not acc.is_contiguous():
         acc = acc.contiguous()
     an = acc.numpy()
-    a3 = an[None] if an.ndim == 2 else an
-    k = a3.shape[0]
-    pn = post.numpy().reshape(-1)
-    ft = pn.dtype.type
-    noisy, adc = spec.noise_std > 0, spec.adc_levels is not None
-    n_thr = _threads()
-    kname = (ft, noisy, adc, s is not None, spec.bias is not None, n_thr > 1)
-    kern = _KERNELS.get(kname)
-    if kern is None:
-        kern = _KERNELS[kname] = _make(*kname)
-    flags = np.empty(k, dtype=np.bool_)
-    b = spec.bias
-    n_sat = kern(a3, _arange(k) if members is None else members.numpy(), spec.ensemble or 1,
-         _EMPTY2[ft] if s is None else np.asarray(s).reshape(1 if s.ndim == 2 else s.shape[0], rows), pn,
-         _EMPTY1[ft] if b is None else (b.detach() if b.requires_grad else b).numpy(),
-         key & 0xFFFFFFFF, key >> 32, spec.noise_std, spec.adc_levels or 0.0, flags, min(k * rows, 4 * n_thr))
-    if not n_sat:       # no ADC, or no tile saturated
-        return acc, None
-    return acc, (flags.reshape(()) if an.ndim == 2 else flags)
+    k = 1 if an.ndim == 2 else an.shape[0]
+    flags = _fused(p, spec, an[None] if an.ndim == 2 else an, s, p.scale if post is spec.scale else
+                   post.numpy().reshape(-1), key, _arange(k) if members is None else members.numpy(), rows)
+    return acc, (flags.reshape(()) if flags is not None and an.ndim == 2 else flags)
 
 
 def _make_copies(ft, parallel: bool):
@@ -443,4 +476,25 @@ class NumbaCPU:
         why = self.unsupported(spec, x, per_member)
         if why is not None:
             raise ValueError(f"backend='numba_cpu' cannot do this read: {why}")
-        return read_with(finish, spec, x, per_member, dac, empty)
+        return self.run(spec, x, per_member)
+
+    @staticmethod
+    def run(spec: ReadSpec, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+        """The read, ``unsupported`` already checked: :func:`~physnn.crossbar.read.read_with`'s
+        first attempt written out with the spec's prepared kernels and views (``spec.memo``), then
+        its :func:`~physnn.crossbar.read.bound_manage`. Each layer of Python costs several
+        microseconds right after a GEMM (caches refilled), so the common read takes the short way;
+        a device law or an empty input takes ``read_with`` itself."""
+        if spec.iv is not None:
+            return read_with(finish, spec, x, per_member, dac, empty)
+        x2, shape = spec.layout(x, per_member)
+        if x2.numel() == 0:
+            return read_with(finish, spec, x, per_member, dac, empty)
+        p = _prepared(spec)
+        s, codes = _dac_np(p, spec, x2)
+        rows, n_out = x2.shape[-2], spec.weight.shape[-2]
+        y = np.empty((rows, n_out) if spec.weight.dim() == 2 else (p.tiles, rows, n_out), dtype=p.ft)
+        acc = mvm(spec, torch.from_numpy(codes), None, out=torch.from_numpy(y))
+        flags = _fused(p, spec, y[None] if y.ndim == 2 else y, s, p.scale, spec.key, _arange(p.tiles), rows)
+        return bound_manage(finish, spec, x2, s, acc, flags.reshape(()) if flags is not None and y.ndim == 2
+                            else flags, shape)
