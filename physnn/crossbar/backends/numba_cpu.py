@@ -251,6 +251,7 @@ class _Prepared(NamedTuple):
 
 
 def _prepared(spec: ReadSpec) -> _Prepared:
+    """The spec's :class:`_Prepared` for the current thread count (built on first use)."""
     n_thr = _threads()
     key = ("numba_cpu", n_thr)
     p = spec.memo.get(key)
