@@ -497,5 +497,6 @@ class NumbaCPU:
         y = np.empty((rows, n_out) if spec.weight.dim() == 2 else (p.tiles, rows, n_out), dtype=p.ft)
         acc = mvm(spec, torch.from_numpy(codes), None, out=torch.from_numpy(y))
         flags = _fused(p, spec, y[None] if y.ndim == 2 else y, s, p.scale, spec.key, _arange(p.tiles), rows)
-        return bound_manage(finish, spec, x2, s, acc, flags.reshape(()) if flags is not None and y.ndim == 2
-                            else flags, shape)
+        if flags is None:   # no tile saturated: nothing for bound management to repeat
+            return acc if acc.shape == shape else acc.reshape(shape)
+        return bound_manage(finish, spec, x2, s, acc, flags.reshape(()) if y.ndim == 2 else flags, shape)
