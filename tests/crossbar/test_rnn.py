@@ -105,16 +105,24 @@ def test_compiled_lstm_equals_per_step_reference_with_same_noise(adc, acts, ens,
         assert not torch.allclose(m(x)[0], o1)
 
 
+def _compiled_and_reference(ref, cfg, x, **kw):
+    """Outputs of the same float32 AnalogLSTM (same generator seed) through the compiled loop
+    ("auto", which must take it) and through the per-step reference."""
+    outs = []
+    for backend in ("auto", "reference"):
+        m = AnalogLSTM.from_torch(ref, config=cfg, generator=torch.Generator().manual_seed(0), **kw).eval()
+        assert m.cell._compilable(torch.zeros(1))
+        with torch.no_grad(), use_backend(backend):
+            outs.append(m(x)[0])
+    return outs
+
+
 def test_compiled_lstm_float32_close_to_reference():
     torch.manual_seed(4)
     ref = nn.LSTM(5, 7)
     x = torch.randn(6, 3, 5)
     cfg = aihwkit_preset(adc=None, bound_management=False, out_noise=0.04)
-    outs = []
-    for backend in ("auto", "reference"):
-        m = AnalogLSTM.from_torch(ref, config=cfg, generator=torch.Generator().manual_seed(0)).eval()
-        with torch.no_grad(), use_backend(backend):
-            outs.append(m(x)[0])
+    outs = _compiled_and_reference(ref, cfg, x)
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
 
 
@@ -126,13 +134,7 @@ def test_compiled_lstm_float32_ramp_within_one_code_of_reference():
     ref = nn.LSTM(16, 24)
     x = torch.randn(20, 8, 16)
     cfg = aihwkit_preset(adc=None, bound_management=False, out_noise=0.04)
-    outs = []
-    for backend in ("auto", "reference"):
-        m = AnalogLSTM.from_torch(ref, config=cfg, activations=RampActivations(bits=5),
-                                  generator=torch.Generator().manual_seed(0)).eval()
-        assert m.cell._compilable(torch.zeros(1))
-        with torch.no_grad(), use_backend(backend):
-            outs.append(m(x)[0])
+    outs = _compiled_and_reference(ref, cfg, x, activations=RampActivations(bits=5))
     d = (outs[0] - outs[1]).abs()
     assert float(d.max()) <= 2 / 31 + 1e-5
     assert float((d > 1e-5).float().mean()) < 0.25

@@ -494,8 +494,9 @@ class NumbaCPU:
         p = _prepared(spec)
         s, codes = _dac_np(p, spec, x2)
         rows, n_out = x2.shape[-2], spec.weight.shape[-2]
-        y = np.empty((rows, n_out) if spec.weight.dim() == 2 else (p.tiles, rows, n_out), dtype=p.ft)
-        acc = mvm(spec, torch.from_numpy(codes), None, out=torch.from_numpy(y))
+        acc = mvm(spec, torch.from_numpy(codes), None,
+                  out=empty((rows, n_out) if spec.weight.dim() == 2 else (p.tiles, rows, n_out), x2.dtype))
+        y = acc.numpy()
         flags = _fused(p, spec, y[None] if y.ndim == 2 else y, s, p.scale, spec.key, _arange(p.tiles), rows)
         if flags is None:   # no tile saturated: nothing for bound management to repeat
             return acc if acc.shape == shape else acc.reshape(shape)
