@@ -53,3 +53,26 @@ if numba is not None:
         p = p * r + np.float32(1.0 / 6.0)
         p = p * r + np.float32(0.5)
         return (p * r + np.float32(1.0)) * r
+
+    from numba.core import types as _types
+    from numba.extending import intrinsic as _intrinsic
+
+    _BITCAST = {_types.float64: _types.int64, _types.float32: _types.int32,
+                _types.int64: _types.float64, _types.int32: _types.float32}
+
+    @_intrinsic
+    def bitcast(typingctx, x):  # pragma: no cover - compiled
+        """The bits of ``x`` reinterpreted in the other type of its width: float64 <-> int64,
+        float32 <-> int32 (one LLVM ``bitcast``, free). Kernels use it instead of writing through
+        one array and reading through an integer/float ``view`` of it: two views of one buffer
+        are two pointers LLVM may assume do not alias (numba compiles a ``prange`` body with
+        ``noalias`` on every array argument), and on AMD Zen 4/5 code generation that reordered
+        the store and the load (issue 21)."""
+        to = _BITCAST.get(x)
+        if to is None:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(to))
+
+        return to(x), codegen

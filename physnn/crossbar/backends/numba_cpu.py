@@ -22,6 +22,7 @@ import torch
 
 from ..read import H1, H2, ReadSpec, bound_manage, mvm, noise_tables, read_with
 from ..read import _dac as _torch_dac
+from ..._vmath import bitcast
 
 try:  # pragma: no cover - numba is a dependency, but keep the package importable without it
     import numba
@@ -196,18 +197,20 @@ def _make_dac(parallel: bool, ft):
     mask, tiny = it(np.iinfo(it).max), ft(1e-30)
 
     @numba.njit(inline="always", error_model="numpy")
-    def row(r, x, xi, s, si, codes, step, lim, abs_max, has_dac):
+    def row(r, x, s, codes, step, lim, abs_max, has_dac):
         n = x.shape[1]
         den = step
         if abs_max:
             # max |x| as the largest bit pattern with the sign cleared: non-negative floats order
             # like their bits, so this is an integer max (vectorises, where a float max does not
-            # without fast-math) and a NaN (the largest patterns) propagates as in torch's amax
-            m = xi[r, 0] & mask
+            # without fast-math) and a NaN (the largest patterns) propagates as in torch's amax.
+            # The bits come from ``bitcast`` of each value, never from an integer view of the
+            # same array (see :func:`physnn._vmath.bitcast`).
+            m = bitcast(x[r, 0]) & mask
             for j in range(1, n):
-                m = max(m, xi[r, j] & mask)
-            si[r] = m
-            sr = max(s[r], tiny) if s[r] == s[r] else s[r]
+                m = max(m, bitcast(x[r, j]) & mask)
+            sr = bitcast(m)
+            sr = max(sr, tiny) if sr == sr else sr
             s[r] = sr
             den = sr * step
         for j in range(n):
@@ -220,18 +223,18 @@ def _make_dac(parallel: bool, ft):
     # step), -lim, lim))``: :func:`physnn.crossbar.read.input_codes` in ``x``'s dtype.
     if parallel:
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-        def dac_prange(x, xi, s, si, codes, step_in, lim_in, abs_max, has_dac):
+        def dac_prange(x, s, codes, step_in, lim_in, abs_max, has_dac):
             step, lim = ft(step_in), ft(lim_in)
             for r in numba.prange(x.shape[0]):
-                row(r, x, xi, s, si, codes, step, lim, abs_max, has_dac)
+                row(r, x, s, codes, step, lim, abs_max, has_dac)
 
         return dac_prange
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def dac_serial(x, xi, s, si, codes, step_in, lim_in, abs_max, has_dac):
+    def dac_serial(x, s, codes, step_in, lim_in, abs_max, has_dac):
         step, lim = ft(step_in), ft(lim_in)
         for r in range(x.shape[0]):
-            row(r, x, xi, s, si, codes, step, lim, abs_max, has_dac)
+            row(r, x, s, codes, step, lim, abs_max, has_dac)
 
     return dac_serial
 
@@ -241,7 +244,6 @@ class _Prepared(NamedTuple):
     of a spec share): the kernels for its flags, numpy views of its tensors, its sizes."""
 
     ft: type                # numpy float type of the read
-    it: type                # the signed integer type of the same width (the DAC's abs-max)
     dac: Any                # DAC kernel
     fused: Any              # fused pass, for ``scaled = spec.abs_max`` (s is None iff no abs-max)
     scale: np.ndarray       # spec.scale, 1-D view
@@ -266,7 +268,7 @@ def _prepared(spec: ReadSpec) -> _Prepared:
             _KERNELS[kf] = _make(*kf)
         b = spec.bias
         p = spec.memo[key] = _Prepared(
-            ft=ft, it=np.int32 if ft is np.float32 else np.int64, dac=_KERNELS[kd], fused=_KERNELS[kf],
+            ft=ft, dac=_KERNELS[kd], fused=_KERNELS[kf],
             scale=spec.scale.detach().numpy().reshape(-1), bias=_EMPTY1[ft] if b is None else b.detach().numpy(),
             tiles=spec.ensemble or 1, blocks=4 * n_thr)
     return p
@@ -282,7 +284,7 @@ def _dac_np(p: _Prepared, spec: ReadSpec, x2: torch.Tensor) -> tuple[np.ndarray 
     codes = np.empty(xn.shape, dtype=p.ft)
     s = np.empty((*xn.shape[:-1], 1), dtype=p.ft)
     sn = s.reshape(-1)
-    p.dac(x1, x1.view(p.it), sn, sn.view(p.it), codes.reshape(-1, n), spec.in_step, spec.in_levels or 0.0,
+    p.dac(x1, sn, codes.reshape(-1, n), spec.in_step, spec.in_levels or 0.0,
           spec.abs_max, spec.in_levels is not None)
     return (s if spec.abs_max else None), codes
 
