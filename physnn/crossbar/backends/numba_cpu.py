@@ -209,7 +209,7 @@ def _make_dac(parallel: bool, ft):
             m = bitcast(x[r, 0]) & mask
             for j in range(1, n):
                 m = max(m, bitcast(x[r, j]) & mask)
-            sr = bitcast(m)
+            sr = bitcast(it(m))  # numba widens int32 & int32 to int64: back to the width of ft
             sr = max(sr, tiny) if sr == sr else sr
             s[r] = sr
             den = sr * step
