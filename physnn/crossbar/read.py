@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from ..buffers import empty_torch
 from .iv import SinhIV, device_current
 
 __all__ = ["ReadSpec", "reference_read", "read", "use_backend", "current_backend", "register_backend", "backends",
@@ -164,7 +165,7 @@ def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, out: torch.Tenso
         raise ValueError("keys: each must be an int in [0, 2**64)")
     R, _, M = y.shape
     if out is None:
-        out = torch.empty((R, K, M), dtype=y.dtype, device=y.device)
+        out = empty_torch((R, K, M), y.dtype, y.device)
     elif tuple(out.shape) != (R, K, M) or out.dtype != y.dtype or out.device != y.device:
         raise ValueError(f"out: expected {(R, K, M)} {y.dtype} on {y.device}, got {tuple(out.shape)} "
                          f"{out.dtype} on {out.device}")

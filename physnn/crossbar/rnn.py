@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from .._checks import check_int_range
+from ..buffers import empty_torch
 from .config import CrossbarConfig
 from .backends import lstm_loop
 from .layer import AnalogLinear, draw_key
@@ -486,11 +487,11 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         spec = self.hh.read_spec(dt)                     # the public export of the recurrent read
         xs = (xp.unsqueeze(1) if e is None else xp.transpose(0, 1)).contiguous()      # (T, E, B, 4H)
         T, _, B, g4 = xs.shape
-        h = torch.empty((E, B, self.hidden_size), dtype=dt)
-        c = torch.empty_like(h)
+        h = empty_torch((E, B, self.hidden_size), dt)
+        c = empty_torch((E, B, self.hidden_size), dt)
         h.copy_(state[0])
         c.copy_(state[1])
-        out = torch.empty((T, E, B, self.hidden_size), dtype=dt)
+        out = empty_torch((T, E, B, self.hidden_size), dt)     # the loop writes every element
         w = spec.weight.reshape(E, g4, -1).transpose(1, 2)      # a view: bmm reads it transposed
         bias = torch.zeros(0, dtype=dt) if spec.bias is None else spec.bias.contiguous()
         k = np.array(keys, dtype=np.uint64).reshape(-1)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..buffers import scratch
+
 try:  # pragma: no cover - exercised when numba is installed
     import numba as _nb
 except ImportError:  # pragma: no cover
@@ -89,7 +91,7 @@ if _nb is not None:
     @_nb.njit(cache=True, nogil=True)
     def sin_vec(x):
         """Elementwise :func:`_sin` of a 1-D array (for tests)."""
-        out = np.empty_like(x)
+        out = scratch(x.shape, np.float64)
         for i in range(x.shape[0]):
             out[i] = _sin(x[i])
         return out
@@ -201,9 +203,9 @@ if _nb is not None:
         nb = SyT.shape[1]
         nob = SoT.shape[1]
         J = ic.shape[0]
-        yb = np.empty((3, nb, W))
-        vb = np.empty((4, J, W))
-        icl = np.empty((J, W))
+        yb = scratch((3, nb, W), np.float64)
+        vb = scratch((4, J, W), np.float64)
+        icl = scratch((J, W), np.float64)
         for h_ in range(3):
             for i in range(nb):
                 src, dst = Y[h_, i, e0:e0 + W], yb[h_, i]
@@ -223,19 +225,19 @@ if _nb is not None:
         for e in range(1, W):
             contig = contig and cb[e] == cb[0] + e
         c0 = cb[0]
-        Pl = np.empty((nb, W))
-        cl = np.empty((nb, W))
-        obl = np.empty((nob, W))
+        Pl = scratch((nb, W), np.float64)
+        cl = scratch((nb, W), np.float64)
+        obl = scratch((nob, W), np.float64)
         Qm = QO[:nb]
         Obm = QO[nb:]
-        phl = np.empty((J, W))
-        dmax = np.empty(W)
-        gl = np.empty((J, W))
-        anyg = np.empty(W, dtype=np.int64)
-        M = np.empty((J, J))
-        rhs = np.empty(J)
-        act = np.empty(J, dtype=np.int64)
-        corr = np.empty(J)
+        phl = scratch((J, W), np.float64)
+        dmax = scratch(W, np.float64)
+        gl = scratch((J, W), np.float64)
+        anyg = scratch(W, np.int64)
+        M = scratch((J, J), np.float64)
+        rhs = scratch(J, np.float64)
+        act = scratch(J, np.int64)
+        corr = scratch(J, np.float64)
         nbad = 0
         for n in range(n0, n1):
             y = yb[n % 3]
@@ -456,7 +458,7 @@ if _nb is not None:
         J = ic_all.shape[0]
         cols = members[bounds[g]:bounds[g + 1]].copy()
         m = cols.shape[0]
-        ic = np.empty((J, m))
+        ic = scratch((J, m), np.float64)
         for j in range(J):
             for k in range(m):
                 ic[j, k] = ic_all[j, cols[k]]
@@ -525,7 +527,7 @@ if _nb is not None:
         m = FHd.shape[1]
         nd = drows.shape[0]
         itv = np.zeros(J)
-        p = np.empty(2 * J)
+        p = scratch(2 * J, np.float64)
         anyst = False
         for j in range(J):
             if state[j] != 0:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from ..buffers import empty, scratch
+
 from ._ensemble_kernel import _nb, available
 
 __all__ = ["available", "SparseFactors", "sparse_segment"]
@@ -85,7 +87,7 @@ class SparseFactors:
         from scipy.sparse.linalg import spsolve_triangular
 
         n = self.n
-        b2 = np.empty(n)
+        b2 = empty(n)
         b2[self.perm_r] = b
         Ls = csr_matrix((self.L[2], self.L[1], self.L[0]), shape=(n, n)) + identity(n)
         Us = csr_matrix((self.U[2], self.U[1], self.U[0]), shape=(n, n)) + csr_matrix(
@@ -177,12 +179,12 @@ if _nb is not None:
         nw = w.shape[0]
         nv = vrow.shape[0]
         nob = obs_z.shape[0]
-        P = np.empty(nb)
-        c = np.empty(nb)
+        P = scratch(nb, np.float64)
+        c = scratch(nb, np.float64)
         z = np.zeros(nz + 1)  # z[nz]: ground, stays 0
-        v0a = np.empty(J)
-        phi = np.empty(J)
-        sn = np.empty(J)
+        v0a = scratch(J, np.float64)
+        phi = scratch(J, np.float64)
+        sn = scratch(J, np.float64)
         cs0 = J + nr
         ts0 = J + nr + nc
         for n in range(n0, T):

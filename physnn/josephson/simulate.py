@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..buffers import empty
 from .._checks import check_int_range, check_positive
 from ..random import legacy_generator
 from .circuit import K_JOSEPHSON
@@ -85,12 +86,12 @@ def _bdf2_voltage(phi: np.ndarray, h: float, out: np.ndarray | None = None) -> n
     phi = np.asarray(phi, dtype=float)
     c = 2.0 * h * K_JOSEPHSON
     if out is None:
-        out = np.empty(phi.shape)
+        out = empty(phi.shape)
     if _kern.available() and phi.ndim in (1, 2) and phi.shape[0]:
         _kern.bdf2_voltage(phi if phi.ndim == 2 else phi[:, None], c, out if phi.ndim == 2 else out[:, None])
         return out
     if out is phi or np.shares_memory(out, phi):
-        out[...] = _bdf2_voltage_numpy(phi, c, np.empty(phi.shape))
+        out[...] = _bdf2_voltage_numpy(phi, c, empty(phi.shape))
         return out
     return _bdf2_voltage_numpy(phi, c, out)
 
@@ -102,7 +103,7 @@ def _bdf2_voltage_numpy(phi: np.ndarray, c: float, out: np.ndarray) -> np.ndarra
     T = phi.shape[0]
     width = int(np.prod(phi.shape[1:], dtype=np.int64)) or 1
     blk = max(8, 65536 // width)
-    tmp = np.empty((blk,) + phi.shape[1:])
+    tmp = empty((blk,) + phi.shape[1:])
     for s in range(0, T, blk):
         e = min(T, s + blk)
         o = out[s:e]

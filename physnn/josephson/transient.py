@@ -59,6 +59,7 @@ import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
 from ..constants import k_B
+from ..buffers import empty
 from .circuit import K_JOSEPHSON, Circuit, compile_circuit
 from . import _ensemble_kernel as _kern
 from .netlist import Netlist
@@ -283,7 +284,7 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
         if out is None:
             T_out = (T - 1) // se + 1
             ic_all = np.ascontiguousarray(circ.ic[:, None] * ic_scale)
-            out = (np.empty((T_out, J, E)), np.empty((T_out, J, E)), np.empty((T_out, len(obs), E)))
+            out = (empty((T_out, J, E)), empty((T_out, J, E)), empty((T_out, len(obs), E)))
             top = (circ, h * se, obs)
         t = np.arange(T) * h
         src = circ.source_values(t)
@@ -542,7 +543,7 @@ def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list
             pr, pc = f.perm_r, f.perm_c
             nz = circ.n
             # D^T rows in the factors' row order (row perm_r[i] is unknown i's equation)
-            inv_r = np.empty(nz, dtype=np.int64)
+            inv_r = empty(nz, dtype=np.int64)
             inv_r[pr] = np.arange(nz)
             Dr = DT[inv_r]
             # branch terminals as solution entries (ground: entry nz, kept at 0)
@@ -577,9 +578,9 @@ def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list
     wbuf = np.zeros((int(t_delay.max()) + 1 if nt else 1, max(nt, 1)))
     yb = np.zeros((5, nb))
     vb = np.zeros((4, J))
-    phase = np.empty((T_out, J))
-    volt = np.empty((T_out, J))
-    nph = np.empty((T_out, len(obs)))
+    phase = empty((T_out, J))
+    volt = empty((T_out, J))
+    nph = empty((T_out, len(obs)))
     info = np.zeros(2, dtype=np.int64)
     w = c_(w, dtype=float)
     yv = c_(yv, dtype=float)
@@ -709,7 +710,7 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
         A0 = circ.matrix(np.zeros(J, dtype=np.int8)).tocsr()
         pat = sp.csr_matrix((np.ones(A0.nnz), A0.indices, A0.indptr), shape=A0.shape)
         perm = np.asarray(reverse_cuthill_mckee((pat + pat.T).tocsr(), symmetric_mode=True))
-        iperm = np.empty_like(perm)
+        iperm = empty(perm.shape, perm.dtype)
         iperm[perm] = np.arange(len(perm))
         D = circ.D.tocsc()[:, perm].tocsr()
         DT = D.T.tocsr()
@@ -741,11 +742,11 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     it = np.zeros((J, E))
     has_rt1 = bool(circ.rtype1.any())
     lower_min = float(circ.lower[circ.rtype1].min()) if has_rt1 else np.inf
-    phase = np.empty((T_out + (se > 1), J, E))
-    volt = np.empty((T_out + (se > 1), J, E))
-    nph = np.empty((T_out + (se > 1), len(obs), E))
-    P = np.empty((nb, E))
-    c = np.empty((nb, E))
+    phase = empty((T_out + (se > 1), J, E))
+    volt = empty((T_out + (se > 1), J, E))
+    nph = empty((T_out + (se > 1), len(obs), E))
+    P = empty((nb, E))
+    c = empty((nb, E))
     if nt:
         t_delay, t_other = circ.t_delay, circ.t_other
         t_len = int(t_delay.max()) + 1
@@ -770,11 +771,11 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     vbuf = [np.zeros((J, E)) for _ in range(4)]
     y, y1, y2 = ybuf
     V, V1, V2, V3 = vbuf
-    v0 = np.empty((J, E))
-    phi0 = np.empty((J, E))
-    tmpJ = np.empty((J, E))
-    sn = np.empty((J, E))
-    tmpb = np.empty((nb, E))
+    v0 = empty((J, E))
+    phi0 = empty((J, E))
+    tmpJ = empty((J, E))
+    sn = empty((J, E))
+    tmpb = empty((nb, E))
     kp_ = kp
     c1b = np.broadcast_to(c1, (J, E)).copy()
     c2b = np.broadcast_to(c2, (J, E)).copy()
@@ -877,7 +878,7 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
                 if groups is None:
                     pats, inv = np.unique(state, axis=1, return_inverse=True)
                     groups = [(pats[:, k], np.nonzero(inv.ravel() == k)[0]) for k in range(pats.shape[1])]
-                phi = np.empty_like(rhs)
+                phi = empty(rhs.shape, rhs.dtype)
                 for pat, gcols in groups:
                     phi[:, gcols] = system(pat).solve(np.ascontiguousarray(rhs[:, gcols]))
             y[...] = D @ phi
@@ -1050,7 +1051,7 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
     dz = FH.shape[0]
     o_v1 = dz - 3 * J
     W = np.zeros((T + 1, dz + J))
-    U = np.empty((T, J))
+    U = empty((T, J))
     slog = np.zeros(T, dtype=np.int64)
     has_rt1 = bool(circ.rtype1.any())
     poff = bool(np.any(circ.phi_off != 0))
@@ -1152,7 +1153,7 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
     volt = W[1:, o_v1:o_v1 + J][:, :, None].copy()
     if obs:
         Z = W[:-1, :dz]
-        nph = np.empty((T, len(obs)))
+        nph = empty((T, len(obs)))
         for key, entry in cache.items():
             Oz_k, Ou_k, Os_k, idx = entry[4], entry[5], entry[6], entry[8]
             if len(cache) == 1:
@@ -1164,5 +1165,5 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
             nph[steps] = Z[steps] @ Oz_k.T + U[steps] @ Ou_k.T + Os_k.T[steps]
         nph = nph[:, :, None]
     else:
-        nph = np.empty((T, 0, 1))
+        nph = empty((T, 0, 1))
     return phase, volt, nph

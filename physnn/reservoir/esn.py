@@ -45,6 +45,7 @@ from torch import nn
 from .._checks import check_finite, check_int_range, check_positive, check_probability
 from .._vmath import INV_LN2 as _INV_LN2, LN2_HI as _LN2_HI, LN2_LO as _LN2_LO
 from ..random import check_generator, check_seed, generator_from_seed
+from ..buffers import empty_torch
 from .readout import RidgeReadout
 
 __all__ = ["ESNParams", "ESNState", "esn_step", "esn_matrices", "ESN", "HAVE_NUMBA"]
@@ -200,7 +201,9 @@ try:  # numba is optional (it ships with librosa); without it the torch loop is 
 
     import numba as _numba
 
+    from .._vmath import bitcast as _bitcast
     from .._vmath import expm1_reduced
+    from ..buffers import scratch as _scratch
 
     @_numba.njit(inline="always", boundscheck=False, error_model="numpy")
     def _leaky_tanh(pre, xp, a, out, pm, kb):  # pragma: no cover - compiled
@@ -212,7 +215,6 @@ try:  # numba is optional (it ships with librosa); without it the torch loop is 
         << 52, read back through a float64 view of ``kb``) -- only arithmetic, shifts and
         selects, so both passes vectorise. tanh(20) rounds to 1 in float64: |v| is clipped there.
         """
-        sc = kb.view(np.float64)
         for i in range(pre.shape[0]):
             w = -2.0 * min(abs(pre[i]), 20.0)
             k = np.int32(w * _INV_LN2 - 0.5)  # round-half-away for w <= 0
@@ -221,7 +223,7 @@ try:  # numba is optional (it ships with librosa); without it the torch loop is 
             pm[i] = expm1_reduced(r)
             kb[i] = np.int64(k + 1023) << 52  # bits of 2^k
         for i in range(pre.shape[0]):
-            s = sc[i]
+            s = _bitcast(kb[i])  # 2^k from its bits (no float view of kb: see physnn._vmath.bitcast)
             em1 = s * pm[i] + (s - 1.0)  # expm1(w) = 2^k expm1(r) + (2^k - 1)
             xi = xp[i]
             out[i] = xi + a * (_math.copysign(-em1 / (2.0 + em1), pre[i]) - xi)
@@ -254,10 +256,10 @@ try:  # numba is optional (it ships with librosa); without it the torch loop is 
             wi = w_in_t[e]
             be = bias[e]
             a = leak[e]
-            acc = np.empty(n_sl * 8)
-            pre = np.empty(N)
-            pm = np.empty(N)
-            kb = np.empty(N, np.int64)
+            acc = _scratch(n_sl * 8, np.float64)
+            pre = _scratch(N, np.float64)
+            pm = _scratch(N, np.float64)
+            kb = _scratch(N, np.int64)
             for b in range(B):
                 xp = x0[e, b]
                 for t in range(T):
@@ -580,9 +582,9 @@ class ESN(nn.Module):
                 self._sell = _to_sell(W)
                 self._sell_key = key
             # member-major buffer: each member's (B, T, N) block is contiguous (its own thread,
-            # and for B = 1 the ridge readout takes it without a copy); torch.empty, since the
+            # and for B = 1 the ridge readout takes it without a copy); uninitialised, since the
             # kernel writes every element
-            S = torch.empty(nE, B, T, N, dtype=W.dtype)
+            S = empty_torch((nE, B, T, N), W.dtype)
             # members run on as many numba threads as torch is given; numba's OpenMP layer shares
             # torch's runtime and would otherwise leave torch's thread count changed
             n_threads = torch.get_num_threads()
@@ -653,7 +655,7 @@ class ESN(nn.Module):
         if not self.include_input:
             return S[:, :, washout:].to(dtype).reshape(nE, B * (T - washout), N)
         F = N + ut.shape[-1]
-        X = torch.empty(nE, B, T - washout, F, dtype=dtype)
+        X = empty_torch((nE, B, T - washout, F), dtype)
         X[..., :N].copy_(S[:, :, washout:])
         X[..., N:].copy_(ut[:, washout:].unsqueeze(0))
         return X.view(nE, B * (T - washout), F)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...buffers import empty, empty_torch
 from .numba_cpu import noise_row
 
 try:
@@ -42,7 +43,7 @@ _ROUND32 = 12582912.0          # 1.5 * 2^23: the same in float32
 
 def _make_sigmoid(ft):
     """Vectorisable sigmoid in float type ``ft`` (float64, or float32 with its own reduction)."""
-    from ..._vmath import (INV_LN2, LN2_HI, LN2_LO, LN2_HI_F32, LN2_LO_F32, expm1_reduced,
+    from ..._vmath import (INV_LN2, LN2_HI, LN2_LO, LN2_HI_F32, LN2_LO_F32, bitcast, expm1_reduced,
                            expm1_reduced_f32)
 
     f32 = ft is np.float32
@@ -62,7 +63,6 @@ def _make_sigmoid(ft):
         ``expm1_reduced`` (float64) or ``expm1_reduced_f32``, ``2^k`` from the exponent bits.
         Arithmetic, shifts and selects only, so both loops vectorise; within a few ulp of the
         correctly rounded sigmoid in ``ft``. NaN stays NaN."""
-        sc = kb.view(ft)
         for j in range(n):
             w = min(max(-z[j], -lim), lim)
             kf = (w * inv + rnd) - rnd
@@ -70,7 +70,7 @@ def _make_sigmoid(ft):
             pm[j] = em1(r) + one
             kb[j] = (it(kf) + bias_e) << shift
         for j in range(n):
-            v = one / (one + sc[j] * pm[j])
+            v = one / (one + bitcast(kb[j]) * pm[j])   # 2^k from its bits (no float view of kb)
             out[j] = v if z[j] == z[j] else z[j]
 
     return sigmoid
@@ -173,12 +173,12 @@ def lstm_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in_step
         _KERNELS[(ft, flags)] = _make_step(ft, *flags)
     dac, step = _KERNELS["dac"], _KERNELS[(ft, flags)]
     n_e, n_b, hs = h.shape
-    codes = torch.empty_like(h)
-    acc = torch.empty((n_e, n_b, 4 * hs), dtype=h.dtype)
+    codes = empty_torch(h.shape, h.dtype)
+    acc = empty_torch((n_e, n_b, 4 * hs), h.dtype)
     sv = np.ones((n_e, n_b), dtype=ft)
-    z, sg, pm = (np.empty(4 * hs, dtype=ft) for _ in range(3))
-    kb = np.empty(4 * hs, np.int32 if ft is np.float32 else np.int64)
-    hb = np.empty(4 * hs, np.uint32)
+    z, sg, pm = (empty(4 * hs, ft) for _ in range(3))
+    kb = empty(4 * hs, np.int32 if ft is np.float32 else np.int64)
+    hb = empty(4 * hs, np.uint32)
     g_par, s_par = np.ascontiguousarray(g_par, ft), np.ascontiguousarray(s_par, ft)
     hn, cn, cd, an = h.numpy(), c.numpy(), codes.numpy(), acc.numpy()
     xsn, outn, sc, bn = xs.numpy(), out.numpy(), scale.numpy(), bias.numpy()

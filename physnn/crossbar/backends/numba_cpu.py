@@ -23,6 +23,8 @@ import torch
 from ..read import H1, H2, ReadSpec, bound_manage, mvm, noise_tables, read_with
 from ..read import _dac as _torch_dac
 from ..._vmath import bitcast
+from ...buffers import empty as _np_empty
+from ...buffers import scratch
 
 try:  # pragma: no cover - numba is a dependency, but keep the package importable without it
     import numba
@@ -131,8 +133,8 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
     @numba.njit(inline="always", error_model="numpy")
     def rows(q0, q1, buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, sat):
         k, n_rows, n_out = buf.shape
-        hb = np.empty(n_out if noisy else 0, np.uint32)
-        fb = np.empty(n_out if noisy else 0, ft)
+        hb = scratch(n_out if noisy else 0, np.uint32)
+        fb = scratch(n_out if noisy else 0, ft)
         for q in range(q0, q1):
             i = q // n_rows
             r = q - i * n_rows
@@ -172,7 +174,7 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
         def fused_prange(buf, members, n_tiles, s, post, bias, key_lo, key_hi, sig_in, adc_in, flags, n_blocks):
             klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
             n_q = buf.shape[0] * buf.shape[1]
-            sat = np.empty(n_q, np.int64)
+            sat = scratch(n_q, np.int64)
             for blk in numba.prange(n_blocks):
                 rows(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks, buf, members, n_tiles, s, post, bias,
                      klo, khi, sig, adc_m, sat)
@@ -183,7 +185,7 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
     @numba.njit(nogil=True, cache=True, error_model="numpy")
     def fused_serial(buf, members, n_tiles, s, post, bias, key_lo, key_hi, sig_in, adc_in, flags, n_blocks):
         klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
-        sat = np.empty(buf.shape[0] * buf.shape[1], np.int64)
+        sat = scratch(buf.shape[0] * buf.shape[1], np.int64)
         rows(0, buf.shape[0] * buf.shape[1], buf, members, n_tiles, s, post, bias, klo, khi, sig, adc_m, sat)
         return tiles(sat, flags, buf.shape[1])
 
@@ -281,8 +283,8 @@ def _dac_np(p: _Prepared, spec: ReadSpec, x2: torch.Tensor) -> tuple[np.ndarray 
         xn = np.ascontiguousarray(xn)
     n = xn.shape[-1]
     x1 = xn.reshape(-1, n)
-    codes = np.empty(xn.shape, dtype=p.ft)
-    s = np.empty((*xn.shape[:-1], 1), dtype=p.ft)
+    codes = _np_empty(xn.shape, p.ft)
+    s = _np_empty((*xn.shape[:-1], 1), p.ft)
     sn = s.reshape(-1)
     p.dac(x1, sn, codes.reshape(-1, n), spec.in_step, spec.in_levels or 0.0,
           spec.abs_max, spec.in_levels is not None)
@@ -294,7 +296,7 @@ def _fused(p: _Prepared, spec: ReadSpec, a3: np.ndarray, s, post: np.ndarray, ke
     """The fused pass in place on ``a3`` (k, rows, out); the tiles' saturation flags, or None
     when none saturated (or there is no ADC)."""
     k = a3.shape[0]
-    flags = np.empty(k, dtype=np.bool_)
+    flags = _np_empty(k, np.bool_)
     n_sat = p.fused(a3, members, p.tiles, _EMPTY2[p.ft] if s is None else
                     np.asarray(s).reshape(1 if s.ndim == 2 else s.shape[0], rows), post, p.bias,
                     key & 0xFFFFFFFF, key >> 32, spec.noise_std, spec.adc_levels or 0.0, flags, min(k * rows, p.blocks))
@@ -318,7 +320,7 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     (``numpy.core.multiarray._get_madvise_hugepage``), torch's allocator does not: an ensemble
     read's fresh 32 MiB output then takes a few hundred page faults instead of 8,192 (measured,
     E = 64 at 256 x 512: 7.6 ms of a 49 ms read). Same numbers; only where the memory comes from."""
-    return torch.from_numpy(np.empty(shape, dtype=_NP_DTYPES[dtype]))
+    return torch.from_numpy(_np_empty(shape, _NP_DTYPES[dtype]))
 
 
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
@@ -388,8 +390,8 @@ def _make_copies(ft, parallel: bool):
     @numba.njit(inline="always", error_model="numpy")
     def rows(q0, q1, y, out, std, klo, khi, t, d):
         n_k, n_m = out.shape[1], out.shape[2]
-        hb = np.empty(n_m, np.uint32)
-        fb = np.empty(n_m, ft)
+        hb = scratch(n_m, np.uint32)
+        fb = scratch(n_m, ft)
         for q in range(q0, q1):
             r = q // n_k
             k = q - r * n_k
@@ -469,6 +471,10 @@ class NumbaCPU:
             return f"float32/float64 only, with out.dtype == y.dtype (got {y.dtype}, {out.dtype})"
         if torch.is_grad_enabled() and y.requires_grad:
             return "no autograd (use the reference for gradients)"
+        if np.may_share_memory(y.detach().numpy(), out.numpy()):
+            # the parallel pass is compiled with noalias arrays: an out that overlaps y is
+            # undefined behaviour there (the reference handles it)
+            return "out overlaps y"
         return None
 
     @staticmethod

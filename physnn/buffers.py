@@ -1,0 +1,110 @@
+"""Where fast paths get uninitialised memory, and the test mode that poisons it.
+
+Every buffer a fast path (the crossbar read's numba back end, the compiled LSTM loop, the ESN
+kernel, the Josephson kernels) allocates without initialising comes from here: :func:`empty` and
+:func:`empty_torch` on the Python side, :func:`scratch` inside compiled kernels.
+
+**Poison mode.** With the environment variable ``PHYSNN_POISON_BUFFERS=1`` set before physnn is
+imported, each such buffer is filled before the kernel sees it: floating point with NaN, integers
+with their largest value (an index past any table), booleans with True. A kernel that reads memory
+it did not write then returns NaN, or a value its equality test rejects, on every machine;
+without the mode it would read whatever the allocator handed out, which on one machine is zeros
+and on another garbage (issue 21: a float64 read that was right where it was written and wrong on
+a fresh machine). The test suite runs the back-end equality tests in this mode
+(``tests/test_poisoned_buffers.py``); off, it costs nothing (a compile-time constant).
+
+numba's on-disk cache keys a kernel by its own bytecode and closure, not by the globals or
+callees it was compiled with, so a kernel cached without poison would be reused with it: in
+poison mode physnn therefore points numba's cache at a folder of its own
+(``$NUMBA_CACHE_DIR/physnn-poison``, or ``physnn-numba-poison-<uid>`` in the temporary folder).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+
+__all__ = ["POISON", "empty", "empty_torch", "poison_value", "scratch"]
+
+POISON: bool = os.environ.get("PHYSNN_POISON_BUFFERS", "").strip() not in ("", "0")
+
+
+def poison_value(dtype: Any) -> Any:
+    """The value a poisoned buffer of ``dtype`` (numpy or torch dtype) is filled with."""
+    dt = np.dtype(str(dtype).replace("torch.", "")) if not isinstance(dtype, np.dtype) else dtype
+    if dt.kind in "fc":
+        return np.nan
+    if dt.kind in "iu":
+        return np.iinfo(dt).max
+    if dt.kind == "b":
+        return True
+    raise TypeError(f"dtype: no poison value for {dtype!r}")
+
+
+def empty(shape: Any, dtype: Any = np.float64) -> np.ndarray:
+    """``numpy.empty(shape, dtype)``; poisoned in poison mode."""
+    a = np.empty(shape, dtype)
+    if POISON:
+        a.fill(poison_value(a.dtype))
+    return a
+
+
+def empty_torch(shape: Any, dtype: Any, device: Any = None) -> Any:
+    """``torch.empty(shape, dtype=dtype, device=device)``; poisoned in poison mode."""
+    import torch
+
+    t = torch.empty(shape, dtype=dtype, device=device)
+    if POISON:
+        t.fill_(float("nan") if t.is_floating_point() else (True if t.dtype == torch.bool
+                                                              else torch.iinfo(t.dtype).max))
+    return t
+
+
+def _poison_cache_dir() -> str:
+    base = os.environ.get("NUMBA_CACHE_DIR", "")
+    if base:
+        return os.path.join(base, "physnn-poison")
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return os.path.join(tempfile.gettempdir(), f"physnn-numba-poison-{uid}")
+
+
+try:
+    import numba
+    from numba.core import types as _types
+    from numba.extending import overload as _overload
+except ImportError:  # pragma: no cover - numba is a dependency
+    numba = None
+    scratch = None
+else:
+    if POISON and not os.environ.get("PHYSNN_POISON_CACHE_SET"):
+        _dir = _poison_cache_dir()
+        os.environ["NUMBA_CACHE_DIR"] = _dir         # also for subprocesses and a config reload
+        os.environ["PHYSNN_POISON_CACHE_SET"] = "1"
+        numba.config.CACHE_DIR = _dir
+
+    def _fill(a):  # pragma: no cover - replaced by the overload in compiled code
+        if POISON:
+            a.fill(poison_value(a.dtype))
+
+    @_overload(_fill, inline="always")
+    def _fill_overload(a):
+        if not POISON:
+            return lambda a: None
+        if isinstance(a.dtype, _types.Float):
+            return lambda a: a.fill(np.nan)
+        if isinstance(a.dtype, _types.Integer):
+            v = np.iinfo(np.dtype(str(a.dtype))).max
+            return lambda a: a.fill(v)
+        if isinstance(a.dtype, _types.Boolean):
+            return lambda a: a.fill(True)
+        return None
+
+    @numba.njit(inline="always")
+    def scratch(shape, dtype):  # pragma: no cover - compiled
+        """``np.empty(shape, dtype)`` inside a compiled kernel; poisoned in poison mode."""
+        a = np.empty(shape, dtype)
+        _fill(a)
+        return a
