@@ -338,7 +338,7 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
         dv[p.label] = (("ensemble", "time"), val.T, attrs) if has_ens else (("time",), val[:, 0], attrs)
     ds = xr.Dataset(dv, coords=coords)
     ds.attrs.update(source=str(net.source_name), tstep_s=float(res.h), step_halvings=int(res.halvings),
-                    simulator="physnn.josephson (phase-mode BDF2, JoSIM v2.7 equations)")
+                    simulator="physnn.josephson (phase-mode BDF2, JoSIM v2.7 equations)", loop=res.loop)
     if net.temp:
         ds.attrs["temperature_K"] = float(net.temp)
     return ds

@@ -107,6 +107,9 @@ class TransientResult:
     halvings: int
     ic: np.ndarray  #: (J, E) critical currents used, A
     member_halvings: np.ndarray | None = None  #: (E,) step halvings applied per ensemble member
+    #: the loop that integrated it: 'tiled-compiled' (ensembles), 'sparse-compiled', 'sparse-numpy',
+    #: 'fused-compiled', 'fused-numpy', 'dense-numpy' (what the tests and benchmarks check ran)
+    loop: str = ""
 
 
 def _noise_sigma(circ: Circuit, temp: float | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -320,7 +323,8 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
                                   f"t={badi[0] * h_out:.4g} s")
     T_out = phase.shape[0]
     return TransientResult(time=np.arange(T_out) * h_out, phase=phase, voltage=volt, node_phase=nph, obs=obs,
-                           h=h_out, circuit=circ, halvings=top_halvings, ic=ic_all, member_halvings=member_halv)
+                           h=h_out, circuit=circ, halvings=top_halvings, ic=ic_all, member_halvings=member_halv,
+                           loop="tiled-compiled")
 
 
 def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int], ic_all: np.ndarray,
@@ -481,13 +485,16 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
     if backend == "fused" and (E != 1 or temp or circ.n_t or not circ.n_jj):
         backend = "dense"
     if backend == "fused":
+        loop = "fused-compiled" if _fused_compiled() else "fused-numpy"
         with _blas_threads(1):
             out = _run_fused(circ, T, ic[:, 0], circ.source_values(t), obs)
         if se > 1:
             out = tuple(np.ascontiguousarray(x[::se]) for x in out)
     elif backend == "sparse" and compiled_single:
+        loop = "sparse-compiled"
         out = _run_sparse_compiled(circ, t, ic[:, 0], obs, se)
     else:
+        loop = f"{backend}-numpy"
         try:
             with _blas_threads(1 if (backend == "sparse" or E < 64) else BLAS_THREADS_BATCH):
                 out = _run_branch(circ, t, ic, obs, generator, backend == "sparse", se)
@@ -506,7 +513,12 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
             raise SimulationError(f"junction {circ.branches[bad[1]].name}: non-finite value at "
                                   f"t={bad[0] * h_out:.4g} s")
     return TransientResult(time=t_out, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h_out, circuit=circ,
-                           halvings=0, ic=ic)
+                           halvings=0, ic=ic, loop=loop)
+
+
+def _fused_compiled() -> bool:
+    """Whether the fused back end runs its compiled loop (else the numpy loop)."""
+    return FUSED_COMPILED and _kern.available()
 
 
 def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], se: int):
@@ -1057,7 +1069,7 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
     poff = bool(np.any(circ.phi_off != 0))
     dot, sin = np.dot, np.sin
     n = 0
-    if FUSED_COMPILED and _kern.available():
+    if _fused_compiled():
         # the general loop below, compiled: one call per stretch of constant junction states
         c_ = np.ascontiguousarray
         itc = c_(circ.lower * (1.0 / circ.r0 - circ.glarge))

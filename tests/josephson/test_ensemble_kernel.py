@@ -50,6 +50,7 @@ def compiled():
     # one pass of all members at h, one of the flagged members at h/2 (from t = 0)
     halved = int((ds["step_halvings"].values > 0).sum())
     assert calls == [24, halved]
+    assert ds.attrs["loop"] == "tiled-compiled"
     return ds
 
 

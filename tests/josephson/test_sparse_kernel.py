@@ -124,7 +124,18 @@ def test_single_runs_default_to_the_compiled_loop(compiled_only):
     # fused back end (the same equations folded into dense matrices) and with JoSIM v2.7
     fast = simulate(DATA / "dcsfq_jtl_sink_physnn.cir", tstop=250e-12)
     fused = simulate(DATA / "dcsfq_jtl_sink_physnn.cir", tstop=250e-12, backend="fused")
+    assert fast.attrs["loop"] == "sparse-compiled"
+    assert fused.attrs["loop"] == "fused-compiled"
     _close(fast, fused)
+
+
+def test_the_loop_that_ran_is_recorded(monkeypatch):
+    src = DATA / "dcsfq_jtl_sink_physnn.cir"
+    monkeypatch.setattr(tr, "SPARSE_COMPILED", False)
+    monkeypatch.setattr(tr, "FUSED_COMPILED", False)
+    assert simulate(src, tstop=50e-12, backend="sparse").attrs["loop"] == "sparse-numpy"
+    assert simulate(src, tstop=50e-12, backend="fused").attrs["loop"] == "fused-numpy"
+    assert simulate(src, tstop=50e-12, backend="dense").attrs["loop"] == "dense-numpy"
 
 
 def test_skipped_substitution_rows_leave_the_wanted_unknowns_bitwise_equal():
