@@ -8,8 +8,8 @@ back ends, float round-off for the compiled loops whose summation order differs)
 
 Cases (``name:dtype``): ``read`` (crossbar read, numba back end vs ``reference_read``, every
 ensemble form, with/without ADC and bound management, the issue-21 batch shapes in order),
-``noise`` (``add_counter_normal``), ``lstm`` (compiled LSTM sequence loop vs the per-step torch
-path, same noise keys), ``esn`` (SELL kernel vs the torch loop), ``josephson`` (tiled ensemble
+``noise`` (``add_counter_normal``), ``lstm`` (compiled LSTM sequence loop vs its torch reference
+``lstm_loop.reference_sequence``, same noise keys), ``esn`` (SELL kernel vs the torch loop), ``josephson`` (tiled ensemble
 kernel vs the numpy loop, and the compiled sparse single run vs its numpy loop; float64 only).
 """
 
@@ -78,29 +78,32 @@ def case_lstm(dtype):
     from torch import nn
 
     from physnn.crossbar import aihwkit_preset
-    from physnn.crossbar.read import use_backend
+    from physnn.crossbar.backends import lstm_loop
     from physnn.crossbar.rnn import AnalogLSTM, RampActivations
 
     torch.manual_seed(4)
     ref = nn.LSTM(5, 7).to(dtype)
     x = torch.randn(6, 3, 5, dtype=dtype) * 2
-    cfg = aihwkit_preset(bound_management=False, out_noise=0.04, t_inference=3600.0).replace(adc=None)
+    cfg = aihwkit_preset(bound_management=False, out_noise=0.04, t_inference=3600.0)
+    compiled = lstm_loop.lstm_sequence
     err = 0.0
     for acts in (None, RampActivations(bits=5)):
-        for ens in (None, 2):
+        for ens, c in ((None, cfg.replace(adc=None)), (2, cfg)):
             outs = []
-            for backend in ("auto", "reference"):
-                kw = {} if acts is None else {"activations": acts}
-                m = AnalogLSTM.from_torch(ref, config=cfg, ensemble=ens, generator=torch.Generator().manual_seed(0),
-                                          **kw).to(dtype).eval()
-                assert m.cell._compilable(torch.zeros(1, dtype=dtype))
-                with torch.no_grad(), use_backend(backend):
-                    outs.append(m(x)[0])
+            for loop in (compiled, lstm_loop.reference_sequence):
+                lstm_loop.lstm_sequence = loop
+                try:
+                    kw = {} if acts is None else {"activations": acts}
+                    m = AnalogLSTM.from_torch(ref, config=c, ensemble=ens, generator=torch.Generator().manual_seed(0),
+                                              **kw).to(dtype).eval()
+                    assert m.cell._compilable(torch.zeros(1, dtype=dtype))
+                    with torch.no_grad():
+                        o, (h, cc) = m(x)
+                finally:
+                    lstm_loop.lstm_sequence = compiled
+                outs.append(torch.cat([o.reshape(-1), h.reshape(-1), cc.reshape(-1)]))
             err = max(err, float((outs[0] - outs[1]).abs().max()))
-    # float64: the loop's sums equal the per-step ones to round-off; float32 with ramp gates a
-    # gate code at a rounding tie may differ by one step: the bound is float round-off either way
-    # for ideal gates (checked exactly in tests/crossbar/test_rnn.py)
-    return err, (1e-9 if dtype == torch.float64 else 2 / 31 + 1e-5)
+    return err, 0.0        # the compiled loop equals its torch reference bit for bit
 
 
 def case_esn(dtype):

@@ -6,9 +6,11 @@ counter hash as :func:`physnn.crossbar.read.counter_normal`, ADC, digital scale 
 gates and the state update. It evaluates what the per-step torch path of
 :class:`physnn.crossbar.rnn.AnalogLSTM` evaluates, with the same noise key per step, in the
 read's dtype (float32 or float64): the noise, ADC, scale and bias are the read's own arithmetic;
-the sigmoid is a branch-free routine within a few ulp instead of libm's scalar ``exp``, so results
-agree to float round-off (a ramp code at a rounding tie may flip by one step), which
-``tests/crossbar/test_rnn.py`` checks. The pass is compiled per dtype and combination of stages
+the sigmoid is a branch-free routine within a few ulp instead of libm's scalar ``exp``.
+:func:`reference_sequence` is that loop in plain torch operations, in the same order: the compiled
+loop equals it bit for bit (float32 and float64, ``tests/crossbar/test_rnn.py``); against the
+per-step path (torch's sigmoid, the read's GEMM layout) results agree to float round-off (a ramp
+code at a rounding tie may flip by one step). The pass is compiled per dtype and combination of stages
 (noise, ADC, bias, abs-max DAC, ramp gates), so its inner loops carry no branches and vectorise
 (see RESULTS.md for the speed). Bound management, IR drop, sinh-type devices and programmed
 (noisy) ramp columns are not compiled: the LSTM takes its per-step path for them.
@@ -30,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover
     numba = None
 
-__all__ = ["lstm_sequence", "available"]
+__all__ = ["lstm_sequence", "reference_sequence", "available"]
 
 
 def available() -> bool:
@@ -188,3 +190,93 @@ def lstm_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in_step
         torch.bmm(codes, w, out=acc)
         step(an, xsn[t], sc, bn, hn, cn, outn[t], sv, klo[t], khi[t], t_tab, d_tab, sig, adc_m,
              g_par, g_m, s_par, s_m, z, sg, pm, kb, hb)
+
+
+def _sigmoid_torch(z, ft):
+    """The compiled loop's sigmoid (:func:`_make_sigmoid`) in torch ops, operation for operation
+    in ``z``'s dtype: Cody-Waite reduction, the same Horner polynomial of ``expm1``, ``2^k`` from
+    the exponent bits. Equal to the compiled routine bit for bit (IEEE operations, no FMA)."""
+    import torch
+
+    from ..._vmath import INV_LN2, LN2_HI, LN2_HI_F32, LN2_LO, LN2_LO_F32
+
+    f32 = ft is np.float32
+    dt = z.dtype
+    c = lambda v: torch.tensor(ft(v), dtype=dt)  # noqa: E731 - a constant rounded as the kernel's
+    rnd, inv = c(_ROUND32 if f32 else _ROUND64), c(INV_LN2)
+    hi, lo = (c(LN2_HI_F32), c(LN2_LO_F32)) if f32 else (c(LN2_HI), c(LN2_LO))
+    w = torch.clamp(-z, c(-60.0), c(60.0))
+    kf = (w * inv + rnd) - rnd
+    r = (w - kf * hi) - kf * lo
+    if f32:
+        coefs = [1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5]
+        p = r * c(coefs[0]) + c(coefs[1])
+        rest = coefs[2:]
+    else:
+        coefs = [1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+                 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5]
+        p = torch.full_like(r, ft(coefs[0]))
+        rest = coefs[1:]
+    for k in rest:
+        p = p * r + c(k)
+    pm = (p * r + c(1.0)) * r + c(1.0)
+    it, shift, bias_e = (torch.int32, 23, 127) if f32 else (torch.int64, 52, 1023)
+    two_k = ((kf.to(it) + bias_e) << shift).view(dt)
+    v = c(1.0) / (c(1.0) + two_k * pm)
+    return torch.where(z == z, v, z)
+
+
+def reference_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in_step, lim, abs_max, sig, adc_m,
+                       g_mode, g_par, g_m, s_mode, s_par, s_m) -> None:
+    """What :func:`lstm_sequence` computes, in plain torch operations in the same order (same
+    arguments, ``h``, ``c``, ``out`` written the same way): the definition the compiled loop is
+    proven against, bit for bit, in float32 and float64 (``tests/crossbar/test_rnn.py``). The
+    per-step path of :class:`~physnn.crossbar.rnn.AnalogLSTM` evaluates the same model with
+    torch's own sigmoid and its read's GEMM layout, so it agrees with both to float round-off."""
+    import torch
+
+    from ..read import counter_normal
+
+    dt = h.dtype
+    ft = np.float32 if dt == torch.float32 else np.float64
+    c_ = lambda v: torch.tensor(ft(v), dtype=dt)  # noqa: E731
+    n_e, n_b, hs = h.shape
+    g4 = 4 * hs
+    gp = torch.from_numpy(np.ascontiguousarray(g_par, ft))
+    sp = torch.from_numpy(np.ascontiguousarray(s_par, ft))
+    idx = ((torch.arange(n_b).view(1, n_b, 1) * n_e + torch.arange(n_e).view(n_e, 1, 1)) * g4
+           + torch.arange(g4).view(1, 1, g4))
+    sv = torch.ones((n_e, n_b, 1), dtype=dt)
+    for t in range(xs.shape[0]):
+        if abs_max:
+            sv = torch.clamp(h.abs().amax(-1, keepdim=True), min=c_(1e-30))
+        den = sv * c_(in_step) if abs_max else c_(in_step)
+        codes = h / den
+        if lim > 0:
+            codes = torch.round(torch.clamp(codes, -c_(lim), c_(lim)))
+        v = torch.bmm(codes, w)
+        if sig > 0:
+            key = int(klo[t]) | (int(khi[t]) << 32)
+            v = v + c_(sig) * counter_normal(key, idx, dt)
+        if adc_m > 0:
+            v = torch.clamp(torch.round(v), -c_(adc_m), c_(adc_m))
+        cs = sv * scale.view(n_e, 1, 1) if abs_max else scale.view(n_e, 1, 1)
+        v = v * cs
+        if bias.numel() > 0:
+            v = v + bias
+        z = (xs[t] + v) * gp[0]
+        sg = _sigmoid_torch(z, ft)
+        if g_mode == 1:
+            z = gp[3] + torch.clamp(torch.round(gp[2] + sg * gp[1]), c_(0.0), c_(g_m)) * gp[4]
+        else:
+            z = gp[1] * sg + gp[2]
+        cc = z[..., hs:2 * hs] * c + z[..., :hs] * z[..., 2 * hs:3 * hs]
+        c.copy_(cc)
+        s = _sigmoid_torch(cc * sp[0], ft)
+        if s_mode == 1:
+            a = sp[3] + torch.clamp(torch.round(sp[2] + s * sp[1]), c_(0.0), c_(s_m)) * sp[4]
+        else:
+            a = sp[1] * s + sp[2]
+        hh = z[..., 3 * hs:] * a
+        h.copy_(hh)
+        out[t].copy_(hh)
