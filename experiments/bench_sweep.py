@@ -65,6 +65,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _publish import publish  # noqa: E402  (imported first: it records the load average at the start)
 
 #: the fields this bench's point loop knows how to apply per point (read-out settings and the
 #: drift time; a swept device field would need the sweep's device-group key, not used here)
@@ -387,9 +389,6 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "bench_sweep.json").write_text(json.dumps(res, indent=1))
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _publish import publish
-
     publish("bench_sweep", res, quick=args.quick)
     return res
 
