@@ -32,7 +32,10 @@ the ADC calibrates through it. Bound management is not batched: the crossbar tas
 off. A shared input (the first layer's) is read once per device instance and drift time — the
 analog read before output noise is deterministic — and each point adds its own noise and ADC. Every random draw of a point comes from
 generators keyed by the sweep seed and the point (or its device group, or its drift time), so a
-point's numbers do not depend on which other points share its call.
+point's numbers do not depend on which other points share its call. For the same reason the
+programmed layers of the last device group are kept for the task's next call of that group (a
+sweep's consecutive chunks): a group is programmed once per process, not once per chunk, with
+the numbers a fresh programming gives (``tests/sweep`` checks it).
 """
 
 from __future__ import annotations
@@ -307,6 +310,8 @@ class _CrossbarTask(AbstractTask):
         super().__init__(**kw)
         self._nets: dict[int, Any] = {}
         self._base: Any = None
+        # the last device group's programmed layers: (group key, layers, w_max, their drift time)
+        self._programmed: tuple | None = None
 
     @property
     def base_config(self):
@@ -368,6 +373,11 @@ class _CrossbarTask(AbstractTask):
     def check_point(self, values: dict[str, float]) -> None:
         self._readout_of(self.config_for(values), values)
 
+    def forget_programming(self) -> None:
+        """Drop the programmed layers kept from the last call (frees their memory; the next call
+        programs its device group again, with the same numbers)."""
+        self._programmed = None
+
     def sort_key(self, p: Point) -> tuple:
         """Points of one device group and drift time sort together (one batched read)."""
         return (p.seed, tuple(sorted((k, v) for k, v in p.values.items() if k not in _READOUT)))
@@ -419,20 +429,32 @@ class _CrossbarTask(AbstractTask):
         dev_cfg = cfg.replace(out_noise=0.0, adc=None)
         lins, (x, target) = self._cached_net(seed)
         gkey = point_key(self.master_seed, seed, sorted(dev.items()))
-        gen = torch.Generator().manual_seed(gkey)
-        layers = []
-        for lin in lins:
-            plain = nn.Linear(lin.in_features, lin.out_features, bias=False)
-            plain.weight.data.copy_(lin.weight.data)
-            layers.append(AnalogLinear.from_linear(plain, config=dev_cfg, ensemble=R, generator=gen).eval())
-        for layer in layers:
-            layer.program()
-        w_max = []
-        for lin in lins:
-            w = lin.weight.detach()
-            if cfg.weight_clip is not None:
-                w = w.clamp(-cfg.weight_clip, cfg.weight_clip)
-            w_max.append(float(cfg.w_max) if cfg.w_max is not None else (float(w.abs().max()) or 1.0))
+        # programming is a pure function of the group key, and set_time of (programming, time,
+        # its keyed generator): the layers of the last group are kept and serve the next call of
+        # the same group (the points of a group arrive in consecutive chunks) with the same
+        # numbers, without programming again. Not with read noise drawn per forward (the
+        # layers' generator then moves with every read).
+        ident = (tuple(sorted(dev.items())), seed, R)
+        cached, self._programmed = self._programmed, None      # set again only when this group succeeds
+        if cached is not None and cached[0] == ident:
+            _, layers, w_max, t_now = cached
+        else:
+            cached = None                                          # frees the other group's layers
+            gen = torch.Generator().manual_seed(gkey)
+            layers = []
+            for lin in lins:
+                plain = nn.Linear(lin.in_features, lin.out_features, bias=False)
+                plain.weight.data.copy_(lin.weight.data)
+                layers.append(AnalogLinear.from_linear(plain, config=dev_cfg, ensemble=R, generator=gen).eval())
+            for layer in layers:
+                layer.program()
+            w_max = []
+            for lin in lins:
+                w = lin.weight.detach()
+                if cfg.weight_clip is not None:
+                    w = w.clamp(-cfg.weight_clip, cfg.weight_clip)
+                w_max.append(float(cfg.w_max) if cfg.w_max is not None else (float(w.abs().max()) or 1.0))
+            t_now = None
         by_t: dict[float, list[int]] = defaultdict(list)
         for j, p in enumerate(pts):
             by_t[float(p.values.get(_TIME, cfg.t_inference))].append(j)
@@ -441,8 +463,11 @@ class _CrossbarTask(AbstractTask):
         # points per batched read: bounds each (R, K, B, width) buffer to max_elements numbers
         k_max = max(1, int(self.params["max_elements"]) // (R * B * width))
         for t, js in by_t.items():
-            for li, layer in enumerate(layers):
-                layer.set_time(t, generator=torch.Generator().manual_seed(point_key(gkey, t, li)))
+            if t != t_now:
+                t_now = None
+                for li, layer in enumerate(layers):
+                    layer.set_time(t, generator=torch.Generator().manual_seed(point_key(gkey, t, li)))
+                t_now = t
             # equal ADC settings next to each other: one ADC pass per setting and block
             js = sorted(js, key=lambda j: (self._readout_of(cfg, pts[j].values)[1:] if cfg.adc is not None else (),
                                            pts[j].index))
@@ -454,6 +479,8 @@ class _CrossbarTask(AbstractTask):
                 met = self.score(out, target, None)
                 for kk, j in enumerate(sub):
                     results[where[j]] = {m: v[:, kk].double().numpy().copy() for m, v in met.items()}
+        if not dev_cfg.read_noise_per_forward:
+            self._programmed = (ident, layers, w_max, t_now)
 
     @staticmethod
     def _readout_of(cfg: Any, values: dict[str, float]) -> tuple[float, int | None, float | None]:

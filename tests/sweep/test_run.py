@@ -54,6 +54,34 @@ def test_ensemble_batches_equal_point_by_point():
     assert np.ptp(together[0]["accuracy"]) > 0
 
 
+def test_kept_programming_gives_the_numbers_of_a_fresh_one(monkeypatch):
+    """The task keeps the last device group's programmed layers for the next call of that group:
+    calls switching between groups and drift times give the numbers of one call of all."""
+    from physnn.crossbar import AnalogLinear
+
+    spec = SweepSpec(task="crossbar_linear", replicates=2, seed=7,
+                     task_params={"in_features": 24, "out_features": 12, "batch": 4},
+                     axes=(Axis(field="config.programming_noise.scale", values=(0.5, 2.0)),
+                           Axis(field="config.t_inference", values=(1.0, 1.0e6)),
+                           Axis(field="config.out_noise", values=(0.0, 0.2))))
+    _, layout = validate(spec)
+    idx = list(range(layout.n))
+    js = spec.to_json()
+    together = _metrics(evaluate_chunk(js, idx))
+    # points 0-3: group A (t = 1 s: 0, 1; 1e6 s: 2, 3), 4-7: group B
+    order = [0, 2, 1, 4, 6, 5, 3, 3, 7, 0, 2, 6]
+    programmed = []
+    orig = AnalogLinear.program
+    monkeypatch.setattr(AnalogLinear, "program", lambda self, *a, **k: (programmed.append(1), orig(self, *a, **k))[1])
+    alone = {}
+    for i in order:
+        alone.update(_metrics(evaluate_chunk(js, [i])))
+    assert len(programmed) == 6                                  # at 0, 4, 3, 7, 0, 6: a group change
+    for i in idx:
+        np.testing.assert_array_equal(together[i]["rel_error"], alone[i]["rel_error"])
+    assert not np.array_equal(together[0]["rel_error"], together[4]["rel_error"])   # groups differ
+
+
 def test_vectorized_readout_equals_the_layer_with_its_own_adc():
     """The batched read-out (analog read, then public ADC, rescale) reproduces AnalogLinear with the
     ADC in its config, noise-free, same programming draws (drift compensation off: the batched path
