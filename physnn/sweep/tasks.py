@@ -519,7 +519,9 @@ class _CrossbarTask(AbstractTask):
             scale = alpha * xs * unit                                   # (R, 1|K, B|1, 1)
             ys = y / scale                           # analog output in ADC units, (R, 1|K, B, out)
             n_out = y.shape[-1]
-            h = torch.empty(R, K, B, n_out, dtype=x.dtype)
+            from ..buffers import empty_torch
+
+            h = empty_torch((R, K, B, n_out), x.dtype)      # every element written below
             # blocks of points (~2**21 numbers, cache-resident), in place on the block's slice of
             # the output: per point, output noise N(0, sigma) drawn by the crossbar's counter-based
             # generator (physnn.crossbar.read.add_counter_normal) with the point's own key; per run
