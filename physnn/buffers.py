@@ -5,8 +5,9 @@ kernel, the Josephson kernels) allocates without initialising comes from here: :
 :func:`empty_torch` on the Python side, :func:`scratch` inside compiled kernels.
 
 **Poison mode.** With the environment variable ``PHYSNN_POISON_BUFFERS=1`` set before physnn is
-imported, each such buffer is filled before the kernel sees it: floating point with NaN, integers
-with their largest value (an index past any table), booleans with True. A kernel that reads memory
+imported, each such buffer is filled before the kernel sees it: floating point with NaN (or with
+the number given, ``PHYSNN_POISON_BUFFERS=-1e30``), integers with their largest value (an index
+past any table), booleans with True. A kernel that reads memory
 it did not write then returns NaN, or a value its equality test rejects, on every machine;
 without the mode it would read whatever the allocator handed out, which on one machine is zeros
 and on another garbage (issue 21: a float64 read that was right where it was written and wrong on
@@ -16,7 +17,12 @@ a fresh machine). The test suite runs the back-end equality tests in this mode
 numba's on-disk cache keys a kernel by its own bytecode and closure, not by the globals or
 callees it was compiled with, so a kernel cached without poison would be reused with it: in
 poison mode physnn therefore points numba's cache at a folder of its own
-(``$NUMBA_CACHE_DIR/physnn-poison``, or ``physnn-numba-poison-<uid>`` in the temporary folder).
+(``$NUMBA_CACHE_DIR/physnn-poison-<value>``, or ``physnn-numba-poison-<value>-<uid>`` in the
+temporary folder).
+
+Why two poisons: the kernel of issue 21 was NaN-aware (``max(s, tiny) if s == s else s``), and
+with NaN in the stale buffer it took the branch that reloaded the right value, so NaN alone did
+not show it; a finite poison (``-1e30``) did.
 """
 
 from __future__ import annotations
@@ -27,16 +33,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["POISON", "empty", "empty_torch", "poison_value", "scratch"]
+__all__ = ["POISON", "POISON_FLOAT", "empty", "empty_torch", "poison_value", "scratch"]
 
-POISON: bool = os.environ.get("PHYSNN_POISON_BUFFERS", "").strip() not in ("", "0")
+def _float_poison(raw: str) -> float:
+    if raw in ("1", "nan", "true", "yes", "on"):
+        return float("nan")
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"PHYSNN_POISON_BUFFERS={raw!r}: expected 1/nan (NaN), a number to fill "
+                         "floating-point buffers with, or 0/empty (off)") from None
+
+
+_RAW = os.environ.get("PHYSNN_POISON_BUFFERS", "").strip().lower()
+#: whether the poison mode is on (``PHYSNN_POISON_BUFFERS`` set and not 0)
+POISON: bool = _RAW not in ("", "0", "false", "no", "off")
+#: what floating-point buffers are filled with in poison mode: NaN (``=1``), or the number given
+#: (``PHYSNN_POISON_BUFFERS=-1e30``): a NaN-aware kernel can take another branch for NaN, and a
+#: large finite value then still shows a read of unwritten memory
+POISON_FLOAT: float = _float_poison(_RAW) if POISON else float("nan")
 
 
 def poison_value(dtype: Any) -> Any:
     """The value a poisoned buffer of ``dtype`` (numpy or torch dtype) is filled with."""
     dt = np.dtype(str(dtype).replace("torch.", "")) if not isinstance(dtype, np.dtype) else dtype
     if dt.kind in "fc":
-        return np.nan
+        return POISON_FLOAT
     if dt.kind in "iu":
         return np.iinfo(dt).max
     if dt.kind == "b":
@@ -58,17 +80,18 @@ def empty_torch(shape: Any, dtype: Any, device: Any = None) -> Any:
 
     t = torch.empty(shape, dtype=dtype, device=device)
     if POISON:
-        t.fill_(float("nan") if t.is_floating_point() else (True if t.dtype == torch.bool
+        t.fill_(POISON_FLOAT if t.is_floating_point() else (True if t.dtype == torch.bool
                                                               else torch.iinfo(t.dtype).max))
     return t
 
 
 def _poison_cache_dir() -> str:
+    tag = "nan" if POISON_FLOAT != POISON_FLOAT else repr(POISON_FLOAT).replace("+", "")
     base = os.environ.get("NUMBA_CACHE_DIR", "")
     if base:
-        return os.path.join(base, "physnn-poison")
+        return os.path.join(base, f"physnn-poison-{tag}")
     uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return os.path.join(tempfile.gettempdir(), f"physnn-numba-poison-{uid}")
+    return os.path.join(tempfile.gettempdir(), f"physnn-numba-poison-{tag}-{uid}")
 
 
 try:
@@ -94,7 +117,8 @@ else:
         if not POISON:
             return lambda a: None
         if isinstance(a.dtype, _types.Float):
-            return lambda a: a.fill(np.nan)
+            fv = POISON_FLOAT
+            return lambda a: a.fill(fv)
         if isinstance(a.dtype, _types.Integer):
             v = np.iinfo(np.dtype(str(a.dtype))).max
             return lambda a: a.fill(v)

@@ -1,10 +1,14 @@
 """The compiled fast paths never read memory they did not write (issue 21).
 
 Each fast path (crossbar read, ``add_counter_normal``, LSTM loop, ESN kernel, Josephson kernels)
-runs against its plain reference in poison mode (``PHYSNN_POISON_BUFFERS=1``: every buffer a fast
-path allocates is NaN / the largest integer before use, :mod:`physnn.buffers`), with 1 and 2
-threads, float32 and float64: each case alone in a fresh process, and all cases in one process
-in two call orders (kernels compiled and specs prepared by earlier calls). The cases are
+runs against its plain reference in poison mode (``PHYSNN_POISON_BUFFERS``: every buffer a fast
+path allocates holds a poison before use, :mod:`physnn.buffers`), with 1 and 2 threads, float32
+and float64: each case alone in a fresh process (poison -1e30), and all cases in one process in
+two call orders (kernels compiled and specs prepared by earlier calls; poison NaN and -1e30).
+The finite poison matters: the issue-21 kernel (float64, 2 threads, AMD Zen 4/5) tested NaN
+before using the value it read, and with NaN in the stale buffer took a branch that reloaded the
+right one; with -1e30 its read was off by 17,196 (measured with the old kernel restored).
+CI also runs the whole suite with NaN poison (``.ci/run``). The cases are
 ``tests/fastpath_cases.py``. Also: the mode itself poisons, and a kernel reading an unwritten
 buffer is caught by it.
 """
@@ -23,14 +27,17 @@ CASES = ["read:float32", "read:float64", "noise:float32", "noise:float64", "lstm
          "esn:float32", "esn:float64", "josephson:float64"]
 
 
-def _run(cases, threads, poison=True):
+FINITE = "-1e30"   # the issue-21 kernel was NaN-aware: NaN took a branch that hid the stale read
+
+
+def _run(cases, threads, poison=FINITE):
     env = {k: v for k, v in os.environ.items() if k != "PHYSNN_POISON_CACHE_SET"}
-    env["PHYSNN_POISON_BUFFERS"] = "1" if poison else "0"
+    env["PHYSNN_POISON_BUFFERS"] = poison
     p = subprocess.run([sys.executable, str(SCRIPT), "--threads", str(threads), "--cases", ",".join(cases)],
                        capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, f"{cases} on {threads} threads:\n{p.stdout}\n{p.stderr[-3000:]}"
     res = json.loads(p.stdout.strip().splitlines()[-1])
-    assert res["poison"] is poison and res["threads"] == threads
+    assert res["poison"] is (poison != "0") and res["threads"] == threads
     return res
 
 
@@ -42,10 +49,11 @@ def test_fast_path_equals_reference_in_a_fresh_poisoned_process(case, threads):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("poison", ["nan", FINITE])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_fast_paths_equal_references_in_a_reused_poisoned_process(threads):
+def test_fast_paths_equal_references_in_a_reused_poisoned_process(threads, poison):
     # forward, then backward: every case once after all the others have compiled and run
-    _run(CASES + CASES[::-1], threads)
+    _run(CASES + CASES[::-1], threads, poison)
 
 
 def test_poison_mode_fills_every_kind_of_buffer():
