@@ -97,4 +97,8 @@ def test_poisoned_builds_use_their_own_numba_cache(tmp_path):
     env.update(PHYSNN_POISON_BUFFERS="1", NUMBA_CACHE_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", "import physnn.buffers, numba; print(numba.config.CACHE_DIR)"],
                          capture_output=True, text=True, env=env, timeout=300, check=True).stdout.strip()
-    assert Path(out) == tmp_path / "physnn-poison"
+    assert Path(out) == tmp_path / "physnn-poison-nan"
+    env["PHYSNN_POISON_BUFFERS"] = "-1e30"          # another poison value, another cache
+    out = subprocess.run([sys.executable, "-c", "import physnn.buffers, numba; print(numba.config.CACHE_DIR)"],
+                         capture_output=True, text=True, env=env, timeout=300, check=True).stdout.strip()
+    assert Path(out) == tmp_path / "physnn-poison--1e30"
