@@ -22,7 +22,7 @@ ramp_adc               ramp ADC whose memristor-programmed ramp computes the act
 rnn                    ``AnalogLSTM`` / ``AnalogGRU`` / ``AnalogRNN`` on crossbars
 tiles                  ``TileMapping`` / ``TiledAnalogLinear``: a layer split over fixed-size arrays
 conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled read
-convert                ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
+conversion             ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
 =====================  =====================================================================
 """
 
@@ -71,5 +71,5 @@ from .rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRN
                   AnalogRNNCell, IdealActivations, RampActivations)
 from .tiles import TileMapping, TiledAnalogLinear  # noqa: E402
 from .conv import AnalogConv1d, AnalogConv2d  # noqa: E402
-from .convert import (ConversionReport, ReportRow, Rule, analog_layers, convert,  # noqa: E402
+from .conversion import (ConversionReport, ReportRow, Rule, analog_layers, convert,  # noqa: E402
                       program_model, set_model_time)
