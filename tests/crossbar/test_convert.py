@@ -403,3 +403,45 @@ def test_state_dict_round_trip_reproduces_reads():
     program_model(c)
     c.features[0].linear.generator.manual_seed(3)
     assert not torch.equal(c(x), ya)
+
+
+@pytest.mark.parametrize("backend", ["reference", *FAST])
+def test_tiled_read_does_not_depend_on_batch_size(backend):
+    """Image k's output is the same read in a batch of 1, 3 or 8 (counter noise per row). Without
+    bound management: that repeats a saturating tile's whole read (aihwkit's semantics), so it
+    depends on what is read together by design."""
+    torch.manual_seed(12)
+    a = AnalogConv2d.from_conv(nn.Conv2d(3, 5, 3, groups=1), config=NOISY.replace(bound_management=False), tile=TileMapping(rows=7, cols=2),
+                               ensemble=2, generator=_gen(5), backend=backend).eval()
+    a.program()
+    x = torch.randn(8, 3, 5, 5)
+    a.linear.generator.manual_seed(1)
+    full = a(x)
+    for k in (1, 3):
+        a.linear.generator.manual_seed(1)
+        assert torch.equal(a(x[:k]), full[:, :k])
+
+
+def test_read_spec_is_one_read_of_all_tiles():
+    til = TiledAnalogLinear(10, 6, groups=2, config=NOISY, tile=TileMapping(rows=2, cols=2), ensemble=3).eval()
+    spec = til.read_spec()
+    assert til.grid == (2, 3, 2) and spec.ensemble == 3 * 12 and tuple(spec.weight.shape[1:]) == (2, 2)
+    assert spec.bias is None and til.read_spec() is spec                  # cached
+    til.set_time(100.0)
+    assert til.read_spec() is not spec
+
+
+def test_ir_drop_acts_per_tile():
+    """With wire resistance every tile is a circuit of its own (read tile by tile)."""
+    from physnn.crossbar import IRDrop
+
+    cfg = IDEAL.replace(ir_drop=IRDrop(r_wire=5.0))
+    torch.manual_seed(13)
+    lin = nn.Linear(8, 4)
+    x = torch.randn(3, 8)
+    tile = TileMapping(rows=4, cols=2)
+    til = TiledAnalogLinear.from_linear(lin, config=cfg, tile=tile, generator=_gen(2)).eval()
+    til.program()
+    assert torch.equal(til(x), _per_tile_reads(lin, cfg, tile, None, 2, x, 0.0))
+    one = TiledAnalogLinear.from_linear(lin, config=cfg, tile=TileMapping.single()).eval()
+    assert not torch.equal(one(x), til(x))               # shorter wires, another IR drop
