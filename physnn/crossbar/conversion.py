@@ -49,7 +49,7 @@ from ..random import check_generator
 from .config import CrossbarConfig
 from .conv import AnalogConv1d, AnalogConv2d
 from .layer import AnalogLinear
-from .rnn import AnalogRNNCellBase
+from .rnn import AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN, AnalogRNNCell
 from .tiles import TileMapping, TiledAnalogLinear
 
 __all__ = ["Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time",
@@ -60,23 +60,23 @@ _CONVERTERS = ((nn.Linear, TiledAnalogLinear.from_linear), (nn.Conv1d, AnalogCon
 
 
 def _analog_types() -> tuple[type, ...]:
-    from .rnn import _AnalogSequence  # the sequence wrappers share program()/set_time()
-    return (AnalogLinear, TiledAnalogLinear, AnalogConv1d, AnalogConv2d, AnalogRNNCellBase, _AnalogSequence)
+    """Layers with their own ``program()`` / ``set_time()``."""
+    return (AnalogLinear, TiledAnalogLinear, AnalogConv1d, AnalogConv2d, AnalogLSTMCell, AnalogGRUCell, AnalogRNNCell,
+            AnalogLSTM, AnalogGRU, AnalogRNN)
 
 
 #: weight-holding layers :func:`convert` does not map (yet), with the reason it reports; not
 #: entered (e.g. ``nn.MultiheadAttention`` reads its ``out_proj`` weights directly)
-_UNSUPPORTED: tuple[tuple[type, str], ...] = (
+_UNSUPPORTED: tuple[tuple[Any, str], ...] = (
     (nn.RNNBase, "recurrent layers are not converted yet (build physnn.crossbar.AnalogLSTM/GRU/RNN by hand)"),
     (nn.RNNCellBase, "recurrent cells are not converted yet (build physnn.crossbar.AnalogLSTMCell/... by hand)"),
     (nn.MultiheadAttention, "attention is not converted yet"),
-    (nn.modules.conv._ConvTransposeNd, "transposed convolutions are not supported yet"),
+    ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "transposed convolutions are not supported yet"),
     (nn.Conv3d, "3-d convolutions are not supported yet"),
-    (nn.Embedding, "an embedding is a table lookup, not a matrix-vector product"),
-    (nn.EmbeddingBag, "an embedding is a table lookup, not a matrix-vector product"),
-    (nn.modules.batchnorm._NormBase, "normalisation layer (digital by design)"),
-    (nn.LayerNorm, "normalisation layer (digital by design)"),
-    (nn.GroupNorm, "normalisation layer (digital by design)"),
+    ((nn.Embedding, nn.EmbeddingBag), "an embedding is a table lookup, not a matrix-vector product"),
+    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+      nn.LayerNorm, nn.GroupNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())),
+     "normalisation layer (digital by design)"),
 )
 
 
@@ -190,7 +190,8 @@ def _first_rule(rules: tuple[Rule, ...], name: str, module: nn.Module) -> Rule |
 
 
 def _weight_shape(m: nn.Module) -> tuple[int, ...]:
-    w = m._parameters.get("weight")
+    """Shape of ``m.weight``, else of its first own parameter (``in_proj_weight``, ``weight_ih_l0``)."""
+    w = getattr(m, "weight", None)
     if isinstance(w, torch.Tensor):
         return tuple(w.shape)
     own = [p for p in m.parameters(recurse=False)]

@@ -445,3 +445,14 @@ def test_ir_drop_acts_per_tile():
     assert torch.equal(til(x), _per_tile_reads(lin, cfg, tile, None, 2, x, 0.0))
     one = TiledAnalogLinear.from_linear(lin, config=cfg, tile=TileMapping.single()).eval()
     assert not torch.equal(one(x), til(x))               # shorter wires, another IR drop
+
+
+def test_already_analog_layers_are_reported_and_programmed():
+    net = nn.Sequential(AnalogLinear(4, 3, config=IDEAL), nn.ReLU(), nn.Linear(3, 2))
+    analog, report = convert(net, IDEAL)
+    assert report["0"].status == "already analog" and report["2"].status == "converted"
+    assert [n for n, _ in analog_layers(analog)] == ["0", "2"]
+    set_model_time(program_model(analog.eval()), 10.0)
+    assert analog[0].is_programmed and analog[2].is_programmed and analog[0].t_inference == 10.0
+    with pytest.raises(KeyError, match="nosuch"):
+        report["nosuch"]
