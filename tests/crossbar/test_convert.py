@@ -411,8 +411,8 @@ def test_tiled_read_does_not_depend_on_batch_size(backend):
     bound management: that repeats a saturating tile's whole read (aihwkit's semantics), so it
     depends on what is read together by design."""
     torch.manual_seed(12)
-    a = AnalogConv2d.from_conv(nn.Conv2d(3, 5, 3, groups=1), config=NOISY.replace(bound_management=False), tile=TileMapping(rows=7, cols=2),
-                               ensemble=2, generator=_gen(5), backend=backend).eval()
+    a = AnalogConv2d.from_conv(nn.Conv2d(3, 5, 3), config=NOISY.replace(bound_management=False),
+                               tile=TileMapping(rows=7, cols=2), ensemble=2, generator=_gen(5), backend=backend).eval()
     a.program()
     x = torch.randn(8, 3, 5, 5)
     a.linear.generator.manual_seed(1)
@@ -456,3 +456,15 @@ def test_already_analog_layers_are_reported_and_programmed():
     assert analog[0].is_programmed and analog[2].is_programmed and analog[0].t_inference == 10.0
     with pytest.raises(KeyError, match="nosuch"):
         report["nosuch"]
+
+
+def test_loading_into_another_tile_mapping_or_config_names_the_entry():
+    net = _cnn()
+    a, _ = convert(net, NOISY, tile=TILE, ensemble=2)
+    sd = program_model(a).state_dict()
+    b, _ = convert(net, NOISY, tile=TileMapping(rows=16, cols=8), ensemble=2)
+    with pytest.raises((RuntimeError, ValueError), match=r"head\.tiles\.\d+"):
+        b.load_state_dict(sd)
+    c, _ = convert(net, NOISY.replace(out_noise=0.1), tile=TILE, ensemble=2)
+    with pytest.raises(ValueError, match=r"config\.out_noise"):
+        c.load_state_dict(sd)
