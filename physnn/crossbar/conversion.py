@@ -71,6 +71,8 @@ _UNSUPPORTED: tuple[tuple[Any, str], ...] = (
     (nn.RNNBase, "recurrent layers are not converted yet (build physnn.crossbar.AnalogLSTM/GRU/RNN by hand)"),
     (nn.RNNCellBase, "recurrent cells are not converted yet (build physnn.crossbar.AnalogLSTMCell/... by hand)"),
     (nn.MultiheadAttention, "attention is not converted yet"),
+    ((nn.TransformerEncoderLayer, nn.TransformerDecoderLayer),
+     "transformer layers are not converted yet (their fast path reads the linear weights directly)"),
     ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "transposed convolutions are not supported yet"),
     (nn.Conv3d, "3-d convolutions are not supported yet"),
     ((nn.Embedding, nn.EmbeddingBag), "an embedding is a table lookup, not a matrix-vector product"),
@@ -194,8 +196,9 @@ def _weight_shape(m: nn.Module) -> tuple[int, ...]:
     w = getattr(m, "weight", None)
     if isinstance(w, torch.Tensor):
         return tuple(w.shape)
-    own = [p for p in m.parameters(recurse=False)]
-    return tuple(own[0].shape) if own else ()
+    own = next(m.parameters(recurse=False), None)
+    own = next(m.parameters(), None) if own is None else own
+    return () if own is None else tuple(own.shape)
 
 
 def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = TileMapping(),
@@ -272,7 +275,7 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
                                   devices=lin.devices, status="converted"))
             return new
         why = next((w for t, w in _UNSUPPORTED if isinstance(m, t)), None)
-        own = [n for n, p in m.named_parameters(recurse=False) if p is not None]
+        own = [n for n, _ in m.named_parameters(recurse=False)]
         if why is None and own:
             why = f"{kind} holds parameters ({', '.join(own)}) with no analog equivalent"
         if why is not None:

@@ -340,6 +340,11 @@ def test_report_rows_and_table():
     assert _[""].devices == (2 + 1) * 5 + (1 + 1) * 5 and isinstance(rc, TiledAnalogLinear)
     x = torch.randn(4, 2, 6)                                 # the digital attention still runs
     assert analog.attn(x, x, x)[0].shape == x.shape
+    # a transformer layer is not entered: its eval fast path would read linear1.weight directly
+    enc = nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), nn.Linear(8, 2))
+    t_an, t_rep = convert(enc, IDEAL)
+    assert t_rep["0"].status == "left digital" and "fast path" in t_rep["0"].reason
+    assert type(t_an[0].linear1) is nn.Linear and isinstance(t_an[1], TiledAnalogLinear)
 
 
 def test_rules():
