@@ -20,6 +20,9 @@ read                   ``ReadSpec`` and ``reference_read`` (what a read is), ``r
 backends               fast back ends proven equal to the reference (``numba_cpu``), LSTM loop
 ramp_adc               ramp ADC whose memristor-programmed ramp computes the activation
 rnn                    ``AnalogLSTM`` / ``AnalogGRU`` / ``AnalogRNN`` on crossbars
+tiles                  ``TileMapping`` / ``TiledAnalogLinear``: a layer split over fixed-size arrays
+conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled read
+conversion             ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
 =====================  =====================================================================
 """
 
@@ -55,6 +58,8 @@ __all__ = [
     "uniform_adc_lut_error",
     "AnalogGRU", "AnalogGRUCell", "AnalogLSTM", "AnalogLSTMCell", "AnalogRNN", "AnalogRNNCell",
     "IdealActivations", "RampActivations",
+    "TileMapping", "TiledAnalogLinear", "AnalogConv1d", "AnalogConv2d",
+    "Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time", "analog_layers",
 ]
 
 from .config import CrossbarConfig, IRDrop, aihwkit_preset, from_aihwkit  # noqa: E402
@@ -64,3 +69,7 @@ from .ramp_adc import (RampADC, RampADCActivation, RampDevices, ThresholdLookup,
                        ramp_error, solve_ramp, uniform_adc_lut_error)
 from .rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN,  # noqa: E402
                   AnalogRNNCell, IdealActivations, RampActivations)
+from .tiles import TileMapping, TiledAnalogLinear  # noqa: E402
+from .conv import AnalogConv1d, AnalogConv2d  # noqa: E402
+from .conversion import (ConversionReport, ReportRow, Rule, analog_layers, convert,  # noqa: E402
+                      program_model, set_model_time)

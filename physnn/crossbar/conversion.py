@@ -1,0 +1,332 @@
+"""Your own network on crossbar tiles: :func:`convert` maps every ``nn.Linear``, ``nn.Conv1d`` and
+``nn.Conv2d`` of any ``nn.Module`` onto fixed-size analog arrays.
+
+``model2, report = convert(model, config, tile=TileMapping(rows=512, cols=512), ensemble=8)``
+returns a copy of ``model`` (the float model is left untouched unless ``inplace=True``) whose
+linear layers are :class:`~physnn.crossbar.tiles.TiledAnalogLinear` and whose convolutions are
+:class:`~physnn.crossbar.conv.AnalogConv1d` / :class:`~physnn.crossbar.conv.AnalogConv2d`,
+each split into ``rows x cols`` tiles with their own DAC range, ADC, output noise, bound
+management and drift compensation, all tiles of a layer evaluated in one batched read (partial
+sums of the input tiles added digitally in the read's precision). ``print(report)`` lists every
+layer that holds weights: its tiles and conductance devices, or why it was left digital
+(recurrent layers, attention, transposed convolutions, embeddings and normalisation layers are
+never skipped silently). Per-layer :class:`Rule` s, by qualified module name (``fnmatch``
+pattern) or by type, skip a layer, give it another config or tile size, or demand that it be
+converted (``require=True``: an error names it otherwise). Then
+:func:`program_model` writes every array, :func:`set_model_time` moves the whole chip to a time
+after programming (drift and global drift compensation per tile), and the model's
+``state_dict`` saves the programmed chip. With ``ensemble=E`` every analog layer holds ``E``
+independent chips: the first one broadcasts a ``(B, ...)`` input to ``(E, B, ...)``, the later
+ones read one input per chip, so the modules between them must treat the leading dimensions as
+batch dimensions (element-wise activations, pooling of ``(N, C, H, W)`` views, ``Flatten(-3)``).
+
+Examples
+--------
+>>> import torch
+>>> from torch import nn
+>>> from physnn.crossbar import CrossbarConfig, TileMapping, convert, program_model, set_model_time
+>>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(-3), nn.Linear(4 * 6 * 6, 10))
+>>> analog, report = convert(net, CrossbarConfig.from_card("pcm_aihwkit"), tile=TileMapping(rows=64, cols=64),
+...                          ensemble=4, generator=torch.Generator().manual_seed(0))
+>>> _ = set_model_time(program_model(analog.eval()), 86400.0)
+>>> analog(torch.randn(2, 1, 8, 8)).shape
+torch.Size([4, 2, 10])
+>>> [r.tiles for r in report.rows]
+[1, 3]
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from ..random import check_generator
+from .config import CrossbarConfig
+from .conv import AnalogConv1d, AnalogConv2d
+from .layer import AnalogLinear
+from .rnn import AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN, AnalogRNNCell
+from .tiles import TileMapping, TiledAnalogLinear
+
+__all__ = ["Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time",
+           "analog_layers"]
+
+_CONVERTERS = ((nn.Linear, TiledAnalogLinear.from_linear), (nn.Conv1d, AnalogConv1d.from_conv),
+               (nn.Conv2d, AnalogConv2d.from_conv))
+
+
+def _analog_types() -> tuple[type, ...]:
+    """Layers with their own ``program()`` / ``set_time()``."""
+    return (AnalogLinear, TiledAnalogLinear, AnalogConv1d, AnalogConv2d, AnalogLSTMCell, AnalogGRUCell, AnalogRNNCell,
+            AnalogLSTM, AnalogGRU, AnalogRNN)
+
+
+#: weight-holding layers :func:`convert` does not map (yet), with the reason it reports; not
+#: entered (e.g. ``nn.MultiheadAttention`` reads its ``out_proj`` weights directly)
+_UNSUPPORTED: tuple[tuple[Any, str], ...] = (
+    (nn.RNNBase, "recurrent layers are not converted yet (build physnn.crossbar.AnalogLSTM/GRU/RNN by hand)"),
+    (nn.RNNCellBase, "recurrent cells are not converted yet (build physnn.crossbar.AnalogLSTMCell/... by hand)"),
+    (nn.MultiheadAttention, "attention is not converted yet"),
+    ((nn.TransformerEncoderLayer, nn.TransformerDecoderLayer),
+     "transformer layers are not converted yet (their fast path reads the linear weights directly)"),
+    ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "transposed convolutions are not supported yet"),
+    (nn.Conv3d, "3-d convolutions are not supported yet"),
+    ((nn.Embedding, nn.EmbeddingBag), "an embedding is a table lookup, not a matrix-vector product"),
+    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+      nn.LayerNorm, nn.GroupNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())),
+     "normalisation layer (digital by design)"),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """A per-layer choice of :func:`convert`; the first rule that matches a layer applies.
+
+    Parameters
+    ----------
+    match : str, type or tuple of types
+        An ``fnmatch`` pattern on the qualified module name (``"features.*"``, ``"head"``;
+        case-sensitive), or module type(s) matched with ``isinstance`` (``nn.Conv2d``).
+    skip : bool
+        Leave the matched layers digital (reported as such).
+    config : CrossbarConfig, optional
+        Another configuration for the matched layers (None: ``convert``'s).
+    tile : TileMapping, optional
+        Another array size for the matched layers (None: ``convert``'s).
+    require : bool
+        The matched layers must be converted: a layer that cannot be (unsupported type) raises
+        a ``ValueError`` naming it instead of being left digital.
+    """
+
+    match: str | type | tuple[type, ...]
+    skip: bool = False
+    config: CrossbarConfig | None = None
+    tile: TileMapping | None = None
+    require: bool = False
+
+    def __post_init__(self) -> None:
+        m = self.match
+        types = m if isinstance(m, tuple) else (m,)
+        if not isinstance(m, str) and not (types and all(isinstance(t, type) and issubclass(t, nn.Module)
+                                                         for t in types)):
+            raise TypeError(f"match: expected an fnmatch pattern (str) or nn.Module type(s), got {m!r}")
+        if self.config is not None and not isinstance(self.config, CrossbarConfig):
+            raise TypeError(f"config: expected a CrossbarConfig or None, got {type(self.config).__name__}")
+        if self.tile is not None and not isinstance(self.tile, TileMapping):
+            raise TypeError(f"tile: expected a TileMapping or None, got {type(self.tile).__name__}")
+        if self.skip and self.require:
+            raise ValueError(f"Rule(match={m!r}): skip=True and require=True contradict each other")
+
+    def matches(self, name: str, module: nn.Module) -> bool:
+        """Whether this rule applies to ``module`` at qualified name ``name``."""
+        if isinstance(self.match, str):
+            return fnmatch.fnmatchcase(name, self.match)
+        return isinstance(module, self.match)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportRow:
+    """One weight-holding layer of a :func:`convert` call.
+
+    ``devices``: conductance devices programmed per chip (2 per weight with a differential pair,
+    one per weight plus a reference column per tile otherwise; 0 when left digital).
+    """
+
+    name: str
+    layer_type: str
+    weight_shape: tuple[int, ...]
+    tiles: int
+    devices: int
+    status: str            # "converted", "left digital" or "already analog"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    """The rows of a :func:`convert` call, in module order; ``str()`` prints a table."""
+
+    rows: tuple[ReportRow, ...]
+
+    def __iter__(self) -> Iterator[ReportRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, name: str) -> ReportRow:
+        """The row of the layer with qualified name ``name``."""
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"name={name!r}: no such layer in the report")
+
+    @property
+    def converted(self) -> tuple[ReportRow, ...]:
+        return tuple(r for r in self.rows if r.status == "converted")
+
+    @property
+    def left_digital(self) -> tuple[ReportRow, ...]:
+        return tuple(r for r in self.rows if r.status == "left digital")
+
+    def __str__(self) -> str:
+        head = ("layer", "type", "weight shape", "tiles", "devices", "status")
+        body = [(r.name or "(model)", r.layer_type, "x".join(map(str, r.weight_shape)) or "-", str(r.tiles),
+                 str(r.devices), r.status + (f": {r.reason}" if r.reason else "")) for r in self.rows]
+        body.append(("total", "", "", str(sum(r.tiles for r in self.rows)), str(sum(r.devices for r in self.rows)),
+                     f"{len(self.converted)} converted, {len(self.left_digital)} left digital"))
+        wid = [max(len(row[k]) for row in (head, *body)) for k in range(len(head))]
+        fmt = lambda row: "  ".join(c.ljust(w) if k in (0, 1, 5) else c.rjust(w)   # noqa: E731
+                                    for k, (c, w) in enumerate(zip(row, wid))).rstrip()
+        return "\n".join([fmt(head), "  ".join("-" * w for w in wid), *map(fmt, body)])
+
+
+def _first_rule(rules: tuple[Rule, ...], name: str, module: nn.Module) -> Rule | None:
+    for r in rules:
+        if r.matches(name, module):
+            return r
+    return None
+
+
+def _weight_shape(m: nn.Module) -> tuple[int, ...]:
+    """Shape of ``m.weight``, else of its first own parameter (``in_proj_weight``, ``weight_ih_l0``)."""
+    w = getattr(m, "weight", None)
+    if isinstance(w, torch.Tensor):
+        return tuple(w.shape)
+    own = next(m.parameters(recurse=False), None)
+    own = next(m.parameters(), None) if own is None else own
+    return () if own is None else tuple(own.shape)
+
+
+def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = TileMapping(),
+            ensemble: int | None = None, rules: Any = (), inplace: bool = False,
+            generator: torch.Generator | None = None, backend: str | None = None
+            ) -> tuple[nn.Module, ConversionReport]:
+    """Replace every ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` of ``model`` by its analog layer.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module (the model itself may be a single ``nn.Linear``/conv).
+    config : CrossbarConfig
+        Default configuration of the analog layers.
+    tile : TileMapping
+        Default array size (``TileMapping.single()``: one array per layer).
+    ensemble : int, optional
+        Number ``E`` of independent chips in every analog layer (outputs get a leading ``E``).
+    rules : sequence of Rule
+        Per-layer exceptions (first match wins).
+    inplace : bool
+        Modify ``model`` itself; default: a deep copy (``model`` is left untouched).
+    generator : torch.Generator, optional
+        Shared by all analog layers (programming in module order, reads).
+    backend : str, optional
+        Read back end of the analog layers.
+
+    Returns
+    -------
+    (nn.Module, ConversionReport)
+        The converted model (not yet programmed: :func:`program_model`, or the first eval-mode
+        forward of each layer) and one report row per weight-holding layer.
+
+    Raises
+    ------
+    ValueError
+        A rule with ``require=True`` matches a layer that cannot be converted (the message
+        names the layer and says why).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(config, CrossbarConfig):
+        raise TypeError(f"config: expected a CrossbarConfig, got {type(config).__name__}")
+    if not isinstance(tile, TileMapping):
+        raise TypeError(f"tile: expected a TileMapping, got {type(tile).__name__}")
+    rules = tuple(rules) if not isinstance(rules, Rule) else (rules,)
+    for k, r in enumerate(rules):
+        if not isinstance(r, Rule):
+            raise TypeError(f"rules[{k}]: expected a Rule, got {type(r).__name__}")
+    check_generator(generator)
+    root = model if inplace else copy.deepcopy(model)
+    rows: list[ReportRow] = []
+    analog = _analog_types()
+
+    def visit(name: str, m: nn.Module) -> nn.Module | None:
+        """The replacement of ``m`` (None: keep it); appends report rows."""
+        rule = _first_rule(rules, name, m)
+        kind = type(m).__name__
+        if isinstance(m, analog):
+            rows.append(ReportRow(name=name, layer_type=kind, weight_shape=(), tiles=0, devices=0,
+                                  status="already analog"))
+            return None
+        make = next((f for t, f in _CONVERTERS if isinstance(m, t)), None)
+        if make is not None:
+            if rule is not None and rule.skip:
+                rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=0, devices=0,
+                                      status="left digital", reason=f"rule (match={rule.match!r}, skip=True)"))
+                return None
+            cfg = rule.config if rule is not None and rule.config is not None else config
+            tl = rule.tile if rule is not None and rule.tile is not None else tile
+            new = make(m, config=cfg, tile=tl, ensemble=ensemble, generator=generator, backend=backend)
+            lin = new if isinstance(new, TiledAnalogLinear) else new.linear
+            rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=lin.n_tiles,
+                                  devices=lin.devices, status="converted"))
+            return new
+        why = next((w for t, w in _UNSUPPORTED if isinstance(m, t)), None)
+        own = [n for n, _ in m.named_parameters(recurse=False)]
+        if why is None and own:
+            why = f"{kind} holds parameters ({', '.join(own)}) with no analog equivalent"
+        if why is not None:
+            if rule is not None and rule.require:
+                raise ValueError(f"{name or '(model)'}: {kind} cannot be converted ({why}); a rule "
+                                 f"(match={rule.match!r}) requires it")
+            rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=0, devices=0,
+                                  status="left digital", reason=why))
+            if any(isinstance(m, t) for t, _ in _UNSUPPORTED):
+                return None                           # not entered: it may use its children's weights directly
+        for child_name, child in list(m.named_children()):
+            q = f"{name}.{child_name}" if name else child_name
+            rep = visit(q, child)
+            if rep is not None:
+                setattr(m, child_name, rep)
+        return None
+
+    top = visit("", root)
+    return (root if top is None else top), ConversionReport(tuple(rows))
+
+
+def analog_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The outermost analog layers of ``model`` (qualified name, layer): those with their own
+    ``program()``/``set_time()`` (a tiled layer's tiles and a convolution's matrix are theirs)."""
+    analog = _analog_types()
+    found: list[tuple[str, nn.Module]] = []
+
+    def walk(name: str, m: nn.Module) -> None:
+        if isinstance(m, analog):
+            found.append((name, m))
+            return
+        for c, child in m.named_children():
+            walk(f"{name}.{c}" if name else c, child)
+
+    walk("", model)
+    return found
+
+
+def program_model(model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Program every analog layer of ``model`` (module order; ``generator``: all draws, None:
+    each layer's own). Returns ``model``."""
+    gen = check_generator(generator)
+    for _, m in analog_layers(model):
+        m.program(gen)
+    return model
+
+
+def set_model_time(model: nn.Module, t_inference: float, generator: torch.Generator | None = None) -> nn.Module:
+    """Move every analog layer of ``model`` to ``t_inference`` s after programming (drift,
+    read-noise state and global drift compensation of every tile). Returns ``model``."""
+    gen = check_generator(generator)
+    for _, m in analog_layers(model):
+        m.set_time(t_inference, gen)
+    return model

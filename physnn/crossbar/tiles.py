@@ -1,0 +1,403 @@
+"""A layer larger than one crossbar array: split into fixed-size tiles, read as one batched read.
+
+:class:`TileMapping` says how large one physical array is (``rows`` inputs x ``cols`` outputs;
+``None`` along a dimension: one array however large the layer). :class:`TiledAnalogLinear` is a
+(block-diagonal, ``groups=``) linear layer on such arrays: every tile is an
+:class:`~physnn.crossbar.AnalogLinear` of its own (own ``w_max``, programming, drift, global drift
+compensation, ``state_dict`` entries ``tiles.<k>.*``), so no device physics is repeated here.
+
+The read (eval mode) is ONE :class:`~physnn.crossbar.read.ReadSpec`: the tiles' own specs
+(:meth:`~physnn.crossbar.AnalogLinear.read_spec`) become ensemble members of one spec, ``E x
+groups x n_in x n_out`` members (member ``((e * groups + g) * n_in + i) * n_out + j``: chip
+``e``, group ``g``, input tile ``i``, output tile ``j``), each with its own input slice
+(``per_member=True``). Each tile thus has its own DAC range (abs-max of its input slice), its
+own ADC, output noise and bound management (a saturating tile alone is re-read), and the
+reference and the fast back ends (``numba_cpu``) both apply. Edge tiles are padded with zero
+weights (unused devices: not connected) and zero inputs, which changes neither the DAC scale
+nor an accumulated code; the padded output columns of an edge tile carry output noise only and
+are discarded (they could start that tile's bound management only if the output noise alone
+reached the ADC full scale).
+
+Partial sums: the read's outputs of the input tiles of one output tile are added digitally
+after the ADC (and after the tile's digital output scale), in the read's dtype (float32 for a
+float32 model, float64 for float64), left to right in input-tile order; the digital bias is
+added once, after the sum. With a single tile the read is that tile's own read, so a layer that
+fits one array reads exactly as an :class:`~physnn.crossbar.AnalogLinear` (bit for bit).
+
+Three cases read tile by tile instead (each tile's own ``forward``, then the same partial
+sums): ``train()`` mode (a fresh programming per tile and forward, gradients by the tiles'
+straight-through estimators), IR drop (a circuit solve per tile: IR drop acts per array) and
+``read_noise_per_forward``. These depend on the configuration and mode only, never on a size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._checks import check_int_range
+from ..random import check_generator
+from .config import CrossbarConfig
+from .layer import AnalogLinear, draw_key
+from .mapping import DifferentialPair
+from .read import ReadSpec, read
+
+__all__ = ["TileMapping", "TiledAnalogLinear"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TileMapping:
+    """Size of one physical crossbar array.
+
+    Parameters
+    ----------
+    rows : int, optional
+        Inputs (word lines) per array; a layer's input dimension is split over arrays of this
+        many rows. None: no limit (one array along the inputs).
+    cols : int, optional
+        Outputs per array (weight columns: with a differential pair the two devices of a weight
+        count as one column, as aihwkit's ``max_output_size``; a reference column, when the
+        mapping has one, comes on top). None: no limit.
+
+    Examples
+    --------
+    >>> TileMapping(rows=512, cols=512).split(1000, 10)
+    ((0, 512, 1000), (0, 10))
+    """
+
+    rows: int | None = 512
+    cols: int | None = 512
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols"):
+            v = getattr(self, name)
+            if v is not None:
+                check_int_range(v, name, 1)
+
+    @classmethod
+    def single(cls) -> "TileMapping":
+        """One array per layer, however large (the behaviour of :class:`AnalogLinear`)."""
+        return cls(rows=None, cols=None)
+
+    def split(self, in_features: int, out_features: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Tile edges along the inputs and the outputs: full arrays, the remainder last."""
+        def edges(n: int, size: int | None) -> tuple[int, ...]:
+            step = n if size is None else size
+            return (*range(0, n, step), n)
+        return edges(in_features, self.rows), edges(out_features, self.cols)
+
+
+def devices_per_tile(config: CrossbarConfig, out_t: int, in_t: int) -> int:
+    """Conductance devices one tile of ``out_t`` x ``in_t`` weights programs: 2 per weight with a
+    differential pair, one per weight plus a reference column otherwise."""
+    if isinstance(config.mapping, DifferentialPair):
+        return 2 * out_t * in_t
+    return (out_t + 1) * in_t
+
+
+class TiledAnalogLinear(nn.Module):
+    """A (grouped) linear layer on fixed-size crossbar arrays; see the module doc.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Total sizes (over all groups).
+    bias : bool
+        Digital bias, added once after the partial sums.
+    groups : int
+        Block-diagonal layout: group ``g`` maps inputs ``[g*in/groups, (g+1)*in/groups)`` to
+        outputs ``[g*out/groups, ...)`` on arrays of its own (a grouped convolution's matrix).
+    config : CrossbarConfig
+    tile : TileMapping
+        Array size (default 512 x 512).
+    ensemble : int, optional
+        Number ``E`` of independent chips (leading output dimension).
+    generator : torch.Generator, optional
+        Source of all draws of all tiles (programming in tile order, then the read keys).
+    backend : str, optional
+        Read back end (see :func:`physnn.crossbar.read.read`).
+    device, dtype
+        Of the float parameters.
+
+    Notes
+    -----
+    The float weights live in the tiles (``tiles[k].weight``, the trainable parameters); the
+    property :attr:`weight` assembles them, :meth:`copy_weight_` writes them. Input layouts as
+    :class:`AnalogLinear`: ``(..., in)`` shared by the chips, ``(E, ..., in)`` one per chip.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, groups: int = 1,
+                 config: CrossbarConfig, tile: TileMapping = TileMapping(), ensemble: int | None = None,
+                 generator: torch.Generator | None = None, backend: str | None = None, device: Any = None,
+                 dtype: torch.dtype | None = None):
+        super().__init__()
+        check_int_range(in_features, "in_features", 1)
+        check_int_range(out_features, "out_features", 1)
+        check_int_range(groups, "groups", 1)
+        if in_features % groups or out_features % groups:
+            raise ValueError(f"groups={groups}: must divide in_features={in_features} and "
+                             f"out_features={out_features}")
+        if ensemble is not None:
+            check_int_range(ensemble, "ensemble", 1)
+        if not isinstance(config, CrossbarConfig):
+            raise TypeError(f"config: expected a CrossbarConfig, got {type(config).__name__}")
+        if not isinstance(tile, TileMapping):
+            raise TypeError(f"tile: expected a TileMapping, got {type(tile).__name__}")
+        self.generator = check_generator(generator)
+        self.in_features, self.out_features, self.groups = in_features, out_features, groups
+        self.ensemble, self.backend, self.tile, self._config = ensemble, backend, tile, config
+        self.in_edges, self.out_edges = tile.split(in_features // groups, out_features // groups)
+        n_in, n_out = len(self.in_edges) - 1, len(self.out_edges) - 1
+        self.grid = (groups, n_in, n_out)
+        # padded tile size: the largest tile (a single tile is not padded)
+        self._rows = self.in_edges[1] - self.in_edges[0]
+        self._cols = self.out_edges[1] - self.out_edges[0]
+        fk = {"device": device, "dtype": dtype}
+        self.tiles = nn.ModuleList(
+            AnalogLinear(self.in_edges[i + 1] - self.in_edges[i], self.out_edges[j + 1] - self.out_edges[j],
+                         bias=False, config=config, ensemble=ensemble, generator=self.generator, backend=backend,
+                         **fk)
+            for _g in range(groups) for i in range(n_in) for j in range(n_out))
+        self.bias = nn.Parameter(torch.empty(out_features, **fk)) if bias else None
+        self._cache: tuple[tuple[ReadSpec, ...], ReadSpec] | None = None
+        self.reset_parameters()
+
+    # -- parameters ---------------------------------------------------------------------------
+    def reset_parameters(self) -> None:
+        """``nn.Linear``'s initialisation of the whole (per-group) matrix, fan-in ``in/groups``."""
+        w = torch.empty(self.out_features, self.in_features // self.groups, device=self.tiles[0].weight.device,
+                        dtype=self.tiles[0].weight.dtype)
+        nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+        self.copy_weight_(w)
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features // self.groups)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def _tile_index(self, g: int, i: int, j: int) -> int:
+        _, n_in, n_out = self.grid
+        return (g * n_in + i) * n_out + j
+
+    def _slices(self):
+        """``(tile, out rows, in columns)`` of the full weight ``(out, in/groups)``, in tile order."""
+        G, n_in, n_out = self.grid
+        og = self.out_features // G
+        ie, oe = self.in_edges, self.out_edges
+        for g in range(G):
+            for i in range(n_in):
+                for j in range(n_out):
+                    yield (self.tiles[self._tile_index(g, i, j)], slice(g * og + oe[j], g * og + oe[j + 1]),
+                           slice(ie[i], ie[i + 1]))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The float weights ``(out, in/groups)`` assembled from the tiles (a new tensor)."""
+        t0 = self.tiles[0].weight
+        w = torch.empty(self.out_features, self.in_features // self.groups, dtype=t0.dtype, device=t0.device)
+        with torch.no_grad():
+            for t, o, i in self._slices():
+                w[o, i] = t.weight
+        return w
+
+    @torch.no_grad()
+    def copy_weight_(self, weight: torch.Tensor) -> "TiledAnalogLinear":
+        """Write float weights ``(out, in/groups)`` into the tiles (a later read re-programs)."""
+        want = (self.out_features, self.in_features // self.groups)
+        if not isinstance(weight, torch.Tensor) or tuple(weight.shape) != want:
+            raise ValueError(f"weight: expected a tensor of shape {want}, got {getattr(weight, 'shape', weight)!r}")
+        for t, o, i in self._slices():
+            t.weight.copy_(weight[o, i])
+        return self
+
+    @property
+    def config(self) -> CrossbarConfig:
+        return self._config
+
+    @property
+    def n_tiles(self) -> int:
+        return len(self.tiles)
+
+    @property
+    def devices(self) -> int:
+        """Conductance devices programmed per chip (all tiles, no padding)."""
+        return sum(devices_per_tile(self._config, t.out_features, t.in_features) for t in self.tiles)
+
+    @property
+    def t_inference(self) -> float:
+        return self.tiles[0].t_inference
+
+    @property
+    def is_programmed(self) -> bool:
+        return all(t.is_programmed for t in self.tiles)
+
+    # -- programming and time -----------------------------------------------------------------
+    def program(self, generator: torch.Generator | None = None) -> "TiledAnalogLinear":
+        """Program every tile (in tile order; see :meth:`AnalogLinear.program`)."""
+        gen = None if generator is None else check_generator(generator)
+        for t in self.tiles:
+            t.program(gen)
+        return self
+
+    def set_time(self, t_inference: float, generator: torch.Generator | None = None) -> "TiledAnalogLinear":
+        """Move every tile to ``t_inference`` s after programming: drift, read-noise state and
+        global drift compensation per tile (see :meth:`AnalogLinear.set_time`)."""
+        gen = None if generator is None else check_generator(generator)
+        for t in self.tiles:
+            t.set_time(t_inference, gen)
+        return self
+
+    def programmed_weight(self) -> torch.Tensor:
+        """Effective weights (weight units, drift-compensated) of all tiles: ``(E?, out, in/groups)``."""
+        parts = [(t.programmed_weight(), o, i) for t, o, i in self._slices()]
+        p0 = parts[0][0]
+        w = p0.new_empty((*p0.shape[:-2], self.out_features, self.in_features // self.groups))
+        for p, o, i in parts:
+            w[..., o, i] = p
+        return w
+
+    # -- the read -----------------------------------------------------------------------------
+    def _per_member(self, x: torch.Tensor, shared: bool | None) -> bool:
+        E = self.ensemble
+        if E is None:
+            if shared is False:
+                raise ValueError("shared_input=False needs an ensemble layer")
+            return False
+        if shared is None:
+            return x.dim() >= 3 and x.shape[0] == E
+        if not shared and (x.dim() < 2 or x.shape[0] != E):
+            raise ValueError(f"x: a per-member input needs leading dimension ensemble={E}, got shape {tuple(x.shape)}")
+        return not shared
+
+    def _one_read(self) -> bool:
+        cfg = self._config
+        return not (self.training or cfg.ir_drop is not None
+                    or (cfg.read_noise_per_forward and cfg.read_noise is not None))
+
+    def forward(self, x: torch.Tensor, *, shared_input: bool | None = None) -> torch.Tensor:
+        """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble."""
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}")
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x: last dimension must be in_features={self.in_features}, got shape {tuple(x.shape)}")
+        per_member = self._per_member(x, shared_input)
+        y = self._read_tiles(x, per_member) if not self._one_read() else self._read_once(x, per_member)
+        return y if self.bias is None else y + self.bias
+
+    def _read_tiles(self, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+        """Tile by tile: each tile's own forward, partial sums added left to right."""
+        G, n_in, n_out = self.grid
+        ig = self.in_features // G
+        shared = None if self.ensemble is None else not per_member
+        outs = []
+        for g in range(G):
+            for j in range(n_out):
+                acc = None
+                for i in range(n_in):
+                    xt = x[..., g * ig + self.in_edges[i]: g * ig + self.in_edges[i + 1]]
+                    y = self.tiles[self._tile_index(g, i, j)](xt, shared_input=shared)
+                    acc = y if acc is None else acc + y
+                outs.append(acc)
+        return outs[0] if len(outs) == 1 else torch.cat(outs, -1)
+
+    def read_spec(self, dtype: torch.dtype | None = None, device: Any = None) -> ReadSpec:
+        """The one read of all tiles as a :class:`~physnn.crossbar.read.ReadSpec` (noise key 0):
+        weights ``(E * n_tiles, cols, rows)`` padded, member order as in the module doc; with a
+        single tile, that tile's own spec. Cached until a tile's spec changes."""
+        specs = tuple(t.read_spec(dtype, device) for t in self.tiles)
+        c = self._cache
+        if c is not None and len(c[0]) == len(specs) and all(a is b for a, b in zip(c[0], specs)):
+            return c[1]
+        spec = specs[0] if len(specs) == 1 else self._combine(specs)
+        self._cache = (specs, spec)
+        return spec
+
+    def _combine(self, specs: tuple[ReadSpec, ...]) -> ReadSpec:
+        s0 = specs[0]
+        same = ("in_step", "in_levels", "abs_max", "iv", "v_read", "x_ref", "noise_std", "adc_levels",
+                "bound_management", "max_reduction")
+        for s in specs[1:]:
+            for f in same:
+                a, b = getattr(s, f), getattr(s0, f)
+                # noise_std with output_units="weight" is out_noise/w_max / (adc step/w_max) per tile:
+                # equal up to round-off; the one spec carries the first tile's value
+                if a != b and not (f == "noise_std" and abs(a - b) <= 1e-12 * abs(b)):  # pragma: no cover
+                    raise RuntimeError(f"tiles: {f} differs between tiles ({a} vs {b})")
+        E1 = 1 if self.ensemble is None else self.ensemble
+        n = len(specs)
+        w0 = s0.weight
+        W = w0.new_zeros((E1, n, self._cols, self._rows))
+        sc = w0.new_empty((E1, n))
+        for k, s in enumerate(specs):
+            w = s.weight if s.weight.dim() == 3 else s.weight.unsqueeze(0)
+            W[:, k, :w.shape[-2], :w.shape[-1]] = w
+            sc[:, k] = s.scale
+        return ReadSpec(weight=W.reshape(E1 * n, self._cols, self._rows), scale=sc.reshape(-1), bias=None,
+                        **{f: getattr(s0, f) for f in same})
+
+    def _read_once(self, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+        spec = self.read_spec(x.dtype, x.device)
+        key = draw_key(self.generator) if spec.noise_std > 0 else 0
+        spec = spec.with_key(key)
+        if self.n_tiles == 1:                      # that tile's own read (shared or per-member input)
+            return read(spec, x, per_member=per_member, backend=self.backend)
+        G, n_in, n_out = self.grid
+        E = self.ensemble
+        E1 = 1 if E is None else E
+        lead = x.shape[1:-1] if per_member else x.shape[:-1]
+        x3 = x.reshape(E1 if per_member else 1, -1, self.in_features)        # (E1 or 1, N, in)
+        N = x3.shape[1]
+        R, C = self._rows, self._cols
+        xg = x3.reshape(x3.shape[0], N, G, self.in_features // G)
+        pad = n_in * R - xg.shape[-1]
+        if pad:
+            xg = F.pad(xg, (0, pad))
+        xt = xg.reshape(x3.shape[0], N, G, n_in, R).permute(0, 2, 3, 1, 4)   # (E1|1, G, n_in, N, R)
+        xm = xt.unsqueeze(3).expand(E1, G, n_in, n_out, N, R).reshape(E1 * G * n_in * n_out, N, R)
+        y = read(spec, xm, per_member=True, backend=self.backend)            # (M, N, C)
+        y = y.view(E1, G, n_in, n_out, N, C)
+        acc = y[:, :, 0]
+        for i in range(1, n_in):                                              # digital partial sums
+            acc = acc + y[:, :, i]
+        out_g = self.out_features // G
+        acc = acc.permute(0, 3, 1, 2, 4).reshape(E1, N, G, n_out * C)[..., :out_g]
+        acc = acc.reshape(E1, *lead, self.out_features)
+        return acc if E is not None else acc[0]
+
+    # -- conversion ---------------------------------------------------------------------------
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, *, config: CrossbarConfig, tile: TileMapping = TileMapping(),
+                    ensemble: int | None = None, generator: torch.Generator | None = None,
+                    backend: str | None = None) -> "TiledAnalogLinear":
+        """A tiled layer with a copy of ``linear``'s weights and bias (not yet programmed)."""
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"linear: expected a torch.nn.Linear, got {type(linear).__name__}")
+        w = linear.weight
+        layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, config=config, tile=tile,
+                    ensemble=ensemble, generator=generator, backend=backend, device=w.device, dtype=w.dtype)
+        with torch.no_grad():
+            layer.copy_weight_(w)
+            if linear.bias is not None:
+                layer.bias.copy_(linear.bias)
+        layer.train(linear.training)
+        return layer
+
+    def to_linear(self) -> nn.Linear:
+        """An ``nn.Linear`` with the float weights and bias (``groups=1`` only)."""
+        if self.groups != 1:
+            raise ValueError(f"groups={self.groups}: a grouped layer has no nn.Linear equivalent")
+        w = self.weight
+        lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, device=w.device, dtype=w.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            if self.bias is not None:
+                lin.bias.copy_(self.bias)
+        return lin
+
+    def extra_repr(self) -> str:
+        G, n_in, n_out = self.grid
+        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
+                f"groups={G}, tiles={G}x{n_in}x{n_out} of {self._cols}x{self._rows}, ensemble={self.ensemble}")
