@@ -20,9 +20,9 @@ physics_aware          physics-aware training through a fitted digital twin
 from .adapters import (AnalogLinearSystem, AnalogLSTMSystem, ASICTimingSystem, ESNSystem, ModuleSystem,
                        ResistiveLSMSystem)
 from .gradient import BackpropTrainer, FrozenReadoutTrainer, HWATrainer, drift_accuracy, features
-from .local import (CaFoTrainer, MonoForwardTrainer, PhyLLTrainer, ff_goodness, ff_loss, overlay_label,
+from .local import (CaFoTrainer, DigitalEquivalentTrainer, MonoForwardTrainer, PhyLLTrainer, ff_goodness, ff_loss, overlay_label,
                     phyll_goodness, phyll_loss)
-from .loop import AbstractTrainer, Callback, accuracy, fit
+from .loop import AbstractTrainer, BestEpoch, Callback, accuracy, fit
 from .nevergrad_adapter import NevergradTrainer
 from .physics_aware import DigitalTwin, PhysicsAwareTrainer
 from .scattering_medium import ScatteringMedium, scattering_intensity
@@ -35,9 +35,9 @@ __all__ = [
     "ParameterSpec", "PhysicalSystemError", "SequentialSystem", "SubprocessSystem",
     "AnalogLinearSystem", "AnalogLSTMSystem", "ASICTimingSystem", "ESNSystem", "ModuleSystem", "ResistiveLSMSystem",
     "ScatteringMedium", "scattering_intensity",
-    "AbstractTrainer", "Callback", "accuracy", "fit",
+    "AbstractTrainer", "BestEpoch", "Callback", "accuracy", "fit",
     "BackpropTrainer", "FrozenReadoutTrainer", "HWATrainer", "drift_accuracy", "features",
-    "CaFoTrainer", "MonoForwardTrainer", "PhyLLTrainer", "ff_goodness", "ff_loss", "overlay_label",
+    "CaFoTrainer", "DigitalEquivalentTrainer", "MonoForwardTrainer", "PhyLLTrainer", "ff_goodness", "ff_loss", "overlay_label",
     "phyll_goodness", "phyll_loss",
     "NevergradTrainer", "DigitalTwin", "PhysicsAwareTrainer",
     "ZerothOrderTrainer", "mezo_perturb", "spsa_gains",
