@@ -414,11 +414,11 @@ def main(argv=None) -> dict:
                                   drift=(m == "hwa" and ds == "digits"),
                                   cost=_COST.get(m, 1.0) * (1.0 if ds == "mnist1d" else 0.1) * E[ds]))
 
+    import torch
+
+    torch.set_num_threads(1)                 # this process: --quick's runs and every test evaluation
     in_process = q and _reset_hwm()
     if in_process:
-        import torch
-
-        torch.set_num_threads(1)
         _warm_up(crossbar=True)
     t_all = time.perf_counter()
     done = [0]
