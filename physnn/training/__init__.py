@@ -8,9 +8,11 @@ adapters               every substrate as a system: ``AnalogLinearSystem``, ``An
                        ``ESNSystem``, ``ResistiveLSMSystem``, ``ASICTimingSystem``, ``ModuleSystem``
                        (any ``nn.Module`` with ``physical_bounds()``, e.g. the SFQ layers)
 scattering_medium      example wave substrate: random scattering medium, intensity detection
-loop                   ``fit(system, data, trainer=...)``: callbacks, tqdm, xarray history, resume
+loop                   ``fit(system, data, trainer=...)``: callbacks (``BestEpoch``: the best
+                       epoch on validation), tqdm, xarray history, resume
 gradient               frozen-random baseline, backprop, hardware-aware training, drift evaluation
-local                  PhyLL, Forward-Forward, Mono-Forward, Cascaded-Forward
+local                  PhyLL, Forward-Forward, Mono-Forward, Cascaded-Forward, and the
+                       digital-equivalent baseline (same digital layers, plain backprop)
 zeroth_order           SPSA, antithetic multi-direction, MeZO, coordinate-wise
 nevergrad_adapter      any nevergrad optimiser on the physical parameters
 physics_aware          physics-aware training through a fitted digital twin
@@ -20,9 +22,9 @@ physics_aware          physics-aware training through a fitted digital twin
 from .adapters import (AnalogLinearSystem, AnalogLSTMSystem, ASICTimingSystem, ESNSystem, ModuleSystem,
                        ResistiveLSMSystem)
 from .gradient import BackpropTrainer, FrozenReadoutTrainer, HWATrainer, drift_accuracy, features
-from .local import (CaFoTrainer, MonoForwardTrainer, PhyLLTrainer, ff_goodness, ff_loss, overlay_label,
-                    phyll_goodness, phyll_loss)
-from .loop import AbstractTrainer, Callback, accuracy, fit
+from .local import (CaFoTrainer, DigitalEquivalentTrainer, MonoForwardTrainer, PhyLLTrainer, ff_goodness, ff_loss,
+                    overlay_label, phyll_goodness, phyll_loss)
+from .loop import AbstractTrainer, BestEpoch, Callback, accuracy, fit
 from .nevergrad_adapter import NevergradTrainer
 from .physics_aware import DigitalTwin, PhysicsAwareTrainer
 from .scattering_medium import ScatteringMedium, scattering_intensity
@@ -35,9 +37,10 @@ __all__ = [
     "ParameterSpec", "PhysicalSystemError", "SequentialSystem", "SubprocessSystem",
     "AnalogLinearSystem", "AnalogLSTMSystem", "ASICTimingSystem", "ESNSystem", "ModuleSystem", "ResistiveLSMSystem",
     "ScatteringMedium", "scattering_intensity",
-    "AbstractTrainer", "Callback", "accuracy", "fit",
+    "AbstractTrainer", "BestEpoch", "Callback", "accuracy", "fit",
     "BackpropTrainer", "FrozenReadoutTrainer", "HWATrainer", "drift_accuracy", "features",
-    "CaFoTrainer", "MonoForwardTrainer", "PhyLLTrainer", "ff_goodness", "ff_loss", "overlay_label",
+    "CaFoTrainer", "DigitalEquivalentTrainer", "MonoForwardTrainer", "PhyLLTrainer", "ff_goodness", "ff_loss",
+    "overlay_label",
     "phyll_goodness", "phyll_loss",
     "NevergradTrainer", "DigitalTwin", "PhysicsAwareTrainer",
     "ZerothOrderTrainer", "mezo_perturb", "spsa_gains",

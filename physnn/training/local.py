@@ -25,6 +25,13 @@ through a physical system, and no gradient crosses blocks.
   Neural Network Training", arXiv:2303.09728, 2023): a cascade of frozen physical blocks, each
   with a trained linear predictor (cross-entropy); the predictions are summed.
 
+* :class:`DigitalEquivalentTrainer` -- the baseline with the *same trainable digital capacity*:
+  the digital layers of Mono-Forward/PhyLL (``architecture="blocks"``) or CaFo's predictors
+  (``architecture="cafo"``) around the same frozen physical blocks, trained end to end by plain
+  backpropagation with one cross-entropy at the output. What a local method gains over it is
+  what its way of training buys; what a method that trains the physical parameters gains over it
+  is what the physical part adds.
+
 Label overlay: a physical block cannot be told a label any other way than through its input, so
 the label is written on ``n_classes`` extra input lines (a one-hot of amplitude ``label_scale``)
 of the first block (the paper's code overwrites the first input pixels; extra lines keep the
@@ -43,7 +50,7 @@ from torch import nn
 from .gradient import descend, features
 from .loop import AbstractTrainer
 
-__all__ = ["overlay_label", "PhyLLTrainer", "MonoForwardTrainer", "CaFoTrainer", "phyll_goodness", "phyll_loss",
+__all__ = ["overlay_label", "PhyLLTrainer", "MonoForwardTrainer", "CaFoTrainer", "DigitalEquivalentTrainer", "phyll_goodness", "phyll_loss",
            "ff_goodness", "ff_loss"]
 
 
@@ -305,3 +312,97 @@ class CaFoTrainer(_Blocks):
     def predict(self, systems, x):
         feats = self._cascade(systems, x)
         return sum(torch.softmax(self.layers[l](f), -1) for l, f in enumerate(feats))
+
+
+class DigitalEquivalentTrainer(_Blocks):
+    """Backprop of the local methods' digital layers around the same frozen physical blocks.
+
+    ``architecture="blocks"``: block ``l`` computes ``a_l = relu(W_l [P_l(a_{l-1}), a_{l-1}])``
+    (Mono-Forward's and PhyLL's layer ``W [P(h), h]``, ``a_0 = x``) and a linear head reads the
+    last block (Mono-Forward's last projection). ``architecture="cafo"``: the frozen cascade
+    ``h_l = P_l(h_{l-1})`` with one linear predictor per block, their logits summed. Every
+    digital weight is trained by Adam on one cross-entropy of the output.
+
+    The forward pass is the measured output of each (frozen) system, as for the local methods.
+    With ``through_physics=True`` the gradient reaches the layers before a block also through
+    the block, by the vector-Jacobian product of the system's ideal model at its frozen
+    parameters (``system.ideal``, else ``system.differentiable``; attached as
+    ``y_meas + (y_model - y_model.detach())``); with False only through the digital skip
+    ``a_{l-1}``. The physical parameters never change.
+
+    Parameters
+    ----------
+    architecture : {"blocks", "cafo"}
+    hidden : int, optional
+        Width of each block's digital layer (``"blocks"``; default: the block's output size).
+    lr : float
+        Adam learning rate.
+    weight_decay : float
+    through_physics : bool
+    """
+
+    name = "digital_equivalent_baseline"
+
+    def __init__(self, architecture: str = "blocks", *, hidden: int | None = None, lr: float = 1e-3,
+                 weight_decay: float = 0.0, through_physics: bool = True):
+        if architecture not in ("blocks", "cafo"):
+            raise ValueError(f"architecture={architecture!r}: expected 'blocks' or 'cafo'")
+        super().__init__(hidden=hidden if architecture == "blocks" else None, lr=lr, weight_decay=weight_decay)
+        self.architecture, self.through_physics = architecture, bool(through_physics)
+        if architecture == "cafo":
+            self.name = "digital_equivalent_baseline_cafo"
+
+    def setup(self, systems, data, generator):
+        self.C = data.n_classes
+        blocks = self.architecture == "blocks"
+        self._setup_blocks(systems, data.n_features, generator, with_layers=blocks)
+        if blocks:
+            self.head = nn.Linear(self.layers[-1].out_features, self.C)
+            with torch.no_grad():
+                self.head.weight.normal_(0, 1.0 / math.sqrt(self.layers[-1].out_features), generator=generator)
+                self.head.bias.zero_()
+        else:
+            self.head = nn.Identity()
+            for s in systems:
+                lin = nn.Linear(int(np.prod(s.output_shape)), self.C)
+                with torch.no_grad():
+                    lin.weight.normal_(0, 0.01, generator=generator)
+                    lin.bias.zero_()
+                self.layers.append(lin)
+        self.opts = [torch.optim.Adam([*self.layers.parameters(), *self.head.parameters()], lr=self.lr,
+                                      weight_decay=self.weight_decay)]
+
+    def _physical(self, s, l, h):
+        y = s.query(h.detach(), self.thetas[l])
+        if self.through_physics and h.requires_grad:
+            model = getattr(s, "ideal", None) or s.differentiable
+            ym = model(h, self.thetas[l]).reshape(y.shape).to(y.dtype)
+            y = y + (ym - ym.detach())
+        return y
+
+    def _forward(self, systems, x):
+        if self.architecture == "blocks":
+            h = x
+            for l, s in enumerate(systems):
+                p = features(self._physical(s, l, h))
+                h = torch.relu(self.layers[l](torch.cat([p, h], -1)))
+            return self.head(h)
+        h, out = x, 0.0
+        for l, s in enumerate(systems):
+            h = self._physical(s, l, h)
+            out = out + self.layers[l](features(h))
+        return out
+
+    def train_step(self, systems, x, y, *, epoch, generator):
+        out = self._forward(systems, x)
+        return descend(self.opts[0], F.cross_entropy(out, y), out, y)
+
+    @torch.no_grad()
+    def predict(self, systems, x):
+        return self._forward(systems, x)
+
+    def _extra_state(self):
+        return {"head": self.head.state_dict()}
+
+    def _load_extra(self, st):
+        self.head.load_state_dict(st["head"])

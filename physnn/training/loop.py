@@ -28,7 +28,7 @@ from ..data.split import ClassificationSplit
 from ..random import check_seed, generator_from_seed
 from .system import AbstractPhysicalSystem, PhysicalSystemError
 
-__all__ = ["AbstractTrainer", "Callback", "fit", "accuracy", "batched_predict", "systems_of"]
+__all__ = ["AbstractTrainer", "Callback", "BestEpoch", "fit", "accuracy", "batched_predict", "systems_of"]
 
 
 class Callback:
@@ -42,6 +42,48 @@ class Callback:
 
     def on_epoch_end(self, trainer: "AbstractTrainer", epoch: int, record: dict) -> bool | None:
         return None
+
+
+class BestEpoch(Callback):
+    """Keep the trainer's state after the epoch with the highest accuracy on :func:`fit`'s
+    evaluation set (give ``fit`` a validation split, e.g. ``data.validation_split(0.2)``), and
+    optionally stop after ``patience`` epochs without improvement.
+
+    After ``fit``, :meth:`restore` loads that state into the trainer; ``best_epoch`` (1-based)
+    and ``best_accuracy`` say which epoch it was. Ties keep the earlier epoch. The systems are
+    not rolled back (their query counters keep the whole run's cost); a physical parameter
+    restored with the trainer is programmed afresh at the next query, as on a real chip.
+
+    Parameters
+    ----------
+    patience : int, optional
+        Stop when this many epochs in a row did not improve on the best (None: never).
+    """
+
+    def __init__(self, *, patience: int | None = None):
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"patience={patience!r}: must be an int >= 1 or None")
+        self.patience = patience
+        self.best_epoch, self.best_accuracy, self.state = 0, -math.inf, None
+
+    def on_fit_start(self, trainer, systems):
+        self.best_epoch, self.best_accuracy, self.state = 0, -math.inf, None
+
+    def on_epoch_end(self, trainer, epoch, record):
+        import copy
+
+        acc = float(record["test_accuracy"])
+        if acc > self.best_accuracy:
+            self.best_epoch, self.best_accuracy = epoch + 1, acc
+            self.state = copy.deepcopy(trainer.state_dict())
+        return self.patience is not None and epoch + 1 - self.best_epoch >= self.patience
+
+    def restore(self, trainer: "AbstractTrainer") -> "AbstractTrainer":
+        """Load the best epoch's state into ``trainer`` (returned)."""
+        if self.state is None:
+            raise RuntimeError("restore: no epoch was recorded (run fit with this callback first)")
+        trainer.load_state_dict(self.state)
+        return trainer
 
 
 def systems_of(system: Any) -> list[AbstractPhysicalSystem]:

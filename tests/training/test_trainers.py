@@ -1,5 +1,7 @@
 """Trainers: loop (history, resume, errors keep the checkpoint), SPSA gains, MeZO seeded
-perturbation, PhyLL/FF definitions, PAT twin fit, every trainer above chance on a tiny problem."""
+perturbation, PhyLL/FF definitions, PAT twin fit; every trainer of physical parameters beats the
+frozen random system on a task where they matter, the local trainers learn a tiny problem;
+validation split and best-epoch selection."""
 
 import math
 
@@ -9,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from physnn.crossbar import CrossbarConfig, aihwkit_preset
-from physnn.training import (AnalogLinearSystem, BackpropTrainer, CaFoTrainer, CallbackSystem, Callback, DigitalTwin,
+from physnn.training import (AnalogLinearSystem, BackpropTrainer, BestEpoch, CaFoTrainer, CallbackSystem, Callback,
+                             DigitalEquivalentTrainer, DigitalTwin,
                              ESNSystem, FrozenReadoutTrainer, HWATrainer, InputSpec, MonoForwardTrainer,
                              NevergradTrainer, ParameterSpec, PhyLLTrainer, PhysicalSystemError, PhysicsAwareTrainer,
                              ScatteringMedium, ZerothOrderTrainer, drift_accuracy, ff_goodness, ff_loss, fit,
@@ -180,28 +183,143 @@ def _acc(h):
     return float(h.test_accuracy.values[-1])
 
 
-@pytest.mark.parametrize("name", ["frozen", "backprop", "hwa", "spsa", "antithetic", "mezo", "coordinate", "pat",
-                                  "phyll", "ff", "mono_forward", "cafo"])
-def test_trainer_learns_tiny_problem(name):
+def hidden_blobs(n_train=240, n_test=240, d=8, k=2, classes=3, noise=2.0, seed=0):
+    """Three blobs in the first ``k`` input dimensions, ``d - k`` loud noise dimensions (std
+    ``noise``): a 4-output random crossbar mixes the noise in and a readout on its outputs stays
+    near chance; trained crossbar weights that ignore the noise lines solve it."""
+    g = torch.Generator().manual_seed(seed)
+    ang = torch.arange(classes) * 2 * math.pi / classes
+    centres = torch.stack([ang.cos(), ang.sin()], -1)
+
+    def draw(n):
+        y = torch.randint(0, classes, (n,), generator=g)
+        x = noise * torch.randn(n, d, generator=g)
+        x[:, :k] = centres[y] + 0.3 * torch.randn(n, k, generator=g)
+        return x, y
+
+    from physnn.data.split import ClassificationSplit
+
+    return ClassificationSplit(*draw(n_train), *draw(n_test), classes, "hidden blobs")
+
+
+IDEAL = CrossbarConfig.ideal()
+#: trainers that change the crossbar weights; zeroth-order ones on a noiseless crossbar (the
+#: test is about the update rule, the benchmark about noise), all with the same 8 -> 4 array
+PHYSICAL = {
+    "backprop": lambda: (BackpropTrainer(lr=3e-2), xbar(8, 4, cfg=IDEAL)),
+    "hwa": lambda: (HWATrainer(lr=3e-2, input_range=None), xbar(8, 4)),
+    "pat": lambda: (PhysicsAwareTrainer(lr=3e-2), xbar(8, 4)),
+    "spsa": lambda: (ZerothOrderTrainer("spsa", a=0.3, c=0.05, A=10), xbar(8, 4, cfg=IDEAL)),
+    "antithetic": lambda: (ZerothOrderTrainer("antithetic", a=0.1, c=0.05, directions=2), xbar(8, 4, cfg=IDEAL)),
+    "mezo": lambda: (ZerothOrderTrainer("mezo", a=0.05, c=0.02), xbar(8, 4, cfg=IDEAL)),
+    "coordinate": lambda: (ZerothOrderTrainer("coordinate", a=0.5, c=0.05, coordinates=4), xbar(8, 4, cfg=IDEAL)),
+}
+
+
+@pytest.fixture(scope="module")
+def hidden_frozen():
+    """Test accuracy of the frozen random crossbar + trained readout on the hidden task (per config)."""
+    d = hidden_blobs()
+    out = {}
+    for name, cfg in (("ideal", IDEAL), ("pcm", None)):
+        h = fit(xbar(8, 4, cfg=cfg), d, trainer=FrozenReadoutTrainer(), epochs=20, batch_size=24, seed=0)
+        out[name] = _acc(h)
+    return out
+
+
+@pytest.mark.parametrize("name", list(PHYSICAL))
+def test_trainer_learns_tiny_problem(name, hidden_frozen):
+    """A trainer of the physical parameters beats the frozen random system (same readout) by a
+    wide margin on a task only trained physical parameters solve (a no-op on theta fails)."""
+    d = hidden_blobs()
+    tr, sy = PHYSICAL[name]()
+
+    class Start(Callback):
+        def on_fit_start(self, trainer, systems):
+            self.theta0 = trainer.theta.detach().clone()
+
+    start = Start()
+    h = fit(sy, d, trainer=tr, epochs=20, batch_size=24, seed=0, callbacks=[start])
+    frozen = hidden_frozen["ideal" if sy.config is IDEAL else "pcm"]
+    assert frozen < 0.45, frozen                                      # the task: a readout alone is near chance (1/3)
+    assert _acc(h) > frozen + 0.2, (name, frozen, h.test_accuracy.values)
+    assert not torch.equal(tr.theta.detach(), start.theta0)
+
+
+@pytest.mark.parametrize("name", ["mono_forward", "digital_equivalent"])
+def test_block_trainer_with_digital_skip_solves_hidden_task(name, hidden_frozen):
+    """Frozen crossbars, digital ``W [P(h), h]``: the digital skip sees the clean lines."""
+    d = hidden_blobs()
+    tr = MonoForwardTrainer(hidden=16, lr=1e-2) if name == "mono_forward" else DigitalEquivalentTrainer(hidden=16, lr=1e-2)
+    h = fit([xbar(8, 4), xbar(16, 4, 1)], d, trainer=tr, epochs=10, batch_size=24, seed=0)
+    assert _acc(h) > hidden_frozen["pcm"] + 0.3, h.test_accuracy.values
+
+
+@pytest.mark.parametrize("name", ["phyll", "ff", "cafo", "digital_equivalent_cafo"])
+def test_local_trainer_learns_tiny_problem(name):
+    """Frozen physical blocks, trained digital parts: well above chance (1/3) on separable blobs,
+    where an untrained readout is at chance."""
     d = blobs(seed=1)
     H = 16
-    make = {
-        "frozen": lambda: (FrozenReadoutTrainer(), xbar(8, H)),
-        "backprop": lambda: (BackpropTrainer(lr=1e-2), xbar(8, H, cfg=CrossbarConfig.ideal())),
-        "hwa": lambda: (HWATrainer(lr=1e-2), xbar(8, H)),
-        "spsa": lambda: (ZerothOrderTrainer("spsa"), xbar(8, H)),
-        "antithetic": lambda: (ZerothOrderTrainer("antithetic", a=0.01, c=0.01, directions=2), xbar(8, H)),
-        "mezo": lambda: (ZerothOrderTrainer("mezo", a=1e-3, c=1e-3), xbar(8, H)),
-        "coordinate": lambda: (ZerothOrderTrainer("coordinate", a=0.05, c=0.01, coordinates=2), xbar(8, H)),
-        "pat": lambda: (PhysicsAwareTrainer(lr=1e-2), xbar(8, H)),
+    tr, sy = {
         "phyll": lambda: (PhyLLTrainer(epochs_per_block=3, hidden=H), [xbar(11, H), xbar(H, H, 1)]),
         "ff": lambda: (PhyLLTrainer(goodness="ff", epochs_per_block=3, hidden=H), [xbar(11, H), xbar(H, H, 1)]),
-        "mono_forward": lambda: (MonoForwardTrainer(hidden=H), [xbar(8, H), xbar(H, H, 1)]),
         "cafo": lambda: (CaFoTrainer(), [xbar(8, H), xbar(H, H, 1)]),
-    }[name]
-    tr, sy = make()
+        "digital_equivalent_cafo": lambda: (DigitalEquivalentTrainer("cafo", lr=1e-2), [xbar(8, H), xbar(H, H, 1)]),
+    }[name]()
     h = fit(sy, d, trainer=tr, epochs=6, batch_size=24, seed=0)
     assert _acc(h) > 0.6, (name, h.test_accuracy.values)      # chance: 1/3
+
+
+def test_digital_equivalent_keeps_physics_frozen_and_gradient_through_it():
+    d = blobs(seed=1)
+    sy = [xbar(8, 16), xbar(16, 16, 1)]
+    tr = DigitalEquivalentTrainer(hidden=16, lr=1e-2)
+    fit(sy, d, trainer=tr, epochs=1, batch_size=24, seed=0)
+    th = [t.clone() for t in tr.thetas]
+    x, y = d.x_train[:24], d.y_train[:24]
+    tr.train_step(sy, x, y, epoch=0, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(th, tr.thetas))
+    assert tr.name == "digital_equivalent_baseline"
+    # with the gradient through the frozen block, the first layer gets more than through the skip alone
+    grads = {}
+    for through in (True, False):
+        t2 = DigitalEquivalentTrainer(hidden=16, through_physics=through)
+        t2.setup(sy, d, torch.Generator().manual_seed(0))
+        F.cross_entropy(t2._forward(sy, x), y).backward()
+        grads[through] = t2.layers[0].weight.grad.clone()
+    assert not torch.allclose(grads[True], grads[False])
+    with pytest.raises(ValueError, match="architecture"):
+        DigitalEquivalentTrainer("mlp")
+
+
+def test_validation_split_and_best_epoch():
+    d = blobs(n_train=90, seed=4)
+    dev = d.validation_split(0.2, generator=torch.Generator().manual_seed(0))
+    assert dev.x_train.shape[0] + dev.x_test.shape[0] == 90
+    # held out from the training set, disjoint, never the test set; stratified (each class ~20 %)
+    rows = {tuple(r.tolist()) for r in d.x_train}
+    assert all(tuple(r.tolist()) in rows for r in dev.x_test)
+    assert not {tuple(r.tolist()) for r in dev.x_train} & {tuple(r.tolist()) for r in dev.x_test}
+    for c in range(3):
+        n_c = int((d.y_train == c).sum())
+        assert int((dev.y_test == c).sum()) == max(1, round(0.2 * n_c))
+    again = d.validation_split(0.2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.x_test, dev.x_test)
+    for bad in (0.0, 1.0, True):
+        with pytest.raises(ValueError, match="fraction"):
+            d.validation_split(bad)
+    # BestEpoch keeps the best epoch's state; patience stops
+    best = BestEpoch(patience=2)
+    tr = FrozenReadoutTrainer(lr=0.5)
+    h = fit(xbar(8, 16), dev, trainer=tr, epochs=12, batch_size=16, seed=0, callbacks=[best])
+    va = h.test_accuracy.values
+    assert best.best_epoch == int(np.argmax(va)) + 1 and best.best_accuracy == va.max()
+    assert h.sizes["epoch"] <= 12 and h.sizes["epoch"] - best.best_epoch <= 2
+    best.restore(tr)
+    torch.testing.assert_close(tr.readout.weight, best.state["readout"]["weight"])
+    with pytest.raises(ValueError, match="patience"):
+        BestEpoch(patience=0)
 
 
 def test_nevergrad_on_esn_and_scattering_medium():
