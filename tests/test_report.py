@@ -138,3 +138,11 @@ def test_fmt_is_stable():
     assert report.fmt(24.0) == "24" and report.fmt(0.99702) == "0.997" and report.fmt(3.99e-13) == "3.99e-13"
     assert report.fmt(True) == "true" and report.fmt(None) == "null" and report.fmt("a|b") == "a\\|b"
     assert report.fmt(list(range(100))).endswith("…]")
+
+
+def test_headline_patterns_take_nested_and_matching_figures():
+    flat = report.flatten({"gain_over_digital_equivalent": {"pat": 0.03, "spsa": -0.01}, "validation_split": 0.1,
+                           "digits_acc": {"digital_equivalent_baseline": 0.9}, "other": 1})
+    assert report.headline_of("train_physical", flat) == [
+        "validation_split", "digits_acc.digital_equivalent_baseline",
+        "gain_over_digital_equivalent.pat", "gain_over_digital_equivalent.spsa"]
