@@ -160,12 +160,14 @@ BENCHMARKS: dict[str, str] = {
 #: ``fnmatch`` patterns; a name also takes the figures nested under it (``name.*``)
 HEADLINE: dict[str, tuple[str, ...]] = {
     "bench_rnn": ("gru_ratio", "rnn_ratio", "lstm_ratio_noisy_ramp"),
+    "ramp_adc_rnn": ("kws_acc_*", "bpc_*", "lstm_ratio_with_column_adc"),
     "bench_josephson": ("josim_ratio_batch1024_cpu", "josim_parallel_procs", "max_switch_err_ps"),
     "train_physical": ("validation_split", "*digital_equivalent_baseline", "gain_over_digital_equivalent"),
     "lsm_zero_shot": ("*probe_acc",),
+    "reservoir_bench": ("reservoirpy_narma10_nrmse", "memory_capacity", "*probe*"),
     "asic_reservoir": ("task_score", "task_score_null", "poisson_null_p"),
     "bench_sweep": ("demo_quick",),
-    "sfq_xor": ("synapse_i50_A", "synapse_width_10_90_A", "stochastic_network_rate_inside_circuit_ci",
+    "sfq_xor": ("task_acc", "task_acc_float", "synapse_i50_A", "synapse_width_10_90_A", "stochastic_network_rate_inside_circuit_ci",
                 "energy_per_inference_J", "latency_s"),
 }
 
