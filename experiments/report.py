@@ -315,6 +315,12 @@ def _row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _load(meta: dict) -> str:
+    """The 1-minute load average at the start and the end of a run."""
+    a, b = meta.get("load_avg_start"), meta.get("load_avg_end")
+    return f"{fmt(a[0])} → {fmt(b[0])}" if a and b else "?"
+
+
 def _meta_line(name: str, rec: dict) -> list[str]:
     m = rec.get("meta", {})
     mach = m.get("machine", {})
@@ -322,9 +328,7 @@ def _meta_line(name: str, rec: dict) -> list[str]:
     for lib in ("torch", "numba"):
         if lib in mach:
             t = mach.get(f"{lib}_threads")
-            threads.append(f"{lib} {mach[lib]}" + (f" ({t} threads)" if t is not None else ""))
-    load0, load1 = m.get("load_avg_start"), m.get("load_avg_end")
-    load = f"{fmt(load0[0])} → {fmt(load1[0])}" if load0 and load1 else NOT_MEASURED
+            threads.append(f"{lib} {mach[lib]}" + (f" ({t} thread{'' if t == 1 else 's'})" if t is not None else ""))
     commit = m.get("commit") or "?"
     if m.get("dirty"):
         commit += " (uncommitted changes)"
@@ -332,7 +336,7 @@ def _meta_line(name: str, rec: dict) -> list[str]:
                                          f"{fmt(mach['memory_gib'])} GiB" if mach.get("memory_gib") else None) if x)
     return [f"- run: {m.get('date_utc', '?')}, commit `{commit}`, `{m.get('command', '?')}`",
             f"- machine: {machine or '?'}; Python {mach.get('python', '?')}; {'; '.join(threads) or 'no torch/numba'}",
-            f"- load average (1 min) at start → end: {load}",
+            f"- load average (1 min) at start → end: {_load(m)}",
             f"- source: `results/{name}/latest.json`"]
 
 
@@ -385,7 +389,7 @@ def render_figures(latest: dict[str, dict], history: dict[str, list[dict]]) -> l
 
 
 def render_summary(latest: dict[str, dict], history: dict[str, list[dict]]) -> list[str]:
-    lines = ["| benchmark | measures | run (UTC) | commit | load (1 min) | targets met | source |",
+    lines = ["| benchmark | measures | run (UTC) | commit | load (1 min, start → end) | targets met | source |",
              "|---|---|---|---|---|---|---|"]
     names = list(BENCHMARKS) + sorted(n for n in latest if n not in BENCHMARKS)
     for name in names:
@@ -398,9 +402,8 @@ def render_summary(latest: dict[str, dict], history: dict[str, list[dict]]) -> l
         flat = figures_of(name, rec)
         keys = targets_of(name)
         n_met = sum(k in flat and met(k, flat[k]) == "yes" for k in keys)
-        load = m.get("load_avg_start") or [None]
         lines.append(f"| `{name}` | {what} | {m.get('date_utc', '?')} | `{m.get('commit') or '?'}`"
-                     f"{' (dirty)' if m.get('dirty') else ''} | {fmt(load[0])} | "
+                     f"{' (dirty)' if m.get('dirty') else ''} | {_load(m)} | "
                      f"{f'{n_met} of {len(keys)}' if keys else '—'} | `results/{name}/latest.json` |")
     return lines
 
@@ -412,16 +415,15 @@ def render_history(latest: dict[str, dict], history: dict[str, list[dict]]) -> l
         if not runs:
             continue
         lines += [f"`{name}` (`results/{name}/history.jsonl`, newest first):", "",
-                  "| run (UTC) | commit | quick | load (1 min) | targets met | target figures |", "|---|---|---|---|---|---|"]
+                  "| run (UTC) | commit | quick | load (1 min, start → end) | targets met | target figures |", "|---|---|---|---|---|---|"]
         for rec in reversed(runs):
             m = rec.get("meta", {})
             flat = figures_of(name, rec)
             keys = [k for k in targets_of(name) if k in flat]
             n_met = sum(met(k, flat[k]) == "yes" for k in keys)
-            load = m.get("load_avg_start") or [None]
             vals = ", ".join(f"{k} {fmt(flat[k])}" for k in keys) or "—"
             lines.append(f"| {m.get('date_utc', '?')} | `{m.get('commit') or '?'}`{' (dirty)' if m.get('dirty') else ''} "
-                         f"| {'yes' if m.get('quick') else 'no'} | {fmt(load[0])} | {n_met} of {len(keys)} | {vals} |")
+                         f"| {'yes' if m.get('quick') else 'no'} | {_load(m)} | {n_met} of {len(keys)} | {vals} |")
         lines.append("")
     if not lines:
         return ["No earlier published runs yet (`results/*/history.jsonl`)."]

@@ -93,7 +93,7 @@ def test_render_then_check_passes_and_prose_stays(repo, capsys):
     # derived figure with its target; provenance; the replaced run in the history
     assert "| `iris_acc_minus_float` | -0.044 | ≥ -0.05 (#14) | yes |" in readme
     assert "commit `0123456789ab`" in results and "Test CPU, 2 cores, 8 GiB" in results and "1 → 1.5" in results
-    assert "| 2026-12-01T10:00:00Z | `0123456789ab` | no | 1 | 0 of 1 | linear_ratio 1.9 |" in results
+    assert "| 2026-12-01T10:00:00Z | `0123456789ab` | no | 1 → 1.5 | 0 of 1 | linear_ratio 1.9 |" in results
     assert "Hand-written." in results
 
 
