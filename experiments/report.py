@@ -14,7 +14,7 @@ Block names:
 
 ``figures``
     One table of the headline figures of every benchmark: figure, value, target, met, source
-    (the README's "Measured figures").
+    (the JSON file, with the date and load average of its run): the README's "Measured figures".
 ``summary``
     One line per benchmark: date, commit, targets met, source.
 ``benchmark:NAME``
@@ -375,7 +375,11 @@ def render_figures(latest: dict[str, dict], history: dict[str, list[dict]]) -> l
     names = list(BENCHMARKS) + sorted(n for n in latest if n not in BENCHMARKS)
     for name in names:
         rec = latest.get(name)
-        src = f"`results/{name}/latest.json`" if rec else f"{NOT_MEASURED} (`experiments/{name}.py`)"
+        if rec:
+            m = rec.get("meta", {})
+            src = f"`results/{name}/latest.json` ({str(m.get('date_utc', '?'))[:10]}, load {_load(m)})"
+        else:
+            src = f"{NOT_MEASURED} (`experiments/{name}.py`)"
         flat = figures_of(name, rec)
         keys = targets_of(name)
         keys += [k for k in headline_of(name, flat) if k not in keys]

@@ -81,7 +81,8 @@ def test_render_then_check_passes_and_prose_stays(repo, capsys):
     readme = (repo / "README.md").read_text()
     results = (repo / "RESULTS.md").read_text()
     assert "Prose 1.23 stays." in readme and readme.endswith("More prose.\n")
-    assert "| `linear_ratio` | 1.471 | ≤ 1.5 (#2, #12) | yes | `results/bench_crossbar/latest.json` |" in readme
+    assert ("| `linear_ratio` | 1.471 | ≤ 1.5 (#2, #12) | yes | `results/bench_crossbar/latest.json` "
+            "(2026-12-07, load 1 → 1.5) |") in readme
     assert "| `aihwkit_ratio` | 0.61 | ≤ 0.5 (#12; #2 had 0.8) | **no** |" in readme
     # a target figure the run lacks, and a benchmark without results: "not measured", no crash
     assert "| `ensemble_ratio` | not measured | ≤ 1.3 (#2, #12) | — |" in readme
