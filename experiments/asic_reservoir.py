@@ -26,9 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+from _publish import publish  # noqa: E402
 
 
 def _design(F: np.ndarray, rej: np.ndarray, lags: int) -> np.ndarray:
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
         "n_windows": K,
     }
     _write(args.out, out, s, v, tr, F, Fn, rej, test)
-    print(json.dumps(out))
+    publish("asic_reservoir", out, quick=args.quick)
     return out
 
 

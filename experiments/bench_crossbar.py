@@ -20,11 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import statistics
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+from _publish import publish  # noqa: E402
 
 TARGETS = {"linear_ratio": ("<=", 1.5), "aihwkit_ratio": ("<=", 0.5), "ensemble_ratio": ("<=", 1.3),
            "aihwkit_loop_speedup_small": (">=", 10.0), "aihwkit_loop_speedup_large": (">=", 1.5)}
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     out.update(threads=args.threads, torch_version=torch.__version__, repeats=repeats,
                load_avg_1min=round(os.getloadavg()[0], 2),
                targets_met=int(sum(_met(k, out[k]) for k in TARGETS)), targets_total=len(TARGETS))
-    print(json.dumps(out))
+    publish("bench_crossbar", out, quick=args.quick)
     return 0
 
 

@@ -38,6 +38,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+from _publish import publish  # noqa: E402
+
 
 def _process_cpu() -> float:
     """CPU seconds of this process, all its threads (torch's, numba's and OpenMP's pools)."""
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
               f"| AnalogGRU, 5-bit ramp | {res['gru_ratio']:.2f} |",
               f"| AnalogRNN, 5-bit ramp | {res['rnn_ratio']:.2f} |"]
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
-    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}))
+    publish("bench_rnn", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}, quick=args.quick)
     return 0
 
 

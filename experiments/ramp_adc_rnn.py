@@ -40,6 +40,9 @@ import numpy as np
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+from _publish import publish  # noqa: E402
+
 BITS = (3, 4, 5, 8)
 MODELS = ("float", "ideal_act") + tuple(f"ramp{b}" for b in BITS)
 
@@ -454,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "summary.md").write_text("\n".join(md))
     (args.out / "training_log.json").write_text(json.dumps(log))
     print("\n".join(md))
-    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}))
+    publish("ramp_adc_rnn", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}, quick=args.quick)
     return 0
 
 

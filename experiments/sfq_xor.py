@@ -28,11 +28,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+from _publish import publish  # noqa: E402
 
 XOR_IN = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
 XOR_T = np.array([0, 1, 1, 0])
@@ -333,7 +337,7 @@ def main():
     keys = ["circuit_correct", "network_correct", "bias_margin_pct", "rate_gap", "energy_per_inference_J", "latency_s",
             "task_acc", "task_acc_float"]
     res = {**{k_: res[k_] for k_ in keys}, **{k_: v for k_, v in res.items() if k_ not in keys}}
-    print(json.dumps(res, default=float))
+    publish("sfq_xor", json.loads(json.dumps(res, default=float)), quick=a.quick)   # numpy scalars -> JSON numbers
 
 
 if __name__ == "__main__":

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:      # Python 3.10: the same parser, as the tomli package
+    import tomli as tomllib
 
 from ._resources import search_path
 from .card_schema import SECTIONS, Field

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:      # Python 3.10: the same parser, as the tomli package
+    import tomli as tomllib
 
 import numpy as np
 import xarray as xr

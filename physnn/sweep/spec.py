@@ -45,10 +45,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:      # Python 3.10: the same parser, as the tomli package
+    import tomli as tomllib
 
 import numpy as np
 
