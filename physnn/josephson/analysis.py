@@ -9,12 +9,14 @@ and :func:`switch_time_torch` gives a differentiable first-crossing time for gra
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
 __all__ = ["crossings", "switch_times", "switching_events", "delays", "pulse_count", "pulse_areas",
-           "switch_time_torch"]
+           "switch_time_torch", "SwitchComparison", "compare_switch_times"]
 
 
 def crossings(time: np.ndarray, phase: np.ndarray, *, offset: float = 0.0, cubic: bool = True):
@@ -86,6 +88,75 @@ def switch_times(ds: xr.Dataset, junction: str, *, direction: int | None = None,
     if direction is not None:
         t = t[d == direction]
     return t
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchComparison:
+    """Switching times of a simulation compared junction by junction with reference times.
+
+    Attributes
+    ----------
+    n_junctions : int
+        Junctions compared (every junction of the reference, none skipped).
+    n_events : int
+        Reference switching events of the junctions whose event counts agree (paired one to one).
+    max_abs_err : float
+        Largest |t_ours - t_ref| over those events, s (0 when there are none).
+    mean_abs_err : float
+        Mean of the same differences, s (0 when there are none).
+    count_mismatches : tuple of (str, int, int)
+        ``(junction, events here, events in the reference)`` for every junction whose number of
+        switching events differs; its events are not paired, and it is reported here instead.
+    errors : dict of str to ndarray
+        Per junction with agreeing counts, the |difference| of each event, s.
+    """
+
+    n_junctions: int
+    n_events: int
+    max_abs_err: float
+    mean_abs_err: float
+    count_mismatches: tuple[tuple[str, int, int], ...]
+    errors: dict[str, np.ndarray]
+
+
+def compare_switch_times(ds: xr.Dataset, reference: Mapping[str, Sequence[float]], *,
+                         tmax: float = math.inf, member: int | None = None) -> SwitchComparison:
+    """Compare the switching times of every junction in ``reference`` with those of ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A :func:`~physnn.josephson.simulate` result.
+    reference : mapping of str to sequence of float
+        Junction label (JoSIM's, e.g. ``"B01|X02"``) -> its reference switching times, s (for
+        instance JoSIM's, found with :func:`crossings` on its ``P(...)`` column).
+    tmax : float
+        Only events before ``tmax`` (s) count, on both sides alike.
+    member : int, optional
+        Ensemble member of ``ds`` (required when it has an ensemble dimension).
+
+    Returns
+    -------
+    SwitchComparison
+        Junctions whose event counts differ are listed in ``count_mismatches``, never skipped
+        silently; the time differences pair the events of the others in order.
+    """
+    errors: dict[str, np.ndarray] = {}
+    mismatches = []
+    for jj, times in reference.items():
+        rt = np.asarray(times, dtype=float)
+        rt = rt[rt < tmax]
+        ours = switch_times(ds, jj, member=member)
+        ours = ours[ours < tmax]
+        if len(ours) != len(rt):
+            mismatches.append((str(jj), int(len(ours)), int(len(rt))))
+        else:
+            errors[str(jj)] = np.abs(ours - rt)
+    allerr = np.concatenate(list(errors.values())) if errors else np.zeros(0)
+    return SwitchComparison(n_junctions=len(reference), n_events=int(allerr.size),
+                            max_abs_err=float(allerr.max()) if allerr.size else 0.0,
+                            mean_abs_err=float(allerr.mean()) if allerr.size else 0.0,
+                            count_mismatches=tuple(mismatches), errors=errors)
 
 
 def switching_events(ds: xr.Dataset) -> xr.Dataset:
