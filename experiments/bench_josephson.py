@@ -77,7 +77,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _publish
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _publish import publish  # noqa: E402  (imported first: it records the load average at the start)
 
 THREADS = 2
 
@@ -615,8 +616,6 @@ I1 0 1 pwl(0 0 20p 300u)
              "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in result.items()]
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
-    from _publish import publish
-
     publish("bench_josephson", result, quick=args.quick)
     return result
 
