@@ -19,6 +19,10 @@ Figures (last printed line, one JSON object; also results/bench_josephson/latest
                                  junction's Ic scaled by its own uniform +-5 % factor (median of the
                                  calls after the process's first one)
   batch1024_cpu_s                CPU time (time.process_time, all threads) of such a call
+  batch1024_sys_s                of which kernel time (getrusage ru_stime): page faults of the
+                                 0.9 GB result (numpy asks for transparent huge pages: a call right
+                                 after another reuses the pages just freed, one after other work has
+                                 the kernel find and clear fresh ones, ~1-2 s more here)
   batch1024_first_call_s         the first such call of the process (numba start-up included)
   batch_compiled_loop            1 if the compiled (numba) ensemble loop was used, 0 for numpy only
   batch_kernel_threads           threads of the compiled ensemble loop (member groups run concurrently)
@@ -43,6 +47,9 @@ and compares the medians (--repeats rounds, 2 * repeats + 1 for the single run):
                                  josim_parallel_procs at a time (= physnn's kernel threads,
                                  batch_kernel_threads), so both sides use as many cores
   josim_parallel_procs           JoSIM processes run at once for the batch
+  physnn_batch1024_sys_s         kernel share of physnn's CPU seconds in those rounds
+  josim_ratio_batch1024_back_to_back  batch1024_s (back-to-back physnn calls) / josim_batch1024_s:
+                                 the best case of a warm library, beside the headline
   batch1024_max_switch_err_ps, batch1024_switch_count_mismatches: every junction of every member of
                                  physnn's warm-up call against JoSIM's warm-up run of that member,
                                  both sides' events by physnn's rule (crossings undone within
@@ -390,15 +397,20 @@ def main(argv=None) -> int:
     factors = 1.0 + 0.05 * np.random.default_rng(args.seed).uniform(-1.0, 1.0, (n_ens, len(labels)))
     # the first call of the process pays numba's one-time start and cache load (reported as
     # *_first_call_s); batch*_s is the median of the following calls, as for a warmed-up library
-    walls, cpus = [], []
+    import resource
+
+    walls, cpus, syss = [], [], []
     for _ in range(3 if not args.quick else 2):
         ds_ens = None
+        s0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
         t0, c0 = time.perf_counter(), time.process_time()
         ds_ens = simulate(dcsfq, ensemble=factors)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
+        syss.append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0)
     result[f"{key}_s"] = float(np.median(walls[1:]))
     result[f"{key}_cpu_s"] = float(np.median(cpus[1:]))
+    result[f"{key}_sys_s"] = float(np.median(syss[1:]))
     result[f"{key}_first_call_s"] = walls[0]
     # members whose junction phase moved > 0.2*2pi in one 0.25 ps step (JoSIM's rule) are rerun
     # from t = 0 at 0.125 ps inside the same call
@@ -438,6 +450,7 @@ def main(argv=None) -> int:
     # ---- side by side with JoSIM
     if args.josim is not None:
         import os
+        import resource
 
         josim = args.josim.resolve()
         work = args.out / "josim_work"
@@ -452,13 +465,15 @@ def main(argv=None) -> int:
             (wall, CPU) seconds of the JoSIM side."""
             (warm_ours or ours)()
             (warm_theirs or theirs)()
-            w_o, c_o, w_t, c_t = [], [], [], []
+            w_o, c_o, s_o, w_t, c_t = [], [], [], [], []
             load0 = os.getloadavg()[0]
             for _ in range(n):
+                s0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
                 t0, c0 = time.perf_counter(), time.process_time()
                 ours()
                 w_o.append(time.perf_counter() - t0)
                 c_o.append(time.process_time() - c0)
+                s_o.append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0)
                 w, c = theirs()
                 w_t.append(w)
                 c_t.append(c)
@@ -468,6 +483,7 @@ def main(argv=None) -> int:
             result[f"josim_{key}_cpu_s"] = float(np.median(c_t))
             result[f"physnn_{key}_s"] = float(np.median(w_o))
             result[f"physnn_{key}_cpu_s"] = float(np.median(c_o))
+            result[f"physnn_{key}_sys_s"] = float(np.median(s_o))  # of which kernel (page faults)
             result[f"physnn_{key}_runs_s"] = w_o
             result[f"josim_{key}_runs_s"] = w_t
             result[f"load_avg_{key}_start"] = load0
@@ -512,6 +528,10 @@ def main(argv=None) -> int:
             warm_theirs=lambda: josim_batch(josim, variants, procs, work, collect=collect))
         result["josim_parallel_procs"] = procs
         result[f"physnn_{key}_calls_s"] = result.pop(f"physnn_{key}_runs_s")
+        # the same JoSIM figure against physnn's back-to-back calls (batch*_s: each call right after
+        # another, which frees the memory the next one gets; in the rounds above each call follows
+        # a JoSIM round and pays for fresh pages: physnn_*_sys_s)
+        result[f"josim_ratio_{key}_back_to_back"] = result[f"{key}_s"] / result[f"josim_{key}_s"]
         # every junction of every member against JoSIM's run of that member
         # (the same event rule on both sides: crossings undone within two output steps are no
         # events; the raw count, every crossing on both sides, is reported beside it)
