@@ -2,14 +2,27 @@
 
 python experiments/bench_josephson.py [--ref-dir ../shared/reference/josim] [--quick] [--seed N] [--out DIR]
 
-Figures (last printed line, one JSON object):
-  max_switch_err_ps              max |t_physnn - t_JoSIM| over every junction and pulse of ex_jtl_basic,
-                                 ex_dcsfq_jtl_sink and comp_jj (same step as JoSIM)
+Figures (last printed line, one JSON object; also results/bench_josephson/latest.json):
+  max_switch_err_ps              max |t_physnn - t_JoSIM| over every switching event of every junction
+                                 compared in the run: all junctions of ex_jtl_basic, ex_dcsfq_jtl_sink,
+                                 comp_jj and (full run) ex_jtl_string against the reference JSON, and
+                                 with --josim every junction of every batch member against JoSIM's run
+                                 of that member (same step as JoSIM)
+  switch_count_mismatches        number of junctions (batch: member x junction) whose number of
+                                 switching events differs from JoSIM's; such junctions are reported
+                                 here (and listed in switch_count_mismatch_junctions), never skipped,
+                                 and their events are not in max_switch_err_ps
+  max_switch_err_ps_<circuit>, switch_count_mismatches_reference: the same per reference circuit
   jtl_string_cell_delay_err_pct  mean delay per JTL cell on ex_jtl_string vs JoSIM's 3.148 ps
   single_run_s                   simulate(ex_dcsfq_jtl_sink) wall time (1 ns at 0.25 ps, median of 5)
-  batch1024_s                    one simulate() call, 1024 variants with +-5 % uniform Ic spread
-                                 (median of the calls after the process's first one)
+  batch1024_s                    one simulate() call of ex_dcsfq_jtl_sink with 1024 variants, each
+                                 junction's Ic scaled by its own uniform +-5 % factor (median of the
+                                 calls after the process's first one)
   batch1024_cpu_s                CPU time (time.process_time, all threads) of such a call
+  batch1024_sys_s                of which kernel time (getrusage ru_stime): page faults of the
+                                 0.9 GB result (numpy asks for transparent huge pages: a call right
+                                 after another reuses the pages just freed, one after other work has
+                                 the kernel find and clear fresh ones, ~1-2 s more here)
   batch1024_first_call_s         the first such call of the process (numba start-up included)
   batch_compiled_loop            1 if the compiled (numba) ensemble loop was used, 0 for numpy only
   batch_kernel_threads           threads of the compiled ensemble loop (member groups run concurrently)
@@ -18,22 +31,42 @@ Figures (last printed line, one JSON object):
 With --josim PATH (JoSIM v2.7 command-line binary), JoSIM runs on the same netlists in the same
 process run, side by side (wall time of ``josim-cli -m -o out.csv NETLIST``, the process included,
 against the wall time of one ``simulate()`` call, parsing and the Dataset included). Each
-comparison is one untimed round of each side, then alternating rounds (physnn, JoSIM), and
-compares the medians (--repeats rounds, 2 * repeats + 1 for the single run):
+comparison is one untimed warm-up round of EACH side, then alternating timed rounds (physnn, JoSIM),
+and compares the medians (--repeats rounds, 2 * repeats + 1 for the single run):
   josim_ratio_single             physnn / JoSIM on ex_dcsfq_jtl_sink
   josim_ratio_jtl_string         physnn / JoSIM on ex_jtl_string (2,006 junctions)
   josim_ratio_large              physnn / JoSIM on a >= 3,000-junction circuit built here from
                                  the JTL, splitter and DFF cells with PTL (T) links between stages
-  josim_ratio_batch1024          one simulate() call with 1,024 Ic-spread variants (median of the
-                                 calls) / (1,024 x the median JoSIM run of --josim-sample variant
-                                 netlists, a share of them run after each physnn call)
-  josim_ratio_*_cpu              the same ratios in CPU seconds (process_time of the call / user+system
-                                 of the JoSIM processes): on a loaded machine the wall ratios of long
-                                 calls suffer more than those of short processes
+  josim_ratio_batch1024_cpu      CPU seconds of one simulate() call with the 1,024 variants (the
+                                 physnn process, all its threads) / CPU seconds (user + system, from
+                                 getrusage(RUSAGE_CHILDREN)) of the 1,024 JoSIM processes that run
+                                 the SAME 1,024 variants (one netlist per variant: every junction its
+                                 own .model with icrit scaled by the variant's factor, so that only
+                                 Ic changes, as in physnn's ensemble)
+  josim_ratio_batch1024          the same in wall seconds, JoSIM's 1,024 runs launched
+                                 josim_parallel_procs at a time (= physnn's kernel threads,
+                                 batch_kernel_threads), so both sides use as many cores
+  josim_parallel_procs           JoSIM processes run at once for the batch
+  physnn_batch1024_sys_s         kernel share of physnn's CPU seconds in those rounds
+  josim_ratio_batch1024_back_to_back  batch1024_s (back-to-back physnn calls) / josim_batch1024_s:
+                                 the best case of a warm library, beside the headline
+  batch1024_max_switch_err_ps, batch1024_switch_count_mismatches: every junction of every member of
+                                 physnn's warm-up call against JoSIM's warm-up run of that member,
+                                 both sides' events by physnn's rule (crossings undone within
+                                 batch1024_min_dwell_ps = two output steps are no events: such
+                                 grazing excursions fall between printed samples, and JoSIM prints
+                                 other samples than physnn's batch once a member halves its step);
+                                 *_every_crossing: the same with every crossing counted (the
+                                 reference JSON's rule), reported beside it
+  The reference circuits are compared with the JSON's own rule (every crossing) on both sides.
+  josim_ratio_*_cpu              the same ratios in CPU seconds for the other comparisons
+                                 (process_time of the call / user+system of the JoSIM process)
   josim_*_runs_s, physnn_*_runs_s  the wall seconds of every timed round
   load_avg_*_start, load_avg_*   os.getloadavg() (1 min) before and after each comparison (the
                                  machine is shared: ratios are side by side, absolute times are not
                                  comparable between runs)
+Warm-up: both sides get one untimed round before every comparison (physnn: numba start-up, cache
+load; JoSIM: binary and netlists in the page cache); nothing is excluded on one side only.
 The reference netlists and JSON are read from --ref-dir (the project's shared reference folder).
 """
 
@@ -51,6 +84,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _publish import publish  # noqa: E402  (imported first: it records the load average at the start)
 
 THREADS = 2
 
@@ -65,23 +100,6 @@ def _limit_threads():
         threadpool_limits(THREADS)
     except ImportError:  # pragma: no cover
         pass
-
-
-def switch_errors(ds, ref: dict, tmax: float = np.inf) -> tuple[list[str], list[float], list[float]]:
-    from physnn.josephson import switch_times
-
-    names, errs, tref = [], [], []
-    for jj, entry in ref.items():
-        rt = np.asarray(entry["switch_times_s"])
-        rt = rt[rt < tmax]
-        ours = switch_times(ds, jj)
-        ours = ours[ours < tmax]
-        if len(ours) != len(rt):
-            raise RuntimeError(f"{jj}: {len(ours)} switching events, JoSIM has {len(rt)}")
-        names += [jj] * len(rt)
-        errs += list(np.abs(ours - rt))
-        tref += list(rt)
-    return names, errs, tref
 
 
 def cell_delay(ds, first_cell: int = 10) -> tuple[float, int]:
@@ -159,22 +177,136 @@ def ptl_pipeline(lanes: int, blocks: int, *, td: str = "5p") -> str:
     return "\n".join(out) + "\n"
 
 
-def variant_netlists(src: Path, n: int, spread: float, seed: int, workdir: Path) -> list[Path]:
-    """``n`` copies of a netlist with every junction area scaled by its own uniform +-spread factor
-    (JoSIM has no ensemble dimension: one run per variant)."""
+def ic_variant_netlist(text: str, factors: dict[str, float]) -> str:
+    """Netlist text in which junction ``label`` has its critical current scaled by
+    ``factors[label]`` and nothing else changed: the JoSIM file of one physnn ensemble member.
+
+    JoSIM has no ensemble dimension and its ``area=`` scales the capacitance and resistances with
+    Ic, so each subcircuit instance gets its own copy of the subcircuit (``NAME__<instance>``) and
+    each junction its own ``.model`` whose ``icrit`` is scaled. Handles top-level junctions and
+    one level of subcircuit instances (the benchmark's netlists); every junction of the netlist
+    must have a factor. A ``.print phase`` line is added for every junction.
+    """
     import re
 
-    rng = np.random.default_rng(seed)  # file variants for JoSIM only (not physnn physics)
-    text = src.read_text()
-    paths = []
-    for k in range(n):
-        def scale(m):
-            return f"{m.group(1)}{float(m.group(2)) * (1 + spread * rng.uniform(-1, 1))!r}"
+    from physnn.josephson import parse_value
 
-        p = workdir / f"variant_{k}.cir"
-        p.write_text(re.sub(r"(?i)(area\s*=\s*)([0-9.]+)", scale, text))
-        paths.append(p)
-    return paths
+    model_re = re.compile(r"(?i)^\s*\.model\s+(\S+)\s+jj\s*\((.*)\)\s*$")
+    subckts: dict[str, tuple[list[str], list[str]]] = {}
+    top: list[str] = []
+    cur = None
+    for line in text.splitlines():
+        tok = line.split()
+        head = tok[0].lower() if tok else ""
+        if head == ".subckt":
+            if len(tok) < 2:
+                raise ValueError(f"text: .subckt without a name: {line!r}")
+            cur = tok[1].lower()
+            subckts[cur] = (tok, [])
+        elif head == ".ends":
+            cur = None
+        elif head != ".end":
+            (subckts[cur][1] if cur is not None else top).append(line)
+    used = set()
+
+    def models_in(body: list[str]) -> dict[str, str]:
+        return {m.group(1).lower(): m.group(2) for m in map(model_re.match, body) if m}
+
+    top_scope = models_in(top)
+
+    def rewrite(body: list[str], inst: str, models_out: list[str]) -> list[str]:
+        models = {**top_scope, **models_in(body)}  # a subcircuit's own models hide the top level's
+        out = []
+        for line in body:
+            tok = line.split()
+            if inst and tok and tok[0][0] in "xX":
+                raise ValueError(f"text: nested subcircuit instance {tok[0]} in {inst} is not supported")
+            if not tok or tok[0][0] not in "bB":
+                out.append(line)
+                continue
+            label = f"{tok[0]}|{inst}" if inst else tok[0]
+            i = next((i for i, t in enumerate(tok[1:], 1) if t.lower() in models), None)
+            if i is None:
+                raise ValueError(f"text: junction {label} has no .model in its scope")
+            if label not in factors:
+                raise ValueError(f"factors: no factor for junction {label}")
+            used.add(label)
+            name = "jjv_" + re.sub(r"\W", "_", label)
+
+            def scale(m, f=float(factors[label])):
+                return f"{m.group(1)}{float(parse_value(m.group(2))) * f!r}"
+
+            params, n = re.subn(r"(?i)(icrit\s*=\s*)([^,\s)]+)", scale, models[tok[i].lower()])
+            if n != 1:
+                raise ValueError(f"text: the model of {label} has no single icrit= value")
+            models_out.append(f".model {name} jj({params})")
+            tok[i] = name
+            out.append(" ".join(tok))
+        return out
+
+    out, top_models, top_body = [], [], []
+    for line in rewrite(top, "", top_models):
+        tok = line.split()
+        if tok and tok[0][0] in "xX":
+            sub = [k for k, t in enumerate(tok[1:], 1) if t.lower() in subckts]
+            if len(sub) != 1:
+                raise ValueError(f"text: cannot tell the subcircuit of instance line {line!r}")
+            head, body = subckts[tok[sub[0]].lower()]
+            new = f"{head[1]}__{tok[0]}"
+            inner: list[str] = []
+            out += [" ".join([".subckt", new, *head[2:]]), *rewrite(body, tok[0], inner), *inner, f".ends {new}"]
+            tok[sub[0]] = new
+            line = " ".join(tok)
+        top_body.append(line)
+    if set(factors) - used:
+        raise ValueError(f"factors: no such junction(s) {sorted(set(factors) - used)[:5]}")
+    prints = [f".print phase {label}" for label in factors]
+    return "\n".join(out + top_models + top_body + prints) + "\n"
+
+
+def josim_switch_times(csv: Path, labels, min_dwell: float = 0.0) -> dict[str, np.ndarray]:
+    """Switching times (s) of each junction from the ``P(label)`` columns of a JoSIM CSV (the
+    crossing rule of physnn's :func:`switch_times`; ``min_dwell`` 0: every crossing, as in the
+    reference JSON)."""
+    import pandas as pd
+
+    from physnn.josephson import crossings
+
+    df = pd.read_csv(csv)
+    t = df.iloc[:, 0].to_numpy()
+    return {j: crossings(t, df[f"P({j})"].to_numpy(), min_dwell=min_dwell)[0] for j in labels}
+
+
+def josim_batch(josim: Path, netlists: list[Path], procs: int, outdir: Path, *, collect=None):
+    """Run JoSIM once on every netlist, ``procs`` processes at a time.
+
+    Returns (wall seconds of the whole batch, CPU seconds user + system summed over the JoSIM
+    processes, from ``getrusage(RUSAGE_CHILDREN)``). Without ``collect`` each process writes a CSV
+    per worker slot (overwritten); with ``collect(index, csv_path)`` each writes its own CSV, which
+    ``collect`` reads (in the worker thread, after the process ended) and then it is deleted.
+    """
+    import resource
+    import subprocess
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    if procs < 1:
+        raise ValueError(f"procs: must be >= 1, got {procs}")
+
+    def one(k: int) -> None:
+        csv = outdir / (f"variant_{k}.csv" if collect else f"slot_{threading.current_thread().name}.csv")
+        subprocess.run([str(josim), "-m", "-o", str(csv), str(netlists[k])], check=True, capture_output=True)
+        if collect is not None:
+            collect(k, csv)
+            csv.unlink()
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=procs, thread_name_prefix="josim") as pool:
+        list(pool.map(one, range(len(netlists))))
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def main(argv=None) -> int:
@@ -184,7 +316,6 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "results" / "bench_josephson")
     ap.add_argument("--josim", type=Path, default=None, help="JoSIM v2.7 josim-cli binary: side-by-side ratios")
-    ap.add_argument("--josim-sample", type=int, default=24, help="JoSIM variant runs measured for the batch ratio")
     ap.add_argument("--repeats", type=int, default=3,
                     help="alternating physnn/JoSIM rounds per comparison (single run: 2 * repeats + 1)")
     args = ap.parse_args(argv)
@@ -198,7 +329,7 @@ def main(argv=None) -> int:
     import xarray as xr
 
     from physnn.constants import Phi0
-    from physnn.josephson import Ensemble, parse_netlist, pulse_areas, simulate
+    from physnn.josephson import compare_switch_times, parse_netlist, pulse_areas, simulate
     from physnn.josephson.bias_tuning import JTLChain, delay_gradient_check, tune_jtl_bias
     from physnn.plot import plot_phases
 
@@ -207,29 +338,46 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     result: dict = {}
 
-    # ---- agreement on the three short circuits
+    # ---- agreement: every junction of the reference circuits (a junction whose number of
+    # switching events differs from JoSIM's is counted in switch_count_mismatches, never skipped)
     all_names, all_err, all_t, all_circ = [], [], [], []
-    per_circuit = {}
-    ds_dcsfq = None
-    for name in ("ex_jtl_basic", "ex_dcsfq_jtl_sink", "comp_jj"):
+    per_circuit, mismatched = {}, []
+    ds_dcsfq = ds_str = None
+    names = ("ex_jtl_basic", "ex_dcsfq_jtl_sink", "comp_jj") + (() if args.quick else ("ex_jtl_string",))
+    for name in names:
         net = parse_netlist(ref_dir / f"{name}.cir")
-        tstop = net.tstop
         rsw = ref[name]["switch_times_s"]["phase_mode_default_step"]
+        rsw = {jj: entry["switch_times_s"] for jj, entry in rsw.items()}
+        tstop, tmax = net.tstop, np.inf
         if args.quick and name == "comp_jj":
-            tstop = 60e-12
+            tstop = 60e-12  # a shortened run: only the events well inside it count, on both sides
+            tmax = tstop - 2e-12
+        t0, c0 = time.perf_counter(), time.process_time()
         ds = simulate(net, tstop=tstop)
+        if name == "ex_jtl_string":
+            result["jtl_string_s"] = time.perf_counter() - t0
+            result["jtl_string_cpu_s"] = time.process_time() - c0
+            ds_str = ds
         if name == "ex_dcsfq_jtl_sink":
             ds_dcsfq = ds
-        n_, e_, t_ = switch_errors(ds, rsw, tmax=tstop - 2e-12)
-        per_circuit[name] = max(e_) * 1e12
-        all_names += n_
-        all_err += e_
-        all_t += t_
-        all_circ += [name] * len(e_)
+        cmp = compare_switch_times(ds, rsw, tmax=tmax, min_dwell=0.0)  # the JSON's rule: every crossing
+        per_circuit[name] = cmp
+        mismatched += [f"{name}:{jj} ({a} vs JoSIM {b})" for jj, a, b in cmp.count_mismatches]
+        for jj, e in cmp.errors.items():
+            rt = np.asarray(rsw[jj])
+            all_names += [jj] * len(e)
+            all_err += list(e)
+            all_t += list(rt[rt < tmax])
+            all_circ += [name] * len(e)
+    # filled below (the batch comparison with --josim adds to them); the place in the JSON is here
     result["max_switch_err_ps"] = max(all_err) * 1e12
+    result["switch_count_mismatches"] = len(mismatched)
+    result["switch_count_mismatches_reference"] = len(mismatched)
     result["mean_switch_err_ps"] = float(np.mean(all_err)) * 1e12
     result["n_switch_events"] = len(all_err)
-    result.update({f"max_switch_err_ps_{k}": v for k, v in per_circuit.items()})
+    result["n_junctions_compared"] = sum(c.n_junctions for c in per_circuit.values())
+    result.update({f"max_switch_err_ps_{k}": c.max_abs_err * 1e12 for k, c in per_circuit.items()})
+    result.update({f"switch_count_mismatches_{k}": len(c.count_mismatches) for k, c in per_circuit.items()})
 
     # ---- timings
     dcsfq = ref_dir / "ex_dcsfq_jtl_sink.cir"
@@ -243,18 +391,26 @@ def main(argv=None) -> int:
     result["single_run_cpu_s"] = float(np.median(cpu))
     n_ens = 64 if args.quick else 1024
     key = "batch1024" if not args.quick else "batch64"
+    # the batch: n_ens variants of ex_dcsfq_jtl_sink, each junction's Ic times its own uniform
+    # +-5 % factor (an (E, J) multiplier array, so that JoSIM can run the very same variants)
+    labels = [str(j) for j in ds_dcsfq["junction"].values]
+    factors = 1.0 + 0.05 * np.random.default_rng(args.seed).uniform(-1.0, 1.0, (n_ens, len(labels)))
     # the first call of the process pays numba's one-time start and cache load (reported as
     # *_first_call_s); batch*_s is the median of the following calls, as for a warmed-up library
-    walls, cpus = [], []
+    import resource
+
+    walls, cpus, syss = [], [], []
     for _ in range(3 if not args.quick else 2):
-        gen = torch.Generator().manual_seed(args.seed)
         ds_ens = None
+        s0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
         t0, c0 = time.perf_counter(), time.process_time()
-        ds_ens = simulate(dcsfq, ensemble=Ensemble(n=n_ens, ic_spread=0.05, distribution="uniform"), generator=gen)
+        ds_ens = simulate(dcsfq, ensemble=factors)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
+        syss.append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0)
     result[f"{key}_s"] = float(np.median(walls[1:]))
     result[f"{key}_cpu_s"] = float(np.median(cpus[1:]))
+    result[f"{key}_sys_s"] = float(np.median(syss[1:]))
     result[f"{key}_first_call_s"] = walls[0]
     # members whose junction phase moved > 0.2*2pi in one 0.25 ps step (JoSIM's rule) are rerun
     # from t = 0 at 0.125 ps inside the same call
@@ -282,60 +438,56 @@ def main(argv=None) -> int:
     result["batch_delay_median_ps"] = float(np.median(d_ens[ok])) * 1e12
     result["batch_delay_iqr_ps"] = float(np.subtract(*np.percentile(d_ens[ok], [75, 25]))) * 1e12
 
-    # ---- ex_jtl_string
-    if not args.quick:
-        t0, c0 = time.perf_counter(), time.process_time()
-        ds_str = simulate(ref_dir / "ex_jtl_string.cir")
-        result["jtl_string_s"] = time.perf_counter() - t0
-        result["jtl_string_cpu_s"] = time.process_time() - c0
+    # ---- ex_jtl_string (its switching times are in the agreement above)
+    if ds_str is not None:
         delay, ncells = cell_delay(ds_str)
         jref = ref["ex_jtl_string"]["key_figures"]["delay_per_jtl_cell_s"]["phase_mode_default_step"]
         result["jtl_string_cell_delay_ps"] = delay * 1e12
         result["jtl_string_cell_delay_err_pct"] = abs(delay - jref) / jref * 100
         result["jtl_string_cells_reached"] = ncells
-        rs = ref["ex_jtl_string"]["switch_times_s"]["phase_mode_default_step"]
-        errs = []
-        for jj, entry in rs.items():
-            ours = switch_times(ds_str, jj)
-            if len(ours) == len(entry["switch_times_s"]):
-                errs += list(np.abs(ours - np.asarray(entry["switch_times_s"])))
-        result["jtl_string_max_switch_err_ps"] = max(errs) * 1e12
         del ds_str
 
     # ---- side by side with JoSIM
     if args.josim is not None:
         import os
+        import resource
 
         josim = args.josim.resolve()
         work = args.out / "josim_work"
         work.mkdir(parents=True, exist_ok=True)
         reps = args.repeats
 
-        def side_by_side(key: str, ours, theirs, n: int) -> None:
-            """``n`` alternating rounds (physnn, then JoSIM) after one untimed round of each;
-            medians of the wall and CPU seconds of each side (other jobs on the shared machine
-            slow both sides of a round alike; the median drops rounds that one of them hit)."""
-            ours()
-            theirs()
-            w_o, c_o, w_t, c_t = [], [], [], []
+        def side_by_side(key: str, ours, theirs, n: int, *, warm_ours=None, warm_theirs=None) -> None:
+            """``n`` alternating rounds (physnn, then JoSIM) after one untimed warm-up round of
+            each side (``warm_*``: the warm-up, default the timed callable itself); medians of the
+            wall and CPU seconds of each side (other jobs on the shared machine slow both sides of
+            a round alike; the median drops rounds that one of them hit). ``theirs`` returns
+            (wall, CPU) seconds of the JoSIM side."""
+            (warm_ours or ours)()
+            (warm_theirs or theirs)()
+            w_o, c_o, s_o, w_t, c_t = [], [], [], [], []
             load0 = os.getloadavg()[0]
             for _ in range(n):
+                s0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
                 t0, c0 = time.perf_counter(), time.process_time()
                 ours()
                 w_o.append(time.perf_counter() - t0)
                 c_o.append(time.process_time() - c0)
+                s_o.append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0)
                 w, c = theirs()
                 w_t.append(w)
                 c_t.append(c)
             result[f"josim_ratio_{key}_cpu"] = float(np.median(c_o) / np.median(c_t))
-            result[f"load_avg_{key}"] = os.getloadavg()[0]
-            result[f"load_avg_{key}_start"] = load0
+            result[f"josim_ratio_{key}"] = float(np.median(w_o) / np.median(w_t))
             result[f"josim_{key}_s"] = float(np.median(w_t))
+            result[f"josim_{key}_cpu_s"] = float(np.median(c_t))
             result[f"physnn_{key}_s"] = float(np.median(w_o))
             result[f"physnn_{key}_cpu_s"] = float(np.median(c_o))
+            result[f"physnn_{key}_sys_s"] = float(np.median(s_o))  # of which kernel (page faults)
             result[f"physnn_{key}_runs_s"] = w_o
             result[f"josim_{key}_runs_s"] = w_t
-            result[f"josim_ratio_{key}"] = result[f"physnn_{key}_s"] / result[f"josim_{key}_s"]
+            result[f"load_avg_{key}_start"] = load0
+            result[f"load_avg_{key}"] = os.getloadavg()[0]
 
         def josim_run(netlist):
             def run():
@@ -343,39 +495,67 @@ def main(argv=None) -> int:
                 return w, JOSIM_CPU[-1]
             return run
 
-        # single run: alternating, medians of 2 * reps + 1 each
+        # single run: alternating, medians of 2 * reps + 1 each (one process on each side: the
+        # single-run loop of physnn is one thread)
         side_by_side("single", lambda: simulate(dcsfq), josim_run(dcsfq), 2 * reps + 1)
-        # batch: one call with 1024 variants against JoSIM run on variant netlists, one after
-        # another. Rounds alternate one physnn call with a share of the JoSIM sample (each
-        # variant file once); JoSIM's figure is 1024 x the median variant run.
-        variants = variant_netlists(dcsfq, args.josim_sample, 0.05, args.seed, work)
-        share = -(-len(variants) // reps)
-        rounds = [variants[i:i + share] for i in range(0, len(variants), share)]
-        sample, sample_cpu = [], []
+        # batch: one simulate() call with the n_ens variants against JoSIM run on the same n_ens
+        # variants (one netlist each), procs processes at a time, procs = physnn's kernel threads
+        del ds_ens
+        procs = result["batch_kernel_threads"]
+        vdir = work / "variants"
+        vdir.mkdir(exist_ok=True)
+        src_text = dcsfq.read_text()
+        variants = []
+        for k in range(n_ens):
+            variants.append(vdir / f"variant_{k}.cir")
+            variants[-1].write_text(ic_variant_netlist(src_text, dict(zip(labels, factors[k]))))
+        theirs_times: dict[int, dict] = {}
+        theirs_raw: dict[int, dict] = {}
+        ours_ds: list = []
+        dwell = 2 * ds_dcsfq.attrs["tstep_s"]  # physnn's default_min_dwell: two output steps
+
+        def collect(k, csv):
+            theirs_times[k] = josim_switch_times(csv, labels, dwell)
+            theirs_raw[k] = josim_switch_times(csv, labels, 0.0)
 
         def batch_call():
-            gen = torch.Generator().manual_seed(args.seed)
-            simulate(dcsfq, ensemble=Ensemble(n=1024, ic_spread=0.05, distribution="uniform"), generator=gen)
+            return simulate(dcsfq, ensemble=factors)
 
-        def josim_share():
-            part = rounds[len(sample_rounds) % len(rounds)]
-            sample_rounds.append(part)
-            ws = [josim_wall(josim, p, work) for p in part]
-            sample.extend(ws)
-            sample_cpu.extend(JOSIM_CPU[-len(part):])
-            return float(np.median(ws)) * 1024, float(np.median(JOSIM_CPU[-len(part):])) * 1024
-
-        sample_rounds: list = []
-        side_by_side("batch1024", batch_call, josim_share, len(rounds))
-        # JoSIM's side from the whole sample (the untimed first share included: every variant
-        # file once, the first share twice)
-        del sample[:len(rounds[0])], sample_cpu[:len(rounds[0])]
-        result["josim_batch1024_s"] = float(np.median(sample)) * 1024
-        result["josim_ratio_batch1024_cpu"] = result["physnn_batch1024_cpu_s"] / (float(np.median(sample_cpu)) * 1024)
-        result["josim_ratio_batch1024"] = result["physnn_batch1024_s"] / result["josim_batch1024_s"]
-        result["physnn_batch1024_calls_s"] = result.pop("physnn_batch1024_runs_s")
-        result.pop("josim_batch1024_runs_s")
-        result["josim_batch_sample_runs"] = len(sample)
+        side_by_side(
+            key, batch_call, lambda: josim_batch(josim, variants, procs, work), reps,
+            # the warm-up rounds are the ones checked: physnn's Dataset, JoSIM's CSVs
+            warm_ours=lambda: ours_ds.append(batch_call()),
+            warm_theirs=lambda: josim_batch(josim, variants, procs, work, collect=collect))
+        result["josim_parallel_procs"] = procs
+        result[f"physnn_{key}_calls_s"] = result.pop(f"physnn_{key}_runs_s")
+        # the same JoSIM figure against physnn's back-to-back calls (batch*_s: each call right after
+        # another, which frees the memory the next one gets; in the rounds above each call follows
+        # a JoSIM round and pays for fresh pages: physnn_*_sys_s)
+        result[f"josim_ratio_{key}_back_to_back"] = result[f"{key}_s"] / result[f"josim_{key}_s"]
+        # every junction of every member against JoSIM's run of that member
+        # (the same event rule on both sides: crossings undone within two output steps are no
+        # events; the raw count, every crossing on both sides, is reported beside it)
+        b_err, b_mis, b_events, raw_err, raw_mis = 0.0, [], 0, 0.0, []
+        for k in range(n_ens):
+            c = compare_switch_times(ours_ds[0], theirs_times[k], member=k, min_dwell=dwell)
+            b_err = max(b_err, c.max_abs_err)
+            b_events += c.n_events
+            b_mis += [f"{key}[{k}]:{jj} ({a} vs JoSIM {b})" for jj, a, b in c.count_mismatches]
+            c = compare_switch_times(ours_ds[0], theirs_raw[k], member=k, min_dwell=0.0)
+            raw_err = max(raw_err, c.max_abs_err)
+            raw_mis += [f"{key}[{k}]:{jj} ({a} vs JoSIM {b})" for jj, a, b in c.count_mismatches]
+        del ours_ds[:]
+        result[f"{key}_max_switch_err_ps"] = b_err * 1e12
+        result[f"{key}_switch_count_mismatches"] = len(b_mis)
+        result[f"{key}_switch_events_compared"] = b_events
+        result[f"{key}_junctions_compared"] = n_ens * len(labels)
+        result[f"{key}_min_dwell_ps"] = dwell * 1e12
+        result[f"{key}_switch_count_mismatches_every_crossing"] = len(raw_mis)
+        result[f"{key}_max_switch_err_ps_every_crossing"] = raw_err * 1e12
+        result[f"{key}_count_mismatch_junctions_every_crossing"] = raw_mis[:20]
+        mismatched += b_mis
+        result["max_switch_err_ps"] = max(result["max_switch_err_ps"], b_err * 1e12)
+        result["switch_count_mismatches"] = len(mismatched)
         if not args.quick:
             jstr = ref_dir / "ex_jtl_string.cir"
             side_by_side("jtl_string", lambda: simulate(jstr), josim_run(jstr), reps)
@@ -421,6 +601,7 @@ I1 0 1 pwl(0 0 20p 300u)
     result["tuned_bias_scale"] = tuned.scale
     result["tuned_delay_ps"] = tuned.delay * 1e12
     result["torch_threads"] = torch.get_num_threads()
+    result["switch_count_mismatch_junctions"] = mismatched[:50]
 
     # ---- outputs: netCDF, PNG, summary
     ev = xr.Dataset(
@@ -455,9 +636,9 @@ I1 0 1 pwl(0 0 20p 300u)
              "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in result.items()]
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
-    print(json.dumps(result))
-    return 0
+    publish("bench_josephson", result, quick=args.quick)
+    return result
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

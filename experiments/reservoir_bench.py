@@ -21,8 +21,19 @@ machine); the median of per-pair ratios and min/median times of both are reporte
   (``ESN`` with E=32, float64); reservoirpy: the 32 fitted and run one after
   another. Warm-up runs (numba compilation) are excluded for both.
 
+Raw-input probes (issue 21): every reservoir score is printed beside the same readout family
+(ridge, intercept, the same ``alphas``) trained on the raw input without the reservoir, on the same
+train/validation/test steps (washout dropped alike) and with the same selection rule (the grid point
+with the best validation NRMSE): ``narma10_probe_nrmse`` on ``u(t)`` alone (the raw input);
+``narma10_delay_line_probe_nrmse`` on a tapped delay line ``u(t), ..., u(t-d+1)``, ``d`` picked from
+``PROBE_TAPS`` on validation like the ESN's hyper-parameters (the linear memory a reservoir offers,
+without its nonlinearity); ``memory_capacity_probe``: the same memory-capacity readouts on ``u(t)``.
+``reservoir_gain_over_probe[task]`` > 0 means the reservoir is better (NRMSE: probe - reservoir;
+memory capacity: reservoir - probe); the summary says where it is not.
+
 Outputs (``--out``, default ``results/reservoir_bench``): ``reservoir_bench.nc``,
-``reservoir_bench.png``, ``summary.md``; the last printed line is one JSON object.
+``reservoir_bench.png``, ``summary.md``; the last printed line is one JSON object (also
+``results/reservoir_bench/latest.json`` through ``experiments/_publish.py``).
 
 Usage: ``python experiments/reservoir_bench.py [--quick] [--seed N] [--threads T] [--out DIR]``
 """
@@ -31,16 +42,56 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
+import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _publish import publish  # noqa: E402  (imported first: it records the load average at the start)
+
+PROBE_TAPS = (1, 2, 5, 10, 20, 50, 100)  #: delay-line lengths tried for the linear NARMA10 probe
+
 TARGETS = {"narma10_nrmse": ("<=", 0.20), "single_time_ratio_vs_reservoirpy": ("<=", 2.0),
            "ensemble_time_ratio_vs_reservoirpy": ("<=", 0.3)}
+
+
+def delay_line(u: np.ndarray, taps: int) -> np.ndarray:
+    """``(T, taps)`` features ``[u(t), u(t-1), ..., u(t-taps+1)]`` (zeros before the start)."""
+    u = np.asarray(u, float).reshape(-1)
+    if not isinstance(taps, (int, np.integer)) or taps < 1:
+        raise ValueError(f"taps: must be an int >= 1, got {taps!r}")
+    X = np.zeros((len(u), taps))
+    for k in range(taps):
+        X[k:, k] = u[: len(u) - k]
+    return X
+
+
+def linear_probe(u, y, n_train: int, n_val: int, washout: int, alphas, taps=(1,)):
+    """Ridge readout on the raw input (a delay line of ``taps`` steps), without a reservoir.
+
+    Fits on steps ``washout..n_train``, picks ``(taps, alpha)`` by NRMSE on the next ``n_val``
+    steps and scores the rest (the split and the rule of the ESN grid). Returns
+    (test NRMSE, validation NRMSE, chosen taps, chosen alpha).
+    """
+    from physnn.reservoir.readout import RidgeReadout
+    from physnn.reservoir.tasks import nrmse
+
+    y = np.asarray(y, float)
+    best = None
+    for d in taps:
+        X = delay_line(u, d)
+        for a in alphas:
+            ro = RidgeReadout(alpha=a).fit(X[washout:n_train], y[washout:n_train])
+            v = float(nrmse(y[n_train:n_train + n_val], ro.predict(X[n_train:n_train + n_val])))
+            t = float(nrmse(y[n_train + n_val:], ro.predict(X[n_train + n_val:])))
+            if best is None or v < best[1]:
+                best = (t, v, int(d), float(a))
+    return best
 
 
 def _numba_threads() -> int:
@@ -176,9 +227,11 @@ def main(argv: list[str] | None = None) -> dict:
                 "ratio_median": statistics.median(r), "cpu_ratio_median": statistics.median(rc)}
 
     reps_single, reps_ens = (3, 2) if args.quick else (11, 7)
+    load_timing_start = os.getloadavg()[0]
     with threadpool_limits(limits=args.threads):
         t1 = ab(ours_single, rpy_single, reps_single)
         tE = ab(ours_ens, rpy_ens, reps_ens)
+    load_timing_end = os.getloadavg()[0]
     # the batched ensemble must be the same model as reservoirpy's one-by-one fits
     ens.fit(u_tr, y_tr, washout=washout)
     nr_ens = nrmse(y_va, ens.predict(u_va).numpy())
@@ -195,17 +248,39 @@ def main(argv: list[str] | None = None) -> dict:
     mc_esn = ESN(1, params.member(e_best), W=W[e_best], W_in=W_in[e_best], bias=b[e_best])
     max_delay = 300 if not args.quick else 100
     mc, mc_k = memory_capacity(mc_esn.run(umc), umc, max_delay=max_delay, washout=washout)
+    # the same readouts on the raw input alone
+    mc_probe, _ = memory_capacity(umc[:, None], umc, max_delay=max_delay, washout=washout)
+
+    # ---- raw-input probes for NARMA10 (same split, washout, ridge grid and selection rule)
+    probe_nr, probe_val, _, probe_alpha = linear_probe(u, y, n_train, n_val, washout, alphas)
+    dl_nr, dl_val, dl_taps, dl_alpha = linear_probe(u, y, n_train, n_val, washout, alphas, taps=PROBE_TAPS)
+    gain = {"narma10": float(probe_nr - ours_test[i_ours]),
+            "narma10_vs_delay_line": float(dl_nr - ours_test[i_ours]),
+            "narma10_reservoirpy": float(probe_nr - rpy_test[i_rpy]),
+            "memory_capacity": float(mc - mc_probe)}
+    not_better = [k for k, v in gain.items() if not v > 0]
 
     out = {
         "narma10_nrmse": float(ours_test[i_ours]),
+        "narma10_probe_nrmse": float(probe_nr),
+        "narma10_delay_line_probe_nrmse": float(dl_nr),
         "reservoirpy_narma10_nrmse": float(rpy_test[i_rpy]),
+        "reservoirpy_narma10_probe_nrmse": float(probe_nr),
+        "memory_capacity": float(mc),
+        "memory_capacity_probe": float(mc_probe),
+        "reservoir_gain_over_probe": gain,
+        "reservoir_not_better_than_probe": not_better,
+        "probe_alpha": probe_alpha,
+        "delay_line_probe_taps": dl_taps,
+        "delay_line_probe_alpha": dl_alpha,
         "single_time_ratio_vs_reservoirpy": float(t1["ratio_best"]),
         "ensemble_time_ratio_vs_reservoirpy": float(tE["ratio_best"]),
-        "memory_capacity": float(mc),
         "single_time_ratio_median_pairs": float(t1["ratio_median"]),
         "ensemble_time_ratio_median_pairs": float(tE["ratio_median"]),
         "single_cpu_time_ratio_vs_reservoirpy": float(t1["cpu_ratio_median"]),
         "ensemble_cpu_time_ratio_vs_reservoirpy": float(tE["cpu_ratio_median"]),
+        "load_avg_timing_start": float(load_timing_start),
+        "load_avg_timing_end": float(load_timing_end),
         "torch_threads": int(torch.get_num_threads()),
         "numba_threads": _numba_threads(),
         "blas_threads_limit": int(args.threads),
@@ -228,7 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     _write(args.out, out, grid, ours_val, ours_test, rpy_val, rpy_test, y_te, ours_pred[(e_best, best[1])],
            rpy_pred[(hyper.index(grid[i_rpy][0]), grid[i_rpy][1])], mc_k, bias_scaling)
-    print(json.dumps(out))
+    publish("reservoir_bench", out, quick=args.quick)
     return out
 
 
@@ -261,7 +336,9 @@ def _write(out_dir, out, grid, ov, ot, rv, rt, y_te, p_ours, p_rpy, mc_k, bias_s
             "step": ("step", np.arange(len(y_te)), {"units": "1", "long_name": "time step"}),
             "delay": ("delay", np.arange(1, len(mc_k) + 1), {"units": "1", "long_name": "recall delay in steps"}),
         },
-        attrs={k: (v if not isinstance(v, bool) else int(v)) for k, v in out.items()} | {"bias_scaling": bias_scaling},
+        attrs={k: (v if not isinstance(v, bool) else int(v)) for k, v in out.items() if not isinstance(v, (dict, list))}
+        | {f"reservoir_gain_over_probe_{k}": v for k, v in out["reservoir_gain_over_probe"].items()}
+        | {"bias_scaling": bias_scaling},
     )
     ds.to_netcdf(out_dir / "reservoir_bench.nc")
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
@@ -275,9 +352,26 @@ def _write(out_dir, out, grid, ov, ot, rv, rt, y_te, p_ours, p_rpy, mc_k, bias_s
     fig.tight_layout()
     fig.savefig(out_dir / "reservoir_bench.png", dpi=110)
     plt.close(fig)
-    lines = ["# reservoir_bench", "", "| figure | value | target |", "|---|---|---|"]
+    lines = ["# reservoir_bench", "", "## Reservoir vs its raw-input probe", "",
+             "Probe = the same ridge readout and selection on the raw input, no reservoir (NARMA10: u(t); delay "
+             f"line: u(t..t-d+1), d = {out['delay_line_probe_taps']} picked on validation).", "",
+             "| task | reservoir | raw-input probe | gain (> 0: reservoir better) |", "|---|---|---|---|",
+             f"| NARMA10 NRMSE, physnn ESN | {out['narma10_nrmse']:.4f} | {out['narma10_probe_nrmse']:.4f} | "
+             f"{out['reservoir_gain_over_probe']['narma10']:+.4f} |",
+             f"| NARMA10 NRMSE, physnn ESN vs delay-line probe | {out['narma10_nrmse']:.4f} | "
+             f"{out['narma10_delay_line_probe_nrmse']:.4f} | {out['reservoir_gain_over_probe']['narma10_vs_delay_line']:+.4f} |",
+             f"| NARMA10 NRMSE, reservoirpy ESN | {out['reservoirpy_narma10_nrmse']:.4f} | "
+             f"{out['reservoirpy_narma10_probe_nrmse']:.4f} | {out['reservoir_gain_over_probe']['narma10_reservoirpy']:+.4f} |",
+             f"| memory capacity | {out['memory_capacity']:.2f} | {out['memory_capacity_probe']:.2f} | "
+             f"{out['reservoir_gain_over_probe']['memory_capacity']:+.2f} |", ""]
+    nb = out["reservoir_not_better_than_probe"]
+    lines += [("**The reservoir does not beat its raw-input probe** on: " + ", ".join(nb) + ".") if nb
+              else "The reservoir beats its raw-input probes on every task.", "",
+              "| figure | value | target |", "|---|---|---|"]
     for k, v in out.items():
         t = TARGETS.get(k)
+        if isinstance(v, (dict, list)):
+            continue
         lines.append(f"| {k} | {v:.4g} | {t[0] + ' ' + str(t[1]) if t else ''} |" if isinstance(v, float) else f"| {k} | {v} | |")
     (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
 

@@ -7,8 +7,8 @@ Main entry points: :func:`simulate` (netlist -> xarray.Dataset), :func:`parse_ne
 cell library (:func:`cell_path`, :func:`cell_library`: JTL, splitter, merger, DFF, DC/SFQ, SFQ/DC).
 """
 
-from .analysis import (crossings, delays, pulse_areas, pulse_count, switch_time_torch, switch_times,
-                       switching_events)
+from .analysis import (SwitchComparison, compare_switch_times, crossings, default_min_dwell, delays, pulse_areas,
+                       pulse_count, switch_time_torch, switch_times, switching_events)
 from .circuit import K_JOSEPHSON, Circuit, compile_circuit
 from .netlist import JJModel, Netlist, NetlistError, NetlistWarning, parse_netlist, parse_value
 from .simulate import Ensemble, simulate
@@ -21,6 +21,6 @@ from .cells import cell_path, cell_library, jtl_chain, CELLS
 __all__ = [
     "simulate", "Ensemble", "parse_netlist", "parse_value", "Netlist", "NetlistError", "NetlistWarning", "JJModel",
     "SimulationError", "run_transient", "compile_circuit", "Circuit", "K_JOSEPHSON",
-    "crossings", "switch_times", "switching_events", "delays", "pulse_count", "pulse_areas",
+    "crossings", "default_min_dwell", "switch_times", "compare_switch_times", "SwitchComparison", "switching_events", "delays", "pulse_count", "pulse_areas",
     "switch_time_torch", "transient_torch", "iv_curve", "iv_curves", "apply_spread", "cell_path", "cell_library", "jtl_chain", "CELLS",
 ]

@@ -4,21 +4,43 @@ A junction *switches* (passes one SFQ pulse) when its phase crosses an odd multi
 ``(2k+1) pi`` (plus the junction's phase offset for pi-junctions). Crossing times are located by a
 cubic through the four samples around the crossing (the same rule the JoSIM reference figures use),
 and :func:`switch_time_torch` gives a differentiable first-crossing time for gradient work.
+
+A crossing that is undone (the same level crossed back) less than ``min_dwell`` later is no
+switching event: such a grazing excursion lasts under two output samples, so whether the printed
+samples show it depends on where they fall, not on the circuit (the same member of an ensemble
+printed on another grid, or JoSIM's print grid, which shifts by half a step after a step halving,
+would count it differently). :func:`switch_times` and :func:`switching_events` drop them by default
+(``min_dwell`` = two output steps of the run); :func:`crossings` keeps every crossing unless told.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["crossings", "switch_times", "switching_events", "delays", "pulse_count", "pulse_areas",
-           "switch_time_torch"]
+__all__ = ["crossings", "default_min_dwell", "switch_times", "switching_events", "delays", "pulse_count", "pulse_areas",
+           "switch_time_torch", "SwitchComparison", "compare_switch_times"]
 
 
-def crossings(time: np.ndarray, phase: np.ndarray, *, offset: float = 0.0, cubic: bool = True):
+def crossings(time: np.ndarray, phase: np.ndarray, *, offset: float = 0.0, cubic: bool = True,
+              min_dwell: float = 0.0):
     """Times where ``phase - offset`` crosses ``(2k+1) pi``.
+
+    Parameters
+    ----------
+    time, phase : ndarray (T,)
+        Sample times (s) and phase (rad).
+    offset : float
+        Phase offset (rad) subtracted first (pi-junctions).
+    cubic : bool
+        Refine each crossing by a cubic through the four samples around it (else linear).
+    min_dwell : float
+        A crossing whose level is crossed back (opposite direction) less than ``min_dwell`` s
+        later is dropped together with the crossing back (0: keep every crossing).
 
     Returns
     -------
@@ -63,7 +85,28 @@ def crossings(time: np.ndarray, phase: np.ndarray, *, offset: float = 0.0, cubic
             ts.append(tc)
             levels.append(2 * kk + 1)
             dirs.append(1 if up else -1)
+    if min_dwell < 0 or not math.isfinite(min_dwell):
+        raise ValueError(f"min_dwell: must be finite and >= 0, got {min_dwell!r}")
+    if min_dwell > 0:
+        kept: list[int] = []  # a stack: a crossing undone within min_dwell cancels with its undoing
+        for i in range(len(ts)):
+            j = kept[-1] if kept else None
+            if j is not None and levels[j] == levels[i] and dirs[j] != dirs[i] and ts[i] - ts[j] < min_dwell:
+                kept.pop()
+            else:
+                kept.append(i)
+        ts, levels, dirs = [ts[i] for i in kept], [levels[i] for i in kept], [dirs[i] for i in kept]
     return np.array(ts), np.array(levels, dtype=int), np.array(dirs, dtype=int)
+
+
+def default_min_dwell(ds: xr.Dataset) -> float:
+    """Two output steps of the run (s): ``2 * ds.attrs['tstep_s']`` (the ``.tran`` step), else twice
+    the median spacing of ``ds['time']``."""
+    h = ds.attrs.get("tstep_s")
+    if h is None:
+        t = ds["time"].values
+        h = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+    return 2.0 * float(h)
 
 
 def _phase_da(ds: xr.Dataset, junction: str) -> xr.DataArray:
@@ -74,23 +117,102 @@ def _phase_da(ds: xr.Dataset, junction: str) -> xr.DataArray:
     return ds["phase"].sel(junction=junction)
 
 
-def switch_times(ds: xr.Dataset, junction: str, *, direction: int | None = None, member: int | None = None) -> np.ndarray:
-    """Switching times (s) of one junction; ``direction`` +1/-1 keeps only that direction."""
+def switch_times(ds: xr.Dataset, junction: str, *, direction: int | None = None, member: int | None = None,
+                 min_dwell: float | None = None) -> np.ndarray:
+    """Switching times (s) of one junction; ``direction`` +1/-1 keeps only that direction.
+
+    ``min_dwell`` (s): crossings undone within it are no events (None: :func:`default_min_dwell`,
+    two output steps; 0: every crossing)."""
     ph = _phase_da(ds, junction)
     if "ensemble" in ph.dims:
         if member is None:
             raise ValueError("member: the dataset has an ensemble dimension; pass member=index")
         ph = ph.isel(ensemble=member)
     off = float(ds["phase_offset"].sel(junction=junction)) if "phase_offset" in ds else 0.0
-    t, _, d = crossings(ds["time"].values, ph.values, offset=off)
+    dwell = default_min_dwell(ds) if min_dwell is None else min_dwell
+    t, _, d = crossings(ds["time"].values, ph.values, offset=off, min_dwell=dwell)
     if direction is not None:
         t = t[d == direction]
     return t
 
 
-def switching_events(ds: xr.Dataset) -> xr.Dataset:
+@dataclass(frozen=True, kw_only=True)
+class SwitchComparison:
+    """Switching times of a simulation compared junction by junction with reference times.
+
+    Attributes
+    ----------
+    n_junctions : int
+        Junctions compared (every junction of the reference, none skipped).
+    n_events : int
+        Reference switching events of the junctions whose event counts agree (paired one to one).
+    max_abs_err : float
+        Largest |t_ours - t_ref| over those events, s (0 when there are none).
+    mean_abs_err : float
+        Mean of the same differences, s (0 when there are none).
+    count_mismatches : tuple of (str, int, int)
+        ``(junction, events here, events in the reference)`` for every junction whose number of
+        switching events differs; its events are not paired, and it is reported here instead.
+    errors : dict of str to ndarray
+        Per junction with agreeing counts, the |difference| of each event, s.
+    """
+
+    n_junctions: int
+    n_events: int
+    max_abs_err: float
+    mean_abs_err: float
+    count_mismatches: tuple[tuple[str, int, int], ...]
+    errors: dict[str, np.ndarray]
+
+
+def compare_switch_times(ds: xr.Dataset, reference: Mapping[str, Sequence[float]], *,
+                         tmax: float = math.inf, member: int | None = None,
+                         min_dwell: float | None = None) -> SwitchComparison:
+    """Compare the switching times of every junction in ``reference`` with those of ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A :func:`~physnn.josephson.simulate` result.
+    reference : mapping of str to sequence of float
+        Junction label (JoSIM's, e.g. ``"B01|X02"``) -> its reference switching times, s (for
+        instance JoSIM's, found with :func:`crossings` on its ``P(...)`` column).
+    tmax : float
+        Only events before ``tmax`` (s) count, on both sides alike.
+    member : int, optional
+        Ensemble member of ``ds`` (required when it has an ensemble dimension).
+    min_dwell : float, optional
+        Passed to :func:`switch_times` (None: two output steps). Find the reference times with
+        the same rule (:func:`crossings` with the same ``min_dwell``) for a like-for-like count.
+
+    Returns
+    -------
+    SwitchComparison
+        Junctions whose event counts differ are listed in ``count_mismatches``, never skipped
+        silently; the time differences pair the events of the others in order.
+    """
+    errors: dict[str, np.ndarray] = {}
+    mismatches = []
+    for jj, times in reference.items():
+        rt = np.asarray(times, dtype=float)
+        rt = rt[rt < tmax]
+        ours = switch_times(ds, jj, member=member, min_dwell=min_dwell)
+        ours = ours[ours < tmax]
+        if len(ours) != len(rt):
+            mismatches.append((str(jj), int(len(ours)), int(len(rt))))
+        else:
+            errors[str(jj)] = np.abs(ours - rt)
+    allerr = np.concatenate(list(errors.values())) if errors else np.zeros(0)
+    return SwitchComparison(n_junctions=len(reference), n_events=int(allerr.size),
+                            max_abs_err=float(allerr.max()) if allerr.size else 0.0,
+                            mean_abs_err=float(allerr.mean()) if allerr.size else 0.0,
+                            count_mismatches=tuple(mismatches), errors=errors)
+
+
+def switching_events(ds: xr.Dataset, *, min_dwell: float | None = None) -> xr.Dataset:
     """All switching events as a long table (dimension ``event``): junction, time, level, direction
-    and ensemble member (when present)."""
+    and ensemble member (when present); ``min_dwell`` as in :func:`switch_times`."""
+    dwell = default_min_dwell(ds) if min_dwell is None else min_dwell
     rows_j, rows_t, rows_l, rows_d, rows_e = [], [], [], [], []
     time = ds["time"].values
     ens = ds.sizes.get("ensemble", 0)
@@ -99,7 +221,7 @@ def switching_events(ds: xr.Dataset) -> xr.Dataset:
         ph = ds["phase"].sel(junction=j)
         for e in range(max(ens, 1)):
             p = ph.isel(ensemble=e).values if ens else ph.values
-            t, lv, d = crossings(time, p, offset=off)
+            t, lv, d = crossings(time, p, offset=off, min_dwell=dwell)
             rows_j += [str(j)] * len(t)
             rows_t += list(t)
             rows_l += list(lv)
