@@ -56,6 +56,14 @@ def test_fast_paths_equal_references_in_a_reused_poisoned_process(threads, poiso
     _run(CASES + CASES[::-1], threads, poison)
 
 
+def _poisoned_python(code, poison="1", **env_extra):
+    """stdout of ``python -c code`` in a fresh process with ``PHYSNN_POISON_BUFFERS=poison``."""
+    env = {k: v for k, v in os.environ.items() if k != "PHYSNN_POISON_CACHE_SET"}
+    env.update(PHYSNN_POISON_BUFFERS=poison, **env_extra)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                          check=True).stdout.strip()
+
+
 def test_poison_mode_fills_every_kind_of_buffer():
     code = ("import numpy as np, numba, torch\n"
             "from physnn.buffers import POISON, empty, empty_torch, scratch\n"
@@ -65,10 +73,7 @@ def test_poison_mode_fills_every_kind_of_buffer():
             "scratch(n, np.int64)[n - 1], scratch(n, np.bool_)[0]\n"
             "print(POISON, *k(3), empty(4, np.float64)[3], empty(2, np.int32)[1], empty_torch((2,), torch.float32)[1].item(), "
             "empty_torch((2,), torch.int64)[0].item())\n")
-    env = {k: v for k, v in os.environ.items() if k != "PHYSNN_POISON_CACHE_SET"}
-    env["PHYSNN_POISON_BUFFERS"] = "1"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
-                         check=True).stdout.split()
+    out = _poisoned_python(code).split()
     assert out == ["True", "nan", "nan", str(2 ** 32 - 1), str(2 ** 63 - 1), "True", "nan", str(2 ** 31 - 1),
                    "nan", str(2 ** 63 - 1)]
 
@@ -85,20 +90,11 @@ def test_poison_catches_a_kernel_that_reads_what_it_did_not_write():
             "        out[i] = 2.0 * x[i]\n"
             "    return out\n"
             "print(repr(float(twice(np.ones(5))[-1])))\n")
-    env = {k: v for k, v in os.environ.items() if k != "PHYSNN_POISON_CACHE_SET"}
-    env["PHYSNN_POISON_BUFFERS"] = "1"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
-                         check=True).stdout.strip()
-    assert out == "nan"
+    assert _poisoned_python(code) == "nan"
 
 
 def test_poisoned_builds_use_their_own_numba_cache(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "PHYSNN_POISON_CACHE_SET"}
-    env.update(PHYSNN_POISON_BUFFERS="1", NUMBA_CACHE_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", "import physnn.buffers, numba; print(numba.config.CACHE_DIR)"],
-                         capture_output=True, text=True, env=env, timeout=300, check=True).stdout.strip()
-    assert Path(out) == tmp_path / "physnn-poison-nan"
-    env["PHYSNN_POISON_BUFFERS"] = "-1e30"          # another poison value, another cache
-    out = subprocess.run([sys.executable, "-c", "import physnn.buffers, numba; print(numba.config.CACHE_DIR)"],
-                         capture_output=True, text=True, env=env, timeout=300, check=True).stdout.strip()
-    assert Path(out) == tmp_path / "physnn-poison--1e30"
+    code = "import physnn.buffers, numba; print(numba.config.CACHE_DIR)"
+    assert Path(_poisoned_python(code, NUMBA_CACHE_DIR=str(tmp_path))) == tmp_path / "physnn-poison-nan"
+    # another poison value, another cache
+    assert Path(_poisoned_python(code, "-1e30", NUMBA_CACHE_DIR=str(tmp_path))) == tmp_path / "physnn-poison--1e30"

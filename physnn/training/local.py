@@ -85,6 +85,18 @@ def _normalise(z: torch.Tensor) -> torch.Tensor:
     return z / (z.norm(dim=-1, keepdim=True) / math.sqrt(z.shape[-1]) + 1e-8)
 
 
+
+def _block_heads(systems, n_classes: int, generator) -> list[nn.Linear]:
+    """One linear class predictor per physical block (CaFo's heads): weights N(0, 0.01), bias 0."""
+    heads = []
+    for s in systems:
+        lin = nn.Linear(int(np.prod(s.output_shape)), n_classes)
+        with torch.no_grad():
+            lin.weight.normal_(0, 0.01, generator=generator)
+            lin.bias.zero_()
+        heads.append(lin)
+    return heads
+
 class _Blocks(AbstractTrainer):
     """Common part: frozen physical parameters per block, one digital layer per block."""
 
@@ -283,12 +295,7 @@ class CaFoTrainer(_Blocks):
     def setup(self, systems, data, generator):
         self.C = data.n_classes
         self._setup_blocks(systems, data.n_features, generator, with_layers=False)
-        for s in systems:
-            lin = nn.Linear(int(np.prod(s.output_shape)), self.C)
-            with torch.no_grad():
-                lin.weight.normal_(0, 0.01, generator=generator)
-                lin.bias.zero_()
-            self.layers.append(lin)
+        self.layers.extend(_block_heads(systems, self.C, generator))
         self.opts = [torch.optim.Adam(l.parameters(), lr=self.lr, weight_decay=self.weight_decay) for l in self.layers]
 
     def _cascade(self, systems, x):
@@ -363,12 +370,7 @@ class DigitalEquivalentTrainer(_Blocks):
                 self.head.bias.zero_()
         else:
             self.head = nn.Identity()
-            for s in systems:
-                lin = nn.Linear(int(np.prod(s.output_shape)), self.C)
-                with torch.no_grad():
-                    lin.weight.normal_(0, 0.01, generator=generator)
-                    lin.bias.zero_()
-                self.layers.append(lin)
+            self.layers.extend(_block_heads(systems, self.C, generator))
         self.opts = [torch.optim.Adam([*self.layers.parameters(), *self.head.parameters()], lr=self.lr,
                                       weight_decay=self.weight_decay)]
 
