@@ -85,7 +85,6 @@ def _normalise(z: torch.Tensor) -> torch.Tensor:
     return z / (z.norm(dim=-1, keepdim=True) / math.sqrt(z.shape[-1]) + 1e-8)
 
 
-
 def _block_heads(systems, n_classes: int, generator) -> list[nn.Linear]:
     """One linear class predictor per physical block (CaFo's heads): weights N(0, 0.01), bias 0."""
     heads = []
@@ -96,6 +95,7 @@ def _block_heads(systems, n_classes: int, generator) -> list[nn.Linear]:
             lin.bias.zero_()
         heads.append(lin)
     return heads
+
 
 class _Blocks(AbstractTrainer):
     """Common part: frozen physical parameters per block, one digital layer per block."""
