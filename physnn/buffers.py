@@ -27,13 +27,14 @@ not show it; a finite poison (``-1e30``) did.
 
 from __future__ import annotations
 
+import mmap
 import os
 import tempfile
 from typing import Any
 
 import numpy as np
 
-__all__ = ["POISON", "POISON_FLOAT", "empty", "empty_torch", "poison_value", "scratch"]
+__all__ = ["POISON", "POISON_FLOAT", "empty", "empty_pages", "empty_torch", "poison_value", "scratch"]
 
 def _float_poison(raw: str) -> float:
     if raw in ("1", "nan", "true", "yes", "on"):
@@ -71,6 +72,26 @@ def empty(shape: Any, dtype: Any = np.float64) -> np.ndarray:
     a = np.empty(shape, dtype)
     if POISON:
         a.fill(poison_value(a.dtype))
+    return a
+
+
+def empty_pages(shape: Any, dtype: Any = np.float64) -> np.ndarray:
+    """Like :func:`empty`, in fresh anonymous pages of its own (``mmap``), for large write-once
+    outputs such as an ensemble's traces.
+
+    numpy asks the kernel for transparent huge pages on arrays of 4 MiB or more. Where THP is in
+    ``madvise`` mode with ``madvise`` defrag (a common default), each first touch of such pages
+    then waits for the kernel to compact memory, and after another program has fragmented it
+    that wait dominates: a 1,024-member Josephson batch (0.8 GB of traces) spent 2.2 s of kernel
+    time right after a JoSIM round, against 0.5 s in plain 4 KiB pages, wall 1.6 s against 0.7 s
+    (measured here). The memory goes back to the system when the array is freed. Same numbers;
+    only where the memory comes from."""
+    dt = np.dtype(dtype)
+    shape = tuple(int(n) for n in (shape if isinstance(shape, tuple) else (shape,)))
+    n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    a = np.frombuffer(mmap.mmap(-1, max(n, 1)), dtype=dt, count=n // dt.itemsize).reshape(shape)
+    if POISON:
+        a.fill(poison_value(dt))
     return a
 
 

@@ -59,7 +59,7 @@ import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
 from ..constants import k_B
-from ..buffers import empty
+from ..buffers import empty, empty_pages
 from .circuit import K_JOSEPHSON, Circuit, compile_circuit
 from . import _ensemble_kernel as _kern
 from .netlist import Netlist
@@ -287,7 +287,7 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
         if out is None:
             T_out = (T - 1) // se + 1
             ic_all = np.ascontiguousarray(circ.ic[:, None] * ic_scale)
-            out = (empty((T_out, J, E)), empty((T_out, J, E)), empty((T_out, len(obs), E)))
+            out = (empty_pages((T_out, J, E)), empty_pages((T_out, J, E)), empty_pages((T_out, len(obs), E)))
             top = (circ, h * se, obs)
         t = np.arange(T) * h
         src = circ.source_values(t)
@@ -754,9 +754,9 @@ def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], ge
     it = np.zeros((J, E))
     has_rt1 = bool(circ.rtype1.any())
     lower_min = float(circ.lower[circ.rtype1].min()) if has_rt1 else np.inf
-    phase = empty((T_out + (se > 1), J, E))
-    volt = empty((T_out + (se > 1), J, E))
-    nph = empty((T_out + (se > 1), len(obs), E))
+    phase = empty_pages((T_out + (se > 1), J, E))
+    volt = empty_pages((T_out + (se > 1), J, E))
+    nph = empty_pages((T_out + (se > 1), len(obs), E))
     P = empty((nb, E))
     c = empty((nb, E))
     if nt:
