@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["POISON", "POISON_FLOAT", "empty", "empty_pages", "empty_torch", "poison_value", "scratch"]
+__all__ = ["POISON", "POISON_FLOAT", "empty", "empty_pages", "empty_torch", "numba_cache_dir", "poison_value",
+           "scratch"]
+
 
 def _float_poison(raw: str) -> float:
     if raw in ("1", "nan", "true", "yes", "on"):
@@ -61,7 +63,7 @@ def poison_value(dtype: Any) -> Any:
     if dt.kind in "fc":
         return POISON_FLOAT
     if dt.kind in "iu":
-        return np.iinfo(dt).max
+        return int(np.iinfo(dt).max)
     if dt.kind == "b":
         return True
     raise TypeError(f"dtype: no poison value for {dtype!r}")
@@ -101,14 +103,26 @@ def empty_torch(shape: Any, dtype: Any, device: Any = None) -> Any:
 
     t = torch.empty(shape, dtype=dtype, device=device)
     if POISON:
-        t.fill_(POISON_FLOAT if t.is_floating_point() else (True if t.dtype == torch.bool
-                                                              else torch.iinfo(t.dtype).max))
+        t.fill_(poison_value(t.dtype))
     return t
 
 
-def _poison_cache_dir() -> str:
+def numba_cache_dir(current: str) -> str:
+    """The numba cache folder for this process, given the inherited ``NUMBA_CACHE_DIR``
+    (``current``, "" for numba's default): in poison mode a folder of its own per poison value
+    (``<current>/physnn-poison-<value>``, or ``physnn-numba-poison-<value>-<uid>`` in the
+    temporary folder), else the user's folder. Stateless: a poison folder inherited from a
+    parent process is first mapped back to the folder it was made from, so a child with another
+    poison value, or none, never shares the parent's compiled kernels."""
+    base = current.rstrip(os.sep)
+    name = os.path.basename(base)
+    if name.startswith("physnn-numba-poison-"):
+        base = ""
+    elif name.startswith("physnn-poison-"):
+        base = os.path.dirname(base)
+    if not POISON:
+        return base
     tag = "nan" if POISON_FLOAT != POISON_FLOAT else repr(POISON_FLOAT).replace("+", "")
-    base = os.environ.get("NUMBA_CACHE_DIR", "")
     if base:
         return os.path.join(base, f"physnn-poison-{tag}")
     uid = os.getuid() if hasattr(os, "getuid") else "user"
@@ -123,10 +137,13 @@ except ImportError:  # pragma: no cover - numba is a dependency
     numba = None
     scratch = None
 else:
-    if POISON and not os.environ.get("PHYSNN_POISON_CACHE_SET"):
-        _dir = _poison_cache_dir()
-        os.environ["NUMBA_CACHE_DIR"] = _dir         # also for subprocesses and a config reload
-        os.environ["PHYSNN_POISON_CACHE_SET"] = "1"
+    _inherited = os.environ.get("NUMBA_CACHE_DIR", "")
+    _dir = numba_cache_dir(_inherited)
+    if _dir != _inherited:
+        if _dir:
+            os.environ["NUMBA_CACHE_DIR"] = _dir     # also for subprocesses and a config reload
+        else:
+            os.environ.pop("NUMBA_CACHE_DIR", None)
         numba.config.CACHE_DIR = _dir
 
     def _fill(a):  # pragma: no cover - replaced by the overload in compiled code
@@ -141,7 +158,7 @@ else:
             fv = POISON_FLOAT
             return lambda a: a.fill(fv)
         if isinstance(a.dtype, _types.Integer):
-            v = np.iinfo(np.dtype(str(a.dtype))).max
+            v = poison_value(np.dtype(str(a.dtype)))
             return lambda a: a.fill(v)
         if isinstance(a.dtype, _types.Boolean):
             return lambda a: a.fill(True)

@@ -31,8 +31,7 @@ FINITE = "-1e30"   # the issue-21 kernel was NaN-aware: NaN took a branch that h
 
 
 def _run(cases, threads, poison=FINITE):
-    env = {k: v for k, v in os.environ.items() if k != "PHYSNN_POISON_CACHE_SET"}
-    env["PHYSNN_POISON_BUFFERS"] = poison
+    env = dict(os.environ, PHYSNN_POISON_BUFFERS=poison)
     p = subprocess.run([sys.executable, str(SCRIPT), "--threads", str(threads), "--cases", ",".join(cases)],
                        capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, f"{cases} on {threads} threads:\n{p.stdout}\n{p.stderr[-3000:]}"
@@ -58,8 +57,7 @@ def test_fast_paths_equal_references_in_a_reused_poisoned_process(threads, poiso
 
 def _poisoned_python(code, poison="1", **env_extra):
     """stdout of ``python -c code`` in a fresh process with ``PHYSNN_POISON_BUFFERS=poison``."""
-    env = {k: v for k, v in os.environ.items() if k != "PHYSNN_POISON_CACHE_SET"}
-    env.update(PHYSNN_POISON_BUFFERS=poison, **env_extra)
+    env = dict(os.environ, PHYSNN_POISON_BUFFERS=poison, **env_extra)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
                           check=True).stdout.strip()
 
@@ -98,3 +96,8 @@ def test_poisoned_builds_use_their_own_numba_cache(tmp_path):
     assert Path(_poisoned_python(code, NUMBA_CACHE_DIR=str(tmp_path))) == tmp_path / "physnn-poison-nan"
     # another poison value, another cache
     assert Path(_poisoned_python(code, "-1e30", NUMBA_CACHE_DIR=str(tmp_path))) == tmp_path / "physnn-poison--1e30"
+    # a child of a poisoned process inherits its cache folder: mapped back to the folder it was
+    # made from, then to the child's own poison value, or to the user's folder without poison
+    inherited = str(tmp_path / "physnn-poison-nan")
+    assert Path(_poisoned_python(code, "-1e30", NUMBA_CACHE_DIR=inherited)) == tmp_path / "physnn-poison--1e30"
+    assert Path(_poisoned_python(code, "0", NUMBA_CACHE_DIR=inherited)) == tmp_path
