@@ -23,11 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:      # Python 3.10: the same parser, as the tomli package
-    import tomli as tomllib
-
+from ._compat import tomllib
 from ._resources import search_path
 from .card_schema import SECTIONS, Field
 from .units import scale_exact, unit_factor

@@ -16,14 +16,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:      # Python 3.10: the same parser, as the tomli package
-    import tomli as tomllib
-
 import numpy as np
 import xarray as xr
 
+from .._compat import tomllib
 from .cells import cell_sha256
 
 __all__ = ["Logistic", "CellCurves", "ContextCurves", "TransferCurves", "curves_from_context", "fit_context_entry", "TransferFileError", "fit_logistic", "fit_two_step", "fit_floor_ceiling", "pooled_floor_ceiling", "curves_from_synapse",

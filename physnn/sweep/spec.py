@@ -49,13 +49,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:      # Python 3.10: the same parser, as the tomli package
-    import tomli as tomllib
-
 import numpy as np
 
+from .._compat import tomllib
 from ..units import unit_factor
 
 __all__ = ["SweepError", "Axis", "SweepSpec", "FieldInfo", "load_spec", "unit_factor"]

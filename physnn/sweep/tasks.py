@@ -218,7 +218,7 @@ def _apply_config(cfg: Any, path: str, value: float, integer: bool) -> Any:
 
 def _card_with(card: Any, changes: dict[str, float]) -> Any:
     """A validated copy of ``card`` with ``{"section.key": SI value}`` changed (re-parsed)."""
-    from physnn.cards import tomllib      # tomllib, or tomli on Python 3.10
+    from .._compat import tomllib
 
     import tomli_w
 

@@ -161,7 +161,7 @@ def _specs(draw):
 @settings(max_examples=60, deadline=None)
 @given(_specs())
 def test_toml_round_trip_property(spec):
-    from physnn.cards import tomllib      # tomllib, or tomli on Python 3.10
+    from physnn._compat import tomllib      # tomllib, or tomli on Python 3.10
 
     back = SweepSpec.from_dict(tomllib.loads(spec.to_toml()))
     assert back == spec and back.digest == spec.digest
