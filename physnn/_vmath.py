@@ -9,6 +9,8 @@ relative), so ``exp(w) = 2^k (1 + expm1(r))`` to float64 precision.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # float32 split of ln 2 (high part 0x3F317200: k * LN2_HI_F32 is exact for |k| < 2**8)
@@ -17,6 +19,27 @@ LN2_LO_F32 = 1.428606765330187e-06
 LN2_HI = 6.93147180369123816490e-01
 LN2_LO = 1.90821492927058770002e-10
 INV_LN2 = 1.44269504088896338700e00
+
+#: Taylor coefficients of ``expm1`` from the highest power down, as the Horner schemes below use
+#: them: ``1/13!, 1/12!, ..., 1/2!`` (float64) and ``1/8!, ..., 1/2!`` (float32)
+EXPM1_COEFS = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))
+EXPM1_COEFS_F32 = tuple(1.0 / math.factorial(k) for k in range(8, 1, -1))
+
+
+def expm1_reduced_torch(r):
+    """:func:`expm1_reduced` (float64 ``r``) or :func:`expm1_reduced_f32` (float32) in torch
+    operations, in the same order with the same constants: equal to the compiled routines bit for
+    bit (the reference of the compiled LSTM loop, ``physnn.crossbar.backends.lstm_loop``)."""
+    import torch
+
+    f32 = r.dtype == torch.float32
+    coefs = EXPM1_COEFS_F32 if f32 else EXPM1_COEFS
+    c = [torch.tensor(np.float32(k) if f32 else k, dtype=r.dtype) for k in coefs]
+    p = r * c[0] + c[1] if f32 else torch.full_like(r, coefs[0]) * r + c[1]
+    for k in c[2:]:
+        p = p * r + k
+    return (p * r + 1.0) * r
+
 
 try:
     import numba

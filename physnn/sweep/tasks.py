@@ -464,7 +464,6 @@ class _CrossbarTask(AbstractTask):
         k_max = max(1, int(self.params["max_elements"]) // (R * B * width))
         for t, js in by_t.items():
             if t != t_now:
-                t_now = None
                 for li, layer in enumerate(layers):
                     layer.set_time(t, generator=torch.Generator().manual_seed(point_key(gkey, t, li)))
                 t_now = t

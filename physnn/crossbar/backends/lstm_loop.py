@@ -198,7 +198,7 @@ def _sigmoid_torch(z, ft):
     the exponent bits. Equal to the compiled routine bit for bit (IEEE operations, no FMA)."""
     import torch
 
-    from ..._vmath import INV_LN2, LN2_HI, LN2_HI_F32, LN2_LO, LN2_LO_F32
+    from ..._vmath import INV_LN2, LN2_HI, LN2_HI_F32, LN2_LO, LN2_LO_F32, expm1_reduced_torch
 
     f32 = ft is np.float32
     dt = z.dtype
@@ -208,18 +208,7 @@ def _sigmoid_torch(z, ft):
     w = torch.clamp(-z, c(-60.0), c(60.0))
     kf = (w * inv + rnd) - rnd
     r = (w - kf * hi) - kf * lo
-    if f32:
-        coefs = [1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5]
-        p = r * c(coefs[0]) + c(coefs[1])
-        rest = coefs[2:]
-    else:
-        coefs = [1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-                 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5]
-        p = torch.full_like(r, ft(coefs[0]))
-        rest = coefs[1:]
-    for k in rest:
-        p = p * r + c(k)
-    pm = (p * r + c(1.0)) * r + c(1.0)
+    pm = expm1_reduced_torch(r) + c(1.0)
     it, shift, bias_e = (torch.int32, 23, 127) if f32 else (torch.int64, 52, 1023)
     two_k = ((kf.to(it) + bias_e) << shift).view(dt)
     v = c(1.0) / (c(1.0) + two_k * pm)
