@@ -61,7 +61,7 @@ from .read import ReadSpec, read
 from .read_noise import apply_read_noise
 from .variation import apply_cycle_variation, apply_device_variation
 
-__all__ = ["AnalogLinear", "analog_linear", "draw_key"]
+__all__ = ["AnalogLinear", "analog_linear", "draw_key", "per_member_input"]
 
 
 def draw_key(generator: torch.Generator | None) -> int:
@@ -234,8 +234,10 @@ class _IRRead:
         return i * (u.x_ref / (cfg.v_read * cfg.range.swing * u.step_out))
 
 
-def _layout(x: torch.Tensor, ensemble: int | None, shared: bool | None) -> bool:
-    """Whether ``x`` is a per-member input (see :class:`AnalogLinear`)."""
+def per_member_input(x: torch.Tensor, ensemble: int | None, shared: bool | None) -> bool:
+    """Whether ``x`` is a per-member input of a layer with ``ensemble`` members: ``shared`` as
+    :class:`AnalogLinear`'s ``shared_input`` (None: per member when ``x`` has at least 3
+    dimensions and a leading one of size ``ensemble``); a mismatch is a ``ValueError``."""
     if ensemble is None:
         if shared is False:
             raise ValueError("shared_input=False needs an ensemble layer")
@@ -310,7 +312,7 @@ def analog_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     if bias is not None and (bias.dim() != 1 or bias.shape[0] != weight.shape[0]):
         raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {tuple(bias.shape)}")
     t = config.t_inference if t_inference is None else float(t_inference)
-    per_member = _layout(x, ensemble, shared_input)
+    per_member = per_member_input(x, ensemble, shared_input)
     w_eff, g_eff, post, w_max = _sample_train_weights(weight, config, ensemble, generator, t)
     spec = _Units(config, w_max).spec(config, w_eff, _scale_tensor(post, ensemble, weight), bias,
                                       g=g_eff, ensemble=ensemble)
@@ -589,7 +591,7 @@ class AnalogLinear(nn.Module):
     def forward(self, x: torch.Tensor, *, shared_input: bool | None = None) -> torch.Tensor:
         """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble."""
         x = _check_input(x, self.in_features)
-        per_member = _layout(x, self.ensemble, shared_input)
+        per_member = per_member_input(x, self.ensemble, shared_input)
         gen = self.generator
         if self.training:
             w_eff, g_eff, post, w_max = _sample_train_weights(self.weight, self._config, self.ensemble, gen,

@@ -43,7 +43,7 @@ from torch import nn
 from .._checks import check_int_range
 from ..random import check_generator
 from .config import CrossbarConfig
-from .layer import AnalogLinear, draw_key
+from .layer import AnalogLinear, draw_key, per_member_input
 from .mapping import DifferentialPair
 from .read import ReadSpec, read
 
@@ -260,18 +260,6 @@ class TiledAnalogLinear(nn.Module):
         return w
 
     # -- the read -----------------------------------------------------------------------------
-    def _per_member(self, x: torch.Tensor, shared: bool | None) -> bool:
-        E = self.ensemble
-        if E is None:
-            if shared is False:
-                raise ValueError("shared_input=False needs an ensemble layer")
-            return False
-        if shared is None:
-            return x.dim() >= 3 and x.shape[0] == E
-        if not shared and (x.dim() < 2 or x.shape[0] != E):
-            raise ValueError(f"x: a per-member input needs leading dimension ensemble={E}, got shape {tuple(x.shape)}")
-        return not shared
-
     def _one_read(self) -> bool:
         cfg = self._config
         return not (self.training or cfg.ir_drop is not None
@@ -283,7 +271,7 @@ class TiledAnalogLinear(nn.Module):
             raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: last dimension must be in_features={self.in_features}, got shape {tuple(x.shape)}")
-        per_member = self._per_member(x, shared_input)
+        per_member = per_member_input(x, self.ensemble, shared_input)
         y = self._read_tiles(x, per_member) if not self._one_read() else self._read_once(x, per_member)
         return y if self.bias is None else y + self.bias
 
