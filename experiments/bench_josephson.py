@@ -17,12 +17,14 @@ Figures (last printed line, one JSON object; also results/bench_josephson/latest
   single_run_s                   simulate(ex_dcsfq_jtl_sink) wall time (1 ns at 0.25 ps, median of 5)
   batch1024_s                    one simulate() call of ex_dcsfq_jtl_sink with 1024 variants, each
                                  junction's Ic scaled by its own uniform +-5 % factor (median of the
-                                 calls after the process's first one)
+                                 calls after the process's first one). Both sides produce the same
+                                 outputs: every junction's phase and the netlist's .print traces
+                                 (physnn: junction_voltage=False; JoSIM: the variant netlists add a
+                                 .print phase line per junction), see batch_outputs
   batch1024_cpu_s                CPU time (time.process_time, all threads) of such a call
   batch1024_sys_s                of which kernel time (getrusage ru_stime): page faults of the
-                                 0.9 GB result (numpy asks for transparent huge pages: a call right
-                                 after another reuses the pages just freed, one after other work has
-                                 the kernel find and clear fresh ones, ~1-2 s more here)
+                                 0.5 GB result (fresh 4 KiB pages of its own, physnn.buffers.empty_pages)
+  batch_outputs                  the time-resolved variables of the batch's Dataset
   batch1024_first_call_s         the first such call of the process (numba start-up included)
   batch_compiled_loop            1 if the compiled (numba) ensemble loop was used, 0 for numpy only
   batch_kernel_threads           threads of the compiled ensemble loop (member groups run concurrently)
@@ -404,7 +406,7 @@ def main(argv=None) -> int:
         ds_ens = None
         s0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
         t0, c0 = time.perf_counter(), time.process_time()
-        ds_ens = simulate(dcsfq, ensemble=factors)
+        ds_ens = simulate(dcsfq, ensemble=factors, junction_voltage=False)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
         syss.append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0)
@@ -421,6 +423,7 @@ def main(argv=None) -> int:
     from physnn.josephson import _ensemble_kernel
 
     result["batch_compiled_loop"] = int(_ensemble_kernel.available())
+    result["batch_outputs"] = sorted(str(k) for k in ds_ens.data_vars if "time" in ds_ens[k].dims)
     from physnn.josephson import transient as _tr
 
     result["batch_kernel_threads"] = _tr._kernel_threads(n_ens) if _ensemble_kernel.available() else 1
@@ -519,7 +522,7 @@ def main(argv=None) -> int:
             theirs_raw[k] = josim_switch_times(csv, labels, 0.0)
 
         def batch_call():
-            return simulate(dcsfq, ensemble=factors)
+            return simulate(dcsfq, ensemble=factors, junction_voltage=False)
 
         side_by_side(
             key, batch_call, lambda: josim_batch(josim, variants, procs, work), reps,

@@ -190,7 +190,7 @@ if _nb is not None:
 
     @_nb.njit(cache=True, nogil=True)
     def _tile(e0, W, n0, n1, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc, lower, upper, rt1,
-              a, kp, check_from, lim, Y, VV, cols, phase, volt, nph, flag_step, flag_j, flag_val, status):
+              a, kp, check_from, lim, store_v, Y, VV, cols, phase, volt, nph, flag_step, flag_j, flag_val, status):
         """Steps ``n0 .. n1-1`` of the ``W`` members in slots ``e0 .. e0+W-1``; returns how many
         of them broke the step rule for the first time. ``status[0]`` is set to 1 if the final state
         is not finite (NaN and inf persist through the recurrence, so a non-finite output at any
@@ -378,24 +378,28 @@ if _nb is not None:
                 if contig:
                     for j in range(J):
                         yr, pr, vr = y[j], Pl[j], V[j]
-                        po, vo = phase[r, j, c0:c0 + W], volt[r, j, c0:c0 + W]
+                        po = phase[r, j, c0:c0 + W]
                         for e in range(W):
-                            v = (yr[e] - pr[e]) * a
-                            vr[e] = v
+                            vr[e] = (yr[e] - pr[e]) * a
                             po[e] = yr[e]
-                            vo[e] = v
+                        if store_v:
+                            vo = volt[r, j, c0:c0 + W]
+                            for e in range(W):
+                                vo[e] = vr[e]
                     for o in range(nob):
                         orow, no = obl[o], nph[r, o, c0:c0 + W]
                         for e in range(W):
                             no[e] = orow[e]
                 else:
                     for j in range(J):
-                        yr, pr, vr, po, vo = y[j], Pl[j], V[j], phase[r, j], volt[r, j]
+                        yr, pr, vr, po = y[j], Pl[j], V[j], phase[r, j]
                         for e in range(W):
-                            v = (yr[e] - pr[e]) * a
-                            vr[e] = v
+                            vr[e] = (yr[e] - pr[e]) * a
                             po[cb[e]] = yr[e]
-                            vo[cb[e]] = v
+                        if store_v:
+                            vo = volt[r, j]
+                            for e in range(W):
+                                vo[cb[e]] = vr[e]
                     for o in range(nob):
                         orow, no = obl[o], nph[r, o]
                         for e in range(W):
@@ -407,7 +411,7 @@ if _nb is not None:
 
     @_nb.njit(cache=True, nogil=True)
     def tiled_run(T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc, lower, upper, rt1, a, kp,
-                  check_from, lim, Y, VV, cols, phase, volt, nph, flag_step, flag_j, flag_val, status, chunk,
+                  check_from, lim, store_v, Y, VV, cols, phase, volt, nph, flag_step, flag_j, flag_val, status, chunk,
                   tile):
         """Steps 0..T-1 of the members in ``cols`` (output columns; state ``Y`` (3, nb, m), ``VV``
         (4, J, m), ``ic`` (J, m)), in tiles of at most ``tile`` members and chunks of ``chunk``
@@ -427,7 +431,7 @@ if _nb is not None:
                 lo = (nact * t) // ntile
                 hi = (nact * (t + 1)) // ntile
                 nbad += _tile(lo, hi - lo, n0, n1, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc,
-                              lower, upper, rt1, a, kp, check_from, lim, Y, VV, cols, phase, volt, nph,
+                              lower, upper, rt1, a, kp, check_from, lim, store_v, Y, VV, cols, phase, volt, nph,
                               flag_step, flag_j, flag_val, status)
             n0 = n1
             if nbad:
@@ -452,7 +456,7 @@ if _nb is not None:
 
     @_nb.njit(cache=True, nogil=True)
     def _run_group(g, bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower, upper,
-                   rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val, status, chunk,
+                   rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val, status, chunk,
                    tile):
         # group g: its own copy of the member list (the loop compacts it), state arrays and status[g]
         J = ic_all.shape[0]
@@ -463,12 +467,12 @@ if _nb is not None:
             for k in range(m):
                 ic[j, k] = ic_all[j, cols[k]]
         tiled_run(T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc, lower, upper, rt1, a, kp, check_from,
-                  lim, np.zeros((3, nb, m)), np.zeros((4, J, m)), cols, phase, volt, nph, flag_step, flag_j,
+                  lim, store_v, np.zeros((3, nb, m)), np.zeros((4, J, m)), cols, phase, volt, nph, flag_step, flag_j,
                   flag_val, status[g:g + 1], chunk, tile)
 
     @_nb.njit(cache=True, nogil=True, parallel=True)
     def tiled_run_groups(bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
-                         upper, rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val,
+                         upper, rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val,
                          status, chunk, tile):
         """:func:`tiled_run` of the contiguous member groups ``members[bounds[g]:bounds[g + 1]]``,
         one per ``prange`` iteration: each group owns its state arrays and its ``status[g]``;
@@ -476,16 +480,16 @@ if _nb is not None:
         written memory."""
         for g in _nb.prange(bounds.shape[0] - 1):
             _run_group(g, bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
-                       upper, rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val,
+                       upper, rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val,
                        status, chunk, tile)
 
     @_nb.njit(cache=True, nogil=True)
     def tiled_run_group(bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
-                        upper, rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val,
+                        upper, rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val,
                         status, chunk, tile):
         """:func:`tiled_run_groups` for one group, serially (numba's thread pool is not started)."""
         _run_group(0, bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
-                   upper, rt1, a, kp, check_from, lim, nb, phase, volt, nph, flag_step, flag_j, flag_val,
+                   upper, rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val,
                    status, chunk, tile)
 else:  # pragma: no cover
     tiled_run = None

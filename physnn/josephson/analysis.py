@@ -275,6 +275,9 @@ def pulse_areas(ds: xr.Dataset, junction: str, *, window: float = 15e-12, member
     The window is ``+-window`` around each switching time, clipped at mid-points between
     neighbouring events; the integral is the trapezoid rule on the simulation grid.
     """
+    if "voltage" not in ds:
+        raise ValueError("ds: has no junction voltages (simulated with junction_voltage=False); "
+                         "simulate with junction_voltage=True for pulse_areas")
     v = ds["voltage"].sel(junction=junction)
     if "ensemble" in v.dims:
         if member is None:

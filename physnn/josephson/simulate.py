@@ -124,7 +124,8 @@ DEFAULT_TSTOP = 1e-9
 
 
 def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None, ensemble=None,
-             generator=None, params: dict | None = None, backend: str = "auto", strict: bool = False) -> xr.Dataset:
+             generator=None, params: dict | None = None, backend: str = "auto", strict: bool = False,
+             junction_voltage: bool = True) -> xr.Dataset:
     """Simulate a JoSIM-style netlist (path, text or parsed :class:`Netlist`).
 
     Parameters
@@ -149,11 +150,17 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
         solves the same equations (results agree to round-off).
     strict : bool
         Turn every :class:`~physnn.josephson.NetlistWarning` into a NetlistError.
+    junction_voltage : bool
+        Keep every junction's voltage trace (the ``voltage`` variable; default). False: the
+        Dataset has no ``voltage`` (as JoSIM writes only what ``.print`` asks for): a large
+        ensemble then needs half the memory, and the compiled ensemble loop skips writing them.
+        ``.print`` lines still get the voltages and currents they name.
 
     Returns
     -------
     xarray.Dataset
-        ``phase`` and ``voltage`` (junction x time, plus ensemble), ``ic``, one variable per
+        ``phase`` and ``voltage`` (junction x time, plus ensemble; ``voltage`` only with
+        ``junction_voltage=True``), ``ic``, one variable per
         ``.print`` (JoSIM column names such as ``V(1)``, ``P(B01|X1)``, ``I(ROUT)``), coordinates
         ``time`` (s), ``junction`` (JoSIM labels), ``ensemble``.
     """
@@ -180,9 +187,13 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
     J = len(net.junctions)
     ic_scale = ic_multipliers(ensemble, J, generator)
     obs_nodes, obs_src = _observed(net)
+    # a .print of a junction's voltage or current reads the stored junction voltages
+    jj = {e.name for e in net.junctions}
+    needs_v = any(p.kind in ("devv", "devi") and p.target[0] in jj for p in net.prints)
     res = run_transient(net, tstep=h, tstop=stop, ic_scale=ic_scale, generator=generator,
-                        obs_nodes=obs_nodes + obs_src, backend=backend)
-    ds = _to_dataset(net, res, ensemble is not None, obs_nodes + obs_src)
+                        obs_nodes=obs_nodes + obs_src, backend=backend,
+                        store_voltage=bool(junction_voltage) or needs_v)
+    ds = _to_dataset(net, res, ensemble is not None, obs_nodes + obs_src, junction_voltage=bool(junction_voltage))
     # .tran PRSTEP TSTOP TSTART MAXSTEP: output from TSTART every PRSTEP (when the step came from .tran)
     if tstep is None and net.prstep and net.tstep and net.prstep > net.tstep * 1.5:
         stride = int(round(net.prstep / res.h))
@@ -240,7 +251,8 @@ def _observed(net: Netlist) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(nodes)), list(dict.fromkeys(srcs))
 
 
-def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: list[str]) -> xr.Dataset:
+def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: list[str], *,
+                junction_voltage: bool = True) -> xr.Dataset:
     circ = res.circuit
     J = circ.n_jj
     labels = [e.name for e in circ.branches[:J]]
@@ -261,7 +273,8 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
         coords["ensemble"] = ("ensemble", np.arange(res.ic.shape[1]), {"units": "1", "long_name": "ensemble member"})
     dv: dict = {}
     dv["phase"] = (jdims, arr(res.phase), {"units": "rad", "long_name": "junction phase difference"})
-    dv["voltage"] = (jdims, arr(res.voltage), {"units": "V", "long_name": "junction voltage (BDF2)"})
+    if junction_voltage:
+        dv["voltage"] = (jdims, arr(res.voltage), {"units": "V", "long_name": "junction voltage (BDF2)"})
     icd = ("ensemble", "junction") if has_ens else ("junction",)
     dv["ic"] = (icd, res.ic.T if has_ens else res.ic[:, 0], {"units": "A", "long_name": "junction critical current"})
     if has_ens:
@@ -309,7 +322,8 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
             e = net.element(p.target[0])
             if e.name in jidx:
                 j = jidx[e.name]
-                ph, v = res.phase[:, j, :], res.voltage[:, j, :]
+                ph = res.phase[:, j, :]
+                v = res.voltage[:, j, :] if p.kind != "phase" else None
             else:
                 ph = node_phase(e.nodes[0]) - node_phase(e.nodes[1])
                 v = _bdf2_voltage(ph, res.h)

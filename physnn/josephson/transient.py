@@ -99,7 +99,7 @@ class TransientResult:
 
     time: np.ndarray  #: (T,) s
     phase: np.ndarray  #: (T, J, E) junction phase, rad
-    voltage: np.ndarray  #: (T, J, E) junction voltage, V
+    voltage: np.ndarray | None  #: (T, J, E) junction voltage, V (None: not stored)
     node_phase: np.ndarray  #: (T, n_obs, E) phases of observed unknowns, rad
     obs: list[int]
     h: float
@@ -147,7 +147,8 @@ def _draw(generator, shape) -> np.ndarray:
 
 def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndarray | None = None,
                   generator=None, obs_nodes: list[str] | None = None, max_halvings: int = 6,
-                  backend: str = "auto", store_step: float | None = None) -> TransientResult:
+                  backend: str = "auto", store_step: float | None = None,
+                  store_voltage: bool = True) -> TransientResult:
     """Simulate ``net`` from 0 to ``tstop`` with step ``tstep`` (s), halving on large phase jumps.
 
     Parameters
@@ -164,18 +165,19 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
         Used for the reruns of ensemble members at h/2, which are merged back onto the caller's
         grid: storing only those points halves their output memory (first-touch page faults of
         fresh output arrays cost as much as the arithmetic on the test machine).
+    store_voltage : bool
+        Keep the junction voltages (``voltage``; default). False: ``voltage`` is None; the
+        compiled ensemble loop then never writes them (half the output memory of an ensemble),
+        the other loops drop them at the end.
     """
     from ..random import check_generator
 
     generator = check_generator(generator)
     h = tstep
-    workers = _ensemble_workers(net, ic_scale)
-    if workers > 1:
-        return _run_threaded(net, tstep=tstep, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes,
-                             max_halvings=max_halvings, backend=backend, workers=workers, store_step=store_step)
     if _tiled_applies(net, ic_scale, backend):
         res = _run_tiled(net, tstep=tstep, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes or [],
-                         max_halvings=max_halvings, backend=backend, store_step=store_step)
+                         max_halvings=max_halvings, backend=backend, store_step=store_step,
+                         store_voltage=store_voltage)
         if res is not None:
             return res
     for halving in range(max_halvings + 1):
@@ -185,6 +187,8 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                        store_every=1 if store_step is None else max(1, int(round(store_step / h))))
             res.halvings = halving
             res.member_halvings = np.full(res.ic.shape[1], halving)
+            if not store_voltage:
+                res.voltage = None
             return res
         except _StepTooLarge as exc:
             name = circ.branches[exc.jj].name
@@ -209,6 +213,8 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                 res.halvings = halving
                 res.member_halvings = np.zeros(res.ic.shape[1], dtype=int) + halving
                 res.member_halvings[bad] = sub.member_halvings + 1 + halving
+                if not store_voltage:
+                    res.voltage = None
                 return res
             h = h / 2.0
     raise SimulationError(f"junction {last[0]}: phase moves more than 0.2*2pi per step at t={last[1]:.4g} s "
@@ -250,7 +256,8 @@ def _kernel_threads(E: int) -> int:
     return max(1, min(int(threads), E // PARALLEL_MIN_MEMBERS))
 
 
-def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings, backend, store_step):
+def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings, backend, store_step,
+               store_voltage=True):
     """Noise-free ensemble through the compiled tiled loop (:func:`._ensemble_kernel.tiled_run`).
 
     Same equations and step rule as :func:`_run_branch`; every member is independent, so the loop
@@ -287,11 +294,14 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
         if out is None:
             T_out = (T - 1) // se + 1
             ic_all = np.ascontiguousarray(circ.ic[:, None] * ic_scale)
-            out = (empty_pages((T_out, J, E)), empty_pages((T_out, J, E)), empty_pages((T_out, len(obs), E)))
+            # without stored voltages the loop gets a (1, 1, 1) array it never writes
+            volt_out = empty_pages((T_out, J, E)) if store_voltage else np.zeros((1, 1, 1))
+            out = (empty_pages((T_out, J, E)), volt_out, empty_pages((T_out, len(obs), E)))
             top = (circ, h * se, obs)
         t = np.arange(T) * h
         src = circ.source_values(t)
-        flag_step, flag_j, flag_val = _tiled_pass(circ, T, se, src, obs, ic_all, members, out, status)
+        flag_step, flag_j, flag_val = _tiled_pass(circ, T, se, src, obs, ic_all, members, out, status,
+                                                  store_voltage)
         hit = flag_step[members] >= 0
         if not hit.any():
             break
@@ -316,7 +326,9 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
         members = bad
     phase, volt, nph = out
     circ, h_out, obs = top
-    for arr in (phase, volt) if status[0] else ():
+    if not store_voltage:
+        volt = None
+    for arr in (phase,) + ((volt,) if store_voltage else ()) if status[0] else ():
         if not np.all(np.isfinite(arr)):
             badi = np.argwhere(~np.isfinite(arr))[0]
             raise SimulationError(f"junction {circ.branches[badi[1]].name}: non-finite value at "
@@ -328,7 +340,8 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
 
 
 def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int], ic_all: np.ndarray,
-                members: np.ndarray, out, status: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                members: np.ndarray, out, status: np.ndarray,
+                store_voltage: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One run of ``members`` (columns of the outputs) over steps 0..T-1, storing every ``se``-th.
     Returns per output column the first step that broke the phase rule (-1: none), the junction
     with the largest predicted phase change at that step and that change (rad)."""
@@ -355,7 +368,7 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
     QO = c(np.concatenate([Q, Ob], axis=0))
     shared = (se, QO, c(SyT), c(SoT), g0, c(gs1), c(gs2), c(c1), c(c2))
     shared2 = (c(circ.phi_off, dtype=float), c(itc), c(circ.lower), c(circ.upper),
-               c(circ.rtype1.astype(np.bool_)), a, kp, 0.01 * (T - 1), PHASE_JUMP_LIMIT)
+               c(circ.rtype1.astype(np.bool_)), a, kp, 0.01 * (T - 1), PHASE_JUMP_LIMIT, bool(store_voltage))
 
     # contiguous member groups, one per thread: numba's prange over the groups; one group runs
     # serially (numba's thread pool is not started for it, see physnn.crossbar.backends)
@@ -374,65 +387,6 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
             st, _kern.CHUNK, _kern.TILE)
     status[0] = max(int(status[0]), int(st.max()))
     return flag_step, flag_j, flag_val
-
-
-#: Worker threads for large noise-free ensembles (members split into contiguous blocks, each a
-#: separate run). 1 (default): one thread. None: automatic -- with the compiled loop (numba releases
-#: the GIL for the whole time loop) min(2, torch threads), with the numpy loop 1 (its ~30 small
-#: array operations per step keep re-taking the GIL). Measured on the shared 2-core test machine
-#: (ex_dcsfq_jtl_sink, 1024 members, three alternating pairs): 2 threads 2.3-2.9 s wall / 3.8-4.8 s
-#: CPU vs 1 thread 2.5-3.5 s wall / 2.7-3.8 s CPU -- <10 % less wall for ~45 % more CPU (the two
-#: logical CPUs share caches and the page-fault path), so it is off by default.
-ENSEMBLE_THREADS: int | None = 1
-#: smallest block of members per thread
-MIN_MEMBERS_PER_THREAD = 128
-
-
-def _ensemble_workers(net: Netlist, ic_scale) -> int:
-    """Threads for an ensemble run (``ENSEMBLE_THREADS``), if the ensemble is large enough and no
-    thermal noise is drawn (one generator must be consumed in a fixed order)."""
-    threads = ENSEMBLE_THREADS
-    if threads is None:
-        import torch
-
-        threads = min(2, torch.get_num_threads()) if _kern.available() else 1
-    if ic_scale is None or net.temp or threads <= 1:
-        return 1
-    return max(1, min(threads, ic_scale.shape[1] // MIN_MEMBERS_PER_THREAD))
-
-
-def _run_threaded(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings, backend, workers,
-                  store_step=None):
-    """Split the members into ``workers`` contiguous blocks simulated concurrently."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    E = ic_scale.shape[1]
-    bounds = np.linspace(0, E, workers + 1).astype(int)
-    blocks = [ic_scale[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    with _blas_threads(1), ThreadPoolExecutor(max_workers=workers) as pool:
-        futs = [pool.submit(run_transient, net, tstep=tstep, tstop=tstop, ic_scale=blk, generator=None,
-                            obs_nodes=obs_nodes, max_halvings=max_halvings, backend=backend,
-                            store_step=store_step) for blk in blocks]
-        parts = [f.result() for f in futs]
-    hs = {p.h for p in parts}
-    if len(hs) != 1:
-        # whole blocks were halved differently: decimate every block to the coarsest common grid
-        hmax = max(hs)
-        for p in parts:
-            f = int(round(hmax / p.h))
-            p.phase, p.voltage, p.node_phase, p.time = p.phase[::f], p.voltage[::f], p.node_phase[::f], p.time[::f]
-            p.member_halvings = p.member_halvings + 0
-            p.h = hmax
-    T = min(len(p.time) for p in parts)
-    res = parts[0]
-    res.phase = np.concatenate([p.phase[:T] for p in parts], axis=2)
-    res.voltage = np.concatenate([p.voltage[:T] for p in parts], axis=2)
-    res.node_phase = np.concatenate([p.node_phase[:T] for p in parts], axis=2)
-    res.time = res.time[:T]
-    res.ic = np.concatenate([p.ic for p in parts], axis=1)
-    res.member_halvings = np.concatenate([p.member_halvings for p in parts])
-    res.halvings = int(min(p.halvings for p in parts))
-    return res
 
 
 _TP_CONTROLLER = None

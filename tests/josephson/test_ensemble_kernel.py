@@ -9,16 +9,16 @@ import torch
 
 import physnn.josephson._ensemble_kernel as kern
 import physnn.josephson.transient as tr
-from physnn.josephson import Ensemble, simulate
+from physnn.josephson import Ensemble, pulse_areas, simulate
 
 DCSFQ = Path(__file__).parent / "data" / "dcsfq_jtl_sink_physnn.cir"
 OVERDRIVEN = Path(__file__).parent / "data" / "overdriven_jj.cir"
 TSTOP = 250e-12  # first DC/SFQ pulse (input ramp at 170-182 ps) through the JTLs into the sink
 
 
-def _ens(seed=0, n=24):
+def _ens(seed=0, n=24, **kw):
     return simulate(DCSFQ, tstop=TSTOP, ensemble=Ensemble(n=n, ic_spread=0.05),
-                    generator=torch.Generator().manual_seed(seed))
+                    generator=torch.Generator().manual_seed(seed), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +84,14 @@ def test_rerun_members_equal_individual_half_step_runs(compiled):
         np.testing.assert_allclose(compiled["phase"].isel(ensemble=e).values, fine, rtol=0, atol=1e-9)
 
 
-def test_threaded_blocks_equal_one_thread(compiled, monkeypatch):
-    monkeypatch.setattr(tr, "ENSEMBLE_THREADS", 2)
-    monkeypatch.setattr(tr, "MIN_MEMBERS_PER_THREAD", 8)
-    thr = _ens()
-    np.testing.assert_array_equal(thr["step_halvings"].values, compiled["step_halvings"].values)
-    np.testing.assert_allclose(thr["phase"].values, compiled["phase"].values, rtol=0, atol=1e-9)
+def test_without_junction_voltages_the_same_phases_and_prints(compiled):
+    # junction_voltage=False: the loop skips storing the voltages; every other number is the same
+    lean = _ens(junction_voltage=False)
+    assert "voltage" not in lean and "voltage" in compiled
+    for k in lean.data_vars:
+        np.testing.assert_array_equal(lean[k].values, compiled[k].values)
+    with pytest.raises(ValueError, match="junction_voltage"):
+        pulse_areas(lean, str(lean["junction"].values[0]), member=0)
 
 
 def test_kernel_thread_groups_equal_one_group(compiled, monkeypatch):

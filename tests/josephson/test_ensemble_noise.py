@@ -79,14 +79,3 @@ V2 1 0 pwl(0 0 10p 2u)
 """
     with pytest.raises(SimulationError, match="singular"):
         simulate(text)
-
-
-def test_threaded_ensemble_blocks_equal_single_thread(monkeypatch):
-    import physnn.josephson.transient as tr
-
-    ens = np.array([[1.0] * 12, [0.97] * 12, [1.03] * 12, [1.01] * 12])[:, :6]
-    ref = simulate(CHAIN, ensemble=ens)
-    monkeypatch.setattr(tr, "ENSEMBLE_THREADS", 2)
-    monkeypatch.setattr(tr, "MIN_MEMBERS_PER_THREAD", 2)
-    thr = simulate(CHAIN, ensemble=ens)
-    np.testing.assert_allclose(thr["phase"].values, ref["phase"].values, rtol=0, atol=1e-9)

@@ -77,3 +77,28 @@ def test_step_rule_rerun_at_half_step_is_what_josim_computes(monkeypatch):
     coarse = simulate(text)
     assert coarse.attrs["step_halvings"] == 0
     assert np.abs(switch_times(coarse, "B02|X01") - JOSIM_HALVED["B02|X01"]).max() > 0.3e-12
+
+
+@pytest.mark.parametrize("ensemble", [None, 16])
+def test_junction_prints_without_stored_junction_voltages(ensemble):
+    # junction_voltage=False drops the Dataset's `voltage`; a .print of a junction's voltage or
+    # current still reads the voltages the loop computed: the same numbers as with them kept
+    text = (DATA / "dcsfq_jtl_sink_physnn.cir").read_text()
+    text = "\n".join(ln for ln in text.splitlines()
+                     if not ln.lower().startswith(".print") and ln.strip().lower() != ".end")
+    text += "\n.print devv B01|X05\n.print devi B01|X05\n.print phase B01|X05\n"
+    kw = dict(tstop=250e-12)
+    runs = []
+    for keep in (True, False):
+        if ensemble:
+            kw.update(ensemble=Ensemble(n=ensemble, ic_spread=0.05), generator=torch.Generator().manual_seed(2))
+        runs.append(simulate(text, junction_voltage=keep, **kw))
+    full, lean = runs
+    assert "voltage" in full and "voltage" not in lean
+    prints = [k for k in full.data_vars if k.startswith(("V(", "I(", "P("))]
+    assert len(prints) == 3
+    for k in prints:
+        np.testing.assert_array_equal(lean[k].values, full[k].values)
+    v = full["voltage"].sel(junction="B01|X05").values
+    np.testing.assert_array_equal(full[[k for k in prints if k.startswith("V(")][0]].values, v)
+    assert np.abs(v).max() > 1e-4  # an SFQ pulse passed
