@@ -62,6 +62,18 @@ def test_wheel_is_imported_from_its_install_folder(installed):
     assert set(cards.split(",")) >= {p.stem for p in (ROOT / "devices").glob("*.toml")}
 
 
+def test_wheel_version_is_the_package_version_and_it_is_typed(installed):
+    # one version source (physnn/__init__.py, read by hatch); py.typed marks the annotations as
+    # the package's public types for users' type checkers (PEP 561)
+    site, _, _ = installed
+    import physnn
+
+    dist = next(site.glob("physnn-*.dist-info"))
+    meta = (dist / "METADATA").read_text()
+    assert f"\nVersion: {physnn.__version__}\n" in meta
+    assert (site / "physnn" / "py.typed").is_file()
+
+
 def test_wheel_ships_every_circuit(installed):
     site, _, _ = installed
     shipped = {p.name for p in (site / "physnn" / "_data" / "circuits").glob("*.cir")}
