@@ -1,5 +1,6 @@
-"""Your own network on crossbar tiles: :func:`convert` maps every ``nn.Linear``, ``nn.Conv1d`` and
-``nn.Conv2d`` of any ``nn.Module`` onto fixed-size analog arrays.
+"""Your own network on crossbar tiles: :func:`convert` maps every ``nn.Linear``, ``nn.Conv1d``,
+``nn.Conv2d`` and the projections of ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` /
+``nn.TransformerDecoderLayer`` of any ``nn.Module`` onto fixed-size analog arrays.
 
 ``model2, report = convert(model, config, tile=TileMapping(rows=512, cols=512), ensemble=8)``
 returns a copy of ``model`` (the float model is left untouched unless ``inplace=True``) whose
@@ -9,8 +10,21 @@ each split into ``rows x cols`` tiles with their own DAC range, ADC, output nois
 management and drift compensation, all tiles of a layer evaluated in one batched read (partial
 sums of the input tiles added digitally in the read's precision). ``print(report)`` lists every
 layer that holds weights: its tiles and conductance devices, or why it was left digital
-(recurrent layers, attention, transposed convolutions, embeddings and normalisation layers are
-never skipped silently). Per-layer :class:`Rule` s, by qualified module name (``fnmatch``
+(recurrent layers, transposed convolutions, embeddings and normalisation layers are never
+skipped silently).
+
+Attention: torch's ``nn.MultiheadAttention`` reads ``in_proj_weight`` and ``out_proj.weight``
+directly (``F.multi_head_attention_forward`` or a fused kernel), and ``nn.TransformerEncoderLayer``
+has a fused eval fast path on the float weights, so both are first rebuilt
+(:class:`~physnn.crossbar.attention.AnalogMultiheadAttention`,
+:class:`~physnn.crossbar.attention.AnalogTransformerEncoderLayer`: the same computation with the
+projections called as modules) and their projections then converted like any linear layer,
+under the names ``<attn>.in_proj`` (packed ``3E x E``) or ``<attn>.q_proj`` / ``k_proj`` /
+``v_proj`` (when ``kdim``/``vdim`` differ), ``<attn>.out_proj``, ``<layer>.linear1`` /
+``linear2``; a rule on the attention or the layer (name or type) skips it whole or sets the
+config / tile of its projections. An ``nn.TransformerEncoder`` gets ``use_nested_tensor =
+False`` (its nested-tensor path would read the first layer's float weights); the decoder layer
+has no fast path and is converted in place. Per-layer :class:`Rule` s, by qualified module name (``fnmatch``
 pattern) or by type, skip a layer, give it another config or tile size, or demand that it be
 converted (``require=True``: an error names it otherwise). Then
 :func:`program_model` writes every array, :func:`set_model_time` moves the whole chip to a time
@@ -47,6 +61,7 @@ from torch import nn
 
 from ..random import check_generator
 from .config import CrossbarConfig
+from .attention import AnalogMultiheadAttention, AnalogTransformerEncoderLayer
 from .conv import AnalogConv1d, AnalogConv2d
 from .layer import AnalogLinear
 from .rnn import AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN, AnalogRNNCell
@@ -62,7 +77,14 @@ _CONVERTERS = ((nn.Linear, TiledAnalogLinear.from_linear), (nn.Conv1d, AnalogCon
 def _analog_types() -> tuple[type, ...]:
     """Layers with their own ``program()`` / ``set_time()``."""
     return (AnalogLinear, TiledAnalogLinear, AnalogConv1d, AnalogConv2d, AnalogLSTMCell, AnalogGRUCell, AnalogRNNCell,
-            AnalogLSTM, AnalogGRU, AnalogRNN)
+            AnalogLSTM, AnalogGRU, AnalogRNN, AnalogMultiheadAttention)
+
+
+#: layers that do not call their weight-holding children as modules: :func:`convert` first
+#: rebuilds them with float ``nn.Linear`` projections that are called as modules (same
+#: computation), then converts those children like any other layer (rules by their names)
+_RESTRUCTURE = ((nn.MultiheadAttention, lambda m: AnalogMultiheadAttention.from_torch(m, config=None)),
+                (nn.TransformerEncoderLayer, lambda m: AnalogTransformerEncoderLayer.from_torch(m, config=None)))
 
 
 #: weight-holding layers :func:`convert` does not map (yet), with the reason it reports; not
@@ -70,9 +92,6 @@ def _analog_types() -> tuple[type, ...]:
 _UNSUPPORTED: tuple[tuple[Any, str], ...] = (
     (nn.RNNBase, "recurrent layers are not converted yet (build physnn.crossbar.AnalogLSTM/GRU/RNN by hand)"),
     (nn.RNNCellBase, "recurrent cells are not converted yet (build physnn.crossbar.AnalogLSTMCell/... by hand)"),
-    (nn.MultiheadAttention, "attention is not converted yet"),
-    ((nn.TransformerEncoderLayer, nn.TransformerDecoderLayer),
-     "transformer layers are not converted yet (their fast path reads the linear weights directly)"),
     ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "transposed convolutions are not supported yet"),
     (nn.Conv3d, "3-d convolutions are not supported yet"),
     ((nn.Embedding, nn.EmbeddingBag), "an embedding is a table lookup, not a matrix-vector product"),
@@ -253,22 +272,45 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
     rows: list[ReportRow] = []
     analog = _analog_types()
 
-    def visit(name: str, m: nn.Module) -> nn.Module | None:
-        """The replacement of ``m`` (None: keep it); appends report rows."""
+    def children(m: nn.Module, name: str, cfg: CrossbarConfig, tl: TileMapping) -> None:
+        for child_name, child in list(m.named_children()):
+            q = f"{name}.{child_name}" if name else child_name
+            rep = visit(q, child, cfg, tl)
+            if rep is not None:
+                setattr(m, child_name, rep)
+
+    def visit(name: str, m: nn.Module, config: CrossbarConfig, tile: TileMapping) -> nn.Module | None:
+        """The replacement of ``m`` (None: keep it); appends report rows. ``config`` / ``tile``:
+        the defaults here (a rule on a rebuilt container sets them for its children)."""
         rule = _first_rule(rules, name, m)
         kind = type(m).__name__
         if isinstance(m, analog):
             rows.append(ReportRow(name=name, layer_type=kind, weight_shape=(), tiles=0, devices=0,
                                   status="already analog"))
             return None
+        skip_row = lambda: ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m),  # noqa: E731
+                                     tiles=0, devices=0, status="left digital",
+                                     reason=f"rule (match={rule.match!r}, skip=True)")
+        cfg = rule.config if rule is not None and rule.config is not None else config
+        tl = rule.tile if rule is not None and rule.tile is not None else tile
+        rebuild = next((f for t, f in _RESTRUCTURE if isinstance(m, t)), None)
+        if rebuild is not None:
+            if rule is not None and rule.skip:
+                rows.append(skip_row())
+                return None
+            new = rebuild(m)
+            if isinstance(new, AnalogMultiheadAttention) and new.bias_k is not None:
+                rows.append(ReportRow(name=name, layer_type=kind, weight_shape=tuple(new.bias_k.shape), tiles=0,
+                                      devices=0, status="left digital",
+                                      reason="bias_k, bias_v (add_bias_kv) are appended to the projected keys "
+                                             "and values digitally"))
+            children(new, name, cfg, tl)
+            return new
         make = next((f for t, f in _CONVERTERS if isinstance(m, t)), None)
         if make is not None:
             if rule is not None and rule.skip:
-                rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=0, devices=0,
-                                      status="left digital", reason=f"rule (match={rule.match!r}, skip=True)"))
+                rows.append(skip_row())
                 return None
-            cfg = rule.config if rule is not None and rule.config is not None else config
-            tl = rule.tile if rule is not None and rule.tile is not None else tile
             new = make(m, config=cfg, tile=tl, ensemble=ensemble, generator=generator, backend=backend)
             lin = new if isinstance(new, TiledAnalogLinear) else new.linear
             rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=lin.n_tiles,
@@ -286,14 +328,14 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
                                   status="left digital", reason=why))
             if any(isinstance(m, t) for t, _ in _UNSUPPORTED):
                 return None                           # not entered: it may use its children's weights directly
-        for child_name, child in list(m.named_children()):
-            q = f"{name}.{child_name}" if name else child_name
-            rep = visit(q, child)
-            if rep is not None:
-                setattr(m, child_name, rep)
+        children(m, name, config, tile)
+        if isinstance(m, nn.TransformerEncoder):
+            # its nested-tensor fast path would read layers[0].self_attn.in_proj_weight and hand
+            # nested tensors to the layers
+            m.use_nested_tensor = False
         return None
 
-    top = visit("", root)
+    top = visit("", root, config, tile)
     return (root if top is None else top), ConversionReport(tuple(rows))
 
 
