@@ -309,7 +309,7 @@ class _Zoo(nn.Module):
         self.bn = nn.BatchNorm2d(8)
         self.up = nn.ConvTranspose2d(8, 3, 2)
         self.emb = nn.Embedding(10, 4)
-        self.lstm = nn.LSTM(4, 6)
+        self.lstm = nn.LSTM(4, 6, proj_size=3)          # projections: no analog equivalent
         self.attn = nn.MultiheadAttention(6, 2)
         self.block = nn.Sequential(nn.Linear(6, 1000), nn.Tanh(), nn.Linear(1000, 3))
         self.conv1 = nn.Conv1d(4, 4, 3, bias=False)
@@ -328,7 +328,7 @@ def test_report_rows_and_table():
     assert by["block.0"].tiles == 2 and by["block.0"].devices == 2 * 6 * 1000       # outputs over 2 arrays
     assert by["block.2"].tiles == 2 and by["block.2"].weight_shape == (3, 1000)     # inputs over 2 arrays
     assert by["attn.in_proj"].weight_shape == (18, 6) and by["attn.out_proj"].status == "converted"
-    for name, why in [("lstm", "recurrent"), ("up", "transposed"), ("emb", "table lookup"),
+    for name, why in [("lstm", "proj_size=3"), ("up", "transposed"), ("emb", "table lookup"),
                       ("bn", "normalisation"), ("", "scale")]:
         assert by[name].status == "left digital" and why in by[name].reason, name
         assert by[name].tiles == 0 and by[name].devices == 0
@@ -356,7 +356,7 @@ def test_rules():
     assert report["features.0"].status == "left digital" and "skip=True" in report["features.0"].reason
     assert analog.features[2].config is other and report["head"].tiles == 1
     assert analog.head.config is IDEAL
-    with pytest.raises(ValueError, match=r"lstm: LSTM cannot be converted \(recurrent"):
+    with pytest.raises(ValueError, match=r"lstm: LSTM cannot be converted \(proj_size=3"):
         convert(_Zoo(), IDEAL, rules=[Rule(match="lstm", require=True)])
     convert(net, IDEAL, rules=[Rule(match="features.*", require=True)])       # ReLU/Flatten hold no weights
     with pytest.raises(TypeError, match="match"):
