@@ -124,8 +124,8 @@ def _analog_types() -> tuple[type, ...]:
 #: layers that do not call their weight-holding children as modules: :func:`convert` first
 #: rebuilds them with float ``nn.Linear`` projections that are called as modules (same
 #: computation), then converts those children like any other layer (rules by their names)
-_RESTRUCTURE = ((nn.MultiheadAttention, lambda m: AnalogMultiheadAttention.from_torch(m, config=None)),
-                (nn.TransformerEncoderLayer, lambda m: AnalogTransformerEncoderLayer.from_torch(m, config=None)))
+_RESTRUCTURE = ((nn.MultiheadAttention, lambda m, g: AnalogMultiheadAttention.from_torch(m, config=None, generator=g)),
+                (nn.TransformerEncoderLayer, lambda m, g: AnalogTransformerEncoderLayer.from_torch(m, config=None)))
 
 
 #: weight-holding layers :func:`convert` does not map (yet), with the reason it reports; not
@@ -339,7 +339,7 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
             if rule is not None and rule.skip:
                 rows.append(skip_row())
                 return None
-            new = rebuild(m)
+            new = rebuild(m, generator)
             if isinstance(new, AnalogMultiheadAttention) and new.bias_k is not None:
                 rows.append(ReportRow(name=name, layer_type=kind, weight_shape=tuple(new.bias_k.shape), tiles=0,
                                       devices=0, status="left digital",
