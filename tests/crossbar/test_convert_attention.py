@@ -337,3 +337,17 @@ def test_full_transformer_and_attention_dropout_generator():
         outs.append(m(src, src, src, attn_mask=causal, is_causal=True, need_weights=False)[0])
     assert torch.equal(outs[0], outs[1])
     assert not torch.allclose(outs[0], m.eval()(src, src, src, attn_mask=causal, need_weights=False)[0])
+
+
+def test_subclass_with_its_own_forward_is_left_digital():
+    class Scaled(nn.MultiheadAttention):
+        def forward(self, *a, **k):
+            y, w = super().forward(*a, **k)
+            return 2 * y, w
+
+    net = nn.Sequential()
+    net.add_module("attn", Scaled(8, 2))
+    a, rep = convert(net, IDEAL)
+    assert type(a.attn) is Scaled and rep["attn"].status == "left digital" and "subclass" in rep["attn"].reason
+    with pytest.raises(ValueError, match="attn: Scaled cannot be converted"):
+        convert(net, IDEAL, rules=[Rule(match="attn", require=True)])
