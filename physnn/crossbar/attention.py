@@ -35,11 +35,12 @@ False). ``nn.TransformerDecoderLayer`` has no fast path: converting its ``self_a
 ``multihead_attn``, ``linear1`` and ``linear2`` in place suffices.
 
 Ensemble: with ``ensemble=E`` every projection holds ``E`` chips. A batched input
-``(N, L, E_dim)`` (``(L, N, E_dim)`` without ``batch_first``) or an unbatched ``(L, E_dim)`` is
-shared by the chips; a 4-d input ``(E, N, L, E_dim)`` carries one input per chip (what an
-earlier analog layer returns). Outputs are ``(E, N, L, E_dim)`` (attention weights
-``(E, N, L, S)``; an unbatched input needs a batch dimension with an ensemble); the query may be per chip while the key and value are shared (a decoder's
-memory). Masks are per batch element and apply to every chip.
+``(N, L, E_dim)`` (``(L, N, E_dim)`` without ``batch_first``) is shared by the chips; a 4-d
+input ``(E, N, L, E_dim)`` carries one input per chip (what an earlier analog layer returns);
+an unbatched ``(L, E_dim)`` input is an error with an ensemble (its output would read as a
+batch). Outputs are ``(E, N, L, E_dim)``, attention weights ``(E, N, L, S)``; the query may be
+per chip while the key and value are shared (a decoder's memory). Masks are per batch element
+and apply to every chip.
 """
 
 from __future__ import annotations

@@ -108,7 +108,8 @@ def _recurrent_note(new: nn.Module, tile: TileMapping) -> str:
     stacked = hasattr(new, "layers")
     hh = (new.layers[0].cell if stacked else new).hh
     note = "W_ih on tiles, W_hh on one array" + (" per layer and direction" if stacked else "")
-    if (tile.rows is not None and hh.in_features > tile.rows) or (tile.cols is not None and hh.out_features > tile.cols):
+    rows, cols = tile.split(hh.in_features, hh.out_features)
+    if len(rows) > 2 or len(cols) > 2:
         note += (f" (W_hh {hh.out_features}x{hh.in_features} exceeds the tile of {tile.rows} rows x "
                  f"{tile.cols} cols)")
     return note
