@@ -20,8 +20,10 @@ read                   ``ReadSpec`` and ``reference_read`` (what a read is), ``r
 backends               fast back ends proven equal to the reference (``numba_cpu``), LSTM loop
 ramp_adc               ramp ADC whose memristor-programmed ramp computes the activation
 rnn                    ``AnalogLSTM`` / ``AnalogGRU`` / ``AnalogRNN`` on crossbars
+rnn_stack              ``StackedAnalogLSTM`` / ... : drop-in ``nn.LSTM`` (layers, directions, torch's layouts)
 tiles                  ``TileMapping`` / ``TiledAnalogLinear``: a layer split over fixed-size arrays
 conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled read
+attention              ``AnalogMultiheadAttention`` / ``AnalogTransformerEncoderLayer``: tiled projections
 conversion             ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
 =====================  =====================================================================
 """
@@ -59,6 +61,8 @@ __all__ = [
     "AnalogGRU", "AnalogGRUCell", "AnalogLSTM", "AnalogLSTMCell", "AnalogRNN", "AnalogRNNCell",
     "IdealActivations", "RampActivations",
     "TileMapping", "TiledAnalogLinear", "AnalogConv1d", "AnalogConv2d",
+    "AnalogMultiheadAttention", "AnalogTransformerEncoderLayer",
+    "StackedAnalogLSTM", "StackedAnalogGRU", "StackedAnalogRNN",
     "Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time", "analog_layers",
 ]
 
@@ -71,5 +75,7 @@ from .rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRN
                   AnalogRNNCell, IdealActivations, RampActivations)
 from .tiles import TileMapping, TiledAnalogLinear  # noqa: E402
 from .conv import AnalogConv1d, AnalogConv2d  # noqa: E402
+from .attention import AnalogMultiheadAttention, AnalogTransformerEncoderLayer  # noqa: E402
+from .rnn_stack import StackedAnalogGRU, StackedAnalogLSTM, StackedAnalogRNN  # noqa: E402
 from .conversion import (ConversionReport, ReportRow, Rule, analog_layers, convert,  # noqa: E402
                       program_model, set_model_time)
