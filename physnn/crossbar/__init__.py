@@ -22,6 +22,7 @@ ramp_adc               ramp ADC whose memristor-programmed ramp computes the act
 rnn                    ``AnalogLSTM`` / ``AnalogGRU`` / ``AnalogRNN`` on crossbars
 tiles                  ``TileMapping`` / ``TiledAnalogLinear``: a layer split over fixed-size arrays
 conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled read
+unconvert              ``to_float``: the float model of a converted one
 conversion             ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
 =====================  =====================================================================
 """
@@ -59,6 +60,7 @@ __all__ = [
     "AnalogGRU", "AnalogGRUCell", "AnalogLSTM", "AnalogLSTMCell", "AnalogRNN", "AnalogRNNCell",
     "IdealActivations", "RampActivations",
     "TileMapping", "TiledAnalogLinear", "AnalogConv1d", "AnalogConv2d",
+    "to_float",
     "Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time", "analog_layers",
 ]
 
@@ -73,3 +75,4 @@ from .tiles import TileMapping, TiledAnalogLinear  # noqa: E402
 from .conv import AnalogConv1d, AnalogConv2d  # noqa: E402
 from .conversion import (ConversionReport, ReportRow, Rule, analog_layers, convert,  # noqa: E402
                       program_model, set_model_time)
+from .unconvert import to_float  # noqa: E402
