@@ -20,8 +20,10 @@ read                   ``ReadSpec`` and ``reference_read`` (what a read is), ``r
 backends               fast back ends proven equal to the reference (``numba_cpu``), LSTM loop
 ramp_adc               ramp ADC whose memristor-programmed ramp computes the activation
 rnn                    ``AnalogLSTM`` / ``AnalogGRU`` / ``AnalogRNN`` on crossbars
+rnn_stack              ``StackedAnalogLSTM`` / ... : drop-in ``nn.LSTM`` (layers, directions, torch's layouts)
 tiles                  ``TileMapping`` / ``TiledAnalogLinear``: a layer split over fixed-size arrays
 conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled read
+attention              ``AnalogMultiheadAttention`` / ``AnalogTransformerEncoderLayer``: tiled projections
 unconvert              ``to_float``: the float model of a converted one
 conversion             ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
 =====================  =====================================================================
@@ -60,6 +62,8 @@ __all__ = [
     "AnalogGRU", "AnalogGRUCell", "AnalogLSTM", "AnalogLSTMCell", "AnalogRNN", "AnalogRNNCell",
     "IdealActivations", "RampActivations",
     "TileMapping", "TiledAnalogLinear", "AnalogConv1d", "AnalogConv2d",
+    "AnalogMultiheadAttention", "AnalogTransformerEncoderLayer",
+    "StackedAnalogLSTM", "StackedAnalogGRU", "StackedAnalogRNN",
     "to_float",
     "Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time", "analog_layers",
 ]
@@ -73,6 +77,8 @@ from .rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRN
                   AnalogRNNCell, IdealActivations, RampActivations)
 from .tiles import TileMapping, TiledAnalogLinear  # noqa: E402
 from .conv import AnalogConv1d, AnalogConv2d  # noqa: E402
+from .attention import AnalogMultiheadAttention, AnalogTransformerEncoderLayer  # noqa: E402
+from .rnn_stack import StackedAnalogGRU, StackedAnalogLSTM, StackedAnalogRNN  # noqa: E402
 from .conversion import (ConversionReport, ReportRow, Rule, analog_layers, convert,  # noqa: E402
                       program_model, set_model_time)
 from .unconvert import to_float  # noqa: E402

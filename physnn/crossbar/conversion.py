@@ -1,5 +1,7 @@
-"""Your own network on crossbar tiles: :func:`convert` maps every ``nn.Linear``, ``nn.Conv1d`` and
-``nn.Conv2d`` of any ``nn.Module`` onto fixed-size analog arrays.
+"""Your own network on crossbar tiles: :func:`convert` maps every ``nn.Linear``, ``nn.Conv1d``,
+``nn.Conv2d``, ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` (and their cells) and the projections of
+``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` / ``nn.TransformerDecoderLayer`` of
+any ``nn.Module`` onto fixed-size analog arrays.
 
 ``model2, report = convert(model, config, tile=TileMapping(rows=512, cols=512), ensemble=8)``
 returns a copy of ``model`` (the float model is left untouched unless ``inplace=True``) whose
@@ -9,8 +11,30 @@ each split into ``rows x cols`` tiles with their own DAC range, ADC, output nois
 management and drift compensation, all tiles of a layer evaluated in one batched read (partial
 sums of the input tiles added digitally in the read's precision). ``print(report)`` lists every
 layer that holds weights: its tiles and conductance devices, or why it was left digital
-(recurrent layers, attention, transposed convolutions, embeddings and normalisation layers are
-never skipped silently). Per-layer :class:`Rule` s, by qualified module name (``fnmatch``
+(transposed and 3-d convolutions, embeddings, normalisation layers, LSTM projections
+``proj_size``, ReLU Elman RNNs are never skipped silently).
+
+Recurrent layers become :class:`~physnn.crossbar.rnn_stack.StackedAnalogLSTM` / ``GRU`` /
+``RNN`` (torch's ``num_layers``, ``bidirectional``, ``batch_first``, ``dropout`` and state
+layouts; one :class:`~physnn.crossbar.rnn.AnalogLSTM` ... per layer and direction) and cells
+:class:`~physnn.crossbar.rnn.AnalogLSTMCell` / ``GRUCell`` / ``RNNCell``, all with ideal gate
+activations (``torch.sigmoid`` / ``tanh``; ramp-ADC activations: build the analog modules by
+hand). ``tile`` splits each input projection ``W_ih``; each recurrent matrix ``W_hh`` stays on
+one array (its per-step read, and the compiled LSTM loop, read one array), which the report
+line of the layer says, with a note when ``W_hh`` is larger than the tile.
+
+Attention: torch's ``nn.MultiheadAttention`` reads ``in_proj_weight`` and ``out_proj.weight``
+directly (``F.multi_head_attention_forward`` or a fused kernel), and ``nn.TransformerEncoderLayer``
+has a fused eval fast path on the float weights, so both are first rebuilt
+(:class:`~physnn.crossbar.attention.AnalogMultiheadAttention`,
+:class:`~physnn.crossbar.attention.AnalogTransformerEncoderLayer`: the same computation with the
+projections called as modules) and their projections then converted like any linear layer,
+under the names ``<attn>.in_proj`` (packed ``3E x E``) or ``<attn>.q_proj`` / ``k_proj`` /
+``v_proj`` (when ``kdim``/``vdim`` differ), ``<attn>.out_proj``, ``<layer>.linear1`` /
+``linear2``; a rule on the attention or the layer (name or type) skips it whole or sets the
+config / tile of its projections. An ``nn.TransformerEncoder`` gets ``use_nested_tensor =
+False`` (its nested-tensor path would read the first layer's float weights); the decoder layer
+has no fast path and is converted in place. Per-layer :class:`Rule` s, by qualified module name (``fnmatch``
 pattern) or by type, skip a layer, give it another config or tile size, or demand that it be
 converted (``require=True``: an error names it otherwise). Then
 :func:`program_model` writes every array, :func:`set_model_time` moves the whole chip to a time
@@ -47,32 +71,68 @@ from torch import nn
 
 from ..random import check_generator
 from .config import CrossbarConfig
+from .attention import AnalogMultiheadAttention, AnalogTransformerEncoderLayer
 from .conv import AnalogConv1d, AnalogConv2d
 from .layer import AnalogLinear
 from .rnn import AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN, AnalogRNNCell
+from .rnn_stack import StackedAnalogGRU, StackedAnalogLSTM, StackedAnalogRNN
 from .tiles import TileMapping, TiledAnalogLinear
 
 __all__ = ["Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time",
            "analog_layers"]
 
-_CONVERTERS = ((nn.Linear, TiledAnalogLinear.from_linear), (nn.Conv1d, AnalogConv1d.from_conv),
-               (nn.Conv2d, AnalogConv2d.from_conv))
+def _cell_unsupported(m: nn.Module) -> str | None:
+    if getattr(m, "nonlinearity", "tanh") != "tanh":
+        return f"nonlinearity={m.nonlinearity!r}: the analog Elman cell computes tanh only"
+    return None
+
+
+#: (type, converter, why-not) — the converter's keyword arguments are ``config, tile, ensemble,
+#: generator, backend``; ``why-not(module)`` names an option the analog layer lacks (None: none)
+_CONVERTERS: tuple[tuple[type, Any, Any], ...] = (
+    (nn.Linear, TiledAnalogLinear.from_linear, None), (nn.Conv1d, AnalogConv1d.from_conv, None),
+    (nn.Conv2d, AnalogConv2d.from_conv, None),
+    (nn.LSTM, StackedAnalogLSTM.from_torch, StackedAnalogLSTM.unsupported),
+    (nn.GRU, StackedAnalogGRU.from_torch, StackedAnalogGRU.unsupported),
+    (nn.RNN, StackedAnalogRNN.from_torch, StackedAnalogRNN.unsupported),
+    (nn.LSTMCell, AnalogLSTMCell.from_torch, None), (nn.GRUCell, AnalogGRUCell.from_torch, None),
+    (nn.RNNCell, AnalogRNNCell.from_torch, _cell_unsupported),
+)
+
+_RECURRENT = (StackedAnalogLSTM, StackedAnalogGRU, StackedAnalogRNN, AnalogLSTMCell, AnalogGRUCell, AnalogRNNCell)
+
+
+def _recurrent_note(new: nn.Module, tile: TileMapping) -> str:
+    """How a converted recurrent layer sits on arrays (its report line): the input projections
+    on tiles, each recurrent matrix on one array (its per-step read is one read)."""
+    stacked = hasattr(new, "layers")
+    hh = (new.layers[0].cell if stacked else new).hh
+    note = "W_ih on tiles, W_hh on one array" + (" per layer and direction" if stacked else "")
+    if (tile.rows is not None and hh.in_features > tile.rows) or (tile.cols is not None and hh.out_features > tile.cols):
+        note += (f" (W_hh {hh.out_features}x{hh.in_features} exceeds the tile of {tile.rows} rows x "
+                 f"{tile.cols} cols)")
+    return note
 
 
 def _analog_types() -> tuple[type, ...]:
     """Layers with their own ``program()`` / ``set_time()``."""
     return (AnalogLinear, TiledAnalogLinear, AnalogConv1d, AnalogConv2d, AnalogLSTMCell, AnalogGRUCell, AnalogRNNCell,
-            AnalogLSTM, AnalogGRU, AnalogRNN)
+            AnalogLSTM, AnalogGRU, AnalogRNN, StackedAnalogLSTM, StackedAnalogGRU, StackedAnalogRNN,
+            AnalogMultiheadAttention)
+
+
+#: layers that do not call their weight-holding children as modules: :func:`convert` first
+#: rebuilds them with float ``nn.Linear`` projections that are called as modules (same
+#: computation), then converts those children like any other layer (rules by their names)
+_RESTRUCTURE = ((nn.MultiheadAttention, lambda m: AnalogMultiheadAttention.from_torch(m, config=None)),
+                (nn.TransformerEncoderLayer, lambda m: AnalogTransformerEncoderLayer.from_torch(m, config=None)))
 
 
 #: weight-holding layers :func:`convert` does not map (yet), with the reason it reports; not
 #: entered (e.g. ``nn.MultiheadAttention`` reads its ``out_proj`` weights directly)
 _UNSUPPORTED: tuple[tuple[Any, str], ...] = (
-    (nn.RNNBase, "recurrent layers are not converted yet (build physnn.crossbar.AnalogLSTM/GRU/RNN by hand)"),
-    (nn.RNNCellBase, "recurrent cells are not converted yet (build physnn.crossbar.AnalogLSTMCell/... by hand)"),
-    (nn.MultiheadAttention, "attention is not converted yet"),
-    ((nn.TransformerEncoderLayer, nn.TransformerDecoderLayer),
-     "transformer layers are not converted yet (their fast path reads the linear weights directly)"),
+    (nn.RNNBase, "this recurrent layer type has no analog equivalent (LSTM, GRU and RNN have)"),
+    (nn.RNNCellBase, "this recurrent cell type has no analog equivalent (LSTMCell, GRUCell and RNNCell have)"),
     ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "transposed convolutions are not supported yet"),
     (nn.Conv3d, "3-d convolutions are not supported yet"),
     ((nn.Embedding, nn.EmbeddingBag), "an embedding is a table lookup, not a matrix-vector product"),
@@ -142,7 +202,7 @@ class ReportRow:
     tiles: int
     devices: int
     status: str            # "converted", "left digital" or "already analog"
-    reason: str = ""
+    reason: str = ""       # why it was left digital; for a converted recurrent layer, its arrays
 
 
 @dataclass(frozen=True)
@@ -253,28 +313,54 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
     rows: list[ReportRow] = []
     analog = _analog_types()
 
-    def visit(name: str, m: nn.Module) -> nn.Module | None:
-        """The replacement of ``m`` (None: keep it); appends report rows."""
+    def children(m: nn.Module, name: str, cfg: CrossbarConfig, tl: TileMapping) -> None:
+        for child_name, child in list(m.named_children()):
+            q = f"{name}.{child_name}" if name else child_name
+            rep = visit(q, child, cfg, tl)
+            if rep is not None:
+                setattr(m, child_name, rep)
+
+    def visit(name: str, m: nn.Module, config: CrossbarConfig, tile: TileMapping) -> nn.Module | None:
+        """The replacement of ``m`` (None: keep it); appends report rows. ``config`` / ``tile``:
+        the defaults here (a rule on a rebuilt container sets them for its children)."""
         rule = _first_rule(rules, name, m)
         kind = type(m).__name__
         if isinstance(m, analog):
             rows.append(ReportRow(name=name, layer_type=kind, weight_shape=(), tiles=0, devices=0,
                                   status="already analog"))
             return None
-        make = next((f for t, f in _CONVERTERS if isinstance(m, t)), None)
-        if make is not None:
+        skip_row = lambda: ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m),  # noqa: E731
+                                     tiles=0, devices=0, status="left digital",
+                                     reason=f"rule (match={rule.match!r}, skip=True)")
+        cfg = rule.config if rule is not None and rule.config is not None else config
+        tl = rule.tile if rule is not None and rule.tile is not None else tile
+        rebuild = next((f for t, f in _RESTRUCTURE if isinstance(m, t)), None)
+        if rebuild is not None:
             if rule is not None and rule.skip:
-                rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=0, devices=0,
-                                      status="left digital", reason=f"rule (match={rule.match!r}, skip=True)"))
+                rows.append(skip_row())
                 return None
-            cfg = rule.config if rule is not None and rule.config is not None else config
-            tl = rule.tile if rule is not None and rule.tile is not None else tile
-            new = make(m, config=cfg, tile=tl, ensemble=ensemble, generator=generator, backend=backend)
-            lin = new if isinstance(new, TiledAnalogLinear) else new.linear
-            rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=lin.n_tiles,
-                                  devices=lin.devices, status="converted"))
+            new = rebuild(m)
+            if isinstance(new, AnalogMultiheadAttention) and new.bias_k is not None:
+                rows.append(ReportRow(name=name, layer_type=kind, weight_shape=tuple(new.bias_k.shape), tiles=0,
+                                      devices=0, status="left digital",
+                                      reason="bias_k, bias_v (add_bias_kv) are appended to the projected keys "
+                                             "and values digitally"))
+            children(new, name, cfg, tl)
             return new
-        why = next((w for t, w in _UNSUPPORTED if isinstance(m, t)), None)
+        make, why_not = next(((f, w) for t, f, w in _CONVERTERS if isinstance(m, t)), (None, None))
+        why = None if why_not is None else why_not(m)
+        if make is not None and why is None:
+            if rule is not None and rule.skip:
+                rows.append(skip_row())
+                return None
+            new = make(m, config=cfg, tile=tl, ensemble=ensemble, generator=generator, backend=backend)
+            lin = new.linear if isinstance(new, (AnalogConv1d, AnalogConv2d)) else new
+            note = _recurrent_note(new, tl) if isinstance(new, _RECURRENT) else ""
+            rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=lin.n_tiles,
+                                  devices=lin.devices, status="converted", reason=note))
+            return new
+        if why is None:
+            why = next((w for t, w in _UNSUPPORTED if isinstance(m, t)), None)
         own = [n for n, _ in m.named_parameters(recurse=False)]
         if why is None and own:
             why = f"{kind} holds parameters ({', '.join(own)}) with no analog equivalent"
@@ -284,16 +370,16 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
                                  f"(match={rule.match!r}) requires it")
             rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=0, devices=0,
                                   status="left digital", reason=why))
-            if any(isinstance(m, t) for t, _ in _UNSUPPORTED):
+            if make is not None or any(isinstance(m, t) for t, _ in _UNSUPPORTED):
                 return None                           # not entered: it may use its children's weights directly
-        for child_name, child in list(m.named_children()):
-            q = f"{name}.{child_name}" if name else child_name
-            rep = visit(q, child)
-            if rep is not None:
-                setattr(m, child_name, rep)
+        children(m, name, config, tile)
+        if isinstance(m, nn.TransformerEncoder):
+            # its nested-tensor fast path would read layers[0].self_attn.in_proj_weight and hand
+            # nested tensors to the layers
+            m.use_nested_tensor = False
         return None
 
-    top = visit("", root)
+    top = visit("", root, config, tile)
     return (root if top is None else top), ConversionReport(tuple(rows))
 
 

@@ -54,6 +54,7 @@ from .backends import lstm_loop
 from .layer import AnalogLinear, draw_key
 from .read import current_backend, noise_tables, read, subkey
 from .ramp_adc import RampADC, RampADCActivation, RampDevices, ThresholdLookup
+from .tiles import TileMapping, TiledAnalogLinear, devices_per_tile
 
 __all__ = [
     "IdealActivations",
@@ -277,7 +278,8 @@ class AnalogRNNCellBase(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, config: CrossbarConfig,
                  activations: Any = None, ensemble: int | None = None,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, tile: TileMapping | None = None,
+                 backend: str | None = None, device: Any = None, dtype: torch.dtype | None = None):
         super().__init__()
         check_int_range(input_size, "input_size", 1)
         check_int_range(hidden_size, "hidden_size", 1)
@@ -289,8 +291,17 @@ class AnalogRNNCellBase(nn.Module):
         self.generator = generator
         self.activations = _check_activations(IdealActivations() if activations is None else activations)
         g = self.n_gates * hidden_size
-        self.ih = AnalogLinear(input_size, g, bias=bias, config=config, ensemble=ensemble, generator=generator)
-        self.hh = AnalogLinear(hidden_size, g, bias=bias, config=config, ensemble=ensemble, generator=generator)
+        if tile is not None and not isinstance(tile, TileMapping):
+            raise TypeError(f"tile: expected a TileMapping or None, got {type(tile).__name__}")
+        self.tile = tile
+        if tile is None:
+            self.ih = AnalogLinear(input_size, g, bias=bias, config=config, ensemble=ensemble, generator=generator,
+                                   backend=backend, device=device, dtype=dtype)
+        else:
+            self.ih = TiledAnalogLinear(input_size, g, bias=bias, config=config, tile=tile, ensemble=ensemble,
+                                        generator=generator, backend=backend, device=device, dtype=dtype)
+        self.hh = AnalogLinear(hidden_size, g, bias=bias, config=config, ensemble=ensemble, generator=generator,
+                               backend=backend, device=device, dtype=dtype)
         kinds = [k for k in self.gate_kinds for _ in range(hidden_size)]
         self.gate_act = _GateActivation(kinds, self.activations, ensemble, generator)
         self.state_act = _GateActivation([_TANH] * hidden_size, self.activations, ensemble, generator)
@@ -307,6 +318,36 @@ class AnalogRNNCellBase(nn.Module):
     @property
     def config(self) -> CrossbarConfig:
         return self.ih.config
+
+    @property
+    def n_tiles(self) -> int:
+        """Arrays per chip: the input projection's tiles (1 without ``tile``) and one recurrent array."""
+        return (self.ih.n_tiles if isinstance(self.ih, TiledAnalogLinear) else 1) + 1
+
+    @property
+    def devices(self) -> int:
+        """Conductance devices programmed per chip (both matrices)."""
+        ih = self.ih.devices if isinstance(self.ih, TiledAnalogLinear) else devices_per_tile(
+            self.config, self.ih.out_features, self.ih.in_features)
+        return ih + devices_per_tile(self.hh.config, self.hh.out_features, self.hh.in_features)
+
+    @torch.no_grad()
+    def copy_weights_(self, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor | None = None,
+                      b_hh: torch.Tensor | None = None) -> "AnalogRNNCellBase":
+        """Write float weights in ``torch.nn`` layout (gates stacked) and forget the programming."""
+        if isinstance(self.ih, TiledAnalogLinear):
+            self.ih.copy_weight_(w_ih)
+            for t in self.ih.tiles:
+                t.reset_devices()
+        else:
+            self.ih.weight.copy_(w_ih)
+            self.ih.reset_devices()
+        self.hh.weight.copy_(w_hh)
+        if b_ih is not None:
+            self.ih.bias.copy_(b_ih)
+            self.hh.bias.copy_(b_hh)
+        self.hh.reset_devices()
+        return self
 
     @torch.no_grad()
     def program(self, generator: torch.Generator | None = None) -> "AnalogRNNCellBase":
@@ -415,13 +456,18 @@ class AnalogRNNCellBase(nn.Module):
 
     @classmethod
     def from_torch(cls, module: nn.Module, *, config: CrossbarConfig, activations: Any = None,
-                   ensemble: int | None = None, generator: torch.Generator | None = None) -> "AnalogRNNCellBase":
+                   ensemble: int | None = None, generator: torch.Generator | None = None,
+                   tile: TileMapping | None = None, backend: str | None = None) -> "AnalogRNNCellBase":
         """Copy the weights of the matching ``torch.nn`` cell (``LSTMCell``, ``GRUCell``, ``RNNCell``)."""
+        want = {AnalogLSTMCell: nn.LSTMCell, AnalogGRUCell: nn.GRUCell, AnalogRNNCell: nn.RNNCell}.get(cls)
+        if want is not None and not isinstance(module, want):
+            raise TypeError(f"module: expected a torch.nn.{want.__name__}, got {type(module).__name__}")
         if isinstance(module, nn.RNNCell) and module.nonlinearity != "tanh":
             raise ValueError("module: only tanh Elman cells are supported")
+        w = module.weight_ih
         new = cls(module.input_size, module.hidden_size, module.bias, config=config, activations=activations,
-                  ensemble=ensemble, generator=generator)
-        _copy_weights(new, module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh)
+                  ensemble=ensemble, generator=generator, tile=tile, backend=backend, device=w.device, dtype=w.dtype)
+        new.copy_weights_(module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh)
         return new
 
     def extra_repr(self) -> str:
@@ -445,6 +491,16 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         Independent device instances; states and outputs get a leading ``E`` dimension.
     generator : torch.Generator, optional
         Source of all draws.
+    tile : TileMapping, optional
+        Array size of the input projection ``W_ih`` (a
+        :class:`~physnn.crossbar.tiles.TiledAnalogLinear`: its own DAC, ADC and partial sums per
+        tile); None: one array (an :class:`~physnn.crossbar.AnalogLinear`). The recurrent matrix
+        ``W_hh`` is always one array: the per-step read and the compiled LSTM loop read its one
+        :class:`~physnn.crossbar.read.ReadSpec`.
+    backend : str, optional
+        Read back end of both crossbars.
+    device, dtype
+        Of the float parameters.
     """
 
     n_gates = 4
@@ -563,11 +619,13 @@ class _AnalogSequence(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, batch_first: bool = False,
                  config: CrossbarConfig, activations: Any = None, ensemble: int | None = None,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, tile: TileMapping | None = None,
+                 backend: str | None = None, device: Any = None, dtype: torch.dtype | None = None):
         super().__init__()
         self.batch_first = bool(batch_first)
         self.cell = self.cell_cls(input_size, hidden_size, bias, config=config, activations=activations,
-                                  ensemble=ensemble, generator=generator)
+                                  ensemble=ensemble, generator=generator, tile=tile, backend=backend, device=device,
+                                  dtype=dtype)
 
     @property
     def input_size(self) -> int:
@@ -654,30 +712,26 @@ class _AnalogSequence(nn.Module):
 
     @classmethod
     def from_torch(cls, module: nn.Module, *, config: CrossbarConfig, activations: Any = None,
-                   ensemble: int | None = None, generator: torch.Generator | None = None) -> "_AnalogSequence":
-        """Copy the weights of a one-layer, unidirectional ``torch.nn.LSTM``/``GRU``/``RNN``."""
+                   ensemble: int | None = None, generator: torch.Generator | None = None,
+                   tile: TileMapping | None = None, backend: str | None = None) -> "_AnalogSequence":
+        """Copy the weights of a one-layer, unidirectional ``torch.nn.LSTM``/``GRU``/``RNN``
+        (several layers, both directions: :mod:`physnn.crossbar.rnn_stack`)."""
+        want = {AnalogLSTM: nn.LSTM, AnalogGRU: nn.GRU, AnalogRNN: nn.RNN}.get(cls)
+        if want is not None and not isinstance(module, want):
+            raise TypeError(f"module: expected a torch.nn.{want.__name__}, got {type(module).__name__}")
         if module.num_layers != 1 or module.bidirectional:
-            raise ValueError("module: only one-layer unidirectional torch RNNs can be copied")
+            raise ValueError("module: only one-layer unidirectional torch RNNs can be copied "
+                             "(physnn.crossbar.rnn_stack converts several layers and both directions)")
         if getattr(module, "proj_size", 0):
             raise ValueError("module: LSTM projections (proj_size) are not supported")
         if isinstance(module, nn.RNN) and module.nonlinearity != "tanh":
             raise ValueError("module: only tanh Elman RNNs are supported")
         new = cls(module.input_size, module.hidden_size, module.bias, batch_first=module.batch_first,
-                  config=config, activations=activations, ensemble=ensemble, generator=generator)
-        _copy_weights(new.cell, module.weight_ih_l0, module.weight_hh_l0,
-                      getattr(module, "bias_ih_l0", None), getattr(module, "bias_hh_l0", None))
+                  config=config, activations=activations, ensemble=ensemble, generator=generator, tile=tile,
+                  backend=backend, device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype)
+        new.cell.copy_weights_(module.weight_ih_l0, module.weight_hh_l0, getattr(module, "bias_ih_l0", None),
+                               getattr(module, "bias_hh_l0", None))
         return new
-
-
-def _copy_weights(cell: AnalogRNNCellBase, w_ih, w_hh, b_ih, b_hh) -> None:
-    with torch.no_grad():
-        cell.ih.weight.copy_(w_ih)
-        cell.hh.weight.copy_(w_hh)
-        if b_ih is not None:
-            cell.ih.bias.copy_(b_ih)
-            cell.hh.bias.copy_(b_hh)
-    cell.ih.reset_devices()
-    cell.hh.reset_devices()
 
 
 class AnalogLSTM(_AnalogSequence):

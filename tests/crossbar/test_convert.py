@@ -16,8 +16,8 @@ import pytest
 import torch
 from torch import nn
 
-from physnn.crossbar import (DAC, AnalogConv1d, AnalogConv2d, AnalogLinear, ConversionReport, CrossbarConfig, Rule,
-                             TiledAnalogLinear, TileMapping, analog_layers, convert, program_model, set_model_time)
+from physnn.crossbar import (DAC, AnalogConv1d, AnalogConv2d, AnalogLinear, AnalogMultiheadAttention, ConversionReport,
+                             CrossbarConfig, Rule, TiledAnalogLinear, TileMapping, analog_layers, convert, program_model, set_model_time)
 from physnn.crossbar.config import aihwkit_preset
 from physnn.crossbar.mapping import ReferenceColumn
 from physnn.crossbar.read import backends, use_backend
@@ -309,7 +309,7 @@ class _Zoo(nn.Module):
         self.bn = nn.BatchNorm2d(8)
         self.up = nn.ConvTranspose2d(8, 3, 2)
         self.emb = nn.Embedding(10, 4)
-        self.lstm = nn.LSTM(4, 6)
+        self.lstm = nn.LSTM(4, 6, proj_size=3)          # projections: no analog equivalent
         self.attn = nn.MultiheadAttention(6, 2)
         self.block = nn.Sequential(nn.Linear(6, 1000), nn.Tanh(), nn.Linear(1000, 3))
         self.conv1 = nn.Conv1d(4, 4, 3, bias=False)
@@ -321,30 +321,27 @@ def test_report_rows_and_table():
     analog, report = convert(zoo, IDEAL, tile=TileMapping(rows=512, cols=512))
     assert isinstance(report, ConversionReport)
     by = {r.name: r for r in report}
-    assert set(by) == {"", "conv", "bn", "up", "emb", "lstm", "attn", "block.0", "block.2", "conv1"}
+    assert set(by) == {"", "conv", "bn", "up", "emb", "lstm", "attn.in_proj", "attn.out_proj", "block.0", "block.2",
+                       "conv1"}
     assert by["conv"].status == "converted" and by["conv"].weight_shape == (8, 3, 3, 3)
     assert by["conv"].tiles == 1 and by["conv"].devices == 2 * 8 * 27
     assert by["block.0"].tiles == 2 and by["block.0"].devices == 2 * 6 * 1000       # outputs over 2 arrays
     assert by["block.2"].tiles == 2 and by["block.2"].weight_shape == (3, 1000)     # inputs over 2 arrays
-    for name, why in [("lstm", "recurrent"), ("attn", "attention"), ("up", "transposed"), ("emb", "table lookup"),
+    assert by["attn.in_proj"].weight_shape == (18, 6) and by["attn.out_proj"].status == "converted"
+    for name, why in [("lstm", "proj_size=3"), ("up", "transposed"), ("emb", "table lookup"),
                       ("bn", "normalisation"), ("", "scale")]:
         assert by[name].status == "left digital" and why in by[name].reason, name
         assert by[name].tiles == 0 and by[name].devices == 0
-    assert isinstance(analog.attn.out_proj, nn.Linear) and not isinstance(analog.attn.out_proj, TiledAnalogLinear)
+    assert isinstance(analog.attn, AnalogMultiheadAttention) and isinstance(analog.attn.out_proj, TiledAnalogLinear)
     assert type(analog.lstm) is nn.LSTM and isinstance(analog.block[0], TiledAnalogLinear)
     assert isinstance(analog.conv1, AnalogConv1d)
     table = str(report)
-    assert "left digital: attention is not converted yet" in table and "block.0" in table
-    assert table.splitlines()[-1].startswith("total") and "4 converted, 6 left digital" in table
+    assert "left digital: an embedding is a table lookup" in table and "block.0" in table
+    assert table.splitlines()[-1].startswith("total") and "6 converted, 5 left digital" in table
     rc, _ = convert(nn.Linear(5, 3), IDEAL.replace(mapping=ReferenceColumn(IDEAL.range)), tile=TileMapping(cols=2))
     assert _[""].devices == (2 + 1) * 5 + (1 + 1) * 5 and isinstance(rc, TiledAnalogLinear)
-    x = torch.randn(4, 2, 6)                                 # the digital attention still runs
+    x = torch.randn(4, 2, 6)
     assert analog.attn(x, x, x)[0].shape == x.shape
-    # a transformer layer is not entered: its eval fast path would read linear1.weight directly
-    enc = nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), nn.Linear(8, 2))
-    t_an, t_rep = convert(enc, IDEAL)
-    assert t_rep["0"].status == "left digital" and "fast path" in t_rep["0"].reason
-    assert type(t_an[0].linear1) is nn.Linear and isinstance(t_an[1], TiledAnalogLinear)
 
 
 def test_rules():
@@ -359,7 +356,7 @@ def test_rules():
     assert report["features.0"].status == "left digital" and "skip=True" in report["features.0"].reason
     assert analog.features[2].config is other and report["head"].tiles == 1
     assert analog.head.config is IDEAL
-    with pytest.raises(ValueError, match=r"lstm: LSTM cannot be converted \(recurrent"):
+    with pytest.raises(ValueError, match=r"lstm: LSTM cannot be converted \(proj_size=3"):
         convert(_Zoo(), IDEAL, rules=[Rule(match="lstm", require=True)])
     convert(net, IDEAL, rules=[Rule(match="features.*", require=True)])       # ReLU/Flatten hold no weights
     with pytest.raises(TypeError, match="match"):
