@@ -94,8 +94,8 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
             lr: float = 3e-3, weight_decay: float = 0.0, batch_size: int = 128, clip_sigma: float | None = None,
             x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
             loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = ensemble_cross_entropy,
-            val_fn: Callable[[nn.Module], float] | None = None, generator: torch.Generator | None = None,
-            ) -> dict:
+            val_fn: Callable[[nn.Module], float] | None = None, t_train_s: float | None = None,
+            generator: torch.Generator | None = None) -> dict:
     """Hardware-aware training of a converted model (in place); see the module doc.
 
     Parameters
@@ -121,6 +121,12 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
         without a leading chip dimension).
     val_fn : callable, optional
         ``val_fn(model) -> score`` (higher is better) instead of the validation accuracy.
+    t_train_s : float, optional
+        Move every analog layer to this time after programming first
+        (:func:`~physnn.crossbar.set_model_time`): each training forward then draws the drift,
+        accumulated 1/f noise and drift compensation of that time on top of the programming
+        noise (training against the noise at the horizon the chip must hold), and the
+        validation reads are at that time too. None: the layers' current time.
     generator : torch.Generator, optional
         Draws the batch order (the devices' noise comes from the analog layers' generators).
 
@@ -141,6 +147,9 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
         raise ValueError("x_val, y_val: give both or neither")
     if clip_sigma is not None:
         clip_analog_weights(model, clip_sigma)            # checks clip_sigma
+    if t_train_s is not None:
+        from ..crossbar import set_model_time
+        set_model_time(model, t_train_s)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     hist: dict = {"loss": [], "val": [], "best_epoch": epochs - 1}
