@@ -168,3 +168,16 @@ def test_to_float_inverts_convert():
         assert torch.equal(back(x), net(x))
     with pytest.raises(TypeError, match="model"):
         to_float("net")
+
+
+@pytest.mark.parametrize("k, dil, st", [((3, 3), (1, 1), (1, 1)), ((3, 2), (2, 1), (2, 1)), ((1, 4), (1, 3), (1, 2)),
+                                        ((2, 3), (1, 2), (3, 1)), ((1, 1), (1, 1), (1, 1))])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_unfold_columns_equals_torch_unfold_bit_for_bit(k, dil, st, dtype):
+    from physnn.crossbar.conv import unfold_columns
+
+    x = torch.randn(3, 5, 9, 11, generator=_gen(12), dtype=dtype)
+    ref = nn.functional.unfold(x, k, dilation=dil, stride=st).transpose(-1, -2)
+    got = unfold_columns(x, k, dil, st)
+    assert got.shape == ref.shape and got.is_contiguous()
+    assert torch.equal(got, ref)
