@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--chips", type=int, default=8)
     p.add_argument("--float-epochs", type=int, default=60)
-    p.add_argument("--hwa-epochs", type=int, default=30)
+    p.add_argument("--hwa-epochs", type=int, default=40)
     p.add_argument("--hwa-lr", type=float, default=2e-3)
     p.add_argument("--lm-epochs", type=int, default=6)
     p.add_argument("--lm-hwa-epochs", type=int, default=2)
