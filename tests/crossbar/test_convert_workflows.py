@@ -73,6 +73,9 @@ def test_hwa_fit_keeps_the_best_validation_epoch_and_checks_arguments():
     with torch.no_grad():
         acc = float((net(xva).argmax(-1) == yva).float().mean())
     assert acc == pytest.approx(hist["val"][hist["best_epoch"]])      # restored (a float net reads exactly)
+    chip, _ = convert(net, CrossbarConfig.from_card("pcm_aihwkit"), generator=_gen(6))
+    hwa_fit(chip, xtr[:50], ytr[:50], epochs=1, t_train_s=86400.0, generator=_gen(5))
+    assert [m.t_inference for _, m in analog_layers(chip)] == [86400.0, 86400.0]   # trained at 1 day
     with pytest.raises(ValueError, match="x_val, y_val"):
         hwa_fit(net, xtr, ytr, x_val=xva)
     with pytest.raises(ValueError, match="y_train"):
