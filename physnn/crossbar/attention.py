@@ -35,11 +35,12 @@ False). ``nn.TransformerDecoderLayer`` has no fast path: converting its ``self_a
 ``multihead_attn``, ``linear1`` and ``linear2`` in place suffices.
 
 Ensemble: with ``ensemble=E`` every projection holds ``E`` chips. A batched input
-``(N, L, E_dim)`` (``(L, N, E_dim)`` without ``batch_first``) or an unbatched ``(L, E_dim)`` is
-shared by the chips; a 4-d input ``(E, N, L, E_dim)`` carries one input per chip (what an
-earlier analog layer returns). Outputs are ``(E, N, L, E_dim)`` (attention weights
-``(E, N, L, S)``; an unbatched input needs a batch dimension with an ensemble); the query may be per chip while the key and value are shared (a decoder's
-memory). Masks are per batch element and apply to every chip.
+``(N, L, E_dim)`` (``(L, N, E_dim)`` without ``batch_first``) is shared by the chips; a 4-d
+input ``(E, N, L, E_dim)`` carries one input per chip (what an earlier analog layer returns);
+an unbatched ``(L, E_dim)`` input is an error with an ensemble (its output would read as a
+batch). Outputs are ``(E, N, L, E_dim)``, attention weights ``(E, N, L, S)``; the query may be
+per chip while the key and value are shared (a decoder's memory). Masks are per batch element
+and apply to every chip.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_int_range
+from ..random import check_generator
 from .config import CrossbarConfig
 from .layer import AnalogLinear
 from .tiles import TileMapping, TiledAnalogLinear
@@ -126,7 +128,7 @@ class AnalogMultiheadAttention(nn.Module):
         Number ``E`` of independent chips (leading output dimension).
     generator : torch.Generator, optional
         Source of all draws of all projections (programming in the order in-projection(s),
-        out-projection).
+        out-projection) and of the attention-dropout masks.
     backend : str, optional
         Read back end of the projections.
     device, dtype
@@ -154,6 +156,7 @@ class AnalogMultiheadAttention(nn.Module):
         vdim = embed_dim if vdim is None else vdim
         check_int_range(kdim, "kdim", 1)
         check_int_range(vdim, "vdim", 1)
+        self.generator = check_generator(generator)
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
         self.kdim, self.vdim = kdim, vdim
         self.dropout = float(dropout)
@@ -312,8 +315,9 @@ class AnalogMultiheadAttention(nn.Module):
         if is_causal and attn_mask is None:
             raise RuntimeError("is_causal: needs attn_mask (as nn.MultiheadAttention; it is a hint that attn_mask "
                                "is the causal mask)")
-        if is_causal and kpm is None and not need_weights:
-            am = None
+        p = self.dropout if self.training else 0.0
+        if is_causal and kpm is None and not need_weights and p == 0.0:
+            am = None                                   # SDPA's causal mask (the hint: attn_mask is causal)
         else:
             is_causal = False
             am = _float_mask(attn_mask, "attn_mask", dt)
@@ -347,25 +351,27 @@ class AnalogMultiheadAttention(nn.Module):
         if kpm is not None:
             kpm = kpm.view(B, 1, 1, S).expand(B, H, 1, S).reshape(B * H, 1, S)
             am = kpm if am is None else am + kpm
-        p = self.dropout if self.training else 0.0
         weights = None
-        if need_weights:
+        if need_weights or p > 0.0:
+            # explicit softmax (the dropout mask drawn from the module's generator)
             qs = q * math.sqrt(1.0 / float(hd))
             s = torch.bmm(qs, k.transpose(-2, -1)) if am is None else torch.baddbmm(am, qs, k.transpose(-2, -1))
             w = torch.softmax(s, dim=-1)
             if p > 0.0:
-                w = F.dropout(w, p=p)
+                keep = torch.rand(w.shape, generator=self.generator, dtype=w.dtype, device=w.device) >= p
+                w = w * keep / (1.0 - p) if p < 1.0 else torch.zeros_like(w)
             out = torch.bmm(w, v)                                                  # (B H, L, hd)
-            weights = w.view(*lead, N, H, L, S)
-            if average_attn_weights:
-                weights = weights.mean(dim=-3)
-            if not batched:
-                weights = weights.squeeze(len(lead))
+            if need_weights:
+                weights = w.view(*lead, N, H, L, S)
+                if average_attn_weights:
+                    weights = weights.mean(dim=-3)
+                if not batched:
+                    weights = weights.squeeze(len(lead))
         else:
             if am is not None:
                 am = am.unsqueeze(0) if am.shape[0] == 1 else am.view(B, H, -1, S)
             out = F.scaled_dot_product_attention(q.view(B, H, L, hd), k.view(B, H, S, hd), v.view(B, H, S, hd),
-                                                 am, p, is_causal)
+                                                 am, 0.0, is_causal)
         out = out.reshape(B, H, L, hd).transpose(1, 2).reshape(*lead, N, L, E)
         y = _apply(self.out_proj, out, bool(lead))
         if not batched:

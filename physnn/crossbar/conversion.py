@@ -108,7 +108,8 @@ def _recurrent_note(new: nn.Module, tile: TileMapping) -> str:
     stacked = hasattr(new, "layers")
     hh = (new.layers[0].cell if stacked else new).hh
     note = "W_ih on tiles, W_hh on one array" + (" per layer and direction" if stacked else "")
-    if (tile.rows is not None and hh.in_features > tile.rows) or (tile.cols is not None and hh.out_features > tile.cols):
+    rows, cols = tile.split(hh.in_features, hh.out_features)
+    if len(rows) > 2 or len(cols) > 2:
         note += (f" (W_hh {hh.out_features}x{hh.in_features} exceeds the tile of {tile.rows} rows x "
                  f"{tile.cols} cols)")
     return note
@@ -123,14 +124,19 @@ def _analog_types() -> tuple[type, ...]:
 
 #: layers that do not call their weight-holding children as modules: :func:`convert` first
 #: rebuilds them with float ``nn.Linear`` projections that are called as modules (same
-#: computation), then converts those children like any other layer (rules by their names)
-_RESTRUCTURE = ((nn.MultiheadAttention, lambda m: AnalogMultiheadAttention.from_torch(m, config=None)),
-                (nn.TransformerEncoderLayer, lambda m: AnalogTransformerEncoderLayer.from_torch(m, config=None)))
+#: computation), then converts those children like any other layer (rules by their names);
+#: exact types only (a subclass may compute something else: left digital, see _UNSUPPORTED)
+_RESTRUCTURE = ((nn.MultiheadAttention, lambda m, g: AnalogMultiheadAttention.from_torch(m, config=None, generator=g)),
+                (nn.TransformerEncoderLayer, lambda m, g: AnalogTransformerEncoderLayer.from_torch(m, config=None)))
 
 
 #: weight-holding layers :func:`convert` does not map (yet), with the reason it reports; not
-#: entered (e.g. ``nn.MultiheadAttention`` reads its ``out_proj`` weights directly)
+#: entered (they may use their children's weights directly, as a subclass of
+#: ``nn.MultiheadAttention`` with its own forward would read ``out_proj.weight``)
 _UNSUPPORTED: tuple[tuple[Any, str], ...] = (
+    ((nn.MultiheadAttention, nn.TransformerEncoderLayer),
+     "a subclass with a forward of its own (only torch's own class is rebuilt with analog projections; "
+     "convert its parts or build AnalogMultiheadAttention / AnalogTransformerEncoderLayer)"),
     (nn.RNNBase, "this recurrent layer type has no analog equivalent (LSTM, GRU and RNN have)"),
     (nn.RNNCellBase, "this recurrent cell type has no analog equivalent (LSTMCell, GRUCell and RNNCell have)"),
     ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "transposed convolutions are not supported yet"),
@@ -150,7 +156,10 @@ class Rule:
     ----------
     match : str, type or tuple of types
         An ``fnmatch`` pattern on the qualified module name (``"features.*"``, ``"head"``;
-        case-sensitive), or module type(s) matched with ``isinstance`` (``nn.Conv2d``).
+        case-sensitive), or module type(s) matched with ``isinstance`` (``nn.Conv2d``). The
+        projections of an attention are named ``<attn>.in_proj`` (or ``q_proj`` / ``k_proj`` /
+        ``v_proj``) and ``<attn>.out_proj`` and match ``nn.Linear``; a rule with ``config`` or
+        ``tile`` on an attention or a transformer encoder layer sets them for its projections.
     skip : bool
         Leave the matched layers digital (reported as such).
     config : CrossbarConfig, optional
@@ -334,12 +343,12 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
                                      reason=f"rule (match={rule.match!r}, skip=True)")
         cfg = rule.config if rule is not None and rule.config is not None else config
         tl = rule.tile if rule is not None and rule.tile is not None else tile
-        rebuild = next((f for t, f in _RESTRUCTURE if isinstance(m, t)), None)
+        rebuild = next((f for t, f in _RESTRUCTURE if type(m) is t), None)     # a subclass: its own forward
         if rebuild is not None:
             if rule is not None and rule.skip:
                 rows.append(skip_row())
                 return None
-            new = rebuild(m)
+            new = rebuild(m, generator)
             if isinstance(new, AnalogMultiheadAttention) and new.bias_k is not None:
                 rows.append(ReportRow(name=name, layer_type=kind, weight_shape=tuple(new.bias_k.shape), tiles=0,
                                       devices=0, status="left digital",

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from physnn.crossbar import (DAC, AnalogConv1d, AnalogConv2d, AnalogLinear, AnalogMultiheadAttention, ConversionReport,
-                             CrossbarConfig, Rule, TiledAnalogLinear, TileMapping, analog_layers, convert, program_model, set_model_time)
+                             CrossbarConfig, Rule, TiledAnalogLinear, TileMapping, analog_layers, convert,
+                             program_model, set_model_time)
 from physnn.crossbar.config import aihwkit_preset
 from physnn.crossbar.mapping import ReferenceColumn
 from physnn.crossbar.read import backends, use_backend

@@ -7,7 +7,9 @@
   nested-tensor fast paths run;
 * the analog weights are what is read: perturbing the programmed chip changes the output (no
   fast path on the float weights), PCM devices change it, an ensemble gives ``E`` different outputs;
-* rules by the projections' names, report rows, ``state_dict`` round trip, messages.
+* rules by the projections' names, report rows, ``state_dict`` round trip, messages;
+* a char-level transformer LM (embedding, 2 causal layers, d_model 64, 4 heads) converts end to end
+  with 8 PCM chips (finite, chips differ, gradients to every tile in training).
 """
 
 import io
@@ -269,3 +271,83 @@ def test_state_dict_round_trip():
         with torch.no_grad():
             outs.append(m(x))
     assert torch.equal(outs[0], outs[1])
+
+
+class _CharLM(nn.Module):
+    """Embedding + learned positions + 2-layer causal encoder (d_model 64, 4 heads) + linear head."""
+
+    def __init__(self, vocab=40, d=64, ctx=16):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.pos = nn.Parameter(0.02 * torch.randn(ctx, d))
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, 4, 128, dropout=0.1, batch_first=True), 2)
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, idx):
+        T = idx.shape[-1]
+        mask = nn.Transformer.generate_square_subsequent_mask(T)
+        return self.head(self.enc(self.emb(idx) + self.pos[:T], mask=mask, is_causal=True))
+
+
+def test_char_lm_end_to_end_pcm_ensemble():
+    torch.manual_seed(19)
+    lm = _CharLM().eval()
+    idx = torch.randint(0, 40, (3, 16), generator=_gen(20))
+    a, rep = convert(lm, PCM, tile=TileMapping(rows=64, cols=64), ensemble=8, generator=_gen(21))
+    assert len(rep.converted) == 2 * 4 + 1
+    assert rep["emb"].status == "left digital" and "table lookup" in rep["emb"].reason
+    assert rep[""].status == "left digital" and "pos" in rep[""].reason
+    assert rep["enc.layers.0.self_attn.in_proj"].tiles == 3 and rep["enc.layers.1.linear2"].tiles == 2
+    set_model_time(program_model(a), 86400.0)
+    with torch.no_grad():
+        logits, ref = a(idx), lm(idx)
+    assert logits.shape == (8, 3, 16, 40) and torch.isfinite(logits).all()
+    assert all((logits[i] - logits[0]).abs().max() > 1e-3 for i in range(1, 8))
+    agree = (logits.argmax(-1) == ref.argmax(-1)).float().mean()
+    assert 0.5 < float(agree) < 1.0, float(agree)        # close to the float model, not equal
+    ideal, _ = convert(lm, IDEAL, ensemble=8)
+    with torch.no_grad():
+        torch.testing.assert_close(ideal(idx), ref.expand(8, -1, -1, -1), rtol=1e-4, atol=1e-4)
+    # training (HWA): a forward with noise and dropout, gradients to every tile
+    a.train()
+    loss = nn.functional.cross_entropy(a(idx).flatten(0, 2), idx.expand(8, -1, -1).flatten())
+    loss.backward()
+    tiles = [t for _, layer in analog_layers(a) for t in _tiles(layer)]
+    assert len(tiles) == sum(r.tiles for r in rep.converted)
+    assert all(t.weight.grad is not None and t.weight.grad.abs().sum() > 0 for t in tiles)
+
+
+def test_full_transformer_and_attention_dropout_generator():
+    torch.manual_seed(22)
+    t = nn.Transformer(8, 2, 1, 1, 16, batch_first=True).to(D).eval()
+    a, rep = convert(t, IDEAL, tile=TILE)
+    assert len(rep.converted) == 4 + 6 and a.encoder.use_nested_tensor is False
+    src = torch.randn(2, 5, 8, dtype=D, generator=_gen(23))
+    tgt = torch.randn(2, 4, 8, dtype=D, generator=_gen(24))
+    mask = nn.Transformer.generate_square_subsequent_mask(4, dtype=D)
+    with torch.no_grad():
+        torch.testing.assert_close(a(src, tgt, tgt_mask=mask), t(src, tgt, tgt_mask=mask), **TOL)
+    # attention dropout in training draws its masks from the module's generator
+    m = AnalogMultiheadAttention.from_torch(_mha(25, dropout=0.5, batch_first=True), config=None,
+                                            generator=_gen(26)).train()
+    causal = nn.Transformer.generate_square_subsequent_mask(5, dtype=D)
+    outs = []
+    for _ in range(2):
+        m.generator.manual_seed(27)
+        outs.append(m(src, src, src, attn_mask=causal, is_causal=True, need_weights=False)[0])
+    assert torch.equal(outs[0], outs[1])
+    assert not torch.allclose(outs[0], m.eval()(src, src, src, attn_mask=causal, need_weights=False)[0])
+
+
+def test_subclass_with_its_own_forward_is_left_digital():
+    class Scaled(nn.MultiheadAttention):
+        def forward(self, *a, **k):
+            y, w = super().forward(*a, **k)
+            return 2 * y, w
+
+    net = nn.Sequential()
+    net.add_module("attn", Scaled(8, 2))
+    a, rep = convert(net, IDEAL)
+    assert type(a.attn) is Scaled and rep["attn"].status == "left digital" and "subclass" in rep["attn"].reason
+    with pytest.raises(ValueError, match="attn: Scaled cannot be converted"):
+        convert(net, IDEAL, rules=[Rule(match="attn", require=True)])

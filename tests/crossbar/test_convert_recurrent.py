@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from physnn.crossbar import (AnalogGRUCell, AnalogLSTMCell, CrossbarConfig, Rule, StackedAnalogGRU,
+from physnn.crossbar import (AnalogGRUCell, AnalogLSTMCell, AnalogRNNCell, CrossbarConfig, Rule, StackedAnalogGRU,
                              StackedAnalogLSTM, StackedAnalogRNN, TiledAnalogLinear, TileMapping, analog_layers,
                              convert, program_model, set_model_time)
 
@@ -94,7 +94,8 @@ def test_stacked_ensemble(tcls, acls):
         a(nn.utils.rnn.pack_sequence([x[:, 0], x[:3, 1]]))
 
 
-@pytest.mark.parametrize("tcls,acls", [(nn.LSTMCell, AnalogLSTMCell), (nn.GRUCell, AnalogGRUCell)])
+@pytest.mark.parametrize("tcls,acls", [(nn.LSTMCell, AnalogLSTMCell), (nn.GRUCell, AnalogGRUCell),
+                                       (nn.RNNCell, AnalogRNNCell)])
 def test_cells_convert_and_equal_torch(tcls, acls):
     torch.manual_seed(7)
     m = tcls(5, 6).to(D)
