@@ -118,6 +118,14 @@ TARGETS: dict[str, Target] = {
     # issue 21: a method that trains the physical parameters beats the digital-equivalent baseline
     # (the same frozen crossbars with backprop-trained digital blocks) by >= 2 points on MNIST-1D
     "mnist1d_pat_over_digital_equivalent": _t(">=", 0.02, "#21", "train_physical"),
+    # your own network on crossbar tiles (issue 22)
+    "mnist1d_cnn_acc.float": _t(">=", 0.90, "#22", "bench_convert"),
+    "mnist1d_cnn_hwa_1y_minus_float": _t(">=", -0.03, "#22", "bench_convert"),
+    "digits_cnn_hwa_1y_minus_float": _t(">=", -0.02, "#22", "bench_convert"),
+    "char_lm_hwa_1d_minus_float_bpc": _t("<=", 0.1, "#22", "bench_convert"),
+    "conv2d_ratio": _t("<=", 2.0, "#22", "bench_convert"),
+    "cnn_ratio": _t("<=", 2.0, "#22", "bench_convert"),
+    "aihwkit_convert_ratio": _t("<=", 0.5, "#22", "bench_convert"),
 }
 
 
@@ -143,6 +151,14 @@ DERIVED: dict[str, Derived] = {
     **{f"mnist1d_{m}_over_frozen": Derived("train_physical", (f"mnist1d_acc.{m}", "mnist1d_acc.frozen_random_baseline"),
                                            lambda a, b: a - b, f"MNIST-1D accuracy, {m} − frozen random baseline")
        for m in ("phyll", "mono_forward", "pat")},
+    "mnist1d_cnn_hwa_1y_minus_float": Derived("bench_convert", ("mnist1d_cnn_acc.pcm_hwa_1y", "mnist1d_cnn_acc.float"),
+                                              lambda a, b: a - b,
+                                              "MNIST-1D CNN accuracy, PCM + HWA after 1 year (8 chips) − float"),
+    "digits_cnn_hwa_1y_minus_float": Derived("bench_convert", ("digits_cnn_acc.pcm_hwa_1y", "digits_cnn_acc.float"),
+                                             lambda a, b: a - b,
+                                             "digits CNN accuracy, PCM + HWA after 1 year (8 chips) − float"),
+    "char_lm_hwa_1d_minus_float_bpc": Derived("bench_convert", ("char_lm_bpc.pcm_hwa_1d", "char_lm_bpc.float"),
+                                              lambda a, b: a - b, "char-LM test BPC, PCM + HWA after 1 day − float"),
     "mnist1d_pat_over_digital_equivalent": Derived(
         "train_physical", ("mnist1d_acc.pat", "mnist1d_acc.digital_equivalent_baseline"), lambda a, b: a - b,
         "MNIST-1D accuracy, PAT (crossbar weights trained) − digital-equivalent baseline"),
@@ -160,11 +176,14 @@ BENCHMARKS: dict[str, str] = {
     "asic_reservoir": "SHA-256 ASIC timing reservoir vs a Poisson null (#5)",
     "bench_sweep": "sweeps: batched vs point loop, dask, resume, demo time (#13, #21)",
     "sfq_xor": "SFQ synapses/neurons, XOR at network and circuit level, iris (#14)",
+    "bench_convert": "converted CNNs / char-LM on PCM tiles: HWA, drift, speed vs torch and aihwkit (#22)",
 }
 
 #: figures without a target that the README's table shows as well, by benchmark: names or
 #: ``fnmatch`` patterns; a name also takes the figures nested under it (``name.*``)
 HEADLINE: dict[str, tuple[str, ...]] = {
+    "bench_convert": ("mnist1d_cnn_acc", "digits_cnn_acc", "char_lm_bpc", "cnn_ratio_mnist1d", "converted_layers",
+                      "tiles"),
     "bench_rnn": ("gru_ratio", "rnn_ratio", "lstm_ratio_noisy_ramp"),
     "ramp_adc_rnn": ("kws_acc_*", "bpc_*", "lstm_ratio_with_column_adc"),
     "bench_josephson": ("josim_ratio_batch1024_cpu", "josim_parallel_procs", "max_switch_err_ps"),

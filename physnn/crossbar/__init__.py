@@ -24,6 +24,7 @@ rnn_stack              ``StackedAnalogLSTM`` / ... : drop-in ``nn.LSTM`` (layers
 tiles                  ``TileMapping`` / ``TiledAnalogLinear``: a layer split over fixed-size arrays
 conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled read
 attention              ``AnalogMultiheadAttention`` / ``AnalogTransformerEncoderLayer``: tiled projections
+unconvert              ``to_float``: the float model of a converted one
 conversion             ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
 =====================  =====================================================================
 """
@@ -63,6 +64,7 @@ __all__ = [
     "TileMapping", "TiledAnalogLinear", "AnalogConv1d", "AnalogConv2d",
     "AnalogMultiheadAttention", "AnalogTransformerEncoderLayer",
     "StackedAnalogLSTM", "StackedAnalogGRU", "StackedAnalogRNN",
+    "to_float",
     "Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time", "analog_layers",
 ]
 
@@ -79,3 +81,4 @@ from .attention import AnalogMultiheadAttention, AnalogTransformerEncoderLayer  
 from .rnn_stack import StackedAnalogGRU, StackedAnalogLSTM, StackedAnalogRNN  # noqa: E402
 from .conversion import (ConversionReport, ReportRow, Rule, analog_layers, convert,  # noqa: E402
                       program_model, set_model_time)
+from .unconvert import to_float  # noqa: E402
