@@ -26,12 +26,16 @@ def layer_read_latency(vectors: int, per_tile: list[tuple[Number, Number]], para
     if vectors < 0:
         raise ValueError(f"vectors={vectors!r}: must be >= 0")
     if parallel:
-        k = max(range(len(per_tile)), key=lambda i: float(per_tile[i][0] + per_tile[i][1]))
+        k = max(range(len(per_tile)), key=lambda i: _value(per_tile[i][0]) + _value(per_tile[i][1]))
         a, c = per_tile[k]
     else:
         a = sum(p[0] for p in per_tile)
         c = sum(p[1] for p in per_tile)
     return a * float(vectors), c * float(vectors)
+
+
+def _value(v: Number) -> float:
+    return float(v.detach()) if hasattr(v, "detach") else float(v)
 
 
 def adder_tree_stages(inputs: int) -> int:
