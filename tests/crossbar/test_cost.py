@@ -171,3 +171,32 @@ def test_bad_input():
                            CostConfig(technology=CostTechnology(**TECH), inputs=BitSerialInput(bits=4)))
     with pytest.raises(TypeError, match="convolutions"):
         layer_cost_tensors(nn.Linear(3, 3), torch.rand(1, 3), CostConfig(technology=CostTechnology(**TECH)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("abs_max", [False, True])
+@pytest.mark.parametrize("bit_serial", [False, True])
+def test_row_activity_fast_pass_equals_reference(dtype, abs_max, bit_serial):
+    from physnn.crossbar.cost.row_activity import row_activity, row_activity_reference
+
+    g = torch.Generator().manual_seed(3)
+    xt = (torch.rand(2, 37, 3, 20, generator=g, dtype=dtype) * 2 - 1) * 1.3       # some codes clamp
+    xt[:, :5] = 0
+    levels, step = 127.0, 1 / 127
+    div = (xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) * step) if abs_max else step
+    a = row_activity(xt, div, levels, bit_serial, 7)
+    b = row_activity_reference(xt, div, levels, bit_serial, 7)
+    for u, v in zip(a, b):
+        assert torch.equal(u, v)
+
+
+def test_layer_cost_fast_equals_reference_path():
+    lay = TiledAnalogLinear(300, 40, config=CrossbarConfig.ideal(dac=DAC(8, 1.0), input_scaling="abs_max"),
+                            tile=TileMapping(rows=128, cols=16), ensemble=2, generator=torch.Generator().manual_seed(0))
+    lay.eval().program()
+    x = torch.randn(2, 9, 300)
+    for inputs in (AmplitudeInput(), BitSerialInput(bits=7)):
+        a = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), inputs=inputs))
+        b = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), inputs=inputs, fast=False))
+        for c in a["energy"]:
+            assert torch.equal(a["energy"][c], b["energy"][c]), c

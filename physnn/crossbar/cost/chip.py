@@ -27,6 +27,7 @@ has no bit slicing yet).
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -41,7 +42,8 @@ from ..tiles import TiledAnalogLinear, devices_per_tile
 from .adc import FlashConverter, RampConverter, SARConverter, conversion_energy, conversion_time
 from .area import array_area
 from .array import array_read_energy
-from .dac import AmplitudeInput, BitSerialInput, row_pulses
+from .dac import AmplitudeInput, BitSerialInput
+from .row_activity import bits_of, row_activity, row_activity_reference
 from .digital import adder_energy, buffer_energy, interconnect_energy
 from .latency import adder_tree_stages, layer_read_latency, tile_read_time
 from .programming import programming_energy, programming_time
@@ -88,6 +90,9 @@ class CostConfig:
     toggle : float, optional
         Bit-toggle rate of the interconnect; None: measured (the fraction of set bits of the
         input codes; 0.5 without a DAC).
+    fast : bool
+        Use the compiled per-row activity pass (:func:`~.row_activity.row_activity`, equal to
+        the torch reference bit for bit); False: the torch reference.
     """
 
     technology: CostTechnology
@@ -102,6 +107,7 @@ class CostConfig:
     pulses_per_device: float = 1.0
     v_read: Number | None = None
     toggle: float | None = None
+    fast: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.technology, CostTechnology):
@@ -112,8 +118,9 @@ class CostConfig:
             raise TypeError(f"inputs: expected AmplitudeInput or BitSerialInput, got {type(self.inputs).__name__}")
         for name in ("weight_slices", "columns_per_adc", "activation_bits", "accumulator_bits", "buffer_width"):
             check_int_range(getattr(self, name), name, 1)
-        if not isinstance(self.tiles_parallel, bool):
-            raise TypeError(f"tiles_parallel: expected a bool, got {self.tiles_parallel!r}")
+        for name in ("tiles_parallel", "fast"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         object.__setattr__(self, "pulses_per_device", check_number(self.pulses_per_device, "pulses_per_device"))
         if self.v_read is not None:
             object.__setattr__(self, "v_read", check_number(self.v_read, "v_read", allow_zero=False))
@@ -143,6 +150,32 @@ def _row_conductance(t: AnalogLinear, rows: int, E1: int, dtype) -> torch.Tensor
     gs = g.sum((-3, -2)) if isinstance(t.config.mapping, DifferentialPair) else g.sum(-2)
     gs = gs.reshape(-1, gs.shape[-1]).expand(E1, -1)
     return torch.nn.functional.pad(gs, (0, rows - gs.shape[-1]))
+
+
+_STATE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _tile_state(spec: Any, tiles: list, R: int, E1: int, grid: tuple[int, int, int], config: CostConfig) -> dict:
+    """What the cost needs of the programmed tiles (row conductance sums, columns, ADCs, devices),
+    computed once per read spec: a layer's spec object changes whenever its devices do."""
+    key = (config.weight_slices, config.columns_per_adc)
+    per_spec = _STATE.setdefault(spec, {})
+    st = per_spec.get(key)
+    if st is None:
+        G, n_in, n_out = grid
+        g_rows = torch.stack([_row_conductance(t, R, E1, torch.float64) for t in tiles], 1)
+        k = config.weight_slices
+        cols = [t.out_features * k for t in tiles]
+        n_adc = [math.ceil(c / config.columns_per_adc) for c in cols]
+        conv_per_adc = [math.ceil(c / a) for c, a in zip(cols, n_adc)]
+        rows = [t.in_features for t in tiles]
+        st = {"g_rows": g_rows.reshape(E1, G, n_in, n_out, R).sum(3), "cols": cols, "n_adc": n_adc,
+              "conv_per_adc": conv_per_adc, "conv_per_adc_kinds": sorted(set(conv_per_adc)),
+              "logical_cols": sum(t.out_features for t in tiles),
+              "devices": sum(devices_per_tile(t.config, t.out_features, t.in_features) for t in tiles) * k,
+              "rows_total": sum(rows), "rows_max": max(rows)}
+        per_spec[key] = st
+    return st
 
 
 def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
@@ -177,34 +210,44 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     E1 = 1 if E is None else E
     per_member = per_member_input(x, E, shared_input)
     tech, inputs = config.technology, config.inputs
-    spec = tiles[0].read_spec(x.dtype, x.device)
+    spec = layer.read_spec(x.dtype, x.device)        # cached by the layer until its devices change
+    geo = _tile_state(spec, tiles, R, E1, (G, n_in, n_out), config)
     dt = torch.float64
-    x3 = x.detach().to(dt).reshape(E1 if per_member else 1, -1, in_f)
+    x3 = x.detach().reshape(E1 if per_member else 1, -1, in_f)
     B, N = x3.shape[0], x3.shape[1]
     xg = x3.reshape(B, N, G, in_f // G)
     pad = n_in * R - xg.shape[-1]
     if pad:
         xg = torch.nn.functional.pad(xg, (0, pad))
     xt = xg.reshape(B, N, G, n_in, R)
-    # the DAC codes of every tile's input slice (each tile scales its own slice)
+    # |DAC code| of every tile's input slice (each tile scales its own slice), as the read computes
+    # it (|x| / d == |x / d|, and clamp and round-half-even are symmetric)
     step = spec.in_step
     s = xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) if spec.abs_max else None
-    codes = xt / (step if s is None else s * step)
-    if spec.in_levels is not None:
-        codes = torch.round(torch.clamp(codes, -spec.in_levels, spec.in_levels))
-    pulses, v2 = row_pulses(codes, inputs)
+    nbits = bits_of(spec.in_levels)
+    if isinstance(inputs, BitSerialInput):
+        if nbits is None:
+            raise ValueError("inputs=BitSerialInput: needs integer DAC codes (a config with a dac)")
+        if nbits > inputs.bits:
+            raise ValueError(f"inputs=BitSerialInput(bits={inputs.bits}): DAC codes up to {spec.in_levels:g} need "
+                             f"{nbits} bits")
+    B_, N_ = xt.shape[0], xt.shape[1]
+    x4 = xt.reshape(B_, N_, G * n_in, R)
+    div = step if s is None else (s * step).reshape(B_, N_, G * n_in, 1)
+    activity = row_activity if config.fast else row_activity_reference
+    per_row, driven, ones = activity(x4, div, spec.in_levels, isinstance(inputs, BitSerialInput),
+                                     nbits if nbits is not None and nbits <= 16 else None)
+    p = per_row.to(x.device).reshape(B_, G, n_in, R)                 # sum over vectors of c^2 or of set bits
+    n_pulse = driven.to(x.device) * float(n_out)
     v_read = layer.config.v_read if config.v_read is None else config.v_read
     vfac = v_read * v_read * (1.0 if isinstance(inputs, BitSerialInput) else (step / spec.x_ref) ** 2)
-    # conductance row sums per (group, input tile): the slice drives all n_out tiles' rows
-    g_rows = torch.stack([_row_conductance(t, R, E1, dt) for t in tiles], 1).reshape(E1, G, n_in, n_out, R).sum(3)
-    p = v2.sum(1)                                                    # (B, G, n_in, R)
-    e_array = (p * g_rows).sum((1, 2, 3)) * (tech.t_read * vfac)     # (E1,)
-    n_pulse = pulses.sum((1, 2, 3, 4)) * float(n_out)                # (B,)
+    e_array = (p * geo["g_rows"]).sum((1, 2, 3)) * (tech.t_read * vfac)     # (E1,)
     ref = e_array
     zero = torch.zeros(E1, dtype=dt, device=x.device)
     e_dac = zero + n_pulse * _t(tech.dac_energy, ref)
     cyc, k = inputs.cycles, config.weight_slices
-    cols = [t.out_features * k for t in tiles]                       # physical columns per tile
+    cols = geo["cols"]                                               # physical columns per tile
+    n_cols = geo["logical_cols"]
     conv_per_vec = cyc * sum(cols)
     e_conv = conversion_energy(config.adc, tech.adc_fom)
     energy = {
@@ -212,8 +255,8 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
         "dac": e_dac,
         "adc": zero + _t(e_conv, ref) * float(N * conv_per_vec),
         "sense_amp": zero + _t(sense_amp_energy(N * conv_per_vec, tech.sense_amp_energy), ref),
-        "shift_add": zero + _t(adder_energy(N * sum(t.out_features for t in tiles) * (cyc * k - 1),
-                                            config.accumulator_bits, tech.adder_energy_per_bit), ref),
+        "shift_add": zero + _t(adder_energy(N * n_cols * (cyc * k - 1), config.accumulator_bits,
+                                            tech.adder_energy_per_bit), ref),
         "partial_sum": zero + _t(adder_energy(N * (n_in - 1) * out_f, config.accumulator_bits,
                                               tech.adder_energy_per_bit), ref),
         "buffer": zero + _t(buffer_energy(N * (in_f + out_f) * config.activation_bits, tech.buffer_energy_per_bit),
@@ -221,11 +264,8 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     }
     if config.toggle is not None:
         toggle = float(config.toggle)
-    elif spec.in_levels is not None:
-        nbits = max(1, math.ceil(math.log2(spec.in_levels + 1)))
-        m = codes.abs().to(torch.int64)
-        ones = sum(((m >> b) & 1).sum() for b in range(nbits))
-        toggle = float(ones) / max(1, m.numel() * nbits)
+    elif ones is not None:
+        toggle = float(ones.sum()) / max(1, xt.numel() * nbits)
     else:
         toggle = 0.5
     ic_bits = N * (in_f * n_out + out_f * n_in) * config.activation_bits
@@ -233,13 +273,12 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     # latency
     clk = tech.clock_period
     t_conv = conversion_time(config.adc, clk)
-    per_tile = []
-    n_adc = []
-    for c in cols:
-        a = math.ceil(c / config.columns_per_adc)
-        n_adc.append(a)
-        per_tile.append(tile_read_time(cyc, math.ceil(c / a), tech.t_read, t_conv))
+    n_adc = geo["n_adc"]
+    per_tile = [tile_read_time(cyc, q, tech.t_read, t_conv) for q in geo["conv_per_adc_kinds"]]
     lat_array, lat_adc = layer_read_latency(N, per_tile, config.tiles_parallel)
+    if not config.tiles_parallel:      # the distinct tile kinds above stand for all tiles
+        lat_array, lat_adc = layer_read_latency(N, [tile_read_time(cyc, q, tech.t_read, t_conv)
+                                                    for q in geo["conv_per_adc"]], False)
     seq = 1 if config.tiles_parallel else len(tiles)
     latency = {
         "array": _t(lat_array, ref), "adc": _t(lat_adc, ref),
@@ -247,17 +286,16 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
         "partial_sum": _t(clk * float(N * adder_tree_stages(n_in)), ref),
         "buffer": _t(clk * float(N * math.ceil((in_f + out_f) * config.activation_bits / config.buffer_width)), ref),
     }
-    devices = sum(devices_per_tile(t.config, t.out_features, t.in_features) for t in tiles) * k
+    devices = geo["devices"]
     area = {
         "array": _t(array_area(devices, tech.cell_area, tech.feature_size), ref),
-        "dac": _t(tech.dac_area * float(sum(t.in_features for t in tiles)), ref),
+        "dac": _t(tech.dac_area * float(geo["rows_total"]), ref),
         "adc": _t(tech.adc_area * float(sum(n_adc)), ref),
         "shift_add": _t(tech.adder_area_per_bit * float(sum(n_adc) * config.accumulator_bits), ref),
         "partial_sum": _t(tech.adder_area_per_bit * float((n_in > 1) * out_f * config.accumulator_bits), ref),
         "buffer": _t(tech.buffer_area_per_bit * float((in_f + out_f) * config.activation_bits), ref),
     }
-    rows = [t.in_features for t in tiles]
-    prog_rows = max(rows) if config.tiles_parallel else sum(rows)
+    prog_rows = geo["rows_max"] if config.tiles_parallel else geo["rows_total"]
     return {"energy": energy, "latency": latency, "area": area,
             "programming_energy": _t(programming_energy(devices, config.pulses_per_device,
                                                         tech.programming_energy_per_pulse), ref),

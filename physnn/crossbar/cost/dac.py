@@ -18,7 +18,7 @@ import torch
 
 from ..._checks import check_int_range
 
-__all__ = ["AmplitudeInput", "BitSerialInput", "row_pulses"]
+__all__ = ["AmplitudeInput", "BitSerialInput", "row_pulses", "popcount"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,9 +78,28 @@ def row_pulses(codes: torch.Tensor, inputs: AmplitudeInput | BitSerialInput) -> 
     if top > 2 ** inputs.bits - 1:
         raise ValueError(f"inputs=BitSerialInput(bits={inputs.bits}): codes up to {top:g} need "
                          f"{math.ceil(math.log2(top + 1))} bits")
+    pc = popcount(m, inputs.bits).to(codes.dtype)
+    return pc, pc
+
+
+_LUT: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def popcount(m: torch.Tensor, bits: int) -> torch.Tensor:
+    """Set bits of the non-negative integer values ``m`` (< ``2**bits``): one table look-up for
+    ``bits <= 16``, a loop over the bits otherwise."""
+    if bits <= 16:
+        key = (bits, str(m.device))
+        lut = _LUT.get(key)
+        if lut is None:
+            v = torch.arange(2 ** bits, device=m.device)
+            lut = torch.zeros_like(v)
+            for k in range(bits):
+                lut += (v >> k) & 1
+            lut = _LUT[key] = lut.to(torch.uint8)
+        return lut[m.to(torch.int32 if bits < 31 else torch.int64)]
     mi = m.to(torch.int64)
     ones = torch.zeros_like(mi)
-    for k in range(inputs.bits):
+    for k in range(bits):
         ones += (mi >> k) & 1
-    pc = ones.to(codes.dtype)
-    return pc, pc
+    return ones
