@@ -200,3 +200,12 @@ def test_layer_cost_fast_equals_reference_path():
         b = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), inputs=inputs, fast=False))
         for c in a["energy"]:
             assert torch.equal(a["energy"][c], b["energy"][c]), c
+
+
+def test_row_activity_refuses_non_finite_input():
+    from physnn.crossbar.cost.row_activity import row_activity
+
+    xt = torch.rand(1, 4, 1, 8)
+    xt[0, 2, 0, 3] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        row_activity(xt, 1 / 127, 127.0, True, 7)

@@ -58,8 +58,8 @@ def row_activity_reference(xt: torch.Tensor, div: torch.Tensor | float, levels: 
 
 if numba is not None:
     @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-    def _kernel(x, div, has_div_array, div_scalar, levels, has_levels, bit_serial, nbits, n_blocks,
-                per_row, driven, ones):  # pragma: no cover - compiled
+    def _kernel(x, div, has_div_array, div_scalar, levels, has_levels, bit_serial, lut, n_blocks,
+                per_row, driven, ones, bad):  # pragma: no cover - compiled
         B, N, S, R = x.shape
         for blk in numba.prange(n_blocks * B):
             b = blk // n_blocks
@@ -75,14 +75,11 @@ if numba is not None:
                             if c > levels:
                                 c = levels
                             c = np.rint(c)
-                        pc = 0.0
-                        if nbits > 0:
-                            m = np.int64(c)
-                            cnt = 0
-                            for j in range(nbits):
-                                cnt += (m >> j) & 1
-                            pc = np.float64(cnt)
-                            ones[blk] += pc
+                        if not (c >= 0 and c <= levels):      # NaN: flagged, never an index
+                            bad[blk] = 1
+                            continue
+                        pc = np.float64(lut[np.int64(c)])
+                        ones[blk] += pc
                         if bit_serial:
                             per_row[blk, s, r] += pc
                             driven[blk] += pc
@@ -101,7 +98,7 @@ def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | No
             or levels is None or nbits is None or nbits > 16:
         return row_activity_reference(xt, div, levels, bit_serial, nbits)
     B, N, S, R = xt.shape
-    x = xt.contiguous().numpy()
+    x = xt.numpy()                        # any strides (an unfolded convolution input is a transposed view)
     if isinstance(div, torch.Tensor):
         d = div.detach().to(xt.dtype).expand(B, N, S, 1).reshape(B, N, S).contiguous().numpy()
         has_d, dsc = True, 1.0
@@ -112,13 +109,27 @@ def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | No
     per_row = np.zeros((n_blocks * B, S, R))
     driven = np.zeros(n_blocks * B)
     ones = np.zeros(n_blocks * B)
+    bad = np.zeros(n_blocks * B, dtype=np.uint8)
     _kernel(x, d, has_d, x.dtype.type(dsc), x.dtype.type(0 if levels is None else levels), levels is not None,
-            bit_serial, 0 if nbits is None else nbits, n_blocks, per_row, driven, ones)
+            bit_serial, _lut(nbits), n_blocks, per_row, driven, ones, bad)
+    if bad.any():
+        raise ValueError("x: non-finite input values (the DAC codes of a read must be finite)")
     # partial sums of integers (exact in float64): the block order does not change them
     pr = torch.from_numpy(per_row.reshape(B, n_blocks, S, R).sum(1))
     dr = torch.from_numpy(driven.reshape(B, n_blocks).sum(1))
     on = torch.from_numpy(ones.reshape(B, n_blocks).sum(1)) if nbits is not None else None
     return pr, dr, on
+
+
+_LUTS: dict[int, np.ndarray] = {}
+
+
+def _lut(nbits: int) -> np.ndarray:
+    """Set bits of 0 .. 2**nbits - 1 (uint8)."""
+    t = _LUTS.get(nbits)
+    if t is None:
+        t = _LUTS[nbits] = popcount(torch.arange(2 ** nbits), nbits).numpy().astype(np.uint8)
+    return t
 
 
 def bits_of(levels: float | None) -> int | None:
