@@ -50,8 +50,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _publish import publish  # noqa: E402
 
-from physnn.crossbar import ADC, DAC, CrossbarConfig, TileMapping, convert  # noqa: E402
-from physnn.crossbar.conv import AnalogConv2d  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from physnn.crossbar import ADC, DAC, CrossbarConfig, TileMapping, analog_layers, convert  # noqa: E402
 from physnn.crossbar.cost import (BitSerialInput, CostConfig, CostRecorder, CostTechnology,  # noqa: E402
                                   FlashConverter, layer_cost)
 from physnn.crossbar.mapping import ReferenceColumn  # noqa: E402
@@ -108,24 +109,20 @@ def main() -> None:
                       inputs=BitSerialInput(bits=8), weight_slices=8, columns_per_adc=8, tiles_parallel=True,
                       activation_bits=8, accumulator_bits=16)
 
-    # --- cost per layer, each on a random input of the stated activity
-    shapes, x = [], torch.zeros(1, 3, 32, 32)
-    hooks = [m.register_forward_pre_hook(lambda m, a, s=shapes: s.append((m, tuple(a[0].shape))))
-             for m in model.modules() if isinstance(m, (AnalogConv2d,)) or type(m).__name__ == "TiledAnalogLinear"
-             and not isinstance(getattr(m, "_parent_conv", None), AnalogConv2d)]
+    # --- cost per layer, each on a random input of its shape with the stated activity
+    layers = analog_layers(model)
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, a, n=n: shapes.__setitem__(n, tuple(a[0].shape)))
+             for n, m in layers]
     with torch.no_grad():
-        model(x)
+        model(torch.zeros(1, 3, 32, 32))
     for h in hooks:
         h.remove()
-    inner = {id(m.linear) for m, _ in shapes if isinstance(m, AnalogConv2d)}
-    shapes = [(m, s) for m, s in shapes if id(m) not in inner]
     t0 = time.perf_counter()
-    parts = []
-    for m, s in shapes:
-        parts.append(layer_cost(m, activity_input(s, 0.18, 8, gen), cost))
+    parts = [layer_cost(m, activity_input(shapes[n], 0.18, 8, gen), cost).assign_coords(layer=[n])
+             for n, m in layers]
     t_cost = time.perf_counter() - t0
-    import xarray as xr
-    ds = xr.concat(parts, "layer")
+    ds = xr.concat(parts, "layer", data_vars="all")
     e = ds["energy"].sum("layer")
     lat = ds["latency"].sum("layer")
     area = ds["area"].sum("layer")
