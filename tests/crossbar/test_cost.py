@@ -209,3 +209,18 @@ def test_row_activity_refuses_non_finite_input():
     xt[0, 2, 0, 3] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
         row_activity(xt, 1 / 127, 127.0, True, 7)
+
+
+def test_row_activity_serial_and_parallel_agree():
+    from physnn.crossbar.cost.row_activity import row_activity, row_activity_reference
+
+    xt = torch.rand(1, 50, 2, 16, generator=torch.Generator().manual_seed(5))
+    want = row_activity_reference(xt, 1 / 255, 255.0, True, 8)
+    before = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            for u, v in zip(row_activity(xt, 1 / 255, 255.0, True, 8), want):
+                assert torch.equal(u, v)
+    finally:
+        torch.set_num_threads(before)

@@ -57,37 +57,43 @@ def row_activity_reference(xt: torch.Tensor, div: torch.Tensor | float, levels: 
 
 
 if numba is not None:
-    @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-    def _kernel(x, div, has_div_array, div_scalar, levels, has_levels, bit_serial, lut, n_blocks,
-                per_row, driven, ones, bad):  # pragma: no cover - compiled
-        B, N, S, R = x.shape
-        for blk in numba.prange(n_blocks * B):
-            b = blk // n_blocks
-            k = blk % n_blocks
-            lo = (N * k) // n_blocks
-            hi = (N * (k + 1)) // n_blocks
-            for n in range(lo, hi):
-                for s in range(S):
-                    d = div[b, n, s] if has_div_array else div_scalar
-                    for r in range(R):
-                        c = abs(x[b, n, s, r]) / d
-                        if has_levels:
-                            if c > levels:
-                                c = levels
-                            c = np.rint(c)
-                        if not (c >= 0 and c <= levels):      # NaN: flagged, never an index
-                            bad[blk] = 1
-                            continue
-                        pc = np.float64(lut[np.int64(c)])
-                        ones[blk] += pc
-                        if bit_serial:
-                            per_row[blk, s, r] += pc
-                            driven[blk] += pc
-                        else:
-                            cc = np.float64(c)
-                            per_row[blk, s, r] += cc * cc
-                            if c != 0:
-                                driven[blk] += 1.0
+    def _make(parallel: bool):
+        rng = numba.prange if parallel else range
+
+        @numba.njit(parallel=parallel, nogil=True, cache=True, error_model="numpy")
+        def kernel(x, div, has_div_array, div_scalar, levels, has_levels, bit_serial, lut, n_blocks,
+                   per_row, driven, ones, bad):  # pragma: no cover - compiled
+            B, N, S, R = x.shape
+            for blk in rng(n_blocks * B):
+                b = blk // n_blocks
+                k = blk % n_blocks
+                lo = (N * k) // n_blocks
+                hi = (N * (k + 1)) // n_blocks
+                for n in range(lo, hi):
+                    for s in range(S):
+                        d = div[b, n, s] if has_div_array else div_scalar
+                        for r in range(R):
+                            c = abs(x[b, n, s, r]) / d
+                            if has_levels:
+                                if c > levels:
+                                    c = levels
+                                c = np.rint(c)
+                            if not (c >= 0 and c <= levels):      # NaN: flagged, never an index
+                                bad[blk] = 1
+                                continue
+                            pc = np.float64(lut[np.int64(c)])
+                            ones[blk] += pc
+                            if bit_serial:
+                                per_row[blk, s, r] += pc
+                                driven[blk] += pc
+                            else:
+                                cc = np.float64(c)
+                                per_row[blk, s, r] += cc * cc
+                                if c != 0:
+                                    driven[blk] += 1.0
+        return kernel
+
+    _KERNELS = {True: _make(True), False: _make(False)}
 
 
 def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | None, bit_serial: bool,
@@ -105,12 +111,17 @@ def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | No
     else:
         d = np.ones((1, 1, 1), dtype=x.dtype)
         has_d, dsc = False, float(div)
-    n_blocks = max(1, min(N, 4 * numba.get_num_threads()))
+    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if threads > 1 and numba.get_num_threads() != threads:
+        numba.set_num_threads(threads)
+    # one thread: the serial kernel (numba's pool never starts); else torch's thread count. The
+    # numbers do not depend on it: every block sums integers exactly.
+    n_blocks = max(1, min(N, 4 * threads))
     per_row = np.zeros((n_blocks * B, S, R))
     driven = np.zeros(n_blocks * B)
     ones = np.zeros(n_blocks * B)
     bad = np.zeros(n_blocks * B, dtype=np.uint8)
-    _kernel(x, d, has_d, x.dtype.type(dsc), x.dtype.type(0 if levels is None else levels), levels is not None,
+    _KERNELS[threads > 1](x, d, has_d, x.dtype.type(dsc), x.dtype.type(0 if levels is None else levels), levels is not None,
             bit_serial, _lut(nbits), n_blocks, per_row, driven, ones, bad)
     if bad.any():
         raise ValueError("x: non-finite input values (the DAC codes of a read must be finite)")
