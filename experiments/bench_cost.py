@@ -37,7 +37,6 @@ Usage: ``python experiments/bench_cost.py [--quick] [--seed N] [--threads T]``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -164,8 +163,12 @@ def main() -> None:
         plain(), costed()
     ta, tb = [], []
     for _ in range(3 if args.quick else 9):
-        t = time.perf_counter(); plain(); ta.append(time.perf_counter() - t)
-        t = time.perf_counter(); costed(); tb.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        plain()
+        ta.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        costed()
+        tb.append(time.perf_counter() - t)
     overhead = statistics.median(b / a for a, b in zip(ta, tb)) - 1.0
     print(f"forward {statistics.median(ta) * 1e3:.1f} ms, with cost {statistics.median(tb) * 1e3:.1f} ms, "
           f"overhead {overhead * 100:.1f} % (load {os.getloadavg()[0]:.2f})")

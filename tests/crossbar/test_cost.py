@@ -3,8 +3,6 @@ reports with units, bad input."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import nn
@@ -145,6 +143,11 @@ def test_model_cost_dataset_has_units_and_layers():
     for name in list(ds.data_vars) + list(ds.coords):
         assert ds[name].attrs.get("units") and ds[name].attrs.get("long_name"), name
     assert float(ds["energy_total"].min()) > 0 and float(ds["area_total"]) > 0
+    # one layer alone, on the input the model gave it, costs what the model's record says
+    x1 = torch.rand(2, 1, 8, 8)
+    whole = model_cost(analog, x1, CostConfig(technology=CostTechnology.from_card("rram_40nm")))
+    alone = layer_cost(analog[0], x1, CostConfig(technology=CostTechnology.from_card("rram_40nm")))
+    assert whole["energy"].sel(layer="0").values.tolist() == alone["energy"].isel(layer=0).values.tolist()
     # area of the array: devices x 48 F^2
     devices = 2 * 4 * 9 + 2 * 10 * 144
     assert float(ds["area"].sel(layer=["0", "3"], area_component="array").sum()) == pytest.approx(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,7 +41,6 @@ from ..mapping import DifferentialPair
 from ..tiles import TiledAnalogLinear, devices_per_tile
 from .adc import FlashConverter, RampConverter, SARConverter, conversion_energy, conversion_time
 from .area import array_area
-from .array import array_read_energy
 from .dac import AmplitudeInput, BitSerialInput
 from .row_activity import bits_of, row_activity, row_activity_reference
 from .digital import adder_energy, buffer_energy, interconnect_energy
