@@ -162,3 +162,27 @@ SECTIONS: dict[str, Section] = {
         },
     ),
 }
+
+# [cost]: technology numbers of the chip-cost model (physnn.crossbar.cost); a separate block so that
+# other sections added beside it merge without conflict.
+SECTIONS["cost"] = Section(
+    doc="technology numbers of the energy / latency / area model (physnn.crossbar.cost)",
+    fields={
+        "feature_size": Field(units="m", required=True, **_pos, doc="lithographic feature size F (cell area unit F^2)"),
+        "cell_area": Field(units="1", required=True, **_pos, doc="area of one memory cell in F^2 (1T1R, crossbar)"),
+        "t_read": Field(units="s", required=True, **_pos, doc="read pulse width per input cycle"),
+        "clock_period": Field(units="s", required=True, **_pos, doc="digital clock period (ADC steps, adders)"),
+        "adc_fom": Field(units="J", required=True, **_pos, doc="Walden figure of merit: energy per conversion step (E = FOM 2^bits)"),
+        "adc_area": Field(units="m^2", **_nonneg, doc="area of one ADC"),
+        "sense_amp_energy": Field(units="J", **_nonneg, doc="sense amplifier / integrator energy per conversion"),
+        "dac_energy": Field(units="J", **_nonneg, doc="row driver / DAC energy per driven row and input cycle"),
+        "dac_area": Field(units="m^2", **_nonneg, doc="area of one row driver / DAC"),
+        "adder_energy_per_bit": Field(units="J", **_nonneg, doc="digital adder energy per bit of an addition"),
+        "adder_area_per_bit": Field(units="m^2", **_nonneg, doc="adder area per bit"),
+        "buffer_energy_per_bit": Field(units="J", **_nonneg, doc="buffer (SRAM / register file) access energy per bit"),
+        "buffer_area_per_bit": Field(units="m^2", **_nonneg, doc="buffer area per stored bit"),
+        "interconnect_energy_per_bit": Field(units="J", **_nonneg, doc="on-chip interconnect energy per toggling bit moved"),
+        "programming_energy_per_pulse": Field(units="J", **_nonneg, doc="energy of one programming (write) pulse of one device"),
+        "programming_pulse_width": Field(units="s", **_nonneg, doc="duration of one programming pulse"),
+    },
+)

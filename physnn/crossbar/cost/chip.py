@@ -1,0 +1,434 @@
+"""What a layer (and a converted model) costs: energy, latency and area per component.
+
+:class:`CostConfig` is the design (technology card, ADC architecture, input encoding, weight
+slices, ADC sharing, tiles in parallel or in sequence); :func:`layer_cost_tensors` evaluates one
+read of a layer from the conductances it holds now (``g_now`` of every tile) and the input it is
+given (the DAC codes it computes from it, per tile slice and input vector), batched over the
+ensemble of chips, as torch tensors that carry gradients to any config field given as a tensor;
+:func:`layer_cost` and :func:`model_cost` give the same as an :class:`xarray.Dataset` with units.
+:class:`CostRecorder` records the cost of every analog read a model's forward makes (hooks on its
+analog layers), which is how :func:`model_cost` sees each layer's real input.
+
+Energy components (J, per member of the ensemble): ``array`` (``t V^2 G`` of the devices,
+:mod:`.array`), ``dac`` (row drivers, per driven row-cycle), ``adc`` (``FOM 2^bits`` per
+conversion), ``sense_amp`` (per conversion), ``shift_add`` (combining input cycles and weight
+slices: ``cycles * slices - 1`` additions per tile output), ``partial_sum`` (adding the input
+tiles' outputs: ``n_in - 1`` additions per layer output), ``buffer`` (reading the input vector and
+writing the output vector, ``activation_bits`` each), ``interconnect`` (inputs broadcast to the
+output tiles, partial sums gathered from the input tiles, times the bit-toggle rate).
+
+Not modelled (stated, not hidden): leakage; bound-management repeats (a repeated read costs the
+same again, not counted); the sinh I-V law (the array energy uses ohmic devices); with
+``weight_slices > 1`` conversions, adders, cells and area count the slices, while the array
+energy uses the conductances of the read itself (its devices, not sliced ones: the read model
+has no bit slicing yet).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..._checks import check_int_range
+from ..conv import AnalogConv1d, AnalogConv2d
+from ..layer import AnalogLinear, per_member_input
+from ..mapping import DifferentialPair
+from ..tiles import TiledAnalogLinear, devices_per_tile
+from .adc import FlashConverter, RampConverter, SARConverter, conversion_energy, conversion_time
+from .area import array_area
+from .dac import AmplitudeInput, BitSerialInput
+from .row_activity import bits_of, row_activity, row_activity_reference
+from .digital import adder_energy, buffer_energy, interconnect_energy
+from .latency import adder_tree_stages, layer_read_latency, tile_read_time
+from .programming import programming_energy, programming_time
+from .sense_amp import sense_amp_energy
+from .technology import CostTechnology, Number, check_number
+
+__all__ = ["CostConfig", "layer_cost_tensors", "layer_cost", "model_cost", "CostRecorder",
+           "ENERGY_COMPONENTS", "LATENCY_COMPONENTS", "AREA_COMPONENTS"]
+
+ENERGY_COMPONENTS = ("array", "dac", "adc", "sense_amp", "shift_add", "partial_sum", "buffer", "interconnect")
+LATENCY_COMPONENTS = ("array", "adc", "shift_add", "partial_sum", "buffer")
+AREA_COMPONENTS = ("array", "dac", "adc", "shift_add", "partial_sum", "buffer")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostConfig:
+    """The design whose cost is evaluated.
+
+    Parameters
+    ----------
+    technology : CostTechnology
+        Technology numbers (``CostTechnology.from_card("rram_neurosim_22nm")``).
+    adc : SARConverter, RampConverter or FlashConverter
+        ADC architecture and resolution.
+    inputs : AmplitudeInput or BitSerialInput
+        How inputs reach the rows (one amplitude pulse, or bit-serial cycles).
+    weight_slices : int
+        Physical columns per weight column (weights sliced over devices, significance added
+        digitally): multiplies conversions, shift-adds, cells and their area.
+    columns_per_adc : int
+        Columns sharing one ADC (converted one after another).
+    tiles_parallel : bool
+        All tiles of a layer read at once (True) or one after another (False).
+    activation_bits : int
+        Bits of an activation in the buffers and on the interconnect.
+    accumulator_bits : int
+        Width of the shift-add and partial-sum adders.
+    buffer_width : int
+        Bits the buffer delivers per clock cycle.
+    pulses_per_device : float
+        Programming pulses per device (e.g. a write-verify loop's mean count).
+    v_read : float or Tensor, optional
+        Full-scale read voltage in V; None: the layer's ``config.v_read``.
+    toggle : float, optional
+        Bit-toggle rate of the interconnect; None: measured (the fraction of set bits of the
+        input codes; 0.5 without a DAC).
+    fast : bool
+        Use the compiled per-row activity pass (:func:`~.row_activity.row_activity`, equal to
+        the torch reference bit for bit); False: the torch reference.
+    """
+
+    technology: CostTechnology
+    adc: SARConverter | RampConverter | FlashConverter = SARConverter(bits=8)
+    inputs: AmplitudeInput | BitSerialInput = AmplitudeInput()
+    weight_slices: int = 1
+    columns_per_adc: int = 1
+    tiles_parallel: bool = True
+    activation_bits: int = 8
+    accumulator_bits: int = 16
+    buffer_width: int = 256
+    pulses_per_device: float = 1.0
+    v_read: Number | None = None
+    toggle: float | None = None
+    fast: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.technology, CostTechnology):
+            raise TypeError(f"technology: expected a CostTechnology, got {type(self.technology).__name__}")
+        if not isinstance(self.adc, (SARConverter, RampConverter, FlashConverter)):
+            raise TypeError(f"adc: expected SARConverter, RampConverter or FlashConverter, got {type(self.adc).__name__}")
+        if not isinstance(self.inputs, (AmplitudeInput, BitSerialInput)):
+            raise TypeError(f"inputs: expected AmplitudeInput or BitSerialInput, got {type(self.inputs).__name__}")
+        for name in ("weight_slices", "columns_per_adc", "activation_bits", "accumulator_bits", "buffer_width"):
+            check_int_range(getattr(self, name), name, 1)
+        for name in ("tiles_parallel", "fast"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
+        object.__setattr__(self, "pulses_per_device", check_number(self.pulses_per_device, "pulses_per_device"))
+        if self.v_read is not None:
+            object.__setattr__(self, "v_read", check_number(self.v_read, "v_read", allow_zero=False))
+        if self.toggle is not None and not (isinstance(self.toggle, (int, float)) and 0 <= self.toggle <= 1):
+            raise ValueError(f"toggle={self.toggle!r}: must be in [0, 1] or None")
+
+
+def _t(v: Any, like: torch.Tensor) -> torch.Tensor:
+    return v if isinstance(v, torch.Tensor) else torch.tensor(float(v), dtype=like.dtype, device=like.device)
+
+
+def _geometry(layer: nn.Module):
+    """``(tiles, (G, n_in, n_out), rows, in_features, out_features)`` of a linear analog layer."""
+    if isinstance(layer, TiledAnalogLinear):
+        return (list(layer.tiles), layer.grid, layer.in_edges[1] - layer.in_edges[0], layer.in_features,
+                layer.out_features)
+    if isinstance(layer, AnalogLinear):
+        return [layer], (1, 1, 1), layer.in_features, layer.in_features, layer.out_features
+    raise TypeError(f"layer: expected an AnalogLinear or TiledAnalogLinear (a convolution's .linear), got "
+                    f"{type(layer).__name__}; use model_cost or CostRecorder for convolutions")
+
+
+def _row_conductance(t: AnalogLinear, rows: int, E1: int, dtype) -> torch.Tensor:
+    """Sum of the conductances of all devices on each input row of tile ``t`` now: ``(E1, rows)``."""
+    t.read_spec()                                      # programs the tile if needed
+    g = t.g_now.to(dtype)
+    gs = g.sum((-3, -2)) if isinstance(t.config.mapping, DifferentialPair) else g.sum(-2)
+    gs = gs.reshape(-1, gs.shape[-1]).expand(E1, -1)
+    return torch.nn.functional.pad(gs, (0, rows - gs.shape[-1]))
+
+
+_STATE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _tile_state(spec: Any, tiles: list, R: int, E1: int, grid: tuple[int, int, int], config: CostConfig) -> dict:
+    """What the cost needs of the programmed tiles (row conductance sums, columns, ADCs, devices),
+    computed once per read spec: a layer's spec object changes whenever its devices do."""
+    key = (config.weight_slices, config.columns_per_adc)
+    per_spec = _STATE.setdefault(spec, {})
+    st = per_spec.get(key)
+    if st is None:
+        G, n_in, n_out = grid
+        g_rows = torch.stack([_row_conductance(t, R, E1, torch.float64) for t in tiles], 1)
+        k = config.weight_slices
+        cols = [t.out_features * k for t in tiles]
+        n_adc = [math.ceil(c / config.columns_per_adc) for c in cols]
+        conv_per_adc = [math.ceil(c / a) for c, a in zip(cols, n_adc)]
+        rows = [t.in_features for t in tiles]
+        st = {"g_rows": g_rows.reshape(E1, G, n_in, n_out, R).sum(3), "cols": cols, "n_adc": n_adc,
+              "conv_per_adc": conv_per_adc, "conv_per_adc_kinds": sorted(set(conv_per_adc)),
+              "logical_cols": sum(t.out_features for t in tiles),
+              "devices": sum(devices_per_tile(t.config, t.out_features, t.in_features) for t in tiles) * k,
+              "rows_total": sum(rows), "rows_max": max(rows)}
+        per_spec[key] = st
+    return st
+
+
+def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
+                       shared_input: bool | None = None) -> dict[str, Any]:
+    """Cost of one read of ``x`` by ``layer`` (an :class:`AnalogLinear` or :class:`TiledAnalogLinear`).
+
+    Parameters
+    ----------
+    layer : AnalogLinear or TiledAnalogLinear
+        Programmed (programs itself if not); its ``g_now`` is what the read sees.
+    x : Tensor, (..., in) or (E, ..., in)
+        The read's input (layouts as the layer's forward).
+    config : CostConfig
+    shared_input : bool, optional
+        As the layer's forward.
+
+    Returns
+    -------
+    dict
+        ``energy``: component -> Tensor (E1,) in J (E1 = ensemble or 1); ``latency`` and
+        ``area``: component -> 0-dim Tensor in s and m^2; ``programming_energy`` (J),
+        ``programming_time`` (s), ``vectors`` (input vectors read), ``ensemble``.
+    """
+    if not isinstance(config, CostConfig):
+        raise TypeError(f"config: expected a CostConfig, got {type(config).__name__}")
+    tiles, (G, n_in, n_out), R, in_f, out_f = _geometry(layer)
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}")
+    if x.dim() == 0 or x.shape[-1] != in_f:
+        raise ValueError(f"x: last dimension must be in_features={in_f}, got shape {tuple(x.shape)}")
+    E = layer.ensemble
+    E1 = 1 if E is None else E
+    per_member = per_member_input(x, E, shared_input)
+    tech, inputs = config.technology, config.inputs
+    spec = layer.read_spec(x.dtype, x.device)        # cached by the layer until its devices change
+    geo = _tile_state(spec, tiles, R, E1, (G, n_in, n_out), config)
+    dt = torch.float64
+    x3 = x.detach().reshape(E1 if per_member else 1, -1, in_f)
+    B, N = x3.shape[0], x3.shape[1]
+    xg = x3.reshape(B, N, G, in_f // G)
+    pad = n_in * R - xg.shape[-1]
+    if pad:
+        xg = torch.nn.functional.pad(xg, (0, pad))
+    xt = xg.reshape(B, N, G, n_in, R)
+    # |DAC code| of every tile's input slice (each tile scales its own slice), as the read computes
+    # it (|x| / d == |x / d|, and clamp and round-half-even are symmetric)
+    step = spec.in_step
+    s = xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) if spec.abs_max else None
+    nbits = bits_of(spec.in_levels)
+    if isinstance(inputs, BitSerialInput):
+        if nbits is None:
+            raise ValueError("inputs=BitSerialInput: needs integer DAC codes (a config with a dac)")
+        if nbits > inputs.bits:
+            raise ValueError(f"inputs=BitSerialInput(bits={inputs.bits}): DAC codes up to {spec.in_levels:g} need "
+                             f"{nbits} bits")
+    B_, N_ = xt.shape[0], xt.shape[1]
+    x4 = xt.reshape(B_, N_, G * n_in, R)
+    div = step if s is None else (s * step).reshape(B_, N_, G * n_in, 1)
+    activity = row_activity if config.fast else row_activity_reference
+    per_row, driven, ones = activity(x4, div, spec.in_levels, isinstance(inputs, BitSerialInput),
+                                     nbits if nbits is not None and nbits <= 16 else None)
+    p = per_row.to(x.device).reshape(B_, G, n_in, R)                 # sum over vectors of c^2 or of set bits
+    n_pulse = driven.to(x.device) * float(n_out)
+    v_read = layer.config.v_read if config.v_read is None else config.v_read
+    vfac = v_read * v_read * (1.0 if isinstance(inputs, BitSerialInput) else (step / spec.x_ref) ** 2)
+    e_array = (p * geo["g_rows"]).sum((1, 2, 3)) * (tech.t_read * vfac)     # (E1,)
+    ref = e_array
+    zero = torch.zeros(E1, dtype=dt, device=x.device)
+    e_dac = zero + n_pulse * _t(tech.dac_energy, ref)
+    cyc, k = inputs.cycles, config.weight_slices
+    cols = geo["cols"]                                               # physical columns per tile
+    n_cols = geo["logical_cols"]
+    conv_per_vec = cyc * sum(cols)
+    e_conv = conversion_energy(config.adc, tech.adc_fom)
+    energy = {
+        "array": e_array,
+        "dac": e_dac,
+        "adc": zero + _t(e_conv, ref) * float(N * conv_per_vec),
+        "sense_amp": zero + _t(sense_amp_energy(N * conv_per_vec, tech.sense_amp_energy), ref),
+        "shift_add": zero + _t(adder_energy(N * n_cols * (cyc * k - 1), config.accumulator_bits,
+                                            tech.adder_energy_per_bit), ref),
+        "partial_sum": zero + _t(adder_energy(N * (n_in - 1) * out_f, config.accumulator_bits,
+                                              tech.adder_energy_per_bit), ref),
+        "buffer": zero + _t(buffer_energy(N * (in_f + out_f) * config.activation_bits, tech.buffer_energy_per_bit),
+                            ref),
+    }
+    if config.toggle is not None:
+        toggle = float(config.toggle)
+    elif ones is not None:
+        toggle = float(ones.sum()) / max(1, xt.numel() * nbits)
+    else:
+        toggle = 0.5
+    ic_bits = N * (in_f * n_out + out_f * n_in) * config.activation_bits
+    energy["interconnect"] = zero + _t(interconnect_energy(ic_bits, toggle, tech.interconnect_energy_per_bit), ref)
+    # latency
+    clk = tech.clock_period
+    t_conv = conversion_time(config.adc, clk)
+    n_adc = geo["n_adc"]
+    per_tile = [tile_read_time(cyc, q, tech.t_read, t_conv) for q in geo["conv_per_adc_kinds"]]
+    lat_array, lat_adc = layer_read_latency(N, per_tile, config.tiles_parallel)
+    if not config.tiles_parallel:      # the distinct tile kinds above stand for all tiles
+        lat_array, lat_adc = layer_read_latency(N, [tile_read_time(cyc, q, tech.t_read, t_conv)
+                                                    for q in geo["conv_per_adc"]], False)
+    seq = 1 if config.tiles_parallel else len(tiles)
+    latency = {
+        "array": _t(lat_array, ref), "adc": _t(lat_adc, ref),
+        "shift_add": _t(clk * float(N * seq * adder_tree_stages(cyc * k)), ref),
+        "partial_sum": _t(clk * float(N * adder_tree_stages(n_in)), ref),
+        "buffer": _t(clk * float(N * math.ceil((in_f + out_f) * config.activation_bits / config.buffer_width)), ref),
+    }
+    devices = geo["devices"]
+    area = {
+        "array": _t(array_area(devices, tech.cell_area, tech.feature_size), ref),
+        "dac": _t(tech.dac_area * float(geo["rows_total"]), ref),
+        "adc": _t(tech.adc_area * float(sum(n_adc)), ref),
+        "shift_add": _t(tech.adder_area_per_bit * float(sum(n_adc) * config.accumulator_bits), ref),
+        "partial_sum": _t(tech.adder_area_per_bit * float((n_in > 1) * out_f * config.accumulator_bits), ref),
+        "buffer": _t(tech.buffer_area_per_bit * float((in_f + out_f) * config.activation_bits), ref),
+    }
+    prog_rows = geo["rows_max"] if config.tiles_parallel else geo["rows_total"]
+    return {"energy": energy, "latency": latency, "area": area,
+            "programming_energy": _t(programming_energy(devices, config.pulses_per_device,
+                                                        tech.programming_energy_per_pulse), ref),
+            "programming_time": _t(programming_time(prog_rows, config.pulses_per_device,
+                                                    tech.programming_pulse_width), ref),
+            "vectors": N, "ensemble": E}
+
+
+def _linear_of(name: str, m: nn.Module) -> nn.Module:
+    if isinstance(m, (AnalogConv1d, AnalogConv2d)):
+        return m.linear
+    if isinstance(m, (TiledAnalogLinear, AnalogLinear)):
+        return m
+    raise TypeError(f"layer {name!r}: the cost model covers AnalogLinear, TiledAnalogLinear and analog "
+                    f"convolutions, not {type(m).__name__}")
+
+
+class CostRecorder:
+    """Records the cost of every read the analog layers of ``model`` make while inside the block.
+
+    Examples
+    --------
+    >>> with CostRecorder(model, config) as rec:            # doctest: +SKIP
+    ...     y = model(x)
+    >>> rec.dataset()                                       # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, config: CostConfig):
+        from ..conversion import analog_layers
+
+        if not isinstance(config, CostConfig):
+            raise TypeError(f"config: expected a CostConfig, got {type(config).__name__}")
+        self.config = config
+        self.layers = [(n or type(m).__name__, _linear_of(n, m)) for n, m in analog_layers(model)]
+        if not self.layers:
+            raise ValueError("model: has no analog layers (convert it first: physnn.crossbar.convert)")
+        self.results: dict[str, dict[str, Any]] = {}
+        self._handles: list[Any] = []
+
+    def _hook(self, name: str):
+        def pre(mod, args, kwargs):
+            r = layer_cost_tensors(mod, args[0], self.config, shared_input=kwargs.get("shared_input"))
+            old = self.results.get(name)
+            if old is not None:          # a layer read more than once: energies and times add up
+                for part in ("energy", "latency"):
+                    r[part] = {c: old[part][c] + v for c, v in r[part].items()}
+                r["vectors"] += old["vectors"]
+            self.results[name] = r
+        return pre
+
+    def __enter__(self) -> "CostRecorder":
+        for name, m in self.layers:
+            self._handles.append(m.register_forward_pre_hook(self._hook(name), with_kwargs=True))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def dataset(self):
+        """The recorded costs as an :class:`xarray.Dataset` (see :func:`model_cost`)."""
+        if not self.results:
+            raise ValueError("CostRecorder: no read was recorded (run the model inside the with block)")
+        return _dataset(self.results)
+
+
+def _dataset(results: dict[str, dict[str, Any]]):
+    import numpy as np
+    import xarray as xr
+
+    names = list(results)
+    E = next(iter(results.values()))["ensemble"]
+
+    def arr(part: str, comps: tuple[str, ...]) -> np.ndarray:
+        return np.stack([np.stack([results[n][part][c].detach().cpu().double().numpy() for c in comps], -1)
+                         for n in names], -2 if part == "energy" else 0)
+
+    e = arr("energy", ENERGY_COMPONENTS)                   # (E1, layer, comp)
+    edims = ("ensemble", "layer", "energy_component")
+    if E is None:
+        e, edims = e[0], edims[1:]
+    lat = arr("latency", LATENCY_COMPONENTS)
+    area = arr("area", AREA_COMPONENTS)
+    ds = xr.Dataset(
+        {
+            "energy": (edims, e, {"units": "J", "long_name": "read energy per component"}),
+            "latency": (("layer", "latency_component"), lat, {"units": "s", "long_name": "read latency per component"}),
+            "area": (("layer", "area_component"), area, {"units": "m^2", "long_name": "silicon area per component"}),
+            "programming_energy": (("layer",), np.array([float(results[n]["programming_energy"]) for n in names]),
+                                   {"units": "J", "long_name": "energy to program every device once"}),
+            "programming_time": (("layer",), np.array([float(results[n]["programming_time"]) for n in names]),
+                                 {"units": "s", "long_name": "time to program the layer"}),
+            "vectors": (("layer",), np.array([results[n]["vectors"] for n in names]),
+                        {"units": "1", "long_name": "input vectors read"}),
+        },
+        coords={
+            "layer": ("layer", names, {"units": "1", "long_name": "analog layer (qualified name)"}),
+            "energy_component": ("energy_component", list(ENERGY_COMPONENTS), {"units": "1", "long_name": "energy component"}),
+            "latency_component": ("latency_component", list(LATENCY_COMPONENTS), {"units": "1", "long_name": "latency component"}),
+            "area_component": ("area_component", list(AREA_COMPONENTS), {"units": "1", "long_name": "area component"}),
+        },
+    )
+    if E is not None:
+        ds = ds.assign_coords(ensemble=("ensemble", np.arange(E), {"units": "1", "long_name": "chip (ensemble member)"}))
+    ds["energy_total"] = ds["energy"].sum(("layer", "energy_component"))
+    ds["energy_total"].attrs = {"units": "J", "long_name": "read energy of the whole forward"}
+    ds["latency_total"] = ds["latency"].sum(("layer", "latency_component"))
+    ds["latency_total"].attrs = {"units": "s", "long_name": "latency of the forward, layers in sequence"}
+    ds["area_total"] = ds["area"].sum(("layer", "area_component"))
+    ds["area_total"].attrs = {"units": "m^2", "long_name": "silicon area of all layers"}
+    return ds
+
+
+def layer_cost(layer: nn.Module, x: torch.Tensor, config: CostConfig, *, shared_input: bool | None = None):
+    """:func:`layer_cost_tensors` as an :class:`xarray.Dataset` (one ``layer``; see :func:`model_cost`).
+    For an analog convolution, pass the convolution itself: its read is recorded with its input."""
+    if isinstance(layer, (AnalogConv1d, AnalogConv2d)):
+        return model_cost(layer, x, config)
+    r = layer_cost_tensors(layer, x, config, shared_input=shared_input)
+    return _dataset({type(layer).__name__: r})
+
+
+def model_cost(model: nn.Module, x: Any, config: CostConfig):
+    """Cost of one forward ``model(x)`` of a converted model (:func:`~physnn.crossbar.convert`).
+
+    Runs the forward (no gradient) with a :class:`CostRecorder` and returns an
+    :class:`xarray.Dataset`: ``energy`` (``ensemble``?, ``layer``, ``energy_component``) J,
+    ``latency`` (``layer``, ``latency_component``) s, ``area`` (``layer``, ``area_component``)
+    m^2, ``programming_energy`` and ``programming_time`` per layer, ``vectors`` per layer, and the
+    totals ``energy_total`` (per chip), ``latency_total`` (layers in sequence), ``area_total``.
+    """
+    with CostRecorder(model, config) as rec, torch.no_grad():
+        model(x)
+    return rec.dataset()
+
+

@@ -1,0 +1,148 @@
+"""Per-row input activity of a read, the data-dependent part of the array and driver energy.
+
+For the DAC codes ``c`` of ``N`` input vectors on the rows of every tile slice, the cost needs
+per row ``sum_n c^2`` (amplitude inputs: ``V^2`` up to a constant) or ``sum_n popcount(|c|)``
+(bit-serial inputs: pulses), and the number of driven row-cycles. :func:`row_activity_reference`
+is the definition (plain torch); :func:`row_activity` computes the same numbers in one compiled
+pass (numba ``prange`` over blocks of vectors), equal to the reference bit for bit: the codes are
+integers (or, without a DAC, the same float32/float64 quotients), every sum is taken in float64
+over integer values or in the same order-independent exact arithmetic, and the divisor is the
+reference's own tensor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .dac import popcount
+
+try:  # pragma: no cover - numba is a dependency
+    import numba
+except ImportError:  # pragma: no cover
+    numba = None
+
+__all__ = ["row_activity", "row_activity_reference"]
+
+
+def _magnitude(xt: torch.Tensor, div: torch.Tensor | float, levels: float | None) -> torch.Tensor:
+    mag = xt.abs().div_(div)
+    if levels is not None:
+        mag.clamp_(max=levels).round_()
+    return mag
+
+
+def row_activity_reference(xt: torch.Tensor, div: torch.Tensor | float, levels: float | None, bit_serial: bool,
+                           nbits: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(per_row, driven, ones)`` of the inputs ``xt`` (B, N, S, R).
+
+    ``div``: the DAC divisor (``in_step``, or ``scale * in_step`` of shape (B, N, S, 1));
+    ``levels``: the DAC's largest code (None: no DAC, codes not rounded). ``per_row`` (B, S, R)
+    float64: ``sum_n popcount(|c|)`` if ``bit_serial`` else ``sum_n c^2``; ``driven`` (B,)
+    float64: set bits (bit-serial) or non-zero codes; ``ones`` (B,) float64: set bits of
+    ``nbits``-bit codes (None when ``nbits`` is None or > 16).
+    """
+    mag = _magnitude(xt, div, levels)
+    ones_t = popcount(mag, nbits) if nbits is not None and nbits <= 16 else None
+    if bit_serial:
+        per_row = ones_t.sum(1, dtype=torch.int64).to(torch.float64)
+        driven = per_row.sum((1, 2))
+    else:
+        per_row = (mag.to(torch.float64) ** 2).sum(1)
+        driven = torch.count_nonzero(mag, dim=(1, 2, 3)).to(torch.float64)
+    ones = None if ones_t is None else ones_t.sum((1, 2, 3), dtype=torch.int64).to(torch.float64)
+    return per_row, driven, ones
+
+
+if numba is not None:
+    def _make(parallel: bool):
+        rng = numba.prange if parallel else range
+
+        @numba.njit(parallel=parallel, nogil=True, cache=True, error_model="numpy")
+        def kernel(x, div, has_div_array, div_scalar, levels, has_levels, bit_serial, lut, n_blocks,
+                   per_row, driven, ones, bad):  # pragma: no cover - compiled
+            B, N, S, R = x.shape
+            for blk in rng(n_blocks * B):
+                b = blk // n_blocks
+                k = blk % n_blocks
+                lo = (N * k) // n_blocks
+                hi = (N * (k + 1)) // n_blocks
+                for n in range(lo, hi):
+                    for s in range(S):
+                        d = div[b, n, s] if has_div_array else div_scalar
+                        for r in range(R):
+                            c = abs(x[b, n, s, r]) / d
+                            if has_levels:
+                                if c > levels:
+                                    c = levels
+                                c = np.rint(c)
+                            if not (c >= 0 and c <= levels):      # NaN: flagged, never an index
+                                bad[blk] = 1
+                                continue
+                            pc = np.float64(lut[np.int64(c)])
+                            ones[blk] += pc
+                            if bit_serial:
+                                per_row[blk, s, r] += pc
+                                driven[blk] += pc
+                            else:
+                                cc = np.float64(c)
+                                per_row[blk, s, r] += cc * cc
+                                if c != 0:
+                                    driven[blk] += 1.0
+        return kernel
+
+    _KERNELS = {True: _make(True), False: _make(False)}
+
+
+def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | None, bit_serial: bool,
+                 nbits: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`row_activity_reference` in one compiled pass (CPU tensors without gradient; else the
+    reference itself, as without a DAC). Same numbers, bit for bit."""
+    if numba is None or xt.device.type != "cpu" or xt.requires_grad or xt.dtype not in (torch.float32, torch.float64) \
+            or levels is None or nbits is None or nbits > 16:
+        return row_activity_reference(xt, div, levels, bit_serial, nbits)
+    B, N, S, R = xt.shape
+    x = xt.numpy()                        # any strides (an unfolded convolution input is a transposed view)
+    if isinstance(div, torch.Tensor):
+        d = div.detach().to(xt.dtype).expand(B, N, S, 1).reshape(B, N, S).contiguous().numpy()
+        has_d, dsc = True, 1.0
+    else:
+        d = np.ones((1, 1, 1), dtype=x.dtype)
+        has_d, dsc = False, float(div)
+    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if threads > 1 and numba.get_num_threads() != threads:
+        numba.set_num_threads(threads)
+    # one thread: the serial kernel (numba's pool never starts); else torch's thread count. The
+    # numbers do not depend on it: every block sums integers exactly.
+    n_blocks = max(1, min(N, 4 * threads))
+    per_row = np.zeros((n_blocks * B, S, R))
+    driven = np.zeros(n_blocks * B)
+    ones = np.zeros(n_blocks * B)
+    bad = np.zeros(n_blocks * B, dtype=np.uint8)
+    _KERNELS[threads > 1](x, d, has_d, x.dtype.type(dsc), x.dtype.type(0 if levels is None else levels), levels is not None,
+            bit_serial, _lut(nbits), n_blocks, per_row, driven, ones, bad)
+    if bad.any():
+        raise ValueError("x: non-finite input values (the DAC codes of a read must be finite)")
+    # partial sums of integers (exact in float64): the block order does not change them
+    pr = torch.from_numpy(per_row.reshape(B, n_blocks, S, R).sum(1))
+    dr = torch.from_numpy(driven.reshape(B, n_blocks).sum(1))
+    on = torch.from_numpy(ones.reshape(B, n_blocks).sum(1)) if nbits is not None else None
+    return pr, dr, on
+
+
+_LUTS: dict[int, np.ndarray] = {}
+
+
+def _lut(nbits: int) -> np.ndarray:
+    """Set bits of 0 .. 2**nbits - 1 (uint8)."""
+    t = _LUTS.get(nbits)
+    if t is None:
+        t = _LUTS[nbits] = popcount(torch.arange(2 ** nbits), nbits).numpy().astype(np.uint8)
+    return t
+
+
+def bits_of(levels: float | None) -> int | None:
+    """Bits of a DAC's largest code ``levels`` (None without a DAC)."""
+    return None if levels is None else max(1, math.ceil(math.log2(levels + 1)))
