@@ -140,3 +140,9 @@ def test_print_grid_rule_after_a_halving():
     t = np.concatenate([np.arange(0, 4) * 1.0, 4 + np.arange(0, 9) * 0.5])  # step halved at t = 4
     np.testing.assert_array_equal(t[print_indices(t, 0.0, 1.0)], np.arange(0, 9) * 1.0)
     np.testing.assert_array_equal(print_indices(np.arange(10) * 0.3, 0.5, 1.0), [2, 5, 9])
+
+
+def test_nested_instance_sees_the_top_level_not_the_enclosing_cell():
+    _, net, _ = _matches_josim("nested_scopes.cir")
+    area = {e.name: e.area for e in net.junctions}
+    assert area == pytest.approx({"B1|X1|XO": 1.1, "B2|XO": 2.2, "B3": 1.1})
