@@ -78,6 +78,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .values import scale_factor
+
 __all__ = [
     "NetlistError",
     "NetlistWarning",
@@ -147,8 +149,6 @@ def _warn(message: str, *, line=None, token: str | None = None, strict: bool = F
 # --------------------------------------------------------------------------------------------
 # numbers and expressions
 # --------------------------------------------------------------------------------------------
-_SCALE = [("MEG", 1e6), ("MIL", 25.4e-6), ("F", 1e-15), ("P", 1e-12), ("N", 1e-9), ("U", 1e-6),
-          ("M", 1e-3), ("K", 1e3), ("X", 1e6), ("G", 1e9), ("T", 1e12)]
 _UNITS = {"", "V", "A", "H", "F", "OHM", "OHMS", "S", "HZ", "W", "WB", "C", "K", "R", "SEC"}
 _NUM_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[E][+-]?\d+)?)([A-Z]*)$")
 
@@ -164,15 +164,10 @@ def parse_value(token: str, *, line: int | None = None) -> float:
     if m is None:
         raise NetlistError("not a number", line=line, token=token)
     base = float(m.group(1))
-    suffix = m.group(2)
-    if suffix == "":
-        return base
-    for name, scale in _SCALE:
-        if suffix.startswith(name) and suffix[len(name):] in _UNITS:
-            return base * scale
-    if suffix in _UNITS:
-        return base
-    raise NetlistError("unknown scale suffix or unit", line=line, token=token)
+    factor = scale_factor(m.group(2), _UNITS)
+    if factor is None:
+        raise NetlistError("unknown scale suffix or unit", line=line, token=token)
+    return base if factor == 1.0 else base * factor
 
 
 _BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
