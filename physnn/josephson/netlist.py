@@ -213,7 +213,7 @@ class _Params:
         self.raw[name] = (repr(float(value)), 0)
         self.values[name] = float(value)
 
-    def has(self, name: str, *, bare: bool = True) -> bool:
+    def has(self, name: str) -> bool:
         if name in self.raw or name in self.values:
             return True
         return self.parent is not None and self.parent.has(name)
@@ -865,7 +865,8 @@ def parse_netlist(netlist: str | Path, *, params: dict[str, float] | None = None
     netlist : str or Path
         File path, or the netlist text itself (anything containing a newline is text).
     params : dict, optional
-        ``.param`` overrides (name -> SI value), applied after the file's own definitions.
+        ``.param`` overrides (name -> SI value) of top-level parameters, applied after the file's
+        own definitions (a subcircuit's own ``.param`` of the same name still rules inside it).
     strict : bool
         Turn every :class:`NetlistWarning` (input JoSIM accepts with a warning) into a
         :class:`NetlistError`.
