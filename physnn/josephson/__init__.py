@@ -14,6 +14,8 @@ xarray or numba.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 #: public name -> submodule that defines it
 _HOME = {
@@ -56,3 +58,18 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Importing the submodule ``physnn.josephson.simulate`` binds the package attribute
+    ``simulate``; the public name is the function of that name defined in it (as when this
+    package imported everything eagerly)."""
+
+    def __setattr__(self, name, value):
+        if (isinstance(value, types.ModuleType) and _HOME.get(name) == name
+                and value.__name__ == f"{__name__}.{name}"):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

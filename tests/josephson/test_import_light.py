@@ -33,3 +33,12 @@ def test_names_and_submodules_still_resolve():
     assert set(pj.__all__) <= set(dir(pj))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         pj.nope
+
+
+def test_submodule_import_keeps_the_function_name():
+    # importing the submodule physnn.josephson.simulate first must not shadow the function
+    code = ("import physnn.josephson.transient, physnn.josephson.simulate\n"
+            "from physnn.josephson import simulate\n"
+            "from physnn.josephson.simulate import print_indices\n"
+            "assert callable(simulate) and simulate.__name__ == 'simulate', simulate\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
