@@ -85,6 +85,11 @@ TARGETS: dict[str, Target] = {
     "josim_ratio_large": _t("<=", 0.8, "#15", "bench_josephson"),
     "josim_ratio_batch1024": _t("<=", 0.03, "#21, vs parallel JoSIM; #15 had 0.02", "bench_josephson"),
     "switch_count_mismatches": _t("==", 0, "#21", "bench_josephson"),
+    # JoSIM conformance corpus (issue 26): every event counted alike, every time within max(0.3 ps, 1 %)
+    "corpus_count_mismatches": _t("==", 0, "#26", "josim_conformance"),
+    "corpus_worst_err_over_tol": _t("<=", 1.0, "#26", "josim_conformance"),
+    "corpus_files": _t(">=", 20, "#26", "josim_conformance"),
+    "largest_file_junctions": _t(">=", 1000, "#26", "josim_conformance"),
     # reservoirs (issue 5)
     "nmnist_like_acc": _t(">=", 0.89, "#5", "lsm_zero_shot"),
     "spoken_digit_acc": _t(">=", 0.70, "#5", "lsm_zero_shot"),
@@ -181,6 +186,7 @@ BENCHMARKS: dict[str, str] = {
     "bench_rnn": "crossbar LSTM/GRU/Elman vs torch.nn (#3, #12)",
     "ramp_adc_rnn": "ramp-ADC activations: approximation error, KWS, char-LM, lstm_ratio (#3)",
     "bench_josephson": "switching times and speed vs JoSIM (#4, #15, #21)",
+    "josim_conformance": "conformance corpus: testbenches run unchanged in JoSIM and physnn (#26)",
     "train_physical": "model-free training of physical systems (#11, #21)",
     "lsm_zero_shot": "resistive-memory LSM, zero-shot retrieval (#5, #21)",
     "reservoir_bench": "ESN vs reservoirpy, memory capacity (#5)",
@@ -199,6 +205,7 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "bench_rnn": ("gru_ratio", "rnn_ratio", "lstm_ratio_noisy_ramp"),
     "ramp_adc_rnn": ("kws_acc_*", "bpc_*", "lstm_ratio_with_column_adc"),
     "bench_josephson": ("josim_ratio_batch1024_cpu", "josim_parallel_procs", "max_switch_err_ps"),
+    "josim_conformance": ("corpus_junctions", "corpus_events", "corpus_max_err_ps"),
     "train_physical": ("validation_split", "*digital_equivalent_baseline", "gain_over_digital_equivalent"),
     "lsm_zero_shot": ("*probe_acc",),
     "reservoir_bench": ("reservoirpy_narma10_nrmse", "memory_capacity", "*probe*"),

@@ -6,11 +6,11 @@ import re
 
 import click
 
-# the scale suffixes of SPICE/JoSIM netlists (case-insensitive; "meg" before "m"), optionally
-# followed by a unit ("100ps", "2.5ns", "1e-10")
+from ..josephson.values import scale_factor  # the netlists' suffix table (standard library only)
+
+# a number with the scale suffixes of SPICE/JoSIM netlists (case-insensitive; "meg" before "m";
+# "µ" for "u"), optionally followed by a unit ("100ps", "2.5ns", "1e-10")
 _NUM = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-zA-Zµ]*)\s*$")
-_SCALE = (("meg", 1e6), ("mil", 25.4e-6), ("f", 1e-15), ("p", 1e-12), ("n", 1e-9), ("u", 1e-6), ("µ", 1e-6),
-          ("m", 1e-3), ("k", 1e3), ("g", 1e9), ("t", 1e12))
 
 
 def parse_si(text: str, unit: str = "s") -> float:
@@ -18,12 +18,10 @@ def parse_si(text: str, unit: str = "s") -> float:
     m = _NUM.match(str(text))
     if m is None:
         raise ValueError(f"{text!r} is not a number (write e.g. 100p, 0.25ps or 1e-10)")
-    base, suffix = float(m.group(1)), m.group(2).lower()
-    if suffix in ("", unit.lower()):
-        return base
-    for name, scale in _SCALE:
-        if suffix.startswith(name) and suffix[len(name):] in ("", unit.lower()):
-            return base * scale
+    base, suffix = float(m.group(1)), m.group(2).replace("µ", "u")
+    factor = scale_factor(suffix, {"", unit.upper()})
+    if factor is not None:
+        return base if factor == 1.0 else base * factor
     raise ValueError(f"{text!r}: unknown suffix {m.group(2)!r} (f p n u m k meg g t, optionally + {unit!r})")
 
 

@@ -11,7 +11,7 @@ The language (JoSIM v2.7 syntax guide, https://joeydelp.github.io/JoSIM/syntax/)
   ``dc v`` or a bare value;
 * controls ``.subckt``/``.ends``, ``.model name jj(...)`` (every JoSIM JJ parameter),
   ``.param``, ``.include`` (relative to the including file, then the circuit library folders;
-  cycles are errors), ``.tran PRSTEP TSTOP [TSTART [MAXSTEP]] [DST]``, ``.print``/``.plot``/
+  cycles are errors), ``.tran TSTEP TSTOP [PRSTART [PRSTEP]] [DST]``, ``.print``/``.plot``/
   ``.save`` in JoSIM's and SPICE's forms with hierarchical names (``B1|X1``, ``B1.X1``,
   ``X1.B1``), ``.temp``, ``.neb``, ``.spread``, ``.iv``, ``.option``/``.options``,
   ``.control``/``.endc`` blocks, ``.end``;
@@ -21,6 +21,44 @@ The language (JoSIM v2.7 syntax guide, https://joeydelp.github.io/JoSIM/syntax/)
 Numbers take JoSIM's scale suffixes: ``f`` 1e-15 (so ``1F`` is 1 fF, as JoSIM reads it), ``p``,
 ``n``, ``u``, ``m`` (milli), ``k``, ``meg``/``x``, ``g``, ``t``, ``mil``; trailing unit letters
 (``V``, ``A``, ``H``, ``F``, ``OHM``, ``S``, ``HZ``) are ignored, as in JoSIM.
+
+Scoping and element forms, as JoSIM v2.7 reads them (measured with josim-cli v2.7, git 02a34ee;
+the netlists of ``tests/josephson/test_josim_scoping.py`` reproduce each rule, JoSIM's switching
+times on them are test data). JoSIM's documentation does not state these rules:
+
+* ``.param`` at the top level is global; a ``.param`` inside a ``.subckt`` belongs to that
+  subcircuit only (JoSIM keys parameters by name and subcircuit): its elements see it, other
+  cells and the top level do not, and a later cell redefining the name changes nothing here.
+  Inside a subcircuit a value that is one bare name resolves in the subcircuit, then at the top
+  level; a longer expression resolves only the subcircuit's names in JoSIM (an error there):
+  physnn resolves a top-level name too and warns. A nested instance does not see the enclosing
+  instance's parameters (each subcircuit definition is its own scope).
+* A parameter may use parameters defined later in the file. A second definition of a name in the
+  same scope keeps the FIRST value (JoSIM prints "Replacing" and keeps the first); physnn warns.
+  A parameter that nothing uses is evaluated only at the end and, if it cannot be, only warns.
+* One ``name=expression`` per ``.param`` line; the blanks of the expression are dropped
+  (``.param x = (a + b) * 2``). Several definitions on one line, blank- or comma-separated, are a
+  physnn extension (JoSIM reads one): physnn defines each and warns.
+* ``.model`` is global wherever it stands in the file (also after the subcircuits that use it); a
+  ``.model`` inside a ``.subckt`` is seen there first. All names are case-insensitive.
+* Labels: a device inside instances is ``B1|X2|X1`` (innermost instance first); a node likewise
+  (``1|X2|X1``). Dots in instance names stay (``XAND2.31`` -> ``B1|XAND2.31``, node
+  ``1|XB.C|X2``): JoSIM itself cannot ``.print`` such a device (it reads ``.`` in a ``.print`` name
+  as ``|``); physnn finds the label as written.
+* ``.print nodev 3 0`` is the column ``V(3,0)`` (the nodes as written), ``.print nodev 3`` and
+  ``v(3)`` are ``V(3)``; ``.plot`` lines print like ``.print``. An unknown ``.print`` device or node
+  warns and is skipped.
+* A junction line may give a third node (WRspice ``B0 3 4 15 jjmit area=2.25``): the last bare
+  token is the model. ``FCHECK`` / ``NFREE`` after a value are accepted and ignored; a token
+  starting with ``*`` after the nodes starts an inline comment (``RS2 7 8 1.73ohm *SHUNT=3.73``).
+  ``.model`` may continue on ``+`` lines.
+* A zero-valued inductor is a short (its two nodes carry one phase; physnn merges them and the
+  inductor is not an element of the circuit). A dangling node (a stub resistor, an unused bias
+  node) simulates; only a node that nothing but a current source touches is an error.
+* ``.tran TSTEP TSTOP [PRSTART [PRSTEP]] [DST]`` (JoSIM src/Transient.cpp): the run steps at
+  ``min(TSTEP, PRSTEP)`` and prints from PRSTART the first sample at or after each multiple of
+  PRSTEP, also after a step halving (:func:`physnn.josephson.simulate.print_indices`). ``UIC`` is
+  a JoSIM error; physnn ignores it and warns.
 
 Every error is a :class:`NetlistError` naming the line number (and the file, for included lines)
 and the offending token. Where JoSIM warns and goes on (a ``.print`` of a missing device, an
@@ -39,6 +77,8 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .values import scale_factor
 
 __all__ = [
     "NetlistError",
@@ -109,8 +149,6 @@ def _warn(message: str, *, line=None, token: str | None = None, strict: bool = F
 # --------------------------------------------------------------------------------------------
 # numbers and expressions
 # --------------------------------------------------------------------------------------------
-_SCALE = [("MEG", 1e6), ("MIL", 25.4e-6), ("F", 1e-15), ("P", 1e-12), ("N", 1e-9), ("U", 1e-6),
-          ("M", 1e-3), ("K", 1e3), ("X", 1e6), ("G", 1e9), ("T", 1e12)]
 _UNITS = {"", "V", "A", "H", "F", "OHM", "OHMS", "S", "HZ", "W", "WB", "C", "K", "R", "SEC"}
 _NUM_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[E][+-]?\d+)?)([A-Z]*)$")
 
@@ -126,15 +164,10 @@ def parse_value(token: str, *, line: int | None = None) -> float:
     if m is None:
         raise NetlistError("not a number", line=line, token=token)
     base = float(m.group(1))
-    suffix = m.group(2)
-    if suffix == "":
-        return base
-    for name, scale in _SCALE:
-        if suffix.startswith(name) and suffix[len(name):] in _UNITS:
-            return base * scale
-    if suffix in _UNITS:
-        return base
-    raise NetlistError("unknown scale suffix or unit", line=line, token=token)
+    factor = scale_factor(m.group(2), _UNITS)
+    if factor is None:
+        raise NetlistError("unknown scale suffix or unit", line=line, token=token)
+    return base if factor == 1.0 else base * factor
 
 
 _BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -147,18 +180,52 @@ _TOK_RE = re.compile(r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:E[+-]?\d+)?[A-Z]*)|(?
 
 
 class _Params:
-    """Lazily evaluated ``.param`` table with cycle detection."""
+    """Lazily evaluated ``.param`` table of one scope, with cycle detection.
 
-    def __init__(self) -> None:
+    The top level is one scope; each ``.subckt`` is a scope of its own whose ``parent`` is the
+    top level (JoSIM v2.7 keys every parameter by (name, subcircuit), measured with josim-cli
+    v2.7): a bare name resolves in the scope, then at the top level; a name inside a longer
+    expression in a subcircuit resolves in the subcircuit only in JoSIM -- physnn also finds
+    a top-level one there and warns (``NetlistWarning``). A duplicate definition in one scope
+    keeps the first (JoSIM prints "Replacing" yet keeps the first value) and warns."""
+
+    def __init__(self, parent: "_Params | None" = None, *, name: str | None = None, strict: bool = False,
+                 src: str | None = None) -> None:
         self.raw: dict[str, tuple[str, int]] = {}
         self.values: dict[str, float] = {}
         self._busy: set[str] = set()
+        self.parent = parent
+        self.name = name
+        self.strict = strict
+        self.src = src
+        self._warned: set[str] = set()
 
     def define(self, name: str, expr: str, line: int) -> None:
+        if name in self.raw:
+            _warn(f"duplicate .param {name}: JoSIM v2.7 keeps the first definition (line "
+                  f"{int(self.raw[name][1])})", line=line, token=name, strict=self.strict, src=self.src)
+            return
         self.raw[name] = (expr, line)
         self.values.pop(name, None)
 
-    def get(self, name: str, line: int | None) -> float:
+    def override(self, name: str, value: float) -> None:
+        """``parse_netlist(params=...)``: replaces the definition (top level)."""
+        self.raw[name] = (repr(float(value)), 0)
+        self.values[name] = float(value)
+
+    def has(self, name: str) -> bool:
+        if name in self.raw or name in self.values:
+            return True
+        return self.parent is not None and self.parent.has(name)
+
+    def get(self, name: str, line: int | None, *, bare: bool = True) -> float:
+        if name not in self.raw and name not in self.values and self.parent is not None:
+            if not bare and self.parent.has(name) and name not in self._warned:
+                self._warned.add(name)
+                _warn(f"top-level parameter {name} used in an expression inside .subckt {self.name}: JoSIM "
+                      "v2.7 resolves only a bare name there (the expression is an error in JoSIM)",
+                      line=line, token=name, strict=self.strict, src=self.src)
+            return self.parent.get(name, line)
         if name in self.values:
             return self.values[name]
         if name not in self.raw:
@@ -204,6 +271,7 @@ def evaluate(expr: str, params: _Params | None, *, line: int | None = None) -> f
         else:
             op = m.group("op")
             pieces.append("**" if op == "^" else op)
+    bare = len(names) == 1 and len(pieces) == 1  # the whole value is one name
     src = " ".join(pieces)
     try:
         tree = ast.parse(src, mode="eval")
@@ -222,8 +290,8 @@ def evaluate(expr: str, params: _Params | None, *, line: int | None = None) -> f
             return -v if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.Name):
             ident = names[node.id]
-            if params is not None and (ident in params.raw or ident in params.values):
-                return params.get(ident, line)
+            if params is not None and params.has(ident):
+                return params.get(ident, line, bare=bare)
             if ident in _CONST:
                 return _CONST[ident]
             raise NetlistError("undefined parameter", line=line, token=ident)
@@ -436,6 +504,7 @@ class _Subckt:
     body: list[_Line]
     line: int
     models: dict[str, JJModel] = field(default_factory=dict)
+    params: "_Params | None" = None  #: the subcircuit's own ``.param`` scope
 
 
 _CONTROL_CMDS = {"TRAN", "PRINT", "PLOT", "SAVE", "TEMP", "NEB", "SPREAD", "OPTION", "OPTIONS", "PARAM", "IV",
@@ -716,6 +785,53 @@ def _parse_cus(raw: list[str], line, params: _Params, base_dir: Path | None, fir
     return Source(kind="cus", args=(ts, sf, im, td, float(bool(per)), *vals))
 
 
+_FLAGS = ("FCHECK", "NFREE")  #: WRspice/JoSIM element flags after the value (no effect on the circuit)
+
+
+def _element_tokens(tok: list[str]) -> list[str]:
+    """An element line's tokens without an inline comment (a token starting with ``*`` after
+    the nodes and everything after it: ``RS2 7 8 1.73ohm *SHUNT=3.73``) and without the
+    ``FCHECK``/``NFREE`` flags (JoSIM v2.7 accepts both, measured with josim-cli v2.7)."""
+    for i in range(1, len(tok)):
+        if tok[i].startswith("*"):
+            tok = tok[:i]
+            break
+    if any(t in _FLAGS for t in tok[3:]):
+        tok = tok[:3] + [t for t in tok[3:] if t not in _FLAGS]
+    return tok
+
+
+def _model_known(name: str, scope, gmodels: dict) -> bool:
+    return (scope is not None and name in scope.models) or name in gmodels
+
+
+def _merge_shorts(shorts, elements: list) -> dict[str, str]:
+    """Zero-valued inductors short their nodes (JoSIM v2.7 simulates them: the two nodes carry
+    one phase, measured with josim-cli v2.7): the nodes are merged (ground wins, else the first
+    node of the first short), ``elements`` rewritten in place; returns node -> merged node."""
+    import dataclasses
+
+    root: dict[str, str] = {}
+
+    def find(n: str) -> str:
+        while root.get(n, n) != n:
+            n = root[n]
+        return n
+
+    for a, b, _, _ in shorts:
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        if rb == "0":
+            ra, rb = rb, ra
+        root[rb] = ra
+    alias = {n: find(n) for n in root}
+    for i, e in enumerate(elements):
+        if e.nodes and any(n in alias for n in e.nodes):
+            elements[i] = dataclasses.replace(e, nodes=tuple(alias.get(n, n) for n in e.nodes))
+    return alias
+
+
 def _kv(tok: str) -> tuple[str, str] | None:
     if "=" in tok:
         k, v = tok.split("=", 1)
@@ -749,7 +865,8 @@ def parse_netlist(netlist: str | Path, *, params: dict[str, float] | None = None
     netlist : str or Path
         File path, or the netlist text itself (anything containing a newline is text).
     params : dict, optional
-        ``.param`` overrides (name -> SI value), applied after the file's own definitions.
+        ``.param`` overrides (name -> SI value) of top-level parameters, applied after the file's
+        own definitions (a subcircuit's own ``.param`` of the same name still rules inside it).
     strict : bool
         Turn every :class:`NetlistWarning` (input JoSIM accepts with a warning) into a
         :class:`NetlistError`.
@@ -788,7 +905,7 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
     src = None if src_name == "<netlist>" else src_name
     lines = [(_tokenize(s, ln), ln, s) for s, ln in
              _split_lines(text, src=src, base_dir=base_dir, stack=stack, strict=strict, includes=includes)]
-    params = _Params()
+    params = _Params(strict=strict, src=src)
     subckts: dict[str, _Subckt] = {}
     models: dict[str, JJModel] = {}
     top: list[_Line] = []
@@ -806,7 +923,8 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
             if len(tok) < 2:
                 raise NetlistError(".subckt needs a name", line=ln, token=head)
             ports = [t for t in tok[2:] if "=" not in t]
-            cur = _Subckt(name=tok[1], ports=ports, body=[], line=ln)
+            cur = _Subckt(name=tok[1], ports=ports, body=[], line=ln,
+                          params=_Params(params, name=tok[1], strict=strict, src=src))
             if tok[1] in subckts:
                 raise NetlistError("duplicate subcircuit", line=ln, token=tok[1])
             subckts[tok[1]] = cur
@@ -819,11 +937,7 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
             cur = None
             continue
         if head == ".PARAM":
-            body = " ".join(tok[1:])
-            if "=" not in body:
-                raise NetlistError(".param needs name=value", line=ln, token=body or head)
-            for m in re.finditer(r"([A-Z_][A-Z0-9_]*)=(\S+)", body):
-                params.define(m.group(1), m.group(2), ln)
+            _define_params(tok, ln, cur.params if cur is not None else params, strict, src)
             continue
         if head == ".MODEL":
             (cur.models if cur is not None else models)[tok[1] if len(tok) > 1 else ""] = (tok, ln)  # type: ignore[assignment]
@@ -833,16 +947,17 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                 raise NetlistError("control line inside .subckt", line=ln, token=head)
             controls.append(_Line(tok, ln, s))
             continue
+        tok = _element_tokens(tok)
         (cur.body if cur is not None else top).append(_Line(tok, ln, s))
     if cur is not None:
         raise NetlistError(f".subckt {cur.name} has no .ends", line=cur.line, token=cur.name)
     for k, v in overrides.items():
-        params.define(k.upper(), repr(float(v)), 0)
+        params.override(k.upper(), v)
 
     # models are parsed after params so that they may use them
     gmodels = {k: _parse_model(t, ln, params, strict) for k, (t, ln) in models.items()}  # type: ignore[misc]
     for sc in subckts.values():
-        sc.models = {k: _parse_model(t, ln, params, strict) for k, (t, ln) in sc.models.items()}  # type: ignore[misc]
+        sc.models = {k: _parse_model(t, ln, sc.params, strict) for k, (t, ln) in sc.models.items()}  # type: ignore[misc]
     _check_subckt_cycles(subckts)
 
     net = Netlist(source_name=src_name, includes=includes, models=gmodels,
@@ -853,17 +968,29 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
     # to the same number: each distinct text is evaluated once (a subcircuit's values would
     # otherwise be re-parsed at every instance). Sources likewise, except cus() (its file is
     # found relative to the including file).
-    values: dict[str, float] = {}
-    sources: dict[tuple[str, ...], Source] = {}
+    values: dict[tuple[str | None, str], float] = {}
+    sources: dict[tuple, Source] = {}
+    scope_params = params  # the .param scope of the body being expanded
 
     def evaluate_once(text: str, ln) -> float:
-        v = values.get(text)
+        key = (scope_params.name, text)
+        v = values.get(key)
         if v is None:
-            v = values[text] = evaluate(text, params, line=ln)
+            v = values[key] = evaluate(text, scope_params, line=ln)
         return v
 
     def expand(body: list[_Line], path: list[str], nodemap: dict[str, str], scope: _Subckt | None,
                stack_: tuple[str, ...]) -> None:
+        nonlocal scope_params
+        outer_params = scope_params
+        scope_params = scope.params if scope is not None else params
+        try:
+            _expand(body, path, nodemap, scope, stack_)
+        finally:
+            scope_params = outer_params
+
+    def _expand(body: list[_Line], path: list[str], nodemap: dict[str, str], scope: _Subckt | None,
+                stack_: tuple[str, ...]) -> None:
         suffix = "|" + "|".join(reversed(path)) if path else ""
 
         def node(n: str) -> str:
@@ -911,6 +1038,9 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                 if extra:
                     raise NetlistError("unexpected token", line=ln, token=extra[0])
                 val = evaluate_once(tok[3], ln)
+                if kind == "L" and val == 0.0:  # JoSIM accepts a zero inductor: a short, nodes merged below
+                    shorts.append((node(tok[1]), node(tok[2]), name, ln))
+                    continue
                 if not (math.isfinite(val) and val > 0):
                     raise NetlistError(f"{kind} value must be > 0", line=ln, token=tok[3])
                 opts = _elem_options(tok[4:], evaluate_once, ln) if len(tok) > 4 else ()
@@ -922,7 +1052,15 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                 n1, n2 = node(tok[1]), node(tok[2])
                 mname, area, ic = None, None, None
                 opts = []
-                for t in tok[3:]:
+                rest = tok[3:]
+                bare = [t for t in rest if "=" not in t]
+                if (len(bare) >= 2 and _model_known(bare[-1], scope, gmodels)
+                        and not _model_known(bare[0], scope, gmodels)):
+                    # WRspice 3-terminal junction (B n+ n- nphase model ...): JoSIM takes the last
+                    # bare token as the model; the phase node is not used
+                    mname = bare[-1]
+                    rest = [t for t in rest if "=" in t]
+                for t in rest:
                     kv = _kv(t)
                     if kv and kv[0] == "AREA":
                         area = evaluate_once(kv[1], ln)
@@ -981,10 +1119,10 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                     raise NetlistError("missing node", line=ln, token=tok[0])
                 if len(tok) < 4:
                     raise NetlistError("source needs a value or function", line=ln, token=tok[0])
-                key = tuple(tok[3:])
+                key = (scope_params.name, *tok[3:])
                 srcf = sources.get(key)
                 if srcf is None:
-                    srcf = _parse_source(tok[3:], ln, params, base_dir=_line_dir(ln, base_dir))
+                    srcf = _parse_source(tok[3:], ln, scope_params, base_dir=_line_dir(ln, base_dir))
                     if srcf.kind != "cus":
                         sources[key] = srcf
                 elements.append(Element(kind=kind, name=name, nodes=(node(tok[1]), node(tok[2])), source=srcf, line=ln))
@@ -999,7 +1137,9 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
             else:
                 raise NetlistError("unknown element type", line=ln, token=tok[0])
 
+    shorts: list[tuple[str, str, str, int]] = []  # zero-valued inductors: (node, node, label, line)
     expand(top, [], {}, None, ())
+    alias = _merge_shorts(shorts, elements) if shorts else {}
     # mutual inductances must name existing inductors
     inductors = {e.name for e in elements if e.kind == "L"}
     for e in elements:
@@ -1020,6 +1160,9 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
             if vals and vals[-1] in ("DST", "NOSTARTUP"):
                 net.startup = False
                 vals = vals[:-1]
+            if "UIC" in vals:
+                _warn("UIC on .tran: physnn ignores it (JoSIM v2.7 stops with an undefined-variable error)",
+                      line=ln, token="UIC", strict=strict, src=src)
             vals = [v for v in vals if v not in ("UIC",)]
             if not vals:
                 raise NetlistError(".tran needs a step", line=ln, token=head)
@@ -1034,10 +1177,13 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                 raise NetlistError(".tran start must be in [0, stop)", line=ln, token=vals[2])
             net.tstep, net.tstop, net.tstart, net.prstep = step, stop, start, step
             if len(vals) > 3:
-                maxstep = evaluate(vals[3], params, line=ln)
-                if not maxstep > 0:
-                    raise NetlistError(".tran maximum step must be > 0", line=ln, token=vals[3])
-                net.tstep = min(step, maxstep)  # JoSIM simulates at min(PRSTEP, MAXSTEP), prints at PRSTEP
+                # JoSIM v2.7: .tran TSTEP TSTOP PRSTART PRSTEP; a print step below the
+                # step lowers the step to it (src/Transient.cpp)
+                prstep = evaluate(vals[3], params, line=ln)
+                if not prstep > 0:
+                    raise NetlistError(".tran print step must be > 0", line=ln, token=vals[3])
+                net.prstep = prstep
+                net.tstep = min(step, prstep)
             net.has_tran = True
         elif head == ".TEMP":
             if len(tok) != 2:
@@ -1087,13 +1233,42 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                 raise NetlistError(".iv maximum current must be > 0", line=ln, token=tok[2])
             net.iv.append((tok[1], imax, c.text.split()[3] if len(tok) > 3 else None))
         elif head in (".PRINT", ".PLOT", ".SAVE"):
-            net.prints.extend(_parse_print(tok, ln, byname, nodes, strict, src))
+            net.prints.extend(_parse_print(tok, ln, byname, nodes, strict, src, alias))
         elif head in (".FILE", ".END"):
             pass
         else:
             _warn("unknown control ignored", line=ln, token=head, strict=strict, src=src)
-    net.params = {k: params.get(k, None) for k in params.raw}
+    net.params = {}
+    for k in params.raw:
+        try:
+            net.params[k] = params.get(k, None)
+        except NetlistError as exc:  # never used by an element: JoSIM-compatible to go on
+            _warn(f"unused .param {k} cannot be evaluated ({exc.message}); ignored", line=params.raw[k][1],
+                  token=k, strict=strict, src=src)
     return net
+
+
+_PARAM_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_.]*$")
+
+
+def _define_params(tok: list[str], ln, scope: _Params, strict: bool, src: str | None) -> None:
+    """One ``.param name=expression`` line (JoSIM v2.7: the blanks of the expression are dropped,
+    so ``.param x = (a + b) * 2`` is one expression). Several ``name=value`` on one line (blank-
+    or comma-separated) are a physnn extension: JoSIM v2.7 reads only one; physnn defines each
+    and warns."""
+    body = " ".join(tok[1:])
+    if "=" not in body:
+        raise NetlistError(".param needs name=value", line=ln, token=body or tok[0])
+    if body.count("=") == 1:
+        name, expr = (x.strip() for x in body.split("="))
+        if not _PARAM_NAME_RE.match(name) or not expr:
+            raise NetlistError(".param needs name=value", line=ln, token=body)
+        scope.define(name, expr.replace(" ", ""), ln)
+        return
+    _warn("several name=value on one .param line: JoSIM v2.7 reads one definition per line", line=ln,
+          token=body, strict=strict, src=src)
+    for m in re.finditer(r"([A-Z_][A-Z0-9_]*)=(\S+)", body):
+        scope.define(m.group(1), m.group(2), ln)
 
 
 def _line_dir(ln, base_dir: Path | None) -> Path | None:
@@ -1140,9 +1315,10 @@ def _check_subckt_cycles(subckts: dict[str, _Subckt]) -> None:
 
 
 def check_dangling(elements: list[Element]) -> None:
-    """A node that only one element terminal touches is connected to nothing: NetlistError naming
-    the element's line and the node (checked when a circuit is compiled; an open-ended
-    transmission-line port is allowed: an open line is a circuit of its own)."""
+    """A node that only a current source touches has no solution: NetlistError naming the
+    element's line and the node (checked when a circuit is compiled). Any other dangling node
+    (a stub resistor, an unused bias node, an open transmission-line port) simulates, as in
+    JoSIM v2.7 (measured with josim-cli v2.7)."""
     count: dict[str, int] = {}
     first: dict[str, Element] = {}
     for e in elements:
@@ -1154,13 +1330,14 @@ def check_dangling(elements: list[Element]) -> None:
                 count[nd] = count.get(nd, 0) + 1
                 first.setdefault(nd, e)
     for nd, k in count.items():
-        if k == 1:
+        if k == 1 and first[nd].kind == "I":
             e = first[nd]
             raise NetlistError(f"node {nd} is connected to nothing but {e.name}", line=e.line, token=nd)
 
 
 def _parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str], strict: bool = False,
-                 src: str | None = None) -> list[PrintRequest]:
+                 src: str | None = None, alias: dict[str, str] | None = None) -> list[PrintRequest]:
+    alias = alias or {}
     def dev(name: str) -> Element | None:
         key = _canonical_device(name)
         if key not in byname:
@@ -1170,6 +1347,7 @@ def _parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str]
 
     def nd(n: str) -> str | None:
         key = _canonical_node(n)
+        key = alias.get(key, key)  # a node shorted by a zero inductor
         if key != "0" and key not in nodes:
             _warn("unknown node in .print: ignoring this store request", line=ln, token=n, strict=strict, src=src)
             return None
@@ -1180,7 +1358,9 @@ def _parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str]
         n2 = nd(b) if b is not None else "0"
         if n1 is None or n2 is None:
             return None
-        lab = f"{letter}({n1})" if n2 == "0" else f"{letter}({n1},{n2})"
+        # JoSIM's column name: the nodes as written (``.print nodev 3 0`` -> V(3,0), v(3) -> V(3))
+        c1 = _canonical_node(a)
+        lab = f"{letter}({c1})" if b is None else f"{letter}({c1},{_canonical_node(b)})"
         return PrintRequest(kind="nodev" if letter == "V" else "nodep", target=(n1, n2), label=lab, line=ln)
 
     def dev_req(letter: str, name: str) -> PrintRequest | None:

@@ -194,13 +194,25 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
                         obs_nodes=obs_nodes + obs_src, backend=backend,
                         store_voltage=bool(junction_voltage) or needs_v)
     ds = _to_dataset(net, res, ensemble is not None, obs_nodes + obs_src, junction_voltage=bool(junction_voltage))
-    # .tran PRSTEP TSTOP TSTART MAXSTEP: output from TSTART every PRSTEP (when the step came from .tran)
-    if tstep is None and net.prstep and net.tstep and net.prstep > net.tstep * 1.5:
-        stride = int(round(net.prstep / res.h))
-        ds = ds.isel(time=slice(None, None, stride))
-    if tstop is None and net.tstart > 0:
-        ds = ds.sel(time=slice(net.tstart - 0.5 * res.h, None))
+    # JoSIM's print grid (.tran TSTEP TSTOP PRSTART PRSTEP): from PRSTART, the first sample at or
+    # after each multiple of PRSTEP -- also after a step halving (the run at h/2 prints on the grid)
+    pr = net.prstep if (tstep is None and net.prstep) else h
+    start = net.tstart if tstop is None else 0.0
+    if pr > res.h * (1 + 1e-9) or start > 0:
+        ds = ds.isel(time=print_indices(ds["time"].values, start, pr))
     return ds
+
+
+def print_indices(time: np.ndarray, start: float, prstep: float) -> np.ndarray:
+    """Indices of the samples JoSIM v2.7 prints (src/Output.cpp): the first sample at or after
+    ``start``, then the first at or after each ``start + k * prstep`` (s; a relative 1e-9 of the
+    step absorbs round-off of the time axis)."""
+    if time.size == 0:
+        return np.zeros(0, dtype=int)
+    tol = 1e-9 * prstep
+    grid = start + np.arange(int(np.floor((time[-1] - start) / prstep + 1e-9)) + 1) * prstep
+    idx = np.searchsorted(time, grid - tol, side="left")
+    return np.unique(idx[idx < time.size])
 
 
 def _prepare(net: Netlist, h: float, stop: float, generator) -> Netlist:

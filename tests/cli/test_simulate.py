@@ -65,7 +65,7 @@ def test_bad_values_and_netlists_are_named(tmp_path):
     cir.write_text("* bad\nZ1 1 0 3\n.tran 1p 10p\n")
     res = _run(cir, "--out", tmp_path / "x.nc")
     assert res.exit_code == 2 and "line 2" in res.output
-    res = _run(cir, "--tstop", "100x")
+    res = _run(cir, "--tstop", "100q")  # (x is mega, as in netlists: the one suffix table)
     assert res.exit_code == 2 and "--tstop" in res.output and "unknown suffix" in res.output
     res = _run(tmp_path / "missing.cir")
     assert res.exit_code == 2 and "does not exist" in res.output

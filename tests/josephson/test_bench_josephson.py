@@ -173,18 +173,20 @@ def test_crossings_min_dwell_drops_only_undone_grazing_crossings():
 
 def test_batch_member_counts_like_the_member_alone_and_like_josim():
     """Root cause of the benchmark's one count mismatch: a member that halves its step is stored on
-    the batch's 0.25 ps grid, the member alone on its own 0.125 ps grid, and JoSIM prints yet other
-    samples; a grazing excursion shorter than two output steps shows on some grids only. With the
-    dwell rule the three agree; counting every crossing, they do not."""
+    the batch's 0.25 ps grid, and so is the member alone (its h/2 run printed on the .tran grid,
+    as JoSIM prints), but JoSIM's printed samples after a halving fall half a step off that grid;
+    a grazing excursion shorter than two output steps shows on some grids only. With the dwell
+    rule all agree; counting every crossing, they do not."""
     nominal = np.ones(12)
     ds_b = simulate(DCSFQ, ensemble=np.stack([nominal, MEMBER94]))
     ds_1 = simulate(DCSFQ, ensemble=np.array([MEMBER94]))
     assert ds_b["step_halvings"].values.tolist() == [0, 1]
-    assert ds_1.sizes["time"] == 2 * ds_b.sizes["time"] - 1  # the member alone: all on h/2
+    np.testing.assert_array_equal(ds_1["time"].values, ds_b["time"].values)  # the .tran print grid
     jj = "B02|X01"
     every_b = switch_times(ds_b, jj, member=1, min_dwell=0.0)
     every_1 = switch_times(ds_1, jj, member=0, min_dwell=0.0)
-    assert (len(every_b), len(every_1), len(JOSIM94_EVERY)) == (4, 12, 8)  # grid-dependent
+    np.testing.assert_allclose(every_1, every_b, atol=1e-15)  # same grid: the same crossings
+    assert (len(every_b), len(JOSIM94_EVERY)) == (4, 8)  # grid-dependent
     for ds, m in ((ds_b, 1), (ds_1, 0)):
         for j in ds["junction"].values:  # every junction: batch member == member alone
             np.testing.assert_allclose(switch_times(ds, str(j), member=m),

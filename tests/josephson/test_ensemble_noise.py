@@ -18,14 +18,14 @@ def test_batched_ensemble_equals_individual_runs():
     ens = Ensemble(n=5, ic_spread=0.05)
     ds = simulate(CHAIN, ensemble=ens, generator=torch.Generator().manual_seed(3))
     assert ds["phase"].dims == ("ensemble", "junction", "time")
-    assert ds["V(C)"].dims == ("ensemble", "time")
+    assert ds["V(C,0)"].dims == ("ensemble", "time")
     mult = ds["ic"].values / simulate(CHAIN)["ic"].values  # (E, J) drawn Ic multipliers
     assert np.all(np.abs(mult - 1) <= 0.05) and mult.std() > 0.005
     for e in (0, 3):
         single = simulate(CHAIN, ensemble=mult[e:e + 1], generator=None)
         np.testing.assert_allclose(ds["phase"].isel(ensemble=e).values, single["phase"].isel(ensemble=0).values,
                                    rtol=0, atol=1e-9)
-        np.testing.assert_allclose(ds["V(C)"].isel(ensemble=e).values, single["V(C)"].isel(ensemble=0).values,
+        np.testing.assert_allclose(ds["V(C,0)"].isel(ensemble=e).values, single["V(C,0)"].isel(ensemble=0).values,
                                    rtol=0, atol=1e-12)
     # Ic spread changes the delay: members differ
     d = [switch_times(ds, "B1|X3", member=e)[0] - switch_times(ds, "B1|X2", member=e)[0] for e in range(5)]

@@ -88,9 +88,9 @@ def test_hierarchical_names_in_every_form():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ds = simulate(text)
-    assert {"P(B1|X1)", "P(B1|X2)", "V(1|X1)", "P(1|X1)", "I(L2|X2)"} <= set(ds.data_vars)
+    assert {"P(B1|X1)", "P(B1|X2)", "V(1|X1)", "P(1|X1,0)", "I(L2|X2)"} <= set(ds.data_vars)
     # node phase of the junction's node equals the junction phase (grounded junction)
-    np.testing.assert_allclose(ds["P(1|X1)"].values, ds["P(B1|X1)"].values, atol=1e-12)
+    np.testing.assert_allclose(ds["P(1|X1,0)"].values, ds["P(B1|X1)"].values, atol=1e-12)
 
 
 def test_missing_tran_warns_with_defaults_and_strict_refuses():
@@ -132,8 +132,9 @@ def test_bad_input_names_line_and_token(text, line, token, msg):
     assert exc.value.line == line and exc.value.token == token
 
 
-def test_node_connected_to_nothing():
-    text = "* t\n" + JJ + "B1 1 0 jm\nI1 0 1 pwl(0 0 10p 50u)\nL1 1 9 2p\n.tran 0.25p 20p\n"
+def test_node_fed_only_by_a_current_source():
+    # a dangling stub simulates (as in JoSIM); a current into a node with nothing else has no solution
+    text = "* t\n" + JJ + "B1 1 0 jm\nI1 0 1 pwl(0 0 10p 50u)\nI2 0 9 pwl(0 0 10p 50u)\n.tran 0.25p 20p\n"
     with pytest.raises(NetlistError, match="connected to nothing") as exc:
         simulate(text)
     assert exc.value.line == 5 and exc.value.token == "9"

@@ -57,7 +57,7 @@ def test_params_subckt_labels_and_continuation():
     iin = net.element("IIN")
     assert iin.source.args == pytest.approx((0, 0, 50e-12, 0, 53e-12, 600e-6, 56e-12, 0))
     assert net.tstep == 0.25e-12 and net.tstop == 100e-12
-    assert [p.label for p in net.prints] == ["P(B1|X2|XA)", "V(OUT)"]
+    assert [p.label for p in net.prints] == ["P(B1|X2|XA)", "V(OUT,0)"]  # JoSIM: nodes as written
     assert net.element("XA_X2_B1").name == "B1|X2|XA"  # path form resolves to the label
 
 

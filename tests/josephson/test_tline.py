@@ -31,7 +31,7 @@ def _line(rs=5, rl=5, td="10p", form="T1 2 0 3 0 Z0=5 td={td}"):
 
 def test_matched_line_delays_by_td_without_reflection():
     ds = _line()
-    v_in, v_out = ds["V(2)"].values, ds["V(3)"].values
+    v_in, v_out = ds["V(2,0)"].values, ds["V(3)"].values
     k = 40  # TD / h = 10 ps / 0.25 ps
     # matched at both ends: the far end sees the near end's wave TD later, unchanged (JoSIM gives
     # the same to 1e-16 V), and nothing comes back: the near end is the source divider V/2
@@ -51,13 +51,13 @@ def test_mismatched_load_reflection_coefficient(rl):
     far = (t > 23e-12) & (t < 69e-12)  # incident 0.5 mV arrived, plateau
     np.testing.assert_allclose(ds["V(3)"].values[far], 0.5e-3 * (1 + gamma), rtol=1e-9)
     near = (t > 33e-12) & (t < 59e-12)  # reflection back at the (matched) source after 2 TD
-    np.testing.assert_allclose(ds["V(2)"].values[near], 0.5e-3 * (1 + gamma), rtol=1e-9)
+    np.testing.assert_allclose(ds["V(2,0)"].values[near], 0.5e-3 * (1 + gamma), rtol=1e-9)
 
 
 def test_delay_is_rounded_to_steps_as_josim():
     # TD = 6.2 ps at 0.25 ps: 24.8 steps -> 25 (JoSIM v2.7 gives the same traces to 1e-16 V)
     ds = _line(td="6.2p")
-    v_in, v_out = ds["V(2)"].values, ds["V(3)"].values
+    v_in, v_out = ds["V(2,0)"].values, ds["V(3)"].values
     np.testing.assert_allclose(v_out[25:], v_in[:-25], atol=1e-15)
 
 
@@ -81,7 +81,7 @@ def test_phi0_pulse_area_through_matched_ptl():
     text = text.replace(".tran 0.25p 150p", ".tran 0.25p 300p")
     ds = simulate(text)
     h = float(ds.time[1] - ds.time[0])
-    a_in = ds["V(C)"].values.sum() * h
+    a_in = ds["V(C,0)"].values.sum() * h
     a_out = ds["V(E)"].values.sum() * h
     # the driver junction's 2 pi slip puts one flux quantum on the line; the matched far end
     # receives it TD later, unchanged
@@ -163,7 +163,8 @@ def test_ensemble_with_lines_equals_single_runs():
     mult = ds["ic"].values / simulate(text)["ic"].values
     for e in (0, 3, 6, 13):
         one = simulate(text, ensemble=mult[e:e + 1])
-        f = int(round(ds.attrs["tstep_s"] / one.attrs["tstep_s"]))
+        # a run at h/2 prints on the .tran grid, as JoSIM does: the same time axis as the ensemble
+        np.testing.assert_array_equal(one["time"].values, ds["time"].values)
         assert int(one["step_halvings"].values[0]) == halved[e]
-        np.testing.assert_allclose(one["phase"].isel(ensemble=0).values[:, ::f],
+        np.testing.assert_allclose(one["phase"].isel(ensemble=0).values,
                                    ds["phase"].isel(ensemble=e).values, rtol=0, atol=1e-9)

@@ -35,14 +35,14 @@ def test_node_voltage_trace_in_place_equals_bdf2_of_phase(ensemble):
     both = simulate(text + "\n.print nodev n3 0\n.print nodep n3 0\n", **kw)
     h = float(only_v["time"][1] - only_v["time"][0])
     # (the observed-node products differ in shape between the two runs: round-off only)
-    vmax = float(np.abs(both["V(N3)"].values).max())
-    np.testing.assert_allclose(only_v["V(N3)"].values, both["V(N3)"].values, rtol=0, atol=1e-12 * vmax)
+    vmax = float(np.abs(both["V(N3,0)"].values).max())
+    np.testing.assert_allclose(only_v["V(N3,0)"].values, both["V(N3,0)"].values, rtol=0, atol=1e-12 * vmax)
     for ds, node in ((both, "N3"), (only_v, "N5")):
-        phi = ds[f"P({node})"].values
+        phi = ds[f"P({node},0)"].values
         ref = _bdf2_reference(phi.T if ensemble else phi, h)
-        np.testing.assert_allclose(ds[f"V({node})"].values, ref.T if ensemble else ref, rtol=0,
+        np.testing.assert_allclose(ds[f"V({node},0)"].values, ref.T if ensemble else ref, rtol=0,
                                    atol=1e-12 * np.abs(ref).max())
-    assert np.abs(only_v["V(N3)"].values).max() > 1e-4  # an SFQ pulse passed (~0.5 mV)
+    assert np.abs(only_v["V(N3,0)"].values).max() > 1e-4  # an SFQ pulse passed (~0.5 mV)
 
 
 # JoSIM v2.7 (josim-cli, phase mode) on dcsfq_jtl_sink_physnn.cir with the sink junction's area
