@@ -216,14 +216,17 @@ class AbstractTask:
 # ---------------------------------------------------------------------------------------------
 class Toy(AbstractTask):
     """``f = sin(x) cos(y) + noise * N(0, 1)``; ``work`` iterations of a pure-Python loop per
-    point (CPU-bound, holds the GIL); points with ``x > fail_above`` raise."""
+    point (CPU-bound, holds the GIL); points with ``x > fail_above`` raise; points with
+    ``x > crash_above`` end the worker process computing them (fault-tolerance tests)."""
 
     name = "toy"
     metrics = {"f": ("1", "sin(x) cos(y) plus Gaussian noise")}
     schema = {"x": Param(default=0.0, doc="toy input x"), "y": Param(default=0.0, doc="toy input y"),
               "noise": Param(default=0.1, low=0.0, doc="std of the additive noise"),
               "work": Param(default=0, low=0, doc="busy-loop iterations per point"),
-              "fail_above": Param(default=math.inf, doc="points with x above it raise")}
+              "fail_above": Param(default=math.inf, doc="points with x above it raise"),
+              "crash_above": Param(default=math.inf, doc="points with x above it end their worker process "
+                                   "(os._exit; in the main process they raise instead)")}
     default_chunk = 1
 
     def fields(self) -> dict[str, FieldInfo]:
@@ -241,6 +244,14 @@ class Toy(AbstractTask):
             v = {**self.params, **{k.split(".", 1)[1]: x for k, x in p.values.items()}}
             if v["x"] > float(self.params["fail_above"]):
                 raise ValueError(f"toy: x={v['x']} > fail_above={self.params['fail_above']}")
+            if v["x"] > float(self.params["crash_above"]):
+                import multiprocessing
+                import os
+
+                if multiprocessing.parent_process() is not None:      # a worker process: die
+                    os._exit(70)
+                raise ValueError(f"toy: x={v['x']} > crash_above={self.params['crash_above']} (not in a worker "
+                                 f"process: raised instead)")
             acc = 0
             for i in range(int(v["work"])):
                 acc += i * i

@@ -1,0 +1,243 @@
+"""Faults a user can cause, each answered before work with a clear one-line error, or recovered:
+no point lost, mixed or computed twice, no results overwritten, no process left behind.
+
+The slow, randomised form (kill -9 at random moments in every executor, 50+ trials) is
+``experiments/bench_sweep_faults.py``."""
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from physnn.sweep import Axis, SweepError, SweepSpec, load_spec, open_results, run_sweep, validate
+from physnn.sweep.store import JOURNAL, FolderLock, points_done
+
+ROOT = Path(__file__).resolve().parents[2]
+CARD = ROOT / "devices" / "pcm_aihwkit.toml"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _toy(**kw):
+    base = dict(task="toy", replicates=2, axes=(Axis(field="task.x", values=(0.0, 0.5, 1.0, 1.5)),))
+    base.update(kw)
+    return SweepSpec(**base)
+
+
+def _linear(card, **kw):
+    base = dict(task="crossbar_linear", replicates=2,
+                task_params={"card": str(card), "in_features": 6, "out_features": 3, "batch": 2},
+                axes=(Axis(field="config.out_noise", values=(0.0, 0.1, 0.2)),), chunk_points=1)
+    base.update(kw)
+    return SweepSpec(**base)
+
+
+def _cli(*args, cwd=None, timeout=120, preexec=None):
+    return subprocess.run([sys.executable, "-m", "physnn", "sweep", *map(str, args)], env=ENV, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, preexec_fn=preexec)
+
+
+def _one_line_error(proc):
+    """rc 2 and one line of stderr starting with 'Error:' (no traceback)."""
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("Error: "), err
+    return err
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. silent mixing and overwriting
+# ---------------------------------------------------------------------------------------------
+def test_edited_card_is_refused_on_resume_naming_the_card_hash(tmp_path):
+    card = tmp_path / "pcm_aihwkit.toml"
+    shutil.copy(CARD, card)
+    spec = _linear(card)
+    out = tmp_path / "r"
+    run_sweep(spec, out)
+    before = (out / "sweep.nc").read_bytes()
+    text = card.read_text()
+    card.write_text(text.replace("[card]", "# edited\n[card]", 1))             # contents change, not the path
+    with pytest.raises(SweepError, match=r"different spec: fingerprint\.card_sha256 \(stored"):
+        run_sweep(spec, out, resume=True)
+    assert (out / "sweep.nc").read_bytes() == before
+    card.write_text(text)                                                         # the same contents again
+    assert int(run_sweep(spec, out, resume=True).attrs["points_done"]) == 3
+
+
+def test_relative_card_path_resumed_from_another_directory_is_refused(tmp_path, monkeypatch):
+    for d, extra in (("a", ""), ("b", "# another card file at the same relative path\n")):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "pcm_aihwkit.toml").write_text(extra + CARD.read_text())
+    spec = _linear("pcm_aihwkit.toml")
+    out = tmp_path / "r"
+    monkeypatch.chdir(tmp_path / "a")
+    run_sweep(spec, out)
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(SweepError, match=r"card_sha256"):
+        run_sweep(spec, out, resume=True)
+
+
+def test_card_edited_while_the_sweep_runs_stops_it_without_mixing(tmp_path):
+    card = tmp_path / "pcm_aihwkit.toml"
+    shutil.copy(CARD, card)
+    spec = _linear(card)
+    out = tmp_path / "r"
+
+    def edit(n):
+        if n == 1:
+            card.write_text("# edited while running\n" + CARD.read_text())
+    with pytest.raises(SweepError, match="changed while the sweep ran"):
+        run_sweep(spec, out, on_commit=edit)
+    assert points_done(out) == 1                                   # the point before the edit, kept
+
+
+def test_task_parameters_and_version_are_part_of_the_identity(tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    run_sweep(_toy(task_params={"noise": 0.1}), out)
+    with pytest.raises(SweepError, match=r"task_params\.noise \(stored 0\.1, now 0\.2\)"):
+        run_sweep(_toy(task_params={"noise": 0.2}), out, resume=True)
+    with pytest.raises(SweepError, match=r"values\.x"):
+        run_sweep(_toy(axes=(Axis(field="task.x", values=(0.0, 0.5, 1.0, 2.5)),)), out, resume=True)
+    import physnn
+
+    monkeypatch.setattr(physnn, "__version__", "99.0")
+    with pytest.raises(SweepError, match=r"physnn_version \(stored \"0"):
+        run_sweep(_toy(task_params={"noise": 0.1}), out, resume=True)
+
+
+def test_harmless_changes_are_accepted_on_resume_and_said(tmp_path):
+    out = tmp_path / "r"
+    spec = _toy(task_params={"noise": 0}, name="first title")
+    run_sweep(spec, out)
+    notes = []
+    # title, chunking and 0 vs 0.0 do not change a point
+    same = _toy(task_params={"noise": 0.0}, name="second title", chunk_points=3)
+    ds = run_sweep(same, out, resume=True, log=notes.append)
+    assert int(ds.attrs["points_done"]) == 4 and ds.attrs["title"] == "second title"
+    assert any("name differs" in n and "harmless" in n for n in notes)
+    assert any("chunk_points differs" in n for n in notes)
+    # a [task] value given in axis units or SI is one value too
+    a = _toy(axes=(Axis(field="task.x", values=(10, 20), units="%"),))
+    b = _toy(axes=(Axis(field="task.x", values=(0.1, 0.2)),))
+    run_sweep(a, tmp_path / "u")
+    run_sweep(b, tmp_path / "u", resume=True)
+
+
+@pytest.mark.parametrize("damage, msg", [
+    (lambda p: p.write_bytes(b""), "is empty"),
+    (lambda p: p.write_bytes(b"SQLite format 3\x00" + os.urandom(3000)), "damaged"),
+    (lambda p: p.write_bytes(b"not a database at all" * 100), "damaged"),
+    (lambda p: (p.unlink(), sqlite3.connect(str(p)).executescript("CREATE TABLE t (a); INSERT INTO t VALUES (1);")),
+     "not a physnn sweep journal"),
+    (lambda p: sqlite3.connect(str(p)).executescript("DELETE FROM meta WHERE key='spec';"), "no spec recorded"),
+])
+def test_empty_damaged_or_foreign_journal_is_refused_and_results_untouched(tmp_path, damage, msg):
+    out = tmp_path / "r"
+    spec = _toy()
+    run_sweep(spec, out)
+    before = (out / "sweep.nc").read_bytes()
+    for f in out.glob(JOURNAL + "-*"):
+        f.unlink()
+    damage(out / JOURNAL)
+    for resume in (False, True):
+        with pytest.raises(SweepError, match=msg):
+            run_sweep(spec, out, resume=resume)
+        with pytest.raises(SweepError, match=msg):
+            run_sweep(_toy(replicates=3), out, resume=resume)        # nor a different spec
+    assert (out / "sweep.nc").read_bytes() == before
+    with pytest.raises(SweepError, match=msg):
+        open_results(out)
+
+
+def test_a_copy_of_the_journal_taken_while_running_is_complete(tmp_path):
+    """The write-ahead log is checkpointed at every snapshot: a copy of journal.sqlite alone, taken
+    while the sweep runs, holds every point of the last snapshot."""
+    out, copies = tmp_path / "r", []
+    spec = _toy(axes=(Axis(field="task.x", start=0.0, stop=1.0, num=8),))
+
+    def copy(n):
+        if n in (3, 6):
+            d = tmp_path / f"copy{n}"
+            d.mkdir()
+            shutil.copy(out / JOURNAL, d / JOURNAL)              # not the -wal: "the two files"
+            shutil.copy(out / "sweep.nc", d / "sweep.nc")
+            copies.append((n, d))
+    run_sweep(spec, out, snapshot_s=0.0, on_commit=copy)
+    assert not (out / (JOURNAL + "-wal")).exists() or (out / (JOURNAL + "-wal")).stat().st_size == 0
+    for n, d in copies:
+        assert points_done(d) == n - 1                            # the snapshot before commit n
+        with xr.open_dataset(d / "sweep.nc") as nc:
+            assert int(nc.attrs["points_done"]) == n - 1
+        ds = run_sweep(spec, d, resume=True)                      # the copy resumes to the full sweep
+        assert int(ds.attrs["points_done"]) == 8
+
+
+def test_a_journal_behind_its_dataset_is_refused(tmp_path):
+    """journal.sqlite from early in a run next to the final sweep.nc (a copy without the -wal)."""
+    out = tmp_path / "r"
+    spec = _toy()
+    early = tmp_path / "early.sqlite"
+    run_sweep(spec, out, snapshot_s=0.0, on_commit=lambda n: n == 2 and shutil.copy(out / JOURNAL, early))
+    shutil.copy(early, out / JOURNAL)
+    before = (out / "sweep.nc").read_bytes()
+    with pytest.raises(SweepError, match=r"sweep\.nc holds 4 finished point\(s\) but journal\.sqlite only 1"):
+        run_sweep(spec, out, resume=True)
+    assert (out / "sweep.nc").read_bytes() == before
+
+
+def test_folder_lock_names_its_holder_and_a_dead_holder_is_taken_over(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from physnn.sweep.store import FolderLock; "
+                               "FolderLock(sys.argv[1]); print('locked', flush=True); time.sleep(120)", str(out)],
+                              env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(SweepError, match=rf"in use by another sweep \(process {holder.pid} on "):
+            run_sweep(_toy(), out)
+        assert not (out / JOURNAL).exists()
+    finally:
+        holder.kill()                                             # kill -9: the lock file stays
+        holder.wait()
+    assert (out / ".lock").exists()
+    assert int(run_sweep(_toy(), out).attrs["points_done"]) == 4   # the dead holder's lock is taken over
+
+
+def test_two_concurrent_runs_compute_each_point_once(tmp_path):
+    spec = _toy(task_params={"work": 200_000}, axes=(Axis(field="task.x", start=0.0, stop=1.0, num=12),))
+    toml = tmp_path / "s.toml"
+    toml.write_text(spec.to_toml())
+    out = tmp_path / "r"
+    procs = [subprocess.Popen([sys.executable, "-m", "physnn", "sweep", str(toml), "--out", str(out), "--resume"],
+                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    res = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    ok = [r for r in res if r[0] == 0]
+    refused = [r for r in res if r[0] != 0]
+    # either one ran while the other was refused naming the holder, or they ran one after the other
+    assert len(ok) >= 1
+    for rc, err in refused:
+        assert rc == 2 and "in use by another sweep" in err and "Traceback" not in err
+    con = sqlite3.connect(str(out / JOURNAL))
+    n, d = con.execute("SELECT count(*), count(DISTINCT idx) FROM log").fetchone()
+    con.close()
+    assert n == d == 12
+
+
+def test_stale_temporary_files_are_removed(tmp_path):
+    out = tmp_path / "r"
+    run_sweep(_toy(), out)
+    (out / ".sweep.nc.12345.tmp").write_bytes(b"half a file")
+    (out / ".journal.sqlite.12345.new").write_bytes(b"half a journal")
+    run_sweep(_toy(), out, resume=True)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".lock") == []
