@@ -80,7 +80,7 @@ class Layout:
             for a, v in zip(spec.axes, self.per_axis):
                 u, c = np.unique(v, return_counts=True)
                 if (c > 1).any():
-                    raise SweepError(f"axis {a.field}: value {u[c > 1][0]!r} (SI{', rounded to an integer' if infos[a.field].integer else ''}) "
+                    raise SweepError(f"axis {a.field}: value {float(u[c > 1][0])!r} (SI{', rounded to an integer' if infos[a.field].integer else ''}) "
                                      f"appears twice: each grid value once", table="axis", axis=a.field)
         self.seeds = spec.seed_values
         self.n = len(self.design) * len(self.seeds)

@@ -241,3 +241,103 @@ def test_stale_temporary_files_are_removed(tmp_path):
     (out / ".journal.sqlite.12345.new").write_bytes(b"half a journal")
     run_sweep(_toy(), out, resume=True)
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".lock") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. every bad input found before any work, naming file, line and field
+# ---------------------------------------------------------------------------------------------
+_TOML = '''[sweep]
+task = "crossbar_mlp"
+replicates = 2
+
+[task]
+card = "pcm_aihwkit"
+{task}
+
+[[axis]]
+field = "config.out_noise"
+values = [0.0, 0.1]
+'''
+
+
+@pytest.mark.parametrize("line, msg", [
+    ('batch = "eight"', r"unknown parameter"),                       # crossbar_mlp has no batch
+    ('hidden = 0', r"\[task\] hidden = 0: must be an integer >= 1 \(hidden units\)"),
+    ('epochs = "three"', r"\[task\] epochs = 'three': must be an integer >= 0"),
+    ('drift_compensation = "no"', r"\[task\] drift_compensation = 'no': must be true or false"),
+    ('t_inference = -1.0', r"\[task\] t_inference = -1\.0: must be >= 0 .*in s\)"),
+    ('input_scaling = "max"', r"must be one of \['fixed', 'abs_max'\]"),
+])
+def test_task_parameters_are_validated_before_any_work_naming_file_and_line(tmp_path, line, msg):
+    p = tmp_path / "s.toml"
+    p.write_text(_TOML.format(task=line))
+    with pytest.raises(SweepError, match=rf"s\.toml:7: .*{msg}"):
+        validate(load_spec(p))
+    proc = _cli(p, "--out", tmp_path / "r")
+    assert "s.toml:7:" in _one_line_error(proc)
+    assert not (tmp_path / "r").exists()                            # no folder, no journal
+
+
+def test_crossbar_linear_batch_is_typed(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(_TOML.replace("crossbar_mlp", "crossbar_linear").format(task='batch = "eight"'))
+    with pytest.raises(SweepError, match=r"s\.toml:7: \[task\] batch = 'eight': must be an integer >= 1"):
+        validate(load_spec(p))
+
+
+def test_scalar_seeds_and_other_spec_errors_name_their_line(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text('[sweep]\ntask = "toy"\nseeds = 4\n\n[[axis]]\nfield = "task.x"\nvalues = [0.0, 1.0]\n')
+    with pytest.raises(SweepError, match=r"s\.toml:3: seeds=4: must be a list of integers >= 0 \(e\.g\. seeds = \[0, 1, 2, 3\]"):
+        load_spec(p)
+    p.write_text('[sweep]\ntask = "toy"\n\n[[axis]]\nfield = "task.y"\nvalues = [0.0]\n\n'
+                 '[[axis]]\nfield = "task.x"\nvalues = [0.0, 1.0, 0.0]\n')
+    with pytest.raises(SweepError, match=r"s\.toml:10: axis task\.x: value 0\.0 appears twice"):
+        load_spec(p)
+    p.write_text('[sweep]\ntask = "crossbar_linear"\n\n[[axis]]\nfield = "config.adc.bits"\nvalues = [3.2, 3.4]\n')
+    with pytest.raises(SweepError, match=r"s\.toml:5: axis config\.adc\.bits: value 3\.0 \(SI, rounded to an integer\) appears twice"):
+        validate(load_spec(p))
+
+
+def test_combinations_are_checked_over_the_whole_design(tmp_path):
+    """g_min = 5 uS with g_max = 4 uS is the only bad combination: neither axis end with the first
+    point of the other shows it; the error lists the point before any work."""
+    spec = SweepSpec(task="crossbar_linear", task_params={"in_features": 4, "out_features": 2, "batch": 2},
+                     axes=(Axis(field="config.range.g_min", values=(1.0, 5.0), units="uS"),
+                           Axis(field="config.range.g_max", values=(20.0, 4.0), units="uS")))
+    with pytest.raises(SweepError, match=r"1 of 4 distinct design point\(s\) cannot be applied .*"
+                                         r"config\.range\.g_min=5e-06, config\.range\.g_max=4e-06"):
+        run_sweep(spec, tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_memory_is_estimated_before_allocating(tmp_path):
+    big = SweepSpec(task="crossbar_linear", task_params={"in_features": 10**6, "out_features": 10**6},
+                    axes=(Axis(field="config.out_noise", values=(0.0,)),))
+    with pytest.raises(SweepError, match=r"needs an estimated .* GiB of memory"):
+        run_sweep(big, tmp_path / "r")
+    huge = _toy(axes=(Axis(field="task.x", start=0.0, stop=1.0, num=10**6),
+                      Axis(field="task.y", start=0.0, stop=1.0, num=10**6)))
+    t0 = time.monotonic()
+    with pytest.raises(SweepError, match=r"the design has 1,000,000,000,000 points"):
+        run_sweep(huge, tmp_path / "r")
+    assert time.monotonic() - t0 < 5 and not (tmp_path / "r").exists()
+
+
+def test_prefixed_units_give_exact_si_values(tmp_path):
+    spec = SweepSpec(task="crossbar_linear", task_params={"in_features": 4, "out_features": 2, "batch": 2},
+                     axes=(Axis(field="config.range.g_max", values=(10.0, 25.0), units="uS"),
+                           Axis(field="config.t_inference", start=1.0, stop=3.0, num=3, units="ms")))
+    _, layout = validate(spec)
+    assert layout.per_axis[0].tolist() == [1e-05, 2.5e-05] and layout.per_axis[1].tolist() == [0.001, 0.002, 0.003]
+    ds = run_sweep(_toy(axes=(Axis(field="task.x", values=(7.0, 10.0), units="%"),)), tmp_path / "r")
+    assert float(ds.f_mean.sel(x=0.07)) == float(ds.f_mean[0])      # 7 % is 0.07, not 0.07000000000000001
+
+
+def test_card_override_errors_name_the_users_card(tmp_path):
+    card = tmp_path / "pcm_aihwkit.toml"
+    shutil.copy(CARD, card)
+    spec = _linear(card, axes=(Axis(field="card.drift.t0", values=(20.0, -1.0)),))
+    with pytest.raises(SweepError, match="card.drift.t0") as err:
+        validate(spec)
+    assert "<card text>" not in str(err.value) and str(card) in str(err.value)
