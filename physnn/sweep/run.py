@@ -409,32 +409,66 @@ def _worker_died(ch: list[int], deaths: dict[tuple, int], cause: str) -> tuple[l
                                         f"({cause})", 0.0)]
 
 
-def _run_pool(chunks: list[list[int]], workers: int, spec_json: str, fp: dict, commit: Callable) -> None:
+def _new_pool(workers: int):
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
+
+
+def _run_pool(chunks: list[list[int]], workers: int, spec_json: str, fp: dict, commit: Callable) -> None:
+    """Chunks on a process pool. When a worker dies, every chunk in flight fails with
+    ``BrokenProcessPool``: a chunk alone in flight is charged with the death; several are run
+    again one at a time on a one-worker pool, so that a death is charged to the chunk that
+    caused it (bounded by :data:`MAX_WORKER_DEATHS`, see :func:`_worker_died`)."""
+    from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     deaths: dict[tuple, int] = {}
-    pending = list(chunks)
-    while pending:
-        again: list[list[int]] = []
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=die_with_parent, initargs=(os.getpid(),))
-        try:
-            futs = {pool.submit(evaluate_chunk, spec_json, ch, 1, fp): ch for ch in pending}
-            for f in as_completed(futs):
-                try:
-                    rows = f.result()
-                except BrokenProcessPool as exc:
-                    more, failed = _worker_died(futs[f], deaths, f"BrokenProcessPool: {exc}")
-                    again += more
-                    if failed:
-                        commit(failed)
-                else:
-                    commit(rows)
-        finally:
+    broken: list[list[int]] = []
+    cause = ""
+    pool = _new_pool(workers)
+    try:
+        futs = {pool.submit(evaluate_chunk, spec_json, ch, 1, fp): ch for ch in chunks}
+        for f in as_completed(futs):
+            try:
+                rows = f.result()
+            except BrokenProcessPool as exc:
+                broken.append(futs[f])
+                cause = f"BrokenProcessPool: {exc}"
+            else:
+                commit(rows)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    suspects: list[list[int]] = []
+    if len(broken) == 1:
+        more, failed = _worker_died(broken[0], deaths, cause)
+        suspects += more
+        if failed:
+            commit(failed)
+    else:
+        suspects = sorted(broken)
+    pool = None
+    try:
+        while suspects:
+            ch = suspects.pop(0)
+            if pool is None:
+                pool = _new_pool(1)
+            try:
+                rows = pool.submit(evaluate_chunk, spec_json, ch, 1, fp).result()
+            except BrokenProcessPool as exc:
+                pool.shutdown(wait=True)
+                pool = None
+                more, failed = _worker_died(ch, deaths, f"BrokenProcessPool: {exc}")
+                suspects[:0] = more
+                if failed:
+                    commit(failed)
+            else:
+                commit(rows)
+    finally:
+        if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        pending = again
 
 
 def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_json: str, fp: dict,

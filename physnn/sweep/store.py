@@ -60,6 +60,8 @@ def describe_os_error(exc: BaseException, what: str) -> str:
         msg = str(exc)
         if "full" in msg:
             return f"{what}: the disk is full ({msg})"
+        if "disk I/O" in msg:
+            return f"{what}: a write failed: the disk is full or a file size limit was reached? ({msg})"
         if "readonly" in msg or "read-only" in msg:
             return f"{what}: the folder or file is read-only ({msg})"
         return f"{what}: {type(exc).__name__}: {msg}"
@@ -172,14 +174,27 @@ def _inspect(path: Path) -> dict[str, str]:
 def _connect_ro(path: Path) -> sqlite3.Connection:
     """A read-only connection; in a folder that cannot be written (no room for the WAL's
     shared-memory file) the journal is read as an immutable file."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return con
     except sqlite3.OperationalError:
-        if os.access(path.parent, os.W_OK):
+        con.close()
+        if _writable(path.parent):
             raise
         return sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried: ``os.access`` says yes to root on a
+    read-only mount)."""
+    probe = folder / f".probe.{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+        return True
+    except OSError:
+        return False
 
 
 def read_journal(folder: str | Path) -> tuple[dict[str, str], dict[int, tuple[str, dict | None, str | None]]]:

@@ -341,3 +341,223 @@ def test_card_override_errors_name_the_users_card(tmp_path):
     with pytest.raises(SweepError, match="card.drift.t0") as err:
         validate(spec)
     assert "<card text>" not in str(err.value) and str(card) in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. faults survived
+# ---------------------------------------------------------------------------------------------
+def _workers_of(pid):
+    import psutil
+
+    try:
+        return [c for c in psutil.Process(pid).children(recursive=True)
+                if "resource_tracker" not in " ".join(c.cmdline())]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_a_killed_pool_worker_costs_only_a_retry(tmp_path):
+    spec = _toy(task_params={"work": 300_000}, axes=(Axis(field="task.x", start=0.0, stop=1.0, num=10),))
+    out = tmp_path / "r"
+    killed = []
+
+    def kill_one(n):
+        if n == 2 and not killed:
+            w = _workers_of(os.getpid())
+            assert w, "no pool workers found"
+            w[0].kill()
+            killed.append(w[0].pid)
+    ds = run_sweep(spec, out, executor="processes", workers=2, on_commit=kill_one)
+    assert killed and (ds.status.values == 1).all()
+    con = sqlite3.connect(str(out / JOURNAL))
+    n, d = con.execute("SELECT count(*), count(DISTINCT idx) FROM log").fetchone()
+    con.close()
+    assert n == d == 10
+    xr.testing.assert_identical(ds.f, run_sweep(spec, tmp_path / "ref").f)
+
+
+def test_a_point_that_keeps_killing_its_worker_is_recorded_failed_with_the_cause(tmp_path):
+    spec = _toy(task_params={"crash_above": 1.2})                 # x = 1.5 ends its worker every time
+    ds = run_sweep(spec, tmp_path / "r", executor="processes", workers=2)
+    assert ds.status.values.tolist() == [1, 1, 1, 2]
+    err = str(ds.error.sel(x=1.5).values)
+    assert "worker process died 3 times" in err and "BrokenProcessPool" in err
+
+
+def test_pool_workers_die_with_their_parent(tmp_path):
+    spec = _toy(task_params={"work": 2_000_000}, axes=(Axis(field="task.x", start=0.0, stop=1.0, num=40),))
+    toml = tmp_path / "s.toml"
+    toml.write_text(spec.to_toml())
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "physnn", "sweep", str(toml), "--out", str(out), "--executor",
+                             "processes"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and points_done(out) < 1:
+        time.sleep(0.05)
+    workers = _workers_of(proc.pid)
+    assert workers and proc.poll() is None
+    proc.kill()
+    proc.wait()
+    import psutil
+
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"orphaned workers: {[p.pid for p in alive]}"
+    assert int(run_sweep(spec.replace(task_params={"work": 0}), tmp_path / "other").attrs["points_done"]) == 40
+
+
+@pytest.mark.slow
+def test_dask_with_no_workers_fails_within_the_timeout_journal_intact(tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None, silence_logs=50) as cluster:
+        t0 = time.monotonic()
+        with pytest.raises(SweepError, match=r"dask: no workers at \S+ for 2 s; the journal keeps"):
+            run_sweep(_toy(), tmp_path / "r", scheduler=cluster.scheduler_address, worker_timeout=2.0)
+        assert time.monotonic() - t0 < 20
+    meta_ok = open_results(tmp_path / "r")
+    assert int(meta_ok.attrs["points_done"]) == 0 and int(meta_ok.attrs["points_total"]) == 4
+
+
+@pytest.mark.slow
+def test_lost_dask_scheduler_is_a_one_line_error_journal_intact(tmp_path):
+    code = ("from distributed import LocalCluster; import time; "
+            "c = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=50); "
+            "print(c.scheduler_address, flush=True); time.sleep(300)")
+    sched = subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True, start_new_session=True)
+    try:
+        addr = sched.stdout.readline().strip()
+        spec = _toy(task_params={"work": 200_000}, axes=(Axis(field="task.x", start=0.0, stop=1.0, num=30),))
+        t0 = []
+
+        def kill_scheduler(n):
+            if n == 3:
+                os.killpg(sched.pid, signal.SIGKILL)
+                t0.append(time.monotonic())
+        with pytest.raises(SweepError, match=r"dask scheduler at tcp://.* lost"):
+            run_sweep(spec, tmp_path / "r", scheduler=addr, worker_timeout=3.0, on_commit=kill_scheduler)
+        assert time.monotonic() - t0[0] < 30
+        assert 3 <= points_done(tmp_path / "r") < 30
+    finally:
+        try:
+            os.killpg(sched.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        sched.wait()
+    ds = run_sweep(spec, tmp_path / "r", resume=True)
+    xr.testing.assert_identical(ds.f, run_sweep(spec, tmp_path / "ref").f)
+
+
+def test_resume_retry_failed_reruns_failed_points(tmp_path, monkeypatch):
+    from physnn.sweep.tasks import Toy
+
+    out = tmp_path / "r"
+    spec = _toy()
+    orig = Toy.evaluate
+
+    def flaky(self, points, replicates):
+        if any(p.values["task.x"] == 1.0 for p in points):
+            raise MemoryError("transient: out of memory")
+        return orig(self, points, replicates)
+    monkeypatch.setattr(Toy, "evaluate", flaky)
+    assert run_sweep(spec, out).status.values.tolist() == [1, 1, 2, 1]
+    monkeypatch.setattr(Toy, "evaluate", orig)
+    assert run_sweep(spec, out, resume=True).status.values.tolist() == [1, 1, 2, 1]     # kept without the flag
+    notes = []
+    ds = run_sweep(spec, out, resume=True, retry_failed=True, log=notes.append)
+    assert ds.status.values.tolist() == [1, 1, 1, 1] and any("1 failed point(s) again" in n for n in notes)
+    con = sqlite3.connect(str(out / JOURNAL))
+    n, d = con.execute("SELECT count(*), count(DISTINCT idx) FROM log").fetchone()
+    retried = con.execute("SELECT error FROM retried").fetchall()
+    con.close()
+    assert n == d == 4 and len(retried) == 1 and "out of memory" in retried[0][0]
+    xr.testing.assert_identical(ds.f, run_sweep(spec, tmp_path / "ref").f)
+    proc = _cli(tmp_path / "missing.toml", "--retry-failed")
+    assert proc.returncode == 2
+
+
+def _spec_file(tmp_path, spec=None):
+    p = tmp_path / "s.toml"
+    p.write_text((spec or _toy()).to_toml())
+    return p
+
+
+def test_out_under_a_file_and_damaged_journal_are_one_line_errors(tmp_path):
+    p = _spec_file(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert "not a folder" in _one_line_error(_cli(p, "--out", tmp_path / "afile" / "r"))
+    assert "not a folder" in _one_line_error(_cli(p, "--out", tmp_path / "afile"))
+    out = tmp_path / "r"
+    run_sweep(_toy(), out)
+    (out / JOURNAL).write_bytes(b"garbage" * 100)
+    assert "damaged" in _one_line_error(_cli(p, "--out", out, "--resume"))
+    (out / JOURNAL).unlink()
+    assert "without its journal.sqlite" in _one_line_error(_cli(p, "--out", out))
+
+
+def _limit_file_size():
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)                  # EFBIG instead of a signal
+    resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+
+def test_full_disk_is_a_one_line_error_and_resume_completes(tmp_path):
+    """A file-size limit (RLIMIT_FSIZE, EFBIG) stands in for a full disk; the benchmark also uses a
+    real full tmpfs where it may mount one."""
+    spec = _toy(axes=(Axis(field="task.x", start=0.0, stop=1.0, num=60),), replicates=50)
+    p = _spec_file(tmp_path, spec)
+    out = tmp_path / "r"
+    proc = _cli(p, "--out", out, preexec=_limit_file_size)
+    err = _one_line_error(proc)
+    assert "file size limit" in err or "disk" in err, err
+    assert 0 < points_done(out) < 60                     # stopped mid-run, the committed points kept
+    ds = run_sweep(spec, out, resume=True)
+    assert int(ds.attrs["points_done"]) == 60
+    xr.testing.assert_identical(ds.f, run_sweep(spec, tmp_path / "ref").f)
+    assert not list(out.glob(".sweep.nc.*.tmp"))
+
+
+@pytest.fixture
+def readonly(tmp_path):
+    """Make a folder read-only: chmod for ordinary users; a read-only tmpfs for root (who
+    ignores permissions), skipped where it cannot be mounted."""
+    mounts = []
+
+    def make(folder: Path) -> Path:
+        if os.geteuid() != 0:
+            for f in [folder, *folder.iterdir()]:
+                f.chmod(0o555 if f.is_dir() else 0o444)
+            return folder
+        ro = folder.with_name(folder.name + "_ro")
+        ro.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(ro)], capture_output=True).returncode:
+            pytest.skip("cannot make a read-only folder as root here")
+        mounts.append(ro)
+        for f in folder.iterdir():
+            shutil.copy(f, ro / f.name)
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        return ro
+    yield make
+    for m in mounts:
+        r = subprocess.run(["umount", str(m)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    for f in tmp_path.rglob("*"):
+        try:
+            f.chmod(0o755)
+        except OSError:
+            pass
+
+
+def test_finished_read_only_folder_opens_and_refuses_runs_in_one_line(tmp_path, readonly):
+    out = tmp_path / "r"
+    spec = _toy()
+    ref = run_sweep(spec, out)
+    ro = readonly(out)
+    ds = open_results(ro)
+    xr.testing.assert_identical(ds.f, ref.f)
+    p = _spec_file(tmp_path, spec)
+    err = _one_line_error(_cli(p, "--out", ro, "--resume"))
+    assert "read-only" in err or "ermission" in err, err
+    err = _one_line_error(_cli(p, "--out", ro / "sub"))
+    assert "read-only" in err or "ermission" in err, err
