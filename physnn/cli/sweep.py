@@ -9,6 +9,11 @@ import click
 from ._types import InputError
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (every error of the command is one line)."""
+    return " ".join(str(exc).split())
+
+
 @click.command()
 @click.argument("spec", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -25,6 +30,8 @@ from ._types import InputError
 @click.option("--worker-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="dask: seconds without any worker or without the scheduler before the run stops "
                    "(the journal keeps every finished point)")
+@click.option("--snapshot", "snapshot_s", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
+              help="minimum seconds between rewrites of sweep.nc while running")
 @click.option("--resume", is_flag=True, help="continue the sweep already in --out (finished points are kept)")
 @click.option("--retry-failed", is_flag=True, help="with --resume: run the points recorded as failed again")
 @click.option("--validate-only", is_flag=True, help="check the spec and print its size; run nothing")
@@ -32,7 +39,7 @@ from ._types import InputError
               help="copy the sweep in --out (running or not) consistently into the new folder DEST "
                    "(SQLite online backup of the journal, sweep.nc rebuilt); SPEC is not needed")
 def sweep(spec: Path | None, out: Path | None, executor: str, workers: int, scheduler: str | None, timeout: float,
-          worker_timeout: float, resume: bool, retry_failed: bool, validate_only: bool,
+          worker_timeout: float, snapshot_s: float, resume: bool, retry_failed: bool, validate_only: bool,
           export_to: Path | None) -> None:
     """Run the sweep declared in SPEC (TOML: [sweep], [task], [[axis]]).
 
@@ -59,7 +66,7 @@ def sweep(spec: Path | None, out: Path | None, executor: str, workers: int, sche
         try:
             dest = export_results(out, export_to)
         except SweepError as exc:
-            raise InputError(str(exc)) from None
+            raise InputError(_one_line(exc)) from None
         click.echo(json.dumps({"exported": str(out), "to": str(dest)}))
         return
     if spec is None:
@@ -70,18 +77,29 @@ def sweep(spec: Path | None, out: Path | None, executor: str, workers: int, sche
         s = load_spec(spec)
         task, layout = validate(s)
     except SweepError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(_one_line(exc)) from None
     if validate_only:
         click.echo(json.dumps({"spec": str(spec), "task": s.task, "points": layout.n, "replicates": s.replicates,
                                "digest": s.digest}))
         return
     folder = out if out is not None else Path("results") / spec.stem
+    if executor == "dask" or scheduler:
+        import logging
+
+        # a lost scheduler or worker is reported as one line below; distributed's own log of
+        # the reconnection attempts (tracebacks at ERROR level) would bury it
+        import distributed  # noqa: F401 - its import configures its loggers, set after it
+
+        for name in ["distributed", *logging.root.manager.loggerDict]:
+            if name.startswith("distributed"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         ds = run_sweep(s, folder, executor=executor, workers=workers, scheduler=scheduler, resume=resume,
                        connect_timeout=timeout, retry_failed=retry_failed, worker_timeout=worker_timeout,
+                       snapshot_s=snapshot_s,
                        log=lambda msg: click.echo(msg, err=True))
     except SweepError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(_one_line(exc)) from None
     except (OSError, sqlite3.Error) as exc:
         from ..sweep.store import describe_os_error
 

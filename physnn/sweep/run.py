@@ -386,9 +386,9 @@ def _dask_client(scheduler: str | None, workers: int, timeout: float):
             return Client(scheduler, timeout=f"{timeout}s"), None
         except (OSError, TimeoutError, ValueError) as exc:
             raise SweepError(f"scheduler {scheduler!r}: unreachable within {timeout:g} s "
-                             f"({type(exc).__name__}: {exc})") from None
+                             f"({_brief(exc)})") from None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=40)
+                           silence_logs=50)
     client = Client(cluster)
     from .dask_plugin import DieWithParent
 
@@ -471,6 +471,12 @@ def _run_pool(chunks: list[list[int]], workers: int, spec_json: str, fp: dict, c
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _brief(exc: BaseException) -> str:
+    """``Type: message`` of an exception on one line (at most 300 characters)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_json: str, fp: dict,
               commit: Callable, worker_timeout: float) -> None:
     from distributed import wait
@@ -487,7 +493,7 @@ def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_
         except TimeoutError:
             pass
         except Exception as exc:  # noqa: BLE001 - a lost connection surfaces here in some versions
-            raise SweepError(f"dask scheduler at {addr} lost ({type(exc).__name__}: {exc}); the journal keeps "
+            raise SweepError(f"dask scheduler at {addr} lost ({_brief(exc)}); the journal keeps "
                              f"every finished point: resume with --resume") from None
         for f in [f for f in futs if f.done()]:
             ch = futs.pop(f)
@@ -495,8 +501,7 @@ def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_
                 try:
                     commit(f.result(timeout=worker_timeout))
                 except (OSError, TimeoutError) as exc:
-                    raise SweepError(f"dask scheduler at {addr} lost while fetching a result ({type(exc).__name__}: "
-                                     f"{exc}); the journal keeps every finished point: resume with --resume") from None
+                    raise SweepError(f"dask scheduler at {addr} lost while fetching a result ({_brief(exc)}); the journal keeps every finished point: resume with --resume") from None
                 continue
             if f.status == "cancelled":
                 raise SweepError(f"dask scheduler at {addr} lost (its tasks were cancelled); the journal keeps "
@@ -511,7 +516,7 @@ def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_
                 continue
             if isinstance(exc, SweepError):
                 raise exc
-            raise SweepError(f"dask: a chunk failed outside the task ({type(exc).__name__}: {exc})")
+            raise SweepError(f"dask: a chunk failed outside the task ({_brief(exc)})")
         now = time.monotonic()
         if client.status != "running":
             lost_since = lost_since or now
