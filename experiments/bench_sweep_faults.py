@@ -371,7 +371,7 @@ def trial_full_disk(t: Trial, rng: random.Random, tmp: Path, ref, mount: bool) -
     spec_file.write_text(spec.to_toml())
     d = tmp / "disk"
     d.mkdir()
-    size = rng.choice([40, 64, 96, 128, 160]) * 1024
+    size = rng.choice([40, 56, 72, 96, 120]) * 1024
     mounted = False
     preexec = None
     try:

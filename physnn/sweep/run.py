@@ -15,7 +15,15 @@ Executors (the same spec runs unchanged on each):
 
 Results go to a folder (:mod:`physnn.sweep.store`): finished points are committed as they
 arrive, a killed sweep resumes with ``resume=True`` (no point lost or computed twice), a point
-that raises is stored as failed with its error and the sweep goes on.
+that raises is stored as failed with its error and the sweep goes on (``retry_failed=True``
+runs it again on resume).
+
+Faults (issue 27): :func:`validate` finds bad input before any work (every ``[task]`` parameter
+typed and ranged, every distinct design point applied to the task, memory estimated), naming the
+spec's file and line; :func:`identity` is what a results folder refuses to mix; a dead
+process-pool worker costs a bounded retry; pool and local-cluster workers die with their parent
+(:func:`die_with_parent`); dask without workers or scheduler stops after ``worker_timeout``;
+ordinary OS conditions (read-only folder, full disk) are one-line :class:`SweepError`.
 """
 
 from __future__ import annotations
@@ -163,8 +171,9 @@ def _validate(spec: SweepSpec) -> tuple[AbstractTask, Layout]:
 def identity(spec: SweepSpec, task: AbstractTask, layout: Layout) -> dict[str, Any]:
     """Everything that defines the numbers of the sweep's points: task, design in SI units, seeds,
     replicates, the task's parameters (with defaults, normalised: ``0`` and ``0.0`` are one value),
-    the task's fingerprint (SHA-256 of the device card's contents) and the physnn version. Not in
-    it: the title and the chunking (:attr:`SweepSpec.HARMLESS`)."""
+    the task's fingerprint (name and SHA-256 of the device card's contents, which stand for the
+    card's path: a folder moved with its card resumes) and the physnn version. Not in it: the
+    title and the chunking (:attr:`SweepSpec.HARMLESS`)."""
     from .. import __version__
 
     design = np.ascontiguousarray(layout.design, dtype="<f8")
@@ -173,7 +182,7 @@ def identity(spec: SweepSpec, task: AbstractTask, layout: Layout) -> dict[str, A
         "seeds": list(spec.seeds) if spec.seeds is not None else None, "replicates": spec.replicates,
         "axes": {a.dim: a.field for a in spec.axes}, "axis_order": [a.dim for a in spec.axes],
         "design_sha256": hashlib.sha256(design.tobytes()).hexdigest(),
-        "task_params": json.loads(json.dumps(task.params, sort_keys=True, default=str)),
+        "task_params": json.loads(json.dumps(task.identity_params(), sort_keys=True, default=str)),
         "fingerprint": task.fingerprint(), "physnn_version": __version__,
     }
     if spec.design == "grid":

@@ -190,6 +190,12 @@ class AbstractTask:
         device card's contents): a results folder refuses to mix points of another fingerprint."""
         return {}
 
+    def identity_params(self) -> dict[str, Any]:
+        """The parameters that define the points (default: all); a parameter whose meaning the
+        fingerprint covers (a card's path, where its contents are hashed) may be left out, so
+        that a folder moved with its card still resumes."""
+        return dict(self.params)
+
     def memory_bytes(self, n_points: int, replicates: int, chunk: int) -> int:
         """Estimated peak memory of a sweep of ``n_points`` (results plus one task call of
         ``chunk`` points), checked against the machine's memory before any work."""
@@ -480,6 +486,12 @@ class _CrossbarTask(AbstractTask):
         if card.path is None:
             return {"card": card.name}
         return {"card": card.name, "card_sha256": hashlib.sha256(Path(card.path).read_bytes()).hexdigest()}
+
+    def identity_params(self) -> dict[str, Any]:
+        p = dict(self.params)
+        if "card_sha256" in self.fingerprint():
+            p.pop("card")                         # the card's name and contents are in the fingerprint
+        return p
 
     def _shapes(self) -> tuple[int, int, list[tuple[int, int]]]:
         """``(batch, width, [(in, out) per layer])`` of the network, from the parameters alone."""

@@ -561,3 +561,38 @@ def test_finished_read_only_folder_opens_and_refuses_runs_in_one_line(tmp_path, 
     assert "read-only" in err or "ermission" in err, err
     err = _one_line_error(_cli(p, "--out", ro / "sub"))
     assert "read-only" in err or "ermission" in err, err
+
+
+def test_export_copies_a_running_sweep_consistently(tmp_path):
+    out, dest = tmp_path / "r", tmp_path / "backup"
+    spec = _toy(axes=(Axis(field="task.x", start=0.0, stop=1.0, num=6),))
+    from physnn.sweep.run import export_results
+
+    run_sweep(spec, out, on_commit=lambda n: n == 3 and export_results(out, dest))
+    ds = open_results(dest)                                    # the copy as of commit 3, complete
+    assert int(ds.attrs["points_done"]) == 3
+    with xr.open_dataset(dest / "sweep.nc") as nc:
+        assert int(nc.attrs["points_done"]) == 3
+    assert int(run_sweep(spec, dest, resume=True).attrs["points_done"]) == 6
+    proc = _cli("--out", out, "--export", dest)
+    assert "not an empty folder" in _one_line_error(proc)
+
+
+def test_a_folder_moved_with_its_card_resumes(tmp_path):
+    """The card's contents, not its path, define the points: the folder and its card moved
+    elsewhere resume (an edited card is refused: test above)."""
+    a = tmp_path / "a"
+    a.mkdir()
+    shutil.copy(CARD, a / "pcm_aihwkit.toml")
+    spec_a = _linear(a / "pcm_aihwkit.toml")
+
+    def crash(n):
+        if n == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec_a, a / "r", on_commit=crash)
+    b = tmp_path / "b"
+    shutil.move(a, b)
+    ds = run_sweep(_linear(b / "pcm_aihwkit.toml"), b / "r", resume=True)
+    ref = run_sweep(_linear(b / "pcm_aihwkit.toml"), tmp_path / "ref")
+    xr.testing.assert_identical(ds.rel_error, ref.rel_error)
