@@ -386,19 +386,21 @@ def export_results(folder: str | Path, dest: str | Path) -> Path:
 # executors
 # ---------------------------------------------------------------------------------------------
 def _dask_client(scheduler: str | None, workers: int, timeout: float):
+    """A client that is not the process's default: xarray would otherwise take its locks for
+    writing ``sweep.nc`` from the scheduler (a lost scheduler then fails the snapshot)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
         raise SweepError(f"the dask executor needs dask.distributed ({exc})") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout=f"{timeout}s"), None
+            return Client(scheduler, timeout=f"{timeout}s", set_as_default=False), None
         except (OSError, TimeoutError, ValueError) as exc:
             raise SweepError(f"scheduler {scheduler!r}: unreachable within {timeout:g} s "
                              f"({_brief(exc)})") from None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=50)
-    client = Client(cluster)
+    client = Client(cluster, set_as_default=False)
     from .dask_plugin import DieWithParent
 
     client.register_plugin(DieWithParent(), name=DieWithParent.name)
@@ -488,7 +490,6 @@ def _brief(exc: BaseException) -> str:
 
 def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_json: str, fp: dict,
               commit: Callable, worker_timeout: float) -> None:
-    from distributed import wait
     from distributed.scheduler import KilledWorker
 
     addr = scheduler or "the local cluster"
@@ -497,13 +498,11 @@ def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_
     no_workers_since: float | None = None
     lost_since: float | None = None
     while futs:
-        try:
-            wait(list(futs), timeout=1.0, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            pass
-        except Exception as exc:  # noqa: BLE001 - a lost connection surfaces here in some versions
-            raise SweepError(f"dask scheduler at {addr} lost ({_brief(exc)}); the journal keeps "
-                             f"every finished point: resume with --resume") from None
+        # poll the futures' state (the client is not the process's default, which
+        # distributed.wait would need); at most 1 s between the health checks below
+        until = time.monotonic() + 1.0
+        while time.monotonic() < until and not any(f.done() for f in futs):
+            time.sleep(0.02)
         for f in [f for f in futs if f.done()]:
             ch = futs.pop(f)
             if f.status == "finished":
