@@ -211,6 +211,7 @@ def test_folder_lock_names_its_holder_and_a_dead_holder_is_taken_over(tmp_path):
     assert int(run_sweep(_toy(), out).attrs["points_done"]) == 4   # the dead holder's lock is taken over
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_compute_each_point_once(tmp_path):
     spec = _toy(task_params={"work": 200_000}, axes=(Axis(field="task.x", start=0.0, stop=1.0, num=12),))
     toml = tmp_path / "s.toml"
@@ -356,6 +357,7 @@ def _workers_of(pid):
         return []
 
 
+@pytest.mark.slow
 def test_a_killed_pool_worker_costs_only_a_retry(tmp_path):
     spec = _toy(task_params={"work": 300_000}, axes=(Axis(field="task.x", start=0.0, stop=1.0, num=10),))
     out = tmp_path / "r"
@@ -376,6 +378,7 @@ def test_a_killed_pool_worker_costs_only_a_retry(tmp_path):
     xr.testing.assert_identical(ds.f, run_sweep(spec, tmp_path / "ref").f)
 
 
+@pytest.mark.slow
 def test_a_point_that_keeps_killing_its_worker_is_recorded_failed_with_the_cause(tmp_path):
     spec = _toy(task_params={"crash_above": 1.2})                 # x = 1.5 ends its worker every time
     ds = run_sweep(spec, tmp_path / "r", executor="processes", workers=2)
@@ -384,6 +387,7 @@ def test_a_point_that_keeps_killing_its_worker_is_recorded_failed_with_the_cause
     assert "worker process died 3 times" in err and "BrokenProcessPool" in err
 
 
+@pytest.mark.slow
 def test_pool_workers_die_with_their_parent(tmp_path):
     spec = _toy(task_params={"work": 2_000_000}, axes=(Axis(field="task.x", start=0.0, stop=1.0, num=40),))
     toml = tmp_path / "s.toml"
