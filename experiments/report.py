@@ -103,6 +103,15 @@ TARGETS: dict[str, Target] = {
     "resume_lost_points": _t("==", 0, "#13", "bench_sweep"),
     "resume_duplicate_points": _t("==", 0, "#13", "bench_sweep"),
     "demo_seconds": _t("<=", 300.0, "#13", "bench_sweep"),
+    # sweeps under faults (issue 27)
+    "trials": _t(">=", 50, "#27", "bench_sweep_faults"),
+    "lost": _t("==", 0, "#27", "bench_sweep_faults"),
+    "duplicated": _t("==", 0, "#27", "bench_sweep_faults"),
+    "fault_trials_not_identical": _t("==", 0, "#27: identical = trials", "bench_sweep_faults"),
+    "mixed_results": _t("==", 0, "#27", "bench_sweep_faults"),
+    "tracebacks": _t("==", 0, "#27", "bench_sweep_faults"),
+    "orphans": _t("==", 0, "#27", "bench_sweep_faults"),
+    "hangs": _t("==", 0, "#27", "bench_sweep_faults"),
     # SFQ networks (issue 14)
     "circuit_correct": _t(">=", 4, "#14", "sfq_xor"),
     "bias_margin_pct": _t(">=", 10.0, "#14", "sfq_xor"),
@@ -152,6 +161,8 @@ class Derived:
 
 
 DERIVED: dict[str, Derived] = {
+    "fault_trials_not_identical": Derived("bench_sweep_faults", ("trials", "identical"), lambda a, b: a - b,
+                                          "fault trials that did not end as they must (trials - identical)"),
     "kws_ramp5_minus_ideal_act": Derived("ramp_adc_rnn", ("kws_acc_ramp5", "kws_acc_ideal_act"),
                                          lambda a, b: a - b, "KWS accuracy, 5-bit ramp − ideal activations (points)"),
     "bpc_ramp5_minus_ideal_act": Derived("ramp_adc_rnn", ("bpc_ramp5", "bpc_ideal_act"),
@@ -192,6 +203,7 @@ BENCHMARKS: dict[str, str] = {
     "reservoir_bench": "ESN vs reservoirpy, memory capacity (#5)",
     "asic_reservoir": "SHA-256 ASIC timing reservoir vs a Poisson null (#5)",
     "bench_sweep": "sweeps: batched vs point loop, dask, resume, demo time (#13, #21)",
+    "bench_sweep_faults": "sweeps under faults: kill -9, dead workers, copied folder, edited card, full disk (#27)",
     "sfq_xor": "SFQ synapses/neurons, XOR at network and circuit level, iris (#14)",
     "bench_convert": "converted CNNs / char-LM on PCM tiles: HWA, drift, speed vs torch and aihwkit (#22)",
     "bench_cost": "chip cost of VGG-8 on 22 nm RRAM vs DNN+NeuroSim V1.4's published breakdown (#25)",

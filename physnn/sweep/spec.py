@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from .._compat import tomllib
-from ..units import unit_factor
+from ..units import scale_exact, unit_factor
 
 __all__ = ["SweepError", "Axis", "SweepSpec", "FieldInfo", "load_spec", "unit_factor"]
 
@@ -63,7 +63,16 @@ _SCALES = ("linear", "log")
 
 
 class SweepError(ValueError):
-    """A sweep cannot run as specified: the message names the field, file or address at fault."""
+    """A sweep cannot run as specified: the message names the field, file or address at fault.
+
+    ``table`` (``"sweep"``, ``"task"`` or ``"axis"``), ``key`` and ``axis`` (the axis's ``field``)
+    say where in a spec the fault is, so that :func:`load_spec` can name the file's line.
+    """
+
+    def __init__(self, msg: str = "", *, table: str | None = None, key: str | None = None,
+                 axis: str | None = None):
+        super().__init__(msg)
+        self.table, self.key, self.axis = table, key, axis
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,10 +135,18 @@ class Axis:
             vals = tuple(self.values)
             for v in vals:
                 if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-                    raise SweepError(f"axis {self.field}: values must be finite numbers, got {v!r}")
+                    raise SweepError(f"axis {self.field}: values must be finite numbers, got {v!r}",
+                                     table="axis", key="values", axis=self.field)
+            seen: set[float] = set()
+            for v in vals:
+                if float(v) in seen:
+                    raise SweepError(f"axis {self.field}: value {v!r} appears twice in values "
+                                     f"(each grid value once)", table="axis", key="values", axis=self.field)
+                seen.add(float(v))
             object.__setattr__(self, "values", tuple(v.item() if isinstance(v, np.generic) else v for v in vals))
         if self.scale not in _SCALES:
-            raise SweepError(f"axis {self.field}: scale={self.scale!r} must be one of {_SCALES}")
+            raise SweepError(f"axis {self.field}: scale={self.scale!r} must be one of {_SCALES}",
+                             table="axis", key="scale", axis=self.field)
 
     @property
     def dim(self) -> str:
@@ -220,6 +237,8 @@ class SweepSpec:
     task_params: dict[str, Any] = field(default_factory=dict)
     chunk_points: int | None = None
     name: str = ""
+    #: the TOML file the spec was read from (not part of the spec: error messages name its lines)
+    source: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, str) or not self.task:
@@ -240,6 +259,9 @@ class SweepSpec:
             if isinstance(v, bool) or not isinstance(v, int) or v < (1 if nm == "replicates" else 0):
                 raise SweepError(f"{nm}={v!r}: must be an integer >= {1 if nm == 'replicates' else 0}")
         if self.seeds is not None:
+            if isinstance(self.seeds, (str, bytes, int, float)) or not hasattr(self.seeds, "__iter__"):
+                raise SweepError(f"seeds={self.seeds!r}: must be a list of integers >= 0 (e.g. seeds = [0, 1, 2, 3]; "
+                                 f"a single seed is seed = ...)", table="sweep", key="seeds")
             s = tuple(self.seeds)
             if not s or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in s):
                 raise SweepError(f"seeds={self.seeds!r}: must be a non-empty list of integers >= 0")
@@ -286,9 +308,10 @@ class SweepSpec:
         known = {"name", "task", "design", "samples", "seed", "seeds", "replicates", "chunk_points"}
         bad = set(sw) - known
         if bad:
-            raise SweepError(f"{source}: unknown key(s) {sorted(bad)} in [sweep] (known: {sorted(known)})")
+            raise SweepError(f"{source}: unknown key(s) {sorted(bad)} in [sweep] (known: {sorted(known)})",
+                             table="sweep", key=sorted(bad)[0])
         if "task" not in sw:
-            raise SweepError(f"{source}: [sweep] needs task = \"...\"")
+            raise SweepError(f"{source}: [sweep] needs task = \"...\"", table="sweep")
         axes = []
         akeys = {"field", "values", "start", "stop", "num", "scale", "units", "name"}
         for i, a in enumerate(d.get("axis", [])):
@@ -297,14 +320,15 @@ class SweepSpec:
             bad = set(a) - akeys
             if bad:
                 raise SweepError(f"{source}: [[axis]] #{i + 1} ({a.get('field', '?')}): unknown key(s) "
-                                 f"{sorted(bad)} (known: {sorted(akeys)})")
+                                 f"{sorted(bad)} (known: {sorted(akeys)})", table="axis", key=sorted(bad)[0],
+                                 axis=a.get("field"))
             if "field" not in a:
                 raise SweepError(f"{source}: [[axis]] #{i + 1} needs field = \"...\"")
             a = dict(a)
             if "values" in a:
                 a["values"] = tuple(a["values"]) if isinstance(a["values"], list) else a["values"]
             axes.append(Axis(**a))
-        if "seeds" in sw and sw["seeds"] is not None:
+        if isinstance(sw.get("seeds"), list):
             sw["seeds"] = tuple(sw["seeds"])
         return cls(axes=tuple(axes), task_params=dict(d.get("task", {})), **sw)
 
@@ -324,6 +348,9 @@ class SweepSpec:
         written with other draws is refused on resume instead of mixing two sets of points."""
         tag = "" if self.design == "grid" else f"|design-sampler={_DESIGN_SAMPLER}"
         return hashlib.sha256((self.to_json() + tag).encode()).hexdigest()
+
+    #: fields of the spec that do not change any point's numbers (a resume may change them)
+    HARMLESS = ("name", "chunk_points")
 
     def replace(self, **changes: Any) -> "SweepSpec":
         return replace(self, **changes)
@@ -346,7 +373,8 @@ class SweepSpec:
             factors.append(fac)
         if self.design == "grid":
             for a, fac in zip(self.axes, factors):
-                v = a.grid_values() * fac
+                # exact decimal scaling: 10 uS is 1e-05, not 9.999999999999999e-06
+                v = np.array([scale_exact(float(x), fac) for x in a.grid_values()], dtype=float)
                 if infos[a.field].integer:
                     v = np.round(v)
                 per_axis.append(v)
@@ -366,7 +394,7 @@ class SweepSpec:
             u = rng.random((n, k))
         cols = []
         for j, (a, fac) in enumerate(zip(self.axes, factors)):
-            c = a.from_unit(u[:, j]) * fac
+            c = np.array([scale_exact(float(x), fac) for x in a.from_unit(u[:, j])], dtype=float)
             if infos[a.field].integer:
                 c = np.round(c)
             cols.append(c)
@@ -374,19 +402,98 @@ class SweepSpec:
         return per_axis, np.stack(cols, axis=-1)
 
 
+_SWEEP_KEYS = ("name", "task", "design", "samples", "seed", "seeds", "replicates", "chunk_points")
+
+
+def spec_line(text: str, *, table: str | None, key: str | None = None, axis: str | None = None) -> int | None:
+    """Line number (1-based) in the TOML ``text`` of ``key`` in ``[table]`` (``table="axis"``: in the
+    ``[[axis]]`` whose ``field`` is ``axis``); the table's header line when the key is not written
+    there; None when the table is not in the text. (The standard library's TOML reader keeps no
+    positions: the text is scanned for the header and the key.)"""
+    import re
+
+    if table is None:
+        return None
+    blocks: list[tuple[int, str, list[tuple[int, str]]]] = []     # (header line, table, lines)
+    cur: tuple[int, str, list] | None = None
+    for n, line in enumerate(text.splitlines(), start=1):
+        st = line.split("#", 1)[0].strip() if '"' not in line.split("#", 1)[0] else line.strip()
+        m = re.match(r"^\[\[\s*([A-Za-z_]+)\s*\]\]$|^\[\s*([A-Za-z_]+)\s*\]$", st)
+        if m:
+            cur = (n, m.group(1) or m.group(2), [])
+            blocks.append(cur)
+        elif cur is not None:
+            cur[2].append((n, line))
+    for head, name, lines in blocks:
+        if name != table:
+            continue
+        if axis is not None:
+            if not any(re.match(r'^\s*field\s*=\s*["\']' + re.escape(axis) + r'["\']', ln) for _, ln in lines):
+                continue
+        if key is None:
+            k = "field" if table == "axis" else None
+            hit = [n for n, ln in lines if k and re.match(rf"^\s*{k}\s*=", ln)]
+            return hit[0] if hit else head
+        for n, ln in lines:
+            if re.match(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", ln):
+                return n
+        return head
+    return None
+
+
+def where_of(exc: SweepError) -> tuple[str | None, str | None, str | None]:
+    """``(table, key, axis)`` of a :class:`SweepError`: its own, or read from the message's prefix
+    (``axis FIELD: ...``, ``seeds=...``)."""
+    import re
+
+    if exc.table is not None:
+        return exc.table, exc.key, exc.axis
+    msg = str(exc)
+    m = re.match(r"^axis (\S+?):", msg)
+    if m:
+        return "axis", None, m.group(1).strip("'")
+    m = re.match(r"^(\w+)=", msg)
+    if m and m.group(1) in _SWEEP_KEYS:
+        return "sweep", m.group(1), None
+    return None, None, None
+
+
+def locate(exc: SweepError, path: str | Path, text: str | None = None) -> SweepError:
+    """``exc`` with its message prefixed by ``FILE:LINE: `` (or ``FILE: ``) of ``path``."""
+    msg = str(exc)
+    p = str(path)
+    if msg.startswith(p + ":"):
+        if exc.table is None:
+            return exc
+        msg = msg[len(p) + 1:].lstrip()
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+    table, key, axis = where_of(exc)
+    line = spec_line(text, table=table, key=key, axis=axis)
+    out = SweepError(f"{p}:{line}: {msg}" if line else f"{p}: {msg}", table=table, key=key, axis=axis)
+    return out
+
+
 def load_spec(path: str | Path) -> SweepSpec:
-    """Read a :class:`SweepSpec` from a TOML file (errors name the file)."""
+    """Read a :class:`SweepSpec` from a TOML file (errors name the file and, where they can, the line)."""
     p = Path(path)
     if not p.is_file():
         raise SweepError(f"sweep spec {str(p)!r} does not exist")
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{p}: cannot read the spec ({exc})") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SweepError(f"{p}: TOML syntax error: {exc}") from None
     try:
-        return SweepSpec.from_dict(raw, source=str(p))
+        spec = SweepSpec.from_dict(raw, source=str(p))
     except SweepError as exc:
-        msg = str(exc)
-        raise SweepError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
+        raise locate(exc, p, text) from None
     except TypeError as exc:
         raise SweepError(f"{p}: {exc}") from None
+    return replace(spec, source=str(p))

@@ -46,6 +46,7 @@ import json
 import math
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from dataclasses import fields as dc_fields
 from dataclasses import is_dataclass, replace
 from pathlib import Path
@@ -55,7 +56,7 @@ import numpy as np
 
 from .spec import FieldInfo, SweepError, SweepSpec
 
-__all__ = ["Point", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key"]
+__all__ = ["Point", "Param", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key"]
 
 
 class Point(NamedTuple):
@@ -81,6 +82,72 @@ def point_key(*parts: Any) -> int:
     return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Param:
+    """Type, range and unit of one task parameter (a key of the spec's ``[task]`` table).
+
+    Parameters
+    ----------
+    default : int, float, bool or str
+        The value when the spec does not give one; its type is the parameter's type (an integer
+        parameter also takes an integral float such as ``16.0``; a float one takes integers).
+    units : str
+        SI unit of the value (``"1"`` dimensionless).
+    doc : str
+        What the parameter is (used in error messages).
+    low, high : float, optional
+        Inclusive bounds (``low_open``: ``low`` itself excluded).
+    choices : tuple of str, optional
+        Allowed strings.
+    """
+
+    default: Any
+    units: str = "1"
+    doc: str = ""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[str, ...] | None = None
+
+    def check(self, name: str, value: Any) -> Any:
+        """``value`` normalised to the parameter's type, or :class:`SweepError` naming ``[task] name``."""
+        d = self.default
+        what = f"[task] {name} = {value!r}"
+        doc = f" ({self.doc}, in {self.units})" if self.doc and self.units != "1" else f" ({self.doc})" if self.doc else ""
+
+        def bad(expect: str) -> SweepError:
+            return SweepError(f"{what}: must be {expect}{doc}", table="task", key=name)
+
+        if isinstance(d, bool):
+            if not isinstance(value, bool):
+                raise bad("true or false (a TOML boolean, not a string or number)")
+            return value
+        if isinstance(d, str):
+            if not isinstance(value, str):
+                raise bad("a string" + (f", one of {list(self.choices)}" if self.choices else ""))
+            if self.choices is not None and value not in self.choices:
+                raise bad(f"one of {list(self.choices)}")
+            return value
+        rng = []
+        if self.low is not None:
+            rng.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            rng.append(f"<= {self.high:g}")
+        if isinstance(d, int):
+            if isinstance(value, float) and math.isfinite(value) and value == int(value):
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise bad("an integer" + (" " + " and ".join(rng) if rng else ""))
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+                raise bad("a number" + (" " + " and ".join(rng) if rng else ""))
+            value = float(value)
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)) or \
+                self.high is not None and value > self.high:
+            raise bad(("an integer " if isinstance(d, int) else "") + " and ".join(rng))
+        return value
+
+
 class AbstractTask:
     """Base of sweep tasks.
 
@@ -98,17 +165,41 @@ class AbstractTask:
         self.master_seed = int(master_seed)
         self.params = self._take(params)
 
-    #: parameter -> default
-    defaults: dict[str, Any] = {}
+    #: parameter -> :class:`Param` (type, range, unit, default)
+    schema: dict[str, Param] = {}
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Parameter -> default value."""
+        return {k: p.default for k, p in self.schema.items()}
 
     def _take(self, params: dict[str, Any]) -> dict[str, Any]:
-        bad = set(params) - set(self.defaults)
+        # a subclass may still declare plain ``defaults = {...}``: each then typed by its default
+        schema = self.schema or {k: Param(default=v) for k, v in self.defaults.items()}
+        bad = set(params) - set(schema)
         if bad:
             raise SweepError(f"task {self.name}: unknown parameter(s) {sorted(bad)} "
-                             f"(known: {sorted(self.defaults)})")
-        out = dict(self.defaults)
-        out.update(params)
+                             f"(known: {sorted(schema)})", table="task", key=sorted(bad)[0])
+        out = {k: p.default for k, p in schema.items()}
+        for k, v in params.items():
+            out[k] = schema[k].check(k, v)
         return out
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What defines the points besides the spec and the parameters (e.g. the SHA-256 of a
+        device card's contents): a results folder refuses to mix points of another fingerprint."""
+        return {}
+
+    def identity_params(self) -> dict[str, Any]:
+        """The parameters that define the points (default: all); a parameter whose meaning the
+        fingerprint covers (a card's path, where its contents are hashed) may be left out, so
+        that a folder moved with its card still resumes."""
+        return dict(self.params)
+
+    def memory_bytes(self, n_points: int, replicates: int, chunk: int) -> int:
+        """Estimated peak memory of a sweep of ``n_points`` (results plus one task call of
+        ``chunk`` points), checked against the machine's memory before any work."""
+        return 0
 
     def fields(self) -> dict[str, FieldInfo]:
         """Every sweepable field with its SI unit."""
@@ -131,11 +222,17 @@ class AbstractTask:
 # ---------------------------------------------------------------------------------------------
 class Toy(AbstractTask):
     """``f = sin(x) cos(y) + noise * N(0, 1)``; ``work`` iterations of a pure-Python loop per
-    point (CPU-bound, holds the GIL); points with ``x > fail_above`` raise."""
+    point (CPU-bound, holds the GIL); points with ``x > fail_above`` raise; points with
+    ``x > crash_above`` end the worker process computing them (fault-tolerance tests)."""
 
     name = "toy"
     metrics = {"f": ("1", "sin(x) cos(y) plus Gaussian noise")}
-    defaults = {"x": 0.0, "y": 0.0, "noise": 0.1, "work": 0, "fail_above": math.inf}
+    schema = {"x": Param(default=0.0, doc="toy input x"), "y": Param(default=0.0, doc="toy input y"),
+              "noise": Param(default=0.1, low=0.0, doc="std of the additive noise"),
+              "work": Param(default=0, low=0, doc="busy-loop iterations per point"),
+              "fail_above": Param(default=math.inf, doc="points with x above it raise"),
+              "crash_above": Param(default=math.inf, doc="points with x above it end their worker process "
+                                   "(os._exit; in the main process they raise instead)")}
     default_chunk = 1
 
     def fields(self) -> dict[str, FieldInfo]:
@@ -144,12 +241,23 @@ class Toy(AbstractTask):
                 "task.noise": FieldInfo(units="1", long_name="std of the additive noise"),
                 "task.work": FieldInfo(units="1", long_name="busy-loop iterations per point", integer=True)}
 
+    def memory_bytes(self, n_points: int, replicates: int, chunk: int) -> int:
+        return 8 * n_points * replicates * (6 * len(self.metrics) + 1)
+
     def evaluate(self, points: list[Point], replicates: int) -> list[dict[str, np.ndarray]]:
         out = []
         for p in points:
             v = {**self.params, **{k.split(".", 1)[1]: x for k, x in p.values.items()}}
             if v["x"] > float(self.params["fail_above"]):
                 raise ValueError(f"toy: x={v['x']} > fail_above={self.params['fail_above']}")
+            if v["x"] > float(self.params["crash_above"]):
+                import multiprocessing
+                import os
+
+                if multiprocessing.parent_process() is not None:      # a worker process: die
+                    os._exit(70)
+                raise ValueError(f"toy: x={v['x']} > crash_above={self.params['crash_above']} (not in a worker "
+                                 f"process: raised instead)")
             acc = 0
             for i in range(int(v["work"])):
                 acc += i * i
@@ -240,7 +348,12 @@ def _card_with(card: Any, changes: dict[str, float]) -> Any:
     try:
         return parse_card(tomli_w.dumps(raw))
     except ValueError as exc:
-        raise SweepError(f"card.{next(iter(changes))}: {exc}") from None
+        # the message of the re-parsed copy names its own lines: name the user's card instead
+        import re
+
+        msg = re.sub(r"^<card text>(:\d+)?: ", "", str(exc))
+        what = ", ".join(f"card.{k} = {v!r}" for k, v in changes.items())
+        raise SweepError(f"{what}: {msg} (overriding the card {str(card.path)!r})") from None
 
 
 def _card_units(sec: str, key: str) -> str:
@@ -301,9 +414,16 @@ def train_mlp(xtr, ytr, *, hidden: int, seed: int, epochs: int):
 class _CrossbarTask(AbstractTask):
     """Shared machinery of the crossbar tasks: base config, field table, vectorised reads."""
 
-    defaults = {"card": "pcm_aihwkit", "dac_bits": 8, "adc_bits": 8, "adc_y_max": 12.0, "out_noise": 0.0,
-                "input_scaling": "abs_max", "output_units": "weight", "t_inference": 0.0,
-                "drift_compensation": True, "max_elements": 1 << 23}
+    schema = {"card": Param(default="pcm_aihwkit", doc="device card: a name or a path to a .toml file"),
+              "dac_bits": Param(default=8, low=0, high=32, units="bit", doc="DAC resolution, 0: no DAC"),
+              "adc_bits": Param(default=8, low=0, high=32, units="bit", doc="ADC resolution, 0: no ADC"),
+              "adc_y_max": Param(default=12.0, low=0.0, low_open=True, doc="ADC saturation level (output units)"),
+              "out_noise": Param(default=0.0, low=0.0, doc="output read noise std (output units)"),
+              "input_scaling": Param(default="abs_max", choices=("fixed", "abs_max"), doc="DAC input scaling"),
+              "output_units": Param(default="weight", choices=("normalized", "weight"), doc="output units"),
+              "t_inference": Param(default=0.0, low=0.0, units="s", doc="time since programming"),
+              "drift_compensation": Param(default=True, doc="global drift compensation"),
+              "max_elements": Param(default=1 << 23, low=1, doc="numbers per batched read buffer")}
     default_chunk = 64
 
     def __init__(self, **kw: Any):
@@ -354,6 +474,36 @@ class _CrossbarTask(AbstractTask):
                     out[f"card.{sec}.{key}"] = FieldInfo(units=f.units, long_name=f.doc or f"[{sec}].{key} of the device card",
                                                          integer=f.kind == "int")
         return out
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The SHA-256 of the device card's file (its contents, wherever it is found)."""
+        from ..cards import CardError, load_card
+
+        try:
+            card = load_card(self.params["card"])
+        except (CardError, OSError, ValueError) as exc:
+            raise SweepError(f"[task] card = {self.params['card']!r}: {exc}", table="task", key="card") from None
+        if card.path is None:
+            return {"card": card.name}
+        return {"card": card.name, "card_sha256": hashlib.sha256(Path(card.path).read_bytes()).hexdigest()}
+
+    def identity_params(self) -> dict[str, Any]:
+        p = dict(self.params)
+        if "card_sha256" in self.fingerprint():
+            p.pop("card")                         # the card's name and contents are in the fingerprint
+        return p
+
+    def _shapes(self) -> tuple[int, int, list[tuple[int, int]]]:
+        """``(batch, width, [(in, out) per layer])`` of the network, from the parameters alone."""
+        raise NotImplementedError
+
+    def memory_bytes(self, n_points: int, replicates: int, chunk: int) -> int:
+        R = replicates
+        B, width, layers = self._shapes()
+        read = 8 * 4 * max(int(self.params["max_elements"]), R * B * width)       # read buffers of one call
+        weights = 8 * 6 * R * sum(i * o for i, o in layers)                       # conductances, drift, masks
+        results = 8 * n_points * R * (6 * len(self.metrics) + 1)
+        return read + weights + results
 
     def config_for(self, values: dict[str, float]):
         """The CrossbarConfig of a point (card fields re-parse the card, config fields replace)."""
@@ -579,7 +729,13 @@ class CrossbarMLP(_CrossbarTask):
 
     name = "crossbar_mlp"
     metrics = {"accuracy": ("1", "test accuracy of the analog MLP (fraction correct)")}
-    defaults = {**_CrossbarTask.defaults, "hidden": 64, "epochs": 300, "data_seed": 0}
+    schema = {**_CrossbarTask.schema, "hidden": Param(default=64, low=1, doc="hidden units"),
+              "epochs": Param(default=300, low=0, doc="full-batch Adam steps of the float training"),
+              "data_seed": Param(default=0, low=0, doc="seed of the train/test split")}
+
+    def _shapes(self) -> tuple[int, int, list[tuple[int, int]]]:
+        h = int(self.params["hidden"])
+        return 540, max(64, h), [(64, h), (h, 10)]
 
     def network(self, seed: int) -> list:
         import torch
@@ -619,7 +775,13 @@ class CrossbarLinear(_CrossbarTask):
 
     name = "crossbar_linear"
     metrics = {"rel_error": ("1", "relative output error against the float layer (Frobenius norm)")}
-    defaults = {**_CrossbarTask.defaults, "in_features": 256, "out_features": 256, "batch": 64}
+    schema = {**_CrossbarTask.schema, "in_features": Param(default=256, low=1, doc="layer inputs"),
+              "out_features": Param(default=256, low=1, doc="layer outputs"),
+              "batch": Param(default=64, low=1, doc="input vectors of the evaluation batch")}
+
+    def _shapes(self) -> tuple[int, int, list[tuple[int, int]]]:
+        i, o = int(self.params["in_features"]), int(self.params["out_features"])
+        return int(self.params["batch"]), max(i, o), [(i, o)]
 
     def network(self, seed: int) -> list:
         import torch
@@ -673,8 +835,14 @@ _CACHE: dict[str, AbstractTask] = {}
 def make_task(spec: SweepSpec) -> AbstractTask:
     """The task of ``spec`` (one instance per spec and process: trained networks are reused)."""
     t = _CACHE.get(spec.digest)
+    if t is not None and t.fingerprint() != getattr(t, "_fingerprint", None):
+        t = None                        # e.g. the device card's file changed: build it again
     if t is None:
-        t = task_class(spec.task)(master_seed=spec.seed, **spec.task_params)
+        try:
+            t = task_class(spec.task)(master_seed=spec.seed, **spec.task_params)
+        except TypeError as exc:
+            raise SweepError(f"task {spec.task}: {exc}", table="task") from None
+        t._fingerprint = t.fingerprint()
         _CACHE.clear()
         _CACHE[spec.digest] = t
     return t

@@ -85,7 +85,7 @@ def test_toml_round_trip(tmp_path):
 def test_toml_errors_name_the_file(tmp_path):
     p = tmp_path / "bad.toml"
     p.write_text('[sweep]\ntask = "toy"\n[[axis]]\nfield = "task.x"\nvalues = [1.0]\nunit = "s"\n')
-    with pytest.raises(SweepError, match=r"bad\.toml: \[\[axis\]\] #1 \(task\.x\): unknown key\(s\) \['unit'\]"):
+    with pytest.raises(SweepError, match=r"bad\.toml:6: \[\[axis\]\] #1 \(task\.x\): unknown key\(s\) \['unit'\]"):
         load_spec(p)
     p.write_text("[sweep\n")
     with pytest.raises(SweepError, match="TOML syntax"):
@@ -144,7 +144,7 @@ def _specs(draw):
     for i in range(n_axes):
         name = draw(st.sampled_from([None, f"a{i}"]))
         if design == "grid" and draw(st.booleans()):
-            axes.append(Axis(field=f"task.f{i}", values=tuple(draw(st.lists(_finite, min_size=1, max_size=4))), name=name))
+            axes.append(Axis(field=f"task.f{i}", values=tuple(draw(st.lists(_finite, min_size=1, max_size=4, unique=True))), name=name))
         else:
             lo = draw(st.floats(min_value=1e-3, max_value=1e3))
             hi = lo * draw(st.floats(min_value=1.5, max_value=1e3))
