@@ -35,8 +35,8 @@ class TikiTakaV2:
         ``H += transfer_lr * A_column / dw_min(C)`` per transfer (dimensionless).
     transfer_every : int
         Steps between transfers.
-    columns : int
-        Columns of ``A`` read per transfer (cyclically).
+    columns : int or None
+        Columns of ``A`` read per transfer (cyclically); None: all of them (a full read of ``A``).
     threshold : float
         ``|H|`` (in pulses of ``C``) from which ``C`` is pulsed (>= 1).
     max_transfer_pulses : int
@@ -60,7 +60,7 @@ class TikiTakaV2:
     """
 
     def __init__(self, layers: Any, *, lr: float, transfer_lr: float = 0.1, transfer_every: int = 1,
-                 columns: int = 1, threshold: float = 1.0, max_transfer_pulses: int = 1,
+                 columns: int | None = 1, threshold: float = 1.0, max_transfer_pulses: int = 1,
                  read_noise: float = 0.0, fast_model: AbstractUpdateModel | None = None,
                  reference: str = "symmetry_point", rule: DeterministicPulses | None = None,
                  generator: torch.Generator | None = None):
@@ -68,7 +68,7 @@ class TikiTakaV2:
         self.lr = check_positive(lr, "lr")
         self.transfer_lr = check_positive(transfer_lr, "transfer_lr")
         self.transfer_every = check_int_range(transfer_every, "transfer_every", 1)
-        self.columns = check_int_range(columns, "columns", 1)
+        self.columns = None if columns is None else check_int_range(columns, "columns", 1)
         self.threshold = check_positive(threshold, "threshold")
         if self.threshold < 1:
             raise ValueError(f"threshold={threshold!r}: must be >= 1 (pulses of C)")
@@ -124,8 +124,9 @@ class TikiTakaV2:
         for i, l in enumerate(self.layers):
             a, h = self.a_[i], self.h_[i]
             n_in = a.shape[-1]
-            cols = torch.arange(self._col[i], self._col[i] + self.columns, device=a.device) % n_in
-            self._col[i] = (self._col[i] + self.columns) % n_in
+            k = n_in if self.columns is None else min(self.columns, n_in)
+            cols = torch.arange(self._col[i], self._col[i] + k, device=a.device) % n_in
+            self._col[i] = (self._col[i] + k) % n_in
             v = a.index_select(-1, cols) - self.ref_[i].index_select(-1, cols)
             if self.read_noise > 0:
                 v = v + self.read_noise * torch.randn(v.shape, generator=gen, dtype=v.dtype, device=v.device)
