@@ -23,6 +23,8 @@ rnn                    ``AnalogLSTM`` / ``AnalogGRU`` / ``AnalogRNN`` on crossba
 tiles                  ``TileMapping`` / ``TiledAnalogLinear``: a layer split over fixed-size arrays
 conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled read
 conversion             ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
+update                 learning in place: pulsed step models (``SoftBounds``, ...), ``layer.update``,
+                       ``AnalogSGD`` / ``TikiTakaV2`` / ``MixedPrecision``
 =====================  =====================================================================
 """
 

@@ -15,6 +15,7 @@ import torch
 
 from ..._checks import check_positive
 from ._optim import check_grads, check_layers
+from .layer_update import update_layer
 from .rules import AbstractUpdateRule, DeterministicPulses
 
 __all__ = ["AnalogSGD"]
@@ -46,7 +47,7 @@ class AnalogSGD:
             raise TypeError("rule: step(grads) needs DeterministicPulses; StochasticPulses use step_outer(xs, deltas)")
         grads = check_grads(self.layers, grads)
         for l, g in zip(self.layers, grads):
-            l.update(-self.lr * g, self.rule)
+            update_layer(l, -self.lr * g, self.rule, checked=True)
 
     @torch.no_grad()
     def step_outer(self, xs: Sequence[torch.Tensor], deltas: Sequence[torch.Tensor]) -> None:

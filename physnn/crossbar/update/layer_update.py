@@ -62,10 +62,11 @@ def _params(layer, model: AbstractUpdateModel, shape, gen) -> PulseParams:
     return p
 
 
-def _shape_delta(layer, delta: Any, name: str) -> torch.Tensor:
+def _shape_delta(layer, delta: Any, name: str, checked: bool = False) -> torch.Tensor:
     if not isinstance(delta, torch.Tensor) or not delta.is_floating_point():
         raise TypeError(f"{name}: expected a floating-point tensor, got {type(delta).__name__}")
-    finite_fast(delta, name)
+    if not checked:
+        finite_fast(delta, name)
     want = (layer.out_features, layer.in_features)
     full = want if layer.ensemble is None else (layer.ensemble, *want)
     if tuple(delta.shape) not in (want, full):
@@ -144,9 +145,11 @@ def _write(layer, model, p, states: torch.Tensor, up: torch.Tensor, down: torch.
 
 @torch.no_grad()
 def update_layer(layer, delta_w: torch.Tensor, rule: AbstractUpdateRule | None = None, *,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, checked: bool = False) -> torch.Tensor:
     """Write the weight change ``delta_w`` (weight units, ``(out, in)`` or ``(E, out, in)``) as
-    pulses; returns the signed pulse counts applied per cross-point (``(E?, out, in)``)."""
+    pulses; returns the signed pulse counts applied per cross-point (``(E?, out, in)``).
+    ``checked=True``: the caller checked ``delta_w`` for NaN/inf already (the optimizers do,
+    for all layers before touching any)."""
     rule = DeterministicPulses() if rule is None else rule
     if not isinstance(rule, DeterministicPulses):
         raise TypeError(f"rule: layer.update takes DeterministicPulses (StochasticPulses needs the outer-product "
@@ -155,7 +158,7 @@ def update_layer(layer, delta_w: torch.Tensor, rule: AbstractUpdateRule | None =
     gen = layer.generator if generator is None else check_generator(generator)
     if not layer.is_programmed:
         layer.program()
-    dw = _shape_delta(layer, delta_w, "delta_w")
+    dw = _shape_delta(layer, delta_w, "delta_w", checked=checked)
     states = device_states(layer)
     p = _params(layer, model, states.shape, gen)
     n = pulse_counts(dw, model.dw_min * float(layer.w_max), rule, generator=gen)

@@ -14,6 +14,7 @@ import torch
 
 from ..._checks import check_int_range, check_positive
 from ._optim import check_grads, check_layers
+from .layer_update import update_layer
 from .rules import DeterministicPulses
 
 __all__ = ["MixedPrecision"]
@@ -54,5 +55,5 @@ class MixedPrecision:
             if self.max_pulses is not None:
                 n = n.clamp(-self.max_pulses, self.max_pulses)
             if bool((n != 0).any()):
-                l.update(n * (eps * float(l.w_max)), DeterministicPulses())
+                update_layer(l, n * (eps * float(l.w_max)), DeterministicPulses(), checked=True)
             self.chi_[i] = chi - n * eps

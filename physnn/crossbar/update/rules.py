@@ -85,11 +85,11 @@ def pulse_counts(dw: torch.Tensor, dw_min: float, rule: DeterministicPulses, *,
     if not isinstance(rule, DeterministicPulses):
         raise TypeError(f"rule: pulse_counts needs DeterministicPulses, got {type(rule).__name__}")
     check_generator(generator)
-    x = dw / dw_min
-    if rule.stochastic_rounding:
-        n = torch.floor(x + torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device))
+    if rule.stochastic_rounding:      # floor(dw / dw_min + U), U ~ U[0, 1)
+        n = torch.rand(dw.shape, generator=generator, dtype=dw.dtype, device=dw.device)
+        n = n.add_(dw, alpha=1.0 / dw_min).floor_()
     else:
-        n = torch.round(x)
+        n = torch.round(dw / dw_min)
     if rule.max_pulses is not None:
         n = n.clamp(-rule.max_pulses, rule.max_pulses)
     return n.to(torch.int64)

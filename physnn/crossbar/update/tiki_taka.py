@@ -16,6 +16,7 @@ import torch
 from ..._checks import check_int_range, check_positive
 from ...random import check_generator
 from ._optim import check_grads, check_layers
+from .layer_update import update_layer
 from .base import AbstractUpdateModel, apply_pulses, symmetry_point
 from .rules import DeterministicPulses, pulse_counts
 
@@ -137,5 +138,5 @@ class TikiTakaV2:
             if bool((n != 0).any()):
                 full = torch.zeros_like(a)
                 full.index_copy_(-1, cols, n)
-                l.update(full * (eps_c * float(l.w_max)), DeterministicPulses())
+                update_layer(l, full * (eps_c * float(l.w_max)), DeterministicPulses(), checked=True)
             h.index_copy_(-1, cols, hc - n)
