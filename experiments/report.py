@@ -147,6 +147,12 @@ TARGETS: dict[str, Target] = {
     **{f"neurosim_energy_factor_{c}": _t("<=", 2.0, "#25", "bench_cost") for c in ("adc", "accumulation", "other")},
     **{f"neurosim_latency_factor_{c}": _t("<=", 2.0, "#25", "bench_cost") for c in ("adc", "accumulation", "other")},
     "cost_overhead": _t("<=", 0.10, "#25", "bench_cost"),
+    # crossbars that learn in place (issue 23)
+    "asym30_float_minus_analog_sgd": _t(">=", 0.05, "#23", "train_insitu"),
+    "asym30_tiki_taka_minus_float": _t(">=", -0.03, "#23", "train_insitu"),
+    "digits_tiki_taka_minus_float": _t(">=", -0.02, "#23", "train_insitu"),
+    "digits_mixed_precision_minus_float": _t(">=", -0.02, "#23", "train_insitu"),
+    "update_ratio": _t("<=", 3.0, "#23", "train_insitu"),
 }
 
 
@@ -189,6 +195,18 @@ DERIVED: dict[str, Derived] = {
                                           f"{q} physnn / NeuroSim as a factor max(r, 1/r)"
                                           + (f", component {c[1:]}" if c else ", total"))
        for q in ("energy", "latency") for c in ("", "_adc", "_accumulation", "_other")},
+    "asym30_float_minus_analog_sgd": Derived(
+        "train_insitu", ("asym30_acc.float_sgd", "asym30_acc.analog_sgd"), lambda a, b: a - b,
+        "MNIST-1D, soft bounds 30 % asymmetry: float SGD − analog SGD (points lost in place)"),
+    "asym30_tiki_taka_minus_float": Derived(
+        "train_insitu", ("asym30_acc.tiki_taka", "asym30_acc.float_sgd"), lambda a, b: a - b,
+        "MNIST-1D, soft bounds 30 % asymmetry: Tiki-Taka v2 − float SGD"),
+    "digits_tiki_taka_minus_float": Derived(
+        "train_insitu", ("digits_acc.tiki_taka", "digits_acc.float_sgd"), lambda a, b: a - b,
+        "digits: Tiki-Taka v2 − float SGD"),
+    "digits_mixed_precision_minus_float": Derived(
+        "train_insitu", ("digits_acc.mixed_precision", "digits_acc.float_sgd"), lambda a, b: a - b,
+        "digits: mixed precision − float SGD"),
 }
 
 #: benchmark -> (script, what it measures); their order is the documents' order
@@ -207,6 +225,7 @@ BENCHMARKS: dict[str, str] = {
     "sfq_xor": "SFQ synapses/neurons, XOR at network and circuit level, iris (#14)",
     "bench_convert": "converted CNNs / char-LM on PCM tiles: HWA, drift, speed vs torch and aihwkit (#22)",
     "bench_cost": "chip cost of VGG-8 on 22 nm RRAM vs DNN+NeuroSim V1.4's published breakdown (#25)",
+    "train_insitu": "crossbars that learn in place: analog SGD, Tiki-Taka v2, mixed precision (#23)",
 }
 
 #: figures without a target that the README's table shows as well, by benchmark: names or
@@ -223,6 +242,7 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "reservoir_bench": ("reservoirpy_narma10_nrmse", "memory_capacity", "*probe*"),
     "asic_reservoir": ("task_score", "task_score_null", "poisson_null_p"),
     "bench_sweep": ("demo_quick",),
+    "train_insitu": ("digits_acc", "asym30_acc", "pulses_per_device", "spsa_pulsed_acc", "pat_pulsed_acc"),
     "sfq_xor": ("task_acc", "task_acc_float", "synapse_i50_A", "synapse_width_10_90_A", "stochastic_network_rate_inside_circuit_ci",
                 "energy_per_inference_J", "latency_s"),
 }

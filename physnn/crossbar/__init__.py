@@ -26,6 +26,8 @@ conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled r
 attention              ``AnalogMultiheadAttention`` / ``AnalogTransformerEncoderLayer``: tiled projections
 unconvert              ``to_float``: the float model of a converted one
 conversion             ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
+update                 learning in place: pulsed step models (``SoftBounds``, ...), ``layer.update``,
+                       ``AnalogSGD`` / ``TikiTakaV2`` / ``MixedPrecision``
 =====================  =====================================================================
 """
 

@@ -35,6 +35,7 @@ from .iv import LinearIV, SinhIV, iv_from_card
 from .mapping import ConductanceRange, DifferentialPair, ReferenceColumn
 from .programming_noise import ProgrammingNoise
 from .read_noise import ReadNoise
+from .update.base import AbstractUpdateModel
 from .variation import DeviceVariation
 
 __all__ = ["CrossbarConfig", "IRDrop", "from_aihwkit", "aihwkit_preset"]
@@ -129,6 +130,9 @@ class CrossbarConfig:
         (slower: the weights are rebuilt per call).
     v_read : float
         Full-scale read voltage in V (> 0); matters for a nonlinear ``iv`` and for ``ir_drop``.
+    update : AbstractUpdateModel, optional
+        Pulsed step model of the device (:mod:`physnn.crossbar.update`) for learning in place
+        (:meth:`~physnn.crossbar.AnalogLinear.update`); ``None``: the array is only programmed.
     output_units : {"normalized", "weight"}
         Unit of ``out_noise`` and ``adc.y_max``: normalised output (see module doc), or raw
         weight units (output noise and ADC range scale with ``w_max``), which is what aihwkit does
@@ -156,6 +160,7 @@ class CrossbarConfig:
     read_noise_per_forward: bool = False
     v_read: float = 0.2
     output_units: str = "normalized"
+    update: AbstractUpdateModel | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.range, ConductanceRange):
@@ -168,7 +173,7 @@ class CrossbarConfig:
             raise ValueError(f"mapping: its range {self.mapping.range} differs from range={self.range}")
         types = {"programming_noise": ProgrammingNoise, "drift": Drift, "read_noise": ReadNoise,
                  "variation": DeviceVariation, "faults": StuckAtFaults, "iv": (LinearIV, SinhIV),
-                 "ir_drop": IRDrop, "dac": DAC, "adc": ADC}
+                 "ir_drop": IRDrop, "dac": DAC, "adc": ADC, "update": AbstractUpdateModel}
         for name, typ in types.items():
             v = getattr(self, name)
             if v is not None and not isinstance(v, typ):
@@ -249,6 +254,10 @@ class CrossbarConfig:
             kw["iv"] = iv_from_card(card)
         if "wire" in card and card["wire"].get("r_wire_segment", 0.0) > 0:
             kw["ir_drop"] = IRDrop.from_card(card)
+        if "update" in card:
+            from .update import update_model_from_card
+
+            kw["update"] = update_model_from_card(card)
         v_read = card.get_value("conductance", "v_read")
         if v_read is not None:
             kw["v_read"] = v_read

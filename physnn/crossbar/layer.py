@@ -159,7 +159,9 @@ def _normalised_weights(g: torch.Tensor, cfg: CrossbarConfig, ensemble: int | No
     """``(g+ - g-) / swing`` (differential pair) or ``2 (g - g_ref) / swing``: shape (E?, out, in)."""
     if isinstance(cfg.mapping, DifferentialPair):
         gg = g if ensemble is None else g.movedim(1, 0)            # (2, E, out, in)
-        return conductances_to_weights(gg, cfg.mapping, w_max=1.0)
+        # conductances_to_weights(gg, cfg.mapping, w_max=1.0), without its finiteness check
+        # (g is the layer's own state, checked when written)
+        return (gg[0] - gg[1]) * (1.0 / cfg.mapping.range.swing)
     return conductances_to_weights(g[..., :-1, :], cfg.mapping, w_max=1.0, g_reference=g[..., -1:, :])
 
 
@@ -613,7 +615,7 @@ class AnalogLinear(nn.Module):
     def get_extra_state(self) -> dict:
         """The configuration (field -> repr) the saved chip was programmed under."""
         return {"config": {f.name: repr(getattr(self._config, f.name)) for f in fields(self._config)
-                           if f.name != "t_inference"}}
+                           if f.name != "t_inference" and not (f.name == "update" and self._config.update is None)}}
 
     def set_extra_state(self, state: Any) -> None:
         saved = state.get("config", {}) if isinstance(state, dict) else {}
@@ -689,6 +691,48 @@ class AnalogLinear(nn.Module):
         wn = _normalised_weights(self.g_now, self._config, self.ensemble)
         a = self.alpha if self.ensemble is None else self.alpha.view(-1, 1, 1)
         return wn * (float(self.w_max) * a)
+
+    # -- learning in place (pulsed writes; see physnn.crossbar.update) ------------------------
+    @torch.no_grad()
+    def write_conductances(self, g: torch.Tensor, generator: torch.Generator | None = None, *,
+                           check: bool = True) -> "AnalogLinear":
+        """Set the programmed conductances (S) to ``g`` (the outcome of pulsed writes, shape of
+        ``g_prog``) and re-evaluate the array at the current time; the float weights follow
+        (mean over the ensemble members), so the layer does not count as re-programmed.
+        ``check=False`` skips the finiteness check (for callers that built ``g`` from checked data)."""
+        if self.g_prog is None:
+            self.program(generator)
+        if not isinstance(g, torch.Tensor) or tuple(g.shape) != tuple(self.g_prog.shape):
+            raise ValueError(f"g: expected a tensor of shape {tuple(self.g_prog.shape)}, got "
+                             f"{tuple(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__}")
+        if check:
+            check_finite(g, "g")
+        self.g_prog = g.to(self.g_prog.dtype).contiguous()
+        if isinstance(self._config.mapping, DifferentialPair):
+            gg = self.g_prog if self.ensemble is None else self.g_prog.movedim(1, 0)
+            w = (gg[0] - gg[1]) * (float(self.w_max) / self._config.range.swing)
+        else:
+            w = _normalised_weights(self.g_prog, self._config, self.ensemble) * float(self.w_max)
+        self.weight.copy_(w if self.ensemble is None else w.mean(0))
+        self._version = self.weight._version
+        self._refresh(self.generator if generator is None else check_generator(generator))
+        return self
+
+    def update(self, delta_w: torch.Tensor, rule: Any = None, *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Write the weight change ``delta_w`` (weight units) as programming pulses of the
+        device model ``config.update``; see :func:`physnn.crossbar.update.layer_update.update_layer`."""
+        from .update.layer_update import update_layer
+
+        return update_layer(self, delta_w, rule, generator=generator)
+
+    def update_outer(self, x: torch.Tensor, d: torch.Tensor, *, lr: float, rule: Any = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """Write ``lr * d^T x`` as pulses (stochastic pulse trains by default); see
+        :func:`physnn.crossbar.update.layer_update.update_layer_outer`."""
+        from .update.layer_update import update_layer_outer
+
+        return update_layer_outer(self, x, d, lr=lr, rule=rule, generator=generator)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
