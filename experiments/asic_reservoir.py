@@ -25,7 +25,6 @@ Usage: ``python experiments/asic_reservoir.py [--quick] [--seed N] [--out DIR]``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -18,7 +18,6 @@ Usage: ``python experiments/bench_crossbar.py [--quick] [--seed N] [--threads T]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import statistics
@@ -131,7 +130,6 @@ def main(argv: list[str] | None = None) -> int:
             assert ens_n(xn).shape == (E, batch, n)
             results[f"loop_{tag}"] = ab(lambda: [m(xn) for m in mods], lambda: ens_n(xn), repeats=repeats,
                                         budget_s=budget)
-            del mods
 
     figures = {
         "linear_ratio": results["linear"][2],

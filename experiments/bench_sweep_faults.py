@@ -72,7 +72,6 @@ sys.path.insert(0, str(ROOT))
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 CARD = ROOT / "devices" / "pcm_aihwkit.toml"
 
-import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import xarray as xr  # noqa: E402
 

@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
-import os
 import subprocess
 import sys
 import tempfile

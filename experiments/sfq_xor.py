@@ -96,7 +96,7 @@ def iris_task(curves, seed, quick):
     from sklearn.model_selection import train_test_split
 
     from physnn.random import generator_from_seed, numpy_rng
-    from physnn.sfq import SFQLayer, SFQNetwork
+    from physnn.sfq import SFQNetwork
 
     X, y = load_iris(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from physnn.crossbar import AnalogLinear, CrossbarConfig  # noqa: E402
-from physnn.crossbar.update import (AnalogSGD, DeterministicPulses, MixedPrecision, SoftBounds,  # noqa: E402
+from physnn.crossbar.update import (AnalogSGD, MixedPrecision, SoftBounds,  # noqa: E402
                                     TikiTakaV2)
 from physnn.data.digits import build_digits  # noqa: E402
 from physnn.data.mnist1d import build_mnist1d  # noqa: E402

@@ -162,7 +162,7 @@ class _AnalogConvNd(nn.Module):
         nd = x.dim()
         per_member = E is not None and nd == d + 3
         if nd not in (d + 1, d + 2) and not per_member:
-            raise ValueError(f"x: expected (C, *spatial), (B, C, *spatial)"
+            raise ValueError("x: expected (C, *spatial), (B, C, *spatial)"
                              + (f" or (E={E}, B, C, *spatial)" if E is not None else "")
                              + f" with {d} spatial dimensions, got shape {tuple(x.shape)}")
         if per_member and x.shape[0] != E:

@@ -114,7 +114,7 @@ def _solve_one(g: np.ndarray, v: np.ndarray, r_row: float, r_col: float, iv, tol
     n_nodes = n_known + n_row + n_col
 
     # fixed wire edges (a, b, conductance)
-    ea, eb, ec = [], [], []
+    ea, eb = [], []
     if r_row > 0:
         ea.append(ii[0, :])
         eb.append(row_node[0, :])  # driver -> first cell of each row

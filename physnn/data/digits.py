@@ -6,7 +6,6 @@ The 1797 images ship inside scikit-learn (nothing is downloaded). Pixels (0-16) 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .._resources import cache_dir

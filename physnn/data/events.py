@@ -227,8 +227,11 @@ def emulate_dvs(frames_fn, n_steps: int, *, batch: int, sensor_size=SENSOR_SIZE,
                 last_t = first[keep] + (mk - 1) * spacing[keep]
                 sel = tuple(a[keep] for a in idx)
                 last[sel] = last_t
-                out_b.append(sel[0][rep]); out_y.append(sel[1][rep]); out_x.append(sel[2][rep])
-                out_t.append(times); out_p.append((sign[keep][rep] > 0).astype(np.int64))
+                out_b.append(sel[0][rep])
+                out_y.append(sel[1][rep])
+                out_x.append(sel[2][rep])
+                out_t.append(times)
+                out_p.append((sign[keep][rep] > 0).astype(np.int64))
         if p.shot_noise_rate > 0:
             hit = rng.random(shape) < p.shot_noise_rate * p.dt
             hit &= (t0 + 0.5 * p.dt) >= last + p.refractory
@@ -236,8 +239,11 @@ def emulate_dvs(frames_fn, n_steps: int, *, batch: int, sensor_size=SENSOR_SIZE,
                 idx = np.nonzero(hit)
                 times = t0 + rng.uniform(0.0, p.dt, idx[0].size)
                 last[idx] = times
-                out_b.append(idx[0]); out_y.append(idx[1]); out_x.append(idx[2])
-                out_t.append(times); out_p.append(rng.integers(0, 2, idx[0].size))
+                out_b.append(idx[0])
+                out_y.append(idx[1])
+                out_x.append(idx[2])
+                out_t.append(times)
+                out_p.append(rng.integers(0, 2, idx[0].size))
     if not out_b:
         return [np.zeros(0, dtype=EVENT_DTYPE) for _ in range(batch)]
     b = np.concatenate(out_b)

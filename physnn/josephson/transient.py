@@ -277,6 +277,7 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
     depth = 0
     split = False
     out = None
+    top = None  # (circuit, output step, observed unknowns) of the first level, set with out
     status = np.zeros(1, dtype=np.int64)  # set by the compiled loop when a state is not finite
     while True:
         circ = compile_circuit(net, h)

@@ -43,7 +43,7 @@ import os
 import sqlite3
 import sys
 
-from .spec import _DESIGN_SAMPLER, FieldInfo, SweepError, SweepSpec, locate, unit_factor
+from .spec import _DESIGN_SAMPLER, SweepError, SweepSpec, locate, unit_factor
 from .store import DATASET, Journal, describe_os_error, read_journal, write_atomic
 from .tasks import AbstractTask, Point, make_task, point_key
 

@@ -87,8 +87,8 @@ def identity_diff(stored: dict, now: dict, prefix: str = "") -> list[str]:
             out += identity_diff(a, b, f"{prefix}{k}.")
         elif a != b:
             fa, fb = (json.dumps(x, default=str) for x in (a, b))
-            short = (lambda t: t if len(t) <= 40 else t[:37] + "...")
-            out.append(f"{prefix}{k} (stored {short(fa)}, now {short(fb)})")
+            fa, fb = (t if len(t) <= 40 else t[:37] + "..." for t in (fa, fb))
+            out.append(f"{prefix}{k} (stored {fa}, now {fb})")
     return out
 
 
@@ -259,7 +259,6 @@ class Journal:
 
     def __init__(self, folder: str | Path, spec: SweepSpec, identity: dict[str, Any] | None = None, *,
                  resume: bool = False, retry_failed: bool = False):
-        from .spec import SweepSpec as _S
 
         self.folder = Path(folder)
         self.notes: list[str] = []

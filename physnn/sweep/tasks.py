@@ -44,7 +44,6 @@ import hashlib
 import importlib
 import json
 import math
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from dataclasses import fields as dc_fields

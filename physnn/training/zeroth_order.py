@@ -22,7 +22,6 @@ gradient (it is digital: that costs no query).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch

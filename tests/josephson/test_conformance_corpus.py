@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from physnn.josephson import NetlistWarning, compare_switch_times, parse_netlist, simulate
+from physnn.josephson import NetlistWarning, compare_switch_times, simulate
 
 DATA = Path(__file__).parent / "data" / "corpus"
 REF = json.loads((DATA / "josim_reference.json").read_text())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from physnn.constants import Phi0, k_B
+from physnn.constants import k_B
 from physnn.josephson import (NetlistError, NetlistWarning, iv_curves, parse_netlist, simulate,
                               switch_times)
 

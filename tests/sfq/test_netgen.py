@@ -1,8 +1,6 @@
 """The network netlist generator: one netlist from the layer description, simulated at circuit level."""
 
 import numpy as np
-import pytest
-import torch
 
 from physnn.sfq import LayerSpec, network_netlist, simulate_network, energy_latency
 from physnn.josephson import parse_netlist

@@ -4,7 +4,6 @@ no point lost, mixed or computed twice, no results overwritten, no process left 
 The slow, randomised form (kill -9 at random moments in every executor, 50+ trials) is
 ``experiments/bench_sweep_faults.py``."""
 
-import json
 import os
 import shutil
 import signal
@@ -14,12 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import xarray as xr
 
 from physnn.sweep import Axis, SweepError, SweepSpec, load_spec, open_results, run_sweep, validate
-from physnn.sweep.store import JOURNAL, FolderLock, points_done
+from physnn.sweep.store import JOURNAL, points_done
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = ROOT / "devices" / "pcm_aihwkit.toml"

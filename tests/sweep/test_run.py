@@ -15,7 +15,7 @@ import pytest
 import torch
 import xarray as xr
 
-from physnn.sweep import Axis, SweepError, SweepSpec, evaluate_chunk, make_task, run_sweep, validate
+from physnn.sweep import Axis, SweepError, SweepSpec, evaluate_chunk, run_sweep, validate
 from physnn.sweep.store import points_done
 from physnn.sweep.tasks import point_key
 

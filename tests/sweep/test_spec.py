@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from physnn.sweep import Axis, SweepError, SweepSpec, load_spec, validate
 from physnn.sweep.spec import unit_factor
@@ -129,9 +131,6 @@ def test_integer_fields_are_rounded():
     _, layout = validate(spec)
     assert np.all(layout.design == np.round(layout.design))
 
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 _finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 

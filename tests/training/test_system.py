@@ -195,7 +195,8 @@ def test_reservoir_and_asic_adapters():
     from physnn.crossbar import aihwkit_preset
     from physnn.training import AnalogLSTMSystem, ASICTimingSystem, ESNSystem, ResistiveLSMSystem, ScatteringMedium
 
-    g = lambda s: torch.Generator().manual_seed(s)
+    def g(s):
+        return torch.Generator().manual_seed(s)
     x = torch.rand(3, 5, 2)
     esn = ESNSystem(2, 5, n_units=20, generator=g(0))
     th = esn.initial_parameters()

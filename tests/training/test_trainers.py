@@ -78,7 +78,6 @@ def test_error_keeps_last_good_checkpoint(tiny, tmp_path):
 
 
 def test_trainer_pushing_parameter_out_of_bounds_is_named():
-    from physnn.training.loop import AbstractTrainer
 
     class Wild(FrozenReadoutTrainer):
         def train_step(self, systems, x, y, *, epoch, generator):
@@ -160,9 +159,11 @@ def test_phyll_goodness_and_loss():
 # -- PAT twin -------------------------------------------------------------------------------------------
 def test_pat_twin_fits_known_linear_system():
     """y = 2.5 (x w^T) - 0.7 per output: the affine twin on the prior x w^T recovers gain and offset."""
-    sysfn = lambda x, p: 2.5 * x @ p["w"].T - 0.7
+    def sysfn(x, p):
+        return 2.5 * x @ p["w"].T - 0.7
     s = CallbackSystem(sysfn, [ParameterSpec(name="w", shape=(3, 4), low=-1, high=1)], InputSpec(shape=(4,)), (3,))
-    prior = lambda x, th: x @ th.view(3, 4).T
+    def prior(x, th):
+        return x @ th.view(3, 4).T
     twin = DigitalTwin(prior, 3)
     g = torch.Generator().manual_seed(0)
     xs = [torch.randn(16, 4, generator=g) for _ in range(4)]
