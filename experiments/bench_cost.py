@@ -48,6 +48,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _publish import publish  # noqa: E402
+from _timing import interleaved  # noqa: E402
 
 import xarray as xr  # noqa: E402
 
@@ -159,16 +160,7 @@ def main() -> None:
         with rec, torch.no_grad():
             model(xin)
 
-    for _ in range(2):
-        plain(), costed()
-    ta, tb = [], []
-    for _ in range(3 if args.quick else 9):
-        t = time.perf_counter()
-        plain()
-        ta.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        costed()
-        tb.append(time.perf_counter() - t)
+    ta, tb = interleaved(plain, costed, repeats=3 if args.quick else 9, warmup=2)
     overhead = statistics.median(b / a for a, b in zip(ta, tb)) - 1.0
     print(f"forward {statistics.median(ta) * 1e3:.1f} ms, with cost {statistics.median(tb) * 1e3:.1f} ms, "
           f"overhead {overhead * 100:.1f} % (load {os.getloadavg()[0]:.2f})")

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import interleaved  # noqa: E402
 
 from physnn.crossbar import AnalogLinear, CrossbarConfig  # noqa: E402
 from physnn.crossbar.update import (AnalogSGD, MixedPrecision, SoftBounds,  # noqa: E402
@@ -191,17 +192,7 @@ def time_update_ratio(repeats: int = 30) -> dict:
         z.square().mean().backward()
         sgd.step([z.grad.T @ x])
 
-    tf, ta = [], []
-    for _ in range(5):
-        float_step()
-        analog_step()
-    for _ in range(repeats):            # side by side, interleaved
-        t0 = time.perf_counter()
-        float_step()
-        tf.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        analog_step()
-        ta.append(time.perf_counter() - t0)
+    tf, ta = interleaved(float_step, analog_step, repeats=repeats, warmup=5)   # side by side
     f, a = statistics.median(tf), statistics.median(ta)
     return {"float_step_ms": round(f * 1e3, 3), "insitu_step_ms": round(a * 1e3, 3), "update_ratio": round(a / f, 3)}
 
