@@ -164,7 +164,7 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
         ``.print`` (JoSIM column names such as ``V(1)``, ``P(B01|X1)``, ``I(ROUT)``), coordinates
         ``time`` (s), ``junction`` (JoSIM labels), ``ensemble``.
     """
-    from .netlist import _warn
+    from .netlist.errors import warn as _warn
 
     generator = legacy_generator(generator)
     net = netlist if isinstance(netlist, Netlist) else parse_netlist(netlist, params=params, strict=strict)
