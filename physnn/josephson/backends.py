@@ -42,7 +42,7 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-__all__ = ["TransientProblem", "AbstractTransientBackend", "register_backend", "backends", "use_backend",
+__all__ = ["TransientProblem", "AbstractTransientBackend", "register_backend", "backends", "get_backend", "use_backend",
            "current_backend", "select_backend", "FAMILIES"]
 
 #: the formulations a ``backend=`` family name selects, in the order their members are tried
@@ -121,6 +121,15 @@ def backends() -> list[str]:
     """Names of the registered back ends, in registration order (the reference first)."""
     _load()
     return list(_BACKENDS)
+
+
+def get_backend(name: str) -> AbstractTransientBackend:
+    """The registered back end ``name``."""
+    _load()
+    _check_name(name)
+    if name not in _BACKENDS:
+        raise ValueError(f"backend={name!r}: not one back end (a family or 'auto'); registered: {list(_BACKENDS)}")
+    return _BACKENDS[name]
 
 
 def _check_name(name) -> None:

@@ -27,10 +27,10 @@ def gc_paused():
     """Pause Python's cyclic garbage collector while a large structure of small objects is built.
 
     Parsing or compiling a 3,000-junction netlist makes ~10^5 tokens, tuples and elements and
-    drops none of them, yet every 700 allocations trigger a collection that also walks the rest
-    of the process's heap (numpy, torch, xarray): on the test machine half to two thirds of
-    the parse time (0.06 s with the collector paused against 0.11-0.22 s). Nothing here makes
-    reference cycles that would need the collector; it is resumed afterwards if it was running."""
+    drops none of them, yet every 700 allocations would trigger a collection that also walks the
+    rest of the process's heap (timings: RESULTS.md, "Josephson transient: performance notes").
+    Nothing here makes reference cycles that would need the collector; it is resumed afterwards
+    if it was running."""
     was = gc.isenabled()
     gc.disable()
     try:

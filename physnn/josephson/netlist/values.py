@@ -9,10 +9,11 @@ suffix name a unit and are ignored (``2.8mV``, ``0.25ps``).
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
 from .errors import NetlistError
 
-__all__ = ["SCALE_SUFFIXES", "UNITS", "scale_factor", "parse_value"]
+__all__ = ["SCALE_SUFFIXES", "UNITS", "UNIT_FACTORS", "scale_factor", "parse_value"]
 
 #: (suffix, factor), upper case; longer suffixes first where one is a prefix of another (MEG, MIL before M)
 SCALE_SUFFIXES: tuple[tuple[str, float], ...] = (
@@ -38,6 +39,19 @@ def scale_factor(suffix: str, units) -> float | None:
 
 #: unit letters JoSIM ignores after a number (and its scale suffix)
 UNITS = frozenset({"", "V", "A", "H", "F", "OHM", "OHMS", "S", "HZ", "W", "WB", "C", "K", "R", "SEC"})
+
+def _factor_table(units) -> MappingProxyType:
+    """Every ``suffix + unit`` and bare unit -> factor, as :func:`scale_factor` resolves them (the
+    first matching suffix of SCALE_SUFFIXES wins, a bare unit only when no suffix matches)."""
+    table = dict.fromkeys(units, 1.0)
+    for name, factor in reversed(SCALE_SUFFIXES):
+        for unit in units:
+            table[name + unit] = factor
+    return MappingProxyType(table)
+
+
+#: the letters after a netlist number -> factor (:func:`scale_factor` with :data:`UNITS`, precomputed)
+UNIT_FACTORS = _factor_table(UNITS)
 _NUM_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[E][+-]?\d+)?)([A-Z]*)$")
 
 
@@ -52,7 +66,7 @@ def parse_value(token: str, *, line: int | None = None) -> float:
     if m is None:
         raise NetlistError("not a number", line=line, token=token)
     base = float(m.group(1))
-    factor = scale_factor(m.group(2), UNITS)
+    factor = UNIT_FACTORS.get(m.group(2))
     if factor is None:
         raise NetlistError("unknown scale suffix or unit", line=line, token=token)
     return base if factor == 1.0 else base * factor
