@@ -121,9 +121,7 @@ def case_esn(dtype):
 def case_josephson(dtype):
     if dtype != torch.float64:
         raise ValueError("josephson: the kernels are float64 only")
-    import physnn.josephson._ensemble_kernel as kern
-    import physnn.josephson.transient as tr
-    from physnn.josephson import Ensemble, simulate
+    from physnn.josephson import Ensemble, simulate, use_backend
 
     src = HERE / "josephson" / "data" / "dcsfq_jtl_sink_physnn.cir"
 
@@ -133,11 +131,9 @@ def case_josephson(dtype):
 
     err = 0.0
     fast, single = ens(), simulate(src, tstop=250e-12, backend="sparse")
-    kern.USE_NUMBA, tr.SPARSE_COMPILED = False, False
-    try:
-        ref, single_ref = ens(), simulate(src, tstop=250e-12, backend="sparse")
-    finally:
-        kern.USE_NUMBA, tr.SPARSE_COMPILED = True, True
+    with use_backend("dense-numpy"):  # the numpy reference loop
+        ref = ens()
+    single_ref = simulate(src, tstop=250e-12, backend="sparse-numpy")
     for a, b in ((fast, ref), (single, single_ref)):
         for name in ("phase", "voltage"):
             scale = max(float(np.abs(b[name].values).max()), 1e-300) if name == "voltage" else 1.0

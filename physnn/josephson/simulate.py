@@ -124,7 +124,7 @@ DEFAULT_TSTOP = 1e-9
 
 
 def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None, ensemble=None,
-             generator=None, params: dict | None = None, backend: str = "auto", strict: bool = False,
+             generator=None, params: dict | None = None, backend=None, strict: bool = False,
              junction_voltage: bool = True, phase_dtype=np.float64) -> xr.Dataset:
     """Simulate a JoSIM-style netlist (path, text or parsed :class:`Netlist`).
 
@@ -144,10 +144,13 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
         for this release, with a ``DeprecationWarning`` (:func:`physnn.random.legacy_generator`).
     params : dict, optional
         ``.param`` overrides (name -> SI value).
-    backend : {'auto', 'fused', 'dense', 'sparse'}
-        ``'auto'``: a single noise-free run takes the compiled sparse loop (numba installed),
-        noise-free ensembles the compiled tiled loop, the rest the numpy loops; every back end
-        solves the same equations (results agree to round-off).
+    backend : str or AbstractTransientBackend, optional
+        A back end of :mod:`physnn.josephson.backends` (``'sparse-compiled'``, ``'dense-numpy'``,
+        ...), a family (``'fused'``, ``'dense'``, ``'sparse'``) or ``'auto'``; None (default): the
+        :func:`~physnn.josephson.use_backend` choice, ``'auto'`` outside one. ``'auto'``: a single
+        noise-free run takes the compiled sparse loop (numba installed), noise-free ensembles the
+        compiled tiled loop, the rest the numpy reference loop; every back end solves the same
+        equations (results agree to round-off). The one that ran is ``attrs["loop"]``.
     strict : bool
         Turn every :class:`~physnn.josephson.NetlistWarning` into a NetlistError.
     junction_voltage : bool
@@ -170,7 +173,7 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
         ``.print`` (JoSIM column names such as ``V(1)``, ``P(B01|X1)``, ``I(ROUT)``), coordinates
         ``time`` (s), ``junction`` (JoSIM labels), ``ensemble``.
     """
-    from .netlist import _warn
+    from .netlist.errors import warn as _warn
 
     generator = legacy_generator(generator)
     net = netlist if isinstance(netlist, Netlist) else parse_netlist(netlist, params=params, strict=strict)
