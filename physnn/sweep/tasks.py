@@ -836,6 +836,22 @@ def task_class(name: str) -> Any:
 _CACHE: dict[str, AbstractTask] = {}
 
 
+def _task_near(spec: SweepSpec) -> Any:
+    """:func:`task_class` of the spec's task; a ``module:...`` task is also looked up in the
+    folder of the spec's TOML file (a user's module next to the spec). Worker processes
+    (``processes``/``dask`` executors) import it from their own ``sys.path`` (set PYTHONPATH)."""
+    import sys
+
+    folder = str(Path(spec.source).resolve().parent) if spec.source else None
+    if folder is None or ":" not in spec.task or folder in sys.path:
+        return task_class(spec.task)
+    sys.path.insert(0, folder)
+    try:
+        return task_class(spec.task)
+    finally:
+        sys.path.remove(folder)
+
+
 def make_task(spec: SweepSpec) -> AbstractTask:
     """The task of ``spec`` (one instance per spec and process: trained networks are reused)."""
     t = _CACHE.get(spec.digest)
@@ -843,7 +859,7 @@ def make_task(spec: SweepSpec) -> AbstractTask:
         t = None                        # e.g. the device card's file changed: build it again
     if t is None:
         try:
-            obj = task_class(spec.task)
+            obj = _task_near(spec)
             if isinstance(obj, type):
                 t = obj(master_seed=spec.seed, **spec.task_params)
             else:
