@@ -99,6 +99,14 @@ class CrossbarConfig:
     w_max : float, optional
         Weight mapped to the full conductance swing. ``None``: the largest ``|w|`` of the array at
         programming (aihwkit's ``SinglePairConductanceConverter``). Larger weights saturate.
+    w_max_per_column : bool
+        Channel-wise weight mapping (aihwkit's ``weight_scaling_columnwise``): each output
+        column's largest ``|w|`` is mapped to the full conductance swing, and a digital gain per
+        column (its ``|w|`` maximum over the array's) restores the weights after the ADC. Small-
+        weight columns then use the whole conductance window (less relative programming noise,
+        the smaller drift variability of large conductances). The output noise and the ADC stay
+        in raw weight units, as without it (needs ``output_units="weight"`` and ``w_max=None``;
+        not with ``ir_drop`` or ``update``).
     weight_clip : float, optional
         Clip the float weights to ``±weight_clip`` before programming (aihwkit ``clip``).
     programming_noise, drift, read_noise, variation, faults
@@ -142,6 +150,7 @@ class CrossbarConfig:
     range: ConductanceRange
     mapping: DifferentialPair | ReferenceColumn | None = None
     w_max: float | None = None
+    w_max_per_column: bool = False
     weight_clip: float | None = None
     programming_noise: ProgrammingNoise | None = None
     drift: Drift | None = None
@@ -190,9 +199,19 @@ class CrossbarConfig:
             raise ValueError(f"output_units={self.output_units!r}: must be 'normalized' or 'weight'")
         if self.input_scaling not in _INPUT_SCALING:
             raise ValueError(f"input_scaling={self.input_scaling!r}: must be one of {_INPUT_SCALING}")
-        for name in ("drift_compensation", "bound_management", "read_noise_per_forward"):
+        for name in ("drift_compensation", "bound_management", "read_noise_per_forward", "w_max_per_column"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
+        if self.w_max_per_column:
+            for name, bad, why in (("w_max", self.w_max is not None, "must be None (the maximum per column is used)"),
+                                   ("output_units", self.output_units != "weight",
+                                    "must be 'weight' (noise and ADC range in raw weight units per column)"),
+                                   ("ir_drop", self.ir_drop is not None, "must be None (the circuit solve reads "
+                                    "conductances without the per-column gain)"),
+                                   ("update", self.update is not None, "must be None (pulsed writes assume one "
+                                    "w_max per array)")):
+                if bad:
+                    raise ValueError(f"{name}={getattr(self, name)!r}: with w_max_per_column=True it {why}")
         if self.bound_management and self.adc is None:
             raise ValueError("bound_management=True needs an adc (it reacts to ADC saturation)")
 
@@ -211,7 +230,8 @@ class CrossbarConfig:
             if e not in known or e in ("range", "mapping"):
                 raise ValueError(f"effects: {e!r} is not a switchable effect of CrossbarConfig")
             default = {"out_noise": 0.0, "drift_compensation": False, "bound_management": False,
-                       "t_inference": 0.0, "input_scaling": "fixed"}.get(e, None)
+                       "t_inference": 0.0, "input_scaling": "fixed",
+                       "w_max_per_column": False}.get(e, None)
             changes[e] = default
         return replace(self, **changes)
 
