@@ -38,12 +38,14 @@ ValueError: rate=-1.0: must be finite and >= 0 (1/s)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from typing import Any, Callable, ClassVar, Iterator
 
 __all__ = ["param", "effect", "AbstractDeviceEffect", "check_params", "check_choice", "params_from_card",
-           "card_section_of", "card_sections", "sweep_fields", "effect_fields", "ideal_fields", "is_ideal"]
+           "card_section_of", "card_sections", "sweep_fields", "effect_fields", "ideal_fields", "is_ideal",
+           "hooked_effects"]
 
 _KEY = "physnn"          # metadata key under which a field's description is stored
 _MISSING = dataclasses.MISSING
@@ -223,6 +225,14 @@ class AbstractDeviceEffect:
     one-line description), ``card_model`` (where several classes share a section: the
     ``model = "…"`` value that selects this one). A subclass with checks beyond the ranges calls
     ``super().__post_init__()`` first.
+
+    Optional hooks, for an effect that :class:`~physnn.crossbar.AnalogLinear` has no
+    hand-written place for (the layer calls them, in field order, after the built-in effects):
+
+    * ``on_program(self, g, *, generator) -> g``: at each programming event, after faults, on the
+      programmed conductances (S, any leading ensemble dimension);
+    * ``on_read(self, g, t_inference, *, generator) -> g``: on the conductances at time
+      ``t_inference`` (s) since programming, after drift and before read noise.
     """
 
     card_section: ClassVar[str | None] = None
@@ -273,6 +283,21 @@ def effect_fields(config_cls: type) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f.name, m
 
 
+@functools.lru_cache(maxsize=None)
+def _hooked(config_cls: type, hook: str) -> tuple[str, ...]:
+    return tuple(name for name, m in effect_fields(config_cls) if any(hasattr(t, hook) for t in m["types"]))
+
+
+def hooked_effects(cfg: Any, hook: str) -> Iterator[Any]:
+    """The effects of ``cfg`` (switched on) whose class defines ``hook`` (``"on_program"`` or
+    ``"on_read"``, see :class:`AbstractDeviceEffect`), in field order: how the layer runs an effect
+    that has no hand-written place in its programming or read."""
+    for name in _hooked(type(cfg), hook):
+        eff = getattr(cfg, name)
+        if eff is not None and hasattr(eff, hook):
+            yield eff
+
+
 def _params(cls: type) -> Iterator[tuple[str, dict[str, Any]]]:
     if not dataclasses.is_dataclass(cls):
         return
@@ -319,7 +344,6 @@ def card_section_of(*classes: type, required: bool = False, extra: dict[str, Any
     """
     from ..card_schema import Field, Section
 
-    sec = classes[0].card_section
     out: dict[str, Any] = {}
     if len(classes) > 1:
         names = tuple(c.card_model for c in classes)

@@ -21,7 +21,7 @@ import torch
 import xarray as xr
 
 from .._checks import check_int_range, check_positive
-from ..random import check_generator, numpy_rng, spawn
+from ..random import check_generator, numpy_rng, own_generator
 from physnn.josephson import simulate
 from .cells import library_text, merger_tree, pulse_pwl
 
@@ -147,7 +147,7 @@ def synapse_scurve(biases_A, *, ensemble: int = 64, pulses: int = 10, period_s: 
 
 def _gen(generator):
     # the simulator needs an explicit generator when .temp is set; None -> one seeded from torch's global one
-    return spawn(None, 1)[0] if generator is None else generator
+    return own_generator(generator)
 
 
 def _units(ds: xr.Dataset, **spec):

@@ -28,7 +28,7 @@ import xarray as xr
 
 from physnn.josephson import simulate
 from ..constants import Phi0
-from ..random import check_generator, spawn
+from ..random import own_generator
 from .cells import cell, library_text, merger_tree, pulse_pwl
 from .characterise import TIMING, SlotTiming, slot_counts
 
@@ -167,7 +167,7 @@ def simulate_network(specs: list[LayerSpec], input_pulses: np.ndarray, *, ensemb
     ``switches`` (junction) mean switching events per run; ``info`` from :func:`network_netlist`
     plus ``dc_bias_A`` (junction) of the DC current through every junction before the first slot.
     """
-    generator = check_generator(generator) or spawn(None, 1)[0]   # None: seeded from torch's global generator
+    generator = own_generator(generator)   # None: seeded from torch's global generator
     txt, info = network_netlist(specs, input_pulses, timing=timing, temp_K=temp_K)
     chunk = chunk or ensemble
     fired, sw, dc = [], None, None

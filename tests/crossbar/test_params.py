@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 import physnn
 from physnn.card_schema import SECTIONS
 from physnn.cards import CardError, list_cards, load_card, parse_card
-from physnn.crossbar import ConductanceRange, CrossbarConfig, Drift, ReadNoise
+from physnn.crossbar import AnalogLinear, ConductanceRange, CrossbarConfig, Drift, ReadNoise
 from physnn.crossbar.params import (AbstractDeviceEffect, card_sections, effect, effect_fields, param,
                                     sweep_fields, table_source)
 
@@ -29,6 +30,9 @@ class ToyLeak(AbstractDeviceEffect):
     rate: float = param(units="1/s", lo=0.0, card_required=True, long_name="toy leak rate",
                         doc="relaxation rate")
     floor: float = param(0.0, units="S", lo=0.0, long_name="toy leak floor conductance")
+
+    def on_read(self, g, t_inference, *, generator=None):
+        return self.floor + (g - self.floor) * math.exp(-self.rate * t_inference)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +78,22 @@ def test_toy_effect_is_picked_up_everywhere():
     assert fields["toy_leak.rate"] == ("1/s", "toy leak rate", False)
     assert fields["toy_leak.floor"] == ("S", "toy leak floor conductance", False)
     assert {k: v for k, v in fields.items() if not k.startswith("toy_leak.")} == sweep_fields(CrossbarConfig)
+
+
+def test_toy_effect_acts_in_the_layer():
+    """The layer calls the effect's on_read hook: with the differential pair and a zero floor, a
+    leak of rate r scales every weight by exp(-r t) (analytic), and leaves t = 0 alone."""
+    torch.manual_seed(0)
+    w, x = torch.randn(4, 6, dtype=torch.float64), torch.randn(3, 6, dtype=torch.float64)
+    rate, t = 0.5, 2.0
+    cfg = ToyConfig.ideal(toy_leak=ToyLeak(rate=rate), w_max=4.0)
+    layer = AnalogLinear(6, 4, bias=False, config=cfg).double()
+    with torch.no_grad():
+        layer.weight.copy_(w)
+    layer.eval().program()
+    torch.testing.assert_close(layer(x), x @ w.T, rtol=1e-12, atol=1e-12)
+    layer.set_time(t)
+    torch.testing.assert_close(layer(x), math.exp(-rate * t) * (x @ w.T), rtol=1e-12, atol=1e-12)
 
 
 def test_generated_table_is_current():
