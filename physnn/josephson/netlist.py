@@ -81,6 +81,7 @@ from pathlib import Path
 from .values import scale_factor
 
 __all__ = [
+    "warn_netlist",
     "NetlistError",
     "NetlistWarning",
     "JJModel",
@@ -138,7 +139,7 @@ def _where(line, default: str | None = None) -> str:
     return f"{src + ' ' if src else ''}line {int(line)}" if line is not None else (src or "<netlist>")
 
 
-def _warn(message: str, *, line=None, token: str | None = None, strict: bool = False, src: str | None = None) -> None:
+def warn_netlist(message: str, *, line=None, token: str | None = None, strict: bool = False, src: str | None = None) -> None:
     """JoSIM-style warning: a :class:`NetlistWarning` naming the line, or an error when strict."""
     if strict:
         raise NetlistError(message + " (strict=True)", line=line, token=token, source=None if getattr(line, "src", None) else src)
@@ -202,7 +203,7 @@ class _Params:
 
     def define(self, name: str, expr: str, line: int) -> None:
         if name in self.raw:
-            _warn(f"duplicate .param {name}: JoSIM v2.7 keeps the first definition (line "
+            warn_netlist(f"duplicate .param {name}: JoSIM v2.7 keeps the first definition (line "
                   f"{int(self.raw[name][1])})", line=line, token=name, strict=self.strict, src=self.src)
             return
         self.raw[name] = (expr, line)
@@ -222,7 +223,7 @@ class _Params:
         if name not in self.raw and name not in self.values and self.parent is not None:
             if not bare and self.parent.has(name) and name not in self._warned:
                 self._warned.add(name)
-                _warn(f"top-level parameter {name} used in an expression inside .subckt {self.name}: JoSIM "
+                warn_netlist(f"top-level parameter {name} used in an expression inside .subckt {self.name}: JoSIM "
                       "v2.7 resolves only a bare name there (the expression is an error in JoSIM)",
                       line=line, token=name, strict=self.strict, src=self.src)
             return self.parent.get(name, line)
@@ -552,7 +553,7 @@ def _split_lines(text: str, *, src: str | None = None, base_dir: Path | None = N
             continue
         if head == ".ENDC":
             if not in_control:
-                _warn(".endc without .control", line=ln, token=s.split()[0], strict=strict, src=src)
+                warn_netlist(".endc without .control", line=ln, token=s.split()[0], strict=strict, src=src)
             in_control = False
             continue
         if in_control:
@@ -562,7 +563,7 @@ def _split_lines(text: str, *, src: str | None = None, base_dir: Path | None = N
             elif cmd in ("RUN", "QUIT", "EXIT"):
                 continue
             else:
-                _warn(f"command {cmd.lower()} in a .control block ignored", line=ln, token=s.split()[0],
+                warn_netlist(f"command {cmd.lower()} in a .control block ignored", line=ln, token=s.split()[0],
                       strict=strict, src=src)
                 continue
             head = "." + cmd
@@ -582,7 +583,7 @@ def _split_lines(text: str, *, src: str | None = None, base_dir: Path | None = N
             continue
         out.append((s, ln))
     if in_control:
-        _warn(".control block without .endc", line=_Ln(len(text.splitlines()), src), token=".control",
+        warn_netlist(".control block without .endc", line=_Ln(len(text.splitlines()), src), token=".control",
               strict=strict, src=src)
     return out
 
@@ -687,7 +688,7 @@ def _parse_model(tok: list[str], line: int, params: _Params, strict: bool = Fals
             raise NetlistError("model parameter must be name=value", line=line, token=item)
         k, v = item.split("=", 1)
         if k not in _MODEL_FIELDS:
-            _warn("unknown JJ model parameter ignored", line=line, token=k, strict=strict)
+            warn_netlist("unknown JJ model parameter ignored", line=line, token=k, strict=strict)
             continue
         val = evaluate(v, params, line=line)
         kw[_MODEL_FIELDS[k]] = int(val) if _MODEL_FIELDS[k] == "rtype" else val
@@ -699,7 +700,7 @@ def _parse_model(tok: list[str], line: int, params: _Params, strict: bool = Fals
     if not 0.0 <= kw.get("d", 0.0) < 1.0:
         raise NetlistError("transparency D must be in [0, 1)", line=line, token=str(kw["d"]))
     if kw.get("d", 0.0) != 0.0:
-        _warn("JJ model D (transparency) > 0: physnn keeps the tunnel-junction current-phase relation "
+        warn_netlist("JJ model D (transparency) > 0: physnn keeps the tunnel-junction current-phase relation "
               "Ic sin(phi)", line=line, token="D", strict=strict)
     return JJModel(name=name, **kw)
 
@@ -1105,7 +1106,7 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                     elif kv[0] == "TD":
                         td = evaluate_once(kv[1], ln) if kv[1] else None
                     else:
-                        _warn("transmission-line parameter ignored (lossless line: Z0 and TD)", line=ln,
+                        warn_netlist("transmission-line parameter ignored (lossless line: Z0 and TD)", line=ln,
                               token=t, strict=strict, src=src)
                 for key, v in (("Z0", z0), ("TD", td)):
                     if v is None:
@@ -1161,7 +1162,7 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                 net.startup = False
                 vals = vals[:-1]
             if "UIC" in vals:
-                _warn("UIC on .tran: physnn ignores it (JoSIM v2.7 stops with an undefined-variable error)",
+                warn_netlist("UIC on .tran: physnn ignores it (JoSIM v2.7 stops with an undefined-variable error)",
                       line=ln, token="UIC", strict=strict, src=src)
             vals = [v for v in vals if v not in ("UIC",)]
             if not vals:
@@ -1218,7 +1219,7 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
                 except NetlistError:
                     net.options[key.lower()] = val.lower()
                 if key not in ("SEED", "MAXSTEP", "STEP", "STARTUP", "NOSTARTUP", "MINIMAL", "ANALYSIS"):
-                    _warn("option not used by physnn", line=ln, token=t, strict=strict, src=src)
+                    warn_netlist("option not used by physnn", line=ln, token=t, strict=strict, src=src)
             if "seed" in net.options:
                 sd = net.options["seed"]
                 if not (isinstance(sd, float) and sd >= 0 and sd == int(sd)):
@@ -1237,13 +1238,13 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
         elif head in (".FILE", ".END"):
             pass
         else:
-            _warn("unknown control ignored", line=ln, token=head, strict=strict, src=src)
+            warn_netlist("unknown control ignored", line=ln, token=head, strict=strict, src=src)
     net.params = {}
     for k in params.raw:
         try:
             net.params[k] = params.get(k, None)
         except NetlistError as exc:  # never used by an element: JoSIM-compatible to go on
-            _warn(f"unused .param {k} cannot be evaluated ({exc.message}); ignored", line=params.raw[k][1],
+            warn_netlist(f"unused .param {k} cannot be evaluated ({exc.message}); ignored", line=params.raw[k][1],
                   token=k, strict=strict, src=src)
     return net
 
@@ -1265,7 +1266,7 @@ def _define_params(tok: list[str], ln, scope: _Params, strict: bool, src: str | 
             raise NetlistError(".param needs name=value", line=ln, token=body)
         scope.define(name, expr.replace(" ", ""), ln)
         return
-    _warn("several name=value on one .param line: JoSIM v2.7 reads one definition per line", line=ln,
+    warn_netlist("several name=value on one .param line: JoSIM v2.7 reads one definition per line", line=ln,
           token=body, strict=strict, src=src)
     for m in re.finditer(r"([A-Z_][A-Z0-9_]*)=(\S+)", body):
         scope.define(m.group(1), m.group(2), ln)
@@ -1341,7 +1342,7 @@ def _parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str]
     def dev(name: str) -> Element | None:
         key = _canonical_device(name)
         if key not in byname:
-            _warn("unknown device in .print: ignoring this store request", line=ln, token=name, strict=strict, src=src)
+            warn_netlist("unknown device in .print: ignoring this store request", line=ln, token=name, strict=strict, src=src)
             return None
         return byname[key]
 
@@ -1349,7 +1350,7 @@ def _parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str]
         key = _canonical_node(n)
         key = alias.get(key, key)  # a node shorted by a zero inductor
         if key != "0" and key not in nodes:
-            _warn("unknown node in .print: ignoring this store request", line=ln, token=n, strict=strict, src=src)
+            warn_netlist("unknown node in .print: ignoring this store request", line=ln, token=n, strict=strict, src=src)
             return None
         return key
 
@@ -1368,7 +1369,7 @@ def _parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str]
         if e is None:
             return None
         if letter == "I" and e.kind == "T":
-            _warn("current of a transmission line is not kept (print its port voltages): ignoring this "
+            warn_netlist("current of a transmission line is not kept (print its port voltages): ignoring this "
                   "store request", line=ln, token=name, strict=strict, src=src)
             return None
         k = {"V": "devv", "I": "devi", "P": "phase"}[letter]

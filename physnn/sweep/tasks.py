@@ -53,6 +53,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._io import file_sha256
 from .spec import FieldInfo, SweepError, SweepSpec
 
 __all__ = ["Point", "Param", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key"]
@@ -453,7 +454,7 @@ class _CrossbarTask(AbstractTask):
             raise SweepError(f"[task] card = {self.params['card']!r}: {exc}", table="task", key="card") from None
         if card.path is None:
             return {"card": card.name}
-        return {"card": card.name, "card_sha256": hashlib.sha256(Path(card.path).read_bytes()).hexdigest()}
+        return {"card": card.name, "card_sha256": file_sha256(card.path)}
 
     def identity_params(self) -> dict[str, Any]:
         p = dict(self.params)
