@@ -15,13 +15,15 @@ from typing import Any, Callable
 __all__ = ["atomic_write", "content_key", "file_sha256"]
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any], *, fsync: bool = False) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any], *, fsync: bool = False,
+                 suffix: str = "") -> Path:
     """Write a file so that a reader sees the old file or the whole new one, never half of it.
 
-    ``write(tmp)`` writes a temporary file beside ``path`` (same folder, so the rename does not
-    cross file systems; same suffix, so writers that pick a format by it, or append one as
-    ``numpy.savez`` does, keep it), which then replaces ``path`` with ``os.replace``. On an error
-    the temporary file is removed and the error raised. ``fsync``: flush it to disk first.
+    ``write(tmp)`` writes the temporary file ``.{name}.{pid}.tmp{suffix}`` beside ``path`` (same
+    folder, so the rename does not cross file systems), which then replaces ``path`` with
+    ``os.replace``. On an error the temporary file is removed and the error raised. ``fsync``:
+    flush it to disk first. ``suffix``: for writers that append their own otherwise
+    (``numpy.savez`` adds ``.npz`` to a name without it).
 
     Examples
     --------
@@ -31,7 +33,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any], *, fsync
     'done'
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         write(tmp)
         if fsync:

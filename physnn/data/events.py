@@ -331,7 +331,7 @@ def nmnist_like(n_samples: int | None = None, *, seed: int = 0, params: DVSParam
     if path is not None:
         offsets = np.concatenate([[0], np.cumsum([len(e) for e in streams])])
         atomic_write(path, lambda tmp: np.savez_compressed(tmp, events=np.concatenate(streams), offsets=offsets,
-                                                           labels=labels))
+                                                           labels=labels), suffix=".npz")
     return streams, labels
 
 

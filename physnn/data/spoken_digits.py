@@ -121,5 +121,5 @@ def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repe
                       np.asarray(spk), np.asarray(is_test), sample_rate)
     if path is not None:
         atomic_write(path, lambda tmp: np.savez(tmp, audio=ds.audio, labels=ds.labels, speaker=ds.speaker,
-                                                is_test=ds.is_test, sample_rate=sample_rate))
+                                                is_test=ds.is_test, sample_rate=sample_rate), suffix=".npz")
     return ds
