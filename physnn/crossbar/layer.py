@@ -56,6 +56,7 @@ from .faults import apply_faults, sample_fault_masks
 from .ir_drop import ir_drop_fast, solve_ir_drop_exact
 from .iv import SinhIV
 from .mapping import DifferentialPair, conductances_to_weights, quantize_levels, weights_to_conductances
+from .params import hooked_effects
 from .programming_noise import apply_programming_noise
 from .read import ReadSpec, read
 from .read_noise import apply_read_noise
@@ -140,6 +141,8 @@ def _program(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None,
             fixed["faults"] = sample_fault_masks(g.shape, cfg.faults, generator=generator, device=g.device)
         masks = tuple(m.to(g.device) for m in fixed["faults"])
         g = apply_faults(g, masks, rng)
+    for eff in hooked_effects(cfg, "on_program"):
+        g = eff.on_program(g, generator=generator)
     nu = None
     if cfg.drift is not None:
         nu = sample_drift_exponents(g_t, cfg.drift, generator=generator)
@@ -155,6 +158,8 @@ def _conductances_at(state: dict, cfg: CrossbarConfig, t: float, generator, *, r
     g = state["g"]
     if cfg.drift is not None and t > 0:
         g = apply_drift(g, state["nu"], t, cfg.drift)
+    for eff in hooked_effects(cfg, "on_read"):
+        g = eff.on_read(g, t, generator=generator)
     if read_noise and cfg.read_noise is not None:
         g = apply_read_noise(g, cfg.read_noise, t_inference=t, generator=generator, g_programmed=state["g"],
                              check=False)

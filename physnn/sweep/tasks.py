@@ -53,6 +53,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._io import file_sha256
 from .spec import FieldInfo, SweepError, SweepSpec
 
 __all__ = ["Point", "Param", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key",
@@ -270,39 +271,6 @@ class Toy(AbstractTask):
 # ---------------------------------------------------------------------------------------------
 # crossbar tasks
 # ---------------------------------------------------------------------------------------------
-#: CrossbarConfig fields (dotted below the config) -> (SI unit, long name, integer)
-_CONFIG_FIELDS: dict[str, tuple[str, str, bool]] = {
-    "w_max": ("1", "weight mapped to the full conductance swing", False),
-    "weight_clip": ("1", "weight clip before programming", False),
-    "out_noise": ("1", "output read noise std (config output units)", False),
-    "t_inference": ("s", "time since programming (drift time)", False),
-    "v_read": ("V", "full-scale read voltage", False),
-    "range.g_min": ("S", "minimum programmable conductance", False),
-    "range.g_max": ("S", "maximum programmable conductance", False),
-    "range.levels": ("1", "programmable conductance levels", True),
-    "dac.bits": ("bit", "DAC resolution", True),
-    "dac.x_max": ("1", "DAC full-scale input", False),
-    "adc.bits": ("bit", "ADC resolution", True),
-    "adc.y_max": ("1", "ADC saturation level (config output units)", False),
-    "programming_noise.sigma_rel": ("1", "relative programming-noise std", False),
-    "programming_noise.sigma_abs": ("S", "absolute programming-noise std", False),
-    "programming_noise.scale": ("1", "programming-noise scale factor", False),
-    "drift.t0": ("s", "first read after programming", False),
-    "drift.nu": ("1", "drift exponent", False),
-    "drift.nu_std": ("1", "drift exponent spread", False),
-    "drift.scale": ("1", "drift scale factor", False),
-    "read_noise.sigma_rel": ("1", "relative conductance read-noise std", False),
-    "read_noise.t_read": ("s", "read integration time", False),
-    "read_noise.scale": ("1", "conductance read-noise scale factor", False),
-    "read_noise.q_max": ("1", "maximum 1/f noise factor", False),
-    "variation.device_to_device_rel": ("1", "device-to-device relative spread", False),
-    "variation.cycle_to_cycle_rel": ("1", "cycle-to-cycle relative spread", False),
-    "faults.stuck_on_rate": ("1", "stuck-at-ON fraction", False),
-    "faults.stuck_off_rate": ("1", "stuck-at-OFF fraction", False),
-    "iv.v_nl": ("V", "sinh I-V nonlinearity voltage", False),
-    "ir_drop.r_wire": ("Ohm", "row-wire segment resistance", False),
-    "ir_drop.r_col": ("Ohm", "column-wire segment resistance", False),
-}
 #: fields applied per point to the analog outputs (no re-programming)
 _READOUT = ("config.out_noise", "config.adc.bits", "config.adc.y_max")
 _TIME = "config.t_inference"
@@ -467,7 +435,9 @@ class _CrossbarTask(AbstractTask):
     def fields(self) -> dict[str, FieldInfo]:
         from ..card_schema import SECTIONS
 
-        out = {f"config.{k}": FieldInfo(units=u, long_name=ln, integer=i) for k, (u, ln, i) in _CONFIG_FIELDS.items()}
+        from ..params_table import SWEEP_FIELDS      # CrossbarConfig's field metadata (physnn.crossbar.params)
+
+        out = {f"config.{k}": FieldInfo(units=u, long_name=ln, integer=i) for k, (u, ln, i) in SWEEP_FIELDS.items()}
         for sec, schema in SECTIONS.items():
             for key, f in schema.fields.items():
                 if f.kind in ("float", "int") and f.units is not None:
@@ -485,7 +455,7 @@ class _CrossbarTask(AbstractTask):
             raise SweepError(f"[task] card = {self.params['card']!r}: {exc}", table="task", key="card") from None
         if card.path is None:
             return {"card": card.name}
-        return {"card": card.name, "card_sha256": hashlib.sha256(Path(card.path).read_bytes()).hexdigest()}
+        return {"card": card.name, "card_sha256": file_sha256(card.path)}
 
     def identity_params(self) -> dict[str, Any]:
         p = dict(self.params)
