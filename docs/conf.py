@@ -30,7 +30,7 @@ extensions = [
 autodoc_default_options = {"members": True, "member-order": "bysource"}
 autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
-autodoc_inherit_docstrings = False   # torch.nn.Module's docstrings are not ours
+autodoc_inherit_docstrings = False  # torch.nn.Module's docstrings are not ours
 autosummary_generate = False
 
 # numpydoc: no per-class member tables (autodoc lists the members), no docstring validation in
@@ -45,8 +45,10 @@ nitpicky = False
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_static_path: list[str] = []
-html_theme_options = {"description": "Analog in-memory and physical-substrate neural networks as "
-                                     "differentiable PyTorch layers", "page_width": "1200px"}
+html_theme_options = {
+    "description": "Analog in-memory and physical-substrate neural networks as differentiable PyTorch layers",
+    "page_width": "1200px",
+}
 
 
 def _drop_foreign_docstrings(app, what, name, obj, options, lines):
