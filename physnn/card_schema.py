@@ -12,6 +12,7 @@ it to the SI unit named here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Field", "Section", "SECTIONS", "DEVICE_KINDS"]
 
@@ -58,9 +59,9 @@ class Section:
 
 DEVICE_KINDS = ("pcm", "rram", "ecram", "fefet", "flash", "mram", "generic")
 
-_nonneg = dict(lo=0.0)
-_pos = dict(lo=0.0, lo_open=True)
-_frac = dict(lo=0.0, hi=1.0)
+_nonneg: dict[str, Any] = dict(lo=0.0)
+_pos: dict[str, Any] = dict(lo=0.0, lo_open=True)
+_frac: dict[str, Any] = dict(lo=0.0, hi=1.0)
 
 SECTIONS: dict[str, Section] = {
     "card": Section(
