@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot, idempotent set-up of physnn on a fresh machine (Debian 12 or similar, Python >= 3.10).
 #
-#   ./setup.sh                 # project virtualenv in ./.venv, CPU torch, physnn + test extras
+#   ./setup.sh                 # project virtualenv in ./.venv, CPU torch, physnn + test and docs extras
 #
 # It never installs into the system Python: everything goes into a virtualenv (./.venv, or
 # $PHYSNN_VENV). It checks everything it needs *before* installing anything, so a failed check
@@ -89,19 +89,19 @@ if ! "$VPY" -c "import importlib.metadata as m, torch; m.version('torchvision')"
   "${PIP[@]}" "${IDX[@]}" --only-binary=:all: "$TORCH_PIN" "$TORCHVISION_PIN"
 fi
 
-# ---- 5. physnn and its test extras, from binary wheels, pinned by constraints.txt ----------
+# ---- 5. physnn and its test and docs extras, from binary wheels, pinned by constraints.txt --
 # --only-binary for the packages whose source builds are slow or broken here (aihwkit's CMake
 # build fails; numba/llvmlite/scipy/netCDF4 would compile for minutes): a missing wheel fails
 # at once and names the package instead of compiling for half an hour.
-if ! "$VPY" -c "import physnn, pytest, aihwkit" >/dev/null 2>&1 \
+if ! "$VPY" -c "import physnn, pytest, aihwkit, sphinx, numpydoc" >/dev/null 2>&1 \
    || [ pyproject.toml -nt "$VENV/.physnn-installed" ] || [ constraints.txt -nt "$VENV/.physnn-installed" ]; then
-  say "installing physnn (editable) with its test extras"
+  say "installing physnn (editable) with its test and docs extras"
   # constraints.txt pins what RESULTS.md was measured with, on CPython 3.11; other Pythons resolve
   # within pyproject.toml's bounds.
   CONS=(); "$VPY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' && CONS=(-c constraints.txt)
   "${PIP[@]}" "${CONS[@]}" \
     --only-binary=aihwkit,torch,torchvision,numba,llvmlite,numpy,scipy,netCDF4,h5py,scikit-learn,matplotlib \
-    -e ".[test]"
+    -e ".[test,docs]"
   touch "$VENV/.physnn-installed"
 fi
 "$VPY" -c "import torch; assert torch.version.cuda is None, 'CUDA build of torch'" 2>/dev/null \

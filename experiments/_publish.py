@@ -11,6 +11,10 @@ of numbers; what the issue's acceptance names). The file adds what a reader need
 figures: machine (CPU model, cores, memory), torch/numba threads, load average before and after,
 versions, the commit and whether the tree was dirty, the UTC date and the command line.
 
+A benchmark's netCDF files carry the same provenance in their attrs: write them with
+``save_netcdf(ds, path)`` (``git_commit``, ``git_dirty``, ``physnn_version``, ``date_utc``,
+``command``), never with a bare ``ds.to_netcdf``.
+
 A full run replaces ``latest.json`` and appends the run it replaces to ``history.jsonl`` (the
 published tables show only the latest; RESULTS.md lists the history). A ``--quick`` run writes
 ``quick.json`` instead, which git ignores: a smoke run never becomes a published figure.
@@ -82,6 +86,31 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def provenance() -> dict[str, Any]:
+    """Which code made a result: the commit (12 hex digits; "" outside a git checkout), whether
+    ``physnn/`` or ``experiments/`` had uncommitted changes, the UTC date and the command line."""
+    return {
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": _git("rev-parse", "--short=12", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", "physnn", "experiments")),
+        "command": " ".join(["python", _script(), *sys.argv[1:]]),
+    }
+
+
+def save_netcdf(data: Any, path: str | os.PathLike) -> Path:
+    """Write an xarray ``Dataset`` / ``DataArray`` to ``path`` with :func:`provenance` in its attrs
+    (``git_commit``, ``git_dirty`` as 0/1: netCDF has no booleans, ``physnn_version``, ``date_utc``,
+    ``command``); the caller's object is not changed. Returns the path."""
+    import physnn
+
+    p = provenance()
+    attrs = {"git_commit": p["commit"], "git_dirty": int(p["dirty"]), "physnn_version": physnn.__version__,
+             "date_utc": p["date_utc"], "command": p["command"]}
+    path = Path(path)
+    data.assign_attrs(**attrs).to_netcdf(path)
+    return path
+
+
 def publish(name: str, figures: dict[str, Any], *, quick: bool = False, root: Path | None = None) -> Path:
     """Write ``figures`` with their provenance under ``results/<name>/`` and print them as the
     script's last line (one JSON object). Returns the path written."""
@@ -94,10 +123,7 @@ def publish(name: str, figures: dict[str, Any], *, quick: bool = False, root: Pa
         "name": name,
         "figures": figures,
         "meta": {
-            "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "commit": _git("rev-parse", "--short=12", "HEAD"),
-            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", "physnn", "experiments")),
-            "command": " ".join(["python", _script(), *sys.argv[1:]]),
+            **provenance(),
             "quick": bool(quick),
             "load_avg_start": [round(v, 2) for v in _LOAD_AT_IMPORT],
             "load_avg_end": [round(v, 2) for v in os.getloadavg()],

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
-from _publish import publish  # noqa: E402
+from _publish import publish, save_netcdf  # noqa: E402
 
 
 def _design(F: np.ndarray, rej: np.ndarray, lags: int) -> np.ndarray:
@@ -169,7 +169,7 @@ def _write(out_dir, out, s, v, tr, F, Fn, rej, test):
         data[n + "_null"] = ("window", Fn[:, i], {"units": units[n], "long_name": f"{n} of the Poisson null source"})
     ds = xr.Dataset(data, coords={"window": ("window", np.arange(K), {"units": "1", "long_name": "window index (1 s each)"})},
                     attrs={k: (int(v_) if isinstance(v_, bool) else (str(v_) if isinstance(v_, list) else v_)) for k, v_ in out.items()} | {"verdict": test["verdict"]})
-    ds.to_netcdf(out_dir / "asic_reservoir.nc")
+    save_netcdf(ds, out_dir / "asic_reservoir.nc")
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.5))
     ax[0].scatter(v * 1e3, F[:, 0], s=6, label="simulated ASIC")
     ax[0].scatter(v * 1e3, Fn[:, 0], s=6, alpha=0.5, label="Poisson null")

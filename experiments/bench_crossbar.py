@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
-from _publish import publish  # noqa: E402
+from _publish import publish, save_netcdf  # noqa: E402
 
 TARGETS = {"linear_ratio": ("<=", 1.5), "aihwkit_ratio": ("<=", 0.5), "ensemble_ratio": ("<=", 1.3),
            "aihwkit_loop_speedup_small": (">=", 10.0), "aihwkit_loop_speedup_large": (">=", 1.5)}
@@ -175,7 +175,7 @@ def _write(out: Path, results, figures, args) -> None:
         attrs={"torch_threads": args.threads, "torch_version": torch.__version__, "seed": args.seed,
                "quick": int(args.quick), "description": __doc__.splitlines()[0]},
     )
-    ds.to_netcdf(out / "bench_crossbar.nc")
+    save_netcdf(ds, out / "bench_crossbar.nc")
     fig, ax = plt.subplots(figsize=(7, 3.5))
     keys = list(TARGETS)
     vals = [figures[k] for k in keys]

@@ -87,7 +87,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _publish import publish  # noqa: E402  (imported first: it records the load average at the start)
+from _publish import publish, save_netcdf  # noqa: E402  (imported first: it records the load average at the start)
 
 THREADS = 2
 
@@ -621,7 +621,7 @@ I1 0 1 pwl(0 0 20p 300u)
     ev["member"] = np.arange(n_ens)
     ev["member"].attrs.update(units="1", long_name="ensemble member")
     ev.attrs.update({k: v for k, v in result.items() if isinstance(v, (int, float))})
-    ev.to_netcdf(args.out / "bench_josephson.nc")
+    save_netcdf(ev, args.out / "bench_josephson.nc")
     fig, axs = plt.subplots(1, 3, figsize=(15, 4))
     plot_phases(ds_dcsfq, ax=axs[0])
     axs[0].set_xlim(160, 200)

@@ -312,8 +312,9 @@ def main(argv=None) -> dict:
                "device_card": "rram_lsm_forming", "train_classes": "1-7", "unseen_classes": "8-9",
                "protocol_source": "github.com/MrLinNing/MemristorLSM LSM-CLIP-ATV/zero_shot_sim.py"},
     )
-    ds.to_netcdf(args.out / "lsm_zero_shot.nc")
+    from _publish import save_netcdf
 
+    save_netcdf(ds, args.out / "lsm_zero_shot.nc")
     import matplotlib
 
     matplotlib.use("Agg")

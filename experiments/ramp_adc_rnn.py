@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
-from _publish import publish  # noqa: E402
+from _publish import publish, save_netcdf  # noqa: E402
 
 BITS = (3, 4, 5, 8)
 MODELS = ("float", "ideal_act") + tuple(f"ramp{b}" for b in BITS)
@@ -418,8 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                "kws_meta": json.dumps(kws["_meta"]), "lm_meta": json.dumps(lm["_meta"]),
                **load_card("pcm_aihwkit").provenance()},
     )
-    ds.to_netcdf(args.out / "ramp_adc_rnn.nc")
-
+    save_netcdf(ds, args.out / "ramp_adc_rnn.nc")
     j5 = BITS.index(5)
     summary = {
         "tanh_max_err_lsb": float(study["max_ideal"][0, j5]),

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _publish import publish  # noqa: E402  (imported first: it records the load average at the start)
+from _publish import publish, save_netcdf  # noqa: E402  (imported first: it records the load average at the start)
 
 PROBE_TAPS = (1, 2, 5, 10, 20, 50, 100)  #: delay-line lengths tried for the linear NARMA10 probe
 
@@ -340,7 +340,7 @@ def _write(out_dir, out, grid, ov, ot, rv, rt, y_te, p_ours, p_rpy, mc_k, bias_s
         | {f"reservoir_gain_over_probe_{k}": v for k, v in out["reservoir_gain_over_probe"].items()}
         | {"bias_scaling": bias_scaling},
     )
-    ds.to_netcdf(out_dir / "reservoir_bench.nc")
+    save_netcdf(ds, out_dir / "reservoir_bench.nc")
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
     ax[0].plot(y_te[:200], "k", lw=1.5, label="target")
     ax[0].plot(p_ours[:200], label=f"physnn ({out['narma10_nrmse']:.3f})")

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
-from _publish import publish  # noqa: E402
+from _publish import publish, save_netcdf  # noqa: E402
 
 XOR_IN = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
 XOR_T = np.array([0, 1, 1, 0])
@@ -191,14 +191,14 @@ def main():
                             provenance={**tc.provenance, "seed": a.seed})
         save_transfer(tc, default_transfer_path())
         for k, v in dss.items():
-            v.to_netcdf(out / f"characterisation_{k}.nc")
+            save_netcdf(v, out / f"characterisation_{k}.nc")
     curves = load_transfer()
     t0 = time.time()
     sc = synapse_scurve(np.linspace(130e-6, 180e-6, 25), ensemble=40, generator=g)
     res["synapse_scurve_s"] = time.time() - t0
     res["synapse_scurve_runs"] = int(sc.attrs["noisy_runs"])
     res["synapse_simulate_calls"] = int(sc.attrs["simulate_calls"])
-    sc.to_netcdf(out / "synapse_scurve.nc")
+    save_netcdf(sc, out / "synapse_scurve.nc")
     i50 = float(curves.synapse.curve.i50_A[0])
     s_syn = float(curves.synapse.curve.scale_A[0])
     res["synapse_i50_A"] = i50
@@ -206,11 +206,11 @@ def main():
     fitp = 1 / (1 + np.exp(-(sc["bias"].values - i50) / s_syn))
     res["synapse_fit_inside_ci_frac"] = float(np.mean((fitp >= sc["ci_low"].values - 1e-9) & (fitp <= sc["ci_high"].values + 1e-9)))
     ms = merger_splitter_check(ensemble=32 if a.quick else 64, generator=g)
-    ms.to_netcdf(out / "merger_splitter.nc")
+    save_netcdf(ms, out / "merger_splitter.nc")
     res["merger_splitter_p_correct_min"] = float(ms["p_correct"].min())
     rc = neuron_rate_curve([0.0, 0.25, 0.5, 0.75, 1.0], [60e-6, 150e-6] if a.quick else [60e-6, 120e-6, 180e-6],
                            fan_in=2, slots=24 if a.quick else 48, ensemble=8 if a.quick else 16, generator=g)
-    rc.to_netcdf(out / "neuron_rate_curve.nc")
+    save_netcdf(rc, out / "neuron_rate_curve.nc")
     # network-level prediction for the same drawn input pulses: mean over slots of G_pattern(bias)
     pat = (rc["input_patterns"].values * (2 ** np.arange(rc.sizes["line"]))[None, :, None]).sum(1)  # (prob, slot)
     G = curves.neuron(2).curve(rc["bias"].values)  # (bias, pattern)
@@ -250,7 +250,7 @@ def main():
     t0 = time.time()
     cds, info = simulate_network(specs, pulses, ensemble=E, generator=g, chunk=32)
     res["circuit_sim_s"] = time.time() - t0
-    cds.to_netcdf(out / "xor_circuit.nc")
+    save_netcdf(cds, out / "xor_circuit.nc")
     fired = cds["fired"].values[:, 0, :]  # (E, slots)
     k = np.array([fired[:, seq == i].sum() for i in range(4)])
     n = np.array([fired[:, seq == i].size for i in range(4)])
@@ -331,9 +331,9 @@ def main():
         f"- energy per inference {res['energy_per_inference_J']:.3g} J (dynamic only "
         f"{res['energy_per_inference_dynamic_J']:.3g} J), latency {res['latency_s'] * 1e9:.2f} ns\n"
         f"- iris: SFQ {res['task_acc']:.3f}, float {res['task_acc_float']:.3f}\n")
-    xr.Dataset({"network_rate": ("xor_input", p_net * TIMING.clock_hz), "circuit_rate": ("xor_input", p_circ * TIMING.clock_hz),
+    save_netcdf(xr.Dataset({"network_rate": ("xor_input", p_net * TIMING.clock_hz), "circuit_rate": ("xor_input", p_circ * TIMING.clock_hz),
                 "circuit_ci_low": ("xor_input", lo * TIMING.clock_hz), "circuit_ci_high": ("xor_input", hi * TIMING.clock_hz)},
-               coords={"xor_input": ["00", "01", "10", "11"]}).assign_attrs(units="Hz").to_netcdf(out / "xor_rates.nc")
+               coords={"xor_input": ["00", "01", "10", "11"]}).assign_attrs(units="Hz"), out / "xor_rates.nc")
     keys = ["circuit_correct", "network_correct", "bias_margin_pct", "rate_gap", "energy_per_inference_J", "latency_s",
             "task_acc", "task_acc_float"]
     res = {**{k_: res[k_] for k_ in keys}, **{k_: v for k_, v in res.items() if k_ not in keys}}

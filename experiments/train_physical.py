@@ -521,8 +521,9 @@ def _write(main_runs, chosen, other_runs, mem, args, wall_total, train_wall) -> 
                                                       attrs={"units": "1", "long_name": "std over the 8 chips"})
         runs = runs.assign_coords(drift_time=("drift_time", list(DRIFT_TIMES.values()),
                                               {"units": "s", "long_name": "time since programming"}))
-    runs.to_netcdf(args.out / "train_physical.nc")
+    from _publish import save_netcdf
 
+    save_netcdf(runs, args.out / "train_physical.nc")
     # figure: validation accuracy vs queries of the chosen settings
     import matplotlib
     matplotlib.use("Agg")

@@ -3,6 +3,6 @@
 try:
     import tomllib
 except ModuleNotFoundError:      # Python 3.10: the same parser, as the tomli package
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[no-redef]
 
 __all__ = ["tomllib"]

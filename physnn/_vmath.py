@@ -44,7 +44,7 @@ def expm1_reduced_torch(r):
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is optional for this module's users
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 if numba is not None:
 

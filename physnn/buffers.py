@@ -139,7 +139,7 @@ try:
     from numba.core import types as _types
     from numba.extending import overload as _overload
 except ImportError:  # pragma: no cover - numba is a dependency
-    numba = None
+    numba = None  # type: ignore[assignment]
     scratch = None
 else:
     _inherited = os.environ.get("NUMBA_CACHE_DIR", "")
@@ -149,7 +149,7 @@ else:
             os.environ["NUMBA_CACHE_DIR"] = _dir     # also for subprocesses and a config reload
         else:
             os.environ.pop("NUMBA_CACHE_DIR", None)
-        numba.config.CACHE_DIR = _dir
+        numba.config.CACHE_DIR = _dir  # type: ignore[attr-defined]
 
     def _fill(a):  # pragma: no cover - replaced by the overload in compiled code
         if POISON:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Field", "Section", "SECTIONS", "DEVICE_KINDS"]
 
@@ -61,9 +62,9 @@ class Section:
 
 DEVICE_KINDS = ("pcm", "rram", "ecram", "fefet", "flash", "mram", "generic")
 
-_nonneg = dict(lo=0.0)
-_pos = dict(lo=0.0, lo_open=True)
-_frac = dict(lo=0.0, hi=1.0)
+_nonneg: dict[str, Any] = dict(lo=0.0)
+_pos: dict[str, Any] = dict(lo=0.0, lo_open=True)
+_frac: dict[str, Any] = dict(lo=0.0, hi=1.0)
 
 class _Sections(MutableMapping):
     """The card sections: those written below, and (added on first use) the section of every

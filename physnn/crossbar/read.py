@@ -241,7 +241,7 @@ class ReadSpec:
     bound_management: bool = False
     max_reduction: float = 1000.0
     key: int = 0
-    ir: Callable[[torch.Tensor, bool], torch.Tensor] | None = None
+    ir: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         w = self.weight

@@ -147,14 +147,14 @@ class SwitchComparison:
     n_events : int
         Reference switching events of the junctions whose event counts agree (paired one to one).
     max_abs_err : float
-        Largest |t_ours - t_ref| over those events, s (0 when there are none).
+        Largest ``|t_ours - t_ref|`` over those events, s (0 when there are none).
     mean_abs_err : float
         Mean of the same differences, s (0 when there are none).
     count_mismatches : tuple of (str, int, int)
         ``(junction, events here, events in the reference)`` for every junction whose number of
         switching events differs; its events are not paired, and it is reported here instead.
     errors : dict of str to ndarray
-        Per junction with agreeing counts, the |difference| of each event, s.
+        Per junction with agreeing counts, the absolute difference of each event, s.
     """
 
     n_junctions: int

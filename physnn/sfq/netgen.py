@@ -206,7 +206,7 @@ def energy_latency(ds: xr.Dataset, info: dict, *, slots_per_inference: int, n_sl
                    bias_voltage_V: float = 2.6e-3) -> dict:
     """Energy per inference and latency from a simulated network run.
 
-    Dynamic energy: sum over junctions of (switching events x |DC bias current| x Phi0).
+    Dynamic energy: sum over junctions of (switching events x ``|DC bias current|`` x Phi0).
     Static power if every DC bias were fed through resistors from a ``bias_voltage_V`` rail
     (RSFQ practice): ``V * sum |I_bias|`` of all bias sources (junction DC currents as a proxy).
     Per inference: ``slots_per_inference`` slots of both. Latency: pipeline delay (input slot to

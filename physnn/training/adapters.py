@@ -135,7 +135,7 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
 
     def age(self, t_s: float) -> None:
         """Let the programmed array drift to ``t_s`` s after programming (reads from now on)."""
-        if self._theta is None:
+        if self._theta is None or self._events is None:
             raise RuntimeError("age: the array was never programmed (query it first)")
         self.t_read_s = float(t_s)
         self._program(self._theta, self._events[0], self.t_read_s, draw_seed(self.generator))

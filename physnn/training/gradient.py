@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -27,7 +27,9 @@ from torch import nn
 
 from ..data.split import ClassificationSplit
 from .loop import AbstractTrainer
-from .system import AbstractPhysicalSystem
+
+if TYPE_CHECKING:
+    from .adapters import AnalogLinearSystem
 
 __all__ = ["features", "descend", "FrozenReadoutTrainer", "BackpropTrainer", "HWATrainer", "drift_accuracy"]
 
@@ -184,7 +186,7 @@ class HWATrainer(BackpropTrainer):
 
 
 @torch.no_grad()
-def drift_accuracy(trainer: BackpropTrainer, system: AbstractPhysicalSystem, data: ClassificationSplit,
+def drift_accuracy(trainer: BackpropTrainer, system: AnalogLinearSystem, data: ClassificationSplit,
                    times_s: Sequence[float] = (1.0, 3600.0, 86400.0, 3.15576e7), *, ensemble: int = 8,
                    generator: torch.Generator | None = None) -> dict[float, tuple[float, float]]:
     """Test accuracy of the trained crossbar weights on ``ensemble`` chips after drift.

@@ -422,7 +422,8 @@ class SubprocessSystem(AbstractPhysicalSystem):
         where = f"{type(self).__name__} query #{self.queries + 1}: "
         with tempfile.TemporaryDirectory(prefix="physnn-query-") as d:
             fin, fout = os.path.join(d, "in.npz"), os.path.join(d, "out.npz")
-            np.savez(fin, x=x.cpu().numpy(), **{k: v.cpu().numpy() for k, v in self.parameters.split(theta).items()})
+            arrays: dict[str, Any] = {k: v.cpu().numpy() for k, v in self.parameters.split(theta).items()}
+            np.savez(fin, x=x.cpu().numpy(), **arrays)
             env = None if self.env is None else {**os.environ, **self.env}
             try:
                 r = subprocess.run([*self.command, fin, fout], capture_output=True, text=True,

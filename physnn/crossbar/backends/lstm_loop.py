@@ -30,7 +30,7 @@ from .numba_cpu import noise_row
 try:
     import numba
 except ImportError:  # pragma: no cover
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 __all__ = ["lstm_sequence", "reference_sequence", "available"]
 
