@@ -227,3 +227,19 @@ def test_row_activity_serial_and_parallel_agree():
                 assert torch.equal(u, v)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bit_serial", [True, False])
+def test_row_activity_of_a_transposed_view_and_wide_codes_equals_reference(dtype, bit_serial):
+    # the layout of an unfolded convolution input (vectors innermost) and 16-bit codes (c^2 near 2**30)
+    from physnn.crossbar.cost.row_activity import row_activity, row_activity_reference
+
+    g = torch.Generator().manual_seed(11)
+    xt = (torch.rand(2, 3, 16, 40, generator=g, dtype=dtype) * 2.2 - 1.1).permute(0, 3, 1, 2)   # (2, 40, 3, 16)
+    levels = 32767.0
+    for div in (1 / levels, xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) / levels):
+        a = row_activity(xt, div, levels, bit_serial, 15)
+        b = row_activity_reference(xt, div, levels, bit_serial, 15)
+        for u, v in zip(a, b):
+            assert torch.equal(u, v)
