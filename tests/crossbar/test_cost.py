@@ -103,14 +103,32 @@ def test_tiles_parallel_or_in_sequence():
     par = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH)))
     seq = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), tiles_parallel=False))
     assert lay.n_tiles == 9
-    # tile read time: t_read + columns (8 full, 4 at the edge) one ADC each -> 1 conversion per ADC
-    assert float(par["latency"]["array"]) == pytest.approx(3 * 10e-9, rel=1e-12)
-    assert float(seq["latency"]["array"]) == pytest.approx(9 * 3 * 10e-9, rel=1e-12)
+    # tile read time: one ADC per column -> 1 conversion per ADC (8-bit SAR: 8 ns), overlapping
+    # the 10 ns pulse: 2 ns of array time per vector left
+    assert float(par["latency"]["array"]) == pytest.approx(3 * 2e-9, rel=1e-12)
+    assert float(seq["latency"]["array"]) == pytest.approx(9 * 3 * 2e-9, rel=1e-12)
+    assert float(par["latency"]["adc"]) == pytest.approx(3 * 8e-9, rel=1e-12)
     # partial sums: 2 extra input tiles per output, 20 outputs, 16-bit adders
     assert float(par["energy"]["partial_sum"][0]) == pytest.approx(3 * 2 * 20 * 16 * 1e-15, rel=1e-12)
     # energies do not depend on the schedule
     for c in par["energy"]:
         torch.testing.assert_close(par["energy"][c], seq["energy"][c])
+
+
+def test_conversions_overlap_the_read_pulse():
+    lay = _layer(torch.rand(16, 8) * 2 - 1)
+    x = torch.rand(5, 8, dtype=torch.float64)
+
+    def lat(cols, overlap):
+        r = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), adc=SARConverter(bits=4),
+                                                  columns_per_adc=cols, overlap_pulse=overlap))["latency"]
+        return float(r["array"]), float(r["adc"])
+
+    # 10 ns pulse; SAR 4 bits = 4 ns per conversion; 2 columns per ADC: 8 ns hidden in the pulse
+    assert lat(2, True) == pytest.approx((5 * 2e-9, 5 * 8e-9), rel=1e-12)
+    # 4 columns: 16 ns of conversions, the pulse is covered entirely
+    assert lat(4, True) == pytest.approx((0.0, 5 * 16e-9), abs=1e-20)
+    assert lat(4, False) == pytest.approx((5 * 10e-9, 5 * 16e-9), rel=1e-12)
 
 
 def test_gradient_in_continuous_fields():

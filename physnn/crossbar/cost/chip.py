@@ -89,6 +89,9 @@ class CostConfig:
     toggle : float, optional
         Bit-toggle rate of the interconnect; None: measured (the fraction of set bits of the
         input codes; 0.5 without a DAC).
+    overlap_pulse : bool
+        The conversions of a cycle overlap its read pulse (a cycle takes ``max(t_read, q
+        t_conversion)``, :mod:`.latency`); False: they follow it.
     fast : bool
         Use the compiled per-row activity pass (:func:`~.row_activity.row_activity`, equal to
         the torch reference bit for bit); False: the torch reference.
@@ -107,6 +110,7 @@ class CostConfig:
     v_read: Number | None = None
     toggle: float | None = None
     fast: bool = True
+    overlap_pulse: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.technology, CostTechnology):
@@ -117,7 +121,7 @@ class CostConfig:
             raise TypeError(f"inputs: expected AmplitudeInput or BitSerialInput, got {type(self.inputs).__name__}")
         for name in ("weight_slices", "columns_per_adc", "activation_bits", "accumulator_bits", "buffer_width"):
             check_int_range(getattr(self, name), name, 1)
-        for name in ("tiles_parallel", "fast"):
+        for name in ("tiles_parallel", "fast", "overlap_pulse"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         object.__setattr__(self, "pulses_per_device", check_number(self.pulses_per_device, "pulses_per_device"))
@@ -273,10 +277,11 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     clk = tech.clock_period
     t_conv = conversion_time(config.adc, clk)
     n_adc = geo["n_adc"]
-    per_tile = [tile_read_time(cyc, q, tech.t_read, t_conv) for q in geo["conv_per_adc_kinds"]]
+    ov = config.overlap_pulse
+    per_tile = [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov) for q in geo["conv_per_adc_kinds"]]
     lat_array, lat_adc = layer_read_latency(N, per_tile, config.tiles_parallel)
     if not config.tiles_parallel:      # the distinct tile kinds above stand for all tiles
-        lat_array, lat_adc = layer_read_latency(N, [tile_read_time(cyc, q, tech.t_read, t_conv)
+        lat_array, lat_adc = layer_read_latency(N, [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov)
                                                     for q in geo["conv_per_adc"]], False)
     seq = 1 if config.tiles_parallel else len(tiles)
     latency = {
