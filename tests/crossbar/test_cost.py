@@ -261,3 +261,26 @@ def test_row_activity_of_a_transposed_view_and_wide_codes_equals_reference(dtype
         b = row_activity_reference(xt, div, levels, bit_serial, 15)
         for u, v in zip(a, b):
             assert torch.equal(u, v)
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    from physnn.crossbar.cost import pareto_front
+
+    energy = [1.0, 2.0, 2.0, 3.0, 0.5, float("nan"), 1.0]
+    acc = [0.8, 0.9, 0.85, 0.9, 0.5, 0.99, 0.8]
+    # (2, 0.85) is dominated by (2, 0.9); (3, 0.9) by (2, 0.9); equal points (1, 0.8) both stay
+    assert pareto_front(energy, acc).tolist() == [True, True, False, False, True, False, True]
+    with pytest.raises(ValueError, match="cost, quality"):
+        pareto_front([1.0, 2.0], [1.0])
+
+
+def test_pareto_plot_returns_its_axes():
+    from matplotlib.figure import Figure
+
+    from physnn.plot import pareto
+
+    ax = Figure().subplots()
+    pts = [{"energy_J": e, "accuracy": a, "name": str(i)} for i, (e, a) in enumerate([(1e-9, 0.8), (2e-9, 0.9),
+                                                                                      (3e-9, 0.85)])]
+    assert pareto(pts, ax=ax, label="name") is ax
+    assert len(ax.lines) == 1 and list(ax.lines[0].get_xdata()) == [1e-9, 2e-9]
