@@ -284,3 +284,24 @@ def test_pareto_plot_returns_its_axes():
                                                                                       (3e-9, 0.85)])]
     assert pareto(pts, ax=ax, label="name") is ax
     assert len(ax.lines) == 1 and list(ax.lines[0].get_xdata()) == [1e-9, 2e-9]
+
+
+def test_sliced_layer_costs_its_slices():
+    from physnn.crossbar.bit_slicing import BitSlicing, SlicedAnalogLinear
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(12, 5).double()
+    cfg = CrossbarConfig.ideal(dac=DAC(8, 1.0))
+    sl = SlicedAnalogLinear.from_linear(lin, config=cfg, slicing=BitSlicing(weight_slices=3, bits_per_slice=2)).eval()
+    x = torch.rand(7, 12, dtype=torch.float64)
+    tech = CostTechnology(**TECH)
+    got = layer_cost_tensors(sl, x, CostConfig(technology=tech))
+    parts = [layer_cost_tensors(s, x, CostConfig(technology=tech)) for s in sl.slices]
+    # every slice's devices dissipate, every slice column converts
+    for c in ("array", "dac", "adc", "sense_amp"):
+        torch.testing.assert_close(got["energy"][c], sum(p["energy"][c] for p in parts), rtol=1e-12, atol=0)
+    # the 3 slice outputs of each of the 5 outputs combine in 2 additions (16 bits each)
+    assert float(got["energy"]["shift_add"][0]) == pytest.approx(7 * 5 * 2 * 16 * 1e-15, rel=1e-12)
+    torch.testing.assert_close(got["area"]["array"], sum(p["area"]["array"] for p in parts))
+    with pytest.raises(ValueError, match="weight_slices"):
+        layer_cost_tensors(sl, x, CostConfig(technology=tech, weight_slices=2))
