@@ -8,7 +8,8 @@ back ends, float round-off for the compiled loops whose summation order differs)
 
 Cases (``name:dtype``): ``read`` (crossbar read, numba back end vs ``reference_read``, every
 ensemble form, with/without ADC and bound management, the issue-21 batch shapes in order),
-``noise`` (``add_counter_normal``), ``lstm`` (compiled LSTM sequence loop vs its torch reference
+``sliced`` (bit-sliced read, :mod:`physnn.crossbar.bit_slicing`, slices through the numba back
+end vs the reference), ``noise`` (``add_counter_normal``), ``lstm`` (compiled LSTM sequence loop vs its torch reference
 ``lstm_loop.reference_sequence``, same noise keys), ``esn`` (SELL kernel vs the torch loop), ``josephson`` (tiled ensemble
 kernel vs the numpy loop, and the compiled sparse single run vs its numpy loop; float64 only).
 """
@@ -141,7 +142,31 @@ def case_josephson(dtype):
     return err, 1e-9
 
 
-CASES = {"read": case_read, "noise": case_noise, "lstm": case_lstm, "esn": case_esn, "josephson": case_josephson}
+def case_sliced(dtype):
+    """Bit-sliced read (issue 25): every slice read through the numba back end vs the reference."""
+    import dataclasses
+
+    from physnn.crossbar.bit_slicing import SlicedReadSpec, sliced_read
+
+    err = 0.0
+    for E, per_member in ((None, False), (4, False), (4, True)):
+        for p in (None, 1, 3):
+            sl = tuple(dataclasses.replace(_spec(E, 13, 37, dtype=dtype, seed=k), bias=None) for k in (1, 2))
+            sp = SlicedReadSpec(slices=sl, significance=(1.0, 16.0), input_bits_per_cycle=p,
+                                bias=torch.randn(13, dtype=dtype), key=12345)
+            for lead in ((2, 3), (1,), (0,), (64,)):
+                shape = ((E,) if per_member else ()) + lead + (37,)
+                x = torch.randn(shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
+                got = sliced_read(sp, x, per_member=per_member, backend="numba_cpu")
+                ref = sliced_read(sp, x, per_member=per_member, backend="reference")
+                if got.shape != ref.shape or not torch.equal(got, ref):
+                    err = max(err, float((got - ref).abs().max()) if got.numel() else float("inf"))
+                    if not err == err:
+                        return float("inf"), 0.0
+    return err, 0.0
+
+
+CASES = {"read": case_read, "sliced": case_sliced, "noise": case_noise, "lstm": case_lstm, "esn": case_esn, "josephson": case_josephson}
 
 
 def main(argv=None) -> int:

@@ -391,11 +391,20 @@ class _CrossbarTask(AbstractTask):
               "output_units": Param(default="weight", choices=("normalized", "weight"), doc="output units"),
               "t_inference": Param(default=0.0, low=0.0, units="s", doc="time since programming"),
               "drift_compensation": Param(default=True, doc="global drift compensation"),
-              "max_elements": Param(default=1 << 23, low=1, doc="numbers per batched read buffer")}
+              "max_elements": Param(default=1 << 23, low=1, doc="numbers per batched read buffer"),
+              "cost_card": Param(default="", doc="card with a [cost] section (e.g. rram_40nm): adds the metrics "
+                                 "energy and latency per input vector (physnn.crossbar.cost, SAR ADCs of the "
+                                 "point's bits); empty: no cost metrics")}
     default_chunk = 64
+    #: the cost metrics a ``cost_card`` adds
+    cost_metrics = {"energy": ("J", "read energy per input vector, all layers (physnn.crossbar.cost)"),
+                    "latency": ("s", "read latency per input vector, layers in sequence (physnn.crossbar.cost)")}
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
+        if self.params["cost_card"]:
+            self.metrics = {**type(self).metrics, **self.cost_metrics}
+        self._cost_tech: Any = None
         self._nets: dict[int, Any] = {}
         self._base: Any = None
         # the last device group's programmed layers: (group key, layers, w_max, their drift time)
@@ -596,10 +605,46 @@ class _CrossbarTask(AbstractTask):
                 ro = [self._readout_of(cfg, p.values) for p in sub_pts]
                 out = self._forward(layers, lins, x, ro, sub_pts, w_max, cfg)
                 met = self.score(out, target, None)
+                if self.params["cost_card"]:
+                    met.update(self._cost(layers, self._inputs, ro, cfg))
                 for kk, j in enumerate(sub):
                     results[where[j]] = {m: v[:, kk].double().numpy().copy() for m, v in met.items()}
         if not dev_cfg.read_noise_per_forward:
             self._programmed = (ident, layers, w_max, t_now)
+
+    def _cost(self, layers, inputs, ro, cfg) -> dict[str, Any]:
+        """Cost metrics ``(R, K)`` of the points read last: each layer's cost from the input it saw
+        (per point after the first layer) and the point's ADC bits (a SAR ADC; 8 bits without one)."""
+        import torch
+
+        from ..crossbar.cost import CostConfig, CostTechnology, SARConverter, layer_cost_tensors
+
+        if self._cost_tech is None:
+            try:
+                self._cost_tech = CostTechnology.from_card(self.params["cost_card"])
+            except (ValueError, TypeError, OSError) as exc:
+                raise SweepError(f"task {self.name}: cost_card: {exc}") from None
+        K = len(ro)
+        R = layers[0].ensemble
+        energy = torch.zeros(R, K, dtype=torch.float64)
+        latency = torch.zeros(R, K, dtype=torch.float64)
+        shared: dict[Any, Any] = {}
+        for layer, h in zip(layers, inputs):
+            for k in range(K):
+                bits = ro[k][1] if ro[k][1] is not None else 8
+                c = CostConfig(technology=self._cost_tech, adc=SARConverter(bits=int(bits)))
+                if h.dim() == 2:                    # the shared first-layer input: once per ADC setting
+                    key = (id(layer), bits)
+                    if key not in shared:
+                        shared[key] = layer_cost_tensors(layer, h, c, shared_input=True)
+                    r = shared[key]
+                    B = h.shape[0]
+                else:
+                    r = layer_cost_tensors(layer, h[:, k], c, shared_input=False)
+                    B = h.shape[-2]
+                energy[:, k] += sum(v for v in r["energy"].values()).double() / B
+                latency[:, k] += float(sum(r["latency"].values())) / B
+        return {"energy": energy, "latency": latency}
 
     @staticmethod
     def _readout_of(cfg: Any, values: dict[str, float]) -> tuple[float, int | None, float | None]:
@@ -622,7 +667,9 @@ class _CrossbarTask(AbstractTask):
         R = layers[0].ensemble
         B = x.shape[0]
         h = x                                                           # shared (B, in)
+        self._inputs = []                                               # each layer's input (for the cost)
         for li, (layer, lin) in enumerate(zip(layers, lins)):
+            self._inputs.append(h)
             if h.dim() == 2:
                 y = layer(h).unsqueeze(1)                               # (R, 1, B, out)
                 xs_in = h.unsqueeze(0).unsqueeze(0)
