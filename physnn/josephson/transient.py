@@ -106,7 +106,7 @@ def _draw(generator, shape) -> np.ndarray:
 def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndarray | None = None,
                   generator=None, obs_nodes: list[str] | None = None, max_halvings: int = 6,
                   backend: str | AbstractTransientBackend | None = None, store_step: float | None = None,
-                  store_voltage: bool = True) -> TransientResult:
+                  store_voltage: bool = True, phase_dtype=np.float64) -> TransientResult:
     """Simulate ``net`` from 0 to ``tstop`` with step ``tstep`` (s), halving on large phase jumps.
 
     Parameters
@@ -131,16 +131,30 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
         Keep the junction voltages (``voltage``; default). False: ``voltage`` is None; the
         compiled ensemble loop then never writes them (half the output memory of an ensemble),
         the other loops drop them at the end.
+    phase_dtype : numpy dtype
+        Storage type of the junction phases ``phase`` (float64 default, or float32). The
+        integration always runs in float64; float32 rounds each stored value to nearest (7.2
+        significant digits; JoSIM's CSV output has 7) and halves the memory of the largest output.
+        Every loop stores the same numbers (the compiled ensemble loop writes them rounded, the
+        others round at the end).
     """
     from ..random import check_generator
 
     generator = check_generator(generator)
+    phase_dtype = np.dtype(phase_dtype)
+    if phase_dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"phase_dtype={phase_dtype!r}: float64 or float32")
     h = tstep
     circ = compile_circuit(net, h)
     be = select_backend(TransientProblem.of(circ, 1 if ic_scale is None else ic_scale.shape[1]), backend)
     if isinstance(be, TiledCompiled):
-        return _run_tiled(net, circ, be, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes or [],
-                          max_halvings=max_halvings, store_step=store_step, store_voltage=store_voltage)
+        # one BLAS thread for the whole run, set-up products included: OpenBLAS threads woken by
+        # one multi-threaded call spin for a while afterwards, on the cores the compiled loop's
+        # member groups need (measured: ~1/4 of the CPU of a 1,024-member batch)
+        with _blas_threads(1):
+            return _run_tiled(net, circ, be, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes or [],
+                              max_halvings=max_halvings, store_step=store_step, store_voltage=store_voltage,
+                              phase_dtype=phase_dtype)
     for halving in range(max_halvings + 1):
         if halving:
             circ = compile_circuit(net, h)
@@ -151,6 +165,7 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
             res.member_halvings = np.full(res.ic.shape[1], halving)
             if not store_voltage:
                 res.voltage = None
+            res.phase = res.phase.astype(phase_dtype, copy=False)
             return res
         except _StepTooLarge as exc:
             name = circ.branches[exc.jj].name
@@ -177,6 +192,7 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                 res.member_halvings[bad] = sub.member_halvings + 1 + halving
                 if not store_voltage:
                     res.voltage = None
+                res.phase = res.phase.astype(phase_dtype, copy=False)
                 return res
             h = h / 2.0
     raise SimulationError(f"junction {last[0]}: phase moves more than 0.2*2pi per step at t={last[1]:.4g} s "
@@ -196,7 +212,7 @@ def _dense_system(circ: Circuit, state_col: np.ndarray, src: np.ndarray, obs: li
 
 
 def _run_tiled(net: Netlist, circ0: Circuit, backend: "TiledCompiled", *, tstop, ic_scale, obs_nodes,
-               max_halvings, store_step, store_voltage=True):
+               max_halvings, store_step, store_voltage=True, phase_dtype=np.float64):
     """Noise-free ensemble through the compiled tiled loop (:func:`._ensemble_kernel.tiled_run`).
 
     Same equations and step rule as :func:`reference_loop`; every member is independent, so the
@@ -234,7 +250,7 @@ def _run_tiled(net: Netlist, circ0: Circuit, backend: "TiledCompiled", *, tstop,
             ic_all = np.ascontiguousarray(circ.ic[:, None] * ic_scale)
             # without stored voltages the loop gets a (1, 1, 1) array it never writes
             volt_out = empty_pages((T_out, J, E)) if store_voltage else np.zeros((1, 1, 1))
-            out = (empty_pages((T_out, J, E)), volt_out, empty_pages((T_out, len(obs), E)))
+            out = (empty_pages((T_out, J, E), phase_dtype), volt_out, empty_pages((T_out, len(obs), E)))
             top = (circ, h * se, obs)
         t = np.arange(T) * h
         src = circ.source_values(t)

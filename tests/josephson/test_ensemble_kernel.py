@@ -96,6 +96,25 @@ def test_without_junction_voltages_the_same_phases_and_prints(compiled):
         pulse_areas(lean, str(lean["junction"].values[0]), member=0)
 
 
+def test_float32_phases_are_the_float64_run_rounded(compiled):
+    # phase_dtype=float32 only changes how the phases are stored: the compiled loop writes each
+    # value rounded to nearest, which is what astype(float32) of the float64 run gives, bit for bit;
+    # every other variable is unchanged
+    lean = _ens(phase_dtype=np.float32)
+    assert lean["phase"].dtype == np.float32
+    np.testing.assert_array_equal(lean["phase"].values, compiled["phase"].values.astype(np.float32))
+    for k in compiled.data_vars:
+        if k != "phase":
+            np.testing.assert_array_equal(lean[k].values, compiled[k].values)
+    # the numpy loop (and a single run) round at the end: the same numbers
+    with use_backend("dense-numpy"):
+        np.testing.assert_array_equal(_ens(phase_dtype=np.float32)["phase"].values, lean["phase"].values)
+    single = simulate(DCSFQ, tstop=TSTOP, phase_dtype="float32")
+    assert single["phase"].dtype == np.float32
+    with pytest.raises(ValueError, match="phase_dtype"):
+        simulate(DCSFQ, tstop=TSTOP, phase_dtype=np.int32)
+
+
 def test_kernel_thread_groups_equal_one_group(compiled):
     # members split into two groups run concurrently (GIL released): same numbers, bit for bit
     # (each member's arithmetic does not depend on which group or tile it is in... up to BLAS
