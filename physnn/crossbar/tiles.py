@@ -203,6 +203,14 @@ class TiledAnalogLinear(nn.Module):
                 w[o, i] = t.weight
         return w
 
+    def differentiable_weight(self) -> torch.Tensor:
+        """The float weights ``(out, in/groups)`` assembled from the tiles with autograd: gradients of
+        the result reach every tile's ``weight`` (what :attr:`weight` does not do)."""
+        G, n_in, n_out = self.grid
+        blocks = [torch.cat([self.tiles[self._tile_index(g, i, j)].weight for i in range(n_in)], dim=1)
+                  for g in range(G) for j in range(n_out)]
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=0)
+
     @torch.no_grad()
     def copy_weight_(self, weight: torch.Tensor) -> "TiledAnalogLinear":
         """Write float weights ``(out, in/groups)`` into the tiles (a later read re-programs)."""
@@ -265,14 +273,18 @@ class TiledAnalogLinear(nn.Module):
         return not (self.training or cfg.ir_drop is not None
                     or (cfg.read_noise_per_forward and cfg.read_noise is not None))
 
-    def forward(self, x: torch.Tensor, *, shared_input: bool | None = None) -> torch.Tensor:
-        """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble."""
+    def forward(self, x: torch.Tensor, *, shared_input: bool | None = None, key: int | None = None) -> torch.Tensor:
+        """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble.
+
+        ``key``: the output-noise key of the read (default: one drawn from :attr:`generator`).
+        It applies where all tiles are one read (evaluation without IR drop or per-forward read
+        noise); tile-by-tile reads (training, IR drop, per-forward read noise) draw their own."""
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: last dimension must be in_features={self.in_features}, got shape {tuple(x.shape)}")
         per_member = per_member_input(x, self.ensemble, shared_input)
-        y = self._read_tiles(x, per_member) if not self._one_read() else self._read_once(x, per_member)
+        y = self._read_tiles(x, per_member) if not self._one_read() else self._read_once(x, per_member, key)
         return y if self.bias is None else y + self.bias
 
     def _read_tiles(self, x: torch.Tensor, per_member: bool) -> torch.Tensor:
@@ -326,9 +338,10 @@ class TiledAnalogLinear(nn.Module):
         return ReadSpec(weight=W.reshape(E1 * n, self._cols, self._rows), scale=sc.reshape(-1), bias=None,
                         **{f: getattr(s0, f) for f in same})
 
-    def _read_once(self, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+    def _read_once(self, x: torch.Tensor, per_member: bool, key: int | None = None) -> torch.Tensor:
         spec = self.read_spec(x.dtype, x.device)
-        key = draw_key(self.generator) if spec.noise_std > 0 else 0
+        if key is None:
+            key = draw_key(self.generator) if spec.noise_std > 0 else 0
         spec = spec.with_key(key)
         if self.n_tiles == 1:                      # that tile's own read (shared or per-member input)
             return read(spec, x, per_member=per_member, backend=self.backend)

@@ -173,14 +173,14 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
         ``.print`` (JoSIM column names such as ``V(1)``, ``P(B01|X1)``, ``I(ROUT)``), coordinates
         ``time`` (s), ``junction`` (JoSIM labels), ``ensemble``.
     """
-    from .netlist.errors import warn as _warn
+    from .netlist.errors import warn as warn_netlist
 
     generator = legacy_generator(generator)
     net = netlist if isinstance(netlist, Netlist) else parse_netlist(netlist, params=params, strict=strict)
     if isinstance(netlist, Netlist) and params:
         raise ValueError("params: only supported when netlist is a path or text")
     if (tstep is None and net.tstep is None) or (tstop is None and net.tstop is None):
-        _warn(f"no .tran line: using the default tstep={DEFAULT_TSTEP:g} s, tstop={DEFAULT_TSTOP:g} s "
+        warn_netlist(f"no .tran line: using the default tstep={DEFAULT_TSTEP:g} s, tstop={DEFAULT_TSTOP:g} s "
               "(give .tran or simulate(tstep=, tstop=))", strict=strict, src=net.source_name)
     h = tstep if tstep is not None else (net.tstep or DEFAULT_TSTEP)
     stop = tstop if tstop is not None else (net.tstop or DEFAULT_TSTOP)
