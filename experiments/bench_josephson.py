@@ -431,14 +431,12 @@ def main(argv=None) -> int:
     # 1 when the compiled (numba) ensemble loop ran; numba's one-time start (0.35-0.55 s on the test
     # machine at the first compiled call in the process) and the loop's cache load (~0.1 s) are part
     # of batch*_first_call_s only
-    from physnn.josephson import _ensemble_kernel
-
-    result["batch_compiled_loop"] = int(_ensemble_kernel.available())
-    result["batch_outputs"] = sorted(str(k) for k in ds_ens.data_vars if "time" in ds_ens[k].dims)
     from physnn.josephson.backends import get_backend
 
-    result["batch_kernel_threads"] = (get_backend("tiled-compiled").threads_for(n_ens)
-                                      if _ensemble_kernel.available() else 1)
+    tiled = ds_ens.attrs["loop"] == "tiled-compiled"
+    result["batch_compiled_loop"] = int(tiled)
+    result["batch_outputs"] = sorted(str(k) for k in ds_ens.data_vars if "time" in ds_ens[k].dims)
+    result["batch_kernel_threads"] = get_backend("tiled-compiled").threads_for(n_ens) if tiled else 1
     from physnn.josephson import switch_times
 
     from physnn.josephson import delays
