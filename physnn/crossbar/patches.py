@@ -1,5 +1,5 @@
 """The receptive fields of a convolution as the rows of a matrix: eagerly (:func:`unfold_columns`)
-or lazily (:class:`PatchColumns`, what the compact tiled read takes instead of the copy)."""
+or as the image and its geometry (:class:`PatchColumns`, what the tiled read of a convolution takes)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def unfold_columns(x: torch.Tensor, kernel_size: tuple[int, int], dilation: tupl
 
 
 class PatchColumns(NamedTuple):
-    """The unfolded columns of a padded image batch, not materialised.
+    """The unfolded columns of a padded image batch (materialised by :meth:`columns` when read).
 
     ``x`` ``(N, C, H, W)`` (already padded), with ``kernel_size``, ``dilation`` and ``stride``
     (pairs; a 1-d convolution is a height-1 image with kernel height 1). The matrix it stands for

@@ -401,10 +401,11 @@ class TiledAnalogLinear(nn.Module):
         out)``; ``lead`` the leading dimensions of the convolution's input, whose product is
         ``p.x.shape[0]``).
 
-        Where :meth:`compact_unsupported` says nothing against it, the read is computed without
-        the unfolded copy and at each tile's own size: per input tile the DAC codes straight from
-        the padded image (:func:`~physnn.crossbar.backends.patch_read.patch_codes`), one GEMM
-        per output tile and chip with the tile's programmed weights (no zero rows or columns
+        Where :meth:`compact_unsupported` says nothing against it, the read is computed at each
+        tile's own size, without the padded combined layout (its copies, zero rows and zero
+        columns): per input tile the DAC codes of its column slice of the unfolded matrix, read
+        in place (:func:`~physnn.crossbar.backends.patch_read.slice_codes`), one GEMM per output
+        tile and chip with the tile's programmed weights (no zero rows or columns
         of the padded combined read), the noise of the padded read's counters, ADC, output
         scale and per-tile bound management (:func:`~physnn.crossbar.backends.patch_read.finish_tiles`),
         the same digital partial sums. The codes, noise draws and per-element finishing equal
@@ -446,9 +447,10 @@ class TiledAnalogLinear(nn.Module):
         n = self.n_tiles
         ig, og = self.in_features // G, self.out_features // G
         B = x.shape[0] // E1 if per_member else x.shape[0]
-        images = [x[e * B:(e + 1) * B] for e in range(E1)] if per_member else [x]
+        xc = p.columns().reshape(-1, p.width)                  # (E1 * B * L or B * L, K)
+        images = [xc[e * B * L:(e + 1) * B * L] for e in range(E1)] if per_member else [xc]
         ctx = _Compact(specs, E1, per_member, images, p, L, key, E1 * n, self._cols)
-        out = torch.empty((E1, B * L, self.out_features), dtype=dt, device=dev)
+        out = None
         for g in range(G):
             y = [[None] * n_out for _ in range(n_in)]
             for i in range(n_in):
@@ -464,6 +466,10 @@ class TiledAnalogLinear(nn.Module):
                 acc = y[0][j]
                 for i in range(1, n_in):                            # digital partial sums
                     acc = acc + y[i][j]
+                if G == 1 and n_out == 1:
+                    return acc                                      # the whole output
+                if out is None:
+                    out = torch.empty((E1, B * L, self.out_features), dtype=dt, device=dev)
                 o0 = g * og + self.out_edges[j]
                 out[..., o0:o0 + acc.shape[-1]] = acc
         return out
@@ -521,7 +527,7 @@ class _Compact:
         self.L, self.key, self.M, self.width = L, key, n_members, width
         s0 = specs[0]
         self.dac = dict(in_levels=s0.in_levels, abs_max=s0.abs_max)
-        B = images[0].shape[0]
+        B = images[0].shape[0] // L            # images (the rows are B * L)
         self.R = B * L
         nb = B if _BLOCK_IMAGES is None else max(1, _BLOCK_IMAGES)
         self.blocks = [(b0, min(B, b0 + nb)) for b0 in range(0, B, nb)]
@@ -534,7 +540,7 @@ class _Compact:
     def first_read(self, cols, ks):
         """First attempt of the tiles ``ks`` (one input slice ``cols``, its output tiles), block
         by block: ``[(y (E1, R, cols_j), saturated (E1,) bool), ...]``."""
-        from .backends.patch_read import finish_tiles, patch_codes
+        from .backends.patch_read import finish_tiles, slice_codes
 
         E1, L, s0 = self.E1, self.L, self.specs[0]
         ws = [self._weights(k) for k in ks]
@@ -545,23 +551,25 @@ class _Compact:
         posts = [self.specs[k].scale.reshape(-1).expand(E1).contiguous() for k in ks]
         for b0, b1 in self.blocks:
             r0, rb = b0 * L, (b1 - b0) * L
-            codes = [patch_codes(im[b0:b1], cols, *self.geo, in_step=s0.in_step, **self.dac) for im in self.images]
+            codes = [slice_codes(im[r0:r0 + rb], cols, in_step=s0.in_step, **self.dac) for im in self.images]
             s = None
             if s0.abs_max:
                 s = torch.stack([c[0] for c in codes]) if self.per_member else codes[0][0].view(1, rb)
+            one = len(self.blocks) == 1
             for j, w in enumerate(ws):
-                acc = torch.empty((E1, rb, w.shape[-2]), dtype=dt)
+                acc = ys[j] if one else torch.empty((E1, rb, w.shape[-2]), dtype=dt)
                 for e in range(E1):
-                    torch.mm(codes[e if self.per_member else 0][1].t(), w[e].t(), out=acc[e])
+                    torch.mm(codes[e if self.per_member else 0][1], w[e].t(), out=acc[e])
                 sats[j] |= finish_tiles(acc, members[j], self.M, self.width, s, posts[j], self.key, s0.noise_std,
                                         s0.adc_levels, row_offset=r0)
-                ys[j][:, r0:r0 + rb] = acc
+                if not one:
+                    ys[j][:, r0:r0 + rb] = acc
         return list(zip(ys, sats))
 
     def bound_manage(self, cols, k, e):
         """Tile ``k`` of chip ``e`` after bound management (:func:`~physnn.crossbar.read.bound_manage`
         for one member: attempt ``t`` halves the inputs again, noise of key ``subkey(key, t)``)."""
-        from .backends.patch_read import finish_tiles, patch_codes
+        from .backends.patch_read import finish_tiles, slice_codes
 
         sp, L = self.specs[k], self.L
         w = self._weights(k)[e]
@@ -578,8 +586,8 @@ class _Compact:
             flag = False
             for b0, b1 in self.blocks:
                 r0, rb = b0 * L, (b1 - b0) * L
-                s, codes = patch_codes(im[b0:b1], cols, *self.geo, in_step=sp.in_step * red, **self.dac)
-                acc = torch.mm(codes.t(), w.t()).unsqueeze(0)
+                s, codes = slice_codes(im[r0:r0 + rb], cols, in_step=sp.in_step * red, **self.dac)
+                acc = torch.mm(codes, w.t()).unsqueeze(0)
                 flag |= bool(finish_tiles(acc, member, self.M, self.width, None if s is None else s.view(1, rb), pr,
                                           subkey(self.key, attempt), sp.noise_std, sp.adc_levels,
                                           row_offset=r0)[0])

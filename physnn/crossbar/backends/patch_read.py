@@ -4,22 +4,18 @@ Two numba passes, each the per-element arithmetic of the reference read
 (:func:`physnn.crossbar.read.input_codes`, :func:`physnn.crossbar.read.finish`) in the same dtype
 and order, so the codes and the per-element finishing are those of the reference bit for bit:
 
-* :func:`patch_codes`: the DAC of the receptive fields of a padded image batch read straight
-  from the image (no unfolded copy): per output position and tile input slice, the abs-max
-  scale ``s = max(max|x|, 1e-30)`` over the slice (or none), then ``round(clamp(x / (s * step),
-  -L, L))``. The codes are written transposed, ``(slice columns, rows)``: along the output
-  width the receptive fields of one kernel position are one contiguous run of the image (stride
-  1), so both passes vectorise over the output width. A GEMM takes the transposed codes
-  through BLAS's transpose flag (``torch.mm(codes_t.t(), w.t())``), no copy.
+* :func:`slice_codes`: the DAC of one tile's column slice of the unfolded matrix, read in place
+  (a strided view: no copy of the slice, no zero padding to the tile height): per row the abs-max
+  scale over the slice (or none), then the rounded, clamped codes.
 * :func:`finish_tiles`: output noise, ADC, saturation flags and output scale of the tiles of one
   read, in place on ``(k, rows, cols)``, with the noise counters of the *padded* combined read
   (``(r * n_members + member) * width + o``, ``width`` the padded tile width), so that a tile
   read at its own width draws exactly the noise its real columns get in the padded read.
 
-Memory safety: the arrays reach numba as numpy views of contiguous CPU tensors whose shapes the
-caller (:meth:`~physnn.crossbar.tiles.TiledAnalogLinear.read_patches`) derived from the layer's
-geometry; every index below stays inside those shapes (``patch_codes``: ``c < C``, ``ho * sh +
-u * dh < H``, ``wo * sw + v * dw < W`` by the output-size formula of a convolution).
+Memory safety: the arrays reach numba as numpy views of CPU tensors whose shapes the caller
+derived from the layer's geometry; the kernels index only inside the shapes of the arrays they
+are given (loops over ``range(shape)``), and every output buffer is written in full before it
+is read (``tests/fastpath_cases.py`` case ``conv`` in poisoned-buffer mode).
 """
 
 from __future__ import annotations
@@ -33,7 +29,7 @@ from ...buffers import scratch
 from ..read import noise_tables
 from .numba_cpu import noise_draws, numba
 
-__all__ = ["patch_codes", "finish_tiles"]
+__all__ = ["slice_codes", "finish_tiles"]
 
 _KERNELS: dict = {}
 #: numba ``prange`` kernels (measured at load 14 on 2 cores: serial kernels were slower)
@@ -50,109 +46,51 @@ def _make_codes(ft):
     mask, tiny = it(np.iinfo(it).max), ft(1e-30)
 
     @numba.njit(parallel=_PARALLEL, nogil=True, cache=True, error_model="numpy")
-    def codes_prange(xp, a, b, kh, kw, dh, dw, sh, sw, n_ho, n_wo, s_out, den, codes_t, step_in, lim_in, abs_max,
-                     has_dac):
+    def codes_prange(x, s_out, codes, step_in, lim_in, abs_max, has_dac):
         step, lim = ft(step_in), ft(lim_in)
-        khw = kh * kw
-        n_q = xp.shape[0] * n_ho
-        # pass 1, per output position: the DAC's divisor (abs-max over the column range: an integer
-        # max of the sign-cleared bit patterns, as numba_cpu's DAC)
-        for q in numba.prange(n_q):
-            n = q // n_ho
-            ho = q - n * n_ho
-            r0 = q * n_wo
+        n = x.shape[1]
+        for r in numba.prange(x.shape[0]):
+            src = x[r]
+            den = step
             if abs_max:
-                m = scratch(n_wo, it)
-                for wo in range(n_wo):
-                    m[wo] = 0
-                for k in range(a, b):
-                    c = k // khw
-                    rem = k - c * khw
-                    u = rem // kw
-                    row = xp[n, c, ho * sh + u * dh]
-                    off = (rem - u * kw) * dw
-                    if sw == 1:
-                        for wo in range(n_wo):
-                            m[wo] = max(m[wo], bitcast(row[off + wo]) & mask)
-                    else:
-                        for wo in range(n_wo):
-                            m[wo] = max(m[wo], bitcast(row[off + wo * sw]) & mask)
-                for wo in range(n_wo):
-                    sr = bitcast(it(m[wo]))
-                    sr = max(sr, tiny) if sr == sr else sr
-                    s_out[r0 + wo] = sr
-                    den[r0 + wo] = sr * step
-            else:
-                for wo in range(n_wo):
-                    den[r0 + wo] = step
-        # pass 2, per column: its codes for all rows (one sequential run of codes_t each)
-        for k in numba.prange(a, b):
-            c = k // khw
-            rem = k - c * khw
-            u = rem // kw
-            off = (rem - u * kw) * dw
-            dst = codes_t[k - a]
-            for q in range(n_q):
-                n = q // n_ho
-                ho = q - n * n_ho
-                r0 = q * n_wo
-                row = xp[n, c, ho * sh + u * dh]
-                if sw == 1:
-                    for wo in range(n_wo):
-                        val = row[off + wo] / den[r0 + wo]
-                        if has_dac:
-                            val = np.rint(min(max(val, -lim), lim))
-                        dst[r0 + wo] = val
-                else:
-                    for wo in range(n_wo):
-                        val = row[off + wo * sw] / den[r0 + wo]
-                        if has_dac:
-                            val = np.rint(min(max(val, -lim), lim))
-                        dst[r0 + wo] = val
+                # max |x| as the largest bit pattern with the sign cleared (numba_cpu's DAC)
+                m = bitcast(src[0]) & mask
+                for j in range(1, n):
+                    m = max(m, bitcast(src[j]) & mask)
+                sr = bitcast(it(m))
+                sr = max(sr, tiny) if sr == sr else sr
+                s_out[r] = sr
+                den = sr * step
+            dst = codes[r]
+            for j in range(n):
+                v = src[j] / den
+                if has_dac:
+                    v = np.rint(min(max(v, -lim), lim))
+                dst[j] = v
 
     return codes_prange
 
 
-def patch_codes(xp: torch.Tensor, cols: tuple[int, int], kernel_size: tuple[int, int], dilation: tuple[int, int],
-                stride: tuple[int, int], out_size: tuple[int, int], *, in_step: float, in_levels: float | None,
+def slice_codes(x: torch.Tensor, cols: tuple[int, int], *, in_step: float, in_levels: float | None,
                 abs_max: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """DAC codes of the unfolded columns ``cols = (a, b)`` of a padded image batch.
-
-    Parameters
-    ----------
-    xp : Tensor (N, C, H, W)
-        The padded input (float32 or float64, CPU; made contiguous here).
-    cols : (int, int)
-        The column range ``[a, b)`` of the unfolded layout of
-        :func:`physnn.crossbar.conv.unfold_columns` (channel-major, then kernel row, then column).
-    kernel_size, dilation, stride, out_size : (int, int)
-        Geometry; ``out_size`` the output ``(Ho, Wo)``.
-    in_step : float
-        Input units per DAC code times the bound-management reduction (as ``input_codes``' ``step``).
-    in_levels : float, optional
-        Largest DAC code (None: no rounding or clamp).
-    abs_max : bool
-        Per-row abs-max input scaling over the column range.
-
-    Returns
-    -------
-    (Tensor (R,) or None, Tensor (b - a, R))
-        The per-row scale (None without abs-max) and the transposed codes, ``R = N * Ho * Wo``
-        rows in the order of ``unfold_columns`` (image, then output row, then output column).
-    """
-    ft = _ft(xp.dtype)
+    """DAC codes of the columns ``cols = (a, b)`` of the rows of ``x`` (R, K) (float32 or float64,
+    CPU; rows need not be contiguous with each other, so a column slice of the unfolded matrix is
+    read in place): per row the abs-max scale ``s = max(max|x|, 1e-30)`` over the slice (or
+    none), then ``round(clamp(x / (s * in_step), -L, L))``; :func:`physnn.crossbar.read.input_codes`
+    in ``x``'s dtype, the arithmetic of ``numba_cpu``'s DAC. ``in_step`` includes the
+    bound-management reduction. Returns the scale (R,) or None and the codes (R, b - a)."""
+    ft = _ft(x.dtype)
     kern = _KERNELS.get(("codes", ft))
     if kern is None:
         kern = _KERNELS[("codes", ft)] = _make_codes(ft)
-    xn = xp.detach().contiguous().numpy()
     a, b = cols
-    n_ho, n_wo = out_size
-    R = xn.shape[0] * n_ho * n_wo
+    xn = x.detach().numpy()[:, a:b]
+    if xn.strides[1] != xn.itemsize:
+        xn = np.ascontiguousarray(xn)
+    R = xn.shape[0]
     s = _np_empty(R if abs_max else 0, ft)
-    den = _np_empty(R, ft)
-    codes = _np_empty((b - a, R), ft)
-    kern(xn, a, b, kernel_size[0], kernel_size[1], dilation[0], dilation[1], stride[0], stride[1], n_ho, n_wo, s,
-         den, codes, in_step, in_levels or 0.0, abs_max, in_levels is not None)
+    codes = _np_empty((R, b - a), ft)
+    kern(xn, s, codes, in_step, in_levels or 0.0, abs_max, in_levels is not None)
     return (torch.from_numpy(s) if abs_max else None), torch.from_numpy(codes)
 
 
