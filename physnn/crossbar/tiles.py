@@ -403,9 +403,10 @@ class TiledAnalogLinear(nn.Module):
 
         Where :meth:`compact_unsupported` says nothing against it, the read is computed at each
         tile's own size, without the padded combined layout (its copies, zero rows and zero
-        columns): per input tile the DAC codes of its column slice of the unfolded matrix, read
-        in place (:func:`~physnn.crossbar.backends.patch_read.slice_codes`), one GEMM per output
-        tile and chip with the tile's programmed weights (no zero rows or columns
+        columns) and without the unfolded copy: per input tile the DAC codes of its column slice
+        of the unfolded matrix gathered straight from the image
+        (:func:`~physnn.crossbar.backends.patch_read.patch_codes`), one GEMM per output tile and
+        chip with the tile's programmed weights (no zero rows or columns
         of the padded combined read), the noise of the padded read's counters, ADC, output
         scale and per-tile bound management (:func:`~physnn.crossbar.backends.patch_read.finish_tiles`),
         the same digital partial sums. The codes, noise draws and per-element finishing equal
@@ -447,8 +448,7 @@ class TiledAnalogLinear(nn.Module):
         n = self.n_tiles
         ig, og = self.in_features // G, self.out_features // G
         B = x.shape[0] // E1 if per_member else x.shape[0]
-        xc = p.columns().reshape(-1, p.width)                  # (E1 * B * L or B * L, K)
-        images = [xc[e * B * L:(e + 1) * B * L] for e in range(E1)] if per_member else [xc]
+        images = [x[e * B:(e + 1) * B] for e in range(E1)] if per_member else [x]
         ctx = _Compact(specs, E1, per_member, images, p, L, key, E1 * n, self._cols)
         out = None
         for g in range(G):
@@ -527,7 +527,7 @@ class _Compact:
         self.L, self.key, self.M, self.width = L, key, n_members, width
         s0 = specs[0]
         self.dac = dict(in_levels=s0.in_levels, abs_max=s0.abs_max)
-        B = images[0].shape[0] // L            # images (the rows are B * L)
+        B = images[0].shape[0]
         self.R = B * L
         nb = B if _BLOCK_IMAGES is None else max(1, _BLOCK_IMAGES)
         self.blocks = [(b0, min(B, b0 + nb)) for b0 in range(0, B, nb)]
@@ -540,7 +540,7 @@ class _Compact:
     def first_read(self, cols, ks):
         """First attempt of the tiles ``ks`` (one input slice ``cols``, its output tiles), block
         by block: ``[(y (E1, R, cols_j), saturated (E1,) bool), ...]``."""
-        from .backends.patch_read import finish_tiles, slice_codes
+        from .backends.patch_read import finish_tiles, patch_codes
 
         E1, L, s0 = self.E1, self.L, self.specs[0]
         ws = [self._weights(k) for k in ks]
@@ -551,7 +551,7 @@ class _Compact:
         posts = [self.specs[k].scale.reshape(-1).expand(E1).contiguous() for k in ks]
         for b0, b1 in self.blocks:
             r0, rb = b0 * L, (b1 - b0) * L
-            codes = [slice_codes(im[r0:r0 + rb], cols, in_step=s0.in_step, **self.dac) for im in self.images]
+            codes = [patch_codes(im[b0:b1], cols, *self.geo, in_step=s0.in_step, **self.dac) for im in self.images]
             s = None
             if s0.abs_max:
                 s = torch.stack([c[0] for c in codes]) if self.per_member else codes[0][0].view(1, rb)
@@ -569,7 +569,7 @@ class _Compact:
     def bound_manage(self, cols, k, e):
         """Tile ``k`` of chip ``e`` after bound management (:func:`~physnn.crossbar.read.bound_manage`
         for one member: attempt ``t`` halves the inputs again, noise of key ``subkey(key, t)``)."""
-        from .backends.patch_read import finish_tiles, slice_codes
+        from .backends.patch_read import finish_tiles, patch_codes
 
         sp, L = self.specs[k], self.L
         w = self._weights(k)[e]
@@ -586,7 +586,7 @@ class _Compact:
             flag = False
             for b0, b1 in self.blocks:
                 r0, rb = b0 * L, (b1 - b0) * L
-                s, codes = slice_codes(im[r0:r0 + rb], cols, in_step=sp.in_step * red, **self.dac)
+                s, codes = patch_codes(im[b0:b1], cols, *self.geo, in_step=sp.in_step * red, **self.dac)
                 acc = torch.mm(codes, w.t()).unsqueeze(0)
                 flag |= bool(finish_tiles(acc, member, self.M, self.width, None if s is None else s.view(1, rb), pr,
                                           subkey(self.key, attempt), sp.noise_std, sp.adc_levels,

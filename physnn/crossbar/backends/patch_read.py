@@ -4,9 +4,10 @@ Two numba passes, each the per-element arithmetic of the reference read
 (:func:`physnn.crossbar.read.input_codes`, :func:`physnn.crossbar.read.finish`) in the same dtype
 and order, so the codes and the per-element finishing are those of the reference bit for bit:
 
-* :func:`slice_codes`: the DAC of one tile's column slice of the unfolded matrix, read in place
-  (a strided view: no copy of the slice, no zero padding to the tile height): per row the abs-max
-  scale over the slice (or none), then the rounded, clamped codes.
+* :func:`patch_codes`: the DAC of one tile's column slice of the unfolded matrix, gathered
+  straight from the padded image (no unfolded copy, no zero padding to the tile height): per
+  output position the receptive field's slice into a small buffer, its abs-max scale (or none),
+  then the rounded, clamped codes, row-major ``(rows, slice columns)``.
 * :func:`finish_tiles`: output noise, ADC, saturation flags and output scale of the tiles of one
   read, in place on ``(k, rows, cols)``, with the noise counters of the *padded* combined read
   (``(r * n_members + member) * width + o``, ``width`` the padded tile width), so that a tile
@@ -29,7 +30,7 @@ from ...buffers import scratch
 from ..read import noise_tables
 from .numba_cpu import noise_draws, numba
 
-__all__ = ["slice_codes", "finish_tiles"]
+__all__ = ["patch_codes", "finish_tiles"]
 
 _KERNELS: dict = {}
 #: numba ``prange`` kernels (measured at load 14 on 2 cores: serial kernels were slower)
@@ -46,51 +47,97 @@ def _make_codes(ft):
     mask, tiny = it(np.iinfo(it).max), ft(1e-30)
 
     @numba.njit(parallel=_PARALLEL, nogil=True, cache=True, error_model="numpy")
-    def codes_prange(x, s_out, codes, step_in, lim_in, abs_max, has_dac):
+    def codes_prange(xp, a, b, kh, kw, dh, dw, sh, sw, n_ho, n_wo, s_out, codes, step_in, lim_in, abs_max,
+                     has_dac, n_blocks):
         step, lim = ft(step_in), ft(lim_in)
-        n = x.shape[1]
-        for r in numba.prange(x.shape[0]):
-            src = x[r]
-            den = step
-            if abs_max:
-                # max |x| as the largest bit pattern with the sign cleared (numba_cpu's DAC)
-                m = bitcast(src[0]) & mask
-                for j in range(1, n):
-                    m = max(m, bitcast(src[j]) & mask)
-                sr = bitcast(it(m))
-                sr = max(sr, tiny) if sr == sr else sr
-                s_out[r] = sr
-                den = sr * step
-            dst = codes[r]
-            for j in range(n):
-                v = src[j] / den
-                if has_dac:
-                    v = np.rint(min(max(v, -lim), lim))
-                dst[j] = v
+        khw = kh * kw
+        L = n_ho * n_wo
+        R = xp.shape[0] * L
+        c_a = a // khw
+        u_a = (a - c_a * khw) // kw
+        v_a = a - c_a * khw - u_a * kw
+        n_k = b - a
+        for blk in numba.prange(n_blocks):
+            buf = scratch(n_k, ft)
+            for r in range(blk * R // n_blocks, (blk + 1) * R // n_blocks):
+                n = r // L
+                q = r - n * L
+                ho = q // n_wo
+                h0 = ho * sh
+                w0 = (q - ho * n_wo) * sw
+                # the row's receptive field (columns a..b-1: channel, kernel row, kernel column)
+                c, u, v = c_a, u_a, v_a
+                for j in range(n_k):
+                    buf[j] = xp[n, c, h0 + u * dh, w0 + v * dw]
+                    v += 1
+                    if v == kw:
+                        v = 0
+                        u += 1
+                        if u == kh:
+                            u = 0
+                            c += 1
+                den = step
+                if abs_max:
+                    # max |x| as the largest bit pattern with the sign cleared (numba_cpu's DAC)
+                    m = bitcast(buf[0]) & mask
+                    for j in range(1, n_k):
+                        m = max(m, bitcast(buf[j]) & mask)
+                    sr = bitcast(it(m))
+                    sr = max(sr, tiny) if sr == sr else sr
+                    s_out[r] = sr
+                    den = sr * step
+                dst = codes[r]
+                for j in range(n_k):
+                    val = buf[j] / den
+                    if has_dac:
+                        val = np.rint(min(max(val, -lim), lim))
+                    dst[j] = val
 
     return codes_prange
 
 
-def slice_codes(x: torch.Tensor, cols: tuple[int, int], *, in_step: float, in_levels: float | None,
+def patch_codes(xp: torch.Tensor, cols: tuple[int, int], kernel_size: tuple[int, int], dilation: tuple[int, int],
+                stride: tuple[int, int], out_size: tuple[int, int], *, in_step: float, in_levels: float | None,
                 abs_max: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """DAC codes of the columns ``cols = (a, b)`` of the rows of ``x`` (R, K) (float32 or float64,
-    CPU; rows need not be contiguous with each other, so a column slice of the unfolded matrix is
-    read in place): per row the abs-max scale ``s = max(max|x|, 1e-30)`` over the slice (or
-    none), then ``round(clamp(x / (s * in_step), -L, L))``; :func:`physnn.crossbar.read.input_codes`
-    in ``x``'s dtype, the arithmetic of ``numba_cpu``'s DAC. ``in_step`` includes the
-    bound-management reduction. Returns the scale (R,) or None and the codes (R, b - a)."""
-    ft = _ft(x.dtype)
+    """DAC codes of the unfolded columns ``cols = (a, b)`` of a padded image batch, gathered
+    straight from the image (no unfolded copy).
+
+    Parameters
+    ----------
+    xp : Tensor (N, C, H, W)
+        The padded input (float32 or float64, CPU; made contiguous here).
+    cols : (int, int)
+        The column range ``[a, b)`` of the layout of :func:`physnn.crossbar.patches.unfold_columns`
+        (channel-major, then kernel row, then kernel column).
+    kernel_size, dilation, stride, out_size : (int, int)
+        Geometry; ``out_size`` the output ``(Ho, Wo)``.
+    in_step : float
+        Input units per DAC code times the bound-management reduction (``input_codes``' ``step``).
+    in_levels : float, optional
+        Largest DAC code (None: no rounding or clamp).
+    abs_max : bool
+        Per-row abs-max input scaling over the column range.
+
+    Returns
+    -------
+    (Tensor (R,) or None, Tensor (R, b - a))
+        The per-row scale ``max(max|x|, 1e-30)`` (None without abs-max) and the codes
+        ``round(clamp(x / (s * in_step), -L, L))``, ``R = N * Ho * Wo`` rows in the order of
+        ``unfold_columns``: :func:`physnn.crossbar.read.input_codes` in ``xp``'s dtype, with the
+        arithmetic of ``numba_cpu``'s DAC.
+    """
+    ft = _ft(xp.dtype)
     kern = _KERNELS.get(("codes", ft))
     if kern is None:
         kern = _KERNELS[("codes", ft)] = _make_codes(ft)
+    xn = xp.detach().contiguous().numpy()
     a, b = cols
-    xn = x.detach().numpy()[:, a:b]
-    if xn.strides[1] != xn.itemsize:
-        xn = np.ascontiguousarray(xn)
-    R = xn.shape[0]
+    n_ho, n_wo = out_size
+    R = xn.shape[0] * n_ho * n_wo
     s = _np_empty(R if abs_max else 0, ft)
     codes = _np_empty((R, b - a), ft)
-    kern(xn, s, codes, in_step, in_levels or 0.0, abs_max, in_levels is not None)
+    kern(xn, a, b, kernel_size[0], kernel_size[1], dilation[0], dilation[1], stride[0], stride[1], n_ho, n_wo, s,
+         codes, in_step, in_levels or 0.0, abs_max, in_levels is not None, max(1, min(R, 4 * numba.get_num_threads())))
     return (torch.from_numpy(s) if abs_max else None), torch.from_numpy(codes)
 
 
