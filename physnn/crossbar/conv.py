@@ -168,8 +168,7 @@ class _AnalogConvNd(nn.Module):
             raise ValueError(f"x: spatial size {tuple(x.shape[-d:])} is smaller than the (dilated, padded) kernel")
         # the read of the unfolded columns (N, L, C * prod(k)): TiledAnalogLinear.read_patches
         # (the plain unfold + read, or its compact equal), (E?, *lead, L, out)
-        y = self.linear.read_patches(PatchColumns(xb, k, dil, st), tuple(lead),
-                                     shared_input=None if E is None else not per_member)
+        y = self.linear(PatchColumns(xb, k, dil, st, tuple(lead)), shared_input=None if E is None else not per_member)
         y = y.movedim(-1, -2)
         spatial = out_sp if d == 2 else out_sp[1:]
         y = y.reshape(*y.shape[:-1], *spatial)

@@ -34,14 +34,17 @@ class PatchColumns(NamedTuple):
     """The unfolded columns of a padded image batch (materialised by :meth:`columns` when read).
 
     ``x`` ``(N, C, H, W)`` (already padded), with ``kernel_size``, ``dilation`` and ``stride``
-    (pairs; a 1-d convolution is a height-1 image with kernel height 1). The matrix it stands for
-    is :meth:`columns`, ``(N, Ho * Wo, C * kh * kw)``.
+    (pairs; a 1-d convolution is a height-1 image with kernel height 1) and ``lead``, the leading
+    dimensions of the convolution's input (product ``N``; ``(E, B)`` for one input per chip). The
+    matrix it stands for is :meth:`matrix`, ``(*lead, Ho * Wo, C * kh * kw)``: what
+    :class:`~physnn.crossbar.tiles.TiledAnalogLinear` reads when given this instead of a tensor.
     """
 
     x: torch.Tensor
     kernel_size: tuple[int, int]
     dilation: tuple[int, int]
     stride: tuple[int, int]
+    lead: tuple[int, ...] = ()
 
     @property
     def out_size(self) -> tuple[int, int]:
@@ -55,5 +58,10 @@ class PatchColumns(NamedTuple):
         return self.x.shape[1] * self.kernel_size[0] * self.kernel_size[1]
 
     def columns(self) -> torch.Tensor:
-        """The materialised matrix (:func:`unfold_columns`)."""
+        """The materialised rows ``(N, Ho * Wo, C * kh * kw)`` (:func:`unfold_columns`)."""
         return unfold_columns(self.x, self.kernel_size, self.dilation, self.stride)
+
+    def matrix(self) -> torch.Tensor:
+        """The materialised matrix with the leading dimensions: ``(*lead, Ho * Wo, C * kh * kw)``."""
+        c = self.columns()
+        return c.reshape(*(self.lead or (self.x.shape[0],)), c.shape[-2], c.shape[-1])

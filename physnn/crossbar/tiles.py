@@ -273,8 +273,12 @@ class TiledAnalogLinear(nn.Module):
         return not (self.training or cfg.ir_drop is not None
                     or (cfg.read_noise_per_forward and cfg.read_noise is not None))
 
-    def forward(self, x: torch.Tensor, *, shared_input: bool | None = None) -> torch.Tensor:
-        """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble."""
+    def forward(self, x: torch.Tensor | PatchColumns, *, shared_input: bool | None = None) -> torch.Tensor:
+        """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble; a
+        :class:`~physnn.crossbar.patches.PatchColumns` reads its :meth:`~physnn.crossbar.patches.PatchColumns.matrix`
+        (see :meth:`read_patches`)."""
+        if isinstance(x, PatchColumns):
+            return self.read_patches(x, x.lead or (x.x.shape[0],), shared_input=shared_input)
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
@@ -426,7 +430,7 @@ class TiledAnalogLinear(nn.Module):
         why = self.compact_unsupported(x)
         if why is not None:
             cols = p.columns()
-            return self(cols.reshape(*lead, L, K), shared_input=shared_input)
+            return self.forward(cols.reshape(*lead, L, K), shared_input=shared_input)
         per_member = per_member_input(torch.empty((*lead, L, K), device="meta"), self.ensemble, shared_input)
         with torch.no_grad():
             y = self._compact(p, per_member, L)
