@@ -355,7 +355,10 @@ class CostRecorder:
 
     def _hook(self, name: str):
         def pre(mod, args, kwargs):
-            r = layer_cost_tensors(mod, args[0], self.config, shared_input=kwargs.get("shared_input"))
+            from ..patches import PatchColumns
+
+            x = args[0].matrix() if isinstance(args[0], PatchColumns) else args[0]   # a convolution's columns
+            r = layer_cost_tensors(mod, x, self.config, shared_input=kwargs.get("shared_input"))
             old = self.results.get(name)
             if old is not None:          # a layer read more than once: energies and times add up
                 for part in ("energy", "latency"):
