@@ -27,6 +27,7 @@ from torch import nn
 
 from ..random import check_generator, draw_seed, own_generator
 from .system import AbstractPhysicalSystem, InputSpec, ParameterSpace, ParameterSpec
+from .writes import AbstractWrite, IdealWrite, PulsedWrite
 
 __all__ = ["AnalogLinearSystem", "AnalogLSTMSystem", "ESNSystem", "ResistiveLSMSystem", "ASICTimingSystem",
            "ModuleSystem"]
@@ -39,6 +40,32 @@ def _activation(name: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
     if name not in _ACTIVATIONS:
         raise ValueError(f"activation={name!r}: expected one of {sorted(k for k in _ACTIVATIONS if k)} or None")
     return _ACTIVATIONS[name]
+
+
+def _write_config(write: Any, config: Any) -> Any:
+    """Check ``write`` against ``config``; the config whose ``update`` is the pulsed step model."""
+    from dataclasses import replace
+
+    from ..crossbar.mapping import DifferentialPair
+
+    if isinstance(write, str):
+        raise TypeError(f"write={write!r}: expected a write config object, IdealWrite() or PulsedWrite(update=...) "
+                        "(physnn.training), not a string")
+    if not isinstance(write, AbstractWrite):
+        raise TypeError(f"write: expected IdealWrite() or PulsedWrite(update=...), got {type(write).__name__}")
+    if not isinstance(write, PulsedWrite):
+        return config
+    model = write.update if write.update is not None else config.update
+    if model is None:
+        raise ValueError("write.update: PulsedWrite needs a device step model, and config.update is None too (the "
+                         "device card has no [update] section); give PulsedWrite(update=SoftBounds(...)) or a card "
+                         "with [update]")
+    if not isinstance(config.mapping, DifferentialPair):
+        raise ValueError(f"config.mapping: pulsed writes need a DifferentialPair, got {type(config.mapping).__name__}")
+    if config.w_max is None:
+        raise ValueError("config.w_max: pulsed writes need a fixed weight scale (the weight of one full conductance "
+                         "swing, e.g. CrossbarConfig.ideal(w_max=1.0)); None rescales at every programming")
+    return replace(config, update=model)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -61,24 +88,39 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         default ``config.t_inference``. :meth:`age` moves it.
     generator : torch.Generator, optional
         Seeds every programming event and the read noise.
+    write : IdealWrite or PulsedWrite, optional
+        How a changed ``theta`` reaches the devices (:mod:`physnn.training.writes`); default
+        :class:`~physnn.training.IdealWrite`. With :class:`~physnn.training.PulsedWrite` the
+        configuration needs a fixed weight scale ``config.w_max`` (the weight of one full
+        conductance swing) and a differential-pair mapping; the step model is
+        ``write.update`` or, if None, ``config.update``.
 
     Notes
     -----
-    A query whose ``theta`` differs from the last programmed one is a *write event*: the weights
-    are programmed with fresh programming noise (``writes`` counts them), then read. Queries with
-    the same ``theta`` only read (fresh output noise per read).
+    A query whose ``theta`` differs from the last requested one is a *write event* (``writes``
+    counts them), then a read; queries with the same ``theta`` only read (fresh output noise per
+    read). With :class:`IdealWrite` every write programs ``theta`` afresh (fresh programming
+    noise). With :class:`PulsedWrite` the first write programs the starting ``theta``; every later
+    one applies ``delta = theta - theta_previous_request`` as pulses through the device model
+    (``layer.update``, open loop), so the weights held, :attr:`written_weight`, drift away from
+    the requested ones by the device's asymmetry, bounds and step noise; ``pulses`` counts the
+    pulses (all devices), :attr:`pulses_per_device` their mean per cross-point. A write that
+    would pass the device's ``endurance`` raises :class:`PhysicalSystemError` naming the
+    parameter, with the array, the counters and the last requested ``theta`` unchanged.
     """
 
     output_units = "1"
 
     def __init__(self, in_features: int, out_features: int, *, config: Any, activation: str | None = "relu",
                  w_bound: float = 1.0, t_read_s: float | None = None, x_bound: float = math.inf,
-                 generator: torch.Generator | None = None, latency_s: float = 0.0):
+                 generator: torch.Generator | None = None, latency_s: float = 0.0, write: Any = None):
         super().__init__(latency_s=latency_s)
         from ..crossbar import AnalogLinear, CrossbarConfig
 
         if not isinstance(config, CrossbarConfig):
             raise TypeError(f"config: expected a CrossbarConfig, got {type(config).__name__}")
+        self.write = IdealWrite() if write is None else write
+        config = _write_config(self.write, config)
         self.config = config
         self.activation = activation
         self._act = _activation(activation)
@@ -94,6 +136,32 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         self.writes = 0
         self._theta: torch.Tensor | None = None
         self._events: tuple | None = None        # (program seed, t, time seed) of the current programming
+
+    @property
+    def pulsed(self) -> bool:
+        """Whether changes are written as pulses (``write`` is a :class:`PulsedWrite`)."""
+        return isinstance(self.write, PulsedWrite)
+
+    @property
+    def pulses(self) -> int:
+        """Programming pulses applied so far (all devices; 0 with :class:`IdealWrite`)."""
+        p = getattr(self.layer, "pulses_", None)
+        return 0 if p is None else int(p.sum())
+
+    @property
+    def pulses_per_device(self) -> float:
+        """Mean pulses per cross-point so far (per device of a SET-only pair)."""
+        p = getattr(self.layer, "pulses_", None)
+        return 0.0 if p is None else float(p.sum()) / p.numel()
+
+    @property
+    def written_weight(self) -> torch.Tensor:
+        """The weights the array holds now, ``(out, in)`` (weight units, as read: drift and
+        its compensation included; programming noise and pulse errors included)."""
+        if self._theta is None:
+            raise RuntimeError("written_weight: the array was never written (query it first)")
+        with torch.no_grad():
+            return self.layer.programmed_weight().clone()
 
     @property
     def in_features(self) -> int:
@@ -119,9 +187,27 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         self._theta = theta.detach().clone()
         self._events = (seed, t, tseed)
 
+    def _pulse(self, theta: torch.Tensor) -> None:
+        """Write ``theta - self._theta`` as pulses (refused writes change nothing)."""
+        from .system import PhysicalSystemError
+
+        delta = (theta.detach() - self._theta).view(self.out_features, self.in_features)
+        state = self.generator.get_state()
+        gen = torch.Generator().manual_seed(draw_seed(self.generator))
+        try:
+            self.layer.update(delta.to(self.layer.weight.dtype), self.write.rule, generator=gen)
+        except ValueError as exc:
+            self.generator.set_state(state)
+            raise PhysicalSystemError(f"{type(self).__name__} query #{self.queries + 1}: parameter 'weight': "
+                                      f"{exc}") from exc
+        self._theta = theta.detach().clone()
+
     def _query(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         if self._theta is None or not torch.equal(theta, self._theta):
-            self._program(theta, draw_seed(self.generator), self.t_read_s, draw_seed(self.generator))
+            if self.pulsed and self._theta is not None:
+                self._pulse(theta)
+            else:
+                self._program(theta, draw_seed(self.generator), self.t_read_s, draw_seed(self.generator))
             self.writes += 1
         return self._act(self.layer(x.to(self.layer.weight.dtype)))
 
@@ -138,6 +224,9 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         if self._theta is None or self._events is None:
             raise RuntimeError("age: the array was never programmed (query it first)")
         self.t_read_s = float(t_s)
+        if self.pulsed and self.writes > 1:     # the devices hold pulsed states: only time moves
+            self.layer.set_time(self.t_read_s, torch.Generator().manual_seed(draw_seed(self.generator)))
+            return
         self._program(self._theta, self._events[0], self.t_read_s, draw_seed(self.generator))
 
     def differentiable(self, x: torch.Tensor, theta: torch.Tensor, *, generator: torch.Generator | None = None,
@@ -165,14 +254,34 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         return layer
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "read_gen": self._read_gen.get_state(),
-                "theta": None if self._theta is None else self._theta.clone(), "events": self._events,
-                "writes": self.writes, "t_read_s": self.t_read_s}
+        st = {**super().state_dict(), "read_gen": self._read_gen.get_state(),
+              "theta": None if self._theta is None else self._theta.clone(), "events": self._events,
+              "writes": self.writes, "t_read_s": self.t_read_s}
+        if self.pulsed and self._theta is not None:     # pulsed states cannot be re-programmed from theta
+            lay = self.layer
+            p = getattr(lay, "update_params_", None)
+            st["devices"] = {"layer": {k: v.clone() for k, v in lay.state_dict().items()
+                                       if isinstance(v, torch.Tensor)},
+                             "pulses": None if getattr(lay, "pulses_", None) is None else lay.pulses_.clone(),
+                             "refreshes": None if getattr(lay, "refreshes_", None) is None else lay.refreshes_.clone(),
+                             "params": None if p is None else tuple(t.clone() for t in p[1:])}
+        return st
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.t_read_s = float(state["t_read_s"])
-        if state["theta"] is not None:
+        if state.get("devices") is not None:
+            from ..crossbar.update import PulseParams
+
+            dev = state["devices"]
+            self.layer.load_state_dict(dev["layer"], strict=False)
+            self.layer.pulses_ = None if dev["pulses"] is None else dev["pulses"].clone()
+            self.layer.refreshes_ = None if dev["refreshes"] is None else dev["refreshes"].clone()
+            self.layer.update_params_ = (None if dev["params"] is None
+                                         else PulseParams(self.config.update, *(t.clone() for t in dev["params"])))
+            self._theta = state["theta"].clone()
+            self._events = state["events"]
+        elif state["theta"] is not None:
             self._program(state["theta"], *state["events"])
         self._read_gen.set_state(state["read_gen"])
         self.writes = int(state["writes"])

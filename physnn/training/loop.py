@@ -151,6 +151,8 @@ _VARS = {  # name: (units, long_name)
     "samples": ("1", "input vectors sent to the physical systems by training so far"),
     "eval_queries": ("1", "physical queries spent on evaluation so far"),
     "physical_time": ("s", "simulated time the physical systems spent on queries so far"),
+    "writes": ("1", "parameter write events of the physical systems so far (training and evaluation)"),
+    "pulses": ("1", "programming pulses applied to the physical systems' devices so far (all devices)"),
     "wall_time": ("s", "wall-clock time of training and evaluation so far"),
 }
 
@@ -202,7 +204,8 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
     -------
     xarray.Dataset
         Over ``epoch``: ``loss``, ``train_accuracy``, ``test_accuracy``, ``queries``, ``samples``,
-        ``eval_queries``, ``physical_time``, ``wall_time`` (units and long names in attrs).
+        ``eval_queries``, ``physical_time``, ``writes``, ``pulses`` (the systems' write events and
+        programming pulses so far), ``wall_time`` (units and long names in attrs).
 
     Raises
     ------
@@ -234,7 +237,7 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
         for s, ss in zip(systems, st["systems"]):
             s.load_state_dict(ss)
         gen.set_state(st["gen"])
-        hist = {k: list(v) for k, v in st["history"].items()}
+        hist = {k: list(st["history"].get(k, [math.nan] * len(st["history"]["loss"]))) for k in _VARS}
         start, wall0, eval_q = int(st["epoch"]), float(st["wall_time"]), int(st["eval_queries"])
     else:
         trainer.setup(systems, data, gen)
@@ -283,7 +286,8 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
             q, smp, pt = _totals(systems)
             rec = {"loss": float(np.mean(losses)), "train_accuracy": correct / N if has_correct else math.nan,
                    "test_accuracy": acc, "queries": q - eval_q, "samples": smp, "eval_queries": eval_q,
-                   "physical_time": pt, "wall_time": time.perf_counter() - t0}
+                   "physical_time": pt, "writes": sum(int(s.writes) for s in systems),
+                   "pulses": sum(int(s.pulses) for s in systems), "wall_time": time.perf_counter() - t0}
             for k in _VARS:
                 hist[k].append(rec[k])
             if path is not None:

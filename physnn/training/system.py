@@ -218,8 +218,15 @@ class AbstractPhysicalSystem(abc.ABC):
         Input vectors sent so far (sum of batch sizes).
     physical_time_s : float
         Simulated time spent by the system (``latency_s`` per query).
+    writes : int
+        Write events of the parameters so far (systems that program a substrate count them;
+        0 for the others).
+    pulses : int
+        Programming pulses applied so far, all devices (systems with pulsed writes; else 0).
     """
 
+    writes: int = 0
+    pulses: int = 0
     parameters: ParameterSpace
     input_spec: InputSpec
     output_shape: tuple[int, ...]
@@ -486,6 +493,14 @@ class NoisyDriftingSystem(AbstractPhysicalSystem):
     def differentiable(self, x, theta):
         return self.inner.differentiable(x, theta)
 
+    @property
+    def writes(self) -> int:
+        return self.inner.writes
+
+    @property
+    def pulses(self) -> int:
+        return self.inner.pulses
+
     def state_dict(self):
         return {**super().state_dict(), "inner": self.inner.state_dict(), "offset": self._offset.clone()}
 
@@ -521,6 +536,16 @@ class SequentialSystem(AbstractPhysicalSystem):
         self.input_spec = stages[0].input_spec
         self.output_shape, self.output_units = stages[-1].output_shape, stages[-1].output_units
         self._cuts = np.cumsum([0] + [s.parameters.size for s in stages]).tolist()
+
+    @property
+    def writes(self) -> int:
+        """Write events of all stages."""
+        return sum(s.writes for s in self.stages)
+
+    @property
+    def pulses(self) -> int:
+        """Programming pulses of all stages."""
+        return sum(s.pulses for s in self.stages)
 
     def _thetas(self, theta):
         return [theta[a:b] for a, b in zip(self._cuts[:-1], self._cuts[1:])]
