@@ -196,7 +196,7 @@ def memory_capacity(
     Y = np.stack([uu[idx - k] for k in range(1, max_delay + 1)], axis=1)  # (n, K)
     Xs = X[:, start:]
     r = RidgeReadout(alpha=alpha).fit(Xs[:, :n_train], torch.from_numpy(Y[:n_train]))
-    P = Xs[:, n_train:] @ r._W + r._b  # (E, n_test, K)
+    P = r.predict(Xs[:, n_train:])  # (E, n_test, K)
     Yt = torch.from_numpy(Y[n_train:]).unsqueeze(0)
     Pc = P - P.mean(dim=1, keepdim=True)
     Yc = Yt - Yt.mean(dim=1, keepdim=True)
