@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import os
 import sys
@@ -294,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lm-hwa-epochs", type=int, default=1)
     p.add_argument("--lm-train-chars", type=int, default=150_000, help="characters of the train split used")
     p.add_argument("--no-char-lm", action="store_true", help="skip the char-LM section (reported as null)")
+    p.add_argument("--only", choices=["speed"], default=None,
+                   help="run only the speed section, on untrained models of the same shapes (prints its JSON, "
+                        "publishes nothing)")
     args = p.parse_args(argv)
 
     import warnings
@@ -315,6 +319,17 @@ def main(argv: list[str] | None = None) -> int:
     cfg = aihwkit_preset()
     assert from_aihwkit(rc) == cfg                       # the same device and periphery on both sides
     tile = TileMapping(rows=512, cols=512)
+    if args.only == "speed":
+        torch.manual_seed(args.seed)
+        sp = speed_section(cfg, rc, digits_cnn(), mnist1d_cnn(), args)
+        print(json.dumps({"conv2d_ratio": round(sp["conv2d"]["ratio"], 4), "cnn_ratio": round(sp["cnn"]["ratio"], 4),
+                          "aihwkit_convert_ratio": round(sp["aihwkit"]["ratio"], 4),
+                          "cnn_ratio_mnist1d": round(sp["cnn_mnist1d"]["ratio"], 4),
+                          "speed_ms": {f"{k}_{n}": round(v * 1e3, 3) for k, d in sp.items() for n, v in d.items()
+                                       if n.endswith("_s")},
+                          "untrained_models": True, "threads": args.threads,
+                          "load_avg_1min": round(os.getloadavg()[0], 2)}))
+        return 0
     m1 = classification_section("MNIST-1D CNN", mnist1d_cnn, build_mnist1d(), cfg, tile, args)
     dg = classification_section("digits CNN", digits_cnn, build_digits(args.seed), cfg, tile, args)
     lm, lm_reason = None, None

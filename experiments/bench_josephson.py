@@ -26,6 +26,7 @@ Figures (last printed line, one JSON object; also results/bench_josephson/latest
                                  0.5 GB result (fresh 4 KiB pages of its own, physnn.buffers.empty_pages)
   batch_outputs                  the time-resolved variables of the batch's Dataset
   batch1024_first_call_s         the first such call of the process (numba start-up included)
+  batch1024_float32_s            batch1024_s with the phases stored as float32 (phase_dtype)
   batch_compiled_loop            1 if the compiled (numba) ensemble loop was used, 0 for numpy only
   batch_kernel_threads           threads of the compiled ensemble loop (member groups run concurrently)
   jtl_string_s                   simulate(ex_jtl_string) wall time (2006 junctions, 8000 steps)
@@ -414,19 +415,28 @@ def main(argv=None) -> int:
     result[f"{key}_cpu_s"] = float(np.median(cpus[1:]))
     result[f"{key}_sys_s"] = float(np.median(syss[1:]))
     result[f"{key}_first_call_s"] = walls[0]
+    # the same calls storing the phases as float32 (simulate(phase_dtype=float32): 7.2 significant
+    # digits, JoSIM's CSV has 7; the integration stays float64), back to back
+    w32 = []
+    for _ in range(3 if not args.quick else 2):
+        ds_ens = None
+        t0 = time.perf_counter()
+        ds_ens = simulate(dcsfq, ensemble=factors, junction_voltage=False, phase_dtype=np.float32)
+        w32.append(time.perf_counter() - t0)
+    result[f"{key}_float32_s"] = float(np.median(w32[1:]))
+    ds_ens = simulate(dcsfq, ensemble=factors, junction_voltage=False)
     # members whose junction phase moved > 0.2*2pi in one 0.25 ps step (JoSIM's rule) are rerun
     # from t = 0 at 0.125 ps inside the same call
     result["batch_members_step_halved"] = int(np.sum(ds_ens["step_halvings"].values > 0))
     # 1 when the compiled (numba) ensemble loop ran; numba's one-time start (0.35-0.55 s on the test
     # machine at the first compiled call in the process) and the loop's cache load (~0.1 s) are part
     # of batch*_first_call_s only
-    from physnn.josephson import _ensemble_kernel
+    from physnn.josephson.backends import get_backend
 
-    result["batch_compiled_loop"] = int(_ensemble_kernel.available())
+    tiled = ds_ens.attrs["loop"] == "tiled-compiled"
+    result["batch_compiled_loop"] = int(tiled)
     result["batch_outputs"] = sorted(str(k) for k in ds_ens.data_vars if "time" in ds_ens[k].dims)
-    from physnn.josephson import transient as _tr
-
-    result["batch_kernel_threads"] = _tr._kernel_threads(n_ens) if _ensemble_kernel.available() else 1
+    result["batch_kernel_threads"] = get_backend("tiled-compiled").threads_for(n_ens) if tiled else 1
     from physnn.josephson import switch_times
 
     from physnn.josephson import delays

@@ -3,7 +3,9 @@
 A card is a TOML file made of sections. Every number is a table ``{ value = …, units = "…",
 source = "…" }``; strings (model names, descriptions) are bare. This module is data only: the
 loader in :mod:`physnn.cards` checks each card against :data:`SECTIONS`. A new physical effect
-that needs card data adds its section here (one entry, its fields with units and ranges).
+of :class:`~physnn.crossbar.CrossbarConfig` does not come here: its section is derived from its
+config class's field metadata (:mod:`physnn.crossbar.params`); other card data (substrates that
+are not crossbar effects) adds a section here (one entry, its fields with units and ranges).
 
 Units are SI. A card may write a prefixed unit (``"uS"``, ``"ns"``, ``"mV"``); the loader converts
 it to the SI unit named here.
@@ -11,6 +13,7 @@ it to the SI unit named here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +66,53 @@ _nonneg: dict[str, Any] = dict(lo=0.0)
 _pos: dict[str, Any] = dict(lo=0.0, lo_open=True)
 _frac: dict[str, Any] = dict(lo=0.0, hi=1.0)
 
-SECTIONS: dict[str, Section] = {
+class _Sections(MutableMapping):
+    """The card sections: those written below, and (added on first use) the section of every
+    device effect of :class:`~physnn.crossbar.CrossbarConfig`, derived from its fields' metadata
+    by :func:`physnn.crossbar.params.card_sections` and read from the table it generates
+    (:mod:`physnn.params_table`, plain data: reading a card does not import torch)."""
+
+    def __init__(self, written: dict[str, Section]) -> None:
+        self._d = dict(written)
+        self._derived = False
+
+    def _full(self) -> dict[str, Section]:
+        if not self._derived:
+            from .params_table import CARD_SECTIONS
+
+            self._derived = True
+            for name, d in CARD_SECTIONS.items():
+                sec = Section(fields={k: Field(**f) for k, f in d["fields"].items()}, required=d["required"],
+                              doc=d["doc"])
+                if name in self._d:
+                    raise RuntimeError(f"card section [{name}] is both written in card_schema and derived "
+                                       f"from a CrossbarConfig effect")
+                self._d[name] = sec
+        return self._d
+
+    def __getitem__(self, key: str) -> Section:
+        return self._full()[key]
+
+    def __setitem__(self, key: str, value: Section) -> None:
+        self._d[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._full()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._full())
+
+    def __len__(self) -> int:
+        return len(self._full())
+
+    def __repr__(self) -> str:
+        return f"SECTIONS({sorted(self)})"
+
+
+#: card sections by name. The crossbar effects' sections ([conductance], [programming_noise],
+#: [drift], [read_noise], [variation], [faults], [iv], [wire]) are not written here: each comes
+#: from the fields of its config class (units, ranges, card keys: physnn.crossbar.params).
+SECTIONS: MutableMapping[str, Section] = _Sections({
     "card": Section(
         required=True,
         doc="identity and provenance of the card",
@@ -75,77 +124,6 @@ SECTIONS: dict[str, Section] = {
         },
     ),
     "sources": Section(doc="named references; a quantity's `source` may name one of these keys", fields={}),
-    "conductance": Section(
-        required=True,
-        doc="programmable conductance range of one device",
-        fields={
-            "g_min": Field(units="S", required=True, **_nonneg, doc="lowest programmable conductance"),
-            "g_max": Field(units="S", required=True, **_pos, doc="highest programmable conductance"),
-            "levels": Field(units="1", kind="int", lo=2, doc="distinguishable programmed levels"),
-            "v_read": Field(units="V", **_pos, doc="read voltage at which G is defined"),
-        },
-    ),
-    "programming_noise": Section(
-        doc="error of a programmed conductance (write-verify residual), drawn once per programming",
-        fields={
-            "model": Field(units=None, kind="str", choices=("polynomial", "relative", "absolute"), required=True),
-            "coefficients": Field(
-                units="S", kind="vector",
-                doc="polynomial: sigma(g) = sum_k c_k (g/g_max)^k (aihwkit PCMLikeNoiseModel form)",
-            ),
-            "sigma_rel": Field(units="1", **_nonneg, doc="relative: sigma = sigma_rel * g"),
-            "sigma_abs": Field(units="S", **_nonneg, doc="absolute: sigma = sigma_abs"),
-        },
-    ),
-    "drift": Section(
-        doc="conductance decay g(t) = g(t0) (t/t0)^-nu after programming",
-        fields={
-            "model": Field(units=None, kind="str", choices=("power_law", "pcm_lognormal"), required=True),
-            "t0": Field(units="s", required=True, **_pos, doc="time of the programming read-out"),
-            "nu": Field(units="1", **_nonneg, doc="power_law: mean drift exponent"),
-            "nu_std": Field(units="1", **_nonneg, doc="power_law: device-to-device std of nu"),
-            "g_ref": Field(units="S", **_pos, doc="pcm_lognormal: conductance unit inside the logs"),
-            "nu_mean_coeffs": Field(units="1", kind="vector", doc="mean nu = c0 ln(g/g_ref) + c1"),
-            "nu_mean_min": Field(units="1", **_nonneg),
-            "nu_mean_max": Field(units="1", **_nonneg),
-            "nu_std_coeffs": Field(units="1", kind="vector", doc="std nu = c0 ln(g/g_ref) + c1"),
-            "nu_std_min": Field(units="1", **_nonneg),
-            "nu_std_max": Field(units="1", **_nonneg),
-        },
-    ),
-    "read_noise": Section(
-        doc="noise of one read of a device",
-        fields={
-            "model": Field(units=None, kind="str", choices=("one_over_f", "gaussian"), required=True),
-            "t_read": Field(units="s", **_pos, doc="one_over_f: integration time of a read"),
-            "g_ref": Field(units="S", **_pos, doc="one_over_f: conductance unit of Q(g)"),
-            "q_coeff": Field(units="1", **_nonneg, doc="one_over_f: Q = q_coeff (g/g_ref)^-q_exponent"),
-            "q_exponent": Field(units="1"),
-            "q_max": Field(units="1", **_nonneg, doc="one_over_f: upper clamp of Q"),
-            "sigma_rel": Field(units="1", **_nonneg, doc="gaussian: sigma = sigma_rel * g"),
-        },
-    ),
-    "variation": Section(
-        doc="device-to-device and cycle-to-cycle spread of the programmed conductance",
-        fields={
-            "device_to_device_rel": Field(units="1", **_nonneg),
-            "cycle_to_cycle_rel": Field(units="1", **_nonneg),
-        },
-    ),
-    "faults": Section(
-        doc="fraction of devices stuck regardless of programming",
-        fields={
-            "stuck_on_rate": Field(units="1", **_frac, doc="stuck at g_max (stuck-at-ON / SA1)"),
-            "stuck_off_rate": Field(units="1", **_frac, doc="stuck at g_min (stuck-at-OFF / SA0)"),
-        },
-    ),
-    "iv": Section(
-        doc="nonlinear current-voltage law I = G V_nl sinh(V / V_nl) scaled so dI/dV(0) = G",
-        fields={
-            "model": Field(units=None, kind="str", choices=("linear", "sinh"), required=True),
-            "v_nl": Field(units="V", **_pos, doc="sinh: voltage scale of the nonlinearity"),
-        },
-    ),
     "switching": Section(
         doc="stochastic conductance after forming / soft breakdown (random-weight substrates)",
         fields={
@@ -184,13 +162,7 @@ SECTIONS: dict[str, Section] = {
             "endurance": Field(units="1", lo=1.0, doc="programming pulses a device survives"),
         },
     ),
-    "wire": Section(
-        doc="crossbar interconnect",
-        fields={
-            "r_wire_segment": Field(units="Ohm", **_nonneg, doc="line resistance between adjacent cells"),
-        },
-    ),
-}
+})
 
 # [cost]: technology numbers of the chip-cost model (physnn.crossbar.cost); a separate block so that
 # other sections added beside it merge without conflict.

@@ -25,7 +25,8 @@ from typing import Any
 
 from ._compat import tomllib
 from ._resources import search_path
-from .card_schema import SECTIONS, Field
+from .card_schema import SECTIONS as _SECTIONS
+from .card_schema import Field, Section
 from .units import scale_exact, unit_factor
 
 __all__ = ["CardError", "Quantity", "DeviceCard", "load_card", "list_cards", "parse_card"]
@@ -175,8 +176,13 @@ def _resolve_source(src: str, sources: Mapping[str, str], fail) -> str:
     return src
 
 
-def parse_card(text: str, *, path: Path | str | None = None) -> DeviceCard:
+def parse_card(text: str, *, path: Path | str | None = None,
+               sections: Mapping[str, Section] | None = None) -> DeviceCard:
     """Validate the TOML ``text`` of a card and return the :class:`DeviceCard`.
+
+    ``sections``: the schema to check against (default :data:`physnn.card_schema.SECTIONS`;
+    e.g. ``{**SECTIONS, **physnn.crossbar.params.card_sections(MyConfig)}`` for a config class
+    with effects of its own).
 
     Raises
     ------
@@ -185,6 +191,7 @@ def parse_card(text: str, *, path: Path | str | None = None) -> DeviceCard:
         unknown section or key, missing field, missing/unknown unit, missing source, value out of
         its physical range, inconsistent ranges (g_min >= g_max).
     """
+    known = _SECTIONS if sections is None else sections
     label = str(path) if path is not None else "<card text>"
     try:
         raw = tomllib.loads(text)
@@ -197,11 +204,11 @@ def parse_card(text: str, *, path: Path | str | None = None) -> DeviceCard:
         return CardError(f"{where}: {msg}")
 
     for sec in raw:
-        if sec not in SECTIONS:
-            raise fail(sec, None, f"unknown section; known sections: {sorted(SECTIONS)}")
+        if sec not in known:
+            raise fail(sec, None, f"unknown section; known sections: {sorted(known)}")
         if not isinstance(raw[sec], dict):
             raise fail(sec, None, "must be a table")
-    for sec, schema in SECTIONS.items():
+    for sec, schema in known.items():
         if schema.required and sec not in raw:
             raise CardError(f"{label}: missing required section [{sec}]")
 
@@ -216,7 +223,7 @@ def parse_card(text: str, *, path: Path | str | None = None) -> DeviceCard:
     for sec, table in raw.items():
         if sec == "sources":
             continue
-        schema = SECTIONS[sec]
+        schema = known[sec]
         sec_source = table.get("source") if sec != "card" else None
         if isinstance(sec_source, str) and sec_source.strip():
             _resolve_source(sec_source, sources, lambda m: fail(sec, "source", m))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_phases", "heatmap", "lines_ci"]
+__all__ = ["plot_phases", "heatmap", "lines_ci", "pareto"]
 
 
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
@@ -103,4 +103,30 @@ def lines_ci(ds: Any, metric: str, x: str, hue: str | None = None, ax: Any = Non
     ax.set_ylabel(ylabel if ylabel is not None else f"{metric} (mean, {100 * float(ds.attrs.get('ci_level', 0.95)):.0f} % CI)")
     if hue is not None:
         ax.legend(title=_label(ds, hue), fontsize=7, title_fontsize=7)
+    return ax
+
+
+def pareto(points: Any, ax: Any = None, *, x: str = "energy_J", y: str = "accuracy", label: str | None = None,
+           xscale: str = "log", xlabel: str = "energy per inference (J)", ylabel: str = "accuracy") -> Any:
+    """Accuracy against cost of design points (a list of dicts with keys ``x``, ``y`` and, when
+    given, ``label``, e.g. the ``pareto_points`` of ``experiments/bench_cost.py``): every point,
+    the Pareto front (:func:`physnn.crossbar.cost.pareto_front`) joined by a line and labelled."""
+    from .crossbar.cost.pareto import pareto_front
+
+    ax = _axes(ax, (6, 4))
+    pts = list(points)
+    xs = np.array([float(p[x]) for p in pts])
+    ys = np.array([float(p[y]) for p in pts])
+    front = pareto_front(xs, ys)
+    ax.scatter(xs[~front], ys[~front], s=14, color="0.6", label="design")
+    order = np.argsort(xs[front])
+    fx, fy = xs[front][order], ys[front][order]
+    ax.plot(fx, fy, marker="o", ms=4, color="C3", label="Pareto front")
+    if label is not None:
+        for i in np.flatnonzero(front):
+            ax.annotate(str(pts[i][label]), (xs[i], ys[i]), fontsize=6, xytext=(3, -8), textcoords="offset points")
+    ax.set_xscale(xscale)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
     return ax

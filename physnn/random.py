@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["check_generator", "generator_from_seed", "numpy_rng", "spawn", "check_seed", "legacy_generator"]
+__all__ = ["check_generator", "generator_from_seed", "numpy_rng", "spawn", "own_generator", "draw_seed", "check_seed",
+           "legacy_generator"]
 
 _SEED_HIGH = 2**63 - 1
 
@@ -80,6 +81,26 @@ def spawn(generator: torch.Generator | None, n: int, name: str = "generator") ->
     dev = generator.device if generator is not None else "cpu"
     seeds = torch.randint(0, _SEED_HIGH, (n,), generator=generator, dtype=torch.int64, device=dev).tolist()
     return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
+def draw_seed(generator: torch.Generator | None, name: str = "generator") -> int:
+    """One seed in ``[0, 2**62)`` drawn from ``generator`` (None: torch's global generator), for a
+    generator of its own (``torch.Generator().manual_seed(draw_seed(g))``)."""
+    check_generator(generator, name)
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
+
+
+def own_generator(generator: torch.Generator | None, name: str = "generator") -> torch.Generator:
+    """A generator an object may keep and advance: ``generator`` itself, or (None) a fresh CPU
+    generator seeded with one draw from torch's global generator (so ``torch.manual_seed`` fixes
+    it, and later global draws do not move it).
+
+    Raises
+    ------
+    TypeError
+        As :func:`check_generator`, naming ``name``.
+    """
+    return check_generator(generator, name) or spawn(None, 1)[0]
 
 
 def legacy_generator(generator: Any, name: str = "generator", *, accept_int: bool = False) -> torch.Generator | None:

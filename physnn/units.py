@@ -9,8 +9,9 @@ prefix.
 from __future__ import annotations
 
 import math
+from typing import Any
 
-__all__ = ["unit_factor", "scale_exact", "PREFIX", "TIME_UNITS"]
+__all__ = ["unit_factor", "scale_exact", "label", "PREFIX", "TIME_UNITS"]
 
 PREFIX = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
 TIME_UNITS = {"min": 60.0, "h": 3600.0, "day": 86400.0, "year": 365.25 * 86400.0}
@@ -37,3 +38,21 @@ def scale_exact(v: float, factor: float) -> float:
     if abs(exp - round(exp)) < 1e-12:
         return float(f"{float(v)!r}e{int(round(exp))}")
     return v * factor
+
+
+def label(ds: Any, **spec: tuple[str, str]) -> Any:
+    """Give variables / coordinates of an xarray object their ``units`` and ``long_name`` attrs.
+
+    ``label(ds, current=("A", "bias current"), epoch=("1", "epoch"))``; returns ``ds``. The one
+    helper for the house rule that every xarray output says its unit and what it is.
+
+    Raises
+    ------
+    ValueError
+        Naming the entry whose value is not a ``(units, long_name)`` pair of strings.
+    """
+    for name, pair in spec.items():
+        if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise ValueError(f"{name}={pair!r}: must be a (units, long_name) pair of strings")
+        ds[name].attrs.update(units=pair[0], long_name=pair[1])
+    return ds

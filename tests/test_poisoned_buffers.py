@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).parent / "fastpath_cases.py"
-CASES = ["read:float32", "read:float64", "noise:float32", "noise:float64", "lstm:float32", "lstm:float64",
+CASES = ["read:float32", "read:float64", "sliced:float32", "sliced:float64", "conv:float32", "conv:float64", "noise:float32", "noise:float64", "lstm:float32", "lstm:float64",
          "esn:float32", "esn:float64", "josephson:float64"]
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -36,7 +36,10 @@ from .._checks import check_finite, check_int_range, check_positive
 from .sha256 import BlockHeader, scan_nonces, share_probability, target_from_probability
 from .timing import TimingParams, error_probability, thermal_step
 
-__all__ = ["MinerParams", "ShareTrace", "simulate_shares", "drive_from_signal"]
+__all__ = ["MinerParams", "MinerMode", "ShareTrace", "simulate_shares", "drive_from_signal"]
+
+#: how :func:`simulate_shares` finds shares: Poisson statistics of the hash rate, or real SHA-256 hashes
+MinerMode = Literal["statistical", "hashlib"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +112,7 @@ def simulate_shares(
     *,
     window: float,
     params: MinerParams = MinerParams(),
-    mode: str = "statistical",
+    mode: MinerMode = "statistical",
     substeps: int = 10,
     t_start: float | None = None,
     generator: torch.Generator | None = None,
@@ -141,8 +144,8 @@ def simulate_shares(
         raise ValueError(f"voltage/frequency: need equal non-empty 1-D shapes, got {v.shape} and {f.shape}")
     check_positive(window, "window")
     check_int_range(substeps, "substeps", 1)
-    if mode not in ("statistical", "hashlib"):
-        raise ValueError(f"mode={mode!r}: expected 'statistical' or 'hashlib'")
+    if mode not in get_args(MinerMode):
+        raise ValueError(f"mode={mode!r}: expected one of {get_args(MinerMode)}")
     rng = numpy_rng(generator)
     tp = params.timing
     p = params.share_probability

@@ -6,7 +6,7 @@ import re
 
 import click
 
-from ..josephson.values import scale_factor  # the netlists' suffix table (standard library only)
+from ..josephson.netlist.values import scale_factor  # the netlists' suffix table (standard library only)
 
 # a number with the scale suffixes of SPICE/JoSIM netlists (case-insensitive; "meg" before "m";
 # "µ" for "u"), optionally followed by a unit ("100ps", "2.5ns", "1e-10")

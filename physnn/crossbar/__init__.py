@@ -22,7 +22,8 @@ ramp_adc               ramp ADC whose memristor-programmed ramp computes the act
 rnn                    ``AnalogLSTM`` / ``AnalogGRU`` / ``AnalogRNN`` on crossbars
 rnn_stack              ``StackedAnalogLSTM`` / ... : drop-in ``nn.LSTM`` (layers, directions, torch's layouts)
 tiles                  ``TileMapping`` / ``TiledAnalogLinear``: a layer split over fixed-size arrays
-conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled read
+conv                   ``AnalogConv1d`` / ``AnalogConv2d``: unfold + one tiled read (or its compact equal)
+patches                ``PatchColumns``: a convolution's receptive fields as a matrix, for the tiled read
 attention              ``AnalogMultiheadAttention`` / ``AnalogTransformerEncoderLayer``: tiled projections
 unconvert              ``to_float``: the float model of a converted one
 conversion             ``convert`` any ``nn.Module`` onto tiles, ``program_model``, ``set_model_time``
@@ -67,7 +68,7 @@ __all__ = [
     "AnalogMultiheadAttention", "AnalogTransformerEncoderLayer",
     "StackedAnalogLSTM", "StackedAnalogGRU", "StackedAnalogRNN",
     "to_float",
-    "Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time", "analog_layers",
+    "PatchColumns", "Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time", "analog_layers",
 ]
 
 from .config import CrossbarConfig, IRDrop, aihwkit_preset, from_aihwkit  # noqa: E402
@@ -77,6 +78,7 @@ from .ramp_adc import (RampADC, RampADCActivation, RampDevices, ThresholdLookup,
                        ramp_error, solve_ramp, uniform_adc_lut_error)
 from .rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN,  # noqa: E402
                   AnalogRNNCell, IdealActivations, RampActivations)
+from .patches import PatchColumns  # noqa: E402
 from .tiles import TileMapping, TiledAnalogLinear  # noqa: E402
 from .conv import AnalogConv1d, AnalogConv2d  # noqa: E402
 from .attention import AnalogMultiheadAttention, AnalogTransformerEncoderLayer  # noqa: E402

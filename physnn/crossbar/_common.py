@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from .._checks import check_finite, check_int_range
+from .._checks import check_finite
+from .params import check_params
 
 
 def as_tensor_input(x: Any, name: str) -> torch.Tensor:
@@ -77,9 +78,7 @@ class SymmetricLevels:
     _full_scale = ""
 
     def __post_init__(self) -> None:
-        check_int_range(self.bits, "bits", 2, 31)
-        name = self._full_scale
-        object.__setattr__(self, name, positive_scale(getattr(self, name), name))
+        check_params(self)
 
     @property
     def levels(self) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ._common import SymmetricLevels, as_tensor_input, positive_scale, symmetric_quantize
+from .params import param
 
 __all__ = ["ADC", "adc"]
 
@@ -24,8 +25,8 @@ class ADC(SymmetricLevels):
         Saturation level (> 0) in the unit of the output (normalised, or A).
     """
 
-    bits: int
-    y_max: float = 1.0
+    bits: int = param(units="bit", kind="int", lo=2, hi=31, card=None, long_name="ADC resolution")
+    y_max: float = param(1.0, units="1", lo=0.0, lo_open=True, card=None, long_name="ADC saturation level (config output units)")
 
     _full_scale = "y_max"
 

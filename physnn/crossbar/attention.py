@@ -80,6 +80,17 @@ def _copy_into(dst: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) 
             dst.bias.copy_(bias)
 
 
+def _float_weight(m: nn.Module) -> torch.Tensor:
+    """The float (target) weight ``(out, in)`` of a projection (analog or ``nn.Linear``)."""
+    return m.weight.detach()
+
+
+def _float_module(m: nn.Module) -> nn.Module:
+    """A float copy of a projection / feed-forward layer (``to_linear`` of an analog one)."""
+    f = getattr(m, "to_linear", None)
+    return f() if callable(f) else copy.deepcopy(m)
+
+
 def _is_ensemble_layer(m: nn.Module) -> bool:
     return isinstance(m, (TiledAnalogLinear, AnalogLinear)) and m.ensemble is not None
 
@@ -235,6 +246,36 @@ class AnalogMultiheadAttention(nn.Module):
                 new.bias_v.copy_(mha.bias_v)
         new.train(mha.training)
         return new
+
+    def to_float(self) -> nn.MultiheadAttention:
+        """An ``nn.MultiheadAttention`` holding the float (target) weights of the projections
+        (packed ``in_proj_weight`` or separate ``q/k/v_proj_weight``), their biases and
+        ``bias_k``/``bias_v``; the inverse of :meth:`from_torch` (programmed devices dropped)."""
+        w0 = _float_weight(self.out_proj)
+        bias = getattr(self.out_proj, "bias", None) is not None
+        mha = nn.MultiheadAttention(self.embed_dim, self.num_heads, dropout=self.dropout, bias=bias,
+                                    add_bias_kv=self.bias_k is not None, add_zero_attn=self.add_zero_attn,
+                                    kdim=self.kdim, vdim=self.vdim, batch_first=self.batch_first,
+                                    device=w0.device, dtype=w0.dtype)
+        with torch.no_grad():
+            if self.packed:
+                mha.in_proj_weight.copy_(_float_weight(self.in_proj))
+                if bias:
+                    mha.in_proj_bias.copy_(self.in_proj.bias)
+            else:
+                for k, n in enumerate(("q_proj", "k_proj", "v_proj")):
+                    m = getattr(self, n)
+                    getattr(mha, f"{n}_weight").copy_(_float_weight(m))
+                    if bias:
+                        mha.in_proj_bias[k * self.embed_dim:(k + 1) * self.embed_dim].copy_(m.bias)
+            mha.out_proj.weight.copy_(w0)
+            if bias:
+                mha.out_proj.bias.copy_(self.out_proj.bias)
+            if self.bias_k is not None:
+                mha.bias_k.copy_(self.bias_k)
+                mha.bias_v.copy_(self.bias_v)
+        mha.train(self.training)
+        return mha
 
     # -- the forward ----------------------------------------------------------------------------
     def _per_member(self, x: torch.Tensor, name: str, dim: int, ens: int | None) -> bool:
@@ -431,6 +472,25 @@ class AnalogTransformerEncoderLayer(nn.Module):
                   copy.deepcopy(layer.norm2), dropout=layer.dropout.p,
                   activation=copy.deepcopy(act) if isinstance(act, nn.Module) else act, norm_first=layer.norm_first)
         new.train(layer.training)
+        return new
+
+    def to_float(self) -> nn.TransformerEncoderLayer:
+        """An ``nn.TransformerEncoderLayer`` with the float weights of the attention and the
+        feed-forward layers and copies of the norms (dropout, activation, ``norm_first``,
+        ``batch_first`` kept); the inverse of :meth:`from_torch`."""
+        attn = self.self_attn
+        attn_f = attn.to_float() if isinstance(attn, AnalogMultiheadAttention) else copy.deepcopy(attn)
+        l1, l2 = _float_module(self.linear1), _float_module(self.linear2)
+        w = l1.weight
+        act = self.activation
+        new = nn.TransformerEncoderLayer(attn_f.embed_dim, attn_f.num_heads, dim_feedforward=l1.out_features,
+                                         dropout=self.dropout.p, activation=copy.deepcopy(act) if isinstance(act, nn.Module) else act,
+                                         layer_norm_eps=self.norm1.eps, batch_first=attn_f.batch_first,
+                                         norm_first=self.norm_first, bias=l1.bias is not None,
+                                         device=w.device, dtype=w.dtype)
+        new.self_attn, new.linear1, new.linear2 = attn_f, l1, l2
+        new.norm1, new.norm2 = copy.deepcopy(self.norm1), copy.deepcopy(self.norm2)
+        new.train(self.training)
         return new
 
     def _sa(self, x: torch.Tensor, mask, kpm, is_causal: bool) -> torch.Tensor:

@@ -24,27 +24,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
-from .._checks import check_positive
 from .adc import ADC
 from .dac import DAC
 from .drift import Drift
 from .faults import StuckAtFaults
 from .iv import LinearIV, SinhIV, iv_from_card
 from .mapping import ConductanceRange, DifferentialPair, ReferenceColumn
+from .params import (AbstractDeviceEffect, check_params, effect, effect_fields, is_ideal, param,
+                     params_from_card)
 from .programming_noise import ProgrammingNoise
 from .read_noise import ReadNoise
 from .update.base import AbstractUpdateModel
 from .variation import DeviceVariation
 
-__all__ = ["CrossbarConfig", "IRDrop", "from_aihwkit", "aihwkit_preset"]
+__all__ = ["CrossbarConfig", "IRDrop", "InputScaling", "OutputUnits", "from_aihwkit", "aihwkit_preset"]
 
-_INPUT_SCALING = ("fixed", "abs_max")
+#: ``CrossbarConfig.input_scaling``: full scale ``dac.x_max`` (fixed) or per input vector its largest ``|x|``
+InputScaling = Literal["fixed", "abs_max"]
+#: ``CrossbarConfig.output_units``: unit of ``out_noise`` and ``adc.y_max``
+OutputUnits = Literal["normalized", "weight"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class IRDrop:
+class IRDrop(AbstractDeviceEffect):
     """Line-resistance (IR drop) setting of a crossbar read.
 
     Parameters
@@ -62,28 +66,33 @@ class IRDrop:
         Contraction target of the fast approximation.
     """
 
-    r_wire: float
-    r_col: float | None = None
-    exact: bool = False
-    iterations: int | None = None
-    tol: float = 1e-4
+    card_section = "wire"
+    card_doc = "crossbar interconnect"
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "r_wire", check_positive(self.r_wire, "r_wire", allow_zero=True))
-        if self.r_col is not None:
-            object.__setattr__(self, "r_col", check_positive(self.r_col, "r_col", allow_zero=True))
-        if not 0 < float(self.tol) < 1:
-            raise ValueError(f"tol={self.tol!r}: must be in (0, 1)")
+    r_wire: float = param(units="Ohm", lo=0.0, card="r_wire_segment", long_name="row-wire segment resistance",
+                          doc="line resistance between adjacent cells")
+    r_col: float | None = param(None, units="Ohm", lo=0.0, card=None, long_name="column-wire segment resistance")
+    exact: bool = param(False, units=None, kind="bool", card=None, long_name="exact nodal solve")
+    iterations: int | None = param(None, units="1", kind="int", card=None, check=False, sweep=False,
+                                   long_name="sweeps of the fast IR-drop approximation")
+    tol: float = param(1e-4, units="1", lo=0.0, hi=1.0, lo_open=True, hi_open=True, card=None, sweep=False,
+                       long_name="contraction target of the fast IR-drop approximation")
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "IRDrop":
         """From the ``[wire]`` section of a card (``r_wire_segment``)."""
-        from ..cards import load_card
+        return super().from_card(card, **overrides)
 
-        card = load_card(card)
-        kw: dict[str, Any] = {"r_wire": card["wire"]["r_wire_segment"]}
-        kw.update(overrides)
-        return cls(**kw)
+
+def _ir_drop_from_card(card: Any) -> IRDrop | None:
+    """The card's wire resistance as an :class:`IRDrop`, None where it is 0 (no IR drop)."""
+    return IRDrop.from_card(card) if card["wire"].get("r_wire_segment", 0.0) > 0 else None
+
+
+def _update_from_card(card: Any) -> AbstractUpdateModel:
+    from .update import update_model_from_card
+
+    return update_model_from_card(card)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +108,14 @@ class CrossbarConfig:
     w_max : float, optional
         Weight mapped to the full conductance swing. ``None``: the largest ``|w|`` of the array at
         programming (aihwkit's ``SinglePairConductanceConverter``). Larger weights saturate.
+    w_max_per_column : bool
+        Channel-wise weight mapping (aihwkit's ``weight_scaling_columnwise``): each output
+        column's largest ``|w|`` is mapped to the full conductance swing, and a digital gain per
+        column (its ``|w|`` maximum over the array's) restores the weights after the ADC. Small-
+        weight columns then use the whole conductance window (less relative programming noise,
+        the smaller drift variability of large conductances). The output noise and the ADC stay
+        in raw weight units, as without it (needs ``output_units="weight"`` and ``w_max=None``;
+        not with ``ir_drop`` or ``update``).
     weight_clip : float, optional
         Clip the float weights to ``±weight_clip`` before programming (aihwkit ``clip``).
     programming_noise, drift, read_noise, variation, faults
@@ -139,60 +156,66 @@ class CrossbarConfig:
         with ``weight_scaling_omega = 0`` (:func:`from_aihwkit`, :func:`aihwkit_preset`).
     """
 
-    range: ConductanceRange
+    range: ConductanceRange = effect(ConductanceRange, required=True)
     mapping: DifferentialPair | ReferenceColumn | None = None
-    w_max: float | None = None
-    weight_clip: float | None = None
-    programming_noise: ProgrammingNoise | None = None
-    drift: Drift | None = None
-    read_noise: ReadNoise | None = None
-    variation: DeviceVariation | None = None
-    faults: StuckAtFaults | None = None
-    iv: LinearIV | SinhIV | None = None
-    ir_drop: IRDrop | None = None
-    dac: DAC | None = None
-    adc: ADC | None = None
-    out_noise: float = 0.0
-    t_inference: float = 0.0
-    drift_compensation: bool = True
-    input_scaling: str = "fixed"
-    bound_management: bool = False
-    read_noise_per_forward: bool = False
-    v_read: float = 0.2
-    output_units: str = "normalized"
-    update: AbstractUpdateModel | None = None
+    w_max: float | None = param(None, units="1", lo=0.0, lo_open=True, card=None,
+                                long_name="weight mapped to the full conductance swing")
+    w_max_per_column: bool = param(False, units=None, kind="bool", card=None,
+                                   long_name="per-column weight scale (channel-wise mapping)")
+    weight_clip: float | None = param(None, units="1", lo=0.0, lo_open=True, card=None, ideal=None,
+                                      long_name="weight clip before programming")
+    programming_noise: ProgrammingNoise | None = effect(ProgrammingNoise)
+    drift: Drift | None = effect(Drift)
+    read_noise: ReadNoise | None = effect(ReadNoise)
+    variation: DeviceVariation | None = effect(DeviceVariation)
+    faults: StuckAtFaults | None = effect(StuckAtFaults)
+    iv: LinearIV | SinhIV | None = effect((LinearIV, SinhIV), build=iv_from_card)
+    ir_drop: IRDrop | None = effect(IRDrop, build=_ir_drop_from_card)
+    dac: DAC | None = effect(DAC)
+    adc: ADC | None = effect(ADC)
+    out_noise: float = param(0.0, units="1", lo=0.0, card=None, ideal=0.0,
+                             long_name="output read noise std (config output units)")
+    t_inference: float = param(0.0, units="s", lo=0.0, card=None, long_name="time since programming (drift time)")
+    drift_compensation: bool = param(True, units=None, kind="bool", card=None, long_name="global drift compensation")
+    input_scaling: InputScaling = param("fixed", units=None, kind="str", choices=get_args(InputScaling), card=None,
+                                        long_name="input full scale")
+    bound_management: bool = param(False, units=None, kind="bool", card=None, long_name="iterative bound management")
+    read_noise_per_forward: bool = param(False, units=None, kind="bool", card=None,
+                                         long_name="fresh read noise every forward")
+    v_read: float = param(0.2, units="V", lo=0.0, lo_open=True, card="conductance.v_read",
+                          long_name="full-scale read voltage", doc="read voltage at which G is defined")
+    output_units: OutputUnits = param("normalized", units=None, kind="str", choices=get_args(OutputUnits), card=None,
+                                      long_name="unit of out_noise and adc.y_max")
+    update: AbstractUpdateModel | None = effect(AbstractUpdateModel, build=_update_from_card, section="update",
+                                                ideal=None, schema=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.range, ConductanceRange):
-            raise TypeError(f"range: expected a ConductanceRange, got {type(self.range).__name__}")
-        if self.mapping is None:
-            object.__setattr__(self, "mapping", DifferentialPair(self.range))
-        elif not isinstance(self.mapping, (DifferentialPair, ReferenceColumn)):
-            raise TypeError(f"mapping: expected DifferentialPair or ReferenceColumn, got {type(self.mapping).__name__}")
-        elif self.mapping.range != self.range:
-            raise ValueError(f"mapping: its range {self.mapping.range} differs from range={self.range}")
-        types = {"programming_noise": ProgrammingNoise, "drift": Drift, "read_noise": ReadNoise,
-                 "variation": DeviceVariation, "faults": StuckAtFaults, "iv": (LinearIV, SinhIV),
-                 "ir_drop": IRDrop, "dac": DAC, "adc": ADC, "update": AbstractUpdateModel}
-        for name, typ in types.items():
+        for name, m in effect_fields(type(self)):
             v = getattr(self, name)
-            if v is not None and not isinstance(v, typ):
-                want = " or ".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
+            if v is None and name != "range":
+                continue
+            if not isinstance(v, m["types"]):
+                want = " or ".join(t.__name__ for t in m["types"])
+                if name == "range":
+                    raise TypeError(f"range: expected a ConductanceRange, got {type(v).__name__}")
                 raise TypeError(f"{name}: expected {want} or None, got {type(v).__name__}")
-        for name in ("w_max", "weight_clip"):
-            v = getattr(self, name)
-            if v is not None:
-                object.__setattr__(self, name, check_positive(v, name))
-        object.__setattr__(self, "out_noise", check_positive(self.out_noise, "out_noise", allow_zero=True))
-        object.__setattr__(self, "t_inference", check_positive(self.t_inference, "t_inference", allow_zero=True))
-        object.__setattr__(self, "v_read", check_positive(self.v_read, "v_read"))
-        if self.output_units not in ("normalized", "weight"):
-            raise ValueError(f"output_units={self.output_units!r}: must be 'normalized' or 'weight'")
-        if self.input_scaling not in _INPUT_SCALING:
-            raise ValueError(f"input_scaling={self.input_scaling!r}: must be one of {_INPUT_SCALING}")
-        for name in ("drift_compensation", "bound_management", "read_noise_per_forward"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
+            if name == "range" and self.mapping is None:
+                object.__setattr__(self, "mapping", DifferentialPair(self.range))
+        if not isinstance(self.mapping, (DifferentialPair, ReferenceColumn)):
+            raise TypeError(f"mapping: expected DifferentialPair or ReferenceColumn, got {type(self.mapping).__name__}")
+        if self.mapping.range != self.range:
+            raise ValueError(f"mapping: its range {self.mapping.range} differs from range={self.range}")
+        check_params(self)
+        if self.w_max_per_column:
+            for name, bad, why in (("w_max", self.w_max is not None, "must be None (the maximum per column is used)"),
+                                   ("output_units", self.output_units != "weight",
+                                    "must be 'weight' (noise and ADC range in raw weight units per column)"),
+                                   ("ir_drop", self.ir_drop is not None, "must be None (the circuit solve reads "
+                                    "conductances without the per-column gain)"),
+                                   ("update", self.update is not None, "must be None (pulsed writes assume one "
+                                    "w_max per array)")):
+                if bad:
+                    raise ValueError(f"{name}={getattr(self, name)!r}: with w_max_per_column=True it {why}")
         if self.bound_management and self.adc is None:
             raise ValueError("bound_management=True needs an adc (it reacts to ADC saturation)")
 
@@ -211,17 +234,20 @@ class CrossbarConfig:
             if e not in known or e in ("range", "mapping"):
                 raise ValueError(f"effects: {e!r} is not a switchable effect of CrossbarConfig")
             default = {"out_noise": 0.0, "drift_compensation": False, "bound_management": False,
-                       "t_inference": 0.0, "input_scaling": "fixed"}.get(e, None)
+                       "t_inference": 0.0, "input_scaling": "fixed",
+                       "w_max_per_column": False}.get(e, None)
             changes[e] = default
         return replace(self, **changes)
 
     @property
     def is_ideal(self) -> bool:
-        """True when no nonideality is on (the layer then equals ``nn.Linear`` up to round-off)."""
-        return all(getattr(self, n) is None for n in ("programming_noise", "drift", "read_noise", "variation",
-                                                      "faults", "ir_drop", "dac", "adc", "weight_clip")) \
-            and (self.iv is None or isinstance(self.iv, LinearIV)) and self.out_noise == 0.0 \
-            and self.range.levels is None
+        """True when no nonideality is on (the layer then equals ``nn.Linear`` up to round-off).
+
+        Every field declared with an ``ideal`` (:func:`~physnn.crossbar.params.param`,
+        :func:`~physnn.crossbar.params.effect`) must be at it: each effect off (or ideal itself,
+        as ``LinearIV`` and an analog ``range``), ``weight_clip`` None, ``out_noise`` 0.
+        """
+        return is_ideal(self)
 
     # ------------------------------------------------------------------------------------------
     @classmethod
@@ -238,29 +264,14 @@ class CrossbarConfig:
         from ..cards import load_card
 
         card = load_card(card)
-        rng = ConductanceRange.from_card(card)
-        kw: dict[str, Any] = {"range": rng}
-        if "programming_noise" in card:
-            kw["programming_noise"] = ProgrammingNoise.from_card(card)
-        if "drift" in card:
-            kw["drift"] = Drift.from_card(card)
-        if "read_noise" in card:
-            kw["read_noise"] = ReadNoise.from_card(card)
-        if "variation" in card:
-            kw["variation"] = DeviceVariation.from_card(card)
-        if "faults" in card:
-            kw["faults"] = StuckAtFaults.from_card(card)
-        if "iv" in card:
-            kw["iv"] = iv_from_card(card)
-        if "wire" in card and card["wire"].get("r_wire_segment", 0.0) > 0:
-            kw["ir_drop"] = IRDrop.from_card(card)
-        if "update" in card:
-            from .update import update_model_from_card
-
-            kw["update"] = update_model_from_card(card)
-        v_read = card.get_value("conductance", "v_read")
-        if v_read is not None:
-            kw["v_read"] = v_read
+        kw: dict[str, Any] = {}
+        for name, m in effect_fields(cls):
+            if m["section"] is not None and m["section"] in card:
+                build = m["build"] if m["build"] is not None else m["types"][0].from_card
+                v = build(card)
+                if v is not None:
+                    kw[name] = v
+        kw.update(params_from_card(cls, card))
         if "range" in overrides and "mapping" not in overrides:
             overrides["mapping"] = DifferentialPair(overrides["range"])
         kw.update(overrides)

@@ -31,6 +31,7 @@ from torch import nn
 
 from .._checks import check_int_range
 from .config import CrossbarConfig
+from .patches import PatchColumns, unfold_columns
 from .tiles import TileMapping, TiledAnalogLinear
 
 __all__ = ["AnalogConv1d", "AnalogConv2d", "unfold_columns"]
@@ -45,26 +46,6 @@ def _tuple(v: Any, d: int, name: str) -> tuple[int, ...]:
     for k in t:
         check_int_range(k, name, 1 if name != "padding" else 0)
     return t
-
-
-def unfold_columns(x: torch.Tensor, kernel_size: tuple[int, int], dilation: tuple[int, int] = (1, 1),
-                   stride: tuple[int, int] = (1, 1)) -> torch.Tensor:
-    """Receptive fields of a padded ``(N, C, H, W)`` input as rows: ``(N, L, C * kh * kw)``.
-
-    The same numbers in the same order as
-    ``F.unfold(x, kernel_size, dilation=dilation, stride=stride).transpose(-1, -2)`` (columns
-    channel-major, then kernel row, then kernel column; ``L`` output positions row-major), built
-    as a strided view (``Tensor.unfold`` per spatial dimension) and ONE copy into this layout:
-    ``F.unfold`` writes ``(N, C*kh*kw, L)`` and the transpose needs a second copy (2.5x the time
-    of this for a 64-channel 32 x 32 batch of 64; pure data movement, so the two are equal bit
-    for bit, ``tests/crossbar/test_convert_workflows.py``).
-    """
-    (kh, kw), (dh, dw), (sh, sw) = kernel_size, dilation, stride
-    v = x.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)   # (N, C, Ho, Wo, span_h, span_w)
-    if dh > 1 or dw > 1:
-        v = v[..., ::dh, ::dw]
-    n, c, ho, wo = v.shape[:4]
-    return v.permute(0, 2, 3, 1, 4, 5).reshape(n, ho * wo, c * kh * kw).contiguous()
 
 
 class _AnalogConvNd(nn.Module):
@@ -185,9 +166,9 @@ class _AnalogConvNd(nn.Module):
         out_sp = tuple((n - dl * (kk - 1) - 1) // s + 1 for n, kk, dl, s in zip(sp, k, dil, st))
         if any(n < 1 for n in out_sp):
             raise ValueError(f"x: spatial size {tuple(x.shape[-d:])} is smaller than the (dilated, padded) kernel")
-        cols = unfold_columns(xb, k, dil, st)                                # (N, L, C * prod(k))
-        cols = cols.reshape(*lead, cols.shape[-2], cols.shape[-1])
-        y = self.linear(cols, shared_input=None if E is None else not per_member)   # (E?, *lead, L, out)
+        # the read of the unfolded columns (N, L, C * prod(k)): TiledAnalogLinear.read_patches
+        # (the plain unfold + read, or its compact equal), (E?, *lead, L, out)
+        y = self.linear(PatchColumns(xb, k, dil, st, tuple(lead)), shared_input=None if E is None else not per_member)
         y = y.movedim(-1, -2)
         spatial = out_sp if d == 2 else out_sp[1:]
         y = y.reshape(*y.shape[:-1], *spatial)

@@ -103,16 +103,13 @@ _RECURRENT = (StackedAnalogLSTM, StackedAnalogGRU, StackedAnalogRNN, AnalogLSTMC
 
 
 def _recurrent_note(new: nn.Module, tile: TileMapping) -> str:
-    """How a converted recurrent layer sits on arrays (its report line): the input projections
-    on tiles, each recurrent matrix on one array (its per-step read is one read)."""
+    """How a converted recurrent layer sits on arrays (its report line): both matrices on tiles."""
     stacked = hasattr(new, "layers")
-    hh = (new.layers[0].cell if stacked else new).hh
-    note = "W_ih on tiles, W_hh on one array" + (" per layer and direction" if stacked else "")
-    rows, cols = tile.split(hh.in_features, hh.out_features)
-    if len(rows) > 2 or len(cols) > 2:
-        note += (f" (W_hh {hh.out_features}x{hh.in_features} exceeds the tile of {tile.rows} rows x "
-                 f"{tile.cols} cols)")
-    return note
+    cell = new.layers[0].cell if stacked else new
+    hh = cell.hh
+    n_hh = hh.n_tiles if hasattr(hh, "n_tiles") else 1
+    return (f"W_ih and W_hh on tiles (W_hh {hh.out_features}x{hh.in_features}: {n_hh} tile"
+            f"{'s' if n_hh != 1 else ''})" + (" per layer and direction" if stacked else ""))
 
 
 def _analog_types() -> tuple[type, ...]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ._common import SymmetricLevels, as_tensor_input, positive_scale, symmetric_quantize
+from .params import param
 
 __all__ = ["DAC", "dac"]
 
@@ -24,8 +25,8 @@ class DAC(SymmetricLevels):
         Full-scale input (> 0), in the unit of the input (normalised, or V).
     """
 
-    bits: int
-    x_max: float = 1.0
+    bits: int = param(units="bit", kind="int", lo=2, hi=31, card=None, long_name="DAC resolution")
+    x_max: float = param(1.0, units="1", lo=0.0, lo_open=True, card=None, long_name="DAC full-scale input")
 
     _full_scale = "x_max"
 

@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
 from ._common import as_tensor_input, nonneg_float, randn_like
+from .params import AbstractDeviceEffect, param
 
-__all__ = ["Drift", "drift_exponent_stats", "sample_drift_exponents", "apply_drift",
+__all__ = ["Drift", "DriftModel", "drift_exponent_stats", "sample_drift_exponents", "apply_drift",
            "drift_readout_input", "global_drift_compensation"]
 
-_MODELS = ("power_law", "pcm_lognormal")
+#: the drift models (``Drift.model``)
+DriftModel = Literal["power_law", "pcm_lognormal"]
+_MODELS: tuple[str, ...] = get_args(DriftModel)
 _ZERO_CLIP = 1e-7  # floor of g/g_ref inside the log (zero conductance -> finite exponent statistics)
 
 
@@ -43,7 +46,7 @@ def _pair(v: Any, name: str) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class Drift:
+class Drift(AbstractDeviceEffect):
     """Drift configuration.
 
     Parameters
@@ -63,52 +66,51 @@ class Drift:
         Multiplier of the sampled exponents (>= 0).
     """
 
-    model: str = "power_law"
-    t0: float = 20.0
-    nu: float | None = None
-    nu_std: float = 0.0
-    g_ref: float | None = None
-    nu_mean_coeffs: tuple[float, float] | None = None
-    nu_mean_min: float = 0.0
-    nu_mean_max: float = math.inf
-    nu_std_coeffs: tuple[float, float] | None = None
-    nu_std_min: float = 0.0
-    nu_std_max: float = math.inf
-    scale: float = 1.0
+    card_section = "drift"
+    card_doc = "conductance decay g(t) = g(t0) (t/t0)^-nu after programming"
+
+    model: DriftModel = param("power_law", units=None, kind="str", choices=_MODELS, card_required=True,
+                              long_name="drift model")
+    t0: float = param(20.0, units="s", lo=0.0, lo_open=True, card_required=True,
+                      long_name="first read after programming", doc="time of the programming read-out")
+    nu: float | None = param(None, units="1", lo=0.0, long_name="drift exponent",
+                             doc="power_law: mean drift exponent")
+    nu_std: float = param(0.0, units="1", lo=0.0, long_name="drift exponent spread",
+                          doc="power_law: device-to-device std of nu")
+    g_ref: float | None = param(None, units="S", lo=0.0, lo_open=True, long_name="drift reference conductance",
+                                doc="pcm_lognormal: conductance unit inside the logs")
+    nu_mean_coeffs: tuple[float, float] | None = param(None, units="1", kind="vector", check=False,
+                                                       long_name="coefficients of the mean drift exponent",
+                                                       doc="mean nu = c0 ln(g/g_ref) + c1")
+    nu_mean_min: float = param(0.0, units="1", lo=0.0, long_name="lower clip of the mean drift exponent")
+    nu_mean_max: float = param(math.inf, units="1", lo=0.0, allow_inf=True,
+                               long_name="upper clip of the mean drift exponent")
+    nu_std_coeffs: tuple[float, float] | None = param(None, units="1", kind="vector", check=False,
+                                                      long_name="coefficients of the drift exponent spread",
+                                                      doc="std nu = c0 ln(g/g_ref) + c1")
+    nu_std_min: float = param(0.0, units="1", lo=0.0, long_name="lower clip of the drift exponent spread")
+    nu_std_max: float = param(math.inf, units="1", lo=0.0, allow_inf=True,
+                              long_name="upper clip of the drift exponent spread")
+    scale: float = param(1.0, units="1", lo=0.0, card=None, long_name="drift scale factor")
 
     def __post_init__(self) -> None:
-        if self.model not in _MODELS:
-            raise ValueError(f"model={self.model!r}: must be one of {_MODELS}")
-        t0 = nonneg_float(self.t0, "t0")
-        if t0 == 0:
-            raise ValueError("t0=0: must be > 0 s")
-        object.__setattr__(self, "t0", t0)
-        object.__setattr__(self, "scale", nonneg_float(self.scale, "scale"))
-        object.__setattr__(self, "nu_std", nonneg_float(self.nu_std, "nu_std"))
+        super().__post_init__()
         if self.model == "power_law":
             if self.nu is None:
                 raise ValueError("nu: the power_law model needs the mean drift exponent nu")
-            object.__setattr__(self, "nu", nonneg_float(self.nu, "nu"))
             return
-        if self.g_ref is None or nonneg_float(self.g_ref, "g_ref") == 0:
+        if self.g_ref is None:
             raise ValueError(f"g_ref={self.g_ref!r}: the pcm_lognormal model needs g_ref > 0 S")
         object.__setattr__(self, "nu_mean_coeffs", _pair(self.nu_mean_coeffs, "nu_mean_coeffs"))
         object.__setattr__(self, "nu_std_coeffs", _pair(self.nu_std_coeffs, "nu_std_coeffs"))
         for lo, hi in (("nu_mean_min", "nu_mean_max"), ("nu_std_min", "nu_std_max")):
-            a = float(getattr(self, lo))
-            b = float(getattr(self, hi))
-            if not (a >= 0 and b >= a) or math.isnan(a) or math.isnan(b):
-                raise ValueError(f"{lo}={a!r}, {hi}={b!r}: need 0 <= {lo} <= {hi}")
+            if not getattr(self, hi) >= getattr(self, lo):
+                raise ValueError(f"{lo}={getattr(self, lo)!r}, {hi}={getattr(self, hi)!r}: need 0 <= {lo} <= {hi}")
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "Drift":
         """From the ``[drift]`` section of a card (missing optional fields keep their defaults)."""
-        from ..cards import load_card
-
-        sec = load_card(card)["drift"]
-        kw: dict[str, Any] = {k: v for k, v in sec.items()}
-        kw.update(overrides)
-        return cls(**kw)
+        return super().from_card(card, **overrides)
 
 
 def drift_exponent_stats(g: torch.Tensor, cfg: Drift) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,15 +12,15 @@ from typing import Any
 
 import torch
 
-from .._checks import check_probability
 from ._common import as_tensor_input
 from .mapping import ConductanceRange
+from .params import AbstractDeviceEffect, param
 
 __all__ = ["StuckAtFaults", "sample_fault_masks", "apply_faults"]
 
 
 @dataclass(frozen=True)
-class StuckAtFaults:
+class StuckAtFaults(AbstractDeviceEffect):
     """Fault rates (probabilities per device).
 
     Parameters
@@ -31,25 +31,24 @@ class StuckAtFaults:
         Probability of stuck at ``g_min`` (SA0).
     """
 
-    stuck_on_rate: float = 0.0
-    stuck_off_rate: float = 0.0
+    card_section = "faults"
+    card_doc = "fraction of devices stuck regardless of programming"
+
+    stuck_on_rate: float = param(0.0, units="1", lo=0.0, hi=1.0, long_name="stuck-at-ON fraction",
+                                 doc="stuck at g_max (stuck-at-ON / SA1)")
+    stuck_off_rate: float = param(0.0, units="1", lo=0.0, hi=1.0, long_name="stuck-at-OFF fraction",
+                                  doc="stuck at g_min (stuck-at-OFF / SA0)")
 
     def __post_init__(self) -> None:
-        on = check_probability(self.stuck_on_rate, "stuck_on_rate")
-        off = check_probability(self.stuck_off_rate, "stuck_off_rate")
-        if on + off > 1.0:
-            raise ValueError(f"stuck_on_rate + stuck_off_rate = {on + off!r}: must be <= 1")
-        object.__setattr__(self, "stuck_on_rate", on)
-        object.__setattr__(self, "stuck_off_rate", off)
+        super().__post_init__()
+        if self.stuck_on_rate + self.stuck_off_rate > 1.0:
+            raise ValueError(f"stuck_on_rate + stuck_off_rate = {self.stuck_on_rate + self.stuck_off_rate!r}: "
+                             f"must be <= 1")
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "StuckAtFaults":
         """From the ``[faults]`` section of a card."""
-        from ..cards import load_card
-
-        kw: dict[str, Any] = dict(load_card(card)["faults"])
-        kw.update(overrides)
-        return cls(**kw)
+        return super().from_card(card, **overrides)
 
 
 def sample_fault_masks(shape: tuple[int, ...] | torch.Size, cfg: StuckAtFaults, *,

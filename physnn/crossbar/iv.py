@@ -13,14 +13,27 @@ from typing import Any
 
 import torch
 
-from ._common import as_tensor_input, positive_scale
+from ._common import as_tensor_input
+from .params import AbstractDeviceEffect, param
 
 __all__ = ["LinearIV", "SinhIV", "iv_from_card", "device_current", "device_conductance"]
 
 
+_IV_DOC = "nonlinear current-voltage law I = G V_nl sinh(V / V_nl) scaled so dI/dV(0) = G"
+
+
 @dataclass(frozen=True)
-class LinearIV:
+class LinearIV(AbstractDeviceEffect):
     """Ohmic device: ``I = G V``."""
+
+    card_section = "iv"
+    card_doc = _IV_DOC
+    card_model = "linear"
+
+    @property
+    def is_ideal(self) -> bool:
+        """True: the ohmic law is the ideal read."""
+        return True
 
     @classmethod
     def from_card(cls, card: Any) -> "LinearIV":
@@ -29,7 +42,7 @@ class LinearIV:
 
 
 @dataclass(frozen=True)
-class SinhIV:
+class SinhIV(AbstractDeviceEffect):
     """Nonlinear device ``I = G v_nl sinh(V / v_nl)``.
 
     Parameters
@@ -38,10 +51,12 @@ class SinhIV:
         Voltage scale of the nonlinearity in V (> 0).
     """
 
-    v_nl: float
+    card_section = "iv"
+    card_doc = _IV_DOC
+    card_model = "sinh"
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "v_nl", positive_scale(self.v_nl, "v_nl"))
+    v_nl: float = param(units="V", lo=0.0, lo_open=True, long_name="sinh I-V nonlinearity voltage",
+                        doc="sinh: voltage scale of the nonlinearity")
 
     @classmethod
     def from_card(cls, card: Any) -> "SinhIV":

@@ -56,6 +56,7 @@ from .faults import apply_faults, sample_fault_masks
 from .ir_drop import ir_drop_fast, solve_ir_drop_exact
 from .iv import SinhIV
 from .mapping import DifferentialPair, conductances_to_weights, quantize_levels, weights_to_conductances
+from .params import hooked_effects
 from .programming_noise import apply_programming_noise
 from .read import ReadSpec, read
 from .read_noise import apply_read_noise
@@ -102,11 +103,17 @@ def _program(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None,
     w = weight.detach()
     if cfg.weight_clip is not None:
         w = w.clamp(-cfg.weight_clip, cfg.weight_clip)
+    gain = None
     if cfg.w_max is not None:
         w_max = float(cfg.w_max)
     else:
         w_max = float(w.abs().max()) if w.numel() else 1.0
         w_max = w_max if w_max > 0 else 1.0
+    if cfg.w_max_per_column:
+        # channel-wise mapping: column j's largest |w| to the full swing; gain_j restores it digitally
+        col = w.abs().amax(1) if w.numel() else torch.ones(w.shape[0], dtype=w.dtype, device=w.device)
+        gain = torch.where(col > 0, col / w_max, torch.ones_like(col))               # (out,), in (0, 1]
+        w = w / gain.unsqueeze(1)
     scheme = cfg.mapping
     rng = cfg.range
     lead = () if ensemble is None else (ensemble,)
@@ -134,6 +141,8 @@ def _program(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None,
             fixed["faults"] = sample_fault_masks(g.shape, cfg.faults, generator=generator, device=g.device)
         masks = tuple(m.to(g.device) for m in fixed["faults"])
         g = apply_faults(g, masks, rng)
+    for eff in hooked_effects(cfg, "on_program"):
+        g = eff.on_program(g, generator=generator)
     nu = None
     if cfg.drift is not None:
         nu = sample_drift_exponents(g_t, cfg.drift, generator=generator)
@@ -141,7 +150,7 @@ def _program(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None,
             nu = nu.masked_fill(masks[0] | masks[1], 0.0)
     if g is g_t:
         g = g_t.clone()
-    return {"g": g.contiguous(), "nu": nu, "w_max": w_max, "g_target": g_t, "fixed": fixed}
+    return {"g": g.contiguous(), "nu": nu, "w_max": w_max, "g_target": g_t, "fixed": fixed, "col_gain": gain}
 
 
 def _conductances_at(state: dict, cfg: CrossbarConfig, t: float, generator, *, read_noise: bool) -> torch.Tensor:
@@ -149,20 +158,26 @@ def _conductances_at(state: dict, cfg: CrossbarConfig, t: float, generator, *, r
     g = state["g"]
     if cfg.drift is not None and t > 0:
         g = apply_drift(g, state["nu"], t, cfg.drift)
+    for eff in hooked_effects(cfg, "on_read"):
+        g = eff.on_read(g, t, generator=generator)
     if read_noise and cfg.read_noise is not None:
         g = apply_read_noise(g, cfg.read_noise, t_inference=t, generator=generator, g_programmed=state["g"],
                              check=False)
     return g
 
 
-def _normalised_weights(g: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None) -> torch.Tensor:
-    """``(g+ - g-) / swing`` (differential pair) or ``2 (g - g_ref) / swing``: shape (E?, out, in)."""
+def _normalised_weights(g: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None,
+                        col_gain: torch.Tensor | None = None) -> torch.Tensor:
+    """``(g+ - g-) / swing`` (differential pair) or ``2 (g - g_ref) / swing``: shape (E?, out, in);
+    times the digital gain per column ``col_gain`` (out,) of a channel-wise mapping."""
     if isinstance(cfg.mapping, DifferentialPair):
         gg = g if ensemble is None else g.movedim(1, 0)            # (2, E, out, in)
         # conductances_to_weights(gg, cfg.mapping, w_max=1.0), without its finiteness check
         # (g is the layer's own state, checked when written)
-        return (gg[0] - gg[1]) * (1.0 / cfg.mapping.range.swing)
-    return conductances_to_weights(g[..., :-1, :], cfg.mapping, w_max=1.0, g_reference=g[..., -1:, :])
+        wn = (gg[0] - gg[1]) * (1.0 / cfg.mapping.range.swing)
+    else:
+        wn = conductances_to_weights(g[..., :-1, :], cfg.mapping, w_max=1.0, g_reference=g[..., -1:, :])
+    return wn if col_gain is None else wn * col_gain.to(dtype=wn.dtype, device=wn.device).unsqueeze(1)
 
 
 
@@ -331,10 +346,10 @@ def _sample_train_weights(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: i
     with torch.no_grad():
         state = _program(weight, cfg, ensemble, generator)
         g_now = _conductances_at(state, cfg, t, generator, read_noise=True)
-        wn_now = _normalised_weights(g_now, cfg, ensemble)
+        wn_now = _normalised_weights(g_now, cfg, ensemble, state["col_gain"])
         alpha = 1.0
         if cfg.drift_compensation and cfg.drift is not None:
-            wn0 = _normalised_weights(state["g"], cfg, ensemble)
+            wn0 = _normalised_weights(state["g"], cfg, ensemble, state["col_gain"])
             alpha = _drift_alpha(wn0, wn_now, ensemble)
     w_max = state["w_max"]
     post = w_max * alpha
@@ -356,7 +371,7 @@ def _sample_train_weights(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: i
 # ---------------------------------------------------------------------------------------------
 
 #: programmed state held as buffers (None where an effect is off or before programming)
-_STATE = ("g_prog", "nu", "g_now", "d2d", "stuck_on", "stuck_off", "baseline", "alpha")
+_STATE = ("g_prog", "nu", "g_now", "d2d", "stuck_on", "stuck_off", "baseline", "alpha", "col_gain")
 
 
 class AnalogLinear(nn.Module):
@@ -386,7 +401,8 @@ class AnalogLinear(nn.Module):
       buffers saved in the ``state_dict``: ``g_prog`` (programmed conductances, S), ``nu``
       (drift exponents), ``g_now`` (conductances at ``t_inference_s``, with the read-noise state),
       ``d2d`` (device-to-device factors), ``stuck_on``/``stuck_off`` (fault maps), ``baseline``
-      and ``alpha`` (drift compensation), ``w_max``, ``t_inference_s`` (s) and ``ensemble_size``
+      and ``alpha`` (drift compensation), ``col_gain`` (digital gain per output column with
+      ``config.w_max_per_column``), ``w_max``, ``t_inference_s`` (s) and ``ensemble_size``
       (-1: none). Loading a state dict of another shape, ensemble or configuration raises a
       ``ValueError`` naming the entry.
     * An eval-mode forward programs the array if it never was, and re-programs it (a new
@@ -494,6 +510,7 @@ class AnalogLinear(nn.Module):
         self.stuck_on, self.stuck_off = fixed.get("faults", (None, None))
         self.g_prog = state["g"]
         self.nu = state["nu"]
+        self.col_gain = state["col_gain"]
         self.w_max.fill_(state["w_max"])
         self._units = _Units(cfg, state["w_max"])
         self._version = self.weight._version
@@ -536,7 +553,7 @@ class AnalogLinear(nn.Module):
         """aihwkit's global drift read-out: mean |output| of the one-hot inputs (noisy read, no
         bias), normalised units."""
         cfg = self._config
-        wn = _normalised_weights(g, cfg, self.ensemble)
+        wn = _normalised_weights(g, cfg, self.ensemble, self.col_gain)
         one = torch.ones(() if self.ensemble is None else (self.ensemble,), dtype=g.dtype, device=g.device)
         spec = self._units.spec(cfg, wn, one, None, g=g, ensemble=self.ensemble)
         spec = spec.with_key(draw_key(gen) if spec.noise_std > 0 else 0)
@@ -585,7 +602,7 @@ class AnalogLinear(nn.Module):
     def _build_spec(self, g: torch.Tensor, dtype: torch.dtype, device: Any) -> ReadSpec:
         cfg, E = self._config, self.ensemble
         g = g.to(dtype=dtype, device=device)
-        wn = None if cfg.ir_drop is not None else _normalised_weights(g, cfg, E).contiguous()
+        wn = None if cfg.ir_drop is not None else _normalised_weights(g, cfg, E, self.col_gain).contiguous()
         scale = (self.w_max.to(dtype=dtype, device=device) * self.alpha.to(dtype=dtype, device=device))
         bias = None if self.bias is None else self.bias.detach().to(dtype=dtype, device=device)
         return self._units.spec(cfg, wn, scale.reshape(() if E is None else (E,)), bias, g=g, ensemble=E)
@@ -648,7 +665,8 @@ class AnalogLinear(nn.Module):
             if v is None:
                 setattr(self, name, None)
                 continue
-            want = small if name in ("baseline", "alpha") else g_shape
+            want = small if name in ("baseline", "alpha") else (self.out_features,) if name == "col_gain" \
+                else g_shape
             if tuple(v.shape) != want:
                 raise ValueError(f"{key}: checkpoint shape {tuple(v.shape)} differs from this layer's {want} "
                                  f"(in_features, out_features, ensemble or mapping differ)")
@@ -688,7 +706,7 @@ class AnalogLinear(nn.Module):
         """Effective weights (weight units, drift-compensated) of the array now: (E?, out, in)."""
         if self.g_prog is None or self._stale():
             self.program()
-        wn = _normalised_weights(self.g_now, self._config, self.ensemble)
+        wn = _normalised_weights(self.g_now, self._config, self.ensemble, self.col_gain)
         a = self.alpha if self.ensemble is None else self.alpha.view(-1, 1, 1)
         return wn * (float(self.w_max) * a)
 
@@ -711,8 +729,10 @@ class AnalogLinear(nn.Module):
         if isinstance(self._config.mapping, DifferentialPair):
             gg = self.g_prog if self.ensemble is None else self.g_prog.movedim(1, 0)
             w = (gg[0] - gg[1]) * (float(self.w_max) / self._config.range.swing)
+            if self.col_gain is not None:
+                w = w * self.col_gain.to(w.dtype).unsqueeze(1)
         else:
-            w = _normalised_weights(self.g_prog, self._config, self.ensemble) * float(self.w_max)
+            w = _normalised_weights(self.g_prog, self._config, self.ensemble, self.col_gain) * float(self.w_max)
         self.weight.copy_(w if self.ensemble is None else w.mean(0))
         self._version = self.weight._version
         self._refresh(self.generator if generator is None else check_generator(generator))

@@ -7,21 +7,20 @@ devices of the same shape; device ``(o, i)`` sits between input row ``i`` and ou
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .._checks import check_int_range
 from ._common import as_tensor_input, positive_scale, round_ste
+from .params import AbstractDeviceEffect, param
 
 __all__ = ["ConductanceRange", "DifferentialPair", "ReferenceColumn", "weights_to_conductances",
            "conductances_to_weights", "quantize_levels"]
 
 
 @dataclass(frozen=True)
-class ConductanceRange:
+class ConductanceRange(AbstractDeviceEffect):
     """Programmable conductance window of one device.
 
     Parameters
@@ -32,36 +31,35 @@ class ConductanceRange:
         Number of distinguishable, equally spaced programmed levels (>= 2); ``None``: analog.
     """
 
-    g_min: float
-    g_max: float
-    levels: int | None = None
+    card_section = "conductance"
+    card_doc = "programmable conductance range of one device"
+
+    g_min: float = param(units="S", lo=0.0, card_required=True, long_name="minimum programmable conductance",
+                         doc="lowest programmable conductance")
+    g_max: float = param(units="S", lo=0.0, lo_open=True, card_required=True,
+                         long_name="maximum programmable conductance", doc="highest programmable conductance")
+    levels: int | None = param(None, units="1", kind="int", lo=2, long_name="programmable conductance levels",
+                               doc="distinguishable programmed levels")
 
     def __post_init__(self) -> None:
-        for name in ("g_min", "g_max"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"{name}={v!r}: must be a finite number (S)")
-        if self.g_min < 0:
-            raise ValueError(f"g_min={self.g_min!r}: conductance must be >= 0 S")
+        super().__post_init__()
         if self.g_max <= self.g_min:
             raise ValueError(f"g_max={self.g_max!r}: must be > g_min={self.g_min!r} (inverted or empty range)")
-        object.__setattr__(self, "g_min", float(self.g_min))
-        object.__setattr__(self, "g_max", float(self.g_max))
-        if self.levels is not None:
-            check_int_range(self.levels, "levels", 2)
 
     @property
     def swing(self) -> float:
         """``g_max - g_min`` in S."""
         return self.g_max - self.g_min
 
-    @classmethod
-    def from_card(cls, card: Any) -> "ConductanceRange":
-        """Range of a :class:`physnn.cards.DeviceCard` (``[conductance]`` section)."""
-        from ..cards import load_card
+    @property
+    def is_ideal(self) -> bool:
+        """True for an analog window (``levels`` None): no level quantisation."""
+        return self.levels is None
 
-        c = load_card(card)["conductance"]
-        return cls(g_min=c["g_min"], g_max=c["g_max"], levels=c.get("levels"))
+    @classmethod
+    def from_card(cls, card: Any, **overrides: Any) -> "ConductanceRange":
+        """Range of a :class:`physnn.cards.DeviceCard` (``[conductance]`` section)."""
+        return super().from_card(card, **overrides)
 
 
 @dataclass(frozen=True)

@@ -17,21 +17,23 @@ Drawn once per programming event. Models (``sigma`` in S, ``g`` the target condu
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
-from ._common import as_tensor_input, nonneg_float, randn_like
+from ._common import as_tensor_input, randn_like
+from .params import AbstractDeviceEffect, param
 
-__all__ = ["ProgrammingNoise", "programming_noise_std", "apply_programming_noise"]
+__all__ = ["ProgrammingNoise", "ProgrammingNoiseModel", "programming_noise_std", "apply_programming_noise"]
 
-_MODELS = ("polynomial", "relative", "absolute")
+#: the programming-noise models (``ProgrammingNoise.model``)
+ProgrammingNoiseModel = Literal["polynomial", "relative", "absolute"]
+_MODELS: tuple[str, ...] = get_args(ProgrammingNoiseModel)
 
 
 @dataclass(frozen=True)
-class ProgrammingNoise:
+class ProgrammingNoise(AbstractDeviceEffect):
     """Programming-noise configuration.
 
     Parameters
@@ -51,57 +53,43 @@ class ProgrammingNoise:
         ``g_max`` (S) at which ``coefficients`` were fitted; default ``g_max`` (no rescaling).
     """
 
-    model: str = "polynomial"
-    coefficients: tuple[float, ...] | None = None
-    sigma_rel: float | None = None
-    sigma_abs: float | None = None
-    g_max: float | None = None
-    scale: float = 1.0
-    g_max_reference: float | None = None
+    card_section = "programming_noise"
+    card_doc = "error of a programmed conductance (write-verify residual), drawn once per programming"
+
+    model: ProgrammingNoiseModel = param("polynomial", units=None, kind="str", choices=_MODELS,
+                                         card_required=True, long_name="programming-noise model")
+    coefficients: tuple[float, ...] | None = param(
+        None, units="S", kind="vector", long_name="programming-noise polynomial coefficients",
+        doc="polynomial: sigma(g) = sum_k c_k (g/g_max)^k (aihwkit PCMLikeNoiseModel form)")
+    sigma_rel: float | None = param(None, units="1", lo=0.0, long_name="relative programming-noise std",
+                                    doc="relative: sigma = sigma_rel * g")
+    sigma_abs: float | None = param(None, units="S", lo=0.0, long_name="absolute programming-noise std",
+                                    doc="absolute: sigma = sigma_abs")
+    g_max: float | None = param(None, units="S", lo=0.0, lo_open=True, card="conductance.g_max",
+                                long_name="conductance normalising the polynomial")
+    scale: float = param(1.0, units="1", lo=0.0, card=None, long_name="programming-noise scale factor")
+    g_max_reference: float | None = param(None, units="S", lo=0.0, lo_open=True, card="conductance.g_max",
+                                          long_name="g_max of the polynomial fit")
 
     def __post_init__(self) -> None:
-        if self.model not in _MODELS:
-            raise ValueError(f"model={self.model!r}: must be one of {_MODELS}")
-        object.__setattr__(self, "scale", nonneg_float(self.scale, "scale"))
+        super().__post_init__()
         if self.model == "polynomial":
             if self.coefficients is None or len(self.coefficients) == 0:
                 raise ValueError("coefficients: the polynomial model needs at least one coefficient (S)")
-            coeffs = tuple(float(c) for c in self.coefficients)
-            if not all(math.isfinite(c) for c in coeffs):
-                raise ValueError(f"coefficients={self.coefficients!r}: must be finite")
-            object.__setattr__(self, "coefficients", coeffs)
             if self.g_max is None:
                 raise ValueError("g_max: the polynomial model needs g_max (S)")
-            for name in ("g_max", "g_max_reference"):
-                v = getattr(self, name)
-                if v is not None:
-                    v = nonneg_float(v, name)
-                    if v == 0:
-                        raise ValueError(f"{name}=0: must be > 0 S")
-                    object.__setattr__(self, name, v)
         elif self.model == "relative":
             if self.sigma_rel is None:
                 raise ValueError("sigma_rel: the relative model needs sigma_rel")
-            object.__setattr__(self, "sigma_rel", nonneg_float(self.sigma_rel, "sigma_rel"))
         else:
             if self.sigma_abs is None:
                 raise ValueError("sigma_abs: the absolute model needs sigma_abs (S)")
-            object.__setattr__(self, "sigma_abs", nonneg_float(self.sigma_abs, "sigma_abs"))
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "ProgrammingNoise":
         """From the ``[programming_noise]`` section of a card; ``g_max`` and ``g_max_reference``
         default to the card's ``[conductance].g_max`` (the conductance scale of the fit)."""
-        from ..cards import load_card
-
-        card = load_card(card)
-        sec = card["programming_noise"]
-        g_max = card["conductance"]["g_max"]
-        kw: dict[str, Any] = dict(model=sec["model"], coefficients=sec.get("coefficients"),
-                                  sigma_rel=sec.get("sigma_rel"), sigma_abs=sec.get("sigma_abs"),
-                                  g_max=g_max, g_max_reference=g_max)
-        kw.update(overrides)
-        return cls(**kw)
+        return super().from_card(card, **overrides)
 
 
 def programming_noise_std(g: torch.Tensor, cfg: ProgrammingNoise) -> torch.Tensor:

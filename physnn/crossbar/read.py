@@ -43,7 +43,7 @@ from ..buffers import empty_torch
 from .iv import SinhIV, device_current
 
 __all__ = ["ReadSpec", "reference_read", "read", "use_backend", "current_backend", "register_backend", "backends",
-           "counter_normal", "add_counter_normal", "subkey", "input_codes", "noise_tables"]
+           "counter_normal", "add_counter_normal", "subkey", "input_codes", "dac_inputs", "noise_tables"]
 
 # ---------------------------------------------------------------------------------------------
 # Counter-based normal draws.  Random bits: two rounds of the 32-bit "lowbias32" integer hash
@@ -435,13 +435,15 @@ def reference_read(spec: ReadSpec, x: torch.Tensor, *, per_member: bool = False)
     return read_with(finish, spec, x, per_member)
 
 
-def _dac(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+def dac_inputs(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The DAC of a read: ``(input scale or None, input codes)`` of the rows ``x2`` (``(n, in)``),
+    as :func:`reference_read` applies it (:func:`input_scale`, then :func:`input_codes`)."""
     s = input_scale(spec, x2)
     return s, input_codes(spec, x2, s, spec.in_step)
 
 
 def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
-              dac: Callable = _dac, empty: Callable | None = None) -> torch.Tensor:
+              dac: Callable = dac_inputs, empty: Callable | None = None) -> torch.Tensor:
     """The read of :func:`reference_read`: the skeleton back ends share.
 
     ``fin`` does the per-element work after the MVM (same signature and result as

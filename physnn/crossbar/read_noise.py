@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
 from ._common import as_tensor_input, nonneg_float, randn_like
+from .params import AbstractDeviceEffect, param, params_from_card
 
-__all__ = ["ReadNoise", "read_noise_std", "apply_read_noise"]
+__all__ = ["ReadNoise", "ReadNoiseModel", "read_noise_std", "apply_read_noise"]
 
-_MODELS = ("one_over_f", "gaussian")
+#: the read-noise models (``ReadNoise.model``)
+ReadNoiseModel = Literal["one_over_f", "gaussian"]
+_MODELS: tuple[str, ...] = get_args(ReadNoiseModel)
 _Q_FLOOR = 1e-3  # floor of (g/g_ref)**q_exponent, as in the aihwkit implementation of the fit
 
 
 @dataclass(frozen=True)
-class ReadNoise:
+class ReadNoise(AbstractDeviceEffect):
     """Read-noise configuration.
 
     Parameters
@@ -52,38 +55,34 @@ class ReadNoise:
         Multiplier of the noise std (aihwkit's ``read_noise_scale``), >= 0.
     """
 
-    model: str = "gaussian"
-    t_read: float | None = None
-    g_ref: float | None = None
-    q_coeff: float | None = None
-    q_exponent: float | None = None
-    q_max: float = math.inf
-    t0: float = 0.0
-    sigma_rel: float | None = None
-    scale: float = 1.0
+    card_section = "read_noise"
+    card_doc = "noise of one read of a device"
+
+    model: ReadNoiseModel = param("gaussian", units=None, kind="str", choices=_MODELS, card_required=True,
+                                  long_name="read-noise model")
+    t_read: float | None = param(None, units="s", lo=0.0, lo_open=True, long_name="read integration time",
+                                 doc="one_over_f: integration time of a read")
+    g_ref: float | None = param(None, units="S", lo=0.0, lo_open=True, long_name="1/f noise reference conductance",
+                                doc="one_over_f: conductance unit of Q(g)")
+    q_coeff: float | None = param(None, units="1", lo=0.0, long_name="1/f noise coefficient",
+                                  doc="one_over_f: Q = q_coeff (g/g_ref)^-q_exponent")
+    q_exponent: float | None = param(None, units="1", long_name="1/f noise exponent")
+    q_max: float = param(math.inf, units="1", lo=0.0, allow_inf=True, long_name="maximum 1/f noise factor",
+                         doc="one_over_f: upper clamp of Q")
+    t0: float = param(0.0, units="s", lo=0.0, card=None, long_name="first read after programming")
+    sigma_rel: float | None = param(None, units="1", lo=0.0, long_name="relative conductance read-noise std",
+                                    doc="gaussian: sigma = sigma_rel * g")
+    scale: float = param(1.0, units="1", lo=0.0, card=None, long_name="conductance read-noise scale factor")
 
     def __post_init__(self) -> None:
-        if self.model not in _MODELS:
-            raise ValueError(f"model={self.model!r}: must be one of {_MODELS}")
-        object.__setattr__(self, "scale", nonneg_float(self.scale, "scale"))
-        object.__setattr__(self, "t0", nonneg_float(self.t0, "t0"))
+        super().__post_init__()
         if self.model == "gaussian":
             if self.sigma_rel is None:
                 raise ValueError("sigma_rel: the gaussian model needs sigma_rel")
-            object.__setattr__(self, "sigma_rel", nonneg_float(self.sigma_rel, "sigma_rel"))
             return
         for name in ("t_read", "g_ref", "q_coeff", "q_exponent"):
             if getattr(self, name) is None:
                 raise ValueError(f"{name}: the one_over_f model needs {name}")
-        for name in ("t_read", "g_ref"):
-            if nonneg_float(getattr(self, name), name) == 0:
-                raise ValueError(f"{name}=0: must be > 0")
-        object.__setattr__(self, "q_coeff", nonneg_float(self.q_coeff, "q_coeff"))
-        if not math.isfinite(float(self.q_exponent)):
-            raise ValueError(f"q_exponent={self.q_exponent!r}: must be finite")
-        q_max = float(self.q_max)
-        if math.isnan(q_max) or q_max < 0:
-            raise ValueError(f"q_max={self.q_max!r}: must be >= 0")
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "ReadNoise":
@@ -91,7 +90,7 @@ class ReadNoise:
         from ..cards import load_card
 
         card = load_card(card)
-        kw: dict[str, Any] = dict(card["read_noise"])
+        kw = params_from_card(cls, card)
         t0 = card.get_value("drift", "t0")
         if kw["model"] == "one_over_f" and t0 is not None:
             kw["t0"] = t0

@@ -300,8 +300,12 @@ class AnalogRNNCellBase(nn.Module):
         else:
             self.ih = TiledAnalogLinear(input_size, g, bias=bias, config=config, tile=tile, ensemble=ensemble,
                                         generator=generator, backend=backend, device=device, dtype=dtype)
-        self.hh = AnalogLinear(hidden_size, g, bias=bias, config=config, ensemble=ensemble, generator=generator,
-                               backend=backend, device=device, dtype=dtype)
+        if tile is None:
+            self.hh = AnalogLinear(hidden_size, g, bias=bias, config=config, ensemble=ensemble, generator=generator,
+                                   backend=backend, device=device, dtype=dtype)
+        else:
+            self.hh = TiledAnalogLinear(hidden_size, g, bias=bias, config=config, tile=tile, ensemble=ensemble,
+                                        generator=generator, backend=backend, device=device, dtype=dtype)
         kinds = [k for k in self.gate_kinds for _ in range(hidden_size)]
         self.gate_act = _GateActivation(kinds, self.activations, ensemble, generator)
         self.state_act = _GateActivation([_TANH] * hidden_size, self.activations, ensemble, generator)
@@ -321,15 +325,14 @@ class AnalogRNNCellBase(nn.Module):
 
     @property
     def n_tiles(self) -> int:
-        """Arrays per chip: the input projection's tiles (1 without ``tile``) and one recurrent array."""
-        return (self.ih.n_tiles if isinstance(self.ih, TiledAnalogLinear) else 1) + 1
+        """Arrays per chip: the tiles of both matrices (one array each without ``tile``)."""
+        return sum(m.n_tiles if isinstance(m, TiledAnalogLinear) else 1 for m in (self.ih, self.hh))
 
     @property
     def devices(self) -> int:
         """Conductance devices programmed per chip (both matrices)."""
-        ih = self.ih.devices if isinstance(self.ih, TiledAnalogLinear) else devices_per_tile(
-            self.config, self.ih.out_features, self.ih.in_features)
-        return ih + devices_per_tile(self.hh.config, self.hh.out_features, self.hh.in_features)
+        return sum(m.devices if isinstance(m, TiledAnalogLinear) else devices_per_tile(
+            self.config, m.out_features, m.in_features) for m in (self.ih, self.hh))
 
     @torch.no_grad()
     def copy_weights_(self, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor | None = None,
@@ -342,11 +345,16 @@ class AnalogRNNCellBase(nn.Module):
         else:
             self.ih.weight.copy_(w_ih)
             self.ih.reset_devices()
-        self.hh.weight.copy_(w_hh)
+        if isinstance(self.hh, TiledAnalogLinear):
+            self.hh.copy_weight_(w_hh)
+            for t in self.hh.tiles:
+                t.reset_devices()
+        else:
+            self.hh.weight.copy_(w_hh)
+            self.hh.reset_devices()
         if b_ih is not None:
             self.ih.bias.copy_(b_ih)
             self.hh.bias.copy_(b_hh)
-        self.hh.reset_devices()
         return self
 
     @torch.no_grad()
@@ -375,14 +383,18 @@ class AnalogRNNCellBase(nn.Module):
         """
         if self.training:
             hh = self.hh
+            tiled = isinstance(hh, TiledAnalogLinear)
             with torch.no_grad():
                 hh.program()
                 w_prog = hh.programmed_weight()          # (E?, G, H) weight units
                 spec = hh.read_spec()
-            w = hh.weight + (w_prog - hh.weight).detach()
+            wf = hh.differentiable_weight() if tiled else hh.weight
+            w = wf + (w_prog - wf).detach()
             # output noise of a read in output units (noise codes times output units per code),
-            # times the input's largest magnitude with abs-max input scaling (as a read)
-            sigma = float(spec.noise_std) * float(spec.scale.abs().mean())
+            # times the input's largest magnitude with abs-max input scaling (as a read); on tiles
+            # an output is the sum of the partial sums of its row of tiles, each with its own noise
+            n_in = hh.grid[1] if tiled else 1
+            sigma = float(spec.noise_std) * float(spec.scale.abs().mean()) * n_in ** 0.5
             self._train_w = (w.transpose(-1, -2), hh.bias, sigma, bool(spec.abs_max))
         else:
             self._train_w = None
@@ -400,6 +412,8 @@ class AnalogRNNCellBase(nn.Module):
                 tw = self._train_w
             elif key is None or self.hh.config.read_noise_per_forward:
                 return self.hh(h)
+            elif isinstance(self.hh, TiledAnalogLinear):
+                return self.hh(h, key=key)
             else:
                 hh = self.hh
                 per_member = self.ensemble is not None and h.dim() >= 3 and h.shape[0] == self.ensemble
@@ -492,11 +506,12 @@ class AnalogLSTMCell(AnalogRNNCellBase):
     generator : torch.Generator, optional
         Source of all draws.
     tile : TileMapping, optional
-        Array size of the input projection ``W_ih`` (a
-        :class:`~physnn.crossbar.tiles.TiledAnalogLinear`: its own DAC, ADC and partial sums per
-        tile); None: one array (an :class:`~physnn.crossbar.AnalogLinear`). The recurrent matrix
-        ``W_hh`` is always one array: the per-step read and the compiled LSTM loop read its one
-        :class:`~physnn.crossbar.read.ReadSpec`.
+        Array size of both matrices, the input projection ``W_ih`` and the recurrent ``W_hh``
+        (each a :class:`~physnn.crossbar.tiles.TiledAnalogLinear`: its own DAC, ADC and partial
+        sums per tile, added digitally in the working precision); None: one array each (an
+        :class:`~physnn.crossbar.AnalogLinear`). The compiled LSTM loop reads a ``W_hh`` that is one
+        tile; a ``W_hh`` over several tiles is read step by step (one read of all its tiles),
+        with the same equations.
     backend : str, optional
         Read back end of both crossbars.
     device, dtype
@@ -527,6 +542,7 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         choice = hh.backend if hh.backend is not None else current_backend()
         cfg = hh.config
         return (lstm_loop.available() and not self.training and choice in ("auto", "numba_cpu")
+                and (not isinstance(hh, TiledAnalogLinear) or hh.n_tiles == 1)
                 and xp.device.type == "cpu" and xp.dtype in (torch.float32, torch.float64)
                 and not cfg.bound_management and cfg.ir_drop is None and not cfg.read_noise_per_forward
                 and hh.read_spec(xp.dtype).iv is None
@@ -549,7 +565,9 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         c.copy_(state[1])
         out = empty_torch((T, E, B, self.hidden_size), dt)     # the loop writes every element
         w = spec.weight.reshape(E, g4, -1).transpose(1, 2)      # a view: bmm reads it transposed
-        bias = torch.zeros(0, dtype=dt) if spec.bias is None else spec.bias.contiguous()
+        # a one-tile TiledAnalogLinear adds its digital bias after the read, as the spec's bias is
+        b = spec.bias if spec.bias is not None or not isinstance(self.hh, TiledAnalogLinear) else self.hh.bias
+        bias = torch.zeros(0, dtype=dt) if b is None else b.detach().to(dt).contiguous()
         k = np.array(keys, dtype=np.uint64).reshape(-1)
         t_tab, d_tab = noise_tables(dt)
         gm, gp, gmm = self.gate_act.loop_params()

@@ -15,9 +15,8 @@ concatenated, then ``dropout`` (training only, a mask drawn from ``generator``) 
 Not supported, each a ``ValueError`` naming it: LSTM projections (``proj_size > 0``), ReLU
 Elman RNNs (``nonlinearity="relu"``; the analog cells use tanh), ``PackedSequence`` inputs.
 
-Tiles: ``tile`` splits each input projection ``W_ih`` (``G*H x in``) over arrays; each
-recurrent matrix ``W_hh`` (``G*H x H``) stays on one array (see
-:class:`~physnn.crossbar.rnn.AnalogLSTMCell`).
+Tiles: ``tile`` splits each input projection ``W_ih`` (``G*H x in``) and each recurrent matrix
+``W_hh`` (``G*H x H``) over arrays (see :class:`~physnn.crossbar.rnn.AnalogLSTMCell`).
 
 Ensemble: with ``ensemble=E`` a 3-d (batched) input is shared by the chips and a 4-d one
 ``(E, ...)`` carries one input per chip; outputs and final states get a leading ``E``

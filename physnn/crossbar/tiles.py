@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,9 +46,16 @@ from ..random import check_generator
 from .config import CrossbarConfig
 from .layer import AnalogLinear, draw_key, per_member_input
 from .mapping import DifferentialPair
-from .read import ReadSpec, read
+from .patches import PatchColumns
+from .read import ReadSpec, current_backend, noise_tables, read, subkey
 
 __all__ = ["TileMapping", "TiledAnalogLinear"]
+
+
+def _linear_iv(cfg: CrossbarConfig) -> bool:
+    from .iv import SinhIV
+
+    return not isinstance(cfg.iv, SinhIV)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +211,14 @@ class TiledAnalogLinear(nn.Module):
                 w[o, i] = t.weight
         return w
 
+    def differentiable_weight(self) -> torch.Tensor:
+        """The float weights ``(out, in/groups)`` assembled from the tiles with autograd: gradients of
+        the result reach every tile's ``weight`` (what :attr:`weight` does not do)."""
+        G, n_in, n_out = self.grid
+        blocks = [torch.cat([self.tiles[self._tile_index(g, i, j)].weight for i in range(n_in)], dim=1)
+                  for g in range(G) for j in range(n_out)]
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=0)
+
     @torch.no_grad()
     def copy_weight_(self, weight: torch.Tensor) -> "TiledAnalogLinear":
         """Write float weights ``(out, in/groups)`` into the tiles (a later read re-programs)."""
@@ -265,14 +281,26 @@ class TiledAnalogLinear(nn.Module):
         return not (self.training or cfg.ir_drop is not None
                     or (cfg.read_noise_per_forward and cfg.read_noise is not None))
 
-    def forward(self, x: torch.Tensor, *, shared_input: bool | None = None) -> torch.Tensor:
-        """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble."""
+    def forward(self, x: torch.Tensor | PatchColumns, *, shared_input: bool | None = None,
+                key: int | None = None) -> torch.Tensor:
+        """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble; a
+        :class:`~physnn.crossbar.patches.PatchColumns` reads its :meth:`~physnn.crossbar.patches.PatchColumns.matrix`
+        (see :meth:`read_patches`).
+
+        ``key``: the output-noise key of a tensor input's read (default: one drawn from
+        :attr:`generator`). It applies where all tiles are one read (evaluation without IR drop or
+        per-forward read noise); tile-by-tile reads (training, IR drop, per-forward read noise) draw
+        their own."""
+        if isinstance(x, PatchColumns):
+            if key is not None:
+                raise ValueError("key: only for a tensor input (patch reads draw their key)")
+            return self.read_patches(x, x.lead or (x.x.shape[0],), shared_input=shared_input)
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: last dimension must be in_features={self.in_features}, got shape {tuple(x.shape)}")
         per_member = per_member_input(x, self.ensemble, shared_input)
-        y = self._read_tiles(x, per_member) if not self._one_read() else self._read_once(x, per_member)
+        y = self._read_tiles(x, per_member) if not self._one_read() else self._read_once(x, per_member, key)
         return y if self.bias is None else y + self.bias
 
     def _read_tiles(self, x: torch.Tensor, per_member: bool) -> torch.Tensor:
@@ -326,9 +354,10 @@ class TiledAnalogLinear(nn.Module):
         return ReadSpec(weight=W.reshape(E1 * n, self._cols, self._rows), scale=sc.reshape(-1), bias=None,
                         **{f: getattr(s0, f) for f in same})
 
-    def _read_once(self, x: torch.Tensor, per_member: bool) -> torch.Tensor:
+    def _read_once(self, x: torch.Tensor, per_member: bool, key: int | None = None) -> torch.Tensor:
         spec = self.read_spec(x.dtype, x.device)
-        key = draw_key(self.generator) if spec.noise_std > 0 else 0
+        if key is None:
+            key = draw_key(self.generator) if spec.noise_std > 0 else 0
         spec = spec.with_key(key)
         if self.n_tiles == 1:                      # that tile's own read (shared or per-member input)
             return read(spec, x, per_member=per_member, backend=self.backend)
@@ -354,6 +383,117 @@ class TiledAnalogLinear(nn.Module):
         acc = acc.permute(0, 3, 1, 2, 4).reshape(E1, N, G, n_out * C)[..., :out_g]
         acc = acc.reshape(E1, *lead, self.out_features)
         return acc if E is not None else acc[0]
+
+    # -- the compact read of unfolded columns (convolutions) ---------------------------------
+    def compact_unsupported(self, x: torch.Tensor) -> str | None:
+        """Why :meth:`read_patches` reads the materialised columns for input ``x`` (the plain
+        unfold + :meth:`forward`), or None when it takes the compact path. Depends on the mode,
+        the configuration, the back-end choice, dtype, device and autograd, never on a size."""
+        if not self._one_read():
+            return "train() mode, IR drop or read_noise_per_forward read tile by tile"
+        name = self.backend if self.backend is not None else current_backend()
+        if name not in ("auto", "numba_cpu"):
+            return f"backend={name!r} was chosen (the compact path is numba_cpu's)"
+        from .backends.numba_cpu import numba_available
+
+        if not numba_available():
+            return "numba is not installed"
+        if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+            return "float32/float64 CPU tensors only"
+        if torch.is_grad_enabled() and x.requires_grad:
+            return "no autograd (the reference read carries gradients to x)"
+        cfg = self._config
+        if cfg.iv is not None and not _linear_iv(cfg):
+            return "a sinh-type device law"
+        if self.out_edges[-1] - self.out_edges[-2] < self._cols and cfg.adc is not None and cfg.out_noise > 0:
+            # the padded columns of an edge tile carry output noise only; they can start that
+            # tile's bound management only if the noise alone can reach the ADC full scale
+            s0 = self.tiles[-1].read_spec(x.dtype, x.device)
+            if s0.adc_levels is not None and s0.noise_std > 0:
+                z_max = float(noise_tables(torch.float64)[0][-1])
+                if not s0.noise_std * z_max * (1 + 1e-6) < s0.adc_levels + 0.5:
+                    return "output noise alone could saturate the padded columns of an edge tile"
+        return None
+
+    def read_patches(self, p: PatchColumns, lead: tuple[int, ...], *,
+                     shared_input: bool | None = None) -> torch.Tensor:
+        """A read of the unfolded columns of ``p``: by definition
+        ``self(p.columns().reshape(*lead, L, K), shared_input=shared_input)`` (``(E?, *lead, L,
+        out)``; ``lead`` the leading dimensions of the convolution's input, whose product is
+        ``p.x.shape[0]``).
+
+        Where :meth:`compact_unsupported` says nothing against it, the read is computed at each
+        tile's own size, without the padded combined layout (its copies, zero rows and zero
+        columns) and without the unfolded copy: per input tile the DAC codes of its column slice
+        of the unfolded matrix gathered straight from the image
+        (:func:`~physnn.crossbar.backends.patch_read.patch_codes`), one GEMM per output tile and
+        chip with the tile's programmed weights (no zero rows or columns
+        of the padded combined read), the noise of the padded read's counters, ADC, output
+        scale and per-tile bound management (:func:`~physnn.crossbar.backends.patch_read.finish_tiles`),
+        the same digital partial sums. The codes, noise draws and per-element finishing equal
+        the reference's bit for bit; the GEMMs sum in another order (no zero terms), so the
+        outputs equal the reference's within float round-off, i.e. an output lying within
+        round-off of an ADC rounding edge can come out one ADC step apart (float32: a few in a
+        million, ``tests/crossbar/test_conv_compact.py``). ``backend="reference"`` (on the layer or
+        by :func:`~physnn.crossbar.read.use_backend`) always takes the plain path.
+        """
+        x = p.x
+        L = p.out_size[0] * p.out_size[1]
+        K = p.width
+        if K != self.in_features:
+            raise ValueError(f"p: {K} columns, the layer has in_features={self.in_features}")
+        if x.shape[0] != math.prod(lead):
+            raise ValueError(f"lead={lead}: product must be the {x.shape[0]} images of p.x")
+        why = self.compact_unsupported(x)
+        if why is not None:
+            cols = p.columns()
+            return self.forward(cols.reshape(*lead, L, K), shared_input=shared_input)
+        per_member = per_member_input(torch.empty((*lead, L, K), device="meta"), self.ensemble, shared_input)
+        with torch.no_grad():
+            y = self._compact(p, per_member, L)
+        E = self.ensemble
+        y = y.reshape(y.shape[0], *(lead[1:] if per_member else lead), L, self.out_features)
+        if E is None:
+            y = y[0]
+        return y if self.bias is None else y + self.bias
+
+    def _compact(self, p: PatchColumns, per_member: bool, L: int) -> torch.Tensor:
+        x = p.x
+        dt, dev = x.dtype, x.device
+        specs = [t.read_spec(dt, dev) for t in self.tiles]     # programs as read_spec does
+        s0 = specs[0]
+        key = draw_key(self.generator) if s0.noise_std > 0 else 0
+        G, n_in, n_out = self.grid
+        E = self.ensemble
+        E1 = 1 if E is None else E
+        n = self.n_tiles
+        ig, og = self.in_features // G, self.out_features // G
+        B = x.shape[0] // E1 if per_member else x.shape[0]
+        images = [x[e * B:(e + 1) * B] for e in range(E1)] if per_member else [x]
+        ctx = _Compact(specs, E1, per_member, images, p, L, key, E1 * n, self._cols)
+        out = None
+        for g in range(G):
+            y = [[None] * n_out for _ in range(n_in)]
+            for i in range(n_in):
+                cols = (g * ig + self.in_edges[i], g * ig + self.in_edges[i + 1])
+                ks = [self._tile_index(g, i, j) for j in range(n_out)]
+                parts = ctx.first_read(cols, ks)                   # per output tile: (E1, R, cols_j), sat
+                for j, (yj, sat) in enumerate(parts):
+                    if s0.bound_management and sat.any():
+                        for e in np.flatnonzero(sat).tolist():
+                            yj[e] = ctx.bound_manage(cols, ks[j], e)
+                    y[i][j] = yj
+            for j in range(n_out):
+                acc = y[0][j]
+                for i in range(1, n_in):                            # digital partial sums
+                    acc = acc + y[i][j]
+                if G == 1 and n_out == 1:
+                    return acc                                      # the whole output
+                if out is None:
+                    out = torch.empty((E1, B * L, self.out_features), dtype=dt, device=dev)
+                o0 = g * og + self.out_edges[j]
+                out[..., o0:o0 + acc.shape[-1]] = acc
+        return out
 
     # -- conversion ---------------------------------------------------------------------------
     @classmethod
@@ -389,3 +529,88 @@ class TiledAnalogLinear(nn.Module):
         G, n_in, n_out = self.grid
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
                 f"groups={G}, tiles={G}x{n_in}x{n_out} of {self._cols}x{self._rows}, ensemble={self.ensemble}")
+
+
+#: images per block of the compact path (None: the whole batch in one block). Blocks of a few
+#: images would keep a block's codes in the cache between the DAC pass and the GEMM, but on the
+#: shared 2-core machine (load 14) the alternation of numba and torch thread pools made a 2048-row
+#: blocking 5x slower than one block, so the read is one block; the machinery stays (a block
+#: changes the schedule only: codes, noise and finishing are per element, the BM loop per tile).
+_BLOCK_IMAGES: int | None = None
+
+
+class _Compact:
+    """The blocked compact read of :meth:`TiledAnalogLinear.read_patches` (one forward)."""
+
+    def __init__(self, specs, E1, per_member, images, p, L, key, n_members, width):
+        self.specs, self.E1, self.per_member, self.images = specs, E1, per_member, images
+        self.geo = (p.kernel_size, p.dilation, p.stride, p.out_size)
+        self.L, self.key, self.M, self.width = L, key, n_members, width
+        s0 = specs[0]
+        self.dac = dict(in_levels=s0.in_levels, abs_max=s0.abs_max)
+        B = images[0].shape[0]
+        self.R = B * L
+        nb = B if _BLOCK_IMAGES is None else max(1, _BLOCK_IMAGES)
+        self.blocks = [(b0, min(B, b0 + nb)) for b0 in range(0, B, nb)]
+        self.n = len(specs)
+
+    def _weights(self, k):
+        w = self.specs[k].weight
+        return w if w.dim() == 3 else w.unsqueeze(0)
+
+    def first_read(self, cols, ks):
+        """First attempt of the tiles ``ks`` (one input slice ``cols``, its output tiles), block
+        by block: ``[(y (E1, R, cols_j), saturated (E1,) bool), ...]``."""
+        from .backends.patch_read import finish_tiles, patch_codes
+
+        E1, L, s0 = self.E1, self.L, self.specs[0]
+        ws = [self._weights(k) for k in ks]
+        dt = ws[0].dtype
+        ys = [torch.empty((E1, self.R, w.shape[-2]), dtype=dt) for w in ws]
+        sats = [np.zeros(E1, dtype=bool) for _ in ks]
+        members = [np.arange(E1, dtype=np.int64) * self.n + k for k in ks]
+        posts = [self.specs[k].scale.reshape(-1).expand(E1).contiguous() for k in ks]
+        for b0, b1 in self.blocks:
+            r0, rb = b0 * L, (b1 - b0) * L
+            codes = [patch_codes(im[b0:b1], cols, *self.geo, in_step=s0.in_step, **self.dac) for im in self.images]
+            s = None
+            if s0.abs_max:
+                s = torch.stack([c[0] for c in codes]) if self.per_member else codes[0][0].view(1, rb)
+            one = len(self.blocks) == 1
+            for j, w in enumerate(ws):
+                acc = ys[j] if one else torch.empty((E1, rb, w.shape[-2]), dtype=dt)
+                for e in range(E1):
+                    torch.mm(codes[e if self.per_member else 0][1], w[e].t(), out=acc[e])
+                sats[j] |= finish_tiles(acc, members[j], self.M, self.width, s, posts[j], self.key, s0.noise_std,
+                                        s0.adc_levels, row_offset=r0)
+                if not one:
+                    ys[j][:, r0:r0 + rb] = acc
+        return list(zip(ys, sats))
+
+    def bound_manage(self, cols, k, e):
+        """Tile ``k`` of chip ``e`` after bound management (:func:`~physnn.crossbar.read.bound_manage`
+        for one member: attempt ``t`` halves the inputs again, noise of key ``subkey(key, t)``)."""
+        from .backends.patch_read import finish_tiles, patch_codes
+
+        sp, L = self.specs[k], self.L
+        w = self._weights(k)[e]
+        im = self.images[e if self.per_member else 0]
+        post = sp.scale.reshape(-1).expand(self.E1)[e]
+        member = np.array([e * self.n + k], dtype=np.int64)
+        y = torch.empty((1, self.R, w.shape[-2]), dtype=w.dtype)
+        red, flag = 1.0, True
+        for attempt in range(1, 64):
+            if not (flag and red <= sp.max_reduction):
+                break
+            red *= 2.0
+            pr = (post * torch.tensor(red, dtype=post.dtype)).reshape(1)
+            flag = False
+            for b0, b1 in self.blocks:
+                r0, rb = b0 * L, (b1 - b0) * L
+                s, codes = patch_codes(im[b0:b1], cols, *self.geo, in_step=sp.in_step * red, **self.dac)
+                acc = torch.mm(codes, w.t()).unsqueeze(0)
+                flag |= bool(finish_tiles(acc, member, self.M, self.width, None if s is None else s.view(1, rb), pr,
+                                          subkey(self.key, attempt), sp.noise_std, sp.adc_levels,
+                                          row_offset=r0)[0])
+                y[:, r0:r0 + rb] = acc
+        return y[0]

@@ -17,14 +17,15 @@ from typing import Any
 
 import torch
 
-from ._common import as_tensor_input, nonneg_float, randn_like
+from ._common import as_tensor_input, randn_like
 from .mapping import ConductanceRange
+from .params import AbstractDeviceEffect, param
 
 __all__ = ["DeviceVariation", "apply_device_variation", "apply_cycle_variation"]
 
 
 @dataclass(frozen=True)
-class DeviceVariation:
+class DeviceVariation(AbstractDeviceEffect):
     """Relative (coefficient-of-variation) spreads, dimensionless, >= 0.
 
     Parameters
@@ -35,21 +36,16 @@ class DeviceVariation:
         Spread between successive programming cycles of one device; drawn per programming.
     """
 
-    device_to_device_rel: float = 0.0
-    cycle_to_cycle_rel: float = 0.0
+    card_section = "variation"
+    card_doc = "device-to-device and cycle-to-cycle spread of the programmed conductance"
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "device_to_device_rel", nonneg_float(self.device_to_device_rel, "device_to_device_rel"))
-        object.__setattr__(self, "cycle_to_cycle_rel", nonneg_float(self.cycle_to_cycle_rel, "cycle_to_cycle_rel"))
+    device_to_device_rel: float = param(0.0, units="1", lo=0.0, long_name="device-to-device relative spread")
+    cycle_to_cycle_rel: float = param(0.0, units="1", lo=0.0, long_name="cycle-to-cycle relative spread")
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "DeviceVariation":
         """From the ``[variation]`` section of a card."""
-        from ..cards import load_card
-
-        kw: dict[str, Any] = dict(load_card(card)["variation"])
-        kw.update(overrides)
-        return cls(**kw)
+        return super().from_card(card, **overrides)
 
 
 def _lognormal_unit_mean(g: torch.Tensor, cv: float, generator: torch.Generator | None,

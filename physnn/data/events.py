@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from .._io import atomic_write
 from ..random import generator_from_seed, numpy_rng
 from .._checks import check_int_range, check_positive
 from .._resources import cache_dir
@@ -329,9 +330,8 @@ def nmnist_like(n_samples: int | None = None, *, seed: int = 0, params: DVSParam
         streams += emulate_dvs(fn, n_steps, batch=min(batch, n - s), params=params, generator=gen)
     if path is not None:
         offsets = np.concatenate([[0], np.cumsum([len(e) for e in streams])])
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, events=np.concatenate(streams), offsets=offsets, labels=labels)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: np.savez_compressed(tmp, events=np.concatenate(streams), offsets=offsets,
+                                                           labels=labels), suffix=".npz")
     return streams, labels
 
 

@@ -35,7 +35,6 @@ torch.Size([252, 98, 40])
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -44,7 +43,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -54,6 +53,8 @@ from physnn._resources import cache_dir
 from physnn.data import speech
 from physnn.data.features import MelConfig, log_mel_spectrogram, mfcc
 from physnn.random import generator_from_seed, numpy_rng, spawn
+
+from .._io import atomic_write, content_key
 
 __all__ = [
     "KEYWORDS",
@@ -96,7 +97,9 @@ _FORMAT_VERSION = 1
 #: configuration would give different clips. 2: draws from torch generators (physnn.random)
 #: instead of numpy SeedSequences.
 _CONTENT_VERSION = 2
-_FEATURES = ("logmel", "mfcc")
+#: the front ends (``KWSConfig.feature``)
+Feature = Literal["logmel", "mfcc"]
+_FEATURES: tuple[str, ...] = get_args(Feature)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,7 +151,7 @@ class KWSConfig:
     noise_kinds: tuple[str, ...] = ("white", "pink", "babble")
     silence_fraction_quiet: float = 0.3
     duration_s: float = 1.0
-    feature: str = "logmel"
+    feature: Feature = "logmel"
     mel: MelConfig = field(default_factory=MelConfig)
 
     def __post_init__(self) -> None:
@@ -200,17 +203,12 @@ class KWSConfig:
 
     def cache_key(self) -> str:
         """Hex digest of the configuration, the file-format and generation versions and the espeak-ng version."""
-        payload = json.dumps(
-            {"cfg": dataclasses.asdict(self), "fmt": _FORMAT_VERSION, "content": _CONTENT_VERSION,
-             "espeak": _espeak_version()},
-            sort_keys=True,
-            default=list,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+        return content_key({"cfg": dataclasses.asdict(self), "fmt": _FORMAT_VERSION, "content": _CONTENT_VERSION,
+                            "espeak": _espeak_version()}, default=list, length=20)
 
 
 def _espeak_version() -> str:
-    out = subprocess.run([speech._espeak(), "--version"], capture_output=True, text=True, check=False)
+    out = subprocess.run([speech.espeak_path(), "--version"], capture_output=True, text=True, check=False)
     return out.stdout.split("Data at")[0].strip()
 
 
@@ -313,10 +311,7 @@ class KWSDataset:
         """Write to ``path`` with :func:`torch.save` (tensors, lists of str, the config as JSON)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-        torch.save(self._state(), tmp)
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
-        return path
+        return atomic_write(path, lambda tmp: torch.save(self._state(), tmp))  # a reader never sees half a file
 
     @classmethod
     def load(cls, path: str | os.PathLike, config: KWSConfig | None = None) -> "KWSDataset":
@@ -364,7 +359,7 @@ def _split_counts(n: int, fractions: Sequence[float]) -> list[int]:
 
 def _speaker_pools(cfg: KWSConfig, rng: np.random.Generator) -> list[list[tuple[str, str]]]:
     """Partition the variants between the splits; each split's speakers = voices x its variants."""
-    langs, var = speech._voice_tables()
+    langs, var = speech.voice_tables()
     voices = list(cfg.voices) if cfg.voices is not None else [v for v in langs if v.startswith("en")]
     variants = (
         list(cfg.variants)
@@ -374,7 +369,7 @@ def _speaker_pools(cfg: KWSConfig, rng: np.random.Generator) -> list[list[tuple[
     for v in voices:
         if "+" in v:
             raise ValueError(f"voices: {v!r} holds a variant; list variants in `variants`")
-        speech._check_voice(v)
+        speech.check_voice(v)
     for v in variants:
         if v and v not in var:
             raise ValueError(f"variants: unknown espeak-ng variant {v!r}")
@@ -414,7 +409,7 @@ def build_kws(
     *,
     n_per_class: int | None = None,
     seed: int | None = None,
-    feature: str | None = None,
+    feature: Feature | None = None,
     cache: bool = True,
     keep_audio: bool = False,
     n_jobs: int | None = None,

@@ -34,7 +34,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -44,6 +44,9 @@ from physnn._checks import check_int_range, check_positive
 from physnn.random import legacy_generator, numpy_rng
 
 __all__ = [
+    "espeak_path",
+    "voice_tables",
+    "check_voice",
     "ESPEAK_SAMPLE_RATE",
     "HUMAN_VARIANTS",
     "SpeakerStyle",
@@ -77,7 +80,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _INSTALL_HINT = "install it with `apt-get install espeak-ng` (Debian/Ubuntu)"
 
 
-def _espeak() -> str:
+def espeak_path() -> str:
+    """Path of the ``espeak-ng`` program (``FileNotFoundError`` with an install hint if missing)."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise FileNotFoundError(f"the `espeak-ng` program was not found on PATH; {_INSTALL_HINT}")
@@ -85,7 +89,7 @@ def _espeak() -> str:
 
 
 def _run_espeak(args: list[str]) -> bytes:
-    proc = subprocess.run([_espeak(), *args], capture_output=True, check=False)
+    proc = subprocess.run([espeak_path(), *args], capture_output=True, check=False)
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip()
         raise RuntimeError(f"espeak-ng {' '.join(args)!r} failed (exit {proc.returncode}): {msg}")
@@ -114,7 +118,7 @@ def _parse_voice_table(text: str) -> list[dict[str, str]]:
 
 
 @functools.lru_cache(maxsize=1)
-def _voice_tables() -> tuple[tuple[str, ...], tuple[str, ...]]:
+def voice_tables() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(language voices without MBROLA, variant file names), read once per process."""
     langs = _parse_voice_table(_run_espeak(["--voices"]).decode(errors="replace"))
     have_mbrola = shutil.which("mbrola") is not None
@@ -141,7 +145,7 @@ def _voice_tables() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def available_variants() -> list[str]:
     """Names usable after ``+`` in a voice (``en-us+f3``): espeak-ng's variant files."""
-    return list(_voice_tables()[1])
+    return list(voice_tables()[1])
 
 
 def available_voices(language_prefix: str = "en", *, variants: bool = True) -> list[str]:
@@ -162,18 +166,19 @@ def available_voices(language_prefix: str = "en", *, variants: bool = True) -> l
     """
     if not isinstance(language_prefix, str):
         raise TypeError(f"language_prefix: expected a str, got {language_prefix!r}")
-    langs, var = _voice_tables()
+    langs, var = voice_tables()
     base = sorted(v for v in langs if v.startswith(language_prefix))
     if not variants:
         return base
     return base + [f"{b}+{v}" for b in base for v in var]
 
 
-def _check_voice(voice: str) -> None:
+def check_voice(voice: str) -> None:
+    """Raise ``ValueError`` naming ``voice`` unless espeak-ng has it (``lang`` or ``lang+variant``)."""
     if not isinstance(voice, str):
         raise TypeError(f"voice: expected a str such as 'en-us' or 'en-us+f3', got {voice!r}")
     base, _, variant = voice.partition("+")
-    langs, var = _voice_tables()
+    langs, var = voice_tables()
     if base not in langs:
         close = [v for v in langs if v.split("-")[0] == base.split("-")[0]][:8]
         raise ValueError(
@@ -272,7 +277,7 @@ def synthesize(
     check_int_range(amplitude, "amplitude", 0, 200)
     check_int_range(gap_ms, "gap_ms", 0, 10_000)
     check_int_range(sample_rate, "sample_rate", 1000, 192_000)
-    _check_voice(voice)
+    check_voice(voice)
     args = ["-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-a", str(amplitude)]
     if gap_ms:
         args += ["-g", str(max(1, round(gap_ms / 10)))]
@@ -372,7 +377,7 @@ def sample_speakers(
             raise ValueError("seed: give generator or the deprecated seed, not both")
         generator = legacy_generator(seed, "seed", accept_int=True)
     rng = numpy_rng(generator)
-    langs, var = _voice_tables()
+    langs, var = voice_tables()
     if voices is None:
         voices = [v for v in langs if v.startswith("en")]
     if variants is None:
@@ -383,7 +388,7 @@ def sample_speakers(
     if not variants:
         raise ValueError("variants: empty (use [''] for the plain voices)")
     for v in voices:
-        _check_voice(v)
+        check_voice(v)
         if "+" in v:
             raise ValueError(f"voices: {v!r} holds a variant; pass variants separately")
     for v in variants:
@@ -414,7 +419,9 @@ def sample_speakers(
 # noise and duration helpers
 # ---------------------------------------------------------------------------------------------
 
-NOISE_KINDS = ("white", "pink", "babble")
+#: background noises of :func:`add_noise`
+NoiseKind = Literal["white", "pink", "babble"]
+NOISE_KINDS: tuple[str, ...] = get_args(NoiseKind)
 
 
 def make_noise(
@@ -481,7 +488,7 @@ def add_noise(
     signal: np.ndarray,
     snr_db: float,
     *,
-    kind: str = "white",
+    kind: NoiseKind = "white",
     generator: torch.Generator | None = None,
     babble_sources: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:

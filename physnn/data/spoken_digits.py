@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._io import atomic_write
 from .._checks import check_int_range, check_positive
 from .._resources import cache_dir
 from ..random import check_seed, generator_from_seed, numpy_rng
@@ -76,7 +77,7 @@ def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repe
         Store/reuse the waveforms under ``physnn._resources.cache_dir("spoken_digits")``, keyed by
         the arguments and the version of the generation procedure.
     """
-    from .speech import HUMAN_VARIANTS, SpeakerStyle, _voice_tables, add_noise, fit_duration, sample_speakers
+    from .speech import HUMAN_VARIANTS, SpeakerStyle, voice_tables, add_noise, fit_duration, sample_speakers
 
     check_int_range(n_train_speakers, "n_train_speakers", 1)
     check_int_range(n_test_speakers, "n_test_speakers", 1)
@@ -95,7 +96,7 @@ def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repe
 
     gen = generator_from_seed(seed)
     rng = numpy_rng(gen)
-    _, installed = _voice_tables()
+    _, installed = voice_tables()
     pool = [""] + [v for v in HUMAN_VARIANTS if v in installed]
     pool = [pool[i] for i in rng.permutation(len(pool))]
     n_test_var = max(1, round(len(pool) * n_test_speakers / (n_train_speakers + n_test_speakers)))
@@ -119,8 +120,6 @@ def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repe
     ds = SpokenDigits(np.stack(audio).astype(np.float32), np.asarray(labels, np.int64),
                       np.asarray(spk), np.asarray(is_test), sample_rate)
     if path is not None:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, audio=ds.audio, labels=ds.labels, speaker=ds.speaker, is_test=ds.is_test,
-                 sample_rate=sample_rate)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: np.savez(tmp, audio=ds.audio, labels=ds.labels, speaker=ds.speaker,
+                                                is_test=ds.is_test, sample_rate=sample_rate), suffix=".npz")
     return ds

@@ -27,6 +27,8 @@ _HOME = {
                     "netlist"),
     **dict.fromkeys(("Ensemble", "simulate"), "simulate"),
     **dict.fromkeys(("SimulationError", "run_transient"), "transient"),
+    **dict.fromkeys(("use_backend", "current_backend", "register_backend", "AbstractTransientBackend",
+                     "TransientProblem"), "backends"),
     "transient_torch": "differentiable",
     **dict.fromkeys(("iv_curve", "iv_curves"), "iv"),
     "apply_spread": "spread",
@@ -35,7 +37,8 @@ _HOME = {
 
 __all__ = [
     "simulate", "Ensemble", "parse_netlist", "parse_value", "Netlist", "NetlistError", "NetlistWarning", "JJModel",
-    "SimulationError", "run_transient", "compile_circuit", "Circuit", "K_JOSEPHSON",
+    "SimulationError", "run_transient", "use_backend", "current_backend", "register_backend",
+    "AbstractTransientBackend", "TransientProblem", "compile_circuit", "Circuit", "K_JOSEPHSON",
     "crossings", "default_min_dwell", "switch_times", "compare_switch_times", "SwitchComparison", "switching_events", "delays", "pulse_count", "pulse_areas",
     "switch_time_torch", "transient_torch", "iv_curve", "iv_curves", "apply_spread", "cell_path", "cell_library", "jtl_chain", "CELLS",
 ]

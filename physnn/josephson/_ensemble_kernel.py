@@ -1,6 +1,6 @@
 """Compiled (numba) whole-run loop of noise-free dense ensembles.
 
-Why hand-written: the numpy loop of :func:`.transient._run_branch` spends ~30 array operations per
+Why hand-written: the numpy loop of :func:`.transient.reference_loop` spends ~30 array operations per
 step on (branches x members) arrays plus a libm ``sin`` of every junction phase, ~0.7-1 us of CPU
 per member and step for ex_dcsfq_jtl_sink (1024 members). Members are independent (they share
 only the system matrix), so :func:`tiled_run` runs the whole transient in tiles of at most
@@ -19,7 +19,9 @@ summation order of the matrix product, the small solve of the gap correction, an
 the same members halved).
 
 Scope (the caller checks it): no thermal noise, no capacitor branches.
-numba is optional: without it (or with ``USE_NUMBA = False``) the numpy loop runs everything.
+numba is optional: without it the numpy loop runs everything (the back end ``tiled-compiled`` of
+:mod:`physnn.josephson.backends` says so in its ``unsupported()``; ``use_backend("dense-numpy")``
+chooses the numpy loop with numba installed).
 """
 
 from __future__ import annotations
@@ -33,10 +35,7 @@ try:  # pragma: no cover - exercised when numba is installed
 except ImportError:  # pragma: no cover
     _nb = None
 
-#: use the compiled loop when numba is importable (set False to force the numpy loop)
-USE_NUMBA = _nb is not None
-
-__all__ = ["USE_NUMBA", "available", "tiled_run", "sin_vec", "merge_members", "bdf2_voltage", "TILE", "CHUNK"]
+__all__ = ["available", "tiled_run", "sin_vec", "merge_members", "bdf2_voltage", "TILE", "CHUNK"]
 
 
 def merge_members(dst: np.ndarray, src: np.ndarray, members: np.ndarray, f: int) -> None:
@@ -64,8 +63,8 @@ _C = (-0.5, 1.0 / 24.0, -1.0 / 720.0, 1.0 / 40320.0, -1.0 / 3628800.0, 1.0 / 479
 
 
 def available() -> bool:
-    """True when the compiled loop can be used."""
-    return USE_NUMBA and _nb is not None
+    """True when the compiled loops can be used (numba is installed)."""
+    return _nb is not None
 
 
 if _nb is not None:

@@ -1,6 +1,6 @@
 """Compiled (numba) step loop of single runs of large circuits (the ``sparse`` back end).
 
-Why hand-written: the numpy loop of :func:`.transient._run_branch` spends ~30 array operations,
+Why hand-written: the numpy loop of :func:`.transient.reference_loop` spends ~30 array operations,
 three scipy sparse products and a banded LAPACK solve per step; on a 2,000-3,000-junction circuit
 that is 0.3-0.9 ms of CPU per step, most of it call overhead and passes over (branches,) arrays.
 Here one compiled call runs the whole transient (or the stretch up to a junction's quasiparticle

@@ -2,55 +2,25 @@
 
 One linear solve per step; ``sin(phi)`` is taken at JoSIM's explicitly predicted phase, so no
 Newton loop is needed and the system matrix only changes when a junction's quasiparticle branch
-changes state (rtype=1). Three numpy back ends share these equations (see :mod:`.circuit`):
-
-* ``fused``  — single run of a small circuit: the whole linear recurrence (history + solve) is
-  folded into one dense matrix acting on the stacked state, so a step is ~10 numpy calls;
-* ``dense``  — ensembles: one precomputed branch-space matrix ``Q = D A^-1 D^T`` shared by all
-  members (only critical currents differ), a multi-column right-hand side per step. Noise-free
-  ensembles without capacitor branches run whole in a compiled loop when numba is installed
-  (:func:`_run_tiled`, :mod:`._ensemble_kernel`: tiles of members x chunks of steps, per-member
-  gap-region states and step-rule flags, members split over up to two threads); the numpy loop
-  :func:`_run_branch` does the rest (thermal noise, capacitors) and is the fallback;
-* ``sparse`` — large circuits: one sparse LU factorisation (SuperLU) and a triangular solve per step.
-  Single noise-free runs of any size take this back end by default when numba is installed: the
-  whole loop is compiled (:mod:`._sparse_kernel`), the numpy loop :func:`_run_branch` is its
-  reference and the fallback.
+changes state (rtype=1). :func:`reference_loop` is the step written once in numpy (the
+reference); the back ends of :mod:`physnn.josephson.backends` integrate the same steps (dense or
+sparse reference loop, a fused single-run loop, compiled sparse, fused and tiled-ensemble loops),
+chosen per run by ``backend=`` or :func:`~physnn.josephson.backends.use_backend`, each saying
+with ``unsupported()`` which runs it cannot do. They are registered at the end of this module.
 
 If a junction's predicted phase moves more than 0.2*2pi in one step (after the first 1 % of the
 run), the run restarts with half the step, as JoSIM does; after ``max_halvings`` a
 :class:`SimulationError` names the junction. In an ensemble only the members that broke the rule
 are rerun (from t = 0 at h/2, all of them in one batched call, storing only the points of the
 caller's grid -- the compiled loop writes them straight into the output arrays); the others keep
-their results.
-
-Single runs (measured on the 2-core test machine, CPU seconds of one ``simulate()`` call): the
-compiled sparse loop does a step in ~1 us on ex_dcsfq_jtl_sink (53 unknowns; the call 8-9 ms,
-against 17-20 ms with the compiled fused loop), ~100 us on ex_jtl_string (9,026 unknowns, 2,006
-junctions; 0.8 s for 8,000 steps, against 0.3-0.5 ms a step for the numpy loop with a banded
-solve), two thirds of it the two triangular solves. What a large run costs besides the loop:
-the first touch of its phase and voltage outputs (2 x 128 MB for ex_jtl_string), parsing and
-compiling the netlist (each value text evaluated once, the cyclic GC paused: 0.06-0.1 s for
-3,171 junctions).
-
-Performance notes (ex_dcsfq_jtl_sink, 1024 members, +-5 % Ic, 1 ns at 0.25 ps; 685 members are
-rerun at h/2, 73 % of the member-steps). One call went from 3.7-4.6 s (numpy loop with a compiled
-subgap-only step loop that handed every gap-region or step-rule step back to numpy, members
-innermost over whole (branch x 1024) arrays, and a merge pass for the reruns) to the tiled loop:
-~170-210 ns of CPU per member-step single-threaded (sin with FMAs 2.3 ns per value instead of 4.6,
-the 25 x 25 product one BLAS call per tile step), no per-step Python, no merge. Not kept: tiles of
-8-16 members with compile-time widths (LLVM unrolls them: ~25 s compiles, 560-860 ns per
-member-step), hand-written tile products (4-6x slower than BLAS's small-matrix kernel), numba
-``prange`` (a barrier per chunk: on the shared 2-core machine one descheduled thread stalls the
-other; plain threads over independent member groups do not synchronise until the end). What is
-left besides the loop (~1.3 s of CPU for the 7.5 M member-steps): numba's one-time start in the
-process (0.35-0.55 s), first touch of the ~0.9 GB of outputs (0.25 s when the process has had
-that memory before, ~1 s of CPU at the first large allocation of a process on the test VM;
-prefaulting does not help, the cost is the touch itself), and the .print traces (~0.2 s).
+their results. Timings and the design notes of the loops: RESULTS.md ("Josephson transient:
+performance notes").
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 from dataclasses import dataclass
 
@@ -62,23 +32,11 @@ from ..constants import k_B
 from ..buffers import empty, empty_pages
 from .circuit import K_JOSEPHSON, Circuit, compile_circuit
 from . import _ensemble_kernel as _kern
+from .backends import AbstractTransientBackend, TransientProblem, register_backend, select_backend
 from .netlist import Netlist
 
-__all__ = ["SimulationError", "TransientResult", "run_transient", "PHASE_JUMP_LIMIT"]
-
-#: BLAS threads for the per-step products of large ensembles (None = library default)
-BLAS_THREADS_BATCH = None
-
-#: single runs: the fused loop's subgap steps in the compiled loop (:func:`._ensemble_kernel.fused_steps`)
-#: when numba is installed; False: the numpy loop (the reference it is tested against)
-FUSED_COMPILED = True
-
-#: single runs of the sparse back end (large circuits) in the compiled loop
-#: (:func:`._sparse_kernel.sparse_segment`) when numba is installed; False: the numpy loop
-SPARSE_COMPILED = True
-
-#: smallest ensemble for the compiled loop (single runs use the fused loop)
-KERNEL_MIN_MEMBERS = 2
+__all__ = ["SimulationError", "TransientResult", "run_transient", "reference_loop", "PHASE_JUMP_LIMIT",
+           "ReferenceDense", "ReferenceSparse", "FusedNumpy", "FusedCompiled", "SparseCompiled", "TiledCompiled"]
 
 #: JoSIM's step-rejection threshold on the predicted phase change per step, rad
 PHASE_JUMP_LIMIT = 0.2 * 2.0 * math.pi
@@ -147,8 +105,8 @@ def _draw(generator, shape) -> np.ndarray:
 
 def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndarray | None = None,
                   generator=None, obs_nodes: list[str] | None = None, max_halvings: int = 6,
-                  backend: str = "auto", store_step: float | None = None,
-                  store_voltage: bool = True) -> TransientResult:
+                  backend: str | AbstractTransientBackend | None = None, store_step: float | None = None,
+                  store_voltage: bool = True, phase_dtype=np.float64) -> TransientResult:
     """Simulate ``net`` from 0 to ``tstop`` with step ``tstep`` (s), halving on large phase jumps.
 
     Parameters
@@ -159,7 +117,11 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
         Random source for Johnson noise (netlists with ``.temp``; None: torch's global generator).
     obs_nodes : list of str
         Node names whose phases are recorded (for ``.print``).
-    backend : {'auto', 'fused', 'dense', 'sparse'}
+    backend : str or AbstractTransientBackend, optional
+        A registered back end (``'sparse-compiled'``, ``'fused-numpy'``, ...), a family
+        (``'fused'``, ``'dense'``, ``'sparse'``), ``'auto'``, or a back-end object; None (default):
+        the :func:`~physnn.josephson.backends.use_backend` choice, ``'auto'`` outside one. See
+        :mod:`physnn.josephson.backends`.
     store_step : float, optional
         Keep only the points ``t = i * store_step`` (a multiple of the step); default: every step.
         Used for the reruns of ensemble members at h/2, which are merged back onto the caller's
@@ -169,26 +131,41 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
         Keep the junction voltages (``voltage``; default). False: ``voltage`` is None; the
         compiled ensemble loop then never writes them (half the output memory of an ensemble),
         the other loops drop them at the end.
+    phase_dtype : numpy dtype
+        Storage type of the junction phases ``phase`` (float64 default, or float32). The
+        integration always runs in float64; float32 rounds each stored value to nearest (7.2
+        significant digits; JoSIM's CSV output has 7) and halves the memory of the largest output.
+        Every loop stores the same numbers (the compiled ensemble loop writes them rounded, the
+        others round at the end).
     """
     from ..random import check_generator
 
     generator = check_generator(generator)
+    phase_dtype = np.dtype(phase_dtype)
+    if phase_dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"phase_dtype={phase_dtype!r}: float64 or float32")
     h = tstep
-    if _tiled_applies(net, ic_scale, backend):
-        res = _run_tiled(net, tstep=tstep, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes or [],
-                         max_halvings=max_halvings, backend=backend, store_step=store_step,
-                         store_voltage=store_voltage)
-        if res is not None:
-            return res
+    circ = compile_circuit(net, h)
+    be = select_backend(TransientProblem.of(circ, 1 if ic_scale is None else ic_scale.shape[1]), backend)
+    if isinstance(be, TiledCompiled):
+        # one BLAS thread for the whole run, set-up products included: OpenBLAS threads woken by
+        # one multi-threaded call spin for a while afterwards, on the cores the compiled loop's
+        # member groups need (measured: ~1/4 of the CPU of a 1,024-member batch)
+        with _blas_threads(1):
+            return _run_tiled(net, circ, be, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes or [],
+                              max_halvings=max_halvings, store_step=store_step, store_voltage=store_voltage,
+                              phase_dtype=phase_dtype)
     for halving in range(max_halvings + 1):
-        circ = compile_circuit(net, h)
+        if halving:
+            circ = compile_circuit(net, h)
         try:
-            res = _run(circ, tstop, ic_scale, generator, obs_nodes or [], backend,
+            res = _run(circ, tstop, ic_scale, generator, obs_nodes or [], be,
                        store_every=1 if store_step is None else max(1, int(round(store_step / h))))
             res.halvings = halving
             res.member_halvings = np.full(res.ic.shape[1], halving)
             if not store_voltage:
                 res.voltage = None
+            res.phase = res.phase.astype(phase_dtype, copy=False)
             return res
         except _StepTooLarge as exc:
             name = circ.branches[exc.jj].name
@@ -202,7 +179,7 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                     break
                 sub = run_transient(net, tstep=h / 2.0, tstop=tstop, ic_scale=ic_scale[:, bad],
                                     generator=generator, obs_nodes=obs_nodes,
-                                    max_halvings=max_halvings - halving - 1, backend=backend,
+                                    max_halvings=max_halvings - halving - 1, backend=be,
                                     store_step=h if store_step is None else store_step)
                 f = int(round(res.h / sub.h))  # 1: the rerun stored only this run's grid points
                 # one pass per array (a per-member loop of strided copies cost ~5 s for 685 of 1024
@@ -215,24 +192,11 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                 res.member_halvings[bad] = sub.member_halvings + 1 + halving
                 if not store_voltage:
                     res.voltage = None
+                res.phase = res.phase.astype(phase_dtype, copy=False)
                 return res
             h = h / 2.0
     raise SimulationError(f"junction {last[0]}: phase moves more than 0.2*2pi per step at t={last[1]:.4g} s "
                           f"even after {max_halvings} step halvings (circuit blows up or is unstable)")
-
-
-#: Threads of the tiled ensemble loop: the members are split into this many contiguous groups,
-#: one per iteration of numba's ``prange`` (groups share no written memory; one group runs the
-#: serial loop). None: automatic -- torch's thread count, at most 2.
-KERNEL_THREADS: int | None = None
-#: smallest group of members per thread
-PARALLEL_MIN_MEMBERS = 64
-
-
-def _tiled_applies(net: Netlist, ic_scale, backend: str) -> bool:
-    """The compiled tiled loop covers noise-free dense ensembles (circuit checks in _run_tiled)."""
-    return (_kern.available() and ic_scale is not None and ic_scale.shape[1] >= KERNEL_MIN_MEMBERS
-            and not net.temp and backend in ("auto", "dense", "fused"))
 
 
 def _dense_system(circ: Circuit, state_col: np.ndarray, src: np.ndarray, obs: list[int]):
@@ -247,28 +211,19 @@ def _dense_system(circ: Circuit, state_col: np.ndarray, src: np.ndarray, obs: li
     return Q, SyT, Ob, SoT
 
 
-def _kernel_threads(E: int) -> int:
-    threads = KERNEL_THREADS
-    if threads is None:
-        import torch
-
-        threads = min(2, torch.get_num_threads())
-    return max(1, min(int(threads), E // PARALLEL_MIN_MEMBERS))
-
-
-def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings, backend, store_step,
-               store_voltage=True):
+def _run_tiled(net: Netlist, circ0: Circuit, backend: "TiledCompiled", *, tstop, ic_scale, obs_nodes,
+               max_halvings, store_step, store_voltage=True, phase_dtype=np.float64):
     """Noise-free ensemble through the compiled tiled loop (:func:`._ensemble_kernel.tiled_run`).
 
-    Same equations and step rule as :func:`_run_branch`; every member is independent, so the loop
-    runs tiles of at most ``TILE`` members x ``CHUNK`` steps, handles the junctions' gap-region
-    states per member, and splits the members over ``_kernel_threads`` threads. Members that break the 0.2*2pi rule are rerun from
-    t = 0 at h/2 (then h/4, ...) writing straight into the output grid (no merge pass). If every
-    member breaks it at the first level, the whole run restarts at h/2 on the finer grid, as a
-    single run does. Returns None when the circuit needs the general loop (capacitor branches,
-    large sparse circuits).
+    Same equations and step rule as :func:`reference_loop`; every member is independent, so the
+    loop runs tiles of at most ``backend.tile`` members x ``CHUNK`` steps, handles the junctions'
+    gap-region states per member, and splits the members over ``backend.threads_for(E)``
+    threads. Members that break the 0.2*2pi rule are rerun from t = 0 at h/2 (then h/4, ...)
+    writing straight into the output grid (no merge pass). If every member breaks it at the first
+    level, the whole run restarts at h/2 on the finer grid, as a single run does. ``circ0`` is
+    the circuit compiled at the first step (:class:`TiledCompiled` has checked it).
     """
-    h = tstep
+    h = circ0.h
     E = ic_scale.shape[1]
     hs = store_step  # storage grid, s (None: the step of the first level)
     members = np.arange(E)
@@ -280,9 +235,7 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
     top = None  # (circuit, output step, observed unknowns) of the first level, set with out
     status = np.zeros(1, dtype=np.int64)  # set by the compiled loop when a state is not finite
     while True:
-        circ = compile_circuit(net, h)
-        if circ.n_c or circ.n_t or (backend == "auto" and circ.n > 400):
-            return None
+        circ = circ0 if h == circ0.h else compile_circuit(net, h)
         T = int(math.floor(tstop / h + 1e-9)) + 1
         if out is not None:
             se = max(1, int(round(top[1] / h)))  # reruns store the first level's grid points
@@ -297,12 +250,12 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
             ic_all = np.ascontiguousarray(circ.ic[:, None] * ic_scale)
             # without stored voltages the loop gets a (1, 1, 1) array it never writes
             volt_out = empty_pages((T_out, J, E)) if store_voltage else np.zeros((1, 1, 1))
-            out = (empty_pages((T_out, J, E)), volt_out, empty_pages((T_out, len(obs), E)))
+            out = (empty_pages((T_out, J, E), phase_dtype), volt_out, empty_pages((T_out, len(obs), E)))
             top = (circ, h * se, obs)
         t = np.arange(T) * h
         src = circ.source_values(t)
         flag_step, flag_j, flag_val = _tiled_pass(circ, T, se, src, obs, ic_all, members, out, status,
-                                                  store_voltage)
+                                                  store_voltage, backend)
         hit = flag_step[members] >= 0
         if not hit.any():
             break
@@ -341,8 +294,8 @@ def _run_tiled(net: Netlist, *, tstep, tstop, ic_scale, obs_nodes, max_halvings,
 
 
 def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int], ic_all: np.ndarray,
-                members: np.ndarray, out, status: np.ndarray,
-                store_voltage: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                members: np.ndarray, out, status: np.ndarray, store_voltage: bool,
+                backend: "TiledCompiled") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One run of ``members`` (columns of the outputs) over steps 0..T-1, storing every ``se``-th.
     Returns per output column the first step that broke the phase rule (-1: none), the junction
     with the largest predicted phase change at that step and that change (rad)."""
@@ -373,7 +326,7 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
 
     # contiguous member groups, one per thread: numba's prange over the groups; one group runs
     # serially (numba's thread pool is not started for it, see physnn.crossbar.backends)
-    groups = _kernel_threads(members.size)
+    groups = backend.threads_for(members.size)
     sizes = [members.size // groups + (1 if g < members.size % groups else 0) for g in range(groups)]
     bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)       # as np.array_split
     st = np.zeros(groups, dtype=np.int64)
@@ -385,80 +338,54 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
             numba.set_num_threads(min(groups, numba.config.NUMBA_NUM_THREADS))
         run = _kern.tiled_run_groups if groups > 1 else _kern.tiled_run_group
         run(bounds, mem, T, *shared, c(ic_all), *shared2, nb, out[0], out[1], out[2], flag_step, flag_j, flag_val,
-            st, _kern.CHUNK, _kern.TILE)
+            st, _kern.CHUNK, backend.tile or _kern.TILE)
     status[0] = max(int(status[0]), int(st.max()))
     return flag_step, flag_j, flag_val
 
 
-_TP_CONTROLLER = None
-
-
-def _blas_threads(n: int):
-    """Limit BLAS threads: tiny per-step products only lose time to waking thread pools.
-
-    One ``threadpoolctl.ThreadpoolController`` is made per process (finding the loaded BLAS
-    libraries reads /proc/self/maps: ~5 ms, a large part of a small circuit's run)."""
-    global _TP_CONTROLLER
+@functools.lru_cache(maxsize=1)
+def _threadpool_controller():
+    """One ``threadpoolctl.ThreadpoolController`` per process (finding the loaded BLAS libraries
+    reads /proc/self/maps: ~5 ms, a large part of a small circuit's run); None without
+    threadpoolctl."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover
-        import contextlib
+        return None
+    return ThreadpoolController()
 
+
+def _blas_threads(n: int | None):
+    """Limit BLAS threads: tiny per-step products only lose time to waking thread pools (None:
+    the library's default)."""
+    ctl = _threadpool_controller() if n is not None else None
+    if ctl is None:
         return contextlib.nullcontext()
-    if _TP_CONTROLLER is None:
-        _TP_CONTROLLER = ThreadpoolController()
-    return _TP_CONTROLLER.limit(limits=n, user_api="blas")
+    return ctl.limit(limits=n, user_api="blas")
 
 
-def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, store_every: int = 1) -> TransientResult:
+def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: AbstractTransientBackend,
+         store_every: int = 1) -> TransientResult:
+    """One run at the circuit's step through ``backend`` (not the tiled one): the common set-up
+    and the finiteness check of the outputs."""
     h = circ.h
     T = int(math.floor(tstop / h + 1e-9)) + 1
     t = np.arange(T) * h
     se = store_every
     t_out, h_out = t[::se], h * se
     J = circ.n_jj
-    E = 1 if ic_scale is None else ic_scale.shape[1]
     ic = np.ascontiguousarray(circ.ic[:, None] * (np.ones((J, 1)) if ic_scale is None else ic_scale))
     node_idx = {nd: i for i, nd in enumerate(circ.nodes)}
     node_idx.update({"__src__" + e.name: circ.n_nodes + k for k, e in enumerate(circ.vsrc)})
     obs = [node_idx[nd] for nd in obs_nodes if nd != "0"]
-    temp = circ.netlist.temp
-    compiled_single = E == 1 and not temp and SPARSE_COMPILED and _kern.available()
-    if backend == "auto":
-        if circ.n > 400 or compiled_single:
-            # single noise-free runs of any size: the compiled sparse loop (one SuperLU
-            # factorisation, a few hundred compiled operations per step; ex_dcsfq_jtl_sink 8-9 ms
-            # of CPU per call against 17-20 ms for the compiled fused loop, whose dense folded
-            # matrices cost ~7x the arithmetic per step and ~9 ms to build)
-            backend = "sparse"
-        elif E == 1 and not temp and not circ.n_t and circ.n_jj:
-            backend = "fused"
-        else:
-            backend = "dense"
-    if backend not in ("fused", "dense", "sparse"):
-        raise ValueError(f"backend={backend!r}: expected 'auto', 'fused', 'dense' or 'sparse'")
-    if backend == "fused" and (E != 1 or temp or circ.n_t or not circ.n_jj):
-        backend = "dense"
-    if backend == "fused":
-        loop = "fused-compiled" if _fused_compiled() else "fused-numpy"
-        with _blas_threads(1):
-            out = _run_fused(circ, T, ic[:, 0], circ.source_values(t), obs)
-        if se > 1:
-            out = tuple(np.ascontiguousarray(x[::se]) for x in out)
-    elif backend == "sparse" and compiled_single:
-        loop = "sparse-compiled"
-        out = _run_sparse_compiled(circ, t, ic[:, 0], obs, se)
-    else:
-        loop = f"{backend}-numpy"
-        try:
-            with _blas_threads(1 if (backend == "sparse" or E < 64) else BLAS_THREADS_BATCH):
-                out = _run_branch(circ, t, ic, obs, generator, backend == "sparse", se)
-        except _StepTooLarge as exc:
-            if exc.partial is not None:
-                ph_, v_, n_ = exc.partial
-                exc.partial = TransientResult(time=t_out, phase=ph_, voltage=v_, node_phase=n_, obs=obs, h=h_out,
-                                              circuit=circ, halvings=0, ic=ic)
-            raise
+    try:
+        out = backend.integrate(circ, t, ic, obs, generator, se)
+    except _StepTooLarge as exc:
+        if exc.partial is not None:
+            ph_, v_, n_ = exc.partial
+            exc.partial = TransientResult(time=t_out, phase=ph_, voltage=v_, node_phase=n_, obs=obs, h=h_out,
+                                          circuit=circ, halvings=0, ic=ic, loop=backend.name)
+        raise
     phase, volt, nph = out
     for arr in (phase, volt):
         # a sum is finite iff every value is (|values| here are far below overflow); it reads the
@@ -468,17 +395,12 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend, s
             raise SimulationError(f"junction {circ.branches[bad[1]].name}: non-finite value at "
                                   f"t={bad[0] * h_out:.4g} s")
     return TransientResult(time=t_out, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h_out, circuit=circ,
-                           halvings=0, ic=ic, loop=loop)
-
-
-def _fused_compiled() -> bool:
-    """Whether the fused back end runs its compiled loop (else the numpy loop)."""
-    return FUSED_COMPILED and _kern.available()
+                           halvings=0, ic=ic, loop=backend.name)
 
 
 def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], se: int):
     """Single noise-free run of the sparse back end in the compiled loop
-    (:func:`._sparse_kernel.sparse_segment`): the equations of :func:`_run_branch`, one compiled
+    (:func:`._sparse_kernel.sparse_segment`): the equations of :func:`reference_loop`, one compiled
     call per stretch of constant junction states (one SuperLU factorisation per state pattern)."""
     from . import _sparse_kernel as _sk
 
@@ -646,11 +568,18 @@ class _BandedSolver:
         return self.splu.solve(b)
 
 
-def _run_branch(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], generator, sparse: bool,
-                store_every: int = 1):
-    """Branch-space loop: ensembles (shared matrix, multi-column right-hand side), noise, big circuits.
+def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], generator, sparse: bool,
+                   store_every: int = 1):
+    """The reference step, in numpy: JoSIM v2.7's BDF2 step of the branch-space system, every
+    member of an ensemble at once (shared matrix, multi-column right-hand side), with thermal
+    noise, capacitors, transmission lines and any size. ``sparse``: one sparse (banded or
+    SuperLU) factorisation per junction state pattern; else the dense branch-space matrix
+    ``Q = D A^-1 D^T`` shared by all members, with an exact low-rank correction per member whose
+    junctions left the subgap branch. Every other loop is tested against it.
 
-    Outputs are stored for every ``store_every``-th step only (row ``n // store_every``); the other
+    Returns ``(phase (T_out, J, E), voltage (T_out, J, E), node_phase (T_out, n_obs, E))``;
+    raises ``_StepTooLarge`` (with the results so far and the members that broke the rule) when a
+    junction's predicted phase moves more than :data:`PHASE_JUMP_LIMIT` in one step. Outputs are stored for every ``store_every``-th step only (row ``n // store_every``); the other
     steps write to one spare row past the end, so the loop body stays the same."""
     T = len(t)
     se = store_every
@@ -988,7 +917,7 @@ def _fused_matrices(circ: Circuit, state: np.ndarray, ic: np.ndarray, src: np.nd
     return F, H, G, Rp, Oz, Ou, Os
 
 
-def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list[int]):
+def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list[int], compiled: bool):
     """Single run of a small circuit. Fast loop of 5 numpy calls per step while every junction is
     subgap; a general per-step loop takes over from the first step where a junction's predicted
     voltage reaches the gap region (rtype=1 state change). The 0.2*2pi phase-jump test does not
@@ -1024,7 +953,7 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
     poff = bool(np.any(circ.phi_off != 0))
     dot, sin = np.dot, np.sin
     n = 0
-    if _fused_compiled():
+    if compiled:
         # the general loop below, compiled: one call per stretch of constant junction states
         c_ = np.ascontiguousarray
         itc = c_(circ.lower * (1.0 / circ.r0 - circ.glarge))
@@ -1134,3 +1063,173 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
     else:
         nph = empty((T, 0, 1))
     return phase, volt, nph
+
+
+# --------------------------------------------------------------------------------------------
+# back ends (see physnn.josephson.backends), registered in the order "auto" tries them last to first
+# --------------------------------------------------------------------------------------------
+def _no_numba() -> str | None:
+    return None if _kern.available() else "numba is not installed"
+
+
+class ReferenceSparse(AbstractTransientBackend):
+    """``sparse-numpy``: :func:`reference_loop` with a sparse factorisation (every problem)."""
+
+    name, family = "sparse-numpy", "sparse"
+
+    def unsupported(self, problem: TransientProblem) -> str | None:
+        return None
+
+    def integrate(self, circ, t, ic, obs, generator, se):
+        with _blas_threads(1):
+            return reference_loop(circ, t, ic, obs, generator, True, se)
+
+
+class ReferenceDense(AbstractTransientBackend):
+    """``dense-numpy``: :func:`reference_loop` on the dense branch-space system (every problem).
+
+    Parameters
+    ----------
+    blas_threads : int, optional
+        BLAS threads for the per-step products of ensembles of 64 members or more (None: the
+        library's default); smaller ones use one thread.
+    """
+
+    name, family = "dense-numpy", "dense"
+
+    def __init__(self, *, blas_threads: int | None = None) -> None:
+        self.blas_threads = blas_threads
+
+    def unsupported(self, problem: TransientProblem) -> str | None:
+        return None
+
+    def auto_declines(self, problem: TransientProblem) -> str | None:
+        if problem.n > 400:
+            return f"{problem.n} unknowns: the sparse factorisation is faster above 400"
+        return None
+
+    def integrate(self, circ, t, ic, obs, generator, se):
+        with _blas_threads(1 if ic.shape[1] < 64 else self.blas_threads):
+            return reference_loop(circ, t, ic, obs, generator, False, se)
+
+
+class FusedNumpy(AbstractTransientBackend):
+    """``fused-numpy``: single noise-free run of a small circuit; history, solve and voltage
+    update folded into one dense matrix acting on the stacked state (~10 numpy calls a step)."""
+
+    name, family = "fused-numpy", "fused"
+    compiled = False
+
+    def unsupported(self, problem: TransientProblem) -> str | None:
+        if problem.members != 1:
+            return f"{problem.members} ensemble members: single runs only"
+        if problem.noise:
+            return "thermal noise (.temp)"
+        if problem.n_t:
+            return "transmission lines"
+        if not problem.n_jj:
+            return "no junctions"
+        return None
+
+    def auto_declines(self, problem: TransientProblem) -> str | None:
+        if problem.n > 400:
+            return f"{problem.n} unknowns: the folded dense matrices grow as n^2"
+        return None
+
+    def integrate(self, circ, t, ic, obs, generator, se):
+        with _blas_threads(1):
+            out = _run_fused(circ, len(t), ic[:, 0], circ.source_values(t), obs, self.compiled)
+        if se > 1:
+            out = tuple(np.ascontiguousarray(x[::se]) for x in out)
+        return out
+
+
+class FusedCompiled(FusedNumpy):
+    """``fused-compiled``: :class:`FusedNumpy` with its loop compiled (numba,
+    :func:`._ensemble_kernel.fused_segment`)."""
+
+    name = "fused-compiled"
+    compiled = True
+
+    def unsupported(self, problem: TransientProblem) -> str | None:
+        return _no_numba() or super().unsupported(problem)
+
+
+class SparseCompiled(AbstractTransientBackend):
+    """``sparse-compiled``: single noise-free run of any circuit, the sparse reference loop
+    compiled (numba, :func:`._sparse_kernel.sparse_segment`): one SuperLU factorisation per
+    junction state pattern, a few hundred compiled operations a step."""
+
+    name, family = "sparse-compiled", "sparse"
+
+    def unsupported(self, problem: TransientProblem) -> str | None:
+        if problem.members != 1:
+            return f"{problem.members} ensemble members: single runs only"
+        if problem.noise:
+            return "thermal noise (.temp)"
+        return _no_numba()
+
+    def integrate(self, circ, t, ic, obs, generator, se):
+        return _run_sparse_compiled(circ, t, ic[:, 0], obs, se)
+
+
+class TiledCompiled(AbstractTransientBackend):
+    """``tiled-compiled``: noise-free ensembles of circuits without capacitor branches or
+    transmission lines, the whole run compiled (numba, :mod:`._ensemble_kernel`): tiles of
+    members x chunks of steps, per-member gap-region states and step-rule flags, members split
+    over threads (:func:`_run_tiled`).
+
+    Parameters
+    ----------
+    threads : int, optional
+        Threads (contiguous member groups, one per iteration of numba's ``prange``; the groups
+        share no written memory). None: torch's thread count, at most 2.
+    min_members_per_thread : int
+        Smallest group of members per thread.
+    tile : int, optional
+        Largest number of members per tile (None: :data:`._ensemble_kernel.TILE`).
+    """
+
+    name, family = "tiled-compiled", "dense"
+
+    def __init__(self, *, threads: int | None = None, min_members_per_thread: int = 64,
+                 tile: int | None = None) -> None:
+        for key, v in (("threads", threads), ("tile", tile)):
+            if v is not None and int(v) < 1:
+                raise ValueError(f"{key}={v!r}: must be >= 1")
+        if int(min_members_per_thread) < 1:
+            raise ValueError(f"min_members_per_thread={min_members_per_thread!r}: must be >= 1")
+        self.threads = threads
+        self.min_members_per_thread = int(min_members_per_thread)
+        self.tile = tile
+
+    def unsupported(self, problem: TransientProblem) -> str | None:
+        if problem.members < 2:
+            return "a single run (ensembles of 2 members or more)"
+        if problem.noise:
+            return "thermal noise (.temp)"
+        if problem.n_c:
+            return "capacitor branches"
+        if problem.n_t:
+            return "transmission lines"
+        return _no_numba()
+
+    def auto_declines(self, problem: TransientProblem) -> str | None:
+        if problem.n > 400:
+            return f"{problem.n} unknowns: the sparse factorisation is faster above 400"
+        return None
+
+    def threads_for(self, members: int) -> int:
+        """Member groups (threads) for ``members`` members."""
+        threads = self.threads
+        if threads is None:
+            import torch
+
+            threads = min(2, torch.get_num_threads())
+        return max(1, min(int(threads), members // self.min_members_per_thread))
+
+
+for _backend in (ReferenceSparse(), ReferenceDense(), FusedNumpy(), FusedCompiled(), SparseCompiled(),
+                 TiledCompiled()):
+    register_backend(_backend)
+del _backend

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -483,7 +483,7 @@ class ESN(nn.Module):
         W_in: torch.Tensor | np.ndarray | None = None,
         bias: torch.Tensor | np.ndarray | float | None = None,
         dtype: torch.dtype = torch.float64,
-        backend: str = "auto",
+        backend: Literal["auto", "numba", "torch"] = "auto",
     ) -> None:
         super().__init__()
         if backend not in ("auto", "numba", "torch"):
@@ -693,7 +693,7 @@ class ESN(nn.Module):
         # states are finite by construction (bounded tanh of finite inputs): no re-validation
         X = self._features(S, ut, washout)
         Yr = Y.unsqueeze(0).expand(X.shape[0], -1, -1)
-        self.readout_ = readout._solve(X, Yr, ensemble=ens, one_d=self._y_1d, is_torch=True)
+        self.readout_ = readout.solve(X, Yr, ensemble=ens, one_d=self._y_1d, is_torch=True)
         return self
 
     def predict(self, u: Any, *, reset: bool = False) -> torch.Tensor:

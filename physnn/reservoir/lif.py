@@ -21,19 +21,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import nn
 
 from .._checks import check_positive
 
-__all__ = ["LIFParams", "LIFState", "lif_step", "lif_run", "LIFCell", "decay_from_tau"]
+__all__ = ["LIFParams", "ResetMode", "LIFState", "lif_step", "lif_run", "LIFCell", "decay_from_tau"]
 
 
 def decay_from_tau(tau: float, dt: float) -> float:
     """Per-step membrane decay ``exp(-dt / tau)`` for a time constant ``tau`` and step ``dt`` (s)."""
     return math.exp(-check_positive(dt, "dt") / check_positive(tau, "tau"))
+
+
+#: what a spike does to the membrane (``LIFParams.reset_mode``): back to ``reset``, or minus the threshold
+ResetMode = Literal["zero", "subtract"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +59,7 @@ class LIFParams:
     decay: float = 0.9
     threshold: float = 5.0
     reset: float = 0.0
-    reset_mode: str = "zero"
+    reset_mode: ResetMode = "zero"
 
     def __post_init__(self):
         if not (0.0 < float(self.decay) <= 1.0):
@@ -63,8 +67,8 @@ class LIFParams:
         check_positive(self.threshold, "threshold")
         if not (float(self.reset) < float(self.threshold)):
             raise ValueError(f"reset={self.reset!r}: must be below threshold={self.threshold!r}")
-        if self.reset_mode not in ("zero", "subtract"):
-            raise ValueError(f"reset_mode={self.reset_mode!r}: expected 'zero' or 'subtract'")
+        if self.reset_mode not in get_args(ResetMode):
+            raise ValueError(f"reset_mode={self.reset_mode!r}: expected one of {get_args(ResetMode)}")
 
 
 class LIFState(NamedTuple):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import nn
@@ -37,13 +37,18 @@ from ..cards import DeviceCard, load_card
 from ..crossbar.mapping import ConductanceRange, DifferentialPair, conductances_to_weights
 from .lif import LIFParams, LIFState, lif_step
 
-__all__ = ["SwitchingModel", "differential_weights", "LSMConfig", "LSMOutput", "ResistiveLSM",
+__all__ = ["SwitchingModel", "SwitchingDistribution", "differential_weights", "LSMConfig", "LSMOutput", "ResistiveLSM",
            "NMNIST_LIF", "NTIDIGITS_LIF"]
 
 #: LIF settings of the paper's public code for N-MNIST (16x16 input, 50 steps).
 NMNIST_LIF = LIFParams(decay=0.9, threshold=5.0)
 #: LIF settings of the paper's public code for N-TIDIGITS (64 channels, 129 steps).
 NTIDIGITS_LIF = LIFParams(decay=0.97, threshold=5.3)
+
+
+#: conductance distributions after forming (``SwitchingModel.distribution``)
+SwitchingDistribution = Literal["lognormal", "normal"]
+_DISTRIBUTIONS: tuple[str, ...] = get_args(SwitchingDistribution)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +70,7 @@ class SwitchingModel:
         Conductance of an unformed / unaddressed cell, S (the card's ``[conductance].g_min``).
     """
 
-    distribution: str = "lognormal"
+    distribution: SwitchingDistribution = "lognormal"
     g_median: float = 80e-6
     log_sigma: float = 0.35
     g_std: float = 0.0
@@ -73,8 +78,8 @@ class SwitchingModel:
     g_pristine: float = 0.0
 
     def __post_init__(self):
-        if self.distribution not in ("lognormal", "normal"):
-            raise ValueError(f"distribution={self.distribution!r}: expected 'lognormal' or 'normal'")
+        if self.distribution not in _DISTRIBUTIONS:
+            raise ValueError(f"distribution={self.distribution!r}: expected one of {_DISTRIBUTIONS}")
         check_positive(self.g_median, "g_median")
         check_positive(self.log_sigma, "log_sigma", allow_zero=True)
         check_positive(self.g_std, "g_std", allow_zero=True)

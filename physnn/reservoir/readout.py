@@ -153,9 +153,9 @@ class RidgeReadout(_Base):
         if n < 1:
             raise ValueError("X: needs at least one sample")
         Y, one_d = _targets(y, E, n, ens, torch.float64)
-        return self._solve(Xt, Y, ensemble=ens, one_d=one_d, is_torch=is_torch)
+        return self.solve(Xt, Y, ensemble=ens, one_d=one_d, is_torch=is_torch)
 
-    def _solve(self, Xt: torch.Tensor, Y: torch.Tensor, *, ensemble: bool, one_d: bool, is_torch: bool) -> "RidgeReadout":
+    def solve(self, Xt: torch.Tensor, Y: torch.Tensor, *, ensemble: bool, one_d: bool, is_torch: bool) -> "RidgeReadout":
         """Fit on validated float64 ``Xt`` (E, n, f) and ``Y`` (E, n, t) (no copies of ``Xt``)."""
         E, n, f = Xt.shape
         alpha = _to_tensor(self.alpha, "alpha")

@@ -8,11 +8,12 @@ uses (and the cells those need), so generated netlists are self-contained (no ``
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from physnn.josephson import CELLS as _JJ_CELLS
 from physnn.josephson import cell_path as _jj_cell_path
+
+from .._io import file_sha256
 
 __all__ = ["SFQCell", "SFQ_CELLS", "CellLibraryError", "cell", "library_text", "cell_sha256",
            "pulse_pwl", "merger_tree", "PULSE_AMP_A", "PULSE_WIDTH_S"]
@@ -86,7 +87,7 @@ def library_text(*names: str) -> str:
 
 def cell_sha256(name: str) -> str:
     """SHA-256 of a cell's netlist file (ties a transfer-curve file to the exact netlist)."""
-    return hashlib.sha256(_jj_cell_path(cell(name).file).read_bytes()).hexdigest()
+    return file_sha256(_jj_cell_path(cell(name).file))
 
 
 def pulse_pwl(times_s) -> str:

@@ -21,7 +21,8 @@ import torch
 import xarray as xr
 
 from .._checks import check_int_range, check_positive
-from ..random import check_generator, numpy_rng, spawn
+from ..random import check_generator, numpy_rng, own_generator
+from ..units import label
 from physnn.josephson import simulate
 from .cells import library_text, merger_tree, pulse_pwl
 
@@ -137,7 +138,7 @@ def synapse_scurve(biases_A, *, ensemble: int = 64, pulses: int = 10, period_s: 
         {"pass_prob": ("bias", n_pass / n_in), "ci_low": ("bias", lo), "ci_high": ("bias", hi),
          "n_trials": ("bias", n_in), "n_passed": ("bias", n_pass)},
         coords={"bias": ("bias", b)})
-    _units(out, bias=("A", "synapse gate bias current"), pass_prob=("1", "pulse pass probability"),
+    label(out, bias=("A", "synapse gate bias current"), pass_prob=("1", "pulse pass probability"),
            ci_low=("1", "95 % Wilson lower bound of pass_prob"), ci_high=("1", "95 % Wilson upper bound"),
            n_trials=("1", "input pulses (noisy trials)"), n_passed=("1", "pulses passed"))
     out.attrs.update(cell="synapse", temperature_K=float(temp_K), noisy_runs=int(b.size * ensemble),
@@ -147,12 +148,7 @@ def synapse_scurve(biases_A, *, ensemble: int = 64, pulses: int = 10, period_s: 
 
 def _gen(generator):
     # the simulator needs an explicit generator when .temp is set; None -> one seeded from torch's global one
-    return spawn(None, 1)[0] if generator is None else generator
-
-
-def _units(ds: xr.Dataset, **spec):
-    for k, (u, ln) in spec.items():
-        ds[k].attrs.update(units=u, long_name=ln)
+    return own_generator(generator)
 
 
 def _neuron_block(tag: str, fan_in: int, line_times: list[list[float]], clock_times, bias_A: float,
@@ -252,7 +248,7 @@ def neuron_response(biases_A, *, fan_in: int = 2, ensemble: int = 32, repeats: i
          "lines": (("pattern", "line"), pats)},
         coords={"pattern": ("pattern", np.arange(len(pats))), "bias": ("bias", b),
                 "line": ("line", np.arange(fan_in))})
-    _units(out, bias=("A", "neuron bias current"), pattern=("1", "input pattern (bit i: line i pulses)"),
+    label(out, bias=("A", "neuron bias current"), pattern=("1", "input pattern (bit i: line i pulses)"),
            line=("1", "input line"), fire_prob=("1", "firing probability per clock slot"),
            ci_low=("1", "95 % Wilson lower bound"), ci_high=("1", "95 % Wilson upper bound"),
            n_trials=("1", "noisy trials (slots x ensemble)"), lines=("1", "line carries a pulse"))
@@ -382,7 +378,7 @@ def synapse_context_response(biases_A, *, fan_in: int = 2, slots: int = 24, ense
         coords={"entry": ("entry", np.arange(n_entries)), "line": ("entry", line), "context": ("entry", context),
                 "bias": ("bias", b), "copy": ("copy", np.arange(n_copies)), "member": ("member", np.arange(ensemble)),
                 "line_no": ("line_no", np.arange(fan_in)), "slot": ("slot", np.arange(slots))})
-    _units(out, entry=("1", "(line, context) entry, see context_code"), line=("1", "input line (stagger order)"),
+    label(out, entry=("1", "(line, context) entry, see context_code"), line=("1", "input line (stagger order)"),
            context=("1", "bit j: line j < line passed a pulse earlier in the slot"), bias=("A", "synapse gate bias"),
            pass_prob=("1", "pulse pass probability"), ci_low=("1", "95 % Wilson lower bound"),
            ci_high=("1", "95 % Wilson upper bound"), n_trials=("1", "input pulses (noisy trials)"),
@@ -449,7 +445,7 @@ def neuron_rate_curve(input_probs, biases_A, *, fan_in: int = 2, slots: int = 40
          "input_patterns": (("input_prob", "line", "slot"), draws)},
         coords={"input_prob": ("input_prob", P), "bias": ("bias", b), "line": ("line", np.arange(fan_in)),
                 "slot": ("slot", np.arange(slots))})
-    _units(out, input_prob=("1", "input pulse probability per slot and line"), bias=("A", "neuron bias current"),
+    label(out, input_prob=("1", "input pulse probability per slot and line"), bias=("A", "neuron bias current"),
            line=("1", "input line"), slot=("1", "clock slot"), output_rate=("Hz", "neuron output rate"),
            ci_low=("Hz", "95 % Wilson lower bound"), ci_high=("Hz", "95 % Wilson upper bound"),
            input_rate=("Hz", "realised input rate per line"), input_patterns=("1", "drawn input pulses"))
@@ -509,7 +505,7 @@ def merger_splitter_check(*, ensemble: int = 64, slots: int = 8, temp_K: float =
     out = xr.Dataset({"mean_out": ("case", mean), "expected": ("case", exp), "p_correct": ("case", pc),
                       "ci_low": ("case", lo), "ci_high": ("case", hi)},
                      coords={"case": ("case", np.array(names))})
-    _units(out, case=("1", "test case"), mean_out=("1", "output pulses per slot"),
+    label(out, case=("1", "test case"), mean_out=("1", "output pulses per slot"),
            expected=("1", "expected output pulses per slot"), p_correct=("1", "fraction of slots with the expected count"),
            ci_low=("1", "95 % Wilson lower bound"), ci_high=("1", "95 % Wilson upper bound"))
     out.attrs.update(temperature_K=float(temp_K), ensemble=int(ensemble), simulate_calls=1, stagger_s=T.stagger_s)

@@ -28,14 +28,16 @@ import xarray as xr
 
 from physnn.josephson import simulate
 from ..constants import Phi0
-from ..random import check_generator, spawn
+from ..random import own_generator
+from ..units import label
 from .cells import cell, library_text, merger_tree, pulse_pwl
 from .characterise import TIMING, SlotTiming, slot_counts
 
-__all__ = ["LayerSpec", "network_spec", "network_netlist", "simulate_network", "energy_latency"]
+__all__ = ["LayerSpec", "network_spec", "network_netlist", "simulate_network", "energy_latency",
+           "DFF_TO_LINE_S"]
 
 #: nominal delay (s) from a neuron's clock to its output reaching the next layer's lines
-_DFF_TO_LINE_S = 10e-12
+DFF_TO_LINE_S = 10e-12
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,7 +147,7 @@ def network_netlist(specs: list[LayerSpec], input_pulses: np.ndarray, *, timing:
             new_lines.append(f"{t}l")
         lines = new_lines
         out_clock = np.stack(clocks)  # (n_out, S)
-        base = base + T.clock_delay_s + _DFF_TO_LINE_S
+        base = base + T.clock_delay_s + DFF_TO_LINE_S
     outs = []
     for j, node in enumerate(lines):
         L += [f"XOUT{j}A {sub[specs[-1].buffer_cell]} {node} out{j}a", f"XOUT{j}B {sub[specs[-1].buffer_cell]} out{j}a out{j}b",
@@ -167,7 +169,7 @@ def simulate_network(specs: list[LayerSpec], input_pulses: np.ndarray, *, ensemb
     ``switches`` (junction) mean switching events per run; ``info`` from :func:`network_netlist`
     plus ``dc_bias_A`` (junction) of the DC current through every junction before the first slot.
     """
-    generator = check_generator(generator) or spawn(None, 1)[0]   # None: seeded from torch's global generator
+    generator = own_generator(generator)   # None: seeded from torch's global generator
     txt, info = network_netlist(specs, input_pulses, timing=timing, temp_K=temp_K)
     chunk = chunk or ensemble
     fired, sw, dc = [], None, None
@@ -192,11 +194,10 @@ def simulate_network(specs: list[LayerSpec], input_pulses: np.ndarray, *, ensemb
                       "switches": ("junction", sw / ensemble), "dc_bias": ("junction", dc)},
                      coords={"ensemble": np.arange(ensemble), "output": np.arange(len(info["outputs"])),
                              "slot": np.arange(len(info["slot_starts_s"])), "junction": labels})
-    out["fired"].attrs.update(units="1", long_name="output pulse in the slot (0/1)")
-    out["switches"].attrs.update(units="1", long_name="switching events per run (mean over ensemble)")
-    out["dc_bias"].attrs.update(units="A", long_name="DC current through the junction before the first slot")
-    for c in ("ensemble", "output", "slot", "junction"):
-        out[c].attrs.update(units="1", long_name=c)
+    label(out, fired=("1", "output pulse in the slot (0/1)"),
+          switches=("1", "switching events per run (mean over ensemble)"),
+          dc_bias=("A", "DC current through the junction before the first slot"),
+          **{c: ("1", c) for c in ("ensemble", "output", "slot", "junction")})
     out.attrs.update(temperature_K=float(temp_K), slot_s=timing.slot_s)
     return out, info
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..units import label
 from .characterise import TIMING, SlotTiming
-from .netgen import _DFF_TO_LINE_S
+from .netgen import DFF_TO_LINE_S
 
 __all__ = ["CellDelays", "check_timing", "TimingViolation", "assert_timing"]
 
@@ -82,13 +83,11 @@ def check_timing(specs, *, timing: SlotTiming = TIMING, delays: CellDelays = Cel
             out["slot_slack"][li, j] = T.slot_s - (data - arr.min())
             new_offsets.append(clk + D.clock_to_q_s + D.jtl_s)
         line_offsets = np.array(new_offsets)
-        base = base + T.clock_delay_s + _DFF_TO_LINE_S
+        base = base + T.clock_delay_s + DFF_TO_LINE_S
     ds = xr.Dataset({k: (("layer", "neuron"), v) for k, v in out.items()},
                     coords={"layer": np.arange(len(specs)), "neuron": np.arange(n_max)})
-    for k in names:
-        ds[k].attrs.update(units="s", long_name=k.replace("_", " ") + " (>= 0: constraint met)")
-    ds["layer"].attrs.update(units="1", long_name="layer")
-    ds["neuron"].attrs.update(units="1", long_name="neuron in layer")
+    label(ds, **{k: ("s", k.replace("_", " ") + " (>= 0: constraint met)") for k in names},
+          layer=("1", "layer"), neuron=("1", "neuron in layer"))
     ok = all(bool(np.all(np.nan_to_num(ds[k].values, nan=1.0) >= 0)) for k in names)
     ds.attrs.update(ok=int(ok), slot_s=T.slot_s, stagger_s=T.stagger_s, clock_delay_s=T.clock_delay_s)
     return ds

@@ -43,7 +43,7 @@ import os
 import sqlite3
 import sys
 
-from .spec import _DESIGN_SAMPLER, SweepError, SweepSpec, locate, unit_factor
+from .spec import DESIGN_SAMPLER, SweepError, SweepSpec, locate, unit_factor
 from .store import DATASET, Journal, describe_os_error, read_journal, write_atomic
 from .tasks import AbstractTask, Point, make_task, point_key
 
@@ -190,7 +190,7 @@ def identity(spec: SweepSpec, task: AbstractTask, layout: Layout) -> dict[str, A
                          for a, v in zip(spec.axes, layout.per_axis)}
     else:
         out["samples"] = spec.samples
-        out["design_sampler"] = _DESIGN_SAMPLER
+        out["design_sampler"] = DESIGN_SAMPLER
     return out
 
 

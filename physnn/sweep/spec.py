@@ -54,11 +54,11 @@ import numpy as np
 from .._compat import tomllib
 from ..units import scale_exact, unit_factor
 
-__all__ = ["SweepError", "Axis", "SweepSpec", "FieldInfo", "load_spec", "unit_factor"]
+__all__ = ["SweepError", "Axis", "SweepSpec", "FieldInfo", "load_spec", "unit_factor", "DESIGN_SAMPLER"]
 
 _DESIGNS = ("grid", "random", "lhs")
 #: version of the random/LHS point sampler (2: numpy draws derived from a torch generator)
-_DESIGN_SAMPLER = 2
+DESIGN_SAMPLER = 2
 _SCALES = ("linear", "log")
 
 
@@ -346,7 +346,7 @@ class SweepSpec:
         """SHA-256 of :meth:`to_json` (identifies the sweep in a results folder); random and
         Latin-hypercube designs add the version of their point sampler, so a results folder
         written with other draws is refused on resume instead of mixing two sets of points."""
-        tag = "" if self.design == "grid" else f"|design-sampler={_DESIGN_SAMPLER}"
+        tag = "" if self.design == "grid" else f"|design-sampler={DESIGN_SAMPLER}"
         return hashlib.sha256((self.to_json() + tag).encode()).hexdigest()
 
     #: fields of the spec that do not change any point's numbers (a resume may change them)
@@ -382,7 +382,7 @@ class SweepSpec:
             return per_axis, np.stack([m.ravel() for m in mesh], axis=-1)
         n, k = int(self.samples), len(self.axes)
         # design draws through the package's randomness policy: one torch generator from the
-        # seed, numpy's from it (scipy's sampler wants one); see _DESIGN_SAMPLER in digest
+        # seed, numpy's from it (scipy's sampler wants one); see DESIGN_SAMPLER in digest
         from ..random import generator_from_seed, numpy_rng   # imports torch: only when drawing
 
         rng = numpy_rng(generator_from_seed(self.seed))

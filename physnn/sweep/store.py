@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import atomic_write
 from .spec import SweepError, SweepSpec
 
 __all__ = ["Journal", "FolderLock", "JOURNAL", "DATASET", "LOCK", "points_done", "read_journal", "export",
@@ -477,12 +478,8 @@ def points_done(folder: str | Path) -> int:
 
 def write_atomic(ds: Any, path: Path) -> None:
     """``ds.to_netcdf`` into a temporary file beside ``path``, then an atomic ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        ds.to_netcdf(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, ds.to_netcdf, fsync=True)
     except (OSError, RuntimeError) as exc:
         # netCDF/HDF5 report a full disk as "HDF error": say what the file system says
         what = f"writing {path}"
@@ -497,8 +494,3 @@ def write_atomic(ds: Any, path: Path) -> None:
             raise SweepError(describe_os_error(exc, what) + "; the journal keeps every finished point") from None
         raise SweepError(f"{what}: {type(exc).__name__}: {exc} (disk full or file size limit?); the journal "
                          f"keeps every finished point") from None
-    finally:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass

@@ -53,9 +53,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._io import file_sha256
 from .spec import FieldInfo, SweepError, SweepSpec
 
-__all__ = ["Point", "Param", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key"]
+__all__ = ["Point", "Param", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key",
+           "UserModel", "UserModuleTask"]
 
 
 class Point(NamedTuple):
@@ -269,39 +271,6 @@ class Toy(AbstractTask):
 # ---------------------------------------------------------------------------------------------
 # crossbar tasks
 # ---------------------------------------------------------------------------------------------
-#: CrossbarConfig fields (dotted below the config) -> (SI unit, long name, integer)
-_CONFIG_FIELDS: dict[str, tuple[str, str, bool]] = {
-    "w_max": ("1", "weight mapped to the full conductance swing", False),
-    "weight_clip": ("1", "weight clip before programming", False),
-    "out_noise": ("1", "output read noise std (config output units)", False),
-    "t_inference": ("s", "time since programming (drift time)", False),
-    "v_read": ("V", "full-scale read voltage", False),
-    "range.g_min": ("S", "minimum programmable conductance", False),
-    "range.g_max": ("S", "maximum programmable conductance", False),
-    "range.levels": ("1", "programmable conductance levels", True),
-    "dac.bits": ("bit", "DAC resolution", True),
-    "dac.x_max": ("1", "DAC full-scale input", False),
-    "adc.bits": ("bit", "ADC resolution", True),
-    "adc.y_max": ("1", "ADC saturation level (config output units)", False),
-    "programming_noise.sigma_rel": ("1", "relative programming-noise std", False),
-    "programming_noise.sigma_abs": ("S", "absolute programming-noise std", False),
-    "programming_noise.scale": ("1", "programming-noise scale factor", False),
-    "drift.t0": ("s", "first read after programming", False),
-    "drift.nu": ("1", "drift exponent", False),
-    "drift.nu_std": ("1", "drift exponent spread", False),
-    "drift.scale": ("1", "drift scale factor", False),
-    "read_noise.sigma_rel": ("1", "relative conductance read-noise std", False),
-    "read_noise.t_read": ("s", "read integration time", False),
-    "read_noise.scale": ("1", "conductance read-noise scale factor", False),
-    "read_noise.q_max": ("1", "maximum 1/f noise factor", False),
-    "variation.device_to_device_rel": ("1", "device-to-device relative spread", False),
-    "variation.cycle_to_cycle_rel": ("1", "cycle-to-cycle relative spread", False),
-    "faults.stuck_on_rate": ("1", "stuck-at-ON fraction", False),
-    "faults.stuck_off_rate": ("1", "stuck-at-OFF fraction", False),
-    "iv.v_nl": ("V", "sinh I-V nonlinearity voltage", False),
-    "ir_drop.r_wire": ("Ohm", "row-wire segment resistance", False),
-    "ir_drop.r_col": ("Ohm", "column-wire segment resistance", False),
-}
 #: fields applied per point to the analog outputs (no re-programming)
 _READOUT = ("config.out_noise", "config.adc.bits", "config.adc.y_max")
 _TIME = "config.t_inference"
@@ -422,11 +391,20 @@ class _CrossbarTask(AbstractTask):
               "output_units": Param(default="weight", choices=("normalized", "weight"), doc="output units"),
               "t_inference": Param(default=0.0, low=0.0, units="s", doc="time since programming"),
               "drift_compensation": Param(default=True, doc="global drift compensation"),
-              "max_elements": Param(default=1 << 23, low=1, doc="numbers per batched read buffer")}
+              "max_elements": Param(default=1 << 23, low=1, doc="numbers per batched read buffer"),
+              "cost_card": Param(default="", doc="card with a [cost] section (e.g. rram_40nm): adds the metrics "
+                                 "energy and latency per input vector (physnn.crossbar.cost, SAR ADCs of the "
+                                 "point's bits); empty: no cost metrics")}
     default_chunk = 64
+    #: the cost metrics a ``cost_card`` adds
+    cost_metrics = {"energy": ("J", "read energy per input vector, all layers (physnn.crossbar.cost)"),
+                    "latency": ("s", "read latency per input vector, layers in sequence (physnn.crossbar.cost)")}
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
+        if self.params["cost_card"]:
+            self.metrics = {**type(self).metrics, **self.cost_metrics}
+        self._cost_tech: Any = None
         self._nets: dict[int, Any] = {}
         self._base: Any = None
         # the last device group's programmed layers: (group key, layers, w_max, their drift time)
@@ -466,7 +444,9 @@ class _CrossbarTask(AbstractTask):
     def fields(self) -> dict[str, FieldInfo]:
         from ..card_schema import SECTIONS
 
-        out = {f"config.{k}": FieldInfo(units=u, long_name=ln, integer=i) for k, (u, ln, i) in _CONFIG_FIELDS.items()}
+        from ..params_table import SWEEP_FIELDS      # CrossbarConfig's field metadata (physnn.crossbar.params)
+
+        out = {f"config.{k}": FieldInfo(units=u, long_name=ln, integer=i) for k, (u, ln, i) in SWEEP_FIELDS.items()}
         for sec, schema in SECTIONS.items():
             for key, f in schema.fields.items():
                 if f.kind in ("float", "int") and f.units is not None:
@@ -484,7 +464,7 @@ class _CrossbarTask(AbstractTask):
             raise SweepError(f"[task] card = {self.params['card']!r}: {exc}", table="task", key="card") from None
         if card.path is None:
             return {"card": card.name}
-        return {"card": card.name, "card_sha256": hashlib.sha256(Path(card.path).read_bytes()).hexdigest()}
+        return {"card": card.name, "card_sha256": file_sha256(card.path)}
 
     def identity_params(self) -> dict[str, Any]:
         p = dict(self.params)
@@ -625,10 +605,46 @@ class _CrossbarTask(AbstractTask):
                 ro = [self._readout_of(cfg, p.values) for p in sub_pts]
                 out = self._forward(layers, lins, x, ro, sub_pts, w_max, cfg)
                 met = self.score(out, target, None)
+                if self.params["cost_card"]:
+                    met.update(self._cost(layers, self._inputs, ro, cfg))
                 for kk, j in enumerate(sub):
                     results[where[j]] = {m: v[:, kk].double().numpy().copy() for m, v in met.items()}
         if not dev_cfg.read_noise_per_forward:
             self._programmed = (ident, layers, w_max, t_now)
+
+    def _cost(self, layers, inputs, ro, cfg) -> dict[str, Any]:
+        """Cost metrics ``(R, K)`` of the points read last: each layer's cost from the input it saw
+        (per point after the first layer) and the point's ADC bits (a SAR ADC; 8 bits without one)."""
+        import torch
+
+        from ..crossbar.cost import CostConfig, CostTechnology, SARConverter, layer_cost_tensors
+
+        if self._cost_tech is None:
+            try:
+                self._cost_tech = CostTechnology.from_card(self.params["cost_card"])
+            except (ValueError, TypeError, OSError) as exc:
+                raise SweepError(f"task {self.name}: cost_card: {exc}") from None
+        K = len(ro)
+        R = layers[0].ensemble
+        energy = torch.zeros(R, K, dtype=torch.float64)
+        latency = torch.zeros(R, K, dtype=torch.float64)
+        shared: dict[Any, Any] = {}
+        for layer, h in zip(layers, inputs):
+            for k in range(K):
+                bits = ro[k][1] if ro[k][1] is not None else 8
+                c = CostConfig(technology=self._cost_tech, adc=SARConverter(bits=int(bits)))
+                if h.dim() == 2:                    # the shared first-layer input: once per ADC setting
+                    key = (id(layer), bits)
+                    if key not in shared:
+                        shared[key] = layer_cost_tensors(layer, h, c, shared_input=True)
+                    r = shared[key]
+                    B = h.shape[0]
+                else:
+                    r = layer_cost_tensors(layer, h[:, k], c, shared_input=False)
+                    B = h.shape[-2]
+                energy[:, k] += sum(v for v in r["energy"].values()).double() / B
+                latency[:, k] += float(sum(r["latency"].values())) / B
+        return {"energy": energy, "latency": latency}
 
     @staticmethod
     def _readout_of(cfg: Any, values: dict[str, float]) -> tuple[float, int | None, float | None]:
@@ -651,7 +667,9 @@ class _CrossbarTask(AbstractTask):
         R = layers[0].ensemble
         B = x.shape[0]
         h = x                                                           # shared (B, in)
+        self._inputs = []                                               # each layer's input (for the cost)
         for li, (layer, lin) in enumerate(zip(layers, lins)):
+            self._inputs.append(h)
             if h.dim() == 2:
                 y = layer(h).unsqueeze(1)                               # (R, 1, B, out)
                 xs_in = h.unsqueeze(0).unsqueeze(0)
@@ -812,8 +830,9 @@ class CrossbarLinear(_CrossbarTask):
 TASKS: dict[str, type[AbstractTask]] = {"crossbar_mlp": CrossbarMLP, "crossbar_linear": CrossbarLinear, "toy": Toy}
 
 
-def task_class(name: str) -> type[AbstractTask]:
-    """A built-in task by name, or ``"module:Class"`` (a subclass of :class:`AbstractTask`)."""
+def task_class(name: str) -> Any:
+    """A built-in task by name, or ``"module:Class"`` (a subclass of :class:`AbstractTask`), or
+    ``"module:factory"`` (a function returning a :class:`UserModel`: run by :class:`UserModuleTask`)."""
     if name in TASKS:
         return TASKS[name]
     if ":" in name:
@@ -822,13 +841,32 @@ def task_class(name: str) -> type[AbstractTask]:
             cls = getattr(importlib.import_module(mod), attr)
         except (ImportError, AttributeError) as exc:
             raise SweepError(f"task {name!r}: cannot import it ({exc})") from None
-        if not (isinstance(cls, type) and issubclass(cls, AbstractTask)):
-            raise SweepError(f"task {name!r}: not a subclass of physnn.sweep.tasks.AbstractTask")
-        return cls
-    raise SweepError(f"task {name!r}: unknown (built-in tasks: {sorted(TASKS)}, or 'module:Class')")
+        if isinstance(cls, type) and issubclass(cls, AbstractTask):
+            return cls
+        if callable(cls) and not isinstance(cls, type):
+            return cls
+        raise SweepError(f"task {name!r}: neither a subclass of physnn.sweep.tasks.AbstractTask nor a factory "
+                         f"function (def factory(seed, **params) -> UserModel)")
+    raise SweepError(f"task {name!r}: unknown (built-in tasks: {sorted(TASKS)}, 'module:Class' or 'module:factory')")
 
 
 _CACHE: dict[str, AbstractTask] = {}
+
+
+def _task_near(spec: SweepSpec) -> Any:
+    """:func:`task_class` of the spec's task; a ``module:...`` task is also looked up in the
+    folder of the spec's TOML file (a user's module next to the spec). Worker processes
+    (``processes``/``dask`` executors) import it from their own ``sys.path`` (set PYTHONPATH)."""
+    import sys
+
+    folder = str(Path(spec.source).resolve().parent) if spec.source else None
+    if folder is None or ":" not in spec.task or folder in sys.path:
+        return task_class(spec.task)
+    sys.path.insert(0, folder)
+    try:
+        return task_class(spec.task)
+    finally:
+        sys.path.remove(folder)
 
 
 def make_task(spec: SweepSpec) -> AbstractTask:
@@ -838,10 +876,211 @@ def make_task(spec: SweepSpec) -> AbstractTask:
         t = None                        # e.g. the device card's file changed: build it again
     if t is None:
         try:
-            t = task_class(spec.task)(master_seed=spec.seed, **spec.task_params)
+            obj = _task_near(spec)
+            if isinstance(obj, type):
+                t = obj(master_seed=spec.seed, **spec.task_params)
+            else:
+                t = UserModuleTask(factory=obj, factory_name=spec.task, master_seed=spec.seed, **spec.task_params)
         except TypeError as exc:
             raise SweepError(f"task {spec.task}: {exc}", table="task") from None
         t._fingerprint = t.fingerprint()
         _CACHE.clear()
         _CACHE[spec.digest] = t
     return t
+
+
+# ---------------------------------------------------------------------------------------------
+# the user's own network: task = "module:factory"
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class UserModel:
+    """What a user factory returns for :class:`UserModuleTask`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The (trained) float network; every ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d`` (and the
+        other layers :func:`physnn.crossbar.convert` knows) is put on crossbar tiles per point.
+    x : torch.Tensor
+        Evaluation inputs ``(N, ...)`` (one batch, read once per point and device instance).
+    y : torch.Tensor
+        Targets ``(N, ...)``.
+    score : callable, optional
+        ``score(out, y) -> {metric: tensor (R,)}`` with ``out`` the converted model's output
+        ``(R, N, ...)`` (``R`` device instances). Default: ``{"accuracy": fraction of
+        argmax(out, -1) == y}`` per instance. Its keys must be the factory's metrics (see
+        :class:`UserModuleTask`).
+    """
+
+    model: Any
+    x: Any
+    y: Any
+    score: Any = None
+
+
+#: metrics of a factory that declares none: the default score's
+_USER_DEFAULT_METRICS = {"accuracy": ("1", "accuracy of the converted model on the factory's evaluation data "
+                                      "(fraction correct)")}
+
+
+def _factory_params(factory: Any, name: str) -> dict[str, Param]:
+    """The keyword parameters of ``factory`` after ``seed`` whose defaults are scalars: [task] parameters."""
+    import inspect
+
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError) as exc:
+        raise SweepError(f"task {name!r}: cannot read the factory's signature ({exc})") from None
+    ps = list(sig.parameters.values())
+    if not ps or ps[0].name != "seed" or ps[0].kind not in (ps[0].POSITIONAL_ONLY, ps[0].POSITIONAL_OR_KEYWORD):
+        raise SweepError(f"task {name!r}: a factory must take the seed as its first parameter: "
+                         f"def factory(seed, *, ...) -> physnn.sweep.tasks.UserModel")
+    out = {}
+    for p in ps[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is p.empty:
+            raise SweepError(f"task {name!r}: factory parameter {p.name!r} needs a default (int, float, bool "
+                             f"or str; it is set in the spec's [task] table)")
+        if not isinstance(p.default, (bool, int, float, str)):
+            raise SweepError(f"task {name!r}: factory parameter {p.name!r} has a default of type "
+                             f"{type(p.default).__name__}; only int, float, bool and str can come from a spec")
+        out[p.name] = Param(default=p.default, doc=f"parameter of the factory {name}")
+    return out
+
+
+class UserModuleTask(_CrossbarTask):
+    """The user's own network, converted onto crossbar tiles at every point (``task =
+    "module:factory"`` in a spec).
+
+    ``factory(seed, **params) -> UserModel`` builds (and usually trains) the float model and
+    its evaluation data for a ``seed`` (the spec's ``seed``, or each of its ``seeds``); its
+    keyword parameters with scalar defaults are [task] parameters. At every point the model is
+    converted with :func:`physnn.crossbar.convert` (the point's :class:`~physnn.crossbar.CrossbarConfig`:
+    the device card plus the swept ``config.*`` / ``card.*`` fields; ``tile_rows`` x
+    ``tile_cols`` arrays, 0 = one array per layer), ``replicates`` device instances on the
+    ensemble dimension, programmed, moved to ``config.t_inference`` (drift, 1/f noise, global
+    drift compensation) and read once on ``x``: one forward of the whole ensemble. Every draw of
+    a point comes from a generator keyed by the sweep seed and the point, so a point's numbers
+    do not depend on the points it is computed with.
+
+    Metrics: the attribute ``factory.metrics`` (``{name: (units, long_name)}``) if the factory
+    has one, else ``accuracy``; the score's keys must match them. The factory's models are
+    built once per seed and process.
+
+    Examples
+    --------
+    A module ``mynets.py`` on the path::
+
+        from physnn.sweep.tasks import UserModel
+
+        def make(seed, *, hidden=32):
+            net = train_my_net(seed, hidden)          # any nn.Module
+            return UserModel(model=net, x=x_test, y=y_test)
+
+    and a spec with ``task = "mynets:make"``, ``[task] hidden = 64``, ``card = "pcm_aihwkit"``
+    and an axis ``field = "config.t_inference"`` (see ``experiments/sweeps/user_module_drift.toml``).
+    """
+
+    name = "user_module"
+    default_chunk = 8
+
+    def __init__(self, *, factory: Any, factory_name: str, **kw: Any):
+        self.factory = factory
+        self.factory_name = factory_name
+        self.name = factory_name
+        base = {**_CrossbarTask.schema, "tile_rows": Param(default=512, low=0, doc="inputs per array (0: one array)"),
+                "tile_cols": Param(default=512, low=0, doc="outputs per array (0: one array)"),
+                "bound_management": Param(default=False, doc="iterative bound management of the ADC")}
+        own = _factory_params(factory, factory_name)
+        clash = sorted(set(own) & set(base))
+        if clash:
+            raise SweepError(f"task {factory_name!r}: factory parameter(s) {clash} collide with the task's own "
+                             f"parameters {sorted(base)}; rename them")
+        self.schema = {**base, **own}
+        self._own = tuple(own)
+        m = getattr(factory, "metrics", None)
+        if m is None:
+            m = _USER_DEFAULT_METRICS
+        if not isinstance(m, dict) or not m or not all(isinstance(k, str) and isinstance(v, tuple) and len(v) == 2
+                                                        for k, v in m.items()):
+            raise SweepError(f"task {factory_name!r}: factory.metrics must be a dict name -> (units, long_name), "
+                             f"got {m!r}")
+        self.metrics = dict(m)
+        super().__init__(**kw)
+
+    def _periphery(self) -> dict[str, Any]:
+        kw = super()._periphery()
+        kw["bound_management"] = bool(self.params["bound_management"]) and kw["adc"] is not None
+        return kw
+
+    def fields(self) -> dict[str, FieldInfo]:
+        return super().fields()
+
+    def check_point(self, values: dict[str, float]) -> None:
+        bad = sorted(k for k in values if not (k.startswith("config.") or k.startswith("card.")))
+        if bad:
+            raise SweepError(f"{bad[0]}: the user-module task sweeps config.* and card.* fields "
+                             f"(set factory parameters in [task])")
+        self.config_for(values)
+
+    def memory_bytes(self, n_points: int, replicates: int, chunk: int) -> int:
+        return 8 * n_points * replicates * (6 * len(self.metrics) + 1)
+
+    def _built(self, seed: int) -> UserModel:
+        if seed not in self._nets:
+            import torch
+
+            kw = {k: self.params[k] for k in self._own}
+            with torch.enable_grad():
+                um = self.factory(seed, **kw)
+            if not isinstance(um, UserModel):
+                raise SweepError(f"task {self.factory_name!r}: the factory returned {type(um).__name__}, "
+                                 f"expected physnn.sweep.tasks.UserModel(model=..., x=..., y=...)")
+            if not isinstance(um.model, torch.nn.Module):
+                raise SweepError(f"task {self.factory_name!r}: UserModel.model must be a torch.nn.Module, "
+                                 f"got {type(um.model).__name__}")
+            self._nets[seed] = um
+        return self._nets[seed]
+
+    def _score(self, um: UserModel, out: Any) -> dict[str, Any]:
+        if um.score is None:
+            pred = out.argmax(-1)
+            return {"accuracy": (pred == um.y).double().mean(tuple(range(1, pred.dim())))}
+        return um.score(out, um.y)
+
+    def evaluate(self, points: list[Point], replicates: int) -> list[dict[str, np.ndarray]]:
+        import torch
+
+        from ..crossbar import TileMapping, convert, program_model, set_model_time
+
+        p = self.params
+        tile = TileMapping(rows=int(p["tile_rows"]) or None, cols=int(p["tile_cols"]) or None)
+        out = []
+        with torch.no_grad():
+            for pt in points:
+                um = self._built(pt.seed)
+                cfg = self.config_for(pt.values)
+                gen = torch.Generator().manual_seed(point_key(self.master_seed, pt.seed, sorted(pt.values.items())))
+                chips, _ = convert(um.model, cfg, tile=tile, ensemble=replicates, generator=gen)
+                chips.eval()
+                program_model(chips, gen)
+                set_model_time(chips, cfg.t_inference, gen)
+                met = self._score(um, chips(um.x))
+                if set(met) != set(self.metrics):
+                    raise SweepError(f"task {self.factory_name!r}: the score returned metrics {sorted(met)}, the "
+                                     f"factory declares {sorted(self.metrics)} (factory.metrics)")
+                row = {}
+                for k, v in met.items():
+                    a = np.asarray(torch.as_tensor(v).detach().double().cpu().numpy()).reshape(-1)
+                    if a.shape != (replicates,):
+                        raise SweepError(f"task {self.factory_name!r}: metric {k!r} has shape {a.shape}, expected "
+                                         f"({replicates},) (one value per replicate)")
+                    row[k] = a
+                out.append(row)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["factory"] = self.factory_name
+        return d

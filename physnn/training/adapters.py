@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..random import check_generator, spawn
+from ..random import check_generator, draw_seed, own_generator
 from .system import AbstractPhysicalSystem, InputSpec, ParameterSpace, ParameterSpec
 
 __all__ = ["AnalogLinearSystem", "AnalogLSTMSystem", "ESNSystem", "ResistiveLSMSystem", "ASICTimingSystem",
@@ -39,14 +39,6 @@ def _activation(name: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
     if name not in _ACTIVATIONS:
         raise ValueError(f"activation={name!r}: expected one of {sorted(k for k in _ACTIVATIONS if k)} or None")
     return _ACTIVATIONS[name]
-
-
-def _own_generator(generator: torch.Generator | None) -> torch.Generator:
-    return check_generator(generator) or spawn(None, 1)[0]
-
-
-def _seed(gen: torch.Generator) -> int:
-    return int(torch.randint(0, 2**62, (1,), generator=gen))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -90,8 +82,8 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         self.config = config
         self.activation = activation
         self._act = _activation(activation)
-        self.generator = _own_generator(generator)
-        self._read_gen = torch.Generator().manual_seed(_seed(self.generator))
+        self.generator = own_generator(generator)
+        self._read_gen = torch.Generator().manual_seed(draw_seed(self.generator))
         self.layer = AnalogLinear(in_features, out_features, bias=False, config=config, generator=self._read_gen)
         self.layer.eval()
         self.parameters = ParameterSpace([ParameterSpec(name="weight", shape=(out_features, in_features),
@@ -129,7 +121,7 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
 
     def _query(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         if self._theta is None or not torch.equal(theta, self._theta):
-            self._program(theta, _seed(self.generator), self.t_read_s, _seed(self.generator))
+            self._program(theta, draw_seed(self.generator), self.t_read_s, draw_seed(self.generator))
             self.writes += 1
         return self._act(self.layer(x.to(self.layer.weight.dtype)))
 
@@ -146,7 +138,7 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         if self._theta is None or self._events is None:
             raise RuntimeError("age: the array was never programmed (query it first)")
         self.t_read_s = float(t_s)
-        self._program(self._theta, self._events[0], self.t_read_s, _seed(self.generator))
+        self._program(self._theta, self._events[0], self.t_read_s, draw_seed(self.generator))
 
     def differentiable(self, x: torch.Tensor, theta: torch.Tensor, *, generator: torch.Generator | None = None,
                        t_inference: float | None = None) -> torch.Tensor:
@@ -173,7 +165,7 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         return layer
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "gen": self.generator.get_state(), "read_gen": self._read_gen.get_state(),
+        return {**super().state_dict(), "read_gen": self._read_gen.get_state(),
                 "theta": None if self._theta is None else self._theta.clone(), "events": self._events,
                 "writes": self.writes, "t_read_s": self.t_read_s}
 
@@ -182,7 +174,6 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         self.t_read_s = float(state["t_read_s"])
         if state["theta"] is not None:
             self._program(state["theta"], *state["events"])
-        self.generator.set_state(state["gen"])
         self._read_gen.set_state(state["read_gen"])
         self.writes = int(state["writes"])
 
@@ -321,7 +312,7 @@ class AnalogLSTMSystem(ModuleSystem):
                  generator: torch.Generator | None = None, latency_s: float = 0.0):
         from ..crossbar import AnalogLSTM
 
-        gen = _own_generator(generator)
+        gen = own_generator(generator)
         lstm = AnalogLSTM(input_size, hidden_size, batch_first=True, config=config, generator=gen)
         with torch.no_grad():
             for p in lstm.parameters():
@@ -329,13 +320,6 @@ class AnalogLSTMSystem(ModuleSystem):
         self.generator = gen
         super().__init__(_BoundedLSTM(lstm, w_bound), (seq_len, input_size), output_shape=(hidden_size,),
                          latency_s=latency_s)
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "gen": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.generator.set_state(state["gen"])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -353,7 +337,7 @@ class ESNSystem(AbstractPhysicalSystem):
         super().__init__(latency_s=latency_s)
         from ..reservoir import ESNParams, esn_matrices
 
-        self.generator = _own_generator(generator)
+        self.generator = own_generator(generator)
         base = ESNParams(n_units=n_units, spectral_radius=spectral_radius, input_scaling=1.0, bias_scaling=1.0,
                          density=density)
         self._W, self._W_in, self._b = esn_matrices(n_inputs, base, generator=self.generator)
@@ -381,13 +365,6 @@ class ESNSystem(AbstractPhysicalSystem):
         S = esn.run(x.to(torch.float64))                  # (B, T, N)
         return torch.cat([S[:, -1], S.mean(1)], -1).to(torch.float32)
 
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "gen": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.generator.set_state(state["gen"])
-
 
 # ------------------------------------------------------------------------------------------------
 class ResistiveLSMSystem(AbstractPhysicalSystem):
@@ -404,7 +381,7 @@ class ResistiveLSMSystem(AbstractPhysicalSystem):
         super().__init__(latency_s=latency_s)
         from ..reservoir import LSMConfig, ResistiveLSM
 
-        self.generator = _own_generator(generator)
+        self.generator = own_generator(generator)
         cfg = LSMConfig() if config is None else config
         self.lsm = ResistiveLSM(n_inputs, cfg, generator=self.generator)
         self.parameters = ParameterSpace([ParameterSpec(name="input_gain", low=gain_bounds[0], high=gain_bounds[1],
@@ -414,13 +391,6 @@ class ResistiveLSMSystem(AbstractPhysicalSystem):
 
     def _query(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return self.lsm(x * float(theta[0])).rates.to(torch.float32)
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "gen": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.generator.set_state(state["gen"])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -441,7 +411,7 @@ class ASICTimingSystem(AbstractPhysicalSystem):
         super().__init__(latency_s=latency_s)
         from ..asic import MinerParams
 
-        self.generator = _own_generator(generator)
+        self.generator = own_generator(generator)
         self.window_s = float(window_s)
         self.miner = MinerParams() if params is None else params
         self.parameters = ParameterSpace([
@@ -464,9 +434,3 @@ class ASICTimingSystem(AbstractPhysicalSystem):
             out[b] = np.where(D, np.nan_to_num(F), 0.0).reshape(-1)
         return torch.from_numpy(out)
 
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "gen": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.generator.set_state(state["gen"])

@@ -92,6 +92,7 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
 
 def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, epochs: int = 20,
             lr: float = 3e-3, weight_decay: float = 0.0, batch_size: int = 128, clip_sigma: float | None = None,
+            lr_min: float | None = None,
             x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
             loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = ensemble_cross_entropy,
             val_fn: Callable[[nn.Module], float] | None = None, t_train_s: float | None = None,
@@ -109,6 +110,9 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
         Passes over the training set.
     lr, weight_decay : float
         Adam's.
+    lr_min : float, optional
+        Cosine annealing of the learning rate from ``lr`` to ``lr_min`` over all steps
+        (``torch.optim.lr_scheduler.CosineAnnealingLR``, stepped per batch); None: constant.
     batch_size : int
     clip_sigma : float, optional
         After every step, clip each analog layer's weights to ``±clip_sigma`` standard
@@ -152,9 +156,15 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
         set_model_time(model, t_train_s)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    n = x_train.shape[0]
+    sched = None
+    if lr_min is not None:
+        if not (isinstance(lr_min, (int, float)) and 0 <= lr_min <= lr):
+            raise ValueError(f"lr_min={lr_min!r}: must be a number in [0, lr={lr!r}]")
+        steps = epochs * math.ceil(n / batch_size)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=float(lr_min))
     hist: dict = {"loss": [], "val": [], "best_epoch": epochs - 1}
     best, best_state = -math.inf, None
-    n = x_train.shape[0]
     for ep in range(epochs):
         model.train()
         perm = torch.randperm(n, generator=gen)
@@ -165,6 +175,8 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             if clip_sigma is not None:
                 clip_analog_weights(model, clip_sigma)
             tot += float(loss.detach()) * idx.numel()

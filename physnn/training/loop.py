@@ -24,6 +24,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .._io import atomic_write
+from ..units import label
 from ..data.split import ClassificationSplit
 from ..random import check_seed, generator_from_seed
 from .system import AbstractPhysicalSystem, PhysicalSystemError
@@ -159,9 +161,7 @@ def _history_dataset(hist: dict, attrs: dict):
     n = len(hist["loss"])
     ds = xr.Dataset({k: ("epoch", np.asarray(hist[k], dtype=np.float64)) for k in _VARS},
                     coords={"epoch": ("epoch", np.arange(1, n + 1))})
-    for k, (u, ln) in _VARS.items():
-        ds[k].attrs.update(units=u, long_name=ln)
-    ds["epoch"].attrs.update(units="1", long_name="epoch (passes over the training set)")
+    label(ds, **_VARS, epoch=("1", "epoch (passes over the training set)"))
     ds.attrs.update({k: v for k, v in attrs.items() if isinstance(v, (str, int, float))})
     return ds
 
@@ -172,9 +172,7 @@ def _totals(systems: list) -> tuple[int, int, float]:
 
 
 def _save(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epochs: int = 10,

@@ -22,8 +22,7 @@ import math
 
 import torch
 
-from ..random import check_generator
-from .adapters import _own_generator, _seed
+from ..random import check_generator, draw_seed, own_generator
 from .system import AbstractPhysicalSystem, InputSpec, ParameterSpace, ParameterSpec
 
 __all__ = ["ScatteringMedium", "scattering_intensity"]
@@ -65,9 +64,9 @@ class ScatteringMedium(AbstractPhysicalSystem):
     def __init__(self, n_inputs: int, n_outputs: int, *, noise: float = 0.01, dark_noise: float = 1e-3,
                  generator: torch.Generator | None = None, latency_s: float = 0.0):
         super().__init__(latency_s=latency_s)
-        self.generator = _own_generator(generator)
+        self.generator = own_generator(generator)
         D, M = int(n_inputs), int(n_outputs)
-        g = torch.Generator().manual_seed(_seed(self.generator))
+        g = torch.Generator().manual_seed(draw_seed(self.generator))
         s = 1.0 / math.sqrt(2 * D)
         self.T_re = torch.randn(M, D, generator=g) * s
         self.T_im = torch.randn(M, D, generator=g) * s
@@ -101,9 +100,3 @@ class ScatteringMedium(AbstractPhysicalSystem):
         phase, power = self._split(theta)
         return scattering_intensity(x, phase, power, self.T_re.to(x.dtype), self.T_im.to(x.dtype))
 
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "gen": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.generator.set_state(state["gen"])

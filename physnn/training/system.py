@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..random import check_generator, spawn
+from ..random import check_generator, own_generator
 
 __all__ = ["ParameterSpec", "ParameterSpace", "InputSpec", "PhysicalSystemError", "AbstractPhysicalSystem",
            "CallbackSystem", "SubprocessSystem", "NoisyDriftingSystem", "SequentialSystem"]
@@ -305,13 +305,21 @@ class AbstractPhysicalSystem(abc.ABC):
 
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Counters and clock (subclasses add generators and device state)."""
-        return {"queries": self.queries, "samples": self.samples, "physical_time_s": self.physical_time_s}
+        """Counters, clock and, where the system keeps one in ``self.generator``, the state of its
+        generator (``"gen"``); subclasses add device state and any other generator."""
+        out = {"queries": self.queries, "samples": self.samples, "physical_time_s": self.physical_time_s}
+        gen = getattr(self, "generator", None)
+        if isinstance(gen, torch.Generator):
+            out["gen"] = gen.get_state()
+        return out
 
     def load_state_dict(self, state: dict) -> None:
         self.queries = int(state["queries"])
         self.samples = int(state["samples"])
         self.physical_time_s = float(state["physical_time_s"])
+        gen = getattr(self, "generator", None)
+        if isinstance(gen, torch.Generator):
+            gen.set_state(state["gen"])
 
     def differentiable(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """A differentiable simulation of the same system (only for simulated substrates).
@@ -458,7 +466,7 @@ class NoisyDriftingSystem(AbstractPhysicalSystem):
         self.parameters, self.input_spec = inner.parameters, inner.input_spec
         self.output_shape, self.output_units = inner.output_shape, inner.output_units
         self.noise, self.gain_drift, self.offset_walk = float(noise), float(gain_drift), float(offset_walk)
-        self.generator = check_generator(generator) or spawn(None, 1)[0]
+        self.generator = own_generator(generator)
         self._offset = torch.zeros(self.output_shape)
 
     def initial_parameters(self, generator=None):
@@ -479,13 +487,11 @@ class NoisyDriftingSystem(AbstractPhysicalSystem):
         return self.inner.differentiable(x, theta)
 
     def state_dict(self):
-        return {**super().state_dict(), "inner": self.inner.state_dict(), "gen": self.generator.get_state(),
-                "offset": self._offset.clone()}
+        return {**super().state_dict(), "inner": self.inner.state_dict(), "offset": self._offset.clone()}
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self.inner.load_state_dict(state["inner"])
-        self.generator.set_state(state["gen"])
         self._offset = state["offset"].clone()
 
 

@@ -5,7 +5,7 @@
   round-off, through the per-step reference read and the compiled LSTM loop;
 * an ensemble gives ``E`` outputs (shared or per-chip inputs and states); PCM devices change
   the output, differently per chip; gradients reach every crossbar in training;
-* ``convert``: report rows (tiles, devices, the recurrent matrix on one array), options the
+* ``convert``: report rows (tiles, devices, both matrices on tiles), options the
   analog cells lack left digital by name (or an error under ``require``), ``program_model`` /
   ``set_model_time`` reach every crossbar, ``state_dict`` round trip.
 """
@@ -102,7 +102,9 @@ def test_cells_convert_and_equal_torch(tcls, acls):
     a, rep = convert(m, IDEAL, tile=TILE)
     n_ih = 2 * -(-acls.n_gates * 6 // 7)                 # 5 inputs on 3 rows, G*6 outputs on 7 columns
     assert isinstance(a, acls) and isinstance(a.ih, TiledAnalogLinear) and a.ih.n_tiles == n_ih
-    assert rep[""].tiles == n_ih + 1 and "W_hh on one array" in rep[""].reason
+    n_hh = 2 * -(-acls.n_gates * 6 // 7)                 # 6 hidden inputs on 3 rows, the same outputs
+    assert isinstance(a.hh, TiledAnalogLinear) and a.hh.n_tiles == n_hh
+    assert rep[""].tiles == n_ih + n_hh and "W_ih and W_hh on tiles" in rep[""].reason
     x = torch.randn(3, 5, dtype=D, generator=_gen(8))
     h = torch.randn(3, 6, dtype=D, generator=_gen(9))
     st = (h, h.flip(0)) if tcls is nn.LSTMCell else h
@@ -132,9 +134,10 @@ def test_convert_model_with_recurrent_layers():
     x = torch.randn(5, 9, 4, generator=_gen(11))
     ideal, rep = convert(net, IDEAL, tile=TileMapping(rows=16, cols=32))
     assert [r.name for r in rep.converted] == ["emb", "lstm", "gru", "head"]
-    # lstm: W_ih (64 x 8) and (64 x 32) on 1x2 and 2x2 tiles per direction, one W_hh per layer and direction
-    assert rep["lstm"].tiles == 2 * (2 + 1) + 2 * (4 + 1) and rep["lstm"].devices == 2 * 2 * 64 * (8 + 16 + 32 + 16)
-    assert "per layer and direction" in rep["lstm"].reason and "exceeds" in rep["lstm"].reason   # 64 > 32 cols
+    # lstm: W_ih (64 x 8) and (64 x 32) on 1x2 and 2x2 tiles per direction, W_hh (64 x 16) on 1x2 tiles
+    # per layer and direction (64 outputs > 32 columns)
+    assert rep["lstm"].tiles == 2 * (2 + 2) + 2 * (4 + 2) and rep["lstm"].devices == 2 * 2 * 64 * (8 + 16 + 32 + 16)
+    assert "per layer and direction" in rep["lstm"].reason and "W_hh 64x16: 2 tiles" in rep["lstm"].reason
     with torch.no_grad():
         torch.testing.assert_close(ideal(x), net(x), rtol=1e-5, atol=1e-5)
     a, _ = convert(net, PCM, tile=TileMapping(rows=16, cols=32), ensemble=4, generator=_gen(12))
@@ -155,7 +158,8 @@ def test_convert_model_with_recurrent_layers():
     a.train()
     a(x).square().mean().backward()
     for c in cells:
-        assert c.hh.weight.grad is not None and c.hh.weight.grad.abs().sum() > 0
+        assert isinstance(c.hh, TiledAnalogLinear)
+        assert all(t.weight.grad is not None and t.weight.grad.abs().sum() > 0 for t in c.hh.tiles)
         assert all(t.weight.grad is not None for t in c.ih.tiles)
 
 
@@ -202,3 +206,57 @@ def test_state_dict_round_trip():
         with torch.no_grad():
             outs.append(m(x))
     assert torch.equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_recurrent_matrix_on_one_tile_reads_as_one_array(compiled, monkeypatch):
+    # no size threshold: a W_hh that fits the tile is a one-tile TiledAnalogLinear and reads exactly
+    # as the untiled AnalogLinear (same programming draws, same noise keys), through the compiled
+    # LSTM loop and through the per-step reads
+    from physnn.crossbar import AnalogLSTM
+    from physnn.crossbar.backends import lstm_loop
+
+    if not compiled:
+        monkeypatch.setattr(lstm_loop, "available", lambda: False)
+    torch.manual_seed(3)
+    m = nn.LSTM(5, 6).to(D)
+    x = torch.randn(7, 3, 5, dtype=D, generator=_gen(4))
+    outs = []
+    for tile in (None, TileMapping(rows=64, cols=64)):
+        a = AnalogLSTM.from_torch(m, config=PCM, ensemble=2, generator=_gen(5), tile=tile).eval()
+        assert isinstance(a.cell.hh, TiledAnalogLinear) == (tile is not None)
+        a.program()
+        a.set_time(3600.0)
+        with torch.no_grad():
+            outs.append(a(x))
+    _close(outs[1], outs[0], rtol=0, atol=0)
+
+
+def test_recurrent_matrix_over_several_tiles_has_per_tile_converters():
+    # W_hh (24 x 6) on 3-row x 8-column tiles: 2 x 3 tiles, each with its own ADC; the tiled read
+    # is the sum of its tiles' reads (partial sums added digitally). With an ADC range of 2
+    # normalised units the one-array read of 6 inputs saturates, the 3-input partial sums do not:
+    # the tiled recurrent read is closer to the float one
+    import dataclasses
+
+    from physnn.crossbar import ADC, DAC
+
+    cfg = dataclasses.replace(IDEAL, dac=DAC(6), adc=ADC(6, 2.0))
+    torch.manual_seed(6)
+    m = nn.LSTMCell(5, 6).to(D)
+    one = AnalogLSTMCell.from_torch(m, config=cfg).eval()
+    tiled = AnalogLSTMCell.from_torch(m, config=cfg, tile=TileMapping(rows=3, cols=8)).eval()
+    assert tiled.hh.n_tiles == 2 * 3 and tiled.n_tiles == tiled.ih.n_tiles + 6
+    h = 2 * torch.rand(4, 6, dtype=D, generator=_gen(7)) - 1          # states of a tanh cell
+    with torch.no_grad():
+        y_one, y_tiled = one.recurrent(h, 0), tiled.recurrent(h, 0)
+        exact = h @ m.weight_hh.T + m.bias_hh
+        parts = torch.zeros_like(exact)
+        ie, oe, n_out = tiled.hh.in_edges, tiled.hh.out_edges, tiled.hh.grid[2]
+        for k, t in enumerate(tiled.hh.tiles):                   # tile order: input block, output block
+            i, j = divmod(k, n_out)
+            parts[:, oe[j]:oe[j + 1]] += t(h[:, ie[i]:ie[i + 1]])
+        parts += tiled.hh.bias
+    _close(y_tiled, parts, rtol=1e-12, atol=1e-12)
+    err_one, err_tiled = float((y_one - exact).abs().max()), float((y_tiled - exact).abs().max())
+    assert err_tiled < 0.5 * err_one, (err_tiled, err_one)

@@ -103,14 +103,32 @@ def test_tiles_parallel_or_in_sequence():
     par = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH)))
     seq = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), tiles_parallel=False))
     assert lay.n_tiles == 9
-    # tile read time: t_read + columns (8 full, 4 at the edge) one ADC each -> 1 conversion per ADC
-    assert float(par["latency"]["array"]) == pytest.approx(3 * 10e-9, rel=1e-12)
-    assert float(seq["latency"]["array"]) == pytest.approx(9 * 3 * 10e-9, rel=1e-12)
+    # tile read time: one ADC per column -> 1 conversion per ADC (8-bit SAR: 8 ns), overlapping
+    # the 10 ns pulse: 2 ns of array time per vector left
+    assert float(par["latency"]["array"]) == pytest.approx(3 * 2e-9, rel=1e-12)
+    assert float(seq["latency"]["array"]) == pytest.approx(9 * 3 * 2e-9, rel=1e-12)
+    assert float(par["latency"]["adc"]) == pytest.approx(3 * 8e-9, rel=1e-12)
     # partial sums: 2 extra input tiles per output, 20 outputs, 16-bit adders
     assert float(par["energy"]["partial_sum"][0]) == pytest.approx(3 * 2 * 20 * 16 * 1e-15, rel=1e-12)
     # energies do not depend on the schedule
     for c in par["energy"]:
         torch.testing.assert_close(par["energy"][c], seq["energy"][c])
+
+
+def test_conversions_overlap_the_read_pulse():
+    lay = _layer(torch.rand(16, 8) * 2 - 1)
+    x = torch.rand(5, 8, dtype=torch.float64)
+
+    def lat(cols, overlap):
+        r = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), adc=SARConverter(bits=4),
+                                                  columns_per_adc=cols, overlap_pulse=overlap))["latency"]
+        return float(r["array"]), float(r["adc"])
+
+    # 10 ns pulse; SAR 4 bits = 4 ns per conversion; 2 columns per ADC: 8 ns hidden in the pulse
+    assert lat(2, True) == pytest.approx((5 * 2e-9, 5 * 8e-9), rel=1e-12)
+    # 4 columns: 16 ns of conversions, the pulse is covered entirely
+    assert lat(4, True) == pytest.approx((0.0, 5 * 16e-9), abs=1e-20)
+    assert lat(4, False) == pytest.approx((5 * 10e-9, 5 * 16e-9), rel=1e-12)
 
 
 def test_gradient_in_continuous_fields():
@@ -227,3 +245,63 @@ def test_row_activity_serial_and_parallel_agree():
                 assert torch.equal(u, v)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bit_serial", [True, False])
+def test_row_activity_of_a_transposed_view_and_wide_codes_equals_reference(dtype, bit_serial):
+    # the layout of an unfolded convolution input (vectors innermost) and 16-bit codes (c^2 near 2**30)
+    from physnn.crossbar.cost.row_activity import row_activity, row_activity_reference
+
+    g = torch.Generator().manual_seed(11)
+    xt = (torch.rand(2, 3, 16, 40, generator=g, dtype=dtype) * 2.2 - 1.1).permute(0, 3, 1, 2)   # (2, 40, 3, 16)
+    levels = 32767.0
+    for div in (1 / levels, xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) / levels):
+        a = row_activity(xt, div, levels, bit_serial, 15)
+        b = row_activity_reference(xt, div, levels, bit_serial, 15)
+        for u, v in zip(a, b):
+            assert torch.equal(u, v)
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    from physnn.crossbar.cost import pareto_front
+
+    energy = [1.0, 2.0, 2.0, 3.0, 0.5, float("nan"), 1.0]
+    acc = [0.8, 0.9, 0.85, 0.9, 0.5, 0.99, 0.8]
+    # (2, 0.85) is dominated by (2, 0.9); (3, 0.9) by (2, 0.9); equal points (1, 0.8) both stay
+    assert pareto_front(energy, acc).tolist() == [True, True, False, False, True, False, True]
+    with pytest.raises(ValueError, match="cost, quality"):
+        pareto_front([1.0, 2.0], [1.0])
+
+
+def test_pareto_plot_returns_its_axes():
+    from matplotlib.figure import Figure
+
+    from physnn.plot import pareto
+
+    ax = Figure().subplots()
+    pts = [{"energy_J": e, "accuracy": a, "name": str(i)} for i, (e, a) in enumerate([(1e-9, 0.8), (2e-9, 0.9),
+                                                                                      (3e-9, 0.85)])]
+    assert pareto(pts, ax=ax, label="name") is ax
+    assert len(ax.lines) == 1 and list(ax.lines[0].get_xdata()) == [1e-9, 2e-9]
+
+
+def test_sliced_layer_costs_its_slices():
+    from physnn.crossbar.bit_slicing import BitSlicing, SlicedAnalogLinear
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(12, 5).double()
+    cfg = CrossbarConfig.ideal(dac=DAC(8, 1.0))
+    sl = SlicedAnalogLinear.from_linear(lin, config=cfg, slicing=BitSlicing(weight_slices=3, bits_per_slice=2)).eval()
+    x = torch.rand(7, 12, dtype=torch.float64)
+    tech = CostTechnology(**TECH)
+    got = layer_cost_tensors(sl, x, CostConfig(technology=tech))
+    parts = [layer_cost_tensors(s, x, CostConfig(technology=tech)) for s in sl.slices]
+    # every slice's devices dissipate, every slice column converts
+    for c in ("array", "dac", "adc", "sense_amp"):
+        torch.testing.assert_close(got["energy"][c], sum(p["energy"][c] for p in parts), rtol=1e-12, atol=0)
+    # the 3 slice outputs of each of the 5 outputs combine in 2 additions (16 bits each)
+    assert float(got["energy"]["shift_add"][0]) == pytest.approx(7 * 5 * 2 * 16 * 1e-15, rel=1e-12)
+    torch.testing.assert_close(got["area"]["array"], sum(p["area"]["array"] for p in parts))
+    with pytest.raises(ValueError, match="weight_slices"):
+        layer_cost_tensors(sl, x, CostConfig(technology=tech, weight_slices=2))

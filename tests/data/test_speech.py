@@ -62,7 +62,7 @@ def test_bad_voice_and_parameters():
 def test_missing_espeak_names_install_command(monkeypatch):
     monkeypatch.setattr(speech.shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="apt-get install espeak-ng"):
-        speech._espeak()
+        speech.espeak_path()
 
 
 def test_sample_speakers_reproducible_and_distinct():

@@ -9,7 +9,7 @@ import torch
 
 import physnn.josephson._ensemble_kernel as kern
 import physnn.josephson.transient as tr
-from physnn.josephson import Ensemble, pulse_areas, simulate
+from physnn.josephson import Ensemble, pulse_areas, simulate, use_backend
 
 DCSFQ = Path(__file__).parent / "data" / "dcsfq_jtl_sink_physnn.cir"
 OVERDRIVEN = Path(__file__).parent / "data" / "overdriven_jj.cir"
@@ -27,7 +27,7 @@ def compiled():
     assert kern.available()
     calls = []
     names = ("tiled_run_group", "tiled_run_groups")
-    origs, orig_branch = {n: getattr(kern, n) for n in names}, tr._run_branch
+    origs, orig_branch = {n: getattr(kern, n) for n in names}, tr.reference_loop
 
     def counting(name):
         def counted(*args):
@@ -40,13 +40,13 @@ def compiled():
 
     for n in names:
         setattr(kern, n, counting(n))
-    tr._run_branch = no_numpy_loop
+    tr.reference_loop = no_numpy_loop
     try:
         ds = _ens()
     finally:
         for n in names:
             setattr(kern, n, origs[n])
-        tr._run_branch = orig_branch
+        tr.reference_loop = orig_branch
     # one pass of all members at h, one of the flagged members at h/2 (from t = 0)
     halved = int((ds["step_halvings"].values > 0).sum())
     assert calls == [24, halved]
@@ -54,12 +54,13 @@ def compiled():
     return ds
 
 
-def test_compiled_loop_equals_numpy_loop(compiled, monkeypatch):
+def test_compiled_loop_equals_numpy_loop(compiled):
     # with +-5 % Ic spread some members break JoSIM's 0.2*2pi step rule and are rerun at h/2
     halved = compiled["step_halvings"].values
     assert 0 < (halved > 0).sum() < halved.size
-    monkeypatch.setattr(kern, "USE_NUMBA", False)
-    ref = _ens()
+    with use_backend("dense-numpy"):  # the reference loop
+        ref = _ens()
+    assert ref.attrs["loop"] == "dense-numpy"
     np.testing.assert_array_equal(compiled["step_halvings"].values, halved)
     np.testing.assert_array_equal(ref["step_halvings"].values, halved)
     # same equations; only the matrix-product summation order and the ~1 ulp of the compiled sin
@@ -95,14 +96,33 @@ def test_without_junction_voltages_the_same_phases_and_prints(compiled):
         pulse_areas(lean, str(lean["junction"].values[0]), member=0)
 
 
-def test_kernel_thread_groups_equal_one_group(compiled, monkeypatch):
+def test_float32_phases_are_the_float64_run_rounded(compiled):
+    # phase_dtype=float32 only changes how the phases are stored: the compiled loop writes each
+    # value rounded to nearest, which is what astype(float32) of the float64 run gives, bit for bit;
+    # every other variable is unchanged
+    lean = _ens(phase_dtype=np.float32)
+    assert lean["phase"].dtype == np.float32
+    np.testing.assert_array_equal(lean["phase"].values, compiled["phase"].values.astype(np.float32))
+    for k in compiled.data_vars:
+        if k != "phase":
+            np.testing.assert_array_equal(lean[k].values, compiled[k].values)
+    # the numpy loop (and a single run) round at the end: the same numbers
+    with use_backend("dense-numpy"):
+        np.testing.assert_array_equal(_ens(phase_dtype=np.float32)["phase"].values, lean["phase"].values)
+    single = simulate(DCSFQ, tstop=TSTOP, phase_dtype="float32")
+    assert single["phase"].dtype == np.float32
+    with pytest.raises(ValueError, match="phase_dtype"):
+        simulate(DCSFQ, tstop=TSTOP, phase_dtype=np.int32)
+
+
+def test_kernel_thread_groups_equal_one_group(compiled):
     # members split into two groups run concurrently (GIL released): same numbers, bit for bit
     # (each member's arithmetic does not depend on which group or tile it is in... up to BLAS
     # blocking of the tile product, hence the tolerance)
-    monkeypatch.setattr(tr, "KERNEL_THREADS", 2)
-    monkeypatch.setattr(tr, "PARALLEL_MIN_MEMBERS", 4)
-    monkeypatch.setattr(kern, "TILE", 5)  # several tiles per group, uneven last tile
-    thr = _ens()
+    # tile=5: several tiles per group, uneven last tile
+    with use_backend(tr.TiledCompiled(threads=2, min_members_per_thread=4, tile=5)):
+        thr = _ens()
+    assert thr.attrs["loop"] == "tiled-compiled"
     np.testing.assert_array_equal(thr["step_halvings"].values, compiled["step_halvings"].values)
     np.testing.assert_allclose(thr["phase"].values, compiled["phase"].values, rtol=0, atol=1e-9)
     np.testing.assert_allclose(thr["voltage"].values, compiled["voltage"].values, rtol=0, atol=1e-12)
@@ -119,7 +139,7 @@ I2 0 2 pwl(0 0 30p 0.15m 70p 0.15m 90p 0)
 """
 
 
-def test_compiled_gap_branch_equals_numpy_loop(monkeypatch):
+def test_compiled_gap_branch_equals_numpy_loop():
     # per-member quasiparticle states (subgap / gap transition / normal, JoSIM rtype=1): the compiled
     # loop's per-member low-rank correction vs the numpy loop (exact systems or its own correction)
     pytest.importorskip("numba")
@@ -127,8 +147,8 @@ def test_compiled_gap_branch_equals_numpy_loop(monkeypatch):
 
     mult = np.array([[1.0, 1.0], [0.95, 0.97], [1.04, 1.02], [1.01, 0.96]])
     comp = simulate(GAP, ensemble=mult)
-    monkeypatch.setattr(kern, "USE_NUMBA", False)
-    ref = simulate(GAP, ensemble=mult)
+    assert comp.attrs["loop"] == "tiled-compiled"
+    ref = simulate(GAP, ensemble=mult, backend="dense-numpy")
     circ = compile_circuit(parse_netlist(GAP), 0.025e-12)
     vmax = np.abs(ref["voltage"].values).max(axis=(0, 2))
     assert np.all(vmax > circ.upper)  # every junction visits all three branches
@@ -193,16 +213,14 @@ def test_ensemble_non_finite_state_is_reported():
         run_transient(net, tstep=0.25e-12, tstop=20e-12, ic_scale=scale)
 
 
-def test_compiled_single_run_equals_numpy_loop(monkeypatch):
+def test_compiled_single_run_equals_numpy_loop():
     # the compiled single-run loop (fused_segment) against the numpy fused loop it replaces:
     # the same equations, summation order of the row products aside
-    from physnn.josephson import _ensemble_kernel, transient
-
-    if not _ensemble_kernel.available():
+    if not kern.available():
         pytest.skip("numba not installed")
     fast = simulate(DCSFQ, tstop=TSTOP, backend="fused")
-    monkeypatch.setattr(transient, "FUSED_COMPILED", False)
-    ref = simulate(DCSFQ, tstop=TSTOP, backend="fused")
+    ref = simulate(DCSFQ, tstop=TSTOP, backend="fused-numpy")
+    assert (fast.attrs["loop"], ref.attrs["loop"]) == ("fused-compiled", "fused-numpy")
     np.testing.assert_allclose(fast["phase"].values, ref["phase"].values, rtol=0, atol=1e-9)
     for name in [k for k in ref.data_vars if "(" in k]:
         scale = float(np.abs(ref[name].values).max())

@@ -11,7 +11,7 @@ import physnn.josephson.transient as tr
 from physnn.josephson import simulate, switch_times
 
 DATA = Path(__file__).parent / "data"
-NUMPY_LOOP = tr._run_branch
+NUMPY_LOOP = tr.reference_loop
 
 
 @pytest.fixture
@@ -24,14 +24,14 @@ def compiled_only(monkeypatch):
     def no_numpy_loop(*args, **kw):  # the compiled loop must do every step of a single run
         raise AssertionError("numpy loop used")
 
-    monkeypatch.setattr(tr, "_run_branch", no_numpy_loop)
+    monkeypatch.setattr(tr, "reference_loop", no_numpy_loop)
 
 
 def _both(monkeypatch, src, **kw):
     fast = simulate(src, backend="sparse", **kw)
-    monkeypatch.setattr(tr, "SPARSE_COMPILED", False)
-    monkeypatch.setattr(tr, "_run_branch", NUMPY_LOOP)
-    ref = simulate(src, backend="sparse", **kw)
+    monkeypatch.setattr(tr, "reference_loop", NUMPY_LOOP)
+    ref = simulate(src, backend="sparse-numpy", **kw)
+    assert (fast.attrs["loop"], ref.attrs["loop"]) == ("sparse-compiled", "sparse-numpy")
     return fast, ref
 
 
@@ -129,12 +129,10 @@ def test_single_runs_default_to_the_compiled_loop(compiled_only):
     _close(fast, fused)
 
 
-def test_the_loop_that_ran_is_recorded(monkeypatch):
+def test_the_loop_that_ran_is_recorded():
     src = DATA / "dcsfq_jtl_sink_physnn.cir"
-    monkeypatch.setattr(tr, "SPARSE_COMPILED", False)
-    monkeypatch.setattr(tr, "FUSED_COMPILED", False)
-    assert simulate(src, tstop=50e-12, backend="sparse").attrs["loop"] == "sparse-numpy"
-    assert simulate(src, tstop=50e-12, backend="fused").attrs["loop"] == "fused-numpy"
+    for name in ("sparse-numpy", "fused-numpy", "dense-numpy"):
+        assert simulate(src, tstop=50e-12, backend=name).attrs["loop"] == name
     assert simulate(src, tstop=50e-12, backend="dense").attrs["loop"] == "dense-numpy"
 
 

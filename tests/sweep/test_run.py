@@ -235,3 +235,19 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(tmp_path):
     assert n_log == n_distinct == 40                     # none computed-and-stored twice
     ref = run_sweep(spec, tmp_path / "ref")
     xr.testing.assert_identical(res.f, ref.f)            # same numbers as an uninterrupted sweep
+
+
+def test_cost_metrics_beside_accuracy():
+    # issue 25: a cost card adds energy and latency per input vector; the ADC term grows as 2**bits
+    spec = SweepSpec(**{**MLP, "task_params": {**MLP["task_params"], "cost_card": "rram_40nm"},
+                        "axes": (Axis(field="config.adc.bits", values=(4, 8)),)})
+    _, layout = validate(spec)
+    got = _metrics(evaluate_chunk(spec.to_json(), list(range(layout.n))))
+    e4, e8 = got[0]["energy"], got[1]["energy"]
+    assert set(got[0]) == {"accuracy", "energy", "latency"} and e4.shape == (3,)
+    assert np.all(e4 > 0) and np.all(e8 > e4)
+    assert np.ptp(e4) > 0                          # data- and device-dependent: every chip its own
+    # SAR conversion 4 -> 8 clock cycles: the latency grows
+    assert np.all(got[1]["latency"] > got[0]["latency"])
+    plain = SweepSpec(**{**MLP, "axes": (Axis(field="config.adc.bits", values=(4, 8)),)})
+    assert set(_metrics(evaluate_chunk(plain.to_json(), [0]))[0]) == {"accuracy"}

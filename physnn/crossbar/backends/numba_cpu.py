@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..read import H1, H2, ReadSpec, bound_manage, mvm, noise_tables, read_with
-from ..read import _dac as _torch_dac
+from ..read import dac_inputs as _torch_dac
 from ..._vmath import bitcast
 from ...buffers import empty as _np_empty
 from ...buffers import scratch

@@ -19,9 +19,11 @@ output tiles, partial sums gathered from the input tiles, times the bit-toggle r
 
 Not modelled (stated, not hidden): leakage; bound-management repeats (a repeated read costs the
 same again, not counted); the sinh I-V law (the array energy uses ohmic devices); with
-``weight_slices > 1`` conversions, adders, cells and area count the slices, while the array
-energy uses the conductances of the read itself (its devices, not sliced ones: the read model
-has no bit slicing yet).
+``weight_slices > 1`` on an unsliced layer, conversions, adders, cells and area count the
+slices, while the array energy uses the conductances of the read itself (its devices, not sliced
+ones). A :class:`~physnn.crossbar.bit_slicing.SlicedAnalogLinear` is costed as what it is: its
+slices are arrays on the same inputs, every device's conductance counts (``weight_slices`` stays
+1; give ``inputs=BitSerialInput(...)`` for a layer with input cycles).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import torch
 from torch import nn
 
 from ..._checks import check_int_range
+from ..bit_slicing import SlicedAnalogLinear
 from ..conv import AnalogConv1d, AnalogConv2d
 from ..layer import AnalogLinear, per_member_input
 from ..mapping import DifferentialPair
@@ -89,6 +92,9 @@ class CostConfig:
     toggle : float, optional
         Bit-toggle rate of the interconnect; None: measured (the fraction of set bits of the
         input codes; 0.5 without a DAC).
+    overlap_pulse : bool
+        The conversions of a cycle overlap its read pulse (a cycle takes ``max(t_read, q
+        t_conversion)``, :mod:`.latency`); False: they follow it.
     fast : bool
         Use the compiled per-row activity pass (:func:`~.row_activity.row_activity`, equal to
         the torch reference bit for bit); False: the torch reference.
@@ -107,6 +113,7 @@ class CostConfig:
     v_read: Number | None = None
     toggle: float | None = None
     fast: bool = True
+    overlap_pulse: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.technology, CostTechnology):
@@ -117,7 +124,7 @@ class CostConfig:
             raise TypeError(f"inputs: expected AmplitudeInput or BitSerialInput, got {type(self.inputs).__name__}")
         for name in ("weight_slices", "columns_per_adc", "activation_bits", "accumulator_bits", "buffer_width"):
             check_int_range(getattr(self, name), name, 1)
-        for name in ("tiles_parallel", "fast"):
+        for name in ("tiles_parallel", "fast", "overlap_pulse"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         object.__setattr__(self, "pulses_per_device", check_number(self.pulses_per_device, "pulses_per_device"))
@@ -132,13 +139,17 @@ def _t(v: Any, like: torch.Tensor) -> torch.Tensor:
 
 
 def _geometry(layer: nn.Module):
-    """``(tiles, (G, n_in, n_out), rows, in_features, out_features)`` of a linear analog layer."""
+    """``(tiles, (G, n_in, n_out), rows, in_features, out_features)`` of a linear analog layer (the
+    slices of a bit-sliced layer are arrays side by side on the same inputs: ``n_out`` of them)."""
+    if isinstance(layer, SlicedAnalogLinear):
+        return (list(layer.slices), (1, 1, layer.slicing.weight_slices), layer.in_features, layer.in_features,
+                layer.out_features)
     if isinstance(layer, TiledAnalogLinear):
         return (list(layer.tiles), layer.grid, layer.in_edges[1] - layer.in_edges[0], layer.in_features,
                 layer.out_features)
     if isinstance(layer, AnalogLinear):
         return [layer], (1, 1, 1), layer.in_features, layer.in_features, layer.out_features
-    raise TypeError(f"layer: expected an AnalogLinear or TiledAnalogLinear (a convolution's .linear), got "
+    raise TypeError(f"layer: expected an AnalogLinear, TiledAnalogLinear (a convolution's .linear) or SlicedAnalogLinear, got "
                     f"{type(layer).__name__}; use model_cost or CostRecorder for convolutions")
 
 
@@ -210,6 +221,11 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     per_member = per_member_input(x, E, shared_input)
     tech, inputs = config.technology, config.inputs
     spec = layer.read_spec(x.dtype, x.device)        # cached by the layer until its devices change
+    sliced = isinstance(layer, SlicedAnalogLinear)
+    if sliced and config.weight_slices != 1:
+        raise ValueError("config.weight_slices: a SlicedAnalogLinear's slices are its own arrays (leave "
+                         "weight_slices=1; its slicing gives them)")
+    dspec = spec.slices[0] if sliced else spec         # the DAC every slice shares
     geo = _tile_state(spec, tiles, R, E1, (G, n_in, n_out), config)
     dt = torch.float64
     x3 = x.detach().reshape(E1 if per_member else 1, -1, in_f)
@@ -221,32 +237,34 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     xt = xg.reshape(B, N, G, n_in, R)
     # |DAC code| of every tile's input slice (each tile scales its own slice), as the read computes
     # it (|x| / d == |x / d|, and clamp and round-half-even are symmetric)
-    step = spec.in_step
-    s = xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) if spec.abs_max else None
-    nbits = bits_of(spec.in_levels)
+    step = dspec.in_step
+    s = xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) if dspec.abs_max else None
+    nbits = bits_of(dspec.in_levels)
     if isinstance(inputs, BitSerialInput):
         if nbits is None:
             raise ValueError("inputs=BitSerialInput: needs integer DAC codes (a config with a dac)")
         if nbits > inputs.bits:
-            raise ValueError(f"inputs=BitSerialInput(bits={inputs.bits}): DAC codes up to {spec.in_levels:g} need "
+            raise ValueError(f"inputs=BitSerialInput(bits={inputs.bits}): DAC codes up to {dspec.in_levels:g} need "
                              f"{nbits} bits")
     B_, N_ = xt.shape[0], xt.shape[1]
     x4 = xt.reshape(B_, N_, G * n_in, R)
     div = step if s is None else (s * step).reshape(B_, N_, G * n_in, 1)
     activity = row_activity if config.fast else row_activity_reference
-    per_row, driven, ones = activity(x4, div, spec.in_levels, isinstance(inputs, BitSerialInput),
+    per_row, driven, ones = activity(x4, div, dspec.in_levels, isinstance(inputs, BitSerialInput),
                                      nbits if nbits is not None and nbits <= 16 else None)
     p = per_row.to(x.device).reshape(B_, G, n_in, R)                 # sum over vectors of c^2 or of set bits
     n_pulse = driven.to(x.device) * float(n_out)
     v_read = layer.config.v_read if config.v_read is None else config.v_read
-    vfac = v_read * v_read * (1.0 if isinstance(inputs, BitSerialInput) else (step / spec.x_ref) ** 2)
+    vfac = v_read * v_read * (1.0 if isinstance(inputs, BitSerialInput) else (step / dspec.x_ref) ** 2)
     e_array = (p * geo["g_rows"]).sum((1, 2, 3)) * (tech.t_read * vfac)     # (E1,)
     ref = e_array
     zero = torch.zeros(E1, dtype=dt, device=x.device)
     e_dac = zero + n_pulse * _t(tech.dac_energy, ref)
-    cyc, k = inputs.cycles, config.weight_slices
+    # weight slices combined per output: the config's (slices of an unsliced read, counted) or the
+    # sliced layer's own (its slices are the tiles above, one output column each)
+    cyc, k = inputs.cycles, (layer.slicing.weight_slices if sliced else config.weight_slices)
     cols = geo["cols"]                                               # physical columns per tile
-    n_cols = geo["logical_cols"]
+    n_cols = out_f if sliced else geo["logical_cols"]
     conv_per_vec = cyc * sum(cols)
     e_conv = conversion_energy(config.adc, tech.adc_fom)
     energy = {
@@ -273,10 +291,11 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     clk = tech.clock_period
     t_conv = conversion_time(config.adc, clk)
     n_adc = geo["n_adc"]
-    per_tile = [tile_read_time(cyc, q, tech.t_read, t_conv) for q in geo["conv_per_adc_kinds"]]
+    ov = config.overlap_pulse
+    per_tile = [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov) for q in geo["conv_per_adc_kinds"]]
     lat_array, lat_adc = layer_read_latency(N, per_tile, config.tiles_parallel)
     if not config.tiles_parallel:      # the distinct tile kinds above stand for all tiles
-        lat_array, lat_adc = layer_read_latency(N, [tile_read_time(cyc, q, tech.t_read, t_conv)
+        lat_array, lat_adc = layer_read_latency(N, [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov)
                                                     for q in geo["conv_per_adc"]], False)
     seq = 1 if config.tiles_parallel else len(tiles)
     latency = {
@@ -336,7 +355,10 @@ class CostRecorder:
 
     def _hook(self, name: str):
         def pre(mod, args, kwargs):
-            r = layer_cost_tensors(mod, args[0], self.config, shared_input=kwargs.get("shared_input"))
+            from ..patches import PatchColumns
+
+            x = args[0].matrix() if isinstance(args[0], PatchColumns) else args[0]   # a convolution's columns
+            r = layer_cost_tensors(mod, x, self.config, shared_input=kwargs.get("shared_input"))
             old = self.results.get(name)
             if old is not None:          # a layer read more than once: energies and times add up
                 for part in ("energy", "latency"):

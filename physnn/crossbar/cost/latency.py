@@ -1,7 +1,12 @@
 """Latency of one layer's reads: input cycles, ADC conversions per ADC, digital stages.
 
-Per input vector a tile needs ``cycles * (t_read + columns_per_adc * t_conversion)`` (the read
-pulse, then the columns that share one ADC converted one after another). Tiles work in parallel
+Per input vector and input cycle a tile drives its rows for the read pulse ``t_read`` and converts
+the ``columns_per_adc`` columns that share one ADC one after another (``q t_conversion``). The
+conversions overlap the pulse (the rows stay driven, or a sample-and-hold frees the array, while the
+multiplexer steps through the columns; DNN+NeuroSim's sensing cycle has no separate pulse either), so
+a cycle takes ``max(t_read, q t_conversion)``: ``q t_conversion`` counted as ADC time, the part of the
+pulse the conversions do not cover, ``max(t_read - q t_conversion, 0)``, as array time. With
+``overlap=False`` the two follow each other (``t_read + q t_conversion``). Tiles work in parallel
 (the layer takes as long as its slowest tile) or in sequence (the sum over tiles); vectors are
 read one after another.
 """
@@ -15,9 +20,15 @@ from .technology import Number
 __all__ = ["tile_read_time", "layer_read_latency", "adder_tree_stages"]
 
 
-def tile_read_time(cycles: int, conversions_per_adc: int, t_read: Number, t_conversion: Number) -> tuple[Number, Number]:
-    """``(array time, ADC time)`` in s of one input vector on one tile."""
-    return t_read * float(cycles), t_conversion * float(cycles * conversions_per_adc)
+def tile_read_time(cycles: int, conversions_per_adc: int, t_read: Number, t_conversion: Number, *,
+                   overlap: bool = True) -> tuple[Number, Number]:
+    """``(array time, ADC time)`` in s of one input vector on one tile (see the module doc)."""
+    t_adc = t_conversion * float(conversions_per_adc)
+    t_arr = t_read
+    if overlap:
+        d = t_read - t_adc
+        t_arr = d.clamp(min=0.0) if hasattr(d, "clamp") else max(float(d), 0.0)
+    return t_arr * float(cycles), t_adc * float(cycles)
 
 
 def layer_read_latency(vectors: int, per_tile: list[tuple[Number, Number]], parallel: bool) -> tuple[Number, Number]:

@@ -1,0 +1,228 @@
+"""Compiled kernels of the compact tiled read (:meth:`physnn.crossbar.tiles.TiledAnalogLinear.read_patches`).
+
+Two numba passes, each the per-element arithmetic of the reference read
+(:func:`physnn.crossbar.read.input_codes`, :func:`physnn.crossbar.read.finish`) in the same dtype
+and order, so the codes and the per-element finishing are those of the reference bit for bit:
+
+* :func:`patch_codes`: the DAC of one tile's column slice of the unfolded matrix, gathered
+  straight from the padded image (no unfolded copy, no zero padding to the tile height): per
+  output position the receptive field's slice into a small buffer, its abs-max scale (or none),
+  then the rounded, clamped codes, row-major ``(rows, slice columns)``.
+* :func:`finish_tiles`: output noise, ADC, saturation flags and output scale of the tiles of one
+  read, in place on ``(k, rows, cols)``, with the noise counters of the *padded* combined read
+  (``(r * n_members + member) * width + o``, ``width`` the padded tile width), so that a tile
+  read at its own width draws exactly the noise its real columns get in the padded read.
+
+Memory safety: the arrays reach numba as numpy views of CPU tensors whose shapes the caller
+derived from the layer's geometry; the kernels index only inside the shapes of the arrays they
+are given (loops over ``range(shape)``), and every output buffer is written in full before it
+is read (``tests/fastpath_cases.py`` case ``conv`` in poisoned-buffer mode).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..._vmath import bitcast
+from ...buffers import empty as _np_empty
+from ...buffers import scratch
+from ..read import noise_tables
+from .numba_cpu import noise_draws, numba
+
+__all__ = ["patch_codes", "finish_tiles"]
+
+_KERNELS: dict = {}
+#: numba ``prange`` kernels (measured at load 14 on 2 cores: serial kernels were slower)
+_PARALLEL = True
+_TABLES: dict = {}
+
+
+def _ft(dtype: torch.dtype):
+    return np.float32 if dtype == torch.float32 else np.float64
+
+
+def _make_codes(ft):
+    it = np.int32 if ft is np.float32 else np.int64
+    mask, tiny = it(np.iinfo(it).max), ft(1e-30)
+
+    @numba.njit(parallel=_PARALLEL, nogil=True, cache=True, error_model="numpy")
+    def codes_prange(xp, a, b, kh, kw, dh, dw, sh, sw, n_ho, n_wo, s_out, codes, step_in, lim_in, abs_max,
+                     has_dac, n_blocks):
+        step, lim = ft(step_in), ft(lim_in)
+        khw = kh * kw
+        L = n_ho * n_wo
+        R = xp.shape[0] * L
+        c_a = a // khw
+        u_a = (a - c_a * khw) // kw
+        v_a = a - c_a * khw - u_a * kw
+        n_k = b - a
+        for blk in numba.prange(n_blocks):
+            buf = scratch(n_k, ft)
+            for r in range(blk * R // n_blocks, (blk + 1) * R // n_blocks):
+                n = r // L
+                q = r - n * L
+                ho = q // n_wo
+                h0 = ho * sh
+                w0 = (q - ho * n_wo) * sw
+                # the row's receptive field (columns a..b-1: channel, kernel row, kernel column)
+                c, u, v = c_a, u_a, v_a
+                for j in range(n_k):
+                    buf[j] = xp[n, c, h0 + u * dh, w0 + v * dw]
+                    v += 1
+                    if v == kw:
+                        v = 0
+                        u += 1
+                        if u == kh:
+                            u = 0
+                            c += 1
+                den = step
+                if abs_max:
+                    # max |x| as the largest bit pattern with the sign cleared (numba_cpu's DAC)
+                    m = bitcast(buf[0]) & mask
+                    for j in range(1, n_k):
+                        m = max(m, bitcast(buf[j]) & mask)
+                    sr = bitcast(it(m))
+                    sr = max(sr, tiny) if sr == sr else sr
+                    s_out[r] = sr
+                    den = sr * step
+                dst = codes[r]
+                for j in range(n_k):
+                    val = buf[j] / den
+                    if has_dac:
+                        val = np.rint(min(max(val, -lim), lim))
+                    dst[j] = val
+
+    return codes_prange
+
+
+def patch_codes(xp: torch.Tensor, cols: tuple[int, int], kernel_size: tuple[int, int], dilation: tuple[int, int],
+                stride: tuple[int, int], out_size: tuple[int, int], *, in_step: float, in_levels: float | None,
+                abs_max: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """DAC codes of the unfolded columns ``cols = (a, b)`` of a padded image batch, gathered
+    straight from the image (no unfolded copy).
+
+    Parameters
+    ----------
+    xp : Tensor (N, C, H, W)
+        The padded input (float32 or float64, CPU; made contiguous here).
+    cols : (int, int)
+        The column range ``[a, b)`` of the layout of :func:`physnn.crossbar.patches.unfold_columns`
+        (channel-major, then kernel row, then kernel column).
+    kernel_size, dilation, stride, out_size : (int, int)
+        Geometry; ``out_size`` the output ``(Ho, Wo)``.
+    in_step : float
+        Input units per DAC code times the bound-management reduction (``input_codes``' ``step``).
+    in_levels : float, optional
+        Largest DAC code (None: no rounding or clamp).
+    abs_max : bool
+        Per-row abs-max input scaling over the column range.
+
+    Returns
+    -------
+    (Tensor (R,) or None, Tensor (R, b - a))
+        The per-row scale ``max(max|x|, 1e-30)`` (None without abs-max) and the codes
+        ``round(clamp(x / (s * in_step), -L, L))``, ``R = N * Ho * Wo`` rows in the order of
+        ``unfold_columns``: :func:`physnn.crossbar.read.input_codes` in ``xp``'s dtype, with the
+        arithmetic of ``numba_cpu``'s DAC.
+    """
+    ft = _ft(xp.dtype)
+    kern = _KERNELS.get(("codes", ft))
+    if kern is None:
+        kern = _KERNELS[("codes", ft)] = _make_codes(ft)
+    xn = xp.detach().contiguous().numpy()
+    a, b = cols
+    n_ho, n_wo = out_size
+    R = xn.shape[0] * n_ho * n_wo
+    s = _np_empty(R if abs_max else 0, ft)
+    codes = _np_empty((R, b - a), ft)
+    kern(xn, a, b, kernel_size[0], kernel_size[1], dilation[0], dilation[1], stride[0], stride[1], n_ho, n_wo, s,
+         codes, in_step, in_levels or 0.0, abs_max, in_levels is not None, max(1, min(R, 4 * numba.get_num_threads())))
+    return (torch.from_numpy(s) if abs_max else None), torch.from_numpy(codes)
+
+
+def _make_finish(ft, noisy: bool, adc: bool, scaled: bool):
+    draws = noise_draws(ft)
+    t, d = _tables_np(torch.float32 if ft is np.float32 else torch.float64)
+
+    @numba.njit(parallel=_PARALLEL, nogil=True, cache=True, error_model="numpy")
+    def finish_prange(buf, members, n_members, width, r_off, s, post, key_lo, key_hi, sig_in, adc_in, sat,
+                      n_blocks):
+        klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
+        k, n_rows, n_out = buf.shape
+        n_q = k * n_rows
+        for blk in numba.prange(n_blocks):
+            hb = scratch(n_out if noisy else 0, np.uint32)
+            fb = scratch(n_out if noisy else 0, ft)
+            for q in range(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks):
+                i = q // n_rows
+                r = q - i * n_rows
+                c = post[i]
+                if scaled:
+                    c = s[i if s.shape[0] > 1 else 0, r] * c
+                row = buf[i, r]
+                if noisy:
+                    draws(n_out, np.uint32((((r + r_off) * n_members + members[i]) * width) & 0xFFFFFFFF), klo, khi, t, d,
+                          hb, fb)
+                n_sat = 0
+                for o in range(n_out):
+                    v = row[o] + sig * fb[o] if noisy else row[o]
+                    if adc:
+                        v = np.rint(v)
+                        n_sat += (v > adc_m) | (v < -adc_m)
+                        v = min(max(v, -adc_m), adc_m)
+                    row[o] = v * c
+                sat[q] = n_sat
+
+    return finish_prange
+
+
+def _tables_np(dt: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
+    tab = _TABLES.get(dt)
+    if tab is None:
+        t, d = noise_tables(dt)
+        tab = _TABLES[dt] = (t.numpy(), d.numpy())
+    return tab
+
+
+def finish_tiles(acc: torch.Tensor, members: np.ndarray, n_members: int, width: int, s: torch.Tensor | None,
+                 post: torch.Tensor, key: int, noise_std: float, adc_levels: float | None,
+                 row_offset: int = 0) -> np.ndarray:
+    """Noise, ADC and output scale of ``k`` tiles' accumulated codes, in place.
+
+    Parameters
+    ----------
+    acc : Tensor (k, R, cols), contiguous
+        Accumulated output codes (the GEMM's result); overwritten with the outputs.
+    members : int64 array (k,)
+        Member index of each tile in the padded combined read.
+    n_members : int
+        Members of the combined read (its ensemble size).
+    width : int
+        Output width of the combined read's tiles (the padded tile width, ``>= cols``).
+    s : Tensor (1 or k, R), optional
+        Per-row DAC scale (abs-max), None without.
+    post : Tensor (k,)
+        Output scale of each tile (``scale * reduction``).
+    key : int
+        Noise key of this attempt.
+    row_offset : int
+        Row of the read that ``acc``'s first row is (its noise counters: ``acc`` may be a block
+        of the read's rows).
+
+    Returns
+    -------
+    bool array (k,): whether any output code of the tile exceeded ``adc_levels``.
+    """
+    ft = _ft(acc.dtype)
+    noisy, has_adc = noise_std > 0, adc_levels is not None
+    name = ("finish", ft, noisy, has_adc, s is not None)
+    kern = _KERNELS.get(name)
+    if kern is None:
+        kern = _KERNELS[name] = _make_finish(ft, noisy, has_adc, s is not None)
+    k, R = acc.shape[0], acc.shape[1]
+    sat = _np_empty(k * R, np.int64)
+    sn = np.zeros((0, 0), ft) if s is None else s.numpy()
+    kern(acc.numpy(), members, n_members, width, row_offset, sn, post.numpy(), key & 0xFFFFFFFF, key >> 32, noise_std,
+         adc_levels or 0.0, sat, max(1, min(k * R, 4 * numba.get_num_threads())))
+    return sat.reshape(k, R).any(1)
