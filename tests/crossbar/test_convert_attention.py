@@ -147,8 +147,9 @@ def test_encoder_layer_ideal_equals_torch_and_no_fast_path(batch_first, norm_fir
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_two_layer_encoder_ideal_equals_torch(batch_first):
     torch.manual_seed(6)
+    # (torch's nested-tensor fast path exists only for batch_first: asking for it otherwise warns)
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=batch_first), 2,
-                                norm=nn.LayerNorm(8)).to(D).eval()
+                                norm=nn.LayerNorm(8), enable_nested_tensor=batch_first).to(D).eval()
     a, rep = convert(enc, IDEAL, tile=TILE)
     assert a.use_nested_tensor is False and len(rep.converted) == 8
     x = torch.randn(4, 6, 8, dtype=D, generator=_gen(7))

@@ -72,8 +72,9 @@ def test_error_in_included_file_names_that_file(tmp_path):
 # ----------------------------------------------------------------- warnings, strict, names
 def test_print_of_missing_device_warns_and_goes_on():
     text = "* t\n" + JJ + JTL_SUB + BENCH + ".print phase B7.X1\n.print devi RNOPE\n.print phase B1.X2\n"
-    with pytest.warns(NetlistWarning, match=r"line 15.*B7\.X1") as rec:
+    with pytest.warns(NetlistWarning) as rec:        # both requests warn (match= would re-emit the other)
         ds = simulate(text)
+    assert any("line 15" in str(w.message) and "B7.X1" in str(w.message) for w in rec)
     assert any("RNOPE" in str(w.message) for w in rec)
     assert "P(B1|X2)" in ds and len(switch_times(ds, "B1|X2")) == 1
     with pytest.raises(NetlistError, match="strict") as exc:

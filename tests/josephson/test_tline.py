@@ -130,7 +130,8 @@ def test_line_number_survives_pickling_and_tline_current_print_warns():
 
 def test_lines_in_subcircuits_with_parameters_cascade():
     ds = simulate("""* two matched lines in series, each a subcircuit instance with .param values
-.param z=5 d=10p
+.param z=5
+.param d=10p
 .subckt LINK a b
 T1 a 0 b 0 Z0={z} TD={d}
 .ends LINK

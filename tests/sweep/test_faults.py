@@ -205,6 +205,7 @@ def test_folder_lock_names_its_holder_and_a_dead_holder_is_taken_over(tmp_path):
     finally:
         holder.kill()                                             # kill -9: the lock file stays
         holder.wait()
+        holder.stdout.close()
     assert (out / ".lock").exists()
     assert int(run_sweep(_toy(), out).attrs["points_done"]) == 4   # the dead holder's lock is taken over
 
@@ -446,6 +447,7 @@ def test_lost_dask_scheduler_is_a_one_line_error_journal_intact(tmp_path):
         except ProcessLookupError:
             pass
         sched.wait()
+        sched.stdout.close()
     ds = run_sweep(spec, tmp_path / "r", resume=True)
     xr.testing.assert_identical(ds.f, run_sweep(spec, tmp_path / "ref").f)
 
