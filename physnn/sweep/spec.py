@@ -207,7 +207,10 @@ class SweepSpec:
     Parameters
     ----------
     task : str
-        A registered task name (:data:`physnn.sweep.tasks.TASKS`) or ``"module:Class"``.
+        A registered task name (:data:`physnn.sweep.tasks.TASKS`), ``"module:Class"`` (a
+        subclass of :class:`~physnn.sweep.tasks.AbstractTask`) or ``"module:factory"`` (the
+        user's own network: :class:`~physnn.sweep.tasks.UserModuleTask`; the module is also
+        looked up next to the spec's TOML file).
     axes : tuple of Axis
     design : {"grid", "random", "lhs"}
     samples : int, optional

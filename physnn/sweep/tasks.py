@@ -9,6 +9,10 @@ device instance). :func:`make_task` builds one from a spec; :data:`TASKS` names 
 ``crossbar_linear``
     Relative output error of one ``in_features`` x ``out_features`` :class:`AnalogLinear` of
     random weights on a random batch, against the float product.
+``"module:factory"``
+    The user's own network (:class:`UserModuleTask`): ``factory(seed, **params)`` returns a
+    :class:`UserModel` (float model, evaluation data, optional score); every point converts the
+    model with :func:`physnn.crossbar.convert` onto the point's crossbar tiles and reads it once.
 ``toy``
     ``sin(x) cos(y)`` plus noise, with an optional CPU-bound busy loop and a failure threshold
     (for tests and for the executor benchmark).
@@ -1013,9 +1017,6 @@ class UserModuleTask(_CrossbarTask):
         kw = super()._periphery()
         kw["bound_management"] = bool(self.params["bound_management"]) and kw["adc"] is not None
         return kw
-
-    def fields(self) -> dict[str, FieldInfo]:
-        return super().fields()
 
     def check_point(self, values: dict[str, float]) -> None:
         bad = sorted(k for k in values if not (k.startswith("config.") or k.startswith("card.")))

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from physnn.sweep import Axis, SweepError, SweepSpec, run_sweep, validate
+from physnn.sweep import Axis, SweepError, SweepSpec, load_spec, run_sweep, validate
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +74,18 @@ def test_user_module_wrong_return_type(tmp_path):
     spec = _spec(task="toy_user_net:wrong_return", task_params={})
     rows = evaluate_chunk(spec.to_json(), [0])
     assert rows[0][1] != "ok" and "UserModel" in rows[0][3]
+
+
+def test_factory_module_next_to_the_spec_file(tmp_path, monkeypatch):
+    """A spec file's own folder is searched for its module (no PYTHONPATH needed in-process)."""
+    import sys
+
+    src = Path(__file__).resolve().parent / "toy_user_net.py"
+    (tmp_path / "my_nets_beside.py").write_text(src.read_text())
+    (tmp_path / "spec.toml").write_text(
+        '[sweep]\ntask = "my_nets_beside:make"\nreplicates = 2\n[task]\nhidden = 8\nsteps = 5\nadc_bits = 0\n'
+        '[[axis]]\nfield = "config.t_inference"\nvalues = [1.0]\nunits = "s"\n')
+    monkeypatch.delitem(sys.modules, "my_nets_beside", raising=False)
+    task, layout = validate(load_spec(tmp_path / "spec.toml"))
+    assert task.params["hidden"] == 8 and layout.n == 1
+    assert str(tmp_path) not in sys.path                  # the path is not left changed
