@@ -241,8 +241,9 @@ def test_row_activity_serial_and_parallel_agree():
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            for u, v in zip(row_activity(xt, 1 / 255, 255.0, True, 8), want):
-                assert torch.equal(u, v)
+            for par in (False, True):
+                for u, v in zip(row_activity(xt, 1 / 255, 255.0, True, 8, parallel=par), want):
+                    assert torch.equal(u, v)
     finally:
         torch.set_num_threads(before)
 
