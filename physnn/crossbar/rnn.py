@@ -338,20 +338,14 @@ class AnalogRNNCellBase(nn.Module):
     def copy_weights_(self, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor | None = None,
                       b_hh: torch.Tensor | None = None) -> "AnalogRNNCellBase":
         """Write float weights in ``torch.nn`` layout (gates stacked) and forget the programming."""
-        if isinstance(self.ih, TiledAnalogLinear):
-            self.ih.copy_weight_(w_ih)
-            for t in self.ih.tiles:
-                t.reset_devices()
-        else:
-            self.ih.weight.copy_(w_ih)
-            self.ih.reset_devices()
-        if isinstance(self.hh, TiledAnalogLinear):
-            self.hh.copy_weight_(w_hh)
-            for t in self.hh.tiles:
-                t.reset_devices()
-        else:
-            self.hh.weight.copy_(w_hh)
-            self.hh.reset_devices()
+        for m, w in ((self.ih, w_ih), (self.hh, w_hh)):
+            if isinstance(m, TiledAnalogLinear):
+                m.copy_weight_(w)
+                for t in m.tiles:
+                    t.reset_devices()
+            else:
+                m.weight.copy_(w)
+                m.reset_devices()
         if b_ih is not None:
             self.ih.bias.copy_(b_ih)
             self.hh.bias.copy_(b_hh)
