@@ -106,9 +106,13 @@ def test_float32_phases_are_the_float64_run_rounded(compiled):
     for k in compiled.data_vars:
         if k != "phase":
             np.testing.assert_array_equal(lean[k].values, compiled[k].values)
-    # the numpy loop (and a single run) round at the end: the same numbers
+    # the numpy loop (and a single run) round at the end: its own float64 run rounded (the numpy
+    # loop sums in another order than the compiled one, so its float64 phases may differ from the
+    # compiled ones in the last bits, and a value on a float32 rounding boundary can then round
+    # the other way: compare each loop with itself)
     with use_backend("dense-numpy"):
-        np.testing.assert_array_equal(_ens(phase_dtype=np.float32)["phase"].values, lean["phase"].values)
+        np.testing.assert_array_equal(_ens(phase_dtype=np.float32)["phase"].values,
+                                      _ens()["phase"].values.astype(np.float32))
     single = simulate(DCSFQ, tstop=TSTOP, phase_dtype="float32")
     assert single["phase"].dtype == np.float32
     with pytest.raises(ValueError, match="phase_dtype"):
