@@ -7,8 +7,9 @@ system                 ``AbstractPhysicalSystem`` (forward-only, bounded paramet
 adapters               every substrate as a system: ``AnalogLinearSystem``, ``AnalogLSTMSystem``,
                        ``ESNSystem``, ``ResistiveLSMSystem``, ``ASICTimingSystem``, ``ModuleSystem``
                        (any ``nn.Module`` with ``physical_bounds()``, e.g. the SFQ layers)
-writes                 ``IdealWrite`` / ``PulsedWrite``: how a changed parameter reaches the devices
-                       (write-verify, or pulses through a device step model)
+writes                 ``IdealWrite`` / ``PulsedWrite`` (``WriteVerify``): how a changed parameter
+                       reaches the devices (write-verify, or pulses through a device step model,
+                       open or closed loop)
 scattering_medium      example wave substrate: random scattering medium, intensity detection
 loop                   ``fit(system, data, trainer=...)``: callbacks (``BestEpoch``: the best
                        epoch on validation), tqdm, xarray history, resume
@@ -35,7 +36,7 @@ from .physics_aware import DigitalTwin, PhysicsAwareTrainer
 from .scattering_medium import ScatteringMedium, scattering_intensity
 from .system import (AbstractPhysicalSystem, CallbackSystem, InputSpec, NoisyDriftingSystem, ParameterSpace,
                      ParameterSpec, PhysicalSystemError, SequentialSystem, SubprocessSystem)
-from .writes import AbstractWrite, IdealWrite, PulsedWrite
+from .writes import AbstractWrite, IdealWrite, PulsedWrite, WriteVerify
 from .zeroth_order import ZerothOrderTrainer, mezo_perturb, spsa_gains
 
 __all__ = [
@@ -51,5 +52,5 @@ __all__ = [
     "phyll_goodness", "phyll_loss",
     "NevergradTrainer", "DigitalTwin", "PhysicsAwareTrainer",
     "ZerothOrderTrainer", "mezo_perturb", "spsa_gains",
-    "AbstractWrite", "IdealWrite", "PulsedWrite",
+    "AbstractWrite", "IdealWrite", "PulsedWrite", "WriteVerify",
 ]

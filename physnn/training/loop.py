@@ -153,6 +153,7 @@ _VARS = {  # name: (units, long_name)
     "physical_time": ("s", "simulated time the physical systems spent on queries so far"),
     "writes": ("1", "parameter write events of the physical systems so far (training and evaluation)"),
     "pulses": ("1", "programming pulses applied to the physical systems' devices so far (all devices)"),
+    "verify_reads": ("1", "array reads of the physical systems' write-verify loops so far"),
     "wall_time": ("s", "wall-clock time of training and evaluation so far"),
 }
 
@@ -204,8 +205,8 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
     -------
     xarray.Dataset
         Over ``epoch``: ``loss``, ``train_accuracy``, ``test_accuracy``, ``queries``, ``samples``,
-        ``eval_queries``, ``physical_time``, ``writes``, ``pulses`` (the systems' write events and
-        programming pulses so far), ``wall_time`` (units and long names in attrs).
+        ``eval_queries``, ``physical_time``, ``writes``, ``pulses``, ``verify_reads`` (the systems'
+        write events, programming pulses and write-verify reads so far), ``wall_time`` (units and long names in attrs).
 
     Raises
     ------
@@ -287,7 +288,8 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
             rec = {"loss": float(np.mean(losses)), "train_accuracy": correct / N if has_correct else math.nan,
                    "test_accuracy": acc, "queries": q - eval_q, "samples": smp, "eval_queries": eval_q,
                    "physical_time": pt, "writes": sum(int(s.writes) for s in systems),
-                   "pulses": sum(int(s.pulses) for s in systems), "wall_time": time.perf_counter() - t0}
+                   "pulses": sum(int(s.pulses) for s in systems),
+                   "verify_reads": sum(int(s.verify_reads) for s in systems), "wall_time": time.perf_counter() - t0}
             for k in _VARS:
                 hist[k].append(rec[k])
             if path is not None:
