@@ -104,10 +104,13 @@ class AbstractTrainer(abc.ABC):
     ``train_step`` does one update on a batch and returns ``{"loss": float}`` (optionally
     ``"correct"``, the number of right training predictions); ``predict`` returns class scores
     ``(B, C)`` for a batch (it may query the systems); ``state_dict``/``load_state_dict`` hold
-    everything the trainer changes.
+    everything the trainer changes. A trainer whose own layers are pulsed crossbars (PhyLL /
+    Mono-Forward with ``in_situ``) reports their ``layer_pulses`` and ``layer_writes`` (0 here).
     """
 
     name = "trainer"
+    layer_pulses: int = 0
+    layer_writes: int = 0
 
     @abc.abstractmethod
     def setup(self, systems: list[AbstractPhysicalSystem], data: ClassificationSplit,
@@ -154,6 +157,8 @@ _VARS = {  # name: (units, long_name)
     "writes": ("1", "parameter write events of the physical systems so far (training and evaluation)"),
     "pulses": ("1", "programming pulses applied to the physical systems' devices so far (all devices)"),
     "verify_reads": ("1", "array reads of the physical systems' write-verify loops so far"),
+    "layer_pulses": ("1", "programming pulses applied to the trainer's own crossbar layers so far (all devices)"),
+    "layer_writes": ("1", "update events of the trainer's own crossbar layers that sent pulses so far"),
     "wall_time": ("s", "wall-clock time of training and evaluation so far"),
 }
 
@@ -206,7 +211,9 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
     xarray.Dataset
         Over ``epoch``: ``loss``, ``train_accuracy``, ``test_accuracy``, ``queries``, ``samples``,
         ``eval_queries``, ``physical_time``, ``writes``, ``pulses``, ``verify_reads`` (the systems'
-        write events, programming pulses and write-verify reads so far), ``wall_time`` (units and long names in attrs).
+        write events, programming pulses and write-verify reads so far), ``layer_pulses``,
+        ``layer_writes`` (the trainer's own crossbar layers, :mod:`physnn.training.insitu_layers`),
+        ``wall_time`` (units and long names in attrs).
 
     Raises
     ------
@@ -289,7 +296,9 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
                    "test_accuracy": acc, "queries": q - eval_q, "samples": smp, "eval_queries": eval_q,
                    "physical_time": pt, "writes": sum(int(s.writes) for s in systems),
                    "pulses": sum(int(s.pulses) for s in systems),
-                   "verify_reads": sum(int(s.verify_reads) for s in systems), "wall_time": time.perf_counter() - t0}
+                   "verify_reads": sum(int(s.verify_reads) for s in systems),
+                   "layer_pulses": int(trainer.layer_pulses), "layer_writes": int(trainer.layer_writes),
+                   "wall_time": time.perf_counter() - t0}
             for k in _VARS:
                 hist[k].append(rec[k])
             if path is not None:
