@@ -222,7 +222,7 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         """Read-and-correct rounds towards ``target`` (weight units); returns the array reads."""
         from ..crossbar.update import DeterministicPulses
 
-        w_max = float(self.layer.w_max)
+        w_max = float(self.config.w_max)           # the fixed weight scale (checked by _write_config)
         tol = verify.tolerance * self.config.update.dw_min * w_max
         reads = 0
         for _ in range(verify.max_iterations):

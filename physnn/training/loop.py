@@ -109,8 +109,16 @@ class AbstractTrainer(abc.ABC):
     """
 
     name = "trainer"
-    layer_pulses: int = 0
-    layer_writes: int = 0
+
+    @property
+    def layer_pulses(self) -> int:
+        """Programming pulses applied to the trainer's own crossbar layers so far (none here)."""
+        return 0
+
+    @property
+    def layer_writes(self) -> int:
+        """Update events of the trainer's own crossbar layers that sent pulses (none here)."""
+        return 0
 
     @abc.abstractmethod
     def setup(self, systems: list[AbstractPhysicalSystem], data: ClassificationSplit,
