@@ -31,6 +31,26 @@ trained on the 80 % development part, accuracy after the last epoch on validatio
 run's trained state reads the test set once. ``pulses_per_device`` of those runs counts every
 pulse of training and evaluation per cross-point.
 
+SPSA's pulsed writes, open loop and closed loop. Open loop, each SPSA step writes the round trip
+``theta + c d``, ``theta - c d``, next ``theta' + c d'`` (about ``2c / dw_min`` = 10 pulses each
+way per device); on soft-bounds devices up and down pulses are not inverse (the up step shrinks
+as ``1 - w/w_max``, the down step grows), so every round trip pulls a weight towards the
+symmetry point, and the 30 % step noise random-walks it: the features the readout learns drift
+under it (``spsa_open_loop_acc``, ``weight_error_mean`` of its run). ``spsa_pulsed_acc`` is the
+same device written with program-and-verify (:class:`~physnn.training.WriteVerify`, settings
+``VERIFY``, fixed a priori): after each write the array is read back and every device more than
+one step off the *requested* weight gets correction pulses, so the held weights stay within one
+step of the request whatever the history; every correction pulse is in ``pulses_per_device``
+and every read in ``verify_reads``. ``frozen_readout_acc``: the same crossbar never trained
+(readout only), the floor both SPSA runs are judged against.
+
+PhyLL with its digital layer on a second, pulsed crossbar (issue 23 item 3): a frozen ideal
+crossbar block (random weights) feeds PhyLL's trainable layer ``W [P(h), h]``, which is either
+digital (Adam, ``phyll_digital_acc``) or an :class:`~physnn.crossbar.AnalogLinear` array of the
+benchmark's soft-bounds device trained in place by analog SGD
+(:class:`~physnn.training.PulsedLayers`, ``phyll_pulsed_acc``; its pulses in ``phyll``); the
+learning rate of each chosen on validation (``PHYLL_GRID``), the test set read once.
+
 Figure: ``results/train_insitu/accuracy_vs_asymmetry.png`` (``quick_`` prefix with ``--quick``):
 MNIST-1D test accuracy against the devices' up/down asymmetry, one line per rule.
 
@@ -82,6 +102,17 @@ if QUICK:
 MF_EPOCHS = 2 if QUICK else 20
 MF_HIDDEN = 256
 MF_BATCH = 64
+#: SPSA's write scheme on the pulsed crossbar: program-and-verify after every write (fixed a
+#: priori, not tuned: one nominal step is the finest error whole pulses can correct under
+#: rounding and 30 % step noise; 3 read-and-correct rounds)
+VERIFY = {"tolerance": 1.0, "max_iterations": 3, "read_noise": 0.0}
+#: PhyLL's digital layer on a second, pulsed crossbar (issue 23 item 3): grids chosen on
+#: validation (digital: Adam lr; pulsed: analog-SGD lr), epochs, widths
+PHYLL_GRID = {"digital": (3e-3, 1e-2), "pulsed": (0.1, 0.3)}
+if QUICK:
+    PHYLL_GRID = {k: v[-1:] for k, v in PHYLL_GRID.items()}
+PHYLL_EPOCHS = 2 if QUICK else 10
+PHYLL_PHYSICAL, PHYLL_HIDDEN = 128, 64
 
 
 def device(asym: float, states: int = 1000) -> SoftBounds:
@@ -202,7 +233,7 @@ def model_free(digits, method: str, write: str, log: list) -> dict:
     """SPSA or PAT on a crossbar system with ideal or pulsed writes (see the module doc)."""
     import math
 
-    from physnn.training import (AnalogLinearSystem, IdealWrite, PhysicsAwareTrainer, PulsedWrite,
+    from physnn.training import (AnalogLinearSystem, IdealWrite, PhysicsAwareTrainer, PulsedWrite, WriteVerify,
                                  ZerothOrderTrainer, fit)
     from physnn.training import accuracy as sys_accuracy
 
@@ -210,8 +241,9 @@ def model_free(digits, method: str, write: str, log: list) -> dict:
     steps = MF_EPOCHS * math.ceil(dev.x_train.shape[0] / MF_BATCH)
     runs = []
     for hp in MF_GRID[method]:
-        w = IdealWrite() if write == "ideal" else PulsedWrite(update=device(0.0),
-                                                               rule=DeterministicPulses(stochastic_rounding=True))
+        rule = DeterministicPulses(stochastic_rounding=True)
+        w = (IdealWrite() if write == "ideal" else PulsedWrite(update=device(0.0), rule=rule) if write == "pulsed"
+             else PulsedWrite(update=device(0.0), rule=rule, verify=WriteVerify(**VERIFY)))
         sy = AnalogLinearSystem(digits.n_features, MF_HIDDEN, config=CrossbarConfig.ideal(w_max=1.0), write=w,
                                 generator=torch.Generator().manual_seed(SEED + 23))
         tr = (ZerothOrderTrainer("spsa", a=hp["a"], c=0.01, A=0.1 * steps) if method == "spsa"
@@ -225,10 +257,57 @@ def model_free(digits, method: str, write: str, log: list) -> dict:
         print(log[-1], flush=True)
         runs.append((val, hp, tr, sy, h, wall))
     val, hp, tr, sy, h, wall = max(runs, key=lambda r: r[0])       # ties: the first
+    err = (sy.written_weight.flatten() - sy.parameters.clip(tr.theta)).abs()     # held vs requested, end of training
     test = sys_accuracy(tr, sy, digits.x_test, digits.y_test)
     return {"test_acc": round(test, 4), "hp": hp, "val_acc": round(val, 4), "wall_time_s": round(wall, 2),
             "writes": int(sy.writes), "queries": int(h.queries.values[-1]),
-            "pulses_per_device": round(sy.pulses_per_device, 1)}
+            "pulses_per_device": round(sy.pulses_per_device, 1), "verify_reads": int(sy.verify_reads),
+            "weight_error_mean": round(float(err.mean()), 5), "weight_error_max": round(float(err.max()), 5)}
+
+
+def frozen_readout(digits) -> float:
+    """The frozen-random-crossbar baseline of the model-free runs (same system, readout only)."""
+    from physnn.training import AnalogLinearSystem, FrozenReadoutTrainer, fit
+    from physnn.training import accuracy as sys_accuracy
+
+    dev = digits.validation_split(0.2, generator=torch.Generator().manual_seed(SEED))
+    sy = AnalogLinearSystem(digits.n_features, MF_HIDDEN, config=CrossbarConfig.ideal(w_max=1.0),
+                            generator=torch.Generator().manual_seed(SEED + 23))
+    tr = FrozenReadoutTrainer()
+    fit(sy, dev, trainer=tr, epochs=MF_EPOCHS, batch_size=MF_BATCH, seed=SEED, progress=False)
+    return round(sys_accuracy(tr, sy, digits.x_test, digits.y_test), 4)
+
+
+def phyll(digits, layers: str, log: list) -> dict:
+    """PhyLL around a frozen crossbar block, its digital layer digital (Adam) or on a second,
+    pulsed crossbar (analog SGD through the benchmark's soft-bounds device), lr on validation."""
+    from physnn.training import AnalogLinearSystem, PhyLLTrainer, PulsedLayers, fit
+    from physnn.training import accuracy as sys_accuracy
+
+    dev = digits.validation_split(0.2, generator=torch.Generator().manual_seed(SEED))
+    C = digits.n_classes
+    runs = []
+    for lr in PHYLL_GRID[layers]:
+        ins = None if layers == "digital" else PulsedLayers(config=CrossbarConfig.ideal(w_max=1.0, update=device(0.0)),
+                                                            lr=lr)
+        sy = AnalogLinearSystem(digits.n_features + C, PHYLL_PHYSICAL, config=CrossbarConfig.ideal(w_max=1.0),
+                                generator=torch.Generator().manual_seed(SEED + 29))
+        tr = PhyLLTrainer(hidden=PHYLL_HIDDEN, epochs_per_block=PHYLL_EPOCHS, lr=lr, in_situ=ins)
+        t0 = time.perf_counter()
+        h = fit(sy, dev, trainer=tr, epochs=PHYLL_EPOCHS, batch_size=BATCH, seed=SEED, progress=False)
+        wall = time.perf_counter() - t0
+        val = float(h.test_accuracy.values[-1])
+        log.append({"dataset": "digits", "method": "phyll", "layers": layers, "lr": lr, "val_acc": round(val, 4),
+                    "s": round(wall, 1)})
+        print(log[-1], flush=True)
+        runs.append((val, lr, tr, sy, h, wall))
+    val, lr, tr, sy, h, wall = max(runs, key=lambda r: r[0])
+    test = sys_accuracy(tr, sy, digits.x_test, digits.y_test)
+    out = {"test_acc": round(test, 4), "lr": lr, "val_acc": round(val, 4), "wall_time_s": round(wall, 2)}
+    if tr.xbar is not None:
+        out.update(layer_pulses=int(h.layer_pulses.values[-1]), layer_writes=int(h.layer_writes.values[-1]),
+                   layer_pulses_per_device=round(tr.xbar.pulses_per_device(), 1))
+    return out
 
 
 def figure(acc_by_asym: dict) -> str:
@@ -324,9 +403,14 @@ def main() -> dict:
     torch.set_num_threads(1)
     digits_raw = build_digits(SEED)
     mf = {(m, w): model_free(digits_raw, m, w, log) for m in ("spsa", "pat") for w in ("ideal", "pulsed")}
+    mf[("spsa", "verified")] = model_free(digits_raw, "spsa", "verified", log)
+    frozen = frozen_readout(digits_raw)
+    ph = {k: phyll(digits_raw, k, log) for k in ("digital", "pulsed")}
     a30 = res["mnist1d"]["asym30"]
     pulses = {m: res["digits"][m].get("pulses_per_device") for m in methods if m != "float_sgd"}
     pulses.update({f"{m}_pulsed": mf[(m, "pulsed")]["pulses_per_device"] for m in ("spsa", "pat")})
+    pulses["spsa_verified"] = mf[("spsa", "verified")]["pulses_per_device"]
+    pulses["phyll_pulsed_layer"] = ph["pulsed"]["layer_pulses_per_device"]
     fig = figure({k: {m: v[m]["test_acc"] for m in v} for k, v in res["mnist1d"].items()})
     figures = {
         "digits_acc": {m: res["digits"][m]["test_acc"] for m in methods},
@@ -341,17 +425,30 @@ def main() -> dict:
         "digits_acc_by_states": {str(n): {m: v[m]["test_acc"] for m in v} for n, v in sorted(by_states.items())},
         "pulses_per_device_by_states": {str(n): {m: v[m]["pulses_per_device"] for m in v}
                                         for n, v in sorted(by_states.items())},
-        "spsa_pulsed_acc": mf[("spsa", "pulsed")]["test_acc"], "spsa_ideal_acc": mf[("spsa", "ideal")]["test_acc"],
+        "spsa_pulsed_acc": mf[("spsa", "verified")]["test_acc"], "spsa_ideal_acc": mf[("spsa", "ideal")]["test_acc"],
+        "spsa_pulsed_write": f"PulsedWrite + WriteVerify({VERIFY}) (closed loop)",
+        "spsa_open_loop_acc": mf[("spsa", "pulsed")]["test_acc"],
+        "spsa_verify_reads_per_write": round(mf[("spsa", "verified")]["verify_reads"]
+                                             / max(1, mf[("spsa", "verified")]["writes"] - 1), 3),
+        "frozen_readout_acc": frozen,
+        "phyll_pulsed_acc": ph["pulsed"]["test_acc"], "phyll_digital_acc": ph["digital"]["test_acc"],
+        "phyll": ph,
         "pat_pulsed_acc": mf[("pat", "pulsed")]["test_acc"], "pat_ideal_acc": mf[("pat", "ideal")]["test_acc"],
         "model_free": {f"{m}_{w}": v for (m, w), v in mf.items()},
         "wall_time_s_by_run": {"digits": {m: res["digits"][m]["wall_time_s"] for m in methods},
                                "mnist1d_asym30": {m: a30[m]["wall_time_s"] for m in a30},
-                               "model_free": {f"{m}_{w}": v["wall_time_s"] for (m, w), v in mf.items()}},
+                               "model_free": {f"{m}_{w}": v["wall_time_s"] for (m, w), v in mf.items()},
+                               "phyll": {k: v["wall_time_s"] for k, v in ph.items()}},
         "figure": fig,
         "device": "SoftBounds, 1000 states, dw_min_dtod 0.1, up_down_dtod 0.01, bounds dtod 0.05, c2c 0.3",
         "protocol": "20 % of train held out; lr from the grid chosen on validation; test read once",
         "model_free_protocol": f"digits, 64 -> {MF_HIDDEN} crossbar (ReLU) + readout, {MF_EPOCHS} epochs, batch "
-                               f"{MF_BATCH}, grid {MF_GRID} on validation, pulsed: device above, stochastic rounding",
+                               f"{MF_BATCH}, grid {MF_GRID} on validation, pulsed: device above, stochastic rounding; "
+                               f"SPSA pulsed = write-verify {VERIFY}, open loop reported as spsa_open_loop_acc",
+        "phyll_protocol": f"digits, PhyLL, frozen ideal crossbar {digits_raw.n_features}+10 -> {PHYLL_PHYSICAL}, digital "
+                          f"layer ({PHYLL_PHYSICAL}+{digits_raw.n_features}+10) -> {PHYLL_HIDDEN} digital (Adam) or "
+                          f"on a pulsed crossbar (analog SGD, device above), {PHYLL_EPOCHS} epochs, batch {BATCH}, "
+                          f"lr grid {PHYLL_GRID} on validation",
         "epochs": EPOCHS, "hidden": HIDDEN, "batch": BATCH, "lr_grid": LRS, "tiki_taka": TT, "states": STATES,
         "tiki_taka_fast_states": TT_FAST_STATES,
         "wall_time_s": round(time.perf_counter() - t_start, 1),

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..random import check_generator, draw_seed, own_generator
 from .system import AbstractPhysicalSystem, InputSpec, ParameterSpace, ParameterSpec
-from .writes import AbstractWrite, IdealWrite, PulsedWrite
+from .writes import AbstractWrite, IdealWrite, PulsedWrite, WriteVerify
 
 __all__ = ["AnalogLinearSystem", "AnalogLSTMSystem", "ESNSystem", "ResistiveLSMSystem", "ASICTimingSystem",
            "ModuleSystem"]
@@ -104,9 +104,13 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
     one applies ``delta = theta - theta_previous_request`` as pulses through the device model
     (``layer.update``, open loop), so the weights held, :attr:`written_weight`, drift away from
     the requested ones by the device's asymmetry, bounds and step noise; ``pulses`` counts the
-    pulses (all devices), :attr:`pulses_per_device` their mean per cross-point. A write that
-    would pass the device's ``endurance`` raises :class:`PhysicalSystemError` naming the
-    parameter, with the array, the counters and the last requested ``theta`` unchanged.
+    pulses (all devices), :attr:`pulses_per_device` their mean per cross-point. With
+    ``PulsedWrite(verify=WriteVerify(...))`` every write is followed by read-and-correct rounds
+    towards the requested ``theta`` (:class:`~physnn.training.WriteVerify`): correction pulses
+    go into ``pulses``, the array reads into ``verify_reads``. A write that would pass the
+    device's ``endurance`` raises :class:`PhysicalSystemError` naming the parameter, with the
+    array, the counters and the last requested ``theta`` unchanged (a refused verify round rolls
+    the write back: a simulation convenience, pulses sent on hardware cannot be taken back).
     """
 
     output_units = "1"
@@ -134,6 +138,7 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         self.output_shape = (out_features,)
         self.t_read_s = float(config.t_inference if t_read_s is None else t_read_s)
         self.writes = 0
+        self.verify_reads = 0
         self._theta: torch.Tensor | None = None
         self._events: tuple | None = None        # (program seed, t, time seed) of the current programming
 
@@ -188,19 +193,49 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         self._events = (seed, t, tseed)
 
     def _pulse(self, theta: torch.Tensor) -> None:
-        """Write ``theta - self._theta`` as pulses (refused writes change nothing)."""
+        """Write ``theta - self._theta`` as pulses, then verify if configured (a refused write
+        changes nothing: with verify, the devices are rolled back to their state before it)."""
+        from ..crossbar.update.layer_update import load_pulsed_state, pulsed_state
         from .system import PhysicalSystemError
 
-        delta = (theta.detach() - self._theta).view(self.out_features, self.in_features)
+        target = theta.detach().view(self.out_features, self.in_features).to(self.layer.weight.dtype)
+        delta = target - self._theta.view_as(target).to(target.dtype)
         state = self.generator.get_state()
         gen = torch.Generator().manual_seed(draw_seed(self.generator))
+        verify = self.write.verify
+        snap = pulsed_state(self.layer) if verify is not None else None
+        reads = 0
         try:
-            self.layer.update(delta.to(self.layer.weight.dtype), self.write.rule, generator=gen)
+            self.layer.update(delta, self.write.rule, generator=gen)
+            if verify is not None:
+                reads = self._verify(target, verify, gen)
         except ValueError as exc:
             self.generator.set_state(state)
+            if snap is not None:
+                load_pulsed_state(self.layer, snap)
             raise PhysicalSystemError(f"{type(self).__name__} query #{self.queries + 1}: parameter 'weight': "
                                       f"{exc}") from exc
+        self.verify_reads += reads
         self._theta = theta.detach().clone()
+
+    def _verify(self, target: torch.Tensor, verify: WriteVerify, gen: torch.Generator) -> int:
+        """Read-and-correct rounds towards ``target`` (weight units); returns the array reads."""
+        from ..crossbar.update import DeterministicPulses
+
+        w_max = float(self.config.w_max)           # the fixed weight scale (checked by _write_config)
+        tol = verify.tolerance * self.config.update.dw_min * w_max
+        reads = 0
+        for _ in range(verify.max_iterations):
+            w = self.layer.programmed_weight()
+            if verify.read_noise > 0:
+                w = w + (verify.read_noise * w_max) * torch.randn(w.shape, generator=gen, dtype=w.dtype)
+            reads += 1
+            err = target - w
+            off = err.abs() > tol
+            if not bool(off.any()):
+                break
+            self.layer.update(torch.where(off, err, torch.zeros_like(err)), DeterministicPulses(), generator=gen)
+        return reads
 
     def _query(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         if self._theta is None or not torch.equal(theta, self._theta):
@@ -256,35 +291,27 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
     def state_dict(self) -> dict:
         st = {**super().state_dict(), "read_gen": self._read_gen.get_state(),
               "theta": None if self._theta is None else self._theta.clone(), "events": self._events,
-              "writes": self.writes, "t_read_s": self.t_read_s}
+              "writes": self.writes, "verify_reads": self.verify_reads, "t_read_s": self.t_read_s}
         if self.pulsed and self._theta is not None:     # pulsed states cannot be re-programmed from theta
-            lay = self.layer
-            p = getattr(lay, "update_params_", None)
-            st["devices"] = {"layer": {k: v.clone() for k, v in lay.state_dict().items()
-                                       if isinstance(v, torch.Tensor)},
-                             "pulses": None if getattr(lay, "pulses_", None) is None else lay.pulses_.clone(),
-                             "refreshes": None if getattr(lay, "refreshes_", None) is None else lay.refreshes_.clone(),
-                             "params": None if p is None else tuple(t.clone() for t in p[1:])}
+            from ..crossbar.update.layer_update import pulsed_state
+
+            st["devices"] = pulsed_state(self.layer)
         return st
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.t_read_s = float(state["t_read_s"])
         if state.get("devices") is not None:
-            from ..crossbar.update import PulseParams
+            from ..crossbar.update.layer_update import load_pulsed_state
 
-            dev = state["devices"]
-            self.layer.load_state_dict(dev["layer"], strict=False)
-            self.layer.pulses_ = None if dev["pulses"] is None else dev["pulses"].clone()
-            self.layer.refreshes_ = None if dev["refreshes"] is None else dev["refreshes"].clone()
-            self.layer.update_params_ = (None if dev["params"] is None
-                                         else PulseParams(self.config.update, *(t.clone() for t in dev["params"])))
+            load_pulsed_state(self.layer, state["devices"])
             self._theta = state["theta"].clone()
             self._events = state["events"]
         elif state["theta"] is not None:
             self._program(state["theta"], *state["events"])
         self._read_gen.set_state(state["read_gen"])
         self.writes = int(state["writes"])
+        self.verify_reads = int(state.get("verify_reads", 0))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .gradient import descend, features
+from .insitu_layers import CrossbarLayers, PulsedLayers
 from .loop import AbstractTrainer
 
 __all__ = ["overlay_label", "PhyLLTrainer", "MonoForwardTrainer", "CaFoTrainer", "DigitalEquivalentTrainer", "phyll_goodness", "phyll_loss",
@@ -98,10 +99,25 @@ def _block_heads(systems, n_classes: int, generator) -> list[nn.Linear]:
 
 
 class _Blocks(AbstractTrainer):
-    """Common part: frozen physical parameters per block, one digital layer per block."""
+    """Common part: frozen physical parameters per block, one digital layer per block (on a
+    pulsed crossbar with ``in_situ``, :mod:`physnn.training.insitu_layers`)."""
 
-    def __init__(self, *, hidden: int | None, lr: float, weight_decay: float):
+    def __init__(self, *, hidden: int | None, lr: float, weight_decay: float, in_situ: PulsedLayers | None = None):
         self.hidden, self.lr, self.weight_decay = hidden, float(lr), float(weight_decay)
+        if in_situ is not None and not isinstance(in_situ, PulsedLayers):
+            raise TypeError(f"in_situ: expected PulsedLayers(config=...) or None, got {type(in_situ).__name__}")
+        self.in_situ = in_situ
+        self.xbar: CrossbarLayers | None = None
+
+    @property
+    def layer_pulses(self) -> int:
+        """Pulses applied to the digital layers' crossbars so far (0 without ``in_situ``)."""
+        return 0 if self.xbar is None else self.xbar.layer_pulses
+
+    @property
+    def layer_writes(self) -> int:
+        """Update events of the digital layers' crossbars that sent pulses (0 without ``in_situ``)."""
+        return 0 if self.xbar is None else self.xbar.layer_writes
 
     def _setup_blocks(self, systems, in_dim, generator, with_layers=True):
         self.thetas = [s.initial_parameters(generator).detach() for s in systems]
@@ -124,22 +140,33 @@ class _Blocks(AbstractTrainer):
             if nxt is not None and nxt != dim:
                 raise ValueError(f"system[{l + 1}]: input dimension {nxt} != {dim}, the output of block {l}")
 
+    def _inputs(self, systems, l, h):
+        """``[P_l(h), h]``: the input of block ``l``'s layer (one query)."""
+        return torch.cat([features(systems[l].query(h, self.thetas[l])), h], -1)
+
     def _block(self, systems, l, h):
-        p = features(systems[l].query(h, self.thetas[l]))
-        return self.layers[l](torch.cat([p, h], -1))
+        inp = self._inputs(systems, l, h)
+        return self.layers[l](inp) if self.xbar is None else self.xbar.leaf(l, inp)[0]
+
+    def _crossbars(self, linears, generator):
+        """With ``in_situ``: the digital layers ``linears`` moved onto pulsed crossbars."""
+        if self.in_situ is not None:
+            self.xbar = CrossbarLayers(linears, self.in_situ, generator)
 
     def _opt_state(self):
         return [o.state_dict() for o in self.opts]
 
     def state_dict(self):
         return {"thetas": self.thetas, "layers": self.layers.state_dict(), "opts": self._opt_state(),
-                **self._extra_state()}
+                **({} if self.xbar is None else {"crossbars": self.xbar.state_dict()}), **self._extra_state()}
 
     def load_state_dict(self, st):
         self.thetas = [t.clone() for t in st["thetas"]]
         self.layers.load_state_dict(st["layers"])
         for o, s in zip(self.opts, st["opts"]):
             o.load_state_dict(s)
+        if self.xbar is not None:
+            self.xbar.load_state_dict(st["crossbars"])
         self._load_extra(st)
 
     def _extra_state(self):
@@ -164,12 +191,16 @@ class PhyLLTrainer(_Blocks):
         Forward-Forward goodness threshold.
     label_scale : float
         Amplitude of the overlaid one-hot label.
+    in_situ : PulsedLayers, optional
+        Put the blocks' linear layers on pulsed crossbars trained in place
+        (:mod:`physnn.training.insitu_layers`; ``lr`` and ``weight_decay`` are then unused:
+        the learning rate is ``in_situ.lr``). None: digital layers, Adam.
     """
 
     def __init__(self, *, goodness: str = "phyll", hidden: int | None = None, epochs_per_block: int = 5,
                  lr: float = 3e-3, weight_decay: float = 0.0, tau: float = 4.0, threshold: float = 2.0,
-                 label_scale: float = 1.0):
-        super().__init__(hidden=hidden, lr=lr, weight_decay=weight_decay)
+                 label_scale: float = 1.0, in_situ: PulsedLayers | None = None):
+        super().__init__(hidden=hidden, lr=lr, weight_decay=weight_decay, in_situ=in_situ)
         if goodness not in ("phyll", "ff"):
             raise ValueError(f"goodness={goodness!r}: expected 'phyll' or 'ff'")
         self.goodness = goodness
@@ -188,7 +219,9 @@ class PhyLLTrainer(_Blocks):
         for lin in self.layers:
             r = torch.rand(lin.out_features, generator=generator)
             self.r.append(r / r.norm())
-        self.opts = [torch.optim.Adam(l.parameters(), lr=self.lr, weight_decay=self.weight_decay) for l in self.layers]
+        self._crossbars(list(self.layers), generator)
+        self.opts = [] if self.xbar is not None else \
+            [torch.optim.Adam(l.parameters(), lr=self.lr, weight_decay=self.weight_decay) for l in self.layers]
 
     def _activity(self, z):
         """What a block passes on (length-normalised): ``|z|`` for PhyLL (the quantity whose
@@ -208,14 +241,21 @@ class PhyLLTrainer(_Blocks):
         with torch.no_grad():
             for l in range(active):
                 h = self._activity(self._block(systems, l, h))
-        z = self._block(systems, active, h)
+        if self.xbar is not None:
+            z, lines = self.xbar.leaf(active, self._inputs(systems, active, h))
+        else:
+            z = self._block(systems, active, h)
         g = self._good(active, z)
         B = x.shape[0]
         loss = self._loss(g[:B], g[B:])
-        opt = self.opts[active]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        if self.xbar is not None:
+            loss.backward()
+            self.xbar.step(active, lines, z.grad)
+        else:
+            opt = self.opts[active]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
         return {"loss": loss.item(), "block": active}
 
     @torch.no_grad()
@@ -241,12 +281,17 @@ class MonoForwardTrainer(_Blocks):
     """Mono-Forward around physical blocks (see module docstring).
 
     All blocks learn at once, each from its own cross-entropy on its detached input.
+
+    ``in_situ=PulsedLayers(...)`` puts every block's layer ``W`` and projection ``M`` on pulsed
+    crossbars trained in place (:mod:`physnn.training.insitu_layers`; the gradient reaches ``W``
+    through the transposed read of ``M``'s array); ``lr`` and ``weight_decay`` are then unused.
     """
 
     name = "mono_forward"
 
-    def __init__(self, *, hidden: int | None = None, lr: float = 3e-3, weight_decay: float = 0.0):
-        super().__init__(hidden=hidden, lr=lr, weight_decay=weight_decay)
+    def __init__(self, *, hidden: int | None = None, lr: float = 3e-3, weight_decay: float = 0.0,
+                 in_situ: PulsedLayers | None = None):
+        super().__init__(hidden=hidden, lr=lr, weight_decay=weight_decay, in_situ=in_situ)
 
     def setup(self, systems, data, generator):
         self.C = data.n_classes
@@ -257,24 +302,41 @@ class MonoForwardTrainer(_Blocks):
             with torch.no_grad():
                 m.weight.normal_(0, 1.0 / math.sqrt(lin.out_features), generator=generator)
             self.proj.append(m)
-        self.opts = [torch.optim.Adam([*l.parameters(), *m.parameters()], lr=self.lr, weight_decay=self.weight_decay)
-                     for l, m in zip(self.layers, self.proj)]
+        self._crossbars([*self.layers, *self.proj], generator)      # arrays 0..L-1: W, L..2L-1: M
+        self.opts = [] if self.xbar is not None else \
+            [torch.optim.Adam([*l.parameters(), *m.parameters()], lr=self.lr, weight_decay=self.weight_decay)
+             for l, m in zip(self.layers, self.proj)]
+
+    def _project(self, l, a):
+        return self.proj[l](a) if self.xbar is None else self.xbar.read(len(self.layers) + l, a)
 
     def train_step(self, systems, x, y, *, epoch, generator):
         h, total, out = x, 0.0, None
-        for l in range(len(systems)):
-            a = torch.relu(self._block(systems, l, h.detach()))
-            out = self.proj[l](a)
-            total += descend(self.opts[l], F.cross_entropy(out, y), out, y)["loss"]
+        L = len(systems)
+        for l in range(L):
+            if self.xbar is None:
+                a = torch.relu(self._block(systems, l, h.detach()))
+                out = self.proj[l](a)
+                total += descend(self.opts[l], F.cross_entropy(out, y), out, y)["loss"]
+            else:
+                z, lines = self.xbar.leaf(l, self._inputs(systems, l, h.detach()))
+                a = torch.relu(z)
+                out = self._project(l, a)
+                out.retain_grad()
+                loss = F.cross_entropy(out, y)
+                loss.backward()
+                self.xbar.step(l, lines, z.grad)
+                self.xbar.step(L + l, self.xbar.inputs(L + l, a), out.grad)
+                total += loss.item()
             h = a.detach()
-        return {"loss": total / len(systems), "correct": int((out.argmax(-1) == y).sum())}
+        return {"loss": total / L, "correct": int((out.argmax(-1) == y).sum())}
 
     @torch.no_grad()
     def predict(self, systems, x):
         h = x
         for l in range(len(systems)):
             h = torch.relu(self._block(systems, l, h))
-        return self.proj[-1](h)
+        return self._project(len(systems) - 1, h)
 
     def _extra_state(self):
         return {"proj": self.proj.state_dict()}

@@ -104,10 +104,21 @@ class AbstractTrainer(abc.ABC):
     ``train_step`` does one update on a batch and returns ``{"loss": float}`` (optionally
     ``"correct"``, the number of right training predictions); ``predict`` returns class scores
     ``(B, C)`` for a batch (it may query the systems); ``state_dict``/``load_state_dict`` hold
-    everything the trainer changes.
+    everything the trainer changes. A trainer whose own layers are pulsed crossbars (PhyLL /
+    Mono-Forward with ``in_situ``) reports their ``layer_pulses`` and ``layer_writes`` (0 here).
     """
 
     name = "trainer"
+
+    @property
+    def layer_pulses(self) -> int:
+        """Programming pulses applied to the trainer's own crossbar layers so far (none here)."""
+        return 0
+
+    @property
+    def layer_writes(self) -> int:
+        """Update events of the trainer's own crossbar layers that sent pulses (none here)."""
+        return 0
 
     @abc.abstractmethod
     def setup(self, systems: list[AbstractPhysicalSystem], data: ClassificationSplit,
@@ -153,6 +164,9 @@ _VARS = {  # name: (units, long_name)
     "physical_time": ("s", "simulated time the physical systems spent on queries so far"),
     "writes": ("1", "parameter write events of the physical systems so far (training and evaluation)"),
     "pulses": ("1", "programming pulses applied to the physical systems' devices so far (all devices)"),
+    "verify_reads": ("1", "array reads of the physical systems' write-verify loops so far"),
+    "layer_pulses": ("1", "programming pulses applied to the trainer's own crossbar layers so far (all devices)"),
+    "layer_writes": ("1", "update events of the trainer's own crossbar layers that sent pulses so far"),
     "wall_time": ("s", "wall-clock time of training and evaluation so far"),
 }
 
@@ -204,8 +218,10 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
     -------
     xarray.Dataset
         Over ``epoch``: ``loss``, ``train_accuracy``, ``test_accuracy``, ``queries``, ``samples``,
-        ``eval_queries``, ``physical_time``, ``writes``, ``pulses`` (the systems' write events and
-        programming pulses so far), ``wall_time`` (units and long names in attrs).
+        ``eval_queries``, ``physical_time``, ``writes``, ``pulses``, ``verify_reads`` (the systems'
+        write events, programming pulses and write-verify reads so far), ``layer_pulses``,
+        ``layer_writes`` (the trainer's own crossbar layers, :mod:`physnn.training.insitu_layers`),
+        ``wall_time`` (units and long names in attrs).
 
     Raises
     ------
@@ -287,7 +303,10 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
             rec = {"loss": float(np.mean(losses)), "train_accuracy": correct / N if has_correct else math.nan,
                    "test_accuracy": acc, "queries": q - eval_q, "samples": smp, "eval_queries": eval_q,
                    "physical_time": pt, "writes": sum(int(s.writes) for s in systems),
-                   "pulses": sum(int(s.pulses) for s in systems), "wall_time": time.perf_counter() - t0}
+                   "pulses": sum(int(s.pulses) for s in systems),
+                   "verify_reads": sum(int(s.verify_reads) for s in systems),
+                   "layer_pulses": int(trainer.layer_pulses), "layer_writes": int(trainer.layer_writes),
+                   "wall_time": time.perf_counter() - t0}
             for k in _VARS:
                 hist[k].append(rec[k])
             if path is not None:

@@ -223,10 +223,13 @@ class AbstractPhysicalSystem(abc.ABC):
         0 for the others).
     pulses : int
         Programming pulses applied so far, all devices (systems with pulsed writes; else 0).
+    verify_reads : int
+        Array reads of closed-loop programming (write-verify) so far (else 0).
     """
 
     writes: int = 0
     pulses: int = 0
+    verify_reads: int = 0
     parameters: ParameterSpace
     input_spec: InputSpec
     output_shape: tuple[int, ...]
@@ -501,6 +504,10 @@ class NoisyDriftingSystem(AbstractPhysicalSystem):
     def pulses(self) -> int:
         return self.inner.pulses
 
+    @property
+    def verify_reads(self) -> int:
+        return self.inner.verify_reads
+
     def state_dict(self):
         return {**super().state_dict(), "inner": self.inner.state_dict(), "offset": self._offset.clone()}
 
@@ -546,6 +553,11 @@ class SequentialSystem(AbstractPhysicalSystem):
     def pulses(self) -> int:
         """Programming pulses of all stages."""
         return sum(s.pulses for s in self.stages)
+
+    @property
+    def verify_reads(self) -> int:
+        """Write-verify array reads of all stages."""
+        return sum(s.verify_reads for s in self.stages)
 
     def _thetas(self, theta):
         return [theta[a:b] for a, b in zip(self._cuts[:-1], self._cuts[1:])]

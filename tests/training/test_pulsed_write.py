@@ -11,7 +11,7 @@ import torch
 from physnn.crossbar import CrossbarConfig, aihwkit_preset
 from physnn.crossbar.update import ConstantStep, DeterministicPulses, SoftBounds, StochasticPulses
 from physnn.training import (AnalogLinearSystem, Callback, IdealWrite, PhysicalSystemError, PhysicsAwareTrainer,
-                             PulsedWrite, SequentialSystem, ZerothOrderTrainer, fit)
+                             PulsedWrite, SequentialSystem, WriteVerify, ZerothOrderTrainer, fit)
 
 IDEAL = CrossbarConfig.ideal(w_max=1.0)
 
@@ -201,3 +201,93 @@ def test_ideal_write_is_unchanged_and_counts_no_pulse():
     for t in (th, th * 0.5, th):
         assert torch.equal(a.query(x, t), b.query(x, t))
     assert a.writes == b.writes == 3 and a.pulses == b.pulses == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# write-verify (closed-loop programming): PulsedWrite(verify=WriteVerify(...))
+# ------------------------------------------------------------------------------------------------
+def verified(dev, verify, i=2, o=2, seed=0, rule=None):
+    kw = {} if rule is None else {"rule": rule}
+    return AnalogLinearSystem(i, o, config=IDEAL, activation=None, write=PulsedWrite(update=dev, verify=verify, **kw),
+                              generator=torch.Generator().manual_seed(seed))
+
+
+def test_verify_of_a_symmetric_constant_step_needs_no_correction():
+    """Open-loop rounding of a noise-free symmetric constant step is within half a step: one
+    verify read per write, no correction pulse, the pulse count the open-loop one."""
+    dw = 1e-3
+    s = verified(ConstantStep(dw_min=dw), WriteVerify(tolerance=0.5, max_iterations=4), i=6, o=3)
+    x = torch.randn(2, 6)
+    th = torch.linspace(-0.5, 0.5, 18)
+    s.query(x, th)
+    assert s.verify_reads == 0                            # the initial programming is an ideal write-verify
+    delta = torch.linspace(-0.0234, 0.0412, 18)
+    s.query(x, th + delta)
+    assert s.verify_reads == 1 and s.pulses == int(torch.round(delta / dw).abs().sum())
+    assert float((s.written_weight.flatten() - (th + delta)).abs().max()) <= 0.5 * dw + 1e-6
+
+
+@pytest.mark.parametrize("up_down", [0.3, -0.3])
+def test_verify_stops_the_drift_to_the_symmetry_point(up_down):
+    """The round trips of the open-loop test above (which walk to w* = up_down), verified: the
+    devices stay within the tolerance of the request; every correction pulse and read is counted."""
+    dw, n, cycles, tol = 0.01, 5, 40, 1.0
+    dev = SoftBounds(dw_min=dw, up_down=up_down, dw_min_std=0.3)
+    s = verified(dev, WriteVerify(tolerance=tol, max_iterations=6))
+    x = torch.eye(2)
+    zero = torch.zeros(4)
+    s.query(x, zero)
+    for _ in range(cycles):
+        s.query(x, zero + n * dw)
+        s.query(x, zero)
+    assert float(s.written_weight.abs().max()) <= tol * dw + 1e-6            # open loop: |w| > 0.1
+    assert s.pulses > 4 * 2 * n * cycles                                      # corrections on top of 2 n per cycle
+    assert s.pulses == int(s.layer.pulses_.sum())
+    assert 2 * cycles <= s.verify_reads <= 6 * 2 * cycles
+    # the asymmetry costs corrections in one direction: a device at w > w* goes down with
+    # larger steps than up, so the corrections after a return to 0 are mostly up pulses
+    # (up_down > 0) -- at least one correction round happened
+    assert s.verify_reads > 2 * cycles
+
+
+def test_verify_counts_reads_with_read_noise_and_fit_history():
+    d = _tiny()
+    dev = SoftBounds(dw_min=2e-3, up_down=0.1, dw_min_std=0.3)
+    ver = WriteVerify(tolerance=1.0, max_iterations=3, read_noise=1e-3)
+    rule = DeterministicPulses(stochastic_rounding=True)
+    h = fit(verified(dev, ver, i=6, o=3, seed=3, rule=rule), d, trainer=ZerothOrderTrainer("spsa", a=0.05, c=0.02, A=5),
+            epochs=2, batch_size=32, seed=1)
+    r = h.verify_reads.values
+    w = h.writes.values
+    assert h.verify_reads.attrs["units"] == "1" and "verify" in h.verify_reads.attrs["long_name"]
+    assert np.all(r >= w - 1) and np.all(r <= 3 * (w - 1))    # 1..3 reads per pulsed write (the first is a program)
+    # open loop: no verify read
+    h2 = fit(pulsed(dev, rule=rule, seed=3), d, trainer=ZerothOrderTrainer("spsa", a=0.05, c=0.02, A=5), epochs=1,
+             batch_size=32, seed=1)
+    assert h2.verify_reads.values[-1] == 0
+
+
+def test_verify_endurance_refusal_rolls_back_and_bad_configs_are_named():
+    dw = 1e-3
+    # a noisy device needs corrections; an endurance that the open-loop pulses fit but the
+    # corrections do not: the refused write leaves devices, counters and request unchanged
+    dev = SoftBounds(dw_min=dw, dw_min_std=0.5, endurance=110)
+    s = verified(dev, WriteVerify(tolerance=0.5, max_iterations=5), i=6, o=3)
+    x = torch.randn(3, 6)
+    th = torch.zeros(18)
+    s.query(x, th)
+    s.query(x, th + 0.05)
+    before = (s.written_weight.clone(), s.pulses, s.writes, s.verify_reads)
+    assert int(s.layer.pulses_.max()) + 50 <= 110            # the open-loop part alone is within endurance
+    with pytest.raises(PhysicalSystemError, match=r"parameter 'weight': .*past the endurance 110 pulses"):
+        s.query(x, th + 0.1)                                 # 50 more open-loop pulses + corrections
+    assert torch.equal(s.written_weight, before[0]) and (s.pulses, s.writes, s.verify_reads) == before[1:]
+    assert s.query(x, th + 0.05).shape == (3, 3) and s.writes == before[2]   # the last request holds
+    with pytest.raises(ValueError, match=r"tolerance=0.2: must be a finite number >= 0.5"):
+        WriteVerify(tolerance=0.2)
+    with pytest.raises(ValueError, match=r"read_noise=-0.1"):
+        WriteVerify(read_noise=-0.1)
+    with pytest.raises(ValueError, match="max_iterations"):
+        WriteVerify(max_iterations=0)
+    with pytest.raises(TypeError, match=r"verify: expected WriteVerify\(...\) or None, got str"):
+        PulsedWrite(update=dev, verify="closed_loop")

@@ -27,7 +27,7 @@ from ..mapping import DifferentialPair
 from .base import AbstractUpdateModel, PulseParams, apply_pulses_unchecked, finite_fast, reset
 from .rules import AbstractUpdateRule, DeterministicPulses, StochasticPulses, outer_pulse_counts, pulse_counts
 
-__all__ = ["update_layer", "update_layer_outer", "device_states"]
+__all__ = ["update_layer", "update_layer_outer", "device_states", "pulsed_state", "load_pulsed_state"]
 
 
 def _model(layer) -> AbstractUpdateModel:
@@ -53,6 +53,27 @@ def device_states(layer) -> torch.Tensor:
         return (g - r.g_min) * (1.0 / r.swing)
     dim = 0 if layer.ensemble is None else 1
     return (g.select(dim, 0) - g.select(dim, 1)) * (1.0 / r.swing)
+
+
+def pulsed_state(layer) -> dict:
+    """A copy of everything a pulsed layer holds: its ``state_dict`` tensors (programmed
+    conductances included), the counters ``pulses_`` / ``refreshes_`` and the per-device step
+    parameters ``update_params_`` (None where absent). :func:`load_pulsed_state` restores it
+    (a checkpoint, or rolling back a refused write)."""
+    p = getattr(layer, "update_params_", None)
+    return {"layer": {k: v.clone() for k, v in layer.state_dict().items() if isinstance(v, torch.Tensor)},
+            "pulses": None if getattr(layer, "pulses_", None) is None else layer.pulses_.clone(),
+            "refreshes": None if getattr(layer, "refreshes_", None) is None else layer.refreshes_.clone(),
+            "params": None if p is None else tuple(t.clone() for t in p[1:])}
+
+
+def load_pulsed_state(layer, state: dict) -> None:
+    """Restore a :func:`pulsed_state` into ``layer`` (same shapes and ``config.update``)."""
+    layer.load_state_dict(state["layer"], strict=False)
+    layer.pulses_ = None if state["pulses"] is None else state["pulses"].clone()
+    layer.refreshes_ = None if state["refreshes"] is None else state["refreshes"].clone()
+    layer.update_params_ = (None if state["params"] is None
+                            else PulseParams(layer.config.update, *(t.clone() for t in state["params"])))
 
 
 def _params(layer, model: AbstractUpdateModel, shape, gen) -> PulseParams:
