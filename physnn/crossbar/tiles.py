@@ -519,9 +519,9 @@ class TiledAnalogLinear(nn.Module):
         specs = [t.read_spec(dt, dev) for t in self.tiles]     # programs as read_spec does
         s0 = specs[0]
         key = draw_key(self.generator) if s0.noise_std > 0 else 0
-        y = self._fused(p, per_member, L, specs, key)
-        if y is not None:
-            return y, True
+        fy = self._fused(p, per_member, L, specs, key)
+        if fy is not None:
+            return fy, True
         G, n_in, n_out = self.grid
         E = self.ensemble
         E1 = 1 if E is None else E

@@ -274,7 +274,7 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
         rb = lpb * n_wo
         bpi = n_ho // lpb                       # blocks per image
         n_blocks = n_img * bpi
-        uw, ush, usw = np.uint64(n_wo), np.uint64(sh), np.uint64(sw)
+        uw, usw = np.uint64(n_wo), np.uint64(sw)
         for wk in numba.prange(n_workers):
             ct = scratch((n_k, rb), ft)
             acc = scratch((rb, n_c), ft)
@@ -432,7 +432,7 @@ def blas_threads(n: int):
     ``ThreadpoolController`` per process (finding the libraries reads /proc/self/maps)."""
     if not _CONTROLLER:
         import scipy.linalg.cython_blas  # noqa: F401  (numba's np.dot calls this BLAS: loaded before the look-up)
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=n, user_api="blas")
