@@ -32,6 +32,7 @@ straight-through estimators), IR drop (a circuit solve per tile: IR drop acts pe
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_int_range
+from ..buffers import empty_torch
 from ..random import check_generator
 from .config import CrossbarConfig
 from .layer import AnalogLinear, draw_key, per_member_input
@@ -173,6 +175,7 @@ class TiledAnalogLinear(nn.Module):
             for _g in range(groups) for i in range(n_in) for j in range(n_out))
         self.bias = nn.Parameter(torch.empty(out_features, **fk)) if bias else None
         self._cache: tuple[tuple[ReadSpec, ...], ReadSpec] | None = None
+        self._plan: tuple[tuple[ReadSpec, ...], list] | None = None
         self.reset_parameters()
 
     # -- parameters ---------------------------------------------------------------------------
@@ -450,19 +453,75 @@ class TiledAnalogLinear(nn.Module):
             return self.forward(cols.reshape(*lead, L, K), shared_input=shared_input)
         per_member = per_member_input(torch.empty((*lead, L, K), device="meta"), self.ensemble, shared_input)
         with torch.no_grad():
-            y = self._compact(p, per_member, L)
+            y, biased = self._compact(p, per_member, L)
         E = self.ensemble
         y = y.reshape(y.shape[0], *(lead[1:] if per_member else lead), L, self.out_features)
         if E is None:
             y = y[0]
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None or biased else y + self.bias
 
-    def _compact(self, p: PatchColumns, per_member: bool, L: int) -> torch.Tensor:
+    def _fused_plan(self, specs: list[ReadSpec], dt: torch.dtype) -> list[tuple[torch.Tensor, np.ndarray, torch.Tensor]]:
+        """Per group: the transposed programmed weights ``(E1, in/groups, out/groups)`` of all its
+        tiles, their members in the padded combined read ``(E1, n_in, n_out)`` and output scales;
+        cached until a tile's spec changes."""
+        c = self._plan
+        if c is not None and len(c[0]) == len(specs) and all(a is b for a, b in zip(c[0], specs)):
+            return c[1]
+        G, n_in, n_out = self.grid
+        E1 = 1 if self.ensemble is None else self.ensemble
+        ig, og = self.in_features // G, self.out_features // G
+        ie, oe = self.in_edges, self.out_edges
+        plan = []
+        for g in range(G):
+            wt = specs[0].weight.new_empty((E1, ig, og))
+            mem = np.empty((E1, n_in, n_out), np.int64)
+            post = specs[0].weight.new_empty((E1, n_in, n_out))
+            for i in range(n_in):
+                for j in range(n_out):
+                    k = self._tile_index(g, i, j)
+                    w = specs[k].weight if specs[k].weight.dim() == 3 else specs[k].weight.unsqueeze(0)
+                    wt[:, ie[i]:ie[i + 1], oe[j]:oe[j + 1]] = w.transpose(-1, -2)
+                    mem[:, i, j] = np.arange(E1) * self.n_tiles + k
+                    post[:, i, j] = specs[k].scale.reshape(-1).expand(E1)
+            plan.append((wt.contiguous(), mem, post.contiguous()))
+        self._plan = (tuple(specs), plan)
+        return plan
+
+    def _fused(self, p: PatchColumns, per_member: bool, L: int, specs: list[ReadSpec], key: int) -> torch.Tensor | None:
+        """The whole read by :func:`~physnn.crossbar.backends.patch_read.fused_patch_read`, bias
+        included; None when a tile saturated and bound management must re-read it."""
+        from .backends.patch_read import fused_patch_read
+
+        x = p.x
+        s0 = specs[0]
+        G, n_in, n_out = self.grid
+        E1 = 1 if self.ensemble is None else self.ensemble
+        P = E1 if per_member else 1
+        B = x.shape[0] // P
+        xp = x.detach().contiguous().reshape(P, B, *x.shape[1:])
+        ig, og = self.in_features // G, self.out_features // G
+        off = _column_offsets(x.shape[1], x.shape[2], x.shape[3], p.kernel_size, p.dilation)
+        out = empty_torch((E1, B * L, self.out_features), x.dtype, x.device)
+        ie, oe = np.asarray(self.in_edges, np.int64), np.asarray(self.out_edges, np.int64)
+        bias = None if self.bias is None else self.bias.detach()
+        for g, (wt, mem, post) in enumerate(self._fused_plan(specs, x.dtype)):
+            sat = fused_patch_read(xp, off[g * ig:(g + 1) * ig], ie, oe, p.stride, p.out_size, wt, mem, E1 * self.n_tiles,
+                                   self._cols, post, out, g * og, bias, key, in_step=s0.in_step,
+                                   in_levels=s0.in_levels, abs_max=s0.abs_max, noise_std=s0.noise_std,
+                                   adc_levels=s0.adc_levels)
+            if s0.bound_management and sat.any():
+                return None
+        return out
+
+    def _compact(self, p: PatchColumns, per_member: bool, L: int) -> tuple[torch.Tensor, bool]:
         x = p.x
         dt, dev = x.dtype, x.device
         specs = [t.read_spec(dt, dev) for t in self.tiles]     # programs as read_spec does
         s0 = specs[0]
         key = draw_key(self.generator) if s0.noise_std > 0 else 0
+        fy = self._fused(p, per_member, L, specs, key)
+        if fy is not None:
+            return fy, True
         G, n_in, n_out = self.grid
         E = self.ensemble
         E1 = 1 if E is None else E
@@ -488,12 +547,13 @@ class TiledAnalogLinear(nn.Module):
                 for i in range(1, n_in):                            # digital partial sums
                     acc = acc + y[i][j]
                 if G == 1 and n_out == 1:
-                    return acc                                      # the whole output
+                    return acc, False                               # the whole output
                 if out is None:
                     out = torch.empty((E1, B * L, self.out_features), dtype=dt, device=dev)
                 o0 = g * og + self.out_edges[j]
                 out[..., o0:o0 + acc.shape[-1]] = acc
-        return out
+        assert out is not None
+        return out, False
 
     # -- conversion ---------------------------------------------------------------------------
     @classmethod
@@ -537,6 +597,16 @@ class TiledAnalogLinear(nn.Module):
 #: blocking 5x slower than one block, so the read is one block; the machinery stays (a block
 #: changes the schedule only: codes, noise and finishing are per element, the BM loop per tile).
 _BLOCK_IMAGES: int | None = None
+
+
+@functools.lru_cache(maxsize=64)
+def _column_offsets(c: int, h: int, w: int, kernel_size: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
+    """Offset in one ``(c, h, w)`` image of each column of the unfolded matrix (channel, kernel
+    row, kernel column: :func:`~physnn.crossbar.patches.unfold_columns`' order)."""
+    (kh, kw), (dh, dw) = kernel_size, dilation
+    ch, u, v = np.meshgrid(np.arange(c), np.arange(kh), np.arange(kw), indexing="ij")
+    off = (ch * (h * w) + u * (dh * w) + v * dw).reshape(-1).astype(np.int64)
+    return off
 
 
 class _Compact:

@@ -30,7 +30,7 @@ from ...buffers import scratch
 from ..read import noise_tables
 from .numba_cpu import noise_draws, numba
 
-__all__ = ["patch_codes", "finish_tiles"]
+__all__ = ["patch_codes", "finish_tiles", "fused_patch_read", "block_lines", "blas_threads"]
 
 _KERNELS: dict = {}
 #: numba ``prange`` kernels (measured at load 14 on 2 cores: serial kernels were slower)
@@ -226,3 +226,213 @@ def finish_tiles(acc: torch.Tensor, members: np.ndarray, n_members: int, width: 
     kern(acc.numpy(), members, n_members, width, row_offset, sn, post.numpy(), key & 0xFFFFFFFF, key >> 32, noise_std,
          adc_levels or 0.0, sat, max(1, min(k * R, 4 * numba.get_num_threads())))
     return sat.reshape(k, R).any(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fused read: DAC codes, GEMM, noise, ADC, partial sums and bias of a block of output
+# positions in one pass, the block's codes kept in the cache.
+# ---------------------------------------------------------------------------------------------
+
+#: bytes of DAC codes per block (all input tiles of one group): within a core's L2 cache
+BLOCK_BYTES = 1 << 19
+
+
+def block_lines(ho: int, wo: int, k: int, itemsize: int) -> int:
+    """Output lines (rows of ``wo`` positions of one image) per block of :func:`fused_patch_read`:
+    the largest divisor of ``ho`` whose block of codes (``lines * wo`` rows of ``k`` codes) fits
+    :data:`BLOCK_BYTES`, at least 1. A function of the layer's geometry only (never of the batch):
+    blocks never span images, so a row's numbers do not depend on the batch it is read in.
+
+    >>> block_lines(32, 32, 576, 4)
+    4
+    >>> block_lines(8, 8, 9, 4)
+    8
+    """
+    cap = max(1, BLOCK_BYTES // (itemsize * k * wo))
+    return max(d for d in range(1, ho + 1) if ho % d == 0 and d <= cap) if cap < ho else ho
+
+
+def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased: bool):
+    it = np.int32 if ft is np.float32 else np.int64
+    mask, tiny = it(np.iinfo(it).max), ft(1e-30)
+    draws = noise_draws(ft)
+    t, d = _tables_np(torch.float32 if ft is np.float32 else torch.float64)
+    scaled = abs_max
+
+    @numba.njit(parallel=_PARALLEL, nogil=True, cache=True, error_model="numpy")
+    def fused_prange(xf, off, t_in, t_out, n_img, n_ho, n_wo, sh, sw, w_img, chw, lpb, wt, mem, n_members, width, post,
+                     out, col0, bias, key_lo, key_hi, sig_in, adc_in, step_in, lim_in, sat, n_workers):
+        klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
+        step, lim = ft(step_in), ft(lim_in)
+        n_p = xf.shape[0]                       # 1: one input shared by the chips, else one per chip
+        n_e = wt.shape[0]
+        n_k = wt.shape[1]
+        n_c = wt.shape[2]
+        n_in = t_in.shape[0] - 1
+        n_out = t_out.shape[0] - 1
+        L = n_ho * n_wo
+        rb = lpb * n_wo
+        bpi = n_ho // lpb                       # blocks per image
+        n_blocks = n_img * bpi
+        uw, usw = np.uint64(n_wo), np.uint64(sw)
+        for wk in numba.prange(n_workers):
+            ct = scratch((n_k, rb), ft)
+            acc = scratch((rb, n_c), ft)
+            m = scratch(rb, it)
+            den = scratch(rb, ft)
+            srow = scratch((n_in, rb), ft)
+            hb = scratch(width if noisy else 0, np.uint32)
+            fb = scratch(width if noisy else 0, ft)
+            for blk in range(wk * n_blocks // n_workers, (wk + 1) * n_blocks // n_workers):
+                n = blk // bpi
+                ho0 = (blk - n * bpi) * lpb
+                r0 = n * L + ho0 * n_wo
+                for p in range(n_p):
+                    xr = xf[p]
+                    # DAC of every input tile: gather, abs-max, codes (column-major block: the
+                    # loops over a line's positions are contiguous copies and vectorise)
+                    for i in range(n_in):
+                        a, b = t_in[i], t_in[i + 1]
+                        if abs_max:
+                            for k in range(rb):
+                                m[k] = 0
+                        for li in range(lpb):
+                            base = np.uint64(n * chw + (ho0 + li) * sh * w_img)
+                            k0 = np.uint64(li * n_wo)
+                            for j in range(a, b):
+                                row = ct[j]
+                                src = base + np.uint64(off[j])
+                                for q in range(uw):
+                                    v = xr[src + q * usw]
+                                    row[k0 + q] = v
+                                    if abs_max:
+                                        m[k0 + q] = max(m[k0 + q], bitcast(v) & mask)
+                        if abs_max:
+                            for k in range(rb):
+                                sr = bitcast(it(m[k]))
+                                sr = max(sr, tiny) if sr == sr else sr
+                                srow[i, k] = sr
+                                den[k] = sr * step
+                        else:
+                            for k in range(rb):
+                                den[k] = step
+                        for j in range(a, b):
+                            row = ct[j]
+                            for k in range(rb):
+                                val = row[k] / den[k]
+                                if has_dac:
+                                    val = np.rint(min(max(val, -lim), lim))
+                                row[k] = val
+                    e0, e1 = (0, n_e) if n_p == 1 else (p, p + 1)
+                    for e in range(e0, e1):
+                        oe = out[e]
+                        for i in range(n_in):
+                            a, b = t_in[i], t_in[i + 1]
+                            # the MVM of input tile i with all its output tiles (numba's np.dot: BLAS)
+                            np.dot(ct[a:b].T, wt[e][a:b], acc)
+                            for k in range(rb):
+                                r = r0 + k
+                                orow = oe[r]
+                                arow = acc[k]
+                                for j in range(n_out):
+                                    o0, o1 = t_out[j], t_out[j + 1]
+                                    c = post[e, i, j]
+                                    if scaled:
+                                        c = srow[i, k] * c
+                                    if noisy:
+                                        draws(o1 - o0, np.uint32(((r * n_members + mem[e, i, j]) * width) & 0xFFFFFFFF),
+                                              klo, khi, t, d, hb, fb)
+                                    n_sat = 0
+                                    for o in range(o1 - o0):
+                                        v = arow[o0 + o] + sig * fb[o] if noisy else arow[o0 + o]
+                                        if adc:
+                                            v = np.rint(v)
+                                            n_sat += (v > adc_m) | (v < -adc_m)
+                                            v = min(max(v, -adc_m), adc_m)
+                                        v = v * c
+                                        oc = col0 + o0 + o
+                                        if i > 0:
+                                            v = orow[oc] + v
+                                        if biased and i == n_in - 1:
+                                            v = v + bias[oc]
+                                        orow[oc] = v
+                                    sat[wk, e, i, j] += n_sat
+
+    return fused_prange
+
+
+def fused_patch_read(xp: torch.Tensor, off: np.ndarray, in_edges: np.ndarray, out_edges: np.ndarray,
+                     stride: tuple[int, int], out_size: tuple[int, int], wt: torch.Tensor, members: np.ndarray,
+                     n_members: int, width: int, post: torch.Tensor, out: torch.Tensor, col0: int,
+                     bias: torch.Tensor | None, key: int, *, in_step: float, in_levels: float | None, abs_max: bool,
+                     noise_std: float, adc_levels: float | None) -> np.ndarray:
+    """The first read of one group's tiles, fused per block of output positions.
+
+    Per block (:func:`block_lines` lines of one image) and input tile: the DAC codes of the
+    tile's column slice gathered from the image (:func:`patch_codes`' arithmetic), the GEMM with
+    the programmed weights of all the tile's output tiles (numba's ``np.dot``, BLAS, one thread
+    per block: the caller limits BLAS to one thread), then per output tile the noise of the
+    padded combined read's counters, ADC, output scale (:func:`finish_tiles`' arithmetic) and the
+    digital partial sum, left to right in input-tile order, and the bias after the last input
+    tile, written to ``out``.
+
+    Parameters
+    ----------
+    xp : Tensor (P, N, C, H, W), contiguous
+        Padded images: ``P = 1`` shared by the chips, else one batch per chip.
+    off : int64 array (K,)
+        Offset of each column of the group's slice of the unfolded matrix in one image
+        (``c * H * W + u * dh * W + v * dw``).
+    in_edges, out_edges : int64 arrays
+        Tile edges along the group's columns (``K``) and outputs.
+    stride, out_size : (int, int)
+    wt : Tensor (E, K, cols), contiguous
+        Transposed programmed weights of the group (output-code units) per chip.
+    members : int64 array (E, n_in, n_out)
+        Member of each tile in the padded combined read; ``n_members`` its size, ``width`` its
+        (padded) tile width.
+    post : Tensor (E, n_in, n_out)
+        Output scale of each tile.
+    out : Tensor (E, N * Ho * Wo, O), contiguous
+        Output; columns ``col0 .. col0 + cols`` written.
+    bias : Tensor (O,), optional
+    key : int
+        Noise key.
+
+    Returns
+    -------
+    int64 array (E, n_in, n_out): output codes beyond ``adc_levels`` per tile.
+    """
+    ft = _ft(xp.dtype)
+    noisy, has_adc, has_dac = noise_std > 0, adc_levels is not None, in_levels is not None
+    name = ("fused", ft, abs_max, has_dac, noisy, has_adc, bias is not None)
+    kern = _KERNELS.get(name)
+    if kern is None:
+        kern = _KERNELS[name] = _make_fused(ft, abs_max, has_dac, noisy, has_adc, bias is not None)
+    P, N, C, H, W = xp.shape
+    ho, wo = out_size
+    lpb = block_lines(ho, wo, int(off.shape[0]), xp.element_size())
+    n_workers = max(1, min(N * (ho // lpb), 4 * numba.get_num_threads()))
+    E, n_in, n_out = members.shape
+    sat = np.zeros((n_workers, E, n_in, n_out), np.int64)
+    bn = np.zeros(0, ft) if bias is None else bias.detach().numpy()
+    with blas_threads(1):
+        kern(xp.reshape(P, -1).numpy(), off, in_edges, out_edges, N, ho, wo, stride[0], stride[1], W, C * H * W, lpb,
+             wt.numpy(), members, n_members, width, post.numpy(), out.numpy(), col0, bn, key & 0xFFFFFFFF, key >> 32,
+             noise_std, adc_levels or 0.0, in_step, in_levels or 0.0, sat, n_workers)
+    return sat.sum(0)
+
+
+_CONTROLLER: list = []
+
+
+def blas_threads(n: int):
+    """A context limiting the loaded BLAS libraries to ``n`` threads (``threadpoolctl``), restored
+    on exit: the fused read calls BLAS from numba's threads, one product per thread. One
+    ``ThreadpoolController`` per process (finding the libraries reads /proc/self/maps)."""
+    if not _CONTROLLER:
+        import scipy.linalg.cython_blas  # noqa: F401  (numba's np.dot calls this BLAS: loaded before the look-up)
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=n, user_api="blas")
