@@ -20,8 +20,12 @@ Mapping of the components (NeuroSim's summary groups -> physnn's):
 * "Other Peripheries" (decoders, mux, switch matrix, buffers, interconnect, pooling,
   activation) -> ``dac + buffer + interconnect``; its parts "buffer" and "ic" are compared too.
 * Latency: "ADC" -> ``adc``; "Accumulation" -> ``shift_add + partial_sum``; "Other" -> ``array +
-  buffer`` (physnn has no interconnect latency; layers run one after another as NeuroSim's
-  layer-by-layer mode, tiles of a layer in parallel).
+  buffer + interconnect``; its parts "buffer" and "ic" too. NeuroSim ran its default pipelined
+  mode (Param.cpp at the data's commit: ``pipeline = true``, ``speedUpDegree = 8``): its chip
+  latency is the slowest layer's and each component the largest over layers (main.cpp); physnn
+  runs the same design (``CostConfig(layer_pipeline=True)``, weight copies per layer by
+  :func:`physnn.crossbar.cost.pipeline_copies`, shift-adds pipelined with the sensing, NeuroSim's
+  128-bit buffer port and 2048-bit bus: ``NEUROSIM_DESIGN``), tiles of a layer in parallel.
 
 The network (NeuroSim's VGG8: 3x3 'same' convolutions 128, 128, pool, 256, 256, pool, 512, 512,
 pool, linear 8192-1024-10, no bias) is converted on 128-row tiles of 16 weight columns (x 8 slices
@@ -67,7 +71,8 @@ from physnn.crossbar import (ADC, DAC, AnalogLinear, CrossbarConfig, TileMapping
                               convert)
 from physnn.crossbar.bit_slicing import BitSlicing, SlicedAnalogLinear  # noqa: E402
 from physnn.crossbar.cost import (BitSerialInput, CostConfig, CostRecorder, CostTechnology,  # noqa: E402
-                                  FlashConverter, SARConverter, layer_cost, layer_cost_tensors, pareto_front)
+                                  FlashConverter, SARConverter, layer_cost, layer_cost_tensors, pareto_front,
+                                  pipeline_copies)
 from physnn.crossbar.cost.digital import adder_energy  # noqa: E402
 from physnn.data.digits import build_digits  # noqa: E402
 from physnn.crossbar.mapping import ReferenceColumn  # noqa: E402
@@ -85,33 +90,71 @@ NEUROSIM = {
 }
 
 
+#: NeuroSim's architecture choices this comparison copies (design parameters of its code, not
+#: fitted): Param.cpp of commit 9e6742c (the commit of the regression data): pipeline = true,
+#: speedUpDegree = 8 (per feature-map side); globalBufferCoreSizeCol = 128 (bits per buffer-core
+#: access); maxGlobalBusWidth = 2048 (the bus width bound, Chip.cpp halves the floorplan's width
+#: to it); SubArray.cpp charges its shift-adders once per read (shiftAddInput.CalculateLatency(1)), not
+#: once per sensing cycle: they add while the next cycle senses (commit 0e3bff1)
+NEUROSIM_DESIGN = {"pipeline": True, "speed_up_degree": 8, "buffer_width_bits": 128, "bus_width_bits": 2048,
+                   "overlap_accumulation": True,
+                   "source": "github.com/neurosim/DNN_NeuroSim_V1.4 Inference_pytorch/NeuroSIM/Param.cpp (commit 9e6742c), "
+                             "Chip.cpp (ChipDesignInitialize, ChipFloorPlan, OverallEachLayer; commit 0e3bff1)"}
+
 #: why physnn and NeuroSim differ, component by component (published in the JSON; none fitted)
 NOTES = {
-    "adc_latency": "NeuroSim duplicates the weights of small layers over the idle sub-arrays and PEs of its "
-                   "uniform tiles (ChipFloorPlan: peDup, subArrayDup, speedUpEachLayer) so that copies read "
-                   "different input vectors at once; physnn maps each layer once and reads its 2690 vectors "
-                   "(32x32 + 32x32 + 16x16 + ... output pixels) one after another: 8 cycles x 8 columns per "
-                   "ADC x 1 ns = 64 ns per vector, 172 us in all: NeuroSim's 8.0 us means its copies read ~21 "
-                   "vectors at once on average (physnn has no weight duplication). NeuroSim also times a "
-                   "conversion by its own critical path (MLSA + encoder, x1.4), not one 1 GHz clock",
-    "array_latency": "the read pulse overlaps the conversions of its cycle (max(t_read, q t_conv), "
-                     "cost/latency.py; NeuroSim's sensing cycle has no separate pulse at all): 2 ns of the "
-                     "10 ns pulse per cycle remain as array time",
-    "accumulation_latency": "physnn counts one adder-tree stage per clock for every vector, layers in "
-                            "sequence; NeuroSim pipelines its adders with the ADC (hidden latency) and "
-                            "reads duplicated weights in parallel (see adc_latency)",
-    "adc_energy": "Walden FOM 6.8 fJ/step x 2^4 per 4-bit conversion (survey data) + 5 fJ sense amplifier "
-                  "+ the devices' t V^2 G; NeuroSim's 15 current-mode comparators of its multi-level sense "
-                  "amplifier come from its own circuit model. The array term uses the read's own devices, one "
-                  "binary cell (pair) per weight, not the 8 one-bit cells per weight NeuroSim programs "
-                  "(bit-sliced conversion is not available for tiled convolutions yet), so it is low by up "
-                  "to 8x",
-    "buffer_energy": "Horowitz's 64-bit read of an 8 kB SRAM (10 pJ at 45 nm, halved: 78 fJ/bit) for every "
-                     "activation bit read and written, against NeuroSim's wide, low-swing global-buffer "
-                     "macros (0.20 uJ in all: 9x less)",
-    "other_energy": "physnn has no decoders, multiplexers, switch matrices, pooling or activation units, "
-                    "which NeuroSim's 'other peripheries' include (16.8 uJ of which buffer and interconnect "
-                    "are 6.3 uJ)",
+    "design": "both run NeuroSim's design: a layer pipeline (Param.cpp pipeline = true: the chip latency is the "
+              "slowest layer's, per component the largest over layers, as main.cpp reports them; energies add up), "
+              "weight copies by its speed-up rule (speedUpDegree 8 per side: 16, 16, 4, 4, 1, 1, 1, 1 copies, "
+              "cost/duplication.py pipeline_copies = Chip.cpp's pipelineSpeedUp; NeuroSim also copies layer 5 twice "
+              "and layer 8 eight times over idle sub-arrays, neither the slowest layer), shift-adds pipelined "
+              "with the sensing (SubArray.cpp charges them once per read), a 128-bit buffer port "
+              "(globalBufferCoreSizeCol) and a bus of 2048 bits (maxGlobalBusWidth)",
+    "vector_count": "physnn reads every output pixel of the 3x3 'same' convolutions (32^2, 32^2, 16^2, 16^2, 8^2, "
+                    "8^2: 2690 vectors with the two linear layers); NeuroSim counts (H - k + 1)^2 (30^2, 30^2, 14^2, "
+                    "... : 2066, Chip.cpp numInVector) although its operation count uses H^2: physnn makes "
+                    "neurosim_conversion_count_ratio (1.38) times NeuroSim's conversions, and every per-vector energy "
+                    "(ADC, accumulation, buffer, interconnect) carries that factor; the *_per_vector ratios divide "
+                    "each layer's physnn energy by its vector count ratio (approximate: border pixels, half padding, "
+                    "cost less than interior ones)",
+    "adc_latency": "the slowest layer (conv 1 and 2: 1024 vectors over 16 copies = 64 per copy) x 8 input cycles x 8 "
+                   "columns per ADC x one 1 ns conversion (the card's 1 GHz clock) = 4.1 us; NeuroSim: 900 / 16 x 64 "
+                   "x 2.2312 ns = 8.03 us, its synchronous clock set by its own sensing path (CSV column clkPeriod, "
+                   "incl. its x1.4 calibration of the sensing cycle): 1024/900 / 2.2312 = 0.51",
+    "accumulation_latency": "shift-adds pipelined with the next vector's read leave one 6-stage drain (6 ns); the "
+                            "partial sums of conv 2's 9 input tiles are added in the layer's shared accumulation "
+                            "unit, 4 adder-tree stages per vector for all 1024 vectors (copies share it, as NeuroSim's "
+                            "chip-level accumulation): 4.1 us against NeuroSim's 3.3 us at its 2.23 ns clock",
+    "array_latency": "the read pulse overlaps the conversions of its cycle (max(t_read, q t_conv), cost/latency.py; "
+                     "NeuroSim's sensing cycle has no separate pulse at all): 2 ns of the 10 ns pulse per cycle "
+                     "remain as array time",
+    "buffer_latency": "physnn: one 128-bit buffer port, conv 2 reads 1152 and writes 128 8-bit activations per "
+                      "vector: 1024 x 80 clocks = 82 us; NeuroSim's 137 us also holds its tile and PE input buffers "
+                      "(register files of 32 x 32 bits) at 2.23 ns per clock, which physnn does not have, and spreads "
+                      "its global buffer over up to 16 cores",
+    "interconnect_latency": "the bits the interconnect energy counts (inputs broadcast to conv 2's 8 output tiles, "
+                            "partial sums from its 9 input tiles: 85 Mbit) over a 2048-bit bus, one clock per word: "
+                            "41 us; NeuroSim's X-Y bus of at most 2048 bits adds wire delay, at its 2.23 ns clock",
+    "other_latency": "array + buffer + interconnect of the slowest layer; NeuroSim's 'other' adds decoders, switch "
+                     "matrices, pooling and activation units",
+    "adc_energy": "Walden FOM 6.8 fJ/step x 2^4 per 4-bit conversion (survey data) + 5 fJ sense amplifier + the "
+                  "devices' t V^2 G over the 10 ns pulse; per conversion 1.56x NeuroSim's, whose 15 current-mode "
+                  "comparators come from its own circuit model and whose cell current is its sense amplifier's over "
+                  "the sensing time (its array term is bit-line and word-line capacitance only, SubArray.cpp). The "
+                  "array term uses the read's own devices, one binary cell per weight (bit-sliced conversion is not "
+                  "available for tiled convolutions; weight_slices = 8 counts the 8 cells' conversions, adders, "
+                  "cells and area): 8 one-bit cells per weight charged t V^2 G would be ~8 x 10.7 uJ, 4x NeuroSim's "
+                  "whole ADC group, so physnn does not charge them",
+    "accumulation_energy": "63 additions per output and tile (8 cycles x 8 slices) of 16 bits at 1.9 fJ/bit "
+                           "(Horowitz, halved for 22 nm); per conversion 1.9x NeuroSim's, whose adders and flip-flops "
+                           "switch with its silicon-calibrated activities (Param.cpp validated: adders 0.15, DFF 0.5)",
+    "buffer_energy": "Horowitz's 64-bit read of an 8 kB SRAM (10 pJ at 45 nm, halved: 78 fJ/bit) for every activation "
+                     "bit read and written; NeuroSim's register-file buffers spend 0.20 uJ on ~17.8 Mbit (11 fJ/bit): "
+                     "9x less, of which 1.4x is the vector count",
+    "other_energy": "physnn has no decoders, multiplexers, switch matrices, pooling or activation units, which "
+                    "NeuroSim's 'other peripheries' include (16.8 uJ of which buffer and interconnect are 6.3 uJ)",
+    "area": "copies are silicon: the 16 + 16 + 4 + 4 copies raise physnn's cell area to 3.2x NeuroSim's CIM-array "
+            "area, which (3.6 mm^2) is below 13.0 M weights x 8 cells x 48 F^2 = 8.0 mm^2 of a single copy",
 }
 
 
@@ -293,9 +336,15 @@ def main() -> None:
                                     drift_compensation=False)
     model, _ = convert(vgg8(), xcfg, tile=TileMapping(rows=128, cols=16), generator=gen)
     model.eval()
+    # NeuroSim's architecture choices (Param.cpp / Chip.cpp, see NEUROSIM_DESIGN): layer pipeline,
+    # weight copies by its speed-up rule, shift-adds pipelined with the sensing, 128-bit buffer
+    # port, bus of at most 2048 bits
     cost = CostConfig(technology=CostTechnology.from_card(card), adc=FlashConverter(bits=4),
                       inputs=BitSerialInput(bits=8), weight_slices=8, columns_per_adc=8, tiles_parallel=True,
-                      activation_bits=8, accumulator_bits=16)
+                      activation_bits=8, accumulator_bits=16, layer_pipeline=NEUROSIM_DESIGN["pipeline"],
+                      overlap_accumulation=NEUROSIM_DESIGN["overlap_accumulation"],
+                      buffer_width=NEUROSIM_DESIGN["buffer_width_bits"],
+                      interconnect_width=NEUROSIM_DESIGN["bus_width_bits"])
 
     # --- cost per layer, each on a random input of its shape with the stated activity
     layers = analog_layers(model)
@@ -306,14 +355,29 @@ def main() -> None:
         model(torch.zeros(1, 3, 32, 32))
     for h in hooks:
         h.remove()
+    # input vectors per layer: output pixels of the 3x3 'same' convolutions, one for a linear layer
+    vectors = {n: shapes[n][-2] * shapes[n][-1] if len(shapes[n]) == 4 else 1 for n, _ in layers}
+    # NeuroSim counts (H - k + 1)^2 vectors per convolution (no padding; Chip.cpp numInVector)
+    ns_vectors = {n: (shapes[n][-2] - 2) * (shapes[n][-1] - 2) if len(shapes[n]) == 4 else 1 for n, _ in layers}
+    copies = (pipeline_copies(vectors, NEUROSIM_DESIGN["speed_up_degree"] ** 2) if NEUROSIM_DESIGN["pipeline"]
+              else {n: 1 for n in vectors})
+    layer_cfg = {n: dataclasses.replace(cost, weight_copies=copies[n]) for n, _ in layers}
     t0 = time.perf_counter()
-    parts = [layer_cost(m, activity_input(shapes[n], 0.18, 8, gen), cost).assign_coords(layer=[n])
+    parts = [layer_cost(m, activity_input(shapes[n], 0.18, 8, gen), layer_cfg[n]).assign_coords(layer=[n])
              for n, m in layers]
     t_cost = time.perf_counter() - t0
     ds = xr.concat(parts, "layer", data_vars="all")
     e = ds["energy"].sum("layer")
-    lat = ds["latency"].sum("layer")
+    # NeuroSim's chip figures: energies add up over layers; a pipelined chip's latencies are the
+    # slowest layer's (per component, as its main.cpp reports them), else they add up
+    lat = ds["latency"].max("layer") if cost.layer_pipeline else ds["latency"].sum("layer")
+    lat_total = float((ds["latency"].sum("latency_component").max("layer") if cost.layer_pipeline
+                       else ds["latency"].sum())) * 1e9
     area = ds["area"].sum("layer")
+    # conversions (vectors x physical columns) physnn reads over the ones NeuroSim counts
+    # (each layer's ADC energy is proportional to its conversions, vectors x cycles x columns)
+    e_adc = {n: float(ds["energy"].sel(layer=n, energy_component="adc")) for n in vectors}
+    conv_ratio = sum(e_adc.values()) / sum(e_adc[n] * ns_vectors[n] / vectors[n] for n in vectors)
     E = {c: float(e.sel(energy_component=c)) * 1e12 for c in e["energy_component"].values}     # pJ
     L = {c: float(lat.sel(latency_component=c)) * 1e9 for c in lat["latency_component"].values}  # ns
     A = {c: float(area.sel(area_component=c)) * 1e12 for c in area["area_component"].values}    # um^2
@@ -321,9 +385,24 @@ def main() -> None:
               "other": E["dac"] + E["buffer"] + E["interconnect"], "buffer": E["buffer"],
               "interconnect": E["interconnect"]}
     mine_e["total"] = mine_e["adc"] + mine_e["accumulation"] + mine_e["other"]
-    mine_l = {"adc": L["adc"], "accumulation": L["shift_add"] + L["partial_sum"], "other": L["array"] + L["buffer"],
-              "buffer": L["buffer"]}
-    mine_l["total"] = mine_l["adc"] + mine_l["accumulation"] + mine_l["other"]
+    # diagnostic: each layer's energy at NeuroSim's vector count (see NOTES["vector_count"])
+    scale = xr.DataArray([ns_vectors[n] / vectors[n] for n in vectors], dims="layer", coords={"layer": list(vectors)})
+    ev = (ds["energy"] * scale).sum("layer")
+    Ev = {c: float(ev.sel(energy_component=c)) * 1e12 for c in ev["energy_component"].values}
+    per_vec = {"adc": Ev["array"] + Ev["adc"] + Ev["sense_amp"], "accumulation": Ev["shift_add"] + Ev["partial_sum"],
+               "other": Ev["dac"] + Ev["buffer"] + Ev["interconnect"]}
+    per_vec["total"] = sum(per_vec.values())
+    if cost.layer_pipeline:       # per component the slowest layer (NeuroSim's MAX over layers)
+        Lmax = ds["latency"] * 1e9
+        acc = Lmax.sel(latency_component=["shift_add", "partial_sum"]).sum("latency_component").max("layer")
+        oth = Lmax.sel(latency_component=["array", "buffer", "interconnect"]).sum("latency_component").max("layer")
+        mine_l = {"adc": L["adc"], "accumulation": float(acc), "other": float(oth)}
+    else:
+        mine_l = {"adc": L["adc"], "accumulation": L["shift_add"] + L["partial_sum"],
+                  "other": L["array"] + L["buffer"] + L["interconnect"]}
+    mine_l["buffer"] = L["buffer"]
+    mine_l["interconnect"] = L["interconnect"]
+    mine_l["total"] = lat_total
     ref_e, ref_l = NEUROSIM["energy_pJ"], NEUROSIM["latency_ns"]
     print(f"{'energy (pJ)':<14}{'physnn':>14}{'NeuroSim':>14}{'ratio':>8}")
     for c in mine_e:
@@ -334,11 +413,13 @@ def main() -> None:
     print("physnn energy parts (pJ):", {k: round(v, 1) for k, v in E.items()})
     print("physnn latency parts (ns):", {k: round(v, 1) for k, v in L.items()})
     print("physnn area parts (um^2):", {k: round(v, 1) for k, v in A.items()})
+    print("weight copies per layer:", copies)
+    print(f"conversions physnn reads / NeuroSim counts (padding): {conv_ratio:.3f}")
     print(f"cost evaluation of all layers: {t_cost:.2f} s")
 
     # --- overhead of cost recording on a forward (same input, A/B alternated)
     xin = activity_input((1, 3, 32, 32), 0.18, 8, gen)
-    rec = CostRecorder(model, cost)
+    rec = CostRecorder(model, cost, layer_configs=layer_cfg)
 
     def plain():
         with torch.no_grad():
@@ -375,12 +456,11 @@ def main() -> None:
     comp_e = {f"neurosim_energy_ratio_{c}": round(ratio(mine_e[c], ref_e[c]), 4)
               for c in ("adc", "accumulation", "other", "buffer", "interconnect")}
     comp_l = {f"neurosim_latency_ratio_{c}": round(ratio(mine_l[c], ref_l[c]), 4)
-              for c in ("adc", "accumulation", "other", "buffer")}
+              for c in ("adc", "accumulation", "other", "buffer", "interconnect")}
     figures = {
         "neurosim_energy_ratio": round(ratio(mine_e["total"], ref_e["total"]), 4),
         "neurosim_latency_ratio": round(ratio(mine_l["total"], ref_l["total"]), 4),
         **comp_e, **comp_l,
-        "neurosim_latency_ratio_interconnect": None,
         "neurosim_area_ratio_array": round(ratio(A["array"], NEUROSIM["area_um2"]["array"]), 4),
         "neurosim_area_ratio_adc": round(ratio(A["adc"], NEUROSIM["area_um2"]["adc"]), 4),
         "cost_overhead": round(overhead, 4),
@@ -390,7 +470,11 @@ def main() -> None:
         "pareto_points": points,
         "pareto_front_size": int(sum(q["pareto"] for q in points)),
         "slicing_digits": slicing_acc,
-        "neurosim_latency_ratio_interconnect_reason": "physnn models no interconnect latency",
+        "neurosim_conversion_count_ratio": round(conv_ratio, 4),
+        **{f"neurosim_energy_ratio{'' if c == 'total' else '_' + c}_per_vector": round(ratio(per_vec[c], ref_e[c]), 4)
+           for c in per_vec},
+        "weight_copies": copies,
+        "neurosim_design": NEUROSIM_DESIGN,
         "neurosim_notes": NOTES,
     }
     publish("bench_cost", figures, quick=args.quick)

@@ -17,6 +17,11 @@ tiles' outputs: ``n_in - 1`` additions per layer output), ``buffer`` (reading th
 writing the output vector, ``activation_bits`` each), ``interconnect`` (inputs broadcast to the
 output tiles, partial sums gathered from the input tiles, times the bit-toggle rate).
 
+Latency components (s): ``array``, ``adc`` (:mod:`.latency`), ``shift_add`` (adder-tree stages
+per vector, optionally pipelined with the conversions), ``partial_sum``, ``buffer`` (``buffer_width``
+bits per clock), ``interconnect`` (``interconnect_width`` bits per clock; 0 when not given). With
+``weight_copies`` the tile-level parts read ``ceil(N / copies)`` vectors (:mod:`.duplication`).
+
 Not modelled (stated, not hidden): leakage; bound-management repeats (a repeated read costs the
 same again, not counted); the sinh I-V law (the array energy uses ohmic devices); with
 ``weight_slices > 1`` on an unsliced layer, conversions, adders, cells and area count the
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +53,8 @@ from .area import array_area
 from .dac import AmplitudeInput, BitSerialInput
 from .row_activity import bits_of, row_activity, row_activity_reference
 from .digital import adder_energy, buffer_energy, interconnect_energy
-from .latency import adder_tree_stages, layer_read_latency, tile_read_time
+from .duplication import duplicated_vectors
+from .latency import accumulation_latency, adder_tree_stages, bus_latency, layer_read_latency, tile_read_time
 from .programming import programming_energy, programming_time
 from .sense_amp import sense_amp_energy
 from .technology import CostTechnology, Number, check_number
@@ -56,7 +63,7 @@ __all__ = ["CostConfig", "layer_cost_tensors", "layer_cost", "model_cost", "Cost
            "ENERGY_COMPONENTS", "LATENCY_COMPONENTS", "AREA_COMPONENTS"]
 
 ENERGY_COMPONENTS = ("array", "dac", "adc", "sense_amp", "shift_add", "partial_sum", "buffer", "interconnect")
-LATENCY_COMPONENTS = ("array", "adc", "shift_add", "partial_sum", "buffer")
+LATENCY_COMPONENTS = ("array", "adc", "shift_add", "partial_sum", "buffer", "interconnect")
 AREA_COMPONENTS = ("array", "dac", "adc", "shift_add", "partial_sum", "buffer")
 
 
@@ -95,6 +102,25 @@ class CostConfig:
     overlap_pulse : bool
         The conversions of a cycle overlap its read pulse (a cycle takes ``max(t_read, q
         t_conversion)``, :mod:`.latency`); False: they follow it.
+    weight_copies : int
+        Copies of the layer's weights on otherwise idle arrays, each reading a different share of
+        the input vectors at once (:mod:`.duplication`; DNN+NeuroSim's ``speedUpEachLayer``): the
+        array, ADC and shift-add latency are those of ``ceil(N / weight_copies)`` vectors; energy
+        unchanged (each vector is read once); cells, row drivers, ADCs and shift-adders, their area
+        and programming energy count every copy. Buffer, interconnect and the partial-sum
+        accumulation unit are shared by the copies (not duplicated, not faster).
+    overlap_accumulation : bool
+        Shift-and-add pipelined with the conversions of the next vector
+        (:func:`~.latency.accumulation_latency`); False: it follows them.
+    interconnect_width : int, optional
+        Bits per clock cycle of the bus between buffer and tiles: the interconnect latency moves
+        the same bits the interconnect energy counts (:func:`~.latency.bus_latency`); None: the
+        interconnect latency is not modelled (0).
+    layer_pipeline : bool
+        Layers work as a pipeline, each on its own image (DNN+NeuroSim's ``pipeline`` mode): a
+        model's ``latency_total`` is then the slowest layer's latency (the time per image at full
+        throughput); False: layers run one after another and their latencies add up. Per-layer
+        figures do not depend on it.
     fast : bool
         Use the compiled per-row activity pass (:func:`~.row_activity.row_activity`, equal to
         the torch reference bit for bit); False: the torch reference.
@@ -114,6 +140,10 @@ class CostConfig:
     toggle: float | None = None
     fast: bool = True
     overlap_pulse: bool = True
+    weight_copies: int = 1
+    overlap_accumulation: bool = False
+    interconnect_width: int | None = None
+    layer_pipeline: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.technology, CostTechnology):
@@ -122,9 +152,12 @@ class CostConfig:
             raise TypeError(f"adc: expected SARConverter, RampConverter or FlashConverter, got {type(self.adc).__name__}")
         if not isinstance(self.inputs, (AmplitudeInput, BitSerialInput)):
             raise TypeError(f"inputs: expected AmplitudeInput or BitSerialInput, got {type(self.inputs).__name__}")
-        for name in ("weight_slices", "columns_per_adc", "activation_bits", "accumulator_bits", "buffer_width"):
+        for name in ("weight_slices", "columns_per_adc", "activation_bits", "accumulator_bits", "buffer_width",
+                     "weight_copies"):
             check_int_range(getattr(self, name), name, 1)
-        for name in ("tiles_parallel", "fast", "overlap_pulse"):
+        if self.interconnect_width is not None:
+            check_int_range(self.interconnect_width, "interconnect_width", 1)
+        for name in ("tiles_parallel", "fast", "overlap_pulse", "overlap_accumulation", "layer_pipeline"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         object.__setattr__(self, "pulses_per_device", check_number(self.pulses_per_device, "pulses_per_device"))
@@ -292,34 +325,41 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     t_conv = conversion_time(config.adc, clk)
     n_adc = geo["n_adc"]
     ov = config.overlap_pulse
+    copies = config.weight_copies
+    Nc = duplicated_vectors(N, copies)              # vectors each copy reads one after another
     per_tile = [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov) for q in geo["conv_per_adc_kinds"]]
-    lat_array, lat_adc = layer_read_latency(N, per_tile, config.tiles_parallel)
+    lat_array, lat_adc = layer_read_latency(Nc, per_tile, config.tiles_parallel)
     if not config.tiles_parallel:      # the distinct tile kinds above stand for all tiles
-        lat_array, lat_adc = layer_read_latency(N, [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov)
-                                                    for q in geo["conv_per_adc"]], False)
+        lat_array, lat_adc = layer_read_latency(Nc, [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov)
+                                                     for q in geo["conv_per_adc"]], False)
     seq = 1 if config.tiles_parallel else len(tiles)
+    t_sa = clk * float(seq * adder_tree_stages(cyc * k))            # shift-add of one vector
+    t_cv = (lat_array + lat_adc) / float(max(Nc, 1))                 # read (pulse + conversions) of one vector
+    ic_lat = (0.0 if config.interconnect_width is None
+              else bus_latency(ic_bits, config.interconnect_width, clk))
     latency = {
         "array": _t(lat_array, ref), "adc": _t(lat_adc, ref),
-        "shift_add": _t(clk * float(N * seq * adder_tree_stages(cyc * k)), ref),
+        "shift_add": _t(accumulation_latency(Nc, t_sa, t_cv, overlap=config.overlap_accumulation), ref),
         "partial_sum": _t(clk * float(N * adder_tree_stages(n_in)), ref),
         "buffer": _t(clk * float(N * math.ceil((in_f + out_f) * config.activation_bits / config.buffer_width)), ref),
+        "interconnect": _t(ic_lat, ref),
     }
-    devices = geo["devices"]
+    devices = geo["devices"] * copies
     area = {
         "array": _t(array_area(devices, tech.cell_area, tech.feature_size), ref),
-        "dac": _t(tech.dac_area * float(geo["rows_total"]), ref),
-        "adc": _t(tech.adc_area * float(sum(n_adc)), ref),
-        "shift_add": _t(tech.adder_area_per_bit * float(sum(n_adc) * config.accumulator_bits), ref),
+        "dac": _t(tech.dac_area * float(geo["rows_total"] * copies), ref),
+        "adc": _t(tech.adc_area * float(sum(n_adc) * copies), ref),
+        "shift_add": _t(tech.adder_area_per_bit * float(sum(n_adc) * copies * config.accumulator_bits), ref),
         "partial_sum": _t(tech.adder_area_per_bit * float((n_in > 1) * out_f * config.accumulator_bits), ref),
         "buffer": _t(tech.buffer_area_per_bit * float((in_f + out_f) * config.activation_bits), ref),
     }
-    prog_rows = geo["rows_max"] if config.tiles_parallel else geo["rows_total"]
+    prog_rows = geo["rows_max"] if config.tiles_parallel else geo["rows_total"] * copies
     return {"energy": energy, "latency": latency, "area": area,
             "programming_energy": _t(programming_energy(devices, config.pulses_per_device,
                                                         tech.programming_energy_per_pulse), ref),
             "programming_time": _t(programming_time(prog_rows, config.pulses_per_device,
                                                     tech.programming_pulse_width), ref),
-            "vectors": N, "ensemble": E}
+            "vectors": N, "ensemble": E, "weight_copies": copies, "layer_pipeline": config.layer_pipeline}
 
 
 def _linear_of(name: str, m: nn.Module) -> nn.Module:
@@ -341,7 +381,7 @@ class CostRecorder:
     >>> rec.dataset()                                       # doctest: +SKIP
     """
 
-    def __init__(self, model: nn.Module, config: CostConfig):
+    def __init__(self, model: nn.Module, config: CostConfig, *, layer_configs: Mapping[str, CostConfig] | None = None):
         from ..conversion import analog_layers
 
         if not isinstance(config, CostConfig):
@@ -350,6 +390,7 @@ class CostRecorder:
         self.layers = [(n or type(m).__name__, _linear_of(n, m)) for n, m in analog_layers(model)]
         if not self.layers:
             raise ValueError("model: has no analog layers (convert it first: physnn.crossbar.convert)")
+        self.layer_configs = _check_layer_configs(layer_configs, config, [n for n, _ in self.layers])
         self.results: dict[str, dict[str, Any]] = {}
         self._handles: list[Any] = []
 
@@ -358,7 +399,8 @@ class CostRecorder:
             from ..patches import PatchColumns
 
             x = args[0].matrix() if isinstance(args[0], PatchColumns) else args[0]   # a convolution's columns
-            r = layer_cost_tensors(mod, x, self.config, shared_input=kwargs.get("shared_input"))
+            r = layer_cost_tensors(mod, x, self.layer_configs.get(name, self.config),
+                                   shared_input=kwargs.get("shared_input"))
             old = self.results.get(name)
             if old is not None:          # a layer read more than once: energies and times add up
                 for part in ("energy", "latency"):
@@ -381,10 +423,31 @@ class CostRecorder:
         """The recorded costs as an :class:`xarray.Dataset` (see :func:`model_cost`)."""
         if not self.results:
             raise ValueError("CostRecorder: no read was recorded (run the model inside the with block)")
-        return _dataset(self.results)
+        return _dataset(self.results, self.config.layer_pipeline)
 
 
-def _dataset(results: dict[str, dict[str, Any]]):
+def _check_layer_configs(layer_configs: Mapping[str, CostConfig] | None, config: CostConfig,
+                         names: list[str]) -> dict[str, CostConfig]:
+    """``layer_configs`` checked: analog layer names of the model, CostConfig values that agree with
+    ``config`` on ``layer_pipeline`` (a property of the whole model)."""
+    if layer_configs is None:
+        return {}
+    if not isinstance(layer_configs, Mapping):
+        raise TypeError(f"layer_configs: expected a mapping of layer name to CostConfig, got "
+                        f"{type(layer_configs).__name__}")
+    unknown = sorted(set(layer_configs) - set(names))
+    if unknown:
+        raise ValueError(f"layer_configs: {unknown} are not analog layers of the model (its layers: {names})")
+    for n, c in layer_configs.items():
+        if not isinstance(c, CostConfig):
+            raise TypeError(f"layer_configs[{n!r}]: expected a CostConfig, got {type(c).__name__}")
+        if c.layer_pipeline != config.layer_pipeline:
+            raise ValueError(f"layer_configs[{n!r}].layer_pipeline={c.layer_pipeline}: must equal config.layer_pipeline="
+                             f"{config.layer_pipeline} (it describes the whole model)")
+    return dict(layer_configs)
+
+
+def _dataset(results: dict[str, dict[str, Any]], layer_pipeline: bool = False):
     import numpy as np
     import xarray as xr
 
@@ -412,6 +475,8 @@ def _dataset(results: dict[str, dict[str, Any]]):
                                  {"units": "s", "long_name": "time to program the layer"}),
             "vectors": (("layer",), np.array([results[n]["vectors"] for n in names]),
                         {"units": "1", "long_name": "input vectors read"}),
+            "weight_copies": (("layer",), np.array([results[n]["weight_copies"] for n in names]),
+                              {"units": "1", "long_name": "copies of the layer's weights reading in parallel"}),
         },
         coords={
             "layer": ("layer", names, {"units": "1", "long_name": "analog layer (qualified name)"}),
@@ -424,8 +489,13 @@ def _dataset(results: dict[str, dict[str, Any]]):
         ds = ds.assign_coords(ensemble=("ensemble", np.arange(E), {"units": "1", "long_name": "chip (ensemble member)"}))
     ds["energy_total"] = ds["energy"].sum(("layer", "energy_component"))
     ds["energy_total"].attrs = {"units": "J", "long_name": "read energy of the whole forward"}
-    ds["latency_total"] = ds["latency"].sum(("layer", "latency_component"))
-    ds["latency_total"].attrs = {"units": "s", "long_name": "latency of the forward, layers in sequence"}
+    per_layer = ds["latency"].sum("latency_component")
+    if layer_pipeline:
+        ds["latency_total"] = per_layer.max("layer")
+        ds["latency_total"].attrs = {"units": "s", "long_name": "time per image of the layer pipeline (slowest layer)"}
+    else:
+        ds["latency_total"] = per_layer.sum("layer")
+        ds["latency_total"].attrs = {"units": "s", "long_name": "latency of the forward, layers in sequence"}
     ds["area_total"] = ds["area"].sum(("layer", "area_component"))
     ds["area_total"].attrs = {"units": "m^2", "long_name": "silicon area of all layers"}
     return ds
@@ -437,19 +507,22 @@ def layer_cost(layer: nn.Module, x: torch.Tensor, config: CostConfig, *, shared_
     if isinstance(layer, (AnalogConv1d, AnalogConv2d)):
         return model_cost(layer, x, config)
     r = layer_cost_tensors(layer, x, config, shared_input=shared_input)
-    return _dataset({type(layer).__name__: r})
+    return _dataset({type(layer).__name__: r}, config.layer_pipeline)
 
 
-def model_cost(model: nn.Module, x: Any, config: CostConfig):
+def model_cost(model: nn.Module, x: Any, config: CostConfig, *, layer_configs: Mapping[str, CostConfig] | None = None):
     """Cost of one forward ``model(x)`` of a converted model (:func:`~physnn.crossbar.convert`).
 
     Runs the forward (no gradient) with a :class:`CostRecorder` and returns an
     :class:`xarray.Dataset`: ``energy`` (``ensemble``?, ``layer``, ``energy_component``) J,
     ``latency`` (``layer``, ``latency_component``) s, ``area`` (``layer``, ``area_component``)
-    m^2, ``programming_energy`` and ``programming_time`` per layer, ``vectors`` per layer, and the
-    totals ``energy_total`` (per chip), ``latency_total`` (layers in sequence), ``area_total``.
+    m^2, ``programming_energy`` and ``programming_time`` per layer, ``vectors`` and
+    ``weight_copies`` per layer, and the totals ``energy_total`` (per chip), ``latency_total``
+    (layers in sequence, or the slowest layer with ``config.layer_pipeline``), ``area_total``.
+    ``layer_configs`` gives some layers (by qualified name) their own design, e.g. their
+    ``weight_copies`` (:func:`~.duplication.pipeline_copies`).
     """
-    with CostRecorder(model, config) as rec, torch.no_grad():
+    with CostRecorder(model, config, layer_configs=layer_configs) as rec, torch.no_grad():
         model(x)
     return rec.dataset()
 
