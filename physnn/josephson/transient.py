@@ -19,8 +19,6 @@ performance notes").
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 from dataclasses import dataclass
 
@@ -28,6 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
+from ..threads import blas_threads
 from ..constants import k_B
 from ..buffers import empty, empty_pages
 from .circuit import K_JOSEPHSON, Circuit, compile_circuit
@@ -151,7 +150,7 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
         # one BLAS thread for the whole run, set-up products included: OpenBLAS threads woken by
         # one multi-threaded call spin for a while afterwards, on the cores the compiled loop's
         # member groups need (measured: ~1/4 of the CPU of a 1,024-member batch)
-        with _blas_threads(1):
+        with blas_threads(1):
             return _run_tiled(net, circ, be, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes or [],
                               max_halvings=max_halvings, store_step=store_step, store_voltage=store_voltage,
                               phase_dtype=phase_dtype)
@@ -331,7 +330,7 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
     bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)       # as np.array_split
     st = np.zeros(groups, dtype=np.int64)
     mem = c(members, dtype=np.int64)
-    with _blas_threads(1):
+    with blas_threads(1):
         if groups > 1:
             import numba
 
@@ -341,27 +340,6 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
             st, _kern.CHUNK, backend.tile or _kern.TILE)
     status[0] = max(int(status[0]), int(st.max()))
     return flag_step, flag_j, flag_val
-
-
-@functools.lru_cache(maxsize=1)
-def _threadpool_controller():
-    """One ``threadpoolctl.ThreadpoolController`` per process (finding the loaded BLAS libraries
-    reads /proc/self/maps: ~5 ms, a large part of a small circuit's run); None without
-    threadpoolctl."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover
-        return None
-    return ThreadpoolController()
-
-
-def _blas_threads(n: int | None):
-    """Limit BLAS threads: tiny per-step products only lose time to waking thread pools (None:
-    the library's default)."""
-    ctl = _threadpool_controller() if n is not None else None
-    if ctl is None:
-        return contextlib.nullcontext()
-    return ctl.limit(limits=n, user_api="blas")
 
 
 def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: AbstractTransientBackend,
@@ -1081,7 +1059,7 @@ class ReferenceSparse(AbstractTransientBackend):
         return None
 
     def integrate(self, circ, t, ic, obs, generator, se):
-        with _blas_threads(1):
+        with blas_threads(1):
             return reference_loop(circ, t, ic, obs, generator, True, se)
 
 
@@ -1109,7 +1087,7 @@ class ReferenceDense(AbstractTransientBackend):
         return None
 
     def integrate(self, circ, t, ic, obs, generator, se):
-        with _blas_threads(1 if ic.shape[1] < 64 else self.blas_threads):
+        with blas_threads(1 if ic.shape[1] < 64 else self.blas_threads):
             return reference_loop(circ, t, ic, obs, generator, False, se)
 
 
@@ -1137,7 +1115,7 @@ class FusedNumpy(AbstractTransientBackend):
         return None
 
     def integrate(self, circ, t, ic, obs, generator, se):
-        with _blas_threads(1):
+        with blas_threads(1):
             out = _run_fused(circ, len(t), ic[:, 0], circ.source_values(t), obs, self.compiled)
         if se > 1:
             out = tuple(np.ascontiguousarray(x[::se]) for x in out)

@@ -25,12 +25,13 @@ import numpy as np
 import torch
 
 from ..._vmath import bitcast
+from ...threads import blas_threads
 from ...buffers import empty as _np_empty
 from ...buffers import scratch
 from ..read import noise_tables
 from .numba_cpu import noise_draws, numba
 
-__all__ = ["patch_codes", "finish_tiles", "fused_patch_read", "block_lines", "blas_threads"]
+__all__ = ["patch_codes", "finish_tiles", "fused_patch_read", "block_lines"]
 
 _KERNELS: dict = {}
 #: numba ``prange`` kernels (measured at load 14 on 2 cores: serial kernels were slower)
@@ -423,16 +424,3 @@ def fused_patch_read(xp: torch.Tensor, off: np.ndarray, in_edges: np.ndarray, ou
     return sat.sum(0)
 
 
-_CONTROLLER: list = []
-
-
-def blas_threads(n: int):
-    """A context limiting the loaded BLAS libraries to ``n`` threads (``threadpoolctl``), restored
-    on exit: the fused read calls BLAS from numba's threads, one product per thread. One
-    ``ThreadpoolController`` per process (finding the libraries reads /proc/self/maps)."""
-    if not _CONTROLLER:
-        import scipy.linalg.cython_blas  # noqa: F401  (numba's np.dot calls this BLAS: loaded before the look-up)
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=n, user_api="blas")
