@@ -29,3 +29,17 @@ def blobs(n_train=240, n_test=120, d=8, classes=3, seed=0, sep=2.5):
 @pytest.fixture
 def tiny():
     return blobs()
+
+
+@pytest.fixture
+def tiny_split():
+    """Three Gaussian blobs in 6 dimensions, 96 train / 48 test samples (seed 0): a split small
+    enough for pulsed-write trainers to run in a test."""
+    g = torch.Generator().manual_seed(0)
+    c = torch.randn(3, 6, generator=g)
+
+    def draw(m):
+        y = torch.randint(0, 3, (m,), generator=g)
+        return c[y] + 0.3 * torch.randn(m, 6, generator=g), y
+
+    return ClassificationSplit(*draw(96), *draw(48), 3, "tiny")

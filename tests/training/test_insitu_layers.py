@@ -16,24 +16,13 @@ from physnn.training import (AnalogLinearSystem, Callback, MonoForwardTrainer, P
 from physnn.training.insitu_layers import CrossbarLayers
 
 
-def _tiny(n=96, d=6, classes=3, seed=0):
-    from physnn.data.split import ClassificationSplit
-
-    g = torch.Generator().manual_seed(seed)
-    c = torch.randn(classes, d, generator=g)
-
-    def draw(m):
-        y = torch.randint(0, classes, (m,), generator=g)
-        return c[y] + 0.3 * torch.randn(m, d, generator=g), y
-
-    return ClassificationSplit(*draw(n), *draw(48), classes, "tiny")
 
 
 def _system(i, o, seed=5):
     return AnalogLinearSystem(i, o, config=CrossbarConfig.ideal(w_max=1.0), generator=torch.Generator().manual_seed(seed))
 
 
-def test_mono_forward_step_is_the_reference_gradient_written_as_the_analytic_pulse_count():
+def test_mono_forward_step_is_the_reference_gradient_written_as_the_analytic_pulse_count(tiny_split):
     """A noise-free symmetric constant step with round-to-nearest pulses: one Mono-Forward step
     moves every weight of W and M by exactly ``n dw_min`` with ``n = round(-lr grad / dw_min)``,
     ``grad`` the plain-torch gradient of the local cross-entropy at the arrays' weights (W's
@@ -41,7 +30,7 @@ def test_mono_forward_step_is_the_reference_gradient_written_as_the_analytic_pul
     dw, lr = 1e-4, 0.05
     spec = PulsedLayers(config=CrossbarConfig.ideal(w_max=1.0, update=ConstantStep(dw_min=dw)), lr=lr,
                         rule=DeterministicPulses())
-    d = _tiny()
+    d = tiny_split
     sy = _system(6, 8)
     tr = MonoForwardTrainer(hidden=5, in_situ=spec)
     tr.setup([sy], d, torch.Generator().manual_seed(0))
@@ -87,8 +76,8 @@ def test_phyll_on_a_pulsed_crossbar_learns_digits_and_counts_pulses_in_the_histo
     assert 5 < tr.xbar.pulses_per_device() < 500
 
 
-def test_pulsed_layers_resume_gives_the_same_history(tmp_path):
-    d = _tiny()
+def test_pulsed_layers_resume_gives_the_same_history(tiny_split, tmp_path):
+    d = tiny_split
     dev = SoftBounds(dw_min=0.002, dw_min_std=0.3, dw_min_dtod=0.1)
 
     def make(opt):

@@ -21,6 +21,17 @@ def pulsed(dev, i=6, o=3, seed=0, rule=None, cfg=IDEAL):
     return AnalogLinearSystem(i, o, config=cfg, activation=None, write=w, generator=torch.Generator().manual_seed(seed))
 
 
+def _round_trips(s, dtheta, cycles):
+    """Write theta = 0, then ``cycles`` round trips 0 -> dtheta -> 0 (each write one query of
+    the 2x2 system)."""
+    x = torch.eye(2)
+    zero = torch.zeros(4)
+    s.query(x, zero)
+    for _ in range(cycles):
+        s.query(x, zero + dtheta)
+        s.query(x, zero)
+
+
 def test_constant_step_pulse_count_is_the_analytic_count_and_written_follows():
     dw = 1e-3
     s = pulsed(ConstantStep(dw_min=dw))
@@ -74,12 +85,7 @@ def test_asymmetric_soft_bounds_drift_to_the_symmetry_point_as_the_closed_form(u
     dw, n, cycles = 0.01, 5, 40
     dev = SoftBounds(dw_min=dw, up_down=up_down)
     s = pulsed(dev, i=2, o=2)
-    x = torch.eye(2)
-    zero = torch.zeros(4)
-    s.query(x, zero)
-    for _ in range(cycles):
-        s.query(x, zero + n * dw)
-        s.query(x, zero)
+    _round_trips(s, n * dw, cycles)
     du, dd = dw * (1 + up_down), dw * (1 - up_down)
     w = 0.0
     for _ in range(cycles):
@@ -91,10 +97,7 @@ def test_asymmetric_soft_bounds_drift_to_the_symmetry_point_as_the_closed_form(u
     assert abs(w - up_down) < 2 * n * dw                  # a limit cycle of +-n pulses around w* = up_down
     assert s.pulses == 4 * 2 * n * cycles
     ideal = AnalogLinearSystem(2, 2, config=IDEAL, activation=None, write=IdealWrite())
-    ideal.query(x, zero)
-    for _ in range(3):
-        ideal.query(x, zero + n * dw)
-        ideal.query(x, zero)
+    _round_trips(ideal, n * dw, 3)
     assert float(ideal.written_weight.abs().max()) == 0.0 and ideal.pulses == 0
 
 
@@ -136,25 +139,14 @@ def test_bad_write_configs_are_named():
     assert s.config.update == cfg.update and s.pulsed
 
 
-def _tiny(n=96, d=6, classes=3, seed=0):
-    from physnn.data.split import ClassificationSplit
-
-    g = torch.Generator().manual_seed(seed)
-    c = torch.randn(classes, d, generator=g)
-
-    def draw(m):
-        y = torch.randint(0, classes, (m,), generator=g)
-        return c[y] + 0.3 * torch.randn(m, d, generator=g), y
-
-    return ClassificationSplit(*draw(n), *draw(48), classes, "tiny")
 
 
 @pytest.mark.parametrize("make", [
     lambda: ZerothOrderTrainer("spsa", a=0.05, c=0.02, A=5),
     lambda: ZerothOrderTrainer("mezo", a=0.02, c=0.01),
     lambda: PhysicsAwareTrainer(lr=1e-2, refit_every=3)], ids=["spsa", "mezo", "pat"])
-def test_trainers_write_through_pulses_history_counts_and_resume(make, tmp_path):
-    d = _tiny()
+def test_trainers_write_through_pulses_history_counts_and_resume(tiny_split, make, tmp_path):
+    d = tiny_split
     dev = SoftBounds(dw_min=2e-3, up_down=0.1, dw_min_std=0.2, dw_min_dtod=0.1)
     rule = DeterministicPulses(stochastic_rounding=True)
     full_sys = pulsed(dev, rule=rule, seed=4)
@@ -178,8 +170,8 @@ def test_trainers_write_through_pulses_history_counts_and_resume(make, tmp_path)
         np.testing.assert_array_equal(res[v].values, full[v].values, err_msg=v)
 
 
-def test_endurance_during_fit_keeps_the_checkpoint_and_sequential_counts(tmp_path):
-    d = _tiny()
+def test_endurance_during_fit_keeps_the_checkpoint_and_sequential_counts(tiny_split, tmp_path):
+    d = tiny_split
     dev = ConstantStep(dw_min=1e-3, endurance=300)
     sy = SequentialSystem([pulsed(dev, i=6, o=4, seed=1), pulsed(dev, i=4, o=3, seed=2)])
     ck = tmp_path / "ck.pt"
@@ -234,12 +226,7 @@ def test_verify_stops_the_drift_to_the_symmetry_point(up_down):
     dw, n, cycles, tol = 0.01, 5, 40, 1.0
     dev = SoftBounds(dw_min=dw, up_down=up_down, dw_min_std=0.3)
     s = verified(dev, WriteVerify(tolerance=tol, max_iterations=6))
-    x = torch.eye(2)
-    zero = torch.zeros(4)
-    s.query(x, zero)
-    for _ in range(cycles):
-        s.query(x, zero + n * dw)
-        s.query(x, zero)
+    _round_trips(s, n * dw, cycles)
     assert float(s.written_weight.abs().max()) <= tol * dw + 1e-6            # open loop: |w| > 0.1
     assert s.pulses > 4 * 2 * n * cycles                                      # corrections on top of 2 n per cycle
     assert s.pulses == int(s.layer.pulses_.sum())
@@ -250,8 +237,8 @@ def test_verify_stops_the_drift_to_the_symmetry_point(up_down):
     assert s.verify_reads > 2 * cycles
 
 
-def test_verify_counts_reads_with_read_noise_and_fit_history():
-    d = _tiny()
+def test_verify_counts_reads_with_read_noise_and_fit_history(tiny_split):
+    d = tiny_split
     dev = SoftBounds(dw_min=2e-3, up_down=0.1, dw_min_std=0.3)
     ver = WriteVerify(tolerance=1.0, max_iterations=3, read_noise=1e-3)
     rule = DeterministicPulses(stochastic_rounding=True)
