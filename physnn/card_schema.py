@@ -110,7 +110,7 @@ class _Sections(MutableMapping):
 
 
 #: card sections by name. The crossbar effects' sections ([conductance], [programming_noise],
-#: [drift], [read_noise], [variation], [faults], [iv], [wire]) are not written here: each comes
+#: [drift], [read_noise], [variation], [faults], [iv], [wire], [update]) are not written here: each comes
 #: from the fields of its config class (units, ranges, card keys: physnn.crossbar.params).
 SECTIONS: MutableMapping[str, Section] = _Sections({
     "card": Section(
@@ -132,34 +132,6 @@ SECTIONS: MutableMapping[str, Section] = _Sections({
             "log_sigma": Field(units="1", **_nonneg, doc="lognormal: std of ln(g)"),
             "g_std": Field(units="S", **_nonneg, doc="normal: std of g"),
             "forming_yield": Field(units="1", **_frac, doc="fraction of devices that form"),
-        },
-    ),
-    "update": Section(
-        doc="pulsed update of one device (learning in place, physnn.crossbar.update); states and steps in "
-            "normalised weight units: conductance change / (g_max - g_min)",
-        fields={
-            "model": Field(units=None, kind="str", required=True,
-                           choices=("constant_step", "linear_step", "soft_bounds", "exp_step", "pow_step")),
-            "direction": Field(units=None, kind="str", choices=("bidirectional", "set_only"),
-                               doc="set_only: one-sided (PCM SET) devices used as a pair with refresh"),
-            "dw_min": Field(units="1", required=True, **_pos, doc="nominal step of one pulse (normalised)"),
-            "up_down": Field(units="1", lo=-1.0, hi=1.0, lo_open=True, hi_open=True,
-                             doc="up/down imbalance: dw_up = dw_min (1 + up_down), dw_down = dw_min (1 - up_down)"),
-            "w_min": Field(units="1", hi=0.0, doc="lower bound of the state (normalised)"),
-            "w_max": Field(units="1", **_pos, doc="upper bound of the state (normalised)"),
-            "gamma_up": Field(units="1", doc="shape of the up step (slope, rate or exponent by model)"),
-            "gamma_down": Field(units="1", doc="shape of the down step"),
-            "dw_min_std": Field(units="1", **_nonneg, doc="cycle-to-cycle relative std of a step"),
-            "dw_min_dtod": Field(units="1", **_nonneg, doc="device-to-device relative std of dw_min"),
-            "up_down_dtod": Field(units="1", **_nonneg, doc="device-to-device std of up_down"),
-            "w_max_dtod": Field(units="1", **_nonneg, doc="device-to-device relative std of w_max"),
-            "w_min_dtod": Field(units="1", **_nonneg, doc="device-to-device relative std of w_min"),
-            "noise": Field(units=None, kind="str", choices=("multiplicative", "additive"),
-                           doc="cycle-to-cycle noise: relative to the step (aihwkit mult_noise) or to dw_min"),
-            "gamma_dtod": Field(units="1", **_nonneg, doc="device-to-device relative std of gamma_up/down"),
-            "reset_value": Field(units="1", doc="state after a RESET (normalised)"),
-            "refresh_threshold": Field(units="1", **_pos, doc="set_only: state at which a pair is refreshed"),
-            "endurance": Field(units="1", lo=1.0, doc="programming pulses a device survives"),
         },
     ),
 })

@@ -89,6 +89,12 @@ def _ir_drop_from_card(card: Any) -> IRDrop | None:
     return IRDrop.from_card(card) if card["wire"].get("r_wire_segment", 0.0) > 0 else None
 
 
+def _update_models() -> tuple[type, ...]:
+    from .update import MODELS
+
+    return tuple(MODELS.values())
+
+
 def _update_from_card(card: Any) -> AbstractUpdateModel:
     from .update import update_model_from_card
 
@@ -187,7 +193,7 @@ class CrossbarConfig:
     output_units: OutputUnits = param("normalized", units=None, kind="str", choices=get_args(OutputUnits), card=None,
                                       long_name="unit of out_noise and adc.y_max")
     update: AbstractUpdateModel | None = effect(AbstractUpdateModel, build=_update_from_card, section="update",
-                                                ideal=None, schema=False)
+                                                ideal=None, schema=_update_models)
 
     def __post_init__(self) -> None:
         for name, m in effect_fields(type(self)):

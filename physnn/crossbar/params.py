@@ -107,7 +107,7 @@ def _effect_ideal(v: Any) -> bool:
 
 def effect(types: type | tuple[type, ...], *, required: bool = False,
            build: Callable[[Any], Any] | None = None, section: str | None = None,
-           ideal: Any = _effect_ideal, schema: bool = True) -> Any:
+           ideal: Any = _effect_ideal, schema: bool | Callable[[], tuple[type, ...]] = True) -> Any:
     """A ``CrossbarConfig`` field holding an effect config (None = off unless ``required``).
 
     Parameters
@@ -125,9 +125,11 @@ def effect(types: type | tuple[type, ...], *, required: bool = False,
         Predicate of "adds no nonideality" for ``CrossbarConfig.is_ideal``; default: the value
         is None or its config says ``is_ideal``. None: the field does not count (a learning
         rule, say, that leaves the read alone).
-    schema : bool
+    schema : bool or callable
         False: the section's schema is written in :mod:`physnn.card_schema` by hand (its card
-        keys do not map one to one onto the config's fields), not derived.
+        keys do not map one to one onto the config's fields), not derived. A callable returns the
+        classes whose fields make up the section, where ``types`` is their abstract base (the
+        pulsed update models: ``[update].model`` chooses one of them).
     """
     types = types if isinstance(types, tuple) else (types,)
     sec = section if section is not None else getattr(types[0], "card_section", None)
@@ -340,7 +342,8 @@ def card_section_of(*classes: type, required: bool = False, extra: dict[str, Any
     Fields: every :func:`param` whose card key is in the section (several classes: the union,
     plus a required ``model`` field choosing among their ``card_model`` names). ``extra``:
     fields of other configs that live in this section (``CrossbarConfig.v_read`` in
-    ``[conductance]``).
+    ``[conductance]``). A class's ``card_keys`` (``{key: Field keywords}``) add the card keys that
+    stand for no one field and that its own ``from_card`` reads.
     """
     from ..card_schema import Field, Section
 
@@ -354,6 +357,8 @@ def card_section_of(*classes: type, required: bool = False, extra: dict[str, Any
             if key is None or "." in key:
                 continue
             out.setdefault(key or name, _schema_field(name, m))
+        for key, kw in getattr(cls, "card_keys", {}).items():
+            out.setdefault(key, Field(**kw))
     out.update(extra or {})
     return Section(fields=out, required=required, doc=classes[0].card_doc)
 
@@ -377,7 +382,8 @@ def card_sections(config_cls: type | None = None) -> dict[str, Any]:
         required = f.default is _MISSING and f.default_factory is _MISSING
         if m["section"] in out:
             continue
-        out[m["section"]] = card_section_of(*m["types"], required=required, extra=extra.get(m["section"]))
+        classes = m["schema"]() if callable(m["schema"]) else m["types"]
+        out[m["section"]] = card_section_of(*classes, required=required, extra=extra.get(m["section"]))
     return out
 
 

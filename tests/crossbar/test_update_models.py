@@ -248,3 +248,28 @@ def test_card_schema_validates_the_update_section(edit, fragment):
     with pytest.raises(CardError) as e:
         parse_card(BASE.replace(*edit))
     assert fragment in str(e.value)
+
+
+def test_update_section_of_the_card_schema_is_derived_from_the_models_fields():
+    # one home per parameter: the [update] schema comes from the models' field metadata
+    from physnn.card_schema import SECTIONS
+    from physnn.crossbar.params import card_sections
+    from physnn.crossbar.update import MODELS
+
+    sec = card_sections()["update"]
+    assert sec.fields["model"].choices == tuple(MODELS) and sec.fields["model"].required
+    assert sec.fields["dw_min"].required and sec.fields["dw_min"].lo == 0.0 and sec.fields["dw_min"].lo_open
+    assert sec.fields["direction"].choices == ("bidirectional", "set_only")
+    assert "set_only" not in sec.fields and "c2c_additive" not in sec.fields      # card keys direction / noise
+    assert SECTIONS["update"] == sec                                             # the generated table agrees
+
+
+@pytest.mark.parametrize("cls, kw, fragment", [
+    (ExpStep, dict(gamma_up=-0.5), "gamma_up=-0.5: must be finite and >= 0"),
+    (PowStep, dict(gamma_down=0.0), "gamma_down=0.0: must be finite and > 0"),
+    (ConstantStep, dict(set_only="yes"), "set_only: expected a bool"),
+    (ConstantStep, dict(w_max=float("nan")), "w_max=nan: expected a finite number"),
+])
+def test_model_ranges_come_from_the_field_metadata(cls, kw, fragment):
+    with pytest.raises((ValueError, TypeError), match=fragment):
+        cls(**kw)

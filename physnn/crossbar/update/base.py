@@ -34,13 +34,14 @@ other; devices with different counts are updated together.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 
 from ..._checks import check_finite
 from ...random import check_generator
+from ..params import AbstractDeviceEffect, param, params_from_card
 
 __all__ = ["AbstractUpdateModel", "PulseParams", "apply_pulses", "apply_pulses_unchecked", "finite_fast", "reset", "symmetry_point", "step_size"]
 
@@ -77,58 +78,76 @@ class PulseParams(NamedTuple):
         return PulseParams(self.model, *(t.reshape(-1)[idx] for t in self[1:]))
 
 
-def _num(v: Any, name: str, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
-         hi_open: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise TypeError(f"{name}: expected a number, got {v!r}")
-    v = float(v)
-    bad = not math.isfinite(v)
-    if lo is not None:
-        bad |= v < lo or (lo_open and v == lo)
-    if hi is not None:
-        bad |= v > hi or (hi_open and v == hi)
-    if bad:
-        span = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
-        raise ValueError(f"{name}={v!r}: must be finite and in {span}")
-    return v
+def _num(v: float, name: str, *, lo: float, hi: float) -> None:
+    # the checks whose bounds are other fields (the fixed ranges are in the fields' metadata)
+    if not lo <= v <= hi:
+        raise ValueError(f"{name}={v!r}: must be finite and in [{lo:g}, {hi:g}]")
+
+
+def _u(default: Any, long_name: str, doc: str, **kw: Any) -> Any:
+    """A dimensionless (normalised weight units) parameter of an update model, on the ``[update]`` card section."""
+    return param(default, units="1", long_name=long_name, doc=doc, **kw)
 
 
 @dataclass(frozen=True, kw_only=True)
-class AbstractUpdateModel:
+class AbstractUpdateModel(AbstractDeviceEffect):
     """Common parameters of a pulsed step model (see the module doc; normalised weight units).
 
     Subclasses give the step law: :meth:`up_step` / :meth:`down_step` (magnitudes, >= 0) of
-    states ``w`` for per-device parameters ``p``.
+    states ``w`` for per-device parameters ``p``. Every number is declared once with its unit,
+    range and card key (:func:`physnn.crossbar.params.param`): the validation, :meth:`from_card`
+    and the card schema's ``[update]`` section are derived from it.
     """
 
-    dw_min: float = 0.001
-    up_down: float = 0.0
-    w_min: float = -1.0
-    w_max: float = 1.0
-    gamma_up: float = 0.0
-    gamma_down: float = 0.0
-    dw_min_std: float = 0.0
-    dw_min_dtod: float = 0.0
-    up_down_dtod: float = 0.0
-    w_max_dtod: float = 0.0
-    w_min_dtod: float = 0.0
-    gamma_dtod: float = 0.0
-    c2c_additive: bool = False
-    set_only: bool = False
-    reset_value: float | None = None
-    refresh_threshold: float | None = None
-    endurance: float | None = None
+    dw_min: float = _u(0.001, "nominal step of one pulse", "nominal step of one pulse (normalised)",
+                       lo=0.0, lo_open=True, card_required=True)
+    up_down: float = _u(0.0, "up/down imbalance",
+                        "up/down imbalance: dw_up = dw_min (1 + up_down), dw_down = dw_min (1 - up_down)",
+                        lo=-1.0, hi=1.0, lo_open=True, hi_open=True)
+    # the bounds' signs are checked in __post_init__ (w_min <= 0 < w_max, with a message naming both)
+    w_min: float = _u(-1.0, "lower bound of the state", "lower bound of the state (normalised)", hi=0.0, check=False)
+    w_max: float = _u(1.0, "upper bound of the state", "upper bound of the state (normalised)", lo=0.0, lo_open=True,
+                      check=False)
+    gamma_up: float = _u(0.0, "shape of the up step", "shape of the up step (slope, rate or exponent by model)")
+    gamma_down: float = _u(0.0, "shape of the down step", "shape of the down step")
+    dw_min_std: float = _u(0.0, "cycle-to-cycle spread of a step", "cycle-to-cycle relative std of a step", lo=0.0)
+    dw_min_dtod: float = _u(0.0, "device-to-device spread of dw_min", "device-to-device relative std of dw_min",
+                            lo=0.0)
+    up_down_dtod: float = _u(0.0, "device-to-device spread of up_down", "device-to-device std of up_down", lo=0.0)
+    w_max_dtod: float = _u(0.0, "device-to-device spread of w_max", "device-to-device relative std of w_max", lo=0.0)
+    w_min_dtod: float = _u(0.0, "device-to-device spread of w_min", "device-to-device relative std of w_min", lo=0.0)
+    gamma_dtod: float = _u(0.0, "device-to-device spread of gamma", "device-to-device relative std of gamma_up/down",
+                           lo=0.0)
+    # on the card as ``noise = "additive" | "multiplicative"`` and ``direction`` (see card_keys)
+    c2c_additive: bool = param(False, units=None, kind="bool", card=None, long_name="additive cycle-to-cycle noise")
+    set_only: bool = param(False, units=None, kind="bool", card=None, long_name="one-sided (SET-only) device")
+    reset_value: float | None = _u(None, "state after a RESET", "state after a RESET (normalised)")
+    refresh_threshold: float | None = _u(None, "refresh threshold of a SET-only pair",
+                                         "set_only: state at which a pair is refreshed", lo=0.0, lo_open=True)
+    endurance: float | None = _u(None, "programming pulses a device survives", "programming pulses a device survives",
+                                 lo=1.0, sweep=False)
 
+    card_section: ClassVar[str | None] = "update"
+    card_doc: ClassVar[str] = ("pulsed update of one device (learning in place, physnn.crossbar.update); states and "
+                               "steps in normalised weight units: conductance change / (g_max - g_min)")
     #: card ``[update].model`` name of the class
-    card_model: ClassVar[str] = ""
+    card_model: ClassVar[str | None] = ""
+    #: card keys that stand for no one field (read by :meth:`from_card`): their schema entries
+    card_keys: ClassVar[dict[str, dict[str, Any]]] = {
+        "direction": dict(units=None, kind="str", choices=("bidirectional", "set_only"),
+                          doc="set_only: one-sided (PCM SET) devices used as a pair with refresh"),
+        "noise": dict(units=None, kind="str", choices=("multiplicative", "additive"),
+                      doc="cycle-to-cycle noise: relative to the step (aihwkit mult_noise) or to dw_min"),
+    }
 
     def __post_init__(self) -> None:
         if type(self) is AbstractUpdateModel:
             raise TypeError("AbstractUpdateModel is abstract: use ConstantStep, LinearStep, SoftBounds, ExpStep or PowStep")
-        _num(self.dw_min, "dw_min", lo=0.0, lo_open=True)
-        _num(self.up_down, "up_down", lo=-1.0, hi=1.0, lo_open=True, hi_open=True)
-        _num(self.w_min, "w_min")
-        _num(self.w_max, "w_max")
+        super().__post_init__()          # every field's own range (its metadata)
+        for name in ("w_min", "w_max"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise (ValueError if isinstance(v, float) else TypeError)(f"{name}={v!r}: expected a finite number")
         if self.w_min >= self.w_max:
             raise ValueError(f"w_min={self.w_min!r}: must be < w_max={self.w_max!r}")
         if not self.w_min <= 0.0 < self.w_max:
@@ -138,21 +157,12 @@ class AbstractUpdateModel:
                              "for a one-sided device)")
         if self.dw_min >= self.w_max - self.w_min:
             raise ValueError(f"dw_min={self.dw_min!r}: must be smaller than the range w_max - w_min")
-        for name in ("gamma_up", "gamma_down"):
-            _num(getattr(self, name), name)
-        for name in ("dw_min_std", "dw_min_dtod", "up_down_dtod", "w_max_dtod", "w_min_dtod", "gamma_dtod"):
-            _num(getattr(self, name), name, lo=0.0)
-        for name in ("set_only", "c2c_additive"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if self.reset_value is not None:
             _num(self.reset_value, "reset_value", lo=self.w_min, hi=self.w_max)
         if self.refresh_threshold is not None:
             if not self.set_only:
                 raise ValueError("refresh_threshold: only a set_only device is refreshed")
-            _num(self.refresh_threshold, "refresh_threshold", lo=0.0, hi=self.w_max, lo_open=True)
-        if self.endurance is not None:
-            _num(self.endurance, "endurance", lo=1.0)
+            _num(self.refresh_threshold, "refresh_threshold", lo=0.0, hi=self.w_max)
 
     # -- step law (subclasses) ----------------------------------------------------------------
     def up_step(self, w: torch.Tensor, p: PulseParams) -> torch.Tensor:  # pragma: no cover - abstract
@@ -191,12 +201,9 @@ class AbstractUpdateModel:
         if sec["model"] != cls.card_model:
             raise ValueError(f"card: [update].model of {card.name!r} is {sec['model']!r}, not {cls.card_model!r} "
                              f"({cls.__name__}); use physnn.crossbar.update.update_model_from_card")
-        names = {f.name for f in fields(cls)} - {"set_only", "c2c_additive"}
-        kw: dict[str, Any] = {k: v for k, v in sec.items() if k in names}
-        kw["set_only"] = sec.get("direction", "bidirectional") == "set_only"
-        kw["c2c_additive"] = sec.get("noise", "multiplicative") == "additive"
-        kw.update(overrides)
-        return cls(**kw)
+        kw = {"set_only": sec.get("direction", "bidirectional") == "set_only",
+              "c2c_additive": sec.get("noise", "multiplicative") == "additive"}
+        return cls(**params_from_card(cls, card, **{**kw, **overrides}))
 
     def sample_params(self, shape: tuple[int, ...] | torch.Size, *, generator: torch.Generator | None = None,
                       dtype: torch.dtype = torch.float32, device: Any = None) -> PulseParams:

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import torch
 
+from ..params import param
 from .base import AbstractUpdateModel, PulseParams
 
 __all__ = ["ExpStep"]
@@ -23,15 +24,9 @@ __all__ = ["ExpStep"]
 class ExpStep(AbstractUpdateModel):
     """Exponentially decaying step (rates ``gamma_up``, ``gamma_down`` >= 0; normalised weight units)."""
 
-    gamma_up: float = 2.0
-    gamma_down: float = 2.0
+    gamma_up: float = param(2.0, units="1", long_name="decay rate of the up step", doc="decay rate of the up step", lo=0.0)
+    gamma_down: float = param(2.0, units="1", long_name="decay rate of the down step", doc="decay rate of the down step", lo=0.0)
     card_model: ClassVar[str] = "exp_step"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("gamma_up", "gamma_down"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be >= 0")
 
     def up_step(self, w: torch.Tensor, p: PulseParams) -> torch.Tensor:
         u = (w - p.w_min) / (p.w_max - p.w_min)

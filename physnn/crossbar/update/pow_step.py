@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import torch
 
+from ..params import param
 from .base import AbstractUpdateModel, PulseParams
 
 __all__ = ["PowStep"]
@@ -23,15 +24,9 @@ __all__ = ["PowStep"]
 class PowStep(AbstractUpdateModel):
     """Step ``∝ (distance to the bound)^gamma`` (``gamma_up``, ``gamma_down`` > 0; normalised weight units)."""
 
-    gamma_up: float = 1.0
-    gamma_down: float = 1.0
+    gamma_up: float = param(1.0, units="1", long_name="exponent of the up step", doc="exponent of the up step", lo=0.0, lo_open=True)
+    gamma_down: float = param(1.0, units="1", long_name="exponent of the down step", doc="exponent of the down step", lo=0.0, lo_open=True)
     card_model: ClassVar[str] = "pow_step"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("gamma_up", "gamma_down"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be > 0")
 
     def up_step(self, w: torch.Tensor, p: PulseParams) -> torch.Tensor:
         v = ((p.w_max - w) / (p.w_max - p.w_min)).clamp(min=0.0)
