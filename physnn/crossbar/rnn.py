@@ -294,18 +294,13 @@ class AnalogRNNCellBase(nn.Module):
         if tile is not None and not isinstance(tile, TileMapping):
             raise TypeError(f"tile: expected a TileMapping or None, got {type(tile).__name__}")
         self.tile = tile
-        if tile is None:
-            self.ih = AnalogLinear(input_size, g, bias=bias, config=config, ensemble=ensemble, generator=generator,
-                                   backend=backend, device=device, dtype=dtype)
-        else:
-            self.ih = TiledAnalogLinear(input_size, g, bias=bias, config=config, tile=tile, ensemble=ensemble,
-                                        generator=generator, backend=backend, device=device, dtype=dtype)
-        if tile is None:
-            self.hh = AnalogLinear(hidden_size, g, bias=bias, config=config, ensemble=ensemble, generator=generator,
-                                   backend=backend, device=device, dtype=dtype)
-        else:
-            self.hh = TiledAnalogLinear(hidden_size, g, bias=bias, config=config, tile=tile, ensemble=ensemble,
-                                        generator=generator, backend=backend, device=device, dtype=dtype)
+        def array(n_in: int) -> AnalogLinear | TiledAnalogLinear:
+            kw = dict(bias=bias, config=config, ensemble=ensemble, generator=generator, backend=backend, device=device,
+                      dtype=dtype)
+            return AnalogLinear(n_in, g, **kw) if tile is None else TiledAnalogLinear(n_in, g, tile=tile, **kw)
+
+        self.ih = array(input_size)
+        self.hh = array(hidden_size)
         kinds = [k for k in self.gate_kinds for _ in range(hidden_size)]
         self.gate_act = _GateActivation(kinds, self.activations, ensemble, generator)
         self.state_act = _GateActivation([_TANH] * hidden_size, self.activations, ensemble, generator)
