@@ -431,7 +431,7 @@ def program_ramp(design: RampDesign, devices: RampDevices, *, ensemble: int | No
 
         g = apply_programming_noise(g_t, devices.programming_noise, generator=generator)
         g = torch.clamp(g, min=0.0)  # a conductance cannot be negative (physical bound, not a clip of data)
-    if stuck_on is not None:
+    if stuck_on is not None and stuck_off is not None:      # the fault masks come together
         g = torch.where(stuck_on, torch.full_like(g, design.g_max), g)
         g = torch.where(stuck_off, torch.full_like(g, design.g_min), g)
     if devices.calibrate_bias and design.n_bias_devices > 0 and devices.programming_noise is not None:
@@ -451,7 +451,7 @@ def _calibrate_bias(design: RampDesign, devices: RampDevices, g: torch.Tensor, r
     delta = ((t_now - t_ideal) * wt).sum(-1, keepdim=True) / wt.sum()  # input units
     is_bias = role == m
     ok = is_bias.clone()
-    if stuck_on is not None:
+    if stuck_on is not None and stuck_off is not None:
         ok &= ~(stuck_on | stuck_off)
     span = design.g_max - design.g_min
     b_now = ((g - design.g_min) * is_bias).sum(-1, keepdim=True)
@@ -606,7 +606,7 @@ class ThresholdLookup:
     def _params(self, ndim: int) -> tuple[Any, ...]:
         p = self._cache.get(ndim)
         if p is None:
-            vals = [self.inv, self.shift, self.low, self.high]
+            vals: list[Any] = [self.inv, self.shift, self.low, self.high]
             if self.ensemble is None:
                 vals = [v[0] for v in vals]
             else:
@@ -663,6 +663,9 @@ class RampADCActivation(nn.Module):
     Construction solves the ramp and programs it once (ideal devices -> exact thresholds).
     Call :meth:`program` again to draw a new programming event.
     """
+
+    levels: torch.Tensor          #: output levels (buffer), output units
+    thresholds: torch.Tensor      #: programmed, noise-free thresholds (buffer), input units
 
     def __init__(self, config: RampADC, *, ensemble: int | None = None,
                  generator: torch.Generator | None = None):

@@ -41,7 +41,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -123,12 +123,12 @@ class RampActivations:
 
     def sigmoid_adc(self) -> RampADC:
         """The sigmoid ramp ADC config."""
-        return RampADC(function=torch.sigmoid, bits=self.bits, x_range=self.sigmoid_range,
+        return RampADC(function=torch.sigmoid, bits=self.bits, x_range=cast("tuple[float, float]", self.sigmoid_range),
                        y_range=self.sigmoid_levels, devices=self.devices)
 
     def tanh_adc(self) -> RampADC:
         """The tanh ramp ADC config."""
-        return RampADC(function=torch.tanh, bits=self.bits, x_range=self.tanh_range,
+        return RampADC(function=torch.tanh, bits=self.bits, x_range=cast("tuple[float, float]", self.tanh_range),
                        y_range=self.tanh_levels, devices=self.devices)
 
 
@@ -161,6 +161,7 @@ class _GateActivation(nn.Module):
     def __init__(self, kinds: list[int], activations: Any, ensemble: int | None,
                  generator: torch.Generator | None):
         super().__init__()
+        ramp_list: list[RampADCActivation] = []
         self.activations = activations
         self.ensemble = ensemble
         self.kinds_list = list(kinds)
@@ -174,12 +175,13 @@ class _GateActivation(nn.Module):
         self.ramps = nn.ModuleList()
         self.closed_form = False
         if isinstance(activations, RampActivations):
-            self.ramps.append(RampADCActivation(activations.sigmoid_adc(), ensemble=ensemble, generator=generator))
-            self.ramps.append(RampADCActivation(activations.tanh_adc(), ensemble=ensemble, generator=generator))
+            ramp_list = [RampADCActivation(activations.sigmoid_adc(), ensemble=ensemble, generator=generator),
+                         RampADCActivation(activations.tanh_adc(), ensemble=ensemble, generator=generator)]
+            self.ramps.extend(ramp_list)
             dev = activations.devices
             ideal_dev = dev.programming_noise is None and dev.read_noise is None and dev.faults is None
             inside = all(bool((r.design.thresholds > r.design.x_range[0]).all()
-                              and (r.design.thresholds < r.design.x_range[1]).all()) for r in self.ramps)
+                              and (r.design.thresholds < r.design.x_range[1]).all()) for r in ramp_list)
             self.closed_form = ideal_dev and inside
             if self.closed_form:
                 # f = alpha * sigmoid(beta x) + gamma: sigmoid (1, 1, 0), tanh (2, 2, -1)
@@ -187,14 +189,14 @@ class _GateActivation(nn.Module):
                 beta, a_, b_, y0, lsb = [], [], [], [], []
                 for k in kinds:
                     al, be, ga = coef[k]
-                    d = self.ramps[k].design
+                    d = ramp_list[k].design
                     step = d.direction * d.lsb
                     beta.append(be)
                     a_.append(al / step)
                     b_.append((ga - float(d.levels[0])) / step)
                     y0.append(float(d.levels[0]))
                     lsb.append(step)
-                self.m = float(self.ramps[0].design.n_steps)
+                self.m = float(ramp_list[0].design.n_steps)
                 for name, v in (("beta", beta), ("ca", a_), ("cb", b_), ("y0", y0), ("lsb", lsb)):
                     self.register_buffer(name, torch.tensor(v), persistent=False)
                 self.all_beta_one = all(b == 1.0 for b in beta)
@@ -216,7 +218,7 @@ class _GateActivation(nn.Module):
         return 1, par, self.m
 
     def program(self, generator: torch.Generator | None = None) -> None:
-        for r in self.ramps:
+        for r in self._ramp_list():
             r.program(generator)
         self._luts = {}
 
@@ -225,12 +227,16 @@ class _GateActivation(nn.Module):
         lut = self._luts.get(key)
         if lut is None:
             tables = []
-            for r in self.ramps:
+            for r in self._ramp_list():
                 d = r.design
                 tables.append((r.thresholds.to(x.device), float(d.levels[0]), d.direction * d.lsb))
             lut = ThresholdLookup(tables, columns=self.kinds_list, dtype=x.dtype)
             self._luts[key] = lut
         return lut
+
+    def _ramp_list(self) -> list[RampADCActivation]:
+        # the registered ramp columns (sigmoid, tanh), typed
+        return [cast(RampADCActivation, r) for r in self.ramps]
 
     def ideal(self, x: torch.Tensor) -> torch.Tensor:
         if len(self.runs) == 1:
@@ -254,7 +260,7 @@ class _GateActivation(nn.Module):
             return self.ideal(x)
         if self.closed_form:
             y = self._closed(x.detach())
-        elif any(r.config.devices.read_noise is not None for r in self.ramps):
+        elif any(r.config.devices.read_noise is not None for r in self._ramp_list()):
             # one read of each ramp column per conversion (slow path, exact device model)
             with torch.no_grad():
                 parts = [self.ramps[k](x[..., a:b].detach()) for a, b, k in self.runs]
@@ -275,6 +281,10 @@ class AnalogRNNCellBase(nn.Module):
 
     n_gates = 1
     gate_kinds: tuple[int, ...] = (_TANH,)
+    ih: AnalogLinear | TiledAnalogLinear
+    hh: AnalogLinear | TiledAnalogLinear
+    gate_act: _GateActivation | None
+    state_act: _GateActivation
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, config: CrossbarConfig,
                  activations: Any = None, ensemble: int | None = None,
@@ -305,7 +315,8 @@ class AnalogRNNCellBase(nn.Module):
         self.gate_act = _GateActivation(kinds, self.activations, ensemble, generator)
         self.state_act = _GateActivation([_TANH] * hidden_size, self.activations, ensemble, generator)
         # gradient-carrying recurrent weights of the current training sequence
-        self._train_w: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        # (W_hh^T, b_hh, output noise std, abs-max input scaling) of a training sequence
+        self._train_w: tuple[torch.Tensor, torch.Tensor | None, float, bool] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -337,11 +348,13 @@ class AnalogRNNCellBase(nn.Module):
             if isinstance(m, TiledAnalogLinear):
                 m.copy_weight_(w)
                 for t in m.tiles:
-                    t.reset_devices()
+                    cast(AnalogLinear, t).reset_devices()
             else:
                 m.weight.copy_(w)
                 m.reset_devices()
         if b_ih is not None:
+            if b_hh is None or self.ih.bias is None or self.hh.bias is None:
+                raise ValueError("b_ih, b_hh: give both biases, and only to a cell built with bias=True")
             self.ih.bias.copy_(b_ih)
             self.hh.bias.copy_(b_hh)
         return self
@@ -372,19 +385,18 @@ class AnalogRNNCellBase(nn.Module):
         """
         if self.training:
             hh = self.hh
-            tiled = isinstance(hh, TiledAnalogLinear)
             with torch.no_grad():
                 hh.program()
                 w_prog = hh.programmed_weight()          # (E?, G, H) weight units
                 spec = hh.read_spec()
-            wf = hh.differentiable_weight() if tiled else hh.weight
+            wf = hh.differentiable_weight() if isinstance(hh, TiledAnalogLinear) else hh.weight
             w = wf + (w_prog - wf).detach()
             # output noise of a read in output units (noise codes times output units per code),
             # times the input's largest magnitude with abs-max input scaling (as a read); on tiles
             # an output is the sum of the partial sums of its row of tiles, each with its own noise
-            n_in = hh.grid[1] if tiled else 1
+            n_in = hh.grid[1] if isinstance(hh, TiledAnalogLinear) else 1
             sigma = float(spec.noise_std) * float(spec.scale.abs().mean()) * n_in ** 0.5
-            self._train_w = (w.transpose(-1, -2), hh.bias, sigma, bool(spec.abs_max))
+            self._train_w = (w.transpose(-1, -2), cast("torch.Tensor | None", hh.bias), sigma, bool(spec.abs_max))
         else:
             self._train_w = None
 
@@ -398,7 +410,7 @@ class AnalogRNNCellBase(nn.Module):
         if tw is None:
             if self.training:
                 self.begin_sequence()
-                tw = self._train_w
+                tw = cast("tuple[torch.Tensor, torch.Tensor | None, float, bool]", self._train_w)   # set by it
             elif key is None or self.hh.config.read_noise_per_forward:
                 return self.hh(h)
             elif isinstance(self.hh, TiledAnalogLinear):
@@ -417,6 +429,10 @@ class AnalogRNNCellBase(nn.Module):
             scale = sigma * h.detach().abs().amax(-1, keepdim=True) if abs_max else sigma
             y = y + scale * n
         return y
+
+    def step(self, xp: torch.Tensor, state: Any, key: int | None = None) -> Any:
+        """One step on the projected input ``xp`` (each cell's own; see the subclasses)."""
+        raise NotImplementedError
 
     def _one_step(self, x: torch.Tensor, state: Any, make_state: Any) -> Any:
         """One cell step on raw input ``x``: input projection, zero state if None (``make_state``
@@ -458,7 +474,7 @@ class AnalogRNNCellBase(nn.Module):
         return self.ih(self._check_x(x), shared_input=shared_input)
 
     @classmethod
-    def from_torch(cls, module: nn.Module, *, config: CrossbarConfig, activations: Any = None,
+    def from_torch(cls, module: nn.RNNCellBase, *, config: CrossbarConfig, activations: Any = None,
                    ensemble: int | None = None, generator: torch.Generator | None = None,
                    tile: TileMapping | None = None, backend: str | None = None) -> "AnalogRNNCellBase":
         """Copy the weights of the matching ``torch.nn`` cell (``LSTMCell``, ``GRUCell``, ``RNNCell``)."""
@@ -506,6 +522,8 @@ class AnalogLSTMCell(AnalogRNNCellBase):
     device, dtype
         Of the float parameters.
     """
+
+    gate_act: _GateActivation
 
     n_gates = 4
     gate_kinds = (_SIG, _SIG, _TANH, _SIG)
@@ -559,8 +577,9 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         bias = torch.zeros(0, dtype=dt) if b is None else b.detach().to(dt).contiguous()
         k = np.array(keys, dtype=np.uint64).reshape(-1)
         t_tab, d_tab = noise_tables(dt)
-        gm, gp, gmm = self.gate_act.loop_params()
-        sm, sp, smm = self.state_act.loop_params()
+        # the compiled loop is chosen only where both have loop parameters (see the caller)
+        gm, gp, gmm = cast("tuple[int, np.ndarray, float]", self.gate_act.loop_params())
+        sm, sp, smm = cast("tuple[int, np.ndarray, float]", self.state_act.loop_params())
         lstm_loop.lstm_sequence(
             xs, w, spec.scale.reshape(-1).expand(E).contiguous(), bias, h, c, out, (k & 0xFFFFFFFF).astype(np.uint32), (k >> 32).astype(np.uint32),
             t_tab.numpy(), d_tab.numpy(), float(spec.in_step), float(spec.in_levels or -1.0), bool(spec.abs_max),
@@ -606,6 +625,8 @@ class AnalogGRUCell(AnalogRNNCellBase):
 
 class AnalogRNNCell(AnalogRNNCellBase):
     """Elman cell on crossbars with tanh: ``forward(x, h) -> h'`` like ``torch.nn.RNNCell``."""
+
+    gate_act: _GateActivation
 
     n_gates = 1
     gate_kinds = (_TANH,)
@@ -718,7 +739,7 @@ class _AnalogSequence(nn.Module):
         return out.transpose(td, td + 1)
 
     @classmethod
-    def from_torch(cls, module: nn.Module, *, config: CrossbarConfig, activations: Any = None,
+    def from_torch(cls, module: nn.RNNBase, *, config: CrossbarConfig, activations: Any = None,
                    ensemble: int | None = None, generator: torch.Generator | None = None,
                    tile: TileMapping | None = None, backend: str | None = None) -> "_AnalogSequence":
         """Copy the weights of a one-layer, unidirectional ``torch.nn.LSTM``/``GRU``/``RNN``
@@ -733,11 +754,11 @@ class _AnalogSequence(nn.Module):
             raise ValueError("module: LSTM projections (proj_size) are not supported")
         if isinstance(module, nn.RNN) and module.nonlinearity != "tanh":
             raise ValueError("module: only tanh Elman RNNs are supported")
+        w_ih, w_hh = cast(torch.Tensor, module.weight_ih_l0), cast(torch.Tensor, module.weight_hh_l0)
         new = cls(module.input_size, module.hidden_size, module.bias, batch_first=module.batch_first,
                   config=config, activations=activations, ensemble=ensemble, generator=generator, tile=tile,
-                  backend=backend, device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype)
-        new.cell.copy_weights_(module.weight_ih_l0, module.weight_hh_l0, getattr(module, "bias_ih_l0", None),
-                               getattr(module, "bias_hh_l0", None))
+                  backend=backend, device=w_ih.device, dtype=w_ih.dtype)
+        new.cell.copy_weights_(w_ih, w_hh, getattr(module, "bias_ih_l0", None), getattr(module, "bias_hh_l0", None))
         return new
 
 

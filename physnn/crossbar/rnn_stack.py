@@ -26,7 +26,7 @@ An unbatched input needs a batch dimension with an ensemble.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -69,29 +69,33 @@ class _StackedAnalog(nn.Module):
                          tile=tile, backend=backend, device=device, dtype=dtype)
             for k in range(num_layers) for _ in range(D))
 
+    def sequences(self) -> list[AnalogLSTM | AnalogGRU | AnalogRNN]:
+        """The one-layer, one-direction sequence modules, in torch's order (layer-major, forward first)."""
+        return [cast("AnalogLSTM | AnalogGRU | AnalogRNN", s) for s in self.layers]
+
     @property
     def ensemble(self) -> int | None:
-        return self.layers[0].ensemble
+        return self.sequences()[0].ensemble
 
     @property
     def n_tiles(self) -> int:
         """Arrays per chip over all layers and directions."""
-        return sum(s.cell.n_tiles for s in self.layers)
+        return sum(s.cell.n_tiles for s in self.sequences())
 
     @property
     def devices(self) -> int:
         """Conductance devices programmed per chip over all layers and directions."""
-        return sum(s.cell.devices for s in self.layers)
+        return sum(s.cell.devices for s in self.sequences())
 
     def program(self, generator: torch.Generator | None = None) -> "_StackedAnalog":
         """Programming event of every layer and direction (in torch's order)."""
-        for s in self.layers:
+        for s in self.sequences():
             s.program(generator)
         return self
 
     def set_time(self, t_inference: float, generator: torch.Generator | None = None) -> "_StackedAnalog":
         """Move every crossbar to ``t_inference`` s after programming."""
-        for s in self.layers:
+        for s in self.sequences():
             s.set_time(t_inference, generator)
         return self
 
@@ -118,12 +122,12 @@ class _StackedAnalog(nn.Module):
         new = cls(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
                   module.dropout, module.bidirectional, config=config, tile=tile, activations=activations,
                   ensemble=ensemble, generator=generator, backend=backend, device=module.weight_ih_l0.device,
-                  dtype=module.weight_ih_l0.dtype)
+                  dtype=cast(torch.Tensor, module.weight_ih_l0).dtype)
         D = 2 if module.bidirectional else 1
         for k in range(module.num_layers):
             for d in range(D):
                 sfx = f"_l{k}" + ("_reverse" if d else "")
-                new.layers[k * D + d].cell.copy_weights_(
+                new.sequences()[k * D + d].cell.copy_weights_(
                     getattr(module, "weight_ih" + sfx), getattr(module, "weight_hh" + sfx),
                     getattr(module, "bias_ih" + sfx, None), getattr(module, "bias_hh" + sfx, None))
         new.train(module.training)

@@ -73,8 +73,8 @@ class PulseParams(NamedTuple):
     def shape(self) -> torch.Size:
         return self.dw_up.shape
 
-    def index(self, idx: torch.Tensor) -> "PulseParams":
-        """Parameters of the devices at flat indices ``idx``."""
+    def take(self, idx: torch.Tensor) -> "PulseParams":
+        """Parameters of the devices at flat indices ``idx`` (not ``index``: that is the tuple's own method)."""
         return PulseParams(self.model, *(t.reshape(-1)[idx] for t in self[1:]))
 
 
@@ -334,7 +334,7 @@ def _pulse_loop(w: torch.Tensor, n: torch.Tensor, params: PulseParams, generator
     if idx.numel() == 0:
         return out
     nf = n.reshape(-1)[idx]
-    p = params.index(idx)
+    p = params.take(idx)
     up = nf > 0
     left = nf.abs()
     wf = out.reshape(-1)[idx]

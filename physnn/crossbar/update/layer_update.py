@@ -17,7 +17,7 @@ leaves the array as it was.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -120,7 +120,7 @@ def _write(layer, model, p, states: torch.Tensor, up: torch.Tensor, down: torch.
     else:
         net = up - down
     if model.set_only:
-        n = torch.stack((up, down), dim)                          # up pulses on g+, "down" as SET of g-
+        n = torch.stack((up, cast(torch.Tensor, down)), dim)      # up pulses on g+, "down" as SET of g- (set above)
         _check_endurance(layer, model, n)
         u = apply_pulses_unchecked(states, n, p, generator=gen)
         refresh = torch.zeros(up.shape, dtype=torch.bool, device=up.device)

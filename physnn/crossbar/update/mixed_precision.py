@@ -49,8 +49,9 @@ class MixedPrecision:
         for i, (l, g) in enumerate(zip(self.layers, grads)):
             eps = l.config.update.dw_min
             chi = (-self.lr / float(l.w_max)) * g
-            if self.chi_[i] is not None:
-                chi = self.chi_[i] + chi
+            prev = self.chi_[i]
+            if prev is not None:
+                chi = prev + chi
             n = torch.trunc(chi / eps)
             if self.max_pulses is not None:
                 n = n.clamp(-self.max_pulses, self.max_pulses)

@@ -135,9 +135,12 @@ def outer_pulse_counts(x: torch.Tensor, d: torch.Tensor, lr: float, dw_min: floa
         a = b = torch.full_like(xm, math.sqrt(c))
     px = (x.abs() * a).clamp(max=1.0)                               # (E?, B, in)
     pd = (d.abs() * b).clamp(max=1.0)                               # (E?, B, out)
-    kw = {"generator": generator, "dtype": x.dtype, "device": x.device}
-    bx = (torch.rand((*px.shape[:-1], bl, px.shape[-1]), **kw) < px.unsqueeze(-2)).to(x.dtype)   # (E?, B, bl, in)
-    bd = (torch.rand((*pd.shape[:-1], bl, pd.shape[-1]), **kw) < pd.unsqueeze(-2)).to(x.dtype)
+    def bits(p: torch.Tensor) -> torch.Tensor:           # (E?, B, bl, n) Bernoulli(p) pulse bits
+        u = torch.rand((*p.shape[:-1], bl, p.shape[-1]), generator=generator, dtype=x.dtype, device=x.device)
+        return (u < p.unsqueeze(-2)).to(x.dtype)
+
+    bx = bits(px)                                                   # (E?, B, bl, in)
+    bd = bits(pd)
     sx = (x > 0).unsqueeze(-2)
     sd = (d > 0).unsqueeze(-2)
     xp, xn = (bx * sx).flatten(-3, -2), (bx * ~sx).flatten(-3, -2)     # (E?, B*bl, in)
