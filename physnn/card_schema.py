@@ -13,7 +13,7 @@ it to the SI unit named here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +81,10 @@ class _Sections(MutableMapping):
             from .params_table import CARD_SECTIONS
 
             self._derived = True
-            for name, d in CARD_SECTIONS.items():
+            # generated plain data: each section a dict of required (bool), doc (str) and fields
+            # (field name -> Field's keyword arguments)
+            table: Mapping[str, Mapping[str, Any]] = CARD_SECTIONS
+            for name, d in table.items():
                 sec = Section(fields={k: Field(**f) for k, f in d["fields"].items()}, required=d["required"],
                               doc=d["doc"])
                 if name in self._d:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from ._compat import tomllib
 from ._resources import search_path
@@ -114,7 +114,8 @@ class DeviceCard(Mapping):
 
     def get_value(self, section: str, name: str, default: Any = None) -> Any:
         """``[section].name`` in SI units, or ``default`` when the card lacks it."""
-        return self._values.get(section, {}).get(name, default)
+        values = self._values.get(section)
+        return default if values is None else values.get(name, default)
 
     @property
     def sources(self) -> Mapping[str, str]:
@@ -219,7 +220,7 @@ def parse_card(text: str, *, path: Path | str | None = None,
         sources[key] = val
 
     meta: dict[str, str] = {}
-    sections: dict[str, dict[str, Any]] = {}
+    parsed: dict[str, dict[str, Any]] = {}
     for sec, table in raw.items():
         if sec == "sources":
             continue
@@ -257,32 +258,34 @@ def parse_card(text: str, *, path: Path | str | None = None,
             if not isinstance(src, str) or not src.strip():
                 raise fail(sec, key, "missing 'source' (give it here or as the section's `source`)")
             src = _resolve_source(src, sources, lambda m: fail(sec, key, m))
-            factor = unit_factor(str(val["units"]), spec.units)
+            units = cast(str, spec.units)  # (a number's field has a unit; None is a string field's)
+            factor = unit_factor(str(val["units"]), units)
             if factor is None:
                 raise fail(sec, key, f"units {val['units']!r} cannot be converted to {spec.units!r}")
             try:
                 number = _check_number(val["value"], spec, "value")
+                # (_check_number: a tuple for a vector field, else a number)
                 if spec.kind == "vector":
-                    number = tuple(scale_exact(v, factor) for v in number)
+                    number = tuple(scale_exact(v, factor) for v in cast("tuple[float, ...]", number))
                     for v in number:
                         _check_range(v, spec, "entry")
                 else:
                     if spec.kind == "int" and factor != 1.0:
                         raise ValueError(f"integer quantity must be given in {spec.units!r}")
-                    number = scale_exact(number, factor)
+                    number = scale_exact(cast(float, number), factor)
                     _check_range(number, spec, "value")
             except ValueError as exc:
                 raise fail(sec, key, str(exc)) from None
-            out[key] = Quantity(number, spec.units, src, str(val.get("note", "")))
+            out[key] = Quantity(number, units, src, str(val.get("note", "")))
         for key, spec in schema.fields.items():
             if spec.required and key not in out:
                 raise fail(sec, None, f"missing required key {key!r} ({spec.doc or spec.units})")
         if sec == "card":
             meta = out
         else:
-            sections[sec] = out
+            parsed[sec] = out
 
-    cond = sections["conductance"]
+    cond = parsed["conductance"]
     if cond["g_min"].value >= cond["g_max"].value:
         raise fail("conductance", "g_min", f"g_min={cond['g_min'].value} S must be < g_max={cond['g_max'].value} S")
     if path is not None and Path(path).stem != meta["name"]:
@@ -291,7 +294,7 @@ def parse_card(text: str, *, path: Path | str | None = None,
                    f"name {meta['name']!r} must equal the file name {stem!r} (a card is looked up by its "
                    f"file name, so the two must agree): set name = \"{stem}\" in [card], or rename the file "
                    f"to {meta['name']}.toml")
-    return DeviceCard(meta, sections, sources, Path(path) if path is not None else None)
+    return DeviceCard(meta, parsed, sources, Path(path) if path is not None else None)
 
 
 def _find(name: str) -> Path:

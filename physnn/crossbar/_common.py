@@ -67,7 +67,8 @@ def symmetric_quantize(x: torch.Tensor, bits: int, bound: float | torch.Tensor) 
     """
     half = float(2 ** (bits - 1) - 1)
     step = bound / half
-    xc = torch.clamp(x, -bound, bound)
+    # (torch's overloads of clamp take both bounds as tensors or both as numbers)
+    xc = torch.clamp(x, -bound, bound) if isinstance(bound, torch.Tensor) else torch.clamp(x, -bound, bound)
     return round_ste(xc / step) * step
 
 
@@ -76,6 +77,8 @@ class SymmetricLevels:
     ``±full scale``; subclasses name their full-scale field in ``_full_scale``."""
 
     _full_scale = ""
+    # a field of each subclass (a dataclass); declared here for the properties below
+    bits: int
 
     def __post_init__(self) -> None:
         check_params(self)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from .adc import ADC
 from .dac import DAC
@@ -229,7 +229,9 @@ class CrossbarConfig:
     def replace(self, **changes: Any) -> "CrossbarConfig":
         """A copy with ``changes`` (``dataclasses.replace``; the mapping follows a new range)."""
         if "range" in changes and "mapping" not in changes:
-            changes["mapping"] = type(self.mapping)(changes["range"])
+            # (never None after __post_init__)
+            mapping = cast("DifferentialPair | ReferenceColumn", self.mapping)
+            changes["mapping"] = type(mapping)(changes["range"])
         return replace(self, **changes)
 
     def without(self, *effects: str) -> "CrossbarConfig":
@@ -367,8 +369,9 @@ def from_aihwkit(rpu_config: Any) -> CrossbarConfig:
                             g_max=g_max, g_max_reference=ref, scale=float(nm.prog_noise_scale))
     # the drift and 1/f fit coefficients are constants of PCMLikeNoiseModel; the card copies them
     base = CrossbarConfig.from_card("pcm_aihwkit")
-    drift = replace(base.drift, t0=float(nm.t_0), g_ref=g_max, scale=float(nm.drift_scale))
-    read = replace(base.read_noise, t_read=float(nm.t_read), g_ref=g_max, t0=float(nm.t_0),
+    # (the card has both sections)
+    drift = replace(cast(Drift, base.drift), t0=float(nm.t_0), g_ref=g_max, scale=float(nm.drift_scale))
+    read = replace(cast(ReadNoise, base.read_noise), t_read=float(nm.t_read), g_ref=g_max, t0=float(nm.t_0),
                    scale=float(nm.read_noise_scale))
 
     f = rpu_config.forward

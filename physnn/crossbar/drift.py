@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import torch
 
@@ -39,10 +39,10 @@ _ZERO_CLIP = 1e-7  # floor of g/g_ref inside the log (zero conductance -> finite
 def _pair(v: Any, name: str) -> tuple[float, float]:
     if v is None or len(v) != 2:
         raise ValueError(f"{name}={v!r}: the pcm_lognormal model needs two coefficients (slope, offset)")
-    out = tuple(float(x) for x in v)
-    if not all(math.isfinite(x) for x in out):
+    a, b = (float(x) for x in v)
+    if not (math.isfinite(a) and math.isfinite(b)):
         raise ValueError(f"{name}={v!r}: must be finite")
-    return out  # type: ignore[return-value]
+    return a, b
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,12 @@ class Drift(AbstractDeviceEffect):
 
 def drift_exponent_stats(g: torch.Tensor, cfg: Drift) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of the (unfolded) normal that nu is drawn from, per entry of ``g``."""
+    # (Drift.__post_init__: the fields of the model in use are not None)
     if cfg.model == "power_law":
-        return torch.full_like(g, cfg.nu), torch.full_like(g, cfg.nu_std)
-    lg = torch.log(torch.clamp(g.abs() / cfg.g_ref, min=_ZERO_CLIP))
-    a0, a1 = cfg.nu_mean_coeffs
-    b0, b1 = cfg.nu_std_coeffs
+        return torch.full_like(g, cast(float, cfg.nu)), torch.full_like(g, cfg.nu_std)
+    lg = torch.log(torch.clamp(g.abs() / cast(float, cfg.g_ref), min=_ZERO_CLIP))
+    a0, a1 = cast("tuple[float, float]", cfg.nu_mean_coeffs)
+    b0, b1 = cast("tuple[float, float]", cfg.nu_std_coeffs)
     mu = torch.clamp(a0 * lg + a1, cfg.nu_mean_min, cfg.nu_mean_max)
     sd = torch.clamp(b0 * lg + b1, cfg.nu_std_min, cfg.nu_std_max)
     return mu, sd

@@ -36,9 +36,9 @@ class LinearIV(AbstractDeviceEffect):
         return True
 
     @classmethod
-    def from_card(cls, card: Any) -> "LinearIV":
-        """A ``LinearIV`` (any card; kept for a uniform interface)."""
-        return cls()
+    def from_card(cls, card: Any, **overrides: Any) -> "LinearIV":
+        """A ``LinearIV`` (any card; kept for a uniform interface; it has no field to override)."""
+        return cls(**overrides)
 
 
 @dataclass(frozen=True)
@@ -59,15 +59,15 @@ class SinhIV(AbstractDeviceEffect):
                         doc="sinh: voltage scale of the nonlinearity")
 
     @classmethod
-    def from_card(cls, card: Any) -> "SinhIV":
-        """From ``[iv]`` of a card whose ``model = "sinh"``."""
+    def from_card(cls, card: Any, **overrides: Any) -> "SinhIV":
+        """From ``[iv]`` of a card whose ``model = "sinh"``; ``overrides``: any field."""
         from ..cards import load_card
 
         card = load_card(card)
         sec = card["iv"]
         if sec["model"] != "sinh" or "v_nl" not in sec:
             raise ValueError(f"card {card.name!r}: [iv] must have model = 'sinh' and v_nl for SinhIV")
-        return cls(v_nl=sec["v_nl"])
+        return cls(**{"v_nl": sec["v_nl"], **overrides})
 
 
 def iv_from_card(card: Any) -> LinearIV | SinhIV:

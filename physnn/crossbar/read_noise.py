@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import torch
 
@@ -101,13 +101,16 @@ class ReadNoise(AbstractDeviceEffect):
 def read_noise_std(g: torch.Tensor, cfg: ReadNoise, *, t_inference: float = 0.0,
                    g_programmed: torch.Tensor | None = None) -> torch.Tensor:
     """Relative std ``sigma`` (dimensionless; std of g is ``scale * sigma * |g|``) per entry."""
+    # (ReadNoise.__post_init__: the fields of the model in use are not None)
     if cfg.model == "gaussian":
-        return torch.full_like(g, cfg.sigma_rel)
+        return torch.full_like(g, cast(float, cfg.sigma_rel))
+    q_coeff, g_ref, q_exponent = cast(float, cfg.q_coeff), cast(float, cfg.g_ref), cast(float, cfg.q_exponent)
+    t_read = cast(float, cfg.t_read)
     g_q = g if g_programmed is None else g_programmed
-    q = torch.clamp(cfg.q_coeff / torch.clamp((g_q.abs() / cfg.g_ref) ** cfg.q_exponent, min=_Q_FLOOR),
+    q = torch.clamp(q_coeff / torch.clamp((g_q.abs() / g_ref) ** q_exponent, min=_Q_FLOOR),
                     max=cfg.q_max)
     t = float(t_inference) + cfg.t0
-    log_term = math.log((t + cfg.t_read) / (2.0 * cfg.t_read)) if t > 0 else 0.0
+    log_term = math.log((t + t_read) / (2.0 * t_read)) if t > 0 else 0.0
     return q * math.sqrt(max(log_term, 0.0))
 
 
