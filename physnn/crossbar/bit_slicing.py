@@ -36,7 +36,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -199,8 +200,11 @@ class SlicedReadSpec:
     @property
     def cycles(self) -> int:
         """Input cycles per read."""
-        p, L = self.input_bits_per_cycle, self.slices[0].in_levels
-        return 1 if p is None else max(1, math.ceil(math.log2(L + 1) / p))
+        p = self.input_bits_per_cycle
+        if p is None:
+            return 1
+        L = cast(float, self.slices[0].in_levels)  # (__post_init__: input cycles need in_levels)
+        return max(1, math.ceil(math.log2(L + 1) / p))
 
     def with_key(self, key: int) -> "SlicedReadSpec":
         """The same spec with another noise key (shares the per-cycle specs)."""
@@ -213,15 +217,16 @@ class SlicedReadSpec:
     def cycle_specs(self) -> tuple[ReadSpec, ...]:
         """The spec each slice is read with: inputs are the (cycle) codes themselves (step 1, no
         input scaling), the weights in output codes per cycle code, no bias."""
-        cs = self.memo.get("cycle")
+        memo: dict[str, Any] = getattr(self, "memo")  # (set by __post_init__; not a field)
+        cs = memo.get("cycle")
         if cs is None:
             p = self.input_bits_per_cycle
             s0 = self.slices[0]
-            gain = 1.0 if p is None else s0.in_levels / (2 ** p - 1)
+            gain = 1.0 if p is None else cast(float, s0.in_levels) / (2 ** p - 1)
             levels = s0.in_levels if p is None else float(2 ** p - 1)
             cs = tuple(dataclasses.replace(s, weight=s.weight * gain if gain != 1.0 else s.weight, in_step=1.0,
                                            in_levels=levels, abs_max=False, iv=None, key=0) for s in self.slices)
-            self.memo["cycle"] = cs
+            memo["cycle"] = cs
         return cs
 
 
@@ -254,12 +259,12 @@ def sliced_read(spec: SlicedReadSpec, x: torch.Tensor, *, per_member: bool = Fal
     if p is None:
         T, xin, factors = 1, codes, (1.0,)
     else:
-        dig = input_cycles(codes, p, s0.in_levels)                    # (T, [E], M, in)
+        dig = input_cycles(codes, p, cast(float, s0.in_levels))  # (T, [E], M, in)
         T = dig.shape[0]
         n_in = x2.shape[-1]
         xin = dig.reshape(T * M, n_in) if x2.dim() == 2 else dig.transpose(0, 1).reshape(x2.shape[0], T * M, n_in)
         factors = tuple(2.0 ** (p * t) * (2 ** p - 1) / s0.in_levels for t in range(T))
-    total = None
+    total: torch.Tensor | None = None
     for j, cs in enumerate(spec.cycle_specs()):
         y = read(cs.with_key(slice_key(spec.key, j) if cs.noise_std > 0 else 0), xin, per_member=per_member,
                  backend=backend)                                    # ([E], T*M, out)
@@ -269,6 +274,7 @@ def sliced_read(spec: SlicedReadSpec, x: torch.Tensor, *, per_member: bool = Fal
             acc = acc + y[..., t, :, :] * factors[t]
         acc = acc * spec.significance[j]
         total = acc if total is None else total + acc
+    total = cast(torch.Tensor, total)  # (spec.slices is not empty)
     if s is not None:
         total = total * s
     if spec.bias is not None:
@@ -300,6 +306,9 @@ class SlicedAnalogLinear(nn.Module):
     backend : str, optional
         Read back end of the slice reads (see :func:`sliced_read`).
     """
+
+    # (a buffer registered in __init__, declared here for the type checker)
+    w_max: torch.Tensor
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, config: CrossbarConfig,
                  slicing: BitSlicing, ensemble: int | None = None, generator: torch.Generator | None = None,
@@ -345,7 +354,7 @@ class SlicedAnalogLinear(nn.Module):
         with torch.no_grad():
             layer.weight.copy_(w)
             if linear.bias is not None:
-                layer.bias.copy_(linear.bias)
+                cast(nn.Parameter, layer.bias).copy_(linear.bias)  # (made with a bias: linear has one)
         return layer
 
     @torch.no_grad()
@@ -362,7 +371,7 @@ class SlicedAnalogLinear(nn.Module):
             w_max = float(w.abs().max()) if w.numel() else 1.0
             w_max = w_max if w_max > 0 else 1.0
         self.w_max.fill_(w_max)
-        for layer, d in zip(self.slices, slice_weights(w, w_max, self.slicing)):
+        for layer, d in zip(cast("Iterable[AnalogLinear]", self.slices), slice_weights(w, w_max, self.slicing)):
             layer.weight.copy_(d)
             layer.program(gen)
         self._programmed_version = self.weight._version
@@ -373,7 +382,7 @@ class SlicedAnalogLinear(nn.Module):
         """Move every slice to ``t_inference`` s after programming (see ``AnalogLinear.set_time``)."""
         if self._programmed_version is None:
             self.program(generator)
-        for layer in self.slices:
+        for layer in cast("Iterable[AnalogLinear]", self.slices):
             layer.set_time(t_inference, generator if generator is not None else self.generator)
         return self
 
@@ -381,7 +390,7 @@ class SlicedAnalogLinear(nn.Module):
         """The sliced read of the programmed slices now (noise key 0)."""
         if self._programmed_version is None or self.weight._version != self._programmed_version:
             self.program()
-        specs = tuple(layer.read_spec(dtype, device) for layer in self.slices)
+        specs = tuple(layer.read_spec(dtype, device) for layer in cast("Iterable[AnalogLinear]", self.slices))
         memo = getattr(self, "_spec_memo", None)
         if memo is not None and len(memo[0]) == len(specs) and all(a is b for a, b in zip(memo[0], specs)) \
                 and memo[2] == (None if self.bias is None else self.bias._version):

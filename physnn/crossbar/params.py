@@ -294,7 +294,8 @@ def hooked_effects(cfg: Any, hook: str) -> Iterator[Any]:
     """The effects of ``cfg`` (switched on) whose class defines ``hook`` (``"on_program"`` or
     ``"on_read"``, see :class:`AbstractDeviceEffect`), in field order: how the layer runs an effect
     that has no hand-written place in its programming or read."""
-    for name in _hooked(type(cfg), hook):
+    cfg_cls: type = type(cfg)
+    for name in _hooked(cfg_cls, hook):
         eff = getattr(cfg, name)
         if eff is not None and hasattr(eff, hook):
             yield eff
@@ -349,7 +350,9 @@ def card_section_of(*classes: type, required: bool = False, extra: dict[str, Any
 
     out: dict[str, Any] = {}
     if len(classes) > 1:
-        names = tuple(c.card_model for c in classes)
+        # (class attributes of an effect class: AbstractDeviceEffect's or an update model's; classes
+        # sharing a section each name their model)
+        names = tuple(getattr(c, "card_model") for c in classes)
         out["model"] = Field(units=None, kind="str", choices=names, required=True)
     for cls in classes:
         for name, m in _params(cls):
@@ -360,14 +363,16 @@ def card_section_of(*classes: type, required: bool = False, extra: dict[str, Any
         for key, kw in getattr(cls, "card_keys", {}).items():
             out.setdefault(key, Field(**kw))
     out.update(extra or {})
-    return Section(fields=out, required=required, doc=classes[0].card_doc)
+    return Section(fields=out, required=required, doc=getattr(classes[0], "card_doc"))
 
 
 def card_sections(config_cls: type | None = None) -> dict[str, Any]:
     """``{section: Section}`` of every effect of ``config_cls`` (default ``CrossbarConfig``) that
     lives on a device card, derived from the fields' metadata."""
     if config_cls is None:
-        from .config import CrossbarConfig as config_cls
+        from .config import CrossbarConfig
+
+        config_cls = CrossbarConfig
     extra: dict[str, dict[str, Any]] = {}
     for name, m in _params(config_cls):
         key = m["card"]
@@ -391,7 +396,9 @@ def sweep_fields(config_cls: type | None = None) -> dict[str, tuple[str, str, bo
     """``{dotted field: (SI unit, long name, integer)}`` of every scalar number of ``config_cls``
     (default ``CrossbarConfig``) and of its effects: the ``config.*`` axes of a sweep."""
     if config_cls is None:
-        from .config import CrossbarConfig as config_cls
+        from .config import CrossbarConfig
+
+        config_cls = CrossbarConfig
     out: dict[str, tuple[str, str, bool]] = {}
 
     def add(prefix: str, cls: type) -> None:
@@ -437,7 +444,10 @@ def write_table() -> str:
     import importlib.util
     from pathlib import Path
 
-    path = Path(importlib.util.find_spec(TABLE_MODULE).origin)
+    spec = importlib.util.find_spec(TABLE_MODULE)
+    if spec is None or spec.origin is None:  # (a module of this package: found, from a file)
+        raise RuntimeError(f"{TABLE_MODULE}: not found as a file on the import path")
+    path = Path(spec.origin)
     path.write_text(table_source())
     return str(path)
 

@@ -18,7 +18,7 @@ Drawn once per programming event. Models (``sigma`` in S, ``g`` the target condu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import torch
 
@@ -94,16 +94,18 @@ class ProgrammingNoise(AbstractDeviceEffect):
 
 def programming_noise_std(g: torch.Tensor, cfg: ProgrammingNoise) -> torch.Tensor:
     """Std (S) of the programmed conductance around target ``g`` (before ``scale``)."""
+    # (ProgrammingNoise.__post_init__: the fields of the model in use are not None)
     if cfg.model == "polynomial":
-        x = g / cfg.g_max
-        sig = torch.full_like(g, cfg.coefficients[-1])
-        for c in reversed(cfg.coefficients[:-1]):  # Horner scheme (few coefficients)
+        g_max, coefficients = cast(float, cfg.g_max), cast("tuple[float, ...]", cfg.coefficients)
+        x = g / g_max
+        sig = torch.full_like(g, coefficients[-1])
+        for c in reversed(coefficients[:-1]):  # Horner scheme (few coefficients)
             sig = sig * x + c
-        ref = cfg.g_max if cfg.g_max_reference is None else cfg.g_max_reference
-        return sig * (cfg.g_max / ref)
+        ref = g_max if cfg.g_max_reference is None else cfg.g_max_reference
+        return sig * (g_max / ref)
     if cfg.model == "relative":
-        return cfg.sigma_rel * g.abs()
-    return torch.full_like(g, cfg.sigma_abs)
+        return cast(float, cfg.sigma_rel) * g.abs()
+    return torch.full_like(g, cast(float, cfg.sigma_abs))
 
 
 def apply_programming_noise(g: torch.Tensor, cfg: ProgrammingNoise, *,
