@@ -47,7 +47,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -188,16 +188,19 @@ class Axis:
         """Grid values in the spec's units (not yet SI)."""
         if self.values is not None:
             return np.asarray(self.values, dtype=float)
+        # (check_range: a grid range has start, stop and num)
+        start, stop, num = cast(float, self.start), cast(float, self.stop), cast(int, self.num)
         if self.scale == "log":
-            return np.geomspace(self.start, self.stop, self.num)
-        return np.linspace(self.start, self.stop, self.num)
+            return np.geomspace(start, stop, num)
+        return np.linspace(start, stop, num)
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
         """Map uniform numbers in [0, 1) into the range (spec units)."""
+        start, stop = cast(float, self.start), cast(float, self.stop)  # (check_range: a drawn range has both)
         if self.scale == "log":
-            lo, hi = math.log(self.start), math.log(self.stop)
+            lo, hi = math.log(start), math.log(stop)
             return np.exp(lo + u * (hi - lo))
-        return self.start + u * (self.stop - self.start)
+        return start + u * (stop - start)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -369,10 +372,11 @@ class SweepSpec:
         ``infos`` maps each axis field to its :class:`FieldInfo` (units, integer).
         """
         per_axis: list[np.ndarray] = []
-        factors = []
+        factors: list[float] = []
         for a in self.axes:
             info = infos[a.field]
-            fac = unit_factor(a.units, info.units) if a.units is not None else 1.0
+            # (the axes' units were checked against the fields' before: physnn.sweep.run.Layout)
+            fac = cast(float, unit_factor(a.units, info.units)) if a.units is not None else 1.0
             factors.append(fac)
         if self.design == "grid":
             for a, fac in zip(self.axes, factors):
@@ -383,7 +387,7 @@ class SweepSpec:
                 per_axis.append(v)
             mesh = np.meshgrid(*per_axis, indexing="ij")
             return per_axis, np.stack([m.ravel() for m in mesh], axis=-1)
-        n, k = int(self.samples), len(self.axes)
+        n, k = int(cast(int, self.samples)), len(self.axes)  # (__post_init__: a drawn design has samples)
         # design draws through the package's randomness policy: one torch generator from the
         # seed, numpy's from it (scipy's sampler wants one); see DESIGN_SAMPLER in digest
         from ..random import generator_from_seed, numpy_rng   # imports torch: only when drawing

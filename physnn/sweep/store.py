@@ -35,7 +35,7 @@ import socket
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -106,7 +106,7 @@ class FolderLock:
 
         self.path = Path(folder) / LOCK
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise SweepError(describe_os_error(exc, f"output {str(folder)!r}: cannot create its lock file")) from None
         try:
@@ -263,8 +263,8 @@ class Journal:
 
         self.folder = Path(folder)
         self.notes: list[str] = []
-        self.con = None
-        self.lock = None
+        self.con: sqlite3.Connection | None = None
+        self.lock: FolderLock | None = None
         where = f"output {str(self.folder)!r}"
         if self.folder.exists() and not self.folder.is_dir():
             raise SweepError(f"{where} exists and is not a folder")
@@ -323,10 +323,10 @@ class Journal:
         except (ValueError, AttributeError):
             pass
         try:
-            self.con = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
-            self.con.execute("PRAGMA journal_mode=WAL")
-            self.con.execute("PRAGMA synchronous=NORMAL")
-            self.con.execute("CREATE TABLE IF NOT EXISTS retried (idx INTEGER NOT NULL, error TEXT, at REAL)")
+            self.con = con = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("CREATE TABLE IF NOT EXISTS retried (idx INTEGER NOT NULL, error TEXT, at REAL)")
         except sqlite3.Error as exc:
             raise SweepError(describe_os_error(exc, f"{where}: cannot open {JOURNAL} for writing")) from None
         n = self.n_done()
@@ -347,12 +347,12 @@ class Journal:
                                      f"{DATASET}; restore the complete journal or choose another folder")
         if retry_failed:
             now_t = time.time()
-            self.con.execute("BEGIN IMMEDIATE")
-            failed = self.con.execute("SELECT idx, error FROM points WHERE status='failed'").fetchall()
-            self.con.executemany("INSERT INTO retried VALUES (?, ?, ?)", [(i, e, now_t) for i, e in failed])
-            self.con.execute("DELETE FROM log WHERE idx IN (SELECT idx FROM points WHERE status='failed')")
-            self.con.execute("DELETE FROM points WHERE status='failed'")
-            self.con.execute("COMMIT")
+            con.execute("BEGIN IMMEDIATE")
+            failed = con.execute("SELECT idx, error FROM points WHERE status='failed'").fetchall()
+            con.executemany("INSERT INTO retried VALUES (?, ?, ?)", [(i, e, now_t) for i, e in failed])
+            con.execute("DELETE FROM log WHERE idx IN (SELECT idx FROM points WHERE status='failed')")
+            con.execute("DELETE FROM points WHERE status='failed'")
+            con.execute("COMMIT")
             self.n_retried = len(failed)
 
     @staticmethod
@@ -381,46 +381,51 @@ class Journal:
                 pass
 
     # ------------------------------------------------------------------------------------------
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection (open from ``__init__`` until :meth:`close`)."""
+        return cast(sqlite3.Connection, self.con)
+
     def n_done(self) -> int:
-        return int(self.con.execute("SELECT count(*) FROM points").fetchone()[0])
+        return int(self._db.execute("SELECT count(*) FROM points").fetchone()[0])
 
     def done(self) -> set[int]:
         """Indices of finished (ok or failed) points."""
-        return {int(r[0]) for r in self.con.execute("SELECT idx FROM points")}
+        return {int(r[0]) for r in self._db.execute("SELECT idx FROM points")}
 
     def record(self, rows: list[tuple[int, str, dict | None, str | None, float]]) -> None:
         """Commit ``(index, status, metrics, error, seconds)`` rows in one transaction."""
         now = time.time()
-        self.con.execute("BEGIN IMMEDIATE")
+        self._db.execute("BEGIN IMMEDIATE")
         try:
             for idx, status, metrics, error, secs in rows:
                 m = None if metrics is None else json.dumps({k: [None if not math.isfinite(x) else x for x in
                                                                  np.asarray(v, dtype=float).tolist()]
                                                              for k, v in metrics.items()})
-                cur = self.con.execute("INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?, ?)",
+                cur = self._db.execute("INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?, ?)",
                                        (int(idx), status, m, error, float(secs), now))
                 if cur.rowcount:
-                    self.con.execute("INSERT INTO log VALUES (?, ?)", (int(idx), now))
-            self.con.execute("COMMIT")
+                    self._db.execute("INSERT INTO log VALUES (?, ?)", (int(idx), now))
+            self._db.execute("COMMIT")
         except BaseException:
             try:
-                self.con.execute("ROLLBACK")
+                self._db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
             raise
 
     def rows(self) -> dict[int, tuple[str, dict | None, str | None]]:
-        return _rows(self.con)
+        return _rows(self._db)
 
     def duplicates(self) -> int:
         """Points whose result was committed more than once (0 by construction; measured)."""
-        n, d = self.con.execute("SELECT count(*), count(DISTINCT idx) FROM log").fetchone()
+        n, d = self._db.execute("SELECT count(*), count(DISTINCT idx) FROM log").fetchone()
         return int(n) - int(d)
 
     def checkpoint(self) -> None:
         """Move the write-ahead log into ``journal.sqlite`` (a copy of the folder is then complete)."""
         try:
-            self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
             pass                                   # a reader holds the log: the next one moves it
 
