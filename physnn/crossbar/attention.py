@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Callable
+from typing import Any, Callable, TypeGuard, cast
 
 import torch
 import torch.nn.functional as F
@@ -75,14 +75,14 @@ def _copy_into(dst: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) 
         if isinstance(dst, TiledAnalogLinear):
             dst.copy_weight_(weight)
         else:
-            dst.weight.copy_(weight)
+            cast(torch.Tensor, dst.weight).copy_(weight)
         if bias is not None:
-            dst.bias.copy_(bias)
+            cast(torch.Tensor, dst.bias).copy_(bias)
 
 
 def _float_weight(m: nn.Module) -> torch.Tensor:
     """The float (target) weight ``(out, in)`` of a projection (analog or ``nn.Linear``)."""
-    return m.weight.detach()
+    return cast(torch.Tensor, m.weight).detach()
 
 
 def _float_module(m: nn.Module) -> nn.Module:
@@ -91,7 +91,7 @@ def _float_module(m: nn.Module) -> nn.Module:
     return f() if callable(f) else copy.deepcopy(m)
 
 
-def _is_ensemble_layer(m: nn.Module) -> bool:
+def _is_ensemble_layer(m: nn.Module) -> TypeGuard[TiledAnalogLinear | AnalogLinear]:
     return isinstance(m, (TiledAnalogLinear, AnalogLinear)) and m.ensemble is not None
 
 
@@ -116,7 +116,7 @@ def _float_mask(mask: torch.Tensor | None, name: str, dtype: torch.dtype) -> tor
 
 
 def _projection_ensemble(mods: list[nn.Module]) -> int | None:
-    ens = {m.ensemble for m in mods if _is_ensemble_layer(m)}
+    ens = {cast(int, m.ensemble) for m in mods if _is_ensemble_layer(m)}  # (not None: _is_ensemble_layer)
     if len(ens) > 1:
         raise ValueError(f"ensemble: the projections have different ensemble sizes {sorted(ens)}")
     return next(iter(ens), None)
@@ -184,8 +184,8 @@ class AnalogMultiheadAttention(nn.Module):
             self.v_proj = _linear(vdim, embed_dim, bias, *args)
         self.out_proj = _linear(embed_dim, embed_dim, bias, *args)
         if add_bias_kv:
-            self.bias_k = nn.Parameter(torch.zeros(1, 1, embed_dim, **fk))
-            self.bias_v = nn.Parameter(torch.zeros(1, 1, embed_dim, **fk))
+            self.bias_k: nn.Parameter | None = nn.Parameter(torch.zeros(1, 1, embed_dim, **fk))
+            self.bias_v: nn.Parameter | None = nn.Parameter(torch.zeros(1, 1, embed_dim, **fk))
         else:
             self.bias_k = self.bias_v = None
 
@@ -204,14 +204,14 @@ class AnalogMultiheadAttention(nn.Module):
         """Program every analog projection (in-projection(s), then out-projection)."""
         for _, m in self.projections():
             if hasattr(m, "program"):
-                m.program(generator)
+                getattr(m, "program")(generator)
         return self
 
     def set_time(self, t_inference: float, generator: torch.Generator | None = None) -> "AnalogMultiheadAttention":
         """Move every analog projection to ``t_inference`` s after programming."""
         for _, m in self.projections():
             if hasattr(m, "set_time"):
-                m.set_time(t_inference, generator)
+                getattr(m, "set_time")(t_inference, generator)
         return self
 
     # -- conversion -----------------------------------------------------------------------------
@@ -241,9 +241,10 @@ class AnalogMultiheadAttention(nn.Module):
                 _copy_into(getattr(new, n), w, None if b is None else b[k * E:(k + 1) * E])
         _copy_into(new.out_proj, mha.out_proj.weight, mha.out_proj.bias)
         if mha.bias_k is not None:
+            # (both set: new was made with add_bias_kv, as mha has bias_k and bias_v)
             with torch.no_grad():
-                new.bias_k.copy_(mha.bias_k)
-                new.bias_v.copy_(mha.bias_v)
+                cast(nn.Parameter, new.bias_k).copy_(mha.bias_k)
+                cast(nn.Parameter, new.bias_v).copy_(cast(torch.Tensor, mha.bias_v))
         new.train(mha.training)
         return new
 
@@ -261,7 +262,7 @@ class AnalogMultiheadAttention(nn.Module):
             if self.packed:
                 mha.in_proj_weight.copy_(_float_weight(self.in_proj))
                 if bias:
-                    mha.in_proj_bias.copy_(self.in_proj.bias)
+                    mha.in_proj_bias.copy_(cast(torch.Tensor, self.in_proj.bias))
             else:
                 for k, n in enumerate(("q_proj", "k_proj", "v_proj")):
                     m = getattr(self, n)
@@ -270,10 +271,11 @@ class AnalogMultiheadAttention(nn.Module):
                         mha.in_proj_bias[k * self.embed_dim:(k + 1) * self.embed_dim].copy_(m.bias)
             mha.out_proj.weight.copy_(w0)
             if bias:
-                mha.out_proj.bias.copy_(self.out_proj.bias)
+                mha.out_proj.bias.copy_(cast(torch.Tensor, self.out_proj.bias))
             if self.bias_k is not None:
-                mha.bias_k.copy_(self.bias_k)
-                mha.bias_v.copy_(self.bias_v)
+                # (both set: mha was made with add_bias_kv, as self has bias_k and bias_v)
+                cast(torch.Tensor, mha.bias_k).copy_(self.bias_k)
+                cast(torch.Tensor, mha.bias_v).copy_(cast(nn.Parameter, self.bias_v))
         mha.train(self.training)
         return mha
 
@@ -377,7 +379,8 @@ class AnalogMultiheadAttention(nn.Module):
                 raise ValueError(f"attn_mask: expected 2 or 3 dimensions, got {am.dim()}")
         if self.bias_k is not None:
             k = torch.cat([k, self.bias_k.reshape(1, 1, E).expand(B, 1, E)], 1)
-            v = torch.cat([v, self.bias_v.reshape(1, 1, E).expand(B, 1, E)], 1)
+            bias_v = cast(nn.Parameter, self.bias_v)  # (set with bias_k: add_bias_kv)
+            v = torch.cat([v, bias_v.reshape(1, 1, E).expand(B, 1, E)], 1)
             am = None if am is None else F.pad(am, (0, 1))
             kpm = None if kpm is None else F.pad(kpm, (0, 1))
         q = q.view(B, L, H, hd).transpose(1, 2).reshape(B * H, L, hd)
@@ -457,7 +460,7 @@ class AnalogTransformerEncoderLayer(nn.Module):
         composite path only; :func:`~physnn.crossbar.convert` then converts them one by one)."""
         if not isinstance(layer, nn.TransformerEncoderLayer):
             raise TypeError(f"layer: expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}")
-        kw = dict(config=config, tile=tile, ensemble=ensemble, generator=generator, backend=backend)
+        kw: dict[str, Any] = dict(config=config, tile=tile, ensemble=ensemble, generator=generator, backend=backend)
         attn = (copy.deepcopy(layer.self_attn) if config is None
                 else AnalogMultiheadAttention.from_torch(layer.self_attn, **kw))
 
@@ -478,18 +481,21 @@ class AnalogTransformerEncoderLayer(nn.Module):
         """An ``nn.TransformerEncoderLayer`` with the float weights of the attention and the
         feed-forward layers and copies of the norms (dropout, activation, ``norm_first``,
         ``batch_first`` kept); the inverse of :meth:`from_torch`."""
+        # (the float layers: an nn.MultiheadAttention, nn.Linear feed-forward layers, nn.LayerNorm norms)
         attn = self.self_attn
-        attn_f = attn.to_float() if isinstance(attn, AnalogMultiheadAttention) else copy.deepcopy(attn)
-        l1, l2 = _float_module(self.linear1), _float_module(self.linear2)
+        attn_f = attn.to_float() if isinstance(attn, AnalogMultiheadAttention) else cast(nn.MultiheadAttention,
+                                                                                         copy.deepcopy(attn))
+        l1, l2 = cast(nn.Linear, _float_module(self.linear1)), cast(nn.Linear, _float_module(self.linear2))
+        norm1, norm2 = cast(nn.LayerNorm, self.norm1), cast(nn.LayerNorm, self.norm2)
         w = l1.weight
         act = self.activation
         new = nn.TransformerEncoderLayer(attn_f.embed_dim, attn_f.num_heads, dim_feedforward=l1.out_features,
                                          dropout=self.dropout.p, activation=copy.deepcopy(act) if isinstance(act, nn.Module) else act,
-                                         layer_norm_eps=self.norm1.eps, batch_first=attn_f.batch_first,
+                                         layer_norm_eps=norm1.eps, batch_first=attn_f.batch_first,
                                          norm_first=self.norm_first, bias=l1.bias is not None,
                                          device=w.device, dtype=w.dtype)
         new.self_attn, new.linear1, new.linear2 = attn_f, l1, l2
-        new.norm1, new.norm2 = copy.deepcopy(self.norm1), copy.deepcopy(self.norm2)
+        new.norm1, new.norm2 = copy.deepcopy(norm1), copy.deepcopy(norm2)
         new.train(self.training)
         return new
 
