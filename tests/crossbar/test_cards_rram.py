@@ -65,6 +65,10 @@ def test_card_numbers_against_quoted_sources():
     assert ta["conductance"]["levels"] == 16
     iv = iv_from_card(ta)
     assert isinstance(iv, SinhIV) and iv.v_nl == pytest.approx(0.25)
+    # from_card takes field overrides, as every effect's does (the card's value otherwise)
+    assert SinhIV.from_card(ta, v_nl=0.4).v_nl == 0.4
+    with pytest.raises(TypeError, match="v_nl"):
+        LinearIV.from_card(ta, v_nl=0.4)  # the ohmic law has no field
 
 
 def test_card_fault_rates_observed():
