@@ -103,6 +103,11 @@ def _out(t: torch.Tensor, is_torch: bool) -> Any:
 class _Base:
     """Shared bookkeeping: input conversion and ensemble-shape checks at predict time."""
 
+    # set by the subclasses' fit (declared here for the checks below; unset until fitted)
+    _ensemble: bool
+    _E: int
+    n_features_in_: int
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(X, y) first")
