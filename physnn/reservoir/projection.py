@@ -72,6 +72,9 @@ class ProjectionHead(nn.Module):
         Feature statistics used to standardise the input (set by :func:`train_projections`).
     """
 
+    mean: torch.Tensor  # buffers (registered in __init__)
+    std: torch.Tensor
+
     def __init__(self, n_in: int, n_out: int, hidden: int | None = 128, *,
                  generator: torch.Generator | None = None):
         super().__init__()
