@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, get_args
+from typing import Literal, NamedTuple, cast, get_args
 
 import torch
 from torch import nn
@@ -231,6 +231,9 @@ class ResistiveLSM(nn.Module):
     w_in : (E, D, N) tensor (buffer);  w_rec : (E, N, N) tensor (buffer, zero diagonal)
     """
 
+    w_in: torch.Tensor  # buffers (registered in __init__)
+    w_rec: torch.Tensor
+
     def __init__(self, n_inputs: int, config: LSMConfig = LSMConfig(), *, ensemble: int | None = None,
                  generator: torch.Generator | None = None):
         super().__init__()
@@ -274,7 +277,9 @@ class ResistiveLSM(nn.Module):
         cat = [torch.cat([o[k] for o in outs], dim=1) if outs[0][k] is not None else None for k in range(5)]
         if self.ensemble is None:
             cat = [c.squeeze(0) if c is not None else None for c in cat]
-        return LSMOutput(*cat)
+        counts, rates, v_final, binned, spikes = cat  # the first three are never None
+        return LSMOutput(cast(torch.Tensor, counts), cast(torch.Tensor, rates), cast(torch.Tensor, v_final),
+                         binned, spikes)
 
     def _run(self, x, n_bins, return_spikes):
         e, b, t, _ = x.shape
