@@ -165,10 +165,11 @@ def esn_step(
     (x, ESNState)
         The new state (also the layer output).
     """
+    a: torch.Tensor | float
     if isinstance(params, ESNParams):
-        a = params.leak_rate
-        if isinstance(a, tuple):
-            a = torch.as_tensor(a, dtype=state.x.dtype).reshape(-1, *([1] * (state.x.ndim - 1)))
+        rate = params.leak_rate
+        a = (torch.as_tensor(rate, dtype=state.x.dtype).reshape(-1, *([1] * (state.x.ndim - 1)))
+             if isinstance(rate, tuple) else rate)
     else:
         a = params
     if W.ndim == 3:
@@ -309,7 +310,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     HAVE_NUMBA = False
 
 
-def _to_sell(W: torch.Tensor) -> tuple[np.ndarray, ...]:
+def _to_sell(W: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(E, N, N) dense -> SELL-8 arrays (slen, idx, val, rowperm), padded to common sizes.
 
     ``idx``/``rowperm`` are unsigned (uint16 for N < 65536): see the kernel's comment.
@@ -404,7 +405,7 @@ def esn_matrices(
         raise ValueError(f"E={E} but params hold per-member tuples of length {params.ensemble_size}")
     single = E is None
     gens = _generators(generator, seed, E)
-    nE = 1 if single else E
+    nE = 1 if E is None else E  # (E is None: single)
     N = params.n_units
     Ws, Wins, bs = [], [], []
     for e in range(nE):
@@ -468,6 +469,12 @@ class ESN(nn.Module):
     last_state_ : Tensor
         Reservoir state after the last :meth:`run`/:meth:`fit`/:meth:`predict`.
     """
+
+    W: torch.Tensor  # buffers (registered in __init__)
+    W_in: torch.Tensor
+    bias: torch.Tensor
+    leak: torch.Tensor
+    _sell: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # W in SELL-8 (numba backend), set by _run
 
     def __init__(
         self,
@@ -586,9 +593,10 @@ class ESN(nn.Module):
             # kernel writes every element
             S = empty_torch((nE, B, T, N), W.dtype)
             # members run on as many numba threads as torch is given; numba's OpenMP layer shares
-            # torch's runtime and would otherwise leave torch's thread count changed
+            # torch's runtime and would otherwise leave torch's thread count changed (numba.config
+            # sets NUMBA_NUM_THREADS through globals(), which mypy cannot see: read by getattr)
             n_threads = torch.get_num_threads()
-            _numba.set_num_threads(max(1, min(n_threads, _numba.config.NUMBA_NUM_THREADS)))
+            _numba.set_num_threads(max(1, min(n_threads, getattr(_numba.config, "NUMBA_NUM_THREADS"))))
             # members are handed out one at a time (dynamic), not in E / threads blocks: on a
             # shared machine a thread that loses its core then delays only its current member
             chunk = _numba.set_parallel_chunksize(1)
