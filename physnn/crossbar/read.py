@@ -236,9 +236,9 @@ def read_out_points(y: torch.Tensor, scale: torch.Tensor, std: Any, keys: Any, a
 
     >>> import torch
     >>> from physnn.crossbar import ADC
-    >>> y = torch.tensor([-2.0, -0.4, 0.3, 0.8]).view(1, 1, 1, 4)
+    >>> y = torch.tensor([-2.0, -0.6, 0.3, 0.8]).view(1, 1, 1, 4)
     >>> read_out_points(y, torch.ones(1, 1, 1, 1), [0.0, 0.0], [1, 2], [ADC(2, 1.0), None]).flatten(1)
-    tensor([[-1.0000,  0.0000,  0.0000,  1.0000, -2.0000, -0.4000,  0.3000,  0.8000]])
+    tensor([[-1.0000, -1.0000,  0.0000,  1.0000, -2.0000, -0.6000,  0.3000,  0.8000]])
     """
     from ._common import symmetric_quantize
     from .adc import ADC
