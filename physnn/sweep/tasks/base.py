@@ -22,7 +22,7 @@ class Point(NamedTuple):
     """One sweep point: its flat index, SI field values, the seed of its ``seed`` coordinate and
     a 63-bit key for its own random draws."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a public field name that shadows tuple.index
     values: dict[str, float]
     seed: int
     key: int
@@ -112,6 +112,8 @@ class AbstractTask:
     metrics: dict[str, tuple[str, str]] = {}
     #: points per task call when the spec does not say
     default_chunk = 64
+    #: :meth:`fingerprint` when :func:`~physnn.sweep.tasks.make_task` built the task (None before)
+    _fingerprint: dict[str, Any] | None = None
 
     def __init__(self, *, master_seed: int = 0, **params: Any):
         self.master_seed = int(master_seed)
@@ -220,4 +222,7 @@ def card_with(card: Any, changes: dict[str, float]) -> Any:
 def _card_units(sec: str, key: str) -> str:
     from ...card_schema import SECTIONS
 
-    return SECTIONS[sec].fields[key].units
+    units = SECTIONS[sec].fields[key].units
+    if units is None:
+        raise SweepError(f"card.{sec}.{key}: not a numeric field of the card schema (no units)")
+    return units

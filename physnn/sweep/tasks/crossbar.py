@@ -33,9 +33,10 @@ def train_mlp(xtr, ytr, *, hidden: int, seed: int, epochs: int):
     from torch import nn
 
     g = torch.Generator().manual_seed(seed)
-    net = nn.Sequential(nn.Linear(xtr.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, 10))
+    lins = (nn.Linear(xtr.shape[1], hidden), nn.Linear(hidden, 10))
+    net = nn.Sequential(lins[0], nn.ReLU(), lins[1])
     with torch.no_grad():
-        for lin in (net[0], net[2]):
+        for lin in lins:
             bound = 1.0 / math.sqrt(lin.in_features)
             lin.weight.uniform_(-bound, bound, generator=g)
             lin.bias.uniform_(-bound, bound, generator=g)
