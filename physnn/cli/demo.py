@@ -1,9 +1,10 @@
 """``physnn demo``: how read noise, ADC resolution and drift time cost a small crossbar network.
 
-A 64-64-10 MLP is trained in floating point on scikit-learn's 8x8 digits (the csv shipped inside
-scikit-learn, no download); both layers are programmed onto simulated crossbars of a device card
-(default: the PCM card ``pcm_aihwkit``; ``--card`` takes your own) with an 8-bit DAC on
-abs-max-scaled inputs and global drift compensation. The demo sweeps
+A 64-64-10 MLP is trained in floating point on scikit-learn's 8x8 digits (shipped inside
+scikit-learn, no download; the stratified 70/30 split of :func:`physnn.data.digits.build_digits`);
+both layers are programmed onto simulated crossbars of a device card (default: the PCM card
+``pcm_aihwkit``; ``--card`` takes your own) with an 8-bit DAC on abs-max-scaled inputs and global
+drift compensation. The demo sweeps
 
 * output read noise (std, in weight units, per read),
 * ADC resolution (bits, saturating at +-12 weight units as aihwkit's default),

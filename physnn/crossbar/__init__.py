@@ -16,7 +16,8 @@ dac / adc              input / output converters (saturation, ``2**bits - 1`` le
 ensemble               leading Monte-Carlo dimension ``E``
 config                 ``CrossbarConfig``: which effects are on (from a card or from aihwkit)
 layer                  ``AnalogLinear`` / ``analog_linear``: programming event + noisy reads
-read                   ``ReadSpec`` and ``reference_read`` (what a read is), ``read``/``use_backend``
+read                   ``ReadSpec`` and ``reference_read`` (what a read is), ``read``/``use_backend``,
+                       ``read_out_points`` (per-point output noise + ADC of reads sharing one MVM)
 backends               fast back ends proven equal to the reference (``numba_cpu``), LSTM loop
 ramp_adc               ramp ADC whose memristor-programmed ramp computes the activation
 rnn                    ``AnalogLSTM`` / ``AnalogGRU`` / ``AnalogRNN`` on crossbars
@@ -59,7 +60,7 @@ __all__ = [
     "ReadNoise", "apply_read_noise", "read_noise_std",
     "DeviceVariation", "apply_cycle_variation", "apply_device_variation",
     "CrossbarConfig", "IRDrop", "aihwkit_preset", "from_aihwkit", "AnalogLinear", "analog_linear",
-    "ReadSpec", "reference_read", "use_backend",
+    "ReadSpec", "reference_read", "read_out_points", "use_backend",
     "RampADC", "RampADCActivation", "RampDevices", "ThresholdLookup", "ramp_error", "solve_ramp",
     "uniform_adc_lut_error",
     "AnalogGRU", "AnalogGRUCell", "AnalogLSTM", "AnalogLSTMCell", "AnalogRNN", "AnalogRNNCell",
@@ -73,7 +74,7 @@ __all__ = [
 
 from .config import CrossbarConfig, IRDrop, aihwkit_preset, from_aihwkit  # noqa: E402
 from .layer import AnalogLinear, analog_linear  # noqa: E402
-from .read import ReadSpec, reference_read, use_backend  # noqa: E402
+from .read import ReadSpec, read_out_points, reference_read, use_backend  # noqa: E402
 from .ramp_adc import (RampADC, RampADCActivation, RampDevices, ThresholdLookup,  # noqa: E402
                        ramp_error, solve_ramp, uniform_adc_lut_error)
 from .rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN,  # noqa: E402

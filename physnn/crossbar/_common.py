@@ -57,19 +57,31 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
-def symmetric_quantize(x: torch.Tensor, bits: int, bound: float | torch.Tensor) -> torch.Tensor:
+def symmetric_quantize(x: torch.Tensor, bits: int, bound: float | torch.Tensor, *, out: torch.Tensor | None = None,
+                       gain: float | torch.Tensor | None = None) -> torch.Tensor:
     """Saturate ``x`` to ``[-bound, bound]`` and round to ``2**bits - 1`` symmetric levels.
 
     Levels are ``k * step`` with ``step = 2 bound / (2**bits - 2)`` and
     ``k = -(2**(bits-1) - 1) … 2**(bits-1) - 1`` (so ``bits = 8`` gives a resolution of
     ``bound / 127 = 2 bound / 254``, as aihwkit's ``inp_res = 1/254``). Gradient: identity inside
     ``(-bound, bound)``, zero where saturated (straight-through estimator of the rounding).
+    ``gain``: the levels are multiplied by ``gain * step`` (one factor) instead of ``step``.
+    ``out``: written in place (may be ``x`` itself), without gradient.
     """
     half = float(2 ** (bits - 1) - 1)
     step = bound / half
-    # (torch's overloads of clamp take both bounds as tensors or both as numbers)
-    xc = torch.clamp(x, -bound, bound) if isinstance(bound, torch.Tensor) else torch.clamp(x, -bound, bound)
-    return round_ste(xc / step) * step
+    f = step if gain is None else gain * step
+    if out is None:
+        # (torch's overloads of clamp take both bounds as tensors or both as numbers)
+        xc = torch.clamp(x, -bound, bound) if isinstance(bound, torch.Tensor) else torch.clamp(x, -bound, bound)
+        return round_ste(xc / step) * f
+    if torch.is_grad_enabled() and (x.requires_grad or out.requires_grad):
+        raise ValueError("out: the in-place quantiser has no gradient (call it without out)")
+    if isinstance(bound, torch.Tensor):
+        torch.clamp(x, -bound, bound, out=out)
+    else:
+        torch.clamp(x, -bound, bound, out=out)
+    return out.div_(step).round_().mul_(f)
 
 
 class SymmetricLevels:

@@ -43,7 +43,7 @@ from ..buffers import empty_torch
 from .iv import SinhIV, device_current
 
 __all__ = ["ReadSpec", "reference_read", "read", "use_backend", "current_backend", "register_backend", "backends",
-           "counter_normal", "add_counter_normal", "subkey", "input_codes", "dac_inputs", "noise_tables"]
+           "counter_normal", "add_counter_normal", "read_out_points", "subkey", "input_codes", "dac_inputs", "noise_tables"]
 
 # ---------------------------------------------------------------------------------------------
 # Counter-based normal draws.  Random bits: two rounds of the 32-bit "lowbias32" integer hash
@@ -187,6 +187,107 @@ def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, out: torch.Tenso
     for k, key in enumerate(keys):
         src = y[:, k if y.shape[1] > 1 else 0]
         out[:, k] = src + std_t[k] * counter_normal(key, idx, y.dtype) if float(std_t[k]) > 0 else src
+    return out
+
+
+def read_out_points(y: torch.Tensor, scale: torch.Tensor, std: Any, keys: Any, adcs: Any, *,
+                    bias: torch.Tensor | None = None, relu: bool = False,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
+    """The read-out of ``K`` points that share one analog read: per point its own output noise
+    and ADC, then the digital rescale, the bias and an optional ReLU.
+
+    ``out[:, k] = act(adc_k(y[:, k or 0] + std[k] z_k) * scale[:, k or 0] + bias)``, where
+    ``z_k`` are the :func:`add_counter_normal` draws of ``keys[k]`` (a point's noise does not
+    depend on the other points) and ``adc_k`` is the quantiser of :func:`physnn.crossbar.adc`
+    with the point's :class:`~physnn.crossbar.ADC` (saturate at ``+-y_max``, round to
+    ``2**bits - 1`` levels; None: no ADC). This is what a layer whose config holds output noise
+    and an ADC does after its MVM, batched over points that differ only in those settings (e.g.
+    the points of a read-noise x ADC-resolution sweep, :mod:`physnn.sweep.tasks`). Every step
+    acts per element, in place on blocks of ``out``: the numbers do not depend on ``K``.
+
+    Parameters
+    ----------
+    y : Tensor, (R, 1 or K, B, n)
+        Analog outputs in the units the noise and the ADC act on (the output divided by
+        ``scale``), float32 or float64.
+    scale : Tensor, (R or 1, 1 or K, B or 1, 1)
+        Output units per unit of ``y`` (e.g. drift compensation x input scale x output unit).
+    std : sequence of float, (K,)
+        Output noise standard deviation per point, in the units of ``y`` (>= 0).
+    keys : sequence of int, (K,)
+        Noise key per point (64-bit unsigned ints).
+    adcs : sequence of ADC or None, (K,)
+        The ADC of each point (None: no ADC).
+    bias : Tensor, (n,), optional
+        Added after the rescale.
+    relu : bool
+        Apply ``max(0, .)`` last.
+    out : Tensor (R, K, B, n), optional
+        Where to write the result (contiguous, ``y``'s dtype and device, not overlapping ``y``);
+        a new tensor if None.
+
+    Returns
+    -------
+    Tensor, (R, K, B, n): ``out`` (no gradient).
+
+    Examples
+    --------
+    Two points of one read, without noise: 2-bit ADC (levels -1, 0, 1) and no ADC.
+
+    >>> import torch
+    >>> from physnn.crossbar import ADC
+    >>> y = torch.tensor([-2.0, -0.6, 0.3, 0.8]).view(1, 1, 1, 4)
+    >>> read_out_points(y, torch.ones(1, 1, 1, 1), [0.0, 0.0], [1, 2], [ADC(2, 1.0), None]).flatten(1)
+    tensor([[-1.0000, -1.0000,  0.0000,  1.0000, -2.0000, -0.6000,  0.3000,  0.8000]])
+    """
+    from ._common import symmetric_quantize
+    from .adc import ADC
+
+    keys = [int(k) for k in keys]
+    adcs = list(adcs)
+    K = len(keys)
+    if not isinstance(y, torch.Tensor) or not y.is_floating_point() or y.dim() != 4 or y.shape[1] not in (1, K):
+        raise ValueError(f"y: expected a floating tensor (R, 1 or K={K}, B, n), got "
+                         f"{getattr(y, 'shape', type(y).__name__)}")
+    if len(adcs) != K or not all(a is None or isinstance(a, ADC) for a in adcs):
+        raise ValueError(f"adcs: expected {K} ADC configs or None, got {adcs!r}")
+    R, _, B, n = y.shape
+    scale = torch.as_tensor(scale, dtype=y.dtype, device=y.device)
+    if scale.dim() != 4 or scale.shape[1] not in (1, K) or scale.shape[-1] != 1:
+        raise ValueError(f"scale: expected a tensor broadcastable to (R, 1 or K={K}, B, 1), got {tuple(scale.shape)}")
+    if out is None:
+        out = empty_torch((R, K, B, n), y.dtype, y.device)        # every element written below
+    elif (tuple(out.shape) != (R, K, B, n) or out.dtype != y.dtype or out.device != y.device
+          or not out.is_contiguous()):
+        raise ValueError(f"out: expected a contiguous {(R, K, B, n)} {y.dtype} tensor on {y.device}, got "
+                         f"{tuple(out.shape)} {out.dtype} on {out.device}")
+    std = list(std)
+    with torch.no_grad():
+        # blocks of points (~2**21 numbers, cache-resident); within a block, one quantiser pass per
+        # run of points with equal ADC settings
+        kb = max(1, (1 << 21) // max(1, R * B * n))
+        for a in range(0, K, kb):
+            b = min(K, a + kb)
+            zb = out[:, a:b]
+            yb = y if y.shape[1] == 1 else y[:, a:b]
+            add_counter_normal(yb.reshape(R, yb.shape[1], B * n), std[a:b], keys[a:b],
+                               out=zb.view(R, b - a, B * n))
+            i = a
+            while i < b:
+                j = i + 1
+                while j < b and adcs[j] == adcs[i]:
+                    j += 1
+                zr = out[:, i:j]
+                sr = scale if scale.shape[1] == 1 else scale[:, i:j]
+                if adcs[i] is not None:
+                    symmetric_quantize(zr, adcs[i].bits, adcs[i].y_max, out=zr, gain=sr)
+                else:
+                    zr.mul_(sr)
+                i = j
+            if bias is not None:
+                zb.add_(bias)
+            if relu:
+                zb.relu_()
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from .._io import atomic_write
 from .._resources import cache_dir
 from ..random import check_seed
 from .split import ClassificationSplit
@@ -42,6 +43,6 @@ def build_digits(seed: int = 0, *, test_fraction: float = 0.25, cache: bool = Tr
                                               stratify=y)
         d = {"x_train": torch.as_tensor(xtr, dtype=torch.float32), "y_train": torch.as_tensor(ytr, dtype=torch.long),
              "x_test": torch.as_tensor(xte, dtype=torch.float32), "y_test": torch.as_tensor(yte, dtype=torch.long)}
-        if path is not None:
-            torch.save(d, path)
+        if path is not None:           # atomic: parallel sweep workers may build the same split
+            atomic_write(path, lambda tmp: torch.save(d, tmp))
     return ClassificationSplit(d["x_train"], d["y_train"], d["x_test"], d["y_test"], 10, "sklearn digits 8x8")
