@@ -1,0 +1,192 @@
+"""JoSIM's start-up steps before t = 0 (physnn.josephson.transient.startup_history).
+
+Netlists: this project's own. Reference numbers: JoSIM v2.7 (josim-cli, git 02a34ee), phase mode,
+printed phases (7 significant digits) of the same netlists, with and without ``DST`` at the end of
+``.tran``, copied here; switching times from those printed phases by physnn's event rule
+((2k+1)pi + offset crossings, min_dwell 0.5 ps).
+"""
+
+import numpy as np
+import pytest
+
+from physnn.josephson import parse_netlist, simulate, switch_times
+from physnn.josephson.backends import TransientProblem, backends, get_backend, select_backend, use_backend
+from physnn.josephson.circuit import compile_circuit, josim_startup_steps
+from physnn.josephson.transient import run_transient, startup_history
+
+MODEL = ".model jjm jj(rtype=0, vg=2.8mV, cap={cap}, r0=160, rn=16, icrit=0.1mA)\n"
+
+# a DC-biased junction with a large capacitance: its start-up relaxation is slow, so the phase at
+# t = 0 depends on the number of start-up steps (one step more or less moves it by 1e-4 rad or more)
+SLOW = MODEL.format(cap="1pF") + """B1 1 0 jjm area=1
+R1 1 0 100ohm
+I1 0 1 dc 50uA
+.tran {h} 3p 0 {h}
+.print phase B1
+.end
+"""
+# JoSIM's P(B1) at t = 0, per step
+SLOW_T0 = {"0.25p": 0.5095132, "1p": 0.5143654, "0.5p": 0.5102978, "0.1p": 0.4409876, "0.3p": 0.5095479}
+
+DC1 = MODEL.format(cap="0.07pF") + """B1 1 0 jjm area=1
+R1 1 0 10ohm
+I1 0 1 dc 50uA
+.tran 0.25p 5p 0 0.25p{dst}
+.print phase B1
+.end
+"""
+
+PI1 = """* pi junction in a superconducting loop (beta_L ~ 3), small DC bias, a current pulse later
+.model jjm jj(rtype=1, vg=2.8mV, cap=0.07pF, r0=160, rn=16, icrit=0.1mA)
+.model pijj jj(rtype=1, vg=2.8mV, cap=0.07pF, r0=160, rn=16, icrit=0.1mA, phi=pi)
+B1 1 0 pijj area=1
+R1 1 0 8ohm
+L1 1 2 10pH
+B2 2 0 jjm area=1.5
+R2 2 0 6ohm
+I1 0 2 dc 20uA
+I2 0 1 pwl(0 0 20p 0 25p 180uA 45p 180uA 50p 0)
+.tran 0.25p 100p 0 0.25p{dst}
+.print phase B1
+.print phase B2
+.end
+"""
+
+MIX = """* start-up with a DC voltage source, a capacitor, a transmission line and a pi junction
+.model jjm jj(rtype=1, vg=2.8mV, cap=0.07pF, r0=160, rn=16, icrit=0.1mA)
+.model pijj jj(rtype=1, vg=2.8mV, cap=0.07pF, r0=160, rn=16, icrit=0.1mA, phi=pi)
+V1 5 0 dc 0.2mV
+R5 5 1 20ohm
+B1 1 0 jjm area=1.2
+L1 1 2 3pH
+B2 2 0 pijj area=1
+C2 2 0 0.05pF
+T1 2 0 3 0 Z0=5 TD=4p
+R3 3 0 5ohm
+B3 3 0 jjm area=1
+I3 0 3 pwl(0 0 30p 0 35p 100uA 60p 100uA 65p 0)
+.tran 0.25p 100p 0 0.25p{dst}
+.print phase B1
+.print phase B2
+.print phase B3
+.end
+"""
+# JoSIM: the first three printed rows (t = 0, 0.25, 0.5 ps) and the switching times
+MIX_ROWS = {"": [[5.002249e-02, 1.356186e-02, 0.0], [5.035583e-02, 1.726424e-02, 0.0],
+                 [5.173284e-02, 2.543050e-02, 0.0]],
+            " DST": [[8.249106e-03, 4.667764e-04, 0.0], [2.431165e-02, 2.511532e-03, 0.0],
+                     [4.356301e-02, 7.570713e-03, 0.0]]}
+MIX_SWITCH = {"": {"B1": [4.875537471369885e-11, 6.541717894360068e-11], "B2": [5.2527600313282924e-11],
+                   "B3": [4.243117169527844e-11, 5.91873469529268e-11]},
+              " DST": {"B1": [4.8605282185693896e-11, 6.518705671815879e-11], "B2": [5.231291685030433e-11],
+                       "B3": [4.228295198677836e-11, 5.896373897376035e-11]}}
+
+
+def _rows(ds, names, n=3):
+    return np.array([[float(ds[f"P({k})"].values[i]) for k in names] for i in range(n)])
+
+
+def test_startup_step_count_is_josims():
+    assert [josim_startup_steps(h) for h in (1e-12, 0.5e-12, 0.3e-12, 0.25e-12, 0.1e-12, 1e-15)] == [
+        20, 80, 222, 320, 1000, 1000]
+    with pytest.raises(ValueError, match="h=0"):
+        josim_startup_steps(0)
+
+
+@pytest.mark.parametrize("h", sorted(SLOW_T0))
+def test_slow_relaxation_pins_the_number_of_steps(h):
+    # JoSIM's phase at t = 0 after an incomplete relaxation: only the right step count gives it
+    ds = simulate(SLOW.format(h=h))
+    assert abs(float(ds["P(B1)"].values[0]) - SLOW_T0[h]) < 6e-8
+
+
+def test_dc_biased_junction_starts_in_its_static_state():
+    ds = simulate(DC1.format(dst=""))
+    # JoSIM prints 5.235988e-01 at every step: asin(50 uA / 100 uA)
+    assert np.allclose(ds["P(B1)"].values, 0.5235988, atol=6e-8)
+    assert abs(float(ds["P(B1)"].values[0]) - np.arcsin(0.5)) < 1e-7
+    ds = simulate(DC1.format(dst=" DST"))  # without start-up the bias is switched on at t = 0
+    assert np.allclose(ds["P(B1)"].values[:3], [4.346974e-02, 1.287999e-01, 2.370789e-01], atol=6e-8)
+
+
+@pytest.mark.parametrize("dst", ["", " DST"])
+def test_pi_junction_loop(dst):
+    ds = simulate(PI1.format(dst=dst))
+    ref = ([[2.470209, 0.5800272]] * 3 if not dst else
+           [[3.615093e-04, 1.231843e-02], [2.023856e-03, 3.666287e-02], [6.417884e-03, 6.730511e-02]])
+    assert np.allclose(_rows(ds, ["B1", "B2"]), ref, rtol=1e-6, atol=6e-10)
+    # the pi junction ends in its static state (~pi minus the loop current's share), not near 0
+    assert abs(float(ds["P(B1)"].values[-1]) - 2.470209) < 1e-6
+
+
+@pytest.mark.parametrize("dst", ["", " DST"])
+def test_sources_capacitor_line_and_pi_junction(dst):
+    ds = simulate(MIX.format(dst=dst))
+    assert np.allclose(_rows(ds, ["B1", "B2", "B3"]), MIX_ROWS[dst], rtol=1e-6, atol=1e-9)
+    for jj, ref in MIX_SWITCH[dst].items():
+        ours = switch_times(ds, jj, min_dwell=0.5e-12)
+        assert len(ours) == len(ref)
+        assert np.all(np.abs(ours - np.asarray(ref)) < 0.01e-12), (jj, ours, ref)
+
+
+def test_start_up_changes_the_switching_times():
+    # the same file with and without start-up: JoSIM's times differ by 0.15-0.23 ps
+    d = [abs(a - b) for jj in ("B1", "B3") for a, b in zip(MIX_SWITCH[""][jj], MIX_SWITCH[" DST"][jj])]
+    assert min(d) > 0.1e-12
+    a = switch_times(simulate(MIX.format(dst="")), "B1", min_dwell=0.5e-12)
+    b = switch_times(simulate(MIX.format(dst=" DST")), "B1", min_dwell=0.5e-12)
+    assert np.all(np.abs(a - b) > 0.1e-12)
+
+
+def test_which_circuits_have_start_up_steps():
+    def steps(text):
+        return compile_circuit(parse_netlist(text), 0.25e-12).startup_steps
+
+    assert steps(DC1.format(dst="")) == 320
+    assert steps(DC1.format(dst=" DST")) == 0
+    assert steps(PI1.format(dst="")) == 320
+    # sources that are 0 before t = 0 and no phase offsets: the zero state does not move
+    pwl_only = DC1.format(dst="").replace("dc 50uA", "pwl(0 0 10p 50uA)")
+    assert steps(pwl_only) == 0
+    assert startup_history(compile_circuit(parse_netlist(pwl_only), 0.25e-12), np.ones(1)) is None
+
+
+def test_every_back_end_starts_up_or_says_it_cannot():
+    net = parse_netlist(PI1.format(dst=""))
+    circ = compile_circuit(net, 0.25e-12)
+    ref = run_transient(net, tstep=0.25e-12, tstop=60e-12, backend="dense-numpy")
+    for name in backends():
+        for members in (1, 3):
+            problem = TransientProblem.of(circ, members)
+            assert problem.startup
+            b = get_backend(name)
+            why = b.unsupported(problem)
+            scale = np.ones((circ.n_jj, members))
+            if why is None:
+                res = run_transient(net, tstep=0.25e-12, tstop=60e-12, backend=name, ic_scale=scale)
+                assert np.allclose(res.phase, ref.phase[..., :1], atol=1e-9), name
+            elif "start-up" in why:
+                with pytest.raises(ValueError, match="start-up steps"):
+                    run_transient(net, tstep=0.25e-12, tstop=60e-12, backend=name, ic_scale=scale)
+            # "auto" and every family name pick a back end that can
+            for choice in ("auto", "dense", "sparse", "fused"):
+                assert select_backend(problem, choice).unsupported(problem) is None
+    with use_backend("fused"):  # falls back to the dense reference (the fused loop declines)
+        assert simulate(PI1.format(dst="")).attrs["loop"] == "dense-numpy"
+
+
+def test_ensemble_members_start_up_with_their_own_ic():
+    net = parse_netlist(PI1.format(dst=""))
+    scale = np.array([[0.9, 1.0, 1.1], [1.05, 1.0, 0.95]])
+    ens = run_transient(net, tstep=0.25e-12, tstop=30e-12, ic_scale=scale)
+    for e in range(3):
+        one = run_transient(net, tstep=0.25e-12, tstop=30e-12, ic_scale=scale[:, e:e + 1])
+        assert np.allclose(ens.phase[..., e], one.phase[..., 0], atol=1e-9)
+    assert not np.allclose(ens.phase[0, 0, 0], ens.phase[0, 0, 2])  # another Ic, another static state
+
+
+def test_transient_torch_declines_start_up():
+    from physnn.josephson.differentiable import transient_torch
+
+    with pytest.raises(NotImplementedError, match="start-up steps"):
+        transient_torch(PI1.format(dst=""), tstop=5e-12)
