@@ -314,6 +314,28 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
             return np.zeros((len(t), res.node_phase.shape[2]))
         return res.node_phase[:, col[nd], :]
 
+    # A run that starts from JoSIM's start-up steps has a non-zero phase history before t = 0:
+    # the printed BDF2 voltages (and what is derived from them) read it at t = 0 and t = h, as the
+    # step itself does, instead of the zero history of a run from the zero state.
+    hist = res.node_phase_history
+    H = 0 if hist is None else hist.shape[0]
+
+    def node_hist(nd: str) -> np.ndarray:  # (H, E): the output times -H h, ..., -h
+        if nd == "0" or hist is None:
+            return np.zeros((H, res.node_phase.shape[2]))
+        return hist[:, col[nd], :]
+
+    def voltage(ph: np.ndarray, ph_hist: np.ndarray, out=None) -> np.ndarray:
+        """BDF2 voltage of a phase trace; with a history, (voltage, its history) from the phases
+        before t = 0 (the first two rows of that history only read zero phases before them)."""
+        if not H:
+            return _bdf2_voltage(ph, res.h, out=out)
+        ext = _bdf2_voltage(np.concatenate([ph_hist, ph]), res.h)
+        return ext[H:], ext[:H]
+
+    def vtrace(v):  # the trace of what voltage() returned
+        return v[0] if H else v
+
     jidx = {lab: i for i, lab in enumerate(labels)}
     # A node's phase column that only one `.print nodev N 0` reads becomes that voltage trace in
     # place (the column is not part of the Dataset otherwise): no fresh trace-sized array, whose
@@ -335,7 +357,8 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
                 ph = ph - node_phase(p.target[1])
             if p.kind == "nodev":
                 own = p.target[1] == "0" and p.target[0] != "0" and uses[p.target[0]] == 1
-                val = _bdf2_voltage(ph, res.h, out=ph if own else None)
+                val = vtrace(voltage(ph, node_hist(p.target[0]) - node_hist(p.target[1]),
+                                     out=ph if own else None))
             else:
                 val = ph
             units, ln = ("V", "node voltage") if p.kind == "nodev" else ("rad", "node phase")
@@ -347,7 +370,8 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
                 v = res.voltage[:, j, :] if p.kind != "phase" else None
             else:
                 ph = node_phase(e.nodes[0]) - node_phase(e.nodes[1])
-                v = _bdf2_voltage(ph, res.h)
+                vh = voltage(ph, node_hist(e.nodes[0]) - node_hist(e.nodes[1]))
+                v = vtrace(vh)
             if p.kind == "phase":
                 val, units, ln = ph, "rad", "device phase"
             elif p.kind == "devv":
@@ -359,7 +383,7 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
                 elif e.kind == "L":
                     val = ph / (K_JOSEPHSON * e.value)
                 elif e.kind == "C":
-                    val = e.value * _bdf2_voltage(v * K_JOSEPHSON, res.h)
+                    val = e.value * vtrace(voltage(v * K_JOSEPHSON, vh[1] * K_JOSEPHSON if H else None))
                 elif e.kind == "I":
                     val = np.repeat(e.source(t, tstep=res.h, tstop=t[-1])[:, None], ph.shape[1], axis=1)
                 elif e.kind in "VP":

@@ -35,10 +35,16 @@ from .backends import AbstractTransientBackend, TransientProblem, register_backe
 from .netlist import Netlist
 
 __all__ = ["SimulationError", "TransientResult", "run_transient", "reference_loop", "startup_history", "PHASE_JUMP_LIMIT",
+           "NODE_HISTORY",
            "ReferenceDense", "ReferenceSparse", "FusedNumpy", "FusedCompiled", "SparseCompiled", "TiledCompiled"]
 
 #: JoSIM's step-rejection threshold on the predicted phase change per step, rad
 PHASE_JUMP_LIMIT = 0.2 * 2.0 * math.pi
+
+#: output points before t = 0 whose node phases a start-up run keeps
+#: (:attr:`TransientResult.node_phase_history`): the BDF2 voltage of a printed trace at t = 0 and
+#: t = h reads two of them, a capacitor's current (the BDF2 of that voltage) four
+NODE_HISTORY = 4
 
 
 class SimulationError(RuntimeError):
@@ -64,6 +70,10 @@ class TransientResult:
     halvings: int
     ic: np.ndarray  #: (J, E) critical currents used, A
     member_halvings: np.ndarray | None = None  #: (E,) step halvings applied per ensemble member
+    #: (NODE_HISTORY, n_obs, E) phases of the observed unknowns at the output times
+    #: ``t = -NODE_HISTORY h, ..., -h`` before the run, rad: the state JoSIM's start-up steps
+    #: reached (:func:`startup_history`); None: the run starts from the zero state (all zero)
+    node_phase_history: np.ndarray | None = None
     #: the loop that integrated it: 'tiled-compiled' (ensembles), 'sparse-compiled', 'sparse-numpy',
     #: 'fused-compiled', 'fused-numpy', 'dense-numpy' (what the tests and benchmarks check ran)
     loop: str = ""
@@ -186,6 +196,11 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                 for dst, src in ((res.phase, sub.phase), (res.voltage, sub.voltage),
                                  (res.node_phase, sub.node_phase)):
                     _kern.merge_members(dst, src, bad, f)
+                if sub.node_phase_history is not None:
+                    # the reruns' own start-up history, on this grid (they stored only its points)
+                    if res.node_phase_history is None:
+                        res.node_phase_history = np.zeros((NODE_HISTORY,) + res.node_phase.shape[1:])
+                    res.node_phase_history[:, :, bad] = sub.node_phase_history
                 res.halvings = halving
                 res.member_halvings = np.zeros(res.ic.shape[1], dtype=int) + halving
                 res.member_halvings[bad] = sub.member_halvings + 1 + halving
@@ -357,7 +372,8 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: A
     node_idx.update({"__src__" + e.name: circ.n_nodes + k for k, e in enumerate(circ.vsrc)})
     obs = [node_idx[nd] for nd in obs_nodes if nd != "0"]
     # JoSIM's start-up steps before t = 0, in the reference step (None: none that change anything)
-    hist = startup_history(circ, ic)
+    hist = startup_history(circ, ic, obs=obs, store_every=se)
+    nph_hist = None if hist is None else hist[4]
     try:
         if hist is None:
             out = backend.integrate(circ, t, ic, obs, generator, se)
@@ -367,7 +383,8 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: A
         if exc.partial is not None:
             ph_, v_, n_ = exc.partial
             exc.partial = TransientResult(time=t_out, phase=ph_, voltage=v_, node_phase=n_, obs=obs, h=h_out,
-                                          circuit=circ, halvings=0, ic=ic, loop=backend.name)
+                                          circuit=circ, halvings=0, ic=ic, loop=backend.name,
+                                          node_phase_history=nph_hist)
         raise
     phase, volt, nph = out
     for arr in (phase, volt):
@@ -378,7 +395,7 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: A
             raise SimulationError(f"junction {circ.branches[bad[1]].name}: non-finite value at "
                                   f"t={bad[0] * h_out:.4g} s")
     return TransientResult(time=t_out, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h_out, circuit=circ,
-                           halvings=0, ic=ic, loop=backend.name)
+                           halvings=0, ic=ic, loop=backend.name, node_phase_history=nph_hist)
 
 
 def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], se: int,
@@ -576,8 +593,11 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
 
     ``history``: the branch phases ``(y_{-1}, y_{-2})`` (nb, E) and capacitor phases
     ``(y_{-3}, y_{-4})`` (nc, E) the run starts from (None: zero), as :func:`startup_history`
-    returns them. ``startup=True`` runs JoSIM's start-up steps instead (``t``: their times, before
-    t = 0) with JoSIM's rules for them (:func:`startup_history`) and returns that history."""
+    returns them (its first four items; the fifth, the observed node phases, is not read).
+    ``startup=True`` runs JoSIM's start-up steps instead (``t``: their times, before t = 0) with
+    JoSIM's rules for them (:func:`startup_history`) and returns that history, with the phases
+    of the observed unknowns ``obs`` at the last :data:`NODE_HISTORY` output points before t = 0
+    (every ``store_every``-th step counted back from t = 0; zero before the first start-up step)."""
     T = len(t)
     se = store_every
     T_out = (T - 1) // se + 1
@@ -596,8 +616,6 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
     noise = _noise_sigma(circ, circ.netlist.temp)
     w, yv = circ.startup_waves() if startup else circ.source_waves(t)
     nn = circ.n_nodes
-    if startup:
-        obs = []
     if sparse:
         import scipy.sparse as sp
         from scipy.sparse.csgraph import reverse_cuthill_mckee
@@ -631,7 +649,7 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
     y3 = np.zeros((nc, E))
     y4 = np.zeros((nc, E))
     if history is not None:
-        y3, y4 = (np.array(np.broadcast_to(x, (nc, E))) for x in history[2:])
+        y3, y4 = (np.array(np.broadcast_to(x, (nc, E))) for x in history[2:4])
     if startup:
         noise = None  # JoSIM's noise functions are 0 before t = 0
         check_from = np.inf  # and its step rule starts after 1 % of the run proper
@@ -641,11 +659,17 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
     it = np.zeros((J, E))
     has_rt1 = bool(circ.rtype1.any())
     lower_min = float(circ.lower[circ.rtype1].min()) if has_rt1 else np.inf
-    if startup:  # nothing is stored: one spare row, written every step
-        T_out, se = 0, 2 * T + 2
-    phase = empty_pages((T_out + (se > 1), J, E))
-    volt = empty_pages((T_out + (se > 1), J, E))
-    nph = empty_pages((T_out + (se > 1), len(obs), E))
+    if startup:
+        # only the last NODE_HISTORY output points before t = 0 are kept (zero where the start-up
+        # has no step: the state before it is zero), the other steps write to the spare row
+        T_out = NODE_HISTORY
+        phase = np.zeros((T_out + 1, J, E))
+        volt = np.zeros((T_out + 1, J, E))
+        nph = np.zeros((T_out + 1, len(obs), E))
+    else:
+        phase = empty_pages((T_out + (se > 1), J, E))
+        volt = empty_pages((T_out + (se > 1), J, E))
+        nph = empty_pages((T_out + (se > 1), len(obs), E))
     P = empty((nb, E))
     c = empty((nb, E))
     if nt:
@@ -686,6 +710,9 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
     n = 0
     while n < T:
         r = n if se == 1 else (n // se if n % se == 0 else T_out)  # output row (T_out: spare)
+        if startup:  # step n is t = -k h; row NODE_HISTORY - k/se holds t = -(k/se) (se h)
+            k = T - n
+            r = T_out - k // se if k % se == 0 and k // se <= T_out else T_out
         if noise is not None and n % block == 0:
             nz = _draw(generator, (min(block, T - n), J + nr, E))
         # P = 4/3 y1 - 1/3 y2 (BDF2 phase history of every branch)
@@ -841,7 +868,7 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
         V, V1, V2, V3 = V3, V, V1, V2
         n += 1
     if startup:
-        return y1.copy(), y2.copy(), np.array(y3), np.array(y4)
+        return y1.copy(), y2.copy(), np.array(y3), np.array(y4), nph[:T_out].copy()
     if first_bad is not None:
         if bad_members.all():
             raise _StepTooLarge(*first_bad)
@@ -849,7 +876,8 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
     return phase[:T_out], volt[:T_out], nph[:T_out]
 
 
-def startup_history(circ: Circuit, ic: np.ndarray, *, sparse: bool | None = None) -> tuple | None:
+def startup_history(circ: Circuit, ic: np.ndarray, *, obs: list[int] | tuple = (), store_every: int = 1,
+                    sparse: bool | None = None) -> tuple | None:
     """JoSIM v2.7's start-up steps before t = 0, in the reference step: the history a run starts from.
 
     Unless ``.tran`` ends with ``DST``, JoSIM (src/Simulation.cpp, ``Simulation::trans_sim``;
@@ -874,10 +902,14 @@ def startup_history(circ: Circuit, ic: np.ndarray, *, sparse: bool | None = None
     run; step 0 then uses junction voltage history 0 as a run without start-up does. After a step
     halving JoSIM reruns the whole simulation, start-up included, at h/2 (``N`` recomputed).
 
-    Returns ``(y_{-1}, y_{-2}, y_{-3}, y_{-4})`` (branch phases (nb, E), capacitor phases (nc, E))
-    for :func:`reference_loop` and the back ends, or None when the circuit has no start-up steps
-    that change anything (:attr:`~physnn.josephson.Circuit.startup_steps` is 0). ``sparse``: the
-    factorisation of :func:`reference_loop` (None: sparse above 400 unknowns).
+    Returns ``(y_{-1}, y_{-2}, y_{-3}, y_{-4}, node_phases)``: branch phases (nb, E) and
+    capacitor phases (nc, E) for :func:`reference_loop` and the back ends, and the phases of the
+    observed unknowns ``obs`` at the output times ``t = -k * store_every * h``,
+    ``k = NODE_HISTORY, ..., 1`` (:data:`NODE_HISTORY`, n_obs, E), from which the printed BDF2
+    voltages at t = 0 and t = h take their history (:attr:`TransientResult.node_phase_history`);
+    or None when the circuit has no start-up steps that change anything
+    (:attr:`~physnn.josephson.Circuit.startup_steps` is 0). ``sparse``: the factorisation of
+    :func:`reference_loop` (None: sparse above 400 unknowns).
     """
     N = circ.startup_steps
     if not N:
@@ -887,8 +919,8 @@ def startup_history(circ: Circuit, ic: np.ndarray, *, sparse: bool | None = None
         ic = ic[:, None]
     t = np.arange(-N, 0) * circ.h
     with blas_threads(1):
-        return reference_loop(circ, t, np.ascontiguousarray(ic), [], None, circ.n > 400 if sparse is None else sparse,
-                              startup=True)
+        return reference_loop(circ, t, np.ascontiguousarray(ic), list(obs), None,
+                              circ.n > 400 if sparse is None else sparse, max(1, int(store_every)), startup=True)
 
 
 # --------------------------------------------------------------------------------------------

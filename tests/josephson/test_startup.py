@@ -190,3 +190,76 @@ def test_transient_torch_declines_start_up():
 
     with pytest.raises(NotImplementedError, match="start-up steps"):
         transient_torch(PI1.format(dst=""), tstop=5e-12)
+
+
+# ------------------------------------------------ printed traces at t = 0 and t = h
+SIN_R = """* source check: a SIN source at its offset before t = 0 into a resistor
+I1 0 1 sin(10u 40u 25g 20p)
+R1 1 0 2
+.tran 0.25p 40p
+.print v(1)
+.print i(R1)
+.print p(1)
+"""
+
+
+def test_printed_resistor_current_at_t0_is_the_source():
+    # the start-up steps leave the node phase at 4.869252 rad (JoSIM's P(1) at t = 0): the BDF2
+    # voltage at t = 0 and t = h must read that history, not zero (which gave 4.8 mA, -1.6 mA)
+    ds = simulate(SIN_R)
+    assert float(ds["P(1)"].values[0]) == pytest.approx(4.869252, abs=6e-7)
+    before = ds["time"].values < 20e-12
+    # JoSIM prints I(R1) = 1.000000e-05 at every one of these points
+    np.testing.assert_allclose(ds["I(R1)"].values[before], 10e-6, rtol=1e-9)
+    np.testing.assert_allclose(ds["V(1)"].values[before], 20e-6, rtol=1e-9)
+    # without start-up (DST) the zero history is the true one: the same numbers
+    dst = simulate(SIN_R.replace(".tran 0.25p 40p", ".tran 0.25p 40p 0 0.25p DST"))
+    np.testing.assert_allclose(dst["I(R1)"].values, ds["I(R1)"].values, rtol=1e-9, atol=1e-15)
+
+
+def test_printed_currents_of_a_start_up_run_match_josim():
+    # JoSIM's printed I(C2), I(R5), I(L1) at t = 0, 0.25, 0.5 ps of MIX (its solved branch
+    # currents); physnn's come from the BDF2 of the printed phases with their start-up history
+    text = MIX.format(dst="").replace(".end", ".print i(C2)\n.print i(R5)\n.print i(L1)\n.print v(5)\n.end")
+    ds = simulate(text)
+    ref = {"I(C2)": [-9.248707e-21, 2.193255e-06, 1.182190e-06],
+           "I(R5)": [1.000000e-05, 9.967089e-06, 9.875016e-06],
+           "I(L1)": [3.999804e-06, 3.630213e-06, 2.885419e-06]}
+    for k, r in ref.items():
+        np.testing.assert_allclose(ds[k].values[:3], r, rtol=2e-6, atol=1e-12, err_msg=k)
+    # a DC voltage source's node: 0.2 mV from t = 0 (JoSIM prints 0 and 0.3 mV at t = 0 and t = h:
+    # its output starts the BDF2 look-back at the first printed point, with or without start-up)
+    np.testing.assert_allclose(ds["V(5)"].values[:3], 0.2e-3, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["dense-numpy", "sparse-numpy", "sparse-compiled"])
+def test_every_start_up_back_end_prints_the_same_t0_currents(name):
+    text = MIX.format(dst="").replace(".end", ".print i(C2)\n.print i(R5)\n.end")
+    b = get_backend(name)
+    circ = compile_circuit(parse_netlist(text), 0.25e-12)
+    why = b.unsupported(TransientProblem.of(circ, 1))
+    if why is not None:
+        pytest.skip(why)
+    ref = simulate(text, backend="dense-numpy")
+    ds = simulate(text, backend=name)
+    assert ds.attrs["loop"] == name
+    for k in ("I(C2)", "I(R5)", "P(B1)"):
+        np.testing.assert_allclose(ds[k].values, ref[k].values, rtol=1e-9, atol=1e-15, err_msg=k)
+
+
+def test_node_phase_history_is_the_start_up_state():
+    net = parse_netlist(SIN_R)
+    res = run_transient(net, tstep=0.25e-12, tstop=5e-12, obs_nodes=["1"])
+    hist = res.node_phase_history
+    assert hist.shape == (4, 1, 1)
+    # a DC current into a resistor: the phase grows by 2 pi R I h / Phi0 per step up to t = 0
+    dphi = 2 * np.pi * 2 * 10e-6 * 0.25e-12 / 2.067833848e-15
+    np.testing.assert_allclose(np.diff(np.concatenate([hist[:, 0, 0], res.node_phase[:3, 0, 0]])), dphi, rtol=1e-6)
+    # stored every second step (the reruns of halved ensemble members): every second start-up point
+    circ = compile_circuit(net, 0.125e-12)
+    h2 = startup_history(circ, np.ones(0), obs=[0], store_every=2)[4]
+    h1 = startup_history(circ, np.ones(0), obs=[0], store_every=1)[4]
+    np.testing.assert_allclose(h2[2:, 0, 0], h1[[0, 2], 0, 0], rtol=1e-12)
+    # no start-up (DST): no history
+    dst = parse_netlist(SIN_R.replace(".tran 0.25p 40p", ".tran 0.25p 40p 0 0.25p DST"))
+    assert run_transient(dst, tstep=0.25e-12, tstop=5e-12, obs_nodes=["1"]).node_phase_history is None
