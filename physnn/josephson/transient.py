@@ -375,10 +375,8 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: A
     hist = startup_history(circ, ic, obs=obs, store_every=se)
     nph_hist = None if hist is None else hist[4]
     try:
-        if hist is None:
-            out = backend.integrate(circ, t, ic, obs, generator, se)
-        else:
-            out = backend.integrate(circ, t, ic, obs, generator, se, history=hist)
+        # (a back end without start-up support is never asked: its unsupported() declined the run)
+        out = backend.integrate(circ, t, ic, obs, generator, se, **({} if hist is None else {"history": hist}))
     except _StepTooLarge as exc:
         if exc.partial is not None:
             ph_, v_, n_ = exc.partial
