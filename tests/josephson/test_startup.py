@@ -263,3 +263,24 @@ def test_node_phase_history_is_the_start_up_state():
     # no start-up (DST): no history
     dst = parse_netlist(SIN_R.replace(".tran 0.25p 40p", ".tran 0.25p 40p 0 0.25p DST"))
     assert run_transient(dst, tstep=0.25e-12, tstop=5e-12, obs_nodes=["1"]).node_phase_history is None
+
+
+def test_halved_ensemble_members_keep_their_own_start_up_history():
+    # at h = 0.5 ps the two weak members break the 0.2*2pi rule and are rerun at h/2 (with their
+    # own start-up at h/2), the others are not: each member's node-phase history before t = 0 is
+    # that of its own run, on the common grid
+    net = parse_netlist(PI1.format(dst=""))
+    sc = np.array([[0.3, 0.6, 1.0, 1.4], [0.3, 0.6, 1.0, 1.4]])
+    ens = run_transient(net, tstep=0.5e-12, tstop=100e-12, ic_scale=sc, obs_nodes=["1", "2"],
+                        backend="dense-numpy")
+    assert list(ens.member_halvings) == [1, 1, 0, 0]
+    for e in range(4):
+        one = run_transient(net, tstep=0.5e-12 / 2 ** ens.member_halvings[e], tstop=100e-12,
+                            ic_scale=sc[:, e:e + 1], obs_nodes=["1", "2"], backend="dense-numpy",
+                            store_step=0.5e-12)
+        np.testing.assert_allclose(ens.node_phase_history[..., e], one.node_phase_history[..., 0], atol=1e-12)
+        np.testing.assert_allclose(ens.node_phase[..., e], one.node_phase[..., 0], atol=1e-9)
+    # the halved members started from another state than at h (N = 320 steps of 0.25 ps, not 80 of 0.5 ps)
+    coarse = run_transient(net, tstep=0.5e-12, tstop=5e-12, ic_scale=sc[:, :1], obs_nodes=["1", "2"],
+                           backend="dense-numpy", max_halvings=0)
+    assert not np.allclose(coarse.node_phase_history[..., 0], ens.node_phase_history[..., 0], atol=1e-6)
