@@ -68,10 +68,19 @@ def josim_reference(josim: Path, netlist: Path, prstep: float) -> dict:
             raise RuntimeError(f"{netlist.name}: josim-cli failed ({r.returncode}):\n{log[-2000:]}")
         hdr, data = read_josim_csv(out)
     unknown = [ln for ln in log.splitlines() if ln.startswith("Unknown device/node")]
+    # a junction with a phase offset (pi junction: JoSIM's PHI) switches at its (2k+1)pi + offset
+    # crossings, as physnn.josephson.switch_times counts them
+    import warnings
+
+    from physnn.josephson import NetlistWarning, parse_netlist
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NetlistWarning)
+        offsets = {e.name: e.model.phi for e in parse_netlist(netlist).junctions}
     times = {}
     for i, h in enumerate(hdr[1:], start=1):
         if h.startswith("P(") and h.endswith(")") and "," not in h:
-            t, _, _ = crossings(data[:, 0], data[:, i], min_dwell=2 * prstep)
+            t, _, _ = crossings(data[:, 0], data[:, i], offset=offsets.get(h[2:-1], 0.0), min_dwell=2 * prstep)
             times[h[2:-1]] = [float(x) for x in t]
     return {"columns": hdr, "prstep_s": prstep, "tstop_s": float(data[-1, 0]), "samples": int(data.shape[0]),
             "unknown_print_warnings": unknown, "switch_times_s": times}

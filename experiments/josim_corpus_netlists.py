@@ -266,3 +266,31 @@ for k in range(2, 9):
     lines += [f".subckt LEVEL{k} a", "X1 SPLIT a q1 q2", f"X2 LEVEL{k - 1} q1", f"X3 LEVEL{k - 1} q2", f".ends LEVEL{k}"]
 lines += [f"IIN 0 a {sfq_in('a', [20])}", "XIN JTL a b", "XT LEVEL8 b", RSFQ_MODEL]
 write("composite_split_tree", lines, ".tran 0.25p 100p")
+
+# ---- start-up before t = 0 (JoSIM's pre-t=0 steps; physnn.josephson.transient.startup_history):
+# circuits whose t = 0 state is not the zero phase. A JTL biased by DC sources that are on from
+# t < 0, and a bias-free JTL whose junctions are biased by pi-junction phase batteries (a pi junction
+# of large Ic in a loop with a bias inductor to each JTL node, plus a small DC trim that fixes the
+# sign of the loop currents); JoSIM relaxes both to their static state before t = 0.
+STARTUP_MODEL = (".model jjs jj(rtype=1, vg=2.8mV, cap=0.07pF, r0=160, rn=16, icrit=0.1mA)\n"
+                 ".model jjpi jj(rtype=1, vg=2.8mV, cap=0.07pF, r0=160, rn=16, icrit=0.1mA, phi=pi)")
+
+
+def startup_jtl(name, stages, bias_line, extra=(), inputs=(20, 60)):
+    lines = [f"* {name}: JTL of {stages} stages with its bias present before t = 0"]
+    lines.append(f"IIN 0 n0 {sfq_in('n0', list(inputs))}")
+    for k in range(1, stages + 1):
+        lines += [f"L{k} n{k - 1} n{k} {2.0 if k == 1 else 4.0}pH", f"B{k} n{k} 0 jjs area=2.5",
+                  f"RS{k} n{k} 0 {RS100 / 2.5:.6f}ohm"]
+        lines += bias_line(k)
+    lines += [f"LOUT n{stages} out 2pH", "RL out 0 2ohm", *extra, STARTUP_MODEL]
+    return lines
+
+
+write("startup_dc_jtl", startup_jtl("startup_dc_jtl", 6, lambda k: [f"IB{k} 0 n{k} dc 175uA"]),
+      ".tran 0.25p 100p")
+write("startup_pi_battery_jtl",
+      startup_jtl("startup_pi_battery_jtl", 5,
+                  lambda k: [f"LP{k} n{k} p{k} 16pH", f"BP{k} p{k} 0 jjpi area=6",
+                             f"RP{k} p{k} 0 {RS100 / 6:.6f}ohm", f"IT{k} 0 n{k} dc 110uA"]),
+      ".tran 0.25p 100p")

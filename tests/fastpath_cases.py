@@ -11,7 +11,8 @@ ensemble form, with/without ADC and bound management, the issue-21 batch shapes 
 ``sliced`` (bit-sliced read, :mod:`physnn.crossbar.bit_slicing`, slices through the numba back
 end vs the reference), ``noise`` (``add_counter_normal``), ``lstm`` (compiled LSTM sequence loop vs its torch reference
 ``lstm_loop.reference_sequence``, same noise keys), ``esn`` (SELL kernel vs the torch loop), ``josephson`` (tiled ensemble
-kernel vs the numpy loop, and the compiled sparse single run vs its numpy loop; float64 only).
+kernel vs the numpy loop, and the compiled sparse single run vs its numpy loop, also from a start-up
+state; float64 only).
 """
 
 from __future__ import annotations
@@ -135,7 +136,10 @@ def case_josephson(dtype):
     with use_backend("dense-numpy"):  # the numpy reference loop
         ref = ens()
     single_ref = simulate(src, tstop=250e-12, backend="sparse-numpy")
-    for a, b in ((fast, ref), (single, single_ref)):
+    # a run from JoSIM's start-up state (DC bias before t = 0): the compiled sparse loop from its history
+    st = HERE / "josephson" / "data" / "corpus" / "startup_dc_jtl.cir"
+    start, start_ref = simulate(st, backend="sparse-compiled"), simulate(st, backend="sparse-numpy")
+    for a, b in ((fast, ref), (single, single_ref), (start, start_ref)):
         for name in ("phase", "voltage"):
             scale = max(float(np.abs(b[name].values).max()), 1e-300) if name == "voltage" else 1.0
             err = max(err, float(np.abs(a[name].values - b[name].values).max()) / scale)

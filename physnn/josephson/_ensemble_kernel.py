@@ -1,12 +1,12 @@
 """Compiled (numba) whole-run loop of noise-free dense ensembles.
 
 Why hand-written: the numpy loop of :func:`.transient.reference_loop` spends ~30 array operations per
-step on (branches x members) arrays plus a libm ``sin`` of every junction phase, ~0.7-1 us of CPU
-per member and step for ex_dcsfq_jtl_sink (1024 members). Members are independent (they share
-only the system matrix), so :func:`tiled_run` runs the whole transient in tiles of at most
-``TILE`` members x ``CHUNK`` steps: a tile's state (~0.2 MB) stays in the L2 cache, every inner
-loop runs over the members of one row (LLVM vectorises it), the shared-matrix product is one BLAS
-call per tile step, and the time loop never returns to Python.
+step on (branches x members) arrays plus a libm ``sin`` of every junction phase. Members are
+independent (they share only the system matrix), so :func:`tiled_run` runs the whole transient in
+tiles of at most ``TILE`` members x ``CHUNK`` steps: a tile's state stays in the L2 cache, every
+inner loop runs over the members of one row (LLVM vectorises it), the shared-matrix product is one
+BLAS call per tile step, and the time loop never returns to Python. Timings and design history:
+RESULTS.md ("Josephson transient: performance notes").
 
 Per member it does what the numpy loop does: JoSIM's predictor, the 0.2*2pi step rule (a member
 that breaks it is flagged with its step and junction, and dropped at the end of the chunk: the
@@ -39,10 +39,9 @@ __all__ = ["available", "tiled_run", "sin_vec", "merge_members", "bdf2_voltage",
 
 
 def merge_members(dst: np.ndarray, src: np.ndarray, members: np.ndarray, f: int) -> None:
-    """``dst[t, :, members[i]] = src[f t, :, i]`` for every t of ``dst`` (decimated rerun results).
-
-    numpy's fancy-indexed assignment on the last axis cost ~1 s per (4001, 12, 685) array on the
-    test machine (one scattered element at a time); the compiled loop is memory-bound."""
+    """``dst[t, :, members[i]] = src[f t, :, i]`` for every t of ``dst`` (decimated rerun results):
+    one compiled pass (numpy's fancy-indexed assignment on the last axis scatters one element at a
+    time; timings: RESULTS.md, "Josephson transient: performance notes")."""
     T = min(dst.shape[0], (src.shape[0] + f - 1) // f)
     if available() and dst.flags.c_contiguous and src.flags.c_contiguous and dst.dtype == src.dtype == np.float64:
         _merge(dst, src, np.ascontiguousarray(members, dtype=np.int64), f, T)
@@ -127,8 +126,8 @@ else:  # pragma: no cover
 # ------------------------------------------------------------------------------------------------
 # Tiled whole-run loop (member tiles x time chunks)
 # ------------------------------------------------------------------------------------------------
-#: largest number of members per tile (per-row loop and BLAS call overheads favour wide tiles: on
-#: the test machine 32 / 128 / 256 / 1024 members gave 244 / 211 / 181 / 178 ns per member-step)
+#: largest number of members per tile (per-row loop and BLAS call overheads favour wide tiles;
+#: timings: RESULTS.md, "Josephson transient: performance notes")
 TILE = 512
 #: time steps per chunk; members that broke the step rule are compacted away between chunks
 CHUNK = 64

@@ -63,6 +63,11 @@ class TransientProblem:
         Ensemble members integrated together (1: a single run).
     noise : bool
         Thermal (Johnson) noise is drawn (``.temp``).
+    startup : bool
+        The run starts from the state of JoSIM's start-up steps before t = 0 (a source that is
+        non-zero before t = 0 or a junction phase offset, and no ``DST`` on ``.tran``; see
+        :func:`~physnn.josephson.transient.startup_history`): the back end must accept the
+        initial ``history`` those steps give.
     """
 
     n: int
@@ -71,12 +76,14 @@ class TransientProblem:
     n_t: int
     members: int
     noise: bool
+    startup: bool = False
 
     @classmethod
     def of(cls, circuit, members: int) -> "TransientProblem":
         """The problem of a compiled :class:`~physnn.josephson.Circuit` with ``members`` members."""
         return cls(n=int(circuit.n), n_jj=int(circuit.n_jj), n_c=int(circuit.n_c), n_t=int(circuit.n_t),
-                   members=int(members), noise=bool(circuit.netlist.temp))
+                   members=int(members), noise=bool(circuit.netlist.temp),
+                   startup=bool(getattr(circuit, "startup_steps", 0)))
 
 
 class AbstractTransientBackend(abc.ABC):

@@ -38,10 +38,30 @@ import scipy.sparse as sp
 from ..constants import Phi0
 from .netlist import Element, Netlist, NetlistError, check_dangling, gc_paused
 
-__all__ = ["Circuit", "compile_circuit", "K_JOSEPHSON"]
+__all__ = ["Circuit", "compile_circuit", "K_JOSEPHSON", "josim_startup_steps", "STARTUP_MAX_STEPS"]
 
 #: 2e/hbar = 2 pi / Phi0, rad / (V s)
 K_JOSEPHSON = 2.0 * math.pi / Phi0
+
+#: JoSIM v2.7's cap on the number of start-up steps before t = 0
+STARTUP_MAX_STEPS = 1000
+
+
+def josim_startup_steps(h: float) -> int:
+    """Number of JoSIM v2.7 start-up steps run before t = 0 at step ``h`` (s).
+
+    JoSIM (src/Simulation.cpp, ``Simulation::trans_sim``) integrates
+    ``N = int(2 * 10**((|log10 h| - 12) * 2 + 1))`` steps, at most 1000, at the times
+    ``t = i h`` for ``i = -N, ..., -1``, unless ``.tran`` ends with ``DST``: 20 steps at
+    h = 1 ps, 320 at 0.25 ps, 1000 from 0.1 ps down.
+
+    >>> josim_startup_steps(0.25e-12), josim_startup_steps(1e-12), josim_startup_steps(1e-13)
+    (320, 20, 1000)
+    """
+    if not h > 0:
+        raise ValueError(f"h={h!r}: the step must be > 0 s")
+    n = int(2.0 * math.pow(10.0, (abs(math.log10(h)) - 12.0) * 2.0 + 1.0))
+    return max(0, min(n, STARTUP_MAX_STEPS))
 
 
 @dataclass
@@ -83,6 +103,10 @@ class Circuit:
     g_t: np.ndarray | None = None  #: port branch g = a / Z0
     t_delay: np.ndarray | None = None  #: (n_t,) delay of each port's line in steps (k = TD / h)
     t_other: np.ndarray | None = None  #: (n_t,) index (within the ports) of the other port of the line
+    #: JoSIM's start-up steps before t = 0 that change the state (0: none, or all of them would
+    #: leave the zero state as it is: no source is non-zero before t = 0 and no junction has a
+    #: phase offset; see :func:`josim_startup_steps` and :meth:`startup_waves`)
+    startup_steps: int = 0
 
     @property
     def nb(self) -> int:
@@ -117,26 +141,55 @@ class Circuit:
         return A
 
     def source_waves(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Current waveforms (n_wave, T) in A and source branch phases (n_vsrc, T) in rad.
+        """Current waveforms (n_wave, T) in A and source branch phases (n_vsrc, T) in rad at the
+        times ``t = i h, i = 0, 1, ...`` of a run.
 
         Voltage sources are integrated to phase with JoSIM's BDF2 recursion
         ``y_n = (2hK/3) V(t_n) + 4/3 y_{n-1} - 1/3 y_{n-2}``; phase sources give ``y_n`` directly.
+        With start-up steps (:attr:`startup_steps`) the recursion starts at the first of them, as
+        JoSIM's does (the source rows keep their history across t = 0).
         """
+        t = np.asarray(t, dtype=float)
+        return self._waves(t, self._startup_times() if self.startup_steps else None,
+                           float(t[-1]) if len(t) else 0.0)
+
+    def startup_waves(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`source_waves` at the start-up times ``t = i h, i = -N, ..., -1``
+        (``N`` = :attr:`startup_steps`): shapes (n_wave, N) and (n_vsrc, N). Before t = 0 JoSIM's
+        source functions give: PWL/PWS/CUS 0 (before their first point), DC its value, PULSE its
+        first value, SIN its offset, EXP its first value, NOISE 0; physnn's :class:`Source` the same.
+        """
+        return self._waves(self._startup_times(), None, float(self.netlist.tstop or 1e-9))
+
+    def _startup_times(self) -> np.ndarray:
+        return np.arange(-self.startup_steps, 0) * self.h
+
+    def _waves(self, t: np.ndarray, pre: np.ndarray | None, tstop: float):
+        """(w, yv) at ``t``; ``pre``: earlier times whose voltage-source recursion runs first
+        (their values are not returned); ``tstop``: the run's stop time (source defaults), s."""
         T = len(t)
-        tstop = float(t[-1]) if T else 0.0
-        w = (np.stack([s(t, tstep=self.h, tstop=tstop) for s in self.waves]) if self.waves
-             else np.zeros((0, T)))
+        tt = t if pre is None else np.concatenate([pre, t])
+        P0 = 0 if pre is None else len(pre)
+
+        def at(s, x):
+            # a noise source is 0 before its delay TD >= 0: no draw from the generator there
+            if s.kind == "noise" and len(x) and float(x[-1]) < max(0.0, s.args[3] if len(s.args) > 3 else 0.0):
+                return np.zeros_like(x)
+            return s(x, tstep=self.h, tstop=tstop)
+
+        w = np.stack([at(s, t) for s in self.waves]) if self.waves else np.zeros((0, T))
         yv = np.zeros((len(self.vsrc), T))
         kv = 2.0 * self.h * K_JOSEPHSON / 3.0
         for k, e in enumerate(self.vsrc):
-            v = e.source(t, tstep=self.h, tstop=tstop)
+            v = at(e.source, tt) if pre is None else np.concatenate([at(e.source, pre), at(e.source, t)])
             if e.kind == "P":
-                yv[k] = v
+                yv[k] = v[P0:]
                 continue
             y1 = y2 = 0.0
-            for i in range(T):  # hand-written: a 2-term linear recursion, tiny
+            for i in range(len(tt)):  # hand-written: a 2-term linear recursion, tiny
                 yi = kv * v[i] + (4.0 / 3.0) * y1 - (1.0 / 3.0) * y2
-                yv[k, i] = yi
+                if i >= P0:
+                    yv[k, i - P0] = yi
                 y2, y1 = y1, yi
         return w, yv
 
@@ -316,10 +369,17 @@ def _compile_circuit(net: Netlist, h: float) -> Circuit:
         if m != "0":
             r3.append(node_idx[m]), c3.append(w), v3.append(1.0)
     inj = sp.csr_matrix((v3, (r3, c3)), shape=(n, len(waves)))
-    return Circuit(netlist=net, h=h, nodes=nodes, n=n, branches=branches, n_jj=len(jjs), n_r=len(rs),
+    circ = Circuit(netlist=net, h=h, nodes=nodes, n=n, branches=branches, n_jj=len(jjs), n_r=len(rs),
                    n_c=len(cs), D=D, A_static=A_static, g_r=g_r, g_c=g_c, ic=ic, cap=cap, r0=r0, rn=rn,
                    lower=vg - 0.5 * dv, upper=vg + 0.5 * dv, glarge=glarge,
                    phi_off=np.array([e.model.phi for e in jjs]), rtype1=rtype1, inj=inj, waves=waves,
                    vsrc=vsrc, n_nodes=n_nodes, DL=DL, inductors=inds, coupled=bool(ks), A_src=A_src.tocsr(),
                    n_t=len(tports), g_t=g_t, t_delay=np.array(t_delay, dtype=np.int64),
                    t_other=np.array(t_other, dtype=np.int64))
+    if net.startup:
+        n_st = josim_startup_steps(h)
+        circ.startup_steps = n_st
+        w_, yv_ = circ.startup_waves()
+        if not (np.any(circ.phi_off != 0.0) or np.any(w_ != 0.0) or np.any(yv_ != 0.0)):
+            circ.startup_steps = 0  # every start-up step would leave the zero state exactly as it is
+    return circ

@@ -62,6 +62,11 @@ def _run_torch(net: Netlist, h: float, stop: float, ic, source_scale, inductance
     circ = compile_circuit(net, h)
     if circ.n_t:
         raise NotImplementedError("transient_torch: transmission lines (T) are not supported; use simulate()")
+    if circ.startup_steps:
+        raise NotImplementedError(
+            "transient_torch: JoSIM's start-up steps before t = 0 (this circuit has a source non-zero before "
+            "t = 0 or a junction phase offset) are not supported; use simulate(), or add DST to .tran "
+            "to start from the zero state")
     K = K_JOSEPHSON
     a = 3.0 / (2.0 * h * K)
     kp = 2.0 * h * K / 3.0

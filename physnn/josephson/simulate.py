@@ -314,6 +314,25 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
             return np.zeros((len(t), res.node_phase.shape[2]))
         return res.node_phase[:, col[nd], :]
 
+    # A run that starts from JoSIM's start-up steps has a non-zero phase history before t = 0:
+    # the printed BDF2 voltages (and what is derived from them) read it at t = 0 and t = h, as the
+    # step itself does, instead of the zero history of a run from the zero state.
+    hist = res.node_phase_history
+    H = 0 if hist is None else hist.shape[0]
+
+    def node_hist(nd: str) -> np.ndarray:  # (H, E): the output times -H h, ..., -h
+        if nd == "0" or hist is None:
+            return np.zeros((H, res.node_phase.shape[2]))
+        return hist[:, col[nd], :]
+
+    def voltage(ph, ph_hist, out=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """BDF2 voltage of a phase trace and, with a history, the voltage's own history from the
+        phases before t = 0 (its first two rows only read zero phases before them; None without)."""
+        if not H:
+            return _bdf2_voltage(ph, res.h, out=out), None
+        ext = _bdf2_voltage(np.concatenate([ph_hist, ph]), res.h)
+        return ext[H:], ext[:H]
+
     jidx = {lab: i for i, lab in enumerate(labels)}
     # A node's phase column that only one `.print nodev N 0` reads becomes that voltage trace in
     # place (the column is not part of the Dataset otherwise): no fresh trace-sized array, whose
@@ -335,7 +354,7 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
                 ph = ph - node_phase(p.target[1])
             if p.kind == "nodev":
                 own = p.target[1] == "0" and p.target[0] != "0" and uses[p.target[0]] == 1
-                val = _bdf2_voltage(ph, res.h, out=ph if own else None)
+                val = voltage(ph, node_hist(p.target[0]) - node_hist(p.target[1]), out=ph if own else None)[0]
             else:
                 val = ph
             units, ln = ("V", "node voltage") if p.kind == "nodev" else ("rad", "node phase")
@@ -347,7 +366,7 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
                 v = res.voltage[:, j, :] if p.kind != "phase" else None
             else:
                 ph = node_phase(e.nodes[0]) - node_phase(e.nodes[1])
-                v = _bdf2_voltage(ph, res.h)
+                v, v_hist = voltage(ph, node_hist(e.nodes[0]) - node_hist(e.nodes[1]))
             if p.kind == "phase":
                 val, units, ln = ph, "rad", "device phase"
             elif p.kind == "devv":
@@ -359,7 +378,7 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
                 elif e.kind == "L":
                     val = ph / (K_JOSEPHSON * e.value)
                 elif e.kind == "C":
-                    val = e.value * _bdf2_voltage(v * K_JOSEPHSON, res.h)
+                    val = e.value * voltage(v * K_JOSEPHSON, None if v_hist is None else v_hist * K_JOSEPHSON)[0]
                 elif e.kind == "I":
                     val = np.repeat(e.source(t, tstep=res.h, tstop=t[-1])[:, None], ph.shape[1], axis=1)
                 elif e.kind in "VP":

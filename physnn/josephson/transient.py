@@ -34,11 +34,17 @@ from . import _ensemble_kernel as _kern
 from .backends import AbstractTransientBackend, TransientProblem, register_backend, select_backend
 from .netlist import Netlist
 
-__all__ = ["SimulationError", "TransientResult", "run_transient", "reference_loop", "PHASE_JUMP_LIMIT",
+__all__ = ["SimulationError", "TransientResult", "run_transient", "reference_loop", "startup_history", "PHASE_JUMP_LIMIT",
+           "NODE_HISTORY",
            "ReferenceDense", "ReferenceSparse", "FusedNumpy", "FusedCompiled", "SparseCompiled", "TiledCompiled"]
 
 #: JoSIM's step-rejection threshold on the predicted phase change per step, rad
 PHASE_JUMP_LIMIT = 0.2 * 2.0 * math.pi
+
+#: output points before t = 0 whose node phases a start-up run keeps
+#: (:attr:`TransientResult.node_phase_history`): the BDF2 voltage of a printed trace at t = 0 and
+#: t = h reads two of them, a capacitor's current (the BDF2 of that voltage) four
+NODE_HISTORY = 4
 
 
 class SimulationError(RuntimeError):
@@ -64,6 +70,10 @@ class TransientResult:
     halvings: int
     ic: np.ndarray  #: (J, E) critical currents used, A
     member_halvings: np.ndarray | None = None  #: (E,) step halvings applied per ensemble member
+    #: (NODE_HISTORY, n_obs, E) phases of the observed unknowns at the output times
+    #: ``t = -NODE_HISTORY h, ..., -h`` before the run, rad: the state JoSIM's start-up steps
+    #: reached (:func:`startup_history`); None: the run starts from the zero state (all zero)
+    node_phase_history: np.ndarray | None = None
     #: the loop that integrated it: 'tiled-compiled' (ensembles), 'sparse-compiled', 'sparse-numpy',
     #: 'fused-compiled', 'fused-numpy', 'dense-numpy' (what the tests and benchmarks check ran)
     loop: str = ""
@@ -186,6 +196,11 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                 for dst, src in ((res.phase, sub.phase), (res.voltage, sub.voltage),
                                  (res.node_phase, sub.node_phase)):
                     _kern.merge_members(dst, src, bad, f)
+                if sub.node_phase_history is not None:
+                    # the reruns' own start-up history, on this grid (they stored only its points)
+                    if res.node_phase_history is None:
+                        res.node_phase_history = np.zeros((NODE_HISTORY,) + res.node_phase.shape[1:])
+                    res.node_phase_history[:, :, bad] = sub.node_phase_history
                 res.halvings = halving
                 res.member_halvings = np.zeros(res.ic.shape[1], dtype=int) + halving
                 res.member_halvings[bad] = sub.member_halvings + 1 + halving
@@ -356,13 +371,18 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: A
     node_idx = {nd: i for i, nd in enumerate(circ.nodes)}
     node_idx.update({"__src__" + e.name: circ.n_nodes + k for k, e in enumerate(circ.vsrc)})
     obs = [node_idx[nd] for nd in obs_nodes if nd != "0"]
+    # JoSIM's start-up steps before t = 0, in the reference step (None: none that change anything)
+    hist = startup_history(circ, ic, obs=obs, store_every=se)
+    nph_hist = None if hist is None else hist[4]
     try:
-        out = backend.integrate(circ, t, ic, obs, generator, se)
+        # (a back end without start-up support is never asked: its unsupported() declined the run)
+        out = backend.integrate(circ, t, ic, obs, generator, se, **({} if hist is None else {"history": hist}))
     except _StepTooLarge as exc:
         if exc.partial is not None:
             ph_, v_, n_ = exc.partial
             exc.partial = TransientResult(time=t_out, phase=ph_, voltage=v_, node_phase=n_, obs=obs, h=h_out,
-                                          circuit=circ, halvings=0, ic=ic, loop=backend.name)
+                                          circuit=circ, halvings=0, ic=ic, loop=backend.name,
+                                          node_phase_history=nph_hist)
         raise
     phase, volt, nph = out
     for arr in (phase, volt):
@@ -373,13 +393,15 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: A
             raise SimulationError(f"junction {circ.branches[bad[1]].name}: non-finite value at "
                                   f"t={bad[0] * h_out:.4g} s")
     return TransientResult(time=t_out, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h_out, circuit=circ,
-                           halvings=0, ic=ic, loop=backend.name)
+                           halvings=0, ic=ic, loop=backend.name, node_phase_history=nph_hist)
 
 
-def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], se: int):
+def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], se: int,
+                         history: tuple | None = None):
     """Single noise-free run of the sparse back end in the compiled loop
     (:func:`._sparse_kernel.sparse_segment`): the equations of :func:`reference_loop`, one compiled
-    call per stretch of constant junction states (one SuperLU factorisation per state pattern)."""
+    call per stretch of constant junction states (one SuperLU factorisation per state pattern).
+    ``history``: the start-up history of :func:`startup_history` (None: zero)."""
     from . import _sparse_kernel as _sk
 
     T = len(t)
@@ -444,6 +466,12 @@ def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list
     t_other = c_(circ.t_other if nt else np.zeros(0), dtype=np.int64)
     wbuf = np.zeros((int(t_delay.max()) + 1 if nt else 1, max(nt, 1)))
     yb = np.zeros((5, nb))
+    if history is not None:
+        # ring slots of steps -1, -2 (branch phases) and -3, -4 (capacitor branches) at n = 0
+        yb[4] = history[0][:, 0]
+        yb[3] = history[1][:, 0]
+        yb[2, J + nr:J + nr + nc] = history[2][:, 0]
+        yb[1, J + nr:J + nr + nc] = history[3][:, 0]
     vb = np.zeros((4, J))
     phase = empty((T_out, J))
     volt = empty((T_out, J))
@@ -547,7 +575,7 @@ class _BandedSolver:
 
 
 def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], generator, sparse: bool,
-                   store_every: int = 1):
+                   store_every: int = 1, *, history: tuple | None = None, startup: bool = False):
     """The reference step, in numpy: JoSIM v2.7's BDF2 step of the branch-space system, every
     member of an ensemble at once (shared matrix, multi-column right-hand side), with thermal
     noise, capacitors, transmission lines and any size. ``sparse``: one sparse (banded or
@@ -557,8 +585,17 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
 
     Returns ``(phase (T_out, J, E), voltage (T_out, J, E), node_phase (T_out, n_obs, E))``;
     raises ``_StepTooLarge`` (with the results so far and the members that broke the rule) when a
-    junction's predicted phase moves more than :data:`PHASE_JUMP_LIMIT` in one step. Outputs are stored for every ``store_every``-th step only (row ``n // store_every``); the other
-    steps write to one spare row past the end, so the loop body stays the same."""
+    junction's predicted phase moves more than :data:`PHASE_JUMP_LIMIT` in one step. Outputs are
+    stored for every ``store_every``-th step only (row ``n // store_every``); the other steps write
+    to one spare row past the end, so the loop body stays the same.
+
+    ``history``: the branch phases ``(y_{-1}, y_{-2})`` (nb, E) and capacitor phases
+    ``(y_{-3}, y_{-4})`` (nc, E) the run starts from (None: zero), as :func:`startup_history`
+    returns them (its first four items; the fifth, the observed node phases, is not read).
+    ``startup=True`` runs JoSIM's start-up steps instead (``t``: their times, before t = 0) with
+    JoSIM's rules for them (:func:`startup_history`) and returns that history, with the phases
+    of the observed unknowns ``obs`` at the last :data:`NODE_HISTORY` output points before t = 0
+    (every ``store_every``-th step counted back from t = 0; zero before the first start-up step)."""
     T = len(t)
     se = store_every
     T_out = (T - 1) // se + 1
@@ -575,7 +612,7 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
     c1, c2 = 2.0 * cap / h, cap / (2.0 * h)
     check_from = 0.01 * (T - 1)
     noise = _noise_sigma(circ, circ.netlist.temp)
-    w, yv = circ.source_waves(t)
+    w, yv = circ.startup_waves() if startup else circ.source_waves(t)
     nn = circ.n_nodes
     if sparse:
         import scipy.sparse as sp
@@ -592,7 +629,8 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
         vrows = iperm[nn + np.arange(len(circ.vsrc))]
         obs_p = iperm[np.asarray(obs, dtype=int)] if obs else np.zeros(0, dtype=int)
     else:
-        src = circ.source_values(t)
+        src = np.asarray(circ.inj @ w) if w.size else np.zeros((circ.n, T))
+        src[nn:] += yv
     cache: dict[bytes, object] = {}
 
     def system(state_col: np.ndarray):
@@ -606,19 +644,30 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
 
     state = np.zeros((J, E), dtype=np.int8)
     g = np.repeat(circ.g_all(state[:, 0])[:, None], E, axis=1)
-    y1 = np.zeros((nb, E))
-    y2 = np.zeros((nb, E))
     y3 = np.zeros((nc, E))
     y4 = np.zeros((nc, E))
+    if history is not None:
+        y3, y4 = (np.array(np.broadcast_to(x, (nc, E))) for x in history[2:4])
+    if startup:
+        noise = None  # JoSIM's noise functions are 0 before t = 0
+        check_from = np.inf  # and its step rule starts after 1 % of the run proper
     V1 = np.zeros((J, E))
     V2 = np.zeros((J, E))
     V3 = np.zeros((J, E))
     it = np.zeros((J, E))
     has_rt1 = bool(circ.rtype1.any())
     lower_min = float(circ.lower[circ.rtype1].min()) if has_rt1 else np.inf
-    phase = empty_pages((T_out + (se > 1), J, E))
-    volt = empty_pages((T_out + (se > 1), J, E))
-    nph = empty_pages((T_out + (se > 1), len(obs), E))
+    if startup:
+        # only the last NODE_HISTORY output points before t = 0 are kept (zero where the start-up
+        # has no step: the state before it is zero), the other steps write to the spare row
+        T_out = NODE_HISTORY
+        phase = np.zeros((T_out + 1, J, E))
+        volt = np.zeros((T_out + 1, J, E))
+        nph = np.zeros((T_out + 1, len(obs), E))
+    else:
+        phase = empty_pages((T_out + (se > 1), J, E))
+        volt = empty_pages((T_out + (se > 1), J, E))
+        nph = empty_pages((T_out + (se > 1), len(obs), E))
     P = empty((nb, E))
     c = empty((nb, E))
     if nt:
@@ -644,6 +693,9 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
     ybuf = [np.zeros((nb, E)) for _ in range(3)]
     vbuf = [np.zeros((J, E)) for _ in range(4)]
     y, y1, y2 = ybuf
+    if history is not None:
+        y1[...] = history[0]
+        y2[...] = history[1]
     V, V1, V2, V3 = vbuf
     v0 = empty((J, E))
     phi0 = empty((J, E))
@@ -656,6 +708,9 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
     n = 0
     while n < T:
         r = n if se == 1 else (n // se if n % se == 0 else T_out)  # output row (T_out: spare)
+        if startup:  # step n is t = -k h; row NODE_HISTORY - k/se holds t = -(k/se) (se h)
+            k = T - n
+            r = T_out - k // se if k % se == 0 and k // se <= T_out else T_out
         if noise is not None and n % block == 0:
             nz = _draw(generator, (min(block, T - n), J + nr, E))
         # P = 4/3 y1 - 1/3 y2 (BDF2 phase history of every branch)
@@ -727,7 +782,7 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
         cJ -= sn
         if in_gap:
             cJ -= it
-        if nt:
+        if nt and not startup:
             # lossless line (JoSIM's delay-line formulation): each port is a Z0 branch whose history
             # is the other port's wave W = V/Z0 + I, k = TD/h steps back (zero before t = 0)
             c[ts_] += wbuf[(n - t_delay) % t_len, t_other]
@@ -785,15 +840,22 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
                     y[:, act] -= Q[:, :J] @ corr
                     if obs:
                         nph[r][:, cols[act]] -= Ob[:, :J] @ corr
-        np.subtract(y[:J], P[:J], out=V)
-        V *= a
+        if startup:
+            # JoSIM's start-up steps: the junction voltages it keeps as history stay 0 (it reads
+            # them back from the solution from step 1 on), and so do the line ports' phases
+            V[...] = 0.0
+            if nt:
+                y[ts_] = 0.0
+        else:
+            np.subtract(y[:J], P[:J], out=V)
+            V *= a
         if compacted:
             phase[r][:, cols] = y[:J]
             volt[r][:, cols] = V
         else:
             phase[r] = y[:J]
             volt[r] = V
-        if nt:
+        if nt and not startup:
             # W_n = V_n/Z0 + I_n = g (y_n - P_n) + (g y_n - c_n)
             gt = g[ts_]
             wbuf[n % t_len] = gt * (2.0 * y[ts_] - P[ts_]) - c[ts_]
@@ -803,11 +865,60 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
         y, y1, y2 = y2, y, y1
         V, V1, V2, V3 = V3, V, V1, V2
         n += 1
+    if startup:
+        return y1.copy(), y2.copy(), np.array(y3), np.array(y4), nph[:T_out].copy()
     if first_bad is not None:
         if bad_members.all():
             raise _StepTooLarge(*first_bad)
         raise _StepTooLarge(*first_bad, members=bad_members, partial=(phase[:T_out], volt[:T_out], nph[:T_out]))
     return phase[:T_out], volt[:T_out], nph[:T_out]
+
+
+def startup_history(circ: Circuit, ic: np.ndarray, *, obs: list[int] | tuple = (), store_every: int = 1,
+                    sparse: bool | None = None) -> tuple | None:
+    """JoSIM v2.7's start-up steps before t = 0, in the reference step: the history a run starts from.
+
+    Unless ``.tran`` ends with ``DST``, JoSIM (src/Simulation.cpp, ``Simulation::trans_sim``;
+    the flag: src/Transient.cpp) first integrates ``N`` steps of the run's own step ``h`` at the
+    times ``t = i h, i = -N, ..., -1`` (:func:`~physnn.josephson.circuit.josim_startup_steps`:
+    20 at 1 ps, 320 at 0.25 ps, at most 1000) and then starts the run at t = 0 from the state they
+    reached, printing nothing of them. They are ordinary steps of the same equations, with:
+
+    - every source evaluated at its (negative) time, not held at its t = 0 value: DC sources at
+      their value, PULSE/SIN/EXP at their value before their delay, PWL (and PWS, CUS) at 0 (JoSIM
+      returns 0 before a PWL's first point), noise 0; voltage sources keep their BDF2 phase
+      recursion across t = 0;
+    - the junction voltages of the predictor and of the capacitor history held at 0 (JoSIM reads
+      them back from the solution only from step 1 on), so a junction's capacitance acts as a
+      damping conductance ``3C/2h`` and the circuit relaxes towards its static state (a pi
+      junction's phase towards pi, a DC-biased junction towards ``asin(Ib/Ic)``);
+    - the transmission-line ports' history held at 0 and no wave sent down a line (JoSIM reads
+      line histories from the stored results of t >= 0);
+    - no thermal noise, no step-size rule.
+
+    Resistor and capacitor phase histories and the voltage-source recursion carry over into the
+    run; step 0 then uses junction voltage history 0 as a run without start-up does. After a step
+    halving JoSIM reruns the whole simulation, start-up included, at h/2 (``N`` recomputed).
+
+    Returns ``(y_{-1}, y_{-2}, y_{-3}, y_{-4}, node_phases)``: branch phases (nb, E) and
+    capacitor phases (nc, E) for :func:`reference_loop` and the back ends, and the phases of the
+    observed unknowns ``obs`` at the output times ``t = -k * store_every * h``,
+    ``k = NODE_HISTORY, ..., 1`` (:data:`NODE_HISTORY`, n_obs, E), from which the printed BDF2
+    voltages at t = 0 and t = h take their history (:attr:`TransientResult.node_phase_history`);
+    or None when the circuit has no start-up steps that change anything
+    (:attr:`~physnn.josephson.Circuit.startup_steps` is 0). ``sparse``: the factorisation of
+    :func:`reference_loop` (None: sparse above 400 unknowns).
+    """
+    N = circ.startup_steps
+    if not N:
+        return None
+    ic = np.asarray(ic, dtype=float)
+    if ic.ndim == 1:
+        ic = ic[:, None]
+    t = np.arange(-N, 0) * circ.h
+    with blas_threads(1):
+        return reference_loop(circ, t, np.ascontiguousarray(ic), list(obs), None,
+                              circ.n > 400 if sparse is None else sparse, max(1, int(store_every)), startup=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1050,6 +1161,11 @@ def _no_numba() -> str | None:
     return None if _kern.available() else "numba is not installed"
 
 
+#: why the fused and tiled loops decline a run with start-up steps (their state is built from zero)
+_NO_STARTUP = ("JoSIM's start-up steps before t = 0 (a source non-zero before t = 0 or a junction phase "
+               "offset; add DST to .tran to run without them): this loop starts from the zero state")
+
+
 class ReferenceSparse(AbstractTransientBackend):
     """``sparse-numpy``: :func:`reference_loop` with a sparse factorisation (every problem)."""
 
@@ -1058,9 +1174,9 @@ class ReferenceSparse(AbstractTransientBackend):
     def unsupported(self, problem: TransientProblem) -> str | None:
         return None
 
-    def integrate(self, circ, t, ic, obs, generator, se):
+    def integrate(self, circ, t, ic, obs, generator, se, history=None):
         with blas_threads(1):
-            return reference_loop(circ, t, ic, obs, generator, True, se)
+            return reference_loop(circ, t, ic, obs, generator, True, se, history=history)
 
 
 class ReferenceDense(AbstractTransientBackend):
@@ -1086,9 +1202,9 @@ class ReferenceDense(AbstractTransientBackend):
             return f"{problem.n} unknowns: the sparse factorisation is faster above 400"
         return None
 
-    def integrate(self, circ, t, ic, obs, generator, se):
+    def integrate(self, circ, t, ic, obs, generator, se, history=None):
         with blas_threads(1 if ic.shape[1] < 64 else self.blas_threads):
-            return reference_loop(circ, t, ic, obs, generator, False, se)
+            return reference_loop(circ, t, ic, obs, generator, False, se, history=history)
 
 
 class FusedNumpy(AbstractTransientBackend):
@@ -1107,6 +1223,8 @@ class FusedNumpy(AbstractTransientBackend):
             return "transmission lines"
         if not problem.n_jj:
             return "no junctions"
+        if problem.startup:
+            return _NO_STARTUP
         return None
 
     def auto_declines(self, problem: TransientProblem) -> str | None:
@@ -1147,8 +1265,8 @@ class SparseCompiled(AbstractTransientBackend):
             return "thermal noise (.temp)"
         return _no_numba()
 
-    def integrate(self, circ, t, ic, obs, generator, se):
-        return _run_sparse_compiled(circ, t, ic[:, 0], obs, se)
+    def integrate(self, circ, t, ic, obs, generator, se, history=None):
+        return _run_sparse_compiled(circ, t, ic[:, 0], obs, se, history)
 
 
 class TiledCompiled(AbstractTransientBackend):
@@ -1190,6 +1308,8 @@ class TiledCompiled(AbstractTransientBackend):
             return "capacitor branches"
         if problem.n_t:
             return "transmission lines"
+        if problem.startup:
+            return _NO_STARTUP
         return _no_numba()
 
     def auto_declines(self, problem: TransientProblem) -> str | None:
