@@ -14,8 +14,9 @@ Sections (data offline: MNIST-1D generated locally, scikit-learn's digits, CPyth
   model, converters, output noise and ADC in raw weight units unchanged); and after
   hardware-aware training of the converted model (:func:`physnn.training.hwa_fit`, channel-wise
   mapping, training forwards at the 1-year noise level, weights clipped at 3 standard deviations
-  per layer, 40 epochs of Adam from 2e-3 with cosine decay to 0, the best epoch on the
-  validation split read at 1 year). Accuracy on the test set after 1 s, 1 h, 1 day and 1 year
+  per layer, 40 epochs of Adam from 2e-3 with cosine decay to 0, the epoch chosen on the mean
+  accuracy of 8 validation chips read at 1 year, the same draws every epoch:
+  :func:`physnn.training.drift_val_fn`, ``--hwa-val-chips``). Accuracy on the test set after 1 s, 1 h, 1 day and 1 year
   with global drift compensation, 8 chips in one call (mean and std over chips). The test set is
   read once per reported figure, never for a choice: the HWA recipe (mapping, clip, schedule,
   epochs) was chosen on the validation split of MNIST-1D (read at 1 year, 8 chips), see
@@ -33,7 +34,8 @@ Sections (data offline: MNIST-1D generated locally, scikit-learn's digits, CPyth
   tiles (``aihwkit_convert_ratio``; aihwkit's torch tile cannot run a 1-d convolution, which
   needs its indexed path).
 
-Usage: ``python experiments/bench_convert.py [--quick] [--seed N] [--threads T] [--no-char-lm]``
+Usage: ``python experiments/bench_convert.py [--quick] [--seed N] [--threads T] [--no-char-lm]
+[--only speed|mnist1d|digits]``
 """
 
 from __future__ import annotations
@@ -329,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="HWA training forwards at this many years of drift (1: the 1-year horizon)")
     p.add_argument("--hwa-ensemble", type=int, default=1,
                    help="chips per HWA training forward (the loss their mean; 1: one chip)")
-    p.add_argument("--hwa-val-chips", type=int, default=1,
+    p.add_argument("--hwa-val-chips", type=int, default=8,
                    help="HWA epoch chosen on the mean validation accuracy of this many chips at 1 year")
     p.add_argument("--columnwise", type=int, default=1, choices=(0, 1),
                    help="1: channel-wise weight mapping (w_max_per_column) for the classification sections")
