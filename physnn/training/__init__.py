@@ -13,7 +13,8 @@ writes                 ``IdealWrite`` / ``PulsedWrite`` (``WriteVerify``): how a
 scattering_medium      example wave substrate: random scattering medium, intensity detection
 loop                   ``fit(system, data, trainer=...)``: callbacks (``BestEpoch``: the best
                        epoch on validation), tqdm, xarray history, resume
-converted              ``hwa_fit`` / ``model_drift_accuracy``: HWA and drift of a converted model
+converted              ``hwa_fit`` / ``model_drift_accuracy`` / ``drift_val_fn``: HWA and drift of a
+                       converted model, epoch selection on an ensemble of chips
 gradient               frozen-random baseline, backprop, hardware-aware training, drift evaluation
 local                  PhyLL, Forward-Forward, Mono-Forward, Cascaded-Forward, and the
                        digital-equivalent baseline (same digital layers, plain backprop)
@@ -27,7 +28,7 @@ physics_aware          physics-aware training through a fitted digital twin
 
 from .adapters import (AnalogLinearSystem, AnalogLSTMSystem, ASICTimingSystem, ESNSystem, ModuleSystem,
                        ResistiveLSMSystem)
-from .converted import (DRIFT_TIMES_S, clip_analog_weights, ensemble_cross_entropy, hwa_fit,
+from .converted import (DRIFT_TIMES_S, clip_analog_weights, drift_val_fn, ensemble_cross_entropy, hwa_fit,
                         model_drift_accuracy)
 from .gradient import BackpropTrainer, FrozenReadoutTrainer, HWATrainer, drift_accuracy, features
 from .local import (CaFoTrainer, DigitalEquivalentTrainer, MonoForwardTrainer, PhyLLTrainer, ff_goodness, ff_loss,
@@ -48,7 +49,7 @@ __all__ = [
     "AnalogLinearSystem", "AnalogLSTMSystem", "ASICTimingSystem", "ESNSystem", "ModuleSystem", "ResistiveLSMSystem",
     "ScatteringMedium", "scattering_intensity",
     "AbstractTrainer", "BestEpoch", "Callback", "accuracy", "fit",
-    "hwa_fit", "model_drift_accuracy", "ensemble_cross_entropy", "clip_analog_weights", "DRIFT_TIMES_S",
+    "hwa_fit", "model_drift_accuracy", "drift_val_fn", "ensemble_cross_entropy", "clip_analog_weights", "DRIFT_TIMES_S",
     "BackpropTrainer", "FrozenReadoutTrainer", "HWATrainer", "drift_accuracy", "features",
     "CaFoTrainer", "DigitalEquivalentTrainer", "MonoForwardTrainer", "PhyLLTrainer", "ff_goodness", "ff_loss",
     "overlay_label",

@@ -19,7 +19,10 @@ system's bounds), the best epoch on a validation set kept. Inputs scaled per vec
 :func:`model_drift_accuracy` evaluates a converted model holding an ensemble of ``E`` chips
 (``convert(..., ensemble=E)``) in one call per time: the chips are programmed once, aged with
 :func:`~physnn.crossbar.set_model_time` (drift, accumulated 1/f noise, the global drift
-compensation of every tile) and read in one batched forward per time.
+compensation of every tile) and read in one batched forward per time. :func:`drift_val_fn` turns
+it into an epoch-selection score for :func:`hwa_fit`: the mean accuracy of ``E`` validation chips
+at the horizon, every epoch on the same draws (common random numbers), so that the choice of the
+epoch follows the weights and not one chip's luck.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from torch import nn
 from .._checks import check_int_range
 from ..random import check_generator
 
-__all__ = ["hwa_fit", "model_drift_accuracy", "ensemble_cross_entropy", "clip_analog_weights", "DRIFT_TIMES_S"]
+__all__ = ["hwa_fit", "model_drift_accuracy", "drift_val_fn", "ensemble_cross_entropy", "clip_analog_weights",
+           "DRIFT_TIMES_S"]
 
 #: 1 s, 1 h, 1 day, 1 year (Julian) after programming
 DRIFT_TIMES_S = (1.0, 3600.0, 86400.0, 3.15576e7)
@@ -191,6 +195,69 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
         model.load_state_dict(best_state)
     model.train()
     return hist
+
+
+def drift_val_fn(chips: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, t_s: float | Sequence[float], *,
+                 generator: torch.Generator | None = None,
+                 batch_size: int = 1024) -> Callable[[nn.Module], float]:
+    """A ``val_fn`` for :func:`hwa_fit`: the mean accuracy over the chips of ``chips`` after drift.
+
+    Every call copies the float parameters of the model being trained into ``chips`` (the same
+    module tree, e.g. ``convert(net, cfg, ensemble=E)`` of the same network), programs the
+    ``E`` chips and reads them at ``t_s`` with :func:`model_drift_accuracy`, and returns the
+    accuracy averaged over chips (and times). Each call starts from the same generator state
+    (``generator``'s state when this function is called): every epoch is scored on the same
+    draws, so differences between epochs are the weights', not the noise's.
+
+    Parameters
+    ----------
+    chips : nn.Module
+        A converted model (usually an ensemble of chips) with the parameter names of the
+        trained model.
+    x_val, y_val : Tensor
+        Validation inputs and integer labels ``(N,)``.
+    t_s : float or sequence of float
+        Time(s) after programming the chips are read at, s.
+    generator : torch.Generator, optional
+        Its current state seeds every call's programming and read noise (None: a generator
+        seeded 0).
+    batch_size : int
+        Samples per forward.
+
+    Returns
+    -------
+    callable
+        ``val_fn(model) -> float`` (higher is better).
+    """
+    if not _analog_layers(chips):
+        raise ValueError("chips: holds no analog layer (convert the network with physnn.crossbar.convert first)")
+    times = (float(t_s),) if isinstance(t_s, (int, float)) else tuple(float(t) for t in t_s)
+    if not times or any(not (math.isfinite(t) and t >= 0) for t in times):
+        raise ValueError(f"t_s={t_s!r}: need at least one finite time >= 0 s")
+    if x_val.shape[0] != y_val.shape[0]:
+        raise ValueError(f"y_val: expected {x_val.shape[0]} labels (len(x_val)), got {y_val.shape[0]}")
+    check_int_range(batch_size, "batch_size", 1)
+    g0 = check_generator(generator) or torch.Generator().manual_seed(0)
+    device, state = g0.device, g0.get_state()
+    mine = dict(chips.named_parameters())
+
+    def val_fn(model: nn.Module) -> float:
+        theirs = dict(model.named_parameters())
+        if theirs.keys() != mine.keys():
+            raise ValueError(f"chips: parameter names differ from the trained model's "
+                             f"({sorted(set(theirs) ^ set(mine))[:4]}...)")
+        with torch.no_grad():
+            for n, p in mine.items():
+                if p.shape != theirs[n].shape:
+                    raise ValueError(f"chips: parameter {n!r} has shape {tuple(p.shape)}, the model's "
+                                     f"{tuple(theirs[n].shape)}")
+                p.copy_(theirs[n])
+        gen = torch.Generator(device=device)
+        gen.set_state(state)
+        acc = model_drift_accuracy(chips, x_val, y_val, times, generator=gen, batch_size=batch_size)
+        return float(acc.mean())
+
+    return val_fn
 
 
 @torch.no_grad()

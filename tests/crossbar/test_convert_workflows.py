@@ -184,3 +184,34 @@ def test_unfold_columns_equals_torch_unfold_bit_for_bit(k, dil, st, dtype):
     got = unfold_columns(x, k, dil, st)
     assert got.shape == ref.shape and got.is_contiguous()
     assert torch.equal(got, ref)
+
+
+def test_drift_val_fn_scores_the_trained_weights_on_fixed_chips(threshold_net):
+    """The score is model_drift_accuracy's mean over chips of the trained model's weights, on the
+    same draws at every call (common random numbers): it changes with the weights only."""
+    from physnn.training import drift_val_fn
+
+    net, xte, yte = threshold_net
+    cfg = CrossbarConfig.from_card("pcm_aihwkit")
+    chip, _ = convert(net, cfg, generator=_gen(12))                  # the model being trained
+    chips, _ = convert(net, cfg, ensemble=4, generator=_gen(13))     # the validation chips
+    val = drift_val_fn(chips, xte[:500], yte[:500], DRIFT_TIMES_S[-1], generator=_gen(14))
+    first = val(chip)
+    ref = model_drift_accuracy(convert(to_float(chip), cfg, ensemble=4, generator=_gen(13))[0], xte[:500],
+                               yte[:500], (DRIFT_TIMES_S[-1],), generator=_gen(14))
+    assert first == pytest.approx(float(ref.mean()), abs=1e-12)
+    assert val(chip) == first                                          # same draws, same weights: same score
+    with torch.no_grad():                                              # a worse net: the head favours class 1
+        analog_layers(chip)[-1][1].bias[1] += 50.0
+    worse = val(chip)
+    assert worse < first - 0.05, (worse, first)
+    for (_, a), (_, b) in zip(analog_layers(chip), analog_layers(chips)):    # the trained weights were read
+        torch.testing.assert_close(b.bias, a.bias)
+    with pytest.raises(ValueError, match="chips"):
+        drift_val_fn(net, xte, yte, 1.0)
+    with pytest.raises(ValueError, match="t_s"):
+        drift_val_fn(chips, xte, yte, -1.0)
+    with pytest.raises(ValueError, match="y_val"):
+        drift_val_fn(chips, xte, yte[:-1], 1.0)
+    with pytest.raises(ValueError, match="chips: parameter"):
+        drift_val_fn(chips, xte, yte, 1.0)(nn.Sequential(nn.Linear(16, 3), nn.ReLU(), nn.Linear(3, 2)))
