@@ -111,3 +111,18 @@ def test_compact_path_choice_is_explicit():
                         generator=torch.Generator().manual_seed(0)).eval().program()
     with torch.no_grad():
         assert "padded columns" in loud.linear.compact_unsupported(x.detach())
+
+
+@pytest.mark.parametrize("ensemble", [None, 2])
+def test_fused_conv_output_is_channel_major_and_equals_reference(ensemble):
+    """The fused read writes the convolution's own layout (B, C_out, H, W): the layer's output is
+    contiguous (no copy in the next layer's pad / ReLU / flatten) and has the reference's numbers."""
+    conv = nn.Conv2d(3, 7, 3, 2, 1)
+    layer = AnalogConv2d.from_conv(conv, config=CFG, tile=TileMapping(rows=512, cols=512), ensemble=ensemble,
+                                   generator=torch.Generator().manual_seed(4)).eval().program()
+    x = torch.randn(5, 3, 9, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    layer = layer.double()
+    got, ref = _pair(layer, x)
+    assert got.is_contiguous() and got.shape == (*(() if ensemble is None else (ensemble,)), 5, 7, 5, 4)
+    _check(got, ref, torch.float64)
+    assert torch.equal(got.flatten(-3), ref.flatten(-3))

@@ -262,7 +262,7 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
 
     @numba.njit(parallel=_PARALLEL, nogil=True, cache=True, error_model="numpy")
     def fused_prange(xf, off, t_in, t_out, n_img, n_ho, n_wo, sh, sw, w_img, chw, lpb, wt, mem, n_members, width, post,
-                     out, col0, bias, key_lo, key_hi, sig_in, adc_in, step_in, lim_in, sat, n_workers):
+                     out, col0, bias, key_lo, key_hi, sig_in, adc_in, step_in, lim_in, sat, n_workers, ld):
         klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
         step, lim = ft(step_in), ft(lim_in)
         n_p = xf.shape[0]                       # 1: one input shared by the chips, else one per chip
@@ -284,6 +284,8 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
             srow = scratch((n_in, rb), ft)
             hb = scratch(width if noisy else 0, np.uint32)
             fb = scratch(width if noisy else 0, ft)
+            # the block's outputs, channel-major (rows of ``ld`` > rb: no cache-set aliasing)
+            ob = scratch((n_c, ld), ft)
             for blk in range(wk * n_blocks // n_workers, (wk + 1) * n_blocks // n_workers):
                 n = blk // bpi
                 ho0 = (blk - n * bpi) * lpb
@@ -326,14 +328,12 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
                                 row[k] = val
                     e0, e1 = (0, n_e) if n_p == 1 else (p, p + 1)
                     for e in range(e0, e1):
-                        oe = out[e]
                         for i in range(n_in):
                             a, b = t_in[i], t_in[i + 1]
                             # the MVM of input tile i with all its output tiles (numba's np.dot: BLAS)
                             np.dot(ct[a:b].T, wt[e][a:b], acc)
                             for k in range(rb):
                                 r = r0 + k
-                                orow = oe[r]
                                 arow = acc[k]
                                 for j in range(n_out):
                                     o0, o1 = t_out[j], t_out[j + 1]
@@ -351,13 +351,20 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
                                             n_sat += (v > adc_m) | (v < -adc_m)
                                             v = min(max(v, -adc_m), adc_m)
                                         v = v * c
-                                        oc = col0 + o0 + o
+                                        oc = o0 + o
                                         if i > 0:
-                                            v = orow[oc] + v
+                                            v = ob[oc, k] + v
                                         if biased and i == n_in - 1:
-                                            v = v + bias[oc]
-                                        orow[oc] = v
+                                            v = v + bias[col0 + oc]
+                                        ob[oc, k] = v
                                     sat[wk, e, i, j] += n_sat
+                        # out (E, N, O, L): channel-major, the layout of a convolution's output
+                        q0 = ho0 * n_wo
+                        for oc in range(n_c):
+                            dst = out[e, n, col0 + oc]
+                            src = ob[oc]
+                            for k in range(rb):
+                                dst[q0 + k] = src[k]
 
     return fused_prange
 
@@ -394,8 +401,10 @@ def fused_patch_read(xp: torch.Tensor, off: np.ndarray, in_edges: np.ndarray, ou
         (padded) tile width.
     post : Tensor (E, n_in, n_out)
         Output scale of each tile.
-    out : Tensor (E, N * Ho * Wo, O), contiguous
-        Output; columns ``col0 .. col0 + cols`` written.
+    out : Tensor (E, N, O, Ho * Wo), contiguous
+        Output, channel-major (a convolution's own layout: no copy after the read); channels
+        ``col0 .. col0 + cols`` written. A block's outputs are finished in a channel-major
+        scratch and copied out contiguously per channel.
     bias : Tensor (O,), optional
     key : int
         Noise key.
@@ -420,7 +429,7 @@ def fused_patch_read(xp: torch.Tensor, off: np.ndarray, in_edges: np.ndarray, ou
     with blas_threads(1):
         kern(xp.reshape(P, -1).numpy(), off, in_edges, out_edges, N, ho, wo, stride[0], stride[1], W, C * H * W, lpb,
              wt.numpy(), members, n_members, width, post.numpy(), out.numpy(), col0, bn, key & 0xFFFFFFFF, key >> 32,
-             noise_std, adc_levels or 0.0, in_step, in_levels or 0.0, sat, n_workers)
+             noise_std, adc_levels or 0.0, in_step, in_levels or 0.0, sat, n_workers, lpb * wo + 16)
     return sat.sum(0)
 
 
