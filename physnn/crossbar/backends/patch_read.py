@@ -401,10 +401,12 @@ def fused_patch_read(xp: torch.Tensor, off: np.ndarray, in_edges: np.ndarray, ou
     Per block (:func:`block_lines` lines of one image) and input tile: the DAC codes of the
     tile's column slice gathered from the image (:func:`patch_codes`' arithmetic), the GEMM with
     the programmed weights of all the tile's output tiles (numba's ``np.dot``, BLAS, one thread
-    per block: the caller limits BLAS to one thread), then per output tile the noise of the
-    padded combined read's counters, ADC, output scale (:func:`finish_tiles`' arithmetic) and the
-    digital partial sum, left to right in input-tile order, and the bias after the last input
-    tile, written to ``out``.
+    per block: the caller limits BLAS to one thread; output-major, ``acc[o, k]``), then per
+    output tile and output column, along the block's rows, the noise of the padded combined
+    read's counters, ADC, output scale (:func:`finish_tiles`' arithmetic) and the digital
+    partial sum, left to right in input-tile order, and the bias after the last input tile,
+    written to ``out`` (channel-major). Every element gets :func:`finish_tiles`' arithmetic in
+    the same order; only the schedule differs.
 
     Parameters
     ----------
