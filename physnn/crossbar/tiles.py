@@ -489,7 +489,9 @@ class TiledAnalogLinear(nn.Module):
 
     def _fused(self, p: PatchColumns, per_member: bool, L: int, specs: list[ReadSpec], key: int) -> torch.Tensor | None:
         """The whole read by :func:`~physnn.crossbar.backends.patch_read.fused_patch_read`, bias
-        included; None when a tile saturated and bound management must re-read it."""
+        included, ``(E1, B, L, out)`` (a transposed view of the channel-major ``(E1, B, out, L)``
+        result, so that the convolution's ``movedim`` gives a contiguous tensor); None when a
+        tile saturated and bound management must re-read it."""
         from .backends.patch_read import fused_patch_read
 
         x = p.x
@@ -501,7 +503,7 @@ class TiledAnalogLinear(nn.Module):
         xp = x.detach().contiguous().reshape(P, B, *x.shape[1:])
         ig, og = self.in_features // G, self.out_features // G
         off = _column_offsets(x.shape[1], x.shape[2], x.shape[3], p.kernel_size, p.dilation)
-        out = empty_torch((E1, B * L, self.out_features), x.dtype, x.device)
+        out = empty_torch((E1, B, self.out_features, L), x.dtype, x.device)
         ie, oe = np.asarray(self.in_edges, np.int64), np.asarray(self.out_edges, np.int64)
         bias = None if self.bias is None else self.bias.detach()
         for g, (wt, mem, post) in enumerate(self._fused_plan(specs, x.dtype)):
@@ -511,7 +513,7 @@ class TiledAnalogLinear(nn.Module):
                                    adc_levels=s0.adc_levels)
             if s0.bound_management and sat.any():
                 return None
-        return out
+        return out.transpose(-1, -2)          # (E1, B, L, out), a view of the channel-major result
 
     def _compact(self, p: PatchColumns, per_member: bool, L: int) -> tuple[torch.Tensor, bool]:
         x = p.x

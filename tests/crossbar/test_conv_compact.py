@@ -111,3 +111,45 @@ def test_compact_path_choice_is_explicit():
                         generator=torch.Generator().manual_seed(0)).eval().program()
     with torch.no_grad():
         assert "padded columns" in loud.linear.compact_unsupported(x.detach())
+
+
+@pytest.mark.parametrize("ensemble", [None, 2])
+def test_fused_conv_output_is_channel_major_and_equals_reference(ensemble):
+    """The fused read writes the convolution's own layout (B, C_out, H, W): the layer's output is
+    contiguous (no copy in the next layer's pad / ReLU / flatten) and has the reference's numbers."""
+    conv = nn.Conv2d(3, 7, 3, 2, 1)
+    layer = AnalogConv2d.from_conv(conv, config=CFG, tile=TileMapping(rows=512, cols=512), ensemble=ensemble,
+                                   generator=torch.Generator().manual_seed(4)).eval().program()
+    x = torch.randn(5, 3, 9, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    layer = layer.double()
+    got, ref = _pair(layer, x)
+    assert got.is_contiguous() and got.shape == (*(() if ensemble is None else (ensemble,)), 5, 7, 5, 4)
+    _check(got, ref, torch.float64)
+    assert torch.equal(got.flatten(-3), ref.flatten(-3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_strided_draws_are_the_reference_counter_normal(dtype):
+    """The fused read's per-output-column draws (counters base + k * step, modulo 2**32, across
+    the wrap) are the reference's counter_normal draws at those counters, bit for bit."""
+    import numba
+    import numpy as np
+
+    from physnn.crossbar.backends.patch_read import strided_draws
+    from physnn.crossbar.read import counter_normal, noise_tables
+
+    ft = np.float32 if dtype == torch.float32 else np.float64
+    draws = strided_draws(ft)
+    t, d = (a.numpy() for a in noise_tables(dtype))
+
+    @numba.njit
+    def run(n, base, step, klo, khi, hb, z):
+        draws(n, np.uint32(base), np.uint32(step), np.uint32(klo), np.uint32(khi), t, d, hb, z)
+
+    key, n, base, step = 0x9E3779B97F4A7C15, 300, 2 ** 32 - 1000, 37
+    z = np.full(n, np.nan, ft)
+    run(n, base, step, key & 0xFFFFFFFF, key >> 32, np.zeros(n, np.uint32), z)
+    idx = (base + step * torch.arange(n, dtype=torch.int64)) % 2 ** 32
+    ref = counter_normal(key, idx, dtype)
+    assert torch.equal(torch.from_numpy(z), ref)
+    assert 0.5 < float(ref.std()) < 1.5

@@ -29,7 +29,7 @@ from ...threads import blas_threads
 from ...buffers import empty as _np_empty
 from ...buffers import scratch
 from ..read import noise_tables
-from .numba_cpu import noise_draws, numba
+from .numba_cpu import counter_hash, noise_draws, numba
 
 __all__ = ["patch_codes", "finish_tiles", "fused_patch_read", "block_lines"]
 
@@ -253,10 +253,36 @@ def block_lines(ho: int, wo: int, k: int, itemsize: int) -> int:
     return max(d for d in range(1, ho + 1) if ho % d == 0 and d <= cap) if cap < ho else ho
 
 
+_STRIDED: dict = {}
+
+
+def strided_draws(ft):
+    """The compiled standard-normal draws at the counters ``base + k * step`` (modulo 2**32),
+    ``k < n``: :func:`~physnn.crossbar.backends.numba_cpu.noise_draws`' arithmetic (the same
+    hash, cell, fraction and ``T + f D``) for a strided run of counters, e.g. one output column
+    of a block of rows, left in the scratch ``z`` (``ft``; cells in ``hb``)."""
+    fn = _STRIDED.get(ft)
+    if fn is None:
+        s20, m20, inv20 = np.uint32(20), np.uint32(0xFFFFF), ft(2.0 ** -20)
+
+        @numba.njit(inline="always", error_model="numpy")
+        def draws(n, base, step, klo, khi, t, d, hb, z):  # pragma: no cover - compiled
+            for k in range(n):
+                x = counter_hash(np.uint32(base + np.uint32(k) * step), klo, khi)
+                hb[k] = x >> s20
+                z[k] = ft(np.int32(x & m20)) * inv20
+            for k in range(n):
+                cell = hb[k]
+                z[k] = t[cell] + z[k] * d[cell]
+
+        fn = _STRIDED[ft] = draws
+    return fn
+
+
 def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased: bool):
     it = np.int32 if ft is np.float32 else np.int64
     mask, tiny = it(np.iinfo(it).max), ft(1e-30)
-    draws = noise_draws(ft)
+    draws_col = strided_draws(ft)
     t, d = _tables_np(torch.float32 if ft is np.float32 else torch.float64)
     scaled = abs_max
 
@@ -276,18 +302,20 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
         bpi = n_ho // lpb                       # blocks per image
         n_blocks = n_img * bpi
         uw, usw = np.uint64(n_wo), np.uint64(sw)
+        row_step = np.uint32((n_members * width) & 0xFFFFFFFF)     # counter step of one row
         for wk in numba.prange(n_workers):
             ct = scratch((n_k, rb), ft)
-            acc = scratch((rb, n_c), ft)
+            acc = scratch((n_c, rb), ft)
             m = scratch(rb, it)
             den = scratch(rb, ft)
             srow = scratch((n_in, rb), ft)
-            hb = scratch(width if noisy else 0, np.uint32)
-            fb = scratch(width if noisy else 0, ft)
+            hb = scratch(rb if noisy else 0, np.uint32)
+            fb = scratch(rb if noisy else 0, ft)
             for blk in range(wk * n_blocks // n_workers, (wk + 1) * n_blocks // n_workers):
                 n = blk // bpi
                 ho0 = (blk - n * bpi) * lpb
-                r0 = n * L + ho0 * n_wo
+                q0 = ho0 * n_wo
+                r0 = n * L + q0
                 for p in range(n_p):
                     xr = xf[p]
                     # DAC of every input tile: gather, abs-max, codes (column-major block: the
@@ -326,38 +354,39 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
                                 row[k] = val
                     e0, e1 = (0, n_e) if n_p == 1 else (p, p + 1)
                     for e in range(e0, e1):
-                        oe = out[e]
                         for i in range(n_in):
                             a, b = t_in[i], t_in[i + 1]
-                            # the MVM of input tile i with all its output tiles (numba's np.dot: BLAS)
-                            np.dot(ct[a:b].T, wt[e][a:b], acc)
-                            for k in range(rb):
-                                r = r0 + k
-                                orow = oe[r]
-                                arow = acc[k]
-                                for j in range(n_out):
-                                    o0, o1 = t_out[j], t_out[j + 1]
-                                    c = post[e, i, j]
-                                    if scaled:
-                                        c = srow[i, k] * c
+                            # the MVM of input tile i with all its output tiles, output-major
+                            # (numba's np.dot: BLAS): acc[o, k] of output o, block row k
+                            np.dot(wt[e][a:b].T, ct[a:b], acc)
+                            for j in range(n_out):
+                                o0, o1 = t_out[j], t_out[j + 1]
+                                c0 = post[e, i, j]
+                                n_sat = 0
+                                for o in range(o1 - o0):
+                                    oc = o0 + o
+                                    arow = acc[oc]
+                                    # out (E, N, O, L) channel-major, a convolution's own layout
+                                    orow = out[e, n, col0 + oc, q0:q0 + rb]
                                     if noisy:
-                                        draws(o1 - o0, np.uint32(((r * n_members + mem[e, i, j]) * width) & 0xFFFFFFFF),
-                                              klo, khi, t, d, hb, fb)
-                                    n_sat = 0
-                                    for o in range(o1 - o0):
-                                        v = arow[o0 + o] + sig * fb[o] if noisy else arow[o0 + o]
+                                        # the draws of output o of the block's rows: counters
+                                        # (r * n_members + member) * width + o, r = r0 + k
+                                        draws_col(rb, np.uint32((((r0 * n_members + mem[e, i, j]) * width) + o)
+                                                                & 0xFFFFFFFF), row_step, klo, khi, t, d, hb, fb)
+                                    for k in range(rb):
+                                        v = arow[k] + sig * fb[k] if noisy else arow[k]
                                         if adc:
                                             v = np.rint(v)
                                             n_sat += (v > adc_m) | (v < -adc_m)
                                             v = min(max(v, -adc_m), adc_m)
+                                        c = srow[i, k] * c0 if scaled else c0
                                         v = v * c
-                                        oc = col0 + o0 + o
                                         if i > 0:
-                                            v = orow[oc] + v
+                                            v = orow[k] + v
                                         if biased and i == n_in - 1:
-                                            v = v + bias[oc]
-                                        orow[oc] = v
-                                    sat[wk, e, i, j] += n_sat
+                                            v = v + bias[col0 + oc]
+                                        orow[k] = v
+                                sat[wk, e, i, j] += n_sat
 
     return fused_prange
 
@@ -372,10 +401,12 @@ def fused_patch_read(xp: torch.Tensor, off: np.ndarray, in_edges: np.ndarray, ou
     Per block (:func:`block_lines` lines of one image) and input tile: the DAC codes of the
     tile's column slice gathered from the image (:func:`patch_codes`' arithmetic), the GEMM with
     the programmed weights of all the tile's output tiles (numba's ``np.dot``, BLAS, one thread
-    per block: the caller limits BLAS to one thread), then per output tile the noise of the
-    padded combined read's counters, ADC, output scale (:func:`finish_tiles`' arithmetic) and the
-    digital partial sum, left to right in input-tile order, and the bias after the last input
-    tile, written to ``out``.
+    per block: the caller limits BLAS to one thread; output-major, ``acc[o, k]``), then per
+    output tile and output column, along the block's rows, the noise of the padded combined
+    read's counters, ADC, output scale (:func:`finish_tiles`' arithmetic) and the digital
+    partial sum, left to right in input-tile order, and the bias after the last input tile,
+    written to ``out`` (channel-major). Every element gets :func:`finish_tiles`' arithmetic in
+    the same order; only the schedule differs.
 
     Parameters
     ----------
@@ -394,8 +425,11 @@ def fused_patch_read(xp: torch.Tensor, off: np.ndarray, in_edges: np.ndarray, ou
         (padded) tile width.
     post : Tensor (E, n_in, n_out)
         Output scale of each tile.
-    out : Tensor (E, N * Ho * Wo, O), contiguous
-        Output; columns ``col0 .. col0 + cols`` written.
+    out : Tensor (E, N, O, Ho * Wo), contiguous
+        Output, channel-major (a convolution's own layout: no copy after the read); channels
+        ``col0 .. col0 + cols`` written. The block's GEMM is output-major (``acc[o, k]``), so
+        the finishing of one output over the block's rows runs along contiguous memory, with
+        that output's noise drawn at the strided counters of those rows (:func:`strided_draws`).
     bias : Tensor (O,), optional
     key : int
         Noise key.
