@@ -294,15 +294,16 @@ def _layer_cost(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostCo
     bit_serial = isinstance(inputs, BitSerialInput)
     B = E1 if per_member else 1
     N = xs.numel() // (B * in_f)
-    act = None
-    if patches is not None and config.fast and not dspec.abs_max and dspec.in_levels is not None:
+    act: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+    if patches is not None and config.fast and not dspec.abs_max and dspec.in_levels is not None \
+            and nbits is not None:
         # every unfolded column is a strided window of the images: the same integer sums without
         # the unfolded matrix (None where the compiled pass does not apply)
         act = patch_row_activity(patches, B, step, dspec.in_levels, bit_serial, nbits, G, n_in, R)
     if act is None:
-        if patches is not None:
-            x = patches.matrix()
-        x3 = x.detach().reshape(B, -1, in_f)
+        xm = patches.matrix() if patches is not None else x
+        assert isinstance(xm, torch.Tensor)
+        x3 = xm.detach().reshape(B, -1, in_f)
         xg = x3.reshape(B, N, G, in_f // G)
         pad = n_in * R - xg.shape[-1]
         if pad:
