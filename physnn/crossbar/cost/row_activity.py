@@ -135,6 +135,29 @@ if numba is not None:
                             st[2, c, h, w] += pc
                             if bit_serial:
                                 st[0, c, h, w] += pc
+            if sh == 1 and sw == 1:
+                # stride 1: every window is a rectangle of the image, its sum four look-ups of
+                # the integral image (integer sums: the same numbers as adding them one by one)
+                for k in range(4):
+                    for c in range(C):
+                        ii = np.zeros((H + 1, W + 1), np.int64)
+                        for h in range(H):
+                            run = np.int64(0)
+                            for w in range(W):
+                                run += st[k, c, h, w]
+                                ii[h + 1, w + 1] = ii[h, w + 1] + run
+                        for u in range(kh):
+                            h0 = u * dh
+                            h1 = h0 + n_ho
+                            for v2 in range(kw):
+                                w0 = v2 * dw
+                                w1 = w0 + n_wo
+                                acc = ii[h1, w1] - ii[h0, w1] - ii[h1, w0] + ii[h0, w0]
+                                if k == 0:
+                                    per_col[m, (c * kh + u) * kw + v2] = acc
+                                else:
+                                    counts[m, k - 1] += acc
+                continue
             for k in range(4):
                 for c in range(C):
                     for u in range(kh):
@@ -210,8 +233,8 @@ def patch_row_activity(p: Any, members: int, div: float, levels: float, bit_seri
     bit for bit: every column of the unfolded matrix is a strided window of one channel of the
     padded images, so each pixel's code statistics are computed once (the same float quotient,
     clamp and round half to even as :func:`row_activity`, so the same integer codes) and summed,
-    as integers, over the output positions that read it: ``kh * kw`` times fewer codes, no
-    unfolded copy. None where the compiled pass does not apply (the caller materialises the
+    as integers, over the output positions that read it (stride 1: four look-ups of the integral
+    image per column): ``kh * kw`` times fewer codes, no unfolded copy. None where the compiled pass does not apply (the caller materialises the
     matrix): no numba, not a float32/float64 CPU tensor, or codes wider than 16 bits.
     """
     x = p.x
