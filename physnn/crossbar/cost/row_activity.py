@@ -120,21 +120,22 @@ if numba is not None:
                 for c in range(C):
                     for h in range(H):
                         xr = x[m, b, c, h]
+                        r0, r1, r2, r3 = st[0, c, h], st[1, c, h], st[2, c, h], st[3, c, h]   # rows: vectorises
                         for w in range(W):
                             q = abs(xr[w]) / div
-                            st[3, c, h, w] += q != q
+                            r3[w] += q != q
                             q = q if q < levels else levels
                             v = np.int32(np.rint(q)) if q == q else np.int32(0)
-                            st[1, c, h, w] += v != 0
+                            r1[w] += v != 0
                             if not bit_serial:
-                                st[0, c, h, w] += np.int64(v * v)
+                                r0[w] += np.int64(v * v)
                             v = v - ((v >> 1) & 0x55555555)
                             v = (v & 0x33333333) + ((v >> 2) & 0x33333333)
                             v = (v + (v >> 4)) & 0x0F0F0F0F
                             pc = ((v * 0x01010101) >> 24) & 0xFF
-                            st[2, c, h, w] += pc
+                            r2[w] += pc
                             if bit_serial:
-                                st[0, c, h, w] += pc
+                                r0[w] += pc
             if sh == 1 and sw == 1:
                 # stride 1: every window is a rectangle of the image, its sum four look-ups of
                 # the integral image (integer sums: the same numbers as adding them one by one)
