@@ -32,6 +32,11 @@ pool, linear 8192-1024-10, no bias) is converted on 128-row tiles of 16 weight c
 = 128 physical columns). No data is needed: every layer reads a random input of its shape whose
 8-bit codes have each bit set with probability 0.18 (the stated toggle rate), one image.
 
+Workload: NeuroSim counts (H - k + 1)^2 input vectors per convolution (Chip.cpp ``numInVector``),
+not the H^2 output positions of the padded network; the comparison (``neurosim_*`` figures) runs
+that count (each convolution reads an input of side H - 2 through its padding: :data:`WORKLOADS`),
+the ``neurosim_*_padded`` figures are the padded network's own read (1.38x the conversions).
+
 ``cost_overhead``: time of a forward of the converted VGG-8 with cost recording over the same
 forward without (2 torch threads, A/B alternated, medians), minus 1.
 
@@ -110,31 +115,34 @@ NOTES = {
               "and layer 8 eight times over idle sub-arrays, neither the slowest layer), shift-adds pipelined "
               "with the sensing (SubArray.cpp charges them once per read), a 128-bit buffer port "
               "(globalBufferCoreSizeCol) and a bus of 2048 bits (maxGlobalBusWidth)",
-    "vector_count": "physnn reads every output pixel of the 3x3 'same' convolutions (32^2, 32^2, 16^2, 16^2, 8^2, "
-                    "8^2: 2690 vectors with the two linear layers); NeuroSim counts (H - k + 1)^2 (30^2, 30^2, 14^2, "
-                    "... : 2066, Chip.cpp numInVector) although its operation count uses H^2: physnn makes "
-                    "neurosim_conversion_count_ratio (1.38) times NeuroSim's conversions, and every per-vector energy "
-                    "(ADC, accumulation, buffer, interconnect) carries that factor; the *_per_vector ratios divide "
-                    "each layer's physnn energy by its vector count ratio (approximate: border pixels, half padding, "
-                    "cost less than interior ones)",
-    "adc_latency": "the slowest layer (conv 1 and 2: 1024 vectors over 16 copies = 64 per copy) x 8 input cycles x 8 "
-                   "columns per ADC x one 1 ns conversion (the card's 1 GHz clock) = 4.1 us; NeuroSim: 900 / 16 x 64 "
-                   "x 2.2312 ns = 8.03 us, its synchronous clock set by its own sensing path (CSV column clkPeriod, "
-                   "incl. its x1.4 calibration of the sensing cycle): 1024/900 / 2.2312 = 0.51",
-    "accumulation_latency": "shift-adds pipelined with the next vector's read leave one 6-stage drain (6 ns); the "
+    "vector_count": ("the comparison runs NeuroSim's workload (WORKLOADS['neurosim']): NeuroSim's Chip.cpp "
+                     "(ChipCalculatePerformance, commit 0e3bff1) counts numInVector = (H - k + 1)^2 input vectors per "
+                     "convolution (30^2, 30^2, 14^2, 14^2, 6^2, 6^2: 2066 with the two linear layers) for every tile "
+                     "read, buffer and bus transfer and accumulation, although its operation count (numComputation) "
+                     "uses H^2; the padded network reads H^2 (32^2, 32^2, 16^2, 16^2, 8^2, 8^2: 2690), "
+                     "neurosim_conversion_count_ratio (1.38) times NeuroSim's conversions. physnn reads an input of "
+                     "side H - 2 through the same padded convolution to get NeuroSim's count; the *_padded figures "
+                     "are the padded network's"),
+    "adc_latency": ("the slowest layer (conv 1 and 2: 900 vectors over 16 copies = 57 per copy) x 8 input cycles x 8 "
+                   "columns per ADC x one 1 ns conversion (the card's 1 GHz clock) = 3.65 us; NeuroSim: 900 / 16 x 64 "
+                   "x 2.2312 ns = 8.03 us, its synchronous clock (Param.cpp synchronous = true: the clock is set by the "
+                   "sensing delay; CSV column clkPeriod, incl. its x1.4 calibration of the sensing cycle): "
+                   "57/56.25 / 2.2312 = 0.45, outside 2x; physnn's cycle is max(10 ns pulse, 8 conversions) = 10 ns, "
+                   "NeuroSim's 8 x 2.23 = 17.9 ns. On the padded workload (1024 vectors) 0.51"),
+    "accumulation_latency": ("shift-adds pipelined with the next vector's read leave one 6-stage drain (6 ns); the "
                             "partial sums of conv 2's 9 input tiles are added in the layer's shared accumulation "
-                            "unit, 4 adder-tree stages per vector for all 1024 vectors (copies share it, as NeuroSim's "
-                            "chip-level accumulation): 4.1 us against NeuroSim's 3.3 us at its 2.23 ns clock",
+                            "unit, 4 adder-tree stages per vector for all 900 vectors (copies share it, as NeuroSim's "
+                            "chip-level accumulation): 3.6 us against NeuroSim's 3.3 us at its 2.23 ns clock"),
     "array_latency": "the read pulse overlaps the conversions of its cycle (max(t_read, q t_conv), cost/latency.py; "
                      "NeuroSim's sensing cycle has no separate pulse at all): 2 ns of the 10 ns pulse per cycle "
                      "remain as array time",
-    "buffer_latency": "physnn: one 128-bit buffer port, conv 2 reads 1152 and writes 128 8-bit activations per "
-                      "vector: 1024 x 80 clocks = 82 us; NeuroSim's 137 us also holds its tile and PE input buffers "
+    "buffer_latency": ("physnn: one 128-bit buffer port, conv 2 reads 1152 and writes 128 8-bit activations per "
+                      "vector: 900 x 80 clocks = 72 us; NeuroSim's 137 us also holds its tile and PE input buffers "
                       "(register files of 32 x 32 bits) at 2.23 ns per clock, which physnn does not have, and spreads "
-                      "its global buffer over up to 16 cores",
-    "interconnect_latency": "the bits the interconnect energy counts (inputs broadcast to conv 2's 8 output tiles, "
-                            "partial sums from its 9 input tiles: 85 Mbit) over a 2048-bit bus, one clock per word: "
-                            "41 us; NeuroSim's X-Y bus of at most 2048 bits adds wire delay, at its 2.23 ns clock",
+                      "its global buffer over up to 16 cores"),
+    "interconnect_latency": ("the bits the interconnect energy counts (inputs broadcast to conv 2's 8 output tiles, "
+                            "partial sums from its 9 input tiles: 75 Mbit) over a 2048-bit bus, one clock per word: "
+                            "36 us; NeuroSim's X-Y bus of at most 2048 bits adds wire delay, at its 2.23 ns clock"),
     "other_latency": "array + buffer + interconnect of the slowest layer; NeuroSim's 'other' adds decoders, switch "
                      "matrices, pooling and activation units",
     "adc_energy": "Walden FOM 6.8 fJ/step x 2^4 per 4-bit conversion (survey data) + 5 fJ sense amplifier + the "
@@ -148,11 +156,18 @@ NOTES = {
     "accumulation_energy": "63 additions per output and tile (8 cycles x 8 slices) of 16 bits at 1.9 fJ/bit "
                            "(Horowitz, halved for 22 nm); per conversion 1.9x NeuroSim's, whose adders and flip-flops "
                            "switch with its silicon-calibrated activities (Param.cpp validated: adders 0.15, DFF 0.5)",
-    "buffer_energy": "Horowitz's 64-bit read of an 8 kB SRAM (10 pJ at 45 nm, halved: 78 fJ/bit) for every activation "
-                     "bit read and written; NeuroSim's register-file buffers spend 0.20 uJ on ~17.8 Mbit (11 fJ/bit): "
-                     "9x less, of which 1.4x is the vector count",
-    "other_energy": "physnn has no decoders, multiplexers, switch matrices, pooling or activation units, which "
-                    "NeuroSim's 'other peripheries' include (16.8 uJ of which buffer and interconnect are 6.3 uJ)",
+    "buffer_energy": ("physnn reads the same bits as NeuroSim's global buffer (im2col: numBitToLoadOut = "
+                     "weightMatrixRow x numBitInput x numInVector, 16.0 Mbit, Chip.cpp) and writes every convolution "
+                     "output (2.9 Mbit) where NeuroSim writes after its pooling unit (numBitToLoadIn / 4 on layers "
+                     "followed by max-pool, 1.85 Mbit; physnn has no pooling unit). Per bit: a 2 kB SRAM core (the "
+                     "design's 128 x 128-bit core) at Horowitz's capacity law, 39 fJ/bit; NeuroSim's buffers are "
+                     "register files (Param.cpp globalBufferType = tileBufferType = peBufferType = false) whose "
+                     "per-bit energy is one D flip-flop's switching (DFF.cpp: clock inverters, transmission gates, "
+                     "D-to-Q path, x 0.5 validated activity) plus the row decoder, and its 0.20 uJ covers its tile and "
+                     "PE buffers too: at most 11.4 fJ per global-buffer bit"),
+    "other_energy": ("physnn has no decoders, multiplexers, switch matrices, level shifters, pooling or activation "
+                    "units, which NeuroSim's 'other peripheries' include: 16.8 uJ of which buffer and interconnect "
+                    "are 6.3 uJ, so 10.5 uJ (63 %) of the group has no counterpart in physnn"),
     "area": "copies are silicon: the 16 + 16 + 4 + 4 copies raise physnn's cell area to 3.2x NeuroSim's CIM-array "
             "area, which (3.6 mm^2) is below 13.0 M weights x 8 cells x 48 F^2 = 8.0 mm^2 of a single copy",
 }
@@ -164,6 +179,71 @@ def vgg8() -> nn.Sequential:
     return nn.Sequential(*conv(3, 128), *conv(128, 128), nn.MaxPool2d(2), *conv(128, 256), *conv(256, 256),
                          nn.MaxPool2d(2), *conv(256, 512), *conv(512, 512), nn.MaxPool2d(2), nn.Flatten(-3),
                          nn.Linear(8192, 1024, bias=False), nn.ReLU(), nn.Linear(1024, 10, bias=False))
+
+#: the input vectors a convolution reads, two ways (issue 25's "same configuration" is the same
+#: workload): ``padded``, the 'same' convolutions' own output positions (H^2 per layer, what the
+#: converted network reads); ``neurosim``, DNN+NeuroSim's count, (H - k + 1)^2 per layer:
+#: Chip.cpp (commit 0e3bff1), ChipCalculatePerformance, ``int numInVector = (netStructure[l][0] -
+#: netStructure[l][3] + 1) / netStructure[l][7] * (netStructure[l][1] - netStructure[l][4] + 1) /
+#: netStructure[l][7]`` (IFM height/width minus kernel height/width plus 1, over the stride), the
+#: count every tile read, the buffer and bus traffic and the accumulation of the layer use
+#: (``numInVector * param->numBitInput`` input columns per tile; ``numBitToLoadOut =
+#: weightMatrixRow * numBitInput * numInVector``). The NeuroSim comparison uses ``neurosim``; both
+#: are published.
+WORKLOADS = {"neurosim": "(H - k + 1)^2 output positions per convolution, NeuroSim's numInVector",
+             "padded": "H^2 output positions per 'same' convolution, the converted network's own read"}
+
+
+def workload_shape(shape: tuple[int, ...], layer: nn.Module, workload: str) -> tuple[int, ...]:
+    """The input shape whose read by ``layer`` has the ``workload``'s number of input vectors (see
+    :data:`WORKLOADS`). Under ``neurosim`` a stride-1 convolution of kernel k and padding p, whose
+    own input has side H, reads an input of side ``H - 2 p``: ``(H - 2 p) + 2 p - k + 1 = H - k + 1``
+    positions per side, NeuroSim's count (its 'same' padding zeros stay at the border, as in the
+    padded input NeuroSim's vectors are cut from). Linear layers and ``padded`` keep ``shape``."""
+    if workload not in WORKLOADS:
+        raise ValueError(f"workload={workload!r}: expected one of {sorted(WORKLOADS)}")
+    if workload == "padded" or len(shape) != 4:
+        return shape
+    pad = layer.padding
+    if not isinstance(pad, tuple) or any(s != 1 for s in layer.stride):
+        raise ValueError(f"workload='neurosim': needs stride 1 and explicit padding, got stride {layer.stride}, "
+                         f"padding {pad!r}")
+    # output side with padding p: H_in + 2p - k + 1 = H - k + 1  =>  H_in = H - 2p
+    return (*shape[:-2], *(h - 2 * p for h, p in zip(shape[-2:], pad)))
+
+
+def chip_figures(layers, shapes, layer_cfg, pipelined: bool, gen: torch.Generator) -> dict:
+    """Per-layer cost of each layer on a random input of ``shapes[name]`` (toggle rate 0.18), and
+    the chip figures grouped as NeuroSim's (energies pJ, latencies ns, areas um^2)."""
+    parts = [layer_cost(m, activity_input(shapes[n], 0.18, 8, gen), layer_cfg[n]).assign_coords(layer=[n])
+             for n, m in layers]
+    ds = xr.concat(parts, "layer", data_vars="all")
+    e = ds["energy"].sum("layer")
+    # NeuroSim's chip figures: energies add up over layers; a pipelined chip's latencies are the
+    # slowest layer's (per component, as its main.cpp reports them), else they add up
+    lat = ds["latency"].max("layer") if pipelined else ds["latency"].sum("layer")
+    lat_total = float((ds["latency"].sum("latency_component").max("layer") if pipelined
+                       else ds["latency"].sum())) * 1e9
+    area = ds["area"].sum("layer")
+    E = {c: float(e.sel(energy_component=c)) * 1e12 for c in e["energy_component"].values}     # pJ
+    L = {c: float(lat.sel(latency_component=c)) * 1e9 for c in lat["latency_component"].values}  # ns
+    A = {c: float(area.sel(area_component=c)) * 1e12 for c in area["area_component"].values}    # um^2
+    mine_e = {"adc": E["array"] + E["adc"] + E["sense_amp"], "accumulation": E["shift_add"] + E["partial_sum"],
+              "other": E["dac"] + E["buffer"] + E["interconnect"], "buffer": E["buffer"],
+              "interconnect": E["interconnect"]}
+    mine_e["total"] = mine_e["adc"] + mine_e["accumulation"] + mine_e["other"]
+    if pipelined:       # per component the slowest layer (NeuroSim's MAX over layers)
+        Lmax = ds["latency"] * 1e9
+        acc = Lmax.sel(latency_component=["shift_add", "partial_sum"]).sum("latency_component").max("layer")
+        oth = Lmax.sel(latency_component=["array", "buffer", "interconnect"]).sum("latency_component").max("layer")
+        mine_l = {"adc": L["adc"], "accumulation": float(acc), "other": float(oth)}
+    else:
+        mine_l = {"adc": L["adc"], "accumulation": L["shift_add"] + L["partial_sum"],
+                  "other": L["array"] + L["buffer"] + L["interconnect"]}
+    mine_l["buffer"] = L["buffer"]
+    mine_l["interconnect"] = L["interconnect"]
+    mine_l["total"] = lat_total
+    return {"ds": ds, "E": E, "L": L, "A": A, "mine_e": mine_e, "mine_l": mine_l}
 
 
 def activity_input(shape, p: float, bits: int, gen: torch.Generator) -> torch.Tensor:
@@ -355,64 +435,35 @@ def main() -> None:
         model(torch.zeros(1, 3, 32, 32))
     for h in hooks:
         h.remove()
-    # input vectors per layer: output pixels of the 3x3 'same' convolutions, one for a linear layer
+    # the two workloads (see WORKLOADS): the padded network's own output positions, and NeuroSim's
+    # count of them, (H - k + 1)^2 per convolution, which the NeuroSim comparison uses
+    work = {w: {n: workload_shape(shapes[n], m, w) for n, m in layers} for w in WORKLOADS}
     vectors = {n: shapes[n][-2] * shapes[n][-1] if len(shapes[n]) == 4 else 1 for n, _ in layers}
-    # NeuroSim counts (H - k + 1)^2 vectors per convolution (no padding; Chip.cpp numInVector)
-    ns_vectors = {n: (shapes[n][-2] - 2) * (shapes[n][-1] - 2) if len(shapes[n]) == 4 else 1 for n, _ in layers}
     copies = (pipeline_copies(vectors, NEUROSIM_DESIGN["speed_up_degree"] ** 2) if NEUROSIM_DESIGN["pipeline"]
               else {n: 1 for n in vectors})
     layer_cfg = {n: dataclasses.replace(cost, weight_copies=copies[n]) for n, _ in layers}
     t0 = time.perf_counter()
-    parts = [layer_cost(m, activity_input(shapes[n], 0.18, 8, gen), layer_cfg[n]).assign_coords(layer=[n])
-             for n, m in layers]
+    res = {w: chip_figures(layers, work[w], layer_cfg, cost.layer_pipeline, gen) for w in WORKLOADS}
     t_cost = time.perf_counter() - t0
-    ds = xr.concat(parts, "layer", data_vars="all")
-    e = ds["energy"].sum("layer")
-    # NeuroSim's chip figures: energies add up over layers; a pipelined chip's latencies are the
-    # slowest layer's (per component, as its main.cpp reports them), else they add up
-    lat = ds["latency"].max("layer") if cost.layer_pipeline else ds["latency"].sum("layer")
-    lat_total = float((ds["latency"].sum("latency_component").max("layer") if cost.layer_pipeline
-                       else ds["latency"].sum())) * 1e9
-    area = ds["area"].sum("layer")
-    # conversions (vectors x physical columns) physnn reads over the ones NeuroSim counts
-    # (each layer's ADC energy is proportional to its conversions, vectors x cycles x columns)
-    e_adc = {n: float(ds["energy"].sel(layer=n, energy_component="adc")) for n in vectors}
-    conv_ratio = sum(e_adc.values()) / sum(e_adc[n] * ns_vectors[n] / vectors[n] for n in vectors)
-    E = {c: float(e.sel(energy_component=c)) * 1e12 for c in e["energy_component"].values}     # pJ
-    L = {c: float(lat.sel(latency_component=c)) * 1e9 for c in lat["latency_component"].values}  # ns
-    A = {c: float(area.sel(area_component=c)) * 1e12 for c in area["area_component"].values}    # um^2
-    mine_e = {"adc": E["array"] + E["adc"] + E["sense_amp"], "accumulation": E["shift_add"] + E["partial_sum"],
-              "other": E["dac"] + E["buffer"] + E["interconnect"], "buffer": E["buffer"],
-              "interconnect": E["interconnect"]}
-    mine_e["total"] = mine_e["adc"] + mine_e["accumulation"] + mine_e["other"]
-    # diagnostic: each layer's energy at NeuroSim's vector count (see NOTES["vector_count"])
-    scale = xr.DataArray([ns_vectors[n] / vectors[n] for n in vectors], dims="layer", coords={"layer": list(vectors)})
-    ev = (ds["energy"] * scale).sum("layer")
-    Ev = {c: float(ev.sel(energy_component=c)) * 1e12 for c in ev["energy_component"].values}
-    per_vec = {"adc": Ev["array"] + Ev["adc"] + Ev["sense_amp"], "accumulation": Ev["shift_add"] + Ev["partial_sum"],
-               "other": Ev["dac"] + Ev["buffer"] + Ev["interconnect"]}
-    per_vec["total"] = sum(per_vec.values())
-    if cost.layer_pipeline:       # per component the slowest layer (NeuroSim's MAX over layers)
-        Lmax = ds["latency"] * 1e9
-        acc = Lmax.sel(latency_component=["shift_add", "partial_sum"]).sum("latency_component").max("layer")
-        oth = Lmax.sel(latency_component=["array", "buffer", "interconnect"]).sum("latency_component").max("layer")
-        mine_l = {"adc": L["adc"], "accumulation": float(acc), "other": float(oth)}
-    else:
-        mine_l = {"adc": L["adc"], "accumulation": L["shift_add"] + L["partial_sum"],
-                  "other": L["array"] + L["buffer"] + L["interconnect"]}
-    mine_l["buffer"] = L["buffer"]
-    mine_l["interconnect"] = L["interconnect"]
-    mine_l["total"] = lat_total
+    for w in WORKLOADS:
+        print(f"workload {w!r} ({WORKLOADS[w]}): input vectors per layer",
+              {n: int(res[w]["ds"]["vectors"].sel(layer=n)) for n, _ in layers})
+    # conversions physnn reads on the padded network over the ones NeuroSim counts (each layer's
+    # ADC energy is proportional to its conversions, vectors x cycles x columns)
+    conv_ratio = res["padded"]["E"]["adc"] / res["neurosim"]["E"]["adc"]
     ref_e, ref_l = NEUROSIM["energy_pJ"], NEUROSIM["latency_ns"]
-    print(f"{'energy (pJ)':<14}{'physnn':>14}{'NeuroSim':>14}{'ratio':>8}")
-    for c in mine_e:
-        print(f"{c:<14}{mine_e[c]:>14.4g}{ref_e[c]:>14.4g}{mine_e[c] / ref_e[c]:>8.3f}")
-    print(f"{'latency (ns)':<14}{'physnn':>14}{'NeuroSim':>14}{'ratio':>8}")
-    for c in mine_l:
-        print(f"{c:<14}{mine_l[c]:>14.4g}{ref_l[c]:>14.4g}{mine_l[c] / ref_l[c]:>8.3f}")
-    print("physnn energy parts (pJ):", {k: round(v, 1) for k, v in E.items()})
-    print("physnn latency parts (ns):", {k: round(v, 1) for k, v in L.items()})
-    print("physnn area parts (um^2):", {k: round(v, 1) for k, v in A.items()})
+    for w in WORKLOADS:
+        mine_e, mine_l = res[w]["mine_e"], res[w]["mine_l"]
+        print(f"--- workload {w!r}" + ("  (the NeuroSim comparison)" if w == "neurosim" else ""))
+        print(f"{'energy (pJ)':<14}{'physnn':>14}{'NeuroSim':>14}{'ratio':>8}")
+        for c in mine_e:
+            print(f"{c:<14}{mine_e[c]:>14.4g}{ref_e[c]:>14.4g}{mine_e[c] / ref_e[c]:>8.3f}")
+        print(f"{'latency (ns)':<14}{'physnn':>14}{'NeuroSim':>14}{'ratio':>8}")
+        for c in mine_l:
+            print(f"{c:<14}{mine_l[c]:>14.4g}{ref_l[c]:>14.4g}{mine_l[c] / ref_l[c]:>8.3f}")
+        print("physnn energy parts (pJ):", {k: round(v, 1) for k, v in res[w]["E"].items()})
+        print("physnn latency parts (ns):", {k: round(v, 1) for k, v in res[w]["L"].items()})
+        print("physnn area parts (um^2):", {k: round(v, 1) for k, v in res[w]["A"].items()})
     print("weight copies per layer:", copies)
     print(f"conversions physnn reads / NeuroSim counts (padding): {conv_ratio:.3f}")
     print(f"cost evaluation of all layers: {t_cost:.2f} s")
@@ -453,26 +504,32 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out / ("pareto_quick.png" if args.quick else "pareto.png"), dpi=120)
 
-    comp_e = {f"neurosim_energy_ratio_{c}": round(ratio(mine_e[c], ref_e[c]), 4)
-              for c in ("adc", "accumulation", "other", "buffer", "interconnect")}
-    comp_l = {f"neurosim_latency_ratio_{c}": round(ratio(mine_l[c], ref_l[c]), 4)
-              for c in ("adc", "accumulation", "other", "buffer", "interconnect")}
+    comps = ("adc", "accumulation", "other", "buffer", "interconnect")
+
+    def ratios(w: str, suffix: str) -> dict:
+        me, ml, A = res[w]["mine_e"], res[w]["mine_l"], res[w]["A"]
+        return {f"neurosim_energy_ratio{suffix}": round(ratio(me["total"], ref_e["total"]), 4),
+                f"neurosim_latency_ratio{suffix}": round(ratio(ml["total"], ref_l["total"]), 4),
+                **{f"neurosim_energy_ratio_{c}{suffix}": round(ratio(me[c], ref_e[c]), 4) for c in comps},
+                **{f"neurosim_latency_ratio_{c}{suffix}": round(ratio(ml[c], ref_l[c]), 4) for c in comps},
+                f"neurosim_area_ratio_array{suffix}": round(ratio(A["array"], NEUROSIM["area_um2"]["array"]), 4),
+                f"neurosim_area_ratio_adc{suffix}": round(ratio(A["adc"], NEUROSIM["area_um2"]["adc"]), 4),
+                f"physnn_energy_pJ{suffix}": round(me["total"], 1),
+                f"physnn_latency_ns{suffix}": round(ml["total"], 1)}
+
     figures = {
-        "neurosim_energy_ratio": round(ratio(mine_e["total"], ref_e["total"]), 4),
-        "neurosim_latency_ratio": round(ratio(mine_l["total"], ref_l["total"]), 4),
-        **comp_e, **comp_l,
-        "neurosim_area_ratio_array": round(ratio(A["array"], NEUROSIM["area_um2"]["array"]), 4),
-        "neurosim_area_ratio_adc": round(ratio(A["adc"], NEUROSIM["area_um2"]["adc"]), 4),
+        # the comparison on NeuroSim's workload (WORKLOADS["neurosim"]), then the padded network's
+        **ratios("neurosim", ""),
+        **ratios("padded", "_padded"),
+        "neurosim_workload": WORKLOADS["neurosim"],
+        "padded_workload": WORKLOADS["padded"],
+        "input_vectors": {w: {n: int(res[w]["ds"]["vectors"].sel(layer=n)) for n, _ in layers} for w in WORKLOADS},
         "cost_overhead": round(overhead, 4),
-        "physnn_energy_pJ": round(mine_e["total"], 1),
-        "physnn_latency_ns": round(mine_l["total"], 1),
         "neurosim_reference": NEUROSIM["source"],
         "pareto_points": points,
         "pareto_front_size": int(sum(q["pareto"] for q in points)),
         "slicing_digits": slicing_acc,
         "neurosim_conversion_count_ratio": round(conv_ratio, 4),
-        **{f"neurosim_energy_ratio{'' if c == 'total' else '_' + c}_per_vector": round(ratio(per_vec[c], ref_e[c]), 4)
-           for c in per_vec},
         "weight_copies": copies,
         "neurosim_design": NEUROSIM_DESIGN,
         "neurosim_notes": NOTES,

@@ -62,7 +62,21 @@ from .read import ReadSpec, read
 from .read_noise import apply_read_noise
 from .variation import apply_cycle_variation, apply_device_variation
 
-__all__ = ["AnalogLinear", "analog_linear", "draw_key", "per_member_input"]
+__all__ = ["AnalogLinear", "analog_linear", "draw_key", "per_member_input", "state_epoch"]
+
+#: how many times any AnalogLinear changed what its reads see (programming, time, writes, a state
+#: load, a new configuration) or built a new read spec; see :func:`state_epoch`
+_EPOCH = [0]
+
+
+def state_epoch() -> int:
+    """A counter that increases whenever any :class:`AnalogLinear` in this process changes the
+    conductances or constants its reads use (program, set_time, pulsed writes, a state-dict load,
+    a new config) or builds a new :meth:`AnalogLinear.read_spec`. Caches of anything derived
+    from the programmed devices stay valid while it is unchanged, provided every layer they cover
+    was read (``read_spec``) since: a read re-programs a layer whose float weights were edited in
+    place, which increases the counter (:class:`~physnn.crossbar.cost.CostRecorder` caches so)."""
+    return _EPOCH[0]
 
 
 def draw_key(generator: torch.Generator | None) -> int:
@@ -446,6 +460,7 @@ class AnalogLinear(nn.Module):
         self._units = _Units(self._config, float(self.w_max))
         self._version = None if self.g_prog is None else self.weight._version
         self._specs: dict[Any, ReadSpec] = {}
+        _EPOCH[0] += 1
 
     # -- parameters ---------------------------------------------------------------------------
     def reset_parameters(self) -> None:
@@ -570,6 +585,7 @@ class AnalogLinear(nn.Module):
             E = self.ensemble
             self.alpha = torch.ones(() if E is None else (E,), dtype=self.g_now.dtype, device=self.g_now.device)
         self._specs = {}
+        _EPOCH[0] += 1
 
     # -- the read -----------------------------------------------------------------------------
     def read_spec(self, dtype: torch.dtype | None = None, device: Any = None) -> ReadSpec:
@@ -595,6 +611,7 @@ class AnalogLinear(nn.Module):
         spec = self._specs.get(key)
         if spec is None:
             spec = self._build_spec(self.g_now, dtype, device)
+            _EPOCH[0] += 1
             self._specs = {k: v for k, v in self._specs.items() if k[:2] != key[:2]}
             self._specs[key] = spec
         return spec

@@ -45,13 +45,14 @@ from torch import nn
 from ..._checks import check_int_range
 from ..bit_slicing import SlicedAnalogLinear
 from ..conv import AnalogConv1d, AnalogConv2d
-from ..layer import AnalogLinear, per_member_input
+from ..layer import AnalogLinear, per_member_input, state_epoch
 from ..mapping import DifferentialPair
+from ..patches import PatchColumns
 from ..tiles import TiledAnalogLinear, devices_per_tile
 from .adc import FlashConverter, RampConverter, SARConverter, conversion_energy, conversion_time
 from .area import array_area
 from .dac import AmplitudeInput, BitSerialInput
-from .row_activity import bits_of, row_activity, row_activity_reference
+from .row_activity import bits_of, patch_row_activity, row_activity, row_activity_reference
 from .digital import adder_energy, buffer_energy, interconnect_energy
 from .duplication import duplicated_vectors
 from .latency import accumulation_latency, adder_tree_stages, bus_latency, layer_read_latency, tile_read_time
@@ -221,7 +222,7 @@ def _tile_state(spec: Any, tiles: list, R: int, E1: int, grid: tuple[int, int, i
     return st
 
 
-def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
+def layer_cost_tensors(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostConfig, *,
                        shared_input: bool | None = None) -> dict[str, Any]:
     """Cost of one read of ``x`` by ``layer`` (an :class:`AnalogLinear` or :class:`TiledAnalogLinear`).
 
@@ -229,8 +230,12 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     ----------
     layer : AnalogLinear or TiledAnalogLinear
         Programmed (programs itself if not); its ``g_now`` is what the read sees.
-    x : Tensor, (..., in) or (E, ..., in)
-        The read's input (layouts as the layer's forward).
+    x : Tensor, (..., in) or (E, ..., in), or PatchColumns
+        The read's input (layouts as the layer's forward); a convolution's
+        :class:`~physnn.crossbar.patches.PatchColumns` costs as its matrix
+        (:meth:`~physnn.crossbar.patches.PatchColumns.matrix`), the same numbers, computed from
+        the images without unfolding them where the DAC scale is fixed
+        (:func:`~.row_activity.patch_row_activity`).
     config : CostConfig
     shared_input : bool, optional
         As the layer's forward.
@@ -242,18 +247,35 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
         ``area``: component -> 0-dim Tensor in s and m^2; ``programming_energy`` (J),
         ``programming_time`` (s), ``vectors`` (input vectors read), ``ensemble``.
     """
+    return _layer_cost(layer, x, config, shared_input, None)
+
+
+def _layer_cost(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostConfig, shared_input: bool | None,
+                spec: Any) -> dict[str, Any]:
+    """:func:`layer_cost_tensors` with the layer's read spec ``spec`` for ``x``'s dtype and device
+    when the caller knows it is current (None: asked of the layer, which programs it if needed)."""
     if not isinstance(config, CostConfig):
         raise TypeError(f"config: expected a CostConfig, got {type(config).__name__}")
     tiles, (G, n_in, n_out), R, in_f, out_f = _geometry(layer)
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}")
-    if x.dim() == 0 or x.shape[-1] != in_f:
-        raise ValueError(f"x: last dimension must be in_features={in_f}, got shape {tuple(x.shape)}")
+    patches = x if isinstance(x, PatchColumns) else None
+    if patches is not None:
+        if patches.width != in_f:
+            raise ValueError(f"x: {patches.width} unfolded columns, the layer has in_features={in_f}")
+        lead = patches.lead or (patches.x.shape[0],)
+        xs = torch.empty((*lead, patches.out_size[0] * patches.out_size[1], in_f), device="meta")
+        dtype, device = patches.x.dtype, patches.x.device
+    else:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}")
+        if x.dim() == 0 or x.shape[-1] != in_f:
+            raise ValueError(f"x: last dimension must be in_features={in_f}, got shape {tuple(x.shape)}")
+        xs, dtype, device = x, x.dtype, x.device
     E = layer.ensemble
     E1 = 1 if E is None else E
-    per_member = per_member_input(x, E, shared_input)
+    per_member = per_member_input(xs, E, shared_input)
     tech, inputs = config.technology, config.inputs
-    spec = layer.read_spec(x.dtype, x.device)        # cached by the layer until its devices change
+    if spec is None:
+        spec = layer.read_spec(dtype, device)        # cached by the layer until its devices change
     sliced = isinstance(layer, SlicedAnalogLinear)
     if sliced and config.weight_slices != 1:
         raise ValueError("config.weight_slices: a SlicedAnalogLinear's slices are its own arrays (leave "
@@ -261,17 +283,7 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     dspec = spec.slices[0] if sliced else spec         # the DAC every slice shares
     geo = _tile_state(spec, tiles, R, E1, (G, n_in, n_out), config)
     dt = torch.float64
-    x3 = x.detach().reshape(E1 if per_member else 1, -1, in_f)
-    B, N = x3.shape[0], x3.shape[1]
-    xg = x3.reshape(B, N, G, in_f // G)
-    pad = n_in * R - xg.shape[-1]
-    if pad:
-        xg = torch.nn.functional.pad(xg, (0, pad))
-    xt = xg.reshape(B, N, G, n_in, R)
-    # |DAC code| of every tile's input slice (each tile scales its own slice), as the read computes
-    # it (|x| / d == |x / d|, and clamp and round-half-even are symmetric)
     step = dspec.in_step
-    s = xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) if dspec.abs_max else None
     nbits = bits_of(dspec.in_levels)
     if isinstance(inputs, BitSerialInput):
         if nbits is None:
@@ -279,19 +291,39 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
         if nbits > inputs.bits:
             raise ValueError(f"inputs=BitSerialInput(bits={inputs.bits}): DAC codes up to {dspec.in_levels:g} need "
                              f"{nbits} bits")
-    B_, N_ = xt.shape[0], xt.shape[1]
-    x4 = xt.reshape(B_, N_, G * n_in, R)
-    div = step if s is None else (s * step).reshape(B_, N_, G * n_in, 1)
-    activity = row_activity if config.fast else row_activity_reference
-    per_row, driven, ones = activity(x4, div, dspec.in_levels, isinstance(inputs, BitSerialInput),
-                                     nbits if nbits is not None and nbits <= 16 else None)
-    p = per_row.to(x.device).reshape(B_, G, n_in, R)                 # sum over vectors of c^2 or of set bits
-    n_pulse = driven.to(x.device) * float(n_out)
+    bit_serial = isinstance(inputs, BitSerialInput)
+    B = E1 if per_member else 1
+    N = xs.numel() // (B * in_f)
+    act: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+    if patches is not None and config.fast and not dspec.abs_max and dspec.in_levels is not None \
+            and nbits is not None:
+        # every unfolded column is a strided window of the images: the same integer sums without
+        # the unfolded matrix (None where the compiled pass does not apply)
+        act = patch_row_activity(patches, B, step, dspec.in_levels, bit_serial, nbits, G, n_in, R)
+    if act is None:
+        xm = patches.matrix() if patches is not None else x
+        assert isinstance(xm, torch.Tensor)
+        x3 = xm.detach().reshape(B, -1, in_f)
+        xg = x3.reshape(B, N, G, in_f // G)
+        pad = n_in * R - xg.shape[-1]
+        if pad:
+            xg = torch.nn.functional.pad(xg, (0, pad))
+        xt = xg.reshape(B, N, G, n_in, R)
+        # |DAC code| of every tile's input slice (each tile scales its own slice), as the read
+        # computes it (|x| / d == |x / d|, and clamp and round-half-even are symmetric)
+        s = xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) if dspec.abs_max else None
+        x4 = xt.reshape(B, N, G * n_in, R)
+        div = step if s is None else (s * step).reshape(B, N, G * n_in, 1)
+        activity = row_activity if config.fast else row_activity_reference
+        act = activity(x4, div, dspec.in_levels, bit_serial, nbits if nbits is not None and nbits <= 16 else None)
+    per_row, driven, ones = act
+    p = per_row.to(device).reshape(B, G, n_in, R)                 # sum over vectors of c^2 or of set bits
+    n_pulse = driven.to(device) * float(n_out)
     v_read = layer.config.v_read if config.v_read is None else config.v_read
     vfac = v_read * v_read * (1.0 if isinstance(inputs, BitSerialInput) else (step / dspec.x_ref) ** 2)
     e_array = (p * geo["g_rows"]).sum((1, 2, 3)) * (tech.t_read * vfac)     # (E1,)
     ref = e_array
-    zero = torch.zeros(E1, dtype=dt, device=x.device)
+    zero = torch.zeros(E1, dtype=dt, device=device)
     e_dac = zero + n_pulse * _t(tech.dac_energy, ref)
     # weight slices combined per output: the config's (slices of an unsliced read, counted) or the
     # sliced layer's own (its slices are the tiles above, one output column each)
@@ -315,7 +347,7 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor, config: CostConfig, *,
     if config.toggle is not None:
         toggle = float(config.toggle)
     elif ones is not None:
-        toggle = float(ones.sum()) / max(1, xt.numel() * nbits)
+        toggle = float(ones.sum()) / max(1, B * N * G * n_in * R * nbits)
     else:
         toggle = 0.5
     ic_bits = N * (in_f * n_out + out_f * n_in) * config.activation_bits
@@ -393,31 +425,66 @@ class CostRecorder:
         self.layer_configs = _check_layer_configs(layer_configs, config, [n for n, _ in self.layers])
         self.results: dict[str, dict[str, Any]] = {}
         self._handles: list[Any] = []
+        self._pending: dict[str, tuple[Any, bool | None]] = {}
+        # per layer: (state epoch, (dtype, device), read spec) of its last read
+        self._specs: "weakref.WeakKeyDictionary[nn.Module, tuple[int, tuple, Any]]" = weakref.WeakKeyDictionary()
+
+    def _record(self, name: str, mod: nn.Module, x: Any, shared_input: bool | None, spec: Any) -> None:
+        r = _layer_cost(mod, x, self.layer_configs.get(name, self.config), shared_input, spec)
+        old = self.results.get(name)
+        if old is not None:          # a layer read more than once: energies and times add up
+            for part in ("energy", "latency"):
+                r[part] = {c: old[part][c] + v for c, v in r[part].items()}
+            r["vectors"] += old["vectors"]
+        self.results[name] = r
+
+    def _spec_after_read(self, mod: nn.Module, x: Any) -> Any:
+        """The layer's read spec for ``x`` just after its forward read: cached per layer, dtype and
+        device while :func:`~physnn.crossbar.layer.state_epoch` is unchanged (no layer changed
+        its devices or built a spec since; the forward asked every tile for its spec, which
+        re-programs edited weights and so changes the epoch). Else asked of the layer: ~10,000
+        tile look-ups a forward of a large model, saved."""
+        t = x.x if isinstance(x, PatchColumns) else x
+        key = (t.dtype, t.device)
+        epoch = state_epoch()
+        hit = self._specs.get(mod)
+        if hit is not None and hit[0] == epoch and hit[1] == key:
+            return hit[2]
+        spec = mod.read_spec(t.dtype, t.device)
+        self._specs[mod] = (state_epoch(), key, spec)
+        return spec
 
     def _hook(self, name: str):
+        # in eval mode every read asks each tile for its spec (programming it if needed), so the
+        # cost is evaluated after the read, from the spec the read used; in train mode a read
+        # does not (it samples the float weights), so the cost asks before it, as it always did
         def pre(mod, args, kwargs):
-            from ..patches import PatchColumns
+            if mod.training or not isinstance(mod, (TiledAnalogLinear, AnalogLinear)) \
+                    or isinstance(mod, SlicedAnalogLinear):
+                self._pending.pop(name, None)
+                self._record(name, mod, args[0], kwargs.get("shared_input"), None)
+            else:
+                self._pending[name] = (args[0], kwargs.get("shared_input"))
 
-            x = args[0].matrix() if isinstance(args[0], PatchColumns) else args[0]   # a convolution's columns
-            r = layer_cost_tensors(mod, x, self.layer_configs.get(name, self.config),
-                                   shared_input=kwargs.get("shared_input"))
-            old = self.results.get(name)
-            if old is not None:          # a layer read more than once: energies and times add up
-                for part in ("energy", "latency"):
-                    r[part] = {c: old[part][c] + v for c, v in r[part].items()}
-                r["vectors"] += old["vectors"]
-            self.results[name] = r
-        return pre
+        def post(mod, args, kwargs, out):
+            p = self._pending.pop(name, None)
+            if p is not None:
+                self._record(name, mod, p[0], p[1], self._spec_after_read(mod, p[0]))
+        return pre, post
 
     def __enter__(self) -> "CostRecorder":
+        self._pending.clear()
         for name, m in self.layers:
-            self._handles.append(m.register_forward_pre_hook(self._hook(name), with_kwargs=True))
+            pre, post = self._hook(name)
+            self._handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
+            self._handles.append(m.register_forward_hook(post, with_kwargs=True))
         return self
 
     def __exit__(self, *exc: Any) -> None:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        self._pending.clear()
 
     def dataset(self):
         """The recorded costs as an :class:`xarray.Dataset` (see :func:`model_cost`)."""

@@ -13,6 +13,7 @@ arithmetic also makes the pass vectorise: 50x faster than the float-accumulating
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ try:  # pragma: no cover - numba is a dependency
 except ImportError:  # pragma: no cover
     numba = None
 
-__all__ = ["row_activity", "row_activity_reference"]
+__all__ = ["row_activity", "row_activity_reference", "patch_row_activity"]
 
 
 def _magnitude(xt: torch.Tensor, div: torch.Tensor | float, levels: float | None) -> torch.Tensor:
@@ -104,6 +105,76 @@ if numba is not None:
 
     _KERNELS = {True: _make(True), False: _make(False)}
 
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def _patch_kernel(x, div, levels, bit_serial, kh, kw, dh, dw, sh, sw, n_ho, n_wo,
+                      per_col, counts):  # pragma: no cover - compiled
+        # x (P, B, C, H, W): the padded images of each of P members. Per pixel the code's
+        # statistics (the same arithmetic as the kernel above, so the same integers), summed over
+        # the member's images; then per unfolded column (c, u, v) the sum over the output
+        # positions of the pixel each reads: integer sums, exact in any order
+        P, B, C, H, W = x.shape
+        st = np.zeros((4, C, H, W), np.int64)        # c^2 or popcount, non-zero, popcount, NaN
+        for m in range(P):
+            st[:] = 0
+            for b in range(B):
+                for c in range(C):
+                    for h in range(H):
+                        xr = x[m, b, c, h]
+                        r0, r1, r2, r3 = st[0, c, h], st[1, c, h], st[2, c, h], st[3, c, h]   # rows: vectorises
+                        for w in range(W):
+                            q = abs(xr[w]) / div
+                            r3[w] += q != q
+                            q = q if q < levels else levels
+                            v = np.int32(np.rint(q)) if q == q else np.int32(0)
+                            r1[w] += v != 0
+                            if not bit_serial:
+                                r0[w] += np.int64(v * v)
+                            v = v - ((v >> 1) & 0x55555555)
+                            v = (v & 0x33333333) + ((v >> 2) & 0x33333333)
+                            v = (v + (v >> 4)) & 0x0F0F0F0F
+                            pc = ((v * 0x01010101) >> 24) & 0xFF
+                            r2[w] += pc
+                            if bit_serial:
+                                r0[w] += pc
+            if sh == 1 and sw == 1:
+                # stride 1: every window is a rectangle of the image, its sum four look-ups of
+                # the integral image (integer sums: the same numbers as adding them one by one)
+                for k in range(4):
+                    for c in range(C):
+                        ii = np.zeros((H + 1, W + 1), np.int64)
+                        for h in range(H):
+                            run = np.int64(0)
+                            for w in range(W):
+                                run += st[k, c, h, w]
+                                ii[h + 1, w + 1] = ii[h, w + 1] + run
+                        for u in range(kh):
+                            h0 = u * dh
+                            h1 = h0 + n_ho
+                            for v2 in range(kw):
+                                w0 = v2 * dw
+                                w1 = w0 + n_wo
+                                acc = ii[h1, w1] - ii[h0, w1] - ii[h1, w0] + ii[h0, w0]
+                                if k == 0:
+                                    per_col[m, (c * kh + u) * kw + v2] = acc
+                                else:
+                                    counts[m, k - 1] += acc
+                continue
+            for k in range(4):
+                for c in range(C):
+                    for u in range(kh):
+                        for v2 in range(kw):
+                            col = (c * kh + u) * kw + v2
+                            acc = np.int64(0)
+                            for i in range(n_ho):
+                                row = st[k, c, u * dh + i * sh]
+                                w0 = v2 * dw
+                                for j in range(n_wo):
+                                    acc += row[w0 + j * sw]
+                            if k == 0:
+                                per_col[m, col] = acc
+                            else:
+                                counts[m, k - 1] += acc
+
 
 def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | None, bit_serial: bool,
                  nbits: int | None, *, parallel: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -149,6 +220,51 @@ def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | No
     dr = torch.from_numpy(driven.reshape(B, n_blocks).sum(1).astype(np.float64))
     on = torch.from_numpy(ones.reshape(B, n_blocks).sum(1).astype(np.float64))
     return pr, dr, on
+
+
+def patch_row_activity(p: Any, members: int, div: float, levels: float, bit_serial: bool, nbits: int,
+                       groups: int, n_in: int, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """:func:`row_activity` of the unfolded columns of a convolution, from the padded images.
+
+    ``p`` a :class:`~physnn.crossbar.patches.PatchColumns` whose matrix ``p.matrix()`` read as
+    ``(members, N, in)`` (``members`` 1 for a shared input, else the ensemble, images member-major),
+    split into ``groups`` groups of ``n_in`` slices of ``rows`` rows (zero-padded at the end of each
+    group) is the ``xt`` ``(members, N, groups * n_in, rows)`` of :func:`row_activity` with the
+    fixed DAC divisor ``div`` (no abs-max scaling). Returns the same ``(per_row, driven, ones)``,
+    bit for bit: every column of the unfolded matrix is a strided window of one channel of the
+    padded images, so each pixel's code statistics are computed once (the same float quotient,
+    clamp and round half to even as :func:`row_activity`, so the same integer codes) and summed,
+    as integers, over the output positions that read it (stride 1: four look-ups of the integral
+    image per column): ``kh * kw`` times fewer codes, no unfolded copy. None where the compiled pass does not apply (the caller materialises the
+    matrix): no numba, not a float32/float64 CPU tensor, or codes wider than 16 bits.
+    """
+    x = p.x
+    if numba is None or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) \
+            or nbits is None or nbits > 16:
+        return None
+    n_img, C, H, W = x.shape
+    if n_img % members:
+        raise ValueError(f"members={members}: must divide the {n_img} images of p.x")
+    (kh, kw), (dh, dw), (sh, sw) = p.kernel_size, p.dilation, p.stride
+    n_ho, n_wo = p.out_size
+    K = C * kh * kw
+    xp = x.detach().reshape(members, n_img // members, C, H, W).numpy()
+    if not xp.flags.c_contiguous:
+        xp = np.ascontiguousarray(xp)
+    ft = xp.dtype.type
+    per_col = np.zeros((members, K), np.int64)
+    counts = np.zeros((members, 3), np.int64)
+    _patch_kernel(xp, ft(div), ft(levels), bit_serial, kh, kw, dh, dw, sh, sw, n_ho, n_wo, per_col, counts)
+    if counts[:, 2].any():
+        raise ValueError("x: non-finite input values (the DAC codes of a read must be finite)")
+    ig = K // groups
+    pr = torch.from_numpy(per_col.astype(np.float64)).reshape(members, groups, ig)
+    pad = n_in * rows - ig
+    if pad:
+        pr = torch.nn.functional.pad(pr, (0, pad))
+    pr = pr.reshape(members, groups * n_in, rows)
+    nz, on = (torch.from_numpy(counts[:, k].astype(np.float64)) for k in (0, 1))
+    return pr, (on if bit_serial else nz).clone(), on
 
 
 def bits_of(levels: float | None) -> int | None:
