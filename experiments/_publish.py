@@ -38,8 +38,9 @@ _LOAD_AT_IMPORT = os.getloadavg()
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -56,7 +57,7 @@ def _cpu_model() -> str:
 
 def _memory_gib() -> float | None:
     try:
-        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1)
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -71,8 +72,13 @@ def _script() -> str:
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on (and with which thread counts)."""
-    info: dict[str, Any] = {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _memory_gib(),
-                            "platform": platform.platform(), "python": platform.python_version()}
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
     for mod in ("torch", "numpy", "numba"):
         m = sys.modules.get(mod)
         if m is not None:
@@ -104,8 +110,13 @@ def save_netcdf(data: Any, path: str | os.PathLike) -> Path:
     import physnn
 
     p = provenance()
-    attrs = {"git_commit": p["commit"], "git_dirty": int(p["dirty"]), "physnn_version": physnn.__version__,
-             "date_utc": p["date_utc"], "command": p["command"]}
+    attrs = {
+        "git_commit": p["commit"],
+        "git_dirty": int(p["dirty"]),
+        "physnn_version": physnn.__version__,
+        "date_utc": p["date_utc"],
+        "command": p["command"],
+    }
     path = Path(path)
     data.assign_attrs(**attrs).to_netcdf(path)
     return path
@@ -116,7 +127,7 @@ def publish(name: str, figures: dict[str, Any], *, quick: bool = False, root: Pa
     script's last line (one JSON object). Returns the path written."""
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"publish: name must be a plain benchmark name, got {name!r}")
-    json.dumps(figures, allow_nan=False)        # fail before writing anything: figures must be JSON
+    json.dumps(figures, allow_nan=False)  # fail before writing anything: figures must be JSON
     folder = (root or RESULTS) / name
     folder.mkdir(parents=True, exist_ok=True)
     record = {

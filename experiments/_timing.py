@@ -7,8 +7,9 @@ import time
 from typing import Callable
 
 
-def interleaved(fa: Callable[[], object], fb: Callable[[], object], *, repeats: int,
-                warmup: int = 2) -> tuple[list[float], list[float]]:
+def interleaved(
+    fa: Callable[[], object], fb: Callable[[], object], *, repeats: int, warmup: int = 2
+) -> tuple[list[float], list[float]]:
     """Wall seconds of ``repeats`` calls of ``fa`` and of ``fb``, alternated (``fa`` first each
     round), after ``warmup`` untimed rounds of both."""
     for _ in range(warmup):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/_publish.py, also when loaded by path
 from _publish import publish, save_netcdf  # noqa: E402
 
 
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     from physnn.asic.stats import poisson_cv_interval
     from physnn.random import generator_from_seed, numpy_rng
 
-    gen = generator_from_seed(args.seed)             # physics draws (simulate_shares, null tests)
-    rng = numpy_rng(gen)                             # the experiment's own numpy draws
+    gen = generator_from_seed(args.seed)  # physics draws (simulate_shares, null tests)
+    rng = numpy_rng(gen)  # the experiment's own numpy draws
     K = 150 if args.quick else 900
     window = 1.0
     lags, alpha = 2, 1.0
@@ -103,8 +103,10 @@ def main(argv: list[str] | None = None) -> dict:
     pooled_t = np.concatenate([t_.valid_times + i * T_end for i, t_ in enumerate(traces)])
     pooled_e = np.arange(K * len(traces) + 1) * window
     test = poisson_null_test(pooled_t, pooled_e, n_mc=n_mc, generator=gen)
-    reps = [poisson_null_test(t_.valid_times, t_.window_edges, n_mc=n_mc // 2, generator=gen)["p_min_bonferroni"]
-            for t_ in traces]
+    reps = [
+        poisson_null_test(t_.valid_times, t_.window_edges, n_mc=n_mc // 2, generator=gen)["p_min_bonferroni"]
+        for t_ in traces
+    ]
     cv_ok = D[:, 1]
     cv_mean = float(F[cv_ok, 1].mean())
     lo, hi = poisson_cv_interval(int(round(F[:, 0].mean())) - 1, generator=gen)
@@ -167,8 +169,14 @@ def _write(out_dir, out, s, v, tr, F, Fn, rej, test):
     for i, n in enumerate(FEATURE_NAMES):
         data[n] = ("window", F[:, i], {"units": units[n], "long_name": f"valid-share {n} per window"})
         data[n + "_null"] = ("window", Fn[:, i], {"units": units[n], "long_name": f"{n} of the Poisson null source"})
-    ds = xr.Dataset(data, coords={"window": ("window", np.arange(K), {"units": "1", "long_name": "window index (1 s each)"})},
-                    attrs={k: (int(v_) if isinstance(v_, bool) else (str(v_) if isinstance(v_, list) else v_)) for k, v_ in out.items()} | {"verdict": test["verdict"]})
+    ds = xr.Dataset(
+        data,
+        coords={"window": ("window", np.arange(K), {"units": "1", "long_name": "window index (1 s each)"})},
+        attrs={
+            k: (int(v_) if isinstance(v_, bool) else (str(v_) if isinstance(v_, list) else v_)) for k, v_ in out.items()
+        }
+        | {"verdict": test["verdict"]},
+    )
     save_netcdf(ds, out_dir / "asic_reservoir.nc")
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.5))
     ax[0].scatter(v * 1e3, F[:, 0], s=6, label="simulated ASIC")
@@ -187,10 +195,13 @@ def _write(out_dir, out, s, v, tr, F, Fn, rej, test):
     plt.close(fig)
     lines = ["# asic_reservoir", "", f"Verdict: {test['verdict']}.", "", "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v_:.4g} |" if isinstance(v_, float) else f"| {k} | {v_} |" for k, v_ in out.items()]
-    lines += ["", "Timing features (CV, Fano, lag-1 autocorrelation, entropy) are tested against a Poisson",
-              "null conditioned on each window's count; the input is carried by the share RATE (timing",
-              "errors near the edge of stability + self-heating), which a Poisson source with a modulated",
-              "rate reproduces. `poisson_null_p` pools all runs; `poisson_null_p_per_run` lists each run's p."]
+    lines += [
+        "",
+        "Timing features (CV, Fano, lag-1 autocorrelation, entropy) are tested against a Poisson",
+        "null conditioned on each window's count; the input is carried by the share RATE (timing",
+        "errors near the edge of stability + self-heating), which a Poisson source with a modulated",
+        "rate reproduces. `poisson_null_p` pools all runs; `poisson_null_p_per_run` lists each run's p.",
+    ]
     (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
 
 

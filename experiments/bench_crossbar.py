@@ -26,11 +26,16 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/_publish.py, also when loaded by path
 from _publish import publish, save_netcdf  # noqa: E402
 
-TARGETS = {"linear_ratio": ("<=", 1.5), "aihwkit_ratio": ("<=", 0.5), "ensemble_ratio": ("<=", 1.3),
-           "aihwkit_loop_speedup_small": (">=", 10.0), "aihwkit_loop_speedup_large": (">=", 1.5)}
+TARGETS = {
+    "linear_ratio": ("<=", 1.5),
+    "aihwkit_ratio": ("<=", 0.5),
+    "ensemble_ratio": ("<=", 1.3),
+    "aihwkit_loop_speedup_small": (">=", 10.0),
+    "aihwkit_loop_speedup_large": (">=", 1.5),
+}
 
 
 def _block(fn, number: int) -> float:
@@ -111,16 +116,16 @@ def main(argv: list[str] | None = None) -> int:
         x = torch.randn(256, 512)
         ours = AnalogLinear.from_linear(lin, config=cfg, generator=gen).eval().program()
         results["linear"] = ab(lambda: ours(x), lambda: lin(x), repeats=repeats, budget_s=budget)
-        with use_backend("reference"):              # the plain-torch definition, for scale
-            results["linear_reference"] = ab(lambda: ours(x), lambda: lin(x), repeats=max(3, repeats // 5),
-                                             budget_s=budget)
+        with use_backend("reference"):  # the plain-torch definition, for scale
+            results["linear_reference"] = ab(
+                lambda: ours(x), lambda: lin(x), repeats=max(3, repeats // 5), budget_s=budget
+            )
         aih = _aihwkit_layer(512, 512, lin.weight, lin.bias, rc, t_prog)
         results["aihwkit"] = ab(lambda: ours(x), lambda: aih(x), repeats=repeats, budget_s=budget)
         # --- E = 64 instances in one call vs 64 nn.Linear forwards ----------------------------
         ens = AnalogLinear.from_linear(lin, config=cfg, ensemble=E, generator=gen).eval().program()
         # one sample of the reference = 64 nn.Linear forwards
-        results["ensemble"] = ab(lambda: ens(x), lambda: [lin(x) for _ in range(E)], repeats=repeats,
-                                 budget_s=budget)
+        results["ensemble"] = ab(lambda: ens(x), lambda: [lin(x) for _ in range(E)], repeats=repeats, budget_s=budget)
         # --- 64 aihwkit modules in a loop vs our E = 64 call ----------------------------------
         for tag, n, batch in (("small", 128, 16), ("large", 512, 256)):
             lin_n = torch.nn.Linear(n, n).eval()
@@ -128,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
             mods = [_aihwkit_layer(n, n, lin_n.weight, lin_n.bias, rc, t_prog) for _ in range(E)]
             ens_n = AnalogLinear.from_linear(lin_n, config=cfg, ensemble=E, generator=gen).eval().program()
             assert ens_n(xn).shape == (E, batch, n)
-            results[f"loop_{tag}"] = ab(lambda: [m(xn) for m in mods], lambda: ens_n(xn), repeats=repeats,
-                                        budget_s=budget)
+            results[f"loop_{tag}"] = ab(
+                lambda: [m(xn) for m in mods], lambda: ens_n(xn), repeats=repeats, budget_s=budget
+            )
 
     figures = {
         "linear_ratio": results["linear"][2],
@@ -141,9 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     _write(args.out, results, figures, args)
     out = {k: round(v, 4) for k, v in figures.items()}
-    out.update(threads=args.threads, torch_version=torch.__version__, repeats=repeats,
-               load_avg_1min=round(os.getloadavg()[0], 2),
-               targets_met=int(sum(_met(k, out[k]) for k in TARGETS)), targets_total=len(TARGETS))
+    out.update(
+        threads=args.threads,
+        torch_version=torch.__version__,
+        repeats=repeats,
+        load_avg_1min=round(os.getloadavg()[0], 2),
+        targets_met=int(sum(_met(k, out[k]) for k in TARGETS)),
+        targets_total=len(TARGETS),
+    )
     publish("bench_crossbar", out, quick=args.quick)
     return 0
 
@@ -164,16 +175,36 @@ def _write(out: Path, results, figures, args) -> None:
     names = list(results)
     ds = xr.Dataset(
         {
-            "time_a": ("comparison", [results[k][0] for k in names],
-                       {"units": "s", "long_name": "median time per call of the first implementation (physnn, or the aihwkit loop)"}),
-            "time_b": ("comparison", [results[k][1] for k in names],
-                       {"units": "s", "long_name": "median time per call of the reference (nn.Linear, aihwkit tile, or physnn ensemble)"}),
-            "ratio": ("comparison", [results[k][2] for k in names],
-                      {"units": "1", "long_name": "median of per-sample time ratios a / b"}),
+            "time_a": (
+                "comparison",
+                [results[k][0] for k in names],
+                {
+                    "units": "s",
+                    "long_name": "median time per call of the first implementation (physnn, or the aihwkit loop)",
+                },
+            ),
+            "time_b": (
+                "comparison",
+                [results[k][1] for k in names],
+                {
+                    "units": "s",
+                    "long_name": "median time per call of the reference (nn.Linear, aihwkit tile, or physnn ensemble)",
+                },
+            ),
+            "ratio": (
+                "comparison",
+                [results[k][2] for k in names],
+                {"units": "1", "long_name": "median of per-sample time ratios a / b"},
+            ),
         },
         coords={"comparison": ("comparison", names, {"units": "1", "long_name": "benchmark comparison"})},
-        attrs={"torch_threads": args.threads, "torch_version": torch.__version__, "seed": args.seed,
-               "quick": int(args.quick), "description": __doc__.splitlines()[0]},
+        attrs={
+            "torch_threads": args.threads,
+            "torch_version": torch.__version__,
+            "seed": args.seed,
+            "quick": int(args.quick),
+            "description": __doc__.splitlines()[0],
+        },
     )
     save_netcdf(ds, out / "bench_crossbar.nc")
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -189,14 +220,26 @@ def _write(out: Path, results, figures, args) -> None:
     fig.tight_layout()
     fig.savefig(out / "bench_crossbar.png", dpi=120)
     plt.close(fig)
-    lines = ["# bench_crossbar", "", f"torch {torch.__version__}, {args.threads} threads, seed {args.seed}, "
-             f"quick={args.quick}.", "", "| figure | value | target | met |", "|---|---|---|---|"]
+    lines = [
+        "# bench_crossbar",
+        "",
+        f"torch {torch.__version__}, {args.threads} threads, seed {args.seed}, quick={args.quick}.",
+        "",
+        "| figure | value | target | met |",
+        "|---|---|---|---|",
+    ]
     for k in keys:
         op, lim = TARGETS[k]
         lines.append(f"| {k} | {figures[k]:.3f} | {op} {lim} | {'yes' if _met(k, figures[k]) else 'no'} |")
-    lines += ["", f"linear_ratio of the reference read (plain torch, use_backend('reference')): "
-              f"{figures['linear_ratio_reference']:.3f}", f"1-min load average at the end: {os.getloadavg()[0]:.2f}",
-              "", "Median times per call (s):", ""]
+    lines += [
+        "",
+        f"linear_ratio of the reference read (plain torch, use_backend('reference')): "
+        f"{figures['linear_ratio_reference']:.3f}",
+        f"1-min load average at the end: {os.getloadavg()[0]:.2f}",
+        "",
+        "Median times per call (s):",
+        "",
+    ]
     lines += [f"- {k}: {results[k][0]:.3e} vs {results[k][1]:.3e}" for k in results]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

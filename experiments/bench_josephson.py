@@ -138,8 +138,9 @@ def josim_wall(josim: Path, netlist: Path, workdir: Path) -> float:
 
     c0 = os.times()
     t0 = time.perf_counter()
-    subprocess.run([str(josim), "-m", "-o", str(workdir / "josim_out.csv"), str(netlist)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(josim), "-m", "-o", str(workdir / "josim_out.csv"), str(netlist)], check=True, capture_output=True
+    )
     wall = time.perf_counter() - t0
     c1 = os.times()
     JOSIM_CPU.append((c1.children_user - c0.children_user) + (c1.children_system - c0.children_system))
@@ -319,8 +320,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "results" / "bench_josephson")
     ap.add_argument("--josim", type=Path, default=None, help="JoSIM v2.7 josim-cli binary: side-by-side ratios")
-    ap.add_argument("--repeats", type=int, default=3,
-                    help="alternating physnn/JoSIM rounds per comparison (single run: 2 * repeats + 1)")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="alternating physnn/JoSIM rounds per comparison (single run: 2 * repeats + 1)",
+    )
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", UserWarning)
     _limit_threads()
@@ -506,6 +511,7 @@ def main(argv=None) -> int:
             def run():
                 w = josim_wall(josim, netlist, work)
                 return w, JOSIM_CPU[-1]
+
             return run
 
         # single run: alternating, medians of 2 * reps + 1 each (one process on each side: the
@@ -535,10 +541,14 @@ def main(argv=None) -> int:
             return simulate(dcsfq, ensemble=factors, junction_voltage=False)
 
         side_by_side(
-            key, batch_call, lambda: josim_batch(josim, variants, procs, work), reps,
+            key,
+            batch_call,
+            lambda: josim_batch(josim, variants, procs, work),
+            reps,
             # the warm-up rounds are the ones checked: physnn's Dataset, JoSIM's CSVs
             warm_ours=lambda: ours_ds.append(batch_call()),
-            warm_theirs=lambda: josim_batch(josim, variants, procs, work, collect=collect))
+            warm_theirs=lambda: josim_batch(josim, variants, procs, work, collect=collect),
+        )
         result["josim_parallel_procs"] = procs
         result[f"physnn_{key}_calls_s"] = result.pop(f"physnn_{key}_runs_s")
         # the same JoSIM figure against physnn's back-to-back calls (batch*_s: each call right after
@@ -601,7 +611,7 @@ I1 0 1 pwl(0 0 20p 300u)
     tt, ph = ds["time"].values, ds["phase"].sel(junction="B1").values
     m = tt >= 100e-12
     v_mean = np.polyfit(tt[m], ph[m], 1)[0] * Phi0 / (2 * math.pi)
-    v_th = 1.0 * math.sqrt(300e-6 ** 2 - 100e-6 ** 2)
+    v_th = 1.0 * math.sqrt(300e-6**2 - 100e-6**2)
     result["overdamped_mean_v_rel_err"] = abs(v_mean - v_th) / v_th
     areas = np.concatenate([pulse_areas(ds_dcsfq, j) for j in ("B01|X02", "B02|X03", "B01|X04")])
     result["pulse_area_max_rel_err"] = float(np.max(np.abs(areas / Phi0 - 1)))
@@ -618,9 +628,14 @@ I1 0 1 pwl(0 0 20p 300u)
 
     # ---- outputs: netCDF, PNG, summary
     ev = xr.Dataset(
-        {"abs_err": ("event", np.array(all_err)), "t_josim": ("event", np.array(all_t)),
-         "junction": ("event", np.array(all_names, dtype=str)), "circuit": ("event", np.array(all_circ, dtype=str))},
-        coords={"event": np.arange(len(all_err))})
+        {
+            "abs_err": ("event", np.array(all_err)),
+            "t_josim": ("event", np.array(all_t)),
+            "junction": ("event", np.array(all_names, dtype=str)),
+            "circuit": ("event", np.array(all_circ, dtype=str)),
+        },
+        coords={"event": np.arange(len(all_err))},
+    )
     ev["event"].attrs.update(units="1", long_name="switching event index")
     ev["abs_err"].attrs.update(units="s", long_name="|physnn - JoSIM| switching time")
     ev["t_josim"].attrs.update(units="s", long_name="JoSIM v2.7 switching time")
@@ -645,8 +660,14 @@ I1 0 1 pwl(0 0 20p 300u)
     fig.tight_layout()
     fig.savefig(args.out / "bench_josephson.png", dpi=110)
     plt.close(fig)
-    lines = ["# bench_josephson", "", f"torch/BLAS threads: {THREADS}; quick={args.quick}; seed={args.seed}", "",
-             "| figure | value |", "|---|---|"]
+    lines = [
+        "# bench_josephson",
+        "",
+        f"torch/BLAS threads: {THREADS}; quick={args.quick}; seed={args.seed}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in result.items()]
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     publish("bench_josephson", result, quick=args.quick)

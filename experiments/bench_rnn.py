@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/_publish.py, also when loaded by path
 from _publish import publish  # noqa: E402
 
 
@@ -62,8 +62,16 @@ def _best_alternating(fns: list, repeats: int) -> tuple[list[float], list[float]
     return best, best_cpu
 
 
-def measure_lstm_ratio(*, hidden: int = 128, steps: int = 100, batch: int = 64, threads: int = 1,
-                       repeats: int = 5, seed: int = 0, variants: bool = True) -> dict:
+def measure_lstm_ratio(
+    *,
+    hidden: int = 128,
+    steps: int = 100,
+    batch: int = 64,
+    threads: int = 1,
+    repeats: int = 5,
+    seed: int = 0,
+    variants: bool = True,
+) -> dict:
     """Forward times (s) and ratios; see the module docstring."""
     from physnn.crossbar.config import aihwkit_preset
     from physnn.crossbar.ramp_adc import RampDevices
@@ -77,14 +85,19 @@ def measure_lstm_ratio(*, hidden: int = 128, steps: int = 100, batch: int = 64, 
     cfg = aihwkit_preset(adc=None, bound_management=False)
     models = {"ramp5": AnalogLSTM.from_torch(ref, config=cfg, activations=RampActivations(bits=5), generator=gen)}
     if variants:
-        models["column_adc"] = AnalogLSTM.from_torch(ref, config=aihwkit_preset(bound_management=False),
-                                                     activations=RampActivations(bits=5), generator=gen)
+        models["column_adc"] = AnalogLSTM.from_torch(
+            ref, config=aihwkit_preset(bound_management=False), activations=RampActivations(bits=5), generator=gen
+        )
         models["noisy_ramp"] = AnalogLSTM.from_torch(
-            ref, config=cfg, generator=gen,
-            activations=RampActivations(bits=5, devices=RampDevices.from_card("pcm_aihwkit", read_noise=False)))
+            ref,
+            config=cfg,
+            generator=gen,
+            activations=RampActivations(bits=5, devices=RampDevices.from_card("pcm_aihwkit", read_noise=False)),
+        )
         models["ideal_act"] = AnalogLSTM.from_torch(ref, config=cfg, generator=gen)
-        models["no_out_noise"] = AnalogLSTM.from_torch(ref, config=cfg.replace(out_noise=0.0),
-                                                       activations=RampActivations(bits=5), generator=gen)
+        models["no_out_noise"] = AnalogLSTM.from_torch(
+            ref, config=cfg.replace(out_noise=0.0), activations=RampActivations(bits=5), generator=gen
+        )
     for m in models.values():
         m.eval().program()
     names = ["torch"] + list(models)
@@ -93,11 +106,19 @@ def measure_lstm_ratio(*, hidden: int = 128, steps: int = 100, batch: int = 64, 
         best, best_cpu = _best_alternating(fns, repeats)
     t = dict(zip(names, best))
     tc = dict(zip(names, best_cpu))
-    out = {"lstm_ratio": t["ramp5"] / t["torch"], "lstm_ratio_cpu_time": tc["ramp5"] / tc["torch"],
-           "t_torch_lstm_s": t["torch"], "t_analog_lstm_s": t["ramp5"],
-           # cores each really used (process CPU / wall): both must be ~threads for a fair ratio
-           "torch_lstm_cores": tc["torch"] / t["torch"], "analog_lstm_cores": tc["ramp5"] / t["ramp5"],
-           "threads": threads, "hidden": hidden, "steps": steps, "batch": batch}
+    out = {
+        "lstm_ratio": t["ramp5"] / t["torch"],
+        "lstm_ratio_cpu_time": tc["ramp5"] / tc["torch"],
+        "t_torch_lstm_s": t["torch"],
+        "t_analog_lstm_s": t["ramp5"],
+        # cores each really used (process CPU / wall): both must be ~threads for a fair ratio
+        "torch_lstm_cores": tc["torch"] / t["torch"],
+        "analog_lstm_cores": tc["ramp5"] / t["ramp5"],
+        "threads": threads,
+        "hidden": hidden,
+        "steps": steps,
+        "batch": batch,
+    }
     if variants:
         out["lstm_ratio_with_column_adc"] = t["column_adc"] / t["torch"]
         out["lstm_ratio_noisy_ramp"] = t["noisy_ramp"] / t["torch"]
@@ -112,8 +133,7 @@ def measure_lstm_ratio(*, hidden: int = 128, steps: int = 100, batch: int = 64, 
     return out
 
 
-def _other_cells(*, hidden: int, steps: int, batch: int, repeats: int, seed: int, x: torch.Tensor,
-                 cfg) -> dict:
+def _other_cells(*, hidden: int, steps: int, batch: int, repeats: int, seed: int, x: torch.Tensor, cfg) -> dict:
     """``gru_ratio`` / ``rnn_ratio``: AnalogGRU / AnalogRNN (5-bit ramps, same crossbar config)
     against torch.nn.GRU / torch.nn.RNN of the same size (informational)."""
     from physnn.crossbar.rnn import AnalogGRU, AnalogRNN, RampActivations
@@ -122,8 +142,13 @@ def _other_cells(*, hidden: int, steps: int, batch: int, repeats: int, seed: int
     for name, tcls, acls in (("gru", torch.nn.GRU, AnalogGRU), ("rnn", torch.nn.RNN, AnalogRNN)):
         torch.manual_seed(seed)
         ref = tcls(hidden, hidden).eval()
-        m = acls.from_torch(ref, config=cfg, activations=RampActivations(bits=5),
-                            generator=torch.Generator().manual_seed(seed)).eval().program()
+        m = (
+            acls.from_torch(
+                ref, config=cfg, activations=RampActivations(bits=5), generator=torch.Generator().manual_seed(seed)
+            )
+            .eval()
+            .program()
+        )
         with torch.no_grad():
             best, _ = _best_alternating([lambda: ref(x), lambda: m(x)], repeats)
         out[f"{name}_ratio"] = best[1] / best[0]
@@ -139,16 +164,26 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     res = measure_lstm_ratio(threads=args.threads, repeats=3 if args.quick else 7, seed=args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    lines = ["# bench_rnn", "", f"torch {torch.__version__}, {res['threads']} thread(s), "
-             f"1-min load average {res.get('load_avg_1min', float('nan')):.2f}", "",
-             "| model | forward time (ms) | / torch.nn.LSTM |", "|---|---|---|",
-             f"| torch.nn.LSTM | {1e3 * res['t_torch_lstm_s']:.1f} | 1 |",
-             f"| AnalogLSTM, 5-bit ramp | {1e3 * res['t_analog_lstm_s']:.1f} | {res['lstm_ratio']:.2f} |"]
+    lines = [
+        "# bench_rnn",
+        "",
+        f"torch {torch.__version__}, {res['threads']} thread(s), "
+        f"1-min load average {res.get('load_avg_1min', float('nan')):.2f}",
+        "",
+        "| model | forward time (ms) | / torch.nn.LSTM |",
+        "|---|---|---|",
+        f"| torch.nn.LSTM | {1e3 * res['t_torch_lstm_s']:.1f} | 1 |",
+        f"| AnalogLSTM, 5-bit ramp | {1e3 * res['t_analog_lstm_s']:.1f} | {res['lstm_ratio']:.2f} |",
+    ]
     for k in ("lstm_ratio_with_column_adc", "lstm_ratio_noisy_ramp", "lstm_ratio_ideal_act", "lstm_ratio_no_out_noise"):
-        lines.append(f"| {k[len('lstm_ratio_'):]} | {1e3 * res[k] * res['t_torch_lstm_s']:.1f} | {res[k]:.2f} |")
-    lines += ["", "| model | / torch.nn of the same kind |", "|---|---|",
-              f"| AnalogGRU, 5-bit ramp | {res['gru_ratio']:.2f} |",
-              f"| AnalogRNN, 5-bit ramp | {res['rnn_ratio']:.2f} |"]
+        lines.append(f"| {k[len('lstm_ratio_') :]} | {1e3 * res[k] * res['t_torch_lstm_s']:.1f} | {res[k]:.2f} |")
+    lines += [
+        "",
+        "| model | / torch.nn of the same kind |",
+        "|---|---|",
+        f"| AnalogGRU, 5-bit ramp | {res['gru_ratio']:.2f} |",
+        f"| AnalogRNN, 5-bit ramp | {res['rnn_ratio']:.2f} |",
+    ]
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     publish("bench_rnn", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}, quick=args.quick)
     return 0

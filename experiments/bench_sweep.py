@@ -89,17 +89,35 @@ def set_threads(threads: int) -> None:
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
-def read_noise_adc_spec(seed: int, *, in_features: int = 256, out_features: int = 256, batch: int = 64,
-                        noise_values: int = 100, bits: tuple[int, ...] = tuple(range(3, 13)), replicates: int = 1):
+def read_noise_adc_spec(
+    seed: int,
+    *,
+    in_features: int = 256,
+    out_features: int = 256,
+    batch: int = 64,
+    noise_values: int = 100,
+    bits: tuple[int, ...] = tuple(range(3, 13)),
+    replicates: int = 1,
+):
     """The bench's sweep: output read noise (``noise_values`` in [0, 0.5]) x ADC bits, one
     ``in_features`` x ``out_features`` layer (``crossbar_linear``), drift compensation off."""
     from physnn.sweep import Axis, SweepSpec
 
-    return SweepSpec(task="crossbar_linear", seed=seed, replicates=replicates,
-                     task_params={"in_features": in_features, "out_features": out_features, "batch": batch,
-                                  "drift_compensation": False},
-                     axes=(Axis(field="config.out_noise", name="read_noise", start=0.0, stop=0.5, num=noise_values),
-                           Axis(field="config.adc.bits", values=tuple(bits), units="bit")))
+    return SweepSpec(
+        task="crossbar_linear",
+        seed=seed,
+        replicates=replicates,
+        task_params={
+            "in_features": in_features,
+            "out_features": out_features,
+            "batch": batch,
+            "drift_compensation": False,
+        },
+        axes=(
+            Axis(field="config.out_noise", name="read_noise", start=0.0, stop=0.5, num=noise_values),
+            Axis(field="config.adc.bits", values=tuple(bits), units="bit"),
+        ),
+    )
 
 
 def float_networks(task, seeds) -> dict:
@@ -177,7 +195,7 @@ def point_loop(task, spec, points, nets: dict, *, clock: dict | None = None) -> 
                 h = read(rs.with_key(point_key(p.key, li) if rs.noise_std > 0 else 0), h, per_member=h.dim() == 3)
                 if li < len(layers) - 1:
                     h = torch.relu(h)
-            met = task.score(h.unsqueeze(1), target, None)             # (R, 1, B, out) -> (R, 1)
+            met = task.score(h.unsqueeze(1), target, None)  # (R, 1, B, out) -> (R, 1)
             out.append({m: v[:, 0].double().numpy().copy() for m, v in met.items()})
             t2 = time.perf_counter()
             t_prog += t1 - t0
@@ -200,7 +218,7 @@ def bench_point_loop(repeats: int, seed: int, threads: int, tmp: Path) -> dict:
     set_threads(threads)
     spec = read_noise_adc_spec(seed)
     task, layout = validate(spec)
-    assert make_task(spec) is task               # the instance evaluate_chunk and run_sweep use
+    assert make_task(spec) is task  # the instance evaluate_chunk and run_sweep use
     n_noise, n_bits = (len(v) for v in layout.per_axis)
     assert layout.n == 1000
     js, idx = spec.to_json(), list(range(layout.n))
@@ -214,7 +232,7 @@ def bench_point_loop(repeats: int, seed: int, threads: int, tmp: Path) -> dict:
     t_run, t_chunk, t_loop, l_run, l_loop = [], [], [], [], []
     clocks = []
     for r in range(repeats):
-        for side in (("sweep", "loop") if r % 2 == 0 else ("loop", "sweep")):
+        for side in ("sweep", "loop") if r % 2 == 0 else ("loop", "sweep"):
             if side == "sweep":
                 # the task (cached per spec and process) keeps its float network, as the loop's
                 # nets, but programs its device again in every timed run
@@ -247,22 +265,30 @@ def bench_point_loop(repeats: int, seed: int, threads: int, tmp: Path) -> dict:
     loop_best = min(t_loop) * scale
     prog = [c["program_s"] / (c["program_s"] + c["read_s"]) for c in clocks]
     sfx = "" if threads == 2 else f"_{threads}t"
-    out = {f"speedup_vs_point_loop{sfx}": round(loop_best / min(t_run), 1),
-           # each repeat's loop and sweep ran back to back (about the same load): their ratio
-           f"speedup_vs_point_loop{sfx}_median": round(float(np.median(np.array(t_loop) * scale / np.array(t_run))), 1),
-           f"speedup_vs_point_loop_compute{sfx}": round(loop_best / min(t_chunk), 1),
-           f"point_loop_s{sfx}": round(loop_best, 2), f"sweep_run_s{sfx}": round(min(t_run), 4),
-           f"sweep_compute_s{sfx}": round(min(t_chunk), 4),
-           f"point_loop_program_fraction{sfx}": round(float(np.median(prog)), 3),
-           f"load_point_loop{sfx}": l_loop, f"load_sweep{sfx}": l_run, f"threads{sfx}": threads}
+    out = {
+        f"speedup_vs_point_loop{sfx}": round(loop_best / min(t_run), 1),
+        # each repeat's loop and sweep ran back to back (about the same load): their ratio
+        f"speedup_vs_point_loop{sfx}_median": round(float(np.median(np.array(t_loop) * scale / np.array(t_run))), 1),
+        f"speedup_vs_point_loop_compute{sfx}": round(loop_best / min(t_chunk), 1),
+        f"point_loop_s{sfx}": round(loop_best, 2),
+        f"sweep_run_s{sfx}": round(min(t_run), 4),
+        f"sweep_compute_s{sfx}": round(min(t_chunk), 4),
+        f"point_loop_program_fraction{sfx}": round(float(np.median(prog)), 3),
+        f"load_point_loop{sfx}": l_loop,
+        f"load_sweep{sfx}": l_run,
+        f"threads{sfx}": threads,
+    }
     if threads == 2:
         err = np.array([by_idx[i][0] for i in idx]).reshape(n_noise, n_bits)
-        out.update(sweep_points=layout.n, point_loop_points_timed=len(sub),
-                   point_loop_max_rel_diff=float(f"{rel_diff.max():.3g}"),
-                   point_loop_points_equal=int((rel_diff == 0).sum()),
-                   # physics sanity of the sweep itself: error grows with noise, shrinks with bits
-                   rel_error_noise0_12bit=round(float(err[0, -1]), 4),
-                   rel_error_noise05_3bit=round(float(err[-1, 0]), 4))
+        out.update(
+            sweep_points=layout.n,
+            point_loop_points_timed=len(sub),
+            point_loop_max_rel_diff=float(f"{rel_diff.max():.3g}"),
+            point_loop_points_equal=int((rel_diff == 0).sum()),
+            # physics sanity of the sweep itself: error grows with noise, shrinks with bits
+            rel_error_noise0_12bit=round(float(err[0, -1]), 4),
+            rel_error_noise05_3bit=round(float(err[-1, 0]), 4),
+        )
     return out
 
 
@@ -273,15 +299,22 @@ def bench_dask(points: int, work: int, seed: int, tmp: Path, repeats: int) -> di
 
     from physnn.sweep import Axis, SweepSpec, evaluate_chunk, run_sweep
 
-    spec = SweepSpec(task="toy", seed=seed, replicates=1, chunk_points=1, task_params={"work": work},
-                     axes=(Axis(field="task.x", start=0.0, stop=1.0, num=points),))
+    spec = SweepSpec(
+        task="toy",
+        seed=seed,
+        replicates=1,
+        chunk_points=1,
+        task_params={"work": work},
+        axes=(Axis(field="task.x", start=0.0, stop=1.0, num=points),),
+    )
     times: dict[int, list[float]] = {1: [], 2: []}
     loads: dict[int, list[float]] = {1: [], 2: []}
     with ExitStack() as stack:
         addr = {}
         for n in (1, 2):
-            cluster = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None, silence_logs=40))
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40)
+            )
             client = stack.enter_context(Client(cluster))
             client.wait_for_workers(n)
             addr[n] = cluster.scheduler_address
@@ -295,10 +328,15 @@ def bench_dask(points: int, work: int, seed: int, tmp: Path, repeats: int) -> di
                 times[n].append(time.perf_counter() - t0)
                 loads[n].append(load())
                 assert int(ds.attrs["points_done"]) == points
-    return {"dask_speedup_2w": round(min(times[1]) / min(times[2]), 3),
-            "dask_speedup_2w_median": round(float(np.median(times[1]) / np.median(times[2])), 3),
-            "dask_1w_s": round(min(times[1]), 3), "dask_2w_s": round(min(times[2]), 3),
-            "dask_points": points, "load_dask_1w": loads[1], "load_dask_2w": loads[2]}
+    return {
+        "dask_speedup_2w": round(min(times[1]) / min(times[2]), 3),
+        "dask_speedup_2w_median": round(float(np.median(times[1]) / np.median(times[2])), 3),
+        "dask_1w_s": round(min(times[1]), 3),
+        "dask_2w_s": round(min(times[2]), 3),
+        "dask_points": points,
+        "load_dask_1w": loads[1],
+        "load_dask_2w": loads[2],
+    }
 
 
 def bench_resume(points: int, work: int, seed: int, tmp: Path) -> dict:
@@ -307,14 +345,23 @@ def bench_resume(points: int, work: int, seed: int, tmp: Path) -> dict:
     from physnn.sweep import Axis, SweepSpec, run_sweep
     from physnn.sweep.store import points_done
 
-    spec = SweepSpec(task="toy", seed=seed, replicates=2, task_params={"work": work},
-                     axes=(Axis(field="task.x", start=0.0, stop=1.0, num=points),))
+    spec = SweepSpec(
+        task="toy",
+        seed=seed,
+        replicates=2,
+        task_params={"work": work},
+        axes=(Axis(field="task.x", start=0.0, stop=1.0, num=points),),
+    )
     toml = tmp / "resume.toml"
     toml.write_text(spec.to_toml())
     out = tmp / "resume"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "physnn", "sweep", str(toml), "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "physnn", "sweep", str(toml), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     journal = out / "journal.sqlite"
     target = points // 2
     while proc.poll() is None and points_done(out) < target:
@@ -336,32 +383,45 @@ def bench_resume(points: int, work: int, seed: int, tmp: Path) -> dict:
     n_log, n_distinct = con.execute("SELECT count(*), count(DISTINCT idx) FROM log").fetchone()
     con.close()
     ref = run_sweep(spec, tmp / "resume_ref", progress=False)
-    return {"resume_lost_points": int(points - int((res.status.values == 1).sum())),
-            "resume_duplicate_points": int(n_log - n_distinct),
-            "resume_file_opens_after_kill": opens, "resume_killed_mid_run": int(killed),
-            "resume_points_done_at_kill": int(done_at_kill), "resume_points": points,
-            "resume_equals_uninterrupted": int(bool((res.f == ref.f).all())) }
+    return {
+        "resume_lost_points": int(points - int((res.status.values == 1).sum())),
+        "resume_duplicate_points": int(n_log - n_distinct),
+        "resume_file_opens_after_kill": opens,
+        "resume_killed_mid_run": int(killed),
+        "resume_points_done_at_kill": int(done_at_kill),
+        "resume_points": points,
+        "resume_equals_uninterrupted": int(bool((res.f == ref.f).all())),
+    }
 
 
 def bench_demo(tmp: Path, quick: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     l0 = load()
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "physnn", "demo", "--out", str(tmp / "demo"), "--no-progress"] + (["--quick"] if quick else [])
+    cmd = [sys.executable, "-m", "physnn", "demo", "--out", str(tmp / "demo"), "--no-progress"] + (
+        ["--quick"] if quick else []
+    )
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     dt = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"physnn demo failed: {r.stderr[-2000:]}")
     demo = json.loads(r.stdout.strip().splitlines()[-1])
-    return {"demo_seconds": round(dt, 1), "demo_quick": int(quick), "load_demo": (l0, load()),
-            "demo_float_accuracy": demo["float_accuracy"], "demo_accuracy_worst": demo["accuracy_worst"],
-            "demo_points": demo["points"], "demo_replicates": demo["replicates"]}
+    return {
+        "demo_seconds": round(dt, 1),
+        "demo_quick": int(quick),
+        "load_demo": (l0, load()),
+        "demo_float_accuracy": demo["float_accuracy"],
+        "demo_accuracy_worst": demo["accuracy_worst"],
+        "demo_points": demo["points"],
+        "demo_replicates": demo["replicates"],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true",
-                   help="fewer repeats, smaller dask/resume sweeps, quick demo (writes quick.json)")
+    p.add_argument(
+        "--quick", action="store_true", help="fewer repeats, smaller dask/resume sweeps, quick demo (writes quick.json)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="also write bench_sweep.json here")
     p.add_argument("--repeats", type=int, default=None)

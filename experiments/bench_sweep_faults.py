@@ -79,8 +79,12 @@ from physnn.sweep import Axis, SweepError, SweepSpec, open_results, run_sweep  #
 from physnn.sweep.store import JOURNAL, points_done  # noqa: E402
 
 N_POINTS = 24
-TOY = SweepSpec(task="toy", replicates=3, task_params={"work": 120_000},
-                axes=(Axis(field="task.x", start=0.0, stop=1.0, num=12), Axis(field="task.y", values=(0.0, 0.5))))
+TOY = SweepSpec(
+    task="toy",
+    replicates=3,
+    task_params={"work": 120_000},
+    axes=(Axis(field="task.x", start=0.0, stop=1.0, num=12), Axis(field="task.y", values=(0.0, 0.5))),
+)
 #: commands past this are hangs
 LIMIT_S = 120.0
 
@@ -142,15 +146,29 @@ class Trial:
             self.fail("temporary files left")
 
     def figures(self) -> dict:
-        return {"kind": self.kind, "lost": self.lost, "duplicated": self.duplicated, "identical": self.identical,
-                "mixed": self.mixed, "traceback": self.traceback, "orphans": self.orphans, "hang": self.hang,
-                "note": self.note}
+        return {
+            "kind": self.kind,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "identical": self.identical,
+            "mixed": self.mixed,
+            "traceback": self.traceback,
+            "orphans": self.orphans,
+            "hang": self.hang,
+            "note": self.note,
+        }
 
 
 def cli(t: Trial, *args, preexec=None, timeout: float = LIMIT_S) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run([sys.executable, "-m", "physnn", "sweep", *map(str, args)], env=ENV,
-                              capture_output=True, text=True, timeout=timeout, preexec_fn=preexec)
+        return subprocess.run(
+            [sys.executable, "-m", "physnn", "sweep", *map(str, args)],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=preexec,
+        )
     except subprocess.TimeoutExpired as exc:
         t.hang = True
         t.fail("hang")
@@ -158,9 +176,24 @@ def cli(t: Trial, *args, preexec=None, timeout: float = LIMIT_S) -> subprocess.C
 
 
 def start(spec_file: Path, out: Path, *extra) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "physnn", "sweep", str(spec_file), "--out", str(out),
-                             "--snapshot", "0.05", *map(str, extra)], env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "physnn",
+            "sweep",
+            str(spec_file),
+            "--out",
+            str(out),
+            "--snapshot",
+            "0.05",
+            *map(str, extra),
+        ],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def descendants(pid: int) -> list:
@@ -233,12 +266,16 @@ def trial_killed_worker(t: Trial, rng: random.Random, tmp: Path, ref, dask: bool
 
     def kill(n):
         if n >= at and not killed:
-            ws = [c for c in descendants(me) if "resource_tracker" not in " ".join(c.cmdline())
-                  and ("spawn_main" in " ".join(c.cmdline()) or dask)]
+            ws = [
+                c
+                for c in descendants(me)
+                if "resource_tracker" not in " ".join(c.cmdline()) and ("spawn_main" in " ".join(c.cmdline()) or dask)
+            ]
             if ws:
                 w = rng.choice(ws)
                 w.kill()
                 killed.append(w.pid)
+
     try:
         ds = run_sweep(TOY, out, executor="dask" if dask else "processes", workers=2, on_commit=kill)
     except Exception as exc:  # noqa: BLE001
@@ -286,7 +323,8 @@ def trial_edited_card(t: Trial, rng: random.Random, tmp: Path, refs: dict) -> No
 
     def stop(n):
         if n >= stop_at:
-            raise KeyboardInterrupt            # stands for a crash (the journal keeps the points)
+            raise KeyboardInterrupt  # stands for a crash (the journal keeps the points)
+
     try:
         run_sweep(spec, out, on_commit=stop)
     except KeyboardInterrupt:
@@ -312,9 +350,13 @@ def trial_edited_card(t: Trial, rng: random.Random, tmp: Path, refs: dict) -> No
 
 
 def _linear_spec(card: Path) -> SweepSpec:
-    return SweepSpec(task="crossbar_linear", replicates=2, chunk_points=1,
-                     task_params={"card": str(card), "in_features": 8, "out_features": 4, "batch": 3},
-                     axes=(Axis(field="config.out_noise", values=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4)),))
+    return SweepSpec(
+        task="crossbar_linear",
+        replicates=2,
+        chunk_points=1,
+        task_params={"card": str(card), "in_features": 8, "out_features": 4, "batch": 3},
+        axes=(Axis(field="config.out_noise", values=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4)),),
+    )
 
 
 def _can_mount() -> bool:
@@ -378,9 +420,11 @@ def trial_full_disk(t: Trial, rng: random.Random, tmp: Path, ref, mount: bool) -
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], check=True)
             mounted = True
         else:
+
             def preexec(lim=size):
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
                 resource.setrlimit(resource.RLIMIT_FSIZE, (lim, lim))
+
         out = d / "r"
         p = cli(t, spec_file, "--out", out, "--snapshot", "0", preexec=preexec)
         if p.returncode == 0:
@@ -428,11 +472,19 @@ def trial_concurrent(t: Trial, rng: random.Random, tmp: Path, ref) -> None:
 
 
 def trial_lost_scheduler(t: Trial, rng: random.Random, tmp: Path, ref) -> None:
-    code = ("from distributed import LocalCluster; import time; "
-            "c = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=50); "
-            "print(c.scheduler_address, flush=True); time.sleep(600)")
-    sched = subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    code = (
+        "from distributed import LocalCluster; import time; "
+        "c = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=50); "
+        "print(c.scheduler_address, flush=True); time.sleep(600)"
+    )
+    sched = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     spec_file = tmp / "s.toml"
     spec_file.write_text(TOY.to_toml())
     out = tmp / "r"
@@ -481,8 +533,17 @@ def trial_no_workers(t: Trial, rng: random.Random, tmp: Path, ref) -> None:
     timeout = rng.choice([1.0, 2.0, 3.0])
     with LocalCluster(n_workers=0, dashboard_address=None, silence_logs=50, scheduler_port=0) as cluster:
         t0 = time.monotonic()
-        p = cli(t, spec_file, "--out", tmp / "r", "--scheduler", cluster.scheduler_address, "--worker-timeout",
-                timeout, timeout=60)
+        p = cli(
+            t,
+            spec_file,
+            "--out",
+            tmp / "r",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--worker-timeout",
+            timeout,
+            timeout=60,
+        )
         took = time.monotonic() - t0
     t.one_line(p, ("no workers",))
     if took > timeout + 30:
@@ -498,8 +559,24 @@ def timed_run(executor: str, tmp: Path) -> float:
     spec_file.write_text(TOY.to_toml())
     t0 = time.monotonic()
     extra = ["--executor", executor] if executor != "inprocess" else []
-    subprocess.run([sys.executable, "-m", "physnn", "sweep", str(spec_file), "--out", str(tmp / f"t_{executor}"),
-                    "--snapshot", "0.05", *extra], env=ENV, capture_output=True, timeout=LIMIT_S, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "physnn",
+            "sweep",
+            str(spec_file),
+            "--out",
+            str(tmp / f"t_{executor}"),
+            "--snapshot",
+            "0.05",
+            *extra,
+        ],
+        env=ENV,
+        capture_output=True,
+        timeout=LIMIT_S,
+        check=True,
+    )
     return time.monotonic() - t0
 
 
@@ -510,9 +587,20 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     mount = _can_mount()
-    plan = {"kill_inprocess": 10, "kill_processes": 8, "kill_dask": 4, "killed_worker": 5, "killed_dask_worker": 2,
-            "copied_folder": 5, "edited_card": 4, "read_only": 3, "full_disk": 5, "concurrent": 4,
-            "lost_scheduler": 2, "no_workers": 2}
+    plan = {
+        "kill_inprocess": 10,
+        "kill_processes": 8,
+        "kill_dask": 4,
+        "killed_worker": 5,
+        "killed_dask_worker": 2,
+        "copied_folder": 5,
+        "edited_card": 4,
+        "read_only": 3,
+        "full_disk": 5,
+        "concurrent": 4,
+        "lost_scheduler": 2,
+        "no_workers": 2,
+    }
     if args.quick:
         plan = {k: 1 for k in plan}
     t_start = time.monotonic()

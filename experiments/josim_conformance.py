@@ -61,8 +61,9 @@ def josim_reference(josim: Path, netlist: Path, prstep: float) -> dict:
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "out.csv"
-        r = subprocess.run([str(josim), "-m", "-o", str(out), str(netlist)], capture_output=True, text=True,
-                           timeout=600)
+        r = subprocess.run(
+            [str(josim), "-m", "-o", str(out), str(netlist)], capture_output=True, text=True, timeout=600
+        )
         log = r.stdout + r.stderr
         if r.returncode != 0 or not out.exists():
             raise RuntimeError(f"{netlist.name}: josim-cli failed ({r.returncode}):\n{log[-2000:]}")
@@ -82,8 +83,14 @@ def josim_reference(josim: Path, netlist: Path, prstep: float) -> dict:
         if h.startswith("P(") and h.endswith(")") and "," not in h:
             t, _, _ = crossings(data[:, 0], data[:, i], offset=offsets.get(h[2:-1], 0.0), min_dwell=2 * prstep)
             times[h[2:-1]] = [float(x) for x in t]
-    return {"columns": hdr, "prstep_s": prstep, "tstop_s": float(data[-1, 0]), "samples": int(data.shape[0]),
-            "unknown_print_warnings": unknown, "switch_times_s": times}
+    return {
+        "columns": hdr,
+        "prstep_s": prstep,
+        "tstop_s": float(data[-1, 0]),
+        "samples": int(data.shape[0]),
+        "unknown_print_warnings": unknown,
+        "switch_times_s": times,
+    }
 
 
 def junction_reference(netlist: Path, ref: dict) -> dict[str, list[float]]:
@@ -126,9 +133,15 @@ def compare(netlist: Path, ref: dict) -> dict:
         rt = rt[rt < tmax]
         if err.size:
             worst_rel = max(worst_rel, float(np.max(err / np.array([tolerance(t) for t in rt]))))
-    return {"junctions": c.n_junctions, "events": c.n_events, "max_err_ps": c.max_abs_err * 1e12,
-            "count_mismatches": len(c.count_mismatches), "worst_err_over_tol": worst_rel,
-            "mismatch_list": [list(m) for m in c.count_mismatches], "physnn_junctions": int(ds.sizes["junction"])}
+    return {
+        "junctions": c.n_junctions,
+        "events": c.n_events,
+        "max_err_ps": c.max_abs_err * 1e12,
+        "count_mismatches": len(c.count_mismatches),
+        "worst_err_over_tol": worst_rel,
+        "mismatch_list": [list(m) for m in c.count_mismatches],
+        "physnn_junctions": int(ds.sizes["junction"]),
+    }
 
 
 def main(argv=None) -> int:
@@ -167,8 +180,10 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - t0
     print(f"{'file':42s} {'JJs':>6s} {'events':>7s} {'mism.':>5s} {'max err ps':>10s} {'err/tol':>8s}")
     for name, r in rows.items():
-        print(f"{name:42s} {r['junctions']:6d} {r['events']:7d} {r['count_mismatches']:5d} "
-              f"{r['max_err_ps']:10.4f} {r['worst_err_over_tol']:8.4f}")
+        print(
+            f"{name:42s} {r['junctions']:6d} {r['events']:7d} {r['count_mismatches']:5d} "
+            f"{r['max_err_ps']:10.4f} {r['worst_err_over_tol']:8.4f}"
+        )
         for m in r["mismatch_list"]:
             print(f"    count mismatch: {m[0]}: physnn {m[1]}, JoSIM {m[2]}")
     corpus = {k: v for k, v in rows.items() if k.startswith("corpus/")}
@@ -181,8 +196,10 @@ def main(argv=None) -> int:
         "corpus_worst_err_over_tol": max((r["worst_err_over_tol"] for r in rows.values()), default=0.0),
         "largest_file_junctions": max((r["physnn_junctions"] for r in corpus.values()), default=0),
         "wall_s": wall,
-        "per_file": {k: {"junctions": v["junctions"], "events": v["events"], "max_err_ps": v["max_err_ps"]}
-                     for k, v in rows.items()},
+        "per_file": {
+            k: {"junctions": v["junctions"], "events": v["events"], "max_err_ps": v["max_err_ps"]}
+            for k, v in rows.items()
+        },
     }
     from _publish import publish
 

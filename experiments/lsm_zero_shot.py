@@ -107,9 +107,12 @@ def image_data(n: int | None, seed: int) -> dict:
     def make():
         streams, labels = nmnist_like(n_samples=n, seed=seed)
         fr = pool_frames(frames_batch(streams, n_time_bins=50, duration=3 * SACCADE_DURATION))
-        return {"frames": fr.astype(np.float32), "labels": labels,
-                "n_events": np.array([len(s) for s in streams]), "example": frames_batch(
-                    streams[:1], n_time_bins=3, duration=3 * SACCADE_DURATION)[0]}
+        return {
+            "frames": fr.astype(np.float32),
+            "labels": labels,
+            "n_events": np.array([len(s) for s in streams]),
+            "example": frames_batch(streams[:1], n_time_bins=3, duration=3 * SACCADE_DURATION)[0],
+        }
 
     return _cached("images", {"n": n, "seed": seed, "v": 1}, make)
 
@@ -124,10 +127,14 @@ def audio_data(n_train: int, n_test: int, repeats: int, seed: int) -> dict:
         p = CochleaParams()
         evs = []
         for s in range(0, len(ds.audio), 32):
-            evs += cochlea_events(ds.audio[s:s + 32], p)
+            evs += cochlea_events(ds.audio[s : s + 32], p)
         fr = frames_batch(evs, cochlea_sensor_size(p), n_time_bins=129, duration=1.0)[:, :, 0, 0, :]
-        return {"frames": fr.astype(np.float32), "labels": ds.labels, "is_test": ds.is_test,
-                "speaker": ds.speaker.astype(str)}
+        return {
+            "frames": fr.astype(np.float32),
+            "labels": ds.labels,
+            "is_test": ds.is_test,
+            "speaker": ds.speaker.astype(str),
+        }
 
     return _cached("audio", {"tr": n_train, "te": n_test, "rep": repeats, "seed": seed, "v": 1}, make)
 
@@ -138,8 +145,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results/lsm_zero_shot"))
     ap.add_argument("--ensemble", type=int, default=None, help="LSM instances (default 4; 2 with --quick)")
-    ap.add_argument("--heads", type=int, default=None,
-                    help="projection-head seeds per LSM instance (default 4; 1 with --quick)")
+    ap.add_argument(
+        "--heads", type=int, default=None, help="projection-head seeds per LSM instance (default 4; 1 with --quick)"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t_start = time.time()
@@ -147,9 +155,16 @@ def main(argv=None) -> dict:
     import xarray as xr
 
     from physnn.reservoir.lsm import NMNIST_LIF, NTIDIGITS_LIF, LSMConfig, ResistiveLSM
-    from physnn.reservoir.projection import (ContrastiveConfig, gallery_retrieval, pairing_evidence,
-                                             paper_selection, profile_embedding, retrieval_accuracy,
-                                             train_projections, zero_shot_retrieval)
+    from physnn.reservoir.projection import (
+        ContrastiveConfig,
+        gallery_retrieval,
+        pairing_evidence,
+        paper_selection,
+        profile_embedding,
+        retrieval_accuracy,
+        train_projections,
+        zero_shot_retrieval,
+    )
     from physnn.reservoir.readout import LogisticReadout
 
     E = args.ensemble or (2 if args.quick else 4)
@@ -186,10 +201,10 @@ def main(argv=None) -> dict:
 
     # ---- LSMs (E resistive-memory instances in one batched call per modality) -------------------
     gen = torch.Generator().manual_seed(seed)
-    lsm_i = ResistiveLSM(512, LSMConfig(lif=NMNIST_LIF, input_scale=1.0, input_density=0.2), ensemble=E,
-                         generator=gen)
-    lsm_a = ResistiveLSM(64, LSMConfig(lif=NTIDIGITS_LIF, input_scale=2.0, input_density=0.3), ensemble=E,
-                         generator=gen)
+    lsm_i = ResistiveLSM(512, LSMConfig(lif=NMNIST_LIF, input_scale=1.0, input_density=0.2), ensemble=E, generator=gen)
+    lsm_a = ResistiveLSM(
+        64, LSMConfig(lif=NTIDIGITS_LIF, input_scale=2.0, input_density=0.3), ensemble=E, generator=gen
+    )
     t0 = time.time()
     out_i = lsm_i(torch.from_numpy(img["frames"].reshape(len(li), 50, -1)))
     out_a = lsm_a(torch.from_numpy(aud["frames"]))
@@ -204,8 +219,7 @@ def main(argv=None) -> dict:
     # train digits 1-7 (0 unused), unseen 8-9; heads dim 64, Adam 1e-3, batch 8, 100 epochs; after
     # every epoch: audio-test queries -> gallery of all image-test items, top-1 ("1-7" / "8-9" acc)
     n_heads = args.heads or (1 if args.quick else 4)
-    cc = ContrastiveConfig(dim=64, hidden=128, temperature=0.1, lr=1e-3, batch_size=8,
-                           epochs=15 if args.quick else 100)
+    cc = ContrastiveConfig(dim=64, hidden=128, temperature=0.1, lr=1e-3, batch_size=8, epochs=15 if args.quick else 100)
     train_cls, unseen_cls = np.arange(1, 8), np.array([8, 9])
     seen_a, seen_i = (~aud_test) & np.isin(la, train_cls), (~img_test) & np.isin(li, train_cls)
     ua, ui = aud_test & np.isin(la, unseen_cls), img_test & np.isin(li, unseen_cls)
@@ -220,8 +234,12 @@ def main(argv=None) -> dict:
         ri = LogisticReadout(C=0.1, max_iter=500, standardize=True).fit(xi[..., seen_i, :], li[seen_i])
         pa, pi = ra.predict_proba(xa[..., ua, :]), ri.predict_proba(xi[..., ui, :])
         pa, pi = (pa, pi) if pa.ndim == 3 else (pa[None], pi[None])
-        acc = np.array([gallery_retrieval(profile_embedding(pa[k]), la[ua], profile_embedding(pi[k]),
-                                          li[ui]).mean() for k in range(len(pa))])
+        acc = np.array(
+            [
+                gallery_retrieval(profile_embedding(pa[k]), la[ua], profile_embedding(pi[k]), li[ui]).mean()
+                for k in range(len(pa))
+            ]
+        )
         ev = [pairing_evidence(pa[k], la[ua], pi[k], li[ui]) for k in range(len(pa))]
         return acc, np.array([v for v, _ in ev]), np.stack([r for _, r in ev])
 
@@ -232,8 +250,15 @@ def main(argv=None) -> dict:
         """Projection heads trained on ``(audio features, image features, seed base)`` sets, n_heads
         head seeds each; every zero-shot metric per run (run = set * n_heads + head)."""
         R = len(feature_sets) * n_heads
-        z = {"gal_seen": np.zeros((R, cc.epochs)), "gal_unseen": np.zeros((R, cc.epochs)), "strict": [],
-             "seen": [], "open": [], "proto_seen": [], "losses": []}
+        z = {
+            "gal_seen": np.zeros((R, cc.epochs)),
+            "gal_unseen": np.zeros((R, cc.epochs)),
+            "strict": [],
+            "seen": [],
+            "open": [],
+            "proto_seen": [],
+            "losses": [],
+        }
         for e, (xa_, xi_, base) in enumerate(feature_sets):
             for h in range(n_heads):
                 r = e * n_heads + h
@@ -243,17 +268,29 @@ def main(argv=None) -> dict:
                     z["gal_seen"][r, ep] = gallery_retrieval(ha(xa_[sa]), la[sa], hb(xi_[si]), li[si]).mean()
                     z["gal_unseen"][r, ep] = gallery_retrieval(ha(xa_[ua]), la[ua], hb(xi_[ui]), li[ui]).mean()
 
-                ha, hb, hist = train_projections(xa_[seen_a], la[seen_a], xi_[seen_i], li[seen_i], cc,
-                                                 generator=g, callback=record)
+                ha, hb, hist = train_projections(
+                    xa_[seen_a], la[seen_a], xi_[seen_i], li[seen_i], cc, generator=g, callback=record
+                )
                 z["losses"].append(hist)
                 with torch.no_grad():
-                    z["strict"].append(zero_shot_retrieval(ha(xa_[ua]), la[ua], hb(xi_[ui]), li[ui], n_way=2,
-                                                           generator=g).mean())
-                    z["seen"].append(zero_shot_retrieval(ha(xa_[sa]), la[sa], hb(xi_[si]), li[si], n_way=2,
-                                                         generator=g).mean())
+                    z["strict"].append(
+                        zero_shot_retrieval(ha(xa_[ua]), la[ua], hb(xi_[ui]), li[ui], n_way=2, generator=g).mean()
+                    )
+                    z["seen"].append(
+                        zero_shot_retrieval(ha(xa_[sa]), la[sa], hb(xi_[si]), li[si], n_way=2, generator=g).mean()
+                    )
                     # open-set variant: unseen query vs (its own unseen image, an image of a seen digit)
-                    z["open"].append(zero_shot_retrieval(ha(xa_[ua]), la[ua], hb(xi_[img_test]), li[img_test],
-                                                         n_way=2, distractor_classes=train_cls, generator=g).mean())
+                    z["open"].append(
+                        zero_shot_retrieval(
+                            ha(xa_[ua]),
+                            la[ua],
+                            hb(xi_[img_test]),
+                            li[img_test],
+                            n_way=2,
+                            distractor_classes=train_cls,
+                            generator=g,
+                        ).mean()
+                    )
                     z["proto_seen"].append(retrieval_accuracy(ha(xa_[sa]), la[sa], hb(xi_[si]), li[si]))
         return {k: np.asarray(v) for k, v in z.items()}
 
@@ -263,8 +300,8 @@ def main(argv=None) -> dict:
     R = E * n_heads
     gal_seen, gal_unseen, losses = zl["gal_seen"], zl["gal_unseen"], zl["losses"]
     zs_strict, zs_seen, zs_open, proto_seen = zl["strict"], zl["seen"], zl["open"], zl["proto_seen"]
-    zs = gal_unseen[:, -1]          # headline: the paper's 8-9 gallery accuracy, final epoch
-    zs_seen_gal = gal_seen[:, -1]   # the paper's 1-7 gallery accuracy, final epoch
+    zs = gal_unseen[:, -1]  # headline: the paper's 8-9 gallery accuracy, final epoch
+    zs_seen_gal = gal_seen[:, -1]  # the paper's 1-7 gallery accuracy, final epoch
     sel = [paper_selection(gal_seen[r], gal_unseen[r]) for r in range(R)]
     sel_acc = np.array([v for v, _ in sel])
     sel_met = np.isfinite(sel_acc)
@@ -273,44 +310,139 @@ def main(argv=None) -> dict:
     # ---- outputs --------------------------------------------------------------------------------
     args.out.mkdir(parents=True, exist_ok=True)
     one = {"units": "1"}
-    member = xr.DataArray(np.arange(E), dims="member", attrs={**one, "long_name": "LSM instance (resistive-memory draw)"})
-    run = xr.DataArray(np.arange(R), dims="run", attrs={**one, "long_name": "projection training run (member * heads + head seed)"})
+    member = xr.DataArray(
+        np.arange(E), dims="member", attrs={**one, "long_name": "LSM instance (resistive-memory draw)"}
+    )
+    run = xr.DataArray(
+        np.arange(R), dims="run", attrs={**one, "long_name": "projection training run (member * heads + head seed)"}
+    )
     prov = lsm_i.switching
     ds = xr.Dataset(
         {
-            "nmnist_like_acc": ("member", acc_i, {**one, "long_name": "N-MNIST-like test accuracy (LSM counts + logistic)"}),
+            "nmnist_like_acc": (
+                "member",
+                acc_i,
+                {**one, "long_name": "N-MNIST-like test accuracy (LSM counts + logistic)"},
+            ),
             "spoken_digit_acc": ("member", acc_a, {**one, "long_name": "spoken-digit accuracy on unseen speakers"}),
             "run_member": ("run", np.repeat(np.arange(E), n_heads), {**one, "long_name": "LSM instance of the run"}),
-            "gallery_acc_unseen": (("run", "epoch"), gal_unseen, {**one, "long_name": "paper protocol: unseen 8-9 audio -> 8-9 image gallery, top-1 (per epoch)"}),
-            "gallery_acc_seen": (("run", "epoch"), gal_seen, {**one, "long_name": "paper protocol: seen 1-7 audio -> 1-7 image gallery, top-1 (per epoch)"}),
-            "zero_shot_strict_acc": ("run", zs_strict, {**one, "long_name": "random 2-way trials: unseen audio vs (image of its digit, image of the other unseen digit)"}),
-            "zero_shot_unseen_vs_seen_acc": ("run", zs_open, {**one, "long_name": "2-way retrieval, unseen audio query vs (own unseen image, seen-digit image)"}),
-            "zero_shot_seen_acc": ("run", zs_seen, {**one, "long_name": "random 2-way trials, seen digits 1-7 (held-out samples)"}),
-            "seen_7way_proto_acc": ("run", proto_seen, {**one, "long_name": "7-way audio->image-prototype accuracy, seen digits"}),
-            "paper_selected_unseen_acc": ("run", sel_acc, {**one, "long_name": "unseen acc at the epoch picked by the paper's rule on TEST accuracies (NaN: rule never met)"}),
-            "profile_zero_shot_acc": ("member", prof_acc, {**one, "long_name": "unseen 8-9 gallery accuracy matching seen-class (1-7) profiles of LSM features, no cross-modal training"}),
-            "pairing_evidence": ("member", evidence, {**one, "long_name": "seen-class structure for the true pairing: mean diag - mean off-diag of audio/image profile correlations (8, 9)"}),
-            "profile_correlation": (("member", "audio_digit", "image_digit"), evidence_R, {**one, "long_name": "correlation of class-mean seen-class log-profiles, audio digit vs image digit"}),
+            "gallery_acc_unseen": (
+                ("run", "epoch"),
+                gal_unseen,
+                {**one, "long_name": "paper protocol: unseen 8-9 audio -> 8-9 image gallery, top-1 (per epoch)"},
+            ),
+            "gallery_acc_seen": (
+                ("run", "epoch"),
+                gal_seen,
+                {**one, "long_name": "paper protocol: seen 1-7 audio -> 1-7 image gallery, top-1 (per epoch)"},
+            ),
+            "zero_shot_strict_acc": (
+                "run",
+                zs_strict,
+                {
+                    **one,
+                    "long_name": "random 2-way trials: unseen audio vs (image of its digit, image of the other unseen digit)",
+                },
+            ),
+            "zero_shot_unseen_vs_seen_acc": (
+                "run",
+                zs_open,
+                {**one, "long_name": "2-way retrieval, unseen audio query vs (own unseen image, seen-digit image)"},
+            ),
+            "zero_shot_seen_acc": (
+                "run",
+                zs_seen,
+                {**one, "long_name": "random 2-way trials, seen digits 1-7 (held-out samples)"},
+            ),
+            "seen_7way_proto_acc": (
+                "run",
+                proto_seen,
+                {**one, "long_name": "7-way audio->image-prototype accuracy, seen digits"},
+            ),
+            "paper_selected_unseen_acc": (
+                "run",
+                sel_acc,
+                {
+                    **one,
+                    "long_name": "unseen acc at the epoch picked by the paper's rule on TEST accuracies (NaN: rule never met)",
+                },
+            ),
+            "profile_zero_shot_acc": (
+                "member",
+                prof_acc,
+                {
+                    **one,
+                    "long_name": "unseen 8-9 gallery accuracy matching seen-class (1-7) profiles of LSM features, no cross-modal training",
+                },
+            ),
+            "pairing_evidence": (
+                "member",
+                evidence,
+                {
+                    **one,
+                    "long_name": "seen-class structure for the true pairing: mean diag - mean off-diag of audio/image profile correlations (8, 9)",
+                },
+            ),
+            "profile_correlation": (
+                ("member", "audio_digit", "image_digit"),
+                evidence_R,
+                {**one, "long_name": "correlation of class-mean seen-class log-profiles, audio digit vs image digit"},
+            ),
             "contrastive_loss": (("run", "epoch"), np.asarray(losses), {**one, "long_name": "CLIP loss per epoch"}),
-            "probe_gallery_acc_unseen": (("probe_run", "epoch"), zp["gal_unseen"], {**one, "long_name": "raw-frame probe heads: unseen 8-9 audio -> 8-9 image gallery, top-1 (per epoch)"}),
-            "probe_gallery_acc_seen": (("probe_run", "epoch"), zp["gal_seen"], {**one, "long_name": "raw-frame probe heads: seen 1-7 audio -> 1-7 image gallery, top-1 (per epoch)"}),
-            "image_rate": ("member", out_i.rates.mean(dim=(1, 2)).numpy(), {**one, "long_name": "mean spikes per neuron per step (images)"}),
-            "audio_rate": ("member", out_a.rates.mean(dim=(1, 2)).numpy(), {**one, "long_name": "mean spikes per neuron per step (audio)"}),
+            "probe_gallery_acc_unseen": (
+                ("probe_run", "epoch"),
+                zp["gal_unseen"],
+                {**one, "long_name": "raw-frame probe heads: unseen 8-9 audio -> 8-9 image gallery, top-1 (per epoch)"},
+            ),
+            "probe_gallery_acc_seen": (
+                ("probe_run", "epoch"),
+                zp["gal_seen"],
+                {**one, "long_name": "raw-frame probe heads: seen 1-7 audio -> 1-7 image gallery, top-1 (per epoch)"},
+            ),
+            "image_rate": (
+                "member",
+                out_i.rates.mean(dim=(1, 2)).numpy(),
+                {**one, "long_name": "mean spikes per neuron per step (images)"},
+            ),
+            "audio_rate": (
+                "member",
+                out_a.rates.mean(dim=(1, 2)).numpy(),
+                {**one, "long_name": "mean spikes per neuron per step (audio)"},
+            ),
         },
-        coords={"member": member, "run": run,
-                "probe_run": xr.DataArray(np.arange(n_heads), dims="probe_run", attrs={**one, "long_name": "raw-frame probe head seed"}),
-                "epoch": xr.DataArray(np.arange(cc.epochs), dims="epoch", attrs={**one, "long_name": "training epoch"}),
-                "audio_digit": xr.DataArray(unseen_cls, dims="audio_digit", attrs={**one, "long_name": "unseen spoken digit"}),
-                "image_digit": xr.DataArray(unseen_cls, dims="image_digit", attrs={**one, "long_name": "unseen image digit"})},
-        attrs={"nmnist_like_probe_acc": float(probe_i_acc), "spoken_digit_probe_acc": float(probe_a_acc),
-               "profile_zero_shot_acc_raw_frames": float(prof_acc_raw[0]),
-               "pairing_evidence_raw_frames": float(evidence_raw[0]),
-               "readout_C_lsm_images": lsm_i_C, "readout_C_lsm_audio": lsm_a_C,
-               "readout_C_probe_images": probe_i_C, "readout_C_probe_audio": probe_a_C,
-               "seed": seed, "quick": int(args.quick), "torch_threads": 1,
-               "switching_g_median_S": prov.g_median, "switching_log_sigma": prov.log_sigma,
-               "device_card": "rram_lsm_forming", "train_classes": "1-7", "unseen_classes": "8-9",
-               "protocol_source": "github.com/MrLinNing/MemristorLSM LSM-CLIP-ATV/zero_shot_sim.py"},
+        coords={
+            "member": member,
+            "run": run,
+            "probe_run": xr.DataArray(
+                np.arange(n_heads), dims="probe_run", attrs={**one, "long_name": "raw-frame probe head seed"}
+            ),
+            "epoch": xr.DataArray(np.arange(cc.epochs), dims="epoch", attrs={**one, "long_name": "training epoch"}),
+            "audio_digit": xr.DataArray(
+                unseen_cls, dims="audio_digit", attrs={**one, "long_name": "unseen spoken digit"}
+            ),
+            "image_digit": xr.DataArray(
+                unseen_cls, dims="image_digit", attrs={**one, "long_name": "unseen image digit"}
+            ),
+        },
+        attrs={
+            "nmnist_like_probe_acc": float(probe_i_acc),
+            "spoken_digit_probe_acc": float(probe_a_acc),
+            "profile_zero_shot_acc_raw_frames": float(prof_acc_raw[0]),
+            "pairing_evidence_raw_frames": float(evidence_raw[0]),
+            "readout_C_lsm_images": lsm_i_C,
+            "readout_C_lsm_audio": lsm_a_C,
+            "readout_C_probe_images": probe_i_C,
+            "readout_C_probe_audio": probe_a_C,
+            "seed": seed,
+            "quick": int(args.quick),
+            "torch_threads": 1,
+            "switching_g_median_S": prov.g_median,
+            "switching_log_sigma": prov.log_sigma,
+            "device_card": "rram_lsm_forming",
+            "train_classes": "1-7",
+            "unseen_classes": "8-9",
+            "protocol_source": "github.com/MrLinNing/MemristorLSM LSM-CLIP-ATV/zero_shot_sim.py",
+        },
     )
     from _publish import save_netcdf
 
@@ -321,8 +453,14 @@ def main(argv=None) -> dict:
     import matplotlib.pyplot as plt
 
     fig, axs = plt.subplots(1, 4, figsize=(17, 3.8))
-    names = ["N-MNIST-like", "spoken digits", "zero-shot 8-9\n(gallery)", "strict 8-9\n(2-way)",
-             "seen 1-7\n(gallery)", "probe\n(raw frames)"]
+    names = [
+        "N-MNIST-like",
+        "spoken digits",
+        "zero-shot 8-9\n(gallery)",
+        "strict 8-9\n(2-way)",
+        "seen 1-7\n(gallery)",
+        "probe\n(raw frames)",
+    ]
     vals = [acc_i, acc_a, zs, zs_strict, zs_seen_gal, np.array([probe_i_acc])]
     axs[0].bar(range(len(vals)), [v.mean() for v in vals], yerr=[v.std() for v in vals], color="C0")
     axs[0].axhline(0.5, ls="--", c="k", lw=0.8, label="2-way chance")
@@ -336,8 +474,12 @@ def main(argv=None) -> dict:
         axs[1].plot(ep, gal_seen[r], c="C0", lw=0.7, alpha=0.6)
     axs[1].axhline(0.85, ls="--", c="k", lw=0.8)
     axs[1].axhline(0.5, ls=":", c="k", lw=0.8)
-    axs[1].set(xlabel="epoch", ylabel="test gallery accuracy", ylim=(0, 1),
-               title="per epoch: unseen 8-9 (red), seen 1-7 (blue)")
+    axs[1].set(
+        xlabel="epoch",
+        ylabel="test gallery accuracy",
+        ylim=(0, 1),
+        title="per epoch: unseen 8-9 (red), seen 1-7 (blue)",
+    )
     ex = img["example"]
     axs[2].imshow(np.concatenate([ex[k, 1] - ex[k, 0] for k in range(3)], axis=1), cmap="bwr")
     axs[2].set_title("DVS events per saccade (ON - OFF)")
@@ -376,8 +518,7 @@ def main(argv=None) -> dict:
         "paper_rule_met_fraction": float(sel_met.mean()),
         "pairing_evidence": float(evidence.mean()),
         "pairing_evidence_raw_frames": float(evidence_raw[0]),
-        "readout_C": {"lsm_images": lsm_i_C, "probe_images": probe_i_C, "lsm_audio": lsm_a_C,
-                      "probe_audio": probe_a_C},
+        "readout_C": {"lsm_images": lsm_i_C, "probe_images": probe_i_C, "lsm_audio": lsm_a_C, "probe_audio": probe_a_C},
         "n_runs": R,
         "n_probe_runs": n_heads,
         "nmnist_like_acc_std": float(acc_i.std()),
@@ -389,8 +530,9 @@ def main(argv=None) -> dict:
     }
     if sel_met.any():  # only defined for the runs where the paper's test-set rule was met
         res["zero_shot_unseen_acc_paper_selected"] = float(np.nanmean(sel_acc))
-    sel_txt = (f"{np.nanmean(sel_acc):.3f} over the {int(sel_met.sum())} runs that met it" if sel_met.any()
-               else "never met")
+    sel_txt = (
+        f"{np.nanmean(sel_acc):.3f} over the {int(sel_met.sum())} runs that met it" if sel_met.any() else "never met"
+    )
     (args.out / "summary.md").write_text(
         "# lsm_zero_shot\n\n"
         f"Resistive LSM ({E} device instances, card rram_lsm_forming) x {n_heads} projection-head seeds = {R} "
@@ -406,23 +548,35 @@ def main(argv=None) -> dict:
         "validation part of the training split; zero-shot: the same heads, config and head seeds) trained on the\n"
         "raw event frames instead of the LSM's spike counts. Gain = LSM - probe.\n\n"
         "| metric | LSM mean | std over runs/instances | raw-input probe | gain |\n|---|---|---|---|---|\n"
-        + "".join(f"| {label} | {pairs[t][0]:.3f} | {sd:.3f} | {pairs[t][1]:.3f} | {gain[t]:+.3f} |\n"
-                  for t, label, sd in (
-                      ("nmnist_like", "N-MNIST-like accuracy", acc_i.std()),
-                      ("spoken_digit", "spoken digits (unseen speakers)", acc_a.std()),
-                      ("zero_shot_unseen", "zero-shot 8-9, paper gallery protocol, final epoch", zs.std()),
-                      ("zero_shot_strict", "zero-shot 8-9, strict random 2-way trials", zs_strict.std()),
-                      ("zero_shot_seen_gallery", "seen 1-7, paper gallery protocol (7 classes)", zs_seen_gal.std()),
-                      ("zero_shot_seen", "seen 1-7, random 2-way trials", zs_seen.std()),
-                      ("zero_shot_unseen_vs_seen", "unseen query vs (own image, seen-digit image)", zs_open.std()),
-                      ("seen_7way_proto", "seen 1-7, 7-way audio -> image prototype", proto_seen.std()),
-                      ("zero_shot_unseen_oracle_epoch", "8-9 at best epoch chosen on 8-9 test labels (oracle, NOT an estimate)",
-                       oracle.std()),
-                      ("zero_shot_profile", "8-9 by seen-class profiles (no cross-modal training)", prof_acc.std())))
+        + "".join(
+            f"| {label} | {pairs[t][0]:.3f} | {sd:.3f} | {pairs[t][1]:.3f} | {gain[t]:+.3f} |\n"
+            for t, label, sd in (
+                ("nmnist_like", "N-MNIST-like accuracy", acc_i.std()),
+                ("spoken_digit", "spoken digits (unseen speakers)", acc_a.std()),
+                ("zero_shot_unseen", "zero-shot 8-9, paper gallery protocol, final epoch", zs.std()),
+                ("zero_shot_strict", "zero-shot 8-9, strict random 2-way trials", zs_strict.std()),
+                ("zero_shot_seen_gallery", "seen 1-7, paper gallery protocol (7 classes)", zs_seen_gal.std()),
+                ("zero_shot_seen", "seen 1-7, random 2-way trials", zs_seen.std()),
+                ("zero_shot_unseen_vs_seen", "unseen query vs (own image, seen-digit image)", zs_open.std()),
+                ("seen_7way_proto", "seen 1-7, 7-way audio -> image prototype", proto_seen.std()),
+                (
+                    "zero_shot_unseen_oracle_epoch",
+                    "8-9 at best epoch chosen on 8-9 test labels (oracle, NOT an estimate)",
+                    oracle.std(),
+                ),
+                ("zero_shot_profile", "8-9 by seen-class profiles (no cross-modal training)", prof_acc.std()),
+            )
+        )
         + "\n"
-        + (("**The LSM does not beat its raw-input probe** on: " + ", ".join(not_better)
-            + ". On these tasks the reservoir adds nothing a readout on the raw events does not already get.\n\n")
-           if not_better else "The LSM beats its raw-input probe on every task.\n\n")
+        + (
+            (
+                "**The LSM does not beat its raw-input probe** on: "
+                + ", ".join(not_better)
+                + ". On these tasks the reservoir adds nothing a readout on the raw events does not already get.\n\n"
+            )
+            if not_better
+            else "The LSM beats its raw-input probe on every task.\n\n"
+        )
         + f"Readout C (picked on validation): images LSM {lsm_i_C:g} / probe {probe_i_C:g}, audio LSM {lsm_a_C:g} / "
         f"probe {probe_a_C:g}.\n\n"
         f"Fraction of runs with final-epoch 8-9 accuracy >= 0.85: {np.mean(zs >= 0.85):.2f}. The paper's selection\n"
@@ -434,13 +588,16 @@ def main(argv=None) -> dict:
         "digits as the image of its own digit). Measured directly, with one 7-way readout per modality on seen\n"
         "training data and unseen items described by their seen-class profiles:\n\n"
         "| features | profile-matching 8-9 accuracy | pairing evidence (> 0 favours the true pairing) | contrastive heads, final-epoch 8-9 (mean over head seeds) |\n|---|---|---|---|\n"
-        + "".join(f"| LSM instance {e} | {prof_acc[e]:.3f} | {evidence[e]:+.2f} | {zs[e * n_heads:(e + 1) * n_heads].mean():.3f} |\n"
-                  for e in range(E))
+        + "".join(
+            f"| LSM instance {e} | {prof_acc[e]:.3f} | {evidence[e]:+.2f} | {zs[e * n_heads : (e + 1) * n_heads].mean():.3f} |\n"
+            for e in range(E)
+        )
         + f"| raw event frames | {prof_acc_raw[0]:.3f} | {evidence_raw[0]:+.2f} | - |\n\n"
         "Negative evidence means the data's own structure points to the wrong pairing: the unseen sounds\n"
         "resemble the seen digits that the *other* unseen image resembles. The contrastive heads have only\n"
         "that seen-class data to go on, and their 8-9 accuracy scatters around chance over runs while the\n"
-        "seen-class retrieval is learnt.\n")
+        "seen-class retrieval is learnt.\n"
+    )
     res["wall_seconds"] = round(time.time() - t_start, 1)
     from _publish import publish
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/_publish.py, also when loaded by path
 from _publish import publish, save_netcdf  # noqa: E402
 
 BITS = (3, 4, 5, 8)
@@ -55,9 +55,21 @@ def ramp_study(seed: int, n_ensemble: int) -> dict:
     from physnn.crossbar.rnn import RampActivations
 
     noisy = RampDevices.from_card("pcm_aihwkit")
-    out = {k: np.full((2, len(BITS)), np.nan) for k in
-           ("max_ideal", "rms_ideal", "max_noisy", "rms_noisy", "max_noisy_p95", "max_lut", "rms_lut",
-            "cycles_mean", "cycles_worst", "devices")}
+    out = {
+        k: np.full((2, len(BITS)), np.nan)
+        for k in (
+            "max_ideal",
+            "rms_ideal",
+            "max_noisy",
+            "rms_noisy",
+            "max_noisy_p95",
+            "max_lut",
+            "rms_lut",
+            "cycles_mean",
+            "cycles_worst",
+            "devices",
+        )
+    }
     acts = {}
     for j, b in enumerate(BITS):
         for i, dev in enumerate((None, noisy)):
@@ -76,8 +88,9 @@ def ramp_study(seed: int, n_ensemble: int) -> dict:
                     out["rms_lut"][fi, j] = lut["rms_lsb"]
                     acts[(fi, b, "ideal")] = act
                 else:
-                    act = RampADCActivation(cfg, ensemble=n_ensemble,
-                                            generator=torch.Generator().manual_seed(seed + 17 * b + fi))
+                    act = RampADCActivation(
+                        cfg, ensemble=n_ensemble, generator=torch.Generator().manual_seed(seed + 17 * b + fi)
+                    )
                     e = ramp_error(act, generator=torch.Generator().manual_seed(seed + 1))
                     out["max_noisy"][fi, j] = float(e["max_lsb"].mean())
                     out["max_noisy_p95"][fi, j] = float(torch.quantile(e["max_lsb"], 0.95))
@@ -106,8 +119,14 @@ def plot_approximation(study: dict, path: Path) -> None:
         xn = x.expand(noisy.ensemble, -1)
         ax.step(x, noisy.convert(xn).value[0], where="post", lw=1, alpha=0.8, label="5-bit ramp, PCM noise (1 draw)")
         d = ideal.design
-        ax.step(x, d.levels[uniform_adc_lut(x, ideal.config)], where="post", lw=1, ls="--",
-                label="uniform 5-bit ADC + lookup")
+        ax.step(
+            x,
+            d.levels[uniform_adc_lut(x, ideal.config)],
+            where="post",
+            lw=1,
+            ls="--",
+            label="uniform 5-bit ADC + lookup",
+        )
         ax.set_xlabel("pre-activation x")
         ax.set_ylabel("activation")
         ax.set_title(f"{name}: ramp-ADC approximation")
@@ -157,17 +176,24 @@ def to_analog(model: nn.Module, config, activations, seed: int) -> nn.Module:
     from physnn.crossbar.rnn import AnalogLSTM
 
     old = model.rnn
-    model.rnn = nn.Identity()          # copy everything but the recurrent layer
+    model.rnn = nn.Identity()  # copy everything but the recurrent layer
     try:
         new = copy.deepcopy(model)
     finally:
         model.rnn = old
     if isinstance(old, nn.LSTM):
-        new.rnn = AnalogLSTM.from_torch(old, config=config, activations=activations,
-                                        generator=torch.Generator().manual_seed(seed))
+        new.rnn = AnalogLSTM.from_torch(
+            old, config=config, activations=activations, generator=torch.Generator().manual_seed(seed)
+        )
     else:
-        rnn = AnalogLSTM(old.input_size, old.hidden_size, batch_first=old.batch_first, config=config,
-                         activations=activations, generator=torch.Generator().manual_seed(seed))
+        rnn = AnalogLSTM(
+            old.input_size,
+            old.hidden_size,
+            batch_first=old.batch_first,
+            config=config,
+            activations=activations,
+            generator=torch.Generator().manual_seed(seed),
+        )
         rnn.load_state_dict(old.state_dict())
         new.rnn = rnn
     return new
@@ -179,7 +205,7 @@ def to_analog(model: nn.Module, config, activations, seed: int) -> nn.Module:
 def _batches(n: int, bs: int, gen: torch.Generator):
     perm = torch.randperm(n, generator=gen)
     for i in range(0, n, bs):
-        yield perm[i:i + bs]
+        yield perm[i : i + bs]
 
 
 def train_kws(model, x, y, *, epochs: int, lr: float, bs: int, seed: int, log: list) -> None:
@@ -214,8 +240,9 @@ def over_programmings(model, score, *, n_prog: int, seed: int) -> float:
 
 
 def eval_kws(model, x, y, *, n_prog: int, seed: int) -> float:
-    acc = over_programmings(model, lambda: float((model(x).argmax(-1) == y).float().mean()),
-                            n_prog=n_prog, seed=seed + 1000)
+    acc = over_programmings(
+        model, lambda: float((model(x).argmax(-1) == y).float().mean()), n_prog=n_prog, seed=seed + 1000
+    )
     return 100.0 * acc
 
 
@@ -241,15 +268,23 @@ def kws_study(args, config, log: dict) -> dict:
     # same training budget as the ramp variants: ep_r more epochs with ideal activations
     ideal_ft = to_analog(ideal, config, IdealActivations(), args.seed)
     res["ideal_act_no_finetune"] = eval_kws(ideal_ft, xte, yte, n_prog=n_prog, seed=args.seed)
-    train_kws(ideal_ft, xtr, ytr, epochs=ep_r, lr=1e-3, bs=32, seed=args.seed + 2, log=log.setdefault("kws_ideal_ft", []))
+    train_kws(
+        ideal_ft, xtr, ytr, epochs=ep_r, lr=1e-3, bs=32, seed=args.seed + 2, log=log.setdefault("kws_ideal_ft", [])
+    )
     res["ideal_act"] = eval_kws(ideal_ft, xte, yte, n_prog=n_prog, seed=args.seed)
     for b in BITS:
         m = to_analog(ideal, config, RampActivations(bits=b), args.seed)
         res[f"ramp{b}_no_finetune"] = eval_kws(m, xte, yte, n_prog=n_prog, seed=args.seed)
         train_kws(m, xtr, ytr, epochs=ep_r, lr=1e-3, bs=32, seed=args.seed + 2, log=log.setdefault(f"kws_ramp{b}", []))
         res[f"ramp{b}"] = eval_kws(m, xte, yte, n_prog=n_prog, seed=args.seed)
-    res["_meta"] = {"n_train": int(len(ytr)), "n_test": int(len(yte)), "hidden": hidden,
-                    "epochs": [ep_f, ep_h, ep_r], "n_prog": n_prog, "seconds": time.perf_counter() - t0}
+    res["_meta"] = {
+        "n_train": int(len(ytr)),
+        "n_test": int(len(yte)),
+        "hidden": hidden,
+        "epochs": [ep_f, ep_h, ep_r],
+        "n_prog": n_prog,
+        "seconds": time.perf_counter() - t0,
+    }
     return res
 
 
@@ -292,8 +327,9 @@ def eval_lm(model, data, *, seq: int, n_prog: int, seed: int) -> float:
         state, tot, n = None, 0.0, 0
         for xb, yb in char_lm_batches(data, seq_len=seq, batch_size=8):
             logits, state = model(xb, state)
-            tot += float(nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1),
-                                                     reduction="sum"))
+            tot += float(
+                nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1), reduction="sum")
+            )
             n += yb.numel()
         return tot / n / math.log(2)
 
@@ -307,7 +343,7 @@ def lm_study(args, config, log: dict) -> dict:
     q = args.quick
     corpus = load_char_corpus()
     train = corpus.train
-    test = corpus.test[: 12000] if q else corpus.test
+    test = corpus.test[:12000] if q else corpus.test
     hidden, emb = (64, 24) if q else (256, 64)
     seq, bs = (50, 32) if q else (100, 32)
     st_f, st_h, st_r = (300, 40, 25) if q else (1500, 200, 100)
@@ -321,15 +357,25 @@ def lm_study(args, config, log: dict) -> dict:
     train_lm(ideal, train, steps=st_h, seq=seq, bs=bs, lr=1e-3, seed=args.seed + 1, log=log.setdefault("lm_ideal", []))
     ideal_ft = to_analog(ideal, config, IdealActivations(), args.seed)
     res["ideal_act_no_finetune"] = eval_lm(ideal_ft, test, seq=seq, n_prog=n_prog, seed=args.seed)
-    train_lm(ideal_ft, train, steps=st_r, seq=seq, bs=bs, lr=5e-4, seed=args.seed + 2, log=log.setdefault("lm_ideal_ft", []))
+    train_lm(
+        ideal_ft, train, steps=st_r, seq=seq, bs=bs, lr=5e-4, seed=args.seed + 2, log=log.setdefault("lm_ideal_ft", [])
+    )
     res["ideal_act"] = eval_lm(ideal_ft, test, seq=seq, n_prog=n_prog, seed=args.seed)
     for b in BITS:
         m = to_analog(ideal, config, RampActivations(bits=b), args.seed)
         res[f"ramp{b}_no_finetune"] = eval_lm(m, test, seq=seq, n_prog=n_prog, seed=args.seed)
-        train_lm(m, train, steps=st_r, seq=seq, bs=bs, lr=5e-4, seed=args.seed + 2, log=log.setdefault(f"lm_ramp{b}", []))
+        train_lm(
+            m, train, steps=st_r, seq=seq, bs=bs, lr=5e-4, seed=args.seed + 2, log=log.setdefault(f"lm_ramp{b}", [])
+        )
         res[f"ramp{b}"] = eval_lm(m, test, seq=seq, n_prog=n_prog, seed=args.seed)
-    res["_meta"] = {"n_train_chars": int(train.numel()), "n_test_chars": int(test.numel()), "hidden": hidden,
-                    "steps": [st_f, st_h, st_r], "n_prog": n_prog, "seconds": time.perf_counter() - t0}
+    res["_meta"] = {
+        "n_train_chars": int(train.numel()),
+        "n_test_chars": int(test.numel()),
+        "hidden": hidden,
+        "steps": [st_f, st_h, st_r],
+        "n_prog": n_prog,
+        "seconds": time.perf_counter() - t0,
+    }
     return res
 
 
@@ -350,9 +396,14 @@ def plot_vs_bits(kws: dict, lm: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, res, name, unit in ((axes[0], kws, "KWS test accuracy", "%"), (axes[1], lm, "char-LM test BPC", "bit/char")):
+    for ax, res, name, unit in (
+        (axes[0], kws, "KWS test accuracy", "%"),
+        (axes[1], lm, "char-LM test BPC", "bit/char"),
+    ):
         ax.plot(BITS, [res[f"ramp{b}"] for b in BITS], "o-", label="crossbar + ramp ADC (HWA fine-tuned)")
-        ax.plot(BITS, [res[f"ramp{b}_no_finetune"] for b in BITS], "s--", label="crossbar + ramp ADC (no last fine-tune)")
+        ax.plot(
+            BITS, [res[f"ramp{b}_no_finetune"] for b in BITS], "s--", label="crossbar + ramp ADC (no last fine-tune)"
+        )
         ax.axhline(res["ideal_act"], color="C2", ls=":", label="crossbar + ideal activations")
         ax.axhline(res["float"], color="k", ls="-.", label="float LSTM")
         ax.set_xlabel("ramp ADC bits")
@@ -382,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     study = ramp_study(args.seed, 50 if args.quick else 200)
     plot_approximation(study, args.out / "approximation.png")
-    config = aihwkit_preset(adc=None, bound_management=False)   # the ramp ADC is the column converter
+    config = aihwkit_preset(adc=None, bound_management=False)  # the ramp ADC is the column converter
     log: dict = {}
     kws = kws_study(args, config, log)
     lm = lm_study(args, config, log)
@@ -393,30 +444,92 @@ def main(argv: list[str] | None = None) -> int:
     ft = [kws[m] for m in models]
     ds = xr.Dataset(
         {
-            "ramp_max_err_ideal": (("function", "bits"), study["max_ideal"], {"units": "LSB", "long_name": "max |code - f/LSB|, ideal programming"}),
-            "ramp_rms_err_ideal": (("function", "bits"), study["rms_ideal"], {"units": "LSB", "long_name": "RMS code error, ideal programming"}),
-            "ramp_max_err_noisy": (("function", "bits"), study["max_noisy"], {"units": "LSB", "long_name": "max code error with PCM programming + read noise (ensemble mean)"}),
-            "ramp_max_err_noisy_p95": (("function", "bits"), study["max_noisy_p95"], {"units": "LSB", "long_name": "95th percentile over instances of the max code error, PCM noise"}),
-            "ramp_rms_err_noisy": (("function", "bits"), study["rms_noisy"], {"units": "LSB", "long_name": "RMS code error with PCM noise (ensemble mean)"}),
-            "uniform_lut_max_err": (("function", "bits"), study["max_lut"], {"units": "LSB", "long_name": "max error of a uniform ADC + digital lookup"}),
-            "uniform_lut_rms_err": (("function", "bits"), study["rms_lut"], {"units": "LSB", "long_name": "RMS error of a uniform ADC + digital lookup"}),
-            "latency_mean": (("function", "bits"), study["cycles_mean"], {"units": "cycles", "long_name": "mean conversion latency, inputs uniform on the ramp range"}),
-            "latency_worst": (("function", "bits"), study["cycles_worst"], {"units": "cycles", "long_name": "worst-case conversion latency (2**bits)"}),
-            "column_devices": (("function", "bits"), study["devices"], {"units": "1", "long_name": "memristors in the ramp column (steps + calibration)"}),
-            "kws_accuracy": (("model",), ft, {"units": "%", "long_name": "KWS test accuracy (mean over programming draws)"}),
-            "kws_accuracy_no_finetune": (("model",), [kws.get(f"{m}_no_finetune", np.nan) for m in models], {"units": "%", "long_name": "KWS test accuracy before the ramp fine-tune"}),
-            "bpc": (("model",), [lm[m] for m in models], {"units": "bit/char", "long_name": "char-LM test bits per character"}),
-            "bpc_no_finetune": (("model",), [lm.get(f"{m}_no_finetune", np.nan) for m in models], {"units": "bit/char", "long_name": "char-LM test BPC before the ramp fine-tune"}),
+            "ramp_max_err_ideal": (
+                ("function", "bits"),
+                study["max_ideal"],
+                {"units": "LSB", "long_name": "max |code - f/LSB|, ideal programming"},
+            ),
+            "ramp_rms_err_ideal": (
+                ("function", "bits"),
+                study["rms_ideal"],
+                {"units": "LSB", "long_name": "RMS code error, ideal programming"},
+            ),
+            "ramp_max_err_noisy": (
+                ("function", "bits"),
+                study["max_noisy"],
+                {"units": "LSB", "long_name": "max code error with PCM programming + read noise (ensemble mean)"},
+            ),
+            "ramp_max_err_noisy_p95": (
+                ("function", "bits"),
+                study["max_noisy_p95"],
+                {"units": "LSB", "long_name": "95th percentile over instances of the max code error, PCM noise"},
+            ),
+            "ramp_rms_err_noisy": (
+                ("function", "bits"),
+                study["rms_noisy"],
+                {"units": "LSB", "long_name": "RMS code error with PCM noise (ensemble mean)"},
+            ),
+            "uniform_lut_max_err": (
+                ("function", "bits"),
+                study["max_lut"],
+                {"units": "LSB", "long_name": "max error of a uniform ADC + digital lookup"},
+            ),
+            "uniform_lut_rms_err": (
+                ("function", "bits"),
+                study["rms_lut"],
+                {"units": "LSB", "long_name": "RMS error of a uniform ADC + digital lookup"},
+            ),
+            "latency_mean": (
+                ("function", "bits"),
+                study["cycles_mean"],
+                {"units": "cycles", "long_name": "mean conversion latency, inputs uniform on the ramp range"},
+            ),
+            "latency_worst": (
+                ("function", "bits"),
+                study["cycles_worst"],
+                {"units": "cycles", "long_name": "worst-case conversion latency (2**bits)"},
+            ),
+            "column_devices": (
+                ("function", "bits"),
+                study["devices"],
+                {"units": "1", "long_name": "memristors in the ramp column (steps + calibration)"},
+            ),
+            "kws_accuracy": (
+                ("model",),
+                ft,
+                {"units": "%", "long_name": "KWS test accuracy (mean over programming draws)"},
+            ),
+            "kws_accuracy_no_finetune": (
+                ("model",),
+                [kws.get(f"{m}_no_finetune", np.nan) for m in models],
+                {"units": "%", "long_name": "KWS test accuracy before the ramp fine-tune"},
+            ),
+            "bpc": (
+                ("model",),
+                [lm[m] for m in models],
+                {"units": "bit/char", "long_name": "char-LM test bits per character"},
+            ),
+            "bpc_no_finetune": (
+                ("model",),
+                [lm.get(f"{m}_no_finetune", np.nan) for m in models],
+                {"units": "bit/char", "long_name": "char-LM test BPC before the ramp fine-tune"},
+            ),
         },
         coords={
             "function": ("function", ["tanh", "sigmoid"], {"units": "1", "long_name": "activation function"}),
             "bits": ("bits", list(BITS), {"units": "bit", "long_name": "ramp ADC resolution"}),
             "model": ("model", models, {"units": "1", "long_name": "LSTM variant"}),
         },
-        attrs={"seed": args.seed, "quick": int(args.quick), "threads": args.threads,
-               "lstm_ratio": bench["lstm_ratio"], "crossbar_config": "aihwkit_preset(pcm_aihwkit, adc=None, bound_management=False)",
-               "kws_meta": json.dumps(kws["_meta"]), "lm_meta": json.dumps(lm["_meta"]),
-               **load_card("pcm_aihwkit").provenance()},
+        attrs={
+            "seed": args.seed,
+            "quick": int(args.quick),
+            "threads": args.threads,
+            "lstm_ratio": bench["lstm_ratio"],
+            "crossbar_config": "aihwkit_preset(pcm_aihwkit, adc=None, bound_management=False)",
+            "kws_meta": json.dumps(kws["_meta"]),
+            "lm_meta": json.dumps(lm["_meta"]),
+            **load_card("pcm_aihwkit").provenance(),
+        },
     )
     save_netcdf(ds, args.out / "ramp_adc_rnn.nc")
     j5 = BITS.index(5)
@@ -426,37 +539,65 @@ def main(argv: list[str] | None = None) -> int:
         "tanh_max_err_lsb_pcm": float(study["max_noisy"][0, j5]),
         "sigmoid_max_err_lsb_pcm": float(study["max_noisy"][1, j5]),
         "uniform_lut_tanh_max_err_lsb": float(study["max_lut"][0, j5]),
-        "kws_acc_float": kws["float"], "kws_acc_ideal_act": kws["ideal_act"], "kws_acc_ramp5": kws["ramp5"],
-        "bpc_float": lm["float"], "bpc_ideal_act": lm["ideal_act"], "bpc_ramp5": lm["ramp5"],
-        "lstm_ratio": bench["lstm_ratio"], "lstm_ratio_with_column_adc": bench["lstm_ratio_with_column_adc"],
-        "threads": args.threads, "load_avg_1min": bench.get("load_avg_1min", float("nan")),
+        "kws_acc_float": kws["float"],
+        "kws_acc_ideal_act": kws["ideal_act"],
+        "kws_acc_ramp5": kws["ramp5"],
+        "bpc_float": lm["float"],
+        "bpc_ideal_act": lm["ideal_act"],
+        "bpc_ramp5": lm["ramp5"],
+        "lstm_ratio": bench["lstm_ratio"],
+        "lstm_ratio_with_column_adc": bench["lstm_ratio_with_column_adc"],
+        "threads": args.threads,
+        "load_avg_1min": bench.get("load_avg_1min", float("nan")),
         "seconds": time.perf_counter() - t_start,
     }
-    rows = ["| model | KWS acc (%) | KWS acc, before last fine-tune (%) | BPC | BPC, before last fine-tune |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| model | KWS acc (%) | KWS acc, before last fine-tune (%) | BPC | BPC, before last fine-tune |",
+        "|---|---|---|---|---|",
+    ]
     for m in models:
-        rows.append(f"| {m} | {kws[m]:.2f} | {kws.get(m + '_no_finetune', float('nan')):.2f} | {lm[m]:.3f} | "
-                    f"{lm.get(m + '_no_finetune', float('nan')):.3f} |")
-    rrows = ["| function | bits | max err ideal (LSB) | RMS ideal | max err PCM (mean / p95) | uniform ADC+LUT max | mean latency (cycles) | devices |",
-             "|---|---|---|---|---|---|---|---|"]
+        rows.append(
+            f"| {m} | {kws[m]:.2f} | {kws.get(m + '_no_finetune', float('nan')):.2f} | {lm[m]:.3f} | "
+            f"{lm.get(m + '_no_finetune', float('nan')):.3f} |"
+        )
+    rrows = [
+        "| function | bits | max err ideal (LSB) | RMS ideal | max err PCM (mean / p95) | uniform ADC+LUT max | mean latency (cycles) | devices |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for fi, fn in enumerate(("tanh", "sigmoid")):
         for j, b in enumerate(BITS):
-            rrows.append(f"| {fn} | {b} | {study['max_ideal'][fi, j]:.3f} | {study['rms_ideal'][fi, j]:.3f} | "
-                         f"{study['max_noisy'][fi, j]:.2f} / {study['max_noisy_p95'][fi, j]:.2f} | "
-                         f"{study['max_lut'][fi, j]:.2f} | {study['cycles_mean'][fi, j]:.1f} | {int(study['devices'][fi, j])} |")
-    md = ["# Ramp-ADC activations in crossbar LSTMs", "",
-          f"`python experiments/ramp_adc_rnn.py{' --quick' if args.quick else ''} --seed {args.seed}` "
-          f"({args.threads} thread(s), {summary['seconds']:.0f} s).", "",
-          "## Ramp ADC approximation (ramp columns of the pcm_aihwkit card for the noisy rows)", "", *rrows, "",
-          "## LSTM tasks", "",
-          f"KWS: {kws['_meta']}; char-LM: {lm['_meta']}. Crossbar: aihwkit_preset(pcm_aihwkit, adc=None). "
-          "Paper (their data): GSC-12 88.5 %, PTB char 1.349 BPC.", "", *rows, "",
-          f"lstm_ratio (AnalogLSTM 5-bit ramp / torch.nn.LSTM, H=128, T=100, B=64, {args.threads} thread): "
-          f"{bench['lstm_ratio']:.2f} (1-min load average {bench.get('load_avg_1min', float('nan')):.1f})", ""]
+            rrows.append(
+                f"| {fn} | {b} | {study['max_ideal'][fi, j]:.3f} | {study['rms_ideal'][fi, j]:.3f} | "
+                f"{study['max_noisy'][fi, j]:.2f} / {study['max_noisy_p95'][fi, j]:.2f} | "
+                f"{study['max_lut'][fi, j]:.2f} | {study['cycles_mean'][fi, j]:.1f} | {int(study['devices'][fi, j])} |"
+            )
+    md = [
+        "# Ramp-ADC activations in crossbar LSTMs",
+        "",
+        f"`python experiments/ramp_adc_rnn.py{' --quick' if args.quick else ''} --seed {args.seed}` "
+        f"({args.threads} thread(s), {summary['seconds']:.0f} s).",
+        "",
+        "## Ramp ADC approximation (ramp columns of the pcm_aihwkit card for the noisy rows)",
+        "",
+        *rrows,
+        "",
+        "## LSTM tasks",
+        "",
+        f"KWS: {kws['_meta']}; char-LM: {lm['_meta']}. Crossbar: aihwkit_preset(pcm_aihwkit, adc=None). "
+        "Paper (their data): GSC-12 88.5 %, PTB char 1.349 BPC.",
+        "",
+        *rows,
+        "",
+        f"lstm_ratio (AnalogLSTM 5-bit ramp / torch.nn.LSTM, H=128, T=100, B=64, {args.threads} thread): "
+        f"{bench['lstm_ratio']:.2f} (1-min load average {bench.get('load_avg_1min', float('nan')):.1f})",
+        "",
+    ]
     (args.out / "summary.md").write_text("\n".join(md))
     (args.out / "training_log.json").write_text(json.dumps(log))
     print("\n".join(md))
-    publish("ramp_adc_rnn", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}, quick=args.quick)
+    publish(
+        "ramp_adc_rnn", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}, quick=args.quick
+    )
     return 0
 
 

@@ -51,11 +51,12 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ("README.md", "RESULTS.md")
 
+
 @dataclass(frozen=True)
 class Target:
     """A bound on a figure: ``value OP bound``, asked for by ``issue``, reported by ``benchmarks``."""
 
-    op: str                         # "<=", ">=" or "=="
+    op: str  # "<=", ">=" or "=="
     bound: float
     issue: str
     benchmarks: tuple[str, ...]
@@ -167,46 +168,103 @@ class Derived:
 
 
 DERIVED: dict[str, Derived] = {
-    "fault_trials_not_identical": Derived("bench_sweep_faults", ("trials", "identical"), lambda a, b: a - b,
-                                          "fault trials that did not end as they must (trials - identical)"),
-    "kws_ramp5_minus_ideal_act": Derived("ramp_adc_rnn", ("kws_acc_ramp5", "kws_acc_ideal_act"),
-                                         lambda a, b: a - b, "KWS accuracy, 5-bit ramp − ideal activations (points)"),
-    "bpc_ramp5_minus_ideal_act": Derived("ramp_adc_rnn", ("bpc_ramp5", "bpc_ideal_act"),
-                                         lambda a, b: a - b, "char-LM BPC, 5-bit ramp − ideal activations"),
-    "iris_acc_minus_float": Derived("sfq_xor", ("task_acc", "task_acc_float"), lambda a, b: a - b,
-                                    "iris accuracy, SFQ network − float network of the same shape"),
-    "hwa_drift_1y_minus_1s": Derived("train_physical", ("hwa_drift_acc.1y", "hwa_drift_acc.1s"), lambda a, b: a - b,
-                                     "HWA digits accuracy after 1 year − after 1 s"),
-    **{f"mnist1d_{m}_over_frozen": Derived("train_physical", (f"mnist1d_acc.{m}", "mnist1d_acc.frozen_random_baseline"),
-                                           lambda a, b: a - b, f"MNIST-1D accuracy, {m} − frozen random baseline")
-       for m in ("phyll", "mono_forward", "pat")},
-    "mnist1d_cnn_hwa_1y_minus_float": Derived("bench_convert", ("mnist1d_cnn_acc.pcm_hwa_1y", "mnist1d_cnn_acc.float"),
-                                              lambda a, b: a - b,
-                                              "MNIST-1D CNN accuracy, PCM + HWA after 1 year (8 chips) − float"),
-    "digits_cnn_hwa_1y_minus_float": Derived("bench_convert", ("digits_cnn_acc.pcm_hwa_1y", "digits_cnn_acc.float"),
-                                             lambda a, b: a - b,
-                                             "digits CNN accuracy, PCM + HWA after 1 year (8 chips) − float"),
-    "char_lm_hwa_1d_minus_float_bpc": Derived("bench_convert", ("char_lm_bpc.pcm_hwa_1d", "char_lm_bpc.float"),
-                                              lambda a, b: a - b, "char-LM test BPC, PCM + HWA after 1 day − float"),
+    "fault_trials_not_identical": Derived(
+        "bench_sweep_faults",
+        ("trials", "identical"),
+        lambda a, b: a - b,
+        "fault trials that did not end as they must (trials - identical)",
+    ),
+    "kws_ramp5_minus_ideal_act": Derived(
+        "ramp_adc_rnn",
+        ("kws_acc_ramp5", "kws_acc_ideal_act"),
+        lambda a, b: a - b,
+        "KWS accuracy, 5-bit ramp − ideal activations (points)",
+    ),
+    "bpc_ramp5_minus_ideal_act": Derived(
+        "ramp_adc_rnn",
+        ("bpc_ramp5", "bpc_ideal_act"),
+        lambda a, b: a - b,
+        "char-LM BPC, 5-bit ramp − ideal activations",
+    ),
+    "iris_acc_minus_float": Derived(
+        "sfq_xor",
+        ("task_acc", "task_acc_float"),
+        lambda a, b: a - b,
+        "iris accuracy, SFQ network − float network of the same shape",
+    ),
+    "hwa_drift_1y_minus_1s": Derived(
+        "train_physical",
+        ("hwa_drift_acc.1y", "hwa_drift_acc.1s"),
+        lambda a, b: a - b,
+        "HWA digits accuracy after 1 year − after 1 s",
+    ),
+    **{
+        f"mnist1d_{m}_over_frozen": Derived(
+            "train_physical",
+            (f"mnist1d_acc.{m}", "mnist1d_acc.frozen_random_baseline"),
+            lambda a, b: a - b,
+            f"MNIST-1D accuracy, {m} − frozen random baseline",
+        )
+        for m in ("phyll", "mono_forward", "pat")
+    },
+    "mnist1d_cnn_hwa_1y_minus_float": Derived(
+        "bench_convert",
+        ("mnist1d_cnn_acc.pcm_hwa_1y", "mnist1d_cnn_acc.float"),
+        lambda a, b: a - b,
+        "MNIST-1D CNN accuracy, PCM + HWA after 1 year (8 chips) − float",
+    ),
+    "digits_cnn_hwa_1y_minus_float": Derived(
+        "bench_convert",
+        ("digits_cnn_acc.pcm_hwa_1y", "digits_cnn_acc.float"),
+        lambda a, b: a - b,
+        "digits CNN accuracy, PCM + HWA after 1 year (8 chips) − float",
+    ),
+    "char_lm_hwa_1d_minus_float_bpc": Derived(
+        "bench_convert",
+        ("char_lm_bpc.pcm_hwa_1d", "char_lm_bpc.float"),
+        lambda a, b: a - b,
+        "char-LM test BPC, PCM + HWA after 1 day − float",
+    ),
     "mnist1d_pat_over_digital_equivalent": Derived(
-        "train_physical", ("mnist1d_acc.pat", "mnist1d_acc.digital_equivalent_baseline"), lambda a, b: a - b,
-        "MNIST-1D accuracy, PAT (crossbar weights trained) − digital-equivalent baseline"),
-    **{f"neurosim_{q}_factor{c}": Derived("bench_cost", (f"neurosim_{q}_ratio{c}",), lambda r: max(r, 1.0 / r),
-                                          f"{q} physnn / NeuroSim as a factor max(r, 1/r)"
-                                          + (f", component {c[1:]}" if c else ", total"))
-       for q in ("energy", "latency") for c in ("", "_adc", "_accumulation", "_other")},
+        "train_physical",
+        ("mnist1d_acc.pat", "mnist1d_acc.digital_equivalent_baseline"),
+        lambda a, b: a - b,
+        "MNIST-1D accuracy, PAT (crossbar weights trained) − digital-equivalent baseline",
+    ),
+    **{
+        f"neurosim_{q}_factor{c}": Derived(
+            "bench_cost",
+            (f"neurosim_{q}_ratio{c}",),
+            lambda r: max(r, 1.0 / r),
+            f"{q} physnn / NeuroSim as a factor max(r, 1/r)" + (f", component {c[1:]}" if c else ", total"),
+        )
+        for q in ("energy", "latency")
+        for c in ("", "_adc", "_accumulation", "_other")
+    },
     "asym30_float_minus_analog_sgd": Derived(
-        "train_insitu", ("asym30_acc.float_sgd", "asym30_acc.analog_sgd"), lambda a, b: a - b,
-        "MNIST-1D, soft bounds 30 % asymmetry: float SGD − analog SGD (points lost in place)"),
+        "train_insitu",
+        ("asym30_acc.float_sgd", "asym30_acc.analog_sgd"),
+        lambda a, b: a - b,
+        "MNIST-1D, soft bounds 30 % asymmetry: float SGD − analog SGD (points lost in place)",
+    ),
     "asym30_tiki_taka_minus_float": Derived(
-        "train_insitu", ("asym30_acc.tiki_taka", "asym30_acc.float_sgd"), lambda a, b: a - b,
-        "MNIST-1D, soft bounds 30 % asymmetry: Tiki-Taka v2 − float SGD"),
+        "train_insitu",
+        ("asym30_acc.tiki_taka", "asym30_acc.float_sgd"),
+        lambda a, b: a - b,
+        "MNIST-1D, soft bounds 30 % asymmetry: Tiki-Taka v2 − float SGD",
+    ),
     "digits_tiki_taka_minus_float": Derived(
-        "train_insitu", ("digits_acc.tiki_taka", "digits_acc.float_sgd"), lambda a, b: a - b,
-        "digits: Tiki-Taka v2 − float SGD"),
+        "train_insitu",
+        ("digits_acc.tiki_taka", "digits_acc.float_sgd"),
+        lambda a, b: a - b,
+        "digits: Tiki-Taka v2 − float SGD",
+    ),
     "digits_mixed_precision_minus_float": Derived(
-        "train_insitu", ("digits_acc.mixed_precision", "digits_acc.float_sgd"), lambda a, b: a - b,
-        "digits: mixed precision − float SGD"),
+        "train_insitu",
+        ("digits_acc.mixed_precision", "digits_acc.float_sgd"),
+        lambda a, b: a - b,
+        "digits: mixed precision − float SGD",
+    ),
 }
 
 #: benchmark -> (script, what it measures); their order is the documents' order
@@ -231,8 +289,14 @@ BENCHMARKS: dict[str, str] = {
 #: figures without a target that the README's table shows as well, by benchmark: names or
 #: ``fnmatch`` patterns; a name also takes the figures nested under it (``name.*``)
 HEADLINE: dict[str, tuple[str, ...]] = {
-    "bench_convert": ("mnist1d_cnn_acc", "digits_cnn_acc", "char_lm_bpc", "cnn_ratio_mnist1d", "converted_layers",
-                      "tiles"),
+    "bench_convert": (
+        "mnist1d_cnn_acc",
+        "digits_cnn_acc",
+        "char_lm_bpc",
+        "cnn_ratio_mnist1d",
+        "converted_layers",
+        "tiles",
+    ),
     "bench_rnn": ("gru_ratio", "rnn_ratio", "lstm_ratio_noisy_ramp"),
     "ramp_adc_rnn": ("kws_acc_*", "bpc_*", "lstm_ratio_with_column_adc"),
     "bench_josephson": ("josim_ratio_batch1024_cpu", "josim_parallel_procs", "max_switch_err_ps"),
@@ -243,8 +307,15 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "asic_reservoir": ("task_score", "task_score_null", "poisson_null_p"),
     "bench_sweep": ("demo_quick",),
     "train_insitu": ("digits_acc", "asym30_acc", "pulses_per_device", "spsa_pulsed_acc", "pat_pulsed_acc"),
-    "sfq_xor": ("task_acc", "task_acc_float", "synapse_i50_A", "synapse_width_10_90_A", "stochastic_network_rate_inside_circuit_ci",
-                "energy_per_inference_J", "latency_s"),
+    "sfq_xor": (
+        "task_acc",
+        "task_acc_float",
+        "synapse_i50_A",
+        "synapse_width_10_90_A",
+        "stochastic_network_rate_inside_circuit_ci",
+        "energy_per_inference_J",
+        "latency_s",
+    ),
 }
 
 NOT_MEASURED = "not measured"
@@ -408,12 +479,21 @@ def _meta_line(name: str, rec: dict) -> list[str]:
     commit = m.get("commit") or "?"
     if m.get("dirty"):
         commit += " (uncommitted changes)"
-    machine = ", ".join(str(x) for x in (mach.get("cpu"), f"{mach.get('cores')} cores" if mach.get("cores") else None,
-                                         f"{fmt(mach['memory_gib'])} GiB" if mach.get("memory_gib") else None) if x)
-    return [f"- run: {m.get('date_utc', '?')}, commit `{commit}`, `{m.get('command', '?')}`",
-            f"- machine: {machine or '?'}; Python {mach.get('python', '?')}; {'; '.join(threads) or 'no torch/numba'}",
-            f"- load average (1 min) at start → end: {_load(m)}",
-            f"- source: `results/{name}/latest.json`"]
+    machine = ", ".join(
+        str(x)
+        for x in (
+            mach.get("cpu"),
+            f"{mach.get('cores')} cores" if mach.get("cores") else None,
+            f"{fmt(mach['memory_gib'])} GiB" if mach.get("memory_gib") else None,
+        )
+        if x
+    )
+    return [
+        f"- run: {m.get('date_utc', '?')}, commit `{commit}`, `{m.get('command', '?')}`",
+        f"- machine: {machine or '?'}; Python {mach.get('python', '?')}; {'; '.join(threads) or 'no torch/numba'}",
+        f"- load average (1 min) at start → end: {_load(m)}",
+        f"- source: `results/{name}/latest.json`",
+    ]
 
 
 def _figure_cells(key: str, flat: dict[str, Any]) -> list[str]:
@@ -436,12 +516,18 @@ def render_benchmark(name: str, latest: dict[str, dict], history: dict[str, list
         derived = [k for k in keys if k in DERIVED and DERIVED[k].benchmark == name]
         if derived:
             lines.append("")
-            lines += [f"- `{k}`: {DERIVED[k].meaning} (from {', '.join(f'`{i}`' for i in DERIVED[k].inputs)})"
-                      for k in derived]
+            lines += [
+                f"- `{k}`: {DERIVED[k].meaning} (from {', '.join(f'`{i}`' for i in DERIVED[k].inputs)})"
+                for k in derived
+            ]
         lines.append("")
     rest = [k for k in flat if k not in keys]
-    lines += ["All figures of the run:" if not keys else "Other figures of the run:", "",
-              "| figure | value |", "|---|---|"]
+    lines += [
+        "All figures of the run:" if not keys else "Other figures of the run:",
+        "",
+        "| figure | value |",
+        "|---|---|",
+    ]
     lines += [_row(f"`{k}`", fmt(flat[k])) for k in rest]
     return lines
 
@@ -469,8 +555,10 @@ def render_figures(latest: dict[str, dict], history: dict[str, list[dict]]) -> l
 
 
 def render_summary(latest: dict[str, dict], history: dict[str, list[dict]]) -> list[str]:
-    lines = ["| benchmark | measures | run (UTC) | commit | load (1 min, start → end) | targets met | source |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| benchmark | measures | run (UTC) | commit | load (1 min, start → end) | targets met | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
     names = list(BENCHMARKS) + sorted(n for n in latest if n not in BENCHMARKS)
     for name in names:
         what = BENCHMARKS.get(name, "")
@@ -482,9 +570,11 @@ def render_summary(latest: dict[str, dict], history: dict[str, list[dict]]) -> l
         flat = figures_of(name, rec)
         keys = targets_of(name)
         n_met = sum(k in flat and met(k, flat[k]) == "yes" for k in keys)
-        lines.append(f"| `{name}` | {what} | {m.get('date_utc', '?')} | `{m.get('commit') or '?'}`"
-                     f"{' (dirty)' if m.get('dirty') else ''} | {_load(m)} | "
-                     f"{f'{n_met} of {len(keys)}' if keys else '—'} | `results/{name}/latest.json` |")
+        lines.append(
+            f"| `{name}` | {what} | {m.get('date_utc', '?')} | `{m.get('commit') or '?'}`"
+            f"{' (dirty)' if m.get('dirty') else ''} | {_load(m)} | "
+            f"{f'{n_met} of {len(keys)}' if keys else '—'} | `results/{name}/latest.json` |"
+        )
     return lines
 
 
@@ -494,16 +584,22 @@ def render_history(latest: dict[str, dict], history: dict[str, list[dict]]) -> l
         runs = history.get(name, [])
         if not runs:
             continue
-        lines += [f"`{name}` (`results/{name}/history.jsonl`, newest first):", "",
-                  "| run (UTC) | commit | quick | load (1 min, start → end) | targets met | target figures |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"`{name}` (`results/{name}/history.jsonl`, newest first):",
+            "",
+            "| run (UTC) | commit | quick | load (1 min, start → end) | targets met | target figures |",
+            "|---|---|---|---|---|---|",
+        ]
         for rec in reversed(runs):
             m = rec.get("meta", {})
             flat = figures_of(name, rec)
             keys = [k for k in targets_of(name) if k in flat]
             n_met = sum(met(k, flat[k]) == "yes" for k in keys)
             vals = ", ".join(f"{k} {fmt(flat[k])}" for k in keys) or "—"
-            lines.append(f"| {m.get('date_utc', '?')} | `{m.get('commit') or '?'}`{' (dirty)' if m.get('dirty') else ''} "
-                         f"| {'yes' if m.get('quick') else 'no'} | {_load(m)} | {n_met} of {len(keys)} | {vals} |")
+            lines.append(
+                f"| {m.get('date_utc', '?')} | `{m.get('commit') or '?'}`{' (dirty)' if m.get('dirty') else ''} "
+                f"| {'yes' if m.get('quick') else 'no'} | {_load(m)} | {n_met} of {len(keys)} | {vals} |"
+            )
         lines.append("")
     if not lines:
         return ["No earlier published runs yet (`results/*/history.jsonl`)."]
@@ -518,8 +614,8 @@ def render(block: str, latest: dict[str, dict], history: dict[str, list[dict]]) 
         return render_summary(latest, history)
     if block == "history":
         return render_history(latest, history)
-    if block.startswith("benchmark:") and block[len("benchmark:"):]:
-        return render_benchmark(block[len("benchmark:"):], latest, history)
+    if block.startswith("benchmark:") and block[len("benchmark:") :]:
+        return render_benchmark(block[len("benchmark:") :], latest, history)
     raise KeyError(block)
 
 
@@ -529,8 +625,8 @@ def render(block: str, latest: dict[str, dict], history: dict[str, list[dict]]) 
 @dataclass(frozen=True)
 class Block:
     name: str
-    begin: int      # index of the begin marker line
-    end: int        # index of the end marker line
+    begin: int  # index of the begin marker line
+    end: int  # index of the end marker line
 
 
 def find_blocks(lines: list[str], where: str) -> list[Block]:
@@ -542,8 +638,10 @@ def find_blocks(lines: list[str], where: str) -> list[Block]:
         b, e = _BEGIN.match(line.strip()), _END.match(line.strip())
         if b:
             if open_:
-                raise ReportError(f"{where}:{i + 1}: report:begin {b.group(1)} inside block {open_[0]!r} "
-                                  f"(opened on line {open_[1] + 1})")
+                raise ReportError(
+                    f"{where}:{i + 1}: report:begin {b.group(1)} inside block {open_[0]!r} "
+                    f"(opened on line {open_[1] + 1})"
+                )
             open_ = (b.group(1), i)
         elif e:
             if not open_ or open_[0] != e.group(1):
@@ -553,8 +651,10 @@ def find_blocks(lines: list[str], where: str) -> list[Block]:
             try:
                 render(open_[0], {}, {})
             except KeyError:
-                raise ReportError(f"{where}:{open_[1] + 1}: unknown block {open_[0]!r} (known: figures, summary, "
-                                  "history, benchmark:NAME)") from None
+                raise ReportError(
+                    f"{where}:{open_[1] + 1}: unknown block {open_[0]!r} (known: figures, summary, "
+                    "history, benchmark:NAME)"
+                ) from None
             seen.add(open_[0])
             blocks.append(Block(open_[0], open_[1], i))
             open_ = None
@@ -563,7 +663,9 @@ def find_blocks(lines: list[str], where: str) -> list[Block]:
     return blocks
 
 
-def regenerate(text: str, where: str, latest: dict[str, dict], history: dict[str, list[dict]]) -> tuple[str, dict[str, list[str]]]:
+def regenerate(
+    text: str, where: str, latest: dict[str, dict], history: dict[str, list[dict]]
+) -> tuple[str, dict[str, list[str]]]:
     """``text`` with every block rendered anew, and per differing block its diff lines."""
     lines = text.split("\n")
     diffs: dict[str, list[str]] = {}
@@ -571,11 +673,14 @@ def regenerate(text: str, where: str, latest: dict[str, dict], history: dict[str
     pos = 0
     for blk in find_blocks(lines, where):
         new = render(blk.name, latest, history)
-        old = lines[blk.begin + 1: blk.end]
+        old = lines[blk.begin + 1 : blk.end]
         if old != new:
-            diffs[blk.name] = [d for d in difflib.unified_diff(old, new, lineterm="", n=0)
-                               if d[:1] in "+-" and not d.startswith(("---", "+++"))]
-        out += lines[pos: blk.begin + 1] + new
+            diffs[blk.name] = [
+                d
+                for d in difflib.unified_diff(old, new, lineterm="", n=0)
+                if d[:1] in "+-" and not d.startswith(("---", "+++"))
+            ]
+        out += lines[pos : blk.begin + 1] + new
         pos = blk.end
     out += lines[pos:]
     return "\n".join(out), diffs
@@ -583,8 +688,11 @@ def regenerate(text: str, where: str, latest: dict[str, dict], history: dict[str
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true",
-                   help="rewrite nothing; exit 1 if a generated block differs from results/*/latest.json")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="rewrite nothing; exit 1 if a generated block differs from results/*/latest.json",
+    )
     p.add_argument("--root", type=Path, default=ROOT, help="repository root (documents and results/)")
     args = p.parse_args(argv)
     try:
@@ -599,8 +707,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.check:
                 for blk, d in diffs.items():
                     failed = True
-                    print(f"{doc}: block {blk!r} differs from what results/ gives "
-                          f"(run `python experiments/report.py`):", file=sys.stderr)
+                    print(
+                        f"{doc}: block {blk!r} differs from what results/ gives (run `python experiments/report.py`):",
+                        file=sys.stderr,
+                    )
                     for line in d[:40]:
                         print(f"    {line}", file=sys.stderr)
                     if len(d) > 40:
@@ -612,8 +722,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"report: error: {exc}", file=sys.stderr)
         return 2
     if args.check:
-        print("report: every generated block matches results/" if not failed else "report: check failed",
-              file=sys.stderr if failed else sys.stdout)
+        print(
+            "report: every generated block matches results/" if not failed else "report: check failed",
+            file=sys.stderr if failed else sys.stdout,
+        )
     return 1 if failed else 0
 
 

@@ -56,8 +56,11 @@ from _publish import publish, save_netcdf  # noqa: E402  (imported first: it rec
 
 PROBE_TAPS = (1, 2, 5, 10, 20, 50, 100)  #: delay-line lengths tried for the linear NARMA10 probe
 
-TARGETS = {"narma10_nrmse": ("<=", 0.20), "single_time_ratio_vs_reservoirpy": ("<=", 2.0),
-           "ensemble_time_ratio_vs_reservoirpy": ("<=", 0.3)}
+TARGETS = {
+    "narma10_nrmse": ("<=", 0.20),
+    "single_time_ratio_vs_reservoirpy": ("<=", 2.0),
+    "ensemble_time_ratio_vs_reservoirpy": ("<=", 0.3),
+}
 
 
 def delay_line(u: np.ndarray, taps: int) -> np.ndarray:
@@ -87,8 +90,8 @@ def linear_probe(u, y, n_train: int, n_val: int, washout: int, alphas, taps=(1,)
         X = delay_line(u, d)
         for a in alphas:
             ro = RidgeReadout(alpha=a).fit(X[washout:n_train], y[washout:n_train])
-            v = float(nrmse(y[n_train:n_train + n_val], ro.predict(X[n_train:n_train + n_val])))
-            t = float(nrmse(y[n_train + n_val:], ro.predict(X[n_train + n_val:])))
+            v = float(nrmse(y[n_train : n_train + n_val], ro.predict(X[n_train : n_train + n_val])))
+            t = float(nrmse(y[n_train + n_val :], ro.predict(X[n_train + n_val :])))
             if best is None or v < best[1]:
                 best = (t, v, int(d), float(a))
     return best
@@ -135,8 +138,13 @@ def main(argv: list[str] | None = None) -> dict:
     hyper = list(itertools.product(srs, ins, lrs))
     grid = [(h, a) for a in alphas for h in hyper]
     E = len(hyper)
-    params = ESNParams(n_units=N, spectral_radius=tuple(h[0] for h in hyper), input_scaling=tuple(h[1] for h in hyper),
-                       leak_rate=tuple(h[2] for h in hyper), bias_scaling=bias_scaling)
+    params = ESNParams(
+        n_units=N,
+        spectral_radius=tuple(h[0] for h in hyper),
+        input_scaling=tuple(h[1] for h in hyper),
+        leak_rate=tuple(h[2] for h in hyper),
+        bias_scaling=bias_scaling,
+    )
     W, W_in, b = esn_matrices(1, params, generator=[generator_from_seed(args.seed) for _ in range(E)])
 
     # ---- accuracy: ours (one ensemble call per ridge value) and reservoirpy (one model per point)
@@ -187,10 +195,16 @@ def main(argv: list[str] | None = None) -> dict:
     # ensemble: 32 members, different seeds and hyperparameters
     n_ens = 32
     rng = np.random.default_rng(args.seed + 1)
-    ens_params = ESNParams(n_units=N, spectral_radius=tuple(rng.uniform(0.7, 1.0, n_ens)),
-                           input_scaling=tuple(rng.uniform(0.05, 0.5, n_ens)),
-                           leak_rate=tuple(rng.choice([0.5, 1.0], n_ens)), bias_scaling=bias_scaling)
-    eW, eWin, eb = esn_matrices(1, ens_params, generator=[generator_from_seed(args.seed + 100 + k) for k in range(n_ens)])
+    ens_params = ESNParams(
+        n_units=N,
+        spectral_radius=tuple(rng.uniform(0.7, 1.0, n_ens)),
+        input_scaling=tuple(rng.uniform(0.05, 0.5, n_ens)),
+        leak_rate=tuple(rng.choice([0.5, 1.0], n_ens)),
+        bias_scaling=bias_scaling,
+    )
+    eW, eWin, eb = esn_matrices(
+        1, ens_params, generator=[generator_from_seed(args.seed + 100 + k) for k in range(n_ens)]
+    )
     ens = ESN(1, ens_params, W=eW, W_in=eWin, bias=eb, alpha=1e-6)
     eWcsr = [sps.csr_array(eW[k].numpy()) for k in range(n_ens)]
 
@@ -222,9 +236,15 @@ def main(argv: list[str] | None = None) -> dict:
             tb.append(t2 - t1)
             r.append((t1 - t0) / (t2 - t1))
             rc.append((c1 - c0) / (c2 - c1))
-        return {"ours_min": min(ta), "ours_median": statistics.median(ta), "rpy_min": min(tb),
-                "rpy_median": statistics.median(tb), "ratio_best": min(ta) / min(tb),
-                "ratio_median": statistics.median(r), "cpu_ratio_median": statistics.median(rc)}
+        return {
+            "ours_min": min(ta),
+            "ours_median": statistics.median(ta),
+            "rpy_min": min(tb),
+            "rpy_median": statistics.median(tb),
+            "ratio_best": min(ta) / min(tb),
+            "ratio_median": statistics.median(r),
+            "cpu_ratio_median": statistics.median(rc),
+        }
 
     reps_single, reps_ens = (3, 2) if args.quick else (11, 7)
     load_timing_start = os.getloadavg()[0]
@@ -244,7 +264,12 @@ def main(argv: list[str] | None = None) -> dict:
     d_ens = float(np.max(np.abs(nr_ens - np.array(nr_rpy))))
 
     # ---- memory capacity of the chosen reservoir (i.i.d. input U[-0.5, 0.5])
-    umc = torch.rand(6000 if not args.quick else 3000, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float64) - 0.5
+    umc = (
+        torch.rand(
+            6000 if not args.quick else 3000, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float64
+        )
+        - 0.5
+    )
     mc_esn = ESN(1, params.member(e_best), W=W[e_best], W_in=W_in[e_best], bias=b[e_best])
     max_delay = 300 if not args.quick else 100
     mc, mc_k = memory_capacity(mc_esn.run(umc), umc, max_delay=max_delay, washout=washout)
@@ -254,10 +279,12 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- raw-input probes for NARMA10 (same split, washout, ridge grid and selection rule)
     probe_nr, probe_val, _, probe_alpha = linear_probe(u, y, n_train, n_val, washout, alphas)
     dl_nr, dl_val, dl_taps, dl_alpha = linear_probe(u, y, n_train, n_val, washout, alphas, taps=PROBE_TAPS)
-    gain = {"narma10": float(probe_nr - ours_test[i_ours]),
-            "narma10_vs_delay_line": float(dl_nr - ours_test[i_ours]),
-            "narma10_reservoirpy": float(probe_nr - rpy_test[i_rpy]),
-            "memory_capacity": float(mc - mc_probe)}
+    gain = {
+        "narma10": float(probe_nr - ours_test[i_ours]),
+        "narma10_vs_delay_line": float(dl_nr - ours_test[i_ours]),
+        "narma10_reservoirpy": float(probe_nr - rpy_test[i_rpy]),
+        "memory_capacity": float(mc - mc_probe),
+    }
     not_better = [k for k, v in gain.items() if not v > 0]
 
     out = {
@@ -298,11 +325,25 @@ def main(argv: list[str] | None = None) -> dict:
         "grid_size": len(grid),
         "max_abs_nrmse_diff_same_point": float(np.max(np.abs(np.array(ours_test) - np.array(rpy_test)))),
         "ensemble_max_abs_nrmse_diff_vs_reservoirpy": d_ens,
-        "best_spectral_radius": best[0][0], "best_input_scaling": best[0][1], "best_leak_rate": best[0][2],
+        "best_spectral_radius": best[0][0],
+        "best_input_scaling": best[0][1],
+        "best_leak_rate": best[0][2],
         "best_alpha": best[1],
     }
-    _write(args.out, out, grid, ours_val, ours_test, rpy_val, rpy_test, y_te, ours_pred[(e_best, best[1])],
-           rpy_pred[(hyper.index(grid[i_rpy][0]), grid[i_rpy][1])], mc_k, bias_scaling)
+    _write(
+        args.out,
+        out,
+        grid,
+        ours_val,
+        ours_test,
+        rpy_val,
+        rpy_test,
+        y_te,
+        ours_pred[(e_best, best[1])],
+        rpy_pred[(hyper.index(grid[i_rpy][0]), grid[i_rpy][1])],
+        mc_k,
+        bias_scaling,
+    )
     publish("reservoir_bench", out, quick=args.quick)
     return out
 
@@ -320,14 +361,26 @@ def _write(out_dir, out, grid, ov, ot, rv, rt, y_te, p_ours, p_rpy, mc_k, bias_s
     one = {"units": "1"}
     ds = xr.Dataset(
         {
-            "nrmse_val": (("library", "grid_point"), np.array([ov, rv]), {**one, "long_name": "NARMA10 NRMSE on validation steps"}),
-            "nrmse_test": (("library", "grid_point"), np.array([ot, rt]), {**one, "long_name": "NARMA10 NRMSE on test steps"}),
+            "nrmse_val": (
+                ("library", "grid_point"),
+                np.array([ov, rv]),
+                {**one, "long_name": "NARMA10 NRMSE on validation steps"},
+            ),
+            "nrmse_test": (
+                ("library", "grid_point"),
+                np.array([ot, rt]),
+                {**one, "long_name": "NARMA10 NRMSE on test steps"},
+            ),
             "spectral_radius": ("grid_point", [h[0] for h, _ in grid], {**one, "long_name": "spectral radius of W"}),
             "input_scaling": ("grid_point", [h[1] for h, _ in grid], {**one, "long_name": "input scaling"}),
             "leak_rate": ("grid_point", [h[2] for h, _ in grid], {**one, "long_name": "leak rate"}),
             "ridge": ("grid_point", [a for _, a in grid], {**one, "long_name": "ridge penalty"}),
             "target": ("step", y_te, {**one, "long_name": "NARMA10 target (test)"}),
-            "prediction": (("library", "step"), np.stack([p_ours, p_rpy]), {**one, "long_name": "prediction of the best model (test)"}),
+            "prediction": (
+                ("library", "step"),
+                np.stack([p_ours, p_rpy]),
+                {**one, "long_name": "prediction of the best model (test)"},
+            ),
             "mc_k": ("delay", mc_k, {**one, "long_name": "squared correlation of delayed-input recall"}),
         },
         coords={
@@ -352,27 +405,42 @@ def _write(out_dir, out, grid, ov, ot, rv, rt, y_te, p_ours, p_rpy, mc_k, bias_s
     fig.tight_layout()
     fig.savefig(out_dir / "reservoir_bench.png", dpi=110)
     plt.close(fig)
-    lines = ["# reservoir_bench", "", "## Reservoir vs its raw-input probe", "",
-             "Probe = the same ridge readout and selection on the raw input, no reservoir (NARMA10: u(t); delay "
-             f"line: u(t..t-d+1), d = {out['delay_line_probe_taps']} picked on validation).", "",
-             "| task | reservoir | raw-input probe | gain (> 0: reservoir better) |", "|---|---|---|---|",
-             f"| NARMA10 NRMSE, physnn ESN | {out['narma10_nrmse']:.4f} | {out['narma10_probe_nrmse']:.4f} | "
-             f"{out['reservoir_gain_over_probe']['narma10']:+.4f} |",
-             f"| NARMA10 NRMSE, physnn ESN vs delay-line probe | {out['narma10_nrmse']:.4f} | "
-             f"{out['narma10_delay_line_probe_nrmse']:.4f} | {out['reservoir_gain_over_probe']['narma10_vs_delay_line']:+.4f} |",
-             f"| NARMA10 NRMSE, reservoirpy ESN | {out['reservoirpy_narma10_nrmse']:.4f} | "
-             f"{out['reservoirpy_narma10_probe_nrmse']:.4f} | {out['reservoir_gain_over_probe']['narma10_reservoirpy']:+.4f} |",
-             f"| memory capacity | {out['memory_capacity']:.2f} | {out['memory_capacity_probe']:.2f} | "
-             f"{out['reservoir_gain_over_probe']['memory_capacity']:+.2f} |", ""]
+    lines = [
+        "# reservoir_bench",
+        "",
+        "## Reservoir vs its raw-input probe",
+        "",
+        "Probe = the same ridge readout and selection on the raw input, no reservoir (NARMA10: u(t); delay "
+        f"line: u(t..t-d+1), d = {out['delay_line_probe_taps']} picked on validation).",
+        "",
+        "| task | reservoir | raw-input probe | gain (> 0: reservoir better) |",
+        "|---|---|---|---|",
+        f"| NARMA10 NRMSE, physnn ESN | {out['narma10_nrmse']:.4f} | {out['narma10_probe_nrmse']:.4f} | "
+        f"{out['reservoir_gain_over_probe']['narma10']:+.4f} |",
+        f"| NARMA10 NRMSE, physnn ESN vs delay-line probe | {out['narma10_nrmse']:.4f} | "
+        f"{out['narma10_delay_line_probe_nrmse']:.4f} | {out['reservoir_gain_over_probe']['narma10_vs_delay_line']:+.4f} |",
+        f"| NARMA10 NRMSE, reservoirpy ESN | {out['reservoirpy_narma10_nrmse']:.4f} | "
+        f"{out['reservoirpy_narma10_probe_nrmse']:.4f} | {out['reservoir_gain_over_probe']['narma10_reservoirpy']:+.4f} |",
+        f"| memory capacity | {out['memory_capacity']:.2f} | {out['memory_capacity_probe']:.2f} | "
+        f"{out['reservoir_gain_over_probe']['memory_capacity']:+.2f} |",
+        "",
+    ]
     nb = out["reservoir_not_better_than_probe"]
-    lines += [("**The reservoir does not beat its raw-input probe** on: " + ", ".join(nb) + ".") if nb
-              else "The reservoir beats its raw-input probes on every task.", "",
-              "| figure | value | target |", "|---|---|---|"]
+    lines += [
+        ("**The reservoir does not beat its raw-input probe** on: " + ", ".join(nb) + ".")
+        if nb
+        else "The reservoir beats its raw-input probes on every task.",
+        "",
+        "| figure | value | target |",
+        "|---|---|---|",
+    ]
     for k, v in out.items():
         t = TARGETS.get(k)
         if isinstance(v, (dict, list)):
             continue
-        lines.append(f"| {k} | {v:.4g} | {t[0] + ' ' + str(t[1]) if t else ''} |" if isinstance(v, float) else f"| {k} | {v} | |")
+        lines.append(
+            f"| {k} | {v:.4g} | {t[0] + ' ' + str(t[1]) if t else ''} |" if isinstance(v, float) else f"| {k} | {v} | |"
+        )
     (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
 
 

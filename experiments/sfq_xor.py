@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # experiments/_publish.py, also when loaded by path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/_publish.py, also when loaded by path
 from _publish import publish, save_netcdf  # noqa: E402
 
 XOR_IN = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
@@ -124,8 +124,10 @@ def iris_task(curves, seed, quick):
             if clamp:
                 clamp()
         with torch.no_grad():
-            return (float((fwd(Ptr).argmax(1) == ttr).double().mean()),
-                    float((fwd(Pte).argmax(1) == tte).double().mean()))
+            return (
+                float((fwd(Ptr).argmax(1) == ttr).double().mean()),
+                float((fwd(Pte).argmax(1) == tte).double().mean()),
+            )
 
     from physnn.sfq.train import random_layer
 
@@ -150,9 +152,16 @@ def iris_task(curves, seed, quick):
         return (h[:, C2] * W2).sum(-1) + b2
 
     tr_f, acc_f = fit([W1, b1, W2, b2], ffwd, 0.05)
-    return {"task": "iris", "task_acc": acc, "task_acc_window64": accw, "task_acc_float": acc_f,
-            "task_train_acc": tr, "task_train_acc_float": tr_f,
-            "hidden": H, "n_test": len(yte)}
+    return {
+        "task": "iris",
+        "task_acc": acc,
+        "task_acc_window64": accw,
+        "task_acc_float": acc_f,
+        "task_train_acc": tr,
+        "task_train_acc_float": tr_f,
+        "hidden": H,
+        "n_test": len(yte),
+    }
 
 
 def main():
@@ -171,8 +180,18 @@ def main():
     import xarray as xr
 
     from physnn.random import generator_from_seed
-    from physnn.sfq import (TIMING, energy_latency, load_transfer, merger_splitter_check, network_spec,
-                            neuron_rate_curve, save_transfer, simulate_network, synapse_scurve, wilson_interval)
+    from physnn.sfq import (
+        TIMING,
+        energy_latency,
+        load_transfer,
+        merger_splitter_check,
+        network_spec,
+        neuron_rate_curve,
+        save_transfer,
+        simulate_network,
+        synapse_scurve,
+        wilson_interval,
+    )
     from physnn.sfq.build import characterise_cells
     from physnn.sfq.transfer import default_transfer_path
 
@@ -187,8 +206,9 @@ def main():
         tc, dss = characterise_cells(generator=g)
         from physnn.sfq import TransferCurves
 
-        tc = TransferCurves(synapse=tc.synapse, neurons=tc.neurons, contexts=tc.contexts,
-                            provenance={**tc.provenance, "seed": a.seed})
+        tc = TransferCurves(
+            synapse=tc.synapse, neurons=tc.neurons, contexts=tc.contexts, provenance={**tc.provenance, "seed": a.seed}
+        )
         save_transfer(tc, default_transfer_path())
         for k, v in dss.items():
             save_netcdf(v, out / f"characterisation_{k}.nc")
@@ -204,12 +224,20 @@ def main():
     res["synapse_i50_A"] = i50
     res["synapse_width_10_90_A"] = 2 * np.log(9) * s_syn
     fitp = 1 / (1 + np.exp(-(sc["bias"].values - i50) / s_syn))
-    res["synapse_fit_inside_ci_frac"] = float(np.mean((fitp >= sc["ci_low"].values - 1e-9) & (fitp <= sc["ci_high"].values + 1e-9)))
+    res["synapse_fit_inside_ci_frac"] = float(
+        np.mean((fitp >= sc["ci_low"].values - 1e-9) & (fitp <= sc["ci_high"].values + 1e-9))
+    )
     ms = merger_splitter_check(ensemble=32 if a.quick else 64, generator=g)
     save_netcdf(ms, out / "merger_splitter.nc")
     res["merger_splitter_p_correct_min"] = float(ms["p_correct"].min())
-    rc = neuron_rate_curve([0.0, 0.25, 0.5, 0.75, 1.0], [60e-6, 150e-6] if a.quick else [60e-6, 120e-6, 180e-6],
-                           fan_in=2, slots=24 if a.quick else 48, ensemble=8 if a.quick else 16, generator=g)
+    rc = neuron_rate_curve(
+        [0.0, 0.25, 0.5, 0.75, 1.0],
+        [60e-6, 150e-6] if a.quick else [60e-6, 120e-6, 180e-6],
+        fan_in=2,
+        slots=24 if a.quick else 48,
+        ensemble=8 if a.quick else 16,
+        generator=g,
+    )
     save_netcdf(rc, out / "neuron_rate_curve.nc")
     # network-level prediction for the same drawn input pulses: mean over slots of G_pattern(bias)
     pat = (rc["input_patterns"].values * (2 ** np.arange(rc.sizes["line"]))[None, :, None]).sum(1)  # (prob, slot)
@@ -282,7 +310,9 @@ def main():
     los, his = wilson_interval(ks, n)
     res["stochastic_network_rates_hz"] = (p_net_s * TIMING.clock_hz).tolist()
     res["stochastic_circuit_rates_hz"] = (p_circ_s * TIMING.clock_hz).tolist()
-    res["stochastic_circuit_ci_hz"] = [[float(a_ * TIMING.clock_hz), float(b_ * TIMING.clock_hz)] for a_, b_ in zip(los, his)]
+    res["stochastic_circuit_ci_hz"] = [
+        [float(a_ * TIMING.clock_hz), float(b_ * TIMING.clock_hz)] for a_, b_ in zip(los, his)
+    ]
     res["stochastic_network_rate_inside_circuit_ci"] = int(np.sum((p_net_s >= los) & (p_net_s <= his)))
     el = energy_latency(cds, info, slots_per_inference=32, n_slots=len(seq))
     res.update({k_: v for k_, v in el.items()})
@@ -303,17 +333,31 @@ def main():
     ax[0].set(xlabel="synapse gate bias (uA)", ylabel="pass probability", title="stochastic synapse")
     ax[0].legend()
     for bi in range(rc.sizes["bias"]):
-        ax[1].errorbar(rc["input_rate"] / 1e9, rc["output_rate"].isel(bias=bi) / 1e9,
-                       yerr=np.clip([(rc["output_rate"] - rc["ci_low"]).isel(bias=bi).values / 1e9,
-                                     (rc["ci_high"] - rc["output_rate"]).isel(bias=bi).values / 1e9], 0, None),
-                       marker="o", label=f"bias {float(rc['bias'][bi]) * 1e6:.0f} uA")
+        ax[1].errorbar(
+            rc["input_rate"] / 1e9,
+            rc["output_rate"].isel(bias=bi) / 1e9,
+            yerr=np.clip(
+                [
+                    (rc["output_rate"] - rc["ci_low"]).isel(bias=bi).values / 1e9,
+                    (rc["ci_high"] - rc["output_rate"]).isel(bias=bi).values / 1e9,
+                ],
+                0,
+                None,
+            ),
+            marker="o",
+            label=f"bias {float(rc['bias'][bi]) * 1e6:.0f} uA",
+        )
     ax[1].set(xlabel="input rate per line (GHz)", ylabel="output rate (GHz)", title="neuron (fan-in 2)")
     ax[1].legend()
     xx = np.arange(4)
     ax[2].bar(xx - 0.2, p_net * TIMING.clock_hz / 1e9, 0.4, label="network level")
-    ax[2].bar(xx + 0.2, p_circ * TIMING.clock_hz / 1e9, 0.4,
-              yerr=np.clip([(p_circ - lo) * TIMING.clock_hz / 1e9, (hi - p_circ) * TIMING.clock_hz / 1e9], 0, None),
-              label="circuit level, 4.2 K")
+    ax[2].bar(
+        xx + 0.2,
+        p_circ * TIMING.clock_hz / 1e9,
+        0.4,
+        yerr=np.clip([(p_circ - lo) * TIMING.clock_hz / 1e9, (hi - p_circ) * TIMING.clock_hz / 1e9], 0, None),
+        label="circuit level, 4.2 K",
+    )
     ax[2].set_xticks(xx, ["00", "01", "10", "11"])
     ax[2].set(ylabel="output rate (GHz)", title="XOR")
     ax[2].legend()
@@ -330,14 +374,32 @@ def main():
         f"- network rates (GHz) {np.round(p_net * 5, 3).tolist()}, circuit {np.round(p_circ * 5, 3).tolist()}\n"
         f"- energy per inference {res['energy_per_inference_J']:.3g} J (dynamic only "
         f"{res['energy_per_inference_dynamic_J']:.3g} J), latency {res['latency_s'] * 1e9:.2f} ns\n"
-        f"- iris: SFQ {res['task_acc']:.3f}, float {res['task_acc_float']:.3f}\n")
-    save_netcdf(xr.Dataset({"network_rate": ("xor_input", p_net * TIMING.clock_hz), "circuit_rate": ("xor_input", p_circ * TIMING.clock_hz),
-                "circuit_ci_low": ("xor_input", lo * TIMING.clock_hz), "circuit_ci_high": ("xor_input", hi * TIMING.clock_hz)},
-               coords={"xor_input": ["00", "01", "10", "11"]}).assign_attrs(units="Hz"), out / "xor_rates.nc")
-    keys = ["circuit_correct", "network_correct", "bias_margin_pct", "rate_gap", "energy_per_inference_J", "latency_s",
-            "task_acc", "task_acc_float"]
+        f"- iris: SFQ {res['task_acc']:.3f}, float {res['task_acc_float']:.3f}\n"
+    )
+    save_netcdf(
+        xr.Dataset(
+            {
+                "network_rate": ("xor_input", p_net * TIMING.clock_hz),
+                "circuit_rate": ("xor_input", p_circ * TIMING.clock_hz),
+                "circuit_ci_low": ("xor_input", lo * TIMING.clock_hz),
+                "circuit_ci_high": ("xor_input", hi * TIMING.clock_hz),
+            },
+            coords={"xor_input": ["00", "01", "10", "11"]},
+        ).assign_attrs(units="Hz"),
+        out / "xor_rates.nc",
+    )
+    keys = [
+        "circuit_correct",
+        "network_correct",
+        "bias_margin_pct",
+        "rate_gap",
+        "energy_per_inference_J",
+        "latency_s",
+        "task_acc",
+        "task_acc_float",
+    ]
     res = {**{k_: res[k_] for k_ in keys}, **{k_: v for k_, v in res.items() if k_ not in keys}}
-    publish("sfq_xor", json.loads(json.dumps(res, default=float)), quick=a.quick)   # numpy scalars -> JSON numbers
+    publish("sfq_xor", json.loads(json.dumps(res, default=float)), quick=a.quick)  # numpy scalars -> JSON numbers
 
 
 if __name__ == "__main__":

@@ -73,16 +73,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import interleaved  # noqa: E402
 
 from physnn.crossbar import AnalogLinear, CrossbarConfig  # noqa: E402
-from physnn.crossbar.update import (AnalogSGD, DeterministicPulses, MixedPrecision,  # noqa: E402
-                                    SoftBounds, TikiTakaV2)
+from physnn.crossbar.update import (
+    AnalogSGD,
+    DeterministicPulses,
+    MixedPrecision,  # noqa: E402
+    SoftBounds,
+    TikiTakaV2,
+)
 from physnn.data.digits import build_digits  # noqa: E402
 from physnn.data.mnist1d import build_mnist1d  # noqa: E402
 
 QUICK = "--quick" in sys.argv[1:]
 SEED = 0
 #: hyperparameter grids, chosen on validation: the lr; for Tiki-Taka (lr of A, transfer_lr)
-LRS = {"float_sgd": (0.05, 0.1, 0.2, 0.5), "analog_sgd": (0.1, 0.2, 0.5),
-       "tiki_taka": ((3.0, 0.003), (10.0, 0.003), (3.0, 0.01)), "mixed_precision": (0.1, 0.2, 0.5)}
+LRS = {
+    "float_sgd": (0.05, 0.1, 0.2, 0.5),
+    "analog_sgd": (0.1, 0.2, 0.5),
+    "tiki_taka": ((3.0, 0.003), (10.0, 0.003), (3.0, 0.01)),
+    "mixed_precision": (0.1, 0.2, 0.5),
+}
 if QUICK:
     LRS = {k: v[-1:] for k, v in LRS.items()}
 EPOCHS = {"digits": 3 if QUICK else 25, "mnist1d": 2 if QUICK else 20}
@@ -116,8 +125,17 @@ PHYLL_PHYSICAL, PHYLL_HIDDEN = 128, 64
 
 
 def device(asym: float, states: int = 1000) -> SoftBounds:
-    return SoftBounds(dw_min=2.0 / states, up_down=asym, w_min=-1.0, w_max=1.0, dw_min_dtod=0.1,
-                      up_down_dtod=0.01, w_max_dtod=0.05, w_min_dtod=0.05, dw_min_std=0.3)
+    return SoftBounds(
+        dw_min=2.0 / states,
+        up_down=asym,
+        w_min=-1.0,
+        w_max=1.0,
+        dw_min_dtod=0.1,
+        up_down_dtod=0.01,
+        w_max_dtod=0.05,
+        w_min_dtod=0.05,
+        dw_min_std=0.3,
+    )
 
 
 def standardise(split):
@@ -129,7 +147,7 @@ def init_weights(n_in: int, n_hidden: int, seed: int):
     g = torch.Generator().manual_seed(seed)
     l1, l2 = torch.nn.Linear(n_in, n_hidden), torch.nn.Linear(n_hidden, 10)
     for l in (l1, l2):
-        b = 1.0 / l.in_features ** 0.5
+        b = 1.0 / l.in_features**0.5
         with torch.no_grad():
             l.weight.uniform_(-b, b, generator=g)
             l.bias.zero_()
@@ -138,7 +156,7 @@ def init_weights(n_in: int, n_hidden: int, seed: int):
 
 def batches(n: int, epoch: int, seed: int):
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-    return [perm[i:i + BATCH] for i in range(0, n, BATCH)]
+    return [perm[i : i + BATCH] for i in range(0, n, BATCH)]
 
 
 def accuracy(fwd, x, y) -> float:
@@ -168,7 +186,7 @@ def train_analog(split, hidden, lr, epochs, seed, method, dev):
     cfg = CrossbarConfig.ideal(w_max=1.0, update=dev)
     gen = torch.Generator().manual_seed(seed + 17)
     layers = []
-    for f in (f1, f2):                         # weights and bias on the array: (out, in + 1)
+    for f in (f1, f2):  # weights and bias on the array: (out, in + 1)
         l = AnalogLinear(f.in_features + 1, f.out_features, bias=False, config=cfg, generator=gen).eval()
         with torch.no_grad():
             l.weight.copy_(torch.cat((f.weight, f.bias[:, None]), 1))
@@ -216,8 +234,16 @@ def select_and_test(split, name, method, dev, log):
         t0 = time.perf_counter()
         fwd, _ = run(val, name, method, lr, EPOCHS[name], dev)
         acc = accuracy(fwd, val.x_test, val.y_test)
-        log.append({"dataset": name, "method": method, "asym": None if dev is None else dev.up_down, "lr": lr,
-                    "val_acc": round(acc, 4), "s": round(time.perf_counter() - t0, 1)})
+        log.append(
+            {
+                "dataset": name,
+                "method": method,
+                "asym": None if dev is None else dev.up_down,
+                "lr": lr,
+                "val_acc": round(acc, 4),
+                "s": round(time.perf_counter() - t0, 1),
+            }
+        )
         print(log[-1], flush=True)
         if best is None or acc > best[0]:
             best = (acc, lr)
@@ -225,16 +251,28 @@ def select_and_test(split, name, method, dev, log):
     fwd, info = run(split, name, method, best[1], EPOCHS[name], dev)
     wall = time.perf_counter() - t0
     test = accuracy(fwd, split.x_test, split.y_test)
-    return {"test_acc": round(test, 4), "lr": best[1], "val_acc": round(best[0], 4), "wall_time_s": round(wall, 2),
-            **info}
+    return {
+        "test_acc": round(test, 4),
+        "lr": best[1],
+        "val_acc": round(best[0], 4),
+        "wall_time_s": round(wall, 2),
+        **info,
+    }
 
 
 def model_free(digits, method: str, write: str, log: list) -> dict:
     """SPSA or PAT on a crossbar system with ideal or pulsed writes (see the module doc)."""
     import math
 
-    from physnn.training import (AnalogLinearSystem, IdealWrite, PhysicsAwareTrainer, PulsedWrite, WriteVerify,
-                                 ZerothOrderTrainer, fit)
+    from physnn.training import (
+        AnalogLinearSystem,
+        IdealWrite,
+        PhysicsAwareTrainer,
+        PulsedWrite,
+        WriteVerify,
+        ZerothOrderTrainer,
+        fit,
+    )
     from physnn.training import accuracy as sys_accuracy
 
     dev = digits.validation_split(0.2, generator=torch.Generator().manual_seed(SEED))
@@ -242,27 +280,49 @@ def model_free(digits, method: str, write: str, log: list) -> dict:
     runs = []
     for hp in MF_GRID[method]:
         rule = DeterministicPulses(stochastic_rounding=True)
-        w = (IdealWrite() if write == "ideal" else PulsedWrite(update=device(0.0), rule=rule) if write == "pulsed"
-             else PulsedWrite(update=device(0.0), rule=rule, verify=WriteVerify(**VERIFY)))
-        sy = AnalogLinearSystem(digits.n_features, MF_HIDDEN, config=CrossbarConfig.ideal(w_max=1.0), write=w,
-                                generator=torch.Generator().manual_seed(SEED + 23))
-        tr = (ZerothOrderTrainer("spsa", a=hp["a"], c=0.01, A=0.1 * steps) if method == "spsa"
-              else PhysicsAwareTrainer(lr=hp["lr"]))
+        w = (
+            IdealWrite()
+            if write == "ideal"
+            else PulsedWrite(update=device(0.0), rule=rule)
+            if write == "pulsed"
+            else PulsedWrite(update=device(0.0), rule=rule, verify=WriteVerify(**VERIFY))
+        )
+        sy = AnalogLinearSystem(
+            digits.n_features,
+            MF_HIDDEN,
+            config=CrossbarConfig.ideal(w_max=1.0),
+            write=w,
+            generator=torch.Generator().manual_seed(SEED + 23),
+        )
+        tr = (
+            ZerothOrderTrainer("spsa", a=hp["a"], c=0.01, A=0.1 * steps)
+            if method == "spsa"
+            else PhysicsAwareTrainer(lr=hp["lr"])
+        )
         t0 = time.perf_counter()
         h = fit(sy, dev, trainer=tr, epochs=MF_EPOCHS, batch_size=MF_BATCH, seed=SEED, progress=False)
         wall = time.perf_counter() - t0
         val = float(h.test_accuracy.values[-1])
-        log.append({"dataset": "digits", "method": method, "write": write, **hp, "val_acc": round(val, 4),
-                    "s": round(wall, 1)})
+        log.append(
+            {"dataset": "digits", "method": method, "write": write, **hp, "val_acc": round(val, 4), "s": round(wall, 1)}
+        )
         print(log[-1], flush=True)
         runs.append((val, hp, tr, sy, h, wall))
-    val, hp, tr, sy, h, wall = max(runs, key=lambda r: r[0])       # ties: the first
-    err = (sy.written_weight.flatten() - sy.parameters.clip(tr.theta)).abs()     # held vs requested, end of training
+    val, hp, tr, sy, h, wall = max(runs, key=lambda r: r[0])  # ties: the first
+    err = (sy.written_weight.flatten() - sy.parameters.clip(tr.theta)).abs()  # held vs requested, end of training
     test = sys_accuracy(tr, sy, digits.x_test, digits.y_test)
-    return {"test_acc": round(test, 4), "hp": hp, "val_acc": round(val, 4), "wall_time_s": round(wall, 2),
-            "writes": int(sy.writes), "queries": int(h.queries.values[-1]),
-            "pulses_per_device": round(sy.pulses_per_device, 1), "verify_reads": int(sy.verify_reads),
-            "weight_error_mean": round(float(err.mean()), 5), "weight_error_max": round(float(err.max()), 5)}
+    return {
+        "test_acc": round(test, 4),
+        "hp": hp,
+        "val_acc": round(val, 4),
+        "wall_time_s": round(wall, 2),
+        "writes": int(sy.writes),
+        "queries": int(h.queries.values[-1]),
+        "pulses_per_device": round(sy.pulses_per_device, 1),
+        "verify_reads": int(sy.verify_reads),
+        "weight_error_mean": round(float(err.mean()), 5),
+        "weight_error_max": round(float(err.max()), 5),
+    }
 
 
 def frozen_readout(digits) -> float:
@@ -271,8 +331,12 @@ def frozen_readout(digits) -> float:
     from physnn.training import accuracy as sys_accuracy
 
     dev = digits.validation_split(0.2, generator=torch.Generator().manual_seed(SEED))
-    sy = AnalogLinearSystem(digits.n_features, MF_HIDDEN, config=CrossbarConfig.ideal(w_max=1.0),
-                            generator=torch.Generator().manual_seed(SEED + 23))
+    sy = AnalogLinearSystem(
+        digits.n_features,
+        MF_HIDDEN,
+        config=CrossbarConfig.ideal(w_max=1.0),
+        generator=torch.Generator().manual_seed(SEED + 23),
+    )
     tr = FrozenReadoutTrainer()
     fit(sy, dev, trainer=tr, epochs=MF_EPOCHS, batch_size=MF_BATCH, seed=SEED, progress=False)
     return round(sys_accuracy(tr, sy, digits.x_test, digits.y_test), 4)
@@ -288,25 +352,43 @@ def phyll(digits, layers: str, log: list) -> dict:
     C = digits.n_classes
     runs = []
     for lr in PHYLL_GRID[layers]:
-        ins = None if layers == "digital" else PulsedLayers(config=CrossbarConfig.ideal(w_max=1.0, update=device(0.0)),
-                                                            lr=lr)
-        sy = AnalogLinearSystem(digits.n_features + C, PHYLL_PHYSICAL, config=CrossbarConfig.ideal(w_max=1.0),
-                                generator=torch.Generator().manual_seed(SEED + 29))
+        ins = (
+            None
+            if layers == "digital"
+            else PulsedLayers(config=CrossbarConfig.ideal(w_max=1.0, update=device(0.0)), lr=lr)
+        )
+        sy = AnalogLinearSystem(
+            digits.n_features + C,
+            PHYLL_PHYSICAL,
+            config=CrossbarConfig.ideal(w_max=1.0),
+            generator=torch.Generator().manual_seed(SEED + 29),
+        )
         tr = PhyLLTrainer(hidden=PHYLL_HIDDEN, epochs_per_block=PHYLL_EPOCHS, lr=lr, in_situ=ins)
         t0 = time.perf_counter()
         h = fit(sy, dev, trainer=tr, epochs=PHYLL_EPOCHS, batch_size=BATCH, seed=SEED, progress=False)
         wall = time.perf_counter() - t0
         val = float(h.test_accuracy.values[-1])
-        log.append({"dataset": "digits", "method": "phyll", "layers": layers, "lr": lr, "val_acc": round(val, 4),
-                    "s": round(wall, 1)})
+        log.append(
+            {
+                "dataset": "digits",
+                "method": "phyll",
+                "layers": layers,
+                "lr": lr,
+                "val_acc": round(val, 4),
+                "s": round(wall, 1),
+            }
+        )
         print(log[-1], flush=True)
         runs.append((val, lr, tr, sy, h, wall))
     val, lr, tr, sy, h, wall = max(runs, key=lambda r: r[0])
     test = sys_accuracy(tr, sy, digits.x_test, digits.y_test)
     out = {"test_acc": round(test, 4), "lr": lr, "val_acc": round(val, 4), "wall_time_s": round(wall, 2)}
     if tr.xbar is not None:
-        out.update(layer_pulses=int(h.layer_pulses.values[-1]), layer_writes=int(h.layer_writes.values[-1]),
-                   layer_pulses_per_device=round(tr.xbar.pulses_per_device(), 1))
+        out.update(
+            layer_pulses=int(h.layer_pulses.values[-1]),
+            layer_writes=int(h.layer_writes.values[-1]),
+            layer_pulses_per_device=round(tr.xbar.pulses_per_device(), 1),
+        )
     return out
 
 
@@ -324,8 +406,10 @@ def figure(acc_by_asym: dict) -> str:
     keys = sorted(acc_by_asym, key=lambda k: int(k[4:]))
     rules = sorted({m for v in acc_by_asym.values() for m in v})
     acc = np.array([[acc_by_asym[k].get(m, np.nan) or np.nan for k in keys] for m in rules], dtype=float)
-    ds = xr.Dataset({"accuracy_mean": (("rule", "asymmetry"), acc)},
-                    coords={"rule": ("rule", rules), "asymmetry": ("asymmetry", [int(k[4:]) for k in keys])})
+    ds = xr.Dataset(
+        {"accuracy_mean": (("rule", "asymmetry"), acc)},
+        coords={"rule": ("rule", rules), "asymmetry": ("asymmetry", [int(k[4:]) for k in keys])},
+    )
     ds["accuracy_mean"].attrs.update(units="1", long_name="MNIST-1D test accuracy")
     ds["asymmetry"].attrs.update(units="%", long_name="up/down asymmetry of the soft-bounds devices")
     ds["rule"].attrs.update(units="1", long_name="rule")
@@ -363,7 +447,7 @@ def time_update_ratio(repeats: int = 30) -> dict:
         z.square().mean().backward()
         sgd.step([z.grad.T @ x])
 
-    tf, ta = interleaved(float_step, analog_step, repeats=repeats, warmup=5)   # side by side
+    tf, ta = interleaved(float_step, analog_step, repeats=repeats, warmup=5)  # side by side
     f, a = statistics.median(tf), statistics.median(ta)
     return {"float_step_ms": round(f * 1e3, 3), "insitu_step_ms": round(a * 1e3, 3), "update_ratio": round(a / f, 3)}
 
@@ -375,7 +459,7 @@ def main() -> dict:
     log: list = []
     timing = time_update_ratio(10 if QUICK else 40)
     print(timing, flush=True)
-    torch.set_num_threads(1)     # training: small layers; 1 thread is faster than 2 on a shared machine
+    torch.set_num_threads(1)  # training: small layers; 1 thread is faster than 2 on a shared machine
     digits = standardise(build_digits(SEED))
     mnist1d = standardise(build_mnist1d())
     if QUICK:
@@ -384,7 +468,7 @@ def main() -> dict:
     methods = ("float_sgd", "analog_sgd", "tiki_taka", "mixed_precision")
     for m in methods:
         res["digits"][m] = select_and_test(digits, "digits", m, device(0.0), log)
-    for asym in ((0.3,) if QUICK else (0.0, 0.1, 0.3)):
+    for asym in (0.3,) if QUICK else (0.0, 0.1, 0.3):
         key = f"asym{round(asym * 100)}"
         res["mnist1d"][key] = {}
         for m in ("float_sgd", "analog_sgd", "tiki_taka"):
@@ -397,8 +481,10 @@ def main() -> dict:
             res["mnist1d"][key]["float_sgd"] = res["mnist1d"]["asym0"]["float_sgd"]
     by_states: dict = {}
     for n in STATES:
-        by_states[n] = {m: select_and_test(digits, "digits", m, device(0.0, n), log)
-                        for m in ("analog_sgd", "tiki_taka", "mixed_precision")}
+        by_states[n] = {
+            m: select_and_test(digits, "digits", m, device(0.0, n), log)
+            for m in ("analog_sgd", "tiki_taka", "mixed_precision")
+        }
     by_states[1000] = {m: res["digits"][m] for m in ("analog_sgd", "tiki_taka", "mixed_precision")}
     torch.set_num_threads(1)
     digits_raw = build_digits(SEED)
@@ -420,39 +506,54 @@ def main() -> dict:
         "tiki_taka_a_pulses_per_device": res["digits"]["tiki_taka"].get("a_pulses_per_device"),
         "update_ratio": timing["update_ratio"],
         "update_timing_ms": {k: timing[k] for k in ("float_step_ms", "insitu_step_ms")},
-        "chosen_lr": {"digits": {m: res["digits"][m]["lr"] for m in methods},
-                      "mnist1d": {k: {m: v[m]["lr"] for m in v} for k, v in res["mnist1d"].items()}},
+        "chosen_lr": {
+            "digits": {m: res["digits"][m]["lr"] for m in methods},
+            "mnist1d": {k: {m: v[m]["lr"] for m in v} for k, v in res["mnist1d"].items()},
+        },
         "digits_acc_by_states": {str(n): {m: v[m]["test_acc"] for m in v} for n, v in sorted(by_states.items())},
-        "pulses_per_device_by_states": {str(n): {m: v[m]["pulses_per_device"] for m in v}
-                                        for n, v in sorted(by_states.items())},
-        "spsa_pulsed_acc": mf[("spsa", "verified")]["test_acc"], "spsa_ideal_acc": mf[("spsa", "ideal")]["test_acc"],
+        "pulses_per_device_by_states": {
+            str(n): {m: v[m]["pulses_per_device"] for m in v} for n, v in sorted(by_states.items())
+        },
+        "spsa_pulsed_acc": mf[("spsa", "verified")]["test_acc"],
+        "spsa_ideal_acc": mf[("spsa", "ideal")]["test_acc"],
         "spsa_pulsed_write": f"PulsedWrite + WriteVerify({VERIFY}) (closed loop)",
         "spsa_open_loop_acc": mf[("spsa", "pulsed")]["test_acc"],
-        "spsa_verify_reads_per_write": round(mf[("spsa", "verified")]["verify_reads"]
-                                             / max(1, mf[("spsa", "verified")]["writes"] - 1), 3),
+        "spsa_verify_reads_per_write": round(
+            mf[("spsa", "verified")]["verify_reads"] / max(1, mf[("spsa", "verified")]["writes"] - 1), 3
+        ),
         "frozen_readout_acc": frozen,
-        "phyll_pulsed_acc": ph["pulsed"]["test_acc"], "phyll_digital_acc": ph["digital"]["test_acc"],
+        "phyll_pulsed_acc": ph["pulsed"]["test_acc"],
+        "phyll_digital_acc": ph["digital"]["test_acc"],
         "phyll": ph,
-        "pat_pulsed_acc": mf[("pat", "pulsed")]["test_acc"], "pat_ideal_acc": mf[("pat", "ideal")]["test_acc"],
+        "pat_pulsed_acc": mf[("pat", "pulsed")]["test_acc"],
+        "pat_ideal_acc": mf[("pat", "ideal")]["test_acc"],
         "model_free": {f"{m}_{w}": v for (m, w), v in mf.items()},
-        "wall_time_s_by_run": {"digits": {m: res["digits"][m]["wall_time_s"] for m in methods},
-                               "mnist1d_asym30": {m: a30[m]["wall_time_s"] for m in a30},
-                               "model_free": {f"{m}_{w}": v["wall_time_s"] for (m, w), v in mf.items()},
-                               "phyll": {k: v["wall_time_s"] for k, v in ph.items()}},
+        "wall_time_s_by_run": {
+            "digits": {m: res["digits"][m]["wall_time_s"] for m in methods},
+            "mnist1d_asym30": {m: a30[m]["wall_time_s"] for m in a30},
+            "model_free": {f"{m}_{w}": v["wall_time_s"] for (m, w), v in mf.items()},
+            "phyll": {k: v["wall_time_s"] for k, v in ph.items()},
+        },
         "figure": fig,
         "device": "SoftBounds, 1000 states, dw_min_dtod 0.1, up_down_dtod 0.01, bounds dtod 0.05, c2c 0.3",
         "protocol": "20 % of train held out; lr from the grid chosen on validation; test read once",
         "model_free_protocol": f"digits, 64 -> {MF_HIDDEN} crossbar (ReLU) + readout, {MF_EPOCHS} epochs, batch "
-                               f"{MF_BATCH}, grid {MF_GRID} on validation, pulsed: device above, stochastic rounding; "
-                               f"SPSA pulsed = write-verify {VERIFY}, open loop reported as spsa_open_loop_acc",
+        f"{MF_BATCH}, grid {MF_GRID} on validation, pulsed: device above, stochastic rounding; "
+        f"SPSA pulsed = write-verify {VERIFY}, open loop reported as spsa_open_loop_acc",
         "phyll_protocol": f"digits, PhyLL, frozen ideal crossbar {digits_raw.n_features}+10 -> {PHYLL_PHYSICAL}, digital "
-                          f"layer ({PHYLL_PHYSICAL}+{digits_raw.n_features}+10) -> {PHYLL_HIDDEN} digital (Adam) or "
-                          f"on a pulsed crossbar (analog SGD, device above), {PHYLL_EPOCHS} epochs, batch {BATCH}, "
-                          f"lr grid {PHYLL_GRID} on validation",
-        "epochs": EPOCHS, "hidden": HIDDEN, "batch": BATCH, "lr_grid": LRS, "tiki_taka": TT, "states": STATES,
+        f"layer ({PHYLL_PHYSICAL}+{digits_raw.n_features}+10) -> {PHYLL_HIDDEN} digital (Adam) or "
+        f"on a pulsed crossbar (analog SGD, device above), {PHYLL_EPOCHS} epochs, batch {BATCH}, "
+        f"lr grid {PHYLL_GRID} on validation",
+        "epochs": EPOCHS,
+        "hidden": HIDDEN,
+        "batch": BATCH,
+        "lr_grid": LRS,
+        "tiki_taka": TT,
+        "states": STATES,
         "tiki_taka_fast_states": TT_FAST_STATES,
         "wall_time_s": round(time.perf_counter() - t_start, 1),
-        "loadavg_start": round(load0[0], 2), "loadavg_end": round(os.getloadavg()[0], 2),
+        "loadavg_start": round(load0[0], 2),
+        "loadavg_end": round(os.getloadavg()[0], 2),
     }
     (Path(__file__).resolve().parents[1] / "results").mkdir(exist_ok=True)
     print(json.dumps({"runs": log}))

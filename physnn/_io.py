@@ -15,8 +15,9 @@ from typing import Any, Callable
 __all__ = ["atomic_write", "content_key", "file_sha256"]
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any], *, fsync: bool = False,
-                 suffix: str = "") -> Path:
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[Path], Any], *, fsync: bool = False, suffix: str = ""
+) -> Path:
     """Write a file so that a reader sees the old file or the whole new one, never half of it.
 
     ``write(tmp)`` writes the temporary file ``.{name}.{pid}.tmp{suffix}`` beside ``path`` (same

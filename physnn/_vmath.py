@@ -80,8 +80,12 @@ if numba is not None:
     from numba.core import types as _types
     from numba.extending import intrinsic as _intrinsic
 
-    _BITCAST = {_types.float64: _types.int64, _types.float32: _types.int32,
-                _types.int64: _types.float64, _types.int32: _types.float32}
+    _BITCAST = {
+        _types.float64: _types.int64,
+        _types.float32: _types.int32,
+        _types.int64: _types.float64,
+        _types.int32: _types.float32,
+    }
 
     @_intrinsic
     def bitcast(typingctx, x):  # pragma: no cover - compiled

@@ -34,8 +34,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["POISON", "POISON_FLOAT", "empty", "empty_pages", "empty_torch", "numba_cache_dir", "poison_value",
-           "scratch"]
+__all__ = [
+    "POISON",
+    "POISON_FLOAT",
+    "empty",
+    "empty_pages",
+    "empty_torch",
+    "numba_cache_dir",
+    "poison_value",
+    "scratch",
+]
 
 
 def _float_poison(raw: str) -> float:
@@ -44,8 +52,10 @@ def _float_poison(raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ValueError(f"PHYSNN_POISON_BUFFERS={raw!r}: expected 1/nan (NaN), a number to fill "
-                         "floating-point buffers with, or 0/empty (off)") from None
+        raise ValueError(
+            f"PHYSNN_POISON_BUFFERS={raw!r}: expected 1/nan (NaN), a number to fill "
+            "floating-point buffers with, or 0/empty (off)"
+        ) from None
 
 
 _RAW = os.environ.get("PHYSNN_POISON_BUFFERS", "").strip().lower()
@@ -146,7 +156,7 @@ else:
     _dir = numba_cache_dir(_inherited)
     if _dir != _inherited:
         if _dir:
-            os.environ["NUMBA_CACHE_DIR"] = _dir     # also for subprocesses and a config reload
+            os.environ["NUMBA_CACHE_DIR"] = _dir  # also for subprocesses and a config reload
         else:
             os.environ.pop("NUMBA_CACHE_DIR", None)
         numba.config.CACHE_DIR = _dir  # type: ignore[attr-defined]

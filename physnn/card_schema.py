@@ -66,6 +66,7 @@ _nonneg: dict[str, Any] = dict(lo=0.0)
 _pos: dict[str, Any] = dict(lo=0.0, lo_open=True)
 _frac: dict[str, Any] = dict(lo=0.0, hi=1.0)
 
+
 class _Sections(MutableMapping):
     """The card sections: those written below, and (added on first use) the section of every
     device effect of :class:`~physnn.crossbar.CrossbarConfig`, derived from its fields' metadata
@@ -85,11 +86,13 @@ class _Sections(MutableMapping):
             # (field name -> Field's keyword arguments)
             table: Mapping[str, Mapping[str, Any]] = CARD_SECTIONS
             for name, d in table.items():
-                sec = Section(fields={k: Field(**f) for k, f in d["fields"].items()}, required=d["required"],
-                              doc=d["doc"])
+                sec = Section(
+                    fields={k: Field(**f) for k, f in d["fields"].items()}, required=d["required"], doc=d["doc"]
+                )
                 if name in self._d:
-                    raise RuntimeError(f"card section [{name}] is both written in card_schema and derived "
-                                       f"from a CrossbarConfig effect")
+                    raise RuntimeError(
+                        f"card section [{name}] is both written in card_schema and derived from a CrossbarConfig effect"
+                    )
                 self._d[name] = sec
         return self._d
 
@@ -115,29 +118,36 @@ class _Sections(MutableMapping):
 #: card sections by name. The crossbar effects' sections ([conductance], [programming_noise],
 #: [drift], [read_noise], [variation], [faults], [iv], [wire], [update]) are not written here: each comes
 #: from the fields of its config class (units, ranges, card keys: physnn.crossbar.params).
-SECTIONS: MutableMapping[str, Section] = _Sections({
-    "card": Section(
-        required=True,
-        doc="identity and provenance of the card",
-        fields={
-            "name": Field(units=None, kind="str", required=True, doc="card name; must equal the file stem (a copied card gets its new file name here)"),
-            "kind": Field(units=None, kind="str", choices=DEVICE_KINDS, required=True),
-            "description": Field(units=None, kind="str", required=True),
-            "source": Field(units=None, kind="str", required=True, doc="main reference (DOI)"),
-        },
-    ),
-    "sources": Section(doc="named references; a quantity's `source` may name one of these keys", fields={}),
-    "switching": Section(
-        doc="stochastic conductance after forming / soft breakdown (random-weight substrates)",
-        fields={
-            "distribution": Field(units=None, kind="str", choices=("lognormal", "normal"), required=True),
-            "g_median": Field(units="S", **_pos, doc="median conductance after forming"),
-            "log_sigma": Field(units="1", **_nonneg, doc="lognormal: std of ln(g)"),
-            "g_std": Field(units="S", **_nonneg, doc="normal: std of g"),
-            "forming_yield": Field(units="1", **_frac, doc="fraction of devices that form"),
-        },
-    ),
-})
+SECTIONS: MutableMapping[str, Section] = _Sections(
+    {
+        "card": Section(
+            required=True,
+            doc="identity and provenance of the card",
+            fields={
+                "name": Field(
+                    units=None,
+                    kind="str",
+                    required=True,
+                    doc="card name; must equal the file stem (a copied card gets its new file name here)",
+                ),
+                "kind": Field(units=None, kind="str", choices=DEVICE_KINDS, required=True),
+                "description": Field(units=None, kind="str", required=True),
+                "source": Field(units=None, kind="str", required=True, doc="main reference (DOI)"),
+            },
+        ),
+        "sources": Section(doc="named references; a quantity's `source` may name one of these keys", fields={}),
+        "switching": Section(
+            doc="stochastic conductance after forming / soft breakdown (random-weight substrates)",
+            fields={
+                "distribution": Field(units=None, kind="str", choices=("lognormal", "normal"), required=True),
+                "g_median": Field(units="S", **_pos, doc="median conductance after forming"),
+                "log_sigma": Field(units="1", **_nonneg, doc="lognormal: std of ln(g)"),
+                "g_std": Field(units="S", **_nonneg, doc="normal: std of g"),
+                "forming_yield": Field(units="1", **_frac, doc="fraction of devices that form"),
+            },
+        ),
+    }
+)
 
 # [cost]: technology numbers of the chip-cost model (physnn.crossbar.cost); a separate block so that
 # other sections added beside it merge without conflict.
@@ -148,7 +158,9 @@ SECTIONS["cost"] = Section(
         "cell_area": Field(units="1", required=True, **_pos, doc="area of one memory cell in F^2 (1T1R, crossbar)"),
         "t_read": Field(units="s", required=True, **_pos, doc="read pulse width per input cycle"),
         "clock_period": Field(units="s", required=True, **_pos, doc="digital clock period (ADC steps, adders)"),
-        "adc_fom": Field(units="J", required=True, **_pos, doc="Walden figure of merit: energy per conversion step (E = FOM 2^bits)"),
+        "adc_fom": Field(
+            units="J", required=True, **_pos, doc="Walden figure of merit: energy per conversion step (E = FOM 2^bits)"
+        ),
         "adc_area": Field(units="m^2", **_nonneg, doc="area of one ADC"),
         "sense_amp_energy": Field(units="J", **_nonneg, doc="sense amplifier / integrator energy per conversion"),
         "dac_energy": Field(units="J", **_nonneg, doc="row driver / DAC energy per driven row and input cycle"),
@@ -157,8 +169,12 @@ SECTIONS["cost"] = Section(
         "adder_area_per_bit": Field(units="m^2", **_nonneg, doc="adder area per bit"),
         "buffer_energy_per_bit": Field(units="J", **_nonneg, doc="buffer (SRAM / register file) access energy per bit"),
         "buffer_area_per_bit": Field(units="m^2", **_nonneg, doc="buffer area per stored bit"),
-        "interconnect_energy_per_bit": Field(units="J", **_nonneg, doc="on-chip interconnect energy per toggling bit moved"),
-        "programming_energy_per_pulse": Field(units="J", **_nonneg, doc="energy of one programming (write) pulse of one device"),
+        "interconnect_energy_per_bit": Field(
+            units="J", **_nonneg, doc="on-chip interconnect energy per toggling bit moved"
+        ),
+        "programming_energy_per_pulse": Field(
+            units="J", **_nonneg, doc="energy of one programming (write) pulse of one device"
+        ),
         "programming_pulse_width": Field(units="s", **_nonneg, doc="duration of one programming pulse"),
     },
 )

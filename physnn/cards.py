@@ -77,8 +77,9 @@ class DeviceCard(Mapping):
         File the card was read from (None when parsed from text).
     """
 
-    def __init__(self, meta: dict[str, str], sections: dict[str, dict[str, Any]],
-                 sources: dict[str, str], path: Path | None):
+    def __init__(
+        self, meta: dict[str, str], sections: dict[str, dict[str, Any]], sources: dict[str, str], path: Path | None
+    ):
         self.name = meta["name"]
         self.kind = meta["kind"]
         self.description = meta["description"]
@@ -86,10 +87,12 @@ class DeviceCard(Mapping):
         self.path = path
         self._sources = MappingProxyType(dict(sources))
         self._quantities = MappingProxyType({k: MappingProxyType(v) for k, v in sections.items()})
-        self._values = MappingProxyType({
-            sec: MappingProxyType({f: (q.value if isinstance(q, Quantity) else q) for f, q in fields.items()})
-            for sec, fields in sections.items()
-        })
+        self._values = MappingProxyType(
+            {
+                sec: MappingProxyType({f: (q.value if isinstance(q, Quantity) else q) for f, q in fields.items()})
+                for sec, fields in sections.items()
+            }
+        )
 
     # Mapping interface -------------------------------------------------------------------------
     def __getitem__(self, section: str) -> Mapping[str, Any]:
@@ -124,8 +127,12 @@ class DeviceCard(Mapping):
 
     def provenance(self) -> dict[str, str]:
         """Attributes to attach to results computed with this card (e.g. xarray ``attrs``)."""
-        return {"device_card": self.name, "device_kind": self.kind, "device_source": self.source,
-                "device_card_path": str(self.path) if self.path else ""}
+        return {
+            "device_card": self.name,
+            "device_kind": self.kind,
+            "device_source": self.source,
+            "device_card_path": str(self.path) if self.path else "",
+        }
 
     def __repr__(self) -> str:
         return f"DeviceCard(name={self.name!r}, kind={self.kind!r}, sections={list(self._values)})"
@@ -133,7 +140,11 @@ class DeviceCard(Mapping):
 
 def _check_number(x: Any, spec: Field, where: str) -> float | int | tuple[float, ...]:
     if spec.kind == "vector":
-        if not isinstance(x, list) or not x or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x):
+        if (
+            not isinstance(x, list)
+            or not x
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x)
+        ):
             raise ValueError(f"{where}: value must be a non-empty list of numbers, got {x!r}")
         vals = tuple(float(v) for v in x)
         if not all(math.isfinite(v) for v in vals):
@@ -172,13 +183,16 @@ def _resolve_source(src: str, sources: Mapping[str, str], fail) -> str:
         return sources[src]
     if _REF.match(src.strip()):
         known = sorted(sources) or "none: the card has no [sources] table"
-        raise fail(f"source {src!r} names no entry of [sources] (known: {known}); fix the key, add "
-                   f"{src} = \"<full citation>\" to [sources], or write the citation in full")
+        raise fail(
+            f"source {src!r} names no entry of [sources] (known: {known}); fix the key, add "
+            f'{src} = "<full citation>" to [sources], or write the citation in full'
+        )
     return src
 
 
-def parse_card(text: str, *, path: Path | str | None = None,
-               sections: Mapping[str, Section] | None = None) -> DeviceCard:
+def parse_card(
+    text: str, *, path: Path | str | None = None, sections: Mapping[str, Section] | None = None
+) -> DeviceCard:
     """Validate the TOML ``text`` of a card and return the :class:`DeviceCard`.
 
     ``sections``: the schema to check against (default :data:`physnn.card_schema.SECTIONS`;
@@ -245,11 +259,16 @@ def parse_card(text: str, *, path: Path | str | None = None,
                 out[key] = val
                 continue
             if not isinstance(val, dict):
-                raise fail(sec, key, f"a number must be written as {{ value = …, units = \"{spec.units}\", "
-                                     f"source = \"…\" }}, got {val!r}")
+                raise fail(
+                    sec,
+                    key,
+                    f'a number must be written as {{ value = …, units = "{spec.units}", source = "…" }}, got {val!r}',
+                )
             extra = set(val) - {"value", "units", "source", "note"}
             if extra:
-                raise fail(sec, key, f"unknown key(s) {sorted(extra)} in quantity (allowed: value, units, source, note)")
+                raise fail(
+                    sec, key, f"unknown key(s) {sorted(extra)} in quantity (allowed: value, units, source, note)"
+                )
             if "value" not in val:
                 raise fail(sec, key, "missing 'value'")
             if "units" not in val:
@@ -290,10 +309,13 @@ def parse_card(text: str, *, path: Path | str | None = None,
         raise fail("conductance", "g_min", f"g_min={cond['g_min'].value} S must be < g_max={cond['g_max'].value} S")
     if path is not None and Path(path).stem != meta["name"]:
         stem = Path(path).stem
-        raise fail("card", "name",
-                   f"name {meta['name']!r} must equal the file name {stem!r} (a card is looked up by its "
-                   f"file name, so the two must agree): set name = \"{stem}\" in [card], or rename the file "
-                   f"to {meta['name']}.toml")
+        raise fail(
+            "card",
+            "name",
+            f"name {meta['name']!r} must equal the file name {stem!r} (a card is looked up by its "
+            f'file name, so the two must agree): set name = "{stem}" in [card], or rename the file '
+            f"to {meta['name']}.toml",
+        )
     return DeviceCard(meta, parsed, sources, Path(path) if path is not None else None)
 
 
@@ -302,8 +324,7 @@ def _find(name: str) -> Path:
         p = folder / f"{name}.toml"
         if p.is_file():
             return p
-    raise CardError(f"no device card named {name!r}; known cards: {list_cards()} "
-                    f"(or pass a path to a .toml file)")
+    raise CardError(f"no device card named {name!r}; known cards: {list_cards()} (or pass a path to a .toml file)")
 
 
 def load_card(card: str | Path | DeviceCard) -> DeviceCard:

@@ -52,9 +52,19 @@ def plot_phases(ds: Any, ax: Any = None, *, max_junctions: int = 12) -> Any:
     return ax
 
 
-def heatmap(da: Any, x: str, y: str, ax: Any = None, *, annotate: bool = True, fmt: str = "{:.2f}",
-            cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None,
-            colorbar: bool = True) -> Any:
+def heatmap(
+    da: Any,
+    x: str,
+    y: str,
+    ax: Any = None,
+    *,
+    annotate: bool = True,
+    fmt: str = "{:.2f}",
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar: bool = True,
+) -> Any:
     """A 2-D :class:`xarray.DataArray` (dims ``y`` x ``x``) as a colour map with one cell per
     coordinate value (evenly spaced, ticks labelled with the values), optionally annotated."""
     ax = _axes(ax, (5, 4))
@@ -72,16 +82,26 @@ def heatmap(da: Any, x: str, y: str, ax: Any = None, *, annotate: bool = True, f
             for j in range(len(xs)):
                 v = a.values[i, j]
                 if np.isfinite(v):
-                    ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
-                            color="black" if v > mid else "white")
+                    ax.text(
+                        j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="black" if v > mid else "white"
+                    )
     if colorbar:
         cb = ax.figure.colorbar(img, ax=ax)
         cb.set_label(str(da.name or ""), fontsize=7)
     return ax
 
 
-def lines_ci(ds: Any, metric: str, x: str, hue: str | None = None, ax: Any = None, *,
-             xscale: str | None = None, band: bool = True, ylabel: str | None = None) -> Any:
+def lines_ci(
+    ds: Any,
+    metric: str,
+    x: str,
+    hue: str | None = None,
+    ax: Any = None,
+    *,
+    xscale: str | None = None,
+    band: bool = True,
+    ylabel: str | None = None,
+) -> Any:
     """Mean of ``metric`` against ``x`` with its confidence band (``{metric}_ci_low`` /
     ``_ci_high`` of a sweep Dataset), one line per value of ``hue``. Other dimensions must have
     been selected away."""
@@ -95,19 +115,36 @@ def lines_ci(ds: Any, metric: str, x: str, hue: str | None = None, ax: Any = Non
         label = None if h is None else f"{h:g}" if isinstance(h, (int, float, np.number)) else str(h)
         (line,) = ax.plot(ds[x].values, m.transpose(x).values, marker="o", ms=3, label=label)
         if band and lo is not None and hi is not None:
-            ax.fill_between(ds[x].values, lo.sel(sel).transpose(x).values, hi.sel(sel).transpose(x).values,
-                            color=line.get_color(), alpha=0.2, lw=0)
+            ax.fill_between(
+                ds[x].values,
+                lo.sel(sel).transpose(x).values,
+                hi.sel(sel).transpose(x).values,
+                color=line.get_color(),
+                alpha=0.2,
+                lw=0,
+            )
     if xscale:
         ax.set_xscale(xscale)
     ax.set_xlabel(_label(ds, x))
-    ax.set_ylabel(ylabel if ylabel is not None else f"{metric} (mean, {100 * float(ds.attrs.get('ci_level', 0.95)):.0f} % CI)")
+    ax.set_ylabel(
+        ylabel if ylabel is not None else f"{metric} (mean, {100 * float(ds.attrs.get('ci_level', 0.95)):.0f} % CI)"
+    )
     if hue is not None:
         ax.legend(title=_label(ds, hue), fontsize=7, title_fontsize=7)
     return ax
 
 
-def pareto(points: Any, ax: Any = None, *, x: str = "energy_J", y: str = "accuracy", label: str | None = None,
-           xscale: str = "log", xlabel: str = "energy per inference (J)", ylabel: str = "accuracy") -> Any:
+def pareto(
+    points: Any,
+    ax: Any = None,
+    *,
+    x: str = "energy_J",
+    y: str = "accuracy",
+    label: str | None = None,
+    xscale: str = "log",
+    xlabel: str = "energy per inference (J)",
+    ylabel: str = "accuracy",
+) -> Any:
     """Accuracy against cost of design points (a list of dicts with keys ``x``, ``y`` and, when
     given, ``label``, e.g. the ``pareto_points`` of ``experiments/bench_cost.py``): every point,
     the Pareto front (:func:`physnn.crossbar.cost.pareto_front`) joined by a line and labelled."""

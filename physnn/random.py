@@ -22,8 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["check_generator", "generator_from_seed", "numpy_rng", "spawn", "own_generator", "draw_seed", "check_seed",
-           "legacy_generator"]
+__all__ = [
+    "check_generator",
+    "generator_from_seed",
+    "numpy_rng",
+    "spawn",
+    "own_generator",
+    "draw_seed",
+    "check_seed",
+    "legacy_generator",
+]
 
 _SEED_HIGH = 2**63 - 1
 
@@ -114,13 +122,19 @@ def legacy_generator(generator: Any, name: str = "generator", *, accept_int: boo
     import warnings
 
     if isinstance(generator, np.random.Generator):
-        warnings.warn(f"{name}: a numpy.random.Generator is deprecated here and will be refused in the next "
-                      "release; pass a torch.Generator (physnn.random.generator_from_seed)",
-                      DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            f"{name}: a numpy.random.Generator is deprecated here and will be refused in the next "
+            "release; pass a torch.Generator (physnn.random.generator_from_seed)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         return torch.Generator().manual_seed(int(generator.integers(0, _SEED_HIGH)))
     if accept_int and isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        warnings.warn(f"{name}: an int seed is deprecated here and will be refused in the next release; "
-                      f"pass physnn.random.generator_from_seed({int(generator)})",
-                      DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            f"{name}: an int seed is deprecated here and will be refused in the next release; "
+            f"pass physnn.random.generator_from_seed({int(generator)})",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         return generator_from_seed(int(generator))
     return check_generator(generator, name)

@@ -35,10 +35,19 @@ def _spec(E, out_f, in_f, *, dtype, adc=True, bm=False, noise=2.0, gain=1.0, see
     g = torch.Generator().manual_seed(seed)
     lead = () if E is None else (E,)
     w = (torch.rand(*lead, out_f, in_f, generator=g, dtype=dtype) * 2 - 1) * gain
-    return ReadSpec(weight=w, scale=torch.rand(lead, generator=g, dtype=dtype) + 0.5,
-                    bias=torch.randn(out_f, generator=g, dtype=dtype), in_step=1 / 127, in_levels=127.0,
-                    abs_max=True, noise_std=noise, adc_levels=127.0 if adc else None, bound_management=bm,
-                    max_reduction=31.75, key=int(torch.randint(0, 2 ** 62, (), generator=g)) * 3)
+    return ReadSpec(
+        weight=w,
+        scale=torch.rand(lead, generator=g, dtype=dtype) + 0.5,
+        bias=torch.randn(out_f, generator=g, dtype=dtype),
+        in_step=1 / 127,
+        in_levels=127.0,
+        abs_max=True,
+        noise_std=noise,
+        adc_levels=127.0 if adc else None,
+        bound_management=bm,
+        max_reduction=31.75,
+        key=int(torch.randint(0, 2**62, (), generator=g)) * 3,
+    )
 
 
 def case_read(dtype):
@@ -69,7 +78,7 @@ def case_noise(dtype):
         K = 5
         y = torch.randn(7, 1 if shared else K, 33, generator=g, dtype=dtype)
         std = [0.0, 0.5, 1.0, 2.0, 3.0]
-        keys = [int(torch.randint(0, 2 ** 62, (), generator=g)) for _ in range(K)]
+        keys = [int(torch.randint(0, 2**62, (), generator=g)) for _ in range(K)]
         ref = add_counter_normal(y, std, keys, backend="reference")
         got = add_counter_normal(y, std, keys, backend="numba_cpu")
         err = max(err, float((got - ref).abs().max()))
@@ -96,8 +105,13 @@ def case_lstm(dtype):
                 lstm_loop.lstm_sequence = loop
                 try:
                     kw = {} if acts is None else {"activations": acts}
-                    m = AnalogLSTM.from_torch(ref, config=c, ensemble=ens, generator=torch.Generator().manual_seed(0),
-                                              **kw).to(dtype).eval()
+                    m = (
+                        AnalogLSTM.from_torch(
+                            ref, config=c, ensemble=ens, generator=torch.Generator().manual_seed(0), **kw
+                        )
+                        .to(dtype)
+                        .eval()
+                    )
                     assert m.cell._compilable(torch.zeros(1, dtype=dtype))
                     with torch.no_grad():
                         o, (h, cc) = m(x)
@@ -105,14 +119,13 @@ def case_lstm(dtype):
                     lstm_loop.lstm_sequence = compiled
                 outs.append(torch.cat([o.reshape(-1), h.reshape(-1), cc.reshape(-1)]))
             err = max(err, float((outs[0] - outs[1]).abs().max()))
-    return err, 0.0        # the compiled loop equals its torch reference bit for bit
+    return err, 0.0  # the compiled loop equals its torch reference bit for bit
 
 
 def case_esn(dtype):
     from physnn.reservoir.esn import ESN, ESNParams
 
-    p = ESNParams(n_units=37, spectral_radius=(0.8, 0.95), input_scaling=0.7, leak_rate=(0.6, 1.0),
-                  bias_scaling=0.3)
+    p = ESNParams(n_units=37, spectral_radius=(0.8, 0.95), input_scaling=0.7, leak_rate=(0.6, 1.0), bias_scaling=0.3)
     u = torch.rand(3, 80, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) - 0.5
     gens = lambda: [torch.Generator().manual_seed(5), torch.Generator().manual_seed(6)]  # noqa: E731
     a = ESN(3, p, generator=gens(), backend="numba", dtype=dtype).run(u)
@@ -128,8 +141,9 @@ def case_josephson(dtype):
     src = HERE / "josephson" / "data" / "dcsfq_jtl_sink_physnn.cir"
 
     def ens():
-        return simulate(src, tstop=250e-12, ensemble=Ensemble(n=12, ic_spread=0.05),
-                        generator=torch.Generator().manual_seed(0))
+        return simulate(
+            src, tstop=250e-12, ensemble=Ensemble(n=12, ic_spread=0.05), generator=torch.Generator().manual_seed(0)
+        )
 
     err = 0.0
     fast, single = ens(), simulate(src, tstop=250e-12, backend="sparse")
@@ -156,8 +170,13 @@ def case_sliced(dtype):
     for E, per_member in ((None, False), (4, False), (4, True)):
         for p in (None, 1, 3):
             sl = tuple(dataclasses.replace(_spec(E, 13, 37, dtype=dtype, seed=k), bias=None) for k in (1, 2))
-            sp = SlicedReadSpec(slices=sl, significance=(1.0, 16.0), input_bits_per_cycle=p,
-                                bias=torch.randn(13, dtype=dtype), key=12345)
+            sp = SlicedReadSpec(
+                slices=sl,
+                significance=(1.0, 16.0),
+                input_bits_per_cycle=p,
+                bias=torch.randn(13, dtype=dtype),
+                key=12345,
+            )
             for lead in ((2, 3), (1,), (0,), (64,)):
                 shape = ((E,) if per_member else ()) + lead + (37,)
                 x = torch.randn(shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
@@ -184,8 +203,17 @@ def case_conv(dtype):
     for cfg in (aihwkit_preset(), replace(aihwkit_preset(), adc=ADC(8, 0.3))):
         for E in (None, 3):
             conv = nn.Conv2d(8, 12, 3, 1, 1).to(dtype)
-            layer = AnalogConv2d.from_conv(conv, config=cfg, tile=TileMapping(rows=40, cols=5), ensemble=E,
-                                           generator=torch.Generator().manual_seed(0)).eval().program()
+            layer = (
+                AnalogConv2d.from_conv(
+                    conv,
+                    config=cfg,
+                    tile=TileMapping(rows=40, cols=5),
+                    ensemble=E,
+                    generator=torch.Generator().manual_seed(0),
+                )
+                .eval()
+                .program()
+            )
             x = torch.randn(2, 8, 9, 11, generator=torch.Generator().manual_seed(1), dtype=dtype)
             with torch.no_grad():
                 st = layer.linear.generator.get_state()
@@ -196,13 +224,24 @@ def case_conv(dtype):
             d = (got - ref).abs()
             # float32: an output within round-off of an ADC rounding edge may move one step
             frac = float((d > 1e-5).double().mean())
-            err = max(err, float("inf") if not bool(torch.isfinite(got).all()) or frac > 1e-3 else
-                      (float(d.max()) if dtype == torch.float64 else 0.0))
+            err = max(
+                err,
+                float("inf")
+                if not bool(torch.isfinite(got).all()) or frac > 1e-3
+                else (float(d.max()) if dtype == torch.float64 else 0.0),
+            )
     return err, 1e-12
 
 
-CASES = {"read": case_read, "sliced": case_sliced, "conv": case_conv, "noise": case_noise, "lstm": case_lstm,
-         "esn": case_esn, "josephson": case_josephson}
+CASES = {
+    "read": case_read,
+    "sliced": case_sliced,
+    "conv": case_conv,
+    "noise": case_noise,
+    "lstm": case_lstm,
+    "esn": case_esn,
+    "josephson": case_josephson,
+}
 
 
 def main(argv=None) -> int:
@@ -222,7 +261,7 @@ def main(argv=None) -> int:
         name, _, dt = item.partition(":")
         err, bound = CASES[name](DTYPES[dt or "float64"])
         out[item] = err
-        if not err <= bound:       # NaN fails too
+        if not err <= bound:  # NaN fails too
             bad.append(f"{item}: max error {err} > {bound}")
     out["poison"] = __import__("physnn.buffers", fromlist=["POISON"]).POISON
     out["threads"] = args.threads

@@ -56,7 +56,7 @@ def test_prefixed_units_convert_to_si():
     [
         (("g_max = { value", "g_mx = { value"), "[conductance].g_mx: unknown key"),
         (('units = "uS" }\ng_max', 'unit = "uS" }\ng_max'), "unknown key(s) ['unit']"),
-        (("value = 1.0, units = \"uS\"", "value = 1.0, units = \"uF\""), "cannot be converted to 'S'"),
+        (('value = 1.0, units = "uS"', 'value = 1.0, units = "uF"'), "cannot be converted to 'S'"),
         (("value = 1.0,", "value = -1.0,"), "out of physical range"),
         (('kind = "rram"', 'kind = "memristorish"'), "is not one of"),
         (("value = 100.0", "value = 0.5"), "g_min=1e-06 S must be < g_max"),
@@ -103,8 +103,9 @@ def test_copied_card_loads_after_renaming(tmp_path):
 def test_unknown_source_reference_is_an_error(where):
     """A bare reference key that names no [sources] entry is a typo, not a citation."""
     if where == "quantity":
-        text = BASE.replace('g_max = { value = 100.0, units = "uS" }',
-                            'g_max = { value = 100.0, units = "uS", source = "nosuchref" }')
+        text = BASE.replace(
+            'g_max = { value = 100.0, units = "uS" }', 'g_max = { value = 100.0, units = "uS", source = "nosuchref" }'
+        )
         expect = r"x\.toml:\d+: \[conductance\]\.g_max: source 'nosuchref' names no entry of \[sources\]"
     else:
         text = BASE.replace('source = "test"', 'source = "nosuchref"')
@@ -114,8 +115,12 @@ def test_unknown_source_reference_is_an_error(where):
 
 
 def test_source_reference_resolves_and_free_text_is_kept():
-    card = parse_card(BASE.replace('g_max = { value = 100.0, units = "uS" }',
-                                   'g_max = { value = 100.0, units = "uS", source = "Doe et al., J. Test 1, 2 (2020)" }'))
+    card = parse_card(
+        BASE.replace(
+            'g_max = { value = 100.0, units = "uS" }',
+            'g_max = { value = 100.0, units = "uS", source = "Doe et al., J. Test 1, 2 (2020)" }',
+        )
+    )
     assert card.quantity("conductance", "g_min").source == "made up for a test"
     assert card.quantity("conductance", "g_max").source == "Doe et al., J. Test 1, 2 (2020)"
 
@@ -135,7 +140,8 @@ def test_unknown_card_lists_known():
 @given(st.floats(min_value=1e-9, max_value=1e-3), st.floats(min_value=1.01, max_value=1e3))
 def test_any_valid_range_round_trips(g_min, ratio):
     text = BASE.replace('value = 1.0, units = "uS"', f'value = {g_min!r}, units = "S"').replace(
-        'value = 100.0, units = "uS"', f'value = {g_min * ratio!r}, units = "S"')
+        'value = 100.0, units = "uS"', f'value = {g_min * ratio!r}, units = "S"'
+    )
     card = parse_card(text)
     assert card["conductance"]["g_min"] == g_min
     assert card["conductance"]["g_max"] == pytest.approx(g_min * ratio)

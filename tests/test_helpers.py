@@ -19,7 +19,7 @@ def test_own_generator_keeps_a_given_one_and_seeds_from_the_global_one():
     a = torch.rand(4, generator=own_generator(None))
     torch.manual_seed(11)
     mine = own_generator(None)
-    torch.rand(100)                                    # later global draws do not move it
+    torch.rand(100)  # later global draws do not move it
     assert torch.equal(torch.rand(4, generator=mine), a)
     with pytest.raises(TypeError, match="gen: expected torch.Generator or None"):
         own_generator(5, "gen")
@@ -46,7 +46,7 @@ def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path):
     assert p.read_text() == "old" and sorted(x.name for x in tmp_path.iterdir()) == ["state.txt"]
     atomic_write(p, lambda tmp: tmp.write_text("new"), fsync=True)
     assert p.read_text() == "new" and sorted(x.name for x in tmp_path.iterdir()) == ["state.txt"]
-    q = tmp_path / "a.npz"                        # numpy.savez appends .npz unless the name has it
+    q = tmp_path / "a.npz"  # numpy.savez appends .npz unless the name has it
     atomic_write(q, lambda tmp: np.savez(tmp, x=np.arange(3)), suffix=".npz")
     assert np.load(q)["x"].tolist() == [0, 1, 2] and not list(tmp_path.glob(".*"))
 

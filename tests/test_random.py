@@ -33,8 +33,9 @@ def test_same_seed_same_numbers_across_torch_and_numpy_draws():
     assert np.array_equal(ra.standard_normal(4), rb.standard_normal(4))
     # the numpy generator consumed exactly one draw of the torch generator: both stay in step
     assert torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
-    assert not np.array_equal(numpy_rng(generator_from_seed(8)).standard_normal(4),
-                              numpy_rng(generator_from_seed(7)).standard_normal(4))
+    assert not np.array_equal(
+        numpy_rng(generator_from_seed(8)).standard_normal(4), numpy_rng(generator_from_seed(7)).standard_normal(4)
+    )
 
 
 def test_global_generator_drives_numpy_draws_when_none():
@@ -68,8 +69,8 @@ _PKG = pathlib.Path(physnn.__file__).parent
 
 #: numpy-side seeding that may stay, and why. Everything else draws through physnn.random.
 _NUMPY_SEEDING_ALLOWED = {
-    "random.py": {"default_rng"},                      # numpy_rng itself
-    "data/mnist1d.py": {"get_state", "set_state"},     # saves/restores the global state mnist1d seeds
+    "random.py": {"default_rng"},  # numpy_rng itself
+    "data/mnist1d.py": {"get_state", "set_state"},  # saves/restores the global state mnist1d seeds
     "training/nevergrad_adapter.py": {"RandomState"},  # nevergrad's API wants one; seeded from the torch generator
 }
 
@@ -79,8 +80,12 @@ def _numpy_random_calls(path: pathlib.Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             v = node.func.value
-            if isinstance(v, ast.Attribute) and v.attr == "random" and isinstance(v.value, ast.Name) \
-                    and v.value.id in ("np", "numpy"):
+            if (
+                isinstance(v, ast.Attribute)
+                and v.attr == "random"
+                and isinstance(v.value, ast.Name)
+                and v.value.id in ("np", "numpy")
+            ):
                 out.add(node.func.attr)
         if isinstance(node, ast.FunctionDef) and node.name in ("_rng", "_make_rng", "_as_rng"):
             out.add(f"def {node.name}")
@@ -117,10 +122,12 @@ def _bad_generator_calls():
         "reservoir.ProjectionHead": lambda g: ProjectionHead(3, 2, generator=g),
         "sfq.sample_window": lambda g: sample_window(torch.full((3,), 0.5), None, generator=g),
         "asic.poisson_cv_interval": lambda g: poisson_cv_interval(5, n_mc=10, generator=g),
-        "data.emulate_dvs": lambda g: emulate_dvs(lambda k: torch.ones(1, 4, 4).numpy(), 1, batch=1,
-                                                  sensor_size=(4, 4, 2), generator=g),
-        "data.char_lm_batches": lambda g: next(char_lm_batches(torch.arange(20), seq_len=2, batch_size=2,
-                                                               shuffle=True, generator=g)),
+        "data.emulate_dvs": lambda g: emulate_dvs(
+            lambda k: torch.ones(1, 4, 4).numpy(), 1, batch=1, sensor_size=(4, 4, 2), generator=g
+        ),
+        "data.char_lm_batches": lambda g: next(
+            char_lm_batches(torch.arange(20), seq_len=2, batch_size=2, shuffle=True, generator=g)
+        ),
         "data.speech.make_noise": lambda g: speech.make_noise("white", 8, generator=g),
         "training.ScatteringMedium": lambda g: ScatteringMedium(3, 2, generator=g),
     }
@@ -148,7 +155,7 @@ def test_legacy_generator_warns_for_the_old_forms_and_refuses_the_rest():
         c = legacy_generator(4, "g", accept_int=True)
     assert torch.equal(torch.rand(3, generator=c), torch.rand(3, generator=generator_from_seed(4)))
     with pytest.raises(TypeError, match="g: expected torch.Generator"):
-        legacy_generator(4, "g")          # ints only where an older release took them
+        legacy_generator(4, "g")  # ints only where an older release took them
     with pytest.raises(TypeError, match="g: expected torch.Generator"):
         legacy_generator(True, "g", accept_int=True)
     with warnings.catch_warnings():

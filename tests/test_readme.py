@@ -65,8 +65,9 @@ def test_python_block_runs(code, line, tmp_path):
             (tmp_path / top.name).symlink_to(top, target_is_directory=True)
     script = tmp_path / "block.py"
     script.write_text(code, encoding="utf-8")
-    res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=_env(), capture_output=True,
-                         text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600
+    )
     assert res.returncode == 0, f"README line {line}: block failed\n{res.stderr[-3000:]}"
 
 
@@ -75,6 +76,7 @@ def test_physnn_command_runs(cmd, line, tmp_path):
     argv = shlex.split(cmd)[1:]
     # repository-relative paths in the README resolve against the checkout; outputs go to tmp_path
     argv = [str(ROOT / a) if (ROOT / a).exists() and not a.startswith("-") else a for a in argv]
-    res = subprocess.run([sys.executable, "-m", "physnn", *argv], cwd=tmp_path, env=_env(),
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, "-m", "physnn", *argv], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600
+    )
     assert res.returncode == 0, f"README line {line}: `{cmd}` failed\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"

@@ -21,12 +21,31 @@ pytest.importorskip("hatchling", reason="building the wheel needs hatchling (tes
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     base = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(base / "dist"), str(ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(base / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next((base / "dist").glob("physnn-*.whl"))
     site = base / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile",
-                    "--target", str(site), str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("PHYSNN_DEVICE_PATH", "PHYSNN_CIRCUIT_PATH")}
     env["PYTHONPATH"] = str(site)
     env["MPLBACKEND"] = "Agg"
@@ -37,8 +56,7 @@ def installed(tmp_path_factory):
 
 def _py(installed, code: str) -> str:
     site, env, work = installed
-    res = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     return res.stdout
 
@@ -92,7 +110,13 @@ def test_physnn_simulate_runs_each_example_from_the_wheel(installed, name):
     site, env, work = installed
     netlist = site / "physnn" / "_data" / "circuits" / name
     out = work / name.replace(".cir", "")
-    res = subprocess.run([sys.executable, "-m", "physnn", "simulate", str(netlist), "--out", f"{out}/"],
-                         cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "physnn", "simulate", str(netlist), "--out", f"{out}/"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, f"physnn simulate {name} failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
     assert list(out.glob("*.nc")), f"no netCDF written into {out}"

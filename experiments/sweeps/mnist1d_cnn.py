@@ -23,10 +23,28 @@ def make(seed, *, channels=32, epochs=20):
     val = data.validation_split(0.2, generator=torch.Generator().manual_seed(seed))
     c = channels
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Unflatten(-1, (1, 40)), nn.Conv1d(1, c, 5, 2, 1), nn.ReLU(), nn.Conv1d(c, c, 3, 2, 1),
-                        nn.ReLU(), nn.Conv1d(c, c, 3, 2, 1), nn.ReLU(), nn.Flatten(-2), nn.Linear(c * 5, 10))
-    hwa_fit(net, val.x_train, val.y_train, epochs=epochs, lr=1e-2, batch_size=100, x_val=val.x_test,
-            y_val=val.y_test, generator=torch.Generator().manual_seed(seed + 1))
+    net = nn.Sequential(
+        nn.Unflatten(-1, (1, 40)),
+        nn.Conv1d(1, c, 5, 2, 1),
+        nn.ReLU(),
+        nn.Conv1d(c, c, 3, 2, 1),
+        nn.ReLU(),
+        nn.Conv1d(c, c, 3, 2, 1),
+        nn.ReLU(),
+        nn.Flatten(-2),
+        nn.Linear(c * 5, 10),
+    )
+    hwa_fit(
+        net,
+        val.x_train,
+        val.y_train,
+        epochs=epochs,
+        lr=1e-2,
+        batch_size=100,
+        x_val=val.x_test,
+        y_val=val.y_test,
+        generator=torch.Generator().manual_seed(seed + 1),
+    )
     return UserModel(model=net.eval(), x=data.x_test, y=data.y_test)
 
 

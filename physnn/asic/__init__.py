@@ -16,7 +16,20 @@ from .stats import poisson_cv_interval, poisson_null_test
 from .timing import TimingParams, error_probability, path_delay
 
 __all__ = [
-    "FEATURE_NAMES", "window_features", "MinerParams", "ShareTrace", "drive_from_signal", "simulate_shares",
-    "GENESIS_HEADER", "BlockHeader", "scan_nonces", "sha256d", "target_from_probability",
-    "poisson_cv_interval", "poisson_null_test", "TimingParams", "error_probability", "path_delay",
+    "FEATURE_NAMES",
+    "window_features",
+    "MinerParams",
+    "ShareTrace",
+    "drive_from_signal",
+    "simulate_shares",
+    "GENESIS_HEADER",
+    "BlockHeader",
+    "scan_nonces",
+    "sha256d",
+    "target_from_probability",
+    "poisson_cv_interval",
+    "poisson_null_test",
+    "TimingParams",
+    "error_probability",
+    "path_delay",
 ]

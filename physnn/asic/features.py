@@ -30,7 +30,6 @@ __all__ = ["FEATURE_NAMES", "window_features", "window_stats"]
 FEATURE_NAMES = ("count", "cv", "fano", "acf1", "entropy")
 
 
-
 def _exp_entropy(n_bins: int) -> float:
     e = np.linspace(0.0, 4.0, n_bins + 1)
     pr = np.r_[np.exp(-e[:-1]) - np.exp(-e[1:]), np.exp(-e[-1])]
@@ -43,7 +42,9 @@ def _onehot_counts(idx: np.ndarray, n: int) -> np.ndarray:
     return (idx[..., None] == np.arange(n)).sum(axis=-2)
 
 
-def window_stats(tk: np.ndarray, e0: float, e1: float, *, n_sub: int = 10, n_bins: int = 8) -> tuple[np.ndarray, np.ndarray]:
+def window_stats(
+    tk: np.ndarray, e0: float, e1: float, *, n_sub: int = 10, n_bins: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
     """Features of ``M`` replicate windows with the same count: ``tk`` (M, c) sorted times in [e0, e1).
 
     Vectorised over replicates (the Poisson-null Monte-Carlo calls it with M = n_mc).
@@ -105,5 +106,8 @@ def window_features(times: Any, edges: Any, *, n_sub: int = 10, n_bins: int = 8)
     lo = np.searchsorted(t, e[:-1], side="left")
     hi = np.searchsorted(t, e[1:], side="left")
     for k in range(K):
-        F[k], D[k] = (a[0] if a.ndim == 2 else a for a in window_stats(t[lo[k] : hi[k]][None, :], e[k], e[k + 1], n_sub=n_sub, n_bins=n_bins))
+        F[k], D[k] = (
+            a[0] if a.ndim == 2 else a
+            for a in window_stats(t[lo[k] : hi[k]][None, :], e[k], e[k + 1], n_sub=n_sub, n_bins=n_bins)
+        )
     return F, D

@@ -87,8 +87,9 @@ class ShareTrace:
     mode: str
 
 
-def drive_from_signal(signal: Any, *, v_center: float = 0.90, v_swing: float = 0.03, f_center: float = 485e6,
-                      f_swing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def drive_from_signal(
+    signal: Any, *, v_center: float = 0.90, v_swing: float = 0.03, f_center: float = 485e6, f_swing: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Map a signal in ``[0, 1]`` to per-window core voltage (V) and clock frequency (Hz).
 
     ``V = v_center + v_swing (2 s - 1)``, ``f = f_center + f_swing (2 s - 1)``.
@@ -156,7 +157,9 @@ def simulate_shares(
     if mode == "hashlib":
         total = float(np.sum(f * params.n_cores * window))
         if total > max_hashes:
-            raise ValueError(f"mode='hashlib': {total:.3g} hashes exceed max_hashes={max_hashes}; use mode='statistical'")
+            raise ValueError(
+                f"mode='hashlib': {total:.3g} hashes exceed max_hashes={max_hashes}; use mode='statistical'"
+            )
     temp = float(t_start)
     valid_t, rej_t, valid_idx = [], [], []
     T_mean, pe_mean, n_h = np.zeros(K), np.zeros(K), np.zeros(K, dtype=np.int64)

@@ -24,8 +24,18 @@ from dataclasses import dataclass
 
 from .._checks import check_int_range
 
-__all__ = ["BlockHeader", "GENESIS_HEADER", "sha256d", "hash_hex", "target_from_probability",
-           "share_probability", "target_from_bits", "DIFF1_TARGET", "target_from_difficulty", "scan_nonces"]
+__all__ = [
+    "BlockHeader",
+    "GENESIS_HEADER",
+    "sha256d",
+    "hash_hex",
+    "target_from_probability",
+    "share_probability",
+    "target_from_bits",
+    "DIFF1_TARGET",
+    "target_from_difficulty",
+    "scan_nonces",
+]
 
 DIFF1_TARGET = 0xFFFF * 2**208
 """Target of difficulty 1 (Bitcoin's ``bits = 0x1d00ffff``)."""

@@ -28,8 +28,9 @@ from .features import FEATURE_NAMES, window_features, window_stats
 __all__ = ["poisson_cv_interval", "poisson_null_test"]
 
 
-def poisson_cv_interval(n_intervals: int, *, level: float = 0.95, n_mc: int = 20000,
-                        generator: torch.Generator | None = None) -> tuple[float, float]:
+def poisson_cv_interval(
+    n_intervals: int, *, level: float = 0.95, n_mc: int = 20000, generator: torch.Generator | None = None
+) -> tuple[float, float]:
     """Central ``level`` interval of the sample CV (ddof=1) of ``n_intervals`` exponential intervals."""
     check_int_range(n_intervals, "n_intervals", 2)
     check_probability(level, "level")

@@ -101,7 +101,9 @@ def power(voltage, frequency, params: TimingParams = TimingParams()):
     return params.c_eff * np.asarray(voltage, float) ** 2 * np.asarray(frequency, float) + params.p_static
 
 
-def thermal_step(temperature: float, voltage: float, frequency: float, dt: float, params: TimingParams = TimingParams()) -> float:
+def thermal_step(
+    temperature: float, voltage: float, frequency: float, dt: float, params: TimingParams = TimingParams()
+) -> float:
     """Junction temperature (K) after ``dt`` s of constant V, f (exact solution of the RC model)."""
     t_ss = params.t_amb + params.r_th * float(power(voltage, frequency, params))
     return t_ss + (temperature - t_ss) * math.exp(-dt / params.tau_th)

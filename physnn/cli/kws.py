@@ -11,9 +11,12 @@ from ._types import InputError
 
 
 @click.command()
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="write the dataset here (.pt file, or a folder)")
-@click.option("--n-per-class", type=click.IntRange(min=1), default=None, help="clips per class (default 300; --small: 30)")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="write the dataset here (.pt file, or a folder)"
+)
+@click.option(
+    "--n-per-class", type=click.IntRange(min=1), default=None, help="clips per class (default 300; --small: 30)"
+)
 @click.option("--small", is_flag=True, help="test-sized preset (30 clips per class)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--feature", type=click.Choice(["logmel", "mfcc"]), default="logmel", show_default=True)

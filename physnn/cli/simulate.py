@@ -22,17 +22,32 @@ def _out_paths(out: str | None, netlist: Path) -> tuple[Path, Path]:
 
 @click.command()
 @click.argument("netlist", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out", default=None, metavar="PATH",
-              help="output .nc file, or a folder to write NETLIST.nc and NETLIST.png into "
-                   "(default: beside the netlist)")
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    metavar="PATH",
+    help="output .nc file, or a folder to write NETLIST.nc and NETLIST.png into (default: beside the netlist)",
+)
 @click.option("--tstep", type=SIValue("s"), default=None, help="time step, e.g. 0.25p (default: the .tran line)")
 @click.option("--tstop", type=SIValue("s"), default=None, help="stop time, e.g. 100p or 1n (default: the .tran line)")
-@click.option("--ensemble", type=click.IntRange(min=1), default=None,
-              help="simulate N copies at once (independent thermal noise with .temp)")
+@click.option(
+    "--ensemble",
+    type=click.IntRange(min=1),
+    default=None,
+    help="simulate N copies at once (independent thermal noise with .temp)",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the thermal noise")
 @click.option("--no-plot", is_flag=True, help="write only the netCDF file")
-def simulate(netlist: Path, out: str | None, tstep: float | None, tstop: float | None, ensemble: int | None,
-             seed: int, no_plot: bool) -> None:
+def simulate(
+    netlist: Path,
+    out: str | None,
+    tstep: float | None,
+    tstop: float | None,
+    ensemble: int | None,
+    seed: int,
+    no_plot: bool,
+) -> None:
     """Simulate a JoSIM-style netlist (phase-mode BDF2) and write an xarray netCDF file plus a
     PNG plot of the junction phases.
 

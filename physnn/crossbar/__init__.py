@@ -35,55 +35,148 @@ update                 learning in place: pulsed step models (``SoftBounds``, ..
 
 from .adc import ADC, adc
 from .dac import DAC, dac
-from .drift import (Drift, apply_drift, drift_exponent_stats, drift_readout_input,
-                    global_drift_compensation, sample_drift_exponents)
+from .drift import (
+    Drift,
+    apply_drift,
+    drift_exponent_stats,
+    drift_readout_input,
+    global_drift_compensation,
+    sample_drift_exponents,
+)
 from .ensemble import expand_ensemble
 from .faults import StuckAtFaults, apply_faults, sample_fault_masks
 from .ir_drop import IRDropSolution, ir_drop_contraction, ir_drop_fast, solve_ir_drop_exact
 from .iv import LinearIV, SinhIV, device_conductance, device_current, iv_from_card
-from .mapping import (ConductanceRange, DifferentialPair, ReferenceColumn, conductances_to_weights,
-                      quantize_levels, weights_to_conductances)
+from .mapping import (
+    ConductanceRange,
+    DifferentialPair,
+    ReferenceColumn,
+    conductances_to_weights,
+    quantize_levels,
+    weights_to_conductances,
+)
 from .programming_noise import ProgrammingNoise, apply_programming_noise, programming_noise_std
 from .read_noise import ReadNoise, apply_read_noise, read_noise_std
 from .variation import DeviceVariation, apply_cycle_variation, apply_device_variation
 
 __all__ = [
-    "ADC", "adc", "DAC", "dac",
-    "Drift", "apply_drift", "drift_exponent_stats", "drift_readout_input", "global_drift_compensation",
-    "sample_drift_exponents", "expand_ensemble",
-    "StuckAtFaults", "apply_faults", "sample_fault_masks",
-    "IRDropSolution", "ir_drop_contraction", "ir_drop_fast", "solve_ir_drop_exact",
-    "LinearIV", "SinhIV", "device_conductance", "device_current", "iv_from_card",
-    "ConductanceRange", "DifferentialPair", "ReferenceColumn", "conductances_to_weights",
-    "quantize_levels", "weights_to_conductances",
-    "ProgrammingNoise", "apply_programming_noise", "programming_noise_std",
-    "ReadNoise", "apply_read_noise", "read_noise_std",
-    "DeviceVariation", "apply_cycle_variation", "apply_device_variation",
-    "CrossbarConfig", "IRDrop", "aihwkit_preset", "from_aihwkit", "AnalogLinear", "analog_linear",
-    "ReadSpec", "reference_read", "read_out_points", "use_backend",
-    "RampADC", "RampADCActivation", "RampDevices", "ThresholdLookup", "ramp_error", "solve_ramp",
+    "ADC",
+    "adc",
+    "DAC",
+    "dac",
+    "Drift",
+    "apply_drift",
+    "drift_exponent_stats",
+    "drift_readout_input",
+    "global_drift_compensation",
+    "sample_drift_exponents",
+    "expand_ensemble",
+    "StuckAtFaults",
+    "apply_faults",
+    "sample_fault_masks",
+    "IRDropSolution",
+    "ir_drop_contraction",
+    "ir_drop_fast",
+    "solve_ir_drop_exact",
+    "LinearIV",
+    "SinhIV",
+    "device_conductance",
+    "device_current",
+    "iv_from_card",
+    "ConductanceRange",
+    "DifferentialPair",
+    "ReferenceColumn",
+    "conductances_to_weights",
+    "quantize_levels",
+    "weights_to_conductances",
+    "ProgrammingNoise",
+    "apply_programming_noise",
+    "programming_noise_std",
+    "ReadNoise",
+    "apply_read_noise",
+    "read_noise_std",
+    "DeviceVariation",
+    "apply_cycle_variation",
+    "apply_device_variation",
+    "CrossbarConfig",
+    "IRDrop",
+    "aihwkit_preset",
+    "from_aihwkit",
+    "AnalogLinear",
+    "analog_linear",
+    "ReadSpec",
+    "reference_read",
+    "read_out_points",
+    "use_backend",
+    "RampADC",
+    "RampADCActivation",
+    "RampDevices",
+    "ThresholdLookup",
+    "ramp_error",
+    "solve_ramp",
     "uniform_adc_lut_error",
-    "AnalogGRU", "AnalogGRUCell", "AnalogLSTM", "AnalogLSTMCell", "AnalogRNN", "AnalogRNNCell",
-    "IdealActivations", "RampActivations",
-    "TileMapping", "TiledAnalogLinear", "AnalogConv1d", "AnalogConv2d",
-    "AnalogMultiheadAttention", "AnalogTransformerEncoderLayer",
-    "StackedAnalogLSTM", "StackedAnalogGRU", "StackedAnalogRNN",
+    "AnalogGRU",
+    "AnalogGRUCell",
+    "AnalogLSTM",
+    "AnalogLSTMCell",
+    "AnalogRNN",
+    "AnalogRNNCell",
+    "IdealActivations",
+    "RampActivations",
+    "TileMapping",
+    "TiledAnalogLinear",
+    "AnalogConv1d",
+    "AnalogConv2d",
+    "AnalogMultiheadAttention",
+    "AnalogTransformerEncoderLayer",
+    "StackedAnalogLSTM",
+    "StackedAnalogGRU",
+    "StackedAnalogRNN",
     "to_float",
-    "PatchColumns", "Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time", "analog_layers",
+    "PatchColumns",
+    "Rule",
+    "ReportRow",
+    "ConversionReport",
+    "convert",
+    "program_model",
+    "set_model_time",
+    "analog_layers",
 ]
 
 from .config import CrossbarConfig, IRDrop, aihwkit_preset, from_aihwkit  # noqa: E402
 from .layer import AnalogLinear, analog_linear  # noqa: E402
 from .read import ReadSpec, read_out_points, reference_read, use_backend  # noqa: E402
-from .ramp_adc import (RampADC, RampADCActivation, RampDevices, ThresholdLookup,  # noqa: E402
-                       ramp_error, solve_ramp, uniform_adc_lut_error)
-from .rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN,  # noqa: E402
-                  AnalogRNNCell, IdealActivations, RampActivations)
+from .ramp_adc import (
+    RampADC,
+    RampADCActivation,
+    RampDevices,
+    ThresholdLookup,  # noqa: E402
+    ramp_error,
+    solve_ramp,
+    uniform_adc_lut_error,
+)
+from .rnn import (
+    AnalogGRU,
+    AnalogGRUCell,
+    AnalogLSTM,
+    AnalogLSTMCell,
+    AnalogRNN,  # noqa: E402
+    AnalogRNNCell,
+    IdealActivations,
+    RampActivations,
+)
 from .patches import PatchColumns  # noqa: E402
 from .tiles import TileMapping, TiledAnalogLinear  # noqa: E402
 from .conv import AnalogConv1d, AnalogConv2d  # noqa: E402
 from .attention import AnalogMultiheadAttention, AnalogTransformerEncoderLayer  # noqa: E402
 from .rnn_stack import StackedAnalogGRU, StackedAnalogLSTM, StackedAnalogRNN  # noqa: E402
-from .conversion import (ConversionReport, ReportRow, Rule, analog_layers, convert,  # noqa: E402
-                      program_model, set_model_time)
+from .conversion import (
+    ConversionReport,
+    ReportRow,
+    Rule,
+    analog_layers,
+    convert,  # noqa: E402
+    program_model,
+    set_model_time,
+)
 from .unconvert import to_float  # noqa: E402

@@ -57,8 +57,14 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
-def symmetric_quantize(x: torch.Tensor, bits: int, bound: float | torch.Tensor, *, out: torch.Tensor | None = None,
-                       gain: float | torch.Tensor | None = None) -> torch.Tensor:
+def symmetric_quantize(
+    x: torch.Tensor,
+    bits: int,
+    bound: float | torch.Tensor,
+    *,
+    out: torch.Tensor | None = None,
+    gain: float | torch.Tensor | None = None,
+) -> torch.Tensor:
     """Saturate ``x`` to ``[-bound, bound]`` and round to ``2**bits - 1`` symmetric levels.
 
     Levels are ``k * step`` with ``step = 2 bound / (2**bits - 2)`` and
@@ -98,7 +104,7 @@ class SymmetricLevels:
     @property
     def levels(self) -> int:
         """Number of levels, ``2**bits - 1``."""
-        return 2 ** self.bits - 1
+        return 2**self.bits - 1
 
     @property
     def step(self) -> float:

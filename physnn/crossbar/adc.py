@@ -26,13 +26,14 @@ class ADC(SymmetricLevels):
     """
 
     bits: int = param(units="bit", kind="int", lo=2, hi=31, card=None, long_name="ADC resolution")
-    y_max: float = param(1.0, units="1", lo=0.0, lo_open=True, card=None, long_name="ADC saturation level (config output units)")
+    y_max: float = param(
+        1.0, units="1", lo=0.0, lo_open=True, card=None, long_name="ADC saturation level (config output units)"
+    )
 
     _full_scale = "y_max"
 
 
-def adc(y: torch.Tensor, cfg: ADC, *, y_max: float | torch.Tensor | None = None,
-        check: bool = True) -> torch.Tensor:
+def adc(y: torch.Tensor, cfg: ADC, *, y_max: float | torch.Tensor | None = None, check: bool = True) -> torch.Tensor:
     """Saturate ``y`` at ``±y_max`` and quantise to ``cfg.levels`` symmetric levels.
 
     Parameters

@@ -62,12 +62,22 @@ from .tiles import TileMapping, TiledAnalogLinear
 __all__ = ["AnalogMultiheadAttention", "AnalogTransformerEncoderLayer"]
 
 
-def _linear(in_f: int, out_f: int, bias: bool, config: CrossbarConfig | None, tile: TileMapping,
-            ensemble: int | None, generator: torch.Generator | None, backend: str | None, fk: dict) -> nn.Module:
+def _linear(
+    in_f: int,
+    out_f: int,
+    bias: bool,
+    config: CrossbarConfig | None,
+    tile: TileMapping,
+    ensemble: int | None,
+    generator: torch.Generator | None,
+    backend: str | None,
+    fk: dict,
+) -> nn.Module:
     if config is None:
         return nn.Linear(in_f, out_f, bias=bias, **fk)
-    return TiledAnalogLinear(in_f, out_f, bias=bias, config=config, tile=tile, ensemble=ensemble,
-                             generator=generator, backend=backend, **fk)
+    return TiledAnalogLinear(
+        in_f, out_f, bias=bias, config=config, tile=tile, ensemble=ensemble, generator=generator, backend=backend, **fk
+    )
 
 
 def _copy_into(dst: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
@@ -146,12 +156,26 @@ class AnalogMultiheadAttention(nn.Module):
         Of the float parameters.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
-                 vdim: int | None = None, batch_first: bool = False, *, config: CrossbarConfig | None,
-                 tile: TileMapping = TileMapping(), ensemble: int | None = None,
-                 generator: torch.Generator | None = None, backend: str | None = None, device: Any = None,
-                 dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        *,
+        config: CrossbarConfig | None,
+        tile: TileMapping = TileMapping(),
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         check_int_range(embed_dim, "embed_dim", 1)
         check_int_range(num_heads, "num_heads", 1)
@@ -173,7 +197,7 @@ class AnalogMultiheadAttention(nn.Module):
         self.dropout = float(dropout)
         self.batch_first = bool(batch_first)
         self.add_zero_attn = bool(add_zero_attn)
-        self.packed = kdim == embed_dim and vdim == embed_dim      # torch's _qkv_same_embed_dim
+        self.packed = kdim == embed_dim and vdim == embed_dim  # torch's _qkv_same_embed_dim
         fk = {"device": device, "dtype": dtype}
         args = (config, tile, ensemble, generator, backend, fk)
         if self.packed:
@@ -216,29 +240,53 @@ class AnalogMultiheadAttention(nn.Module):
 
     # -- conversion -----------------------------------------------------------------------------
     @classmethod
-    def from_torch(cls, mha: nn.MultiheadAttention, *, config: CrossbarConfig | None,
-                   tile: TileMapping = TileMapping(), ensemble: int | None = None,
-                   generator: torch.Generator | None = None, backend: str | None = None
-                   ) -> "AnalogMultiheadAttention":
+    def from_torch(
+        cls,
+        mha: nn.MultiheadAttention,
+        *,
+        config: CrossbarConfig | None,
+        tile: TileMapping = TileMapping(),
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+    ) -> "AnalogMultiheadAttention":
         """A copy of ``mha``'s weights (packed or separate projections, biases, ``bias_k/v``);
         not yet programmed."""
         if not isinstance(mha, nn.MultiheadAttention):
             raise TypeError(f"mha: expected a torch.nn.MultiheadAttention, got {type(mha).__name__}")
         w0 = mha.out_proj.weight
-        new = cls(mha.embed_dim, mha.num_heads, dropout=mha.dropout, bias=mha.in_proj_bias is not None,
-                  add_bias_kv=mha.bias_k is not None, add_zero_attn=mha.add_zero_attn, kdim=mha.kdim,
-                  vdim=mha.vdim, batch_first=mha.batch_first, config=config, tile=tile, ensemble=ensemble,
-                  generator=generator, backend=backend, device=w0.device, dtype=w0.dtype)
+        new = cls(
+            mha.embed_dim,
+            mha.num_heads,
+            dropout=mha.dropout,
+            bias=mha.in_proj_bias is not None,
+            add_bias_kv=mha.bias_k is not None,
+            add_zero_attn=mha.add_zero_attn,
+            kdim=mha.kdim,
+            vdim=mha.vdim,
+            batch_first=mha.batch_first,
+            config=config,
+            tile=tile,
+            ensemble=ensemble,
+            generator=generator,
+            backend=backend,
+            device=w0.device,
+            dtype=w0.dtype,
+        )
         b = mha.in_proj_bias
         E = mha.embed_dim
         if new.packed:
-            w = mha.in_proj_weight if mha.in_proj_weight is not None else torch.cat(
-                [mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight], 0)
+            w = (
+                mha.in_proj_weight
+                if mha.in_proj_weight is not None
+                else torch.cat([mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight], 0)
+            )
             _copy_into(new.in_proj, w, b)
         else:
-            for k, (n, w) in enumerate((("q_proj", mha.q_proj_weight), ("k_proj", mha.k_proj_weight),
-                                        ("v_proj", mha.v_proj_weight))):
-                _copy_into(getattr(new, n), w, None if b is None else b[k * E:(k + 1) * E])
+            for k, (n, w) in enumerate(
+                (("q_proj", mha.q_proj_weight), ("k_proj", mha.k_proj_weight), ("v_proj", mha.v_proj_weight))
+            ):
+                _copy_into(getattr(new, n), w, None if b is None else b[k * E : (k + 1) * E])
         _copy_into(new.out_proj, mha.out_proj.weight, mha.out_proj.bias)
         if mha.bias_k is not None:
             # (both set: new was made with add_bias_kv, as mha has bias_k and bias_v)
@@ -254,10 +302,19 @@ class AnalogMultiheadAttention(nn.Module):
         ``bias_k``/``bias_v``; the inverse of :meth:`from_torch` (programmed devices dropped)."""
         w0 = _float_weight(self.out_proj)
         bias = getattr(self.out_proj, "bias", None) is not None
-        mha = nn.MultiheadAttention(self.embed_dim, self.num_heads, dropout=self.dropout, bias=bias,
-                                    add_bias_kv=self.bias_k is not None, add_zero_attn=self.add_zero_attn,
-                                    kdim=self.kdim, vdim=self.vdim, batch_first=self.batch_first,
-                                    device=w0.device, dtype=w0.dtype)
+        mha = nn.MultiheadAttention(
+            self.embed_dim,
+            self.num_heads,
+            dropout=self.dropout,
+            bias=bias,
+            add_bias_kv=self.bias_k is not None,
+            add_zero_attn=self.add_zero_attn,
+            kdim=self.kdim,
+            vdim=self.vdim,
+            batch_first=self.batch_first,
+            device=w0.device,
+            dtype=w0.dtype,
+        )
         with torch.no_grad():
             if self.packed:
                 mha.in_proj_weight.copy_(_float_weight(self.in_proj))
@@ -268,7 +325,7 @@ class AnalogMultiheadAttention(nn.Module):
                     m = getattr(self, n)
                     getattr(mha, f"{n}_weight").copy_(_float_weight(m))
                     if bias:
-                        mha.in_proj_bias[k * self.embed_dim:(k + 1) * self.embed_dim].copy_(m.bias)
+                        mha.in_proj_bias[k * self.embed_dim : (k + 1) * self.embed_dim].copy_(m.bias)
             mha.out_proj.weight.copy_(w0)
             if bias:
                 mha.out_proj.bias.copy_(cast(torch.Tensor, self.out_proj.bias))
@@ -284,12 +341,16 @@ class AnalogMultiheadAttention(nn.Module):
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"{name}: expected a floating-point tensor, got {type(x).__name__}")
         if x.dim() not in (2, 3, 4) or x.shape[-1] != dim:
-            raise ValueError(f"{name}: expected (L, {dim}), a batch (N, L, {dim}) or (L, N, {dim}), or one per "
-                             f"chip (E, ...), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{name}: expected (L, {dim}), a batch (N, L, {dim}) or (L, N, {dim}), or one per "
+                f"chip (E, ...), got shape {tuple(x.shape)}"
+            )
         if x.dim() == 4:
             if ens is None or x.shape[0] != ens:
-                raise ValueError(f"{name}: a 4-d input carries one input per chip and needs leading dimension "
-                                 f"ensemble={ens}, got shape {tuple(x.shape)}")
+                raise ValueError(
+                    f"{name}: a 4-d input carries one input per chip and needs leading dimension "
+                    f"ensemble={ens}, got shape {tuple(x.shape)}"
+                )
             return True
         return False
 
@@ -297,7 +358,7 @@ class AnalogMultiheadAttention(nn.Module):
         E = self.embed_dim
         if not self.packed:
             return (_apply(self.q_proj, query, pq), _apply(self.k_proj, key, pk), _apply(self.v_proj, value, pv))
-        if query is key and key is value:                                   # self-attention: one read
+        if query is key and key is value:  # self-attention: one read
             return _apply(self.in_proj, query, pq).chunk(3, dim=-1)
         outs: dict[int, torch.Tensor] = {}
         res = []
@@ -305,30 +366,41 @@ class AnalogMultiheadAttention(nn.Module):
             y = outs.get(id(x))
             if y is None:
                 y = outs[id(x)] = _apply(self.in_proj, x, p)
-            res.append(y[..., k * E:(k + 1) * E])
+            res.append(y[..., k * E : (k + 1) * E])
         return tuple(res)
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
-                attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
-                is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """As ``nn.MultiheadAttention.forward``; outputs gain a leading ensemble dimension."""
         ens = self.ensemble
         pq = self._per_member(query, "query", self.embed_dim, ens)
         pk = self._per_member(key, "key", self.kdim, ens)
         pv = self._per_member(value, "value", self.vdim, ens)
         if pk != pv or key.shape[:-1] != value.shape[:-1]:
-            raise ValueError(f"key, value: expected the same leading shape, got {tuple(key.shape)} and "
-                             f"{tuple(value.shape)}")
+            raise ValueError(
+                f"key, value: expected the same leading shape, got {tuple(key.shape)} and {tuple(value.shape)}"
+            )
         batched = query.dim() - pq == 3
         if not batched and ens is not None:
-            raise ValueError(f"query: an unbatched input (L, E) with an ensemble of {ens} chips is ambiguous (its "
-                             f"output (E, L, E) reads as a batch); add a batch dimension")
+            raise ValueError(
+                f"query: an unbatched input (L, E) with an ensemble of {ens} chips is ambiguous (its "
+                f"output (E, L, E) reads as a batch); add a batch dimension"
+            )
         if (key.dim() - pk == 3) != batched:
-            raise ValueError(f"query, key: both batched or both unbatched, got shapes {tuple(query.shape)} and "
-                             f"{tuple(key.shape)}")
+            raise ValueError(
+                f"query, key: both batched or both unbatched, got shapes {tuple(query.shape)} and {tuple(key.shape)}"
+            )
 
-        def bf(x: torch.Tensor) -> torch.Tensor:                        # (..., N, L, d)
+        def bf(x: torch.Tensor) -> torch.Tensor:  # (..., N, L, d)
             if not batched:
                 return x.unsqueeze(-3)
             return x if self.batch_first else x.transpose(-3, -2)
@@ -343,7 +415,7 @@ class AnalogMultiheadAttention(nn.Module):
             raise ValueError(f"key: batch size {k.shape[-3]} differs from the query's {N}")
         lead = torch.broadcast_shapes(q.shape[:-3], k.shape[:-3], v.shape[:-3])
         M = math.prod(lead)
-        B = M * N                                                        # chips x batch
+        B = M * N  # chips x batch
         H, hd, E = self.num_heads, self.head_dim, self.embed_dim
         q, k, v = (t.expand(*lead, *t.shape[-3:]).reshape(B, t.shape[-2], E) for t in (q, k, v))
         dt = q.dtype
@@ -356,11 +428,12 @@ class AnalogMultiheadAttention(nn.Module):
                 raise ValueError(f"key_padding_mask: expected shape {(N, k.shape[1])}, got {tuple(kpm.shape)}")
             kpm = kpm.expand(M, N, kpm.shape[-1]).reshape(B, -1)
         if is_causal and attn_mask is None:
-            raise RuntimeError("is_causal: needs attn_mask (as nn.MultiheadAttention; it is a hint that attn_mask "
-                               "is the causal mask)")
+            raise RuntimeError(
+                "is_causal: needs attn_mask (as nn.MultiheadAttention; it is a hint that attn_mask is the causal mask)"
+            )
         p = self.dropout if self.training else 0.0
         if is_causal and kpm is None and not need_weights and p == 0.0:
-            am = None                                   # SDPA's causal mask (the hint: attn_mask is causal)
+            am = None  # SDPA's causal mask (the hint: attn_mask is causal)
         else:
             is_causal = False
             am = _float_mask(attn_mask, "attn_mask", dt)
@@ -372,8 +445,7 @@ class AnalogMultiheadAttention(nn.Module):
                 am = am.unsqueeze(0)
             elif am.dim() == 3:
                 if am.shape != (N * H, L, S):
-                    raise ValueError(f"attn_mask: a 3-d mask must have shape {(N * H, L, S)}, got "
-                                     f"{tuple(am.shape)}")
+                    raise ValueError(f"attn_mask: a 3-d mask must have shape {(N * H, L, S)}, got {tuple(am.shape)}")
                 am = am.view(N, H, L, S).expand(M, N, H, L, S).reshape(B * H, L, S)
             else:
                 raise ValueError(f"attn_mask: expected 2 or 3 dimensions, got {am.dim()}")
@@ -404,7 +476,7 @@ class AnalogMultiheadAttention(nn.Module):
             if p > 0.0:
                 keep = torch.rand(w.shape, generator=self.generator, dtype=w.dtype, device=w.device) >= p
                 w = w * keep / (1.0 - p) if p < 1.0 else torch.zeros_like(w)
-            out = torch.bmm(w, v)                                                  # (B H, L, hd)
+            out = torch.bmm(w, v)  # (B H, L, hd)
             if need_weights:
                 weights = w.view(*lead, N, H, L, S)
                 if average_attn_weights:
@@ -414,8 +486,9 @@ class AnalogMultiheadAttention(nn.Module):
         else:
             if am is not None:
                 am = am.unsqueeze(0) if am.shape[0] == 1 else am.view(B, H, -1, S)
-            out = F.scaled_dot_product_attention(q.view(B, H, L, hd), k.view(B, H, S, hd), v.view(B, H, S, hd),
-                                                 am, 0.0, is_causal)
+            out = F.scaled_dot_product_attention(
+                q.view(B, H, L, hd), k.view(B, H, S, hd), v.view(B, H, S, hd), am, 0.0, is_causal
+            )
         out = out.reshape(B, H, L, hd).transpose(1, 2).reshape(*lead, N, L, E)
         y = _apply(self.out_proj, out, bool(lead))
         if not batched:
@@ -425,8 +498,10 @@ class AnalogMultiheadAttention(nn.Module):
         return y, weights
 
     def extra_repr(self) -> str:
-        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, vdim={self.vdim}, "
-                f"batch_first={self.batch_first}, dropout={self.dropout}")
+        return (
+            f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, vdim={self.vdim}, "
+            f"batch_first={self.batch_first}, dropout={self.dropout}"
+        )
 
 
 class AnalogTransformerEncoderLayer(nn.Module):
@@ -440,9 +515,18 @@ class AnalogTransformerEncoderLayer(nn.Module):
     are the float layer's.
     """
 
-    def __init__(self, self_attn: nn.Module, linear1: nn.Module, linear2: nn.Module, norm1: nn.Module,
-                 norm2: nn.Module, *, dropout: float, activation: Callable[[torch.Tensor], torch.Tensor],
-                 norm_first: bool):
+    def __init__(
+        self,
+        self_attn: nn.Module,
+        linear1: nn.Module,
+        linear2: nn.Module,
+        norm1: nn.Module,
+        norm2: nn.Module,
+        *,
+        dropout: float,
+        activation: Callable[[torch.Tensor], torch.Tensor],
+        norm_first: bool,
+    ):
         super().__init__()
         self.self_attn, self.linear1, self.linear2 = self_attn, linear1, linear2
         self.norm1, self.norm2 = norm1, norm2
@@ -451,29 +535,46 @@ class AnalogTransformerEncoderLayer(nn.Module):
         self.norm_first = bool(norm_first)
 
     @classmethod
-    def from_torch(cls, layer: nn.TransformerEncoderLayer, *, config: CrossbarConfig | None,
-                   tile: TileMapping = TileMapping(), ensemble: int | None = None,
-                   generator: torch.Generator | None = None, backend: str | None = None
-                   ) -> "AnalogTransformerEncoderLayer":
+    def from_torch(
+        cls,
+        layer: nn.TransformerEncoderLayer,
+        *,
+        config: CrossbarConfig | None,
+        tile: TileMapping = TileMapping(),
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+    ) -> "AnalogTransformerEncoderLayer":
         """A copy of ``layer`` (weights, norms, dropout probability, activation, ``norm_first``);
         ``config=None``: copies of the float ``self_attn``, ``linear1``, ``linear2`` (the
         composite path only; :func:`~physnn.crossbar.convert` then converts them one by one)."""
         if not isinstance(layer, nn.TransformerEncoderLayer):
             raise TypeError(f"layer: expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}")
         kw: dict[str, Any] = dict(config=config, tile=tile, ensemble=ensemble, generator=generator, backend=backend)
-        attn = (copy.deepcopy(layer.self_attn) if config is None
-                else AnalogMultiheadAttention.from_torch(layer.self_attn, **kw))
+        attn = (
+            copy.deepcopy(layer.self_attn)
+            if config is None
+            else AnalogMultiheadAttention.from_torch(layer.self_attn, **kw)
+        )
 
         def lin(m: nn.Linear) -> nn.Module:
             if config is None:
                 return copy.deepcopy(m)
-            return TiledAnalogLinear.from_linear(m, config=config, tile=tile, ensemble=ensemble,
-                                                 generator=generator, backend=backend)
+            return TiledAnalogLinear.from_linear(
+                m, config=config, tile=tile, ensemble=ensemble, generator=generator, backend=backend
+            )
 
         act = layer.activation
-        new = cls(attn, lin(layer.linear1), lin(layer.linear2), copy.deepcopy(layer.norm1),
-                  copy.deepcopy(layer.norm2), dropout=layer.dropout.p,
-                  activation=copy.deepcopy(act) if isinstance(act, nn.Module) else act, norm_first=layer.norm_first)
+        new = cls(
+            attn,
+            lin(layer.linear1),
+            lin(layer.linear2),
+            copy.deepcopy(layer.norm1),
+            copy.deepcopy(layer.norm2),
+            dropout=layer.dropout.p,
+            activation=copy.deepcopy(act) if isinstance(act, nn.Module) else act,
+            norm_first=layer.norm_first,
+        )
         new.train(layer.training)
         return new
 
@@ -483,33 +584,50 @@ class AnalogTransformerEncoderLayer(nn.Module):
         ``batch_first`` kept); the inverse of :meth:`from_torch`."""
         # (the float layers: an nn.MultiheadAttention, nn.Linear feed-forward layers, nn.LayerNorm norms)
         attn = self.self_attn
-        attn_f = attn.to_float() if isinstance(attn, AnalogMultiheadAttention) else cast(nn.MultiheadAttention,
-                                                                                         copy.deepcopy(attn))
+        attn_f = (
+            attn.to_float()
+            if isinstance(attn, AnalogMultiheadAttention)
+            else cast(nn.MultiheadAttention, copy.deepcopy(attn))
+        )
         l1, l2 = cast(nn.Linear, _float_module(self.linear1)), cast(nn.Linear, _float_module(self.linear2))
         norm1, norm2 = cast(nn.LayerNorm, self.norm1), cast(nn.LayerNorm, self.norm2)
         w = l1.weight
         act = self.activation
-        new = nn.TransformerEncoderLayer(attn_f.embed_dim, attn_f.num_heads, dim_feedforward=l1.out_features,
-                                         dropout=self.dropout.p, activation=copy.deepcopy(act) if isinstance(act, nn.Module) else act,
-                                         layer_norm_eps=norm1.eps, batch_first=attn_f.batch_first,
-                                         norm_first=self.norm_first, bias=l1.bias is not None,
-                                         device=w.device, dtype=w.dtype)
+        new = nn.TransformerEncoderLayer(
+            attn_f.embed_dim,
+            attn_f.num_heads,
+            dim_feedforward=l1.out_features,
+            dropout=self.dropout.p,
+            activation=copy.deepcopy(act) if isinstance(act, nn.Module) else act,
+            layer_norm_eps=norm1.eps,
+            batch_first=attn_f.batch_first,
+            norm_first=self.norm_first,
+            bias=l1.bias is not None,
+            device=w.device,
+            dtype=w.dtype,
+        )
         new.self_attn, new.linear1, new.linear2 = attn_f, l1, l2
         new.norm1, new.norm2 = copy.deepcopy(norm1), copy.deepcopy(norm2)
         new.train(self.training)
         return new
 
     def _sa(self, x: torch.Tensor, mask, kpm, is_causal: bool) -> torch.Tensor:
-        return self.dropout1(self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False,
-                                            is_causal=is_causal)[0])
+        return self.dropout1(
+            self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal)[0]
+        )
 
     def _ff(self, x: torch.Tensor) -> torch.Tensor:
-        pm = x.dim() == 4                       # (E, N, L, d): one input per chip
+        pm = x.dim() == 4  # (E, N, L, d): one input per chip
         h = self.dropout(self.activation(_apply(self.linear1, x, pm)))
         return self.dropout2(_apply(self.linear2, h, pm or _is_ensemble_layer(self.linear1)))
 
-    def forward(self, src: torch.Tensor, src_mask: torch.Tensor | None = None,
-                src_key_padding_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        src: torch.Tensor,
+        src_mask: torch.Tensor | None = None,
+        src_key_padding_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
         """As ``nn.TransformerEncoderLayer.forward`` (always the composite path); with an
         ensemble the output is ``(E, ...)``."""
         if isinstance(src, torch.Tensor) and src.is_nested:

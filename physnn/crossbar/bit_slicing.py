@@ -50,8 +50,15 @@ from .mapping import ConductanceRange
 from .layer import draw_key
 from .read import ReadSpec, input_codes, input_scale, read, subkey
 
-__all__ = ["BitSlicing", "SlicedReadSpec", "sliced_read", "slice_weights", "input_cycles", "slice_key",
-           "SlicedAnalogLinear"]
+__all__ = [
+    "BitSlicing",
+    "SlicedReadSpec",
+    "sliced_read",
+    "slice_weights",
+    "input_cycles",
+    "slice_key",
+    "SlicedAnalogLinear",
+]
 
 _U64 = (1 << 64) - 1
 #: slice keys are bound-management-style subkeys past any attempt a read makes (at most 63)
@@ -81,8 +88,10 @@ class BitSlicing:
         check_int_range(self.weight_slices, "weight_slices", 1, 16)
         check_int_range(self.bits_per_slice, "bits_per_slice", 1, 16)
         if self.weight_slices * self.bits_per_slice > 24:
-            raise ValueError(f"weight_slices * bits_per_slice = {self.weight_slices * self.bits_per_slice}: at most "
-                             "24 bits of weight (exact in float32)")
+            raise ValueError(
+                f"weight_slices * bits_per_slice = {self.weight_slices * self.bits_per_slice}: at most "
+                "24 bits of weight (exact in float32)"
+            )
         if self.input_bits_per_cycle is not None:
             check_int_range(self.input_bits_per_cycle, "input_bits_per_cycle", 1, 16)
 
@@ -98,8 +107,9 @@ class BitSlicing:
 
     def significance(self, w_max: float) -> tuple[float, ...]:
         """Digital weight of each slice's output: ``2**(b j) * w_max / (2**(k b) - 1)``."""
-        return tuple(2.0 ** (self.bits_per_slice * j) * w_max / (self.weight_levels - 1)
-                     for j in range(self.weight_slices))
+        return tuple(
+            2.0 ** (self.bits_per_slice * j) * w_max / (self.weight_levels - 1) for j in range(self.weight_slices)
+        )
 
 
 def slice_weights(w: torch.Tensor, w_max: float, slicing: BitSlicing) -> list[torch.Tensor]:
@@ -117,7 +127,7 @@ def slice_weights(w: torch.Tensor, w_max: float, slicing: BitSlicing) -> list[to
         raise TypeError(f"slicing: expected a BitSlicing, got {type(slicing).__name__}")
     q = torch.round((w.detach().abs() / w_max).clamp(0, 1) * (slicing.weight_levels - 1)).to(torch.int64)
     sign = torch.sign(w.detach())
-    b, mask = slicing.bits_per_slice, 2 ** slicing.bits_per_slice - 1
+    b, mask = slicing.bits_per_slice, 2**slicing.bits_per_slice - 1
     return [((q >> (b * j)) & mask).to(w.dtype) * sign for j in range(slicing.weight_slices)]
 
 
@@ -127,7 +137,7 @@ def input_cycles(codes: torch.Tensor, bits_per_cycle: int, in_levels: float) -> 
     T = max(1, math.ceil(math.log2(in_levels + 1) / bits_per_cycle))
     mag = codes.detach().abs().to(torch.int64)
     sign = torch.sign(codes.detach())
-    mask = 2 ** bits_per_cycle - 1
+    mask = 2**bits_per_cycle - 1
     return torch.stack([((mag >> (bits_per_cycle * t)) & mask).to(codes.dtype) * sign for t in range(T)])
 
 
@@ -170,8 +180,10 @@ class SlicedReadSpec:
         s0 = sl[0]
         for j, s in enumerate(sl):
             if s.weight.shape != s0.weight.shape or s.weight.dtype != s0.weight.dtype:
-                raise ValueError(f"slices[{j}]: weight {tuple(s.weight.shape)} {s.weight.dtype} differs from "
-                                 f"slices[0]'s {tuple(s0.weight.shape)} {s0.weight.dtype}")
+                raise ValueError(
+                    f"slices[{j}]: weight {tuple(s.weight.shape)} {s.weight.dtype} differs from "
+                    f"slices[0]'s {tuple(s0.weight.shape)} {s0.weight.dtype}"
+                )
             for f in ("in_step", "in_levels", "abs_max", "iv"):
                 if getattr(s, f) != getattr(s0, f):
                     raise ValueError(f"slices[{j}].{f} differs from slices[0]'s (one DAC drives all slices)")
@@ -185,8 +197,9 @@ class SlicedReadSpec:
             if s0.in_levels is None:
                 raise ValueError("input_bits_per_cycle: input cycles need integer DAC codes (slices with in_levels)")
             if s0.iv is not None or any(s.ir is not None for s in sl):
-                raise ValueError("input_bits_per_cycle: input cycles with a sinh I-V law or wire resistance are not "
-                                 "modelled")
+                raise ValueError(
+                    "input_bits_per_cycle: input cycles with a sinh I-V law or wire resistance are not modelled"
+                )
         if not isinstance(self.key, int) or not 0 <= self.key <= _U64:
             raise ValueError(f"key={self.key!r}: must be an int in [0, 2**64)")
         object.__setattr__(self, "slices", sl)
@@ -222,16 +235,27 @@ class SlicedReadSpec:
         if cs is None:
             p = self.input_bits_per_cycle
             s0 = self.slices[0]
-            gain = 1.0 if p is None else cast(float, s0.in_levels) / (2 ** p - 1)
-            levels = s0.in_levels if p is None else float(2 ** p - 1)
-            cs = tuple(dataclasses.replace(s, weight=s.weight * gain if gain != 1.0 else s.weight, in_step=1.0,
-                                           in_levels=levels, abs_max=False, iv=None, key=0) for s in self.slices)
+            gain = 1.0 if p is None else cast(float, s0.in_levels) / (2**p - 1)
+            levels = s0.in_levels if p is None else float(2**p - 1)
+            cs = tuple(
+                dataclasses.replace(
+                    s,
+                    weight=s.weight * gain if gain != 1.0 else s.weight,
+                    in_step=1.0,
+                    in_levels=levels,
+                    abs_max=False,
+                    iv=None,
+                    key=0,
+                )
+                for s in self.slices
+            )
             memo["cycle"] = cs
         return cs
 
 
-def sliced_read(spec: SlicedReadSpec, x: torch.Tensor, *, per_member: bool = False,
-                backend: str | None = None) -> torch.Tensor:
+def sliced_read(
+    spec: SlicedReadSpec, x: torch.Tensor, *, per_member: bool = False, backend: str | None = None
+) -> torch.Tensor:
     """A bit-sliced read (see the module doc).
 
     Parameters
@@ -263,11 +287,12 @@ def sliced_read(spec: SlicedReadSpec, x: torch.Tensor, *, per_member: bool = Fal
         T = dig.shape[0]
         n_in = x2.shape[-1]
         xin = dig.reshape(T * M, n_in) if x2.dim() == 2 else dig.transpose(0, 1).reshape(x2.shape[0], T * M, n_in)
-        factors = tuple(2.0 ** (p * t) * (2 ** p - 1) / s0.in_levels for t in range(T))
+        factors = tuple(2.0 ** (p * t) * (2**p - 1) / s0.in_levels for t in range(T))
     total: torch.Tensor | None = None
     for j, cs in enumerate(spec.cycle_specs()):
-        y = read(cs.with_key(slice_key(spec.key, j) if cs.noise_std > 0 else 0), xin, per_member=per_member,
-                 backend=backend)                                    # ([E], T*M, out)
+        y = read(
+            cs.with_key(slice_key(spec.key, j) if cs.noise_std > 0 else 0), xin, per_member=per_member, backend=backend
+        )  # ([E], T*M, out)
         y = y.reshape(*y.shape[:-2], T, M, y.shape[-1])
         acc = y[..., 0, :, :] * factors[0]
         for t in range(1, T):
@@ -310,9 +335,20 @@ class SlicedAnalogLinear(nn.Module):
     # (a buffer registered in __init__, declared here for the type checker)
     w_max: torch.Tensor
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, config: CrossbarConfig,
-                 slicing: BitSlicing, ensemble: int | None = None, generator: torch.Generator | None = None,
-                 backend: str | None = None, device: Any = None, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        config: CrossbarConfig,
+        slicing: BitSlicing,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         if not isinstance(config, CrossbarConfig):
             raise TypeError(f"config: expected a CrossbarConfig, got {type(config).__name__}")
@@ -326,13 +362,25 @@ class SlicedAnalogLinear(nn.Module):
         self.ensemble, self.backend, self.slicing, self.config = ensemble, backend, slicing, config
         self.generator = check_generator(generator)
         r = config.range
-        rng = ConductanceRange(r.g_min, r.g_max, 2 ** slicing.bits_per_slice)
+        rng = ConductanceRange(r.g_min, r.g_max, 2**slicing.bits_per_slice)
         mapping = None if config.mapping is None else dataclasses.replace(config.mapping, range=rng)
-        sub = dataclasses.replace(config, range=rng, mapping=mapping, w_max=float(2 ** slicing.bits_per_slice - 1),
-                                  weight_clip=None)
-        self.slices = nn.ModuleList(AnalogLinear(in_features, out_features, bias=False, config=sub, ensemble=ensemble,
-                                                 generator=self.generator, backend=backend, device=device, dtype=dtype)
-                                    for _ in range(slicing.weight_slices))
+        sub = dataclasses.replace(
+            config, range=rng, mapping=mapping, w_max=float(2**slicing.bits_per_slice - 1), weight_clip=None
+        )
+        self.slices = nn.ModuleList(
+            AnalogLinear(
+                in_features,
+                out_features,
+                bias=False,
+                config=sub,
+                ensemble=ensemble,
+                generator=self.generator,
+                backend=backend,
+                device=device,
+                dtype=dtype,
+            )
+            for _ in range(slicing.weight_slices)
+        )
         fk = {"device": device, "dtype": dtype}
         ref = nn.Linear(in_features, out_features, bias=bias, **fk)
         self.weight = nn.Parameter(ref.weight.detach().clone())
@@ -341,16 +389,32 @@ class SlicedAnalogLinear(nn.Module):
         self._programmed_version: int | None = None
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, *, config: CrossbarConfig, slicing: BitSlicing,
-                    ensemble: int | None = None, generator: torch.Generator | None = None,
-                    backend: str | None = None) -> "SlicedAnalogLinear":
+    def from_linear(
+        cls,
+        linear: nn.Linear,
+        *,
+        config: CrossbarConfig,
+        slicing: BitSlicing,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+    ) -> "SlicedAnalogLinear":
         """A sliced layer with a copy of ``linear``'s weights and bias (not yet programmed)."""
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"linear: expected a torch.nn.Linear, got {type(linear).__name__}")
         w = linear.weight
-        layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, config=config,
-                    slicing=slicing, ensemble=ensemble, generator=generator, backend=backend, device=w.device,
-                    dtype=w.dtype)
+        layer = cls(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            config=config,
+            slicing=slicing,
+            ensemble=ensemble,
+            generator=generator,
+            backend=backend,
+            device=w.device,
+            dtype=w.dtype,
+        )
         with torch.no_grad():
             layer.weight.copy_(w)
             if linear.bias is not None:
@@ -392,29 +456,42 @@ class SlicedAnalogLinear(nn.Module):
             self.program()
         specs = tuple(layer.read_spec(dtype, device) for layer in cast("Iterable[AnalogLinear]", self.slices))
         memo = getattr(self, "_spec_memo", None)
-        if memo is not None and len(memo[0]) == len(specs) and all(a is b for a, b in zip(memo[0], specs)) \
-                and memo[2] == (None if self.bias is None else self.bias._version):
+        if (
+            memo is not None
+            and len(memo[0]) == len(specs)
+            and all(a is b for a, b in zip(memo[0], specs))
+            and memo[2] == (None if self.bias is None else self.bias._version)
+        ):
             return memo[1]
         w0 = specs[0].weight
         bias = None if self.bias is None else self.bias.detach().to(dtype=w0.dtype, device=w0.device)
-        spec = SlicedReadSpec(slices=specs, significance=self.slicing.significance(float(self.w_max)),
-                              input_bits_per_cycle=self.slicing.input_bits_per_cycle, bias=bias)
+        spec = SlicedReadSpec(
+            slices=specs,
+            significance=self.slicing.significance(float(self.w_max)),
+            input_bits_per_cycle=self.slicing.input_bits_per_cycle,
+            bias=bias,
+        )
         self._spec_memo = (specs, spec, None if self.bias is None else self.bias._version)
         return spec
 
     def forward(self, x: torch.Tensor, *, shared_input: bool | None = None) -> torch.Tensor:
         """A sliced read (eval mode): ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)``."""
         if self.training:
-            raise RuntimeError("SlicedAnalogLinear is an inference layer: train the float weights (or an "
-                               "AnalogLinear), then call .eval()")
+            raise RuntimeError(
+                "SlicedAnalogLinear is an inference layer: train the float weights (or an "
+                "AnalogLinear), then call .eval()"
+            )
         if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected (..., in_features={self.in_features}), got {getattr(x, 'shape', x)!r}")
         per_member = per_member_input(x, self.ensemble, shared_input)
         spec = self.read_spec(x.dtype, x.device)
         noisy = any(s.noise_std > 0 for s in spec.slices)
-        return sliced_read(spec.with_key(draw_key(self.generator) if noisy else 0), x, per_member=per_member,
-                           backend=self.backend)
+        return sliced_read(
+            spec.with_key(draw_key(self.generator) if noisy else 0), x, per_member=per_member, backend=self.backend
+        )
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
-                f"slicing={self.slicing}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
+            f"slicing={self.slicing}"
+        )

@@ -32,8 +32,7 @@ from .drift import Drift
 from .faults import StuckAtFaults
 from .iv import LinearIV, SinhIV, iv_from_card
 from .mapping import ConductanceRange, DifferentialPair, ReferenceColumn
-from .params import (AbstractDeviceEffect, check_params, effect, effect_fields, is_ideal, param,
-                     params_from_card)
+from .params import AbstractDeviceEffect, check_params, effect, effect_fields, is_ideal, param, params_from_card
 from .programming_noise import ProgrammingNoise
 from .read_noise import ReadNoise
 from .update.base import AbstractUpdateModel
@@ -69,14 +68,35 @@ class IRDrop(AbstractDeviceEffect):
     card_section = "wire"
     card_doc = "crossbar interconnect"
 
-    r_wire: float = param(units="Ohm", lo=0.0, card="r_wire_segment", long_name="row-wire segment resistance",
-                          doc="line resistance between adjacent cells")
+    r_wire: float = param(
+        units="Ohm",
+        lo=0.0,
+        card="r_wire_segment",
+        long_name="row-wire segment resistance",
+        doc="line resistance between adjacent cells",
+    )
     r_col: float | None = param(None, units="Ohm", lo=0.0, card=None, long_name="column-wire segment resistance")
     exact: bool = param(False, units=None, kind="bool", card=None, long_name="exact nodal solve")
-    iterations: int | None = param(None, units="1", kind="int", card=None, check=False, sweep=False,
-                                   long_name="sweeps of the fast IR-drop approximation")
-    tol: float = param(1e-4, units="1", lo=0.0, hi=1.0, lo_open=True, hi_open=True, card=None, sweep=False,
-                       long_name="contraction target of the fast IR-drop approximation")
+    iterations: int | None = param(
+        None,
+        units="1",
+        kind="int",
+        card=None,
+        check=False,
+        sweep=False,
+        long_name="sweeps of the fast IR-drop approximation",
+    )
+    tol: float = param(
+        1e-4,
+        units="1",
+        lo=0.0,
+        hi=1.0,
+        lo_open=True,
+        hi_open=True,
+        card=None,
+        sweep=False,
+        long_name="contraction target of the fast IR-drop approximation",
+    )
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "IRDrop":
@@ -164,12 +184,15 @@ class CrossbarConfig:
 
     range: ConductanceRange = effect(ConductanceRange, required=True)
     mapping: DifferentialPair | ReferenceColumn | None = None
-    w_max: float | None = param(None, units="1", lo=0.0, lo_open=True, card=None,
-                                long_name="weight mapped to the full conductance swing")
-    w_max_per_column: bool = param(False, units=None, kind="bool", card=None,
-                                   long_name="per-column weight scale (channel-wise mapping)")
-    weight_clip: float | None = param(None, units="1", lo=0.0, lo_open=True, card=None, ideal=None,
-                                      long_name="weight clip before programming")
+    w_max: float | None = param(
+        None, units="1", lo=0.0, lo_open=True, card=None, long_name="weight mapped to the full conductance swing"
+    )
+    w_max_per_column: bool = param(
+        False, units=None, kind="bool", card=None, long_name="per-column weight scale (channel-wise mapping)"
+    )
+    weight_clip: float | None = param(
+        None, units="1", lo=0.0, lo_open=True, card=None, ideal=None, long_name="weight clip before programming"
+    )
     programming_noise: ProgrammingNoise | None = effect(ProgrammingNoise)
     drift: Drift | None = effect(Drift)
     read_noise: ReadNoise | None = effect(ReadNoise)
@@ -179,21 +202,38 @@ class CrossbarConfig:
     ir_drop: IRDrop | None = effect(IRDrop, build=_ir_drop_from_card)
     dac: DAC | None = effect(DAC)
     adc: ADC | None = effect(ADC)
-    out_noise: float = param(0.0, units="1", lo=0.0, card=None, ideal=0.0,
-                             long_name="output read noise std (config output units)")
+    out_noise: float = param(
+        0.0, units="1", lo=0.0, card=None, ideal=0.0, long_name="output read noise std (config output units)"
+    )
     t_inference: float = param(0.0, units="s", lo=0.0, card=None, long_name="time since programming (drift time)")
     drift_compensation: bool = param(True, units=None, kind="bool", card=None, long_name="global drift compensation")
-    input_scaling: InputScaling = param("fixed", units=None, kind="str", choices=get_args(InputScaling), card=None,
-                                        long_name="input full scale")
+    input_scaling: InputScaling = param(
+        "fixed", units=None, kind="str", choices=get_args(InputScaling), card=None, long_name="input full scale"
+    )
     bound_management: bool = param(False, units=None, kind="bool", card=None, long_name="iterative bound management")
-    read_noise_per_forward: bool = param(False, units=None, kind="bool", card=None,
-                                         long_name="fresh read noise every forward")
-    v_read: float = param(0.2, units="V", lo=0.0, lo_open=True, card="conductance.v_read",
-                          long_name="full-scale read voltage", doc="read voltage at which G is defined")
-    output_units: OutputUnits = param("normalized", units=None, kind="str", choices=get_args(OutputUnits), card=None,
-                                      long_name="unit of out_noise and adc.y_max")
-    update: AbstractUpdateModel | None = effect(AbstractUpdateModel, build=_update_from_card, section="update",
-                                                ideal=None, schema=_update_models)
+    read_noise_per_forward: bool = param(
+        False, units=None, kind="bool", card=None, long_name="fresh read noise every forward"
+    )
+    v_read: float = param(
+        0.2,
+        units="V",
+        lo=0.0,
+        lo_open=True,
+        card="conductance.v_read",
+        long_name="full-scale read voltage",
+        doc="read voltage at which G is defined",
+    )
+    output_units: OutputUnits = param(
+        "normalized",
+        units=None,
+        kind="str",
+        choices=get_args(OutputUnits),
+        card=None,
+        long_name="unit of out_noise and adc.y_max",
+    )
+    update: AbstractUpdateModel | None = effect(
+        AbstractUpdateModel, build=_update_from_card, section="update", ideal=None, schema=_update_models
+    )
 
     def __post_init__(self) -> None:
         for name, m in effect_fields(type(self)):
@@ -213,13 +253,20 @@ class CrossbarConfig:
             raise ValueError(f"mapping: its range {self.mapping.range} differs from range={self.range}")
         check_params(self)
         if self.w_max_per_column:
-            for name, bad, why in (("w_max", self.w_max is not None, "must be None (the maximum per column is used)"),
-                                   ("output_units", self.output_units != "weight",
-                                    "must be 'weight' (noise and ADC range in raw weight units per column)"),
-                                   ("ir_drop", self.ir_drop is not None, "must be None (the circuit solve reads "
-                                    "conductances without the per-column gain)"),
-                                   ("update", self.update is not None, "must be None (pulsed writes assume one "
-                                    "w_max per array)")):
+            for name, bad, why in (
+                ("w_max", self.w_max is not None, "must be None (the maximum per column is used)"),
+                (
+                    "output_units",
+                    self.output_units != "weight",
+                    "must be 'weight' (noise and ADC range in raw weight units per column)",
+                ),
+                (
+                    "ir_drop",
+                    self.ir_drop is not None,
+                    "must be None (the circuit solve reads conductances without the per-column gain)",
+                ),
+                ("update", self.update is not None, "must be None (pulsed writes assume one w_max per array)"),
+            ):
                 if bad:
                     raise ValueError(f"{name}={getattr(self, name)!r}: with w_max_per_column=True it {why}")
         if self.bound_management and self.adc is None:
@@ -241,9 +288,14 @@ class CrossbarConfig:
         for e in effects:
             if e not in known or e in ("range", "mapping"):
                 raise ValueError(f"effects: {e!r} is not a switchable effect of CrossbarConfig")
-            default = {"out_noise": 0.0, "drift_compensation": False, "bound_management": False,
-                       "t_inference": 0.0, "input_scaling": "fixed",
-                       "w_max_per_column": False}.get(e, None)
+            default = {
+                "out_noise": 0.0,
+                "drift_compensation": False,
+                "bound_management": False,
+                "t_inference": 0.0,
+                "input_scaling": "fixed",
+                "w_max_per_column": False,
+            }.get(e, None)
             changes[e] = default
         return replace(self, **changes)
 
@@ -295,8 +347,15 @@ class CrossbarConfig:
         return cls(**kw)
 
 
-def aihwkit_preset(card: Any = "pcm_aihwkit", *, t_inference: float = 0.0, out_noise: float = 0.04,
-                   bits: int = 8, out_bound: float = 12.0, **overrides: Any) -> CrossbarConfig:
+def aihwkit_preset(
+    card: Any = "pcm_aihwkit",
+    *,
+    t_inference: float = 0.0,
+    out_noise: float = 0.04,
+    bits: int = 8,
+    out_bound: float = 12.0,
+    **overrides: Any,
+) -> CrossbarConfig:
     """The read protocol of aihwkit's ``TorchInferenceRPUConfig`` with ``PCMLikeNoiseModel``.
 
     8-bit DAC on inputs scaled to their largest magnitude (``inp_res = 1/254``, noise management
@@ -306,9 +365,17 @@ def aihwkit_preset(card: Any = "pcm_aihwkit", *, t_inference: float = 0.0, out_n
     Output noise and ADC bound are in raw weight units (``output_units="weight"``), as aihwkit's
     default ``weight_scaling_omega = 0``.
     """
-    kw: dict[str, Any] = dict(dac=DAC(bits, 1.0), adc=ADC(bits, out_bound), out_noise=out_noise,
-                              input_scaling="abs_max", bound_management=True, drift_compensation=True,
-                              t_inference=t_inference, w_max=None, output_units="weight")
+    kw: dict[str, Any] = dict(
+        dac=DAC(bits, 1.0),
+        adc=ADC(bits, out_bound),
+        out_noise=out_noise,
+        input_scaling="abs_max",
+        bound_management=True,
+        drift_compensation=True,
+        t_inference=t_inference,
+        w_max=None,
+        output_units="weight",
+    )
     kw.update(overrides)
     return CrossbarConfig.from_card(card, **kw)
 
@@ -319,8 +386,10 @@ def _bits_from_res(res: float, name: str) -> int:
     n_levels = 1.0 / r + 1.0  # e.g. 1/254 -> 255 levels = 2**8 - 1
     bits = math.log2(n_levels + 1.0)
     if abs(bits - round(bits)) > 1e-6:
-        raise ValueError(f"{name}={res!r}: {n_levels:g} levels is not 2**bits - 1 (physnn's DAC/ADC use "
-                         f"2**bits - 1 symmetric levels, e.g. 1/254 for 8 bits)")
+        raise ValueError(
+            f"{name}={res!r}: {n_levels:g} levels is not 2**bits - 1 (physnn's DAC/ADC use "
+            f"2**bits - 1 symmetric levels, e.g. 1/254 for 8 bits)"
+        )
     return int(round(bits))
 
 
@@ -347,8 +416,7 @@ def from_aihwkit(rpu_config: Any) -> CrossbarConfig:
         from aihwkit.inference.noise.pcm import PCMLikeNoiseModel
         from aihwkit.inference.converter.conductance import SinglePairConductanceConverter
         from aihwkit.inference.compensation.drift import GlobalDriftCompensation
-        from aihwkit.simulator.parameters.enums import (BoundManagementType, NoiseManagementType,
-                                                        WeightClipType)
+        from aihwkit.simulator.parameters.enums import BoundManagementType, NoiseManagementType, WeightClipType
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("from_aihwkit needs aihwkit (pip install aihwkit)") from exc
 
@@ -357,22 +425,35 @@ def from_aihwkit(rpu_config: Any) -> CrossbarConfig:
         raise ValueError(f"rpu_config.noise_model: only PCMLikeNoiseModel is supported, got {type(nm).__name__}")
     conv = nm.g_converter
     if type(conv) is not SinglePairConductanceConverter:
-        raise ValueError(f"rpu_config.noise_model.g_converter: only SinglePairConductanceConverter is supported, "
-                         f"got {type(conv).__name__}")
+        raise ValueError(
+            f"rpu_config.noise_model.g_converter: only SinglePairConductanceConverter is supported, "
+            f"got {type(conv).__name__}"
+        )
+
     def us(v: float) -> float:  # microsiemens -> S without binary round-off (25 -> 2.5e-05)
         return float(f"{float(v)!r}e-6")
 
     rng = ConductanceRange(us(conv.g_min), us(conv.g_max))
     g_max = us(nm.g_max)
     ref = us(nm.prog_coeff_g_max_reference)
-    prog = ProgrammingNoise(model="polynomial", coefficients=tuple(us(c) for c in nm.prog_coeff),
-                            g_max=g_max, g_max_reference=ref, scale=float(nm.prog_noise_scale))
+    prog = ProgrammingNoise(
+        model="polynomial",
+        coefficients=tuple(us(c) for c in nm.prog_coeff),
+        g_max=g_max,
+        g_max_reference=ref,
+        scale=float(nm.prog_noise_scale),
+    )
     # the drift and 1/f fit coefficients are constants of PCMLikeNoiseModel; the card copies them
     base = CrossbarConfig.from_card("pcm_aihwkit")
     # (the card has both sections)
     drift = replace(cast(Drift, base.drift), t0=float(nm.t_0), g_ref=g_max, scale=float(nm.drift_scale))
-    read = replace(cast(ReadNoise, base.read_noise), t_read=float(nm.t_read), g_ref=g_max, t0=float(nm.t_0),
-                   scale=float(nm.read_noise_scale))
+    read = replace(
+        cast(ReadNoise, base.read_noise),
+        t_read=float(nm.t_read),
+        g_ref=g_max,
+        t0=float(nm.t_0),
+        scale=float(nm.read_noise_scale),
+    )
 
     f = rpu_config.forward
     kw: dict[str, Any] = {}
@@ -382,16 +463,28 @@ def from_aihwkit(rpu_config: Any) -> CrossbarConfig:
     if f.is_perfect:
         kw.update(dac=None, adc=None, out_noise=0.0, input_scaling="fixed", bound_management=False)
     else:
-        for name in ("inp_noise", "inp_asymmetry", "out_asymmetry", "w_noise", "ir_drop", "out_nonlinearity",
-                     "slope_calibration", "v_offset_std", "r_series", "w_read_asymmetry_dtod", "out_noise_std"):
+        for name in (
+            "inp_noise",
+            "inp_asymmetry",
+            "out_asymmetry",
+            "w_noise",
+            "ir_drop",
+            "out_nonlinearity",
+            "slope_calibration",
+            "v_offset_std",
+            "r_series",
+            "w_read_asymmetry_dtod",
+            "out_noise_std",
+        ):
             v = float(getattr(f, name, 0.0) or 0.0)
             if v > 0:
                 raise ValueError(f"rpu_config.forward.{name}={v!r}: not supported by physnn (must be 0)")
         if getattr(f, "inp_sto_round", False) or getattr(f, "out_sto_round", False):
             raise ValueError("rpu_config.forward.inp_sto_round/out_sto_round: stochastic rounding is not supported")
         if f.inp_res > 0:
-            kw["dac"] = DAC(_bits_from_res(f.inp_res, "rpu_config.forward.inp_res"),
-                            f.inp_bound if f.inp_bound > 0 else 1.0)
+            kw["dac"] = DAC(
+                _bits_from_res(f.inp_res, "rpu_config.forward.inp_res"), f.inp_bound if f.inp_bound > 0 else 1.0
+            )
         if f.out_res > 0:
             if not f.out_bound > 0:
                 raise ValueError(f"rpu_config.forward.out_bound={f.out_bound!r}: an ADC needs a finite bound > 0")
@@ -402,21 +495,27 @@ def from_aihwkit(rpu_config: Any) -> CrossbarConfig:
         elif f.noise_management == NoiseManagementType.NONE:
             kw["input_scaling"] = "fixed"
         else:
-            raise ValueError(f"rpu_config.forward.noise_management={f.noise_management}: only NONE and ABS_MAX are supported")
+            raise ValueError(
+                f"rpu_config.forward.noise_management={f.noise_management}: only NONE and ABS_MAX are supported"
+            )
         if f.bound_management == BoundManagementType.ITERATIVE:
             kw["bound_management"] = "adc" in kw
         elif f.bound_management == BoundManagementType.NONE:
             kw["bound_management"] = False
         else:
-            raise ValueError(f"rpu_config.forward.bound_management={f.bound_management}: only NONE and ITERATIVE are supported")
+            raise ValueError(
+                f"rpu_config.forward.bound_management={f.bound_management}: only NONE and ITERATIVE are supported"
+            )
     dc = getattr(rpu_config, "drift_compensation", None)
     if dc is None:
         kw["drift_compensation"] = False
     elif type(dc) is GlobalDriftCompensation:
         kw["drift_compensation"] = True
     else:
-        raise ValueError(f"rpu_config.drift_compensation: only None or GlobalDriftCompensation are supported, "
-                         f"got {type(dc).__name__}")
+        raise ValueError(
+            f"rpu_config.drift_compensation: only None or GlobalDriftCompensation are supported, "
+            f"got {type(dc).__name__}"
+        )
     clip = getattr(rpu_config, "clip", None)
     if clip is not None and clip.type != WeightClipType.NONE:
         if clip.type != WeightClipType.FIXED_VALUE or not clip.fixed_value > 0:
@@ -425,5 +524,6 @@ def from_aihwkit(rpu_config: Any) -> CrossbarConfig:
     pre_post = getattr(rpu_config, "pre_post", None)
     if pre_post is not None and getattr(getattr(pre_post, "input_range", None), "enable", False):
         raise ValueError("rpu_config.pre_post.input_range.enable=True: learned input ranges are not supported")
-    return CrossbarConfig(range=rng, programming_noise=prog, drift=drift, read_noise=read, w_max=None,
-                          v_read=base.v_read, **kw)
+    return CrossbarConfig(
+        range=rng, programming_noise=prog, drift=drift, read_noise=read, w_max=None, v_read=base.v_read, **kw
+    )

@@ -52,11 +52,26 @@ class _AnalogConvNd(nn.Module):
     _d = 0
     _float = nn.Module
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", *,
-                 config: CrossbarConfig, tile: TileMapping = TileMapping(), ensemble: int | None = None,
-                 generator: torch.Generator | None = None, backend: str | None = None, device: Any = None,
-                 dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        *,
+        config: CrossbarConfig,
+        tile: TileMapping = TileMapping(),
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         d = self._d
         check_int_range(in_channels, "in_channels", 1)
@@ -91,9 +106,19 @@ class _AnalogConvNd(nn.Module):
                 lo = hi = self.padding[i]
             pads += [lo, hi]
         self._pads = tuple(pads)
-        self.linear = TiledAnalogLinear(in_channels * math.prod(self.kernel_size), out_channels, bias, groups=groups,
-                                        config=config, tile=tile, ensemble=ensemble, generator=generator,
-                                        backend=backend, device=device, dtype=dtype)
+        self.linear = TiledAnalogLinear(
+            in_channels * math.prod(self.kernel_size),
+            out_channels,
+            bias,
+            groups=groups,
+            config=config,
+            tile=tile,
+            ensemble=ensemble,
+            generator=generator,
+            backend=backend,
+            device=device,
+            dtype=dtype,
+        )
 
     # -- delegation to the tiled matrix -------------------------------------------------------
     @property
@@ -143,16 +168,19 @@ class _AnalogConvNd(nn.Module):
         nd = x.dim()
         per_member = E is not None and nd == d + 3
         if nd not in (d + 1, d + 2) and not per_member:
-            raise ValueError("x: expected (C, *spatial), (B, C, *spatial)"
-                             + (f" or (E={E}, B, C, *spatial)" if E is not None else "")
-                             + f" with {d} spatial dimensions, got shape {tuple(x.shape)}")
+            raise ValueError(
+                "x: expected (C, *spatial), (B, C, *spatial)"
+                + (f" or (E={E}, B, C, *spatial)" if E is not None else "")
+                + f" with {d} spatial dimensions, got shape {tuple(x.shape)}"
+            )
         if per_member and x.shape[0] != E:
             raise ValueError(f"x: a per-member input needs leading dimension ensemble={E}, got shape {tuple(x.shape)}")
         C = x.shape[-d - 1]
         if C != self.in_channels:
-            raise ValueError(f"x: expected in_channels={self.in_channels} channels at dim {-d - 1}, got shape "
-                             f"{tuple(x.shape)}")
-        lead = x.shape[:-d - 1] if nd > d + 1 else (1,)
+            raise ValueError(
+                f"x: expected in_channels={self.in_channels} channels at dim {-d - 1}, got shape {tuple(x.shape)}"
+            )
+        lead = x.shape[: -d - 1] if nd > d + 1 else (1,)
         xb = x.reshape(-1, C, *x.shape[-d:])
         if any(self._pads):
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
@@ -172,23 +200,45 @@ class _AnalogConvNd(nn.Module):
         y = y.movedim(-1, -2)
         spatial = out_sp if d == 2 else out_sp[1:]
         y = y.reshape(*y.shape[:-1], *spatial)
-        if nd == d + 1:                                 # unbatched
+        if nd == d + 1:  # unbatched
             y = y.squeeze(-d - 2)
         return y
 
     # -- conversion ---------------------------------------------------------------------------
     @classmethod
-    def from_conv(cls, conv: nn.Module, *, config: CrossbarConfig, tile: TileMapping = TileMapping(),
-                  ensemble: int | None = None, generator: torch.Generator | None = None,
-                  backend: str | None = None):
+    def from_conv(
+        cls,
+        conv: nn.Module,
+        *,
+        config: CrossbarConfig,
+        tile: TileMapping = TileMapping(),
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+    ):
         """An analog convolution with a copy of ``conv``'s kernel, bias and geometry (not yet
         programmed)."""
         if not isinstance(conv, cls._float):
             raise TypeError(f"conv: expected a torch.nn.{cls._float.__name__}, got {type(conv).__name__}")
         w = conv.weight
-        layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                    conv.groups, conv.bias is not None, conv.padding_mode, config=config, tile=tile,
-                    ensemble=ensemble, generator=generator, backend=backend, device=w.device, dtype=w.dtype)
+        layer = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
+            conv.padding_mode,
+            config=config,
+            tile=tile,
+            ensemble=ensemble,
+            generator=generator,
+            backend=backend,
+            device=w.device,
+            dtype=w.dtype,
+        )
         with torch.no_grad():
             layer.copy_weight_(w)
             if conv.bias is not None:
@@ -199,9 +249,19 @@ class _AnalogConvNd(nn.Module):
     def to_conv(self) -> nn.Module:
         """The float convolution (``nn.Conv1d`` / ``nn.Conv2d``) with the float kernel and bias."""
         w = self.weight
-        conv = self._float(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
-                           self.dilation, self.groups, self.bias is not None, self.padding_mode, device=w.device,
-                           dtype=w.dtype)
+        conv = self._float(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.bias is not None,
+            self.padding_mode,
+            device=w.device,
+            dtype=w.dtype,
+        )
         with torch.no_grad():
             conv.weight.copy_(w)
             if self.bias is not None:
@@ -209,9 +269,11 @@ class _AnalogConvNd(nn.Module):
         return conv
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
-                f"padding_mode={self.padding_mode}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
+            f"padding_mode={self.padding_mode}"
+        )
 
 
 class AnalogConv1d(_AnalogConvNd):

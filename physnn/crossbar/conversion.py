@@ -78,8 +78,8 @@ from .rnn import AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN
 from .rnn_stack import StackedAnalogGRU, StackedAnalogLSTM, StackedAnalogRNN
 from .tiles import TileMapping, TiledAnalogLinear
 
-__all__ = ["Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time",
-           "analog_layers"]
+__all__ = ["Rule", "ReportRow", "ConversionReport", "convert", "program_model", "set_model_time", "analog_layers"]
+
 
 def _cell_unsupported(m: nn.Module) -> str | None:
     if getattr(m, "nonlinearity", "tanh") != "tanh":
@@ -90,12 +90,14 @@ def _cell_unsupported(m: nn.Module) -> str | None:
 #: (type, converter, why-not) — the converter's keyword arguments are ``config, tile, ensemble,
 #: generator, backend``; ``why-not(module)`` names an option the analog layer lacks (None: none)
 _CONVERTERS: tuple[tuple[type, Any, Any], ...] = (
-    (nn.Linear, TiledAnalogLinear.from_linear, None), (nn.Conv1d, AnalogConv1d.from_conv, None),
+    (nn.Linear, TiledAnalogLinear.from_linear, None),
+    (nn.Conv1d, AnalogConv1d.from_conv, None),
     (nn.Conv2d, AnalogConv2d.from_conv, None),
     (nn.LSTM, StackedAnalogLSTM.from_torch, StackedAnalogLSTM.unsupported),
     (nn.GRU, StackedAnalogGRU.from_torch, StackedAnalogGRU.unsupported),
     (nn.RNN, StackedAnalogRNN.from_torch, StackedAnalogRNN.unsupported),
-    (nn.LSTMCell, AnalogLSTMCell.from_torch, None), (nn.GRUCell, AnalogGRUCell.from_torch, None),
+    (nn.LSTMCell, AnalogLSTMCell.from_torch, None),
+    (nn.GRUCell, AnalogGRUCell.from_torch, None),
     (nn.RNNCell, AnalogRNNCell.from_torch, _cell_unsupported),
 )
 
@@ -108,40 +110,70 @@ def _recurrent_note(new: nn.Module, tile: TileMapping) -> str:
     cell = new.layers[0].cell if stacked else new
     hh = cell.hh
     n_hh = hh.n_tiles if hasattr(hh, "n_tiles") else 1
-    return (f"W_ih and W_hh on tiles (W_hh {hh.out_features}x{hh.in_features}: {n_hh} tile"
-            f"{'s' if n_hh != 1 else ''})" + (" per layer and direction" if stacked else ""))
+    return (
+        f"W_ih and W_hh on tiles (W_hh {hh.out_features}x{hh.in_features}: {n_hh} tile"
+        f"{'s' if n_hh != 1 else ''})" + (" per layer and direction" if stacked else "")
+    )
 
 
 def _analog_types() -> tuple[type, ...]:
     """Layers with their own ``program()`` / ``set_time()``."""
-    return (AnalogLinear, TiledAnalogLinear, AnalogConv1d, AnalogConv2d, AnalogLSTMCell, AnalogGRUCell, AnalogRNNCell,
-            AnalogLSTM, AnalogGRU, AnalogRNN, StackedAnalogLSTM, StackedAnalogGRU, StackedAnalogRNN,
-            AnalogMultiheadAttention)
+    return (
+        AnalogLinear,
+        TiledAnalogLinear,
+        AnalogConv1d,
+        AnalogConv2d,
+        AnalogLSTMCell,
+        AnalogGRUCell,
+        AnalogRNNCell,
+        AnalogLSTM,
+        AnalogGRU,
+        AnalogRNN,
+        StackedAnalogLSTM,
+        StackedAnalogGRU,
+        StackedAnalogRNN,
+        AnalogMultiheadAttention,
+    )
 
 
 #: layers that do not call their weight-holding children as modules: :func:`convert` first
 #: rebuilds them with float ``nn.Linear`` projections that are called as modules (same
 #: computation), then converts those children like any other layer (rules by their names);
 #: exact types only (a subclass may compute something else: left digital, see _UNSUPPORTED)
-_RESTRUCTURE = ((nn.MultiheadAttention, lambda m, g: AnalogMultiheadAttention.from_torch(m, config=None, generator=g)),
-                (nn.TransformerEncoderLayer, lambda m, g: AnalogTransformerEncoderLayer.from_torch(m, config=None)))
+_RESTRUCTURE = (
+    (nn.MultiheadAttention, lambda m, g: AnalogMultiheadAttention.from_torch(m, config=None, generator=g)),
+    (nn.TransformerEncoderLayer, lambda m, g: AnalogTransformerEncoderLayer.from_torch(m, config=None)),
+)
 
 
 #: weight-holding layers :func:`convert` does not map (yet), with the reason it reports; not
 #: entered (they may use their children's weights directly, as a subclass of
 #: ``nn.MultiheadAttention`` with its own forward would read ``out_proj.weight``)
 _UNSUPPORTED: tuple[tuple[Any, str], ...] = (
-    ((nn.MultiheadAttention, nn.TransformerEncoderLayer),
-     "a subclass with a forward of its own (only torch's own class is rebuilt with analog projections; "
-     "convert its parts or build AnalogMultiheadAttention / AnalogTransformerEncoderLayer)"),
+    (
+        (nn.MultiheadAttention, nn.TransformerEncoderLayer),
+        "a subclass with a forward of its own (only torch's own class is rebuilt with analog projections; "
+        "convert its parts or build AnalogMultiheadAttention / AnalogTransformerEncoderLayer)",
+    ),
     (nn.RNNBase, "this recurrent layer type has no analog equivalent (LSTM, GRU and RNN have)"),
     (nn.RNNCellBase, "this recurrent cell type has no analog equivalent (LSTMCell, GRUCell and RNNCell have)"),
     ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "transposed convolutions are not supported yet"),
     (nn.Conv3d, "3-d convolutions are not supported yet"),
     ((nn.Embedding, nn.EmbeddingBag), "an embedding is a table lookup, not a matrix-vector product"),
-    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
-      nn.LayerNorm, nn.GroupNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())),
-     "normalisation layer (digital by design)"),
+    (
+        (
+            nn.BatchNorm1d,
+            nn.BatchNorm2d,
+            nn.BatchNorm3d,
+            nn.InstanceNorm1d,
+            nn.InstanceNorm2d,
+            nn.InstanceNorm3d,
+            nn.LayerNorm,
+            nn.GroupNorm,
+            *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+        ),
+        "normalisation layer (digital by design)",
+    ),
 )
 
 
@@ -177,8 +209,9 @@ class Rule:
     def __post_init__(self) -> None:
         m = self.match
         types = m if isinstance(m, tuple) else (m,)
-        if not isinstance(m, str) and not (types and all(isinstance(t, type) and issubclass(t, nn.Module)
-                                                         for t in types)):
+        if not isinstance(m, str) and not (
+            types and all(isinstance(t, type) and issubclass(t, nn.Module) for t in types)
+        ):
             raise TypeError(f"match: expected an fnmatch pattern (str) or nn.Module type(s), got {m!r}")
         if self.config is not None and not isinstance(self.config, CrossbarConfig):
             raise TypeError(f"config: expected a CrossbarConfig or None, got {type(self.config).__name__}")
@@ -207,8 +240,8 @@ class ReportRow:
     weight_shape: tuple[int, ...]
     tiles: int
     devices: int
-    status: str            # "converted", "left digital" or "already analog"
-    reason: str = ""       # why it was left digital; for a converted recurrent layer, its arrays
+    status: str  # "converted", "left digital" or "already analog"
+    reason: str = ""  # why it was left digital; for a converted recurrent layer, its arrays
 
 
 @dataclass(frozen=True)
@@ -240,13 +273,34 @@ class ConversionReport:
 
     def __str__(self) -> str:
         head = ("layer", "type", "weight shape", "tiles", "devices", "status")
-        body = [(r.name or "(model)", r.layer_type, "x".join(map(str, r.weight_shape)) or "-", str(r.tiles),
-                 str(r.devices), r.status + (f": {r.reason}" if r.reason else "")) for r in self.rows]
-        body.append(("total", "", "", str(sum(r.tiles for r in self.rows)), str(sum(r.devices for r in self.rows)),
-                     f"{len(self.converted)} converted, {len(self.left_digital)} left digital"))
+        body = [
+            (
+                r.name or "(model)",
+                r.layer_type,
+                "x".join(map(str, r.weight_shape)) or "-",
+                str(r.tiles),
+                str(r.devices),
+                r.status + (f": {r.reason}" if r.reason else ""),
+            )
+            for r in self.rows
+        ]
+        body.append(
+            (
+                "total",
+                "",
+                "",
+                str(sum(r.tiles for r in self.rows)),
+                str(sum(r.devices for r in self.rows)),
+                f"{len(self.converted)} converted, {len(self.left_digital)} left digital",
+            )
+        )
         wid = [max(len(row[k]) for row in (head, *body)) for k in range(len(head))]
-        fmt = lambda row: "  ".join(c.ljust(w) if k in (0, 1, 5) else c.rjust(w)   # noqa: E731
-                                    for k, (c, w) in enumerate(zip(row, wid))).rstrip()
+
+        def fmt(row: tuple[str, ...]) -> str:
+            return "  ".join(
+                c.ljust(w) if k in (0, 1, 5) else c.rjust(w) for k, (c, w) in enumerate(zip(row, wid))
+            ).rstrip()
+
         return "\n".join([fmt(head), "  ".join("-" * w for w in wid), *map(fmt, body)])
 
 
@@ -267,10 +321,17 @@ def _weight_shape(m: nn.Module) -> tuple[int, ...]:
     return () if own is None else tuple(own.shape)
 
 
-def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = TileMapping(),
-            ensemble: int | None = None, rules: Any = (), inplace: bool = False,
-            generator: torch.Generator | None = None, backend: str | None = None
-            ) -> tuple[nn.Module, ConversionReport]:
+def convert(
+    model: nn.Module,
+    config: CrossbarConfig,
+    *,
+    tile: TileMapping = TileMapping(),
+    ensemble: int | None = None,
+    rules: Any = (),
+    inplace: bool = False,
+    generator: torch.Generator | None = None,
+    backend: str | None = None,
+) -> tuple[nn.Module, ConversionReport]:
     """Replace every ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` of ``model`` by its analog layer.
 
     Parameters
@@ -332,25 +393,42 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
         rule = _first_rule(rules, name, m)
         kind = type(m).__name__
         if isinstance(m, analog):
-            rows.append(ReportRow(name=name, layer_type=kind, weight_shape=(), tiles=0, devices=0,
-                                  status="already analog"))
+            rows.append(
+                ReportRow(name=name, layer_type=kind, weight_shape=(), tiles=0, devices=0, status="already analog")
+            )
             return None
-        skip_row = lambda: ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m),  # noqa: E731
-                                     tiles=0, devices=0, status="left digital",
-                                     reason=f"rule (match={rule.match!r}, skip=True)")
+
+        def skip_row() -> ReportRow:
+            return ReportRow(
+                name=name,
+                layer_type=kind,
+                weight_shape=_weight_shape(m),
+                tiles=0,
+                devices=0,
+                status="left digital",
+                reason=f"rule (match={rule.match!r}, skip=True)",
+            )
+
         cfg = rule.config if rule is not None and rule.config is not None else config
         tl = rule.tile if rule is not None and rule.tile is not None else tile
-        rebuild = next((f for t, f in _RESTRUCTURE if type(m) is t), None)     # a subclass: its own forward
+        rebuild = next((f for t, f in _RESTRUCTURE if type(m) is t), None)  # a subclass: its own forward
         if rebuild is not None:
             if rule is not None and rule.skip:
                 rows.append(skip_row())
                 return None
             new = rebuild(m, generator)
             if isinstance(new, AnalogMultiheadAttention) and new.bias_k is not None:
-                rows.append(ReportRow(name=name, layer_type=kind, weight_shape=tuple(new.bias_k.shape), tiles=0,
-                                      devices=0, status="left digital",
-                                      reason="bias_k, bias_v (add_bias_kv) are appended to the projected keys "
-                                             "and values digitally"))
+                rows.append(
+                    ReportRow(
+                        name=name,
+                        layer_type=kind,
+                        weight_shape=tuple(new.bias_k.shape),
+                        tiles=0,
+                        devices=0,
+                        status="left digital",
+                        reason="bias_k, bias_v (add_bias_kv) are appended to the projected keys and values digitally",
+                    )
+                )
             children(new, name, cfg, tl)
             return new
         make, why_not = next(((f, w) for t, f, w in _CONVERTERS if isinstance(m, t)), (None, None))
@@ -362,8 +440,17 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
             new = make(m, config=cfg, tile=tl, ensemble=ensemble, generator=generator, backend=backend)
             lin = new.linear if isinstance(new, (AnalogConv1d, AnalogConv2d)) else new
             note = _recurrent_note(new, tl) if isinstance(new, _RECURRENT) else ""
-            rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=lin.n_tiles,
-                                  devices=lin.devices, status="converted", reason=note))
+            rows.append(
+                ReportRow(
+                    name=name,
+                    layer_type=kind,
+                    weight_shape=_weight_shape(m),
+                    tiles=lin.n_tiles,
+                    devices=lin.devices,
+                    status="converted",
+                    reason=note,
+                )
+            )
             return new
         if why is None:
             why = next((w for t, w in _UNSUPPORTED if isinstance(m, t)), None)
@@ -372,12 +459,23 @@ def convert(model: nn.Module, config: CrossbarConfig, *, tile: TileMapping = Til
             why = f"{kind} holds parameters ({', '.join(own)}) with no analog equivalent"
         if why is not None:
             if rule is not None and rule.require:
-                raise ValueError(f"{name or '(model)'}: {kind} cannot be converted ({why}); a rule "
-                                 f"(match={rule.match!r}) requires it")
-            rows.append(ReportRow(name=name, layer_type=kind, weight_shape=_weight_shape(m), tiles=0, devices=0,
-                                  status="left digital", reason=why))
+                raise ValueError(
+                    f"{name or '(model)'}: {kind} cannot be converted ({why}); a rule "
+                    f"(match={rule.match!r}) requires it"
+                )
+            rows.append(
+                ReportRow(
+                    name=name,
+                    layer_type=kind,
+                    weight_shape=_weight_shape(m),
+                    tiles=0,
+                    devices=0,
+                    status="left digital",
+                    reason=why,
+                )
+            )
             if make is not None or any(isinstance(m, t) for t, _ in _UNSUPPORTED):
-                return None                           # not entered: it may use its children's weights directly
+                return None  # not entered: it may use its children's weights directly
         children(m, name, config, tile)
         if isinstance(m, nn.TransformerEncoder):
             # its nested-tensor fast path would read layers[0].self_attn.in_proj_weight and hand

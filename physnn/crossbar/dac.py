@@ -31,8 +31,7 @@ class DAC(SymmetricLevels):
     _full_scale = "x_max"
 
 
-def dac(x: torch.Tensor, cfg: DAC, *, x_max: float | torch.Tensor | None = None,
-        check: bool = True) -> torch.Tensor:
+def dac(x: torch.Tensor, cfg: DAC, *, x_max: float | torch.Tensor | None = None, check: bool = True) -> torch.Tensor:
     """Clip ``x`` to ``[-x_max, x_max]`` and quantise to ``cfg.levels`` symmetric levels.
 
     Parameters

@@ -27,8 +27,15 @@ import torch
 from ._common import as_tensor_input, nonneg_float, randn_like
 from .params import AbstractDeviceEffect, param
 
-__all__ = ["Drift", "DriftModel", "drift_exponent_stats", "sample_drift_exponents", "apply_drift",
-           "drift_readout_input", "global_drift_compensation"]
+__all__ = [
+    "Drift",
+    "DriftModel",
+    "drift_exponent_stats",
+    "sample_drift_exponents",
+    "apply_drift",
+    "drift_readout_input",
+    "global_drift_compensation",
+]
 
 #: the drift models (``Drift.model``)
 DriftModel = Literal["power_law", "pcm_lognormal"]
@@ -69,28 +76,54 @@ class Drift(AbstractDeviceEffect):
     card_section = "drift"
     card_doc = "conductance decay g(t) = g(t0) (t/t0)^-nu after programming"
 
-    model: DriftModel = param("power_law", units=None, kind="str", choices=_MODELS, card_required=True,
-                              long_name="drift model")
-    t0: float = param(20.0, units="s", lo=0.0, lo_open=True, card_required=True,
-                      long_name="first read after programming", doc="time of the programming read-out")
-    nu: float | None = param(None, units="1", lo=0.0, long_name="drift exponent",
-                             doc="power_law: mean drift exponent")
-    nu_std: float = param(0.0, units="1", lo=0.0, long_name="drift exponent spread",
-                          doc="power_law: device-to-device std of nu")
-    g_ref: float | None = param(None, units="S", lo=0.0, lo_open=True, long_name="drift reference conductance",
-                                doc="pcm_lognormal: conductance unit inside the logs")
-    nu_mean_coeffs: tuple[float, float] | None = param(None, units="1", kind="vector", check=False,
-                                                       long_name="coefficients of the mean drift exponent",
-                                                       doc="mean nu = c0 ln(g/g_ref) + c1")
+    model: DriftModel = param(
+        "power_law", units=None, kind="str", choices=_MODELS, card_required=True, long_name="drift model"
+    )
+    t0: float = param(
+        20.0,
+        units="s",
+        lo=0.0,
+        lo_open=True,
+        card_required=True,
+        long_name="first read after programming",
+        doc="time of the programming read-out",
+    )
+    nu: float | None = param(None, units="1", lo=0.0, long_name="drift exponent", doc="power_law: mean drift exponent")
+    nu_std: float = param(
+        0.0, units="1", lo=0.0, long_name="drift exponent spread", doc="power_law: device-to-device std of nu"
+    )
+    g_ref: float | None = param(
+        None,
+        units="S",
+        lo=0.0,
+        lo_open=True,
+        long_name="drift reference conductance",
+        doc="pcm_lognormal: conductance unit inside the logs",
+    )
+    nu_mean_coeffs: tuple[float, float] | None = param(
+        None,
+        units="1",
+        kind="vector",
+        check=False,
+        long_name="coefficients of the mean drift exponent",
+        doc="mean nu = c0 ln(g/g_ref) + c1",
+    )
     nu_mean_min: float = param(0.0, units="1", lo=0.0, long_name="lower clip of the mean drift exponent")
-    nu_mean_max: float = param(math.inf, units="1", lo=0.0, allow_inf=True,
-                               long_name="upper clip of the mean drift exponent")
-    nu_std_coeffs: tuple[float, float] | None = param(None, units="1", kind="vector", check=False,
-                                                      long_name="coefficients of the drift exponent spread",
-                                                      doc="std nu = c0 ln(g/g_ref) + c1")
+    nu_mean_max: float = param(
+        math.inf, units="1", lo=0.0, allow_inf=True, long_name="upper clip of the mean drift exponent"
+    )
+    nu_std_coeffs: tuple[float, float] | None = param(
+        None,
+        units="1",
+        kind="vector",
+        check=False,
+        long_name="coefficients of the drift exponent spread",
+        doc="std nu = c0 ln(g/g_ref) + c1",
+    )
     nu_std_min: float = param(0.0, units="1", lo=0.0, long_name="lower clip of the drift exponent spread")
-    nu_std_max: float = param(math.inf, units="1", lo=0.0, allow_inf=True,
-                              long_name="upper clip of the drift exponent spread")
+    nu_std_max: float = param(
+        math.inf, units="1", lo=0.0, allow_inf=True, long_name="upper clip of the drift exponent spread"
+    )
     scale: float = param(1.0, units="1", lo=0.0, card=None, long_name="drift scale factor")
 
     def __post_init__(self) -> None:
@@ -126,8 +159,7 @@ def drift_exponent_stats(g: torch.Tensor, cfg: Drift) -> tuple[torch.Tensor, tor
     return mu, sd
 
 
-def sample_drift_exponents(g: torch.Tensor, cfg: Drift, *,
-                           generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_drift_exponents(g: torch.Tensor, cfg: Drift, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """Drift exponents nu (>= 0, dimensionless), one independent draw per entry of ``g``.
 
     ``g`` are the target conductances (S) at programming, any shape (leading ensemble dim
@@ -152,8 +184,9 @@ def _check_time(t_inference: float | torch.Tensor) -> float | torch.Tensor:
     return nonneg_float(t_inference, "t_inference")
 
 
-def apply_drift(g: torch.Tensor, nu: torch.Tensor | float, t_inference: float | torch.Tensor,
-                cfg: Drift) -> torch.Tensor:
+def apply_drift(
+    g: torch.Tensor, nu: torch.Tensor | float, t_inference: float | torch.Tensor, cfg: Drift
+) -> torch.Tensor:
     """Drifted conductances ``g ((t_inference + t0) / t0)**-nu``.
 
     Parameters
@@ -186,13 +219,17 @@ def apply_drift(g: torch.Tensor, nu: torch.Tensor | float, t_inference: float | 
     if not isinstance(t, torch.Tensor):
         if t == 0:
             return g
-        return g * torch.exp(-nu * math.log1p(t / cfg.t0)) if isinstance(nu, torch.Tensor) \
+        return (
+            g * torch.exp(-nu * math.log1p(t / cfg.t0))
+            if isinstance(nu, torch.Tensor)
             else g * math.exp(-nu * math.log1p(t / cfg.t0))
+        )
     return g * torch.exp(-nu * torch.log1p(t.to(g.dtype) / cfg.t0))
 
 
-def drift_readout_input(in_features: int, *, dtype: torch.dtype | None = None,
-                        device: torch.device | str | None = None) -> torch.Tensor:
+def drift_readout_input(
+    in_features: int, *, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Read-out inputs of the global drift compensation: the ``in_features`` one-hot vectors
     (identity matrix, as aihwkit's ``GlobalDriftCompensation``), shape ``(in, in)``."""
     if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
@@ -200,8 +237,9 @@ def drift_readout_input(in_features: int, *, dtype: torch.dtype | None = None,
     return torch.eye(in_features, dtype=dtype, device=device)
 
 
-def global_drift_compensation(y_reference: torch.Tensor, y_drifted: torch.Tensor, *,
-                              ensemble_dims: int = 0, min_readout: float = 1e-4) -> torch.Tensor:
+def global_drift_compensation(
+    y_reference: torch.Tensor, y_drifted: torch.Tensor, *, ensemble_dims: int = 0, min_readout: float = 1e-4
+) -> torch.Tensor:
     """Scalar compensation factor per array: ``alpha = mean|y_reference| / mean|y_drifted|``.
 
     The reads are the array's outputs for the same read-out inputs (see
@@ -225,8 +263,14 @@ def global_drift_compensation(y_reference: torch.Tensor, y_drifted: torch.Tensor
     y_reference = as_tensor_input(y_reference, "y_reference")
     y_drifted = as_tensor_input(y_drifted, "y_drifted")
     if y_reference.shape != y_drifted.shape:
-        raise ValueError(f"y_drifted: shape {tuple(y_drifted.shape)} differs from y_reference {tuple(y_reference.shape)}")
-    if isinstance(ensemble_dims, bool) or not isinstance(ensemble_dims, int) or not 0 <= ensemble_dims < y_reference.dim():
+        raise ValueError(
+            f"y_drifted: shape {tuple(y_drifted.shape)} differs from y_reference {tuple(y_reference.shape)}"
+        )
+    if (
+        isinstance(ensemble_dims, bool)
+        or not isinstance(ensemble_dims, int)
+        or not 0 <= ensemble_dims < y_reference.dim()
+    ):
         raise ValueError(f"ensemble_dims={ensemble_dims!r}: must be an integer in [0, {y_reference.dim() - 1}]")
     if not min_readout > 0:
         raise ValueError(f"min_readout={min_readout!r}: must be > 0")

@@ -34,16 +34,19 @@ class StuckAtFaults(AbstractDeviceEffect):
     card_section = "faults"
     card_doc = "fraction of devices stuck regardless of programming"
 
-    stuck_on_rate: float = param(0.0, units="1", lo=0.0, hi=1.0, long_name="stuck-at-ON fraction",
-                                 doc="stuck at g_max (stuck-at-ON / SA1)")
-    stuck_off_rate: float = param(0.0, units="1", lo=0.0, hi=1.0, long_name="stuck-at-OFF fraction",
-                                  doc="stuck at g_min (stuck-at-OFF / SA0)")
+    stuck_on_rate: float = param(
+        0.0, units="1", lo=0.0, hi=1.0, long_name="stuck-at-ON fraction", doc="stuck at g_max (stuck-at-ON / SA1)"
+    )
+    stuck_off_rate: float = param(
+        0.0, units="1", lo=0.0, hi=1.0, long_name="stuck-at-OFF fraction", doc="stuck at g_min (stuck-at-OFF / SA0)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.stuck_on_rate + self.stuck_off_rate > 1.0:
-            raise ValueError(f"stuck_on_rate + stuck_off_rate = {self.stuck_on_rate + self.stuck_off_rate!r}: "
-                             f"must be <= 1")
+            raise ValueError(
+                f"stuck_on_rate + stuck_off_rate = {self.stuck_on_rate + self.stuck_off_rate!r}: must be <= 1"
+            )
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "StuckAtFaults":
@@ -51,9 +54,13 @@ class StuckAtFaults(AbstractDeviceEffect):
         return super().from_card(card, **overrides)
 
 
-def sample_fault_masks(shape: tuple[int, ...] | torch.Size, cfg: StuckAtFaults, *,
-                       generator: torch.Generator | None = None,
-                       device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_fault_masks(
+    shape: tuple[int, ...] | torch.Size,
+    cfg: StuckAtFaults,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw ``(stuck_on, stuck_off)`` boolean masks of ``shape`` (disjoint).
 
     ``shape`` may include a leading ensemble dimension (independent draws per entry).
@@ -72,8 +79,7 @@ def sample_fault_masks(shape: tuple[int, ...] | torch.Size, cfg: StuckAtFaults, 
     return stuck_on, stuck_off
 
 
-def apply_faults(g: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor],
-                 range: ConductanceRange) -> torch.Tensor:  # noqa: A002
+def apply_faults(g: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], range: ConductanceRange) -> torch.Tensor:  # noqa: A002
     """Set stuck devices of ``g`` to ``range.g_max`` (ON) / ``range.g_min`` (OFF).
 
     ``masks`` from :func:`sample_fault_masks`, broadcastable to ``g``. Gradient is zero at stuck

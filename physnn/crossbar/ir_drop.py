@@ -91,6 +91,7 @@ def _batch(g: torch.Tensor, v_in: torch.Tensor):
 # exact nodal solve
 # --------------------------------------------------------------------------------------------
 
+
 def _solve_one(g: np.ndarray, v: np.ndarray, r_row: float, r_col: float, iv, tol: float, max_newton: int):
     """Nodal solve of one array. ``g`` (out, in), ``v`` (in,). Returns (v_row, v_col) (out, in)."""
     n_out, n_in = g.shape
@@ -128,8 +129,12 @@ def _solve_one(g: np.ndarray, v: np.ndarray, r_row: float, r_col: float, iv, tol
     if ea:
         wa = np.concatenate(ea)
         wb = np.concatenate(eb)
-        wc = np.concatenate([np.full(len(a), 1.0 / r_row) if k < (2 if r_row > 0 else 0) else np.full(len(a), 1.0 / r_col)
-                             for k, a in enumerate(ea)])
+        wc = np.concatenate(
+            [
+                np.full(len(a), 1.0 / r_row) if k < (2 if r_row > 0 else 0) else np.full(len(a), 1.0 / r_col)
+                for k, a in enumerate(ea)
+            ]
+        )
     else:
         wa = wb = np.zeros(0, dtype=int)
         wc = np.zeros(0)
@@ -180,9 +185,16 @@ def _solve_one(g: np.ndarray, v: np.ndarray, r_row: float, r_col: float, iv, tol
     return volts[row_node], volts[col_node]
 
 
-def solve_ir_drop_exact(g: torch.Tensor, v_in: torch.Tensor, r_wire: float, *, r_col: float | None = None,
-                        iv: LinearIV | SinhIV | None = None, tol: float = 1e-13,
-                        max_newton: int = 100) -> IRDropSolution:
+def solve_ir_drop_exact(
+    g: torch.Tensor,
+    v_in: torch.Tensor,
+    r_wire: float,
+    *,
+    r_col: float | None = None,
+    iv: LinearIV | SinhIV | None = None,
+    tol: float = 1e-13,
+    max_newton: int = 100,
+) -> IRDropSolution:
     """Exact DC solution of the resistive crossbar network (reference for small arrays).
 
     Parameters
@@ -227,21 +239,27 @@ def solve_ir_drop_exact(g: torch.Tensor, v_in: torch.Tensor, r_wire: float, *, r
     def t(x, shape):
         return torch.from_numpy(np.ascontiguousarray(x)).reshape(shape).to(g.device)
 
-    return IRDropSolution(i_out=t(i_out, (*batch, n_out)), i_in=t(i_in, (*batch, n_in)),
-                          v_row=t(vr, (*batch, n_out, n_in)), v_col=t(vc, (*batch, n_out, n_in)))
+    return IRDropSolution(
+        i_out=t(i_out, (*batch, n_out)),
+        i_in=t(i_in, (*batch, n_in)),
+        v_row=t(vr, (*batch, n_out, n_in)),
+        v_col=t(vc, (*batch, n_out, n_in)),
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # fast approximation
 # --------------------------------------------------------------------------------------------
 
+
 def _wire_eig_bound(n: int) -> float:
     """Largest eigenvalue of the inverse Laplacian of a line of ``n`` segments fed at one end."""
     return 1.0 / (4.0 * math.sin(math.pi / (2.0 * (2 * n + 1))) ** 2)
 
 
-def ir_drop_contraction(g_max: float, n_out: int, n_in: int, r_wire: float,
-                        r_col: float | None = None) -> tuple[float, float]:
+def ir_drop_contraction(
+    g_max: float, n_out: int, n_in: int, r_wire: float, r_col: float | None = None
+) -> tuple[float, float]:
     """Relaxation ``omega`` and per-sweep contraction bound ``rho`` of :func:`ir_drop_fast`.
 
     ``lam = g_max (r_row a(out) + r_col a(in))`` bounds the spectrum of the linear wire operator
@@ -259,10 +277,18 @@ def _rev_cumsum(x: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.flip(torch.cumsum(torch.flip(x, (dim,)), dim), (dim,))
 
 
-def ir_drop_fast(g: torch.Tensor, v_in: torch.Tensor, r_wire: float, *, r_col: float | None = None,
-                 iv: LinearIV | SinhIV | None = None, iterations: int | None = None,
-                 omega: float | None = None, tol: float = 1e-4,
-                 max_iterations: int = 500) -> IRDropSolution:
+def ir_drop_fast(
+    g: torch.Tensor,
+    v_in: torch.Tensor,
+    r_wire: float,
+    *,
+    r_col: float | None = None,
+    iv: LinearIV | SinhIV | None = None,
+    iterations: int | None = None,
+    omega: float | None = None,
+    tol: float = 1e-4,
+    max_iterations: int = 500,
+) -> IRDropSolution:
     """Batched, differentiable IR-drop approximation (relaxed fixed-point sweeps).
 
     Parameters

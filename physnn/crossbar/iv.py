@@ -55,8 +55,13 @@ class SinhIV(AbstractDeviceEffect):
     card_doc = _IV_DOC
     card_model = "sinh"
 
-    v_nl: float = param(units="V", lo=0.0, lo_open=True, long_name="sinh I-V nonlinearity voltage",
-                        doc="sinh: voltage scale of the nonlinearity")
+    v_nl: float = param(
+        units="V",
+        lo=0.0,
+        lo_open=True,
+        long_name="sinh I-V nonlinearity voltage",
+        doc="sinh: voltage scale of the nonlinearity",
+    )
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "SinhIV":
@@ -85,8 +90,7 @@ def _check_cfg(cfg: Any) -> None:
         raise TypeError(f"cfg: expected LinearIV or SinhIV, got {type(cfg).__name__}")
 
 
-def device_current(g: torch.Tensor, v: torch.Tensor, cfg: LinearIV | SinhIV, *,
-                   check: bool = True) -> torch.Tensor:
+def device_current(g: torch.Tensor, v: torch.Tensor, cfg: LinearIV | SinhIV, *, check: bool = True) -> torch.Tensor:
     """Current (A) through devices of small-signal conductance ``g`` (S) at voltage ``v`` (V).
 
     ``g`` and ``v`` broadcast against each other. Differentiable in both; odd in ``v``.

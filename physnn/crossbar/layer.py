@@ -90,7 +90,7 @@ def draw_key(generator: torch.Generator | None) -> int:
     buf = bufs.get(dev)
     if buf is None:
         buf = bufs[dev] = torch.empty((), dtype=torch.int64, device=dev)
-    return buf.random_(-2 ** 63, 2 ** 63 - 1, generator=generator).item() & ((1 << 64) - 1)
+    return buf.random_(-(2**63), 2**63 - 1, generator=generator).item() & ((1 << 64) - 1)
 
 
 _KEY_BUFS = threading.local()
@@ -100,6 +100,7 @@ _KEY_BUFS = threading.local()
 # Programming and time evolution (pure functions on a dict of tensors)
 # ---------------------------------------------------------------------------------------------
 
+
 def _check_weight(weight: torch.Tensor) -> None:
     if not isinstance(weight, torch.Tensor) or not weight.is_floating_point():
         raise TypeError(f"weight: expected a floating-point tensor, got {type(weight).__name__}")
@@ -108,8 +109,13 @@ def _check_weight(weight: torch.Tensor) -> None:
     check_finite(weight, "weight")
 
 
-def _program(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None,
-             generator: torch.Generator | None, fixed: dict | None = None) -> dict:
+def _program(
+    weight: torch.Tensor,
+    cfg: CrossbarConfig,
+    ensemble: int | None,
+    generator: torch.Generator | None,
+    fixed: dict | None = None,
+) -> dict:
     """One programming event of ``weight`` (no gradient). Returns the device state.
 
     ``fixed`` carries per-device draws that survive re-programming (d2d factors, fault masks).
@@ -126,18 +132,18 @@ def _program(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None,
     if cfg.w_max_per_column:
         # channel-wise mapping: column j's largest |w| to the full swing; gain_j restores it digitally
         col = w.abs().amax(1) if w.numel() else torch.ones(w.shape[0], dtype=w.dtype, device=w.device)
-        gain = torch.where(col > 0, col / w_max, torch.ones_like(col))               # (out,), in (0, 1]
+        gain = torch.where(col > 0, col / w_max, torch.ones_like(col))  # (out,), in (0, 1]
         w = w / gain.unsqueeze(1)
     scheme = cfg.mapping
     rng = cfg.range
     lead = () if ensemble is None else (ensemble,)
-    g_t = weights_to_conductances(w, scheme, w_max=w_max)          # (2, out, in) or (out, in)
+    g_t = weights_to_conductances(w, scheme, w_max=w_max)  # (2, out, in) or (out, in)
     dp = isinstance(scheme, DifferentialPair)
     if not dp:  # reference column: one device per input row at mid-range
         ref = torch.full((1, w.shape[1]), scheme.reference_conductance, dtype=w.dtype, device=w.device)
-        g_t = torch.cat((g_t, ref), 0)                               # (out + 1, in), last row = reference
+        g_t = torch.cat((g_t, ref), 0)  # (out + 1, in), last row = reference
     g_t = quantize_levels(g_t, rng)
-    g_t = g_t.expand(*lead, *g_t.shape) if lead else g_t           # independent draws per member
+    g_t = g_t.expand(*lead, *g_t.shape) if lead else g_t  # independent draws per member
     g = g_t
     if cfg.programming_noise is not None:
         g = apply_programming_noise(g, cfg.programming_noise, generator=generator)
@@ -175,17 +181,19 @@ def _conductances_at(state: dict, cfg: CrossbarConfig, t: float, generator, *, r
     for eff in hooked_effects(cfg, "on_read"):
         g = eff.on_read(g, t, generator=generator)
     if read_noise and cfg.read_noise is not None:
-        g = apply_read_noise(g, cfg.read_noise, t_inference=t, generator=generator, g_programmed=state["g"],
-                             check=False)
+        g = apply_read_noise(
+            g, cfg.read_noise, t_inference=t, generator=generator, g_programmed=state["g"], check=False
+        )
     return g
 
 
-def _normalised_weights(g: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None,
-                        col_gain: torch.Tensor | None = None) -> torch.Tensor:
+def _normalised_weights(
+    g: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None, col_gain: torch.Tensor | None = None
+) -> torch.Tensor:
     """``(g+ - g-) / swing`` (differential pair) or ``2 (g - g_ref) / swing``: shape (E?, out, in);
     times the digital gain per column ``col_gain`` (out,) of a channel-wise mapping."""
     if isinstance(cfg.mapping, DifferentialPair):
-        gg = g if ensemble is None else g.movedim(1, 0)            # (2, E, out, in)
+        gg = g if ensemble is None else g.movedim(1, 0)  # (2, E, out, in)
         # conductances_to_weights(gg, cfg.mapping, w_max=1.0), without its finiteness check
         # (g is the layer's own state, checked when written)
         wn = (gg[0] - gg[1]) * (1.0 / cfg.mapping.range.swing)
@@ -194,10 +202,10 @@ def _normalised_weights(g: torch.Tensor, cfg: CrossbarConfig, ensemble: int | No
     return wn if col_gain is None else wn * col_gain.to(dtype=wn.dtype, device=wn.device).unsqueeze(1)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Read constants: config + programmed w_max -> a ReadSpec
 # ---------------------------------------------------------------------------------------------
+
 
 class _Units:
     """Unit conversions of the read path (from a config and the programmed ``w_max``)."""
@@ -217,8 +225,16 @@ class _Units:
         self.max_red = min(1000.0, 0.25 / self.step_in) if d is not None else 1000.0
         self.x_ref = d.x_max if d is not None else 1.0
 
-    def spec(self, cfg: CrossbarConfig, wn: torch.Tensor | None, scale: torch.Tensor, bias: torch.Tensor | None,
-             *, g: torch.Tensor | None = None, ensemble: int | None = None) -> ReadSpec:
+    def spec(
+        self,
+        cfg: CrossbarConfig,
+        wn: torch.Tensor | None,
+        scale: torch.Tensor,
+        bias: torch.Tensor | None,
+        *,
+        g: torch.Tensor | None = None,
+        ensemble: int | None = None,
+    ) -> ReadSpec:
         """The spec of normalised weights ``wn`` (E?, out, in) or, with IR drop, conductances ``g``;
         ``scale``: output units per normalised output (per member)."""
         k = self.step_in / self.step_out
@@ -227,12 +243,24 @@ class _Units:
             ir = _IRRead(g, cfg, self, ensemble)
             out_f = g.shape[-2] - (0 if isinstance(cfg.mapping, DifferentialPair) else 1)
             shape = (*(() if ensemble is None else (ensemble,)), out_f, g.shape[-1])
-            wn = torch.zeros(shape, dtype=g.dtype, device=g.device)      # shapes only
+            wn = torch.zeros(shape, dtype=g.dtype, device=g.device)  # shapes only
         sinh = cfg.iv if isinstance(cfg.iv, SinhIV) and ir is None else None
-        return ReadSpec(weight=wn * k, scale=scale * self.step_out, bias=bias, in_step=self.step_in,
-                        in_levels=self.L, abs_max=self.abs_max, iv=sinh, v_read=cfg.v_read, x_ref=self.x_ref,
-                        noise_std=self.out_noise / self.step_out, adc_levels=self.M,
-                        bound_management=cfg.bound_management, max_reduction=self.max_red, ir=ir)
+        return ReadSpec(
+            weight=wn * k,
+            scale=scale * self.step_out,
+            bias=bias,
+            in_step=self.step_in,
+            in_levels=self.L,
+            abs_max=self.abs_max,
+            iv=sinh,
+            v_read=cfg.v_read,
+            x_ref=self.x_ref,
+            noise_std=self.out_noise / self.step_out,
+            adc_levels=self.M,
+            bound_management=cfg.bound_management,
+            max_reduction=self.max_red,
+            ir=ir,
+        )
 
 
 class _IRRead:
@@ -245,11 +273,11 @@ class _IRRead:
     def __call__(self, codes: torch.Tensor, members: torch.Tensor | None) -> torch.Tensor:
         cfg, u, g = self.cfg, self.u, self.g
         dp = isinstance(cfg.mapping, DifferentialPair)
-        v = codes * (u.step_in * cfg.v_read / u.x_ref)                # (M, in) or (k, M, in)
+        v = codes * (u.step_in * cfg.v_read / u.x_ref)  # (M, in) or (k, M, in)
         if self.E is not None:
             if members is not None:
                 g = g.index_select(0, members)
-            gd = (g.movedim(1, 0) if dp else g).unsqueeze(-3)         # DP (2, E, 1, out, in); RC (E, 1, out+1, in)
+            gd = (g.movedim(1, 0) if dp else g).unsqueeze(-3)  # DP (2, E, 1, out, in); RC (E, 1, out+1, in)
             if v.dim() == 2:
                 v = v.unsqueeze(0)
         else:
@@ -259,8 +287,9 @@ class _IRRead:
             i_out = solve_ir_drop_exact(gd.double(), v.double(), ir.r_wire, r_col=ir.r_col, iv=cfg.iv).i_out
             i_out = i_out.to(codes.dtype)
         else:
-            i_out = ir_drop_fast(gd, v, ir.r_wire, r_col=ir.r_col, iv=cfg.iv, iterations=ir.iterations,
-                                 tol=ir.tol).i_out
+            i_out = ir_drop_fast(
+                gd, v, ir.r_wire, r_col=ir.r_col, iv=cfg.iv, iterations=ir.iterations, tol=ir.tol
+            ).i_out
         i = i_out[0] - i_out[1] if dp else (i_out[..., :-1] - i_out[..., -1:]) * 2.0
         return i * (u.x_ref / (cfg.v_read * cfg.range.swing * u.step_out))
 
@@ -276,14 +305,18 @@ def per_member_input(x: torch.Tensor, ensemble: int | None, shared: bool | None)
     if shared is None:
         return x.dim() >= 3 and x.shape[0] == ensemble
     if not shared and (x.dim() < 2 or x.shape[0] != ensemble):
-        raise ValueError(f"x: a per-member input needs leading dimension ensemble={ensemble}, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"x: a per-member input needs leading dimension ensemble={ensemble}, got shape {tuple(x.shape)}"
+        )
     return not shared
 
 
 def _check_input(x: Any, in_features: int) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x: expected a floating-point tensor, got {type(x).__name__}"
-                        + ("" if not isinstance(x, torch.Tensor) else f" of dtype {x.dtype}"))
+        raise TypeError(
+            f"x: expected a floating-point tensor, got {type(x).__name__}"
+            + ("" if not isinstance(x, torch.Tensor) else f" of dtype {x.dtype}")
+        )
     if x.dim() == 0 or x.shape[-1] != in_features:
         raise ValueError(f"x: last dimension must be in_features={in_features}, got shape {tuple(x.shape)}")
     return x
@@ -307,10 +340,19 @@ def _scale_tensor(post: Any, ensemble: int | None, like: torch.Tensor) -> torch.
 # Functional form
 # ---------------------------------------------------------------------------------------------
 
-def analog_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, config: CrossbarConfig, *,
-                  generator: torch.Generator | None = None, ensemble: int | None = None,
-                  t_inference: float | None = None, shared_input: bool | None = None,
-                  backend: str | None = None) -> torch.Tensor:
+
+def analog_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    config: CrossbarConfig,
+    *,
+    generator: torch.Generator | None = None,
+    ensemble: int | None = None,
+    t_inference: float | None = None,
+    shared_input: bool | None = None,
+    backend: str | None = None,
+) -> torch.Tensor:
     """One programming of ``weight`` followed by one read of ``x`` (differentiable).
 
     Gradients reach ``x`` and ``bias`` exactly, and ``weight`` by a straight-through estimator
@@ -345,14 +387,16 @@ def analog_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     t = config.t_inference if t_inference is None else float(t_inference)
     per_member = per_member_input(x, ensemble, shared_input)
     w_eff, g_eff, post, w_max = _sample_train_weights(weight, config, ensemble, generator, t)
-    spec = _Units(config, w_max).spec(config, w_eff, _scale_tensor(post, ensemble, weight), bias,
-                                      g=g_eff, ensemble=ensemble)
+    spec = _Units(config, w_max).spec(
+        config, w_eff, _scale_tensor(post, ensemble, weight), bias, g=g_eff, ensemble=ensemble
+    )
     key = draw_key(generator) if spec.noise_std > 0 else 0
     return read(spec.with_key(key), x, per_member=per_member, backend=backend)
 
 
-def _sample_train_weights(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None,
-                          generator, t: float) -> tuple[torch.Tensor | None, torch.Tensor | None, Any, float]:
+def _sample_train_weights(
+    weight: torch.Tensor, cfg: CrossbarConfig, ensemble: int | None, generator, t: float
+) -> tuple[torch.Tensor | None, torch.Tensor | None, Any, float]:
     """Fresh programming + time evolution, attached to ``weight`` by a straight-through estimator.
 
     Returns normalised weights (or conductances with IR drop), the output scale and ``w_max``.
@@ -374,7 +418,7 @@ def _sample_train_weights(weight: torch.Tensor, cfg: CrossbarConfig, ensemble: i
         if not dp:
             g_tgt = torch.cat((g_tgt, torch.full_like(g_tgt[:1], cfg.mapping.reference_conductance)), 0)
         if ensemble is not None:
-            g_tgt = g_tgt.unsqueeze(0)                                 # broadcast over members
+            g_tgt = g_tgt.unsqueeze(0)  # broadcast over members
         return None, g_tgt + (g_now - g_tgt).detach(), post, w_max
     wn_tgt = w_in / w_max
     return wn_tgt + (wn_now - wn_tgt).detach(), None, post, w_max
@@ -427,9 +471,19 @@ class AnalogLinear(nn.Module):
       give non-finite outputs.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, config: CrossbarConfig,
-                 ensemble: int | None = None, generator: torch.Generator | None = None,
-                 backend: str | None = None, device: Any = None, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        config: CrossbarConfig,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         check_int_range(in_features, "in_features", 1)
         check_int_range(out_features, "out_features", 1)
@@ -577,8 +631,9 @@ class AnalogLinear(nn.Module):
 
     def _refresh(self, gen) -> None:
         cfg = self._config
-        self.g_now = _conductances_at({"g": self.g_prog, "nu": self.nu}, cfg, self._t, gen,
-                                      read_noise=not cfg.read_noise_per_forward)
+        self.g_now = _conductances_at(
+            {"g": self.g_prog, "nu": self.nu}, cfg, self._t, gen, read_noise=not cfg.read_noise_per_forward
+        )
         if cfg.drift_compensation and self.baseline is not None:
             self.alpha = self.baseline / self._readout(self.g_now, gen)
         else:
@@ -620,7 +675,7 @@ class AnalogLinear(nn.Module):
         cfg, E = self._config, self.ensemble
         g = g.to(dtype=dtype, device=device)
         wn = None if cfg.ir_drop is not None else _normalised_weights(g, cfg, E, self.col_gain).contiguous()
-        scale = (self.w_max.to(dtype=dtype, device=device) * self.alpha.to(dtype=dtype, device=device))
+        scale = self.w_max.to(dtype=dtype, device=device) * self.alpha.to(dtype=dtype, device=device)
         bias = None if self.bias is None else self.bias.detach().to(dtype=dtype, device=device)
         return self._units.spec(cfg, wn, scale.reshape(() if E is None else (E,)), bias, g=g, ensemble=E)
 
@@ -630,15 +685,26 @@ class AnalogLinear(nn.Module):
         per_member = per_member_input(x, self.ensemble, shared_input)
         gen = self.generator
         if self.training:
-            w_eff, g_eff, post, w_max = _sample_train_weights(self.weight, self._config, self.ensemble, gen,
-                                                              self._t)
-            spec = _Units(self._config, w_max).spec(self._config, w_eff, _scale_tensor(post, self.ensemble, self.weight),
-                                                    self.bias, g=g_eff, ensemble=self.ensemble)
+            w_eff, g_eff, post, w_max = _sample_train_weights(self.weight, self._config, self.ensemble, gen, self._t)
+            spec = _Units(self._config, w_max).spec(
+                self._config,
+                w_eff,
+                _scale_tensor(post, self.ensemble, self.weight),
+                self.bias,
+                g=g_eff,
+                ensemble=self.ensemble,
+            )
         elif self._config.read_noise_per_forward and self._config.read_noise is not None:
-            self.read_spec()                                   # programs if needed
+            self.read_spec()  # programs if needed
             with torch.no_grad():
-                g = apply_read_noise(self.g_now, self._config.read_noise, t_inference=self._t, generator=gen,
-                                     g_programmed=self.g_prog, check=False)
+                g = apply_read_noise(
+                    self.g_now,
+                    self._config.read_noise,
+                    t_inference=self._t,
+                    generator=gen,
+                    g_programmed=self.g_prog,
+                    check=False,
+                )
                 spec = self._build_spec(g, x.dtype, x.device)
         else:
             spec = self.read_spec(x.dtype, x.device)
@@ -648,16 +714,23 @@ class AnalogLinear(nn.Module):
     # -- state dict ---------------------------------------------------------------------------
     def get_extra_state(self) -> dict:
         """The configuration (field -> repr) the saved chip was programmed under."""
-        return {"config": {f.name: repr(getattr(self._config, f.name)) for f in fields(self._config)
-                           if f.name != "t_inference" and not (f.name == "update" and self._config.update is None)}}
+        return {
+            "config": {
+                f.name: repr(getattr(self._config, f.name))
+                for f in fields(self._config)
+                if f.name != "t_inference" and not (f.name == "update" and self._config.update is None)
+            }
+        }
 
     def set_extra_state(self, state: Any) -> None:
         saved = state.get("config", {}) if isinstance(state, dict) else {}
         mine = self.get_extra_state()["config"]
         for name in sorted(set(saved) | set(mine)):
             if saved.get(name) != mine.get(name):
-                raise ValueError(f"_extra_state: config.{name} of the checkpoint ({saved.get(name)}) differs from "
-                                 f"this layer's ({mine.get(name)}); build the layer with the saved config")
+                raise ValueError(
+                    f"_extra_state: config.{name} of the checkpoint ({saved.get(name)}) differs from "
+                    f"this layer's ({mine.get(name)}); build the layer with the saved config"
+                )
 
     def _g_shape(self) -> tuple[int, ...]:
         lead = () if self.ensemble is None else (self.ensemble,)
@@ -665,15 +738,17 @@ class AnalogLinear(nn.Module):
             return (*lead, 2, self.out_features, self.in_features)
         return (*lead, self.out_features + 1, self.in_features)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs) -> None:
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
         e_key = prefix + "ensemble_size"
         if e_key in state_dict:
             e_saved = int(state_dict[e_key])
             e_mine = -1 if self.ensemble is None else self.ensemble
             if e_saved != e_mine:
-                raise ValueError(f"{e_key}: checkpoint has ensemble {None if e_saved < 0 else e_saved}, "
-                                 f"this layer {self.ensemble}")
+                raise ValueError(
+                    f"{e_key}: checkpoint has ensemble {None if e_saved < 0 else e_saved}, this layer {self.ensemble}"
+                )
         g_shape = self._g_shape()
         small = () if self.ensemble is None else (self.ensemble,)
         for name in _STATE:
@@ -682,26 +757,44 @@ class AnalogLinear(nn.Module):
             if v is None:
                 setattr(self, name, None)
                 continue
-            want = small if name in ("baseline", "alpha") else (self.out_features,) if name == "col_gain" \
-                else g_shape
+            want = small if name in ("baseline", "alpha") else (self.out_features,) if name == "col_gain" else g_shape
             if tuple(v.shape) != want:
-                raise ValueError(f"{key}: checkpoint shape {tuple(v.shape)} differs from this layer's {want} "
-                                 f"(in_features, out_features, ensemble or mapping differ)")
+                raise ValueError(
+                    f"{key}: checkpoint shape {tuple(v.shape)} differs from this layer's {want} "
+                    f"(in_features, out_features, ensemble or mapping differ)"
+                )
             setattr(self, name, torch.empty_like(v, device=self.weight.device))
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
         self._after_state_change()
 
     # -- conversion ---------------------------------------------------------------------------
     @classmethod
-    def from_linear(cls, linear: nn.Linear, *, config: CrossbarConfig, ensemble: int | None = None,
-                    generator: torch.Generator | None = None, backend: str | None = None) -> "AnalogLinear":
+    def from_linear(
+        cls,
+        linear: nn.Linear,
+        *,
+        config: CrossbarConfig,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+    ) -> "AnalogLinear":
         """An ``AnalogLinear`` with a copy of ``linear``'s weights and bias (not yet programmed)."""
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"linear: expected a torch.nn.Linear, got {type(linear).__name__}")
         w = linear.weight
-        layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, config=config,
-                    ensemble=ensemble, generator=generator, backend=backend, device=w.device, dtype=w.dtype)
+        layer = cls(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            config=config,
+            ensemble=ensemble,
+            generator=generator,
+            backend=backend,
+            device=w.device,
+            dtype=w.dtype,
+        )
         with torch.no_grad():
             layer.weight.copy_(w)
             if linear.bias is not None:
@@ -711,8 +804,13 @@ class AnalogLinear(nn.Module):
 
     def to_linear(self) -> nn.Linear:
         """An ``nn.Linear`` with a copy of the float (target) weights and bias."""
-        lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
-                        device=self.weight.device, dtype=self.weight.dtype)
+        lin = nn.Linear(
+            self.in_features,
+            self.out_features,
+            bias=self.bias is not None,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
+        )
         with torch.no_grad():
             lin.weight.copy_(self.weight)
             if self.bias is not None:
@@ -729,8 +827,9 @@ class AnalogLinear(nn.Module):
 
     # -- learning in place (pulsed writes; see physnn.crossbar.update) ------------------------
     @torch.no_grad()
-    def write_conductances(self, g: torch.Tensor, generator: torch.Generator | None = None, *,
-                           check: bool = True) -> "AnalogLinear":
+    def write_conductances(
+        self, g: torch.Tensor, generator: torch.Generator | None = None, *, check: bool = True
+    ) -> "AnalogLinear":
         """Set the programmed conductances (S) to ``g`` (the outcome of pulsed writes, shape of
         ``g_prog``) and re-evaluate the array at the current time; the float weights follow
         (mean over the ensemble members), so the layer does not count as re-programmed.
@@ -738,8 +837,10 @@ class AnalogLinear(nn.Module):
         if self.g_prog is None:
             self.program(generator)
         if not isinstance(g, torch.Tensor) or tuple(g.shape) != tuple(self.g_prog.shape):
-            raise ValueError(f"g: expected a tensor of shape {tuple(self.g_prog.shape)}, got "
-                             f"{tuple(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__}")
+            raise ValueError(
+                f"g: expected a tensor of shape {tuple(self.g_prog.shape)}, got "
+                f"{tuple(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__}"
+            )
         if check:
             check_finite(g, "g")
         self.g_prog = g.to(self.g_prog.dtype).contiguous()
@@ -755,16 +856,18 @@ class AnalogLinear(nn.Module):
         self._refresh(self.generator if generator is None else check_generator(generator))
         return self
 
-    def update(self, delta_w: torch.Tensor, rule: Any = None, *,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def update(
+        self, delta_w: torch.Tensor, rule: Any = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Write the weight change ``delta_w`` (weight units) as programming pulses of the
         device model ``config.update``; see :func:`physnn.crossbar.update.layer_update.update_layer`."""
         from .update.layer_update import update_layer
 
         return update_layer(self, delta_w, rule, generator=generator)
 
-    def update_outer(self, x: torch.Tensor, d: torch.Tensor, *, lr: float, rule: Any = None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+    def update_outer(
+        self, x: torch.Tensor, d: torch.Tensor, *, lr: float, rule: Any = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Write ``lr * d^T x`` as pulses (stochastic pulse trains by default); see
         :func:`physnn.crossbar.update.layer_update.update_layer_outer`."""
         from .update.layer_update import update_layer_outer
@@ -772,5 +875,7 @@ class AnalogLinear(nn.Module):
         return update_layer_outer(self, x, d, lr=lr, rule=rule, generator=generator)
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, ensemble={self.ensemble}, t_inference={self._t:g}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, ensemble={self.ensemble}, t_inference={self._t:g}"
+        )

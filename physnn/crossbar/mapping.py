@@ -15,8 +15,14 @@ import torch
 from ._common import as_tensor_input, positive_scale, round_ste
 from .params import AbstractDeviceEffect, param
 
-__all__ = ["ConductanceRange", "DifferentialPair", "ReferenceColumn", "weights_to_conductances",
-           "conductances_to_weights", "quantize_levels"]
+__all__ = [
+    "ConductanceRange",
+    "DifferentialPair",
+    "ReferenceColumn",
+    "weights_to_conductances",
+    "conductances_to_weights",
+    "quantize_levels",
+]
 
 
 @dataclass(frozen=True)
@@ -34,12 +40,29 @@ class ConductanceRange(AbstractDeviceEffect):
     card_section = "conductance"
     card_doc = "programmable conductance range of one device"
 
-    g_min: float = param(units="S", lo=0.0, card_required=True, long_name="minimum programmable conductance",
-                         doc="lowest programmable conductance")
-    g_max: float = param(units="S", lo=0.0, lo_open=True, card_required=True,
-                         long_name="maximum programmable conductance", doc="highest programmable conductance")
-    levels: int | None = param(None, units="1", kind="int", lo=2, long_name="programmable conductance levels",
-                               doc="distinguishable programmed levels")
+    g_min: float = param(
+        units="S",
+        lo=0.0,
+        card_required=True,
+        long_name="minimum programmable conductance",
+        doc="lowest programmable conductance",
+    )
+    g_max: float = param(
+        units="S",
+        lo=0.0,
+        lo_open=True,
+        card_required=True,
+        long_name="maximum programmable conductance",
+        doc="highest programmable conductance",
+    )
+    levels: int | None = param(
+        None,
+        units="1",
+        kind="int",
+        lo=2,
+        long_name="programmable conductance levels",
+        doc="distinguishable programmed levels",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -98,8 +121,9 @@ def _check_scheme(scheme: Any) -> None:
         raise TypeError(f"scheme: expected DifferentialPair or ReferenceColumn, got {type(scheme).__name__}")
 
 
-def weights_to_conductances(w: torch.Tensor, scheme: DifferentialPair | ReferenceColumn, *,
-                            w_max: float | torch.Tensor) -> torch.Tensor:
+def weights_to_conductances(
+    w: torch.Tensor, scheme: DifferentialPair | ReferenceColumn, *, w_max: float | torch.Tensor
+) -> torch.Tensor:
     """Target conductances (S) of the weights ``w``.
 
     Parameters
@@ -132,9 +156,13 @@ def weights_to_conductances(w: torch.Tensor, scheme: DifferentialPair | Referenc
     return torch.clamp(g, r.g_min, r.g_max)  # only removes floating-point round-off at the ends
 
 
-def conductances_to_weights(g: torch.Tensor, scheme: DifferentialPair | ReferenceColumn, *,
-                            w_max: float | torch.Tensor,
-                            g_reference: float | torch.Tensor | None = None) -> torch.Tensor:
+def conductances_to_weights(
+    g: torch.Tensor,
+    scheme: DifferentialPair | ReferenceColumn,
+    *,
+    w_max: float | torch.Tensor,
+    g_reference: float | torch.Tensor | None = None,
+) -> torch.Tensor:
     """Weights read back from conductances (inverse of :func:`weights_to_conductances`).
 
     Parameters
@@ -154,7 +182,9 @@ def conductances_to_weights(g: torch.Tensor, scheme: DifferentialPair | Referenc
     r = scheme.range
     if isinstance(scheme, DifferentialPair):
         if g.dim() == 0 or g.shape[0] != 2:
-            raise ValueError(f"g: DifferentialPair needs a leading dimension of 2 (g_plus, g_minus), got shape {tuple(g.shape)}")
+            raise ValueError(
+                f"g: DifferentialPair needs a leading dimension of 2 (g_plus, g_minus), got shape {tuple(g.shape)}"
+            )
         return (g[0] - g[1]) * (w_max / r.swing)
     g_ref = scheme.reference_conductance if g_reference is None else g_reference
     return (g - g_ref) * (2.0 * w_max / r.swing)

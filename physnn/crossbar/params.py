@@ -43,20 +43,46 @@ import math
 import numbers
 from typing import Any, Callable, ClassVar, Iterator
 
-__all__ = ["param", "effect", "AbstractDeviceEffect", "check_params", "check_choice", "params_from_card",
-           "card_section_of", "card_sections", "sweep_fields", "effect_fields", "ideal_fields", "is_ideal",
-           "hooked_effects"]
+__all__ = [
+    "param",
+    "effect",
+    "AbstractDeviceEffect",
+    "check_params",
+    "check_choice",
+    "params_from_card",
+    "card_section_of",
+    "card_sections",
+    "sweep_fields",
+    "effect_fields",
+    "ideal_fields",
+    "is_ideal",
+    "hooked_effects",
+]
 
-_KEY = "physnn"          # metadata key under which a field's description is stored
+_KEY = "physnn"  # metadata key under which a field's description is stored
 _MISSING = dataclasses.MISSING
 _KINDS = ("float", "int", "vector", "str", "bool")
 
 
-def param(default: Any = _MISSING, *, units: str | None, long_name: str, lo: float | None = None,
-          hi: float | None = None, lo_open: bool = False, hi_open: bool = False, kind: str = "float",
-          choices: tuple[str, ...] | None = None, card: str | None = "", card_required: bool = False,
-          doc: str = "", allow_inf: bool = False, check: bool = True, sweep: bool = True,
-          ideal: Any = _MISSING) -> Any:
+def param(
+    default: Any = _MISSING,
+    *,
+    units: str | None,
+    long_name: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    kind: str = "float",
+    choices: tuple[str, ...] | None = None,
+    card: str | None = "",
+    card_required: bool = False,
+    doc: str = "",
+    allow_inf: bool = False,
+    check: bool = True,
+    sweep: bool = True,
+    ideal: Any = _MISSING,
+) -> Any:
     """A config field with its metadata (a ``dataclasses.field``).
 
     Parameters
@@ -95,9 +121,23 @@ def param(default: Any = _MISSING, *, units: str | None, long_name: str, lo: flo
         raise ValueError(f"kind={kind!r}: must be one of {_KINDS}")
     if kind == "str" and not choices:
         raise ValueError(f"param {long_name!r}: a str field needs its choices")
-    meta = dict(units=units, long_name=long_name, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, kind=kind,
-                choices=None if choices is None else tuple(choices), card=card, card_required=card_required,
-                doc=doc, allow_inf=allow_inf, check=check, sweep=sweep, ideal=ideal)
+    meta = dict(
+        units=units,
+        long_name=long_name,
+        lo=lo,
+        hi=hi,
+        lo_open=lo_open,
+        hi_open=hi_open,
+        kind=kind,
+        choices=None if choices is None else tuple(choices),
+        card=card,
+        card_required=card_required,
+        doc=doc,
+        allow_inf=allow_inf,
+        check=check,
+        sweep=sweep,
+        ideal=ideal,
+    )
     return dataclasses.field(default=default, metadata={_KEY: meta})
 
 
@@ -105,9 +145,15 @@ def _effect_ideal(v: Any) -> bool:
     return v is None or bool(getattr(v, "is_ideal", False))
 
 
-def effect(types: type | tuple[type, ...], *, required: bool = False,
-           build: Callable[[Any], Any] | None = None, section: str | None = None,
-           ideal: Any = _effect_ideal, schema: bool | Callable[[], tuple[type, ...]] = True) -> Any:
+def effect(
+    types: type | tuple[type, ...],
+    *,
+    required: bool = False,
+    build: Callable[[Any], Any] | None = None,
+    section: str | None = None,
+    ideal: Any = _effect_ideal,
+    schema: bool | Callable[[], tuple[type, ...]] = True,
+) -> Any:
     """A ``CrossbarConfig`` field holding an effect config (None = off unless ``required``).
 
     Parameters
@@ -133,8 +179,9 @@ def effect(types: type | tuple[type, ...], *, required: bool = False,
     """
     types = types if isinstance(types, tuple) else (types,)
     sec = section if section is not None else getattr(types[0], "card_section", None)
-    meta = dict(effect=True, types=types, build=build, section=sec, schema=schema,
-                ideal=_MISSING if ideal is None else ideal)
+    meta = dict(
+        effect=True, types=types, build=build, section=sec, schema=schema, ideal=_MISSING if ideal is None else ideal
+    )
     return dataclasses.field(default=_MISSING if required else None, metadata={_KEY: meta})
 
 
@@ -332,9 +379,17 @@ def is_ideal(cfg: Any) -> bool:
 def _schema_field(name: str, m: dict[str, Any]) -> Any:
     from ..card_schema import Field
 
-    return Field(units=m["units"], kind="float" if m["kind"] == "bool" else m["kind"], lo=m["lo"], hi=m["hi"],
-                 lo_open=m["lo_open"], hi_open=m["hi_open"], choices=m["choices"], required=m["card_required"],
-                 doc=m["doc"])
+    return Field(
+        units=m["units"],
+        kind="float" if m["kind"] == "bool" else m["kind"],
+        lo=m["lo"],
+        hi=m["hi"],
+        lo_open=m["lo_open"],
+        hi_open=m["hi_open"],
+        choices=m["choices"],
+        required=m["card_required"],
+        doc=m["doc"],
+    )
 
 
 def card_section_of(*classes: type, required: bool = False, extra: dict[str, Any] | None = None) -> Any:
@@ -431,12 +486,14 @@ def table_source(config_cls: type | None = None) -> str:
     for name, sec in card_sections(config_cls).items():
         flds = {k: {a: v for a, v in dataclasses.asdict(f).items() if v != default[a]} for k, f in sec.fields.items()}
         secs[name] = {"required": sec.required, "doc": sec.doc, "fields": flds}
-    return ('"""Card sections and sweep fields of the crossbar effects, derived from their configs\' field metadata.\n\n'
-            'Generated by ``python -m physnn.crossbar.params`` (:func:`physnn.crossbar.params.write_table`); do\n'
-            'not edit (``tests/crossbar/test_params.py`` fails when it is stale). Plain data, so that reading a\n'
-            'card or checking a sweep spec does not import torch.\n"""\n\n'
-            f"CARD_SECTIONS = {pprint.pformat(secs, width=116, sort_dicts=False)}\n\n"
-            f"SWEEP_FIELDS = {pprint.pformat(sweep_fields(config_cls), width=116, sort_dicts=False)}\n")
+    return (
+        '"""Card sections and sweep fields of the crossbar effects, derived from their configs\' field metadata.\n\n'
+        "Generated by ``python -m physnn.crossbar.params`` (:func:`physnn.crossbar.params.write_table`); do\n"
+        "not edit (``tests/crossbar/test_params.py`` fails when it is stale). Plain data, so that reading a\n"
+        'card or checking a sweep spec does not import torch.\n"""\n\n'
+        f"CARD_SECTIONS = {pprint.pformat(secs, width=116, sort_dicts=False)}\n\n"
+        f"SWEEP_FIELDS = {pprint.pformat(sweep_fields(config_cls), width=116, sort_dicts=False)}\n"
+    )
 
 
 def write_table() -> str:

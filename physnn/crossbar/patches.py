@@ -10,8 +10,9 @@ import torch
 __all__ = ["PatchColumns", "unfold_columns"]
 
 
-def unfold_columns(x: torch.Tensor, kernel_size: tuple[int, int], dilation: tuple[int, int] = (1, 1),
-                   stride: tuple[int, int] = (1, 1)) -> torch.Tensor:
+def unfold_columns(
+    x: torch.Tensor, kernel_size: tuple[int, int], dilation: tuple[int, int] = (1, 1), stride: tuple[int, int] = (1, 1)
+) -> torch.Tensor:
     """Receptive fields of a padded ``(N, C, H, W)`` input as rows: ``(N, L, C * kh * kw)``.
 
     The same numbers in the same order as
@@ -23,7 +24,7 @@ def unfold_columns(x: torch.Tensor, kernel_size: tuple[int, int], dilation: tupl
     for bit, ``tests/crossbar/test_convert_workflows.py``).
     """
     (kh, kw), (dh, dw), (sh, sw) = kernel_size, dilation, stride
-    v = x.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)   # (N, C, Ho, Wo, span_h, span_w)
+    v = x.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)  # (N, C, Ho, Wo, span_h, span_w)
     if dh > 1 or dw > 1:
         v = v[..., ::dh, ::dw]
     n, c, ho, wo = v.shape[:4]
@@ -49,8 +50,10 @@ class PatchColumns(NamedTuple):
     @property
     def out_size(self) -> tuple[int, int]:
         """``(Ho, Wo)``: output positions per image."""
-        return tuple((n - dl * (k - 1) - 1) // s + 1 for n, k, dl, s in
-                     zip(self.x.shape[-2:], self.kernel_size, self.dilation, self.stride))
+        return tuple(
+            (n - dl * (k - 1) - 1) // s + 1
+            for n, k, dl, s in zip(self.x.shape[-2:], self.kernel_size, self.dilation, self.stride)
+        )
 
     @property
     def width(self) -> int:

@@ -56,20 +56,34 @@ class ProgrammingNoise(AbstractDeviceEffect):
     card_section = "programming_noise"
     card_doc = "error of a programmed conductance (write-verify residual), drawn once per programming"
 
-    model: ProgrammingNoiseModel = param("polynomial", units=None, kind="str", choices=_MODELS,
-                                         card_required=True, long_name="programming-noise model")
+    model: ProgrammingNoiseModel = param(
+        "polynomial", units=None, kind="str", choices=_MODELS, card_required=True, long_name="programming-noise model"
+    )
     coefficients: tuple[float, ...] | None = param(
-        None, units="S", kind="vector", long_name="programming-noise polynomial coefficients",
-        doc="polynomial: sigma(g) = sum_k c_k (g/g_max)^k (aihwkit PCMLikeNoiseModel form)")
-    sigma_rel: float | None = param(None, units="1", lo=0.0, long_name="relative programming-noise std",
-                                    doc="relative: sigma = sigma_rel * g")
-    sigma_abs: float | None = param(None, units="S", lo=0.0, long_name="absolute programming-noise std",
-                                    doc="absolute: sigma = sigma_abs")
-    g_max: float | None = param(None, units="S", lo=0.0, lo_open=True, card="conductance.g_max",
-                                long_name="conductance normalising the polynomial")
+        None,
+        units="S",
+        kind="vector",
+        long_name="programming-noise polynomial coefficients",
+        doc="polynomial: sigma(g) = sum_k c_k (g/g_max)^k (aihwkit PCMLikeNoiseModel form)",
+    )
+    sigma_rel: float | None = param(
+        None, units="1", lo=0.0, long_name="relative programming-noise std", doc="relative: sigma = sigma_rel * g"
+    )
+    sigma_abs: float | None = param(
+        None, units="S", lo=0.0, long_name="absolute programming-noise std", doc="absolute: sigma = sigma_abs"
+    )
+    g_max: float | None = param(
+        None,
+        units="S",
+        lo=0.0,
+        lo_open=True,
+        card="conductance.g_max",
+        long_name="conductance normalising the polynomial",
+    )
     scale: float = param(1.0, units="1", lo=0.0, card=None, long_name="programming-noise scale factor")
-    g_max_reference: float | None = param(None, units="S", lo=0.0, lo_open=True, card="conductance.g_max",
-                                          long_name="g_max of the polynomial fit")
+    g_max_reference: float | None = param(
+        None, units="S", lo=0.0, lo_open=True, card="conductance.g_max", long_name="g_max of the polynomial fit"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -108,8 +122,9 @@ def programming_noise_std(g: torch.Tensor, cfg: ProgrammingNoise) -> torch.Tenso
     return torch.full_like(g, cast(float, cfg.sigma_abs))
 
 
-def apply_programming_noise(g: torch.Tensor, cfg: ProgrammingNoise, *,
-                            generator: torch.Generator | None = None) -> torch.Tensor:
+def apply_programming_noise(
+    g: torch.Tensor, cfg: ProgrammingNoise, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Programmed conductances: ``max(g + scale * sigma(g) * n, 0)``.
 
     Parameters

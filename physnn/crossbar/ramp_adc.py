@@ -121,8 +121,9 @@ class RampDevices:
         check_int_range(self.n_calibration, "n_calibration", 0)
 
     @classmethod
-    def from_card(cls, card: Any, *, programming_noise: bool = True, read_noise: bool = True,
-                  faults: bool = True, **over: Any) -> "RampDevices":
+    def from_card(
+        cls, card: Any, *, programming_noise: bool = True, read_noise: bool = True, faults: bool = True, **over: Any
+    ) -> "RampDevices":
         """Devices of a card (``physnn.cards.load_card`` name, path or card).
 
         The effect sections present on the card are switched on unless the matching flag is
@@ -131,9 +132,11 @@ class RampDevices:
         from ..cards import load_card
 
         card = load_card(card)
-        kw: dict[str, Any] = dict(g_min=float(card["conductance"]["g_min"]),
-                                  g_max=float(card["conductance"]["g_max"]),
-                                  v_read=float(card.get_value("conductance", "v_read", 0.2)))
+        kw: dict[str, Any] = dict(
+            g_min=float(card["conductance"]["g_min"]),
+            g_max=float(card["conductance"]["g_max"]),
+            v_read=float(card.get_value("conductance", "v_read", 0.2)),
+        )
         if programming_noise and "programming_noise" in card:
             from .programming_noise import ProgrammingNoise
 
@@ -206,7 +209,7 @@ class RampADC:
     @property
     def n_steps(self) -> int:
         """Ramp steps (thresholds): ``2**bits - 1``."""
-        return 2 ** self.bits - 1
+        return 2**self.bits - 1
 
 
 def _pair(v: Any, name: str) -> tuple[Any, Any]:
@@ -295,16 +298,19 @@ def solve_ramp(cfg: RampADC) -> RampDesign:
     tol = 1e-12 * span
     if bool((d > tol).any()) and bool((d < -tol).any()):
         k = int(torch.nonzero(d < -tol)[0]) if float(yg[-1]) >= float(yg[0]) else int(torch.nonzero(d > tol)[0])
-        raise ValueError(f"function: not monotone on x_range={cfg.x_range} (changes direction near "
-                         f"x={float(grid[k]):.4g}); the ramp ADC needs a monotone target")
+        raise ValueError(
+            f"function: not monotone on x_range={cfg.x_range} (changes direction near "
+            f"x={float(grid[k]):.4g}); the ramp ADC needs a monotone target"
+        )
     direction = 1.0 if float(yg[-1]) >= float(yg[0]) else -1.0
     if cfg.y_range is None:
         y_first, y_last = float(yg[0]), float(yg[-1])
     else:
         y_first, y_last = cfg.y_range
     if (y_last - y_first) * direction <= 0 or abs(float(yg[-1]) - float(yg[0])) <= tol:
-        raise ValueError(f"function: constant on x_range={cfg.x_range} or y_range={cfg.y_range} "
-                         f"runs against its direction")
+        raise ValueError(
+            f"function: constant on x_range={cfg.x_range} or y_range={cfg.y_range} runs against its direction"
+        )
     m = cfg.n_steps
     lsb = abs(y_last - y_first) / m
     # monotone increasing g(x) = direction * f(x); thresholds t_k = min{x : g(x) >= g0 + (k-1/2) LSB}
@@ -342,24 +348,41 @@ def solve_ramp(cfg: RampADC) -> RampDesign:
     n_per_step = torch.clamp(torch.ceil(g_unit * inc / span_g - 1e-9), min=1).to(torch.long)
     n_bias = int(math.ceil(g_unit * bias / span_g - 1e-9)) if bias > 0 else 0
     if n_bias > dev.n_calibration:
-        raise ValueError(f"n_calibration={dev.n_calibration}: the ramp bias |lo|={bias:g} needs "
-                         f"{n_bias} calibration devices at g_unit={g_unit:.4g} S")
+        raise ValueError(
+            f"n_calibration={dev.n_calibration}: the ramp bias |lo|={bias:g} needs "
+            f"{n_bias} calibration devices at g_unit={g_unit:.4g} S"
+        )
     n_step_dev = int(n_per_step.sum())
-    column = cfg.column_devices if cfg.column_devices is not None else 2 ** cfg.bits + dev.n_calibration
+    column = cfg.column_devices if cfg.column_devices is not None else 2**cfg.bits + dev.n_calibration
     total = n_step_dev + dev.n_calibration
     if total > column:
-        raise ValueError(f"column_devices={column}: the {m}-step ramp ({cfg.bits} bits) needs {n_step_dev} "
-                         f"step devices + {dev.n_calibration} calibration devices = {total}")
+        raise ValueError(
+            f"column_devices={column}: the {m}-step ramp ({cfg.bits} bits) needs {n_step_dev} "
+            f"step devices + {dev.n_calibration} calibration devices = {total}"
+        )
     role = torch.repeat_interleave(torch.arange(m), n_per_step)
     g_step = dev.g_min + torch.repeat_interleave(g_unit * inc / n_per_step, n_per_step)
     g_bias = torch.full((n_bias,), dev.g_min + (g_unit * bias / n_bias if n_bias else 0.0), dtype=torch.float64)
     n_spare = dev.n_calibration - n_bias
     g_target = torch.cat([g_step, g_bias, torch.full((n_spare,), dev.g_min, dtype=torch.float64)])
     role = torch.cat([role, torch.full((n_bias,), m), torch.full((n_spare,), m + 1)])
-    return RampDesign(thresholds=thr, levels=levels, lsb=lsb, y0=direction * g0, direction=direction,
-                      x_range=(lo, hi), g_unit=g_unit, g_min=dev.g_min, g_max=dev.g_max,
-                      g_target=g_target, role=role, bias_sign=(1.0 if lo >= 0 else -1.0),
-                      n_step_devices=n_step_dev, n_bias_devices=n_bias, n_spares=n_spare)
+    return RampDesign(
+        thresholds=thr,
+        levels=levels,
+        lsb=lsb,
+        y0=direction * g0,
+        direction=direction,
+        x_range=(lo, hi),
+        g_unit=g_unit,
+        g_min=dev.g_min,
+        g_max=dev.g_max,
+        g_target=g_target,
+        role=role,
+        bias_sign=(1.0 if lo >= 0 else -1.0),
+        n_step_devices=n_step_dev,
+        n_bias_devices=n_bias,
+        n_spares=n_spare,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,8 +410,9 @@ class RampOutput(NamedTuple):
     cycles: torch.Tensor
 
 
-def program_ramp(design: RampDesign, devices: RampDevices, *, ensemble: int | None = None,
-                 generator: torch.Generator | None = None) -> ProgrammedRamp:
+def program_ramp(
+    design: RampDesign, devices: RampDevices, *, ensemble: int | None = None, generator: torch.Generator | None = None
+) -> ProgrammedRamp:
     """Program the column: draw faults, swap stuck step devices for spares, add programming noise.
 
     Parameters
@@ -431,7 +455,7 @@ def program_ramp(design: RampDesign, devices: RampDevices, *, ensemble: int | No
 
         g = apply_programming_noise(g_t, devices.programming_noise, generator=generator)
         g = torch.clamp(g, min=0.0)  # a conductance cannot be negative (physical bound, not a clip of data)
-    if stuck_on is not None and stuck_off is not None:      # the fault masks come together
+    if stuck_on is not None and stuck_off is not None:  # the fault masks come together
         g = torch.where(stuck_on, torch.full_like(g, design.g_max), g)
         g = torch.where(stuck_off, torch.full_like(g, design.g_min), g)
     if devices.calibrate_bias and design.n_bias_devices > 0 and devices.programming_noise is not None:
@@ -439,9 +463,15 @@ def program_ramp(design: RampDesign, devices: RampDevices, *, ensemble: int | No
     return ProgrammedRamp(g=g, role=role, stuck_on=stuck_on, stuck_off=stuck_off)
 
 
-def _calibrate_bias(design: RampDesign, devices: RampDevices, g: torch.Tensor, role: torch.Tensor,
-                    stuck_on: torch.Tensor | None, stuck_off: torch.Tensor | None,
-                    generator: torch.Generator | None) -> torch.Tensor:
+def _calibrate_bias(
+    design: RampDesign,
+    devices: RampDevices,
+    g: torch.Tensor,
+    role: torch.Tensor,
+    stuck_on: torch.Tensor | None,
+    stuck_off: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     """Re-program the bias devices so the verify-read thresholds have no common offset."""
     m = design.n_steps
     t_ideal = design.thresholds
@@ -466,8 +496,14 @@ def _calibrate_bias(design: RampDesign, devices: RampDevices, g: torch.Tensor, r
     return torch.where(ok, reprog, g)
 
 
-def ramp_thresholds(design: RampDesign, programmed: ProgrammedRamp, devices: RampDevices | None = None, *,
-                    ramp_gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def ramp_thresholds(
+    design: RampDesign,
+    programmed: ProgrammedRamp,
+    devices: RampDevices | None = None,
+    *,
+    ramp_gain: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Comparator thresholds in input units, shape (…, M), from one read of the programmed column.
 
     ``ramp_gain`` = (read voltage of the ramp) / (read voltage of the signal): 1 when both come
@@ -483,14 +519,14 @@ def ramp_thresholds(design: RampDesign, programmed: ProgrammedRamp, devices: Ram
     contrib = (g - design.g_min) * (programmed.role <= m)
     sums = torch.zeros(*g.shape[:-1], m + 2, dtype=g.dtype, device=g.device)
     sums = sums.scatter_add(-1, programmed.role, contrib)
-    start = design.bias_sign * sums[..., m:m + 1]
+    start = design.bias_sign * sums[..., m : m + 1]
     return ramp_gain * (start + torch.cumsum(sums[..., :m], -1)) / design.g_unit
 
 
 def _count(x: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
     """Number of thresholds strictly below ``x`` (= cycles before the comparator flips)."""
     if thr.dim() == 1:
-        return torch.bucketize(x.contiguous(), thr)   # a strided x would be copied (with a warning)
+        return torch.bucketize(x.contiguous(), thr)  # a strided x would be copied (with a warning)
     e = thr.shape[0]
     if x.dim() == 0 or x.shape[0] != e:
         raise ValueError(f"x: leading (ensemble) dimension must be {e}, got shape {tuple(x.shape)}")
@@ -503,7 +539,6 @@ def ramp_convert(x: torch.Tensor, thresholds: torch.Tensor, levels: torch.Tensor
     code = _count(x.detach(), thr)
     value = levels.to(device=x.device, dtype=x.dtype)[code]
     return RampOutput(code=code, value=value, cycles=code + 1)
-
 
 
 class ThresholdLookup:
@@ -532,8 +567,14 @@ class ThresholdLookup:
         Upper bound on the cells of one table.
     """
 
-    def __init__(self, tables: list[tuple[torch.Tensor, float, float]], columns: Any = None, *,
-                 dtype: torch.dtype = torch.float32, max_cells: int = 2 ** 16):
+    def __init__(
+        self,
+        tables: list[tuple[torch.Tensor, float, float]],
+        columns: Any = None,
+        *,
+        dtype: torch.dtype = torch.float32,
+        max_cells: int = 2**16,
+    ):
         if not tables:
             raise ValueError("tables: need at least one threshold table")
         ens = {None if t.dim() == 1 else int(t.shape[0]) for t, _, _ in tables}
@@ -565,7 +606,7 @@ class ThresholdLookup:
         offset = 0
         for (thr, a, inv, idx, cnt, n), (_, y0, slope) in zip(built, tables):
             base = torch.cumsum(cnt, 1) - cnt
-            base_all[:, offset:offset + n] = base
+            base_all[:, offset : offset + n] = base
             pos = torch.arange(thr.shape[-1], device=device).expand_as(idx) - torch.gather(base, 1, idx)
             rows = torch.arange(e, device=device).unsqueeze(1).expand_as(idx)
             cells_all[pos, rows, idx + offset] = thr
@@ -643,6 +684,7 @@ class ThresholdLookup:
         _, _, _, _, y0, slope = self._params(x.dim())
         return torch.addcmul(y0, self.count(x).to(x.dtype), slope)
 
+
 # ---------------------------------------------------------------------------------------------
 # module
 # ---------------------------------------------------------------------------------------------
@@ -664,11 +706,10 @@ class RampADCActivation(nn.Module):
     Call :meth:`program` again to draw a new programming event.
     """
 
-    levels: torch.Tensor          #: output levels (buffer), output units
-    thresholds: torch.Tensor      #: programmed, noise-free thresholds (buffer), input units
+    levels: torch.Tensor  #: output levels (buffer), output units
+    thresholds: torch.Tensor  #: programmed, noise-free thresholds (buffer), input units
 
-    def __init__(self, config: RampADC, *, ensemble: int | None = None,
-                 generator: torch.Generator | None = None):
+    def __init__(self, config: RampADC, *, ensemble: int | None = None, generator: torch.Generator | None = None):
         super().__init__()
         if not isinstance(config, RampADC):
             raise TypeError(f"config: expected RampADC, got {type(config).__name__}")
@@ -692,8 +733,9 @@ class RampADCActivation(nn.Module):
         """Output step, units of ``f``."""
         return self.design.lsb
 
-    def current_thresholds(self, *, v_read: float | None = None, ramp_v_read: float | None = None,
-                           generator: torch.Generator | None = None) -> torch.Tensor:
+    def current_thresholds(
+        self, *, v_read: float | None = None, ramp_v_read: float | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Thresholds of one conversion (read noise drawn if configured), input units.
 
         ``v_read``: read voltage of the signal columns (default: the card's); ``ramp_v_read``:
@@ -708,20 +750,33 @@ class RampADCActivation(nn.Module):
         gen = generator if generator is not None else self.generator
         return ramp_thresholds(self.design, self.programmed, dev, ramp_gain=gain, generator=gen)
 
-    def convert(self, x: torch.Tensor, *, v_read: float | None = None, ramp_v_read: float | None = None,
-                generator: torch.Generator | None = None) -> RampOutput:
+    def convert(
+        self,
+        x: torch.Tensor,
+        *,
+        v_read: float | None = None,
+        ramp_v_read: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> RampOutput:
         """Code, dequantised value and latency (cycles) of a conversion of ``x`` (no gradient)."""
         thr = self.current_thresholds(v_read=v_read, ramp_v_read=ramp_v_read, generator=generator)
         return ramp_convert(x, thr, self.levels)
 
-    def lookup(self, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
-               ) -> ThresholdLookup:
+    def lookup(self, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> ThresholdLookup:
         """Fast exact :class:`ThresholdLookup` of the static (programmed, noise-free read) thresholds."""
         key = (dtype, torch.device(device) if device is not None else self.thresholds.device)
         lut = self._thr_cache.get(key)
         if lut is None:
-            lut = ThresholdLookup([(self.thresholds.to(device=key[1]), self.design.levels[0].item(),
-                                    self.design.direction * self.design.lsb)], dtype=dtype)
+            lut = ThresholdLookup(
+                [
+                    (
+                        self.thresholds.to(device=key[1]),
+                        self.design.levels[0].item(),
+                        self.design.direction * self.design.lsb,
+                    )
+                ],
+                dtype=dtype,
+            )
             self._thr_cache[key] = lut
         return lut
 
@@ -750,8 +805,9 @@ def _exact_code(cfg: RampADC, design: RampDesign, x: torch.Tensor) -> torch.Tens
     return design.direction * (_eval(cfg.function, x) - design.y0) / design.lsb
 
 
-def ramp_error(act: RampADCActivation, *, n_points: int = 20001, generator: torch.Generator | None = None
-               ) -> dict[str, torch.Tensor]:
+def ramp_error(
+    act: RampADCActivation, *, n_points: int = 20001, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
     """Max and RMS error (LSB) of the ramp code against ``f`` on a dense grid over ``x_range``.
 
     Also returns the mean conversion latency (cycles, inputs uniform over ``x_range``) and the
@@ -764,8 +820,12 @@ def ramp_error(act: RampADCActivation, *, n_points: int = 20001, generator: torc
     xe = x if thr.dim() == 1 else x.expand(thr.shape[0], n_points)
     code = _count(xe, thr).to(torch.float64)
     err = (code - exact).abs()
-    return {"max_lsb": err.amax(-1), "rms_lsb": err.pow(2).mean(-1).sqrt(),
-            "mean_cycles": (code + 1).mean(-1), "worst_cycles": torch.tensor(float(2 ** act.config.bits))}
+    return {
+        "max_lsb": err.amax(-1),
+        "rms_lsb": err.pow(2).mean(-1).sqrt(),
+        "mean_cycles": (code + 1).mean(-1),
+        "worst_cycles": torch.tensor(float(2**act.config.bits)),
+    }
 
 
 def uniform_adc_lut(x: torch.Tensor, cfg: RampADC, *, adc_bits: int | None = None) -> torch.Tensor:
@@ -777,7 +837,7 @@ def uniform_adc_lut(x: torch.Tensor, cfg: RampADC, *, adc_bits: int | None = Non
     design = solve_ramp(cfg)
     nb = cfg.bits if adc_bits is None else check_int_range(adc_bits, "adc_bits", 1, 16)
     lo, hi = cfg.x_range
-    n_bins = 2 ** nb
+    n_bins = 2**nb
     width = (hi - lo) / n_bins
     idx = torch.clamp(torch.floor((x.to(torch.float64) - lo) / width), 0, n_bins - 1)
     centres = lo + (torch.arange(n_bins, dtype=torch.float64) + 0.5) * width
@@ -785,8 +845,7 @@ def uniform_adc_lut(x: torch.Tensor, cfg: RampADC, *, adc_bits: int | None = Non
     return table[idx.to(torch.long)]
 
 
-def uniform_adc_lut_error(cfg: RampADC, *, adc_bits: int | None = None, n_points: int = 20001
-                          ) -> dict[str, float]:
+def uniform_adc_lut_error(cfg: RampADC, *, adc_bits: int | None = None, n_points: int = 20001) -> dict[str, float]:
     """Max / RMS error (LSB of the N-bit output) of :func:`uniform_adc_lut` on a dense grid."""
     design = solve_ramp(cfg)
     lo, hi = cfg.x_range

@@ -42,8 +42,22 @@ import torch
 from ..buffers import empty_torch
 from .iv import SinhIV, device_current
 
-__all__ = ["ReadSpec", "reference_read", "read", "use_backend", "current_backend", "register_backend", "backends",
-           "counter_normal", "add_counter_normal", "read_out_points", "subkey", "input_codes", "dac_inputs", "noise_tables"]
+__all__ = [
+    "ReadSpec",
+    "reference_read",
+    "read",
+    "use_backend",
+    "current_backend",
+    "register_backend",
+    "backends",
+    "counter_normal",
+    "add_counter_normal",
+    "read_out_points",
+    "subkey",
+    "input_codes",
+    "dac_inputs",
+    "noise_tables",
+]
 
 # ---------------------------------------------------------------------------------------------
 # Counter-based normal draws.  Random bits: two rounds of the 32-bit "lowbias32" integer hash
@@ -106,7 +120,7 @@ def noise_tables(dtype: torch.dtype, device: Any = "cpu") -> tuple[torch.Tensor,
         p = torch.arange(CELLS + 1, dtype=torch.float64) / CELLS
         t = torch.special.ndtri(p)
         a = float(t[1])
-        tail_mean = -math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi) * CELLS   # E[Z | Z < a]
+        tail_mean = -math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi) * CELLS  # E[Z | Z < a]
         t[0] = 2 * tail_mean - a
         t[-1] = -t[0]
         lo, hi = t[:-1], t[1:]
@@ -120,14 +134,15 @@ def noise_tables(dtype: torch.dtype, device: Any = "cpu") -> tuple[torch.Tensor,
 def counter_normal(key: int, index: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Standard-normal draws of the counters ``index`` (int64 tensor) under ``key``."""
     x = counter_bits(key, index)
-    frac = (x & 0xFFFFF).to(dtype) * 2.0 ** -20
+    frac = (x & 0xFFFFF).to(dtype) * 2.0**-20
     t, d = noise_tables(dtype, index.device)
     cell = x >> 20
     return t[cell] + frac * d[cell]
 
 
-def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, out: torch.Tensor | None = None,
-                       backend: str | None = None) -> torch.Tensor:
+def add_counter_normal(
+    y: torch.Tensor, std: Any, keys: Any, *, out: torch.Tensor | None = None, backend: str | None = None
+) -> torch.Tensor:
     """Noisy copies of ``y``, one per key: ``out[:, k] = y[:, k or 0] + std[k] * z_k``.
 
     ``z_k`` are the :func:`counter_normal` draws of key ``keys[k]`` at the counters ``r * M + j``
@@ -157,8 +172,9 @@ def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, out: torch.Tenso
     K = len(keys)
     std_t = torch.as_tensor(std, dtype=y.dtype if isinstance(y, torch.Tensor) and y.is_floating_point() else None)
     if not isinstance(y, torch.Tensor) or not y.is_floating_point() or y.dim() != 3 or y.shape[1] not in (1, K):
-        raise ValueError(f"y: expected a floating tensor (R, 1 or K={K}, M), got "
-                         f"{getattr(y, 'shape', type(y).__name__)}")
+        raise ValueError(
+            f"y: expected a floating tensor (R, 1 or K={K}, M), got {getattr(y, 'shape', type(y).__name__)}"
+        )
     if tuple(std_t.shape) != (K,) or not bool(torch.isfinite(std_t).all()) or bool((std_t < 0).any()):
         raise ValueError(f"std: expected {K} finite values >= 0, got {std!r}")
     if any(not 0 <= k <= _U64 for k in keys):
@@ -167,8 +183,9 @@ def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, out: torch.Tenso
     if out is None:
         out = empty_torch((R, K, M), y.dtype, y.device)
     elif tuple(out.shape) != (R, K, M) or out.dtype != y.dtype or out.device != y.device:
-        raise ValueError(f"out: expected {(R, K, M)} {y.dtype} on {y.device}, got {tuple(out.shape)} "
-                         f"{out.dtype} on {out.device}")
+        raise ValueError(
+            f"out: expected {(R, K, M)} {y.dtype} on {y.device}, got {tuple(out.shape)} {out.dtype} on {out.device}"
+        )
     _load()
     name = _CHOICE.get() if backend is None else backend
     if name != "reference":
@@ -190,9 +207,17 @@ def add_counter_normal(y: torch.Tensor, std: Any, keys: Any, *, out: torch.Tenso
     return out
 
 
-def read_out_points(y: torch.Tensor, scale: torch.Tensor, std: Any, keys: Any, adcs: Any, *,
-                    bias: torch.Tensor | None = None, relu: bool = False,
-                    out: torch.Tensor | None = None) -> torch.Tensor:
+def read_out_points(
+    y: torch.Tensor,
+    scale: torch.Tensor,
+    std: Any,
+    keys: Any,
+    adcs: Any,
+    *,
+    bias: torch.Tensor | None = None,
+    relu: bool = False,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The read-out of ``K`` points that share one analog read: per point its own output noise
     and ADC, then the digital rescale, the bias and an optional ReLU.
 
@@ -247,8 +272,9 @@ def read_out_points(y: torch.Tensor, scale: torch.Tensor, std: Any, keys: Any, a
     adcs = list(adcs)
     K = len(keys)
     if not isinstance(y, torch.Tensor) or not y.is_floating_point() or y.dim() != 4 or y.shape[1] not in (1, K):
-        raise ValueError(f"y: expected a floating tensor (R, 1 or K={K}, B, n), got "
-                         f"{getattr(y, 'shape', type(y).__name__)}")
+        raise ValueError(
+            f"y: expected a floating tensor (R, 1 or K={K}, B, n), got {getattr(y, 'shape', type(y).__name__)}"
+        )
     if len(adcs) != K or not all(a is None or isinstance(a, ADC) for a in adcs):
         raise ValueError(f"adcs: expected {K} ADC configs or None, got {adcs!r}")
     R, _, B, n = y.shape
@@ -256,11 +282,12 @@ def read_out_points(y: torch.Tensor, scale: torch.Tensor, std: Any, keys: Any, a
     if scale.dim() != 4 or scale.shape[1] not in (1, K) or scale.shape[-1] != 1:
         raise ValueError(f"scale: expected a tensor broadcastable to (R, 1 or K={K}, B, 1), got {tuple(scale.shape)}")
     if out is None:
-        out = empty_torch((R, K, B, n), y.dtype, y.device)        # every element written below
-    elif (tuple(out.shape) != (R, K, B, n) or out.dtype != y.dtype or out.device != y.device
-          or not out.is_contiguous()):
-        raise ValueError(f"out: expected a contiguous {(R, K, B, n)} {y.dtype} tensor on {y.device}, got "
-                         f"{tuple(out.shape)} {out.dtype} on {out.device}")
+        out = empty_torch((R, K, B, n), y.dtype, y.device)  # every element written below
+    elif tuple(out.shape) != (R, K, B, n) or out.dtype != y.dtype or out.device != y.device or not out.is_contiguous():
+        raise ValueError(
+            f"out: expected a contiguous {(R, K, B, n)} {y.dtype} tensor on {y.device}, got "
+            f"{tuple(out.shape)} {out.dtype} on {out.device}"
+        )
     std = list(std)
     with torch.no_grad():
         # blocks of points (~2**21 numbers, cache-resident); within a block, one quantiser pass per
@@ -270,8 +297,7 @@ def read_out_points(y: torch.Tensor, scale: torch.Tensor, std: Any, keys: Any, a
             b = min(K, a + kb)
             zb = out[:, a:b]
             yb = y if y.shape[1] == 1 else y[:, a:b]
-            add_counter_normal(yb.reshape(R, yb.shape[1], B * n), std[a:b], keys[a:b],
-                               out=zb.view(R, b - a, B * n))
+            add_counter_normal(yb.reshape(R, yb.shape[1], B * n), std[a:b], keys[a:b], out=zb.view(R, b - a, B * n))
             i = a
             while i < b:
                 j = i + 1
@@ -347,8 +373,10 @@ class ReadSpec:
     def __post_init__(self) -> None:
         w = self.weight
         if not isinstance(w, torch.Tensor) or not w.is_floating_point() or w.dim() not in (2, 3):
-            raise ValueError(f"weight: expected a floating tensor (out, in) or (E, out, in), got "
-                             f"{getattr(w, 'shape', type(w).__name__)}")
+            raise ValueError(
+                f"weight: expected a floating tensor (out, in) or (E, out, in), got "
+                f"{getattr(w, 'shape', type(w).__name__)}"
+            )
         want = () if w.dim() == 2 else (w.shape[0],)
         for name in ("scale", "bias"):
             v = getattr(self, name)
@@ -404,7 +432,7 @@ class ReadSpec:
         the back ends' ``memo``)."""
         if not isinstance(key, int) or not 0 <= key <= _U64:
             raise ValueError(f"key={key!r}: must be an int in [0, 2**64)")
-        d = self.__dict__.copy()                # a field-for-field copy (copy.copy is 5x slower)
+        d = self.__dict__.copy()  # a field-for-field copy (copy.copy is 5x slower)
         d["key"] = key
         new = object.__new__(ReadSpec)
         object.__setattr__(new, "__dict__", d)
@@ -463,8 +491,9 @@ def input_codes(spec: ReadSpec, x: torch.Tensor, s: torch.Tensor | None, step: A
     return c
 
 
-def mvm(spec: ReadSpec, codes: torch.Tensor, members: torch.Tensor | None, *,
-        out: torch.Tensor | None = None) -> torch.Tensor:
+def mvm(
+    spec: ReadSpec, codes: torch.Tensor, members: torch.Tensor | None, *, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Accumulated output codes of the tiles ``members`` (None: all). ``codes``: ``(M, in)`` shared
     or ``(k, M, in)``; result ``(M, out)`` without an ensemble, else ``(k, M, out)``, written into
     ``out`` when given (a contiguous tensor of that shape; the same numbers either way)."""
@@ -487,8 +516,15 @@ def output_scale(spec: ReadSpec, red: torch.Tensor, members: torch.Tensor | None
     return sc * red
 
 
-def finish(spec: ReadSpec, acc: torch.Tensor, s: torch.Tensor | None, post: torch.Tensor, key: int,
-           members: torch.Tensor | None, rows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def finish(
+    spec: ReadSpec,
+    acc: torch.Tensor,
+    s: torch.Tensor | None,
+    post: torch.Tensor,
+    key: int,
+    members: torch.Tensor | None,
+    rows: int,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Noise, ADC, scale and bias of the accumulated codes ``acc`` of the tiles ``members``.
 
     Returns the output and, with an ADC, per tile whether any code exceeded ``adc_levels``.
@@ -543,8 +579,14 @@ def dac_inputs(spec: ReadSpec, x2: torch.Tensor) -> tuple[torch.Tensor | None, t
     return s, input_codes(spec, x2, s, spec.in_step)
 
 
-def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
-              dac: Callable = dac_inputs, empty: Callable | None = None) -> torch.Tensor:
+def read_with(
+    fin: Callable,
+    spec: ReadSpec,
+    x: torch.Tensor,
+    per_member: bool,
+    dac: Callable = dac_inputs,
+    empty: Callable | None = None,
+) -> torch.Tensor:
     """The read of :func:`reference_read`: the skeleton back ends share.
 
     ``fin`` does the per-element work after the MVM (same signature and result as
@@ -565,8 +607,9 @@ def read_with(fin: Callable, spec: ReadSpec, x: torch.Tensor, per_member: bool,
     return bound_manage(fin, spec, x2, s, y, sat, shape)
 
 
-def bound_manage(fin: Callable, spec: ReadSpec, x2: torch.Tensor, s: Any, y: torch.Tensor, sat: Any,
-                 shape: tuple[int, ...]) -> torch.Tensor:
+def bound_manage(
+    fin: Callable, spec: ReadSpec, x2: torch.Tensor, s: Any, y: torch.Tensor, sat: Any, shape: tuple[int, ...]
+) -> torch.Tensor:
     """The read's result from its first attempt ``(y, sat)`` (``fin``'s output for the input
     layout ``x2`` and DAC scale ``s``): the tiles that saturated are read again with halved inputs
     (see the module doc), then the output takes the read's ``shape``."""
@@ -591,8 +634,16 @@ def bound_manage(fin: Callable, spec: ReadSpec, x2: torch.Tensor, s: Any, y: tor
     return y if y.shape == shape else y.reshape(shape)
 
 
-def _reread(fin: Callable, spec: ReadSpec, x2: torch.Tensor, s: torch.Tensor | None, red: list[float], redo: list[int],
-            key: int, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _reread(
+    fin: Callable,
+    spec: ReadSpec,
+    x2: torch.Tensor,
+    s: torch.Tensor | None,
+    red: list[float],
+    redo: list[int],
+    key: int,
+    rows: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A bound-management repeat of the tiles ``redo`` at their reductions (shared by back ends)."""
     dt, dev = x2.dtype, x2.device
     if spec.ensemble is None:
@@ -603,8 +654,9 @@ def _reread(fin: Callable, spec: ReadSpec, x2: torch.Tensor, s: torch.Tensor | N
     r = torch.tensor([red[e] for e in redo], dtype=dt, device=dev)
     xs = x2 if x2.dim() == 2 else x2.index_select(0, m)
     ss = s if s is None or s.dim() == 2 else s.index_select(0, m)
-    codes = input_codes(spec, xs, ss, torch.tensor([spec.in_step * red[e] for e in redo], dtype=dt,
-                                                       device=dev).view(-1, 1, 1))
+    codes = input_codes(
+        spec, xs, ss, torch.tensor([spec.in_step * red[e] for e in redo], dtype=dt, device=dev).view(-1, 1, 1)
+    )
     return fin(spec, mvm(spec, codes, m), ss, output_scale(spec, r, m), key, m, rows)
 
 

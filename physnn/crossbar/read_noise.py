@@ -58,20 +58,41 @@ class ReadNoise(AbstractDeviceEffect):
     card_section = "read_noise"
     card_doc = "noise of one read of a device"
 
-    model: ReadNoiseModel = param("gaussian", units=None, kind="str", choices=_MODELS, card_required=True,
-                                  long_name="read-noise model")
-    t_read: float | None = param(None, units="s", lo=0.0, lo_open=True, long_name="read integration time",
-                                 doc="one_over_f: integration time of a read")
-    g_ref: float | None = param(None, units="S", lo=0.0, lo_open=True, long_name="1/f noise reference conductance",
-                                doc="one_over_f: conductance unit of Q(g)")
-    q_coeff: float | None = param(None, units="1", lo=0.0, long_name="1/f noise coefficient",
-                                  doc="one_over_f: Q = q_coeff (g/g_ref)^-q_exponent")
+    model: ReadNoiseModel = param(
+        "gaussian", units=None, kind="str", choices=_MODELS, card_required=True, long_name="read-noise model"
+    )
+    t_read: float | None = param(
+        None,
+        units="s",
+        lo=0.0,
+        lo_open=True,
+        long_name="read integration time",
+        doc="one_over_f: integration time of a read",
+    )
+    g_ref: float | None = param(
+        None,
+        units="S",
+        lo=0.0,
+        lo_open=True,
+        long_name="1/f noise reference conductance",
+        doc="one_over_f: conductance unit of Q(g)",
+    )
+    q_coeff: float | None = param(
+        None, units="1", lo=0.0, long_name="1/f noise coefficient", doc="one_over_f: Q = q_coeff (g/g_ref)^-q_exponent"
+    )
     q_exponent: float | None = param(None, units="1", long_name="1/f noise exponent")
-    q_max: float = param(math.inf, units="1", lo=0.0, allow_inf=True, long_name="maximum 1/f noise factor",
-                         doc="one_over_f: upper clamp of Q")
+    q_max: float = param(
+        math.inf,
+        units="1",
+        lo=0.0,
+        allow_inf=True,
+        long_name="maximum 1/f noise factor",
+        doc="one_over_f: upper clamp of Q",
+    )
     t0: float = param(0.0, units="s", lo=0.0, card=None, long_name="first read after programming")
-    sigma_rel: float | None = param(None, units="1", lo=0.0, long_name="relative conductance read-noise std",
-                                    doc="gaussian: sigma = sigma_rel * g")
+    sigma_rel: float | None = param(
+        None, units="1", lo=0.0, long_name="relative conductance read-noise std", doc="gaussian: sigma = sigma_rel * g"
+    )
     scale: float = param(1.0, units="1", lo=0.0, card=None, long_name="conductance read-noise scale factor")
 
     def __post_init__(self) -> None:
@@ -98,8 +119,9 @@ class ReadNoise(AbstractDeviceEffect):
         return cls(**kw)
 
 
-def read_noise_std(g: torch.Tensor, cfg: ReadNoise, *, t_inference: float = 0.0,
-                   g_programmed: torch.Tensor | None = None) -> torch.Tensor:
+def read_noise_std(
+    g: torch.Tensor, cfg: ReadNoise, *, t_inference: float = 0.0, g_programmed: torch.Tensor | None = None
+) -> torch.Tensor:
     """Relative std ``sigma`` (dimensionless; std of g is ``scale * sigma * |g|``) per entry."""
     # (ReadNoise.__post_init__: the fields of the model in use are not None)
     if cfg.model == "gaussian":
@@ -107,16 +129,21 @@ def read_noise_std(g: torch.Tensor, cfg: ReadNoise, *, t_inference: float = 0.0,
     q_coeff, g_ref, q_exponent = cast(float, cfg.q_coeff), cast(float, cfg.g_ref), cast(float, cfg.q_exponent)
     t_read = cast(float, cfg.t_read)
     g_q = g if g_programmed is None else g_programmed
-    q = torch.clamp(q_coeff / torch.clamp((g_q.abs() / g_ref) ** q_exponent, min=_Q_FLOOR),
-                    max=cfg.q_max)
+    q = torch.clamp(q_coeff / torch.clamp((g_q.abs() / g_ref) ** q_exponent, min=_Q_FLOOR), max=cfg.q_max)
     t = float(t_inference) + cfg.t0
     log_term = math.log((t + t_read) / (2.0 * t_read)) if t > 0 else 0.0
     return q * math.sqrt(max(log_term, 0.0))
 
 
-def apply_read_noise(g: torch.Tensor, cfg: ReadNoise, *, t_inference: float = 0.0,
-                     generator: torch.Generator | None = None,
-                     g_programmed: torch.Tensor | None = None, check: bool = True) -> torch.Tensor:
+def apply_read_noise(
+    g: torch.Tensor,
+    cfg: ReadNoise,
+    *,
+    t_inference: float = 0.0,
+    generator: torch.Generator | None = None,
+    g_programmed: torch.Tensor | None = None,
+    check: bool = True,
+) -> torch.Tensor:
     """Conductances as seen by one read: ``max(g + scale sigma |g| n, 0)``.
 
     Parameters

@@ -109,7 +109,7 @@ class RampActivations:
         if self.tanh_range is None or self.sigmoid_range is None:
             import math
 
-            m = 2 ** self.bits - 1
+            m = 2**self.bits - 1
             # outermost tanh threshold: level mid-point 1 - LSB/2 with LSB = 2/m (1 bit: tanh(x)=0)
             edge = math.atanh(1.0 - 1.0 / m) if m > 1 else 0.5
             t = 1.15 * edge
@@ -123,13 +123,23 @@ class RampActivations:
 
     def sigmoid_adc(self) -> RampADC:
         """The sigmoid ramp ADC config."""
-        return RampADC(function=torch.sigmoid, bits=self.bits, x_range=cast("tuple[float, float]", self.sigmoid_range),
-                       y_range=self.sigmoid_levels, devices=self.devices)
+        return RampADC(
+            function=torch.sigmoid,
+            bits=self.bits,
+            x_range=cast("tuple[float, float]", self.sigmoid_range),
+            y_range=self.sigmoid_levels,
+            devices=self.devices,
+        )
 
     def tanh_adc(self) -> RampADC:
         """The tanh ramp ADC config."""
-        return RampADC(function=torch.tanh, bits=self.bits, x_range=cast("tuple[float, float]", self.tanh_range),
-                       y_range=self.tanh_levels, devices=self.devices)
+        return RampADC(
+            function=torch.tanh,
+            bits=self.bits,
+            x_range=cast("tuple[float, float]", self.tanh_range),
+            y_range=self.tanh_levels,
+            devices=self.devices,
+        )
 
 
 def _check_activations(a: Any) -> Any:
@@ -158,8 +168,7 @@ class _GateActivation(nn.Module):
       read of the columns per call (slowest).
     """
 
-    def __init__(self, kinds: list[int], activations: Any, ensemble: int | None,
-                 generator: torch.Generator | None):
+    def __init__(self, kinds: list[int], activations: Any, ensemble: int | None, generator: torch.Generator | None):
         super().__init__()
         ramp_list: list[RampADCActivation] = []
         self.activations = activations
@@ -175,13 +184,20 @@ class _GateActivation(nn.Module):
         self.ramps = nn.ModuleList()
         self.closed_form = False
         if isinstance(activations, RampActivations):
-            ramp_list = [RampADCActivation(activations.sigmoid_adc(), ensemble=ensemble, generator=generator),
-                         RampADCActivation(activations.tanh_adc(), ensemble=ensemble, generator=generator)]
+            ramp_list = [
+                RampADCActivation(activations.sigmoid_adc(), ensemble=ensemble, generator=generator),
+                RampADCActivation(activations.tanh_adc(), ensemble=ensemble, generator=generator),
+            ]
             self.ramps.extend(ramp_list)
             dev = activations.devices
             ideal_dev = dev.programming_noise is None and dev.read_noise is None and dev.faults is None
-            inside = all(bool((r.design.thresholds > r.design.x_range[0]).all()
-                              and (r.design.thresholds < r.design.x_range[1]).all()) for r in ramp_list)
+            inside = all(
+                bool(
+                    (r.design.thresholds > r.design.x_range[0]).all()
+                    and (r.design.thresholds < r.design.x_range[1]).all()
+                )
+                for r in ramp_list
+            )
             self.closed_form = ideal_dev and inside
             if self.closed_form:
                 # f = alpha * sigmoid(beta x) + gamma: sigmoid (1, 1, 0), tanh (2, 2, -1)
@@ -286,10 +302,21 @@ class AnalogRNNCellBase(nn.Module):
     gate_act: _GateActivation | None
     state_act: _GateActivation
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, config: CrossbarConfig,
-                 activations: Any = None, ensemble: int | None = None,
-                 generator: torch.Generator | None = None, tile: TileMapping | None = None,
-                 backend: str | None = None, device: Any = None, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        *,
+        config: CrossbarConfig,
+        activations: Any = None,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        tile: TileMapping | None = None,
+        backend: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         check_int_range(input_size, "input_size", 1)
         check_int_range(hidden_size, "hidden_size", 1)
@@ -304,9 +331,17 @@ class AnalogRNNCellBase(nn.Module):
         if tile is not None and not isinstance(tile, TileMapping):
             raise TypeError(f"tile: expected a TileMapping or None, got {type(tile).__name__}")
         self.tile = tile
+
         def array(n_in: int) -> AnalogLinear | TiledAnalogLinear:
-            kw = dict(bias=bias, config=config, ensemble=ensemble, generator=generator, backend=backend, device=device,
-                      dtype=dtype)
+            kw = dict(
+                bias=bias,
+                config=config,
+                ensemble=ensemble,
+                generator=generator,
+                backend=backend,
+                device=device,
+                dtype=dtype,
+            )
             return AnalogLinear(n_in, g, **kw) if tile is None else TiledAnalogLinear(n_in, g, tile=tile, **kw)
 
         self.ih = array(input_size)
@@ -321,7 +356,7 @@ class AnalogRNNCellBase(nn.Module):
 
     def reset_parameters(self) -> None:
         """``torch.nn`` RNN initialisation: uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter."""
-        k = self.hidden_size ** -0.5
+        k = self.hidden_size**-0.5
         for p in self.parameters():
             nn.init.uniform_(p, -k, k)
 
@@ -337,12 +372,17 @@ class AnalogRNNCellBase(nn.Module):
     @property
     def devices(self) -> int:
         """Conductance devices programmed per chip (both matrices)."""
-        return sum(m.devices if isinstance(m, TiledAnalogLinear) else devices_per_tile(
-            self.config, m.out_features, m.in_features) for m in (self.ih, self.hh))
+        return sum(
+            m.devices
+            if isinstance(m, TiledAnalogLinear)
+            else devices_per_tile(self.config, m.out_features, m.in_features)
+            for m in (self.ih, self.hh)
+        )
 
     @torch.no_grad()
-    def copy_weights_(self, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor | None = None,
-                      b_hh: torch.Tensor | None = None) -> "AnalogRNNCellBase":
+    def copy_weights_(
+        self, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor | None = None, b_hh: torch.Tensor | None = None
+    ) -> "AnalogRNNCellBase":
         """Write float weights in ``torch.nn`` layout (gates stacked) and forget the programming."""
         for m, w in ((self.ih, w_ih), (self.hh, w_hh)):
             if isinstance(m, TiledAnalogLinear):
@@ -387,7 +427,7 @@ class AnalogRNNCellBase(nn.Module):
             hh = self.hh
             with torch.no_grad():
                 hh.program()
-                w_prog = hh.programmed_weight()          # (E?, G, H) weight units
+                w_prog = hh.programmed_weight()  # (E?, G, H) weight units
                 spec = hh.read_spec()
             wf = hh.differentiable_weight() if isinstance(hh, TiledAnalogLinear) else hh.weight
             w = wf + (w_prog - wf).detach()
@@ -395,7 +435,7 @@ class AnalogRNNCellBase(nn.Module):
             # times the input's largest magnitude with abs-max input scaling (as a read); on tiles
             # an output is the sum of the partial sums of its row of tiles, each with its own noise
             n_in = hh.grid[1] if isinstance(hh, TiledAnalogLinear) else 1
-            sigma = float(spec.noise_std) * float(spec.scale.abs().mean()) * n_in ** 0.5
+            sigma = float(spec.noise_std) * float(spec.scale.abs().mean()) * n_in**0.5
             self._train_w = (w.transpose(-1, -2), cast("torch.Tensor | None", hh.bias), sigma, bool(spec.abs_max))
         else:
             self._train_w = None
@@ -410,7 +450,7 @@ class AnalogRNNCellBase(nn.Module):
         if tw is None:
             if self.training:
                 self.begin_sequence()
-                tw = cast("tuple[torch.Tensor, torch.Tensor | None, float, bool]", self._train_w)   # set by it
+                tw = cast("tuple[torch.Tensor, torch.Tensor | None, float, bool]", self._train_w)  # set by it
             elif key is None or self.hh.config.read_noise_per_forward:
                 return self.hh(h)
             elif isinstance(self.hh, TiledAnalogLinear):
@@ -418,8 +458,7 @@ class AnalogRNNCellBase(nn.Module):
             else:
                 hh = self.hh
                 per_member = self.ensemble is not None and h.dim() >= 3 and h.shape[0] == self.ensemble
-                return read(hh.read_spec(h.dtype, h.device).with_key(key), h, per_member=per_member,
-                            backend=hh.backend)
+                return read(hh.read_spec(h.dtype, h.device).with_key(key), h, per_member=per_member, backend=hh.backend)
         wt, b, sigma, abs_max = tw
         y = torch.matmul(h, wt)
         if b is not None:
@@ -474,9 +513,17 @@ class AnalogRNNCellBase(nn.Module):
         return self.ih(self._check_x(x), shared_input=shared_input)
 
     @classmethod
-    def from_torch(cls, module: nn.RNNCellBase, *, config: CrossbarConfig, activations: Any = None,
-                   ensemble: int | None = None, generator: torch.Generator | None = None,
-                   tile: TileMapping | None = None, backend: str | None = None) -> "AnalogRNNCellBase":
+    def from_torch(
+        cls,
+        module: nn.RNNCellBase,
+        *,
+        config: CrossbarConfig,
+        activations: Any = None,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        tile: TileMapping | None = None,
+        backend: str | None = None,
+    ) -> "AnalogRNNCellBase":
         """Copy the weights of the matching ``torch.nn`` cell (``LSTMCell``, ``GRUCell``, ``RNNCell``)."""
         want = {AnalogLSTMCell: nn.LSTMCell, AnalogGRUCell: nn.GRUCell, AnalogRNNCell: nn.RNNCell}.get(cls)
         if want is not None and not isinstance(module, want):
@@ -484,14 +531,27 @@ class AnalogRNNCellBase(nn.Module):
         if isinstance(module, nn.RNNCell) and module.nonlinearity != "tanh":
             raise ValueError("module: only tanh Elman cells are supported")
         w = module.weight_ih
-        new = cls(module.input_size, module.hidden_size, module.bias, config=config, activations=activations,
-                  ensemble=ensemble, generator=generator, tile=tile, backend=backend, device=w.device, dtype=w.dtype)
+        new = cls(
+            module.input_size,
+            module.hidden_size,
+            module.bias,
+            config=config,
+            activations=activations,
+            ensemble=ensemble,
+            generator=generator,
+            tile=tile,
+            backend=backend,
+            device=w.device,
+            dtype=w.dtype,
+        )
         new.copy_weights_(module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh)
         return new
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, ensemble={self.ensemble}, "
-                f"activations={type(self.activations).__name__}")
+        return (
+            f"{self.input_size}, {self.hidden_size}, ensemble={self.ensemble}, "
+            f"activations={type(self.activations).__name__}"
+        )
 
 
 class AnalogLSTMCell(AnalogRNNCellBase):
@@ -528,14 +588,15 @@ class AnalogLSTMCell(AnalogRNNCellBase):
     n_gates = 4
     gate_kinds = (_SIG, _SIG, _TANH, _SIG)
 
-    def step(self, xp: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], key: int | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(
+        self, xp: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], key: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step from the input projection ``xp`` (E?, B, 4H) and the state ``(h, c)``;
         ``key``: noise key of the recurrent read (see :meth:`recurrent`)."""
         h, c = state
         gates = self.gate_act(xp + self.recurrent(h, key))
         hs = self.hidden_size
-        i, f, g, o = gates[..., :hs], gates[..., hs:2 * hs], gates[..., 2 * hs:3 * hs], gates[..., 3 * hs:]
+        i, f, g, o = gates[..., :hs], gates[..., hs : 2 * hs], gates[..., 2 * hs : 3 * hs], gates[..., 3 * hs :]
         c = torch.addcmul(f * c, i, g)
         h = o * self.state_act(c)
         return h, c
@@ -548,30 +609,39 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         hh = self.hh
         choice = hh.backend if hh.backend is not None else current_backend()
         cfg = hh.config
-        return (lstm_loop.available() and not self.training and choice in ("auto", "numba_cpu")
-                and (not isinstance(hh, TiledAnalogLinear) or hh.n_tiles == 1)
-                and xp.device.type == "cpu" and xp.dtype in (torch.float32, torch.float64)
-                and not cfg.bound_management and cfg.ir_drop is None and not cfg.read_noise_per_forward
-                and hh.read_spec(xp.dtype).iv is None
-                and self.gate_act.loop_params() is not None and self.state_act.loop_params() is not None)
+        return (
+            lstm_loop.available()
+            and not self.training
+            and choice in ("auto", "numba_cpu")
+            and (not isinstance(hh, TiledAnalogLinear) or hh.n_tiles == 1)
+            and xp.device.type == "cpu"
+            and xp.dtype in (torch.float32, torch.float64)
+            and not cfg.bound_management
+            and cfg.ir_drop is None
+            and not cfg.read_noise_per_forward
+            and hh.read_spec(xp.dtype).iv is None
+            and self.gate_act.loop_params() is not None
+            and self.state_act.loop_params() is not None
+        )
 
     @torch.no_grad()
-    def _compiled(self, xp: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], keys: list[int]
-                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def _compiled(
+        self, xp: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], keys: list[int]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The sequence as one compiled call; ``xp`` (E?, T, B, 4H) input projection of all steps,
         ``keys`` the recurrent reads' noise keys. Returns outputs (E?, T, B, H) and the state."""
         e = self.ensemble
         E = 1 if e is None else e
         dt = xp.dtype
-        spec = self.hh.read_spec(dt)                     # the public export of the recurrent read
-        xs = (xp.unsqueeze(1) if e is None else xp.transpose(0, 1)).contiguous()      # (T, E, B, 4H)
+        spec = self.hh.read_spec(dt)  # the public export of the recurrent read
+        xs = (xp.unsqueeze(1) if e is None else xp.transpose(0, 1)).contiguous()  # (T, E, B, 4H)
         T, _, B, g4 = xs.shape
         h = empty_torch((E, B, self.hidden_size), dt)
         c = empty_torch((E, B, self.hidden_size), dt)
         h.copy_(state[0])
         c.copy_(state[1])
-        out = empty_torch((T, E, B, self.hidden_size), dt)     # the loop writes every element
-        w = spec.weight.reshape(E, g4, -1).transpose(1, 2)      # a view: bmm reads it transposed
+        out = empty_torch((T, E, B, self.hidden_size), dt)  # the loop writes every element
+        w = spec.weight.reshape(E, g4, -1).transpose(1, 2)  # a view: bmm reads it transposed
         # a one-tile TiledAnalogLinear adds its digital bias after the read, as the spec's bias is
         b = spec.bias if spec.bias is not None or not isinstance(self.hh, TiledAnalogLinear) else self.hh.bias
         bias = torch.zeros(0, dtype=dt) if b is None else b.detach().to(dt).contiguous()
@@ -581,15 +651,36 @@ class AnalogLSTMCell(AnalogRNNCellBase):
         gm, gp, gmm = cast("tuple[int, np.ndarray, float]", self.gate_act.loop_params())
         sm, sp, smm = cast("tuple[int, np.ndarray, float]", self.state_act.loop_params())
         lstm_loop.lstm_sequence(
-            xs, w, spec.scale.reshape(-1).expand(E).contiguous(), bias, h, c, out, (k & 0xFFFFFFFF).astype(np.uint32), (k >> 32).astype(np.uint32),
-            t_tab.numpy(), d_tab.numpy(), float(spec.in_step), float(spec.in_levels or -1.0), bool(spec.abs_max),
-            float(spec.noise_std), float(spec.adc_levels or -1.0), gm, gp, float(gmm), sm, sp, float(smm))
+            xs,
+            w,
+            spec.scale.reshape(-1).expand(E).contiguous(),
+            bias,
+            h,
+            c,
+            out,
+            (k & 0xFFFFFFFF).astype(np.uint32),
+            (k >> 32).astype(np.uint32),
+            t_tab.numpy(),
+            d_tab.numpy(),
+            float(spec.in_step),
+            float(spec.in_levels or -1.0),
+            bool(spec.abs_max),
+            float(spec.noise_std),
+            float(spec.adc_levels or -1.0),
+            gm,
+            gp,
+            float(gmm),
+            sm,
+            sp,
+            float(smm),
+        )
         if e is None:
             return out[:, 0], (h[0], c[0])
         return out.transpose(0, 1), (h, c)
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return self._one_step(x, state, lambda z: (z, z))
 
 
@@ -614,9 +705,9 @@ class AnalogGRUCell(AnalogRNNCellBase):
     def step(self, xp: torch.Tensor, h: torch.Tensor, key: int | None = None) -> torch.Tensor:
         hs = self.hidden_size
         hp = self.recurrent(h, key)
-        rz = self.rz_act(xp[..., :2 * hs] + hp[..., :2 * hs])
+        rz = self.rz_act(xp[..., : 2 * hs] + hp[..., : 2 * hs])
         r, z = rz[..., :hs], rz[..., hs:]
-        n = self.state_act(torch.addcmul(xp[..., 2 * hs:], r, hp[..., 2 * hs:]))
+        n = self.state_act(torch.addcmul(xp[..., 2 * hs :], r, hp[..., 2 * hs :]))
         return n + z * (h - n)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
@@ -645,15 +736,37 @@ class _AnalogSequence(nn.Module):
     cell_cls: type = AnalogRNNCell
     has_c = False
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, batch_first: bool = False,
-                 config: CrossbarConfig, activations: Any = None, ensemble: int | None = None,
-                 generator: torch.Generator | None = None, tile: TileMapping | None = None,
-                 backend: str | None = None, device: Any = None, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        *,
+        batch_first: bool = False,
+        config: CrossbarConfig,
+        activations: Any = None,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        tile: TileMapping | None = None,
+        backend: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         self.batch_first = bool(batch_first)
-        self.cell = self.cell_cls(input_size, hidden_size, bias, config=config, activations=activations,
-                                  ensemble=ensemble, generator=generator, tile=tile, backend=backend, device=device,
-                                  dtype=dtype)
+        self.cell = self.cell_cls(
+            input_size,
+            hidden_size,
+            bias,
+            config=config,
+            activations=activations,
+            ensemble=ensemble,
+            generator=generator,
+            tile=tile,
+            backend=backend,
+            device=device,
+            dtype=dtype,
+        )
 
     @property
     def input_size(self) -> int:
@@ -699,12 +812,14 @@ class _AnalogSequence(nn.Module):
         e = cell.ensemble
         per_member = e is not None and x.dim() == 4 and x.shape[0] == e
         if x.dim() != (4 if per_member else 3):
-            raise ValueError(f"x: expected (T, B, in), (B, T, in) with batch_first, or a leading ensemble "
-                             f"dimension, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x: expected (T, B, in), (B, T, in) with batch_first, or a leading ensemble "
+                f"dimension, got shape {tuple(x.shape)}"
+            )
         t_dim = (1 if per_member else 0) + (1 if self.batch_first else 0)
         if self.batch_first:
-            x = x.transpose(t_dim - 1, t_dim)                      # time first (after E)
-        xp = cell.input_projection(x, shared_input=None if e is None else not per_member)   # ONE read
+            x = x.transpose(t_dim - 1, t_dim)  # time first (after E)
+        xp = cell.input_projection(x, shared_input=None if e is None else not per_member)  # ONE read
         if state is None:
             z = cell._zeros(x[:, 0] if per_member else x[0], per_member=per_member)
             state = (z, z) if self.has_c else z
@@ -739,25 +854,46 @@ class _AnalogSequence(nn.Module):
         return out.transpose(td, td + 1)
 
     @classmethod
-    def from_torch(cls, module: nn.RNNBase, *, config: CrossbarConfig, activations: Any = None,
-                   ensemble: int | None = None, generator: torch.Generator | None = None,
-                   tile: TileMapping | None = None, backend: str | None = None) -> "_AnalogSequence":
+    def from_torch(
+        cls,
+        module: nn.RNNBase,
+        *,
+        config: CrossbarConfig,
+        activations: Any = None,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        tile: TileMapping | None = None,
+        backend: str | None = None,
+    ) -> "_AnalogSequence":
         """Copy the weights of a one-layer, unidirectional ``torch.nn.LSTM``/``GRU``/``RNN``
         (several layers, both directions: :mod:`physnn.crossbar.rnn_stack`)."""
         want = {AnalogLSTM: nn.LSTM, AnalogGRU: nn.GRU, AnalogRNN: nn.RNN}.get(cls)
         if want is not None and not isinstance(module, want):
             raise TypeError(f"module: expected a torch.nn.{want.__name__}, got {type(module).__name__}")
         if module.num_layers != 1 or module.bidirectional:
-            raise ValueError("module: only one-layer unidirectional torch RNNs can be copied "
-                             "(physnn.crossbar.rnn_stack converts several layers and both directions)")
+            raise ValueError(
+                "module: only one-layer unidirectional torch RNNs can be copied "
+                "(physnn.crossbar.rnn_stack converts several layers and both directions)"
+            )
         if getattr(module, "proj_size", 0):
             raise ValueError("module: LSTM projections (proj_size) are not supported")
         if isinstance(module, nn.RNN) and module.nonlinearity != "tanh":
             raise ValueError("module: only tanh Elman RNNs are supported")
         w_ih, w_hh = cast(torch.Tensor, module.weight_ih_l0), cast(torch.Tensor, module.weight_hh_l0)
-        new = cls(module.input_size, module.hidden_size, module.bias, batch_first=module.batch_first,
-                  config=config, activations=activations, ensemble=ensemble, generator=generator, tile=tile,
-                  backend=backend, device=w_ih.device, dtype=w_ih.dtype)
+        new = cls(
+            module.input_size,
+            module.hidden_size,
+            module.bias,
+            batch_first=module.batch_first,
+            config=config,
+            activations=activations,
+            ensemble=ensemble,
+            generator=generator,
+            tile=tile,
+            backend=backend,
+            device=w_ih.device,
+            dtype=w_ih.dtype,
+        )
         new.cell.copy_weights_(w_ih, w_hh, getattr(module, "bias_ih_l0", None), getattr(module, "bias_hh_l0", None))
         return new
 

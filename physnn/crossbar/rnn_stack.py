@@ -45,11 +45,25 @@ class _StackedAnalog(nn.Module):
     torch_cls: type = nn.RNN
     has_c = False
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
-                 config: CrossbarConfig, tile: TileMapping | None = None, activations: Any = None,
-                 ensemble: int | None = None, generator: torch.Generator | None = None,
-                 backend: str | None = None, device: Any = None, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        config: CrossbarConfig,
+        tile: TileMapping | None = None,
+        activations: Any = None,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         check_int_range(input_size, "input_size", 1)
         check_int_range(hidden_size, "hidden_size", 1)
@@ -64,10 +78,23 @@ class _StackedAnalog(nn.Module):
         self.bidirectional = bool(bidirectional)
         D = 2 if bidirectional else 1
         self.layers = nn.ModuleList(
-            self.seq_cls(input_size if k == 0 else D * hidden_size, hidden_size, bias, batch_first=False,
-                         config=config, activations=activations, ensemble=ensemble, generator=generator,
-                         tile=tile, backend=backend, device=device, dtype=dtype)
-            for k in range(num_layers) for _ in range(D))
+            self.seq_cls(
+                input_size if k == 0 else D * hidden_size,
+                hidden_size,
+                bias,
+                batch_first=False,
+                config=config,
+                activations=activations,
+                ensemble=ensemble,
+                generator=generator,
+                tile=tile,
+                backend=backend,
+                device=device,
+                dtype=dtype,
+            )
+            for k in range(num_layers)
+            for _ in range(D)
+        )
 
     def sequences(self) -> list[AnalogLSTM | AnalogGRU | AnalogRNN]:
         """The one-layer, one-direction sequence modules, in torch's order (layer-major, forward first)."""
@@ -110,26 +137,50 @@ class _StackedAnalog(nn.Module):
         return None
 
     @classmethod
-    def from_torch(cls, module: nn.RNNBase, *, config: CrossbarConfig, tile: TileMapping | None = None,
-                   activations: Any = None, ensemble: int | None = None, generator: torch.Generator | None = None,
-                   backend: str | None = None) -> "_StackedAnalog":
+    def from_torch(
+        cls,
+        module: nn.RNNBase,
+        *,
+        config: CrossbarConfig,
+        tile: TileMapping | None = None,
+        activations: Any = None,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+    ) -> "_StackedAnalog":
         """A copy of ``module``'s weights (all layers and directions); not yet programmed."""
         if not isinstance(module, cls.torch_cls):
             raise TypeError(f"module: expected a torch.nn.{cls.torch_cls.__name__}, got {type(module).__name__}")
         why = cls.unsupported(module)
         if why is not None:
             raise ValueError(f"module: {why}")
-        new = cls(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
-                  module.dropout, module.bidirectional, config=config, tile=tile, activations=activations,
-                  ensemble=ensemble, generator=generator, backend=backend, device=module.weight_ih_l0.device,
-                  dtype=cast(torch.Tensor, module.weight_ih_l0).dtype)
+        new = cls(
+            module.input_size,
+            module.hidden_size,
+            module.num_layers,
+            module.bias,
+            module.batch_first,
+            module.dropout,
+            module.bidirectional,
+            config=config,
+            tile=tile,
+            activations=activations,
+            ensemble=ensemble,
+            generator=generator,
+            backend=backend,
+            device=module.weight_ih_l0.device,
+            dtype=cast(torch.Tensor, module.weight_ih_l0).dtype,
+        )
         D = 2 if module.bidirectional else 1
         for k in range(module.num_layers):
             for d in range(D):
                 sfx = f"_l{k}" + ("_reverse" if d else "")
                 new.sequences()[k * D + d].cell.copy_weights_(
-                    getattr(module, "weight_ih" + sfx), getattr(module, "weight_hh" + sfx),
-                    getattr(module, "bias_ih" + sfx, None), getattr(module, "bias_hh" + sfx, None))
+                    getattr(module, "weight_ih" + sfx),
+                    getattr(module, "weight_hh" + sfx),
+                    getattr(module, "bias_ih" + sfx, None),
+                    getattr(module, "bias_hh" + sfx, None),
+                )
         new.train(module.training)
         return new
 
@@ -176,21 +227,23 @@ class _StackedAnalog(nn.Module):
         E = self.ensemble
         per_member = x.dim() == 4
         if per_member and (E is None or x.shape[0] != E):
-            raise ValueError(f"x: a 4-d input carries one input per chip and needs leading dimension ensemble={E}, "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x: a 4-d input carries one input per chip and needs leading dimension ensemble={E}, "
+                f"got shape {tuple(x.shape)}"
+            )
         batched = x.dim() - per_member == 3
         if not batched and x.dim() - per_member != 2:
-            raise ValueError(f"x: expected (T, in), (T, B, in), (B, T, in) with batch_first, or (E, ...), "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x: expected (T, in), (T, B, in), (B, T, in) with batch_first, or (E, ...), got shape {tuple(x.shape)}"
+            )
         if not batched and E is not None:
-            raise ValueError(f"x: an unbatched input with an ensemble of {E} chips is ambiguous; add a batch "
-                             f"dimension")
+            raise ValueError(f"x: an unbatched input with an ensemble of {E} chips is ambiguous; add a batch dimension")
         if x.shape[-1] != self.input_size:
             raise ValueError(f"x: last dimension must be input_size={self.input_size}, got shape {tuple(x.shape)}")
         if not batched:
-            x = x.unsqueeze(-2)                                    # (T, 1, in)
+            x = x.unsqueeze(-2)  # (T, 1, in)
         elif self.batch_first:
-            x = x.transpose(-3, -2)                                # time first
+            x = x.transpose(-3, -2)  # time first
         states = self._states(hx, batched, x.shape[-2])
         D = 2 if self.bidirectional else 1
         finals: list[Any] = []
@@ -217,9 +270,11 @@ class _StackedAnalog(nn.Module):
         return y, state
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, bias={self.bias}, "
-                f"batch_first={self.batch_first}, dropout={self.dropout}, bidirectional={self.bidirectional}, "
-                f"ensemble={self.ensemble}")
+        return (
+            f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, bias={self.bias}, "
+            f"batch_first={self.batch_first}, dropout={self.dropout}, bidirectional={self.bidirectional}, "
+            f"ensemble={self.ensemble}"
+        )
 
 
 class StackedAnalogLSTM(_StackedAnalog):

@@ -96,9 +96,11 @@ class TileMapping:
 
     def split(self, in_features: int, out_features: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Tile edges along the inputs and the outputs: full arrays, the remainder last."""
+
         def edges(n: int, size: int | None) -> tuple[int, ...]:
             step = n if size is None else size
             return (*range(0, n, step), n)
+
         return edges(in_features, self.rows), edges(out_features, self.cols)
 
 
@@ -141,17 +143,27 @@ class TiledAnalogLinear(nn.Module):
     :class:`AnalogLinear`: ``(..., in)`` shared by the chips, ``(E, ..., in)`` one per chip.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, groups: int = 1,
-                 config: CrossbarConfig, tile: TileMapping = TileMapping(), ensemble: int | None = None,
-                 generator: torch.Generator | None = None, backend: str | None = None, device: Any = None,
-                 dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        groups: int = 1,
+        config: CrossbarConfig,
+        tile: TileMapping = TileMapping(),
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         check_int_range(in_features, "in_features", 1)
         check_int_range(out_features, "out_features", 1)
         check_int_range(groups, "groups", 1)
         if in_features % groups or out_features % groups:
-            raise ValueError(f"groups={groups}: must divide in_features={in_features} and "
-                             f"out_features={out_features}")
+            raise ValueError(f"groups={groups}: must divide in_features={in_features} and out_features={out_features}")
         if ensemble is not None:
             check_int_range(ensemble, "ensemble", 1)
         if not isinstance(config, CrossbarConfig):
@@ -169,10 +181,20 @@ class TiledAnalogLinear(nn.Module):
         self._cols = self.out_edges[1] - self.out_edges[0]
         fk = {"device": device, "dtype": dtype}
         self.tiles = nn.ModuleList(
-            AnalogLinear(self.in_edges[i + 1] - self.in_edges[i], self.out_edges[j + 1] - self.out_edges[j],
-                         bias=False, config=config, ensemble=ensemble, generator=self.generator, backend=backend,
-                         **fk)
-            for _g in range(groups) for i in range(n_in) for j in range(n_out))
+            AnalogLinear(
+                self.in_edges[i + 1] - self.in_edges[i],
+                self.out_edges[j + 1] - self.out_edges[j],
+                bias=False,
+                config=config,
+                ensemble=ensemble,
+                generator=self.generator,
+                backend=backend,
+                **fk,
+            )
+            for _g in range(groups)
+            for i in range(n_in)
+            for j in range(n_out)
+        )
         self.bias = nn.Parameter(torch.empty(out_features, **fk)) if bias else None
         self._cache: tuple[tuple[ReadSpec, ...], ReadSpec] | None = None
         self._plan: tuple[tuple[ReadSpec, ...], list] | None = None
@@ -181,8 +203,12 @@ class TiledAnalogLinear(nn.Module):
     # -- parameters ---------------------------------------------------------------------------
     def reset_parameters(self) -> None:
         """``nn.Linear``'s initialisation of the whole (per-group) matrix, fan-in ``in/groups``."""
-        w = torch.empty(self.out_features, self.in_features // self.groups, device=self.tiles[0].weight.device,
-                        dtype=self.tiles[0].weight.dtype)
+        w = torch.empty(
+            self.out_features,
+            self.in_features // self.groups,
+            device=self.tiles[0].weight.device,
+            dtype=self.tiles[0].weight.dtype,
+        )
         nn.init.kaiming_uniform_(w, a=math.sqrt(5))
         self.copy_weight_(w)
         if self.bias is not None:
@@ -201,8 +227,11 @@ class TiledAnalogLinear(nn.Module):
         for g in range(G):
             for i in range(n_in):
                 for j in range(n_out):
-                    yield (self.tiles[self._tile_index(g, i, j)], slice(g * og + oe[j], g * og + oe[j + 1]),
-                           slice(ie[i], ie[i + 1]))
+                    yield (
+                        self.tiles[self._tile_index(g, i, j)],
+                        slice(g * og + oe[j], g * og + oe[j + 1]),
+                        slice(ie[i], ie[i + 1]),
+                    )
 
     @property
     def weight(self) -> torch.Tensor:
@@ -218,8 +247,11 @@ class TiledAnalogLinear(nn.Module):
         """The float weights ``(out, in/groups)`` assembled from the tiles with autograd: gradients of
         the result reach every tile's ``weight`` (what :attr:`weight` does not do)."""
         G, n_in, n_out = self.grid
-        blocks = [torch.cat([self.tiles[self._tile_index(g, i, j)].weight for i in range(n_in)], dim=1)
-                  for g in range(G) for j in range(n_out)]
+        blocks = [
+            torch.cat([self.tiles[self._tile_index(g, i, j)].weight for i in range(n_in)], dim=1)
+            for g in range(G)
+            for j in range(n_out)
+        ]
         return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=0)
 
     @torch.no_grad()
@@ -281,11 +313,13 @@ class TiledAnalogLinear(nn.Module):
     # -- the read -----------------------------------------------------------------------------
     def _one_read(self) -> bool:
         cfg = self._config
-        return not (self.training or cfg.ir_drop is not None
-                    or (cfg.read_noise_per_forward and cfg.read_noise is not None))
+        return not (
+            self.training or cfg.ir_drop is not None or (cfg.read_noise_per_forward and cfg.read_noise is not None)
+        )
 
-    def forward(self, x: torch.Tensor | PatchColumns, *, shared_input: bool | None = None,
-                key: int | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor | PatchColumns, *, shared_input: bool | None = None, key: int | None = None
+    ) -> torch.Tensor:
         """A read: ``(..., in)`` -> ``(..., out)``, or ``(E, ..., out)`` with an ensemble; a
         :class:`~physnn.crossbar.patches.PatchColumns` reads its :meth:`~physnn.crossbar.patches.PatchColumns.matrix`
         (see :meth:`read_patches`).
@@ -316,7 +350,7 @@ class TiledAnalogLinear(nn.Module):
             for j in range(n_out):
                 acc = None
                 for i in range(n_in):
-                    xt = x[..., g * ig + self.in_edges[i]: g * ig + self.in_edges[i + 1]]
+                    xt = x[..., g * ig + self.in_edges[i] : g * ig + self.in_edges[i + 1]]
                     y = self.tiles[self._tile_index(g, i, j)](xt, shared_input=shared)
                     acc = y if acc is None else acc + y
                 outs.append(acc)
@@ -336,8 +370,18 @@ class TiledAnalogLinear(nn.Module):
 
     def _combine(self, specs: tuple[ReadSpec, ...]) -> ReadSpec:
         s0 = specs[0]
-        same = ("in_step", "in_levels", "abs_max", "iv", "v_read", "x_ref", "noise_std", "adc_levels",
-                "bound_management", "max_reduction")
+        same = (
+            "in_step",
+            "in_levels",
+            "abs_max",
+            "iv",
+            "v_read",
+            "x_ref",
+            "noise_std",
+            "adc_levels",
+            "bound_management",
+            "max_reduction",
+        )
         for s in specs[1:]:
             for f in same:
                 a, b = getattr(s, f), getattr(s0, f)
@@ -352,35 +396,39 @@ class TiledAnalogLinear(nn.Module):
         sc = w0.new_empty((E1, n))
         for k, s in enumerate(specs):
             w = s.weight if s.weight.dim() == 3 else s.weight.unsqueeze(0)
-            W[:, k, :w.shape[-2], :w.shape[-1]] = w
+            W[:, k, : w.shape[-2], : w.shape[-1]] = w
             sc[:, k] = s.scale
-        return ReadSpec(weight=W.reshape(E1 * n, self._cols, self._rows), scale=sc.reshape(-1), bias=None,
-                        **{f: getattr(s0, f) for f in same})
+        return ReadSpec(
+            weight=W.reshape(E1 * n, self._cols, self._rows),
+            scale=sc.reshape(-1),
+            bias=None,
+            **{f: getattr(s0, f) for f in same},
+        )
 
     def _read_once(self, x: torch.Tensor, per_member: bool, key: int | None = None) -> torch.Tensor:
         spec = self.read_spec(x.dtype, x.device)
         if key is None:
             key = draw_key(self.generator) if spec.noise_std > 0 else 0
         spec = spec.with_key(key)
-        if self.n_tiles == 1:                      # that tile's own read (shared or per-member input)
+        if self.n_tiles == 1:  # that tile's own read (shared or per-member input)
             return read(spec, x, per_member=per_member, backend=self.backend)
         G, n_in, n_out = self.grid
         E = self.ensemble
         E1 = 1 if E is None else E
         lead = x.shape[1:-1] if per_member else x.shape[:-1]
-        x3 = x.reshape(E1 if per_member else 1, -1, self.in_features)        # (E1 or 1, N, in)
+        x3 = x.reshape(E1 if per_member else 1, -1, self.in_features)  # (E1 or 1, N, in)
         N = x3.shape[1]
         R, C = self._rows, self._cols
         xg = x3.reshape(x3.shape[0], N, G, self.in_features // G)
         pad = n_in * R - xg.shape[-1]
         if pad:
             xg = F.pad(xg, (0, pad))
-        xt = xg.reshape(x3.shape[0], N, G, n_in, R).permute(0, 2, 3, 1, 4)   # (E1|1, G, n_in, N, R)
+        xt = xg.reshape(x3.shape[0], N, G, n_in, R).permute(0, 2, 3, 1, 4)  # (E1|1, G, n_in, N, R)
         xm = xt.unsqueeze(3).expand(E1, G, n_in, n_out, N, R).reshape(E1 * G * n_in * n_out, N, R)
-        y = read(spec, xm, per_member=True, backend=self.backend)            # (M, N, C)
+        y = read(spec, xm, per_member=True, backend=self.backend)  # (M, N, C)
         y = y.view(E1, G, n_in, n_out, N, C)
         acc = y[:, :, 0]
-        for i in range(1, n_in):                                              # digital partial sums
+        for i in range(1, n_in):  # digital partial sums
             acc = acc + y[:, :, i]
         out_g = self.out_features // G
         acc = acc.permute(0, 3, 1, 2, 4).reshape(E1, N, G, n_out * C)[..., :out_g]
@@ -418,8 +466,7 @@ class TiledAnalogLinear(nn.Module):
                     return "output noise alone could saturate the padded columns of an edge tile"
         return None
 
-    def read_patches(self, p: PatchColumns, lead: tuple[int, ...], *,
-                     shared_input: bool | None = None) -> torch.Tensor:
+    def read_patches(self, p: PatchColumns, lead: tuple[int, ...], *, shared_input: bool | None = None) -> torch.Tensor:
         """A read of the unfolded columns of ``p``: by definition
         ``self(p.columns().reshape(*lead, L, K), shared_input=shared_input)`` (``(E?, *lead, L,
         out)``; ``lead`` the leading dimensions of the convolution's input, whose product is
@@ -460,7 +507,9 @@ class TiledAnalogLinear(nn.Module):
             y = y[0]
         return y if self.bias is None or biased else y + self.bias
 
-    def _fused_plan(self, specs: list[ReadSpec], dt: torch.dtype) -> list[tuple[torch.Tensor, np.ndarray, torch.Tensor]]:
+    def _fused_plan(
+        self, specs: list[ReadSpec], dt: torch.dtype
+    ) -> list[tuple[torch.Tensor, np.ndarray, torch.Tensor]]:
         """Per group: the transposed programmed weights ``(E1, in/groups, out/groups)`` of all its
         tiles, their members in the padded combined read ``(E1, n_in, n_out)`` and output scales;
         cached until a tile's spec changes."""
@@ -480,7 +529,7 @@ class TiledAnalogLinear(nn.Module):
                 for j in range(n_out):
                     k = self._tile_index(g, i, j)
                     w = specs[k].weight if specs[k].weight.dim() == 3 else specs[k].weight.unsqueeze(0)
-                    wt[:, ie[i]:ie[i + 1], oe[j]:oe[j + 1]] = w.transpose(-1, -2)
+                    wt[:, ie[i] : ie[i + 1], oe[j] : oe[j + 1]] = w.transpose(-1, -2)
                     mem[:, i, j] = np.arange(E1) * self.n_tiles + k
                     post[:, i, j] = specs[k].scale.reshape(-1).expand(E1)
             plan.append((wt.contiguous(), mem, post.contiguous()))
@@ -507,18 +556,36 @@ class TiledAnalogLinear(nn.Module):
         ie, oe = np.asarray(self.in_edges, np.int64), np.asarray(self.out_edges, np.int64)
         bias = None if self.bias is None else self.bias.detach()
         for g, (wt, mem, post) in enumerate(self._fused_plan(specs, x.dtype)):
-            sat = fused_patch_read(xp, off[g * ig:(g + 1) * ig], ie, oe, p.stride, p.out_size, wt, mem, E1 * self.n_tiles,
-                                   self._cols, post, out, g * og, bias, key, in_step=s0.in_step,
-                                   in_levels=s0.in_levels, abs_max=s0.abs_max, noise_std=s0.noise_std,
-                                   adc_levels=s0.adc_levels)
+            sat = fused_patch_read(
+                xp,
+                off[g * ig : (g + 1) * ig],
+                ie,
+                oe,
+                p.stride,
+                p.out_size,
+                wt,
+                mem,
+                E1 * self.n_tiles,
+                self._cols,
+                post,
+                out,
+                g * og,
+                bias,
+                key,
+                in_step=s0.in_step,
+                in_levels=s0.in_levels,
+                abs_max=s0.abs_max,
+                noise_std=s0.noise_std,
+                adc_levels=s0.adc_levels,
+            )
             if s0.bound_management and sat.any():
                 return None
-        return out.transpose(-1, -2)          # (E1, B, L, out), a view of the channel-major result
+        return out.transpose(-1, -2)  # (E1, B, L, out), a view of the channel-major result
 
     def _compact(self, p: PatchColumns, per_member: bool, L: int) -> tuple[torch.Tensor, bool]:
         x = p.x
         dt, dev = x.dtype, x.device
-        specs = [t.read_spec(dt, dev) for t in self.tiles]     # programs as read_spec does
+        specs = [t.read_spec(dt, dev) for t in self.tiles]  # programs as read_spec does
         s0 = specs[0]
         key = draw_key(self.generator) if s0.noise_std > 0 else 0
         fy = self._fused(p, per_member, L, specs, key)
@@ -530,7 +597,7 @@ class TiledAnalogLinear(nn.Module):
         n = self.n_tiles
         ig, og = self.in_features // G, self.out_features // G
         B = x.shape[0] // E1 if per_member else x.shape[0]
-        images = [x[e * B:(e + 1) * B] for e in range(E1)] if per_member else [x]
+        images = [x[e * B : (e + 1) * B] for e in range(E1)] if per_member else [x]
         ctx = _Compact(specs, E1, per_member, images, p, L, key, E1 * n, self._cols)
         out = None
         for g in range(G):
@@ -538,7 +605,7 @@ class TiledAnalogLinear(nn.Module):
             for i in range(n_in):
                 cols = (g * ig + self.in_edges[i], g * ig + self.in_edges[i + 1])
                 ks = [self._tile_index(g, i, j) for j in range(n_out)]
-                parts = ctx.first_read(cols, ks)                   # per output tile: (E1, R, cols_j), sat
+                parts = ctx.first_read(cols, ks)  # per output tile: (E1, R, cols_j), sat
                 for j, (yj, sat) in enumerate(parts):
                     if s0.bound_management and sat.any():
                         for e in np.flatnonzero(sat).tolist():
@@ -546,28 +613,45 @@ class TiledAnalogLinear(nn.Module):
                     y[i][j] = yj
             for j in range(n_out):
                 acc = y[0][j]
-                for i in range(1, n_in):                            # digital partial sums
+                for i in range(1, n_in):  # digital partial sums
                     acc = acc + y[i][j]
                 if G == 1 and n_out == 1:
-                    return acc, False                               # the whole output
+                    return acc, False  # the whole output
                 if out is None:
                     out = torch.empty((E1, B * L, self.out_features), dtype=dt, device=dev)
                 o0 = g * og + self.out_edges[j]
-                out[..., o0:o0 + acc.shape[-1]] = acc
+                out[..., o0 : o0 + acc.shape[-1]] = acc
         assert out is not None
         return out, False
 
     # -- conversion ---------------------------------------------------------------------------
     @classmethod
-    def from_linear(cls, linear: nn.Linear, *, config: CrossbarConfig, tile: TileMapping = TileMapping(),
-                    ensemble: int | None = None, generator: torch.Generator | None = None,
-                    backend: str | None = None) -> "TiledAnalogLinear":
+    def from_linear(
+        cls,
+        linear: nn.Linear,
+        *,
+        config: CrossbarConfig,
+        tile: TileMapping = TileMapping(),
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
+    ) -> "TiledAnalogLinear":
         """A tiled layer with a copy of ``linear``'s weights and bias (not yet programmed)."""
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"linear: expected a torch.nn.Linear, got {type(linear).__name__}")
         w = linear.weight
-        layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, config=config, tile=tile,
-                    ensemble=ensemble, generator=generator, backend=backend, device=w.device, dtype=w.dtype)
+        layer = cls(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            config=config,
+            tile=tile,
+            ensemble=ensemble,
+            generator=generator,
+            backend=backend,
+            device=w.device,
+            dtype=w.dtype,
+        )
         with torch.no_grad():
             layer.copy_weight_(w)
             if linear.bias is not None:
@@ -589,8 +673,10 @@ class TiledAnalogLinear(nn.Module):
 
     def extra_repr(self) -> str:
         G, n_in, n_out = self.grid
-        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
-                f"groups={G}, tiles={G}x{n_in}x{n_out} of {self._cols}x{self._rows}, ensemble={self.ensemble}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
+            f"groups={G}, tiles={G}x{n_in}x{n_out} of {self._cols}x{self._rows}, ensemble={self.ensemble}"
+        )
 
 
 #: images per block of the compact path (None: the whole batch in one block). Blocks of a few
@@ -653,10 +739,20 @@ class _Compact:
                 acc = ys[j] if one else torch.empty((E1, rb, w.shape[-2]), dtype=dt)
                 for e in range(E1):
                     torch.mm(codes[e if self.per_member else 0][1], w[e].t(), out=acc[e])
-                sats[j] |= finish_tiles(acc, members[j], self.M, self.width, s, posts[j], self.key, s0.noise_std,
-                                        s0.adc_levels, row_offset=r0)
+                sats[j] |= finish_tiles(
+                    acc,
+                    members[j],
+                    self.M,
+                    self.width,
+                    s,
+                    posts[j],
+                    self.key,
+                    s0.noise_std,
+                    s0.adc_levels,
+                    row_offset=r0,
+                )
                 if not one:
-                    ys[j][:, r0:r0 + rb] = acc
+                    ys[j][:, r0 : r0 + rb] = acc
         return list(zip(ys, sats))
 
     def bound_manage(self, cols, k, e):
@@ -681,8 +777,19 @@ class _Compact:
                 r0, rb = b0 * L, (b1 - b0) * L
                 s, codes = patch_codes(im[b0:b1], cols, *self.geo, in_step=sp.in_step * red, **self.dac)
                 acc = torch.mm(codes, w.t()).unsqueeze(0)
-                flag |= bool(finish_tiles(acc, member, self.M, self.width, None if s is None else s.view(1, rb), pr,
-                                          subkey(self.key, attempt), sp.noise_std, sp.adc_levels,
-                                          row_offset=r0)[0])
-                y[:, r0:r0 + rb] = acc
+                flag |= bool(
+                    finish_tiles(
+                        acc,
+                        member,
+                        self.M,
+                        self.width,
+                        None if s is None else s.view(1, rb),
+                        pr,
+                        subkey(self.key, attempt),
+                        sp.noise_std,
+                        sp.adc_levels,
+                        row_offset=r0,
+                    )[0]
+                )
+                y[:, r0 : r0 + rb] = acc
         return y[0]

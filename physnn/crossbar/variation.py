@@ -48,8 +48,9 @@ class DeviceVariation(AbstractDeviceEffect):
         return super().from_card(card, **overrides)
 
 
-def _lognormal_unit_mean(g: torch.Tensor, cv: float, generator: torch.Generator | None,
-                         range: ConductanceRange | None) -> torch.Tensor:  # noqa: A002
+def _lognormal_unit_mean(
+    g: torch.Tensor, cv: float, generator: torch.Generator | None, range: ConductanceRange | None
+) -> torch.Tensor:  # noqa: A002
     if range is not None and not isinstance(range, ConductanceRange):
         raise TypeError(f"range: expected a ConductanceRange or None, got {type(range).__name__}")
     if cv == 0.0:
@@ -64,9 +65,13 @@ def _lognormal_unit_mean(g: torch.Tensor, cv: float, generator: torch.Generator 
     return out
 
 
-def apply_device_variation(g: torch.Tensor, cfg: DeviceVariation, *,
-                           generator: torch.Generator | None = None,
-                           range: ConductanceRange | None = None) -> torch.Tensor:  # noqa: A002
+def apply_device_variation(
+    g: torch.Tensor,
+    cfg: DeviceVariation,
+    *,
+    generator: torch.Generator | None = None,
+    range: ConductanceRange | None = None,
+) -> torch.Tensor:  # noqa: A002
     """Apply device-to-device variation (call once per device instance, at programming).
 
     ``g`` (S) of any shape; a leading ensemble dimension gives ``E`` independent arrays.
@@ -78,9 +83,13 @@ def apply_device_variation(g: torch.Tensor, cfg: DeviceVariation, *,
     return _lognormal_unit_mean(g, cfg.device_to_device_rel, generator, range)
 
 
-def apply_cycle_variation(g: torch.Tensor, cfg: DeviceVariation, *,
-                          generator: torch.Generator | None = None,
-                          range: ConductanceRange | None = None) -> torch.Tensor:  # noqa: A002
+def apply_cycle_variation(
+    g: torch.Tensor,
+    cfg: DeviceVariation,
+    *,
+    generator: torch.Generator | None = None,
+    range: ConductanceRange | None = None,
+) -> torch.Tensor:  # noqa: A002
     """Apply cycle-to-cycle variation (call at every programming cycle)."""
     if not isinstance(cfg, DeviceVariation):
         raise TypeError(f"cfg: expected a DeviceVariation, got {type(cfg).__name__}")

@@ -37,8 +37,15 @@ from scipy import signal
 from .._checks import check_finite, check_int_range, check_positive
 from .events import EVENT_DTYPE
 
-__all__ = ["CochleaParams", "erb_space", "center_frequencies", "filterbank", "hair_cell",
-           "cochlea_events", "cochlea_sensor_size"]
+__all__ = [
+    "CochleaParams",
+    "erb_space",
+    "center_frequencies",
+    "filterbank",
+    "hair_cell",
+    "cochlea_events",
+    "cochlea_sensor_size",
+]
 
 
 def erb_space(f_min: float, f_max: float, n: int) -> np.ndarray:
@@ -136,7 +143,7 @@ def cochlea_events(x: np.ndarray, params: CochleaParams = CochleaParams()) -> li
     """
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     if params.normalize:
-        rms = np.sqrt(np.mean(x ** 2, axis=-1, keepdims=True))
+        rms = np.sqrt(np.mean(x**2, axis=-1, keepdims=True))
         if np.any(rms == 0):
             raise ValueError(f"x: waveform {int(np.argmax(rms[:, 0] == 0))} is all zeros (cannot normalise)")
         x = x / rms
@@ -146,7 +153,9 @@ def cochlea_events(x: np.ndarray, params: CochleaParams = CochleaParams()) -> li
     for c, fc in enumerate(center_frequencies(params)):
         b, a = signal.gammatone(fc, "iir", fs=params.sample_rate)
         r = np.maximum(signal.lfilter(b, a, x, axis=-1), 0.0) ** params.compression
-        drive = np.maximum(signal.lfilter(b_lp, a_lp, r, axis=-1) - params.offset, 0.0) * (params.gain / params.sample_rate)
+        drive = np.maximum(signal.lfilter(b_lp, a_lp, r, axis=-1) - params.offset, 0.0) * (
+            params.gain / params.sample_rate
+        )
         # Perfect integrate-and-fire with subtractive reset: spike k happens when the integral of
         # the drive crosses k (exact and vectorised).
         n = np.floor(np.cumsum(drive, axis=-1)).astype(np.int64)

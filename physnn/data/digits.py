@@ -39,10 +39,15 @@ def build_digits(seed: int = 0, *, test_fraction: float = 0.25, cache: bool = Tr
         from sklearn.model_selection import train_test_split
 
         X, y = load_digits(return_X_y=True)
-        xtr, xte, ytr, yte = train_test_split(X / 16.0, y, test_size=float(test_fraction), random_state=seed,
-                                              stratify=y)
-        d = {"x_train": torch.as_tensor(xtr, dtype=torch.float32), "y_train": torch.as_tensor(ytr, dtype=torch.long),
-             "x_test": torch.as_tensor(xte, dtype=torch.float32), "y_test": torch.as_tensor(yte, dtype=torch.long)}
-        if path is not None:           # atomic: parallel sweep workers may build the same split
+        xtr, xte, ytr, yte = train_test_split(
+            X / 16.0, y, test_size=float(test_fraction), random_state=seed, stratify=y
+        )
+        d = {
+            "x_train": torch.as_tensor(xtr, dtype=torch.float32),
+            "y_train": torch.as_tensor(ytr, dtype=torch.long),
+            "x_test": torch.as_tensor(xte, dtype=torch.float32),
+            "y_test": torch.as_tensor(yte, dtype=torch.long),
+        }
+        if path is not None:  # atomic: parallel sweep workers may build the same split
             atomic_write(path, lambda tmp: torch.save(d, tmp))
     return ClassificationSplit(d["x_train"], d["y_train"], d["x_test"], d["y_test"], 10, "sklearn digits 8x8")

@@ -44,9 +44,20 @@ from .._checks import check_int_range, check_positive
 from .._resources import cache_dir
 
 __all__ = [
-    "EVENT_DTYPE", "SENSOR_SIZE", "SACCADES", "SACCADE_DURATION", "DVSParams", "saccade_path",
-    "emulate_dvs", "nmnist_like", "validate_events", "to_frames", "frames_batch", "to_time_surface",
-    "pool_frames", "digits_on_sensor",
+    "EVENT_DTYPE",
+    "SENSOR_SIZE",
+    "SACCADES",
+    "SACCADE_DURATION",
+    "DVSParams",
+    "saccade_path",
+    "emulate_dvs",
+    "nmnist_like",
+    "validate_events",
+    "to_frames",
+    "frames_batch",
+    "to_time_surface",
+    "pool_frames",
+    "digits_on_sensor",
 ]
 
 #: tonic's N-MNIST event dtype (``tonic.datasets.NMNIST.dtype``): t in microseconds, p in {0, 1}.
@@ -100,8 +111,9 @@ class DVSParams:
         check_positive(self.dark_intensity, "dark_intensity")
 
 
-def validate_events(events: np.ndarray, sensor_size: tuple[int, int, int] = SENSOR_SIZE, *,
-                    name: str = "events") -> np.ndarray:
+def validate_events(
+    events: np.ndarray, sensor_size: tuple[int, int, int] = SENSOR_SIZE, *, name: str = "events"
+) -> np.ndarray:
     """Check an event stream and return it unchanged.
 
     Raises
@@ -113,8 +125,9 @@ def validate_events(events: np.ndarray, sensor_size: tuple[int, int, int] = SENS
         outside ``[0, sensor_size[2])``; the message names the parameter and the field.
     """
     if not isinstance(events, np.ndarray) or events.dtype.names is None:
-        raise TypeError(f"{name}: expected a structured numpy array with fields (x, y, t, p), "
-                        f"got {type(events).__name__}")
+        raise TypeError(
+            f"{name}: expected a structured numpy array with fields (x, y, t, p), got {type(events).__name__}"
+        )
     missing = [f for f in ("x", "y", "t", "p") if f not in events.dtype.names]
     if missing:
         raise TypeError(f"{name}: missing field(s) {missing}; tonic layout is (x, y, t, p)")
@@ -135,8 +148,9 @@ def validate_events(events: np.ndarray, sensor_size: tuple[int, int, int] = SENS
         if v.min() < 0 or v.max() >= hi:
             bad = v[(v < 0) | (v >= hi)][0]
             what = "polarity" if f == "p" else "coordinate"
-            raise ValueError(f"{name}['{f}']: {what} {bad} outside the sensor range [0, {hi}) "
-                             f"of sensor_size={tuple(sensor_size)}")
+            raise ValueError(
+                f"{name}['{f}']: {what} {bad} outside the sensor range [0, {hi}) of sensor_size={tuple(sensor_size)}"
+            )
     return events
 
 
@@ -159,18 +173,24 @@ def digits_on_sensor(images: np.ndarray, *, size: int = 28, sensor: int = 34) ->
     images = np.asarray(images, dtype=float)
     if images.ndim == 2:
         images = images[None]
-    up = ndimage.zoom(images / max(images.max(), 1e-12), (1, size / images.shape[1], size / images.shape[2]),
-                      order=1)
+    up = ndimage.zoom(images / max(images.max(), 1e-12), (1, size / images.shape[1], size / images.shape[2]), order=1)
     up = np.clip(up, 0.0, 1.0)
     canvas = np.zeros((images.shape[0], sensor, sensor))
     off = (sensor - size) // 2 - 3  # centre of the saccade triangle ~ (3.5, 3.5) px from start
     off = max(off, 0)
-    canvas[:, off:off + size, off:off + size] = up
+    canvas[:, off : off + size, off : off + size] = up
     return canvas
 
 
-def emulate_dvs(frames_fn, n_steps: int, *, batch: int, sensor_size=SENSOR_SIZE,
-                params: DVSParams = DVSParams(), generator: torch.Generator | None = None) -> list[np.ndarray]:
+def emulate_dvs(
+    frames_fn,
+    n_steps: int,
+    *,
+    batch: int,
+    sensor_size=SENSOR_SIZE,
+    params: DVSParams = DVSParams(),
+    generator: torch.Generator | None = None,
+) -> list[np.ndarray]:
     """Run the DVS pixel model on an intensity video and return one event stream per batch item.
 
     Parameters
@@ -255,7 +275,7 @@ def emulate_dvs(frames_fn, n_steps: int, *, batch: int, sensor_size=SENSOR_SIZE,
     order = np.lexsort((ev["t"], b))
     ev, b = ev[order], b[order]
     bounds = np.searchsorted(b, np.arange(batch + 1))
-    return [ev[bounds[i]:bounds[i + 1]].copy() for i in range(batch)]
+    return [ev[bounds[i] : bounds[i + 1]].copy() for i in range(batch)]
 
 
 def _shift_bilinear(padded: np.ndarray, pad: int, h: int, w: int, dx: float, dy: float) -> np.ndarray:
@@ -264,10 +284,11 @@ def _shift_bilinear(padded: np.ndarray, pad: int, h: int, w: int, dx: float, dy:
     fy, fx = dy - iy, dx - ix
 
     def sl(a, b):
-        return padded[:, pad - a:pad - a + h, pad - b:pad - b + w]
+        return padded[:, pad - a : pad - a + h, pad - b : pad - b + w]
 
-    return ((1 - fy) * ((1 - fx) * sl(iy, ix) + fx * sl(iy, ix + 1))
-            + fy * ((1 - fx) * sl(iy + 1, ix) + fx * sl(iy + 1, ix + 1)))
+    return (1 - fy) * ((1 - fx) * sl(iy, ix) + fx * sl(iy, ix + 1)) + fy * (
+        (1 - fx) * sl(iy + 1, ix) + fx * sl(iy + 1, ix + 1)
+    )
 
 
 def _saccade_video(canvas: np.ndarray, params: DVSParams):
@@ -287,8 +308,14 @@ def _saccade_video(canvas: np.ndarray, params: DVSParams):
     return frames_fn, n_steps
 
 
-def nmnist_like(n_samples: int | None = None, *, seed: int = 0, params: DVSParams = DVSParams(),
-                cache: bool = True, batch: int = 256) -> tuple[list[np.ndarray], np.ndarray]:
+def nmnist_like(
+    n_samples: int | None = None,
+    *,
+    seed: int = 0,
+    params: DVSParams = DVSParams(),
+    cache: bool = True,
+    batch: int = 256,
+) -> tuple[list[np.ndarray], np.ndarray]:
     """N-MNIST-like event streams from scikit-learn's digits (1797 images, offline).
 
     Each digit is upsampled to 28x28 on the 34x34 sensor and moved along N-MNIST's three saccades
@@ -315,23 +342,27 @@ def nmnist_like(n_samples: int | None = None, *, seed: int = 0, params: DVSParam
     n_total = len(digits.target)
     n = n_total if n_samples is None else check_int_range(n_samples, "n_samples", 1, n_total)
     labels = digits.target[:n].astype(np.int64)
-    key = hashlib.sha1(json.dumps({"n": n, "seed": seed, "params": asdict(params), "v": 2},
-                                  sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha1(
+        json.dumps({"n": n, "seed": seed, "params": asdict(params), "v": 2}, sort_keys=True).encode()
+    ).hexdigest()[:16]
     path = cache_dir("events") / f"nmnist_like_{key}.npz" if cache else None
     if path is not None and path.is_file():
         z = np.load(path)
         ev, off = z["events"], z["offsets"]
-        return [ev[off[i]:off[i + 1]] for i in range(n)], z["labels"]
+        return [ev[off[i] : off[i + 1]] for i in range(n)], z["labels"]
     gen = generator_from_seed(seed)
     canvas = digits_on_sensor(digits.images[:n])
     streams: list[np.ndarray] = []
     for s in range(0, n, batch):
-        fn, n_steps = _saccade_video(canvas[s:s + batch], params)
+        fn, n_steps = _saccade_video(canvas[s : s + batch], params)
         streams += emulate_dvs(fn, n_steps, batch=min(batch, n - s), params=params, generator=gen)
     if path is not None:
         offsets = np.concatenate([[0], np.cumsum([len(e) for e in streams])])
-        atomic_write(path, lambda tmp: np.savez_compressed(tmp, events=np.concatenate(streams), offsets=offsets,
-                                                           labels=labels), suffix=".npz")
+        atomic_write(
+            path,
+            lambda tmp: np.savez_compressed(tmp, events=np.concatenate(streams), offsets=offsets, labels=labels),
+            suffix=".npz",
+        )
     return streams, labels
 
 
@@ -352,15 +383,17 @@ def to_frames(events: np.ndarray, sensor_size=SENSOR_SIZE, *, n_time_bins: int, 
     frames = np.zeros((n_time_bins, sensor_size[2], sensor_size[1], sensor_size[0]), np.float32)
     if ev.size == 0:
         return frames
-    f = to_frame_numpy(ev, sensor_size, time_window=window, start_time=0, end_time=duration * 1e6,
-                       include_incomplete=True)
+    f = to_frame_numpy(
+        ev, sensor_size, time_window=window, start_time=0, end_time=duration * 1e6, include_incomplete=True
+    )
     k = min(len(f), n_time_bins)
     frames[:k] = f[:k]
     return frames
 
 
-def frames_batch(streams: list[np.ndarray], sensor_size=SENSOR_SIZE, *, n_time_bins: int,
-                 duration: float) -> np.ndarray:
+def frames_batch(
+    streams: list[np.ndarray], sensor_size=SENSOR_SIZE, *, n_time_bins: int, duration: float
+) -> np.ndarray:
     """Vectorised :func:`to_frames` for a list of streams: ``(N, T, P, H, W)`` float32.
 
     Hand-written with ``np.bincount`` (one call for the whole set) because calling tonic per
@@ -387,7 +420,7 @@ def pool_frames(frames: np.ndarray, *, crop: int = 32, out: int = 16) -> np.ndar
     if crop > min(h, w) or crop % out:
         raise ValueError(f"crop={crop}: must be <= {min(h, w)} and a multiple of out={out}")
     y0, x0 = (h - crop) // 2, (w - crop) // 2
-    c = frames[..., y0:y0 + crop, x0:x0 + crop]
+    c = frames[..., y0 : y0 + crop, x0 : x0 + crop]
     f = crop // out
     return c.reshape(*c.shape[:-2], out, f, out, f).sum(axis=(-1, -3))
 

@@ -185,8 +185,7 @@ def _as_audio(x, config: MelConfig) -> np.ndarray:
         raise TypeError(f"x: expected floating-point audio, got dtype {arr.dtype}")
     if arr.ndim < 1 or arr.shape[-1] < config.win_length:
         raise ValueError(
-            f"x: last axis (time) must hold at least one window ({config.win_length} samples), "
-            f"got shape {arr.shape}"
+            f"x: last axis (time) must hold at least one window ({config.win_length} samples), got shape {arr.shape}"
         )
     if not np.all(np.isfinite(arr)):
         raise ValueError("x: non-finite value(s) (NaN or inf)")

@@ -73,20 +73,91 @@ KEYWORDS: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "on", "
 #: keyword (one phoneme apart, or a rhyme); the rest are GSC's auxiliary words and fillers.
 UNKNOWN_WORDS: tuple[str, ...] = (
     # confusable with a keyword
-    "yet", "yeah", "yell", "less", "know", "now", "note", "cup", "pup", "town", "dawn", "gown",
-    "light", "lift", "lest", "write", "ride", "bright", "one", "of", "own", "cough", "top",
-    "stock", "shop", "though", "goal", "show", "toe", "love", "sun",
+    "yet",
+    "yeah",
+    "yell",
+    "less",
+    "know",
+    "now",
+    "note",
+    "cup",
+    "pup",
+    "town",
+    "dawn",
+    "gown",
+    "light",
+    "lift",
+    "lest",
+    "write",
+    "ride",
+    "bright",
+    "one",
+    "of",
+    "own",
+    "cough",
+    "top",
+    "stock",
+    "shop",
+    "though",
+    "goal",
+    "show",
+    "toe",
+    "love",
+    "sun",
     # GSC auxiliary words and other fillers
-    "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow", "zero",
-    "two", "three", "four", "five", "six", "seven", "eight", "nine", "learn", "follow",
-    "forward", "backward", "visual",
+    "bed",
+    "bird",
+    "cat",
+    "dog",
+    "happy",
+    "house",
+    "marvin",
+    "sheila",
+    "tree",
+    "wow",
+    "zero",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "learn",
+    "follow",
+    "forward",
+    "backward",
+    "visual",
 )
 
 #: Words mixed (several at once) into babble noise; none is a keyword or an unknown word.
 BABBLE_WORDS: tuple[str, ...] = (
-    "the", "and", "water", "people", "because", "morning", "table", "garden", "minute", "number",
-    "question", "different", "important", "children", "government", "system", "program",
-    "country", "something", "problem", "after", "before", "little", "always", "between",
+    "the",
+    "and",
+    "water",
+    "people",
+    "because",
+    "morning",
+    "table",
+    "garden",
+    "minute",
+    "number",
+    "question",
+    "different",
+    "important",
+    "children",
+    "government",
+    "system",
+    "program",
+    "country",
+    "something",
+    "problem",
+    "after",
+    "before",
+    "little",
+    "always",
+    "between",
 )
 
 #: Split names, in the order of the codes stored in :attr:`KWSDataset.split`.
@@ -203,8 +274,16 @@ class KWSConfig:
 
     def cache_key(self) -> str:
         """Hex digest of the configuration, the file-format and generation versions and the espeak-ng version."""
-        return content_key({"cfg": dataclasses.asdict(self), "fmt": _FORMAT_VERSION, "content": _CONTENT_VERSION,
-                            "espeak": _espeak_version()}, default=list, length=20)
+        return content_key(
+            {
+                "cfg": dataclasses.asdict(self),
+                "fmt": _FORMAT_VERSION,
+                "content": _CONTENT_VERSION,
+                "espeak": _espeak_version(),
+            },
+            default=list,
+            length=20,
+        )
 
 
 def _espeak_version() -> str:
@@ -361,11 +440,7 @@ def _speaker_pools(cfg: KWSConfig, rng: np.random.Generator) -> list[list[tuple[
     """Partition the variants between the splits; each split's speakers = voices x its variants."""
     langs, var = speech.voice_tables()
     voices = list(cfg.voices) if cfg.voices is not None else [v for v in langs if v.startswith("en")]
-    variants = (
-        list(cfg.variants)
-        if cfg.variants is not None
-        else [""] + [v for v in speech.HUMAN_VARIANTS if v in var]
-    )
+    variants = list(cfg.variants) if cfg.variants is not None else [""] + [v for v in speech.HUMAN_VARIANTS if v in var]
     for v in voices:
         if "+" in v:
             raise ValueError(f"voices: {v!r} holds a variant; list variants in `variants`")
@@ -496,7 +571,9 @@ def _build(cfg: KWSConfig, *, n_jobs: int, keep_audio: bool) -> KWSDataset:
     all_speakers = [sp for pool in pools for sp in pool]
     for w in cfg.babble_words:
         base, var = all_speakers[int(brng.integers(len(all_speakers)))]
-        babble_jobs.append((w, f"{base}+{var}" if var else base, int(brng.integers(140, 220)), int(brng.integers(20, 80)), 100, sr))
+        babble_jobs.append(
+            (w, f"{base}+{var}" if var else base, int(brng.integers(140, 220)), int(brng.integers(20, 80)), 100, sr)
+        )
 
     speech_jobs = [(p[1], p[3], p[4], p[5], p[6], sr) for p in plan if p[0] != silence]
     waves = _synthesize_all(babble_jobs + speech_jobs, n_jobs, "espeak-ng")
@@ -504,7 +581,16 @@ def _build(cfg: KWSConfig, *, n_jobs: int, keep_audio: bool) -> KWSDataset:
     spoken = iter(waves[len(babble_jobs) :])
 
     # reference speech level (RMS of a padded 1 s clip) for the noise-only class
-    ref_rms = float(np.median([np.sqrt(np.mean(speech.fit_duration(b, duration_s=cfg.duration_s, sample_rate=sr, position="centre") ** 2)) for b in babble]))
+    ref_rms = float(
+        np.median(
+            [
+                np.sqrt(
+                    np.mean(speech.fit_duration(b, duration_s=cfg.duration_s, sample_rate=sr, position="centre") ** 2)
+                )
+                for b in babble
+            ]
+        )
+    )
 
     clip_gens = spawn(g_clips, len(plan))
     audio = np.empty((len(plan), n_samples), dtype=np.float32)

@@ -56,10 +56,12 @@ def build_mnist1d(seed: int = STANDARD_SEED, *, cache: bool = True) -> Classific
         finally:
             np.random.set_state(np_state)
             random.setstate(py_state)
-        d = {"x_train": torch.as_tensor(ds["x"], dtype=torch.float32),
-             "y_train": torch.as_tensor(ds["y"], dtype=torch.long),
-             "x_test": torch.as_tensor(ds["x_test"], dtype=torch.float32),
-             "y_test": torch.as_tensor(ds["y_test"], dtype=torch.long)}
+        d = {
+            "x_train": torch.as_tensor(ds["x"], dtype=torch.float32),
+            "y_train": torch.as_tensor(ds["y"], dtype=torch.long),
+            "x_test": torch.as_tensor(ds["x_test"], dtype=torch.float32),
+            "y_test": torch.as_tensor(ds["y_test"], dtype=torch.long),
+        }
         if path is not None:
             torch.save(d, path)
     return ClassificationSplit(d["x_train"], d["y_train"], d["x_test"], d["y_test"], 10, "MNIST-1D (standard split)")

@@ -66,14 +66,72 @@ ESPEAK_SAMPLE_RATE = 22050
 #: espeak-ng variants that sound like (different) human speakers; robotic/whisper/joke variants
 #: (``Demonic``, ``robosoft*``, ``whisper``, ``croak``, ``fast``...) are left out of the defaults.
 HUMAN_VARIANTS: tuple[str, ...] = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8",
-    "f1", "f2", "f3", "f4", "f5",
-    "klatt", "klatt2", "klatt3", "klatt4",
-    "adam", "Alex", "Alicia", "Andrea", "Andy", "Annie", "antonio", "aunty", "belinda",
-    "benjamin", "boris", "caleb", "david", "Denis", "Diogo", "ed", "edward", "Gene", "grandma",
-    "grandpa", "gustave", "Henrique", "Hugo", "iven", "iven2", "john", "Lee", "linda", "Marco",
-    "marcelo", "max", "Michael", "michel", "miguel", "Mike", "norbert", "pablo", "paul", "pedro",
-    "quincy", "rob", "robert", "sandro", "shelby", "steph", "steph2", "travis", "victor", "zac",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "klatt4",
+    "adam",
+    "Alex",
+    "Alicia",
+    "Andrea",
+    "Andy",
+    "Annie",
+    "antonio",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "Denis",
+    "Diogo",
+    "ed",
+    "edward",
+    "Gene",
+    "grandma",
+    "grandpa",
+    "gustave",
+    "Henrique",
+    "Hugo",
+    "iven",
+    "iven2",
+    "john",
+    "Lee",
+    "linda",
+    "Marco",
+    "marcelo",
+    "max",
+    "Michael",
+    "michel",
+    "miguel",
+    "Mike",
+    "norbert",
+    "pablo",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "sandro",
+    "shelby",
+    "steph",
+    "steph2",
+    "travis",
+    "victor",
+    "zac",
 )
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -189,8 +247,7 @@ def check_voice(voice: str) -> None:
     # espeak-ng silently ignores an unknown variant, so check it here
     if variant and variant not in var:
         raise ValueError(
-            f"voice={voice!r}: unknown espeak-ng variant {variant!r}; "
-            "see physnn.data.speech.available_variants()"
+            f"voice={voice!r}: unknown espeak-ng variant {variant!r}; see physnn.data.speech.available_variants()"
         )
 
 
@@ -561,9 +618,13 @@ def fit_duration(
         if generator is None:
             import warnings
 
-            warnings.warn("fit_duration: without a generator the clip is centred for one more release; the "
-                          "next release draws the shift from torch's global generator (pass position='centre' "
-                          "to keep it centred, or a generator)", DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                "fit_duration: without a generator the clip is centred for one more release; the "
+                "next release draws the shift from torch's global generator (pass position='centre' "
+                "to keep it centred, or a generator)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         position = "random" if generator is not None else "centre"
     n = int(round(duration_s * sample_rate))
     if n < 1:

@@ -61,10 +61,19 @@ class ClassificationSplit(NamedTuple):
         v = torch.sort(torch.cat(val)).values
         keep = torch.ones(self.y_train.shape[0], dtype=torch.bool)
         keep[v] = False
-        return self._replace(x_train=self.x_train[keep], y_train=self.y_train[keep], x_test=self.x_train[v],
-                             y_test=self.y_train[v], name=f"{self.name} (validation {float(fraction):g} of train)")
+        return self._replace(
+            x_train=self.x_train[keep],
+            y_train=self.y_train[keep],
+            x_test=self.x_train[v],
+            y_test=self.y_train[v],
+            name=f"{self.name} (validation {float(fraction):g} of train)",
+        )
 
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> "ClassificationSplit":
         """The first ``n_train`` training and ``n_test`` test samples (for quick runs)."""
-        return self._replace(x_train=self.x_train[:n_train], y_train=self.y_train[:n_train],
-                             x_test=self.x_test[:n_test], y_test=self.y_test[:n_test])
+        return self._replace(
+            x_train=self.x_train[:n_train],
+            y_train=self.y_train[:n_train],
+            x_test=self.x_test[:n_test],
+            y_test=self.y_test[:n_test],
+        )

@@ -54,9 +54,17 @@ class SpokenDigits:
     sample_rate: int
 
 
-def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repeats: int = 2,
-                  duration: float = 1.0, snr_db: tuple[float, float] = (20.0, 35.0),
-                  sample_rate: int = 16000, seed: int = 0, cache: bool = True) -> SpokenDigits:
+def spoken_digits(
+    n_train_speakers: int = 40,
+    n_test_speakers: int = 16,
+    *,
+    repeats: int = 2,
+    duration: float = 1.0,
+    snr_db: tuple[float, float] = (20.0, 35.0),
+    sample_rate: int = 16000,
+    seed: int = 0,
+    cache: bool = True,
+) -> SpokenDigits:
     """Synthesise (or load from the cache) the speaker-disjoint spoken-digit set.
 
     Parameters
@@ -86,8 +94,16 @@ def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repe
     seed = check_seed(seed)
     if not snr_db[0] <= snr_db[1]:
         raise ValueError(f"snr_db={snr_db!r}: need low <= high")
-    cfg = dict(tr=n_train_speakers, te=n_test_speakers, rep=repeats, dur=duration, snr=list(snr_db),
-               fs=sample_rate, seed=seed, v=2)  # v: generation version; 2 = physnn.random generators
+    cfg = dict(
+        tr=n_train_speakers,
+        te=n_test_speakers,
+        rep=repeats,
+        dur=duration,
+        snr=list(snr_db),
+        fs=sample_rate,
+        seed=seed,
+        v=2,
+    )  # v: generation version; 2 = physnn.random generators
     key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir("spoken_digits") / f"digits_{key}.npz" if cache else None
     if path is not None and path.is_file():
@@ -101,25 +117,43 @@ def spoken_digits(n_train_speakers: int = 40, n_test_speakers: int = 16, *, repe
     pool = [pool[i] for i in rng.permutation(len(pool))]
     n_test_var = max(1, round(len(pool) * n_test_speakers / (n_train_speakers + n_test_speakers)))
     test_var, train_var = pool[:n_test_var], pool[n_test_var:]
-    speakers = ([(s, False) for s in sample_speakers(n_train_speakers, generator=gen, variants=train_var)]
-                + [(s, True) for s in sample_speakers(n_test_speakers, generator=gen, variants=test_var)])
+    speakers = [(s, False) for s in sample_speakers(n_train_speakers, generator=gen, variants=train_var)] + [
+        (s, True) for s in sample_speakers(n_test_speakers, generator=gen, variants=test_var)
+    ]
     audio, labels, spk, is_test = [], [], [], []
     for style, test in speakers:
         for _ in range(repeats):
             for d, word in enumerate(DIGIT_WORDS):
-                jit = SpeakerStyle(voice=style.voice, variant=style.variant,
-                                   speed_wpm=int(np.clip(style.speed_wpm * rng.uniform(0.9, 1.1), 80, 450)),
-                                   pitch=int(np.clip(style.pitch + rng.integers(-5, 6), 0, 99)))
-                x = fit_duration(jit.synthesize(word, sample_rate=sample_rate), duration_s=duration,
-                                 sample_rate=sample_rate, generator=gen)
+                jit = SpeakerStyle(
+                    voice=style.voice,
+                    variant=style.variant,
+                    speed_wpm=int(np.clip(style.speed_wpm * rng.uniform(0.9, 1.1), 80, 450)),
+                    pitch=int(np.clip(style.pitch + rng.integers(-5, 6), 0, 99)),
+                )
+                x = fit_duration(
+                    jit.synthesize(word, sample_rate=sample_rate),
+                    duration_s=duration,
+                    sample_rate=sample_rate,
+                    generator=gen,
+                )
                 x = add_noise(x, float(rng.uniform(*snr_db)), kind="pink", generator=gen)
                 audio.append(x)
                 labels.append(d)
                 spk.append(style.speaker_id)
                 is_test.append(test)
-    ds = SpokenDigits(np.stack(audio).astype(np.float32), np.asarray(labels, np.int64),
-                      np.asarray(spk), np.asarray(is_test), sample_rate)
+    ds = SpokenDigits(
+        np.stack(audio).astype(np.float32),
+        np.asarray(labels, np.int64),
+        np.asarray(spk),
+        np.asarray(is_test),
+        sample_rate,
+    )
     if path is not None:
-        atomic_write(path, lambda tmp: np.savez(tmp, audio=ds.audio, labels=ds.labels, speaker=ds.speaker,
-                                                is_test=ds.is_test, sample_rate=sample_rate), suffix=".npz")
+        atomic_write(
+            path,
+            lambda tmp: np.savez(
+                tmp, audio=ds.audio, labels=ds.labels, speaker=ds.speaker, is_test=ds.is_test, sample_rate=sample_rate
+            ),
+            suffix=".npz",
+        )
     return ds

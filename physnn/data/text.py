@@ -264,9 +264,7 @@ def bits_per_character(logits: torch.Tensor, targets: torch.Tensor) -> float:
     v = logits.shape[-1]
     if int(targets.min()) < 0 or int(targets.max()) >= v:
         raise ValueError(f"targets: indices must lie in [0, {v})")
-    ce = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, v).double(), targets.reshape(-1).long(), reduction="mean"
-    )
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, v).double(), targets.reshape(-1).long(), reduction="mean")
     if not torch.isfinite(ce):
         raise ValueError("logits: cross-entropy is not finite (NaN/inf logits?)")
     return float(ce) / math.log(2.0)

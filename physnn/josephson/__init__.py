@@ -19,16 +19,31 @@ import types
 
 #: public name -> submodule that defines it
 _HOME = {
-    **dict.fromkeys(("SwitchComparison", "compare_switch_times", "crossings", "default_min_dwell", "delays",
-                     "pulse_areas", "pulse_count", "switch_time_torch", "switch_times", "switching_events"),
-                    "analysis"),
+    **dict.fromkeys(
+        (
+            "SwitchComparison",
+            "compare_switch_times",
+            "crossings",
+            "default_min_dwell",
+            "delays",
+            "pulse_areas",
+            "pulse_count",
+            "switch_time_torch",
+            "switch_times",
+            "switching_events",
+        ),
+        "analysis",
+    ),
     **dict.fromkeys(("K_JOSEPHSON", "Circuit", "compile_circuit"), "circuit"),
-    **dict.fromkeys(("JJModel", "Netlist", "NetlistError", "NetlistWarning", "parse_netlist", "parse_value"),
-                    "netlist"),
+    **dict.fromkeys(
+        ("JJModel", "Netlist", "NetlistError", "NetlistWarning", "parse_netlist", "parse_value"), "netlist"
+    ),
     **dict.fromkeys(("Ensemble", "simulate"), "simulate"),
     **dict.fromkeys(("SimulationError", "run_transient"), "transient"),
-    **dict.fromkeys(("use_backend", "current_backend", "register_backend", "AbstractTransientBackend",
-                     "TransientProblem"), "backends"),
+    **dict.fromkeys(
+        ("use_backend", "current_backend", "register_backend", "AbstractTransientBackend", "TransientProblem"),
+        "backends",
+    ),
     "transient_torch": "differentiable",
     **dict.fromkeys(("iv_curve", "iv_curves"), "iv"),
     "apply_spread": "spread",
@@ -36,11 +51,42 @@ _HOME = {
 }
 
 __all__ = [
-    "simulate", "Ensemble", "parse_netlist", "parse_value", "Netlist", "NetlistError", "NetlistWarning", "JJModel",
-    "SimulationError", "run_transient", "use_backend", "current_backend", "register_backend",
-    "AbstractTransientBackend", "TransientProblem", "compile_circuit", "Circuit", "K_JOSEPHSON",
-    "crossings", "default_min_dwell", "switch_times", "compare_switch_times", "SwitchComparison", "switching_events", "delays", "pulse_count", "pulse_areas",
-    "switch_time_torch", "transient_torch", "iv_curve", "iv_curves", "apply_spread", "cell_path", "cell_library", "jtl_chain", "CELLS",
+    "simulate",
+    "Ensemble",
+    "parse_netlist",
+    "parse_value",
+    "Netlist",
+    "NetlistError",
+    "NetlistWarning",
+    "JJModel",
+    "SimulationError",
+    "run_transient",
+    "use_backend",
+    "current_backend",
+    "register_backend",
+    "AbstractTransientBackend",
+    "TransientProblem",
+    "compile_circuit",
+    "Circuit",
+    "K_JOSEPHSON",
+    "crossings",
+    "default_min_dwell",
+    "switch_times",
+    "compare_switch_times",
+    "SwitchComparison",
+    "switching_events",
+    "delays",
+    "pulse_count",
+    "pulse_areas",
+    "switch_time_torch",
+    "transient_torch",
+    "iv_curve",
+    "iv_curves",
+    "apply_spread",
+    "cell_path",
+    "cell_library",
+    "jtl_chain",
+    "CELLS",
 ]
 
 
@@ -69,8 +115,7 @@ class _Package(types.ModuleType):
     package imported everything eagerly)."""
 
     def __setattr__(self, name, value):
-        if (isinstance(value, types.ModuleType) and _HOME.get(name) == name
-                and value.__name__ == f"{__name__}.{name}"):
+        if isinstance(value, types.ModuleType) and _HOME.get(name) == name and value.__name__ == f"{__name__}.{name}":
             value = getattr(value, name)
         super().__setattr__(name, value)
 

@@ -48,6 +48,7 @@ def merge_members(dst: np.ndarray, src: np.ndarray, members: np.ndarray, f: int)
     else:
         dst[:T, :, members] = src[::f][:T]
 
+
 # Cody-Waite split of pi/2 (33 leading bits, exact products k*_PIO2_HI for |k| < 2**20) and the
 # rounded remainder; the values are those of fdlibm's e_rem_pio2.c (0x3FF921FB54400000,
 # 0x3DD0B4611A626331), recomputed with mpmath.
@@ -55,10 +56,27 @@ _PIO2_HI = 1.5707963267341256
 _PIO2_LO = 6.077100506506192e-11
 _TWO_OVER_PI = 0.6366197723675814
 # Taylor coefficients on |r| <= pi/4: the first omitted terms (r^19/19!, r^20/20!) are < 1e-18
-_S = (-1.0 / 6.0, 1.0 / 120.0, -1.0 / 5040.0, 1.0 / 362880.0, -1.0 / 39916800.0, 1.0 / 6227020800.0,
-      -1.0 / 1307674368000.0, 1.0 / 355687428096000.0)
-_C = (-0.5, 1.0 / 24.0, -1.0 / 720.0, 1.0 / 40320.0, -1.0 / 3628800.0, 1.0 / 479001600.0,
-      -1.0 / 87178291200.0, 1.0 / 20922789888000.0, -1.0 / 6402373705728000.0)
+_S = (
+    -1.0 / 6.0,
+    1.0 / 120.0,
+    -1.0 / 5040.0,
+    1.0 / 362880.0,
+    -1.0 / 39916800.0,
+    1.0 / 6227020800.0,
+    -1.0 / 1307674368000.0,
+    1.0 / 355687428096000.0,
+)
+_C = (
+    -0.5,
+    1.0 / 24.0,
+    -1.0 / 720.0,
+    1.0 / 40320.0,
+    -1.0 / 3628800.0,
+    1.0 / 479001600.0,
+    -1.0 / 87178291200.0,
+    1.0 / 20922789888000.0,
+    -1.0 / 6402373705728000.0,
+)
 
 
 def available() -> bool:
@@ -180,15 +198,49 @@ if _nb is not None:
         nf = 0.0
         for h_ in range(buf.shape[0]):
             for k in range(buf.shape[1]):
-                src, out = buf[h_, k], dst[h_, k, e0:e0 + W]
+                src, out = buf[h_, k], dst[h_, k, e0 : e0 + W]
                 for e in range(W):
                     out[e] = src[e]
                     nf += src[e] * 0.0
         return nf
 
     @_nb.njit(cache=True, nogil=True)
-    def _tile(e0, W, n0, n1, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc, lower, upper, rt1,
-              a, kp, check_from, lim, store_v, Y, VV, cols, phase, volt, nph, flag_step, flag_j, flag_val, status):
+    def _tile(
+        e0,
+        W,
+        n0,
+        n1,
+        se,
+        QO,
+        SyT,
+        SoT,
+        g0,
+        gs1,
+        gs2,
+        c1,
+        c2,
+        ic,
+        offs,
+        itc,
+        lower,
+        upper,
+        rt1,
+        a,
+        kp,
+        check_from,
+        lim,
+        store_v,
+        Y,
+        VV,
+        cols,
+        phase,
+        volt,
+        nph,
+        flag_step,
+        flag_j,
+        flag_val,
+        status,
+    ):
         """Steps ``n0 .. n1-1`` of the ``W`` members in slots ``e0 .. e0+W-1``; returns how many
         of them broke the step rule for the first time. ``status[0]`` is set to 1 if the final state
         is not finite (NaN and inf persist through the recurrence, so a non-finite output at any
@@ -206,19 +258,19 @@ if _nb is not None:
         icl = scratch((J, W), np.float64)
         for h_ in range(3):
             for i in range(nb):
-                src, dst = Y[h_, i, e0:e0 + W], yb[h_, i]
+                src, dst = Y[h_, i, e0 : e0 + W], yb[h_, i]
                 for e in range(W):
                     dst[e] = src[e]
         for h_ in range(4):
             for j in range(J):
-                src, dst = VV[h_, j, e0:e0 + W], vb[h_, j]
+                src, dst = VV[h_, j, e0 : e0 + W], vb[h_, j]
                 for e in range(W):
                     dst[e] = src[e]
         for j in range(J):
-            src, dst = ic[j, e0:e0 + W], icl[j]
+            src, dst = ic[j, e0 : e0 + W], icl[j]
             for e in range(W):
                 dst[e] = src[e]
-        cb = cols[e0:e0 + W].copy()
+        cb = cols[e0 : e0 + W].copy()
         contig = True
         for e in range(1, W):
             contig = contig and cb[e] == cb[0] + e
@@ -376,16 +428,16 @@ if _nb is not None:
                 if contig:
                     for j in range(J):
                         yr, pr, vr = y[j], Pl[j], V[j]
-                        po = phase[r, j, c0:c0 + W]
+                        po = phase[r, j, c0 : c0 + W]
                         for e in range(W):
                             vr[e] = (yr[e] - pr[e]) * a
                             po[e] = yr[e]
                         if store_v:
-                            vo = volt[r, j, c0:c0 + W]
+                            vo = volt[r, j, c0 : c0 + W]
                             for e in range(W):
                                 vo[e] = vr[e]
                     for o in range(nob):
-                        orow, no = obl[o], nph[r, o, c0:c0 + W]
+                        orow, no = obl[o], nph[r, o, c0 : c0 + W]
                         for e in range(W):
                             no[e] = orow[e]
                 else:
@@ -408,9 +460,41 @@ if _nb is not None:
         return nbad
 
     @_nb.njit(cache=True, nogil=True)
-    def tiled_run(T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc, lower, upper, rt1, a, kp,
-                  check_from, lim, store_v, Y, VV, cols, phase, volt, nph, flag_step, flag_j, flag_val, status, chunk,
-                  tile):
+    def tiled_run(
+        T,
+        se,
+        QO,
+        SyT,
+        SoT,
+        g0,
+        gs1,
+        gs2,
+        c1,
+        c2,
+        ic,
+        offs,
+        itc,
+        lower,
+        upper,
+        rt1,
+        a,
+        kp,
+        check_from,
+        lim,
+        store_v,
+        Y,
+        VV,
+        cols,
+        phase,
+        volt,
+        nph,
+        flag_step,
+        flag_j,
+        flag_val,
+        status,
+        chunk,
+        tile,
+    ):
         """Steps 0..T-1 of the members in ``cols`` (output columns; state ``Y`` (3, nb, m), ``VV``
         (4, J, m), ``ic`` (J, m)), in tiles of at most ``tile`` members and chunks of ``chunk``
         steps; the output row of step n is ``n // se`` (steps with ``n % se != 0`` are not
@@ -428,9 +512,42 @@ if _nb is not None:
             for t in range(ntile):
                 lo = (nact * t) // ntile
                 hi = (nact * (t + 1)) // ntile
-                nbad += _tile(lo, hi - lo, n0, n1, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc,
-                              lower, upper, rt1, a, kp, check_from, lim, store_v, Y, VV, cols, phase, volt, nph,
-                              flag_step, flag_j, flag_val, status)
+                nbad += _tile(
+                    lo,
+                    hi - lo,
+                    n0,
+                    n1,
+                    se,
+                    QO,
+                    SyT,
+                    SoT,
+                    g0,
+                    gs1,
+                    gs2,
+                    c1,
+                    c2,
+                    ic,
+                    offs,
+                    itc,
+                    lower,
+                    upper,
+                    rt1,
+                    a,
+                    kp,
+                    check_from,
+                    lim,
+                    store_v,
+                    Y,
+                    VV,
+                    cols,
+                    phase,
+                    volt,
+                    nph,
+                    flag_step,
+                    flag_j,
+                    flag_val,
+                    status,
+                )
             n0 = n1
             if nbad:
                 # drop the flagged members: move the others' state down (slot order kept)
@@ -453,42 +570,237 @@ if _nb is not None:
         return nact
 
     @_nb.njit(cache=True, nogil=True)
-    def _run_group(g, bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower, upper,
-                   rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val, status, chunk,
-                   tile):
+    def _run_group(
+        g,
+        bounds,
+        members,
+        T,
+        se,
+        QO,
+        SyT,
+        SoT,
+        g0,
+        gs1,
+        gs2,
+        c1,
+        c2,
+        ic_all,
+        offs,
+        itc,
+        lower,
+        upper,
+        rt1,
+        a,
+        kp,
+        check_from,
+        lim,
+        store_v,
+        nb,
+        phase,
+        volt,
+        nph,
+        flag_step,
+        flag_j,
+        flag_val,
+        status,
+        chunk,
+        tile,
+    ):
         # group g: its own copy of the member list (the loop compacts it), state arrays and status[g]
         J = ic_all.shape[0]
-        cols = members[bounds[g]:bounds[g + 1]].copy()
+        cols = members[bounds[g] : bounds[g + 1]].copy()
         m = cols.shape[0]
         ic = scratch((J, m), np.float64)
         for j in range(J):
             for k in range(m):
                 ic[j, k] = ic_all[j, cols[k]]
-        tiled_run(T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic, offs, itc, lower, upper, rt1, a, kp, check_from,
-                  lim, store_v, np.zeros((3, nb, m)), np.zeros((4, J, m)), cols, phase, volt, nph, flag_step, flag_j,
-                  flag_val, status[g:g + 1], chunk, tile)
+        tiled_run(
+            T,
+            se,
+            QO,
+            SyT,
+            SoT,
+            g0,
+            gs1,
+            gs2,
+            c1,
+            c2,
+            ic,
+            offs,
+            itc,
+            lower,
+            upper,
+            rt1,
+            a,
+            kp,
+            check_from,
+            lim,
+            store_v,
+            np.zeros((3, nb, m)),
+            np.zeros((4, J, m)),
+            cols,
+            phase,
+            volt,
+            nph,
+            flag_step,
+            flag_j,
+            flag_val,
+            status[g : g + 1],
+            chunk,
+            tile,
+        )
 
     @_nb.njit(cache=True, nogil=True, parallel=True)
-    def tiled_run_groups(bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
-                         upper, rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val,
-                         status, chunk, tile):
+    def tiled_run_groups(
+        bounds,
+        members,
+        T,
+        se,
+        QO,
+        SyT,
+        SoT,
+        g0,
+        gs1,
+        gs2,
+        c1,
+        c2,
+        ic_all,
+        offs,
+        itc,
+        lower,
+        upper,
+        rt1,
+        a,
+        kp,
+        check_from,
+        lim,
+        store_v,
+        nb,
+        phase,
+        volt,
+        nph,
+        flag_step,
+        flag_j,
+        flag_val,
+        status,
+        chunk,
+        tile,
+    ):
         """:func:`tiled_run` of the contiguous member groups ``members[bounds[g]:bounds[g + 1]]``,
         one per ``prange`` iteration: each group owns its state arrays and its ``status[g]``;
         the outputs and flags it writes are its own members' columns, so groups share no
         written memory."""
         for g in _nb.prange(bounds.shape[0] - 1):
-            _run_group(g, bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
-                       upper, rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val,
-                       status, chunk, tile)
+            _run_group(
+                g,
+                bounds,
+                members,
+                T,
+                se,
+                QO,
+                SyT,
+                SoT,
+                g0,
+                gs1,
+                gs2,
+                c1,
+                c2,
+                ic_all,
+                offs,
+                itc,
+                lower,
+                upper,
+                rt1,
+                a,
+                kp,
+                check_from,
+                lim,
+                store_v,
+                nb,
+                phase,
+                volt,
+                nph,
+                flag_step,
+                flag_j,
+                flag_val,
+                status,
+                chunk,
+                tile,
+            )
 
     @_nb.njit(cache=True, nogil=True)
-    def tiled_run_group(bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
-                        upper, rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val,
-                        status, chunk, tile):
+    def tiled_run_group(
+        bounds,
+        members,
+        T,
+        se,
+        QO,
+        SyT,
+        SoT,
+        g0,
+        gs1,
+        gs2,
+        c1,
+        c2,
+        ic_all,
+        offs,
+        itc,
+        lower,
+        upper,
+        rt1,
+        a,
+        kp,
+        check_from,
+        lim,
+        store_v,
+        nb,
+        phase,
+        volt,
+        nph,
+        flag_step,
+        flag_j,
+        flag_val,
+        status,
+        chunk,
+        tile,
+    ):
         """:func:`tiled_run_groups` for one group, serially (numba's thread pool is not started)."""
-        _run_group(0, bounds, members, T, se, QO, SyT, SoT, g0, gs1, gs2, c1, c2, ic_all, offs, itc, lower,
-                   upper, rt1, a, kp, check_from, lim, store_v, nb, phase, volt, nph, flag_step, flag_j, flag_val,
-                   status, chunk, tile)
+        _run_group(
+            0,
+            bounds,
+            members,
+            T,
+            se,
+            QO,
+            SyT,
+            SoT,
+            g0,
+            gs1,
+            gs2,
+            c1,
+            c2,
+            ic_all,
+            offs,
+            itc,
+            lower,
+            upper,
+            rt1,
+            a,
+            kp,
+            check_from,
+            lim,
+            store_v,
+            nb,
+            phase,
+            volt,
+            nph,
+            flag_step,
+            flag_j,
+            flag_val,
+            status,
+            chunk,
+            tile,
+        )
 else:  # pragma: no cover
     tiled_run = None
     tiled_run_groups = None
@@ -510,8 +822,30 @@ if _nb is not None:
         return acc
 
     @_nb.njit(cache=True, nogil=True)
-    def fused_segment(W, U, slog, FHd, Gd, drows, srows, ssrc, Rp, Hd, lower, upper, rtype1, itc, phi_off, ic,
-                      state, k0, n0, T, dz, new_state):
+    def fused_segment(
+        W,
+        U,
+        slog,
+        FHd,
+        Gd,
+        drows,
+        srows,
+        ssrc,
+        Rp,
+        Hd,
+        lower,
+        upper,
+        rtype1,
+        itc,
+        phi_off,
+        ic,
+        state,
+        k0,
+        n0,
+        T,
+        dz,
+        new_state,
+    ):
         """Steps ``n0 <= n < T`` of the general fused loop of ``transient._run_fused`` for one
         quasiparticle state of the junctions.
 

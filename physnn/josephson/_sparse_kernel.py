@@ -44,8 +44,7 @@ class SparseFactors:
             raise ZeroDivisionError("empty system")
         # fill-reducing ordering of A + A^T (the matrix is symmetric up to the source rows) with
         # diagonal pivots preferred: the factors of these circuits have ~2.2 n entries each
-        lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1,
-                       options={"SymmetricMode": True})
+        lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1, options={"SymmetricMode": True})
         self.perm_r = np.ascontiguousarray(lu.perm_r, dtype=np.int64)
         self.perm_c = np.ascontiguousarray(lu.perm_c, dtype=np.int64)
         L = lu.L.tocsr()
@@ -91,7 +90,8 @@ class SparseFactors:
         b2[self.perm_r] = b
         Ls = csr_matrix((self.L[2], self.L[1], self.L[0]), shape=(n, n)) + identity(n)
         Us = csr_matrix((self.U[2], self.U[1], self.U[0]), shape=(n, n)) + csr_matrix(
-            (1.0 / self.Udi, np.arange(n), np.arange(n + 1)), shape=(n, n))
+            (1.0 / self.Udi, np.arange(n), np.arange(n + 1)), shape=(n, n)
+        )
         z = spsolve_triangular(Us.tocsr(), spsolve_triangular(Ls.tocsr(), b2, lower=True), lower=False)
         return z[self.perm_c]
 
@@ -126,8 +126,11 @@ def _strict(M, lower: bool):
 
     M = sp.tril(M, k=-1, format="csr") if lower else sp.triu(M, k=1, format="csr")
     M.sort_indices()
-    return (np.ascontiguousarray(M.indptr, dtype=np.int64), np.ascontiguousarray(M.indices, dtype=np.int64),
-            np.ascontiguousarray(M.data, dtype=np.float64))
+    return (
+        np.ascontiguousarray(M.indptr, dtype=np.int64),
+        np.ascontiguousarray(M.indices, dtype=np.int64),
+        np.ascontiguousarray(M.data, dtype=np.float64),
+    )
 
 
 if _nb is not None:
@@ -152,10 +155,60 @@ if _nb is not None:
             z[i] = s * Udi[i]
 
     @_nb.njit(cache=True, nogil=True)
-    def sparse_segment(n0, T, se, check_from, lim, a, kp, J, nr, nc,
-                       rp, rb, rs, zp, zm, g, g_c, c1, c2, ic, offs, itc, lower, upper, rt1, state, new_state,
-                       t_delay, t_other, wbuf, inj_ptr, inj_row, inj_val, w, vrow, yv,
-                       Lp, Li, Lx, Up, Ui, Ux, Udi, fwd, bwd, yb, vb, obs_z, phase, volt, nph, info):
+    def sparse_segment(
+        n0,
+        T,
+        se,
+        check_from,
+        lim,
+        a,
+        kp,
+        J,
+        nr,
+        nc,
+        rp,
+        rb,
+        rs,
+        zp,
+        zm,
+        g,
+        g_c,
+        c1,
+        c2,
+        ic,
+        offs,
+        itc,
+        lower,
+        upper,
+        rt1,
+        state,
+        new_state,
+        t_delay,
+        t_other,
+        wbuf,
+        inj_ptr,
+        inj_row,
+        inj_val,
+        w,
+        vrow,
+        yv,
+        Lp,
+        Li,
+        Lx,
+        Up,
+        Ui,
+        Ux,
+        Udi,
+        fwd,
+        bwd,
+        yb,
+        vb,
+        obs_z,
+        phase,
+        volt,
+        nph,
+        info,
+    ):
         """Steps ``n0 <= n < T`` of one run with the junction states ``state`` (one factorisation).
 
         The right-hand side is ``D^T c`` as a gather: row ``i`` (in the factors' row order) sums
@@ -241,8 +294,12 @@ if _nb is not None:
                 c[j] = cj - it
             for k in range(nc):
                 b = cs0 + k
-                c[b] = g_c[k] * ((8.0 / 3.0) * y1[b] - (22.0 / 9.0) * y2[b] + (8.0 / 9.0) * yb[(n + 2) % 5][b]
-                                 - (1.0 / 9.0) * yb[(n + 1) % 5][b])
+                c[b] = g_c[k] * (
+                    (8.0 / 3.0) * y1[b]
+                    - (22.0 / 9.0) * y2[b]
+                    + (8.0 / 9.0) * yb[(n + 2) % 5][b]
+                    - (1.0 / 9.0) * yb[(n + 1) % 5][b]
+                )
             for k in range(nt):
                 c[ts0 + k] += wbuf[(n - t_delay[k]) % t_len, t_other[k]]
             # right-hand side D^T c + injections + source phases, in the factors' row order

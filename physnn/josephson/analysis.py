@@ -22,12 +22,21 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-__all__ = ["crossings", "default_min_dwell", "switch_times", "switching_events", "delays", "pulse_count", "pulse_areas",
-           "switch_time_torch", "SwitchComparison", "compare_switch_times"]
+__all__ = [
+    "crossings",
+    "default_min_dwell",
+    "switch_times",
+    "switching_events",
+    "delays",
+    "pulse_count",
+    "pulse_areas",
+    "switch_time_torch",
+    "SwitchComparison",
+    "compare_switch_times",
+]
 
 
-def crossings(time: np.ndarray, phase: np.ndarray, *, offset: float = 0.0, cubic: bool = True,
-              min_dwell: float = 0.0):
+def crossings(time: np.ndarray, phase: np.ndarray, *, offset: float = 0.0, cubic: bool = True, min_dwell: float = 0.0):
     """Times where ``phase - offset`` crosses ``(2k+1) pi``.
 
     Parameters
@@ -66,8 +75,8 @@ def crossings(time: np.ndarray, phase: np.ndarray, *, offset: float = 0.0, cubic
             f = (lvl - ph[i]) / (ph[i + 1] - ph[i])
             tc = time[i] + f * (time[i + 1] - time[i])
             if cubic and 1 <= i and i + 2 < T:
-                tt = time[i - 1:i + 3]
-                pp = ph[i - 1:i + 3] - lvl
+                tt = time[i - 1 : i + 3]
+                pp = ph[i - 1 : i + 3] - lvl
                 x = (tt - time[i]) / (time[i + 1] - time[i])
                 c = np.polyfit(x, pp, 3)
                 xr_ = f
@@ -117,8 +126,14 @@ def _phase_da(ds: xr.Dataset, junction: str) -> xr.DataArray:
     return ds["phase"].sel(junction=junction)
 
 
-def switch_times(ds: xr.Dataset, junction: str, *, direction: int | None = None, member: int | None = None,
-                 min_dwell: float | None = None) -> np.ndarray:
+def switch_times(
+    ds: xr.Dataset,
+    junction: str,
+    *,
+    direction: int | None = None,
+    member: int | None = None,
+    min_dwell: float | None = None,
+) -> np.ndarray:
     """Switching times (s) of one junction; ``direction`` +1/-1 keeps only that direction.
 
     ``min_dwell`` (s): crossings undone within it are no events (None: :func:`default_min_dwell`,
@@ -165,9 +180,14 @@ class SwitchComparison:
     errors: dict[str, np.ndarray]
 
 
-def compare_switch_times(ds: xr.Dataset, reference: Mapping[str, Sequence[float]], *,
-                         tmax: float = math.inf, member: int | None = None,
-                         min_dwell: float | None = None) -> SwitchComparison:
+def compare_switch_times(
+    ds: xr.Dataset,
+    reference: Mapping[str, Sequence[float]],
+    *,
+    tmax: float = math.inf,
+    member: int | None = None,
+    min_dwell: float | None = None,
+) -> SwitchComparison:
     """Compare the switching times of every junction in ``reference`` with those of ``ds``.
 
     Parameters
@@ -203,10 +223,14 @@ def compare_switch_times(ds: xr.Dataset, reference: Mapping[str, Sequence[float]
         else:
             errors[str(jj)] = np.abs(ours - rt)
     allerr = np.concatenate(list(errors.values())) if errors else np.zeros(0)
-    return SwitchComparison(n_junctions=len(reference), n_events=int(allerr.size),
-                            max_abs_err=float(allerr.max()) if allerr.size else 0.0,
-                            mean_abs_err=float(allerr.mean()) if allerr.size else 0.0,
-                            count_mismatches=tuple(mismatches), errors=errors)
+    return SwitchComparison(
+        n_junctions=len(reference),
+        n_events=int(allerr.size),
+        max_abs_err=float(allerr.max()) if allerr.size else 0.0,
+        mean_abs_err=float(allerr.mean()) if allerr.size else 0.0,
+        count_mismatches=tuple(mismatches),
+        errors=errors,
+    )
 
 
 def switching_events(ds: xr.Dataset, *, min_dwell: float | None = None) -> xr.Dataset:
@@ -276,8 +300,10 @@ def pulse_areas(ds: xr.Dataset, junction: str, *, window: float = 15e-12, member
     neighbouring events; the integral is the trapezoid rule on the simulation grid.
     """
     if "voltage" not in ds:
-        raise ValueError("ds: has no junction voltages (simulated with junction_voltage=False); "
-                         "simulate with junction_voltage=True for pulse_areas")
+        raise ValueError(
+            "ds: has no junction voltages (simulated with junction_voltage=False); "
+            "simulate with junction_voltage=True for pulse_areas"
+        )
     v = ds["voltage"].sel(junction=junction)
     if "ensemble" in v.dims:
         if member is None:
@@ -321,5 +347,4 @@ def switch_time_torch(time, phase, *, level: float = math.pi, after: float = -ma
     t0 = t[i0.squeeze(-1)]
     dt = t[i1.squeeze(-1)] - t0
     frac = (level - p0) / (p1 - p0)
-    return (t0 + frac.squeeze(-1) * dt)
-
+    return t0 + frac.squeeze(-1) * dt

@@ -42,8 +42,17 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-__all__ = ["TransientProblem", "AbstractTransientBackend", "register_backend", "backends", "get_backend", "use_backend",
-           "current_backend", "select_backend", "FAMILIES"]
+__all__ = [
+    "TransientProblem",
+    "AbstractTransientBackend",
+    "register_backend",
+    "backends",
+    "get_backend",
+    "use_backend",
+    "current_backend",
+    "select_backend",
+    "FAMILIES",
+]
 
 #: the formulations a ``backend=`` family name selects, in the order their members are tried
 FAMILIES = ("fused", "dense", "sparse")
@@ -81,9 +90,15 @@ class TransientProblem:
     @classmethod
     def of(cls, circuit, members: int) -> "TransientProblem":
         """The problem of a compiled :class:`~physnn.josephson.Circuit` with ``members`` members."""
-        return cls(n=int(circuit.n), n_jj=int(circuit.n_jj), n_c=int(circuit.n_c), n_t=int(circuit.n_t),
-                   members=int(members), noise=bool(circuit.netlist.temp),
-                   startup=bool(getattr(circuit, "startup_steps", 0)))
+        return cls(
+            n=int(circuit.n),
+            n_jj=int(circuit.n_jj),
+            n_c=int(circuit.n_c),
+            n_t=int(circuit.n_t),
+            members=int(members),
+            noise=bool(circuit.netlist.temp),
+            startup=bool(getattr(circuit, "startup_steps", 0)),
+        )
 
 
 class AbstractTransientBackend(abc.ABC):
@@ -164,8 +179,9 @@ def current_backend() -> str | AbstractTransientBackend:
     return _CHOICE.get()
 
 
-def select_backend(problem: TransientProblem, backend: str | AbstractTransientBackend | None = None
-                   ) -> AbstractTransientBackend:
+def select_backend(
+    problem: TransientProblem, backend: str | AbstractTransientBackend | None = None
+) -> AbstractTransientBackend:
     """The back end that integrates ``problem``: ``backend`` (None: the :func:`use_backend`
     choice) resolved as the module doc says."""
     _load()

@@ -19,6 +19,7 @@ from .netlist import parse_netlist
 
 __all__ = ["JTLChain", "jtl_chain_delay", "delay_gradient_check", "tune_jtl_bias", "TuningResult"]
 
+
 @dataclass(frozen=True, kw_only=True)
 class JTLChain:
     """A 4-cell JTL chain driven by one input current pulse (the tuning test bench)."""
@@ -48,20 +49,22 @@ class TuningResult:
     history: list[tuple[float, float]] = field(default_factory=list)  #: (scale, delay) per step
 
 
-def delay_gradient_check(chain: JTLChain = JTLChain(), *, scale: float = 1.0, h: float = 1e-3
-                         ) -> tuple[float, float]:
+def delay_gradient_check(chain: JTLChain = JTLChain(), *, scale: float = 1.0, h: float = 1e-3) -> tuple[float, float]:
     """d(delay)/d(bias scale) at ``scale`` (s per unit scale): (autograd, central finite difference
     with step ``h``)."""
     s = torch.tensor(scale, dtype=torch.float64, requires_grad=True)
     (g,) = torch.autograd.grad(jtl_chain_delay(s, chain), s)
     with torch.no_grad():
-        fd = (jtl_chain_delay(torch.tensor(scale + h, dtype=torch.float64), chain)
-              - jtl_chain_delay(torch.tensor(scale - h, dtype=torch.float64), chain)) / (2 * h)
+        fd = (
+            jtl_chain_delay(torch.tensor(scale + h, dtype=torch.float64), chain)
+            - jtl_chain_delay(torch.tensor(scale - h, dtype=torch.float64), chain)
+        ) / (2 * h)
     return float(g), float(fd)
 
 
-def tune_jtl_bias(target_delay: float, *, scale0: float = 1.0, steps: int = 12, tol: float = 0.01e-12,
-                  chain: JTLChain = JTLChain()) -> TuningResult:
+def tune_jtl_bias(
+    target_delay: float, *, scale0: float = 1.0, steps: int = 12, tol: float = 0.01e-12, chain: JTLChain = JTLChain()
+) -> TuningResult:
     """Gradient descent (Gauss-Newton step on the squared delay error) on the common bias scale."""
     s = torch.tensor(float(scale0), dtype=torch.float64, requires_grad=True)
     hist = []

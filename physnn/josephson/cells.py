@@ -30,8 +30,9 @@ def cell_path(name: str) -> Path:
         p = Path(folder) / fname
         if p.is_file():
             return p
-    raise FileNotFoundError(f"name={name!r}: no cell {fname} in {[str(p) for p in search_path('circuits')]}; "
-                            f"known cells: {sorted(CELLS)}")
+    raise FileNotFoundError(
+        f"name={name!r}: no cell {fname} in {[str(p) for p in search_path('circuits')]}; known cells: {sorted(CELLS)}"
+    )
 
 
 def cell_library(*names: str) -> str:
@@ -40,8 +41,9 @@ def cell_library(*names: str) -> str:
     return "\n".join(cell_path(n).read_text() for n in names) + "\n"
 
 
-def jtl_chain(n_cells: int, *, tstep: float = 0.25e-12, tstop: float = 90e-12, load_ohm: float = 2.0,
-              extra: str = "") -> str:
+def jtl_chain(
+    n_cells: int, *, tstep: float = 0.25e-12, tstop: float = 90e-12, load_ohm: float = 2.0, extra: str = ""
+) -> str:
     """Netlist text of ``n_cells`` library JTLs in series (nodes ``a``, ``b``, ...; instances
     ``X1``...), driven at ``a`` by one 600 uA, 6 ps triangular current pulse at 30-36 ps and
     terminated by ``load_ohm`` (ohm) to ground; ``.tran tstep tstop`` (s). ``extra`` lines (e.g.

@@ -150,8 +150,7 @@ class Circuit:
         JoSIM's does (the source rows keep their history across t = 0).
         """
         t = np.asarray(t, dtype=float)
-        return self._waves(t, self._startup_times() if self.startup_steps else None,
-                           float(t[-1]) if len(t) else 0.0)
+        return self._waves(t, self._startup_times() if self.startup_steps else None, float(t[-1]) if len(t) else 0.0)
 
     def startup_waves(self) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`source_waves` at the start-up times ``t = i h, i = -N, ..., -1``
@@ -197,7 +196,7 @@ class Circuit:
         """Right-hand side from all sources at times ``t``: shape (n, len(t))."""
         w, yv = self.source_waves(t)
         rhs = np.asarray(self.inj @ w) if w.size else np.zeros((self.n, len(t)))
-        rhs[self.n_nodes:] += yv
+        rhs[self.n_nodes :] += yv
         return rhs
 
 
@@ -258,14 +257,16 @@ def _compile_circuit(net: Netlist, h: float) -> Circuit:
     if floating.size:
         nd = nodes[int(floating[0])]
         ln, nm = first_line[nd]
-        raise NetlistError(f"floating node {nd!r}: no path to ground except through current "
-                           f"sources (element {nm})", line=ln, token=nd)
+        raise NetlistError(
+            f"floating node {nd!r}: no path to ground except through current sources (element {nm})", line=ln, token=nd
+        )
     for e in els:
         if e.kind in "BLRCIVP" and e.nodes[0] == e.nodes[1]:
             raise NetlistError(f"element {e.name} has both terminals on node {e.nodes[0]}", line=e.line, token=e.name)
         if e.kind == "T" and (e.nodes[0] == e.nodes[1] or e.nodes[2] == e.nodes[3]):
-            raise NetlistError(f"transmission line {e.name} has a port with both terminals on one node",
-                               line=e.line, token=e.name)
+            raise NetlistError(
+                f"transmission line {e.name} has a port with both terminals on one node", line=e.line, token=e.name
+            )
 
     vsrc = [e for e in els if e.kind in "VP"]
     n = n_nodes + len(vsrc)
@@ -280,11 +281,15 @@ def _compile_circuit(net: Netlist, h: float) -> Circuit:
     for i, e in enumerate(tls):
         k = int(round(e.delay / h))
         if k < 1:
-            raise NetlistError(f"transmission line {e.name}: TD={e.delay:.4g} s is shorter than the time step "
-                               f"{h:.4g} s", line=e.line, token=e.name)
+            raise NetlistError(
+                f"transmission line {e.name}: TD={e.delay:.4g} s is shorter than the time step {h:.4g} s",
+                line=e.line,
+                token=e.name,
+            )
         for port in (0, 1):
-            tports.append(Element(kind="T", name=e.name, nodes=e.nodes[2 * port:2 * port + 2], value=e.value,
-                                  line=e.line))
+            tports.append(
+                Element(kind="T", name=e.name, nodes=e.nodes[2 * port : 2 * port + 2], value=e.value, line=e.line)
+            )
             t_delay.append(k)
             t_other.append(2 * i + 1 - port)
     branches = [*jjs, *rs, *cs, *tports]
@@ -315,8 +320,9 @@ def _compile_circuit(net: Netlist, h: float) -> Circuit:
             blk = Lmat[ids][:, ids].toarray()
             if len(ids) > 1 and not np.all(np.linalg.eigvalsh(blk) > 0):
                 kk = next(k for k in ks if lpos[k.coupled[0]] in ids)
-                raise NetlistError("inductance matrix with mutual couplings is not positive definite",
-                                   line=kk.line, token=kk.name)
+                raise NetlistError(
+                    "inductance matrix with mutual couplings is not positive definite", line=kk.line, token=kk.name
+                )
             inv = np.linalg.inv(blk)
             for a_i, ii in enumerate(ids):
                 for b_i, jj in enumerate(ids):
@@ -369,13 +375,41 @@ def _compile_circuit(net: Netlist, h: float) -> Circuit:
         if m != "0":
             r3.append(node_idx[m]), c3.append(w), v3.append(1.0)
     inj = sp.csr_matrix((v3, (r3, c3)), shape=(n, len(waves)))
-    circ = Circuit(netlist=net, h=h, nodes=nodes, n=n, branches=branches, n_jj=len(jjs), n_r=len(rs),
-                   n_c=len(cs), D=D, A_static=A_static, g_r=g_r, g_c=g_c, ic=ic, cap=cap, r0=r0, rn=rn,
-                   lower=vg - 0.5 * dv, upper=vg + 0.5 * dv, glarge=glarge,
-                   phi_off=np.array([e.model.phi for e in jjs]), rtype1=rtype1, inj=inj, waves=waves,
-                   vsrc=vsrc, n_nodes=n_nodes, DL=DL, inductors=inds, coupled=bool(ks), A_src=A_src.tocsr(),
-                   n_t=len(tports), g_t=g_t, t_delay=np.array(t_delay, dtype=np.int64),
-                   t_other=np.array(t_other, dtype=np.int64))
+    circ = Circuit(
+        netlist=net,
+        h=h,
+        nodes=nodes,
+        n=n,
+        branches=branches,
+        n_jj=len(jjs),
+        n_r=len(rs),
+        n_c=len(cs),
+        D=D,
+        A_static=A_static,
+        g_r=g_r,
+        g_c=g_c,
+        ic=ic,
+        cap=cap,
+        r0=r0,
+        rn=rn,
+        lower=vg - 0.5 * dv,
+        upper=vg + 0.5 * dv,
+        glarge=glarge,
+        phi_off=np.array([e.model.phi for e in jjs]),
+        rtype1=rtype1,
+        inj=inj,
+        waves=waves,
+        vsrc=vsrc,
+        n_nodes=n_nodes,
+        DL=DL,
+        inductors=inds,
+        coupled=bool(ks),
+        A_src=A_src.tocsr(),
+        n_t=len(tports),
+        g_t=g_t,
+        t_delay=np.array(t_delay, dtype=np.int64),
+        t_other=np.array(t_other, dtype=np.int64),
+    )
     if net.startup:
         n_st = josim_startup_steps(h)
         circ.startup_steps = n_st

@@ -20,10 +20,17 @@ from .transient import PHASE_JUMP_LIMIT, SimulationError
 __all__ = ["transient_torch"]
 
 
-def transient_torch(netlist, *, tstep: float | None = None, tstop: float | None = None,
-                    ic: torch.Tensor | None = None, source_scale: dict[str, torch.Tensor] | None = None,
-                    inductance: dict[str, torch.Tensor] | None = None, max_halvings: int = 4,
-                    dtype: torch.dtype = torch.float64) -> dict:
+def transient_torch(
+    netlist,
+    *,
+    tstep: float | None = None,
+    tstop: float | None = None,
+    ic: torch.Tensor | None = None,
+    source_scale: dict[str, torch.Tensor] | None = None,
+    inductance: dict[str, torch.Tensor] | None = None,
+    max_halvings: int = 4,
+    dtype: torch.dtype = torch.float64,
+) -> dict:
     """Simulate with torch tensors so that results can be differentiated.
 
     Parameters
@@ -50,8 +57,10 @@ def transient_torch(netlist, *, tstep: float | None = None, tstop: float | None 
         except _Jump as exc:
             last = exc.args
             h /= 2.0
-    raise SimulationError(f"junction {last[0]}: phase moves more than 0.2*2pi per step at t={last[1]:.4g} s "
-                          f"even after {max_halvings} step halvings")
+    raise SimulationError(
+        f"junction {last[0]}: phase moves more than 0.2*2pi per step at t={last[1]:.4g} s "
+        f"even after {max_halvings} step halvings"
+    )
 
 
 class _Jump(Exception):
@@ -66,7 +75,8 @@ def _run_torch(net: Netlist, h: float, stop: float, ic, source_scale, inductance
         raise NotImplementedError(
             "transient_torch: JoSIM's start-up steps before t = 0 (this circuit has a source non-zero before "
             "t = 0 or a junction phase offset) are not supported; use simulate(), or add DST to .tran "
-            "to start from the zero state")
+            "to start from the zero state"
+        )
     K = K_JOSEPHSON
     a = 3.0 / (2.0 * h * K)
     kp = 2.0 * h * K / 3.0
@@ -100,8 +110,12 @@ def _run_torch(net: Netlist, h: float, stop: float, ic, source_scale, inductance
     def build_A(state) -> torch.Tensor:
         A = D.T @ (g_all(state)[:, None] * D) + A_fixed
         if inductance:
-            lv = torch.stack([inductance[nm].to(dtype) if nm in inductance else tt(e.value)
-                              for nm, e in zip(labels_l, circ.inductors)])
+            lv = torch.stack(
+                [
+                    inductance[nm].to(dtype) if nm in inductance else tt(e.value)
+                    for nm, e in zip(labels_l, circ.inductors)
+                ]
+            )
             DL = tt(circ.DL.toarray())
             A = A + DL.T @ ((1.0 / (K * lv))[:, None] * DL)
         return A
@@ -175,8 +189,10 @@ def _run_torch(net: Netlist, h: float, stop: float, ic, source_scale, inductance
                 av = v0.abs().amax(dim=1).numpy()
             if (av >= lower).any():
                 if E > 1:
-                    raise SimulationError("transient_torch: junction reached the gap voltage in an ensemble "
-                                          "run; use the numpy back end (simulate) for this circuit")
+                    raise SimulationError(
+                        "transient_torch: junction reached the gap voltage in an ensemble "
+                        "run; use the numpy back end (simulate) for this circuit"
+                    )
                 vv = v0[:, 0].detach().numpy()
                 st = np.where(np.abs(vv) < lower, 0, np.where(np.abs(vv) < circ.upper, 1, 2)).astype(np.int8)
                 st[~circ.rtype1] = 0
@@ -192,17 +208,18 @@ def _run_torch(net: Netlist, h: float, stop: float, ic, source_scale, inductance
             cJ = cJ - it
         parts = [cJ]
         if nr:
-            parts.append(g[J:J + nr] * P[J:J + nr])
+            parts.append(g[J : J + nr] * P[J : J + nr])
         if nc:
-            parts.append(gc * ((8.0 / 3.0) * y1[J + nr:] - (22.0 / 9.0) * y2[J + nr:]
-                               + (8.0 / 9.0) * y3 - (1.0 / 9.0) * y4))
+            parts.append(
+                gc * ((8.0 / 3.0) * y1[J + nr :] - (22.0 / 9.0) * y2[J + nr :] + (8.0 / 9.0) * y3 - (1.0 / 9.0) * y4)
+            )
         c = torch.cat(parts, 0) if len(parts) > 1 else cJ
         y = Q @ c + Sy[k][:, None]
         V = a * (y[:J] - P[:J])
         phases.append(y[:J])
         volts.append(V)
         if nc:
-            y4, y3 = y3, y2[J + nr:]
+            y4, y3 = y3, y2[J + nr :]
         y2, y1 = y1, y
         V3, V2, V1 = V2, V1, V
     phase = torch.stack(phases, 0)  # (T, J, E)
@@ -211,5 +228,4 @@ def _run_torch(net: Netlist, h: float, stop: float, ic, source_scale, inductance
         phase, volt = phase.permute(0, 2, 1), volt.permute(0, 2, 1)
     else:
         phase, volt = phase[..., 0], volt[..., 0]
-    return {"time": t, "phase": phase, "voltage": volt, "junction": [e.name for e in circ.branches[:J]],
-            "tstep": h}
+    return {"time": t, "phase": phase, "voltage": volt, "junction": [e.name for e in circ.branches[:J]], "tstep": h}

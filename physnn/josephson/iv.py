@@ -20,8 +20,15 @@ from .netlist import JJModel, Netlist
 __all__ = ["iv_curve", "iv_curves"]
 
 
-def iv_curve(model: JJModel, imax: float, *, n_points: int = 41, area: float = 1.0, dwell: float = 200e-12,
-             tstep: float = 0.1e-12) -> xr.Dataset:
+def iv_curve(
+    model: JJModel,
+    imax: float,
+    *,
+    n_points: int = 41,
+    area: float = 1.0,
+    dwell: float = 200e-12,
+    tstep: float = 0.1e-12,
+) -> xr.Dataset:
     """IV curve of one junction of ``model`` (area ``area``), bias 0 -> ``imax`` -> 0 (A).
 
     Returns a Dataset with ``voltage`` (V) over ``current`` (A) for the ``up`` and ``down`` sweeps.
@@ -39,11 +46,24 @@ def iv_curve(model: JJModel, imax: float, *, n_points: int = 41, area: float = 1
         t0 = k * dwell
         pts.append(f"{float(t0 + ramp)!r} {float(i)!r}")
         pts.append(f"{float(t0 + dwell)!r} {float(i)!r}")
-    p = ", ".join(f"{k}={float(getattr(model, f))!r}" for k, f in
-                  (("icrit", "icrit"), ("cap", "cap"), ("r0", "r0"), ("rn", "rn"), ("vg", "vg"), ("delv", "delv"),
-                   ("icfct", "icfct"), ("rtype", "rtype"), ("phi", "phi")))
-    text = (f"* .iv sweep of model {model.name}\n.model m jj({p})\nB1 1 0 m area={float(area)!r}\n"
-            f"I1 0 1 pwl({' '.join(pts)})\n.tran {float(tstep)!r} {float(len(levels) * dwell)!r}\n")
+    p = ", ".join(
+        f"{k}={float(getattr(model, f))!r}"
+        for k, f in (
+            ("icrit", "icrit"),
+            ("cap", "cap"),
+            ("r0", "r0"),
+            ("rn", "rn"),
+            ("vg", "vg"),
+            ("delv", "delv"),
+            ("icfct", "icfct"),
+            ("rtype", "rtype"),
+            ("phi", "phi"),
+        )
+    )
+    text = (
+        f"* .iv sweep of model {model.name}\n.model m jj({p})\nB1 1 0 m area={float(area)!r}\n"
+        f"I1 0 1 pwl({' '.join(pts)})\n.tran {float(tstep)!r} {float(len(levels) * dwell)!r}\n"
+    )
     ds = simulate(text)
     t = ds["time"].values
     ph = ds["phase"].sel(junction="B1").values
@@ -57,9 +77,11 @@ def iv_curve(model: JJModel, imax: float, *, n_points: int = 41, area: float = 1
     out = xr.Dataset(coords={"current": ("current", currents)})
     out["current"].attrs.update(units="A", long_name="bias current")
     out["voltage_up"] = ("current", volts[:n_points])
-    out["voltage_down"] = ("current", volts[n_points - 1:][::-1])
-    for k, ln in (("voltage_up", "mean junction voltage, bias sweep up"),
-                  ("voltage_down", "mean junction voltage, bias sweep down")):
+    out["voltage_down"] = ("current", volts[n_points - 1 :][::-1])
+    for k, ln in (
+        ("voltage_up", "mean junction voltage, bias sweep up"),
+        ("voltage_down", "mean junction voltage, bias sweep down"),
+    ):
         out[k].attrs.update(units="V", long_name=ln)
     out.attrs.update(model=model.name, area=float(area))
     return out

@@ -109,11 +109,11 @@ def _bdf2_voltage_numpy(phi: np.ndarray, c: float, out: np.ndarray) -> np.ndarra
         o = out[s:e]
         np.multiply(phi[s:e], 3.0, out=o)
         a = max(s, 1)
-        t4 = tmp[:e - a]
-        np.multiply(phi[a - 1:e - 1], 4.0, out=t4)
-        o[a - s:] -= t4
+        t4 = tmp[: e - a]
+        np.multiply(phi[a - 1 : e - 1], 4.0, out=t4)
+        o[a - s :] -= t4
         b = max(s, 2)
-        o[b - s:] += phi[b - 2:e - 2]
+        o[b - s :] += phi[b - 2 : e - 2]
         o /= c
     return out
 
@@ -123,9 +123,19 @@ DEFAULT_TSTEP = 0.25e-12
 DEFAULT_TSTOP = 1e-9
 
 
-def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None, ensemble=None,
-             generator=None, params: dict | None = None, backend=None, strict: bool = False,
-             junction_voltage: bool = True, phase_dtype=np.float64) -> xr.Dataset:
+def simulate(
+    netlist,
+    *,
+    tstep: float | None = None,
+    tstop: float | None = None,
+    ensemble=None,
+    generator=None,
+    params: dict | None = None,
+    backend=None,
+    strict: bool = False,
+    junction_voltage: bool = True,
+    phase_dtype=np.float64,
+) -> xr.Dataset:
     """Simulate a JoSIM-style netlist (path, text or parsed :class:`Netlist`).
 
     Parameters
@@ -180,8 +190,12 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
     if isinstance(netlist, Netlist) and params:
         raise ValueError("params: only supported when netlist is a path or text")
     if (tstep is None and net.tstep is None) or (tstop is None and net.tstop is None):
-        warn_netlist(f"no .tran line: using the default tstep={DEFAULT_TSTEP:g} s, tstop={DEFAULT_TSTOP:g} s "
-              "(give .tran or simulate(tstep=, tstop=))", strict=strict, src=net.source_name)
+        warn_netlist(
+            f"no .tran line: using the default tstep={DEFAULT_TSTEP:g} s, tstop={DEFAULT_TSTOP:g} s "
+            "(give .tran or simulate(tstep=, tstop=))",
+            strict=strict,
+            src=net.source_name,
+        )
     h = tstep if tstep is not None else (net.tstep or DEFAULT_TSTEP)
     stop = tstop if tstop is not None else (net.tstop or DEFAULT_TSTOP)
     check_positive(h, "tstep")
@@ -199,9 +213,17 @@ def simulate(netlist, *, tstep: float | None = None, tstop: float | None = None,
     # a .print of a junction's voltage or current reads the stored junction voltages
     jj = {e.name for e in net.junctions}
     needs_v = any(p.kind in ("devv", "devi") and p.target[0] in jj for p in net.prints)
-    res = run_transient(net, tstep=h, tstop=stop, ic_scale=ic_scale, generator=generator,
-                        obs_nodes=obs_nodes + obs_src, backend=backend,
-                        store_voltage=bool(junction_voltage) or needs_v, phase_dtype=phase_dtype)
+    res = run_transient(
+        net,
+        tstep=h,
+        tstop=stop,
+        ic_scale=ic_scale,
+        generator=generator,
+        obs_nodes=obs_nodes + obs_src,
+        backend=backend,
+        store_voltage=bool(junction_voltage) or needs_v,
+        phase_dtype=phase_dtype,
+    )
     ds = _to_dataset(net, res, ensemble is not None, obs_nodes + obs_src, junction_voltage=bool(junction_voltage))
     # JoSIM's print grid (.tran TSTEP TSTOP PRSTART PRSTEP): from PRSTART, the first sample at or
     # after each multiple of PRSTEP -- also after a step halving (the run at h/2 prints on the grid)
@@ -249,8 +271,12 @@ def _prepare(net: Netlist, h: float, stop: float, generator) -> Netlist:
     temps = [dict(e.options)["TEMP"] for e in net.elements if "TEMP" in dict(e.options)]
     if temps and not net.temp:
         # only the elements that name a temperature are noisy
-        els = [e if "TEMP" in dict(e.options) or e.kind not in "RB" else
-               dataclasses.replace(e, options=(*e.options, ("TEMP", 0.0))) for e in net.elements]
+        els = [
+            e
+            if "TEMP" in dict(e.options) or e.kind not in "RB"
+            else dataclasses.replace(e, options=(*e.options, ("TEMP", 0.0)))
+            for e in net.elements
+        ]
         net = dataclasses.replace(net, elements=els, temp=max(temps) or None)
     return net
 
@@ -272,12 +298,14 @@ def _observed(net: Netlist) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(nodes)), list(dict.fromkeys(srcs))
 
 
-def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: list[str], *,
-                junction_voltage: bool = True) -> xr.Dataset:
+def _to_dataset(
+    net: Netlist, res: TransientResult, has_ens: bool, obs_names: list[str], *, junction_voltage: bool = True
+) -> xr.Dataset:
     circ = res.circuit
     J = circ.n_jj
     labels = [e.name for e in circ.branches[:J]]
     t = res.time
+
     # (T, J, E) -> (E, J, T) or (J, T)
     def arr(x):
         x = np.moveaxis(x, 0, -1)  # (J, E, T)
@@ -287,9 +315,14 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
     jdims = ("ensemble", "junction", "time") if has_ens else ("junction", "time")
     # every variable is collected first and the Dataset built once (one merge/alignment instead
     # of one per variable: ~2 ms each, a large part of a small circuit's run)
-    coords = {"time": ("time", t, {"units": "s", "long_name": "simulation time"}),
-              "junction": ("junction", np.array(labels, dtype=str),
-                           {"units": "1", "long_name": "junction label (JoSIM convention B|X inner-to-outer)"})}
+    coords = {
+        "time": ("time", t, {"units": "s", "long_name": "simulation time"}),
+        "junction": (
+            "junction",
+            np.array(labels, dtype=str),
+            {"units": "1", "long_name": "junction label (JoSIM convention B|X inner-to-outer)"},
+        ),
+    }
     if has_ens:
         coords["ensemble"] = ("ensemble", np.arange(res.ic.shape[1]), {"units": "1", "long_name": "ensemble member"})
     dv: dict = {}
@@ -300,11 +333,20 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
     dv["ic"] = (icd, res.ic.T if has_ens else res.ic[:, 0], {"units": "A", "long_name": "junction critical current"})
     if has_ens:
         mh = res.member_halvings if res.member_halvings is not None else np.full(res.ic.shape[1], res.halvings)
-        dv["step_halvings"] = ("ensemble", np.asarray(mh, dtype=int),
-                               {"units": "1", "long_name": "time-step halvings applied to the member "
-                                "(JoSIM 0.2*2pi rule; results decimated to the common grid)"})
-    dv["phase_offset"] = ("junction", circ.phi_off.copy(),
-                          {"units": "rad", "long_name": "junction phase offset (pi junctions)"})
+        dv["step_halvings"] = (
+            "ensemble",
+            np.asarray(mh, dtype=int),
+            {
+                "units": "1",
+                "long_name": "time-step halvings applied to the member "
+                "(JoSIM 0.2*2pi rule; results decimated to the common grid)",
+            },
+        )
+    dv["phase_offset"] = (
+        "junction",
+        circ.phi_off.copy(),
+        {"units": "rad", "long_name": "junction phase offset (pi junctions)"},
+    )
 
     # .print traces
     col = {name: i for i, name in enumerate(obs_names)}
@@ -386,13 +428,21 @@ def _to_dataset(net: Netlist, res: TransientResult, has_ens: bool, obs_names: li
                 else:  # junction: supercurrent + subgap quasiparticle + displacement current
                     j = jidx[e.name]
                     ic = res.ic[j][None, :]
-                    val = (ic * np.sin(ph - circ.phi_off[j]) + v / circ.r0[j]
-                           + circ.cap[j] * _bdf2_voltage(v * K_JOSEPHSON, res.h))
+                    val = (
+                        ic * np.sin(ph - circ.phi_off[j])
+                        + v / circ.r0[j]
+                        + circ.cap[j] * _bdf2_voltage(v * K_JOSEPHSON, res.h)
+                    )
         attrs = {"units": units, "long_name": f"{ln} {p.label} (.print line {p.line})"}
         dv[p.label] = (("ensemble", "time"), val.T, attrs) if has_ens else (("time",), val[:, 0], attrs)
     ds = xr.Dataset(dv, coords=coords)
-    ds.attrs.update(source=str(net.source_name), tstep_s=float(res.h), step_halvings=int(res.halvings),
-                    simulator="physnn.josephson (phase-mode BDF2, JoSIM v2.7 equations)", loop=res.loop)
+    ds.attrs.update(
+        source=str(net.source_name),
+        tstep_s=float(res.h),
+        step_halvings=int(res.halvings),
+        simulator="physnn.josephson (phase-mode BDF2, JoSIM v2.7 equations)",
+        loop=res.loop,
+    )
     if net.temp:
         ds.attrs["temperature_K"] = float(net.temp)
     return ds

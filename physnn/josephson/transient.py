@@ -34,9 +34,21 @@ from . import _ensemble_kernel as _kern
 from .backends import AbstractTransientBackend, TransientProblem, register_backend, select_backend
 from .netlist import Netlist
 
-__all__ = ["SimulationError", "TransientResult", "run_transient", "reference_loop", "startup_history", "PHASE_JUMP_LIMIT",
-           "NODE_HISTORY",
-           "ReferenceDense", "ReferenceSparse", "FusedNumpy", "FusedCompiled", "SparseCompiled", "TiledCompiled"]
+__all__ = [
+    "SimulationError",
+    "TransientResult",
+    "run_transient",
+    "reference_loop",
+    "startup_history",
+    "PHASE_JUMP_LIMIT",
+    "NODE_HISTORY",
+    "ReferenceDense",
+    "ReferenceSparse",
+    "FusedNumpy",
+    "FusedCompiled",
+    "SparseCompiled",
+    "TiledCompiled",
+]
 
 #: JoSIM's step-rejection threshold on the predicted phase change per step, rad
 PHASE_JUMP_LIMIT = 0.2 * 2.0 * math.pi
@@ -95,11 +107,12 @@ def _noise_sigma(circ: Circuit, temp: float | None) -> tuple[np.ndarray, np.ndar
         return dict(e.options).get(key, default)
 
     J, nr = circ.n_jj, circ.n_r
-    rb = circ.branches[J:J + nr]
+    rb = circ.branches[J : J + nr]
     jb = circ.branches[:J]
     s_r = np.array([math.sqrt(4.0 * k_B * opt(e, "TEMP", temp) * opt(e, "NEB", neb) / e.value) for e in rb])
-    s_j = np.array([math.sqrt(4.0 * k_B * opt(e, "TEMP", temp) * opt(e, "NEB", neb) / r0)
-                    for e, r0 in zip(jb, circ.r0)])
+    s_j = np.array(
+        [math.sqrt(4.0 * k_B * opt(e, "TEMP", temp) * opt(e, "NEB", neb) / r0) for e, r0 in zip(jb, circ.r0)]
+    )
     return s_j, s_r
 
 
@@ -112,10 +125,20 @@ def _draw(generator, shape) -> np.ndarray:
     return torch.randn(shape, generator=check_generator(generator), dtype=torch.float64).numpy()
 
 
-def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndarray | None = None,
-                  generator=None, obs_nodes: list[str] | None = None, max_halvings: int = 6,
-                  backend: str | AbstractTransientBackend | None = None, store_step: float | None = None,
-                  store_voltage: bool = True, phase_dtype=np.float64) -> TransientResult:
+def run_transient(
+    net: Netlist,
+    *,
+    tstep: float,
+    tstop: float,
+    ic_scale: np.ndarray | None = None,
+    generator=None,
+    obs_nodes: list[str] | None = None,
+    max_halvings: int = 6,
+    backend: str | AbstractTransientBackend | None = None,
+    store_step: float | None = None,
+    store_voltage: bool = True,
+    phase_dtype=np.float64,
+) -> TransientResult:
     """Simulate ``net`` from 0 to ``tstop`` with step ``tstep`` (s), halving on large phase jumps.
 
     Parameters
@@ -161,15 +184,31 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
         # one multi-threaded call spin for a while afterwards, on the cores the compiled loop's
         # member groups need (measured: ~1/4 of the CPU of a 1,024-member batch)
         with blas_threads(1):
-            return _run_tiled(net, circ, be, tstop=tstop, ic_scale=ic_scale, obs_nodes=obs_nodes or [],
-                              max_halvings=max_halvings, store_step=store_step, store_voltage=store_voltage,
-                              phase_dtype=phase_dtype)
+            return _run_tiled(
+                net,
+                circ,
+                be,
+                tstop=tstop,
+                ic_scale=ic_scale,
+                obs_nodes=obs_nodes or [],
+                max_halvings=max_halvings,
+                store_step=store_step,
+                store_voltage=store_voltage,
+                phase_dtype=phase_dtype,
+            )
     for halving in range(max_halvings + 1):
         if halving:
             circ = compile_circuit(net, h)
         try:
-            res = _run(circ, tstop, ic_scale, generator, obs_nodes or [], be,
-                       store_every=1 if store_step is None else max(1, int(round(store_step / h))))
+            res = _run(
+                circ,
+                tstop,
+                ic_scale,
+                generator,
+                obs_nodes or [],
+                be,
+                store_every=1 if store_step is None else max(1, int(round(store_step / h))),
+            )
             res.halvings = halving
             res.member_halvings = np.full(res.ic.shape[1], halving)
             if not store_voltage:
@@ -186,15 +225,21 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                 bad = np.nonzero(exc.members)[0]
                 if halving == max_halvings:
                     break
-                sub = run_transient(net, tstep=h / 2.0, tstop=tstop, ic_scale=ic_scale[:, bad],
-                                    generator=generator, obs_nodes=obs_nodes,
-                                    max_halvings=max_halvings - halving - 1, backend=be,
-                                    store_step=h if store_step is None else store_step)
+                sub = run_transient(
+                    net,
+                    tstep=h / 2.0,
+                    tstop=tstop,
+                    ic_scale=ic_scale[:, bad],
+                    generator=generator,
+                    obs_nodes=obs_nodes,
+                    max_halvings=max_halvings - halving - 1,
+                    backend=be,
+                    store_step=h if store_step is None else store_step,
+                )
                 f = int(round(res.h / sub.h))  # 1: the rerun stored only this run's grid points
                 # one pass per array (a per-member loop of strided copies cost ~5 s for 685 of 1024
                 # members: every element touched its own cache line)
-                for dst, src in ((res.phase, sub.phase), (res.voltage, sub.voltage),
-                                 (res.node_phase, sub.node_phase)):
+                for dst, src in ((res.phase, sub.phase), (res.voltage, sub.voltage), (res.node_phase, sub.node_phase)):
                     _kern.merge_members(dst, src, bad, f)
                 if sub.node_phase_history is not None:
                     # the reruns' own start-up history, on this grid (they stored only its points)
@@ -209,8 +254,10 @@ def run_transient(net: Netlist, *, tstep: float, tstop: float, ic_scale: np.ndar
                 res.phase = res.phase.astype(phase_dtype, copy=False)
                 return res
             h = h / 2.0
-    raise SimulationError(f"junction {last[0]}: phase moves more than 0.2*2pi per step at t={last[1]:.4g} s "
-                          f"even after {max_halvings} step halvings (circuit blows up or is unstable)")
+    raise SimulationError(
+        f"junction {last[0]}: phase moves more than 0.2*2pi per step at t={last[1]:.4g} s "
+        f"even after {max_halvings} step halvings (circuit blows up or is unstable)"
+    )
 
 
 def _dense_system(circ: Circuit, state_col: np.ndarray, src: np.ndarray, obs: list[int]):
@@ -225,8 +272,19 @@ def _dense_system(circ: Circuit, state_col: np.ndarray, src: np.ndarray, obs: li
     return Q, SyT, Ob, SoT
 
 
-def _run_tiled(net: Netlist, circ0: Circuit, backend: "TiledCompiled", *, tstop, ic_scale, obs_nodes,
-               max_halvings, store_step, store_voltage=True, phase_dtype=np.float64):
+def _run_tiled(
+    net: Netlist,
+    circ0: Circuit,
+    backend: "TiledCompiled",
+    *,
+    tstop,
+    ic_scale,
+    obs_nodes,
+    max_halvings,
+    store_step,
+    store_voltage=True,
+    phase_dtype=np.float64,
+):
     """Noise-free ensemble through the compiled tiled loop (:func:`._ensemble_kernel.tiled_run`).
 
     Same equations and step rule as :func:`reference_loop`; every member is independent, so the
@@ -268,8 +326,9 @@ def _run_tiled(net: Netlist, circ0: Circuit, backend: "TiledCompiled", *, tstop,
             top = (circ, h * se, obs)
         t = np.arange(T) * h
         src = circ.source_values(t)
-        flag_step, flag_j, flag_val = _tiled_pass(circ, T, se, src, obs, ic_all, members, out, status,
-                                                  store_voltage, backend)
+        flag_step, flag_j, flag_val = _tiled_pass(
+            circ, T, se, src, obs, ic_all, members, out, status, store_voltage, backend
+        )
         hit = flag_step[members] >= 0
         if not hit.any():
             break
@@ -277,9 +336,11 @@ def _run_tiled(net: Netlist, circ0: Circuit, backend: "TiledCompiled", *, tstop,
         b0 = bad[np.lexsort((-flag_val[bad], flag_step[bad]))[0]]
         last = (circ.branches[int(flag_j[b0])].name, flag_step[b0] * h)
         if depth == max_halvings:
-            raise SimulationError(f"junction {last[0]}: phase moves more than 0.2*2pi per step at "
-                                  f"t={last[1]:.4g} s even after {max_halvings} step halvings (circuit "
-                                  "blows up or is unstable)")
+            raise SimulationError(
+                f"junction {last[0]}: phase moves more than 0.2*2pi per step at "
+                f"t={last[1]:.4g} s even after {max_halvings} step halvings (circuit "
+                "blows up or is unstable)"
+            )
         depth += 1
         h = h / 2.0
         if not split and bad.size == E and store_step is None:
@@ -299,17 +360,38 @@ def _run_tiled(net: Netlist, circ0: Circuit, backend: "TiledCompiled", *, tstop,
     for arr in (phase,) + ((volt,) if store_voltage else ()) if status[0] else ():
         if not np.all(np.isfinite(arr)):
             badi = np.argwhere(~np.isfinite(arr))[0]
-            raise SimulationError(f"junction {circ.branches[badi[1]].name}: non-finite value at "
-                                  f"t={badi[0] * h_out:.4g} s")
+            raise SimulationError(
+                f"junction {circ.branches[badi[1]].name}: non-finite value at t={badi[0] * h_out:.4g} s"
+            )
     T_out = phase.shape[0]
-    return TransientResult(time=np.arange(T_out) * h_out, phase=phase, voltage=volt, node_phase=nph, obs=obs,
-                           h=h_out, circuit=circ, halvings=top_halvings, ic=ic_all, member_halvings=member_halv,
-                           loop="tiled-compiled")
+    return TransientResult(
+        time=np.arange(T_out) * h_out,
+        phase=phase,
+        voltage=volt,
+        node_phase=nph,
+        obs=obs,
+        h=h_out,
+        circuit=circ,
+        halvings=top_halvings,
+        ic=ic_all,
+        member_halvings=member_halv,
+        loop="tiled-compiled",
+    )
 
 
-def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int], ic_all: np.ndarray,
-                members: np.ndarray, out, status: np.ndarray, store_voltage: bool,
-                backend: "TiledCompiled") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tiled_pass(
+    circ: Circuit,
+    T: int,
+    se: int,
+    src: np.ndarray,
+    obs: list[int],
+    ic_all: np.ndarray,
+    members: np.ndarray,
+    out,
+    status: np.ndarray,
+    store_voltage: bool,
+    backend: "TiledCompiled",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One run of ``members`` (columns of the outputs) over steps 0..T-1, storing every ``se``-th.
     Returns per output column the first step that broke the phase rule (-1: none), the junction
     with the largest predicted phase change at that step and that change (rad)."""
@@ -335,14 +417,24 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
     c = np.ascontiguousarray
     QO = c(np.concatenate([Q, Ob], axis=0))
     shared = (se, QO, c(SyT), c(SoT), g0, c(gs1), c(gs2), c(c1), c(c2))
-    shared2 = (c(circ.phi_off, dtype=float), c(itc), c(circ.lower), c(circ.upper),
-               c(circ.rtype1.astype(np.bool_)), a, kp, 0.01 * (T - 1), PHASE_JUMP_LIMIT, bool(store_voltage))
+    shared2 = (
+        c(circ.phi_off, dtype=float),
+        c(itc),
+        c(circ.lower),
+        c(circ.upper),
+        c(circ.rtype1.astype(np.bool_)),
+        a,
+        kp,
+        0.01 * (T - 1),
+        PHASE_JUMP_LIMIT,
+        bool(store_voltage),
+    )
 
     # contiguous member groups, one per thread: numba's prange over the groups; one group runs
     # serially (numba's thread pool is not started for it, see physnn.crossbar.backends)
     groups = backend.threads_for(members.size)
     sizes = [members.size // groups + (1 if g < members.size % groups else 0) for g in range(groups)]
-    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)       # as np.array_split
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)  # as np.array_split
     st = np.zeros(groups, dtype=np.int64)
     mem = c(members, dtype=np.int64)
     with blas_threads(1):
@@ -351,14 +443,31 @@ def _tiled_pass(circ: Circuit, T: int, se: int, src: np.ndarray, obs: list[int],
 
             numba.set_num_threads(min(groups, numba.config.NUMBA_NUM_THREADS))
         run = _kern.tiled_run_groups if groups > 1 else _kern.tiled_run_group
-        run(bounds, mem, T, *shared, c(ic_all), *shared2, nb, out[0], out[1], out[2], flag_step, flag_j, flag_val,
-            st, _kern.CHUNK, backend.tile or _kern.TILE)
+        run(
+            bounds,
+            mem,
+            T,
+            *shared,
+            c(ic_all),
+            *shared2,
+            nb,
+            out[0],
+            out[1],
+            out[2],
+            flag_step,
+            flag_j,
+            flag_val,
+            st,
+            _kern.CHUNK,
+            backend.tile or _kern.TILE,
+        )
     status[0] = max(int(status[0]), int(st.max()))
     return flag_step, flag_j, flag_val
 
 
-def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: AbstractTransientBackend,
-         store_every: int = 1) -> TransientResult:
+def _run(
+    circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: AbstractTransientBackend, store_every: int = 1
+) -> TransientResult:
     """One run at the circuit's step through ``backend`` (not the tiled one): the common set-up
     and the finiteness check of the outputs."""
     h = circ.h
@@ -380,9 +489,19 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: A
     except _StepTooLarge as exc:
         if exc.partial is not None:
             ph_, v_, n_ = exc.partial
-            exc.partial = TransientResult(time=t_out, phase=ph_, voltage=v_, node_phase=n_, obs=obs, h=h_out,
-                                          circuit=circ, halvings=0, ic=ic, loop=backend.name,
-                                          node_phase_history=nph_hist)
+            exc.partial = TransientResult(
+                time=t_out,
+                phase=ph_,
+                voltage=v_,
+                node_phase=n_,
+                obs=obs,
+                h=h_out,
+                circuit=circ,
+                halvings=0,
+                ic=ic,
+                loop=backend.name,
+                node_phase_history=nph_hist,
+            )
         raise
     phase, volt, nph = out
     for arr in (phase, volt):
@@ -390,14 +509,27 @@ def _run(circ: Circuit, tstop: float, ic_scale, generator, obs_nodes, backend: A
         # array once instead of allocating a boolean array of its size
         if not np.isfinite(np.sum(arr)) and not np.all(np.isfinite(arr)):
             bad = np.argwhere(~np.isfinite(arr))[0]
-            raise SimulationError(f"junction {circ.branches[bad[1]].name}: non-finite value at "
-                                  f"t={bad[0] * h_out:.4g} s")
-    return TransientResult(time=t_out, phase=phase, voltage=volt, node_phase=nph, obs=obs, h=h_out, circuit=circ,
-                           halvings=0, ic=ic, loop=backend.name, node_phase_history=nph_hist)
+            raise SimulationError(
+                f"junction {circ.branches[bad[1]].name}: non-finite value at t={bad[0] * h_out:.4g} s"
+            )
+    return TransientResult(
+        time=t_out,
+        phase=phase,
+        voltage=volt,
+        node_phase=nph,
+        obs=obs,
+        h=h_out,
+        circuit=circ,
+        halvings=0,
+        ic=ic,
+        loop=backend.name,
+        node_phase_history=nph_hist,
+    )
 
 
-def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], se: int,
-                         history: tuple | None = None):
+def _run_sparse_compiled(
+    circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], se: int, history: tuple | None = None
+):
     """Single noise-free run of the sparse back end in the compiled loop
     (:func:`._sparse_kernel.sparse_segment`): the equations of :func:`reference_loop`, one compiled
     call per stretch of constant junction states (one SuperLU factorisation per state pattern).
@@ -427,8 +559,9 @@ def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list
             try:
                 f = _sk.SparseFactors(circ.matrix(st))
             except (RuntimeError, ZeroDivisionError) as exc:
-                raise SimulationError(f"singular system matrix ({exc}); check for loops of ideal sources or "
-                                      "disconnected parts") from None
+                raise SimulationError(
+                    f"singular system matrix ({exc}); check for loops of ideal sources or disconnected parts"
+                ) from None
             pr, pc = f.perm_r, f.perm_c
             nz = circ.n
             # D^T rows in the factors' row order (row perm_r[i] is unknown i's equation)
@@ -446,11 +579,23 @@ def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list
             # unknowns with a right-hand side (branch terminals, injections, source rows) and
             # the unknowns read back (branch terminals, observed)
             terms = np.unique(Dc.indices).astype(np.int64)
-            fwd, bwd = f.rows(np.concatenate([terms, inj.indices.astype(np.int64), vrow_nodes]),
-                              np.concatenate([terms, obs_a]))
-            cache[key] = (f, c_(Dr.indptr, dtype=np.int64), c_(Dr.indices, dtype=np.int64), c_(Dr.data, dtype=float),
-                          zp, zm, c_(pr[inj.indices], dtype=np.int64), c_(pr[vrow_nodes], dtype=np.int64),
-                          c_(pc[obs_a], dtype=np.int64), c_(circ.g_all(st), dtype=float), fwd, bwd)
+            fwd, bwd = f.rows(
+                np.concatenate([terms, inj.indices.astype(np.int64), vrow_nodes]), np.concatenate([terms, obs_a])
+            )
+            cache[key] = (
+                f,
+                c_(Dr.indptr, dtype=np.int64),
+                c_(Dr.indices, dtype=np.int64),
+                c_(Dr.data, dtype=float),
+                zp,
+                zm,
+                c_(pr[inj.indices], dtype=np.int64),
+                c_(pr[vrow_nodes], dtype=np.int64),
+                c_(pc[obs_a], dtype=np.int64),
+                c_(circ.g_all(st), dtype=float),
+                fwd,
+                bwd,
+            )
         return cache[key]
 
     state = np.zeros(J, dtype=np.int8)
@@ -470,8 +615,8 @@ def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list
         # ring slots of steps -1, -2 (branch phases) and -3, -4 (capacitor branches) at n = 0
         yb[4] = history[0][:, 0]
         yb[3] = history[1][:, 0]
-        yb[2, J + nr:J + nr + nc] = history[2][:, 0]
-        yb[1, J + nr:J + nr + nc] = history[3][:, 0]
+        yb[2, J + nr : J + nr + nc] = history[2][:, 0]
+        yb[1, J + nr : J + nr + nc] = history[3][:, 0]
     vb = np.zeros((4, J))
     phase = empty((T_out, J))
     volt = empty((T_out, J))
@@ -485,10 +630,56 @@ def _run_sparse_compiled(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list
     n = 0
     while n < T:
         f, rp, rb, rs, zp, zm, irow, vrow, obs_z, g, fwd, bwd = factors(state)
-        n = _sk.sparse_segment(n, T, se, check_from, PHASE_JUMP_LIMIT, a, kp, J, nr, nc, rp, rb, rs, zp, zm, g,
-                               g_c, c1, c2, icc, offs, itc, c_(circ.lower, dtype=float), c_(circ.upper, dtype=float),
-                               rt1, state, new_state, t_delay, t_other, wbuf, ip, irow, iv, w, vrow, yv, *f.L, *f.U,
-                               f.Udi, fwd, bwd, yb, vb, obs_z, phase, volt, nph, info)
+        n = _sk.sparse_segment(
+            n,
+            T,
+            se,
+            check_from,
+            PHASE_JUMP_LIMIT,
+            a,
+            kp,
+            J,
+            nr,
+            nc,
+            rp,
+            rb,
+            rs,
+            zp,
+            zm,
+            g,
+            g_c,
+            c1,
+            c2,
+            icc,
+            offs,
+            itc,
+            c_(circ.lower, dtype=float),
+            c_(circ.upper, dtype=float),
+            rt1,
+            state,
+            new_state,
+            t_delay,
+            t_other,
+            wbuf,
+            ip,
+            irow,
+            iv,
+            w,
+            vrow,
+            yv,
+            *f.L,
+            *f.U,
+            f.Udi,
+            fwd,
+            bwd,
+            yb,
+            vb,
+            obs_z,
+            phase,
+            volt,
+            nph,
+            info,
+        )
         if info[0] == 2:
             raise _StepTooLarge(int(info[1]), int(n))
         if info[0] == 1:
@@ -500,8 +691,9 @@ def _lu(A):
     try:
         return spla.splu(A.tocsc(), permc_spec="COLAMD")
     except RuntimeError as exc:
-        raise SimulationError(f"singular system matrix ({exc}); check for loops of ideal sources or "
-                              "disconnected parts") from None
+        raise SimulationError(
+            f"singular system matrix ({exc}); check for loops of ideal sources or disconnected parts"
+        ) from None
 
 
 def _dense_inv(circ: Circuit, state) -> np.ndarray:
@@ -561,8 +753,9 @@ class _BandedSolver:
                 if info == 0:
                     self.mode, self.lu, self.piv, self.kl, self.ku = "gb", lu, piv, kl, ku
                 elif info > 0:
-                    raise SimulationError("singular system matrix (zero pivot): a node or source loop is "
-                                          "not determined")
+                    raise SimulationError(
+                        "singular system matrix (zero pivot): a node or source loop is not determined"
+                    )
         if self.mode == "splu":
             self.splu = _lu(Ap.tocsc())
 
@@ -574,8 +767,18 @@ class _BandedSolver:
         return self.splu.solve(b)
 
 
-def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int], generator, sparse: bool,
-                   store_every: int = 1, *, history: tuple | None = None, startup: bool = False):
+def reference_loop(
+    circ: Circuit,
+    t: np.ndarray,
+    ic: np.ndarray,
+    obs: list[int],
+    generator,
+    sparse: bool,
+    store_every: int = 1,
+    *,
+    history: tuple | None = None,
+    startup: bool = False,
+):
     """The reference step, in numpy: JoSIM v2.7's BDF2 step of the branch-space system, every
     member of an ensemble at once (shared matrix, multi-column right-hand side), with thermal
     noise, capacitors, transmission lines and any size. ``sparse``: one sparse (banded or
@@ -743,8 +946,9 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
                     compacted = True
                     # (C order: x[:, mask] may come back Fortran-ordered; the compiled loop needs C)
                     y, y1, y2, P, c, tmpb, g = (np.ascontiguousarray(x[:, keep]) for x in (y, y1, y2, P, c, tmpb, g))
-                    V, V1, V2, V3, v0, phi0, tmpJ, sn = (np.ascontiguousarray(x[:, keep])
-                                                         for x in (V, V1, V2, V3, v0, phi0, tmpJ, sn))
+                    V, V1, V2, V3, v0, phi0, tmpJ, sn = (
+                        np.ascontiguousarray(x[:, keep]) for x in (V, V1, V2, V3, v0, phi0, tmpJ, sn)
+                    )
                     ic, c1b, c2b, state, it = (np.ascontiguousarray(x[:, keep]) for x in (ic, c1b, c2b, state, it))
                     if nc:
                         y3, y4 = y3[:, keep], y4[:, keep]
@@ -787,20 +991,21 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
             # is the other port's wave W = V/Z0 + I, k = TD/h steps back (zero before t = 0)
             c[ts_] += wbuf[(n - t_delay) % t_len, t_other]
         if nc:
-            c[cs_] = circ.g_c[:, None] * ((8.0 / 3.0) * y1[cs_] - (22.0 / 9.0) * y2[cs_]
-                                             + (8.0 / 9.0) * y3 - (1.0 / 9.0) * y4)
+            c[cs_] = circ.g_c[:, None] * (
+                (8.0 / 3.0) * y1[cs_] - (22.0 / 9.0) * y2[cs_] + (8.0 / 9.0) * y3 - (1.0 / 9.0) * y4
+            )
         if noise is not None:
             s_j, s_r = noise
             nzn = nz[n % block][:, cols] if compacted else nz[n % block]
             cJ -= s_j[:, None] * nzn[:J]
             if nr:
-                c[J:J + nr] -= s_r[:, None] * nzn[J:]
+                c[J : J + nr] -= s_r[:, None] * nzn[J:]
         if sparse:
             rhs = DT @ c
             if w.size:
                 rhs += (inj @ w[:, n])[:, None]
             if len(vrows):
-                rhs[vrows] += yv[:, n:n + 1]
+                rhs[vrows] += yv[:, n : n + 1]
             if uniform:
                 phi = sys0.solve(rhs)
             else:
@@ -874,8 +1079,9 @@ def reference_loop(circ: Circuit, t: np.ndarray, ic: np.ndarray, obs: list[int],
     return phase[:T_out], volt[:T_out], nph[:T_out]
 
 
-def startup_history(circ: Circuit, ic: np.ndarray, *, obs: list[int] | tuple = (), store_every: int = 1,
-                    sparse: bool | None = None) -> tuple | None:
+def startup_history(
+    circ: Circuit, ic: np.ndarray, *, obs: list[int] | tuple = (), store_every: int = 1, sparse: bool | None = None
+) -> tuple | None:
     """JoSIM v2.7's start-up steps before t = 0, in the reference step: the history a run starts from.
 
     Unless ``.tran`` ends with ``DST``, JoSIM (src/Simulation.cpp, ``Simulation::trans_sim``;
@@ -917,8 +1123,16 @@ def startup_history(circ: Circuit, ic: np.ndarray, *, obs: list[int] | tuple = (
         ic = ic[:, None]
     t = np.arange(-N, 0) * circ.h
     with blas_threads(1):
-        return reference_loop(circ, t, np.ascontiguousarray(ic), list(obs), None,
-                              circ.n > 400 if sparse is None else sparse, max(1, int(store_every)), startup=True)
+        return reference_loop(
+            circ,
+            t,
+            np.ascontiguousarray(ic),
+            list(obs),
+            None,
+            circ.n > 400 if sparse is None else sparse,
+            max(1, int(store_every)),
+            startup=True,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -955,8 +1169,8 @@ def _fused_matrices(circ: Circuit, state: np.ndarray, ic: np.ndarray, src: np.nd
     Cz[ar, o_y2 + ar] = w2
     if nc:
         ci = np.arange(nc)
-        Cz[J + nr + ci, o_y3 + ci] = (8.0 / 9.0) * g[J + nr:]
-        Cz[J + nr + ci, o_y4 + ci] = -(1.0 / 9.0) * g[J + nr:]
+        Cz[J + nr + ci, o_y3 + ci] = (8.0 / 9.0) * g[J + nr :]
+        Cz[J + nr + ci, o_y4 + ci] = -(1.0 / 9.0) * g[J + nr :]
     jj = np.arange(J)
     Cz[jj, o_v1 + jj] = 2.0 * cap / h
     Cz[jj, o_v2 + jj] = -cap / (2.0 * h)
@@ -972,20 +1186,20 @@ def _fused_matrices(circ: Circuit, state: np.ndarray, ic: np.ndarray, src: np.nd
     Vu = a * Yu[:J]
     F = np.zeros((dz, dz))
     H = np.zeros((dz, J))
-    F[o_y1:o_y1 + nb] = Yz
-    H[o_y1:o_y1 + nb] = Yu
+    F[o_y1 : o_y1 + nb] = Yz
+    H[o_y1 : o_y1 + nb] = Yu
     F[o_y2 + ar, o_y1 + ar] = 1.0
     if nc:
         ci = np.arange(nc)
         F[o_y3 + ci, o_y2 + J + nr + ci] = 1.0
         F[o_y4 + ci, o_y3 + ci] = 1.0
-    F[o_v1:o_v1 + J] = Vz
-    H[o_v1:o_v1 + J] = Vu
+    F[o_v1 : o_v1 + J] = Vz
+    H[o_v1 : o_v1 + J] = Vu
     F[o_v2 + jj, o_v1 + jj] = 1.0
     F[o_v3 + jj, o_v2 + jj] = 1.0
     G = np.zeros((src.shape[1], dz))  # transposed: one contiguous row per step
-    G[:, o_y1:o_y1 + nb] = SyT
-    G[:, o_v1:o_v1 + J] = a * SyT[:, :J]
+    G[:, o_y1 : o_y1 + nb] = SyT
+    G[:, o_v1 : o_v1 + J] = a * SyT[:, :J]
     # predictor rows: phi0, phi0 - y1, v0
     Rp = np.zeros((3 * J, dz))
     for blk, base in ((0, True), (1, False)):
@@ -1025,9 +1239,9 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
             Rfull[:, :dz] = Rp
             # rows: phi0, v0/lower, -v0/lower (state test is one max() against 1)
             Rst = Rfull.copy()
-            Rst[J:2 * J] = Rfull[2 * J:3 * J] / circ.lower[:, None]
-            Rst[2 * J:3 * J] = -Rst[J:2 * J]
-            cache[key] = (FH, G, Rst, H, Oz, Ou, Os, Rfull[J:2 * J], len(keys))
+            Rst[J : 2 * J] = Rfull[2 * J : 3 * J] / circ.lower[:, None]
+            Rst[2 * J : 3 * J] = -Rst[J : 2 * J]
+            cache[key] = (FH, G, Rst, H, Oz, Ou, Os, Rfull[J : 2 * J], len(keys))
             keys.append(key)
         return cache[key]
 
@@ -1059,14 +1273,43 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
                 shift = (nz.sum(axis=1) == 1) & (FH_.max(axis=1) == 1.0) & ~Gt_.any(axis=0) & ~H_.any(axis=1)
                 d = np.nonzero(~shift)[0]
                 sr = np.nonzero(shift)[0]
-                split[k0_] = (c_(FH_[d]), c_(Gt_[:, d]), d.astype(np.int64), sr.astype(np.int64),
-                              FH_[sr].argmax(axis=1).astype(np.int64), c_(Rst_[:2 * J, :dz]), c_(H_[d]))
+                split[k0_] = (
+                    c_(FH_[d]),
+                    c_(Gt_[:, d]),
+                    d.astype(np.int64),
+                    sr.astype(np.int64),
+                    FH_[sr].argmax(axis=1).astype(np.int64),
+                    c_(Rst_[: 2 * J, :dz]),
+                    c_(H_[d]),
+                )
             return split[k0_]
 
         while n < T:
             FHd, Gd, drows, srows, ssrc, Rp2, Hd = split_rows(k0, FH, Gt, H, Rst)
-            n = _kern.fused_segment(W, U, slog, FHd, Gd, drows, srows, ssrc, Rp2, Hd, circ.lower, circ.upper, rt1,
-                                    itc, offs, icc, state, k0, n, T, dz, new_state)
+            n = _kern.fused_segment(
+                W,
+                U,
+                slog,
+                FHd,
+                Gd,
+                drows,
+                srows,
+                ssrc,
+                Rp2,
+                Hd,
+                circ.lower,
+                circ.upper,
+                rt1,
+                itc,
+                offs,
+                icc,
+                state,
+                k0,
+                n,
+                T,
+                dz,
+                new_state,
+            )
             if n < T:
                 state = new_state.copy()
                 FH, Gt, Rst, H, Oz, Ou, Os, Rd, k0 = mats(state)
@@ -1088,19 +1331,19 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
             sin_(s_, out=s_)
         n = T
         if has_rt1:
-            v0 = W[:T, :dz] @ Rst[J:2 * J, :dz].T  # (T, J): v0 / lower
+            v0 = W[:T, :dz] @ Rst[J : 2 * J, :dz].T  # (T, J): v0 / lower
             hit = np.nonzero((np.abs(v0) >= 1.0).any(axis=1))[0]
             if hit.size:
                 n = int(hit[0])
         U[:n] = W[:n, dz:] * (-ic)[None, :]
-        W[n + 1:] = 0.0
+        W[n + 1 :] = 0.0
     # general loop (junction quasiparticle state changes, phase offsets)
     lower, upper = circ.lower, circ.upper
     for n in range(n, T):
         w = W[n]
         p = dot(Rst, w)
         phi0 = p[:J]
-        v0 = p[J:2 * J] * lower
+        v0 = p[J : 2 * J] * lower
         st = state
         if has_rt1:
             av = np.abs(v0)
@@ -1135,7 +1378,7 @@ def _run_fused(circ: Circuit, T: int, ic: np.ndarray, src: np.ndarray, obs: list
                 r, j = np.unravel_index(dj.argmax(), dj.shape)
                 raise _StepTooLarge(int(j), int(steps[r]))
     phase = W[1:, :J][:, :, None].copy()
-    volt = W[1:, o_v1:o_v1 + J][:, :, None].copy()
+    volt = W[1:, o_v1 : o_v1 + J][:, :, None].copy()
     if obs:
         Z = W[:-1, :dz]
         nph = empty((T, len(obs)))
@@ -1162,8 +1405,10 @@ def _no_numba() -> str | None:
 
 
 #: why the fused and tiled loops decline a run with start-up steps (their state is built from zero)
-_NO_STARTUP = ("JoSIM's start-up steps before t = 0 (a source non-zero before t = 0 or a junction phase "
-               "offset; add DST to .tran to run without them): this loop starts from the zero state")
+_NO_STARTUP = (
+    "JoSIM's start-up steps before t = 0 (a source non-zero before t = 0 or a junction phase "
+    "offset; add DST to .tran to run without them): this loop starts from the zero state"
+)
 
 
 class ReferenceSparse(AbstractTransientBackend):
@@ -1288,8 +1533,9 @@ class TiledCompiled(AbstractTransientBackend):
 
     name, family = "tiled-compiled", "dense"
 
-    def __init__(self, *, threads: int | None = None, min_members_per_thread: int = 64,
-                 tile: int | None = None) -> None:
+    def __init__(
+        self, *, threads: int | None = None, min_members_per_thread: int = 64, tile: int | None = None
+    ) -> None:
         for key, v in (("threads", threads), ("tile", tile)):
             if v is not None and int(v) < 1:
                 raise ValueError(f"{key}={v!r}: must be >= 1")
@@ -1327,7 +1573,6 @@ class TiledCompiled(AbstractTransientBackend):
         return max(1, min(int(threads), members // self.min_members_per_thread))
 
 
-for _backend in (ReferenceSparse(), ReferenceDense(), FusedNumpy(), FusedCompiled(), SparseCompiled(),
-                 TiledCompiled()):
+for _backend in (ReferenceSparse(), ReferenceDense(), FusedNumpy(), FusedCompiled(), SparseCompiled(), TiledCompiled()):
     register_backend(_backend)
 del _backend

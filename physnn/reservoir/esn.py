@@ -168,8 +168,11 @@ def esn_step(
     a: torch.Tensor | float
     if isinstance(params, ESNParams):
         rate = params.leak_rate
-        a = (torch.as_tensor(rate, dtype=state.x.dtype).reshape(-1, *([1] * (state.x.ndim - 1)))
-             if isinstance(rate, tuple) else rate)
+        a = (
+            torch.as_tensor(rate, dtype=state.x.dtype).reshape(-1, *([1] * (state.x.ndim - 1)))
+            if isinstance(rate, tuple)
+            else rate
+        )
     else:
         a = params
     if W.ndim == 3:
@@ -267,8 +270,8 @@ try:  # numba is optional (it ships with librosa); without it the torch loop is 
                     o = 0
                     for sl in range(n_sl):
                         L = sle[sl]
-                        vs = vae[o:o + 8 * L]
-                        ids = ide[o:o + 8 * L]
+                        vs = vae[o : o + 8 * L]
+                        ids = ide[o : o + 8 * L]
                         # 8 rows at once in registers: independent accumulation chains
                         a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
                         for k in range(L):
@@ -360,9 +363,13 @@ def _generators(generator: Any, seed: Any, E: int | None) -> list[torch.Generato
     if seed is not None:
         import warnings
 
-        warnings.warn("seed: deprecated for reservoirs (physics takes generators) and refused in the next "
-                      "release; pass generator=physnn.random.generator_from_seed(s), or a list of them "
-                      "(one per member)", DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            "seed: deprecated for reservoirs (physics takes generators) and refused in the next "
+            "release; pass generator=physnn.random.generator_from_seed(s), or a list of them "
+            "(one per member)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         if isinstance(seed, (list, tuple, np.ndarray, range)):
             seeds = list(seed)
             if len(seeds) != n:
@@ -525,7 +532,9 @@ class ESN(nn.Module):
 
     def _explicit(self, W: Any, W_in: Any, bias: Any, E: int | None, dtype: torch.dtype):
         def t(a, name):
-            a = torch.as_tensor(np.asarray(a.toarray() if hasattr(a, "toarray") else a) if not isinstance(a, torch.Tensor) else a)
+            a = torch.as_tensor(
+                np.asarray(a.toarray() if hasattr(a, "toarray") else a) if not isinstance(a, torch.Tensor) else a
+            )
             a = a.to(dtype)
             check_finite(a, name)
             return a
@@ -601,9 +610,15 @@ class ESN(nn.Module):
             # shared machine a thread that loses its core then delays only its current member
             chunk = _numba.set_parallel_chunksize(1)
             try:
-                _sell_loop(S.numpy(), u.contiguous().numpy(), W_in.transpose(1, 2).contiguous().numpy(),
-                           bias.contiguous().numpy(), x.contiguous().numpy(), *self._sell,
-                           leak.reshape(nE).contiguous().numpy())
+                _sell_loop(
+                    S.numpy(),
+                    u.contiguous().numpy(),
+                    W_in.transpose(1, 2).contiguous().numpy(),
+                    bias.contiguous().numpy(),
+                    x.contiguous().numpy(),
+                    *self._sell,
+                    leak.reshape(nE).contiguous().numpy(),
+                )
             finally:
                 _numba.set_parallel_chunksize(chunk)
                 torch.set_num_threads(n_threads)
@@ -633,7 +648,9 @@ class ESN(nn.Module):
         if reset or self.last_state_ is None:
             return None
         if self.last_state_.shape[1] != B:
-            raise ValueError(f"u: batch of {B} sequences, but the stored state has {self.last_state_.shape[1]}; use reset=True")
+            raise ValueError(
+                f"u: batch of {B} sequences, but the stored state has {self.last_state_.shape[1]}; use reset=True"
+            )
         return self.last_state_
 
     def run(self, u: Any, *, reset: bool = True) -> torch.Tensor:
@@ -653,7 +670,9 @@ class ESN(nn.Module):
         ut, nd = self._inputs(u)
         return self._shape_states(self._run(ut, self._start(reset, ut.shape[0])), nd)
 
-    def _features(self, S: torch.Tensor, ut: torch.Tensor, washout: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    def _features(
+        self, S: torch.Tensor, ut: torch.Tensor, washout: int, dtype: torch.dtype = torch.float64
+    ) -> torch.Tensor:
         """(E, B, T, N) states -> (E, B*(T-washout), F) readout features.
 
         Without ``include_input`` this is a view of ``S`` where the layout allows (numba backend,
@@ -686,9 +705,7 @@ class ESN(nn.Module):
         check_finite(yt, "y")
         lead = (B, T) if nd == 3 else (T,)
         if yt.ndim not in (len(lead), len(lead) + 1) or tuple(yt.shape[: len(lead)]) != lead:
-            raise ValueError(
-                f"y: shape {tuple(yt.shape)} does not match u (T={T}" + (f", B={B})" if nd == 3 else ")")
-            )
+            raise ValueError(f"y: shape {tuple(yt.shape)} does not match u (T={T}" + (f", B={B})" if nd == 3 else ")"))
         self._y_1d = yt.ndim == len(lead)
         yb = yt.reshape(B, T, -1)
         S = self._run(ut, None)

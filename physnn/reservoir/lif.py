@@ -88,8 +88,9 @@ def lif_step(i: torch.Tensor, state: LIFState, params: LIFParams) -> tuple[torch
     return s.to(v.dtype), LIFState(v=v)
 
 
-def lif_run(currents: torch.Tensor, params: LIFParams, state: LIFState | None = None, *,
-            time_dim: int = 0) -> tuple[torch.Tensor, LIFState]:
+def lif_run(
+    currents: torch.Tensor, params: LIFParams, state: LIFState | None = None, *, time_dim: int = 0
+) -> tuple[torch.Tensor, LIFState]:
     """Run :func:`lif_step` over ``time_dim`` of ``currents``; returns (spikes, final state)."""
     x = currents.movedim(time_dim, 0)
     st = state if state is not None else LIFState(v=torch.zeros_like(x[0]))

@@ -37,8 +37,16 @@ from ..cards import DeviceCard, load_card
 from ..crossbar.mapping import ConductanceRange, DifferentialPair, conductances_to_weights
 from .lif import LIFParams, LIFState, lif_step
 
-__all__ = ["SwitchingModel", "SwitchingDistribution", "differential_weights", "LSMConfig", "LSMOutput", "ResistiveLSM",
-           "NMNIST_LIF", "NTIDIGITS_LIF"]
+__all__ = [
+    "SwitchingModel",
+    "SwitchingDistribution",
+    "differential_weights",
+    "LSMConfig",
+    "LSMOutput",
+    "ResistiveLSM",
+    "NMNIST_LIF",
+    "NTIDIGITS_LIF",
+]
 
 #: LIF settings of the paper's public code for N-MNIST (16x16 input, 50 steps).
 NMNIST_LIF = LIFParams(decay=0.9, threshold=5.0)
@@ -98,20 +106,28 @@ class SwitchingModel:
         """
         c = load_card(card)
         if "switching" not in c:
-            raise ValueError(f"card {c.name!r} has no [switching] section: the resistive LSM needs the "
-                             f"conductance distribution after forming (distribution, g_median, log_sigma)")
+            raise ValueError(
+                f"card {c.name!r} has no [switching] section: the resistive LSM needs the "
+                f"conductance distribution after forming (distribution, g_median, log_sigma)"
+            )
         sw = c["switching"]
         dist = sw["distribution"]
         need = ["g_median", "log_sigma" if dist == "lognormal" else "g_std"]
         for k in need:
             if k not in sw:
                 raise ValueError(f"card {c.name!r}: [switching].{k} is required for distribution={dist!r}")
-        return cls(distribution=dist, g_median=sw["g_median"], log_sigma=sw.get("log_sigma", 0.0),
-                   g_std=sw.get("g_std", 0.0), forming_yield=sw.get("forming_yield", 1.0),
-                   g_pristine=c.get_value("conductance", "g_min", 0.0))
+        return cls(
+            distribution=dist,
+            g_median=sw["g_median"],
+            log_sigma=sw.get("log_sigma", 0.0),
+            g_std=sw.get("g_std", 0.0),
+            forming_yield=sw.get("forming_yield", 1.0),
+            g_pristine=c.get_value("conductance", "g_min", 0.0),
+        )
 
-    def sample(self, shape, *, generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    def sample(
+        self, shape, *, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64
+    ) -> torch.Tensor:
         """Conductances (S) of freshly formed cells, shape ``shape`` (unformed ones at ``g_pristine``)."""
         generator = check_generator(generator)
         shape = tuple(shape)
@@ -124,8 +140,9 @@ class SwitchingModel:
                 bad = g < self.g_pristine
                 if not bool(bad.any()):
                     break
-                g = torch.where(bad, self.g_median + self.g_std * torch.randn(shape, generator=generator,
-                                                                              dtype=dtype), g)
+                g = torch.where(
+                    bad, self.g_median + self.g_std * torch.randn(shape, generator=generator, dtype=dtype), g
+                )
             else:
                 raise ValueError(f"g_std={self.g_std}: too wide for g_median={self.g_median} (most draws < g_pristine)")
         if self.forming_yield < 1.0:
@@ -134,9 +151,16 @@ class SwitchingModel:
         return g
 
 
-def differential_weights(shape, model: SwitchingModel, *, density: float, scale: float = 1.0,
-                         generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
-                         mapping: DifferentialPair | None = None) -> torch.Tensor:
+def differential_weights(
+    shape,
+    model: SwitchingModel,
+    *,
+    density: float,
+    scale: float = 1.0,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+    mapping: DifferentialPair | None = None,
+) -> torch.Tensor:
     """Signed random weights ``scale * (G+ - G-) / g_median`` of differential cell pairs.
 
     A fraction ``density`` of the pairs is addressed (formed); in the others both cells stay
@@ -155,7 +179,7 @@ def differential_weights(shape, model: SwitchingModel, *, density: float, scale:
     shape = tuple(shape)
     g = torch.stack((model.sample(shape, generator=generator), model.sample(shape, generator=generator)))
     used = torch.rand(shape, generator=generator, dtype=torch.float64) < density
-    g = torch.where(used, g, torch.full_like(g, model.g_pristine))      # unaddressed pairs stay pristine
+    g = torch.where(used, g, torch.full_like(g, model.g_pristine))  # unaddressed pairs stay pristine
     if scale == 0:
         return torch.zeros(shape, dtype=dtype)
     w = conductances_to_weights(g, mapping, w_max=scale * mapping.range.swing / model.g_median)
@@ -234,8 +258,14 @@ class ResistiveLSM(nn.Module):
     w_in: torch.Tensor  # buffers (registered in __init__)
     w_rec: torch.Tensor
 
-    def __init__(self, n_inputs: int, config: LSMConfig = LSMConfig(), *, ensemble: int | None = None,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        n_inputs: int,
+        config: LSMConfig = LSMConfig(),
+        *,
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         check_int_range(n_inputs, "n_inputs", 1)
         if ensemble is not None:
@@ -243,19 +273,32 @@ class ResistiveLSM(nn.Module):
         generator = check_generator(generator)
         self.config, self.ensemble, self.n_inputs = config, ensemble, n_inputs
         self.switching = SwitchingModel.from_card(config.card)
-        pair = DifferentialPair(ConductanceRange.from_card(config.card))   # the crossbar's mapping, card range
+        pair = DifferentialPair(ConductanceRange.from_card(config.card))  # the crossbar's mapping, card range
         e = 1 if ensemble is None else ensemble
         n = config.n_neurons
-        w_in = differential_weights((e, n_inputs, n), self.switching, density=config.input_density,
-                                    scale=config.input_scale, generator=generator, mapping=pair)
-        w_rec = differential_weights((e, n, n), self.switching, density=config.recurrent_density,
-                                     scale=config.recurrent_scale, generator=generator, mapping=pair)
+        w_in = differential_weights(
+            (e, n_inputs, n),
+            self.switching,
+            density=config.input_density,
+            scale=config.input_scale,
+            generator=generator,
+            mapping=pair,
+        )
+        w_rec = differential_weights(
+            (e, n, n),
+            self.switching,
+            density=config.recurrent_density,
+            scale=config.recurrent_scale,
+            generator=generator,
+            mapping=pair,
+        )
         w_rec = w_rec * (1 - torch.eye(n))  # no self-connection (the diagonal cells are left pristine)
         self.register_buffer("w_in", w_in)
         self.register_buffer("w_rec", w_rec)
 
-    def forward(self, x: torch.Tensor, *, n_bins: int | None = None, return_spikes: bool = False,
-                batch_size: int = 512) -> LSMOutput:
+    def forward(
+        self, x: torch.Tensor, *, n_bins: int | None = None, return_spikes: bool = False, batch_size: int = 512
+    ) -> LSMOutput:
         """Run the reservoir on input currents/spike counts ``x`` of shape (B, T, D) or (E, B, T, D)."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
@@ -272,14 +315,17 @@ class ResistiveLSM(nn.Module):
         check_finite(x, "x")
         if n_bins is not None:
             check_int_range(n_bins, "n_bins", 1, x.shape[2])
-        outs = [self._run(x[:, s:s + batch_size].to(self.w_in.dtype), n_bins, return_spikes)
-                for s in range(0, x.shape[1], batch_size)]
+        outs = [
+            self._run(x[:, s : s + batch_size].to(self.w_in.dtype), n_bins, return_spikes)
+            for s in range(0, x.shape[1], batch_size)
+        ]
         cat = [torch.cat([o[k] for o in outs], dim=1) if outs[0][k] is not None else None for k in range(5)]
         if self.ensemble is None:
             cat = [c.squeeze(0) if c is not None else None for c in cat]
         counts, rates, v_final, binned, spikes = cat  # the first three are never None
-        return LSMOutput(cast(torch.Tensor, counts), cast(torch.Tensor, rates), cast(torch.Tensor, v_final),
-                         binned, spikes)
+        return LSMOutput(
+            cast(torch.Tensor, counts), cast(torch.Tensor, rates), cast(torch.Tensor, v_final), binned, spikes
+        )
 
     def _run(self, x, n_bins, return_spikes):
         e, b, t, _ = x.shape
@@ -304,5 +350,10 @@ class ResistiveLSM(nn.Module):
                     binned.append(acc)
                     acc = torch.zeros_like(acc)
                     k_bin += 1
-        return (counts, counts / t, st.v, torch.stack(binned, dim=2) if binned is not None else None,
-                torch.stack(spikes, dim=2) if spikes is not None else None)
+        return (
+            counts,
+            counts / t,
+            st.v,
+            torch.stack(binned, dim=2) if binned is not None else None,
+            torch.stack(spikes, dim=2) if spikes is not None else None,
+        )

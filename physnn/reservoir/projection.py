@@ -54,9 +54,18 @@ from torch.nn import functional as F
 from ..random import check_generator
 from .._checks import check_finite, check_int_range, check_positive
 
-__all__ = ["ProjectionHead", "clip_loss", "ContrastiveConfig", "train_projections",
-           "zero_shot_retrieval", "gallery_retrieval", "paper_selection", "retrieval_accuracy",
-           "profile_embedding", "pairing_evidence"]
+__all__ = [
+    "ProjectionHead",
+    "clip_loss",
+    "ContrastiveConfig",
+    "train_projections",
+    "zero_shot_retrieval",
+    "gallery_retrieval",
+    "paper_selection",
+    "retrieval_accuracy",
+    "profile_embedding",
+    "pairing_evidence",
+]
 
 
 class ProjectionHead(nn.Module):
@@ -75,16 +84,18 @@ class ProjectionHead(nn.Module):
     mean: torch.Tensor  # buffers (registered in __init__)
     std: torch.Tensor
 
-    def __init__(self, n_in: int, n_out: int, hidden: int | None = 128, *,
-                 generator: torch.Generator | None = None):
+    def __init__(self, n_in: int, n_out: int, hidden: int | None = 128, *, generator: torch.Generator | None = None):
         super().__init__()
         check_int_range(n_in, "n_in", 1)
         check_int_range(n_out, "n_out", 1)
         generator = check_generator(generator)
         self.register_buffer("mean", torch.zeros(n_in))
         self.register_buffer("std", torch.ones(n_in))
-        layers = [nn.Linear(n_in, n_out)] if hidden is None else [
-            nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out)]
+        layers = (
+            [nn.Linear(n_in, n_out)]
+            if hidden is None
+            else [nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out)]
+        )
         self.net = nn.Sequential(*layers)
         if generator is not None:  # reproducible init without touching the global RNG
             with torch.no_grad():
@@ -98,8 +109,9 @@ class ProjectionHead(nn.Module):
         return F.normalize(self.net((x - self.mean) / self.std), dim=-1)
 
 
-def clip_loss(za: torch.Tensor, zb: torch.Tensor, *, temperature: float = 0.1,
-              labels: torch.Tensor | None = None) -> torch.Tensor:
+def clip_loss(
+    za: torch.Tensor, zb: torch.Tensor, *, temperature: float = 0.1, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """Symmetric contrastive (InfoNCE / CLIP) loss between paired embeddings ``za[i] <-> zb[i]``.
 
     ``logits = za @ zb.T / temperature``; the loss is the mean of the cross entropies along rows
@@ -163,10 +175,16 @@ def _as_tensor(x, name):
     return t
 
 
-def train_projections(xa, ya, xb, yb, config: ContrastiveConfig = ContrastiveConfig(), *,
-                      generator: torch.Generator | None = None,
-                      callback: Callable[[int, ProjectionHead, ProjectionHead], None] | None = None,
-                      ) -> tuple[ProjectionHead, ProjectionHead, list[float]]:
+def train_projections(
+    xa,
+    ya,
+    xb,
+    yb,
+    config: ContrastiveConfig = ContrastiveConfig(),
+    *,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int, ProjectionHead, ProjectionHead], None] | None = None,
+) -> tuple[ProjectionHead, ProjectionHead, list[float]]:
     """Train heads ``(head_a, head_b)`` so that same-class samples of the two modalities align.
 
     Every step draws ``batch_size`` samples of modality A and pairs each with a random sample of
@@ -178,8 +196,10 @@ def train_projections(xa, ya, xb, yb, config: ContrastiveConfig = ContrastiveCon
     xa, xb = _as_tensor(xa, "xa"), _as_tensor(xb, "xb")
     ya, yb = np.asarray(ya), np.asarray(yb)
     if ya.shape != (len(xa),) or yb.shape != (len(xb),):
-        raise ValueError(f"ya, yb: need one label per sample, got {ya.shape} for xa {tuple(xa.shape)} "
-                         f"and {yb.shape} for xb {tuple(xb.shape)}")
+        raise ValueError(
+            f"ya, yb: need one label per sample, got {ya.shape} for xa {tuple(xa.shape)} "
+            f"and {yb.shape} for xb {tuple(xb.shape)}"
+        )
     missing = sorted(set(ya.tolist()) - set(yb.tolist()))
     if missing:
         raise ValueError(f"yb: classes {missing} of modality A have no sample in modality B")
@@ -197,12 +217,13 @@ def train_projections(xa, ya, xb, yb, config: ContrastiveConfig = ContrastiveCon
         perm = torch.randperm(len(xa), generator=g)
         tot, nb = 0.0, 0
         for s in range(0, len(xa), config.batch_size):
-            ia = perm[s:s + config.batch_size]
+            ia = perm[s : s + config.batch_size]
             if len(ia) < 2:
                 continue
             lab = ya_t[ia]
-            ib = torch.stack([by_class[int(c)][torch.randint(len(by_class[int(c)]), (1,), generator=g)][0]
-                              for c in lab])
+            ib = torch.stack(
+                [by_class[int(c)][torch.randint(len(by_class[int(c)]), (1,), generator=g)][0] for c in lab]
+            )
             loss = clip_loss(ha(xa[ia]), hb(xb[ib]), temperature=config.temperature, labels=lab)
             opt.zero_grad()
             loss.backward()
@@ -216,9 +237,17 @@ def train_projections(xa, ya, xb, yb, config: ContrastiveConfig = ContrastiveCon
     return ha.eval(), hb.eval(), history
 
 
-def zero_shot_retrieval(za: torch.Tensor, ya, zb: torch.Tensor, yb, *, n_way: int = 2,
-                        n_trials: int = 2000, distractor_classes=None,
-                        generator: torch.Generator | None = None) -> np.ndarray:
+def zero_shot_retrieval(
+    za: torch.Tensor,
+    ya,
+    zb: torch.Tensor,
+    yb,
+    *,
+    n_way: int = 2,
+    n_trials: int = 2000,
+    distractor_classes=None,
+    generator: torch.Generator | None = None,
+) -> np.ndarray:
     """N-way retrieval from queries ``za`` (modality A) to candidates ``zb`` (modality B).
 
     Each trial draws a query of class c, then one candidate of class c and one of each of
@@ -246,7 +275,7 @@ def zero_shot_retrieval(za: torch.Tensor, ya, zb: torch.Tensor, yb, *, n_way: in
         q = int(r[k, 0] * len(ya))
         c = ya[q]
         others = [o for o in pool if o != c]
-        pick = [others[i] for i in np.argsort(torch.rand(len(others), generator=g).numpy())[:n_way - 1]]
+        pick = [others[i] for i in np.argsort(torch.rand(len(others), generator=g).numpy())[: n_way - 1]]
         cands = [idx_b[cc][int(r[k, 1 + j] * len(idx_b[cc]))] for j, cc in enumerate([c, *pick])]
         sims = zb[cands] @ za[q]
         out[k] = int(torch.argmax(sims)) == 0
@@ -313,8 +342,9 @@ def profile_embedding(proba, *, eps: float = 1e-6) -> torch.Tensor:
 
 
 def _log_profile(proba, name: str, eps: float = 1e-6) -> torch.Tensor:
-    p = torch.as_tensor(proba.detach().cpu() if isinstance(proba, torch.Tensor) else np.asarray(proba),
-                        dtype=torch.float64)
+    p = torch.as_tensor(
+        proba.detach().cpu() if isinstance(proba, torch.Tensor) else np.asarray(proba), dtype=torch.float64
+    )
     if p.dim() != 2 or p.shape[1] < 2:
         raise ValueError(f"{name}: need (n_samples, n_seen_classes >= 2), got {tuple(p.shape)}")
     check_finite(p, name)

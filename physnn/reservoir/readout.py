@@ -67,9 +67,7 @@ def _features(X: Any) -> tuple[torch.Tensor, bool, bool]:
         return t.unsqueeze(0), is_torch, False
     if t.ndim == 3:
         return t, is_torch, True
-    raise ValueError(
-        f"X: expected shape (n_samples, n_features) or (E, n_samples, n_features), got {tuple(t.shape)}"
-    )
+    raise ValueError(f"X: expected shape (n_samples, n_features) or (E, n_samples, n_features), got {tuple(t.shape)}")
 
 
 def _targets(y: Any, E: int, n: int, ensemble: bool, dtype: torch.dtype) -> tuple[torch.Tensor, bool]:
@@ -90,7 +88,8 @@ def _targets(y: Any, E: int, n: int, ensemble: bool, dtype: torch.dtype) -> tupl
             raise ValueError(
                 f"y: shape {tuple(t.shape)}; expected (n_samples,), (n_samples, n_targets)"
                 + (", (E, n_samples) or (E, n_samples, n_targets)" if ensemble else "")
-                + f" with n_samples={n}" + (f", E={E}" if ensemble else "")
+                + f" with n_samples={n}"
+                + (f", E={E}" if ensemble else "")
             )
         return t.unsqueeze(0).expand(E, n, t.shape[1]), False
     raise ValueError(f"y: unsupported number of dimensions {t.ndim} (shape {tuple(t.shape)})")
@@ -160,7 +159,9 @@ class RidgeReadout(_Base):
         Y, one_d = _targets(y, E, n, ens, torch.float64)
         return self.solve(Xt, Y, ensemble=ens, one_d=one_d, is_torch=is_torch)
 
-    def solve(self, Xt: torch.Tensor, Y: torch.Tensor, *, ensemble: bool, one_d: bool, is_torch: bool) -> "RidgeReadout":
+    def solve(
+        self, Xt: torch.Tensor, Y: torch.Tensor, *, ensemble: bool, one_d: bool, is_torch: bool
+    ) -> "RidgeReadout":
         """Fit on validated float64 ``Xt`` (E, n, f) and ``Y`` (E, n, t) (no copies of ``Xt``)."""
         E, n, f = Xt.shape
         alpha = _to_tensor(self.alpha, "alpha")
@@ -184,8 +185,17 @@ class RidgeReadout(_Base):
         B = Xtr @ (Y - y_mean)
         return self._solve_gram(A, B, x_mean, y_mean, ensemble=ensemble, one_d=one_d, is_torch=is_torch)
 
-    def _solve_gram(self, A: torch.Tensor, B: torch.Tensor, x_mean: torch.Tensor, y_mean: torch.Tensor, *,
-                    ensemble: bool, one_d: bool, is_torch: bool) -> "RidgeReadout":
+    def _solve_gram(
+        self,
+        A: torch.Tensor,
+        B: torch.Tensor,
+        x_mean: torch.Tensor,
+        y_mean: torch.Tensor,
+        *,
+        ensemble: bool,
+        one_d: bool,
+        is_torch: bool,
+    ) -> "RidgeReadout":
         """Fit from the centred Gram matrix ``A = Xc'Xc`` (E,f,f) and ``B = Xc'Yc`` (E,f,t), float64."""
         E, f = A.shape[0], A.shape[-1]
         alpha = _to_tensor(self.alpha, "alpha")
@@ -201,8 +211,16 @@ class RidgeReadout(_Base):
             W = torch.linalg.lstsq(A, B, driver="gelsd").solution
         return self._finish(W, x_mean, y_mean, ensemble=ensemble, one_d=one_d, is_torch=is_torch)
 
-    def _finish(self, W: torch.Tensor, x_mean: torch.Tensor, y_mean: torch.Tensor, *, ensemble: bool, one_d: bool,
-                is_torch: bool) -> "RidgeReadout":
+    def _finish(
+        self,
+        W: torch.Tensor,
+        x_mean: torch.Tensor,
+        y_mean: torch.Tensor,
+        *,
+        ensemble: bool,
+        one_d: bool,
+        is_torch: bool,
+    ) -> "RidgeReadout":
         E, f = W.shape[0], W.shape[1]
         b_full = y_mean - x_mean @ W  # (E,1,t)
         b = b_full.squeeze(1)

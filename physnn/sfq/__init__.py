@@ -10,16 +10,50 @@ built on the logistic transfer curves of ``circuits/sfq_transfer.toml`` (:func:`
 """
 
 from .cells import SFQ_CELLS, CellLibraryError, cell, library_text
-from .characterise import (TIMING, SlotTiming, combine_neuron_responses, merger_splitter_check, neuron_rate_curve,
-                           neuron_response, synapse_context_response, synapse_scurve, wilson_interval)
-from .transfer import (ContextCurves, TransferCurves, TransferFileError, fit_logistic, load_transfer,
-                       save_transfer)
+from .characterise import (
+    TIMING,
+    SlotTiming,
+    combine_neuron_responses,
+    merger_splitter_check,
+    neuron_rate_curve,
+    neuron_response,
+    synapse_context_response,
+    synapse_scurve,
+    wilson_interval,
+)
+from .transfer import ContextCurves, TransferCurves, TransferFileError, fit_logistic, load_transfer, save_transfer
 from .layers import SFQLayer, SFQNetwork, SFQNeuron, SFQSynapse, check_rates, sample_window
 from .netgen import LayerSpec, energy_latency, network_netlist, network_spec, simulate_network
 
-__all__ = ["SFQ_CELLS", "CellLibraryError", "cell", "library_text", "TIMING", "SlotTiming", "synapse_scurve",
-           "neuron_response", "neuron_rate_curve", "merger_splitter_check", "wilson_interval", "TransferCurves",
-           "synapse_context_response", "combine_neuron_responses", "ContextCurves",
-           "TransferFileError", "fit_logistic", "load_transfer", "save_transfer", "SFQSynapse", "SFQNeuron",
-           "SFQLayer", "SFQNetwork", "check_rates", "sample_window", "LayerSpec", "network_spec",
-           "network_netlist", "simulate_network", "energy_latency"]
+__all__ = [
+    "SFQ_CELLS",
+    "CellLibraryError",
+    "cell",
+    "library_text",
+    "TIMING",
+    "SlotTiming",
+    "synapse_scurve",
+    "neuron_response",
+    "neuron_rate_curve",
+    "merger_splitter_check",
+    "wilson_interval",
+    "TransferCurves",
+    "synapse_context_response",
+    "combine_neuron_responses",
+    "ContextCurves",
+    "TransferFileError",
+    "fit_logistic",
+    "load_transfer",
+    "save_transfer",
+    "SFQSynapse",
+    "SFQNeuron",
+    "SFQLayer",
+    "SFQNetwork",
+    "check_rates",
+    "sample_window",
+    "LayerSpec",
+    "network_spec",
+    "network_netlist",
+    "simulate_network",
+    "energy_latency",
+]

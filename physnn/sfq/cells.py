@@ -15,8 +15,18 @@ from physnn.josephson import cell_path as _jj_cell_path
 
 from .._io import file_sha256
 
-__all__ = ["SFQCell", "SFQ_CELLS", "CellLibraryError", "cell", "library_text", "cell_sha256",
-           "pulse_pwl", "merger_tree", "PULSE_AMP_A", "PULSE_WIDTH_S"]
+__all__ = [
+    "SFQCell",
+    "SFQ_CELLS",
+    "CellLibraryError",
+    "cell",
+    "library_text",
+    "cell_sha256",
+    "pulse_pwl",
+    "merger_tree",
+    "PULSE_AMP_A",
+    "PULSE_WIDTH_S",
+]
 
 
 class CellLibraryError(KeyError):
@@ -46,8 +56,9 @@ def _jj(name: str) -> SFQCell:
 SFQ_CELLS: dict[str, SFQCell] = {
     **{n: _jj(n) for n in ("jtl", "splitter", "merger", "dff")},
     "synapse": SFQCell(name="synapse", file="sfq_synapse.cir", subckt="SFQSYN", ports=("in", "out", "bias")),
-    "neuron": SFQCell(name="neuron", file="sfq_neuron.cir", subckt="SFQNEURON",
-                      ports=("in", "clk", "out", "bias"), needs=("dff",)),
+    "neuron": SFQCell(
+        name="neuron", file="sfq_neuron.cir", subckt="SFQNEURON", ports=("in", "clk", "out", "bias"), needs=("dff",)
+    ),
 }
 
 #: amplitude (A) and width (s) of the triangular current pulses that launch SFQ pulses into a JTL
@@ -60,9 +71,11 @@ def cell(name: str) -> SFQCell:
     try:
         return SFQ_CELLS[name]
     except KeyError:
-        raise CellLibraryError(f"cell {name!r} is not in the SFQ cell library (known cells: "
-                               f"{sorted(SFQ_CELLS)}); add its netlist to circuits/ and to "
-                               "physnn.sfq.cells.SFQ_CELLS") from None
+        raise CellLibraryError(
+            f"cell {name!r} is not in the SFQ cell library (known cells: "
+            f"{sorted(SFQ_CELLS)}); add its netlist to circuits/ and to "
+            "physnn.sfq.cells.SFQ_CELLS"
+        ) from None
 
 
 def _resolve(names) -> list[str]:

@@ -26,20 +26,31 @@ from ..units import label
 from physnn.josephson import simulate
 from .cells import library_text, merger_tree, pulse_pwl
 
-__all__ = ["SlotTiming", "TIMING", "wilson_interval", "slot_counts", "synapse_scurve", "neuron_response",
-           "synapse_context_response", "context_code", "combine_neuron_responses",
-           "neuron_rate_curve", "merger_splitter_check", "patterns"]
+__all__ = [
+    "SlotTiming",
+    "TIMING",
+    "wilson_interval",
+    "slot_counts",
+    "synapse_scurve",
+    "neuron_response",
+    "synapse_context_response",
+    "context_code",
+    "combine_neuron_responses",
+    "neuron_rate_curve",
+    "merger_splitter_check",
+    "patterns",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
 class SlotTiming:
     """Clock-slot timing of rate-coded SFQ circuits (all in seconds)."""
 
-    slot_s: float = 200e-12        #: clock period (5 GHz clock)
-    stagger_s: float = 12e-12      #: delay between consecutive input lines of one neuron
-    t0_s: float = 40e-12           #: start of the first slot (bias currents ramp up over 10 ps)
+    slot_s: float = 200e-12  #: clock period (5 GHz clock)
+    stagger_s: float = 12e-12  #: delay between consecutive input lines of one neuron
+    t0_s: float = 40e-12  #: start of the first slot (bias currents ramp up over 10 ps)
     clock_delay_s: float = 120e-12  #: neuron read-out clock, after line 0 of its input
-    tstep_s: float = 0.25e-12      #: simulation step (JoSIM's default 0.25 ps)
+    tstep_s: float = 0.25e-12  #: simulation step (JoSIM's default 0.25 ps)
 
     @property
     def clock_hz(self) -> float:
@@ -77,7 +88,7 @@ def slot_counts(ds: xr.Dataset, junction: str, edges_s) -> np.ndarray:
 
 def patterns(fan_in: int) -> np.ndarray:
     """All 2**fan_in input patterns as a bool array (P, fan_in); row ``m`` has bit i of m on line i."""
-    m = np.arange(2 ** fan_in)
+    m = np.arange(2**fan_in)
     return ((m[:, None] >> np.arange(fan_in)[None, :]) & 1).astype(bool)
 
 
@@ -92,8 +103,15 @@ def _bias_src(name: str, node: str, amps: float) -> str:
     return f"{name} 0 {node} pwl(0 0 10p {amps:.8g})"
 
 
-def synapse_scurve(biases_A, *, ensemble: int = 64, pulses: int = 10, period_s: float = 50e-12,
-                   temp_K: float = 4.2, generator: torch.Generator | None = None) -> xr.Dataset:
+def synapse_scurve(
+    biases_A,
+    *,
+    ensemble: int = 64,
+    pulses: int = 10,
+    period_s: float = 50e-12,
+    temp_K: float = 4.2,
+    generator: torch.Generator | None = None,
+) -> xr.Dataset:
     """Pass probability of the stochastic synapse vs gate bias, in ONE batched noisy simulation.
 
     The netlist holds one independent test circuit per bias point, the synapse in the environment
@@ -121,28 +139,60 @@ def synapse_scurve(biases_A, *, ensemble: int = 64, pulses: int = 10, period_s: 
     times = [t0 + k * period_s for k in range(pulses)]
     lines = []
     for i, ib in enumerate(b):
-        lines += [f"II{i} 0 a{i} {pulse_pwl(times)}", f"XA{i} JTL a{i} b{i}",
-                  f"XP{i} SPLIT b{i} p{i} q{i}", f"XQ{i} JTL q{i} r{i}", f"RQ{i} r{i} 0 2",
-                  f"XS{i} SFQSYN p{i} c{i} g{i}", _bias_src(f"IG{i}", f"g{i}", ib), f"XB{i} JTL c{i} d{i}",
-                  f"RZ{i} y{i} 0 2", f"XZ{i} JTL y{i} z{i}", f"XM{i} MERGE d{i} z{i} e{i}",
-                  f"XC{i} JTL e{i} f{i}", f"RL{i} f{i} 0 2"]
+        lines += [
+            f"II{i} 0 a{i} {pulse_pwl(times)}",
+            f"XA{i} JTL a{i} b{i}",
+            f"XP{i} SPLIT b{i} p{i} q{i}",
+            f"XQ{i} JTL q{i} r{i}",
+            f"RQ{i} r{i} 0 2",
+            f"XS{i} SFQSYN p{i} c{i} g{i}",
+            _bias_src(f"IG{i}", f"g{i}", ib),
+            f"XB{i} JTL c{i} d{i}",
+            f"RZ{i} y{i} 0 2",
+            f"XZ{i} JTL y{i} z{i}",
+            f"XM{i} MERGE d{i} z{i} e{i}",
+            f"XC{i} JTL e{i} f{i}",
+            f"RL{i} f{i} 0 2",
+        ]
     stop = t0 + pulses * period_s + 20e-12
-    txt = (library_text("jtl", "splitter", "synapse", "merger") + "\n".join(lines) + "\n"
-           + _temp_lines(temp_K, stop, TIMING))
+    txt = (
+        library_text("jtl", "splitter", "synapse", "merger")
+        + "\n".join(lines)
+        + "\n"
+        + _temp_lines(temp_K, stop, TIMING)
+    )
     ds = simulate(txt, ensemble=ensemble, generator=_gen(generator))
     edges = [t0 - period_s / 2 + k * period_s for k in range(pulses + 1)]
     n_pass = np.array([slot_counts(ds, f"B2|XS{i}", edges).clip(0, 1).sum() for i in range(b.size)])
     n_in = np.array([slot_counts(ds, f"B2|XA{i}", edges).clip(0, 1).sum() for i in range(b.size)])
     lo, hi = wilson_interval(n_pass, n_in)
     out = xr.Dataset(
-        {"pass_prob": ("bias", n_pass / n_in), "ci_low": ("bias", lo), "ci_high": ("bias", hi),
-         "n_trials": ("bias", n_in), "n_passed": ("bias", n_pass)},
-        coords={"bias": ("bias", b)})
-    label(out, bias=("A", "synapse gate bias current"), pass_prob=("1", "pulse pass probability"),
-           ci_low=("1", "95 % Wilson lower bound of pass_prob"), ci_high=("1", "95 % Wilson upper bound"),
-           n_trials=("1", "input pulses (noisy trials)"), n_passed=("1", "pulses passed"))
-    out.attrs.update(cell="synapse", temperature_K=float(temp_K), noisy_runs=int(b.size * ensemble),
-                     ensemble=int(ensemble), simulate_calls=1, period_s=float(period_s))
+        {
+            "pass_prob": ("bias", n_pass / n_in),
+            "ci_low": ("bias", lo),
+            "ci_high": ("bias", hi),
+            "n_trials": ("bias", n_in),
+            "n_passed": ("bias", n_pass),
+        },
+        coords={"bias": ("bias", b)},
+    )
+    label(
+        out,
+        bias=("A", "synapse gate bias current"),
+        pass_prob=("1", "pulse pass probability"),
+        ci_low=("1", "95 % Wilson lower bound of pass_prob"),
+        ci_high=("1", "95 % Wilson upper bound"),
+        n_trials=("1", "input pulses (noisy trials)"),
+        n_passed=("1", "pulses passed"),
+    )
+    out.attrs.update(
+        cell="synapse",
+        temperature_K=float(temp_K),
+        noisy_runs=int(b.size * ensemble),
+        ensemble=int(ensemble),
+        simulate_calls=1,
+        period_s=float(period_s),
+    )
     return out
 
 
@@ -151,8 +201,9 @@ def _gen(generator):
     return own_generator(generator)
 
 
-def _neuron_block(tag: str, fan_in: int, line_times: list[list[float]], clock_times, bias_A: float,
-                  synapse_bias_A) -> tuple[list[str], str]:
+def _neuron_block(
+    tag: str, fan_in: int, line_times: list[list[float]], clock_times, bias_A: float, synapse_bias_A
+) -> tuple[list[str], str]:
     """Test circuit of one neuron cell in the environment the generated networks give it
     (:mod:`physnn.sfq.netgen`): per line source -> JTL -> splitter (spare output: JTL -> load) ->
     synapse (gate bias ``synapse_bias_A``, one value or one per line) -> JTL -> merger tree ->
@@ -163,21 +214,31 @@ def _neuron_block(tag: str, fan_in: int, line_times: list[list[float]], clock_ti
     L = []
     heads = []
     for i in range(fan_in):
-        L += [f"II{tag}_{i} 0 a{tag}_{i} {pulse_pwl(line_times[i])}" if line_times[i] else
-              f"RZ{tag}_{i} a{tag}_{i} 0 2",
-              f"XA{tag}_{i} JTL a{tag}_{i} b{tag}_{i}",
-              f"XP{tag}_{i} SPLIT b{tag}_{i} u{tag}_{i} v{tag}_{i}", f"XV{tag}_{i} JTL v{tag}_{i} w{tag}_{i}",
-              f"RV{tag}_{i} w{tag}_{i} 0 2",
-              f"XS{tag}_{i} SFQSYN u{tag}_{i} c{tag}_{i} g{tag}_{i}",
-              _bias_src(f"IG{tag}_{i}", f"g{tag}_{i}", float(sb[i])),
-              f"XJ{tag}_{i} JTL c{tag}_{i} j{tag}_{i}"]
+        L += [
+            f"II{tag}_{i} 0 a{tag}_{i} {pulse_pwl(line_times[i])}" if line_times[i] else f"RZ{tag}_{i} a{tag}_{i} 0 2",
+            f"XA{tag}_{i} JTL a{tag}_{i} b{tag}_{i}",
+            f"XP{tag}_{i} SPLIT b{tag}_{i} u{tag}_{i} v{tag}_{i}",
+            f"XV{tag}_{i} JTL v{tag}_{i} w{tag}_{i}",
+            f"RV{tag}_{i} w{tag}_{i} 0 2",
+            f"XS{tag}_{i} SFQSYN u{tag}_{i} c{tag}_{i} g{tag}_{i}",
+            _bias_src(f"IG{tag}_{i}", f"g{tag}_{i}", float(sb[i])),
+            f"XJ{tag}_{i} JTL c{tag}_{i} j{tag}_{i}",
+        ]
         heads.append(f"j{tag}_{i}")
     tree, root = merger_tree(heads, f"M{tag}_", "MERGE")
     L += tree
-    L += [f"IC{tag} 0 k{tag}a {pulse_pwl(clock_times)}", f"XK{tag} JTL k{tag}a k{tag}",
-          f"XN{tag} SFQNEURON {root} k{tag} o{tag} n{tag}", _bias_src(f"IN{tag}", f"n{tag}", bias_A),
-          f"XQ{tag} JTL o{tag} q{tag}", f"XF{tag} SPLIT q{tag} f{tag} h{tag}",
-          f"XO{tag} JTL f{tag} p{tag}", f"RL{tag} p{tag} 0 2", f"XH{tag} JTL h{tag} r{tag}", f"RH{tag} r{tag} 0 2"]
+    L += [
+        f"IC{tag} 0 k{tag}a {pulse_pwl(clock_times)}",
+        f"XK{tag} JTL k{tag}a k{tag}",
+        f"XN{tag} SFQNEURON {root} k{tag} o{tag} n{tag}",
+        _bias_src(f"IN{tag}", f"n{tag}", bias_A),
+        f"XQ{tag} JTL o{tag} q{tag}",
+        f"XF{tag} SPLIT q{tag} f{tag} h{tag}",
+        f"XO{tag} JTL f{tag} p{tag}",
+        f"RL{tag} p{tag} 0 2",
+        f"XH{tag} JTL h{tag} r{tag}",
+        f"RH{tag} r{tag} 0 2",
+    ]
     return L, f"B2|XO{tag}"
 
 
@@ -190,9 +251,18 @@ def _check_fan_in(fan_in):
         raise ValueError(f"fan_in={fan_in}: the merger tree needs a power of two (1, 2, 4, 8)")
 
 
-def neuron_response(biases_A, *, fan_in: int = 2, ensemble: int = 32, repeats: int = 2,
-                    synapse_bias_A: float = 200e-6, temp_K: float = 4.2, copies_per_call: int = 4,
-                    timing: SlotTiming = TIMING, generator: torch.Generator | None = None) -> xr.Dataset:
+def neuron_response(
+    biases_A,
+    *,
+    fan_in: int = 2,
+    ensemble: int = 32,
+    repeats: int = 2,
+    synapse_bias_A: float = 200e-6,
+    temp_K: float = 4.2,
+    copies_per_call: int = 4,
+    timing: SlotTiming = TIMING,
+    generator: torch.Generator | None = None,
+) -> xr.Dataset:
     """Firing probability per clock slot of the neuron (with its merger tree) for every input pattern.
 
     The neuron cell of fan-in K is K open synapses (gate bias ``synapse_bias_A``) feeding a merger
@@ -218,8 +288,9 @@ def neuron_response(biases_A, *, fan_in: int = 2, ensemble: int = 32, repeats: i
     n_slots = len(seq)
     T = timing
     starts = T.t0_s + T.slot_s * np.arange(n_slots)
-    line_times = [[float(starts[s] + i * T.stagger_s) for s in range(n_slots) if pats[seq[s], i]]
-                  for i in range(fan_in)]
+    line_times = [
+        [float(starts[s] + i * T.stagger_s) for s in range(n_slots) if pats[seq[s], i]] for i in range(fan_in)
+    ]
     clock = starts + T.clock_delay_s
     edges = np.append(clock - T.slot_s / 2, clock[-1] + T.slot_s / 2)
     stop = float(edges[-1] + 5e-12)
@@ -228,7 +299,7 @@ def neuron_response(biases_A, *, fan_in: int = 2, ensemble: int = 32, repeats: i
     calls = 0
     for c0 in range(0, b.size, copies_per_call):
         lines, outs = [], []
-        for k, ib in enumerate(b[c0:c0 + copies_per_call]):
+        for k, ib in enumerate(b[c0 : c0 + copies_per_call]):
             L, o = _neuron_block(str(k), fan_in, line_times, clock, ib, synapse_bias_A)
             lines += L
             outs.append(o)
@@ -243,18 +314,37 @@ def neuron_response(biases_A, *, fan_in: int = 2, ensemble: int = 32, repeats: i
                 trials[p, c0 + k] = cnt[:, sel].size
     lo, hi = wilson_interval(fires, trials)
     out = xr.Dataset(
-        {"fire_prob": (("pattern", "bias"), fires / trials), "ci_low": (("pattern", "bias"), lo),
-         "ci_high": (("pattern", "bias"), hi), "n_trials": (("pattern", "bias"), trials),
-         "lines": (("pattern", "line"), pats)},
-        coords={"pattern": ("pattern", np.arange(len(pats))), "bias": ("bias", b),
-                "line": ("line", np.arange(fan_in))})
-    label(out, bias=("A", "neuron bias current"), pattern=("1", "input pattern (bit i: line i pulses)"),
-           line=("1", "input line"), fire_prob=("1", "firing probability per clock slot"),
-           ci_low=("1", "95 % Wilson lower bound"), ci_high=("1", "95 % Wilson upper bound"),
-           n_trials=("1", "noisy trials (slots x ensemble)"), lines=("1", "line carries a pulse"))
-    out.attrs.update(cell="neuron", fan_in=int(fan_in), temperature_K=float(temp_K), ensemble=int(ensemble),
-                     simulate_calls=calls, synapse_bias_A=float(synapse_bias_A), slot_s=T.slot_s,
-                     stagger_s=T.stagger_s, clock_delay_s=T.clock_delay_s)
+        {
+            "fire_prob": (("pattern", "bias"), fires / trials),
+            "ci_low": (("pattern", "bias"), lo),
+            "ci_high": (("pattern", "bias"), hi),
+            "n_trials": (("pattern", "bias"), trials),
+            "lines": (("pattern", "line"), pats),
+        },
+        coords={"pattern": ("pattern", np.arange(len(pats))), "bias": ("bias", b), "line": ("line", np.arange(fan_in))},
+    )
+    label(
+        out,
+        bias=("A", "neuron bias current"),
+        pattern=("1", "input pattern (bit i: line i pulses)"),
+        line=("1", "input line"),
+        fire_prob=("1", "firing probability per clock slot"),
+        ci_low=("1", "95 % Wilson lower bound"),
+        ci_high=("1", "95 % Wilson upper bound"),
+        n_trials=("1", "noisy trials (slots x ensemble)"),
+        lines=("1", "line carries a pulse"),
+    )
+    out.attrs.update(
+        cell="neuron",
+        fan_in=int(fan_in),
+        temperature_K=float(temp_K),
+        ensemble=int(ensemble),
+        simulate_calls=calls,
+        synapse_bias_A=float(synapse_bias_A),
+        slot_s=T.slot_s,
+        stagger_s=T.stagger_s,
+        clock_delay_s=T.clock_delay_s,
+    )
     return out
 
 
@@ -276,16 +366,23 @@ def combine_neuron_responses(*datasets: xr.Dataset) -> xr.Dataset:
         fires[:, j] += np.rint(d["fire_prob"].values * d["n_trials"].values)
         trials[:, j] += d["n_trials"].values
     lo, hi = wilson_interval(fires, trials)
-    out = xr.Dataset({"fire_prob": (("pattern", "bias"), fires / trials), "ci_low": (("pattern", "bias"), lo),
-                      "ci_high": (("pattern", "bias"), hi), "n_trials": (("pattern", "bias"), trials),
-                      "lines": datasets[0]["lines"]},
-                     coords={"pattern": datasets[0]["pattern"].values, "bias": ("bias", b), "line": datasets[0]["line"].values})
+    out = xr.Dataset(
+        {
+            "fire_prob": (("pattern", "bias"), fires / trials),
+            "ci_low": (("pattern", "bias"), lo),
+            "ci_high": (("pattern", "bias"), hi),
+            "n_trials": (("pattern", "bias"), trials),
+            "lines": datasets[0]["lines"],
+        },
+        coords={"pattern": datasets[0]["pattern"].values, "bias": ("bias", b), "line": datasets[0]["line"].values},
+    )
     for v in ("fire_prob", "ci_low", "ci_high", "n_trials", "lines", "pattern", "line"):
         out[v].attrs.update(datasets[0][v].attrs)
     out["bias"].attrs.update(datasets[0]["bias"].attrs)
     out.attrs.update(datasets[0].attrs)
-    out.attrs.update(simulate_calls=int(sum(d.attrs.get("simulate_calls", 0) for d in datasets)),
-                     combined_runs=len(datasets))
+    out.attrs.update(
+        simulate_calls=int(sum(d.attrs.get("simulate_calls", 0) for d in datasets)), combined_runs=len(datasets)
+    )
     return out
 
 
@@ -296,10 +393,19 @@ def context_code(line: int, context: int) -> int:
     return (1 << line) - 1 + context
 
 
-def synapse_context_response(biases_A, *, fan_in: int = 2, slots: int = 24, ensemble: int = 16,
-                             line_prob: float = 0.8, neuron_bias_A=(60e-6, 180e-6), copies_per_call: int = 8,
-                             temp_K: float = 4.2, timing: SlotTiming = TIMING,
-                             generator: torch.Generator | None = None) -> xr.Dataset:
+def synapse_context_response(
+    biases_A,
+    *,
+    fan_in: int = 2,
+    slots: int = 24,
+    ensemble: int = 16,
+    line_prob: float = 0.8,
+    neuron_bias_A=(60e-6, 180e-6),
+    copies_per_call: int = 8,
+    temp_K: float = 4.2,
+    timing: SlotTiming = TIMING,
+    generator: torch.Generator | None = None,
+) -> xr.Dataset:
     """Pass probability of each synapse of a neuron cell, given which earlier lines passed a pulse.
 
     Inside a neuron cell the lines fire ``stagger_s`` apart and their synapses share the merger
@@ -341,7 +447,7 @@ def synapse_context_response(biases_A, *, fan_in: int = 2, slots: int = 24, ense
     clock = starts + T.clock_delay_s
     edges = np.append(starts - T.stagger_s, starts[-1] + T.slot_s - T.stagger_s)
     stop = float(clock[-1] + T.slot_s / 2)
-    n_entries = 2 ** fan_in - 1
+    n_entries = 2**fan_in - 1
     passed = np.zeros((n_entries, b.size))
     trials = np.zeros((n_entries, b.size))
     raw = np.zeros((n_copies, ensemble, fan_in, slots), dtype=np.int8)
@@ -356,7 +462,9 @@ def synapse_context_response(biases_A, *, fan_in: int = 2, slots: int = 24, ense
         ds = simulate(txt, ensemble=ensemble, generator=_gen(generator))
         calls += 1
         for k in tags:
-            pas = np.stack([slot_counts(ds, f"B2|XS{k}_{i}", edges).clip(0, 1) for i in range(fan_in)], 1)  # (E, line, slot)
+            pas = np.stack(
+                [slot_counts(ds, f"B2|XS{k}_{i}", edges).clip(0, 1) for i in range(fan_in)], 1
+            )  # (E, line, slot)
             raw[k] = pas
             ctx = np.zeros(pas.shape[::2], dtype=int)  # (E, slot): bits of the lines passed so far
             for i in range(fan_in):
@@ -368,33 +476,78 @@ def synapse_context_response(biases_A, *, fan_in: int = 2, slots: int = 24, ense
     with np.errstate(invalid="ignore", divide="ignore"):
         prob = passed / trials
     lo, hi = wilson_interval(passed, trials)
-    line = np.concatenate([[i] * 2 ** i for i in range(fan_in)])
-    context = np.concatenate([np.arange(2 ** i) for i in range(fan_in)])
+    line = np.concatenate([[i] * 2**i for i in range(fan_in)])
+    context = np.concatenate([np.arange(2**i) for i in range(fan_in)])
     out = xr.Dataset(
-        {"pass_prob": (("entry", "bias"), prob), "ci_low": (("entry", "bias"), lo), "ci_high": (("entry", "bias"), hi),
-         "n_trials": (("entry", "bias"), trials), "n_passed": (("entry", "bias"), passed),
-         "passes": (("copy", "member", "line_no", "slot"), raw), "pulses": (("line_no", "slot"), pulses),
-         "copy_synapse_bias": (("copy", "line_no"), b[perm]), "copy_neuron_bias": ("copy", nb)},
-        coords={"entry": ("entry", np.arange(n_entries)), "line": ("entry", line), "context": ("entry", context),
-                "bias": ("bias", b), "copy": ("copy", np.arange(n_copies)), "member": ("member", np.arange(ensemble)),
-                "line_no": ("line_no", np.arange(fan_in)), "slot": ("slot", np.arange(slots))})
-    label(out, entry=("1", "(line, context) entry, see context_code"), line=("1", "input line (stagger order)"),
-           context=("1", "bit j: line j < line passed a pulse earlier in the slot"), bias=("A", "synapse gate bias"),
-           pass_prob=("1", "pulse pass probability"), ci_low=("1", "95 % Wilson lower bound"),
-           ci_high=("1", "95 % Wilson upper bound"), n_trials=("1", "input pulses (noisy trials)"),
-           n_passed=("1", "pulses passed"), passes=("1", "synapse passed a pulse in the slot (0/1)"),
-           pulses=("1", "input line carries a pulse in the slot"), copy=("1", "test circuit copy"),
-           member=("1", "ensemble member"), line_no=("1", "input line"), slot=("1", "clock slot"),
-           copy_synapse_bias=("A", "synapse gate bias of the copy's line"), copy_neuron_bias=("A", "neuron bias of the copy"))
-    out.attrs.update(cell="synapse", fan_in=int(fan_in), temperature_K=float(temp_K), ensemble=int(ensemble),
-                     slots=int(slots), line_prob=float(line_prob), simulate_calls=calls, stagger_s=T.stagger_s,
-                     neuron_bias_low_A=float(neuron_bias_A[0]), neuron_bias_high_A=float(neuron_bias_A[1]))
+        {
+            "pass_prob": (("entry", "bias"), prob),
+            "ci_low": (("entry", "bias"), lo),
+            "ci_high": (("entry", "bias"), hi),
+            "n_trials": (("entry", "bias"), trials),
+            "n_passed": (("entry", "bias"), passed),
+            "passes": (("copy", "member", "line_no", "slot"), raw),
+            "pulses": (("line_no", "slot"), pulses),
+            "copy_synapse_bias": (("copy", "line_no"), b[perm]),
+            "copy_neuron_bias": ("copy", nb),
+        },
+        coords={
+            "entry": ("entry", np.arange(n_entries)),
+            "line": ("entry", line),
+            "context": ("entry", context),
+            "bias": ("bias", b),
+            "copy": ("copy", np.arange(n_copies)),
+            "member": ("member", np.arange(ensemble)),
+            "line_no": ("line_no", np.arange(fan_in)),
+            "slot": ("slot", np.arange(slots)),
+        },
+    )
+    label(
+        out,
+        entry=("1", "(line, context) entry, see context_code"),
+        line=("1", "input line (stagger order)"),
+        context=("1", "bit j: line j < line passed a pulse earlier in the slot"),
+        bias=("A", "synapse gate bias"),
+        pass_prob=("1", "pulse pass probability"),
+        ci_low=("1", "95 % Wilson lower bound"),
+        ci_high=("1", "95 % Wilson upper bound"),
+        n_trials=("1", "input pulses (noisy trials)"),
+        n_passed=("1", "pulses passed"),
+        passes=("1", "synapse passed a pulse in the slot (0/1)"),
+        pulses=("1", "input line carries a pulse in the slot"),
+        copy=("1", "test circuit copy"),
+        member=("1", "ensemble member"),
+        line_no=("1", "input line"),
+        slot=("1", "clock slot"),
+        copy_synapse_bias=("A", "synapse gate bias of the copy's line"),
+        copy_neuron_bias=("A", "neuron bias of the copy"),
+    )
+    out.attrs.update(
+        cell="synapse",
+        fan_in=int(fan_in),
+        temperature_K=float(temp_K),
+        ensemble=int(ensemble),
+        slots=int(slots),
+        line_prob=float(line_prob),
+        simulate_calls=calls,
+        stagger_s=T.stagger_s,
+        neuron_bias_low_A=float(neuron_bias_A[0]),
+        neuron_bias_high_A=float(neuron_bias_A[1]),
+    )
     return out
 
 
-def neuron_rate_curve(input_probs, biases_A, *, fan_in: int = 2, slots: int = 40, ensemble: int = 16,
-                      synapse_bias_A: float = 200e-6, temp_K: float = 4.2, timing: SlotTiming = TIMING,
-                      generator: torch.Generator | None = None) -> xr.Dataset:
+def neuron_rate_curve(
+    input_probs,
+    biases_A,
+    *,
+    fan_in: int = 2,
+    slots: int = 40,
+    ensemble: int = 16,
+    synapse_bias_A: float = 200e-6,
+    temp_K: float = 4.2,
+    timing: SlotTiming = TIMING,
+    generator: torch.Generator | None = None,
+) -> xr.Dataset:
     """Output rate vs input rate (and bias) of the neuron cell at circuit level.
 
     All ``fan_in`` lines carry independent Bernoulli pulse trains with pulse probability ``p`` per
@@ -411,8 +564,10 @@ def neuron_rate_curve(input_probs, biases_A, *, fan_in: int = 2, slots: int = 40
     _check_fan_in(fan_in)
     P = np.asarray(input_probs, dtype=float).ravel()
     if np.any((P < 0) | (P > 1)):
-        raise ValueError("input_probs: pulse probabilities per clock slot must lie in [0, 1] "
-                         "(an input rate above the clock rate is not representable)")
+        raise ValueError(
+            "input_probs: pulse probabilities per clock slot must lie in [0, 1] "
+            "(an input rate above the clock rate is not representable)"
+        )
     b = np.asarray(biases_A, dtype=float).ravel()
     rng = numpy_rng(generator)
     T = timing
@@ -440,22 +595,51 @@ def neuron_rate_curve(input_probs, biases_A, *, fan_in: int = 2, slots: int = 40
             rate[k, j] = cnt.mean() * T.clock_hz
             lo[k, j], hi[k, j] = l_ * T.clock_hz, h_ * T.clock_hz
     out = xr.Dataset(
-        {"output_rate": (("input_prob", "bias"), rate), "ci_low": (("input_prob", "bias"), lo),
-         "ci_high": (("input_prob", "bias"), hi), "input_rate": ("input_prob", rin),
-         "input_patterns": (("input_prob", "line", "slot"), draws)},
-        coords={"input_prob": ("input_prob", P), "bias": ("bias", b), "line": ("line", np.arange(fan_in)),
-                "slot": ("slot", np.arange(slots))})
-    label(out, input_prob=("1", "input pulse probability per slot and line"), bias=("A", "neuron bias current"),
-           line=("1", "input line"), slot=("1", "clock slot"), output_rate=("Hz", "neuron output rate"),
-           ci_low=("Hz", "95 % Wilson lower bound"), ci_high=("Hz", "95 % Wilson upper bound"),
-           input_rate=("Hz", "realised input rate per line"), input_patterns=("1", "drawn input pulses"))
-    out.attrs.update(cell="neuron", fan_in=int(fan_in), temperature_K=float(temp_K), clock_hz=T.clock_hz,
-                     ensemble=int(ensemble), synapse_bias_A=float(synapse_bias_A))
+        {
+            "output_rate": (("input_prob", "bias"), rate),
+            "ci_low": (("input_prob", "bias"), lo),
+            "ci_high": (("input_prob", "bias"), hi),
+            "input_rate": ("input_prob", rin),
+            "input_patterns": (("input_prob", "line", "slot"), draws),
+        },
+        coords={
+            "input_prob": ("input_prob", P),
+            "bias": ("bias", b),
+            "line": ("line", np.arange(fan_in)),
+            "slot": ("slot", np.arange(slots)),
+        },
+    )
+    label(
+        out,
+        input_prob=("1", "input pulse probability per slot and line"),
+        bias=("A", "neuron bias current"),
+        line=("1", "input line"),
+        slot=("1", "clock slot"),
+        output_rate=("Hz", "neuron output rate"),
+        ci_low=("Hz", "95 % Wilson lower bound"),
+        ci_high=("Hz", "95 % Wilson upper bound"),
+        input_rate=("Hz", "realised input rate per line"),
+        input_patterns=("1", "drawn input pulses"),
+    )
+    out.attrs.update(
+        cell="neuron",
+        fan_in=int(fan_in),
+        temperature_K=float(temp_K),
+        clock_hz=T.clock_hz,
+        ensemble=int(ensemble),
+        synapse_bias_A=float(synapse_bias_A),
+    )
     return out
 
 
-def merger_splitter_check(*, ensemble: int = 64, slots: int = 8, temp_K: float = 4.2,
-                          timing: SlotTiming = TIMING, generator: torch.Generator | None = None) -> xr.Dataset:
+def merger_splitter_check(
+    *,
+    ensemble: int = 64,
+    slots: int = 8,
+    temp_K: float = 4.2,
+    timing: SlotTiming = TIMING,
+    generator: torch.Generator | None = None,
+) -> xr.Dataset:
     """Noisy pulse statistics of the merger and splitter cells in one batched call.
 
     Merger cases: a pulse on in1 only, in2 only, both ``stagger_s`` apart (two output pulses
@@ -470,10 +654,20 @@ def merger_splitter_check(*, ensemble: int = 64, slots: int = 8, temp_K: float =
     T = timing
     starts = T.t0_s + T.slot_s * np.arange(slots)
     d = T.stagger_s
-    cases = {"merger_in1": ([0.0], None), "merger_in2": (None, [0.0]), "merger_staggered": ([0.0], [d]),
-             "merger_simultaneous": ([0.0], [0.0])}
-    expected = {"merger_in1": 1, "merger_in2": 1, "merger_staggered": 2, "merger_simultaneous": 1,
-                "splitter_out1": 1, "splitter_out2": 1}
+    cases = {
+        "merger_in1": ([0.0], None),
+        "merger_in2": (None, [0.0]),
+        "merger_staggered": ([0.0], [d]),
+        "merger_simultaneous": ([0.0], [0.0]),
+    }
+    expected = {
+        "merger_in1": 1,
+        "merger_in2": 1,
+        "merger_staggered": 2,
+        "merger_simultaneous": 1,
+        "splitter_out1": 1,
+        "splitter_out2": 1,
+    }
     L = []
     for k, (c, (a1, a2)) in enumerate(cases.items()):
         for port, off in (("1", a1), ("2", a2)):
@@ -483,8 +677,15 @@ def merger_splitter_check(*, ensemble: int = 64, slots: int = 8, temp_K: float =
                 L.append(f"II{k}_{port} 0 a{k}_{port} {pulse_pwl([s + o for s in starts for o in off])}")
             L.append(f"XA{k}_{port} JTL a{k}_{port} b{k}_{port}")
         L += [f"XM{k} MERGE b{k}_1 b{k}_2 c{k}", f"XO{k} JTL c{k} d{k}", f"RL{k} d{k} 0 2"]
-    L += [f"IIS 0 as {pulse_pwl(starts)}", "XAS JTL as bs", "XSP SPLIT bs s1 s2",
-          "XP1 JTL s1 t1", "RLP1 t1 0 2", "XP2 JTL s2 t2", "RLP2 t2 0 2"]
+    L += [
+        f"IIS 0 as {pulse_pwl(starts)}",
+        "XAS JTL as bs",
+        "XSP SPLIT bs s1 s2",
+        "XP1 JTL s1 t1",
+        "RLP1 t1 0 2",
+        "XP2 JTL s2 t2",
+        "RLP2 t2 0 2",
+    ]
     edges = np.append(starts - T.slot_s / 4, starts[-1] + 3 * T.slot_s / 4)
     stop = float(edges[-1])
     txt = library_text("jtl", "merger", "splitter") + "\n".join(L) + "\n" + _temp_lines(temp_K, stop, T)
@@ -502,11 +703,24 @@ def merger_splitter_check(*, ensemble: int = 64, slots: int = 8, temp_K: float =
         lo.append(float(l_))
         hi.append(float(h_))
         exp.append(expected[c])
-    out = xr.Dataset({"mean_out": ("case", mean), "expected": ("case", exp), "p_correct": ("case", pc),
-                      "ci_low": ("case", lo), "ci_high": ("case", hi)},
-                     coords={"case": ("case", np.array(names))})
-    label(out, case=("1", "test case"), mean_out=("1", "output pulses per slot"),
-           expected=("1", "expected output pulses per slot"), p_correct=("1", "fraction of slots with the expected count"),
-           ci_low=("1", "95 % Wilson lower bound"), ci_high=("1", "95 % Wilson upper bound"))
+    out = xr.Dataset(
+        {
+            "mean_out": ("case", mean),
+            "expected": ("case", exp),
+            "p_correct": ("case", pc),
+            "ci_low": ("case", lo),
+            "ci_high": ("case", hi),
+        },
+        coords={"case": ("case", np.array(names))},
+    )
+    label(
+        out,
+        case=("1", "test case"),
+        mean_out=("1", "output pulses per slot"),
+        expected=("1", "expected output pulses per slot"),
+        p_correct=("1", "fraction of slots with the expected count"),
+        ci_low=("1", "95 % Wilson lower bound"),
+        ci_high=("1", "95 % Wilson upper bound"),
+    )
     out.attrs.update(temperature_K=float(temp_K), ensemble=int(ensemble), simulate_calls=1, stagger_s=T.stagger_s)
     return out

@@ -49,9 +49,11 @@ def check_rates(p: torch.Tensor, name: str = "input") -> None:
         bad = (p < 0) | (p > 1)
         if bad.any():
             v = float(p[bad].flatten()[0])
-            raise ValueError(f"{name}: pulse probability per clock slot {v:.4g} outside [0, 1]: an input rate "
-                             "above the clock rate (or negative) cannot be represented (one SFQ pulse per "
-                             "line and slot at most)")
+            raise ValueError(
+                f"{name}: pulse probability per clock slot {v:.4g} outside [0, 1]: an input rate "
+                "above the clock rate (or negative) cannot be represented (one SFQ pulse per "
+                "line and slot at most)"
+            )
 
 
 def sample_window(p: torch.Tensor, window: int | None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -92,8 +94,10 @@ class _BiasModule(nn.Module):
                 bad = (t < lo * (1 - 1e-9) - 1e-15) | (t > hi * (1 + 1e-9) + 1e-15)
                 if bad.any():
                     v = float(t[bad].flatten()[0])
-                    raise ValueError(f"{name}: bias current {v * 1e6:.4g} uA outside the physical range "
-                                     f"[{lo * 1e6:.4g}, {hi * 1e6:.4g}] uA of the characterised cell")
+                    raise ValueError(
+                        f"{name}: bias current {v * 1e6:.4g} uA outside the physical range "
+                        f"[{lo * 1e6:.4g}, {hi * 1e6:.4g}] uA of the characterised cell"
+                    )
 
     @torch.no_grad()
     def clamp_biases_(self) -> "_BiasModule":
@@ -103,7 +107,11 @@ class _BiasModule(nn.Module):
         return self
 
     def _init_bias(self, shape, init, lo, hi, name, dtype):
-        t = torch.full(shape, float(init), dtype=dtype) if np.isscalar(init) else torch.as_tensor(init, dtype=dtype).clone()
+        t = (
+            torch.full(shape, float(init), dtype=dtype)
+            if np.isscalar(init)
+            else torch.as_tensor(init, dtype=dtype).clone()
+        )
         if tuple(t.shape) != tuple(shape):
             raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(t.shape)}")
         p = nn.Parameter(t)
@@ -117,8 +125,9 @@ def _logistic(bias, i50, scale):
 
 def _two_step(bias, m):
     """Two-step logistic of :class:`physnn.sfq.transfer.Logistic` from buffers of module ``m``."""
-    mix = (m.neu_w * torch.sigmoid((bias - m.neu_i50) / m.neu_scale)
-           + (1 - m.neu_w) * torch.sigmoid((bias - m.neu_i50_2) / m.neu_scale_2))
+    mix = m.neu_w * torch.sigmoid((bias - m.neu_i50) / m.neu_scale) + (1 - m.neu_w) * torch.sigmoid(
+        (bias - m.neu_i50_2) / m.neu_scale_2
+    )
     return m.neu_floor + (1 - m.neu_floor - m.neu_ceiling) * mix
 
 
@@ -221,8 +230,18 @@ class SFQLayer(_BiasModule):
     ``synapse_bias`` (out, fan_in) and ``neuron_bias`` (out,), A.
     """
 
-    def __init__(self, in_features: int, out_features: int, *, connections=None, synapse_bias_A=None,
-                 neuron_bias_A=None, curves=None, generator: torch.Generator | None = None, dtype=torch.float64):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        connections=None,
+        synapse_bias_A=None,
+        neuron_bias_A=None,
+        curves=None,
+        generator: torch.Generator | None = None,
+        dtype=torch.float64,
+    ):
         super().__init__()
         self._ranges = {}
         c = _curves(curves)
@@ -240,11 +259,14 @@ class SFQLayer(_BiasModule):
         generator = check_generator(generator)
         if synapse_bias_A is None:  # spread around the synapse's I50
             i50, s = float(cs.curve.i50_A[0]), float(cs.curve.scale_A[0])
-            synapse_bias_A = (i50 + 2 * s * torch.randn((out_features, self.fan_in), generator=generator,
-                                                        dtype=dtype)).clamp(slo, shi)
+            synapse_bias_A = (
+                i50 + 2 * s * torch.randn((out_features, self.fan_in), generator=generator, dtype=dtype)
+            ).clamp(slo, shi)
         if neuron_bias_A is None:
             neuron_bias_A = 0.5 * (nlo + nhi)
-        self.synapse_bias = self._init_bias((out_features, self.fan_in), synapse_bias_A, slo, shi, "synapse_bias", dtype)
+        self.synapse_bias = self._init_bias(
+            (out_features, self.fan_in), synapse_bias_A, slo, shi, "synapse_bias", dtype
+        )
         self.neuron_bias = self._init_bias((out_features,), neuron_bias_A, nlo, nhi, "neuron_bias", dtype)
         self.register_buffer("syn_i50", torch.tensor(float(cs.curve.i50_A[0]), dtype=dtype))
         self.register_buffer("syn_scale", torch.tensor(float(cs.curve.scale_A[0]), dtype=dtype))
@@ -323,6 +345,8 @@ class SFQNetwork(_BiasModule):
         r = torch.as_tensor(rates_hz, dtype=torch.float64)
         with torch.no_grad():
             if (r > self.clock_hz * (1 + 1e-12)).any() or (r < 0).any():
-                raise ValueError(f"rates_hz: input rate {float(r.max()):.4g} Hz is above the clock rate (or negative): allowed [0, clock_hz = "
-                                 f"{self.clock_hz:.4g} Hz]: at most one SFQ pulse per line and clock slot")
+                raise ValueError(
+                    f"rates_hz: input rate {float(r.max()):.4g} Hz is above the clock rate (or negative): allowed [0, clock_hz = "
+                    f"{self.clock_hz:.4g} Hz]: at most one SFQ pulse per line and clock slot"
+                )
         return self.forward(r / self.clock_hz, **kw) * self.clock_hz

@@ -33,8 +33,7 @@ from ..units import label
 from .cells import cell, library_text, merger_tree, pulse_pwl
 from .characterise import TIMING, SlotTiming, slot_counts
 
-__all__ = ["LayerSpec", "network_spec", "network_netlist", "simulate_network", "energy_latency",
-           "DFF_TO_LINE_S"]
+__all__ = ["LayerSpec", "network_spec", "network_netlist", "simulate_network", "energy_latency", "DFF_TO_LINE_S"]
 
 #: nominal delay (s) from a neuron's clock to its output reaching the next layer's lines
 DFF_TO_LINE_S = 10e-12
@@ -45,7 +44,7 @@ class LayerSpec:
     """One layer of a network netlist: biases (A) and the cells that implement it."""
 
     synapse_bias_A: np.ndarray  # (out, in)
-    neuron_bias_A: np.ndarray   # (out,)
+    neuron_bias_A: np.ndarray  # (out,)
     synapse_cell: str = "synapse"
     neuron_cell: str = "neuron"
     merger_cell: str = "merger"
@@ -63,10 +62,16 @@ def network_spec(net) -> list[LayerSpec]:
     for k, layer in enumerate(net.layers):
         conn = layer.connections.cpu().numpy()
         if conn.shape[1] != layer.in_features or np.any(conn != np.arange(layer.in_features)[None, :]):
-            raise ValueError(f"net.layers[{k}]: only fully connected layers (connections = identity) can be "
-                             "generated at circuit level (the line stagger follows the input order)")
-        specs.append(LayerSpec(synapse_bias_A=layer.synapse_bias.detach().cpu().numpy().copy(),
-                               neuron_bias_A=layer.neuron_bias.detach().cpu().numpy().copy()))
+            raise ValueError(
+                f"net.layers[{k}]: only fully connected layers (connections = identity) can be "
+                "generated at circuit level (the line stagger follows the input order)"
+            )
+        specs.append(
+            LayerSpec(
+                synapse_bias_A=layer.synapse_bias.detach().cpu().numpy().copy(),
+                neuron_bias_A=layer.neuron_bias.detach().cpu().numpy().copy(),
+            )
+        )
     return specs
 
 
@@ -86,8 +91,9 @@ def _split_tree(src: str, n: int, tag: str, L: list, splitter: str, buffer: str)
     return leaves[:n]
 
 
-def network_netlist(specs: list[LayerSpec], input_pulses: np.ndarray, *, timing: SlotTiming = TIMING,
-                    temp_K: float = 4.2) -> tuple[str, dict]:
+def network_netlist(
+    specs: list[LayerSpec], input_pulses: np.ndarray, *, timing: SlotTiming = TIMING, temp_K: float = 4.2
+) -> tuple[str, dict]:
     """Netlist text of the whole network for ``input_pulses`` (slots, in_features) bool.
 
     Returns ``(text, info)``; ``info`` holds the output junction labels, the output clock times
@@ -121,17 +127,21 @@ def network_netlist(specs: list[LayerSpec], input_pulses: np.ndarray, *, timing:
         if n_inl & (n_inl - 1):
             raise ValueError(f"layer {li}: fan-in {n_inl} is not a power of two (merger tree)")
         # fan-out of every input line
-        leaves = [_split_tree(lines[i], n_out, f"L{li}I{i}", L, sub[sp.splitter_cell], sub[sp.buffer_cell])
-                  for i in range(n_inl)]
+        leaves = [
+            _split_tree(lines[i], n_out, f"L{li}I{i}", L, sub[sp.splitter_cell], sub[sp.buffer_cell])
+            for i in range(n_inl)
+        ]
         new_lines = []
         clocks = []
         for j in range(n_out):
             heads = []
             for i in range(n_inl):
                 t = f"L{li}N{j}Y{i}"
-                L += [f"X{t} {sub[sp.synapse_cell]} {leaves[i][j]} {t}o {t}g",
-                      f"I{t} 0 {t}g pwl(0 0 10p {float(sp.synapse_bias_A[j, i]):.8g})",
-                      f"X{t}B {sub[sp.buffer_cell]} {t}o {t}b"]
+                L += [
+                    f"X{t} {sub[sp.synapse_cell]} {leaves[i][j]} {t}o {t}g",
+                    f"I{t} 0 {t}g pwl(0 0 10p {float(sp.synapse_bias_A[j, i]):.8g})",
+                    f"X{t}B {sub[sp.buffer_cell]} {t}o {t}b",
+                ]
                 bias_sources.append(float(sp.synapse_bias_A[j, i]))
                 heads.append(f"{t}b")
             tree, root = merger_tree(heads, f"L{li}N{j}M", sub[sp.merger_cell])
@@ -139,10 +149,13 @@ def network_netlist(specs: list[LayerSpec], input_pulses: np.ndarray, *, timing:
             t = f"L{li}N{j}"
             clk = starts + base + T.clock_delay_s + j * T.stagger_s
             clocks.append(clk)
-            L += [f"I{t}C 0 {t}ca {pulse_pwl(clk)}", f"X{t}CB {sub[sp.buffer_cell]} {t}ca {t}c",
-                  f"X{t} {sub[sp.neuron_cell]} {root} {t}c {t}q {t}g",
-                  f"I{t}G 0 {t}g pwl(0 0 10p {float(sp.neuron_bias_A[j]):.8g})",
-                  f"X{t}QB {sub[sp.buffer_cell]} {t}q {t}l"]
+            L += [
+                f"I{t}C 0 {t}ca {pulse_pwl(clk)}",
+                f"X{t}CB {sub[sp.buffer_cell]} {t}ca {t}c",
+                f"X{t} {sub[sp.neuron_cell]} {root} {t}c {t}q {t}g",
+                f"I{t}G 0 {t}g pwl(0 0 10p {float(sp.neuron_bias_A[j]):.8g})",
+                f"X{t}QB {sub[sp.buffer_cell]} {t}q {t}l",
+            ]
             bias_sources.append(float(sp.neuron_bias_A[j]))
             new_lines.append(f"{t}l")
         lines = new_lines
@@ -150,26 +163,46 @@ def network_netlist(specs: list[LayerSpec], input_pulses: np.ndarray, *, timing:
         base = base + T.clock_delay_s + DFF_TO_LINE_S
     outs = []
     for j, node in enumerate(lines):
-        L += [f"XOUT{j}A {sub[specs[-1].buffer_cell]} {node} out{j}a", f"XOUT{j}B {sub[specs[-1].buffer_cell]} out{j}a out{j}b",
-              f"ROUT{j} out{j}b 0 2"]
+        L += [
+            f"XOUT{j}A {sub[specs[-1].buffer_cell]} {node} out{j}a",
+            f"XOUT{j}B {sub[specs[-1].buffer_cell]} out{j}a out{j}b",
+            f"ROUT{j} out{j}b 0 2",
+        ]
         outs.append(f"B2|XOUT{j}B")
     stop = float(out_clock.max() + T.slot_s / 2)
-    txt = (library_text(*sorted(used)) + "\n".join(L) + f"\n.tran {T.tstep_s!r} {stop!r}\n"
-           + (f".temp {temp_K!r}\n" if temp_K else ""))
-    return txt, {"outputs": outs, "out_clock_s": out_clock, "slot_starts_s": starts, "stop_s": stop,
-                 "latency_s": float(out_clock[:, 0].mean() - starts[0]), "trained_bias_A": bias_sources}
+    txt = (
+        library_text(*sorted(used))
+        + "\n".join(L)
+        + f"\n.tran {T.tstep_s!r} {stop!r}\n"
+        + (f".temp {temp_K!r}\n" if temp_K else "")
+    )
+    return txt, {
+        "outputs": outs,
+        "out_clock_s": out_clock,
+        "slot_starts_s": starts,
+        "stop_s": stop,
+        "latency_s": float(out_clock[:, 0].mean() - starts[0]),
+        "trained_bias_A": bias_sources,
+    }
 
 
-def simulate_network(specs: list[LayerSpec], input_pulses: np.ndarray, *, ensemble: int = 32, temp_K: float = 4.2,
-                     timing: SlotTiming = TIMING, generator: torch.Generator | None = None,
-                     chunk: int | None = None) -> tuple[xr.Dataset, dict]:
+def simulate_network(
+    specs: list[LayerSpec],
+    input_pulses: np.ndarray,
+    *,
+    ensemble: int = 32,
+    temp_K: float = 4.2,
+    timing: SlotTiming = TIMING,
+    generator: torch.Generator | None = None,
+    chunk: int | None = None,
+) -> tuple[xr.Dataset, dict]:
     """Simulate the network netlist with thermal noise; per-slot output pulses and switching counts.
 
     Returns ``(ds, info)``: ``ds`` has ``fired`` (ensemble, output, slot) 0/1 and
     ``switches`` (junction) mean switching events per run; ``info`` from :func:`network_netlist`
     plus ``dc_bias_A`` (junction) of the DC current through every junction before the first slot.
     """
-    generator = own_generator(generator)   # None: seeded from torch's global generator
+    generator = own_generator(generator)  # None: seeded from torch's global generator
     txt, info = network_netlist(specs, input_pulses, timing=timing, temp_K=temp_K)
     chunk = chunk or ensemble
     fired, sw, dc = [], None, None
@@ -187,23 +220,36 @@ def simulate_network(specs: list[LayerSpec], input_pulses: np.ndarray, *, ensemb
         sw = s if sw is None else sw + s
         if dc is None:
             it = int(np.searchsorted(ds["time"].values, timing.t0_s - 5e-12))
-            dc = (ds["ic"].values[0] * np.sin(ph[0, :, it] - ds["phase_offset"].values))
+            dc = ds["ic"].values[0] * np.sin(ph[0, :, it] - ds["phase_offset"].values)
         labels = ds["junction"].values
         del ds, ph
-    out = xr.Dataset({"fired": (("ensemble", "output", "slot"), np.concatenate(fired)),
-                      "switches": ("junction", sw / ensemble), "dc_bias": ("junction", dc)},
-                     coords={"ensemble": np.arange(ensemble), "output": np.arange(len(info["outputs"])),
-                             "slot": np.arange(len(info["slot_starts_s"])), "junction": labels})
-    label(out, fired=("1", "output pulse in the slot (0/1)"),
-          switches=("1", "switching events per run (mean over ensemble)"),
-          dc_bias=("A", "DC current through the junction before the first slot"),
-          **{c: ("1", c) for c in ("ensemble", "output", "slot", "junction")})
+    out = xr.Dataset(
+        {
+            "fired": (("ensemble", "output", "slot"), np.concatenate(fired)),
+            "switches": ("junction", sw / ensemble),
+            "dc_bias": ("junction", dc),
+        },
+        coords={
+            "ensemble": np.arange(ensemble),
+            "output": np.arange(len(info["outputs"])),
+            "slot": np.arange(len(info["slot_starts_s"])),
+            "junction": labels,
+        },
+    )
+    label(
+        out,
+        fired=("1", "output pulse in the slot (0/1)"),
+        switches=("1", "switching events per run (mean over ensemble)"),
+        dc_bias=("A", "DC current through the junction before the first slot"),
+        **{c: ("1", c) for c in ("ensemble", "output", "slot", "junction")},
+    )
     out.attrs.update(temperature_K=float(temp_K), slot_s=timing.slot_s)
     return out, info
 
 
-def energy_latency(ds: xr.Dataset, info: dict, *, slots_per_inference: int, n_slots: int,
-                   bias_voltage_V: float = 2.6e-3) -> dict:
+def energy_latency(
+    ds: xr.Dataset, info: dict, *, slots_per_inference: int, n_slots: int, bias_voltage_V: float = 2.6e-3
+) -> dict:
     """Energy per inference and latency from a simulated network run.
 
     Dynamic energy: sum over junctions of (switching events x ``|DC bias current|`` x Phi0).
@@ -217,7 +263,11 @@ def energy_latency(ds: xr.Dataset, info: dict, *, slots_per_inference: int, n_sl
     i_total = float(np.abs(ds["dc_bias"].values).sum())
     p_static = bias_voltage_V * i_total
     slot = float(ds.attrs["slot_s"])
-    return {"dynamic_J_per_slot": dyn_slot, "static_W_resistive": p_static, "bias_current_total_A": i_total,
-            "energy_per_inference_dynamic_J": dyn_slot * slots_per_inference,
-            "energy_per_inference_J": (dyn_slot + p_static * slot) * slots_per_inference,
-            "latency_s": info["latency_s"] + slots_per_inference * slot}
+    return {
+        "dynamic_J_per_slot": dyn_slot,
+        "static_W_resistive": p_static,
+        "bias_current_total_A": i_total,
+        "energy_per_inference_dynamic_J": dyn_slot * slots_per_inference,
+        "energy_per_inference_J": (dyn_slot + p_static * slot) * slots_per_inference,
+        "latency_s": info["latency_s"] + slots_per_inference * slot,
+    }

@@ -32,7 +32,7 @@ class TimingViolation(ValueError):
 class CellDelays:
     """Cell delays and constraints, s (measured noise-free at nominal bias with this simulator)."""
 
-    source_jtl_s: float = 4.0e-12   #: current-pulse source -> JTL output
+    source_jtl_s: float = 4.0e-12  #: current-pulse source -> JTL output
     jtl_s: float = 3.5e-12
     splitter_s: float = 4.7e-12
     synapse_s: float = 2.5e-12
@@ -68,8 +68,9 @@ def check_timing(specs, *, timing: SlotTiming = TIMING, delays: CellDelays = Cel
         n_out, n_in = sp.shape
         if line_offsets is None:
             line_offsets = base + np.arange(n_in) * T.stagger_s + D.source_jtl_s
-        arr = (line_offsets + max(_depth(n_out), 1) * D.splitter_s + D.synapse_s + D.jtl_s
-               + _depth(n_in) * D.merger_s)  # at the neuron input, per line
+        arr = (
+            line_offsets + max(_depth(n_out), 1) * D.splitter_s + D.synapse_s + D.jtl_s + _depth(n_in) * D.merger_s
+        )  # at the neuron input, per line
         sep = np.min(np.diff(np.sort(arr))) if n_in > 1 else np.inf
         new_offsets = []
         for j in range(n_out):
@@ -84,10 +85,16 @@ def check_timing(specs, *, timing: SlotTiming = TIMING, delays: CellDelays = Cel
             new_offsets.append(clk + D.clock_to_q_s + D.jtl_s)
         line_offsets = np.array(new_offsets)
         base = base + T.clock_delay_s + DFF_TO_LINE_S
-    ds = xr.Dataset({k: (("layer", "neuron"), v) for k, v in out.items()},
-                    coords={"layer": np.arange(len(specs)), "neuron": np.arange(n_max)})
-    label(ds, **{k: ("s", k.replace("_", " ") + " (>= 0: constraint met)") for k in names},
-          layer=("1", "layer"), neuron=("1", "neuron in layer"))
+    ds = xr.Dataset(
+        {k: (("layer", "neuron"), v) for k, v in out.items()},
+        coords={"layer": np.arange(len(specs)), "neuron": np.arange(n_max)},
+    )
+    label(
+        ds,
+        **{k: ("s", k.replace("_", " ") + " (>= 0: constraint met)") for k in names},
+        layer=("1", "layer"),
+        neuron=("1", "neuron in layer"),
+    )
     ok = all(bool(np.all(np.nan_to_num(ds[k].values, nan=1.0) >= 0)) for k in names)
     ds.attrs.update(ok=int(ok), slot_s=T.slot_s, stagger_s=T.stagger_s, clock_delay_s=T.clock_delay_s)
     return ds

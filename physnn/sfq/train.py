@@ -22,12 +22,26 @@ def random_layer(n_in: int, n_out: int, curves, generator: torch.Generator | Non
     def u(*sh):
         return 0.1 + 0.8 * torch.rand(sh, generator=generator, dtype=torch.float64)
 
-    return SFQLayer(n_in, n_out, curves=curves, synapse_bias_A=slo + (shi - slo) * u(n_out, fan_in),
-                    neuron_bias_A=nlo + (nhi - nlo) * u(n_out), **kw)
+    return SFQLayer(
+        n_in,
+        n_out,
+        curves=curves,
+        synapse_bias_A=slo + (shi - slo) * u(n_out, fan_in),
+        neuron_bias_A=nlo + (nhi - nlo) * u(n_out),
+        **kw,
+    )
 
 
-def fit_biases(net, x: torch.Tensor, y: torch.Tensor, *, steps: int = 300, lr_A: float = 3e-6,
-               margin: float = 0.15, margin_weight: float = 0.5):
+def fit_biases(
+    net,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    steps: int = 300,
+    lr_A: float = 3e-6,
+    margin: float = 0.15,
+    margin_weight: float = 0.5,
+):
     """Adam on the bias currents (step ``lr_A`` amperes), projected into the physical ranges after
     every step. Loss: binary cross-entropy of the output pulse probability, plus ``margin_weight``
     times the same at global bias scales ``1 -+ margin`` (trains for bias margin). Returns the
@@ -39,7 +53,8 @@ def fit_biases(net, x: torch.Tensor, y: torch.Tensor, *, steps: int = 300, lr_A:
         if margin:
             for s in (1 - margin, 1 + margin):
                 loss = loss + margin_weight * torch.nn.functional.binary_cross_entropy(
-                    net(x, bias_scale=s).clamp(1e-6, 1 - 1e-6), y)
+                    net(x, bias_scale=s).clamp(1e-6, 1 - 1e-6), y
+                )
         opt.zero_grad()
         loss.backward()
         opt.step()

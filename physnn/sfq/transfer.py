@@ -22,8 +22,25 @@ import xarray as xr
 from .._compat import tomllib
 from .cells import cell_sha256
 
-__all__ = ["Logistic", "CellCurves", "ContextCurves", "TransferCurves", "curves_from_context", "fit_context_entry", "TransferFileError", "fit_logistic", "fit_two_step", "fit_floor_ceiling", "pooled_floor_ceiling", "curves_from_synapse",
-           "curves_from_neuron", "save_transfer", "load_transfer", "default_transfer_path", "WIDTH_10_90"]
+__all__ = [
+    "Logistic",
+    "CellCurves",
+    "ContextCurves",
+    "TransferCurves",
+    "curves_from_context",
+    "fit_context_entry",
+    "TransferFileError",
+    "fit_logistic",
+    "fit_two_step",
+    "fit_floor_ceiling",
+    "pooled_floor_ceiling",
+    "curves_from_synapse",
+    "curves_from_neuron",
+    "save_transfer",
+    "load_transfer",
+    "default_transfer_path",
+    "WIDTH_10_90",
+]
 
 #: 10-90 % width of a logistic in units of its scale s: 2 ln 9
 WIDTH_10_90 = 2 * math.log(9.0)
@@ -105,9 +122,9 @@ class ContextCurves:
 
     fan_in: int
     knots_A: np.ndarray
-    i50_A: np.ndarray    # (entries, knots)
+    i50_A: np.ndarray  # (entries, knots)
     scale_A: np.ndarray  # (entries,)
-    cell_sha256: str     # the synapse netlist
+    cell_sha256: str  # the synapse netlist
     data: dict = field(default_factory=dict)
 
     def entry(self, line: int, context: int) -> int:
@@ -139,8 +156,10 @@ class TransferCurves:
 
     def neuron(self, fan_in: int) -> CellCurves:
         if fan_in not in self.neurons:
-            raise ValueError(f"fan_in={fan_in}: no neuron characterisation for this fan-in in "
-                             f"{self.path or 'the transfer curves'} (have {sorted(self.neurons)})")
+            raise ValueError(
+                f"fan_in={fan_in}: no neuron characterisation for this fan-in in "
+                f"{self.path or 'the transfer curves'} (have {sorted(self.neurons)})"
+            )
         return self.neurons[fan_in]
 
     def context(self, fan_in: int) -> "ContextCurves | None":
@@ -168,12 +187,19 @@ def fit_logistic(bias_A, k, n, *, lo_A: float, hi_A: float) -> tuple[float, floa
     n = np.asarray(n, float)
     span = hi_A - lo_A
     p = k / np.maximum(n, 1)
-    guess_i = float(np.interp(0.5, np.maximum.accumulate(p), x)) if p.max() > 0.5 > p.min() else (
-        hi_A + span if p.max() <= 0.5 else lo_A - span)
+    guess_i = (
+        float(np.interp(0.5, np.maximum.accumulate(p), x))
+        if p.max() > 0.5 > p.min()
+        else (hi_A + span if p.max() <= 0.5 else lo_A - span)
+    )
     best = None
     for s0 in (1e-6, 3e-6, 10e-6):
-        r = minimize(lambda th: _nll_two(x, k, n, th[0], math.exp(th[1]), 1.0, th[0], 1.0), [guess_i, math.log(s0)],
-                     method="L-BFGS-B", bounds=[(lo_A - span, hi_A + span), (math.log(0.2e-6), math.log(40e-6))])
+        r = minimize(
+            lambda th: _nll_two(x, k, n, th[0], math.exp(th[1]), 1.0, th[0], 1.0),
+            [guess_i, math.log(s0)],
+            method="L-BFGS-B",
+            bounds=[(lo_A - span, hi_A + span), (math.log(0.2e-6), math.log(40e-6))],
+        )
         if best is None or r.fun < best.fun:
             best = r
     return float(best.x[0]), float(math.exp(best.x[1]))
@@ -192,24 +218,43 @@ def fit_two_step(bias_A, k, n, *, lo_A: float, hi_A: float) -> tuple[float, floa
     span = hi_A - lo_A
     best = None
     for w0 in (0.3, 0.6, 0.85):
-        for a, b in ((lo_A + 0.2 * span, lo_A + 0.7 * span), (lo_A + 0.1 * span, lo_A + 0.5 * span),
-                     (lo_A + 0.4 * span, lo_A + 0.9 * span)):
+        for a, b in (
+            (lo_A + 0.2 * span, lo_A + 0.7 * span),
+            (lo_A + 0.1 * span, lo_A + 0.5 * span),
+            (lo_A + 0.4 * span, lo_A + 0.9 * span),
+        ):
             th0 = [a, math.log(3e-6), math.log(w0 / (1 - w0)), b - a, math.log(3e-6)]
 
             def f(th):
-                return _nll_two(x, k, n, th[0], math.exp(th[1]), 1 / (1 + math.exp(-th[2])), th[0] + th[3],
-                                math.exp(th[4]))
+                return _nll_two(
+                    x, k, n, th[0], math.exp(th[1]), 1 / (1 + math.exp(-th[2])), th[0] + th[3], math.exp(th[4])
+                )
 
-            r = minimize(f, th0, method="L-BFGS-B",
-                         bounds=[(lo_A - span, hi_A + span), (math.log(0.2e-6), math.log(40e-6)), (-8, 8),
-                                 (0, 2 * span), (math.log(0.2e-6), math.log(40e-6))])
+            r = minimize(
+                f,
+                th0,
+                method="L-BFGS-B",
+                bounds=[
+                    (lo_A - span, hi_A + span),
+                    (math.log(0.2e-6), math.log(40e-6)),
+                    (-8, 8),
+                    (0, 2 * span),
+                    (math.log(0.2e-6), math.log(40e-6)),
+                ],
+            )
             if best is None or r.fun < best.fun:
                 best = r
     # likelihood-ratio test (3 extra parameters): keep the plateau only where the data demand it
     if (one - best.fun) * n.sum() < 8.0:
         return i1, s1, 1.0, i1, s1
     t = best.x
-    return float(t[0]), float(math.exp(t[1])), float(1 / (1 + math.exp(-t[2]))), float(t[0] + t[3]), float(math.exp(t[4]))
+    return (
+        float(t[0]),
+        float(math.exp(t[1])),
+        float(1 / (1 + math.exp(-t[2]))),
+        float(t[0] + t[3]),
+        float(math.exp(t[4])),
+    )
 
 
 def curves_from_synapse(ds: xr.Dataset, bias_range_A: tuple[float, float]) -> CellCurves:
@@ -218,17 +263,23 @@ def curves_from_synapse(ds: xr.Dataset, bias_range_A: tuple[float, float]) -> Ce
     i50, s = fit_logistic(b, ds["n_passed"].values, ds["n_trials"].values, lo_A=float(b.min()), hi_A=float(b.max()))
     data = {k: ds[k].values.tolist() for k in ("pass_prob", "ci_low", "ci_high", "n_trials")}
     data["bias_A"] = b.tolist()
-    return CellCurves(cell="synapse", fan_in=1, bias_range_A=tuple(map(float, bias_range_A)),
-                      curve=Logistic(i50_A=np.array([i50]), scale_A=np.array([s])), cell_sha256=cell_sha256("synapse"),
-                      data=data)
+    return CellCurves(
+        cell="synapse",
+        fan_in=1,
+        bias_range_A=tuple(map(float, bias_range_A)),
+        curve=Logistic(i50_A=np.array([i50]), scale_A=np.array([s])),
+        cell_sha256=cell_sha256("synapse"),
+        data=data,
+    )
 
 
 #: largest background (floor) or miss (ceiling) probability per slot a neuron fit may take
 FLOOR_MAX = 0.05
 
 
-def fit_floor_ceiling(bias_A, k, n, *, lo_A: float, hi_A: float, floor: float | None = None,
-                      ceiling: float | None = None):
+def fit_floor_ceiling(
+    bias_A, k, n, *, lo_A: float, hi_A: float, floor: float | None = None, ceiling: float | None = None
+):
     """Maximum-likelihood two-step logistic with a floor and a ceiling (:class:`Logistic`):
     (i50, s, w, i50_2, s_2, floor, ceiling). The rare background events of a neuron (a firing in
     a slot without enough input, or none in a slot with plenty) are bias independent to first
@@ -256,24 +307,43 @@ def fit_floor_ceiling(bias_A, k, n, *, lo_A: float, hi_A: float, floor: float | 
     sb = (math.log(0.2), math.log(40.0))
     i1, s1 = fit_logistic(bias_A, k, n, lo_A=lo_A, hi_A=hi_A)
     best1 = None
-    for th0 in ([i1 * 1e6, math.log(s1 * 1e6), f0, c0], [i1 * 1e6, math.log(3.0), max(f0, 1e-3 * (floor is None)),
-                                                          max(c0, 1e-3 * (ceiling is None))]):
-        r = minimize(lambda t: nll(t[0], math.exp(t[1]), 1.0, t[0], 1.0, t[2], t[3]), th0, method="L-BFGS-B",
-                     bounds=[(lo - span, hi + span), sb, fb, cb])
+    for th0 in (
+        [i1 * 1e6, math.log(s1 * 1e6), f0, c0],
+        [i1 * 1e6, math.log(3.0), max(f0, 1e-3 * (floor is None)), max(c0, 1e-3 * (ceiling is None))],
+    ):
+        r = minimize(
+            lambda t: nll(t[0], math.exp(t[1]), 1.0, t[0], 1.0, t[2], t[3]),
+            th0,
+            method="L-BFGS-B",
+            bounds=[(lo - span, hi + span), sb, fb, cb],
+        )
         if best1 is None or r.fun < best1.fun:
             best1 = r
     t1 = best1.x
     one = (t1[0], math.exp(t1[1]), 1.0, t1[0], math.exp(t1[1]), t1[2], t1[3])
     two = fit_two_step(bias_A, k, n, lo_A=lo_A, hi_A=hi_A)
     best2 = None
-    starts = [[two[0] * 1e6, math.log(two[1] * 1e6), math.log(min(max(two[2], 0.02), 0.98) / (1 - min(max(two[2], 0.02), 0.98))),
-               max(two[3] - two[0], 0) * 1e6, math.log(two[4] * 1e6), t1[2], t1[3]]]
+    starts = [
+        [
+            two[0] * 1e6,
+            math.log(two[1] * 1e6),
+            math.log(min(max(two[2], 0.02), 0.98) / (1 - min(max(two[2], 0.02), 0.98))),
+            max(two[3] - two[0], 0) * 1e6,
+            math.log(two[4] * 1e6),
+            t1[2],
+            t1[3],
+        ]
+    ]
     for w0 in (0.3, 0.6, 0.85):
         for a, b in ((lo + 0.2 * span, lo + 0.7 * span), (lo + 0.1 * span, lo + 0.5 * span)):
             starts.append([a, math.log(3.0), math.log(w0 / (1 - w0)), b - a, math.log(3.0), t1[2], t1[3]])
     for th0 in starts:
-        r = minimize(lambda t: nll(t[0], math.exp(t[1]), expit(t[2]), t[0] + t[3], math.exp(t[4]), t[5], t[6]), th0,
-                     method="L-BFGS-B", bounds=[(lo - span, hi + span), sb, (-8, 8), (0, 2 * span), sb, fb, cb])
+        r = minimize(
+            lambda t: nll(t[0], math.exp(t[1]), expit(t[2]), t[0] + t[3], math.exp(t[4]), t[5], t[6]),
+            th0,
+            method="L-BFGS-B",
+            bounds=[(lo - span, hi + span), sb, (-8, 8), (0, 2 * span), sb, fb, cb],
+        )
         if best2 is None or r.fun < best2.fun:
             best2 = r
     if best1.fun - best2.fun < 8.0:  # likelihood-ratio test (3 extra parameters)
@@ -293,8 +363,7 @@ def pooled_floor_ceiling(bias_A, k, n, shapes) -> tuple[float, float]:
 
     x = np.asarray(bias_A, float)[None, :]
     sh = np.asarray(shapes, float)
-    mix = (sh[:, 2:3] * expit((x - sh[:, 0:1]) / sh[:, 1:2])
-           + (1 - sh[:, 2:3]) * expit((x - sh[:, 3:4]) / sh[:, 4:5]))
+    mix = sh[:, 2:3] * expit((x - sh[:, 0:1]) / sh[:, 1:2]) + (1 - sh[:, 2:3]) * expit((x - sh[:, 3:4]) / sh[:, 4:5])
     k = np.asarray(k, float)
     n = np.asarray(n, float)
 
@@ -317,23 +386,42 @@ def curves_from_neuron(ds: xr.Dataset, bias_range_A: tuple[float, float]) -> Cel
     k = np.rint(ds["fire_prob"].values * ds["n_trials"].values)
     n = ds["n_trials"].values
     rng = dict(lo_A=float(b.min()), hi_A=float(b.max()))
-    first = np.array([fit_floor_ceiling(b, k[p], n[p], floor=0.0, ceiling=0.0, **rng) for p in range(ds.sizes["pattern"])])
+    first = np.array(
+        [fit_floor_ceiling(b, k[p], n[p], floor=0.0, ceiling=0.0, **rng) for p in range(ds.sizes["pattern"])]
+    )
     fl, ce = pooled_floor_ceiling(b, k, n, first[:, :5])
     fits = np.array([fit_floor_ceiling(b, k[p], n[p], floor=fl, ceiling=ce, **rng) for p in range(ds.sizes["pattern"])])
-    data = {"bias_A": b.tolist(), "fire_prob": ds["fire_prob"].values.tolist(),
-            "ci_low": ds["ci_low"].values.tolist(), "ci_high": ds["ci_high"].values.tolist()}
-    return CellCurves(cell="neuron", fan_in=int(ds.attrs["fan_in"]), bias_range_A=tuple(map(float, bias_range_A)),
-                      curve=Logistic(i50_A=fits[:, 0], scale_A=fits[:, 1], weight=fits[:, 2], i50_2_A=fits[:, 3],
-                                    scale_2_A=fits[:, 4], floor=fits[:, 5], ceiling=fits[:, 6]),
-                      cell_sha256=cell_sha256("neuron"), data=data)
+    data = {
+        "bias_A": b.tolist(),
+        "fire_prob": ds["fire_prob"].values.tolist(),
+        "ci_low": ds["ci_low"].values.tolist(),
+        "ci_high": ds["ci_high"].values.tolist(),
+    }
+    return CellCurves(
+        cell="neuron",
+        fan_in=int(ds.attrs["fan_in"]),
+        bias_range_A=tuple(map(float, bias_range_A)),
+        curve=Logistic(
+            i50_A=fits[:, 0],
+            scale_A=fits[:, 1],
+            weight=fits[:, 2],
+            i50_2_A=fits[:, 3],
+            scale_2_A=fits[:, 4],
+            floor=fits[:, 5],
+            ceiling=fits[:, 6],
+        ),
+        cell_sha256=cell_sha256("neuron"),
+        data=data,
+    )
 
 
 #: knots (A) of the I50 dependence on the bias of the latest earlier passed line
 CONTEXT_KNOTS_A = (134e-6, 144e-6, 154e-6, 164e-6, 190e-6, 220e-6)
 
 
-def fit_context_entry(bias_A, prev_bias_A, passed, *, knots_A=CONTEXT_KNOTS_A, varying: bool = True,
-                      smooth: float = 1.0) -> tuple[np.ndarray, float]:
+def fit_context_entry(
+    bias_A, prev_bias_A, passed, *, knots_A=CONTEXT_KNOTS_A, varying: bool = True, smooth: float = 1.0
+) -> tuple[np.ndarray, float]:
     """Maximum-likelihood pass curve ``sigmoid((I - I50(I_prev)) / s)`` of one (line, context) entry
     from single trials (gate bias ``bias_A``, bias of the latest passed earlier line ``prev_bias_A``,
     0/1 ``passed``). ``I50`` is linear between ``knots_A`` (a constant if ``varying`` is False);
@@ -370,7 +458,7 @@ def fit_context_entry(bias_A, prev_bias_A, passed, *, knots_A=CONTEXT_KNOTS_A, v
         g_ls = -float(np.sum(gz * (-z)))
         if m > 2:
             d2 = v[2:] - 2 * v[1:-1] + v[:-2]
-            val += smooth * float(np.sum(d2 ** 2))
+            val += smooth * float(np.sum(d2**2))
             gd = 2 * smooth * d2
             g_v[2:] += gd
             g_v[1:-1] -= 2 * gd
@@ -378,8 +466,13 @@ def fit_context_entry(bias_A, prev_bias_A, passed, *, knots_A=CONTEXT_KNOTS_A, v
         return val, np.append(g_v, g_ls)
 
     th0 = np.append(np.full(m, guess), math.log(2.0))
-    r = minimize(nll, th0, jac=True, method="L-BFGS-B",
-                 bounds=[(kn[0] - 60, kn[-1] + 60)] * m + [(math.log(0.2), math.log(40.0))])
+    r = minimize(
+        nll,
+        th0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(kn[0] - 60, kn[-1] + 60)] * m + [(math.log(0.2), math.log(40.0))],
+    )
     v = r.x[:m] if varying else np.full(nk, r.x[0])
     return v * 1e-6, float(math.exp(r.x[m])) * 1e-6
 
@@ -408,27 +501,37 @@ def curves_from_context(ds: xr.Dataset, *, knots_A=CONTEXT_KNOTS_A, base: CellCu
     line passed: nothing kicks the synapse) take that curve instead of the bench's own fewer
     trials; the bench's fits of those entries stay in ``data`` for comparison."""
     K = int(ds.attrs["fan_in"])
-    n_e = 2 ** K - 1
+    n_e = 2**K - 1
     i50 = np.zeros((n_e, len(knots_A)))
     sc = np.zeros(n_e)
     own = {}
     for i in range(K):
-        for c in range(2 ** i):
+        for c in range(2**i):
             e = (1 << i) - 1 + c
             b, bp, y = context_trials(ds, i, c)
             i50[e], sc[e] = fit_context_entry(b, bp, y, knots_A=knots_A, varying=c != 0)
             if c == 0 and base is not None:
                 own[i] = (float(i50[e, 0]), float(sc[e]))
                 i50[e], sc[e] = float(base.curve.i50_A[0]), float(base.curve.scale_A[0])
-    data = {"bias_A": ds["bias"].values.tolist(), "n_trials": ds["n_trials"].values.tolist(),
-            "n_passed": ds["n_passed"].values.tolist(), "line": ds["line"].values.tolist(),
-            "context": ds["context"].values.tolist()}
+    data = {
+        "bias_A": ds["bias"].values.tolist(),
+        "n_trials": ds["n_trials"].values.tolist(),
+        "n_passed": ds["n_passed"].values.tolist(),
+        "line": ds["line"].values.tolist(),
+        "context": ds["context"].values.tolist(),
+    }
     if own:
         data["empty_context"] = "synapse S-curve (table [synapse])"
         data["bench_empty_context_i50_A"] = [own[i][0] for i in range(K)]
         data["bench_empty_context_scale_A"] = [own[i][1] for i in range(K)]
-    return ContextCurves(fan_in=K, knots_A=np.asarray(knots_A, float), i50_A=i50, scale_A=sc,
-                         cell_sha256=cell_sha256("synapse"), data=data)
+    return ContextCurves(
+        fan_in=K,
+        knots_A=np.asarray(knots_A, float),
+        i50_A=i50,
+        scale_A=sc,
+        cell_sha256=cell_sha256("synapse"),
+        data=data,
+    )
 
 
 def default_transfer_path() -> Path:
@@ -438,23 +541,41 @@ def default_transfer_path() -> Path:
         p = Path(folder) / "sfq_transfer.toml"
         if p.is_file():
             return p
-    raise FileNotFoundError("sfq_transfer.toml: no transfer-curve file in the circuits folders "
-                            f"{[str(p) for p in search_path('circuits')]}; run experiments/sfq_xor.py --characterise")
+    raise FileNotFoundError(
+        "sfq_transfer.toml: no transfer-curve file in the circuits folders "
+        f"{[str(p) for p in search_path('circuits')]}; run experiments/sfq_xor.py --characterise"
+    )
 
 
 def _cell_table(c: CellCurves) -> dict:
-    return {"cell": c.cell, "fan_in": c.fan_in, "cell_sha256": c.cell_sha256,
-            "bias_range_A": list(c.bias_range_A), "i50_A": c.curve.i50_A.tolist(),
-            "scale_A": c.curve.scale_A.tolist(), "weight": c.curve.weight.tolist(),
-            "i50_2_A": c.curve.i50_2_A.tolist(), "scale_2_A": c.curve.scale_2_A.tolist(),
-            "floor": c.curve.floor.tolist(), "ceiling": c.curve.ceiling.tolist(), "data": c.data}
+    return {
+        "cell": c.cell,
+        "fan_in": c.fan_in,
+        "cell_sha256": c.cell_sha256,
+        "bias_range_A": list(c.bias_range_A),
+        "i50_A": c.curve.i50_A.tolist(),
+        "scale_A": c.curve.scale_A.tolist(),
+        "weight": c.curve.weight.tolist(),
+        "i50_2_A": c.curve.i50_2_A.tolist(),
+        "scale_2_A": c.curve.scale_2_A.tolist(),
+        "floor": c.curve.floor.tolist(),
+        "ceiling": c.curve.ceiling.tolist(),
+        "data": c.data,
+    }
 
 
 def _context_table(c: ContextCurves) -> dict:
-    return {"cell": "synapse", "fan_in": c.fan_in, "cell_sha256": c.cell_sha256, "knots_A": c.knots_A.tolist(),
-            "line": [i for i in range(c.fan_in) for _ in range(2 ** i)],
-            "context": [k for i in range(c.fan_in) for k in range(2 ** i)],
-            "i50_A": c.i50_A.tolist(), "scale_A": c.scale_A.tolist(), "data": c.data}
+    return {
+        "cell": "synapse",
+        "fan_in": c.fan_in,
+        "cell_sha256": c.cell_sha256,
+        "knots_A": c.knots_A.tolist(),
+        "line": [i for i in range(c.fan_in) for _ in range(2**i)],
+        "context": [k for i in range(c.fan_in) for k in range(2**i)],
+        "i50_A": c.i50_A.tolist(),
+        "scale_A": c.scale_A.tolist(),
+        "data": c.data,
+    }
 
 
 def save_transfer(curves: TransferCurves, path) -> Path:
@@ -464,12 +585,20 @@ def save_transfer(curves: TransferCurves, path) -> Path:
     neurons = {f"fan_in_{k}": _cell_table(v) for k, v in sorted(curves.neurons.items())}
     for k, c in curves.contexts.items():
         neurons[f"fan_in_{k}"]["synapse_context"] = _context_table(c)
-    doc = {"provenance": {**curves.provenance, "written_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
-           "synapse": _cell_table(curves.synapse), "neuron": neurons}
+    doc = {
+        "provenance": {
+            **curves.provenance,
+            "written_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "synapse": _cell_table(curves.synapse),
+        "neuron": neurons,
+    }
     path = Path(path)
-    path.write_text("# physnn SFQ transfer curves: logistic fits to circuit-level characterisations at "
-                    "4.2 K (physnn.sfq).\n# Units: A. Generated file; regenerate with experiments/sfq_xor.py "
-                    "--characterise.\n" + tomli_w.dumps(doc))
+    path.write_text(
+        "# physnn SFQ transfer curves: logistic fits to circuit-level characterisations at "
+        "4.2 K (physnn.sfq).\n# Units: A. Generated file; regenerate with experiments/sfq_xor.py "
+        "--characterise.\n" + tomli_w.dumps(doc)
+    )
     return path
 
 
@@ -485,11 +614,13 @@ def _cell_from(tab: dict, where: str, expect_cell: str, path: str) -> CellCurves
     sha = need("cell_sha256")
     now = cell_sha256(cell)
     if sha != now:
-        raise TransferFileError(f"{path}: [{where}] cell_sha256 does not match the current netlist of cell {cell!r} "
-                                f"({sha[:12]}... in the file, {now[:12]}... now): the curves were fitted to another "
-                                "circuit; re-characterise (experiments/sfq_xor.py --characterise)")
+        raise TransferFileError(
+            f"{path}: [{where}] cell_sha256 does not match the current netlist of cell {cell!r} "
+            f"({sha[:12]}... in the file, {now[:12]}... now): the curves were fitted to another "
+            "circuit; re-characterise (experiments/sfq_xor.py --characterise)"
+        )
     k = int(need("fan_in"))
-    n_pat = 1 if cell == "synapse" else 2 ** k
+    n_pat = 1 if cell == "synapse" else 2**k
     arrs = {}
     for key in ("i50_A", "scale_A", "weight", "i50_2_A", "scale_2_A", "floor", "ceiling"):
         if key in ("floor", "ceiling") and key not in tab:  # files before floors were fitted
@@ -497,19 +628,26 @@ def _cell_from(tab: dict, where: str, expect_cell: str, path: str) -> CellCurves
             continue
         arrs[key] = np.asarray(need(key), float)
         if arrs[key].shape != (n_pat,):
-            raise TransferFileError(f"{path}: [{where}] {key} needs {n_pat} entries (one per input pattern of "
-                                    f"fan_in={k}), got {arrs[key].size}")
+            raise TransferFileError(
+                f"{path}: [{where}] {key} needs {n_pat} entries (one per input pattern of "
+                f"fan_in={k}), got {arrs[key].size}"
+            )
         if not np.all(np.isfinite(arrs[key])):
             raise TransferFileError(f"{path}: [{where}] {key} must be finite")
-    if np.any(arrs["scale_A"] <= 0) or np.any(arrs["scale_2_A"] <= 0) or np.any((arrs["weight"] < 0) | (arrs["weight"] > 1)):
+    if (
+        np.any(arrs["scale_A"] <= 0)
+        or np.any(arrs["scale_2_A"] <= 0)
+        or np.any((arrs["weight"] < 0) | (arrs["weight"] > 1))
+    ):
         raise TransferFileError(f"{path}: [{where}] scales must be > 0 and weight in [0, 1]")
     if np.any((arrs["floor"] < 0) | (arrs["ceiling"] < 0) | (arrs["floor"] + arrs["ceiling"] >= 1)):
         raise TransferFileError(f"{path}: [{where}] floor and ceiling must be >= 0 with floor + ceiling < 1")
     lo, hi = map(float, need("bias_range_A"))
     if not lo < hi:
         raise TransferFileError(f"{path}: [{where}] bias_range_A must be [low, high] with low < high")
-    return CellCurves(cell=cell, fan_in=k, bias_range_A=(lo, hi), curve=Logistic(**arrs),
-                      cell_sha256=sha, data=tab.get("data", {}))
+    return CellCurves(
+        cell=cell, fan_in=k, bias_range_A=(lo, hi), curve=Logistic(**arrs), cell_sha256=sha, data=tab.get("data", {})
+    )
 
 
 def load_transfer(path=None) -> TransferCurves:
@@ -530,10 +668,12 @@ def load_transfer(path=None) -> TransferCurves:
             raise TransferFileError(f"{path}: [neuron.{key}] has fan_in = {c.fan_in}")
         neurons[c.fan_in] = c
         if "synapse_context" in tab:
-            contexts[c.fan_in] = _context_from(tab["synapse_context"], f"neuron.{key}.synapse_context", c.fan_in,
-                                               str(path))
-    return TransferCurves(synapse=syn, neurons=neurons, provenance=dict(doc["provenance"]), path=str(path),
-                          contexts=contexts)
+            contexts[c.fan_in] = _context_from(
+                tab["synapse_context"], f"neuron.{key}.synapse_context", c.fan_in, str(path)
+            )
+    return TransferCurves(
+        synapse=syn, neurons=neurons, provenance=dict(doc["provenance"]), path=str(path), contexts=contexts
+    )
 
 
 def _context_from(tab: dict, where: str, fan_in: int, path: str) -> ContextCurves:
@@ -548,20 +688,24 @@ def _context_from(tab: dict, where: str, fan_in: int, path: str) -> ContextCurve
         raise TransferFileError(f"{path}: [{where}] has fan_in = {tab['fan_in']}, its neuron table {fan_in}")
     sha, now = need("cell_sha256"), cell_sha256("synapse")
     if sha != now:
-        raise TransferFileError(f"{path}: [{where}] cell_sha256 does not match the current netlist of cell 'synapse' "
-                                f"({sha[:12]}... in the file, {now[:12]}... now); re-characterise "
-                                "(experiments/sfq_xor.py --characterise)")
+        raise TransferFileError(
+            f"{path}: [{where}] cell_sha256 does not match the current netlist of cell 'synapse' "
+            f"({sha[:12]}... in the file, {now[:12]}... now); re-characterise "
+            "(experiments/sfq_xor.py --characterise)"
+        )
     knots = np.asarray(need("knots_A"), float)
     if knots.ndim != 1 or knots.size < 2 or np.any(np.diff(knots) <= 0):
         raise TransferFileError(f"{path}: [{where}] knots_A must be at least two increasing currents (A)")
-    n_e = 2 ** fan_in - 1
+    n_e = 2**fan_in - 1
     i50 = np.asarray(need("i50_A"), float)
     sc = np.asarray(need("scale_A"), float)
     if i50.shape != (n_e, knots.size) or sc.shape != (n_e,):
-        raise TransferFileError(f"{path}: [{where}] needs {n_e} (line, context) entries for fan_in={fan_in} "
-                                f"(i50_A {n_e} x {knots.size}, scale_A {n_e}); got i50_A {i50.shape}, scale_A {sc.shape}")
-    want_line = [i for i in range(fan_in) for _ in range(2 ** i)]
-    want_ctx = [k for i in range(fan_in) for k in range(2 ** i)]
+        raise TransferFileError(
+            f"{path}: [{where}] needs {n_e} (line, context) entries for fan_in={fan_in} "
+            f"(i50_A {n_e} x {knots.size}, scale_A {n_e}); got i50_A {i50.shape}, scale_A {sc.shape}"
+        )
+    want_line = [i for i in range(fan_in) for _ in range(2**i)]
+    want_ctx = [k for i in range(fan_in) for k in range(2**i)]
     if list(need("line")) != want_line or list(need("context")) != want_ctx:
         raise TransferFileError(f"{path}: [{where}] line/context must enumerate (line i, context c < 2**i) in order")
     if not (np.all(np.isfinite(i50)) and np.all(np.isfinite(sc)) and np.all(sc > 0)):

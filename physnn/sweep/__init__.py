@@ -14,6 +14,24 @@ from .spec import Axis, FieldInfo, SweepError, SweepSpec, load_spec, unit_factor
 from .tasks import TASKS, AbstractTask, CrossbarLinear, CrossbarMLP, Point, Toy, make_task
 from .run import Layout, evaluate_chunk, open_results, run_sweep, to_dataset, validate
 
-__all__ = ["Axis", "FieldInfo", "SweepError", "SweepSpec", "load_spec", "unit_factor", "TASKS", "AbstractTask",
-           "CrossbarLinear", "CrossbarMLP", "Point", "Toy", "make_task", "Layout", "evaluate_chunk",
-           "open_results", "run_sweep", "to_dataset", "validate"]
+__all__ = [
+    "Axis",
+    "FieldInfo",
+    "SweepError",
+    "SweepSpec",
+    "load_spec",
+    "unit_factor",
+    "TASKS",
+    "AbstractTask",
+    "CrossbarLinear",
+    "CrossbarMLP",
+    "Point",
+    "Toy",
+    "make_task",
+    "Layout",
+    "evaluate_chunk",
+    "open_results",
+    "run_sweep",
+    "to_dataset",
+    "validate",
+]

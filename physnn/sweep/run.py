@@ -47,8 +47,18 @@ from .spec import DESIGN_SAMPLER, SweepError, SweepSpec, locate, unit_factor
 from .store import DATASET, Journal, describe_os_error, read_journal, write_atomic
 from .tasks import AbstractTask, Point, make_task, point_key
 
-__all__ = ["Layout", "run_sweep", "evaluate_chunk", "to_dataset", "validate", "open_results", "identity",
-           "available_memory", "die_with_parent", "export_results"]
+__all__ = [
+    "Layout",
+    "run_sweep",
+    "evaluate_chunk",
+    "to_dataset",
+    "validate",
+    "open_results",
+    "identity",
+    "available_memory",
+    "die_with_parent",
+    "export_results",
+]
 
 #: attempts of a chunk whose worker process died, before it is split into single points; a
 #: single point whose worker died this often is recorded as failed with the cause
@@ -66,30 +76,44 @@ class Layout:
         for a in spec.axes:
             if a.field not in infos:
                 near = difflib.get_close_matches(a.field, list(infos), n=3, cutoff=0.6)
-                hint = f"; did you mean {', '.join(near)}?" if near else \
-                    f"; fields start with {sorted({k.split('.')[0] + '.' for k in infos})}"
+                hint = (
+                    f"; did you mean {', '.join(near)}?"
+                    if near
+                    else f"; fields start with {sorted({k.split('.')[0] + '.' for k in infos})}"
+                )
                 raise SweepError(f"axis {a.field}: unknown field for task {spec.task}{hint}")
             info = infos[a.field]
             if a.units is not None and unit_factor(a.units, info.units) is None:
-                raise SweepError(f"axis {a.field}: units {a.units!r} do not match the field's unit "
-                                 f"{info.units!r} (give {info.units!r} or a prefixed form of it)")
+                raise SweepError(
+                    f"axis {a.field}: units {a.units!r} do not match the field's unit "
+                    f"{info.units!r} (give {info.units!r} or a prefixed form of it)"
+                )
         self.spec = spec
         self.infos = {a.field: infos[a.field] for a in spec.axes}
-        n_design = spec.samples if spec.design != "grid" else math.prod(
-            len(a.values) if a.values is not None else int(a.num) for a in spec.axes)
+        n_design = (
+            spec.samples
+            if spec.design != "grid"
+            else math.prod(len(a.values) if a.values is not None else int(a.num) for a in spec.axes)
+        )
         need = 8 * 3 * n_design * len(spec.axes)
         avail = available_memory()
         if avail is not None and need > avail:
-            raise SweepError(f"the design has {n_design:,} points x {len(spec.axes)} axes: its table alone needs "
-                             f"~{need / 2**30:.3g} GiB, more than the {avail / 2**30:.3g} GiB available; "
-                             f"sweep fewer values")
+            raise SweepError(
+                f"the design has {n_design:,} points x {len(spec.axes)} axes: its table alone needs "
+                f"~{need / 2**30:.3g} GiB, more than the {avail / 2**30:.3g} GiB available; "
+                f"sweep fewer values"
+            )
         self.per_axis, self.design = spec.design_values(self.infos)
         if spec.design == "grid":
             for a, v in zip(spec.axes, self.per_axis):
                 u, c = np.unique(v, return_counts=True)
                 if (c > 1).any():
-                    raise SweepError(f"axis {a.field}: value {float(u[c > 1][0])!r} (SI{', rounded to an integer' if infos[a.field].integer else ''}) "
-                                     f"appears twice: each grid value once", table="axis", axis=a.field)
+                    raise SweepError(
+                        f"axis {a.field}: value {float(u[c > 1][0])!r} (SI{', rounded to an integer' if infos[a.field].integer else ''}) "
+                        f"appears twice: each grid value once",
+                        table="axis",
+                        axis=a.field,
+                    )
         self.seeds = spec.seed_values
         self.n = len(self.design) * len(self.seeds)
 
@@ -156,15 +180,21 @@ def _validate(spec: SweepSpec) -> tuple[AbstractTask, Layout]:
         if len(spec.axes) == 1:
             axis = spec.axes[0].field
         more = f"; and {n_bad - len(failing)} more" if n_bad > len(failing) else ""
-        raise SweepError(f"{n_bad} of {len(rows)} distinct design point(s) cannot be applied (found before any "
-                         f"work): {'; '.join(failing)}{more}", table="axis" if axis else None, axis=axis)
+        raise SweepError(
+            f"{n_bad} of {len(rows)} distinct design point(s) cannot be applied (found before any "
+            f"work): {'; '.join(failing)}{more}",
+            table="axis" if axis else None,
+            axis=axis,
+        )
     chunk = spec.chunk_points or task.default_chunk
     need = task.memory_bytes(layout.n, spec.replicates, chunk) + layout.design.nbytes
     avail = available_memory()
     if avail is not None and need > avail:
-        raise SweepError(f"the sweep needs an estimated {need / 2**30:.3g} GiB of memory ({layout.n:,} points x "
-                         f"{spec.replicates} replicates and one task call), more than the {avail / 2**30:.3g} GiB "
-                         f"available: fewer points, replicates or smaller [task] sizes")
+        raise SweepError(
+            f"the sweep needs an estimated {need / 2**30:.3g} GiB of memory ({layout.n:,} points x "
+            f"{spec.replicates} replicates and one task call), more than the {avail / 2**30:.3g} GiB "
+            f"available: fewer points, replicates or smaller [task] sizes"
+        )
     return task, layout
 
 
@@ -178,16 +208,23 @@ def identity(spec: SweepSpec, task: AbstractTask, layout: Layout) -> dict[str, A
 
     design = np.ascontiguousarray(layout.design, dtype="<f8")
     out: dict[str, Any] = {
-        "task": spec.task, "design": spec.design, "seed": spec.seed,
-        "seeds": list(spec.seeds) if spec.seeds is not None else None, "replicates": spec.replicates,
-        "axes": {a.dim: a.field for a in spec.axes}, "axis_order": [a.dim for a in spec.axes],
+        "task": spec.task,
+        "design": spec.design,
+        "seed": spec.seed,
+        "seeds": list(spec.seeds) if spec.seeds is not None else None,
+        "replicates": spec.replicates,
+        "axes": {a.dim: a.field for a in spec.axes},
+        "axis_order": [a.dim for a in spec.axes],
         "design_sha256": hashlib.sha256(design.tobytes()).hexdigest(),
         "task_params": json.loads(json.dumps(task.identity_params(), sort_keys=True, default=str)),
-        "fingerprint": task.fingerprint(), "physnn_version": __version__,
+        "fingerprint": task.fingerprint(),
+        "physnn_version": __version__,
     }
     if spec.design == "grid":
-        out["values"] = {a.dim: (v.tolist() if len(v) <= 64 else hashlib.sha256(v.tobytes()).hexdigest())
-                         for a, v in zip(spec.axes, layout.per_axis)}
+        out["values"] = {
+            a.dim: (v.tolist() if len(v) <= 64 else hashlib.sha256(v.tobytes()).hexdigest())
+            for a, v in zip(spec.axes, layout.per_axis)
+        }
     else:
         out["samples"] = spec.samples
         out["design_sampler"] = DESIGN_SAMPLER
@@ -209,15 +246,16 @@ def die_with_parent(parent_pid: int | None = None) -> None:
 
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)            # 1 = PR_SET_PDEATHSIG
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)
 
 
-def evaluate_chunk(spec_json: str, indices: list[int], threads: int | None = None,
-                   fingerprint: dict | None = None) -> list[tuple]:
+def evaluate_chunk(
+    spec_json: str, indices: list[int], threads: int | None = None, fingerprint: dict | None = None
+) -> list[tuple]:
     """Evaluate the points ``indices`` of the spec (JSON form): rows
     ``(index, status, metrics, error, seconds)``. A chunk that raises is retried point by point,
     so one failing point fails alone. Runs in any process (it rebuilds the task from the spec);
@@ -228,15 +266,17 @@ def evaluate_chunk(spec_json: str, indices: list[int], threads: int | None = Non
             torch = sys.modules["torch"]
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-        else:                            # read by torch when a task first imports it
+        else:  # read by torch when a task first imports it
             os.environ["OMP_NUM_THREADS"] = str(threads)
     spec = SweepSpec.from_dict(json.loads(spec_json))
     task = make_task(spec)
     if fingerprint is not None and task._fingerprint != fingerprint:
         from .store import identity_diff
 
-        raise SweepError(f"the task's inputs changed while the sweep ran ({'; '.join(identity_diff(fingerprint, task._fingerprint))}): "
-                         f"stopped so that no points of two cards mix; the journal keeps every finished point")
+        raise SweepError(
+            f"the task's inputs changed while the sweep ran ({'; '.join(identity_diff(fingerprint, task._fingerprint))}): "
+            f"stopped so that no points of two cards mix; the journal keeps every finished point"
+        )
     layout = _LAYOUTS.get(spec.digest)
     if layout is None:
         _LAYOUTS.clear()
@@ -263,14 +303,15 @@ def _chunks(spec: SweepSpec, task: AbstractTask, layout: Layout, todo: list[int]
     # points sharing their device group (all fields but the read-out ones and time) run together
     sort_key: Callable[[int], Any] = getattr(task, "sort_key", None) or (lambda i: 0)
     todo = sorted(todo, key=lambda i: (sort_key(layout.point(i)), i))
-    return [todo[k:k + size] for k in range(0, len(todo), size)]
+    return [todo[k : k + size] for k in range(0, len(todo), size)]
 
 
 # ---------------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------------
-def to_dataset(spec: SweepSpec, task: AbstractTask, layout: Layout, rows: dict[int, tuple],
-               ident: dict[str, Any] | None = None) -> Any:
+def to_dataset(
+    spec: SweepSpec, task: AbstractTask, layout: Layout, rows: dict[int, tuple], ident: dict[str, Any] | None = None
+) -> Any:
     """The labelled Dataset of the rows stored so far (pending points: NaN, status 0); ``ident``
     (:func:`identity`) is stored as the ``identity`` and ``identity_digest`` attributes."""
     import xarray as xr
@@ -296,24 +337,40 @@ def to_dataset(spec: SweepSpec, task: AbstractTask, layout: Layout, rows: dict[i
     if spec.design == "grid":
         shape = [len(v) for v in layout.per_axis]
         dims = [a.dim for a in spec.axes]
-        coords: dict[str, Any] = {a.dim: (a.dim, v.astype(np.int64) if layout.infos[a.field].integer else v, {"units": layout.infos[a.field].units,
-                                                      "long_name": layout.infos[a.field].long_name,
-                                                      "field": a.field})
-                                  for a, v in zip(spec.axes, layout.per_axis)}
+        coords: dict[str, Any] = {
+            a.dim: (
+                a.dim,
+                v.astype(np.int64) if layout.infos[a.field].integer else v,
+                {"units": layout.infos[a.field].units, "long_name": layout.infos[a.field].long_name, "field": a.field},
+            )
+            for a, v in zip(spec.axes, layout.per_axis)
+        }
     else:
         shape = [len(layout.design)]
         dims = ["point"]
-        coords = {"point": ("point", np.arange(len(layout.design)), {"units": "1", "long_name": f"{spec.design} design point"})}
+        coords = {
+            "point": (
+                "point",
+                np.arange(len(layout.design)),
+                {"units": "1", "long_name": f"{spec.design} design point"},
+            )
+        }
         for j, a in enumerate(spec.axes):
             col = layout.design[:, j]
-            coords[a.dim] = ("point", col.astype(np.int64) if layout.infos[a.field].integer else col, {"units": layout.infos[a.field].units,
-                                                          "long_name": layout.infos[a.field].long_name,
-                                                          "field": a.field})
+            coords[a.dim] = (
+                "point",
+                col.astype(np.int64) if layout.infos[a.field].integer else col,
+                {"units": layout.infos[a.field].units, "long_name": layout.infos[a.field].long_name, "field": a.field},
+            )
     has_seed = spec.seeds is not None
     if has_seed:
         shape.append(S)
         dims.append("seed")
-        coords["seed"] = ("seed", np.array(layout.seeds), {"units": "1", "long_name": "seed of the task (e.g. training)"})
+        coords["seed"] = (
+            "seed",
+            np.array(layout.seeds),
+            {"units": "1", "long_name": "seed of the task (e.g. training)"},
+        )
     coords["replicate"] = ("replicate", np.arange(R), {"units": "1", "long_name": "device instance (ensemble member)"})
 
     def shaped(a: np.ndarray, extra: tuple = ()) -> np.ndarray:
@@ -329,24 +386,57 @@ def to_dataset(spec: SweepSpec, task: AbstractTask, layout: Layout, rows: dict[i
             mean = np.where(cnt > 0, np.nansum(v, -1) / np.maximum(cnt, 1), np.nan)
             var = np.where(cnt > 1, np.nansum((v - mean[..., None]) ** 2, -1) / np.maximum(cnt - 1, 1), np.nan)
             std = np.where(cnt > 1, np.sqrt(var), np.where(cnt == 1, 0.0, np.nan))
-            half = np.where(cnt > 1, stats.t.ppf(0.5 + level / 2, np.maximum(cnt - 1, 1)) * std / np.sqrt(np.maximum(cnt, 1)),
-                            np.where(cnt == 1, 0.0, np.nan))
+            half = np.where(
+                cnt > 1,
+                stats.t.ppf(0.5 + level / 2, np.maximum(cnt - 1, 1)) * std / np.sqrt(np.maximum(cnt, 1)),
+                np.where(cnt == 1, 0.0, np.nan),
+            )
         dd = tuple(dims)
         data[m] = (dd + ("replicate",), v, {"units": units, "long_name": f"{long_name}, per replicate"})
         data[f"{m}_mean"] = (dd, mean, {"units": units, "long_name": f"{long_name}, mean over replicates"})
         data[f"{m}_std"] = (dd, std, {"units": units, "long_name": f"{long_name}, sample std over replicates"})
-        data[f"{m}_ci_low"] = (dd, mean - half, {"units": units, "long_name": f"{long_name}, lower end of the "
-                                                 f"{level:.0%} Student-t confidence interval of the mean"})
-        data[f"{m}_ci_high"] = (dd, mean + half, {"units": units, "long_name": f"{long_name}, upper end of the "
-                                                  f"{level:.0%} Student-t confidence interval of the mean"})
-    data["status"] = (tuple(dims), shaped(status), {"units": "1", "long_name": "0 pending, 1 done, 2 failed",
-                                                    "flag_values": [0, 1, 2], "flag_meanings": "pending done failed"})
+        data[f"{m}_ci_low"] = (
+            dd,
+            mean - half,
+            {
+                "units": units,
+                "long_name": f"{long_name}, lower end of the {level:.0%} Student-t confidence interval of the mean",
+            },
+        )
+        data[f"{m}_ci_high"] = (
+            dd,
+            mean + half,
+            {
+                "units": units,
+                "long_name": f"{long_name}, upper end of the {level:.0%} Student-t confidence interval of the mean",
+            },
+        )
+    data["status"] = (
+        tuple(dims),
+        shaped(status),
+        {
+            "units": "1",
+            "long_name": "0 pending, 1 done, 2 failed",
+            "flag_values": [0, 1, 2],
+            "flag_meanings": "pending done failed",
+        },
+    )
     data["error"] = (tuple(dims), shaped(error.astype(str)), {"units": "1", "long_name": "error of a failed point"})
-    attrs = {"title": spec.name or f"physnn sweep ({spec.task})", "task": spec.task, "design": spec.design,
-             "replicates": R, "ci_level": level, "spec": spec.to_json(), "spec_toml": spec.to_toml(),
-             "spec_digest": spec.digest, "config": json.dumps(task.describe(), sort_keys=True, default=str),
-             "physnn_version": __version__, "points_total": int(n), "points_done": int((status == _OK).sum()),
-             "points_failed": int((status == _FAILED).sum())}
+    attrs = {
+        "title": spec.name or f"physnn sweep ({spec.task})",
+        "task": spec.task,
+        "design": spec.design,
+        "replicates": R,
+        "ci_level": level,
+        "spec": spec.to_json(),
+        "spec_toml": spec.to_toml(),
+        "spec_digest": spec.digest,
+        "config": json.dumps(task.describe(), sort_keys=True, default=str),
+        "physnn_version": __version__,
+        "points_total": int(n),
+        "points_done": int((status == _OK).sum()),
+        "points_failed": int((status == _FAILED).sum()),
+    }
     if ident is not None:
         ij = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
         attrs["identity"] = ij
@@ -396,10 +486,10 @@ def _dask_client(scheduler: str | None, workers: int, timeout: float):
         try:
             return Client(scheduler, timeout=f"{timeout}s", set_as_default=False), None
         except (OSError, TimeoutError, ValueError) as exc:
-            raise SweepError(f"scheduler {scheduler!r}: unreachable within {timeout:g} s "
-                             f"({_brief(exc)})") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=50)
+            raise SweepError(f"scheduler {scheduler!r}: unreachable within {timeout:g} s ({_brief(exc)})") from None
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+    )
     client = Client(cluster, set_as_default=False)
     from .dask_plugin import DieWithParent
 
@@ -416,16 +506,27 @@ def _worker_died(ch: list[int], deaths: dict[tuple, int], cause: str) -> tuple[l
         return [ch], []
     if len(ch) > 1:
         return [[i] for i in ch], []
-    return [], [(ch[0], "failed", None, f"the worker process died {deaths[key]} times while computing this point "
-                                        f"({cause})", 0.0)]
+    return [], [
+        (
+            ch[0],
+            "failed",
+            None,
+            f"the worker process died {deaths[key]} times while computing this point ({cause})",
+            0.0,
+        )
+    ]
 
 
 def _new_pool(workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=die_with_parent, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 def _run_pool(chunks: list[list[int]], workers: int, spec_json: str, fp: dict, commit: Callable) -> None:
@@ -488,8 +589,15 @@ def _brief(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_json: str, fp: dict,
-              commit: Callable, worker_timeout: float) -> None:
+def _run_dask(
+    client: Any,
+    scheduler: str | None,
+    chunks: list[list[int]],
+    spec_json: str,
+    fp: dict,
+    commit: Callable,
+    worker_timeout: float,
+) -> None:
     from distributed.scheduler import KilledWorker
 
     addr = scheduler or "the local cluster"
@@ -509,11 +617,15 @@ def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_
                 try:
                     commit(f.result(timeout=worker_timeout))
                 except (OSError, TimeoutError) as exc:
-                    raise SweepError(f"dask scheduler at {addr} lost while fetching a result ({_brief(exc)}); the journal keeps every finished point: resume with --resume") from None
+                    raise SweepError(
+                        f"dask scheduler at {addr} lost while fetching a result ({_brief(exc)}); the journal keeps every finished point: resume with --resume"
+                    ) from None
                 continue
             if f.status == "cancelled":
-                raise SweepError(f"dask scheduler at {addr} lost (its tasks were cancelled); the journal keeps "
-                                 f"every finished point: resume with --resume")
+                raise SweepError(
+                    f"dask scheduler at {addr} lost (its tasks were cancelled); the journal keeps "
+                    f"every finished point: resume with --resume"
+                )
             exc = f.exception()
             if isinstance(exc, KilledWorker):
                 more, failed = _worker_died(ch, deaths, f"KilledWorker: {exc}")
@@ -529,8 +641,10 @@ def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_
         if client.status != "running":
             lost_since = lost_since or now
             if now - lost_since > worker_timeout:
-                raise SweepError(f"dask scheduler at {addr} lost (no connection for {worker_timeout:g} s); the "
-                                 f"journal keeps every finished point: resume with --resume")
+                raise SweepError(
+                    f"dask scheduler at {addr} lost (no connection for {worker_timeout:g} s); the "
+                    f"journal keeps every finished point: resume with --resume"
+                )
             continue
         lost_since = None
         try:
@@ -540,17 +654,31 @@ def _run_dask(client: Any, scheduler: str | None, chunks: list[list[int]], spec_
         if futs and n_workers == 0:
             no_workers_since = no_workers_since or now
             if now - no_workers_since > worker_timeout:
-                raise SweepError(f"dask: no workers at {addr} for {worker_timeout:g} s; the journal keeps every "
-                                 f"finished point: start workers and resume with --resume")
+                raise SweepError(
+                    f"dask: no workers at {addr} for {worker_timeout:g} s; the journal keeps every "
+                    f"finished point: start workers and resume with --resume"
+                )
         else:
             no_workers_since = None
 
 
-def run_sweep(spec: SweepSpec, out: str | Path, *, executor: str = "inprocess", workers: int | None = None,
-              scheduler: str | None = None, resume: bool = False, progress: bool | None = None,
-              connect_timeout: float = 10.0, snapshot_s: float = 10.0, chunk_points: int | None = None,
-              on_commit: Callable[[int], None] | None = None, retry_failed: bool = False,
-              worker_timeout: float = 30.0, log: Callable[[str], None] | None = None) -> Any:
+def run_sweep(
+    spec: SweepSpec,
+    out: str | Path,
+    *,
+    executor: str = "inprocess",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    connect_timeout: float = 10.0,
+    snapshot_s: float = 10.0,
+    chunk_points: int | None = None,
+    on_commit: Callable[[int], None] | None = None,
+    retry_failed: bool = False,
+    worker_timeout: float = 30.0,
+    log: Callable[[str], None] | None = None,
+) -> Any:
     """Run ``spec`` into the folder ``out`` and return the :class:`xarray.Dataset`.
 
     Parameters
@@ -636,8 +764,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, executor: str = "inprocess", 
         snapshot(force=True)
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=layout.n, initial=len(done), desc=f"sweep {spec.task}", unit="pt",
-                   disable=(None if progress is None else not progress), leave=False)
+        bar = tqdm(
+            total=layout.n,
+            initial=len(done),
+            desc=f"sweep {spec.task}",
+            unit="pt",
+            disable=(None if progress is None else not progress),
+            leave=False,
+        )
 
         def commit(rows: list[tuple]) -> None:
             journal.record(rows)
@@ -659,8 +793,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, executor: str = "inprocess", 
         write_atomic(ds, folder / DATASET)
         return ds
     except (OSError, sqlite3.Error) as exc:
-        raise SweepError(describe_os_error(exc, f"sweep into {str(folder)!r}") +
-                         ("; the journal keeps every finished point" if journal is not None else "")) from None
+        raise SweepError(
+            describe_os_error(exc, f"sweep into {str(folder)!r}")
+            + ("; the journal keeps every finished point" if journal is not None else "")
+        ) from None
     finally:
         if journal is not None:
             journal.close()

@@ -69,8 +69,7 @@ class SweepError(ValueError):
     say where in a spec the fault is, so that :func:`load_spec` can name the file's line.
     """
 
-    def __init__(self, msg: str = "", *, table: str | None = None, key: str | None = None,
-                 axis: str | None = None):
+    def __init__(self, msg: str = "", *, table: str | None = None, key: str | None = None, axis: str | None = None):
         super().__init__(msg)
         self.table, self.key, self.axis = table, key, axis
 
@@ -134,19 +133,35 @@ class Axis:
                 raise SweepError(f"axis {self.field}: values must be a list of numbers, got {self.values!r}")
             vals = tuple(self.values)
             for v in vals:
-                if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-                    raise SweepError(f"axis {self.field}: values must be finite numbers, got {v!r}",
-                                     table="axis", key="values", axis=self.field)
+                if (
+                    isinstance(v, bool)
+                    or not isinstance(v, (int, float, np.integer, np.floating))
+                    or not math.isfinite(v)
+                ):
+                    raise SweepError(
+                        f"axis {self.field}: values must be finite numbers, got {v!r}",
+                        table="axis",
+                        key="values",
+                        axis=self.field,
+                    )
             seen: set[float] = set()
             for v in vals:
                 if float(v) in seen:
-                    raise SweepError(f"axis {self.field}: value {v!r} appears twice in values "
-                                     f"(each grid value once)", table="axis", key="values", axis=self.field)
+                    raise SweepError(
+                        f"axis {self.field}: value {v!r} appears twice in values (each grid value once)",
+                        table="axis",
+                        key="values",
+                        axis=self.field,
+                    )
                 seen.add(float(v))
             object.__setattr__(self, "values", tuple(v.item() if isinstance(v, np.generic) else v for v in vals))
         if self.scale not in _SCALES:
-            raise SweepError(f"axis {self.field}: scale={self.scale!r} must be one of {_SCALES}",
-                             table="axis", key="scale", axis=self.field)
+            raise SweepError(
+                f"axis {self.field}: scale={self.scale!r} must be one of {_SCALES}",
+                table="axis",
+                key="scale",
+                axis=self.field,
+            )
 
     @property
     def dim(self) -> str:
@@ -165,8 +180,7 @@ class Axis:
             if len(self.values) == 0:
                 raise SweepError(f"axis {f}: empty range (values = [])")
             if design != "grid":
-                raise SweepError(f"axis {f}: a {design} design draws from start/stop; explicit values "
-                                 f"only make a grid")
+                raise SweepError(f"axis {f}: a {design} design draws from start/stop; explicit values only make a grid")
             return
         if self.start is None or self.stop is None:
             raise SweepError(f"axis {f}: empty range (give values, or start and stop)")
@@ -266,8 +280,12 @@ class SweepSpec:
                 raise SweepError(f"{nm}={v!r}: must be an integer >= {1 if nm == 'replicates' else 0}")
         if self.seeds is not None:
             if isinstance(self.seeds, (str, bytes, int, float)) or not hasattr(self.seeds, "__iter__"):
-                raise SweepError(f"seeds={self.seeds!r}: must be a list of integers >= 0 (e.g. seeds = [0, 1, 2, 3]; "
-                                 f"a single seed is seed = ...)", table="sweep", key="seeds")
+                raise SweepError(
+                    f"seeds={self.seeds!r}: must be a list of integers >= 0 (e.g. seeds = [0, 1, 2, 3]; "
+                    f"a single seed is seed = ...)",
+                    table="sweep",
+                    key="seeds",
+                )
             s = tuple(self.seeds)
             if not s or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in s):
                 raise SweepError(f"seeds={self.seeds!r}: must be a non-empty list of integers >= 0")
@@ -292,13 +310,28 @@ class SweepSpec:
     # -- serialisation ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON/TOML-able), ``None`` entries dropped."""
-        sweep = {k: v for k, v in (("name", self.name), ("task", self.task), ("design", self.design),
-                                   ("samples", self.samples), ("seed", self.seed),
-                                   ("seeds", list(self.seeds) if self.seeds is not None else None),
-                                   ("replicates", self.replicates), ("chunk_points", self.chunk_points))
-                 if v is not None and v != ""}
-        axes = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(a).items()
-                 if v is not None and not (k == "scale" and v == "linear")} for a in self.axes]
+        sweep = {
+            k: v
+            for k, v in (
+                ("name", self.name),
+                ("task", self.task),
+                ("design", self.design),
+                ("samples", self.samples),
+                ("seed", self.seed),
+                ("seeds", list(self.seeds) if self.seeds is not None else None),
+                ("replicates", self.replicates),
+                ("chunk_points", self.chunk_points),
+            )
+            if v is not None and v != ""
+        }
+        axes = [
+            {
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(a).items()
+                if v is not None and not (k == "scale" and v == "linear")
+            }
+            for a in self.axes
+        ]
         out: dict[str, Any] = {"sweep": sweep, "axis": axes}
         if self.task_params:
             out["task"] = dict(self.task_params)
@@ -314,10 +347,13 @@ class SweepSpec:
         known = {"name", "task", "design", "samples", "seed", "seeds", "replicates", "chunk_points"}
         bad = set(sw) - known
         if bad:
-            raise SweepError(f"{source}: unknown key(s) {sorted(bad)} in [sweep] (known: {sorted(known)})",
-                             table="sweep", key=sorted(bad)[0])
+            raise SweepError(
+                f"{source}: unknown key(s) {sorted(bad)} in [sweep] (known: {sorted(known)})",
+                table="sweep",
+                key=sorted(bad)[0],
+            )
         if "task" not in sw:
-            raise SweepError(f"{source}: [sweep] needs task = \"...\"", table="sweep")
+            raise SweepError(f'{source}: [sweep] needs task = "..."', table="sweep")
         axes = []
         akeys = {"field", "values", "start", "stop", "num", "scale", "units", "name"}
         for i, a in enumerate(d.get("axis", [])):
@@ -325,11 +361,15 @@ class SweepSpec:
                 raise SweepError(f"{source}: [[axis]] #{i + 1} must be a table")
             bad = set(a) - akeys
             if bad:
-                raise SweepError(f"{source}: [[axis]] #{i + 1} ({a.get('field', '?')}): unknown key(s) "
-                                 f"{sorted(bad)} (known: {sorted(akeys)})", table="axis", key=sorted(bad)[0],
-                                 axis=a.get("field"))
+                raise SweepError(
+                    f"{source}: [[axis]] #{i + 1} ({a.get('field', '?')}): unknown key(s) "
+                    f"{sorted(bad)} (known: {sorted(akeys)})",
+                    table="axis",
+                    key=sorted(bad)[0],
+                    axis=a.get("field"),
+                )
             if "field" not in a:
-                raise SweepError(f"{source}: [[axis]] #{i + 1} needs field = \"...\"")
+                raise SweepError(f'{source}: [[axis]] #{i + 1} needs field = "..."')
             a = dict(a)
             if "values" in a:
                 a["values"] = tuple(a["values"]) if isinstance(a["values"], list) else a["values"]
@@ -390,7 +430,7 @@ class SweepSpec:
         n, k = int(cast(int, self.samples)), len(self.axes)  # (__post_init__: a drawn design has samples)
         # design draws through the package's randomness policy: one torch generator from the
         # seed, numpy's from it (scipy's sampler wants one); see DESIGN_SAMPLER in digest
-        from ..random import generator_from_seed, numpy_rng   # imports torch: only when drawing
+        from ..random import generator_from_seed, numpy_rng  # imports torch: only when drawing
 
         rng = numpy_rng(generator_from_seed(self.seed))
         if self.design == "lhs":
@@ -421,7 +461,7 @@ def spec_line(text: str, *, table: str | None, key: str | None = None, axis: str
 
     if table is None:
         return None
-    blocks: list[tuple[int, str, list[tuple[int, str]]]] = []     # (header line, table, lines)
+    blocks: list[tuple[int, str, list[tuple[int, str]]]] = []  # (header line, table, lines)
     cur: tuple[int, str, list] | None = None
     for n, line in enumerate(text.splitlines(), start=1):
         st = line.split("#", 1)[0].strip() if '"' not in line.split("#", 1)[0] else line.strip()
@@ -472,7 +512,7 @@ def locate(exc: SweepError, path: str | Path, text: str | None = None) -> SweepE
     if msg.startswith(p + ":"):
         if exc.table is None:
             return exc
-        msg = msg[len(p) + 1:].lstrip()
+        msg = msg[len(p) + 1 :].lstrip()
     if text is None:
         try:
             text = Path(path).read_text(encoding="utf-8")

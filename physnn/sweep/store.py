@@ -42,17 +42,29 @@ import numpy as np
 from .._io import atomic_write
 from .spec import SweepError, SweepSpec
 
-__all__ = ["Journal", "FolderLock", "JOURNAL", "DATASET", "LOCK", "points_done", "read_journal", "export",
-           "describe_os_error", "identity_diff"]
+__all__ = [
+    "Journal",
+    "FolderLock",
+    "JOURNAL",
+    "DATASET",
+    "LOCK",
+    "points_done",
+    "read_journal",
+    "export",
+    "describe_os_error",
+    "identity_diff",
+]
 
 JOURNAL = "journal.sqlite"
 DATASET = "sweep.nc"
 LOCK = ".lock"
-_SCHEMA = ("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-           "CREATE TABLE points (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, metrics TEXT, error TEXT, "
-           "seconds REAL, finished REAL)",
-           "CREATE TABLE log (idx INTEGER NOT NULL, finished REAL)",
-           "CREATE TABLE retried (idx INTEGER NOT NULL, error TEXT, at REAL)")
+_SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE points (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, metrics TEXT, error TEXT, "
+    "seconds REAL, finished REAL)",
+    "CREATE TABLE log (idx INTEGER NOT NULL, finished REAL)",
+    "CREATE TABLE retried (idx INTEGER NOT NULL, error TEXT, at REAL)",
+)
 
 
 def describe_os_error(exc: BaseException, what: str) -> str:
@@ -68,11 +80,20 @@ def describe_os_error(exc: BaseException, what: str) -> str:
         return f"{what}: {type(exc).__name__}: {msg}"
     if isinstance(exc, OSError):
         code = exc.errno
-        reason = {errno.ENOSPC: "the disk is full", errno.EFBIG: "file size limit reached (disk quota)",
-                  errno.EDQUOT: "disk quota exceeded", errno.EACCES: "permission denied (read-only?)",
-                  errno.EPERM: "permission denied", errno.EROFS: "read-only file system",
-                  errno.ENOTDIR: "a path component is a file, not a folder",
-                  errno.EEXIST: "exists and is not a folder"}.get(code) if code else None
+        reason = (
+            {
+                errno.ENOSPC: "the disk is full",
+                errno.EFBIG: "file size limit reached (disk quota)",
+                errno.EDQUOT: "disk quota exceeded",
+                errno.EACCES: "permission denied (read-only?)",
+                errno.EPERM: "permission denied",
+                errno.EROFS: "read-only file system",
+                errno.ENOTDIR: "a path component is a file, not a folder",
+                errno.EEXIST: "exists and is not a folder",
+            }.get(code)
+            if code
+            else None
+        )
         detail = exc.strerror or str(exc)
         fn = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         return f"{what}: {reason + ': ' if reason else ''}{detail}{fn}"
@@ -117,17 +138,26 @@ class FolderLock:
             except (OSError, ValueError):
                 holder = {}
             os.close(self.fd)
-            who = (f"process {holder.get('pid', '?')} on {holder.get('host', '?')}, running since "
-                   f"{holder.get('started', '?')}") if holder else "another process"
-            raise SweepError(f"output {str(folder)!r} is in use by another sweep ({who}); wait for it to "
-                             f"finish or choose another folder") from None
-        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                           "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}).encode()
+            who = (
+                (
+                    f"process {holder.get('pid', '?')} on {holder.get('host', '?')}, running since "
+                    f"{holder.get('started', '?')}"
+                )
+                if holder
+                else "another process"
+            )
+            raise SweepError(
+                f"output {str(folder)!r} is in use by another sweep ({who}); wait for it to "
+                f"finish or choose another folder"
+            ) from None
+        info = json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        ).encode()
         try:
             os.ftruncate(self.fd, 0)
             os.pwrite(self.fd, info, 0)
         except OSError:
-            pass                                   # the lock holds; only the note is missing
+            pass  # the lock holds; only the note is missing
 
     def release(self) -> None:
         import fcntl
@@ -150,9 +180,11 @@ def _inspect(path: Path) -> dict[str, str]:
     except OSError as exc:
         raise SweepError(describe_os_error(exc, f"output {str(folder)!r}: cannot read {JOURNAL}")) from None
     if size == 0:
-        raise SweepError(f"output {str(folder)!r}: {JOURNAL} is empty (0 bytes; a truncated or half-copied "
-                         f"journal?): refusing to use it or to overwrite {DATASET}; restore the journal "
-                         f"(with its {JOURNAL}-wal if there is one) or choose another folder")
+        raise SweepError(
+            f"output {str(folder)!r}: {JOURNAL} is empty (0 bytes; a truncated or half-copied "
+            f"journal?): refusing to use it or to overwrite {DATASET}; restore the journal "
+            f"(with its {JOURNAL}-wal if there is one) or choose another folder"
+        )
     try:
         con = _connect_ro(path)
         try:
@@ -163,12 +195,16 @@ def _inspect(path: Path) -> dict[str, str]:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        raise SweepError(f"output {str(folder)!r}: {JOURNAL} is damaged ({exc}): refusing to use it or to "
-                         f"overwrite {DATASET}; restore it or choose another folder") from None
+        raise SweepError(
+            f"output {str(folder)!r}: {JOURNAL} is damaged ({exc}): refusing to use it or to "
+            f"overwrite {DATASET}; restore it or choose another folder"
+        ) from None
     if "spec" not in meta or "points" not in tables:
-        raise SweepError(f"output {str(folder)!r}: {JOURNAL} is not a physnn sweep journal (no spec recorded"
-                         f"{'' if tables else '; no tables'}): refusing to use it or to overwrite {DATASET}; "
-                         f"choose another folder")
+        raise SweepError(
+            f"output {str(folder)!r}: {JOURNAL} is not a physnn sweep journal (no spec recorded"
+            f"{'' if tables else '; no tables'}): refusing to use it or to overwrite {DATASET}; "
+            f"choose another folder"
+        )
     return meta
 
 
@@ -258,8 +294,15 @@ class Journal:
         Harmless differences from the stored spec (title, chunking) accepted on resume.
     """
 
-    def __init__(self, folder: str | Path, spec: SweepSpec, identity: dict[str, Any] | None = None, *,
-                 resume: bool = False, retry_failed: bool = False):
+    def __init__(
+        self,
+        folder: str | Path,
+        spec: SweepSpec,
+        identity: dict[str, Any] | None = None,
+        *,
+        resume: bool = False,
+        retry_failed: bool = False,
+    ):
 
         self.folder = Path(folder)
         self.notes: list[str] = []
@@ -297,29 +340,40 @@ class Journal:
             meta = _inspect(path)
         else:
             if (self.folder / DATASET).exists():
-                raise SweepError(f"{where} holds a {DATASET} without its {JOURNAL}: refusing to overwrite "
-                                 f"it (choose another folder)")
-            meta = {"digest": spec.digest, "spec": spec.to_json(), "identity": ident_json,
-                    "identity_digest": ident_digest}
+                raise SweepError(
+                    f"{where} holds a {DATASET} without its {JOURNAL}: refusing to overwrite it (choose another folder)"
+                )
+            meta = {
+                "digest": spec.digest,
+                "spec": spec.to_json(),
+                "identity": ident_json,
+                "identity_digest": ident_digest,
+            }
             self._create(path, meta)
         if "identity" not in meta:
             # a journal of an older physnn: its digest covered the spec only
             if meta.get("digest") != spec.digest:
-                raise SweepError(f"{where} holds a sweep with a different spec (stored spec: {meta.get('spec')}); "
-                                 f"refusing to overwrite it: choose another folder or delete it")
+                raise SweepError(
+                    f"{where} holds a sweep with a different spec (stored spec: {meta.get('spec')}); "
+                    f"refusing to overwrite it: choose another folder or delete it"
+                )
             self.notes.append("the folder was written by an older physnn (no card hash recorded)")
         elif meta["identity_digest"] != ident_digest:
             diff = identity_diff(json.loads(meta["identity"]), identity)
-            raise SweepError(f"{where} holds a sweep with a different spec: {'; '.join(diff) or 'identity'} "
-                             f"differ(s); refusing to mix or overwrite its results: choose another folder or "
-                             f"delete it")
+            raise SweepError(
+                f"{where} holds a sweep with a different spec: {'; '.join(diff) or 'identity'} "
+                f"differ(s); refusing to mix or overwrite its results: choose another folder or "
+                f"delete it"
+            )
         try:
             old = json.loads(meta["spec"])
             now = json.loads(spec.to_json())
             for k in spec.HARMLESS:
                 if old.get("sweep", {}).get(k) != now.get("sweep", {}).get(k):
-                    self.notes.append(f"{k} differs from the stored spec ({old.get('sweep', {}).get(k)!r} -> "
-                                      f"{now.get('sweep', {}).get(k)!r}): harmless, accepted")
+                    self.notes.append(
+                        f"{k} differs from the stored spec ({old.get('sweep', {}).get(k)!r} -> "
+                        f"{now.get('sweep', {}).get(k)!r}): harmless, accepted"
+                    )
         except (ValueError, AttributeError):
             pass
         try:
@@ -331,20 +385,26 @@ class Journal:
             raise SweepError(describe_os_error(exc, f"{where}: cannot open {JOURNAL} for writing")) from None
         n = self.n_done()
         if not resume and n > 0:
-            raise SweepError(f"{where} already holds this sweep with {n} point(s) done: pass resume "
-                             f"(physnn sweep --resume) to continue it, or choose another folder")
+            raise SweepError(
+                f"{where} already holds this sweep with {n} point(s) done: pass resume "
+                f"(physnn sweep --resume) to continue it, or choose another folder"
+            )
         nc = self.folder / DATASET
         if nc.exists():
             got = _nc_counts(nc)
             if got is not None:
                 nc_ident, nc_n = got
                 if nc_ident is not None and nc_ident != ident_digest and "identity" in meta:
-                    raise SweepError(f"{where}: {DATASET} belongs to another sweep than {JOURNAL} (identity "
-                                     f"{str(nc_ident)[:12]} vs {ident_digest[:12]}): refusing to overwrite it")
+                    raise SweepError(
+                        f"{where}: {DATASET} belongs to another sweep than {JOURNAL} (identity "
+                        f"{str(nc_ident)[:12]} vs {ident_digest[:12]}): refusing to overwrite it"
+                    )
                 if nc_n > n:
-                    raise SweepError(f"{where}: {DATASET} holds {nc_n} finished point(s) but {JOURNAL} only {n} "
-                                     f"(a journal copied without its {JOURNAL}-wal?): refusing to overwrite "
-                                     f"{DATASET}; restore the complete journal or choose another folder")
+                    raise SweepError(
+                        f"{where}: {DATASET} holds {nc_n} finished point(s) but {JOURNAL} only {n} "
+                        f"(a journal copied without its {JOURNAL}-wal?): refusing to overwrite "
+                        f"{DATASET}; restore the complete journal or choose another folder"
+                    )
         if retry_failed:
             now_t = time.time()
             con.execute("BEGIN IMMEDIATE")
@@ -371,7 +431,7 @@ class Journal:
                 con.close()
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
-            os.link(tmp, path)                       # fails if a journal appeared: never replaced
+            os.link(tmp, path)  # fails if a journal appeared: never replaced
         except (OSError, sqlite3.Error) as exc:
             raise SweepError(describe_os_error(exc, f"output {str(path.parent)!r}: cannot create {JOURNAL}")) from None
         finally:
@@ -399,11 +459,20 @@ class Journal:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for idx, status, metrics, error, secs in rows:
-                m = None if metrics is None else json.dumps({k: [None if not math.isfinite(x) else x for x in
-                                                                 np.asarray(v, dtype=float).tolist()]
-                                                             for k, v in metrics.items()})
-                cur = self._db.execute("INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?, ?)",
-                                       (int(idx), status, m, error, float(secs), now))
+                m = (
+                    None
+                    if metrics is None
+                    else json.dumps(
+                        {
+                            k: [None if not math.isfinite(x) else x for x in np.asarray(v, dtype=float).tolist()]
+                            for k, v in metrics.items()
+                        }
+                    )
+                )
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?, ?)",
+                    (int(idx), status, m, error, float(secs), now),
+                )
                 if cur.rowcount:
                     self._db.execute("INSERT INTO log VALUES (?, ?)", (int(idx), now))
             self._db.execute("COMMIT")
@@ -427,7 +496,7 @@ class Journal:
         try:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
-            pass                                   # a reader holds the log: the next one moves it
+            pass  # a reader holds the log: the next one moves it
 
     def close(self) -> None:
         if self.con is not None:
@@ -446,7 +515,7 @@ def export(folder: str | Path, dest: str | Path) -> Path:
     """A consistent copy of the sweep in ``folder`` (running or not) into the new folder ``dest``:
     the journal through SQLite's online backup, then ``sweep.nc`` rebuilt from it by the caller."""
     src = Path(folder) / JOURNAL
-    read_journal(folder)                                  # refuses empty, damaged, foreign
+    read_journal(folder)  # refuses empty, damaged, foreign
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise SweepError(f"export destination {str(dest)!r} exists and is not an empty folder")
@@ -491,11 +560,14 @@ def write_atomic(ds: Any, path: Path) -> None:
         try:
             st = os.statvfs(path.parent)
             if st.f_bavail * st.f_frsize < (1 << 20):
-                raise SweepError(f"{what}: the disk is full ({exc}); the journal keeps every finished point: "
-                                 f"free space and resume") from None
+                raise SweepError(
+                    f"{what}: the disk is full ({exc}); the journal keeps every finished point: free space and resume"
+                ) from None
         except OSError:
             pass
         if isinstance(exc, OSError) and exc.errno is not None and exc.errno > 0:
             raise SweepError(describe_os_error(exc, what) + "; the journal keeps every finished point") from None
-        raise SweepError(f"{what}: {type(exc).__name__}: {exc} (disk full or file size limit?); the journal "
-                         f"keeps every finished point") from None
+        raise SweepError(
+            f"{what}: {type(exc).__name__}: {exc} (disk full or file size limit?); the journal "
+            f"keeps every finished point"
+        ) from None

@@ -26,35 +26,106 @@ physics_aware          physics-aware training through a fitted digital twin
 =====================  ========================================================================
 """
 
-from .adapters import (AnalogLinearSystem, AnalogLSTMSystem, ASICTimingSystem, ESNSystem, ModuleSystem,
-                       ResistiveLSMSystem)
-from .converted import (DRIFT_TIMES_S, clip_analog_weights, drift_val_fn, ensemble_cross_entropy, hwa_fit,
-                        model_drift_accuracy)
+from .adapters import (
+    AnalogLinearSystem,
+    AnalogLSTMSystem,
+    ASICTimingSystem,
+    ESNSystem,
+    ModuleSystem,
+    ResistiveLSMSystem,
+)
+from .converted import (
+    DRIFT_TIMES_S,
+    clip_analog_weights,
+    drift_val_fn,
+    ensemble_cross_entropy,
+    hwa_fit,
+    model_drift_accuracy,
+)
 from .gradient import BackpropTrainer, FrozenReadoutTrainer, HWATrainer, drift_accuracy, features
-from .local import (CaFoTrainer, DigitalEquivalentTrainer, MonoForwardTrainer, PhyLLTrainer, ff_goodness, ff_loss,
-                    overlay_label, phyll_goodness, phyll_loss)
+from .local import (
+    CaFoTrainer,
+    DigitalEquivalentTrainer,
+    MonoForwardTrainer,
+    PhyLLTrainer,
+    ff_goodness,
+    ff_loss,
+    overlay_label,
+    phyll_goodness,
+    phyll_loss,
+)
 from .insitu_layers import CrossbarLayers, PulsedLayers
 from .loop import AbstractTrainer, BestEpoch, Callback, accuracy, fit
 from .nevergrad_adapter import NevergradTrainer
 from .physics_aware import DigitalTwin, PhysicsAwareTrainer
 from .scattering_medium import ScatteringMedium, scattering_intensity
-from .system import (AbstractPhysicalSystem, CallbackSystem, InputSpec, NoisyDriftingSystem, ParameterSpace,
-                     ParameterSpec, PhysicalSystemError, SequentialSystem, SubprocessSystem)
+from .system import (
+    AbstractPhysicalSystem,
+    CallbackSystem,
+    InputSpec,
+    NoisyDriftingSystem,
+    ParameterSpace,
+    ParameterSpec,
+    PhysicalSystemError,
+    SequentialSystem,
+    SubprocessSystem,
+)
 from .writes import AbstractWrite, IdealWrite, PulsedWrite, WriteVerify
 from .zeroth_order import ZerothOrderTrainer, mezo_perturb, spsa_gains
 
 __all__ = [
-    "AbstractPhysicalSystem", "CallbackSystem", "InputSpec", "NoisyDriftingSystem", "ParameterSpace",
-    "ParameterSpec", "PhysicalSystemError", "SequentialSystem", "SubprocessSystem",
-    "AnalogLinearSystem", "AnalogLSTMSystem", "ASICTimingSystem", "ESNSystem", "ModuleSystem", "ResistiveLSMSystem",
-    "ScatteringMedium", "scattering_intensity",
-    "AbstractTrainer", "BestEpoch", "Callback", "accuracy", "fit",
-    "hwa_fit", "model_drift_accuracy", "drift_val_fn", "ensemble_cross_entropy", "clip_analog_weights", "DRIFT_TIMES_S",
-    "BackpropTrainer", "FrozenReadoutTrainer", "HWATrainer", "drift_accuracy", "features",
-    "CaFoTrainer", "DigitalEquivalentTrainer", "MonoForwardTrainer", "PhyLLTrainer", "ff_goodness", "ff_loss",
+    "AbstractPhysicalSystem",
+    "CallbackSystem",
+    "InputSpec",
+    "NoisyDriftingSystem",
+    "ParameterSpace",
+    "ParameterSpec",
+    "PhysicalSystemError",
+    "SequentialSystem",
+    "SubprocessSystem",
+    "AnalogLinearSystem",
+    "AnalogLSTMSystem",
+    "ASICTimingSystem",
+    "ESNSystem",
+    "ModuleSystem",
+    "ResistiveLSMSystem",
+    "ScatteringMedium",
+    "scattering_intensity",
+    "AbstractTrainer",
+    "BestEpoch",
+    "Callback",
+    "accuracy",
+    "fit",
+    "hwa_fit",
+    "model_drift_accuracy",
+    "drift_val_fn",
+    "ensemble_cross_entropy",
+    "clip_analog_weights",
+    "DRIFT_TIMES_S",
+    "BackpropTrainer",
+    "FrozenReadoutTrainer",
+    "HWATrainer",
+    "drift_accuracy",
+    "features",
+    "CaFoTrainer",
+    "DigitalEquivalentTrainer",
+    "MonoForwardTrainer",
+    "PhyLLTrainer",
+    "ff_goodness",
+    "ff_loss",
     "overlay_label",
-    "phyll_goodness", "phyll_loss",
-    "NevergradTrainer", "DigitalTwin", "PhysicsAwareTrainer",
-    "ZerothOrderTrainer", "mezo_perturb", "spsa_gains",
-    "AbstractWrite", "IdealWrite", "PulsedWrite", "WriteVerify", "PulsedLayers", "CrossbarLayers",
+    "phyll_goodness",
+    "phyll_loss",
+    "NevergradTrainer",
+    "DigitalTwin",
+    "PhysicsAwareTrainer",
+    "ZerothOrderTrainer",
+    "mezo_perturb",
+    "spsa_gains",
+    "AbstractWrite",
+    "IdealWrite",
+    "PulsedWrite",
+    "WriteVerify",
+    "PulsedLayers",
+    "CrossbarLayers",
 ]

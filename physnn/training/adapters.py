@@ -29,11 +29,22 @@ from ..random import check_generator, draw_seed, own_generator
 from .system import AbstractPhysicalSystem, InputSpec, ParameterSpace, ParameterSpec
 from .writes import AbstractWrite, IdealWrite, PulsedWrite, WriteVerify
 
-__all__ = ["AnalogLinearSystem", "AnalogLSTMSystem", "ESNSystem", "ResistiveLSMSystem", "ASICTimingSystem",
-           "ModuleSystem"]
+__all__ = [
+    "AnalogLinearSystem",
+    "AnalogLSTMSystem",
+    "ESNSystem",
+    "ResistiveLSMSystem",
+    "ASICTimingSystem",
+    "ModuleSystem",
+]
 
 _ACTIVATIONS: dict[str | None, Callable[[torch.Tensor], torch.Tensor]] = {
-    None: lambda y: y, "relu": torch.relu, "tanh": torch.tanh, "abs": torch.abs, "square": torch.square}
+    None: lambda y: y,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "abs": torch.abs,
+    "square": torch.square,
+}
 
 
 def _activation(name: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -49,22 +60,28 @@ def _write_config(write: Any, config: Any) -> Any:
     from ..crossbar.mapping import DifferentialPair
 
     if isinstance(write, str):
-        raise TypeError(f"write={write!r}: expected a write config object, IdealWrite() or PulsedWrite(update=...) "
-                        "(physnn.training), not a string")
+        raise TypeError(
+            f"write={write!r}: expected a write config object, IdealWrite() or PulsedWrite(update=...) "
+            "(physnn.training), not a string"
+        )
     if not isinstance(write, AbstractWrite):
         raise TypeError(f"write: expected IdealWrite() or PulsedWrite(update=...), got {type(write).__name__}")
     if not isinstance(write, PulsedWrite):
         return config
     model = write.update if write.update is not None else config.update
     if model is None:
-        raise ValueError("write.update: PulsedWrite needs a device step model, and config.update is None too (the "
-                         "device card has no [update] section); give PulsedWrite(update=SoftBounds(...)) or a card "
-                         "with [update]")
+        raise ValueError(
+            "write.update: PulsedWrite needs a device step model, and config.update is None too (the "
+            "device card has no [update] section); give PulsedWrite(update=SoftBounds(...)) or a card "
+            "with [update]"
+        )
     if not isinstance(config.mapping, DifferentialPair):
         raise ValueError(f"config.mapping: pulsed writes need a DifferentialPair, got {type(config.mapping).__name__}")
     if config.w_max is None:
-        raise ValueError("config.w_max: pulsed writes need a fixed weight scale (the weight of one full conductance "
-                         "swing, e.g. CrossbarConfig.ideal(w_max=1.0)); None rescales at every programming")
+        raise ValueError(
+            "config.w_max: pulsed writes need a fixed weight scale (the weight of one full conductance "
+            "swing, e.g. CrossbarConfig.ideal(w_max=1.0)); None rescales at every programming"
+        )
     return replace(config, update=model)
 
 
@@ -115,9 +132,20 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
 
     output_units = "1"
 
-    def __init__(self, in_features: int, out_features: int, *, config: Any, activation: str | None = "relu",
-                 w_bound: float = 1.0, t_read_s: float | None = None, x_bound: float = math.inf,
-                 generator: torch.Generator | None = None, latency_s: float = 0.0, write: Any = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        config: Any,
+        activation: str | None = "relu",
+        w_bound: float = 1.0,
+        t_read_s: float | None = None,
+        x_bound: float = math.inf,
+        generator: torch.Generator | None = None,
+        latency_s: float = 0.0,
+        write: Any = None,
+    ):
         super().__init__(latency_s=latency_s)
         from ..crossbar import AnalogLinear, CrossbarConfig
 
@@ -132,15 +160,24 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         self._read_gen = torch.Generator().manual_seed(draw_seed(self.generator))
         self.layer = AnalogLinear(in_features, out_features, bias=False, config=config, generator=self._read_gen)
         self.layer.eval()
-        self.parameters = ParameterSpace([ParameterSpec(name="weight", shape=(out_features, in_features),
-                                                        low=-float(w_bound), high=float(w_bound), units="1")])
+        self.parameters = ParameterSpace(
+            [
+                ParameterSpec(
+                    name="weight",
+                    shape=(out_features, in_features),
+                    low=-float(w_bound),
+                    high=float(w_bound),
+                    units="1",
+                )
+            ]
+        )
         self.input_spec = InputSpec(shape=(in_features,), low=-x_bound, high=x_bound, units="1")
         self.output_shape = (out_features,)
         self.t_read_s = float(config.t_inference if t_read_s is None else t_read_s)
         self.writes = 0
         self.verify_reads = 0
         self._theta: torch.Tensor | None = None
-        self._events: tuple | None = None        # (program seed, t, time seed) of the current programming
+        self._events: tuple | None = None  # (program seed, t, time seed) of the current programming
 
     @property
     def pulsed(self) -> bool:
@@ -213,8 +250,9 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
             self.generator.set_state(state)
             if snap is not None:
                 load_pulsed_state(self.layer, snap)
-            raise PhysicalSystemError(f"{type(self).__name__} query #{self.queries + 1}: parameter 'weight': "
-                                      f"{exc}") from exc
+            raise PhysicalSystemError(
+                f"{type(self).__name__} query #{self.queries + 1}: parameter 'weight': {exc}"
+            ) from exc
         self.verify_reads += reads
         self._theta = theta.detach().clone()
 
@@ -222,7 +260,7 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         """Read-and-correct rounds towards ``target`` (weight units); returns the array reads."""
         from ..crossbar.update import DeterministicPulses
 
-        w_max = float(self.config.w_max)           # the fixed weight scale (checked by _write_config)
+        w_max = float(self.config.w_max)  # the fixed weight scale (checked by _write_config)
         tol = verify.tolerance * self.config.update.dw_min * w_max
         reads = 0
         for _ in range(verify.max_iterations):
@@ -259,21 +297,35 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         if self._theta is None or self._events is None:
             raise RuntimeError("age: the array was never programmed (query it first)")
         self.t_read_s = float(t_s)
-        if self.pulsed and self.writes > 1:     # the devices hold pulsed states: only time moves
+        if self.pulsed and self.writes > 1:  # the devices hold pulsed states: only time moves
             self.layer.set_time(self.t_read_s, torch.Generator().manual_seed(draw_seed(self.generator)))
             return
         self._program(self._theta, self._events[0], self.t_read_s, draw_seed(self.generator))
 
-    def differentiable(self, x: torch.Tensor, theta: torch.Tensor, *, generator: torch.Generator | None = None,
-                       t_inference: float | None = None) -> torch.Tensor:
+    def differentiable(
+        self,
+        x: torch.Tensor,
+        theta: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        t_inference: float | None = None,
+    ) -> torch.Tensor:
         """One programming + read with straight-through weight gradients (``analog_linear``), the
         training-time model of this crossbar (hardware-aware training)."""
         from ..crossbar import analog_linear
 
         generator = check_generator(generator)
         w = theta.view(self.out_features, self.in_features)
-        return self._act(analog_linear(x, w, None, self.config, generator=generator,
-                                       t_inference=self.t_read_s if t_inference is None else t_inference))
+        return self._act(
+            analog_linear(
+                x,
+                w,
+                None,
+                self.config,
+                generator=generator,
+                t_inference=self.t_read_s if t_inference is None else t_inference,
+            )
+        )
 
     def chips(self, theta: torch.Tensor, ensemble: int, *, generator: torch.Generator | None = None):
         """``ensemble`` independently programmed chips of ``theta`` in one ``AnalogLinear``
@@ -281,18 +333,25 @@ class AnalogLinearSystem(AbstractPhysicalSystem):
         from ..crossbar import AnalogLinear
 
         generator = check_generator(generator)
-        layer = AnalogLinear(self.in_features, self.out_features, bias=False, config=self.config,
-                             ensemble=ensemble, generator=generator)
+        layer = AnalogLinear(
+            self.in_features, self.out_features, bias=False, config=self.config, ensemble=ensemble, generator=generator
+        )
         with torch.no_grad():
             layer.weight.copy_(theta.view_as(layer.weight))
         layer.eval().program(generator)
         return layer
 
     def state_dict(self) -> dict:
-        st = {**super().state_dict(), "read_gen": self._read_gen.get_state(),
-              "theta": None if self._theta is None else self._theta.clone(), "events": self._events,
-              "writes": self.writes, "verify_reads": self.verify_reads, "t_read_s": self.t_read_s}
-        if self.pulsed and self._theta is not None:     # pulsed states cannot be re-programmed from theta
+        st = {
+            **super().state_dict(),
+            "read_gen": self._read_gen.get_state(),
+            "theta": None if self._theta is None else self._theta.clone(),
+            "events": self._events,
+            "writes": self.writes,
+            "verify_reads": self.verify_reads,
+            "t_read_s": self.t_read_s,
+        }
+        if self.pulsed and self._theta is not None:  # pulsed states cannot be re-programmed from theta
             from ..crossbar.update.layer_update import pulsed_state
 
             st["devices"] = pulsed_state(self.layer)
@@ -344,16 +403,25 @@ class ModuleSystem(AbstractPhysicalSystem):
     input_bounds : (low, high, units), optional
     """
 
-    def __init__(self, module: nn.Module, input_shape: tuple[int, ...], *, output_shape: tuple[int, ...] | None = None,
-                 input_bounds: tuple[float, float, str] = (-math.inf, math.inf, "1"), output_units: str = "1",
-                 latency_s: float = 0.0):
+    def __init__(
+        self,
+        module: nn.Module,
+        input_shape: tuple[int, ...],
+        *,
+        output_shape: tuple[int, ...] | None = None,
+        input_bounds: tuple[float, float, str] = (-math.inf, math.inf, "1"),
+        output_units: str = "1",
+        latency_s: float = 0.0,
+    ):
         super().__init__(latency_s=latency_s)
         if not isinstance(module, nn.Module):
             raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
         pb = getattr(module, "physical_bounds", None)
         if not callable(pb):
-            raise TypeError(f"module: {type(module).__name__} has no physical_bounds() method "
-                            "(it must return {parameter name: (low, high, units)})")
+            raise TypeError(
+                f"module: {type(module).__name__} has no physical_bounds() method "
+                "(it must return {parameter name: (low, high, units)})"
+            )
         bounds = pb()
         if not isinstance(bounds, dict) or not bounds:
             raise TypeError(f"{type(module).__name__}.physical_bounds(): expected a non-empty dict, got {bounds!r}")
@@ -361,17 +429,21 @@ class ModuleSystem(AbstractPhysicalSystem):
         specs = []
         for name, b in bounds.items():
             if name not in named:
-                raise ValueError(f"{type(module).__name__}.physical_bounds(): {name!r} is not a parameter of the "
-                                 f"module (parameters: {sorted(named)})")
+                raise ValueError(
+                    f"{type(module).__name__}.physical_bounds(): {name!r} is not a parameter of the "
+                    f"module (parameters: {sorted(named)})"
+                )
             if not (isinstance(b, tuple) and len(b) == 3 and isinstance(b[2], str)):
-                raise TypeError(f"{type(module).__name__}.physical_bounds()[{name!r}]: expected (low, high, units), "
-                                f"got {b!r}")
+                raise TypeError(
+                    f"{type(module).__name__}.physical_bounds()[{name!r}]: expected (low, high, units), got {b!r}"
+                )
             specs.append(ParameterSpec(name=name, shape=tuple(named[name].shape), low=b[0], high=b[1], units=b[2]))
         self.module = module.eval()
         self.names = list(bounds)
         self.parameters = ParameterSpace(specs)
-        self.input_spec = InputSpec(shape=tuple(input_shape), low=input_bounds[0], high=input_bounds[1],
-                                    units=input_bounds[2])
+        self.input_spec = InputSpec(
+            shape=tuple(input_shape), low=input_bounds[0], high=input_bounds[1], units=input_bounds[2]
+        )
         self.output_units = output_units
         # one flat vector; the module's parameters become views of it
         dtype = named[self.names[0]].dtype
@@ -444,8 +516,17 @@ class AnalogLSTMSystem(ModuleSystem):
     with changed weights re-programs the crossbars (the layer's own eval-mode behaviour).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, seq_len: int, *, config: Any, w_bound: float = 1.0,
-                 generator: torch.Generator | None = None, latency_s: float = 0.0):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        seq_len: int,
+        *,
+        config: Any,
+        w_bound: float = 1.0,
+        generator: torch.Generator | None = None,
+        latency_s: float = 0.0,
+    ):
         from ..crossbar import AnalogLSTM
 
         gen = own_generator(generator)
@@ -454,8 +535,9 @@ class AnalogLSTMSystem(ModuleSystem):
             for p in lstm.parameters():
                 p.clamp_(-w_bound, w_bound)
         self.generator = gen
-        super().__init__(_BoundedLSTM(lstm, w_bound), (seq_len, input_size), output_shape=(hidden_size,),
-                         latency_s=latency_s)
+        super().__init__(
+            _BoundedLSTM(lstm, w_bound), (seq_len, input_size), output_shape=(hidden_size,), latency_s=latency_s
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -467,22 +549,36 @@ class ESNSystem(AbstractPhysicalSystem):
     (multiplies a fixed unit-scale bias). The output is ``[x_T, mean_t x_t]`` (``2 N``).
     """
 
-    def __init__(self, n_inputs: int, seq_len: int, *, n_units: int = 200, spectral_radius: float = 0.9,
-                 density: float = 0.1, bounds: dict | None = None, generator: torch.Generator | None = None,
-                 latency_s: float = 0.0):
+    def __init__(
+        self,
+        n_inputs: int,
+        seq_len: int,
+        *,
+        n_units: int = 200,
+        spectral_radius: float = 0.9,
+        density: float = 0.1,
+        bounds: dict | None = None,
+        generator: torch.Generator | None = None,
+        latency_s: float = 0.0,
+    ):
         super().__init__(latency_s=latency_s)
         from ..reservoir import ESNParams, esn_matrices
 
         self.generator = own_generator(generator)
-        base = ESNParams(n_units=n_units, spectral_radius=spectral_radius, input_scaling=1.0, bias_scaling=1.0,
-                         density=density)
+        base = ESNParams(
+            n_units=n_units, spectral_radius=spectral_radius, input_scaling=1.0, bias_scaling=1.0, density=density
+        )
         self._W, self._W_in, self._b = esn_matrices(n_inputs, base, generator=self.generator)
         self._base = base
         b = {"input_scaling": (0.01, 5.0), "leak_rate": (0.01, 1.0), "bias_scaling": (0.0, 2.0)}
         b.update(bounds or {})
         init = {"input_scaling": 1.0, "leak_rate": 0.5, "bias_scaling": 0.2}
-        self.parameters = ParameterSpace([ParameterSpec(name=k, low=lo, high=hi, units="1",
-                                                        init=min(max(init[k], lo), hi)) for k, (lo, hi) in b.items()])
+        self.parameters = ParameterSpace(
+            [
+                ParameterSpec(name=k, low=lo, high=hi, units="1", init=min(max(init[k], lo), hi))
+                for k, (lo, hi) in b.items()
+            ]
+        )
         self.input_spec = InputSpec(shape=(seq_len, n_inputs))
         self.output_shape = (2 * n_units,)
 
@@ -494,11 +590,18 @@ class ESNSystem(AbstractPhysicalSystem):
         p = {k: float(v) for k, v in self.parameters.split(theta).items()}
         if p["leak_rate"] <= 0:
             from .system import PhysicalSystemError
-            raise PhysicalSystemError(f"{type(self).__name__} query #{self.queries + 1}: parameter 'leak_rate' = "
-                                      f"{p['leak_rate']} must be > 0")
-        esn = ESN(self.input_spec.shape[1], replace(self._base, leak_rate=p["leak_rate"]), W=self._W,
-                  W_in=self._W_in * p["input_scaling"], bias=self._b * p["bias_scaling"])
-        S = esn.run(x.to(torch.float64))                  # (B, T, N)
+
+            raise PhysicalSystemError(
+                f"{type(self).__name__} query #{self.queries + 1}: parameter 'leak_rate' = {p['leak_rate']} must be > 0"
+            )
+        esn = ESN(
+            self.input_spec.shape[1],
+            replace(self._base, leak_rate=p["leak_rate"]),
+            W=self._W,
+            W_in=self._W_in * p["input_scaling"],
+            bias=self._b * p["bias_scaling"],
+        )
+        S = esn.run(x.to(torch.float64))  # (B, T, N)
         return torch.cat([S[:, -1], S.mean(1)], -1).to(torch.float32)
 
 
@@ -512,16 +615,33 @@ class ResistiveLSMSystem(AbstractPhysicalSystem):
 
     output_units = "1/step"
 
-    def __init__(self, n_inputs: int, seq_len: int, *, config: Any = None, gain_bounds: tuple[float, float] = (0.0, 20.0),
-                 generator: torch.Generator | None = None, latency_s: float = 0.0):
+    def __init__(
+        self,
+        n_inputs: int,
+        seq_len: int,
+        *,
+        config: Any = None,
+        gain_bounds: tuple[float, float] = (0.0, 20.0),
+        generator: torch.Generator | None = None,
+        latency_s: float = 0.0,
+    ):
         super().__init__(latency_s=latency_s)
         from ..reservoir import LSMConfig, ResistiveLSM
 
         self.generator = own_generator(generator)
         cfg = LSMConfig() if config is None else config
         self.lsm = ResistiveLSM(n_inputs, cfg, generator=self.generator)
-        self.parameters = ParameterSpace([ParameterSpec(name="input_gain", low=gain_bounds[0], high=gain_bounds[1],
-                                                        units="1", init=min(max(1.0, gain_bounds[0]), gain_bounds[1]))])
+        self.parameters = ParameterSpace(
+            [
+                ParameterSpec(
+                    name="input_gain",
+                    low=gain_bounds[0],
+                    high=gain_bounds[1],
+                    units="1",
+                    init=min(max(1.0, gain_bounds[0]), gain_bounds[1]),
+                )
+            ]
+        )
         self.input_spec = InputSpec(shape=(seq_len, n_inputs))
         self.output_shape = (cfg.n_neurons,)
 
@@ -542,18 +662,28 @@ class ASICTimingSystem(AbstractPhysicalSystem):
 
     output_units = "1"
 
-    def __init__(self, n_windows: int, *, window_s: float = 0.05, params: Any = None,
-                 generator: torch.Generator | None = None, latency_s: float = 0.0):
+    def __init__(
+        self,
+        n_windows: int,
+        *,
+        window_s: float = 0.05,
+        params: Any = None,
+        generator: torch.Generator | None = None,
+        latency_s: float = 0.0,
+    ):
         super().__init__(latency_s=latency_s)
         from ..asic import MinerParams
 
         self.generator = own_generator(generator)
         self.window_s = float(window_s)
         self.miner = MinerParams() if params is None else params
-        self.parameters = ParameterSpace([
-            ParameterSpec(name="v_center", low=0.80, high=0.98, units="V", init=0.90),
-            ParameterSpec(name="v_swing", low=0.0, high=0.08, units="V", init=0.03),
-            ParameterSpec(name="f_center", low=3.0e8, high=7.0e8, units="Hz", init=4.85e8)])
+        self.parameters = ParameterSpace(
+            [
+                ParameterSpec(name="v_center", low=0.80, high=0.98, units="V", init=0.90),
+                ParameterSpec(name="v_swing", low=0.0, high=0.08, units="V", init=0.03),
+                ParameterSpec(name="f_center", low=3.0e8, high=7.0e8, units="Hz", init=4.85e8),
+            ]
+        )
         self.input_spec = InputSpec(shape=(n_windows,), low=0.0, high=1.0)
         self.output_shape = (5 * n_windows,)
 
@@ -563,10 +693,10 @@ class ASICTimingSystem(AbstractPhysicalSystem):
         p = {k: float(v) for k, v in self.parameters.split(theta.to(torch.float64)).items()}
         out = np.zeros((x.shape[0], *self.output_shape), dtype=np.float32)
         for b in range(x.shape[0]):
-            v, f = drive_from_signal(x[b].double().numpy(), v_center=p["v_center"], v_swing=p["v_swing"],
-                                     f_center=p["f_center"])
+            v, f = drive_from_signal(
+                x[b].double().numpy(), v_center=p["v_center"], v_swing=p["v_swing"], f_center=p["f_center"]
+            )
             tr = simulate_shares(v, f, window=self.window_s, params=self.miner, generator=self.generator)
             F, D = window_features(tr.valid_times, tr.window_edges)
             out[b] = np.where(D, np.nan_to_num(F), 0.0).reshape(-1)
         return torch.from_numpy(out)
-

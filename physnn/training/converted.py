@@ -39,8 +39,14 @@ from torch import nn
 from .._checks import check_int_range
 from ..random import check_generator
 
-__all__ = ["hwa_fit", "model_drift_accuracy", "drift_val_fn", "ensemble_cross_entropy", "clip_analog_weights",
-           "DRIFT_TIMES_S"]
+__all__ = [
+    "hwa_fit",
+    "model_drift_accuracy",
+    "drift_val_fn",
+    "ensemble_cross_entropy",
+    "clip_analog_weights",
+    "DRIFT_TIMES_S",
+]
 
 #: 1 s, 1 h, 1 day, 1 year (Julian) after programming
 DRIFT_TIMES_S = (1.0, 3600.0, 86400.0, 3.15576e7)
@@ -48,6 +54,7 @@ DRIFT_TIMES_S = (1.0, 3600.0, 86400.0, 3.15576e7)
 
 def _analog_layers(model: nn.Module):
     from ..crossbar import analog_layers
+
     return analog_layers(model)
 
 
@@ -85,22 +92,33 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
     model.eval()
     hits = 0.0
     for a in range(0, x.shape[0], batch_size):
-        out = model(x[a:a + batch_size])
+        out = model(x[a : a + batch_size])
         pred = out.argmax(-1)
-        yy = y[a:a + batch_size]
+        yy = y[a : a + batch_size]
         eq = (pred == yy).float()
-        hits += float(eq.sum()) if eq.dim() == 1 else float(eq.mean(0).sum())     # mean over chips
+        hits += float(eq.sum()) if eq.dim() == 1 else float(eq.mean(0).sum())  # mean over chips
     model.train(was)
     return hits / x.shape[0]
 
 
-def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, epochs: int = 20,
-            lr: float = 3e-3, weight_decay: float = 0.0, batch_size: int = 128, clip_sigma: float | None = None,
-            lr_min: float | None = None,
-            x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
-            loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = ensemble_cross_entropy,
-            val_fn: Callable[[nn.Module], float] | None = None, t_train_s: float | None = None,
-            generator: torch.Generator | None = None) -> dict:
+def hwa_fit(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    *,
+    epochs: int = 20,
+    lr: float = 3e-3,
+    weight_decay: float = 0.0,
+    batch_size: int = 128,
+    clip_sigma: float | None = None,
+    lr_min: float | None = None,
+    x_val: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = ensemble_cross_entropy,
+    val_fn: Callable[[nn.Module], float] | None = None,
+    t_train_s: float | None = None,
+    generator: torch.Generator | None = None,
+) -> dict:
     """Hardware-aware training of a converted model (in place); see the module doc.
 
     Parameters
@@ -154,9 +172,10 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
     if (x_val is None) != (y_val is None):
         raise ValueError("x_val, y_val: give both or neither")
     if clip_sigma is not None:
-        clip_analog_weights(model, clip_sigma)            # checks clip_sigma
+        clip_analog_weights(model, clip_sigma)  # checks clip_sigma
     if t_train_s is not None:
         from ..crossbar import set_model_time
+
         set_model_time(model, t_train_s)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -174,7 +193,7 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
         perm = torch.randperm(n, generator=gen)
         tot = 0.0
         for a in range(0, n, batch_size):
-            idx = perm[a:a + batch_size]
+            idx = perm[a : a + batch_size]
             loss = loss_fn(model(x_train[idx]), y_train[idx])
             opt.zero_grad()
             loss.backward()
@@ -197,9 +216,15 @@ def hwa_fit(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, *, e
     return hist
 
 
-def drift_val_fn(chips: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, t_s: float | Sequence[float], *,
-                 generator: torch.Generator | None = None,
-                 batch_size: int = 1024) -> Callable[[nn.Module], float]:
+def drift_val_fn(
+    chips: nn.Module,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    t_s: float | Sequence[float],
+    *,
+    generator: torch.Generator | None = None,
+    batch_size: int = 1024,
+) -> Callable[[nn.Module], float]:
     """A ``val_fn`` for :func:`hwa_fit`: the mean accuracy over the chips of ``chips`` after drift.
 
     Every call copies the float parameters of the model being trained into ``chips`` (the same
@@ -244,13 +269,15 @@ def drift_val_fn(chips: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, t_s
     def val_fn(model: nn.Module) -> float:
         theirs = dict(model.named_parameters())
         if theirs.keys() != mine.keys():
-            raise ValueError(f"chips: parameter names differ from the trained model's "
-                             f"({sorted(set(theirs) ^ set(mine))[:4]}...)")
+            raise ValueError(
+                f"chips: parameter names differ from the trained model's ({sorted(set(theirs) ^ set(mine))[:4]}...)"
+            )
         with torch.no_grad():
             for n, p in mine.items():
                 if p.shape != theirs[n].shape:
-                    raise ValueError(f"chips: parameter {n!r} has shape {tuple(p.shape)}, the model's "
-                                     f"{tuple(theirs[n].shape)}")
+                    raise ValueError(
+                        f"chips: parameter {n!r} has shape {tuple(p.shape)}, the model's {tuple(theirs[n].shape)}"
+                    )
                 p.copy_(theirs[n])
         gen = torch.Generator(device=device)
         gen.set_state(state)
@@ -261,9 +288,16 @@ def drift_val_fn(chips: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, t_s
 
 
 @torch.no_grad()
-def model_drift_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                         times_s: Sequence[float] = DRIFT_TIMES_S, *, generator: torch.Generator | None = None,
-                         batch_size: int = 1024, program: bool = True):
+def model_drift_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    times_s: Sequence[float] = DRIFT_TIMES_S,
+    *,
+    generator: torch.Generator | None = None,
+    batch_size: int = 1024,
+    program: bool = True,
+):
     """Accuracy of every chip of a converted model after drift, one batched read per time.
 
     Parameters
@@ -310,16 +344,20 @@ def model_drift_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         set_model_time(model, t, gen)
         hits = None
         for a in range(0, x.shape[0], batch_size):
-            pred = model(x[a:a + batch_size]).argmax(-1)
-            pred = pred if pred.dim() == 2 else pred.unsqueeze(0)        # (E, n)
-            h = (pred == y[a:a + batch_size]).sum(-1).double()
+            pred = model(x[a : a + batch_size]).argmax(-1)
+            pred = pred if pred.dim() == 2 else pred.unsqueeze(0)  # (E, n)
+            h = (pred == y[a : a + batch_size]).sum(-1).double()
             hits = h if hits is None else hits + h
         acc.append((hits / x.shape[0]).cpu().numpy())
     model.train(was)
     arr = np.stack(acc)
-    return xr.DataArray(arr, dims=("t_inference", "chip"),
-                        coords={"t_inference": ("t_inference", np.asarray(times), {"units": "s",
-                                                "long_name": "time since programming"}),
-                                "chip": ("chip", np.arange(arr.shape[1]), {"units": "1",
-                                         "long_name": "chip (ensemble member)"})},
-                        name="accuracy", attrs={"units": "1", "long_name": "test accuracy per chip"})
+    return xr.DataArray(
+        arr,
+        dims=("t_inference", "chip"),
+        coords={
+            "t_inference": ("t_inference", np.asarray(times), {"units": "s", "long_name": "time since programming"}),
+            "chip": ("chip", np.arange(arr.shape[1]), {"units": "1", "long_name": "chip (ensemble member)"}),
+        },
+        name="accuracy",
+        attrs={"units": "1", "long_name": "test accuracy per chip"},
+    )

@@ -136,7 +136,7 @@ class BackpropTrainer(AbstractTrainer):
         if self.log_r is None:
             return x
         r = self.log_r.exp()
-        return torch.clamp(x, -r, r) / r        # gradient reaches r through the clipped inputs
+        return torch.clamp(x, -r, r) / r  # gradient reaches r through the clipped inputs
 
     def _forward_train(self, s, x, generator):
         return s.differentiable(self._inputs(x), self.theta)
@@ -186,9 +186,15 @@ class HWATrainer(BackpropTrainer):
 
 
 @torch.no_grad()
-def drift_accuracy(trainer: BackpropTrainer, system: AnalogLinearSystem, data: ClassificationSplit,
-                   times_s: Sequence[float] = (1.0, 3600.0, 86400.0, 3.15576e7), *, ensemble: int = 8,
-                   generator: torch.Generator | None = None) -> dict[float, tuple[float, float]]:
+def drift_accuracy(
+    trainer: BackpropTrainer,
+    system: AnalogLinearSystem,
+    data: ClassificationSplit,
+    times_s: Sequence[float] = (1.0, 3600.0, 86400.0, 3.15576e7),
+    *,
+    ensemble: int = 8,
+    generator: torch.Generator | None = None,
+) -> dict[float, tuple[float, float]]:
     """Test accuracy of the trained crossbar weights on ``ensemble`` chips after drift.
 
     The chips are programmed once (one ``AnalogLinear`` with ``ensemble=E``: one batched call
@@ -201,8 +207,9 @@ def drift_accuracy(trainer: BackpropTrainer, system: AnalogLinearSystem, data: C
     out = {}
     for t in times_s:
         layer.set_time(float(t), generator)
-        y = system.activate(layer(x.to(layer.weight.dtype)))                  # (E, N, out)
-        acc = torch.stack([(trainer.readout(features(y[e])).argmax(-1) == data.y_test).float().mean()
-                           for e in range(ensemble)])
+        y = system.activate(layer(x.to(layer.weight.dtype)))  # (E, N, out)
+        acc = torch.stack(
+            [(trainer.readout(features(y[e])).argmax(-1) == data.y_test).float().mean() for e in range(ensemble)]
+        )
         out[float(t)] = (float(acc.mean()), float(acc.std()) if ensemble > 1 else 0.0)
     return out

@@ -82,14 +82,19 @@ class PulsedLayers:
         if not isinstance(self.config, CrossbarConfig):
             raise TypeError(f"config: expected a CrossbarConfig, got {type(self.config).__name__}")
         if self.config.update is None:
-            raise ValueError("config.update: the crossbar of the digital layers needs a device step model "
-                             "(CrossbarConfig(update=SoftBounds(...)) or a card with an [update] section)")
+            raise ValueError(
+                "config.update: the crossbar of the digital layers needs a device step model "
+                "(CrossbarConfig(update=SoftBounds(...)) or a card with an [update] section)"
+            )
         if self.config.w_max is None:
-            raise ValueError("config.w_max: pulsed layers need a fixed weight scale (the weight of one full "
-                             "conductance swing, e.g. CrossbarConfig.ideal(w_max=1.0, update=...))")
+            raise ValueError(
+                "config.w_max: pulsed layers need a fixed weight scale (the weight of one full "
+                "conductance swing, e.g. CrossbarConfig.ideal(w_max=1.0, update=...))"
+            )
         if not isinstance(self.config.mapping, DifferentialPair):
-            raise ValueError(f"config.mapping: pulsed layers need a DifferentialPair, got "
-                             f"{type(self.config.mapping).__name__}")
+            raise ValueError(
+                f"config.mapping: pulsed layers need a DifferentialPair, got {type(self.config.mapping).__name__}"
+            )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r}: expected one of {OPTIMIZERS}")
         check_positive(self.lr, "lr")
@@ -126,16 +131,20 @@ class CrossbarLayers:
         self.opts: list[Any] = []
         for lin, b in zip(linears, self.bias):
             gen = torch.Generator().manual_seed(draw_seed(generator))
-            lay = AnalogLinear(lin.in_features + int(b), lin.out_features, bias=False, config=spec.config,
-                               generator=gen).eval()
+            lay = AnalogLinear(
+                lin.in_features + int(b), lin.out_features, bias=False, config=spec.config, generator=gen
+            ).eval()
             lay.weight.requires_grad_(False)
             with torch.no_grad():
                 w = lin.weight.detach()
                 lay.weight.copy_(torch.cat((w, lin.bias.detach()[:, None]), 1) if b else w)
             lay.program()
             self.layers.append(lay)
-            self.opts.append(AnalogSGD(lay, lr=spec.lr, rule=spec.rule) if spec.optimizer == "analog_sgd"
-                             else MixedPrecision(lay, lr=spec.lr))
+            self.opts.append(
+                AnalogSGD(lay, lr=spec.lr, rule=spec.rule)
+                if spec.optimizer == "analog_sgd"
+                else MixedPrecision(lay, lr=spec.lr)
+            )
         self.layer_writes = 0
 
     def __len__(self) -> int:
@@ -188,11 +197,15 @@ class CrossbarLayers:
     def state_dict(self) -> dict:
         from ..crossbar.update.layer_update import pulsed_state
 
-        return {"devices": [pulsed_state(lay) for lay in self.layers],
-                "gens": [lay.generator.get_state() for lay in self.layers],
-                "chi": [None if not hasattr(o, "chi_") else [None if c is None else c.clone() for c in o.chi_]
-                        for o in self.opts],
-                "layer_writes": self.layer_writes}
+        return {
+            "devices": [pulsed_state(lay) for lay in self.layers],
+            "gens": [lay.generator.get_state() for lay in self.layers],
+            "chi": [
+                None if not hasattr(o, "chi_") else [None if c is None else c.clone() for c in o.chi_]
+                for o in self.opts
+            ],
+            "layer_writes": self.layer_writes,
+        }
 
     def load_state_dict(self, st: dict) -> None:
         from ..crossbar.update.layer_update import load_pulsed_state

@@ -51,8 +51,17 @@ from .gradient import descend, features
 from .insitu_layers import CrossbarLayers, PulsedLayers
 from .loop import AbstractTrainer
 
-__all__ = ["overlay_label", "PhyLLTrainer", "MonoForwardTrainer", "CaFoTrainer", "DigitalEquivalentTrainer", "phyll_goodness", "phyll_loss",
-           "ff_goodness", "ff_loss"]
+__all__ = [
+    "overlay_label",
+    "PhyLLTrainer",
+    "MonoForwardTrainer",
+    "CaFoTrainer",
+    "DigitalEquivalentTrainer",
+    "phyll_goodness",
+    "phyll_loss",
+    "ff_goodness",
+    "ff_loss",
+]
 
 
 def overlay_label(x: torch.Tensor, labels: torch.Tensor, n_classes: int, scale: float = 1.0) -> torch.Tensor:
@@ -157,8 +166,13 @@ class _Blocks(AbstractTrainer):
         return [o.state_dict() for o in self.opts]
 
     def state_dict(self):
-        return {"thetas": self.thetas, "layers": self.layers.state_dict(), "opts": self._opt_state(),
-                **({} if self.xbar is None else {"crossbars": self.xbar.state_dict()}), **self._extra_state()}
+        return {
+            "thetas": self.thetas,
+            "layers": self.layers.state_dict(),
+            "opts": self._opt_state(),
+            **({} if self.xbar is None else {"crossbars": self.xbar.state_dict()}),
+            **self._extra_state(),
+        }
 
     def load_state_dict(self, st):
         self.thetas = [t.clone() for t in st["thetas"]]
@@ -197,9 +211,19 @@ class PhyLLTrainer(_Blocks):
         the learning rate is ``in_situ.lr``). None: digital layers, Adam.
     """
 
-    def __init__(self, *, goodness: str = "phyll", hidden: int | None = None, epochs_per_block: int = 5,
-                 lr: float = 3e-3, weight_decay: float = 0.0, tau: float = 4.0, threshold: float = 2.0,
-                 label_scale: float = 1.0, in_situ: PulsedLayers | None = None):
+    def __init__(
+        self,
+        *,
+        goodness: str = "phyll",
+        hidden: int | None = None,
+        epochs_per_block: int = 5,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        tau: float = 4.0,
+        threshold: float = 2.0,
+        label_scale: float = 1.0,
+        in_situ: PulsedLayers | None = None,
+    ):
         super().__init__(hidden=hidden, lr=lr, weight_decay=weight_decay, in_situ=in_situ)
         if goodness not in ("phyll", "ff"):
             raise ValueError(f"goodness={goodness!r}: expected 'phyll' or 'ff'")
@@ -212,16 +236,21 @@ class PhyLLTrainer(_Blocks):
         self.C = data.n_classes
         want = data.n_features + self.C
         if systems[0].input_spec.shape[-1] != want:
-            raise ValueError(f"system[0]: PhyLL needs {want} inputs (features + {self.C} label lines), "
-                             f"got {systems[0].input_spec.shape[-1]}")
+            raise ValueError(
+                f"system[0]: PhyLL needs {want} inputs (features + {self.C} label lines), "
+                f"got {systems[0].input_spec.shape[-1]}"
+            )
         self._setup_blocks(systems, want, generator)
         self.r = []
         for lin in self.layers:
             r = torch.rand(lin.out_features, generator=generator)
             self.r.append(r / r.norm())
         self._crossbars(list(self.layers), generator)
-        self.opts = [] if self.xbar is not None else \
-            [torch.optim.Adam(l.parameters(), lr=self.lr, weight_decay=self.weight_decay) for l in self.layers]
+        self.opts = (
+            []
+            if self.xbar is not None
+            else [torch.optim.Adam(l.parameters(), lr=self.lr, weight_decay=self.weight_decay) for l in self.layers]
+        )
 
     def _activity(self, z):
         """What a block passes on (length-normalised): ``|z|`` for PhyLL (the quantity whose
@@ -289,8 +318,14 @@ class MonoForwardTrainer(_Blocks):
 
     name = "mono_forward"
 
-    def __init__(self, *, hidden: int | None = None, lr: float = 3e-3, weight_decay: float = 0.0,
-                 in_situ: PulsedLayers | None = None):
+    def __init__(
+        self,
+        *,
+        hidden: int | None = None,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        in_situ: PulsedLayers | None = None,
+    ):
         super().__init__(hidden=hidden, lr=lr, weight_decay=weight_decay, in_situ=in_situ)
 
     def setup(self, systems, data, generator):
@@ -302,10 +337,15 @@ class MonoForwardTrainer(_Blocks):
             with torch.no_grad():
                 m.weight.normal_(0, 1.0 / math.sqrt(lin.out_features), generator=generator)
             self.proj.append(m)
-        self._crossbars([*self.layers, *self.proj], generator)      # arrays 0..L-1: W, L..2L-1: M
-        self.opts = [] if self.xbar is not None else \
-            [torch.optim.Adam([*l.parameters(), *m.parameters()], lr=self.lr, weight_decay=self.weight_decay)
-             for l, m in zip(self.layers, self.proj)]
+        self._crossbars([*self.layers, *self.proj], generator)  # arrays 0..L-1: W, L..2L-1: M
+        self.opts = (
+            []
+            if self.xbar is not None
+            else [
+                torch.optim.Adam([*l.parameters(), *m.parameters()], lr=self.lr, weight_decay=self.weight_decay)
+                for l, m in zip(self.layers, self.proj)
+            ]
+        )
 
     def _project(self, l, a):
         return self.proj[l](a) if self.xbar is None else self.xbar.read(len(self.layers) + l, a)
@@ -412,8 +452,15 @@ class DigitalEquivalentTrainer(_Blocks):
 
     name = "digital_equivalent_baseline"
 
-    def __init__(self, architecture: str = "blocks", *, hidden: int | None = None, lr: float = 1e-3,
-                 weight_decay: float = 0.0, through_physics: bool = True):
+    def __init__(
+        self,
+        architecture: str = "blocks",
+        *,
+        hidden: int | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        through_physics: bool = True,
+    ):
         if architecture not in ("blocks", "cafo"):
             raise ValueError(f"architecture={architecture!r}: expected 'blocks' or 'cafo'")
         super().__init__(hidden=hidden if architecture == "blocks" else None, lr=lr, weight_decay=weight_decay)
@@ -433,8 +480,11 @@ class DigitalEquivalentTrainer(_Blocks):
         else:
             self.head = nn.Identity()
             self.layers.extend(_block_heads(systems, self.C, generator))
-        self.opts = [torch.optim.Adam([*self.layers.parameters(), *self.head.parameters()], lr=self.lr,
-                                      weight_decay=self.weight_decay)]
+        self.opts = [
+            torch.optim.Adam(
+                [*self.layers.parameters(), *self.head.parameters()], lr=self.lr, weight_decay=self.weight_decay
+            )
+        ]
 
     def _physical(self, s, l, h):
         y = s.query(h.detach(), self.thetas[l])

@@ -121,12 +121,20 @@ class AbstractTrainer(abc.ABC):
         return 0
 
     @abc.abstractmethod
-    def setup(self, systems: list[AbstractPhysicalSystem], data: ClassificationSplit,
-              generator: torch.Generator) -> None: ...
+    def setup(
+        self, systems: list[AbstractPhysicalSystem], data: ClassificationSplit, generator: torch.Generator
+    ) -> None: ...
 
     @abc.abstractmethod
-    def train_step(self, systems: list[AbstractPhysicalSystem], x: torch.Tensor, y: torch.Tensor, *,
-                   epoch: int, generator: torch.Generator) -> dict: ...
+    def train_step(
+        self,
+        systems: list[AbstractPhysicalSystem],
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        epoch: int,
+        generator: torch.Generator,
+    ) -> dict: ...
 
     @abc.abstractmethod
     def predict(self, systems: list[AbstractPhysicalSystem], x: torch.Tensor) -> torch.Tensor: ...
@@ -143,7 +151,7 @@ class AbstractTrainer(abc.ABC):
 
 
 def batched_predict(trainer: AbstractTrainer, systems: list, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    return torch.cat([trainer.predict(systems, x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+    return torch.cat([trainer.predict(systems, x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 
 def accuracy(trainer: AbstractTrainer, systems: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
@@ -175,25 +183,37 @@ def _history_dataset(hist: dict, attrs: dict):
     import xarray as xr
 
     n = len(hist["loss"])
-    ds = xr.Dataset({k: ("epoch", np.asarray(hist[k], dtype=np.float64)) for k in _VARS},
-                    coords={"epoch": ("epoch", np.arange(1, n + 1))})
+    ds = xr.Dataset(
+        {k: ("epoch", np.asarray(hist[k], dtype=np.float64)) for k in _VARS},
+        coords={"epoch": ("epoch", np.arange(1, n + 1))},
+    )
     label(ds, **_VARS, epoch=("1", "epoch (passes over the training set)"))
     ds.attrs.update({k: v for k, v in attrs.items() if isinstance(v, (str, int, float))})
     return ds
 
 
 def _totals(systems: list) -> tuple[int, int, float]:
-    return (sum(s.queries for s in systems), sum(s.samples for s in systems),
-            sum(s.physical_time_s for s in systems))
+    return (sum(s.queries for s in systems), sum(s.samples for s in systems), sum(s.physical_time_s for s in systems))
 
 
 def _save(path: Path, state: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epochs: int = 10,
-        batch_size: int = 64, seed: int = 0, callbacks: Sequence[Callback] = (), checkpoint: str | os.PathLike | None = None,
-        resume: bool = False, progress: bool | None = None, eval_batch_size: int = 256):
+def fit(
+    system: Any,
+    data: ClassificationSplit,
+    *,
+    trainer: AbstractTrainer,
+    epochs: int = 10,
+    batch_size: int = 64,
+    seed: int = 0,
+    callbacks: Sequence[Callback] = (),
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    eval_batch_size: int = 256,
+):
     """Train ``trainer`` on ``system`` (one system, or a list with one per physical block).
 
     Parameters
@@ -248,7 +268,7 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
         st = torch.load(path, weights_only=True)
         if st["trainer_name"] != trainer.name:
             raise ValueError(f"checkpoint {path}: written by trainer {st['trainer_name']!r}, not {trainer.name!r}")
-        trainer.setup(systems, data, generator_from_seed(seed))   # structures; every value is overwritten below
+        trainer.setup(systems, data, generator_from_seed(seed))  # structures; every value is overwritten below
         trainer.load_state_dict(st["trainer"])
         for s, ss in zip(systems, st["systems"]):
             s.load_state_dict(ss)
@@ -260,20 +280,31 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
     saved_epoch = start if (resume and path is not None and path.exists()) else None
 
     def state(epoch: int, wall: float) -> dict:
-        return {"trainer_name": trainer.name, "trainer": trainer.state_dict(),
-                "systems": [s.state_dict() for s in systems], "gen": gen.get_state(), "history": hist,
-                "epoch": epoch, "wall_time": wall, "eval_queries": eval_q}
+        return {
+            "trainer_name": trainer.name,
+            "trainer": trainer.state_dict(),
+            "systems": [s.state_dict() for s in systems],
+            "gen": gen.get_state(),
+            "history": hist,
+            "epoch": epoch,
+            "wall_time": wall,
+            "eval_queries": eval_q,
+        }
 
     if path is not None and saved_epoch is None:
-        _save(path, state(0, 0.0))          # a good checkpoint exists from the start
+        _save(path, state(0, 0.0))  # a good checkpoint exists from the start
         saved_epoch = 0
     for cb in callbacks:
         cb.on_fit_start(trainer, systems)
     t0 = time.perf_counter() - wall0
     N = data.x_train.shape[0]
     n_batches = math.ceil(N / batch_size)
-    bar = tqdm(total=(epochs - start) * n_batches, disable=(None if progress is None else not progress),
-               desc=trainer.name, leave=False)
+    bar = tqdm(
+        total=(epochs - start) * n_batches,
+        disable=(None if progress is None else not progress),
+        desc=trainer.name,
+        leave=False,
+    )
     epoch, b = start, 0
     try:
         for epoch in range(start, epochs):
@@ -281,12 +312,13 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
             losses, correct = [], 0.0
             has_correct = True
             for b in range(n_batches):
-                idx = perm[b * batch_size:(b + 1) * batch_size]
+                idx = perm[b * batch_size : (b + 1) * batch_size]
                 logs = trainer.train_step(systems, data.x_train[idx], data.y_train[idx], epoch=epoch, generator=gen)
                 loss = float(logs["loss"])
                 if not math.isfinite(loss):
-                    raise PhysicalSystemError(f"{trainer.name}: training loss is {loss} in epoch {epoch + 1}, "
-                                              f"batch {b + 1}")
+                    raise PhysicalSystemError(
+                        f"{trainer.name}: training loss is {loss} in epoch {epoch + 1}, batch {b + 1}"
+                    )
                 losses.append(loss)
                 if "correct" in logs:
                     correct += float(logs["correct"])
@@ -300,13 +332,21 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
             acc = accuracy(trainer, systems, data.x_test, data.y_test, eval_batch_size)
             eval_q += _totals(systems)[0] - q_before
             q, smp, pt = _totals(systems)
-            rec = {"loss": float(np.mean(losses)), "train_accuracy": correct / N if has_correct else math.nan,
-                   "test_accuracy": acc, "queries": q - eval_q, "samples": smp, "eval_queries": eval_q,
-                   "physical_time": pt, "writes": sum(int(s.writes) for s in systems),
-                   "pulses": sum(int(s.pulses) for s in systems),
-                   "verify_reads": sum(int(s.verify_reads) for s in systems),
-                   "layer_pulses": int(trainer.layer_pulses), "layer_writes": int(trainer.layer_writes),
-                   "wall_time": time.perf_counter() - t0}
+            rec = {
+                "loss": float(np.mean(losses)),
+                "train_accuracy": correct / N if has_correct else math.nan,
+                "test_accuracy": acc,
+                "queries": q - eval_q,
+                "samples": smp,
+                "eval_queries": eval_q,
+                "physical_time": pt,
+                "writes": sum(int(s.writes) for s in systems),
+                "pulses": sum(int(s.pulses) for s in systems),
+                "verify_reads": sum(int(s.verify_reads) for s in systems),
+                "layer_pulses": int(trainer.layer_pulses),
+                "layer_writes": int(trainer.layer_writes),
+                "wall_time": time.perf_counter() - t0,
+            }
             for k in _VARS:
                 hist[k].append(rec[k])
             if path is not None:
@@ -318,10 +358,14 @@ def fit(system: Any, data: ClassificationSplit, *, trainer: AbstractTrainer, epo
             if stop:
                 break
     except PhysicalSystemError as exc:
-        kept = (f"last good checkpoint (after epoch {saved_epoch}) kept at {path}" if path is not None
-                else "no checkpoint path was given; the history so far is lost")
+        kept = (
+            f"last good checkpoint (after epoch {saved_epoch}) kept at {path}"
+            if path is not None
+            else "no checkpoint path was given; the history so far is lost"
+        )
         raise PhysicalSystemError(f"{exc} [training stopped in epoch {epoch + 1}, batch {b + 1}; {kept}]") from exc
     finally:
         bar.close()
-    return _history_dataset(hist, {"trainer": trainer.name, "seed": seed, "batch_size": batch_size,
-                                   "dataset": data.name})
+    return _history_dataset(
+        hist, {"trainer": trainer.name, "seed": seed, "batch_size": batch_size, "dataset": data.name}
+    )

@@ -43,7 +43,12 @@ class NevergradTrainer(AbstractTrainer):
 
         if optimizer not in ng.optimizers.registry:
             raise ValueError(f"optimizer={optimizer!r}: not in nevergrad.optimizers.registry")
-        self.optimizer, self.budget, self.sigma, self.readout_lr = optimizer, int(budget), float(sigma), float(readout_lr)
+        self.optimizer, self.budget, self.sigma, self.readout_lr = (
+            optimizer,
+            int(budget),
+            float(sigma),
+            float(readout_lr),
+        )
 
     def _make(self, s, theta0, seed):
         import nevergrad as ng

@@ -102,10 +102,21 @@ class PhysicsAwareTrainer(AbstractTrainer):
 
     name = "pat"
 
-    def __init__(self, *, prior: Callable | None = None, lr: float = 3e-3, calibration_queries: int = 8,
-                 refit_every: int = 50, buffer: int = 32):
+    def __init__(
+        self,
+        *,
+        prior: Callable | None = None,
+        lr: float = 3e-3,
+        calibration_queries: int = 8,
+        refit_every: int = 50,
+        buffer: int = 32,
+    ):
         self.prior, self.lr = prior, float(lr)
-        self.calibration_queries, self.refit_every, self.buffer = int(calibration_queries), int(refit_every), int(buffer)
+        self.calibration_queries, self.refit_every, self.buffer = (
+            int(calibration_queries),
+            int(refit_every),
+            int(buffer),
+        )
 
     def setup(self, systems, data, generator):
         s = systems[0]
@@ -131,8 +142,9 @@ class PhysicsAwareTrainer(AbstractTrainer):
             ys.append(s.query(xs[-1], t))
         # noise floor: the same query twice differs by sqrt(2) x the system's own noise
         y_rep = s.query(xs[0], ts[0])
-        self.noise_floor_ = float((y_rep - ys[0]).square().mean().sqrt() / ys[0].square().mean().sqrt().clamp_min(1e-12)
-                                  / 2 ** 0.5)
+        self.noise_floor_ = float(
+            (y_rep - ys[0]).square().mean().sqrt() / ys[0].square().mean().sqrt().clamp_min(1e-12) / 2**0.5
+        )
         half = max(1, len(xs) // 2)
         self.twin.fit(xs[:half], ts[:half], ys[:half])
         self.twin_error_ = [self.twin.relative_error(xs[half:] or xs, ts[half:] or ts, ys[half:] or ys)]
@@ -151,7 +163,7 @@ class PhysicsAwareTrainer(AbstractTrainer):
         with torch.no_grad():
             self.theta.copy_(s.parameters.clip(self.theta))
         self._buf.append((x, theta, y_meas))
-        self._buf = self._buf[-self.buffer:]
+        self._buf = self._buf[-self.buffer :]
         self.k += 1
         if self.k % self.refit_every == 0 and len(self._buf) >= 4:
             # held-out error on the newest quarter before refitting on everything
@@ -166,10 +178,17 @@ class PhysicsAwareTrainer(AbstractTrainer):
         return self.readout(features(systems[0].query(x, self.theta.detach())))
 
     def state_dict(self):
-        return {"theta": self.theta.detach().clone(), "readout": self.readout.state_dict(), "opt": self.opt.state_dict(),
-                "gain": self.twin.gain.detach().clone(), "offset": self.twin.offset.detach().clone(), "k": self.k,
-                "twin_error": list(self.twin_error_), "noise_floor": self.noise_floor_,
-                "buf": [list(b) for b in self._buf]}
+        return {
+            "theta": self.theta.detach().clone(),
+            "readout": self.readout.state_dict(),
+            "opt": self.opt.state_dict(),
+            "gain": self.twin.gain.detach().clone(),
+            "offset": self.twin.offset.detach().clone(),
+            "k": self.k,
+            "twin_error": list(self.twin_error_),
+            "noise_floor": self.noise_floor_,
+            "buf": [list(b) for b in self._buf],
+        }
 
     def load_state_dict(self, st):
         with torch.no_grad():

@@ -28,8 +28,9 @@ from .system import AbstractPhysicalSystem, InputSpec, ParameterSpace, Parameter
 __all__ = ["ScatteringMedium", "scattering_intensity"]
 
 
-def scattering_intensity(x: torch.Tensor, phase: torch.Tensor, power: torch.Tensor | float,
-                         T_re: torch.Tensor, T_im: torch.Tensor) -> torch.Tensor:
+def scattering_intensity(
+    x: torch.Tensor, phase: torch.Tensor, power: torch.Tensor | float, T_re: torch.Tensor, T_im: torch.Tensor
+) -> torch.Tensor:
     """Noise-free detected intensity ``|T (sqrt(P) x e^{i phase})|^2`` (differentiable).
 
     ``x`` ``(B, D)``, ``phase`` ``(D,)`` rad, ``T_re``/``T_im`` ``(M, D)``; returns ``(B, M)`` in W.
@@ -61,8 +62,16 @@ class ScatteringMedium(AbstractPhysicalSystem):
 
     output_units = "W"
 
-    def __init__(self, n_inputs: int, n_outputs: int, *, noise: float = 0.01, dark_noise: float = 1e-3,
-                 generator: torch.Generator | None = None, latency_s: float = 0.0):
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        *,
+        noise: float = 0.01,
+        dark_noise: float = 1e-3,
+        generator: torch.Generator | None = None,
+        latency_s: float = 0.0,
+    ):
         super().__init__(latency_s=latency_s)
         self.generator = own_generator(generator)
         D, M = int(n_inputs), int(n_outputs)
@@ -71,9 +80,12 @@ class ScatteringMedium(AbstractPhysicalSystem):
         self.T_re = torch.randn(M, D, generator=g) * s
         self.T_im = torch.randn(M, D, generator=g) * s
         self.noise, self.dark_noise = float(noise), float(dark_noise)
-        self.parameters = ParameterSpace([ParameterSpec(name="phase", shape=(D,), low=0.0, high=2 * math.pi,
-                                                        units="rad"),
-                                          ParameterSpec(name="power", low=0.1, high=10.0, units="W", init=1.0)])
+        self.parameters = ParameterSpace(
+            [
+                ParameterSpec(name="phase", shape=(D,), low=0.0, high=2 * math.pi, units="rad"),
+                ParameterSpec(name="power", low=0.1, high=10.0, units="W", init=1.0),
+            ]
+        )
         self.input_spec = InputSpec(shape=(D,), low=0.0, high=1.0)
         self.output_shape = (M,)
 
@@ -99,4 +111,3 @@ class ScatteringMedium(AbstractPhysicalSystem):
     def differentiable(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         phase, power = self._split(theta)
         return scattering_intensity(x, phase, power, self.T_re.to(x.dtype), self.T_im.to(x.dtype))
-

@@ -31,8 +31,17 @@ import torch
 
 from ..random import check_generator, own_generator
 
-__all__ = ["ParameterSpec", "ParameterSpace", "InputSpec", "PhysicalSystemError", "AbstractPhysicalSystem",
-           "CallbackSystem", "SubprocessSystem", "NoisyDriftingSystem", "SequentialSystem"]
+__all__ = [
+    "ParameterSpec",
+    "ParameterSpace",
+    "InputSpec",
+    "PhysicalSystemError",
+    "AbstractPhysicalSystem",
+    "CallbackSystem",
+    "SubprocessSystem",
+    "NoisyDriftingSystem",
+    "SequentialSystem",
+]
 
 
 class PhysicalSystemError(ValueError):
@@ -114,21 +123,33 @@ class ParameterSpace:
         return len(self.specs)
 
     def __repr__(self) -> str:
-        return "ParameterSpace(" + ", ".join(f"{s.name}{list(s.shape)} in [{s.low:g}, {s.high:g}] {s.units}"
-                                              for s in self.specs) + ")"
+        return (
+            "ParameterSpace("
+            + ", ".join(f"{s.name}{list(s.shape)} in [{s.low:g}, {s.high:g}] {s.units}" for s in self.specs)
+            + ")"
+        )
 
     def bounds(self, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
         """Element-wise ``(low, high)`` vectors of length :attr:`size`."""
-        lo = torch.cat([torch.full((s.size,), s.low, dtype=torch.float64) for s in self.specs]) if self.specs \
+        lo = (
+            torch.cat([torch.full((s.size,), s.low, dtype=torch.float64) for s in self.specs])
+            if self.specs
             else torch.zeros(0, dtype=torch.float64)
-        hi = torch.cat([torch.full((s.size,), s.high, dtype=torch.float64) for s in self.specs]) if self.specs \
+        )
+        hi = (
+            torch.cat([torch.full((s.size,), s.high, dtype=torch.float64) for s in self.specs])
+            if self.specs
             else torch.zeros(0, dtype=torch.float64)
+        )
         return lo.to(dtype), hi.to(dtype)
 
     def initial(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The default vector (every block at its :attr:`ParameterSpec.default`)."""
-        return torch.cat([torch.full((s.size,), s.default, dtype=dtype) for s in self.specs]) if self.specs \
+        return (
+            torch.cat([torch.full((s.size,), s.default, dtype=dtype) for s in self.specs])
+            if self.specs
             else torch.zeros(0, dtype=dtype)
+        )
 
     def split(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{name: block}`` views of ``theta`` in their declared shapes."""
@@ -159,13 +180,16 @@ class ParameterSpace:
             bad = ~torch.isfinite(blk)
             if bool(bad.any()):
                 i = int(bad.nonzero()[0])
-                raise PhysicalSystemError(f"{where}parameter {s.name!r}{_unravel(i, s.shape)} = {float(blk[i])!r} "
-                                          f"is not finite")
+                raise PhysicalSystemError(
+                    f"{where}parameter {s.name!r}{_unravel(i, s.shape)} = {float(blk[i])!r} is not finite"
+                )
             out = (blk < s.low) | (blk > s.high)
             if bool(out.any()):
                 i = int(out.nonzero()[0])
-                raise PhysicalSystemError(f"{where}parameter {s.name!r}{_unravel(i, s.shape)} = {float(blk[i]):.6g} "
-                                          f"{s.units} is outside its bounds [{s.low:g}, {s.high:g}] {s.units}")
+                raise PhysicalSystemError(
+                    f"{where}parameter {s.name!r}{_unravel(i, s.shape)} = {float(blk[i]):.6g} "
+                    f"{s.units} is outside its bounds [{s.low:g}, {s.high:g}] {s.units}"
+                )
         return theta
 
 
@@ -289,14 +313,18 @@ class AbstractPhysicalSystem(abc.ABC):
         if not isinstance(x, torch.Tensor):
             raise PhysicalSystemError(f"{where}x: expected a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 1 + len(spec.shape) or tuple(x.shape[1:]) != spec.shape:
-            raise PhysicalSystemError(f"{where}x: expected shape (B, {', '.join(map(str, spec.shape))}), "
-                                      f"got {tuple(x.shape)}")
+            raise PhysicalSystemError(
+                f"{where}x: expected shape (B, {', '.join(map(str, spec.shape))}), got {tuple(x.shape)}"
+            )
         if not bool(torch.isfinite(x).all()):
             raise PhysicalSystemError(f"{where}x: contains NaN or inf")
-        if (math.isfinite(spec.low) and bool((x < spec.low).any())) or \
-                (math.isfinite(spec.high) and bool((x > spec.high).any())):
-            raise PhysicalSystemError(f"{where}x: values in [{float(x.min()):.4g}, {float(x.max()):.4g}] outside "
-                                      f"the input bounds [{spec.low:g}, {spec.high:g}] {spec.units}")
+        if (math.isfinite(spec.low) and bool((x < spec.low).any())) or (
+            math.isfinite(spec.high) and bool((x > spec.high).any())
+        ):
+            raise PhysicalSystemError(
+                f"{where}x: values in [{float(x.min()):.4g}, {float(x.max()):.4g}] outside "
+                f"the input bounds [{spec.low:g}, {spec.high:g}] {spec.units}"
+            )
         return x.detach()
 
     def _check_y(self, y: Any, batch: int, where: str) -> torch.Tensor:
@@ -361,9 +389,18 @@ class CallbackSystem(AbstractPhysicalSystem):
         Per-query time-out in s (None: wait forever).
     """
 
-    def __init__(self, fn: Callable[..., Any], parameters: Sequence[ParameterSpec], input_spec: InputSpec,
-                 output_shape: Sequence[int], *, timeout_s: float | None = None, output_units: str = "1",
-                 latency_s: float = 0.0, sleep: bool = False):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        parameters: Sequence[ParameterSpec],
+        input_spec: InputSpec,
+        output_shape: Sequence[int],
+        *,
+        timeout_s: float | None = None,
+        output_units: str = "1",
+        latency_s: float = 0.0,
+        sleep: bool = False,
+    ):
         super().__init__(latency_s=latency_s, sleep=sleep)
         if not callable(fn):
             raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
@@ -384,8 +421,9 @@ class CallbackSystem(AbstractPhysicalSystem):
             try:
                 y = self.fn(x, params)
             except Exception as exc:
-                raise PhysicalSystemError(f"{where}callback {getattr(self.fn, '__name__', 'fn')} raised "
-                                          f"{type(exc).__name__}: {exc}") from exc
+                raise PhysicalSystemError(
+                    f"{where}callback {getattr(self.fn, '__name__', 'fn')} raised {type(exc).__name__}: {exc}"
+                ) from exc
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="physnn-callback")
@@ -393,13 +431,15 @@ class CallbackSystem(AbstractPhysicalSystem):
             try:
                 y = fut.result(timeout=self.timeout_s)
             except FutureTimeout:
-                self._pool.shutdown(wait=False)   # the hung worker is abandoned, a new one serves the next query
+                self._pool.shutdown(wait=False)  # the hung worker is abandoned, a new one serves the next query
                 self._pool = None
-                raise PhysicalSystemError(f"{where}callback {getattr(self.fn, '__name__', 'fn')} timed out "
-                                          f"after {self.timeout_s:g} s") from None
+                raise PhysicalSystemError(
+                    f"{where}callback {getattr(self.fn, '__name__', 'fn')} timed out after {self.timeout_s:g} s"
+                ) from None
             except Exception as exc:
-                raise PhysicalSystemError(f"{where}callback {getattr(self.fn, '__name__', 'fn')} raised "
-                                          f"{type(exc).__name__}: {exc}") from exc
+                raise PhysicalSystemError(
+                    f"{where}callback {getattr(self.fn, '__name__', 'fn')} raised {type(exc).__name__}: {exc}"
+                ) from exc
         if not isinstance(y, torch.Tensor):
             y = torch.as_tensor(np.asarray(y, dtype=np.float32))
         return y
@@ -414,9 +454,18 @@ class SubprocessSystem(AbstractPhysicalSystem):
     :class:`PhysicalSystemError` carrying the program's stderr.
     """
 
-    def __init__(self, command: Sequence[str], parameters: Sequence[ParameterSpec], input_spec: InputSpec,
-                 output_shape: Sequence[int], *, timeout_s: float = 60.0, output_units: str = "1",
-                 latency_s: float = 0.0, env: dict | None = None):
+    def __init__(
+        self,
+        command: Sequence[str],
+        parameters: Sequence[ParameterSpec],
+        input_spec: InputSpec,
+        output_shape: Sequence[int],
+        *,
+        timeout_s: float = 60.0,
+        output_units: str = "1",
+        latency_s: float = 0.0,
+        env: dict | None = None,
+    ):
         super().__init__(latency_s=latency_s)
         if isinstance(command, str) or not command:
             raise TypeError("command: expected a non-empty list of arguments, e.g. [sys.executable, 'driver.py']")
@@ -436,14 +485,17 @@ class SubprocessSystem(AbstractPhysicalSystem):
             np.savez(fin, x=x.cpu().numpy(), **arrays)
             env = None if self.env is None else {**os.environ, **self.env}
             try:
-                r = subprocess.run([*self.command, fin, fout], capture_output=True, text=True,
-                                   timeout=self.timeout_s, env=env)
+                r = subprocess.run(
+                    [*self.command, fin, fout], capture_output=True, text=True, timeout=self.timeout_s, env=env
+                )
             except subprocess.TimeoutExpired:
-                raise PhysicalSystemError(f"{where}{self.command[-1]} timed out after {self.timeout_s:g} s "
-                                          "(killed)") from None
+                raise PhysicalSystemError(
+                    f"{where}{self.command[-1]} timed out after {self.timeout_s:g} s (killed)"
+                ) from None
             if r.returncode != 0:
-                raise PhysicalSystemError(f"{where}{self.command[-1]} exited with status {r.returncode}: "
-                                          f"{r.stderr.strip()[-500:]}")
+                raise PhysicalSystemError(
+                    f"{where}{self.command[-1]} exited with status {r.returncode}: {r.stderr.strip()[-500:]}"
+                )
             try:
                 with np.load(fout) as f:
                     y = np.array(f["y"])
@@ -466,8 +518,15 @@ class NoisyDriftingSystem(AbstractPhysicalSystem):
     torch's global one, so ``torch.manual_seed`` fixes them).
     """
 
-    def __init__(self, inner: AbstractPhysicalSystem, *, noise: float = 0.0, gain_drift: float = 0.0,
-                 offset_walk: float = 0.0, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        inner: AbstractPhysicalSystem,
+        *,
+        noise: float = 0.0,
+        gain_drift: float = 0.0,
+        offset_walk: float = 0.0,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__(latency_s=inner.latency_s, sleep=inner.sleep)
         for name, v in (("noise", noise), ("offset_walk", offset_walk)):
             if not math.isfinite(float(v)) or v < 0:
@@ -534,12 +593,18 @@ class SequentialSystem(AbstractPhysicalSystem):
             if not isinstance(s, AbstractPhysicalSystem):
                 raise TypeError(f"stages[{i}]: expected an AbstractPhysicalSystem, got {type(s).__name__}")
             if i and tuple(s.input_spec.shape) != tuple(stages[i - 1].output_shape):
-                raise ValueError(f"stages[{i}]: input shape {s.input_spec.shape} != output shape "
-                                 f"{stages[i - 1].output_shape} of stages[{i - 1}]")
+                raise ValueError(
+                    f"stages[{i}]: input shape {s.input_spec.shape} != output shape "
+                    f"{stages[i - 1].output_shape} of stages[{i - 1}]"
+                )
         self.stages = stages
-        self.parameters = ParameterSpace([ParameterSpec(name=f"{i}.{p.name}", shape=p.shape, low=p.low, high=p.high,
-                                                        units=p.units, init=p.init)
-                                          for i, s in enumerate(stages) for p in s.parameters])
+        self.parameters = ParameterSpace(
+            [
+                ParameterSpec(name=f"{i}.{p.name}", shape=p.shape, low=p.low, high=p.high, units=p.units, init=p.init)
+                for i, s in enumerate(stages)
+                for p in s.parameters
+            ]
+        )
         self.input_spec = stages[0].input_spec
         self.output_shape, self.output_units = stages[-1].output_shape, stages[-1].output_units
         self._cuts = np.cumsum([0] + [s.parameters.size for s in stages]).tolist()

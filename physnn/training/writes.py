@@ -136,10 +136,14 @@ class PulsedWrite(AbstractWrite):
         from ..crossbar.update import AbstractUpdateModel, DeterministicPulses
 
         if self.update is not None and not isinstance(self.update, AbstractUpdateModel):
-            raise TypeError(f"update: expected an AbstractUpdateModel (e.g. SoftBounds(...)) or None, got "
-                            f"{type(self.update).__name__}")
+            raise TypeError(
+                f"update: expected an AbstractUpdateModel (e.g. SoftBounds(...)) or None, got "
+                f"{type(self.update).__name__}"
+            )
         if not isinstance(self.rule, DeterministicPulses):
-            raise TypeError(f"rule: expected DeterministicPulses (a parameter change is one delta per device; "
-                            f"stochastic pulse trains need outer-product factors), got {type(self.rule).__name__}")
+            raise TypeError(
+                f"rule: expected DeterministicPulses (a parameter change is one delta per device; "
+                f"stochastic pulse trains need outer-product factors), got {type(self.rule).__name__}"
+            )
         if self.verify is not None and not isinstance(self.verify, WriteVerify):
             raise TypeError(f"verify: expected WriteVerify(...) or None, got {type(self.verify).__name__}")

@@ -38,8 +38,9 @@ __all__ = ["spsa_gains", "mezo_perturb", "ZerothOrderTrainer"]
 MEZO_CHUNK = 1 << 16
 
 
-def spsa_gains(k: int | np.ndarray, *, a: float, c: float, A: float = 0.0, alpha: float = 0.602,
-               gamma: float = 0.101) -> tuple:
+def spsa_gains(
+    k: int | np.ndarray, *, a: float, c: float, A: float = 0.0, alpha: float = 0.602, gamma: float = 0.101
+) -> tuple:
     """Spall's gain sequences ``a_k = a / (k + 1 + A)^alpha``, ``c_k = c / (k + 1)^gamma`` (k >= 0)."""
     k = np.asarray(k, dtype=np.float64)
     if np.any(k < 0):
@@ -64,7 +65,7 @@ def mezo_perturb(tensors: list[torch.Tensor] | torch.Tensor, seed: int, scale: f
     for t in tensors:
         flat = t.view(-1)
         for i in range(0, flat.numel(), MEZO_CHUNK):
-            blk = flat[i:i + MEZO_CHUNK]
+            blk = flat[i : i + MEZO_CHUNK]
             z = torch.randn(blk.numel(), generator=g, dtype=t.dtype)
             blk.add_(z, alpha=scale)
 
@@ -89,8 +90,18 @@ class ZerothOrderTrainer(AbstractTrainer):
         (finite bounds only), so one setting fits parameters of different units.
     """
 
-    def __init__(self, method: str = "spsa", *, a: float = 0.05, c: float = 0.02, A: float = 50.0,
-                 directions: int = 4, coordinates: int = 8, readout_lr: float = 1e-2, relative: bool = False):
+    def __init__(
+        self,
+        method: str = "spsa",
+        *,
+        a: float = 0.05,
+        c: float = 0.02,
+        A: float = 50.0,
+        directions: int = 4,
+        coordinates: int = 8,
+        readout_lr: float = 1e-2,
+        relative: bool = False,
+    ):
         if method not in ("spsa", "antithetic", "mezo", "coordinate"):
             raise ValueError(f"method={method!r}: expected 'spsa', 'antithetic', 'mezo' or 'coordinate'")
         self.method, self.name = method, method
@@ -123,7 +134,7 @@ class ZerothOrderTrainer(AbstractTrainer):
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        return out[:y.shape[0]]
+        return out[: y.shape[0]]
 
     def train_step(self, systems, x, y, *, epoch, generator):
         s = systems[0]
@@ -133,7 +144,7 @@ class ZerothOrderTrainer(AbstractTrainer):
             d = torch.randint(0, 2, th.shape, generator=generator).to(th.dtype) * 2 - 1
             lp, fp = self._loss(s, x, y, th + ck * w * d)
             lm, fm = self._loss(s, x, y, th - ck * w * d)
-            g = (lp - lm) / (2 * ck) * d                  # d_i = +-1: 1/d_i = d_i
+            g = (lp - lm) / (2 * ck) * d  # d_i = +-1: 1/d_i = d_i
             th.sub_(ak * w * g)
             fs, loss = [fp, fm], 0.5 * (lp + lm)
         elif self.method == "antithetic":
@@ -159,7 +170,7 @@ class ZerothOrderTrainer(AbstractTrainer):
             mezo_perturb(th, seed, -self.a * proj)
             fs, loss = [fp, fm], 0.5 * (lp + lm)
         else:  # coordinate
-            idx = torch.randperm(th.numel(), generator=generator)[:self.coordinates]
+            idx = torch.randperm(th.numel(), generator=generator)[: self.coordinates]
             fs, ls = [], []
             for i in idx.tolist():
                 e = torch.zeros_like(th)
@@ -180,8 +191,12 @@ class ZerothOrderTrainer(AbstractTrainer):
         return self.readout(features(systems[0].query(x, self.theta)))
 
     def state_dict(self):
-        return {"theta": self.theta.clone(), "readout": self.readout.state_dict(), "opt": self.opt.state_dict(),
-                "k": self.k}
+        return {
+            "theta": self.theta.clone(),
+            "readout": self.readout.state_dict(),
+            "opt": self.opt.state_dict(),
+            "k": self.k,
+        }
 
     def load_state_dict(self, st):
         self.theta = st["theta"].clone()

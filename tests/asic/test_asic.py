@@ -20,7 +20,14 @@ from physnn.asic import (
     simulate_shares,
     window_features,
 )
-from physnn.asic.sha256 import DIFF1_TARGET, BlockHeader, hash_hex, share_probability, target_from_bits, target_from_probability
+from physnn.asic.sha256 import (
+    DIFF1_TARGET,
+    BlockHeader,
+    hash_hex,
+    share_probability,
+    target_from_bits,
+    target_from_probability,
+)
 from physnn.asic.timing import thermal_step
 
 
@@ -30,7 +37,7 @@ def test_genesis_block_hash():
     # known hash of the Bitcoin genesis block (block 0)
     want = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
     assert hash_hex(sha256d(raw)) == want
-    (nonce, dig), = scan_nonces(GENESIS_HEADER, GENESIS_HEADER.nonce, 1)  # midstate path
+    ((nonce, dig),) = scan_nonces(GENESIS_HEADER, GENESIS_HEADER.nonce, 1)  # midstate path
     assert hash_hex(dig) == want
     assert int.from_bytes(dig, "little") <= target_from_bits(GENESIS_HEADER.bits) == DIFF1_TARGET
 

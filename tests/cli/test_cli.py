@@ -36,9 +36,11 @@ def test_version():
 
 def test_python_dash_m_and_fast_failure(tmp_path):
     """A failing command answers before importing torch (lazy heavy imports)."""
-    code = ("import sys, runpy; sys.argv = ['physnn', 'simulate', 'missing.cir', '--tstop', '100p'];\n"
-            "try:\n    runpy.run_module('physnn', run_name='__main__')\n"
-            "except SystemExit as e:\n    print('rc', e.code, 'torch' in sys.modules, 'xarray' in sys.modules)")
+    code = (
+        "import sys, runpy; sys.argv = ['physnn', 'simulate', 'missing.cir', '--tstop', '100p'];\n"
+        "try:\n    runpy.run_module('physnn', run_name='__main__')\n"
+        "except SystemExit as e:\n    print('rc', e.code, 'torch' in sys.modules, 'xarray' in sys.modules)"
+    )
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, cwd=tmp_path)
     assert "rc 2 False False" in r.stdout, r.stdout + r.stderr
@@ -51,9 +53,11 @@ def test_cards_lists_and_validates(tmp_path):
     res = _run("cards")
     assert res.exit_code == 0 and "pcm_aihwkit" in res.output and "rram_hfo2" in res.output
     bad = tmp_path / "mine.toml"
-    bad.write_text('[card]\nname = "mine"\nkind = "rram"\ndescription = "x"\nsource = "y"\n'
-                   '[conductance]\ng_min = { value = 5.0, units = "uS", source = "s" }\n'
-                   'g_max = { value = 1.0, units = "uS", source = "s" }\n')
+    bad.write_text(
+        '[card]\nname = "mine"\nkind = "rram"\ndescription = "x"\nsource = "y"\n'
+        '[conductance]\ng_min = { value = 5.0, units = "uS", source = "s" }\n'
+        'g_max = { value = 1.0, units = "uS", source = "s" }\n'
+    )
     res = _run("cards", "pcm_aihwkit", bad)
     assert res.exit_code == 2 and "g_min" in res.output and "ok       pcm_aihwkit" in res.output
 
@@ -66,9 +70,11 @@ def test_sweep_command_errors_name_the_field(tmp_path):
     assert not (tmp_path / "r").exists()
     # a crossbar sweep with a misspelt field fails before torch is imported
     spec.write_text('[sweep]\ntask = "crossbar_mlp"\n[[axis]]\nfield = "config.adc.bitz"\nvalues = [4]\n')
-    code = ("import sys, runpy; sys.argv = ['physnn', 'sweep', %r];\n"
-            "try:\n    runpy.run_module('physnn', run_name='__main__')\n"
-            "except SystemExit as e:\n    print('rc', e.code, 'torch' in sys.modules)") % str(spec)
+    code = (
+        "import sys, runpy; sys.argv = ['physnn', 'sweep', %r];\n"
+        "try:\n    runpy.run_module('physnn', run_name='__main__')\n"
+        "except SystemExit as e:\n    print('rc', e.code, 'torch' in sys.modules)"
+    ) % str(spec)
     r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, cwd=tmp_path)
     assert "rc 2 False" in r.stdout and "config.adc.bits" in r.stderr, r.stdout + r.stderr
     spec.write_text('[sweep]\ntask = "toy"\n[[axis]]\nfield = "task.x"\nvalues = []\n')
@@ -108,20 +114,32 @@ def test_demo_quick(tmp_path):
     # physics of the sweep: more read noise, fewer ADC bits and longer drift each cost accuracy
     assert float(m.isel(read_noise=-1).mean()) < float(m.isel(read_noise=0).mean()) - 0.1
     assert float(m.isel(adc_bits=0).mean()) < float(m.isel(adc_bits=-1).mean())
-    assert float(m.isel(read_noise=0, adc_bits=-1, drift_time=-1)) < float(m.isel(read_noise=0, adc_bits=-1, drift_time=0))
+    assert float(m.isel(read_noise=0, adc_bits=-1, drift_time=-1)) < float(
+        m.isel(read_noise=0, adc_bits=-1, drift_time=0)
+    )
     ds.close()
     res = _run("demo", "--quick", "--card", tmp_path / "nope.toml", "--out", tmp_path / "x")
     assert res.exit_code == 2 and "nope.toml" in res.output
 
 
-PHYSICS = ["physnn.crossbar", "physnn.josephson", "physnn.reservoir", "physnn.asic", "physnn.data",
-           "physnn.training", "physnn.cards", "physnn.sweep"]
+PHYSICS = [
+    "physnn.crossbar",
+    "physnn.josephson",
+    "physnn.reservoir",
+    "physnn.asic",
+    "physnn.data",
+    "physnn.training",
+    "physnn.cards",
+    "physnn.sweep",
+]
 
 
 @pytest.mark.parametrize("mod", PHYSICS)
 def test_physics_does_not_import_the_face(mod):
-    code = (f"import sys, importlib; importlib.import_module({mod!r}); "
-            "print(sorted(m for m in sys.modules if m.startswith(('physnn.cli', 'physnn.plot'))))")
+    code = (
+        f"import sys, importlib; importlib.import_module({mod!r}); "
+        "print(sorted(m for m in sys.modules if m.startswith(('physnn.cli', 'physnn.plot'))))"
+    )
     r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]", f"{mod} imports {r.stdout.strip()}"

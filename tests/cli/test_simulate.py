@@ -44,14 +44,15 @@ def test_writes_netcdf_and_png(tmp_path):
 def test_si_suffixes_out_folder_and_ensemble(tmp_path):
     cir = tmp_path / "cell.cir"
     cir.write_text(TEXT)
-    res = _run(cir, "--tstop", "40p", "--tstep", "0.5ps", "--out", f"{tmp_path / 'outdir'}/", "--ensemble", "2",
-               "--no-plot")
+    res = _run(
+        cir, "--tstop", "40p", "--tstep", "0.5ps", "--out", f"{tmp_path / 'outdir'}/", "--ensemble", "2", "--no-plot"
+    )
     assert res.exit_code == 0, res.output
     nc = tmp_path / "outdir" / "cell.nc"
     assert nc.is_file() and (tmp_path / "outdir").is_dir()
     ds = xr.open_dataset(nc)
     assert ds.sizes["ensemble"] == 2
-    assert abs(float(ds.time[-1]) - 40e-12) < 1e-12   # --tstop 40p, not the .tran's 60p
+    assert abs(float(ds.time[-1]) - 40e-12) < 1e-12  # --tstop 40p, not the .tran's 60p
     ds.close()
 
 

@@ -17,9 +17,17 @@ from aihwkit.inference.noise.pcm import PCMLikeNoiseModel  # noqa: E402
 from aihwkit.simulator.configs import TorchInferenceRPUConfig  # noqa: E402
 from aihwkit.simulator.parameters.enums import BoundManagementType, NoiseManagementType  # noqa: E402
 
-from physnn.crossbar import (ADC, DAC, AnalogLinear, CrossbarConfig, apply_drift,  # noqa: E402
-                             apply_programming_noise, apply_read_noise, from_aihwkit,
-                             sample_drift_exponents)
+from physnn.crossbar import (  # noqa: E402
+    ADC,
+    DAC,
+    AnalogLinear,
+    CrossbarConfig,
+    apply_drift,
+    apply_programming_noise,
+    apply_read_noise,
+    from_aihwkit,
+    sample_drift_exponents,
+)
 from physnn.crossbar.config import aihwkit_preset  # noqa: E402
 
 G_MAX_US = 25.0
@@ -89,8 +97,15 @@ def test_programming_noise_std_vs_conductance(pcm, g_us):
     nm = PCMLikeNoiseModel(g_max=G_MAX_US)
     torch.manual_seed(0)
     ref = nm.apply_programming_noise_to_conductance(torch.full((n,), g_us, dtype=torch.float64)) - g_us
-    ours = apply_programming_noise(torch.full((n,), g_us * US, dtype=torch.float64), pcm.programming_noise,
-                                   generator=torch.Generator().manual_seed(1)) / US - g_us
+    ours = (
+        apply_programming_noise(
+            torch.full((n,), g_us * US, dtype=torch.float64),
+            pcm.programming_noise,
+            generator=torch.Generator().manual_seed(1),
+        )
+        / US
+        - g_us
+    )
     x = g_us / G_MAX_US
     sigma = 0.26348 + 1.9650 * x - 1.1731 * x * x  # the polynomial of Nandakumar et al. (ICECS 2019)
     assert float(ref.std()) == pytest.approx(sigma, rel=0.01)
@@ -106,12 +121,16 @@ def test_mean_drifted_conductance(pcm, t):
         g = torch.full((n,), g_us, dtype=torch.float64)
         torch.manual_seed(0)
         nu = nm.generate_drift_coefficients(g)
-        ref = nm.apply_drift_noise_to_conductance(g, nu, t)       # drift + accumulated 1/f noise
+        ref = nm.apply_drift_noise_to_conductance(g, nu, t)  # drift + accumulated 1/f noise
         gen = torch.Generator().manual_seed(1)
         gs = g * US
         nu_o = sample_drift_exponents(gs, pcm.drift, generator=gen)
-        ours = apply_read_noise(apply_drift(gs, nu_o, t, pcm.drift), pcm.read_noise, t_inference=t,
-                                generator=gen, g_programmed=gs) / US
+        ours = (
+            apply_read_noise(
+                apply_drift(gs, nu_o, t, pcm.drift), pcm.read_noise, t_inference=t, generator=gen, g_programmed=gs
+            )
+            / US
+        )
         se = float(ref.std()) / math.sqrt(n)
         assert float(ours.mean()) == pytest.approx(float(ref.mean()), rel=0.005, abs=5 * se)
         assert float(ours.std()) == pytest.approx(float(ref.std()), rel=0.02)
@@ -148,8 +167,14 @@ def test_layer_output_error_distribution():
             with torch.no_grad():
                 errs.append(m(x) - y_ideal)
         e_ref = torch.stack(errs)
-        layer = AnalogLinear(n_in, n_out, bias=False, config=from_aihwkit(rc).replace(t_inference=t),
-                             ensemble=reps, generator=torch.Generator().manual_seed(7))
+        layer = AnalogLinear(
+            n_in,
+            n_out,
+            bias=False,
+            config=from_aihwkit(rc).replace(t_inference=t),
+            ensemble=reps,
+            generator=torch.Generator().manual_seed(7),
+        )
         with torch.no_grad():
             layer.weight.copy_(w)
             e_ours = layer.eval().program()(x) - y_ideal
@@ -167,8 +192,14 @@ def _parity_cnn():
     (36-row, 4-column arrays): conv2 72 = 2 x 36 inputs, the head 288 = 8 x 36; outputs 8 = 2 x 4
     and 12 = 3 x 4."""
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.Tanh(), torch.nn.Conv2d(8, 8, 3),
-                               torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(288, 12))
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1),
+        torch.nn.Tanh(),
+        torch.nn.Conv2d(8, 8, 3),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(288, 12),
+    )
 
 
 @pytest.mark.slow
@@ -210,8 +241,9 @@ def test_converted_cnn_per_layer_error_statistics():
     reps = 16
     cfg = from_aihwkit(rc)
     assert cfg == aihwkit_preset()
-    chip, report = convert(net, cfg, tile=TileMapping(rows=36, cols=4), ensemble=reps,
-                           generator=torch.Generator().manual_seed(2))
+    chip, report = convert(
+        net, cfg, tile=TileMapping(rows=36, cols=4), ensemble=reps, generator=torch.Generator().manual_seed(2)
+    )
     program_model(chip.eval())
     for t in (0.0, 86400.0):
         errs = {k: [] for k in layers}
@@ -241,11 +273,16 @@ def test_converted_cnn_per_layer_error_statistics():
             m_ref = e_ref.mean(tuple(range(1, e_ref.dim())))
             m_ours = e_ours.mean(tuple(range(1, e_ours.dim())))
             tol = 4.0 * math.sqrt((float(m_ref.var()) + float(m_ours.var())) / reps)
-            assert tol < 0.1                                    # a test that can fail
-            assert abs(float(m_ours.mean()) - float(m_ref.mean())) < tol, (t, k, float(m_ours.mean()),
-                                                                         float(m_ref.mean()), tol)
+            assert tol < 0.1  # a test that can fail
+            assert abs(float(m_ours.mean()) - float(m_ref.mean())) < tol, (
+                t,
+                k,
+                float(m_ours.mean()),
+                float(m_ref.mean()),
+                tol,
+            )
             if t > 0:
-                assert s_ref > 0.05 and s_ours > 0.05          # the error is there to be compared
+                assert s_ref > 0.05 and s_ours > 0.05  # the error is there to be compared
 
 
 def test_zero_input_slice_reads_differ():
@@ -258,8 +295,8 @@ def test_zero_input_slice_reads_differ():
     m = AihwLinear(32, 64, bias=False, rpu_config=rc).eval()
     x = torch.zeros(256, 32)
     with torch.no_grad():
-        y_ref = m(torch.cat((x, torch.ones(1, 32))))[:-1]       # one non-zero row: no all-zero shortcut
-    assert 0.03 < float(y_ref.std()) < 0.06          # out_noise 0.04 through the 8-bit ADC (step 0.094)
+        y_ref = m(torch.cat((x, torch.ones(1, 32))))[:-1]  # one non-zero row: no all-zero shortcut
+    assert 0.03 < float(y_ref.std()) < 0.06  # out_noise 0.04 through the 8-bit ADC (step 0.094)
     layer = AnalogLinear(32, 64, bias=False, config=from_aihwkit(rc), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert float(layer.eval()(x).abs().max()) < 1e-20       # noise x the 1e-30 floor of the DAC scale
+        assert float(layer.eval()(x).abs().max()) < 1e-20  # noise x the 1e-30 floor of the DAC scale

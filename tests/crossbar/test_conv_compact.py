@@ -40,12 +40,12 @@ def _check(got, ref, dtype):
 
 CFG = aihwkit_preset(t_inference=3600.0)
 CASES = [  # (channels in, out, kernel, stride, padding, dilation, groups, bias, tile rows, cols, config)
-    (8, 12, 3, 1, 1, 1, 1, True, 40, 5, CFG),                           # 72 rows -> 40 + 32, 12 cols -> 5+5+2
-    (8, 12, 3, 2, 0, 1, 1, False, 512, 512, CFG),                       # one tile, stride
-    (6, 9, (3, 2), (1, 2), (2, 1), (2, 1), 3, True, 5, 2, CFG),         # groups, dilation, odd tiles
-    (4, 4, 3, 1, "same", 1, 4, True, 4, 1, CFG),                        # depthwise, 'same'
-    (8, 12, 3, 1, 1, 1, 1, True, 40, 5, replace(CFG, input_scaling="fixed")),     # fixed-range DAC
-    (8, 12, 3, 1, 1, 1, 1, True, 40, 5, replace(CFG, adc=ADC(8, 0.3))),           # bound management
+    (8, 12, 3, 1, 1, 1, 1, True, 40, 5, CFG),  # 72 rows -> 40 + 32, 12 cols -> 5+5+2
+    (8, 12, 3, 2, 0, 1, 1, False, 512, 512, CFG),  # one tile, stride
+    (6, 9, (3, 2), (1, 2), (2, 1), (2, 1), 3, True, 5, 2, CFG),  # groups, dilation, odd tiles
+    (4, 4, 3, 1, "same", 1, 4, True, 4, 1, CFG),  # depthwise, 'same'
+    (8, 12, 3, 1, 1, 1, 1, True, 40, 5, replace(CFG, input_scaling="fixed")),  # fixed-range DAC
+    (8, 12, 3, 1, 1, 1, 1, True, 40, 5, replace(CFG, adc=ADC(8, 0.3))),  # bound management
 ]
 
 
@@ -56,13 +56,22 @@ CASES = [  # (channels in, out, kernel, stride, padding, dilation, groups, bias,
 def test_compact_conv2d_equals_unfold_reference(case, ensemble, dtype):
     cin, cout, k, s, p, d, g, bias, rows, cols, cfg = CASES[case]
     conv = nn.Conv2d(cin, cout, k, s, p, d, g, bias).to(dtype)
-    layer = AnalogConv2d.from_conv(conv, config=cfg, tile=TileMapping(rows=rows, cols=cols), ensemble=ensemble,
-                                   generator=torch.Generator().manual_seed(case)).eval().program()
+    layer = (
+        AnalogConv2d.from_conv(
+            conv,
+            config=cfg,
+            tile=TileMapping(rows=rows, cols=cols),
+            ensemble=ensemble,
+            generator=torch.Generator().manual_seed(case),
+        )
+        .eval()
+        .program()
+    )
     x = torch.randn(2, cin, 9, 11, generator=torch.Generator().manual_seed(7), dtype=dtype)
     got, ref = _pair(layer, x)
     _check(got, ref, dtype)
     assert got.abs().max() > 0
-    if ensemble is not None:                       # one input per chip
+    if ensemble is not None:  # one input per chip
         xe = torch.randn(ensemble, 2, cin, 9, 11, generator=torch.Generator().manual_seed(8), dtype=dtype)
         got, ref = _pair(layer, xe)
         _check(got, ref, dtype)
@@ -74,8 +83,24 @@ def test_bound_management_case_saturates():
     x = torch.randn(2, cin, 9, 11, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
     outs = []
     for c in (cfg, replace(cfg, bound_management=False)):
-        layer = AnalogConv2d(cin, cout, k, s, p, d, g, bias, config=c, tile=TileMapping(rows=rows, cols=cols),
-                             generator=torch.Generator().manual_seed(3), dtype=torch.float64).eval().program()
+        layer = (
+            AnalogConv2d(
+                cin,
+                cout,
+                k,
+                s,
+                p,
+                d,
+                g,
+                bias,
+                config=c,
+                tile=TileMapping(rows=rows, cols=cols),
+                generator=torch.Generator().manual_seed(3),
+                dtype=torch.float64,
+            )
+            .eval()
+            .program()
+        )
         with torch.no_grad():
             layer.linear.generator.manual_seed(11)
             outs.append(layer(x))
@@ -86,19 +111,31 @@ def test_bound_management_case_saturates():
 @pytest.mark.parametrize("ensemble", [None, 2])
 def test_compact_conv1d_equals_unfold_reference(ensemble, dtype):
     conv = nn.Conv1d(6, 10, 5, 2, 1, dilation=2).to(dtype)
-    layer = AnalogConv1d.from_conv(conv, config=CFG, tile=TileMapping(rows=16, cols=4), ensemble=ensemble,
-                                   generator=torch.Generator().manual_seed(0)).eval().program()
+    layer = (
+        AnalogConv1d.from_conv(
+            conv,
+            config=CFG,
+            tile=TileMapping(rows=16, cols=4),
+            ensemble=ensemble,
+            generator=torch.Generator().manual_seed(0),
+        )
+        .eval()
+        .program()
+    )
     x = torch.randn(3, 6, 40, generator=torch.Generator().manual_seed(1), dtype=dtype)
     got, ref = _pair(layer, x)
     _check(got, ref, dtype)
-    xu = x[0]                                                     # unbatched
+    xu = x[0]  # unbatched
     got, ref = _pair(layer, xu)
     _check(got, ref, dtype)
 
 
 def test_compact_path_choice_is_explicit():
-    layer = AnalogConv2d(4, 6, 3, config=CFG, tile=TileMapping(rows=20, cols=4),
-                         generator=torch.Generator().manual_seed(0)).eval().program()
+    layer = (
+        AnalogConv2d(4, 6, 3, config=CFG, tile=TileMapping(rows=20, cols=4), generator=torch.Generator().manual_seed(0))
+        .eval()
+        .program()
+    )
     x = torch.randn(1, 4, 6, 6)
     with torch.no_grad():
         assert layer.linear.compact_unsupported(x) is None
@@ -107,8 +144,18 @@ def test_compact_path_choice_is_explicit():
     assert "autograd" in layer.linear.compact_unsupported(x.clone().requires_grad_())
     assert "train()" in layer.train().linear.compact_unsupported(x)
     # output noise that alone could reach the ADC full scale in a padded column: the plain read
-    loud = AnalogConv2d(4, 6, 3, config=replace(CFG, out_noise=5.0), tile=TileMapping(rows=20, cols=4),
-                        generator=torch.Generator().manual_seed(0)).eval().program()
+    loud = (
+        AnalogConv2d(
+            4,
+            6,
+            3,
+            config=replace(CFG, out_noise=5.0),
+            tile=TileMapping(rows=20, cols=4),
+            generator=torch.Generator().manual_seed(0),
+        )
+        .eval()
+        .program()
+    )
     with torch.no_grad():
         assert "padded columns" in loud.linear.compact_unsupported(x.detach())
 
@@ -118,8 +165,17 @@ def test_fused_conv_output_is_channel_major_and_equals_reference(ensemble):
     """The fused read writes the convolution's own layout (B, C_out, H, W): the layer's output is
     contiguous (no copy in the next layer's pad / ReLU / flatten) and has the reference's numbers."""
     conv = nn.Conv2d(3, 7, 3, 2, 1)
-    layer = AnalogConv2d.from_conv(conv, config=CFG, tile=TileMapping(rows=512, cols=512), ensemble=ensemble,
-                                   generator=torch.Generator().manual_seed(4)).eval().program()
+    layer = (
+        AnalogConv2d.from_conv(
+            conv,
+            config=CFG,
+            tile=TileMapping(rows=512, cols=512),
+            ensemble=ensemble,
+            generator=torch.Generator().manual_seed(4),
+        )
+        .eval()
+        .program()
+    )
     x = torch.randn(5, 3, 9, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     layer = layer.double()
     got, ref = _pair(layer, x)
@@ -146,10 +202,10 @@ def test_strided_draws_are_the_reference_counter_normal(dtype):
     def run(n, base, step, klo, khi, hb, z):
         draws(n, np.uint32(base), np.uint32(step), np.uint32(klo), np.uint32(khi), t, d, hb, z)
 
-    key, n, base, step = 0x9E3779B97F4A7C15, 300, 2 ** 32 - 1000, 37
+    key, n, base, step = 0x9E3779B97F4A7C15, 300, 2**32 - 1000, 37
     z = np.full(n, np.nan, ft)
     run(n, base, step, key & 0xFFFFFFFF, key >> 32, np.zeros(n, np.uint32), z)
-    idx = (base + step * torch.arange(n, dtype=torch.int64)) % 2 ** 32
+    idx = (base + step * torch.arange(n, dtype=torch.int64)) % 2**32
     ref = counter_normal(key, idx, dtype)
     assert torch.equal(torch.from_numpy(z), ref)
     assert 0.5 < float(ref.std()) < 1.5

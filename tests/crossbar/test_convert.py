@@ -16,9 +16,22 @@ import pytest
 import torch
 from torch import nn
 
-from physnn.crossbar import (DAC, AnalogConv1d, AnalogConv2d, AnalogLinear, AnalogMultiheadAttention, ConversionReport,
-                             CrossbarConfig, Rule, TiledAnalogLinear, TileMapping, analog_layers, convert,
-                             program_model, set_model_time)
+from physnn.crossbar import (
+    DAC,
+    AnalogConv1d,
+    AnalogConv2d,
+    AnalogLinear,
+    AnalogMultiheadAttention,
+    ConversionReport,
+    CrossbarConfig,
+    Rule,
+    TiledAnalogLinear,
+    TileMapping,
+    analog_layers,
+    convert,
+    program_model,
+    set_model_time,
+)
 from physnn.crossbar.config import aihwkit_preset
 from physnn.crossbar.mapping import ReferenceColumn
 from physnn.crossbar.read import backends, use_backend
@@ -39,7 +52,7 @@ def _gen(seed):
 CONV2D = [  # kwargs of nn.Conv2d, input (C, H, W)
     dict(in_channels=3, out_channels=5, kernel_size=3),
     dict(in_channels=4, out_channels=6, kernel_size=(3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2),
-    dict(in_channels=6, out_channels=6, kernel_size=3, stride=3, padding=2, groups=6, bias=False),   # depthwise
+    dict(in_channels=6, out_channels=6, kernel_size=3, stride=3, padding=2, groups=6, bias=False),  # depthwise
     dict(in_channels=2, out_channels=4, kernel_size=(2, 3), padding="same", dilation=(1, 2)),
     dict(in_channels=2, out_channels=3, kernel_size=3, padding="valid"),
     dict(in_channels=2, out_channels=3, kernel_size=3, padding=1, padding_mode="reflect"),
@@ -58,18 +71,21 @@ def test_conv2d_ideal_equals_torch(kw, tile):
     y = a(x)
     assert y.shape == ref.shape
     torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(a(x[0]), ref[0], rtol=1e-12, atol=1e-12)          # unbatched
+    torch.testing.assert_close(a(x[0]), ref[0], rtol=1e-12, atol=1e-12)  # unbatched
     assert torch.equal(a.weight, conv.weight)
     back = a.to_conv()
     torch.testing.assert_close(back(x), ref, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("kw", [dict(in_channels=3, out_channels=4, kernel_size=3),
-                                dict(in_channels=4, out_channels=6, kernel_size=2, stride=3, padding=2, dilation=3,
-                                     groups=2),
-                                dict(in_channels=2, out_channels=2, kernel_size=4, padding="same"),
-                                dict(in_channels=2, out_channels=4, kernel_size=3, padding=2,
-                                     padding_mode="replicate", bias=False)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(in_channels=3, out_channels=4, kernel_size=3),
+        dict(in_channels=4, out_channels=6, kernel_size=2, stride=3, padding=2, dilation=3, groups=2),
+        dict(in_channels=2, out_channels=2, kernel_size=4, padding="same"),
+        dict(in_channels=2, out_channels=4, kernel_size=3, padding=2, padding_mode="replicate", bias=False),
+    ],
+)
 def test_conv1d_ideal_equals_torch(kw):
     torch.manual_seed(1)
     conv = nn.Conv1d(**kw).double()
@@ -86,8 +102,9 @@ def test_conv_backends_bit_equal(backend, per_member):
     DAC, ADC with bound management, output noise, 2 groups, 4 x 3 tiles per group, 3 chips."""
     torch.manual_seed(2)
     conv = nn.Conv2d(4, 6, 3, padding=1, stride=2, groups=2)
-    a = AnalogConv2d.from_conv(conv, config=NOISY, tile=TileMapping(rows=5, cols=1), ensemble=3,
-                               generator=_gen(0)).eval()
+    a = AnalogConv2d.from_conv(
+        conv, config=NOISY, tile=TileMapping(rows=5, cols=1), ensemble=3, generator=_gen(0)
+    ).eval()
     assert a.linear.grid == (2, 4, 3)
     with use_backend("reference"):
         a.program()
@@ -101,8 +118,13 @@ def test_conv_backends_bit_equal(backend, per_member):
     assert torch.equal(outs["reference"], outs[backend])
     # the ADC saturated somewhere, so bound management ran
     a.linear.generator.manual_seed(11)
-    no_bm = AnalogConv2d.from_conv(conv, config=NOISY.replace(bound_management=False), tile=TileMapping(rows=5, cols=1),
-                                   ensemble=3, generator=_gen(0)).eval()
+    no_bm = AnalogConv2d.from_conv(
+        conv,
+        config=NOISY.replace(bound_management=False),
+        tile=TileMapping(rows=5, cols=1),
+        ensemble=3,
+        generator=_gen(0),
+    ).eval()
     no_bm.program()
     no_bm.linear.generator.manual_seed(11)
     assert not torch.equal(no_bm(x), outs["reference"])
@@ -111,7 +133,7 @@ def test_conv_backends_bit_equal(backend, per_member):
 def test_conv_ensemble_shapes_and_messages():
     a = AnalogConv2d(2, 3, 3, padding=1, config=IDEAL, ensemble=4).eval()
     assert a(torch.randn(5, 2, 6, 6)).shape == (4, 5, 3, 6, 6)
-    assert a(torch.randn(4, 5, 2, 6, 6)).shape == (4, 5, 3, 6, 6)           # one input per chip
+    assert a(torch.randn(4, 5, 2, 6, 6)).shape == (4, 5, 3, 6, 6)  # one input per chip
     assert a(torch.randn(2, 6, 6)).shape == (4, 3, 6, 6)
     with pytest.raises(ValueError, match="in_channels=2"):
         a(torch.randn(5, 3, 6, 6))
@@ -147,8 +169,9 @@ def test_tiled_equals_one_array_when_it_fits(backend, E, tile):
     torch.manual_seed(3)
     lin = nn.Linear(12, 5)
     one = AnalogLinear.from_linear(lin, config=NOISY, ensemble=E, generator=_gen(4), backend=backend).eval()
-    til = TiledAnalogLinear.from_linear(lin, config=NOISY, tile=tile, ensemble=E, generator=_gen(4),
-                                        backend=backend).eval()
+    til = TiledAnalogLinear.from_linear(
+        lin, config=NOISY, tile=tile, ensemble=E, generator=_gen(4), backend=backend
+    ).eval()
     assert til.n_tiles == 1
     one.program().set_time(86400.0)
     til.program().set_time(86400.0)
@@ -170,7 +193,7 @@ def _per_tile_reads(lin, cfg, tile, E, seed, x, t):
         for j in range(len(oe) - 1):
             a = AnalogLinear(ie[i + 1] - ie[i], oe[j + 1] - oe[j], bias=False, config=cfg, ensemble=E, generator=gen)
             with torch.no_grad():
-                a.weight.copy_(lin.weight[oe[j]:oe[j + 1], ie[i]:ie[i + 1]])
+                a.weight.copy_(lin.weight[oe[j] : oe[j + 1], ie[i] : ie[i + 1]])
             tiles[i, j] = a.eval()
     for a in tiles.values():
         a.program()
@@ -180,7 +203,7 @@ def _per_tile_reads(lin, cfg, tile, E, seed, x, t):
     for j in range(len(oe) - 1):
         acc = None
         for i in range(len(ie) - 1):
-            y = tiles[i, j](x[..., ie[i]:ie[i + 1]])
+            y = tiles[i, j](x[..., ie[i] : ie[i + 1]])
             acc = y if acc is None else acc + y
         cols.append(acc)
     return torch.cat(cols, -1) + lin.bias
@@ -188,7 +211,7 @@ def _per_tile_reads(lin, cfg, tile, E, seed, x, t):
 
 @pytest.mark.parametrize("backend", ["reference", *FAST])
 @pytest.mark.parametrize("E", [None, 2])
-@pytest.mark.parametrize("sizes", [(24, 12, 8, 4), (20, 10, 8, 4)])      # even and ragged tiles
+@pytest.mark.parametrize("sizes", [(24, 12, 8, 4), (20, 10, 8, 4)])  # even and ragged tiles
 def test_tiled_equals_per_tile_reads_summed(backend, E, sizes):
     """PCM programming noise, drift, drift compensation, DAC, ADC, bound management per tile;
     no output noise (a tile's noise counters differ between the two constructions)."""
@@ -214,25 +237,26 @@ def test_each_tile_has_its_own_dac_range():
     torch.manual_seed(7)
     lin = nn.Linear(16, 4, bias=False).double()
     with torch.no_grad():
-        lin.weight[:, :8] = 0.0                    # the large inputs meet zero weights
+        lin.weight[:, :8] = 0.0  # the large inputs meet zero weights
     x = torch.randn(5, 16, dtype=torch.float64)
     x[:, :8] *= 1000.0
-    ref = lin(x)                                   # = the small half's contribution
+    ref = lin(x)  # = the small half's contribution
     one = TiledAnalogLinear.from_linear(lin, config=cfg, tile=TileMapping.single()).eval()
     two = TiledAnalogLinear.from_linear(lin, config=cfg, tile=TileMapping(rows=8)).eval()
-    assert torch.equal(one(x), torch.zeros_like(ref))       # codes of the small half round to 0
+    assert torch.equal(one(x), torch.zeros_like(ref))  # codes of the small half round to 0
     e_two = (two(x) - ref).abs().max()
-    assert e_two < 0.02 * ref.abs().max()           # 8-bit resolution of the small half's own range
+    assert e_two < 0.02 * ref.abs().max()  # 8-bit resolution of the small half's own range
 
 
 def test_train_mode_noise_and_gradients():
     torch.manual_seed(8)
     lin = nn.Linear(10, 6)
-    til = TiledAnalogLinear.from_linear(lin, config=NOISY, tile=TileMapping(rows=4, cols=4), ensemble=2,
-                                        generator=_gen(1)).train()
+    til = TiledAnalogLinear.from_linear(
+        lin, config=NOISY, tile=TileMapping(rows=4, cols=4), ensemble=2, generator=_gen(1)
+    ).train()
     x = torch.randn(3, 10)
     y1, y2 = til(x), til(x)
-    assert y1.shape == (2, 3, 6) and not torch.equal(y1, y2)             # fresh programming per forward
+    assert y1.shape == (2, 3, 6) and not torch.equal(y1, y2)  # fresh programming per forward
     y1.sum().backward()
     assert all(t.weight.grad is not None and t.weight.grad.abs().sum() > 0 for t in til.tiles)
     assert til.bias.grad is not None
@@ -246,8 +270,9 @@ def test_train_mode_noise_and_gradients():
 class _CNN(nn.Module):
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2, groups=2),
-                                      nn.ReLU(), nn.Flatten(-3))
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2, groups=2), nn.ReLU(), nn.Flatten(-3)
+        )
         self.head = nn.Linear(8 * 3 * 3, 10)
 
     def forward(self, x):
@@ -272,7 +297,7 @@ def test_cnn_ideal_equals_float(E):
     assert y.shape == ((E,) if E else ()) + ref.shape
     torch.testing.assert_close(y, ref.expand_as(y), rtol=1e-12, atol=1e-12)
     assert [r.name for r in report.converted] == ["features.0", "features.2", "head"]
-    assert [r.tiles for r in report.rows] == [1, 2 * 2 * 1, 5 * 3]   # 2 groups of 18 inputs on 16 rows
+    assert [r.tiles for r in report.rows] == [1, 2 * 2 * 1, 5 * 3]  # 2 groups of 18 inputs on 16 rows
 
 
 @torch.no_grad()
@@ -310,7 +335,7 @@ class _Zoo(nn.Module):
         self.bn = nn.BatchNorm2d(8)
         self.up = nn.ConvTranspose2d(8, 3, 2)
         self.emb = nn.Embedding(10, 4)
-        self.lstm = nn.LSTM(4, 6, proj_size=3)          # projections: no analog equivalent
+        self.lstm = nn.LSTM(4, 6, proj_size=3)  # projections: no analog equivalent
         self.attn = nn.MultiheadAttention(6, 2)
         self.block = nn.Sequential(nn.Linear(6, 1000), nn.Tanh(), nn.Linear(1000, 3))
         self.conv1 = nn.Conv1d(4, 4, 3, bias=False)
@@ -322,15 +347,31 @@ def test_report_rows_and_table():
     analog, report = convert(zoo, IDEAL, tile=TileMapping(rows=512, cols=512))
     assert isinstance(report, ConversionReport)
     by = {r.name: r for r in report}
-    assert set(by) == {"", "conv", "bn", "up", "emb", "lstm", "attn.in_proj", "attn.out_proj", "block.0", "block.2",
-                       "conv1"}
+    assert set(by) == {
+        "",
+        "conv",
+        "bn",
+        "up",
+        "emb",
+        "lstm",
+        "attn.in_proj",
+        "attn.out_proj",
+        "block.0",
+        "block.2",
+        "conv1",
+    }
     assert by["conv"].status == "converted" and by["conv"].weight_shape == (8, 3, 3, 3)
     assert by["conv"].tiles == 1 and by["conv"].devices == 2 * 8 * 27
-    assert by["block.0"].tiles == 2 and by["block.0"].devices == 2 * 6 * 1000       # outputs over 2 arrays
-    assert by["block.2"].tiles == 2 and by["block.2"].weight_shape == (3, 1000)     # inputs over 2 arrays
+    assert by["block.0"].tiles == 2 and by["block.0"].devices == 2 * 6 * 1000  # outputs over 2 arrays
+    assert by["block.2"].tiles == 2 and by["block.2"].weight_shape == (3, 1000)  # inputs over 2 arrays
     assert by["attn.in_proj"].weight_shape == (18, 6) and by["attn.out_proj"].status == "converted"
-    for name, why in [("lstm", "proj_size=3"), ("up", "transposed"), ("emb", "table lookup"),
-                      ("bn", "normalisation"), ("", "scale")]:
+    for name, why in [
+        ("lstm", "proj_size=3"),
+        ("up", "transposed"),
+        ("emb", "table lookup"),
+        ("bn", "normalisation"),
+        ("", "scale"),
+    ]:
         assert by[name].status == "left digital" and why in by[name].reason, name
         assert by[name].tiles == 0 and by[name].devices == 0
     assert isinstance(analog.attn, AnalogMultiheadAttention) and isinstance(analog.attn.out_proj, TiledAnalogLinear)
@@ -348,18 +389,23 @@ def test_report_rows_and_table():
 def test_rules():
     net = _cnn()
     other = IDEAL.replace(dac=DAC(6, 1.0))
-    analog, report = convert(net, IDEAL, tile=TILE, rules=[
-        Rule(match="features.0", skip=True),
-        Rule(match=nn.Conv2d, config=other),                # features.2 (features.0 matched the first rule)
-        Rule(match="he*", tile=TileMapping.single()),
-    ])
+    analog, report = convert(
+        net,
+        IDEAL,
+        tile=TILE,
+        rules=[
+            Rule(match="features.0", skip=True),
+            Rule(match=nn.Conv2d, config=other),  # features.2 (features.0 matched the first rule)
+            Rule(match="he*", tile=TileMapping.single()),
+        ],
+    )
     assert type(analog.features[0]) is nn.Conv2d
     assert report["features.0"].status == "left digital" and "skip=True" in report["features.0"].reason
     assert analog.features[2].config is other and report["head"].tiles == 1
     assert analog.head.config is IDEAL
     with pytest.raises(ValueError, match=r"lstm: LSTM cannot be converted \(proj_size=3"):
         convert(_Zoo(), IDEAL, rules=[Rule(match="lstm", require=True)])
-    convert(net, IDEAL, rules=[Rule(match="features.*", require=True)])       # ReLU/Flatten hold no weights
+    convert(net, IDEAL, rules=[Rule(match="features.*", require=True)])  # ReLU/Flatten hold no weights
     with pytest.raises(TypeError, match="match"):
         Rule(match=3)
     with pytest.raises(ValueError, match="contradict"):
@@ -392,7 +438,7 @@ def test_state_dict_round_trip_reproduces_reads():
     net = _cnn()
     a, _ = convert(net, NOISY, tile=TILE, ensemble=4, generator=_gen(1))
     set_model_time(program_model(a), 3600.0)
-    b, _ = convert(net, NOISY, tile=TILE, ensemble=4, generator=_gen(2))     # would draw another chip
+    b, _ = convert(net, NOISY, tile=TILE, ensemble=4, generator=_gen(2))  # would draw another chip
     b.load_state_dict(_roundtrip(a.state_dict()))
     assert "head.tiles.14.g_prog" in a.state_dict()
     x = torch.randn(5, 1, 8, 8)
@@ -414,8 +460,14 @@ def test_tiled_read_does_not_depend_on_batch_size(backend):
     bound management: that repeats a saturating tile's whole read (aihwkit's semantics), so it
     depends on what is read together by design."""
     torch.manual_seed(12)
-    a = AnalogConv2d.from_conv(nn.Conv2d(3, 5, 3), config=NOISY.replace(bound_management=False),
-                               tile=TileMapping(rows=7, cols=2), ensemble=2, generator=_gen(5), backend=backend).eval()
+    a = AnalogConv2d.from_conv(
+        nn.Conv2d(3, 5, 3),
+        config=NOISY.replace(bound_management=False),
+        tile=TileMapping(rows=7, cols=2),
+        ensemble=2,
+        generator=_gen(5),
+        backend=backend,
+    ).eval()
     a.program()
     x = torch.randn(8, 3, 5, 5)
     a.linear.generator.manual_seed(1)
@@ -429,7 +481,7 @@ def test_read_spec_is_one_read_of_all_tiles():
     til = TiledAnalogLinear(10, 6, groups=2, config=NOISY, tile=TileMapping(rows=2, cols=2), ensemble=3).eval()
     spec = til.read_spec()
     assert til.grid == (2, 3, 2) and spec.ensemble == 3 * 12 and tuple(spec.weight.shape[1:]) == (2, 2)
-    assert spec.bias is None and til.read_spec() is spec                  # cached
+    assert spec.bias is None and til.read_spec() is spec  # cached
     til.set_time(100.0)
     assert til.read_spec() is not spec
 
@@ -447,7 +499,7 @@ def test_ir_drop_acts_per_tile():
     til.program()
     assert torch.equal(til(x), _per_tile_reads(lin, cfg, tile, None, 2, x, 0.0))
     one = TiledAnalogLinear.from_linear(lin, config=cfg, tile=TileMapping.single()).eval()
-    assert not torch.equal(one(x), til(x))               # shorter wires, another IR drop
+    assert not torch.equal(one(x), til(x))  # shorter wires, another IR drop
 
 
 def test_already_analog_layers_are_reported_and_programmed():

@@ -18,8 +18,18 @@ import pytest
 import torch
 from torch import nn
 
-from physnn.crossbar import (AnalogMultiheadAttention, AnalogTransformerEncoderLayer, CrossbarConfig, Rule,
-                             TiledAnalogLinear, TileMapping, analog_layers, convert, program_model, set_model_time)
+from physnn.crossbar import (
+    AnalogMultiheadAttention,
+    AnalogTransformerEncoderLayer,
+    CrossbarConfig,
+    Rule,
+    TiledAnalogLinear,
+    TileMapping,
+    analog_layers,
+    convert,
+    program_model,
+    set_model_time,
+)
 
 IDEAL = CrossbarConfig.ideal()
 PCM = CrossbarConfig.from_card("pcm_aihwkit")
@@ -41,8 +51,13 @@ def _mha(seed=0, **kw):
     return m
 
 
-MHA_KW = [dict(), dict(kdim=5, vdim=3), dict(add_bias_kv=True, add_zero_attn=True), dict(bias=False),
-          dict(kdim=8, vdim=6, add_zero_attn=True)]
+MHA_KW = [
+    dict(),
+    dict(kdim=5, vdim=3),
+    dict(add_bias_kv=True, add_zero_attn=True),
+    dict(bias=False),
+    dict(kdim=8, vdim=6, add_zero_attn=True),
+]
 
 
 def test_config_is_ideal():
@@ -64,10 +79,14 @@ def test_mha_ideal_equals_torch(kw, batch_first):
         q, k, v = (t.transpose(0, 1) for t in (q, k, v))
     kpm = torch.zeros(N, S, dtype=torch.bool)
     kpm[0, -2:] = True
-    cases = [dict(), dict(key_padding_mask=kpm), dict(attn_mask=torch.randn(L, S, dtype=D, generator=g)),
-             dict(attn_mask=torch.rand(L, S, generator=g) > 0.7, key_padding_mask=kpm, need_weights=False),
-             dict(attn_mask=torch.randn(N * 2, L, S, dtype=D, generator=g), average_attn_weights=False),
-             dict(key_padding_mask=kpm.to(D) * -3.0, need_weights=False)]
+    cases = [
+        dict(),
+        dict(key_padding_mask=kpm),
+        dict(attn_mask=torch.randn(L, S, dtype=D, generator=g)),
+        dict(attn_mask=torch.rand(L, S, generator=g) > 0.7, key_padding_mask=kpm, need_weights=False),
+        dict(attn_mask=torch.randn(N * 2, L, S, dtype=D, generator=g), average_attn_weights=False),
+        dict(key_padding_mask=kpm.to(D) * -3.0, need_weights=False),
+    ]
     for c in cases:
         ref, w_ref = m(q, k, v, **c)
         y, w = a(q, k, v, **c)
@@ -92,8 +111,12 @@ def test_mha_self_attention_fast_path_and_causal_hint(batch_first):
     x = x if batch_first else x.transpose(0, 1).contiguous()
     causal = nn.Transformer.generate_square_subsequent_mask(5, dtype=D)
     with torch.no_grad():
-        for c in (dict(), dict(need_weights=False), dict(attn_mask=causal, is_causal=True, need_weights=False),
-                  dict(attn_mask=causal, is_causal=True)):
+        for c in (
+            dict(),
+            dict(need_weights=False),
+            dict(attn_mask=causal, is_causal=True, need_weights=False),
+            dict(attn_mask=causal, is_causal=True),
+        ):
             torch.testing.assert_close(a(x, x, x, **c)[0], m(x, x, x, **c)[0], **TOL)
     with pytest.raises(RuntimeError, match="is_causal: needs attn_mask"):
         a(x, x, x, is_causal=True)
@@ -115,12 +138,18 @@ def _tiles(layer):
 
 def _enc_layer(batch_first=True, norm_first=False, activation="relu", seed=4):
     torch.manual_seed(seed)
-    return nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, activation=activation, batch_first=batch_first,
-                                      norm_first=norm_first).to(D).eval()
+    return (
+        nn.TransformerEncoderLayer(
+            8, 2, 16, dropout=0.1, activation=activation, batch_first=batch_first, norm_first=norm_first
+        )
+        .to(D)
+        .eval()
+    )
 
 
-@pytest.mark.parametrize("batch_first,norm_first,activation", [(True, False, "relu"), (False, True, "gelu"),
-                                                               (True, True, torch.tanh)])
+@pytest.mark.parametrize(
+    "batch_first,norm_first,activation", [(True, False, "relu"), (False, True, "gelu"), (True, True, torch.tanh)]
+)
 def test_encoder_layer_ideal_equals_torch_and_no_fast_path(batch_first, norm_first, activation):
     layer = _enc_layer(batch_first, norm_first, activation)
     a, rep = convert(layer, IDEAL, tile=TILE)
@@ -133,7 +162,7 @@ def test_encoder_layer_ideal_equals_torch_and_no_fast_path(batch_first, norm_fir
     kpm = torch.zeros(3, 5, dtype=torch.bool)
     kpm[2, -1] = True
     mask = nn.Transformer.generate_square_subsequent_mask(5, dtype=D)
-    with torch.no_grad():                       # eval + no grad: torch's fused kernel where allowed
+    with torch.no_grad():  # eval + no grad: torch's fused kernel where allowed
         for c in (dict(), dict(src_key_padding_mask=kpm), dict(src_mask=mask, is_causal=True)):
             torch.testing.assert_close(a(x, **c), layer(x, **c), **TOL)
     program_model(a)
@@ -141,29 +170,36 @@ def test_encoder_layer_ideal_equals_torch_and_no_fast_path(batch_first, norm_fir
     _perturb_(a)
     with torch.no_grad():
         after = a(x)
-    assert (after - before).abs().max() > 1e-3   # the chip is read, not the float weights
+    assert (after - before).abs().max() > 1e-3  # the chip is read, not the float weights
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_two_layer_encoder_ideal_equals_torch(batch_first):
     torch.manual_seed(6)
     # (torch's nested-tensor fast path exists only for batch_first: asking for it otherwise warns)
-    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=batch_first), 2,
-                                norm=nn.LayerNorm(8), enable_nested_tensor=batch_first).to(D).eval()
+    enc = (
+        nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(8, 2, 16, batch_first=batch_first),
+            2,
+            norm=nn.LayerNorm(8),
+            enable_nested_tensor=batch_first,
+        )
+        .to(D)
+        .eval()
+    )
     a, rep = convert(enc, IDEAL, tile=TILE)
     assert a.use_nested_tensor is False and len(rep.converted) == 8
     x = torch.randn(4, 6, 8, dtype=D, generator=_gen(7))
     x = x if batch_first else x.transpose(0, 1)
     kpm = torch.zeros(4, 6, dtype=torch.bool)
-    kpm[1, -2:] = True                          # left aligned: torch's nested-tensor path (batch_first)
+    kpm[1, -2:] = True  # left aligned: torch's nested-tensor path (batch_first)
     keep = ~kpm if batch_first else ~kpm.T
     mask = nn.Transformer.generate_square_subsequent_mask(6, dtype=D)
     with torch.no_grad():
         torch.testing.assert_close(a(x), enc(x), **TOL)
         torch.testing.assert_close(a(x, mask=mask), enc(x, mask=mask), **TOL)
         # the nested path leaves zeros at padded positions; the composite path computes them
-        torch.testing.assert_close(a(x, src_key_padding_mask=kpm)[keep], enc(x, src_key_padding_mask=kpm)[keep],
-                                   **TOL)
+        torch.testing.assert_close(a(x, src_key_padding_mask=kpm)[keep], enc(x, src_key_padding_mask=kpm)[keep], **TOL)
         program_model(a)
         y = a(x, src_key_padding_mask=kpm)
         _perturb_(a)
@@ -174,14 +210,20 @@ def test_decoder_layer_ideal_equals_torch():
     torch.manual_seed(8)
     dec = nn.TransformerDecoderLayer(8, 2, 16, batch_first=True).to(D).eval()
     a, rep = convert(dec, IDEAL, tile=TILE)
-    assert {r.name for r in rep.converted} == {"self_attn.in_proj", "self_attn.out_proj", "multihead_attn.in_proj",
-                                               "multihead_attn.out_proj", "linear1", "linear2"}
+    assert {r.name for r in rep.converted} == {
+        "self_attn.in_proj",
+        "self_attn.out_proj",
+        "multihead_attn.in_proj",
+        "multihead_attn.out_proj",
+        "linear1",
+        "linear2",
+    }
     tgt = torch.randn(2, 4, 8, dtype=D, generator=_gen(9))
     mem = torch.randn(2, 6, 8, dtype=D, generator=_gen(10))
     mask = nn.Transformer.generate_square_subsequent_mask(4, dtype=D)
     torch.testing.assert_close(a(tgt, mem, tgt_mask=mask, tgt_is_causal=True), dec(tgt, mem, tgt_mask=mask), **TOL)
     aE, _ = convert(dec, IDEAL, tile=TILE, ensemble=3)
-    y = aE(tgt, mem, tgt_mask=mask)             # query per chip after the first layer, memory shared
+    y = aE(tgt, mem, tgt_mask=mask)  # query per chip after the first layer, memory shared
     assert y.shape == (3, 2, 4, 8)
     torch.testing.assert_close(y, dec(tgt, mem, tgt_mask=mask).expand(3, -1, -1, -1), **TOL)
 
@@ -208,14 +250,14 @@ def test_pcm_differs_and_ensemble_members_differ():
 def test_mha_ensemble_inputs_and_messages():
     m = _mha(14, batch_first=True)
     a = AnalogMultiheadAttention.from_torch(m, config=IDEAL, ensemble=2).eval()
-    x = torch.randn(2, 3, 8, dtype=D, generator=_gen(15))      # N == E: still a shared batch
+    x = torch.randn(2, 3, 8, dtype=D, generator=_gen(15))  # N == E: still a shared batch
     y, w = a(x, x, x)
     assert y.shape == (2, 2, 3, 8) and w.shape == (2, 2, 3, 3)
     torch.testing.assert_close(y, m(x, x, x)[0].expand(2, -1, -1, -1), **TOL)
-    xe = torch.stack([x, 2 * x])                                 # one input per chip
+    xe = torch.stack([x, 2 * x])  # one input per chip
     ye, _ = a(xe, xe, xe)
     torch.testing.assert_close(ye[1], m(2 * x, 2 * x, 2 * x)[0], **TOL)
-    ymix, _ = a(xe, x, x)                                        # per-chip query, shared key/value
+    ymix, _ = a(xe, x, x)  # per-chip query, shared key/value
     torch.testing.assert_close(ymix[1], m(2 * x, x, x)[0], **TOL)
     with pytest.raises(ValueError, match="ensemble=2"):
         a(torch.randn(3, 2, 3, 8, dtype=D), x, x)
@@ -234,10 +276,17 @@ def test_mha_ensemble_inputs_and_messages():
 def test_rules_on_projections_and_report():
     torch.manual_seed(16)
     net = nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), nn.Linear(8, 3)).eval()
-    other = CrossbarConfig.ideal(drift_compensation=True)                  # another (still ideal) config
-    a, rep = convert(net, IDEAL, tile=TILE, rules=[Rule(match="0.self_attn.out_proj", skip=True),
-                                                  Rule(match="0.self_attn", tile=TileMapping.single()),
-                                                  Rule(match="0.linear1", config=other)])
+    other = CrossbarConfig.ideal(drift_compensation=True)  # another (still ideal) config
+    a, rep = convert(
+        net,
+        IDEAL,
+        tile=TILE,
+        rules=[
+            Rule(match="0.self_attn.out_proj", skip=True),
+            Rule(match="0.self_attn", tile=TileMapping.single()),
+            Rule(match="0.linear1", config=other),
+        ],
+    )
     assert type(a[0].self_attn.out_proj) is nn.Linear
     assert rep["0.self_attn.out_proj"].status == "left digital"
     assert a[0].self_attn.in_proj.n_tiles == 1 and rep["0.self_attn.in_proj"].tiles == 1
@@ -305,7 +354,7 @@ def test_char_lm_end_to_end_pcm_ensemble():
     assert logits.shape == (8, 3, 16, 40) and torch.isfinite(logits).all()
     assert all((logits[i] - logits[0]).abs().max() > 1e-3 for i in range(1, 8))
     agree = (logits.argmax(-1) == ref.argmax(-1)).float().mean()
-    assert 0.5 < float(agree) < 1.0, float(agree)        # close to the float model, not equal
+    assert 0.5 < float(agree) < 1.0, float(agree)  # close to the float model, not equal
     ideal, _ = convert(lm, IDEAL, ensemble=8)
     with torch.no_grad():
         torch.testing.assert_close(ideal(idx), ref.expand(8, -1, -1, -1), rtol=1e-4, atol=1e-4)
@@ -329,8 +378,9 @@ def test_full_transformer_and_attention_dropout_generator():
     with torch.no_grad():
         torch.testing.assert_close(a(src, tgt, tgt_mask=mask), t(src, tgt, tgt_mask=mask), **TOL)
     # attention dropout in training draws its masks from the module's generator
-    m = AnalogMultiheadAttention.from_torch(_mha(25, dropout=0.5, batch_first=True), config=None,
-                                            generator=_gen(26)).train()
+    m = AnalogMultiheadAttention.from_torch(
+        _mha(25, dropout=0.5, batch_first=True), config=None, generator=_gen(26)
+    ).train()
     causal = nn.Transformer.generate_square_subsequent_mask(5, dtype=D)
     outs = []
     for _ in range(2):

@@ -16,9 +16,22 @@ import pytest
 import torch
 from torch import nn
 
-from physnn.crossbar import (AnalogGRUCell, AnalogLSTMCell, AnalogRNNCell, CrossbarConfig, Rule, StackedAnalogGRU,
-                             StackedAnalogLSTM, StackedAnalogRNN, TiledAnalogLinear, TileMapping, analog_layers,
-                             convert, program_model, set_model_time)
+from physnn.crossbar import (
+    AnalogGRUCell,
+    AnalogLSTMCell,
+    AnalogRNNCell,
+    CrossbarConfig,
+    Rule,
+    StackedAnalogGRU,
+    StackedAnalogLSTM,
+    StackedAnalogRNN,
+    TiledAnalogLinear,
+    TileMapping,
+    analog_layers,
+    convert,
+    program_model,
+    set_model_time,
+)
 
 IDEAL = CrossbarConfig.ideal()
 PCM = CrossbarConfig.from_card("pcm_aihwkit")
@@ -26,8 +39,12 @@ TILE = TileMapping(rows=3, cols=7)
 D = torch.float64
 TOL = dict(rtol=1e-10, atol=1e-10)
 PAIRS = [(nn.LSTM, StackedAnalogLSTM), (nn.GRU, StackedAnalogGRU), (nn.RNN, StackedAnalogRNN)]
-OPTIONS = [dict(), dict(num_layers=2, bidirectional=True, batch_first=True, dropout=0.3),
-           dict(bias=False, num_layers=3), dict(bidirectional=True)]
+OPTIONS = [
+    dict(),
+    dict(num_layers=2, bidirectional=True, batch_first=True, dropout=0.3),
+    dict(bias=False, num_layers=3),
+    dict(bidirectional=True),
+]
 
 
 def _gen(seed):
@@ -61,7 +78,7 @@ def test_stacked_ideal_equals_torch(tcls, acls, kw, backend):
             r, rs = m(*args)
             _close(y, r, **TOL)
             _close(s, rs, **TOL)
-        ub = x[0]                                                        # unbatched (T, in)
+        ub = x[0]  # unbatched (T, in)
         hub = tuple(h[:, 0] for h in hx) if isinstance(hx, tuple) else hx[:, 0]
         _close(a(ub, hub), m(ub, hub), **TOL)
 
@@ -71,7 +88,7 @@ def test_stacked_ensemble(tcls, acls):
     torch.manual_seed(4)
     m = tcls(5, 6, num_layers=2, bidirectional=True).to(D).eval()
     a = acls.from_torch(m, config=IDEAL, ensemble=3).eval()
-    x = torch.randn(7, 3, 5, dtype=D, generator=_gen(5))             # T == E: still a shared batch
+    x = torch.randn(7, 3, 5, dtype=D, generator=_gen(5))  # T == E: still a shared batch
     h0 = torch.randn(4, 3, 6, dtype=D, generator=_gen(6))
     hx = (h0, h0.flip(0)) if tcls is nn.LSTM else h0
     with torch.no_grad():
@@ -79,9 +96,10 @@ def test_stacked_ensemble(tcls, acls):
         r, rs = m(x, hx)
         assert y.shape == (3, 7, 3, 12)
         _close(y, r.expand(3, -1, -1, -1), **TOL)
-        _close(s, tuple(t.expand(3, -1, -1, -1) for t in rs) if isinstance(rs, tuple) else rs.expand(3, -1, -1, -1),
-               **TOL)
-        xe = torch.stack([x, -x, 2 * x])                             # one input per chip
+        _close(
+            s, tuple(t.expand(3, -1, -1, -1) for t in rs) if isinstance(rs, tuple) else rs.expand(3, -1, -1, -1), **TOL
+        )
+        xe = torch.stack([x, -x, 2 * x])  # one input per chip
         ye, _ = a(xe)
         _close(ye[2], m(2 * x)[0], **TOL)
     with pytest.raises(ValueError, match="ensemble=3"):
@@ -94,15 +112,16 @@ def test_stacked_ensemble(tcls, acls):
         a(nn.utils.rnn.pack_sequence([x[:, 0], x[:3, 1]]))
 
 
-@pytest.mark.parametrize("tcls,acls", [(nn.LSTMCell, AnalogLSTMCell), (nn.GRUCell, AnalogGRUCell),
-                                       (nn.RNNCell, AnalogRNNCell)])
+@pytest.mark.parametrize(
+    "tcls,acls", [(nn.LSTMCell, AnalogLSTMCell), (nn.GRUCell, AnalogGRUCell), (nn.RNNCell, AnalogRNNCell)]
+)
 def test_cells_convert_and_equal_torch(tcls, acls):
     torch.manual_seed(7)
     m = tcls(5, 6).to(D)
     a, rep = convert(m, IDEAL, tile=TILE)
-    n_ih = 2 * -(-acls.n_gates * 6 // 7)                 # 5 inputs on 3 rows, G*6 outputs on 7 columns
+    n_ih = 2 * -(-acls.n_gates * 6 // 7)  # 5 inputs on 3 rows, G*6 outputs on 7 columns
     assert isinstance(a, acls) and isinstance(a.ih, TiledAnalogLinear) and a.ih.n_tiles == n_ih
-    n_hh = 2 * -(-acls.n_gates * 6 // 7)                 # 6 hidden inputs on 3 rows, the same outputs
+    n_hh = 2 * -(-acls.n_gates * 6 // 7)  # 6 hidden inputs on 3 rows, the same outputs
     assert isinstance(a.hh, TiledAnalogLinear) and a.hh.n_tiles == n_hh
     assert rep[""].tiles == n_ih + n_hh and "W_ih and W_hh on tiles" in rep[""].reason
     x = torch.randn(3, 5, dtype=D, generator=_gen(8))
@@ -147,7 +166,7 @@ def test_convert_model_with_recurrent_layers():
     assert [n for n, _ in analog_layers(a)] == ["emb", "lstm", "gru", "head"]
     with torch.no_grad():
         y, ref = a(x), net(x)
-        e = net.emb(x)                                 # the converted LSTM alone on the float input
+        e = net.emb(x)  # the converted LSTM alone on the float input
         y_l, ref_l = a.lstm(e)[0], net.lstm(e)[0]
     assert y.shape == (4, 5, 3) and torch.isfinite(y).all()
     assert all((y[i] - y[0]).abs().max() > 1e-4 for i in range(1, 4))
@@ -247,15 +266,15 @@ def test_recurrent_matrix_over_several_tiles_has_per_tile_converters():
     one = AnalogLSTMCell.from_torch(m, config=cfg).eval()
     tiled = AnalogLSTMCell.from_torch(m, config=cfg, tile=TileMapping(rows=3, cols=8)).eval()
     assert tiled.hh.n_tiles == 2 * 3 and tiled.n_tiles == tiled.ih.n_tiles + 6
-    h = 2 * torch.rand(4, 6, dtype=D, generator=_gen(7)) - 1          # states of a tanh cell
+    h = 2 * torch.rand(4, 6, dtype=D, generator=_gen(7)) - 1  # states of a tanh cell
     with torch.no_grad():
         y_one, y_tiled = one.recurrent(h, 0), tiled.recurrent(h, 0)
         exact = h @ m.weight_hh.T + m.bias_hh
         parts = torch.zeros_like(exact)
         ie, oe, n_out = tiled.hh.in_edges, tiled.hh.out_edges, tiled.hh.grid[2]
-        for k, t in enumerate(tiled.hh.tiles):                   # tile order: input block, output block
+        for k, t in enumerate(tiled.hh.tiles):  # tile order: input block, output block
             i, j = divmod(k, n_out)
-            parts[:, oe[j]:oe[j + 1]] += t(h[:, ie[i]:ie[i + 1]])
+            parts[:, oe[j] : oe[j + 1]] += t(h[:, ie[i] : ie[i + 1]])
         parts += tiled.hh.bias
     _close(y_tiled, parts, rtol=1e-12, atol=1e-12)
     err_one, err_tiled = float((y_one - exact).abs().max()), float((y_tiled - exact).abs().max())

@@ -17,8 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from physnn.crossbar import (DAC, CrossbarConfig, TiledAnalogLinear, TileMapping, analog_layers, convert,
-                             to_float)
+from physnn.crossbar import DAC, CrossbarConfig, TiledAnalogLinear, TileMapping, analog_layers, convert, to_float
 from physnn.training import DRIFT_TIMES_S, clip_analog_weights, ensemble_cross_entropy, hwa_fit, model_drift_accuracy
 
 
@@ -58,7 +57,7 @@ def test_hwa_beats_float_training_under_noise():
         float_acc = float((flt(xte).argmax(-1) == yte).float().mean())
     acc_plain = model_drift_accuracy(convert(flt, cfg, ensemble=8, generator=_gen(3))[0], xte, yte, (0.0,))
     acc_hwa = model_drift_accuracy(convert(to_float(chip), cfg, ensemble=8, generator=_gen(3))[0], xte, yte, (0.0,))
-    assert float_acc > 0.97                                     # the task itself is easy
+    assert float_acc > 0.97  # the task itself is easy
     assert float(acc_hwa.mean()) > 0.95
     assert float(acc_hwa.mean()) - float(acc_plain.mean()) > 0.05, (float(acc_hwa.mean()), float(acc_plain.mean()))
 
@@ -72,10 +71,10 @@ def test_hwa_fit_keeps_the_best_validation_epoch_and_checks_arguments():
     assert len(hist["val"]) == 6 and hist["best_epoch"] == max(range(6), key=lambda k: (hist["val"][k], -k))
     with torch.no_grad():
         acc = float((net(xva).argmax(-1) == yva).float().mean())
-    assert acc == pytest.approx(hist["val"][hist["best_epoch"]])      # restored (a float net reads exactly)
+    assert acc == pytest.approx(hist["val"][hist["best_epoch"]])  # restored (a float net reads exactly)
     chip, _ = convert(net, CrossbarConfig.from_card("pcm_aihwkit"), generator=_gen(6))
     hwa_fit(chip, xtr[:50], ytr[:50], epochs=1, t_train_s=86400.0, generator=_gen(5))
-    assert [m.t_inference for _, m in analog_layers(chip)] == [86400.0, 86400.0]   # trained at 1 day
+    assert [m.t_inference for _, m in analog_layers(chip)] == [86400.0, 86400.0]  # trained at 1 day
     with pytest.raises(ValueError, match="x_val, y_val"):
         hwa_fit(net, xtr, ytr, x_val=xva)
     with pytest.raises(ValueError, match="y_train"):
@@ -105,7 +104,7 @@ def test_clip_analog_weights_clips_each_layer_to_sigma_std():
     after = chip[0].weight
     assert float(after.abs().max()) == pytest.approx(bound, rel=1e-6)
     torch.testing.assert_close(after, before.clamp(-bound, bound))
-    torch.testing.assert_close(chip[0].bias, net[0].bias)         # digital bias untouched
+    torch.testing.assert_close(chip[0].bias, net[0].bias)  # digital bias untouched
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +128,8 @@ def test_drift_accuracy_on_pcm_needs_compensation(threshold_net):
         accs[comp] = model_drift_accuracy(chips, xte, yte, generator=_gen(9)).mean("chip").values
     no, yes = accs[False], accs[True]
     assert float_acc > 0.95
-    assert no[0] > float_acc - 0.05 and yes[0] > float_acc - 0.05       # 1 s: little drift yet
-    assert no[-1] < no[0] - 0.1, no                                      # 1 year: the analog sum shrank
+    assert no[0] > float_acc - 0.05 and yes[0] > float_acc - 0.05  # 1 s: little drift yet
+    assert no[-1] < no[0] - 0.1, no  # 1 year: the analog sum shrank
     assert yes[-1] > no[-1] + 0.1, (yes, no)
     assert yes[-1] > float_acc - 0.1
 
@@ -143,7 +142,7 @@ def test_drift_accuracy_shapes_and_messages(threshold_net):
     assert acc.dims == ("t_inference", "chip") and acc.shape == (4, 8)
     assert tuple(acc.t_inference.values) == DRIFT_TIMES_S and acc.t_inference.attrs["units"] == "s"
     assert acc.attrs["units"] == "1" and "long_name" in acc.attrs and "long_name" in acc.chip.attrs
-    assert ((acc >= 0) & (acc <= 1)).all() and float(acc.std("chip").max()) > 0       # chips differ
+    assert ((acc >= 0) & (acc <= 1)).all() and float(acc.std("chip").max()) > 0  # chips differ
     one, _ = convert(net, cfg, generator=_gen(10))
     assert model_drift_accuracy(one, xte[:300], yte[:300], (86400.0,)).shape == (1, 1)
     # same seeds, same numbers; batch size does not matter to the chip
@@ -160,8 +159,9 @@ def test_drift_accuracy_shapes_and_messages(threshold_net):
 
 def test_to_float_inverts_convert():
     torch.manual_seed(3)
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Identity(),
-                        nn.Flatten(-3), nn.Linear(4 * 6 * 6, 5))
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Identity(), nn.Flatten(-3), nn.Linear(4 * 6 * 6, 5)
+    )
     chip, _ = convert(net, CrossbarConfig.from_card("pcm_aihwkit"), tile=TileMapping(rows=32, cols=3))
     back = to_float(chip)
     assert analog_layers(back) == [] and analog_layers(chip)
@@ -173,8 +173,16 @@ def test_to_float_inverts_convert():
         to_float("net")
 
 
-@pytest.mark.parametrize("k, dil, st", [((3, 3), (1, 1), (1, 1)), ((3, 2), (2, 1), (2, 1)), ((1, 4), (1, 3), (1, 2)),
-                                        ((2, 3), (1, 2), (3, 1)), ((1, 1), (1, 1), (1, 1))])
+@pytest.mark.parametrize(
+    "k, dil, st",
+    [
+        ((3, 3), (1, 1), (1, 1)),
+        ((3, 2), (2, 1), (2, 1)),
+        ((1, 4), (1, 3), (1, 2)),
+        ((2, 3), (1, 2), (3, 1)),
+        ((1, 1), (1, 1), (1, 1)),
+    ],
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_unfold_columns_equals_torch_unfold_bit_for_bit(k, dil, st, dtype):
     from physnn.crossbar.conv import unfold_columns
@@ -193,19 +201,24 @@ def test_drift_val_fn_scores_the_trained_weights_on_fixed_chips(threshold_net):
 
     net, xte, yte = threshold_net
     cfg = CrossbarConfig.from_card("pcm_aihwkit")
-    chip, _ = convert(net, cfg, generator=_gen(12))                  # the model being trained
-    chips, _ = convert(net, cfg, ensemble=4, generator=_gen(13))     # the validation chips
+    chip, _ = convert(net, cfg, generator=_gen(12))  # the model being trained
+    chips, _ = convert(net, cfg, ensemble=4, generator=_gen(13))  # the validation chips
     val = drift_val_fn(chips, xte[:500], yte[:500], DRIFT_TIMES_S[-1], generator=_gen(14))
     first = val(chip)
-    ref = model_drift_accuracy(convert(to_float(chip), cfg, ensemble=4, generator=_gen(13))[0], xte[:500],
-                               yte[:500], (DRIFT_TIMES_S[-1],), generator=_gen(14))
+    ref = model_drift_accuracy(
+        convert(to_float(chip), cfg, ensemble=4, generator=_gen(13))[0],
+        xte[:500],
+        yte[:500],
+        (DRIFT_TIMES_S[-1],),
+        generator=_gen(14),
+    )
     assert first == pytest.approx(float(ref.mean()), abs=1e-12)
-    assert val(chip) == first                                          # same draws, same weights: same score
-    with torch.no_grad():                                              # a worse net: the head favours class 1
+    assert val(chip) == first  # same draws, same weights: same score
+    with torch.no_grad():  # a worse net: the head favours class 1
         analog_layers(chip)[-1][1].bias[1] += 50.0
     worse = val(chip)
     assert worse < first - 0.05, (worse, first)
-    for (_, a), (_, b) in zip(analog_layers(chip), analog_layers(chips)):    # the trained weights were read
+    for (_, a), (_, b) in zip(analog_layers(chip), analog_layers(chips)):  # the trained weights were read
         torch.testing.assert_close(b.bias, a.bias)
     with pytest.raises(ValueError, match="chips"):
         drift_val_fn(net, xte, yte, 1.0)

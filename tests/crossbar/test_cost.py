@@ -8,22 +8,53 @@ import torch
 from torch import nn
 
 from physnn.crossbar import ADC, DAC, AnalogLinear, CrossbarConfig, TileMapping, TiledAnalogLinear, convert
-from physnn.crossbar.cost import (AmplitudeInput, BitSerialInput, CostConfig, CostTechnology, FlashConverter,
-                                  RampConverter, SARConverter, array_read_energy, layer_cost, layer_cost_tensors,
-                                  model_cost)
+from physnn.crossbar.cost import (
+    AmplitudeInput,
+    BitSerialInput,
+    CostConfig,
+    CostTechnology,
+    FlashConverter,
+    RampConverter,
+    SARConverter,
+    array_read_energy,
+    layer_cost,
+    layer_cost_tensors,
+    model_cost,
+)
 
-TECH = dict(feature_size=40e-9, cell_area=48.0, t_read=10e-9, clock_period=1e-9, adc_fom=5e-15,
-            sense_amp_energy=2e-15, dac_energy=3e-15, adder_energy_per_bit=1e-15, buffer_energy_per_bit=50e-15,
-            interconnect_energy_per_bit=100e-15, adc_area=1e-9, programming_energy_per_pulse=4e-12,
-            programming_pulse_width=100e-9)
+TECH = dict(
+    feature_size=40e-9,
+    cell_area=48.0,
+    t_read=10e-9,
+    clock_period=1e-9,
+    adc_fom=5e-15,
+    sense_amp_energy=2e-15,
+    dac_energy=3e-15,
+    adder_energy_per_bit=1e-15,
+    buffer_energy_per_bit=50e-15,
+    interconnect_energy_per_bit=100e-15,
+    adc_area=1e-9,
+    programming_energy_per_pulse=4e-12,
+    programming_pulse_width=100e-9,
+)
 
 
 def _layer(weight, *, bits=8, v_read=0.5, ensemble=None, card=None):
-    cfg = (CrossbarConfig.ideal(dac=DAC(bits, 1.0), w_max=1.0, v_read=v_read) if card is None else
-           CrossbarConfig.from_card(card, dac=DAC(bits, 1.0), w_max=1.0))
+    cfg = (
+        CrossbarConfig.ideal(dac=DAC(bits, 1.0), w_max=1.0, v_read=v_read)
+        if card is None
+        else CrossbarConfig.from_card(card, dac=DAC(bits, 1.0), w_max=1.0)
+    )
     w = torch.as_tensor(weight, dtype=torch.float64)
-    lay = AnalogLinear(w.shape[1], w.shape[0], bias=False, config=cfg, ensemble=ensemble,
-                       generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lay = AnalogLinear(
+        w.shape[1],
+        w.shape[0],
+        bias=False,
+        config=cfg,
+        ensemble=ensemble,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+    )
     with torch.no_grad():
         lay.weight.copy_(w)
     return lay.eval().program()
@@ -32,11 +63,11 @@ def _layer(weight, *, bits=8, v_read=0.5, ensemble=None, card=None):
 def test_array_energy_analytic_tiny_array():
     # differential pair on 0..25 uS, w_max = 1: |w| = 1 -> one device at 25 uS, the other at 0
     lay = _layer([[1.0, 0.0, -1.0], [0.5, 0.0, 0.0]])
-    x = torch.tensor([[1.0, 1.0, -1.0], [1.0, 0.0, 0.0]], dtype=torch.float64)   # codes +-127 -> V = +-v_read
+    x = torch.tensor([[1.0, 1.0, -1.0], [1.0, 0.0, 0.0]], dtype=torch.float64)  # codes +-127 -> V = +-v_read
     cfg = CostConfig(technology=CostTechnology(**TECH))
     r = layer_cost_tensors(lay, x, cfg)
-    g_row = torch.tensor([37.5e-6, 0.0, 25e-6], dtype=torch.float64)   # row sums over both devices of each output
-    want = 10e-9 * 0.5 ** 2 * (g_row.sum() + g_row[0])                # vector 1: all rows; vector 2: row 0
+    g_row = torch.tensor([37.5e-6, 0.0, 25e-6], dtype=torch.float64)  # row sums over both devices of each output
+    want = 10e-9 * 0.5**2 * (g_row.sum() + g_row[0])  # vector 1: all rows; vector 2: row 0
     assert float(r["energy"]["array"][0]) == pytest.approx(float(want), rel=1e-12)
     # the same from the component function directly
     v = 0.5 * x.abs()
@@ -63,24 +94,24 @@ def test_array_energy_scales_with_input_activity():
     assert float(e3["dac"][0]) < 0.55 * float(e1["dac"][0])
     # bit-serial: array energy proportional to the set bits of the codes
     cfg_bs = CostConfig(technology=CostTechnology(**TECH), inputs=BitSerialInput(bits=7))
-    xb = torch.full((1, 32), 3 / 127, dtype=torch.float64)   # code 3: two bits set
-    xc = torch.full((1, 32), 1 / 127, dtype=torch.float64)   # code 1: one bit set
+    xb = torch.full((1, 32), 3 / 127, dtype=torch.float64)  # code 3: two bits set
+    xc = torch.full((1, 32), 1 / 127, dtype=torch.float64)  # code 1: one bit set
     eb = layer_cost_tensors(lay, xb, cfg_bs)["energy"]["array"]
     ec = layer_cost_tensors(lay, xc, cfg_bs)["energy"]["array"]
     assert float(eb[0] / ec[0]) == pytest.approx(2.0, rel=1e-12)
 
 
 def test_energy_is_per_chip_and_follows_the_conductances():
-    lay = _layer(torch.rand(4, 16) * 2 - 1, ensemble=3, card="rram_taox")   # d2d and c2c spread, v_read 0.2 V
+    lay = _layer(torch.rand(4, 16) * 2 - 1, ensemble=3, card="rram_taox")  # d2d and c2c spread, v_read 0.2 V
     cfg = CostConfig(technology=CostTechnology.from_card("rram_40nm"))
     x = torch.rand(5, 16, dtype=torch.float64)
     e = layer_cost_tensors(lay, x, cfg)["energy"]["array"]
     assert e.shape == (3,)
-    g = lay.g_now.sum((-3, -2))                                       # (E, in)
+    g = lay.g_now.sum((-3, -2))  # (E, in)
     codes = torch.round(x * 127)
-    want = 10e-9 * (0.2 / 127) ** 2 * ((codes ** 2).sum(0) * g).sum(-1)
+    want = 10e-9 * (0.2 / 127) ** 2 * ((codes**2).sum(0) * g).sum(-1)
     torch.testing.assert_close(e, want, rtol=1e-10, atol=0)
-    assert len(set(e.tolist())) == 3                                  # programming noise: every chip its own
+    assert len(set(e.tolist())) == 3  # programming noise: every chip its own
 
 
 def test_latency_ramp_vs_sar_vs_flash():
@@ -88,8 +119,9 @@ def test_latency_ramp_vs_sar_vs_flash():
     x = torch.rand(10, 8, dtype=torch.float64)
     lat = {}
     for adc in (SARConverter(bits=6), RampConverter(bits=6), FlashConverter(bits=6)):
-        lat[type(adc).__name__] = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), adc=adc,
-                                                                        columns_per_adc=4))["latency"]["adc"]
+        lat[type(adc).__name__] = layer_cost_tensors(
+            lay, x, CostConfig(technology=CostTechnology(**TECH), adc=adc, columns_per_adc=4)
+        )["latency"]["adc"]
     # 10 vectors x 4 columns on one ADC x steps x 1 ns
     assert float(lat["SARConverter"]) == pytest.approx(10 * 4 * 6 * 1e-9, rel=1e-12)
     assert float(lat["RampConverter"]) == pytest.approx(10 * 4 * 64 * 1e-9, rel=1e-12)
@@ -120,8 +152,13 @@ def test_conversions_overlap_the_read_pulse():
     x = torch.rand(5, 8, dtype=torch.float64)
 
     def lat(cols, overlap):
-        r = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), adc=SARConverter(bits=4),
-                                                  columns_per_adc=cols, overlap_pulse=overlap))["latency"]
+        r = layer_cost_tensors(
+            lay,
+            x,
+            CostConfig(
+                technology=CostTechnology(**TECH), adc=SARConverter(bits=4), columns_per_adc=cols, overlap_pulse=overlap
+            ),
+        )["latency"]
         return float(r["array"]), float(r["adc"])
 
     # 10 ns pulse; SAR 4 bits = 4 ns per conversion; 2 columns per ADC: 8 ns hidden in the pulse
@@ -141,19 +178,22 @@ def test_gradient_in_continuous_fields():
         return sum(v.sum() for v in r["energy"].values()) + sum(r["latency"].values())
 
     args = tuple(torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (10e-9, 5e-15, 0.3))
-    assert torch.autograd.gradcheck(lambda a, b, c: total(a * 1e-8, b * 1e-15, c), (
-        args[0].detach().mul(1e8).requires_grad_(), args[1].detach().mul(1e15).requires_grad_(), args[2]))
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: total(a * 1e-8, b * 1e-15, c),
+        (args[0].detach().mul(1e8).requires_grad_(), args[1].detach().mul(1e15).requires_grad_(), args[2]),
+    )
     t = args[2].detach().requires_grad_()
     e = layer_cost_tensors(lay, x, CostConfig(technology=CostTechnology(**TECH), v_read=t))["energy"]["array"]
     e.sum().backward()
-    assert float(t.grad) == pytest.approx(2 * float(e.detach().sum()) / 0.3, rel=1e-10)        # E ~ v^2
+    assert float(t.grad) == pytest.approx(2 * float(e.detach().sum()) / 0.3, rel=1e-10)  # E ~ v^2
 
 
 def test_model_cost_dataset_has_units_and_layers():
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(-3), nn.Linear(4 * 6 * 6, 10))
     cfg = CrossbarConfig.from_card("rram_40nm", dac=DAC(8, 1.0), adc=ADC(8, 12.0))
-    analog, _ = convert(net, cfg, tile=TileMapping(rows=64, cols=64), ensemble=2,
-                        generator=torch.Generator().manual_seed(0))
+    analog, _ = convert(
+        net, cfg, tile=TileMapping(rows=64, cols=64), ensemble=2, generator=torch.Generator().manual_seed(0)
+    )
     ds = model_cost(analog.eval(), torch.rand(2, 1, 8, 8), CostConfig(technology=CostTechnology.from_card("rram_40nm")))
     assert list(ds["layer"].values) == ["0", "3"]
     assert ds["energy"].dims == ("ensemble", "layer", "energy_component")
@@ -169,7 +209,8 @@ def test_model_cost_dataset_has_units_and_layers():
     # area of the array: devices x 48 F^2
     devices = 2 * 4 * 9 + 2 * 10 * 144
     assert float(ds["area"].sel(layer=["0", "3"], area_component="array").sum()) == pytest.approx(
-        devices * 48 * (40e-9) ** 2, rel=1e-12)
+        devices * 48 * (40e-9) ** 2, rel=1e-12
+    )
 
 
 def test_bad_input():
@@ -188,8 +229,11 @@ def test_bad_input():
     with pytest.raises(ValueError, match="in_features=4"):
         layer_cost_tensors(lay, torch.rand(3, 5), CostConfig(technology=CostTechnology(**TECH)))
     with pytest.raises(ValueError, match="bits"):
-        layer_cost_tensors(_layer(torch.rand(2, 4)), torch.ones(1, 4, dtype=torch.float64),
-                           CostConfig(technology=CostTechnology(**TECH), inputs=BitSerialInput(bits=4)))
+        layer_cost_tensors(
+            _layer(torch.rand(2, 4)),
+            torch.ones(1, 4, dtype=torch.float64),
+            CostConfig(technology=CostTechnology(**TECH), inputs=BitSerialInput(bits=4)),
+        )
     with pytest.raises(TypeError, match="convolutions"):
         layer_cost_tensors(nn.Linear(3, 3), torch.rand(1, 3), CostConfig(technology=CostTechnology(**TECH)))
 
@@ -201,7 +245,7 @@ def test_row_activity_fast_pass_equals_reference(dtype, abs_max, bit_serial):
     from physnn.crossbar.cost.row_activity import row_activity, row_activity_reference
 
     g = torch.Generator().manual_seed(3)
-    xt = (torch.rand(2, 37, 3, 20, generator=g, dtype=dtype) * 2 - 1) * 1.3       # some codes clamp
+    xt = (torch.rand(2, 37, 3, 20, generator=g, dtype=dtype) * 2 - 1) * 1.3  # some codes clamp
     xt[:, :5] = 0
     levels, step = 127.0, 1 / 127
     div = (xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) * step) if abs_max else step
@@ -212,8 +256,14 @@ def test_row_activity_fast_pass_equals_reference(dtype, abs_max, bit_serial):
 
 
 def test_layer_cost_fast_equals_reference_path():
-    lay = TiledAnalogLinear(300, 40, config=CrossbarConfig.ideal(dac=DAC(8, 1.0), input_scaling="abs_max"),
-                            tile=TileMapping(rows=128, cols=16), ensemble=2, generator=torch.Generator().manual_seed(0))
+    lay = TiledAnalogLinear(
+        300,
+        40,
+        config=CrossbarConfig.ideal(dac=DAC(8, 1.0), input_scaling="abs_max"),
+        tile=TileMapping(rows=128, cols=16),
+        ensemble=2,
+        generator=torch.Generator().manual_seed(0),
+    )
     lay.eval().program()
     x = torch.randn(2, 9, 300)
     for inputs in (AmplitudeInput(), BitSerialInput(bits=7)):
@@ -255,7 +305,7 @@ def test_row_activity_of_a_transposed_view_and_wide_codes_equals_reference(dtype
     from physnn.crossbar.cost.row_activity import row_activity, row_activity_reference
 
     g = torch.Generator().manual_seed(11)
-    xt = (torch.rand(2, 3, 16, 40, generator=g, dtype=dtype) * 2.2 - 1.1).permute(0, 3, 1, 2)   # (2, 40, 3, 16)
+    xt = (torch.rand(2, 3, 16, 40, generator=g, dtype=dtype) * 2.2 - 1.1).permute(0, 3, 1, 2)  # (2, 40, 3, 16)
     levels = 32767.0
     for div in (1 / levels, xt.abs().amax(-1, keepdim=True).clamp(min=1e-30) / levels):
         a = row_activity(xt, div, levels, bit_serial, 15)
@@ -281,8 +331,10 @@ def test_pareto_plot_returns_its_axes():
     from physnn.plot import pareto
 
     ax = Figure().subplots()
-    pts = [{"energy_J": e, "accuracy": a, "name": str(i)} for i, (e, a) in enumerate([(1e-9, 0.8), (2e-9, 0.9),
-                                                                                      (3e-9, 0.85)])]
+    pts = [
+        {"energy_J": e, "accuracy": a, "name": str(i)}
+        for i, (e, a) in enumerate([(1e-9, 0.8), (2e-9, 0.9), (3e-9, 0.85)])
+    ]
     assert pareto(pts, ax=ax, label="name") is ax
     assert len(ax.lines) == 1 and list(ax.lines[0].get_xdata()) == [1e-9, 2e-9]
 

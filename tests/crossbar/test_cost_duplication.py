@@ -10,20 +10,42 @@ import torch
 from torch import nn
 
 from physnn.crossbar import DAC, AnalogLinear, CrossbarConfig, convert
-from physnn.crossbar.cost import (BitSerialInput, CostConfig, CostTechnology, SARConverter, duplicated_vectors,
-                                  layer_cost_tensors, model_cost, pipeline_copies)
+from physnn.crossbar.cost import (
+    BitSerialInput,
+    CostConfig,
+    CostTechnology,
+    SARConverter,
+    duplicated_vectors,
+    layer_cost_tensors,
+    model_cost,
+    pipeline_copies,
+)
 
-TECH = dict(feature_size=40e-9, cell_area=48.0, t_read=10e-9, clock_period=1e-9, adc_fom=5e-15,
-            sense_amp_energy=2e-15, dac_energy=3e-15, adder_energy_per_bit=1e-15, buffer_energy_per_bit=50e-15,
-            interconnect_energy_per_bit=100e-15, adc_area=1e-9, dac_area=2e-12, adder_area_per_bit=1e-12,
-            programming_energy_per_pulse=4e-12, programming_pulse_width=100e-9)
+TECH = dict(
+    feature_size=40e-9,
+    cell_area=48.0,
+    t_read=10e-9,
+    clock_period=1e-9,
+    adc_fom=5e-15,
+    sense_amp_energy=2e-15,
+    dac_energy=3e-15,
+    adder_energy_per_bit=1e-15,
+    buffer_energy_per_bit=50e-15,
+    interconnect_energy_per_bit=100e-15,
+    adc_area=1e-9,
+    dac_area=2e-12,
+    adder_area_per_bit=1e-12,
+    programming_energy_per_pulse=4e-12,
+    programming_pulse_width=100e-9,
+)
 
 
 def _layer(out_f=4, in_f=8, seed=0):
     cfg = CrossbarConfig.ideal(dac=DAC(8, 1.0), w_max=1.0)
     torch.manual_seed(seed)
-    lay = AnalogLinear(in_f, out_f, bias=False, config=cfg, generator=torch.Generator().manual_seed(seed),
-                       dtype=torch.float64)
+    lay = AnalogLinear(
+        in_f, out_f, bias=False, config=cfg, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
     with torch.no_grad():
         lay.weight.copy_(torch.rand(out_f, in_f, dtype=torch.float64) * 2 - 1)
     return lay.eval().program()
@@ -52,10 +74,10 @@ def test_latency_of_a_duplicated_layer_is_vectors_over_copies(copies):
     one = layer_cost_tensors(lay, x, _cfg(**kw))
     dup = layer_cost_tensors(lay, x, _cfg(weight_copies=copies, **kw))
     per_vec_adc = float(one["latency"]["adc"]) / 12
-    assert per_vec_adc == pytest.approx(4 * 4e-9, rel=1e-12)     # 16 columns on 4 ADCs: 4 conversions x 4-bit SAR
+    assert per_vec_adc == pytest.approx(4 * 4e-9, rel=1e-12)  # 16 columns on 4 ADCs: 4 conversions x 4-bit SAR
     nc = math.ceil(12 / copies)
     assert float(dup["latency"]["adc"]) == pytest.approx(nc * per_vec_adc, rel=1e-12)
-    assert float(dup["latency"]["shift_add"]) == pytest.approx(nc * 2 * 1e-9, rel=1e-12)   # 4 slices: 2 stages
+    assert float(dup["latency"]["shift_add"]) == pytest.approx(nc * 2 * 1e-9, rel=1e-12)  # 4 slices: 2 stages
     # shared buffer, interconnect and partial sums: not faster
     for c in ("buffer", "partial_sum", "interconnect"):
         assert float(dup["latency"][c]) == float(one["latency"][c])
@@ -95,7 +117,7 @@ def test_interconnect_latency_moves_the_counted_bits():
     none = layer_cost_tensors(lay, x, _cfg())["latency"]["interconnect"]
     assert float(none) == 0.0
     r = layer_cost_tensors(lay, x, _cfg(interconnect_width=32))
-    bits = 5 * (8 + 4) * 8                            # inputs in, outputs out, 8-bit activations
+    bits = 5 * (8 + 4) * 8  # inputs in, outputs out, 8-bit activations
     assert float(r["latency"]["interconnect"]) == pytest.approx(math.ceil(bits / 32) * 1e-9, rel=1e-12)
     with pytest.raises(ValueError, match="interconnect_width"):
         _cfg(interconnect_width=0)

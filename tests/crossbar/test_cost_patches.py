@@ -16,10 +16,21 @@ from physnn.crossbar.cost.row_activity import patch_row_activity, row_activity_r
 from physnn.crossbar.layer import state_epoch
 from physnn.crossbar.patches import PatchColumns
 
-TECH = CostTechnology(feature_size=40e-9, cell_area=48.0, t_read=10e-9, clock_period=1e-9, adc_fom=5e-15,
-                      sense_amp_energy=2e-15, dac_energy=3e-15, adder_energy_per_bit=1e-15,
-                      buffer_energy_per_bit=50e-15, interconnect_energy_per_bit=100e-15, adc_area=1e-9,
-                      programming_energy_per_pulse=4e-12, programming_pulse_width=100e-9)
+TECH = CostTechnology(
+    feature_size=40e-9,
+    cell_area=48.0,
+    t_read=10e-9,
+    clock_period=1e-9,
+    adc_fom=5e-15,
+    sense_amp_energy=2e-15,
+    dac_energy=3e-15,
+    adder_energy_per_bit=1e-15,
+    buffer_energy_per_bit=50e-15,
+    interconnect_energy_per_bit=100e-15,
+    adc_area=1e-9,
+    programming_energy_per_pulse=4e-12,
+    programming_pulse_width=100e-9,
+)
 
 
 def _matrix_activity(p, members, step, levels, bit_serial, nbits, G, n_in, R):
@@ -34,15 +45,20 @@ def _matrix_activity(p, members, step, levels, bit_serial, nbits, G, n_in, R):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("bit_serial", [False, True])
-@pytest.mark.parametrize("geom", [((3, 3), (1, 1), (1, 1), 1, 1, 1, 16),
-                                  ((3, 2), (2, 1), (2, 3), 2, 2, 2, 7),      # dilation, stride, groups, members
-                                  ((1, 5), (1, 2), (1, 1), 1, 3, 1, 40)])    # a 1-d convolution, one tile
+@pytest.mark.parametrize(
+    "geom",
+    [
+        ((3, 3), (1, 1), (1, 1), 1, 1, 1, 16),
+        ((3, 2), (2, 1), (2, 3), 2, 2, 2, 7),  # dilation, stride, groups, members
+        ((1, 5), (1, 2), (1, 1), 1, 3, 1, 40),
+    ],
+)  # a 1-d convolution, one tile
 def test_patch_row_activity_equals_the_unfolded_matrix(dtype, bit_serial, geom):
     (kh, kw), dil, stride, G, imgs, members, R = geom
     C = 4 * G
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(members * imgs, C, 1 if kh == 1 else 11, 13, generator=g, dtype=dtype) * 2 - 1) * 1.2
-    x[..., :2] = 0                                                      # zero padding, clamped codes
+    x[..., :2] = 0  # zero padding, clamped codes
     p = PatchColumns(x, (kh, kw), dil, stride, (members, imgs) if members > 1 else (imgs,))
     K = p.width
     n_in = -(-(K // G) // R)
@@ -50,7 +66,7 @@ def test_patch_row_activity_equals_the_unfolded_matrix(dtype, bit_serial, geom):
     want = _matrix_activity(p, members, step, levels, bit_serial, 8, G, n_in, R)
     got = patch_row_activity(p, members, step, levels, bit_serial, 8, G, n_in, R)
     assert got is not None
-    for a, b in zip(got, want):       # integer sums on both sides (float64 holds them exactly)
+    for a, b in zip(got, want):  # integer sums on both sides (float64 holds them exactly)
         assert a.dtype == b.dtype == torch.float64 and torch.equal(a, b)
     assert float(got[0].sum()) > 0
 
@@ -73,16 +89,19 @@ def test_patch_row_activity_refuses_non_finite_pixels_that_are_read():
 def _model(card="rram_40nm", ensemble=None, seed=0):
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.ReLU(), nn.Conv2d(8, 6, 3, stride=2))
     cfg = CrossbarConfig.from_card(card, dac=DAC(8, 1.0))
-    model, _ = convert(net, cfg, tile=TileMapping(rows=32, cols=4), ensemble=ensemble,
-                       generator=torch.Generator().manual_seed(seed))
+    model, _ = convert(
+        net, cfg, tile=TileMapping(rows=32, cols=4), ensemble=ensemble, generator=torch.Generator().manual_seed(seed)
+    )
     return model.eval()
 
 
 def _patches_of(model, x):
     """The PatchColumns each convolution's tiled layer reads, and the model's output."""
     seen = {}
-    hooks = [m.linear.register_forward_pre_hook(lambda mod, a, n=n: seen.__setitem__(n, a[0]))
-             for n, m in ((n, m) for n, m in model.named_children() if hasattr(m, "linear"))]
+    hooks = [
+        m.linear.register_forward_pre_hook(lambda mod, a, n=n: seen.__setitem__(n, a[0]))
+        for n, m in ((n, m) for n, m in model.named_children() if hasattr(m, "linear"))
+    ]
     with torch.no_grad():
         model(x)
     for h in hooks:
@@ -96,12 +115,14 @@ def test_recorder_costs_a_convolution_as_its_unfolded_matrix(ensemble, per_membe
     model = _model(ensemble=ensemble)
     g = torch.Generator().manual_seed(4)
     x = torch.rand((2, 3, 3, 9, 9) if per_member else (3, 3, 9, 9), generator=g)
-    cfg = CostConfig(technology=TECH, inputs=BitSerialInput(bits=8) if bit_serial else CostConfig(technology=TECH).inputs)
+    cfg = CostConfig(
+        technology=TECH, inputs=BitSerialInput(bits=8) if bit_serial else CostConfig(technology=TECH).inputs
+    )
     with CostRecorder(model, cfg) as rec, torch.no_grad():
         model(x)
     seen = _patches_of(model, x)
     assert set(seen) == {"0", "2"} and all(isinstance(p, PatchColumns) for p in seen.values())
-    ref = CostConfig(technology=TECH, inputs=cfg.inputs, fast=False)           # the torch reference
+    ref = CostConfig(technology=TECH, inputs=cfg.inputs, fast=False)  # the torch reference
     for n, p in seen.items():
         want = layer_cost_tensors(model[int(n)].linear, p.matrix(), ref)
         got = rec.results[n]
@@ -128,25 +149,25 @@ def _fresh(model, x, cfg):
 
 
 def test_cached_read_spec_follows_reprogramming_time_edits_and_state_loads():
-    model = _model(card="pcm_aihwkit")                 # PCM drifts: set_time changes the conductances
+    model = _model(card="pcm_aihwkit")  # PCM drifts: set_time changes the conductances
     x = torch.rand(2, 3, 9, 9, generator=torch.Generator().manual_seed(2))
     cfg = CostConfig(technology=TECH)
     rec = CostRecorder(model, cfg)
     e0 = _array_energy(rec, model, x)
-    assert torch.equal(_array_energy(rec, model, x), e0)          # nothing changed: the cache holds
+    assert torch.equal(_array_energy(rec, model, x), e0)  # nothing changed: the cache holds
     state = copy.deepcopy(model.state_dict())
     lin = model[0].linear
     k0 = state_epoch()
-    lin.program(torch.Generator().manual_seed(9))                  # new programming noise
+    lin.program(torch.Generator().manual_seed(9))  # new programming noise
     assert state_epoch() > k0
     e1 = _array_energy(rec, model, x)
     assert not torch.equal(e1, e0) and torch.equal(e1, _fresh(model, x, cfg))
-    lin.set_time(3600.0 * 24)                                      # a day of drift
+    lin.set_time(3600.0 * 24)  # a day of drift
     e2 = _array_energy(rec, model, x)
     assert not torch.equal(e2, e1) and torch.equal(e2, _fresh(model, x, cfg))
-    with torch.no_grad():                                          # weights edited in place: the read
-        lin.copy_weight_(lin.weight * 0.5)                         # re-programs, the cost follows
+    with torch.no_grad():  # weights edited in place: the read
+        lin.copy_weight_(lin.weight * 0.5)  # re-programs, the cost follows
     e3 = _array_energy(rec, model, x)
     assert not torch.equal(e3, e2) and torch.equal(e3, _fresh(model, x, cfg))
-    model.load_state_dict(state)                                   # back to the first programming
+    model.load_state_dict(state)  # back to the first programming
     assert torch.equal(_array_energy(rec, model, x), e0)

@@ -14,10 +14,27 @@ import pytest
 import torch
 
 from physnn.cards import load_card
-from physnn.crossbar import (ADC, DAC, ConductanceRange, DifferentialPair, Drift, ProgrammingNoise, SinhIV,
-                             StuckAtFaults, adc, apply_drift, apply_faults, apply_programming_noise, dac,
-                             expand_ensemble, ir_drop_fast, quantize_levels, sample_drift_exponents,
-                             sample_fault_masks, weights_to_conductances)
+from physnn.crossbar import (
+    ADC,
+    DAC,
+    ConductanceRange,
+    DifferentialPair,
+    Drift,
+    ProgrammingNoise,
+    SinhIV,
+    StuckAtFaults,
+    adc,
+    apply_drift,
+    apply_faults,
+    apply_programming_noise,
+    dac,
+    expand_ensemble,
+    ir_drop_fast,
+    quantize_levels,
+    sample_drift_exponents,
+    sample_fault_masks,
+    weights_to_conductances,
+)
 from physnn.crossbar.read import ReadSpec, reference_read
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -42,8 +59,12 @@ def test_effects_on_cuda_equal_the_cpu():
     # draws on the CPU, applied on both devices
     noisy = apply_programming_noise(q, ProgrammingNoise.from_card(card), generator=gen)
     masks = sample_fault_masks(noisy.shape, StuckAtFaults(stuck_on_rate=0.01), generator=gen)
-    f, f_cuda = apply_faults(noisy, masks, rng), apply_faults(noisy.to(CUDA), tuple(m.to(CUDA) for m in masks)
-                                                              if isinstance(masks, tuple) else masks.to(CUDA), rng)
+    f, f_cuda = (
+        apply_faults(noisy, masks, rng),
+        apply_faults(
+            noisy.to(CUDA), tuple(m.to(CUDA) for m in masks) if isinstance(masks, tuple) else masks.to(CUDA), rng
+        ),
+    )
     _close(f_cuda, f, rtol=0, atol=0)
     drift = Drift.from_card(card)
     nu = sample_drift_exponents(f, drift, generator=gen)
@@ -63,14 +84,24 @@ def test_effects_on_cuda_equal_the_cpu():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_read_on_cuda_equals_the_cpu_with_the_same_noise_key(dtype):
     g = torch.Generator().manual_seed(1)
-    spec = ReadSpec(weight=torch.rand(3, 13, 37, generator=g, dtype=dtype) * 2 - 1,
-                    scale=torch.rand(3, generator=g, dtype=dtype) + 0.5, bias=torch.randn(13, generator=g, dtype=dtype),
-                    in_step=1 / 127, in_levels=127.0, abs_max=True, noise_std=2.0, adc_levels=None,
-                    bound_management=False, max_reduction=31.75, key=123456789)
+    spec = ReadSpec(
+        weight=torch.rand(3, 13, 37, generator=g, dtype=dtype) * 2 - 1,
+        scale=torch.rand(3, generator=g, dtype=dtype) + 0.5,
+        bias=torch.randn(13, generator=g, dtype=dtype),
+        in_step=1 / 127,
+        in_levels=127.0,
+        abs_max=True,
+        noise_std=2.0,
+        adc_levels=None,
+        bound_management=False,
+        max_reduction=31.75,
+        key=123456789,
+    )
     x = torch.randn(5, 37, generator=g, dtype=dtype)
     cpu = reference_read(spec, x)
-    spec_cuda = dataclasses.replace(spec, weight=spec.weight.to(CUDA), scale=spec.scale.to(CUDA),
-                                    bias=spec.bias.to(CUDA))
+    spec_cuda = dataclasses.replace(
+        spec, weight=spec.weight.to(CUDA), scale=spec.scale.to(CUDA), bias=spec.bias.to(CUDA)
+    )
     tol = {"rtol": 1e-5, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-10}
     _close(reference_read(spec_cuda, x.to(CUDA)), cpu, **tol)
     # and the noise is there: another key moves the read by about the noise's size

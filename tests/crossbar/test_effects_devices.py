@@ -7,9 +7,20 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from physnn.crossbar import (ConductanceRange, DeviceVariation, LinearIV, SinhIV, StuckAtFaults,
-                             apply_cycle_variation, apply_device_variation, apply_faults,
-                             device_conductance, device_current, expand_ensemble, sample_fault_masks)
+from physnn.crossbar import (
+    ConductanceRange,
+    DeviceVariation,
+    LinearIV,
+    SinhIV,
+    StuckAtFaults,
+    apply_cycle_variation,
+    apply_device_variation,
+    apply_faults,
+    device_conductance,
+    device_current,
+    expand_ensemble,
+    sample_fault_masks,
+)
 
 R = ConductanceRange(1e-6, 100e-6)
 
@@ -21,8 +32,9 @@ def _gen(seed):
 @pytest.mark.parametrize("cv", [0.05, 0.3])
 @pytest.mark.parametrize("which", ["d2d", "c2c"])
 def test_variation_unit_mean_and_cv(cv, which):
-    cfg = DeviceVariation(device_to_device_rel=cv if which == "d2d" else 0.0,
-                          cycle_to_cycle_rel=cv if which == "c2c" else 0.0)
+    cfg = DeviceVariation(
+        device_to_device_rel=cv if which == "d2d" else 0.0, cycle_to_cycle_rel=cv if which == "c2c" else 0.0
+    )
     f = apply_device_variation if which == "d2d" else apply_cycle_variation
     n = 40000
     g = torch.full((n,), 20e-6, dtype=torch.float64)

@@ -7,17 +7,31 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from physnn.crossbar import (ADC, DAC, ConductanceRange, DifferentialPair, ReferenceColumn, adc,
-                             conductances_to_weights, dac, expand_ensemble, quantize_levels,
-                             weights_to_conductances)
+from physnn.crossbar import (
+    ADC,
+    DAC,
+    ConductanceRange,
+    DifferentialPair,
+    ReferenceColumn,
+    adc,
+    conductances_to_weights,
+    dac,
+    expand_ensemble,
+    quantize_levels,
+    weights_to_conductances,
+)
 
 R = ConductanceRange(1e-6, 25e-6)
 
 
 @settings(max_examples=25, deadline=None)
-@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=3),
-       g_min=st.floats(0.0, 1e-5), swing=st.floats(1e-7, 1e-4), w_max=st.floats(0.01, 10.0),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    g_min=st.floats(0.0, 1e-5),
+    swing=st.floats(1e-7, 1e-4),
+    w_max=st.floats(0.01, 10.0),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_mapping_roundtrip_and_range(shape, g_min, swing, w_max, seed):
     rng = ConductanceRange(g_min, g_min + swing)
     w = (torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1) * w_max
@@ -75,7 +89,7 @@ def test_converter_levels_saturation_ste(bits, conv):
     x = torch.linspace(-2.0, 2.0, 20001, dtype=torch.float64, requires_grad=True)
     y = f(x, cfg)
     levels = torch.unique(y.detach())
-    assert len(levels) == 2 ** bits - 1 == cfg.levels
+    assert len(levels) == 2**bits - 1 == cfg.levels
     assert float(levels.min()) == pytest.approx(-bound) and float(levels.max()) == pytest.approx(bound)
     torch.testing.assert_close(torch.diff(levels), torch.full((len(levels) - 1,), cfg.step, dtype=torch.float64))
     inside = x.detach().abs() <= bound  # clamp passes the gradient at the boundary itself

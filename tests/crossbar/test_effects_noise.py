@@ -6,9 +6,19 @@ import pytest
 import torch
 
 from physnn.cards import load_card
-from physnn.crossbar import (Drift, ProgrammingNoise, ReadNoise, apply_drift, apply_programming_noise,
-                             apply_read_noise, drift_exponent_stats, drift_readout_input, expand_ensemble,
-                             global_drift_compensation, sample_drift_exponents)
+from physnn.crossbar import (
+    Drift,
+    ProgrammingNoise,
+    ReadNoise,
+    apply_drift,
+    apply_programming_noise,
+    apply_read_noise,
+    drift_exponent_stats,
+    drift_readout_input,
+    expand_ensemble,
+    global_drift_compensation,
+    sample_drift_exponents,
+)
 
 CARD = load_card("pcm_aihwkit")
 G_MAX = 25e-6
@@ -28,12 +38,14 @@ def _std_tol(n, k=5.0):
 
 def test_programming_noise_std_follows_polynomial():
     cfg = ProgrammingNoise.from_card(CARD)
-    levels = torch.tensor([2.0, 5.0, 10.0, 17.5, 25.0], dtype=torch.float64) * 1e-6  # >= 2 uS: clamp at 0 is > 2 sigma away
+    levels = (
+        torch.tensor([2.0, 5.0, 10.0, 17.5, 25.0], dtype=torch.float64) * 1e-6
+    )  # >= 2 uS: clamp at 0 is > 2 sigma away
     n = 20000
     g = levels[:, None].expand(-1, n)
     out = apply_programming_noise(g, cfg, generator=_gen(1))
     x = levels / G_MAX
-    sigma = sum(c * x ** k for k, c in enumerate(PROG_COEFF_US)) * 1e-6
+    sigma = sum(c * x**k for k, c in enumerate(PROG_COEFF_US)) * 1e-6
     est = out.std(dim=1)
     torch.testing.assert_close(est / sigma, torch.ones_like(sigma), atol=_std_tol(n), rtol=0)
     mean_tol = 5 * sigma / math.sqrt(n)
@@ -46,7 +58,7 @@ def test_programming_noise_rescales_with_gmax_and_scale():
     g = torch.full((40000,), 6.25e-6, dtype=torch.float64)  # x = 0.5 of the 12.5 uS device
     est = apply_programming_noise(g, half, generator=_gen(2)).std()
     x = 0.5
-    expected = 2.0 * 0.5 * sum(c * x ** k for k, c in enumerate(PROG_COEFF_US)) * 1e-6
+    expected = 2.0 * 0.5 * sum(c * x**k for k, c in enumerate(PROG_COEFF_US)) * 1e-6
     assert abs(float(est) / expected - 1) < _std_tol(40000)
     assert base.g_max_reference == half.g_max_reference == G_MAX
 
@@ -107,7 +119,7 @@ def test_drift_pcm_exponent_statistics_and_mean_conductance():
     # folded normal mean: sd sqrt(2/pi) exp(-mu^2/2sd^2) + mu (1 - 2 Phi(-mu/sd))
     z = mu / sd
     phi = 0.5 * (1 + torch.erf(-z / math.sqrt(2)))
-    fold_mean = sd * math.sqrt(2 / math.pi) * torch.exp(-0.5 * z ** 2) + mu * (1 - 2 * phi)
+    fold_mean = sd * math.sqrt(2 / math.pi) * torch.exp(-0.5 * z**2) + mu * (1 - 2 * phi)
     assert torch.all((nu.mean(1) - fold_mean).abs() < 5 * sd / math.sqrt(n))
     # mean drifted conductance at 1 h: E[(t/t0)^-nu] with the sampled exponents
     t_inf = 3600.0

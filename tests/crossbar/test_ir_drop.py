@@ -91,7 +91,7 @@ def test_fast_vs_exact_error_bound(shape, r):
     assert rho < 1
     for k in (1, 2, 4, 8):
         ek = err(ir_drop_fast(g, v, r, iterations=k).i_out)
-        assert ek <= max(rho ** k * e0, 1e-10), (k, ek, rho, e0)
+        assert ek <= max(rho**k * e0, 1e-10), (k, ek, rho, e0)
     auto = ir_drop_fast(g, v, r, tol=1e-3)
     assert err(auto.i_out) <= max(1e-3 * e0, 1e-10)
     assert abs(float(auto.i_in.sum() - auto.i_out.sum())) <= 1e-12 * float(auto.i_out.abs().sum())

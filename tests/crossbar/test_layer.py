@@ -6,14 +6,34 @@ import pytest
 import torch
 from torch import nn
 
-from physnn.crossbar import (ADC, DAC, AnalogLinear, ConductanceRange, CrossbarConfig, DeviceVariation, Drift,
-                             ProgrammingNoise, ReferenceColumn, SinhIV, StuckAtFaults, adc, analog_linear, dac)
+from physnn.crossbar import (
+    ADC,
+    DAC,
+    AnalogLinear,
+    ConductanceRange,
+    CrossbarConfig,
+    DeviceVariation,
+    Drift,
+    ProgrammingNoise,
+    ReferenceColumn,
+    SinhIV,
+    StuckAtFaults,
+    adc,
+    analog_linear,
+    dac,
+)
 from physnn.crossbar.config import IRDrop, aihwkit_preset
 from physnn.crossbar.read import counter_normal
 
 R = ConductanceRange(0.0, 25e-6)
-NOISY = CrossbarConfig(range=R, programming_noise=ProgrammingNoise(model="relative", sigma_rel=0.05),
-                       dac=DAC(8), adc=ADC(8, 20.0), out_noise=0.02, drift_compensation=False)
+NOISY = CrossbarConfig(
+    range=R,
+    programming_noise=ProgrammingNoise(model="relative", sigma_rel=0.05),
+    dac=DAC(8),
+    adc=ADC(8, 20.0),
+    out_noise=0.02,
+    drift_compensation=False,
+)
 
 
 def _gen(seed=0):
@@ -27,6 +47,7 @@ def _layer(cfg, n_in=16, n_out=8, seed=0, **kw):
 
 # --- shapes ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cfg", [CrossbarConfig.ideal(), NOISY, aihwkit_preset(t_inference=3600.0)])
 def test_shapes_with_and_without_ensemble(cfg):
     lay = _layer(cfg).eval()
@@ -34,8 +55,8 @@ def test_shapes_with_and_without_ensemble(cfg):
     assert lay(torch.randn(2, 3, 16)).shape == (2, 3, 8)
     assert lay(torch.randn(16)).shape == (8,)
     ens = _layer(cfg, ensemble=4).eval()
-    assert ens(torch.randn(5, 16)).shape == (4, 5, 8)                       # shared input
-    assert ens(torch.randn(4, 3, 16)).shape == (4, 3, 8)                    # per-member input
+    assert ens(torch.randn(5, 16)).shape == (4, 5, 8)  # shared input
+    assert ens(torch.randn(4, 3, 16)).shape == (4, 3, 8)  # per-member input
     assert ens(torch.randn(4, 2, 3, 16)).shape == (4, 2, 3, 8)
     assert ens(torch.randn(4, 16), shared_input=True).shape == (4, 4, 8)
     assert ens.train()(torch.randn(5, 16)).shape == (4, 5, 8)
@@ -47,10 +68,11 @@ def test_ensemble_members_are_independent_and_shared_equals_per_member():
     y_shared = ens(x)
     y_member = ens(x.expand(3, 6, 16).contiguous())
     torch.testing.assert_close(y_shared, y_member)
-    assert not torch.allclose(y_shared[0], y_shared[1])     # different device instances
+    assert not torch.allclose(y_shared[0], y_shared[1])  # different device instances
 
 
 # --- exactness of the fused read -------------------------------------------------------------
+
 
 def test_ideal_round_trip_equals_linear():
     torch.manual_seed(0)
@@ -70,8 +92,7 @@ def test_ideal_round_trip_equals_linear():
 def test_fused_read_equals_dac_matmul_adc(scaling):
     """The cached integer-domain read gives exactly adc(dac(x) W^T / w_max) * w_max + b."""
     # (abs_max with x_max = 1: the largest input sits on a level, not on a rounding tie)
-    cfg = CrossbarConfig.ideal(dac=DAC(6, 2.0 if scaling == "fixed" else 1.0), adc=ADC(5, 3.0),
-                               input_scaling=scaling)
+    cfg = CrossbarConfig.ideal(dac=DAC(6, 2.0 if scaling == "fixed" else 1.0), adc=ADC(5, 3.0), input_scaling=scaling)
     lay = _layer(cfg, 12, 5).eval()
     x = 1.5 * torch.randn(40, 12, dtype=torch.float32)
     with torch.no_grad():
@@ -91,14 +112,15 @@ def test_bound_management_avoids_adc_saturation():
     with torch.no_grad():
         lay.weight.fill_(1.0)
         lay.bias.zero_()
-    x = torch.ones(3, 32)                          # ideal output 32 >> y_max = 1
-    assert float(lay(x).max()) == pytest.approx(1.0, rel=1e-6)      # saturated
+    x = torch.ones(3, 32)  # ideal output 32 >> y_max = 1
+    assert float(lay(x).max()) == pytest.approx(1.0, rel=1e-6)  # saturated
     lay.config = cfg.replace(bound_management=True)
     y = lay(x)  # inputs halved until no saturation, at most 0.25/step_in = 31.75 -> 32x
     assert float(y.max()) == pytest.approx(32.0, rel=0.02)
 
 
 # --- gradients -------------------------------------------------------------------------------
+
 
 def test_gradcheck_ideal_functional():
     cfg = CrossbarConfig.ideal()
@@ -113,19 +135,20 @@ def test_gradcheck_ideal_functional():
 
 def test_hardware_aware_training_gradient_is_straight_through():
     """Programming noise injected in train(): the weight gradient equals nn.Linear's (STE)."""
-    cfg = CrossbarConfig(range=R, programming_noise=ProgrammingNoise(model="relative", sigma_rel=0.1),
-                         drift_compensation=False)
+    cfg = CrossbarConfig(
+        range=R, programming_noise=ProgrammingNoise(model="relative", sigma_rel=0.1), drift_compensation=False
+    )
     lay = _layer(cfg, 6, 3).train()
     lin = lay.to_linear()
     x = torch.randn(10, 6)
     y = lay(x)
-    assert not torch.allclose(y, lin(x))          # noise injected
+    assert not torch.allclose(y, lin(x))  # noise injected
     y.sum().backward()
     lin(x).sum().backward()
     torch.testing.assert_close(lay.weight.grad, lin.weight.grad, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(lay.bias.grad, lin.bias.grad)
     y2 = lay(x)
-    assert not torch.allclose(y, y2)              # re-sampled every training forward
+    assert not torch.allclose(y, y2)  # re-sampled every training forward
     # gradients also flow to the input in eval mode (straight-through DAC/ADC)
     lay.eval()
     xg = x.clone().requires_grad_(True)
@@ -135,20 +158,21 @@ def test_hardware_aware_training_gradient_is_straight_through():
 
 # --- programming vs reads, seeds ----------------------------------------------------------------
 
+
 def test_program_once_read_many():
     lay = _layer(NOISY.replace(out_noise=0.0, adc=None, dac=None), 32, 16).eval().program()
     x = torch.randn(64, 32)
     y1, y2 = lay(x), lay(x)
-    torch.testing.assert_close(y1, y2, rtol=0, atol=0)       # no read noise: identical reads
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0)  # no read noise: identical reads
     ideal = lay.to_linear()(x).detach()
-    assert float((y1 - ideal).abs().max()) > 1e-3             # but programming noise is there
+    assert float((y1 - ideal).abs().max()) > 1e-3  # but programming noise is there
     lay.program()
-    assert not torch.allclose(lay(x), y1)                      # a new programming event
+    assert not torch.allclose(lay(x), y1)  # a new programming event
     noisy = _layer(NOISY.replace(adc=None, dac=None, out_noise=0.05), 32, 16).eval().program()
     r1, r2 = noisy(x), noisy(x)
-    d = (r1 - r2) / math.sqrt(2)                               # read noise only
+    d = (r1 - r2) / math.sqrt(2)  # read noise only
     w_max = float(noisy.weight.detach().abs().max())
-    assert float(d.std()) == pytest.approx(0.05 * w_max, rel=0.1)              # 1024 draws: 2 % s.e.
+    assert float(d.std()) == pytest.approx(0.05 * w_max, rel=0.1)  # 1024 draws: 2 % s.e.
 
 
 def test_same_seed_same_output():
@@ -168,7 +192,7 @@ def test_counter_normal_distribution_and_reproducibility():
     idx = torch.arange(200_001)
     a = counter_normal(12345, idx, torch.float64)
     b = counter_normal(12345, idx, torch.float64)
-    c = counter_normal(2 ** 63 + 7, idx, torch.float64)
+    c = counter_normal(2**63 + 7, idx, torch.float64)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert st.kstest(a.numpy(), "norm").pvalue > 1e-3
     assert abs(float(a.mean())) < 5 / math.sqrt(2e5) and float(a.std()) == pytest.approx(1.0, abs=0.01)
@@ -177,6 +201,7 @@ def test_counter_normal_distribution_and_reproducibility():
 
 
 # --- drift -----------------------------------------------------------------------------------
+
 
 def test_drift_power_law_and_compensation():
     nu, t0 = 0.06, 20.0
@@ -189,7 +214,7 @@ def test_drift_power_law_and_compensation():
         torch.testing.assert_close(lay.programmed_weight(), expected, rtol=1e-5, atol=1e-7)
     lay.config = cfg.replace(drift_compensation=True)
     lay.set_time(86400.0)
-    torch.testing.assert_close(lay.programmed_weight(), w, rtol=1e-5, atol=1e-7)   # uniform nu: exact
+    torch.testing.assert_close(lay.programmed_weight(), w, rtol=1e-5, atol=1e-7)  # uniform nu: exact
     assert lay.drift_alpha == pytest.approx(((86400.0 + t0) / t0) ** nu, rel=1e-5)
 
 
@@ -206,6 +231,7 @@ def test_pcm_drift_lowers_accuracy_without_compensation():
 
 # --- other effects ----------------------------------------------------------------------------
 
+
 @torch.no_grad()
 def test_faults_variation_ir_drop_and_iv_paths():
     x = torch.rand(5, 16)
@@ -217,13 +243,13 @@ def test_faults_variation_ir_drop_and_iv_paths():
     var = _layer(CrossbarConfig.ideal(variation=DeviceVariation(device_to_device_rel=0.2)), 16, 8).eval().program()
     y1 = var(x)
     var.program()
-    torch.testing.assert_close(var(x), y1)                    # d2d factors belong to the device
+    torch.testing.assert_close(var(x), y1)  # d2d factors belong to the device
     ir_small = _layer(CrossbarConfig.ideal(ir_drop=IRDrop(r_wire=1e-3)), 16, 8).eval()
     torch.testing.assert_close(ir_small(x), y0, rtol=1e-3, atol=1e-4)
     ir = _layer(CrossbarConfig.ideal(ir_drop=IRDrop(r_wire=100.0)), 16, 8, ensemble=2).eval()
     y_ir = ir(x)
     assert y_ir.shape == (2, 5, 8)
-    assert float((y_ir[0] - ir.bias).abs().sum()) < float((y0 - base.bias).abs().sum())   # IR drop shrinks outputs
+    assert float((y_ir[0] - ir.bias).abs().sum()) < float((y0 - base.bias).abs().sum())  # IR drop shrinks outputs
     exact = _layer(CrossbarConfig.ideal(ir_drop=IRDrop(r_wire=100.0, exact=True)), 16, 8).eval()
     torch.testing.assert_close(exact(x), y_ir[0], rtol=2e-3, atol=2e-3)  # fast model vs exact solve
     sinh = _layer(CrossbarConfig.ideal(iv=SinhIV(0.05), v_read=0.2), 16, 8).eval()
@@ -243,6 +269,7 @@ def test_cuda_matches_cpu_shapes():
 
 
 # --- bad input -------------------------------------------------------------------------------
+
 
 def test_bad_input_errors_name_the_parameter():
     lay = _layer(NOISY).eval()
@@ -285,9 +312,10 @@ def test_bad_input_errors_name_the_parameter():
 @torch.no_grad()
 def test_card_config_with_wire_resistance_and_compensation():
     """A full card config (IR drop + drift compensation + ensemble) programs and reads."""
-    cfg = CrossbarConfig.from_card("pcm_aihwkit", ir_drop=IRDrop(r_wire=1.0), dac=DAC(8), adc=ADC(8, 10.0),
-                                   t_inference=3600.0)
+    cfg = CrossbarConfig.from_card(
+        "pcm_aihwkit", ir_drop=IRDrop(r_wire=1.0), dac=DAC(8), adc=ADC(8, 10.0), t_inference=3600.0
+    )
     lay = _layer(cfg, 8, 4, ensemble=2).eval()
     y = lay(torch.rand(3, 8))
     assert y.shape == (2, 3, 4) and torch.isfinite(y).all()
-    assert lay.drift_alpha.shape == (2,) and bool((lay.drift_alpha > 1).all())   # drift was compensated
+    assert lay.drift_alpha.shape == (2,) and bool((lay.drift_alpha > 1).all())  # drift was compensated

@@ -15,8 +15,15 @@ import physnn
 from physnn.card_schema import SECTIONS
 from physnn.cards import CardError, list_cards, load_card, parse_card
 from physnn.crossbar import AnalogLinear, ConductanceRange, CrossbarConfig, Drift, ReadNoise
-from physnn.crossbar.params import (AbstractDeviceEffect, card_sections, effect, effect_fields, param,
-                                    sweep_fields, table_source)
+from physnn.crossbar.params import (
+    AbstractDeviceEffect,
+    card_sections,
+    effect,
+    effect_fields,
+    param,
+    sweep_fields,
+    table_source,
+)
 
 
 # -- a toy effect: its own "file" (this class) and one field of a config ----------------------
@@ -27,8 +34,7 @@ class ToyLeak(AbstractDeviceEffect):
     card_section = "toy_leak"
     card_doc = "leakage of a stored conductance (test effect)"
 
-    rate: float = param(units="1/s", lo=0.0, card_required=True, long_name="toy leak rate",
-                        doc="relaxation rate")
+    rate: float = param(units="1/s", lo=0.0, card_required=True, long_name="toy leak rate", doc="relaxation rate")
     floor: float = param(0.0, units="S", lo=0.0, long_name="toy leak floor conductance")
 
     def on_read(self, g, t_inference, *, generator=None):
@@ -55,21 +61,29 @@ def test_toy_effect_is_picked_up_everywhere():
         ToyConfig.ideal(toy_leak="on")
     assert ToyLeak(rate=3).rate == 3.0 and isinstance(ToyLeak(rate=3).rate, float)
     # from_card reads the new section; a card without it leaves the effect off
-    cfg = ToyConfig.from_card(_toy_card('[toy_leak]\nrate = { value = 2.0, units = "1/s", source = "made up for a test" }\n'
-                                        'floor = { value = 1.0, units = "uS", source = "made up for a test" }\n'))
+    cfg = ToyConfig.from_card(
+        _toy_card(
+            '[toy_leak]\nrate = { value = 2.0, units = "1/s", source = "made up for a test" }\n'
+            'floor = { value = 1.0, units = "uS", source = "made up for a test" }\n'
+        )
+    )
     assert cfg.toy_leak == ToyLeak(rate=2.0, floor=1e-6)
-    assert cfg.drift == CrossbarConfig.from_card("pcm_aihwkit").drift      # the rest as before
+    assert cfg.drift == CrossbarConfig.from_card("pcm_aihwkit").drift  # the rest as before
     assert ToyConfig.from_card("pcm_aihwkit").toy_leak is None
     # the card schema's section: range, unit and required key checked by the card loader
     sec = card_sections(ToyConfig)["toy_leak"]
     assert sec.fields["rate"].units == "1/s" and sec.fields["rate"].required and sec.doc == ToyLeak.card_doc
-    with pytest.raises(CardError, match=r"\[toy_leak\]\.rate: value: value -2.0 1/s out of physical range \(must be >= 0.0\)"):
+    with pytest.raises(
+        CardError, match=r"\[toy_leak\]\.rate: value: value -2.0 1/s out of physical range \(must be >= 0.0\)"
+    ):
         _toy_card('[toy_leak]\nrate = { value = -2.0, units = "1/s", source = "made up for a test" }\n')
     with pytest.raises(CardError, match=r"\[toy_leak\]: missing required key 'rate' \(relaxation rate\)"):
         _toy_card('[toy_leak]\nfloor = { value = 1.0, units = "S", source = "made up for a test" }\n')
-    with pytest.raises(CardError, match=r"\[toy_leak\]: unknown section"):   # not in the default schema
-        parse_card(Path(load_card("pcm_aihwkit").path).read_text() + '\n[toy_leak]\n'
-                   'rate = { value = 2.0, units = "1/s", source = "made up for a test" }\n')
+    with pytest.raises(CardError, match=r"\[toy_leak\]: unknown section"):  # not in the default schema
+        parse_card(
+            Path(load_card("pcm_aihwkit").path).read_text() + "\n[toy_leak]\n"
+            'rate = { value = 2.0, units = "1/s", source = "made up for a test" }\n'
+        )
     # is_ideal counts the new effect
     assert ToyConfig.ideal().is_ideal
     assert not ToyConfig.ideal(toy_leak=ToyLeak(rate=1.0)).is_ideal
@@ -106,8 +120,9 @@ def test_generated_table_is_current():
         assert SECTIONS[name] == sec
     from physnn.sweep.tasks import CrossbarMLP
 
-    assert {k for k in CrossbarMLP.__new__(CrossbarMLP).fields() if k.startswith("config.")} == \
-        {f"config.{k}" for k in sweep_fields()}
+    assert {k for k in CrossbarMLP.__new__(CrossbarMLP).fields() if k.startswith("config.")} == {
+        f"config.{k}" for k in sweep_fields()
+    }
 
 
 def test_card_key_of_every_parameter_is_in_its_section():
@@ -120,7 +135,9 @@ def test_card_key_of_every_parameter_is_in_its_section():
                 meta = f.metadata.get("physnn")
                 if meta is None or meta["card"] is None:
                     continue
-                sec, _, key = meta["card"].rpartition(".") if "." in meta["card"] else (m["section"], "", meta["card"] or f.name)
+                sec, _, key = (
+                    meta["card"].rpartition(".") if "." in meta["card"] else (m["section"], "", meta["card"] or f.name)
+                )
                 assert SECTIONS[sec].fields[key].units == meta["units"], (cls.__name__, f.name)
 
 
@@ -164,5 +181,5 @@ def test_is_ideal_follows_the_declared_ideal_values():
     assert not CrossbarConfig(range=ConductanceRange(0.0, 1e-5, levels=16)).is_ideal
     assert not CrossbarConfig(range=rng, out_noise=0.01).is_ideal
     assert not CrossbarConfig(range=rng, weight_clip=1.0).is_ideal
-    assert CrossbarConfig(range=rng, t_inference=10.0, w_max=2.0).is_ideal     # no ideal declared: do not count
+    assert CrossbarConfig(range=rng, t_inference=10.0, w_max=2.0).is_ideal  # no ideal declared: do not count
     assert not CrossbarConfig.from_card("pcm_aihwkit").is_ideal

@@ -18,17 +18,38 @@ from physnn.crossbar.read import ReadSpec, backends, read, reference_read, use_b
 FAST = [b for b in backends() if b != "reference"]
 
 
-def _spec(E, out_f, in_f, *, dtype=torch.float32, adc=True, bm=False, noise=2.0, abs_max=True, bias=True,
-          dac=True, seed=0, gain=1.0):
+def _spec(
+    E,
+    out_f,
+    in_f,
+    *,
+    dtype=torch.float32,
+    adc=True,
+    bm=False,
+    noise=2.0,
+    abs_max=True,
+    bias=True,
+    dac=True,
+    seed=0,
+    gain=1.0,
+):
     g = torch.Generator().manual_seed(seed)
     lead = () if E is None else (E,)
     # code-unit weights as AnalogLinear makes them (normalised weights, DAC step / ADC step = 1)
     w = (torch.rand(*lead, out_f, in_f, generator=g, dtype=dtype) * 2 - 1) * gain
-    return ReadSpec(weight=w, scale=torch.rand(lead, generator=g, dtype=dtype) + 0.5,
-                    bias=torch.randn(out_f, generator=g, dtype=dtype) if bias else None,
-                    in_step=1 / 127 if dac else 1.0, in_levels=127.0 if dac else None, abs_max=abs_max,
-                    noise_std=noise, adc_levels=127.0 if adc else None, bound_management=bm,
-                    max_reduction=31.75, key=int(torch.randint(0, 2 ** 62, (), generator=g)) * 3)
+    return ReadSpec(
+        weight=w,
+        scale=torch.rand(lead, generator=g, dtype=dtype) + 0.5,
+        bias=torch.randn(out_f, generator=g, dtype=dtype) if bias else None,
+        in_step=1 / 127 if dac else 1.0,
+        in_levels=127.0 if dac else None,
+        abs_max=abs_max,
+        noise_std=noise,
+        adc_levels=127.0 if adc else None,
+        bound_management=bm,
+        max_reduction=31.75,
+        key=int(torch.randint(0, 2**62, (), generator=g)) * 3,
+    )
 
 
 def _x(spec, lead, per_member, seed=1):
@@ -47,7 +68,7 @@ def test_backend_equals_reference(backend, dtype, E, per_member, adc, bm, thread
 
     n = torch.get_num_threads()
     torch.set_num_threads(threads)
-    monkeypatch.setattr(NumbaCPU, "threads", threads)         # numba's threads of the fused passes
+    monkeypatch.setattr(NumbaCPU, "threads", threads)  # numba's threads of the fused passes
     try:
         # gain 40: outputs of ~±300 codes, so the ADC saturates and bound management repeats reads
         spec = _spec(E, 13, 37, dtype=dtype, adc=adc, bm=bm, gain=40.0 if bm else 1.0)
@@ -65,7 +86,7 @@ def test_backend_equals_reference(backend, dtype, E, per_member, adc, bm, thread
 def test_bound_management_repeats_only_saturating_tiles(backend):
     spec = _spec(3, 8, 32, bm=True, noise=0.0, gain=0.1)
     w = spec.weight.clone()
-    w[1] *= 40.0                                        # member 1 saturates the ADC, 0 and 2 do not
+    w[1] *= 40.0  # member 1 saturates the ADC, 0 and 2 do not
     spec_bm = dataclasses.replace(spec, weight=w)
     spec_no = dataclasses.replace(spec_bm, bound_management=False)
     x = _x(spec, (6,), False)
@@ -74,8 +95,8 @@ def test_bound_management_repeats_only_saturating_tiles(backend):
     s = x.abs().amax(-1, keepdim=True)
     codes_no = ((b[1] - spec.bias) / (s * spec.scale[1])).round()
     codes_bm = (a[1] - spec.bias) / (s * spec.scale[1])
-    assert float(codes_no.abs().max()) == 127.0                         # saturated without
-    assert float(codes_bm.abs().max()) > 4 * 127                        # halved inputs, outputs doubled back
+    assert float(codes_no.abs().max()) == 127.0  # saturated without
+    assert float(codes_bm.abs().max()) > 4 * 127  # halved inputs, outputs doubled back
 
 
 @pytest.mark.parametrize("backend", ["reference", *FAST])
@@ -91,15 +112,40 @@ def test_result_does_not_depend_on_batch_size(backend, E):
 
 
 @settings(max_examples=40, deadline=None)
-@given(E=st.sampled_from([None, 1, 3]), per_member=st.booleans(), out_f=st.integers(1, 9),
-       in_f=st.integers(1, 11), rows=st.integers(0, 7), adc=st.booleans(), bm=st.booleans(),
-       noise=st.sampled_from([0.0, 0.5, 3.0]), abs_max=st.booleans(), bias=st.booleans(), dac=st.booleans(),
-       f64=st.booleans(), gain=st.sampled_from([1.0, 30.0]), seed=st.integers(0, 2 ** 16))
-def test_property_backends_equal_reference(E, per_member, out_f, in_f, rows, adc, bm, noise, abs_max, bias, dac,
-                                           f64, gain, seed):
+@given(
+    E=st.sampled_from([None, 1, 3]),
+    per_member=st.booleans(),
+    out_f=st.integers(1, 9),
+    in_f=st.integers(1, 11),
+    rows=st.integers(0, 7),
+    adc=st.booleans(),
+    bm=st.booleans(),
+    noise=st.sampled_from([0.0, 0.5, 3.0]),
+    abs_max=st.booleans(),
+    bias=st.booleans(),
+    dac=st.booleans(),
+    f64=st.booleans(),
+    gain=st.sampled_from([1.0, 30.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_property_backends_equal_reference(
+    E, per_member, out_f, in_f, rows, adc, bm, noise, abs_max, bias, dac, f64, gain, seed
+):
     per_member = per_member and E is not None
-    spec = _spec(E, out_f, in_f, dtype=torch.float64 if f64 else torch.float32, adc=adc, bm=bm and adc,
-                 noise=noise, abs_max=abs_max, bias=bias, dac=dac, seed=seed, gain=gain)
+    spec = _spec(
+        E,
+        out_f,
+        in_f,
+        dtype=torch.float64 if f64 else torch.float32,
+        adc=adc,
+        bm=bm and adc,
+        noise=noise,
+        abs_max=abs_max,
+        bias=bias,
+        dac=dac,
+        seed=seed,
+        gain=gain,
+    )
     x = _x(spec, (rows,), per_member, seed + 1)
     ref = reference_read(spec, x, per_member=per_member)
     for b in FAST:
@@ -109,10 +155,17 @@ def test_property_backends_equal_reference(E, per_member, out_f, in_f, rows, adc
 def test_reference_is_differentiable_and_auto_falls_back():
     spec = _spec(None, 5, 7, adc=False, noise=0.0)
     x = torch.randn(3, 7, dtype=torch.float64, requires_grad=True)
-    spec64 = dataclasses.replace(spec, weight=spec.weight.double(), scale=spec.scale.double(),
-                                 bias=spec.bias.double(), in_levels=None, in_step=1.0, abs_max=False)
+    spec64 = dataclasses.replace(
+        spec,
+        weight=spec.weight.double(),
+        scale=spec.scale.double(),
+        bias=spec.bias.double(),
+        in_levels=None,
+        in_step=1.0,
+        abs_max=False,
+    )
     torch.autograd.gradcheck(lambda z: reference_read(spec64, z), (x,))
-    y = read(spec64, x)                                   # "auto": the fast back ends refuse autograd
+    y = read(spec64, x)  # "auto": the fast back ends refuse autograd
     y.sum().backward()
     assert x.grad is not None
     for b in FAST:
@@ -154,11 +207,11 @@ def test_bad_input_names_the_field():
         ReadSpec(weight=w, scale=torch.ones(2), bound_management=True)
     with pytest.raises(ValueError, match="key"):
         ReadSpec(weight=w, scale=torch.ones(2)).with_key(-1)
-    for b in FAST:   # what a back end cannot do, it says (here: another dtype than float32/64)
+    for b in FAST:  # what a back end cannot do, it says (here: another dtype than float32/64)
         s16 = ReadSpec(weight=w.to(torch.bfloat16), scale=torch.ones(2, dtype=torch.bfloat16))
         with pytest.raises(ValueError, match="cannot do this read"):
             read(s16, torch.randn(3, 6, dtype=torch.bfloat16), backend=b)
-        assert read(s16, torch.randn(3, 6, dtype=torch.bfloat16)).shape == (2, 3, 4)   # auto: reference
+        assert read(s16, torch.randn(3, 6, dtype=torch.bfloat16)).shape == (2, 3, 4)  # auto: reference
 
 
 def test_numba_threading_layer_is_numbas_own(monkeypatch):
@@ -181,8 +234,14 @@ def test_layer_reads_equal_across_backends(E):
     x = torch.randn(7, 24) * 3
     outs = []
     for b in ["reference", *FAST]:
-        lay = AnalogLinear(24, 9, config=aihwkit_preset(t_inference=60.0), ensemble=E, backend=b,
-                           generator=torch.Generator().manual_seed(3))
+        lay = AnalogLinear(
+            24,
+            9,
+            config=aihwkit_preset(t_inference=60.0),
+            ensemble=E,
+            backend=b,
+            generator=torch.Generator().manual_seed(3),
+        )
         torch.manual_seed(1)
         lay.reset_parameters()
         with torch.no_grad():
@@ -190,7 +249,7 @@ def test_layer_reads_equal_across_backends(E):
     for o in outs[1:]:
         assert torch.equal(o, outs[0])
     with pytest.raises(TypeError):
-        aihwkit_preset(fast_noise=True)                 # speed switches are not physics any more
+        aihwkit_preset(fast_noise=True)  # speed switches are not physics any more
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -209,11 +268,11 @@ def test_add_counter_normal_backends_equal_reference_and_have_each_copies_std(dt
         # into a strided slice of a larger tensor (the sweep's block of points): same numbers,
         # the rest of the tensor untouched
         big = torch.full((R, K + 3, M), 7.0, dtype=dtype)
-        res = add_counter_normal(y, std, keys, out=big[:, 1:K + 1], backend=b)
-        assert res.data_ptr() == big[:, 1:K + 1].data_ptr() and torch.equal(big[:, 1:K + 1], ref)
-        assert bool((big[:, 0] == 7).all()) and bool((big[:, K + 1:] == 7).all())
+        res = add_counter_normal(y, std, keys, out=big[:, 1 : K + 1], backend=b)
+        assert res.data_ptr() == big[:, 1 : K + 1].data_ptr() and torch.equal(big[:, 1 : K + 1], ref)
+        assert bool((big[:, 0] == 7).all()) and bool((big[:, K + 1 :] == 7).all())
     noise = ref - (y if not shared else y.expand(R, K, M))
-    assert torch.equal(noise[:, 0], torch.zeros_like(noise[:, 0]))          # std 0: a copy
+    assert torch.equal(noise[:, 0], torch.zeros_like(noise[:, 0]))  # std 0: a copy
     for k in (1, 2):
         assert abs(float(noise[:, k].std()) / std[k] - 1) < 0.03
     # the draws are counter_normal of the copy's key over the (R, M) flat index
@@ -264,10 +323,11 @@ def test_draw_key_is_one_randint_draw():
 
     g1, g2 = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
     got = [draw_key(g1) for _ in range(5)]
-    want = [int(torch.randint(-2 ** 63, 2 ** 63 - 1, (), generator=g2, dtype=torch.int64)) & ((1 << 64) - 1)
-            for _ in range(5)]
+    want = [
+        int(torch.randint(-(2**63), 2**63 - 1, (), generator=g2, dtype=torch.int64)) & ((1 << 64) - 1) for _ in range(5)
+    ]
     assert got == want and len(set(got)) == 5
-    assert all(0 <= k < 2 ** 64 for k in got)
+    assert all(0 <= k < 2**64 for k in got)
 
 
 def test_keyed_copies_share_the_memo_and_pickle_without_it():

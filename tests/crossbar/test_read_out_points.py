@@ -36,7 +36,9 @@ def test_a_point_gets_the_same_numbers_alone_as_in_a_batch():
     y, scale, bias, std, keys = _case(False, torch.float32)
     out = read_out_points(y, scale, std, keys, ADCS, bias=bias)
     for k in range(len(ADCS)):
-        one = read_out_points(y[:, k:k + 1], scale[:, k:k + 1], std[k:k + 1], keys[k:k + 1], ADCS[k:k + 1], bias=bias)
+        one = read_out_points(
+            y[:, k : k + 1], scale[:, k : k + 1], std[k : k + 1], keys[k : k + 1], ADCS[k : k + 1], bias=bias
+        )
         assert torch.equal(one[:, 0], out[:, k])
 
 

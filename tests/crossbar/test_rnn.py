@@ -8,8 +8,16 @@ from physnn.crossbar.config import CrossbarConfig, aihwkit_preset
 from physnn.crossbar.programming_noise import ProgrammingNoise
 from physnn.crossbar.ramp_adc import RampDevices
 from physnn.crossbar.read import use_backend
-from physnn.crossbar.rnn import (AnalogGRU, AnalogGRUCell, AnalogLSTM, AnalogLSTMCell, AnalogRNN, AnalogRNNCell,
-                                 IdealActivations, RampActivations)
+from physnn.crossbar.rnn import (
+    AnalogGRU,
+    AnalogGRUCell,
+    AnalogLSTM,
+    AnalogLSTMCell,
+    AnalogRNN,
+    AnalogRNNCell,
+    IdealActivations,
+    RampActivations,
+)
 
 IDEAL = CrossbarConfig.ideal()
 
@@ -72,7 +80,7 @@ def test_ramp_activations_quantise_the_gates():
     assert ga.closed_form
     tbl = ga._lut(z)(z)
     mismatch = ((ga(z) - tbl).abs() > 1e-5).float().mean()
-    assert float(mismatch) < 1e-3                          # only float round-off at thresholds
+    assert float(mismatch) < 1e-3  # only float round-off at thresholds
 
 
 @pytest.mark.parametrize("adc", [False, True])
@@ -89,8 +97,13 @@ def test_compiled_lstm_equals_per_step_reference_with_same_noise(adc, acts, ens,
         cfg = cfg.replace(adc=None)
     outs = []
     for backend in ("auto", "reference"):
-        m = AnalogLSTM.from_torch(ref, config=cfg, activations=acts, ensemble=ens,
-                                  generator=torch.Generator().manual_seed(0)).double().eval()
+        m = (
+            AnalogLSTM.from_torch(
+                ref, config=cfg, activations=acts, ensemble=ens, generator=torch.Generator().manual_seed(0)
+            )
+            .double()
+            .eval()
+        )
         assert m.cell._compilable(torch.zeros(1, dtype=torch.float64))
         with torch.no_grad(), use_backend(backend):
             outs.append(m(x))
@@ -99,8 +112,13 @@ def test_compiled_lstm_equals_per_step_reference_with_same_noise(adc, acts, ens,
     for a, b in ((o1, o2), (h1, h2), (c1, c2)):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
     # and the noise is really there: another generator seed gives other outputs
-    m = AnalogLSTM.from_torch(ref, config=cfg, activations=acts, ensemble=ens,
-                              generator=torch.Generator().manual_seed(1)).double().eval()
+    m = (
+        AnalogLSTM.from_torch(
+            ref, config=cfg, activations=acts, ensemble=ens, generator=torch.Generator().manual_seed(1)
+        )
+        .double()
+        .eval()
+    )
     with torch.no_grad():
         assert not torch.allclose(m(x)[0], o1)
 
@@ -143,8 +161,13 @@ def test_compiled_lstm_equals_its_torch_reference_bit_for_bit(dtype, acts, ens, 
     ran = []
 
     def run():
-        m = AnalogLSTM.from_torch(ref, config=cfg, activations=acts, ensemble=ens,
-                                  generator=torch.Generator().manual_seed(0)).to(dtype).eval()
+        m = (
+            AnalogLSTM.from_torch(
+                ref, config=cfg, activations=acts, ensemble=ens, generator=torch.Generator().manual_seed(0)
+            )
+            .to(dtype)
+            .eval()
+        )
         assert m.cell._compilable(torch.zeros(1, dtype=dtype))
         with torch.no_grad():
             o, (h, c) = m(x)
@@ -156,6 +179,7 @@ def test_compiled_lstm_equals_its_torch_reference_bit_for_bit(dtype, acts, ens, 
         def call(*args):
             ran.append(fn.__name__)
             return fn(*args)
+
         return call
 
     monkeypatch.setattr(lstm_loop, "lstm_sequence", spy(compiled))
@@ -171,19 +195,33 @@ def test_ensemble_shapes_and_independent_instances():
     torch.manual_seed(5)
     ref = nn.LSTM(5, 7, batch_first=True)
     dev = RampDevices(programming_noise=ProgrammingNoise(model="relative", sigma_rel=0.05))
-    m = AnalogLSTM.from_torch(ref, config=aihwkit_preset(adc=None, bound_management=False),
-                              activations=RampActivations(bits=5, devices=dev), ensemble=3,
-                              generator=torch.Generator().manual_seed(0)).eval()
+    m = AnalogLSTM.from_torch(
+        ref,
+        config=aihwkit_preset(adc=None, bound_management=False),
+        activations=RampActivations(bits=5, devices=dev),
+        ensemble=3,
+        generator=torch.Generator().manual_seed(0),
+    ).eval()
     x = torch.randn(2, 6, 5)
     with torch.no_grad():
         out, (h, c) = m(x)
     assert out.shape == (3, 2, 6, 7) and h.shape == (3, 2, 7) and c.shape == (3, 2, 7)
-    assert not torch.allclose(out[0], out[1])                        # different device instances
-    out2, _ = m(x.unsqueeze(0).expand(3, -1, -1, -1))                 # per-member input
+    assert not torch.allclose(out[0], out[1])  # different device instances
+    out2, _ = m(x.unsqueeze(0).expand(3, -1, -1, -1))  # per-member input
     assert out2.shape == (3, 2, 6, 7)
     for cls in (AnalogGRU, AnalogRNN):
-        mm = cls(5, 7, config=IDEAL, ensemble=2, activations=RampActivations(bits=4, devices=dev),
-                 generator=torch.Generator().manual_seed(1)).eval().program()
+        mm = (
+            cls(
+                5,
+                7,
+                config=IDEAL,
+                ensemble=2,
+                activations=RampActivations(bits=4, devices=dev),
+                generator=torch.Generator().manual_seed(1),
+            )
+            .eval()
+            .program()
+        )
         o, h = mm(torch.randn(6, 2, 5))
         assert o.shape == (2, 6, 2, 7) and h.shape == (2, 2, 7)
         assert not torch.allclose(o[0], o[1])
@@ -226,7 +264,7 @@ def test_hardware_aware_training_reaches_float_weights():
     m = AnalogLSTM(5, 7, config=cfg, activations=RampActivations(bits=5), generator=torch.Generator().manual_seed(0))
     m.train()
     x = torch.randn(8, 3, 5)
-    assert not torch.allclose(m(x)[0], m(x)[0])                       # fresh noise each sequence
+    assert not torch.allclose(m(x)[0], m(x)[0])  # fresh noise each sequence
     float_loss, float_acc = _train_lstm_classifier(IDEAL)
     hwa_loss, hwa_acc = _train_lstm_classifier(cfg, RampActivations(bits=5))
     chance_loss, chance_acc = _train_lstm_classifier(cfg, RampActivations(bits=5), steps=0)

@@ -13,7 +13,7 @@ CFG = aihwkit_preset(t_inference=3600.0).replace(faults=StuckAtFaults(stuck_on_r
 
 
 def _layer(seed, cfg=CFG, ensemble=8, n_in=12, n_out=5):
-    torch.manual_seed(0)                                     # same float weights
+    torch.manual_seed(0)  # same float weights
     return AnalogLinear(n_in, n_out, config=cfg, ensemble=ensemble, generator=torch.Generator().manual_seed(seed))
 
 
@@ -27,11 +27,21 @@ def _roundtrip(sd):
 def test_save_load_gives_the_same_chip_and_reads():
     a = _layer(1).eval().program().set_time(86400.0)
     sd = _roundtrip(a.state_dict())
-    for name in ("g_prog", "nu", "g_now", "stuck_on", "stuck_off", "baseline", "alpha", "t_inference_s",
-                 "ensemble_size", "w_max"):
+    for name in (
+        "g_prog",
+        "nu",
+        "g_now",
+        "stuck_on",
+        "stuck_off",
+        "baseline",
+        "alpha",
+        "t_inference_s",
+        "ensemble_size",
+        "w_max",
+    ):
         assert name in sd, name
     assert int(sd["ensemble_size"]) == 8 and float(sd["t_inference_s"]) == 86400.0
-    b = _layer(99).eval()                                    # another generator: would draw another chip
+    b = _layer(99).eval()  # another generator: would draw another chip
     b.load_state_dict(sd)
     assert b.is_programmed and b.t_inference == 86400.0
     for name, v in a.state_dict().items():
@@ -42,7 +52,7 @@ def test_save_load_gives_the_same_chip_and_reads():
     b.generator.manual_seed(5)
     ya, yb = a(x), b(x)
     assert ya.shape == (8, 7, 5)
-    assert torch.equal(ya, yb)                               # identical reads, not a reprogrammed chip
+    assert torch.equal(ya, yb)  # identical reads, not a reprogrammed chip
     assert torch.equal(a(x), b(x))
     # programmed state survives a save of an unprogrammed layer too (nothing to restore)
     c = _layer(3).eval()
@@ -54,7 +64,7 @@ def test_reprogramming_after_load_keeps_device_draws():
     a = _layer(1).eval().program()
     b = _layer(2).eval()
     b.load_state_dict(a.state_dict())
-    b.program(torch.Generator().manual_seed(7))              # new programming event, same devices
+    b.program(torch.Generator().manual_seed(7))  # new programming event, same devices
     assert torch.equal(b.stuck_on, a.stuck_on) and torch.equal(b.stuck_off, a.stuck_off)
 
 

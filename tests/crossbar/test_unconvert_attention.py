@@ -4,8 +4,7 @@
 import torch
 from torch import nn
 
-from physnn.crossbar import (AnalogMultiheadAttention, AnalogTransformerEncoderLayer, CrossbarConfig, convert,
-                             to_float)
+from physnn.crossbar import AnalogMultiheadAttention, AnalogTransformerEncoderLayer, CrossbarConfig, convert, to_float
 
 PCM = CrossbarConfig.from_card("pcm_aihwkit")
 
@@ -13,8 +12,9 @@ PCM = CrossbarConfig.from_card("pcm_aihwkit")
 class _Net(nn.Module):
     def __init__(self):
         super().__init__()
-        self.enc = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=True,
-                                              activation=nn.GELU())
+        self.enc = nn.TransformerEncoderLayer(
+            16, 4, 32, dropout=0.0, batch_first=True, norm_first=True, activation=nn.GELU()
+        )
         self.cross = nn.MultiheadAttention(16, 2, kdim=12, vdim=10, add_bias_kv=True, batch_first=True)
 
     def forward(self, x, k, v):
@@ -60,7 +60,7 @@ def test_trained_analog_weights_come_back():
     opt.step()
     back = to_float(chip)
     w_in = chip.enc.self_attn.in_proj.weight
-    assert not torch.equal(w_in, net.enc.self_attn.in_proj_weight)            # training moved it
+    assert not torch.equal(w_in, net.enc.self_attn.in_proj_weight)  # training moved it
     torch.testing.assert_close(back.enc.self_attn.in_proj_weight, w_in, rtol=0, atol=0)
     torch.testing.assert_close(back.cross.q_proj_weight, chip.cross.q_proj.weight, rtol=0, atol=0)
     torch.testing.assert_close(back.enc.linear2.weight, chip.enc.linear2.weight, rtol=0, atol=0)

@@ -10,8 +10,18 @@ import torch
 
 from physnn.cards import CardError, load_card, parse_card
 from physnn.crossbar import CrossbarConfig
-from physnn.crossbar.update import (ConstantStep, ExpStep, LinearStep, PowStep, SoftBounds, apply_pulses, reset,
-                                    step_size, symmetry_point, update_model_from_card)
+from physnn.crossbar.update import (
+    ConstantStep,
+    ExpStep,
+    LinearStep,
+    PowStep,
+    SoftBounds,
+    apply_pulses,
+    reset,
+    step_size,
+    symmetry_point,
+    update_model_from_card,
+)
 
 D = torch.float64
 
@@ -56,14 +66,18 @@ def test_linear_step_closed_form_and_pulse_train_agree():
     up = pulse_train(torch.zeros(1, dtype=D), p, 200, +1)[:, 0]
     a = 0.01 * 0.9
     c = a * 0.1153 / 1.1724
-    w_star = 1.1724 / 0.1153                         # fixed point beyond w_max: clipped there
+    w_star = 1.1724 / 0.1153  # fixed point beyond w_max: clipped there
     n = torch.arange(201, dtype=D)
     assert torch.allclose(up, (w_star - w_star * (1 - c) ** n).clamp(max=1.1724), atol=1e-12)
     many = torch.tensor([0, 3, 77, 200, -5, -150])
     w = torch.full((6,), 0.3, dtype=D)
     pp = m.nominal_params((6,), dtype=D)
-    one_by_one = torch.stack([pulse_train(w[i:i + 1], m.nominal_params((1,), dtype=D), abs(int(k)), 1 if k >= 0 else -1)[-1, 0]
-                              for i, k in enumerate(many)])
+    one_by_one = torch.stack(
+        [
+            pulse_train(w[i : i + 1], m.nominal_params((1,), dtype=D), abs(int(k)), 1 if k >= 0 else -1)[-1, 0]
+            for i, k in enumerate(many)
+        ]
+    )
     assert torch.allclose(apply_pulses(w, many, pp), one_by_one, atol=1e-12)
 
 
@@ -76,7 +90,7 @@ def test_exp_step_step_size_and_continuum_limit():
     assert torch.allclose(step_size(w, p, -1), torch.tensor([1e-4 * math.exp(1.5 * (0.5 - (1 - u)))], dtype=D))
     n = 4000
     w_n = apply_pulses(torch.tensor([-1.0], dtype=D), torch.tensor([n]), p)
-    u_n = math.log(1.0 + 3.0 * n * (1e-4 / 2) * math.exp(1.5)) / 3.0          # u0 = 0
+    u_n = math.log(1.0 + 3.0 * n * (1e-4 / 2) * math.exp(1.5)) / 3.0  # u0 = 0
     assert abs(float(w_n) - (-1 + 2 * u_n)) < 2e-4
 
 
@@ -86,7 +100,7 @@ def test_pow_step_continuum_limit_and_gamma_one_is_soft_bounds():
     n = 5000
     w_n = float(apply_pulses(torch.tensor([0.0], dtype=D), torch.tensor([n]), p))
     v0 = 0.5
-    v_n = 1.0 / (1.0 / v0 + (2.0 - 1.0) * n * 4.0 * 1e-4 / 2.0)              # v^(1-g) law, g = 2
+    v_n = 1.0 / (1.0 / v0 + (2.0 - 1.0) * n * 4.0 * 1e-4 / 2.0)  # v^(1-g) law, g = 2
     assert abs(w_n - (1.0 - 2.0 * v_n)) < 1e-4
     ps = PowStep(dw_min=0.02, up_down=0.3).nominal_params((1,), dtype=D)
     sb = SoftBounds(dw_min=0.02, up_down=0.3).nominal_params((1,), dtype=D)
@@ -102,7 +116,7 @@ def test_asymmetry_moves_the_symmetry_point_and_alternating_pulses_converge_ther
     assert torch.allclose(step_size(torch.zeros(1, dtype=D), p, 1), torch.tensor([0.013], dtype=D))
     assert torch.allclose(step_size(torch.zeros(1, dtype=D), p, -1), torch.tensor([0.007], dtype=D))
     w = torch.tensor([-0.5], dtype=D)
-    for _ in range(2000):                         # up, down, up, down ...: a net drift to the symmetry point
+    for _ in range(2000):  # up, down, up, down ...: a net drift to the symmetry point
         w = apply_pulses(apply_pulses(w, torch.tensor([1]), p), torch.tensor([-1]), p)
     # after an up-down pair starting at s*: s* + up(s*) - down(s* + up(s*)) -> converges near s*
     assert abs(float(w) - 0.3) < 0.02
@@ -137,7 +151,7 @@ def test_device_to_device_spread_statistics_and_ensemble_dimension():
     m = SoftBounds(dw_min=0.002, up_down=0.1, dw_min_dtod=0.2, up_down_dtod=0.05, w_max_dtod=0.1, w_min_dtod=0.2)
     p = m.sample_params((8, 100, 100), generator=torch.Generator().manual_seed(0), dtype=D)
     assert p.shape == (8, 100, 100)
-    dw = (p.dw_up + p.dw_down) / 2                                   # = dw_min of the device
+    dw = (p.dw_up + p.dw_down) / 2  # = dw_min of the device
     ud = (p.dw_up - p.dw_down) / (p.dw_up + p.dw_down)
     assert abs(float(dw.mean()) / 0.002 - 1) < 0.01
     assert abs(float(dw.std()) / (0.2 * 0.002) - 1) < 0.03
@@ -165,16 +179,19 @@ def test_reset_and_set_only():
         symmetry_point(p)
 
 
-@pytest.mark.parametrize("kw, fragment", [
-    (dict(dw_min=0.0), "dw_min=0.0"),
-    (dict(up_down=1.0), "up_down=1.0"),
-    (dict(w_min=1.0, w_max=1.0), "w_min=1.0: must be < w_max"),
-    (dict(w_min=0.0), "bidirectional device needs w_min < 0"),
-    (dict(dw_min=3.0), "dw_min=3.0: must be smaller than the range"),
-    (dict(dw_min_std=-0.1), "dw_min_std=-0.1"),
-    (dict(refresh_threshold=0.5), "refresh_threshold: only a set_only device"),
-    (dict(endurance=0.5), "endurance=0.5"),
-])
+@pytest.mark.parametrize(
+    "kw, fragment",
+    [
+        (dict(dw_min=0.0), "dw_min=0.0"),
+        (dict(up_down=1.0), "up_down=1.0"),
+        (dict(w_min=1.0, w_max=1.0), "w_min=1.0: must be < w_max"),
+        (dict(w_min=0.0), "bidirectional device needs w_min < 0"),
+        (dict(dw_min=3.0), "dw_min=3.0: must be smaller than the range"),
+        (dict(dw_min_std=-0.1), "dw_min_std=-0.1"),
+        (dict(refresh_threshold=0.5), "refresh_threshold: only a set_only device"),
+        (dict(endurance=0.5), "endurance=0.5"),
+    ],
+)
 def test_bad_model_parameters_name_the_parameter(kw, fragment):
     with pytest.raises((ValueError, TypeError), match=fragment.replace("(", r"\(").replace(")", r"\)")):
         ConstantStep(**kw)
@@ -199,8 +216,13 @@ def test_bad_pulse_input_names_the_parameter():
 def test_cards_give_the_aihwkit_preset_numbers():
     ecram = update_model_from_card("ecram_tang2018")
     assert isinstance(ecram, LinearStep)
-    assert (ecram.dw_min, ecram.w_max, ecram.w_min, ecram.gamma_up, ecram.gamma_down) == (0.002, 1.1724, -0.8276,
-                                                                                          0.1153, 0.5085)
+    assert (ecram.dw_min, ecram.w_max, ecram.w_min, ecram.gamma_up, ecram.gamma_down) == (
+        0.002,
+        1.1724,
+        -0.8276,
+        0.1153,
+        0.5085,
+    )
     rram = CrossbarConfig.from_card("rram_softbounds_gong2018").update
     assert isinstance(rram, SoftBounds) and rram.c2c_additive and rram.dw_min_std == 3.75
     pcm = update_model_from_card("pcm_set_only")
@@ -235,14 +257,22 @@ dw_min = { value = 0.01, units = "1" }
 """
 
 
-@pytest.mark.parametrize("edit, fragment", [
-    (('model = "soft_bounds"', 'model = "magic"'), "[update].model: 'magic' is not one of"),
-    (("dw_min = { value = 0.01", "dw_mn = { value = 0.01"), "[update].dw_mn: unknown key"),
-    (("dw_min = { value = 0.01", "dw_min = { value = -0.01"), "[update].dw_min"),
-    (('dw_min = { value = 0.01, units = "1" }', 'dw_min = { value = 0.01, units = "1" }\nup_down = { value = 1.5, units = "1" }'),
-     "[update].up_down"),
-    (('model = "soft_bounds"\n', ''), "missing required key 'model'"),
-])
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (('model = "soft_bounds"', 'model = "magic"'), "[update].model: 'magic' is not one of"),
+        (("dw_min = { value = 0.01", "dw_mn = { value = 0.01"), "[update].dw_mn: unknown key"),
+        (("dw_min = { value = 0.01", "dw_min = { value = -0.01"), "[update].dw_min"),
+        (
+            (
+                'dw_min = { value = 0.01, units = "1" }',
+                'dw_min = { value = 0.01, units = "1" }\nup_down = { value = 1.5, units = "1" }',
+            ),
+            "[update].up_down",
+        ),
+        (('model = "soft_bounds"\n', ""), "missing required key 'model'"),
+    ],
+)
 def test_card_schema_validates_the_update_section(edit, fragment):
     assert isinstance(update_model_from_card(parse_card(BASE)), SoftBounds)
     with pytest.raises(CardError) as e:
@@ -260,16 +290,19 @@ def test_update_section_of_the_card_schema_is_derived_from_the_models_fields():
     assert sec.fields["model"].choices == tuple(MODELS) and sec.fields["model"].required
     assert sec.fields["dw_min"].required and sec.fields["dw_min"].lo == 0.0 and sec.fields["dw_min"].lo_open
     assert sec.fields["direction"].choices == ("bidirectional", "set_only")
-    assert "set_only" not in sec.fields and "c2c_additive" not in sec.fields      # card keys direction / noise
-    assert SECTIONS["update"] == sec                                             # the generated table agrees
+    assert "set_only" not in sec.fields and "c2c_additive" not in sec.fields  # card keys direction / noise
+    assert SECTIONS["update"] == sec  # the generated table agrees
 
 
-@pytest.mark.parametrize("cls, kw, fragment", [
-    (ExpStep, dict(gamma_up=-0.5), "gamma_up=-0.5: must be finite and >= 0"),
-    (PowStep, dict(gamma_down=0.0), "gamma_down=0.0: must be finite and > 0"),
-    (ConstantStep, dict(set_only="yes"), "set_only: expected a bool"),
-    (ConstantStep, dict(w_max=float("nan")), "w_max=nan: expected a finite number"),
-])
+@pytest.mark.parametrize(
+    "cls, kw, fragment",
+    [
+        (ExpStep, dict(gamma_up=-0.5), "gamma_up=-0.5: must be finite and >= 0"),
+        (PowStep, dict(gamma_down=0.0), "gamma_down=0.0: must be finite and > 0"),
+        (ConstantStep, dict(set_only="yes"), "set_only: expected a bool"),
+        (ConstantStep, dict(w_max=float("nan")), "w_max=nan: expected a finite number"),
+    ],
+)
 def test_model_ranges_come_from_the_field_metadata(cls, kw, fragment):
     with pytest.raises((ValueError, TypeError), match=fragment):
         cls(**kw)

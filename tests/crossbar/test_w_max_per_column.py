@@ -12,7 +12,7 @@ from physnn.crossbar.programming_noise import ProgrammingNoise
 def _weights():
     g = torch.Generator().manual_seed(0)
     w = torch.randn(6, 40, generator=g, dtype=torch.float64)
-    w[0] *= 10.0                                  # one large column, the others 10x smaller
+    w[0] *= 10.0  # one large column, the others 10x smaller
     return w
 
 
@@ -38,7 +38,7 @@ def test_every_column_reaches_the_full_swing():
     cfg = CrossbarConfig.ideal(output_units="weight", w_max_per_column=True)
     layer = _layer(cfg, w).program()
     swing = cfg.range.swing
-    diff = (layer.g_prog[0] - layer.g_prog[1]).abs().amax(1)          # per output column
+    diff = (layer.g_prog[0] - layer.g_prog[1]).abs().amax(1)  # per output column
     torch.testing.assert_close(diff, torch.full_like(diff, swing), rtol=1e-12, atol=0.0)
     torch.testing.assert_close(layer.col_gain, w.abs().amax(1) / w.abs().max(), rtol=1e-12, atol=0.0)
     plain = _layer(CrossbarConfig.ideal(output_units="weight"), w).program()
@@ -54,12 +54,12 @@ def test_absolute_programming_noise_shrinks_for_small_columns():
     err = {}
     for per_col in (False, True):
         layer = _layer(base.replace(w_max_per_column=per_col), w, ensemble=64)
-        e = layer.programmed_weight() - w                                 # (E, out, in)
-        err[per_col] = e[:, 1:].std() / w[1:].abs().amax(1).mean()        # small columns, relative
+        e = layer.programmed_weight() - w  # (E, out, in)
+        err[per_col] = e[:, 1:].std() / w[1:].abs().amax(1).mean()  # small columns, relative
     assert float(err[True]) < 0.3 * float(err[False])
     # the predicted level: each device of the pair independent, sigma / swing per weight unit of the column max
     sw = base.range.swing
-    assert float(err[True]) == pytest.approx(2 ** 0.5 * 0.5e-6 / sw, rel=0.15)
+    assert float(err[True]) == pytest.approx(2**0.5 * 0.5e-6 / sw, rel=0.15)
 
 
 def test_state_dict_round_trip_and_ensemble():
@@ -76,8 +76,9 @@ def test_state_dict_round_trip_and_ensemble():
 
 def test_converted_model_and_training_forward():
     net = nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
-    chips, _ = convert(net, aihwkit_preset(w_max_per_column=True), ensemble=2,
-                       generator=torch.Generator().manual_seed(0))
+    chips, _ = convert(
+        net, aihwkit_preset(w_max_per_column=True), ensemble=2, generator=torch.Generator().manual_seed(0)
+    )
     x = torch.randn(5, 12)
     chips.train()
     out = chips(x)

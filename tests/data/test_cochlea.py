@@ -5,8 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from physnn.data.cochlea import (CochleaParams, center_frequencies, cochlea_events, cochlea_sensor_size,
-                                 erb_space)
+from physnn.data.cochlea import CochleaParams, center_frequencies, cochlea_events, cochlea_sensor_size, erb_space
 from physnn.data.events import validate_events
 
 FS = 16000

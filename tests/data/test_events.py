@@ -4,17 +4,29 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from physnn.data.events import (EVENT_DTYPE, SACCADE_DURATION, SENSOR_SIZE, DVSParams, emulate_dvs,
-                                frames_batch, nmnist_like, pool_frames, saccade_path, to_frames,
-                                to_time_surface, validate_events)
+from physnn.data.events import (
+    EVENT_DTYPE,
+    SACCADE_DURATION,
+    SENSOR_SIZE,
+    DVSParams,
+    emulate_dvs,
+    frames_batch,
+    nmnist_like,
+    pool_frames,
+    saccade_path,
+    to_frames,
+    to_time_surface,
+    validate_events,
+)
 from physnn.random import generator_from_seed
 
 QUIET = dict(leak_rate=0.0, shot_noise_rate=0.0)
 
 
 def _run(video, n_steps, params, seed=0):
-    return emulate_dvs(lambda k: video(k), n_steps, batch=video(0).shape[0], params=params,
-                       generator=generator_from_seed(seed))
+    return emulate_dvs(
+        lambda k: video(k), n_steps, batch=video(0).shape[0], params=params, generator=generator_from_seed(seed)
+    )
 
 
 def test_static_image_without_noise_emits_nothing():
@@ -64,8 +76,14 @@ def test_threshold_mismatch_spreads_event_counts_around_k():
 def test_refractory_period_spaces_events():
     p = DVSParams(threshold_sigma=0.0, refractory=0.4e-3, **QUIET)
     base = np.full((1, 2, 2), 0.2)
-    ev = emulate_dvs(lambda s: base if s < 1 else base * np.exp(10.5 * p.threshold), 20, batch=1,
-                     sensor_size=(2, 2, 2), params=p, generator=generator_from_seed(0))[0]
+    ev = emulate_dvs(
+        lambda s: base if s < 1 else base * np.exp(10.5 * p.threshold),
+        20,
+        batch=1,
+        sensor_size=(2, 2, 2),
+        params=p,
+        generator=generator_from_seed(0),
+    )[0]
     for pix in range(4):
         t = ev["t"][(ev["y"] * 2 + ev["x"]) == pix]
         assert len(t) == 10  # all changes are eventually reported
@@ -119,14 +137,17 @@ def _ev(x, y, t, p):
     return e
 
 
-@pytest.mark.parametrize("ev, match", [
-    (_ev([], [], [], []), "empty"),
-    (_ev([1, 2], [1, 1], [5, 3], [0, 1]), r"\['t'\].*not sorted"),
-    (_ev([1, 2], [1, 1], [-1, 3], [0, 1]), r"\['t'\].*negative"),
-    (_ev([1, 34], [1, 1], [1, 3], [0, 1]), r"\['x'\].*outside"),
-    (_ev([1, 2], [-1, 1], [1, 3], [0, 1]), r"\['y'\].*outside"),
-    (_ev([1, 2], [1, 1], [1, 3], [0, 2]), r"\['p'\].*outside"),
-])
+@pytest.mark.parametrize(
+    "ev, match",
+    [
+        (_ev([], [], [], []), "empty"),
+        (_ev([1, 2], [1, 1], [5, 3], [0, 1]), r"\['t'\].*not sorted"),
+        (_ev([1, 2], [1, 1], [-1, 3], [0, 1]), r"\['t'\].*negative"),
+        (_ev([1, 34], [1, 1], [1, 3], [0, 1]), r"\['x'\].*outside"),
+        (_ev([1, 2], [-1, 1], [1, 3], [0, 1]), r"\['y'\].*outside"),
+        (_ev([1, 2], [1, 1], [1, 3], [0, 2]), r"\['p'\].*outside"),
+    ],
+)
 def test_validate_events_errors(ev, match):
     with pytest.raises(ValueError, match=match):
         validate_events(ev)

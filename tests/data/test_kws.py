@@ -196,7 +196,9 @@ def test_cli_writes_dataset(kws_cache, tmp_path, monkeypatch):
     from physnn.data import kws
 
     monkeypatch.setenv("PHYSNN_CACHE", str(kws_cache))
-    res = CliRunner().invoke(main, ["kws", "--small", "--n-per-class", "3", "--feature", "mfcc", "--out", str(tmp_path)])
+    res = CliRunner().invoke(
+        main, ["kws", "--small", "--n-per-class", "3", "--feature", "mfcc", "--out", str(tmp_path)]
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output.strip().splitlines()[-1])
     assert summary["n_clips"] == 36 and summary["feature_shape"] == [98, 13]

@@ -113,8 +113,9 @@ def test_fit_duration_shift_and_crop():
     x = np.ones(4000, np.float32)
     y = speech.fit_duration(x, duration_s=1.0, sample_rate=16000, generator=generator_from_seed(0), trim=False)
     assert y.shape == (16000,) and y.sum() == 4000
-    offs = {int(np.flatnonzero(speech.fit_duration(x, generator=generator_from_seed(s), trim=False))[0])
-            for s in range(5)}
+    offs = {
+        int(np.flatnonzero(speech.fit_duration(x, generator=generator_from_seed(s), trim=False))[0]) for s in range(5)
+    }
     assert len(offs) > 1  # random shift
     long = np.arange(20000, dtype=np.float32)
     z = speech.fit_duration(long, trim=False, position="centre")
@@ -132,9 +133,11 @@ def test_fit_duration_shift_and_crop():
 
 def test_same_generator_seed_same_noise_and_shift():
     x = np.ones(4000, np.float32)
-    for f in (lambda g: speech.make_noise("pink", 512, generator=g),
-              lambda g: speech.add_noise(x, 5.0, generator=g),
-              lambda g: speech.fit_duration(x, generator=g, trim=False)):
+    for f in (
+        lambda g: speech.make_noise("pink", 512, generator=g),
+        lambda g: speech.add_noise(x, 5.0, generator=g),
+        lambda g: speech.fit_duration(x, generator=g, trim=False),
+    ):
         assert np.array_equal(f(generator_from_seed(2)), f(generator_from_seed(2)))
         assert not np.array_equal(f(generator_from_seed(2)), f(generator_from_seed(3)))
 
@@ -142,10 +145,12 @@ def test_same_generator_seed_same_noise_and_shift():
 @pytest.mark.parametrize("bad", ["zero", 1.5, np.random.RandomState(0)])
 def test_wrong_generator_type_is_refused(bad):
     x = np.ones(400, np.float32)
-    for call in (lambda: speech.make_noise("white", 16, generator=bad),
-                 lambda: speech.add_noise(x, 5.0, generator=bad),
-                 lambda: speech.fit_duration(x, generator=bad),
-                 lambda: speech.sample_speakers(2, generator=bad)):
+    for call in (
+        lambda: speech.make_noise("white", 16, generator=bad),
+        lambda: speech.add_noise(x, 5.0, generator=bad),
+        lambda: speech.fit_duration(x, generator=bad),
+        lambda: speech.sample_speakers(2, generator=bad),
+    ):
         with pytest.raises(TypeError, match="generator: expected torch.Generator or None"):
             call()
     with pytest.raises(TypeError, match="generator: expected torch.Generator"):

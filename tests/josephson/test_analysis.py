@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from physnn.josephson import (cell_library, crossings, delays, pulse_count, simulate, switch_time_torch,
-                              switching_events)
+from physnn.josephson import cell_library, crossings, delays, pulse_count, simulate, switch_time_torch, switching_events
 
 
 def test_crossings_of_a_known_ramp():
@@ -28,13 +27,16 @@ def test_crossings_of_a_known_ramp():
 
 
 def test_event_table_delays_and_counts_with_ensemble():
-    text = cell_library("jtl") + """
+    text = (
+        cell_library("jtl")
+        + """
 IIN 0 a pwl(0 0 30p 0 33p 600u 36p 0 80p 0 83p 600u 86p 0)
 X1 JTL a b
 X2 JTL b c
 RL c 0 2.0
 .tran 0.25p 130p
 """
+    )
     ds = simulate(text, ensemble=np.ones((2, 4)))
     ev = switching_events(ds)
     assert ev.sizes["event"] == 2 * 4 * 2  # 2 members x 4 junctions x 2 pulses

@@ -41,7 +41,9 @@ def test_static_phase_is_arcsin():
 
 
 def test_sfq_pulse_area_is_phi0():
-    text = cell_library("jtl") + """
+    text = (
+        cell_library("jtl")
+        + """
 IIN 0 a pwl(0 0 50p 0 53p 600u 56p 0)
 X1 JTL a b
 X2 JTL b c
@@ -49,6 +51,7 @@ X3 JTL c d
 RL d 0 2.0
 .tran 0.25p 150p
 """
+    )
     ds = simulate(text)
     for jj in ("B1|X2", "B2|X2", "B1|X3"):
         areas = pulse_areas(ds, jj)

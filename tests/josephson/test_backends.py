@@ -6,8 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from physnn.josephson import (AbstractTransientBackend, TransientProblem, compile_circuit, current_backend,
-                              parse_netlist, simulate, use_backend)
+from physnn.josephson import (
+    AbstractTransientBackend,
+    TransientProblem,
+    compile_circuit,
+    current_backend,
+    parse_netlist,
+    simulate,
+    use_backend,
+)
 from physnn.josephson import backends as jb
 from physnn.josephson import transient as tr
 
@@ -30,8 +37,14 @@ def _problem(text=JTL, members=1):
 
 
 def test_registry_lists_the_reference_first_and_every_loop():
-    assert jb.backends() == ["sparse-numpy", "dense-numpy", "fused-numpy", "fused-compiled", "sparse-compiled",
-                             "tiled-compiled"]
+    assert jb.backends() == [
+        "sparse-numpy",
+        "dense-numpy",
+        "fused-numpy",
+        "fused-compiled",
+        "sparse-compiled",
+        "tiled-compiled",
+    ]
 
 
 def test_problem_describes_the_circuit():
@@ -61,14 +74,17 @@ def test_families_pick_compiled_first_and_fused_falls_back_to_dense():
     assert pick(_problem(members=4), "sparse").name == "sparse-numpy"
 
 
-@pytest.mark.parametrize("name, members, text, reason", [
-    ("fused-numpy", 4, JTL, "4 ensemble members: single runs only"),
-    ("fused-numpy", 1, JTL.replace(".tran", ".temp 4.2\n.tran"), "thermal noise"),
-    ("fused-numpy", 1, JTL.replace("L1 1 2 2p", "T1 1 0 2 0 Z0=5 TD=2p"), "transmission lines"),
-    ("tiled-compiled", 1, JTL, "a single run"),
-    ("tiled-compiled", 4, JTL.replace("L1 1 2 2p", "L1 1 2 2p\nC1 2 0 0.1p"), "capacitor branches"),
-    ("sparse-compiled", 4, JTL, "4 ensemble members"),
-])
+@pytest.mark.parametrize(
+    "name, members, text, reason",
+    [
+        ("fused-numpy", 4, JTL, "4 ensemble members: single runs only"),
+        ("fused-numpy", 1, JTL.replace(".tran", ".temp 4.2\n.tran"), "thermal noise"),
+        ("fused-numpy", 1, JTL.replace("L1 1 2 2p", "T1 1 0 2 0 Z0=5 TD=2p"), "transmission lines"),
+        ("tiled-compiled", 1, JTL, "a single run"),
+        ("tiled-compiled", 4, JTL.replace("L1 1 2 2p", "L1 1 2 2p\nC1 2 0 0.1p"), "capacitor branches"),
+        ("sparse-compiled", 4, JTL, "4 ensemble members"),
+    ],
+)
 def test_named_backend_says_why_it_cannot(name, members, text, reason):
     p = _problem(text, members)
     assert reason in jb.get_backend(name).unsupported(p)
@@ -143,8 +159,14 @@ def test_register_backend_checks_the_object():
         jb.register_backend(bad)
 
 
-@pytest.mark.parametrize("kw, msg", [({"threads": 0}, "threads=0"), ({"tile": 0}, "tile=0"),
-                                     ({"min_members_per_thread": 0}, "min_members_per_thread=0")])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"threads": 0}, "threads=0"),
+        ({"tile": 0}, "tile=0"),
+        ({"min_members_per_thread": 0}, "min_members_per_thread=0"),
+    ],
+)
 def test_tiled_backend_options_are_checked(kw, msg):
     with pytest.raises(ValueError, match=msg):
         tr.TiledCompiled(**kw)

@@ -28,13 +28,16 @@ def bench():
 
 @pytest.fixture(scope="module")
 def two_pulse_jtl():
-    text = cell_library("jtl") + """
+    text = (
+        cell_library("jtl")
+        + """
 IIN 0 a pwl(0 0 30p 0 33p 600u 36p 0 80p 0 83p 600u 86p 0)
 X1 JTL a b
 X2 JTL b c
 RL c 0 2.0
 .tran 0.25p 130p
 """
+    )
     return simulate(text)
 
 
@@ -82,8 +85,9 @@ def test_ic_variant_netlist_is_the_physnn_ensemble_member(bench):
         assert vtext.count(".model jjv_") == len(labels)
         assert all(f".print phase {j}" in vtext for j in labels)
         ds_v = simulate(vtext, tstop=400e-12)
-        np.testing.assert_allclose(ds_v["ic"].sel(junction=labels).values, ens["ic"].isel(ensemble=k).values,
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            ds_v["ic"].sel(junction=labels).values, ens["ic"].isel(ensemble=k).values, rtol=1e-12
+        )
         ref = {j: switch_times(ds_v, j) for j in labels}
         c = compare_switch_times(ens, ref, member=k)
         assert c.count_mismatches == () and c.max_abs_err < 1e-15  # back ends agree to round-off
@@ -126,15 +130,18 @@ def test_josim_batch_runs_procs_at_a_time_and_collects_every_csv(bench, tmp_path
         nets.append(tmp_path / f"v{k}.cir")
         nets[-1].write_text("* variant\n")
     got = {}
-    wall, cpu = bench.josim_batch(exe, nets, 2, tmp_path,
-                                  collect=lambda k, csv: got.__setitem__(k, bench.josim_switch_times(csv, ["B1"])))
+    wall, cpu = bench.josim_batch(
+        exe, nets, 2, tmp_path, collect=lambda k, csv: got.__setitem__(k, bench.josim_switch_times(csv, ["B1"]))
+    )
     assert sorted(got) == list(range(6))
     # phase 0.5 rad per ps: crossings of pi, 3pi, 5pi, ... at 2pi, 6pi, ... ps
     np.testing.assert_allclose(got[0]["B1"] * 1e12, [2 * math.pi * (2 * i + 1) for i in range(3)], atol=1e-3)
     assert not list(tmp_path.glob("variant_*.csv"))  # read, then deleted
     assert cpu > 0 and wall > 0
     # at most 2 processes at once, and 2 did overlap
-    events = sorted((float(t), +1 if e == "start" else -1) for e, t in (ln.split() for ln in log.read_text().splitlines()))
+    events = sorted(
+        (float(t), +1 if e == "start" else -1) for e, t in (ln.split() for ln in log.read_text().splitlines())
+    )
     running = np.cumsum([d for _, d in events])
     assert running.max() == 2
     # without collect, the CSVs go to one file per worker slot
@@ -146,12 +153,32 @@ def test_josim_batch_runs_procs_at_a_time_and_collects_every_csv(bench, tmp_path
 
 # Ic factors of member 94 of the benchmark's batch (seed 0): junction B02|X01 of the DC/SFQ then
 # makes a grazing excursion (5 mrad beyond pi for 0.19 ps) about 5 ps after each real switch
-MEMBER94 = [0.961908584124, 1.031793344415, 0.984552248556, 1.019176261606, 1.048846590937, 1.020176173544,
-            1.040668573113, 0.951335494863, 1.010371746985, 0.959732269219, 1.037250463082, 1.046024775303]
+MEMBER94 = [
+    0.961908584124,
+    1.031793344415,
+    0.984552248556,
+    1.019176261606,
+    1.048846590937,
+    1.020176173544,
+    1.040668573113,
+    0.951335494863,
+    1.010371746985,
+    0.959732269219,
+    1.037250463082,
+    1.046024775303,
+]
 # JoSIM v2.7 on that member's variant netlist (ic_variant_netlist), B02|X01, ps: every crossing of
 # its printed samples, and the ones left by the two-output-step dwell rule
-JOSIM94_EVERY = [172.83117005, 372.83130122, 377.80038874, 377.98958131, 602.83130298, 607.80045088,
-                 607.98957376, 702.83116781]
+JOSIM94_EVERY = [
+    172.83117005,
+    372.83130122,
+    377.80038874,
+    377.98958131,
+    602.83130298,
+    607.80045088,
+    607.98957376,
+    702.83116781,
+]
 JOSIM94_DWELL = [172.83117005, 372.83130122, 602.83130298, 702.83116781]
 
 
@@ -160,7 +187,7 @@ def test_crossings_min_dwell_drops_only_undone_grazing_crossings():
     # a real 2 pi slip at 5 ps, a 10 mrad excursion beyond 3 pi around 10 ps lasting ~0.3 ps,
     # and a running state (levels 5 pi, 7 pi, ... every 0.4 ps) from 15 ps
     ph = np.pi * (1 + np.tanh((t - 5e-12) / 0.5e-12))
-    ph = ph + 0.01 * np.exp(-((t - 10e-12) / 0.15e-12) ** 2) * (np.abs(t - 10e-12) < 0.6e-12) + (np.pi - 0.005)
+    ph = ph + 0.01 * np.exp(-(((t - 10e-12) / 0.15e-12) ** 2)) * (np.abs(t - 10e-12) < 0.6e-12) + (np.pi - 0.005)
     ph = np.where(t > 15e-12, ph + 2 * np.pi * (t - 15e-12) / 0.4e-12, ph)
     every, lv, d = crossings(t, ph)
     kept, lv2, d2 = crossings(t, ph, min_dwell=0.5e-12)
@@ -189,9 +216,11 @@ def test_batch_member_counts_like_the_member_alone_and_like_josim():
     assert (len(every_b), len(JOSIM94_EVERY)) == (4, 8)  # grid-dependent
     for ds, m in ((ds_b, 1), (ds_1, 0)):
         for j in ds["junction"].values:  # every junction: batch member == member alone
-            np.testing.assert_allclose(switch_times(ds, str(j), member=m),
-                                       switch_times(ds_1 if m == 1 else ds_b, str(j), member=0 if m == 1 else 1),
-                                       atol=1e-15)
+            np.testing.assert_allclose(
+                switch_times(ds, str(j), member=m),
+                switch_times(ds_1 if m == 1 else ds_b, str(j), member=0 if m == 1 else 1),
+                atol=1e-15,
+            )
     # against JoSIM: a count mismatch with every crossing, none with the dwell rule
     c_every = compare_switch_times(ds_b, {jj: np.array(JOSIM94_EVERY) * 1e-12}, member=1, min_dwell=0.0)
     assert c_every.count_mismatches == ((jj, 4, 8),)

@@ -19,7 +19,9 @@ def pulse(t):
 
 
 def test_jtl_delay_matches_published_3p5ps():
-    ds = simulate(cell_library("jtl") + f"""
+    ds = simulate(
+        cell_library("jtl")
+        + f"""
 IIN 0 a {pulse(50)}
 X1 JTL a b
 X2 JTL b c
@@ -27,7 +29,8 @@ X3 JTL c d
 X4 JTL d e
 RL e 0 2.0
 .tran 0.25p 150p
-""")
+"""
+    )
     for k in range(1, 5):
         for jj in ("B1", "B2"):
             assert pulse_count(ds, f"{jj}|X{k}") == 1
@@ -36,7 +39,9 @@ RL e 0 2.0
 
 
 def test_splitter_copies_a_pulse_to_both_outputs():
-    ds = simulate(cell_library("jtl", "splitter") + f"""
+    ds = simulate(
+        cell_library("jtl", "splitter")
+        + f"""
 IIN 0 a {pulse(50)}
 X1 JTL a b
 X2 SPLIT b c1 c2
@@ -45,7 +50,8 @@ X4 JTL c2 d2
 R1 d1 0 2.0
 R2 d2 0 2.0
 .tran 0.25p 150p
-""")
+"""
+    )
     for jj in ("B1|X2", "B2|X2", "B3|X2", "B1|X3", "B2|X3", "B1|X4", "B2|X4"):
         assert pulse_count(ds, jj) == 1, jj
     d1 = switch_times(ds, "B1|X3")[0] - switch_times(ds, "B1|X2")[0]
@@ -55,7 +61,9 @@ R2 d2 0 2.0
 
 
 def test_merger_passes_either_input_and_blocks_backflow():
-    ds = simulate(cell_library("jtl", "merger") + f"""
+    ds = simulate(
+        cell_library("jtl", "merger")
+        + f"""
 IA 0 a {pulse(50)}
 IB 0 b {pulse(120)}
 X1 JTL a a2
@@ -64,7 +72,8 @@ X3 MERGE a2 b2 o
 X4 JTL o o2
 RL o2 0 2.0
 .tran 0.25p 200p
-""")
+"""
+    )
     assert pulse_count(ds, "B1|X4") == 2  # one output per input pulse
     assert pulse_count(ds, "B1|X1") == 1 and pulse_count(ds, "B1|X2") == 1  # nothing travels back
     assert pulse_count(ds, "B3|X3") == -1 and pulse_count(ds, "B4|X3") == -1  # escape junctions fired
@@ -81,7 +90,10 @@ def test_dff_stores_and_releases_on_clock():
         for t in ts:
             pts.append(f"{t}p 0 {t + 5}p 600u {t + 15}p 600u {t + 20}p 0")
         return "pwl(" + " ".join(pts) + ")"
-    ds = simulate(cell_library("jtl", "dcsfq", "dff") + f"""
+
+    ds = simulate(
+        cell_library("jtl", "dcsfq", "dff")
+        + f"""
 ID 0 da {edges(150, 300, 330)}
 IC 0 ca {edges(100, 200, 250, 380)}
 XD DCSFQ da d1
@@ -93,7 +105,8 @@ XO JTL q q2
 XO2 JTL q2 q3
 RL q3 0 2.0
 .tran 0.25p 450p
-""")
+"""
+    )
     out = switch_times(ds, "B1|XO2")
     assert len(out) == 2
     assert 200e-12 < out[0] < 240e-12 and 380e-12 < out[1] < 420e-12
@@ -104,13 +117,16 @@ RL q3 0 2.0
 
 
 def test_dcsfq_one_pulse_per_rising_edge():
-    ds = simulate(cell_library("jtl", "dcsfq") + """
+    ds = simulate(
+        cell_library("jtl", "dcsfq")
+        + """
 IIN 0 a pwl(0 0 50p 0 60p 600u 150p 600u 160p 0 250p 0 260p 600u 350p 600u 360p 0)
 X1 DCSFQ a b
 X2 JTL b c
 RL c 0 2.0
 .tran 0.25p 450p
-""")
+"""
+    )
     t = switch_times(ds, "B1|X2")
     assert len(t) == 2 and pulse_count(ds, "B1|X2") == 2
     assert 50e-12 < t[0] < 100e-12 and 250e-12 < t[1] < 300e-12
@@ -118,7 +134,9 @@ RL c 0 2.0
 
 
 def test_sfqdc_toggles_dc_level_per_pulse():
-    ds = simulate(cell_library("jtl", "sfqdc") + """
+    ds = simulate(
+        cell_library("jtl", "sfqdc")
+        + """
 IIN 0 a pwl(0 0 50p 0 53p 600u 56p 0 120p 0 123p 600u 126p 0 190p 0 193p 600u 196p 0 260p 0 263p 600u 266p 0)
 X1 JTL a b
 XT SFQDC b c
@@ -126,7 +144,8 @@ X2 JTL c d
 RL d 0 2.0
 .tran 0.25p 320p
 .print devi L1|XT
-""")
+"""
+    )
     t1, t2 = switch_times(ds, "B1|XT"), switch_times(ds, "B2|XT")
     assert len(t1) == 2 and len(t2) == 2 and t1[0] < t2[0] < t1[1] < t2[1]  # alternate: toggling
     i = ds["I(L1|XT)"]

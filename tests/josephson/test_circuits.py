@@ -84,7 +84,11 @@ def test_physnn_simulate_command_runs_example(name, tmp_path):
     import sys
 
     out = tmp_path / "run.nc"
-    proc = subprocess.run([sys.executable, "-m", "physnn", "simulate", str(cell_path(name)), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "physnn", "simulate", str(cell_path(name)), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.is_file() and out.stat().st_size > 0

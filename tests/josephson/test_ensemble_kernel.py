@@ -17,8 +17,9 @@ TSTOP = 250e-12  # first DC/SFQ pulse (input ramp at 170-182 ps) through the JTL
 
 
 def _ens(seed=0, n=24, **kw):
-    return simulate(DCSFQ, tstop=TSTOP, ensemble=Ensemble(n=n, ic_spread=0.05),
-                    generator=torch.Generator().manual_seed(seed), **kw)
+    return simulate(
+        DCSFQ, tstop=TSTOP, ensemble=Ensemble(n=n, ic_spread=0.05), generator=torch.Generator().manual_seed(seed), **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,7 @@ def compiled():
         def counted(*args):
             calls.append(args[1].size)  # members (output columns) of this pass, all groups
             return origs[name](*args)
+
         return counted
 
     def no_numpy_loop(*args, **kw):  # the compiled loop must do every step
@@ -78,7 +80,7 @@ def test_rerun_members_equal_individual_half_step_runs(compiled):
     halved = np.nonzero(compiled["step_halvings"].values > 0)[0]
     mult = compiled["ic"].values / simulate(DCSFQ, tstop=TSTOP)["ic"].values
     for e in halved[:2]:
-        single = simulate(DCSFQ, tstop=TSTOP, ensemble=mult[e:e + 1])  # whole run halved
+        single = simulate(DCSFQ, tstop=TSTOP, ensemble=mult[e : e + 1])  # whole run halved
         assert single.attrs["step_halvings"] == compiled["step_halvings"].values[e]
         # printed on the .tran grid (as JoSIM prints after a halving): the ensemble's time axis
         np.testing.assert_array_equal(single["time"].values, compiled["time"].values)
@@ -111,8 +113,9 @@ def test_float32_phases_are_the_float64_run_rounded(compiled):
     # compiled ones in the last bits, and a value on a float32 rounding boundary can then round
     # the other way: compare each loop with itself)
     with use_backend("dense-numpy"):
-        np.testing.assert_array_equal(_ens(phase_dtype=np.float32)["phase"].values,
-                                      _ens()["phase"].values.astype(np.float32))
+        np.testing.assert_array_equal(
+            _ens(phase_dtype=np.float32)["phase"].values, _ens()["phase"].values.astype(np.float32)
+        )
     single = simulate(DCSFQ, tstop=TSTOP, phase_dtype="float32")
     assert single["phase"].dtype == np.float32
     with pytest.raises(ValueError, match="phase_dtype"):
@@ -189,8 +192,9 @@ I1 0 1 pwl(0 0 2p 5m)
 def test_compiled_sin_accuracy():
     pytest.importorskip("numba")
     rng = np.random.default_rng(1)
-    x = np.concatenate([np.linspace(-300.0, 300.0, 200001), rng.uniform(-1e4, 1e4, 100000),
-                        np.arange(-200, 201) * (np.pi / 2)])
+    x = np.concatenate(
+        [np.linspace(-300.0, 300.0, 200001), rng.uniform(-1e4, 1e4, 100000), np.arange(-200, 201) * (np.pi / 2)]
+    )
     assert np.max(np.abs(kern.sin_vec(x) - np.sin(x))) <= 2.3e-16
 
 

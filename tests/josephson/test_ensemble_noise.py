@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from physnn.josephson import (Ensemble, SimulationError, jtl_chain, parse_netlist, run_transient, simulate,
-                              switch_times)
+from physnn.josephson import Ensemble, SimulationError, jtl_chain, parse_netlist, run_transient, simulate, switch_times
 
 OVERDRIVEN = Path(__file__).parent / "data" / "overdriven_jj.cir"
 
@@ -22,11 +21,13 @@ def test_batched_ensemble_equals_individual_runs():
     mult = ds["ic"].values / simulate(CHAIN)["ic"].values  # (E, J) drawn Ic multipliers
     assert np.all(np.abs(mult - 1) <= 0.05) and mult.std() > 0.005
     for e in (0, 3):
-        single = simulate(CHAIN, ensemble=mult[e:e + 1], generator=None)
-        np.testing.assert_allclose(ds["phase"].isel(ensemble=e).values, single["phase"].isel(ensemble=0).values,
-                                   rtol=0, atol=1e-9)
-        np.testing.assert_allclose(ds["V(C,0)"].isel(ensemble=e).values, single["V(C,0)"].isel(ensemble=0).values,
-                                   rtol=0, atol=1e-12)
+        single = simulate(CHAIN, ensemble=mult[e : e + 1], generator=None)
+        np.testing.assert_allclose(
+            ds["phase"].isel(ensemble=e).values, single["phase"].isel(ensemble=0).values, rtol=0, atol=1e-9
+        )
+        np.testing.assert_allclose(
+            ds["V(C,0)"].isel(ensemble=e).values, single["V(C,0)"].isel(ensemble=0).values, rtol=0, atol=1e-12
+        )
     # Ic spread changes the delay: members differ
     d = [switch_times(ds, "B1|X3", member=e)[0] - switch_times(ds, "B1|X2", member=e)[0] for e in range(5)]
     assert np.ptp(d) > 0.01e-12

@@ -18,8 +18,9 @@ def test_torch_forward_equals_numpy():
 
 def _delay(out):
     j = out["junction"]
-    return (switch_time_torch(out["time"], out["phase"][:, j.index("B1|X3")])
-            - switch_time_torch(out["time"], out["phase"][:, j.index("B1|X2")]))
+    return switch_time_torch(out["time"], out["phase"][:, j.index("B1|X3")]) - switch_time_torch(
+        out["time"], out["phase"][:, j.index("B1|X2")]
+    )
 
 
 def test_gradient_wrt_critical_current_and_inductance_matches_fd():
@@ -34,11 +35,15 @@ def test_gradient_wrt_critical_current_and_inductance_matches_fd():
         up, dn = ic0.clone(), ic0.clone()
         up[k] += eps
         dn[k] -= eps
-        fd_ic = (_delay(transient_torch(CHAIN, ic=up, inductance={"L2|X2": lval}))
-                 - _delay(transient_torch(CHAIN, ic=dn, inductance={"L2|X2": lval}))) / (2 * eps)
+        fd_ic = (
+            _delay(transient_torch(CHAIN, ic=up, inductance={"L2|X2": lval}))
+            - _delay(transient_torch(CHAIN, ic=dn, inductance={"L2|X2": lval}))
+        ) / (2 * eps)
         el = 1e-15
-        fd_l = (_delay(transient_torch(CHAIN, ic=ic0, inductance={"L2|X2": lval + el}))
-                - _delay(transient_torch(CHAIN, ic=ic0, inductance={"L2|X2": lval - el}))) / (2 * el)
+        fd_l = (
+            _delay(transient_torch(CHAIN, ic=ic0, inductance={"L2|X2": lval + el}))
+            - _delay(transient_torch(CHAIN, ic=ic0, inductance={"L2|X2": lval - el}))
+        ) / (2 * el)
     assert float(gic[k]) == pytest.approx(float(fd_ic), rel=2e-3)
     assert float(gl) == pytest.approx(float(fd_l), rel=2e-3)
     assert float(gl) > 0  # larger inductance -> slower JTL

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from physnn.josephson import (NetlistError, NetlistWarning, compare_switch_times, parse_netlist, simulate)
+from physnn.josephson import NetlistError, NetlistWarning, compare_switch_times, parse_netlist, simulate
 from physnn.josephson.simulate import print_indices
 
 DATA = Path(__file__).parent / "data" / "scoping"
@@ -31,8 +31,11 @@ def _matches_josim(name: str, ds=None):
     ds = _quiet(simulate, DATA / name) if ds is None else ds
     net = _quiet(parse_netlist, DATA / name)
     grounded = {e.nodes[0]: e.name for e in net.junctions if e.nodes[1] == "0"}
-    times = {(k if k in {e.name for e in net.junctions} else grounded[k]): v
-             for k, v in ref["switch_times_s"].items() if k in grounded or k in {e.name for e in net.junctions}}
+    times = {
+        (k if k in {e.name for e in net.junctions} else grounded[k]): v
+        for k, v in ref["switch_times_s"].items()
+        if k in grounded or k in {e.name for e in net.junctions}
+    }
     assert times
     c = compare_switch_times(ds, times, min_dwell=2 * ref["prstep_s"], tmax=ref["tstop_s"] + 0.5 * ref["prstep_s"])
     assert c.count_mismatches == () and c.n_events > 0
@@ -61,8 +64,10 @@ def test_forward_references_duplicates_area_and_ic_from_subcircuit_params():
 
 
 def test_expression_with_a_top_level_param_inside_a_subcircuit_warns():
-    text = ("* t\n.param gg=1.1\n.subckt S in\n.param lo=gg*2\nB4 in 0 jm area=lo\n"
-            "I1 0 in pwl(0 0 10p 250u)\n.ends\nXG S g\n.tran 0.25p 20p\n" + JJ)
+    text = (
+        "* t\n.param gg=1.1\n.subckt S in\n.param lo=gg*2\nB4 in 0 jm area=lo\n"
+        "I1 0 in pwl(0 0 10p 250u)\n.ends\nXG S g\n.tran 0.25p 20p\n" + JJ
+    )
     with pytest.warns(NetlistWarning, match="JoSIM v2.7 resolves only a bare name") as rec:
         net = parse_netlist(text)
     assert net.junctions[0].area == pytest.approx(2.2)

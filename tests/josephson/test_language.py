@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from physnn.constants import k_B
-from physnn.josephson import (NetlistError, NetlistWarning, iv_curves, parse_netlist, simulate,
-                              switch_times)
+from physnn.josephson import NetlistError, NetlistWarning, iv_curves, parse_netlist, simulate, switch_times
 
 JJ = ".model jm jj(rtype=1, vg=2.8mV, cap=0.07pF, r0=160, rn=16, icrit=0.1mA)\n"
 JTL_SUB = """.subckt JTL in out
@@ -72,7 +71,7 @@ def test_error_in_included_file_names_that_file(tmp_path):
 # ----------------------------------------------------------------- warnings, strict, names
 def test_print_of_missing_device_warns_and_goes_on():
     text = "* t\n" + JJ + JTL_SUB + BENCH + ".print phase B7.X1\n.print devi RNOPE\n.print phase B1.X2\n"
-    with pytest.warns(NetlistWarning) as rec:        # both requests warn (match= would re-emit the other)
+    with pytest.warns(NetlistWarning) as rec:  # both requests warn (match= would re-emit the other)
         ds = simulate(text)
     assert any("line 15" in str(w.message) and "B7.X1" in str(w.message) for w in rec)
     assert any("RNOPE" in str(w.message) for w in rec)
@@ -83,9 +82,14 @@ def test_print_of_missing_device_warns_and_goes_on():
 
 
 def test_hierarchical_names_in_every_form():
-    text = ("* t\n" + JJ + JTL_SUB + BENCH
-            + ".print phase B1|X1\n.print p(B1.X1)\n.print p(X1.B1)\n.print @B1.X2[p]\n"
-            + ".print v(1.X1)\n.print v(X1.1)\n.print nodep 1|X1 0\n.print i(L2.X2)\n")
+    text = (
+        "* t\n"
+        + JJ
+        + JTL_SUB
+        + BENCH
+        + ".print phase B1|X1\n.print p(B1.X1)\n.print p(X1.B1)\n.print @B1.X2[p]\n"
+        + ".print v(1.X1)\n.print v(X1.1)\n.print nodep 1|X1 0\n.print i(L2.X2)\n"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ds = simulate(text)
@@ -122,11 +126,14 @@ def test_save_and_plot_are_print():
 
 
 # ------------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("text, line, token, msg", [
-    ("* t\n.subckt A x\nXB B x\n.ends\n.subckt B y\nXA A y\n.ends\nR1 1 0 1\n", 6, "A", "cycle"),
-    ("* t\nR1 1 0 {rx*2}\n", 2, "RX", "undefined parameter"),
-    ("* t\n.param a=b\nR1 1 0 a\n", 2, "B", "undefined parameter"),
-])
+@pytest.mark.parametrize(
+    "text, line, token, msg",
+    [
+        ("* t\n.subckt A x\nXB B x\n.ends\n.subckt B y\nXA A y\n.ends\nR1 1 0 1\n", 6, "A", "cycle"),
+        ("* t\nR1 1 0 {rx*2}\n", 2, "RX", "undefined parameter"),
+        ("* t\n.param a=b\nR1 1 0 a\n", 2, "B", "undefined parameter"),
+    ],
+)
 def test_bad_input_names_line_and_token(text, line, token, msg):
     with pytest.raises(NetlistError, match=msg) as exc:
         parse_netlist(text)
@@ -160,8 +167,9 @@ def test_pulse_sin_dc_pwl_sources():
     for t0, val in ((12.5e-12, 25e-6), (20e-12, 50e-6), (37.5e-12, 25e-6), (50e-12, 0.0), (80e-12, 50e-6)):
         assert i[np.argmin(np.abs(t - t0))] == pytest.approx(val, abs=1e-12)
     t, i = _src_in_resistor("sin(10u 40u 25g 20p)")
-    np.testing.assert_allclose(i, np.where(t >= 20e-12, 10e-6 + 40e-6 * np.sin(2 * np.pi * 25e9 * (t - 20e-12)), 10e-6),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        i, np.where(t >= 20e-12, 10e-6 + 40e-6 * np.sin(2 * np.pi * 25e9 * (t - 20e-12)), 10e-6), atol=1e-12
+    )
     _, i = _src_in_resistor("dc 30u")
     np.testing.assert_allclose(i, 30e-6, rtol=1e-12)
 
@@ -187,12 +195,15 @@ def test_noise_source_is_seeded_white_noise():
 
 # ---------------------------------------------------------------- models, noise, spread
 def test_model_accepts_every_josim_parameter():
-    net = parse_netlist("* m\n.model full jj(rtype=0, vg=2.5mV, delv=0.2mV, icrit=0.2mA, rn=10, r0=100, "
-                        "cap=0.1pF, icfct=0.7, phi=pi, t=4.2, tc=9.2, d=0)\n"
-                        ".model alt jj(vgap=2.6mV, ic=0.3mA, c=0.2pF, icfact=0.5)\nB1 1 0 full\nB2 1 0 alt\n")
+    net = parse_netlist(
+        "* m\n.model full jj(rtype=0, vg=2.5mV, delv=0.2mV, icrit=0.2mA, rn=10, r0=100, "
+        "cap=0.1pF, icfct=0.7, phi=pi, t=4.2, tc=9.2, d=0)\n"
+        ".model alt jj(vgap=2.6mV, ic=0.3mA, c=0.2pF, icfact=0.5)\nB1 1 0 full\nB2 1 0 alt\n"
+    )
     m = net.element("B1").model
     assert (m.rtype, m.vg, m.delv, m.icrit, m.rn, m.r0, m.cap, m.icfct, m.phi, m.t, m.tc) == pytest.approx(
-        (0, 2.5e-3, 0.2e-3, 0.2e-3, 10, 100, 0.1e-12, 0.7, math.pi, 4.2, 9.2))
+        (0, 2.5e-3, 0.2e-3, 0.2e-3, 10, 100, 0.1e-12, 0.7, math.pi, 4.2, 9.2)
+    )
     m2 = net.element("B2").model
     assert (m2.vg, m2.icrit, m2.cap, m2.icfct) == pytest.approx((2.6e-3, 0.3e-3, 0.2e-12, 0.5))
     with pytest.warns(NetlistWarning, match="D"):
@@ -203,12 +214,14 @@ def test_iv_control_gives_rsj_curve():
     net = parse_netlist("* iv\n.model rsj jj(rtype=0, rn=1, cap=1e-18, icrit=100u)\n.iv rsj 300u\n")
     iv = iv_curves(net, n_points=5, dwell=100e-12, tstep=0.05e-12)["RSJ"]
     i = iv["current"].values
-    v_th = 1.0 * np.sqrt(np.clip(i ** 2 - (100e-6) ** 2, 0, None))  # overdamped RSJ: V = R sqrt(I^2 - Ic^2)
+    v_th = 1.0 * np.sqrt(np.clip(i**2 - (100e-6) ** 2, 0, None))  # overdamped RSJ: V = R sqrt(I^2 - Ic^2)
     np.testing.assert_allclose(iv["voltage_up"].values, v_th, rtol=0.03, atol=2e-6)
 
 
 def test_temp_and_neb_set_johnson_noise():
-    base = "* johnson\n.model jm jj(icrit=1u)\nR1 1 0 2\nB1 2 0 jm\nR2 2 0 1\nL1 1 2 1n\n.tran 0.25p 2000p\n.print v(1)\n"
+    base = (
+        "* johnson\n.model jm jj(icrit=1u)\nR1 1 0 2\nB1 2 0 jm\nR2 2 0 1\nL1 1 2 1n\n.tran 0.25p 2000p\n.print v(1)\n"
+    )
     for extra, bw in (("", 1 / (2 * 0.25e-12)), (".neb 100g\n", 100e9)):
         ds = simulate(base + ".temp 4.2\n" + extra, generator=torch.Generator().manual_seed(0))
         std = np.std(ds["V(1)"].values[100:])

@@ -7,11 +7,23 @@ import pytest
 from physnn.josephson import NetlistError, NetlistWarning, parse_netlist, parse_value, simulate
 
 
-@pytest.mark.parametrize("tok, val", [
-    ("1F", 1e-15),  # JoSIM reads F as femto (syntax guide: "5F" is 5 fF, not 5 farad)
-    ("0.07pF", 0.07e-12), ("2.8mV", 2.8e-3), ("1meg", 1e6), ("10k", 1e4), ("3u", 3e-6),
-    ("2.5n", 2.5e-9), ("5.23", 5.23), ("1e-12", 1e-12), ("1.5E3", 1.5e3), ("4ohm", 4.0), ("7MEGohm", 7e6),
-])
+@pytest.mark.parametrize(
+    "tok, val",
+    [
+        ("1F", 1e-15),  # JoSIM reads F as femto (syntax guide: "5F" is 5 fF, not 5 farad)
+        ("0.07pF", 0.07e-12),
+        ("2.8mV", 2.8e-3),
+        ("1meg", 1e6),
+        ("10k", 1e4),
+        ("3u", 3e-6),
+        ("2.5n", 2.5e-9),
+        ("5.23", 5.23),
+        ("1e-12", 1e-12),
+        ("1.5E3", 1.5e3),
+        ("4ohm", 4.0),
+        ("7MEGohm", 7e6),
+    ],
+)
 def test_suffixes(tok, val):
     assert parse_value(tok) == pytest.approx(val, rel=1e-12)
 
@@ -47,10 +59,12 @@ RL out 0 2
 
 
 def test_params_subckt_labels_and_continuation():
-    with pytest.warns(NetlistWarning) as rec:        # BASE is physnn's reading of what JoSIM rejects
+    with pytest.warns(NetlistWarning) as rec:  # BASE is physnn's reading of what JoSIM rejects
         net = parse_netlist(BASE)
-    assert {("several name=value" in str(w.message), "top-level parameter LW" in str(w.message)) for w in rec} \
-        == {(True, False), (False, True)}
+    assert {("several name=value" in str(w.message), "top-level parameter LW" in str(w.message)) for w in rec} == {
+        (True, False),
+        (False, True),
+    }
     labels = [e.name for e in net.junctions]
     assert labels == ["B1|X1|XA", "B1|X2|XA"]  # JoSIM labels: innermost first
     l2 = net.element("L2|X1|XA")
@@ -64,14 +78,17 @@ def test_params_subckt_labels_and_continuation():
     assert net.element("XA_X2_B1").name == "B1|X2|XA"  # path form resolves to the label
 
 
-@pytest.mark.parametrize("bad, line, token", [
-    ("Q1 1 0 5", 2, "Q1"),  # unknown element
-    ("R1 1", 2, "R1"),  # missing node / value
-    ("R1 1 0 rval", 2, "RVAL"),  # undefined parameter
-    ("X1 NOPE 1 0", 2, "NOPE"),  # undefined subcircuit
-    ("B1 1 0 nomodel", 2, "NOMODEL"),  # undefined model
-    ("R1 1 0 -5", 2, "-5"),  # negative value
-])
+@pytest.mark.parametrize(
+    "bad, line, token",
+    [
+        ("Q1 1 0 5", 2, "Q1"),  # unknown element
+        ("R1 1", 2, "R1"),  # missing node / value
+        ("R1 1 0 rval", 2, "RVAL"),  # undefined parameter
+        ("X1 NOPE 1 0", 2, "NOPE"),  # undefined subcircuit
+        ("B1 1 0 nomodel", 2, "NOMODEL"),  # undefined model
+        ("R1 1 0 -5", 2, "-5"),  # negative value
+    ],
+)
 def test_errors_name_line_and_token(bad, line, token):
     text = f"* t\n{bad}\nR9 1 0 1\n.tran 1p 10p\n"
     with pytest.raises(NetlistError) as exc:

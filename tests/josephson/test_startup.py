@@ -18,23 +18,29 @@ MODEL = ".model jjm jj(rtype=0, vg=2.8mV, cap={cap}, r0=160, rn=16, icrit=0.1mA)
 
 # a DC-biased junction with a large capacitance: its start-up relaxation is slow, so the phase at
 # t = 0 depends on the number of start-up steps (one step more or less moves it by 1e-4 rad or more)
-SLOW = MODEL.format(cap="1pF") + """B1 1 0 jjm area=1
+SLOW = (
+    MODEL.format(cap="1pF")
+    + """B1 1 0 jjm area=1
 R1 1 0 100ohm
 I1 0 1 dc 50uA
 .tran {h} 3p 0 {h}
 .print phase B1
 .end
 """
+)
 # JoSIM's P(B1) at t = 0, per step
 SLOW_T0 = {"0.25p": 0.5095132, "1p": 0.5143654, "0.5p": 0.5102978, "0.1p": 0.4409876, "0.3p": 0.5095479}
 
-DC1 = MODEL.format(cap="0.07pF") + """B1 1 0 jjm area=1
+DC1 = (
+    MODEL.format(cap="0.07pF")
+    + """B1 1 0 jjm area=1
 R1 1 0 10ohm
 I1 0 1 dc 50uA
 .tran 0.25p 5p 0 0.25p{dst}
 .print phase B1
 .end
 """
+)
 
 PI1 = """* pi junction in a superconducting loop (beta_L ~ 3), small DC bias, a current pulse later
 .model jjm jj(rtype=1, vg=2.8mV, cap=0.07pF, r0=160, rn=16, icrit=0.1mA)
@@ -72,14 +78,22 @@ I3 0 3 pwl(0 0 30p 0 35p 100uA 60p 100uA 65p 0)
 .end
 """
 # JoSIM: the first three printed rows (t = 0, 0.25, 0.5 ps) and the switching times
-MIX_ROWS = {"": [[5.002249e-02, 1.356186e-02, 0.0], [5.035583e-02, 1.726424e-02, 0.0],
-                 [5.173284e-02, 2.543050e-02, 0.0]],
-            " DST": [[8.249106e-03, 4.667764e-04, 0.0], [2.431165e-02, 2.511532e-03, 0.0],
-                     [4.356301e-02, 7.570713e-03, 0.0]]}
-MIX_SWITCH = {"": {"B1": [4.875537471369885e-11, 6.541717894360068e-11], "B2": [5.2527600313282924e-11],
-                   "B3": [4.243117169527844e-11, 5.91873469529268e-11]},
-              " DST": {"B1": [4.8605282185693896e-11, 6.518705671815879e-11], "B2": [5.231291685030433e-11],
-                       "B3": [4.228295198677836e-11, 5.896373897376035e-11]}}
+MIX_ROWS = {
+    "": [[5.002249e-02, 1.356186e-02, 0.0], [5.035583e-02, 1.726424e-02, 0.0], [5.173284e-02, 2.543050e-02, 0.0]],
+    " DST": [[8.249106e-03, 4.667764e-04, 0.0], [2.431165e-02, 2.511532e-03, 0.0], [4.356301e-02, 7.570713e-03, 0.0]],
+}
+MIX_SWITCH = {
+    "": {
+        "B1": [4.875537471369885e-11, 6.541717894360068e-11],
+        "B2": [5.2527600313282924e-11],
+        "B3": [4.243117169527844e-11, 5.91873469529268e-11],
+    },
+    " DST": {
+        "B1": [4.8605282185693896e-11, 6.518705671815879e-11],
+        "B2": [5.231291685030433e-11],
+        "B3": [4.228295198677836e-11, 5.896373897376035e-11],
+    },
+}
 
 
 def _rows(ds, names, n=3):
@@ -88,7 +102,13 @@ def _rows(ds, names, n=3):
 
 def test_startup_step_count_is_josims():
     assert [josim_startup_steps(h) for h in (1e-12, 0.5e-12, 0.3e-12, 0.25e-12, 0.1e-12, 1e-15)] == [
-        20, 80, 222, 320, 1000, 1000]
+        20,
+        80,
+        222,
+        320,
+        1000,
+        1000,
+    ]
     with pytest.raises(ValueError, match="h=0"):
         josim_startup_steps(0)
 
@@ -112,8 +132,11 @@ def test_dc_biased_junction_starts_in_its_static_state():
 @pytest.mark.parametrize("dst", ["", " DST"])
 def test_pi_junction_loop(dst):
     ds = simulate(PI1.format(dst=dst))
-    ref = ([[2.470209, 0.5800272]] * 3 if not dst else
-           [[3.615093e-04, 1.231843e-02], [2.023856e-03, 3.666287e-02], [6.417884e-03, 6.730511e-02]])
+    ref = (
+        [[2.470209, 0.5800272]] * 3
+        if not dst
+        else [[3.615093e-04, 1.231843e-02], [2.023856e-03, 3.666287e-02], [6.417884e-03, 6.730511e-02]]
+    )
     assert np.allclose(_rows(ds, ["B1", "B2"]), ref, rtol=1e-6, atol=6e-10)
     # the pi junction ends in its static state (~pi minus the loop current's share), not near 0
     assert abs(float(ds["P(B1)"].values[-1]) - 2.470209) < 1e-6
@@ -180,7 +203,7 @@ def test_ensemble_members_start_up_with_their_own_ic():
     scale = np.array([[0.9, 1.0, 1.1], [1.05, 1.0, 0.95]])
     ens = run_transient(net, tstep=0.25e-12, tstop=30e-12, ic_scale=scale)
     for e in range(3):
-        one = run_transient(net, tstep=0.25e-12, tstop=30e-12, ic_scale=scale[:, e:e + 1])
+        one = run_transient(net, tstep=0.25e-12, tstop=30e-12, ic_scale=scale[:, e : e + 1])
         assert np.allclose(ens.phase[..., e], one.phase[..., 0], atol=1e-9)
     assert not np.allclose(ens.phase[0, 0, 0], ens.phase[0, 0, 2])  # another Ic, another static state
 
@@ -222,9 +245,11 @@ def test_printed_currents_of_a_start_up_run_match_josim():
     # currents); physnn's come from the BDF2 of the printed phases with their start-up history
     text = MIX.format(dst="").replace(".end", ".print i(C2)\n.print i(R5)\n.print i(L1)\n.print v(5)\n.end")
     ds = simulate(text)
-    ref = {"I(C2)": [-9.248707e-21, 2.193255e-06, 1.182190e-06],
-           "I(R5)": [1.000000e-05, 9.967089e-06, 9.875016e-06],
-           "I(L1)": [3.999804e-06, 3.630213e-06, 2.885419e-06]}
+    ref = {
+        "I(C2)": [-9.248707e-21, 2.193255e-06, 1.182190e-06],
+        "I(R5)": [1.000000e-05, 9.967089e-06, 9.875016e-06],
+        "I(L1)": [3.999804e-06, 3.630213e-06, 2.885419e-06],
+    }
     for k, r in ref.items():
         np.testing.assert_allclose(ds[k].values[:3], r, rtol=2e-6, atol=1e-12, err_msg=k)
     # a DC voltage source's node: 0.2 mV from t = 0 (JoSIM prints 0 and 0.3 mV at t = 0 and t = h:
@@ -271,16 +296,22 @@ def test_halved_ensemble_members_keep_their_own_start_up_history():
     # that of its own run, on the common grid
     net = parse_netlist(PI1.format(dst=""))
     sc = np.array([[0.3, 0.6, 1.0, 1.4], [0.3, 0.6, 1.0, 1.4]])
-    ens = run_transient(net, tstep=0.5e-12, tstop=100e-12, ic_scale=sc, obs_nodes=["1", "2"],
-                        backend="dense-numpy")
+    ens = run_transient(net, tstep=0.5e-12, tstop=100e-12, ic_scale=sc, obs_nodes=["1", "2"], backend="dense-numpy")
     assert list(ens.member_halvings) == [1, 1, 0, 0]
     for e in range(4):
-        one = run_transient(net, tstep=0.5e-12 / 2 ** ens.member_halvings[e], tstop=100e-12,
-                            ic_scale=sc[:, e:e + 1], obs_nodes=["1", "2"], backend="dense-numpy",
-                            store_step=0.5e-12)
+        one = run_transient(
+            net,
+            tstep=0.5e-12 / 2 ** ens.member_halvings[e],
+            tstop=100e-12,
+            ic_scale=sc[:, e : e + 1],
+            obs_nodes=["1", "2"],
+            backend="dense-numpy",
+            store_step=0.5e-12,
+        )
         np.testing.assert_allclose(ens.node_phase_history[..., e], one.node_phase_history[..., 0], atol=1e-12)
         np.testing.assert_allclose(ens.node_phase[..., e], one.node_phase[..., 0], atol=1e-9)
     # the halved members started from another state than at h (N = 320 steps of 0.25 ps, not 80 of 0.5 ps)
-    coarse = run_transient(net, tstep=0.5e-12, tstop=5e-12, ic_scale=sc[:, :1], obs_nodes=["1", "2"],
-                           backend="dense-numpy", max_halvings=0)
+    coarse = run_transient(
+        net, tstep=0.5e-12, tstop=5e-12, ic_scale=sc[:, :1], obs_nodes=["1", "2"], backend="dense-numpy", max_halvings=0
+    )
     assert not np.allclose(coarse.node_phase_history[..., 0], ens.node_phase_history[..., 0], atol=1e-6)

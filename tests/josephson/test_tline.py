@@ -62,8 +62,12 @@ def test_delay_is_rounded_to_steps_as_josim():
 
 
 # JoSIM v2.7 switching times (s) of tests/josephson/data/ptl_link.cir (cubic crossing rule)
-JOSIM_PTL = {"B1|X1": 3.2471819920037693e-11, "B1|X2": 3.3990165182269075e-11,
-             "B1|X3": 4.609684302414655e-11, "B1|X4": 4.855471252871204e-11}
+JOSIM_PTL = {
+    "B1|X1": 3.2471819920037693e-11,
+    "B1|X2": 3.3990165182269075e-11,
+    "B1|X3": 4.609684302414655e-11,
+    "B1|X4": 4.855471252871204e-11,
+}
 
 
 def test_sfq_pulse_through_ptl_matches_josim():
@@ -89,13 +93,16 @@ def test_phi0_pulse_area_through_matched_ptl():
     assert a_out == pytest.approx(a_in, rel=1e-6)
 
 
-@pytest.mark.parametrize("line, msg", [
-    ("T1 2 0 3 0 td=10p", "Z0"),
-    ("T1 2 0 3 0 Z0=5", "TD"),
-    ("T1 2 0 3 0 Z0=0 TD=10p", "Z0"),
-    ("T1 2 0 3 0 Z0=5 TD=-1p", "TD"),
-    ("T1 2 0 3 Z0=5 TD=1p", "four nodes"),
-])
+@pytest.mark.parametrize(
+    "line, msg",
+    [
+        ("T1 2 0 3 0 td=10p", "Z0"),
+        ("T1 2 0 3 0 Z0=5", "TD"),
+        ("T1 2 0 3 0 Z0=0 TD=10p", "Z0"),
+        ("T1 2 0 3 0 Z0=5 TD=-1p", "TD"),
+        ("T1 2 0 3 Z0=5 TD=1p", "four nodes"),
+    ],
+)
 def test_bad_transmission_line(line, msg):
     with pytest.raises(NetlistError, match=msg) as exc:
         parse_netlist(LINE.format(rs=5, rl=5, td="", tline=line))
@@ -163,9 +170,10 @@ def test_ensemble_with_lines_equals_single_runs():
     assert 0 < halved.sum() < 16
     mult = ds["ic"].values / simulate(text)["ic"].values
     for e in (0, 3, 6, 13):
-        one = simulate(text, ensemble=mult[e:e + 1])
+        one = simulate(text, ensemble=mult[e : e + 1])
         # a run at h/2 prints on the .tran grid, as JoSIM does: the same time axis as the ensemble
         np.testing.assert_array_equal(one["time"].values, ds["time"].values)
         assert int(one["step_halvings"].values[0]) == halved[e]
-        np.testing.assert_allclose(one["phase"].isel(ensemble=0).values,
-                                   ds["phase"].isel(ensemble=e).values, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(
+            one["phase"].isel(ensemble=0).values, ds["phase"].isel(ensemble=e).values, rtol=0, atol=1e-9
+        )

@@ -23,8 +23,9 @@ def _bdf2_reference(phi, h):
 @pytest.mark.parametrize("ensemble", [None, 16])
 def test_node_voltage_trace_in_place_equals_bdf2_of_phase(ensemble):
     text = (DATA / "dcsfq_jtl_sink_physnn.cir").read_text()
-    text = "\n".join(ln for ln in text.splitlines()
-                     if not ln.lower().startswith(".print") and ln.strip().lower() != ".end")
+    text = "\n".join(
+        ln for ln in text.splitlines() if not ln.lower().startswith(".print") and ln.strip().lower() != ".end"
+    )
     kw = dict(tstop=250e-12)
     if ensemble:
         kw.update(ensemble=Ensemble(n=ensemble, ic_spread=0.05), generator=torch.Generator().manual_seed(1))
@@ -40,8 +41,9 @@ def test_node_voltage_trace_in_place_equals_bdf2_of_phase(ensemble):
     for ds, node in ((both, "N3"), (only_v, "N5")):
         phi = ds[f"P({node},0)"].values
         ref = _bdf2_reference(phi.T if ensemble else phi, h)
-        np.testing.assert_allclose(ds[f"V({node},0)"].values, ref.T if ensemble else ref, rtol=0,
-                                   atol=1e-12 * np.abs(ref).max())
+        np.testing.assert_allclose(
+            ds[f"V({node},0)"].values, ref.T if ensemble else ref, rtol=0, atol=1e-12 * np.abs(ref).max()
+        )
     assert np.abs(only_v["V(N3,0)"].values).max() > 1e-4  # an SFQ pulse passed (~0.5 mV)
 
 
@@ -49,10 +51,24 @@ def test_node_voltage_trace_in_place_equals_bdf2_of_phase(ensemble):
 # 2.16 -> 2.0088 (x 0.93), .tran 0.25p 300p 0 0.25p, .print phase of the two junctions below:
 # switching times (2k+1)pi crossings, s. JoSIM reruns this netlist at 0.125 ps (its 0.2*2pi rule).
 JOSIM_HALVED = {
-    "B01|X05": [5.037615420975749e-11, 1.0163880517700008e-10, 1.529014541228039e-10, 1.8498955544282743e-10,
-                2.341695258700182e-10, 2.854321530049147e-10],
-    "B02|X01": [6.460464118133281e-11, 1.1586734212399577e-10, 1.6713005850251384e-10, 1.7244762708535218e-10,
-                1.7688493480974331e-10, 1.8078360074825133e-10, 2.4839833901208024e-10, 2.9965506003504805e-10],
+    "B01|X05": [
+        5.037615420975749e-11,
+        1.0163880517700008e-10,
+        1.529014541228039e-10,
+        1.8498955544282743e-10,
+        2.341695258700182e-10,
+        2.854321530049147e-10,
+    ],
+    "B02|X01": [
+        6.460464118133281e-11,
+        1.1586734212399577e-10,
+        1.6713005850251384e-10,
+        1.7244762708535218e-10,
+        1.7688493480974331e-10,
+        1.8078360074825133e-10,
+        2.4839833901208024e-10,
+        2.9965506003504805e-10,
+    ],
 }
 
 
@@ -63,8 +79,9 @@ def test_step_rule_rerun_at_half_step_is_what_josim_computes(monkeypatch):
     from physnn.josephson import switch_times
 
     text = (DATA / "dcsfq_jtl_sink_physnn.cir").read_text()
-    text = "\n".join(ln for ln in text.splitlines()
-                     if not ln.lower().startswith(".print") and ln.strip().lower() != ".end")
+    text = "\n".join(
+        ln for ln in text.splitlines() if not ln.lower().startswith(".print") and ln.strip().lower() != ".end"
+    )
     text = text.replace("B01 1 4 jj1 area=2.16", "B01 1 4 jj1 area=2.0088") + "\n.tran 0.25p 300p 0 0.25p\n"
     assert "area=2.0088" in text
     ds = simulate(text)
@@ -84,8 +101,9 @@ def test_junction_prints_without_stored_junction_voltages(ensemble):
     # junction_voltage=False drops the Dataset's `voltage`; a .print of a junction's voltage or
     # current still reads the voltages the loop computed: the same numbers as with them kept
     text = (DATA / "dcsfq_jtl_sink_physnn.cir").read_text()
-    text = "\n".join(ln for ln in text.splitlines()
-                     if not ln.lower().startswith(".print") and ln.strip().lower() != ".end")
+    text = "\n".join(
+        ln for ln in text.splitlines() if not ln.lower().startswith(".print") and ln.strip().lower() != ".end"
+    )
     text += "\n.print devv B01|X05\n.print devi B01|X05\n.print phase B01|X05\n"
     kw = dict(tstop=250e-12)
     runs = []

@@ -126,12 +126,18 @@ def test_vectorisable_tanh_matches_numpy_to_a_few_ulp():
     from physnn.reservoir.esn import _tanh_array
 
     rng = np.random.default_rng(0)
-    v = np.concatenate([rng.standard_normal(20000) * 4, np.linspace(-25, 25, 20001),
-                        np.logspace(-300, 1.4, 3000), -np.logspace(-300, 1.4, 3000),
-                        [0.0, -0.0, 5e-324, 19.06, 20.0, 20.5, 700.0, -1e300]])
+    v = np.concatenate(
+        [
+            rng.standard_normal(20000) * 4,
+            np.linspace(-25, 25, 20001),
+            np.logspace(-300, 1.4, 3000),
+            -np.logspace(-300, 1.4, 3000),
+            [0.0, -0.0, 5e-324, 19.06, 20.0, 20.5, 700.0, -1e300],
+        ]
+    )
     ours, ref = _tanh_array(v), np.tanh(v)
     rel = np.abs(ours - ref) / np.maximum(np.abs(ref), np.finfo(float).tiny)
-    assert rel.max() <= 4 * np.finfo(float).eps          # a few ulp everywhere, tiny |v| included
+    assert rel.max() <= 4 * np.finfo(float).eps  # a few ulp everywhere, tiny |v| included
     nz = v != 0
     assert np.array_equal(np.signbit(ours[nz]), np.signbit(ref[nz])) and np.all(ours[~nz] == 0)  # odd
     assert np.all(np.abs(ours[np.abs(v) >= 20]) == 1.0)

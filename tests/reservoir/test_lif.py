@@ -14,7 +14,7 @@ def test_subthreshold_decay_is_geometric():
     for _ in range(7):
         s, st = lif_step(torch.zeros(2, dtype=torch.float64), st, p)
         assert s.sum() == 0
-    torch.testing.assert_close(st.v, torch.tensor([4.0, -2.0], dtype=torch.float64) * 0.9 ** 7)
+    torch.testing.assert_close(st.v, torch.tensor([4.0, -2.0], dtype=torch.float64) * 0.9**7)
 
 
 def test_constant_input_spike_time_and_period():
@@ -41,7 +41,11 @@ def test_reset_modes():
 
 def test_params_checked():
     assert decay_from_tau(10e-3, 1e-3) == pytest.approx(math.exp(-0.1))
-    for kw, name in [(dict(decay=1.5), "decay"), (dict(threshold=0.0), "threshold"),
-                     (dict(reset=6.0), "reset"), (dict(reset_mode="x"), "reset_mode")]:
+    for kw, name in [
+        (dict(decay=1.5), "decay"),
+        (dict(threshold=0.0), "threshold"),
+        (dict(reset=6.0), "reset"),
+        (dict(reset_mode="x"), "reset_mode"),
+    ]:
         with pytest.raises(ValueError, match=name):
             LIFParams(**kw)

@@ -35,7 +35,7 @@ def test_differential_pair_statistics():
     nz = w[w != 0]
     assert abs(nz.size / w.size - 0.25) < 0.01
     # w = 2 (G+ - G-)/g_median, G/g_median ~ lognormal(0, s): var = 2 * 4 * (e^{s^2} - 1) e^{s^2}
-    s2 = 0.35 ** 2
+    s2 = 0.35**2
     assert nz.var() == pytest.approx(8 * (np.exp(s2) - 1) * np.exp(s2), rel=0.03)
     assert abs(nz.mean()) < 5 * nz.std() / np.sqrt(nz.size)  # signed, symmetric
 
@@ -66,7 +66,7 @@ def test_ensemble_members_differ_and_batch_equals_loop():
     torch.testing.assert_close(out.spikes.sum(2), out.counts)
     torch.testing.assert_close(out.rates, out.counts / 20)
     for b in range(5):  # one sample at a time == batch
-        ob = lsm(x[b:b + 1])
+        ob = lsm(x[b : b + 1])
         torch.testing.assert_close(ob.counts[:, 0], out.counts[:, b])
         torch.testing.assert_close(ob.v_final[:, 0], out.v_final[:, b])
     # one member on its own == its slice of the ensemble
@@ -100,14 +100,16 @@ def test_differential_weights_use_the_crossbar_mapping_of_the_card():
 
     m = SwitchingModel.from_card("rram_lsm_forming")
     card_pair = DifferentialPair(ConductanceRange.from_card("rram_lsm_forming"))
-    a = differential_weights((30, 40), m, density=0.3, scale=2.0, generator=_gen(3), dtype=torch.float64,
-                             mapping=card_pair)
+    a = differential_weights(
+        (30, 40), m, density=0.3, scale=2.0, generator=_gen(3), dtype=torch.float64, mapping=card_pair
+    )
     b = differential_weights((30, 40), m, density=0.3, scale=2.0, generator=_gen(3), dtype=torch.float64)
     torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     g = _gen(3)
     gp, gm = m.sample((30, 40), generator=g), m.sample((30, 40), generator=g)
     used = torch.rand((30, 40), generator=g, dtype=torch.float64) < 0.3
-    torch.testing.assert_close(a, torch.where(used, 2.0 * (gp - gm) / m.g_median, torch.zeros(())),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        a, torch.where(used, 2.0 * (gp - gm) / m.g_median, torch.zeros(())), rtol=1e-12, atol=1e-12
+    )
     with pytest.raises(TypeError, match="mapping"):
         differential_weights((2, 2), m, density=0.5, mapping="pair")

@@ -7,8 +7,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from physnn.reservoir.projection import (ContrastiveConfig, clip_loss, retrieval_accuracy,
-                                         train_projections, zero_shot_retrieval)
+from physnn.reservoir.projection import (
+    ContrastiveConfig,
+    clip_loss,
+    retrieval_accuracy,
+    train_projections,
+    zero_shot_retrieval,
+)
 
 
 def test_clip_loss_symmetric_and_minimal_for_aligned_pairs():
@@ -25,8 +30,9 @@ def test_clip_loss_symmetric_and_minimal_for_aligned_pairs():
     for k in range(1, 5):
         assert clip_loss(za, za.roll(k, 0), temperature=t) > aligned
     # class-aware targets reduce to the plain loss when all labels differ
-    torch.testing.assert_close(clip_loss(za, zb, temperature=t, labels=torch.arange(16)),
-                               clip_loss(za, zb, temperature=t))
+    torch.testing.assert_close(
+        clip_loss(za, zb, temperature=t, labels=torch.arange(16)), clip_loss(za, zb, temperature=t)
+    )
     with pytest.raises(ValueError, match="temperature"):
         clip_loss(za, zb, temperature=0.0)
     with pytest.raises(ValueError, match="za, zb"):
@@ -46,8 +52,14 @@ def _toy(n_per, classes, rng):
 def test_training_aligns_seen_classes():
     rng = np.random.default_rng(0)
     xa, xb, y = _toy(30, np.arange(6), rng)
-    ha, hb, hist = train_projections(xa, y, xb, y, ContrastiveConfig(dim=8, hidden=32, epochs=30, batch_size=32),
-                                     generator=torch.Generator().manual_seed(0))
+    ha, hb, hist = train_projections(
+        xa,
+        y,
+        xb,
+        y,
+        ContrastiveConfig(dim=8, hidden=32, epochs=30, batch_size=32),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert hist[-1] < hist[0]
     xa2, xb2, y2 = _toy(10, np.arange(6), np.random.default_rng(0))  # same centres, new noise
     with torch.no_grad():
@@ -59,7 +71,7 @@ def test_training_aligns_seen_classes():
 def test_retrieval_protocol_extremes_and_errors():
     y = np.repeat([8, 9], 20)
     z = F.one_hot(torch.as_tensor(y - 8), 2).float()
-    assert zero_shot_retrieval(z, y, z, y, n_trials=200).all()          # perfect embeddings
+    assert zero_shot_retrieval(z, y, z, y, n_trials=200).all()  # perfect embeddings
     assert not zero_shot_retrieval(z, y, z.flip(1), y, n_trials=200).any()  # swapped classes
     with pytest.raises(ValueError, match="n_way"):
         zero_shot_retrieval(z, y, z, y, n_way=3)
@@ -87,8 +99,9 @@ def test_open_set_distractors_come_from_given_classes():
     unseen = zero_shot_retrieval(eye[ya], ya, zb, yb, n_way=2, n_trials=200, generator=g)
     assert unseen.mean() == 1.0
     ya8 = np.full(20, 8)
-    open_set = zero_shot_retrieval(eye[ya8], ya8, zb, yb, n_way=2, n_trials=200,
-                                   distractor_classes=np.arange(8), generator=g)
+    open_set = zero_shot_retrieval(
+        eye[ya8], ya8, zb, yb, n_way=2, n_trials=200, distractor_classes=np.arange(8), generator=g
+    )
     assert open_set.mean() == 0.0
 
 
@@ -99,8 +112,8 @@ def test_gallery_retrieval_is_the_papers_top1_over_the_whole_gallery():
     yb = np.repeat([8, 9], 5)
     zb = eye[yb - 8]
     ya = np.array([8, 9, 9, 8])
-    assert gallery_retrieval(eye[ya - 8], ya, zb, yb).all()             # aligned embeddings
-    assert not gallery_retrieval(eye[9 - ya], ya, zb, yb).any()          # swapped classes
+    assert gallery_retrieval(eye[ya - 8], ya, zb, yb).all()  # aligned embeddings
+    assert not gallery_retrieval(eye[9 - ya], ya, zb, yb).any()  # swapped classes
     # one class-9 item next to the query beats every class-8 item: wrong for top=1, right for top=2
     zb2 = torch.cat([zb, torch.tensor([[1.0, 0.01]])])
     yb2 = np.append(yb, 9)
@@ -125,8 +138,14 @@ def test_paper_selection_rule_and_callback_per_epoch():
     rng = np.random.default_rng(0)
     xa, xb, y = _toy(10, np.arange(3), rng)
     calls = []
-    train_projections(xa, y, xb, y, ContrastiveConfig(dim=4, hidden=None, epochs=3, batch_size=8),
-                      callback=lambda ep, ha, hb: calls.append((ep, ha.training, torch.is_grad_enabled())))
+    train_projections(
+        xa,
+        y,
+        xb,
+        y,
+        ContrastiveConfig(dim=4, hidden=None, epochs=3, batch_size=8),
+        callback=lambda ep, ha, hb: calls.append((ep, ha.training, torch.is_grad_enabled())),
+    )
     assert calls == [(0, False, False), (1, False, False), (2, False, False)]
 
 

@@ -56,7 +56,11 @@ def test_linear_orthogonal_reservoir_memory_capacity_near_N_and_bounded():
 def test_memory_capacity_never_exceeds_N_for_tanh_ensemble():
     N = 15
     u = torch.rand(3000, generator=torch.Generator().manual_seed(1), dtype=torch.float64) - 0.5
-    esn = ESN(1, ESNParams(n_units=N, spectral_radius=(0.3, 0.9, 1.2), input_scaling=(0.1, 1.0, 3.0)), generator=_gens(1, 2, 3))
+    esn = ESN(
+        1,
+        ESNParams(n_units=N, spectral_radius=(0.3, 0.9, 1.2), input_scaling=(0.1, 1.0, 3.0)),
+        generator=_gens(1, 2, 3),
+    )
     mc, mc_k = memory_capacity(esn.run(u), u, max_delay=4 * N)
     assert mc.shape == (3,) and mc_k.shape == (3, 4 * N)
     assert np.all(mc > 1.0) and np.all(mc <= N)

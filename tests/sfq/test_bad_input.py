@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from physnn.sfq import (CellLibraryError, LayerSpec, SFQLayer, SFQNetwork, SFQSynapse, TransferFileError,
-                        load_transfer, network_netlist)
+from physnn.sfq import (
+    CellLibraryError,
+    LayerSpec,
+    SFQLayer,
+    SFQNetwork,
+    SFQSynapse,
+    TransferFileError,
+    load_transfer,
+    network_netlist,
+)
 from physnn.sfq.transfer import default_transfer_path
 
 
@@ -40,7 +48,9 @@ def test_input_rate_above_clock(curves):
 
 
 def test_netlist_naming_a_missing_cell():
-    spec = LayerSpec(synapse_bias_A=np.full((1, 2), 180e-6), neuron_bias_A=np.array([150e-6]), neuron_cell="sfq_neuron_v2")
+    spec = LayerSpec(
+        synapse_bias_A=np.full((1, 2), 180e-6), neuron_bias_A=np.array([150e-6]), neuron_cell="sfq_neuron_v2"
+    )
     with pytest.raises(CellLibraryError, match="cell 'sfq_neuron_v2' is not in the SFQ cell library"):
         network_netlist([spec], np.ones((2, 2), bool))
 
@@ -54,11 +64,19 @@ def _rewrite(tmp_path, fn):
 
 def test_transfer_file_not_matching_its_cell(tmp_path):
     # fitted to another netlist (hash differs)
-    p = _rewrite(tmp_path, lambda t: re.sub(r'(\[synapse\][^\[]*?cell_sha256 = ")[0-9a-f]{6}', r"\g<1>000000", t, count=1, flags=re.S))
+    p = _rewrite(
+        tmp_path,
+        lambda t: re.sub(r'(\[synapse\][^\[]*?cell_sha256 = ")[0-9a-f]{6}', r"\g<1>000000", t, count=1, flags=re.S),
+    )
     with pytest.raises(TransferFileError, match=r"\[synapse\] cell_sha256 does not match the current netlist"):
         load_transfer(p)
     # neuron table claims another fan-in than its pattern count
-    p = _rewrite(tmp_path, lambda t: t.replace("[neuron.fan_in_2]\ncell = \"neuron\"\nfan_in = 2", "[neuron.fan_in_2]\ncell = \"neuron\"\nfan_in = 3", 1))
+    p = _rewrite(
+        tmp_path,
+        lambda t: t.replace(
+            '[neuron.fan_in_2]\ncell = "neuron"\nfan_in = 2', '[neuron.fan_in_2]\ncell = "neuron"\nfan_in = 3', 1
+        ),
+    )
     with pytest.raises(TransferFileError, match="fan_in"):
         load_transfer(p)
     # a synapse table pointing at the neuron cell
@@ -78,10 +96,19 @@ def test_context_table_not_matching_its_neuron(tmp_path):
         assert sep, "the shipped file has a context table for fan-in 2"
         rest = re.sub(r"scale_A = \[\n([^\]]*?),\n[^\]]*?\]", r"scale_A = [\n\1,\n]", rest, count=1)
         return head + sep + rest
+
     p = _rewrite(tmp_path, drop_entry)
-    with pytest.raises(TransferFileError, match=r"\[neuron.fan_in_2.synapse_context\] needs 3 \(line, context\) entries"):
+    with pytest.raises(
+        TransferFileError, match=r"\[neuron.fan_in_2.synapse_context\] needs 3 \(line, context\) entries"
+    ):
         load_transfer(p)
-    p = _rewrite(tmp_path, lambda t: t.replace("[neuron.fan_in_2.synapse_context]\ncell = \"synapse\"\nfan_in = 2",
-                                               "[neuron.fan_in_2.synapse_context]\ncell = \"synapse\"\nfan_in = 4", 1))
+    p = _rewrite(
+        tmp_path,
+        lambda t: t.replace(
+            '[neuron.fan_in_2.synapse_context]\ncell = "synapse"\nfan_in = 2',
+            '[neuron.fan_in_2.synapse_context]\ncell = "synapse"\nfan_in = 4',
+            1,
+        ),
+    )
     with pytest.raises(TransferFileError, match="has fan_in = 4, its neuron table 2"):
         load_transfer(p)

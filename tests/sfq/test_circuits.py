@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from physnn.sfq import (load_transfer, merger_splitter_check, neuron_rate_curve, synapse_scurve,
-                        wilson_interval)
+from physnn.sfq import load_transfer, merger_splitter_check, neuron_rate_curve, synapse_scurve, wilson_interval
 from physnn.sfq.transfer import fit_logistic
 
 
@@ -92,8 +91,7 @@ def test_synapse_passes_more_often_right_after_its_neighbour_and_the_shipped_con
     from physnn.sfq.transfer import context_trials
 
     b = np.linspace(140e-6, 158e-6, 8)
-    ds = synapse_context_response(b, fan_in=2, slots=12, ensemble=8, line_prob=0.9, copies_per_call=8,
-                                  generator=_g(11))
+    ds = synapse_context_response(b, fan_in=2, slots=12, ensemble=8, line_prob=0.9, copies_per_call=8, generator=_g(11))
     assert ds.attrs["simulate_calls"] == 1 and ds["bias"].attrs["units"] == "A"
     n, k = ds["n_trials"].values, ds["n_passed"].values  # (entry, bias): entries (0, 0), (1, 0), (1, 1)
     assert n[0].sum() > 0 and n[2].sum() > 30

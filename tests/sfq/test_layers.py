@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from physnn.sfq import (SFQLayer, SFQNetwork, SFQNeuron, SFQSynapse, TIMING, load_transfer, sample_window)
+from physnn.sfq import SFQLayer, SFQNetwork, SFQNeuron, SFQSynapse, TIMING, load_transfer, sample_window
 from physnn.sfq.characterise import patterns
 
 
@@ -17,8 +17,11 @@ def test_physical_bounds_names_and_units(curves):
     net = SFQNetwork([SFQLayer(4, 2, curves=curves), SFQLayer(2, 1, curves=curves)])
     b = net.physical_bounds()
     names = {n for n, _ in net.named_parameters()}
-    assert set(b) == names == {"layers.0.synapse_bias", "layers.0.neuron_bias", "layers.1.synapse_bias",
-                               "layers.1.neuron_bias"}
+    assert (
+        set(b)
+        == names
+        == {"layers.0.synapse_bias", "layers.0.neuron_bias", "layers.1.synapse_bias", "layers.1.neuron_bias"}
+    )
     for lo, hi, u in b.values():
         assert u == "A" and 0 <= lo < hi < 1e-3
     assert set(SFQSynapse((3,), curves=curves).physical_bounds()) == {"bias"}
@@ -56,8 +59,13 @@ def test_layer_output_increases_with_input_rate(curves):
 
 
 def test_gradcheck_wrt_bias_currents(curves):
-    layer = SFQLayer(4, 2, curves=curves, generator=torch.Generator().manual_seed(0),
-                     neuron_bias_A=torch.tensor([80e-6, 170e-6], dtype=torch.float64))
+    layer = SFQLayer(
+        4,
+        2,
+        curves=curves,
+        generator=torch.Generator().manual_seed(0),
+        neuron_bias_A=torch.tensor([80e-6, 170e-6], dtype=torch.float64),
+    )
     x = torch.tensor([[1.0, 0.0, 0.3, 0.7], [0.2, 0.9, 1.0, 0.0]], dtype=torch.float64)
 
     def f(sb, nb):

@@ -7,8 +7,10 @@ from physnn.josephson import parse_netlist
 
 
 def test_generated_netlist_is_self_contained_and_parses():
-    specs = [LayerSpec(synapse_bias_A=np.full((2, 2), 200e-6), neuron_bias_A=np.array([200e-6, 60e-6])),
-             LayerSpec(synapse_bias_A=np.full((1, 2), 200e-6), neuron_bias_A=np.array([200e-6]))]
+    specs = [
+        LayerSpec(synapse_bias_A=np.full((2, 2), 200e-6), neuron_bias_A=np.array([200e-6, 60e-6])),
+        LayerSpec(synapse_bias_A=np.full((1, 2), 200e-6), neuron_bias_A=np.array([200e-6])),
+    ]
     txt, info = network_netlist(specs, np.array([[1, 0], [1, 1]], bool))
     assert ".include" not in txt.lower()
     net = parse_netlist(txt)

@@ -8,8 +8,10 @@ import pytest
 from physnn.sfq import TIMING, LayerSpec
 from physnn.sfq.timing import TimingViolation, assert_timing, check_timing
 
-XOR = [LayerSpec(synapse_bias_A=np.full((2, 4), 180e-6), neuron_bias_A=np.full(2, 100e-6)),
-       LayerSpec(synapse_bias_A=np.full((1, 2), 180e-6), neuron_bias_A=np.full(1, 200e-6))]
+XOR = [
+    LayerSpec(synapse_bias_A=np.full((2, 4), 180e-6), neuron_bias_A=np.full(2, 100e-6)),
+    LayerSpec(synapse_bias_A=np.full((1, 2), 180e-6), neuron_bias_A=np.full(1, 200e-6)),
+]
 
 
 def test_default_schedule_meets_all_constraints():

@@ -26,19 +26,35 @@ def test_two_step_fit_finds_a_plateau():
     p = 0.6 / (1 + np.exp(-(b - 40e-6) / 3e-6)) + 0.4 / (1 + np.exp(-(b - 150e-6) / 3e-6))
     n = np.full(b.size, 2000)
     i1, s1, w, i2, s2 = fit_two_step(b, rng.binomial(n, p), n, lo_A=0.0, hi_A=240e-6)
-    assert w == pytest.approx(0.6, abs=0.05) and i1 == pytest.approx(40e-6, abs=3e-6) and i2 == pytest.approx(150e-6, abs=3e-6)
+    assert (
+        w == pytest.approx(0.6, abs=0.05)
+        and i1 == pytest.approx(40e-6, abs=3e-6)
+        and i2 == pytest.approx(150e-6, abs=3e-6)
+    )
 
 
 def test_characterise_save_load_roundtrip(tmp_path):
-    tc, dss = characterise_cells(synapse_points=3, neuron_points=3, fan_ins=(1, 2), synapse_ensemble=2,
-                                 neuron_ensemble=2, repeats=1, context_biases_A=[140e-6, 150e-6, 160e-6],
-                                 context_slots=2, context_ensemble=2, tail_biases_A=[230e-6], tail_ensemble=2,
-                                 tail_repeats=1, generator=torch.Generator().manual_seed(0))
+    tc, dss = characterise_cells(
+        synapse_points=3,
+        neuron_points=3,
+        fan_ins=(1, 2),
+        synapse_ensemble=2,
+        neuron_ensemble=2,
+        repeats=1,
+        context_biases_A=[140e-6, 150e-6, 160e-6],
+        context_slots=2,
+        context_ensemble=2,
+        tail_biases_A=[230e-6],
+        tail_ensemble=2,
+        tail_repeats=1,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert dss["synapse"].attrs["simulate_calls"] == 1
     assert dss["neuron_fan_in_2"]["bias"].size == 4 and dss["neuron_fan_in_2"].attrs["combined_runs"] == 2
     assert set(tc.contexts) == {2}  # a fan-in-1 neuron has no context
-    tc = TransferCurves(synapse=tc.synapse, neurons=tc.neurons, contexts=tc.contexts,
-                        provenance={**tc.provenance, "seed": 0})
+    tc = TransferCurves(
+        synapse=tc.synapse, neurons=tc.neurons, contexts=tc.contexts, provenance={**tc.provenance, "seed": 0}
+    )
     path = save_transfer(tc, tmp_path / "curves.toml")
     back = load_transfer(path)
     assert back.provenance["seed"] == 0 and back.provenance["temperature_K"] == 4.2
@@ -79,8 +95,9 @@ def test_floor_ceiling_fit_recovers_background_events():
 
     rng = np.random.default_rng(4)
     b = np.linspace(0, 240e-6, 25)
-    truth = Logistic(i50_A=np.array([160e-6]), scale_A=np.array([3e-6]), floor=np.array([0.005]),
-                     ceiling=np.array([0.003]))
+    truth = Logistic(
+        i50_A=np.array([160e-6]), scale_A=np.array([3e-6]), floor=np.array([0.005]), ceiling=np.array([0.003])
+    )
     n = np.full(b.size, 20000)
     k = rng.binomial(n, truth(b)[:, 0])
     i1, s1, w, i2, s2, fl, ce = fit_floor_ceiling(b, k, n, lo_A=0.0, hi_A=240e-6)

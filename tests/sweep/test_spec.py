@@ -10,8 +10,11 @@ from physnn.sweep.spec import unit_factor
 
 
 def _spec(**kw):
-    base = dict(task="crossbar_linear", axes=(Axis(field="config.out_noise", values=(0.0, 0.1)),),
-                task_params={"in_features": 8, "out_features": 4, "batch": 3})
+    base = dict(
+        task="crossbar_linear",
+        axes=(Axis(field="config.out_noise", values=(0.0, 0.1)),),
+        task_params={"in_features": 8, "out_features": 4, "batch": 3},
+    )
     base.update(kw)
     return SweepSpec(**base)
 
@@ -21,13 +24,16 @@ def test_unknown_field_is_named_with_a_suggestion():
         validate(_spec(axes=(Axis(field="config.out_nosie", values=(0.1,)),)))
 
 
-@pytest.mark.parametrize("axis, design, msg", [
-    (dict(field="config.out_noise", values=()), "grid", r"config\.out_noise: empty range"),
-    (dict(field="config.out_noise", start=0.1, stop=0.1, num=3), "grid", r"config\.out_noise: empty range"),
-    (dict(field="config.out_noise", start=0.1, stop=0.2, num=0), "grid", r"config\.out_noise: empty range"),
-    (dict(field="config.out_noise", start=0.2, stop=0.1), "lhs", r"config\.out_noise: empty range"),
-    (dict(field="config.out_noise"), "random", r"config\.out_noise: empty range"),
-])
+@pytest.mark.parametrize(
+    "axis, design, msg",
+    [
+        (dict(field="config.out_noise", values=()), "grid", r"config\.out_noise: empty range"),
+        (dict(field="config.out_noise", start=0.1, stop=0.1, num=3), "grid", r"config\.out_noise: empty range"),
+        (dict(field="config.out_noise", start=0.1, stop=0.2, num=0), "grid", r"config\.out_noise: empty range"),
+        (dict(field="config.out_noise", start=0.2, stop=0.1), "lhs", r"config\.out_noise: empty range"),
+        (dict(field="config.out_noise"), "random", r"config\.out_noise: empty range"),
+    ],
+)
 def test_empty_range_is_named(axis, design, msg):
     with pytest.raises(SweepError, match=msg):
         _spec(axes=(Axis(**axis),), design=design, samples=None if design == "grid" else 4)
@@ -65,18 +71,30 @@ def test_other_spec_errors():
     with pytest.raises(SweepError, match="task 'nope'"):
         validate(_spec(task="nope"))
     with pytest.raises(SweepError, match=r"unknown parameter\(s\) \['hiden'\]"):
-        validate(SweepSpec(task="crossbar_mlp", axes=(Axis(field="config.out_noise", values=(0.1,)),),
-                           task_params={"hiden": 3}))
+        validate(
+            SweepSpec(
+                task="crossbar_mlp", axes=(Axis(field="config.out_noise", values=(0.1,)),), task_params={"hiden": 3}
+            )
+        )
     with pytest.raises(SweepError, match="replicates"):
         _spec(replicates=0)
 
 
 def test_toml_round_trip(tmp_path):
-    spec = SweepSpec(task="crossbar_mlp", design="grid", seed=3, seeds=(0, 1), replicates=4, name="rt",
-                     task_params={"card": "pcm_aihwkit", "epochs": 5},
-                     axes=(Axis(field="config.out_noise", name="read_noise", values=(0.0, 0.1)),
-                           Axis(field="config.t_inference", start=1.0, stop=1e6, num=4, scale="log", units="s"),
-                           Axis(field="config.adc.bits", values=(4, 8), units="bit")))
+    spec = SweepSpec(
+        task="crossbar_mlp",
+        design="grid",
+        seed=3,
+        seeds=(0, 1),
+        replicates=4,
+        name="rt",
+        task_params={"card": "pcm_aihwkit", "epochs": 5},
+        axes=(
+            Axis(field="config.out_noise", name="read_noise", values=(0.0, 0.1)),
+            Axis(field="config.t_inference", start=1.0, stop=1e6, num=4, scale="log", units="s"),
+            Axis(field="config.adc.bits", values=(4, 8), units="bit"),
+        ),
+    )
     p = tmp_path / "s.toml"
     p.write_text(spec.to_toml())
     back = load_spec(p)
@@ -97,8 +115,11 @@ def test_toml_errors_name_the_file(tmp_path):
 
 
 def test_grid_design_is_the_full_product():
-    spec = SweepSpec(task="toy", axes=(Axis(field="task.x", values=(0.0, 1.0, 2.0)),
-                                       Axis(field="task.y", start=0.0, stop=1.0, num=2)), seeds=(5, 6))
+    spec = SweepSpec(
+        task="toy",
+        axes=(Axis(field="task.x", values=(0.0, 1.0, 2.0)), Axis(field="task.y", start=0.0, stop=1.0, num=2)),
+        seeds=(5, 6),
+    )
     _, layout = validate(spec)
     assert layout.n == 3 * 2 * 2
     assert sorted({tuple(r) for r in layout.design}) == [(x, y) for x in (0.0, 1.0, 2.0) for y in (0.0, 1.0)]
@@ -106,8 +127,12 @@ def test_grid_design_is_the_full_product():
 
 
 def test_random_design_in_bounds_and_log_scale():
-    spec = SweepSpec(task="toy", design="random", samples=200,
-                     axes=(Axis(field="task.x", start=1e-3, stop=1e1, scale="log"), Axis(field="task.y", start=-1, stop=1)))
+    spec = SweepSpec(
+        task="toy",
+        design="random",
+        samples=200,
+        axes=(Axis(field="task.x", start=1e-3, stop=1e1, scale="log"), Axis(field="task.y", start=-1, stop=1)),
+    )
     _, layout = validate(spec)
     x, y = layout.design[:, 0], layout.design[:, 1]
     assert x.min() >= 1e-3 and x.max() <= 10 and y.min() >= -1 and y.max() <= 1
@@ -117,17 +142,22 @@ def test_random_design_in_bounds_and_log_scale():
 
 def test_lhs_design_is_stratified_per_axis():
     n = 16
-    spec = SweepSpec(task="toy", design="lhs", samples=n, axes=(Axis(field="task.x", start=0.0, stop=1.0),
-                                                                Axis(field="task.y", start=10.0, stop=20.0)))
+    spec = SweepSpec(
+        task="toy",
+        design="lhs",
+        samples=n,
+        axes=(Axis(field="task.x", start=0.0, stop=1.0), Axis(field="task.y", start=10.0, stop=20.0)),
+    )
     _, layout = validate(spec)
     for j, (lo, hi) in enumerate(((0.0, 1.0), (10.0, 20.0))):
         bins = np.floor((layout.design[:, j] - lo) / (hi - lo) * n).astype(int)
-        assert sorted(bins) == list(range(n))        # exactly one sample per stratum
+        assert sorted(bins) == list(range(n))  # exactly one sample per stratum
 
 
 def test_integer_fields_are_rounded():
-    spec = SweepSpec(task="crossbar_linear", design="random", samples=20,
-                     axes=(Axis(field="config.adc.bits", start=3, stop=9),))
+    spec = SweepSpec(
+        task="crossbar_linear", design="random", samples=20, axes=(Axis(field="config.adc.bits", start=3, stop=9),)
+    )
     _, layout = validate(spec)
     assert np.all(layout.design == np.round(layout.design))
 
@@ -143,24 +173,44 @@ def _specs(draw):
     for i in range(n_axes):
         name = draw(st.sampled_from([None, f"a{i}"]))
         if design == "grid" and draw(st.booleans()):
-            axes.append(Axis(field=f"task.f{i}", values=tuple(draw(st.lists(_finite, min_size=1, max_size=4, unique=True))), name=name))
+            axes.append(
+                Axis(
+                    field=f"task.f{i}",
+                    values=tuple(draw(st.lists(_finite, min_size=1, max_size=4, unique=True))),
+                    name=name,
+                )
+            )
         else:
             lo = draw(st.floats(min_value=1e-3, max_value=1e3))
             hi = lo * draw(st.floats(min_value=1.5, max_value=1e3))
             kw = dict(num=draw(st.integers(1, 5))) if design == "grid" else {}
-            axes.append(Axis(field=f"task.f{i}", start=lo, stop=hi, scale=draw(st.sampled_from(["linear", "log"])),
-                             units=draw(st.sampled_from([None, "1"])), name=name, **kw))
-    return SweepSpec(task="toy", axes=tuple(axes), design=design,
-                     samples=None if design == "grid" else draw(st.integers(1, 50)),
-                     seed=draw(st.integers(0, 2**31)), replicates=draw(st.integers(1, 9)),
-                     seeds=draw(st.sampled_from([None, (0, 1), (7,)])),
-                     task_params=draw(st.sampled_from([{}, {"noise": 0.5}, {"work": 3, "noise": 0.0}])))
+            axes.append(
+                Axis(
+                    field=f"task.f{i}",
+                    start=lo,
+                    stop=hi,
+                    scale=draw(st.sampled_from(["linear", "log"])),
+                    units=draw(st.sampled_from([None, "1"])),
+                    name=name,
+                    **kw,
+                )
+            )
+    return SweepSpec(
+        task="toy",
+        axes=tuple(axes),
+        design=design,
+        samples=None if design == "grid" else draw(st.integers(1, 50)),
+        seed=draw(st.integers(0, 2**31)),
+        replicates=draw(st.integers(1, 9)),
+        seeds=draw(st.sampled_from([None, (0, 1), (7,)])),
+        task_params=draw(st.sampled_from([{}, {"noise": 0.5}, {"work": 3, "noise": 0.0}])),
+    )
 
 
 @settings(max_examples=60, deadline=None)
 @given(_specs())
 def test_toml_round_trip_property(spec):
-    from physnn._compat import tomllib      # tomllib, or tomli on Python 3.10
+    from physnn._compat import tomllib  # tomllib, or tomli on Python 3.10
 
     back = SweepSpec.from_dict(tomllib.loads(spec.to_toml()))
     assert back == spec and back.digest == spec.digest

@@ -15,9 +15,13 @@ def _user_module_on_path(monkeypatch):
 
 
 def _spec(task="toy_user_net:make", **kw):
-    base = dict(task=task, replicates=3, seed=0,
-                task_params={"card": "pcm_aihwkit", "hidden": 24, "adc_bits": 0},
-                axes=(Axis(field="config.out_noise", values=(0.0, 3.0)),))
+    base = dict(
+        task=task,
+        replicates=3,
+        seed=0,
+        task_params={"card": "pcm_aihwkit", "hidden": 24, "adc_bits": 0},
+        axes=(Axis(field="config.out_noise", values=(0.0, 3.0)),),
+    )
     base.update(kw)
     return SweepSpec(**base)
 
@@ -54,15 +58,18 @@ def test_user_module_declared_metrics(tmp_path):
     ds = run_sweep(_spec(task="toy_user_net:make_with_error"), tmp_path / "run", progress=False)
     assert ds["cross_entropy"].attrs["units"] == "nat"
     ce = ds["cross_entropy_mean"].values
-    assert ce[1] > ce[0]                               # noisier reads: worse loss
+    assert ce[1] > ce[0]  # noisier reads: worse loss
 
 
-@pytest.mark.parametrize("task, params, msg", [
-    ("toy_user_net:no_seed", {}, "seed as its first parameter"),
-    ("toy_user_net:make", {"hidden": "wide"}, "hidden"),
-    ("toy_user_net:make", {"depth": 3}, "unknown parameter"),
-    ("toy_user_net:missing", {}, "cannot import"),
-])
+@pytest.mark.parametrize(
+    "task, params, msg",
+    [
+        ("toy_user_net:no_seed", {}, "seed as its first parameter"),
+        ("toy_user_net:make", {"hidden": "wide"}, "hidden"),
+        ("toy_user_net:make", {"depth": 3}, "unknown parameter"),
+        ("toy_user_net:missing", {}, "cannot import"),
+    ],
+)
 def test_user_module_errors_name_the_cause(task, params, msg):
     with pytest.raises(SweepError, match=msg):
         validate(_spec(task=task, task_params=params))
@@ -84,8 +91,9 @@ def test_factory_module_next_to_the_spec_file(tmp_path, monkeypatch):
     (tmp_path / "my_nets_beside.py").write_text(src.read_text())
     (tmp_path / "spec.toml").write_text(
         '[sweep]\ntask = "my_nets_beside:make"\nreplicates = 2\n[task]\nhidden = 8\nsteps = 5\nadc_bits = 0\n'
-        '[[axis]]\nfield = "config.t_inference"\nvalues = [1.0]\nunits = "s"\n')
+        '[[axis]]\nfield = "config.t_inference"\nvalues = [1.0]\nunits = "s"\n'
+    )
     monkeypatch.delitem(sys.modules, "my_nets_beside", raising=False)
     task, layout = validate(load_spec(tmp_path / "spec.toml"))
     assert task.params["hidden"] == 8 and layout.n == 1
-    assert str(tmp_path) not in sys.path                  # the path is not left changed
+    assert str(tmp_path) not in sys.path  # the path is not left changed

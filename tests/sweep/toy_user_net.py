@@ -41,8 +41,10 @@ def make_with_error(seed, *, hidden=32):
     return UserModel(model=um.model, x=um.x, y=um.y, score=score)
 
 
-make_with_error.metrics = {"accuracy": ("1", "test accuracy (fraction correct)"),
-                           "cross_entropy": ("nat", "mean cross entropy of the test batch")}
+make_with_error.metrics = {
+    "accuracy": ("1", "test accuracy (fraction correct)"),
+    "cross_entropy": ("nat", "mean cross entropy of the test batch"),
+}
 
 
 def no_seed(*, hidden=32):

@@ -15,7 +15,7 @@ def _one_thread():
 def blobs(n_train=240, n_test=120, d=8, classes=3, seed=0, sep=2.5):
     """Gaussian blobs: a tiny classification problem (chance 1/classes)."""
     g = torch.Generator().manual_seed(seed)
-    centres = torch.randn(classes, d, generator=g) * sep / d ** 0.5
+    centres = torch.randn(classes, d, generator=g) * sep / d**0.5
 
     def draw(n):
         y = torch.randint(0, classes, (n,), generator=g)

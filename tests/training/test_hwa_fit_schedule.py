@@ -41,9 +41,10 @@ def test_cosine_decay_to_zero_freezes_the_last_steps():
         torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
         snaps = []
-        val = lambda m: (snaps.append(copy.deepcopy(_flat(m))), 0.0)[1]   # noqa: E731  (called per epoch)
-        hwa_fit(net, x, y, epochs=10, lr=1e-2, batch_size=16, val_fn=val, generator=torch.Generator().manual_seed(1),
-                **kw)
+        val = lambda m: (snaps.append(copy.deepcopy(_flat(m))), 0.0)[1]  # noqa: E731  (called per epoch)
+        hwa_fit(
+            net, x, y, epochs=10, lr=1e-2, batch_size=16, val_fn=val, generator=torch.Generator().manual_seed(1), **kw
+        )
         moves[tag] = float((snaps[-1] - snaps[-2]).abs().max())
     assert moves["cos"] < 0.1 * moves["const"]
     assert moves["const"] > 0

@@ -11,12 +11,36 @@ import torch
 import torch.nn.functional as F
 
 from physnn.crossbar import CrossbarConfig, aihwkit_preset
-from physnn.training import (AnalogLinearSystem, BackpropTrainer, BestEpoch, CaFoTrainer, CallbackSystem, Callback,
-                             DigitalEquivalentTrainer, DigitalTwin,
-                             ESNSystem, FrozenReadoutTrainer, HWATrainer, InputSpec, MonoForwardTrainer,
-                             NevergradTrainer, ParameterSpec, PhyLLTrainer, PhysicalSystemError, PhysicsAwareTrainer,
-                             ScatteringMedium, ZerothOrderTrainer, drift_accuracy, ff_goodness, ff_loss, fit,
-                             mezo_perturb, phyll_goodness, phyll_loss, spsa_gains)
+from physnn.training import (
+    AnalogLinearSystem,
+    BackpropTrainer,
+    BestEpoch,
+    CaFoTrainer,
+    CallbackSystem,
+    Callback,
+    DigitalEquivalentTrainer,
+    DigitalTwin,
+    ESNSystem,
+    FrozenReadoutTrainer,
+    HWATrainer,
+    InputSpec,
+    MonoForwardTrainer,
+    NevergradTrainer,
+    ParameterSpec,
+    PhyLLTrainer,
+    PhysicalSystemError,
+    PhysicsAwareTrainer,
+    ScatteringMedium,
+    ZerothOrderTrainer,
+    drift_accuracy,
+    ff_goodness,
+    ff_loss,
+    fit,
+    mezo_perturb,
+    phyll_goodness,
+    phyll_loss,
+    spsa_gains,
+)
 
 from .conftest import blobs
 
@@ -33,14 +57,19 @@ def test_history_dataset_has_units(tiny):
     assert h.sizes["epoch"] == 2
     # one query per batch; 240 samples / 32 = 8 batches per epoch
     assert h.queries.values.tolist() == [8, 16]
-    assert h.eval_queries.values.tolist() == [1, 2]               # 120 test samples: one query per evaluation
+    assert h.eval_queries.values.tolist() == [1, 2]  # 120 test samples: one query per evaluation
     assert h.samples.values[-1] == 2 * 240 + 2 * 120
 
 
-@pytest.mark.parametrize("make", [lambda: (ZerothOrderTrainer("spsa"), xbar(8, 16)),
-                                  lambda: (PhysicsAwareTrainer(refit_every=3), xbar(8, 16)),
-                                  lambda: (PhyLLTrainer(epochs_per_block=1, hidden=12), [xbar(11, 16), xbar(12, 16, 1)])],
-                         ids=["spsa", "pat", "phyll"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (ZerothOrderTrainer("spsa"), xbar(8, 16)),
+        lambda: (PhysicsAwareTrainer(refit_every=3), xbar(8, 16)),
+        lambda: (PhyLLTrainer(epochs_per_block=1, hidden=12), [xbar(11, 16), xbar(12, 16, 1)]),
+    ],
+    ids=["spsa", "pat", "phyll"],
+)
 def test_resume_equals_uninterrupted(tiny, tmp_path, make):
     tr, sy = make()
     full = fit(sy, tiny, trainer=tr, epochs=4, batch_size=48, seed=3)
@@ -53,7 +82,7 @@ def test_resume_equals_uninterrupted(tiny, tmp_path, make):
     tr, sy = make()
     part = fit(sy, tiny, trainer=tr, epochs=4, batch_size=48, seed=3, checkpoint=ck, callbacks=[Stop()])
     assert part.sizes["epoch"] == 2
-    tr, sy = make()                                     # fresh objects, as after a crash
+    tr, sy = make()  # fresh objects, as after a crash
     res = fit(sy, tiny, trainer=tr, epochs=4, batch_size=48, seed=3, checkpoint=ck, resume=True)
     for v in ("loss", "train_accuracy", "test_accuracy", "queries", "samples", "eval_queries"):
         np.testing.assert_array_equal(res[v].values, full[v].values, err_msg=v)
@@ -70,8 +99,11 @@ def test_error_keeps_last_good_checkpoint(tiny, tmp_path):
 
     sy = CallbackSystem(flaky, [ParameterSpec(name="g", low=0, high=2, units="1")], InputSpec(shape=(8,)), (4,))
     ck = tmp_path / "ck.pt"
-    with pytest.raises(PhysicalSystemError, match=r"query #13: output: .* NaN .*last good checkpoint \(after epoch 1\) "
-                                                  r"kept at"):
+    with pytest.raises(
+        PhysicalSystemError,
+        match=r"query #13: output: .* NaN .*last good checkpoint \(after epoch 1\) "
+        r"kept at",
+    ):
         fit(sy, tiny, trainer=FrozenReadoutTrainer(), epochs=3, batch_size=24, seed=0, checkpoint=ck)
     st = torch.load(ck, weights_only=True)
     assert st["epoch"] == 1 and len(st["history"]["loss"]) == 1
@@ -116,7 +148,7 @@ def test_mezo_perturbation_regenerated_from_seed():
     mezo_perturb(ts, 1234, -2e-3)
     mezo_perturb(ts, 1234, 1e-3)
     assert torch.equal(ts[1], orig[1]) or float((ts[1] - orig[1]).abs().max()) < 1e-15
-    eps32 = torch.finfo(torch.float32).eps          # three roundings of about |theta|, half an ulp each
+    eps32 = torch.finfo(torch.float32).eps  # three roundings of about |theta|, half an ulp each
     assert bool(((ts[0] - orig[0]).abs() <= 2 * eps32 * (orig[0].abs() + 2e-3 * zeros[0].abs())).all())
     # different seed, different z
     other = [torch.zeros_like(t) for t in ts]
@@ -128,20 +160,40 @@ def test_zeroth_order_on_quadratic():
     """SPSA and MeZO descend a noiseless quadratic bowl measured through a callback."""
     target = torch.tensor([0.3, -0.2, 0.5, 0.1])
 
-    for method, kw in (("spsa", dict(a=0.2, c=0.05, A=5)), ("mezo", dict(a=0.05, c=1e-2)),
-                       ("antithetic", dict(a=0.05, c=1e-2, directions=4)), ("coordinate", dict(a=0.3, c=1e-2, coordinates=2))):
+    for method, kw in (
+        ("spsa", dict(a=0.2, c=0.05, A=5)),
+        ("mezo", dict(a=0.05, c=1e-2)),
+        ("antithetic", dict(a=0.05, c=1e-2, directions=4)),
+        ("coordinate", dict(a=0.3, c=1e-2, coordinates=2)),
+    ):
         tr = ZerothOrderTrainer(method, **kw)
-        s = CallbackSystem(lambda x, p: x * 0 + (p["w"] - target).square().sum(),
-                           [ParameterSpec(name="w", shape=(4,), low=-1, high=1)], InputSpec(shape=(1,)), (1,))
+        s = CallbackSystem(
+            lambda x, p: x * 0 + (p["w"] - target).square().sum(),
+            [ParameterSpec(name="w", shape=(4,), low=-1, high=1)],
+            InputSpec(shape=(1,)),
+            (1,),
+        )
         from physnn.data.split import ClassificationSplit
-        d = ClassificationSplit(torch.zeros(4, 1), torch.zeros(4, dtype=torch.long), torch.zeros(2, 1),
-                                torch.zeros(2, dtype=torch.long), 2, "none")
+
+        d = ClassificationSplit(
+            torch.zeros(4, 1),
+            torch.zeros(4, dtype=torch.long),
+            torch.zeros(2, 1),
+            torch.zeros(2, dtype=torch.long),
+            2,
+            "none",
+        )
         tr.setup([s], d, torch.Generator().manual_seed(0))
         tr._loss = lambda s_, x, y, th: (float(s_.query(x, s_.parameters.clip(th))[0, 0]), torch.zeros(x.shape[0], 1))
         d0 = float((tr.theta - target).norm())
         for k in range(150):
-            tr.train_step([s], torch.zeros(4, 1), torch.zeros(4, dtype=torch.long), epoch=0,
-                          generator=torch.Generator().manual_seed(k))
+            tr.train_step(
+                [s],
+                torch.zeros(4, 1),
+                torch.zeros(4, dtype=torch.long),
+                epoch=0,
+                generator=torch.Generator().manual_seed(k),
+            )
         assert float((tr.theta - target).norm()) < 0.3 * d0, method
 
 
@@ -159,11 +211,15 @@ def test_phyll_goodness_and_loss():
 # -- PAT twin -------------------------------------------------------------------------------------------
 def test_pat_twin_fits_known_linear_system():
     """y = 2.5 (x w^T) - 0.7 per output: the affine twin on the prior x w^T recovers gain and offset."""
+
     def sysfn(x, p):
         return 2.5 * x @ p["w"].T - 0.7
+
     s = CallbackSystem(sysfn, [ParameterSpec(name="w", shape=(3, 4), low=-1, high=1)], InputSpec(shape=(4,)), (3,))
+
     def prior(x, th):
         return x @ th.view(3, 4).T
+
     twin = DigitalTwin(prior, 3)
     g = torch.Generator().manual_seed(0)
     xs = [torch.randn(16, 4, generator=g) for _ in range(4)]
@@ -242,7 +298,7 @@ def test_trainer_learns_tiny_problem(name, hidden_frozen):
     start = Start()
     h = fit(sy, d, trainer=tr, epochs=20, batch_size=24, seed=0, callbacks=[start])
     frozen = hidden_frozen["ideal" if sy.config is IDEAL else "pcm"]
-    assert frozen < 0.45, frozen                                      # the task: a readout alone is near chance (1/3)
+    assert frozen < 0.45, frozen  # the task: a readout alone is near chance (1/3)
     assert _acc(h) > frozen + 0.2, (name, frozen, h.test_accuracy.values)
     assert not torch.equal(tr.theta.detach(), start.theta0)
 
@@ -251,7 +307,11 @@ def test_trainer_learns_tiny_problem(name, hidden_frozen):
 def test_block_trainer_with_digital_skip_solves_hidden_task(name, hidden_frozen):
     """Frozen crossbars, digital ``W [P(h), h]``: the digital skip sees the clean lines."""
     d = hidden_blobs()
-    tr = MonoForwardTrainer(hidden=16, lr=1e-2) if name == "mono_forward" else DigitalEquivalentTrainer(hidden=16, lr=1e-2)
+    tr = (
+        MonoForwardTrainer(hidden=16, lr=1e-2)
+        if name == "mono_forward"
+        else DigitalEquivalentTrainer(hidden=16, lr=1e-2)
+    )
     h = fit([xbar(8, 4), xbar(16, 4, 1)], d, trainer=tr, epochs=10, batch_size=24, seed=0)
     assert _acc(h) > hidden_frozen["pcm"] + 0.3, h.test_accuracy.values
 
@@ -269,7 +329,7 @@ def test_local_trainer_learns_tiny_problem(name):
         "digital_equivalent_cafo": lambda: (DigitalEquivalentTrainer("cafo", lr=1e-2), [xbar(8, H), xbar(H, H, 1)]),
     }[name]()
     h = fit(sy, d, trainer=tr, epochs=6, batch_size=24, seed=0)
-    assert _acc(h) > 0.6, (name, h.test_accuracy.values)      # chance: 1/3
+    assert _acc(h) > 0.6, (name, h.test_accuracy.values)  # chance: 1/3
 
 
 def test_digital_equivalent_keeps_physics_frozen_and_gradient_through_it():
@@ -336,7 +396,7 @@ def test_nevergrad_on_esn_and_scattering_medium():
     tr = PhysicsAwareTrainer(lr=2e-2)
     h = fit(med, dpos, trainer=tr, epochs=4, batch_size=24, seed=0)
     assert _acc(h) > 0.6
-    assert tr.twin_error_[0] < 0.1        # noise 1 %: the calibrated simulation fits to a few %
+    assert tr.twin_error_[0] < 0.1  # noise 1 %: the calibrated simulation fits to a few %
 
 
 def test_hwa_drift_evaluation_ensemble():

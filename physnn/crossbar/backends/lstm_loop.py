@@ -40,21 +40,23 @@ def available() -> bool:
 
 
 _ROUND64 = 6755399441055744.0  # 1.5 * 2^52: adding and subtracting it rounds to an integer (float64)
-_ROUND32 = 12582912.0          # 1.5 * 2^23: the same in float32
+_ROUND32 = 12582912.0  # 1.5 * 2^23: the same in float32
 
 
 def _make_sigmoid(ft):
     """Vectorisable sigmoid in float type ``ft`` (float64, or float32 with its own reduction)."""
-    from ..._vmath import (INV_LN2, LN2_HI, LN2_LO, LN2_HI_F32, LN2_LO_F32, bitcast, expm1_reduced,
-                           expm1_reduced_f32)
+    from ..._vmath import INV_LN2, LN2_HI, LN2_LO, LN2_HI_F32, LN2_LO_F32, bitcast, expm1_reduced, expm1_reduced_f32
 
     f32 = ft is np.float32
     em1 = expm1_reduced_f32 if f32 else expm1_reduced
     it = np.int32 if f32 else np.int64
     shift = it(23 if f32 else 52)
     bias_e = it(127 if f32 else 1023)
-    rnd, inv, hi, lo = (ft(_ROUND32), ft(INV_LN2), ft(LN2_HI_F32), ft(LN2_LO_F32)) if f32 else \
-        (ft(_ROUND64), ft(INV_LN2), ft(LN2_HI), ft(LN2_LO))
+    rnd, inv, hi, lo = (
+        (ft(_ROUND32), ft(INV_LN2), ft(LN2_HI_F32), ft(LN2_LO_F32))
+        if f32
+        else (ft(_ROUND64), ft(INV_LN2), ft(LN2_HI), ft(LN2_LO))
+    )
     lim, one = ft(60.0), ft(1.0)
 
     @numba.njit(inline="always", boundscheck=False, error_model="numpy")
@@ -72,7 +74,7 @@ def _make_sigmoid(ft):
             pm[j] = em1(r) + one
             kb[j] = (it(kf) + bias_e) << shift
         for j in range(n):
-            v = one / (one + bitcast(kb[j]) * pm[j])   # 2^k from its bits (no float view of kb)
+            v = one / (one + bitcast(kb[j]) * pm[j])  # 2^k from its bits (no float view of kb)
             out[j] = v if z[j] == z[j] else z[j]
 
     return sigmoid
@@ -87,8 +89,31 @@ def _make_step(ft, noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: 
     row_noise = noise_row(ft)
 
     @numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-    def step(acc, xt, scale, bias, h, c, out_t, sv, klo, khi, t_tab, d_tab, sig, adc_m,
-             g_par, g_m, s_par, s_m, z, sg, pm, kb, hb):
+    def step(
+        acc,
+        xt,
+        scale,
+        bias,
+        h,
+        c,
+        out_t,
+        sv,
+        klo,
+        khi,
+        t_tab,
+        d_tab,
+        sig,
+        adc_m,
+        g_par,
+        g_m,
+        s_par,
+        s_m,
+        z,
+        sg,
+        pm,
+        kb,
+        hb,
+    ):
         """One step after the recurrent MVM ``acc`` (E, B, 4H): noise, ADC, scale, bias, gates,
         state update (h, c in place; out_t gets h). z, sg, pm: ``ft`` scratch (4H,), kb the
         sigmoid's exponent scratch, hb the row's noise cells (uint32; pm also holds the row's noise
@@ -99,8 +124,9 @@ def _make_step(ft, noisy: bool, adc: bool, biased: bool, abs_max: bool, g_ramp: 
             for b in range(n_b):
                 cs = sv[e, b] * scale[e] if abs_max else scale[e]
                 if noisy:  # the read's own noise step (counter (b E + e) 4H + j), into z
-                    row_noise(z, acc[e, b], np.uint32(((b * n_e + e) * g4) & 0xFFFFFFFF), klo, khi, sig,
-                              t_tab, d_tab, hb, pm)
+                    row_noise(
+                        z, acc[e, b], np.uint32(((b * n_e + e) * g4) & 0xFFFFFFFF), klo, khi, sig, t_tab, d_tab, hb, pm
+                    )
                 for j in range(g4):
                     v = z[j] if noisy else acc[e, b, j]
                     if adc:
@@ -160,8 +186,30 @@ def _make_dac():
 _KERNELS: dict = {}
 
 
-def lstm_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in_step, lim, abs_max, sig, adc_m,
-                  g_mode, g_par, g_m, s_mode, s_par, s_m) -> None:
+def lstm_sequence(
+    xs,
+    w,
+    scale,
+    bias,
+    h,
+    c,
+    out,
+    klo,
+    khi,
+    t_tab,
+    d_tab,
+    in_step,
+    lim,
+    abs_max,
+    sig,
+    adc_m,
+    g_mode,
+    g_par,
+    g_m,
+    s_mode,
+    s_par,
+    s_m,
+) -> None:
     """All steps: per step ``torch.bmm`` of the DAC codes with the code-unit weights (torch's
     GEMM), then one compiled pass. Tensors: xs (T, E, B, 4H), w (E, H, 4H), h, c (E, B, H)
     updated in place, out (T, E, B, H); klo/khi (T,) step keys (numpy uint32)."""
@@ -188,8 +236,31 @@ def lstm_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in_step
     for t in range(xs.shape[0]):
         dac(hn, cd, sv, in_step, lim, abs_max)
         torch.bmm(codes, w, out=acc)
-        step(an, xsn[t], sc, bn, hn, cn, outn[t], sv, klo[t], khi[t], t_tab, d_tab, sig, adc_m,
-             g_par, g_m, s_par, s_m, z, sg, pm, kb, hb)
+        step(
+            an,
+            xsn[t],
+            sc,
+            bn,
+            hn,
+            cn,
+            outn[t],
+            sv,
+            klo[t],
+            khi[t],
+            t_tab,
+            d_tab,
+            sig,
+            adc_m,
+            g_par,
+            g_m,
+            s_par,
+            s_m,
+            z,
+            sg,
+            pm,
+            kb,
+            hb,
+        )
 
 
 def _sigmoid_torch(z, ft):
@@ -215,8 +286,30 @@ def _sigmoid_torch(z, ft):
     return torch.where(z == z, v, z)
 
 
-def reference_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in_step, lim, abs_max, sig, adc_m,
-                       g_mode, g_par, g_m, s_mode, s_par, s_m) -> None:
+def reference_sequence(
+    xs,
+    w,
+    scale,
+    bias,
+    h,
+    c,
+    out,
+    klo,
+    khi,
+    t_tab,
+    d_tab,
+    in_step,
+    lim,
+    abs_max,
+    sig,
+    adc_m,
+    g_mode,
+    g_par,
+    g_m,
+    s_mode,
+    s_par,
+    s_m,
+) -> None:
     """What :func:`lstm_sequence` computes, in plain torch operations in the same order (same
     arguments, ``h``, ``c``, ``out`` written the same way): the definition the compiled loop is
     proven against, bit for bit, in float32 and float64 (``tests/crossbar/test_rnn.py``). The
@@ -233,8 +326,9 @@ def reference_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in
     g4 = 4 * hs
     gp = torch.from_numpy(np.ascontiguousarray(g_par, ft))
     sp = torch.from_numpy(np.ascontiguousarray(s_par, ft))
-    idx = ((torch.arange(n_b).view(1, n_b, 1) * n_e + torch.arange(n_e).view(n_e, 1, 1)) * g4
-           + torch.arange(g4).view(1, 1, g4))
+    idx = (torch.arange(n_b).view(1, n_b, 1) * n_e + torch.arange(n_e).view(n_e, 1, 1)) * g4 + torch.arange(g4).view(
+        1, 1, g4
+    )
     sv = torch.ones((n_e, n_b, 1), dtype=dt)
     for t in range(xs.shape[0]):
         if abs_max:
@@ -259,13 +353,13 @@ def reference_sequence(xs, w, scale, bias, h, c, out, klo, khi, t_tab, d_tab, in
             z = gp[3] + torch.clamp(torch.round(gp[2] + sg * gp[1]), c_(0.0), c_(g_m)) * gp[4]
         else:
             z = gp[1] * sg + gp[2]
-        cc = z[..., hs:2 * hs] * c + z[..., :hs] * z[..., 2 * hs:3 * hs]
+        cc = z[..., hs : 2 * hs] * c + z[..., :hs] * z[..., 2 * hs : 3 * hs]
         c.copy_(cc)
         s = _sigmoid_torch(cc * sp[0], ft)
         if s_mode == 1:
             a = sp[3] + torch.clamp(torch.round(sp[2] + s * sp[1]), c_(0.0), c_(s_m)) * sp[4]
         else:
             a = sp[1] * s + sp[2]
-        hh = z[..., 3 * hs:] * a
+        hh = z[..., 3 * hs :] * a
         h.copy_(hh)
         out[t].copy_(hh)

@@ -80,7 +80,7 @@ def noise_draws(ft):
     :func:`add_counter_normal`, the LSTM loop, through :func:`noise_row`)."""
     fn = _NOISE_DRAWS.get(ft)
     if fn is None:
-        s20, m20, inv20 = np.uint32(20), np.uint32(0xFFFFF), ft(2.0 ** -20)
+        s20, m20, inv20 = np.uint32(20), np.uint32(0xFFFFF), ft(2.0**-20)
 
         @numba.njit(inline="always", error_model="numpy")
         def draws(n, base, klo, khi, t, d, hb, z):  # pragma: no cover - compiled
@@ -170,14 +170,28 @@ def _make(ft, noisy: bool, adc: bool, scaled: bool, biased: bool, parallel: bool
         return n
 
     if parallel:
+
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
         def fused_prange(buf, members, n_tiles, s, post, bias, key_lo, key_hi, sig_in, adc_in, flags, n_blocks):
             klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
             n_q = buf.shape[0] * buf.shape[1]
             sat = scratch(n_q, np.int64)
             for blk in numba.prange(n_blocks):
-                rows(blk * n_q // n_blocks, (blk + 1) * n_q // n_blocks, buf, members, n_tiles, s, post, bias,
-                     klo, khi, sig, adc_m, sat)
+                rows(
+                    blk * n_q // n_blocks,
+                    (blk + 1) * n_q // n_blocks,
+                    buf,
+                    members,
+                    n_tiles,
+                    s,
+                    post,
+                    bias,
+                    klo,
+                    khi,
+                    sig,
+                    adc_m,
+                    sat,
+                )
             return tiles(sat, flags, buf.shape[1])
 
         return fused_prange
@@ -224,6 +238,7 @@ def _make_dac(parallel: bool, ft):
     # Per row: ``s = max(max|x|, tiny)`` (abs-max scaling), ``codes = round(clamp(x / (s *
     # step), -lim, lim))``: :func:`physnn.crossbar.read.input_codes` in ``x``'s dtype.
     if parallel:
+
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
         def dac_prange(x, s, codes, step_in, lim_in, abs_max, has_dac):
             step, lim = ft(step_in), ft(lim_in)
@@ -245,13 +260,13 @@ class _Prepared(NamedTuple):
     """What this back end derives from a spec once (kept in ``spec.memo``, which the keyed copies
     of a spec share): the kernels for its flags, numpy views of its tensors, its sizes."""
 
-    ft: type                # numpy float type of the read
-    dac: Any                # DAC kernel
-    fused: Any              # fused pass, for ``scaled = spec.abs_max`` (s is None iff no abs-max)
-    scale: np.ndarray       # spec.scale, 1-D view
-    bias: np.ndarray        # spec.bias (detached view), or an empty array
-    tiles: int              # E, or 1 without an ensemble
-    blocks: int             # prange blocks per pass: 4 per thread
+    ft: type  # numpy float type of the read
+    dac: Any  # DAC kernel
+    fused: Any  # fused pass, for ``scaled = spec.abs_max`` (s is None iff no abs-max)
+    scale: np.ndarray  # spec.scale, 1-D view
+    bias: np.ndarray  # spec.bias (detached view), or an empty array
+    tiles: int  # E, or 1 without an ensemble
+    blocks: int  # prange blocks per pass: 4 per thread
 
 
 def _prepared(spec: ReadSpec) -> _Prepared:
@@ -262,17 +277,24 @@ def _prepared(spec: ReadSpec) -> _Prepared:
     if p is None:
         ft = np.float32 if spec.weight.dtype == torch.float32 else np.float64
         par = n_thr > 1
-        kd, kf = ("dac", par, ft), (ft, spec.noise_std > 0, spec.adc_levels is not None, spec.abs_max,
-                                    spec.bias is not None, par)
+        kd, kf = (
+            ("dac", par, ft),
+            (ft, spec.noise_std > 0, spec.adc_levels is not None, spec.abs_max, spec.bias is not None, par),
+        )
         if kd not in _KERNELS:
             _KERNELS[kd] = _make_dac(par, ft)
         if kf not in _KERNELS:
             _KERNELS[kf] = _make(*kf)
         b = spec.bias
         p = spec.memo[key] = _Prepared(
-            ft=ft, dac=_KERNELS[kd], fused=_KERNELS[kf],
-            scale=spec.scale.detach().numpy().reshape(-1), bias=_EMPTY1[ft] if b is None else b.detach().numpy(),
-            tiles=spec.ensemble or 1, blocks=4 * n_thr)
+            ft=ft,
+            dac=_KERNELS[kd],
+            fused=_KERNELS[kf],
+            scale=spec.scale.detach().numpy().reshape(-1),
+            bias=_EMPTY1[ft] if b is None else b.detach().numpy(),
+            tiles=spec.ensemble or 1,
+            blocks=4 * n_thr,
+        )
     return p
 
 
@@ -286,20 +308,31 @@ def _dac_np(p: _Prepared, spec: ReadSpec, x2: torch.Tensor) -> tuple[np.ndarray 
     codes = _np_empty(xn.shape, p.ft)
     s = _np_empty((*xn.shape[:-1], 1), p.ft)
     sn = s.reshape(-1)
-    p.dac(x1, sn, codes.reshape(-1, n), spec.in_step, spec.in_levels or 0.0,
-          spec.abs_max, spec.in_levels is not None)
+    p.dac(x1, sn, codes.reshape(-1, n), spec.in_step, spec.in_levels or 0.0, spec.abs_max, spec.in_levels is not None)
     return (s if spec.abs_max else None), codes
 
 
-def _fused(p: _Prepared, spec: ReadSpec, a3: np.ndarray, s, post: np.ndarray, key: int, members: np.ndarray,
-           rows: int) -> np.ndarray | None:
+def _fused(
+    p: _Prepared, spec: ReadSpec, a3: np.ndarray, s, post: np.ndarray, key: int, members: np.ndarray, rows: int
+) -> np.ndarray | None:
     """The fused pass in place on ``a3`` (k, rows, out); the tiles' saturation flags, or None
     when none saturated (or there is no ADC)."""
     k = a3.shape[0]
     flags = _np_empty(k, np.bool_)
-    n_sat = p.fused(a3, members, p.tiles, _EMPTY2[p.ft] if s is None else
-                    np.asarray(s).reshape(1 if s.ndim == 2 else s.shape[0], rows), post, p.bias,
-                    key & 0xFFFFFFFF, key >> 32, spec.noise_std, spec.adc_levels or 0.0, flags, min(k * rows, p.blocks))
+    n_sat = p.fused(
+        a3,
+        members,
+        p.tiles,
+        _EMPTY2[p.ft] if s is None else np.asarray(s).reshape(1 if s.ndim == 2 else s.shape[0], rows),
+        post,
+        p.bias,
+        key & 0xFFFFFFFF,
+        key >> 32,
+        spec.noise_std,
+        spec.adc_levels or 0.0,
+        flags,
+        min(k * rows, p.blocks),
+    )
     return flags if n_sat else None
 
 
@@ -377,8 +410,16 @@ def finish(spec: ReadSpec, acc: torch.Tensor, s, post: torch.Tensor, key: int, m
         acc = acc.contiguous()
     an = acc.numpy()
     k = 1 if an.ndim == 2 else an.shape[0]
-    flags = _fused(p, spec, an[None] if an.ndim == 2 else an, s, p.scale if post is spec.scale else
-                   post.numpy().reshape(-1), key, _arange(k) if members is None else members.numpy(), rows)
+    flags = _fused(
+        p,
+        spec,
+        an[None] if an.ndim == 2 else an,
+        s,
+        p.scale if post is spec.scale else post.numpy().reshape(-1),
+        key,
+        _arange(k) if members is None else members.numpy(),
+        rows,
+    )
     return acc, (flags.reshape(()) if flags is not None and an.ndim == 2 else flags)
 
 
@@ -402,6 +443,7 @@ def _make_copies(ft, parallel: bool):
                 out[r, k, :] = src
 
     if parallel:
+
         @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
         def copies_prange(y, out, std, klo, khi, t, d, n_blocks):
             n_q = out.shape[0] * out.shape[1]
@@ -427,9 +469,16 @@ def add_counter_normal(y: torch.Tensor, std: torch.Tensor, keys: list[int], out:
         _KERNELS[kname] = _make_copies(np.float32 if dt == torch.float32 else np.float64, n_thr > 1)
     k = np.array(keys, dtype=np.uint64)
     t, d = _tables(dt)
-    _KERNELS[kname](y.detach().numpy(), out.numpy(), std.detach().to(dt).contiguous().numpy(),
-                    (k & np.uint64(0xFFFFFFFF)).astype(np.uint32), (k >> np.uint64(32)).astype(np.uint32), t, d,
-                    min(out.shape[0] * out.shape[1], 4 * n_thr))
+    _KERNELS[kname](
+        y.detach().numpy(),
+        out.numpy(),
+        std.detach().to(dt).contiguous().numpy(),
+        (k & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+        (k >> np.uint64(32)).astype(np.uint32),
+        t,
+        d,
+        min(out.shape[0] * out.shape[1], 4 * n_thr),
+    )
     return out
 
 
@@ -456,8 +505,7 @@ class NumbaCPU:
             return f"float32/float64 only, with x.dtype == weight.dtype (got {x.dtype}, {w.dtype})"
         if spec.ir is not None:
             return "no IR-drop circuit solve"
-        if torch.is_grad_enabled() and any(t is not None and t.requires_grad
-                                           for t in (x, w, spec.scale, spec.bias)):
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, spec.scale, spec.bias)):
             return "no autograd (use the reference for gradients)"
         return None
 
@@ -502,10 +550,14 @@ class NumbaCPU:
         p = _prepared(spec)
         s, codes = _dac_np(p, spec, x2)
         rows, n_out = x2.shape[-2], spec.weight.shape[-2]
-        acc = mvm(spec, torch.from_numpy(codes), None,
-                  out=empty((rows, n_out) if spec.weight.dim() == 2 else (p.tiles, rows, n_out), x2.dtype))
+        acc = mvm(
+            spec,
+            torch.from_numpy(codes),
+            None,
+            out=empty((rows, n_out) if spec.weight.dim() == 2 else (p.tiles, rows, n_out), x2.dtype),
+        )
         y = acc.numpy()
         flags = _fused(p, spec, y[None] if y.ndim == 2 else y, s, p.scale, spec.key, _arange(p.tiles), rows)
-        if flags is None:   # no tile saturated: nothing for bound management to repeat
+        if flags is None:  # no tile saturated: nothing for bound management to repeat
             return acc if acc.shape == shape else acc.reshape(shape)
         return bound_manage(finish, spec, x2, s, acc, flags.reshape(()) if y.ndim == 2 else flags, shape)

@@ -48,8 +48,9 @@ def _make_codes(ft):
     mask, tiny = it(np.iinfo(it).max), ft(1e-30)
 
     @numba.njit(parallel=_PARALLEL, nogil=True, cache=True, error_model="numpy")
-    def codes_prange(xp, a, b, kh, kw, dh, dw, sh, sw, n_ho, n_wo, s_out, codes, step_in, lim_in, abs_max,
-                     has_dac, n_blocks):
+    def codes_prange(
+        xp, a, b, kh, kw, dh, dw, sh, sw, n_ho, n_wo, s_out, codes, step_in, lim_in, abs_max, has_dac, n_blocks
+    ):
         step, lim = ft(step_in), ft(lim_in)
         khw = kh * kw
         L = n_ho * n_wo
@@ -97,9 +98,18 @@ def _make_codes(ft):
     return codes_prange
 
 
-def patch_codes(xp: torch.Tensor, cols: tuple[int, int], kernel_size: tuple[int, int], dilation: tuple[int, int],
-                stride: tuple[int, int], out_size: tuple[int, int], *, in_step: float, in_levels: float | None,
-                abs_max: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+def patch_codes(
+    xp: torch.Tensor,
+    cols: tuple[int, int],
+    kernel_size: tuple[int, int],
+    dilation: tuple[int, int],
+    stride: tuple[int, int],
+    out_size: tuple[int, int],
+    *,
+    in_step: float,
+    in_levels: float | None,
+    abs_max: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor]:
     """DAC codes of the unfolded columns ``cols = (a, b)`` of a padded image batch, gathered
     straight from the image (no unfolded copy).
 
@@ -137,8 +147,26 @@ def patch_codes(xp: torch.Tensor, cols: tuple[int, int], kernel_size: tuple[int,
     R = xn.shape[0] * n_ho * n_wo
     s = _np_empty(R if abs_max else 0, ft)
     codes = _np_empty((R, b - a), ft)
-    kern(xn, a, b, kernel_size[0], kernel_size[1], dilation[0], dilation[1], stride[0], stride[1], n_ho, n_wo, s,
-         codes, in_step, in_levels or 0.0, abs_max, in_levels is not None, max(1, min(R, 4 * numba.get_num_threads())))
+    kern(
+        xn,
+        a,
+        b,
+        kernel_size[0],
+        kernel_size[1],
+        dilation[0],
+        dilation[1],
+        stride[0],
+        stride[1],
+        n_ho,
+        n_wo,
+        s,
+        codes,
+        in_step,
+        in_levels or 0.0,
+        abs_max,
+        in_levels is not None,
+        max(1, min(R, 4 * numba.get_num_threads())),
+    )
     return (torch.from_numpy(s) if abs_max else None), torch.from_numpy(codes)
 
 
@@ -147,8 +175,7 @@ def _make_finish(ft, noisy: bool, adc: bool, scaled: bool):
     t, d = _tables_np(torch.float32 if ft is np.float32 else torch.float64)
 
     @numba.njit(parallel=_PARALLEL, nogil=True, cache=True, error_model="numpy")
-    def finish_prange(buf, members, n_members, width, r_off, s, post, key_lo, key_hi, sig_in, adc_in, sat,
-                      n_blocks):
+    def finish_prange(buf, members, n_members, width, r_off, s, post, key_lo, key_hi, sig_in, adc_in, sat, n_blocks):
         klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
         k, n_rows, n_out = buf.shape
         n_q = k * n_rows
@@ -163,8 +190,16 @@ def _make_finish(ft, noisy: bool, adc: bool, scaled: bool):
                     c = s[i if s.shape[0] > 1 else 0, r] * c
                 row = buf[i, r]
                 if noisy:
-                    draws(n_out, np.uint32((((r + r_off) * n_members + members[i]) * width) & 0xFFFFFFFF), klo, khi, t, d,
-                          hb, fb)
+                    draws(
+                        n_out,
+                        np.uint32((((r + r_off) * n_members + members[i]) * width) & 0xFFFFFFFF),
+                        klo,
+                        khi,
+                        t,
+                        d,
+                        hb,
+                        fb,
+                    )
                 n_sat = 0
                 for o in range(n_out):
                     v = row[o] + sig * fb[o] if noisy else row[o]
@@ -186,9 +221,18 @@ def _tables_np(dt: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
     return tab
 
 
-def finish_tiles(acc: torch.Tensor, members: np.ndarray, n_members: int, width: int, s: torch.Tensor | None,
-                 post: torch.Tensor, key: int, noise_std: float, adc_levels: float | None,
-                 row_offset: int = 0) -> np.ndarray:
+def finish_tiles(
+    acc: torch.Tensor,
+    members: np.ndarray,
+    n_members: int,
+    width: int,
+    s: torch.Tensor | None,
+    post: torch.Tensor,
+    key: int,
+    noise_std: float,
+    adc_levels: float | None,
+    row_offset: int = 0,
+) -> np.ndarray:
     """Noise, ADC and output scale of ``k`` tiles' accumulated codes, in place.
 
     Parameters
@@ -224,8 +268,21 @@ def finish_tiles(acc: torch.Tensor, members: np.ndarray, n_members: int, width: 
     k, R = acc.shape[0], acc.shape[1]
     sat = _np_empty(k * R, np.int64)
     sn = np.zeros((0, 0), ft) if s is None else s.numpy()
-    kern(acc.numpy(), members, n_members, width, row_offset, sn, post.numpy(), key & 0xFFFFFFFF, key >> 32, noise_std,
-         adc_levels or 0.0, sat, max(1, min(k * R, 4 * numba.get_num_threads())))
+    kern(
+        acc.numpy(),
+        members,
+        n_members,
+        width,
+        row_offset,
+        sn,
+        post.numpy(),
+        key & 0xFFFFFFFF,
+        key >> 32,
+        noise_std,
+        adc_levels or 0.0,
+        sat,
+        max(1, min(k * R, 4 * numba.get_num_threads())),
+    )
     return sat.reshape(k, R).any(1)
 
 
@@ -263,7 +320,7 @@ def strided_draws(ft):
     of a block of rows, left in the scratch ``z`` (``ft``; cells in ``hb``)."""
     fn = _STRIDED.get(ft)
     if fn is None:
-        s20, m20, inv20 = np.uint32(20), np.uint32(0xFFFFF), ft(2.0 ** -20)
+        s20, m20, inv20 = np.uint32(20), np.uint32(0xFFFFF), ft(2.0**-20)
 
         @numba.njit(inline="always", error_model="numpy")
         def draws(n, base, step, klo, khi, t, d, hb, z):  # pragma: no cover - compiled
@@ -287,11 +344,39 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
     scaled = abs_max
 
     @numba.njit(parallel=_PARALLEL, nogil=True, cache=True, error_model="numpy")
-    def fused_prange(xf, off, t_in, t_out, n_img, n_ho, n_wo, sh, sw, w_img, chw, lpb, wt, mem, n_members, width, post,
-                     out, col0, bias, key_lo, key_hi, sig_in, adc_in, step_in, lim_in, sat, n_workers):
+    def fused_prange(
+        xf,
+        off,
+        t_in,
+        t_out,
+        n_img,
+        n_ho,
+        n_wo,
+        sh,
+        sw,
+        w_img,
+        chw,
+        lpb,
+        wt,
+        mem,
+        n_members,
+        width,
+        post,
+        out,
+        col0,
+        bias,
+        key_lo,
+        key_hi,
+        sig_in,
+        adc_in,
+        step_in,
+        lim_in,
+        sat,
+        n_workers,
+    ):
         klo, khi, sig, adc_m = np.uint32(key_lo), np.uint32(key_hi), ft(sig_in), ft(adc_in)
         step, lim = ft(step_in), ft(lim_in)
-        n_p = xf.shape[0]                       # 1: one input shared by the chips, else one per chip
+        n_p = xf.shape[0]  # 1: one input shared by the chips, else one per chip
         n_e = wt.shape[0]
         n_k = wt.shape[1]
         n_c = wt.shape[2]
@@ -299,10 +384,10 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
         n_out = t_out.shape[0] - 1
         L = n_ho * n_wo
         rb = lpb * n_wo
-        bpi = n_ho // lpb                       # blocks per image
+        bpi = n_ho // lpb  # blocks per image
         n_blocks = n_img * bpi
         uw, usw = np.uint64(n_wo), np.uint64(sw)
-        row_step = np.uint32((n_members * width) & 0xFFFFFFFF)     # counter step of one row
+        row_step = np.uint32((n_members * width) & 0xFFFFFFFF)  # counter step of one row
         for wk in numba.prange(n_workers):
             ct = scratch((n_k, rb), ft)
             acc = scratch((n_c, rb), ft)
@@ -367,12 +452,21 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
                                     oc = o0 + o
                                     arow = acc[oc]
                                     # out (E, N, O, L) channel-major, a convolution's own layout
-                                    orow = out[e, n, col0 + oc, q0:q0 + rb]
+                                    orow = out[e, n, col0 + oc, q0 : q0 + rb]
                                     if noisy:
                                         # the draws of output o of the block's rows: counters
                                         # (r * n_members + member) * width + o, r = r0 + k
-                                        draws_col(rb, np.uint32((((r0 * n_members + mem[e, i, j]) * width) + o)
-                                                                & 0xFFFFFFFF), row_step, klo, khi, t, d, hb, fb)
+                                        draws_col(
+                                            rb,
+                                            np.uint32((((r0 * n_members + mem[e, i, j]) * width) + o) & 0xFFFFFFFF),
+                                            row_step,
+                                            klo,
+                                            khi,
+                                            t,
+                                            d,
+                                            hb,
+                                            fb,
+                                        )
                                     for k in range(rb):
                                         v = arow[k] + sig * fb[k] if noisy else arow[k]
                                         if adc:
@@ -391,11 +485,29 @@ def _make_fused(ft, abs_max: bool, has_dac: bool, noisy: bool, adc: bool, biased
     return fused_prange
 
 
-def fused_patch_read(xp: torch.Tensor, off: np.ndarray, in_edges: np.ndarray, out_edges: np.ndarray,
-                     stride: tuple[int, int], out_size: tuple[int, int], wt: torch.Tensor, members: np.ndarray,
-                     n_members: int, width: int, post: torch.Tensor, out: torch.Tensor, col0: int,
-                     bias: torch.Tensor | None, key: int, *, in_step: float, in_levels: float | None, abs_max: bool,
-                     noise_std: float, adc_levels: float | None) -> np.ndarray:
+def fused_patch_read(
+    xp: torch.Tensor,
+    off: np.ndarray,
+    in_edges: np.ndarray,
+    out_edges: np.ndarray,
+    stride: tuple[int, int],
+    out_size: tuple[int, int],
+    wt: torch.Tensor,
+    members: np.ndarray,
+    n_members: int,
+    width: int,
+    post: torch.Tensor,
+    out: torch.Tensor,
+    col0: int,
+    bias: torch.Tensor | None,
+    key: int,
+    *,
+    in_step: float,
+    in_levels: float | None,
+    abs_max: bool,
+    noise_std: float,
+    adc_levels: float | None,
+) -> np.ndarray:
     """The first read of one group's tiles, fused per block of output positions.
 
     Per block (:func:`block_lines` lines of one image) and input tile: the DAC codes of the
@@ -452,9 +564,34 @@ def fused_patch_read(xp: torch.Tensor, off: np.ndarray, in_edges: np.ndarray, ou
     sat = np.zeros((n_workers, E, n_in, n_out), np.int64)
     bn = np.zeros(0, ft) if bias is None else bias.detach().numpy()
     with blas_threads(1):
-        kern(xp.reshape(P, -1).numpy(), off, in_edges, out_edges, N, ho, wo, stride[0], stride[1], W, C * H * W, lpb,
-             wt.numpy(), members, n_members, width, post.numpy(), out.numpy(), col0, bn, key & 0xFFFFFFFF, key >> 32,
-             noise_std, adc_levels or 0.0, in_step, in_levels or 0.0, sat, n_workers)
+        kern(
+            xp.reshape(P, -1).numpy(),
+            off,
+            in_edges,
+            out_edges,
+            N,
+            ho,
+            wo,
+            stride[0],
+            stride[1],
+            W,
+            C * H * W,
+            lpb,
+            wt.numpy(),
+            members,
+            n_members,
+            width,
+            post.numpy(),
+            out.numpy(),
+            col0,
+            bn,
+            key & 0xFFFFFFFF,
+            key >> 32,
+            noise_std,
+            adc_levels or 0.0,
+            in_step,
+            in_levels or 0.0,
+            sat,
+            n_workers,
+        )
     return sat.sum(0)
-
-

@@ -21,15 +21,41 @@ Examples
 
 from .adc import FlashConverter, RampConverter, SARConverter, conversion_energy, conversion_time
 from .array import array_read_energy
-from .chip import (AREA_COMPONENTS, ENERGY_COMPONENTS, LATENCY_COMPONENTS, CostConfig, CostRecorder, layer_cost,
-                   layer_cost_tensors, model_cost)
+from .chip import (
+    AREA_COMPONENTS,
+    ENERGY_COMPONENTS,
+    LATENCY_COMPONENTS,
+    CostConfig,
+    CostRecorder,
+    layer_cost,
+    layer_cost_tensors,
+    model_cost,
+)
 from .dac import AmplitudeInput, BitSerialInput, row_pulses
 from .duplication import duplicated_vectors, pipeline_copies
 from .pareto import pareto_front
 from .technology import CostTechnology
 
-__all__ = ["CostTechnology", "CostConfig", "CostRecorder", "layer_cost", "layer_cost_tensors", "model_cost",
-           "SARConverter", "RampConverter", "FlashConverter", "AmplitudeInput", "BitSerialInput",
-           "array_read_energy", "row_pulses", "conversion_energy", "conversion_time",
-           "ENERGY_COMPONENTS", "LATENCY_COMPONENTS", "AREA_COMPONENTS", "pareto_front",
-           "duplicated_vectors", "pipeline_copies"]
+__all__ = [
+    "CostTechnology",
+    "CostConfig",
+    "CostRecorder",
+    "layer_cost",
+    "layer_cost_tensors",
+    "model_cost",
+    "SARConverter",
+    "RampConverter",
+    "FlashConverter",
+    "AmplitudeInput",
+    "BitSerialInput",
+    "array_read_energy",
+    "row_pulses",
+    "conversion_energy",
+    "conversion_time",
+    "ENERGY_COMPONENTS",
+    "LATENCY_COMPONENTS",
+    "AREA_COMPONENTS",
+    "pareto_front",
+    "duplicated_vectors",
+    "pipeline_copies",
+]

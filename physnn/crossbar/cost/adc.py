@@ -45,7 +45,7 @@ class RampConverter(_Converter):
     """Single-slope (ramp) ADC of ``bits`` bits: ``2**bits`` clock steps per conversion."""
 
     def steps(self) -> int:
-        return 2 ** self.bits
+        return 2**self.bits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +60,7 @@ def conversion_energy(adc: _Converter, fom: Number) -> Number:
     """Energy of one conversion in J: ``fom * 2**bits`` (Walden FOM ``fom`` in J per step)."""
     if not isinstance(adc, _Converter):
         raise TypeError(f"adc: expected SARConverter, RampConverter or FlashConverter, got {type(adc).__name__}")
-    return fom * float(2 ** adc.bits)
+    return fom * float(2**adc.bits)
 
 
 def conversion_time(adc: _Converter, clock_period: Number) -> Number:

@@ -37,5 +37,5 @@ def array_read_energy(v: torch.Tensor, g_row: torch.Tensor, t_read: Number) -> t
         raise TypeError("v, g_row: expected tensors")
     if v.dim() < 2 or g_row.dim() < 1 or v.shape[-1] != g_row.shape[-1]:
         raise ValueError(f"v (..., N, R) and g_row (..., R) disagree: {tuple(v.shape)} vs {tuple(g_row.shape)}")
-    p = (v * v).sum(-2)                                  # (..., R): sum over vectors of V^2
+    p = (v * v).sum(-2)  # (..., R): sum over vectors of V^2
     return (p * g_row).sum(-1) * t_read

@@ -60,8 +60,16 @@ from .programming import programming_energy, programming_time
 from .sense_amp import sense_amp_energy
 from .technology import CostTechnology, Number, check_number
 
-__all__ = ["CostConfig", "layer_cost_tensors", "layer_cost", "model_cost", "CostRecorder",
-           "ENERGY_COMPONENTS", "LATENCY_COMPONENTS", "AREA_COMPONENTS"]
+__all__ = [
+    "CostConfig",
+    "layer_cost_tensors",
+    "layer_cost",
+    "model_cost",
+    "CostRecorder",
+    "ENERGY_COMPONENTS",
+    "LATENCY_COMPONENTS",
+    "AREA_COMPONENTS",
+]
 
 ENERGY_COMPONENTS = ("array", "dac", "adc", "sense_amp", "shift_add", "partial_sum", "buffer", "interconnect")
 LATENCY_COMPONENTS = ("array", "adc", "shift_add", "partial_sum", "buffer", "interconnect")
@@ -150,11 +158,19 @@ class CostConfig:
         if not isinstance(self.technology, CostTechnology):
             raise TypeError(f"technology: expected a CostTechnology, got {type(self.technology).__name__}")
         if not isinstance(self.adc, (SARConverter, RampConverter, FlashConverter)):
-            raise TypeError(f"adc: expected SARConverter, RampConverter or FlashConverter, got {type(self.adc).__name__}")
+            raise TypeError(
+                f"adc: expected SARConverter, RampConverter or FlashConverter, got {type(self.adc).__name__}"
+            )
         if not isinstance(self.inputs, (AmplitudeInput, BitSerialInput)):
             raise TypeError(f"inputs: expected AmplitudeInput or BitSerialInput, got {type(self.inputs).__name__}")
-        for name in ("weight_slices", "columns_per_adc", "activation_bits", "accumulator_bits", "buffer_width",
-                     "weight_copies"):
+        for name in (
+            "weight_slices",
+            "columns_per_adc",
+            "activation_bits",
+            "accumulator_bits",
+            "buffer_width",
+            "weight_copies",
+        ):
             check_int_range(getattr(self, name), name, 1)
         if self.interconnect_width is not None:
             check_int_range(self.interconnect_width, "interconnect_width", 1)
@@ -176,20 +192,32 @@ def _geometry(layer: nn.Module):
     """``(tiles, (G, n_in, n_out), rows, in_features, out_features)`` of a linear analog layer (the
     slices of a bit-sliced layer are arrays side by side on the same inputs: ``n_out`` of them)."""
     if isinstance(layer, SlicedAnalogLinear):
-        return (list(layer.slices), (1, 1, layer.slicing.weight_slices), layer.in_features, layer.in_features,
-                layer.out_features)
+        return (
+            list(layer.slices),
+            (1, 1, layer.slicing.weight_slices),
+            layer.in_features,
+            layer.in_features,
+            layer.out_features,
+        )
     if isinstance(layer, TiledAnalogLinear):
-        return (list(layer.tiles), layer.grid, layer.in_edges[1] - layer.in_edges[0], layer.in_features,
-                layer.out_features)
+        return (
+            list(layer.tiles),
+            layer.grid,
+            layer.in_edges[1] - layer.in_edges[0],
+            layer.in_features,
+            layer.out_features,
+        )
     if isinstance(layer, AnalogLinear):
         return [layer], (1, 1, 1), layer.in_features, layer.in_features, layer.out_features
-    raise TypeError(f"layer: expected an AnalogLinear, TiledAnalogLinear (a convolution's .linear) or SlicedAnalogLinear, got "
-                    f"{type(layer).__name__}; use model_cost or CostRecorder for convolutions")
+    raise TypeError(
+        f"layer: expected an AnalogLinear, TiledAnalogLinear (a convolution's .linear) or SlicedAnalogLinear, got "
+        f"{type(layer).__name__}; use model_cost or CostRecorder for convolutions"
+    )
 
 
 def _row_conductance(t: AnalogLinear, rows: int, E1: int, dtype) -> torch.Tensor:
     """Sum of the conductances of all devices on each input row of tile ``t`` now: ``(E1, rows)``."""
-    t.read_spec()                                      # programs the tile if needed
+    t.read_spec()  # programs the tile if needed
     g = t.g_now.to(dtype)
     gs = g.sum((-3, -2)) if isinstance(t.config.mapping, DifferentialPair) else g.sum(-2)
     gs = gs.reshape(-1, gs.shape[-1]).expand(E1, -1)
@@ -213,17 +241,24 @@ def _tile_state(spec: Any, tiles: list, R: int, E1: int, grid: tuple[int, int, i
         n_adc = [math.ceil(c / config.columns_per_adc) for c in cols]
         conv_per_adc = [math.ceil(c / a) for c, a in zip(cols, n_adc)]
         rows = [t.in_features for t in tiles]
-        st = {"g_rows": g_rows.reshape(E1, G, n_in, n_out, R).sum(3), "cols": cols, "n_adc": n_adc,
-              "conv_per_adc": conv_per_adc, "conv_per_adc_kinds": sorted(set(conv_per_adc)),
-              "logical_cols": sum(t.out_features for t in tiles),
-              "devices": sum(devices_per_tile(t.config, t.out_features, t.in_features) for t in tiles) * k,
-              "rows_total": sum(rows), "rows_max": max(rows)}
+        st = {
+            "g_rows": g_rows.reshape(E1, G, n_in, n_out, R).sum(3),
+            "cols": cols,
+            "n_adc": n_adc,
+            "conv_per_adc": conv_per_adc,
+            "conv_per_adc_kinds": sorted(set(conv_per_adc)),
+            "logical_cols": sum(t.out_features for t in tiles),
+            "devices": sum(devices_per_tile(t.config, t.out_features, t.in_features) for t in tiles) * k,
+            "rows_total": sum(rows),
+            "rows_max": max(rows),
+        }
         per_spec[key] = st
     return st
 
 
-def layer_cost_tensors(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostConfig, *,
-                       shared_input: bool | None = None) -> dict[str, Any]:
+def layer_cost_tensors(
+    layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostConfig, *, shared_input: bool | None = None
+) -> dict[str, Any]:
     """Cost of one read of ``x`` by ``layer`` (an :class:`AnalogLinear` or :class:`TiledAnalogLinear`).
 
     Parameters
@@ -250,8 +285,9 @@ def layer_cost_tensors(layer: nn.Module, x: torch.Tensor | PatchColumns, config:
     return _layer_cost(layer, x, config, shared_input, None)
 
 
-def _layer_cost(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostConfig, shared_input: bool | None,
-                spec: Any) -> dict[str, Any]:
+def _layer_cost(
+    layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostConfig, shared_input: bool | None, spec: Any
+) -> dict[str, Any]:
     """:func:`layer_cost_tensors` with the layer's read spec ``spec`` for ``x``'s dtype and device
     when the caller knows it is current (None: asked of the layer, which programs it if needed)."""
     if not isinstance(config, CostConfig):
@@ -275,12 +311,14 @@ def _layer_cost(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostCo
     per_member = per_member_input(xs, E, shared_input)
     tech, inputs = config.technology, config.inputs
     if spec is None:
-        spec = layer.read_spec(dtype, device)        # cached by the layer until its devices change
+        spec = layer.read_spec(dtype, device)  # cached by the layer until its devices change
     sliced = isinstance(layer, SlicedAnalogLinear)
     if sliced and config.weight_slices != 1:
-        raise ValueError("config.weight_slices: a SlicedAnalogLinear's slices are its own arrays (leave "
-                         "weight_slices=1; its slicing gives them)")
-    dspec = spec.slices[0] if sliced else spec         # the DAC every slice shares
+        raise ValueError(
+            "config.weight_slices: a SlicedAnalogLinear's slices are its own arrays (leave "
+            "weight_slices=1; its slicing gives them)"
+        )
+    dspec = spec.slices[0] if sliced else spec  # the DAC every slice shares
     geo = _tile_state(spec, tiles, R, E1, (G, n_in, n_out), config)
     dt = torch.float64
     step = dspec.in_step
@@ -289,14 +327,14 @@ def _layer_cost(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostCo
         if nbits is None:
             raise ValueError("inputs=BitSerialInput: needs integer DAC codes (a config with a dac)")
         if nbits > inputs.bits:
-            raise ValueError(f"inputs=BitSerialInput(bits={inputs.bits}): DAC codes up to {dspec.in_levels:g} need "
-                             f"{nbits} bits")
+            raise ValueError(
+                f"inputs=BitSerialInput(bits={inputs.bits}): DAC codes up to {dspec.in_levels:g} need {nbits} bits"
+            )
     bit_serial = isinstance(inputs, BitSerialInput)
     B = E1 if per_member else 1
     N = xs.numel() // (B * in_f)
     act: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
-    if patches is not None and config.fast and not dspec.abs_max and dspec.in_levels is not None \
-            and nbits is not None:
+    if patches is not None and config.fast and not dspec.abs_max and dspec.in_levels is not None and nbits is not None:
         # every unfolded column is a strided window of the images: the same integer sums without
         # the unfolded matrix (None where the compiled pass does not apply)
         act = patch_row_activity(patches, B, step, dspec.in_levels, bit_serial, nbits, G, n_in, R)
@@ -317,18 +355,18 @@ def _layer_cost(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostCo
         activity = row_activity if config.fast else row_activity_reference
         act = activity(x4, div, dspec.in_levels, bit_serial, nbits if nbits is not None and nbits <= 16 else None)
     per_row, driven, ones = act
-    p = per_row.to(device).reshape(B, G, n_in, R)                 # sum over vectors of c^2 or of set bits
+    p = per_row.to(device).reshape(B, G, n_in, R)  # sum over vectors of c^2 or of set bits
     n_pulse = driven.to(device) * float(n_out)
     v_read = layer.config.v_read if config.v_read is None else config.v_read
     vfac = v_read * v_read * (1.0 if isinstance(inputs, BitSerialInput) else (step / dspec.x_ref) ** 2)
-    e_array = (p * geo["g_rows"]).sum((1, 2, 3)) * (tech.t_read * vfac)     # (E1,)
+    e_array = (p * geo["g_rows"]).sum((1, 2, 3)) * (tech.t_read * vfac)  # (E1,)
     ref = e_array
     zero = torch.zeros(E1, dtype=dt, device=device)
     e_dac = zero + n_pulse * _t(tech.dac_energy, ref)
     # weight slices combined per output: the config's (slices of an unsliced read, counted) or the
     # sliced layer's own (its slices are the tiles above, one output column each)
     cyc, k = inputs.cycles, (layer.slicing.weight_slices if sliced else config.weight_slices)
-    cols = geo["cols"]                                               # physical columns per tile
+    cols = geo["cols"]  # physical columns per tile
     n_cols = out_f if sliced else geo["logical_cols"]
     conv_per_vec = cyc * sum(cols)
     e_conv = conversion_energy(config.adc, tech.adc_fom)
@@ -337,12 +375,12 @@ def _layer_cost(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostCo
         "dac": e_dac,
         "adc": zero + _t(e_conv, ref) * float(N * conv_per_vec),
         "sense_amp": zero + _t(sense_amp_energy(N * conv_per_vec, tech.sense_amp_energy), ref),
-        "shift_add": zero + _t(adder_energy(N * n_cols * (cyc * k - 1), config.accumulator_bits,
-                                            tech.adder_energy_per_bit), ref),
-        "partial_sum": zero + _t(adder_energy(N * (n_in - 1) * out_f, config.accumulator_bits,
-                                              tech.adder_energy_per_bit), ref),
-        "buffer": zero + _t(buffer_energy(N * (in_f + out_f) * config.activation_bits, tech.buffer_energy_per_bit),
-                            ref),
+        "shift_add": zero
+        + _t(adder_energy(N * n_cols * (cyc * k - 1), config.accumulator_bits, tech.adder_energy_per_bit), ref),
+        "partial_sum": zero
+        + _t(adder_energy(N * (n_in - 1) * out_f, config.accumulator_bits, tech.adder_energy_per_bit), ref),
+        "buffer": zero
+        + _t(buffer_energy(N * (in_f + out_f) * config.activation_bits, tech.buffer_energy_per_bit), ref),
     }
     if config.toggle is not None:
         toggle = float(config.toggle)
@@ -358,19 +396,20 @@ def _layer_cost(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostCo
     n_adc = geo["n_adc"]
     ov = config.overlap_pulse
     copies = config.weight_copies
-    Nc = duplicated_vectors(N, copies)              # vectors each copy reads one after another
+    Nc = duplicated_vectors(N, copies)  # vectors each copy reads one after another
     per_tile = [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov) for q in geo["conv_per_adc_kinds"]]
     lat_array, lat_adc = layer_read_latency(Nc, per_tile, config.tiles_parallel)
-    if not config.tiles_parallel:      # the distinct tile kinds above stand for all tiles
-        lat_array, lat_adc = layer_read_latency(Nc, [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov)
-                                                     for q in geo["conv_per_adc"]], False)
+    if not config.tiles_parallel:  # the distinct tile kinds above stand for all tiles
+        lat_array, lat_adc = layer_read_latency(
+            Nc, [tile_read_time(cyc, q, tech.t_read, t_conv, overlap=ov) for q in geo["conv_per_adc"]], False
+        )
     seq = 1 if config.tiles_parallel else len(tiles)
-    t_sa = clk * float(seq * adder_tree_stages(cyc * k))            # shift-add of one vector
-    t_cv = (lat_array + lat_adc) / float(max(Nc, 1))                 # read (pulse + conversions) of one vector
-    ic_lat = (0.0 if config.interconnect_width is None
-              else bus_latency(ic_bits, config.interconnect_width, clk))
+    t_sa = clk * float(seq * adder_tree_stages(cyc * k))  # shift-add of one vector
+    t_cv = (lat_array + lat_adc) / float(max(Nc, 1))  # read (pulse + conversions) of one vector
+    ic_lat = 0.0 if config.interconnect_width is None else bus_latency(ic_bits, config.interconnect_width, clk)
     latency = {
-        "array": _t(lat_array, ref), "adc": _t(lat_adc, ref),
+        "array": _t(lat_array, ref),
+        "adc": _t(lat_adc, ref),
         "shift_add": _t(accumulation_latency(Nc, t_sa, t_cv, overlap=config.overlap_accumulation), ref),
         "partial_sum": _t(clk * float(N * adder_tree_stages(n_in)), ref),
         "buffer": _t(clk * float(N * math.ceil((in_f + out_f) * config.activation_bits / config.buffer_width)), ref),
@@ -386,12 +425,21 @@ def _layer_cost(layer: nn.Module, x: torch.Tensor | PatchColumns, config: CostCo
         "buffer": _t(tech.buffer_area_per_bit * float((in_f + out_f) * config.activation_bits), ref),
     }
     prog_rows = geo["rows_max"] if config.tiles_parallel else geo["rows_total"] * copies
-    return {"energy": energy, "latency": latency, "area": area,
-            "programming_energy": _t(programming_energy(devices, config.pulses_per_device,
-                                                        tech.programming_energy_per_pulse), ref),
-            "programming_time": _t(programming_time(prog_rows, config.pulses_per_device,
-                                                    tech.programming_pulse_width), ref),
-            "vectors": N, "ensemble": E, "weight_copies": copies, "layer_pipeline": config.layer_pipeline}
+    return {
+        "energy": energy,
+        "latency": latency,
+        "area": area,
+        "programming_energy": _t(
+            programming_energy(devices, config.pulses_per_device, tech.programming_energy_per_pulse), ref
+        ),
+        "programming_time": _t(
+            programming_time(prog_rows, config.pulses_per_device, tech.programming_pulse_width), ref
+        ),
+        "vectors": N,
+        "ensemble": E,
+        "weight_copies": copies,
+        "layer_pipeline": config.layer_pipeline,
+    }
 
 
 def _linear_of(name: str, m: nn.Module) -> nn.Module:
@@ -399,8 +447,10 @@ def _linear_of(name: str, m: nn.Module) -> nn.Module:
         return m.linear
     if isinstance(m, (TiledAnalogLinear, AnalogLinear)):
         return m
-    raise TypeError(f"layer {name!r}: the cost model covers AnalogLinear, TiledAnalogLinear and analog "
-                    f"convolutions, not {type(m).__name__}")
+    raise TypeError(
+        f"layer {name!r}: the cost model covers AnalogLinear, TiledAnalogLinear and analog "
+        f"convolutions, not {type(m).__name__}"
+    )
 
 
 class CostRecorder:
@@ -432,7 +482,7 @@ class CostRecorder:
     def _record(self, name: str, mod: nn.Module, x: Any, shared_input: bool | None, spec: Any) -> None:
         r = _layer_cost(mod, x, self.layer_configs.get(name, self.config), shared_input, spec)
         old = self.results.get(name)
-        if old is not None:          # a layer read more than once: energies and times add up
+        if old is not None:  # a layer read more than once: energies and times add up
             for part in ("energy", "latency"):
                 r[part] = {c: old[part][c] + v for c, v in r[part].items()}
             r["vectors"] += old["vectors"]
@@ -459,8 +509,11 @@ class CostRecorder:
         # cost is evaluated after the read, from the spec the read used; in train mode a read
         # does not (it samples the float weights), so the cost asks before it, as it always did
         def pre(mod, args, kwargs):
-            if mod.training or not isinstance(mod, (TiledAnalogLinear, AnalogLinear)) \
-                    or isinstance(mod, SlicedAnalogLinear):
+            if (
+                mod.training
+                or not isinstance(mod, (TiledAnalogLinear, AnalogLinear))
+                or isinstance(mod, SlicedAnalogLinear)
+            ):
                 self._pending.pop(name, None)
                 self._record(name, mod, args[0], kwargs.get("shared_input"), None)
             else:
@@ -470,6 +523,7 @@ class CostRecorder:
             p = self._pending.pop(name, None)
             if p is not None:
                 self._record(name, mod, p[0], p[1], self._spec_after_read(mod, p[0]))
+
         return pre, post
 
     def __enter__(self) -> "CostRecorder":
@@ -493,15 +547,17 @@ class CostRecorder:
         return _dataset(self.results, self.config.layer_pipeline)
 
 
-def _check_layer_configs(layer_configs: Mapping[str, CostConfig] | None, config: CostConfig,
-                         names: list[str]) -> dict[str, CostConfig]:
+def _check_layer_configs(
+    layer_configs: Mapping[str, CostConfig] | None, config: CostConfig, names: list[str]
+) -> dict[str, CostConfig]:
     """``layer_configs`` checked: analog layer names of the model, CostConfig values that agree with
     ``config`` on ``layer_pipeline`` (a property of the whole model)."""
     if layer_configs is None:
         return {}
     if not isinstance(layer_configs, Mapping):
-        raise TypeError(f"layer_configs: expected a mapping of layer name to CostConfig, got "
-                        f"{type(layer_configs).__name__}")
+        raise TypeError(
+            f"layer_configs: expected a mapping of layer name to CostConfig, got {type(layer_configs).__name__}"
+        )
     unknown = sorted(set(layer_configs) - set(names))
     if unknown:
         raise ValueError(f"layer_configs: {unknown} are not analog layers of the model (its layers: {names})")
@@ -509,8 +565,10 @@ def _check_layer_configs(layer_configs: Mapping[str, CostConfig] | None, config:
         if not isinstance(c, CostConfig):
             raise TypeError(f"layer_configs[{n!r}]: expected a CostConfig, got {type(c).__name__}")
         if c.layer_pipeline != config.layer_pipeline:
-            raise ValueError(f"layer_configs[{n!r}].layer_pipeline={c.layer_pipeline}: must equal config.layer_pipeline="
-                             f"{config.layer_pipeline} (it describes the whole model)")
+            raise ValueError(
+                f"layer_configs[{n!r}].layer_pipeline={c.layer_pipeline}: must equal config.layer_pipeline="
+                f"{config.layer_pipeline} (it describes the whole model)"
+            )
     return dict(layer_configs)
 
 
@@ -522,10 +580,12 @@ def _dataset(results: dict[str, dict[str, Any]], layer_pipeline: bool = False):
     E = next(iter(results.values()))["ensemble"]
 
     def arr(part: str, comps: tuple[str, ...]) -> np.ndarray:
-        return np.stack([np.stack([results[n][part][c].detach().cpu().double().numpy() for c in comps], -1)
-                         for n in names], -2 if part == "energy" else 0)
+        return np.stack(
+            [np.stack([results[n][part][c].detach().cpu().double().numpy() for c in comps], -1) for n in names],
+            -2 if part == "energy" else 0,
+        )
 
-    e = arr("energy", ENERGY_COMPONENTS)                   # (E1, layer, comp)
+    e = arr("energy", ENERGY_COMPONENTS)  # (E1, layer, comp)
     edims = ("ensemble", "layer", "energy_component")
     if E is None:
         e, edims = e[0], edims[1:]
@@ -536,24 +596,46 @@ def _dataset(results: dict[str, dict[str, Any]], layer_pipeline: bool = False):
             "energy": (edims, e, {"units": "J", "long_name": "read energy per component"}),
             "latency": (("layer", "latency_component"), lat, {"units": "s", "long_name": "read latency per component"}),
             "area": (("layer", "area_component"), area, {"units": "m^2", "long_name": "silicon area per component"}),
-            "programming_energy": (("layer",), np.array([float(results[n]["programming_energy"]) for n in names]),
-                                   {"units": "J", "long_name": "energy to program every device once"}),
-            "programming_time": (("layer",), np.array([float(results[n]["programming_time"]) for n in names]),
-                                 {"units": "s", "long_name": "time to program the layer"}),
-            "vectors": (("layer",), np.array([results[n]["vectors"] for n in names]),
-                        {"units": "1", "long_name": "input vectors read"}),
-            "weight_copies": (("layer",), np.array([results[n]["weight_copies"] for n in names]),
-                              {"units": "1", "long_name": "copies of the layer's weights reading in parallel"}),
+            "programming_energy": (
+                ("layer",),
+                np.array([float(results[n]["programming_energy"]) for n in names]),
+                {"units": "J", "long_name": "energy to program every device once"},
+            ),
+            "programming_time": (
+                ("layer",),
+                np.array([float(results[n]["programming_time"]) for n in names]),
+                {"units": "s", "long_name": "time to program the layer"},
+            ),
+            "vectors": (
+                ("layer",),
+                np.array([results[n]["vectors"] for n in names]),
+                {"units": "1", "long_name": "input vectors read"},
+            ),
+            "weight_copies": (
+                ("layer",),
+                np.array([results[n]["weight_copies"] for n in names]),
+                {"units": "1", "long_name": "copies of the layer's weights reading in parallel"},
+            ),
         },
         coords={
             "layer": ("layer", names, {"units": "1", "long_name": "analog layer (qualified name)"}),
-            "energy_component": ("energy_component", list(ENERGY_COMPONENTS), {"units": "1", "long_name": "energy component"}),
-            "latency_component": ("latency_component", list(LATENCY_COMPONENTS), {"units": "1", "long_name": "latency component"}),
+            "energy_component": (
+                "energy_component",
+                list(ENERGY_COMPONENTS),
+                {"units": "1", "long_name": "energy component"},
+            ),
+            "latency_component": (
+                "latency_component",
+                list(LATENCY_COMPONENTS),
+                {"units": "1", "long_name": "latency component"},
+            ),
             "area_component": ("area_component", list(AREA_COMPONENTS), {"units": "1", "long_name": "area component"}),
         },
     )
     if E is not None:
-        ds = ds.assign_coords(ensemble=("ensemble", np.arange(E), {"units": "1", "long_name": "chip (ensemble member)"}))
+        ds = ds.assign_coords(
+            ensemble=("ensemble", np.arange(E), {"units": "1", "long_name": "chip (ensemble member)"})
+        )
     ds["energy_total"] = ds["energy"].sum(("layer", "energy_component"))
     ds["energy_total"].attrs = {"units": "J", "long_name": "read energy of the whole forward"}
     per_layer = ds["latency"].sum("latency_component")
@@ -592,5 +674,3 @@ def model_cost(model: nn.Module, x: Any, config: CostConfig, *, layer_configs: M
     with CostRecorder(model, config, layer_configs=layer_configs) as rec, torch.no_grad():
         model(x)
     return rec.dataset()
-
-

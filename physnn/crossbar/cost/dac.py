@@ -75,9 +75,10 @@ def row_pulses(codes: torch.Tensor, inputs: AmplitudeInput | BitSerialInput) -> 
     if bool((m != torch.round(m)).any()):
         raise ValueError("inputs=BitSerialInput: needs integer DAC codes (a config with a dac)")
     top = float(m.max()) if m.numel() else 0.0
-    if top > 2 ** inputs.bits - 1:
-        raise ValueError(f"inputs=BitSerialInput(bits={inputs.bits}): codes up to {top:g} need "
-                         f"{math.ceil(math.log2(top + 1))} bits")
+    if top > 2**inputs.bits - 1:
+        raise ValueError(
+            f"inputs=BitSerialInput(bits={inputs.bits}): codes up to {top:g} need {math.ceil(math.log2(top + 1))} bits"
+        )
     pc = popcount(m, inputs.bits).to(codes.dtype)
     return pc, pc
 
@@ -92,7 +93,7 @@ def popcount(m: torch.Tensor, bits: int) -> torch.Tensor:
         key = (bits, str(m.device))
         lut = _LUT.get(key)
         if lut is None:
-            v = torch.arange(2 ** bits, device=m.device)
+            v = torch.arange(2**bits, device=m.device)
             lut = torch.zeros_like(v)
             for k in range(bits):
                 lut += (v >> k) & 1

@@ -27,8 +27,9 @@ from .technology import Number
 __all__ = ["tile_read_time", "layer_read_latency", "adder_tree_stages", "accumulation_latency", "bus_latency"]
 
 
-def tile_read_time(cycles: int, conversions_per_adc: int, t_read: Number, t_conversion: Number, *,
-                   overlap: bool = True) -> tuple[Number, Number]:
+def tile_read_time(
+    cycles: int, conversions_per_adc: int, t_read: Number, t_conversion: Number, *, overlap: bool = True
+) -> tuple[Number, Number]:
     """``(array time, ADC time)`` in s of one input vector on one tile (see the module doc)."""
     t_adc = t_conversion * float(conversions_per_adc)
     t_arr = t_read

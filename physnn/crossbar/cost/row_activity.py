@@ -35,8 +35,9 @@ def _magnitude(xt: torch.Tensor, div: torch.Tensor | float, levels: float | None
     return mag
 
 
-def row_activity_reference(xt: torch.Tensor, div: torch.Tensor | float, levels: float | None, bit_serial: bool,
-                           nbits: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def row_activity_reference(
+    xt: torch.Tensor, div: torch.Tensor | float, levels: float | None, bit_serial: bool, nbits: int | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """``(per_row, driven, ones)`` of the inputs ``xt`` (B, N, S, R).
 
     ``div``: the DAC divisor (``in_step``, or ``scale * in_step`` of shape (B, N, S, 1));
@@ -58,6 +59,7 @@ def row_activity_reference(xt: torch.Tensor, div: torch.Tensor | float, levels: 
 
 
 if numba is not None:
+
     def _make(parallel: bool):
         rng = numba.prange if parallel else range
 
@@ -65,8 +67,9 @@ if numba is not None:
         # (a float accumulator cannot be reordered; a float64 or int64 product does not
         # vectorise on AVX2), and integer sums do not depend on the block split
         @numba.njit(parallel=parallel, nogil=True, cache=True, error_model="numpy")
-        def kernel(x, div, has_div_array, div_scalar, levels, bit_serial, n_blocks,
-                   per_row, driven, ones, bad):  # pragma: no cover - compiled
+        def kernel(
+            x, div, has_div_array, div_scalar, levels, bit_serial, n_blocks, per_row, driven, ones, bad
+        ):  # pragma: no cover - compiled
             B, N, S, R = x.shape
             for blk in rng(n_blocks * B):
                 b = blk // n_blocks
@@ -84,7 +87,7 @@ if numba is not None:
                         ar = acc[s]
                         for r in range(R):
                             c = abs(xr[r]) / d
-                            nan += c != c                       # NaN: counted, never a code
+                            nan += c != c  # NaN: counted, never a code
                             c = c if c < levels else levels
                             v = np.int32(np.rint(c)) if c == c else np.int32(0)
                             nz += v != 0
@@ -101,26 +104,28 @@ if numba is not None:
                 ones[blk] = on
                 driven[blk] = on if bit_serial else nz
                 bad[blk] = nan
+
         return kernel
 
     _KERNELS = {True: _make(True), False: _make(False)}
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def _patch_kernel(x, div, levels, bit_serial, kh, kw, dh, dw, sh, sw, n_ho, n_wo,
-                      per_col, counts):  # pragma: no cover - compiled
+    def _patch_kernel(
+        x, div, levels, bit_serial, kh, kw, dh, dw, sh, sw, n_ho, n_wo, per_col, counts
+    ):  # pragma: no cover - compiled
         # x (P, B, C, H, W): the padded images of each of P members. Per pixel the code's
         # statistics (the same arithmetic as the kernel above, so the same integers), summed over
         # the member's images; then per unfolded column (c, u, v) the sum over the output
         # positions of the pixel each reads: integer sums, exact in any order
         P, B, C, H, W = x.shape
-        st = np.zeros((4, C, H, W), np.int64)        # c^2 or popcount, non-zero, popcount, NaN
+        st = np.zeros((4, C, H, W), np.int64)  # c^2 or popcount, non-zero, popcount, NaN
         for m in range(P):
             st[:] = 0
             for b in range(B):
                 for c in range(C):
                     for h in range(H):
                         xr = x[m, b, c, h]
-                        r0, r1, r2, r3 = st[0, c, h], st[1, c, h], st[2, c, h], st[3, c, h]   # rows: vectorises
+                        r0, r1, r2, r3 = st[0, c, h], st[1, c, h], st[2, c, h], st[3, c, h]  # rows: vectorises
                         for w in range(W):
                             q = abs(xr[w]) / div
                             r3[w] += q != q
@@ -176,13 +181,27 @@ if numba is not None:
                                 counts[m, k - 1] += acc
 
 
-def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | None, bit_serial: bool,
-                 nbits: int | None, *, parallel: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def row_activity(
+    xt: torch.Tensor,
+    div: torch.Tensor | float,
+    levels: float | None,
+    bit_serial: bool,
+    nbits: int | None,
+    *,
+    parallel: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """:func:`row_activity_reference` in one compiled pass (CPU tensors without gradient; else the
     reference itself, as without a DAC). Same numbers, bit for bit. ``parallel``: numba ``prange``
     over blocks of vectors with torch's thread count (default: one thread, see the code)."""
-    if numba is None or xt.device.type != "cpu" or xt.requires_grad or xt.dtype not in (torch.float32, torch.float64) \
-            or levels is None or nbits is None or nbits > 16:
+    if (
+        numba is None
+        or xt.device.type != "cpu"
+        or xt.requires_grad
+        or xt.dtype not in (torch.float32, torch.float64)
+        or levels is None
+        or nbits is None
+        or nbits > 16
+    ):
         return row_activity_reference(xt, div, levels, bit_serial, nbits)
     B, N, S, R = xt.shape
     x = xt.numpy()
@@ -201,7 +220,7 @@ def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | No
         threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
         if threads > 1 and numba.get_num_threads() != threads:
             numba.set_num_threads(threads)
-    if not x.flags.c_contiguous:          # e.g. a transposed view: one copy, rows contiguous
+    if not x.flags.c_contiguous:  # e.g. a transposed view: one copy, rows contiguous
         x = np.ascontiguousarray(x)
     # one thread: the serial kernel (numba's pool never starts); else torch's thread count. The
     # numbers do not depend on it: every block sums integers exactly.
@@ -210,8 +229,9 @@ def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | No
     driven = np.zeros(n_blocks * B, dtype=np.int64)
     ones = np.zeros(n_blocks * B, dtype=np.int64)
     bad = np.zeros(n_blocks * B, dtype=np.int64)
-    _KERNELS[threads > 1](x, d, has_d, x.dtype.type(dsc), x.dtype.type(levels), bit_serial, n_blocks,
-                          per_row, driven, ones, bad)
+    _KERNELS[threads > 1](
+        x, d, has_d, x.dtype.type(dsc), x.dtype.type(levels), bit_serial, n_blocks, per_row, driven, ones, bad
+    )
     if bad.any():
         raise ValueError("x: non-finite input values (the DAC codes of a read must be finite)")
     # integer partial sums: exact, the block order does not change them (float64 holds them exactly
@@ -222,8 +242,9 @@ def row_activity(xt: torch.Tensor, div: torch.Tensor | float, levels: float | No
     return pr, dr, on
 
 
-def patch_row_activity(p: Any, members: int, div: float, levels: float, bit_serial: bool, nbits: int,
-                       groups: int, n_in: int, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+def patch_row_activity(
+    p: Any, members: int, div: float, levels: float, bit_serial: bool, nbits: int, groups: int, n_in: int, rows: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """:func:`row_activity` of the unfolded columns of a convolution, from the padded images.
 
     ``p`` a :class:`~physnn.crossbar.patches.PatchColumns` whose matrix ``p.matrix()`` read as
@@ -239,8 +260,13 @@ def patch_row_activity(p: Any, members: int, div: float, levels: float, bit_seri
     matrix): no numba, not a float32/float64 CPU tensor, or codes wider than 16 bits.
     """
     x = p.x
-    if numba is None or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) \
-            or nbits is None or nbits > 16:
+    if (
+        numba is None
+        or x.device.type != "cpu"
+        or x.dtype not in (torch.float32, torch.float64)
+        or nbits is None
+        or nbits > 16
+    ):
         return None
     n_img, C, H, W = x.shape
     if n_img % members:

@@ -91,8 +91,9 @@ class CostTechnology:
     def __post_init__(self) -> None:
         strict = ("feature_size", "cell_area", "t_read", "clock_period", "adc_fom")
         for f in fields(self):
-            object.__setattr__(self, f.name, check_number(getattr(self, f.name), f.name,
-                                                          allow_zero=f.name not in strict))
+            object.__setattr__(
+                self, f.name, check_number(getattr(self, f.name), f.name, allow_zero=f.name not in strict)
+            )
 
     @classmethod
     def from_card(cls, card: Any, **overrides: Any) -> "CostTechnology":
@@ -101,7 +102,9 @@ class CostTechnology:
 
         card = load_card(card)
         if "cost" not in card:
-            raise ValueError(f"card {card.name!r} has no [cost] section (cards with one: rram_neurosim_22nm, rram_40nm)")
+            raise ValueError(
+                f"card {card.name!r} has no [cost] section (cards with one: rram_neurosim_22nm, rram_40nm)"
+            )
         kw: dict[str, Any] = dict(card["cost"])
         unknown = set(overrides) - {f.name for f in fields(cls)}
         if unknown:

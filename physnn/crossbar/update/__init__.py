@@ -45,7 +45,26 @@ from .analog_sgd import AnalogSGD  # noqa: E402
 from .mixed_precision import MixedPrecision  # noqa: E402
 from .tiki_taka import TikiTakaV2  # noqa: E402
 
-__all__ = ["AbstractUpdateModel", "PulseParams", "apply_pulses", "reset", "step_size", "symmetry_point",
-           "ConstantStep", "LinearStep", "SoftBounds", "ExpStep", "PowStep", "MODELS", "update_model_from_card",
-           "AbstractUpdateRule", "DeterministicPulses", "StochasticPulses", "pulse_counts", "outer_pulse_counts",
-           "AnalogSGD", "TikiTakaV2", "MixedPrecision"]
+__all__ = [
+    "AbstractUpdateModel",
+    "PulseParams",
+    "apply_pulses",
+    "reset",
+    "step_size",
+    "symmetry_point",
+    "ConstantStep",
+    "LinearStep",
+    "SoftBounds",
+    "ExpStep",
+    "PowStep",
+    "MODELS",
+    "update_model_from_card",
+    "AbstractUpdateRule",
+    "DeterministicPulses",
+    "StochasticPulses",
+    "pulse_counts",
+    "outer_pulse_counts",
+    "AnalogSGD",
+    "TikiTakaV2",
+    "MixedPrecision",
+]

@@ -43,7 +43,16 @@ from ..._checks import check_finite
 from ...random import check_generator
 from ..params import AbstractDeviceEffect, param, params_from_card
 
-__all__ = ["AbstractUpdateModel", "PulseParams", "apply_pulses", "apply_pulses_unchecked", "finite_fast", "reset", "symmetry_point", "step_size"]
+__all__ = [
+    "AbstractUpdateModel",
+    "PulseParams",
+    "apply_pulses",
+    "apply_pulses_unchecked",
+    "finite_fast",
+    "reset",
+    "symmetry_point",
+    "step_size",
+]
 
 
 class PulseParams(NamedTuple):
@@ -99,51 +108,82 @@ class AbstractUpdateModel(AbstractDeviceEffect):
     and the card schema's ``[update]`` section are derived from it.
     """
 
-    dw_min: float = _u(0.001, "nominal step of one pulse", "nominal step of one pulse (normalised)",
-                       lo=0.0, lo_open=True, card_required=True)
-    up_down: float = _u(0.0, "up/down imbalance",
-                        "up/down imbalance: dw_up = dw_min (1 + up_down), dw_down = dw_min (1 - up_down)",
-                        lo=-1.0, hi=1.0, lo_open=True, hi_open=True)
+    dw_min: float = _u(
+        0.001,
+        "nominal step of one pulse",
+        "nominal step of one pulse (normalised)",
+        lo=0.0,
+        lo_open=True,
+        card_required=True,
+    )
+    up_down: float = _u(
+        0.0,
+        "up/down imbalance",
+        "up/down imbalance: dw_up = dw_min (1 + up_down), dw_down = dw_min (1 - up_down)",
+        lo=-1.0,
+        hi=1.0,
+        lo_open=True,
+        hi_open=True,
+    )
     # the bounds' signs are checked in __post_init__ (w_min <= 0 < w_max, with a message naming both)
     w_min: float = _u(-1.0, "lower bound of the state", "lower bound of the state (normalised)", hi=0.0, check=False)
-    w_max: float = _u(1.0, "upper bound of the state", "upper bound of the state (normalised)", lo=0.0, lo_open=True,
-                      check=False)
+    w_max: float = _u(
+        1.0, "upper bound of the state", "upper bound of the state (normalised)", lo=0.0, lo_open=True, check=False
+    )
     gamma_up: float = _u(0.0, "shape of the up step", "shape of the up step (slope, rate or exponent by model)")
     gamma_down: float = _u(0.0, "shape of the down step", "shape of the down step")
     dw_min_std: float = _u(0.0, "cycle-to-cycle spread of a step", "cycle-to-cycle relative std of a step", lo=0.0)
-    dw_min_dtod: float = _u(0.0, "device-to-device spread of dw_min", "device-to-device relative std of dw_min",
-                            lo=0.0)
+    dw_min_dtod: float = _u(0.0, "device-to-device spread of dw_min", "device-to-device relative std of dw_min", lo=0.0)
     up_down_dtod: float = _u(0.0, "device-to-device spread of up_down", "device-to-device std of up_down", lo=0.0)
     w_max_dtod: float = _u(0.0, "device-to-device spread of w_max", "device-to-device relative std of w_max", lo=0.0)
     w_min_dtod: float = _u(0.0, "device-to-device spread of w_min", "device-to-device relative std of w_min", lo=0.0)
-    gamma_dtod: float = _u(0.0, "device-to-device spread of gamma", "device-to-device relative std of gamma_up/down",
-                           lo=0.0)
+    gamma_dtod: float = _u(
+        0.0, "device-to-device spread of gamma", "device-to-device relative std of gamma_up/down", lo=0.0
+    )
     # on the card as ``noise = "additive" | "multiplicative"`` and ``direction`` (see card_keys)
     c2c_additive: bool = param(False, units=None, kind="bool", card=None, long_name="additive cycle-to-cycle noise")
     set_only: bool = param(False, units=None, kind="bool", card=None, long_name="one-sided (SET-only) device")
     reset_value: float | None = _u(None, "state after a RESET", "state after a RESET (normalised)")
-    refresh_threshold: float | None = _u(None, "refresh threshold of a SET-only pair",
-                                         "set_only: state at which a pair is refreshed", lo=0.0, lo_open=True)
-    endurance: float | None = _u(None, "programming pulses a device survives", "programming pulses a device survives",
-                                 lo=1.0, sweep=False)
+    refresh_threshold: float | None = _u(
+        None,
+        "refresh threshold of a SET-only pair",
+        "set_only: state at which a pair is refreshed",
+        lo=0.0,
+        lo_open=True,
+    )
+    endurance: float | None = _u(
+        None, "programming pulses a device survives", "programming pulses a device survives", lo=1.0, sweep=False
+    )
 
     card_section: ClassVar[str | None] = "update"
-    card_doc: ClassVar[str] = ("pulsed update of one device (learning in place, physnn.crossbar.update); states and "
-                               "steps in normalised weight units: conductance change / (g_max - g_min)")
+    card_doc: ClassVar[str] = (
+        "pulsed update of one device (learning in place, physnn.crossbar.update); states and "
+        "steps in normalised weight units: conductance change / (g_max - g_min)"
+    )
     #: card ``[update].model`` name of the class
     card_model: ClassVar[str | None] = ""
     #: card keys that stand for no one field (read by :meth:`from_card`): their schema entries
     card_keys: ClassVar[dict[str, dict[str, Any]]] = {
-        "direction": dict(units=None, kind="str", choices=("bidirectional", "set_only"),
-                          doc="set_only: one-sided (PCM SET) devices used as a pair with refresh"),
-        "noise": dict(units=None, kind="str", choices=("multiplicative", "additive"),
-                      doc="cycle-to-cycle noise: relative to the step (aihwkit mult_noise) or to dw_min"),
+        "direction": dict(
+            units=None,
+            kind="str",
+            choices=("bidirectional", "set_only"),
+            doc="set_only: one-sided (PCM SET) devices used as a pair with refresh",
+        ),
+        "noise": dict(
+            units=None,
+            kind="str",
+            choices=("multiplicative", "additive"),
+            doc="cycle-to-cycle noise: relative to the step (aihwkit mult_noise) or to dw_min",
+        ),
     }
 
     def __post_init__(self) -> None:
         if type(self) is AbstractUpdateModel:
-            raise TypeError("AbstractUpdateModel is abstract: use ConstantStep, LinearStep, SoftBounds, ExpStep or PowStep")
-        super().__post_init__()          # every field's own range (its metadata)
+            raise TypeError(
+                "AbstractUpdateModel is abstract: use ConstantStep, LinearStep, SoftBounds, ExpStep or PowStep"
+            )
+        super().__post_init__()  # every field's own range (its metadata)
         for name in ("w_min", "w_max"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -151,10 +191,14 @@ class AbstractUpdateModel(AbstractDeviceEffect):
         if self.w_min >= self.w_max:
             raise ValueError(f"w_min={self.w_min!r}: must be < w_max={self.w_max!r}")
         if not self.w_min <= 0.0 < self.w_max:
-            raise ValueError(f"w_min={self.w_min!r}, w_max={self.w_max!r}: the bounds must enclose 0 (w_min <= 0 < w_max)")
+            raise ValueError(
+                f"w_min={self.w_min!r}, w_max={self.w_max!r}: the bounds must enclose 0 (w_min <= 0 < w_max)"
+            )
         if not self.set_only and self.w_min >= 0:
-            raise ValueError(f"w_min={self.w_min!r}: a bidirectional device needs w_min < 0 (set set_only=True "
-                             "for a one-sided device)")
+            raise ValueError(
+                f"w_min={self.w_min!r}: a bidirectional device needs w_min < 0 (set set_only=True "
+                "for a one-sided device)"
+            )
         if self.dw_min >= self.w_max - self.w_min:
             raise ValueError(f"dw_min={self.dw_min!r}: must be smaller than the range w_max - w_min")
         if self.reset_value is not None:
@@ -199,14 +243,24 @@ class AbstractUpdateModel(AbstractDeviceEffect):
             raise ValueError(f"card: {card.name!r} has no [update] section (it cannot be trained in place)")
         sec = card["update"]
         if sec["model"] != cls.card_model:
-            raise ValueError(f"card: [update].model of {card.name!r} is {sec['model']!r}, not {cls.card_model!r} "
-                             f"({cls.__name__}); use physnn.crossbar.update.update_model_from_card")
-        kw = {"set_only": sec.get("direction", "bidirectional") == "set_only",
-              "c2c_additive": sec.get("noise", "multiplicative") == "additive"}
+            raise ValueError(
+                f"card: [update].model of {card.name!r} is {sec['model']!r}, not {cls.card_model!r} "
+                f"({cls.__name__}); use physnn.crossbar.update.update_model_from_card"
+            )
+        kw = {
+            "set_only": sec.get("direction", "bidirectional") == "set_only",
+            "c2c_additive": sec.get("noise", "multiplicative") == "additive",
+        }
         return cls(**params_from_card(cls, card, **{**kw, **overrides}))
 
-    def sample_params(self, shape: tuple[int, ...] | torch.Size, *, generator: torch.Generator | None = None,
-                      dtype: torch.dtype = torch.float32, device: Any = None) -> PulseParams:
+    def sample_params(
+        self,
+        shape: tuple[int, ...] | torch.Size,
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: Any = None,
+    ) -> PulseParams:
         """Per-device parameters of ``shape`` devices (ensemble dimension leading), drawn once.
 
         Every parameter gets its device-to-device spread (Gaussian; steps clipped at 0, bounds
@@ -232,12 +286,15 @@ class AbstractUpdateModel(AbstractDeviceEffect):
         dw_down = torch.zeros_like(dw) if self.set_only else dw * (1.0 - ud)
         return PulseParams(self, dw_up, dw_down, w_min, w_max, g_up, g_dn)
 
-    def nominal_params(self, shape: tuple[int, ...] | torch.Size = (), *, dtype: torch.dtype = torch.float32,
-                       device: Any = None) -> PulseParams:
+    def nominal_params(
+        self, shape: tuple[int, ...] | torch.Size = (), *, dtype: torch.dtype = torch.float32, device: Any = None
+    ) -> PulseParams:
         """Parameters of ``shape`` identical nominal devices (no spread)."""
-        return self.replace(dw_min_dtod=0.0, up_down_dtod=0.0, w_max_dtod=0.0, w_min_dtod=0.0,
-                            gamma_dtod=0.0).sample_params(
-            shape, dtype=dtype, device=device)._replace(model=self)
+        return (
+            self.replace(dw_min_dtod=0.0, up_down_dtod=0.0, w_max_dtod=0.0, w_min_dtod=0.0, gamma_dtod=0.0)
+            .sample_params(shape, dtype=dtype, device=device)
+            ._replace(model=self)
+        )
 
 
 def finite_fast(x: torch.Tensor, name: str) -> None:
@@ -278,13 +335,16 @@ def _check(w: torch.Tensor, n: torch.Tensor, params: PulseParams) -> torch.Tenso
         raise ValueError(f"params: device shape {tuple(params.shape)} differs from w {tuple(w.shape)}")
     n = n.expand(w.shape)
     if params.model.set_only and bool((n < 0).any()):
-        raise ValueError("n_pulses_signed: a set_only device takes no down pulses (use a pair of devices, "
-                         "one per sign, with refresh)")
+        raise ValueError(
+            "n_pulses_signed: a set_only device takes no down pulses (use a pair of devices, "
+            "one per sign, with refresh)"
+        )
     return n
 
 
-def apply_pulses(w: torch.Tensor, n_pulses_signed: torch.Tensor, params: PulseParams, *,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def apply_pulses(
+    w: torch.Tensor, n_pulses_signed: torch.Tensor, params: PulseParams, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """States after ``n_pulses_signed`` pulses per device (positive up, negative down).
 
     Parameters
@@ -314,8 +374,9 @@ def apply_pulses(w: torch.Tensor, n_pulses_signed: torch.Tensor, params: PulsePa
     return apply_pulses_unchecked(w, n, params, generator=generator)
 
 
-def apply_pulses_unchecked(w: torch.Tensor, n: torch.Tensor, params: PulseParams, *,
-                           generator: torch.Generator | None = None) -> torch.Tensor:
+def apply_pulses_unchecked(
+    w: torch.Tensor, n: torch.Tensor, params: PulseParams, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """:func:`apply_pulses` without the argument checks (``n``: int64 of ``w``'s shape; for
     callers that checked already)."""
     model = params.model

@@ -24,8 +24,12 @@ __all__ = ["ExpStep"]
 class ExpStep(AbstractUpdateModel):
     """Exponentially decaying step (rates ``gamma_up``, ``gamma_down`` >= 0; normalised weight units)."""
 
-    gamma_up: float = param(2.0, units="1", long_name="decay rate of the up step", doc="decay rate of the up step", lo=0.0)
-    gamma_down: float = param(2.0, units="1", long_name="decay rate of the down step", doc="decay rate of the down step", lo=0.0)
+    gamma_up: float = param(
+        2.0, units="1", long_name="decay rate of the up step", doc="decay rate of the up step", lo=0.0
+    )
+    gamma_down: float = param(
+        2.0, units="1", long_name="decay rate of the down step", doc="decay rate of the down step", lo=0.0
+    )
     card_model: ClassVar[str] = "exp_step"
 
     def up_step(self, w: torch.Tensor, p: PulseParams) -> torch.Tensor:

@@ -34,8 +34,10 @@ def _model(layer) -> AbstractUpdateModel:
     cfg = layer.config
     model = cfg.update
     if model is None:
-        raise ValueError("config.update: the layer's device has no update model (a card without an [update] "
-                         "section cannot be trained in place; give CrossbarConfig(update=...))")
+        raise ValueError(
+            "config.update: the layer's device has no update model (a card without an [update] "
+            "section cannot be trained in place; give CrossbarConfig(update=...))"
+        )
     if not isinstance(cfg.mapping, DifferentialPair):
         raise ValueError(f"config.mapping: pulsed updates need a DifferentialPair, got {type(cfg.mapping).__name__}")
     return model
@@ -61,10 +63,12 @@ def pulsed_state(layer) -> dict:
     parameters ``update_params_`` (None where absent). :func:`load_pulsed_state` restores it
     (a checkpoint, or rolling back a refused write)."""
     p = getattr(layer, "update_params_", None)
-    return {"layer": {k: v.clone() for k, v in layer.state_dict().items() if isinstance(v, torch.Tensor)},
-            "pulses": None if getattr(layer, "pulses_", None) is None else layer.pulses_.clone(),
-            "refreshes": None if getattr(layer, "refreshes_", None) is None else layer.refreshes_.clone(),
-            "params": None if p is None else tuple(t.clone() for t in p[1:])}
+    return {
+        "layer": {k: v.clone() for k, v in layer.state_dict().items() if isinstance(v, torch.Tensor)},
+        "pulses": None if getattr(layer, "pulses_", None) is None else layer.pulses_.clone(),
+        "refreshes": None if getattr(layer, "refreshes_", None) is None else layer.refreshes_.clone(),
+        "params": None if p is None else tuple(t.clone() for t in p[1:]),
+    }
 
 
 def load_pulsed_state(layer, state: dict) -> None:
@@ -72,8 +76,9 @@ def load_pulsed_state(layer, state: dict) -> None:
     layer.load_state_dict(state["layer"], strict=False)
     layer.pulses_ = None if state["pulses"] is None else state["pulses"].clone()
     layer.refreshes_ = None if state["refreshes"] is None else state["refreshes"].clone()
-    layer.update_params_ = (None if state["params"] is None
-                            else PulseParams(layer.config.update, *(t.clone() for t in state["params"])))
+    layer.update_params_ = (
+        None if state["params"] is None else PulseParams(layer.config.update, *(t.clone() for t in state["params"]))
+    )
 
 
 def _params(layer, model: AbstractUpdateModel, shape, gen) -> PulseParams:
@@ -91,8 +96,11 @@ def _shape_delta(layer, delta: Any, name: str, checked: bool = False) -> torch.T
     want = (layer.out_features, layer.in_features)
     full = want if layer.ensemble is None else (layer.ensemble, *want)
     if tuple(delta.shape) not in (want, full):
-        raise ValueError(f"{name}: expected shape {want}" + ("" if layer.ensemble is None else f" or {full}")
-                         + f", got {tuple(delta.shape)}")
+        raise ValueError(
+            f"{name}: expected shape {want}"
+            + ("" if layer.ensemble is None else f" or {full}")
+            + f", got {tuple(delta.shape)}"
+        )
     return delta.detach().to(layer.g_prog.dtype).expand(full)
 
 
@@ -103,8 +111,10 @@ def _check_endurance(layer, model, added: torch.Tensor) -> None:
     total = added if done is None else done + added
     worst = int(total.max()) if total.numel() else 0
     if worst > model.endurance:
-        raise ValueError(f"delta_w: this update would take a device to {worst} pulses, past the endurance "
-                         f"{model.endurance:g} pulses of config.update (the array is unchanged)")
+        raise ValueError(
+            f"delta_w: this update would take a device to {worst} pulses, past the endurance "
+            f"{model.endurance:g} pulses of config.update (the array is unchanged)"
+        )
 
 
 def _write(layer, model, p, states: torch.Tensor, up: torch.Tensor, down: torch.Tensor | None, gen) -> torch.Tensor:
@@ -120,7 +130,7 @@ def _write(layer, model, p, states: torch.Tensor, up: torch.Tensor, down: torch.
     else:
         net = up - down
     if model.set_only:
-        n = torch.stack((up, cast(torch.Tensor, down)), dim)      # up pulses on g+, "down" as SET of g- (set above)
+        n = torch.stack((up, cast(torch.Tensor, down)), dim)  # up pulses on g+, "down" as SET of g- (set above)
         _check_endurance(layer, model, n)
         u = apply_pulses_unchecked(states, n, p, generator=gen)
         refresh = torch.zeros(up.shape, dtype=torch.bool, device=up.device)
@@ -136,18 +146,18 @@ def _write(layer, model, p, states: torch.Tensor, up: torch.Tensor, down: torch.
         g = r.g_min + r.swing * u
         pulses = n
     else:
-        if down is None:                                          # one signed train per device
+        if down is None:  # one signed train per device
             pulses = net.abs()
             _check_endurance(layer, model, pulses)
             w = apply_pulses_unchecked(states, net, p, generator=gen)
-        else:                                                     # up pulses, then down pulses
+        else:  # up pulses, then down pulses
             pulses = up + down
             _check_endurance(layer, model, pulses)
             w = apply_pulses_unchecked(states, up, p, generator=gen)
             w = apply_pulses_unchecked(w, -down, p, generator=gen)
         g = torch.empty((2, *w.shape), dtype=w.dtype, device=w.device)
         torch.clamp(w, min=0, out=g[0])
-        torch.clamp(w.neg_(), min=0, out=g[1])                   # (w is ours: a fresh tensor)
+        torch.clamp(w.neg_(), min=0, out=g[1])  # (w is ours: a fresh tensor)
         g.mul_(r.swing).add_(r.g_min)
         if E is not None:
             g = g.movedim(0, 1)
@@ -165,16 +175,24 @@ def _write(layer, model, p, states: torch.Tensor, up: torch.Tensor, down: torch.
 
 
 @torch.no_grad()
-def update_layer(layer, delta_w: torch.Tensor, rule: AbstractUpdateRule | None = None, *,
-                 generator: torch.Generator | None = None, checked: bool = False) -> torch.Tensor:
+def update_layer(
+    layer,
+    delta_w: torch.Tensor,
+    rule: AbstractUpdateRule | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    checked: bool = False,
+) -> torch.Tensor:
     """Write the weight change ``delta_w`` (weight units, ``(out, in)`` or ``(E, out, in)``) as
     pulses; returns the signed pulse counts applied per cross-point (``(E?, out, in)``).
     ``checked=True``: the caller checked ``delta_w`` for NaN/inf already (the optimizers do,
     for all layers before touching any)."""
     rule = DeterministicPulses() if rule is None else rule
     if not isinstance(rule, DeterministicPulses):
-        raise TypeError(f"rule: layer.update takes DeterministicPulses (StochasticPulses needs the outer-product "
-                        f"factors: layer.update_outer), got {type(rule).__name__}")
+        raise TypeError(
+            f"rule: layer.update takes DeterministicPulses (StochasticPulses needs the outer-product "
+            f"factors: layer.update_outer), got {type(rule).__name__}"
+        )
     model = _model(layer)
     gen = layer.generator if generator is None else check_generator(generator)
     if not layer.is_programmed:
@@ -187,9 +205,15 @@ def update_layer(layer, delta_w: torch.Tensor, rule: AbstractUpdateRule | None =
 
 
 @torch.no_grad()
-def update_layer_outer(layer, x: torch.Tensor, d: torch.Tensor, *, lr: float,
-                       rule: AbstractUpdateRule | None = None,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+def update_layer_outer(
+    layer,
+    x: torch.Tensor,
+    d: torch.Tensor,
+    *,
+    lr: float,
+    rule: AbstractUpdateRule | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Write ``lr * d^T x`` (weight units; ``x`` (E?, B, in) layer inputs, ``d`` (E?, B, out)) as
     pulses: :class:`StochasticPulses` trains (up pulses applied before down pulses) or, with
     :class:`DeterministicPulses`, the rounded product. Returns the net signed pulse counts."""
@@ -200,8 +224,11 @@ def update_layer_outer(layer, x: torch.Tensor, d: torch.Tensor, *, lr: float,
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             raise TypeError(f"{name}: expected a floating-point tensor, got {type(t).__name__}")
         if t.dim() not in (2, 3) or t.shape[-1] != f or (t.dim() == 3 and t.shape[0] != layer.ensemble):
-            raise ValueError(f"{name}: expected shape (B, {f})" + ("" if layer.ensemble is None else
-                             f" or ({layer.ensemble}, B, {f})") + f", got {tuple(t.shape)}")
+            raise ValueError(
+                f"{name}: expected shape (B, {f})"
+                + ("" if layer.ensemble is None else f" or ({layer.ensemble}, B, {f})")
+                + f", got {tuple(t.shape)}"
+            )
         finite_fast(t, name)
     if x.shape[-2] != d.shape[-2]:
         raise ValueError(f"d: batch {d.shape[-2]} differs from x's {x.shape[-2]}")
@@ -215,6 +242,13 @@ def update_layer_outer(layer, x: torch.Tensor, d: torch.Tensor, *, lr: float,
     states = device_states(layer)
     p = _params(layer, model, states.shape, gen)
     dt = layer.g_prog.dtype
-    up, down = outer_pulse_counts(x.detach().to(dt), d.detach().to(dt), lr / float(layer.w_max), model.dw_min, rule,
-                                  ensemble=layer.ensemble, generator=gen)
+    up, down = outer_pulse_counts(
+        x.detach().to(dt),
+        d.detach().to(dt),
+        lr / float(layer.w_max),
+        model.dw_min,
+        rule,
+        ensemble=layer.ensemble,
+        generator=gen,
+    )
     return _write(layer, model, p, states, up, down, gen)

@@ -44,7 +44,7 @@ class LinearStep(AbstractUpdateModel):
         c_up = p.dw_up * p.gamma_up / p.w_max
         c_dn = p.dw_down * p.gamma_down / w_min_s.abs()
         if bool((c_up >= 1).any()) or bool((c_dn >= 1).any()) or bool((c_up < 0).any()) or bool((c_dn < 0).any()):
-            return None                                  # overshooting / growing steps: no closed form
+            return None  # overshooting / growing steps: no closed form
         nf = n.abs().to(w.dtype)
         up = w + self.up_step(w, p) * _geometric(nf, c_up)
         dn = w - self.down_step(w, p) * _geometric(nf, c_dn)

@@ -24,8 +24,12 @@ __all__ = ["PowStep"]
 class PowStep(AbstractUpdateModel):
     """Step ``∝ (distance to the bound)^gamma`` (``gamma_up``, ``gamma_down`` > 0; normalised weight units)."""
 
-    gamma_up: float = param(1.0, units="1", long_name="exponent of the up step", doc="exponent of the up step", lo=0.0, lo_open=True)
-    gamma_down: float = param(1.0, units="1", long_name="exponent of the down step", doc="exponent of the down step", lo=0.0, lo_open=True)
+    gamma_up: float = param(
+        1.0, units="1", long_name="exponent of the up step", doc="exponent of the up step", lo=0.0, lo_open=True
+    )
+    gamma_down: float = param(
+        1.0, units="1", long_name="exponent of the down step", doc="exponent of the down step", lo=0.0, lo_open=True
+    )
     card_model: ClassVar[str] = "pow_step"
 
     def up_step(self, w: torch.Tensor, p: PulseParams) -> torch.Tensor:

@@ -79,13 +79,14 @@ class StochasticPulses(AbstractUpdateRule):
             raise TypeError(f"update_management: expected a bool, got {self.update_management!r}")
 
 
-def pulse_counts(dw: torch.Tensor, dw_min: float, rule: DeterministicPulses, *,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def pulse_counts(
+    dw: torch.Tensor, dw_min: float, rule: DeterministicPulses, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Signed pulse counts (int64) of the normalised weight changes ``dw`` for a step ``dw_min``."""
     if not isinstance(rule, DeterministicPulses):
         raise TypeError(f"rule: pulse_counts needs DeterministicPulses, got {type(rule).__name__}")
     check_generator(generator)
-    if rule.stochastic_rounding:      # floor(dw / dw_min + U), U ~ U[0, 1)
+    if rule.stochastic_rounding:  # floor(dw / dw_min + U), U ~ U[0, 1)
         n = torch.rand(dw.shape, generator=generator, dtype=dw.dtype, device=dw.device)
         n = n.add_(dw, alpha=1.0 / dw_min).floor_()
     else:
@@ -95,9 +96,16 @@ def pulse_counts(dw: torch.Tensor, dw_min: float, rule: DeterministicPulses, *,
     return n.to(torch.int64)
 
 
-def outer_pulse_counts(x: torch.Tensor, d: torch.Tensor, lr: float, dw_min: float, rule: StochasticPulses, *,
-                       ensemble: int | None = None,
-                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def outer_pulse_counts(
+    x: torch.Tensor,
+    d: torch.Tensor,
+    lr: float,
+    dw_min: float,
+    rule: StochasticPulses,
+    *,
+    ensemble: int | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Up and down pulse counts (int64, each ``>= 0``) of ``lr * d^T x`` as stochastic pulse trains.
 
     Parameters
@@ -133,19 +141,20 @@ def outer_pulse_counts(x: torch.Tensor, d: torch.Tensor, lr: float, dw_min: floa
         b = torch.where(ok, c / torch.where(a > 0, a, torch.ones_like(a)), torch.zeros_like(xm))
     else:
         a = b = torch.full_like(xm, math.sqrt(c))
-    px = (x.abs() * a).clamp(max=1.0)                               # (E?, B, in)
-    pd = (d.abs() * b).clamp(max=1.0)                               # (E?, B, out)
-    def bits(p: torch.Tensor) -> torch.Tensor:           # (E?, B, bl, n) Bernoulli(p) pulse bits
+    px = (x.abs() * a).clamp(max=1.0)  # (E?, B, in)
+    pd = (d.abs() * b).clamp(max=1.0)  # (E?, B, out)
+
+    def bits(p: torch.Tensor) -> torch.Tensor:  # (E?, B, bl, n) Bernoulli(p) pulse bits
         u = torch.rand((*p.shape[:-1], bl, p.shape[-1]), generator=generator, dtype=x.dtype, device=x.device)
         return (u < p.unsqueeze(-2)).to(x.dtype)
 
-    bx = bits(px)                                                   # (E?, B, bl, in)
+    bx = bits(px)  # (E?, B, bl, in)
     bd = bits(pd)
     sx = (x > 0).unsqueeze(-2)
     sd = (d > 0).unsqueeze(-2)
-    xp, xn = (bx * sx).flatten(-3, -2), (bx * ~sx).flatten(-3, -2)     # (E?, B*bl, in)
+    xp, xn = (bx * sx).flatten(-3, -2), (bx * ~sx).flatten(-3, -2)  # (E?, B*bl, in)
     dp, dn = (bd * sd).flatten(-3, -2), (bd * ~sd).flatten(-3, -2)
-    dd = torch.cat((dp, dn), -2).transpose(-2, -1)                  # (E?, out, 2 B bl)
+    dd = torch.cat((dp, dn), -2).transpose(-2, -1)  # (E?, out, 2 B bl)
     n_up = dd @ torch.cat((xp, xn), -2)
     n_dn = dd @ torch.cat((xn, xp), -2)
     return n_up.round().to(torch.int64), n_dn.round().to(torch.int64)

@@ -30,6 +30,10 @@ class SoftBounds(LinearStep):
         super().__post_init__()
         for name in ("gamma_up", "gamma_down"):
             if getattr(self, name) != 1.0:
-                raise ValueError(f"{name}={getattr(self, name)!r}: a soft-bounds device has unit slope (use LinearStep)")
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r}: a soft-bounds device has unit slope (use LinearStep)"
+                )
         if self.gamma_dtod != 0.0:
-            raise ValueError(f"gamma_dtod={self.gamma_dtod!r}: soft bounds have no slope spread (use w_max_dtod / w_min_dtod)")
+            raise ValueError(
+                f"gamma_dtod={self.gamma_dtod!r}: soft bounds have no slope spread (use w_max_dtod / w_min_dtod)"
+            )

@@ -60,11 +60,22 @@ class TikiTakaV2:
         Pulses per device of ``A``.
     """
 
-    def __init__(self, layers: Any, *, lr: float, transfer_lr: float = 0.1, transfer_every: int = 1,
-                 columns: int | None = 1, threshold: float = 1.0, max_transfer_pulses: int = 1,
-                 read_noise: float = 0.0, fast_model: AbstractUpdateModel | None = None,
-                 reference: str = "symmetry_point", rule: DeterministicPulses | None = None,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        layers: Any,
+        *,
+        lr: float,
+        transfer_lr: float = 0.1,
+        transfer_every: int = 1,
+        columns: int | None = 1,
+        threshold: float = 1.0,
+        max_transfer_pulses: int = 1,
+        read_noise: float = 0.0,
+        fast_model: AbstractUpdateModel | None = None,
+        reference: str = "symmetry_point",
+        rule: DeterministicPulses | None = None,
+        generator: torch.Generator | None = None,
+    ):
         self.layers = check_layers(layers)
         self.lr = check_positive(lr, "lr")
         self.transfer_lr = check_positive(transfer_lr, "transfer_lr")
@@ -89,8 +100,10 @@ class TikiTakaV2:
             if not isinstance(m, AbstractUpdateModel):
                 raise TypeError(f"fast_model: expected an update model, got {type(m).__name__}")
             if m.set_only or l.config.update.set_only:
-                raise ValueError(f"layers[{i}]: config.update is set_only; Tiki-Taka needs bidirectional devices "
-                                 "(use MixedPrecision for SET-only PCM)")
+                raise ValueError(
+                    f"layers[{i}]: config.update is set_only; Tiki-Taka needs bidirectional devices "
+                    "(use MixedPrecision for SET-only PCM)"
+                )
             if not l.is_programmed:
                 l.program()
             lead = () if l.ensemble is None else (l.ensemble,)
@@ -99,7 +112,7 @@ class TikiTakaV2:
             ref = symmetry_point(p) if reference == "symmetry_point" else torch.zeros(shape, dtype=p.dw_up.dtype)
             self.a_params_.append(p)
             self.ref_.append(ref)
-            self.a_.append(ref.clone())                  # A starts at its reference: reads 0
+            self.a_.append(ref.clone())  # A starts at its reference: reads 0
             self.h_.append(torch.zeros(shape, dtype=p.dw_up.dtype, device=p.dw_up.device))
             self.a_pulses_.append(torch.zeros(shape, dtype=torch.int64, device=p.dw_up.device))
 
@@ -110,8 +123,9 @@ class TikiTakaV2:
         gen = self.generator
         for i, (l, g) in enumerate(zip(self.layers, grads)):
             p = self.a_params_[i]
-            n = pulse_counts((-self.lr / float(l.w_max)) * g.expand_as(self.a_[i]), p.model.dw_min, self.rule,
-                             generator=gen)
+            n = pulse_counts(
+                (-self.lr / float(l.w_max)) * g.expand_as(self.a_[i]), p.model.dw_min, self.rule, generator=gen
+            )
             self.a_[i] = apply_pulses(self.a_[i], n, p, generator=gen)
             self.a_pulses_[i] += n.abs()
         self.steps_ += 1

@@ -15,8 +15,16 @@ from .lines import canonical_device, canonical_node, key_value
 __all__ = ["apply_controls", "parse_print"]
 
 
-def apply_controls(net: Netlist, controls: list[Line], params: ParamScope, models: dict[str, JJModel],
-                   alias: dict[str, str], *, strict: bool = False, src: str | None = None) -> None:
+def apply_controls(
+    net: Netlist,
+    controls: list[Line],
+    params: ParamScope,
+    models: dict[str, JJModel],
+    alias: dict[str, str],
+    *,
+    strict: bool = False,
+    src: str | None = None,
+) -> None:
     """Read the control lines into ``net`` (its elements already flattened; ``alias``: nodes
     merged by zero-valued inductors; ``models``: the global ``.model`` table for ``.iv``)."""
     gmodels = models
@@ -31,8 +39,13 @@ def apply_controls(net: Netlist, controls: list[Line], params: ParamScope, model
                 net.startup = False
                 vals = vals[:-1]
             if "UIC" in vals:
-                warn("UIC on .tran: physnn ignores it (JoSIM v2.7 stops with an undefined-variable error)",
-                      line=ln, token="UIC", strict=strict, src=src)
+                warn(
+                    "UIC on .tran: physnn ignores it (JoSIM v2.7 stops with an undefined-variable error)",
+                    line=ln,
+                    token="UIC",
+                    strict=strict,
+                    src=src,
+                )
             vals = [v for v in vals if v not in ("UIC",)]
             if not vals:
                 raise NetlistError(".tran needs a step", line=ln, token=head)
@@ -110,9 +123,17 @@ def apply_controls(net: Netlist, controls: list[Line], params: ParamScope, model
             warn("unknown control ignored", line=ln, token=head, strict=strict, src=src)
 
 
-def parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str], strict: bool = False,
-                 src: str | None = None, alias: dict[str, str] | None = None) -> list[PrintRequest]:
+def parse_print(
+    tok: list[str],
+    ln,
+    byname: dict[str, Element],
+    nodes: set[str],
+    strict: bool = False,
+    src: str | None = None,
+    alias: dict[str, str] | None = None,
+) -> list[PrintRequest]:
     alias = alias or {}
+
     def dev(name: str) -> Element | None:
         key = canonical_device(name)
         if key not in byname:
@@ -143,8 +164,13 @@ def parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str],
         if e is None:
             return None
         if letter == "I" and e.kind == "T":
-            warn("current of a transmission line is not kept (print its port voltages): ignoring this "
-                  "store request", line=ln, token=name, strict=strict, src=src)
+            warn(
+                "current of a transmission line is not kept (print its port voltages): ignoring this store request",
+                line=ln,
+                token=name,
+                strict=strict,
+                src=src,
+            )
             return None
         k = {"V": "devv", "I": "devi", "P": "phase"}[letter]
         return PrintRequest(kind=k, target=(e.name,), label=f"{letter}({e.name})", line=ln)
@@ -179,8 +205,9 @@ def parse_print(tok: list[str], ln, byname: dict[str, Element], nodes: set[str],
             letter, inner = m.group(1), m.group(2).split()
             if not inner or len(inner) > 2:
                 raise NetlistError("a .print trace takes one device or one or two nodes", line=ln, token=a)
-            if letter == "I" or (len(inner) == 1 and canonical_device(inner[0]) in byname
-                                 and canonical_node(inner[0]) not in nodes):
+            if letter == "I" or (
+                len(inner) == 1 and canonical_device(inner[0]) in byname and canonical_node(inner[0]) not in nodes
+            ):
                 if len(inner) != 1:
                     raise NetlistError("a current trace takes one device", line=ln, token=a)
                 out.append(dev_req(letter, inner[0]))

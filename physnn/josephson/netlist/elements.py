@@ -16,8 +16,19 @@ from .expressions import ParamScope, evaluate
 from .lines import canonical_device, key_value
 from .values import parse_value
 
-__all__ = ["JJModel", "Source", "Element", "PrintRequest", "Netlist", "parse_model", "parse_source", "parse_cus",
-           "element_options", "MODEL_FIELDS", "SOURCE_FUNCTIONS"]
+__all__ = [
+    "JJModel",
+    "Source",
+    "Element",
+    "PrintRequest",
+    "Netlist",
+    "parse_model",
+    "parse_source",
+    "parse_cus",
+    "element_options",
+    "MODEL_FIELDS",
+    "SOURCE_FUNCTIONS",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,9 +206,26 @@ class Netlist:
 
 
 #: JoSIM v2.7's JJ model parameters (src/Model.cpp) -> JJModel field
-MODEL_FIELDS = MappingProxyType({"VG": "vg", "VGAP": "vg", "IC": "icrit", "ICRIT": "icrit", "RTYPE": "rtype", "RN": "rn",
-                 "R0": "r0", "CAP": "cap", "C": "cap", "DELV": "delv", "ICFACT": "icfct", "ICFCT": "icfct",
-                 "PHI": "phi", "T": "t", "TC": "tc", "D": "d"})
+MODEL_FIELDS = MappingProxyType(
+    {
+        "VG": "vg",
+        "VGAP": "vg",
+        "IC": "icrit",
+        "ICRIT": "icrit",
+        "RTYPE": "rtype",
+        "RN": "rn",
+        "R0": "r0",
+        "CAP": "cap",
+        "C": "cap",
+        "DELV": "delv",
+        "ICFACT": "icfct",
+        "ICFCT": "icfct",
+        "PHI": "phi",
+        "T": "t",
+        "TC": "tc",
+        "D": "d",
+    }
+)
 
 
 def parse_model(tok: list[str], line: int, params: ParamScope, strict: bool = False) -> JJModel:
@@ -228,8 +256,12 @@ def parse_model(tok: list[str], line: int, params: ParamScope, strict: bool = Fa
     if not 0.0 <= kw.get("d", 0.0) < 1.0:
         raise NetlistError("transparency D must be in [0, 1)", line=line, token=str(kw["d"]))
     if kw.get("d", 0.0) != 0.0:
-        warn("JJ model D (transparency) > 0: physnn keeps the tunnel-junction current-phase relation "
-              "Ic sin(phi)", line=line, token="D", strict=strict)
+        warn(
+            "JJ model D (transparency) > 0: physnn keeps the tunnel-junction current-phase relation Ic sin(phi)",
+            line=line,
+            token="D",
+            strict=strict,
+        )
     return JJModel(name=name, **kw)
 
 
@@ -312,7 +344,6 @@ def parse_cus(raw: list[str], line, params: ParamScope, base_dir: Path | None, f
     if im not in (0, 1, 2):
         raise NetlistError("cus interpolation IM must be 0, 1 or 2", line=line, token=raw[3])
     return Source(kind="cus", args=(ts, sf, im, td, float(bool(per)), *vals))
-
 
 
 def element_options(toks: list[str], evaluate_, ln) -> tuple[tuple[str, float], ...]:

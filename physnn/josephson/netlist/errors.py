@@ -56,7 +56,9 @@ def where(line, default: str | None = None) -> str:
 def warn(message: str, *, line=None, token: str | None = None, strict: bool = False, src: str | None = None) -> None:
     """JoSIM-style warning: a :class:`NetlistWarning` naming the line, or an error when strict."""
     if strict:
-        raise NetlistError(message + " (strict=True)", line=line, token=token, source=None if getattr(line, "src", None) else src)
+        raise NetlistError(
+            message + " (strict=True)", line=line, token=token, source=None if getattr(line, "src", None) else src
+        )
     tok = f" (token {token!r})" if token is not None else ""
     warnings.warn(f"{where(line, src)}: {message}{tok}", NetlistWarning, stacklevel=4)
 

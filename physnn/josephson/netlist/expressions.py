@@ -15,15 +15,38 @@ from .values import parse_value
 
 __all__ = ["ParamScope", "evaluate", "define_params", "CONSTANTS", "FUNCTIONS"]
 
-_BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.Pow: operator.pow}
+_BIN = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
 #: functions of an expression
-FUNCTIONS = MappingProxyType({"SQRT": math.sqrt, "EXP": math.exp, "LOG": math.log, "LN": math.log, "LOG10": math.log10,
-        "SIN": math.sin, "COS": math.cos, "TAN": math.tan, "ABS": abs, "ATAN": math.atan,
-        "ASIN": math.asin, "ACOS": math.acos, "SINH": math.sinh, "COSH": math.cosh, "TANH": math.tanh})
+FUNCTIONS = MappingProxyType(
+    {
+        "SQRT": math.sqrt,
+        "EXP": math.exp,
+        "LOG": math.log,
+        "LN": math.log,
+        "LOG10": math.log10,
+        "SIN": math.sin,
+        "COS": math.cos,
+        "TAN": math.tan,
+        "ABS": abs,
+        "ATAN": math.atan,
+        "ASIN": math.asin,
+        "ACOS": math.acos,
+        "SINH": math.sinh,
+        "COSH": math.cosh,
+        "TANH": math.tanh,
+    }
+)
 #: named constants of an expression
 CONSTANTS = MappingProxyType({"PI": math.pi, "PHI_ZERO": 2.067833848e-15, "E": math.e})
-_TOK_RE = re.compile(r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:E[+-]?\d+)?[A-Z]*)|(?P<id>[A-Z_][A-Z0-9_.|]*)|(?P<op>\*\*|[-+*/^(),]))")
+_TOK_RE = re.compile(
+    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:E[+-]?\d+)?[A-Z]*)|(?P<id>[A-Z_][A-Z0-9_.|]*)|(?P<op>\*\*|[-+*/^(),]))"
+)
 
 
 class ParamScope:
@@ -36,8 +59,14 @@ class ParamScope:
     a top-level one there and warns (``NetlistWarning``). A duplicate definition in one scope
     keeps the first (JoSIM prints "Replacing" yet keeps the first value) and warns."""
 
-    def __init__(self, parent: "ParamScope | None" = None, *, name: str | None = None, strict: bool = False,
-                 src: str | None = None) -> None:
+    def __init__(
+        self,
+        parent: "ParamScope | None" = None,
+        *,
+        name: str | None = None,
+        strict: bool = False,
+        src: str | None = None,
+    ) -> None:
         self.raw: dict[str, tuple[str, int]] = {}
         self.values: dict[str, float] = {}
         self._busy: set[str] = set()
@@ -49,8 +78,13 @@ class ParamScope:
 
     def define(self, name: str, expr: str, line: int) -> None:
         if name in self.raw:
-            warn(f"duplicate .param {name}: JoSIM v2.7 keeps the first definition (line "
-                  f"{int(self.raw[name][1])})", line=line, token=name, strict=self.strict, src=self.src)
+            warn(
+                f"duplicate .param {name}: JoSIM v2.7 keeps the first definition (line {int(self.raw[name][1])})",
+                line=line,
+                token=name,
+                strict=self.strict,
+                src=self.src,
+            )
             return
         self.raw[name] = (expr, line)
         self.values.pop(name, None)
@@ -69,9 +103,14 @@ class ParamScope:
         if name not in self.raw and name not in self.values and self.parent is not None:
             if not bare and self.parent.has(name) and name not in self._warned:
                 self._warned.add(name)
-                warn(f"top-level parameter {name} used in an expression inside .subckt {self.name}: JoSIM "
-                      "v2.7 resolves only a bare name there (the expression is an error in JoSIM)",
-                      line=line, token=name, strict=self.strict, src=self.src)
+                warn(
+                    f"top-level parameter {name} used in an expression inside .subckt {self.name}: JoSIM "
+                    "v2.7 resolves only a bare name there (the expression is an error in JoSIM)",
+                    line=line,
+                    token=name,
+                    strict=self.strict,
+                    src=self.src,
+                )
             return self.parent.get(name, line)
         if name in self.values:
             return self.values[name]
@@ -157,7 +196,6 @@ def evaluate(expr: str, params: ParamScope | None, *, line: int | None = None) -
         raise NetlistError(f"expression cannot be evaluated ({exc})", line=line, token=expr) from None
 
 
-
 _PARAM_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_.]*$")
 
 
@@ -175,7 +213,12 @@ def define_params(tok: list[str], ln, scope: ParamScope, strict: bool, src: str 
             raise NetlistError(".param needs name=value", line=ln, token=body)
         scope.define(name, expr.replace(" ", ""), ln)
         return
-    warn("several name=value on one .param line: JoSIM v2.7 reads one definition per line", line=ln,
-          token=body, strict=strict, src=src)
+    warn(
+        "several name=value on one .param line: JoSIM v2.7 reads one definition per line",
+        line=ln,
+        token=body,
+        strict=strict,
+        src=src,
+    )
     for m in re.finditer(r"([A-Z_][A-Z0-9_]*)=(\S+)", body):
         scope.define(m.group(1), m.group(2), ln)

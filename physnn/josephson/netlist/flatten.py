@@ -65,8 +65,16 @@ class Flattener:
         Folder that ``cus()`` waveform files are relative to.
     """
 
-    def __init__(self, subckts: dict[str, Subckt], params: ParamScope, models: dict[str, JJModel], *,
-                 strict: bool = False, src: str | None = None, base_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        subckts: dict[str, Subckt],
+        params: ParamScope,
+        models: dict[str, JJModel],
+        *,
+        strict: bool = False,
+        src: str | None = None,
+        base_dir: Path | None = None,
+    ) -> None:
         self.subckts = subckts
         self.params = params
         self.models = models
@@ -105,8 +113,14 @@ class Flattener:
     def model_known(self, name: str, scope: Subckt | None) -> bool:
         return (scope is not None and name in scope.models) or name in self.models
 
-    def expand(self, body: list[Line], path: tuple[str, ...], nodemap: dict[str, str], scope: Subckt | None,
-               stack: tuple[str, ...]) -> None:
+    def expand(
+        self,
+        body: list[Line],
+        path: tuple[str, ...],
+        nodemap: dict[str, str],
+        scope: Subckt | None,
+        stack: tuple[str, ...],
+    ) -> None:
         """Append the elements of ``body`` instantiated at ``path`` (instance names, outer first);
         ``nodemap`` maps the subcircuit's ports to the caller's nodes."""
         outer = self._scope
@@ -167,8 +181,11 @@ class Flattener:
         if sname in stack:
             raise NetlistError("recursive subcircuit instance", line=ln, token=sname)
         if len(conns) != len(sc.ports):
-            raise NetlistError(f"subcircuit {sname} has {len(sc.ports)} ports, instance gives "
-                               f"{len(conns)} nodes", line=ln, token=tok[0])
+            raise NetlistError(
+                f"subcircuit {sname} has {len(sc.ports)} ports, instance gives {len(conns)} nodes",
+                line=ln,
+                token=tok[0],
+            )
         sub_map = {p: node(c) for p, c in zip(sc.ports, conns)}
         self.expand(sc.body, (*path, tok[0]), sub_map, sc, (*stack, sname))
 
@@ -185,8 +202,9 @@ class Flattener:
         if not (math.isfinite(val) and val > 0):
             raise NetlistError(f"{kind} value must be > 0", line=ln, token=tok[3])
         opts = element_options(tok[4:], self.value, ln) if len(tok) > 4 else ()
-        self.elements.append(Element(kind=kind, name=name, nodes=(node(tok[1]), node(tok[2])), value=val,
-                                     options=opts, line=ln))
+        self.elements.append(
+            Element(kind=kind, name=name, nodes=(node(tok[1]), node(tok[2])), value=val, options=opts, line=ln)
+        )
 
     def _junction(self, name, tok, ln, node, scope) -> None:
         if len(tok) < 4:
@@ -228,14 +246,16 @@ class Flattener:
         area = 1.0 if area is None else area
         if not (math.isfinite(area) and area > 0):
             raise NetlistError("junction area must be > 0", line=ln, token=str(area))
-        self.elements.append(Element(kind="B", name=name, nodes=(n1, n2), model=model, area=area,
-                                     options=tuple(opts), line=ln))
+        self.elements.append(
+            Element(kind="B", name=name, nodes=(n1, n2), model=model, area=area, options=tuple(opts), line=ln)
+        )
 
     def _tline(self, name, tok, ln, node) -> None:
         plain = [t for t in tok[1:] if "=" not in t and t != "LOSSLESS"]
         if len(plain) < 4:
-            raise NetlistError("transmission line needs four nodes: T n1+ n1- n2+ n2- Z0=.. TD=..",
-                               line=ln, token=tok[0])
+            raise NetlistError(
+                "transmission line needs four nodes: T n1+ n1- n2+ n2- Z0=.. TD=..", line=ln, token=tok[0]
+            )
         if len(plain) > 4:
             raise NetlistError("unexpected token", line=ln, token=plain[4])
         z0 = td = None
@@ -248,8 +268,13 @@ class Flattener:
             elif kv[0] == "TD":
                 td = self.value(kv[1], ln) if kv[1] else None
             else:
-                warn("transmission-line parameter ignored (lossless line: Z0 and TD)", line=ln,
-                     token=t, strict=self.strict, src=self.src)
+                warn(
+                    "transmission-line parameter ignored (lossless line: Z0 and TD)",
+                    line=ln,
+                    token=t,
+                    strict=self.strict,
+                    src=self.src,
+                )
         for key, v in (("Z0", z0), ("TD", td)):
             if v is None:
                 raise NetlistError(f"transmission line needs {key}=value", line=ln, token=tok[0])
@@ -277,8 +302,9 @@ class Flattener:
         k = self.value(tok[3], ln)
         if not (-1.0 < k < 1.0):
             raise NetlistError("coupling must satisfy |k| < 1", line=ln, token=tok[3])
-        self.elements.append(Element(kind="K", name=name, nodes=(), value=k,
-                                     coupled=(tok[1] + suffix, tok[2] + suffix), line=ln))
+        self.elements.append(
+            Element(kind="K", name=name, nodes=(), value=k, coupled=(tok[1] + suffix, tok[2] + suffix), line=ln)
+        )
 
 
 def merge_shorts(shorts, elements: list) -> dict[str, str]:
@@ -306,9 +332,9 @@ def merge_shorts(shorts, elements: list) -> dict[str, str]:
     return alias
 
 
-
 def check_subckt_cycles(subckts: dict[str, Subckt]) -> None:
     """A subcircuit that instantiates itself through any chain is a NetlistError (even unused)."""
+
     def calls(sc: Subckt):
         for ln_ in sc.body:
             tok = ln_.tokens

@@ -10,12 +10,24 @@ from pathlib import Path
 
 from .errors import LineNo, NetlistError, warn
 
-__all__ = ["split_lines", "tokenize", "element_tokens", "canonical_device", "canonical_node", "is_ground",
-           "key_value", "resolve_include", "line_dir", "CONTROL_COMMANDS", "ELEMENT_FLAGS"]
+__all__ = [
+    "split_lines",
+    "tokenize",
+    "element_tokens",
+    "canonical_device",
+    "canonical_node",
+    "is_ground",
+    "key_value",
+    "resolve_include",
+    "line_dir",
+    "CONTROL_COMMANDS",
+    "ELEMENT_FLAGS",
+]
 
 #: dot-commands a ``.control`` block may hold
-CONTROL_COMMANDS = frozenset({"TRAN", "PRINT", "PLOT", "SAVE", "TEMP", "NEB", "SPREAD", "OPTION", "OPTIONS", "PARAM", "IV",
-                 "MODEL", "INCLUDE"})
+CONTROL_COMMANDS = frozenset(
+    {"TRAN", "PRINT", "PLOT", "SAVE", "TEMP", "NEB", "SPREAD", "OPTION", "OPTIONS", "PARAM", "IV", "MODEL", "INCLUDE"}
+)
 
 
 def resolve_include(name: str, base_dir: Path | None, line, src: str | None) -> Path:
@@ -31,12 +43,23 @@ def resolve_include(name: str, base_dir: Path | None, line, src: str | None) -> 
     for c in cands:
         if c.is_file():
             return c.resolve()
-    raise NetlistError(f".include file not found (looked in {', '.join(str(c.parent) for c in cands[:3])})",
-                       line=line, token=name, source=None if getattr(line, "src", None) else src)
+    raise NetlistError(
+        f".include file not found (looked in {', '.join(str(c.parent) for c in cands[:3])})",
+        line=line,
+        token=name,
+        source=None if getattr(line, "src", None) else src,
+    )
 
 
-def split_lines(text: str, *, src: str | None = None, base_dir: Path | None = None,
-                 stack: tuple[str, ...] = (), strict: bool = False, includes: list | None = None) -> list[tuple[str, int]]:
+def split_lines(
+    text: str,
+    *,
+    src: str | None = None,
+    base_dir: Path | None = None,
+    stack: tuple[str, ...] = (),
+    strict: bool = False,
+    includes: list | None = None,
+) -> list[tuple[str, int]]:
     """Logical lines ``(text, line)``: comments dropped, ``+`` continuations joined, ``.include``
     files expanded in place (their lines carry their own file name), ``.control`` blocks turned
     into the equivalent dot-commands."""
@@ -69,8 +92,13 @@ def split_lines(text: str, *, src: str | None = None, base_dir: Path | None = No
             elif cmd in ("RUN", "QUIT", "EXIT"):
                 continue
             else:
-                warn(f"command {cmd.lower()} in a .control block ignored", line=ln, token=s.split()[0],
-                      strict=strict, src=src)
+                warn(
+                    f"command {cmd.lower()} in a .control block ignored",
+                    line=ln,
+                    token=s.split()[0],
+                    strict=strict,
+                    src=src,
+                )
                 continue
             head = "." + cmd
         if head in (".INCLUDE", ".INC"):
@@ -84,13 +112,19 @@ def split_lines(text: str, *, src: str | None = None, base_dir: Path | None = No
                 raise NetlistError(f".include cycle: {' -> '.join([*stack, key])}", line=ln, token=name)
             if includes is not None:
                 includes.append(key)
-            out += split_lines(path.read_text(), src=key, base_dir=path.parent, stack=(*stack, key),
-                                strict=strict, includes=includes)
+            out += split_lines(
+                path.read_text(), src=key, base_dir=path.parent, stack=(*stack, key), strict=strict, includes=includes
+            )
             continue
         out.append((s, ln))
     if in_control:
-        warn(".control block without .endc", line=LineNo(len(text.splitlines()), src), token=".control",
-              strict=strict, src=src)
+        warn(
+            ".control block without .endc",
+            line=LineNo(len(text.splitlines()), src),
+            token=".control",
+            strict=strict,
+            src=src,
+        )
     return out
 
 
@@ -172,7 +206,6 @@ def is_ground(node: str) -> bool:
     return node in ("0", "GND")
 
 
-
 #: WRspice/JoSIM element flags after the value (no effect on the circuit)
 ELEMENT_FLAGS = ("FCHECK", "NFREE")
 
@@ -190,13 +223,11 @@ def element_tokens(tok: list[str]) -> list[str]:
     return tok
 
 
-
 def key_value(tok: str) -> tuple[str, str] | None:
     if "=" in tok:
         k, v = tok.split("=", 1)
         return k, v
     return None
-
 
 
 def line_dir(ln, base_dir: Path | None) -> Path | None:

@@ -82,12 +82,21 @@ def parse_netlist(netlist: str | Path, *, params: dict[str, float] | None = None
         raise NetlistError("netlist nests too deeply", token=src_name) from None
 
 
-def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: bool = False,
-           base_dir: Path | None = None, stack: tuple[str, ...] = ()) -> Netlist:
+def _parse(
+    text: str,
+    src_name: str,
+    overrides: dict[str, float],
+    *,
+    strict: bool = False,
+    base_dir: Path | None = None,
+    stack: tuple[str, ...] = (),
+) -> Netlist:
     includes: list[str] = []
     src = None if src_name == "<netlist>" else src_name
-    lines = [(tokenize(s, ln), ln, s) for s, ln in
-             split_lines(text, src=src, base_dir=base_dir, stack=stack, strict=strict, includes=includes)]
+    lines = [
+        (tokenize(s, ln), ln, s)
+        for s, ln in split_lines(text, src=src, base_dir=base_dir, stack=stack, strict=strict, includes=includes)
+    ]
     params = ParamScope(strict=strict, src=src)
     subckts: dict[str, Subckt] = {}
     models: dict[str, JJModel] = {}
@@ -106,8 +115,13 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
             if len(tok) < 2:
                 raise NetlistError(".subckt needs a name", line=ln, token=head)
             ports = [t for t in tok[2:] if "=" not in t]
-            cur = Subckt(name=tok[1], ports=ports, body=[], line=ln,
-                          params=ParamScope(params, name=tok[1], strict=strict, src=src))
+            cur = Subckt(
+                name=tok[1],
+                ports=ports,
+                body=[],
+                line=ln,
+                params=ParamScope(params, name=tok[1], strict=strict, src=src),
+            )
             if tok[1] in subckts:
                 raise NetlistError("duplicate subcircuit", line=ln, token=tok[1])
             subckts[tok[1]] = cur
@@ -143,8 +157,12 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
         sc.models = {k: parse_model(t, ln, sc.params, strict) for k, (t, ln) in sc.models.items()}  # type: ignore[misc]
     check_subckt_cycles(subckts)
 
-    net = Netlist(source_name=src_name, includes=includes, models=gmodels,
-                  subcircuits={k: tuple(v.ports) for k, v in subckts.items()})
+    net = Netlist(
+        source_name=src_name,
+        includes=includes,
+        models=gmodels,
+        subcircuits={k: tuple(v.ports) for k, v in subckts.items()},
+    )
     elements, alias = Flattener(subckts, params, gmodels, strict=strict, src=src, base_dir=base_dir).flatten(top)
     net.elements = elements
     apply_controls(net, controls, params, gmodels, alias, strict=strict, src=src)
@@ -153,6 +171,11 @@ def _parse(text: str, src_name: str, overrides: dict[str, float], *, strict: boo
         try:
             net.params[k] = params.get(k, None)
         except NetlistError as exc:  # never used by an element: JoSIM-compatible to go on
-            warn(f"unused .param {k} cannot be evaluated ({exc.message}); ignored", line=params.raw[k][1],
-                  token=k, strict=strict, src=src)
+            warn(
+                f"unused .param {k} cannot be evaluated ({exc.message}); ignored",
+                line=params.raw[k][1],
+                token=k,
+                strict=strict,
+                src=src,
+            )
     return net

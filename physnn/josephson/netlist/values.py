@@ -17,8 +17,18 @@ __all__ = ["SCALE_SUFFIXES", "UNITS", "UNIT_FACTORS", "scale_factor", "parse_val
 
 #: (suffix, factor), upper case; longer suffixes first where one is a prefix of another (MEG, MIL before M)
 SCALE_SUFFIXES: tuple[tuple[str, float], ...] = (
-    ("MEG", 1e6), ("MIL", 25.4e-6), ("F", 1e-15), ("P", 1e-12), ("N", 1e-9), ("U", 1e-6),
-    ("M", 1e-3), ("K", 1e3), ("X", 1e6), ("G", 1e9), ("T", 1e12))
+    ("MEG", 1e6),
+    ("MIL", 25.4e-6),
+    ("F", 1e-15),
+    ("P", 1e-12),
+    ("N", 1e-9),
+    ("U", 1e-6),
+    ("M", 1e-3),
+    ("K", 1e3),
+    ("X", 1e6),
+    ("G", 1e9),
+    ("T", 1e12),
+)
 
 
 def scale_factor(suffix: str, units) -> float | None:
@@ -32,13 +42,14 @@ def scale_factor(suffix: str, units) -> float | None:
     if s == "":
         return 1.0
     for name, factor in SCALE_SUFFIXES:
-        if s.startswith(name) and s[len(name):] in units:
+        if s.startswith(name) and s[len(name) :] in units:
             return factor
     return 1.0 if s in units else None
 
 
 #: unit letters JoSIM ignores after a number (and its scale suffix)
 UNITS = frozenset({"", "V", "A", "H", "F", "OHM", "OHMS", "S", "HZ", "W", "WB", "C", "K", "R", "SEC"})
+
 
 def _factor_table(units) -> MappingProxyType:
     """Every ``suffix + unit`` and bare unit -> factor, as :func:`scale_factor` resolves them (the

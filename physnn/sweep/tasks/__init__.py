@@ -61,5 +61,16 @@ from .registry import task_class as task_class  # not in __all__: importable as 
 from .toy import Toy
 from .user import UserModel, UserModuleTask
 
-__all__ = ["Point", "Param", "AbstractTask", "CrossbarMLP", "CrossbarLinear", "Toy", "TASKS", "make_task", "point_key",
-           "UserModel", "UserModuleTask"]
+__all__ = [
+    "Point",
+    "Param",
+    "AbstractTask",
+    "CrossbarMLP",
+    "CrossbarLinear",
+    "Toy",
+    "TASKS",
+    "make_task",
+    "point_key",
+    "UserModel",
+    "UserModuleTask",
+]

@@ -65,7 +65,13 @@ class Param:
         """``value`` normalised to the parameter's type, or :class:`SweepError` naming ``[task] name``."""
         d = self.default
         what = f"[task] {name} = {value!r}"
-        doc = f" ({self.doc}, in {self.units})" if self.doc and self.units != "1" else f" ({self.doc})" if self.doc else ""
+        doc = (
+            f" ({self.doc}, in {self.units})"
+            if self.doc and self.units != "1"
+            else f" ({self.doc})"
+            if self.doc
+            else ""
+        )
 
         def bad(expect: str) -> SweepError:
             return SweepError(f"{what}: must be {expect}{doc}", table="task", key=name)
@@ -94,8 +100,12 @@ class Param:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
                 raise bad("a number" + (" " + " and ".join(rng) if rng else ""))
             value = float(value)
-        if self.low is not None and (value < self.low or (self.low_open and value == self.low)) or \
-                self.high is not None and value > self.high:
+        if (
+            self.low is not None
+            and (value < self.low or (self.low_open and value == self.low))
+            or self.high is not None
+            and value > self.high
+        ):
             raise bad(("an integer " if isinstance(d, int) else "") + " and ".join(rng))
         return value
 
@@ -132,8 +142,11 @@ class AbstractTask:
         schema = self.schema or {k: Param(default=v) for k, v in self.defaults.items()}
         bad = set(params) - set(schema)
         if bad:
-            raise SweepError(f"task {self.name}: unknown parameter(s) {sorted(bad)} "
-                             f"(known: {sorted(schema)})", table="task", key=sorted(bad)[0])
+            raise SweepError(
+                f"task {self.name}: unknown parameter(s) {sorted(bad)} (known: {sorted(schema)})",
+                table="task",
+                key=sorted(bad)[0],
+            )
         out = {k: p.default for k, p in schema.items()}
         for k, v in params.items():
             out[k] = schema[k].check(k, v)
@@ -179,8 +192,9 @@ def apply_config(cfg: Any, path: str, value: float, integer: bool) -> Any:
         return cfg.replace(**{parts[0]: v})
     sub = getattr(cfg, parts[0])
     if sub is None:
-        raise SweepError(f"config.{path}: the task's base config has no {parts[0]} (switch it on in [task] "
-                         f"or sweep a field it has)")
+        raise SweepError(
+            f"config.{path}: the task's base config has no {parts[0]} (switch it on in [task] or sweep a field it has)"
+        )
     new = replace(sub, **{parts[1]: v})
     if parts[0] == "range":
         return cfg.replace(range=new)

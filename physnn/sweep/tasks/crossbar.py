@@ -61,23 +61,30 @@ def _digits(seed: int):
 class CrossbarTask(AbstractTask):
     """Shared machinery of the crossbar tasks: base config, field table, vectorised reads."""
 
-    schema = {"card": Param(default="pcm_aihwkit", doc="device card: a name or a path to a .toml file"),
-              "dac_bits": Param(default=8, low=0, high=32, units="bit", doc="DAC resolution, 0: no DAC"),
-              "adc_bits": Param(default=8, low=0, high=32, units="bit", doc="ADC resolution, 0: no ADC"),
-              "adc_y_max": Param(default=12.0, low=0.0, low_open=True, doc="ADC saturation level (output units)"),
-              "out_noise": Param(default=0.0, low=0.0, doc="output read noise std (output units)"),
-              "input_scaling": Param(default="abs_max", choices=("fixed", "abs_max"), doc="DAC input scaling"),
-              "output_units": Param(default="weight", choices=("normalized", "weight"), doc="output units"),
-              "t_inference": Param(default=0.0, low=0.0, units="s", doc="time since programming"),
-              "drift_compensation": Param(default=True, doc="global drift compensation"),
-              "max_elements": Param(default=1 << 23, low=1, doc="numbers per batched read buffer"),
-              "cost_card": Param(default="", doc="card with a [cost] section (e.g. rram_40nm): adds the metrics "
-                                 "energy and latency per input vector (physnn.crossbar.cost, SAR ADCs of the "
-                                 "point's bits); empty: no cost metrics")}
+    schema = {
+        "card": Param(default="pcm_aihwkit", doc="device card: a name or a path to a .toml file"),
+        "dac_bits": Param(default=8, low=0, high=32, units="bit", doc="DAC resolution, 0: no DAC"),
+        "adc_bits": Param(default=8, low=0, high=32, units="bit", doc="ADC resolution, 0: no ADC"),
+        "adc_y_max": Param(default=12.0, low=0.0, low_open=True, doc="ADC saturation level (output units)"),
+        "out_noise": Param(default=0.0, low=0.0, doc="output read noise std (output units)"),
+        "input_scaling": Param(default="abs_max", choices=("fixed", "abs_max"), doc="DAC input scaling"),
+        "output_units": Param(default="weight", choices=("normalized", "weight"), doc="output units"),
+        "t_inference": Param(default=0.0, low=0.0, units="s", doc="time since programming"),
+        "drift_compensation": Param(default=True, doc="global drift compensation"),
+        "max_elements": Param(default=1 << 23, low=1, doc="numbers per batched read buffer"),
+        "cost_card": Param(
+            default="",
+            doc="card with a [cost] section (e.g. rram_40nm): adds the metrics "
+            "energy and latency per input vector (physnn.crossbar.cost, SAR ADCs of the "
+            "point's bits); empty: no cost metrics",
+        ),
+    }
     default_chunk = 64
     #: the cost metrics a ``cost_card`` adds
-    cost_metrics = {"energy": ("J", "read energy per input vector, all layers (physnn.crossbar.cost)"),
-                    "latency": ("s", "read latency per input vector, layers in sequence (physnn.crossbar.cost)")}
+    cost_metrics = {
+        "energy": ("J", "read energy per input vector, all layers (physnn.crossbar.cost)"),
+        "latency": ("s", "read latency per input vector, layers in sequence (physnn.crossbar.cost)"),
+    }
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
@@ -102,9 +109,14 @@ class CrossbarTask(AbstractTask):
         from ...crossbar import ADC, DAC
 
         p = self.params
-        kw: dict[str, Any] = dict(out_noise=float(p["out_noise"]), input_scaling=p["input_scaling"],
-                                  output_units=p["output_units"], t_inference=float(p["t_inference"]),
-                                  drift_compensation=bool(p["drift_compensation"]), bound_management=False)
+        kw: dict[str, Any] = dict(
+            out_noise=float(p["out_noise"]),
+            input_scaling=p["input_scaling"],
+            output_units=p["output_units"],
+            t_inference=float(p["t_inference"]),
+            drift_compensation=bool(p["drift_compensation"]),
+            bound_management=False,
+        )
         kw["dac"] = DAC(int(p["dac_bits"]), 1.0) if p["dac_bits"] else None
         kw["adc"] = ADC(int(p["adc_bits"]), float(p["adc_y_max"])) if p["adc_bits"] else None
         return kw
@@ -123,14 +135,15 @@ class CrossbarTask(AbstractTask):
     def fields(self) -> dict[str, FieldInfo]:
         from ...card_schema import SECTIONS
 
-        from ...params_table import SWEEP_FIELDS      # CrossbarConfig's field metadata (physnn.crossbar.params)
+        from ...params_table import SWEEP_FIELDS  # CrossbarConfig's field metadata (physnn.crossbar.params)
 
         out = {f"config.{k}": FieldInfo(units=u, long_name=ln, integer=i) for k, (u, ln, i) in SWEEP_FIELDS.items()}
         for sec, schema in SECTIONS.items():
             for key, f in schema.fields.items():
                 if f.kind in ("float", "int") and f.units is not None:
-                    out[f"card.{sec}.{key}"] = FieldInfo(units=f.units, long_name=f.doc or f"[{sec}].{key} of the device card",
-                                                         integer=f.kind == "int")
+                    out[f"card.{sec}.{key}"] = FieldInfo(
+                        units=f.units, long_name=f.doc or f"[{sec}].{key} of the device card", integer=f.kind == "int"
+                    )
         return out
 
     def fingerprint(self) -> dict[str, Any]:
@@ -148,7 +161,7 @@ class CrossbarTask(AbstractTask):
     def identity_params(self) -> dict[str, Any]:
         p = dict(self.params)
         if "card_sha256" in self.fingerprint():
-            p.pop("card")                         # the card's name and contents are in the fingerprint
+            p.pop("card")  # the card's name and contents are in the fingerprint
         return p
 
     def _shapes(self) -> tuple[int, int, list[tuple[int, int]]]:
@@ -158,8 +171,8 @@ class CrossbarTask(AbstractTask):
     def memory_bytes(self, n_points: int, replicates: int, chunk: int) -> int:
         R = replicates
         B, width, layers = self._shapes()
-        read = 8 * 4 * max(int(self.params["max_elements"]), R * B * width)       # read buffers of one call
-        weights = 8 * 6 * R * sum(i * o for i, o in layers)                       # conductances, drift, masks
+        read = 8 * 4 * max(int(self.params["max_elements"]), R * B * width)  # read buffers of one call
+        weights = 8 * 6 * R * sum(i * o for i, o in layers)  # conductances, drift, masks
         results = 8 * n_points * R * (6 * len(self.metrics) + 1)
         return read + weights + results
 
@@ -191,8 +204,11 @@ class CrossbarTask(AbstractTask):
         return (p.seed, tuple(sorted((k, v) for k, v in p.values.items() if k not in READOUT_FIELDS)))
 
     def describe(self) -> dict[str, Any]:
-        return {"task": self.name, "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in self.params.items()},
-                "base_config": _jsonable(self.base_config)}
+        return {
+            "task": self.name,
+            "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in self.params.items()},
+            "base_config": _jsonable(self.base_config),
+        }
 
     # -- what subclasses provide --------------------------------------------------------------
     def network(self, seed: int) -> list:
@@ -226,8 +242,9 @@ class CrossbarTask(AbstractTask):
                 self._evaluate_group(dict(dev), seed, [points[i] for i in idx], replicates, results, idx)
         return results  # type: ignore[return-value]
 
-    def _evaluate_group(self, dev: dict[str, float], seed: int, pts: list[Point], R: int,
-                        results: list, where: list[int]) -> None:
+    def _evaluate_group(
+        self, dev: dict[str, float], seed: int, pts: list[Point], R: int, results: list, where: list[int]
+    ) -> None:
         import torch
         from torch import nn
 
@@ -243,11 +260,11 @@ class CrossbarTask(AbstractTask):
         # numbers, without programming again. Not with read noise drawn per forward (the
         # layers' generator then moves with every read).
         ident = (tuple(sorted(dev.items())), seed, R)
-        cached, self._programmed = self._programmed, None      # set again only when this group succeeds
+        cached, self._programmed = self._programmed, None  # set again only when this group succeeds
         if cached is not None and cached[0] == ident:
             _, layers, w_max, t_now = cached
         else:
-            cached = None                                          # frees the other group's layers
+            cached = None  # frees the other group's layers
             gen = torch.Generator().manual_seed(gkey)
             layers = []
             for lin in lins:
@@ -276,10 +293,12 @@ class CrossbarTask(AbstractTask):
                     layer.set_time(t, generator=torch.Generator().manual_seed(point_key(gkey, t, li)))
                 t_now = t
             # equal ADC settings next to each other: one ADC pass per setting and block
-            js = sorted(js, key=lambda j: (self._readout_of(cfg, pts[j].values)[1:] if cfg.adc is not None else (),
-                                           pts[j].index))
+            js = sorted(
+                js,
+                key=lambda j: (self._readout_of(cfg, pts[j].values)[1:] if cfg.adc is not None else (), pts[j].index),
+            )
             for s in range(0, len(js), k_max):
-                sub = js[s:s + k_max]
+                sub = js[s : s + k_max]
                 sub_pts = [pts[j] for j in sub]
                 ro = [self._readout_of(cfg, p.values) for p in sub_pts]
                 out = self._forward(layers, lins, x, ro, sub_pts, w_max, cfg)
@@ -312,7 +331,7 @@ class CrossbarTask(AbstractTask):
             for k in range(K):
                 bits = ro[k][1] if ro[k][1] is not None else 8
                 c = CostConfig(technology=self._cost_tech, adc=SARConverter(bits=int(bits)))
-                if h.dim() == 2:                    # the shared first-layer input: once per ADC setting
+                if h.dim() == 2:  # the shared first-layer input: once per ADC setting
                     key = (id(layer), bits)
                     if key not in shared:
                         shared[key] = layer_cost_tensors(layer, h, c, shared_input=True)
@@ -345,12 +364,12 @@ class CrossbarTask(AbstractTask):
         K = len(pts)
         R = layers[0].ensemble
         B = x.shape[0]
-        h = x                                                           # shared (B, in)
-        self._inputs = []                                               # each layer's input (for the cost)
+        h = x  # shared (B, in)
+        self._inputs = []  # each layer's input (for the cost)
         for li, (layer, lin) in enumerate(zip(layers, lins)):
             self._inputs.append(h)
             if h.dim() == 2:
-                y = layer(h).unsqueeze(1)                               # (R, 1, B, out)
+                y = layer(h).unsqueeze(1)  # (R, 1, B, out)
                 xs_in = h.unsqueeze(0).unsqueeze(0)
             else:
                 y = layer(h.reshape(R, K * B, -1)).reshape(R, K, B, -1)
@@ -361,16 +380,22 @@ class CrossbarTask(AbstractTask):
                 xs = torch.tensor(cfg.dac.x_max if cfg.dac is not None else 1.0, dtype=x.dtype)
             alpha = torch.as_tensor(layer.drift_alpha, dtype=x.dtype).reshape(R, 1, 1, 1)
             unit = 1.0 if cfg.output_units == "weight" else w_max[li]
-            scale = alpha * xs * unit                                   # (R, 1|K, B|1, 1)
-            ys = y / scale                           # analog output in ADC units, (R, 1|K, B, out)
+            scale = alpha * xs * unit  # (R, 1|K, B|1, 1)
+            ys = y / scale  # analog output in ADC units, (R, 1|K, B, out)
             # per point: output noise N(0, sigma) with the point's own key, the point's ADC (the
             # quantiser of physnn.crossbar.adc), the digital rescale, bias and activation: the
             # public batched read-out of physnn.crossbar (tests/sweep checks it against an
             # AnalogLinear whose config holds the noise and the ADC)
             adcs = [ADC(r[1], r[2]) if r[1] is not None else None for r in ro]
-            h = read_out_points(ys, scale, [r[0] for r in ro], [point_key(p.key, li) for p in pts], adcs,
-                                bias=lin.bias.detach() if lin.bias is not None else None,
-                                relu=li < len(layers) - 1)
+            h = read_out_points(
+                ys,
+                scale,
+                [r[0] for r in ro],
+                [point_key(p.key, li) for p in pts],
+                adcs,
+                bias=lin.bias.detach() if lin.bias is not None else None,
+                relu=li < len(layers) - 1,
+            )
         return h
 
 
@@ -391,9 +416,14 @@ class CrossbarMLP(CrossbarTask):
 
     name = "crossbar_mlp"
     metrics = {"accuracy": ("1", "test accuracy of the analog MLP (fraction correct)")}
-    schema = {**CrossbarTask.schema, "hidden": Param(default=64, low=1, doc="hidden units"),
-              "epochs": Param(default=300, low=0, doc="full-batch Adam steps of the float training"),
-              "data_seed": Param(default=0, low=0, doc="seed of the stratified 70/30 train/test split (physnn.data.build_digits)")}
+    schema = {
+        **CrossbarTask.schema,
+        "hidden": Param(default=64, low=1, doc="hidden units"),
+        "epochs": Param(default=300, low=0, doc="full-batch Adam steps of the float training"),
+        "data_seed": Param(
+            default=0, low=0, doc="seed of the stratified 70/30 train/test split (physnn.data.build_digits)"
+        ),
+    }
 
     def _shapes(self) -> tuple[int, int, list[tuple[int, int]]]:
         h = int(self.params["hidden"])
@@ -409,8 +439,9 @@ class CrossbarMLP(CrossbarTask):
         torch.set_num_threads(1)
         try:
             with torch.enable_grad():
-                net = train_mlp(xtr, ytr, hidden=int(self.params["hidden"]), seed=seed,
-                                epochs=int(self.params["epochs"]))
+                net = train_mlp(
+                    xtr, ytr, hidden=int(self.params["hidden"]), seed=seed, epochs=int(self.params["epochs"])
+                )
         finally:
             torch.set_num_threads(threads)
         return [net[0], net[2]]
@@ -438,9 +469,12 @@ class CrossbarLinear(CrossbarTask):
 
     name = "crossbar_linear"
     metrics = {"rel_error": ("1", "relative output error against the float layer (Frobenius norm)")}
-    schema = {**CrossbarTask.schema, "in_features": Param(default=256, low=1, doc="layer inputs"),
-              "out_features": Param(default=256, low=1, doc="layer outputs"),
-              "batch": Param(default=64, low=1, doc="input vectors of the evaluation batch")}
+    schema = {
+        **CrossbarTask.schema,
+        "in_features": Param(default=256, low=1, doc="layer inputs"),
+        "out_features": Param(default=256, low=1, doc="layer outputs"),
+        "batch": Param(default=64, low=1, doc="input vectors of the evaluation batch"),
+    }
 
     def _shapes(self) -> tuple[int, int, list[tuple[int, int]]]:
         i, o = int(self.params["in_features"]), int(self.params["out_features"])
@@ -468,5 +502,5 @@ class CrossbarLinear(CrossbarTask):
     def score(self, out, target, net_out) -> dict[str, Any]:
         import torch
 
-        err = torch.linalg.vector_norm(out.sub_(target), dim=(-2, -1))     # out is not used again
+        err = torch.linalg.vector_norm(out.sub_(target), dim=(-2, -1))  # out is not used again
         return {"rel_error": err / torch.linalg.vector_norm(target)}

@@ -35,8 +35,10 @@ def task_class(name: str) -> Any:
             return cls
         if callable(cls) and not isinstance(cls, type):
             return cls
-        raise SweepError(f"task {name!r}: neither a subclass of physnn.sweep.tasks.AbstractTask nor a factory "
-                         f"function (def factory(seed, **params) -> UserModel)")
+        raise SweepError(
+            f"task {name!r}: neither a subclass of physnn.sweep.tasks.AbstractTask nor a factory "
+            f"function (def factory(seed, **params) -> UserModel)"
+        )
     raise SweepError(f"task {name!r}: unknown (built-in tasks: {sorted(TASKS)}, 'module:Class' or 'module:factory')")
 
 
@@ -63,7 +65,7 @@ def make_task(spec: SweepSpec) -> AbstractTask:
     """The task of ``spec`` (one instance per spec and process: trained networks are reused)."""
     t = _CACHE.get(spec.digest)
     if t is not None and t.fingerprint() != getattr(t, "_fingerprint", None):
-        t = None                        # e.g. the device card's file changed: build it again
+        t = None  # e.g. the device card's file changed: build it again
     if t is None:
         try:
             obj = _task_near(spec)

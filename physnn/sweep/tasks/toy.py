@@ -20,25 +20,32 @@ class Toy(AbstractTask):
 
     name = "toy"
     metrics = {"f": ("1", "sin(x) cos(y) plus Gaussian noise")}
-    schema = {"x": Param(default=0.0, doc="toy input x"), "y": Param(default=0.0, doc="toy input y"),
-              "noise": Param(default=0.1, low=0.0, doc="std of the additive noise"),
-              "work": Param(default=0, low=0, doc="busy-loop iterations per point"),
-              "fail_above": Param(default=math.inf, doc="points with x above it raise"),
-              "crash_above": Param(default=math.inf, doc="points with x above it end their worker process "
-                                   "(os._exit; in the main process they raise instead)")}
+    schema = {
+        "x": Param(default=0.0, doc="toy input x"),
+        "y": Param(default=0.0, doc="toy input y"),
+        "noise": Param(default=0.1, low=0.0, doc="std of the additive noise"),
+        "work": Param(default=0, low=0, doc="busy-loop iterations per point"),
+        "fail_above": Param(default=math.inf, doc="points with x above it raise"),
+        "crash_above": Param(
+            default=math.inf,
+            doc="points with x above it end their worker process (os._exit; in the main process they raise instead)",
+        ),
+    }
     default_chunk = 1
 
     def fields(self) -> dict[str, FieldInfo]:
-        return {"task.x": FieldInfo(units="1", long_name="toy input x"),
-                "task.y": FieldInfo(units="1", long_name="toy input y"),
-                "task.noise": FieldInfo(units="1", long_name="std of the additive noise"),
-                "task.work": FieldInfo(units="1", long_name="busy-loop iterations per point", integer=True)}
+        return {
+            "task.x": FieldInfo(units="1", long_name="toy input x"),
+            "task.y": FieldInfo(units="1", long_name="toy input y"),
+            "task.noise": FieldInfo(units="1", long_name="std of the additive noise"),
+            "task.work": FieldInfo(units="1", long_name="busy-loop iterations per point", integer=True),
+        }
 
     def memory_bytes(self, n_points: int, replicates: int, chunk: int) -> int:
         return 8 * n_points * replicates * (6 * len(self.metrics) + 1)
 
     def evaluate(self, points: list[Point], replicates: int) -> list[dict[str, np.ndarray]]:
-        from ...random import generator_from_seed, numpy_rng      # here: it imports torch
+        from ...random import generator_from_seed, numpy_rng  # here: it imports torch
 
         out = []
         for p in points:
@@ -49,10 +56,12 @@ class Toy(AbstractTask):
                 import multiprocessing
                 import os
 
-                if multiprocessing.parent_process() is not None:      # a worker process: die
+                if multiprocessing.parent_process() is not None:  # a worker process: die
                     os._exit(70)
-                raise ValueError(f"toy: x={v['x']} > crash_above={self.params['crash_above']} (not in a worker "
-                                 f"process: raised instead)")
+                raise ValueError(
+                    f"toy: x={v['x']} > crash_above={self.params['crash_above']} (not in a worker "
+                    f"process: raised instead)"
+                )
             acc = 0
             for i in range(int(v["work"])):
                 acc += i * i

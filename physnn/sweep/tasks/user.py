@@ -41,8 +41,9 @@ class UserModel:
 
 
 #: metrics of a factory that declares none: the default score's
-_USER_DEFAULT_METRICS = {"accuracy": ("1", "accuracy of the converted model on the factory's evaluation data "
-                                      "(fraction correct)")}
+_USER_DEFAULT_METRICS = {
+    "accuracy": ("1", "accuracy of the converted model on the factory's evaluation data (fraction correct)")
+}
 
 
 def _factory_params(factory: Any, name: str) -> dict[str, Param]:
@@ -55,18 +56,24 @@ def _factory_params(factory: Any, name: str) -> dict[str, Param]:
         raise SweepError(f"task {name!r}: cannot read the factory's signature ({exc})") from None
     ps = list(sig.parameters.values())
     if not ps or ps[0].name != "seed" or ps[0].kind not in (ps[0].POSITIONAL_ONLY, ps[0].POSITIONAL_OR_KEYWORD):
-        raise SweepError(f"task {name!r}: a factory must take the seed as its first parameter: "
-                         f"def factory(seed, *, ...) -> physnn.sweep.tasks.UserModel")
+        raise SweepError(
+            f"task {name!r}: a factory must take the seed as its first parameter: "
+            f"def factory(seed, *, ...) -> physnn.sweep.tasks.UserModel"
+        )
     out = {}
     for p in ps[1:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         if p.default is p.empty:
-            raise SweepError(f"task {name!r}: factory parameter {p.name!r} needs a default (int, float, bool "
-                             f"or str; it is set in the spec's [task] table)")
+            raise SweepError(
+                f"task {name!r}: factory parameter {p.name!r} needs a default (int, float, bool "
+                f"or str; it is set in the spec's [task] table)"
+            )
         if not isinstance(p.default, (bool, int, float, str)):
-            raise SweepError(f"task {name!r}: factory parameter {p.name!r} has a default of type "
-                             f"{type(p.default).__name__}; only int, float, bool and str can come from a spec")
+            raise SweepError(
+                f"task {name!r}: factory parameter {p.name!r} has a default of type "
+                f"{type(p.default).__name__}; only int, float, bool and str can come from a spec"
+            )
         out[p.name] = Param(default=p.default, doc=f"parameter of the factory {name}")
     return out
 
@@ -111,23 +118,32 @@ class UserModuleTask(CrossbarTask):
         self.factory = factory
         self.factory_name = factory_name
         self.name = factory_name
-        base = {**CrossbarTask.schema, "tile_rows": Param(default=512, low=0, doc="inputs per array (0: one array)"),
-                "tile_cols": Param(default=512, low=0, doc="outputs per array (0: one array)"),
-                "bound_management": Param(default=False, doc="iterative bound management of the ADC")}
+        base = {
+            **CrossbarTask.schema,
+            "tile_rows": Param(default=512, low=0, doc="inputs per array (0: one array)"),
+            "tile_cols": Param(default=512, low=0, doc="outputs per array (0: one array)"),
+            "bound_management": Param(default=False, doc="iterative bound management of the ADC"),
+        }
         own = _factory_params(factory, factory_name)
         clash = sorted(set(own) & set(base))
         if clash:
-            raise SweepError(f"task {factory_name!r}: factory parameter(s) {clash} collide with the task's own "
-                             f"parameters {sorted(base)}; rename them")
+            raise SweepError(
+                f"task {factory_name!r}: factory parameter(s) {clash} collide with the task's own "
+                f"parameters {sorted(base)}; rename them"
+            )
         self.schema = {**base, **own}
         self._own = tuple(own)
         m = getattr(factory, "metrics", None)
         if m is None:
             m = _USER_DEFAULT_METRICS
-        if not isinstance(m, dict) or not m or not all(isinstance(k, str) and isinstance(v, tuple) and len(v) == 2
-                                                        for k, v in m.items()):
-            raise SweepError(f"task {factory_name!r}: factory.metrics must be a dict name -> (units, long_name), "
-                             f"got {m!r}")
+        if (
+            not isinstance(m, dict)
+            or not m
+            or not all(isinstance(k, str) and isinstance(v, tuple) and len(v) == 2 for k, v in m.items())
+        ):
+            raise SweepError(
+                f"task {factory_name!r}: factory.metrics must be a dict name -> (units, long_name), got {m!r}"
+            )
         self.metrics = dict(m)
         super().__init__(**kw)
 
@@ -139,8 +155,9 @@ class UserModuleTask(CrossbarTask):
     def check_point(self, values: dict[str, float]) -> None:
         bad = sorted(k for k in values if not (k.startswith("config.") or k.startswith("card.")))
         if bad:
-            raise SweepError(f"{bad[0]}: the user-module task sweeps config.* and card.* fields "
-                             f"(set factory parameters in [task])")
+            raise SweepError(
+                f"{bad[0]}: the user-module task sweeps config.* and card.* fields (set factory parameters in [task])"
+            )
         self.config_for(values)
 
     def memory_bytes(self, n_points: int, replicates: int, chunk: int) -> int:
@@ -154,11 +171,15 @@ class UserModuleTask(CrossbarTask):
             with torch.enable_grad():
                 um = self.factory(seed, **kw)
             if not isinstance(um, UserModel):
-                raise SweepError(f"task {self.factory_name!r}: the factory returned {type(um).__name__}, "
-                                 f"expected physnn.sweep.tasks.UserModel(model=..., x=..., y=...)")
+                raise SweepError(
+                    f"task {self.factory_name!r}: the factory returned {type(um).__name__}, "
+                    f"expected physnn.sweep.tasks.UserModel(model=..., x=..., y=...)"
+                )
             if not isinstance(um.model, torch.nn.Module):
-                raise SweepError(f"task {self.factory_name!r}: UserModel.model must be a torch.nn.Module, "
-                                 f"got {type(um.model).__name__}")
+                raise SweepError(
+                    f"task {self.factory_name!r}: UserModel.model must be a torch.nn.Module, "
+                    f"got {type(um.model).__name__}"
+                )
             self._nets[seed] = um
         return self._nets[seed]
 
@@ -187,14 +208,18 @@ class UserModuleTask(CrossbarTask):
                 set_model_time(chips, cfg.t_inference, gen)
                 met = self._score(um, chips(um.x))
                 if set(met) != set(self.metrics):
-                    raise SweepError(f"task {self.factory_name!r}: the score returned metrics {sorted(met)}, the "
-                                     f"factory declares {sorted(self.metrics)} (factory.metrics)")
+                    raise SweepError(
+                        f"task {self.factory_name!r}: the score returned metrics {sorted(met)}, the "
+                        f"factory declares {sorted(self.metrics)} (factory.metrics)"
+                    )
                 row = {}
                 for k, v in met.items():
                     a = np.asarray(torch.as_tensor(v).detach().double().cpu().numpy()).reshape(-1)
                     if a.shape != (replicates,):
-                        raise SweepError(f"task {self.factory_name!r}: metric {k!r} has shape {a.shape}, expected "
-                                         f"({replicates},) (one value per replicate)")
+                        raise SweepError(
+                            f"task {self.factory_name!r}: metric {k!r} has shape {a.shape}, expected "
+                            f"({replicates},) (one value per replicate)"
+                        )
                     row[k] = a
                 out.append(row)
         return out
