@@ -221,7 +221,7 @@ def test_drift_power_law_and_compensation():
 def test_pcm_drift_lowers_accuracy_without_compensation():
     # after a year PCM conductances have drifted to ~(t/t0)^-nu ~ 1/2 of their programmed values:
     # without compensation the read's gain over the ideal output is ~0.5, with global drift
-    # compensation ~1, and the error is much smaller (its remainder is programming/read noise)
+    # compensation ~1, and the error at least halves (its remainder is programming/read noise)
     x = torch.randn(512, 16, generator=_gen(100))  # its own generator: the same inputs in every test order
     errs, gains = {}, {}
     for comp in (False, True):
@@ -233,7 +233,7 @@ def test_pcm_drift_lowers_accuracy_without_compensation():
         i, d = ideal - lay.bias.detach(), y - lay.bias.detach()
         gains[comp] = float((d * i).sum() / (i * i).sum()) / 8  # regression slope per chip
     assert gains[False] < 0.7 and abs(gains[True] - 1.0) < 0.1, gains
-    assert errs[False] > 1.5 * errs[True], errs
+    assert errs[False] > 2 * errs[True], errs
 
 
 # --- other effects ----------------------------------------------------------------------------
